@@ -1,0 +1,23 @@
+/*
+** Benchmark programs and timing helpers shared by `nub bench`.
+*/
+#ifndef NUB_BENCH_H
+#define NUB_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The counted loop of shared/peers/make-loop-vector.py: 3 instructions per
+** iteration, r7 += 3 and r8 -= 1, then jump_ind r0 (halt when r0 is the
+** halt address).  Returns a malloc'd generic blob. */
+uint8_t *bench_loop_blob(uint32_t iterations, size_t *len);
+uint64_t bench_loop_instructions(uint32_t iterations);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t bench_now_ns(void);
+
+/* Sort samples and return the median / minimum. */
+uint64_t bench_median(uint64_t *samples, size_t n);
+uint64_t bench_min(const uint64_t *samples, size_t n);
+
+#endif

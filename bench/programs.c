@@ -1,0 +1,57 @@
+/*
+** PVM benchmark programs built in code, so they need no assembler.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+
+uint8_t *bench_loop_blob(uint32_t n, size_t *len) {
+  const uint8_t code[] = {
+    51, 0x07,                                   /* 0  load_imm r7, 0 */
+    51, 0x08, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24),
+                                                /* 2  load_imm r8, n */
+    1,                                          /* 8  fallthrough */
+    149, 0x77, 0x03,                            /* 9  add_imm_64 r7, r7, 3 */
+    149, 0x88, 0xFF,                            /* 12 add_imm_64 r8, r8, -1 */
+    82, 0x08, 0xFA,                             /* 15 branch_ne_imm r8, 0, 9 */
+    50, 0x00,                                   /* 18 jump_ind r0, 0 */
+  };
+  const uint32_t starts[] = {0, 2, 8, 9, 12, 15, 18};
+  size_t code_len = sizeof code, mask_len = (code_len + 7) / 8;
+  uint8_t *blob = calloc(3 + code_len + mask_len, 1);
+  if (!blob) return NULL;
+  blob[0] = 0;              /* no jump table */
+  blob[1] = 0;              /* entry size */
+  blob[2] = (uint8_t)code_len;
+  memcpy(blob + 3, code, code_len);
+  for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++)
+    blob[3 + code_len + starts[i] / 8] |= (uint8_t)(1u << (starts[i] % 8));
+  *len = 3 + code_len + mask_len;
+  return blob;
+}
+
+uint64_t bench_loop_instructions(uint32_t n) { return 3 + 3ull * n + 1; }
+
+uint64_t bench_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+uint64_t bench_median(uint64_t *s, size_t n) {
+  qsort(s, n, sizeof *s, cmp_u64);
+  return n ? s[n / 2] : 0;
+}
+
+uint64_t bench_min(const uint64_t *s, size_t n) {
+  uint64_t m = n ? s[0] : 0;
+  for (size_t i = 1; i < n; i++) if (s[i] < m) m = s[i];
+  return m;
+}

@@ -1,0 +1,499 @@
+/*
+** nub PVM engine: program blobs, memory, virtual machine state and the
+** engine interface shared by the interpreter and the JIT.
+**
+** Conventions: functions return an int status (0 = PVM_OK, else a
+** pvm_errcode) and, when given a pvm_error, fill it with a message that
+** names the field, the byte offset and the limit involved.
+*/
+#ifndef NUB_PVM_H
+#define NUB_PVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PVM_REGS         13
+#define PVM_PAGE_SIZE    4096u
+#define PVM_PAGE_SHIFT   12
+#define PVM_PAGE_COUNT   (1u << 20)            /* pages in the 4 GiB space */
+#define PVM_GUARD_END    0x10000u              /* access below this panics */
+#define PVM_HALT_ADDRESS 0xFFFF0000u           /* djump here halts */
+#define PVM_JUMP_ALIGN   2u                    /* Z_A */
+#define PVM_MAX_SKIP     24u
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef enum pvm_errcode {
+  PVM_OK = 0,
+  PVM_ERR_TRUNCATED,       /* input ends inside a field */
+  PVM_ERR_LENGTH,          /* a length field disagrees with the input */
+  PVM_ERR_LIMIT,           /* a value exceeds a documented limit */
+  PVM_ERR_ENCODING,        /* malformed or non-canonical encoding */
+  PVM_ERR_JUMP_TABLE,      /* bad jump table entry size or entry */
+  PVM_ERR_BITMASK,         /* bitmask padding bits set */
+  PVM_ERR_TRAILING,        /* bytes left after the last field */
+  PVM_ERR_ALIGN,           /* address or length not page aligned */
+  PVM_ERR_RANGE,           /* address range outside the 4 GiB space */
+  PVM_ERR_UNMAPPED,        /* host access to an unmapped page */
+  PVM_ERR_ARG,             /* bad argument from the caller */
+  PVM_ERR_NOMEM,
+  PVM_ERR_SYS,             /* a system call failed (errno in msg) */
+  PVM_ERR_UNSUPPORTED,     /* engine cannot run here */
+} pvm_errcode;
+
+typedef struct pvm_error {
+  int code;                /* pvm_errcode */
+  uint64_t offset;         /* byte offset in the input, when it applies */
+  char msg[200];
+} pvm_error;
+
+const char *pvm_errcode_name(int code);
+
+/* ------------------------------------------------------------------ */
+/* ISA profiles and the instruction table                               */
+/* ------------------------------------------------------------------ */
+
+/* An ISA profile fixes opcode numbering, terminators and gas costs.  New
+** profiles are new table data; the engines switch on pvm_op, never on
+** raw opcode bytes. */
+typedef enum pvm_profile {
+  PVM_PROFILE_GP07 = 0,    /* Gray Paper 0.7.x, 1 gas per instruction */
+  PVM_PROFILE_COUNT
+} pvm_profile;
+
+typedef enum pvm_format {
+  PVM_FMT_NONE,            /* A.5.1  no arguments */
+  PVM_FMT_IMM,             /* A.5.2  one immediate */
+  PVM_FMT_REG_IMM64,       /* A.5.3  reg + 64-bit immediate */
+  PVM_FMT_IMM_IMM,         /* A.5.4  two immediates */
+  PVM_FMT_OFFSET,          /* A.5.5  one offset */
+  PVM_FMT_REG_IMM,         /* A.5.6  reg + immediate */
+  PVM_FMT_REG_IMM_IMM,     /* A.5.7  reg + two immediates */
+  PVM_FMT_REG_IMM_OFFSET,  /* A.5.8  reg + immediate + offset */
+  PVM_FMT_REG_REG,         /* A.5.9  two regs */
+  PVM_FMT_REG_REG_IMM,     /* A.5.10 two regs + immediate */
+  PVM_FMT_REG_REG_OFFSET,  /* A.5.11 two regs + offset */
+  PVM_FMT_REG_REG_IMM_IMM, /* A.5.12 two regs + two immediates */
+  PVM_FMT_REG_REG_REG,     /* A.5.13 three regs */
+  PVM_FMT_COUNT
+} pvm_format;
+
+/* Semantic operations, independent of any profile's numbering.
+** X(ENUM, mnemonic, format, memory width, flags) */
+#define PVM_OP_LIST(X) \
+  X(TRAP,               "trap",                  NONE,            0, PVM_OPF_TERM) \
+  X(FALLTHROUGH,        "fallthrough",           NONE,            0, PVM_OPF_TERM) \
+  X(UNLIKELY,           "unlikely",              NONE,            0, PVM_OPF_TERM) \
+  X(ECALLI,             "ecalli",                IMM,             0, PVM_OPF_HOST) \
+  X(LOAD_IMM_64,        "load_imm_64",           REG_IMM64,       0, 0) \
+  X(STORE_IMM_U8,       "store_imm_u8",          IMM_IMM,         1, PVM_OPF_STORE) \
+  X(STORE_IMM_U16,      "store_imm_u16",         IMM_IMM,         2, PVM_OPF_STORE) \
+  X(STORE_IMM_U32,      "store_imm_u32",         IMM_IMM,         4, PVM_OPF_STORE) \
+  X(STORE_IMM_U64,      "store_imm_u64",         IMM_IMM,         8, PVM_OPF_STORE) \
+  X(JUMP,               "jump",                  OFFSET,          0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(JUMP_IND,           "jump_ind",              REG_IMM,         0, PVM_OPF_TERM | PVM_OPF_DJUMP) \
+  X(LOAD_IMM,           "load_imm",              REG_IMM,         0, 0) \
+  X(LOAD_U8,            "load_u8",               REG_IMM,         1, PVM_OPF_LOAD) \
+  X(LOAD_I8,            "load_i8",               REG_IMM,         1, PVM_OPF_LOAD) \
+  X(LOAD_U16,           "load_u16",              REG_IMM,         2, PVM_OPF_LOAD) \
+  X(LOAD_I16,           "load_i16",              REG_IMM,         2, PVM_OPF_LOAD) \
+  X(LOAD_U32,           "load_u32",              REG_IMM,         4, PVM_OPF_LOAD) \
+  X(LOAD_I32,           "load_i32",              REG_IMM,         4, PVM_OPF_LOAD) \
+  X(LOAD_U64,           "load_u64",              REG_IMM,         8, PVM_OPF_LOAD) \
+  X(STORE_U8,           "store_u8",              REG_IMM,         1, PVM_OPF_STORE) \
+  X(STORE_U16,          "store_u16",             REG_IMM,         2, PVM_OPF_STORE) \
+  X(STORE_U32,          "store_u32",             REG_IMM,         4, PVM_OPF_STORE) \
+  X(STORE_U64,          "store_u64",             REG_IMM,         8, PVM_OPF_STORE) \
+  X(STORE_IMM_IND_U8,   "store_imm_ind_u8",      REG_IMM_IMM,     1, PVM_OPF_STORE) \
+  X(STORE_IMM_IND_U16,  "store_imm_ind_u16",     REG_IMM_IMM,     2, PVM_OPF_STORE) \
+  X(STORE_IMM_IND_U32,  "store_imm_ind_u32",     REG_IMM_IMM,     4, PVM_OPF_STORE) \
+  X(STORE_IMM_IND_U64,  "store_imm_ind_u64",     REG_IMM_IMM,     8, PVM_OPF_STORE) \
+  X(LOAD_IMM_JUMP,      "load_imm_jump",         REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_EQ_IMM,      "branch_eq_imm",         REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_NE_IMM,      "branch_ne_imm",         REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_LT_U_IMM,    "branch_lt_u_imm",       REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_LE_U_IMM,    "branch_le_u_imm",       REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_GE_U_IMM,    "branch_ge_u_imm",       REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_GT_U_IMM,    "branch_gt_u_imm",       REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_LT_S_IMM,    "branch_lt_s_imm",       REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_LE_S_IMM,    "branch_le_s_imm",       REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_GE_S_IMM,    "branch_ge_s_imm",       REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_GT_S_IMM,    "branch_gt_s_imm",       REG_IMM_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(MOVE_REG,           "move_reg",              REG_REG,         0, 0) \
+  X(SBRK,               "sbrk",                  REG_REG,         0, 0) \
+  X(COUNT_SET_BITS_64,  "count_set_bits_64",     REG_REG,         0, 0) \
+  X(COUNT_SET_BITS_32,  "count_set_bits_32",     REG_REG,         0, 0) \
+  X(LEADING_ZERO_BITS_64,  "leading_zero_bits_64",  REG_REG,      0, 0) \
+  X(LEADING_ZERO_BITS_32,  "leading_zero_bits_32",  REG_REG,      0, 0) \
+  X(TRAILING_ZERO_BITS_64, "trailing_zero_bits_64", REG_REG,      0, 0) \
+  X(TRAILING_ZERO_BITS_32, "trailing_zero_bits_32", REG_REG,      0, 0) \
+  X(SIGN_EXTEND_8,      "sign_extend_8",         REG_REG,         0, 0) \
+  X(SIGN_EXTEND_16,     "sign_extend_16",        REG_REG,         0, 0) \
+  X(ZERO_EXTEND_16,     "zero_extend_16",        REG_REG,         0, 0) \
+  X(REVERSE_BYTES,      "reverse_bytes",         REG_REG,         0, 0) \
+  X(STORE_IND_U8,       "store_ind_u8",          REG_REG_IMM,     1, PVM_OPF_STORE) \
+  X(STORE_IND_U16,      "store_ind_u16",         REG_REG_IMM,     2, PVM_OPF_STORE) \
+  X(STORE_IND_U32,      "store_ind_u32",         REG_REG_IMM,     4, PVM_OPF_STORE) \
+  X(STORE_IND_U64,      "store_ind_u64",         REG_REG_IMM,     8, PVM_OPF_STORE) \
+  X(LOAD_IND_U8,        "load_ind_u8",           REG_REG_IMM,     1, PVM_OPF_LOAD) \
+  X(LOAD_IND_I8,        "load_ind_i8",           REG_REG_IMM,     1, PVM_OPF_LOAD) \
+  X(LOAD_IND_U16,       "load_ind_u16",          REG_REG_IMM,     2, PVM_OPF_LOAD) \
+  X(LOAD_IND_I16,       "load_ind_i16",          REG_REG_IMM,     2, PVM_OPF_LOAD) \
+  X(LOAD_IND_U32,       "load_ind_u32",          REG_REG_IMM,     4, PVM_OPF_LOAD) \
+  X(LOAD_IND_I32,       "load_ind_i32",          REG_REG_IMM,     4, PVM_OPF_LOAD) \
+  X(LOAD_IND_U64,       "load_ind_u64",          REG_REG_IMM,     8, PVM_OPF_LOAD) \
+  X(ADD_IMM_32,         "add_imm_32",            REG_REG_IMM,     0, 0) \
+  X(AND_IMM,            "and_imm",               REG_REG_IMM,     0, 0) \
+  X(XOR_IMM,            "xor_imm",               REG_REG_IMM,     0, 0) \
+  X(OR_IMM,             "or_imm",                REG_REG_IMM,     0, 0) \
+  X(MUL_IMM_32,         "mul_imm_32",            REG_REG_IMM,     0, 0) \
+  X(SET_LT_U_IMM,       "set_lt_u_imm",          REG_REG_IMM,     0, 0) \
+  X(SET_LT_S_IMM,       "set_lt_s_imm",          REG_REG_IMM,     0, 0) \
+  X(SHLO_L_IMM_32,      "shlo_l_imm_32",         REG_REG_IMM,     0, 0) \
+  X(SHLO_R_IMM_32,      "shlo_r_imm_32",         REG_REG_IMM,     0, 0) \
+  X(SHAR_R_IMM_32,      "shar_r_imm_32",         REG_REG_IMM,     0, 0) \
+  X(NEG_ADD_IMM_32,     "neg_add_imm_32",        REG_REG_IMM,     0, 0) \
+  X(SET_GT_U_IMM,       "set_gt_u_imm",          REG_REG_IMM,     0, 0) \
+  X(SET_GT_S_IMM,       "set_gt_s_imm",          REG_REG_IMM,     0, 0) \
+  X(SHLO_L_IMM_ALT_32,  "shlo_l_imm_alt_32",     REG_REG_IMM,     0, 0) \
+  X(SHLO_R_IMM_ALT_32,  "shlo_r_imm_alt_32",     REG_REG_IMM,     0, 0) \
+  X(SHAR_R_IMM_ALT_32,  "shar_r_imm_alt_32",     REG_REG_IMM,     0, 0) \
+  X(CMOV_IZ_IMM,        "cmov_iz_imm",           REG_REG_IMM,     0, 0) \
+  X(CMOV_NZ_IMM,        "cmov_nz_imm",           REG_REG_IMM,     0, 0) \
+  X(ADD_IMM_64,         "add_imm_64",            REG_REG_IMM,     0, 0) \
+  X(MUL_IMM_64,         "mul_imm_64",            REG_REG_IMM,     0, 0) \
+  X(SHLO_L_IMM_64,      "shlo_l_imm_64",         REG_REG_IMM,     0, 0) \
+  X(SHLO_R_IMM_64,      "shlo_r_imm_64",         REG_REG_IMM,     0, 0) \
+  X(SHAR_R_IMM_64,      "shar_r_imm_64",         REG_REG_IMM,     0, 0) \
+  X(NEG_ADD_IMM_64,     "neg_add_imm_64",        REG_REG_IMM,     0, 0) \
+  X(SHLO_L_IMM_ALT_64,  "shlo_l_imm_alt_64",     REG_REG_IMM,     0, 0) \
+  X(SHLO_R_IMM_ALT_64,  "shlo_r_imm_alt_64",     REG_REG_IMM,     0, 0) \
+  X(SHAR_R_IMM_ALT_64,  "shar_r_imm_alt_64",     REG_REG_IMM,     0, 0) \
+  X(ROT_R_64_IMM,       "rot_r_64_imm",          REG_REG_IMM,     0, 0) \
+  X(ROT_R_64_IMM_ALT,   "rot_r_64_imm_alt",      REG_REG_IMM,     0, 0) \
+  X(ROT_R_32_IMM,       "rot_r_32_imm",          REG_REG_IMM,     0, 0) \
+  X(ROT_R_32_IMM_ALT,   "rot_r_32_imm_alt",      REG_REG_IMM,     0, 0) \
+  X(BRANCH_EQ,          "branch_eq",             REG_REG_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_NE,          "branch_ne",             REG_REG_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_LT_U,        "branch_lt_u",           REG_REG_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_LT_S,        "branch_lt_s",           REG_REG_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_GE_U,        "branch_ge_u",           REG_REG_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(BRANCH_GE_S,        "branch_ge_s",           REG_REG_OFFSET,  0, PVM_OPF_TERM | PVM_OPF_BRANCH) \
+  X(LOAD_IMM_JUMP_IND,  "load_imm_jump_ind",     REG_REG_IMM_IMM, 0, PVM_OPF_TERM | PVM_OPF_DJUMP) \
+  X(ADD_32,             "add_32",                REG_REG_REG,     0, 0) \
+  X(SUB_32,             "sub_32",                REG_REG_REG,     0, 0) \
+  X(MUL_32,             "mul_32",                REG_REG_REG,     0, 0) \
+  X(DIV_U_32,           "div_u_32",              REG_REG_REG,     0, 0) \
+  X(DIV_S_32,           "div_s_32",              REG_REG_REG,     0, 0) \
+  X(REM_U_32,           "rem_u_32",              REG_REG_REG,     0, 0) \
+  X(REM_S_32,           "rem_s_32",              REG_REG_REG,     0, 0) \
+  X(SHLO_L_32,          "shlo_l_32",             REG_REG_REG,     0, 0) \
+  X(SHLO_R_32,          "shlo_r_32",             REG_REG_REG,     0, 0) \
+  X(SHAR_R_32,          "shar_r_32",             REG_REG_REG,     0, 0) \
+  X(ADD_64,             "add_64",                REG_REG_REG,     0, 0) \
+  X(SUB_64,             "sub_64",                REG_REG_REG,     0, 0) \
+  X(MUL_64,             "mul_64",                REG_REG_REG,     0, 0) \
+  X(DIV_U_64,           "div_u_64",              REG_REG_REG,     0, 0) \
+  X(DIV_S_64,           "div_s_64",              REG_REG_REG,     0, 0) \
+  X(REM_U_64,           "rem_u_64",              REG_REG_REG,     0, 0) \
+  X(REM_S_64,           "rem_s_64",              REG_REG_REG,     0, 0) \
+  X(SHLO_L_64,          "shlo_l_64",             REG_REG_REG,     0, 0) \
+  X(SHLO_R_64,          "shlo_r_64",             REG_REG_REG,     0, 0) \
+  X(SHAR_R_64,          "shar_r_64",             REG_REG_REG,     0, 0) \
+  X(AND,                "and",                   REG_REG_REG,     0, 0) \
+  X(XOR,                "xor",                   REG_REG_REG,     0, 0) \
+  X(OR,                 "or",                    REG_REG_REG,     0, 0) \
+  X(MUL_UPPER_S_S,      "mul_upper_s_s",         REG_REG_REG,     0, 0) \
+  X(MUL_UPPER_U_U,      "mul_upper_u_u",         REG_REG_REG,     0, 0) \
+  X(MUL_UPPER_S_U,      "mul_upper_s_u",         REG_REG_REG,     0, 0) \
+  X(SET_LT_U,           "set_lt_u",              REG_REG_REG,     0, 0) \
+  X(SET_LT_S,           "set_lt_s",              REG_REG_REG,     0, 0) \
+  X(CMOV_IZ,            "cmov_iz",               REG_REG_REG,     0, 0) \
+  X(CMOV_NZ,            "cmov_nz",               REG_REG_REG,     0, 0) \
+  X(ROT_L_64,           "rot_l_64",              REG_REG_REG,     0, 0) \
+  X(ROT_L_32,           "rot_l_32",              REG_REG_REG,     0, 0) \
+  X(ROT_R_64,           "rot_r_64",              REG_REG_REG,     0, 0) \
+  X(ROT_R_32,           "rot_r_32",              REG_REG_REG,     0, 0) \
+  X(AND_INV,            "and_inv",               REG_REG_REG,     0, 0) \
+  X(OR_INV,             "or_inv",                REG_REG_REG,     0, 0) \
+  X(XNOR,               "xnor",                  REG_REG_REG,     0, 0) \
+  X(MAX,                "max",                   REG_REG_REG,     0, 0) \
+  X(MAX_U,              "max_u",                 REG_REG_REG,     0, 0) \
+  X(MIN,                "min",                   REG_REG_REG,     0, 0) \
+  X(MIN_U,              "min_u",                 REG_REG_REG,     0, 0)
+
+/* Op flags */
+#define PVM_OPF_TERM   0x01  /* ends a basic block (set T) */
+#define PVM_OPF_BRANCH 0x02  /* static target (jump, branch, load_imm_jump) */
+#define PVM_OPF_DJUMP  0x04  /* dynamic jump through the jump table */
+#define PVM_OPF_LOAD   0x08
+#define PVM_OPF_STORE  0x10
+#define PVM_OPF_HOST   0x20  /* exits to the embedder */
+
+typedef enum pvm_op {
+#define PVM_OP_ENUM(e, n, f, w, fl) PVM_OP_##e,
+  PVM_OP_LIST(PVM_OP_ENUM)
+#undef PVM_OP_ENUM
+  PVM_OP_COUNT,
+  PVM_OP_INVALID = 0xFF    /* opcode byte not defined: behaves as trap */
+} pvm_op;
+
+/* One row of a profile's 256-entry opcode table. */
+typedef struct pvm_opinfo {
+  const char *name;        /* NULL when the byte is not a valid opcode */
+  uint8_t op;              /* pvm_op, PVM_OP_INVALID if not valid */
+  uint8_t format;          /* pvm_format */
+  uint8_t flags;           /* PVM_OPF_* in this profile */
+  uint8_t width;           /* memory access width in bytes, 0 if none */
+  uint8_t gas;             /* per-instruction cost in this profile */
+} pvm_opinfo;
+
+const pvm_opinfo *pvm_isa(pvm_profile profile);      /* 256 rows */
+const char *pvm_profile_name(pvm_profile profile);
+int pvm_profile_by_name(const char *name);           /* -1 if unknown */
+/* Opcode byte of a semantic op in a profile, -1 if the profile lacks it. */
+int pvm_opcode_of(pvm_profile profile, pvm_op op);
+/* Opcode byte for a mnemonic, -1 if none. */
+int pvm_opcode_by_name(pvm_profile profile, const char *name, size_t len);
+const char *pvm_format_name(pvm_format f);
+/* Number of valid opcodes in a profile. */
+unsigned pvm_isa_count(pvm_profile profile);
+
+/* ------------------------------------------------------------------ */
+/* Program blobs                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Hard limits checked by every decoder. */
+#define PVM_MAX_CODE_LEN    (64u << 20)   /* 64 MiB of instruction bytes */
+#define PVM_MAX_JUMP_COUNT  (16u << 20)   /* jump table entries */
+
+/* A parsed view of a GP generic program blob (A.2); points into the
+** caller's bytes, which must outlive it. */
+typedef struct pvm_blob {
+  const uint8_t *code;
+  const uint8_t *bitmask;          /* packed LSB-first, (code_len+7)/8 */
+  const uint8_t *jump_table;       /* jump_count * jump_entry_size bytes */
+  uint32_t code_len;
+  uint32_t jump_count;
+  uint8_t jump_entry_size;         /* 0..4 */
+} pvm_blob;
+
+/* Decode a JAM compact natural (GP C.6) at *p; advances *p. */
+int pvm_read_natural(const uint8_t **p, const uint8_t *end, uint64_t *out);
+/* Encode a compact natural into out (>= 9 bytes); returns length. */
+size_t pvm_write_natural(uint8_t *out, uint64_t x);
+
+/* Parse and validate a generic blob occupying exactly [p, end). */
+int pvm_blob_parse(const uint8_t *p, const uint8_t *end, pvm_blob *out,
+                   pvm_error *err);
+/* Jump table entry i (i < jump_count). */
+uint32_t pvm_blob_jump_entry(const pvm_blob *b, uint32_t i);
+/* Bitmask bit of byte pc (0 past the end). */
+static inline bool pvm_blob_is_start(const pvm_blob *b, uint64_t pc) {
+  return pc < b->code_len && ((b->bitmask[pc >> 3] >> (pc & 7)) & 1);
+}
+
+/* One decoded instruction (GP A.5), for disassembly, the JIT and tools.
+** Register fields are clamped to 12; raw_* keep the encoded values so
+** tools can reproduce the bytes exactly. */
+typedef struct pvm_insn {
+  uint32_t pc;
+  uint32_t len;            /* 1 + skip(pc): distance to the next start */
+  uint8_t opcode;          /* raw byte at pc */
+  uint8_t op;              /* pvm_op or PVM_OP_INVALID */
+  uint8_t format;          /* pvm_format */
+  uint8_t ra, rb, rd;      /* clamped register indices */
+  uint8_t lx, ly;          /* immediate byte lengths actually read */
+  uint64_t imm_x;          /* nu_X, sign-extended (load_imm_64: raw) */
+  uint64_t imm_y;          /* nu_Y, sign-extended */
+  int64_t target;          /* static branch target pc (may be out of range) */
+} pvm_insn;
+
+/* Decode the instruction at pc (pc need not be a valid start; bytes past
+** the code read as zero, as zeta in A.4). */
+void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
+                pvm_insn *out);
+/* skip(pc) per A.3. */
+uint32_t pvm_skip(const pvm_blob *b, uint32_t pc);
+
+/* ------------------------------------------------------------------ */
+/* Standard program (SPI, GP A.7)                                       */
+/* ------------------------------------------------------------------ */
+
+#define PVM_ZONE      0x10000u     /* Z_Z */
+#define PVM_ARGS_MAX  0x1000000u   /* Z_I */
+
+typedef struct pvm_spi {
+  const uint8_t *ro_data;  uint32_t ro_len;    /* o */
+  const uint8_t *rw_data;  uint32_t rw_len;    /* w */
+  uint32_t heap_pages;                         /* z */
+  uint32_t stack_size;                         /* s */
+  const uint8_t *code_blob; uint32_t code_blob_len;  /* c (generic blob) */
+} pvm_spi;
+
+/* The memory and register layout Y(p, a) produces. */
+typedef struct pvm_spi_layout {
+  uint32_t ro_start, ro_size;        /* RO data, page-rounded size */
+  uint32_t rw_start, rw_size;        /* RW data + heap pages */
+  uint32_t heap_start, heap_top;     /* h (for sbrk) and initial top */
+  uint32_t stack_start, stack_size;  /* RW, stack_start + size = top */
+  uint32_t args_start, args_size;    /* RO */
+  uint64_t regs[PVM_REGS];
+} pvm_spi_layout;
+
+int pvm_spi_parse(const uint8_t *p, const uint8_t *end, pvm_spi *out,
+                  pvm_error *err);
+/* Compute the layout for args of args_len bytes; checks A.41. */
+int pvm_spi_layout_compute(const pvm_spi *spi, uint32_t args_len,
+                           pvm_spi_layout *out, pvm_error *err);
+struct pvm_mem;
+/* Map the layout into mem (which should be empty) and copy o, w and the
+** arguments in; also sets the sbrk heap. */
+int pvm_spi_load_memory(struct pvm_mem *mem, const pvm_spi *spi,
+                        const pvm_spi_layout *layout, const uint8_t *args,
+                        uint32_t args_len, pvm_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Loaded programs                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A validated, owned program with its basic-block analysis and the
+** interpreter's pre-decoded form.  Immutable after load; may be shared by
+** any number of VMs and threads. */
+typedef struct pvm_program pvm_program;
+
+int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
+                     pvm_program **out, pvm_error *err);
+void pvm_program_free(pvm_program *prog);
+const pvm_blob *pvm_program_blob(const pvm_program *prog);
+pvm_profile pvm_program_profile(const pvm_program *prog);
+/* pc is in the basic-block start set (varpi, A.5). */
+bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc);
+/* Gas charged on entering at pc: the block cost at a block start, the
+** cost of the rest of the block elsewhere. */
+int64_t pvm_program_entry_cost(const pvm_program *prog, uint32_t pc);
+uint32_t pvm_program_block_count(const pvm_program *prog);
+uint32_t pvm_program_insn_count(const pvm_program *prog);
+
+/* ------------------------------------------------------------------ */
+/* Memory                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef enum pvm_access {
+  PVM_ACCESS_NONE = 0,
+  PVM_ACCESS_RO = 1,
+  PVM_ACCESS_RW = 2,
+} pvm_access;
+
+/* A 4 GiB guest address space with per-page access.  Backed by one
+** reserved host window so both engines address it as base + u32. */
+typedef struct pvm_mem pvm_mem;
+
+int pvm_mem_new(pvm_mem **out, pvm_error *err);
+void pvm_mem_free(pvm_mem *mem);
+/* Make [addr, addr+len) accessible, zero-filled; page-aligned. */
+int pvm_mem_map(pvm_mem *mem, uint32_t addr, uint64_t len, pvm_access acc,
+                pvm_error *err);
+/* Change access of mapped or unmapped pages without touching contents;
+** PVM_ACCESS_NONE keeps the bytes but makes them inaccessible. */
+int pvm_mem_protect(pvm_mem *mem, uint32_t addr, uint64_t len,
+                    pvm_access acc, pvm_error *err);
+/* Host-side copies; every page touched must be mapped (any access). */
+int pvm_mem_write(pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
+                  pvm_error *err);
+int pvm_mem_read(const pvm_mem *mem, uint32_t addr, void *dst, uint64_t len,
+                 pvm_error *err);
+pvm_access pvm_mem_access(const pvm_mem *mem, uint32_t addr);
+/* Drop every mapping: all pages inaccessible and zero again. */
+int pvm_mem_reset(pvm_mem *mem, pvm_error *err);
+/* sbrk state: the heap grows from top up to limit (exclusive). */
+void pvm_mem_set_heap(pvm_mem *mem, uint32_t top, uint32_t limit);
+uint32_t pvm_mem_heap_top(const pvm_mem *mem);
+/* Number of accessible pages. */
+uint32_t pvm_mem_mapped_pages(const pvm_mem *mem);
+/* Calls fn for each maximal run of pages with the same access != NONE. */
+typedef void (*pvm_mem_range_fn)(void *ud, uint32_t addr, uint64_t len,
+                                 pvm_access acc);
+void pvm_mem_ranges(const pvm_mem *mem, pvm_mem_range_fn fn, void *ud);
+
+/* ------------------------------------------------------------------ */
+/* Virtual machines and engines                                         */
+/* ------------------------------------------------------------------ */
+
+typedef enum pvm_status {
+  PVM_HALT = 0,            /* djump to the halt address */
+  PVM_PANIC = 1,           /* trap, invalid instruction, bad jump, ... */
+  PVM_OOG = 2,             /* could not pay for the next block */
+  PVM_FAULT = 3,           /* page fault; exit_arg = page address */
+  PVM_HOST = 4,            /* ecalli; exit_arg = immediate */
+} pvm_status;
+
+const char *pvm_status_name(int status);
+
+/* How the next pvm_vm_run continues; set by the engine on exit. */
+typedef enum pvm_resume {
+  PVM_RESUME_ENTER = 0,    /* charge for the block entered at pc */
+  PVM_RESUME_RETRY,        /* page fault: re-run the instruction at pc */
+  PVM_RESUME_NEXT,         /* host call: continue at next_pc */
+  PVM_RESUME_DONE,         /* halted or panicked: running again panics */
+} pvm_resume;
+
+struct pvm_engine;
+
+/* Architectural state of one VM.  The embedder may read and write regs,
+** gas and memory between runs; changing pc must go through
+** pvm_vm_set_pc so that resumption state stays consistent. */
+typedef struct pvm_vm {
+  uint64_t regs[PVM_REGS];
+  int64_t gas;
+  uint32_t pc;             /* pc of the exit (see pvm_status) */
+  uint32_t next_pc;        /* after PVM_HOST: where execution resumes */
+  uint64_t exit_arg;       /* fault page address or host call id */
+  uint8_t status;          /* pvm_status of the last run */
+  uint8_t resume;          /* pvm_resume */
+  /* bound objects (not owned) */
+  const pvm_program *prog;
+  pvm_mem *mem;
+  const struct pvm_engine *engine;
+  void *code;              /* engine artifact for prog (JIT code) */
+  void *engine_state;      /* engine per-VM state, owned by the engine */
+} pvm_vm;
+
+/* An execution engine.  compile() turns a program into an artifact that
+** many VMs may share (the interpreter needs none); run() executes until
+** an exit and stores it in vm->status/pc/next_pc/exit_arg. */
+typedef struct pvm_engine {
+  const char *name;
+  int (*compile)(const pvm_program *prog, void **code, pvm_error *err);
+  void (*release)(void *code);
+  int (*vm_init)(pvm_vm *vm, pvm_error *err);
+  void (*vm_fini)(pvm_vm *vm);
+  pvm_status (*run)(pvm_vm *vm);
+} pvm_engine;
+
+extern const pvm_engine pvm_engine_interp;
+
+/* Bind a VM to a program, memory and engine.  code must come from
+** engine->compile(prog) (NULL is fine for the interpreter).  Registers,
+** gas and pc start at zero. */
+int pvm_vm_init(pvm_vm *vm, const pvm_program *prog, pvm_mem *mem,
+                const pvm_engine *engine, void *code, pvm_error *err);
+void pvm_vm_fini(pvm_vm *vm);
+void pvm_vm_set_pc(pvm_vm *vm, uint32_t pc);
+static inline pvm_status pvm_vm_run(pvm_vm *vm) { return vm->engine->run(vm); }
+
+/* Tracing hook for the interpreter (`nub run --trace`); NULL disables. */
+typedef void (*pvm_trace_fn)(void *ud, const pvm_vm *vm, uint32_t pc);
+pvm_status pvm_interp_run_traced(pvm_vm *vm, pvm_trace_fn fn, void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,124 @@
+/*
+** The reference interpreter and the VM binding shared by all engines.
+*/
+#include "pvm_internal.h"
+
+static inline uint64_t rotr64(uint64_t v, uint32_t n) {
+  n &= 63;
+  return n ? (v >> n) | (v << (64 - n)) : v;
+}
+static inline uint64_t rotl64(uint64_t v, uint32_t n) {
+  n &= 63;
+  return n ? (v << n) | (v >> (64 - n)) : v;
+}
+static inline uint32_t rotr32(uint32_t v, uint32_t n) {
+  n &= 31;
+  return n ? (v >> n) | (v << (32 - n)) : v;
+}
+static inline uint32_t rotl32(uint32_t v, uint32_t n) {
+  n &= 31;
+  return n ? (v << n) | (v >> (32 - n)) : v;
+}
+
+static inline uint64_t sx32(uint32_t v) { return (uint64_t)(int64_t)(int32_t)v; }
+
+/* Division and remainder never trap: GP defines every corner. */
+static inline uint64_t div_u32(uint64_t a, uint64_t b) {
+  return (uint32_t)b ? sx32((uint32_t)a / (uint32_t)b) : UINT64_MAX;
+}
+static inline uint64_t rem_u32(uint64_t a, uint64_t b) {
+  return (uint32_t)b ? sx32((uint32_t)a % (uint32_t)b) : sx32((uint32_t)a);
+}
+static inline uint64_t div_s32(uint64_t a, uint64_t b) {
+  int32_t x = (int32_t)a, y = (int32_t)b;
+  if (y == 0) return UINT64_MAX;
+  if (x == INT32_MIN && y == -1) return (uint64_t)(int64_t)x;
+  return (uint64_t)(int64_t)(x / y);
+}
+static inline uint64_t rem_s32(uint64_t a, uint64_t b) {
+  int32_t x = (int32_t)a, y = (int32_t)b;
+  if (y == 0) return (uint64_t)(int64_t)x;
+  if (x == INT32_MIN && y == -1) return 0;
+  return (uint64_t)(int64_t)(x % y);
+}
+static inline uint64_t div_u64(uint64_t a, uint64_t b) { return b ? a / b : UINT64_MAX; }
+static inline uint64_t rem_u64(uint64_t a, uint64_t b) { return b ? a % b : a; }
+static inline uint64_t div_s64(uint64_t a, uint64_t b) {
+  int64_t x = (int64_t)a, y = (int64_t)b;
+  if (y == 0) return UINT64_MAX;
+  if (x == INT64_MIN && y == -1) return a;
+  return (uint64_t)(x / y);
+}
+static inline uint64_t rem_s64(uint64_t a, uint64_t b) {
+  int64_t x = (int64_t)a, y = (int64_t)b;
+  if (y == 0) return a;
+  if (x == INT64_MIN && y == -1) return 0;
+  return (uint64_t)(x % y);
+}
+
+__extension__ typedef __int128 i128;
+__extension__ typedef unsigned __int128 u128;
+
+static inline uint64_t mulh_ss(uint64_t a, uint64_t b) {
+  return (uint64_t)(((i128)(int64_t)a * (i128)(int64_t)b) >> 64);
+}
+static inline uint64_t mulh_uu(uint64_t a, uint64_t b) {
+  return (uint64_t)(((u128)a * (u128)b) >> 64);
+}
+static inline uint64_t mulh_su(uint64_t a, uint64_t b) {
+  return (uint64_t)(((i128)(int64_t)a * (i128)b) >> 64);
+}
+
+static pvm_status interp_run(pvm_vm *vm)
+#include "interp_loop.h"
+
+#define INTERP_TRACE
+pvm_status pvm_interp_run_traced(pvm_vm *vm, pvm_trace_fn trace, void *ud)
+#include "interp_loop.h"
+#undef INTERP_TRACE
+
+static int interp_compile(const pvm_program *prog, void **code, pvm_error *err) {
+  (void)prog; (void)err;
+  *code = NULL;
+  return PVM_OK;
+}
+static void interp_release(void *code) { (void)code; }
+static int interp_vm_init(pvm_vm *vm, pvm_error *err) { (void)vm; (void)err; return PVM_OK; }
+static void interp_vm_fini(pvm_vm *vm) { (void)vm; }
+
+const pvm_engine pvm_engine_interp = {
+  "interp", interp_compile, interp_release, interp_vm_init, interp_vm_fini, interp_run,
+};
+
+int pvm_vm_init(pvm_vm *vm, const pvm_program *prog, pvm_mem *mem,
+                const pvm_engine *engine, void *code, pvm_error *err) {
+  memset(vm, 0, sizeof *vm);
+  if (!prog || !mem || !engine) return pvm_fail(err, PVM_ERR_ARG, 0, "vm: program, memory and engine are required");
+  vm->prog = prog;
+  vm->mem = mem;
+  vm->engine = engine;
+  vm->code = code;
+  vm->resume = PVM_RESUME_ENTER;
+  return engine->vm_init(vm, err);
+}
+
+void pvm_vm_fini(pvm_vm *vm) {
+  if (vm->engine) vm->engine->vm_fini(vm);
+  vm->engine = NULL;
+}
+
+void pvm_vm_set_pc(pvm_vm *vm, uint32_t pc) {
+  vm->pc = pc;
+  vm->resume = PVM_RESUME_ENTER;
+}
+
+const char *pvm_status_name(int status) {
+  switch (status) {
+  case PVM_HALT: return "halt";
+  case PVM_PANIC: return "panic";
+  case PVM_OOG: return "out-of-gas";
+  case PVM_FAULT: return "page-fault";
+  case PVM_HOST: return "host";
+  }
+  return "?";
+}

@@ -1,0 +1,165 @@
+/*
+** ISA tables: the one place that knows opcode numbering, formats,
+** terminators and per-instruction gas for each profile.
+*/
+#include <string.h>
+
+#include "nub/pvm.h"
+
+typedef struct op_row {
+  const char *name;
+  uint8_t format, width, flags;
+} op_row;
+
+static const op_row op_rows[PVM_OP_COUNT] = {
+#define ROW(e, n, f, w, fl) [PVM_OP_##e] = {n, PVM_FMT_##f, w, fl},
+  PVM_OP_LIST(ROW)
+#undef ROW
+};
+
+/* A profile is a list of (opcode byte, op) pairs plus a gas rule. */
+typedef struct op_code { uint8_t byte; uint8_t op; } op_code;
+
+static const op_code gp07_codes[] = {
+  {0, PVM_OP_TRAP}, {1, PVM_OP_FALLTHROUGH}, {10, PVM_OP_ECALLI},
+  {20, PVM_OP_LOAD_IMM_64},
+  {30, PVM_OP_STORE_IMM_U8}, {31, PVM_OP_STORE_IMM_U16},
+  {32, PVM_OP_STORE_IMM_U32}, {33, PVM_OP_STORE_IMM_U64},
+  {40, PVM_OP_JUMP},
+  {50, PVM_OP_JUMP_IND}, {51, PVM_OP_LOAD_IMM},
+  {52, PVM_OP_LOAD_U8}, {53, PVM_OP_LOAD_I8}, {54, PVM_OP_LOAD_U16},
+  {55, PVM_OP_LOAD_I16}, {56, PVM_OP_LOAD_U32}, {57, PVM_OP_LOAD_I32},
+  {58, PVM_OP_LOAD_U64},
+  {59, PVM_OP_STORE_U8}, {60, PVM_OP_STORE_U16}, {61, PVM_OP_STORE_U32},
+  {62, PVM_OP_STORE_U64},
+  {70, PVM_OP_STORE_IMM_IND_U8}, {71, PVM_OP_STORE_IMM_IND_U16},
+  {72, PVM_OP_STORE_IMM_IND_U32}, {73, PVM_OP_STORE_IMM_IND_U64},
+  {80, PVM_OP_LOAD_IMM_JUMP},
+  {81, PVM_OP_BRANCH_EQ_IMM}, {82, PVM_OP_BRANCH_NE_IMM},
+  {83, PVM_OP_BRANCH_LT_U_IMM}, {84, PVM_OP_BRANCH_LE_U_IMM},
+  {85, PVM_OP_BRANCH_GE_U_IMM}, {86, PVM_OP_BRANCH_GT_U_IMM},
+  {87, PVM_OP_BRANCH_LT_S_IMM}, {88, PVM_OP_BRANCH_LE_S_IMM},
+  {89, PVM_OP_BRANCH_GE_S_IMM}, {90, PVM_OP_BRANCH_GT_S_IMM},
+  {100, PVM_OP_MOVE_REG}, {101, PVM_OP_SBRK},
+  {102, PVM_OP_COUNT_SET_BITS_64}, {103, PVM_OP_COUNT_SET_BITS_32},
+  {104, PVM_OP_LEADING_ZERO_BITS_64}, {105, PVM_OP_LEADING_ZERO_BITS_32},
+  {106, PVM_OP_TRAILING_ZERO_BITS_64}, {107, PVM_OP_TRAILING_ZERO_BITS_32},
+  {108, PVM_OP_SIGN_EXTEND_8}, {109, PVM_OP_SIGN_EXTEND_16},
+  {110, PVM_OP_ZERO_EXTEND_16}, {111, PVM_OP_REVERSE_BYTES},
+  {120, PVM_OP_STORE_IND_U8}, {121, PVM_OP_STORE_IND_U16},
+  {122, PVM_OP_STORE_IND_U32}, {123, PVM_OP_STORE_IND_U64},
+  {124, PVM_OP_LOAD_IND_U8}, {125, PVM_OP_LOAD_IND_I8},
+  {126, PVM_OP_LOAD_IND_U16}, {127, PVM_OP_LOAD_IND_I16},
+  {128, PVM_OP_LOAD_IND_U32}, {129, PVM_OP_LOAD_IND_I32},
+  {130, PVM_OP_LOAD_IND_U64},
+  {131, PVM_OP_ADD_IMM_32}, {132, PVM_OP_AND_IMM}, {133, PVM_OP_XOR_IMM},
+  {134, PVM_OP_OR_IMM}, {135, PVM_OP_MUL_IMM_32}, {136, PVM_OP_SET_LT_U_IMM},
+  {137, PVM_OP_SET_LT_S_IMM}, {138, PVM_OP_SHLO_L_IMM_32},
+  {139, PVM_OP_SHLO_R_IMM_32}, {140, PVM_OP_SHAR_R_IMM_32},
+  {141, PVM_OP_NEG_ADD_IMM_32}, {142, PVM_OP_SET_GT_U_IMM},
+  {143, PVM_OP_SET_GT_S_IMM}, {144, PVM_OP_SHLO_L_IMM_ALT_32},
+  {145, PVM_OP_SHLO_R_IMM_ALT_32}, {146, PVM_OP_SHAR_R_IMM_ALT_32},
+  {147, PVM_OP_CMOV_IZ_IMM}, {148, PVM_OP_CMOV_NZ_IMM},
+  {149, PVM_OP_ADD_IMM_64}, {150, PVM_OP_MUL_IMM_64},
+  {151, PVM_OP_SHLO_L_IMM_64}, {152, PVM_OP_SHLO_R_IMM_64},
+  {153, PVM_OP_SHAR_R_IMM_64}, {154, PVM_OP_NEG_ADD_IMM_64},
+  {155, PVM_OP_SHLO_L_IMM_ALT_64}, {156, PVM_OP_SHLO_R_IMM_ALT_64},
+  {157, PVM_OP_SHAR_R_IMM_ALT_64}, {158, PVM_OP_ROT_R_64_IMM},
+  {159, PVM_OP_ROT_R_64_IMM_ALT}, {160, PVM_OP_ROT_R_32_IMM},
+  {161, PVM_OP_ROT_R_32_IMM_ALT},
+  {170, PVM_OP_BRANCH_EQ}, {171, PVM_OP_BRANCH_NE},
+  {172, PVM_OP_BRANCH_LT_U}, {173, PVM_OP_BRANCH_LT_S},
+  {174, PVM_OP_BRANCH_GE_U}, {175, PVM_OP_BRANCH_GE_S},
+  {180, PVM_OP_LOAD_IMM_JUMP_IND},
+  {190, PVM_OP_ADD_32}, {191, PVM_OP_SUB_32}, {192, PVM_OP_MUL_32},
+  {193, PVM_OP_DIV_U_32}, {194, PVM_OP_DIV_S_32}, {195, PVM_OP_REM_U_32},
+  {196, PVM_OP_REM_S_32}, {197, PVM_OP_SHLO_L_32}, {198, PVM_OP_SHLO_R_32},
+  {199, PVM_OP_SHAR_R_32}, {200, PVM_OP_ADD_64}, {201, PVM_OP_SUB_64},
+  {202, PVM_OP_MUL_64}, {203, PVM_OP_DIV_U_64}, {204, PVM_OP_DIV_S_64},
+  {205, PVM_OP_REM_U_64}, {206, PVM_OP_REM_S_64}, {207, PVM_OP_SHLO_L_64},
+  {208, PVM_OP_SHLO_R_64}, {209, PVM_OP_SHAR_R_64}, {210, PVM_OP_AND},
+  {211, PVM_OP_XOR}, {212, PVM_OP_OR}, {213, PVM_OP_MUL_UPPER_S_S},
+  {214, PVM_OP_MUL_UPPER_U_U}, {215, PVM_OP_MUL_UPPER_S_U},
+  {216, PVM_OP_SET_LT_U}, {217, PVM_OP_SET_LT_S}, {218, PVM_OP_CMOV_IZ},
+  {219, PVM_OP_CMOV_NZ}, {220, PVM_OP_ROT_L_64}, {221, PVM_OP_ROT_L_32},
+  {222, PVM_OP_ROT_R_64}, {223, PVM_OP_ROT_R_32}, {224, PVM_OP_AND_INV},
+  {225, PVM_OP_OR_INV}, {226, PVM_OP_XNOR}, {227, PVM_OP_MAX},
+  {228, PVM_OP_MAX_U}, {229, PVM_OP_MIN}, {230, PVM_OP_MIN_U},
+};
+
+typedef struct profile_def {
+  const char *name;
+  const op_code *codes;
+  unsigned ncodes;
+  uint8_t gas_per_insn;
+} profile_def;
+
+static const profile_def profiles[PVM_PROFILE_COUNT] = {
+  [PVM_PROFILE_GP07] = {"gp07", gp07_codes,
+                        sizeof gp07_codes / sizeof gp07_codes[0], 1},
+};
+
+static pvm_opinfo tables[PVM_PROFILE_COUNT][256];
+static int16_t opcode_of[PVM_PROFILE_COUNT][PVM_OP_COUNT];
+
+static void build_profile(pvm_profile p) {
+  const profile_def *d = &profiles[p];
+  pvm_opinfo *t = tables[p];
+  for (unsigned i = 0; i < 256; i++)
+    t[i] = (pvm_opinfo){NULL, PVM_OP_INVALID, PVM_FMT_NONE, 0, 0,
+                        d->gas_per_insn};
+  for (unsigned i = 0; i < PVM_OP_COUNT; i++) opcode_of[p][i] = -1;
+  for (unsigned i = 0; i < d->ncodes; i++) {
+    const op_row *r = &op_rows[d->codes[i].op];
+    t[d->codes[i].byte] = (pvm_opinfo){r->name, d->codes[i].op, r->format,
+                                       r->flags, r->width, d->gas_per_insn};
+    opcode_of[p][d->codes[i].op] = d->codes[i].byte;
+  }
+}
+
+/* Tables are built once, before any thread can race on them. */
+__attribute__((constructor)) static void build_tables(void) {
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++) build_profile((pvm_profile)p);
+}
+
+const pvm_opinfo *pvm_isa(pvm_profile profile) {
+  return (unsigned)profile < PVM_PROFILE_COUNT ? tables[profile] : NULL;
+}
+
+const char *pvm_profile_name(pvm_profile profile) {
+  return (unsigned)profile < PVM_PROFILE_COUNT ? profiles[profile].name : "?";
+}
+
+int pvm_profile_by_name(const char *name) {
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++)
+    if (strcmp(name, profiles[p].name) == 0) return p;
+  return -1;
+}
+
+int pvm_opcode_of(pvm_profile profile, pvm_op op) {
+  if ((unsigned)profile >= PVM_PROFILE_COUNT || (unsigned)op >= PVM_OP_COUNT)
+    return -1;
+  return opcode_of[profile][op];
+}
+
+int pvm_opcode_by_name(pvm_profile profile, const char *name, size_t len) {
+  const pvm_opinfo *t = pvm_isa(profile);
+  if (!t) return -1;
+  for (int i = 0; i < 256; i++)
+    if (t[i].name && strlen(t[i].name) == len && memcmp(t[i].name, name, len) == 0)
+      return i;
+  return -1;
+}
+
+unsigned pvm_isa_count(pvm_profile profile) {
+  return (unsigned)profile < PVM_PROFILE_COUNT ? profiles[profile].ncodes : 0;
+}
+
+const char *pvm_format_name(pvm_format f) {
+  static const char *names[PVM_FMT_COUNT] = {
+    "none", "imm", "reg_imm64", "imm_imm", "offset", "reg_imm", "reg_imm_imm",
+    "reg_imm_offset", "reg_reg", "reg_reg_imm", "reg_reg_offset",
+    "reg_reg_imm_imm", "reg_reg_reg",
+  };
+  return (unsigned)f < PVM_FMT_COUNT ? names[f] : "?";
+}

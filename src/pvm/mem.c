@@ -1,0 +1,236 @@
+/*
+** Guest memory: one reserved 4 GiB host window per address space, with a
+** byte of access state per page.  Host page protections mirror the
+** access table so the JIT can rely on hardware faults while the
+** interpreter checks the table.
+*/
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "pvm_internal.h"
+
+#define WINDOW_BYTES (PVM_MEM_WINDOW + PVM_MEM_GUARD)
+
+static int prot_of(pvm_access acc) {
+  return acc == PVM_ACCESS_RW ? PROT_READ | PROT_WRITE
+       : acc == PVM_ACCESS_RO ? PROT_READ : PROT_NONE;
+}
+
+int pvm_mem_new(pvm_mem **out, pvm_error *err) {
+  pvm_mem *m = calloc(1, sizeof *m);
+  *out = NULL;
+  if (!m) return pvm_fail(err, PVM_ERR_NOMEM, 0, "mem: no memory");
+  m->access = calloc(PVM_PAGE_COUNT + 1, 1);  /* +1: wide accesses at the top */
+  m->base = mmap(NULL, WINDOW_BYTES, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (!m->access || m->base == MAP_FAILED) {
+    int e = errno;
+    if (m->base == MAP_FAILED) m->base = NULL;
+    pvm_mem_free(m);
+    return pvm_fail(err, PVM_ERR_SYS, 0, "mem: cannot reserve the 4 GiB window: %s",
+                    strerror(e));
+  }
+  m->lo_page = PVM_PAGE_COUNT;
+  *out = m;
+  return PVM_OK;
+}
+
+void pvm_mem_free(pvm_mem *m) {
+  if (!m) return;
+  if (m->base) munmap(m->base, WINDOW_BYTES);
+  free(m->access);
+  free(m);
+}
+
+static int check_range(uint32_t addr, uint64_t len, const char *what,
+                       pvm_error *err) {
+  if (addr % PVM_PAGE_SIZE || len % PVM_PAGE_SIZE)
+    return pvm_fail(err, PVM_ERR_ALIGN, addr,
+                    "mem: %s of 0x%x+0x%llx is not page aligned", what, addr,
+                    (unsigned long long)len);
+  if ((uint64_t)addr + len > PVM_MEM_WINDOW)
+    return pvm_fail(err, PVM_ERR_RANGE, addr,
+                    "mem: %s of 0x%x+0x%llx runs past 2^32", what, addr,
+                    (unsigned long long)len);
+  if (len && addr < PVM_GUARD_END)
+    return pvm_fail(err, PVM_ERR_RANGE, addr,
+                    "mem: %s at 0x%x is below 0x%x, where every access panics",
+                    what, addr, PVM_GUARD_END);
+  return PVM_OK;
+}
+
+static void set_access(pvm_mem *m, uint32_t first, uint32_t count, pvm_access acc) {
+  for (uint32_t i = first; i < first + count; i++) {
+    m->mapped_pages += (acc != PVM_ACCESS_NONE) - (m->access[i] != PVM_ACCESS_NONE);
+    m->access[i] = (uint8_t)acc;
+  }
+  if (count && acc != PVM_ACCESS_NONE) {
+    if (first < m->lo_page) m->lo_page = first;
+    if (first + count > m->hi_page) m->hi_page = first + count;
+  }
+}
+
+int pvm_mem_map(pvm_mem *m, uint32_t addr, uint64_t len, pvm_access acc,
+                pvm_error *err) {
+  int rc = check_range(addr, len, "map", err);
+  if (rc) return rc;
+  if (acc > PVM_ACCESS_RW) return pvm_fail(err, PVM_ERR_ARG, addr, "mem: bad access %d", (int)acc);
+  if (!len) return PVM_OK;
+  /* a fresh anonymous mapping replaces old contents with zeros */
+  void *p = mmap(m->base + addr, len, prot_of(acc),
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED)
+    return pvm_fail(err, PVM_ERR_SYS, addr, "mem: mmap 0x%x+0x%llx: %s", addr,
+                    (unsigned long long)len, strerror(errno));
+  set_access(m, addr >> PVM_PAGE_SHIFT, (uint32_t)(len >> PVM_PAGE_SHIFT), acc);
+  return PVM_OK;
+}
+
+int pvm_mem_protect(pvm_mem *m, uint32_t addr, uint64_t len, pvm_access acc,
+                    pvm_error *err) {
+  int rc = check_range(addr, len, "protect", err);
+  if (rc) return rc;
+  if (acc > PVM_ACCESS_RW) return pvm_fail(err, PVM_ERR_ARG, addr, "mem: bad access %d", (int)acc);
+  if (!len) return PVM_OK;
+  if (mprotect(m->base + addr, len, prot_of(acc)))
+    return pvm_fail(err, PVM_ERR_SYS, addr, "mem: mprotect 0x%x+0x%llx: %s", addr,
+                    (unsigned long long)len, strerror(errno));
+  set_access(m, addr >> PVM_PAGE_SHIFT, (uint32_t)(len >> PVM_PAGE_SHIFT), acc);
+  return PVM_OK;
+}
+
+pvm_access pvm_mem_access(const pvm_mem *m, uint32_t addr) {
+  return (pvm_access)m->access[addr >> PVM_PAGE_SHIFT];
+}
+
+/* Host copies must stay inside accessible pages; the guard past 2^32 is
+** never host-visible. */
+static int host_range(const pvm_mem *m, uint32_t addr, uint64_t len,
+                      const char *what, bool *has_ro, pvm_error *err) {
+  if ((uint64_t)addr + len > PVM_MEM_WINDOW)
+    return pvm_fail(err, PVM_ERR_RANGE, addr, "mem: %s 0x%x+0x%llx runs past 2^32",
+                    what, addr, (unsigned long long)len);
+  *has_ro = false;
+  if (!len) return PVM_OK;
+  for (uint64_t pg = addr >> PVM_PAGE_SHIFT; pg <= ((uint64_t)addr + len - 1) >> PVM_PAGE_SHIFT; pg++) {
+    if (m->access[pg] == PVM_ACCESS_NONE)
+      return pvm_fail(err, PVM_ERR_UNMAPPED, pg << PVM_PAGE_SHIFT,
+                      "mem: %s 0x%x+0x%llx touches unmapped page 0x%llx", what,
+                      addr, (unsigned long long)len,
+                      (unsigned long long)(pg << PVM_PAGE_SHIFT));
+    if (m->access[pg] == PVM_ACCESS_RO) *has_ro = true;
+  }
+  return PVM_OK;
+}
+
+/* Re-apply host protections for the pages of [addr, addr+len). */
+static void restore_prot(const pvm_mem *m, uint32_t addr, uint64_t len) {
+  uint64_t pg = addr >> PVM_PAGE_SHIFT, last = ((uint64_t)addr + len - 1) >> PVM_PAGE_SHIFT;
+  while (pg <= last) {
+    uint64_t run = pg;
+    while (run + 1 <= last && m->access[run + 1] == m->access[pg]) run++;
+    mprotect(m->base + (pg << PVM_PAGE_SHIFT), (run - pg + 1) << PVM_PAGE_SHIFT,
+             prot_of((pvm_access)m->access[pg]));
+    pg = run + 1;
+  }
+}
+
+int pvm_mem_write(pvm_mem *m, uint32_t addr, const void *src, uint64_t len,
+                  pvm_error *err) {
+  bool has_ro;
+  int rc = host_range(m, addr, len, "write", &has_ro, err);
+  if (rc || !len) return rc;
+  if (has_ro) {
+    uint64_t first = addr & ~(uint64_t)(PVM_PAGE_SIZE - 1);
+    uint64_t span = ((uint64_t)addr + len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE - first;
+    if (mprotect(m->base + first, span, PROT_READ | PROT_WRITE))
+      return pvm_fail(err, PVM_ERR_SYS, addr, "mem: mprotect for write: %s", strerror(errno));
+    memcpy(m->base + addr, src, len);
+    restore_prot(m, (uint32_t)first, span);
+    return PVM_OK;
+  }
+  memcpy(m->base + addr, src, len);
+  return PVM_OK;
+}
+
+int pvm_mem_read(const pvm_mem *m, uint32_t addr, void *dst, uint64_t len,
+                 pvm_error *err) {
+  bool has_ro;
+  int rc = host_range(m, addr, len, "read", &has_ro, err);
+  if (rc || !len) return rc;
+  memcpy(dst, m->base + addr, len);
+  return PVM_OK;
+}
+
+int pvm_mem_reset(pvm_mem *m, pvm_error *err) {
+  if (m->lo_page < m->hi_page) {
+    uint64_t off = (uint64_t)m->lo_page << PVM_PAGE_SHIFT;
+    uint64_t len = (uint64_t)(m->hi_page - m->lo_page) << PVM_PAGE_SHIFT;
+    void *p = mmap(m->base + off, len, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED)
+      return pvm_fail(err, PVM_ERR_SYS, off, "mem: reset: %s", strerror(errno));
+    memset(m->access + m->lo_page, 0, m->hi_page - m->lo_page);
+  }
+  m->lo_page = PVM_PAGE_COUNT;
+  m->hi_page = 0;
+  m->mapped_pages = 0;
+  m->heap_top = m->heap_limit = 0;
+  return PVM_OK;
+}
+
+void pvm_mem_set_heap(pvm_mem *m, uint32_t top, uint32_t limit) {
+  m->heap_top = top;
+  m->heap_limit = limit;
+}
+
+uint32_t pvm_mem_heap_top(const pvm_mem *m) { return m->heap_top; }
+uint32_t pvm_mem_mapped_pages(const pvm_mem *m) { return m->mapped_pages; }
+
+void pvm_mem_ranges(const pvm_mem *m, pvm_mem_range_fn fn, void *ud) {
+  uint32_t pg = m->lo_page;
+  while (pg < m->hi_page) {
+    if (m->access[pg] == PVM_ACCESS_NONE) { pg++; continue; }
+    uint32_t run = pg;
+    while (run + 1 < m->hi_page && m->access[run + 1] == m->access[pg]) run++;
+    fn(ud, pg << PVM_PAGE_SHIFT, (uint64_t)(run - pg + 1) << PVM_PAGE_SHIFT,
+       (pvm_access)m->access[pg]);
+    pg = run + 1;
+  }
+}
+
+/* Exact A.7/A.8 outcome of a guest access of len bytes at addr: bytes are
+** examined in address order (wrapping at 2^32); the first that is not
+** allowed decides.  Below 2^16 -> panic; a write to a read-only page ->
+** panic (PolkaVM's behaviour); otherwise a fault at that page. */
+int pvm_mem_check(const pvm_mem *m, uint32_t addr, uint32_t len, bool write,
+                  uint32_t *fault) {
+  for (uint32_t i = 0; i < len; i++) {
+    uint32_t x = addr + i;   /* mod 2^32 */
+    pvm_access acc = (pvm_access)m->access[x >> PVM_PAGE_SHIFT];
+    bool ok = write ? acc == PVM_ACCESS_RW : acc != PVM_ACCESS_NONE;
+    if (ok) continue;
+    if (x < PVM_GUARD_END || (write && acc == PVM_ACCESS_RO)) return PVM_PANIC;
+    *fault = x & ~(PVM_PAGE_SIZE - 1);
+    return PVM_FAULT;
+  }
+  return 0;
+}
+
+/* sbrk: grow the heap by size bytes, mapping new pages read-write.
+** Returns the old top, or 0 when the heap cannot grow that far. */
+uint64_t pvm_mem_sbrk(pvm_mem *m, uint64_t size) {
+  if (size == 0) return m->heap_top;
+  if (m->heap_limit <= m->heap_top || size > (uint64_t)(m->heap_limit - m->heap_top))
+    return 0;
+  uint64_t old = m->heap_top, top = old + size;
+  uint64_t from = (old + PVM_PAGE_SIZE - 1) & ~(uint64_t)(PVM_PAGE_SIZE - 1);
+  uint64_t to = (top + PVM_PAGE_SIZE - 1) & ~(uint64_t)(PVM_PAGE_SIZE - 1);
+  for (uint64_t pg = from; pg < to; pg += PVM_PAGE_SIZE)
+    if (m->access[pg >> PVM_PAGE_SHIFT] == PVM_ACCESS_NONE &&
+        pvm_mem_map(m, (uint32_t)pg, PVM_PAGE_SIZE, PVM_ACCESS_RW, NULL))
+      return 0;
+  m->heap_top = (uint32_t)top;
+  return old;
+}

@@ -1,0 +1,214 @@
+/*
+** Program loading: validation, basic-block analysis (varpi, A.5), gas
+** blocks and the interpreter's pre-decoded instruction array.
+*/
+#include <stdlib.h>
+
+#include "pvm_internal.h"
+
+static bool bit_get(const uint8_t *set, uint64_t i) { return (set[i >> 3] >> (i & 7)) & 1; }
+static void bit_set(uint8_t *set, uint64_t i) { set[i >> 3] |= (uint8_t)(1u << (i & 7)); }
+
+uint32_t pvm_program_index_at(const pvm_program *prog, uint32_t pc) {
+  uint32_t lo = 0, hi = prog->insn_count;   /* insns[lo].pc <= pc < insns[hi].pc */
+  while (hi - lo > 1) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (prog->insns[mid].pc <= pc) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+static uint32_t exact_index(const pvm_program *prog, uint64_t pc) {
+  if (pc > prog->blob.code_len) return PVM_NO_TARGET;
+  uint32_t i = pvm_program_index_at(prog, (uint32_t)pc);
+  return prog->insns[i].pc == pc ? i : PVM_NO_TARGET;
+}
+
+bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc) {
+  return pc < prog->blob.code_len && bit_get(prog->block_start, pc);
+}
+
+/* Count the instructions the walk will produce: every bitmask start plus
+** a synthetic trap wherever a successor is not a start. */
+static uint64_t count_insns(const pvm_blob *b) {
+  uint64_t n = 0;
+  for (uint32_t pc = 0; pc < b->code_len; pc++) {
+    if (!pvm_blob_is_start(b, pc)) continue;
+    n++;
+    uint64_t next = (uint64_t)pc + 1 + pvm_skip(b, pc);
+    if (!pvm_blob_is_start(b, next)) n++;
+  }
+  return n + 1;  /* + a final trap at code_len when nothing lands there */
+}
+
+static void fill_insn(pvm_xinsn *x, const pvm_insn *in) {
+  x->op = in->op == PVM_OP_INVALID ? PVM_OP_TRAP : in->op;
+  x->pc = in->pc;
+  x->target = PVM_NO_TARGET;
+  x->gas = 0;
+  switch ((pvm_format)in->format) {
+  case PVM_FMT_REG_REG:
+    x->a = in->ra; x->d = in->rd; x->b = 0;
+    break;
+  default:
+    x->a = in->ra; x->b = in->rb; x->d = in->rd;
+    break;
+  }
+  x->imm1 = (uint32_t)in->imm_x;
+  x->imm2 = in->op == PVM_OP_LOAD_IMM_64 ? (uint32_t)(in->imm_x >> 32)
+                                         : (uint32_t)in->imm_y;
+}
+
+static void synthetic_trap(pvm_xinsn *x, uint32_t pc) {
+  memset(x, 0, sizeof *x);
+  x->op = PVM_OP_TRAP;
+  x->pc = pc;
+  x->target = PVM_NO_TARGET;
+}
+
+/* Per-instruction facts needed only while loading. */
+typedef struct insn_facts {
+  uint8_t ends_block;      /* terminator, invalid opcode or synthetic trap */
+  uint8_t valid_term;      /* a valid opcode in T: its successor is in varpi */
+  uint8_t valid_start;     /* a valid opcode at a bitmask start */
+  uint8_t cost;            /* gas of this instruction in the profile */
+} insn_facts;
+
+static uint32_t walk(pvm_program *p, insn_facts *f) {
+  const pvm_blob *b = &p->blob;
+  const pvm_opinfo *isa = pvm_isa(p->profile);
+  uint32_t n = 0;
+  for (uint32_t pc = 0; pc < b->code_len; pc++) {
+    pvm_insn in;
+    if (!pvm_blob_is_start(b, pc)) continue;
+    pvm_decode(p->profile, b, pc, &in);
+    fill_insn(&p->insns[n], &in);
+    bool valid = in.op != PVM_OP_INVALID;
+    bool term = valid && (isa[in.opcode].flags & PVM_OPF_TERM);
+    f[n] = (insn_facts){!valid || term, term, valid, isa[in.opcode].gas};
+    n++;
+    uint64_t next = (uint64_t)pc + in.len;
+    if (next < b->code_len && !pvm_blob_is_start(b, next)) {
+      synthetic_trap(&p->insns[n], (uint32_t)next);
+      f[n++] = (insn_facts){1, 0, 0, isa[0].gas};
+    }
+  }
+  synthetic_trap(&p->insns[n], b->code_len);
+  f[n++] = (insn_facts){1, 0, 0, isa[0].gas};
+  return n;
+}
+
+/* varpi (A.5): pc 0 and each successor of a valid terminator, when the
+** position holds a valid instruction. */
+static void mark_block_starts(pvm_program *p, const insn_facts *f) {
+  for (uint32_t i = 0; i < p->insn_count; i++) {
+    if (!f[i].valid_start) continue;
+    if (p->insns[i].pc == 0 || (i > 0 && f[i - 1].valid_term))
+      bit_set(p->block_start, p->insns[i].pc);
+  }
+}
+
+/* Gas blocks run from a head to the next block-ending instruction; the
+** head carries the whole cost (>= 1), every other instruction 0. */
+static void assign_gas(pvm_program *p, const insn_facts *f) {
+  uint32_t head = 0;
+  uint64_t cost = 0;
+  p->block_count = 0;
+  for (uint32_t i = 0; i < p->insn_count; i++) {
+    cost += f[i].cost;
+    if (!f[i].ends_block) continue;
+    p->insns[head].gas = (uint32_t)(cost ? cost : 1);
+    p->block_count++;
+    head = i + 1;
+    cost = 0;
+  }
+}
+
+static int decode_all(pvm_program *p, pvm_error *err) {
+  uint64_t cap = count_insns(&p->blob);
+  insn_facts *facts = malloc(cap * sizeof *facts);
+  p->insns = malloc(cap * sizeof *p->insns);
+  if (!p->insns || !facts) {
+    free(facts);
+    return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for %llu instructions",
+                    (unsigned long long)cap);
+  }
+  p->insn_count = walk(p, facts);
+  mark_block_starts(p, facts);
+  assign_gas(p, facts);
+  free(facts);
+  return PVM_OK;
+}
+
+static void resolve_targets(pvm_program *p) {
+  const pvm_blob *b = &p->blob;
+  for (uint32_t i = 0; i < p->insn_count; i++) {
+    pvm_xinsn *x = &p->insns[i];
+    if (x->pc >= b->code_len || !pvm_blob_is_start(b, x->pc)) continue;
+    const pvm_opinfo *info = &pvm_isa(p->profile)[b->code[x->pc]];
+    if (!info->name || !(info->flags & PVM_OPF_BRANCH)) continue;
+    pvm_insn in;
+    pvm_decode(p->profile, b, x->pc, &in);
+    if (in.target >= 0 && pvm_program_is_block_start(p, (uint64_t)in.target))
+      x->target = exact_index(p, (uint64_t)in.target);
+  }
+  for (uint32_t j = 0; j < b->jump_count; j++) {
+    uint32_t t = pvm_blob_jump_entry(b, j);
+    p->jump_targets[j] = pvm_program_is_block_start(p, t) ? exact_index(p, t)
+                                                          : PVM_NO_TARGET;
+  }
+}
+
+int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
+                     pvm_program **out, pvm_error *err) {
+  pvm_program *p;
+  int rc;
+  *out = NULL;
+  if (!pvm_isa(profile)) return pvm_fail(err, PVM_ERR_ARG, 0, "program: unknown ISA profile %d", (int)profile);
+  if (!blob && len) return pvm_fail(err, PVM_ERR_ARG, 0, "program: no bytes");
+  p = calloc(1, sizeof *p);
+  if (!p) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory");
+  p->profile = profile;
+  p->bytes = malloc(len ? len : 1);
+  if (!p->bytes) { rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for %zu bytes", len); goto fail; }
+  if (len) memcpy(p->bytes, blob, len);
+  if ((rc = pvm_blob_parse(p->bytes, p->bytes + len, &p->blob, err))) goto fail;
+  p->block_start = calloc(((size_t)p->blob.code_len + 8) / 8, 1);
+  p->jump_targets = malloc(((size_t)p->blob.jump_count + 1) * sizeof *p->jump_targets);
+  if (!p->block_start || !p->jump_targets) {
+    rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for block analysis");
+    goto fail;
+  }
+  if ((rc = decode_all(p, err))) goto fail;
+  resolve_targets(p);
+  *out = p;
+  return PVM_OK;
+fail:
+  pvm_program_free(p);
+  return rc;
+}
+
+void pvm_program_free(pvm_program *p) {
+  if (!p) return;
+  free(p->insns);
+  free(p->jump_targets);
+  free(p->block_start);
+  free(p->bytes);
+  free(p);
+}
+
+const pvm_blob *pvm_program_blob(const pvm_program *p) { return &p->blob; }
+pvm_profile pvm_program_profile(const pvm_program *p) { return p->profile; }
+uint32_t pvm_program_block_count(const pvm_program *p) { return p->block_count; }
+uint32_t pvm_program_insn_count(const pvm_program *p) { return p->insn_count; }
+
+int64_t pvm_program_entry_cost(const pvm_program *p, uint32_t pc) {
+  uint32_t i = exact_index(p, pc);
+  if (i == PVM_NO_TARGET) return pvm_isa(p->profile)[0].gas;  /* runs as a trap */
+  if (p->insns[i].gas) return p->insns[i].gas;
+  /* mid-block: the share of the rest of the block, up to the next head */
+  uint32_t head = i, end = i + 1;
+  while (head > 0 && !p->insns[head].gas) head--;
+  while (end < p->insn_count && !p->insns[end].gas) end++;
+  return (int64_t)p->insns[head].gas * (end - i) / (end - head);
+}

@@ -1,0 +1,38 @@
+/*
+** Shared helpers of the nub command line.
+*/
+#ifndef NUB_CLI_H
+#define NUB_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nub/pvm.h"
+
+typedef struct cli_command {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv);   /* argv[0] is the command name */
+} cli_command;
+
+/* Read a whole file; returns 0 or prints an error naming the path. */
+int cli_read_file(const char *path, uint8_t **data, size_t *len);
+int cli_write_file(const char *path, const void *data, size_t len);
+/* Parse an unsigned integer (decimal or 0x hex) that must fit in max. */
+bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
+bool cli_parse_i64(const char *s, int64_t *out);
+/* Parse hex bytes (optional 0x prefix); caller frees *out. */
+bool cli_parse_hex(const char *s, uint8_t **out, size_t *len);
+/* Engine by name: "interp" or "jit"; NULL (with a message) if unknown. */
+const pvm_engine *cli_engine(const char *name);
+/* Prints "nub <cmd>: <message>" to stderr and returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Commands */
+int cmd_vectors(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

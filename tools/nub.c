@@ -1,0 +1,34 @@
+/*
+** nub: command line front end.
+*/
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+  {"vectors", "run PVM JSON test vectors: vectors DIR|FILE... [--engine E] [--verbose]", cmd_vectors},
+  {"run", "run a program: run FILE [--format generic|spi] [--gas N] [--pc N] [--args HEX] [--engine E] [--trace] [--json]", cmd_run},
+  {"bench", "benchmarks: bench interp", cmd_bench},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: nub <command> [args]\n\ncommands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+      !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "nub: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
