@@ -273,9 +273,8 @@ static bool check_imm(pvm_builder *b, item *it, pvm_opnd which, uint64_t v, int 
   if (width == PVM_WIDTH_AUTO) {
     if (pvm_imm_fits(v, 4)) return true;
     fail(b, PVM_ERR_RANGE, at, which,
-         "%s %lld (0x%llx) does not fit 4 sign-extended bytes: the value must be "
-         "in -0x80000000..0x7fffffff (as unsigned 64-bit: 0..0x7fffffff or "
-         "0xffffffff80000000..0xffffffffffffffff)",
+         "%s %lld (0x%llx) does not fit a sign-extended 4-byte field "
+         "(-0x80000000..0x7fffffff)",
          opnd_name(which), (long long)v, (unsigned long long)v);
     return false;
   }
@@ -284,7 +283,7 @@ static bool check_imm(pvm_builder *b, item *it, pvm_opnd which, uint64_t v, int 
     return false;
   }
   if (pvm_imm_fits(v, (unsigned)width)) return true;
-  fail(b, PVM_ERR_RANGE, at, which, "%s %lld (0x%llx) does not fit %d sign-extended bytes",
+  fail(b, PVM_ERR_RANGE, at, which, "%s %lld (0x%llx) does not fit a sign-extended %d-byte field",
        opnd_name(which), (long long)v, (unsigned long long)v, width);
   return false;
 }
@@ -436,8 +435,8 @@ static int prepare(pvm_builder *b) {
       if (padded && fi->trailing == f) {
         if (want != PVM_WIDTH_AUTO && want != 4) {
           fail(b, PVM_ERR_RANGE, i, is_offset ? PVM_OPND_TARGET : f,
-               "code bytes follow, which the decoder reads into a %s shorter than "
-               "4 bytes: its width must be 4, not %d", is_offset ? "offset" : "last immediate",
+               "code bytes follow, which the decoder would read into %s shorter than "
+               "4 bytes: its width must be 4, not %d", is_offset ? "an offset" : "a last immediate",
                want);
           return b->err_code;
         }
@@ -477,19 +476,18 @@ static int64_t branch_offset(const pvm_builder *b, const item *it, uint64_t code
   return (int64_t)((uint64_t)t - it->pc);
 }
 
-/* Shortest width for a branch's offset.  A forward label moves with the
-** branch's own size, so each candidate width is tried with the offset it
-** would give. */
-static unsigned needed_width(const pvm_builder *b, uint32_t i, uint64_t code_len) {
-  const item *it = &b->items[i];
-  int64_t off = branch_offset(b, it, code_len);
-  unsigned cur = *offset_width((item *)it);
-  bool moves = !it->abs && b->labels[it->target] > i;
+unsigned pvm_offset_width(int64_t off, unsigned cur, bool moves) {
   for (unsigned w = 0; w < 4; w++) {
     int64_t o = moves ? off + (int64_t)w - (int64_t)cur : off;
     if (pvm_imm_fits((uint64_t)o, w)) return w;
   }
   return 4;  /* if even 4 bytes do not fit, the final check reports it */
+}
+
+static unsigned needed_width(pvm_builder *b, uint32_t i, uint64_t code_len) {
+  item *it = &b->items[i];
+  bool moves = !it->abs && b->labels[it->target] > i;
+  return pvm_offset_width(branch_offset(b, it, code_len), *offset_width(it), moves);
 }
 
 /* One pass over the relaxed branches: set each offset width to what its

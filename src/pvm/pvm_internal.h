@@ -87,6 +87,11 @@ static inline bool pvm_imm_fits(uint64_t v, unsigned w) {
   return w >= 8 || pvm_sext(v & ((1ull << (8 * w)) - 1), w) == v;
 }
 
+/* Shortest offset width for a branch whose offset is off with a cur-byte
+** offset field; moves: the target lies after the branch, so the offset
+** changes with the branch's own size. */
+unsigned pvm_offset_width(int64_t off, unsigned cur, bool moves);
+
 /* The builder's first error, as the assembler needs it: which operand
 ** (pvm_opnd; END when none) and the message without the "instruction N"
 ** prefix.  err->offset is the instruction index, or the jump table entry
