@@ -100,7 +100,9 @@ static void print_result(const exec_opts *o, const nub_invocation_result *r) {
 
 static void print_verbose(nub *n, const cap_bundle *b) {
   struct nub_kernel_stats ks;
+  struct nub_sandbox_report sr;
   printf("backend    %s\nengine     %s\n", nub_backend_name(n), nub_engine_name(n));
+  if (!nub_sandbox_report(n, &sr, NULL)) nub_sandbox_print(&sr, stdout);
   for (uint32_t i = 0; i < b->count; i++) print_hash(cap_kind_name(b->items[i].kind), b->items[i].hash);
   if (!nub_kernel_stats(n, &ks, NULL))
     printf("kernel     %llu caps, %llu invocations, %llu compiles\n",

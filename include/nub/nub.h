@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nub/abi.h"
 
@@ -93,6 +94,71 @@ int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_
 ** than reply_cap is NUB_ERR_PROTOCOL. */
 int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *reply,
                  size_t reply_cap, size_t *reply_len, nub_error *err);
+
+/* ---- the sandbox (proc backend; docs/sandbox.md) ---- */
+
+/* Namespaces the guest process runs in. */
+#define NUB_NS_USER    0x01u
+#define NUB_NS_PID     0x02u
+#define NUB_NS_NET     0x04u
+#define NUB_NS_IPC     0x08u
+#define NUB_NS_MOUNT   0x10u
+#define NUB_NS_UTS     0x20u
+#define NUB_NS_CGROUP  0x40u
+
+/* Lockdown steps of the guest process. */
+#define NUB_LOCK_FDS_CLOSED    0x001u  /* no file descriptors left */
+#define NUB_LOCK_NO_NEW_PRIVS  0x002u
+#define NUB_LOCK_RLIMITS       0x004u  /* NOFILE, NPROC, FSIZE, CORE, MEMLOCK, MSGQUEUE, LOCKS = 0 */
+#define NUB_LOCK_CAPS_DROPPED  0x008u  /* no capabilities, even inside its user namespace */
+#define NUB_LOCK_FS_DETACHED   0x010u  /* its root is an empty read-only tmpfs */
+#define NUB_LOCK_SECCOMP       0x020u  /* seccomp allow-list; anything else kills it */
+#define NUB_LOCK_NOT_DUMPABLE  0x040u  /* no ptrace, no core dump */
+#define NUB_LOCK_PDEATHSIG     0x080u  /* dies with the thread that started it */
+#define NUB_LOCK_ROBUST_DEATH  0x100u  /* its death wakes a waiting host at once */
+
+/* What isolation the guest actually got.  Namespaces and lockdown steps
+** are best effort where the kernel refuses them (notes says which and
+** why); seccomp and no_new_privs are not: without them the guest refuses
+** to start. */
+struct nub_sandbox_report {
+  bool isolated;               /* false: inproc, no boundary at all */
+  int32_t guest_pid;           /* host pid of the guest process */
+  uint32_t namespaces;         /* NUB_NS_* */
+  uint32_t lockdown;           /* NUB_LOCK_* achieved */
+  uint32_t lockdown_failed;    /* NUB_LOCK_* attempted and not achieved */
+  uint32_t seccomp_syscalls;   /* system calls on the allow-list */
+  uint32_t seccomp_insns;      /* BPF instructions of the filter */
+  uint32_t restarts;           /* guests replaced since nub_open */
+  double start_ms;             /* spawn to ready, current guest */
+  char engine[16];             /* engine the guest kernel runs */
+  char notes[480];             /* what could not be had and why, '; '-separated */
+};
+
+int nub_sandbox_report(nub *n, struct nub_sandbox_report *out, nub_error *err);
+/* "inproc", "proc+seccomp" or "proc+ns+seccomp". */
+const char *nub_sandbox_level(const struct nub_sandbox_report *r);
+/* The report as text, one fact per line (nub exec --verbose). */
+void nub_sandbox_print(const struct nub_sandbox_report *r, FILE *f);
+
+/* One raw doorbell round trip through shared memory, no RPC frame (the
+** floor under every call; for benchmarks).  NUB_ERR_ARG on inproc. */
+int nub_ping(nub *n, nub_error *err);
+
+/* Look a published cap up directly in the guest heap, which the host
+** maps read-only at the guest's own address: no round trip.  The
+** directory is validated against BootInfo's magic and layout id and every
+** offset checked; the wire bytes are copied into wire (cap bytes) and
+** checked to hash to `hash`.  NUB_ERR_NOT_FOUND if absent,
+** NUB_ERR_TOO_LARGE if cap is too small (*len gets the size needed),
+** NUB_ERR_PROTOCOL if the region is malformed. */
+int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
+               nub_error *err);
+
+/* BootInfo as stored in the `.boot_info` ELF section of the executable
+** that carries the kernel (nub-guest for proc, this program for inproc),
+** read without a round trip. */
+int nub_boot_info_elf(nub *n, struct nub_boot_info *out, nub_error *err);
 
 /* Name of the engine and backend in use. */
 const char *nub_engine_name(const nub *n);

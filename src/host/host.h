@@ -9,6 +9,7 @@
 #ifndef NUB_HOST_H
 #define NUB_HOST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ typedef struct host_backend_ops {
   /* Replace a dead guest with a fresh one (empty directory). */
   int (*restart)(host_backend *b, nub_error *err);
   void (*close)(host_backend *b);
+  /* One raw round trip without a frame; NULL when there is no transport. */
+  int (*ping)(host_backend *b, nub_error *err);
 } host_backend_ops;
 
 struct host_backend {
@@ -35,6 +38,9 @@ struct host_backend {
   const uint8_t *heap_view;        /* guest heap, read-only, at its guest VA */
   size_t heap_size;
   const char *engine;              /* engine the guest runs */
+  const char *exe_path;            /* executable carrying the kernel (.boot_info) */
+  bool guest_gone;                 /* the guest was killed: restart before calling */
+  struct nub_sandbox_report report;
 };
 
 extern const host_backend_ops host_inproc_ops;

@@ -55,6 +55,7 @@ static int inproc_open(const nub_options *opt, host_backend **out, nub_error *er
   if ((rc = start_kernel(p, err))) goto fail;
   p->b.heap_view = p->heap;
   p->b.heap_size = p->heap_size;
+  p->b.exe_path = "/proc/self/exe";      /* this program links the kernel */
   *out = &p->b;
   return NUB_OK;
 fail:
@@ -78,5 +79,5 @@ static int inproc_restart(host_backend *b, nub_error *err) {
 }
 
 const host_backend_ops host_inproc_ops = {
-  "inproc", inproc_open, inproc_call, inproc_restart, inproc_close,
+  "inproc", inproc_open, inproc_call, inproc_restart, inproc_close, NULL,  /* no transport */
 };

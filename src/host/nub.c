@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elf.h"
 #include "host.h"
+#include "nub/cap.h"
 
 typedef struct published {
   nub_hash hash;
@@ -21,6 +23,7 @@ struct nub {
   size_t ncaps, caps_cap;
   uint32_t *index;           /* open addressing over caps, slot = index + 1 */
   size_t index_cap;
+  uint64_t dir_off;          /* directory header in the heap view (BootInfo, checked) */
 };
 
 int host_fail(nub_error *err, int code, const char *fmt, ...) {
@@ -109,7 +112,7 @@ static int republish(nub *n, nub_error *err);
 static int recover(nub *n, int rc, nub_error *err) {
   nub_error rerr;
   size_t used = err ? strlen(err->msg) : 0;
-  if (rc != NUB_ERR_GUEST_DIED && rc != NUB_ERR_TIMEOUT) return rc;
+  if (rc != NUB_ERR_GUEST_DIED && rc != NUB_ERR_TIMEOUT && !n->b->guest_gone) return rc;
   if (n->b->ops->restart(n->b, &rerr) || republish(n, &rerr)) {
     if (err) snprintf(err->msg + used, sizeof err->msg - used, "; restart failed: %s", rerr.msg);
     return rc;
@@ -193,6 +196,25 @@ static int republish(nub *n, nub_error *err) {
   return NUB_OK;
 }
 
+/* BootInfo, asked once at open, places the directory for nub_lookup.  It
+** comes from the guest, so it must describe our own heap view. */
+static int locate_directory(nub *n, nub_error *err) {
+  const host_backend *b = n->b;
+  struct nub_boot_info bi;
+  uint64_t base = (uint64_t)(uintptr_t)b->heap_view;
+  int rc = rpc_once(n, NUB_FN_GET_BOOT_INFO, NULL, 0, &bi, sizeof bi, err);
+  if (rc) return rc;
+  if (bi.magic != NUB_BOOT_MAGIC || bi.directory_type_id != CAP_DIR_TYPE_ID ||
+      bi.guest_va_base != base || bi.directory_va < base || bi.directory_va - base >= b->heap_size)
+    return host_fail(err, NUB_ERR_PROTOCOL,
+                     "boot info (magic 0x%llx, layout 0x%llx, base 0x%llx, directory 0x%llx) does "
+                     "not describe the guest heap at 0x%llx", (unsigned long long)bi.magic,
+                     (unsigned long long)bi.directory_type_id, (unsigned long long)bi.guest_va_base,
+                     (unsigned long long)bi.directory_va, (unsigned long long)base);
+  n->dir_off = bi.directory_va - base;
+  return NUB_OK;
+}
+
 /* ---- API ---- */
 
 int nub_open(const nub_options *opt, nub **out, nub_error *err) {
@@ -205,10 +227,12 @@ int nub_open(const nub_options *opt, nub **out, nub_error *err) {
   if (!o.io_size) o.io_size = NUB_DEFAULT_IO_SIZE;
   if (o.io_size < 4096)
     return host_fail(err, NUB_ERR_ARG, "io_size %zu is below the 4096-byte minimum", o.io_size);
-  const host_backend_ops *ops = o.backend == NUB_BACKEND_INPROC ? &host_inproc_ops : NULL;
+  const host_backend_ops *ops = o.backend == NUB_BACKEND_INPROC ? &host_inproc_ops
+                              : o.backend == NUB_BACKEND_PROC ? &host_proc_ops : NULL;
   if (!ops) return host_fail(err, NUB_ERR_ARG, "backend %d is not available in this build", (int)o.backend);
   if (!(n = calloc(1, sizeof *n))) return host_fail(err, NUB_ERR_NOMEM, "out of memory");
   if ((rc = ops->open(&o, &n->b, err))) { free(n); return rc; }
+  if ((rc = locate_directory(n, err))) { nub_close(n); return rc; }
   *out = n;
   return NUB_OK;
 }
@@ -269,4 +293,82 @@ int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_
   if (args) memcpy(p.args, args, sizeof p.args);
   p.initial_gas = initial_gas;
   return rpc(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, out, sizeof *out, err);
+}
+
+int nub_ping(nub *n, nub_error *err) {
+  if (!n->b->ops->ping)
+    return host_fail(err, NUB_ERR_ARG, "ping: the %s backend has no transport", n->b->ops->name);
+  return recover(n, n->b->ops->ping(n->b, err), err);
+}
+
+int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
+               nub_error *err) {
+  const host_backend *b = n->b;
+  cap_dir d;
+  cap_dir_entry e;
+  cap_error ce;
+  int rc;
+  if (!hash || !len || (!wire && cap)) return host_fail(err, NUB_ERR_ARG, "lookup: missing argument");
+  if ((rc = cap_dir_open(&d, b->heap_view, b->heap_size, n->dir_off, &ce)) ||
+      (rc = cap_dir_get_verified(&d, hash, wire, cap, len, &ce)) == CAP_OK)
+    return rc ? host_fail(err, NUB_ERR_PROTOCOL, "lookup: %s", ce.msg) : NUB_OK;
+  if (rc == CAP_ERR_MISSING) return host_fail(err, NUB_ERR_NOT_FOUND, "lookup: %s", ce.msg);
+  if (rc == CAP_ERR_FULL && !cap_dir_find(&d, hash, &e, NULL)) {
+    *len = (size_t)e.len;
+    return host_fail(err, NUB_ERR_TOO_LARGE, "lookup: %s", ce.msg);
+  }
+  return host_fail(err, NUB_ERR_PROTOCOL, "lookup: %s", ce.msg);
+}
+
+int nub_boot_info_elf(nub *n, struct nub_boot_info *out, nub_error *err) {
+  return host_elf_boot_info(n->b->exe_path, out, err);
+}
+
+/* ---- the sandbox report ---- */
+
+int nub_sandbox_report(nub *n, struct nub_sandbox_report *out, nub_error *err) {
+  if (!out) return host_fail(err, NUB_ERR_ARG, "sandbox_report: no output");
+  *out = n->b->report;
+  if (!out->isolated) {
+    snprintf(out->engine, sizeof out->engine, "%s", n->b->engine);
+    snprintf(out->notes, sizeof out->notes,
+             "%s: the kernel runs inside this process; no isolation", n->b->ops->name);
+  }
+  return NUB_OK;
+}
+
+const char *nub_sandbox_level(const struct nub_sandbox_report *r) {
+  if (!r->isolated) return "inproc";
+  if (!(r->lockdown & NUB_LOCK_SECCOMP)) return "proc";
+  return r->namespaces ? "proc+ns+seccomp" : "proc+seccomp";
+}
+
+static const char *const ns_names[] = {"user", "pid", "net", "ipc", "mount", "uts", "cgroup"};
+static const char *const lock_names[] = {
+  "fds-closed", "no-new-privs", "rlimits", "caps-dropped", "fs-detached", "seccomp",
+  "not-dumpable", "pdeathsig", "robust-death",
+};
+
+static void print_bits(FILE *f, const char *label, uint32_t bits, const char *const *names,
+                       size_t count) {
+  fprintf(f, "%-11s", label);
+  if (!bits) fprintf(f, "(none)");
+  for (size_t i = 0; i < count; i++) if (bits & (1u << i)) fprintf(f, "%s ", names[i]);
+  fprintf(f, "\n");
+}
+
+void nub_sandbox_print(const struct nub_sandbox_report *r, FILE *f) {
+  fprintf(f, "%-11s%s", "sandbox", nub_sandbox_level(r));
+  if (r->isolated)
+    fprintf(f, " (guest pid %d, started in %.2f ms, %u restarts)", (int)r->guest_pid,
+            r->start_ms, r->restarts);
+  fprintf(f, "\n");
+  if (r->isolated) {
+    print_bits(f, "namespaces", r->namespaces, ns_names, sizeof ns_names / sizeof ns_names[0]);
+    print_bits(f, "lockdown", r->lockdown, lock_names, sizeof lock_names / sizeof lock_names[0]);
+    print_bits(f, "not had", r->lockdown_failed, lock_names, sizeof lock_names / sizeof lock_names[0]);
+    fprintf(f, "%-11s%u system calls allowed (%u BPF instructions); any other kills the guest\n",
+            "seccomp", r->seccomp_syscalls, r->seccomp_insns);
+  }
+  if (r->notes[0]) fprintf(f, "%-11s%s\n", "notes", r->notes);
 }

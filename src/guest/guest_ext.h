@@ -1,0 +1,37 @@
+/*
+** Extension points of the guest executable.  nub-guest links
+** guest_ext.c (no extensions); nub-guest-test links guest_test.c, which
+** registers NUB_FN_TEST for fault injection.  Production guests can never
+** run these faults: the code is not in them.
+*/
+#ifndef NUB_GUEST_EXT_H
+#define NUB_GUEST_EXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nk.h"
+#include "nk_chan.h"
+
+/* NUB_FN_TEST sub-operations: the first payload byte. */
+enum {
+  NK_TEST_SYSCALL   = 1,  /* a system call outside the allow-list */
+  NK_TEST_SEGV      = 2,  /* a write to an unmapped address */
+  NK_TEST_HANG      = 3,  /* spin forever without system calls */
+  NK_TEST_BAD_MAGIC = 4,  /* response frame with a wrong magic */
+  NK_TEST_BAD_LEN   = 5,  /* response frame claiming 2^64-1 payload bytes */
+  NK_TEST_STALE     = 6,  /* a stale resp_seq and a wake-up, then the real answer */
+  NK_TEST_BAD_BUSY  = 7,  /* busy cleared without an answer */
+  NK_TEST_EXIT      = 8,  /* exit_group(3) */
+  NK_TEST_WX        = 9,  /* mmap of a writable and executable page */
+};
+
+/* Called before the engine is chosen (extra engines go in here) and
+** after the kernel is created (extra functions); both before lockdown.
+** Return 0 or -1 with a message. */
+int guest_ext_init(nk_chan_ctl *ctl, uint8_t *out, char *err, size_t errlen);
+int guest_ext_kernel(nk_kernel *k, char *err, size_t errlen);
+/* Called after each served request, before it is answered. */
+void guest_ext_after_serve(uint32_t seq);
+
+#endif

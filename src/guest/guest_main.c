@@ -1,0 +1,211 @@
+/*
+** nub-guest: the guest kernel in its own process (docs/sandbox.md).
+**
+** Started by the host library with the chan memfd on fd 3 and the heap
+** memfd on fd 4.  Boot: map the control page, register the robust-list
+** death notice, read and check the configuration, map the buffers and the
+** heap (at the host's address), create the kernel, lock down, report.
+** Then serve one request per doorbell ring until told to exit.
+*/
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "guest_ext.h"
+#include "lockdown.h"
+#include "nk.h"
+#include "nk_chan.h"
+#include "nub/jit.h"
+
+#define ALTSTACK_SIZE (64u << 10)
+
+static nk_chan_ctl *ctl;
+
+/* ---- boot failures: reported through the control page ---- */
+
+static void boot_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void boot_fail(const char *fmt, ...) {
+  char msg[NK_CHAN_MSG];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  memcpy(ctl->boot_error, msg, sizeof msg);
+  nk_store(&ctl->boot_state, NK_BOOT_FAILED);
+  nk_chan_answer(ctl, 0);
+  syscall(SYS_exit_group, 1);
+  __builtin_unreachable();
+}
+
+/* ---- death notices ---- */
+
+/* One-entry robust list: if this process dies while busy holds its tid,
+** the kernel sets FUTEX_OWNER_DIED in busy and wakes the host. */
+static struct robust_list robust_entry;
+static struct robust_list_head robust_head;
+
+static void register_death_notice(uint32_t tid) {
+  robust_entry.next = &robust_head.list;
+  robust_head.list.next = &robust_entry;
+  robust_head.futex_offset = (long)((uintptr_t)&ctl->busy - (uintptr_t)&robust_entry);
+  robust_head.list_op_pending = NULL;
+  if (syscall(SYS_set_robust_list, &robust_head, sizeof robust_head))
+    boot_fail("set_robust_list: %s", strerror(errno));
+  /* claim busy for the boot answer, keeping a waiting host's flag */
+  uint32_t old = nk_load(&ctl->busy);
+  while (!__atomic_compare_exchange_n(&ctl->busy, &old, tid | (old & FUTEX_WAITERS), false,
+                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+  }
+}
+
+/* Fatal signals leave a note for the host before the process exits.  The
+** JIT's SIGSEGV handler chains here for faults outside guest code. */
+static void on_fatal(int sig, siginfo_t *si, void *ucv) {
+  ucontext_t *uc = ucv;
+  ctl->crash.code = si->si_code;
+  ctl->crash.addr = (uint64_t)(uintptr_t)si->si_addr;
+  ctl->crash.pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+  nk_store(&ctl->crash.signal, (uint32_t)sig);
+  syscall(SYS_exit_group, 128 + sig);
+}
+
+static void install_crash_handlers(void) {
+  static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
+  void *stack = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  stack_t ss = {.ss_sp = stack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+  if (stack == MAP_FAILED || sigaltstack(&ss, NULL))
+    boot_fail("signal stack: %s", strerror(errno));
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fatal;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if (sigaction(sigs[i], &sa, NULL)) boot_fail("sigaction: %s", strerror(errno));
+}
+
+/* ---- mapping ---- */
+
+static uint64_t fd_size(int fd, const char *what) {
+  struct stat st;
+  if (fstat(fd, &st)) boot_fail("fstat of the %s memfd: %s", what, strerror(errno));
+  return (uint64_t)st.st_size;
+}
+
+static void *map_fd(void *at, uint64_t size, int prot, int fd, uint64_t off, const char *what) {
+  int flags = MAP_SHARED | (at ? MAP_FIXED_NOREPLACE : 0);
+  void *p = mmap(at, size, prot, flags, fd, (off_t)off);
+  if (p == MAP_FAILED) boot_fail("mapping the %s: %s", what, strerror(errno));
+  if (at && p != at) boot_fail("the %s could not be mapped at %p", what, at);
+  return p;
+}
+
+/* The configuration comes from the host: copy it once, then check it
+** against the memfds it describes. */
+static void read_config(nk_chan_config *cfg) {
+  memcpy(cfg, &ctl->config, sizeof *cfg);
+  cfg->engine[sizeof cfg->engine - 1] = 0;
+  if (cfg->magic != NK_CHAN_MAGIC || cfg->version != NK_CHAN_VERSION)
+    boot_fail("control page magic 0x%x version %u, want 0x%x version %u", cfg->magic,
+              cfg->version, NK_CHAN_MAGIC, NK_CHAN_VERSION);
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  if (!cfg->io_size || cfg->io_size % page || cfg->io_size > (1ull << 40))
+    boot_fail("io_size %llu is not a page multiple in (0, 2^40]", (unsigned long long)cfg->io_size);
+  if (!cfg->heap_size || cfg->heap_size % page || cfg->heap_va % page ||
+      cfg->heap_size > (1ull << 46) || cfg->heap_va > (1ull << 47) - cfg->heap_size)
+    boot_fail("heap 0x%llx+0x%llx is not page aligned in user space",
+              (unsigned long long)cfg->heap_va, (unsigned long long)cfg->heap_size);
+  uint64_t chan = fd_size(NK_CHAN_FD, "chan");
+  if (chan < NK_CHAN_CTL_SIZE + 2 * cfg->io_size)
+    boot_fail("chan memfd holds %llu bytes, need %llu", (unsigned long long)chan,
+              (unsigned long long)(NK_CHAN_CTL_SIZE + 2 * cfg->io_size));
+  uint64_t heap = fd_size(NK_HEAP_FD, "heap");
+  if (heap < cfg->heap_size)
+    boot_fail("heap memfd holds %llu bytes, need %llu", (unsigned long long)heap,
+              (unsigned long long)cfg->heap_size);
+}
+
+/* ---- serving ---- */
+
+static uint32_t wait_request(nk_spin *spin, uint32_t last) {
+  if (nk_spin_for(spin, &ctl->req_seq, last, false)) return nk_load(&ctl->req_seq);
+  nk_store_sc(&ctl->guest_sleeping, 1);
+  uint32_t seq;
+  while ((seq = nk_load_sc(&ctl->req_seq)) == last) nk_futex_wait(&ctl->req_seq, last, NULL);
+  nk_store(&ctl->guest_sleeping, 0);
+  return seq;
+}
+
+static void serve(nk_kernel *k, const uint8_t *in, uint8_t *out, size_t io_size) {
+  nk_spin spin;
+  nk_spin_init(&spin);
+  uint32_t last = 0;
+  for (;;) {
+    uint32_t seq = wait_request(&spin, last);
+    last = seq;
+    switch (__atomic_load_n(&ctl->op, __ATOMIC_RELAXED)) {
+    case NK_CHAN_OP_SERVE:
+      nk_serve(k, in, io_size, out, io_size);
+      guest_ext_after_serve(seq);
+      break;
+    case NK_CHAN_OP_EXIT:
+      nk_store(&ctl->busy, 0);
+      syscall(SYS_exit_group, 0);
+      break;
+    default:   /* PING, or anything else: answer without work */
+      break;
+    }
+    nk_chan_answer(ctl, seq);
+  }
+}
+
+int main(void) {
+  ctl = mmap(NULL, NK_CHAN_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, NK_CHAN_FD, 0);
+  if (ctl == MAP_FAILED) {
+    fprintf(stderr, "nub-guest: no control page on fd %d (%s); start me through the nub library\n",
+            NK_CHAN_FD, strerror(errno));
+    return 2;
+  }
+  uint32_t tid = (uint32_t)syscall(SYS_gettid);
+  register_death_notice(tid);
+  nk_chan_config cfg;
+  read_config(&cfg);
+  const uint8_t *in = map_fd(NULL, cfg.io_size, PROT_READ, NK_CHAN_FD, NK_CHAN_CTL_SIZE, "request buffer");
+  uint8_t *out = map_fd(NULL, cfg.io_size, PROT_READ | PROT_WRITE, NK_CHAN_FD,
+                        NK_CHAN_CTL_SIZE + cfg.io_size, "response buffer");
+  void *heap = map_fd((void *)(uintptr_t)cfg.heap_va, cfg.heap_size, PROT_READ | PROT_WRITE,
+                      NK_HEAP_FD, 0, "guest heap");
+  install_crash_handlers();
+
+  char err[NK_CHAN_MSG];
+  if (guest_ext_init(ctl, out, err, sizeof err)) boot_fail("%s", err);
+  const pvm_engine *engine = nk_engine_by_name(cfg.engine[0] ? cfg.engine : NULL);
+  if (!engine) boot_fail("unknown engine '%s'", cfg.engine);
+  pvm_error perr;
+  if (engine == &jit_engine && jit_thread_prepare(&perr)) boot_fail("%s", perr.msg);
+  nk_config kc = {.heap_base = heap, .heap_size = cfg.heap_size, .engine = engine};
+  nk_kernel *k = NULL;
+  if (nk_create(&kc, &k, err, sizeof err)) boot_fail("kernel: %s", err);
+  if (guest_ext_kernel(k, err, sizeof err)) boot_fail("%s", err);
+
+  nk_chan_report rep;
+  memset(&rep, 0, sizeof rep);
+  snprintf(rep.engine, sizeof rep.engine, "%s", engine->name);
+  rep.achieved = NK_LOCK_ROBUST_DEATH;
+  if (nk_lockdown(cfg.namespaces, &rep, err, sizeof err)) boot_fail("lockdown: %s", err);
+
+  /* locked down: no more system calls outside the allow-list */
+  memcpy(&ctl->report, &rep, sizeof rep);
+  ctl->guest_tid = tid;
+  nk_store(&ctl->boot_state, NK_BOOT_READY);
+  nk_chan_answer(ctl, 0);
+  serve(k, in, out, cfg.io_size);
+  return 0;
+}

@@ -1,0 +1,128 @@
+/*
+** The test guest's extension: NUB_FN_TEST injects the faults the host must
+** survive (guest_ext.h lists them).  Linked only into nub-guest-test.
+*/
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guest_ext.h"
+
+static nk_chan_ctl *test_ctl;
+static uint8_t *test_out;
+static uint8_t pending;          /* fault to apply after the answer is written */
+
+static uint32_t reply_msg(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
+                          const char *msg) {
+  int n = snprintf((char *)out, out_cap, "%s", msg);
+  *out_len = n < 0 ? 0 : (size_t)n < out_cap ? (size_t)n : out_cap;
+  return status;
+}
+
+static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                        size_t out_cap, size_t *out_len) {
+  *out_len = 0;
+  if (in_len != 1) return reply_msg(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD, "test: want 1 byte");
+  uint8_t op = in[0];
+  switch (op) {
+  case NK_TEST_SYSCALL:
+    syscall(SYS_getpid);
+    return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: getpid was allowed");
+  case NK_TEST_WX: {
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL,
+                     p == MAP_FAILED ? "test: W+X mmap failed" : "test: W+X mmap was allowed");
+  }
+  case NK_TEST_SEGV:
+    *(volatile uint32_t *)(uintptr_t)16 = 1;
+    return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: survived a write to 16");
+  case NK_TEST_HANG:
+    for (;;) __asm__ volatile("" ::: "memory");
+  case NK_TEST_EXIT:
+    syscall(SYS_exit_group, 3);
+    return NUB_RPC_INTERNAL;
+  case NK_TEST_BAD_MAGIC:
+  case NK_TEST_BAD_LEN:
+  case NK_TEST_STALE:
+  case NK_TEST_BAD_BUSY:
+    pending = op;
+    return NUB_RPC_OK;
+  default:
+    return reply_msg(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD, "test: unknown sub-op");
+  }
+}
+
+static void pause_ms(unsigned ms) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do clock_gettime(CLOCK_MONOTONIC, &t);
+  while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+/* A wrong sequence number with a wake-up: the host must go back to sleep. */
+static void false_answer(uint32_t seq) {
+  nk_store(&test_ctl->resp_seq, seq);
+  nk_futex_wake(&test_ctl->busy);
+  pause_ms(5);
+}
+
+void guest_ext_after_serve(uint32_t seq) {
+  if (!pending) return;
+  nub_response_header h;
+  memcpy(&h, test_out, sizeof h);
+  switch (pending) {
+  case NK_TEST_BAD_MAGIC:
+    h.magic = ~NUB_RESPONSE_MAGIC;
+    break;
+  case NK_TEST_BAD_LEN:
+    h.len = UINT64_MAX;
+    break;
+  case NK_TEST_STALE:
+    false_answer(seq - 2);
+    false_answer(seq + 1);
+    nk_store(&test_ctl->resp_seq, seq - 1);
+    break;
+  case NK_TEST_BAD_BUSY:
+    /* "done" without an answer, then silence: only the busy word tells */
+    nk_store(&test_ctl->busy, 0);
+    nk_futex_wake(&test_ctl->busy);
+    for (;;) __asm__ volatile("" ::: "memory");
+  default:
+    break;
+  }
+  memcpy(test_out, &h, sizeof h);
+  pending = 0;
+}
+
+/* An engine whose compile always fails, for kernel error 50 (the kernel
+** tests select it by name on both backends). */
+static int failing_compile(const pvm_program *prog, void **code, pvm_error *err) {
+  if (err) snprintf(err->msg, sizeof err->msg, "injected compile failure");
+  return PVM_ERR_UNSUPPORTED;
+}
+
+static pvm_engine failing_engine;
+
+int guest_ext_init(nk_chan_ctl *ctl, uint8_t *out, char *err, size_t errlen) {
+  test_ctl = ctl;
+  test_out = out;
+  failing_engine = pvm_engine_interp;
+  failing_engine.name = "test-failing-compile";
+  failing_engine.compile = failing_compile;
+  if (nk_add_engine(&failing_engine)) {
+    snprintf(err, errlen, "test: cannot add the failing engine");
+    return -1;
+  }
+  return 0;
+}
+
+int guest_ext_kernel(nk_kernel *k, char *err, size_t errlen) {
+  if (nk_register(k, NUB_FN_TEST, fn_test)) {
+    snprintf(err, errlen, "test: cannot register NUB_FN_TEST");
+    return -1;
+  }
+  return 0;
+}

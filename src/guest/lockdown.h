@@ -1,0 +1,46 @@
+/*
+** Lockdown of the nub-guest process after setup (docs/sandbox.md): drop
+** the filesystem, descriptors, capabilities and resource limits, then
+** install the seccomp allow-list.  Everything attempted is recorded in an
+** nk_chan_report; only a failure of no_new_privs or seccomp is fatal.
+*/
+#ifndef NUB_LOCKDOWN_H
+#define NUB_LOCKDOWN_H
+
+#include <linux/filter.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nk_chan.h"
+
+/* One syscall of the allow-list and the argument check applied to it. */
+typedef enum nk_arg_check {
+  NK_ARGS_ANY,        /* no check */
+  NK_ARGS_W_XOR_X,    /* prot (arg 2) never both PROT_WRITE and PROT_EXEC */
+  NK_ARGS_FUTEX,      /* op (arg 1), private flag ignored: FUTEX_WAIT or FUTEX_WAKE */
+} nk_arg_check;
+
+typedef struct nk_syscall_rule {
+  int nr;
+  const char *name;
+  uint8_t check;      /* nk_arg_check */
+} nk_syscall_rule;
+
+/* The allow-list; *count receives its length. */
+const nk_syscall_rule *nk_seccomp_rules(size_t *count);
+
+/* Builds the filter program into out (cap instructions); returns its
+** length, 0 if it does not fit.  kill_action is the return value for
+** everything not allowed (SECCOMP_RET_KILL_PROCESS normally). */
+size_t nk_seccomp_build(struct sock_filter *out, size_t cap, uint32_t kill_action);
+
+/* no_new_privs + the filter (recorded in rep).  Returns 0 or -1 with a
+** message. */
+int nk_seccomp_install(nk_chan_report *rep, char *err, size_t errlen);
+
+/* The whole lockdown.  namespaces: NK_NS_* the host created the guest
+** in.  Fills rep; returns 0, or -1 with a message when the process must
+** not go on (no seccomp). */
+int nk_lockdown(uint32_t namespaces, nk_chan_report *rep, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,387 @@
+/*
+** The proc backend: the guest kernel in a locked-down nub-guest process
+** (docs/sandbox.md).  Requests and responses travel through a shared
+** memfd with a futex doorbell (src/guest/nk_chan.h); the guest heap is a
+** second memfd the host maps read-only at the guest's own address.
+**
+** Everything the guest can write is hostile: the host reads only the
+** sequence and busy words, a response header copied once and bounded,
+** and report fields it bounds and sanitises.  A guest that dies, hangs
+** past the call timeout or breaks the doorbell protocol is killed and
+** reaped, and the call fails with a message saying what happened.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../guest/nk_chan.h"
+#include "host.h"
+#include "spawn.h"
+
+#define BOOT_TIMEOUT_MS 10000u   /* a guest slower than this to start is broken */
+#define LIVENESS_MS     50u      /* FUTEX_WAIT slice between checks that the guest lives */
+
+_Static_assert(NUB_NS_USER == NK_NS_USER && NUB_NS_PID == NK_NS_PID && NUB_NS_NET == NK_NS_NET &&
+               NUB_NS_IPC == NK_NS_IPC && NUB_NS_MOUNT == NK_NS_MOUNT &&
+               NUB_NS_UTS == NK_NS_UTS && NUB_NS_CGROUP == NK_NS_CGROUP, "NS bits");
+_Static_assert(NUB_LOCK_FDS_CLOSED == NK_LOCK_FDS_CLOSED && NUB_LOCK_NO_NEW_PRIVS == NK_LOCK_NO_NEW_PRIVS &&
+               NUB_LOCK_RLIMITS == NK_LOCK_RLIMITS && NUB_LOCK_CAPS_DROPPED == NK_LOCK_CAPS_DROPPED &&
+               NUB_LOCK_FS_DETACHED == NK_LOCK_FS_DETACHED && NUB_LOCK_SECCOMP == NK_LOCK_SECCOMP &&
+               NUB_LOCK_NOT_DUMPABLE == NK_LOCK_NOT_DUMPABLE && NUB_LOCK_PDEATHSIG == NK_LOCK_PDEATHSIG &&
+               NUB_LOCK_ROBUST_DEATH == NK_LOCK_ROBUST_DEATH, "LOCK bits");
+#define LOCK_KNOWN 0x1FFu
+
+typedef struct proc {
+  host_backend b;
+  char *guest_path;
+  char engine_req[16];           /* what the caller asked for; "" = best */
+  char engine[16];               /* what the guest reports it runs */
+  uint64_t va_request;
+  uint32_t timeout_ms;
+  size_t io_size, heap_size, chan_size;
+  uint8_t *chan;                 /* control page + request + response, RW */
+  nk_chan_ctl *ctl;
+  const uint8_t *shared_out;
+  uint8_t *heap;                 /* the guest heap, RO, at the guest's address */
+  host_child child;
+  bool alive;
+  uint32_t seq, tid;
+  nk_spin spin;
+} proc;
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
+
+/* ---- ending a guest ---- */
+
+/* Kill (if needed) and reap; describe the end in buf. */
+static void bury(proc *p, char *buf, size_t len) {
+  char how[96] = "was not running";
+  if (p->alive) host_reap_child(&p->child, true, how, sizeof how);
+  p->alive = false;
+  p->b.guest_gone = true;
+  nk_chan_crash crash;
+  memcpy(&crash, &p->ctl->crash, sizeof crash);      /* hostile: numbers only */
+  if (crash.signal && crash.signal < 65)
+    snprintf(buf, len, "%s after SIG%s (code %d) at address 0x%llx, pc 0x%llx", how,
+             sigabbrev_np((int)crash.signal) ? sigabbrev_np((int)crash.signal) : "?",
+             crash.code, (unsigned long long)crash.addr, (unsigned long long)crash.pc);
+  else
+    snprintf(buf, len, "%s", how);
+}
+
+static int guest_died(proc *p, nub_error *err) {
+  char how[200];
+  bury(p, how, sizeof how);
+  return host_fail(err, NUB_ERR_GUEST_DIED, "guest process %s", how);
+}
+
+static int guest_timed_out(proc *p, uint32_t ms, nub_error *err) {
+  char how[200];
+  bury(p, how, sizeof how);
+  return host_fail(err, NUB_ERR_TIMEOUT, "guest did not answer within %u ms; it was killed", ms);
+}
+
+static int guest_broke_protocol(proc *p, uint32_t busy, uint32_t seq, nub_error *err) {
+  char how[200];
+  uint32_t answered = nk_load(&p->ctl->resp_seq);
+  bury(p, how, sizeof how);
+  return host_fail(err, NUB_ERR_PROTOCOL,
+                   "guest broke the doorbell protocol (busy word 0x%x, answered %u for request "
+                   "%u); it was killed", busy, answered, seq);
+}
+
+static bool child_exited(proc *p) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  return !waitid(P_PIDFD, (id_t)p->child.pidfd, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) &&
+         si.si_pid != 0;
+}
+
+/* ---- the doorbell, host side ---- */
+
+/* Wait until the guest answers seq.  tid: the guest's tid once booted (0
+** while booting, when busy may still be unclaimed).  A dying guest wakes
+** us through its robust list; one that dies otherwise is noticed within
+** LIVENESS_MS. */
+static int wait_answer(proc *p, uint32_t seq, uint32_t tid, uint32_t timeout_ms, nub_error *err) {
+  nk_chan_ctl *c = p->ctl;
+  if (nk_spin_for(&p->spin, &c->resp_seq, seq, true)) return NUB_OK;
+  uint64_t deadline = timeout_ms ? now_ns() + (uint64_t)timeout_ms * 1000000u : UINT64_MAX;
+  for (;;) {
+    uint32_t v = nk_load(&c->busy);
+    if (nk_load(&c->resp_seq) == seq) return NUB_OK;
+    if (v & FUTEX_OWNER_DIED) return guest_died(p, err);
+    if (tid && (v & FUTEX_TID_MASK) != tid) return guest_broke_protocol(p, v, seq, err);
+    if (!(v & FUTEX_WAITERS)) {
+      __atomic_compare_exchange_n(&c->busy, &v, v | FUTEX_WAITERS, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE);
+      continue;
+    }
+    uint64_t t = now_ns();
+    if (t >= deadline) return guest_timed_out(p, timeout_ms, err);
+    uint64_t slice = deadline - t < LIVENESS_MS * 1000000ull ? deadline - t : LIVENESS_MS * 1000000ull;
+    struct timespec ts = {(time_t)(slice / 1000000000u), (long)(slice % 1000000000u)};
+    if (nk_futex_wait(&c->busy, v, &ts) && errno == ETIMEDOUT && child_exited(p))
+      return guest_died(p, err);
+  }
+}
+
+/* Ring for request seq with op, then wait for its answer. */
+static int ring(proc *p, uint32_t op, nub_error *err) {
+  nk_chan_ctl *c = p->ctl;
+  if (!p->alive)
+    return host_fail(err, NUB_ERR_GUEST_DIED, "guest process is not running (restart it)");
+  uint32_t seq = ++p->seq;
+  __atomic_store_n(&c->op, op, __ATOMIC_RELAXED);
+  nk_store(&c->busy, p->tid);
+  nk_store_sc(&c->req_seq, seq);
+  if (nk_load_sc(&c->guest_sleeping)) nk_futex_wake(&c->req_seq);
+  return wait_answer(p, seq, p->tid, p->timeout_ms, err);
+}
+
+/* ---- starting a guest ---- */
+
+static int make_memfd(const char *name, size_t size, int *fd, nub_error *err) {
+  *fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  /* sealed size: the guest can never make our mappings fault (SIGBUS) */
+  if (*fd < 0 || ftruncate(*fd, (off_t)size) ||
+      fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
+    return host_fail(err, NUB_ERR_SYSTEM, "proc: %s memfd of %zu bytes: %s", name, size,
+                     strerror(errno));
+  return NUB_OK;
+}
+
+/* Map fresh memfds; a restart maps them over the old ones at the same
+** addresses, so b->in and heap_view never move. */
+static int map_regions(proc *p, int chan_fd, int heap_fd, nub_error *err) {
+  void *at = p->chan;
+  void *c = mmap(at, p->chan_size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), chan_fd, 0);
+  if (c == MAP_FAILED)
+    return host_fail(err, NUB_ERR_SYSTEM, "proc: mapping the channel: %s", strerror(errno));
+  p->chan = c;
+  if (p->heap) {
+    if (mmap(p->heap, p->heap_size, PROT_READ, MAP_SHARED | MAP_FIXED, heap_fd, 0) == MAP_FAILED)
+      return host_fail(err, NUB_ERR_SYSTEM, "proc: mapping the guest heap: %s", strerror(errno));
+  } else {
+    p->heap = host_map_guest_region(p->va_request, p->heap_size, PROT_READ, MAP_SHARED, heap_fd, err);
+    if (!p->heap) return err ? err->code : NUB_ERR_SYSTEM;
+  }
+  p->ctl = (nk_chan_ctl *)p->chan;
+  p->b.in = p->chan + NK_CHAN_CTL_SIZE;
+  p->shared_out = p->chan + NK_CHAN_CTL_SIZE + p->io_size;
+  p->b.heap_view = p->heap;
+  return NUB_OK;
+}
+
+static void write_config(proc *p) {
+  nk_chan_ctl *c = p->ctl;
+  c->config.magic = NK_CHAN_MAGIC;
+  c->config.version = NK_CHAN_VERSION;
+  c->config.io_size = p->io_size;
+  c->config.heap_va = (uint64_t)(uintptr_t)p->heap;
+  c->config.heap_size = p->heap_size;
+  memcpy(c->config.engine, p->engine_req, sizeof c->config.engine);
+  c->resp_seq = UINT32_MAX;      /* boot answers request 0 */
+}
+
+/* Printable ASCII only, always terminated: guest strings end up in logs. */
+static void copy_text(char *dst, size_t cap, const char *src, size_t src_cap) {
+  size_t i = 0;
+  for (; i + 1 < cap && i < src_cap && src[i]; i++)
+    dst[i] = src[i] >= 0x20 && src[i] < 0x7F ? src[i] : '?';
+  dst[i] = 0;
+}
+
+static void take_report(proc *p, double start_ms) {
+  nk_chan_report r;
+  struct nub_sandbox_report *out = &p->b.report;
+  memcpy(&r, &p->ctl->report, sizeof r);
+  uint32_t restarts = out->restarts;
+  memset(out, 0, sizeof *out);
+  out->isolated = true;
+  out->guest_pid = p->child.pid;
+  out->namespaces = p->child.namespaces;          /* what we created, not what it claims */
+  out->lockdown = r.achieved & LOCK_KNOWN;
+  out->lockdown_failed = r.failed & LOCK_KNOWN;
+  out->seccomp_syscalls = r.seccomp_syscalls;
+  out->seccomp_insns = r.seccomp_insns;
+  out->restarts = restarts;
+  out->start_ms = start_ms;
+  copy_text(out->engine, sizeof out->engine, r.engine, sizeof r.engine);
+  copy_text(p->engine, sizeof p->engine, r.engine, sizeof r.engine);
+  copy_text(out->notes, sizeof out->notes, p->child.notes, sizeof p->child.notes);
+  size_t used = strlen(out->notes);
+  if (used && r.notes[0] && used + 2 < sizeof out->notes) {
+    memcpy(out->notes + used, "; ", 3);
+    used += 2;
+  }
+  copy_text(out->notes + used, sizeof out->notes - used, r.notes, sizeof r.notes);
+}
+
+static int start_guest(proc *p, nub_error *err) {
+  int chan_fd = -1, heap_fd = -1, rc;
+  uint64_t t0 = now_ns();
+  if ((rc = make_memfd("nub-chan", p->chan_size, &chan_fd, err)) ||
+      (rc = make_memfd("nub-heap", p->heap_size, &heap_fd, err)) ||
+      (rc = map_regions(p, chan_fd, heap_fd, err)))
+    goto out;
+  write_config(p);
+  p->seq = 0;
+  p->tid = 0;
+  if ((rc = host_spawn_guest(p->guest_path, chan_fd, heap_fd, &p->ctl->config.namespaces,
+                             &p->child, err)))
+    goto out;
+  p->alive = true;
+  p->b.guest_gone = false;
+  if ((rc = wait_answer(p, 0, 0, BOOT_TIMEOUT_MS, err))) {
+    size_t used = err ? strlen(err->msg) : 0;
+    if (err) snprintf(err->msg + used, sizeof err->msg - used, " while starting %s", p->guest_path);
+    rc = NUB_ERR_SANDBOX;
+    if (err) err->code = rc;
+    goto out;
+  }
+  uint32_t state = nk_load(&p->ctl->boot_state);
+  if (state != NK_BOOT_READY) {
+    char msg[NK_CHAN_MSG], how[200];
+    copy_text(msg, sizeof msg, p->ctl->boot_error, sizeof p->ctl->boot_error);
+    bury(p, how, sizeof how);
+    rc = host_fail(err, NUB_ERR_SANDBOX, "guest %s failed to start: %s", p->guest_path,
+                   state == NK_BOOT_FAILED ? msg : "no boot state");
+    goto out;
+  }
+  p->tid = nk_load(&p->ctl->guest_tid) & FUTEX_TID_MASK;
+  if (!p->tid) {
+    char how[200];
+    bury(p, how, sizeof how);
+    rc = host_fail(err, NUB_ERR_SANDBOX, "guest %s reported thread id 0", p->guest_path);
+    goto out;
+  }
+  take_report(p, (double)(now_ns() - t0) / 1e6);
+out:
+  if (chan_fd >= 0) close(chan_fd);
+  if (heap_fd >= 0) close(heap_fd);
+  return rc;
+}
+
+/* ---- finding nub-guest ---- */
+
+static char *guest_path(const nub_options *opt) {
+  const char *env = getenv("NUB_GUEST");
+  if (opt->guest_path) return strdup(opt->guest_path);
+  if (env && env[0]) return strdup(env);
+  char self[PATH_MAX], *path = NULL;
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return NULL;
+  self[n] = 0;
+  if (asprintf(&path, "%s/nub-guest", dirname(self)) < 0) return NULL;
+  return path;
+}
+
+/* ---- ops ---- */
+
+static void proc_close(host_backend *b) {
+  proc *p = (proc *)b;
+  if (!p) return;
+  if (p->alive) {
+    char how[200];
+    bury(p, how, sizeof how);
+  }
+  if (p->chan) munmap(p->chan, p->chan_size);
+  if (p->heap) munmap(p->heap, p->heap_size);
+  if (p->b.out) munmap(p->b.out, p->b.out_cap);
+  free(p->guest_path);
+  free(p);
+}
+
+static int proc_open(const nub_options *opt, host_backend **out, nub_error *err) {
+  proc *p = calloc(1, sizeof *p);
+  int rc;
+  *out = NULL;
+  if (!p) return host_fail(err, NUB_ERR_NOMEM, "proc: out of memory");
+  p->b.ops = &host_proc_ops;
+  p->child.pidfd = -1;
+  p->io_size = page_round(opt->io_size);
+  p->heap_size = page_round(opt->heap_size);
+  p->chan_size = NK_CHAN_CTL_SIZE + 2 * p->io_size;
+  p->va_request = opt->guest_va_base;
+  p->timeout_ms = opt->call_timeout_ms;
+  nk_spin_init(&p->spin);
+  if (opt->engine && strlen(opt->engine) >= sizeof p->engine_req) {
+    rc = host_fail(err, NUB_ERR_ARG, "proc: engine name '%s' is too long", opt->engine);
+    goto fail;
+  }
+  if (opt->engine) strcpy(p->engine_req, opt->engine);
+  if (!(p->guest_path = guest_path(opt))) {
+    rc = host_fail(err, NUB_ERR_SANDBOX, "proc: cannot locate nub-guest: %s", strerror(errno));
+    goto fail;
+  }
+  if (access(p->guest_path, X_OK)) {
+    rc = host_fail(err, NUB_ERR_SANDBOX, "proc: guest executable %s: %s (set nub_options.guest_path or NUB_GUEST)",
+                   p->guest_path, strerror(errno));
+    goto fail;
+  }
+  /* responses are copied out of shared memory into this private buffer */
+  p->b.in_cap = p->b.out_cap = p->io_size;
+  p->b.out = mmap(NULL, p->b.out_cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p->b.out == MAP_FAILED) {
+    p->b.out = NULL;
+    rc = host_fail(err, NUB_ERR_NOMEM, "proc: no memory for the response buffer");
+    goto fail;
+  }
+  p->b.heap_size = p->heap_size;
+  p->b.exe_path = p->guest_path;
+  p->b.engine = p->engine;
+  if ((rc = start_guest(p, err))) goto fail;
+  *out = &p->b;
+  return NUB_OK;
+fail:
+  proc_close(&p->b);
+  return rc;
+}
+
+static int proc_call(host_backend *b, nub_error *err) {
+  proc *p = (proc *)b;
+  int rc = ring(p, NK_CHAN_OP_SERVE, err);
+  if (rc) return rc;
+  /* one bounded copy of the answer; the core validates the copy */
+  nub_response_header h;
+  memcpy(&h, p->shared_out, sizeof h);
+  size_t n = h.len <= b->out_cap - sizeof h ? (size_t)h.len : 0;
+  memcpy(b->out, &h, sizeof h);
+  memcpy(b->out + sizeof h, p->shared_out + sizeof h, n);
+  return NUB_OK;
+}
+
+static int proc_ping(host_backend *b, nub_error *err) {
+  return ring((proc *)b, NK_CHAN_OP_PING, err);
+}
+
+static int proc_restart(host_backend *b, nub_error *err) {
+  proc *p = (proc *)b;
+  if (p->alive) {
+    char how[200];
+    bury(p, how, sizeof how);
+  }
+  uint32_t restarts = p->b.report.restarts + 1;
+  int rc = start_guest(p, err);
+  p->b.report.restarts = restarts;
+  return rc;
+}
+
+const host_backend_ops host_proc_ops = {
+  "proc", proc_open, proc_call, proc_restart, proc_close, proc_ping,
+};

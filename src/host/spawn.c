@@ -1,0 +1,209 @@
+/*
+** Starting and ending nub-guest processes (spawn.h).
+**
+** The child of clone(CLONE_VM | CLONE_VFORK) shares our memory until its
+** execve, like posix_spawn's: it may only make raw system calls on data
+** the parent prepared (no allocation, no sanitizer interceptors), and the
+** parent sleeps until it has exec'd or failed.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../guest/nk_chan.h"
+#include "spawn.h"
+
+#define CHILD_STACK (64u << 10)
+
+/* Namespace sets to try, most isolated first.  Without user namespaces
+** only root can create the others. */
+static const struct { int clone_flag; uint32_t bit; const char *name; } ns_table[] = {
+  {CLONE_NEWUSER, NK_NS_USER, "user"},   {CLONE_NEWPID, NK_NS_PID, "pid"},
+  {CLONE_NEWNET, NK_NS_NET, "net"},      {CLONE_NEWIPC, NK_NS_IPC, "ipc"},
+  {CLONE_NEWNS, NK_NS_MOUNT, "mount"},   {CLONE_NEWUTS, NK_NS_UTS, "uts"},
+  {CLONE_NEWCGROUP, NK_NS_CGROUP, "cgroup"},
+};
+#define NS_COUNT (sizeof ns_table / sizeof ns_table[0])
+#define NS_ALL   0x7Fu
+static const uint32_t ns_candidates[] = {NS_ALL, NS_ALL & ~NK_NS_USER, 0};
+#define CANDIDATES (sizeof ns_candidates / sizeof ns_candidates[0])
+
+/* The first candidate that worked, shared by every spawn of the process. */
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t probed;
+static char probe_notes[200];
+
+static int clone_flags_of(uint32_t ns) {
+  int f = 0;
+  for (size_t i = 0; i < NS_COUNT; i++) if (ns & ns_table[i].bit) f |= ns_table[i].clone_flag;
+  return f;
+}
+
+static void ns_names(uint32_t ns, char *buf, size_t len) {
+  size_t used = 0;
+  buf[0] = 0;
+  for (size_t i = 0; i < NS_COUNT && used < len; i++)
+    if (ns & ns_table[i].bit)
+      used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "+" : "", ns_table[i].name);
+  if (!used) snprintf(buf, len, "none");
+}
+
+/* ---- the child, between clone and execve ---- */
+
+typedef struct child_args {
+  const char *path;
+  char *const *argv, *const *envp;
+  int chan_fd, heap_fd;
+  uint32_t ns;
+  uint32_t *ns_out;             /* the child stores ns here before execve */
+  const char *uid_map, *gid_map;
+  size_t uid_map_len, gid_map_len;
+  const char *failed_step;      /* set by the child when it gives up */
+  int failed_errno;
+} child_args;
+
+#define NO_SANITIZE __attribute__((no_sanitize("address"), no_sanitize("undefined")))
+
+NO_SANITIZE static int write_file(const char *path, const char *s, size_t len) {
+  long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long n = syscall(SYS_write, fd, s, len);
+  syscall(SYS_close, fd);
+  return n == (long)len ? 0 : -1;
+}
+
+NO_SANITIZE static int guest_child(void *p) {
+  child_args *a = p;
+  const char *step = "writing /proc/self/setgroups";
+  if (a->ns & NK_NS_USER) {
+    /* map our uid/gid to root inside, so the guest may set up its mount
+    ** namespace; it drops every capability before serving */
+    if (write_file("/proc/self/setgroups", "deny", 4)) goto fail;
+    step = "writing /proc/self/uid_map";
+    if (write_file("/proc/self/uid_map", a->uid_map, a->uid_map_len)) goto fail;
+    step = "writing /proc/self/gid_map";
+    if (write_file("/proc/self/gid_map", a->gid_map, a->gid_map_len)) goto fail;
+  }
+  step = "PR_SET_PDEATHSIG";
+  if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) goto fail;
+  /* memfds to fds 3 and 4 without close-on-exec; everything else closes */
+  step = "moving the memfds to fds 3 and 4";
+  long c = syscall(SYS_fcntl, a->chan_fd, F_DUPFD_CLOEXEC, 16);
+  long h = syscall(SYS_fcntl, a->heap_fd, F_DUPFD_CLOEXEC, 16);
+  if (c < 0 || h < 0 || syscall(SYS_dup3, c, NK_CHAN_FD, 0) < 0 ||
+      syscall(SYS_dup3, h, NK_HEAP_FD, 0) < 0)
+    goto fail;
+  step = "close_range";
+  if (syscall(SYS_close_range, NK_HEAP_FD + 1, ~0u, CLOSE_RANGE_CLOEXEC)) goto fail;
+  *a->ns_out = a->ns;
+  step = "execve";
+  syscall(SYS_execve, a->path, a->argv, a->envp);
+fail:
+  a->failed_errno = errno;
+  a->failed_step = step;
+  syscall(SYS_exit_group, 127);
+  return 127;
+}
+
+/* ---- spawning ---- */
+
+static bool ns_unavailable(int e) {
+  return e == EPERM || e == EINVAL || e == ENOSPC || e == EUSERS || e == EACCES;
+}
+
+int host_spawn_guest(const char *path, int chan_fd, int heap_fd, uint32_t *ns_out,
+                     host_child *out, nub_error *err) {
+  char uid_map[32], gid_map[32], *argv[] = {"nub-guest", NULL}, *envp[] = {NULL};
+  child_args a = {.path = path, .argv = argv, .envp = envp, .chan_fd = chan_fd, .heap_fd = heap_fd,
+                  .ns_out = ns_out, .uid_map = uid_map, .gid_map = gid_map};
+  a.uid_map_len = (size_t)snprintf(uid_map, sizeof uid_map, "0 %u 1", (unsigned)geteuid());
+  a.gid_map_len = (size_t)snprintf(gid_map, sizeof gid_map, "0 %u 1", (unsigned)getegid());
+  void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED)
+    return host_fail(err, NUB_ERR_SYSTEM, "guest: no stack for clone: %s", strerror(errno));
+  memset(out, 0, sizeof *out);
+  out->pidfd = -1;
+  int rc = NUB_OK;
+  pthread_mutex_lock(&probe_lock);
+  for (size_t i = probed;; i++) {
+    int pidfd = -1;
+    a.ns = ns_candidates[i];
+    a.failed_step = NULL;
+    pid_t pid = clone(guest_child, (char *)stack + CHILD_STACK,
+                      CLONE_VM | CLONE_VFORK | CLONE_PIDFD | clone_flags_of(a.ns), &a, &pidfd);
+    int e = errno;
+    if (pid > 0 && a.failed_step) {
+      host_child dead = {pid, pidfd, 0, ""};
+      host_reap_child(&dead, false, NULL, 0);
+      e = a.failed_errno;
+    }
+    if (pid > 0 && !a.failed_step) {
+      out->pid = pid;
+      out->pidfd = pidfd;
+      out->namespaces = a.ns;
+      probed = i;
+      snprintf(out->notes, sizeof out->notes, "%s", probe_notes);
+      break;
+    }
+    /* namespace trouble: note it once and try the next set */
+    bool userns_step = pid > 0 && a.failed_step && !strncmp(a.failed_step, "writing", 7);
+    if (i + 1 < CANDIDATES && (pid < 0 ? ns_unavailable(e) : userns_step)) {
+      char names[64];
+      ns_names(a.ns, names, sizeof names);
+      if (!probe_notes[0])
+        snprintf(probe_notes, sizeof probe_notes, "namespaces %s: %s: %s", names,
+                 pid < 0 ? "clone" : a.failed_step, strerror(e));
+      continue;
+    }
+    rc = pid < 0 ? host_fail(err, NUB_ERR_SANDBOX, "guest: clone: %s", strerror(e))
+                 : host_fail(err, NUB_ERR_SANDBOX, "guest %s: %s: %s", path, a.failed_step,
+                             strerror(e));
+    break;
+  }
+  pthread_mutex_unlock(&probe_lock);
+  munmap(stack, CHILD_STACK);
+  return rc;
+}
+
+/* ---- ending ---- */
+
+static const char *signal_note(int sig) {
+  return sig == SIGSYS ? " (a system call outside the seccomp allow-list)"
+       : sig == SIGKILL ? " (killed)" : "";
+}
+
+int host_reap_child(host_child *c, bool kill_first, char *how, size_t howlen) {
+  siginfo_t si;
+  int code = -1;
+  if (c->pidfd < 0) return -1;
+  if (kill_first) syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+  memset(&si, 0, sizeof si);
+  int r;
+  do r = waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | __WALL);
+  while (r && errno == EINTR);
+  if (!r) {
+    code = si.si_code;
+    if (how && code == CLD_EXITED)
+      snprintf(how, howlen, "exited with status %d", si.si_status);
+    else if (how)
+      snprintf(how, howlen, "killed by SIG%s%s",
+               sigabbrev_np(si.si_status) ? sigabbrev_np(si.si_status) : "?",
+               signal_note(si.si_status));
+  } else if (how) {
+    snprintf(how, howlen, "could not be reaped: %s", strerror(errno));
+  }
+  close(c->pidfd);
+  c->pidfd = -1;
+  return code;
+}

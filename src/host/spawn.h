@@ -1,0 +1,34 @@
+/*
+** Starting nub-guest: a vfork-style clone into fresh namespaces (as many
+** as the kernel allows, probed once per process), the two memfds on
+** fds 3 and 4, then execve.  docs/sandbox.md, "Process model".
+*/
+#ifndef NUB_HOST_SPAWN_H
+#define NUB_HOST_SPAWN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "host.h"
+
+typedef struct host_child {
+  pid_t pid;
+  int pidfd;
+  uint32_t namespaces;       /* NK_NS_* the child was created in */
+  char notes[200];           /* namespaces we could not have, and why */
+} host_child;
+
+/* Start the guest executable at path.  The child stores the NK_NS_* set
+** it was created in at *ns_out (shared memory the guest reads) before its
+** execve.  Fails with NUB_ERR_SANDBOX naming the step (uid map, execve,
+** ...) and errno. */
+int host_spawn_guest(const char *path, int chan_fd, int heap_fd, uint32_t *ns_out,
+                     host_child *out, nub_error *err);
+
+/* SIGKILL (harmless if already dead), then reap; fills a description of
+** how the child ended ("exited with status 3", "killed by SIGSYS ...").
+** Returns the waitid si_code (CLD_*) or -1. */
+int host_reap_child(host_child *c, bool kill_first, char *how, size_t howlen);
+
+#endif
