@@ -131,7 +131,7 @@ struct nub_sandbox_report {
   uint32_t seccomp_insns;      /* BPF instructions of the filter */
   uint32_t restarts;           /* guests replaced since nub_open */
   double start_ms;             /* spawn to ready, current guest */
-  char engine[16];             /* engine the guest kernel runs */
+  char engine[32];             /* engine the guest kernel runs */
   char notes[480];             /* what could not be had and why, '; '-separated */
 };
 

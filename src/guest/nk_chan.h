@@ -87,7 +87,7 @@ typedef struct nk_chan_config {
   uint64_t heap_size;
   uint32_t namespaces;          /* NK_NS_* the host created the guest in */
   uint32_t flags;               /* reserved, zero */
-  char engine[16];              /* "jit", "interp" or "" (best) */
+  char engine[32];              /* "jit", "interp" or "" (best) */
 } nk_chan_config;
 
 /* Written by the guest during boot; the host copies it with bounds. */
@@ -98,7 +98,7 @@ typedef struct nk_chan_report {
   uint32_t seccomp_syscalls;    /* syscalls on the allow-list */
   uint32_t seccomp_insns;       /* BPF instructions of the filter */
   uint32_t pad;
-  char engine[16];              /* engine the kernel runs */
+  char engine[32];              /* engine the kernel runs */
   char notes[NK_CHAN_NOTES];    /* what failed and why, '; '-separated */
 } nk_chan_report;
 

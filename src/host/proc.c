@@ -42,8 +42,8 @@ _Static_assert(NUB_LOCK_FDS_CLOSED == NK_LOCK_FDS_CLOSED && NUB_LOCK_NO_NEW_PRIV
 typedef struct proc {
   host_backend b;
   char *guest_path;
-  char engine_req[16];           /* what the caller asked for; "" = best */
-  char engine[16];               /* what the guest reports it runs */
+  char engine_req[32];           /* what the caller asked for; "" = best */
+  char engine[32];               /* what the guest reports it runs */
   uint64_t va_request;
   uint32_t timeout_ms;
   size_t io_size, heap_size, chan_size;

@@ -180,7 +180,7 @@ int host_spawn_guest(const char *path, int chan_fd, int heap_fd, uint32_t *ns_ou
 
 static const char *signal_note(int sig) {
   return sig == SIGSYS ? " (a system call outside the seccomp allow-list)"
-       : sig == SIGKILL ? " (killed)" : "";
+       : "";
 }
 
 int host_reap_child(host_child *c, bool kill_first, char *how, size_t howlen) {

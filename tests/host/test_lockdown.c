@@ -1,0 +1,147 @@
+/*
+** The guest's seccomp allow-list (src/guest/lockdown.c), installed in
+** forked children: each allowed call passes (with its argument checks),
+** anything else kills the child with SIGSYS.  After the filter the child
+** makes raw system calls only and leaves through exit_group.
+*/
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "guest/lockdown.h"
+
+typedef void (*child_fn)(void);
+
+/* Runs fn in a child under the filter; returns the wait status. */
+static int run_filtered(child_fn fn) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    nk_chan_report rep;
+    char err[200];
+    memset(&rep, 0, sizeof rep);
+    if (nk_seccomp_install(&rep, err, sizeof err)) syscall(SYS_exit_group, 99);
+    fn();
+    syscall(SYS_exit_group, 0);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+static void expect_allowed(child_fn fn) {
+  int st = run_filtered(fn);
+  if (!WIFEXITED(st) || WEXITSTATUS(st))
+    fail_msg("child status 0x%x (a check at line %d mod 256 failed), want exit 0", st,
+             WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+static void expect_killed(child_fn fn) {
+  int st = run_filtered(fn);
+  if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGSYS) fail_msg("child status 0x%x, want SIGSYS", st);
+}
+
+/* A failed check exits with its line number (mod 256) for the message. */
+#define CHECK(cond) do { if (!(cond)) syscall(SYS_exit_group, __LINE__ & 0xFF); } while (0)
+
+static void memory_calls(void) {
+  long p = syscall(SYS_mmap, 0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(p > 0);
+  CHECK(syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC) == 0);    /* RW -> RX: W^X */
+  CHECK(syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_WRITE) == 0);
+  long q = syscall(SYS_mremap, p, 8192, 16384, MREMAP_MAYMOVE);
+  CHECK(q > 0);
+  CHECK(syscall(SYS_mprotect, q, 16384, PROT_NONE) == 0);
+  CHECK(syscall(SYS_munmap, q, 16384) == 0);
+  CHECK(syscall(SYS_brk, 0) > 0);
+}
+
+static void doorbell_calls(void) {
+  uint32_t word = 1;
+  struct timespec zero = {0, 0}, now;
+  CHECK(syscall(SYS_futex, &word, FUTEX_WAKE, 1, NULL, NULL, 0) == 0);
+  CHECK(syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) == 0);
+  CHECK(syscall(SYS_futex, &word, FUTEX_WAIT, 0, &zero, NULL, 0) == -1);  /* value differs */
+  CHECK(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &now) == 0);
+}
+
+static void getpid_call(void) { syscall(SYS_getpid); }
+static void open_call(void) { syscall(SYS_openat, -100, "/etc/hostname", 0); }
+static void write_call(void) { syscall(SYS_write, 2, "x", 1); }
+static void clone_call(void) { syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
+static void x32_call(void) { syscall(0x40000000 | SYS_getpid); }
+static void wx_mmap(void) {
+  syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+static void wx_mprotect(void) {
+  long p = syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  syscall(SYS_mprotect, p, 4096, PROT_WRITE | PROT_EXEC);
+}
+static void futex_requeue(void) {
+  uint32_t a = 0, b = 0;
+  syscall(SYS_futex, &a, FUTEX_CMP_REQUEUE, 1, 1, &b, 0);
+}
+
+static void allowed_calls_pass(void **state) {
+  (void)state;
+  expect_allowed(memory_calls);
+  expect_allowed(doorbell_calls);
+}
+
+static void everything_else_kills(void **state) {
+  (void)state;
+  child_fn killers[] = {getpid_call, open_call, write_call, clone_call, x32_call, wx_mmap,
+                        wx_mprotect, futex_requeue};
+  for (size_t i = 0; i < sizeof killers / sizeof killers[0]; i++) expect_killed(killers[i]);
+}
+
+static void filter_shape(void **state) {
+  (void)state;
+  size_t n;
+  const nk_syscall_rule *rules = nk_seccomp_rules(&n);
+  assert_true(n > 0 && n <= 12);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++) assert_int_not_equal(rules[i].nr, rules[j].nr);
+  struct sock_filter prog[128];
+  size_t len = nk_seccomp_build(prog, 128, 0);
+  assert_true(len > 4 && len < 128);
+  assert_int_equal(nk_seccomp_build(prog, len - 1, 0), 0);   /* too small: refused */
+  /* the arch check comes first, the kill last */
+  assert_int_equal(prog[0].code, BPF_LD | BPF_W | BPF_ABS);
+  assert_int_equal(prog[0].k, offsetof(struct seccomp_data, arch));
+  assert_int_equal(prog[len - 1].code, BPF_RET | BPF_K);
+  /* the report says what was installed */
+  pid_t pid = fork();
+  if (pid == 0) {
+    nk_chan_report rep;
+    char err[200];
+    memset(&rep, 0, sizeof rep);
+    int ok = !nk_seccomp_install(&rep, err, sizeof err) && rep.seccomp_syscalls == n &&
+             rep.seccomp_insns == len && (rep.achieved & NK_LOCK_SECCOMP) &&
+             (rep.achieved & NK_LOCK_NO_NEW_PRIVS);
+    syscall(SYS_exit_group, ok ? 0 : 1);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(filter_shape),
+    cmocka_unit_test(allowed_calls_pass),
+    cmocka_unit_test(everything_else_kills),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

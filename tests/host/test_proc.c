@@ -1,0 +1,310 @@
+/*
+** The proc backend: lockdown as seen from outside the guest, and recovery
+** from every fault the test guest (nub-guest-test) can inject through
+** NUB_FN_TEST: a forbidden system call, a W+X mapping, a crash, a hang,
+** an exit, garbage responses, doorbell abuse, and an outside kill.
+** After each death the next call must find a fresh guest holding every
+** cap published before.
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "guest/guest_ext.h"
+#include "host_test_util.h"
+
+static nub_options test_guest_options(uint32_t timeout_ms) {
+  nub_options o = ht_options("nub-guest-test");
+  o.backend = NUB_BACKEND_PROC;
+  o.call_timeout_ms = timeout_ms;
+  return o;
+}
+
+static struct nub_sandbox_report report_of(nub *n) {
+  struct nub_sandbox_report r;
+  assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+  return r;
+}
+
+/* Inject fault op; returns the error code, message in err. */
+static int inject(nub *n, uint8_t op, nub_error *err) {
+  uint8_t reply[64];
+  size_t got;
+  return nub_call_raw(n, NUB_FN_TEST, &op, 1, reply, sizeof reply, &got, err);
+}
+
+static void expect_msg(const nub_error *err, const char *part) {
+  print_message("    %s: %s\n", nub_errcode_name(err->code), err->msg);
+  if (!strstr(err->msg, part)) fail_msg("message '%s' lacks '%s'", err->msg, part);
+}
+
+/* The fault killed the guest; the next call runs on a new one holding the
+** caps published before.  Returns the new report. */
+static struct nub_sandbox_report expect_recovered(nub *n, const cap_bundle *b, int32_t old_pid,
+                                                  uint32_t restarts) {
+  struct nub_sandbox_report r = report_of(n);
+  assert_int_equal(r.restarts, restarts);
+  assert_true(r.guest_pid != old_pid);
+  assert_true(r.lockdown & NUB_LOCK_SECCOMP);
+  uint64_t v;
+  assert_int_equal(nub_smoke(n, &v, NULL), NUB_OK);
+  assert_int_equal(v, NUB_SMOKE_VALUE);
+  nub_invocation_result res = ht_add(n, b, 20, 22);      /* re-published Image + Instance */
+  assert_int_equal(res.exit_reason, NUB_EXIT_HALT);
+  assert_int_equal(res.return_value, 42);
+  uint8_t wire[4096];
+  size_t len;
+  assert_int_equal(nub_lookup(n, b->items[b->instance].hash, wire, sizeof wire, &len, NULL), NUB_OK);
+  assert_int_equal(len, b->items[b->instance].len);
+  return r;
+}
+
+/* Opens the test guest with the add caps published and checked. */
+static nub *open_with_caps(uint32_t timeout_ms, cap_bundle *b) {
+  nub_options o = test_guest_options(timeout_ms);
+  nub *n = ht_open(&o);
+  ht_add_bundle(b);
+  ht_publish(n, b);
+  assert_int_equal(ht_add(n, b, 1, 2).return_value, 3);
+  return n;
+}
+
+/* A fault that kills the guest: the call fails with code and a message
+** naming what happened, the guest is replaced, the caps are back. */
+static void fault_recovers(uint8_t op, int code, const char *why, uint32_t timeout_ms) {
+  cap_bundle b;
+  nub *n = open_with_caps(timeout_ms, &b);
+  int32_t pid = report_of(n).guest_pid;
+  nub_error err;
+  assert_int_equal(inject(n, op, &err), code);
+  expect_msg(&err, why);
+  expect_msg(&err, "guest restarted with 2 caps re-published");
+  expect_recovered(n, &b, pid, 1);
+  cap_bundle_free(&b);
+  nub_close(n);
+}
+
+static void forbidden_syscall_recovers(void **state) {
+  (void)state;
+  fault_recovers(NK_TEST_SYSCALL, NUB_ERR_GUEST_DIED, "killed by SIGSYS (a system call outside", 0);
+}
+
+static void wx_mapping_recovers(void **state) {
+  (void)state;
+  fault_recovers(NK_TEST_WX, NUB_ERR_GUEST_DIED, "killed by SIGSYS", 0);
+}
+
+static void crash_recovers(void **state) {
+  (void)state;
+  fault_recovers(NK_TEST_SEGV, NUB_ERR_GUEST_DIED, "after SIGSEGV (code 1) at address 0x10", 0);
+}
+
+static void hang_is_killed_after_the_timeout(void **state) {
+  (void)state;
+  fault_recovers(NK_TEST_HANG, NUB_ERR_TIMEOUT, "did not answer within 300 ms", 300);
+}
+
+static void exit_recovers(void **state) {
+  (void)state;
+  fault_recovers(NK_TEST_EXIT, NUB_ERR_GUEST_DIED, "exited with status 3", 0);
+}
+
+static void broken_doorbell_is_a_protocol_error(void **state) {
+  (void)state;
+  /* no timeout: only the busy word can end this call */
+  fault_recovers(NK_TEST_BAD_BUSY, NUB_ERR_PROTOCOL, "broke the doorbell protocol", 0);
+}
+
+/* Garbage in the response buffer is rejected; the guest lives on. */
+static void garbage_responses_are_protocol_errors(void **state) {
+  (void)state;
+  cap_bundle b;
+  nub *n = open_with_caps(0, &b);
+  int32_t pid = report_of(n).guest_pid;
+  nub_error err;
+  assert_int_equal(inject(n, NK_TEST_BAD_MAGIC, &err), NUB_ERR_PROTOCOL);
+  expect_msg(&err, "bad response magic");
+  assert_int_equal(inject(n, NK_TEST_BAD_LEN, &err), NUB_ERR_PROTOCOL);
+  expect_msg(&err, "response length 18446744073709551615 exceeds");
+  struct nub_sandbox_report r = report_of(n);
+  assert_int_equal(r.guest_pid, pid);
+  assert_int_equal(r.restarts, 0);
+  assert_int_equal(ht_add(n, &b, 40, 2).return_value, 42);
+  cap_bundle_free(&b);
+  nub_close(n);
+}
+
+/* Wrong sequence numbers with wake-ups before the real answer. */
+static void stale_wakeups_are_ignored(void **state) {
+  (void)state;
+  cap_bundle b;
+  nub *n = open_with_caps(0, &b);
+  int32_t pid = report_of(n).guest_pid;
+  for (int i = 0; i < 3; i++) {
+    nub_error err;
+    assert_int_equal(inject(n, NK_TEST_STALE, &err), NUB_OK);
+    assert_int_equal(ht_add(n, &b, (uint64_t)i, 1).return_value, (uint64_t)i + 1);
+  }
+  assert_int_equal(report_of(n).guest_pid, pid);
+  cap_bundle_free(&b);
+  nub_close(n);
+}
+
+/* Killed from outside between calls: noticed by the next call. */
+static void outside_kill_recovers(void **state) {
+  (void)state;
+  cap_bundle b;
+  nub *n = open_with_caps(0, &b);
+  int32_t pid = report_of(n).guest_pid;
+  assert_int_equal(kill(pid, SIGKILL), 0);
+  uint64_t v;
+  nub_error err;
+  assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+  expect_msg(&err, "killed by SIGKILL");
+  expect_recovered(n, &b, pid, 1);
+  cap_bundle_free(&b);
+  nub_close(n);
+}
+
+/* Several deaths in a row: each restart re-publishes everything. */
+static void repeated_deaths(void **state) {
+  (void)state;
+  cap_bundle b;
+  nub *n = open_with_caps(0, &b);
+  static const uint8_t ops[] = {NK_TEST_SEGV, NK_TEST_SYSCALL, NK_TEST_EXIT};
+  for (uint32_t i = 0; i < sizeof ops; i++) {
+    int32_t pid = report_of(n).guest_pid;
+    assert_int_equal(inject(n, ops[i], NULL), NUB_ERR_GUEST_DIED);
+    expect_recovered(n, &b, pid, i + 1);
+  }
+  cap_bundle_free(&b);
+  nub_close(n);
+}
+
+/* ---- lockdown, checked from outside ---- */
+
+static char *proc_file(int32_t pid, const char *name) {
+  static char buf[8192];
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = 0;
+  fclose(f);
+  return buf;
+}
+
+static void expect_status_line(const char *status, const char *line) {
+  if (!strstr(status, line)) fail_msg("guest /proc status lacks '%s'", line);
+}
+
+static void guest_is_locked_down(void **state) {
+  (void)state;
+  nub_options o = ht_options(NULL);
+  o.backend = NUB_BACKEND_PROC;
+  nub *n = ht_open(&o);
+  struct nub_sandbox_report r = report_of(n);
+  assert_true(r.isolated);
+  uint32_t required = NUB_LOCK_SECCOMP | NUB_LOCK_NO_NEW_PRIVS | NUB_LOCK_FDS_CLOSED |
+                      NUB_LOCK_RLIMITS | NUB_LOCK_CAPS_DROPPED | NUB_LOCK_NOT_DUMPABLE;
+  assert_int_equal(r.lockdown & required, required);
+  assert_true(r.seccomp_syscalls > 0 && r.seccomp_syscalls <= 12);
+  /* whatever could not be had is explained */
+  if (r.namespaces != 0x7F || r.lockdown_failed) assert_true(r.notes[0] != 0);
+  if (r.namespaces & NUB_NS_MOUNT) assert_true(r.lockdown & NUB_LOCK_FS_DETACHED);
+  assert_string_equal(nub_sandbox_level(&r), r.namespaces ? "proc+ns+seccomp" : "proc+seccomp");
+
+  char *status = proc_file(r.guest_pid, "status");
+  assert_non_null(status);
+  expect_status_line(status, "Seccomp:\t2");
+  expect_status_line(status, "NoNewPrivs:\t1");
+  expect_status_line(status, "CapEff:\t0000000000000000");
+  expect_status_line(status, "CapPrm:\t0000000000000000");
+  char fd_path[64], self_ns[256], guest_ns[256];
+  snprintf(fd_path, sizeof fd_path, "/proc/%d/fd", (int)r.guest_pid);
+  if (geteuid() == 0) {
+    DIR *d = opendir(fd_path);
+    assert_non_null(d);
+    int open_fds = 0;
+    for (struct dirent *e; (e = readdir(d));) open_fds += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(open_fds, 0);                      /* not even stdin or the memfds */
+    if (r.namespaces & NUB_NS_NET) {
+      char p[64];
+      snprintf(p, sizeof p, "/proc/%d/ns/net", (int)r.guest_pid);
+      ssize_t a = readlink("/proc/self/ns/net", self_ns, sizeof self_ns - 1);
+      ssize_t c = readlink(p, guest_ns, sizeof guest_ns - 1);
+      assert_true(a > 0 && c > 0);
+      self_ns[a] = guest_ns[c] = 0;
+      assert_string_not_equal(self_ns, guest_ns);
+    }
+  } else {
+    /* not dumpable: its descriptors are root's business only */
+    assert_int_equal(access(fd_path, R_OK), -1);
+  }
+  nub_close(n);
+  /* closing reaps it */
+  assert_null(proc_file(r.guest_pid, "status"));
+}
+
+static void setup_failures_are_reported(void **state) {
+  (void)state;
+  nub_options o = test_guest_options(0);
+  nub *n;
+  nub_error err;
+  o.guest_path = "/nonexistent/nub-guest";
+  assert_int_equal(nub_open(&o, &n, &err), NUB_ERR_SANDBOX);
+  expect_msg(&err, "/nonexistent/nub-guest");
+  o.guest_path = "/bin/true";                  /* exits without booting */
+  assert_int_equal(nub_open(&o, &n, &err), NUB_ERR_SANDBOX);
+  expect_msg(&err, "exited with status 0");
+  o = test_guest_options(0);
+  o.engine = "no-such-engine";
+  assert_int_equal(nub_open(&o, &n, &err), NUB_ERR_SANDBOX);
+  expect_msg(&err, "unknown engine 'no-such-engine'");
+}
+
+static void ping_and_inproc_report(void **state) {
+  (void)state;
+  nub_options o = test_guest_options(0);
+  nub *n = ht_open(&o);
+  for (int i = 0; i < 100; i++) assert_int_equal(nub_ping(n, NULL), NUB_OK);
+  nub_close(n);
+  o.backend = NUB_BACKEND_INPROC;
+  n = ht_open(&o);
+  assert_int_equal(nub_ping(n, NULL), NUB_ERR_ARG);
+  struct nub_sandbox_report r = report_of(n);
+  assert_false(r.isolated);
+  assert_string_equal(nub_sandbox_level(&r), "inproc");
+  assert_non_null(strstr(r.notes, "no isolation"));
+  nub_close(n);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(guest_is_locked_down),
+    cmocka_unit_test(setup_failures_are_reported),
+    cmocka_unit_test(ping_and_inproc_report),
+    cmocka_unit_test(forbidden_syscall_recovers),
+    cmocka_unit_test(wx_mapping_recovers),
+    cmocka_unit_test(crash_recovers),
+    cmocka_unit_test(hang_is_killed_after_the_timeout),
+    cmocka_unit_test(exit_recovers),
+    cmocka_unit_test(broken_doorbell_is_a_protocol_error),
+    cmocka_unit_test(garbage_responses_are_protocol_errors),
+    cmocka_unit_test(stale_wakeups_are_ignored),
+    cmocka_unit_test(outside_kill_recovers),
+    cmocka_unit_test(repeated_deaths),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
