@@ -17,6 +17,11 @@ dev: deps
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev
 
+# The bundled example (r7 = r7 + r8) published as caps and invoked in a
+# sandboxed guest process, with the sandbox report.
+run: build
+	@build/nub exec examples/add.pvm --format generic --args 20,22 --backend proc --verbose
+
 test: dev
 	@ctest --preset dev
 	@$(MAKE) --no-print-directory fuzz-smoke

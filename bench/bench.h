@@ -13,11 +13,17 @@
 uint8_t *bench_loop_blob(uint32_t iterations, size_t *len);
 uint64_t bench_loop_instructions(uint32_t iterations);
 
+/* The trivial program of `nub bench invoke`: r7 = r7 + r8, then halt.
+** Returns a malloc'd generic blob. */
+uint8_t *bench_add_blob(size_t *len);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);
 
 /* Sort samples and return the median / minimum. */
 uint64_t bench_median(uint64_t *samples, size_t n);
 uint64_t bench_min(const uint64_t *samples, size_t n);
+/* Sort samples and return the pct-th percentile (nearest rank). */
+uint64_t bench_percentile(uint64_t *samples, size_t n, unsigned pct);
 
 #endif

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "nub/pvm.h"
 
 uint8_t *bench_loop_blob(uint32_t n, size_t *len) {
   const uint8_t code[] = {
@@ -34,6 +35,17 @@ uint8_t *bench_loop_blob(uint32_t n, size_t *len) {
 
 uint64_t bench_loop_instructions(uint32_t n) { return 3 + 3ull * n + 1; }
 
+uint8_t *bench_add_blob(size_t *len) {
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *blob = NULL;
+  if (!b) return NULL;
+  pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (pvm_builder_finish(b, &blob, len, NULL)) blob = NULL;
+  pvm_builder_free(b);
+  return blob;
+}
+
 uint64_t bench_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -48,6 +60,13 @@ static int cmp_u64(const void *a, const void *b) {
 uint64_t bench_median(uint64_t *s, size_t n) {
   qsort(s, n, sizeof *s, cmp_u64);
   return n ? s[n / 2] : 0;
+}
+
+uint64_t bench_percentile(uint64_t *s, size_t n, unsigned pct) {
+  qsort(s, n, sizeof *s, cmp_u64);
+  if (!n) return 0;
+  size_t rank = (n * pct + 99) / 100;
+  return s[rank ? rank - 1 : 0];
 }
 
 uint64_t bench_min(const uint64_t *s, size_t n) {

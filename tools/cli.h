@@ -36,5 +36,7 @@ int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_disasm(int argc, char **argv);
+/* nub bench invoke (tools/bench_invoke.c) */
+int bench_invoke(int argc, char **argv);
 
 #endif

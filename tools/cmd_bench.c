@@ -72,7 +72,8 @@ static int bench_interp(void) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp)");
+  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, invoke)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp)", argv[1]);
+  if (!strcmp(argv[1], "invoke")) return bench_invoke(argc, argv);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, invoke)", argv[1]);
 }

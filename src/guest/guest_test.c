@@ -36,9 +36,11 @@ static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t 
     return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL,
                      p == MAP_FAILED ? "test: W+X mmap failed" : "test: W+X mmap was allowed");
   }
-  case NK_TEST_SEGV:
-    *(volatile uint32_t *)(uintptr_t)16 = 1;
+  case NK_TEST_SEGV: {
+    uint32_t *volatile unmapped = (uint32_t *)(uintptr_t)16;   /* opaque to the optimiser */
+    *unmapped = 1;
     return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: survived a write to 16");
+  }
   case NK_TEST_HANG:
     for (;;) __asm__ volatile("" ::: "memory");
   case NK_TEST_EXIT:

@@ -130,7 +130,11 @@ typedef struct nk_chan_ctl {
 } nk_chan_ctl;
 
 _Static_assert(sizeof(nk_chan_ctl) <= NK_CHAN_CTL_SIZE, "control page overflow");
+/* docs/sandbox.md lists these offsets */
 _Static_assert(__builtin_offsetof(nk_chan_ctl, resp_seq) == 64, "guest words on their own line");
+_Static_assert(__builtin_offsetof(nk_chan_ctl, busy) == 68, "busy");
+_Static_assert(__builtin_offsetof(nk_chan_ctl, boot_state) == 128, "boot_state");
+_Static_assert(__builtin_offsetof(nk_chan_ctl, config) == 136, "config");
 
 /* ---- futex and spinning ---- */
 

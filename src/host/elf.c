@@ -126,7 +126,7 @@ out:
 
 int host_elf_boot_info(const char *path, struct nub_boot_info *out, nub_error *err) {
   uint8_t *img;
-  size_t len;
+  size_t len = 0;
   uint64_t off, size;
   int rc;
   if (!path) return host_fail(err, NUB_ERR_ARG, "elf: this backend has no kernel executable");

@@ -141,7 +141,8 @@ int host_spawn_guest(const char *path, int chan_fd, int heap_fd, uint32_t *ns_ou
     a.ns = ns_candidates[i];
     a.failed_step = NULL;
     pid_t pid = clone(guest_child, (char *)stack + CHILD_STACK,
-                      CLONE_VM | CLONE_VFORK | CLONE_PIDFD | clone_flags_of(a.ns), &a, &pidfd);
+                      CLONE_VM | CLONE_VFORK | CLONE_PIDFD | clone_flags_of(a.ns) | SIGCHLD, &a,
+                      &pidfd);
     int e = errno;
     if (pid > 0 && a.failed_step) {
       host_child dead = {pid, pidfd, 0, ""};
