@@ -83,9 +83,32 @@ NO_SANITIZE static int write_file(const char *path, const char *s, size_t len) {
   return n == (long)len ? 0 : -1;
 }
 
+/* The kernel's sigaction, for raw rt_sigaction calls. */
+typedef struct kernel_sigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+} kernel_sigaction;
+
+/* Our handlers must never run on the child's side of the shared memory:
+** every signal goes back to its default action (signals are blocked
+** since before clone), then the guest starts with an empty mask. */
+NO_SANITIZE static int reset_signals(void) {
+  kernel_sigaction dfl = {SIG_DFL, 0, NULL, 0};
+  uint64_t none = 0;
+  for (int sig = 1; sig < _NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP &&
+        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask) && errno != EINVAL)
+      return -1;
+  return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+}
+
 NO_SANITIZE static int guest_child(void *p) {
   child_args *a = p;
-  const char *step = "writing /proc/self/setgroups";
+  const char *step = "resetting signal handlers";
+  if (reset_signals()) goto fail;
+  step = "writing /proc/self/setgroups";
   if (a->ns & NK_NS_USER) {
     /* map our uid/gid to root inside, so the guest may set up its mount
     ** namespace; it drops every capability before serving */
@@ -135,6 +158,9 @@ int host_spawn_guest(const char *path, int chan_fd, int heap_fd, uint32_t *ns_ou
   memset(out, 0, sizeof *out);
   out->pidfd = -1;
   int rc = NUB_OK;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_mutex_lock(&probe_lock);
   for (size_t i = probed;; i++) {
     int pidfd = -1;
@@ -173,6 +199,7 @@ int host_spawn_guest(const char *path, int chan_fd, int heap_fd, uint32_t *ns_ou
     break;
   }
   pthread_mutex_unlock(&probe_lock);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   munmap(stack, CHILD_STACK);
   return rc;
 }
