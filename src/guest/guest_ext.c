@@ -3,7 +3,9 @@
 */
 #include "guest_ext.h"
 
-int guest_ext_init(nk_chan_ctl *ctl, uint8_t *out, char *err, size_t errlen) { return 0; }
+int guest_ext_init(nk_chan_ctl *ctl, uint8_t *out, size_t out_cap, char *err, size_t errlen) {
+  return 0;
+}
 
 int guest_ext_kernel(nk_kernel *k, char *err, size_t errlen) { return 0; }
 

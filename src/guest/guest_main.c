@@ -185,7 +185,7 @@ int main(void) {
   install_crash_handlers();
 
   char err[NK_CHAN_MSG];
-  if (guest_ext_init(ctl, out, err, sizeof err)) boot_fail("%s", err);
+  if (guest_ext_init(ctl, out, cfg.io_size, err, sizeof err)) boot_fail("%s", err);
   const pvm_engine *engine = nk_engine_by_name(cfg.engine[0] ? cfg.engine : NULL);
   if (!engine) boot_fail("unknown engine '%s'", cfg.engine);
   pvm_error perr;

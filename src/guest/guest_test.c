@@ -13,6 +13,7 @@
 
 static nk_chan_ctl *test_ctl;
 static uint8_t *test_out;
+static size_t test_out_cap;
 static uint8_t pending;          /* fault to apply after the answer is written */
 
 static uint32_t reply_msg(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
@@ -46,10 +47,18 @@ static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t 
   case NK_TEST_EXIT:
     syscall(SYS_exit_group, 3);
     return NUB_RPC_INTERNAL;
+  case NK_TEST_HEAP_GARBAGE: {
+    struct nub_boot_info bi;
+    nk_boot_info(k, &bi);
+    /* past magic, layout id and seqlock: the reader must validate the rest */
+    memset((uint8_t *)(uintptr_t)bi.directory_va + 24, 0xA5, 4096);
+    return NUB_RPC_OK;
+  }
   case NK_TEST_BAD_MAGIC:
   case NK_TEST_BAD_LEN:
   case NK_TEST_STALE:
   case NK_TEST_BAD_BUSY:
+  case NK_TEST_SCRIBBLE:
     pending = op;
     return NUB_RPC_OK;
   default:
@@ -92,6 +101,11 @@ void guest_ext_after_serve(uint32_t seq) {
     nk_store(&test_ctl->busy, 0);
     nk_futex_wake(&test_ctl->busy);
     for (;;) __asm__ volatile("" ::: "memory");
+  case NK_TEST_SCRIBBLE:
+    memset(test_out, 0xA5, test_out_cap);
+    memset(test_ctl, 0xA5, NK_CHAN_CTL_SIZE);
+    nk_futex_wake(&test_ctl->busy);
+    for (;;) __asm__ volatile("" ::: "memory");
   default:
     break;
   }
@@ -108,9 +122,10 @@ static int failing_compile(const pvm_program *prog, void **code, pvm_error *err)
 
 static pvm_engine failing_engine;
 
-int guest_ext_init(nk_chan_ctl *ctl, uint8_t *out, char *err, size_t errlen) {
+int guest_ext_init(nk_chan_ctl *ctl, uint8_t *out, size_t out_cap, char *err, size_t errlen) {
   test_ctl = ctl;
   test_out = out;
+  test_out_cap = out_cap;
   failing_engine = pvm_engine_interp;
   failing_engine.name = "test-failing-compile";
   failing_engine.compile = failing_compile;

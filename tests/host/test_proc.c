@@ -124,6 +124,30 @@ static void broken_doorbell_is_a_protocol_error(void **state) {
   fault_recovers(NK_TEST_BAD_BUSY, NUB_ERR_PROTOCOL, "broke the doorbell protocol", 0);
 }
 
+static void scribbled_control_page_recovers(void **state) {
+  (void)state;
+  fault_recovers(NK_TEST_SCRIBBLE, NUB_ERR_PROTOCOL, "broke the doorbell protocol (busy word 0xa5a5a5a5", 0);
+}
+
+/* A directory the guest garbled: lookups fail cleanly, never crash. */
+static void garbage_directory_fails_lookups(void **state) {
+  (void)state;
+  cap_bundle b;
+  nub *n = open_with_caps(0, &b);
+  uint8_t wire[4096];
+  size_t len;
+  nub_error err;
+  assert_int_equal(inject(n, NK_TEST_HEAP_GARBAGE, &err), NUB_OK);
+  assert_int_equal(nub_lookup(n, b.items[b.instance].hash, wire, sizeof wire, &len, &err),
+                   NUB_ERR_PROTOCOL);
+  expect_msg(&err, "fails validation");
+  int32_t pid = report_of(n).guest_pid;
+  assert_int_equal(inject(n, NK_TEST_SEGV, NULL), NUB_ERR_GUEST_DIED);   /* a fresh guest */
+  expect_recovered(n, &b, pid, 1);
+  cap_bundle_free(&b);
+  nub_close(n);
+}
+
 /* Garbage in the response buffer is rejected; the guest lives on. */
 static void garbage_responses_are_protocol_errors(void **state) {
   (void)state;
@@ -302,6 +326,8 @@ int main(void) {
     cmocka_unit_test(exit_recovers),
     cmocka_unit_test(broken_doorbell_is_a_protocol_error),
     cmocka_unit_test(garbage_responses_are_protocol_errors),
+    cmocka_unit_test(scribbled_control_page_recovers),
+    cmocka_unit_test(garbage_directory_fails_lookups),
     cmocka_unit_test(stale_wakeups_are_ignored),
     cmocka_unit_test(outside_kill_recovers),
     cmocka_unit_test(repeated_deaths),
