@@ -351,9 +351,14 @@ static const char *const lock_names[] = {
 
 static void print_bits(FILE *f, const char *label, uint32_t bits, const char *const *names,
                        size_t count) {
+  const char *sep = "";
   fprintf(f, "%-11s", label);
   if (!bits) fprintf(f, "(none)");
-  for (size_t i = 0; i < count; i++) if (bits & (1u << i)) fprintf(f, "%s ", names[i]);
+  for (size_t i = 0; i < count; i++)
+    if (bits & (1u << i)) {
+      fprintf(f, "%s%s", sep, names[i]);
+      sep = " ";
+    }
   fprintf(f, "\n");
 }
 

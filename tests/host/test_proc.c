@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -281,6 +283,55 @@ static void guest_is_locked_down(void **state) {
   assert_null(proc_file(r.guest_pid, "status"));
 }
 
+static int write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f) return -1;
+  int rc = fputs(text, f) < 0;
+  return fclose(f) || rc ? -1 : 0;
+}
+
+/* Where user namespaces are refused, the guest gets the others, and the
+** report says which set failed and why.  A user namespace of our own with
+** max_user_namespaces = 0 plays that kernel. */
+static void namespace_fallback_is_reported(void **state) {
+  (void)state;
+  char uid_map[32], gid_map[32];
+  snprintf(uid_map, sizeof uid_map, "0 %u 1", (unsigned)geteuid());
+  snprintf(gid_map, sizeof gid_map, "0 %u 1", (unsigned)getegid());
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int step = 1;
+    if (unshare(CLONE_NEWUSER) || write_file("/proc/self/setgroups", "deny") ||
+        write_file("/proc/self/uid_map", uid_map) || write_file("/proc/self/gid_map", gid_map) ||
+        write_file("/proc/sys/user/max_user_namespaces", "0"))
+      _exit(step);
+    nub_options o = ht_options(NULL);
+    o.backend = NUB_BACKEND_PROC;
+    nub *n;
+    uint64_t v;
+    struct nub_sandbox_report r;
+    step = 2;
+    if (nub_open(&o, &n, NULL) || nub_smoke(n, &v, NULL) || nub_sandbox_report(n, &r, NULL)) _exit(step);
+    printf("    notes: %s\n", r.notes);
+    fflush(stdout);
+    step = 3;
+    if (r.namespaces != (0x7Fu & ~NUB_NS_USER)) _exit(step);
+    step = 4;
+    if (!strstr(r.notes, "namespaces user+pid+net+ipc+mount+uts+cgroup: clone: ")) _exit(step);
+    step = 5;
+    if ((r.lockdown & (NUB_LOCK_SECCOMP | NUB_LOCK_FS_DETACHED | NUB_LOCK_CAPS_DROPPED)) !=
+        (NUB_LOCK_SECCOMP | NUB_LOCK_FS_DETACHED | NUB_LOCK_CAPS_DROPPED))
+      _exit(step);
+    nub_close(n);
+    _exit(0);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  if (!WIFEXITED(st) || WEXITSTATUS(st)) fail_msg("fallback child failed at step %d (status 0x%x)",
+                                                   WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+}
+
 static void setup_failures_are_reported(void **state) {
   (void)state;
   nub_options o = test_guest_options(0);
@@ -318,6 +369,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(guest_is_locked_down),
     cmocka_unit_test(setup_failures_are_reported),
+    cmocka_unit_test(namespace_fallback_is_reported),
     cmocka_unit_test(ping_and_inproc_report),
     cmocka_unit_test(forbidden_syscall_recovers),
     cmocka_unit_test(wx_mapping_recovers),
