@@ -134,8 +134,11 @@ static void read_config(nk_chan_config *cfg) {
 
 /* ---- serving ---- */
 
-static uint32_t wait_request(nk_spin *spin, uint32_t last) {
-  if (nk_spin_for(spin, &ctl->req_seq, last, false)) return nk_load(&ctl->req_seq);
+/* host_asleep: the host slept for the last answer, so it has to be
+** scheduled before it can ring again. */
+static uint32_t wait_request(nk_spin *spin, uint32_t last, bool host_asleep) {
+  if (nk_spin_for(spin, &ctl->req_seq, last, false, last + 1, host_asleep))
+    return nk_load(&ctl->req_seq);
   nk_store_sc(&ctl->guest_sleeping, 1);
   uint32_t seq;
   while ((seq = nk_load_sc(&ctl->req_seq)) == last) nk_futex_wait(&ctl->req_seq, last, NULL);
@@ -147,8 +150,9 @@ static void serve(nk_kernel *k, const uint8_t *in, uint8_t *out, size_t io_size)
   nk_spin spin;
   nk_spin_init(&spin);
   uint32_t last = 0;
+  bool host_asleep = true;
   for (;;) {
-    uint32_t seq = wait_request(&spin, last);
+    uint32_t seq = wait_request(&spin, last, host_asleep);
     last = seq;
     switch (__atomic_load_n(&ctl->op, __ATOMIC_RELAXED)) {
     case NK_CHAN_OP_SERVE:
@@ -162,7 +166,7 @@ static void serve(nk_kernel *k, const uint8_t *in, uint8_t *out, size_t io_size)
     default:   /* PING, or anything else: answer without work */
       break;
     }
-    nk_chan_answer(ctl, seq);
+    host_asleep = nk_chan_answer(ctl, seq);
   }
 }
 

@@ -57,12 +57,6 @@ typedef struct proc {
   nk_spin spin;
 } proc;
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
 /* ---- ending a guest ---- */
@@ -114,13 +108,15 @@ static bool child_exited(proc *p) {
 /* ---- the doorbell, host side ---- */
 
 /* Wait until the guest answers seq.  tid: the guest's tid once booted (0
-** while booting, when busy may still be unclaimed).  A dying guest wakes
-** us through its robust list; one that dies otherwise is noticed within
-** LIVENESS_MS. */
-static int wait_answer(proc *p, uint32_t seq, uint32_t tid, uint32_t timeout_ms, nub_error *err) {
+** while booting, when busy may still be unclaimed).  guest_asleep: we had
+** to wake it.  A dying guest wakes us through its robust list; one that
+** dies otherwise is noticed within LIVENESS_MS. */
+static int wait_answer(proc *p, uint32_t seq, uint32_t tid, bool guest_asleep,
+                       uint32_t timeout_ms, nub_error *err) {
   nk_chan_ctl *c = p->ctl;
-  if (nk_spin_for(&p->spin, &c->resp_seq, seq, true)) return NUB_OK;
-  uint64_t deadline = timeout_ms ? now_ns() + (uint64_t)timeout_ms * 1000000u : UINT64_MAX;
+  uint64_t t0 = nk_now_ns();
+  if (nk_spin_for(&p->spin, &c->resp_seq, seq, true, seq, guest_asleep)) return NUB_OK;
+  uint64_t deadline = timeout_ms ? t0 + (uint64_t)timeout_ms * 1000000u : UINT64_MAX;
   for (;;) {
     uint32_t v = nk_load(&c->busy);
     if (nk_load(&c->resp_seq) == seq) return NUB_OK;
@@ -131,7 +127,7 @@ static int wait_answer(proc *p, uint32_t seq, uint32_t tid, uint32_t timeout_ms,
                                   __ATOMIC_ACQUIRE);
       continue;
     }
-    uint64_t t = now_ns();
+    uint64_t t = nk_now_ns();
     if (t >= deadline) return guest_timed_out(p, timeout_ms, err);
     uint64_t slice = deadline - t < LIVENESS_MS * 1000000ull ? deadline - t : LIVENESS_MS * 1000000ull;
     struct timespec ts = {(time_t)(slice / 1000000000u), (long)(slice % 1000000000u)};
@@ -149,8 +145,9 @@ static int ring(proc *p, uint32_t op, nub_error *err) {
   __atomic_store_n(&c->op, op, __ATOMIC_RELAXED);
   nk_store(&c->busy, p->tid);
   nk_store_sc(&c->req_seq, seq);
-  if (nk_load_sc(&c->guest_sleeping)) nk_futex_wake(&c->req_seq);
-  return wait_answer(p, seq, p->tid, p->timeout_ms, err);
+  bool asleep = nk_load_sc(&c->guest_sleeping) != 0;
+  if (asleep) nk_futex_wake(&c->req_seq);
+  return wait_answer(p, seq, p->tid, asleep, p->timeout_ms, err);
 }
 
 /* ---- starting a guest ---- */
@@ -234,7 +231,7 @@ static void take_report(proc *p, double start_ms) {
 
 static int start_guest(proc *p, nub_error *err) {
   int chan_fd = -1, heap_fd = -1, rc;
-  uint64_t t0 = now_ns();
+  uint64_t t0 = nk_now_ns();
   if ((rc = make_memfd("nub-chan", p->chan_size, &chan_fd, err)) ||
       (rc = make_memfd("nub-heap", p->heap_size, &heap_fd, err)) ||
       (rc = map_regions(p, chan_fd, heap_fd, err)))
@@ -247,7 +244,7 @@ static int start_guest(proc *p, nub_error *err) {
     goto out;
   p->alive = true;
   p->b.guest_gone = false;
-  if ((rc = wait_answer(p, 0, 0, BOOT_TIMEOUT_MS, err))) {
+  if ((rc = wait_answer(p, 0, 0, true, BOOT_TIMEOUT_MS, err))) {
     size_t used = err ? strlen(err->msg) : 0;
     if (err) snprintf(err->msg + used, sizeof err->msg - used, " while starting %s", p->guest_path);
     rc = NUB_ERR_SANDBOX;
@@ -270,7 +267,7 @@ static int start_guest(proc *p, nub_error *err) {
     rc = host_fail(err, NUB_ERR_SANDBOX, "guest %s reported thread id 0", p->guest_path);
     goto out;
   }
-  take_report(p, (double)(now_ns() - t0) / 1e6);
+  take_report(p, (double)(nk_now_ns() - t0) / 1e6);
 out:
   if (chan_fd >= 0) close(chan_fd);
   if (heap_fd >= 0) close(heap_fd);
