@@ -111,6 +111,11 @@ static item *new_item(pvm_builder *b, int kind) {
 }
 
 static bool pool_add(pvm_builder *b, item *it, const uint8_t *bytes, size_t n) {
+  if ((uint64_t)b->npool + n > PVM_MAX_CODE_LEN) {   /* stop before memory does */
+    fail(b, PVM_ERR_LIMIT, b->nitems - 1, PVM_OPND_END, "code exceeds %u bytes",
+         PVM_MAX_CODE_LEN);
+    return false;
+  }
   if (!grow(b, (void **)&b->pool, &b->pool_cap, (uint64_t)b->npool + n, 1)) return false;
   memcpy(b->pool + b->npool, bytes, n);
   it->data = b->npool;
@@ -396,12 +401,7 @@ void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n) {
 void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n) {
   if (n == 0) return;
   item *it = new_item(b, ITEM_BYTES);
-  if (!it) return;
-  if (n > PVM_MAX_CODE_LEN) {
-    fail(b, PVM_ERR_LIMIT, b->nitems - 1, PVM_OPND_END, "%zu bytes exceed the code limit", n);
-    return;
-  }
-  pool_add(b, it, bytes, n);
+  if (it) pool_add(b, it, bytes, n);
 }
 
 /* ---- layout ---- */
