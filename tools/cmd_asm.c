@@ -16,9 +16,7 @@ int cmd_asm(int argc, char **argv) {
       out_path = v;
       i++;
     } else if (!strcmp(a, "--profile") && v) {
-      int p = pvm_profile_by_name(v);
-      if (p < 0) return cli_usage_error("asm", "unknown profile %s", v);
-      profile = (pvm_profile)p;
+      if (!cli_profile("asm", v, &profile)) return 2;
       i++;
     } else if (a[0] != '-' && !file) {
       file = a;

@@ -10,8 +10,8 @@ static const cli_command commands[] = {
   {"vectors", "run PVM JSON test vectors: vectors DIR|FILE... [--engine E] [--verbose]", cmd_vectors},
   {"run", "run a program: run FILE [--format generic|spi] [--gas N] [--pc N] [--args HEX] [--engine E] [--trace] [--json]", cmd_run},
   {"bench", "benchmarks: bench interp", cmd_bench},
-  {"disasm", "print a program as assembler text: disasm FILE [--format generic|spi] [-o OUT]", cmd_disasm},
-  {"asm", "assemble a program: asm FILE.s -o FILE.pvm", cmd_asm},
+  {"disasm", "print a program as assembler text: disasm FILE [--format generic|spi] [--profile P] [-o OUT]", cmd_disasm},
+  {"asm", "assemble a program: asm FILE.s -o FILE.pvm [--profile P]", cmd_asm},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

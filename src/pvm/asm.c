@@ -90,19 +90,6 @@ static int oom(assembler *A) {
   return fail_at(A, A->p, PVM_ERR_NOMEM, "out of memory");
 }
 
-/* ---- growable arrays ---- */
-
-static bool grow(void **p, uint32_t *cap, uint64_t need, size_t elem) {
-  if (need <= *cap) return true;
-  uint64_t ncap = *cap ? *cap : 16;
-  while (ncap < need) ncap *= 2;
-  void *np = ncap <= UINT32_MAX ? realloc(*p, ncap * elem) : NULL;
-  if (!np) return false;
-  *p = np;
-  *cap = (uint32_t)ncap;
-  return true;
-}
-
 /* ---- lexing ---- */
 
 static bool is_ident_start(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -301,7 +288,7 @@ static int builder_error(assembler *A, const item_pos *pos) {
 ** report a builder error it caused. */
 static int after_statement(assembler *A, const item_pos *pos) {
   while (A->nitems < pvm_builder_item_count(A->b)) {
-    if (!grow((void **)&A->items, &A->items_cap, (uint64_t)A->nitems + 1, sizeof *A->items))
+    if (!pvm_grow((void **)&A->items, &A->items_cap, (uint64_t)A->nitems + 1, sizeof *A->items))
       return oom(A);
     A->items[A->nitems++] = *pos;
   }
@@ -346,7 +333,9 @@ static int reg_operand(assembler *A, pvm_asm_insn *t, int r) {
 
 static int target_operand(assembler *A, pvm_asm_insn *t, int field) {
   int width = PVM_WIDTH_AUTO, rc;
-  if (ident_len(A, A->p)) {
+  uint32_t n = ident_len(A, A->p);
+  if (looks_like_register(A->p, n)) return syntax(A, A->p, "a label or a pc");
+  if (n) {
     t->target_label = true;
     rc = label_ref(A, &t->label);
   } else {
@@ -398,7 +387,9 @@ static int instruction(assembler *A, const char *stmt, uint32_t n) {
   if (rc) return rc;
   skip_ws(A);
   if (accept(A, ',')) return operand_count_error(A, A->p - 1, info, count, true);
-  if (!at_end(A)) return syntax(A, A->p, "',' or the end of the line");
+  if (!at_end(A))
+    return count ? syntax(A, A->p, "',' or the end of the line")
+                 : operand_count_error(A, A->p, info, 0, true);
   pvm_asm_emit(A->b, A->profile, &t);
   return after_statement(A, &pos);
 }
@@ -422,7 +413,7 @@ static int data_add(assembler *A, const char *stmt, const uint8_t *p, uint64_t n
   if ((uint64_t)d->n + n > SPI_DATA_MAX)
     return fail_at(A, stmt, PVM_ERR_LIMIT, "%s exceeds %u bytes", section_names[A->section],
                    SPI_DATA_MAX);
-  if (!grow((void **)&d->p, &d->cap, (uint64_t)d->n + n, 1)) return oom(A);
+  if (!pvm_grow((void **)&d->p, &d->cap, (uint64_t)d->n + n, 1)) return oom(A);
   if (p) memcpy(d->p + d->n, p, n);
   else memset(d->p + d->n, 0, n);
   d->n += (uint32_t)n;
@@ -477,9 +468,10 @@ static int jump_entry(assembler *A, const char *stmt) {
   const char *at = (skip_ws(A), A->p);
   item_pos pos = {stmt, {0}};
   int rc;
-  if (!grow((void **)&A->jumps, &A->jumps_cap, (uint64_t)A->njumps + 1, sizeof *A->jumps))
+  if (!pvm_grow((void **)&A->jumps, &A->jumps_cap, (uint64_t)A->njumps + 1, sizeof *A->jumps))
     return oom(A);
   A->jumps[A->njumps++] = at;
+  if (looks_like_register(at, ident_len(A, at))) return syntax(A, at, "a label or a pc");
   if (ident_len(A, at)) {
     uint32_t label;
     if ((rc = label_ref(A, &label))) return rc;

@@ -89,14 +89,9 @@ uint32_t pvm_builder_item_count(const pvm_builder *b) { return b->nitems; }
 /* ---- storage ---- */
 
 static bool grow(pvm_builder *b, void **p, uint32_t *cap, uint64_t need, size_t elem) {
-  if (need <= *cap) return true;
-  uint64_t ncap = *cap ? *cap : 16;
-  while (ncap < need) ncap *= 2;
-  void *np = ncap <= UINT32_MAX ? realloc(*p, ncap * elem) : NULL;
-  if (!np) { fail_oom(b); return false; }
-  *p = np;
-  *cap = (uint32_t)ncap;
-  return true;
+  if (pvm_grow(p, cap, need, elem)) return true;
+  fail_oom(b);
+  return false;
 }
 
 static item *new_item(pvm_builder *b, int kind) {
