@@ -3,6 +3,8 @@
 */
 #include "cli.h"
 
+#include "nub/jit.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,7 +108,8 @@ bool cli_profile(const char *cmd, const char *name, pvm_profile *out) {
 
 const pvm_engine *cli_engine(const char *name) {
   if (!strcmp(name, "interp")) return &pvm_engine_interp;
-  fprintf(stderr, "nub: unknown engine '%s' (have: interp)\n", name);
+  if (!strcmp(name, "jit")) return &jit_engine;
+  fprintf(stderr, "nub: unknown engine '%s' (have: interp, jit)\n", name);
   return NULL;
 }
 

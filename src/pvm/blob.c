@@ -165,7 +165,7 @@ static uint8_t reg(unsigned v) { return (uint8_t)(v > 12 ? 12 : v); }
 
 void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
                 pvm_insn *in) {
-  uint8_t z[1 + PVM_MAX_SKIP + 8];   /* opcode, up to 24 following bytes, slack for wide reads */
+  uint8_t z[1 + PVM_MAX_SKIP + 8];   /* opcode, up to 24 bytes, slack for reads */
   const pvm_opinfo *info;
   uint32_t l = pvm_skip(b, pc);
   zeta(b, pc, z, 1 + PVM_MAX_SKIP + 8);
