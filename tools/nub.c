@@ -10,6 +10,7 @@ static const cli_command commands[] = {
   {"vectors", "run PVM JSON test vectors: vectors DIR|FILE... [--engine E] [--verbose]", cmd_vectors},
   {"run", "run a program: run FILE [--format generic|spi] [--gas N] [--pc N] [--args HEX] [--engine E] [--trace] [--json]", cmd_run},
   {"bench", "benchmarks: bench interp", cmd_bench},
+  {"cap", "capabilities: cap hash FILE | cap show FILE (SSZ wire bytes)", cmd_cap},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
