@@ -122,7 +122,7 @@ static void test_put_find_idempotent(void **state) {
 
 static void test_put_rejects_bad_caps(void **state) {
   fixture f;
-  uint8_t junk[] = {CAP_DATA, 1, 2, 3}, h[32];
+  uint8_t junk[] = {CAP_DATA, 1, 2, 3}, empty_cnode[] = {CAP_CNODE, 4, 0, 0, 0}, h[32];
   cap_dir_entry e;
   cap_error err;
   uint64_t count, capacity;
@@ -141,6 +141,12 @@ static void test_put_rejects_bad_caps(void **state) {
   assert_int_equal(cap_dir_find(&f.dir, h, &e, &err), CAP_ERR_MISSING);
   assert_memory_equal(err.hash, h, 32);
   assert_non_null(strstr(err.msg, "no cap under"));
+  /* a writer finding its seqlock word odd stops instead of tearing more */
+  wr64(f.region + f.dir.header_off + H_SEQ, 3);
+  assert_int_equal(cap_dir_put(&f.dir, empty_cnode, sizeof empty_cnode, h, &e, NULL, &inserted, &err),
+                   CAP_ERR_CORRUPT);
+  assert_non_null(strstr(err.msg, "odd outside a write section"));
+  assert_int_equal(f.bump.used, used);
   free(f.region);
 }
 
