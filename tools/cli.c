@@ -3,6 +3,8 @@
 */
 #include "cli.h"
 
+#include "nub/jit.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -96,7 +98,8 @@ bool cli_parse_hex(const char *s, uint8_t **out, size_t *len) {
 
 const pvm_engine *cli_engine(const char *name) {
   if (!strcmp(name, "interp")) return &pvm_engine_interp;
-  fprintf(stderr, "nub: unknown engine '%s' (have: interp)\n", name);
+  if (!strcmp(name, "jit")) return &jit_engine;
+  fprintf(stderr, "nub: unknown engine '%s' (have: interp, jit)\n", name);
   return NULL;
 }
 

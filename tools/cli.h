@@ -35,5 +35,7 @@ int cmd_vectors(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_cap(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_disasm(int argc, char **argv);
 
 #endif

@@ -9,8 +9,10 @@
 static const cli_command commands[] = {
   {"vectors", "run PVM JSON test vectors: vectors DIR|FILE... [--engine E] [--verbose]", cmd_vectors},
   {"run", "run a program: run FILE [--format generic|spi] [--gas N] [--pc N] [--args HEX] [--engine E] [--trace] [--json]", cmd_run},
+  {"exec", "publish a program as caps and invoke it: exec FILE [--format spi|generic] [--backend proc|inproc] [--engine jit|interp] [--endpoint E] [--args a,b,c,d] [--gas G] [--json] [--verbose]", cmd_exec},
   {"bench", "benchmarks: bench interp", cmd_bench},
   {"cap", "capabilities: cap hash FILE | cap show FILE (SSZ wire bytes)", cmd_cap},
+  {"disasm", "print a program as assembler text: disasm FILE [--format generic|spi] [-o OUT]", cmd_disasm},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -301,8 +301,10 @@ static inline bool pvm_blob_is_start(const pvm_blob *b, uint64_t pc) {
 }
 
 /* One decoded instruction (GP A.5), for disassembly, the JIT and tools.
-** Register fields are clamped to 12; raw_* keep the encoded values so
-** tools can reproduce the bytes exactly. */
+** Register fields are clamped to 12; raw_* keep the encoded fields so
+** tools can reproduce the bytes exactly (for REG_IMM and REG_IMM64 raw_ra
+** is the whole byte, whose high nibble the decoder ignores; raw_rd of
+** REG_REG_REG is the whole third byte). */
 typedef struct pvm_insn {
   uint32_t pc;
   uint32_t len;            /* 1 + skip(pc): distance to the next start */
@@ -310,6 +312,7 @@ typedef struct pvm_insn {
   uint8_t op;              /* pvm_op or PVM_OP_INVALID */
   uint8_t format;          /* pvm_format */
   uint8_t ra, rb, rd;      /* clamped register indices */
+  uint8_t raw_ra, raw_rb, raw_rd;  /* register fields as encoded */
   uint8_t lx, ly;          /* immediate byte lengths actually read */
   uint64_t imm_x;          /* nu_X, sign-extended (load_imm_64: raw) */
   uint64_t imm_y;          /* nu_Y, sign-extended */
@@ -322,6 +325,92 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
                 pvm_insn *out);
 /* skip(pc) per A.3. */
 uint32_t pvm_skip(const pvm_blob *b, uint32_t pc);
+
+/* ------------------------------------------------------------------ */
+/* Program builder: the binary encoder                                  */
+/* ------------------------------------------------------------------ */
+
+/* Builds a generic blob from instructions, labels and jump table entries.
+** Calls never fail on their own: the first error (bad register, immediate
+** that does not fit, wrong kind of op, OOM, ...) is remembered and
+** reported by pvm_builder_finish with the instruction index, so a
+** generator can emit a whole program and check once. */
+typedef struct pvm_builder pvm_builder;
+
+pvm_builder *pvm_builder_new(pvm_profile profile);          /* NULL on OOM */
+void pvm_builder_free(pvm_builder *b);
+uint32_t pvm_builder_label(pvm_builder *b);                 /* new unbound label */
+void pvm_builder_bind(pvm_builder *b, uint32_t label);      /* label = next instruction */
+/* Any non-branch instruction.  Registers follow the format's GP naming
+** (see pvm_insn): reg+imm formats use ra; REG_REG uses rd (dst) and ra;
+** REG_REG_IMM / _OFFSET / _IMM_IMM use ra, rb; REG_REG_REG uses ra, rb,
+** rd.  Unused arguments are ignored.  Immediates are the semantic 64-bit
+** values (nu_X, nu_Y after sign extension); the shortest encoding that
+** decodes to them is used.  load_imm_64 takes any value. */
+void pvm_builder_insn(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
+                      uint64_t imm_x, uint64_t imm_y);
+/* Static control flow to a label: jump, load_imm_jump, branch_*_imm
+** (imm is nu_X) and branch_* (ra, rb).  Offset widths are relaxed. */
+void pvm_builder_branch(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
+                        uint32_t label);
+void pvm_builder_jump_entry(pvm_builder *b, uint32_t label);  /* append a jump-table entry */
+/* Lay out (offset widths shrink from 4 bytes to a fixed point), resolve
+** labels and emit the GP generic blob.  On error err->offset is the index
+** of the instruction (every call that adds code counts, from 0) or, for
+** PVM_ERR_JUMP_TABLE, of the jump table entry.  The caller frees *blob.
+** The builder may be finished once. */
+int pvm_builder_finish(pvm_builder *b, uint8_t **blob, size_t *len, pvm_error *err);
+
+/* Exact encodings, for tools that must reproduce given bytes (the
+** assembler) and for generators of unusual but valid programs. */
+#define PVM_WIDTH_AUTO (-1)
+#define PVM_RAW_AUTO   (-1)
+typedef struct pvm_encoding {
+  int8_t width_x, width_y;        /* bytes of nu_X / nu_Y (offsets too):
+                                     0..4, 8 for load_imm_64; AUTO = shortest */
+  int16_t raw_ra, raw_rb, raw_rd; /* register field as encoded (13..15 and,
+                                     in byte fields, more decode to r12 or
+                                     carry ignored bits); AUTO = the register */
+} pvm_encoding;
+#define PVM_ENCODING_AUTO \
+  ((pvm_encoding){PVM_WIDTH_AUTO, PVM_WIDTH_AUTO, PVM_RAW_AUTO, PVM_RAW_AUTO, PVM_RAW_AUTO})
+
+/* As pvm_builder_insn / _branch with encoding choices (enc may be NULL).
+** An instruction directly followed by pvm_builder_bytes gets its last
+** immediate or offset as 4 bytes, since the decoder would read the
+** following bytes into a shorter one (an explicit other width is an
+** error). */
+void pvm_builder_insn_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
+                          uint64_t imm_x, uint64_t imm_y, const pvm_encoding *enc);
+void pvm_builder_branch_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb,
+                            uint64_t imm, uint32_t label, const pvm_encoding *enc);
+/* Branch to an absolute pc that need not be a label (nor inside the code). */
+void pvm_builder_branch_abs(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb,
+                            uint64_t imm, int64_t target, const pvm_encoding *enc);
+/* An instruction start followed verbatim by bytes[0..n) (1 <= n <= 25):
+** invalid opcodes, truncated or otherwise unusual encodings. */
+void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n);
+/* Code bytes that start no instruction (padding, unreachable bytes). */
+void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n);
+void pvm_builder_jump_entry_abs(pvm_builder *b, uint32_t pc);
+/* Jump table entry size 0..4; by default the smallest that holds every
+** entry (at least 1 when there are entries). */
+void pvm_builder_jump_size(pvm_builder *b, unsigned size);
+
+/* ------------------------------------------------------------------ */
+/* Assembler text (docs/asm.md)                                         */
+/* ------------------------------------------------------------------ */
+
+#define PVM_DISASM_SPI 1u      /* the input is an SPI container */
+
+/* Disassemble a generic blob (or an SPI container) into assembler text:
+** one line per instruction with its pc and bytes in a comment, labels
+** for branch and jump table targets.  pvm_asm turns the text back into
+** the same bytes, unusual encodings included.  *text is NUL-terminated;
+** the caller frees it. */
+int pvm_disasm(pvm_profile profile, const uint8_t *in, size_t len, unsigned flags,
+               char **text, size_t *text_len, pvm_error *err);
+
 
 /* ------------------------------------------------------------------ */
 /* Standard program (SPI, GP A.7)                                       */
@@ -350,6 +439,9 @@ typedef struct pvm_spi_layout {
 
 int pvm_spi_parse(const uint8_t *p, const uint8_t *end, pvm_spi *out,
                   pvm_error *err);
+/* Encode an SPI container (the inverse of pvm_spi_parse); checks the
+** field limits (o, w, s < 2^24, z < 2^16, c < 2^32).  Caller frees *out. */
+int pvm_spi_encode(const pvm_spi *spi, uint8_t **out, size_t *len, pvm_error *err);
 /* Compute the layout for args of args_len bytes; checks A.41. */
 int pvm_spi_layout_compute(const pvm_spi *spi, uint32_t args_len,
                            pvm_spi_layout *out, pvm_error *err);

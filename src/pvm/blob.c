@@ -165,7 +165,7 @@ static uint8_t reg(unsigned v) { return (uint8_t)(v > 12 ? 12 : v); }
 
 void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
                 pvm_insn *in) {
-  uint8_t z[32];   /* opcode + up to 24 following bytes */
+  uint8_t z[1 + PVM_MAX_SKIP + 8];   /* opcode, up to 24 bytes, slack for reads */
   const pvm_opinfo *info;
   uint32_t l = pvm_skip(b, pc);
   zeta(b, pc, z, 1 + PVM_MAX_SKIP + 8);
@@ -189,6 +189,7 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
     in->imm_x = pvm_sext(pvm_le_read(z + 1, in->lx), in->lx);
     break;
   case PVM_FMT_REG_IMM64:
+    in->raw_ra = z[1];
     in->ra = reg(z[1] & 15);
     in->lx = 8;
     in->imm_x = pvm_le_read(z + 2, 8);
@@ -205,12 +206,14 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
     in->target = (int64_t)pc + (int64_t)in->imm_x;
     break;
   case PVM_FMT_REG_IMM:
+    in->raw_ra = z[1];
     in->ra = reg(z[1] & 15);
     in->lx = (uint8_t)min4((int64_t)l - 1);
     in->imm_x = pvm_sext(pvm_le_read(z + 2, in->lx), in->lx);
     break;
   case PVM_FMT_REG_IMM_IMM:
   case PVM_FMT_REG_IMM_OFFSET:
+    in->raw_ra = z[1] & 15;
     in->ra = reg(z[1] & 15);
     in->lx = (uint8_t)min4((z[1] >> 4) % 8);
     in->ly = (uint8_t)min4((int64_t)l - in->lx - 1);
@@ -220,11 +223,15 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
       in->target = (int64_t)pc + (int64_t)in->imm_y;
     break;
   case PVM_FMT_REG_REG:          /* D = low nibble, A = high nibble */
+    in->raw_rd = z[1] & 15;
+    in->raw_ra = z[1] >> 4;
     in->rd = reg(z[1] & 15);
     in->ra = reg(z[1] >> 4);
     break;
   case PVM_FMT_REG_REG_IMM:      /* A = low nibble, B = high nibble */
   case PVM_FMT_REG_REG_OFFSET:
+    in->raw_ra = z[1] & 15;
+    in->raw_rb = z[1] >> 4;
     in->ra = reg(z[1] & 15);
     in->rb = reg(z[1] >> 4);
     in->lx = (uint8_t)min4((int64_t)l - 1);
@@ -233,6 +240,8 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
       in->target = (int64_t)pc + (int64_t)in->imm_x;
     break;
   case PVM_FMT_REG_REG_IMM_IMM:
+    in->raw_ra = z[1] & 15;
+    in->raw_rb = z[1] >> 4;
     in->ra = reg(z[1] & 15);
     in->rb = reg(z[1] >> 4);
     in->lx = (uint8_t)min4(z[2] % 8);
@@ -241,6 +250,9 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
     in->imm_y = pvm_sext(pvm_le_read(z + 3 + in->lx, in->ly), in->ly);
     break;
   case PVM_FMT_REG_REG_REG:      /* D = whole third byte */
+    in->raw_ra = z[1] & 15;
+    in->raw_rb = z[1] >> 4;
+    in->raw_rd = z[2];
     in->ra = reg(z[1] & 15);
     in->rb = reg(z[1] >> 4);
     in->rd = reg(z[2]);

@@ -4,7 +4,7 @@
 */
 #include <string.h>
 
-#include "nub/pvm.h"
+#include "pvm_internal.h"
 
 typedef struct op_row {
   const char *name;
@@ -162,4 +162,42 @@ const char *pvm_format_name(pvm_format f) {
     "reg_reg_imm_imm", "reg_reg_reg",
   };
   return (unsigned)f < PVM_FMT_COUNT ? names[f] : "?";
+}
+
+/* ---- formats (A.5.1 .. A.5.13) ---- */
+
+#define O(x) PVM_OPND_##x
+static const pvm_format_info format_infos[PVM_FMT_COUNT] = {
+  /*                          operands                       fixed offset     trailing  x  y */
+  [PVM_FMT_NONE]            = {{0},                              1, 0,         0,        0, 0},
+  [PVM_FMT_IMM]             = {{O(X)},                           1, 0,         O(X),     1, 0},
+  [PVM_FMT_REG_IMM64]       = {{O(RA), O(X)},                    2, 0,         0,        1, 0},
+  [PVM_FMT_IMM_IMM]         = {{O(X), O(Y)},                     2, 0,         O(Y),     1, 1},
+  [PVM_FMT_OFFSET]          = {{O(TARGET)},                      1, O(X),      O(X),     1, 0},
+  [PVM_FMT_REG_IMM]         = {{O(RA), O(X)},                    2, 0,         O(X),     1, 0},
+  [PVM_FMT_REG_IMM_IMM]     = {{O(RA), O(X), O(Y)},              2, 0,         O(Y),     1, 1},
+  [PVM_FMT_REG_IMM_OFFSET]  = {{O(RA), O(X), O(TARGET)},         2, O(Y),      O(Y),     1, 1},
+  [PVM_FMT_REG_REG]         = {{O(RD), O(RA)},                   2, 0,         0,        0, 0},
+  [PVM_FMT_REG_REG_IMM]     = {{O(RA), O(RB), O(X)},             2, 0,         O(X),     1, 0},
+  [PVM_FMT_REG_REG_OFFSET]  = {{O(RA), O(RB), O(TARGET)},        2, O(X),      O(X),     1, 0},
+  [PVM_FMT_REG_REG_IMM_IMM] = {{O(RA), O(RB), O(X), O(Y)},       3, 0,         O(Y),     1, 1},
+  [PVM_FMT_REG_REG_REG]     = {{O(RD), O(RA), O(RB)},            3, 0,         0,        0, 0},
+};
+#undef O
+
+const pvm_format_info *pvm_format_info_of(pvm_format f) {
+  return (unsigned)f < PVM_FMT_COUNT ? &format_infos[f] : &format_infos[PVM_FMT_NONE];
+}
+
+pvm_regfield pvm_format_regfield(pvm_format f, pvm_opnd reg) {
+  if ((f == PVM_FMT_REG_IMM || f == PVM_FMT_REG_IMM64) && reg == PVM_OPND_RA)
+    return PVM_REGF_LOW_NIBBLE_BYTE;
+  if (f == PVM_FMT_REG_REG_REG && reg == PVM_OPND_RD) return PVM_REGF_BYTE;
+  return PVM_REGF_NIBBLE;
+}
+
+int pvm_regfield_decode(pvm_regfield kind, unsigned raw) {
+  if (raw > (kind == PVM_REGF_NIBBLE ? 15u : 255u)) return -1;
+  if (kind == PVM_REGF_LOW_NIBBLE_BYTE) raw &= 15;
+  return raw > 12 ? 12 : (int)raw;
 }

@@ -23,6 +23,10 @@ static inline uint64_t pvm_le_read(const uint8_t *p, unsigned n) {
   return v;
 }
 
+static inline void pvm_le_write(uint8_t *p, uint64_t v, unsigned n) {
+  for (unsigned i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* X_n (A.16): sign-extend an n-byte little-endian value to 64 bits. */
 static inline uint64_t pvm_sext(uint64_t v, unsigned n) {
   if (n == 0) return 0;
@@ -30,6 +34,71 @@ static inline uint64_t pvm_sext(uint64_t v, unsigned n) {
   unsigned sh = 64 - 8 * n;
   return (uint64_t)((int64_t)(v << sh) >> sh);
 }
+
+/* ---- instruction formats ---- */
+
+/* Operands of an instruction format, in assembler order (docs/asm.md). */
+typedef enum pvm_opnd {
+  PVM_OPND_END = 0,
+  PVM_OPND_RA, PVM_OPND_RB, PVM_OPND_RD,
+  PVM_OPND_X, PVM_OPND_Y,        /* immediates nu_X, nu_Y */
+  PVM_OPND_TARGET,               /* branch target; its offset is field `offset` */
+} pvm_opnd;
+
+/* Encoding facts of one format (A.5): what the builder, the assembler and
+** the disassembler share. */
+typedef struct pvm_format_info {
+  uint8_t operands[4];     /* pvm_opnd, END-terminated when shorter */
+  uint8_t fixed;           /* bytes before the immediates: opcode, reg and length bytes */
+  uint8_t offset;          /* PVM_OPND_X / _Y holding the branch offset, or END */
+  uint8_t trailing;        /* PVM_OPND_X / _Y whose length is what the
+                              instruction length leaves over, or END */
+  uint8_t has_x, has_y;    /* immediates present */
+} pvm_format_info;
+
+const pvm_format_info *pvm_format_info_of(pvm_format f);
+
+/* Register fields as the decoder reads them: most are nibbles; the first
+** byte of the reg+imm formats is all register field (the decoder ignores
+** its high nibble), and rd of the three-register format is a whole byte. */
+typedef enum pvm_regfield { PVM_REGF_NIBBLE, PVM_REGF_LOW_NIBBLE_BYTE, PVM_REGF_BYTE } pvm_regfield;
+pvm_regfield pvm_format_regfield(pvm_format f, pvm_opnd reg);
+/* Register a raw field value decodes to, -1 if the field cannot hold it. */
+int pvm_regfield_decode(pvm_regfield kind, unsigned raw);
+
+/* ---- encoding ---- */
+
+#define PVM_INSN_MAX_BYTES (1u + PVM_MAX_SKIP)   /* an instruction spans at most this */
+#define PVM_ENC_MAX_BYTES  11u                   /* longest encoding the builder writes */
+
+/* One instruction with every encoding choice made. */
+typedef struct pvm_enc {
+  uint8_t opcode, format;
+  uint8_t raw_a, raw_b, raw_d;   /* register fields as encoded */
+  uint8_t wx, wy;                /* immediate widths (load_imm_64: wx = 8) */
+  uint64_t x, y;                 /* immediates; offsets relative to the pc */
+} pvm_enc;
+
+/* Writes the encoding to out (>= PVM_ENC_MAX_BYTES); returns its length. */
+unsigned pvm_enc_write(const pvm_enc *e, uint8_t *out);
+/* Shortest width (0..4) whose sign extension gives v; 5 if none. */
+unsigned pvm_imm_width(uint64_t v);
+static inline bool pvm_imm_fits(uint64_t v, unsigned w) {
+  return w >= 8 || pvm_sext(v & ((1ull << (8 * w)) - 1), w) == v;
+}
+
+/* Shortest offset width for a branch whose offset is off with a cur-byte
+** offset field; moves: the target lies after the branch, so the offset
+** changes with the branch's own size. */
+unsigned pvm_offset_width(int64_t off, unsigned cur, bool moves);
+
+/* The builder's first error, as the assembler needs it: which operand
+** (pvm_opnd; END when none) and the message without the "instruction N"
+** prefix.  err->offset is the instruction index, or the jump table entry
+** index when err->code is PVM_ERR_JUMP_TABLE.  Returns err->code. */
+int pvm_builder_error(const pvm_builder *b, pvm_error *err, int *operand);
+/* Number of code items added so far (the index of the next one). */
+uint32_t pvm_builder_item_count(const pvm_builder *b);
 
 /* ---- loaded program ---- */
 

@@ -2,6 +2,8 @@
 ** Standard program initialisation (GP A.7): the SPI container and the
 ** memory/register layout it implies.
 */
+#include <stdlib.h>
+
 #include "pvm_internal.h"
 
 static uint64_t page_up(uint64_t x) {
@@ -102,5 +104,38 @@ int pvm_spi_load_memory(pvm_mem *mem, const pvm_spi *spi, const pvm_spi_layout *
       (rc = pvm_mem_write(mem, l->args_start, args, args_len, err)))
     return rc;
   pvm_mem_set_heap(mem, l->heap_top, l->stack_start - PVM_ZONE);
+  return PVM_OK;
+}
+
+int pvm_spi_encode(const pvm_spi *spi, uint8_t **out, size_t *len, pvm_error *err) {
+  static const struct { const char *field; unsigned bytes; } fields[4] = {
+    {"ro length", 3}, {"rw length", 3}, {"heap pages", 2}, {"stack size", 3},
+  };
+  const uint64_t values[4] = {spi->ro_len, spi->rw_len, spi->heap_pages, spi->stack_size};
+  uint64_t total = 11 + (uint64_t)spi->ro_len + spi->rw_len + 4 + spi->code_blob_len;
+  uint8_t *buf, *p;
+  *out = NULL;
+  *len = 0;
+  for (int i = 0; i < 4; i++)
+    if (values[i] >> (8 * fields[i].bytes))
+      return pvm_fail(err, PVM_ERR_LIMIT, 0, "spi: %s %llu does not fit %u bytes",
+                      fields[i].field, (unsigned long long)values[i], fields[i].bytes);
+  if (!(buf = malloc(total)))
+    return pvm_fail(err, PVM_ERR_NOMEM, 0, "spi: out of memory for %llu bytes",
+                    (unsigned long long)total);
+  p = buf;
+  for (int i = 0; i < 4; i++) {
+    pvm_le_write(p, values[i], fields[i].bytes);
+    p += fields[i].bytes;
+  }
+  if (spi->ro_len) memcpy(p, spi->ro_data, spi->ro_len);
+  p += spi->ro_len;
+  if (spi->rw_len) memcpy(p, spi->rw_data, spi->rw_len);
+  p += spi->rw_len;
+  pvm_le_write(p, spi->code_blob_len, 4);
+  p += 4;
+  if (spi->code_blob_len) memcpy(p, spi->code_blob, spi->code_blob_len);
+  *out = buf;
+  *len = (size_t)total;
   return PVM_OK;
 }

@@ -1,0 +1,169 @@
+/*
+** The host <-> guest ABI.  The first half mirrors the seed
+** (shared/seed/nub_arch_x86_abi_lib.rs) byte for byte: function ids,
+** BootInfo, InvokePacket and InvocationResult, all little-endian,
+** #[repr(C)] layouts.  The second half is nub's own framing of requests
+** and responses in the shared buffers (docs/abi.md).
+**
+** Both sides treat the other as hostile: every length and offset read
+** from a shared buffer is validated by the reader.
+*/
+#ifndef NUB_ABI_H
+#define NUB_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- function ids (seed) ---- */
+#define NUB_FN_SMOKE          0u   /* -> u64 42 */
+#define NUB_FN_KERNEL_STATS   1u   /* nub extension -> nub_kernel_stats */
+#define NUB_FN_HEAP_STATS     2u   /* -> 4 x u64 */
+#define NUB_FN_INVOKE_CACHED  3u   /* InvokePacket -> InvocationResult */
+#define NUB_FN_PUT_CAP        4u   /* wire cap -> 32-byte hash or 32 x 0xFF */
+#define NUB_FN_GET_BOOT_INFO  5u   /* -> BootInfo */
+#define NUB_FN_EVICT_JIT_ALL  6u   /* -> empty; next invoke recompiles */
+#define NUB_FN_TEST           7u   /* test guests only: fault injection */
+#define NUB_GUEST_FN_TABLE_SIZE 8u
+
+#define NUB_SMOKE_VALUE 42u
+#define NUB_HASH_SIZE 32u
+#define NUB_BOOT_MAGIC 0x4A41525F424F4F54ull   /* "JAR_BOOT" read big-endian */
+#define NUB_GUEST_VA_BASE_DEFAULT 0x500000000000ull
+
+typedef uint8_t nub_hash[NUB_HASH_SIZE];
+
+/* BootInfo, heap stats and kernel stats are plain struct tags (no
+** typedef), like `struct stat`: the host API functions of the same names
+** (nub_boot_info(), ...) fill them. */
+
+/* BootInfo (seed): 128 bytes, also placed in the guest kernel's
+** `.boot_info` ELF section. */
+struct nub_boot_info {
+  uint64_t magic;               /* NUB_BOOT_MAGIC */
+  uint64_t directory_va;        /* address of the cap directory header */
+  uint64_t directory_type_id;   /* layout id of the directory */
+  uint64_t guest_va_base;       /* base of the guest heap region */
+  uint64_t reserved[12];        /* zero */
+};
+
+_Static_assert(sizeof(struct nub_boot_info) == 128, "BootInfo is 128 bytes");
+_Static_assert(offsetof(struct nub_boot_info, magic) == 0, "BootInfo.magic");
+_Static_assert(offsetof(struct nub_boot_info, directory_va) == 8, "BootInfo.directory_va");
+_Static_assert(offsetof(struct nub_boot_info, directory_type_id) == 16, "BootInfo.directory_type_id");
+_Static_assert(offsetof(struct nub_boot_info, guest_va_base) == 24, "BootInfo.guest_va_base");
+_Static_assert(offsetof(struct nub_boot_info, reserved) == 32, "BootInfo._reserved");
+
+/* InvokePacket (seed): 80 bytes, read unaligned by the guest. */
+typedef struct nub_invoke_packet {
+  uint8_t instance_hash[NUB_HASH_SIZE];
+  uint32_t endpoint_idx;        /* low byte selects the endpoint key */
+  uint32_t pad;                 /* zero */
+  uint64_t args[4];             /* overlay phi7..phi10 */
+  uint64_t initial_gas;
+} nub_invoke_packet;
+
+_Static_assert(sizeof(nub_invoke_packet) == 80, "InvokePacket is 80 bytes");
+_Static_assert(offsetof(nub_invoke_packet, instance_hash) == 0, "InvokePacket.instance_hash");
+_Static_assert(offsetof(nub_invoke_packet, endpoint_idx) == 32, "InvokePacket.endpoint_idx");
+_Static_assert(offsetof(nub_invoke_packet, pad) == 36, "InvokePacket._pad");
+_Static_assert(offsetof(nub_invoke_packet, args) == 40, "InvokePacket.args");
+_Static_assert(offsetof(nub_invoke_packet, initial_gas) == 72, "InvokePacket.initial_gas");
+
+/* InvocationResult (seed): 24 bytes. */
+typedef struct nub_invocation_result {
+  uint32_t exit_reason;         /* NUB_EXIT_* */
+  uint32_t exit_arg;            /* fault address, host call id, or kernel error */
+  uint64_t return_value;        /* phi7 */
+  uint64_t gas_remaining;       /* >= 0 */
+} nub_invocation_result;
+
+_Static_assert(sizeof(nub_invocation_result) == 24, "InvocationResult is 24 bytes");
+_Static_assert(offsetof(nub_invocation_result, exit_reason) == 0, "InvocationResult.exit_reason");
+_Static_assert(offsetof(nub_invocation_result, exit_arg) == 4, "InvocationResult.exit_arg");
+_Static_assert(offsetof(nub_invocation_result, return_value) == 8, "InvocationResult.return_value");
+_Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "InvocationResult.gas_remaining");
+
+/* exit_reason values */
+#define NUB_EXIT_HALT        0u
+#define NUB_EXIT_PANIC       1u
+#define NUB_EXIT_OUT_OF_GAS  2u
+#define NUB_EXIT_PAGE_FAULT  3u
+#define NUB_EXIT_HOST_CALL   4u
+#define NUB_EXIT_KERNEL_ERROR 0xFFFFFFFFu
+
+/* exit_arg when exit_reason == NUB_EXIT_KERNEL_ERROR */
+#define NUB_KERR_BAD_PACKET         10u
+#define NUB_KERR_INSTANCE_NOT_FOUND 21u
+#define NUB_KERR_NOT_AN_INSTANCE    22u
+#define NUB_KERR_IMAGE_NOT_FOUND    23u
+#define NUB_KERR_NOT_AN_IMAGE       24u
+#define NUB_KERR_ENDPOINT_NOT_FOUND 25u
+#define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing */
+#define NUB_KERR_COMPILE_FAILED     50u
+
+/* HEAP_STATS reply (seed): 4 x u64 LE. */
+struct nub_heap_stats {
+  uint64_t allocated_bytes;
+  uint64_t allocation_count;
+  uint64_t fragment_count;      /* free blocks in the heap */
+  uint64_t available_bytes;
+};
+
+_Static_assert(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
+
+/* KERNEL_STATS reply (nub extension): 8 x u64 LE counters. */
+struct nub_kernel_stats {
+  uint64_t invocations;
+  uint64_t jit_compiles;        /* programs compiled (cache misses) */
+  uint64_t jit_cache_hits;
+  uint64_t jit_evictions;       /* EVICT_JIT_ALL calls */
+  uint64_t caps_published;      /* PUT_CAP calls that added a new cap */
+  uint64_t caps_total;          /* caps in the directory */
+  uint64_t put_cap_failures;
+  uint64_t kernel_errors;       /* invocations ending in NUB_EXIT_KERNEL_ERROR */
+};
+
+_Static_assert(sizeof(struct nub_kernel_stats) == 64, "kernel stats are 64 bytes");
+
+/* ---- framing in the shared buffers (nub) ----
+**
+**   input buffer:   nub_request_header  | payload (len bytes)
+**   output buffer:  nub_response_header | payload (len bytes)
+**
+** The reader checks magic, that len fits the buffer it was read from, and
+** copies the payload out (or reads it once) before acting on it. */
+
+#define NUB_REQUEST_MAGIC  0x5152424Eu   /* "NBRQ" little-endian */
+#define NUB_RESPONSE_MAGIC 0x5352424Eu   /* "NBRS" little-endian */
+
+typedef struct nub_request_header {
+  uint32_t magic;
+  uint32_t fn_id;
+  uint64_t len;
+} nub_request_header;
+
+typedef struct nub_response_header {
+  uint32_t magic;
+  uint32_t status;              /* NUB_RPC_* */
+  uint64_t len;
+} nub_response_header;
+
+_Static_assert(sizeof(nub_request_header) == 16, "request header is 16 bytes");
+_Static_assert(sizeof(nub_response_header) == 16, "response header is 16 bytes");
+
+/* Response status.  Anything but OK carries a UTF-8 message as payload. */
+#define NUB_RPC_OK             0u
+#define NUB_RPC_UNKNOWN_FN     1u
+#define NUB_RPC_BAD_FRAME      2u   /* bad magic or length */
+#define NUB_RPC_BAD_PAYLOAD    3u   /* payload of the wrong size for the fn */
+#define NUB_RPC_TOO_LARGE      4u   /* reply does not fit the output buffer */
+#define NUB_RPC_INTERNAL       5u   /* guest-side failure (out of memory, ...) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,69 @@
+/*
+** nub x86-64 JIT: compiles a loaded PVM program to native code and runs
+** it with exactly the interpreter's semantics (status, pc, gas, registers,
+** memory), behind the same pvm_engine interface.
+**
+** Guest code runs on the calling thread, inside the 4 GiB window of its
+** pvm_mem; faults arrive as SIGSEGV and are turned into page-fault or
+** panic exits by a process-wide handler that chains to the previous one
+** for anything outside JIT code.  Once a thread is prepared, running
+** needs no system calls except mmap/mprotect (sbrk) and rt_sigreturn
+** (fault exits).
+*/
+#ifndef NUB_JIT_H
+#define NUB_JIT_H
+
+#include "nub/pvm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern const pvm_engine jit_engine;
+
+/* CPU features the compiler uses.  LZCNT is optional (a bsr sequence
+** replaces it); the others are required. */
+#define JIT_CPU_LZCNT  0x1u
+#define JIT_CPU_BMI1   0x2u    /* andn, tzcnt */
+#define JIT_CPU_BMI2   0x4u    /* shlx/shrx/sarx, rorx */
+#define JIT_CPU_POPCNT 0x8u
+#define JIT_CPU_REQUIRED (JIT_CPU_BMI1 | JIT_CPU_BMI2 | JIT_CPU_POPCNT)
+
+/* Features of this CPU (cpuid), JIT_CPU_* bits. */
+uint32_t jit_cpu_features(void);
+
+typedef struct jit_options {
+  uint32_t disable;        /* JIT_CPU_* to avoid even if present (tests) */
+} jit_options;
+
+typedef struct jit_stats {
+  uint64_t compile_ns;     /* wall time of jit_compile */
+  uint32_t pvm_bytes;      /* guest code bytes */
+  uint32_t insns;          /* decoded instructions incl. synthetic traps */
+  uint32_t blocks;         /* gas blocks */
+  uint32_t code_bytes;     /* native instructions and stubs */
+  uint32_t table_bytes;    /* jump table + side tables */
+  uint32_t features;       /* JIT_CPU_* used */
+} jit_stats;
+
+typedef struct jit_code jit_code;
+
+/* Compile prog (which must outlive the code).  opt may be NULL.  Fails
+** with PVM_ERR_UNSUPPORTED when the CPU lacks a required feature. */
+int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
+                pvm_error *err);
+void jit_code_free(jit_code *code);
+const jit_stats *jit_code_stats(const jit_code *code);
+
+/* Install the fault handler (once per process) and a signal stack for
+** the calling thread (once per thread).  jit_run does this lazily; call
+** it before a seccomp filter that forbids sigaction/sigaltstack/mmap. */
+int jit_thread_prepare(pvm_error *err);
+
+/* Run a VM bound to jit_engine on the calling thread (= jit_engine.run). */
+pvm_status jit_run(pvm_vm *vm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,104 @@
+/*
+** nub host API: publish capabilities into a guest kernel and invoke
+** instances through a backend.
+**
+**   proc    the guest kernel runs in a separate, locked-down process
+**           (nub-guest).  This is the isolation boundary.  (default)
+**   inproc  the same kernel linked into the calling process, for tests,
+**           sanitizers and debugging.  It is NOT a security boundary: a
+**           hostile program that escapes the engine owns your process.
+**
+** All functions return NUB_OK (0) or a nub_errcode, and fill a nub_error
+** (if given) with a message naming what went wrong.  A nub handle is not
+** thread-safe: use one per thread or serialise calls.
+*/
+#ifndef NUB_NUB_H
+#define NUB_NUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nub/abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum nub_errcode {
+  NUB_OK = 0,
+  NUB_ERR_ARG,             /* bad argument from the caller */
+  NUB_ERR_NOMEM,
+  NUB_ERR_SYSTEM,          /* a host system call failed */
+  NUB_ERR_SANDBOX,         /* the guest process could not be set up */
+  NUB_ERR_GUEST_DIED,      /* the guest crashed or was killed; it was restarted */
+  NUB_ERR_TIMEOUT,         /* the guest did not answer in time; it was restarted */
+  NUB_ERR_PROTOCOL,        /* the guest's reply is malformed */
+  NUB_ERR_GUEST,           /* the guest answered with an error status */
+  NUB_ERR_REJECTED,        /* put_cap: the guest refused the cap (32 x 0xFF) */
+  NUB_ERR_TOO_LARGE,       /* a request does not fit the shared buffer */
+  NUB_ERR_NOT_FOUND,       /* nub_lookup: no such cap */
+} nub_errcode;
+
+typedef struct nub_error {
+  int code;                /* nub_errcode */
+  char msg[256];
+} nub_error;
+
+const char *nub_errcode_name(int code);
+
+typedef enum nub_backend {
+  NUB_BACKEND_PROC = 0,
+  NUB_BACKEND_INPROC = 1,
+} nub_backend;
+
+typedef struct nub_options {
+  nub_backend backend;
+  const char *engine;          /* "jit" or "interp"; NULL = best available */
+  uint64_t guest_va_base;      /* 0 = NUB_GUEST_VA_BASE_DEFAULT or the next free slot */
+  size_t heap_size;            /* guest heap region (holds every cap) */
+  size_t io_size;              /* each shared request/response buffer */
+  const char *guest_path;      /* proc: nub-guest binary; NULL = $NUB_GUEST or next to the program */
+  uint32_t call_timeout_ms;    /* proc: a call that takes longer kills the guest; 0 = none */
+} nub_options;
+
+#define NUB_DEFAULT_HEAP_SIZE (1ull << 30)
+#define NUB_DEFAULT_IO_SIZE   (80ull << 20)
+
+void nub_options_init(nub_options *opt);
+
+typedef struct nub nub;
+
+int nub_open(const nub_options *opt, nub **out, nub_error *err);
+void nub_close(nub *n);
+
+int nub_smoke(nub *n, uint64_t *value, nub_error *err);
+int nub_heap_stats(nub *n, struct nub_heap_stats *out, nub_error *err);
+int nub_kernel_stats(nub *n, struct nub_kernel_stats *out, nub_error *err);
+int nub_boot_info(nub *n, struct nub_boot_info *out, nub_error *err);
+int nub_evict_jit(nub *n, nub_error *err);
+
+/* Publish a cap given in its wire form; returns its hash.  Publication is
+** permanent: the host remembers every published cap and re-publishes them
+** if the guest has to be restarted. */
+int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err);
+
+/* Invoke a published Instance.  Kernel errors are reported in the result
+** (exit_reason NUB_EXIT_KERNEL_ERROR), not as a failed call. */
+int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
+               uint64_t initial_gas, nub_invocation_result *out, nub_error *err);
+
+/* Send any fn id with any payload and return the raw reply payload (for
+** tests and tools; the typed calls above are the API).  A reply longer
+** than reply_cap is NUB_ERR_PROTOCOL. */
+int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *reply,
+                 size_t reply_cap, size_t *reply_len, nub_error *err);
+
+/* Name of the engine and backend in use. */
+const char *nub_engine_name(const nub *n);
+const char *nub_backend_name(const nub *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

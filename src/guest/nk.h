@@ -1,0 +1,60 @@
+/*
+** The guest kernel: serves the RPC ABI of include/nub/abi.h over a pair of
+** request/response buffers.  It cannot tell which backend carries it: the
+** proc guest's serve loop and the inproc backend both call nk_serve().
+*/
+#ifndef NUB_NK_H
+#define NUB_NK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nub/abi.h"
+#include "nub/pvm.h"
+
+typedef struct nk_kernel nk_kernel;
+
+typedef struct nk_config {
+  void *heap_base;              /* region the kernel owns, mapped read-write */
+  size_t heap_size;
+  const pvm_engine *engine;     /* runs invocations */
+} nk_config;
+
+/* Offset of the cap directory header from the heap base: BootInfo's
+** directory_va is heap_base + NK_DIRECTORY_OFFSET.  The directory header
+** is the heap's first allocation (after the page-sized heap header and a
+** 16-byte block header); nk_create checks it landed there. */
+#define NK_DIRECTORY_OFFSET (4096u + 16u)
+
+/* Engine by name ("interp", "jit", or one added with nk_add_engine);
+** NULL = the best available. */
+const pvm_engine *nk_engine_by_name(const char *name);
+/* Make an extra engine selectable by name (test guests add fault-injecting
+** engines this way).  Process-wide; returns -1 when the table is full. */
+int nk_add_engine(const pvm_engine *engine);
+
+int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen);
+void nk_destroy(nk_kernel *k);
+
+/* A handler reads its payload (in shared memory: copy before you validate)
+** and writes its reply into out.  Returns a NUB_RPC_* status; on failure
+** the reply is a message. */
+typedef uint32_t (*nk_fn)(nk_kernel *k, const uint8_t *in, size_t in_len,
+                          uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* Add a handler to a free slot of the dispatch table (test guests add
+** NUB_FN_TEST this way; production kernels never do). */
+int nk_register(nk_kernel *k, uint32_t fn_id, nk_fn fn);
+
+/* Serve one request frame from in[0, in_cap) into out[0, out_cap).  Never
+** trusts in.  Returns the bytes of the response frame written (0 only if
+** out_cap cannot hold a response header). */
+size_t nk_serve(nk_kernel *k, const uint8_t *in, size_t in_cap, uint8_t *out, size_t out_cap);
+
+void nk_boot_info(const nk_kernel *k, struct nub_boot_info *out);
+
+/* The BootInfo of the default configuration, in the `.boot_info` section of
+** every executable that links the kernel. */
+extern const struct nub_boot_info nk_boot_info_section;
+
+#endif

@@ -1,0 +1,51 @@
+/*
+** Host side: the backend interface shared by proc and inproc.
+**
+** A backend owns two buffers.  nub.c writes a request frame (header +
+** payload) into `in`, calls ops->call(), then reads and validates the
+** response frame in `out`.  The guest heap is visible read-only through
+** heap_view for direct lookups.
+*/
+#ifndef NUB_HOST_H
+#define NUB_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nub/nub.h"
+
+typedef struct host_backend host_backend;
+
+typedef struct host_backend_ops {
+  const char *name;
+  int (*open)(const nub_options *opt, host_backend **out, nub_error *err);
+  /* Deliver the request frame in b->in and wait for the response frame in
+  ** b->out.  On NUB_ERR_GUEST_DIED / NUB_ERR_TIMEOUT the guest is gone and
+  ** restart() must be called before the next call. */
+  int (*call)(host_backend *b, nub_error *err);
+  /* Replace a dead guest with a fresh one (empty directory). */
+  int (*restart)(host_backend *b, nub_error *err);
+  void (*close)(host_backend *b);
+} host_backend_ops;
+
+struct host_backend {
+  const host_backend_ops *ops;
+  uint8_t *in, *out;               /* request / response buffers */
+  size_t in_cap, out_cap;
+  const uint8_t *heap_view;        /* guest heap, read-only, at its guest VA */
+  size_t heap_size;
+  const char *engine;              /* engine the guest runs */
+};
+
+extern const host_backend_ops host_inproc_ops;
+extern const host_backend_ops host_proc_ops;
+
+int host_fail(nub_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reserve `size` bytes at the guest VA base chosen by opt (or the next free
+** slot) and map them with mmap flags/fd; returns the address. */
+void *host_map_guest_region(uint64_t requested_base, size_t size, int prot, int flags, int fd,
+                            nub_error *err);
+
+#endif

@@ -1,0 +1,870 @@
+/*
+** The compiler: one pass over the pre-decoded instructions of a loaded
+** program, emitting x86-64 for each gas block in order, cold stubs after
+** the body, then the dynamic-jump table.  Every PVM instruction becomes a
+** self-contained host sequence (no state carried across instructions),
+** so execution can enter at any instruction's body.
+*/
+#include <cpuid.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "jit_internal.h"
+
+/* Guest register -> host register.  rcx (scratch), r15 (memory base) and
+** rsp are the three host registers left. */
+const jit_reg jit_guest_reg[PVM_REGS] = {
+  JIT_RBX, JIT_RSI, JIT_RDI, JIT_RBP, JIT_R8, JIT_R9, JIT_R10,
+  JIT_RAX, JIT_RDX, JIT_R11, JIT_R12, JIT_R13, JIT_R14,
+};
+
+/* ---- ISA facts, read from the one table in pvm.h ---- */
+
+static const uint8_t op_widths[PVM_OP_COUNT] = {
+#define OP_WIDTH(e, n, f, w, fl) [PVM_OP_##e] = w,
+  PVM_OP_LIST(OP_WIDTH)
+#undef OP_WIDTH
+};
+static const uint8_t op_flags[PVM_OP_COUNT] = {
+#define OP_FLAGS(e, n, f, w, fl) [PVM_OP_##e] = fl,
+  PVM_OP_LIST(OP_FLAGS)
+#undef OP_FLAGS
+};
+static const uint8_t op_formats[PVM_OP_COUNT] = {
+#define OP_FORMAT(e, n, f, w, fl) [PVM_OP_##e] = PVM_FMT_##f,
+  PVM_OP_LIST(OP_FORMAT)
+#undef OP_FORMAT
+};
+
+unsigned jit_op_width(unsigned op) { return op < PVM_OP_COUNT ? op_widths[op] : 0; }
+bool jit_op_is_store(unsigned op) { return op < PVM_OP_COUNT && (op_flags[op] & PVM_OPF_STORE); }
+
+/* ---- CPU features ---- */
+
+uint32_t jit_cpu_features(void) {
+  unsigned a, b, c, d;
+  uint32_t f = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_POPCNT)) f |= JIT_CPU_POPCNT;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    if (b & bit_BMI) f |= JIT_CPU_BMI1;
+    if (b & bit_BMI2) f |= JIT_CPU_BMI2;
+  }
+  if (__get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_LZCNT)) f |= JIT_CPU_LZCNT;
+  return f;
+}
+
+/* ---- compiler state ---- */
+
+typedef struct cold_stub {
+  jit_label label;
+  uint32_t idx;            /* instruction the exit reports */
+  uint8_t kind;            /* pvm_status */
+} cold_stub;
+
+typedef struct compiler {
+  jit_asm a;
+  const pvm_program *prog;
+  uint32_t features;
+  uint32_t n;              /* instructions; labels 0..n-1 are block entries */
+  uint32_t *body;
+  jit_fault_entry *faults;
+  uint32_t nfaults, fault_cap;
+  cold_stub *cold;
+  uint32_t ncold, cold_cap;
+  bool oom;
+  size_t code_size;        /* instructions end here; the table follows */
+  jit_label exits[PVM_HOST + 1];
+  jit_label enter, sbrk_thunk, djump_out, djump_bad, table;
+} compiler;
+
+static bool grow(void **p, uint32_t *cap, uint32_t need, size_t elem) {
+  if (need <= *cap) return true;
+  uint32_t n = *cap ? *cap * 2 : 256;
+  while (n < need) n *= 2;
+  void *q = realloc(*p, (size_t)n * elem);
+  if (!q) return false;
+  *p = q;
+  *cap = n;
+  return true;
+}
+
+static jit_label cold_exit(compiler *c, uint32_t idx, pvm_status kind) {
+  jit_label l = jit_label_new(&c->a);
+  if (!grow((void **)&c->cold, &c->cold_cap, c->ncold + 1, sizeof *c->cold)) {
+    c->oom = true;
+    return l;
+  }
+  c->cold[c->ncold++] = (cold_stub){l, idx, (uint8_t)kind};
+  return l;
+}
+
+static void note_fault_site(compiler *c, uint32_t idx) {
+  if (!grow((void **)&c->faults, &c->fault_cap, c->nfaults + 1, sizeof *c->faults)) {
+    c->oom = true;
+    return;
+  }
+  c->faults[c->nfaults++] = (jit_fault_entry){(uint32_t)jit_asm_pos(&c->a), idx};
+}
+
+/* Inline exit: rcx = instruction index, then the shared exit of kind. */
+static void exit_now(compiler *c, uint32_t idx, pvm_status kind) {
+  jit_x86_mov_ri(&c->a, JIT_SCRATCH, idx);
+  jit_x86_jmp(&c->a, c->exits[kind]);
+}
+
+/* ---- shared code at the start of every program ---- */
+
+/* uint32_t enter(jit_vmstate *st (rdi), target (rsi), int64 gas (rdx)) */
+static void emit_enter(compiler *c) {
+  static const jit_reg saved[] = {JIT_RBX, JIT_RBP, JIT_R12, JIT_R13, JIT_R14, JIT_R15};
+  jit_asm *a = &c->a;
+  jit_label_bind(a, c->enter);
+  for (unsigned i = 0; i < 6; i++) jit_x86_push(a, saved[i]);
+  jit_x86_alu_ri(a, JIT_SUB, true, JIT_RSP, JIT_FRAME_SIZE);
+  jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_RDX);
+  jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE), JIT_RDI);
+  jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP), JIT_RSI);
+  jit_x86_load(a, JIT_U64, JIT_MEMBASE, jit_mem_bd(JIT_RDI, JIT_ST_MEM_BASE));
+  int last = -1;
+  for (int r = 0; r < PVM_REGS; r++) {     /* the register holding st goes last */
+    if (jit_guest_reg[r] == JIT_RDI) { last = r; continue; }
+    jit_x86_load(a, JIT_U64, jit_guest_reg[r], jit_mem_bd(JIT_RDI, (int32_t)(JIT_ST_REGS + 8 * r)));
+  }
+  if (last >= 0)
+    jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RDI, (int32_t)(JIT_ST_REGS + 8 * last)));
+  jit_x86_jmp_m(a, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP));
+}
+
+/* One entry per exit kind, then the common path that stores the guest
+** state and returns the kind.  rcx holds the instruction index. */
+static void emit_exits(compiler *c) {
+  static const jit_reg saved[] = {JIT_R15, JIT_R14, JIT_R13, JIT_R12, JIT_RBP, JIT_RBX};
+  jit_asm *a = &c->a;
+  jit_label common = jit_label_new(a);
+  for (int k = 0; k <= PVM_HOST; k++) {
+    jit_label_bind(a, c->exits[k]);
+    jit_x86_store_imm(a, 4, jit_mem_bd(JIT_RSP, JIT_FRAME_KIND), k);
+    if (k < PVM_HOST) jit_x86_jmp(a, common);
+  }
+  jit_label_bind(a, common);
+  jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP), JIT_SCRATCH);
+  jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE));
+  for (int r = 0; r < PVM_REGS; r++)
+    jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, (int32_t)(JIT_ST_REGS + 8 * r)), jit_guest_reg[r]);
+  jit_x86_load(a, JIT_U64, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS));
+  jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, JIT_ST_GAS), JIT_RAX);
+  jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP));
+  jit_x86_store(a, 4, jit_mem_bd(JIT_SCRATCH, JIT_ST_EXIT_IDX), JIT_RAX);
+  jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_KIND));
+  jit_x86_alu_ri(a, JIT_ADD, true, JIT_RSP, JIT_FRAME_SIZE);
+  for (unsigned i = 0; i < 6; i++) jit_x86_pop(a, saved[i]);
+  jit_x86_ret(a);
+}
+
+/* Dynamic jumps that miss the table: rcx = the address rotated right by
+** one.  The halt address is the only miss that is not a panic. */
+static void emit_djump_stubs(compiler *c) {
+  jit_asm *a = &c->a;
+  jit_label halt = jit_label_new(a);
+  jit_label_bind(a, c->djump_out);
+  jit_x86_alu_ri(a, JIT_CMP, false, JIT_SCRATCH, (int32_t)(PVM_HALT_ADDRESS >> 1));
+  jit_x86_jcc8(a, JIT_CC_E, halt);
+  jit_label_bind(a, c->djump_bad);
+  jit_x86_load(a, JIT_U32, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_DJUMP));
+  jit_x86_jmp(a, c->exits[PVM_PANIC]);
+  jit_label_bind(a, halt);
+  jit_x86_load(a, JIT_U32, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_DJUMP));
+  jit_x86_jmp(a, c->exits[PVM_HALT]);
+}
+
+/* sbrk: rcx = size in, old top out.  Saves the caller-saved registers
+** that hold guest values around a call into C. */
+static void emit_sbrk_thunk(compiler *c) {
+  static const jit_reg saved[] = {JIT_RAX, JIT_RDX, JIT_RSI, JIT_RDI,
+                                  JIT_R8, JIT_R9, JIT_R10, JIT_R11};
+  jit_asm *a = &c->a;
+  jit_label_bind(a, c->sbrk_thunk);
+  for (unsigned i = 0; i < 8; i++) jit_x86_push(a, saved[i]);
+  jit_x86_alu_ri(a, JIT_SUB, true, JIT_RSP, 8);          /* realign for the call */
+  /* frame = rsp + 8 (pad) + 64 (saved) + 8 (return address) */
+  jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RSP, 80 + JIT_FRAME_STATE));
+  jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RDI, JIT_ST_MEM));
+  jit_x86_mov_rr(a, true, JIT_RSI, JIT_SCRATCH);
+  jit_x86_mov_ri(a, JIT_RAX, (uint64_t)(uintptr_t)&jit_rt_sbrk);
+  jit_x86_call_r(a, JIT_RAX);
+  jit_x86_mov_rr(a, true, JIT_SCRATCH, JIT_RAX);
+  jit_x86_alu_ri(a, JIT_ADD, true, JIT_RSP, 8);
+  for (unsigned i = 8; i-- > 0;) jit_x86_pop(a, saved[i]);
+  jit_x86_ret(a);
+}
+
+/* ---- instruction helpers ---- */
+
+#define R(x) jit_guest_reg[x]
+
+static inline int32_t simm(uint32_t v) { return (int32_t)v; }
+static inline uint64_t sext(uint32_t v) { return (uint64_t)(int64_t)(int32_t)v; }
+
+static void mov64(jit_asm *a, jit_reg d, jit_reg s) {
+  if (d != s) jit_x86_mov_rr(a, true, d, s);
+}
+
+static void sx32(jit_asm *a, jit_reg d, jit_reg s) { jit_x86_ext_rr(a, JIT_I32, d, s); }
+
+/* d = a op b in 64 or 32 bits (32: sign-extended result). */
+static void alu3(jit_asm *a, jit_alu op, bool w, bool commutative, jit_reg d,
+                 jit_reg x, jit_reg y) {
+  if (d == x) {
+    jit_x86_alu_rr(a, op, w, d, y);
+  } else if (d == y && commutative) {
+    jit_x86_alu_rr(a, op, w, d, x);
+  } else if (d == y) {                     /* d = x - d */
+    jit_x86_unary(a, JIT_NEG, w, d);
+    jit_x86_alu_rr(a, JIT_ADD, w, d, x);
+  } else {
+    jit_x86_mov_rr(a, w, d, x);
+    jit_x86_alu_rr(a, op, w, d, y);
+  }
+  if (!w) sx32(a, d, d);
+}
+
+static void mul3(jit_asm *a, bool w, jit_reg d, jit_reg x, jit_reg y) {
+  if (d == y) {
+    jit_x86_imul_rr(a, w, d, x);
+  } else {
+    if (d != x) jit_x86_mov_rr(a, w, d, x);
+    jit_x86_imul_rr(a, w, d, y);
+  }
+  if (!w) sx32(a, d, d);
+}
+
+/* d = cond ? 1 : 0 after a compare already emitted. */
+static void set_flag(jit_asm *a, jit_cc cc, jit_reg d) {
+  jit_x86_setcc(a, cc, JIT_SCRATCH);
+  jit_x86_ext_rr(a, JIT_U8, d, JIT_SCRATCH);
+}
+
+static void cmp_imm(jit_asm *a, jit_reg r, uint32_t imm) {
+  if (imm == 0) jit_x86_test_rr(a, true, r, r);
+  else jit_x86_alu_ri(a, JIT_CMP, true, r, simm(imm));
+}
+
+/* d = f(x, imm) for and/or/xor with a sign-extended immediate. */
+static void alu_imm(jit_asm *a, jit_alu op, jit_reg d, jit_reg x, uint32_t imm) {
+  mov64(a, d, x);
+  jit_x86_alu_ri(a, op, true, d, simm(imm));
+}
+
+/* d = x shifted by an immediate; 32-bit forms sign-extend the result. */
+static void shift_imm(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg x, uint32_t n) {
+  n &= w ? 63 : 31;
+  if (!w) {
+    if (n) {
+      jit_x86_mov_rr(a, false, d, x);
+      jit_x86_shift_ri(a, op, false, d, (uint8_t)n);
+      sx32(a, d, d);
+    } else {
+      sx32(a, d, x);
+    }
+    return;
+  }
+  mov64(a, d, x);
+  if (n) jit_x86_shift_ri(a, op, true, d, (uint8_t)n);
+}
+
+/* d = value shifted by count (registers), BMI2. */
+static void shiftx(jit_asm *a, jit_shiftx op, bool w, jit_reg d, jit_reg value, jit_reg count) {
+  jit_x86_shiftx(a, op, w, d, value, count);
+  if (!w) sx32(a, d, d);
+}
+
+/* d = rotate(value, rcx) by cl. */
+static void rotate_cl(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg count,
+                      jit_reg value_reg, bool value_is_imm, uint32_t imm) {
+  jit_x86_mov_rr(a, true, JIT_SCRATCH, count);
+  if (value_is_imm) jit_x86_mov_ri(a, d, w ? sext(imm) : imm);
+  else if (d != value_reg) jit_x86_mov_rr(a, w, d, value_reg);
+  jit_x86_shift_cl(a, op, w, d);
+  if (!w) sx32(a, d, d);
+}
+
+/* d = (u)max/min via a compare and cmov on the scratch register. */
+static void select3(jit_asm *a, jit_cc take_y, jit_reg d, jit_reg x, jit_reg y) {
+  if (d == x) {
+    jit_x86_alu_rr(a, JIT_CMP, true, x, y);
+    jit_x86_cmov(a, take_y, true, d, y);
+    return;
+  }
+  jit_x86_mov_rr(a, true, JIT_SCRATCH, x);
+  jit_x86_alu_rr(a, JIT_CMP, true, JIT_SCRATCH, y);
+  jit_x86_cmov(a, take_y, true, JIT_SCRATCH, y);
+  jit_x86_mov_rr(a, true, d, JIT_SCRATCH);
+}
+
+/* Division and remainder with every GP corner case handled in code, so
+** the CPU never raises #DE. */
+static void divrem(jit_asm *a, bool w, bool is_signed, bool rem, jit_reg d, jit_reg x,
+                   jit_reg y) {
+  jit_label zero = jit_label_new(a), done = jit_label_new(a), minus1 = jit_label_new(a);
+  jit_x86_test_rr(a, w, y, y);
+  jit_x86_jcc8(a, JIT_CC_E, zero);
+  if (is_signed) {
+    jit_x86_alu_ri(a, JIT_CMP, w, y, -1);
+    jit_x86_jcc8(a, JIT_CC_E, minus1);
+  }
+  jit_x86_push(a, JIT_RAX);
+  jit_x86_push(a, JIT_RDX);
+  jit_x86_mov_rr(a, w, JIT_SCRATCH, y);
+  jit_x86_mov_rr(a, w, JIT_RAX, x);
+  if (is_signed) jit_x86_cqo(a, w);
+  else jit_x86_alu_rr(a, JIT_XOR, false, JIT_RDX, JIT_RDX);
+  jit_x86_unary(a, is_signed ? JIT_IDIV : JIT_DIV, w, JIT_SCRATCH);
+  jit_x86_mov_rr(a, w, JIT_SCRATCH, rem ? JIT_RDX : JIT_RAX);
+  jit_x86_pop(a, JIT_RDX);
+  jit_x86_pop(a, JIT_RAX);
+  if (w) jit_x86_mov_rr(a, true, d, JIT_SCRATCH);
+  else sx32(a, d, JIT_SCRATCH);
+  jit_x86_jmp8(a, done);
+  if (is_signed) {                         /* y = -1: x / -1 = -x (wrapping), x % -1 = 0 */
+    jit_label_bind(a, minus1);
+    if (rem) {
+      jit_x86_alu_rr(a, JIT_XOR, false, d, d);
+    } else {
+      jit_x86_mov_rr(a, w, JIT_SCRATCH, x);
+      jit_x86_unary(a, JIT_NEG, w, JIT_SCRATCH);
+      if (w) jit_x86_mov_rr(a, true, d, JIT_SCRATCH);
+      else sx32(a, d, JIT_SCRATCH);
+    }
+    jit_x86_jmp8(a, done);
+  }
+  jit_label_bind(a, zero);                 /* y = 0: quotient all ones, remainder x */
+  if (!rem) jit_x86_mov_ri(a, d, UINT64_MAX);
+  else if (w) mov64(a, d, x);
+  else sx32(a, d, x);
+  jit_label_bind(a, done);
+}
+
+/* High 64 bits of x * y: signed x signed, unsigned x unsigned, or signed
+** x unsigned (the unsigned product minus y when x is negative). */
+static void mul_upper(jit_asm *a, pvm_op op, jit_reg d, jit_reg x, jit_reg y) {
+  jit_x86_push(a, JIT_RAX);
+  jit_x86_push(a, JIT_RDX);
+  jit_x86_mov_rr(a, true, JIT_SCRATCH, y);
+  jit_x86_mov_rr(a, true, JIT_RAX, x);
+  if (op == PVM_OP_MUL_UPPER_S_U) {
+    jit_x86_mov_rr(a, true, JIT_RDX, JIT_RAX);
+    jit_x86_shift_ri(a, JIT_SAR, true, JIT_RDX, 63);
+    jit_x86_alu_rr(a, JIT_AND, true, JIT_RDX, JIT_SCRATCH);
+    jit_x86_push(a, JIT_RDX);
+  }
+  jit_x86_unary(a, op == PVM_OP_MUL_UPPER_S_S ? JIT_IMUL1 : JIT_MUL, true, JIT_SCRATCH);
+  if (op == PVM_OP_MUL_UPPER_S_U) {
+    jit_x86_pop(a, JIT_SCRATCH);
+    jit_x86_alu_rr(a, JIT_SUB, true, JIT_RDX, JIT_SCRATCH);
+  }
+  jit_x86_mov_rr(a, true, JIT_SCRATCH, JIT_RDX);
+  jit_x86_pop(a, JIT_RDX);
+  jit_x86_pop(a, JIT_RAX);
+  jit_x86_mov_rr(a, true, d, JIT_SCRATCH);
+}
+
+/* Leading zeros with lzcnt, or bsr: bsr gives the top set bit b and
+** leaves ZF for zero input; width-1-b = b ^ (width-1), and zero maps to
+** (2*width-1) ^ (width-1) = width. */
+static void leading_zeros(compiler *c, bool w, jit_reg d, jit_reg x) {
+  jit_asm *a = &c->a;
+  if (c->features & JIT_CPU_LZCNT) {
+    jit_x86_bitop(a, JIT_LZCNT, w, d, x);
+    return;
+  }
+  jit_label nonzero = jit_label_new(a);
+  unsigned top = w ? 63 : 31;
+  jit_x86_bitop(a, JIT_BSR, w, JIT_SCRATCH, x);
+  jit_x86_jcc8(a, JIT_CC_NE, nonzero);
+  jit_x86_mov_ri(a, JIT_SCRATCH, 2 * top + 1);
+  jit_label_bind(a, nonzero);
+  jit_x86_alu_ri(a, JIT_XOR, false, JIT_SCRATCH, (int32_t)top);
+  jit_x86_mov_rr(a, false, d, JIT_SCRATCH);
+}
+
+/* Guest address into ecx: base register + offset, mod 2^32. */
+static void guest_addr(jit_asm *a, int base, uint32_t offset) {
+  if (base < 0) jit_x86_mov_ri(a, JIT_SCRATCH, offset);
+  else if (offset == 0) jit_x86_mov_rr(a, false, JIT_SCRATCH, R(base));
+  else jit_x86_lea(a, false, JIT_SCRATCH, jit_mem_bd(R(base), simm(offset)));
+}
+
+static const jit_mem guest_mem = {JIT_MEMBASE, JIT_SCRATCH, 0, 0};
+
+static void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, int base, uint32_t off) {
+  guest_addr(&c->a, base, off);
+  note_fault_site(c, idx);
+  jit_x86_load(&c->a, kind, d, guest_mem);
+}
+
+static void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, int base, uint32_t off) {
+  guest_addr(&c->a, base, off);
+  note_fault_site(c, idx);
+  jit_x86_store(&c->a, size, guest_mem, v);
+}
+
+static void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, int base,
+                      uint32_t off) {
+  guest_addr(&c->a, base, off);
+  note_fault_site(c, idx);
+  jit_x86_store_imm(&c->a, size, guest_mem, simm(v));
+}
+
+/* Jump to a static target's block entry, or panic at idx when the target
+** is not a block start. */
+static void branch(compiler *c, uint32_t idx, jit_cc cc, bool always) {
+  const pvm_xinsn *x = &c->prog->insns[idx];
+  if (x->target == PVM_NO_TARGET) {
+    if (always) exit_now(c, idx, PVM_PANIC);
+    else jit_x86_jcc(&c->a, cc, cold_exit(c, idx, PVM_PANIC));
+    return;
+  }
+  if (always) {
+    if (x->target != idx + 1) jit_x86_jmp(&c->a, x->target);
+  } else {
+    jit_x86_jcc(&c->a, cc, x->target);
+  }
+}
+
+/* ecx holds the target address; validate it through the table. */
+static void djump(compiler *c, uint32_t idx) {
+  jit_asm *a = &c->a;
+  jit_x86_store_imm(a, 4, jit_mem_bd(JIT_RSP, JIT_FRAME_DJUMP), (int32_t)idx);
+  jit_x86_shift_ri(a, JIT_ROR, false, JIT_SCRATCH, 1);   /* odd -> bit 31 set */
+  jit_x86_alu_ri(a, JIT_CMP, false, JIT_SCRATCH, (int32_t)c->prog->blob.jump_count);
+  jit_x86_jcc(a, JIT_CC_A, c->djump_out);
+  jit_x86_push(a, JIT_RAX);
+  jit_x86_lea_label(a, JIT_RAX, c->table);
+  jit_x86_load(a, JIT_I32, JIT_SCRATCH, jit_mem_bi(JIT_RAX, JIT_SCRATCH, 2, 0));
+  jit_x86_alu_rr(a, JIT_ADD, true, JIT_SCRATCH, JIT_RAX);
+  jit_x86_pop(a, JIT_RAX);
+  jit_x86_jmp_r(a, JIT_SCRATCH);
+}
+
+/* Host condition of each conditional branch, plus one (0: not one). */
+static const uint8_t branch_cc1[PVM_OP_COUNT] = {
+  [PVM_OP_BRANCH_EQ_IMM] = JIT_CC_E + 1,   [PVM_OP_BRANCH_NE_IMM] = JIT_CC_NE + 1,
+  [PVM_OP_BRANCH_LT_U_IMM] = JIT_CC_B + 1, [PVM_OP_BRANCH_LE_U_IMM] = JIT_CC_BE + 1,
+  [PVM_OP_BRANCH_GE_U_IMM] = JIT_CC_AE + 1, [PVM_OP_BRANCH_GT_U_IMM] = JIT_CC_A + 1,
+  [PVM_OP_BRANCH_LT_S_IMM] = JIT_CC_L + 1, [PVM_OP_BRANCH_LE_S_IMM] = JIT_CC_LE + 1,
+  [PVM_OP_BRANCH_GE_S_IMM] = JIT_CC_GE + 1, [PVM_OP_BRANCH_GT_S_IMM] = JIT_CC_G + 1,
+  [PVM_OP_BRANCH_EQ] = JIT_CC_E + 1, [PVM_OP_BRANCH_NE] = JIT_CC_NE + 1,
+  [PVM_OP_BRANCH_LT_U] = JIT_CC_B + 1, [PVM_OP_BRANCH_LT_S] = JIT_CC_L + 1,
+  [PVM_OP_BRANCH_GE_U] = JIT_CC_AE + 1, [PVM_OP_BRANCH_GE_S] = JIT_CC_GE + 1,
+};
+
+/* How each load widens its value (loads have a width, so 0 is free). */
+static jit_ext load_ext(unsigned width, bool is_signed) {
+  switch (width) {
+  case 1: return is_signed ? JIT_I8 : JIT_U8;
+  case 2: return is_signed ? JIT_I16 : JIT_U16;
+  case 4: return is_signed ? JIT_I32 : JIT_U32;
+  default: return JIT_U64;
+  }
+}
+
+/* Signed loads, the one fact about loads the table does not carry. */
+static bool load_is_signed(pvm_op op) {
+  switch (op) {
+  case PVM_OP_LOAD_I8: case PVM_OP_LOAD_I16: case PVM_OP_LOAD_I32:
+  case PVM_OP_LOAD_IND_I8: case PVM_OP_LOAD_IND_I16: case PVM_OP_LOAD_IND_I32:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* The BMI2 shift behind each immediate-value ("alt") shift. */
+static jit_shiftx alt_shift(pvm_op op) {
+  switch (op) {
+  case PVM_OP_SHLO_R_IMM_ALT_32: case PVM_OP_SHLO_R_IMM_ALT_64: return JIT_SHRX;
+  case PVM_OP_SHAR_R_IMM_ALT_32: case PVM_OP_SHAR_R_IMM_ALT_64: return JIT_SARX;
+  default: return JIT_SHLX;
+  }
+}
+
+/* ---- one instruction ---- */
+
+static void emit_insn(compiler *c, uint32_t idx) {
+  const pvm_xinsn *x = &c->prog->insns[idx];
+  jit_asm *a = &c->a;
+  const jit_reg A = R(x->a), B = R(x->b), D = R(x->d);
+  const uint32_t i1 = x->imm1, i2 = x->imm2;
+  const pvm_op op = (pvm_op)x->op;
+
+  if (op_flags[op] & PVM_OPF_LOAD) {
+    jit_ext k = load_ext(op_widths[op], load_is_signed(op));
+    load(c, idx, k, A, op_formats[op] == PVM_FMT_REG_REG_IMM ? x->b : -1, i1);
+    return;
+  }
+  if (branch_cc1[op]) {
+    if (op_formats[op] == PVM_FMT_REG_REG_OFFSET) jit_x86_alu_rr(a, JIT_CMP, true, A, B);
+    else cmp_imm(a, A, i1);
+    branch(c, idx, (jit_cc)(branch_cc1[op] - 1), false);
+    return;
+  }
+
+  switch (op) {
+  /* control */
+  case PVM_OP_TRAP: exit_now(c, idx, PVM_PANIC); break;
+  case PVM_OP_FALLTHROUGH: case PVM_OP_UNLIKELY: break;
+  case PVM_OP_ECALLI: exit_now(c, idx, PVM_HOST); break;
+  case PVM_OP_JUMP: branch(c, idx, JIT_CC_E, true); break;
+  case PVM_OP_LOAD_IMM_JUMP:
+    jit_x86_mov_ri(a, A, sext(i1));
+    branch(c, idx, JIT_CC_E, true);
+    break;
+  case PVM_OP_JUMP_IND:
+    guest_addr(a, x->a, i1);
+    djump(c, idx);
+    break;
+  case PVM_OP_LOAD_IMM_JUMP_IND:             /* address from the old B */
+    guest_addr(a, x->b, i2);
+    jit_x86_mov_ri(a, A, sext(i1));
+    djump(c, idx);
+    break;
+
+  /* immediates and moves */
+  case PVM_OP_LOAD_IMM_64: jit_x86_mov_ri(a, A, (uint64_t)i1 | (uint64_t)i2 << 32); break;
+  case PVM_OP_LOAD_IMM: jit_x86_mov_ri(a, A, sext(i1)); break;
+  case PVM_OP_MOVE_REG: mov64(a, D, A); break;
+  case PVM_OP_SBRK:
+    jit_x86_mov_rr(a, true, JIT_SCRATCH, A);
+    jit_x86_call(a, c->sbrk_thunk);
+    jit_x86_mov_rr(a, true, D, JIT_SCRATCH);
+    break;
+
+  /* stores */
+  case PVM_OP_STORE_U8: store(c, idx, 1, A, -1, i1); break;
+  case PVM_OP_STORE_U16: store(c, idx, 2, A, -1, i1); break;
+  case PVM_OP_STORE_U32: store(c, idx, 4, A, -1, i1); break;
+  case PVM_OP_STORE_U64: store(c, idx, 8, A, -1, i1); break;
+  case PVM_OP_STORE_IMM_U8: store_imm(c, idx, 1, i2, -1, i1); break;
+  case PVM_OP_STORE_IMM_U16: store_imm(c, idx, 2, i2, -1, i1); break;
+  case PVM_OP_STORE_IMM_U32: store_imm(c, idx, 4, i2, -1, i1); break;
+  case PVM_OP_STORE_IMM_U64: store_imm(c, idx, 8, i2, -1, i1); break;
+  case PVM_OP_STORE_IMM_IND_U8: store_imm(c, idx, 1, i2, x->a, i1); break;
+  case PVM_OP_STORE_IMM_IND_U16: store_imm(c, idx, 2, i2, x->a, i1); break;
+  case PVM_OP_STORE_IMM_IND_U32: store_imm(c, idx, 4, i2, x->a, i1); break;
+  case PVM_OP_STORE_IMM_IND_U64: store_imm(c, idx, 8, i2, x->a, i1); break;
+  case PVM_OP_STORE_IND_U8: store(c, idx, 1, A, x->b, i1); break;
+  case PVM_OP_STORE_IND_U16: store(c, idx, 2, A, x->b, i1); break;
+  case PVM_OP_STORE_IND_U32: store(c, idx, 4, A, x->b, i1); break;
+  case PVM_OP_STORE_IND_U64: store(c, idx, 8, A, x->b, i1); break;
+
+  /* D <- f(A) */
+  case PVM_OP_COUNT_SET_BITS_64: jit_x86_bitop(a, JIT_POPCNT, true, D, A); break;
+  case PVM_OP_COUNT_SET_BITS_32: jit_x86_bitop(a, JIT_POPCNT, false, D, A); break;
+  case PVM_OP_LEADING_ZERO_BITS_64: leading_zeros(c, true, D, A); break;
+  case PVM_OP_LEADING_ZERO_BITS_32: leading_zeros(c, false, D, A); break;
+  case PVM_OP_TRAILING_ZERO_BITS_64: jit_x86_bitop(a, JIT_TZCNT, true, D, A); break;
+  case PVM_OP_TRAILING_ZERO_BITS_32: jit_x86_bitop(a, JIT_TZCNT, false, D, A); break;
+  case PVM_OP_SIGN_EXTEND_8: jit_x86_ext_rr(a, JIT_I8, D, A); break;
+  case PVM_OP_SIGN_EXTEND_16: jit_x86_ext_rr(a, JIT_I16, D, A); break;
+  case PVM_OP_ZERO_EXTEND_16: jit_x86_ext_rr(a, JIT_U16, D, A); break;
+  case PVM_OP_REVERSE_BYTES: mov64(a, D, A); jit_x86_bswap(a, true, D); break;
+
+  /* A <- f(B, imm) */
+  case PVM_OP_ADD_IMM_32:
+    if (i1) { jit_x86_lea(a, false, A, jit_mem_bd(B, simm(i1))); sx32(a, A, A); }
+    else sx32(a, A, B);
+    break;
+  case PVM_OP_ADD_IMM_64:
+    if (A == B) { if (i1) jit_x86_alu_ri(a, JIT_ADD, true, A, simm(i1)); }
+    else if (i1) jit_x86_lea(a, true, A, jit_mem_bd(B, simm(i1)));
+    else jit_x86_mov_rr(a, true, A, B);
+    break;
+  case PVM_OP_AND_IMM: alu_imm(a, JIT_AND, A, B, i1); break;
+  case PVM_OP_XOR_IMM: alu_imm(a, JIT_XOR, A, B, i1); break;
+  case PVM_OP_OR_IMM: alu_imm(a, JIT_OR, A, B, i1); break;
+  case PVM_OP_MUL_IMM_32: jit_x86_imul_rri(a, false, A, B, simm(i1)); sx32(a, A, A); break;
+  case PVM_OP_MUL_IMM_64: jit_x86_imul_rri(a, true, A, B, simm(i1)); break;
+  case PVM_OP_SET_LT_U_IMM: cmp_imm(a, B, i1); set_flag(a, JIT_CC_B, A); break;
+  case PVM_OP_SET_LT_S_IMM: cmp_imm(a, B, i1); set_flag(a, JIT_CC_L, A); break;
+  case PVM_OP_SET_GT_U_IMM: cmp_imm(a, B, i1); set_flag(a, JIT_CC_A, A); break;
+  case PVM_OP_SET_GT_S_IMM: cmp_imm(a, B, i1); set_flag(a, JIT_CC_G, A); break;
+  case PVM_OP_SHLO_L_IMM_32: shift_imm(a, JIT_SHL, false, A, B, i1); break;
+  case PVM_OP_SHLO_R_IMM_32: shift_imm(a, JIT_SHR, false, A, B, i1); break;
+  case PVM_OP_SHAR_R_IMM_32: shift_imm(a, JIT_SAR, false, A, B, i1); break;
+  case PVM_OP_SHLO_L_IMM_64: shift_imm(a, JIT_SHL, true, A, B, i1); break;
+  case PVM_OP_SHLO_R_IMM_64: shift_imm(a, JIT_SHR, true, A, B, i1); break;
+  case PVM_OP_SHAR_R_IMM_64: shift_imm(a, JIT_SAR, true, A, B, i1); break;
+  case PVM_OP_SHLO_L_IMM_ALT_32:
+  case PVM_OP_SHLO_R_IMM_ALT_32:
+  case PVM_OP_SHAR_R_IMM_ALT_32:
+  case PVM_OP_SHLO_L_IMM_ALT_64:
+  case PVM_OP_SHLO_R_IMM_ALT_64:
+  case PVM_OP_SHAR_R_IMM_ALT_64: {
+    bool w = op == PVM_OP_SHLO_L_IMM_ALT_64 || op == PVM_OP_SHLO_R_IMM_ALT_64 ||
+             op == PVM_OP_SHAR_R_IMM_ALT_64;
+    jit_x86_mov_ri(a, JIT_SCRATCH, w ? sext(i1) : i1);
+    shiftx(a, alt_shift(op), w, A, JIT_SCRATCH, B);
+    break;
+  }
+  case PVM_OP_NEG_ADD_IMM_32:
+  case PVM_OP_NEG_ADD_IMM_64: {
+    bool w = op == PVM_OP_NEG_ADD_IMM_64;
+    if (A != B) jit_x86_mov_rr(a, w, A, B);
+    jit_x86_unary(a, JIT_NEG, w, A);
+    if (i1) jit_x86_alu_ri(a, JIT_ADD, w, A, simm(i1));
+    if (!w) sx32(a, A, A);
+    break;
+  }
+  case PVM_OP_CMOV_IZ_IMM:
+  case PVM_OP_CMOV_NZ_IMM:
+    jit_x86_mov_ri(a, JIT_SCRATCH, sext(i1));
+    jit_x86_test_rr(a, true, B, B);
+    jit_x86_cmov(a, op == PVM_OP_CMOV_IZ_IMM ? JIT_CC_E : JIT_CC_NE, true, A, JIT_SCRATCH);
+    break;
+  case PVM_OP_ROT_R_64_IMM: jit_x86_rorx(a, true, A, B, (uint8_t)(i1 & 63)); break;
+  case PVM_OP_ROT_R_32_IMM:
+    jit_x86_rorx(a, false, A, B, (uint8_t)(i1 & 31));
+    sx32(a, A, A);
+    break;
+  case PVM_OP_ROT_R_64_IMM_ALT: rotate_cl(a, JIT_ROR, true, A, B, 0, true, i1); break;
+  case PVM_OP_ROT_R_32_IMM_ALT: rotate_cl(a, JIT_ROR, false, A, B, 0, true, i1); break;
+
+  /* D <- f(A, B) */
+  case PVM_OP_ADD_32:
+  case PVM_OP_ADD_64: {
+    bool w = op == PVM_OP_ADD_64;
+    if (D != A && D != B) {
+      jit_x86_lea(a, w, D, jit_mem_bi(A, B, 0, 0));
+      if (!w) sx32(a, D, D);
+    } else {
+      alu3(a, JIT_ADD, w, true, D, A, B);
+    }
+    break;
+  }
+  case PVM_OP_SUB_32: alu3(a, JIT_SUB, false, false, D, A, B); break;
+  case PVM_OP_SUB_64: alu3(a, JIT_SUB, true, false, D, A, B); break;
+  case PVM_OP_AND: alu3(a, JIT_AND, true, true, D, A, B); break;
+  case PVM_OP_XOR: alu3(a, JIT_XOR, true, true, D, A, B); break;
+  case PVM_OP_OR: alu3(a, JIT_OR, true, true, D, A, B); break;
+  case PVM_OP_MUL_32: mul3(a, false, D, A, B); break;
+  case PVM_OP_MUL_64: mul3(a, true, D, A, B); break;
+  case PVM_OP_DIV_U_32: divrem(a, false, false, false, D, A, B); break;
+  case PVM_OP_DIV_S_32: divrem(a, false, true, false, D, A, B); break;
+  case PVM_OP_REM_U_32: divrem(a, false, false, true, D, A, B); break;
+  case PVM_OP_REM_S_32: divrem(a, false, true, true, D, A, B); break;
+  case PVM_OP_DIV_U_64: divrem(a, true, false, false, D, A, B); break;
+  case PVM_OP_DIV_S_64: divrem(a, true, true, false, D, A, B); break;
+  case PVM_OP_REM_U_64: divrem(a, true, false, true, D, A, B); break;
+  case PVM_OP_REM_S_64: divrem(a, true, true, true, D, A, B); break;
+  case PVM_OP_SHLO_L_32: shiftx(a, JIT_SHLX, false, D, A, B); break;
+  case PVM_OP_SHLO_R_32: shiftx(a, JIT_SHRX, false, D, A, B); break;
+  case PVM_OP_SHAR_R_32: shiftx(a, JIT_SARX, false, D, A, B); break;
+  case PVM_OP_SHLO_L_64: shiftx(a, JIT_SHLX, true, D, A, B); break;
+  case PVM_OP_SHLO_R_64: shiftx(a, JIT_SHRX, true, D, A, B); break;
+  case PVM_OP_SHAR_R_64: shiftx(a, JIT_SARX, true, D, A, B); break;
+  case PVM_OP_MUL_UPPER_S_S:
+  case PVM_OP_MUL_UPPER_U_U:
+  case PVM_OP_MUL_UPPER_S_U: mul_upper(a, op, D, A, B); break;
+  case PVM_OP_SET_LT_U: jit_x86_alu_rr(a, JIT_CMP, true, A, B); set_flag(a, JIT_CC_B, D); break;
+  case PVM_OP_SET_LT_S: jit_x86_alu_rr(a, JIT_CMP, true, A, B); set_flag(a, JIT_CC_L, D); break;
+  case PVM_OP_CMOV_IZ:
+  case PVM_OP_CMOV_NZ:
+    jit_x86_test_rr(a, true, B, B);
+    jit_x86_cmov(a, op == PVM_OP_CMOV_IZ ? JIT_CC_E : JIT_CC_NE, true, D, A);
+    break;
+  case PVM_OP_ROT_L_64: rotate_cl(a, JIT_ROL, true, D, B, A, false, 0); break;
+  case PVM_OP_ROT_L_32: rotate_cl(a, JIT_ROL, false, D, B, A, false, 0); break;
+  case PVM_OP_ROT_R_64: rotate_cl(a, JIT_ROR, true, D, B, A, false, 0); break;
+  case PVM_OP_ROT_R_32: rotate_cl(a, JIT_ROR, false, D, B, A, false, 0); break;
+  case PVM_OP_AND_INV: jit_x86_andn(a, true, D, B, A); break;
+  case PVM_OP_OR_INV:
+    jit_x86_mov_rr(a, true, JIT_SCRATCH, B);
+    jit_x86_unary(a, JIT_NOT, true, JIT_SCRATCH);
+    jit_x86_alu_rr(a, JIT_OR, true, JIT_SCRATCH, A);
+    jit_x86_mov_rr(a, true, D, JIT_SCRATCH);
+    break;
+  case PVM_OP_XNOR:
+    jit_x86_mov_rr(a, true, JIT_SCRATCH, A);
+    jit_x86_alu_rr(a, JIT_XOR, true, JIT_SCRATCH, B);
+    jit_x86_unary(a, JIT_NOT, true, JIT_SCRATCH);
+    jit_x86_mov_rr(a, true, D, JIT_SCRATCH);
+    break;
+  case PVM_OP_MAX: select3(a, JIT_CC_L, D, A, B); break;
+  case PVM_OP_MAX_U: select3(a, JIT_CC_B, D, A, B); break;
+  case PVM_OP_MIN: select3(a, JIT_CC_G, D, A, B); break;
+  case PVM_OP_MIN_U: select3(a, JIT_CC_A, D, A, B); break;
+  default:
+    /* loads and branches were handled above; nothing else exists */
+    exit_now(c, idx, PVM_PANIC);
+    break;
+  }
+}
+
+/* ---- the whole program ---- */
+
+/* Gas check at a block head: the counter is signed, so jl after the
+** subtraction is exactly "gas < cost" even when it wraps. */
+static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
+  jit_asm *a = &c->a;
+  jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
+  if (cost <= INT32_MAX) {
+    jit_x86_alu_mi(a, JIT_SUB, true, gas, (int32_t)cost);
+  } else {
+    jit_x86_mov_ri(a, JIT_SCRATCH, cost);
+    jit_x86_alu_mr(a, JIT_SUB, true, gas, JIT_SCRATCH);
+  }
+  jit_x86_jcc(a, JIT_CC_L, cold_exit(c, idx, PVM_OOG));
+}
+
+static void emit_cold(compiler *c) {
+  for (uint32_t i = 0; i < c->ncold; i++) {
+    jit_label_bind(&c->a, c->cold[i].label);
+    exit_now(c, c->cold[i].idx, (pvm_status)c->cold[i].kind);
+  }
+}
+
+/* Table slot k (address 2k) holds the offset of its target's block entry
+** from the table start, or of the panic stub. */
+static void emit_table(compiler *c) {
+  jit_asm *a = &c->a;
+  jit_asm_align(a, 4);
+  jit_label_bind(a, c->table);
+  jit_asm_label_offset32(a, c->djump_bad, c->table);
+  for (uint32_t j = 0; j < c->prog->blob.jump_count; j++) {
+    uint32_t t = c->prog->jump_targets[j];
+    jit_asm_label_offset32(a, t == PVM_NO_TARGET ? c->djump_bad : t, c->table);
+  }
+}
+
+static int compile_body(compiler *c, pvm_error *err) {
+  jit_asm *a = &c->a;
+  const pvm_program *p = c->prog;
+  c->n = p->insn_count;
+  jit_asm_reserve(a, (size_t)c->n * 16 + 1024, c->n + 64, c->n / 2 + 64);
+  for (uint32_t i = 0; i < c->n; i++) jit_label_new(a);
+  for (int k = 0; k <= PVM_HOST; k++) c->exits[k] = jit_label_new(a);
+  c->enter = jit_label_new(a);
+  c->sbrk_thunk = jit_label_new(a);
+  c->djump_out = jit_label_new(a);
+  c->djump_bad = jit_label_new(a);
+  c->table = jit_label_new(a);
+
+  emit_enter(c);
+  emit_exits(c);
+  emit_djump_stubs(c);
+  emit_sbrk_thunk(c);
+  for (uint32_t i = 0; i < c->n; i++) {
+    const pvm_xinsn *x = &p->insns[i];
+    if (x->gas) {
+      jit_label_bind(a, i);
+      emit_gas_check(c, i, x->gas);
+    }
+    c->body[i] = (uint32_t)jit_asm_pos(a);
+    emit_insn(c, i);
+  }
+  emit_cold(c);
+  c->code_size = jit_asm_pos(a);
+  emit_table(c);
+  const char *what = NULL;
+  if (c->oom || jit_asm_finish(a, &what))
+    return pvm_fail(err, c->oom || a->oom ? PVM_ERR_NOMEM : PVM_ERR_LIMIT, 0, "jit: %s",
+                    what ? what : "out of memory");
+  if (a->len > INT32_MAX)
+    return pvm_fail(err, PVM_ERR_LIMIT, 0, "jit: native code of %zu bytes exceeds 2 GiB", a->len);
+  return PVM_OK;
+}
+
+/* W^X: the code is written into a private read-write mapping, which is
+** then flipped to read-execute once; it is never both. */
+static int map_code(jit_code *code, const jit_asm *a, pvm_error *err) {
+  size_t page = PVM_PAGE_SIZE, size = (a->len + page - 1) / page * page;
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: mmap of %zu bytes of code: %s", size, strerror(errno));
+  memcpy(p, a->code, a->len);
+  if (mprotect(p, size, PROT_READ | PROT_EXEC)) {
+    int e = errno;
+    munmap(p, size);
+    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: mprotect to read+execute: %s", strerror(e));
+  }
+  code->exec = p;
+  code->map_size = size;
+  return PVM_OK;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int check_cpu(uint32_t have, pvm_error *err) {
+  static const struct { uint32_t bit; const char *what; } need[] = {
+    {JIT_CPU_BMI1, "BMI1 (andn, tzcnt)"},
+    {JIT_CPU_BMI2, "BMI2 (shlx, shrx, sarx, rorx)"},
+    {JIT_CPU_POPCNT, "POPCNT"},
+  };
+  for (unsigned i = 0; i < sizeof need / sizeof need[0]; i++)
+    if (!(have & need[i].bit))
+      return pvm_fail(err, PVM_ERR_UNSUPPORTED, 0, "jit: the CPU lacks %s", need[i].what);
+  return PVM_OK;
+}
+
+int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
+                pvm_error *err) {
+  uint64_t t0 = now_ns();
+  compiler c;
+  jit_code *code = NULL;
+  int rc;
+  *out = NULL;
+  memset(&c, 0, sizeof c);
+  c.prog = prog;
+  c.features = jit_cpu_features() & ~(opt ? opt->disable : 0);
+  if ((rc = check_cpu(c.features, err))) return rc;
+  jit_asm_init(&c.a);
+  code = calloc(1, sizeof *code);
+  c.body = malloc((size_t)prog->insn_count * sizeof *c.body);
+  if (!code || !c.body) { rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory"); goto fail; }
+  if ((rc = compile_body(&c, err)) || (rc = map_code(code, &c.a, err))) goto fail;
+  code->prog = prog;
+  code->code_size = c.code_size;
+  code->body = c.body;
+  code->faults = c.faults;
+  code->nfaults = c.nfaults;
+  code->off_exit_fault = c.a.labels[c.exits[PVM_FAULT]];
+  code->off_exit_panic = c.a.labels[c.exits[PVM_PANIC]];
+  code->enter = (jit_enter_fn)(void *)(code->exec + c.a.labels[c.enter]);
+  code->stats = (jit_stats){
+    .pvm_bytes = prog->blob.code_len, .insns = prog->insn_count,
+    .blocks = prog->block_count, .code_bytes = (uint32_t)c.code_size,
+    .table_bytes = (uint32_t)(c.a.len - c.code_size +
+                              (size_t)prog->insn_count * sizeof *c.body +
+                              (size_t)c.nfaults * sizeof *c.faults),
+    .features = c.features,
+  };
+  free(c.cold);
+  jit_asm_free(&c.a);
+  code->stats.compile_ns = now_ns() - t0;
+  *out = code;
+  return PVM_OK;
+fail:
+  free(c.body);
+  free(c.faults);
+  free(c.cold);
+  jit_asm_free(&c.a);
+  if (code && code->exec) munmap(code->exec, code->map_size);
+  free(code);
+  return rc;
+}
+
+void jit_code_free(jit_code *code) {
+  if (!code) return;
+  if (code->exec) munmap(code->exec, code->map_size);
+  free(code->body);
+  free(code->faults);
+  free(code);
+}
+
+const jit_stats *jit_code_stats(const jit_code *code) { return &code->stats; }

@@ -1,0 +1,74 @@
+/*
+** Private JIT structures shared by the compiler and the runtime.
+*/
+#ifndef NUB_JIT_INTERNAL_H
+#define NUB_JIT_INTERNAL_H
+
+#include <stddef.h>
+
+#include "nub/jit.h"
+#include "../pvm/pvm_internal.h"
+#include "x86.h"
+
+/* Host registers: rcx is the one scratch register (also the shift count
+** and the guest address of every memory access), r15 the guest memory
+** base, rsp the native stack with the run frame. */
+#define JIT_SCRATCH JIT_RCX
+#define JIT_MEMBASE JIT_R15
+extern const jit_reg jit_guest_reg[PVM_REGS];
+
+/* The run frame at [rsp] while guest code runs (see docs/jit.md). */
+#define JIT_FRAME_GAS    0     /* int64: the gas counter */
+#define JIT_FRAME_STATE  8     /* jit_vmstate * */
+#define JIT_FRAME_KIND   16    /* u32: exit kind (pvm_status) */
+#define JIT_FRAME_DJUMP  20    /* u32: insn index of the last dynamic jump */
+#define JIT_FRAME_TMP    24    /* u64: entry target, then exit index */
+#define JIT_FRAME_SIZE   40    /* keeps rsp 16-byte aligned in guest code */
+
+/* Per-VM state the entry and exit code read and write. */
+typedef struct jit_vmstate {
+  uint64_t regs[PVM_REGS];
+  int64_t gas;
+  uint8_t *mem_base;
+  pvm_mem *mem;
+  uint32_t exit_idx;       /* insn index the exit refers to */
+  uint32_t fault_page;     /* set by the fault handler */
+} jit_vmstate;
+
+#define JIT_ST_REGS     offsetof(jit_vmstate, regs)
+#define JIT_ST_GAS      offsetof(jit_vmstate, gas)
+#define JIT_ST_MEM_BASE offsetof(jit_vmstate, mem_base)
+#define JIT_ST_MEM      offsetof(jit_vmstate, mem)
+#define JIT_ST_EXIT_IDX offsetof(jit_vmstate, exit_idx)
+
+/* Side table row: the host instruction at native offset off performs the
+** guest access of instruction idx (its address is in rcx). */
+typedef struct jit_fault_entry {
+  uint32_t off;
+  uint32_t idx;
+} jit_fault_entry;
+
+/* The entry trampoline: returns the exit kind (a pvm_status). */
+typedef uint32_t (*jit_enter_fn)(jit_vmstate *st, const uint8_t *target, int64_t gas);
+
+struct jit_code {
+  const pvm_program *prog;
+  uint8_t *exec;           /* read+execute mapping */
+  size_t map_size;
+  size_t code_size;        /* bytes of instructions at exec */
+  uint32_t *body;          /* native offset of each instruction's body */
+  jit_fault_entry *faults; /* sorted by off */
+  uint32_t nfaults;
+  uint32_t off_exit_fault, off_exit_panic;
+  jit_enter_fn enter;
+  jit_stats stats;
+};
+
+/* Runtime hooks the generated code calls. */
+uint64_t jit_rt_sbrk(pvm_mem *mem, uint64_t size);
+
+/* Width and direction of a guest memory instruction (0 width: none). */
+unsigned jit_op_width(unsigned op);
+bool jit_op_is_store(unsigned op);
+
+#endif

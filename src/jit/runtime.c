@@ -1,0 +1,235 @@
+/*
+** JIT runtime: entering compiled code, turning its exits into the
+** engine's exit state, and the SIGSEGV handler that maps hardware faults
+** in guest memory accesses back to PVM page faults or panics.
+*/
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include "jit_internal.h"
+
+#define ALTSTACK_SIZE (256u << 10)
+
+/* What the fault handler needs to know about the running guest.  Only
+** this thread's own guest code can fault on this thread. */
+typedef struct jit_thread {
+  jit_vmstate *st;
+  const jit_code *code;
+} jit_thread;
+
+static __thread jit_thread tls_run __attribute__((tls_model("initial-exec")));
+static __thread bool tls_prepared __attribute__((tls_model("initial-exec")));
+
+static struct sigaction prev_segv;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static pthread_key_t altstack_key;
+static int handler_errno;
+
+uint64_t jit_rt_sbrk(pvm_mem *mem, uint64_t size) { return pvm_mem_sbrk(mem, size); }
+
+/* The side-table row for the host instruction at off, or NULL. */
+static const jit_fault_entry *find_fault_site(const jit_code *code, uint32_t off) {
+  uint32_t lo = 0, hi = code->nfaults;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (code->faults[mid].off < off) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < code->nfaults && code->faults[lo].off == off ? &code->faults[lo] : NULL;
+}
+
+/* Anything that is not a guest access of the running code goes to the
+** handler that was there before us (ASan, a debugger, the default). */
+static void chain(int sig, siginfo_t *si, void *uc) {
+  if (prev_segv.sa_flags & SA_SIGINFO) {
+    prev_segv.sa_sigaction(sig, si, uc);
+  } else if (prev_segv.sa_handler == SIG_DFL || prev_segv.sa_handler == SIG_IGN) {
+    /* re-executing the instruction faults again and takes the default */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+  } else {
+    prev_segv.sa_handler(sig);
+  }
+}
+
+static void on_segv(int sig, siginfo_t *si, void *ucv) {
+  ucontext_t *uc = ucv;
+  const jit_code *code = tls_run.code;
+  greg_t *gr = uc->uc_mcontext.gregs;
+  if (code) {
+    uintptr_t off = (uintptr_t)gr[REG_RIP] - (uintptr_t)code->exec;
+    const jit_fault_entry *site = off < code->code_size ? find_fault_site(code, (uint32_t)off) : NULL;
+    if (site) {
+      const pvm_xinsn *x = &code->prog->insns[site->idx];
+      uint32_t page = 0;
+      int rc = pvm_mem_check(tls_run.st->mem, (uint32_t)gr[REG_RCX], jit_op_width(x->op),
+                             jit_op_is_store(x->op), &page);
+      if (rc != PVM_OK) {
+        tls_run.st->fault_page = page;
+        gr[REG_RCX] = (greg_t)site->idx;
+        gr[REG_RIP] = (greg_t)(uintptr_t)(code->exec + (rc == PVM_FAULT ? code->off_exit_fault
+                                                                          : code->off_exit_panic));
+        return;
+      }
+    }
+  }
+  chain(sig, si, ucv);
+}
+
+static void free_altstack(void *p) {
+  stack_t off;
+  memset(&off, 0, sizeof off);
+  off.ss_flags = SS_DISABLE;
+  sigaltstack(&off, NULL);
+  munmap(p, ALTSTACK_SIZE);
+}
+
+static void install_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (pthread_key_create(&altstack_key, free_altstack) || sigaction(SIGSEGV, &sa, &prev_segv))
+    handler_errno = errno ? errno : EAGAIN;
+}
+
+/* A thread that already has a signal stack (ASan gives threads one)
+** keeps it; otherwise it gets ours, freed when the thread exits. */
+static int prepare_altstack(pvm_error *err) {
+  stack_t cur;
+  if (sigaltstack(NULL, &cur))
+    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: sigaltstack: %s", strerror(errno));
+  if (!(cur.ss_flags & SS_DISABLE)) return PVM_OK;
+  void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: signal stack: %s", strerror(errno));
+  stack_t ss = {.ss_sp = p, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL)) {
+    int e = errno;
+    munmap(p, ALTSTACK_SIZE);
+    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: sigaltstack: %s", strerror(e));
+  }
+  pthread_setspecific(altstack_key, p);
+  return PVM_OK;
+}
+
+int jit_thread_prepare(pvm_error *err) {
+  if (tls_prepared) return PVM_OK;
+  pthread_once(&handler_once, install_handler);
+  if (handler_errno)
+    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: installing the SIGSEGV handler: %s",
+                    strerror(handler_errno));
+  int rc = prepare_altstack(err);
+  if (rc) return rc;
+  tls_prepared = true;
+  return PVM_OK;
+}
+
+/* ---- running ---- */
+
+static pvm_status stop(pvm_vm *vm, pvm_status status, pvm_resume resume) {
+  vm->status = (uint8_t)status;
+  vm->resume = (uint8_t)resume;
+  return status;
+}
+
+/* Turn the exit of compiled code into the interpreter's exit state. */
+static pvm_status finish(pvm_vm *vm, const jit_vmstate *st, uint32_t kind) {
+  const pvm_xinsn *insns = vm->prog->insns, *x = &insns[st->exit_idx];
+  memcpy(vm->regs, st->regs, sizeof vm->regs);
+  vm->gas = st->gas;
+  vm->pc = x->pc;
+  switch ((pvm_status)kind) {
+  case PVM_OOG:                           /* refund the block's charge */
+    vm->gas = (int64_t)((uint64_t)st->gas + x->gas);
+    return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
+  case PVM_HOST:
+    vm->exit_arg = x->imm1;
+    vm->next_pc = x[1].pc;
+    return stop(vm, PVM_HOST, PVM_RESUME_NEXT);
+  case PVM_FAULT:
+    vm->exit_arg = st->fault_page;
+    return stop(vm, PVM_FAULT, PVM_RESUME_RETRY);
+  case PVM_HALT:
+    return stop(vm, PVM_HALT, PVM_RESUME_DONE);
+  case PVM_PANIC:
+  default:
+    return stop(vm, PVM_PANIC, PVM_RESUME_DONE);
+  }
+}
+
+pvm_status jit_run(pvm_vm *vm) {
+  const jit_code *code = vm->code;
+  const pvm_program *prog = vm->prog;
+  jit_vmstate *st = vm->engine_state;
+  uint32_t i;
+  switch ((pvm_resume)vm->resume) {
+  case PVM_RESUME_DONE:
+    return (pvm_status)vm->status;
+  case PVM_RESUME_NEXT:
+    i = pvm_program_index_at(prog, vm->next_pc);
+    break;
+  case PVM_RESUME_RETRY:
+    i = pvm_program_index_at(prog, vm->pc);
+    break;
+  case PVM_RESUME_ENTER:
+  default: {
+    int64_t cost = pvm_program_entry_cost(prog, vm->pc);
+    i = pvm_program_index_at(prog, vm->pc);
+    if (vm->gas < cost) return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
+    vm->gas -= cost;
+    if (prog->insns[i].pc != vm->pc) return stop(vm, PVM_PANIC, PVM_RESUME_DONE);
+    break;
+  }
+  }
+  /* vm_init installed the handler; a thread without its own signal stack
+  ** still handles faults, on its normal stack */
+  if (!tls_prepared) (void)jit_thread_prepare(NULL);
+  memcpy(st->regs, vm->regs, sizeof st->regs);
+  st->mem = vm->mem;
+  st->mem_base = vm->mem->base;
+  jit_thread saved = tls_run;
+  tls_run.st = st;
+  tls_run.code = code;
+  uint32_t kind = code->enter(st, code->exec + code->body[i], vm->gas);
+  tls_run = saved;
+  return finish(vm, st, kind);
+}
+
+/* ---- the engine ---- */
+
+static int engine_compile(const pvm_program *prog, void **code, pvm_error *err) {
+  jit_code *c;
+  int rc = jit_compile(prog, NULL, &c, err);
+  *code = rc ? NULL : c;
+  return rc;
+}
+
+static void engine_release(void *code) { jit_code_free(code); }
+
+static int engine_vm_init(pvm_vm *vm, pvm_error *err) {
+  const jit_code *code = vm->code;
+  if (!code || code->prog != vm->prog)
+    return pvm_fail(err, PVM_ERR_ARG, 0, "jit: the code was not compiled for this program");
+  int rc = jit_thread_prepare(err);
+  if (rc) return rc;
+  vm->engine_state = calloc(1, sizeof(jit_vmstate));
+  if (!vm->engine_state) return pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory");
+  return PVM_OK;
+}
+
+static void engine_vm_fini(pvm_vm *vm) {
+  free(vm->engine_state);
+  vm->engine_state = NULL;
+}
+
+const pvm_engine jit_engine = {
+  "jit", engine_compile, engine_release, engine_vm_init, engine_vm_fini, jit_run,
+};
