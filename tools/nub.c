@@ -13,6 +13,7 @@ static const cli_command commands[] = {
   {"bench", "benchmarks: bench interp", cmd_bench},
   {"disasm", "print a program as assembler text: disasm FILE [--format generic|spi] [--profile P] [-o OUT]", cmd_disasm},
   {"asm", "assemble a program: asm FILE.s -o FILE.pvm [--profile P]", cmd_asm},
+  {"cap", "capabilities: cap hash FILE | cap show FILE (SSZ wire bytes)", cmd_cap},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
