@@ -1,8 +1,9 @@
 # nub front door.  `make` builds the release CLI at build/nub,
 # `make run` runs the bundled example, `make test` builds the dev preset
 # (ASan + UBSan) and runs every test, then a short run of every fuzz target.
+# `make examples` reassembles examples/*.pvm from examples/*.s.
 
-.PHONY: all build run test deps dev fuzz fuzz-smoke clean
+.PHONY: all build run examples test deps dev fuzz fuzz-smoke clean
 
 all: build
 
@@ -13,14 +14,21 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release
 
+# examples/add_regs.pvm (r7 = r7 + r8) published as caps and invoked in a
+# sandboxed guest process (the proc backend), with the sandbox report:
+# r7 ends as 42.  Then examples/add.pvm, an SPI program adding its two u64
+# argument words (2 and 40), on the interpreter.
+run: build
+	@./build/nub exec examples/add_regs.pvm --format generic --args 20,22 --backend proc --verbose
+	@./build/nub run examples/add.pvm --format spi --args 02000000000000002800000000000000
+
+examples: build
+	@for s in examples/*.s; do ./build/nub asm $$s -o $${s%.s}.pvm || exit 1; done
+
 dev: deps
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev
 
-# The bundled example (r7 = r7 + r8) published as caps and invoked in a
-# sandboxed guest process, with the sandbox report.
-run: build
-	@build/nub exec examples/add.pvm --format generic --args 20,22 --backend proc --verbose
 
 test: dev
 	@ctest --preset dev

@@ -18,9 +18,7 @@ int cmd_disasm(int argc, char **argv) {
       else if (strcmp(v, "generic")) return cli_usage_error("disasm", "--format must be generic or spi");
       i++;
     } else if (!strcmp(a, "--profile") && v) {
-      int p = pvm_profile_by_name(v);
-      if (p < 0) return cli_usage_error("disasm", "unknown profile %s", v);
-      profile = (pvm_profile)p;
+      if (!cli_profile("disasm", v, &profile)) return 2;
       i++;
     } else if (!strcmp(a, "-o") && v) {
       out_path = v;

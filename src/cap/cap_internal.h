@@ -23,6 +23,8 @@ static inline uint64_t cap_le(const uint8_t *p, unsigned n) {
   for (unsigned i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
   return v;
 }
+static inline uint32_t cap_le32(const uint8_t *p) { return (uint32_t)cap_le(p, 4); }
+static inline uint64_t cap_le64(const uint8_t *p) { return cap_le(p, 8); }
 static inline void cap_put_le(uint8_t *p, uint64_t v, unsigned n) {
   for (unsigned i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
@@ -64,8 +66,8 @@ typedef struct ssz_span {
   uint64_t off;
 } ssz_span;
 
-/* Split a container into its variable fields.  fixed = size of the fixed
-** part, var_at[i] = where field i's 4-byte offset sits in it. */
+/* Split a container into its 1..8 variable fields.  fixed = size of the
+** fixed part, var_at[i] = where field i's 4-byte offset sits in it. */
 int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
                   const uint8_t *var_at, const char *const *names,
                   const char *what, ssz_span *vars, cap_error *err);

@@ -7,8 +7,6 @@
 
 #include "cap_internal.h"
 
-static uint32_t le32(const uint8_t *p) { return (uint32_t)cap_le(p, 4); }
-static uint64_t le64(const uint8_t *p) { return cap_le(p, 8); }
 
 /* A hash a cap refers to may be anything but the failure sentinel (and,
 ** for list entries, zero).  Named list[i].field, or list alone when
@@ -46,7 +44,7 @@ static const char *key_hex(const uint8_t *k, size_t n, char buf[2 * CAP_MAX_KEY_
 
 static int check_page(const uint8_t *rec, uint64_t off, uint32_t i,
                       uint64_t npages, uint64_t prev, cap_error *err) {
-  uint32_t idx = le32(rec);
+  uint32_t idx = cap_le32(rec);
   if (idx >= npages)
     return cap_fail(err, CAP_ERR_RANGE, off,
                     "data.pages[%u].index %u is past the last page of a "
@@ -69,7 +67,7 @@ static int decode_data(ssz_span c, cap_data_view *v, cap_error *err) {
   ssz_span pages;
   int rc = ssz_container(c, W_DATA_FIXED, 1, at, names, "data", &pages, err);
   if (rc) return rc;
-  v->size = le64(c.p);
+  v->size = cap_le64(c.p);
   if (v->size % CAP_PAGE_SIZE)
     return cap_fail(err, CAP_ERR_ALIGN, c.off,
                     "data.size %llu is not a multiple of 4096",
@@ -84,7 +82,7 @@ static int decode_data(ssz_span c, cap_data_view *v, cap_error *err) {
   v->pages = pages.p;
   for (uint32_t i = 0; i < v->page_count; i++) {
     const uint8_t *rec = pages.p + (size_t)i * W_PAGE;
-    uint64_t prev = i ? le32(rec - W_PAGE) : 0;
+    uint64_t prev = i ? cap_le32(rec - W_PAGE) : 0;
     if ((rc = check_page(rec, pages.off + (uint64_t)i * W_PAGE, i,
                          v->size / CAP_PAGE_SIZE, prev, err)))
       return rc;
@@ -103,7 +101,7 @@ static int check_slot(ssz_span e, const char *what, uint32_t i,
     return cap_fail(err, CAP_ERR_TRUNCATED, e.off,
                     "%s[%u]: %zu bytes, but its fixed part needs %u", what, i,
                     e.len, W_SLOT_FIXED);
-  if ((koff = le32(e.p)) != W_SLOT_FIXED)
+  if ((koff = cap_le32(e.p)) != W_SLOT_FIXED)
     return cap_fail(err, CAP_ERR_OFFSET, e.off,
                     "%s[%u].key: offset %u must be %u, the end of the fixed part",
                     what, i, koff, W_SLOT_FIXED);
@@ -165,7 +163,7 @@ static int check_endpoints(ssz_span s, uint32_t n, cap_error *err) {
 
 static int check_mapping(const uint8_t *m, uint64_t off, uint32_t i,
                          uint64_t prev_start, uint64_t prev_end, cap_error *err) {
-  uint64_t start = le32(m + MAP_START), size = le32(m + MAP_SIZE);
+  uint64_t start = cap_le32(m + MAP_START), size = cap_le32(m + MAP_SIZE);
   if (start % CAP_PAGE_SIZE || size % CAP_PAGE_SIZE)
     return cap_fail(err, CAP_ERR_ALIGN, off + (start % CAP_PAGE_SIZE ? MAP_START : MAP_SIZE),
                     "image.mappings[%u]: %s 0x%llx is not page aligned", i,
@@ -200,7 +198,7 @@ static int check_mapping(const uint8_t *m, uint64_t off, uint32_t i,
 static int check_mappings(ssz_span s, uint32_t n, cap_error *err) {
   for (uint32_t i = 0; i < n; i++) {
     const uint8_t *m = s.p + (size_t)i * W_MAPPING, *p = m - W_MAPPING;
-    uint64_t ps = i ? le32(p + MAP_START) : 0, pe = i ? ps + le32(p + MAP_SIZE) : 0;
+    uint64_t ps = i ? cap_le32(p + MAP_START) : 0, pe = i ? ps + cap_le32(p + MAP_SIZE) : 0;
     int rc = check_mapping(m, s.off + (uint64_t)i * W_MAPPING, i, ps, pe, err);
     if (rc) return rc;
   }
@@ -227,8 +225,8 @@ static int decode_image(ssz_span c, cap_image_view *v, cap_error *err) {
   int rc = ssz_container(c, W_IMAGE_FIXED, 4, at, names, "image", f, err);
   if (rc) return rc;
   v->profile = c.p[IMG_PROFILE];
-  v->heap_top = le32(c.p + IMG_HEAP_TOP);
-  v->heap_limit = le32(c.p + IMG_HEAP_LIMIT);
+  v->heap_top = cap_le32(c.p + IMG_HEAP_TOP);
+  v->heap_limit = cap_le32(c.p + IMG_HEAP_LIMIT);
   if (v->profile >= PVM_PROFILE_COUNT)
     return cap_fail(err, CAP_ERR_RESERVED, c.off + IMG_PROFILE,
                     "image.profile %u is not a known ISA profile (there are %d)",
@@ -254,7 +252,7 @@ static int check_overlays(ssz_span s, uint32_t n, cap_error *err) {
   for (uint32_t i = 0; i < n; i++) {
     const uint8_t *o = s.p + (size_t)i * W_OVERLAY;
     uint64_t off = s.off + (uint64_t)i * W_OVERLAY;
-    uint32_t addr = le32(o), prev = i ? le32(o - W_OVERLAY) : 0;
+    uint32_t addr = cap_le32(o), prev = i ? cap_le32(o - W_OVERLAY) : 0;
     if (addr % CAP_PAGE_SIZE)
       return cap_fail(err, CAP_ERR_ALIGN, off,
                       "instance.overlays[%u].address 0x%x is not page aligned", i, addr);
@@ -281,9 +279,9 @@ static int decode_instance(ssz_span c, cap_instance_view *v, cap_error *err) {
   v->image_hash = c.p + INST_IMAGE;
   v->image_hash_chain = c.p + INST_CHAIN;
   v->root_cnode = c.p + INST_CNODE;
-  for (int i = 0; i < CAP_REGS; i++) v->regs[i] = le64(c.p + INST_REGS + 8 * i);
-  v->pc = le32(c.p + INST_PC);
-  v->gas = le64(c.p + INST_GAS);
+  for (int i = 0; i < CAP_REGS; i++) v->regs[i] = cap_le64(c.p + INST_REGS + 8 * i);
+  v->pc = cap_le32(c.p + INST_PC);
+  v->gas = cap_le64(c.p + INST_GAS);
   if ((rc = check_ref(v->image_hash, c.off + INST_IMAGE, "instance.image_hash",
                       0, NULL, true, err)) ||
       (rc = check_ref(v->image_hash_chain, c.off + INST_CHAIN,

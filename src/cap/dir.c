@@ -345,6 +345,14 @@ static int reuse(const cap_dir_entry *old, const uint8_t *wire, size_t len,
                   cap_hex32(hash, hex));
 }
 
+/* The writer's own view of the header: it is never mid-write here. */
+static int writer_snapshot(const cap_dir *d, snapshot *s, cap_error *err) {
+  int rc = read_snapshot(d, s, err);
+  if (rc != READ_RETRY) return rc;
+  return cap_fail(err, CAP_ERR_CORRUPT, d->header_off + H_SEQ,
+                  "dir: seq 0x%llx is odd outside a write section", (unsigned long long)s->seq);
+}
+
 /* Validate the record's copy of the wire and hash it. */
 static int check_copy(uint8_t *rec, size_t len, uint8_t hash[CAP_HASH_SIZE],
                       cap_view *view, cap_error *err) {
@@ -382,7 +390,7 @@ int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
     return rc;
   memset(rec, 0, R_SIZE);
   memcpy(rec + R_SIZE, wire, len);
-  if ((rc = check_copy(rec, len, hash, &v, err)) || (rc = read_snapshot(d, &s, err))) goto fail;
+  if ((rc = check_copy(rec, len, hash, &v, err)) || (rc = writer_snapshot(d, &s, err))) goto fail;
   rc = probe(d, &s, hash, entry, err);
   if (rc == CAP_OK) {
     if ((rc = reuse(entry, rec + R_SIZE, len, hash, err))) goto fail;
@@ -390,7 +398,7 @@ int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
     cap_view_rebase(&v, entry->wire);
   } else if (rc == CAP_ERR_MISSING) {
     if ((s.count + 1) * 4 > s.capacity * 3 &&
-        ((rc = grow(d, &s, err)) || (rc = read_snapshot(d, &s, err))))
+        ((rc = grow(d, &s, err)) || (rc = writer_snapshot(d, &s, err))))
       goto fail;
     publish(d, &s, rec, len, hash, entry);
     cap_view_rebase(&v, entry->wire);

@@ -19,7 +19,6 @@ bool cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]) {
 #define PAGE_DEPTH 7    /* 4096 bytes = 128 chunks */
 #define KEY_DEPTH  0    /* ByteList[8]: one chunk */
 
-static uint32_t le32(const uint8_t *p) { return (uint32_t)cap_le(p, 4); }
 
 /* Vector[uint64, 13]: 104 bytes packed into 4 chunks. */
 static void regs_root(const uint8_t *packed, uint8_t out[32]) {
@@ -74,8 +73,8 @@ static void endpoint_root(const void *list, uint32_t i, uint8_t out[32]) {
   const uint8_t *e = (const uint8_t *)list + (size_t)i * W_ENDPOINT;
   uint8_t leaves[4][32];
   ssz_chunk_u64(e[EP_KEY], leaves[0]);
-  ssz_chunk_u64(le32(e + EP_PC), leaves[1]);
-  ssz_chunk_u64(le32(e + EP_STACK), leaves[2]);
+  ssz_chunk_u64(cap_le32(e + EP_PC), leaves[1]);
+  ssz_chunk_u64(cap_le32(e + EP_STACK), leaves[2]);
   regs_root(e + EP_REGS, leaves[3]);
   ssz_leaves_root((const uint8_t(*)[32])leaves, 4, out);
 }
@@ -83,8 +82,8 @@ static void endpoint_root(const void *list, uint32_t i, uint8_t out[32]) {
 static void mapping_root(const void *list, uint32_t i, uint8_t out[32]) {
   const uint8_t *m = (const uint8_t *)list + (size_t)i * W_MAPPING;
   uint8_t leaves[4][32];
-  ssz_chunk_u64(le32(m + MAP_START), leaves[0]);
-  ssz_chunk_u64(le32(m + MAP_SIZE), leaves[1]);
+  ssz_chunk_u64(cap_le32(m + MAP_START), leaves[0]);
+  ssz_chunk_u64(cap_le32(m + MAP_SIZE), leaves[1]);
   ssz_chunk_u64(m[MAP_ACCESS], leaves[2]);
   memcpy(leaves[3], m + MAP_SOURCE, 32);
   ssz_leaves_root((const uint8_t(*)[32])leaves, 4, out);
@@ -119,7 +118,7 @@ static void image_root(const cap_image_view *im, uint8_t out[32]) {
 static void overlay_root(const void *list, uint32_t i, uint8_t out[32]) {
   const uint8_t *o = (const uint8_t *)list + (size_t)i * W_OVERLAY;
   uint8_t leaves[2][32];
-  ssz_chunk_u64(le32(o), leaves[0]);
+  ssz_chunk_u64(cap_le32(o), leaves[0]);
   memcpy(leaves[1], o + 4, 32);
   ssz_leaves_root((const uint8_t(*)[32])leaves, 2, out);
 }

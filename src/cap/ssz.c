@@ -9,7 +9,6 @@
 
 /* ---- reader ---- */
 
-static uint32_t le32(const uint8_t *p) { return (uint32_t)cap_le(p, 4); }
 
 int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
                   const uint8_t *var_at, const char *const *names,
@@ -19,12 +18,8 @@ int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
     return cap_fail(err, CAP_ERR_TRUNCATED, c.off + c.len,
                     "%s: %zu bytes, but its fixed part needs %zu", what, c.len,
                     fixed);
-  if (nvar == 0 && c.len != fixed)
-    return cap_fail(err, CAP_ERR_TRAILING, c.off + fixed,
-                    "%s: %zu trailing bytes after its %zu-byte fixed part", what,
-                    c.len - fixed, fixed);
   for (unsigned i = 0; i < nvar; i++) {
-    uint64_t o = le32(c.p + var_at[i]), at = c.off + var_at[i];
+    uint64_t o = cap_le32(c.p + var_at[i]), at = c.off + var_at[i];
     if (i == 0 && o != fixed)
       return cap_fail(err, CAP_ERR_OFFSET, at,
                       "%s.%s: offset %llu must be %zu, the end of the fixed part",
@@ -72,7 +67,7 @@ int ssz_list_var(ssz_span s, uint32_t limit, const char *what, uint32_t *count,
     return cap_fail(err, CAP_ERR_TRUNCATED, s.off,
                     "%s: %zu bytes cannot hold the first element offset", what,
                     s.len);
-  first = le32(s.p);
+  first = cap_le32(s.p);
   if (first == 0 || first % 4)
     return cap_fail(err, CAP_ERR_OFFSET, s.off,
                     "%s: first offset %llu is not a positive multiple of 4",
@@ -88,7 +83,7 @@ int ssz_list_var(ssz_span s, uint32_t limit, const char *what, uint32_t *count,
                     (unsigned long long)n, limit);
   prev = first;
   for (uint64_t i = 1; i < n; i++) {
-    uint64_t o = le32(s.p + 4 * i);
+    uint64_t o = cap_le32(s.p + 4 * i);
     if (o < prev || o > s.len)
       return cap_fail(err, CAP_ERR_OFFSET, s.off + 4 * i,
                       "%s[%llu]: offset %llu is %s", what, (unsigned long long)i,
@@ -101,8 +96,8 @@ int ssz_list_var(ssz_span s, uint32_t limit, const char *what, uint32_t *count,
 }
 
 ssz_span ssz_list_elem(ssz_span s, uint32_t count, uint32_t i) {
-  uint32_t start = le32(s.p + 4 * (size_t)i);
-  uint32_t end = i + 1 < count ? le32(s.p + 4 * (size_t)i + 4) : (uint32_t)s.len;
+  uint32_t start = cap_le32(s.p + 4 * (size_t)i);
+  uint32_t end = i + 1 < count ? cap_le32(s.p + 4 * (size_t)i + 4) : (uint32_t)s.len;
   ssz_span e = {s.p + start, end - start, s.off + start};
   return e;
 }

@@ -4,11 +4,10 @@
 */
 #include "cap_internal.h"
 
-static uint32_t le32(const uint8_t *p) { return (uint32_t)cap_le(p, 4); }
 
 cap_page cap_data_page(const cap_data_view *d, uint32_t i) {
   const uint8_t *rec = d->pages + (size_t)i * W_PAGE;
-  cap_page pg = {le32(rec), rec + 4};
+  cap_page pg = {cap_le32(rec), rec + 4};
   return pg;
 }
 
@@ -27,8 +26,8 @@ const uint8_t *cap_data_find_page(const cap_data_view *d, uint32_t page_index) {
 void cap_image_endpoint(const cap_image_view *im, uint32_t i, cap_endpoint *out) {
   const uint8_t *e = im->endpoints + (size_t)i * W_ENDPOINT;
   out->key = e[EP_KEY];
-  out->entry_pc = le32(e + EP_PC);
-  out->stack_top = le32(e + EP_STACK);
+  out->entry_pc = cap_le32(e + EP_PC);
+  out->stack_top = cap_le32(e + EP_STACK);
   for (int r = 0; r < CAP_REGS; r++) out->regs[r] = cap_le(e + EP_REGS + 8 * r, 8);
 }
 
@@ -50,8 +49,8 @@ bool cap_image_find_endpoint(const cap_image_view *im, uint8_t key,
 
 void cap_image_mapping(const cap_image_view *im, uint32_t i, cap_mapping *out) {
   const uint8_t *m = im->mappings + (size_t)i * W_MAPPING;
-  out->start = le32(m + MAP_START);
-  out->size = le32(m + MAP_SIZE);
+  out->start = cap_le32(m + MAP_START);
+  out->size = cap_le32(m + MAP_SIZE);
   out->access = m[MAP_ACCESS];
   memcpy(out->source, m + MAP_SOURCE, CAP_HASH_SIZE);
 }
@@ -59,14 +58,14 @@ void cap_image_mapping(const cap_image_view *im, uint32_t i, cap_mapping *out) {
 void cap_instance_overlay(const cap_instance_view *in, uint32_t i,
                           cap_overlay *out) {
   const uint8_t *o = in->overlays + (size_t)i * W_OVERLAY;
-  out->address = le32(o);
+  out->address = cap_le32(o);
   memcpy(out->data, o + 4, CAP_HASH_SIZE);
 }
 
 /* Element i of a slot list: its bytes start at offset table[i]. */
 static const uint8_t *slot_at(const cap_slots *s, uint32_t i, size_t *key_len) {
-  uint32_t start = le32(s->p + 4 * (size_t)i);
-  uint32_t end = i + 1 < s->count ? le32(s->p + 4 * (size_t)i + 4) : s->len;
+  uint32_t start = cap_le32(s->p + 4 * (size_t)i);
+  uint32_t end = i + 1 < s->count ? cap_le32(s->p + 4 * (size_t)i + 4) : s->len;
   *key_len = end - start - W_SLOT_FIXED;
   return s->p + start;
 }

@@ -89,14 +89,9 @@ uint32_t pvm_builder_item_count(const pvm_builder *b) { return b->nitems; }
 /* ---- storage ---- */
 
 static bool grow(pvm_builder *b, void **p, uint32_t *cap, uint64_t need, size_t elem) {
-  if (need <= *cap) return true;
-  uint64_t ncap = *cap ? *cap : 16;
-  while (ncap < need) ncap *= 2;
-  void *np = ncap <= UINT32_MAX ? realloc(*p, ncap * elem) : NULL;
-  if (!np) { fail_oom(b); return false; }
-  *p = np;
-  *cap = (uint32_t)ncap;
-  return true;
+  if (pvm_grow(p, cap, need, elem)) return true;
+  fail_oom(b);
+  return false;
 }
 
 static item *new_item(pvm_builder *b, int kind) {
@@ -111,6 +106,11 @@ static item *new_item(pvm_builder *b, int kind) {
 }
 
 static bool pool_add(pvm_builder *b, item *it, const uint8_t *bytes, size_t n) {
+  if ((uint64_t)b->npool + n > PVM_MAX_CODE_LEN) {   /* stop before memory does */
+    fail(b, PVM_ERR_LIMIT, b->nitems - 1, PVM_OPND_END, "code exceeds %u bytes",
+         PVM_MAX_CODE_LEN);
+    return false;
+  }
   if (!grow(b, (void **)&b->pool, &b->pool_cap, (uint64_t)b->npool + n, 1)) return false;
   memcpy(b->pool + b->npool, bytes, n);
   it->data = b->npool;
@@ -396,12 +396,7 @@ void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n) {
 void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n) {
   if (n == 0) return;
   item *it = new_item(b, ITEM_BYTES);
-  if (!it) return;
-  if (n > PVM_MAX_CODE_LEN) {
-    fail(b, PVM_ERR_LIMIT, b->nitems - 1, PVM_OPND_END, "%zu bytes exceed the code limit", n);
-    return;
-  }
-  pool_add(b, it, bytes, n);
+  if (it) pool_add(b, it, bytes, n);
 }
 
 /* ---- layout ---- */
