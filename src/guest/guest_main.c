@@ -159,10 +159,6 @@ static void serve(nk_kernel *k, const uint8_t *in, uint8_t *out, size_t io_size)
       nk_serve(k, in, io_size, out, io_size);
       guest_ext_after_serve(seq);
       break;
-    case NK_CHAN_OP_EXIT:
-      nk_store(&ctl->busy, 0);
-      syscall(SYS_exit_group, 0);
-      break;
     default:   /* PING, or anything else: answer without work */
       break;
     }
@@ -202,7 +198,7 @@ int main(void) {
   nk_chan_report rep;
   memset(&rep, 0, sizeof rep);
   snprintf(rep.engine, sizeof rep.engine, "%s", engine->name);
-  rep.achieved = NK_LOCK_ROBUST_DEATH;
+  rep.achieved = NUB_LOCK_ROBUST_DEATH;
   if (nk_lockdown(cfg.namespaces, &rep, err, sizeof err)) boot_fail("lockdown: %s", err);
 
   /* locked down: no more system calls outside the allow-list */

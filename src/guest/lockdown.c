@@ -143,7 +143,7 @@ int nk_seccomp_install(nk_chan_report *rep, char *err, size_t errlen) {
   struct sock_fprog fprog = {.len = (unsigned short)n, .filter = prog};
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog))
     return fail(err, errlen, "installing the seccomp filter");
-  rep->achieved |= NK_LOCK_NO_NEW_PRIVS | NK_LOCK_SECCOMP;
+  rep->achieved |= NUB_LOCK_NO_NEW_PRIVS | NUB_LOCK_SECCOMP;
   rep->seccomp_syscalls = (uint32_t)NRULES;
   rep->seccomp_insns = (uint32_t)n;
   return 0;
@@ -209,19 +209,19 @@ static bool set_limits(nk_chan_report *rep) {
 
 int nk_lockdown(uint32_t namespaces, nk_chan_report *rep, char *err, size_t errlen) {
   rep->namespaces = namespaces;
-  outcome(rep, NK_LOCK_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0,
+  outcome(rep, NUB_LOCK_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0,
           "PR_SET_PDEATHSIG");
-  if (namespaces & NK_NS_MOUNT) {
-    if (detach_fs(rep)) rep->achieved |= NK_LOCK_FS_DETACHED;
-    else rep->failed |= NK_LOCK_FS_DETACHED;
+  if (namespaces & NUB_NS_MOUNT) {
+    if (detach_fs(rep)) rep->achieved |= NUB_LOCK_FS_DETACHED;
+    else rep->failed |= NUB_LOCK_FS_DETACHED;
   }
-  outcome(rep, NK_LOCK_FDS_CLOSED, syscall(SYS_close_range, 0u, ~0u, 0u) == 0, "close_range");
-  if (set_limits(rep)) rep->achieved |= NK_LOCK_RLIMITS;
-  else rep->failed |= NK_LOCK_RLIMITS;
-  outcome(rep, NK_LOCK_NOT_DUMPABLE, prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "PR_SET_DUMPABLE");
-  outcome(rep, NK_LOCK_CAPS_DROPPED, drop_caps(), "dropping capabilities");
+  outcome(rep, NUB_LOCK_FDS_CLOSED, syscall(SYS_close_range, 0u, ~0u, 0u) == 0, "close_range");
+  if (set_limits(rep)) rep->achieved |= NUB_LOCK_RLIMITS;
+  else rep->failed |= NUB_LOCK_RLIMITS;
+  outcome(rep, NUB_LOCK_NOT_DUMPABLE, prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "PR_SET_DUMPABLE");
+  outcome(rep, NUB_LOCK_CAPS_DROPPED, drop_caps(), "dropping capabilities");
   if (nk_seccomp_install(rep, err, errlen)) {
-    rep->failed |= NK_LOCK_SECCOMP;
+    rep->failed |= NUB_LOCK_SECCOMP;
     return -1;
   }
   return 0;

@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nub/nub.h"    /* NUB_NS_*, NUB_LOCK_*: the report's bits */
+
 #define NK_CHAN_MAGIC    0x4E48434Bu   /* "KCHN" little-endian */
 #define NK_CHAN_VERSION  1u
 #define NK_CHAN_CTL_SIZE 4096u
@@ -51,30 +53,10 @@
 enum {
   NK_CHAN_OP_SERVE = 0,   /* nk_serve() the request buffer */
   NK_CHAN_OP_PING  = 1,   /* answer at once: the raw round trip */
-  NK_CHAN_OP_EXIT  = 2,   /* leave cleanly */
 };
 
 /* ctl->boot_state */
 enum { NK_BOOT_PENDING = 0, NK_BOOT_READY = 1, NK_BOOT_FAILED = 2 };
-
-/* Sandbox features, for the report (nub_sandbox_report mirrors them). */
-#define NK_NS_USER    0x01u
-#define NK_NS_PID     0x02u
-#define NK_NS_NET     0x04u
-#define NK_NS_IPC     0x08u
-#define NK_NS_MOUNT   0x10u
-#define NK_NS_UTS     0x20u
-#define NK_NS_CGROUP  0x40u
-
-#define NK_LOCK_FDS_CLOSED    0x001u  /* close_range: no descriptors left */
-#define NK_LOCK_NO_NEW_PRIVS  0x002u
-#define NK_LOCK_RLIMITS       0x004u  /* every rlimit of the list applied */
-#define NK_LOCK_CAPS_DROPPED  0x008u  /* capability sets and ambient set empty */
-#define NK_LOCK_FS_DETACHED   0x010u  /* root is an empty read-only tmpfs */
-#define NK_LOCK_SECCOMP       0x020u  /* the allow-list filter is installed */
-#define NK_LOCK_NOT_DUMPABLE  0x040u
-#define NK_LOCK_PDEATHSIG     0x080u  /* killed when the host thread exits */
-#define NK_LOCK_ROBUST_DEATH  0x100u  /* death sets FUTEX_OWNER_DIED in busy */
 
 #define NK_CHAN_NOTES 480u
 #define NK_CHAN_MSG   240u
@@ -85,16 +67,16 @@ typedef struct nk_chan_config {
   uint64_t io_size;             /* each of the request and response buffers */
   uint64_t heap_va;             /* where both sides map the heap */
   uint64_t heap_size;
-  uint32_t namespaces;          /* NK_NS_* the host created the guest in */
+  uint32_t namespaces;          /* NUB_NS_* the host created the guest in */
   uint32_t flags;               /* reserved, zero */
   char engine[32];              /* "jit", "interp" or "" (best) */
 } nk_chan_config;
 
 /* Written by the guest during boot; the host copies it with bounds. */
 typedef struct nk_chan_report {
-  uint32_t achieved;            /* NK_LOCK_* */
-  uint32_t failed;              /* NK_LOCK_* attempted and not achieved */
-  uint32_t namespaces;          /* NK_NS_* the guest found itself in */
+  uint32_t achieved;            /* NUB_LOCK_* */
+  uint32_t failed;              /* NUB_LOCK_* attempted and not achieved */
+  uint32_t namespaces;          /* NUB_NS_* the guest was created in */
   uint32_t seccomp_syscalls;    /* syscalls on the allow-list */
   uint32_t seccomp_insns;       /* BPF instructions of the filter */
   uint32_t pad;

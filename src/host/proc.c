@@ -29,14 +29,6 @@
 #define BOOT_TIMEOUT_MS 10000u   /* a guest slower than this to start is broken */
 #define LIVENESS_MS     50u      /* FUTEX_WAIT slice between checks that the guest lives */
 
-_Static_assert(NUB_NS_USER == NK_NS_USER && NUB_NS_PID == NK_NS_PID && NUB_NS_NET == NK_NS_NET &&
-               NUB_NS_IPC == NK_NS_IPC && NUB_NS_MOUNT == NK_NS_MOUNT &&
-               NUB_NS_UTS == NK_NS_UTS && NUB_NS_CGROUP == NK_NS_CGROUP, "NS bits");
-_Static_assert(NUB_LOCK_FDS_CLOSED == NK_LOCK_FDS_CLOSED && NUB_LOCK_NO_NEW_PRIVS == NK_LOCK_NO_NEW_PRIVS &&
-               NUB_LOCK_RLIMITS == NK_LOCK_RLIMITS && NUB_LOCK_CAPS_DROPPED == NK_LOCK_CAPS_DROPPED &&
-               NUB_LOCK_FS_DETACHED == NK_LOCK_FS_DETACHED && NUB_LOCK_SECCOMP == NK_LOCK_SECCOMP &&
-               NUB_LOCK_NOT_DUMPABLE == NK_LOCK_NOT_DUMPABLE && NUB_LOCK_PDEATHSIG == NK_LOCK_PDEATHSIG &&
-               NUB_LOCK_ROBUST_DEATH == NK_LOCK_ROBUST_DEATH, "LOCK bits");
 #define LOCK_KNOWN 0x1FFu
 
 typedef struct proc {

@@ -29,14 +29,14 @@
 /* Namespace sets to try, most isolated first.  Without user namespaces
 ** only root can create the others. */
 static const struct { int clone_flag; uint32_t bit; const char *name; } ns_table[] = {
-  {CLONE_NEWUSER, NK_NS_USER, "user"},   {CLONE_NEWPID, NK_NS_PID, "pid"},
-  {CLONE_NEWNET, NK_NS_NET, "net"},      {CLONE_NEWIPC, NK_NS_IPC, "ipc"},
-  {CLONE_NEWNS, NK_NS_MOUNT, "mount"},   {CLONE_NEWUTS, NK_NS_UTS, "uts"},
-  {CLONE_NEWCGROUP, NK_NS_CGROUP, "cgroup"},
+  {CLONE_NEWUSER, NUB_NS_USER, "user"},   {CLONE_NEWPID, NUB_NS_PID, "pid"},
+  {CLONE_NEWNET, NUB_NS_NET, "net"},      {CLONE_NEWIPC, NUB_NS_IPC, "ipc"},
+  {CLONE_NEWNS, NUB_NS_MOUNT, "mount"},   {CLONE_NEWUTS, NUB_NS_UTS, "uts"},
+  {CLONE_NEWCGROUP, NUB_NS_CGROUP, "cgroup"},
 };
 #define NS_COUNT (sizeof ns_table / sizeof ns_table[0])
 #define NS_ALL   0x7Fu
-static const uint32_t ns_candidates[] = {NS_ALL, NS_ALL & ~NK_NS_USER, 0};
+static const uint32_t ns_candidates[] = {NS_ALL, NS_ALL & ~NUB_NS_USER, 0};
 #define CANDIDATES (sizeof ns_candidates / sizeof ns_candidates[0])
 
 /* The first candidate that worked, shared by every spawn of the process. */
@@ -109,7 +109,7 @@ NO_SANITIZE static int guest_child(void *p) {
   const char *step = "resetting signal handlers";
   if (reset_signals()) goto fail;
   step = "writing /proc/self/setgroups";
-  if (a->ns & NK_NS_USER) {
+  if (a->ns & NUB_NS_USER) {
     /* map our uid/gid to root inside, so the guest may set up its mount
     ** namespace; it drops every capability before serving */
     if (write_file("/proc/self/setgroups", "deny", 4)) goto fail;

@@ -15,11 +15,11 @@
 typedef struct host_child {
   pid_t pid;
   int pidfd;
-  uint32_t namespaces;       /* NK_NS_* the child was created in */
+  uint32_t namespaces;       /* NUB_NS_* the child was created in */
   char notes[200];           /* namespaces we could not have, and why */
 } host_child;
 
-/* Start the guest executable at path.  The child stores the NK_NS_* set
+/* Start the guest executable at path.  The child stores the NUB_NS_* set
 ** it was created in at *ns_out (shared memory the guest reads) before its
 ** execve.  Fails with NUB_ERR_SANDBOX naming the step (uid map, execve,
 ** ...) and errno. */

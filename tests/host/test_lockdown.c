@@ -128,8 +128,8 @@ static void filter_shape(void **state) {
     char err[200];
     memset(&rep, 0, sizeof rep);
     int ok = !nk_seccomp_install(&rep, err, sizeof err) && rep.seccomp_syscalls == n &&
-             rep.seccomp_insns == len && (rep.achieved & NK_LOCK_SECCOMP) &&
-             (rep.achieved & NK_LOCK_NO_NEW_PRIVS);
+             rep.seccomp_insns == len && (rep.achieved & NUB_LOCK_SECCOMP) &&
+             (rep.achieved & NUB_LOCK_NO_NEW_PRIVS);
     syscall(SYS_exit_group, ok ? 0 : 1);
   }
   int st;
