@@ -29,7 +29,7 @@
 #define BOOT_TIMEOUT_MS 10000u   /* a guest slower than this to start is broken */
 #define LIVENESS_MS     50u      /* FUTEX_WAIT slice between checks that the guest lives */
 
-#define LOCK_KNOWN 0x1FFu
+#define LOCK_KNOWN (2 * NUB_LOCK_ROBUST_DEATH - 1)   /* every NUB_LOCK_* bit */
 
 typedef struct proc {
   host_backend b;
