@@ -21,7 +21,7 @@ enum {
   NK_TEST_BAD_MAGIC = 4,  /* response frame with a wrong magic */
   NK_TEST_BAD_LEN   = 5,  /* response frame claiming 2^64-1 payload bytes */
   NK_TEST_STALE     = 6,  /* a stale resp_seq and a wake-up, then the real answer */
-  NK_TEST_BAD_BUSY  = 7,  /* busy cleared without an answer */
+  NK_TEST_BAD_BUSY  = 7,  /* busy cleared under a sleeping host, without an answer */
   NK_TEST_EXIT      = 8,  /* exit_group(3) */
   NK_TEST_WX        = 9,  /* mmap of a writable and executable page */
   NK_TEST_SCRIBBLE  = 10, /* garbage over the whole control page and response buffer */

@@ -97,7 +97,9 @@ void guest_ext_after_serve(uint32_t seq) {
     nk_store(&test_ctl->resp_seq, seq - 1);
     break;
   case NK_TEST_BAD_BUSY:
-    /* "done" without an answer, then silence: only the busy word tells */
+    /* once the host sleeps on busy: "done" without an answer, then
+    ** silence; only the busy word tells */
+    while (!(nk_load(&test_ctl->busy) & FUTEX_WAITERS)) __builtin_ia32_pause();
     nk_store(&test_ctl->busy, 0);
     nk_futex_wake(&test_ctl->busy);
     for (;;) __asm__ volatile("" ::: "memory");

@@ -26,6 +26,7 @@
 ** in step.  At most 12 entries. */
 static const nk_syscall_rule rules[] = {
   {SYS_futex,         "futex",         NK_ARGS_FUTEX},   /* doorbell wait / wake */
+  {SYS_sched_yield,   "sched_yield",   NK_ARGS_ANY},     /* doorbell spin: let a co-located host run */
   {SYS_mmap,          "mmap",          NK_ARGS_W_XOR_X}, /* malloc, PVM windows, JIT code */
   {SYS_mprotect,      "mprotect",      NK_ARGS_W_XOR_X}, /* PVM page access, JIT RW -> RX */
   {SYS_munmap,        "munmap",        NK_ARGS_ANY},     /* free, windows, code */

@@ -13,16 +13,16 @@
 **   | response buffer|  guest: RW       +---------------------------+
 **   +----------------+ + io_size
 **
-** Doorbell.  The host posts request `seq` by storing busy = guest tid,
-** then req_seq = seq; the guest answers by storing resp_seq = seq, then
-** busy = 0.  Each side spins a short, adaptive while, then sleeps in
-** FUTEX_WAIT: the guest on req_seq (announced by guest_sleeping), the
-** host on busy (announced by FUTEX_WAITERS in busy).  busy is also the
-** futex word of a one-entry robust list the guest registers, so when the
-** guest dies with a request outstanding the kernel sets FUTEX_OWNER_DIED
-** in it and wakes the host at once.  Wake-ups carry no meaning: each
-** side acts only on the sequence number it expects, so a stale or
-** replayed wake-up just sends it back to sleep.
+** Doorbell.  The host posts request `seq` by storing req_seq = seq; the
+** guest answers by storing resp_seq = seq, then exchanging busy for 0.
+** Each side spins a short while (nk_spin_for), then sleeps in FUTEX_WAIT: the
+** guest on req_seq (announced by guest_sleeping), the host on busy, which
+** it first claims with the guest's tid and FUTEX_WAITERS.  busy is also
+** the futex word of a one-entry robust list the guest registers, so a
+** guest that dies under a sleeping host has the kernel set
+** FUTEX_OWNER_DIED in it and wake the host at once.  Wake-ups carry no
+** meaning: each side acts only on the sequence number it expects, so a
+** stale or replayed wake-up just sends it back to sleep.
 **
 ** Both sides treat the page as hostile: the host reads only sequence
 ** words, the busy word and bounded report fields; the guest reads its
@@ -100,7 +100,7 @@ typedef struct nk_chan_ctl {
   uint8_t pad0[52];
   /* guest -> host */
   uint32_t resp_seq;            /* last request answered */
-  uint32_t busy;                /* guest tid while a request is out; robust futex */
+  uint32_t busy;                /* 0, or tid | FUTEX_WAITERS while the host sleeps; robust futex */
   uint8_t pad1[56];
   /* boot */
   uint32_t boot_state;          /* NK_BOOT_* */
@@ -141,56 +141,37 @@ static inline uint64_t nk_now_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Adaptive spinning.  Measured here: a futex-only round trip costs
-** 12-30 us (waking an idle vCPU is dear under this hypervisor), spinning on
-** both sides ~0.6 us when both vCPUs are free, and spinning against a busy
-** vCPU makes things worse (the spinner keeps its peer from a CPU).  So a
-** wait spins for NK_SPIN_NS only in spin mode and only while the peer is
-** awake, else for NK_SPIN_MINI_NS (which still beats sleeping at once), then
-** sleeps.  Spin mode is a credit: +1 for a wait that spinning caught, -3
-** for a full spin that missed.  Every NK_SPIN_PROBE-th sequence number both
-** sides spin fully, so a pair that fell back to sleeping finds out when it
-** could spin again. */
-#define NK_SPIN_NS      20000u
-#define NK_SPIN_MINI_NS 1500u
-#define NK_SPIN_PROBE   64u
-#define NK_SPIN_CREDIT  8
+/* Spinning.  Measured here: a futex-only round trip costs 12-30 us (waking
+** an idle vCPU is dear under this hypervisor), spinning on both sides
+** ~0.6 us when each side has a vCPU.  Once a pair has slept, the scheduler
+** tends to wake both onto one vCPU, where a spinner only keeps its peer
+** from running; so the spin yields its vCPU every ~1.3 us.  Apart, the
+** yield returns at once; together, it runs the peer; on a busy machine it
+** lets the others on.  Every wait spins up to NK_SPIN_NS, then sleeps.
+** (Budgets that adapt to misses did worse: a co-located pair misses, learns
+** to sleep and stays together, ~15 us a round trip where 0.6 us is
+** possible.) */
+#define NK_SPIN_NS 10000u
 
-typedef struct nk_spin {
-  int32_t credit;        /* > 0: spin mode */
-} nk_spin;
-
-static inline void nk_spin_init(nk_spin *s) { s->credit = NK_SPIN_CREDIT; }
-
-/* Spins until (*w == v) == equal or the budget is spent; returns whether
-** the condition was met.  seq: the number waited for; peer_asleep: the
-** other side was sleeping when we last looked. */
-static inline bool nk_spin_for(nk_spin *s, const uint32_t *w, uint32_t v, bool equal,
-                               uint32_t seq, bool peer_asleep) {
-  bool probe = seq % NK_SPIN_PROBE == 0;
-  bool full = probe || (s->credit > 0 && !peer_asleep);
-  uint64_t budget = full ? NK_SPIN_NS : NK_SPIN_MINI_NS, start = nk_now_ns();
+/* Spins until (*w == v) == equal or NK_SPIN_NS pass; returns whether the
+** condition was met. */
+static inline bool nk_spin_for(const uint32_t *w, uint32_t v, bool equal) {
+  uint64_t start = nk_now_ns();
   for (uint32_t i = 1;; i++) {
-    if ((nk_load(w) == v) == equal) {
-      if (s->credit < NK_SPIN_CREDIT) s->credit++;
-      if (probe && s->credit < NK_SPIN_CREDIT / 2) s->credit = NK_SPIN_CREDIT / 2;
-      return true;
-    }
+    if ((nk_load(w) == v) == equal) return true;
     __builtin_ia32_pause();
-    if (!(i & 31) && nk_now_ns() - start > budget) {
-      if (full && s->credit > -NK_SPIN_CREDIT) s->credit -= 3;
-      return false;
+    if (!(i & 63)) {
+      if (nk_now_ns() - start > NK_SPIN_NS) return false;
+      syscall(SYS_sched_yield);
     }
   }
 }
 
-/* Guest: answer request seq and wake the host if it sleeps; returns
-** whether it did. */
-static inline bool nk_chan_answer(nk_chan_ctl *c, uint32_t seq) {
+/* Guest: answer request seq and wake the host if it sleeps. */
+static inline void nk_chan_answer(nk_chan_ctl *c, uint32_t seq) {
   nk_store(&c->resp_seq, seq);
   uint32_t old = __atomic_exchange_n(&c->busy, 0, __ATOMIC_ACQ_REL);
   if (old & FUTEX_WAITERS) nk_futex_wake(&c->busy);
-  return (old & FUTEX_WAITERS) != 0;
 }
 
 #endif

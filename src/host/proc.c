@@ -46,7 +46,6 @@ typedef struct proc {
   host_child child;
   bool alive;
   uint32_t seq, tid;
-  nk_spin spin;
 } proc;
 
 static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
@@ -100,23 +99,32 @@ static bool child_exited(proc *p) {
 /* ---- the doorbell, host side ---- */
 
 /* Wait until the guest answers seq.  tid: the guest's tid once booted (0
-** while booting, when busy may still be unclaimed).  guest_asleep: we had
-** to wake it.  A dying guest wakes us through its robust list; one that
-** dies otherwise is noticed within LIVENESS_MS. */
-static int wait_answer(proc *p, uint32_t seq, uint32_t tid, bool guest_asleep,
-                       uint32_t timeout_ms, nub_error *err) {
+** while booting, when the guest claims busy itself).  Before sleeping we claim busy (tid | FUTEX_WAITERS) and
+** check once that the guest still lives: from then on its death sets
+** FUTEX_OWNER_DIED and wakes us (robust list), and a death the kernel
+** could not report that way is noticed within LIVENESS_MS. */
+static int wait_answer(proc *p, uint32_t seq, uint32_t tid, uint32_t timeout_ms, nub_error *err) {
   nk_chan_ctl *c = p->ctl;
   uint64_t t0 = nk_now_ns();
-  if (nk_spin_for(&p->spin, &c->resp_seq, seq, true, seq, guest_asleep)) return NUB_OK;
+  if (nk_spin_for(&c->resp_seq, seq, true)) return NUB_OK;
   uint64_t deadline = timeout_ms ? t0 + (uint64_t)timeout_ms * 1000000u : UINT64_MAX;
+  uint32_t mine = tid | FUTEX_WAITERS;
+  bool claimed = false;
   for (;;) {
     uint32_t v = nk_load(&c->busy);
-    if (nk_load(&c->resp_seq) == seq) return NUB_OK;
+    if (nk_load(&c->resp_seq) == seq) {
+      /* back to idle (0) unless the guest's answer already did it */
+      if (claimed) __atomic_compare_exchange_n(&c->busy, &v, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+      return NUB_OK;
+    }
     if (v & FUTEX_OWNER_DIED) return guest_died(p, err);
-    if (tid && (v & FUTEX_TID_MASK) != tid) return guest_broke_protocol(p, v, seq, err);
+    if (tid && (claimed ? v != mine : v != 0)) return guest_broke_protocol(p, v, seq, err);
     if (!(v & FUTEX_WAITERS)) {
-      __atomic_compare_exchange_n(&c->busy, &v, v | FUTEX_WAITERS, false, __ATOMIC_ACQ_REL,
-                                  __ATOMIC_ACQUIRE);
+      uint32_t want = tid ? mine : v | FUTEX_WAITERS;   /* booting: the guest put its tid */
+      if (!__atomic_compare_exchange_n(&c->busy, &v, want, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        continue;
+      claimed = true;
+      if (child_exited(p)) return guest_died(p, err);
       continue;
     }
     uint64_t t = nk_now_ns();
@@ -135,11 +143,9 @@ static int ring(proc *p, uint32_t op, nub_error *err) {
     return host_fail(err, NUB_ERR_GUEST_DIED, "guest process is not running (restart it)");
   uint32_t seq = ++p->seq;
   __atomic_store_n(&c->op, op, __ATOMIC_RELAXED);
-  nk_store(&c->busy, p->tid);
   nk_store_sc(&c->req_seq, seq);
-  bool asleep = nk_load_sc(&c->guest_sleeping) != 0;
-  if (asleep) nk_futex_wake(&c->req_seq);
-  return wait_answer(p, seq, p->tid, asleep, p->timeout_ms, err);
+  if (nk_load_sc(&c->guest_sleeping)) nk_futex_wake(&c->req_seq);
+  return wait_answer(p, seq, p->tid, p->timeout_ms, err);
 }
 
 /* ---- starting a guest ---- */
@@ -236,7 +242,7 @@ static int start_guest(proc *p, nub_error *err) {
     goto out;
   p->alive = true;
   p->b.guest_gone = false;
-  if ((rc = wait_answer(p, 0, 0, true, BOOT_TIMEOUT_MS, err))) {
+  if ((rc = wait_answer(p, 0, 0, BOOT_TIMEOUT_MS, err))) {
     size_t used = err ? strlen(err->msg) : 0;
     if (err) snprintf(err->msg + used, sizeof err->msg - used, " while starting %s", p->guest_path);
     rc = NUB_ERR_SANDBOX;
@@ -308,7 +314,6 @@ static int proc_open(const nub_options *opt, host_backend **out, nub_error *err)
   p->chan_size = NK_CHAN_CTL_SIZE + 2 * p->io_size;
   p->va_request = opt->guest_va_base;
   p->timeout_ms = opt->call_timeout_ms;
-  nk_spin_init(&p->spin);
   if (opt->engine && strlen(opt->engine) >= sizeof p->engine_req) {
     rc = host_fail(err, NUB_ERR_ARG, "proc: engine name '%s' is too long", opt->engine);
     goto fail;

@@ -74,6 +74,7 @@ static void doorbell_calls(void) {
   CHECK(syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) == 0);
   CHECK(syscall(SYS_futex, &word, FUTEX_WAIT, 0, &zero, NULL, 0) == -1);  /* value differs */
   CHECK(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &now) == 0);
+  CHECK(syscall(SYS_sched_yield) == 0);
 }
 
 static void getpid_call(void) { syscall(SYS_getpid); }

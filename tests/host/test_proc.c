@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,7 +88,12 @@ static void fault_recovers(uint8_t op, int code, const char *why, uint32_t timeo
   nub *n = open_with_caps(timeout_ms, &b);
   int32_t pid = report_of(n).guest_pid;
   nub_error err;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   assert_int_equal(inject(n, op, &err), code);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  print_message("    noticed and restarted in %.2f ms\n",
+                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
   expect_msg(&err, why);
   expect_msg(&err, "guest restarted with 2 caps re-published");
   expect_recovered(n, &b, pid, 1);
