@@ -355,6 +355,37 @@ static void setup_failures_are_reported(void **state) {
   expect_msg(&err, "unknown engine 'no-such-engine'");
 }
 
+/* Each guest's heap sits at the same address in host and guest: the
+** default, the next free 64 GiB slot, or the one asked for. */
+static void heaps_at_their_addresses(void **state) {
+  (void)state;
+  nub_options o = test_guest_options(0);
+  cap_bundle b;
+  ht_add_bundle(&b);
+  nub *n[3];
+  uint64_t want[3] = {0, 0, 0x400000000000ull};
+  for (int i = 0; i < 3; i++) {
+    o.guest_va_base = want[i];
+    n[i] = ht_open(&o);
+    ht_publish(n[i], &b);
+  }
+  uint64_t base[3];
+  for (int i = 0; i < 3; i++) {
+    struct nub_boot_info bi;
+    uint8_t wire[4096];
+    size_t len;
+    assert_int_equal(nub_boot_info(n[i], &bi, NULL), NUB_OK);
+    base[i] = bi.guest_va_base;
+    assert_int_equal(nub_lookup(n[i], b.items[b.instance].hash, wire, sizeof wire, &len, NULL), NUB_OK);
+    assert_int_equal(ht_add(n[i], &b, (uint64_t)i, 40).return_value, (uint64_t)i + 40);
+  }
+  assert_true(base[0] == NUB_GUEST_VA_BASE_DEFAULT);
+  assert_true(base[1] == NUB_GUEST_VA_BASE_DEFAULT + (1ull << 36));
+  assert_true(base[2] == 0x400000000000ull);
+  for (int i = 0; i < 3; i++) nub_close(n[i]);
+  cap_bundle_free(&b);
+}
+
 static void ping_and_inproc_report(void **state) {
   (void)state;
   nub_options o = test_guest_options(0);
@@ -377,6 +408,7 @@ int main(void) {
     cmocka_unit_test(setup_failures_are_reported),
     cmocka_unit_test(namespace_fallback_is_reported),
     cmocka_unit_test(ping_and_inproc_report),
+    cmocka_unit_test(heaps_at_their_addresses),
     cmocka_unit_test(forbidden_syscall_recovers),
     cmocka_unit_test(wx_mapping_recovers),
     cmocka_unit_test(crash_recovers),
