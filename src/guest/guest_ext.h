@@ -24,14 +24,14 @@ enum {
   NK_TEST_BAD_BUSY  = 7,  /* busy cleared under a sleeping host, without an answer */
   NK_TEST_EXIT      = 8,  /* exit_group(3) */
   NK_TEST_WX        = 9,  /* mmap of a writable and executable page */
-  NK_TEST_SCRIBBLE  = 10, /* garbage over the whole control page and response buffer */
+  NK_TEST_SCRIBBLE  = 10, /* garbage over the whole channel: control page, answer, frames */
   NK_TEST_HEAP_GARBAGE = 11, /* garbage over the directory past magic, layout id, seqlock */
 };
 
 /* Called before the engine is chosen (extra engines go in here) and
 ** after the kernel is created (extra functions); both before lockdown.
 ** Return 0 or -1 with a message. */
-int guest_ext_init(nk_chan_ctl *ctl, uint8_t *out, size_t out_cap, char *err, size_t errlen);
+int guest_ext_init(const nk_chan *ch, size_t io_size, char *err, size_t errlen);
 int guest_ext_kernel(nk_kernel *k, char *err, size_t errlen);
 /* Called after each served request, before it is answered. */
 void guest_ext_after_serve(uint32_t seq);

@@ -2,9 +2,10 @@
 ** nub-guest: the guest kernel in its own process (docs/sandbox.md).
 **
 ** Started by the host library with the chan memfd on fd 3 and the heap
-** memfd on fd 4.  Boot: map the control page, register the robust-list
-** death notice, read and check the configuration, map the buffers and the
-** heap (at the host's address), create the kernel, lock down, report.
+** memfd on fd 4.  Boot: map the control page, read and check the
+** configuration, map the whole channel, register the robust-list death
+** notice, map the heap (at the host's address), create the kernel, lock
+** down, report.
 ** Then serve one request per doorbell ring until told to exit.
 */
 #include <signal.h>
@@ -26,7 +27,8 @@
 
 #define ALTSTACK_SIZE (64u << 10)
 
-static nk_chan_ctl *ctl;
+static nk_chan_ctl *ctl;      /* the control page, mapped first */
+static nk_chan ch;             /* the whole channel, once its size is known */
 
 /* ---- boot failures: reported through the control page ---- */
 
@@ -39,7 +41,7 @@ static void boot_fail(const char *fmt, ...) {
   va_end(ap);
   memcpy(ctl->boot_error, msg, sizeof msg);
   nk_store(&ctl->boot_state, NK_BOOT_FAILED);
-  nk_chan_answer(ctl, 0);
+  if (ch.ans) nk_chan_reply(ch.ans, 0);      /* else the host sees us exit */
   syscall(SYS_exit_group, 1);
   __builtin_unreachable();
 }
@@ -54,13 +56,13 @@ static struct robust_list_head robust_head;
 static void register_death_notice(uint32_t tid) {
   robust_entry.next = &robust_head.list;
   robust_head.list.next = &robust_entry;
-  robust_head.futex_offset = (long)((uintptr_t)&ctl->busy - (uintptr_t)&robust_entry);
+  robust_head.futex_offset = (long)((uintptr_t)&ch.ans->busy - (uintptr_t)&robust_entry);
   robust_head.list_op_pending = NULL;
   if (syscall(SYS_set_robust_list, &robust_head, sizeof robust_head))
     boot_fail("set_robust_list: %s", strerror(errno));
   /* claim busy for the boot answer, keeping a waiting host's flag */
-  uint32_t old = nk_load(&ctl->busy);
-  while (!__atomic_compare_exchange_n(&ctl->busy, &old, tid | (old & FUTEX_WAITERS), false,
+  uint32_t old = nk_load(&ch.ans->busy);
+  while (!__atomic_compare_exchange_n(&ch.ans->busy, &old, tid | (old & FUTEX_WAITERS), false,
                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
   }
 }
@@ -123,9 +125,9 @@ static void read_config(nk_chan_config *cfg) {
     boot_fail("heap 0x%llx+0x%llx is not page aligned in user space",
               (unsigned long long)cfg->heap_va, (unsigned long long)cfg->heap_size);
   uint64_t chan = fd_size(NK_CHAN_FD, "chan");
-  if (chan < NK_CHAN_CTL_SIZE + 2 * cfg->io_size)
+  if (chan < nk_chan_size(cfg->io_size))
     boot_fail("chan memfd holds %llu bytes, need %llu", (unsigned long long)chan,
-              (unsigned long long)(NK_CHAN_CTL_SIZE + 2 * cfg->io_size));
+              (unsigned long long)nk_chan_size(cfg->io_size));
   uint64_t heap = fd_size(NK_HEAP_FD, "heap");
   if (heap < cfg->heap_size)
     boot_fail("heap memfd holds %llu bytes, need %llu", (unsigned long long)heap,
@@ -135,33 +137,30 @@ static void read_config(nk_chan_config *cfg) {
 /* ---- serving ---- */
 
 static uint32_t wait_request(uint32_t last) {
-  if (nk_spin_for(&ctl->req_seq, last, false)) return nk_load(&ctl->req_seq);
-  nk_store_sc(&ctl->guest_sleeping, 1);
+  nk_chan_ring *r = ch.ring;
+  if (nk_spin_for(&r->req_seq, last, false)) return nk_load(&r->req_seq);
+  nk_store_sc(&r->guest_sleeping, 1);
   uint32_t seq;
-  while ((seq = nk_load_sc(&ctl->req_seq)) == last) nk_futex_wait(&ctl->req_seq, last, NULL);
-  nk_store(&ctl->guest_sleeping, 0);
+  while ((seq = nk_load_sc(&r->req_seq)) == last) nk_futex_wait(&r->req_seq, last, NULL);
+  nk_store(&r->guest_sleeping, 0);
   return seq;
 }
 
-static void serve(nk_kernel *k, const uint8_t *in, uint8_t *out, size_t io_size) {
+/* The response is composed in private memory and copied next to resp_seq
+** at the end: the host polls that cache line, so writing it piecemeal
+** would hand the line back and forth once per piece. */
+static void serve(nk_kernel *k, size_t io_size, uint8_t *reply) {
   uint32_t last = 0;
   for (;;) {
     uint32_t seq = wait_request(last);
     last = seq;
-    switch (__atomic_load_n(&ctl->op, __ATOMIC_RELAXED)) {
-    case NK_CHAN_OP_SERVE:
-      /* the host wrote these lines last: fetch them in parallel, not one
-      ** miss after the other */
-      __builtin_prefetch(in);
-      __builtin_prefetch(in + 64);
-      __builtin_prefetch(out, 1);
-      nk_serve(k, in, io_size, out, io_size);
+    if (__atomic_load_n(&ch.ring->op, __ATOMIC_RELAXED) == NK_CHAN_OP_SERVE) {
+      __builtin_prefetch(ch.in + 48);       /* the rest of a short request */
+      size_t n = nk_serve(k, ch.in, io_size, reply, io_size);
+      memcpy(ch.out, reply, n);
       guest_ext_after_serve(seq);
-      break;
-    default:   /* PING, or anything else: answer without work */
-      break;
-    }
-    nk_chan_answer(ctl, seq);
+    }                                       /* PING, or anything else: no work */
+    nk_chan_reply(ch.ans, seq);
   }
 }
 
@@ -172,19 +171,20 @@ int main(void) {
             NK_CHAN_FD, strerror(errno));
     return 2;
   }
-  uint32_t tid = (uint32_t)syscall(SYS_gettid);
-  register_death_notice(tid);
   nk_chan_config cfg;
   read_config(&cfg);
-  const uint8_t *in = map_fd(NULL, cfg.io_size, PROT_READ, NK_CHAN_FD, NK_CHAN_CTL_SIZE, "request buffer");
-  uint8_t *out = map_fd(NULL, cfg.io_size, PROT_READ | PROT_WRITE, NK_CHAN_FD,
-                        NK_CHAN_CTL_SIZE + cfg.io_size, "response buffer");
+  ch = nk_chan_at(map_fd(NULL, nk_chan_size(cfg.io_size), PROT_READ | PROT_WRITE, NK_CHAN_FD, 0,
+                         "channel"), cfg.io_size);
+  munmap(ctl, NK_CHAN_CTL_SIZE);
+  ctl = ch.ctl;
+  uint32_t tid = (uint32_t)syscall(SYS_gettid);
+  register_death_notice(tid);
   void *heap = map_fd((void *)(uintptr_t)cfg.heap_va, cfg.heap_size, PROT_READ | PROT_WRITE,
                       NK_HEAP_FD, 0, "guest heap");
   install_crash_handlers();
 
   char err[NK_CHAN_MSG];
-  if (guest_ext_init(ctl, out, cfg.io_size, err, sizeof err)) boot_fail("%s", err);
+  if (guest_ext_init(&ch, cfg.io_size, err, sizeof err)) boot_fail("%s", err);
   const pvm_engine *engine = nk_engine_by_name(cfg.engine[0] ? cfg.engine : NULL);
   if (!engine) boot_fail("unknown engine '%s'", cfg.engine);
   pvm_error perr;
@@ -193,6 +193,9 @@ int main(void) {
   nk_kernel *k = NULL;
   if (nk_create(&kc, &k, err, sizeof err)) boot_fail("kernel: %s", err);
   if (guest_ext_kernel(k, err, sizeof err)) boot_fail("%s", err);
+
+  uint8_t *reply = mmap(NULL, cfg.io_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (reply == MAP_FAILED) boot_fail("no memory for the reply buffer: %s", strerror(errno));
 
   nk_chan_report rep;
   memset(&rep, 0, sizeof rep);
@@ -204,7 +207,7 @@ int main(void) {
   memcpy(&ctl->report, &rep, sizeof rep);
   ctl->guest_tid = tid;
   nk_store(&ctl->boot_state, NK_BOOT_READY);
-  nk_chan_answer(ctl, 0);
-  serve(k, in, out, cfg.io_size);
+  nk_chan_reply(ch.ans, 0);
+  serve(k, cfg.io_size, reply);
   return 0;
 }

@@ -11,9 +11,8 @@
 
 #include "guest_ext.h"
 
-static nk_chan_ctl *test_ctl;
-static uint8_t *test_out;
-static size_t test_out_cap;
+static nk_chan test_ch;
+static size_t test_io_size;
 static uint8_t pending;          /* fault to apply after the answer is written */
 
 static uint32_t reply_msg(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
@@ -75,15 +74,15 @@ static void pause_ms(unsigned ms) {
 
 /* A wrong sequence number with a wake-up: the host must go back to sleep. */
 static void false_answer(uint32_t seq) {
-  nk_store(&test_ctl->resp_seq, seq);
-  nk_futex_wake(&test_ctl->busy);
+  nk_store(&test_ch.ans->resp_seq, seq);
+  nk_futex_wake(&test_ch.ans->busy);
   pause_ms(5);
 }
 
 void guest_ext_after_serve(uint32_t seq) {
   if (!pending) return;
   nub_response_header h;
-  memcpy(&h, test_out, sizeof h);
+  memcpy(&h, test_ch.out, sizeof h);
   switch (pending) {
   case NK_TEST_BAD_MAGIC:
     h.magic = ~NUB_RESPONSE_MAGIC;
@@ -94,24 +93,23 @@ void guest_ext_after_serve(uint32_t seq) {
   case NK_TEST_STALE:
     false_answer(seq - 2);
     false_answer(seq + 1);
-    nk_store(&test_ctl->resp_seq, seq - 1);
+    nk_store(&test_ch.ans->resp_seq, seq - 1);
     break;
   case NK_TEST_BAD_BUSY:
     /* once the host sleeps on busy: "done" without an answer, then
     ** silence; only the busy word tells */
-    while (!(nk_load(&test_ctl->busy) & FUTEX_WAITERS)) __builtin_ia32_pause();
-    nk_store(&test_ctl->busy, 0);
-    nk_futex_wake(&test_ctl->busy);
+    while (!(nk_load(&test_ch.ans->busy) & FUTEX_WAITERS)) __builtin_ia32_pause();
+    nk_store(&test_ch.ans->busy, 0);
+    nk_futex_wake(&test_ch.ans->busy);
     for (;;) __asm__ volatile("" ::: "memory");
   case NK_TEST_SCRIBBLE:
-    memset(test_out, 0xA5, test_out_cap);
-    memset(test_ctl, 0xA5, NK_CHAN_CTL_SIZE);
-    nk_futex_wake(&test_ctl->busy);
+    memset(test_ch.ctl, 0xA5, nk_chan_size(test_io_size));   /* control page, answer, frames */
+    nk_futex_wake(&test_ch.ans->busy);
     for (;;) __asm__ volatile("" ::: "memory");
   default:
     break;
   }
-  memcpy(test_out, &h, sizeof h);
+  memcpy(test_ch.out, &h, sizeof h);
   pending = 0;
 }
 
@@ -124,10 +122,9 @@ static int failing_compile(const pvm_program *prog, void **code, pvm_error *err)
 
 static pvm_engine failing_engine;
 
-int guest_ext_init(nk_chan_ctl *ctl, uint8_t *out, size_t out_cap, char *err, size_t errlen) {
-  test_ctl = ctl;
-  test_out = out;
-  test_out_cap = out_cap;
+int guest_ext_init(const nk_chan *ch, size_t io_size, char *err, size_t errlen) {
+  test_ch = *ch;
+  test_io_size = io_size;
   failing_engine = pvm_engine_interp;
   failing_engine.name = "test-failing-compile";
   failing_engine.compile = failing_compile;

@@ -8,13 +8,15 @@
 **   +----------------+ 0                +---------------------------+
 **   | control page   |                  | guest heap: kernel, every |
 **   +----------------+ NK_CHAN_CTL_SIZE | published cap, directory  |
-**   | request buffer |  guest: RO       |  guest RW, host RO, both  |
+**   | request frame  |                  |  guest RW, host RO, both  |
 **   +----------------+ + io_size        |  at heap_va               |
-**   | response buffer|  guest: RW       +---------------------------+
-**   +----------------+ + io_size
+**   | answer line    | 16 bytes         +---------------------------+
+**   | response frame | io_size
+**   +----------------+
 **
-** Doorbell.  The host posts request `seq` by storing req_seq = seq; the
-** guest answers by storing resp_seq = seq, then exchanging busy for 0.
+** Doorbell.  The host posts request `seq` by storing req_seq = seq (control
+** page); the guest answers by storing resp_seq = seq, then exchanging busy
+** for 0 (answer line).
 ** Each side spins a short while (nk_spin_for), then sleeps in FUTEX_WAIT: the
 ** guest on req_seq (announced by guest_sleeping), the host on busy, which
 ** it first claims with the guest's tid and FUTEX_WAITERS.  busy is also
@@ -93,15 +95,6 @@ typedef struct nk_chan_crash {
 } nk_chan_crash;
 
 typedef struct nk_chan_ctl {
-  /* host -> guest */
-  uint32_t req_seq;             /* futex word the guest sleeps on */
-  uint32_t op;                  /* NK_CHAN_OP_* of req_seq */
-  uint32_t guest_sleeping;      /* guest is (about to be) in FUTEX_WAIT */
-  uint8_t pad0[52];
-  /* guest -> host */
-  uint32_t resp_seq;            /* last request answered */
-  uint32_t busy;                /* 0, or tid | FUTEX_WAITERS while the host sleeps; robust futex */
-  uint8_t pad1[56];
   /* boot */
   uint32_t boot_state;          /* NK_BOOT_* */
   uint32_t guest_tid;           /* gettid() in the guest's own pid namespace */
@@ -111,12 +104,57 @@ typedef struct nk_chan_ctl {
   char boot_error[NK_CHAN_MSG];
 } nk_chan_ctl;
 
+/* Host -> guest: the ring words, right before the request frame, so the
+** word the guest waits on and the start of the request share a cache line
+** (and the rest of a short request the neighbouring one). */
+typedef struct nk_chan_ring {
+  uint32_t req_seq;             /* futex word the guest sleeps on */
+  uint32_t op;                  /* NK_CHAN_OP_* of req_seq */
+  uint32_t guest_sleeping;      /* guest is (about to be) in FUTEX_WAIT */
+  uint32_t pad;
+} nk_chan_ring;
+
+/* Guest -> host: the answer words, right before the response frame, so the
+** word the host waits on and a short response arrive in one cache line. */
+typedef struct nk_chan_answer {
+  uint32_t resp_seq;            /* last request answered */
+  uint32_t busy;                /* 0, or tid | FUTEX_WAITERS while the host sleeps; robust futex */
+  uint32_t pad[2];
+} nk_chan_answer;
+
 _Static_assert(sizeof(nk_chan_ctl) <= NK_CHAN_CTL_SIZE, "control page overflow");
+_Static_assert(sizeof(nk_chan_ring) == 16 && sizeof(nk_chan_answer) == 16,
+               "the frames follow at 16-byte alignment");
 /* docs/sandbox.md lists these offsets */
-_Static_assert(__builtin_offsetof(nk_chan_ctl, resp_seq) == 64, "guest words on their own line");
-_Static_assert(__builtin_offsetof(nk_chan_ctl, busy) == 68, "busy");
-_Static_assert(__builtin_offsetof(nk_chan_ctl, boot_state) == 128, "boot_state");
-_Static_assert(__builtin_offsetof(nk_chan_ctl, config) == 136, "config");
+_Static_assert(__builtin_offsetof(nk_chan_ctl, boot_state) == 0, "boot_state");
+_Static_assert(__builtin_offsetof(nk_chan_ctl, config) == 8, "config");
+
+/* The chan memfd for io_size-byte buffers (a page multiple):
+**   0                    control page
+**   4096                 ring words (16 bytes), then the request frame
+**   4096 + 64 + io_size  answer words (16 bytes), then the response frame */
+typedef struct nk_chan {
+  nk_chan_ctl *ctl;
+  nk_chan_ring *ring;
+  uint8_t *in;
+  nk_chan_answer *ans;
+  uint8_t *out;
+} nk_chan;
+
+#define NK_CHAN_ANSWER_OFF(io) (NK_CHAN_CTL_SIZE + 64 + (uint64_t)(io))
+
+static inline uint64_t nk_chan_size(uint64_t io_size) {
+  return (NK_CHAN_ANSWER_OFF(io_size) + sizeof(nk_chan_answer) + io_size + 4095) & ~(uint64_t)4095;
+}
+
+static inline nk_chan nk_chan_at(void *base, uint64_t io_size) {
+  uint8_t *b = base;
+  nk_chan ch = {(nk_chan_ctl *)b, (nk_chan_ring *)(b + NK_CHAN_CTL_SIZE),
+                b + NK_CHAN_CTL_SIZE + sizeof(nk_chan_ring),
+                (nk_chan_answer *)(b + NK_CHAN_ANSWER_OFF(io_size)),
+                b + NK_CHAN_ANSWER_OFF(io_size) + sizeof(nk_chan_answer)};
+  return ch;
+}
 
 /* ---- futex and spinning ---- */
 
@@ -168,10 +206,10 @@ static inline bool nk_spin_for(const uint32_t *w, uint32_t v, bool equal) {
 }
 
 /* Guest: answer request seq and wake the host if it sleeps. */
-static inline void nk_chan_answer(nk_chan_ctl *c, uint32_t seq) {
-  nk_store(&c->resp_seq, seq);
-  uint32_t old = __atomic_exchange_n(&c->busy, 0, __ATOMIC_ACQ_REL);
-  if (old & FUTEX_WAITERS) nk_futex_wake(&c->busy);
+static inline void nk_chan_reply(nk_chan_answer *a, uint32_t seq) {
+  nk_store(&a->resp_seq, seq);
+  uint32_t old = __atomic_exchange_n(&a->busy, 0, __ATOMIC_ACQ_REL);
+  if (old & FUTEX_WAITERS) nk_futex_wake(&a->busy);
 }
 
 #endif

@@ -39,9 +39,9 @@ typedef struct proc {
   uint64_t va_request;
   uint32_t timeout_ms;
   size_t io_size, heap_size, chan_size;
-  uint8_t *chan;                 /* control page + request + response, RW */
+  uint8_t *chan;                 /* control page, request, answer, response: RW */
+  nk_chan ch;
   nk_chan_ctl *ctl;
-  const uint8_t *shared_out;
   uint8_t *heap;                 /* the guest heap, RO, at the guest's address */
   host_child child;
   bool alive;
@@ -82,7 +82,7 @@ static int guest_timed_out(proc *p, uint32_t ms, nub_error *err) {
 
 static int guest_broke_protocol(proc *p, uint32_t busy, uint32_t seq, nub_error *err) {
   char how[200];
-  uint32_t answered = nk_load(&p->ctl->resp_seq);
+  uint32_t answered = nk_load(&p->ch.ans->resp_seq);
   bury(p, how, sizeof how);
   return host_fail(err, NUB_ERR_PROTOCOL,
                    "guest broke the doorbell protocol (busy word 0x%x, answered %u for request "
@@ -104,7 +104,7 @@ static bool child_exited(proc *p) {
 ** FUTEX_OWNER_DIED and wakes us (robust list), and a death the kernel
 ** could not report that way is noticed within LIVENESS_MS. */
 static int wait_answer(proc *p, uint32_t seq, uint32_t tid, uint32_t timeout_ms, nub_error *err) {
-  nk_chan_ctl *c = p->ctl;
+  nk_chan_answer *c = p->ch.ans;
   uint64_t t0 = nk_now_ns();
   if (nk_spin_for(&c->resp_seq, seq, true)) return NUB_OK;
   uint64_t deadline = timeout_ms ? t0 + (uint64_t)timeout_ms * 1000000u : UINT64_MAX;
@@ -138,7 +138,7 @@ static int wait_answer(proc *p, uint32_t seq, uint32_t tid, uint32_t timeout_ms,
 
 /* Ring for request seq with op, then wait for its answer. */
 static int ring(proc *p, uint32_t op, nub_error *err) {
-  nk_chan_ctl *c = p->ctl;
+  nk_chan_ring *c = p->ch.ring;
   if (!p->alive)
     return host_fail(err, NUB_ERR_GUEST_DIED, "guest process is not running (restart it)");
   uint32_t seq = ++p->seq;
@@ -175,9 +175,9 @@ static int map_regions(proc *p, int chan_fd, int heap_fd, nub_error *err) {
     p->heap = host_map_guest_region(p->va_request, p->heap_size, PROT_READ, MAP_SHARED, heap_fd, err);
     if (!p->heap) return err ? err->code : NUB_ERR_SYSTEM;
   }
-  p->ctl = (nk_chan_ctl *)p->chan;
-  p->b.in = p->chan + NK_CHAN_CTL_SIZE;
-  p->shared_out = p->chan + NK_CHAN_CTL_SIZE + p->io_size;
+  p->ch = nk_chan_at(p->chan, p->io_size);
+  p->ctl = p->ch.ctl;
+  p->b.in = p->ch.in;
   p->b.heap_view = p->heap;
   return NUB_OK;
 }
@@ -190,7 +190,7 @@ static void write_config(proc *p) {
   c->config.heap_va = (uint64_t)(uintptr_t)p->heap;
   c->config.heap_size = p->heap_size;
   memcpy(c->config.engine, p->engine_req, sizeof c->config.engine);
-  c->resp_seq = UINT32_MAX;      /* boot answers request 0 */
+  p->ch.ans->resp_seq = UINT32_MAX;      /* boot answers request 0 */
 }
 
 /* Printable ASCII only, always terminated: guest strings end up in logs. */
@@ -243,8 +243,13 @@ static int start_guest(proc *p, nub_error *err) {
   p->alive = true;
   p->b.guest_gone = false;
   if ((rc = wait_answer(p, 0, 0, BOOT_TIMEOUT_MS, err))) {
+    /* it may have said why before it could answer */
+    char msg[NK_CHAN_MSG];
+    copy_text(msg, sizeof msg, p->ctl->boot_error, sizeof p->ctl->boot_error);
     size_t used = err ? strlen(err->msg) : 0;
-    if (err) snprintf(err->msg + used, sizeof err->msg - used, " while starting %s", p->guest_path);
+    if (err)
+      snprintf(err->msg + used, sizeof err->msg - used, " while starting %s%s%s", p->guest_path,
+               msg[0] ? ": " : "", msg);
     rc = NUB_ERR_SANDBOX;
     if (err) err->code = rc;
     goto out;
@@ -311,7 +316,7 @@ static int proc_open(const nub_options *opt, host_backend **out, nub_error *err)
   p->child.pidfd = -1;
   p->io_size = page_round(opt->io_size);
   p->heap_size = page_round(opt->heap_size);
-  p->chan_size = NK_CHAN_CTL_SIZE + 2 * p->io_size;
+  p->chan_size = nk_chan_size(p->io_size);
   p->va_request = opt->guest_va_base;
   p->timeout_ms = opt->call_timeout_ms;
   if (opt->engine && strlen(opt->engine) >= sizeof p->engine_req) {
@@ -353,10 +358,14 @@ static int proc_call(host_backend *b, nub_error *err) {
   if (rc) return rc;
   /* one bounded copy of the answer; the core validates the copy */
   nub_response_header h;
-  memcpy(&h, p->shared_out, sizeof h);
+  memcpy(&h, p->ch.out, sizeof h);
   size_t n = h.len <= b->out_cap - sizeof h ? (size_t)h.len : 0;
   memcpy(b->out, &h, sizeof h);
-  memcpy(b->out + sizeof h, p->shared_out + sizeof h, n);
+  memcpy(b->out + sizeof h, p->ch.out + sizeof h, n);
+  /* the guest has read the request lines: own them again before the next
+  ** call writes there, so that write does not wait for the guest's cache */
+  __builtin_prefetch(p->ch.ring, 1);
+  __builtin_prefetch(b->in + 48, 1);
   return NUB_OK;
 }
 
