@@ -362,9 +362,8 @@ static int proc_call(host_backend *b, nub_error *err) {
   size_t n = h.len <= b->out_cap - sizeof h ? (size_t)h.len : 0;
   memcpy(b->out, &h, sizeof h);
   memcpy(b->out + sizeof h, p->ch.out + sizeof h, n);
-  /* the guest has read the request lines: own them again before the next
-  ** call writes there, so that write does not wait for the guest's cache */
-  __builtin_prefetch(p->ch.ring, 1);
+  /* the guest has read the request's second line: own it again before the
+  ** next call writes there (the ring line it polls cannot be kept) */
   __builtin_prefetch(b->in + 48, 1);
   return NUB_OK;
 }
