@@ -9,7 +9,8 @@
 static const cli_command commands[] = {
   {"vectors", "run PVM JSON test vectors: vectors DIR|FILE... [--engine E] [--verbose]", cmd_vectors},
   {"run", "run a program: run FILE [--format generic|spi] [--gas N] [--pc N] [--args HEX] [--engine E] [--trace] [--json]", cmd_run},
-  {"bench", "benchmarks: bench interp", cmd_bench},
+  {"bench", "benchmarks: bench interp|jit", cmd_bench},
+  {"fuzz-diff", "differential fuzzing, JIT vs interpreter: fuzz-diff [--count N] [--seed S] [--max-insns K] [--save DIR] [--reports N]", cmd_fuzz_diff},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -7,6 +7,7 @@
 */
 #include <cpuid.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -43,7 +44,10 @@ bool jit_op_is_store(unsigned op) { return op < PVM_OP_COUNT && (op_flags[op] & 
 
 /* ---- CPU features ---- */
 
-uint32_t jit_cpu_features(void) {
+static uint32_t cpu_features;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void read_cpuid(void) {
   unsigned a, b, c, d;
   uint32_t f = 0;
   if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_POPCNT)) f |= JIT_CPU_POPCNT;
@@ -52,7 +56,13 @@ uint32_t jit_cpu_features(void) {
     if (b & bit_BMI2) f |= JIT_CPU_BMI2;
   }
   if (__get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_LZCNT)) f |= JIT_CPU_LZCNT;
-  return f;
+  cpu_features = f;
+}
+
+/* cpuid traps to the hypervisor in a VM, so it is asked once. */
+uint32_t jit_cpu_features(void) {
+  pthread_once(&cpu_once, read_cpuid);
+  return cpu_features;
 }
 
 /* ---- compiler state ---- */
