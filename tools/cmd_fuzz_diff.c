@@ -13,29 +13,30 @@ int cmd_fuzz_diff(int argc, char **argv) {
   fdiff_config cfg = {.seed = 1, .count = 10000, .max_insns = 48, .ref = &pvm_engine_interp,
                       .test = &jit_engine, .max_reports = 1, .out = stdout};
   fdiff_stats st;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) {         /* every option takes a value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     uint64_t x;
-    if (!strcmp(a, "--count") && v) {
+    if (!v) {
+      return cli_usage_error("fuzz-diff", "%s needs a value", a);
+    } else if (!strcmp(a, "--count")) {
       if (!cli_parse_u64(v, UINT64_MAX, &cfg.count)) return cli_usage_error("fuzz-diff", "bad --count %s", v);
-    } else if (!strcmp(a, "--seed") && v) {
+    } else if (!strcmp(a, "--seed")) {
       if (!cli_parse_u64(v, UINT64_MAX, &cfg.seed)) return cli_usage_error("fuzz-diff", "bad --seed %s", v);
-    } else if (!strcmp(a, "--max-insns") && v) {
+    } else if (!strcmp(a, "--max-insns")) {
       if (!cli_parse_u64(v, 100000, &x) || x < 4)
         return cli_usage_error("fuzz-diff", "--max-insns must be 4..100000, not %s", v);
       cfg.max_insns = (unsigned)x;
-    } else if (!strcmp(a, "--reports") && v) {
+    } else if (!strcmp(a, "--reports")) {
       if (!cli_parse_u64(v, 1000, &x) || x < 1)
         return cli_usage_error("fuzz-diff", "--reports must be 1..1000, not %s", v);
       cfg.max_reports = (unsigned)x;
-    } else if (!strcmp(a, "--save") && v) {
+    } else if (!strcmp(a, "--save")) {
       cfg.save_dir = v;
-    } else if (!strcmp(a, "--engine") && v) {
+    } else if (!strcmp(a, "--engine")) {
       if (!(cfg.test = cli_engine(v))) return 2;
     } else {
       return cli_usage_error("fuzz-diff", "unexpected argument %s", a);
     }
-    i++;
   }
   int rc = fdiff_run(&cfg, &st);
   unsigned ops = 0, covered = 0;

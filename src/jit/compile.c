@@ -824,6 +824,17 @@ static int check_cpu(uint32_t have, pvm_error *err) {
 
 int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
                 pvm_error *err) {
+  uint32_t features = jit_cpu_features() & ~(opt ? opt->disable : 0);
+  int rc = check_cpu(features, err);
+  if (rc) {
+    *out = NULL;
+    return rc;
+  }
+  return jit_compile_features(prog, features, out, err);
+}
+
+int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **out,
+                         pvm_error *err) {
   uint64_t t0 = now_ns();
   compiler c;
   jit_code *code = NULL;
@@ -831,8 +842,7 @@ int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
   *out = NULL;
   memset(&c, 0, sizeof c);
   c.prog = prog;
-  c.features = jit_cpu_features() & ~(opt ? opt->disable : 0);
-  if ((rc = check_cpu(c.features, err))) return rc;
+  c.features = features;
   jit_asm_init(&c.a);
   code = calloc(1, sizeof *code);
   c.body = malloc((size_t)prog->insn_count * sizeof *c.body);
