@@ -1,8 +1,9 @@
 # nub front door.  `make` builds the release CLI at build/nub,
 # `make run` runs the bundled example, `make test` builds the dev preset
 # (ASan + UBSan) and runs every test, then a short run of every fuzz target.
+# `make examples` reassembles examples/*.pvm from examples/*.s.
 
-.PHONY: all build run test deps dev fuzz fuzz-smoke clean
+.PHONY: all build run examples test deps dev fuzz fuzz-smoke clean
 
 all: build
 
@@ -12,6 +13,13 @@ deps:
 build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release
+
+# examples/add.pvm adds its two u64 arguments (2 and 40): r7 ends as 42.
+run: build
+	@./build/nub run examples/add.pvm --format spi --args 02000000000000002800000000000000
+
+examples: build
+	@for s in examples/*.s; do ./build/nub asm $$s -o $${s%.s}.pvm || exit 1; done
 
 dev: deps
 	@cmake --preset dev >/dev/null

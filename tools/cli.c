@@ -96,6 +96,16 @@ bool cli_parse_hex(const char *s, uint8_t **out, size_t *len) {
   return true;
 }
 
+bool cli_profile(const char *cmd, const char *name, pvm_profile *out) {
+  int p = pvm_profile_by_name(name);
+  if (p < 0) {
+    cli_usage_error(cmd, "unknown profile %s", name);
+    return false;
+  }
+  *out = (pvm_profile)p;
+  return true;
+}
+
 const pvm_engine *cli_engine(const char *name) {
   if (!strcmp(name, "interp")) return &pvm_engine_interp;
   if (!strcmp(name, "jit")) return &jit_engine;

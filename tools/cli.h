@@ -24,6 +24,8 @@ bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 bool cli_parse_i64(const char *s, int64_t *out);
 /* Parse hex bytes (optional 0x prefix); caller frees *out. */
 bool cli_parse_hex(const char *s, uint8_t **out, size_t *len);
+/* ISA profile by name; false (with a message) if unknown. */
+bool cli_profile(const char *cmd, const char *name, pvm_profile *out);
 /* Engine by name: "interp" or "jit"; NULL (with a message) if unknown. */
 const pvm_engine *cli_engine(const char *name);
 /* Prints "nub <cmd>: <message>" to stderr and returns 2. */
@@ -35,5 +37,9 @@ int cmd_vectors(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_fuzz_diff(int argc, char **argv);
+int cmd_cap(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_disasm(int argc, char **argv);
+int cmd_asm(int argc, char **argv);
 
 #endif

@@ -36,22 +36,26 @@ extern "C" {
 
 typedef uint8_t nub_hash[NUB_HASH_SIZE];
 
+/* BootInfo, heap stats and kernel stats are plain struct tags (no
+** typedef), like `struct stat`: the host API functions of the same names
+** (nub_boot_info(), ...) fill them. */
+
 /* BootInfo (seed): 128 bytes, also placed in the guest kernel's
 ** `.boot_info` ELF section. */
-typedef struct nub_boot_info {
+struct nub_boot_info {
   uint64_t magic;               /* NUB_BOOT_MAGIC */
   uint64_t directory_va;        /* address of the cap directory header */
   uint64_t directory_type_id;   /* layout id of the directory */
   uint64_t guest_va_base;       /* base of the guest heap region */
   uint64_t reserved[12];        /* zero */
-} nub_boot_info;
+};
 
-_Static_assert(sizeof(nub_boot_info) == 128, "BootInfo is 128 bytes");
-_Static_assert(offsetof(nub_boot_info, magic) == 0, "BootInfo.magic");
-_Static_assert(offsetof(nub_boot_info, directory_va) == 8, "BootInfo.directory_va");
-_Static_assert(offsetof(nub_boot_info, directory_type_id) == 16, "BootInfo.directory_type_id");
-_Static_assert(offsetof(nub_boot_info, guest_va_base) == 24, "BootInfo.guest_va_base");
-_Static_assert(offsetof(nub_boot_info, reserved) == 32, "BootInfo._reserved");
+_Static_assert(sizeof(struct nub_boot_info) == 128, "BootInfo is 128 bytes");
+_Static_assert(offsetof(struct nub_boot_info, magic) == 0, "BootInfo.magic");
+_Static_assert(offsetof(struct nub_boot_info, directory_va) == 8, "BootInfo.directory_va");
+_Static_assert(offsetof(struct nub_boot_info, directory_type_id) == 16, "BootInfo.directory_type_id");
+_Static_assert(offsetof(struct nub_boot_info, guest_va_base) == 24, "BootInfo.guest_va_base");
+_Static_assert(offsetof(struct nub_boot_info, reserved) == 32, "BootInfo._reserved");
 
 /* InvokePacket (seed): 80 bytes, read unaligned by the guest. */
 typedef struct nub_invoke_packet {
@@ -102,17 +106,17 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_KERR_COMPILE_FAILED     50u
 
 /* HEAP_STATS reply (seed): 4 x u64 LE. */
-typedef struct nub_heap_stats {
+struct nub_heap_stats {
   uint64_t allocated_bytes;
   uint64_t allocation_count;
   uint64_t fragment_count;      /* free blocks in the heap */
   uint64_t available_bytes;
-} nub_heap_stats;
+};
 
-_Static_assert(sizeof(nub_heap_stats) == 32, "heap stats are 32 bytes");
+_Static_assert(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
 
 /* KERNEL_STATS reply (nub extension): 8 x u64 LE counters. */
-typedef struct nub_kernel_stats {
+struct nub_kernel_stats {
   uint64_t invocations;
   uint64_t jit_compiles;        /* programs compiled (cache misses) */
   uint64_t jit_cache_hits;
@@ -121,9 +125,9 @@ typedef struct nub_kernel_stats {
   uint64_t caps_total;          /* caps in the directory */
   uint64_t put_cap_failures;
   uint64_t kernel_errors;       /* invocations ending in NUB_EXIT_KERNEL_ERROR */
-} nub_kernel_stats;
+};
 
-_Static_assert(sizeof(nub_kernel_stats) == 64, "kernel stats are 64 bytes");
+_Static_assert(sizeof(struct nub_kernel_stats) == 64, "kernel stats are 64 bytes");
 
 /* ---- framing in the shared buffers (nub) ----
 **

@@ -73,9 +73,9 @@ int nub_open(const nub_options *opt, nub **out, nub_error *err);
 void nub_close(nub *n);
 
 int nub_smoke(nub *n, uint64_t *value, nub_error *err);
-int nub_heap_stats(nub *n, nub_heap_stats *out, nub_error *err);
-int nub_kernel_stats(nub *n, nub_kernel_stats *out, nub_error *err);
-int nub_boot_info(nub *n, nub_boot_info *out, nub_error *err);
+int nub_heap_stats(nub *n, struct nub_heap_stats *out, nub_error *err);
+int nub_kernel_stats(nub *n, struct nub_kernel_stats *out, nub_error *err);
+int nub_boot_info(nub *n, struct nub_boot_info *out, nub_error *err);
 int nub_evict_jit(nub *n, nub_error *err);
 
 /* Publish a cap given in its wire form; returns its hash.  Publication is
@@ -87,6 +87,12 @@ int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error
 ** (exit_reason NUB_EXIT_KERNEL_ERROR), not as a failed call. */
 int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                uint64_t initial_gas, nub_invocation_result *out, nub_error *err);
+
+/* Send any fn id with any payload and return the raw reply payload (for
+** tests and tools; the typed calls above are the API).  A reply longer
+** than reply_cap is NUB_ERR_PROTOCOL. */
+int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *reply,
+                 size_t reply_cap, size_t *reply_len, nub_error *err);
 
 /* Name of the engine and backend in use. */
 const char *nub_engine_name(const nub *n);

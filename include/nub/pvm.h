@@ -398,6 +398,27 @@ void pvm_builder_jump_entry_abs(pvm_builder *b, uint32_t pc);
 void pvm_builder_jump_size(pvm_builder *b, unsigned size);
 
 /* ------------------------------------------------------------------ */
+/* Assembler text (docs/asm.md)                                         */
+/* ------------------------------------------------------------------ */
+
+#define PVM_DISASM_SPI 1u      /* the input is an SPI container */
+
+/* Disassemble a generic blob (or an SPI container) into assembler text:
+** one line per instruction with its pc and bytes in a comment, labels
+** for branch and jump table targets.  pvm_asm turns the text back into
+** the same bytes, unusual encodings included.  *text is NUL-terminated;
+** the caller frees it. */
+int pvm_disasm(pvm_profile profile, const uint8_t *in, size_t len, unsigned flags,
+               char **text, size_t *text_len, pvm_error *err);
+
+/* Assemble text into a generic blob, or into an SPI container when the
+** text uses SPI directives (*is_spi says which; may be NULL).  Errors
+** start with "LINE:COLUMN: " and err->offset is the byte offset in text.
+** The caller frees *out. */
+int pvm_asm(pvm_profile profile, const char *text, size_t len, uint8_t **out,
+            size_t *out_len, bool *is_spi, pvm_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Standard program (SPI, GP A.7)                                       */
 /* ------------------------------------------------------------------ */
 

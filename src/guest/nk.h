@@ -21,8 +21,17 @@ typedef struct nk_config {
 } nk_config;
 
 /* Offset of the cap directory header from the heap base: BootInfo's
-** directory_va is heap_base + NK_DIRECTORY_OFFSET. */
-#define NK_DIRECTORY_OFFSET 4096u
+** directory_va is heap_base + NK_DIRECTORY_OFFSET.  The directory header
+** is the heap's first allocation (after the page-sized heap header and a
+** 16-byte block header); nk_create checks it landed there. */
+#define NK_DIRECTORY_OFFSET (4096u + 16u)
+
+/* Engine by name ("interp", "jit", or one added with nk_add_engine);
+** NULL = the best available. */
+const pvm_engine *nk_engine_by_name(const char *name);
+/* Make an extra engine selectable by name (test guests add fault-injecting
+** engines this way).  Process-wide; returns -1 when the table is full. */
+int nk_add_engine(const pvm_engine *engine);
 
 int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen);
 void nk_destroy(nk_kernel *k);
@@ -42,10 +51,10 @@ int nk_register(nk_kernel *k, uint32_t fn_id, nk_fn fn);
 ** out_cap cannot hold a response header). */
 size_t nk_serve(nk_kernel *k, const uint8_t *in, size_t in_cap, uint8_t *out, size_t out_cap);
 
-void nk_boot_info(const nk_kernel *k, nub_boot_info *out);
+void nk_boot_info(const nk_kernel *k, struct nub_boot_info *out);
 
 /* The BootInfo of the default configuration, in the `.boot_info` section of
 ** every executable that links the kernel. */
-extern const nub_boot_info nk_boot_info_section;
+extern const struct nub_boot_info nk_boot_info_section;
 
 #endif

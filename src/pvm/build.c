@@ -89,14 +89,9 @@ uint32_t pvm_builder_item_count(const pvm_builder *b) { return b->nitems; }
 /* ---- storage ---- */
 
 static bool grow(pvm_builder *b, void **p, uint32_t *cap, uint64_t need, size_t elem) {
-  if (need <= *cap) return true;
-  uint64_t ncap = *cap ? *cap : 16;
-  while (ncap < need) ncap *= 2;
-  void *np = ncap <= UINT32_MAX ? realloc(*p, ncap * elem) : NULL;
-  if (!np) { fail_oom(b); return false; }
-  *p = np;
-  *cap = (uint32_t)ncap;
-  return true;
+  if (pvm_grow(p, cap, need, elem)) return true;
+  fail_oom(b);
+  return false;
 }
 
 static item *new_item(pvm_builder *b, int kind) {
@@ -111,6 +106,11 @@ static item *new_item(pvm_builder *b, int kind) {
 }
 
 static bool pool_add(pvm_builder *b, item *it, const uint8_t *bytes, size_t n) {
+  if ((uint64_t)b->npool + n > PVM_MAX_CODE_LEN) {   /* stop before memory does */
+    fail(b, PVM_ERR_LIMIT, b->nitems - 1, PVM_OPND_END, "code exceeds %u bytes",
+         PVM_MAX_CODE_LEN);
+    return false;
+  }
   if (!grow(b, (void **)&b->pool, &b->pool_cap, (uint64_t)b->npool + n, 1)) return false;
   memcpy(b->pool + b->npool, bytes, n);
   it->data = b->npool;
@@ -273,9 +273,8 @@ static bool check_imm(pvm_builder *b, item *it, pvm_opnd which, uint64_t v, int 
   if (width == PVM_WIDTH_AUTO) {
     if (pvm_imm_fits(v, 4)) return true;
     fail(b, PVM_ERR_RANGE, at, which,
-         "%s %lld (0x%llx) does not fit 4 sign-extended bytes: the value must be "
-         "in -0x80000000..0x7fffffff (as unsigned 64-bit: 0..0x7fffffff or "
-         "0xffffffff80000000..0xffffffffffffffff)",
+         "%s %lld (0x%llx) does not fit a sign-extended 4-byte field "
+         "(-0x80000000..0x7fffffff)",
          opnd_name(which), (long long)v, (unsigned long long)v);
     return false;
   }
@@ -284,7 +283,7 @@ static bool check_imm(pvm_builder *b, item *it, pvm_opnd which, uint64_t v, int 
     return false;
   }
   if (pvm_imm_fits(v, (unsigned)width)) return true;
-  fail(b, PVM_ERR_RANGE, at, which, "%s %lld (0x%llx) does not fit %d sign-extended bytes",
+  fail(b, PVM_ERR_RANGE, at, which, "%s %lld (0x%llx) does not fit a sign-extended %d-byte field",
        opnd_name(which), (long long)v, (unsigned long long)v, width);
   return false;
 }
@@ -397,12 +396,7 @@ void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n) {
 void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n) {
   if (n == 0) return;
   item *it = new_item(b, ITEM_BYTES);
-  if (!it) return;
-  if (n > PVM_MAX_CODE_LEN) {
-    fail(b, PVM_ERR_LIMIT, b->nitems - 1, PVM_OPND_END, "%zu bytes exceed the code limit", n);
-    return;
-  }
-  pool_add(b, it, bytes, n);
+  if (it) pool_add(b, it, bytes, n);
 }
 
 /* ---- layout ---- */
@@ -436,8 +430,8 @@ static int prepare(pvm_builder *b) {
       if (padded && fi->trailing == f) {
         if (want != PVM_WIDTH_AUTO && want != 4) {
           fail(b, PVM_ERR_RANGE, i, is_offset ? PVM_OPND_TARGET : f,
-               "code bytes follow, which the decoder reads into a %s shorter than "
-               "4 bytes: its width must be 4, not %d", is_offset ? "offset" : "last immediate",
+               "code bytes follow, which the decoder would read into %s shorter than "
+               "4 bytes: its width must be 4, not %d", is_offset ? "an offset" : "a last immediate",
                want);
           return b->err_code;
         }
@@ -477,19 +471,18 @@ static int64_t branch_offset(const pvm_builder *b, const item *it, uint64_t code
   return (int64_t)((uint64_t)t - it->pc);
 }
 
-/* Shortest width for a branch's offset.  A forward label moves with the
-** branch's own size, so each candidate width is tried with the offset it
-** would give. */
-static unsigned needed_width(const pvm_builder *b, uint32_t i, uint64_t code_len) {
-  const item *it = &b->items[i];
-  int64_t off = branch_offset(b, it, code_len);
-  unsigned cur = *offset_width((item *)it);
-  bool moves = !it->abs && b->labels[it->target] > i;
+unsigned pvm_offset_width(int64_t off, unsigned cur, bool moves) {
   for (unsigned w = 0; w < 4; w++) {
     int64_t o = moves ? off + (int64_t)w - (int64_t)cur : off;
     if (pvm_imm_fits((uint64_t)o, w)) return w;
   }
   return 4;  /* if even 4 bytes do not fit, the final check reports it */
+}
+
+static unsigned needed_width(pvm_builder *b, uint32_t i, uint64_t code_len) {
+  item *it = &b->items[i];
+  bool moves = !it->abs && b->labels[it->target] > i;
+  return pvm_offset_width(branch_offset(b, it, code_len), *offset_width(it), moves);
 }
 
 /* One pass over the relaxed branches: set each offset width to what its

@@ -6,6 +6,7 @@
 #define NUB_PVM_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nub/pvm.h"
@@ -25,6 +26,18 @@ static inline uint64_t pvm_le_read(const uint8_t *p, unsigned n) {
 
 static inline void pvm_le_write(uint8_t *p, uint64_t v, unsigned n) {
   for (unsigned i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Make room for need elements in a realloc'ed array of *cap; false on OOM. */
+static inline bool pvm_grow(void **p, uint32_t *cap, uint64_t need, size_t elem) {
+  if (need <= *cap) return true;
+  uint64_t ncap = *cap ? *cap : 16;
+  while (ncap < need) ncap *= 2;
+  void *np = ncap <= UINT32_MAX ? realloc(*p, ncap * elem) : NULL;
+  if (!np) return false;
+  *p = np;
+  *cap = (uint32_t)ncap;
+  return true;
 }
 
 /* X_n (A.16): sign-extend an n-byte little-endian value to 64 bits. */
@@ -86,6 +99,11 @@ unsigned pvm_imm_width(uint64_t v);
 static inline bool pvm_imm_fits(uint64_t v, unsigned w) {
   return w >= 8 || pvm_sext(v & ((1ull << (8 * w)) - 1), w) == v;
 }
+
+/* Shortest offset width for a branch whose offset is off with a cur-byte
+** offset field; moves: the target lies after the branch, so the offset
+** changes with the branch's own size. */
+unsigned pvm_offset_width(int64_t off, unsigned cur, bool moves);
 
 /* The builder's first error, as the assembler needs it: which operand
 ** (pvm_opnd; END when none) and the message without the "instruction N"

@@ -413,7 +413,7 @@ static void test_errors(void **state) {
   expect_error(unbound_entry, PVM_ERR_JUMP_TABLE, 0, "jump table entry 0: label 0 is never bound");
   expect_error(bound_twice, PVM_ERR_ARG, 1, "bound twice");
   expect_error(imm_too_wide, PVM_ERR_RANGE, 1, "instruction 1 (load_imm): immediate x 4294967295");
-  expect_error(width_too_small, PVM_ERR_RANGE, 0, "immediate y 300 (0x12c) does not fit 1");
+  expect_error(width_too_small, PVM_ERR_RANGE, 0, "immediate y 300 (0x12c) does not fit a sign-extended 1-byte field");
   expect_error(width_not_allowed, PVM_ERR_RANGE, 0, "width 5 is not in 0..4");
   expect_error(imm64_width, PVM_ERR_RANGE, 0, "always 8 bytes");
   expect_error(bad_register, PVM_ERR_ARG, 0, "rb: register 13 is not in r0..r12");

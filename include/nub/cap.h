@@ -1,0 +1,433 @@
+/*
+** nub capabilities: content-addressed Data / Image / Instance / CNode
+** objects, their SSZ wire form, SHA-256 hash_tree_root hashes, builders,
+** the memory-building step of invoke, and the append-only directory.
+**
+** docs/wire.md is the normative description of every byte and hash here.
+**
+** Conventions: functions return an int status (0 = CAP_OK, else a
+** cap_errcode) and, when given a cap_error, fill it with a message that
+** names the field, the element index, the byte offset and the limit.
+** Nothing reads outside the (wire, end) bounds it is given.
+*/
+#ifndef NUB_CAP_H
+#define NUB_CAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nub/pvm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAP_HASH_SIZE 32
+#define CAP_PAGE_SIZE 4096u
+#define CAP_REGS      13
+
+/* Union selectors of the SSZ `Cap` type (first wire byte). */
+typedef enum cap_kind {
+  CAP_INSTANCE = 0,
+  CAP_IMAGE = 1,
+  CAP_DATA = 2,
+  CAP_CNODE = 3,
+  CAP_KIND_COUNT
+} cap_kind;
+
+/* SSZ list limits and value limits (docs/wire.md, "Limits"). */
+#define CAP_MAX_CODE_BYTES   (1u << 28)   /* Image.code ByteList limit */
+#define CAP_MAX_ENDPOINTS    256u
+#define CAP_MAX_MAPPINGS     256u
+#define CAP_MAX_IMAGE_SLOTS  256u
+#define CAP_MAX_OVERLAYS     256u
+#define CAP_MAX_CNODE_SLOTS  65536u
+#define CAP_MAX_KEY_LEN      8u
+#define CAP_MAX_DATA_SIZE    (1ull << 32)
+#define CAP_MAX_DATA_PAGES   (1u << 20)
+
+/* Mapping access (same numbers as pvm_access). */
+#define CAP_ACCESS_RO 1u
+#define CAP_ACCESS_RW 2u
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef enum cap_errcode {
+  CAP_OK = 0,
+  CAP_ERR_TRUNCATED,   /* input ends inside a fixed part */
+  CAP_ERR_OFFSET,      /* SSZ offset not where it must be */
+  CAP_ERR_TRAILING,    /* bytes left after the last element of a list */
+  CAP_ERR_LIMIT,       /* a list or value over its limit */
+  CAP_ERR_SELECTOR,    /* unknown union selector */
+  CAP_ERR_ORDER,       /* keys / addresses not strictly ascending */
+  CAP_ERR_RESERVED,    /* a reserved value (bad access, profile, hash) */
+  CAP_ERR_ALIGN,       /* address or size not page aligned */
+  CAP_ERR_RANGE,       /* address range outside [0x10000, 2^32) */
+  CAP_ERR_OVERLAP,     /* memory ranges overlap */
+  CAP_ERR_CANONICAL,   /* a second encoding of the same value (zero page) */
+  CAP_ERR_CODE,        /* the Image program failed pvm_blob_parse */
+  CAP_ERR_SENTINEL,    /* a computed hash equals the 32 x 0xFF sentinel */
+  CAP_ERR_MISSING,     /* a referenced hash is not available */
+  CAP_ERR_KIND,        /* a cap of another kind than required */
+  CAP_ERR_PVM,         /* a pvm layer call failed (pvm_code says why) */
+  CAP_ERR_FULL,        /* allocator or output buffer out of space */
+  CAP_ERR_CORRUPT,     /* a directory region fails validation */
+  CAP_ERR_BUSY,        /* directory writer never left its write section */
+  CAP_ERR_ARG,         /* bad argument from the caller */
+  CAP_ERR_NOMEM,
+  CAP_ERR_COUNT
+} cap_errcode;
+
+typedef struct cap_error {
+  int code;                /* cap_errcode */
+  int pvm_code;            /* pvm_errcode for CAP_ERR_CODE / CAP_ERR_PVM */
+  uint64_t offset;         /* byte offset in the wire object, when it applies */
+  uint8_t hash[CAP_HASH_SIZE];  /* CAP_ERR_MISSING / KIND: the hash */
+  char msg[256];
+} cap_error;
+
+const char *cap_errcode_name(int code);
+const char *cap_kind_name(int kind);
+
+/* Prepare libsodium and the zero-hash table.  Every function calls it
+** lazily; call it up front to do the work (and libsodium's start-up) at a
+** time of your choosing.  Thread safe. */
+int cap_init(void);
+
+/* ------------------------------------------------------------------ */
+/* Values carried by caps                                               */
+/* ------------------------------------------------------------------ */
+
+/* One 4 KiB page of a Data cap: its index and its 4096 bytes. */
+typedef struct cap_page {
+  uint32_t index;
+  const uint8_t *bytes;
+} cap_page;
+
+typedef struct cap_endpoint {
+  uint8_t key;
+  uint32_t entry_pc;
+  uint32_t stack_top;      /* informational: one past the stack; 0 = none */
+  uint64_t regs[CAP_REGS]; /* initial registers */
+} cap_endpoint;
+
+typedef struct cap_mapping {
+  uint32_t start, size;    /* page aligned, start >= 0x10000, end <= 2^32 */
+  uint8_t access;          /* CAP_ACCESS_RO or CAP_ACCESS_RW */
+  uint8_t source[CAP_HASH_SIZE];  /* Data cap hash, all zero = zero fill */
+} cap_mapping;
+
+/* A CNode or Image slot: key (0..8 bytes) -> cap hash. */
+typedef struct cap_slot {
+  uint8_t key_len;
+  uint8_t key[CAP_MAX_KEY_LEN];
+  uint8_t hash[CAP_HASH_SIZE];
+} cap_slot;
+
+/* Instance memory overlay: a Data cap written at address. */
+typedef struct cap_overlay {
+  uint32_t address;
+  uint8_t data[CAP_HASH_SIZE];
+} cap_overlay;
+
+/* ------------------------------------------------------------------ */
+/* Views: validated, zero-copy, read-only windows on wire bytes         */
+/* ------------------------------------------------------------------ */
+
+/* The slot list of an Image or a CNode (SSZ list of variable elements). */
+typedef struct cap_slots {
+  const uint8_t *p;        /* offset table, then elements */
+  uint32_t len;
+  uint32_t count;
+} cap_slots;
+
+typedef struct cap_data_view {
+  uint64_t size;           /* bytes, page multiple, <= 2^32 */
+  uint32_t page_count;     /* non-zero pages present on the wire */
+  const uint8_t *pages;    /* page_count records of (u32 index, 4096 bytes) */
+} cap_data_view;
+
+typedef struct cap_image_view {
+  uint8_t profile;         /* pvm_profile */
+  uint32_t heap_top, heap_limit;   /* sbrk heap; 0, 0 = none */
+  const uint8_t *code;     /* GP generic blob */
+  uint32_t code_len;
+  pvm_blob blob;           /* parsed code, pointing into the wire */
+  const uint8_t *endpoints;
+  uint32_t endpoint_count;
+  const uint8_t *mappings;
+  uint32_t mapping_count;
+  cap_slots slots;
+} cap_image_view;
+
+typedef struct cap_instance_view {
+  const uint8_t *image_hash;
+  const uint8_t *image_hash_chain;
+  const uint8_t *root_cnode;       /* all zero = empty cnode */
+  const uint8_t *overlays;
+  uint32_t overlay_count;
+  uint64_t regs[CAP_REGS];
+  uint32_t pc;
+  uint64_t gas;                    /* <= INT64_MAX */
+} cap_instance_view;
+
+typedef struct cap_cnode_view {
+  cap_slots slots;
+} cap_cnode_view;
+
+typedef struct cap_view {
+  cap_kind kind;
+  const uint8_t *wire;     /* the bytes the view reads; they must not change */
+  size_t len;
+  union {
+    cap_data_view data;
+    cap_image_view image;
+    cap_instance_view instance;
+    cap_cnode_view cnode;
+  };
+} cap_view;
+
+/* Strictly validate the whole object in [wire, end) and fill a view. */
+int cap_decode(const uint8_t *wire, const uint8_t *end, cap_view *out,
+               cap_error *err);
+/* Point a view at an identical copy of its bytes (e.g. after the
+** directory stored them): O(1), no validation needed. */
+void cap_view_rebase(cap_view *v, const uint8_t *new_wire);
+
+/* Field access on valid views (i below the count; no checks needed). */
+cap_page cap_data_page(const cap_data_view *d, uint32_t i);
+/* Bytes of page page_index, NULL when that page is all zero. */
+const uint8_t *cap_data_find_page(const cap_data_view *d, uint32_t page_index);
+void cap_image_endpoint(const cap_image_view *im, uint32_t i, cap_endpoint *out);
+bool cap_image_find_endpoint(const cap_image_view *im, uint8_t key,
+                             cap_endpoint *out);
+void cap_image_mapping(const cap_image_view *im, uint32_t i, cap_mapping *out);
+void cap_instance_overlay(const cap_instance_view *in, uint32_t i,
+                          cap_overlay *out);
+void cap_slots_get(const cap_slots *s, uint32_t i, cap_slot *out);
+bool cap_slots_find(const cap_slots *s, const uint8_t *key, size_t key_len,
+                    cap_slot *out);
+
+/* ------------------------------------------------------------------ */
+/* Hashes                                                               */
+/* ------------------------------------------------------------------ */
+
+/* 32 x 0xFF: put_cap's failure reply; no cap may hash to it. */
+extern const uint8_t cap_sentinel_hash[CAP_HASH_SIZE];
+bool cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]);
+
+/* SHA-256 SSZ hash_tree_root of the Cap union (selector mixed in). */
+int cap_hash(const cap_view *v, uint8_t out[CAP_HASH_SIZE], cap_error *err);
+/* cap_decode + cap_hash. */
+int cap_hash_wire(const uint8_t *wire, const uint8_t *end,
+                  uint8_t out[CAP_HASH_SIZE], cap_error *err);
+/* Image hash chain: out = BLAKE2b-256(parent || image_hash).  A fresh
+** Instance uses parent = 32 zero bytes. */
+void cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
+                    const uint8_t image_hash[CAP_HASH_SIZE],
+                    uint8_t out[CAP_HASH_SIZE]);
+
+/* ------------------------------------------------------------------ */
+/* Encoders                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct cap_data_spec {
+  uint64_t size;
+  const cap_page *pages;   /* ascending index; all-zero pages are dropped */
+  uint32_t page_count;
+} cap_data_spec;
+
+typedef struct cap_image_spec {
+  uint8_t profile;
+  uint32_t heap_top, heap_limit;
+  const uint8_t *code;
+  size_t code_len;
+  const cap_endpoint *endpoints;  /* ascending key */
+  uint32_t endpoint_count;
+  const cap_mapping *mappings;    /* ascending start, disjoint */
+  uint32_t mapping_count;
+  const cap_slot *slots;          /* ascending key */
+  uint32_t slot_count;
+} cap_image_spec;
+
+typedef struct cap_instance_spec {
+  uint8_t image_hash[CAP_HASH_SIZE];
+  uint8_t image_hash_chain[CAP_HASH_SIZE];
+  uint8_t root_cnode[CAP_HASH_SIZE];
+  const cap_overlay *overlays;    /* ascending address */
+  uint32_t overlay_count;
+  uint64_t regs[CAP_REGS];
+  uint32_t pc;
+  uint64_t gas;
+} cap_instance_spec;
+
+typedef struct cap_cnode_spec {
+  const cap_slot *slots;          /* ascending key */
+  uint32_t slot_count;
+} cap_cnode_spec;
+
+typedef struct cap_spec {
+  cap_kind kind;
+  union {
+    cap_data_spec data;
+    cap_image_spec image;
+    cap_instance_spec instance;
+    cap_cnode_spec cnode;
+  };
+} cap_spec;
+
+/* Encode spec.  *len receives the wire size; with out == NULL only the
+** size is computed.  The bytes written are validated by cap_decode, so an
+** encoder never produces a wire object the decoder would reject. */
+int cap_encode(const cap_spec *spec, uint8_t *out, size_t out_cap, size_t *len,
+               cap_error *err);
+/* Same, into a malloc'd buffer (free() it). */
+int cap_encode_alloc(const cap_spec *spec, uint8_t **out, size_t *len,
+                     cap_error *err);
+/* A Data cap of size bytes whose first len bytes are bytes (rest zero). */
+int cap_encode_data_alloc(uint64_t size, const uint8_t *bytes, size_t len,
+                          uint8_t **out, size_t *out_len, cap_error *err);
+/* The spec a view describes (arrays malloc'd, pages point into the view's
+** wire); free with cap_spec_free. */
+int cap_spec_from_view(const cap_view *v, cap_spec *out, cap_error *err);
+void cap_spec_free(cap_spec *s);
+
+/* ------------------------------------------------------------------ */
+/* Builders                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct cap_item {
+  cap_kind kind;
+  uint8_t *wire;           /* malloc'd */
+  size_t len;
+  uint8_t hash[CAP_HASH_SIZE];
+} cap_item;
+
+/* The caps a builder made: Data caps first, then the Image, then the
+** Instance. */
+typedef struct cap_bundle {
+  cap_item *items;
+  uint32_t count;
+  uint32_t image, instance;       /* indexes into items */
+} cap_bundle;
+
+void cap_bundle_free(cap_bundle *b);
+
+/* From a GP standard program (A.7) and argument bytes: Data caps for RO,
+** RW and args, an Image with mappings RO / RW / heap / stack / args, the
+** sbrk heap, endpoint 0 with the SPI registers, and a fresh Instance. */
+int cap_build_spi(const uint8_t *spi, size_t spi_len, const uint8_t *args,
+                  uint32_t args_len, cap_bundle *out, cap_error *err);
+
+/* One entry of a caller's page map: [start, start+size) with access;
+** the first len bytes come from bytes (len <= size), the rest is zero. */
+typedef struct cap_region {
+  uint32_t start, size;
+  uint8_t access;
+  const uint8_t *bytes;
+  size_t len;
+} cap_region;
+
+/* From a bare generic blob: an Image with one mapping per region
+** (ascending, disjoint), endpoint 0 (pc 0, zero registers), no heap; a
+** Data cap per region with bytes; and a fresh Instance. */
+int cap_build_generic(const uint8_t *blob, size_t blob_len,
+                      const cap_region *map, uint32_t count, cap_bundle *out,
+                      cap_error *err);
+
+/* A fresh Instance of an Image: chain from a zero parent, empty cnode,
+** no overlay, zero registers, pc and gas. */
+void cap_instance_fresh(const uint8_t image_hash[CAP_HASH_SIZE],
+                        cap_instance_spec *out);
+
+/* ------------------------------------------------------------------ */
+/* Memory of an invocation                                              */
+/* ------------------------------------------------------------------ */
+
+/* Returns the decoded cap stored under hash, or NULL if there is none. */
+typedef const cap_view *(*cap_lookup_fn)(void *ud,
+                                         const uint8_t hash[CAP_HASH_SIZE]);
+
+/* Map image's mappings into the empty mem (zero fill or Data contents),
+** set the sbrk heap, then write the Instance's overlay (instance may be
+** NULL).  Errors name the mapping / overlay index and the hash. */
+int cap_memory_build(pvm_mem *mem, const cap_view *image,
+                     const cap_view *instance, cap_lookup_fn lookup, void *ud,
+                     cap_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Directory                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Header magic ("NCAPDIR1") and layout id (reported in BootInfo): bump
+** CAP_DIR_TYPE_ID whenever the region layout changes. */
+#define CAP_DIR_MAGIC   0x315249445041434Eull
+#define CAP_DIR_TYPE_ID 0x0000000100280010ull  /* v1, 40 B slots, 16 B records */
+
+/* Memory for the directory.  alloc returns size bytes aligned to align
+** inside the region (NULL when full); free (optional) takes back an
+** allocation the directory never published. */
+typedef struct cap_alloc {
+  void *(*alloc)(void *ud, size_t size, size_t align);
+  void (*free)(void *ud, void *p);
+  void *ud;
+} cap_alloc;
+
+/* A bump allocator over [base, base+size), for tests and simple hosts. */
+typedef struct cap_bump {
+  uint8_t *base;
+  size_t size, used;
+  size_t last;             /* start of the newest allocation (free undoes it) */
+} cap_bump;
+void cap_bump_init(cap_bump *b, void *base, size_t size);
+cap_alloc cap_bump_allocator(cap_bump *b);
+
+/* A handle on a directory region.  Writers create it (one writer at a
+** time; callers serialize writers); readers open a region, possibly a
+** read-only mapping written by someone else, and validate all they read. */
+typedef struct cap_dir {
+  uint8_t *base;           /* the region */
+  size_t size;
+  uint64_t header_off;     /* the header's offset in the region */
+  cap_alloc alloc;         /* writers only */
+} cap_dir;
+
+typedef struct cap_dir_entry {
+  const uint8_t *wire;     /* inside the region */
+  uint64_t len;
+  uint32_t ordinal;        /* 0, 1, 2, ... in insertion order */
+  uint8_t kind;
+} cap_dir_entry;
+
+int cap_dir_create(cap_dir *d, void *base, size_t size, const cap_alloc *alloc,
+                   uint32_t min_capacity, cap_error *err);
+/* Open a region for reading; header_off is the header's offset in it. */
+int cap_dir_open(cap_dir *d, const void *base, size_t size, uint64_t header_off,
+                 cap_error *err);
+/* Decode, hash and store wire (copied into the region first, so a caller
+** whose input may change underneath is safe).  Idempotent: the same bytes
+** give the same entry.  view (optional) is a view of the stored bytes. */
+int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
+                uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
+                cap_view *view, bool *inserted, cap_error *err);
+/* Find hash; CAP_ERR_MISSING if absent.  No allocation.  Safe against a
+** concurrent writer; entry->wire stays valid (records never move), but in
+** a hostile region its bytes may change: copy and check them with
+** cap_dir_get_verified. */
+int cap_dir_find(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+                 cap_dir_entry *entry, cap_error *err);
+/* Find hash, copy its wire into buf and check the copy hashes to hash. */
+int cap_dir_get_verified(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+                         uint8_t *buf, size_t buf_cap, size_t *len,
+                         cap_error *err);
+/* Entries and slot capacity (read under the seqlock). */
+int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
+                  cap_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

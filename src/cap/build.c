@@ -1,0 +1,158 @@
+/*
+** Builders: turn a program (GP standard program + arguments, or a bare
+** generic blob + page map) into Data caps, an Image and a fresh Instance.
+*/
+#include <stdlib.h>
+
+#include "cap_internal.h"
+
+static uint64_t page_up(uint64_t x) {
+  return (x + CAP_PAGE_SIZE - 1) / CAP_PAGE_SIZE * CAP_PAGE_SIZE;
+}
+
+void cap_bundle_free(cap_bundle *b) {
+  for (uint32_t i = 0; b->items && i < b->count; i++) free(b->items[i].wire);
+  free(b->items);
+  memset(b, 0, sizeof *b);
+}
+
+void cap_instance_fresh(const uint8_t image_hash[CAP_HASH_SIZE],
+                        cap_instance_spec *out) {
+  static const uint8_t root_parent[CAP_HASH_SIZE];
+  memset(out, 0, sizeof *out);
+  memcpy(out->image_hash, image_hash, CAP_HASH_SIZE);
+  cap_hash_chain(root_parent, image_hash, out->image_hash_chain);
+}
+
+/* Hash wire (which the bundle now owns) and append it. */
+static int bundle_take(cap_bundle *b, uint8_t *wire, size_t len, cap_error *err) {
+  cap_item *it = &b->items[b->count];
+  int rc = cap_hash_wire(wire, wire + len, it->hash, err);
+  if (rc) {
+    free(wire);
+    return rc;
+  }
+  it->kind = (cap_kind)wire[0];
+  it->wire = wire;
+  it->len = len;
+  b->count++;
+  return CAP_OK;
+}
+
+static int bundle_encode(cap_bundle *b, const cap_spec *s, cap_error *err) {
+  uint8_t *wire;
+  size_t len;
+  int rc = cap_encode_alloc(s, &wire, &len, err);
+  return rc ? rc : bundle_take(b, wire, len, err);
+}
+
+/* A mapping per region; a Data cap (page-rounded) for each region with
+** bytes, whose hash becomes the mapping's source. */
+static int region_mapping(cap_bundle *b, const cap_region *r, uint32_t i,
+                          cap_mapping *m, cap_error *err) {
+  uint8_t *wire;
+  size_t len;
+  int rc;
+  memset(m, 0, sizeof *m);
+  m->start = r->start;
+  m->size = r->size;
+  m->access = r->access;
+  if (!r->len) return CAP_OK;
+  if (r->len > r->size)
+    return cap_fail(err, CAP_ERR_LIMIT, 0,
+                    "build: region %u: %zu bytes do not fit its %u-byte range", i,
+                    r->len, r->size);
+  if ((rc = cap_encode_data_alloc(page_up(r->len), r->bytes, r->len, &wire, &len, err)) ||
+      (rc = bundle_take(b, wire, len, err)))
+    return rc;
+  memcpy(m->source, b->items[b->count - 1].hash, CAP_HASH_SIZE);
+  return CAP_OK;
+}
+
+typedef struct program_parts {
+  const uint8_t *code;
+  size_t code_len;
+  const cap_region *regions;
+  uint32_t region_count;
+  cap_endpoint entry;
+  uint32_t heap_top, heap_limit;
+} program_parts;
+
+static int build_program(const program_parts *p, cap_bundle *out, cap_error *err) {
+  cap_mapping maps[CAP_MAX_MAPPINGS];
+  cap_spec image = {.kind = CAP_IMAGE}, inst = {.kind = CAP_INSTANCE};
+  int rc = CAP_OK;
+  memset(out, 0, sizeof *out);
+  if (p->region_count > CAP_MAX_MAPPINGS)
+    return cap_fail(err, CAP_ERR_LIMIT, 0, "build: %u regions exceed the mapping limit %u",
+                    p->region_count, CAP_MAX_MAPPINGS);
+  if (!(out->items = calloc(p->region_count + 2, sizeof *out->items)))
+    return cap_fail(err, CAP_ERR_NOMEM, 0, "build: no memory");
+  for (uint32_t i = 0; i < p->region_count && !rc; i++)
+    rc = region_mapping(out, &p->regions[i], i, &maps[i], err);
+  if (rc) goto fail;
+  image.image.profile = PVM_PROFILE_GP07;
+  image.image.heap_top = p->heap_top;
+  image.image.heap_limit = p->heap_limit;
+  image.image.code = p->code;
+  image.image.code_len = p->code_len;
+  image.image.endpoints = &p->entry;
+  image.image.endpoint_count = 1;
+  image.image.mappings = maps;
+  image.image.mapping_count = p->region_count;
+  if ((rc = bundle_encode(out, &image, err))) goto fail;
+  out->image = out->count - 1;
+  cap_instance_fresh(out->items[out->image].hash, &inst.instance);
+  if ((rc = bundle_encode(out, &inst, err))) goto fail;
+  out->instance = out->count - 1;
+  return CAP_OK;
+fail:
+  cap_bundle_free(out);
+  return rc;
+}
+
+int cap_build_generic(const uint8_t *blob, size_t blob_len,
+                      const cap_region *map, uint32_t count, cap_bundle *out,
+                      cap_error *err) {
+  program_parts p = {.code = blob, .code_len = blob_len, .regions = map,
+                     .region_count = map ? count : 0};
+  return build_program(&p, out, err);
+}
+
+/* Append a region unless it is empty (empty mappings are not encoded). */
+static void add_region(cap_region *r, uint32_t *n, uint32_t start, uint64_t size,
+                       uint8_t access, const uint8_t *bytes, size_t len) {
+  if (!size) return;
+  cap_region x = {start, (uint32_t)size, access, bytes, len};
+  r[(*n)++] = x;
+}
+
+int cap_build_spi(const uint8_t *spi, size_t spi_len, const uint8_t *args,
+                  uint32_t args_len, cap_bundle *out, cap_error *err) {
+  pvm_spi s;
+  pvm_spi_layout l;
+  pvm_error perr;
+  cap_region r[5];
+  program_parts p = {.regions = r};
+  uint64_t rw_data;
+  memset(out, 0, sizeof *out);
+  if (pvm_spi_parse(spi, spi + spi_len, &s, &perr))
+    return cap_fail_pvm(err, CAP_ERR_PVM, 0, "build: spi", &perr);
+  if (pvm_spi_layout_compute(&s, args_len, &l, &perr))
+    return cap_fail_pvm(err, CAP_ERR_PVM, 0, "build: spi layout", &perr);
+  rw_data = page_up(s.rw_len);
+  add_region(r, &p.region_count, l.ro_start, l.ro_size, CAP_ACCESS_RO, s.ro_data, s.ro_len);
+  add_region(r, &p.region_count, l.rw_start, rw_data, CAP_ACCESS_RW, s.rw_data, s.rw_len);
+  add_region(r, &p.region_count, (uint32_t)(l.rw_start + rw_data), l.rw_size - rw_data,
+             CAP_ACCESS_RW, NULL, 0);
+  add_region(r, &p.region_count, l.stack_start, l.stack_size, CAP_ACCESS_RW, NULL, 0);
+  add_region(r, &p.region_count, l.args_start, l.args_size, CAP_ACCESS_RO, args, args_len);
+  p.code = s.code_blob;
+  p.code_len = s.code_blob_len;
+  p.entry.stack_top = (uint32_t)l.regs[1];
+  memcpy(p.entry.regs, l.regs, sizeof p.entry.regs);
+  /* the same sbrk heap pvm_spi_load_memory sets up */
+  p.heap_top = l.heap_top;
+  p.heap_limit = l.stack_start - PVM_ZONE;
+  return build_program(&p, out, err);
+}

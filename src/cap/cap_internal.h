@@ -1,0 +1,124 @@
+/*
+** Private helpers of the capability layer: error filling, little-endian
+** access, the SSZ reader and the SHA-256 merkleizer.
+*/
+#ifndef NUB_CAP_INTERNAL_H
+#define NUB_CAP_INTERNAL_H
+
+#include <string.h>
+
+#include "nub/cap.h"
+
+int cap_fail(cap_error *err, int code, uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Copy a pvm error into err as code (CAP_ERR_CODE or CAP_ERR_PVM), with
+** its offset shifted by base and its message after prefix. */
+int cap_fail_pvm(cap_error *err, int code, uint64_t base, const char *prefix,
+                 const pvm_error *perr);
+/* Hex of a hash into buf (65 bytes). */
+const char *cap_hex32(const uint8_t h[CAP_HASH_SIZE], char buf[65]);
+
+static inline uint64_t cap_le(const uint8_t *p, unsigned n) {
+  uint64_t v = 0;
+  for (unsigned i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+static inline uint32_t cap_le32(const uint8_t *p) { return (uint32_t)cap_le(p, 4); }
+static inline uint64_t cap_le64(const uint8_t *p) { return cap_le(p, 8); }
+static inline void cap_put_le(uint8_t *p, uint64_t v, unsigned n) {
+  for (unsigned i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline bool cap_all_zero(const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i]) return false;
+  return true;
+}
+
+/* ---- wire layout (docs/wire.md) ---- */
+
+#define W_ENDPOINT   113u   /* key 1, entry_pc 4, stack_top 4, regs 104 */
+#define W_MAPPING    41u    /* start 4, size 4, access 1, source 32 */
+#define W_OVERLAY    36u    /* address 4, data 32 */
+#define W_PAGE       4100u  /* index 4, bytes 4096 */
+#define W_SLOT_FIXED 36u    /* key offset 4, hash 32; then the key bytes */
+#define W_DATA_FIXED 12u    /* size 8, pages offset 4 */
+#define W_IMAGE_FIXED 25u   /* profile 1, heap_top 4, heap_limit 4, 4 offsets */
+#define W_INSTANCE_FIXED 216u
+#define W_CNODE_FIXED 4u
+#define W_REGS       (8u * CAP_REGS)
+
+/* Offsets of fields inside the fixed parts. */
+enum {
+  IMG_PROFILE = 0, IMG_HEAP_TOP = 1, IMG_HEAP_LIMIT = 5, IMG_CODE = 9,
+  IMG_ENDPOINTS = 13, IMG_MAPPINGS = 17, IMG_SLOTS = 21,
+  INST_IMAGE = 0, INST_CHAIN = 32, INST_CNODE = 64, INST_OVERLAYS = 96,
+  INST_REGS = 100, INST_PC = 204, INST_GAS = 208,
+  EP_KEY = 0, EP_PC = 1, EP_STACK = 5, EP_REGS = 9,
+  MAP_START = 0, MAP_SIZE = 4, MAP_ACCESS = 8, MAP_SOURCE = 9,
+};
+
+/* ---- SSZ reader ---- */
+
+/* A piece of the wire: bytes and their absolute offset in the object. */
+typedef struct ssz_span {
+  const uint8_t *p;
+  size_t len;
+  uint64_t off;
+} ssz_span;
+
+/* Split a container into its 1..8 variable fields.  fixed = size of the
+** fixed part, var_at[i] = where field i's 4-byte offset sits in it. */
+int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
+                  const uint8_t *var_at, const char *const *names,
+                  const char *what, ssz_span *vars, cap_error *err);
+/* A list of fixed-size elements: count = len / elem, no bytes left over. */
+int ssz_list_fixed(ssz_span s, size_t elem, uint32_t limit, const char *what,
+                   uint32_t *count, cap_error *err);
+/* A list of variable-size elements: validates the offset table. */
+int ssz_list_var(ssz_span s, uint32_t limit, const char *what, uint32_t *count,
+                 cap_error *err);
+/* Element i of a validated variable list. */
+ssz_span ssz_list_elem(ssz_span s, uint32_t count, uint32_t i);
+
+/* ---- merkleization (SHA-256) ---- */
+
+#define SSZ_MAX_DEPTH 48
+
+void ssz_pair(const uint8_t a[32], const uint8_t b[32], uint8_t out[32]);
+/* Root of an all-zero subtree of 2^depth chunks. */
+const uint8_t *ssz_zero(unsigned depth);
+/* ceil(log2(n)), 0 for n <= 1: the depth SSZ pads a limit of n chunks to. */
+unsigned ssz_depth(uint64_t n);
+/* uint256 little-endian chunk of v. */
+void ssz_chunk_u64(uint64_t v, uint8_t out[32]);
+/* mix_in_length / mix_in_selector: H(root || uint256(v)). */
+void ssz_mix_in(const uint8_t root[32], uint64_t v, uint8_t out[32]);
+
+/* Streaming merkleizer: subtrees are appended left to right. */
+typedef struct ssz_merkle {
+  uint8_t node[SSZ_MAX_DEPTH + 1][32];  /* pending left siblings per level */
+  uint64_t count;                       /* chunks appended so far */
+} ssz_merkle;
+
+void ssz_merkle_init(ssz_merkle *m);
+/* Append one chunk. */
+void ssz_merkle_add(ssz_merkle *m, const uint8_t chunk[32]);
+/* Append n zero chunks in O(log n) hashes. */
+void ssz_merkle_add_zeros(ssz_merkle *m, uint64_t n);
+/* Root padded to 2^depth chunks (count must be <= 2^depth). */
+void ssz_merkle_root(ssz_merkle *m, unsigned depth, uint8_t out[32]);
+/* merkleize(pack(bytes), 2^depth chunks). */
+void ssz_bytes_root(const uint8_t *p, size_t len, unsigned depth,
+                    uint8_t out[32]);
+/* merkleize of n leaves (padded to the next power of two). */
+void ssz_leaves_root(const uint8_t (*leaves)[32], unsigned n, uint8_t out[32]);
+
+/* ---- shared by decode, hash and encode ---- */
+
+/* CAP_ERR_SENTINEL if h is the failure sentinel (kind names the cap). */
+int cap_refuse_sentinel(const uint8_t h[CAP_HASH_SIZE], int kind, cap_error *err);
+
+/* Compare two keys: lexicographic, a proper prefix sorts first. */
+int cap_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+#endif

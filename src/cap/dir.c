@@ -1,0 +1,414 @@
+/*
+** The cap directory: an append-only hash -> wire-bytes table living in a
+** caller's memory region, written by one writer and read by any number
+** of readers, possibly in another process through a read-only mapping at
+** another address.  Layout and protocol: docs/wire.md, "Directory".
+**
+** Everything is addressed by offsets from the header, and a reader
+** trusts nothing it reads: each offset, length and count is checked
+** against the region before use, and a seqlock generation tells a torn
+** read from a corrupt region.
+*/
+#include <stdio.h>
+
+#include "cap_internal.h"
+
+/* Header fields (byte offsets; all u64, 8-aligned). */
+enum { H_MAGIC = 0, H_TYPE = 8, H_SEQ = 16, H_TABLE = 24, H_CAPACITY = 32,
+       H_COUNT = 40, H_SIZE = 64 };
+/* Slot: hash[32], record offset (i64, 0 = empty). */
+enum { S_REC = 32, S_SIZE = 40 };
+/* Record: wire length u64, ordinal u32, kind u8, 3 reserved; then wire. */
+enum { R_LEN = 0, R_ORDINAL = 8, R_KIND = 12, R_SIZE = 16 };
+
+#define MIN_CAPACITY 8u
+#define READ_RETRIES (1u << 20)
+
+static uint64_t ld(const uint8_t *p) {
+  return __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_RELAXED);
+}
+static void st(uint8_t *p, uint64_t v) {
+  __atomic_store_n((uint64_t *)(void *)p, v, __ATOMIC_RELAXED);
+}
+static uint8_t *header(const cap_dir *d) { return d->base + d->header_off; }
+
+/* ---- allocator ---- */
+
+static void *bump_alloc(void *ud, size_t size, size_t align) {
+  cap_bump *b = ud;
+  size_t pad = (size_t)(-(uintptr_t)(b->base + b->used)) & (align - 1);
+  if (pad > b->size - b->used || size > b->size - b->used - pad) return NULL;
+  b->last = b->used + pad;
+  b->used = b->last + size;
+  return b->base + b->last;
+}
+
+static void bump_free(void *ud, void *p) {
+  cap_bump *b = ud;
+  if ((uint8_t *)p == b->base + b->last) b->used = b->last;
+}
+
+void cap_bump_init(cap_bump *b, void *base, size_t size) {
+  b->base = base;
+  b->size = size;
+  b->used = b->last = 0;
+}
+
+cap_alloc cap_bump_allocator(cap_bump *b) {
+  cap_alloc a = {bump_alloc, bump_free, b};
+  return a;
+}
+
+/* size bytes from the allocator, checked to lie inside the region. */
+static int region_alloc(cap_dir *d, size_t size, const char *what, uint8_t **out,
+                        cap_error *err) {
+  uint8_t *p = d->alloc.alloc(d->alloc.ud, size, 8);
+  *out = NULL;
+  if (!p)
+    return cap_fail(err, CAP_ERR_FULL, 0, "dir: allocator has no %zu bytes for %s",
+                    size, what);
+  if (p < d->base || (uintptr_t)p % 8 || size > d->size ||
+      (size_t)(p - d->base) > d->size - size)
+    return cap_fail(err, CAP_ERR_ARG, 0,
+                    "dir: allocator returned memory for %s outside the region", what);
+  *out = p;
+  return CAP_OK;
+}
+
+static void region_free(cap_dir *d, uint8_t *p) {
+  if (d->alloc.free) d->alloc.free(d->alloc.ud, p);
+}
+
+/* ---- reading (shared by readers and the writer) ---- */
+
+/* A consistent view of the header's mutable fields. */
+typedef struct snapshot {
+  uint64_t seq, capacity, count;
+  const uint8_t *table;
+} snapshot;
+
+enum { READ_OK = 0, READ_RETRY = -1 };
+
+static int corrupt(cap_error *err, uint64_t off, const char *what, uint64_t v) {
+  return cap_fail(err, CAP_ERR_CORRUPT, off, "dir: %s (0x%llx) fails validation", what,
+                  (unsigned long long)v);
+}
+
+static int check_ids(const cap_dir *d, cap_error *err) {
+  const uint8_t *h = header(d);
+  uint64_t magic = ld(h + H_MAGIC), type = ld(h + H_TYPE);
+  if (magic != CAP_DIR_MAGIC) return corrupt(err, d->header_off, "header magic", magic);
+  if (type != CAP_DIR_TYPE_ID)
+    return cap_fail(err, CAP_ERR_CORRUPT, d->header_off + H_TYPE,
+                    "dir: layout id 0x%llx is not CAP_DIR_TYPE_ID 0x%llx",
+                    (unsigned long long)type, (unsigned long long)CAP_DIR_TYPE_ID);
+  return CAP_OK;
+}
+
+/* Region position of an offset from the header; false if it leaves the
+** region, is misaligned, or cannot hold n bytes. */
+static bool place(const cap_dir *d, uint64_t rel, uint64_t n, uint64_t *pos) {
+  uint64_t p = d->header_off + rel;   /* wraps for negative offsets */
+  if (p % 8 || p > d->size || n > d->size - p) return false;
+  *pos = p;
+  return true;
+}
+
+static bool unchanged(const cap_dir *d, uint64_t seq) {
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  return ld(header(d) + H_SEQ) == seq;
+}
+
+static int validate_snapshot(const cap_dir *d, snapshot *s, uint64_t rel, cap_error *err) {
+  uint64_t pos;
+  if (s->capacity < MIN_CAPACITY || (s->capacity & (s->capacity - 1)) ||
+      s->capacity > d->size / S_SIZE)
+    return corrupt(err, d->header_off + H_CAPACITY, "capacity", s->capacity);
+  if (!place(d, rel, s->capacity * S_SIZE, &pos))
+    return corrupt(err, d->header_off + H_TABLE, "table offset", rel);
+  if (s->count >= s->capacity)
+    return corrupt(err, d->header_off + H_COUNT, "entry count", s->count);
+  s->table = d->base + pos;
+  return READ_OK;
+}
+
+static int read_snapshot(const cap_dir *d, snapshot *s, cap_error *err) {
+  const uint8_t *h = header(d);
+  uint64_t rel;
+  int rc = check_ids(d, err);
+  if (rc) return rc;
+  s->seq = __atomic_load_n((const uint64_t *)(const void *)(h + H_SEQ), __ATOMIC_ACQUIRE);
+  if (s->seq & 1) return READ_RETRY;
+  rel = ld(h + H_TABLE);
+  s->capacity = ld(h + H_CAPACITY);
+  s->count = ld(h + H_COUNT);
+  rc = validate_snapshot(d, s, rel, err);
+  return rc && !unchanged(d, s->seq) ? READ_RETRY : rc;   /* torn, not corrupt */
+}
+
+static bool same_hash(const uint8_t *slot, const uint8_t key[CAP_HASH_SIZE]) {
+  for (int i = 0; i < 4; i++) {
+    uint64_t w;
+    memcpy(&w, key + 8 * i, 8);
+    if (ld(slot + 8 * i) != w) return false;
+  }
+  return true;
+}
+
+static uint64_t bucket(const uint8_t h[CAP_HASH_SIZE], uint64_t capacity) {
+  return cap_le(h, 8) & (capacity - 1);
+}
+
+/* The record a slot points to, validated. */
+static int read_record(const cap_dir *d, const snapshot *s, uint64_t rel,
+                       cap_dir_entry *e, cap_error *err) {
+  uint64_t pos, len, meta;
+  if (!place(d, rel, R_SIZE, &pos)) return corrupt(err, 0, "record offset", rel);
+  len = ld(d->base + pos + R_LEN);
+  meta = ld(d->base + pos + R_ORDINAL);
+  if (len == 0 || len > d->size - pos - R_SIZE)
+    return corrupt(err, pos + R_LEN, "record length", len);
+  e->wire = d->base + pos + R_SIZE;
+  e->len = len;
+  e->ordinal = (uint32_t)meta;
+  e->kind = (uint8_t)(meta >> 32);
+  if (e->ordinal >= s->count || e->kind >= CAP_KIND_COUNT || (meta >> 40))
+    return corrupt(err, pos + R_ORDINAL, "record ordinal/kind", meta);
+  return READ_OK;
+}
+
+/* One probe pass over a snapshot: CAP_OK, CAP_ERR_MISSING or an error. */
+static int probe(const cap_dir *d, const snapshot *s, const uint8_t key[CAP_HASH_SIZE],
+                 cap_dir_entry *e, cap_error *err) {
+  uint64_t i = bucket(key, s->capacity);
+  for (uint64_t n = 0; n < s->capacity; n++, i = (i + 1) & (s->capacity - 1)) {
+    const uint8_t *slot = s->table + i * S_SIZE;
+    uint64_t rel = ld(slot + S_REC);
+    if (!rel) return CAP_ERR_MISSING;
+    if (same_hash(slot, key)) return read_record(d, s, rel, e, err);
+  }
+  return CAP_ERR_MISSING;
+}
+
+int cap_dir_find(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+                 cap_dir_entry *entry, cap_error *err) {
+  char hex[65];
+  for (uint32_t tries = 0; tries < READ_RETRIES; tries++) {
+    snapshot s;
+    int rc = read_snapshot(d, &s, err);
+    if (rc == READ_RETRY) continue;
+    if (rc) return rc;
+    rc = probe(d, &s, hash, entry, err);
+    if (!unchanged(d, s.seq)) continue;   /* torn: whatever we saw is void */
+    if (rc == CAP_ERR_MISSING) {
+      cap_fail(err, rc, 0, "dir: no cap under %s", cap_hex32(hash, hex));
+      if (err) memcpy(err->hash, hash, CAP_HASH_SIZE);
+    }
+    return rc;
+  }
+  return cap_fail(err, CAP_ERR_BUSY, d->header_off + H_SEQ,
+                  "dir: writer stayed inside its write section for %u reads", READ_RETRIES);
+}
+
+int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
+                  cap_error *err) {
+  for (uint32_t tries = 0; tries < READ_RETRIES; tries++) {
+    snapshot s;
+    int rc = read_snapshot(d, &s, err);
+    if (rc == READ_RETRY) continue;
+    if (rc) return rc;
+    if (!unchanged(d, s.seq)) continue;
+    *count = s.count;
+    *capacity = s.capacity;
+    return CAP_OK;
+  }
+  return cap_fail(err, CAP_ERR_BUSY, d->header_off + H_SEQ,
+                  "dir: writer stayed inside its write section for %u reads", READ_RETRIES);
+}
+
+int cap_dir_get_verified(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+                         uint8_t *buf, size_t buf_cap, size_t *len,
+                         cap_error *err) {
+  cap_dir_entry e;
+  uint8_t got[CAP_HASH_SIZE];
+  char a[65], b[65];
+  int rc = cap_dir_find(d, hash, &e, err);
+  if (rc) return rc;
+  if (e.len > buf_cap)
+    return cap_fail(err, CAP_ERR_FULL, 0, "dir: entry of %llu bytes, buffer holds %zu",
+                    (unsigned long long)e.len, buf_cap);
+  memcpy(buf, e.wire, (size_t)e.len);   /* one copy: checked, then used */
+  *len = (size_t)e.len;
+  if ((rc = cap_hash_wire(buf, buf + e.len, got, err))) return rc;
+  if (memcmp(got, hash, CAP_HASH_SIZE))
+    return cap_fail(err, CAP_ERR_CORRUPT, 0, "dir: entry under %s holds a cap hashing to %s",
+                    cap_hex32(hash, a), cap_hex32(got, b));
+  return CAP_OK;
+}
+
+int cap_dir_open(cap_dir *d, const void *base, size_t size, uint64_t header_off,
+                 cap_error *err) {
+  memset(d, 0, sizeof *d);
+  if (!base || (uintptr_t)base % 8 || header_off % 8 || header_off > size ||
+      size - header_off < H_SIZE)
+    return cap_fail(err, CAP_ERR_ARG, header_off,
+                    "dir: header at offset %llu does not fit an 8-aligned region of %zu bytes",
+                    (unsigned long long)header_off, size);
+  d->base = (uint8_t *)base;   /* readers never write through it */
+  d->size = size;
+  d->header_off = header_off;
+  return check_ids(d, err);
+}
+
+/* ---- writing (one writer) ---- */
+
+static void write_begin(uint8_t *h, uint64_t seq) {
+  st(h + H_SEQ, seq + 1);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+static void write_end(uint8_t *h, uint64_t seq) {
+  __atomic_store_n((uint64_t *)(void *)(h + H_SEQ), seq + 2, __ATOMIC_RELEASE);
+}
+
+/* Put (hash, rel) in the first free slot of its probe sequence. */
+static void table_put(uint8_t *table, uint64_t capacity, const uint8_t *hash, uint64_t rel) {
+  uint64_t i = bucket(hash, capacity);
+  while (ld(table + i * S_SIZE + S_REC)) i = (i + 1) & (capacity - 1);
+  for (int w = 0; w < 4; w++) {
+    uint64_t v;
+    memcpy(&v, hash + 8 * w, 8);
+    st(table + i * S_SIZE + 8 * w, v);
+  }
+  st(table + i * S_SIZE + S_REC, rel);
+}
+
+static int new_table(cap_dir *d, uint64_t capacity, uint8_t **t, cap_error *err) {
+  int rc;
+  if (capacity > d->size / S_SIZE)
+    return cap_fail(err, CAP_ERR_FULL, 0,
+                    "dir: a table of %llu slots does not fit the region",
+                    (unsigned long long)capacity);
+  if ((rc = region_alloc(d, (size_t)capacity * S_SIZE, "the slot table", t, err)))
+    return rc;
+  memset(*t, 0, (size_t)capacity * S_SIZE);
+  return CAP_OK;
+}
+
+/* Double the table: fill a new one nobody sees yet, then swap it in
+** inside one write section.  The old table stays where it is, so a
+** reader still walking it reads stale but well-formed slots. */
+static int grow(cap_dir *d, const snapshot *s, cap_error *err) {
+  uint8_t *h = header(d), *t;
+  int rc = new_table(d, s->capacity * 2, &t, err);
+  if (rc) return rc;
+  for (uint64_t i = 0; i < s->capacity; i++) {
+    const uint8_t *slot = s->table + i * S_SIZE;
+    if (ld(slot + S_REC)) table_put(t, s->capacity * 2, slot, ld(slot + S_REC));
+  }
+  write_begin(h, s->seq);
+  st(h + H_TABLE, (uint64_t)(t - h));
+  st(h + H_CAPACITY, s->capacity * 2);
+  write_end(h, s->seq);
+  return CAP_OK;
+}
+
+int cap_dir_create(cap_dir *d, void *base, size_t size, const cap_alloc *alloc,
+                   uint32_t min_capacity, cap_error *err) {
+  uint64_t capacity = MIN_CAPACITY;
+  uint8_t *h, *t;
+  int rc;
+  memset(d, 0, sizeof *d);
+  if (!base || (uintptr_t)base % 8 || !alloc || !alloc->alloc)
+    return cap_fail(err, CAP_ERR_ARG, 0, "dir: needs an 8-aligned region and an allocator");
+  d->base = base;
+  d->size = size;
+  d->alloc = *alloc;
+  while (capacity < min_capacity) capacity *= 2;
+  if ((rc = region_alloc(d, H_SIZE, "the header", &h, err))) return rc;
+  d->header_off = (uint64_t)(h - d->base);
+  if ((rc = new_table(d, capacity, &t, err))) return rc;
+  memset(h, 0, H_SIZE);
+  st(h + H_TYPE, CAP_DIR_TYPE_ID);
+  st(h + H_TABLE, (uint64_t)(t - h));
+  st(h + H_CAPACITY, capacity);
+  __atomic_store_n((uint64_t *)(void *)(h + H_MAGIC), CAP_DIR_MAGIC, __ATOMIC_RELEASE);
+  return CAP_OK;
+}
+
+/* An existing entry for the same hash must hold the same bytes. */
+static int reuse(const cap_dir_entry *old, const uint8_t *wire, size_t len,
+                 const uint8_t *hash, cap_error *err) {
+  char hex[65];
+  if (old->len == len && !memcmp(old->wire, wire, len)) return CAP_OK;
+  return cap_fail(err, CAP_ERR_CORRUPT, 0,
+                  "dir: the entry under %s holds other bytes than the cap hashing to it",
+                  cap_hex32(hash, hex));
+}
+
+/* The writer's own view of the header: it is never mid-write here. */
+static int writer_snapshot(const cap_dir *d, snapshot *s, cap_error *err) {
+  int rc = read_snapshot(d, s, err);
+  if (rc != READ_RETRY) return rc;
+  return cap_fail(err, CAP_ERR_CORRUPT, d->header_off + H_SEQ,
+                  "dir: seq 0x%llx is odd outside a write section", (unsigned long long)s->seq);
+}
+
+/* Validate the record's copy of the wire and hash it. */
+static int check_copy(uint8_t *rec, size_t len, uint8_t hash[CAP_HASH_SIZE],
+                      cap_view *view, cap_error *err) {
+  int rc = cap_decode(rec + R_SIZE, rec + R_SIZE + len, view, err);
+  return rc ? rc : cap_hash(view, hash, err);
+}
+
+static void publish(cap_dir *d, const snapshot *s, uint8_t *rec, size_t len,
+                    const uint8_t *hash, cap_dir_entry *e) {
+  uint8_t *h = header(d);
+  st(rec + R_LEN, len);
+  st(rec + R_ORDINAL, s->count | (uint64_t)rec[R_SIZE] << 32);
+  write_begin(h, s->seq);
+  table_put((uint8_t *)s->table, s->capacity, hash, (uint64_t)(rec - h));
+  st(h + H_COUNT, s->count + 1);
+  write_end(h, s->seq);
+  e->wire = rec + R_SIZE;
+  e->len = len;
+  e->ordinal = (uint32_t)s->count;
+  e->kind = rec[R_SIZE];
+}
+
+int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
+                uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
+                cap_view *view, bool *inserted, cap_error *err) {
+  cap_view v;
+  snapshot s;
+  uint8_t *rec;
+  int rc;
+  *inserted = false;
+  if (!d->alloc.alloc) return cap_fail(err, CAP_ERR_ARG, 0, "dir: put on a read-only handle");
+  if (len > d->size) return cap_fail(err, CAP_ERR_FULL, 0, "dir: %zu bytes exceed the region", len);
+  /* copy first: the caller's buffer may change while we validate */
+  if ((rc = region_alloc(d, R_SIZE + ((len + 7) & ~(size_t)7), "a record", &rec, err)))
+    return rc;
+  memset(rec, 0, R_SIZE);
+  memcpy(rec + R_SIZE, wire, len);
+  if ((rc = check_copy(rec, len, hash, &v, err)) || (rc = writer_snapshot(d, &s, err))) goto fail;
+  rc = probe(d, &s, hash, entry, err);
+  if (rc == CAP_OK) {
+    if ((rc = reuse(entry, rec + R_SIZE, len, hash, err))) goto fail;
+    region_free(d, rec);
+    cap_view_rebase(&v, entry->wire);
+  } else if (rc == CAP_ERR_MISSING) {
+    if ((s.count + 1) * 4 > s.capacity * 3 &&
+        ((rc = grow(d, &s, err)) || (rc = writer_snapshot(d, &s, err))))
+      goto fail;
+    publish(d, &s, rec, len, hash, entry);
+    cap_view_rebase(&v, entry->wire);
+    *inserted = true;
+  } else {
+    goto fail;
+  }
+  if (view) *view = v;
+  return CAP_OK;
+fail:
+  region_free(d, rec);
+  return rc;
+}

@@ -1,0 +1,179 @@
+/*
+** Content hashes: the SHA-256 SSZ hash_tree_root of the Cap union
+** (docs/wire.md, "Hashes"), computed straight from a validated view.
+*/
+#include <sodium.h>
+
+#include "cap_internal.h"
+
+const uint8_t cap_sentinel_hash[CAP_HASH_SIZE] = {
+  0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+  0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+  0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+};
+
+bool cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]) {
+  return memcmp(h, cap_sentinel_hash, CAP_HASH_SIZE) == 0;
+}
+
+#define PAGE_DEPTH 7    /* 4096 bytes = 128 chunks */
+#define KEY_DEPTH  0    /* ByteList[8]: one chunk */
+
+
+/* Vector[uint64, 13]: 104 bytes packed into 4 chunks. */
+static void regs_root(const uint8_t *packed, uint8_t out[32]) {
+  ssz_bytes_root(packed, W_REGS, 2, out);
+}
+
+static void regs_root_values(const uint64_t *regs, uint8_t out[32]) {
+  uint8_t packed[W_REGS];
+  for (int i = 0; i < CAP_REGS; i++) cap_put_le(packed + 8 * i, regs[i], 8);
+  regs_root(packed, out);
+}
+
+/* A list of composite elements: merkleize the element roots to the
+** limit's depth, then mix in the length. */
+typedef void (*elem_root_fn)(const void *list, uint32_t i, uint8_t out[32]);
+
+static void list_root(const void *list, uint32_t n, uint32_t limit,
+                      elem_root_fn fn, uint8_t out[32]) {
+  ssz_merkle m;
+  uint8_t r[32];
+  ssz_merkle_init(&m);
+  for (uint32_t i = 0; i < n; i++) {
+    fn(list, i, r);
+    ssz_merkle_add(&m, r);
+  }
+  ssz_merkle_root(&m, ssz_depth(limit), r);
+  ssz_mix_in(r, n, out);
+}
+
+/* ---- Data: merkleize([size, pages_root], 2) ---- */
+
+static void data_root(const cap_data_view *d, uint8_t out[32]) {
+  uint64_t npages = d->size / CAP_PAGE_SIZE;
+  uint8_t leaves[2][32];
+  ssz_merkle m;
+  ssz_merkle_init(&m);
+  for (uint32_t i = 0; i < d->page_count; i++) {
+    cap_page pg = cap_data_page(d, i);
+    uint8_t r[32];
+    ssz_merkle_add_zeros(&m, pg.index - m.count);
+    ssz_bytes_root(pg.bytes, CAP_PAGE_SIZE, PAGE_DEPTH, r);
+    ssz_merkle_add(&m, r);
+  }
+  ssz_chunk_u64(d->size, leaves[0]);
+  ssz_merkle_root(&m, ssz_depth(npages), leaves[1]);
+  ssz_leaves_root((const uint8_t(*)[32])leaves, 2, out);
+}
+
+/* ---- Image ---- */
+
+static void endpoint_root(const void *list, uint32_t i, uint8_t out[32]) {
+  const uint8_t *e = (const uint8_t *)list + (size_t)i * W_ENDPOINT;
+  uint8_t leaves[4][32];
+  ssz_chunk_u64(e[EP_KEY], leaves[0]);
+  ssz_chunk_u64(cap_le32(e + EP_PC), leaves[1]);
+  ssz_chunk_u64(cap_le32(e + EP_STACK), leaves[2]);
+  regs_root(e + EP_REGS, leaves[3]);
+  ssz_leaves_root((const uint8_t(*)[32])leaves, 4, out);
+}
+
+static void mapping_root(const void *list, uint32_t i, uint8_t out[32]) {
+  const uint8_t *m = (const uint8_t *)list + (size_t)i * W_MAPPING;
+  uint8_t leaves[4][32];
+  ssz_chunk_u64(cap_le32(m + MAP_START), leaves[0]);
+  ssz_chunk_u64(cap_le32(m + MAP_SIZE), leaves[1]);
+  ssz_chunk_u64(m[MAP_ACCESS], leaves[2]);
+  memcpy(leaves[3], m + MAP_SOURCE, 32);
+  ssz_leaves_root((const uint8_t(*)[32])leaves, 4, out);
+}
+
+/* Slot {key: ByteList[8], hash: Bytes32}. */
+static void slot_root(const void *list, uint32_t i, uint8_t out[32]) {
+  cap_slot s;
+  uint8_t leaves[2][32];
+  cap_slots_get((const cap_slots *)list, i, &s);
+  ssz_bytes_root(s.key, s.key_len, KEY_DEPTH, leaves[0]);
+  ssz_mix_in(leaves[0], s.key_len, leaves[0]);
+  memcpy(leaves[1], s.hash, 32);
+  ssz_leaves_root((const uint8_t(*)[32])leaves, 2, out);
+}
+
+static void image_root(const cap_image_view *im, uint8_t out[32]) {
+  uint8_t leaves[7][32];
+  ssz_chunk_u64(im->profile, leaves[0]);
+  ssz_chunk_u64(im->heap_top, leaves[1]);
+  ssz_chunk_u64(im->heap_limit, leaves[2]);
+  ssz_bytes_root(im->code, im->code_len, ssz_depth(CAP_MAX_CODE_BYTES / 32), leaves[3]);
+  ssz_mix_in(leaves[3], im->code_len, leaves[3]);
+  list_root(im->endpoints, im->endpoint_count, CAP_MAX_ENDPOINTS, endpoint_root, leaves[4]);
+  list_root(im->mappings, im->mapping_count, CAP_MAX_MAPPINGS, mapping_root, leaves[5]);
+  list_root(&im->slots, im->slots.count, CAP_MAX_IMAGE_SLOTS, slot_root, leaves[6]);
+  ssz_leaves_root((const uint8_t(*)[32])leaves, 7, out);
+}
+
+/* ---- Instance ---- */
+
+static void overlay_root(const void *list, uint32_t i, uint8_t out[32]) {
+  const uint8_t *o = (const uint8_t *)list + (size_t)i * W_OVERLAY;
+  uint8_t leaves[2][32];
+  ssz_chunk_u64(cap_le32(o), leaves[0]);
+  memcpy(leaves[1], o + 4, 32);
+  ssz_leaves_root((const uint8_t(*)[32])leaves, 2, out);
+}
+
+static void instance_root(const cap_instance_view *in, uint8_t out[32]) {
+  uint8_t leaves[7][32];
+  memcpy(leaves[0], in->image_hash, 32);
+  memcpy(leaves[1], in->image_hash_chain, 32);
+  memcpy(leaves[2], in->root_cnode, 32);
+  list_root(in->overlays, in->overlay_count, CAP_MAX_OVERLAYS, overlay_root, leaves[3]);
+  regs_root_values(in->regs, leaves[4]);
+  ssz_chunk_u64(in->pc, leaves[5]);
+  ssz_chunk_u64(in->gas, leaves[6]);
+  ssz_leaves_root((const uint8_t(*)[32])leaves, 7, out);
+}
+
+int cap_refuse_sentinel(const uint8_t h[CAP_HASH_SIZE], int kind, cap_error *err) {
+  char hex[65];
+  if (!cap_hash_is_sentinel(h)) return CAP_OK;
+  return cap_fail(err, CAP_ERR_SENTINEL, 0,
+                  "cap: %s hashes to the reserved failure sentinel %s",
+                  cap_kind_name(kind), cap_hex32(h, hex));
+}
+
+int cap_hash(const cap_view *v, uint8_t out[CAP_HASH_SIZE], cap_error *err) {
+  uint8_t root[32];
+  if (cap_init())
+    return cap_fail(err, CAP_ERR_NOMEM, 0, "cap: libsodium failed to initialise");
+  switch (v->kind) {
+  case CAP_DATA: data_root(&v->data, root); break;
+  case CAP_IMAGE: image_root(&v->image, root); break;
+  case CAP_INSTANCE: instance_root(&v->instance, root); break;
+  case CAP_CNODE:   /* a one-field container's root is the field's root */
+    list_root(&v->cnode.slots, v->cnode.slots.count, CAP_MAX_CNODE_SLOTS, slot_root, root);
+    break;
+  default:
+    return cap_fail(err, CAP_ERR_ARG, 0, "cap: view of unknown kind %d", (int)v->kind);
+  }
+  ssz_mix_in(root, (uint64_t)v->kind, out);
+  return cap_refuse_sentinel(out, v->kind, err);
+}
+
+int cap_hash_wire(const uint8_t *wire, const uint8_t *end,
+                  uint8_t out[CAP_HASH_SIZE], cap_error *err) {
+  cap_view v;
+  int rc = cap_decode(wire, end, &v, err);
+  return rc ? rc : cap_hash(&v, out, err);
+}
+
+void cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
+                    const uint8_t image_hash[CAP_HASH_SIZE],
+                    uint8_t out[CAP_HASH_SIZE]) {
+  uint8_t buf[2 * CAP_HASH_SIZE];
+  cap_init();
+  memcpy(buf, parent, CAP_HASH_SIZE);
+  memcpy(buf + CAP_HASH_SIZE, image_hash, CAP_HASH_SIZE);
+  crypto_generichash(out, CAP_HASH_SIZE, buf, sizeof buf, NULL, 0);
+}

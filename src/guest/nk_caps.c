@@ -1,0 +1,85 @@
+/*
+** Publication: the guest heap, the cap directory inside it, and PUT_CAP.
+** Every cap is decoded once, when published; the kernel keeps the view
+** (indexed by the directory's insertion ordinal) for later invocations.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nk_internal.h"
+
+static void *dir_alloc(void *ud, size_t size, size_t align) {
+  return align <= NK_HEAP_ALIGN ? nk_heap_alloc(ud, size) : NULL;
+}
+
+static void dir_free(void *ud, void *p) { nk_heap_free(ud, p); }
+
+int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
+  cap_error cerr;
+  cap_alloc alloc = {dir_alloc, dir_free, NULL};
+  if (cap_init()) { snprintf(err, errlen, "kernel: libsodium failed to start"); return -1; }
+  k->heap = nk_heap_init(k->cfg.heap_base, k->cfg.heap_size);
+  if (!k->heap) {
+    snprintf(err, errlen, "kernel: heap region %p + %zu is misaligned or too small",
+             k->cfg.heap_base, k->cfg.heap_size);
+    return -1;
+  }
+  alloc.ud = k->heap;
+  if (cap_dir_create(&k->dir, k->cfg.heap_base, k->cfg.heap_size, &alloc, 1024, &cerr)) {
+    snprintf(err, errlen, "kernel: directory: %s", cerr.msg);
+    return -1;
+  }
+  if (k->dir.header_off != NK_DIRECTORY_OFFSET) {
+    snprintf(err, errlen, "kernel: directory header at offset %llu, expected %u",
+             (unsigned long long)k->dir.header_off, NK_DIRECTORY_OFFSET);
+    return -1;
+  }
+  return 0;
+}
+
+uint64_t nk_caps_count(const nk_kernel *k) { return k->nviews; }
+
+const cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
+                             uint32_t *ordinal) {
+  cap_dir_entry e;
+  if (cap_dir_find(&k->dir, hash, &e, NULL) || e.ordinal >= k->nviews) return NULL;
+  if (ordinal) *ordinal = e.ordinal;
+  return &k->views[e.ordinal];
+}
+
+static int keep_view(nk_kernel *k, uint32_t ordinal, const cap_view *v) {
+  if (ordinal != k->nviews) return -1;          /* the directory and we disagree */
+  if (k->nviews == k->views_cap) {
+    size_t cap = k->views_cap ? k->views_cap * 2 : 256;
+    cap_view *nv = realloc(k->views, cap * sizeof *nv);
+    if (!nv) return -1;
+    k->views = nv;
+    nk_compiled **nc = realloc(k->compiled, cap * sizeof *nc);
+    if (!nc) return -1;
+    memset(nc + k->views_cap, 0, (cap - k->views_cap) * sizeof *nc);
+    k->compiled = nc;
+    k->views_cap = cap;
+  }
+  k->views[k->nviews++] = *v;
+  return 0;
+}
+
+/* PUT_CAP never fails as an RPC: a cap that cannot be accepted gets the
+** 32 x 0xFF reply the ABI defines. */
+uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                       size_t out_cap, size_t *out_len) {
+  uint8_t hash[NUB_HASH_SIZE];
+  cap_dir_entry entry;
+  cap_view view;
+  bool inserted = false;
+  /* cap_dir_put copies the bytes into the heap before it decodes them */
+  if (cap_dir_put(&k->dir, in, in_len, hash, &entry, &view, &inserted, NULL) ||
+      (inserted && keep_view(k, entry.ordinal, &view))) {
+    k->stats.put_cap_failures++;
+    memset(hash, 0xFF, sizeof hash);
+  } else if (inserted) {
+    k->stats.caps_published++;
+  }
+  return nk_reply(out, out_cap, out_len, hash, sizeof hash);
+}

@@ -1,0 +1,51 @@
+/*
+** Guest kernel internals shared by nk*.c.
+*/
+#ifndef NUB_NK_INTERNAL_H
+#define NUB_NK_INTERNAL_H
+
+#include "nk.h"
+#include "nk_heap.h"
+#include "nub/cap.h"
+
+#define NK_DIRECTORY_TYPE_ID CAP_DIR_TYPE_ID
+
+/* A program compiled for the kernel's engine, cached per Image. */
+typedef struct nk_compiled {
+  pvm_program *prog;
+  void *code;              /* engine artifact (JIT code), may be NULL */
+} nk_compiled;
+
+struct nk_kernel {
+  nk_config cfg;
+  nk_heap *heap;
+  cap_dir dir;
+  cap_view *views;         /* by directory ordinal: decoded once at put_cap */
+  nk_compiled **compiled;  /* by ordinal of the Image; NULL = not compiled */
+  size_t nviews, views_cap;
+  pvm_mem *mem;            /* the invocation lane's address space */
+  nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
+  struct nub_kernel_stats stats;
+};
+
+uint32_t nk_reply(uint8_t *out, size_t out_cap, size_t *out_len, const void *data, size_t len);
+uint32_t nk_reply_error(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* nk_caps.c: the heap, the directory and publication */
+int nk_caps_init(nk_kernel *k, char *err, size_t errlen);
+uint64_t nk_caps_count(const nk_kernel *k);
+/* The decoded cap stored under hash and its ordinal, or NULL. */
+const cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
+                             uint32_t *ordinal);
+uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                       size_t out_cap, size_t *out_len);
+
+/* nk_invoke.c: the JIT cache and invocation */
+int nk_invoke_init(nk_kernel *k, char *err, size_t errlen);
+void nk_invoke_fini(nk_kernel *k);
+void nk_jit_cache_clear(nk_kernel *k);
+uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                      size_t out_cap, size_t *out_len);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+** The inproc backend: the guest kernel linked into this process.  Same
+** kernel, same frames, no isolation; for tests, sanitizers, debugging.
+*/
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "../guest/nk.h"
+#include "host.h"
+
+typedef struct inproc {
+  host_backend b;
+  nk_kernel *kernel;
+  void *heap;
+  size_t heap_size;
+  nub_options opt;
+} inproc;
+
+static int start_kernel(inproc *p, nub_error *err) {
+  char msg[200];
+  nk_config cfg = {p->heap, p->heap_size, nk_engine_by_name(p->opt.engine)};
+  if (!cfg.engine)
+    return host_fail(err, NUB_ERR_ARG, "inproc: unknown engine '%s'", p->opt.engine);
+  if (nk_create(&cfg, &p->kernel, msg, sizeof msg))
+    return host_fail(err, NUB_ERR_SANDBOX, "inproc: kernel: %s", msg);
+  p->b.engine = cfg.engine->name;
+  return NUB_OK;
+}
+
+static void inproc_close(host_backend *b) {
+  inproc *p = (inproc *)b;
+  if (!p) return;
+  nk_destroy(p->kernel);
+  if (p->heap) munmap(p->heap, p->heap_size);
+  free(p->b.in);
+  free(p->b.out);
+  free(p);
+}
+
+static int inproc_open(const nub_options *opt, host_backend **out, nub_error *err) {
+  inproc *p = calloc(1, sizeof *p);
+  int rc;
+  *out = NULL;
+  if (!p) return host_fail(err, NUB_ERR_NOMEM, "inproc: out of memory");
+  p->b.ops = &host_inproc_ops;
+  p->opt = *opt;
+  p->heap_size = opt->heap_size;
+  p->b.in_cap = p->b.out_cap = opt->io_size;
+  p->b.in = malloc(p->b.in_cap);
+  p->b.out = malloc(p->b.out_cap);
+  if (!p->b.in || !p->b.out) { rc = host_fail(err, NUB_ERR_NOMEM, "inproc: no memory for buffers"); goto fail; }
+  p->heap = host_map_guest_region(opt->guest_va_base, p->heap_size, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, err);
+  if (!p->heap) { rc = err ? err->code : NUB_ERR_SYSTEM; goto fail; }
+  if ((rc = start_kernel(p, err))) goto fail;
+  p->b.heap_view = p->heap;
+  p->b.heap_size = p->heap_size;
+  *out = &p->b;
+  return NUB_OK;
+fail:
+  inproc_close(&p->b);
+  return rc;
+}
+
+static int inproc_call(host_backend *b, nub_error *err) {
+  inproc *p = (inproc *)b;
+  (void)err;
+  nk_serve(p->kernel, b->in, b->in_cap, b->out, b->out_cap);
+  return NUB_OK;
+}
+
+/* The kernel cannot die in-process; a restart is a fresh kernel. */
+static int inproc_restart(host_backend *b, nub_error *err) {
+  inproc *p = (inproc *)b;
+  nk_destroy(p->kernel);
+  p->kernel = NULL;
+  return start_kernel(p, err);
+}
+
+const host_backend_ops host_inproc_ops = {
+  "inproc", inproc_open, inproc_call, inproc_restart, inproc_close,
+};

@@ -1,0 +1,272 @@
+/*
+** The host API (include/nub/nub.h): request framing, reply validation,
+** the record of published caps and recovery after a guest dies.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+
+typedef struct published {
+  nub_hash hash;
+  uint8_t *wire;
+  size_t len;
+} published;
+
+struct nub {
+  host_backend *b;
+  published *caps;           /* every cap ever published, for re-publication */
+  size_t ncaps, caps_cap;
+  uint32_t *index;           /* open addressing over caps, slot = index + 1 */
+  size_t index_cap;
+};
+
+int host_fail(nub_error *err, int code, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+const char *nub_errcode_name(int code) {
+  static const char *names[] = {
+    "ok", "argument", "out-of-memory", "system", "sandbox", "guest-died", "timeout",
+    "protocol", "guest-error", "rejected", "too-large", "not-found",
+  };
+  return (unsigned)code < sizeof names / sizeof names[0] ? names[code] : "?";
+}
+
+void nub_options_init(nub_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->backend = NUB_BACKEND_PROC;
+  opt->heap_size = NUB_DEFAULT_HEAP_SIZE;
+  opt->io_size = NUB_DEFAULT_IO_SIZE;
+  opt->call_timeout_ms = 10000;
+}
+
+/* ---- frames ---- */
+
+static void copy_message(char *dst, size_t cap, const uint8_t *src, size_t len) {
+  size_t n = len < cap - 1 ? len : cap - 1;
+  for (size_t i = 0; i < n; i++) dst[i] = src[i] >= 0x20 && src[i] < 0x7F ? (char)src[i] : '?';
+  dst[n] = 0;
+}
+
+/* Send fn with payload; copy a reply of at most reply_cap bytes out. */
+static int rpc_raw(nub *n, uint32_t fn, const void *payload, size_t len, void *reply,
+                   size_t reply_cap, size_t *reply_len, nub_error *err) {
+  host_backend *b = n->b;
+  nub_request_header req = {NUB_REQUEST_MAGIC, fn, len};
+  nub_response_header resp;
+  int rc;
+  if (len > b->in_cap - sizeof req)
+    return host_fail(err, NUB_ERR_TOO_LARGE, "request of %zu bytes exceeds the %zu-byte buffer",
+                     len, b->in_cap - sizeof req);
+  memcpy(b->in, &req, sizeof req);
+  if (len) memcpy(b->in + sizeof req, payload, len);
+  if ((rc = b->ops->call(b, err))) return rc;
+  memcpy(&resp, b->out, sizeof resp);     /* read the shared header once */
+  if (resp.magic != NUB_RESPONSE_MAGIC)
+    return host_fail(err, NUB_ERR_PROTOCOL, "fn %u: bad response magic 0x%08x", fn, resp.magic);
+  if (resp.len > b->out_cap - sizeof resp)
+    return host_fail(err, NUB_ERR_PROTOCOL, "fn %u: response length %llu exceeds the %zu-byte buffer",
+                     fn, (unsigned long long)resp.len, b->out_cap - sizeof resp);
+  if (resp.status != NUB_RPC_OK) {
+    char msg[200];
+    copy_message(msg, sizeof msg, b->out + sizeof resp, (size_t)resp.len);
+    return host_fail(err, NUB_ERR_GUEST, "fn %u: guest error %u: %s", fn, resp.status, msg);
+  }
+  if (resp.len > reply_cap)
+    return host_fail(err, NUB_ERR_PROTOCOL, "fn %u: reply of %llu bytes, at most %zu expected",
+                     fn, (unsigned long long)resp.len, reply_cap);
+  if (resp.len) memcpy(reply, b->out + sizeof resp, (size_t)resp.len);
+  *reply_len = (size_t)resp.len;
+  return NUB_OK;
+}
+
+/* rpc_raw for a reply of exactly want bytes. */
+static int rpc_once(nub *n, uint32_t fn, const void *payload, size_t len, void *reply,
+                    size_t want, nub_error *err) {
+  size_t got;
+  int rc = rpc_raw(n, fn, payload, len, reply, want, &got, err);
+  if (!rc && got != want)
+    return host_fail(err, NUB_ERR_PROTOCOL, "fn %u: reply of %zu bytes, expected %zu", fn, got,
+                     want);
+  return rc;
+}
+
+static int republish(nub *n, nub_error *err);
+
+/* After a dead guest: restart it and re-publish every cap.  The failed
+** call still fails (its effect is unknown); the next one finds a fresh
+** guest with every cap. */
+static int recover(nub *n, int rc, nub_error *err) {
+  nub_error rerr;
+  size_t used = err ? strlen(err->msg) : 0;
+  if (rc != NUB_ERR_GUEST_DIED && rc != NUB_ERR_TIMEOUT) return rc;
+  if (n->b->ops->restart(n->b, &rerr) || republish(n, &rerr)) {
+    if (err) snprintf(err->msg + used, sizeof err->msg - used, "; restart failed: %s", rerr.msg);
+    return rc;
+  }
+  if (err)
+    snprintf(err->msg + used, sizeof err->msg - used,
+             "; guest restarted with %zu caps re-published", n->ncaps);
+  return rc;
+}
+
+static int rpc(nub *n, uint32_t fn, const void *payload, size_t len, void *reply, size_t want,
+               nub_error *err) {
+  return recover(n, rpc_once(n, fn, payload, len, reply, want, err), err);
+}
+
+int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *reply,
+                 size_t reply_cap, size_t *reply_len, nub_error *err) {
+  if (!payload && len) return host_fail(err, NUB_ERR_ARG, "call_raw: no payload bytes");
+  return recover(n, rpc_raw(n, fn_id, payload, len, reply, reply_cap, reply_len, err), err);
+}
+
+/* ---- the record of published caps ---- */
+
+static size_t slot_of(const nub *n, const nub_hash h) {
+  uint64_t k;
+  memcpy(&k, h, sizeof k);
+  size_t mask = n->index_cap - 1, i = (size_t)k & mask;
+  while (n->index[i] && memcmp(n->caps[n->index[i] - 1].hash, h, NUB_HASH_SIZE)) i = (i + 1) & mask;
+  return i;
+}
+
+static bool is_recorded(const nub *n, const nub_hash h) {
+  return n->index_cap && n->index[slot_of(n, h)];
+}
+
+static int grow_index(nub *n) {
+  size_t cap = n->index_cap ? n->index_cap * 2 : 64;
+  uint32_t *old = n->index;
+  size_t old_cap = n->index_cap;
+  n->index = calloc(cap, sizeof *n->index);
+  if (!n->index) { n->index = old; return -1; }
+  n->index_cap = cap;
+  for (size_t i = 0; i < old_cap; i++)
+    if (old[i]) n->index[slot_of(n, n->caps[old[i] - 1].hash)] = old[i];
+  free(old);
+  return 0;
+}
+
+static int record(nub *n, const nub_hash h, const uint8_t *wire, size_t len) {
+  if (is_recorded(n, h)) return 0;
+  if ((n->ncaps + 1) * 2 > n->index_cap && grow_index(n)) return -1;
+  if (n->ncaps == n->caps_cap) {
+    size_t cap = n->caps_cap ? n->caps_cap * 2 : 64;
+    published *c = realloc(n->caps, cap * sizeof *c);
+    if (!c) return -1;
+    n->caps = c;
+    n->caps_cap = cap;
+  }
+  published *p = &n->caps[n->ncaps];
+  if (!(p->wire = malloc(len ? len : 1))) return -1;
+  memcpy(p->wire, wire, len);
+  memcpy(p->hash, h, NUB_HASH_SIZE);
+  p->len = len;
+  n->index[slot_of(n, h)] = (uint32_t)++n->ncaps;
+  return 0;
+}
+
+static bool is_failure_sentinel(const nub_hash h) {
+  for (size_t i = 0; i < NUB_HASH_SIZE; i++) if (h[i] != 0xFF) return false;
+  return true;
+}
+
+static int republish(nub *n, nub_error *err) {
+  for (size_t i = 0; i < n->ncaps; i++) {
+    nub_hash h;
+    int rc = rpc_once(n, NUB_FN_PUT_CAP, n->caps[i].wire, n->caps[i].len, h, sizeof h, err);
+    if (rc) return rc;
+    if (memcmp(h, n->caps[i].hash, NUB_HASH_SIZE))
+      return host_fail(err, NUB_ERR_PROTOCOL, "re-publishing cap %zu gave a different hash", i);
+  }
+  return NUB_OK;
+}
+
+/* ---- API ---- */
+
+int nub_open(const nub_options *opt, nub **out, nub_error *err) {
+  nub_options o;
+  nub *n;
+  int rc;
+  *out = NULL;
+  if (opt) o = *opt; else nub_options_init(&o);
+  if (!o.heap_size) o.heap_size = NUB_DEFAULT_HEAP_SIZE;
+  if (!o.io_size) o.io_size = NUB_DEFAULT_IO_SIZE;
+  if (o.io_size < 4096)
+    return host_fail(err, NUB_ERR_ARG, "io_size %zu is below the 4096-byte minimum", o.io_size);
+  const host_backend_ops *ops = o.backend == NUB_BACKEND_INPROC ? &host_inproc_ops : NULL;
+  if (!ops) return host_fail(err, NUB_ERR_ARG, "backend %d is not available in this build", (int)o.backend);
+  if (!(n = calloc(1, sizeof *n))) return host_fail(err, NUB_ERR_NOMEM, "out of memory");
+  if ((rc = ops->open(&o, &n->b, err))) { free(n); return rc; }
+  *out = n;
+  return NUB_OK;
+}
+
+void nub_close(nub *n) {
+  if (!n) return;
+  n->b->ops->close(n->b);
+  for (size_t i = 0; i < n->ncaps; i++) free(n->caps[i].wire);
+  free(n->caps);
+  free(n->index);
+  free(n);
+}
+
+const char *nub_engine_name(const nub *n) { return n->b->engine; }
+const char *nub_backend_name(const nub *n) { return n->b->ops->name; }
+
+int nub_smoke(nub *n, uint64_t *value, nub_error *err) {
+  return rpc(n, NUB_FN_SMOKE, NULL, 0, value, sizeof *value, err);
+}
+
+int nub_heap_stats(nub *n, struct nub_heap_stats *out, nub_error *err) {
+  return rpc(n, NUB_FN_HEAP_STATS, NULL, 0, out, sizeof *out, err);
+}
+
+int nub_kernel_stats(nub *n, struct nub_kernel_stats *out, nub_error *err) {
+  return rpc(n, NUB_FN_KERNEL_STATS, NULL, 0, out, sizeof *out, err);
+}
+
+int nub_boot_info(nub *n, struct nub_boot_info *out, nub_error *err) {
+  int rc = rpc(n, NUB_FN_GET_BOOT_INFO, NULL, 0, out, sizeof *out, err);
+  if (!rc && out->magic != NUB_BOOT_MAGIC)
+    return host_fail(err, NUB_ERR_PROTOCOL, "boot info magic 0x%016llx is not JAR_BOOT",
+                     (unsigned long long)out->magic);
+  return rc;
+}
+
+int nub_evict_jit(nub *n, nub_error *err) {
+  return rpc(n, NUB_FN_EVICT_JIT_ALL, NULL, 0, NULL, 0, err);
+}
+
+int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
+  int rc;
+  if (!wire && len) return host_fail(err, NUB_ERR_ARG, "put_cap: no bytes");
+  if ((rc = rpc(n, NUB_FN_PUT_CAP, wire, len, out, NUB_HASH_SIZE, err))) return rc;
+  if (is_failure_sentinel(out))
+    return host_fail(err, NUB_ERR_REJECTED, "put_cap: the guest rejected the %zu-byte cap", len);
+  if (record(n, out, wire, len))
+    return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
+  return NUB_OK;
+}
+
+int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
+               uint64_t initial_gas, nub_invocation_result *out, nub_error *err) {
+  nub_invoke_packet p;
+  memset(&p, 0, sizeof p);
+  memcpy(p.instance_hash, instance, NUB_HASH_SIZE);
+  p.endpoint_idx = endpoint;
+  if (args) memcpy(p.args, args, sizeof p.args);
+  p.initial_gas = initial_gas;
+  return rpc(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, out, sizeof *out, err);
+}

@@ -1,0 +1,538 @@
+/*
+** The cap directory: insert/find, idempotence, growth, position
+** independence, hostile (corrupted) regions, and a writer racing readers
+** that see the region through a read-only mapping, in threads and in a
+** forked process.
+*/
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cap_test_util.h"
+
+/* Layout facts the corruption tests poke at (docs/wire.md, "Directory"). */
+enum { H_SEQ = 16, H_TABLE = 24, H_CAPACITY = 32, H_COUNT = 40, SLOT = 40, REC = 16 };
+
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* N distinct one-page Data caps and their hashes. */
+typedef struct caps {
+  uint8_t **wire;
+  size_t *len;
+  uint8_t (*hash)[CAP_HASH_SIZE];
+  unsigned n;
+} caps;
+
+static void make_caps(caps *c, unsigned n) {
+  uint8_t page[CAP_PAGE_SIZE] = {0};
+  cap_error err;
+  c->n = n;
+  c->wire = calloc(n, sizeof *c->wire);
+  c->len = calloc(n, sizeof *c->len);
+  c->hash = calloc(n, CAP_HASH_SIZE);
+  for (unsigned i = 0; i < n; i++) {
+    memcpy(page, &i, sizeof i);
+    page[100] = 1;
+    if (cap_encode_data_alloc(CAP_PAGE_SIZE, page, 200, &c->wire[i], &c->len[i], &err) ||
+        cap_hash_wire(c->wire[i], c->wire[i] + c->len[i], c->hash[i], &err))
+      fail_msg("make_caps: %s", err.msg);
+  }
+}
+
+static void free_caps(caps *c) {
+  for (unsigned i = 0; i < c->n; i++) free(c->wire[i]);
+  free(c->wire);
+  free(c->len);
+  free(c->hash);
+}
+
+typedef struct fixture {
+  uint8_t *region;
+  size_t size;
+  cap_bump bump;
+  cap_alloc alloc;
+  cap_dir dir;
+} fixture;
+
+static void setup_dir(fixture *f, size_t size, uint32_t capacity) {
+  cap_error err;
+  f->size = size;
+  f->region = aligned_alloc(64, size);
+  memset(f->region, 0, size);
+  cap_bump_init(&f->bump, f->region, size);
+  f->alloc = cap_bump_allocator(&f->bump);
+  if (cap_dir_create(&f->dir, f->region, size, &f->alloc, capacity, &err)) fail_msg("%s", err.msg);
+}
+
+static void put_ok(fixture *f, const uint8_t *wire, size_t len, cap_dir_entry *e, bool *inserted) {
+  uint8_t h[CAP_HASH_SIZE];
+  cap_view v;
+  cap_error err;
+  if (cap_dir_put(&f->dir, wire, len, h, e, &v, inserted, &err)) fail_msg("put: %s", err.msg);
+  assert_ptr_equal(v.wire, e->wire);   /* the view reads the stored copy */
+}
+
+static void test_put_find_idempotent(void **state) {
+  fixture f;
+  tu_sample *s;
+  size_t n = tu_samples(&s), used;
+  cap_dir_entry e, again;
+  cap_error err;
+  uint64_t count, capacity;
+  bool inserted;
+  (void)state;
+  setup_dir(&f, 1 << 20, 8);
+  for (size_t i = 0; i < n; i++) {
+    uint8_t h[CAP_HASH_SIZE], got[CAP_HASH_SIZE];
+    put_ok(&f, s[i].wire, s[i].len, &e, &inserted);
+    assert_true(inserted);
+    assert_int_equal(e.ordinal, i);
+    assert_int_equal(e.kind, s[i].wire[0]);
+    assert_int_equal(cap_hash_wire(s[i].wire, s[i].wire + s[i].len, h, &err), CAP_OK);
+    assert_int_equal(cap_dir_find(&f.dir, h, &again, &err), CAP_OK);
+    assert_ptr_equal(again.wire, e.wire);
+    assert_int_equal(again.len, s[i].len);
+    assert_memory_equal(again.wire, s[i].wire, s[i].len);
+    assert_int_equal(cap_hash_wire(again.wire, again.wire + again.len, got, &err), CAP_OK);
+    assert_memory_equal(got, h, 32);
+  }
+  /* the same bytes again: same entry, nothing stored */
+  used = f.bump.used;
+  for (size_t i = 0; i < n; i++) {
+    put_ok(&f, s[i].wire, s[i].len, &e, &inserted);
+    assert_false(inserted);
+    assert_int_equal(e.ordinal, i);
+  }
+  assert_int_equal(f.bump.used, used);
+  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(count, n);
+  assert_true(capacity >= count * 4 / 3);
+  tu_samples_free(s, n);
+  free(f.region);
+}
+
+static void test_put_rejects_bad_caps(void **state) {
+  fixture f;
+  uint8_t junk[] = {CAP_DATA, 1, 2, 3}, empty_cnode[] = {CAP_CNODE, 4, 0, 0, 0}, h[32];
+  cap_dir_entry e;
+  cap_error err;
+  uint64_t count, capacity;
+  bool inserted;
+  size_t used;
+  (void)state;
+  setup_dir(&f, 1 << 16, 8);
+  used = f.bump.used;
+  assert_int_equal(cap_dir_put(&f.dir, junk, sizeof junk, h, &e, NULL, &inserted, &err),
+                   CAP_ERR_TRUNCATED);
+  assert_false(inserted);
+  assert_int_equal(f.bump.used, used);   /* the record was given back */
+  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(count, 0);
+  tu_hash(h, 3);
+  assert_int_equal(cap_dir_find(&f.dir, h, &e, &err), CAP_ERR_MISSING);
+  assert_memory_equal(err.hash, h, 32);
+  assert_non_null(strstr(err.msg, "no cap under"));
+  /* a writer finding its seqlock word odd stops instead of tearing more */
+  wr64(f.region + f.dir.header_off + H_SEQ, 3);
+  assert_int_equal(cap_dir_put(&f.dir, empty_cnode, sizeof empty_cnode, h, &e, NULL, &inserted, &err),
+                   CAP_ERR_CORRUPT);
+  assert_non_null(strstr(err.msg, "odd outside a write section"));
+  assert_int_equal(f.bump.used, used);
+  free(f.region);
+}
+
+static void test_growth(void **state) {
+  fixture f;
+  caps c;
+  cap_dir_entry e;
+  cap_error err;
+  uint64_t count, capacity;
+  bool inserted;
+  (void)state;
+  make_caps(&c, 3000);
+  setup_dir(&f, 32 << 20, 8);
+  for (unsigned i = 0; i < c.n; i++) {
+    put_ok(&f, c.wire[i], c.len[i], &e, &inserted);
+    assert_true(inserted);
+  }
+  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(count, 3000);
+  assert_int_equal(capacity, 4096);
+  for (unsigned i = 0; i < c.n; i++) {
+    assert_int_equal(cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
+    assert_int_equal(e.ordinal, i);
+    assert_memory_equal(e.wire, c.wire[i], c.len[i]);
+  }
+  free_caps(&c);
+  free(f.region);
+}
+
+static void *outside_alloc(void *ud, size_t size, size_t align) {
+  static _Alignas(64) uint8_t elsewhere[1 << 16];
+  (void)ud;
+  (void)align;
+  return size <= sizeof elsewhere ? elsewhere : NULL;
+}
+
+static void test_region_full_and_bad_allocator(void **state) {
+  fixture f;
+  caps c;
+  cap_dir_entry e;
+  cap_error err;
+  uint8_t h[32];
+  bool inserted;
+  unsigned stored = 0;
+  int rc = 0;
+  (void)state;
+  make_caps(&c, 40);
+  setup_dir(&f, 64 * 1024, 8);
+  while (stored < c.n && !(rc = cap_dir_put(&f.dir, c.wire[stored], c.len[stored], h, &e,
+                                            NULL, &inserted, &err)))
+    stored++;
+  assert_int_equal(rc, CAP_ERR_FULL);
+  assert_true(stored > 5 && stored < c.n);
+  for (unsigned i = 0; i < stored; i++)   /* what was stored is intact */
+    assert_int_equal(cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
+  assert_int_equal(cap_dir_find(&f.dir, c.hash[stored], &e, &err), CAP_ERR_MISSING);
+  free(f.region);
+  /* an allocator handing out memory outside the region is refused */
+  setup_dir(&f, 1 << 16, 8);
+  f.dir.alloc.alloc = outside_alloc;
+  assert_int_equal(cap_dir_put(&f.dir, c.wire[0], c.len[0], h, &e, NULL, &inserted, &err),
+                   CAP_ERR_ARG);
+  assert_non_null(strstr(err.msg, "outside the region"));
+  free(f.region);
+  free_caps(&c);
+}
+
+/* A copy of the region at another address reads the same. */
+static void test_position_independent(void **state) {
+  fixture f;
+  caps c;
+  cap_dir_entry e;
+  cap_dir reader;
+  cap_error err;
+  bool inserted;
+  uint8_t *copy;
+  (void)state;
+  make_caps(&c, 100);
+  setup_dir(&f, 1 << 20, 8);
+  for (unsigned i = 0; i < c.n; i++) put_ok(&f, c.wire[i], c.len[i], &e, &inserted);
+  copy = aligned_alloc(64, f.size);
+  memcpy(copy, f.region, f.size);
+  memset(f.region, 0, f.size);   /* nothing may still point into the original */
+  assert_int_equal(cap_dir_open(&reader, copy, f.size, f.dir.header_off, &err), CAP_OK);
+  for (unsigned i = 0; i < c.n; i++) {
+    assert_int_equal(cap_dir_find(&reader, c.hash[i], &e, &err), CAP_OK);
+    assert_true(e.wire > copy && e.wire < copy + f.size);
+    assert_memory_equal(e.wire, c.wire[i], c.len[i]);
+  }
+  free(copy);
+  free_caps(&c);
+  free(f.region);
+}
+
+/* ---- hostile regions ---- */
+
+typedef struct corrupt_env {
+  fixture f;
+  caps c;
+  uint8_t *copy;
+} corrupt_env;
+
+static uint8_t *hdr(corrupt_env *z) { return z->copy + z->f.dir.header_off; }
+static uint8_t *table_of(corrupt_env *z) { return hdr(z) + rd64(hdr(z) + H_TABLE); }
+
+/* The slot holding hash h in the copy. */
+static uint8_t *slot_of(corrupt_env *z, const uint8_t *h) {
+  uint64_t cap = rd64(hdr(z) + H_CAPACITY);
+  for (uint64_t i = 0; i < cap; i++)
+    if (!memcmp(table_of(z) + i * SLOT, h, 32)) return table_of(z) + i * SLOT;
+  fail_msg("hash not in the table");
+  return NULL;
+}
+
+static uint8_t *record_of(corrupt_env *z, const uint8_t *h) {
+  return hdr(z) + rd64(slot_of(z, h) + 32);
+}
+
+static void reset(corrupt_env *z) { memcpy(z->copy, z->f.region, z->f.size); }
+
+#define expect_find(z, code, text) expect_find_at(z, code, text, __LINE__)
+static void expect_find_at(corrupt_env *z, int code, const char *text, int line) {
+  cap_dir d;
+  cap_dir_entry e;
+  cap_error err;
+  int rc = cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err);
+  if (!rc) rc = cap_dir_find(&d, z->c.hash[3], &e, &err);
+  if (rc != code || !strstr(err.msg, text))
+    fail_msg("line %d: got %s \"%s\", want %s with \"%s\"", line, cap_errcode_name(rc),
+             rc ? err.msg : "", cap_errcode_name(code), text);
+  reset(z);
+}
+
+static void test_corrupted_regions(void **state) {
+  corrupt_env *z = calloc(1, sizeof *z);
+  cap_dir_entry e;
+  cap_dir d;
+  cap_error err;
+  bool inserted;
+  uint8_t buf[8192];
+  size_t len;
+  (void)state;
+  make_caps(&z->c, 20);
+  setup_dir(&z->f, 1 << 18, 8);
+  for (unsigned i = 0; i < z->c.n; i++) put_ok(&z->f, z->c.wire[i], z->c.len[i], &e, &inserted);
+  z->copy = aligned_alloc(64, z->f.size);
+  reset(z);
+  expect_find(z, CAP_OK, "");
+  hdr(z)[0] ^= 1;
+  expect_find(z, CAP_ERR_CORRUPT, "header magic");
+  hdr(z)[8] ^= 1;
+  expect_find(z, CAP_ERR_CORRUPT, "is not CAP_DIR_TYPE_ID");
+  wr64(hdr(z) + H_CAPACITY, 48);
+  expect_find(z, CAP_ERR_CORRUPT, "capacity (0x30)");
+  wr64(hdr(z) + H_CAPACITY, 4);
+  expect_find(z, CAP_ERR_CORRUPT, "capacity (0x4)");
+  wr64(hdr(z) + H_CAPACITY, 1ull << 40);
+  expect_find(z, CAP_ERR_CORRUPT, "capacity");
+  wr64(hdr(z) + H_CAPACITY, 1ull << 13);   /* more slots than the region has room for */
+  expect_find(z, CAP_ERR_CORRUPT, "capacity (0x2000)");
+  wr64(hdr(z) + H_CAPACITY, 1ull << 12);   /* fits the region, but not from there */
+  wr64(hdr(z) + H_TABLE, z->f.size - z->f.dir.header_off - 4000);
+  expect_find(z, CAP_ERR_CORRUPT, "table offset");
+  wr64(hdr(z) + H_TABLE, z->f.size);
+  expect_find(z, CAP_ERR_CORRUPT, "table offset");
+  wr64(hdr(z) + H_TABLE, (uint64_t)-(int64_t)(z->f.dir.header_off + 8));
+  expect_find(z, CAP_ERR_CORRUPT, "table offset");
+  wr64(hdr(z) + H_TABLE, rd64(hdr(z) + H_TABLE) + 4);
+  expect_find(z, CAP_ERR_CORRUPT, "table offset");
+  wr64(hdr(z) + H_COUNT, rd64(hdr(z) + H_CAPACITY));
+  expect_find(z, CAP_ERR_CORRUPT, "entry count");
+  wr64(slot_of(z, z->c.hash[3]) + 32, z->f.size);
+  expect_find(z, CAP_ERR_CORRUPT, "record offset");
+  wr64(slot_of(z, z->c.hash[3]) + 32, rd64(slot_of(z, z->c.hash[3]) + 32) + 3);
+  expect_find(z, CAP_ERR_CORRUPT, "record offset");
+  wr64(record_of(z, z->c.hash[3]), 1ull << 40);
+  expect_find(z, CAP_ERR_CORRUPT, "record length");
+  wr64(record_of(z, z->c.hash[3]), 0);
+  expect_find(z, CAP_ERR_CORRUPT, "record length");
+  record_of(z, z->c.hash[3])[12] = 9;
+  expect_find(z, CAP_ERR_CORRUPT, "ordinal/kind");
+  record_of(z, z->c.hash[3])[8] = 200;
+  expect_find(z, CAP_ERR_CORRUPT, "ordinal/kind");
+  record_of(z, z->c.hash[3])[15] = 1;
+  expect_find(z, CAP_ERR_CORRUPT, "ordinal/kind");
+  wr64(hdr(z) + H_SEQ, 7);   /* a writer that never finishes */
+  expect_find(z, CAP_ERR_BUSY, "write section");
+  /* every slot taken by strangers: the probe ends, the hash is missing */
+  for (uint64_t i = 0; i < rd64(hdr(z) + H_CAPACITY); i++) {
+    memset(table_of(z) + i * SLOT, 0x33, 32);
+    wr64(table_of(z) + i * SLOT + 32, 8);
+  }
+  expect_find(z, CAP_ERR_MISSING, "no cap under");
+  /* bytes changed under a valid entry: the verified copy says so */
+  record_of(z, z->c.hash[3])[REC + 20] ^= 0x40;
+  assert_int_equal(cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err), CAP_OK);
+  assert_int_equal(cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err), CAP_ERR_CORRUPT);
+  assert_non_null(strstr(err.msg, "holds a cap hashing to"));
+  reset(z);
+  assert_int_equal(cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err), CAP_OK);
+  assert_int_equal(len, z->c.len[3]);
+  assert_int_equal(cap_dir_get_verified(&d, z->c.hash[3], buf, 10, &len, &err), CAP_ERR_FULL);
+  /* handles on impossible regions */
+  assert_int_equal(cap_dir_open(&d, z->copy, z->f.size, z->f.size - 8, &err), CAP_ERR_ARG);
+  assert_int_equal(cap_dir_open(&d, z->copy + 4, z->f.size - 4, 0, &err), CAP_ERR_ARG);
+  assert_int_equal(cap_dir_open(&d, z->copy, z->f.size, 12, &err), CAP_ERR_ARG);
+  free(z->copy);
+  free_caps(&z->c);
+  free(z->f.region);
+  free(z);
+}
+
+/* Random damage anywhere in the region: lookups answer or fail, never
+** crash, and a verified answer is always right. */
+static void test_random_damage(void **state) {
+  corrupt_env *z = calloc(1, sizeof *z);
+  cap_dir_entry e;
+  bool inserted;
+  uint8_t buf[8192];
+  unsigned answered = 0, refused = 0;
+  (void)state;
+  make_caps(&z->c, 50);
+  setup_dir(&z->f, 1 << 19, 8);
+  for (unsigned i = 0; i < z->c.n; i++) put_ok(&z->f, z->c.wire[i], z->c.len[i], &e, &inserted);
+  z->copy = aligned_alloc(64, z->f.size);
+  srand(12345);
+  for (int round = 0; round < 300; round++) {
+    cap_dir d;
+    cap_error err;
+    reset(z);
+    for (int k = 0; k < 1 + round % 8; k++) {   /* damage the busy front of the region */
+      size_t at = (size_t)rand() % z->f.bump.used;
+      z->copy[at] = (uint8_t)rand();
+    }
+    wr64(z->copy + z->f.dir.header_off + H_SEQ, 0);
+    if (cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err)) { refused++; continue; }
+    for (unsigned i = 0; i < z->c.n; i += 7) {
+      size_t len;
+      if (cap_dir_get_verified(&d, z->c.hash[i], buf, sizeof buf, &len, &err)) refused++;
+      else {
+        answered++;
+        assert_memory_equal(buf, z->c.wire[i], len);
+      }
+    }
+  }
+  printf("random damage: %u verified answers, %u refusals\n", answered, refused);
+  assert_true(answered > 0 && refused > 0);
+  free(z->copy);
+  free_caps(&z->c);
+  free(z->f.region);
+  free(z);
+}
+
+/* ---- a writer racing readers through a read-only mapping ---- */
+
+enum { RACE_CAPS = 1500, READERS = 2 };
+
+typedef struct race {
+  caps c;
+  cap_dir writer;
+  cap_dir reader;          /* over the read-only mapping */
+  cap_bump bump;
+  unsigned published;      /* entries the writer has finished (atomic) */
+  int done;                /* writer finished (atomic) */
+} race;
+
+typedef struct reader_stats {
+  race *r;
+  unsigned seed, found, verified, missing_early, failures;
+} reader_stats;
+
+static void *writer_main(void *arg) {
+  race *r = arg;
+  for (unsigned i = 0; i < r->c.n; i++) {
+    uint8_t h[32];
+    cap_dir_entry e;
+    cap_error err;
+    bool inserted;
+    if (cap_dir_put(&r->writer, r->c.wire[i], r->c.len[i], h, &e, NULL, &inserted, &err)) abort();
+    __atomic_store_n(&r->published, i + 1, __ATOMIC_RELEASE);
+  }
+  __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+/* One lookup: found entries must verify; published ones must be found. */
+static void look(reader_stats *s, unsigned i, unsigned published) {
+  static __thread uint8_t buf[8192];
+  size_t len;
+  cap_error err;
+  int rc = cap_dir_get_verified(&s->r->reader, s->r->c.hash[i], buf, sizeof buf, &len, &err);
+  if (rc == CAP_OK) {
+    s->found++;
+    s->verified += len == s->r->c.len[i] && !memcmp(buf, s->r->c.wire[i], len);
+    s->failures += !(len == s->r->c.len[i] && !memcmp(buf, s->r->c.wire[i], len));
+  } else if (rc == CAP_ERR_MISSING && i >= published) {
+    s->missing_early++;
+  } else {
+    s->failures++;
+  }
+}
+
+static void *reader_main(void *arg) {
+  reader_stats *s = arg;
+  while (!__atomic_load_n(&s->r->done, __ATOMIC_ACQUIRE)) {
+    unsigned published = __atomic_load_n(&s->r->published, __ATOMIC_ACQUIRE);
+    unsigned i = (unsigned)rand_r(&s->seed) % s->r->c.n;
+    look(s, i, published);
+  }
+  for (unsigned i = 0; i < s->r->c.n; i++) look(s, i, s->r->c.n);
+  return NULL;
+}
+
+/* A forked reader: polls until every entry is in, then checks them all. */
+static int child_reader(race *r) {
+  reader_stats s = {r, 99, 0, 0, 0, 0};
+  uint64_t count = 0, capacity;
+  cap_error err;
+  while (count < r->c.n) {
+    if (cap_dir_stats(&r->reader, &count, &capacity, &err)) return 100;
+    look(&s, (unsigned)rand_r(&s.seed) % r->c.n, 0);
+  }
+  for (unsigned i = 0; i < r->c.n; i++) look(&s, i, r->c.n);
+  return s.failures > 99 ? 99 : (int)s.failures;
+}
+
+static void test_writer_races_readers(void **state) {
+  size_t size = 64 << 20;
+  int fd = memfd_create("capdir", 0);
+  race *r = calloc(1, sizeof *r);
+  uint8_t *rw, *ro;
+  pthread_t writer, readers[READERS];
+  reader_stats st[READERS];
+  cap_alloc alloc;
+  cap_error err;
+  pid_t child;
+  int status;
+  (void)state;
+  assert_true(fd >= 0);
+  assert_int_equal(ftruncate(fd, (off_t)size), 0);
+  rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ro = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  assert_true(rw != MAP_FAILED && ro != MAP_FAILED && rw != ro);
+  make_caps(&r->c, RACE_CAPS);
+  cap_bump_init(&r->bump, rw, size);
+  alloc = cap_bump_allocator(&r->bump);
+  assert_int_equal(cap_dir_create(&r->writer, rw, size, &alloc, 8, &err), CAP_OK);
+  assert_int_equal(cap_dir_open(&r->reader, ro, size, r->writer.header_off, &err), CAP_OK);
+  fflush(stdout);
+  child = fork();
+  assert_true(child >= 0);
+  if (child == 0) _exit(child_reader(r));
+  for (int i = 0; i < READERS; i++) {
+    st[i] = (reader_stats){r, (unsigned)i + 1, 0, 0, 0, 0};
+    pthread_create(&readers[i], NULL, reader_main, &st[i]);
+  }
+  pthread_create(&writer, NULL, writer_main, r);
+  pthread_join(writer, NULL);
+  for (int i = 0; i < READERS; i++) {
+    pthread_join(readers[i], NULL);
+    printf("reader %d: %u found and verified %u, %u not yet published, %u failures\n", i,
+           st[i].found, st[i].verified, st[i].missing_early, st[i].failures);
+    assert_int_equal(st[i].failures, 0);
+    assert_int_equal(st[i].verified, st[i].found);
+    assert_true(st[i].found >= RACE_CAPS);
+  }
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  munmap(rw, size);
+  munmap(ro, size);
+  close(fd);
+  free_caps(&r->c);
+  free(r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_put_find_idempotent),
+    cmocka_unit_test(test_put_rejects_bad_caps),
+    cmocka_unit_test(test_growth),
+    cmocka_unit_test(test_region_full_and_bad_allocator),
+    cmocka_unit_test(test_position_independent),
+    cmocka_unit_test(test_corrupted_regions),
+    cmocka_unit_test(test_random_damage),
+    cmocka_unit_test(test_writer_races_readers),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,106 @@
+/*
+** The guest heap allocator: stats, coalescing, exhaustion, and a random
+** workload checked against every invariant after each step.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "guest/nk_heap.h"
+
+#define REGION (1u << 20)
+
+static void *region(void) {
+  void *p = aligned_alloc(4096, REGION);
+  assert_non_null(p);
+  return p;
+}
+
+static void stats_and_coalescing(void **state) {
+  (void)state;
+  void *mem = region();
+  nk_heap *h = nk_heap_init(mem, REGION);
+  struct nub_heap_stats s0, s;
+  assert_non_null(h);
+  nk_heap_stats(h, &s0);
+  assert_int_equal(s0.allocation_count, 0);
+  assert_int_equal(s0.fragment_count, 1);
+  assert_true(s0.available_bytes > REGION - 8192);
+  void *a = nk_heap_alloc(h, 100), *b = nk_heap_alloc(h, 200), *c = nk_heap_alloc(h, 300);
+  assert_non_null(a); assert_non_null(b); assert_non_null(c);
+  assert_int_equal((uintptr_t)a % NK_HEAP_ALIGN, 0);
+  assert_ptr_equal(a, (uint8_t *)mem + NK_HEAP_HEADER_SIZE + 16);
+  memset(a, 1, 100); memset(b, 2, 200); memset(c, 3, 300);
+  nk_heap_stats(h, &s);
+  assert_int_equal(s.allocation_count, 3);
+  assert_true(s.allocated_bytes >= 600);
+  assert_int_equal(s.allocated_bytes + s.available_bytes + 3 * 16, s0.available_bytes);  /* 3 new headers */
+  nk_heap_free(h, b);                         /* a hole between two used blocks */
+  nk_heap_stats(h, &s);
+  assert_int_equal(s.fragment_count, 2);
+  nk_heap_free(h, a);                         /* merges with b's hole */
+  nk_heap_stats(h, &s);
+  assert_int_equal(s.fragment_count, 2);
+  nk_heap_free(h, c);                         /* everything merges back */
+  nk_heap_stats(h, &s);
+  assert_memory_equal(&s, &s0, sizeof s);
+  assert_true(nk_heap_check(h));
+  free(mem);
+}
+
+static void exhaustion(void **state) {
+  (void)state;
+  void *mem = region();
+  nk_heap *h = nk_heap_init(mem, REGION);
+  assert_null(nk_heap_alloc(h, REGION));
+  assert_null(nk_heap_alloc(h, SIZE_MAX - 8));
+  size_t n = 0;
+  while (nk_heap_alloc(h, 4000)) n++;
+  assert_true(n > 200);
+  assert_true(nk_heap_check(h));
+  assert_null(nk_heap_init(mem, 4096));       /* too small for the header page */
+  assert_null(nk_heap_init((uint8_t *)mem + 8, REGION - 8));   /* misaligned */
+  free(mem);
+}
+
+static void random_workload(void **state) {
+  (void)state;
+  void *mem = region();
+  nk_heap *h = nk_heap_init(mem, REGION);
+  void *live[256] = {0};
+  size_t size[256] = {0};
+  unsigned seed = 12345;
+  for (int step = 0; step < 20000; step++) {
+    seed = seed * 1103515245u + 12345u;
+    unsigned i = (seed >> 8) % 256;
+    if (live[i]) {
+      for (size_t k = 0; k < size[i]; k++) assert_int_equal(((uint8_t *)live[i])[k], (uint8_t)i);
+      nk_heap_free(h, live[i]);
+      live[i] = NULL;
+    } else {
+      size[i] = (seed >> 16) % 3000;
+      live[i] = nk_heap_alloc(h, size[i]);
+      if (live[i]) memset(live[i], (int)i, size[i]);
+    }
+    if (step % 97 == 0) assert_true(nk_heap_check(h));
+  }
+  for (unsigned i = 0; i < 256; i++) nk_heap_free(h, live[i]);
+  struct nub_heap_stats s;
+  nk_heap_stats(h, &s);
+  assert_int_equal(s.allocation_count, 0);
+  assert_int_equal(s.fragment_count, 1);
+  assert_true(nk_heap_check(h));
+  free(mem);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(stats_and_coalescing),
+    cmocka_unit_test(exhaustion),
+    cmocka_unit_test(random_workload),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
