@@ -12,6 +12,12 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -399,6 +405,100 @@ static void foreign_faults_still_crash(void **state) {
 #endif
 }
 
+/* Once compiled and prepared, running needs only mmap (sbrk and the
+** embedder mapping pages), mprotect and rt_sigreturn (fault exits): the
+** child runs faults, sbrk, host calls and out-of-gas under a seccomp
+** filter that kills the process on any other system call. */
+static int run_under_seccomp(const pvm_program *prog, void *code) {
+  static const int allowed[] = {SYS_mmap, SYS_mprotect, SYS_rt_sigreturn, SYS_exit_group, SYS_exit};
+  struct sock_filter f[4 + 2 * ARRAY_LEN(allowed)];
+  unsigned n = 0;
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+  for (size_t i = 0; i < ARRAY_LEN(allowed); i++) {
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)allowed[i], 0, 1);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  }
+  f[n - 1] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  struct sock_filter last = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  struct sock_filter all[sizeof f / sizeof f[0] + 1];
+  memcpy(all, f, n * sizeof f[0]);
+  all[n++] = last;
+  struct sock_fprog fp = {(unsigned short)n, all};
+  pvm_mem *mem;
+  pvm_vm vm;
+  pvm_error err;
+  if (pvm_mem_new(&mem, &err) || pvm_vm_init(&vm, prog, mem, &jit_engine, code, &err)) return 10;
+  pvm_mem_set_heap(mem, 0x80000, 0x90000);
+  vm.regs[1] = 0x40000;
+  vm.gas = 30;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp))
+    return 11;
+  unsigned faults = 0, hosts = 0, oogs = 0;
+  for (;;) {
+    pvm_status st = pvm_vm_run(&vm);
+    if (st == PVM_FAULT) {
+      faults++;
+      if (pvm_mem_map(mem, (uint32_t)vm.exit_arg, PVM_PAGE_SIZE, PVM_ACCESS_RW, NULL)) return 12;
+    } else if (st == PVM_HOST) {
+      hosts++;
+    } else if (st == PVM_OOG) {
+      oogs++;
+      vm.gas += 30;
+    } else {
+      break;
+    }
+  }
+  /* r1: 16 stores one page apart; r3: the old heap top */
+  if (vm.status != PVM_HALT || faults != 16 || hosts != 16 || oogs == 0 || vm.regs[3] != 0x80000)
+    return 13;
+  return 0;
+}
+
+static void runs_without_system_calls(void **state) {
+  (void)state;
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t loop = pvm_builder_label(b);
+  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 2, 0, 0, 16, 0);
+  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 4, 0, 0, 0x1000, 0);
+  pvm_builder_insn(b, PVM_OP_SBRK, 4, 0, 3, 0, 0);              /* r3 = sbrk(r4) */
+  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  pvm_builder_bind(b, loop);
+  pvm_builder_insn(b, PVM_OP_STORE_IND_U64, 2, 1, 0, 0, 0);    /* fault, map, retry */
+  pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, 7, 0);
+  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 1, 1, 0, 4096, 0);
+  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 2, 2, 0, (uint64_t)-1, 0);
+  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 2, 0, 0, loop);
+  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  uint8_t *blob;
+  size_t len;
+  pvm_error err;
+  pvm_program *prog;
+  int rc = pvm_builder_finish(b, &blob, &len, &err);
+  pvm_builder_free(b);
+  if (rc) fail_msg("builder: %s", err.msg);
+  assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
+  free(blob);
+  void *code;
+  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  /* the raw exit: ASan's _exit would run a leak check that needs more */
+  if (pid == 0) syscall(SYS_exit_group, run_under_seccomp(prog, code));
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (WIFSIGNALED(status)) fail_msg("the child was killed by signal %d (a forbidden system call?)",
+                                    WTERMSIG(status));
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  jit_engine.release(code);
+  pvm_program_free(prog);
+}
+
 /* Threads sharing one compiled program fault, get their page mapped and
 ** resume, each in its own memory: the handler's state is per thread. */
 typedef struct thread_job { const pvm_program *prog; void *code; unsigned faults; uint64_t sum; int rc; } thread_job;
@@ -487,6 +587,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(foreign_faults_are_chained),
     cmocka_unit_test(foreign_faults_still_crash),
     cmocka_unit_test(faults_on_many_threads),
+    cmocka_unit_test(runs_without_system_calls),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   pvm_mem_free(shared_mem);
