@@ -112,13 +112,13 @@ void jit_label_bind(jit_asm *a, jit_label l) {
   if (l < a->nlabels) a->labels[l] = (uint32_t)a->len;
 }
 
-static void add_fixup(jit_asm *a, uint32_t at, jit_label l, uint32_t base) {
+static void add_fixup(jit_asm *a, uint32_t at, jit_label l, uint8_t size) {
   if (a->oom) return;
   if (!grow_array((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups)) {
     a->oom = true;
     return;
   }
-  a->fixups[a->nfixups++] = (jit_fixup){at, l, base};
+  a->fixups[a->nfixups++] = (jit_fixup){at, l, size};
 }
 
 int jit_asm_finish(jit_asm *a, const char **what) {
@@ -129,15 +129,13 @@ int jit_asm_finish(jit_asm *a, const char **what) {
       *what = "jump to an unbound label";
       return -1;
     }
-    int64_t target = a->labels[f->label];
-    if (f->base == JIT_FIX_REL8) {
-      int64_t d = target - (int64_t)(f->at + 1);
+    int64_t d = (int64_t)a->labels[f->label] - (int64_t)(f->at + f->size);
+    if (f->size == 1) {
       if (!fits8(d)) { *what = "short jump out of range"; return -1; }
       a->code[f->at] = (uint8_t)(int8_t)d;
     } else {
-      int64_t from = f->base == JIT_FIX_REL32 ? (int64_t)f->at + 4 : (int64_t)a->labels[f->base];
-      int32_t d = (int32_t)(target - from);
-      memcpy(a->code + f->at, &d, 4);
+      int32_t d32 = (int32_t)d;
+      memcpy(a->code + f->at, &d32, 4);
     }
   }
   return 0;
@@ -283,7 +281,7 @@ void jit_x86_lea_label(jit_asm *a, jit_reg dst, jit_label l) {
   put8(&o, (dst & 7) << 3 | 5);                 /* mod 00 rm 101: [rip + disp32] */
   put32(&o, 0);
   emit(a, &o);
-  if (!a->oom) add_fixup(a, (uint32_t)a->len - 4, l, JIT_FIX_REL32);
+  if (!a->oom) add_fixup(a, (uint32_t)a->len - 4, l, 4);
 }
 
 void jit_x86_push(jit_asm *a, jit_reg r) {
@@ -441,7 +439,7 @@ static void jump(jit_asm *a, jit_label l, uint8_t op8, uint32_t op32, unsigned o
   opcode(&o, op32, op32_len);
   put32(&o, 0);
   emit(a, &o);
-  if (!a->oom) add_fixup(a, (uint32_t)a->len - 4, l, JIT_FIX_REL32);
+  if (!a->oom) add_fixup(a, (uint32_t)a->len - 4, l, 4);
 }
 
 static void jump8(jit_asm *a, jit_label l, uint8_t op8) {
@@ -449,7 +447,7 @@ static void jump8(jit_asm *a, jit_label l, uint8_t op8) {
   put8(&o, op8);
   put8(&o, 0);
   emit(a, &o);
-  if (!a->oom) add_fixup(a, (uint32_t)a->len - 1, l, JIT_FIX_REL8);
+  if (!a->oom) add_fixup(a, (uint32_t)a->len - 1, l, 1);
 }
 
 void jit_x86_jmp(jit_asm *a, jit_label l) { jump(a, l, 0xEB, 0xE9, 1); }
@@ -487,11 +485,6 @@ void jit_x86_ret(jit_asm *a) {
   emit(a, &o);
 }
 
-void jit_x86_ud2(jit_asm *a) {
-  ins o = {.b = {0x0F, 0x0B}, .n = 2};
-  emit(a, &o);
-}
-
 void jit_asm_align(jit_asm *a, unsigned n) {
   ins o = {.n = 0};
   while ((a->len + o.n) % n) put8(&o, 0xCC);
@@ -502,10 +495,4 @@ void jit_asm_u32(jit_asm *a, uint32_t v) {
   ins o = {.n = 0};
   put32(&o, v);
   emit(a, &o);
-}
-
-void jit_asm_label_offset32(jit_asm *a, jit_label l, jit_label base) {
-  bool now = jit_label_bound(a, l) && jit_label_bound(a, base);
-  jit_asm_u32(a, now ? a->labels[l] - a->labels[base] : 0);
-  if (!now && !a->oom) add_fixup(a, (uint32_t)a->len - 4, l, base);
 }

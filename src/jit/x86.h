@@ -73,12 +73,10 @@ typedef uint32_t jit_label;
 #define JIT_UNBOUND 0xFFFFFFFFu
 
 typedef struct jit_fixup {
-  uint32_t at;             /* offset of the field */
+  uint32_t at;             /* offset of the rel8 / rel32 field */
   uint32_t label;
-  uint32_t base;           /* JIT_FIX_REL8/REL32: relative to the field's end */
+  uint8_t size;            /* 1 or 4 */
 } jit_fixup;
-#define JIT_FIX_REL8  0xFFFFFFFFu
-#define JIT_FIX_REL32 0xFFFFFFFEu
 
 /* Code buffer with labels.  The code is an anonymous mapping (so that it
 ** can become the executable one in place).  Out-of-memory is sticky:
@@ -169,13 +167,10 @@ void jit_x86_jmp_r(jit_asm *a, jit_reg r);
 void jit_x86_call_r(jit_asm *a, jit_reg r);
 void jit_x86_jmp_m(jit_asm *a, jit_mem m);
 void jit_x86_ret(jit_asm *a);
-void jit_x86_ud2(jit_asm *a);
 
 /* Pad with int3 up to a multiple of n bytes. */
 void jit_asm_align(jit_asm *a, unsigned n);
 /* Raw 32-bit data (tables placed in the code). */
 void jit_asm_u32(jit_asm *a, uint32_t v);
-/* A 32-bit slot holding label - base_label, patched at finish. */
-void jit_asm_label_offset32(jit_asm *a, jit_label l, jit_label base);
 
 #endif

@@ -32,19 +32,47 @@
 
 typedef struct op { pvm_op op; uint8_t ra, rb, rd; uint64_t x, y; } op;
 
-static pvm_program *build(const op *ops, size_t n) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+/* Finish a builder (ending with a halt through r5 when asked) and load. */
+static pvm_program *load_built(pvm_builder *b, bool halt) {
   uint8_t *blob;
   size_t len;
   pvm_error err;
   pvm_program *prog;
-  for (size_t i = 0; i < n; i++)
-    pvm_builder_insn(b, ops[i].op, ops[i].ra, ops[i].rb, ops[i].rd, ops[i].x, ops[i].y);
-  if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  if (halt) {
+    pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+    pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  }
+  int rc = pvm_builder_finish(b, &blob, &len, &err);
   pvm_builder_free(b);
+  if (rc) fail_msg("builder: %s", err.msg);
   assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
   free(blob);
   return prog;
+}
+
+static void add_ops(pvm_builder *b, const op *ops, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    pvm_builder_insn(b, ops[i].op, ops[i].ra, ops[i].rb, ops[i].rd, ops[i].x, ops[i].y);
+}
+
+static pvm_program *build(const op *ops, size_t n) {
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  add_ops(b, ops, n);
+  return load_built(b, false);
+}
+
+/* before; then for r2 pages from r1 on: body, r1 += 4096; then halt. */
+static pvm_program *page_loop(const op *before, size_t nb, const op *body, size_t n) {
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t loop = pvm_builder_label(b);
+  add_ops(b, before, nb);
+  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  pvm_builder_bind(b, loop);
+  add_ops(b, body, n);
+  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 1, 1, 0, 4096, 0);
+  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 2, 2, 0, (uint64_t)-1, 0);
+  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 2, 0, 0, loop);
+  return load_built(b, true);
 }
 
 typedef struct result {
@@ -459,29 +487,17 @@ static int run_under_seccomp(const pvm_program *prog, void *code) {
 
 static void runs_without_system_calls(void **state) {
   (void)state;
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
-  uint32_t loop = pvm_builder_label(b);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 2, 0, 0, 16, 0);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 4, 0, 0, 0x1000, 0);
-  pvm_builder_insn(b, PVM_OP_SBRK, 4, 0, 3, 0, 0);              /* r3 = sbrk(r4) */
-  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
-  pvm_builder_bind(b, loop);
-  pvm_builder_insn(b, PVM_OP_STORE_IND_U64, 2, 1, 0, 0, 0);    /* fault, map, retry */
-  pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, 7, 0);
-  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 1, 1, 0, 4096, 0);
-  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 2, 2, 0, (uint64_t)-1, 0);
-  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 2, 0, 0, loop);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
-  uint8_t *blob;
-  size_t len;
+  const op before[] = {
+    {PVM_OP_LOAD_IMM, .ra = 2, .x = 16},
+    {PVM_OP_LOAD_IMM, .ra = 4, .x = 0x1000},
+    {PVM_OP_SBRK, .ra = 4, .rd = 3},                          /* r3 = sbrk(r4) */
+  };
+  const op body[] = {
+    {PVM_OP_STORE_IND_U64, .ra = 2, .rb = 1},                  /* fault, map, retry */
+    {PVM_OP_ECALLI, .x = 7},
+  };
+  pvm_program *prog = page_loop(before, ARRAY_LEN(before), body, ARRAY_LEN(body));
   pvm_error err;
-  pvm_program *prog;
-  int rc = pvm_builder_finish(b, &blob, &len, &err);
-  pvm_builder_free(b);
-  if (rc) fail_msg("builder: %s", err.msg);
-  assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
-  free(blob);
   void *code;
   assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
   fflush(NULL);
@@ -531,29 +547,15 @@ static void *fault_loop(void *arg) {
 
 static void faults_on_many_threads(void **state) {
   (void)state;
-  /* for r2 pages: store r1 to [r1], r3 += load [r1], r1 += 4096 */
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
-  uint32_t loop = pvm_builder_label(b);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 3, 0, 0, 0, 0);
-  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
-  pvm_builder_bind(b, loop);
-  pvm_builder_insn(b, PVM_OP_STORE_IND_U64, 1, 1, 0, 0, 0);
-  pvm_builder_insn(b, PVM_OP_LOAD_IND_U64, 4, 1, 0, 0, 0);
-  pvm_builder_insn(b, PVM_OP_ADD_64, 3, 4, 3, 0, 0);
-  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 1, 1, 0, 4096, 0);
-  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 2, 2, 0, (uint64_t)-1, 0);
-  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 2, 0, 0, loop);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
-  uint8_t *blob;
-  size_t len;
+  /* for r2 pages: store r1 to [r1], r3 += load [r1] */
+  const op before[] = {{PVM_OP_LOAD_IMM, .ra = 3}};
+  const op body[] = {
+    {PVM_OP_STORE_IND_U64, .ra = 1, .rb = 1},
+    {PVM_OP_LOAD_IND_U64, .ra = 4, .rb = 1},
+    {PVM_OP_ADD_64, .ra = 3, .rb = 4, .rd = 3},
+  };
+  pvm_program *prog = page_loop(before, ARRAY_LEN(before), body, ARRAY_LEN(body));
   pvm_error err;
-  pvm_program *prog;
-  int rc = pvm_builder_finish(b, &blob, &len, &err);
-  pvm_builder_free(b);
-  if (rc) fail_msg("builder: %s", err.msg);
-  assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
-  free(blob);
   void *code;
   assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
   enum { NT = 4 };
