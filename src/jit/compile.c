@@ -86,7 +86,7 @@ typedef struct compiler {
   jit_asm a;
   const pvm_program *prog;
   uint32_t features;
-  uint32_t n;              /* instructions; labels 0..n-1 are block entries */
+  uint32_t n;              /* instructions */
   uint32_t *body;
   jit_fault_entry *faults;
   uint32_t nfaults, fault_cap;
@@ -100,21 +100,10 @@ typedef struct compiler {
   jit_label enter, sbrk_thunk, djump_out, djump_bad, table;
 } compiler;
 
-static bool grow(void **p, uint32_t *cap, uint32_t need, size_t elem) {
-  if (need <= *cap) return true;
-  uint32_t n = *cap ? *cap * 2 : 256;
-  while (n < need) n *= 2;
-  void *q = realloc(*p, (size_t)n * elem);
-  if (!q) return false;
-  *p = q;
-  *cap = n;
-  return true;
-}
-
 /* if (cc) exit with kind at idx, out of line */
 static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, pvm_status kind) {
   size_t field = jit_x86_jcc_forward(&c->a, cc);
-  if (!grow((void **)&c->cold, &c->cold_cap, c->ncold + 1, sizeof *c->cold)) {
+  if (!pvm_grow((void **)&c->cold, &c->cold_cap, c->ncold + 1, sizeof *c->cold)) {
     c->oom = true;
     return;
   }
@@ -122,7 +111,7 @@ static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, pvm_status kind) {
 }
 
 static void note_fault_site(compiler *c, uint32_t idx) {
-  if (!grow((void **)&c->faults, &c->fault_cap, c->nfaults + 1, sizeof *c->faults)) {
+  if (!pvm_grow((void **)&c->faults, &c->fault_cap, c->nfaults + 1, sizeof *c->faults)) {
     c->oom = true;
     return;
   }
@@ -456,7 +445,7 @@ static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
     return;
   }
   size_t field = jit_x86_jcc_forward(&c->a, cc);
-  if (!grow((void **)&c->fixups, &c->fixup_cap, c->nfixups + 1, sizeof *c->fixups)) {
+  if (!pvm_grow((void **)&c->fixups, &c->fixup_cap, c->nfixups + 1, sizeof *c->fixups)) {
     c->oom = true;
     return;
   }

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "x86.h"
+#include "../pvm/pvm_internal.h"   /* pvm_grow */
 
 #define PAGE 4096u
 #define HUGE_PAGE (2u << 20)
@@ -81,26 +82,15 @@ uint8_t *jit_asm_take(jit_asm *a, size_t *mapped) {
   return code;
 }
 
-static bool grow_array(void **p, uint32_t *cap, uint32_t need, size_t elem) {
-  if (need <= *cap) return true;
-  uint32_t n = *cap ? *cap : 64;
-  while (n < need) n *= 2;
-  void *q = realloc(*p, (size_t)n * elem);
-  if (!q) return false;
-  *p = q;
-  *cap = n;
-  return true;
-}
-
 void jit_asm_reserve(jit_asm *a, size_t code_bytes, uint32_t labels, uint32_t fixups) {
   if (!grow(a, code_bytes) ||
-      !grow_array((void **)&a->labels, &a->label_cap, labels, sizeof *a->labels) ||
-      !grow_array((void **)&a->fixups, &a->fixup_cap, fixups, sizeof *a->fixups))
+      !pvm_grow((void **)&a->labels, &a->label_cap, labels, sizeof *a->labels) ||
+      !pvm_grow((void **)&a->fixups, &a->fixup_cap, fixups, sizeof *a->fixups))
     a->oom = true;
 }
 
 jit_label jit_label_new(jit_asm *a) {
-  if (!grow_array((void **)&a->labels, &a->label_cap, a->nlabels + 1, sizeof *a->labels)) {
+  if (!pvm_grow((void **)&a->labels, &a->label_cap, a->nlabels + 1, sizeof *a->labels)) {
     a->oom = true;
     return 0;
   }
@@ -114,7 +104,7 @@ void jit_label_bind(jit_asm *a, jit_label l) {
 
 static void add_fixup(jit_asm *a, uint32_t at, jit_label l, uint8_t size) {
   if (a->oom) return;
-  if (!grow_array((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups)) {
+  if (!pvm_grow((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups)) {
     a->oom = true;
     return;
   }
