@@ -486,6 +486,10 @@ static bool respond(fdiff *f, rng *r, pvm_status st) {
     case PVM_HOST:
       vm->regs[7] = v;
       if (w & 1) vm->regs[w % PVM_REGS] = w;
+      /* sometimes the embedder moves on elsewhere: a fresh entry, charged */
+      if ((w >> 8) % 8 == 0)
+        pvm_vm_set_pc(vm, (w >> 16) & 1 ? vm->next_pc
+                                       : (uint32_t)(v % (pvm_program_blob(vm->prog)->code_len + 4)));
       break;
     case PVM_FAULT:
       if (k == 0 && f->nextra < MAX_EXTRA) f->extra[f->nextra++] = (uint32_t)vm->exit_arg;
