@@ -2,6 +2,8 @@
 # `make run` runs the bundled example, `make test` builds the dev preset
 # (ASan + UBSan) and runs every test, then a short run of every fuzz target.
 # `make examples` reassembles examples/*.pvm from examples/*.s.
+# `make fuzz-diff-long` fuzzes the JIT against the interpreter for millions
+# of programs; `make bench-jit` prints the JIT figures.
 
 .PHONY: all build run examples test deps dev fuzz fuzz-smoke fuzz-diff-long bench-jit clean
 
