@@ -127,6 +127,7 @@ static const kernel kernels[] = {
 
 typedef struct timing {
   uint64_t jit, interp, native, compile;   /* median ns */
+  uint64_t jit_best, native_best;          /* fastest run, ns */
   uint64_t result;
   uint32_t code_bytes, pvm_bytes;
 } timing;
@@ -160,7 +161,7 @@ static int prepare_memory(const kernel *k, pvm_mem *mem, const uint8_t *input, p
 ** be the same every run. */
 static int time_engine(const kernel *k, const pvm_engine *e, const pvm_program *prog, void *code,
                        pvm_mem *mem, const uint8_t *input, int runs, uint64_t *median,
-                       uint64_t *result) {
+                       uint64_t *best, uint64_t *result) {
   uint64_t samples[RUNS];
   pvm_error err;
   for (int run = 0; run < runs; run++) {
@@ -183,11 +184,13 @@ static int time_engine(const kernel *k, const pvm_engine *e, const pvm_program *
     }
     *result = vm.regs[7];
   }
+  *best = bench_min(samples, (size_t)runs);
   *median = bench_median(samples, (size_t)runs);
   return 0;
 }
 
-static int time_native(const kernel *k, const uint8_t *input, uint64_t *median, uint64_t *result) {
+static int time_native(const kernel *k, const uint8_t *input, uint64_t *median, uint64_t *best,
+                       uint64_t *result) {
   uint64_t samples[RUNS];
   size_t len = k->mem_len ? k->mem_len : 1;
   uint8_t *buf = malloc(len);
@@ -200,6 +203,7 @@ static int time_native(const kernel *k, const uint8_t *input, uint64_t *median, 
     samples[run] = bench_now_ns() - t0;
   }
   free(buf);
+  *best = bench_min(samples, RUNS);
   *median = bench_median(samples, RUNS);
   return 0;
 }
@@ -226,7 +230,8 @@ static int bench_kernel(const kernel *k, pvm_mem *mem, timing *t) {
   t->compile = jit_code_stats(code)->compile_ns;
   t->code_bytes = jit_code_stats(code)->code_bytes;
   t->pvm_bytes = jit_code_stats(code)->pvm_bytes;
-  if (time_engine(k, &jit_engine, prog, code, mem, input, RUNS, &t->jit, &jit_r)) goto out;
+  if (time_engine(k, &jit_engine, prog, code, mem, input, RUNS, &t->jit, &t->jit_best, &jit_r))
+    goto out;
   if (k->check_len) {                       /* the copy really happened */
     uint8_t *copy = malloc(k->check_len);
     bool same = copy && !pvm_mem_read(mem, k->check_at, copy, k->check_len, &err) &&
@@ -234,9 +239,10 @@ static int bench_kernel(const kernel *k, pvm_mem *mem, timing *t) {
     free(copy);
     if (!same) { fprintf(stderr, "bench %s: the JIT run left wrong memory\n", k->name); goto out; }
   }
+  uint64_t interp_best;
   if (time_engine(k, &pvm_engine_interp, prog, NULL, mem, input, INTERP_RUNS, &t->interp,
-                  &interp_r) ||
-      time_native(k, input, &t->native, &native_r))
+                  &interp_best, &interp_r) ||
+      time_native(k, input, &t->native, &t->native_best, &native_r))
     goto out;
   if (jit_r != interp_r || jit_r != native_r) {
     fprintf(stderr, "bench %s: results differ: jit %llu, interp %llu, native %llu\n", k->name,
@@ -301,23 +307,25 @@ static int bench_jit(void) {
   pvm_mem *mem = NULL;
   pvm_error err;
   if (getloadavg(load, 3) < 0) load[0] = -1;
-  printf("nub bench jit: median of %d runs (interpreter %d); load average %.2f at start\n",
-         RUNS, INTERP_RUNS, load[0]);
+  printf("nub bench jit: times are medians of %d runs (interpreter %d); jit/nat compares\n"
+         "medians, (best) the fastest runs; load average %.2f at start\n", RUNS, INTERP_RUNS,
+         load[0]);
   if (time_loop(&jit_engine, &jit_med, &jit_best, &jit_compile) ||
       time_loop(&pvm_engine_interp, &int_med, &int_best, &int_compile))
     return 1;
-  printf("\n%-8s %20s %10s %10s %10s %9s %10s %8s\n", "kernel", "result (r7)", "jit",
-         "interp", "native", "jit/nat", "compile", "code");
-  printf("%-8s %20u %7.2f ms %7.2f ms %10s %9s %7.1f us %8s   (30 M instructions; best jit %.2f ms)\n",
-         "loop", 3 * LOOP_ITERATIONS, jit_med / 1e6, int_med / 1e6, "-", "-", jit_compile / 1e3,
-         "-", jit_best / 1e6);
+  printf("\n%-8s %20s %10s %10s %10s %8s %8s %10s %8s\n", "kernel", "result (r7)", "jit",
+         "interp", "native", "jit/nat", "(best)", "compile", "code");
+  printf("%-8s %20u %7.2f ms %7.2f ms %10s %8s %8s %7.1f us %8s   (30 M instructions; best jit %.2f ms)\n",
+         "loop", 3 * LOOP_ITERATIONS, jit_med / 1e6, int_med / 1e6, "-", "-", "-",
+         jit_compile / 1e3, "-", jit_best / 1e6);
   if (pvm_mem_new(&mem, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
     timing t;
     if (bench_kernel(&kernels[i], mem, &t)) { pvm_mem_free(mem); return 1; }
-    printf("%-8s %20llu %7.2f ms %7.2f ms %7.2f ms %8.2fx %7.1f us %6u B\n", kernels[i].name,
-           (unsigned long long)t.result, t.jit / 1e6, t.interp / 1e6, t.native / 1e6,
-           (double)t.jit / (double)t.native, t.compile / 1e3, t.code_bytes);
+    printf("%-8s %20llu %7.2f ms %7.2f ms %7.2f ms %7.2fx %7.2fx %7.1f us %6u B\n",
+           kernels[i].name, (unsigned long long)t.result, t.jit / 1e6, t.interp / 1e6,
+           t.native / 1e6, (double)t.jit / (double)t.native,
+           (double)t.jit_best / (double)t.native_best, t.compile / 1e3, t.code_bytes);
   }
   pvm_mem_free(mem);
   printf("results agree: jit = interpreter = native for every kernel\n");
