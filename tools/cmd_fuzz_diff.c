@@ -9,7 +9,17 @@
 #include "fuzzdiff.h"
 #include "nub/jit.h"
 
+/* The JIT compiled without LZCNT (the bsr fallback), for CPUs that have it. */
+static int compile_no_lzcnt(const pvm_program *prog, void **code, pvm_error *err) {
+  jit_options o = {.disable = JIT_CPU_LZCNT};
+  jit_code *c;
+  int rc = jit_compile(prog, &o, &c, err);
+  *code = rc ? NULL : c;
+  return rc;
+}
+
 int cmd_fuzz_diff(int argc, char **argv) {
+  static pvm_engine jit_no_lzcnt;
   fdiff_config cfg = {.seed = 1, .count = 10000, .max_insns = 48, .ref = &pvm_engine_interp,
                       .test = &jit_engine, .max_reports = 1, .out = stdout};
   fdiff_stats st;
@@ -33,7 +43,14 @@ int cmd_fuzz_diff(int argc, char **argv) {
     } else if (!strcmp(a, "--save")) {
       cfg.save_dir = v;
     } else if (!strcmp(a, "--engine")) {
-      if (!(cfg.test = cli_engine(v))) return 2;
+      if (!strcmp(v, "jit-no-lzcnt")) {
+        jit_no_lzcnt = jit_engine;
+        jit_no_lzcnt.name = "jit-no-lzcnt";
+        jit_no_lzcnt.compile = compile_no_lzcnt;
+        cfg.test = &jit_no_lzcnt;
+      } else if (!(cfg.test = cli_engine(v))) {
+        return 2;
+      }
     } else {
       return cli_usage_error("fuzz-diff", "unexpected argument %s", a);
     }
