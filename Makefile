@@ -2,8 +2,10 @@
 # `make run` runs the bundled example, `make test` builds the dev preset
 # (ASan + UBSan) and runs every test, then a short run of every fuzz target.
 # `make examples` reassembles examples/*.pvm from examples/*.s.
+# `make fuzz-diff-long` fuzzes the JIT against the interpreter for millions
+# of programs; `make bench-jit` prints the JIT figures.
 
-.PHONY: all build run examples test deps dev fuzz fuzz-smoke clean
+.PHONY: all build run examples test deps dev fuzz fuzz-smoke fuzz-diff-long bench-jit clean
 
 all: build
 
@@ -40,6 +42,19 @@ fuzz: deps
 
 fuzz-smoke: fuzz
 	@./scripts/fuzz-smoke.sh build-fuzz
+
+# Differential fuzzing of the JIT against the interpreter, far beyond the
+# 100 000 programs CI runs (release build; FUZZ_DIFF_COUNT / FUZZ_DIFF_SEED).
+FUZZ_DIFF_COUNT ?= 5000000
+FUZZ_DIFF_SEED ?= $(shell date +%s)
+fuzz-diff-long: build
+	@mkdir -p build/fuzz-diff
+	@./build/nub fuzz-diff --count $(FUZZ_DIFF_COUNT) --seed $(FUZZ_DIFF_SEED) --reports 10 \
+	  --save build/fuzz-diff
+
+# JIT, interpreter and native figures (run on a quiet machine).
+bench-jit: build
+	@./build/nub bench jit
 
 clean:
 	rm -rf build build-dev build-fuzz

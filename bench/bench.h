@@ -17,6 +17,17 @@ uint64_t bench_loop_instructions(uint32_t iterations);
 ** Returns a malloc'd generic blob. */
 uint8_t *bench_add_blob(size_t *len);
 
+/* The PVM kernels of the bench .s files (sieve, sort, hash, memcpy), as text for
+** pvm_asm; the list ends with a NULL name. */
+typedef struct bench_source { const char *name, *text; } bench_source;
+extern const bench_source bench_sources[];
+const char *bench_source_text(const char *name);
+
+/* A synthetic program of n instructions with a fixed mix (ALU, loads and
+** stores, branches every few instructions), for compile-time scaling.
+** Returns a malloc'd generic blob or NULL. */
+uint8_t *bench_mixed_blob(uint32_t n, size_t *len);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);
 

@@ -36,6 +36,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 int cmd_vectors(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_fuzz_diff(int argc, char **argv);
 int cmd_cap(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_disasm(int argc, char **argv);

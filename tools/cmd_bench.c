@@ -1,15 +1,24 @@
 /*
 ** nub bench: benchmarks that print figures (never pass/fail on time).
+**
+**   bench interp   the 30 M-instruction loop on the interpreter
+**   bench jit      the loop and the bench .s kernels on the JIT, the
+**                  interpreter and natively (C, -O2), plus compile time
+**                  per KB at several program sizes
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../bench/bench.h"
+#include "../bench/native/native.h"
 #include "cli.h"
+#include "nub/jit.h"
 
 #define LOOP_ITERATIONS 10000000u
 #define RUNS 7
+#define INTERP_RUNS 3
+#define GAS 100000000000ll
 
 /* Runs the 30 M-instruction loop on an engine; returns 0 and the median
 ** and best time in ns, or -1 (after printing why) on a wrong result. */
@@ -71,9 +80,262 @@ static int bench_interp(void) {
   return 0;
 }
 
+/* ---- kernels ---- */
+
+/* One kernel: its guest memory (one read-write span, zero or filled by
+** fill), its arguments in r7..r10, and the C version run on a copy of the
+** same bytes. */
+typedef struct kernel {
+  const char *name;
+  uint32_t mem_at, mem_len;
+  void (*fill)(uint8_t *buf, uint32_t len);
+  uint64_t args[4];
+  uint64_t (*native)(uint8_t *buf);
+  uint32_t check_at, check_from, check_len;   /* memory that must equal the input at check_from */
+} kernel;
+
+#define KMEM 0x100000u
+
+static void fill_random(uint8_t *buf, uint32_t len) {
+  uint64_t s = 0x2545F4914F6CDD1Dull;
+  for (uint32_t i = 0; i < len; i++) {
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+    buf[i] = (uint8_t)s;
+  }
+}
+
+#define SIEVE_N 2000000u
+#define SORT_N 6000u
+#define HASH_N 5000000u
+#define COPY_N (256u << 10)
+#define COPY_REPS 100u
+
+static uint64_t native_sieve(uint8_t *buf) { return bench_native_sieve(SIEVE_N, buf); }
+static uint64_t native_sort(uint8_t *buf) { return bench_native_sort((uint32_t *)buf, SORT_N); }
+static uint64_t native_hash(uint8_t *buf) { (void)buf; return bench_native_hash(HASH_N, 1); }
+static uint64_t native_memcpy(uint8_t *buf) {
+  return bench_native_memcpy(buf, buf + 0x100000, COPY_N, COPY_REPS);
+}
+
+static const kernel kernels[] = {
+  {"sieve", KMEM, SIEVE_N, NULL, {SIEVE_N, KMEM, 0, 0}, native_sieve, 0, 0, 0},
+  {"sort", KMEM, SORT_N * 4, fill_random, {KMEM, SORT_N, 0, 0}, native_sort, 0, 0, 0},
+  {"hash", 0, 0, NULL, {HASH_N, 1, 0, 0}, native_hash, 0, 0, 0},
+  {"memcpy", KMEM, 0x100000 + COPY_N, fill_random,
+   {KMEM, KMEM + 0x100000, COPY_N, COPY_REPS}, native_memcpy, KMEM, KMEM + 0x100000, COPY_N},
+};
+
+typedef struct timing {
+  uint64_t jit, interp, native, compile;   /* median ns */
+  uint64_t jit_best, native_best;          /* fastest run, ns */
+  uint64_t result;
+  uint32_t code_bytes, pvm_bytes;
+} timing;
+
+static uint32_t page_up(uint32_t n) { return (n + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE; }
+
+/* Guest memory for one run: the kernel's span mapped once and rewritten
+** before every run (so both the guest and the C version find their pages
+** present, and page-fault cost stays out of the figures). */
+static int prepare_memory(const kernel *k, pvm_mem *mem, const uint8_t *input, pvm_error *err) {
+  int rc;
+  if (!k->mem_len) return PVM_OK;
+  if (pvm_mem_access(mem, k->mem_at) != PVM_ACCESS_RW || pvm_mem_mapped_pages(mem) !=
+      page_up(k->mem_len) / PVM_PAGE_SIZE) {
+    if ((rc = pvm_mem_reset(mem, err)) ||
+        (rc = pvm_mem_map(mem, k->mem_at, page_up(k->mem_len), PVM_ACCESS_RW, err)))
+      return rc;
+  }
+  if (input) return pvm_mem_write(mem, k->mem_at, input, k->mem_len, err);
+  uint8_t *zero = calloc(1, k->mem_len);
+  if (!zero) {
+    snprintf(err->msg, sizeof err->msg, "out of memory");
+    return err->code = PVM_ERR_NOMEM;
+  }
+  rc = pvm_mem_write(mem, k->mem_at, zero, k->mem_len, err);
+  free(zero);
+  return rc;
+}
+
+/* Median time of runs of the kernel on engine; *result = r7, which must
+** be the same every run. */
+static int time_engine(const kernel *k, const pvm_engine *e, const pvm_program *prog, void *code,
+                       pvm_mem *mem, const uint8_t *input, int runs, uint64_t *median,
+                       uint64_t *best, uint64_t *result) {
+  uint64_t samples[RUNS];
+  pvm_error err;
+  for (int run = 0; run < runs; run++) {
+    pvm_vm vm;
+    if (prepare_memory(k, mem, input, &err) || pvm_vm_init(&vm, prog, mem, e, code, &err)) {
+      fprintf(stderr, "bench %s: %s\n", k->name, err.msg);
+      return -1;
+    }
+    vm.regs[0] = PVM_HALT_ADDRESS;
+    for (int i = 0; i < 4; i++) vm.regs[7 + i] = k->args[i];
+    vm.gas = GAS;
+    uint64_t t0 = bench_now_ns();
+    pvm_status st = pvm_vm_run(&vm);
+    samples[run] = bench_now_ns() - t0;
+    pvm_vm_fini(&vm);
+    if (st != PVM_HALT || (run && vm.regs[7] != *result)) {
+      fprintf(stderr, "bench %s: %s ended with %s at pc %u (r7 %llu)\n", k->name, e->name,
+              pvm_status_name(st), vm.pc, (unsigned long long)vm.regs[7]);
+      return -1;
+    }
+    *result = vm.regs[7];
+  }
+  *best = bench_min(samples, (size_t)runs);
+  *median = bench_median(samples, (size_t)runs);
+  return 0;
+}
+
+static int time_native(const kernel *k, const uint8_t *input, uint64_t *median, uint64_t *best,
+                       uint64_t *result) {
+  uint64_t samples[RUNS];
+  size_t len = k->mem_len ? k->mem_len : 1;
+  uint8_t *buf = malloc(len);
+  if (!buf) return -1;
+  for (int run = 0; run < RUNS; run++) {
+    if (k->fill) memcpy(buf, input, len);
+    else memset(buf, 0, len);
+    uint64_t t0 = bench_now_ns();
+    *result = k->native(buf);
+    samples[run] = bench_now_ns() - t0;
+  }
+  free(buf);
+  *best = bench_min(samples, RUNS);
+  *median = bench_median(samples, RUNS);
+  return 0;
+}
+
+static int bench_kernel(const kernel *k, pvm_mem *mem, timing *t) {
+  const char *text = bench_source_text(k->name);
+  uint8_t *blob = NULL, *input = NULL;
+  size_t len;
+  pvm_program *prog = NULL;
+  jit_code *code = NULL;
+  pvm_error err;
+  uint64_t jit_r = 0, interp_r = 0, native_r = 0;
+  int rc = -1;
+  if (!text || pvm_asm(PVM_PROFILE_GP07, text, strlen(text), &blob, &len, NULL, &err) ||
+      pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
+      jit_compile(prog, NULL, &code, &err)) {
+    fprintf(stderr, "bench %s: %s\n", k->name, text ? err.msg : "no source");
+    goto out;
+  }
+  if (k->fill) {
+    if (!(input = malloc(k->mem_len))) goto out;
+    k->fill(input, k->mem_len);
+  }
+  t->compile = jit_code_stats(code)->compile_ns;
+  t->code_bytes = jit_code_stats(code)->code_bytes;
+  t->pvm_bytes = jit_code_stats(code)->pvm_bytes;
+  if (time_engine(k, &jit_engine, prog, code, mem, input, RUNS, &t->jit, &t->jit_best, &jit_r))
+    goto out;
+  if (k->check_len) {                       /* the copy really happened */
+    uint8_t *copy = malloc(k->check_len);
+    bool same = copy && !pvm_mem_read(mem, k->check_at, copy, k->check_len, &err) &&
+                !memcmp(copy, input + (k->check_from - k->mem_at), k->check_len);
+    free(copy);
+    if (!same) { fprintf(stderr, "bench %s: the JIT run left wrong memory\n", k->name); goto out; }
+  }
+  uint64_t interp_best;
+  if (time_engine(k, &pvm_engine_interp, prog, NULL, mem, input, INTERP_RUNS, &t->interp,
+                  &interp_best, &interp_r) ||
+      time_native(k, input, &t->native, &t->native_best, &native_r))
+    goto out;
+  if (jit_r != interp_r || jit_r != native_r) {
+    fprintf(stderr, "bench %s: results differ: jit %llu, interp %llu, native %llu\n", k->name,
+            (unsigned long long)jit_r, (unsigned long long)interp_r, (unsigned long long)native_r);
+    goto out;
+  }
+  t->result = jit_r;
+  rc = 0;
+out:
+  jit_code_free(code);
+  pvm_program_free(prog);
+  free(blob);
+  free(input);
+  return rc;
+}
+
+/* ---- compile time ---- */
+
+static int bench_compile_scaling(void) {
+  static const uint32_t sizes[] = {4096, 16384, 65536, 262144, 1048576};
+  printf("\ncompile time, synthetic program (same instruction mix at every size, median of %d):\n",
+         RUNS);
+  printf("  %10s %10s %12s %12s %10s\n", "insns", "PVM bytes", "native bytes", "compile", "us/KB");
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    size_t len;
+    uint8_t *blob = bench_mixed_blob(sizes[i], &len);
+    pvm_program *prog = NULL;
+    pvm_error err;
+    uint64_t samples[RUNS];
+    uint32_t native = 0, pvm_bytes = 0;
+    if (!blob || pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err)) {
+      fprintf(stderr, "bench: synthetic program of %u instructions: %s\n", sizes[i],
+              blob ? err.msg : "builder failed");
+      free(blob);
+      return 1;
+    }
+    for (int run = 0; run < RUNS; run++) {
+      jit_code *code;
+      if (jit_compile(prog, NULL, &code, &err)) {
+        fprintf(stderr, "bench: compile: %s\n", err.msg);
+        pvm_program_free(prog);
+        free(blob);
+        return 1;
+      }
+      samples[run] = jit_code_stats(code)->compile_ns;
+      native = jit_code_stats(code)->code_bytes;
+      pvm_bytes = jit_code_stats(code)->pvm_bytes;
+      jit_code_free(code);
+    }
+    uint64_t med = bench_median(samples, RUNS);
+    printf("  %10u %10u %12u %9.2f ms %10.2f\n", sizes[i], pvm_bytes, native, med / 1e6,
+           med / 1e3 / (pvm_bytes / 1024.0));
+    pvm_program_free(prog);
+    free(blob);
+  }
+  return 0;
+}
+
+static int bench_jit(void) {
+  double load[3] = {0};
+  uint64_t jit_med, jit_best, jit_compile, int_med, int_best, int_compile;
+  pvm_mem *mem = NULL;
+  pvm_error err;
+  if (getloadavg(load, 3) < 0) load[0] = -1;
+  printf("nub bench jit: times are medians of %d runs (interpreter %d); jit/nat compares\n"
+         "medians, (best) the fastest runs; load average %.2f at start\n", RUNS, INTERP_RUNS,
+         load[0]);
+  if (time_loop(&jit_engine, &jit_med, &jit_best, &jit_compile) ||
+      time_loop(&pvm_engine_interp, &int_med, &int_best, &int_compile))
+    return 1;
+  printf("\n%-8s %20s %10s %10s %10s %8s %8s %10s %8s\n", "kernel", "result (r7)", "jit",
+         "interp", "native", "jit/nat", "(best)", "compile", "code");
+  printf("%-8s %20u %7.2f ms %7.2f ms %10s %8s %8s %7.1f us %8s   (30 M instructions; best jit %.2f ms)\n",
+         "loop", 3 * LOOP_ITERATIONS, jit_med / 1e6, int_med / 1e6, "-", "-", "-",
+         jit_compile / 1e3, "-", jit_best / 1e6);
+  if (pvm_mem_new(&mem, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
+  for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+    timing t;
+    if (bench_kernel(&kernels[i], mem, &t)) { pvm_mem_free(mem); return 1; }
+    printf("%-8s %20llu %7.2f ms %7.2f ms %7.2f ms %7.2fx %7.2fx %7.1f us %6u B\n",
+           kernels[i].name, (unsigned long long)t.result, t.jit / 1e6, t.interp / 1e6,
+           t.native / 1e6, (double)t.jit / (double)t.native,
+           (double)t.jit_best / (double)t.native_best, t.compile / 1e3, t.code_bytes);
+  }
+  pvm_mem_free(mem);
+  printf("results agree: jit = interpreter = native for every kernel\n");
+  return bench_compile_scaling();
+}
+
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, invoke)");
+  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
+  if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "invoke")) return bench_invoke(argc, argv);
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, invoke)", argv[1]);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke)", argv[1]);
 }

@@ -57,8 +57,17 @@ const jit_stats *jit_code_stats(const jit_code *code);
 
 /* Install the fault handler (once per process) and a signal stack for
 ** the calling thread (once per thread).  jit_run does this lazily; call
-** it before a seccomp filter that forbids sigaction/sigaltstack/mmap. */
+** it before a seccomp filter that forbids sigaction/sigaltstack/mmap
+** (and see jit_keep_handler). */
 int jit_thread_prepare(pvm_error *err);
+
+/* From now on trust that the fault handler stays installed: by default
+** every VM set-up checks it (sigaction) and re-installs it if a test
+** harness or another library replaced it.  For a process that changes no
+** handlers once prepared, such as nub-guest under its seccomp filter
+** (where the check would be a forbidden system call on every invoke);
+** call it after jit_thread_prepare. */
+void jit_keep_handler(void);
 
 /* Run a VM bound to jit_engine on the calling thread (= jit_engine.run). */
 pvm_status jit_run(pvm_vm *vm);

@@ -188,7 +188,10 @@ int main(void) {
   const pvm_engine *engine = nk_engine_by_name(cfg.engine[0] ? cfg.engine : NULL);
   if (!engine) boot_fail("unknown engine '%s'", cfg.engine);
   pvm_error perr;
-  if (engine == &jit_engine && jit_thread_prepare(&perr)) boot_fail("%s", perr.msg);
+  if (engine == &jit_engine) {
+    if (jit_thread_prepare(&perr)) boot_fail("%s", perr.msg);
+    jit_keep_handler();        /* no sigaction per invoke: the filter forbids it */
+  }
   nk_config kc = {.heap_base = heap, .heap_size = cfg.heap_size, .engine = engine};
   nk_kernel *k = NULL;
   if (nk_create(&kc, &k, err, sizeof err)) boot_fail("kernel: %s", err);

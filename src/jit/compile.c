@@ -7,6 +7,7 @@
 */
 #include <cpuid.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -43,7 +44,10 @@ bool jit_op_is_store(unsigned op) { return op < PVM_OP_COUNT && (op_flags[op] & 
 
 /* ---- CPU features ---- */
 
-uint32_t jit_cpu_features(void) {
+static uint32_t cpu_features;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void read_cpuid(void) {
   unsigned a, b, c, d;
   uint32_t f = 0;
   if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_POPCNT)) f |= JIT_CPU_POPCNT;
@@ -52,56 +56,62 @@ uint32_t jit_cpu_features(void) {
     if (b & bit_BMI2) f |= JIT_CPU_BMI2;
   }
   if (__get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_LZCNT)) f |= JIT_CPU_LZCNT;
-  return f;
+  cpu_features = f;
+}
+
+/* cpuid traps to the hypervisor in a VM, so it is asked once. */
+uint32_t jit_cpu_features(void) {
+  pthread_once(&cpu_once, read_cpuid);
+  return cpu_features;
 }
 
 /* ---- compiler state ---- */
 
+/* An out-of-line exit, reached by a jcc whose rel32 is patched when the
+** stub is emitted after the body. */
 typedef struct cold_stub {
-  jit_label label;
+  uint32_t field;          /* offset of the jcc's rel32 */
   uint32_t idx;            /* instruction the exit reports */
   uint8_t kind;            /* pvm_status */
 } cold_stub;
+
+/* A rel32 jump to the entry of the block headed by instruction target,
+** which is emitted later. */
+typedef struct block_fixup {
+  uint32_t field;
+  uint32_t target;
+} block_fixup;
 
 typedef struct compiler {
   jit_asm a;
   const pvm_program *prog;
   uint32_t features;
-  uint32_t n;              /* instructions; labels 0..n-1 are block entries */
+  uint32_t n;              /* instructions */
   uint32_t *body;
   jit_fault_entry *faults;
   uint32_t nfaults, fault_cap;
   cold_stub *cold;
   uint32_t ncold, cold_cap;
+  block_fixup *fixups;     /* forward jumps to block entries */
+  uint32_t nfixups, fixup_cap;
   bool oom;
   size_t code_size;        /* instructions end here; the table follows */
   jit_label exits[PVM_HOST + 1];
   jit_label enter, sbrk_thunk, djump_out, djump_bad, table;
 } compiler;
 
-static bool grow(void **p, uint32_t *cap, uint32_t need, size_t elem) {
-  if (need <= *cap) return true;
-  uint32_t n = *cap ? *cap * 2 : 256;
-  while (n < need) n *= 2;
-  void *q = realloc(*p, (size_t)n * elem);
-  if (!q) return false;
-  *p = q;
-  *cap = n;
-  return true;
-}
-
-static jit_label cold_exit(compiler *c, uint32_t idx, pvm_status kind) {
-  jit_label l = jit_label_new(&c->a);
-  if (!grow((void **)&c->cold, &c->cold_cap, c->ncold + 1, sizeof *c->cold)) {
+/* if (cc) exit with kind at idx, out of line */
+static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, pvm_status kind) {
+  size_t field = jit_x86_jcc_forward(&c->a, cc);
+  if (!pvm_grow((void **)&c->cold, &c->cold_cap, c->ncold + 1, sizeof *c->cold)) {
     c->oom = true;
-    return l;
+    return;
   }
-  c->cold[c->ncold++] = (cold_stub){l, idx, (uint8_t)kind};
-  return l;
+  c->cold[c->ncold++] = (cold_stub){(uint32_t)field, idx, (uint8_t)kind};
 }
 
 static void note_fault_site(compiler *c, uint32_t idx) {
-  if (!grow((void **)&c->faults, &c->fault_cap, c->nfaults + 1, sizeof *c->faults)) {
+  if (!pvm_grow((void **)&c->faults, &c->fault_cap, c->nfaults + 1, sizeof *c->faults)) {
     c->oom = true;
     return;
   }
@@ -417,20 +427,42 @@ static void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, int 
   jit_x86_store_imm(&c->a, size, guest_mem, simm(v));
 }
 
+/* A block's gas check sits right before its head's body and its length
+** is a function of the cost alone (see emit_gas_check), so block entries
+** need no table of their own. */
+static size_t gas_check_len(uint32_t cost) {
+  return cost <= 127 ? 5 + 6 : cost <= INT32_MAX ? 8 + 6 : 5 + 4 + 6;
+}
+
+static size_t block_entry(const compiler *c, uint32_t head) {
+  return c->body[head] - gas_check_len(c->prog->insns[head].gas);
+}
+
+/* Jump (cc JIT_ALWAYS) or branch to the block headed by instruction t. */
+static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
+  if (t <= from) {                          /* emitted already: direct */
+    jit_x86_jcc_at(&c->a, cc, block_entry(c, t));
+    return;
+  }
+  size_t field = jit_x86_jcc_forward(&c->a, cc);
+  if (!pvm_grow((void **)&c->fixups, &c->fixup_cap, c->nfixups + 1, sizeof *c->fixups)) {
+    c->oom = true;
+    return;
+  }
+  c->fixups[c->nfixups++] = (block_fixup){(uint32_t)field, t};
+}
+
 /* Jump to a static target's block entry, or panic at idx when the target
 ** is not a block start. */
 static void branch(compiler *c, uint32_t idx, jit_cc cc, bool always) {
   const pvm_xinsn *x = &c->prog->insns[idx];
   if (x->target == PVM_NO_TARGET) {
     if (always) exit_now(c, idx, PVM_PANIC);
-    else jit_x86_jcc(&c->a, cc, cold_exit(c, idx, PVM_PANIC));
+    else cold_exit(c, cc, idx, PVM_PANIC);
     return;
   }
-  if (always) {
-    if (x->target != idx + 1) jit_x86_jmp(&c->a, x->target);
-  } else {
-    jit_x86_jcc(&c->a, cc, x->target);
-  }
+  if (!always) jump_block(c, cc, x->target, idx);
+  else if (x->target != idx + 1) jump_block(c, JIT_ALWAYS, x->target, idx);
 }
 
 /* ecx holds the target address; validate it through the table. */
@@ -705,7 +737,8 @@ static void emit_insn(compiler *c, uint32_t idx) {
 /* ---- the whole program ---- */
 
 /* Gas check at a block head: the counter is signed, so jl after the
-** subtraction is exactly "gas < cost" even when it wraps. */
+** subtraction is exactly "gas < cost" even when it wraps.  Its length is
+** gas_check_len(cost). */
 static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
   jit_asm *a = &c->a;
   jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
@@ -715,12 +748,12 @@ static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
     jit_x86_mov_ri(a, JIT_SCRATCH, cost);
     jit_x86_alu_mr(a, JIT_SUB, true, gas, JIT_SCRATCH);
   }
-  jit_x86_jcc(a, JIT_CC_L, cold_exit(c, idx, PVM_OOG));
+  cold_exit(c, JIT_CC_L, idx, PVM_OOG);
 }
 
 static void emit_cold(compiler *c) {
   for (uint32_t i = 0; i < c->ncold; i++) {
-    jit_label_bind(&c->a, c->cold[i].label);
+    jit_asm_patch_rel32(&c->a, c->cold[i].field, jit_asm_pos(&c->a));
     exit_now(c, c->cold[i].idx, (pvm_status)c->cold[i].kind);
   }
 }
@@ -731,19 +764,25 @@ static void emit_table(compiler *c) {
   jit_asm *a = &c->a;
   jit_asm_align(a, 4);
   jit_label_bind(a, c->table);
-  jit_asm_label_offset32(a, c->djump_bad, c->table);
+  size_t base = jit_asm_pos(a), bad = a->oom ? 0 : a->labels[c->djump_bad];
+  jit_asm_u32(a, (uint32_t)(bad - base));
   for (uint32_t j = 0; j < c->prog->blob.jump_count; j++) {
     uint32_t t = c->prog->jump_targets[j];
-    jit_asm_label_offset32(a, t == PVM_NO_TARGET ? c->djump_bad : t, c->table);
+    jit_asm_u32(a, (uint32_t)((t == PVM_NO_TARGET ? bad : block_entry(c, t)) - base));
   }
+}
+
+static void patch_block_jumps(compiler *c) {
+  for (uint32_t i = 0; i < c->nfixups; i++)
+    jit_asm_patch_rel32(&c->a, c->fixups[i].field, block_entry(c, c->fixups[i].target));
 }
 
 static int compile_body(compiler *c, pvm_error *err) {
   jit_asm *a = &c->a;
   const pvm_program *p = c->prog;
   c->n = p->insn_count;
-  jit_asm_reserve(a, (size_t)c->n * 16 + 1024, c->n + 64, c->n / 2 + 64);
-  for (uint32_t i = 0; i < c->n; i++) jit_label_new(a);
+  /* about 12 bytes per instruction and 10 per cold stub */
+  jit_asm_reserve(a, (size_t)c->n * 24 + 4096, 64, 64);
   for (int k = 0; k <= PVM_HOST; k++) c->exits[k] = jit_label_new(a);
   c->enter = jit_label_new(a);
   c->sbrk_thunk = jit_label_new(a);
@@ -757,13 +796,11 @@ static int compile_body(compiler *c, pvm_error *err) {
   emit_sbrk_thunk(c);
   for (uint32_t i = 0; i < c->n; i++) {
     const pvm_xinsn *x = &p->insns[i];
-    if (x->gas) {
-      jit_label_bind(a, i);
-      emit_gas_check(c, i, x->gas);
-    }
+    if (x->gas) emit_gas_check(c, i, x->gas);
     c->body[i] = (uint32_t)jit_asm_pos(a);
     emit_insn(c, i);
   }
+  patch_block_jumps(c);
   emit_cold(c);
   c->code_size = jit_asm_pos(a);
   emit_table(c);
@@ -776,21 +813,17 @@ static int compile_body(compiler *c, pvm_error *err) {
   return PVM_OK;
 }
 
-/* W^X: the code is written into a private read-write mapping, which is
-** then flipped to read-execute once; it is never both. */
-static int map_code(jit_code *code, const jit_asm *a, pvm_error *err) {
-  size_t page = PVM_PAGE_SIZE, size = (a->len + page - 1) / page * page;
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: mmap of %zu bytes of code: %s", size, strerror(errno));
-  memcpy(p, a->code, a->len);
-  if (mprotect(p, size, PROT_READ | PROT_EXEC)) {
-    int e = errno;
-    munmap(p, size);
-    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: mprotect to read+execute: %s", strerror(e));
-  }
+/* W^X: the code was written into a private read-write mapping, which is
+** now flipped to read-execute once; it is never both.  The untouched rest
+** of the reservation stays (it costs no memory; unmapping it would cost a
+** TLB flush, which is most of the time of a small compile). */
+static int map_code(jit_code *code, jit_asm *a, pvm_error *err) {
+  size_t size = (a->len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
+  uint8_t *p = jit_asm_take(a, &mapped);
   code->exec = p;
-  code->map_size = size;
+  code->map_size = mapped;
+  if (mprotect(p, size, PROT_READ | PROT_EXEC))
+    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: mprotect to read+execute: %s", strerror(errno));
   return PVM_OK;
 }
 
@@ -814,6 +847,17 @@ static int check_cpu(uint32_t have, pvm_error *err) {
 
 int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
                 pvm_error *err) {
+  uint32_t features = jit_cpu_features() & ~(opt ? opt->disable : 0);
+  int rc = check_cpu(features, err);
+  if (rc) {
+    *out = NULL;
+    return rc;
+  }
+  return jit_compile_features(prog, features, out, err);
+}
+
+int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **out,
+                         pvm_error *err) {
   uint64_t t0 = now_ns();
   compiler c;
   jit_code *code = NULL;
@@ -821,8 +865,7 @@ int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
   *out = NULL;
   memset(&c, 0, sizeof c);
   c.prog = prog;
-  c.features = jit_cpu_features() & ~(opt ? opt->disable : 0);
-  if ((rc = check_cpu(c.features, err))) return rc;
+  c.features = features;
   jit_asm_init(&c.a);
   code = calloc(1, sizeof *code);
   c.body = malloc((size_t)prog->insn_count * sizeof *c.body);
@@ -845,6 +888,7 @@ int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
     .features = c.features,
   };
   free(c.cold);
+  free(c.fixups);
   jit_asm_free(&c.a);
   code->stats.compile_ns = now_ns() - t0;
   *out = code;
@@ -853,6 +897,7 @@ fail:
   free(c.body);
   free(c.faults);
   free(c.cold);
+  free(c.fixups);
   jit_asm_free(&c.a);
   if (code && code->exec) munmap(code->exec, code->map_size);
   free(code);

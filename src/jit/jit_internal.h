@@ -64,6 +64,11 @@ struct jit_code {
   jit_stats stats;
 };
 
+/* jit_compile with the feature set given rather than detected: tests use
+** it to inspect code for features this CPU lacks (never run such code). */
+int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **out,
+                         pvm_error *err);
+
 /* Runtime hooks the generated code calls. */
 uint64_t jit_rt_sbrk(pvm_mem *mem, uint64_t size);
 

@@ -25,9 +25,11 @@ static __thread jit_thread tls_run __attribute__((tls_model("initial-exec")));
 static __thread bool tls_prepared __attribute__((tls_model("initial-exec")));
 
 static struct sigaction prev_segv;
-static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool handler_installed;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t altstack_key;
-static int handler_errno;
+static int key_errno;
 
 uint64_t jit_rt_sbrk(pvm_mem *mem, uint64_t size) { return pvm_mem_sbrk(mem, size); }
 
@@ -90,15 +92,37 @@ static void free_altstack(void *p) {
   munmap(p, ALTSTACK_SIZE);
 }
 
-static void install_handler(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_segv;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  if (pthread_key_create(&altstack_key, free_altstack) || sigaction(SIGSEGV, &sa, &prev_segv))
-    handler_errno = errno ? errno : EAGAIN;
+/* Ours unless someone replaced it since (a test harness, a later library):
+** then ours goes back on top and chains to theirs. */
+static bool handler_kept;
+
+void jit_keep_handler(void) { __atomic_store_n(&handler_kept, true, __ATOMIC_RELEASE); }
+
+static int ensure_handler(pvm_error *err) {
+  struct sigaction cur, sa;
+  int rc = PVM_OK;
+  if (__atomic_load_n(&handler_kept, __ATOMIC_ACQUIRE)) return PVM_OK;
+  pthread_mutex_lock(&handler_lock);
+  if (sigaction(SIGSEGV, NULL, &cur)) {
+    /* cannot even look (a seccomp filter): keep what was installed before */
+    if (!handler_installed)
+      rc = pvm_fail(err, PVM_ERR_SYS, 0, "jit: reading the SIGSEGV handler: %s", strerror(errno));
+  } else if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_segv) {
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    prev_segv = cur;
+    if (sigaction(SIGSEGV, &sa, NULL))
+      rc = pvm_fail(err, PVM_ERR_SYS, 0, "jit: installing the SIGSEGV handler: %s", strerror(errno));
+    else
+      handler_installed = true;
+  }
+  pthread_mutex_unlock(&handler_lock);
+  return rc;
 }
+
+static void create_key(void) { key_errno = pthread_key_create(&altstack_key, free_altstack); }
 
 /* A thread that already has a signal stack (ASan gives threads one)
 ** keeps it; otherwise it gets ours, freed when the thread exits. */
@@ -121,13 +145,12 @@ static int prepare_altstack(pvm_error *err) {
 }
 
 int jit_thread_prepare(pvm_error *err) {
-  if (tls_prepared) return PVM_OK;
-  pthread_once(&handler_once, install_handler);
-  if (handler_errno)
-    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: installing the SIGSEGV handler: %s",
-                    strerror(handler_errno));
-  int rc = prepare_altstack(err);
-  if (rc) return rc;
+  int rc = ensure_handler(err);
+  if (rc || tls_prepared) return rc;
+  pthread_once(&key_once, create_key);
+  if (key_errno)
+    return pvm_fail(err, PVM_ERR_SYS, 0, "jit: pthread_key_create: %s", strerror(key_errno));
+  if ((rc = prepare_altstack(err))) return rc;
   tls_prepared = true;
   return PVM_OK;
 }

@@ -5,8 +5,13 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "x86.h"
+#include "../pvm/pvm_internal.h"   /* pvm_grow */
+
+#define PAGE 4096u
+#define HUGE_PAGE (2u << 20)
 
 #define REX_W 0x08
 #define REX_R 0x04
@@ -24,21 +29,28 @@ static inline void put32(ins *o, uint32_t v) {
   o->n += 4;
 }
 
+/* The code lives in its own read-write mapping, which the compiler later
+** turns into the executable one without copying; big buffers ask for huge
+** pages, since page faults are most of the cost of touching fresh memory. */
 static bool grow(jit_asm *a, size_t need) {
   if (a->oom) return false;
   if (a->len + need <= a->cap) return true;
-  size_t cap = a->cap ? a->cap : 4096;
+  size_t cap = a->cap ? a->cap : 4 * PAGE;
   while (cap < a->len + need) cap *= 2;
-  uint8_t *p = realloc(a->code, cap);
-  if (!p) { a->oom = true; return false; }
+  void *p = a->code ? mremap(a->code, a->cap, cap, MREMAP_MAYMOVE)
+                    : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) { a->oom = true; return false; }
+  if (cap >= HUGE_PAGE) madvise(p, cap, MADV_HUGEPAGE);
   a->code = p;
   a->cap = cap;
   return true;
 }
 
+/* Copies the whole ins buffer (a fixed size the compiler inlines) and
+** keeps only its n bytes. */
 static void emit(jit_asm *a, const ins *o) {
-  if (!grow(a, o->n)) return;
-  memcpy(a->code + a->len, o->b, o->n);
+  if (!grow(a, sizeof o->b)) return;
+  memcpy(a->code + a->len, o->b, sizeof o->b);
   a->len += o->n;
 }
 
@@ -49,32 +61,36 @@ static inline bool fits8(int64_t v) { return v >= -128 && v <= 127; }
 void jit_asm_init(jit_asm *a) { memset(a, 0, sizeof *a); }
 
 void jit_asm_free(jit_asm *a) {
-  free(a->code);
+  if (a->code) munmap(a->code, a->cap);
   free(a->labels);
   free(a->fixups);
   memset(a, 0, sizeof *a);
 }
 
-static bool grow_array(void **p, uint32_t *cap, uint32_t need, size_t elem) {
-  if (need <= *cap) return true;
-  uint32_t n = *cap ? *cap : 64;
-  while (n < need) n *= 2;
-  void *q = realloc(*p, (size_t)n * elem);
-  if (!q) return false;
-  *p = q;
-  *cap = n;
-  return true;
+void jit_asm_reset(jit_asm *a) {
+  a->len = 0;
+  a->nlabels = 0;
+  a->nfixups = 0;
+  a->oom = false;
+}
+
+uint8_t *jit_asm_take(jit_asm *a, size_t *mapped) {
+  uint8_t *code = a->code;
+  *mapped = a->cap;
+  a->code = NULL;
+  a->cap = a->len = 0;
+  return code;
 }
 
 void jit_asm_reserve(jit_asm *a, size_t code_bytes, uint32_t labels, uint32_t fixups) {
   if (!grow(a, code_bytes) ||
-      !grow_array((void **)&a->labels, &a->label_cap, labels, sizeof *a->labels) ||
-      !grow_array((void **)&a->fixups, &a->fixup_cap, fixups, sizeof *a->fixups))
+      !pvm_grow((void **)&a->labels, &a->label_cap, labels, sizeof *a->labels) ||
+      !pvm_grow((void **)&a->fixups, &a->fixup_cap, fixups, sizeof *a->fixups))
     a->oom = true;
 }
 
 jit_label jit_label_new(jit_asm *a) {
-  if (!grow_array((void **)&a->labels, &a->label_cap, a->nlabels + 1, sizeof *a->labels)) {
+  if (!pvm_grow((void **)&a->labels, &a->label_cap, a->nlabels + 1, sizeof *a->labels)) {
     a->oom = true;
     return 0;
   }
@@ -86,13 +102,13 @@ void jit_label_bind(jit_asm *a, jit_label l) {
   if (l < a->nlabels) a->labels[l] = (uint32_t)a->len;
 }
 
-static void add_fixup(jit_asm *a, uint32_t at, jit_label l, uint32_t base) {
+static void add_fixup(jit_asm *a, uint32_t at, jit_label l, uint8_t size) {
   if (a->oom) return;
-  if (!grow_array((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups)) {
+  if (!pvm_grow((void **)&a->fixups, &a->fixup_cap, a->nfixups + 1, sizeof *a->fixups)) {
     a->oom = true;
     return;
   }
-  a->fixups[a->nfixups++] = (jit_fixup){at, l, base};
+  a->fixups[a->nfixups++] = (jit_fixup){at, l, size};
 }
 
 int jit_asm_finish(jit_asm *a, const char **what) {
@@ -103,15 +119,13 @@ int jit_asm_finish(jit_asm *a, const char **what) {
       *what = "jump to an unbound label";
       return -1;
     }
-    int64_t target = a->labels[f->label];
-    if (f->base == JIT_FIX_REL8) {
-      int64_t d = target - (int64_t)(f->at + 1);
+    int64_t d = (int64_t)a->labels[f->label] - (int64_t)(f->at + f->size);
+    if (f->size == 1) {
       if (!fits8(d)) { *what = "short jump out of range"; return -1; }
       a->code[f->at] = (uint8_t)(int8_t)d;
     } else {
-      int64_t from = f->base == JIT_FIX_REL32 ? (int64_t)f->at + 4 : (int64_t)a->labels[f->base];
-      int32_t d = (int32_t)(target - from);
-      memcpy(a->code + f->at, &d, 4);
+      int32_t d32 = (int32_t)d;
+      memcpy(a->code + f->at, &d32, 4);
     }
   }
   return 0;
@@ -257,7 +271,7 @@ void jit_x86_lea_label(jit_asm *a, jit_reg dst, jit_label l) {
   put8(&o, (dst & 7) << 3 | 5);                 /* mod 00 rm 101: [rip + disp32] */
   put32(&o, 0);
   emit(a, &o);
-  if (!a->oom) add_fixup(a, (uint32_t)a->len - 4, l, JIT_FIX_REL32);
+  if (!a->oom) add_fixup(a, (uint32_t)a->len - 4, l, 4);
 }
 
 void jit_x86_push(jit_asm *a, jit_reg r) {
@@ -391,24 +405,31 @@ void jit_x86_cmov(jit_asm *a, jit_cc cc, bool w, jit_reg dst, jit_reg src) {
 
 /* ---- control flow ---- */
 
-/* A jump to a label: rel8 when it is bound and within reach, else rel32
-** (op32/op32_len) with a fixup. */
-static void jump(jit_asm *a, jit_label l, uint8_t op8, uint32_t op32, unsigned op32_len) {
+/* A jump to a known offset: rel8 when it reaches (op8 != 0), else rel32. */
+static void jump_to(jit_asm *a, int64_t target, uint8_t op8, uint32_t op32, unsigned op32_len) {
   ins o = {.n = 0};
-  if (jit_label_bound(a, l) && op8) {
-    int64_t d = (int64_t)a->labels[l] - (int64_t)(a->len + 2);
-    if (fits8(d)) {
-      put8(&o, op8);
-      put8(&o, (uint32_t)d);
-      emit(a, &o);
-      return;
-    }
+  int64_t d = target - (int64_t)(a->len + 2);
+  if (op8 && fits8(d)) {
+    put8(&o, op8);
+    put8(&o, (uint32_t)d);
+  } else {
+    opcode(&o, op32, op32_len);
+    put32(&o, (uint32_t)(int32_t)(target - (int64_t)(a->len + o.n + 4)));
   }
-  opcode(&o, op32, op32_len);
-  int64_t d = jit_label_bound(a, l) ? (int64_t)a->labels[l] - (int64_t)(a->len + o.n + 4) : 0;
-  put32(&o, (uint32_t)(int32_t)d);
   emit(a, &o);
-  if (!jit_label_bound(a, l) && !a->oom) add_fixup(a, (uint32_t)a->len - 4, l, JIT_FIX_REL32);
+}
+
+/* A jump to a label: direct when it is bound, else rel32 with a fixup. */
+static void jump(jit_asm *a, jit_label l, uint8_t op8, uint32_t op32, unsigned op32_len) {
+  if (jit_label_bound(a, l)) {
+    jump_to(a, a->labels[l], op8, op32, op32_len);
+    return;
+  }
+  ins o = {.n = 0};
+  opcode(&o, op32, op32_len);
+  put32(&o, 0);
+  emit(a, &o);
+  if (!a->oom) add_fixup(a, (uint32_t)a->len - 4, l, 4);
 }
 
 static void jump8(jit_asm *a, jit_label l, uint8_t op8) {
@@ -416,7 +437,7 @@ static void jump8(jit_asm *a, jit_label l, uint8_t op8) {
   put8(&o, op8);
   put8(&o, 0);
   emit(a, &o);
-  if (!a->oom) add_fixup(a, (uint32_t)a->len - 1, l, JIT_FIX_REL8);
+  if (!a->oom) add_fixup(a, (uint32_t)a->len - 1, l, 1);
 }
 
 void jit_x86_jmp(jit_asm *a, jit_label l) { jump(a, l, 0xEB, 0xE9, 1); }
@@ -425,17 +446,32 @@ void jit_x86_call(jit_asm *a, jit_label l) { jump(a, l, 0, 0xE8, 1); }
 void jit_x86_jmp8(jit_asm *a, jit_label l) { jump8(a, l, 0xEB); }
 void jit_x86_jcc8(jit_asm *a, jit_cc cc, jit_label l) { jump8(a, l, 0x70 | cc); }
 
+void jit_x86_jcc_at(jit_asm *a, jit_cc cc, size_t target) {
+  if (cc == JIT_ALWAYS) jump_to(a, (int64_t)target, 0xEB, 0xE9, 1);
+  else jump_to(a, (int64_t)target, 0x70 | cc, 0x0F80u | cc, 2);
+}
+
+size_t jit_x86_jcc_forward(jit_asm *a, jit_cc cc) {
+  ins o = {.n = 0};
+  if (cc == JIT_ALWAYS) opcode(&o, 0xE9, 1);
+  else opcode(&o, 0x0F80u | cc, 2);
+  put32(&o, 0);
+  emit(a, &o);
+  return a->len - 4;
+}
+
+void jit_asm_patch_rel32(jit_asm *a, size_t field, size_t target) {
+  if (a->oom) return;
+  int32_t d = (int32_t)((int64_t)target - (int64_t)(field + 4));
+  memcpy(a->code + field, &d, 4);
+}
+
 void jit_x86_jmp_r(jit_asm *a, jit_reg r) { enc_rr(a, 0, false, 0xFF, 1, 4, r, false); }
 void jit_x86_call_r(jit_asm *a, jit_reg r) { enc_rr(a, 0, false, 0xFF, 1, 2, r, false); }
 void jit_x86_jmp_m(jit_asm *a, jit_mem m) { enc_rm(a, 0, false, 0xFF, 1, 4, m, false, 0, 0); }
 
 void jit_x86_ret(jit_asm *a) {
   ins o = {.b = {0xC3}, .n = 1};
-  emit(a, &o);
-}
-
-void jit_x86_ud2(jit_asm *a) {
-  ins o = {.b = {0x0F, 0x0B}, .n = 2};
   emit(a, &o);
 }
 
@@ -449,10 +485,4 @@ void jit_asm_u32(jit_asm *a, uint32_t v) {
   ins o = {.n = 0};
   put32(&o, v);
   emit(a, &o);
-}
-
-void jit_asm_label_offset32(jit_asm *a, jit_label l, jit_label base) {
-  bool now = jit_label_bound(a, l) && jit_label_bound(a, base);
-  jit_asm_u32(a, now ? a->labels[l] - a->labels[base] : 0);
-  if (!now && !a->oom) add_fixup(a, (uint32_t)a->len - 4, l, base);
 }

@@ -25,6 +25,7 @@ typedef enum jit_reg {
 typedef enum jit_cc {
   JIT_CC_O, JIT_CC_NO, JIT_CC_B, JIT_CC_AE, JIT_CC_E, JIT_CC_NE, JIT_CC_BE, JIT_CC_A,
   JIT_CC_S, JIT_CC_NS, JIT_CC_P, JIT_CC_NP, JIT_CC_L, JIT_CC_GE, JIT_CC_LE, JIT_CC_G,
+  JIT_ALWAYS,              /* for the jump-to-offset functions: jmp */
 } jit_cc;
 
 /* The eight classic ALU operations (opcode group 1). */
@@ -72,15 +73,14 @@ typedef uint32_t jit_label;
 #define JIT_UNBOUND 0xFFFFFFFFu
 
 typedef struct jit_fixup {
-  uint32_t at;             /* offset of the field */
+  uint32_t at;             /* offset of the rel8 / rel32 field */
   uint32_t label;
-  uint32_t base;           /* JIT_FIX_REL8/REL32: relative to the field's end */
+  uint8_t size;            /* 1 or 4 */
 } jit_fixup;
-#define JIT_FIX_REL8  0xFFFFFFFFu
-#define JIT_FIX_REL32 0xFFFFFFFEu
 
-/* Code buffer with labels.  Out-of-memory is sticky: emission continues
-** into nothing and jit_asm_finish reports it. */
+/* Code buffer with labels.  The code is an anonymous mapping (so that it
+** can become the executable one in place).  Out-of-memory is sticky:
+** emission continues into nothing and jit_asm_finish reports it. */
 typedef struct jit_asm {
   uint8_t *code;
   size_t len, cap;
@@ -93,6 +93,11 @@ typedef struct jit_asm {
 
 void jit_asm_init(jit_asm *a);
 void jit_asm_free(jit_asm *a);
+/* Empty the buffer and forget labels and fixups, keeping the memory. */
+void jit_asm_reset(jit_asm *a);
+/* Hand over the code buffer: a private read-write mapping of *mapped
+** bytes (page-aligned) that the caller must munmap. */
+uint8_t *jit_asm_take(jit_asm *a, size_t *mapped);
 /* Pre-size the buffers (a hint; they grow as needed). */
 void jit_asm_reserve(jit_asm *a, size_t code_bytes, uint32_t labels, uint32_t fixups);
 /* Resolve every fixup.  Returns 0, or -1 when out of memory, a label was
@@ -151,17 +156,21 @@ void jit_x86_jcc(jit_asm *a, jit_cc cc, jit_label l);
 void jit_x86_jmp8(jit_asm *a, jit_label l);
 void jit_x86_jcc8(jit_asm *a, jit_cc cc, jit_label l);
 void jit_x86_call(jit_asm *a, jit_label l);
+/* Jumps by offset rather than label (cc JIT_ALWAYS: jmp).  _at goes to an
+** offset already emitted (rel8 when it reaches); _forward emits a rel32
+** to code not emitted yet and returns the offset of the field for
+** jit_asm_patch_rel32(a, field, target offset). */
+void jit_x86_jcc_at(jit_asm *a, jit_cc cc, size_t target);
+size_t jit_x86_jcc_forward(jit_asm *a, jit_cc cc);
+void jit_asm_patch_rel32(jit_asm *a, size_t field, size_t target);
 void jit_x86_jmp_r(jit_asm *a, jit_reg r);
 void jit_x86_call_r(jit_asm *a, jit_reg r);
 void jit_x86_jmp_m(jit_asm *a, jit_mem m);
 void jit_x86_ret(jit_asm *a);
-void jit_x86_ud2(jit_asm *a);
 
 /* Pad with int3 up to a multiple of n bytes. */
 void jit_asm_align(jit_asm *a, unsigned n);
 /* Raw 32-bit data (tables placed in the code). */
 void jit_asm_u32(jit_asm *a, uint32_t v);
-/* A 32-bit slot holding label - base_label, patched at finish. */
-void jit_asm_label_offset32(jit_asm *a, jit_label l, jit_label base);
 
 #endif

@@ -1,0 +1,629 @@
+/*
+** JIT-specific behaviour: both leading-zero code paths, CPU feature
+** checks, compile statistics, W^X, entry at every pc, register aliasing
+** around rax/rdx (division, mul_upper) and sbrk, the fault handler's
+** chaining to the handler installed before it, and faults on several
+** threads at once.  Results are compared with the interpreter.
+*/
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <Zydis/Zydis.h>
+
+#include "jit/jit_internal.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- helpers ---- */
+
+typedef struct op { pvm_op op; uint8_t ra, rb, rd; uint64_t x, y; } op;
+
+/* Finish a builder (ending with a halt through r5 when asked) and load. */
+static pvm_program *load_built(pvm_builder *b, bool halt) {
+  uint8_t *blob;
+  size_t len;
+  pvm_error err;
+  pvm_program *prog;
+  if (halt) {
+    pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+    pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  }
+  int rc = pvm_builder_finish(b, &blob, &len, &err);
+  pvm_builder_free(b);
+  if (rc) fail_msg("builder: %s", err.msg);
+  assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
+  free(blob);
+  return prog;
+}
+
+static void add_ops(pvm_builder *b, const op *ops, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    pvm_builder_insn(b, ops[i].op, ops[i].ra, ops[i].rb, ops[i].rd, ops[i].x, ops[i].y);
+}
+
+static pvm_program *build(const op *ops, size_t n) {
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  add_ops(b, ops, n);
+  return load_built(b, false);
+}
+
+/* before; then for r2 pages from r1 on: body, r1 += 4096; then halt. */
+static pvm_program *page_loop(const op *before, size_t nb, const op *body, size_t n) {
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t loop = pvm_builder_label(b);
+  add_ops(b, before, nb);
+  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  pvm_builder_bind(b, loop);
+  add_ops(b, body, n);
+  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 1, 1, 0, 4096, 0);
+  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 2, 2, 0, (uint64_t)-1, 0);
+  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 2, 0, 0, loop);
+  return load_built(b, true);
+}
+
+typedef struct result {
+  pvm_status status;
+  uint32_t pc;
+  int64_t gas;
+  uint64_t regs[PVM_REGS];
+} result;
+
+/* One guest memory for the many short runs (a new 4 GiB reservation per
+** run would dominate the test's time). */
+static pvm_mem *shared_mem;
+
+/* Run prog from pc with regs on an engine (code: compiled by the caller
+** or NULL to compile here), in a fresh (empty) memory. */
+static result run_on(const pvm_engine *e, const pvm_program *prog, void *code, uint32_t pc,
+                     const uint64_t *regs, int64_t gas) {
+  pvm_mem *mem = shared_mem;
+  pvm_vm vm;
+  pvm_error err;
+  bool own = !code;
+  result r;
+  if (!mem) assert_int_equal(pvm_mem_new(&shared_mem, &err), PVM_OK), mem = shared_mem;
+  assert_int_equal(pvm_mem_reset(mem, &err), PVM_OK);
+  if (own) assert_int_equal(e->compile(prog, &code, &err), PVM_OK);
+  assert_int_equal(pvm_vm_init(&vm, prog, mem, e, code, &err), PVM_OK);
+  memcpy(vm.regs, regs, sizeof vm.regs);
+  vm.gas = gas;
+  pvm_vm_set_pc(&vm, pc);
+  r.status = pvm_vm_run(&vm);
+  r.pc = vm.pc;
+  r.gas = vm.gas;
+  memcpy(r.regs, vm.regs, sizeof r.regs);
+  pvm_vm_fini(&vm);
+  if (own && code) e->release(code);
+  return r;
+}
+
+static void same(const result *a, const result *b, const char *what) {
+  if (a->status != b->status || a->pc != b->pc || a->gas != b->gas)
+    fail_msg("%s: interp %s pc %u gas %lld, jit %s pc %u gas %lld", what,
+             pvm_status_name(a->status), a->pc, (long long)a->gas, pvm_status_name(b->status),
+             b->pc, (long long)b->gas);
+  for (int i = 0; i < PVM_REGS; i++)
+    if (a->regs[i] != b->regs[i])
+      fail_msg("%s: r%d interp 0x%llx jit 0x%llx", what, i, (unsigned long long)a->regs[i],
+               (unsigned long long)b->regs[i]);
+}
+
+/* Mnemonics in the compiled instructions (not the table after them). */
+static unsigned count_mnemonic(const jit_code *code, ZydisMnemonic mn) {
+  ZydisDecoder d;
+  ZydisDecodedInstruction ins;
+  unsigned n = 0;
+  ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  for (size_t off = 0; off < code->code_size; off += ins.length) {
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&d, NULL, code->exec + off,
+                                                    code->code_size - off, &ins)))
+      fail_msg("undecodable JIT code at offset %zu", off);
+    n += ins.mnemonic == mn;
+  }
+  return n;
+}
+
+/* ---- leading zeros: lzcnt, or bsr when the CPU has no LZCNT ---- */
+
+static void leading_zeros_both_paths(void **state) {
+  static const uint64_t values[] = {
+    0, 1, 2, 0x80, 0xFFFFFFFF, 0x80000000, 0x100000000ull, 0x7FFFFFFFFFFFFFFFull,
+    0x8000000000000000ull, UINT64_MAX, 0x00000000FFFF0000ull, 0x0001000000000001ull,
+  };
+  const op ops[] = {
+    {PVM_OP_LEADING_ZERO_BITS_64, .ra = 1, .rd = 2},
+    {PVM_OP_LEADING_ZERO_BITS_32, .ra = 1, .rd = 3},
+    {PVM_OP_LEADING_ZERO_BITS_64, .ra = 4, .rd = 4},   /* in place */
+    {PVM_OP_LEADING_ZERO_BITS_32, .ra = 5, .rd = 5},
+  };
+  (void)state;
+  pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  uint32_t have = jit_cpu_features();
+  print_message("cpu: lzcnt %s\n", have & JIT_CPU_LZCNT ? "yes" : "no (bsr fallback runs)");
+  jit_code *fallback, *with_lzcnt;
+  jit_options no_lzcnt = {.disable = JIT_CPU_LZCNT};
+  pvm_error err;
+  assert_int_equal(jit_compile(prog, &no_lzcnt, &fallback, &err), PVM_OK);
+  assert_int_equal(jit_compile_features(prog, have | JIT_CPU_LZCNT, &with_lzcnt, &err), PVM_OK);
+  /* each compile uses exactly the instruction its features allow */
+  assert_int_equal(count_mnemonic(fallback, ZYDIS_MNEMONIC_LZCNT), 0);
+  assert_int_equal(count_mnemonic(fallback, ZYDIS_MNEMONIC_BSR), 4);
+  assert_int_equal(count_mnemonic(with_lzcnt, ZYDIS_MNEMONIC_LZCNT), 4);
+  assert_int_equal(count_mnemonic(with_lzcnt, ZYDIS_MNEMONIC_BSR), 0);
+  assert_false(jit_code_stats(fallback)->features & JIT_CPU_LZCNT);
+  for (size_t i = 0; i < ARRAY_LEN(values); i++) {
+    uint64_t regs[PVM_REGS] = {0};
+    regs[1] = regs[4] = values[i];
+    regs[5] = values[i] >> 7 | values[i] << 57;
+    result want = run_on(&pvm_engine_interp, prog, NULL, 0, regs, 100);
+    result got = run_on(&jit_engine, prog, fallback, 0, regs, 100);
+    same(&want, &got, "bsr fallback");
+    if (have & JIT_CPU_LZCNT) {          /* only a CPU with LZCNT may run it */
+      got = run_on(&jit_engine, prog, with_lzcnt, 0, regs, 100);
+      same(&want, &got, "lzcnt");
+    }
+  }
+  jit_code_free(fallback);
+  jit_code_free(with_lzcnt);
+  pvm_program_free(prog);
+}
+
+static void required_features_are_checked(void **state) {
+  static const struct { uint32_t bit; const char *name; } need[] = {
+    {JIT_CPU_BMI1, "BMI1"}, {JIT_CPU_BMI2, "BMI2"}, {JIT_CPU_POPCNT, "POPCNT"},
+  };
+  const op ops[] = {{.op = PVM_OP_TRAP}};
+  (void)state;
+  pvm_program *prog = build(ops, 1);
+  for (size_t i = 0; i < ARRAY_LEN(need); i++) {
+    jit_options o = {.disable = need[i].bit};
+    jit_code *code = (jit_code *)1;
+    pvm_error err;
+    assert_int_equal(jit_compile(prog, &o, &code, &err), PVM_ERR_UNSUPPORTED);
+    assert_null(code);
+    assert_non_null(strstr(err.msg, need[i].name));
+  }
+  pvm_program_free(prog);
+}
+
+/* ---- compile results ---- */
+
+static void stats_and_w_xor_x(void **state) {
+  const op ops[] = {
+    {PVM_OP_LOAD_IMM, .ra = 1, .x = 5}, {PVM_OP_ADD_64, .ra = 1, .rb = 1, .rd = 2},
+    {.op = PVM_OP_FALLTHROUGH}, {PVM_OP_ECALLI, .x = 3}, {.op = PVM_OP_TRAP},
+  };
+  (void)state;
+  pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  jit_code *code;
+  pvm_error err;
+  assert_int_equal(jit_compile(prog, NULL, &code, &err), PVM_OK);
+  const jit_stats *s = jit_code_stats(code);
+  assert_int_equal(s->insns, pvm_program_insn_count(prog));
+  assert_int_equal(s->blocks, pvm_program_block_count(prog));
+  assert_int_equal(s->pvm_bytes, pvm_program_blob(prog)->code_len);
+  assert_true(s->code_bytes > 0 && s->code_bytes == code->code_size);
+  assert_true(s->table_bytes > 0);
+  assert_true(s->compile_ns > 0);
+  assert_int_equal(s->features & JIT_CPU_REQUIRED, JIT_CPU_REQUIRED);
+  /* the code is mapped read+execute, never writable */
+  FILE *maps = fopen("/proc/self/maps", "r");
+  char line[512];
+  bool found = false;
+  assert_non_null(maps);
+  while (fgets(line, sizeof line, maps)) {
+    unsigned long lo, hi;
+    char perms[8];
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
+    if ((uintptr_t)code->exec >= lo && (uintptr_t)code->exec < hi) {
+      assert_string_equal(perms, "r-xp");
+      found = true;
+    }
+  }
+  fclose(maps);
+  assert_true(found);
+  jit_code_free(code);
+  pvm_program_free(prog);
+}
+
+/* Block costs above 2^31 take the long form of the gas check (no profile
+** has them yet; the analysis stores costs as u32). */
+static void huge_block_cost(void **state) {
+  (void)state;
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t next = pvm_builder_label(b);
+  pvm_builder_branch(b, PVM_OP_JUMP, 0, 0, 0, next);
+  pvm_builder_bind(b, next);
+  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 7, 0, 0, 9, 0);
+  pvm_program *prog = load_built(b, false);
+  uint32_t head = 1;                        /* load_imm, the jump's target */
+  assert_int_equal(prog->insns[head].op, PVM_OP_LOAD_IMM);
+  assert_int_equal(prog->insns[head].gas, 2);
+  prog->insns[head].gas = 0x80000005u;
+  void *code;
+  pvm_error err;
+  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  static const int64_t gases[] = {0x80000006ll, 0x80000005ll, 0x80000004ll, 0xFFFFFFFFll,
+                                  INT64_MAX, INT64_MIN + 5};
+  for (size_t i = 0; i < ARRAY_LEN(gases); i++) {
+    uint64_t regs[PVM_REGS] = {0};
+    char what[64];
+    snprintf(what, sizeof what, "gas %lld", (long long)gases[i]);
+    result want = run_on(&pvm_engine_interp, prog, NULL, 0, regs, gases[i]);
+    result got = run_on(&jit_engine, prog, code, 0, regs, gases[i]);
+    same(&want, &got, what);
+  }
+  jit_engine.release(code);
+  pvm_program_free(prog);
+}
+
+/* ---- entering anywhere ---- */
+
+static void every_entry_point(void **state) {
+  const op ops[] = {
+    {PVM_OP_LOAD_IMM, .ra = 1, .x = 7},
+    {PVM_OP_ADD_IMM_64, .ra = 2, .rb = 1, .x = 3},
+    {PVM_OP_ECALLI, .x = 1},
+    {PVM_OP_MUL_64, .ra = 1, .rb = 2, .rd = 3},
+    {.op = PVM_OP_FALLTHROUGH},
+    {PVM_OP_LOAD_IMM_64, .ra = 4, .x = 0x123456789ull},
+    {PVM_OP_SHLO_L_IMM_64, .ra = 5, .rb = 4, .x = 4},
+    {PVM_OP_JUMP_IND, .ra = 0, .x = 0},
+  };
+  (void)state;
+  pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  uint32_t len = pvm_program_blob(prog)->code_len;
+  void *code;
+  pvm_error err;
+  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  for (uint32_t pc = 0; pc <= len + 2; pc++)
+    for (int64_t gas = 0; gas < 12; gas += 3) {
+      uint64_t regs[PVM_REGS] = {PVM_HALT_ADDRESS, 1, 2, 3, 4, 5};
+      char what[64];
+      snprintf(what, sizeof what, "entry at pc %u with gas %lld", pc, (long long)gas);
+      result want = run_on(&pvm_engine_interp, prog, NULL, pc, regs, gas);
+      result got = run_on(&jit_engine, prog, code, pc, regs, gas);
+      same(&want, &got, what);
+    }
+  jit_engine.release(code);
+  pvm_program_free(prog);
+}
+
+/* ---- registers that the host code uses implicitly ---- */
+
+static void register_aliasing(void **state) {
+  static const pvm_op ops3[] = {
+    PVM_OP_DIV_U_32, PVM_OP_DIV_S_32, PVM_OP_REM_U_32, PVM_OP_REM_S_32, PVM_OP_DIV_U_64,
+    PVM_OP_DIV_S_64, PVM_OP_REM_U_64, PVM_OP_REM_S_64, PVM_OP_MUL_UPPER_S_S,
+    PVM_OP_MUL_UPPER_U_U, PVM_OP_MUL_UPPER_S_U, PVM_OP_SUB_32, PVM_OP_SUB_64, PVM_OP_ROT_L_64,
+    PVM_OP_ROT_R_32, PVM_OP_SHLO_L_64, PVM_OP_SHAR_R_32, PVM_OP_MAX, PVM_OP_MIN_U, PVM_OP_OR_INV,
+    PVM_OP_AND_INV, PVM_OP_XNOR, PVM_OP_SET_LT_S, PVM_OP_CMOV_IZ, PVM_OP_CMOV_NZ, PVM_OP_ADD_32,
+  };
+  /* guest registers held in rax, rdx, rbx and r12 */
+  static const uint8_t regs_used[] = {7, 8, 0, 10};
+  static const uint64_t values[][2] = {
+    {100, 7}, {(uint64_t)-100, 7}, {5, 0}, {0x8000000000000000ull, UINT64_MAX},
+    {0xFFFFFFFF80000000ull, 0xFFFFFFFFull}, {UINT64_MAX, UINT64_MAX}, {0x123456789ull, 33},
+  };
+  unsigned programs = 0;
+  (void)state;
+  for (size_t o = 0; o < ARRAY_LEN(ops3); o++)
+    for (size_t a = 0; a < 4; a++)
+      for (size_t b = 0; b < 4; b++)
+        for (size_t d = 0; d < 4; d++) {
+          op prog_ops[] = {{ops3[o], .ra = regs_used[a], .rb = regs_used[b], .rd = regs_used[d]}};
+          pvm_program *prog = build(prog_ops, 1);
+          void *code;
+          pvm_error err;
+          assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+          for (size_t v = 0; v < ARRAY_LEN(values); v++) {
+            uint64_t regs[PVM_REGS];
+            for (int i = 0; i < PVM_REGS; i++) regs[i] = 0x1111111111111111ull * (uint64_t)(i + 1);
+            regs[regs_used[a]] = values[v][0];
+            regs[regs_used[b]] = values[v][1];
+            char what[96];
+            snprintf(what, sizeof what, "%s r%u r%u -> r%u, values %zu",
+                     pvm_isa(PVM_PROFILE_GP07)[pvm_opcode_of(PVM_PROFILE_GP07, ops3[o])].name,
+                     regs_used[a], regs_used[b], regs_used[d], v);
+            result want = run_on(&pvm_engine_interp, prog, NULL, 0, regs, 10);
+            result got = run_on(&jit_engine, prog, code, 0, regs, 10);
+            same(&want, &got, what);
+          }
+          jit_engine.release(code);
+          pvm_program_free(prog);
+          programs++;
+        }
+  print_message("%u programs compared\n", programs);
+}
+
+static void sbrk_keeps_every_register(void **state) {
+  const op ops[] = {{PVM_OP_SBRK, .ra = 1, .rd = 3}, {PVM_OP_SBRK, .ra = 7, .rd = 8}};
+  (void)state;
+  pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  pvm_mem *mem;
+  pvm_vm vm;
+  void *code;
+  pvm_error err;
+  assert_int_equal(pvm_mem_new(&mem, &err), PVM_OK);
+  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  assert_int_equal(pvm_vm_init(&vm, prog, mem, &jit_engine, code, &err), PVM_OK);
+  pvm_mem_set_heap(mem, 0x50000, 0x60000);
+  for (int i = 0; i < PVM_REGS; i++) vm.regs[i] = 0xA5A5000000000000ull | (uint64_t)i;
+  vm.regs[1] = 0x1001;
+  vm.regs[7] = 16;
+  vm.gas = 10;
+  assert_int_equal(pvm_vm_run(&vm), PVM_PANIC);
+  assert_int_equal(vm.regs[3], 0x50000);
+  assert_int_equal(vm.regs[8], 0x51001);
+  for (int i = 0; i < PVM_REGS; i++)
+    if (i != 1 && i != 3 && i != 7 && i != 8)
+      assert_true(vm.regs[i] == (0xA5A5000000000000ull | (uint64_t)i));
+  assert_int_equal(pvm_mem_access(mem, 0x51000), PVM_ACCESS_RW);
+  pvm_vm_fini(&vm);
+  jit_engine.release(code);
+  pvm_mem_free(mem);
+  pvm_program_free(prog);
+}
+
+/* ---- the fault handler ---- */
+
+/* A write through a bad pointer the compiler cannot see through. */
+static void real_crash(void) {
+  volatile int *volatile bad = (volatile int *)(uintptr_t)16;
+  *bad = 1;
+}
+
+static void child_handler(int sig, siginfo_t *si, void *uc) {
+  (void)sig; (void)si; (void)uc;
+  _exit(42);
+}
+
+/* A fault the JIT does not own goes to whoever handled SIGSEGV before it;
+** a guest fault in between is still the JIT's. */
+static void foreign_faults_are_chained(void **state) {
+  (void)state;
+  const op ops[] = {{PVM_OP_LOAD_U8, .ra = 1, .x = 0x70000}};
+  pvm_program *prog = build(ops, 1);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = child_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    uint64_t regs[PVM_REGS] = {0};
+    result r = run_on(&jit_engine, prog, NULL, 0, regs, 10);   /* installs the JIT handler */
+    if (r.status != PVM_FAULT) _exit(3);
+    real_crash();
+    _exit(4);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 42);
+  pvm_program_free(prog);
+}
+
+/* Run by a re-executed copy of this test: the JIT's handler goes on top
+** of whatever the process had (ASan's under the sanitizer build, else the
+** default), then a real crash must reach that. */
+static int crash_after_prepare(void) {
+  const op ops[] = {{PVM_OP_LOAD_U8, .ra = 1, .x = 0x70000}};
+  uint64_t regs[PVM_REGS] = {0};
+  pvm_program *prog = build(ops, 1);
+  result r = run_on(&jit_engine, prog, NULL, 0, regs, 10);
+  if (r.status != PVM_FAULT) return 3;
+  real_crash();
+  return 0;
+}
+
+static void foreign_faults_still_crash(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    execl("/proc/self/exe", "test_jit", "--crash-after-prepare", (char *)NULL);
+    _exit(5);
+  }
+  close(fds[1]);
+  char out[8192];
+  size_t n = 0;
+  ssize_t got;
+  while (n < sizeof out - 1 && (got = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)got;
+  out[n] = 0;
+  close(fds[0]);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+#if defined(__SANITIZE_ADDRESS__)
+  /* ASan reports the crash and exits non-zero */
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3);
+  assert_non_null(strstr(out, "AddressSanitizer: SEGV"));
+#else
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+#endif
+}
+
+/* Once compiled and prepared, running needs only mmap (sbrk and the
+** embedder mapping pages), mprotect and rt_sigreturn (fault exits): the
+** child runs faults, sbrk, host calls and out-of-gas under a seccomp
+** filter that kills the process on any other system call. */
+static int run_under_seccomp(const pvm_program *prog, void *code) {
+  static const int allowed[] = {SYS_mmap, SYS_mprotect, SYS_rt_sigreturn, SYS_exit_group, SYS_exit};
+  struct sock_filter f[4 + 2 * ARRAY_LEN(allowed)];
+  unsigned n = 0;
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+  for (size_t i = 0; i < ARRAY_LEN(allowed); i++) {
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)allowed[i], 0, 1);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  }
+  f[n - 1] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  struct sock_filter last = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  struct sock_filter all[sizeof f / sizeof f[0] + 1];
+  memcpy(all, f, n * sizeof f[0]);
+  all[n++] = last;
+  struct sock_fprog fp = {(unsigned short)n, all};
+  pvm_mem *mem;
+  pvm_vm vm;
+  pvm_error err;
+  if (pvm_mem_new(&mem, &err) || pvm_vm_init(&vm, prog, mem, &jit_engine, code, &err)) return 10;
+  pvm_mem_set_heap(mem, 0x80000, 0x90000);
+  vm.regs[1] = 0x40000;
+  vm.gas = 30;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp))
+    return 11;
+  unsigned faults = 0, hosts = 0, oogs = 0;
+  for (;;) {
+    pvm_status st = pvm_vm_run(&vm);
+    if (st == PVM_FAULT) {
+      faults++;
+      if (pvm_mem_map(mem, (uint32_t)vm.exit_arg, PVM_PAGE_SIZE, PVM_ACCESS_RW, NULL)) return 12;
+    } else if (st == PVM_HOST) {
+      hosts++;
+    } else if (st == PVM_OOG) {
+      oogs++;
+      vm.gas += 30;
+    } else {
+      break;
+    }
+  }
+  /* r1: 16 stores one page apart; r3: the old heap top */
+  if (vm.status != PVM_HALT || faults != 16 || hosts != 16 || oogs == 0 || vm.regs[3] != 0x80000)
+    return 13;
+  return 0;
+}
+
+static void runs_without_system_calls(void **state) {
+  (void)state;
+  const op before[] = {
+    {PVM_OP_LOAD_IMM, .ra = 2, .x = 16},
+    {PVM_OP_LOAD_IMM, .ra = 4, .x = 0x1000},
+    {PVM_OP_SBRK, .ra = 4, .rd = 3},                          /* r3 = sbrk(r4) */
+  };
+  const op body[] = {
+    {PVM_OP_STORE_IND_U64, .ra = 2, .rb = 1},                  /* fault, map, retry */
+    {PVM_OP_ECALLI, .x = 7},
+  };
+  pvm_program *prog = page_loop(before, ARRAY_LEN(before), body, ARRAY_LEN(body));
+  pvm_error err;
+  void *code;
+  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  /* the raw exit: ASan's _exit would run a leak check that needs more */
+  if (pid == 0) syscall(SYS_exit_group, run_under_seccomp(prog, code));
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (WIFSIGNALED(status)) fail_msg("the child was killed by signal %d (a forbidden system call?)",
+                                    WTERMSIG(status));
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  jit_engine.release(code);
+  pvm_program_free(prog);
+}
+
+/* Threads sharing one compiled program fault, get their page mapped and
+** resume, each in its own memory: the handler's state is per thread. */
+typedef struct thread_job { const pvm_program *prog; void *code; unsigned faults; uint64_t sum; int rc; } thread_job;
+
+static void *fault_loop(void *arg) {
+  thread_job *j = arg;
+  pvm_mem *mem;
+  pvm_vm vm;
+  pvm_error err;
+  j->rc = -1;
+  if (pvm_mem_new(&mem, &err)) return NULL;
+  if (pvm_vm_init(&vm, j->prog, mem, &jit_engine, j->code, &err)) { pvm_mem_free(mem); return NULL; }
+  vm.regs[1] = 0x100000;
+  vm.regs[2] = 64;
+  vm.gas = 1000000;
+  for (;;) {
+    pvm_status st = pvm_vm_run(&vm);
+    if (st == PVM_FAULT) {
+      j->faults++;
+      if (pvm_mem_map(mem, (uint32_t)vm.exit_arg, PVM_PAGE_SIZE, PVM_ACCESS_RW, &err)) break;
+      continue;
+    }
+    if (st == PVM_HALT) { j->sum = vm.regs[3]; j->rc = 0; }
+    break;
+  }
+  pvm_vm_fini(&vm);
+  pvm_mem_free(mem);
+  return NULL;
+}
+
+static void faults_on_many_threads(void **state) {
+  (void)state;
+  /* for r2 pages: store r1 to [r1], r3 += load [r1] */
+  const op before[] = {{PVM_OP_LOAD_IMM, .ra = 3}};
+  const op body[] = {
+    {PVM_OP_STORE_IND_U64, .ra = 1, .rb = 1},
+    {PVM_OP_LOAD_IND_U64, .ra = 4, .rb = 1},
+    {PVM_OP_ADD_64, .ra = 3, .rb = 4, .rd = 3},
+  };
+  pvm_program *prog = page_loop(before, ARRAY_LEN(before), body, ARRAY_LEN(body));
+  pvm_error err;
+  void *code;
+  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  enum { NT = 4 };
+  pthread_t th[NT];
+  thread_job jobs[NT];
+  for (int i = 0; i < NT; i++) {
+    jobs[i] = (thread_job){prog, code, 0, 0, -1};
+    assert_int_equal(pthread_create(&th[i], NULL, fault_loop, &jobs[i]), 0);
+  }
+  uint64_t want = 0;
+  for (uint64_t k = 0; k < 64; k++) want += 0x100000 + k * 4096;
+  for (int i = 0; i < NT; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(jobs[i].rc, 0);
+    assert_int_equal(jobs[i].faults, 64);
+    assert_true(jobs[i].sum == want);
+  }
+  jit_engine.release(code);
+  pvm_program_free(prog);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "--crash-after-prepare")) return crash_after_prepare();
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(leading_zeros_both_paths),
+    cmocka_unit_test(required_features_are_checked),
+    cmocka_unit_test(stats_and_w_xor_x),
+    cmocka_unit_test(huge_block_cost),
+    cmocka_unit_test(every_entry_point),
+    cmocka_unit_test(register_aliasing),
+    cmocka_unit_test(sbrk_keeps_every_register),
+    cmocka_unit_test(foreign_faults_are_chained),
+    cmocka_unit_test(foreign_faults_still_crash),
+    cmocka_unit_test(faults_on_many_threads),
+    cmocka_unit_test(runs_without_system_calls),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  pvm_mem_free(shared_mem);
+  return failed;
+}

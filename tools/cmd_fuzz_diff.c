@@ -1,0 +1,69 @@
+/*
+** nub fuzz-diff: differential fuzzing of the JIT against the interpreter.
+*/
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fuzzdiff.h"
+#include "nub/jit.h"
+
+/* The JIT compiled without LZCNT (the bsr fallback), for CPUs that have it. */
+static int compile_no_lzcnt(const pvm_program *prog, void **code, pvm_error *err) {
+  jit_options o = {.disable = JIT_CPU_LZCNT};
+  jit_code *c;
+  int rc = jit_compile(prog, &o, &c, err);
+  *code = rc ? NULL : c;
+  return rc;
+}
+
+int cmd_fuzz_diff(int argc, char **argv) {
+  static pvm_engine jit_no_lzcnt;
+  fdiff_config cfg = {.seed = 1, .count = 10000, .max_insns = 48, .ref = &pvm_engine_interp,
+                      .test = &jit_engine, .max_reports = 1, .out = stdout};
+  fdiff_stats st;
+  for (int i = 1; i < argc; i += 2) {         /* every option takes a value */
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    uint64_t x;
+    if (!v) {
+      return cli_usage_error("fuzz-diff", "%s needs a value", a);
+    } else if (!strcmp(a, "--count")) {
+      if (!cli_parse_u64(v, UINT64_MAX, &cfg.count)) return cli_usage_error("fuzz-diff", "bad --count %s", v);
+    } else if (!strcmp(a, "--seed")) {
+      if (!cli_parse_u64(v, UINT64_MAX, &cfg.seed)) return cli_usage_error("fuzz-diff", "bad --seed %s", v);
+    } else if (!strcmp(a, "--max-insns")) {
+      if (!cli_parse_u64(v, 100000, &x) || x < 4)
+        return cli_usage_error("fuzz-diff", "--max-insns must be 4..100000, not %s", v);
+      cfg.max_insns = (unsigned)x;
+    } else if (!strcmp(a, "--reports")) {
+      if (!cli_parse_u64(v, 1000, &x) || x < 1)
+        return cli_usage_error("fuzz-diff", "--reports must be 1..1000, not %s", v);
+      cfg.max_reports = (unsigned)x;
+    } else if (!strcmp(a, "--save")) {
+      cfg.save_dir = v;
+    } else if (!strcmp(a, "--engine")) {
+      if (!strcmp(v, "jit-no-lzcnt")) {
+        jit_no_lzcnt = jit_engine;
+        jit_no_lzcnt.name = "jit-no-lzcnt";
+        jit_no_lzcnt.compile = compile_no_lzcnt;
+        cfg.test = &jit_no_lzcnt;
+      } else if (!(cfg.test = cli_engine(v))) {
+        return 2;
+      }
+    } else {
+      return cli_usage_error("fuzz-diff", "unexpected argument %s", a);
+    }
+  }
+  int rc = fdiff_run(&cfg, &st);
+  unsigned ops = 0, covered = 0;
+  for (unsigned b = 0; b < 256; b++)
+    if (pvm_isa(PVM_PROFILE_GP07)[b].name) ops++, covered += st.opcode_programs[b] > 0;
+  printf("fuzz-diff: %s vs %s, seed %" PRIu64 ": %" PRIu64 " programs, %" PRIu64
+         " runs (halt %" PRIu64 ", panic %" PRIu64 ", out-of-gas %" PRIu64 ", page-fault %" PRIu64
+         ", host %" PRIu64 "), %" PRIu64 " gas used, opcodes %u/%u, %" PRIu64 " divergences\n",
+         cfg.ref->name, cfg.test->name, cfg.seed, st.programs, st.runs, st.exits[PVM_HALT],
+         st.exits[PVM_PANIC], st.exits[PVM_OOG], st.exits[PVM_FAULT], st.exits[PVM_HOST], st.gas_used, covered,
+         ops, st.divergences);
+  return rc < 0 ? 2 : rc;
+}
