@@ -81,22 +81,14 @@ static void test_sources_match_binaries(void **state) {
   assert_true(checked >= 2);
 }
 
-/* Load an SPI program with arguments and run it on the interpreter. */
-static void run_spi(const uint8_t *bytes, size_t len, const uint8_t *args, uint32_t args_len,
-                    pvm_vm *out) {
-  pvm_spi spi;
-  pvm_spi_layout lay;
-  pvm_mem *mem;
-  pvm_program *prog;
+/* Run a loaded program on the interpreter from pc 0 with the given
+** registers, then free it and its memory. */
+static void run_loaded(pvm_program *prog, pvm_mem *mem, const uint64_t regs[PVM_REGS],
+                       pvm_vm *out) {
   pvm_vm vm;
   pvm_error err;
-  if (pvm_spi_parse(bytes, bytes + len, &spi, &err) ||
-      pvm_spi_layout_compute(&spi, args_len, &lay, &err) || pvm_mem_new(&mem, &err) ||
-      pvm_spi_load_memory(mem, &spi, &lay, args, args_len, &err) ||
-      pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog, &err) ||
-      pvm_vm_init(&vm, prog, mem, &pvm_engine_interp, NULL, &err))
-    fail_msg("load: %s", err.msg);
-  memcpy(vm.regs, lay.regs, sizeof vm.regs);
+  if (pvm_vm_init(&vm, prog, mem, &pvm_engine_interp, NULL, &err)) fail_msg("load: %s", err.msg);
+  memcpy(vm.regs, regs, sizeof vm.regs);
   vm.gas = 1000000;
   pvm_vm_set_pc(&vm, 0);
   pvm_vm_run(&vm);
@@ -106,24 +98,33 @@ static void run_spi(const uint8_t *bytes, size_t len, const uint8_t *args, uint3
   pvm_mem_free(mem);
 }
 
+/* Load an SPI program with arguments and run it. */
+static void run_spi(const uint8_t *bytes, size_t len, const uint8_t *args, uint32_t args_len,
+                    pvm_vm *out) {
+  pvm_spi spi;
+  pvm_spi_layout lay;
+  pvm_mem *mem;
+  pvm_program *prog;
+  pvm_error err;
+  if (pvm_spi_parse(bytes, bytes + len, &spi, &err) ||
+      pvm_spi_layout_compute(&spi, args_len, &lay, &err) || pvm_mem_new(&mem, &err) ||
+      pvm_spi_load_memory(mem, &spi, &lay, args, args_len, &err) ||
+      pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog, &err))
+    fail_msg("load: %s", err.msg);
+  run_loaded(prog, mem, lay.regs, out);
+}
+
 /* Load a generic blob with r7, r8 = args (what nub exec's --args do). */
 static void run_generic(const uint8_t *bytes, size_t len, const uint64_t args[2], pvm_vm *out) {
   pvm_mem *mem;
   pvm_program *prog;
-  pvm_vm vm;
   pvm_error err;
-  if (pvm_mem_new(&mem, &err) || pvm_program_load(PVM_PROFILE_GP07, bytes, len, &prog, &err) ||
-      pvm_vm_init(&vm, prog, mem, &pvm_engine_interp, NULL, &err))
+  uint64_t regs[PVM_REGS] = {0};
+  if (pvm_mem_new(&mem, &err) || pvm_program_load(PVM_PROFILE_GP07, bytes, len, &prog, &err))
     fail_msg("load: %s", err.msg);
-  vm.regs[7] = args[0];
-  vm.regs[8] = args[1];
-  vm.gas = 1000000;
-  pvm_vm_set_pc(&vm, 0);
-  pvm_vm_run(&vm);
-  *out = vm;
-  pvm_vm_fini(&vm);
-  pvm_program_free(prog);
-  pvm_mem_free(mem);
+  regs[7] = args[0];
+  regs[8] = args[1];
+  run_loaded(prog, mem, regs, out);
 }
 
 static void test_examples_compute(void **state) {
