@@ -27,7 +27,7 @@
 #include "spawn.h"
 
 #define BOOT_TIMEOUT_MS 10000u   /* a guest slower than this to start is broken */
-#define LIVENESS_MS     50u      /* FUTEX_WAIT slice between checks that the guest lives */
+#define LIVENESS_MS     50u      /* longest FUTEX_WAIT between checks that the guest lives */
 
 #define LOCK_KNOWN (2 * NUB_LOCK_ROBUST_DEATH - 1)   /* every NUB_LOCK_* bit */
 
@@ -109,6 +109,7 @@ static int wait_answer(proc *p, uint32_t seq, uint32_t tid, uint32_t timeout_ms,
   if (nk_spin_for(&c->resp_seq, seq, true)) return NUB_OK;
   uint64_t deadline = timeout_ms ? t0 + (uint64_t)timeout_ms * 1000000u : UINT64_MAX;
   uint32_t mine = tid | FUTEX_WAITERS;
+  uint64_t liveness = 500000;      /* ns; doubled before each sleep */
   bool claimed = false;
   for (;;) {
     uint32_t v = nk_load(&c->busy);
@@ -129,7 +130,10 @@ static int wait_answer(proc *p, uint32_t seq, uint32_t tid, uint32_t timeout_ms,
     }
     uint64_t t = nk_now_ns();
     if (t >= deadline) return guest_timed_out(p, timeout_ms, err);
-    uint64_t slice = deadline - t < LIVENESS_MS * 1000000ull ? deadline - t : LIVENESS_MS * 1000000ull;
+    /* 1, 2, 4 ... ms, then every LIVENESS_MS: a guest that died just
+    ** before we claimed busy is found quickly, a long call costs little */
+    if (liveness < LIVENESS_MS * 1000000ull) liveness *= 2;
+    uint64_t slice = deadline - t < liveness ? deadline - t : liveness;
     struct timespec ts = {(time_t)(slice / 1000000000u), (long)(slice % 1000000000u)};
     if (nk_futex_wait(&c->busy, v, &ts) && errno == ETIMEDOUT && child_exited(p))
       return guest_died(p, err);
