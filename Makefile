@@ -31,9 +31,9 @@ dev: deps
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev
 
-
 test: dev
 	@ctest --preset dev
+	@echo "runner figures:" && ./scripts/test-summary.sh
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 fuzz: deps

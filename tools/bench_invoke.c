@@ -3,6 +3,7 @@
 ** figures only (docs/sandbox.md, "Costs"):
 **   - the raw doorbell round trip of the proc channel (no frame, no work),
 **   - warm invoke round trips of a trivial program, proc and inproc,
+**   - the JIT cache: compiles vs invocations, and invokes that recompile,
 **   - put_cap throughput, proc and inproc,
 **   - cold sandbox start: nub_open to the first smoke reply.
 */
@@ -81,6 +82,32 @@ static int publish(nub *n, const cap_bundle *b) {
   return 0;
 }
 
+/* The JIT cache at work: every warm invoke above hit it; evicting before
+** each invoke makes every one recompile. */
+#define RECOMPILES 200u
+static int jit_cache(bench_ctx *c, nub *n, const char *label) {
+  const uint64_t args[4] = {20, 22, 0, 0};
+  struct nub_kernel_stats before, after;
+  nub_invocation_result r;
+  nub_error err;
+  if (nub_kernel_stats(n, &before, &err)) return fail("kernel_stats", &err);
+  for (uint32_t i = 0; i < RECOMPILES; i++) {
+    if (nub_evict_jit(n, &err)) return fail("evict", &err);
+    uint64_t t0 = bench_now_ns();
+    if (nub_invoke(n, c->add.items[c->add.instance].hash, 0, args, 1000, &r, &err))
+      return fail("invoke", &err);
+    c->samples[i] = bench_now_ns() - t0;
+  }
+  if (nub_kernel_stats(n, &after, &err)) return fail("kernel_stats", &err);
+  printf("  %-28s %llu compile(s) for %llu invocations (%llu cache hits)\n", "jit cache, warm runs",
+         (unsigned long long)before.jit_compiles, (unsigned long long)before.invocations,
+         (unsigned long long)before.jit_cache_hits);
+  print_dist(label, c->samples, RECOMPILES, 0);
+  printf("  %-28s %llu compiles for %u more invocations\n", "",
+         (unsigned long long)(after.jit_compiles - before.jit_compiles), RECOMPILES);
+  return 0;
+}
+
 static int round_trips(bench_ctx *c) {
   double raw = 0, med;
   int rc = 1;
@@ -89,7 +116,8 @@ static int round_trips(bench_ctx *c) {
   printf("round trips, %u calls each after %u warm-up calls (engine %s)\n", CALLS, WARMUP,
          nub_engine_name(p));
   if (time_calls(c, p, true, &raw, "raw doorbell ping (proc)", 0) || publish(p, &c->add) ||
-      time_calls(c, p, false, &med, "warm invoke (proc)", raw))
+      time_calls(c, p, false, &med, "warm invoke (proc)", raw) ||
+      jit_cache(c, p, "invoke after evict (proc)"))
     goto out;
   if (!(q = open_backend(c, NUB_BACKEND_INPROC)) || publish(q, &c->add) ||
       time_calls(c, q, false, &med, "warm invoke (inproc)", 0))
