@@ -65,6 +65,8 @@ const char *pvm_errcode_name(int code);
 ** raw opcode bytes. */
 typedef enum pvm_profile {
   PVM_PROFILE_GP07 = 0,    /* Gray Paper 0.7.x, 1 gas per instruction */
+  PVM_PROFILE_GP08_DRAFT,  /* Nov 2025 draft of GP 0.8: 0.7 numbering + unlikely = 3 */
+  PVM_PROFILE_JAMV1,       /* GP 0.8.0 final (JamV1): unlikely = 2, no sbrk */
   PVM_PROFILE_COUNT
 } pvm_profile;
 

@@ -87,20 +87,49 @@ static const op_code gp07_codes[] = {
   {228, PVM_OP_MAX_U}, {229, PVM_OP_MIN}, {230, PVM_OP_MIN_U},
 };
 
+/* GP 0.8 numbering.  The draft of the vectors is GP 0.7 plus unlikely at
+** 3; the final text (JamV1) puts unlikely at 2, drops sbrk (it became the
+** grow_heap host call) and moves 102-111 down to 101-110. */
+static const op_code gp08_draft_extra[] = {{3, PVM_OP_UNLIKELY}};
+static const op_code jamv1_moved[] = {
+  {2, PVM_OP_UNLIKELY},
+  {101, PVM_OP_COUNT_SET_BITS_64}, {102, PVM_OP_COUNT_SET_BITS_32},
+  {103, PVM_OP_LEADING_ZERO_BITS_64}, {104, PVM_OP_LEADING_ZERO_BITS_32},
+  {105, PVM_OP_TRAILING_ZERO_BITS_64}, {106, PVM_OP_TRAILING_ZERO_BITS_32},
+  {107, PVM_OP_SIGN_EXTEND_8}, {108, PVM_OP_SIGN_EXTEND_16},
+  {109, PVM_OP_ZERO_EXTEND_16}, {110, PVM_OP_REVERSE_BYTES},
+};
+
+/* A profile starts from the GP 0.7 codes, drops the ops in `drop`, and
+** adds (or renumbers) the pairs in `extra`. */
 typedef struct profile_def {
   const char *name;
-  const op_code *codes;
-  unsigned ncodes;
+  const op_code *extra;
+  unsigned nextra;
+  pvm_op drop_lo, drop_hi;   /* ops [drop_lo, drop_hi] of the 0.7 codes are not taken over */
   uint8_t gas_per_insn;
 } profile_def;
 
+#define COUNT_OF(a) (sizeof (a) / sizeof (a)[0])
 static const profile_def profiles[PVM_PROFILE_COUNT] = {
-  [PVM_PROFILE_GP07] = {"gp07", gp07_codes,
-                        sizeof gp07_codes / sizeof gp07_codes[0], 1},
+  [PVM_PROFILE_GP07] = {"gp07", NULL, 0, PVM_OP_INVALID, PVM_OP_INVALID, 1},
+  [PVM_PROFILE_GP08_DRAFT] = {"gp08-draft", gp08_draft_extra, COUNT_OF(gp08_draft_extra),
+                              PVM_OP_INVALID, PVM_OP_INVALID, 1},
+  [PVM_PROFILE_JAMV1] = {"jamv1", jamv1_moved, COUNT_OF(jamv1_moved),
+                         PVM_OP_SBRK, PVM_OP_REVERSE_BYTES, 1},
 };
+static unsigned ncodes[PVM_PROFILE_COUNT];
 
 static pvm_opinfo tables[PVM_PROFILE_COUNT][256];
 static int16_t opcode_of[PVM_PROFILE_COUNT][PVM_OP_COUNT];
+
+static void add_code(pvm_profile p, op_code c) {
+  const op_row *r = &op_rows[c.op];
+  tables[p][c.byte] = (pvm_opinfo){r->name, c.op, r->format, r->flags, r->width,
+                                   profiles[p].gas_per_insn};
+  opcode_of[p][c.op] = c.byte;
+  ncodes[p]++;
+}
 
 static void build_profile(pvm_profile p) {
   const profile_def *d = &profiles[p];
@@ -109,12 +138,12 @@ static void build_profile(pvm_profile p) {
     t[i] = (pvm_opinfo){NULL, PVM_OP_INVALID, PVM_FMT_NONE, 0, 0,
                         d->gas_per_insn};
   for (unsigned i = 0; i < PVM_OP_COUNT; i++) opcode_of[p][i] = -1;
-  for (unsigned i = 0; i < d->ncodes; i++) {
-    const op_row *r = &op_rows[d->codes[i].op];
-    t[d->codes[i].byte] = (pvm_opinfo){r->name, d->codes[i].op, r->format,
-                                       r->flags, r->width, d->gas_per_insn};
-    opcode_of[p][d->codes[i].op] = d->codes[i].byte;
+  for (unsigned i = 0; i < COUNT_OF(gp07_codes); i++) {
+    pvm_op op = (pvm_op)gp07_codes[i].op;
+    if (d->drop_lo != PVM_OP_INVALID && op >= d->drop_lo && op <= d->drop_hi) continue;
+    add_code(p, gp07_codes[i]);
   }
+  for (unsigned i = 0; i < d->nextra; i++) add_code(p, d->extra[i]);
 }
 
 /* Tables are built once, before any thread can race on them. */
@@ -152,7 +181,7 @@ int pvm_opcode_by_name(pvm_profile profile, const char *name, size_t len) {
 }
 
 unsigned pvm_isa_count(pvm_profile profile) {
-  return (unsigned)profile < PVM_PROFILE_COUNT ? profiles[profile].ncodes : 0;
+  return (unsigned)profile < PVM_PROFILE_COUNT ? ncodes[profile] : 0;
 }
 
 const char *pvm_format_name(pvm_format f) {
