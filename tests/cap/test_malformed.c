@@ -137,8 +137,8 @@ static void test_image_fixed_part(void **state) {
   put32(w + 18, (uint32_t)len);
   expect(w, len, CAP_ERR_OFFSET, 18, "image.mappings: offset 708 runs past the end of the 707-byte image");
   memcpy(w + 18, keep, 4);
-  w[1] = 1;
-  expect(w, len, CAP_ERR_RESERVED, 1, "image.profile 1 is not a known ISA profile");
+  w[1] = PVM_PROFILE_COUNT;
+  expect(w, len, CAP_ERR_RESERVED, 1, "image.profile 3 is not a known ISA profile");
   w[1] = 0;
   put32(w + 6, 0);
   expect(w, len, CAP_ERR_RESERVED, 2, "heap_top 0x30000 is set but heap_limit is 0");
