@@ -268,6 +268,15 @@ const char *pvm_format_name(pvm_format f);
 /* Number of valid opcodes in a profile. */
 unsigned pvm_isa_count(pvm_profile profile);
 
+/* What a profile changes in execution besides numbering and gas.  Table
+** data (src/pvm/profile.c) that the engines read through the program,
+** never per instruction in a hot loop. */
+typedef struct pvm_semantics {
+  bool ro_store_faults;    /* a store to a read-only page is a page fault
+                              (GP 0.8.0, jamv1) rather than a panic (GP 0.7) */
+} pvm_semantics;
+const pvm_semantics *pvm_profile_semantics(pvm_profile profile);  /* NULL if unknown */
+
 /* ------------------------------------------------------------------ */
 /* Program blobs                                                        */
 /* ------------------------------------------------------------------ */

@@ -203,15 +203,17 @@ void pvm_mem_ranges(const pvm_mem *m, pvm_mem_range_fn fn, void *ud) {
 /* Exact A.7/A.8 outcome of a guest access of len bytes at addr: bytes are
 ** examined in address order (wrapping at 2^32); the first that is not
 ** allowed decides.  Below 2^16 -> panic; a write to a read-only page ->
-** panic (PolkaVM's behaviour); otherwise a fault at that page. */
+** a fault under GP 0.8.0 (ro_store_faults), a panic under GP 0.7 and the
+** 0.8 draft (PolkaVM's behaviour then); otherwise a fault at that page. */
 int pvm_mem_check(const pvm_mem *m, uint32_t addr, uint32_t len, bool write,
-                  uint32_t *fault) {
+                  bool ro_store_faults, uint32_t *fault) {
   for (uint32_t i = 0; i < len; i++) {
     uint32_t x = addr + i;   /* mod 2^32 */
     pvm_access acc = (pvm_access)m->access[x >> PVM_PAGE_SHIFT];
     bool ok = write ? acc == PVM_ACCESS_RW : acc != PVM_ACCESS_NONE;
     if (ok) continue;
-    if (x < PVM_GUARD_END || (write && acc == PVM_ACCESS_RO)) return PVM_PANIC;
+    if (x < PVM_GUARD_END || (write && acc == PVM_ACCESS_RO && !ro_store_faults))
+      return PVM_PANIC;
     *fault = x & ~(PVM_PAGE_SIZE - 1);
     return PVM_FAULT;
   }

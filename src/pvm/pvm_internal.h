@@ -159,9 +159,10 @@ struct pvm_mem {
 };
 
 /* Outcome of a guest access check: PVM_OK, or PVM_PANIC / PVM_FAULT with
-** the fault page in *fault. */
+** the fault page in *fault.  ro_store_faults is the profile's rule for a
+** store to a read-only page (pvm_semantics): fault, or panic. */
 int pvm_mem_check(const pvm_mem *mem, uint32_t addr, uint32_t len, bool write,
-                  uint32_t *fault);
+                  bool ro_store_faults, uint32_t *fault);
 
 /* sbrk (A.5.9): returns the old heap top, 0 when it cannot grow. */
 uint64_t pvm_mem_sbrk(pvm_mem *mem, uint64_t size);
