@@ -200,7 +200,7 @@ int bench_invoke(int argc, char **argv) {
   }
   uint8_t *blob = bench_add_blob(&len);
   c.samples = calloc(CALLS, sizeof *c.samples);
-  if (!blob || !c.samples || cap_build_generic(blob, len, NULL, 0, &c.add, &cerr)) {
+  if (!blob || !c.samples || cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, &c.add, &cerr)) {
     fprintf(stderr, "bench invoke: cannot build the program\n");
     goto out;
   }

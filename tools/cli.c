@@ -99,7 +99,12 @@ bool cli_parse_hex(const char *s, uint8_t **out, size_t *len) {
 bool cli_profile(const char *cmd, const char *name, pvm_profile *out) {
   int p = pvm_profile_by_name(name);
   if (p < 0) {
-    cli_usage_error(cmd, "unknown profile %s", name);
+    char known[128] = "";
+    for (int k = 0; k < PVM_PROFILE_COUNT; k++) {
+      size_t n = strlen(known);
+      snprintf(known + n, sizeof known - n, "%s%s", k ? ", " : "", pvm_profile_name((pvm_profile)k));
+    }
+    cli_usage_error(cmd, "unknown profile '%s' (known: %s)", name, known);
     return false;
   }
   *out = (pvm_profile)p;

@@ -317,10 +317,12 @@ typedef struct cap_bundle {
 void cap_bundle_free(cap_bundle *b);
 
 /* From a GP standard program (A.7) and argument bytes: Data caps for RO,
-** RW and args, an Image with mappings RO / RW / heap / stack / args, the
-** sbrk heap, endpoint 0 with the SPI registers, and a fresh Instance. */
-int cap_build_spi(const uint8_t *spi, size_t spi_len, const uint8_t *args,
-                  uint32_t args_len, cap_bundle *out, cap_error *err);
+** RW and args, an Image for ISA profile `profile` (the kernel loads its
+** code under that profile) with mappings RO / RW / heap / stack / args,
+** the sbrk heap, endpoint 0 with the SPI registers, and a fresh Instance.
+** An unknown profile is CAP_ERR_RESERVED. */
+int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
+                  const uint8_t *args, uint32_t args_len, cap_bundle *out, cap_error *err);
 
 /* One entry of a caller's page map: [start, start+size) with access;
 ** the first len bytes come from bytes (len <= size), the rest is zero. */
@@ -331,10 +333,11 @@ typedef struct cap_region {
   size_t len;
 } cap_region;
 
-/* From a bare generic blob: an Image with one mapping per region
-** (ascending, disjoint), endpoint 0 (pc 0, zero registers), no heap; a
-** Data cap per region with bytes; and a fresh Instance. */
-int cap_build_generic(const uint8_t *blob, size_t blob_len,
+/* From a bare generic blob: an Image for ISA profile `profile` with one
+** mapping per region (ascending, disjoint), endpoint 0 (pc 0, zero
+** registers), no heap; a Data cap per region with bytes; and a fresh
+** Instance. */
+int cap_build_generic(pvm_profile profile, const uint8_t *blob, size_t blob_len,
                       const cap_region *map, uint32_t count, cap_bundle *out,
                       cap_error *err);
 

@@ -70,7 +70,7 @@ static uint8_t *add_program(size_t *len) {
 
 static void generic_bundle(const uint8_t *blob, size_t len, cap_bundle *out) {
   cap_error err;
-  if (cap_build_generic(blob, len, NULL, 0, out, &err)) fail_msg("build: %s", err.msg);
+  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &err)) fail_msg("build: %s", err.msg);
 }
 
 /* ---- the tests ---- */
@@ -178,7 +178,7 @@ static void spi_program_with_memory(void **state) {
   spi.code_blob = code;
   spi.code_blob_len = (uint32_t)code_len;
   assert_int_equal(pvm_spi_encode(&spi, &wire, &wire_len, NULL), PVM_OK);
-  if (cap_build_spi(wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
+  if (cap_build_spi(PVM_PROFILE_GP07, wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
   nub *n = open_nub();
   put_bundle(n, &b);
   for (int i = 0; i < 2; i++) {   /* memory is fresh every time: 5 + 10 twice */
@@ -461,6 +461,101 @@ static void unknown_fn_and_bad_payloads(void **state) {
   nub_close(n);
 }
 
+/* One program, encoded for a profile: r7 = popcount64(r7 + r8); when r9
+** is 0 store r7's low byte to the read-only page 0x20000 (then trap),
+** else halt.  count_set_bits_64 is 102 under gp07 and 101 under jamv1,
+** where 101 is gp07's sbrk: an Image run under the wrong profile returns
+** another r7. */
+typedef struct profile_program {
+  pvm_profile profile;
+  pvm_program *prog;       /* the same bytes, loaded here for the expected costs */
+  cap_bundle caps;
+  uint32_t store_pc, halt_pc;
+} profile_program;
+
+static void build_profile_program(profile_program *pp, pvm_profile profile) {
+  pvm_builder *b = pvm_builder_new(profile);
+  uint8_t *blob;
+  size_t len;
+  pvm_error err;
+  cap_error cerr;
+  const cap_region ro = {0x20000, 0x1000, CAP_ACCESS_RO, NULL, 0};
+  uint32_t halt = pvm_builder_label(b);
+  pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  pvm_builder_insn(b, PVM_OP_COUNT_SET_BITS_64, 7, 0, 7, 0, 0);
+  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 9, 0, 0, halt);
+  pvm_builder_insn(b, PVM_OP_STORE_U8, 7, 0, 0, 0x20000, 0);
+  pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+  pvm_builder_bind(b, halt);
+  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 0, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  pvm_builder_free(b);
+  pp->profile = profile;
+  assert_int_equal(pvm_program_load(profile, blob, len, &pp->prog, &err), PVM_OK);
+  /* the blocks: [add, popcount, branch] [store, trap] [load_imm, jump_ind] */
+  const pvm_blob *pb = pvm_program_blob(pp->prog);
+  uint32_t heads[3], n = 0;
+  for (uint32_t pc = 0; pc < pb->code_len && n < 3; pc++)
+    if (pvm_program_is_block_start(pp->prog, pc)) heads[n++] = pc;
+  assert_int_equal(n, 3);
+  pp->store_pc = heads[1];
+  pp->halt_pc = heads[2];
+  if (cap_build_generic(profile, blob, len, &ro, 1, &pp->caps, &cerr)) fail_msg("build: %s", cerr.msg);
+  free(blob);
+}
+
+static nub_invocation_result invoke4(nub *n, const cap_bundle *b, uint64_t r7, uint64_t r8,
+                                     uint64_t r9, uint64_t gas) {
+  nub_invocation_result r;
+  nub_error err;
+  const uint64_t args[4] = {r7, r8, r9, 0};
+  if (nub_invoke(n, b->items[b->instance].hash, 0, args, gas, &r, &err)) fail_msg("invoke: %s", err.msg);
+  return r;
+}
+
+/* A jamv1 Image and a gp07 Image in one guest: each is loaded under its
+** own profile, charged by its own cost model (expected gas from the
+** program analysis of the same bytes under the same profile) and follows
+** its own read-only store rule (jamv1: page fault; gp07: panic). */
+static void images_run_under_their_own_profile(void **state) {
+  (void)state;
+  profile_program pp[2];
+  build_profile_program(&pp[0], PVM_PROFILE_JAMV1);
+  build_profile_program(&pp[1], PVM_PROFILE_GP07);
+  assert_memory_not_equal(pp[0].caps.items[pp[0].caps.image].hash,
+                          pp[1].caps.items[pp[1].caps.image].hash, 32);
+  assert_int_equal(pp[0].caps.items[pp[0].caps.image].wire[1], PVM_PROFILE_JAMV1);  /* profile byte */
+  assert_int_equal(pp[1].caps.items[pp[1].caps.image].wire[1], PVM_PROFILE_GP07);
+  nub *n = open_nub();
+  for (int k = 0; k < 2; k++) put_bundle(n, &pp[k].caps);
+  const uint64_t gas = 1000, a = 0xFF00000000ull, b = 3;   /* popcount64 10, popcount32 2 */
+  for (int round = 0; round < 2; round++)   /* alternating, warm the second time */
+    for (int k = 0; k < 2; k++) {
+      const profile_program *p = &pp[k];
+      int64_t entry = pvm_program_entry_cost(p->prog, 0);
+      nub_invocation_result r = invoke4(n, &p->caps, a, b, 1, gas);
+      assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
+      assert_int_equal(r.return_value, 10);
+      assert_int_equal(r.gas_remaining, gas - entry - pvm_program_entry_cost(p->prog, p->halt_pc));
+      r = invoke4(n, &p->caps, a, b, 0, gas);
+      bool faults = pvm_profile_semantics(p->profile)->ro_store_faults;
+      assert_int_equal(faults, p->profile == PVM_PROFILE_JAMV1);
+      assert_int_equal(r.exit_reason, faults ? NUB_EXIT_PAGE_FAULT : NUB_EXIT_PANIC);
+      assert_int_equal(r.exit_arg, faults ? 0x20000 : 0);
+      assert_int_equal(r.return_value, 10);
+      assert_int_equal(r.gas_remaining, gas - entry - pvm_program_entry_cost(p->prog, p->store_pc));
+    }
+  struct nub_kernel_stats ks;
+  assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+  assert_int_equal(ks.jit_compiles, 2);           /* once per Image, each under its profile */
+  nub_close(n);
+  for (int k = 0; k < 2; k++) {
+    cap_bundle_free(&pp[k].caps);
+    pvm_program_free(pp[k].prog);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(smoke),
@@ -475,6 +570,7 @@ int main(void) {
     cmocka_unit_test(boot_info),
     cmocka_unit_test(evict_forces_a_recompile),
     cmocka_unit_test(unknown_fn_and_bad_payloads),
+    cmocka_unit_test(images_run_under_their_own_profile),
   };
   nub_options o = test_options();
   printf("backend: %s, engine: %s\n", o.backend == NUB_BACKEND_PROC ? "proc" : "inproc",
