@@ -4,6 +4,10 @@
 **
 **   proc    the guest kernel runs in a separate, locked-down process
 **           (nub-guest).  This is the isolation boundary.  (default)
+**           The guest is a child of the thread that opened the handle;
+**           its death is noticed through a pidfd, so a SIGCHLD handler
+**           reaping with waitpid(-1) is harmless (it only takes the exit
+**           status the error message would have named).
 **   inproc  the same kernel linked into the calling process, for tests,
 **           sanitizers and debugging.  It is NOT a security boundary: a
 **           hostile program that escapes the engine owns your process.

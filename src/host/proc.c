@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,11 +90,15 @@ static int guest_broke_protocol(proc *p, uint32_t busy, uint32_t seq, nub_error 
                    "%u); it was killed", busy, answered, seq);
 }
 
+/* The pidfd turns readable when the guest has exited, reaped or not: a
+** SIGCHLD handler elsewhere in the process calling waitpid(-1) can take
+** its exit status, never this notice (waitid on it would fail). */
 static bool child_exited(proc *p) {
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  return !waitid(P_PIDFD, (id_t)p->child.pidfd, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) &&
-         si.si_pid != 0;
+  struct pollfd pfd = {.fd = p->child.pidfd, .events = POLLIN};
+  int r;
+  do r = poll(&pfd, 1, 0);
+  while (r < 0 && errno == EINTR);
+  return r > 0;
 }
 
 /* ---- the doorbell, host side ---- */

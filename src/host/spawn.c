@@ -228,6 +228,9 @@ int host_reap_child(host_child *c, bool kill_first, char *how, size_t howlen) {
       snprintf(how, howlen, "killed by SIG%s%s",
                sigabbrev_np(si.si_status) ? sigabbrev_np(si.si_status) : "?",
                signal_note(si.si_status));
+  } else if (how && errno == ECHILD) {
+    /* reaped by someone else, e.g. a SIGCHLD handler calling waitpid(-1) */
+    snprintf(how, howlen, "ended (its exit status was taken by another wait in this process)");
   } else if (how) {
     snprintf(how, howlen, "could not be reaped: %s", strerror(errno));
   }

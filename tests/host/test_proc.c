@@ -207,6 +207,63 @@ static void outside_kill_recovers(void **state) {
   nub_close(n);
 }
 
+/* A host that reaps every child (a SIGCHLD handler calling waitpid(-1),
+** as servers do) takes the guest's exit status: the death must still be
+** noticed by the next call at once (the pidfd), with or without a call
+** timeout, and the call after it must succeed on a new guest. */
+static volatile sig_atomic_t reaped_by_handler;
+
+static void reap_everything(int sig) {
+  (void)sig;
+  int saved = errno;
+  while (waitpid(-1, NULL, WNOHANG) > 0) reaped_by_handler++;
+  errno = saved;
+}
+
+static double ms_since(const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void reaping_host_notices_an_idle_death(void **state) {
+  (void)state;
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = reap_everything;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGCHLD, &sa, &old), 0);
+  alarm(60);                                /* a hang (timeout 0) fails here, not at CTest's limit */
+  static const uint32_t timeouts[] = {0, 10000};
+  for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+    cap_bundle b;
+    nub *n = open_with_caps(timeouts[i], &b);
+    int32_t pid = report_of(n).guest_pid;
+    reaped_by_handler = 0;
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    /* wait until the handler has reaped it: its status is gone */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (kill(pid, 0) == 0 && ms_since(&t0) < 5000) sched_yield();
+    assert_int_equal(kill(pid, 0), -1);
+    assert_true(reaped_by_handler >= 1);
+    uint64_t v;
+    nub_error err;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+    double ms = ms_since(&t0);
+    print_message("    call_timeout_ms %u: noticed and restarted in %.2f ms\n", timeouts[i], ms);
+    expect_msg(&err, "exit status was taken by another wait");
+    assert_true(ms < 2000);                 /* not a timeout, and no hang */
+    expect_recovered(n, &b, pid, 1);
+    cap_bundle_free(&b);
+    nub_close(n);
+  }
+  alarm(0);
+  assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+}
+
 /* Several deaths in a row: each restart re-publishes everything. */
 static void repeated_deaths(void **state) {
   (void)state;
@@ -420,6 +477,7 @@ int main(void) {
     cmocka_unit_test(garbage_directory_fails_lookups),
     cmocka_unit_test(stale_wakeups_are_ignored),
     cmocka_unit_test(outside_kill_recovers),
+    cmocka_unit_test(reaping_host_notices_an_idle_death),
     cmocka_unit_test(repeated_deaths),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
