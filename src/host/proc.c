@@ -169,19 +169,22 @@ static int make_memfd(const char *name, size_t size, int *fd, nub_error *err) {
   return NUB_OK;
 }
 
-/* Map fresh memfds; a restart maps them over the old ones at the same
-** addresses, so b->in and heap_view never move. */
-static int map_regions(proc *p, int chan_fd, int heap_fd, nub_error *err) {
+/* Map a fresh memfd (channel, then heap: nk_chan.h); a restart maps it
+** over the old one at the same addresses, so b->in and heap_view never
+** move. */
+static int map_regions(proc *p, int fd, nub_error *err) {
   void *at = p->chan;
-  void *c = mmap(at, p->chan_size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), chan_fd, 0);
+  off_t heap_off = (off_t)p->chan_size;
+  void *c = mmap(at, p->chan_size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
   if (c == MAP_FAILED)
     return host_fail(err, NUB_ERR_SYSTEM, "proc: mapping the channel: %s", strerror(errno));
   p->chan = c;
   if (p->heap) {
-    if (mmap(p->heap, p->heap_size, PROT_READ, MAP_SHARED | MAP_FIXED, heap_fd, 0) == MAP_FAILED)
+    if (mmap(p->heap, p->heap_size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, heap_off) == MAP_FAILED)
       return host_fail(err, NUB_ERR_SYSTEM, "proc: mapping the guest heap: %s", strerror(errno));
   } else {
-    p->heap = host_map_guest_region(p->va_request, p->heap_size, PROT_READ, MAP_SHARED, heap_fd, err);
+    p->heap = host_map_guest_region(p->va_request, p->heap_size, PROT_READ, MAP_SHARED, fd,
+                                    heap_off, err);
     if (!p->heap) return err ? err->code : NUB_ERR_SYSTEM;
   }
   p->ch = nk_chan_at(p->chan, p->io_size);
@@ -237,16 +240,17 @@ static void take_report(proc *p, double start_ms) {
 }
 
 static int start_guest(proc *p, nub_error *err) {
-  int chan_fd = -1, heap_fd = -1, rc;
+  int fd = -1, rc;
   uint64_t t0 = nk_now_ns();
-  if ((rc = make_memfd("nub-chan", p->chan_size, &chan_fd, err)) ||
-      (rc = make_memfd("nub-heap", p->heap_size, &heap_fd, err)) ||
-      (rc = map_regions(p, chan_fd, heap_fd, err)))
+  /* one descriptor for both: the host needs two free (this and the
+  ** pidfd), the guest one, under any RLIMIT_NOFILE */
+  if ((rc = make_memfd("nub-guest", p->chan_size + p->heap_size, &fd, err)) ||
+      (rc = map_regions(p, fd, err)))
     goto out;
   write_config(p);
   p->seq = 0;
   p->tid = 0;
-  if ((rc = host_spawn_guest(p->guest_path, chan_fd, heap_fd, &p->ctl->config.namespaces,
+  if ((rc = host_spawn_guest(p->guest_path, fd, &p->ctl->config.namespaces,
                              &p->child, err)))
     goto out;
   p->alive = true;
@@ -281,8 +285,7 @@ static int start_guest(proc *p, nub_error *err) {
   }
   take_report(p, (double)(nk_now_ns() - t0) / 1e6);
 out:
-  if (chan_fd >= 0) close(chan_fd);
-  if (heap_fd >= 0) close(heap_fd);
+  if (fd >= 0) close(fd);
   return rc;
 }
 

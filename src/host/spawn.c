@@ -64,7 +64,7 @@ static void ns_names(uint32_t ns, char *buf, size_t len) {
 typedef struct child_args {
   const char *path;
   char *const *argv, *const *envp;
-  int chan_fd, heap_fd;
+  int mem_fd;
   uint32_t ns;
   uint32_t *ns_out;             /* the child stores ns here before execve */
   const char *uid_map, *gid_map;
@@ -120,15 +120,18 @@ NO_SANITIZE static int guest_child(void *p) {
   }
   step = "PR_SET_PDEATHSIG";
   if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) goto fail;
-  /* memfds to fds 3 and 4 without close-on-exec; everything else closes */
-  step = "moving the memfds to fds 3 and 4";
-  long c = syscall(SYS_fcntl, a->chan_fd, F_DUPFD_CLOEXEC, 16);
-  long h = syscall(SYS_fcntl, a->heap_fd, F_DUPFD_CLOEXEC, 16);
-  if (c < 0 || h < 0 || syscall(SYS_dup3, c, NK_CHAN_FD, 0) < 0 ||
-      syscall(SYS_dup3, h, NK_HEAP_FD, 0) < 0)
+  /* The memfd becomes fd 0 (NK_GUEST_FD), without close-on-exec, and
+  ** every other descriptor closes: fd 0 exists under any RLIMIT_NOFILE.
+  ** This is our copy of the fd table (no CLONE_FILES). */
+  step = "closing the other descriptors";
+  unsigned m = (unsigned)a->mem_fd;
+  if ((m > 0 && syscall(SYS_close_range, 0u, m - 1, 0u)) ||
+      syscall(SYS_close_range, m + 1, ~0u, 0u))
     goto fail;
-  step = "close_range";
-  if (syscall(SYS_close_range, NK_HEAP_FD + 1, ~0u, CLOSE_RANGE_CLOEXEC)) goto fail;
+  step = "moving the memfd to fd 0";
+  if (m != NK_GUEST_FD ? syscall(SYS_dup3, m, NK_GUEST_FD, 0) < 0 || syscall(SYS_close, m)
+                       : syscall(SYS_fcntl, m, F_SETFD, 0) < 0)
+    goto fail;
   *a->ns_out = a->ns;
   step = "execve";
   syscall(SYS_execve, a->path, a->argv, a->envp);
@@ -145,10 +148,10 @@ static bool ns_unavailable(int e) {
   return e == EPERM || e == EINVAL || e == ENOSPC || e == EUSERS || e == EACCES;
 }
 
-int host_spawn_guest(const char *path, int chan_fd, int heap_fd, uint32_t *ns_out,
-                     host_child *out, nub_error *err) {
+int host_spawn_guest(const char *path, int mem_fd, uint32_t *ns_out, host_child *out,
+                     nub_error *err) {
   char uid_map[32], gid_map[32], *argv[] = {"nub-guest", NULL}, *envp[] = {NULL};
-  child_args a = {.path = path, .argv = argv, .envp = envp, .chan_fd = chan_fd, .heap_fd = heap_fd,
+  child_args a = {.path = path, .argv = argv, .envp = envp, .mem_fd = mem_fd,
                   .ns_out = ns_out, .uid_map = uid_map, .gid_map = gid_map};
   a.uid_map_len = (size_t)snprintf(uid_map, sizeof uid_map, "0 %u 1", (unsigned)geteuid());
   a.gid_map_len = (size_t)snprintf(gid_map, sizeof gid_map, "0 %u 1", (unsigned)getegid());

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -395,6 +396,64 @@ static void namespace_fallback_is_reported(void **state) {
                                                    WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
 }
 
+/* Guests start under a tiny RLIMIT_NOFILE: the host needs two free
+** descriptors (the memfd and the pidfd), the guest gets the memfd as its
+** fd 0.  5 leaves exactly 3 and 4 free next to stdin, stdout and stderr;
+** 16 failed before ("moving the memfds to fds 3 and 4"). */
+static void low_fd_limits_still_start_guests(void **state) {
+  (void)state;
+  static const rlim_t limits[] = {5, 16};
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      struct rlimit rl = {limits[i], limits[i]};
+      int step = 1;
+      if (close_range(3, ~0u, 0) || setrlimit(RLIMIT_NOFILE, &rl)) _exit(step);
+      nub_options o = test_guest_options(0);
+      nub *n;
+      nub_error err;
+      cap_bundle b;
+      step = 2;
+      if (nub_open(&o, &n, &err)) {
+        printf("    limit %u: %s\n", (unsigned)limits[i], err.msg);
+        fflush(stdout);
+        _exit(step);
+      }
+      ht_add_bundle(&b);
+      nub_hash h;
+      step = 3;
+      for (uint32_t c = 0; c < b.count; c++)
+        if (nub_put_cap(n, b.items[c].wire, b.items[c].len, h, NULL)) _exit(step);
+      const uint64_t args[4] = {20, 22, 0, 0};
+      nub_invocation_result r;
+      step = 4;
+      if (nub_invoke(n, b.items[b.instance].hash, 0, args, 100, &r, NULL) || r.return_value != 42)
+        _exit(step);
+      /* and after a restart */
+      int32_t guest = report_of(n).guest_pid;
+      step = 5;
+      if (kill(guest, SIGKILL) || nub_invoke(n, b.items[b.instance].hash, 0, args, 100, &r, NULL) !=
+                                      NUB_ERR_GUEST_DIED)
+        _exit(step);
+      step = 6;
+      if (nub_invoke(n, b.items[b.instance].hash, 0, args, 100, &r, NULL) || r.return_value != 42)
+        _exit(step);
+      printf("    RLIMIT_NOFILE %u: invoked 20 + 22 = %llu, also after a restart\n",
+             (unsigned)limits[i], (unsigned long long)r.return_value);
+      fflush(stdout);
+      nub_close(n);
+      cap_bundle_free(&b);
+      _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st))
+      fail_msg("RLIMIT_NOFILE %u: child failed at step %d (status 0x%x)", (unsigned)limits[i],
+               WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+  }
+}
+
 static void setup_failures_are_reported(void **state) {
   (void)state;
   nub_options o = test_guest_options(0);
@@ -463,6 +522,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(guest_is_locked_down),
     cmocka_unit_test(setup_failures_are_reported),
+    cmocka_unit_test(low_fd_limits_still_start_guests),
     cmocka_unit_test(namespace_fallback_is_reported),
     cmocka_unit_test(ping_and_inproc_report),
     cmocka_unit_test(heaps_at_their_addresses),
