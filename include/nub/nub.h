@@ -109,6 +109,7 @@ int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *
 #define NUB_NS_MOUNT   0x10u
 #define NUB_NS_UTS     0x20u
 #define NUB_NS_CGROUP  0x40u
+#define NUB_NS_TIME    0x80u   /* where the kernel has it (Linux >= 5.6) */
 
 /* Lockdown steps of the guest process. */
 #define NUB_LOCK_FDS_CLOSED    0x001u  /* no file descriptors left */
@@ -120,6 +121,8 @@ int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *
 #define NUB_LOCK_NOT_DUMPABLE  0x040u  /* no ptrace, no core dump */
 #define NUB_LOCK_PDEATHSIG     0x080u  /* dies with the thread that started it */
 #define NUB_LOCK_ROBUST_DEATH  0x100u  /* its death wakes a waiting host at once */
+#define NUB_LOCK_CAPBSET_CLEARED 0x200u /* empty capability bounding set */
+#define NUB_LOCK_UNPRIVILEGED  0x400u  /* uid and gid outside every namespace are not 0 */
 
 /* What isolation the guest actually got.  Namespaces and lockdown steps
 ** are best effort where the kernel refuses them (notes says which and
@@ -128,6 +131,7 @@ int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *
 struct nub_sandbox_report {
   bool isolated;               /* false: inproc, no boundary at all */
   int32_t guest_pid;           /* host pid of the guest process */
+  int64_t guest_uid, guest_gid; /* its ids outside every namespace (/proc); -1: unknown */
   uint32_t namespaces;         /* NUB_NS_* */
   uint32_t lockdown;           /* NUB_LOCK_* achieved */
   uint32_t lockdown_failed;    /* NUB_LOCK_* attempted and not achieved */

@@ -54,6 +54,10 @@
 ** fd 0 exists under any RLIMIT_NOFILE. */
 #define NK_GUEST_FD 0
 
+/* The uid and gid (outside every namespace) a root host's guest runs as:
+** "nobody"/"nogroup" on Debian.  A non-root host's guest has its ids. */
+#define NK_GUEST_ID 65534u
+
 /* What the guest does with request seq (ctl->op). */
 enum {
   NK_CHAN_OP_SERVE = 0,   /* nk_serve() the request buffer */

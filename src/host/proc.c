@@ -30,7 +30,7 @@
 #define BOOT_TIMEOUT_MS 10000u   /* a guest slower than this to start is broken */
 #define LIVENESS_MS     50u      /* longest FUTEX_WAIT between checks that the guest lives */
 
-#define LOCK_KNOWN (2 * NUB_LOCK_ROBUST_DEATH - 1)   /* every NUB_LOCK_* bit */
+#define LOCK_KNOWN (2 * NUB_LOCK_CAPBSET_CLEARED - 1)   /* every NUB_LOCK_* bit the guest reports */
 
 typedef struct proc {
   host_backend b;
@@ -213,6 +213,27 @@ static void copy_text(char *dst, size_t cap, const char *src, size_t src_cap) {
   dst[i] = 0;
 }
 
+/* The guest's real, effective, saved and fs ids as the kernel shows them
+** from outside (/proc/<pid>/status): the lowest of each line, since one
+** 0 among them is enough to be root.  -1 where unreadable. */
+static void read_ids(pid_t pid, int64_t *uid, int64_t *gid) {
+  char path[64], line[256];
+  *uid = *gid = -1;
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long v[4];
+    int64_t *out = !strncmp(line, "Uid:", 4) ? uid : !strncmp(line, "Gid:", 4) ? gid : NULL;
+    if (out && sscanf(line + 4, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) == 4) {
+      unsigned long low = v[0];
+      for (int i = 1; i < 4; i++) if (v[i] < low) low = v[i];
+      *out = (int64_t)low;
+    }
+  }
+  fclose(f);
+}
+
 static void take_report(proc *p, double start_ms) {
   nk_chan_report r;
   struct nub_sandbox_report *out = &p->b.report;
@@ -224,6 +245,10 @@ static void take_report(proc *p, double start_ms) {
   out->namespaces = p->child.namespaces;          /* what we created, not what it claims */
   out->lockdown = r.achieved & LOCK_KNOWN;
   out->lockdown_failed = r.failed & LOCK_KNOWN;
+  /* never taken from the guest: checked from outside */
+  read_ids(p->child.pid, &out->guest_uid, &out->guest_gid);
+  if (out->guest_uid > 0 && out->guest_gid > 0) out->lockdown |= NUB_LOCK_UNPRIVILEGED;
+  else out->lockdown_failed |= NUB_LOCK_UNPRIVILEGED;
   out->seccomp_syscalls = r.seccomp_syscalls;
   out->seccomp_insns = r.seccomp_insns;
   out->restarts = restarts;
@@ -237,6 +262,11 @@ static void take_report(proc *p, double start_ms) {
     used += 2;
   }
   copy_text(out->notes + used, sizeof out->notes - used, r.notes, sizeof r.notes);
+  used = strlen(out->notes);
+  if (!(out->lockdown & NUB_LOCK_UNPRIVILEGED) && used + 2 < sizeof out->notes)
+    snprintf(out->notes + used, sizeof out->notes - used,
+             "%sids outside its namespaces: uid %lld gid %lld (root, or unreadable)",
+             used ? "; " : "", (long long)out->guest_uid, (long long)out->guest_gid);
 }
 
 static int start_guest(proc *p, nub_error *err) {
@@ -253,6 +283,8 @@ static int start_guest(proc *p, nub_error *err) {
   if ((rc = host_spawn_guest(p->guest_path, fd, &p->ctl->config.namespaces,
                              &p->child, err)))
     goto out;
+  close(fd);                  /* mapped, and the guest has its own: one fd free again */
+  fd = -1;
   p->alive = true;
   p->b.guest_gone = false;
   if ((rc = wait_answer(p, 0, 0, BOOT_TIMEOUT_MS, err))) {

@@ -298,6 +298,19 @@ static void expect_status_line(const char *status, const char *line) {
   if (!strstr(status, line)) fail_msg("guest /proc status lacks '%s'", line);
 }
 
+/* The guest is in its own namespace of this kind (/proc/<pid>/ns/<kind>). */
+static void expect_other_ns(int32_t pid, const char *kind) {
+  char self_path[64], guest_path[64], self_ns[256], guest_ns[256];
+  snprintf(self_path, sizeof self_path, "/proc/self/ns/%s", kind);
+  snprintf(guest_path, sizeof guest_path, "/proc/%d/ns/%s", (int)pid, kind);
+  ssize_t a = readlink(self_path, self_ns, sizeof self_ns - 1);
+  ssize_t c = readlink(guest_path, guest_ns, sizeof guest_ns - 1);
+  assert_true(a > 0 && c > 0);
+  self_ns[a] = guest_ns[c] = 0;
+  print_message("    %s: host %s, guest %s\n", kind, self_ns, guest_ns);
+  assert_string_not_equal(self_ns, guest_ns);
+}
+
 static void guest_is_locked_down(void **state) {
   (void)state;
   nub_options o = ht_options(NULL);
@@ -306,11 +319,20 @@ static void guest_is_locked_down(void **state) {
   struct nub_sandbox_report r = report_of(n);
   assert_true(r.isolated);
   uint32_t required = NUB_LOCK_SECCOMP | NUB_LOCK_NO_NEW_PRIVS | NUB_LOCK_FDS_CLOSED |
-                      NUB_LOCK_RLIMITS | NUB_LOCK_CAPS_DROPPED | NUB_LOCK_NOT_DUMPABLE;
+                      NUB_LOCK_RLIMITS | NUB_LOCK_CAPS_DROPPED | NUB_LOCK_NOT_DUMPABLE |
+                      NUB_LOCK_UNPRIVILEGED;
+  /* the bounding set needs CAP_SETPCAP: root, or root inside a user namespace */
+  if (geteuid() == 0 || (r.namespaces & NUB_NS_USER)) required |= NUB_LOCK_CAPBSET_CLEARED;
   assert_int_equal(r.lockdown & required, required);
   assert_true(r.seccomp_syscalls > 0 && r.seccomp_syscalls <= 12);
   /* whatever could not be had is explained */
-  if (r.namespaces != 0x7F || r.lockdown_failed) assert_true(r.notes[0] != 0);
+  if (r.namespaces != 0xFF || r.lockdown_failed) assert_true(r.notes[0] != 0);
+  if (!(r.namespaces & NUB_NS_TIME)) assert_non_null(strstr(r.notes, "time namespace: "));
+  /* never root outside: a root host's guest is NK_GUEST_ID (65534) */
+  unsigned uid = geteuid() == 0 ? 65534u : (unsigned)geteuid();
+  unsigned gid = geteuid() == 0 ? 65534u : (unsigned)getegid();
+  assert_int_equal(r.guest_uid, uid);
+  assert_int_equal(r.guest_gid, gid);
   if (r.namespaces & NUB_NS_MOUNT) assert_true(r.lockdown & NUB_LOCK_FS_DETACHED);
   assert_string_equal(nub_sandbox_level(&r), r.namespaces ? "proc+ns+seccomp" : "proc+seccomp");
 
@@ -320,26 +342,27 @@ static void guest_is_locked_down(void **state) {
   expect_status_line(status, "NoNewPrivs:\t1");
   expect_status_line(status, "CapEff:\t0000000000000000");
   expect_status_line(status, "CapPrm:\t0000000000000000");
-  char fd_path[64], self_ns[256], guest_ns[256];
+  if (required & NUB_LOCK_CAPBSET_CLEARED) expect_status_line(status, "CapBnd:\t0000000000000000");
+  char ids[64];
+  snprintf(ids, sizeof ids, "Uid:\t%u\t%u\t%u\t%u", uid, uid, uid, uid);
+  expect_status_line(status, ids);
+  snprintf(ids, sizeof ids, "Gid:\t%u\t%u\t%u\t%u", gid, gid, gid, gid);
+  expect_status_line(status, ids);
+  char fd_path[64];
   snprintf(fd_path, sizeof fd_path, "/proc/%d/fd", (int)r.guest_pid);
-  if (geteuid() == 0) {
+  /* not dumpable: only root, or the owner of the guest's user namespace
+  ** (this user, capable there), may look at its descriptors and namespaces */
+  if (geteuid() == 0 || (r.namespaces & NUB_NS_USER)) {
     DIR *d = opendir(fd_path);
     assert_non_null(d);
     int open_fds = 0;
     for (struct dirent *e; (e = readdir(d));) open_fds += e->d_name[0] != '.';
     closedir(d);
-    assert_int_equal(open_fds, 0);                      /* not even stdin or the memfds */
-    if (r.namespaces & NUB_NS_NET) {
-      char p[64];
-      snprintf(p, sizeof p, "/proc/%d/ns/net", (int)r.guest_pid);
-      ssize_t a = readlink("/proc/self/ns/net", self_ns, sizeof self_ns - 1);
-      ssize_t c = readlink(p, guest_ns, sizeof guest_ns - 1);
-      assert_true(a > 0 && c > 0);
-      self_ns[a] = guest_ns[c] = 0;
-      assert_string_not_equal(self_ns, guest_ns);
-    }
+    assert_int_equal(open_fds, 0);                      /* not even the memfd on fd 0 */
+    if (r.namespaces & NUB_NS_NET) expect_other_ns(r.guest_pid, "net");
+    if (r.namespaces & NUB_NS_USER) expect_other_ns(r.guest_pid, "user");
+    if (r.namespaces & NUB_NS_TIME) expect_other_ns(r.guest_pid, "time");
   } else {
-    /* not dumpable: its descriptors are root's business only */
     assert_int_equal(access(fd_path, R_OK), -1);
   }
   nub_close(n);
@@ -356,18 +379,27 @@ static int write_file(const char *path, const char *text) {
 
 /* Where user namespaces are refused, the guest gets the others, and the
 ** report says which set failed and why.  A user namespace of our own with
-** max_user_namespaces = 0 plays that kernel. */
+** max_user_namespaces = 0 plays that kernel.  As root, the test maps
+** 65534 into it as well (the parent writes the map), and the guest, root
+** there without a user namespace of its own, must drop to it itself. */
 static void namespace_fallback_is_reported(void **state) {
   (void)state;
-  char uid_map[32], gid_map[32];
-  snprintf(uid_map, sizeof uid_map, "0 %u 1", (unsigned)geteuid());
-  snprintf(gid_map, sizeof gid_map, "0 %u 1", (unsigned)getegid());
+  bool root = geteuid() == 0;
+  char uid_map[64], gid_map[64], path[64];
+  snprintf(uid_map, sizeof uid_map, root ? "0 0 1\n65534 65534 1" : "0 %u 1", (unsigned)geteuid());
+  snprintf(gid_map, sizeof gid_map, root ? "0 0 1\n65534 65534 1" : "0 %u 1", (unsigned)getegid());
+  int go[2], mapped[2];
+  assert_int_equal(pipe(go), 0);
+  assert_int_equal(pipe(mapped), 0);
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     int step = 1;
-    if (unshare(CLONE_NEWUSER) || write_file("/proc/self/setgroups", "deny") ||
-        write_file("/proc/self/uid_map", uid_map) || write_file("/proc/self/gid_map", gid_map) ||
+    char c;
+    if (unshare(CLONE_NEWUSER) || write(go[1], "u", 1) != 1 || read(mapped[0], &c, 1) != 1 ||
+        (!root && (write_file("/proc/self/setgroups", "deny") ||
+                   write_file("/proc/self/uid_map", uid_map) ||
+                   write_file("/proc/self/gid_map", gid_map))) ||
         write_file("/proc/sys/user/max_user_namespaces", "0"))
       _exit(step);
     nub_options o = ht_options(NULL);
@@ -380,16 +412,35 @@ static void namespace_fallback_is_reported(void **state) {
     printf("    notes: %s\n", r.notes);
     fflush(stdout);
     step = 3;
-    if (r.namespaces != (0x7Fu & ~NUB_NS_USER)) _exit(step);
+    if ((r.namespaces & ~NUB_NS_TIME) != (0x7Fu & ~NUB_NS_USER)) _exit(step);
     step = 4;
-    if (!strstr(r.notes, "namespaces user+pid+net+ipc+mount+uts+cgroup: clone: ")) _exit(step);
+    if (!strstr(r.notes, "namespaces user+pid+net+ipc+mount+uts+cgroup: ")) _exit(step);
     step = 5;
-    if ((r.lockdown & (NUB_LOCK_SECCOMP | NUB_LOCK_FS_DETACHED | NUB_LOCK_CAPS_DROPPED)) !=
-        (NUB_LOCK_SECCOMP | NUB_LOCK_FS_DETACHED | NUB_LOCK_CAPS_DROPPED))
+    uint32_t want = NUB_LOCK_SECCOMP | NUB_LOCK_FS_DETACHED | NUB_LOCK_CAPS_DROPPED |
+                    NUB_LOCK_CAPBSET_CLEARED;
+    if ((r.lockdown & want) != want) _exit(step);
+    /* root: the guest became 65534; otherwise 65534 is not mapped here, and
+    ** the refusal is reported (the guest is root only in this namespace) */
+    step = 6;
+    if (root ? r.guest_uid != 65534 || !(r.lockdown & NUB_LOCK_UNPRIVILEGED)
+             : !(r.lockdown_failed & NUB_LOCK_UNPRIVILEGED) || !strstr(r.notes, "setresuid(65534): "))
       _exit(step);
     nub_close(n);
     _exit(0);
   }
+  close(go[1]);
+  close(mapped[0]);
+  char c;
+  assert_int_equal(read(go[0], &c, 1), 1);
+  if (root) {   /* only a writer outside may map more than its own id */
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+    assert_int_equal(write_file(path, uid_map), 0);
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+    assert_int_equal(write_file(path, gid_map), 0);
+  }
+  assert_int_equal(write(mapped[1], "m", 1), 1);
+  close(go[0]);
+  close(mapped[1]);
   int st;
   assert_int_equal(waitpid(pid, &st, 0), pid);
   if (!WIFEXITED(st) || WEXITSTATUS(st)) fail_msg("fallback child failed at step %d (status 0x%x)",
