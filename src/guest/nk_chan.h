@@ -31,7 +31,7 @@
 **
 ** Both sides treat the page as hostile: the host reads only sequence
 ** words, the busy word and bounded report fields; the guest reads its
-** configuration once and checks it against the memfds.
+** configuration once and checks it against the memfd.
 */
 #ifndef NUB_NK_CHAN_H
 #define NUB_NK_CHAN_H
