@@ -131,7 +131,7 @@ int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *
 struct nub_sandbox_report {
   bool isolated;               /* false: inproc, no boundary at all */
   int32_t guest_pid;           /* host pid of the guest process */
-  int64_t guest_uid, guest_gid; /* its ids outside every namespace (/proc); -1: unknown */
+  int64_t guest_uid, guest_gid; /* its ids outside its namespaces (/proc); -1: unknown, inproc */
   uint32_t namespaces;         /* NUB_NS_* */
   uint32_t lockdown;           /* NUB_LOCK_* achieved */
   uint32_t lockdown_failed;    /* NUB_LOCK_* attempted and not achieved */

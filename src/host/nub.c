@@ -330,6 +330,7 @@ int nub_sandbox_report(nub *n, struct nub_sandbox_report *out, nub_error *err) {
   if (!out) return host_fail(err, NUB_ERR_ARG, "sandbox_report: no output");
   *out = n->b->report;
   if (!out->isolated) {
+    out->guest_uid = out->guest_gid = -1;         /* no guest process */
     snprintf(out->engine, sizeof out->engine, "%s", n->b->engine);
     snprintf(out->notes, sizeof out->notes,
              "%s: the kernel runs inside this process; no isolation", n->b->ops->name);

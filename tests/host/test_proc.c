@@ -570,6 +570,8 @@ static void ping_and_inproc_report(void **state) {
   assert_false(r.isolated);
   assert_string_equal(nub_sandbox_level(&r), "inproc");
   assert_non_null(strstr(r.notes, "no isolation"));
+  assert_int_equal(r.guest_uid, -1);             /* no guest process to have ids */
+  assert_int_equal(r.guest_gid, -1);
   nub_close(n);
 }
 
