@@ -4,6 +4,7 @@
 ** way out of the process is the shared memory the host mapped.
 */
 #include <errno.h>
+#include <grp.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
@@ -16,7 +17,6 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <grp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
