@@ -1,6 +1,7 @@
 /*
 ** Lockdown of the nub-guest process after setup (docs/sandbox.md): drop
-** the filesystem, descriptors, capabilities and resource limits, then
+** the filesystem, the capability bounding set, root (without a user
+** namespace), descriptors, capabilities and resource limits, then
 ** install the seccomp allow-list.  Everything attempted is recorded in an
 ** nk_chan_report; only a failure of no_new_privs or seccomp is fatal.
 */

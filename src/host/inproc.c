@@ -50,7 +50,7 @@ static int inproc_open(const nub_options *opt, host_backend **out, nub_error *er
   p->b.out = malloc(p->b.out_cap);
   if (!p->b.in || !p->b.out) { rc = host_fail(err, NUB_ERR_NOMEM, "inproc: no memory for buffers"); goto fail; }
   p->heap = host_map_guest_region(opt->guest_va_base, p->heap_size, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, err);
+                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, err);
   if (!p->heap) { rc = err ? err->code : NUB_ERR_SYSTEM; goto fail; }
   if ((rc = start_kernel(p, err))) goto fail;
   p->b.heap_view = p->heap;

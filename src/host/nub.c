@@ -330,6 +330,7 @@ int nub_sandbox_report(nub *n, struct nub_sandbox_report *out, nub_error *err) {
   if (!out) return host_fail(err, NUB_ERR_ARG, "sandbox_report: no output");
   *out = n->b->report;
   if (!out->isolated) {
+    out->guest_uid = out->guest_gid = -1;         /* no guest process */
     snprintf(out->engine, sizeof out->engine, "%s", n->b->engine);
     snprintf(out->notes, sizeof out->notes,
              "%s: the kernel runs inside this process; no isolation", n->b->ops->name);
@@ -343,10 +344,11 @@ const char *nub_sandbox_level(const struct nub_sandbox_report *r) {
   return r->namespaces ? "proc+ns+seccomp" : "proc+seccomp";
 }
 
-static const char *const ns_names[] = {"user", "pid", "net", "ipc", "mount", "uts", "cgroup"};
+static const char *const ns_names[] = {"user", "pid", "net", "ipc", "mount", "uts", "cgroup",
+                                       "time"};
 static const char *const lock_names[] = {
   "fds-closed", "no-new-privs", "rlimits", "caps-dropped", "fs-detached", "seccomp",
-  "not-dumpable", "pdeathsig", "robust-death",
+  "not-dumpable", "pdeathsig", "robust-death", "capbset-cleared", "unprivileged-ids",
 };
 
 static void print_bits(FILE *f, const char *label, uint32_t bits, const char *const *names,
@@ -370,6 +372,8 @@ void nub_sandbox_print(const struct nub_sandbox_report *r, FILE *f) {
   fprintf(f, "\n");
   if (r->isolated) {
     print_bits(f, "namespaces", r->namespaces, ns_names, sizeof ns_names / sizeof ns_names[0]);
+    fprintf(f, "%-11suid %lld gid %lld outside its namespaces\n", "ids", (long long)r->guest_uid,
+            (long long)r->guest_gid);
     print_bits(f, "lockdown", r->lockdown, lock_names, sizeof lock_names / sizeof lock_names[0]);
     print_bits(f, "not had", r->lockdown_failed, lock_names, sizeof lock_names / sizeof lock_names[0]);
     fprintf(f, "%-11s%u system calls allowed (%u BPF instructions); any other kills the guest\n",
