@@ -112,6 +112,19 @@ NO_SANITIZE static int guest_child(void *p) {
   child_args *a = p;
   const char *step = "resetting signal handlers";
   if (reset_signals()) goto fail;
+  /* The memfd stays, every other descriptor closes (this is our copy of
+  ** the fd table: no CLONE_FILES), so the slots below exist under any
+  ** RLIMIT_NOFILE.  The executable is opened now, while we may still be
+  ** root. */
+  step = "closing the other descriptors";
+  unsigned mfd = (unsigned)a->mem_fd;
+  if ((mfd > 0 && syscall(SYS_close_range, 0u, mfd - 1, 0u)) ||
+      syscall(SYS_close_range, mfd + 1, ~0u, 0u))
+    goto fail;
+  step = "opening the guest executable";
+  long xfd = syscall(SYS_openat, AT_FDCWD, a->path, O_RDONLY | O_CLOEXEC);
+  if (xfd < 0) goto fail;
+  unsigned x = (unsigned)xfd;
   if (a->ns & NUB_NS_USER) {
     a->userns_failed = true;
     if (a->drop_root) {
@@ -148,21 +161,24 @@ NO_SANITIZE static int guest_child(void *p) {
   else a->ns |= NUB_NS_TIME;
   step = "PR_SET_PDEATHSIG";
   if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) goto fail;
-  /* The memfd becomes fd 0 (NK_GUEST_FD), without close-on-exec, and
-  ** every other descriptor closes: fd 0 exists under any RLIMIT_NOFILE.
-  ** This is our copy of the fd table (no CLONE_FILES). */
-  step = "closing the other descriptors";
+  /* The memfd becomes fd 0 (NK_GUEST_FD), without close-on-exec */
+  step = "moving the executable's descriptor off fd 0";
   unsigned m = (unsigned)a->mem_fd;
-  if ((m > 0 && syscall(SYS_close_range, 0u, m - 1, 0u)) ||
-      syscall(SYS_close_range, m + 1, ~0u, 0u))
-    goto fail;
+  if (x == NK_GUEST_FD) {
+    long nx = syscall(SYS_fcntl, x, F_DUPFD_CLOEXEC, 1);
+    if (nx < 0 || syscall(SYS_close, x)) goto fail;
+    x = (unsigned)nx;
+  }
   step = "moving the memfd to fd 0";
   if (m != NK_GUEST_FD ? syscall(SYS_dup3, m, NK_GUEST_FD, 0) < 0 || syscall(SYS_close, m)
                        : syscall(SYS_fcntl, m, F_SETFD, 0) < 0)
     goto fail;
   *a->ns_out = a->ns;
-  step = "execve";
-  syscall(SYS_execve, a->path, a->argv, a->envp);
+  /* by descriptor: the guest may run as NK_GUEST_ID, which need not be
+  ** allowed to walk the path (a build tree under /root); the descriptor
+  ** is close-on-exec, so the guest starts with fd 0 alone */
+  step = "execveat";
+  syscall(SYS_execveat, x, "", a->argv, a->envp, AT_EMPTY_PATH);
 fail:
   a->failed_errno = errno;
   a->failed_step = step;

@@ -526,6 +526,29 @@ static void setup_failures_are_reported(void **state) {
   expect_msg(&err, "unknown engine 'no-such-engine'");
 }
 
+/* A root host's guest runs as an unprivileged id that may not walk the
+** path to nub-guest (here a 0700 directory): the host's side opens it and
+** the guest starts from the descriptor. */
+static void guest_in_a_private_directory_starts(void **state) {
+  (void)state;
+  nub_options o = test_guest_options(0);
+  char dir[] = "/tmp/nub-private-XXXXXX", path[64], cmd[4200];
+  cap_bundle b;
+  assert_non_null(mkdtemp(dir));                 /* mode 0700 */
+  snprintf(path, sizeof path, "%s/nub-guest", dir);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", o.guest_path, path);
+  assert_int_equal(system(cmd), 0);
+  o.guest_path = path;
+  ht_add_bundle(&b);
+  nub *n = ht_open(&o);
+  ht_publish(n, &b);
+  assert_int_equal(ht_add(n, &b, 20, 22).return_value, 42);
+  nub_close(n);
+  cap_bundle_free(&b);
+  unlink(path);
+  rmdir(dir);
+}
+
 /* Each guest's heap sits at the same address in host and guest: the
 ** default, the next free 64 GiB slot, or the one asked for. */
 static void heaps_at_their_addresses(void **state) {
@@ -579,6 +602,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(guest_is_locked_down),
     cmocka_unit_test(setup_failures_are_reported),
+    cmocka_unit_test(guest_in_a_private_directory_starts),
     cmocka_unit_test(low_fd_limits_still_start_guests),
     cmocka_unit_test(namespace_fallback_is_reported),
     cmocka_unit_test(ping_and_inproc_report),
