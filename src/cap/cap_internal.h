@@ -95,11 +95,11 @@ extern const cap_sha256_impl cap_sha256_portable;
 /* The SHA-extension path, or NULL when this CPU (or build) has none. */
 const cap_sha256_impl *cap_sha256_hardware(void);
 /* The path cap_sha256 and cap_sha256_pairs take: the hardware one when
-** present, unless a test forced the portable one. */
+** present, unless cap_sha256_use chose another. */
 const cap_sha256_impl *cap_sha256_active(void);
-/* Test and benchmark hook: take the portable path (true) or the best
-** one again (false). */
-void cap_sha256_force_portable(bool on);
+/* Test and benchmark hook: route every cap hash through impl (e.g.
+** &cap_sha256_portable); NULL goes back to the best path. */
+void cap_sha256_use(const cap_sha256_impl *impl);
 void cap_sha256(const uint8_t *p, size_t len, uint8_t out[32]);
 void cap_sha256_pairs(const uint8_t *in, uint8_t *out, size_t n);
 

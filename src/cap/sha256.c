@@ -320,11 +320,11 @@ static bool cpu_has_sha(void) { return false; }
 /* ---- dispatch ---- */
 
 static int hw_state;             /* 0 unknown, 1 absent, 2 present */
-static bool force_portable;
+static const cap_sha256_impl *chosen;
 
 const cap_sha256_impl *cap_sha256_hardware(void) {
   int s = __atomic_load_n(&hw_state, __ATOMIC_RELAXED);
-  if (!s) {
+  if (!s) {       /* cpuid may trap to the hypervisor: ask once */
     s = cpu_has_sha() ? 2 : 1;
     __atomic_store_n(&hw_state, s, __ATOMIC_RELAXED);
   }
@@ -335,13 +335,13 @@ const cap_sha256_impl *cap_sha256_hardware(void) {
 }
 
 const cap_sha256_impl *cap_sha256_active(void) {
-  const cap_sha256_impl *hw;
-  if (__atomic_load_n(&force_portable, __ATOMIC_RELAXED)) return &cap_sha256_portable;
-  hw = cap_sha256_hardware();
-  return hw ? hw : &cap_sha256_portable;
+  const cap_sha256_impl *impl = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+  if (impl) return impl;
+  impl = cap_sha256_hardware();
+  return impl ? impl : &cap_sha256_portable;
 }
 
-void cap_sha256_force_portable(bool on) { __atomic_store_n(&force_portable, on, __ATOMIC_RELAXED); }
+void cap_sha256_use(const cap_sha256_impl *impl) { __atomic_store_n(&chosen, impl, __ATOMIC_RELEASE); }
 
 void cap_sha256(const uint8_t *p, size_t len, uint8_t out[32]) {
   cap_sha256_active()->hash(p, len, out);
