@@ -160,9 +160,9 @@ out:
 }
 
 /* ---- put_cap of large Data caps (issue 16, hashing) ----
-** Publishing is bound by the SSZ hash of the pages; these figures show the
-** whole path over proc: copy into the request buffer, the guest's copy into
-** its heap, decode, hash, and the host's record of the wire. */
+** The whole path over proc: the copy into the request buffer, the guest's
+** copy into its heap, decode, hash, and the host's record of the wire;
+** the same caps decoded and hashed in this process give hashing's share. */
 #define MIB_CAPS 32u
 #define GIB (1ull << 30)
 
@@ -213,7 +213,10 @@ static int put_cap_large(const bench_ctx *c) {
     total += bench_now_ns() - t0;
     /* the same cap decoded and hashed here, without the copies */
     t0 = bench_now_ns();
-    if (cap_hash_wire(wire, wire + len, h, NULL)) goto oom;
+    if (cap_hash_wire(wire, wire + len, h, NULL)) {
+      fprintf(stderr, "bench invoke: the 1 MiB Data cap does not hash\n");
+      goto out;
+    }
     hash_total += bench_now_ns() - t0;
     free(wire);
     wire = NULL;
@@ -225,7 +228,10 @@ static int put_cap_large(const bench_ctx *c) {
          MIB_CAPS * (double)len / (hash_total / 1e3));
   nub_close(n);
   n = NULL;
-  if (!(wire = dense_data_wire(GIB, 0, &len))) goto oom;
+  if (!(wire = dense_data_wire(GIB, 0, &len))) {
+    printf("  (1 GiB skipped: no memory for the cap and its wire)\n");
+    return 0;
+  }
   /* the heap holds the copy of the wire plus the directory */
   heap = NUB_DEFAULT_HEAP_SIZE;
   if (heap < len + (256u << 20)) {
