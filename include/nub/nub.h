@@ -33,14 +33,14 @@ extern "C" {
 typedef enum nub_errcode {
   NUB_OK = 0,
   NUB_ERR_ARG,             /* bad argument from the caller */
-  NUB_ERR_NOMEM,
+  NUB_ERR_NOMEM,           /* out of memory; put_cap: in the guest (heap full) */
   NUB_ERR_SYSTEM,          /* a host system call failed */
   NUB_ERR_SANDBOX,         /* the guest process could not be set up */
   NUB_ERR_GUEST_DIED,      /* the guest crashed or was killed; it was restarted */
   NUB_ERR_TIMEOUT,         /* the guest did not answer in time; it was restarted */
   NUB_ERR_PROTOCOL,        /* the guest's reply is malformed */
   NUB_ERR_GUEST,           /* the guest answered with an error status */
-  NUB_ERR_REJECTED,        /* put_cap: the guest refused the cap (32 x 0xFF) */
+  NUB_ERR_REJECTED,        /* put_cap: the bytes are not a valid cap (msg: why) */
   NUB_ERR_TOO_LARGE,       /* a request does not fit the shared buffer */
   NUB_ERR_NOT_FOUND,       /* nub_lookup: no such cap */
 } nub_errcode;
@@ -85,7 +85,10 @@ int nub_evict_jit(nub *n, nub_error *err);
 
 /* Publish a cap given in its wire form; returns its hash.  Publication is
 ** permanent: the host remembers every published cap and re-publishes them
-** if the guest has to be restarted. */
+** if the guest has to be restarted.  A refused cap is NUB_ERR_REJECTED
+** (malformed: the message is the decoder's, as `nub cap show` gives it),
+** NUB_ERR_NOMEM (the guest heap is full) or NUB_ERR_GUEST (a kernel
+** fault); the handle stays usable. */
 int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err);
 
 /* Invoke a published Instance.  Kernel errors are reported in the result

@@ -46,6 +46,11 @@ typedef uint32_t (*nk_fn)(nk_kernel *k, const uint8_t *in, size_t in_len,
 ** NUB_FN_TEST this way; production kernels never do). */
 int nk_register(nk_kernel *k, uint32_t fn_id, nk_fn fn);
 
+/* Fault injection for tests (the test guest's NUB_FN_TEST, in-process
+** tests): the nth allocation from now of a kernel's own tables fails;
+** 0 = none.  Process-wide; production hosts never call it. */
+void nk_fail_allocation(uint32_t nth);
+
 /* Serve one request frame from in[0, in_cap) into out[0, out_cap).  Never
 ** trusts in.  Returns the bytes of the response frame written (0 only if
 ** out_cap cannot hold a response header). */
