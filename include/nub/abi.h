@@ -102,8 +102,15 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_KERR_IMAGE_NOT_FOUND    23u
 #define NUB_KERR_NOT_AN_IMAGE       24u
 #define NUB_KERR_ENDPOINT_NOT_FOUND 25u
-#define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing */
+#define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing, or
+                                            more than CAP_MEMORY_MAX_RUNS Data runs */
 #define NUB_KERR_COMPILE_FAILED     50u
+
+/* nub: gas an invocation pays before its program runs, per run of
+** consecutive Data pages its mappings and overlays place (each is one
+** copy-on-write mapping; docs/abi.md, "Invocation").  An invocation whose
+** gas does not cover it ends out-of-gas before running, gas unchanged. */
+#define NUB_GAS_PER_DATA_RUN        1000u
 
 /* HEAP_STATS reply (seed): 4 x u64 LE. */
 struct nub_heap_stats {
