@@ -64,10 +64,21 @@ static int check_range(uint32_t addr, uint64_t len, const char *what,
   return PVM_OK;
 }
 
+/* Accessible pages among count table bytes, 8 at a time (values 0..2). */
+static uint32_t count_accessible(const uint8_t *a, uint32_t count) {
+  uint32_t n = 0, i = 0;
+  for (; i + 8 <= count; i += 8) {
+    uint64_t w;
+    memcpy(&w, a + i, 8);
+    n += (uint32_t)((((w | w >> 1) & 0x0101010101010101ull) * 0x0101010101010101ull) >> 56);
+  }
+  for (; i < count; i++) n += a[i] != PVM_ACCESS_NONE;
+  return n;
+}
+
 /* A byte per page: count, then memset (a 4 GiB mapping is 1 MiB of table). */
 static void set_access(pvm_mem *m, uint32_t first, uint32_t count, pvm_access acc) {
-  uint32_t before = 0;
-  for (uint32_t i = first; i < first + count; i++) before += m->access[i] != PVM_ACCESS_NONE;
+  uint32_t before = count_accessible(m->access + first, count);
   memset(m->access + first, (int)acc, count);
   m->mapped_pages += (acc != PVM_ACCESS_NONE ? count : 0) - before;
   if (count && acc != PVM_ACCESS_NONE) {
@@ -231,6 +242,16 @@ static int mapped_range(const pvm_mem *m, uint32_t addr, uint64_t len, const cha
   return PVM_OK;
 }
 
+/* The first page in (pg, end) whose access differs from pg's, else end;
+** 8 table bytes at a time. */
+static uint32_t run_end(const uint8_t *a, uint32_t pg, uint32_t end) {
+  uint64_t same = a[pg] * 0x0101010101010101ull, w;
+  uint32_t i = pg + 1;
+  while (i + 8 <= end && (memcpy(&w, a + i, 8), w == same)) i += 8;
+  while (i < end && a[i] == a[pg]) i++;
+  return i;
+}
+
 /* mmap over each run of equal access in [addr, addr+len): fd -1 maps
 ** fresh zeros, else fd's bytes from off copy-on-write.  A failed MAP_FIXED
 ** may have unmapped the range: it is reserved again (PROT_NONE) so that
@@ -240,8 +261,7 @@ static int map_runs(pvm_mem *m, uint32_t addr, uint64_t len, int fd, uint64_t of
   uint32_t pg = addr >> PVM_PAGE_SHIFT, end = (uint32_t)(((uint64_t)addr + len) >> PVM_PAGE_SHIFT);
   int flags = MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
   while (pg < end) {
-    uint32_t run = pg + 1;
-    while (run < end && m->access[run] == m->access[pg]) run++;
+    uint32_t run = run_end(m->access, pg, end);
     uint64_t at = (uint64_t)pg << PVM_PAGE_SHIFT, n = (uint64_t)(run - pg) << PVM_PAGE_SHIFT;
     void *p = mmap(m->base + at, n, prot_of((pvm_access)m->access[pg]), flags, fd,
                    (off_t)(fd < 0 ? 0 : off + (at - addr)));
