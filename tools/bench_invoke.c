@@ -6,7 +6,9 @@
 **   - the JIT cache: compiles vs invocations, and invokes that recompile,
 **   - put_cap throughput, proc and inproc,
 **   - put_cap of 1 MiB Data caps and of one 1 GiB Data cap (proc),
-**   - cold sandbox start: nub_open to the first smoke reply.
+**   - cold sandbox start: nub_open to the first smoke reply,
+**   - memory set-up: invokes whose caps map 4 GiB (docs/architecture.md,
+**     "Memory of an invocation").
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,6 +285,113 @@ static int cold_start(bench_ctx *c) {
   return 0;
 }
 
+/* ---- memory set-up ---- */
+
+#define MEM_CALLS 20u
+#define BIG_DATA (16u << 20)
+#define BIG_MAPPINGS 255u
+
+static int put_spec(nub *n, const cap_spec *s, nub_hash h) {
+  uint8_t *wire;
+  size_t len;
+  nub_error err;
+  if (cap_encode_alloc(s, &wire, &len, NULL)) return 1;
+  int rc = nub_put_cap(n, wire, len, h, &err);
+  free(wire);
+  return rc ? fail("put_cap", &err) : 0;
+}
+
+/* An Image of the add program with these mappings, and an Instance of it
+** with these overlays; inst receives the Instance hash. */
+static int publish_memory(nub *n, const uint8_t *blob, size_t len, const cap_mapping *maps,
+                          uint32_t nmaps, const cap_overlay *ovs, uint32_t novs, nub_hash inst) {
+  cap_endpoint ep = {0};
+  cap_spec s;
+  nub_hash image;
+  memset(&s, 0, sizeof s);
+  s.kind = CAP_IMAGE;
+  s.image.profile = PVM_PROFILE_GP07;
+  s.image.code = blob;
+  s.image.code_len = len;
+  s.image.endpoints = &ep;
+  s.image.endpoint_count = 1;
+  s.image.mappings = maps;
+  s.image.mapping_count = nmaps;
+  if (put_spec(n, &s, image)) return 1;
+  memset(&s, 0, sizeof s);
+  s.kind = CAP_INSTANCE;
+  cap_instance_fresh(image, &s.instance);
+  s.instance.overlays = ovs;
+  s.instance.overlay_count = novs;
+  return put_spec(n, &s, inst);
+}
+
+/* Median of MEM_CALLS invokes of inst with gas. */
+static int time_memory(bench_ctx *c, nub *n, const nub_hash inst, uint64_t gas, const char *label) {
+  const uint64_t args[4] = {1, 2, 0, 0};
+  nub_invocation_result r;
+  nub_error err;
+  for (uint32_t i = 0; i < MEM_CALLS; i++) {
+    uint64_t t0 = bench_now_ns();
+    if (nub_invoke(n, inst, 0, args, gas, &r, &err)) return fail("invoke", &err);
+    c->samples[i] = bench_now_ns() - t0;
+    if (r.exit_reason == NUB_EXIT_KERNEL_ERROR) {
+      fprintf(stderr, "bench invoke: %s: kernel error %u\n", label, r.exit_arg);
+      return 1;
+    }
+  }
+  printf("  %-44s median %9.3f ms   (exit %u)\n", label,
+         bench_median(c->samples, MEM_CALLS) / 1e6, r.exit_reason);
+  return 0;
+}
+
+static int memory_setup(bench_ctx *c, nub_backend backend, const char *name) {
+  nub_options o = c->opt;
+  nub *n;
+  nub_error err;
+  nub_hash data, inst;
+  uint8_t *wire = NULL, *bytes = NULL, *blob;
+  size_t len, blob_len;
+  char label[64];
+  int rc = 1;
+  o.backend = backend;
+  o.heap_size = 256u << 20;
+  o.io_size = 32u << 20;
+  if (nub_open(&o, &n, &err)) return fail("open", &err);
+  if (!(blob = bench_add_blob(&blob_len))) goto out;
+  /* 4 GiB - 64 KiB read-write, overlaid by an empty Data cap as large */
+  cap_mapping all = {0x10000, 0xFFFF0000u, CAP_ACCESS_RW, {0}};
+  if (cap_encode_data_alloc(all.size, NULL, 0, &wire, &len, NULL)) goto out;
+  if (nub_put_cap(n, wire, len, data, &err)) { fail("put_cap", &err); goto out; }
+  cap_overlay ov = {0x10000, {0}};
+  memcpy(ov.data, data, sizeof data);
+  if (publish_memory(n, blob, blob_len, &all, 1, &ov, 1, inst)) goto out;
+  snprintf(label, sizeof label, "4 GiB RW + empty overlay, gas 0 (%s)", name);
+  if (time_memory(c, n, inst, 0, label)) goto out;
+  /* 255 read-only mappings of one dense 16 MiB Data cap */
+  free(wire);
+  wire = NULL;
+  if (!(bytes = malloc(BIG_DATA))) goto out;
+  for (uint32_t i = 0; i < BIG_DATA; i++) bytes[i] = (uint8_t)(i / 4096 * 7 + i % 251 + 1);
+  if (cap_encode_data_alloc(BIG_DATA, bytes, BIG_DATA, &wire, &len, NULL)) goto out;
+  if (nub_put_cap(n, wire, len, data, &err)) { fail("put_cap", &err); goto out; }
+  cap_mapping maps[BIG_MAPPINGS];
+  for (uint32_t i = 0; i < BIG_MAPPINGS; i++) {
+    maps[i] = (cap_mapping){0x10000 + i * BIG_DATA, BIG_DATA, CAP_ACCESS_RO, {0}};
+    memcpy(maps[i].source, data, sizeof data);
+  }
+  if (publish_memory(n, blob, blob_len, maps, BIG_MAPPINGS, NULL, 0, inst)) goto out;
+  snprintf(label, sizeof label, "255 RO x 16 MiB Data, gas 10^9 (%s)", name);
+  if (time_memory(c, n, inst, 1000000000ull, label)) goto out;
+  rc = 0;
+out:
+  free(bytes);
+  free(wire);
+  free(blob);
+  nub_close(n);
+  return rc;
+}
+
 int bench_invoke(int argc, char **argv) {
   bench_ctx c;
   size_t len;
@@ -309,6 +418,9 @@ int bench_invoke(int argc, char **argv) {
     goto out;
   if (put_cap_large(&c)) goto out;
   if (cold_start(&c)) goto out;
+  printf("memory set-up: invokes of a 2-instruction program, %u each\n", MEM_CALLS);
+  if (memory_setup(&c, NUB_BACKEND_PROC, "proc") || memory_setup(&c, NUB_BACKEND_INPROC, "inproc"))
+    goto out;
   rc = 0;
 out:
   cap_bundle_free(&c.add);

@@ -102,7 +102,8 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_KERR_IMAGE_NOT_FOUND    23u
 #define NUB_KERR_NOT_AN_IMAGE       24u
 #define NUB_KERR_ENDPOINT_NOT_FOUND 25u
-#define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing */
+#define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing, or
+                                            more than CAP_MEMORY_MAX_RUNS Data runs */
 #define NUB_KERR_COMPILE_FAILED     50u
 
 /* PUT_CAP rejection (the seed's 32 x 0xFF, then a nub extension):
@@ -113,6 +114,14 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_PUT_CAP_NO_MEMORY  2u   /* the guest heap is full, or the kernel's own memory */
 #define NUB_PUT_CAP_INTERNAL   3u   /* the kernel's directory failed */
 #define NUB_PUT_CAP_REASON_MAX 200u
+
+/* nub: gas an invocation pays before its program runs, per run of
+** consecutive Data pages its mappings and overlays place (each is one
+** copy-on-write mapping; docs/abi.md, "Invocation").  An invocation whose
+** gas does not cover it ends out-of-gas before running, gas unchanged.
+** A run's mmap and its share of the reset measured ~3 us, about what
+** 3000 instructions take. */
+#define NUB_GAS_PER_DATA_RUN        3000u
 
 /* HEAP_STATS reply (seed): 4 x u64 LE. */
 struct nub_heap_stats {

@@ -5,7 +5,8 @@
 ** and no other descriptor.  Boot: map the control page, read and check the
 ** configuration, map the whole channel, register the robust-list death
 ** notice, map the heap (at the host's address), create the kernel, lock
-** down, report.
+** down (keeping only the memfd on fd 0: invocations map Data pages from its heap part
+** copy-on-write), report.
 ** Then serve one request per doorbell ring until told to exit.
 */
 #include <signal.h>
@@ -192,6 +193,7 @@ int main(void) {
   nk_config kc = {.heap_base = heap, .heap_size = cfg.heap_size, .engine = engine};
   nk_kernel *k = NULL;
   if (nk_create(&kc, &k, err, sizeof err)) boot_fail("kernel: %s", err);
+  if (nk_use_heap_fd(k, NK_GUEST_FD, nk_chan_size(cfg.io_size), err, sizeof err)) boot_fail("%s", err);
   if (guest_ext_kernel(k, err, sizeof err)) boot_fail("%s", err);
 
   uint8_t *reply = mmap(NULL, cfg.io_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -201,7 +203,7 @@ int main(void) {
   memset(&rep, 0, sizeof rep);
   snprintf(rep.engine, sizeof rep.engine, "%s", engine->name);
   rep.achieved = NUB_LOCK_ROBUST_DEATH;
-  if (nk_lockdown(cfg.namespaces, &rep, err, sizeof err)) boot_fail("lockdown: %s", err);
+  if (nk_lockdown(cfg.namespaces, NK_GUEST_FD, &rep, err, sizeof err)) boot_fail("lockdown: %s", err);
 
   /* locked down: no more system calls outside the allow-list */
   memcpy(&ctl->report, &rep, sizeof rep);

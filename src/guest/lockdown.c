@@ -232,7 +232,15 @@ static bool set_limits(nk_chan_report *rep) {
   return all;
 }
 
-int nk_lockdown(uint32_t namespaces, nk_chan_report *rep, char *err, size_t errlen) {
+/* All descriptors but keep (-1: none). */
+static bool close_fds(int keep) {
+  if (keep < 0) return syscall(SYS_close_range, 0u, ~0u, 0u) == 0;
+  return (keep == 0 || syscall(SYS_close_range, 0u, (unsigned)keep - 1, 0u) == 0) &&
+         syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0;
+}
+
+int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep, char *err,
+                size_t errlen) {
   rep->namespaces = namespaces;
   if (namespaces & NUB_NS_MOUNT) {
     if (detach_fs(rep)) rep->achieved |= NUB_LOCK_FS_DETACHED;
@@ -245,7 +253,7 @@ int nk_lockdown(uint32_t namespaces, nk_chan_report *rep, char *err, size_t errl
   /* after every change of ids: they clear the parent-death signal */
   outcome(rep, NUB_LOCK_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0,
           "PR_SET_PDEATHSIG");
-  outcome(rep, NUB_LOCK_FDS_CLOSED, syscall(SYS_close_range, 0u, ~0u, 0u) == 0, "close_range");
+  outcome(rep, NUB_LOCK_FDS_CLOSED, close_fds(keep_fd), "close_range");
   if (set_limits(rep)) rep->achieved |= NUB_LOCK_RLIMITS;
   else rep->failed |= NUB_LOCK_RLIMITS;
   outcome(rep, NUB_LOCK_NOT_DUMPABLE, prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "PR_SET_DUMPABLE");

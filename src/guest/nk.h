@@ -35,6 +35,10 @@ int nk_add_engine(const pvm_engine *engine);
 
 int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen);
 void nk_destroy(nk_kernel *k);
+/* The heap region is fd's bytes from offset (a MAP_SHARED mapping):
+** invocations map Data pages copy-on-write from it instead of copying
+** them.  fd must stay open as long as the kernel lives. */
+int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errlen);
 
 /* A handler reads its payload (in shared memory: copy before you validate)
 ** and writes its reply into out.  Returns a NUB_RPC_* status; on failure

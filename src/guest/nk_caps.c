@@ -30,6 +30,7 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
     snprintf(err, errlen, "kernel: directory: %s", cerr.msg);
     return -1;
   }
+  k->dir.page_images = true;     /* Data pages page aligned, for copy-on-write */
   if (k->dir.header_off != NK_DIRECTORY_OFFSET) {
     snprintf(err, errlen, "kernel: directory header at offset %llu, expected %u",
              (unsigned long long)k->dir.header_off, NK_DIRECTORY_OFFSET);

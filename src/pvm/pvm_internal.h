@@ -156,6 +156,11 @@ struct pvm_mem {
   uint32_t mapped_pages;
   uint32_t heap_top, heap_limit;
   uint32_t lo_page, hi_page;  /* bounds of pages ever mapped, for reset */
+  int backing_fd;          /* pvm_mem_set_backing, -1 = none */
+  uint64_t backing_off;     /* file offset of backing[0] */
+  const uint8_t *backing;
+  uint64_t backing_size;
+  pvm_mem_work work;
 };
 
 /* Outcome of a guest access check: PVM_OK, or PVM_PANIC / PVM_FAULT with

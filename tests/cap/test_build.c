@@ -407,6 +407,7 @@ static void test_memory_errors(void **state) {
   /* mem must be empty; views must be of the right kinds */
   assert_int_equal(cap_decode(f->image_wire, f->image_wire + f->image_len, &image, &err), 0);
   assert_int_equal(cap_decode(f->inst_wire, f->inst_wire + f->inst_len, &inst, &err), 0);
+  assert_int_equal(pvm_mem_map(mem, 0x10000, 4096, PVM_ACCESS_RW, &perr), 0);
   assert_int_equal(cap_memory_build(mem, &image, NULL, table_lookup, &f->t, &err), CAP_ERR_ARG);
   assert_int_equal(pvm_mem_reset(mem, &perr), 0);
   assert_int_equal(cap_memory_build(mem, &inst, NULL, table_lookup, &f->t, &err), CAP_ERR_KIND);

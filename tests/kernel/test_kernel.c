@@ -349,7 +349,9 @@ static void spi_program_with_memory(void **state) {
   nub *n = open_nub();
   put_bundle(n, &b);
   for (int i = 0; i < 2; i++) {   /* memory is fresh every time: 5 + 10 twice */
-    nub_invocation_result r = invoke(n, b.items[b.instance].hash, 0, 10, 0, 100);
+    /* the rw Data page is one run, paid before the program runs */
+    nub_invocation_result r = invoke(n, b.items[b.instance].hash, 0, 10, 0,
+                                     100 + NUB_GAS_PER_DATA_RUN);
     assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
     assert_int_equal(r.return_value, 15);
     assert_int_equal(r.gas_remaining, 100 - 4);
