@@ -5,6 +5,8 @@
 **   bench jit      the loop and the bench .s kernels on the JIT, the
 **                  interpreter and natively (C, -O2), plus compile time
 **                  per KB at several program sizes
+**   bench invoke   round trips and put_cap (tools/bench_invoke.c)
+**   bench recovery replacing a dead guest (tools/bench_recovery.c)
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,9 +335,10 @@ static int bench_jit(void) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke)");
+  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, recovery)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "invoke")) return bench_invoke(argc, argv);
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke)", argv[1]);
+  if (!strcmp(argv[1], "recovery")) return bench_recovery(argc, argv);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke, recovery)", argv[1]);
 }

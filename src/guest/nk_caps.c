@@ -83,3 +83,60 @@ uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *
   }
   return nk_reply(out, out_cap, out_len, hash, sizeof hash);
 }
+
+/* REPUBLISH: many (hash, wire) records from the host, which hashed each
+** cap when it was first published; stored without hashing (the copy is
+** still decoded, for the kept view).  Stops at the first bad record;
+** those before it stay stored (storing is idempotent). */
+uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t out_cap, size_t *out_len) {
+  nub_republish_header h;
+  nub_republish_reply r = {0, 0};
+  size_t at = sizeof h;
+  if (in_len < sizeof h)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "republish: %zu-byte payload has no %zu-byte header", in_len, sizeof h);
+  memcpy(&h, in, sizeof h);
+  if (h.reserved)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "republish: reserved header word is 0x%x, not 0", h.reserved);
+  for (; r.stored < h.count; r.stored++) {
+    nub_republish_record rec;
+    cap_dir_entry entry;
+    cap_view view;
+    cap_error cerr;
+    bool inserted = false;
+    if (in_len - at < sizeof rec)
+      return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                            "republish: record %u at offset %zu: %zu bytes left, the header "
+                            "needs %zu", r.stored, at, in_len - at, sizeof rec);
+    memcpy(&rec, in + at, sizeof rec);
+    at += sizeof rec;
+    if (rec.len > in_len - at)
+      return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                            "republish: record %u at offset %zu: length %llu exceeds the %zu "
+                            "bytes left", r.stored, at - sizeof rec,
+                            (unsigned long long)rec.len, in_len - at);
+    if (cap_dir_put_hashed(&k->dir, in + at, (size_t)rec.len, rec.hash, &entry, &view,
+                           &inserted, &cerr)) {
+      k->stats.put_cap_failures++;
+      return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
+                            "republish: record %u at offset %zu: %s", r.stored,
+                            at - sizeof rec, cerr.msg);
+    }
+    if (inserted && keep_view(k, entry.ordinal, &view)) {
+      k->stats.put_cap_failures++;
+      return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
+                            "republish: record %u: out of memory keeping its view", r.stored);
+    }
+    if (inserted) {
+      r.inserted++;
+      k->stats.caps_published++;
+    }
+    at += (size_t)rec.len;
+  }
+  if (at != in_len)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "republish: %zu bytes after record %u", in_len - at, h.count);
+  return nk_reply(out, out_cap, out_len, &r, sizeof r);
+}
