@@ -26,7 +26,11 @@ enum {
   NK_TEST_WX        = 9,  /* mmap of a writable and executable page */
   NK_TEST_SCRIBBLE  = 10, /* garbage over the whole channel: control page, answer, frames */
   NK_TEST_HEAP_GARBAGE = 11, /* garbage over the directory past magic, layout id, seqlock */
+  NK_TEST_SEQ_BUMP  = 12, /* keep the directory's seqlock odd and changing for NK_TEST_BUMP_MS */
+  NK_TEST_FULL_TABLE = 13, /* swap in a 2^19-slot directory table whose every slot is a stranger's */
 };
+
+#define NK_TEST_BUMP_MS 1500u
 
 /* Called before the engine is chosen (extra engines go in here) and
 ** after the kernel is created (extra functions); both before lockdown.
