@@ -28,6 +28,7 @@ enum {
   NK_TEST_HEAP_GARBAGE = 11, /* garbage over the directory past magic, layout id, seqlock */
   NK_TEST_SEQ_BUMP  = 12, /* keep the directory's seqlock odd and changing for NK_TEST_BUMP_MS */
   NK_TEST_FULL_TABLE = 13, /* swap in a 2^19-slot directory table whose every slot is a stranger's */
+  NK_TEST_LYING_HASH = 14, /* the next PUT_CAP reply carries a hash with one bit flipped */
 };
 
 #define NK_TEST_BUMP_MS 1500u

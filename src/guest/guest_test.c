@@ -15,6 +15,7 @@
 static nk_chan test_ch;
 static size_t test_io_size;
 static uint8_t pending;          /* fault to apply after the answer is written */
+static bool lie_next_put;        /* NK_TEST_LYING_HASH armed */
 
 static uint32_t reply_msg(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
                           const char *msg) {
@@ -99,6 +100,9 @@ static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t 
     memset((uint8_t *)(uintptr_t)bi.directory_va + 24, 0xA5, 4096);
     return NUB_RPC_OK;
   }
+  case NK_TEST_LYING_HASH:
+    lie_next_put = true;
+    return NUB_RPC_OK;
   case NK_TEST_SEQ_BUMP:
     bump_seq(k);
     return NUB_RPC_OK;
@@ -131,7 +135,19 @@ static void false_answer(uint32_t seq) {
   pause_ms(5);
 }
 
+/* A PUT_CAP answer (status OK, 32 bytes) with the first hash bit flipped. */
+static void lie_about_put(void) {
+  nub_request_header q;
+  nub_response_header h;
+  memcpy(&q, test_ch.in, sizeof q);
+  memcpy(&h, test_ch.out, sizeof h);
+  if (q.fn_id != NUB_FN_PUT_CAP || h.status != NUB_RPC_OK || h.len != NUB_HASH_SIZE) return;
+  test_ch.out[sizeof h] ^= 1;
+  lie_next_put = false;
+}
+
 void guest_ext_after_serve(uint32_t seq) {
+  if (lie_next_put) lie_about_put();
   if (!pending) return;
   nub_response_header h;
   memcpy(&h, test_ch.out, sizeof h);

@@ -193,7 +193,8 @@ static void *stall_guest(void *arg) {
 /* While the guest bumps its seqlock for 1.5 s, every lookup returns
 ** within the documented bound (CAP_DIR_READ_MS, here asserted generously
 ** at 1 s): an unpublished hash as PROTOCOL ("kept the directory
-** changing"), a published cap from the host's copy. */
+** changing"), a published cap from the host's copy.  On a loaded machine
+** a window may pass without a whole stalled lookup in it: up to 5 rounds. */
 static void stalling_writer_cannot_hold_lookups(void **state) {
   (void)state;
   nub_options o = ht_options("nub-guest-test");
@@ -201,38 +202,42 @@ static void stalling_writer_cannot_hold_lookups(void **state) {
   cap *caps = calloc(21, sizeof *caps);
   for (uint32_t i = 0; i < 21; i++) make_small_cap(&caps[i], i);
   publish_caps(n, caps, 20);                       /* caps[20] is never published */
-  stall s = {.n = n, .op = NK_TEST_SEQ_BUMP};
-  pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, stall_guest, &s), 0);
   uint64_t longest = 0, lookups = 0, stalled = 0;
+  uint32_t rounds = 0;
   uint8_t buf[64];
-  for (uint32_t i = 0; !__atomic_load_n(&s.done, __ATOMIC_ACQUIRE); i++) {
-    const cap *c = &caps[i % 2 ? 20 : i / 2 % 20];
-    size_t len = 0;
-    nub_error err;
-    uint64_t t0 = now_ns();
-    int rc = nub_lookup(n, c->hash, buf, sizeof buf, &len, &err);
-    uint64_t took = now_ns() - t0;
-    longest = took > longest ? took : longest;
-    lookups++;
-    if (c == &caps[20]) {
-      if (rc == NUB_ERR_PROTOCOL) {
-        assert_non_null(strstr(err.msg, "kept the directory changing"));
-        stalled++;
-      } else if (rc != NUB_ERR_NOT_FOUND) {
-        fail_msg("unpublished cap: %s (%s)", err.msg, nub_errcode_name(rc));
+  while (!stalled && rounds++ < 5) {
+    stall s = {.n = n, .op = NK_TEST_SEQ_BUMP};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stall_guest, &s), 0);
+    for (uint32_t i = 0; !__atomic_load_n(&s.done, __ATOMIC_ACQUIRE); i++) {
+      const cap *c = &caps[i % 2 ? 20 : i / 2 % 20];
+      size_t len = 0;
+      nub_error err;
+      uint64_t t0 = now_ns();
+      int rc = nub_lookup(n, c->hash, buf, sizeof buf, &len, &err);
+      uint64_t took = now_ns() - t0;
+      longest = took > longest ? took : longest;
+      lookups++;
+      if (c == &caps[20]) {
+        if (rc == NUB_ERR_PROTOCOL) {
+          assert_non_null(strstr(err.msg, "kept the directory changing"));
+          stalled++;
+        } else if (rc != NUB_ERR_NOT_FOUND) {
+          fail_msg("unpublished cap: %s (%s)", err.msg, nub_errcode_name(rc));
+        }
+      } else {
+        if (rc) fail_msg("published cap: %s (%s)", err.msg, nub_errcode_name(rc));
+        assert_int_equal(len, c->len);
+        assert_memory_equal(buf, c->wire, len);
       }
-    } else {
-      if (rc) fail_msg("published cap: %s (%s)", err.msg, nub_errcode_name(rc));
-      assert_int_equal(len, c->len);
-      assert_memory_equal(buf, c->wire, len);
     }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (s.rc) fail_msg("seq bump: %s", s.err.msg);
   }
-  assert_int_equal(pthread_join(t, NULL), 0);
-  if (s.rc) fail_msg("seq bump: %s", s.err.msg);
-  print_message("    %llu lookups during %u ms of seqlock bumps, %llu stalled to PROTOCOL, "
-                "longest %.1f ms (bound %u ms)\n", (unsigned long long)lookups, NK_TEST_BUMP_MS,
-                (unsigned long long)stalled, (double)longest / 1e6, CAP_DIR_READ_MS);
+  print_message("    %llu lookups during %u x %u ms of seqlock bumps, %llu stalled to PROTOCOL, "
+                "longest %.1f ms (bound %u ms)\n", (unsigned long long)lookups, rounds,
+                NK_TEST_BUMP_MS, (unsigned long long)stalled, (double)longest / 1e6,
+                CAP_DIR_READ_MS);
   assert_true(stalled > 0);
   assert_true(longest < 1000000000ull);
   free_caps(caps, 21);
@@ -260,6 +265,36 @@ static void full_table_cannot_hold_lookups(void **state) {
     assert_memory_equal(buf, caps[i].wire, len);
   }
   free_caps(caps, 6);
+  nub_close(n);
+}
+
+/* The host checks the guest's PUT_CAP hash against its own before it
+** records a cap (REPUBLISH trusts the record): a lie is PROTOCOL, the
+** cap is not recorded, and a recovery re-publishes only the true ones. */
+static void a_lying_put_cap_reply_is_not_recorded(void **state) {
+  (void)state;
+  nub_options o = ht_options("nub-guest-test");
+  nub *n = ht_open(&o);
+  cap *caps = calloc(3, sizeof *caps);
+  for (uint32_t i = 0; i < 3; i++) make_small_cap(&caps[i], i);
+  publish_caps(n, caps, 2);
+  uint8_t op = NK_TEST_LYING_HASH, buf[64];
+  size_t got, len;
+  nub_hash h;
+  nub_error err;
+  assert_int_equal(nub_call_raw(n, NUB_FN_TEST, &op, 1, NULL, 0, &got, &err), NUB_OK);
+  assert_int_equal(nub_put_cap(n, caps[2].wire, caps[2].len, h, &err), NUB_ERR_PROTOCOL);
+  assert_non_null(strstr(err.msg, "differs from the host's"));
+  struct nub_sandbox_report r;
+  uint64_t v;
+  assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+  assert_int_equal(kill(r.guest_pid, SIGKILL), 0);
+  assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+  assert_non_null(strstr(err.msg, "guest restarted with 2 caps re-published"));
+  assert_int_equal(nub_lookup(n, caps[2].hash, buf, sizeof buf, &len, &err), NUB_ERR_NOT_FOUND);
+  assert_int_equal(nub_put_cap(n, caps[2].wire, caps[2].len, h, &err), NUB_OK);   /* honest now */
+  assert_memory_equal(h, caps[2].hash, NUB_HASH_SIZE);
+  free_caps(caps, 3);
   nub_close(n);
 }
 
@@ -393,6 +428,7 @@ int main(void) {
   const struct CMUnitTest proc_tests[] = {
     cmocka_unit_test(stalling_writer_cannot_hold_lookups),
     cmocka_unit_test(full_table_cannot_hold_lookups),
+    cmocka_unit_test(a_lying_put_cap_reply_is_not_recorded),
     cmocka_unit_test(lookups_never_miss_during_recovery),
     cmocka_unit_test(recovery_restores_100000_caps),
   };
