@@ -75,7 +75,7 @@ typedef enum cap_errcode {
   CAP_ERR_PVM,         /* a pvm layer call failed (pvm_code says why) */
   CAP_ERR_FULL,        /* allocator or output buffer out of space */
   CAP_ERR_CORRUPT,     /* a directory region fails validation */
-  CAP_ERR_BUSY,        /* directory writer never left its write section */
+  CAP_ERR_BUSY,        /* directory writer kept a read retrying past its bound */
   CAP_ERR_ARG,         /* bad argument from the caller */
   CAP_ERR_NOMEM,
   CAP_ERR_COUNT
