@@ -24,10 +24,10 @@ static uint32_t reply_msg(uint8_t *out, size_t out_cap, size_t *out_len, uint32_
   return status;
 }
 
-static uint64_t elapsed_ms(const struct timespec *t0) {
+static int64_t elapsed_ms(const struct timespec *t0) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)(t.tv_sec - t0->tv_sec) * 1000 + (uint64_t)(t.tv_nsec - t0->tv_nsec) / 1000000;
+  return ((int64_t)(t.tv_sec - t0->tv_sec) * 1000000000 + (t.tv_nsec - t0->tv_nsec)) / 1000000;
 }
 
 /* A writer that never lets a reader see a stable directory: the seqlock

@@ -509,10 +509,11 @@ int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *l
     if (rc == NUB_OK) return rc;                  /* verified against hash: right either way */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     stable = __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE) == e0;
-    if (stable && rc != NUB_ERR_NOT_FOUND && rc != NUB_ERR_PROTOCOL) return rc;
   }
+  /* the size the guest claims for TOO_LARGE is its word: ours, if we have it */
   int own = lookup_record(n, hash, wire, cap, len, err);
-  if (own != NUB_ERR_NOT_FOUND || stable) return own != NUB_ERR_NOT_FOUND ? own : rc;
+  if (own != NUB_ERR_NOT_FOUND) return own;
+  if (stable) return rc;
   char hex[2 * NUB_HASH_SIZE + 1];
   for (size_t i = 0; i < NUB_HASH_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", hash[i]);
   return host_fail(err, NUB_ERR_NOT_FOUND,
