@@ -298,6 +298,73 @@ static void a_lying_put_cap_reply_is_not_recorded(void **state) {
   nub_close(n);
 }
 
+/* The add program padded with k more add_64s, as caps. */
+static void padded_bundle(uint32_t k, cap_bundle *out) {
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *blob;
+  size_t len;
+  pvm_error err;
+  cap_error cerr;
+  for (uint32_t i = 0; i <= k; i++) pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  pvm_builder_free(b);
+  if (cap_build_generic(blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
+  free(blob);
+}
+
+/* With a 12 KiB request buffer the caps take many REPUBLISH frames, and an
+** Image whose record (40 + len bytes) cannot fit a frame, though the cap
+** fits a PUT_CAP request, goes alone by PUT_CAP; all come back and run. */
+static void caps_too_large_for_a_frame_go_alone(void **state) {
+  (void)state;
+  nub_options o = ht_options(NULL);
+  o.io_size = 12288;
+  nub *n = ht_open(&o);
+  const size_t room = 12288 - sizeof(nub_request_header);
+  cap_bundle big = {0};
+  uint32_t k;
+  for (k = 3000; k < 5000; k++) {     /* an Image of room - 47 .. room bytes */
+    padded_bundle(k, &big);
+    size_t len = big.items[big.image].len;
+    if (len + sizeof(nub_republish_record) + sizeof(nub_republish_header) > room && len <= room)
+      break;
+    cap_bundle_free(&big);
+    memset(&big, 0, sizeof big);
+  }
+  if (!big.count) fail_msg("no padding gives an Image of the wanted size");
+  cap *caps = calloc(400, sizeof *caps);
+  for (uint32_t i = 0; i < 400; i++) make_small_cap(&caps[i], i);
+  publish_caps(n, caps, 200);
+  ht_publish(n, &big);
+  publish_caps(n, caps + 200, 200);
+  struct nub_sandbox_report r;
+  uint64_t v;
+  nub_error err;
+  assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+  assert_int_equal(kill(r.guest_pid, SIGKILL), 0);
+  assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+  char want[80];
+  snprintf(want, sizeof want, "guest restarted with %u caps re-published", 400 + big.count);
+  assert_non_null(strstr(err.msg, want));
+  struct nub_kernel_stats ks;
+  assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+  assert_int_equal(ks.caps_total, 400 + big.count);
+  const uint64_t args[4] = {40, 2, 0, 0};
+  nub_invocation_result res;
+  assert_int_equal(nub_invoke(n, big.items[big.instance].hash, 0, args, 1000000, &res, &err), NUB_OK);
+  assert_int_equal(res.exit_reason, NUB_EXIT_HALT);
+  assert_int_equal(res.return_value, 40 + 2 * (k + 1));   /* k + 1 adds */
+  for (uint32_t i = 0; i < 400; i++) {
+    uint8_t buf[64];
+    size_t len;
+    assert_int_equal(nub_lookup(n, caps[i].hash, buf, sizeof buf, &len, &err), NUB_OK);
+  }
+  cap_bundle_free(&big);
+  free_caps(caps, 400);
+  nub_close(n);
+}
+
 #define RECOVERY_CAPS 5000
 #define KILLS 4
 
@@ -429,6 +496,7 @@ int main(void) {
     cmocka_unit_test(stalling_writer_cannot_hold_lookups),
     cmocka_unit_test(full_table_cannot_hold_lookups),
     cmocka_unit_test(a_lying_put_cap_reply_is_not_recorded),
+    cmocka_unit_test(caps_too_large_for_a_frame_go_alone),
     cmocka_unit_test(lookups_never_miss_during_recovery),
     cmocka_unit_test(recovery_restores_100000_caps),
   };
