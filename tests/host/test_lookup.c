@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "../../src/guest/guest_ext.h"
@@ -365,6 +366,55 @@ static void caps_too_large_for_a_frame_go_alone(void **state) {
   nub_close(n);
 }
 
+/* A replacement that fails (the guest binary is gone) leaves the handle
+** without a guest: lookups of published caps still answer from the
+** host's copy, and the next call replaces the guest before it runs. */
+static void a_failed_replacement_is_retried_by_the_next_call(void **state) {
+  (void)state;
+  char dir[] = "/tmp/nub-test-XXXXXX", exe[64], away[64], cmd[256];
+  assert_non_null(mkdtemp(dir));
+  snprintf(exe, sizeof exe, "%s/nub-guest", dir);
+  snprintf(away, sizeof away, "%s/away", dir);
+  nub_options o = ht_options(NULL);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", o.guest_path, exe);
+  assert_int_equal(system(cmd), 0);
+  o.guest_path = exe;
+  nub *n = ht_open(&o);
+  cap *caps = calloc(31, sizeof *caps);
+  for (uint32_t i = 0; i < 31; i++) make_small_cap(&caps[i], i);
+  publish_caps(n, caps, 30);
+  assert_int_equal(rename(exe, away), 0);
+  struct nub_sandbox_report r;
+  uint64_t v;
+  nub_error err;
+  uint8_t buf[64];
+  size_t len;
+  assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+  assert_int_equal(kill(r.guest_pid, SIGKILL), 0);
+  assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+  assert_non_null(strstr(err.msg, "restart failed"));
+  for (uint32_t i = 0; i < 30; i++) {
+    assert_int_equal(nub_lookup(n, caps[i].hash, buf, sizeof buf, &len, &err), NUB_OK);
+    assert_memory_equal(buf, caps[i].wire, len);
+  }
+  assert_int_equal(nub_lookup(n, caps[30].hash, buf, sizeof buf, &len, &err), NUB_ERR_NOT_FOUND);
+  assert_non_null(strstr(err.msg, "being replaced"));
+  assert_int_not_equal(nub_smoke(n, &v, &err), NUB_OK);         /* still no binary */
+  assert_non_null(strstr(err.msg, "replacing the dead guest"));
+  assert_int_equal(rename(away, exe), 0);
+  assert_int_equal(nub_smoke(n, &v, &err), NUB_OK);              /* replaced first */
+  assert_int_equal(v, NUB_SMOKE_VALUE);
+  struct nub_kernel_stats ks;
+  assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+  assert_int_equal(ks.caps_total, 30);
+  assert_int_equal(nub_lookup(n, caps[30].hash, buf, sizeof buf, &len, &err), NUB_ERR_NOT_FOUND);
+  assert_non_null(strstr(err.msg, "no cap under"));              /* the guest's answer again */
+  nub_close(n);
+  free_caps(caps, 31);
+  unlink(exe);
+  rmdir(dir);
+}
+
 #define RECOVERY_CAPS 5000
 #define KILLS 4
 
@@ -497,6 +547,7 @@ int main(void) {
     cmocka_unit_test(full_table_cannot_hold_lookups),
     cmocka_unit_test(a_lying_put_cap_reply_is_not_recorded),
     cmocka_unit_test(caps_too_large_for_a_frame_go_alone),
+    cmocka_unit_test(a_failed_replacement_is_retried_by_the_next_call),
     cmocka_unit_test(lookups_never_miss_during_recovery),
     cmocka_unit_test(recovery_restores_100000_caps),
   };
