@@ -121,8 +121,8 @@ static bool may_retry(budget *b) {
 
 static int busy(const cap_dir *d, const budget *b, cap_error *err) {
   return cap_fail(err, CAP_ERR_BUSY, d->header_off + H_SEQ,
-                  "dir: the writer kept the directory changing for %u ms (%u reads torn)",
-                  CAP_DIR_READ_MS, b->retries);
+                  "dir: the writer kept the directory changing: %u reads torn (bounds: %u ms, "
+                  "%u slot reads)", b->retries, CAP_DIR_READ_MS, CAP_DIR_READ_SLOTS);
 }
 
 static int corrupt(cap_error *err, uint64_t off, const char *what, uint64_t v) {

@@ -417,10 +417,10 @@ int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error
   if (len >= PARALLEL_HASH_BYTES) threaded = !pthread_create(&helper, NULL, run_hash_job, &job);
   rc = rpc(n, NUB_FN_PUT_CAP, wire, len, out, NUB_HASH_SIZE, err);
   if (threaded) pthread_join(helper, NULL);
-  else if (!rc) run_hash_job(&job);
   if (rc) return rc;
   if (is_failure_sentinel(out))
     return host_fail(err, NUB_ERR_REJECTED, "put_cap: the guest rejected the %zu-byte cap", len);
+  if (!threaded) run_hash_job(&job);
   if (job.rc)
     return host_fail(err, NUB_ERR_PROTOCOL, "put_cap: the guest accepted a cap the host rejects: %s",
                      job.err.msg);

@@ -333,7 +333,7 @@ static void test_corrupted_regions(void **state) {
   record_of(z, z->c.hash[3])[15] = 1;
   expect_find(z, CAP_ERR_CORRUPT, "ordinal/kind");
   wr64(hdr(z) + H_SEQ, 7);   /* a writer that never finishes */
-  expect_find(z, CAP_ERR_BUSY, "kept the directory changing for 100 ms");
+  expect_find(z, CAP_ERR_BUSY, "kept the directory changing");
   /* every slot taken by strangers: the probe ends, the hash is missing */
   for (uint64_t i = 0; i < rd64(hdr(z) + H_CAPACITY); i++) {
     memset(table_of(z) + i * SLOT, 0x33, 32);
