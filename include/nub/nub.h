@@ -154,22 +154,23 @@ void nub_sandbox_print(const struct nub_sandbox_report *r, FILE *f);
 ** floor under every call; for benchmarks).  NUB_ERR_ARG on inproc. */
 int nub_ping(nub *n, nub_error *err);
 
-/* Look a published cap up directly in the guest heap, which the host
-** maps read-only at the guest's own address: no round trip.  The
-** directory is validated against BootInfo's magic and layout id and every
-** offset checked; the wire bytes are copied into wire (cap bytes) and
-** checked to hash to `hash`.
+/* Look a cap up without a round trip.  A cap published through this
+** handle comes from the host's own copy (the one it re-publishes from):
+** whatever the guest does, or while it is being replaced, such a cap is
+** never reported missing.  Any other hash is looked up directly in the
+** guest heap, which the host maps read-only at the guest's own address:
+** the directory is validated against BootInfo's magic and layout id,
+** every offset checked, and the wire bytes copied into wire (cap bytes)
+** and checked to hash to `hash`.  That read is bounded whatever the guest
+** does: at most CAP_DIR_READ_SLOTS (65 536) slot reads and, while the
+** guest's writer keeps the directory changing, CAP_DIR_READ_MS (100 ms)
+** of retries, plus hashing at most cap bytes.
 **
-** Bounded whatever the guest does: at most CAP_DIR_READ_SLOTS (65 536)
-** slot reads and, while the guest's writer keeps the directory changing,
-** CAP_DIR_READ_MS (100 ms) of retries, plus hashing at most cap bytes.
-** A cap published through this handle is never reported missing: while
-** the guest is being replaced, or when its directory does not show the
-** cap (torn by a replacement, malformed, stalled), the host's own copy
-** answers.  NUB_ERR_NOT_FOUND if absent, NUB_ERR_TOO_LARGE if cap is too
-** small (*len gets the size needed), NUB_ERR_PROTOCOL if the region is
-** malformed or its writer stalled the read past the bound (for a hash
-** this handle never published).  Thread-safe (see the top). */
+** NUB_ERR_NOT_FOUND if absent (also: not published through this handle
+** while the guest is being replaced), NUB_ERR_TOO_LARGE if cap is too
+** small (*len gets the size needed), NUB_ERR_PROTOCOL if the guest's
+** directory is malformed or its writer stalled the read past the bound.
+** Thread-safe (see the top). */
 int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
                nub_error *err);
 

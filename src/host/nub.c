@@ -494,26 +494,22 @@ static int lookup_record(nub *n, const nub_hash hash, uint8_t *wire, size_t cap,
   return rc;
 }
 
-/* A published cap is never reported missing: while the guest is being
-** replaced, or when a read of its directory crossed a replacement, or the
-** guest does not show a cap this handle published, the host's copy
-** answers. */
+/* A cap published through this handle comes from the host's own copy:
+** trusted, so not hashed again, and whatever the guest does (stalls,
+** garbles its directory, is being replaced) it is never reported missing.
+** Any other hash is looked up in the guest's directory; a read that
+** overlapped a replacement (the heap was remapped underneath) says so. */
 int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
                nub_error *err) {
-  int rc = NUB_ERR_NOT_FOUND;
-  bool stable = false;
   if (!hash || !len || (!wire && cap)) return host_fail(err, NUB_ERR_ARG, "lookup: missing argument");
+  int rc = lookup_record(n, hash, wire, cap, len, err);
+  if (rc != NUB_ERR_NOT_FOUND) return rc;
   uint64_t e0 = __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE);
   if (!(e0 & 1)) {
     rc = lookup_guest(n, hash, wire, cap, len, err);
-    if (rc == NUB_OK) return rc;                  /* verified against hash: right either way */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    stable = __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE) == e0;
+    if (rc == NUB_OK || __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE) == e0) return rc;
   }
-  /* the size the guest claims for TOO_LARGE is its word: ours, if we have it */
-  int own = lookup_record(n, hash, wire, cap, len, err);
-  if (own != NUB_ERR_NOT_FOUND) return own;
-  if (stable) return rc;
   char hex[2 * NUB_HASH_SIZE + 1];
   for (size_t i = 0; i < NUB_HASH_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", hash[i]);
   return host_fail(err, NUB_ERR_NOT_FOUND,
