@@ -84,10 +84,29 @@ uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *
   return nk_reply(out, out_cap, out_len, hash, sizeof hash);
 }
 
+/* Room for extra more views (and compiled slots) before anything is
+** inserted: an insert that could not keep its view would leave the
+** directory and the views disagreeing. */
+static int reserve_views(nk_kernel *k, size_t extra) {
+  if (extra <= k->views_cap - k->nviews) return 0;
+  size_t cap = k->views_cap ? k->views_cap : 256;
+  while (cap - k->nviews < extra) cap *= 2;
+  cap_view *nv = realloc(k->views, cap * sizeof *nv);
+  if (!nv) return -1;
+  k->views = nv;
+  nk_compiled **nc = realloc(k->compiled, cap * sizeof *nc);
+  if (!nc) return -1;
+  memset(nc + k->views_cap, 0, (cap - k->views_cap) * sizeof *nc);
+  k->compiled = nc;
+  k->views_cap = cap;
+  return 0;
+}
+
 /* REPUBLISH: many (hash, wire) records from the host, which hashed each
 ** cap when it was first published; stored without hashing (the copy is
-** still decoded, for the kept view).  Stops at the first bad record;
-** those before it stay stored (storing is idempotent). */
+** still decoded, for the kept view).  Views for every record are reserved
+** first.  Stops at the first bad record; those before it stay stored
+** (storing is idempotent). */
 uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                          size_t out_cap, size_t *out_len) {
   nub_republish_header h;
@@ -100,6 +119,13 @@ uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t
   if (h.reserved)
     return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
                           "republish: reserved header word is 0x%x, not 0", h.reserved);
+  if (h.count > (in_len - sizeof h) / (sizeof(nub_republish_record) + 1))
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "republish: %u records cannot fit %zu bytes (41 or more each)", h.count,
+                          in_len - sizeof h);
+  if (reserve_views(k, h.count))
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
+                          "republish: out of memory for %u more views", h.count);
   for (; r.stored < h.count; r.stored++) {
     nub_republish_record rec;
     cap_dir_entry entry;

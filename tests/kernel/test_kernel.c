@@ -503,7 +503,7 @@ static void republish_stores_records_and_names_bad_ones(void **state) {
   static const struct { const char *what; size_t len; uint32_t count, reserved; uint64_t rec_len; const char *msg; } bad[] = {
     {"short header", 4, 0, 0, 0, "4-byte payload has no 8-byte header"},
     {"reserved word", 8, 0, 7, 0, "reserved header word is 0x7"},
-    {"short record header", 8 + 20, 1, 0, 0, "record 0 at offset 8: 20 bytes left, the header needs 40"},
+    {"count past the payload", 8 + 20, 1, 0, 0, "1 records cannot fit 20 bytes"},
     {"long record", 8 + 40 + 4, 1, 0, 5, "record 0 at offset 8: length 5 exceeds the 4 bytes left"},
     {"trailing bytes", 8 + 3, 0, 0, 0, "3 bytes after record 0"},
     {"bad wire", 8 + 40 + 4, 1, 0, 4, "record 0 at offset 8: "},
@@ -535,6 +535,17 @@ static void republish_stores_records_and_names_bad_ones(void **state) {
   flen = republish_frame(frame, &two, 0);
   assert_int_equal(nub_call_raw(n, NUB_FN_REPUBLISH, frame, flen, &r, sizeof r, &got, &err), NUB_ERR_GUEST);
   assert_non_null(strstr(err.msg, "record 1 at offset"));
+  /* a good record, then 10 bytes where the next record header should be */
+  two.count = 1;
+  flen = republish_frame(frame, &two, 0);
+  nub_republish_header h2 = {2, 0};
+  memcpy(frame, &h2, sizeof h2);
+  memset(frame + flen, 0, 10);
+  char want[96];
+  snprintf(want, sizeof want, "record 1 at offset %zu: 10 bytes left, the header needs 40", flen);
+  assert_int_equal(nub_call_raw(n, NUB_FN_REPUBLISH, frame, flen + 10, &r, sizeof r, &got, &err), NUB_ERR_GUEST);
+  assert_non_null(strstr(err.msg, want));
+  two.count = 2;
   assert_int_equal(nub_kernel_stats(n, &after, NULL), NUB_OK);
   assert_int_equal(after.caps_total, before.caps_total + 1);
   free(two.items[0].wire);
