@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../../src/guest/guest_ext.h"
+#include "guest/guest_ext.h"
 #include "host_test_util.h"
 
 #define PRESENT 1500
