@@ -57,5 +57,7 @@ int cmd_disasm(int argc, char **argv);
 int cmd_asm(int argc, char **argv);
 /* nub bench invoke (tools/bench_invoke.c) */
 int bench_invoke(int argc, char **argv);
+/* nub bench recovery (tools/bench_recovery.c) */
+int bench_recovery(int argc, char **argv);
 
 #endif

@@ -8,6 +8,8 @@
 **   bench hash     SHA-256 on each path (SHA extensions, portable,
 **                  libsodium), 64-byte pairs, SSZ roots of Data caps,
 **                  and openssl's figure as the hardware limit
+**   bench invoke   round trips and put_cap (tools/bench_invoke.c)
+**   bench recovery replacing a dead guest (tools/bench_recovery.c)
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -479,11 +481,12 @@ out:
 }
 
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, hash)");
+  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, hash, recovery)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "invoke")) return bench_invoke(argc, argv);
   if (!strcmp(argv[1], "hash")) return bench_hash();
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke, hash)",
+  if (!strcmp(argv[1], "recovery")) return bench_recovery(argc, argv);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke, hash, recovery)",
                          argv[1]);
 }

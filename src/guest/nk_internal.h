@@ -40,6 +40,8 @@ const cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZ
                              uint32_t *ordinal);
 uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                        size_t out_cap, size_t *out_len);
+uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t out_cap, size_t *out_len);
 
 /* nk_invoke.c: the JIT cache and invocation */
 int nk_invoke_init(nk_kernel *k, char *err, size_t errlen);
