@@ -18,7 +18,18 @@ typedef struct nk_config {
   void *heap_base;              /* region the kernel owns, mapped read-write */
   size_t heap_size;
   const pvm_engine *engine;     /* runs invocations */
+  uint64_t memory_budget;       /* bytes for the JIT cache, a compile and an
+                                   invocation's pages together (docs/abi.md);
+                                   0 = NK_DEFAULT_MEMORY_BUDGET */
 } nk_config;
+
+#define NK_DEFAULT_MEMORY_BUDGET (2ull << 30)   /* = NUB_DEFAULT_MEMORY_BUDGET */
+/* A compile may hold at most this many bytes per byte of program blob
+** (plus NK_COMPILE_SLACK), and never more than the budget.  Measured
+** peaks (analysis + JIT, capacities counted): 17x for 3-byte add_64,
+** 51x for rem_s_64, 67x for 1-byte fallthrough, the worst case. */
+#define NK_COMPILE_BYTES_PER_BYTE 96u
+#define NK_COMPILE_SLACK (1u << 20)
 
 /* Offset of the cap directory header from the heap base: BootInfo's
 ** directory_va is heap_base + NK_DIRECTORY_OFFSET.  The directory header

@@ -89,9 +89,16 @@ typedef struct jit_asm {
   jit_fixup *fixups;
   uint32_t nfixups, fixup_cap;
   bool oom;
+  bool over_limit;         /* oom because held would pass limit */
+  size_t limit;            /* 0 = none: bytes the buffer and arrays may hold */
+  size_t held, peak;       /* bytes held now (capacities), and the most */
 } jit_asm;
 
 void jit_asm_init(jit_asm *a);
+/* Count bytes against the limit (sticky oom when they do not fit). */
+bool jit_asm_charge(jit_asm *a, size_t bytes);
+/* pvm_grow of a realloc'ed array, counted against the limit. */
+bool jit_asm_grow_array(jit_asm *a, void **p, uint32_t *cap, uint64_t need, size_t elem);
 void jit_asm_free(jit_asm *a);
 /* Empty the buffer and forget labels and fixups, keeping the memory. */
 void jit_asm_reset(jit_asm *a);
