@@ -36,7 +36,7 @@ typedef struct jit_options {
   uint32_t disable;        /* JIT_CPU_* to avoid even if present (tests) */
   size_t max_bytes;        /* memory the compile may hold at once: native
                               code buffer, side tables and work arrays;
-                              beyond it PVM_ERR_NOMEM.  0 = no bound */
+                              beyond it PVM_ERR_LIMIT.  0 = no bound */
 } jit_options;
 
 typedef struct jit_stats {

@@ -579,7 +579,7 @@ typedef struct pvm_vm {
 ** compile_within() and code_bytes() are optional (NULL: the engine's
 ** artifacts need no memory worth bounding): compile using at most
 ** max_bytes of memory for the artifact and the work arrays, failing with
-** PVM_ERR_NOMEM beyond; and the bytes an artifact holds. */
+** PVM_ERR_LIMIT beyond; and the bytes an artifact holds. */
 typedef struct pvm_engine {
   const char *name;
   int (*compile)(const pvm_program *prog, void **code, pvm_error *err);

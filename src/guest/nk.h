@@ -26,9 +26,10 @@ typedef struct nk_config {
 #define NK_DEFAULT_MEMORY_BUDGET (2ull << 30)   /* = NUB_DEFAULT_MEMORY_BUDGET */
 /* A compile may hold at most this many bytes per byte of program blob
 ** (plus NK_COMPILE_SLACK), and never more than the budget.  Measured
-** peaks (analysis + JIT, capacities counted): 17x for 3-byte add_64,
-** 51x for rem_s_64, 67x for 1-byte fallthrough, the worst case. */
-#define NK_COMPILE_BYTES_PER_BYTE 96u
+** peaks (`nub bench compile`: analysis + JIT, capacities counted): 17x for
+** add_64, 23x for rem_s_64, 48x for one-byte fallthroughs, 57x for
+** jump_ind, 60x for one-byte traps, the worst found. */
+#define NK_COMPILE_BYTES_PER_BYTE 80u
 #define NK_COMPILE_SLACK (1u << 20)
 
 /* Offset of the cap directory header from the heap base: BootInfo's

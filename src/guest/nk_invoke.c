@@ -50,6 +50,11 @@ static void free_compiled(const nk_kernel *k, nk_compiled *c) {
 
 /* ---- the JIT cache: least recently used first out, within the budget ---- */
 
+/* Marks an Image whose compile did not fit its bound: the bound depends
+** only on the blob and the budget, so asking again would only repeat the
+** work (and the evictions) to fail the same way.  Never on the list. */
+static nk_compiled too_large;
+
 static void unlink_compiled(nk_kernel *k, nk_compiled *c) {
   if (c->newer) c->newer->older = c->older; else k->newest = c->older;
   if (c->older) c->older->newer = c->newer; else k->oldest = c->newer;
@@ -111,21 +116,27 @@ static uint32_t compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t 
     *out = c;
     return 0;
   }
+  if (c == &too_large) return NUB_KERR_OUT_OF_MEMORY;
   uint64_t limit = (uint64_t)im->code_len * NK_COMPILE_BYTES_PER_BYTE + NK_COMPILE_SLACK;
   if (limit > k->budget) limit = k->budget;
-  if (pvm_program_load_bytes(&im->blob, im->code_len) > limit) return NUB_KERR_OUT_OF_MEMORY;
+  if (pvm_program_load_bytes(&im->blob, im->code_len) + sizeof *c > limit) {
+    k->compiled[ordinal] = &too_large;
+    return NUB_KERR_OUT_OF_MEMORY;
+  }
   make_room(k, limit);
   if (!(c = calloc(1, sizeof *c))) return NUB_KERR_OUT_OF_MEMORY;
   int rc = pvm_program_load((pvm_profile)im->profile, im->code, im->code_len, &c->prog, NULL);
   if (!rc) {
-    size_t held = pvm_program_bytes(c->prog);
-    if (held >= limit) rc = PVM_ERR_NOMEM;
+    size_t held = sizeof *c + pvm_program_bytes(c->prog);
+    if (held >= limit) rc = PVM_ERR_LIMIT;
     else if (e->compile_within) rc = e->compile_within(c->prog, limit - held, &c->code, NULL);
     else rc = e->compile(c->prog, &c->code, NULL);
   }
-  if (rc) {
+  if (rc) {                 /* LIMIT: over the bound; NOMEM: the system's malloc */
     free_compiled(k, c);
-    return rc == PVM_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_COMPILE_FAILED;
+    if (rc == PVM_ERR_LIMIT) k->compiled[ordinal] = &too_large;  /* refused every time */
+    return rc == PVM_ERR_LIMIT || rc == PVM_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY
+                                                     : NUB_KERR_COMPILE_FAILED;
   }
   c->bytes = sizeof *c + pvm_program_bytes(c->prog) + (e->code_bytes ? e->code_bytes(c->code) : 0);
   c->ordinal = ordinal;

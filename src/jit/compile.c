@@ -759,6 +759,23 @@ static void emit_cold(compiler *c) {
     jit_asm_patch_rel32(&c->a, c->cold[i].field, jit_asm_pos(&c->a));
     exit_now(c, c->cold[i].idx, (pvm_status)c->cold[i].kind);
   }
+  c->ncold = 0;
+}
+
+/* Pending cold stubs are emitted in batches, behind a jump, so that their
+** list stays small: kept to the end, it cost 12 bytes (20 with the
+** array's growth) per gas block, a third of a compile's peak memory for
+** programs of one-byte blocks. */
+#define COLD_BATCH 4096u
+
+static void flush_cold(compiler *c) {
+  jit_asm *a = &c->a;
+  uint32_t labels = a->nlabels, fixups = a->nfixups;
+  jit_label over = jit_label_new(a);
+  jit_x86_jmp(a, over);
+  emit_cold(c);
+  jit_label_bind(a, over);
+  jit_asm_close_scope(a, labels, fixups);
 }
 
 /* Table slot k (address 2k) holds the offset of its target's block entry
@@ -799,9 +816,12 @@ static int compile_body(compiler *c, pvm_error *err) {
   emit_sbrk_thunk(c);
   for (uint32_t i = 0; i < c->n; i++) {
     const pvm_xinsn *x = &p->insns[i];
+    if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
     if (x->gas) emit_gas_check(c, i, x->gas);
     c->body[i] = (uint32_t)jit_asm_pos(a);
+    uint32_t labels = a->nlabels, fixups = a->nfixups;
     emit_insn(c, i);
+    jit_asm_close_scope(a, labels, fixups);   /* div/rem labels: 16 bytes each otherwise */
   }
   patch_block_jumps(c);
   emit_cold(c);
@@ -809,7 +829,7 @@ static int compile_body(compiler *c, pvm_error *err) {
   emit_table(c);
   const char *what = NULL;
   if (a->over_limit)
-    return pvm_fail(err, PVM_ERR_NOMEM, 0,
+    return pvm_fail(err, PVM_ERR_LIMIT, 0,
                     "jit: compiling %u instructions needs more than the %zu-byte limit",
                     c->n, a->limit);
   if (c->oom || jit_asm_finish(a, &what))
@@ -882,7 +902,7 @@ int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_b
   jit_asm_init(&c.a);
   c.a.limit = max_bytes;
   if (!jit_asm_charge(&c.a, sizeof *code + body_bytes)) {
-    rc = pvm_fail(err, PVM_ERR_NOMEM, 0,
+    rc = pvm_fail(err, PVM_ERR_LIMIT, 0,
                   "jit: compiling %u instructions needs more than the %zu-byte limit",
                   prog->insn_count, max_bytes);
     goto fail;

@@ -106,6 +106,7 @@ void jit_asm_reset(jit_asm *a) {
   a->nlabels = 0;
   a->nfixups = 0;
   a->oom = false;
+  a->scope_error = NULL;
 }
 
 uint8_t *jit_asm_take(jit_asm *a, size_t *mapped) {
@@ -149,23 +150,40 @@ static void add_fixup(jit_asm *a, uint32_t at, jit_label l, uint8_t size) {
   a->fixups[a->nfixups++] = (jit_fixup){at, l, size};
 }
 
-int jit_asm_finish(jit_asm *a, const char **what) {
-  if (a->oom) { *what = "out of memory"; return -1; }
-  for (uint32_t i = 0; i < a->nfixups; i++) {
-    const jit_fixup *f = &a->fixups[i];
-    if (f->label >= a->nlabels || a->labels[f->label] == JIT_UNBOUND) {
-      *what = "jump to an unbound label";
-      return -1;
-    }
-    int64_t d = (int64_t)a->labels[f->label] - (int64_t)(f->at + f->size);
-    if (f->size == 1) {
-      if (!fits8(d)) { *what = "short jump out of range"; return -1; }
-      a->code[f->at] = (uint8_t)(int8_t)d;
-    } else {
-      int32_t d32 = (int32_t)d;
-      memcpy(a->code + f->at, &d32, 4);
+/* Write the displacement of one fixup; NULL or what is wrong. */
+static const char *patch(jit_asm *a, const jit_fixup *f) {
+  if (f->label >= a->nlabels || a->labels[f->label] == JIT_UNBOUND)
+    return "jump to an unbound label";
+  int64_t d = (int64_t)a->labels[f->label] - (int64_t)(f->at + f->size);
+  if (f->size == 1) {
+    if (!fits8(d)) return "short jump out of range";
+    a->code[f->at] = (uint8_t)(int8_t)d;
+  } else {
+    int32_t d32 = (int32_t)d;
+    memcpy(a->code + f->at, &d32, 4);
+  }
+  return NULL;
+}
+
+void jit_asm_close_scope(jit_asm *a, uint32_t first_label, uint32_t first_fixup) {
+  uint32_t kept = first_fixup;
+  if (a->oom) return;
+  for (uint32_t i = first_fixup; i < a->nfixups; i++) {
+    if (a->fixups[i].label < first_label) {
+      a->fixups[kept++] = a->fixups[i];
+    } else if (!a->scope_error) {
+      a->scope_error = patch(a, &a->fixups[i]);
     }
   }
+  a->nfixups = kept;
+  if (first_label < a->nlabels) a->nlabels = first_label;
+}
+
+int jit_asm_finish(jit_asm *a, const char **what) {
+  if (a->oom) { *what = "out of memory"; return -1; }
+  if (a->scope_error) { *what = a->scope_error; return -1; }
+  for (uint32_t i = 0; i < a->nfixups; i++)
+    if ((*what = patch(a, &a->fixups[i]))) return -1;
   return 0;
 }
 

@@ -39,11 +39,11 @@ static nub *open_with_budget(uint64_t budget) {
   return n;
 }
 
-/* A program of `adds` x "r7 += r8", then `rems` x "r9 = r9 %s r8", then
-** halt; ops repeats `fallthrough` `falls` times first.  r7 ends as
+/* A program of `falls` fallthroughs, `traps` traps, `adds` x "r7 += r8",
+** `rems` x "r9 = r9 %s r8", then halt.  Without traps r7 ends as
 ** r7 + adds * r8. */
 typedef struct shape {
-  uint32_t falls, adds, rems;
+  uint32_t falls, traps, adds, rems;
 } shape;
 
 static uint8_t *program(shape s, size_t *len) {
@@ -51,6 +51,7 @@ static uint8_t *program(shape s, size_t *len) {
   uint8_t *blob;
   pvm_error err;
   for (uint32_t i = 0; i < s.falls; i++) pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  for (uint32_t i = 0; i < s.traps; i++) pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
   for (uint32_t i = 0; i < s.adds; i++) pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
   for (uint32_t i = 0; i < s.rems; i++) pvm_builder_insn(b, PVM_OP_REM_S_64, 9, 8, 9, 0, 0);
   pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
@@ -122,7 +123,7 @@ static void a_5_mb_program_compiles_and_runs(void **state) {
   (void)state;
   nub *n = open_with_budget(0);
   uint8_t inst[32];
-  shape s = {0, 1500000, 200000};
+  shape s = {0, 0, 1500000, 200000};
   size_t len;
   free(program(s, &len));
   assert_true(len >= 5000000);
@@ -144,8 +145,8 @@ static void an_invocation_whose_pages_exceed_the_budget_is_refused(void **state)
   (void)state;
   nub *n = open_with_budget(16u << 20);
   uint8_t big[32], small[32];
-  publish(n, (shape){0, 1, 0}, 32u << 20, big);
-  publish(n, (shape){0, 2, 0}, 4u << 20, small);
+  publish(n, (shape){0, 0, 1, 0}, 32u << 20, big);
+  publish(n, (shape){0, 0, 2, 0}, 4u << 20, small);
   expect_out_of_memory(invoke(n, big, 1, 2));
   expect_halt(invoke(n, small, 1, 2), 5);
   expect_out_of_memory(invoke(n, big, 1, 2));
@@ -154,16 +155,16 @@ static void an_invocation_whose_pages_exceed_the_budget_is_refused(void **state)
   nub_close(n);
 }
 
-/* Ten programs of ~1 MB cached each under a 16 MiB budget, of which a
-** compile reserves NK_COMPILE_BYTES_PER_BYTE x 90 KB + 1 MiB: only a few
-** stay cached; the least recently used go first. */
+/* Fourteen programs of ~1 MB cached each under a 16 MiB budget, of which a
+** compile reserves NK_COMPILE_BYTES_PER_BYTE (80) x 90 KB + 1 MiB: only a
+** few stay cached; the least recently used go first. */
 static void the_jit_cache_evicts_the_least_recently_used_within_the_budget(void **state) {
   (void)state;
   const uint64_t budget = 16u << 20;
-  enum { COUNT = 10 };
+  enum { COUNT = 14 };
   nub *n = open_with_budget(budget);
   uint8_t inst[COUNT][32];
-  for (uint32_t i = 0; i < COUNT; i++) publish(n, (shape){0, 30000 + i, 0}, 0, inst[i]);
+  for (uint32_t i = 0; i < COUNT; i++) publish(n, (shape){0, 0, 30000 + i, 0}, 0, inst[i]);
   for (uint32_t i = 0; i < COUNT; i++) {
     expect_halt(invoke(n, inst[i], 1, 1), 1 + 30000 + i);
     struct nub_kernel_stats ks = stats(n);
@@ -189,17 +190,17 @@ static void the_jit_cache_evicts_the_least_recently_used_within_the_budget(void 
   nub_close(n);
 }
 
-/* 400 k one-byte fallthroughs: the analysis alone (24 bytes per
-** instruction) cannot fit 8 MiB, on any engine.  150 k rem_s_64 (450 KB)
-** loads within 16 MiB, but its native code and tables (~19 MB measured)
-** do not: refused by the JIT's own bound, compiled by the interpreter,
-** which needs no more. */
+/* 400 k one-byte fallthroughs: the analysis alone (up to 26 bytes per
+** blob byte) cannot fit 8 MiB, on any engine.  400 k one-byte traps load
+** within 16 MiB (9 MB of analysis), but their native code and tables
+** (~15 MB more, `nub bench compile`) do not: refused by the JIT's own
+** bound, while the interpreter needs nothing more and runs (a panic). */
 static void a_compile_over_its_bound_is_refused_with_out_of_memory(void **state) {
   (void)state;
   uint8_t inst[32], ok[32];
   nub *n = open_with_budget(8u << 20);
-  publish(n, (shape){400000, 0, 0}, 0, inst);
-  publish(n, (shape){0, 3, 0}, 0, ok);
+  publish(n, (shape){400000, 0, 0, 0}, 0, inst);
+  publish(n, (shape){0, 0, 3, 0}, 0, ok);
   expect_out_of_memory(invoke(n, inst, 1, 1));
   expect_halt(invoke(n, ok, 1, 1), 4);
   assert_int_equal(stats(n).jit_compiles, 1);
@@ -207,12 +208,17 @@ static void a_compile_over_its_bound_is_refused_with_out_of_memory(void **state)
   nub_close(n);
 
   n = open_with_budget(16u << 20);
-  publish(n, (shape){0, 0, 150000}, 0, inst);
-  publish(n, (shape){0, 3, 0}, 0, ok);
+  publish(n, (shape){0, 400000, 0, 0}, 0, inst);
+  publish(n, (shape){0, 0, 3, 0}, 0, ok);
   nub_invocation_result r = invoke(n, inst, 1, 1);
-  if (engine_is_jit()) expect_out_of_memory(r);
-  else expect_halt(r, 1);
+  if (engine_is_jit()) {
+    expect_out_of_memory(r);
+  } else {
+    assert_int_equal(r.exit_reason, NUB_EXIT_PANIC);
+  }
   expect_halt(invoke(n, ok, 1, 1), 4);
+  struct nub_kernel_stats ks = stats(n);
+  assert_true(ks.jit_cache_bytes <= 16u << 20);
   expect_no_restart(n);
   nub_close(n);
 }
