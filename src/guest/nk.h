@@ -30,6 +30,10 @@ typedef struct nk_config {
 ** add_64, 23x for rem_s_64, 48x for one-byte fallthroughs, 57x for
 ** jump_ind, 60x for one-byte traps, the worst found. */
 #define NK_COMPILE_BYTES_PER_BYTE 80u
+/* What the cache frees before a compile: enough for most programs
+** (add_64 17x, rem_s_64 23x); a compile that needs more retries once with
+** the full bound after emptying the cache as far as that needs. */
+#define NK_COMPILE_TYPICAL_PER_BYTE 24u
 #define NK_COMPILE_SLACK (1u << 20)
 
 /* Offset of the cap directory header from the heap base: BootInfo's

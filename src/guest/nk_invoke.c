@@ -101,30 +101,11 @@ void nk_invoke_fini(nk_kernel *k) {
   pvm_mem_free(k->mem);
 }
 
-/* The Image's program, compiled on first use and cached by its ordinal.
-** A compile may use NK_COMPILE_BYTES_PER_BYTE per blob byte and never
-** more than the budget; the cache makes room for that much first.
-** Returns 0 or a kernel error code. */
-static uint32_t compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal,
-                               nk_compiled **out) {
+/* Load and compile into c within limit bytes: 0 or a PVM_ERR_* code
+** (PVM_ERR_LIMIT: it needs more). */
+static int load_and_compile(nk_kernel *k, const cap_image_view *im, uint64_t limit,
+                            nk_compiled *c) {
   const pvm_engine *e = k->cfg.engine;
-  nk_compiled *c = k->compiled[ordinal];
-  if (c) {
-    k->stats.jit_cache_hits++;
-    unlink_compiled(k, c);
-    push_newest(k, c);
-    *out = c;
-    return 0;
-  }
-  if (c == &too_large) return NUB_KERR_OUT_OF_MEMORY;
-  uint64_t limit = (uint64_t)im->code_len * NK_COMPILE_BYTES_PER_BYTE + NK_COMPILE_SLACK;
-  if (limit > k->budget) limit = k->budget;
-  if (pvm_program_load_bytes(&im->blob, im->code_len) + sizeof *c > limit) {
-    k->compiled[ordinal] = &too_large;
-    return NUB_KERR_OUT_OF_MEMORY;
-  }
-  make_room(k, limit);
-  if (!(c = calloc(1, sizeof *c))) return NUB_KERR_OUT_OF_MEMORY;
   int rc = pvm_program_load((pvm_profile)im->profile, im->code, im->code_len, &c->prog, NULL);
   if (!rc) {
     size_t held = sizeof *c + pvm_program_bytes(c->prog);
@@ -132,8 +113,52 @@ static uint32_t compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t 
     else if (e->compile_within) rc = e->compile_within(c->prog, limit - held, &c->code, NULL);
     else rc = e->compile(c->prog, &c->code, NULL);
   }
+  if (rc) {
+    if (c->code) e->release(c->code);
+    pvm_program_free(c->prog);
+    c->code = NULL;
+    c->prog = NULL;
+  }
+  return rc;
+}
+
+/* The Image's program, compiled on first use and cached by its ordinal.
+** A compile may hold NK_COMPILE_BYTES_PER_BYTE per blob byte, never more
+** than the budget.  The cache first makes room for what compiles usually
+** need (NK_COMPILE_TYPICAL_PER_BYTE) and the compile gets all the room
+** there is; only one that needs more empties the cache for the full
+** bound and is compiled again, so the outcome does not depend on what is
+** cached.  Returns 0 or a kernel error code. */
+static uint32_t compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal,
+                               nk_compiled **out) {
+  const pvm_engine *e = k->cfg.engine;
+  nk_compiled *c = k->compiled[ordinal];
+  if (c == &too_large) return NUB_KERR_OUT_OF_MEMORY;
+  if (c) {
+    k->stats.jit_cache_hits++;
+    unlink_compiled(k, c);
+    push_newest(k, c);
+    *out = c;
+    return 0;
+  }
+  uint64_t full = (uint64_t)im->code_len * NK_COMPILE_BYTES_PER_BYTE + NK_COMPILE_SLACK;
+  uint64_t typical = (uint64_t)im->code_len * NK_COMPILE_TYPICAL_PER_BYTE + NK_COMPILE_SLACK;
+  if (full > k->budget) full = k->budget;
+  if (typical > full) typical = full;
+  if (pvm_program_load_bytes(&im->blob, im->code_len) + sizeof *c > full) {
+    k->compiled[ordinal] = &too_large;
+    return NUB_KERR_OUT_OF_MEMORY;
+  }
+  if (!(c = calloc(1, sizeof *c))) return NUB_KERR_OUT_OF_MEMORY;
+  make_room(k, typical);
+  uint64_t room = k->budget - k->cache_bytes;
+  int rc = load_and_compile(k, im, room < full ? room : full, c);
+  if (rc == PVM_ERR_LIMIT && room < full) {
+    make_room(k, full);
+    rc = load_and_compile(k, im, full, c);
+  }
   if (rc) {                 /* LIMIT: over the bound; NOMEM: the system's malloc */
-    free_compiled(k, c);
+    free(c);
     if (rc == PVM_ERR_LIMIT) k->compiled[ordinal] = &too_large;  /* refused every time */
     return rc == PVM_ERR_LIMIT || rc == PVM_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY
                                                      : NUB_KERR_COMPILE_FAILED;

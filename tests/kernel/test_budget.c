@@ -155,12 +155,12 @@ static void an_invocation_whose_pages_exceed_the_budget_is_refused(void **state)
   nub_close(n);
 }
 
-/* Fourteen programs of ~1 MB cached each under a 16 MiB budget, of which a
-** compile reserves NK_COMPILE_BYTES_PER_BYTE (80) x 90 KB + 1 MiB: only a
-** few stay cached; the least recently used go first. */
+/* Fourteen programs of ~1 MB cached each (0.8 MB for the interpreter)
+** under a 12 MiB budget, of which the cache frees 24 x 90 KB + 1 MiB for
+** each compile: only some stay cached; the least recently used go first. */
 static void the_jit_cache_evicts_the_least_recently_used_within_the_budget(void **state) {
   (void)state;
-  const uint64_t budget = 16u << 20;
+  const uint64_t budget = 12u << 20;
   enum { COUNT = 14 };
   nub *n = open_with_budget(budget);
   uint8_t inst[COUNT][32];
@@ -223,6 +223,33 @@ static void a_compile_over_its_bound_is_refused_with_out_of_memory(void **state)
   nub_close(n);
 }
 
+/* Six cached programs (~6 MB) leave about 10 MB of a 16 MiB budget; 200 k
+** traps need ~12 MB to compile with the JIT (`nub bench compile`: 60x):
+** the first attempt runs out of room, the cache empties and the second
+** fits the full bound.  Whether a program compiles never depends on what
+** is cached. */
+static void a_compile_that_needs_more_room_empties_the_cache_first(void **state) {
+  (void)state;
+  const uint64_t budget = 16u << 20;
+  nub *n = open_with_budget(budget);
+  uint8_t small[6][32], traps[32];
+  for (uint32_t i = 0; i < 6; i++) {
+    publish(n, (shape){0, 0, 30000 + i, 0}, 0, small[i]);
+    expect_halt(invoke(n, small[i], 1, 1), 1 + 30000 + i);
+  }
+  struct nub_kernel_stats before = stats(n);
+  assert_int_equal(before.jit_cache_entries, 6);
+  publish(n, (shape){0, 200000, 0, 0}, 0, traps);
+  assert_int_equal(invoke(n, traps, 1, 1).exit_reason, NUB_EXIT_PANIC);
+  struct nub_kernel_stats after = stats(n);
+  assert_int_equal(after.jit_compiles, 7);
+  assert_true(after.jit_cache_bytes <= budget);
+  if (engine_is_jit()) assert_true(after.jit_evictions >= 1);
+  assert_int_equal(after.jit_evictions + after.jit_cache_entries, 7);
+  expect_no_restart(n);
+  nub_close(n);
+}
+
 static void a_budget_below_the_minimum_is_an_argument_error(void **state) {
   (void)state;
   nub_options o;
@@ -242,6 +269,7 @@ int main(void) {
     cmocka_unit_test(an_invocation_whose_pages_exceed_the_budget_is_refused),
     cmocka_unit_test(the_jit_cache_evicts_the_least_recently_used_within_the_budget),
     cmocka_unit_test(a_compile_over_its_bound_is_refused_with_out_of_memory),
+    cmocka_unit_test(a_compile_that_needs_more_room_empties_the_cache_first),
     cmocka_unit_test(a_budget_below_the_minimum_is_an_argument_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
