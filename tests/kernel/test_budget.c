@@ -250,6 +250,52 @@ static void a_compile_that_needs_more_room_empties_the_cache_first(void **state)
   nub_close(n);
 }
 
+/* r7 = sbrk(r8), then halt, as an SPI program: its sbrk range runs up to
+** the stack, almost 4 GiB.  Under a 16 MiB budget sbrk grows while the
+** mappings and the heap fit, and returns 0 (as at heap_limit) beyond. */
+static void sbrk_stops_at_the_budget(void **state) {
+  (void)state;
+  pvm_spi spi = {0};
+  pvm_builder *pb = pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *code, *wire;
+  size_t code_len, wire_len;
+  cap_bundle b;
+  cap_error cerr;
+  spi.stack_size = 4096;
+  pvm_builder_insn(pb, PVM_OP_SBRK, 8, 0, 7, 0, 0);
+  pvm_builder_insn(pb, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  assert_int_equal(pvm_builder_finish(pb, &code, &code_len, NULL), PVM_OK);
+  pvm_builder_free(pb);
+  spi.code_blob = code;
+  spi.code_blob_len = (uint32_t)code_len;
+  assert_int_equal(pvm_spi_encode(&spi, &wire, &wire_len, NULL), PVM_OK);
+  if (cap_build_spi(wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
+  static const struct { uint64_t budget, size; bool grows; } cases[] = {
+    {16u << 20, 8u << 20, true},
+    {16u << 20, 15u << 20, true},
+    {16u << 20, 17u << 20, false},
+    {16u << 20, 64u << 20, false},
+    {0, 64u << 20, true},                  /* the default budget: 2 GiB */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    nub *n = open_with_budget(cases[i].budget);
+    nub_error err;
+    for (uint32_t c = 0; c < b.count; c++) {
+      uint8_t h[32];
+      if (nub_put_cap(n, b.items[c].wire, b.items[c].len, h, &err)) fail_msg("put: %s", err.msg);
+    }
+    nub_invocation_result r = invoke(n, b.items[b.instance].hash, 0, cases[i].size);
+    assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
+    if (cases[i].grows) assert_int_not_equal(r.return_value, 0);
+    else assert_int_equal(r.return_value, 0);
+    expect_no_restart(n);
+    nub_close(n);
+  }
+  cap_bundle_free(&b);
+  free(code);
+  free(wire);
+}
+
 static void a_budget_below_the_minimum_is_an_argument_error(void **state) {
   (void)state;
   nub_options o;
@@ -270,6 +316,7 @@ int main(void) {
     cmocka_unit_test(the_jit_cache_evicts_the_least_recently_used_within_the_budget),
     cmocka_unit_test(a_compile_over_its_bound_is_refused_with_out_of_memory),
     cmocka_unit_test(a_compile_that_needs_more_room_empties_the_cache_first),
+    cmocka_unit_test(sbrk_stops_at_the_budget),
     cmocka_unit_test(a_budget_below_the_minimum_is_an_argument_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
