@@ -26,6 +26,7 @@ enum {
   NK_TEST_WX        = 9,  /* mmap of a writable and executable page */
   NK_TEST_SCRIBBLE  = 10, /* garbage over the whole channel: control page, answer, frames */
   NK_TEST_HEAP_GARBAGE = 11, /* garbage over the directory past magic, layout id, seqlock */
+  NK_TEST_LIBC_PATHS = 12, /* the C library's rare paths: all inside the allow-list? */
 };
 
 /* Called before the engine is chosen (extra engines go in here) and

@@ -296,6 +296,33 @@ static void sbrk_stops_at_the_budget(void **state) {
   free(wire);
 }
 
+/* The test guest walks the C library's rare paths (error messages, large
+** and failing allocations) under the real filter: it must answer, not
+** die with SIGSYS.  proc only: inproc has no filter. */
+static void guest_library_paths_stay_inside_the_allow_list(void **state) {
+  (void)state;
+  nub_options o;
+  char guest[4096];
+  nub *n;
+  nub_error err;
+  uint8_t op = 12;                           /* NK_TEST_LIBC_PATHS (src/guest/guest_ext.h) */
+  char reply[256];
+  size_t len = 0;
+  nub_options_init(&o);
+  snprintf(guest, sizeof guest, "%s/nub-guest-test", getenv("NUB_BINARY_DIR"));
+  o.guest_path = guest;
+  o.engine = getenv("NUB_TEST_ENGINE");
+  o.heap_size = 64u << 20;
+  o.io_size = 1u << 20;
+  if (nub_open(&o, &n, &err)) fail_msg("nub_open: %s", err.msg);
+  if (nub_call_raw(n, NUB_FN_TEST, &op, 1, reply, sizeof reply - 1, &len, &err))
+    fail_msg("libc paths: %s", err.msg);
+  reply[len] = 0;
+  assert_non_null(strstr(reply, "libc paths ok"));
+  expect_no_restart(n);
+  nub_close(n);
+}
+
 static void a_budget_below_the_minimum_is_an_argument_error(void **state) {
   (void)state;
   nub_options o;
@@ -310,6 +337,10 @@ static void a_budget_below_the_minimum_is_an_argument_error(void **state) {
 }
 
 int main(void) {
+  const char *backend = getenv("NUB_TEST_BACKEND");
+  const struct CMUnitTest proc_only[] = {
+    cmocka_unit_test(guest_library_paths_stay_inside_the_allow_list),
+  };
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_5_mb_program_compiles_and_runs),
     cmocka_unit_test(an_invocation_whose_pages_exceed_the_budget_is_refused),
@@ -319,5 +350,7 @@ int main(void) {
     cmocka_unit_test(sbrk_stops_at_the_budget),
     cmocka_unit_test(a_budget_below_the_minimum_is_an_argument_error),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  if (backend && !strcmp(backend, "proc")) failed += cmocka_run_group_tests(proc_only, NULL, NULL);
+  return failed;
 }
