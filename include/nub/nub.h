@@ -61,15 +61,16 @@ typedef struct nub_options {
   size_t io_size;              /* each shared request/response buffer */
   const char *guest_path;      /* proc: nub-guest binary; NULL = $NUB_GUEST or next to the program */
   uint32_t call_timeout_ms;    /* proc: a call that takes longer kills the guest; 0 = none */
-  uint64_t memory_budget;      /* bytes the guest may spend on programs: the JIT cache
-                                  (compiled code + program analysis), one compile and
-                                  the pages an invocation can make accessible (its
-                                  mappings + the sbrk range), all together.  The cache
-                                  evicts least recently used programs to make room; an
-                                  invocation or compile that cannot fit ends with kernel
-                                  error NUB_KERR_OUT_OF_MEMORY (docs/abi.md).  Not
-                                  counted: heap_size, io_size and a few MiB of fixed
-                                  kernel state.  0 = NUB_DEFAULT_MEMORY_BUDGET */
+  uint64_t memory_budget;      /* bounds what programs make the guest allocate
+                                  (docs/abi.md, "The memory budget"): the JIT cache
+                                  (compiled code + program analysis) with one compile
+                                  (at most 80 bytes per blob byte) fit in it, evicting
+                                  least recently used programs; so do an invocation's
+                                  pages (its mappings; sbrk returns 0 past the budget).
+                                  What cannot fit ends with kernel error
+                                  NUB_KERR_OUT_OF_MEMORY, never a kill.  Not counted:
+                                  heap_size, io_size and ~2 MiB of fixed kernel state.
+                                  0 = NUB_DEFAULT_MEMORY_BUDGET */
 } nub_options;
 
 #define NUB_DEFAULT_HEAP_SIZE (1ull << 30)

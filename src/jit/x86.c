@@ -31,9 +31,10 @@ static inline void put32(ins *o, uint32_t v) {
 /* The code lives in its own read-write mapping, which the compiler later
 ** turns into the executable one without copying.  It grows by a quarter
 ** (mremap moves pages, it copies nothing), so what it holds beyond the
-** code stays small: the compile's memory bound counts capacity.  No madvise(MADV_HUGEPAGE):
-** nub-guest's seccomp filter forbids it, and on a 57 MB buffer it saved
-** 27% of the page faults but no measurable time (docs/sandbox.md). */
+** code stays small: the compile's memory bound counts capacity.  No
+** madvise(MADV_HUGEPAGE): nub-guest's seccomp filter forbids it, and on a
+** 57 MB buffer it saved 27% of the page faults but no measurable time
+** (docs/sandbox.md). */
 static bool grow(jit_asm *a, size_t need) {
   if (a->oom) return false;
   if (a->len + need <= a->cap) return true;
