@@ -43,5 +43,7 @@ int cmd_disasm(int argc, char **argv);
 int cmd_asm(int argc, char **argv);
 /* nub bench invoke (tools/bench_invoke.c) */
 int bench_invoke(int argc, char **argv);
+/* nub bench cache (tools/bench_cache.c) */
+int bench_cache(int argc, char **argv);
 
 #endif

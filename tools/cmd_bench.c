@@ -5,6 +5,8 @@
 **   bench jit      the loop and the bench .s kernels on the JIT, the
 **                  interpreter and natively (C, -O2), plus compile time
 **                  per KB at several program sizes
+**   bench compile  compile time per KB and compile memory per blob byte
+**   bench cache    guest memory with the JIT cache bounded (bench_cache.c)
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,10 +393,11 @@ static int bench_jit(void) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke)");
+  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "compile")) return bench_compile_scaling() || bench_compile_memory();
   if (!strcmp(argv[1], "invoke")) return bench_invoke(argc, argv);
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke)", argv[1]);
+  if (!strcmp(argv[1], "cache")) return bench_cache(argc, argv);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, cache)", argv[1]);
 }
