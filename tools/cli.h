@@ -59,5 +59,7 @@ int cmd_asm(int argc, char **argv);
 int bench_invoke(int argc, char **argv);
 /* nub bench recovery (tools/bench_recovery.c) */
 int bench_recovery(int argc, char **argv);
+/* nub bench cache (tools/bench_cache.c) */
+int bench_cache(int argc, char **argv);
 
 #endif

@@ -106,6 +106,7 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_KERR_ENDPOINT_NOT_FOUND 25u
 #define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing, or
                                             more than CAP_MEMORY_MAX_RUNS Data runs */
+#define NUB_KERR_OUT_OF_MEMORY      27u  /* nub: over the guest's memory budget */
 #define NUB_KERR_COMPILE_FAILED     50u
 
 /* PUT_CAP rejection (the seed's 32 x 0xFF, then a nub extension):
@@ -135,19 +136,23 @@ struct nub_heap_stats {
 
 _Static_assert(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
 
-/* KERNEL_STATS reply (nub extension): 8 x u64 LE counters. */
+/* KERNEL_STATS reply (nub extension): 11 x u64 LE. */
 struct nub_kernel_stats {
   uint64_t invocations;
   uint64_t jit_compiles;        /* programs compiled (cache misses) */
   uint64_t jit_cache_hits;
-  uint64_t jit_evictions;       /* EVICT_JIT_ALL calls */
+  uint64_t jit_evictions;       /* compiled programs dropped: by EVICT_JIT_ALL
+                                   or to stay within the memory budget */
   uint64_t caps_published;      /* PUT_CAP calls that added a new cap */
   uint64_t caps_total;          /* caps in the directory */
   uint64_t put_cap_failures;
   uint64_t kernel_errors;       /* invocations ending in NUB_EXIT_KERNEL_ERROR */
+  uint64_t jit_cache_bytes;     /* memory the cached programs hold now */
+  uint64_t jit_cache_entries;   /* programs in the cache now */
+  uint64_t memory_budget;       /* the guest's budget (nub_options) */
 };
 
-_Static_assert(sizeof(struct nub_kernel_stats) == 64, "kernel stats are 64 bytes");
+_Static_assert(sizeof(struct nub_kernel_stats) == 88, "kernel stats are 88 bytes");
 
 /* REPUBLISH (nub extension): caps the host published before, with the
 ** hashes it computed then, many per frame; the guest decodes each copy

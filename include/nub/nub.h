@@ -70,10 +70,22 @@ typedef struct nub_options {
   size_t io_size;              /* each shared request/response buffer */
   const char *guest_path;      /* proc: nub-guest binary; NULL = $NUB_GUEST or next to the program */
   uint32_t call_timeout_ms;    /* proc: a call that takes longer kills the guest; 0 = none */
+  uint64_t memory_budget;      /* bounds what programs make the guest allocate
+                                  (docs/abi.md, "The memory budget"): the JIT cache
+                                  (compiled code + program analysis) with one compile
+                                  (at most 80 bytes per blob byte) fit in it, evicting
+                                  least recently used programs; so do an invocation's
+                                  pages (its mappings; sbrk returns 0 past the budget).
+                                  What cannot fit ends with kernel error
+                                  NUB_KERR_OUT_OF_MEMORY, never a kill.  Not counted:
+                                  heap_size, io_size and ~2 MiB of fixed kernel state.
+                                  0 = NUB_DEFAULT_MEMORY_BUDGET */
 } nub_options;
 
 #define NUB_DEFAULT_HEAP_SIZE (1ull << 30)
 #define NUB_DEFAULT_IO_SIZE   (80ull << 20)
+#define NUB_DEFAULT_MEMORY_BUDGET (2ull << 30)
+#define NUB_MIN_MEMORY_BUDGET (4ull << 20)
 
 void nub_options_init(nub_options *opt);
 

@@ -3,7 +3,9 @@
 ** survive (guest_ext.h lists them).  Linked only into nub-guest-test.
 */
 #include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -72,6 +74,40 @@ static int fill_table(nk_kernel *k) {
   return 0;
 }
 
+/* Library paths the kernel reaches only on errors or with large inputs
+** (docs/sandbox.md, "What was audited"): messages of every errno and of
+** floats, large blocks that malloc maps, grows with mremap and unmaps,
+** many small ones on brk, and allocations that fail.  A forbidden call
+** kills the guest before it answers. */
+static uint32_t libc_paths(uint8_t *out, size_t out_cap, size_t *out_len) {
+  char msg[256];
+  size_t chars = 0;
+  for (int e = 0; e < 134; e++) {
+    snprintf(msg, sizeof msg, "%d %s %f %g %.3e", e, strerror(e), 1.5, 2.25, 1e300);
+    chars += strlen(msg);
+  }
+  uint8_t *big = malloc(64u << 20), *bigger;
+  if (!big) return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: no 64 MiB block");
+  memset(big, 1, 64u << 20);
+  if (!(bigger = realloc(big, 192u << 20))) {
+    free(big);
+    return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: no 192 MiB block");
+  }
+  memset(bigger + (64u << 20), 2, 128u << 20);
+  free(bigger);
+  void *small[4096];
+  for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) small[i] = malloc(16 + i * 64);
+  for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) free(small[i]);
+  volatile size_t huge = (size_t)1 << 46, count = (size_t)1 << 40;
+  void *none[2] = {malloc(huge), calloc(count, count)};
+  void *map = mmap(NULL, (size_t)1 << 47, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (none[0] || none[1] || map != MAP_FAILED)
+    return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: an impossible allocation worked");
+  snprintf(msg, sizeof msg, "test: libc paths ok (%zu message bytes, mmap: %s)", chars,
+           strerror(errno));
+  return reply_msg(out, out_cap, out_len, NUB_RPC_OK, msg);
+}
+
 static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                         size_t out_cap, size_t *out_len) {
   *out_len = 0;
@@ -107,6 +143,8 @@ static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t 
   case NK_TEST_EXIT:
     syscall(SYS_exit_group, 3);
     return NUB_RPC_INTERNAL;
+  case NK_TEST_LIBC_PATHS:
+    return libc_paths(out, out_cap, out_len);
   case NK_TEST_HEAP_GARBAGE: {
     struct nub_boot_info bi;
     nk_boot_info(k, &bi);

@@ -57,6 +57,7 @@ void nub_options_init(nub_options *opt) {
   opt->heap_size = NUB_DEFAULT_HEAP_SIZE;
   opt->io_size = NUB_DEFAULT_IO_SIZE;
   opt->call_timeout_ms = 10000;
+  opt->memory_budget = NUB_DEFAULT_MEMORY_BUDGET;
 }
 
 /* ---- frames ---- */
@@ -380,6 +381,11 @@ int nub_open(const nub_options *opt, nub **out, nub_error *err) {
   if (!o.io_size) o.io_size = NUB_DEFAULT_IO_SIZE;
   if (o.io_size < 4096)
     return host_fail(err, NUB_ERR_ARG, "io_size %zu is below the 4096-byte minimum", o.io_size);
+  if (!o.memory_budget) o.memory_budget = NUB_DEFAULT_MEMORY_BUDGET;
+  if (o.memory_budget < NUB_MIN_MEMORY_BUDGET)
+    return host_fail(err, NUB_ERR_ARG, "memory_budget %llu is below the %llu-byte minimum",
+                     (unsigned long long)o.memory_budget,
+                     (unsigned long long)NUB_MIN_MEMORY_BUDGET);
   const host_backend_ops *ops = o.backend == NUB_BACKEND_INPROC ? &host_inproc_ops
                               : o.backend == NUB_BACKEND_PROC ? &host_proc_ops : NULL;
   if (!ops) return host_fail(err, NUB_ERR_ARG, "backend %d is not available in this build", (int)o.backend);
