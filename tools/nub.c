@@ -14,6 +14,7 @@ static const cli_command commands[] = {
   {"fuzz-diff", "differential fuzzing, JIT vs interpreter: fuzz-diff [--count N] [--seed S] [--max-insns K] [--save DIR] [--reports N] [--engine jit|jit-no-lzcnt]", cmd_fuzz_diff},
   {"disasm", "print a program as assembler text: disasm FILE [--format generic|spi] [--profile P] [-o OUT]", cmd_disasm},
   {"asm", "assemble a program: asm FILE.s -o FILE.pvm [--profile P]", cmd_asm},
+  {"gas", "gas cost of every basic block: gas FILE [--profile P] [--format generic|spi] [--json] | gas [FILE] --check VECTOR.json...", cmd_gas},
   {"cap", "capabilities: cap hash FILE | cap show FILE (SSZ wire bytes)", cmd_cap},
 };
 

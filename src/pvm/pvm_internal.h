@@ -113,6 +113,65 @@ int pvm_builder_error(const pvm_builder *b, pvm_error *err, int *operand);
 /* Number of code items added so far (the index of the next one). */
 uint32_t pvm_builder_item_count(const pvm_builder *b);
 
+/* ---- gas cost model (GP 0.8.0 A.9 / A.10; docs/gas.md) ---- */
+
+/* How a profile charges gas. */
+typedef struct pvm_gas_rules {
+  bool pipeline;           /* A.9 block simulation; else 1 per instruction */
+  bool draft_sim;          /* the Nov 2025 draft's A.46-A.53 (vectors), not 0.8.0's */
+  uint8_t mem_cycles;      /* m (A.10): cycles of a load */
+  bool first_run_check;    /* 0.8.0 deblob: v_blob over the whole code */
+} pvm_gas_rules;
+
+const pvm_gas_rules *pvm_gas_rules_of(pvm_profile profile);
+
+/* A.10 row of one op.  Cycles are `cycles`, or m for PVM_CYC_MEM, or b
+** (1 or 20) for PVM_CYC_BRANCH; decode slots are `slots`, or
+** `slots_overlap` when the rule's overlap holds (P: a source is also a
+** destination; PS: rA = rD).  src/dst name the register fields read and
+** written (PVM_ROLE_*), units are the execution units as one byte each
+** (A, L, S, M, D from the low byte). */
+enum { PVM_CYC_FIXED, PVM_CYC_MEM, PVM_CYC_BRANCH };
+enum { PVM_SLOTS_FIXED, PVM_SLOTS_P, PVM_SLOTS_PS };
+enum { PVM_ROLE_A = 1, PVM_ROLE_B = 2, PVM_ROLE_D = 4 };
+typedef struct pvm_gas_row {
+  uint8_t cycles, cycle_rule;
+  uint8_t slots, slots_overlap, slot_rule;
+  uint8_t src, dst;
+  uint64_t units;
+} pvm_gas_row;
+
+/* NULL when the op has no row (not in any pipeline profile). */
+const pvm_gas_row *pvm_gas_row_of(pvm_op op);
+
+/* One instruction as the simulation sees it. */
+typedef struct pvm_gas_insn {
+  uint8_t cycles, slots;
+  bool move;               /* move_reg: handled by the front end */
+  uint16_t src, dst;       /* register sets */
+  uint64_t units;
+} pvm_gas_insn;
+
+/* The reorder-buffer simulation of one block (A.9), fed instruction by
+** instruction during program analysis. */
+#define PVM_GAS_ROB 32
+typedef struct pvm_gas_sim {
+  uint64_t cycle;
+  uint64_t avail;          /* free execution units, packed like pvm_gas_row.units */
+  uint8_t decode_left, start_left;
+  uint8_t n;               /* live (non-retired) entries, in order */
+  bool draft;
+  uint8_t state[PVM_GAS_ROB], left[PVM_GAS_ROB];
+  uint16_t regs[PVM_GAS_ROB];
+  uint32_t deps[PVM_GAS_ROB];   /* bit k: depends on live entry k */
+  uint64_t units[PVM_GAS_ROB];
+} pvm_gas_sim;
+
+void pvm_gas_sim_begin(pvm_gas_sim *s, bool draft);
+void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in);
+/* Runs to convergence; returns the block cost max(cycles - 3, 1). */
+uint32_t pvm_gas_sim_end(pvm_gas_sim *s);
+
 /* ---- loaded program ---- */
 
 /* Interpreter instruction: 24 bytes, pre-decoded so the hot loop never

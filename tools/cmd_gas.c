@@ -1,0 +1,266 @@
+/*
+** nub gas: the gas cost of every basic block of a program under a
+** profile's cost model (docs/gas.md), and a check against the
+** "block-gas-costs" of a test vector.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/util/json.h"
+#include "cli.h"
+
+#define MAX_CHECKS 16
+
+typedef struct gas_opts {
+  const char *file;
+  const char *checks[MAX_CHECKS];
+  int nchecks;
+  pvm_profile profile;
+  bool spi, json;
+} gas_opts;
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* A vector (or integration) JSON file: its "program" bytes and, when
+** present, its "block-gas-costs". */
+typedef struct json_program {
+  json_doc *doc;
+  uint8_t *program;
+  size_t len;
+  const json_value *costs;
+} json_program;
+
+static int read_json_program(const char *path, json_program *jp) {
+  uint8_t *text;
+  size_t len;
+  json_error jerr;
+  memset(jp, 0, sizeof *jp);
+  if (cli_read_file(path, &text, &len)) return 1;
+  int rc = json_parse((const char *)text, (const char *)text + len, &jp->doc, &jerr);
+  free(text);
+  if (rc) {
+    fprintf(stderr, "nub gas: %s: JSON error at line %zu column %zu: %s\n", path, jerr.line,
+            jerr.column, jerr.msg);
+    return 1;
+  }
+  const json_value *root = json_root(jp->doc), *prog = json_get(root, "program");
+  if (!prog || prog->type != JSON_ARRAY) {
+    fprintf(stderr, "nub gas: %s: no \"program\" array\n", path);
+    return 1;
+  }
+  jp->program = malloc(prog->count ? prog->count : 1);
+  if (!jp->program) { fprintf(stderr, "nub gas: out of memory\n"); return 1; }
+  size_t i = 0;
+  for (const json_value *e = prog->child; e; e = e->next, i++) {
+    uint64_t b;
+    if (!json_to_u64(e, &b) || b > 255) {
+      fprintf(stderr, "nub gas: %s: \"program\"[%zu] at offset %zu is not a byte\n", path, i,
+              e->offset);
+      return 1;
+    }
+    jp->program[i] = (uint8_t)b;
+  }
+  jp->len = prog->count;
+  jp->costs = json_get(root, "block-gas-costs");
+  if (jp->costs && jp->costs->type != JSON_OBJECT) {
+    fprintf(stderr, "nub gas: %s: \"block-gas-costs\" is not an object\n", path);
+    return 1;
+  }
+  return 0;
+}
+
+static void free_json_program(json_program *jp) {
+  free(jp->program);
+  json_free(jp->doc);
+}
+
+static int load(const gas_opts *o, const char *path, const uint8_t *bytes, size_t len,
+                pvm_program **prog) {
+  pvm_error err;
+  pvm_spi spi;
+  if (o->spi) {
+    if (pvm_spi_parse(bytes, bytes + len, &spi, &err)) goto fail;
+    bytes = spi.code_blob;
+    len = spi.code_blob_len;
+  }
+  if (pvm_program_load(o->profile, bytes, len, prog, &err)) goto fail;
+  return 0;
+fail:
+  fprintf(stderr, "nub gas: %s: %s (%s, offset %llu)\n", path, err.msg,
+          pvm_errcode_name(err.code), (unsigned long long)err.offset);
+  return 1;
+}
+
+static void list_blocks(const gas_opts *o, const pvm_program *prog) {
+  uint32_t cur = 0, pc, cost, n = 0;
+  uint64_t total = 0;
+  bool basic;
+  if (o->json) printf("{\"profile\": \"%s\", \"blocks\": [", pvm_profile_name(o->profile));
+  while (pvm_program_next_block(prog, &cur, &pc, &cost, &basic)) {
+    if (!basic) continue;
+    if (o->json) printf("%s\n  {\"pc\": %u, \"cost\": %u}", n ? "," : "", pc, cost);
+    else printf("%u %u\n", pc, cost);
+    n++;
+    total += cost;
+  }
+  if (o->json) printf("\n], \"count\": %u, \"total\": %llu}\n", n, (unsigned long long)total);
+}
+
+typedef struct expected { uint32_t pc; uint32_t cost; } expected;
+
+static int by_pc(const void *a, const void *b) {
+  uint32_t x = ((const expected *)a)->pc, y = ((const expected *)b)->pc;
+  return x < y ? -1 : x > y;
+}
+
+/* The vector's "block-gas-costs", sorted by pc; NULL on a bad entry. */
+static expected *read_expected(const char *path, const json_value *costs) {
+  expected *e = malloc((costs->count ? costs->count : 1) * sizeof *e);
+  size_t i = 0;
+  if (!e) { fprintf(stderr, "nub gas: out of memory\n"); return NULL; }
+  for (const json_value *m = costs->child; m; m = m->next, i++) {
+    char *end;
+    uint64_t pc = strtoull(m->key, &end, 10), cost;
+    if (*end || end == m->key || pc > UINT32_MAX || !json_to_u64(m, &cost) || cost > UINT32_MAX) {
+      fprintf(stderr, "nub gas: %s: \"block-gas-costs\" entry \"%s\" at offset %zu is not "
+              "a pc and a cost in 0..2^32-1\n", path, m->key, m->offset);
+      free(e);
+      return NULL;
+    }
+    e[i] = (expected){(uint32_t)pc, (uint32_t)cost};
+  }
+  qsort(e, costs->count, sizeof *e, by_pc);
+  return e;
+}
+
+/* Compare every basic block with the vector (both in pc order) and print
+** each difference.  Returns the number of differences; *equal counts the
+** equal ones. */
+static unsigned check(const char *path, const pvm_program *prog, const expected *want,
+                      size_t nwant, unsigned *equal) {
+  unsigned diffs = 0;
+  uint32_t cur = 0, pc, cost;
+  size_t k = 0;
+  bool basic, more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
+  while (more || k < nwant) {
+    if (more && !basic) {
+      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
+    } else if (more && (k == nwant || pc < want[k].pc)) {
+      printf("%s: block %u: not in the vector (cost %u here)\n", path, pc, cost);
+      diffs++;
+      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
+    } else if (!more || want[k].pc < pc) {
+      printf("%s: block %u: in the vector (cost %u) but not a basic block here\n", path,
+             want[k].pc, want[k].cost);
+      diffs++;
+      k++;
+    } else {
+      if (want[k].cost != cost) {
+        printf("%s: block %u: expected %u, got %u\n", path, pc, want[k].cost, cost);
+        diffs++;
+      } else {
+        (*equal)++;
+      }
+      k++;
+      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
+    }
+  }
+  return diffs;
+}
+
+static int run_checks(const gas_opts *o) {
+  unsigned total = 0, equal = 0, diffs = 0;
+  int rc = 0;
+  for (int i = 0; i < o->nchecks; i++) {
+    json_program jp;
+    pvm_program *prog = NULL;
+    const char *path = o->checks[i];
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (read_json_program(path, &jp) || (!o->file && load(o, path, jp.program, jp.len, &prog))) {
+      free_json_program(&jp);
+      return 1;
+    }
+    if (o->file) {
+      uint8_t *bytes;
+      size_t len;
+      if (cli_read_file(o->file, &bytes, &len)) { free_json_program(&jp); return 1; }
+      rc = load(o, o->file, bytes, len, &prog);
+      free(bytes);
+      if (rc) { free_json_program(&jp); return 1; }
+    }
+    if (!jp.costs) {
+      fprintf(stderr, "nub gas: %s: no \"block-gas-costs\" to check against\n", path);
+      pvm_program_free(prog);
+      free_json_program(&jp);
+      return 1;
+    }
+    expected *want = read_expected(path, jp.costs);
+    if (!want) {
+      pvm_program_free(prog);
+      free_json_program(&jp);
+      return 1;
+    }
+    unsigned eq = 0, d = check(base, prog, want, jp.costs->count, &eq);
+    free(want);
+    printf("%s: %u of %zu block costs equal\n", base, eq, jp.costs->count);
+    total += (unsigned)jp.costs->count;
+    equal += eq;
+    diffs += d;
+    pvm_program_free(prog);
+    free_json_program(&jp);
+  }
+  if (o->nchecks > 1) printf("total: %u of %u block costs equal\n", equal, total);
+  return diffs || equal != total ? 1 : 0;
+}
+
+int cmd_gas(int argc, char **argv) {
+  gas_opts o = {.profile = PVM_PROFILE_GP07};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--format") && v) {
+      if (!strcmp(v, "spi")) o.spi = true;
+      else if (strcmp(v, "generic")) return cli_usage_error("gas", "--format must be generic or spi");
+      i++;
+    } else if (!strcmp(a, "--profile") && v) {
+      if (!cli_profile("gas", v, &o.profile)) return 2;
+      i++;
+    } else if (!strcmp(a, "--check") && v) {
+      if (o.nchecks == MAX_CHECKS) return cli_usage_error("gas", "at most %d --check files", MAX_CHECKS);
+      o.checks[o.nchecks++] = v;
+      i++;
+    } else if (!strcmp(a, "--json")) {
+      o.json = true;
+    } else if (a[0] != '-' && !o.file) {
+      o.file = a;
+    } else {
+      return cli_usage_error("gas", "unexpected argument %s", a);
+    }
+  }
+  if (o.nchecks) {
+    if (o.json) return cli_usage_error("gas", "--json lists blocks; it does not go with --check");
+    if (o.file && o.nchecks > 1) return cli_usage_error("gas", "one --check file per program");
+    return run_checks(&o);
+  }
+  if (!o.file) return cli_usage_error("gas", "no program file");
+  pvm_program *prog = NULL;
+  int rc;
+  if (ends_with(o.file, ".json")) {
+    json_program jp;
+    rc = read_json_program(o.file, &jp) || load(&o, o.file, jp.program, jp.len, &prog);
+    free_json_program(&jp);
+  } else {
+    uint8_t *bytes;
+    size_t len;
+    if (cli_read_file(o.file, &bytes, &len)) return 1;
+    rc = load(&o, o.file, bytes, len, &prog);
+    free(bytes);
+  }
+  if (rc) return 1;
+  list_blocks(&o, prog);
+  pvm_program_free(prog);
+  return 0;
+}
