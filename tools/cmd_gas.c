@@ -9,6 +9,7 @@
 
 #include "../src/util/json.h"
 #include "cli.h"
+#include "vector.h"
 
 #define MAX_CHECKS 16
 
@@ -110,66 +111,10 @@ static void list_blocks(const gas_opts *o, const pvm_program *prog) {
   if (o->json) printf("\n], \"count\": %u, \"total\": %llu}\n", n, (unsigned long long)total);
 }
 
-typedef struct expected { uint32_t pc; uint32_t cost; } expected;
+typedef struct diff_out { const char *path; } diff_out;
 
-static int by_pc(const void *a, const void *b) {
-  uint32_t x = ((const expected *)a)->pc, y = ((const expected *)b)->pc;
-  return x < y ? -1 : x > y;
-}
-
-/* The vector's "block-gas-costs", sorted by pc; NULL on a bad entry. */
-static expected *read_expected(const char *path, const json_value *costs) {
-  expected *e = malloc((costs->count ? costs->count : 1) * sizeof *e);
-  size_t i = 0;
-  if (!e) { fprintf(stderr, "nub gas: out of memory\n"); return NULL; }
-  for (const json_value *m = costs->child; m; m = m->next, i++) {
-    char *end;
-    uint64_t pc = strtoull(m->key, &end, 10), cost;
-    if (*end || end == m->key || pc > UINT32_MAX || !json_to_u64(m, &cost) || cost > UINT32_MAX) {
-      fprintf(stderr, "nub gas: %s: \"block-gas-costs\" entry \"%s\" at offset %zu is not "
-              "a pc and a cost in 0..2^32-1\n", path, m->key, m->offset);
-      free(e);
-      return NULL;
-    }
-    e[i] = (expected){(uint32_t)pc, (uint32_t)cost};
-  }
-  qsort(e, costs->count, sizeof *e, by_pc);
-  return e;
-}
-
-/* Compare every basic block with the vector (both in pc order) and print
-** each difference.  Returns the number of differences; *equal counts the
-** equal ones. */
-static unsigned check(const char *path, const pvm_program *prog, const expected *want,
-                      size_t nwant, unsigned *equal) {
-  unsigned diffs = 0;
-  uint32_t cur = 0, pc, cost;
-  size_t k = 0;
-  bool basic, more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
-  while (more || k < nwant) {
-    if (more && !basic) {
-      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
-    } else if (more && (k == nwant || pc < want[k].pc)) {
-      printf("%s: block %u: not in the vector (cost %u here)\n", path, pc, cost);
-      diffs++;
-      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
-    } else if (!more || want[k].pc < pc) {
-      printf("%s: block %u: in the vector (cost %u) but not a basic block here\n", path,
-             want[k].pc, want[k].cost);
-      diffs++;
-      k++;
-    } else {
-      if (want[k].cost != cost) {
-        printf("%s: block %u: expected %u, got %u\n", path, pc, want[k].cost, cost);
-        diffs++;
-      } else {
-        (*equal)++;
-      }
-      k++;
-      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
-    }
-  }
-  return diffs;
+static void print_diff(void *ud, const char *msg) {
+  printf("%s: %s\n", ((diff_out *)ud)->path, msg);
 }
 
 static int run_checks(const gas_opts *o) {
@@ -198,13 +143,17 @@ static int run_checks(const gas_opts *o) {
       free_json_program(&jp);
       return 1;
     }
-    expected *want = read_expected(path, jp.costs);
-    if (!want) {
+    vec_block_cost *want;
+    size_t nwant;
+    char why[200];
+    if (vector_block_costs(jp.costs, &want, &nwant, why, sizeof why)) {
+      fprintf(stderr, "nub gas: %s: %s\n", path, why);
       pvm_program_free(prog);
       free_json_program(&jp);
       return 1;
     }
-    unsigned eq = 0, d = check(base, prog, want, jp.costs->count, &eq);
+    diff_out out = {base};
+    unsigned d, eq = vector_compare_block_costs(prog, want, nwant, print_diff, &out, &d);
     free(want);
     printf("%s: %u of %zu block costs equal\n", base, eq, jp.costs->count);
     total += (unsigned)jp.costs->count;

@@ -481,9 +481,11 @@ bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc);
 int64_t pvm_program_entry_cost(const pvm_program *prog, uint32_t pc);
 uint32_t pvm_program_block_count(const pvm_program *prog);
 /* Gas blocks in pc order: start at *cursor = 0; each call gives the next
-** block's first pc, its cost and whether it starts a basic block (varpi;
-** the other gas blocks begin after an invalid opcode or at a synthetic
-** trap).  False after the last block. */
+** block's first pc, its cost and whether it is a basic block: one in
+** varpi, or the implicit trap at the end of the code after a final
+** fallthrough or conditional branch (the other gas blocks begin after an invalid opcode or at a
+** synthetic trap, and are reached only by a mid-block initial pc).
+** False after the last block. */
 bool pvm_program_next_block(const pvm_program *prog, uint32_t *cursor, uint32_t *pc,
                             uint32_t *cost, bool *basic);
 uint32_t pvm_program_insn_count(const pvm_program *prog);

@@ -265,13 +265,27 @@ pvm_profile pvm_program_profile(const pvm_program *p) { return p->profile; }
 uint32_t pvm_program_block_count(const pvm_program *p) { return p->block_count; }
 uint32_t pvm_program_insn_count(const pvm_program *p) { return p->insn_count; }
 
+/* insns[i] is a terminator that may continue at the next pc (fallthrough
+** or a conditional branch): the implicit trap at the end of the code
+** after it is then a block of its own, as in the draft's vectors. */
+static bool falls_through_to_end(const pvm_program *p, uint32_t i) {
+  uint32_t pc = p->insns[i].pc;
+  if (!pvm_blob_is_start(&p->blob, pc)) return false;
+  const pvm_opinfo *info = &pvm_isa(p->profile)[p->blob.code[pc]];
+  if (!info->name || !(info->flags & PVM_OPF_TERM)) return false;
+  return info->op == PVM_OP_FALLTHROUGH ||
+         ((info->flags & PVM_OPF_BRANCH) && info->op != PVM_OP_JUMP &&
+          info->op != PVM_OP_LOAD_IMM_JUMP);
+}
+
 bool pvm_program_next_block(const pvm_program *p, uint32_t *cursor, uint32_t *pc,
                             uint32_t *cost, bool *basic) {
   for (uint32_t i = *cursor; i < p->insn_count; i++) {
     if (!p->insns[i].gas) continue;
     *pc = p->insns[i].pc;
     *cost = p->insns[i].gas;
-    *basic = pvm_program_is_block_start(p, *pc);
+    *basic = pvm_program_is_block_start(p, *pc) ||
+             (*pc == p->blob.code_len && i > 0 && falls_through_to_end(p, i - 1));
     *cursor = i + 1;
     return true;
   }
