@@ -19,6 +19,8 @@ typedef struct cli_command {
 /* Read a whole file; returns 0 or prints an error naming the path. */
 int cli_read_file(const char *path, uint8_t **data, size_t *len);
 int cli_write_file(const char *path, const void *data, size_t len);
+/* The "program" bytes of a vector or integration JSON file (nub gas). */
+int cli_read_json_program(const char *path, uint8_t **program, size_t *len);
 /* Parse an unsigned integer (decimal or 0x hex) that must fit in max. */
 bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 bool cli_parse_i64(const char *s, int64_t *out);

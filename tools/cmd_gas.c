@@ -79,6 +79,16 @@ static void free_json_program(json_program *jp) {
   json_free(jp->doc);
 }
 
+int cli_read_json_program(const char *path, uint8_t **program, size_t *len) {
+  json_program jp;
+  if (read_json_program(path, &jp)) { free_json_program(&jp); return 1; }
+  *program = jp.program;
+  *len = jp.len;
+  jp.program = NULL;
+  free_json_program(&jp);
+  return 0;
+}
+
 static int load(const gas_opts *o, const char *path, const uint8_t *bytes, size_t len,
                 pvm_program **prog) {
   pvm_error err;

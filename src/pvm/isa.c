@@ -305,10 +305,11 @@ typedef struct profile_def {
 static const profile_def profiles[PVM_PROFILE_COUNT] = {
   [PVM_PROFILE_GP07] = {"gp07", NULL, 0, PVM_OP_INVALID, PVM_OP_INVALID, 1,
                         {.pipeline = false}},
-  /* the draft: m = 25 ("L2HIT"), its own A.46-A.53 wording */
+  /* the draft: m = 25 ("L2HIT"); its A.46-A.53 give the same costs as
+  ** 0.8.0's (docs/gas.md) */
   [PVM_PROFILE_GP08_DRAFT] = {"gp08-draft", gp08_draft_extra, COUNT_OF(gp08_draft_extra),
                               PVM_OP_INVALID, PVM_OP_INVALID, 1,
-                              {.pipeline = true, .draft_sim = true, .mem_cycles = 25}},
+                              {.pipeline = true, .mem_cycles = 25}},
   /* GP 0.8.0: m = 25, deblob checks every instruction of the code */
   [PVM_PROFILE_JAMV1] = {"jamv1", jamv1_moved, COUNT_OF(jamv1_moved),
                          PVM_OP_SBRK, PVM_OP_REVERSE_BYTES, 1,

@@ -141,7 +141,7 @@ static void gas_add(pvm_program *p, gas_walk *g, uint32_t n, const pvm_insn *in,
   p->block_count++;
   g->head = n + 1;
   g->count = 0;
-  if (g->rules->pipeline) pvm_gas_sim_begin(&g->sim, g->rules->draft_sim);
+  if (g->rules->pipeline) pvm_gas_sim_begin(&g->sim);
 }
 
 /* One pass over the code: decode, pre-decode for the interpreter, note
@@ -151,7 +151,7 @@ static uint32_t walk(pvm_program *p, insn_facts *f) {
   const pvm_opinfo *isa = pvm_isa(p->profile);
   gas_walk g = {pvm_gas_rules_of(p->profile), b, pvm_opcode_of(p->profile, PVM_OP_UNLIKELY),
                 0, 0, {0}};
-  pvm_gas_sim_begin(&g.sim, g.rules->draft_sim);
+  pvm_gas_sim_begin(&g.sim);
   p->block_count = 0;
   uint32_t n = 0;
   for (uint32_t pc = 0; pc < b->code_len; pc++) {

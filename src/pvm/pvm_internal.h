@@ -118,7 +118,6 @@ uint32_t pvm_builder_item_count(const pvm_builder *b);
 /* How a profile charges gas. */
 typedef struct pvm_gas_rules {
   bool pipeline;           /* A.9 block simulation; else 1 per instruction */
-  bool draft_sim;          /* the Nov 2025 draft's A.46-A.53 (vectors), not 0.8.0's */
   uint8_t mem_cycles;      /* m (A.10): cycles of a load */
   bool first_run_check;    /* 0.8.0 deblob: v_blob over the whole code */
 } pvm_gas_rules;
@@ -155,19 +154,24 @@ typedef struct pvm_gas_insn {
 /* The reorder-buffer simulation of one block (A.9), fed instruction by
 ** instruction during program analysis. */
 #define PVM_GAS_ROB 32
+#define PVM_GAS_SLOTS 64     /* ring slots: twice the buffer, see gas.c */
 typedef struct pvm_gas_sim {
-  uint64_t cycle;
+  uint32_t cycle;
+  uint32_t next_done;      /* earliest cycle an executing entry reaches 0 left */
   uint64_t avail;          /* free execution units, packed like pvm_gas_row.units */
   uint8_t decode_left, start_left;
-  uint8_t n;               /* live (non-retired) entries, in order */
-  bool draft;
-  uint8_t state[PVM_GAS_ROB], left[PVM_GAS_ROB];
-  uint16_t regs[PVM_GAS_ROB];
-  uint32_t deps[PVM_GAS_ROB];   /* bit k: depends on live entry k */
-  uint64_t units[PVM_GAS_ROB];
+  uint8_t n;               /* live (non-retired) entries */
+  uint8_t base;            /* ring slot of the oldest live entry */
+  /* slot j is bit j: the state of its entry, and whether it has 0 cycles left */
+  uint64_t dec, wait, exe, fin, zero;
+  uint64_t writers[PVM_REGS];   /* entries whose clobbered set r holds register i */
+  uint8_t cycles[PVM_GAS_SLOTS];   /* before it starts: its cycles */
+  uint32_t done[PVM_GAS_SLOTS];    /* once started: the cycle it reaches 0 left */
+  uint64_t deps[PVM_GAS_SLOTS];
+  uint64_t units[PVM_GAS_SLOTS];
 } pvm_gas_sim;
 
-void pvm_gas_sim_begin(pvm_gas_sim *s, bool draft);
+void pvm_gas_sim_begin(pvm_gas_sim *s);
 void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in);
 /* Runs to convergence; returns the block cost max(cycles - 3, 1). */
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s);
