@@ -283,12 +283,7 @@ static const struct { uint8_t op; pvm_gas_row row; } gas_rows[] = {
 #undef MEM
 #undef BR
 
-static pvm_gas_row gas_row_by_op[PVM_OP_COUNT];
-static bool gas_row_present[PVM_OP_COUNT];
-
-const pvm_gas_row *pvm_gas_row_of(pvm_op op) {
-  return (unsigned)op < PVM_OP_COUNT && gas_row_present[op] ? &gas_row_by_op[op] : NULL;
-}
+pvm_gas_row pvm_gas_rows[PVM_OP_COUNT];
 
 /* A profile starts from the GP 0.7 codes, drops the ops in `drop`, and
 ** adds (or renumbers) the pairs in `extra`. */
@@ -346,10 +341,7 @@ static void build_profile(pvm_profile p) {
 /* Tables are built once, before any thread can race on them. */
 __attribute__((constructor)) static void build_tables(void) {
   for (int p = 0; p < PVM_PROFILE_COUNT; p++) build_profile((pvm_profile)p);
-  for (unsigned i = 0; i < COUNT_OF(gas_rows); i++) {
-    gas_row_by_op[gas_rows[i].op] = gas_rows[i].row;
-    gas_row_present[gas_rows[i].op] = true;
-  }
+  for (unsigned i = 0; i < COUNT_OF(gas_rows); i++) pvm_gas_rows[gas_rows[i].op] = gas_rows[i].row;
 }
 
 const pvm_gas_rules *pvm_gas_rules_of(pvm_profile profile) {

@@ -110,7 +110,7 @@ static uint16_t role_regs(unsigned roles, const pvm_insn *in) {
 ** synthetic traps run as trap and are costed as trap. */
 static void gas_insn_of(const gas_walk *g, const pvm_insn *in, pvm_gas_insn *gi) {
   pvm_op op = in && in->op != PVM_OP_INVALID ? (pvm_op)in->op : PVM_OP_TRAP;
-  const pvm_gas_row *r = pvm_gas_row_of(op);
+  const pvm_gas_row *r = &pvm_gas_rows[op];
   gi->move = op == PVM_OP_MOVE_REG;
   gi->units = r->units;
   if (op == PVM_OP_TRAP) {
@@ -153,6 +153,9 @@ static uint32_t walk(pvm_program *p, insn_facts *f) {
                 0, 0, {0}};
   pvm_gas_sim_begin(&g.sim);
   p->block_count = 0;
+  /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
+  ** next starting where the skip lands, ending exactly at the code end */
+  bool chain = b->code_len > 0 && pvm_blob_is_start(b, 0);
   uint32_t n = 0;
   for (uint32_t pc = 0; pc < b->code_len; pc++) {
     pvm_insn in;
@@ -164,8 +167,10 @@ static uint32_t walk(pvm_program *p, insn_facts *f) {
     f[n] = (insn_facts){term, valid};
     gas_add(p, &g, n, &in, !valid || term);
     n++;
+    chain = chain && valid;
     uint64_t next = (uint64_t)pc + in.len;
     if (next < b->code_len && !pvm_blob_is_start(b, next)) {
+      chain = false;
       synthetic_trap(&p->insns[n], (uint32_t)next);
       f[n] = (insn_facts){0, 0};
       gas_add(p, &g, n, NULL, true);
@@ -175,7 +180,20 @@ static uint32_t walk(pvm_program *p, insn_facts *f) {
   synthetic_trap(&p->insns[n], b->code_len);
   f[n] = (insn_facts){0, 0};
   gas_add(p, &g, n, NULL, true);
+  p->unrunnable = g.rules->first_run_check && !chain;
   return n + 1;
+}
+
+/* A program that fails the 0.8.0 deblob check still loads (Psi panics on
+** it rather than rejecting it): every entry panics without charge, so
+** keep only a trap at pc 0 and the final one, both free. */
+static void make_unrunnable(pvm_program *p) {
+  uint32_t end = p->blob.code_len;
+  synthetic_trap(&p->insns[0], 0);
+  p->insn_count = 1;
+  if (end) synthetic_trap(&p->insns[p->insn_count++], end);
+  memset(p->block_start, 0, ((size_t)end + 8) / 8);
+  p->block_count = 0;
 }
 
 /* varpi (A.5): pc 0 and each successor of a valid terminator, when the
@@ -200,6 +218,7 @@ static int decode_all(pvm_program *p, pvm_error *err) {
   p->insn_count = walk(p, facts);
   mark_block_starts(p, facts);
   free(facts);
+  if (p->unrunnable) make_unrunnable(p);
   return PVM_OK;
 }
 
@@ -293,13 +312,24 @@ bool pvm_program_next_block(const pvm_program *p, uint32_t *cursor, uint32_t *pc
   return false;
 }
 
+/* Gas charged when a run starts at pc (GP 0.8.0 A.4: the cost of the
+** block holding pc, L(pc)).  gp07 charges the instructions left in the
+** block; a pc at no instruction runs as a trap.  Under jamv1 a pc that is
+** not a valid instruction panics before any charge (deblob's v_loc). */
 int64_t pvm_program_entry_cost(const pvm_program *p, uint32_t pc) {
+  const pvm_gas_rules *rules = pvm_gas_rules_of(p->profile);
+  if (p->unrunnable) return 0;
+  if (rules->first_run_check &&
+      (!pvm_blob_is_start(&p->blob, pc) || !pvm_isa(p->profile)[p->blob.code[pc]].name))
+    return 0;
   uint32_t i = exact_index(p, pc);
-  if (i == PVM_NO_TARGET) return pvm_isa(p->profile)[0].gas;  /* runs as a trap */
+  if (i == PVM_NO_TARGET && !rules->pipeline) return pvm_isa(p->profile)[0].gas;  /* runs as a trap */
+  if (i == PVM_NO_TARGET) i = pvm_program_index_at(p, pc);
   if (p->insns[i].gas) return p->insns[i].gas;
-  /* mid-block: the share of the rest of the block, up to the next head */
   uint32_t head = i, end = i + 1;
   while (head > 0 && !p->insns[head].gas) head--;
+  if (rules->pipeline) return p->insns[head].gas;
+  /* gp07 mid-block: the share of the rest of the block, up to the next head */
   while (end < p->insn_count && !p->insns[end].gas) end++;
   return (int64_t)p->insns[head].gas * (end - i) / (end - head);
 }

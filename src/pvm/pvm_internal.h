@@ -140,8 +140,8 @@ typedef struct pvm_gas_row {
   uint64_t units;
 } pvm_gas_row;
 
-/* NULL when the op has no row (not in any pipeline profile). */
-const pvm_gas_row *pvm_gas_row_of(pvm_op op);
+/* Indexed by pvm_op; every op has a row. */
+extern pvm_gas_row pvm_gas_rows[PVM_OP_COUNT];
 
 /* One instruction as the simulation sees it. */
 typedef struct pvm_gas_insn {
@@ -203,6 +203,7 @@ struct pvm_program {
   pvm_xinsn *insns;        /* sorted by pc; last is a synthetic trap */
   uint32_t insn_count;
   uint32_t block_count;
+  bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
 };
 
 /* Index of the instruction whose pc is the largest <= pc. */
