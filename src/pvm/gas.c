@@ -40,8 +40,8 @@ static bool units_fit(uint64_t need, uint64_t avail) {
   return (((avail | UNITS_GUARD) - need) & UNITS_GUARD) == UNITS_GUARD;
 }
 
-static uint64_t rotr(uint64_t x, unsigned b) { return b ? (x >> b) | (x << (64 - b)) : x; }
-static uint64_t rotl(uint64_t x, unsigned b) { return b ? (x << b) | (x >> (64 - b)) : x; }
+static uint64_t rotr(uint64_t x, unsigned b) { return (x >> (b & 63)) | (x << (-b & 63)); }
+static uint64_t rotl(uint64_t x, unsigned b) { return (x << (b & 63)) | (x >> (-b & 63)); }
 
 void pvm_gas_sim_begin(pvm_gas_sim *s) {
   s->cycle = 0;
@@ -51,19 +51,19 @@ void pvm_gas_sim_begin(pvm_gas_sim *s) {
   s->start_left = START_PER_CYCLE;
   s->n = 0;
   s->base = 0;
-  s->dec = s->wait = s->exe = s->fin = s->zero = 0;
+  s->dec = s->wait = s->exe = s->fin = s->zero = s->met = 0;
   memset(s->writers, 0, sizeof s->writers);
 }
 
 static uint64_t live(const pvm_gas_sim *s) { return rotl((1ull << s->n) - 1, s->base); }
 
 /* S (A.9): the oldest waiting entry whose units are free and whose
-** dependencies have no cycles left; -1 if none. */
+** dependencies have no cycles left; -1 if none.  Dependencies are met only
+** in a tick, which keeps `met` up to date. */
 static int ready_to_start(const pvm_gas_sim *s) {
-  uint64_t busy = live(s) & ~s->zero;
-  for (uint64_t c = rotr(s->wait, s->base); c; c &= c - 1) {
+  for (uint64_t c = rotr(s->met, s->base); c; c &= c - 1) {
     int j = SLOT(__builtin_ctzll(c) + s->base);
-    if (!(s->deps[j] & busy) && units_fit(s->units[j], s->avail)) return j;
+    if (units_fit(s->units[j], s->avail)) return j;
   }
   return -1;
 }
@@ -75,8 +75,11 @@ static void start(pvm_gas_sim *s, int j) {
   if (s->done[j] < s->next_done) s->next_done = s->done[j];
   s->avail -= s->units[j];
   s->wait &= ~(1ull << j);
+  s->met &= ~(1ull << j);
   s->exe |= 1ull << j;
 }
+
+static void complete(pvm_gas_sim *s);
 
 /* Xi''' : one cycle of the back end.  The cases read the state before
 ** the cycle: a finished prefix retires, DEC becomes WAIT, an executing
@@ -84,7 +87,7 @@ static void start(pvm_gas_sim *s, int j) {
 ** their units on reaching 0. */
 static void tick(pvm_gas_sim *s) {
   int retire = __builtin_ctzll(~rotr(s->fin, s->base));
-  uint64_t done = s->exe & s->zero;
+  uint64_t done = s->exe & s->zero, unmet = s->dec;
   s->fin |= done;
   s->exe &= ~done;
   s->wait |= s->dec;
@@ -98,7 +101,19 @@ static void tick(pvm_gas_sim *s) {
   s->cycle++;
   s->decode_left = DECODE_PER_CYCLE;
   s->start_left = START_PER_CYCLE;
-  if (s->cycle != s->next_done) return;
+  if (s->cycle == s->next_done) {
+    complete(s);
+    unmet = s->wait & ~s->met;
+  }
+  uint64_t busy = live(s) & ~s->zero;
+  for (; unmet; unmet &= unmet - 1) {
+    int j = __builtin_ctzll(unmet);
+    if (!(s->deps[j] & busy)) s->met |= 1ull << j;
+  }
+}
+
+/* Entries reaching 0 cycles left in this cycle free their units. */
+static void complete(pvm_gas_sim *s) {
   s->next_done = UINT32_MAX;
   for (uint64_t c = s->exe & ~s->zero; c; c &= c - 1) {
     int j = __builtin_ctzll(c);

@@ -164,6 +164,7 @@ typedef struct pvm_gas_sim {
   uint8_t base;            /* ring slot of the oldest live entry */
   /* slot j is bit j: the state of its entry, and whether it has 0 cycles left */
   uint64_t dec, wait, exe, fin, zero;
+  uint64_t met;            /* waiting entries whose dependencies are all at 0 */
   uint64_t writers[PVM_REGS];   /* entries whose clobbered set r holds register i */
   uint8_t cycles[PVM_GAS_SLOTS];   /* before it starts: its cycles */
   uint32_t done[PVM_GAS_SLOTS];    /* once started: the cycle it reaches 0 left */
