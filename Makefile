@@ -44,13 +44,15 @@ fuzz-smoke: fuzz
 	@./scripts/fuzz-smoke.sh build-fuzz
 
 # Differential fuzzing of the JIT against the interpreter, far beyond the
-# 100 000 programs CI runs (release build; FUZZ_DIFF_COUNT / FUZZ_DIFF_SEED).
+# 100 000 programs CI runs (release build; FUZZ_DIFF_COUNT programs per
+# profile / FUZZ_DIFF_SEED / FUZZ_DIFF_PROFILE: gp07, gp08-draft, jamv1 or all).
 FUZZ_DIFF_COUNT ?= 5000000
 FUZZ_DIFF_SEED ?= $(shell date +%s)
+FUZZ_DIFF_PROFILE ?= all
 fuzz-diff-long: build
 	@mkdir -p build/fuzz-diff
-	@./build/nub fuzz-diff --count $(FUZZ_DIFF_COUNT) --seed $(FUZZ_DIFF_SEED) --reports 10 \
-	  --save build/fuzz-diff
+	@./build/nub fuzz-diff --profile $(FUZZ_DIFF_PROFILE) --count $(FUZZ_DIFF_COUNT) \
+	  --seed $(FUZZ_DIFF_SEED) --reports 10 --save build/fuzz-diff
 
 # JIT, interpreter and native figures (run on a quiet machine).
 bench-jit: build

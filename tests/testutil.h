@@ -48,6 +48,8 @@ typedef struct tvm {
 
 /* Engine under test: tests may override before loading. */
 static const pvm_engine *tvm_engine = &pvm_engine_interp;
+/* Profile programs load under: tests may override before loading. */
+static pvm_profile tvm_profile = PVM_PROFILE_GP07;
 
 static inline void tvm_load_jt(tvm *t, const tinsn *ins, size_t n, const uint32_t *jt,
                                size_t njt, uint8_t z) {
@@ -56,7 +58,7 @@ static inline void tvm_load_jt(tvm *t, const tinsn *ins, size_t n, const uint32_
   uint8_t *blob = tb_blob(ins, n, jt, njt, z, &len);
   memset(t, 0, sizeof *t);
   t->engine = tvm_engine;
-  assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, blob, len, &t->prog, &err), PVM_OK);
+  assert_int_equal(pvm_program_load(tvm_profile, blob, len, &t->prog, &err), PVM_OK);
   free(blob);
   assert_int_equal(pvm_mem_new(&t->mem, &err), PVM_OK);
   assert_int_equal(t->engine->compile(t->prog, &t->code, &err), PVM_OK);

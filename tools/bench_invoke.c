@@ -5,7 +5,10 @@
 **   - warm invoke round trips of a trivial program, proc and inproc,
 **   - the JIT cache: compiles vs invocations, and invokes that recompile,
 **   - put_cap throughput, proc and inproc,
-**   - cold sandbox start: nub_open to the first smoke reply.
+**   - put_cap of 1 MiB Data caps and of one 1 GiB Data cap (proc),
+**   - cold sandbox start: nub_open to the first smoke reply,
+**   - memory set-up: invokes whose caps map 4 GiB (docs/architecture.md,
+**     "Memory of an invocation").
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +161,103 @@ out:
   return rc;
 }
 
+/* ---- put_cap of large Data caps (issue 16, hashing) ----
+** The whole path over proc: the copy into the request buffer, the guest's
+** copy into its heap, decode, hash, and the host's record of the wire;
+** the same caps decoded and hashed in this process give hashing's share. */
+#define MIB_CAPS 32u
+#define GIB (1ull << 30)
+
+/* A dense Data cap of size bytes, every page distinct and non-zero. */
+static uint8_t *dense_data_wire(uint64_t size, uint32_t seed, size_t *len) {
+  uint8_t *bytes = malloc(size), *wire = NULL;
+  if (!bytes) return NULL;
+  uint64_t s = 0x9E3779B97F4A7C15ull ^ seed;
+  for (uint64_t i = 0; i < size; i += 8) {
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+    memcpy(bytes + i, &s, 8);
+  }
+  if (cap_encode_data_alloc(size, bytes, size, &wire, len, NULL)) wire = NULL;
+  free(bytes);
+  return wire;
+}
+
+static nub *open_large(const bench_ctx *c, size_t wire_len, size_t heap) {
+  nub_options o = c->opt;
+  nub *n;
+  nub_error err;
+  o.backend = NUB_BACKEND_PROC;
+  o.io_size = (wire_len + (64u << 10) + 4095) & ~(size_t)4095;
+  o.heap_size = heap;
+  o.call_timeout_ms = 600000;      /* the portable hash of 1 GiB takes most of a minute */
+  if (nub_open(&o, &n, &err)) {
+    printf("  (skipped: no proc handle with a %zu MiB heap and %zu MiB buffers: %s)\n", heap >> 20,
+           o.io_size >> 20, err.msg);
+    return NULL;
+  }
+  return n;
+}
+
+static int put_cap_large(const bench_ctx *c) {
+  size_t len = 0, heap;
+  uint64_t total = 0, hash_total = 0, t0;
+  nub_hash h;
+  nub_error err;
+  nub *n = NULL;
+  uint8_t *wire = NULL;
+  int rc = 1;
+  printf("put_cap, large distinct Data caps (proc)\n");
+  for (uint32_t i = 0; i < MIB_CAPS; i++) {
+    if (!(wire = dense_data_wire(1u << 20, i, &len))) goto oom;
+    if (!n && !(n = open_large(c, len, 256u << 20))) { free(wire); return 0; }
+    t0 = bench_now_ns();
+    if (nub_put_cap(n, wire, len, h, &err)) { fail("put_cap", &err); goto out; }
+    total += bench_now_ns() - t0;
+    /* the same cap decoded and hashed here, without the copies */
+    t0 = bench_now_ns();
+    if (cap_hash_wire(wire, wire + len, h, NULL)) {
+      fprintf(stderr, "bench invoke: the 1 MiB Data cap does not hash\n");
+      goto out;
+    }
+    hash_total += bench_now_ns() - t0;
+    free(wire);
+    wire = NULL;
+  }
+  printf("  %-28s %9.1f caps/s   %7.1f MB/s   (%zu-byte wire, %u caps)\n", "1 MiB (proc)",
+         MIB_CAPS / (total / 1e9), MIB_CAPS * (double)len / (total / 1e3), len, MIB_CAPS);
+  printf("  %-28s %9.1f caps/s   %7.1f MB/s   (the share of put_cap that is hashing)\n",
+         "1 MiB decode + hash alone", MIB_CAPS / (hash_total / 1e9),
+         MIB_CAPS * (double)len / (hash_total / 1e3));
+  nub_close(n);
+  n = NULL;
+  if (!(wire = dense_data_wire(GIB, 0, &len))) {
+    printf("  (1 GiB skipped: no memory for the cap and its wire)\n");
+    return 0;
+  }
+  /* the heap holds the copy of the wire plus the directory */
+  heap = NUB_DEFAULT_HEAP_SIZE;
+  if (heap < len + (256u << 20)) {
+    printf("  (the default %llu MiB guest heap cannot hold the %zu-byte wire: this handle gets"
+           " %zu MiB)\n", (unsigned long long)(NUB_DEFAULT_HEAP_SIZE >> 20), len,
+           (len + (256u << 20)) >> 20);
+    heap = (len + (256u << 20) + 4095) & ~(size_t)4095;
+  }
+  if (!(n = open_large(c, len, heap))) { rc = 0; goto out; }
+  t0 = bench_now_ns();
+  if (nub_put_cap(n, wire, len, h, &err)) { fail("put_cap", &err); goto out; }
+  total = bench_now_ns() - t0;
+  printf("  %-28s %9.2f s        %7.1f MB/s   (%zu-byte wire, one cap)\n", "1 GiB (proc)",
+         total / 1e9, (double)len / (total / 1e3), len);
+  rc = 0;
+out:
+  free(wire);
+  nub_close(n);
+  return rc;
+oom:
+  fprintf(stderr, "bench invoke: cannot build a large Data cap\n");
+  goto out;
+}
+
 static int cold_start(bench_ctx *c) {
   double guest_ms[COLD_STARTS];
   for (uint32_t i = 0; i < COLD_STARTS; i++) {
@@ -185,6 +285,113 @@ static int cold_start(bench_ctx *c) {
   return 0;
 }
 
+/* ---- memory set-up ---- */
+
+#define MEM_CALLS 20u
+#define BIG_DATA (16u << 20)
+#define BIG_MAPPINGS 255u
+
+static int put_spec(nub *n, const cap_spec *s, nub_hash h) {
+  uint8_t *wire;
+  size_t len;
+  nub_error err;
+  if (cap_encode_alloc(s, &wire, &len, NULL)) return 1;
+  int rc = nub_put_cap(n, wire, len, h, &err);
+  free(wire);
+  return rc ? fail("put_cap", &err) : 0;
+}
+
+/* An Image of the add program with these mappings, and an Instance of it
+** with these overlays; inst receives the Instance hash. */
+static int publish_memory(nub *n, const uint8_t *blob, size_t len, const cap_mapping *maps,
+                          uint32_t nmaps, const cap_overlay *ovs, uint32_t novs, nub_hash inst) {
+  cap_endpoint ep = {0};
+  cap_spec s;
+  nub_hash image;
+  memset(&s, 0, sizeof s);
+  s.kind = CAP_IMAGE;
+  s.image.profile = PVM_PROFILE_GP07;
+  s.image.code = blob;
+  s.image.code_len = len;
+  s.image.endpoints = &ep;
+  s.image.endpoint_count = 1;
+  s.image.mappings = maps;
+  s.image.mapping_count = nmaps;
+  if (put_spec(n, &s, image)) return 1;
+  memset(&s, 0, sizeof s);
+  s.kind = CAP_INSTANCE;
+  cap_instance_fresh(image, &s.instance);
+  s.instance.overlays = ovs;
+  s.instance.overlay_count = novs;
+  return put_spec(n, &s, inst);
+}
+
+/* Median of MEM_CALLS invokes of inst with gas. */
+static int time_memory(bench_ctx *c, nub *n, const nub_hash inst, uint64_t gas, const char *label) {
+  const uint64_t args[4] = {1, 2, 0, 0};
+  nub_invocation_result r;
+  nub_error err;
+  for (uint32_t i = 0; i < MEM_CALLS; i++) {
+    uint64_t t0 = bench_now_ns();
+    if (nub_invoke(n, inst, 0, args, gas, &r, &err)) return fail("invoke", &err);
+    c->samples[i] = bench_now_ns() - t0;
+    if (r.exit_reason == NUB_EXIT_KERNEL_ERROR) {
+      fprintf(stderr, "bench invoke: %s: kernel error %u\n", label, r.exit_arg);
+      return 1;
+    }
+  }
+  printf("  %-44s median %9.3f ms   (exit %u)\n", label,
+         bench_median(c->samples, MEM_CALLS) / 1e6, r.exit_reason);
+  return 0;
+}
+
+static int memory_setup(bench_ctx *c, nub_backend backend, const char *name) {
+  nub_options o = c->opt;
+  nub *n;
+  nub_error err;
+  nub_hash data, inst;
+  uint8_t *wire = NULL, *bytes = NULL, *blob;
+  size_t len, blob_len;
+  char label[64];
+  int rc = 1;
+  o.backend = backend;
+  o.heap_size = 256u << 20;
+  o.io_size = 32u << 20;
+  if (nub_open(&o, &n, &err)) return fail("open", &err);
+  if (!(blob = bench_add_blob(&blob_len))) goto out;
+  /* 4 GiB - 64 KiB read-write, overlaid by an empty Data cap as large */
+  cap_mapping all = {0x10000, 0xFFFF0000u, CAP_ACCESS_RW, {0}};
+  if (cap_encode_data_alloc(all.size, NULL, 0, &wire, &len, NULL)) goto out;
+  if (nub_put_cap(n, wire, len, data, &err)) { fail("put_cap", &err); goto out; }
+  cap_overlay ov = {0x10000, {0}};
+  memcpy(ov.data, data, sizeof data);
+  if (publish_memory(n, blob, blob_len, &all, 1, &ov, 1, inst)) goto out;
+  snprintf(label, sizeof label, "4 GiB RW + empty overlay, gas 0 (%s)", name);
+  if (time_memory(c, n, inst, 0, label)) goto out;
+  /* 255 read-only mappings of one dense 16 MiB Data cap */
+  free(wire);
+  wire = NULL;
+  if (!(bytes = malloc(BIG_DATA))) goto out;
+  for (uint32_t i = 0; i < BIG_DATA; i++) bytes[i] = (uint8_t)(i / 4096 * 7 + i % 251 + 1);
+  if (cap_encode_data_alloc(BIG_DATA, bytes, BIG_DATA, &wire, &len, NULL)) goto out;
+  if (nub_put_cap(n, wire, len, data, &err)) { fail("put_cap", &err); goto out; }
+  cap_mapping maps[BIG_MAPPINGS];
+  for (uint32_t i = 0; i < BIG_MAPPINGS; i++) {
+    maps[i] = (cap_mapping){0x10000 + i * BIG_DATA, BIG_DATA, CAP_ACCESS_RO, {0}};
+    memcpy(maps[i].source, data, sizeof data);
+  }
+  if (publish_memory(n, blob, blob_len, maps, BIG_MAPPINGS, NULL, 0, inst)) goto out;
+  snprintf(label, sizeof label, "255 RO x 16 MiB Data, gas 10^9 (%s)", name);
+  if (time_memory(c, n, inst, 1000000000ull, label)) goto out;
+  rc = 0;
+out:
+  free(bytes);
+  free(wire);
+  free(blob);
+  nub_close(n);
+  return rc;
+}
+
 int bench_invoke(int argc, char **argv) {
   bench_ctx c;
   size_t len;
@@ -200,14 +407,19 @@ int bench_invoke(int argc, char **argv) {
   }
   uint8_t *blob = bench_add_blob(&len);
   c.samples = calloc(CALLS, sizeof *c.samples);
-  if (!blob || !c.samples || cap_build_generic(blob, len, NULL, 0, &c.add, &cerr)) {
+  if (!blob || !c.samples || cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, &c.add, &cerr)) {
     fprintf(stderr, "bench invoke: cannot build the program\n");
     goto out;
   }
   if (round_trips(&c)) goto out;
   printf("put_cap, %u distinct Data caps\n", PUT_CAPS);
   if (put_cap_throughput(&c, NUB_BACKEND_PROC, "proc") ||
-      put_cap_throughput(&c, NUB_BACKEND_INPROC, "inproc") || cold_start(&c))
+      put_cap_throughput(&c, NUB_BACKEND_INPROC, "inproc"))
+    goto out;
+  if (put_cap_large(&c)) goto out;
+  if (cold_start(&c)) goto out;
+  printf("memory set-up: invokes of a 2-instruction program, %u each\n", MEM_CALLS);
+  if (memory_setup(&c, NUB_BACKEND_PROC, "proc") || memory_setup(&c, NUB_BACKEND_INPROC, "inproc"))
     goto out;
   rc = 0;
 out:

@@ -10,26 +10,62 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_read_file(const char *path, uint8_t **data, size_t *len) {
+  return cli_read_file_max(path, CLI_MAX_FILE_BYTES, "", data, len);
+}
+
+/* what: "is N bytes" or "holds more than N bytes" */
+static int too_large(const char *path, const char *what, size_t max, const char *hint) {
+  char mib[32] = "";
+  if (max >= (1u << 20)) snprintf(mib, sizeof mib, " (%zu MiB)", max >> 20);
+  fprintf(stderr, "nub: %s %s, over the limit of %zu bytes%s%s\n", path, what, max, mib, hint);
+  return -1;
+}
+
+int cli_read_file_max(const char *path, size_t max, const char *hint, uint8_t **data,
+                      size_t *len) {
   FILE *f = fopen(path, "rb");
   uint8_t *buf = NULL;
-  size_t n = 0, cap = 0;
+  size_t n = 0, cap = 65536;
+  struct stat st;
+  char what[64];
   if (!f) {
     fprintf(stderr, "nub: cannot open %s: %s\n", path, strerror(errno));
     return -1;
   }
+  /* a regular file says its size: refuse before reading, read in one go */
+  if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode)) {
+    if ((uint64_t)st.st_size > max) {
+      fclose(f);
+      snprintf(what, sizeof what, "is %llu bytes", (unsigned long long)st.st_size);
+      return too_large(path, what, max, hint);
+    }
+    cap = (size_t)st.st_size + 1;      /* + 1: the read that sees the end */
+  }
+  if (!(buf = malloc(cap))) {
+    fclose(f);
+    fprintf(stderr, "nub: %s: out of memory\n", path);
+    return -1;
+  }
   for (;;) {
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) break;
+    if (n > max) {                     /* a pipe or device: stops at max + 1 */
+      free(buf);
+      fclose(f);
+      snprintf(what, sizeof what, "holds more than %zu bytes", max);
+      return too_large(path, what, max, hint);
+    }
     if (n == cap) {
-      size_t ncap = cap ? cap * 2 : 65536;
+      size_t ncap = cap > max / 2 ? max + 1 : cap * 2;
       uint8_t *nb = realloc(buf, ncap);
       if (!nb) { free(buf); fclose(f); fprintf(stderr, "nub: %s: out of memory\n", path); return -1; }
       buf = nb;
       cap = ncap;
     }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
   }
   if (ferror(f)) {
     fprintf(stderr, "nub: cannot read %s: %s\n", path, strerror(errno));
@@ -99,7 +135,12 @@ bool cli_parse_hex(const char *s, uint8_t **out, size_t *len) {
 bool cli_profile(const char *cmd, const char *name, pvm_profile *out) {
   int p = pvm_profile_by_name(name);
   if (p < 0) {
-    cli_usage_error(cmd, "unknown profile %s", name);
+    char known[128] = "";
+    for (int k = 0; k < PVM_PROFILE_COUNT; k++) {
+      size_t n = strlen(known);
+      snprintf(known + n, sizeof known - n, "%s%s", k ? ", " : "", pvm_profile_name((pvm_profile)k));
+    }
+    cli_usage_error(cmd, "unknown profile '%s' (known: %s)", name, known);
     return false;
   }
   *out = (pvm_profile)p;

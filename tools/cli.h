@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nub/cap.h"
 #include "nub/pvm.h"
 
 typedef struct cli_command {
@@ -16,8 +17,21 @@ typedef struct cli_command {
   int (*run)(int argc, char **argv);   /* argv[0] is the command name */
 } cli_command;
 
-/* Read a whole file; returns 0 or prints an error naming the path. */
+/* The largest file a command reads: the largest code blob an Image may
+** carry (256 MiB); a program, cap or text file beyond it is refused. */
+#define CLI_MAX_FILE_BYTES ((size_t)CAP_MAX_CODE_BYTES)
+/* Inputs of nub disasm: its memory is ~100 bytes per input byte at worst
+** (1-byte instructions: text, line model, reassembly check), so 4 MiB
+** peak at ~400 MB; --max-input raises it up to CLI_MAX_FILE_BYTES. */
+#define CLI_DISASM_MAX_INPUT ((size_t)4 << 20)
+
+/* Read a whole file of at most CLI_MAX_FILE_BYTES; returns 0 or prints an
+** error naming the path (and, when too large, its size and the limit). */
 int cli_read_file(const char *path, uint8_t **data, size_t *len);
+/* The same with a limit of max bytes; hint ends the too-large message
+** (e.g. how to raise the limit), "" for none. */
+int cli_read_file_max(const char *path, size_t max, const char *hint, uint8_t **data,
+                      size_t *len);
 int cli_write_file(const char *path, const void *data, size_t len);
 /* The "program" bytes of a vector or integration JSON file (nub gas). */
 int cli_read_json_program(const char *path, uint8_t **program, size_t *len);

@@ -7,6 +7,9 @@
 **                  per KB at several program sizes
 **   bench gas      program analysis with and without the GP 0.8 block
 **                  cost model, per KB, next to JIT compile time
+**   bench hash     SHA-256 on each path (SHA extensions, portable,
+**                  libsodium), 64-byte pairs, SSZ roots of Data caps,
+**                  and openssl's figure as the hardware limit
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +18,10 @@
 
 #include "../bench/bench.h"
 #include "../bench/native/native.h"
+#include "../src/cap/cap_internal.h"
 #include "cli.h"
 #include "nub/jit.h"
+#include <sodium.h>
 
 #define LOOP_ITERATIONS 10000000u
 #define RUNS 7
@@ -444,11 +449,153 @@ static int bench_gas(int argc, char **argv) {
   return 0;
 }
 
+/* ---- hashing ---- */
+
+#define HASH_MIN_NS 300000000ull   /* each figure: at least this long, best pass */
+#define PAIRS_BATCH 4096u          /* 64-byte messages per pairs call (256 KiB) */
+
+typedef void hash_pass_fn(const void *ctx, const uint8_t *buf, size_t len, uint8_t *out);
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Best MB/s of passes of fn over len bytes, repeated for HASH_MIN_NS;
+** *cpu_mbps (if asked) from this thread's CPU time of its best pass, the
+** figure without the time other processes took the core. */
+static double best_mbps_cpu(hash_pass_fn *fn, const void *ctx, const uint8_t *buf, size_t len,
+                            uint8_t *out, double *cpu_mbps) {
+  uint64_t best = UINT64_MAX, best_cpu = UINT64_MAX, spent = 0;
+  for (int pass = 0; pass < 3 || spent < HASH_MIN_NS; pass++) {
+    uint64_t t0 = bench_now_ns(), c0 = thread_cpu_ns();
+    fn(ctx, buf, len, out);
+    uint64_t t = bench_now_ns() - t0, c = thread_cpu_ns() - c0;
+    spent += t;
+    if (t < best) best = t;
+    if (c < best_cpu) best_cpu = c;
+  }
+  if (cpu_mbps) *cpu_mbps = (double)len / (best_cpu / 1e3);
+  return (double)len / (best / 1e3);
+}
+
+static double best_mbps(hash_pass_fn *fn, const void *ctx, const uint8_t *buf, size_t len,
+                        uint8_t *out) {
+  return best_mbps_cpu(fn, ctx, buf, len, out, NULL);
+}
+
+static void pass_long(const void *ctx, const uint8_t *buf, size_t len, uint8_t *out) {
+  ((const cap_sha256_impl *)ctx)->hash(buf, len, out);
+}
+static void pass_pairs(const void *ctx, const uint8_t *buf, size_t len, uint8_t *out) {
+  ((const cap_sha256_impl *)ctx)->pairs(buf, out, len / 64);
+}
+/* One message per call: what the merkleizer paid before pairs. */
+static void pass_pairs_single(const void *ctx, const uint8_t *buf, size_t len, uint8_t *out) {
+  for (size_t i = 0; i < len / 64; i++) ((const cap_sha256_impl *)ctx)->pairs(buf + 64 * i, out + 32 * i, 1);
+}
+/* libsodium's SHA-256, one call per message: the merkleizer before
+** sha256.c, as a path cap_sha256_use can take. */
+static void sodium_hash(const uint8_t *p, size_t len, uint8_t out[32]) {
+  crypto_hash_sha256(out, p, len);
+}
+static void sodium_pairs(const uint8_t *in, uint8_t *out, size_t n) {
+  for (size_t i = 0; i < n; i++) crypto_hash_sha256(out + 32 * i, in + 64 * i, 64);
+}
+static const cap_sha256_impl sodium_sha256 = {"libsodium", sodium_hash, sodium_pairs};
+static void pass_cap_hash(const void *ctx, const uint8_t *buf, size_t len, uint8_t *out) {
+  cap_error err;
+  (void)buf; (void)len;
+  if (cap_hash((const cap_view *)ctx, out, &err)) fprintf(stderr, "bench hash: %s\n", err.msg);
+}
+
+/* openssl's own SHA-256 speed on 16 KiB blocks (its best path on this
+** CPU), in MB/s; 0 when openssl is not installed or says nothing usable. */
+static double openssl_sha256_mbps(void) {
+  char line[512];
+  double kbps = 0;
+  FILE *f = popen("openssl speed -evp sha256 -bytes 16384 -seconds 1 2>/dev/null", "r");
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f)) {
+    double v;
+    if (sscanf(line, "sha256 %lfk", &v) == 1 || sscanf(line, "SHA256 %lfk", &v) == 1) kbps = v;
+  }
+  pclose(f);
+  return kbps / 1e3;
+}
+
+static int bench_hash(void) {
+  const cap_sha256_impl *hw = cap_sha256_hardware();
+  const cap_sha256_impl *paths[3] = {hw, &cap_sha256_portable, &sodium_sha256};
+  static const uint64_t data_sizes[] = {1u << 20, 64u << 20};
+  size_t long_len = 1u << 20, pairs_len = 64 * PAIRS_BATCH;
+  uint8_t *buf = malloc(long_len), *out = malloc(pairs_len / 2), digest[32];
+  double load[3] = {0};
+  int rc = 1;
+  if (!buf || !out || sodium_init() < 0 || cap_init()) goto out;
+  if (getloadavg(load, 3) < 0) load[0] = -1;
+  for (size_t i = 0; i < long_len; i++) buf[i] = (uint8_t)(i * 131 + (i >> 9));
+  printf("nub bench hash: SHA-256 MB/s (input bytes), best pass of >= %.1f s; SHA extensions: %s;"
+         " load average %.2f\n", HASH_MIN_NS / 1e9, hw ? "present" : "absent", load[0]);
+  printf("  %-12s %14s %14s %16s\n", "path", "1 MiB message", "64-byte pairs", "pairs one/call");
+  for (int i = 0; i < 3; i++) {
+    if (!paths[i]) continue;
+    printf("  %-12s %9.0f MB/s %9.0f MB/s %11.0f MB/s\n", paths[i]->name,
+           best_mbps(pass_long, paths[i], buf, long_len, digest),
+           best_mbps(pass_pairs, paths[i], buf, pairs_len, out),
+           best_mbps(pass_pairs_single, paths[i], buf, pairs_len, out));
+  }
+  double limit = openssl_sha256_mbps();
+  if (limit > 0)
+    printf("  %-12s %9.0f MB/s   (openssl speed -evp sha256 -bytes 16384 -seconds 1: the hardware"
+           " limit)\n", "openssl", limit);
+  else
+    printf("  openssl: not installed or no figure (no hardware limit in this run)\n");
+
+  printf("\nSSZ root (cap_hash) of a dense Data cap, MB/s of data: wall clock (thread CPU time);\n"
+         "libsodium is the merkleizer before sha256.c (one call per pair)\n");
+  printf("  %-12s %20s %20s\n", "path", "1 MiB", "64 MiB");
+  for (int i = 0; i < 3; i++) {
+    double mbps[2], cpu[2];
+    if (!paths[i]) continue;
+    cap_sha256_use(paths[i]);
+    for (int s = 0; s < 2; s++) {
+      uint8_t *bytes = malloc(data_sizes[s]), *wire = NULL;
+      size_t len;
+      cap_view v;
+      cap_error err;
+      if (!bytes) goto out;
+      for (uint64_t b = 0; b < data_sizes[s]; b++) bytes[b] = (uint8_t)(b * 131 + (b >> 12) + 1);
+      if (cap_encode_data_alloc(data_sizes[s], bytes, data_sizes[s], &wire, &len, &err) ||
+          cap_decode(wire, wire + len, &v, &err)) {
+        fprintf(stderr, "bench hash: %s\n", err.msg);
+        free(bytes);
+        free(wire);
+        goto out;
+      }
+      free(bytes);
+      mbps[s] = best_mbps_cpu(pass_cap_hash, &v, NULL, data_sizes[s], digest, &cpu[s]);
+      free(wire);
+    }
+    printf("  %-12s %7.0f (%6.0f) MB/s %7.0f (%6.0f) MB/s\n", paths[i]->name, mbps[0], cpu[0],
+           mbps[1], cpu[1]);
+  }
+  rc = 0;
+out:
+  cap_sha256_use(NULL);
+  free(buf);
+  free(out);
+  return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, gas)");
+  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, hash, gas)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "invoke")) return bench_invoke(argc, argv);
+  if (!strcmp(argv[1], "hash")) return bench_hash();
   if (!strcmp(argv[1], "gas")) return bench_gas(argc, argv);
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke, gas)", argv[1]);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke, hash, gas)",
+                         argv[1]);
 }

@@ -1,5 +1,7 @@
 /*
-** nub disasm: print a program as assembler text (docs/asm.md).
+** nub disasm: print a program as assembler text (docs/asm.md).  Inputs
+** above CLI_DISASM_MAX_INPUT (4 MiB) need --max-input: the text and the
+** reassembly check take ~100 bytes of memory per input byte at worst.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 int cmd_disasm(int argc, char **argv) {
   const char *file = NULL, *out_path = NULL;
   unsigned flags = 0;
+  uint64_t max_input = CLI_DISASM_MAX_INPUT;
   pvm_profile profile = PVM_PROFILE_GP07;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -19,6 +22,11 @@ int cmd_disasm(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--profile") && v) {
       if (!cli_profile("disasm", v, &profile)) return 2;
+      i++;
+    } else if (!strcmp(a, "--max-input") && v) {
+      if (!cli_parse_u64(v, CLI_MAX_FILE_BYTES, &max_input))
+        return cli_usage_error("disasm", "--max-input must be a byte count up to %zu",
+                               CLI_MAX_FILE_BYTES);
       i++;
     } else if (!strcmp(a, "-o") && v) {
       out_path = v;
@@ -34,7 +42,11 @@ int cmd_disasm(int argc, char **argv) {
   size_t len, text_len;
   char *text;
   pvm_error err;
-  if (cli_read_file(file, &bytes, &len)) return 1;
+  /* bounded input bounds the memory: ~100 bytes per input byte at worst */
+  if (cli_read_file_max(file, (size_t)max_input, "; disassembly needs up to ~100 bytes of "
+                        "memory per input byte: raise the limit with --max-input BYTES",
+                        &bytes, &len))
+    return 1;
   int rc = pvm_disasm(profile, bytes, len, flags, &text, &text_len, &err);
   free(bytes);
   if (rc) {

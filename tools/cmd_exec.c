@@ -17,6 +17,7 @@ typedef struct exec_opts {
   uint32_t endpoint;
   uint64_t args[4];
   uint64_t gas;
+  pvm_profile profile;
 } exec_opts;
 
 static bool parse_args(const char *s, uint64_t args[4]) {
@@ -36,6 +37,7 @@ static int parse_opts(int argc, char **argv, exec_opts *o) {
   nub_options_init(&o->nub);
   o->spi = true;
   o->gas = 1000000000;
+  o->profile = PVM_PROFILE_GP07;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     uint64_t x;
@@ -47,6 +49,9 @@ static int parse_opts(int argc, char **argv, exec_opts *o) {
       if (!strcmp(v, "proc")) o->nub.backend = NUB_BACKEND_PROC;
       else if (!strcmp(v, "inproc")) o->nub.backend = NUB_BACKEND_INPROC;
       else return cli_usage_error("exec", "--backend must be proc or inproc");
+      i++;
+    } else if (!strcmp(a, "--profile") && v) {
+      if (!cli_profile("exec", v, &o->profile)) return 2;
       i++;
     } else if (!strcmp(a, "--engine") && v) {
       o->nub.engine = v;
@@ -112,8 +117,8 @@ static void print_verbose(nub *n, const cap_bundle *b) {
 
 static int build_caps(const exec_opts *o, const uint8_t *file, size_t len, cap_bundle *b) {
   cap_error err;
-  int rc = o->spi ? cap_build_spi(file, len, NULL, 0, b, &err)
-                  : cap_build_generic(file, len, NULL, 0, b, &err);
+  int rc = o->spi ? cap_build_spi(o->profile, file, len, NULL, 0, b, &err)
+                  : cap_build_generic(o->profile, file, len, NULL, 0, b, &err);
   if (rc) fprintf(stderr, "nub exec: %s: %s (%s, offset %llu)\n", o->file, err.msg,
                   cap_errcode_name(err.code), (unsigned long long)err.offset);
   return rc;

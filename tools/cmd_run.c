@@ -15,12 +15,14 @@ typedef struct run_opts {
   uint8_t *args;
   size_t args_len;
   const pvm_engine *engine;
+  pvm_profile profile;
 } run_opts;
 
 static int parse_opts(int argc, char **argv, run_opts *o) {
   memset(o, 0, sizeof *o);
   o->gas = 1000000000;
   o->engine = &pvm_engine_interp;
+  o->profile = PVM_PROFILE_GP07;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     uint64_t x;
@@ -41,6 +43,9 @@ static int parse_opts(int argc, char **argv, run_opts *o) {
       i++;
     } else if (!strcmp(a, "--engine") && v) {
       if (!(o->engine = cli_engine(v))) return 2;
+      i++;
+    } else if (!strcmp(a, "--profile") && v) {
+      if (!cli_profile("run", v, &o->profile)) return 2;
       i++;
     } else if (!strcmp(a, "--trace")) {
       o->trace = true;
@@ -114,7 +119,7 @@ int cmd_run(int argc, char **argv) {
     blob = spi.code_blob;
     blob_len = spi.code_blob_len;
   }
-  if (pvm_program_load(PVM_PROFILE_GP07, blob, blob_len, &prog, &err) ||
+  if (pvm_program_load(o.profile, blob, blob_len, &prog, &err) ||
       o.engine->compile(prog, &code, &err) ||
       pvm_vm_init(&vm, prog, mem, o.engine, code, &err))
     goto fail;

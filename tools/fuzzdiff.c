@@ -112,37 +112,41 @@ static uint8_t pick_reg(rng *r, const uint8_t *regs, unsigned nregs) {
   return chance(r, 5) ? (uint8_t)below(r, PVM_REGS) : regs[below(r, nregs)];
 }
 
-static const uint8_t *valid_opcodes(unsigned *n) {
-  static uint8_t ops[256];
-  static unsigned count;
-  if (!count) {
-    const pvm_opinfo *isa = pvm_isa(PVM_PROFILE_GP07);
+/* The profile's valid opcode bytes, or (invalid) the bytes that are not. */
+static const uint8_t *opcodes_of(pvm_profile profile, bool valid, unsigned *n) {
+  static uint8_t ops[PVM_PROFILE_COUNT][2][256];
+  static unsigned count[PVM_PROFILE_COUNT][2];
+  if (!count[profile][valid]) {
+    const pvm_opinfo *isa = pvm_isa(profile);
     for (unsigned i = 0; i < 256; i++)
-      if (isa[i].name) ops[count++] = (uint8_t)i;
+      if ((isa[i].name != NULL) == valid) ops[profile][valid][count[profile][valid]++] = (uint8_t)i;
   }
-  *n = count;
-  return ops;
+  *n = count[profile][valid];
+  return ops[profile][valid];
 }
 
 static int64_t random_pc(rng *r, uint32_t n) { return (int64_t)below(r, (uint64_t)n * 6 + 8); }
 
-/* One instruction with operands fitting its format and kind. */
-static gitem gen_insn(rng *r, const gcase *c, const uint8_t *regs, unsigned nregs, uint32_t n) {
-  const pvm_opinfo *isa = pvm_isa(PVM_PROFILE_GP07);
-  unsigned nops;
-  const uint8_t *ops = valid_opcodes(&nops);
+/* One instruction of the profile with operands fitting its format and
+** kind; only opcodes valid in the profile (sbrk only where it exists),
+** and raw bytes only where the profile has no opcode. */
+static gitem gen_insn(rng *r, pvm_profile profile, const gcase *c, const uint8_t *regs,
+                      unsigned nregs, uint32_t n) {
+  const pvm_opinfo *isa = pvm_isa(profile);
+  unsigned nops, nbad;
+  const uint8_t *ops = opcodes_of(profile, true, &nops), *bad = opcodes_of(profile, false, &nbad);
   gitem it;
   memset(&it, 0, sizeof it);
   uint64_t roll = below(r, 100);
   int opcode;
-  if (roll < 3) opcode = pvm_opcode_of(PVM_PROFILE_GP07, PVM_OP_ECALLI);
-  else if (roll < 5) opcode = pvm_opcode_of(PVM_PROFILE_GP07, PVM_OP_JUMP_IND);
-  else if (roll < 6) opcode = pvm_opcode_of(PVM_PROFILE_GP07, PVM_OP_LOAD_IMM_JUMP_IND);
-  else if (roll < 7) opcode = pvm_opcode_of(PVM_PROFILE_GP07, PVM_OP_SBRK);
+  if (roll < 3) opcode = pvm_opcode_of(profile, PVM_OP_ECALLI);
+  else if (roll < 5) opcode = pvm_opcode_of(profile, PVM_OP_JUMP_IND);
+  else if (roll < 6) opcode = pvm_opcode_of(profile, PVM_OP_LOAD_IMM_JUMP_IND);
+  else if (roll < 7 && pvm_opcode_of(profile, PVM_OP_SBRK) >= 0) opcode = pvm_opcode_of(profile, PVM_OP_SBRK);
   else if (roll < 8) {                       /* bytes that are no valid instruction */
     it.kind = IT_RAW;
     it.nraw = (uint8_t)(1 + below(r, 3));
-    it.raw[0] = chance(r, 50) ? 0xFF : (uint8_t)(2 + below(r, 8));
+    it.raw[0] = chance(r, 50) ? 0xFF : bad[below(r, nbad)];
     for (unsigned i = 1; i < it.nraw; i++) it.raw[i] = (uint8_t)rnd(r);
     return it;
   } else opcode = ops[below(r, nops)];
@@ -179,7 +183,7 @@ static gitem gen_insn(rng *r, const gcase *c, const uint8_t *regs, unsigned nreg
   return it;
 }
 
-static bool gen_case(rng *r, unsigned max_insns, gcase *c) {
+static bool gen_case(rng *r, pvm_profile profile, unsigned max_insns, gcase *c) {
   uint8_t regs[PVM_REGS];
   unsigned nregs = 3 + (unsigned)below(r, 6);
   for (unsigned i = 0; i < nregs; i++) regs[i] = (uint8_t)below(r, PVM_REGS);
@@ -206,7 +210,7 @@ static bool gen_case(rng *r, unsigned max_insns, gcase *c) {
       if (!push_item(c, (gitem){.kind = IT_BIND, .label = l})) goto oom;
     }
     if (i == n) break;
-    gitem it = gen_insn(r, c, regs, nregs, n);
+    gitem it = gen_insn(r, profile, c, regs, nregs, n);
     /* a dynamic jump mostly goes through a table address loaded just before */
     if (it.kind == IT_INSN && it.op == PVM_OP_JUMP_IND && chance(r, 60)) {
       gitem li = {.kind = IT_INSN, .op = PVM_OP_LOAD_IMM, .ra = it.ra,
@@ -240,8 +244,9 @@ oom:
   return false;
 }
 
-static int build_blob(const gcase *c, uint8_t **blob, size_t *len, pvm_error *err) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+static int build_blob(pvm_profile profile, const gcase *c, uint8_t **blob, size_t *len,
+                      pvm_error *err) {
+  pvm_builder *b = pvm_builder_new(profile);
   if (!b) return PVM_ERR_NOMEM;
   for (uint32_t l = 0; l < c->nlabels; l++) pvm_builder_label(b);
   for (uint32_t i = 0; i < c->nitems; i++) {
@@ -552,7 +557,7 @@ static int play(fdiff *f, const gcase *c, const uint8_t *blob, size_t len, char 
   int rc[2], result = 0;
   rng r = {c->action_seed};
   *at_run = 0;
-  if (pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err[0])) {
+  if (pvm_program_load(f->cfg->profile, blob, len, &prog, &err[0])) {
     snprintf(why, n, "generated program does not load: %s", err[0].msg);
     return -1;
   }
@@ -643,7 +648,7 @@ static void write_vector(FILE *o, fdiff *f, const char *name, const uint8_t *blo
   json_memory(o, cap->before, &l, f->page_a);
   fprintf(o, ",\n  \"initial-gas\": %lld,\n  \"program\": ", (long long)cap->gas);
   json_bytes(o, blob, len);
-  if (pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
+  if (pvm_program_load(f->cfg->profile, blob, len, &prog, &err) ||
       f->cfg->ref->compile(prog, &code, &err) ||
       pvm_vm_init(&vm, prog, cap->before, f->cfg->ref, code, &err)) {
     fprintf(o, "\n}\n");
@@ -683,7 +688,7 @@ static void shrink(fdiff *f, gcase *c) {
       uint8_t *blob = NULL;
       size_t len;
       bool keep = false;
-      if (build_blob(c, &blob, &len, NULL) == PVM_OK)
+      if (build_blob(f->cfg->profile, c, &blob, &len, NULL) == PVM_OK)
         keep = play(f, c, blob, len, why, sizeof why, &at, NULL, false) == 1;
       free(blob);
       if (keep) progress = true;
@@ -702,15 +707,16 @@ static void report(fdiff *f, gcase *c, uint64_t index) {
   for (uint32_t i = 0; i < c->nitems; i++) before += c->items[i].kind != IT_BIND;
   shrink(f, c);
   for (uint32_t i = 0; i < c->nitems; i++) after += c->items[i].kind != IT_BIND && !c->items[i].removed;
-  if (build_blob(c, &blob, &len, NULL)) return;
+  if (build_blob(f->cfg->profile, c, &blob, &len, NULL)) return;
   play(f, c, blob, len, why, sizeof why, &at, NULL, false);
   capture cap = {.run = at};
   if (pvm_mem_new(&cap.before, NULL)) { free(blob); return; }
   play(f, c, blob, len, why, sizeof why, &at, &cap, false);
   snprintf(name, sizeof name, "fuzz_diff_s%" PRIu64 "_p%" PRIu64, f->cfg->seed, index);
-  fprintf(o, "DIVERGENCE in program %" PRIu64 " (seed %" PRIu64 ") at run %u (%s vs %s): %s\n"
-          "shrunk from %u to %u instructions; reproducer (state before that run):\n",
-          index, f->cfg->seed, at, f->cfg->ref->name, f->cfg->test->name, why, before, after);
+  fprintf(o, "DIVERGENCE in program %" PRIu64 " (profile %s, seed %" PRIu64 ") at run %u (%s vs %s): %s\n"
+          "shrunk from %u to %u instructions; reproducer (state before that run, %s):\n",
+          index, pvm_profile_name(f->cfg->profile), f->cfg->seed, at, f->cfg->ref->name,
+          f->cfg->test->name, why, before, after, pvm_profile_name(f->cfg->profile));
   char *text = NULL;
   size_t text_len = 0;
   FILE *mf = cap.taken ? open_memstream(&text, &text_len) : NULL;
@@ -733,16 +739,24 @@ static void report(fdiff *f, gcase *c, uint64_t index) {
 
 /* ---- driver ---- */
 
-static void note_opcodes(fdiff_stats *s, const gcase *c) {
+static void note_opcodes(fdiff_stats *s, pvm_profile profile, const gcase *c) {
   uint8_t seen[256] = {0};
   for (uint32_t i = 0; i < c->nitems; i++) {
     const gitem *it = &c->items[i];
     if (it->kind == IT_INSN || it->kind == IT_BRANCH || it->kind == IT_BRANCH_ABS) {
-      int b = pvm_opcode_of(PVM_PROFILE_GP07, (pvm_op)it->op);
+      int b = pvm_opcode_of(profile, (pvm_op)it->op);
       if (b >= 0) seen[b] = 1;
     }
   }
   for (unsigned b = 0; b < 256; b++) s->opcode_programs[b] += seen[b];
+}
+
+void fdiff_coverage(const fdiff_stats *stats, pvm_profile profile, unsigned *covered,
+                    unsigned *total) {
+  const pvm_opinfo *isa = pvm_isa(profile);
+  *covered = *total = 0;
+  for (unsigned b = 0; isa && b < 256; b++)
+    if (isa[b].name) ++*total, *covered += stats->opcode_programs[b] > 0;
 }
 
 int fdiff_run(const fdiff_config *cfg, fdiff_stats *stats) {
@@ -752,6 +766,10 @@ int fdiff_run(const fdiff_config *cfg, fdiff_stats *stats) {
   char why[256];
   unsigned at, max_reports = cfg->max_reports ? cfg->max_reports : 1;
   memset(stats, 0, sizeof *stats);
+  if (!pvm_isa(cfg->profile)) {
+    fprintf(cfg->out, "fuzz-diff: unknown ISA profile %d\n", (int)cfg->profile);
+    return -1;
+  }
   f.s[0].engine = cfg->ref;
   f.s[1].engine = cfg->test;
   f.page_a = malloc(PVM_PAGE_SIZE);
@@ -766,18 +784,18 @@ int fdiff_run(const fdiff_config *cfg, fdiff_stats *stats) {
     uint8_t *blob = NULL;
     size_t len;
     pvm_error err;
-    if (!gen_case(&r, cfg->max_insns < 4 ? 4 : cfg->max_insns, &c)) {
+    if (!gen_case(&r, cfg->profile, cfg->max_insns < 4 ? 4 : cfg->max_insns, &c)) {
       fprintf(cfg->out, "fuzz-diff: out of memory\n");
       result = -1;
       break;
     }
-    if (build_blob(&c, &blob, &len, &err)) {
+    if (build_blob(cfg->profile, &c, &blob, &len, &err)) {
       fprintf(cfg->out, "fuzz-diff: program %" PRIu64 ": the generator made an invalid program: %s\n",
               i, err.msg);
       result = -1;
       break;
     }
-    note_opcodes(stats, &c);
+    note_opcodes(stats, cfg->profile, &c);
     stats->programs++;
     int rc = play(&f, &c, blob, len, why, sizeof why, &at, NULL, true);
     free(blob);

@@ -17,6 +17,7 @@
 #include "nub/pvm.h"
 
 typedef struct fdiff_config {
+  pvm_profile profile;         /* ISA the programs are generated and loaded under */
   uint64_t seed;
   uint64_t count;              /* programs */
   unsigned max_insns;          /* per program (>= 4) */
@@ -33,6 +34,11 @@ typedef struct fdiff_stats {
   uint64_t exits[PVM_HOST + 1];        /* by status */
   uint32_t opcode_programs[256];       /* programs containing each opcode */
 } fdiff_stats;
+
+/* Counts of an fdiff_stats: programs containing each valid opcode of the
+** profile (covered of total). */
+void fdiff_coverage(const fdiff_stats *stats, pvm_profile profile, unsigned *covered,
+                    unsigned *total);
 
 /* Returns 0 when nothing diverged, 1 on divergence, -1 on a setup error
 ** (message on cfg->out). */

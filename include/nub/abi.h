@@ -23,7 +23,7 @@ extern "C" {
 #define NUB_FN_KERNEL_STATS   1u   /* nub extension -> nub_kernel_stats */
 #define NUB_FN_HEAP_STATS     2u   /* -> 4 x u64 */
 #define NUB_FN_INVOKE_CACHED  3u   /* InvokePacket -> InvocationResult */
-#define NUB_FN_PUT_CAP        4u   /* wire cap -> 32-byte hash or 32 x 0xFF */
+#define NUB_FN_PUT_CAP        4u   /* wire cap -> 32-byte hash or 32 x 0xFF (+ reason) */
 #define NUB_FN_GET_BOOT_INFO  5u   /* -> BootInfo */
 #define NUB_FN_EVICT_JIT_ALL  6u   /* -> empty; next invoke recompiles */
 #define NUB_FN_TEST           7u   /* test guests only: fault injection */
@@ -102,8 +102,26 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_KERR_IMAGE_NOT_FOUND    23u
 #define NUB_KERR_NOT_AN_IMAGE       24u
 #define NUB_KERR_ENDPOINT_NOT_FOUND 25u
-#define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing */
+#define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing, or
+                                            more than CAP_MEMORY_MAX_RUNS Data runs */
 #define NUB_KERR_COMPILE_FAILED     50u
+
+/* PUT_CAP rejection (the seed's 32 x 0xFF, then a nub extension):
+**   32 x 0xFF | u32 reason class | reason text, 1..NUB_PUT_CAP_REASON_MAX
+** printable ASCII bytes, no NUL.  A bare 32 x 0xFF (a seed guest) gives no
+** reason.  docs/abi.md. */
+#define NUB_PUT_CAP_INVALID    1u   /* the bytes are not a valid cap */
+#define NUB_PUT_CAP_NO_MEMORY  2u   /* the guest heap is full, or the kernel's own memory */
+#define NUB_PUT_CAP_INTERNAL   3u   /* the kernel's directory failed */
+#define NUB_PUT_CAP_REASON_MAX 200u
+
+/* nub: gas an invocation pays before its program runs, per run of
+** consecutive Data pages its mappings and overlays place (each is one
+** copy-on-write mapping; docs/abi.md, "Invocation").  An invocation whose
+** gas does not cover it ends out-of-gas before running, gas unchanged.
+** A run's mmap and its share of the reset measured ~3 us, about what
+** 3000 instructions take. */
+#define NUB_GAS_PER_DATA_RUN        3000u
 
 /* HEAP_STATS reply (seed): 4 x u64 LE. */
 struct nub_heap_stats {

@@ -147,7 +147,13 @@ typedef struct cap_slots {
 typedef struct cap_data_view {
   uint64_t size;           /* bytes, page multiple, <= 2^32 */
   uint32_t page_count;     /* non-zero pages present on the wire */
+  uint32_t run_count;      /* maximal runs of consecutive page indexes */
   const uint8_t *pages;    /* page_count records of (u32 index, 4096 bytes) */
+  /* Set by a directory that keeps page images (cap_dir.page_images),
+  ** NULL otherwise: the page bytes again, page aligned, in wire order,
+  ** and run_count pairs (first page index, page count) describing them. */
+  const uint8_t *image;
+  const uint32_t *runs;
 } cap_data_view;
 
 typedef struct cap_image_view {
@@ -317,10 +323,12 @@ typedef struct cap_bundle {
 void cap_bundle_free(cap_bundle *b);
 
 /* From a GP standard program (A.7) and argument bytes: Data caps for RO,
-** RW and args, an Image with mappings RO / RW / heap / stack / args, the
-** sbrk heap, endpoint 0 with the SPI registers, and a fresh Instance. */
-int cap_build_spi(const uint8_t *spi, size_t spi_len, const uint8_t *args,
-                  uint32_t args_len, cap_bundle *out, cap_error *err);
+** RW and args, an Image for ISA profile `profile` (the kernel loads its
+** code under that profile) with mappings RO / RW / heap / stack / args,
+** the sbrk heap, endpoint 0 with the SPI registers, and a fresh Instance.
+** An unknown profile is CAP_ERR_RESERVED. */
+int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
+                  const uint8_t *args, uint32_t args_len, cap_bundle *out, cap_error *err);
 
 /* One entry of a caller's page map: [start, start+size) with access;
 ** the first len bytes come from bytes (len <= size), the rest is zero. */
@@ -331,10 +339,11 @@ typedef struct cap_region {
   size_t len;
 } cap_region;
 
-/* From a bare generic blob: an Image with one mapping per region
-** (ascending, disjoint), endpoint 0 (pc 0, zero registers), no heap; a
-** Data cap per region with bytes; and a fresh Instance. */
-int cap_build_generic(const uint8_t *blob, size_t blob_len,
+/* From a bare generic blob: an Image for ISA profile `profile` with one
+** mapping per region (ascending, disjoint), endpoint 0 (pc 0, zero
+** registers), no heap; a Data cap per region with bytes; and a fresh
+** Instance. */
+int cap_build_generic(pvm_profile profile, const uint8_t *blob, size_t blob_len,
                       const cap_region *map, uint32_t count, cap_bundle *out,
                       cap_error *err);
 
@@ -351,12 +360,28 @@ void cap_instance_fresh(const uint8_t image_hash[CAP_HASH_SIZE],
 typedef const cap_view *(*cap_lookup_fn)(void *ud,
                                          const uint8_t hash[CAP_HASH_SIZE]);
 
+/* Most runs of Data pages (cap_data_view.run_count, summed over every
+** mapping and overlay) one address space may place: each is a system call
+** and a host memory area (docs/architecture.md, "Memory of an invocation"). */
+#define CAP_MEMORY_MAX_RUNS 8192u
+
 /* Map image's mappings into the empty mem (zero fill or Data contents),
 ** set the sbrk heap, then write the Instance's overlay (instance may be
-** NULL).  Errors name the mapping / overlay index and the hash. */
+** NULL).  Absent Data pages cost nothing; a Data cap with a page image is
+** placed with one pvm_mem_place per run (copy-on-write when mem has the
+** directory's region as backing); read-only mappings get their access
+** last, one pvm_mem_protect each.  Errors name the mapping / overlay index
+** and the hash. */
 int cap_memory_build(pvm_mem *mem, const cap_view *image,
                      const cap_view *instance, cap_lookup_fn lookup, void *ud,
                      cap_error *err);
+/* What cap_memory_build would place, without touching memory: the runs of
+** Data pages summed over mappings and overlays (what invocations charge
+** gas for).  Fails as cap_memory_build would on missing or wrong-kind
+** Data caps, and with CAP_ERR_LIMIT past CAP_MEMORY_MAX_RUNS. */
+int cap_memory_runs(const cap_view *image, const cap_view *instance,
+                    cap_lookup_fn lookup, void *ud, uint64_t *runs,
+                    cap_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Directory                                                            */
@@ -393,6 +418,9 @@ typedef struct cap_dir {
   size_t size;
   uint64_t header_off;     /* the header's offset in the region */
   cap_alloc alloc;         /* writers only */
+  bool page_images;        /* writers: give each new Data cap a page image
+                              (cap_data_view.image) in the region; off
+                              after cap_dir_create */
 } cap_dir;
 
 typedef struct cap_dir_entry {

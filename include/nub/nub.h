@@ -4,6 +4,10 @@
 **
 **   proc    the guest kernel runs in a separate, locked-down process
 **           (nub-guest).  This is the isolation boundary.  (default)
+**           The guest is a child of the thread that opened the handle;
+**           its death is noticed through a pidfd, so a SIGCHLD handler
+**           reaping with waitpid(-1) is harmless (it only takes the exit
+**           status the error message would have named).
 **   inproc  the same kernel linked into the calling process, for tests,
 **           sanitizers and debugging.  It is NOT a security boundary: a
 **           hostile program that escapes the engine owns your process.
@@ -29,14 +33,14 @@ extern "C" {
 typedef enum nub_errcode {
   NUB_OK = 0,
   NUB_ERR_ARG,             /* bad argument from the caller */
-  NUB_ERR_NOMEM,
+  NUB_ERR_NOMEM,           /* out of memory; put_cap: in the guest (heap full) */
   NUB_ERR_SYSTEM,          /* a host system call failed */
   NUB_ERR_SANDBOX,         /* the guest process could not be set up */
   NUB_ERR_GUEST_DIED,      /* the guest crashed or was killed; it was restarted */
   NUB_ERR_TIMEOUT,         /* the guest did not answer in time; it was restarted */
   NUB_ERR_PROTOCOL,        /* the guest's reply is malformed */
   NUB_ERR_GUEST,           /* the guest answered with an error status */
-  NUB_ERR_REJECTED,        /* put_cap: the guest refused the cap (32 x 0xFF) */
+  NUB_ERR_REJECTED,        /* put_cap: the bytes are not a valid cap (msg: why) */
   NUB_ERR_TOO_LARGE,       /* a request does not fit the shared buffer */
   NUB_ERR_NOT_FOUND,       /* nub_lookup: no such cap */
 } nub_errcode;
@@ -81,7 +85,10 @@ int nub_evict_jit(nub *n, nub_error *err);
 
 /* Publish a cap given in its wire form; returns its hash.  Publication is
 ** permanent: the host remembers every published cap and re-publishes them
-** if the guest has to be restarted. */
+** if the guest has to be restarted.  A refused cap is NUB_ERR_REJECTED
+** (malformed: the message is the decoder's, as `nub cap show` gives it),
+** NUB_ERR_NOMEM (the guest heap is full) or NUB_ERR_GUEST (a kernel
+** fault); the handle stays usable. */
 int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err);
 
 /* Invoke a published Instance.  Kernel errors are reported in the result
@@ -105,6 +112,7 @@ int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *
 #define NUB_NS_MOUNT   0x10u
 #define NUB_NS_UTS     0x20u
 #define NUB_NS_CGROUP  0x40u
+#define NUB_NS_TIME    0x80u   /* where the kernel has it (Linux >= 5.6) */
 
 /* Lockdown steps of the guest process. */
 #define NUB_LOCK_FDS_CLOSED    0x001u  /* no file descriptors left */
@@ -116,6 +124,8 @@ int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *
 #define NUB_LOCK_NOT_DUMPABLE  0x040u  /* no ptrace, no core dump */
 #define NUB_LOCK_PDEATHSIG     0x080u  /* dies with the thread that started it */
 #define NUB_LOCK_ROBUST_DEATH  0x100u  /* its death wakes a waiting host at once */
+#define NUB_LOCK_CAPBSET_CLEARED 0x200u /* empty capability bounding set */
+#define NUB_LOCK_UNPRIVILEGED  0x400u  /* uid and gid outside every namespace are not 0 */
 
 /* What isolation the guest actually got.  Namespaces and lockdown steps
 ** are best effort where the kernel refuses them (notes says which and
@@ -124,6 +134,7 @@ int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *
 struct nub_sandbox_report {
   bool isolated;               /* false: inproc, no boundary at all */
   int32_t guest_pid;           /* host pid of the guest process */
+  int64_t guest_uid, guest_gid; /* its ids outside its namespaces (/proc); -1: unknown, inproc */
   uint32_t namespaces;         /* NUB_NS_* */
   uint32_t lockdown;           /* NUB_LOCK_* achieved */
   uint32_t lockdown_failed;    /* NUB_LOCK_* attempted and not achieved */

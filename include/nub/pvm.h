@@ -268,6 +268,15 @@ const char *pvm_format_name(pvm_format f);
 /* Number of valid opcodes in a profile. */
 unsigned pvm_isa_count(pvm_profile profile);
 
+/* What a profile changes in execution besides numbering and gas.  Table
+** data (src/pvm/profile.c) that the engines read through the program,
+** never per instruction in a hot loop. */
+typedef struct pvm_semantics {
+  bool ro_store_faults;    /* a store to a read-only page is a page fault
+                              (GP 0.8.0, jamv1) rather than a panic (GP 0.7) */
+} pvm_semantics;
+const pvm_semantics *pvm_profile_semantics(pvm_profile profile);  /* NULL if unknown */
+
 /* ------------------------------------------------------------------ */
 /* Program blobs                                                        */
 /* ------------------------------------------------------------------ */
@@ -530,6 +539,33 @@ uint32_t pvm_mem_mapped_pages(const pvm_mem *mem);
 typedef void (*pvm_mem_range_fn)(void *ud, uint32_t addr, uint64_t len,
                                  pvm_access acc);
 void pvm_mem_ranges(const pvm_mem *mem, pvm_mem_range_fn fn, void *ud);
+
+/* Copy-on-write set-up (docs/architecture.md, "Memory of an invocation").
+** Let pvm_mem_place map pages instead of copying them: the size bytes at
+** base in this process are a MAP_SHARED mapping of fd from offset (base,
+** size and offset page aligned).  The caller keeps fd open and never changes
+** bytes once they may have been placed.  fd -1 forgets the backing. */
+int pvm_mem_set_backing(pvm_mem *mem, int fd, uint64_t offset, const void *base, uint64_t size,
+                        pvm_error *err);
+/* Give the mapped pages [addr, addr+len) a private copy of the len bytes
+** at src (page multiples), keeping their access: one copy-on-write mapping
+** per run of equal access when src is a page-aligned part of the backing,
+** else a copy.  Writes to the pages never reach src. */
+int pvm_mem_place(pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
+                  pvm_error *err);
+/* Make the mapped pages [addr, addr+len) zero again, keeping their access:
+** one fresh mapping per run of equal access, no byte written. */
+int pvm_mem_clear(pvm_mem *mem, uint32_t addr, uint64_t len, pvm_error *err);
+/* The first page of [addr, addr+len) that is not mapped, if any. */
+bool pvm_mem_find_unmapped(const pvm_mem *mem, uint32_t addr, uint64_t len,
+                           uint32_t *page);
+/* Host work done since pvm_mem_new (for tests and benchmarks). */
+typedef struct pvm_mem_work {
+  uint64_t mmaps;          /* mmap calls (fresh, copy-on-write, reset) */
+  uint64_t mprotects;      /* mprotect calls */
+  uint64_t pages_copied;   /* pages written by pvm_mem_write / _place copies */
+} pvm_mem_work;
+void pvm_mem_get_work(const pvm_mem *mem, pvm_mem_work *out);
 
 /* ------------------------------------------------------------------ */
 /* Virtual machines and engines                                         */

@@ -70,6 +70,7 @@ static int region_mapping(cap_bundle *b, const cap_region *r, uint32_t i,
 }
 
 typedef struct program_parts {
+  pvm_profile profile;
   const uint8_t *code;
   size_t code_len;
   const cap_region *regions;
@@ -83,6 +84,9 @@ static int build_program(const program_parts *p, cap_bundle *out, cap_error *err
   cap_spec image = {.kind = CAP_IMAGE}, inst = {.kind = CAP_INSTANCE};
   int rc = CAP_OK;
   memset(out, 0, sizeof *out);
+  if (!pvm_isa(p->profile))
+    return cap_fail(err, CAP_ERR_RESERVED, 0, "build: %d is not a known ISA profile (there are %d)",
+                    (int)p->profile, (int)PVM_PROFILE_COUNT);
   if (p->region_count > CAP_MAX_MAPPINGS)
     return cap_fail(err, CAP_ERR_LIMIT, 0, "build: %u regions exceed the mapping limit %u",
                     p->region_count, CAP_MAX_MAPPINGS);
@@ -91,7 +95,7 @@ static int build_program(const program_parts *p, cap_bundle *out, cap_error *err
   for (uint32_t i = 0; i < p->region_count && !rc; i++)
     rc = region_mapping(out, &p->regions[i], i, &maps[i], err);
   if (rc) goto fail;
-  image.image.profile = PVM_PROFILE_GP07;
+  image.image.profile = (uint8_t)p->profile;
   image.image.heap_top = p->heap_top;
   image.image.heap_limit = p->heap_limit;
   image.image.code = p->code;
@@ -111,10 +115,10 @@ fail:
   return rc;
 }
 
-int cap_build_generic(const uint8_t *blob, size_t blob_len,
+int cap_build_generic(pvm_profile profile, const uint8_t *blob, size_t blob_len,
                       const cap_region *map, uint32_t count, cap_bundle *out,
                       cap_error *err) {
-  program_parts p = {.code = blob, .code_len = blob_len, .regions = map,
+  program_parts p = {.profile = profile, .code = blob, .code_len = blob_len, .regions = map,
                      .region_count = map ? count : 0};
   return build_program(&p, out, err);
 }
@@ -127,13 +131,13 @@ static void add_region(cap_region *r, uint32_t *n, uint32_t start, uint64_t size
   r[(*n)++] = x;
 }
 
-int cap_build_spi(const uint8_t *spi, size_t spi_len, const uint8_t *args,
-                  uint32_t args_len, cap_bundle *out, cap_error *err) {
+int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
+                  const uint8_t *args, uint32_t args_len, cap_bundle *out, cap_error *err) {
   pvm_spi s;
   pvm_spi_layout l;
   pvm_error perr;
   cap_region r[5];
-  program_parts p = {.regions = r};
+  program_parts p = {.profile = profile, .regions = r};
   uint64_t rw_data;
   memset(out, 0, sizeof *out);
   if (pvm_spi_parse(spi, spi + spi_len, &s, &perr))

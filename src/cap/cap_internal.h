@@ -1,6 +1,6 @@
 /*
 ** Private helpers of the capability layer: error filling, little-endian
-** access, the SSZ reader and the SHA-256 merkleizer.
+** access, the SSZ reader, SHA-256 and the merkleizer.
 */
 #ifndef NUB_CAP_INTERNAL_H
 #define NUB_CAP_INTERNAL_H
@@ -80,6 +80,29 @@ int ssz_list_var(ssz_span s, uint32_t limit, const char *what, uint32_t *count,
 /* Element i of a validated variable list. */
 ssz_span ssz_list_elem(ssz_span s, uint32_t count, uint32_t i);
 
+/* ---- SHA-256 (sha256.c) ---- */
+
+/* One implementation: a whole message, and n 64-byte messages at in
+** (64 bytes apart) to n digests at out (32 bytes apart); out may equal
+** in (each digest lands over bytes already read). */
+typedef struct cap_sha256_impl {
+  const char *name;                 /* "sha-ni" or "portable" */
+  void (*hash)(const uint8_t *p, size_t len, uint8_t out[32]);
+  void (*pairs)(const uint8_t *in, uint8_t *out, size_t n);
+} cap_sha256_impl;
+
+extern const cap_sha256_impl cap_sha256_portable;
+/* The SHA-extension path, or NULL when this CPU (or build) has none. */
+const cap_sha256_impl *cap_sha256_hardware(void);
+/* The path cap_sha256 and cap_sha256_pairs take: the hardware one when
+** present, unless cap_sha256_use chose another. */
+const cap_sha256_impl *cap_sha256_active(void);
+/* Test and benchmark hook: route every cap hash through impl (e.g.
+** &cap_sha256_portable); NULL goes back to the best path. */
+void cap_sha256_use(const cap_sha256_impl *impl);
+void cap_sha256(const uint8_t *p, size_t len, uint8_t out[32]);
+void cap_sha256_pairs(const uint8_t *in, uint8_t *out, size_t n);
+
 /* ---- merkleization (SHA-256) ---- */
 
 #define SSZ_MAX_DEPTH 48
@@ -103,6 +126,9 @@ typedef struct ssz_merkle {
 void ssz_merkle_init(ssz_merkle *m);
 /* Append one chunk. */
 void ssz_merkle_add(ssz_merkle *m, const uint8_t chunk[32]);
+/* Append n chunks stored contiguously at p, whole subtrees at a time
+** (many pairs per cap_sha256_pairs call). */
+void ssz_merkle_add_chunks(ssz_merkle *m, const uint8_t *p, uint64_t n);
 /* Append n zero chunks in O(log n) hashes. */
 void ssz_merkle_add_zeros(ssz_merkle *m, uint64_t n);
 /* Root padded to 2^depth chunks (count must be <= 2^depth). */

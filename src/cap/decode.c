@@ -80,12 +80,16 @@ static int decode_data(ssz_span c, cap_data_view *v, cap_error *err) {
                            &v->page_count, err)))
     return rc;
   v->pages = pages.p;
+  v->run_count = 0;
+  v->image = NULL;
+  v->runs = NULL;
   for (uint32_t i = 0; i < v->page_count; i++) {
     const uint8_t *rec = pages.p + (size_t)i * W_PAGE;
     uint64_t prev = i ? cap_le32(rec - W_PAGE) : 0;
     if ((rc = check_page(rec, pages.off + (uint64_t)i * W_PAGE, i,
                          v->size / CAP_PAGE_SIZE, prev, err)))
       return rc;
+    v->run_count += i == 0 || cap_le32(rec) != prev + 1;
   }
   return CAP_OK;
 }

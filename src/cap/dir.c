@@ -353,6 +353,37 @@ static int writer_snapshot(const cap_dir *d, snapshot *s, cap_error *err) {
                   "dir: seq 0x%llx is odd outside a write section", (unsigned long long)s->seq);
 }
 
+/* A new Data cap's page image (docs/wire.md, "Page images"): its pages
+** again at a page-aligned address, then its run table, so an invocation
+** maps them copy-on-write.  Only the view points at it. */
+static int page_image(cap_dir *d, cap_view *v, uint8_t **block, cap_error *err) {
+  cap_data_view *dv = &v->data;
+  size_t bytes = (size_t)dv->page_count * CAP_PAGE_SIZE;
+  int rc;
+  *block = NULL;
+  if (!d->page_images || v->kind != CAP_DATA || !dv->page_count) return CAP_OK;
+  /* region_alloc gives 8-byte alignment: up to a page less 8 is padding */
+  if ((rc = region_alloc(d, CAP_PAGE_SIZE - 8 + bytes + (size_t)dv->run_count * 8,
+                         "a page image", block, err)))
+    return rc;
+  uint8_t *img = *block + (-(uintptr_t)*block & (CAP_PAGE_SIZE - 1));
+  uint32_t *runs = (uint32_t *)(void *)(img + bytes), r = 0;
+  for (uint32_t i = 0; i < dv->page_count; i++) {
+    cap_page pg = cap_data_page(dv, i);
+    memcpy(img + (size_t)i * CAP_PAGE_SIZE, pg.bytes, CAP_PAGE_SIZE);
+    if (i && pg.index == runs[2 * (r - 1)] + runs[2 * (r - 1) + 1]) {
+      runs[2 * (r - 1) + 1]++;
+    } else {
+      runs[2 * r] = pg.index;
+      runs[2 * r + 1] = 1;
+      r++;
+    }
+  }
+  dv->image = img;
+  dv->runs = runs;
+  return CAP_OK;
+}
+
 /* Validate the record's copy of the wire and hash it. */
 static int check_copy(uint8_t *rec, size_t len, uint8_t hash[CAP_HASH_SIZE],
                       cap_view *view, cap_error *err) {
@@ -380,7 +411,7 @@ int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
                 cap_view *view, bool *inserted, cap_error *err) {
   cap_view v;
   snapshot s;
-  uint8_t *rec;
+  uint8_t *rec, *image = NULL;
   int rc;
   *inserted = false;
   if (!d->alloc.alloc) return cap_fail(err, CAP_ERR_ARG, 0, "dir: put on a read-only handle");
@@ -397,6 +428,7 @@ int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
     region_free(d, rec);
     cap_view_rebase(&v, entry->wire);
   } else if (rc == CAP_ERR_MISSING) {
+    if ((rc = page_image(d, &v, &image, err))) goto fail;
     if ((s.count + 1) * 4 > s.capacity * 3 &&
         ((rc = grow(d, &s, err)) || (rc = writer_snapshot(d, &s, err))))
       goto fail;
@@ -409,6 +441,7 @@ int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
   if (view) *view = v;
   return CAP_OK;
 fail:
+  if (image) region_free(d, image);
   region_free(d, rec);
   return rc;
 }

@@ -16,7 +16,6 @@ bool cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]) {
   return memcmp(h, cap_sentinel_hash, CAP_HASH_SIZE) == 0;
 }
 
-#define PAGE_DEPTH 7    /* 4096 bytes = 128 chunks */
 #define KEY_DEPTH  0    /* ByteList[8]: one chunk */
 
 
@@ -50,17 +49,38 @@ static void list_root(const void *list, uint32_t n, uint32_t limit,
 
 /* ---- Data: merkleize([size, pages_root], 2) ---- */
 
+/* Pages hashed together (16 KiB of first-level digests on the stack): a
+** page's first level is one pairs call of 64; every further level of all
+** the batch's pages is one call. */
+#define PAGE_BATCH 8
+#define PAGE_LEVEL1 (CAP_PAGE_SIZE / 2)     /* 64 digests of one page */
+
+/* Roots of pages first .. first+n-1 (n <= PAGE_BATCH) to buf[0 .. 32n). */
+static void page_roots(const cap_data_view *d, uint32_t first, uint32_t n, uint8_t *buf) {
+  for (uint32_t j = 0; j < n; j++)
+    cap_sha256_pairs(cap_data_page(d, first + j).bytes, buf + (size_t)PAGE_LEVEL1 * j,
+                     CAP_PAGE_SIZE / 64);
+  /* each page's digests stay a power-of-two run, so levels never mix pages */
+  for (size_t nodes = (size_t)n * (PAGE_LEVEL1 / 64); nodes >= n; nodes /= 2)
+    cap_sha256_pairs(buf, buf, nodes);
+}
+
 static void data_root(const cap_data_view *d, uint8_t out[32]) {
   uint64_t npages = d->size / CAP_PAGE_SIZE;
-  uint8_t leaves[2][32];
+  uint8_t leaves[2][32], buf[PAGE_BATCH * PAGE_LEVEL1];
   ssz_merkle m;
   ssz_merkle_init(&m);
-  for (uint32_t i = 0; i < d->page_count; i++) {
-    cap_page pg = cap_data_page(d, i);
-    uint8_t r[32];
-    ssz_merkle_add_zeros(&m, pg.index - m.count);
-    ssz_bytes_root(pg.bytes, CAP_PAGE_SIZE, PAGE_DEPTH, r);
-    ssz_merkle_add(&m, r);
+  for (uint32_t i = 0; i < d->page_count; i += PAGE_BATCH) {
+    uint32_t n = d->page_count - i < PAGE_BATCH ? d->page_count - i : PAGE_BATCH;
+    page_roots(d, i, n, buf);
+    /* runs of consecutive page indices go in as runs of chunks */
+    for (uint32_t j = 0; j < n;) {
+      uint32_t index = cap_data_page(d, i + j).index, run = 1;
+      while (j + run < n && cap_data_page(d, i + j + run).index == index + run) run++;
+      ssz_merkle_add_zeros(&m, index - m.count);
+      ssz_merkle_add_chunks(&m, buf + 32 * (size_t)j, run);
+      j += run;
+    }
   }
   ssz_chunk_u64(d->size, leaves[0]);
   ssz_merkle_root(&m, ssz_depth(npages), leaves[1]);

@@ -2,12 +2,24 @@
 ** The memory of an invocation: an Image's mappings (zero fill or Data
 ** contents) in an empty pvm_mem, the sbrk heap, then the Instance's
 ** overlay of Data caps.
+**
+** The work is per mapping, overlay and run of Data pages, never per byte
+** (docs/architecture.md, "Memory of an invocation"): every Data cap is
+** resolved and its runs counted first; mappings are then mapped read-write
+** as fresh zeros, Data runs placed (copy-on-write from the directory's page
+** images), overlays clear only what Data put under them, and read-only
+** mappings get their access last, one mprotect each.
 */
 #include <stdio.h>
 
 #include "cap_internal.h"
 
-static const uint8_t zero_page[CAP_PAGE_SIZE];
+/* Every Data cap the memory uses, resolved and checked before any work. */
+typedef struct resolved {
+  const cap_data_view *map[CAP_MAX_MAPPINGS];   /* NULL = zero fill */
+  const cap_data_view *overlay[CAP_MAX_OVERLAYS];
+  uint64_t runs;
+} resolved;
 
 /* The Data cap under hash, or an error naming what referred to it. */
 static int find_data(cap_lookup_fn lookup, void *ud, const uint8_t *hash,
@@ -39,95 +51,158 @@ static int mem_error(cap_error *err, uint64_t off, const char *what, uint32_t i,
   return CAP_ERR_PVM;
 }
 
-/* Write the Data's pages at base; with zero_gaps, its zero pages too. */
-static int write_data(pvm_mem *mem, uint32_t base, const cap_data_view *d,
-                      bool zero_gaps, pvm_error *perr) {
-  uint64_t next = 0, npages = d->size / CAP_PAGE_SIZE;
+static uint64_t mapping_off(const cap_view *image, uint32_t i) {
+  return (uint64_t)(image->image.mappings - image->wire) + (uint64_t)i * W_MAPPING;
+}
+
+static uint64_t overlay_off(const cap_view *instance, uint32_t i) {
+  return (uint64_t)(instance->instance.overlays - instance->wire) + (uint64_t)i * W_OVERLAY;
+}
+
+static int resolve(const cap_view *image, const cap_view *instance, cap_lookup_fn lookup,
+                   void *ud, resolved *r, cap_error *err) {
+  uint64_t prev_end = 0;
+  char hex[65];
+  int rc;
+  r->runs = 0;
+  for (uint32_t i = 0; i < image->image.mapping_count; i++) {
+    uint64_t off = mapping_off(image, i);
+    const cap_data_view *d = NULL;
+    cap_mapping m;
+    cap_image_mapping(&image->image, i, &m);
+    r->map[i] = NULL;
+    if (cap_all_zero(m.source, CAP_HASH_SIZE)) continue;
+    if ((rc = find_data(lookup, ud, m.source, "mapping", i, off + MAP_SOURCE, &d, err)))
+      return rc;
+    if (d->size > m.size)
+      return cap_fail(err, CAP_ERR_LIMIT, off + MAP_SOURCE,
+                      "memory: mapping %u: Data %s of %llu bytes is larger than the "
+                      "mapping's %u bytes", i, cap_hex32(m.source, hex),
+                      (unsigned long long)d->size, m.size);
+    r->map[i] = d;
+    r->runs += d->run_count;
+  }
+  for (uint32_t i = 0; instance && i < instance->instance.overlay_count; i++) {
+    uint64_t off = overlay_off(instance, i), end;
+    const cap_data_view *d;
+    cap_overlay o;
+    cap_instance_overlay(&instance->instance, i, &o);
+    if ((rc = find_data(lookup, ud, o.data, "overlay", i, off + 4, &d, err))) return rc;
+    end = (uint64_t)o.address + d->size;
+    if (end > CAP_MAX_DATA_SIZE)
+      return cap_fail(err, CAP_ERR_RANGE, off,
+                      "memory: overlay %u at 0x%x with %llu bytes runs past 2^32", i,
+                      o.address, (unsigned long long)d->size);
+    if (o.address < prev_end)
+      return cap_fail(err, CAP_ERR_OVERLAP, off,
+                      "memory: overlay %u at 0x%x overlaps overlay %u, which ends at 0x%llx",
+                      i, o.address, i - 1, (unsigned long long)prev_end);
+    prev_end = end;
+    r->overlay[i] = d;
+    r->runs += d->run_count;
+  }
+  if (r->runs > CAP_MEMORY_MAX_RUNS)
+    return cap_fail(err, CAP_ERR_LIMIT, 0,
+                    "memory: mappings and overlays place %llu runs of Data pages; the "
+                    "limit is %u", (unsigned long long)r->runs, CAP_MEMORY_MAX_RUNS);
+  return CAP_OK;
+}
+
+/* The pages of d at base; its absent pages are left as they are. */
+static int place_data(pvm_mem *mem, uint32_t base, const cap_data_view *d, pvm_error *perr) {
   int rc = 0;
-  for (uint32_t i = 0; i <= d->page_count && !rc; i++) {
-    cap_page pg = i < d->page_count ? cap_data_page(d, i) : (cap_page){(uint32_t)npages, NULL};
-    for (; zero_gaps && next < pg.index && !rc; next++)
-      rc = pvm_mem_write(mem, base + (uint32_t)(next * CAP_PAGE_SIZE), zero_page,
-                         CAP_PAGE_SIZE, perr);
-    if (pg.bytes && !rc)
-      rc = pvm_mem_write(mem, base + pg.index * CAP_PAGE_SIZE, pg.bytes, CAP_PAGE_SIZE, perr);
-    next = (uint64_t)pg.index + 1;
+  if (d->image) {                 /* one place per run, from the page image */
+    const uint8_t *src = d->image;
+    for (uint32_t r = 0; r < d->run_count && !rc; r++) {
+      uint64_t len = (uint64_t)d->runs[2 * r + 1] * CAP_PAGE_SIZE;
+      rc = pvm_mem_place(mem, base + d->runs[2 * r] * CAP_PAGE_SIZE, src, len, perr);
+      src += len;
+    }
+    return rc;
+  }
+  for (uint32_t i = 0; i < d->page_count && !rc; i++) {   /* no image: page by page */
+    cap_page pg = cap_data_page(d, i);
+    rc = pvm_mem_place(mem, base + pg.index * CAP_PAGE_SIZE, pg.bytes, CAP_PAGE_SIZE, perr);
   }
   return rc;
 }
 
-static int map_one(pvm_mem *mem, const cap_view *image, uint32_t i,
-                   cap_lookup_fn lookup, void *ud, cap_error *err) {
-  const cap_image_view *im = &image->image;
-  uint64_t off = (uint64_t)(im->mappings - image->wire) + (uint64_t)i * W_MAPPING;
-  const cap_data_view *d;
-  cap_mapping m;
+/* Overlay i over mapped pages: clear what the mappings' Data put under it
+** (fresh zero fill needs nothing), then place its own pages.  *next is the
+** first mapping that can still meet this or a later overlay. */
+static int overlay_one(pvm_mem *mem, const cap_view *image, const cap_view *instance,
+                       const resolved *r, uint32_t i, uint32_t *next, cap_error *err) {
+  const cap_data_view *d = r->overlay[i];
+  uint64_t off = overlay_off(instance, i), end;
+  cap_overlay o;
   pvm_error perr;
-  char hex[65];
-  int rc;
-  cap_image_mapping(im, i, &m);
-  if (pvm_mem_map(mem, m.start, m.size, (pvm_access)m.access, &perr))
-    return mem_error(err, off, "mapping", i, &perr);
-  if (cap_all_zero(m.source, CAP_HASH_SIZE)) return CAP_OK;
-  if ((rc = find_data(lookup, ud, m.source, "mapping", i, off + MAP_SOURCE, &d, err)))
-    return rc;
-  if (d->size > m.size)
-    return cap_fail(err, CAP_ERR_LIMIT, off + MAP_SOURCE,
-                    "memory: mapping %u: Data %s of %llu bytes is larger than the "
-                    "mapping's %u bytes", i, cap_hex32(m.source, hex),
-                    (unsigned long long)d->size, m.size);
-  if (write_data(mem, m.start, d, false, &perr))
-    return mem_error(err, off, "mapping", i, &perr);
+  uint32_t hole;
+  cap_instance_overlay(&instance->instance, i, &o);
+  end = (uint64_t)o.address + d->size;
+  if (pvm_mem_find_unmapped(mem, o.address, d->size, &hole))
+    return cap_fail(err, CAP_ERR_RANGE, off,
+                    "memory: overlay %u covers page 0x%x, which no mapping maps", i, hole);
+  for (uint32_t j = *next; j < image->image.mapping_count; j++) {
+    cap_mapping m;
+    cap_image_mapping(&image->image, j, &m);
+    if (m.start >= end) break;
+    uint64_t data_end = r->map[j] ? m.start + r->map[j]->size : m.start;
+    uint64_t lo = o.address > m.start ? o.address : m.start;
+    uint64_t hi = end < data_end ? end : data_end;
+    if (lo < hi && r->map[j]->page_count && pvm_mem_clear(mem, (uint32_t)lo, hi - lo, &perr))
+      return mem_error(err, off, "overlay", i, &perr);
+    if ((uint64_t)m.start + m.size <= end) *next = j + 1;   /* later overlays start past it */
+  }
+  if (place_data(mem, o.address, d, &perr)) return mem_error(err, off, "overlay", i, &perr);
   return CAP_OK;
 }
 
-static int overlay_one(pvm_mem *mem, const cap_view *instance, uint32_t i,
-                       uint64_t *prev_end, cap_lookup_fn lookup, void *ud,
+static int check_views(pvm_mem *mem, const cap_view *image, const cap_view *instance,
                        cap_error *err) {
-  const cap_instance_view *in = &instance->instance;
-  uint64_t off = (uint64_t)(in->overlays - instance->wire) + (uint64_t)i * W_OVERLAY;
-  const cap_data_view *d;
-  cap_overlay o;
-  pvm_error perr;
-  uint64_t end;
-  int rc;
-  cap_instance_overlay(in, i, &o);
-  if ((rc = find_data(lookup, ud, o.data, "overlay", i, off + 4, &d, err)))
-    return rc;
-  end = (uint64_t)o.address + d->size;
-  if (end > CAP_MAX_DATA_SIZE)
-    return cap_fail(err, CAP_ERR_RANGE, off,
-                    "memory: overlay %u at 0x%x with %llu bytes runs past 2^32", i,
-                    o.address, (unsigned long long)d->size);
-  if (o.address < *prev_end)
-    return cap_fail(err, CAP_ERR_OVERLAP, off,
-                    "memory: overlay %u at 0x%x overlaps overlay %u, which ends at 0x%llx",
-                    i, o.address, i - 1, (unsigned long long)*prev_end);
-  for (uint64_t a = o.address; a < end; a += CAP_PAGE_SIZE)
-    if (pvm_mem_access(mem, (uint32_t)a) == PVM_ACCESS_NONE)
-      return cap_fail(err, CAP_ERR_RANGE, off,
-                      "memory: overlay %u covers page 0x%llx, which no mapping maps",
-                      i, (unsigned long long)a);
-  *prev_end = end;
-  if (write_data(mem, o.address, d, true, &perr))
-    return mem_error(err, off, "overlay", i, &perr);
+  if (!image || image->kind != CAP_IMAGE || (instance && instance->kind != CAP_INSTANCE))
+    return cap_fail(err, CAP_ERR_KIND, 0, "memory: needs an Image view and an Instance view or NULL");
+  if (mem && pvm_mem_mapped_pages(mem))
+    return cap_fail(err, CAP_ERR_ARG, 0, "memory: mem already maps %u pages; it must be empty",
+                    pvm_mem_mapped_pages(mem));
   return CAP_OK;
+}
+
+int cap_memory_runs(const cap_view *image, const cap_view *instance, cap_lookup_fn lookup,
+                    void *ud, uint64_t *runs, cap_error *err) {
+  resolved r;
+  int rc = check_views(NULL, image, instance, err);
+  if (!rc) rc = resolve(image, instance, lookup, ud, &r, err);
+  *runs = rc ? 0 : r.runs;
+  return rc;
 }
 
 int cap_memory_build(pvm_mem *mem, const cap_view *image,
                      const cap_view *instance, cap_lookup_fn lookup, void *ud,
                      cap_error *err) {
-  uint64_t prev_end = 0;
+  const cap_image_view *im = &image->image;
+  resolved r;
+  pvm_error perr;
+  uint32_t next = 0;
   int rc;
-  if (!image || image->kind != CAP_IMAGE || (instance && instance->kind != CAP_INSTANCE))
-    return cap_fail(err, CAP_ERR_KIND, 0, "memory: needs an Image view and an Instance view or NULL");
-  if (pvm_mem_mapped_pages(mem))
-    return cap_fail(err, CAP_ERR_ARG, 0, "memory: mem already maps %u pages; it must be empty",
-                    pvm_mem_mapped_pages(mem));
-  for (uint32_t i = 0; i < image->image.mapping_count; i++)
-    if ((rc = map_one(mem, image, i, lookup, ud, err))) return rc;
-  pvm_mem_set_heap(mem, image->image.heap_top, image->image.heap_limit);
+  if ((rc = check_views(mem, image, instance, err)) ||
+      (rc = resolve(image, instance, lookup, ud, &r, err)))
+    return rc;
+  /* read-write first, so that placing and clearing never need mprotect */
+  for (uint32_t i = 0; i < im->mapping_count; i++) {
+    cap_mapping m;
+    cap_image_mapping(im, i, &m);
+    if (pvm_mem_map(mem, m.start, m.size, PVM_ACCESS_RW, &perr) ||
+        (r.map[i] && place_data(mem, m.start, r.map[i], &perr)))
+      return mem_error(err, mapping_off(image, i), "mapping", i, &perr);
+  }
+  pvm_mem_set_heap(mem, im->heap_top, im->heap_limit);
   for (uint32_t i = 0; instance && i < instance->instance.overlay_count; i++)
-    if ((rc = overlay_one(mem, instance, i, &prev_end, lookup, ud, err))) return rc;
+    if ((rc = overlay_one(mem, image, instance, &r, i, &next, err))) return rc;
+  for (uint32_t i = 0; i < im->mapping_count; i++) {
+    cap_mapping m;
+    cap_image_mapping(im, i, &m);
+    if (m.access == CAP_ACCESS_RO && pvm_mem_protect(mem, m.start, m.size, PVM_ACCESS_RO, &perr))
+      return mem_error(err, mapping_off(image, i), "mapping", i, &perr);
+  }
   return CAP_OK;
 }

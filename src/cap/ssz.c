@@ -131,7 +131,7 @@ void ssz_pair(const uint8_t a[32], const uint8_t b[32], uint8_t out[32]) {
   uint8_t buf[64];
   memcpy(buf, a, 32);
   memcpy(buf + 32, b, 32);
-  crypto_hash_sha256(out, buf, sizeof buf);
+  cap_sha256_pairs(buf, out, 1);
 }
 
 const uint8_t *ssz_zero(unsigned depth) { return zero_hashes[depth]; }
@@ -171,6 +171,29 @@ static void add_node(ssz_merkle *m, unsigned level, const uint8_t node[32]) {
 
 void ssz_merkle_add(ssz_merkle *m, const uint8_t chunk[32]) { add_node(m, 0, chunk); }
 
+/* Subtrees of up to 2^SUBTREE_LOG chunks are reduced level by level in
+** one buffer, each level one cap_sha256_pairs call. */
+#define SUBTREE_LOG 8
+
+void ssz_merkle_add_chunks(ssz_merkle *m, const uint8_t *p, uint64_t n) {
+  uint8_t level[(1u << (SUBTREE_LOG - 1)) * 32];
+  while (n) {
+    /* the largest aligned subtree that starts here and fits in n */
+    unsigned k = 0;
+    while (k < SUBTREE_LOG && !((m->count >> k) & 1) && (2ull << k) <= n) k++;
+    if (k == 0) {
+      add_node(m, 0, p);
+    } else {
+      size_t nodes = (size_t)1 << (k - 1);
+      cap_sha256_pairs(p, level, nodes);
+      for (nodes /= 2; nodes; nodes /= 2) cap_sha256_pairs(level, level, nodes);
+      add_node(m, k, level);
+    }
+    p += (size_t)32 << k;
+    n -= 1ull << k;
+  }
+}
+
 void ssz_merkle_add_zeros(ssz_merkle *m, uint64_t n) {
   while (n) {
     unsigned k = 0;
@@ -191,7 +214,7 @@ void ssz_bytes_root(const uint8_t *p, size_t len, unsigned depth, uint8_t out[32
   uint8_t last[32] = {0};
   size_t full = len / 32;
   ssz_merkle_init(&m);
-  for (size_t i = 0; i < full; i++) ssz_merkle_add(&m, p + 32 * i);
+  ssz_merkle_add_chunks(&m, p, full);
   if (len % 32) {
     memcpy(last, p + 32 * full, len % 32);
     ssz_merkle_add(&m, last);

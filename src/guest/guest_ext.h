@@ -26,6 +26,21 @@ enum {
   NK_TEST_WX        = 9,  /* mmap of a writable and executable page */
   NK_TEST_SCRIBBLE  = 10, /* garbage over the whole channel: control page, answer, frames */
   NK_TEST_HEAP_GARBAGE = 11, /* garbage over the directory past magic, layout id, seqlock */
+  NK_TEST_FAIL_ALLOCATION = 12, /* 2 bytes {12, n}: the nth kernel table allocation fails */
+  NK_TEST_FORGE_PUT_REPLY = 13, /* 2 bytes {13, k}: the next reply is forged rejection k */
+};
+
+/* NK_TEST_FORGE_PUT_REPLY forgeries: what a hostile guest may answer to
+** PUT_CAP (the host must call each a protocol error). */
+enum {
+  NK_FORGE_CONTROL_BYTE = 1,  /* a reason with a BEL byte in it */
+  NK_FORGE_LONG_REASON  = 2,  /* a reason of NUB_PUT_CAP_REASON_MAX + 1 bytes */
+  NK_FORGE_UNKNOWN_CLASS = 3, /* reason class 9 */
+  NK_FORGE_NO_TEXT      = 4,  /* sentinel and class, no text */
+  NK_FORGE_SHORT        = 5,  /* the sentinel and 1 byte */
+  NK_FORGE_HASH_AND_MORE = 6, /* a hash followed by a reason */
+  NK_FORGE_BARE_SENTINEL = 7, /* the seed's 32 x 0xFF alone: valid, no reason */
+  NK_FORGE_COUNT
 };
 
 /* Called before the engine is chosen (extra engines go in here) and

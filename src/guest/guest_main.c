@@ -1,11 +1,12 @@
 /*
 ** nub-guest: the guest kernel in its own process (docs/sandbox.md).
 **
-** Started by the host library with the chan memfd on fd 3 and the heap
-** memfd on fd 4.  Boot: map the control page, read and check the
+** Started by the host library with one memfd (channel, then heap) on fd 0
+** and no other descriptor.  Boot: map the control page, read and check the
 ** configuration, map the whole channel, register the robust-list death
 ** notice, map the heap (at the host's address), create the kernel, lock
-** down, report.
+** down (keeping only the memfd on fd 0: invocations map Data pages from its heap part
+** copy-on-write), report.
 ** Then serve one request per doorbell ring until told to exit.
 */
 #include <signal.h>
@@ -110,7 +111,7 @@ static void *map_fd(void *at, uint64_t size, int prot, int fd, uint64_t off, con
 }
 
 /* The configuration comes from the host: copy it once, then check it
-** against the memfds it describes. */
+** against the memfd it describes. */
 static void read_config(nk_chan_config *cfg) {
   memcpy(cfg, &ctl->config, sizeof *cfg);
   cfg->engine[sizeof cfg->engine - 1] = 0;
@@ -124,14 +125,11 @@ static void read_config(nk_chan_config *cfg) {
       cfg->heap_size > (1ull << 46) || cfg->heap_va > (1ull << 47) - cfg->heap_size)
     boot_fail("heap 0x%llx+0x%llx is not page aligned in user space",
               (unsigned long long)cfg->heap_va, (unsigned long long)cfg->heap_size);
-  uint64_t chan = fd_size(NK_CHAN_FD, "chan");
-  if (chan < nk_chan_size(cfg->io_size))
-    boot_fail("chan memfd holds %llu bytes, need %llu", (unsigned long long)chan,
-              (unsigned long long)nk_chan_size(cfg->io_size));
-  uint64_t heap = fd_size(NK_HEAP_FD, "heap");
-  if (heap < cfg->heap_size)
-    boot_fail("heap memfd holds %llu bytes, need %llu", (unsigned long long)heap,
-              (unsigned long long)cfg->heap_size);
+  uint64_t have = fd_size(NK_GUEST_FD, "guest");
+  uint64_t need = nk_chan_size(cfg->io_size) + cfg->heap_size;     /* both bounded above */
+  if (have < need)
+    boot_fail("the memfd holds %llu bytes, channel and heap need %llu", (unsigned long long)have,
+              (unsigned long long)need);
 }
 
 /* ---- serving ---- */
@@ -165,22 +163,22 @@ static void serve(nk_kernel *k, size_t io_size, uint8_t *reply) {
 }
 
 int main(void) {
-  ctl = mmap(NULL, NK_CHAN_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, NK_CHAN_FD, 0);
+  ctl = mmap(NULL, NK_CHAN_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, NK_GUEST_FD, 0);
   if (ctl == MAP_FAILED) {
     fprintf(stderr, "nub-guest: no control page on fd %d (%s); start me through the nub library\n",
-            NK_CHAN_FD, strerror(errno));
+            NK_GUEST_FD, strerror(errno));
     return 2;
   }
   nk_chan_config cfg;
   read_config(&cfg);
-  ch = nk_chan_at(map_fd(NULL, nk_chan_size(cfg.io_size), PROT_READ | PROT_WRITE, NK_CHAN_FD, 0,
+  ch = nk_chan_at(map_fd(NULL, nk_chan_size(cfg.io_size), PROT_READ | PROT_WRITE, NK_GUEST_FD, 0,
                          "channel"), cfg.io_size);
   munmap(ctl, NK_CHAN_CTL_SIZE);
   ctl = ch.ctl;
   uint32_t tid = (uint32_t)syscall(SYS_gettid);
   register_death_notice(tid);
   void *heap = map_fd((void *)(uintptr_t)cfg.heap_va, cfg.heap_size, PROT_READ | PROT_WRITE,
-                      NK_HEAP_FD, 0, "guest heap");
+                      NK_GUEST_FD, nk_chan_size(cfg.io_size), "guest heap");
   install_crash_handlers();
 
   char err[NK_CHAN_MSG];
@@ -195,6 +193,7 @@ int main(void) {
   nk_config kc = {.heap_base = heap, .heap_size = cfg.heap_size, .engine = engine};
   nk_kernel *k = NULL;
   if (nk_create(&kc, &k, err, sizeof err)) boot_fail("kernel: %s", err);
+  if (nk_use_heap_fd(k, NK_GUEST_FD, nk_chan_size(cfg.io_size), err, sizeof err)) boot_fail("%s", err);
   if (guest_ext_kernel(k, err, sizeof err)) boot_fail("%s", err);
 
   uint8_t *reply = mmap(NULL, cfg.io_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -204,7 +203,7 @@ int main(void) {
   memset(&rep, 0, sizeof rep);
   snprintf(rep.engine, sizeof rep.engine, "%s", engine->name);
   rep.achieved = NUB_LOCK_ROBUST_DEATH;
-  if (nk_lockdown(cfg.namespaces, &rep, err, sizeof err)) boot_fail("lockdown: %s", err);
+  if (nk_lockdown(cfg.namespaces, NK_GUEST_FD, &rep, err, sizeof err)) boot_fail("lockdown: %s", err);
 
   /* locked down: no more system calls outside the allow-list */
   memcpy(&ctl->report, &rep, sizeof rep);

@@ -2,6 +2,7 @@
 ** The test guest's extension: NUB_FN_TEST injects the faults the host must
 ** survive (guest_ext.h lists them).  Linked only into nub-guest-test.
 */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,8 @@
 static nk_chan test_ch;
 static size_t test_io_size;
 static uint8_t pending;          /* fault to apply after the answer is written */
+static uint8_t forge;            /* NK_FORGE_* for the answer after the next one */
+static bool forge_armed;         /* the TEST request itself has been answered */
 
 static uint32_t reply_msg(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
                           const char *msg) {
@@ -25,6 +28,17 @@ static uint32_t reply_msg(uint8_t *out, size_t out_cap, size_t *out_len, uint32_
 static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                         size_t out_cap, size_t *out_len) {
   *out_len = 0;
+  if (in_len == 2 && in[0] == NK_TEST_FAIL_ALLOCATION) {
+    nk_fail_allocation(in[1]);
+    return NUB_RPC_OK;
+  }
+  if (in_len == 2 && in[0] == NK_TEST_FORGE_PUT_REPLY) {
+    if (!in[1] || in[1] >= NK_FORGE_COUNT)
+      return reply_msg(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD, "test: unknown forgery");
+    forge = in[1];
+    forge_armed = false;
+    return NUB_RPC_OK;
+  }
   if (in_len != 1) return reply_msg(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD, "test: want 1 byte");
   uint8_t op = in[0];
   switch (op) {
@@ -79,7 +93,32 @@ static void false_answer(uint32_t seq) {
   pause_ms(5);
 }
 
+/* Replace the answer just written by forgery kind. */
+static void forge_reply(uint8_t kind) {
+  uint8_t p[NUB_HASH_SIZE + 4 + NUB_PUT_CAP_REASON_MAX + 1];
+  uint32_t reason = kind == NK_FORGE_UNKNOWN_CLASS ? 9 : NUB_PUT_CAP_INVALID;
+  size_t len = NUB_HASH_SIZE + 4 + 10;
+  memset(p, 0xFF, NUB_HASH_SIZE);
+  memcpy(p + NUB_HASH_SIZE, &reason, 4);
+  memset(p + NUB_HASH_SIZE + 4, 'r', sizeof p - NUB_HASH_SIZE - 4);
+  if (kind == NK_FORGE_CONTROL_BYTE) p[NUB_HASH_SIZE + 4 + 3] = 7;
+  if (kind == NK_FORGE_LONG_REASON) len = sizeof p;
+  if (kind == NK_FORGE_NO_TEXT) len = NUB_HASH_SIZE + 4;
+  if (kind == NK_FORGE_SHORT) len = NUB_HASH_SIZE + 1;
+  if (kind == NK_FORGE_HASH_AND_MORE) p[5] = 0x12;
+  if (kind == NK_FORGE_BARE_SENTINEL) len = NUB_HASH_SIZE;
+  nub_response_header h = {NUB_RESPONSE_MAGIC, NUB_RPC_OK, len};
+  memcpy(test_ch.out, &h, sizeof h);
+  memcpy(test_ch.out + sizeof h, p, len);
+}
+
 void guest_ext_after_serve(uint32_t seq) {
+  if (forge && forge_armed) {
+    forge_reply(forge);
+    forge = 0;
+  } else if (forge) {
+    forge_armed = true;
+  }
   if (!pending) return;
   nub_response_header h;
   memcpy(&h, test_ch.out, sizeof h);

@@ -4,6 +4,7 @@
 ** way out of the process is the shared memory the host mapped.
 */
 #include <errno.h>
+#include <grp.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
@@ -171,6 +172,29 @@ fail:
   return false;
 }
 
+/* Empty bounding set: nothing can ever regain a capability, even through
+** an execve (there is none: the filter forbids it).  Needs CAP_SETPCAP,
+** so it comes before drop_caps.  Caps past the kernel's last are EINVAL
+** for PR_CAPBSET_READ, which ends the loop. */
+static bool clear_bounding_set(void) {
+  int cap = 0;
+  for (; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)) return false;
+  return cap > 0 && errno == EINVAL;
+}
+
+/* Root without a user namespace (the host's fallback): become
+** NK_GUEST_ID after the filesystem is detached, so the guest is not root
+** outside either.  With a user namespace the host already mapped it.
+** Each refusal is noted; the host checks the ids from outside. */
+static void drop_root(nk_chan_report *rep) {
+  if (setgroups(0, NULL)) note(rep, "dropping supplementary groups: %s", strerror(errno));
+  if (setresgid(NK_GUEST_ID, NK_GUEST_ID, NK_GUEST_ID))
+    note(rep, "setresgid(%u): %s", NK_GUEST_ID, strerror(errno));
+  if (setresuid(NK_GUEST_ID, NK_GUEST_ID, NK_GUEST_ID))
+    note(rep, "setresuid(%u): %s", NK_GUEST_ID, strerror(errno));
+}
+
 static bool drop_caps(void) {
   struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
@@ -208,15 +232,28 @@ static bool set_limits(nk_chan_report *rep) {
   return all;
 }
 
-int nk_lockdown(uint32_t namespaces, nk_chan_report *rep, char *err, size_t errlen) {
+/* All descriptors but keep (-1: none). */
+static bool close_fds(int keep) {
+  if (keep < 0) return syscall(SYS_close_range, 0u, ~0u, 0u) == 0;
+  return (keep == 0 || syscall(SYS_close_range, 0u, (unsigned)keep - 1, 0u) == 0) &&
+         syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0;
+}
+
+int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep, char *err,
+                size_t errlen) {
   rep->namespaces = namespaces;
-  outcome(rep, NUB_LOCK_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0,
-          "PR_SET_PDEATHSIG");
   if (namespaces & NUB_NS_MOUNT) {
     if (detach_fs(rep)) rep->achieved |= NUB_LOCK_FS_DETACHED;
     else rep->failed |= NUB_LOCK_FS_DETACHED;
   }
-  outcome(rep, NUB_LOCK_FDS_CLOSED, syscall(SYS_close_range, 0u, ~0u, 0u) == 0, "close_range");
+  outcome(rep, NUB_LOCK_CAPBSET_CLEARED, clear_bounding_set(),
+          "clearing the capability bounding set");
+  /* the host checks the ids from outside (NUB_LOCK_UNPRIVILEGED) */
+  if (!(namespaces & NUB_NS_USER) && getuid() == 0) drop_root(rep);
+  /* after every change of ids: they clear the parent-death signal */
+  outcome(rep, NUB_LOCK_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0,
+          "PR_SET_PDEATHSIG");
+  outcome(rep, NUB_LOCK_FDS_CLOSED, close_fds(keep_fd), "close_range");
   if (set_limits(rep)) rep->achieved |= NUB_LOCK_RLIMITS;
   else rep->failed |= NUB_LOCK_RLIMITS;
   outcome(rep, NUB_LOCK_NOT_DUMPABLE, prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "PR_SET_DUMPABLE");

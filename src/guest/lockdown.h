@@ -1,6 +1,7 @@
 /*
 ** Lockdown of the nub-guest process after setup (docs/sandbox.md): drop
-** the filesystem, descriptors, capabilities and resource limits, then
+** the filesystem, the capability bounding set, root (without a user
+** namespace), descriptors, capabilities and resource limits, then
 ** install the seccomp allow-list.  Everything attempted is recorded in an
 ** nk_chan_report; only a failure of no_new_privs or seccomp is fatal.
 */
@@ -39,8 +40,10 @@ size_t nk_seccomp_build(struct sock_filter *out, size_t cap, uint32_t kill_actio
 int nk_seccomp_install(nk_chan_report *rep, char *err, size_t errlen);
 
 /* The whole lockdown.  namespaces: NUB_NS_* the host created the guest
-** in.  Fills rep; returns 0, or -1 with a message when the process must
-** not go on (no seccomp). */
-int nk_lockdown(uint32_t namespaces, nk_chan_report *rep, char *err, size_t errlen);
+** in.  Every descriptor is closed but keep_fd (-1: none; the heap memfd,
+** which invocations map copy-on-write).  Fills rep; returns 0, or -1 with
+** a message when the process must not go on (no seccomp). */
+int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep, char *err,
+                size_t errlen);
 
 #endif

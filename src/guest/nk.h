@@ -35,6 +35,10 @@ int nk_add_engine(const pvm_engine *engine);
 
 int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen);
 void nk_destroy(nk_kernel *k);
+/* The heap region is fd's bytes from offset (a MAP_SHARED mapping):
+** invocations map Data pages copy-on-write from it instead of copying
+** them.  fd must stay open as long as the kernel lives. */
+int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errlen);
 
 /* A handler reads its payload (in shared memory: copy before you validate)
 ** and writes its reply into out.  Returns a NUB_RPC_* status; on failure
@@ -45,6 +49,11 @@ typedef uint32_t (*nk_fn)(nk_kernel *k, const uint8_t *in, size_t in_len,
 /* Add a handler to a free slot of the dispatch table (test guests add
 ** NUB_FN_TEST this way; production kernels never do). */
 int nk_register(nk_kernel *k, uint32_t fn_id, nk_fn fn);
+
+/* Fault injection for tests (the test guest's NUB_FN_TEST, in-process
+** tests): the nth allocation from now of a kernel's own tables fails;
+** 0 = none.  Process-wide; production hosts never call it. */
+void nk_fail_allocation(uint32_t nth);
 
 /* Serve one request frame from in[0, in_cap) into out[0, out_cap).  Never
 ** trusts in.  Returns the bytes of the response frame written (0 only if

@@ -30,6 +30,7 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
     snprintf(err, errlen, "kernel: directory: %s", cerr.msg);
     return -1;
   }
+  k->dir.page_images = true;     /* Data pages page aligned, for copy-on-write */
   if (k->dir.header_off != NK_DIRECTORY_OFFSET) {
     snprintf(err, errlen, "kernel: directory header at offset %llu, expected %u",
              (unsigned long long)k->dir.header_off, NK_DIRECTORY_OFFSET);
@@ -48,37 +49,93 @@ const cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZ
   return &k->views[e.ordinal];
 }
 
-static int keep_view(nk_kernel *k, uint32_t ordinal, const cap_view *v) {
-  if (ordinal != k->nviews) return -1;          /* the directory and we disagree */
-  if (k->nviews == k->views_cap) {
-    size_t cap = k->views_cap ? k->views_cap * 2 : 256;
-    cap_view *nv = realloc(k->views, cap * sizeof *nv);
-    if (!nv) return -1;
-    k->views = nv;
-    nk_compiled **nc = realloc(k->compiled, cap * sizeof *nc);
-    if (!nc) return -1;
-    memset(nc + k->views_cap, 0, (cap - k->views_cap) * sizeof *nc);
-    k->compiled = nc;
-    k->views_cap = cap;
-  }
-  k->views[k->nviews++] = *v;
+/* Test hook (nk.h): a countdown to the kernel table allocation that fails. */
+static uint32_t alloc_failure_countdown;
+
+void nk_fail_allocation(uint32_t nth) { alloc_failure_countdown = nth; }
+
+static void *table_realloc(void *p, size_t size) {
+  if (alloc_failure_countdown && !--alloc_failure_countdown) return NULL;
+  return realloc(p, size);
+}
+
+/* Room for one more view, made before the directory inserts anything:
+** once a cap is in the directory, keeping its view cannot fail.  (A grow
+** that failed after the insert left the directory one cap ahead of the
+** views, and every later put was refused.) */
+static int reserve_view(nk_kernel *k) {
+  if (k->nviews < k->views_cap) return 0;
+  size_t cap = k->views_cap ? k->views_cap * 2 : 256;
+  cap_view *nv = table_realloc(k->views, cap * sizeof *nv);
+  if (!nv) return -1;
+  k->views = nv;
+  nk_compiled **nc = table_realloc(k->compiled, cap * sizeof *nc);
+  if (!nc) return -1;                   /* views grew alone: harmless, retried */
+  memset(nc + k->views_cap, 0, (cap - k->views_cap) * sizeof *nc);
+  k->compiled = nc;
+  k->views_cap = cap;
   return 0;
 }
 
+static uint32_t reason_class(int cap_code) {
+  switch (cap_code) {
+  case CAP_ERR_FULL: case CAP_ERR_NOMEM: return NUB_PUT_CAP_NO_MEMORY;
+  /* the kernel decodes its own heap copy: an argument error is its fault */
+  case CAP_ERR_CORRUPT: case CAP_ERR_BUSY: case CAP_ERR_ARG: return NUB_PUT_CAP_INTERNAL;
+  default: return NUB_PUT_CAP_INVALID;
+  }
+}
+
+/* The rejection reply: the seed's 32 x 0xFF, then the reason class and a
+** printable ASCII reason of at most NUB_PUT_CAP_REASON_MAX bytes. */
+static uint32_t reject(nk_kernel *k, uint32_t reason, const char *text, uint8_t *out,
+                       size_t out_cap, size_t *out_len) {
+  uint8_t reply[NUB_HASH_SIZE + 4 + NUB_PUT_CAP_REASON_MAX];
+  size_t n = 0;
+  k->stats.put_cap_failures++;
+  memset(reply, 0xFF, NUB_HASH_SIZE);
+  memcpy(reply + NUB_HASH_SIZE, &reason, 4);
+  for (; text[n] && n < NUB_PUT_CAP_REASON_MAX; n++) {
+    uint8_t c = (uint8_t)text[n];
+    reply[NUB_HASH_SIZE + 4 + n] = c >= 0x20 && c < 0x7F ? c : '?';
+  }
+  if (!n) reply[NUB_HASH_SIZE + 4 + n++] = '?';
+  /* an output buffer too small for the reason still gets the sentinel */
+  size_t len = NUB_HASH_SIZE + 4 + n <= out_cap ? NUB_HASH_SIZE + 4 + n : NUB_HASH_SIZE;
+  return nk_reply(out, out_cap, out_len, reply, len);
+}
+
 /* PUT_CAP never fails as an RPC: a cap that cannot be accepted gets the
-** 32 x 0xFF reply the ABI defines. */
+** 32 x 0xFF reply the ABI defines, with the reason after it. */
 uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                        size_t out_cap, size_t *out_len) {
   uint8_t hash[NUB_HASH_SIZE];
+  char text[320];                   /* a cap_error message and more; reject() cuts */
   cap_dir_entry entry;
   cap_view view;
+  cap_error cerr;
   bool inserted = false;
+  if (reserve_view(k)) {
+    snprintf(text, sizeof text, "kernel: no memory to grow its table of %zu caps", k->nviews);
+    return reject(k, NUB_PUT_CAP_NO_MEMORY, text, out, out_cap, out_len);
+  }
   /* cap_dir_put copies the bytes into the heap before it decodes them */
-  if (cap_dir_put(&k->dir, in, in_len, hash, &entry, &view, &inserted, NULL) ||
-      (inserted && keep_view(k, entry.ordinal, &view))) {
-    k->stats.put_cap_failures++;
-    memset(hash, 0xFF, sizeof hash);
-  } else if (inserted) {
+  if (cap_dir_put(&k->dir, in, in_len, hash, &entry, &view, &inserted, &cerr)) {
+    uint32_t reason = reason_class(cerr.code);
+    if (reason == NUB_PUT_CAP_INVALID)   /* the words of `nub cap show` */
+      snprintf(text, sizeof text, "%s (%s error at byte %llu)", cerr.msg,
+               cap_errcode_name(cerr.code), (unsigned long long)cerr.offset);
+    else
+      snprintf(text, sizeof text, "%s (%s)", cerr.msg, cap_errcode_name(cerr.code));
+    return reject(k, reason, text, out, out_cap, out_len);
+  }
+  if (inserted) {
+    if (entry.ordinal != k->nviews) {      /* never: both count the same inserts */
+      snprintf(text, sizeof text, "kernel: directory ordinal %u, but %zu views", entry.ordinal,
+               k->nviews);
+      return reject(k, NUB_PUT_CAP_INTERNAL, text, out, out_cap, out_len);
+    }
+    k->views[k->nviews++] = view;
     k->stats.caps_published++;
   }
   return nk_reply(out, out_cap, out_len, hash, sizeof hash);

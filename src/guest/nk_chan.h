@@ -4,15 +4,18 @@
 ** futex doorbell.  Header-only: the guest executable and the host
 ** library both compile it.
 **
-**   chan memfd (fd 3 in the guest)      heap memfd (fd 4)
-**   +----------------+ 0                +---------------------------+
-**   | control page   |                  | guest heap: kernel, every |
-**   +----------------+ NK_CHAN_CTL_SIZE | published cap, directory  |
-**   | request frame  |                  |  guest RW, host RO, both  |
-**   +----------------+ + io_size        |  at heap_va               |
-**   | answer line    | 16 bytes         +---------------------------+
+**   one memfd, the guest's fd 0 (its only descriptor)
+**   +----------------+ 0
+**   | control page   |
+**   +----------------+ NK_CHAN_CTL_SIZE
+**   | request frame  |
+**   +----------------+ + io_size
+**   | answer line    | 16 bytes
 **   | response frame | io_size
-**   +----------------+
+**   +----------------+ nk_chan_size(io_size): the heap offset
+**   | guest heap     | kernel, every published cap, directory;
+**   |                | guest RW, host RO, both at heap_va
+**   +----------------+ + heap_size
 **
 ** Doorbell.  The host posts request `seq` by storing req_seq = seq (control
 ** page); the guest answers by storing resp_seq = seq, then exchanging busy
@@ -28,7 +31,7 @@
 **
 ** Both sides treat the page as hostile: the host reads only sequence
 ** words, the busy word and bounded report fields; the guest reads its
-** configuration once and checks it against the memfds.
+** configuration once and checks it against the memfd.
 */
 #ifndef NUB_NK_CHAN_H
 #define NUB_NK_CHAN_H
@@ -44,12 +47,16 @@
 #include "nub/nub.h"    /* NUB_NS_*, NUB_LOCK_*: the report's bits */
 
 #define NK_CHAN_MAGIC    0x4E48434Bu   /* "KCHN" little-endian */
-#define NK_CHAN_VERSION  1u
+#define NK_CHAN_VERSION  2u    /* 2: one memfd on fd 0 */
 #define NK_CHAN_CTL_SIZE 4096u
 
-/* Descriptors the host hands to the guest (everything else is closed). */
-#define NK_CHAN_FD 3    /* control page + request + response buffers */
-#define NK_HEAP_FD 4    /* guest heap */
+/* The only descriptor the host hands to the guest: channel, then heap.
+** fd 0 exists under any RLIMIT_NOFILE. */
+#define NK_GUEST_FD 0
+
+/* The uid and gid (outside every namespace) a root host's guest runs as:
+** "nobody"/"nogroup" on Debian.  A non-root host's guest has its ids. */
+#define NK_GUEST_ID 65534u
 
 /* What the guest does with request seq (ctl->op). */
 enum {

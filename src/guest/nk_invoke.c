@@ -41,6 +41,15 @@ int nk_invoke_init(nk_kernel *k, char *err, size_t errlen) {
   return 0;
 }
 
+int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errlen) {
+  pvm_error perr;
+  if (pvm_mem_set_backing(k->mem, fd, offset, k->cfg.heap_base, k->cfg.heap_size, &perr)) {
+    snprintf(err, errlen, "kernel: %s", perr.msg);
+    return -1;
+  }
+  return 0;
+}
+
 static void free_compiled(const nk_kernel *k, nk_compiled *c) {
   if (!c) return;
   if (c->code) k->cfg.engine->release(c->code);
@@ -93,18 +102,28 @@ static uint32_t kernel_error(nk_kernel *k, uint8_t *out, size_t out_cap, size_t 
   return result(k, out, out_cap, out_len, &r);
 }
 
-/* Run ep of the image on a fresh copy of its memory plus the overlay. */
+/* Run ep of the image on a fresh copy of its memory plus the overlay.  The
+** Data runs the memory places are paid first; without the gas for them
+** the program never starts (out-of-gas, gas and registers untouched). */
 static int run(nk_kernel *k, const nk_compiled *c, const cap_view *image,
                const cap_view *inst, const cap_endpoint *ep, const nub_invoke_packet *p,
                nub_invocation_result *r) {
+  int64_t gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
+  uint64_t runs;
   pvm_vm vm;
-  if (pvm_mem_reset(k->mem, NULL) || cap_memory_build(k->mem, image, inst, lookup, k, NULL))
+  if (pvm_mem_reset(k->mem, NULL) || cap_memory_runs(image, inst, lookup, k, &runs, NULL))
     return NUB_KERR_MEMORY;
+  if (runs * NUB_GAS_PER_DATA_RUN > (uint64_t)gas) {
+    *r = (nub_invocation_result){NUB_EXIT_OUT_OF_GAS, 0, p->args[0], (uint64_t)gas};
+    return 0;
+  }
+  gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
+  if (cap_memory_build(k->mem, image, inst, lookup, k, NULL)) return NUB_KERR_MEMORY;
   if (pvm_vm_init(&vm, c->prog, k->mem, k->cfg.engine, c->code, NULL))
     return NUB_KERR_COMPILE_FAILED;
   memcpy(vm.regs, ep->regs, sizeof vm.regs);
   memcpy(&vm.regs[7], p->args, sizeof p->args);
-  vm.gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
+  vm.gas = gas;
   pvm_vm_set_pc(&vm, ep->entry_pc);
   pvm_status st = pvm_vm_run(&vm);
   r->exit_reason = (uint32_t)st;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "nub/nub.h"
 
@@ -50,8 +51,8 @@ int host_fail(nub_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Reserve `size` bytes at the guest VA base chosen by opt (or the next free
-** slot) and map them with mmap flags/fd; returns the address. */
+** slot) and map them with mmap flags/fd from offset; returns the address. */
 void *host_map_guest_region(uint64_t requested_base, size_t size, int prot, int flags, int fd,
-                            nub_error *err);
+                            off_t offset, nub_error *err);
 
 #endif

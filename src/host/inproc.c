@@ -1,9 +1,12 @@
 /*
 ** The inproc backend: the guest kernel linked into this process.  Same
 ** kernel, same frames, no isolation; for tests, sanitizers, debugging.
+** The heap is a memfd, as in proc, so invocations map Data pages
+** copy-on-write; without memfds it is anonymous memory and they copy.
 */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "../guest/nk.h"
 #include "host.h"
@@ -13,6 +16,7 @@ typedef struct inproc {
   nk_kernel *kernel;
   void *heap;
   size_t heap_size;
+  int heap_fd;             /* -1 when the heap is anonymous memory */
   nub_options opt;
 } inproc;
 
@@ -21,7 +25,8 @@ static int start_kernel(inproc *p, nub_error *err) {
   nk_config cfg = {p->heap, p->heap_size, nk_engine_by_name(p->opt.engine)};
   if (!cfg.engine)
     return host_fail(err, NUB_ERR_ARG, "inproc: unknown engine '%s'", p->opt.engine);
-  if (nk_create(&cfg, &p->kernel, msg, sizeof msg))
+  if (nk_create(&cfg, &p->kernel, msg, sizeof msg) ||
+      (p->heap_fd >= 0 && nk_use_heap_fd(p->kernel, p->heap_fd, 0, msg, sizeof msg)))
     return host_fail(err, NUB_ERR_SANDBOX, "inproc: kernel: %s", msg);
   p->b.engine = cfg.engine->name;
   return NUB_OK;
@@ -32,6 +37,7 @@ static void inproc_close(host_backend *b) {
   if (!p) return;
   nk_destroy(p->kernel);
   if (p->heap) munmap(p->heap, p->heap_size);
+  if (p->heap_fd >= 0) close(p->heap_fd);
   free(p->b.in);
   free(p->b.out);
   free(p);
@@ -43,14 +49,22 @@ static int inproc_open(const nub_options *opt, host_backend **out, nub_error *er
   *out = NULL;
   if (!p) return host_fail(err, NUB_ERR_NOMEM, "inproc: out of memory");
   p->b.ops = &host_inproc_ops;
+  p->heap_fd = -1;
   p->opt = *opt;
   p->heap_size = opt->heap_size;
   p->b.in_cap = p->b.out_cap = opt->io_size;
   p->b.in = malloc(p->b.in_cap);
   p->b.out = malloc(p->b.out_cap);
   if (!p->b.in || !p->b.out) { rc = host_fail(err, NUB_ERR_NOMEM, "inproc: no memory for buffers"); goto fail; }
+  p->heap_fd = memfd_create("nub-heap-inproc", MFD_CLOEXEC);
+  if (p->heap_fd >= 0 && ftruncate(p->heap_fd, (off_t)p->heap_size)) {
+    close(p->heap_fd);
+    p->heap_fd = -1;
+  }
   p->heap = host_map_guest_region(opt->guest_va_base, p->heap_size, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, err);
+                                  p->heap_fd >= 0 ? MAP_SHARED
+                                                  : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                  p->heap_fd, 0, err);
   if (!p->heap) { rc = err ? err->code : NUB_ERR_SYSTEM; goto fail; }
   if ((rc = start_kernel(p, err))) goto fail;
   p->b.heap_view = p->heap;

@@ -180,15 +180,59 @@ static int record(nub *n, const nub_hash h, const uint8_t *wire, size_t len) {
   return 0;
 }
 
-static bool is_failure_sentinel(const nub_hash h) {
+static bool is_failure_sentinel(const uint8_t *h) {
   for (size_t i = 0; i < NUB_HASH_SIZE; i++) if (h[i] != 0xFF) return false;
   return true;
+}
+
+/* One PUT_CAP round trip: the hash, or the guest's reason for refusing the
+** cap (32 x 0xFF | u32 class | text, docs/abi.md), checked and mapped to
+** an error code. */
+static int put_once(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
+  uint8_t reply[NUB_HASH_SIZE + 4 + NUB_PUT_CAP_REASON_MAX];
+  const uint8_t *text = reply + NUB_HASH_SIZE + 4;
+  uint32_t reason;
+  size_t got;
+  int rc = rpc_raw(n, NUB_FN_PUT_CAP, wire, len, reply, sizeof reply, &got, err);
+  if (rc) return rc;
+  if (got < NUB_HASH_SIZE || (got > NUB_HASH_SIZE && !is_failure_sentinel(reply)))
+    return host_fail(err, NUB_ERR_PROTOCOL, "put_cap: reply of %zu bytes is neither a 32-byte "
+                     "hash nor 32 x 0xFF and a reason", got);
+  if (!is_failure_sentinel(reply)) {
+    memcpy(out, reply, NUB_HASH_SIZE);
+    return NUB_OK;
+  }
+  if (got == NUB_HASH_SIZE)
+    return host_fail(err, NUB_ERR_REJECTED, "put_cap: the guest rejected the %zu-byte cap "
+                     "(no reason given)", len);
+  if (got <= NUB_HASH_SIZE + 4)
+    return host_fail(err, NUB_ERR_PROTOCOL, "put_cap: rejection of %zu bytes has no reason text",
+                     got);
+  got -= NUB_HASH_SIZE + 4;
+  for (size_t i = 0; i < got; i++)
+    if (text[i] < 0x20 || text[i] >= 0x7F)
+      return host_fail(err, NUB_ERR_PROTOCOL, "put_cap: reason byte %zu is 0x%02x, not "
+                       "printable ASCII", i, text[i]);
+  memcpy(&reason, reply + NUB_HASH_SIZE, sizeof reason);
+  switch (reason) {
+  case NUB_PUT_CAP_INVALID:
+    return host_fail(err, NUB_ERR_REJECTED, "put_cap: rejected the %zu-byte cap: %.*s", len,
+                     (int)got, (const char *)text);
+  case NUB_PUT_CAP_NO_MEMORY:
+    return host_fail(err, NUB_ERR_NOMEM, "put_cap: the guest has no memory for the %zu-byte "
+                     "cap: %.*s", len, (int)got, (const char *)text);
+  case NUB_PUT_CAP_INTERNAL:
+    return host_fail(err, NUB_ERR_GUEST, "put_cap: the guest kernel failed on the %zu-byte "
+                     "cap: %.*s", len, (int)got, (const char *)text);
+  default:
+    return host_fail(err, NUB_ERR_PROTOCOL, "put_cap: unknown rejection class %u", reason);
+  }
 }
 
 static int republish(nub *n, nub_error *err) {
   for (size_t i = 0; i < n->ncaps; i++) {
     nub_hash h;
-    int rc = rpc_once(n, NUB_FN_PUT_CAP, n->caps[i].wire, n->caps[i].len, h, sizeof h, err);
+    int rc = put_once(n, n->caps[i].wire, n->caps[i].len, h, err);
     if (rc) return rc;
     if (memcmp(h, n->caps[i].hash, NUB_HASH_SIZE))
       return host_fail(err, NUB_ERR_PROTOCOL, "re-publishing cap %zu gave a different hash", i);
@@ -276,9 +320,7 @@ int nub_evict_jit(nub *n, nub_error *err) {
 int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
   int rc;
   if (!wire && len) return host_fail(err, NUB_ERR_ARG, "put_cap: no bytes");
-  if ((rc = rpc(n, NUB_FN_PUT_CAP, wire, len, out, NUB_HASH_SIZE, err))) return rc;
-  if (is_failure_sentinel(out))
-    return host_fail(err, NUB_ERR_REJECTED, "put_cap: the guest rejected the %zu-byte cap", len);
+  if ((rc = recover(n, put_once(n, wire, len, out, err), err))) return rc;
   if (record(n, out, wire, len))
     return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
   return NUB_OK;
@@ -330,6 +372,7 @@ int nub_sandbox_report(nub *n, struct nub_sandbox_report *out, nub_error *err) {
   if (!out) return host_fail(err, NUB_ERR_ARG, "sandbox_report: no output");
   *out = n->b->report;
   if (!out->isolated) {
+    out->guest_uid = out->guest_gid = -1;         /* no guest process */
     snprintf(out->engine, sizeof out->engine, "%s", n->b->engine);
     snprintf(out->notes, sizeof out->notes,
              "%s: the kernel runs inside this process; no isolation", n->b->ops->name);
@@ -343,10 +386,11 @@ const char *nub_sandbox_level(const struct nub_sandbox_report *r) {
   return r->namespaces ? "proc+ns+seccomp" : "proc+seccomp";
 }
 
-static const char *const ns_names[] = {"user", "pid", "net", "ipc", "mount", "uts", "cgroup"};
+static const char *const ns_names[] = {"user", "pid", "net", "ipc", "mount", "uts", "cgroup",
+                                       "time"};
 static const char *const lock_names[] = {
   "fds-closed", "no-new-privs", "rlimits", "caps-dropped", "fs-detached", "seccomp",
-  "not-dumpable", "pdeathsig", "robust-death",
+  "not-dumpable", "pdeathsig", "robust-death", "capbset-cleared", "unprivileged-ids",
 };
 
 static void print_bits(FILE *f, const char *label, uint32_t bits, const char *const *names,
@@ -370,6 +414,8 @@ void nub_sandbox_print(const struct nub_sandbox_report *r, FILE *f) {
   fprintf(f, "\n");
   if (r->isolated) {
     print_bits(f, "namespaces", r->namespaces, ns_names, sizeof ns_names / sizeof ns_names[0]);
+    fprintf(f, "%-11suid %lld gid %lld outside its namespaces\n", "ids", (long long)r->guest_uid,
+            (long long)r->guest_gid);
     print_bits(f, "lockdown", r->lockdown, lock_names, sizeof lock_names / sizeof lock_names[0]);
     print_bits(f, "not had", r->lockdown_failed, lock_names, sizeof lock_names / sizeof lock_names[0]);
     fprintf(f, "%-11s%u system calls allowed (%u BPF instructions); any other kills the guest\n",

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@
 #define BOOT_TIMEOUT_MS 10000u   /* a guest slower than this to start is broken */
 #define LIVENESS_MS     50u      /* longest FUTEX_WAIT between checks that the guest lives */
 
-#define LOCK_KNOWN (2 * NUB_LOCK_ROBUST_DEATH - 1)   /* every NUB_LOCK_* bit */
+#define LOCK_KNOWN (2 * NUB_LOCK_CAPBSET_CLEARED - 1)   /* every NUB_LOCK_* bit the guest reports */
 
 typedef struct proc {
   host_backend b;
@@ -89,11 +90,15 @@ static int guest_broke_protocol(proc *p, uint32_t busy, uint32_t seq, nub_error 
                    "%u); it was killed", busy, answered, seq);
 }
 
+/* The pidfd turns readable when the guest has exited, reaped or not: a
+** SIGCHLD handler elsewhere in the process calling waitpid(-1) can take
+** its exit status, never this notice (waitid on it would fail). */
 static bool child_exited(proc *p) {
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  return !waitid(P_PIDFD, (id_t)p->child.pidfd, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) &&
-         si.si_pid != 0;
+  struct pollfd pfd = {.fd = p->child.pidfd, .events = POLLIN};
+  int r;
+  do r = poll(&pfd, 1, 0);
+  while (r < 0 && errno == EINTR);
+  return r > 0;
 }
 
 /* ---- the doorbell, host side ---- */
@@ -164,19 +169,22 @@ static int make_memfd(const char *name, size_t size, int *fd, nub_error *err) {
   return NUB_OK;
 }
 
-/* Map fresh memfds; a restart maps them over the old ones at the same
-** addresses, so b->in and heap_view never move. */
-static int map_regions(proc *p, int chan_fd, int heap_fd, nub_error *err) {
+/* Map a fresh memfd (channel, then heap: nk_chan.h); a restart maps it
+** over the old one at the same addresses, so b->in and heap_view never
+** move. */
+static int map_regions(proc *p, int fd, nub_error *err) {
   void *at = p->chan;
-  void *c = mmap(at, p->chan_size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), chan_fd, 0);
+  off_t heap_off = (off_t)p->chan_size;
+  void *c = mmap(at, p->chan_size, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
   if (c == MAP_FAILED)
     return host_fail(err, NUB_ERR_SYSTEM, "proc: mapping the channel: %s", strerror(errno));
   p->chan = c;
   if (p->heap) {
-    if (mmap(p->heap, p->heap_size, PROT_READ, MAP_SHARED | MAP_FIXED, heap_fd, 0) == MAP_FAILED)
+    if (mmap(p->heap, p->heap_size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, heap_off) == MAP_FAILED)
       return host_fail(err, NUB_ERR_SYSTEM, "proc: mapping the guest heap: %s", strerror(errno));
   } else {
-    p->heap = host_map_guest_region(p->va_request, p->heap_size, PROT_READ, MAP_SHARED, heap_fd, err);
+    p->heap = host_map_guest_region(p->va_request, p->heap_size, PROT_READ, MAP_SHARED, fd,
+                                    heap_off, err);
     if (!p->heap) return err ? err->code : NUB_ERR_SYSTEM;
   }
   p->ch = nk_chan_at(p->chan, p->io_size);
@@ -205,6 +213,27 @@ static void copy_text(char *dst, size_t cap, const char *src, size_t src_cap) {
   dst[i] = 0;
 }
 
+/* The guest's real, effective, saved and fs ids as the kernel shows them
+** from outside (/proc/<pid>/status): the lowest of each line, since one
+** 0 among them is enough to be root.  -1 where unreadable. */
+static void read_ids(pid_t pid, int64_t *uid, int64_t *gid) {
+  char path[64], line[256];
+  *uid = *gid = -1;
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long v[4];
+    int64_t *out = !strncmp(line, "Uid:", 4) ? uid : !strncmp(line, "Gid:", 4) ? gid : NULL;
+    if (out && sscanf(line + 4, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) == 4) {
+      unsigned long low = v[0];
+      for (int i = 1; i < 4; i++) if (v[i] < low) low = v[i];
+      *out = (int64_t)low;
+    }
+  }
+  fclose(f);
+}
+
 static void take_report(proc *p, double start_ms) {
   nk_chan_report r;
   struct nub_sandbox_report *out = &p->b.report;
@@ -216,6 +245,10 @@ static void take_report(proc *p, double start_ms) {
   out->namespaces = p->child.namespaces;          /* what we created, not what it claims */
   out->lockdown = r.achieved & LOCK_KNOWN;
   out->lockdown_failed = r.failed & LOCK_KNOWN;
+  /* never taken from the guest: checked from outside */
+  read_ids(p->child.pid, &out->guest_uid, &out->guest_gid);
+  if (out->guest_uid > 0 && out->guest_gid > 0) out->lockdown |= NUB_LOCK_UNPRIVILEGED;
+  else out->lockdown_failed |= NUB_LOCK_UNPRIVILEGED;
   out->seccomp_syscalls = r.seccomp_syscalls;
   out->seccomp_insns = r.seccomp_insns;
   out->restarts = restarts;
@@ -229,21 +262,29 @@ static void take_report(proc *p, double start_ms) {
     used += 2;
   }
   copy_text(out->notes + used, sizeof out->notes - used, r.notes, sizeof r.notes);
+  used = strlen(out->notes);
+  if (!(out->lockdown & NUB_LOCK_UNPRIVILEGED) && used + 2 < sizeof out->notes)
+    snprintf(out->notes + used, sizeof out->notes - used,
+             "%sids outside its namespaces: uid %lld gid %lld (root, or unreadable)",
+             used ? "; " : "", (long long)out->guest_uid, (long long)out->guest_gid);
 }
 
 static int start_guest(proc *p, nub_error *err) {
-  int chan_fd = -1, heap_fd = -1, rc;
+  int fd = -1, rc;
   uint64_t t0 = nk_now_ns();
-  if ((rc = make_memfd("nub-chan", p->chan_size, &chan_fd, err)) ||
-      (rc = make_memfd("nub-heap", p->heap_size, &heap_fd, err)) ||
-      (rc = map_regions(p, chan_fd, heap_fd, err)))
+  /* one descriptor for both: the host needs two free (this and the
+  ** pidfd), the guest one, under any RLIMIT_NOFILE */
+  if ((rc = make_memfd("nub-guest", p->chan_size + p->heap_size, &fd, err)) ||
+      (rc = map_regions(p, fd, err)))
     goto out;
   write_config(p);
   p->seq = 0;
   p->tid = 0;
-  if ((rc = host_spawn_guest(p->guest_path, chan_fd, heap_fd, &p->ctl->config.namespaces,
+  if ((rc = host_spawn_guest(p->guest_path, fd, &p->ctl->config.namespaces,
                              &p->child, err)))
     goto out;
+  close(fd);                  /* mapped, and the guest has its own: one fd free again */
+  fd = -1;
   p->alive = true;
   p->b.guest_gone = false;
   if ((rc = wait_answer(p, 0, 0, BOOT_TIMEOUT_MS, err))) {
@@ -276,8 +317,7 @@ static int start_guest(proc *p, nub_error *err) {
   }
   take_report(p, (double)(nk_now_ns() - t0) / 1e6);
 out:
-  if (chan_fd >= 0) close(chan_fd);
-  if (heap_fd >= 0) close(heap_fd);
+  if (fd >= 0) close(fd);
   return rc;
 }
 

@@ -14,7 +14,7 @@
 #define SLOTS 64
 
 void *host_map_guest_region(uint64_t requested, size_t size, int prot, int flags, int fd,
-                            nub_error *err) {
+                            off_t offset, nub_error *err) {
   uint64_t base = requested ? requested : NUB_GUEST_VA_BASE_DEFAULT;
   int tries = requested ? 1 : SLOTS;
   if (base % 4096 || size % 4096 || !size) {
@@ -24,7 +24,7 @@ void *host_map_guest_region(uint64_t requested, size_t size, int prot, int flags
   }
   for (int i = 0; i < tries; i++, base += SLOT_STRIDE) {
     void *want = (void *)(uintptr_t)base;
-    void *p = mmap(want, size, prot, flags | MAP_FIXED_NOREPLACE, fd, 0);
+    void *p = mmap(want, size, prot, flags | MAP_FIXED_NOREPLACE, fd, offset);
     if (p == want) return p;
     if (p != MAP_FAILED) munmap(p, size);         /* kernels without NOREPLACE */
     else if (errno != EEXIST) {

@@ -1,7 +1,7 @@
 /*
 ** Starting nub-guest: a vfork-style clone into fresh namespaces (as many
-** as the kernel allows, probed once per process), the two memfds on
-** fds 3 and 4, then execve.  docs/sandbox.md, "Process model".
+** as the kernel allows, probed once per process), the memfd on fd 0 and
+** nothing else, then execve.  docs/sandbox.md, "Process model".
 */
 #ifndef NUB_HOST_SPAWN_H
 #define NUB_HOST_SPAWN_H
@@ -19,12 +19,13 @@ typedef struct host_child {
   char notes[200];           /* namespaces we could not have, and why */
 } host_child;
 
-/* Start the guest executable at path.  The child stores the NUB_NS_* set
-** it was created in at *ns_out (shared memory the guest reads) before its
-** execve.  Fails with NUB_ERR_SANDBOX naming the step (uid map, execve,
-** ...) and errno. */
-int host_spawn_guest(const char *path, int chan_fd, int heap_fd, uint32_t *ns_out,
-                     host_child *out, nub_error *err);
+/* Start the guest executable at path with mem_fd (channel and heap,
+** nk_chan.h) as its fd NK_GUEST_FD and no other descriptor.  The child
+** stores the NUB_NS_* set it was created in at *ns_out (shared memory the
+** guest reads) before its execve.  Fails with NUB_ERR_SANDBOX naming the
+** step (uid map, execve, ...) and errno. */
+int host_spawn_guest(const char *path, int mem_fd, uint32_t *ns_out, host_child *out,
+                     nub_error *err);
 
 /* SIGKILL (harmless if already dead), then reap; fills a description of
 ** how the child ended ("exited with status 3", "killed by SIGSYS ...").

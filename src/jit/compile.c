@@ -878,6 +878,7 @@ int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **
   code->nfaults = c.nfaults;
   code->off_exit_fault = c.a.labels[c.exits[PVM_FAULT]];
   code->off_exit_panic = c.a.labels[c.exits[PVM_PANIC]];
+  code->ro_store_faults = pvm_profile_semantics(prog->profile)->ro_store_faults;
   code->enter = (jit_enter_fn)(void *)(code->exec + c.a.labels[c.enter]);
   code->stats = (jit_stats){
     .pvm_bytes = prog->blob.code_len, .insns = prog->insn_count,

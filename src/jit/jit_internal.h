@@ -60,6 +60,7 @@ struct jit_code {
   jit_fault_entry *faults; /* sorted by off */
   uint32_t nfaults;
   uint32_t off_exit_fault, off_exit_panic;
+  bool ro_store_faults;     /* the profile's rule for the fault handler */
   jit_enter_fn enter;
   jit_stats stats;
 };

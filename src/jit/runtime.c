@@ -71,7 +71,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv) {
       const pvm_xinsn *x = &code->prog->insns[site->idx];
       uint32_t page = 0;
       int rc = pvm_mem_check(tls_run.st->mem, (uint32_t)gr[REG_RCX], jit_op_width(x->op),
-                             jit_op_is_store(x->op), &page);
+                             jit_op_is_store(x->op), code->ro_store_faults, &page);
       if (rc != PVM_OK) {
         tls_run.st->fault_page = page;
         gr[REG_RCX] = (greg_t)site->idx;

@@ -270,7 +270,9 @@ djump:
   ENTER(insns + jt[djump_addr / 2 - 1]);
 
 mem_slow:
-  if (pvm_mem_check(mem, fault_addr, fault_len, fault_write, &fault_page) == PVM_FAULT) {
+  if (pvm_mem_check(mem, fault_addr, fault_len, fault_write,
+                    pvm_profile_semantics(prog->profile)->ro_store_faults,
+                    &fault_page) == PVM_FAULT) {
     vm->status = PVM_FAULT;
     vm->exit_arg = fault_page;
     vm->resume = PVM_RESUME_RETRY;

@@ -2,7 +2,10 @@
 ** Guest memory: one reserved 4 GiB host window per address space, with a
 ** byte of access state per page.  Host page protections mirror the
 ** access table so the JIT can rely on hardware faults while the
-** interpreter checks the table.
+** interpreter checks the table.  Zero pages are fresh anonymous memory
+** nobody touches; pages with contents can be mapped copy-on-write from a
+** shared file (the guest heap memfd), so setting up an address space
+** costs system calls per run of pages, not work per byte.
 */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +35,7 @@ int pvm_mem_new(pvm_mem **out, pvm_error *err) {
                     strerror(e));
   }
   m->lo_page = PVM_PAGE_COUNT;
+  m->backing_fd = -1;
   *out = m;
   return PVM_OK;
 }
@@ -60,11 +64,23 @@ static int check_range(uint32_t addr, uint64_t len, const char *what,
   return PVM_OK;
 }
 
-static void set_access(pvm_mem *m, uint32_t first, uint32_t count, pvm_access acc) {
-  for (uint32_t i = first; i < first + count; i++) {
-    m->mapped_pages += (acc != PVM_ACCESS_NONE) - (m->access[i] != PVM_ACCESS_NONE);
-    m->access[i] = (uint8_t)acc;
+/* Accessible pages among count table bytes, 8 at a time (values 0..2). */
+static uint32_t count_accessible(const uint8_t *a, uint32_t count) {
+  uint32_t n = 0, i = 0;
+  for (; i + 8 <= count; i += 8) {
+    uint64_t w;
+    memcpy(&w, a + i, 8);
+    n += (uint32_t)((((w | w >> 1) & 0x0101010101010101ull) * 0x0101010101010101ull) >> 56);
   }
+  for (; i < count; i++) n += a[i] != PVM_ACCESS_NONE;
+  return n;
+}
+
+/* A byte per page: count, then memset (a 4 GiB mapping is 1 MiB of table). */
+static void set_access(pvm_mem *m, uint32_t first, uint32_t count, pvm_access acc) {
+  uint32_t before = count_accessible(m->access + first, count);
+  memset(m->access + first, (int)acc, count);
+  m->mapped_pages += (acc != PVM_ACCESS_NONE ? count : 0) - before;
   if (count && acc != PVM_ACCESS_NONE) {
     if (first < m->lo_page) m->lo_page = first;
     if (first + count > m->hi_page) m->hi_page = first + count;
@@ -80,6 +96,7 @@ int pvm_mem_map(pvm_mem *m, uint32_t addr, uint64_t len, pvm_access acc,
   /* a fresh anonymous mapping replaces old contents with zeros */
   void *p = mmap(m->base + addr, len, prot_of(acc),
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  m->work.mmaps++;
   if (p == MAP_FAILED)
     return pvm_fail(err, PVM_ERR_SYS, addr, "mem: mmap 0x%x+0x%llx: %s", addr,
                     (unsigned long long)len, strerror(errno));
@@ -93,6 +110,7 @@ int pvm_mem_protect(pvm_mem *m, uint32_t addr, uint64_t len, pvm_access acc,
   if (rc) return rc;
   if (acc > PVM_ACCESS_RW) return pvm_fail(err, PVM_ERR_ARG, addr, "mem: bad access %d", (int)acc);
   if (!len) return PVM_OK;
+  m->work.mprotects++;
   if (mprotect(m->base + addr, len, prot_of(acc)))
     return pvm_fail(err, PVM_ERR_SYS, addr, "mem: mprotect 0x%x+0x%llx: %s", addr,
                     (unsigned long long)len, strerror(errno));
@@ -125,13 +143,14 @@ static int host_range(const pvm_mem *m, uint32_t addr, uint64_t len,
 }
 
 /* Re-apply host protections for the pages of [addr, addr+len). */
-static void restore_prot(const pvm_mem *m, uint32_t addr, uint64_t len) {
+static void restore_prot(pvm_mem *m, uint32_t addr, uint64_t len) {
   uint64_t pg = addr >> PVM_PAGE_SHIFT, last = ((uint64_t)addr + len - 1) >> PVM_PAGE_SHIFT;
   while (pg <= last) {
     uint64_t run = pg;
     while (run + 1 <= last && m->access[run + 1] == m->access[pg]) run++;
     mprotect(m->base + (pg << PVM_PAGE_SHIFT), (run - pg + 1) << PVM_PAGE_SHIFT,
              prot_of((pvm_access)m->access[pg]));
+    m->work.mprotects++;
     pg = run + 1;
   }
 }
@@ -141,9 +160,11 @@ int pvm_mem_write(pvm_mem *m, uint32_t addr, const void *src, uint64_t len,
   bool has_ro;
   int rc = host_range(m, addr, len, "write", &has_ro, err);
   if (rc || !len) return rc;
+  m->work.pages_copied += (len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE;
   if (has_ro) {
     uint64_t first = addr & ~(uint64_t)(PVM_PAGE_SIZE - 1);
     uint64_t span = ((uint64_t)addr + len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE - first;
+    m->work.mprotects++;
     if (mprotect(m->base + first, span, PROT_READ | PROT_WRITE))
       return pvm_fail(err, PVM_ERR_SYS, addr, "mem: mprotect for write: %s", strerror(errno));
     memcpy(m->base + addr, src, len);
@@ -169,6 +190,7 @@ int pvm_mem_reset(pvm_mem *m, pvm_error *err) {
     uint64_t len = (uint64_t)(m->hi_page - m->lo_page) << PVM_PAGE_SHIFT;
     void *p = mmap(m->base + off, len, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    m->work.mmaps++;
     if (p == MAP_FAILED)
       return pvm_fail(err, PVM_ERR_SYS, off, "mem: reset: %s", strerror(errno));
     memset(m->access + m->lo_page, 0, m->hi_page - m->lo_page);
@@ -186,6 +208,95 @@ void pvm_mem_set_heap(pvm_mem *m, uint32_t top, uint32_t limit) {
 }
 
 uint32_t pvm_mem_heap_top(const pvm_mem *m) { return m->heap_top; }
+void pvm_mem_get_work(const pvm_mem *m, pvm_mem_work *out) { *out = m->work; }
+
+int pvm_mem_set_backing(pvm_mem *m, int fd, uint64_t offset, const void *base, uint64_t size,
+                        pvm_error *err) {
+  if (fd >= 0 && (!base || (uintptr_t)base % PVM_PAGE_SIZE || size % PVM_PAGE_SIZE ||
+                  offset % PVM_PAGE_SIZE))
+    return pvm_fail(err, PVM_ERR_ALIGN, 0,
+                    "mem: backing %p + 0x%llx at file offset 0x%llx is not page aligned", base,
+                    (unsigned long long)size, (unsigned long long)offset);
+  m->backing_fd = fd < 0 ? -1 : fd;
+  m->backing_off = fd < 0 ? 0 : offset;
+  m->backing = fd < 0 ? NULL : base;
+  m->backing_size = fd < 0 ? 0 : size;
+  return PVM_OK;
+}
+
+bool pvm_mem_find_unmapped(const pvm_mem *m, uint32_t addr, uint64_t len, uint32_t *page) {
+  if (!len) return false;
+  uint64_t first = addr >> PVM_PAGE_SHIFT, last = ((uint64_t)addr + len - 1) >> PVM_PAGE_SHIFT;
+  if (last >= PVM_PAGE_COUNT) last = PVM_PAGE_COUNT - 1;
+  const uint8_t *hole = memchr(m->access + first, PVM_ACCESS_NONE, last - first + 1);
+  if (!hole) return false;
+  *page = (uint32_t)(hole - m->access) << PVM_PAGE_SHIFT;
+  return true;
+}
+
+/* The checks shared by _place and _clear: aligned, inside, all mapped. */
+static int mapped_range(const pvm_mem *m, uint32_t addr, uint64_t len, const char *what,
+                        pvm_error *err) {
+  uint32_t hole;
+  int rc = check_range(addr, len, what, err);
+  if (rc) return rc;
+  if (pvm_mem_find_unmapped(m, addr, len, &hole))
+    return pvm_fail(err, PVM_ERR_UNMAPPED, hole, "mem: %s of 0x%x+0x%llx: page 0x%x is not mapped",
+                    what, addr, (unsigned long long)len, hole);
+  return PVM_OK;
+}
+
+/* The first page in (pg, end) whose access differs from pg's, else end;
+** 8 table bytes at a time. */
+static uint32_t run_end(const uint8_t *a, uint32_t pg, uint32_t end) {
+  uint64_t same = a[pg] * 0x0101010101010101ull, w;
+  uint32_t i = pg + 1;
+  while (i + 8 <= end && (memcpy(&w, a + i, 8), w == same)) i += 8;
+  while (i < end && a[i] == a[pg]) i++;
+  return i;
+}
+
+/* mmap over each run of equal access in [addr, addr+len): fd -1 maps
+** fresh zeros, else fd's bytes from off copy-on-write.  A failed MAP_FIXED
+** may have unmapped the range: it is reserved again (PROT_NONE) so that
+** nothing else can be placed inside the window. */
+static int map_runs(pvm_mem *m, uint32_t addr, uint64_t len, int fd, uint64_t off,
+                    pvm_error *err) {
+  uint32_t pg = addr >> PVM_PAGE_SHIFT, end = (uint32_t)(((uint64_t)addr + len) >> PVM_PAGE_SHIFT);
+  int flags = MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+  while (pg < end) {
+    uint32_t run = run_end(m->access, pg, end);
+    uint64_t at = (uint64_t)pg << PVM_PAGE_SHIFT, n = (uint64_t)(run - pg) << PVM_PAGE_SHIFT;
+    void *p = mmap(m->base + at, n, prot_of((pvm_access)m->access[pg]), flags, fd,
+                   (off_t)(fd < 0 ? 0 : off + (at - addr)));
+    m->work.mmaps++;
+    if (p == MAP_FAILED) {
+      int e = errno;
+      mmap(m->base + addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+           -1, 0);
+      set_access(m, addr >> PVM_PAGE_SHIFT, (uint32_t)(len >> PVM_PAGE_SHIFT), PVM_ACCESS_NONE);
+      return pvm_fail(err, PVM_ERR_SYS, (uint32_t)at, "mem: mmap 0x%llx+0x%llx: %s",
+                      (unsigned long long)at, (unsigned long long)n, strerror(e));
+    }
+    pg = run;
+  }
+  return PVM_OK;
+}
+
+int pvm_mem_place(pvm_mem *m, uint32_t addr, const void *src, uint64_t len, pvm_error *err) {
+  const uint8_t *s = src;
+  int rc = mapped_range(m, addr, len, "place", err);
+  if (rc || !len) return rc;
+  if (m->backing_fd >= 0 && (uintptr_t)s % PVM_PAGE_SIZE == 0 && s >= m->backing &&
+      len <= m->backing_size && (uint64_t)(s - m->backing) <= m->backing_size - len)
+    return map_runs(m, addr, len, m->backing_fd, m->backing_off + (uint64_t)(s - m->backing), err);
+  return pvm_mem_write(m, addr, src, len, err);
+}
+
+int pvm_mem_clear(pvm_mem *m, uint32_t addr, uint64_t len, pvm_error *err) {
+  int rc = mapped_range(m, addr, len, "clear", err);
+  return rc || !len ? rc : map_runs(m, addr, len, -1, 0, err);
+}
 uint32_t pvm_mem_mapped_pages(const pvm_mem *m) { return m->mapped_pages; }
 
 void pvm_mem_ranges(const pvm_mem *m, pvm_mem_range_fn fn, void *ud) {
@@ -203,15 +314,17 @@ void pvm_mem_ranges(const pvm_mem *m, pvm_mem_range_fn fn, void *ud) {
 /* Exact A.7/A.8 outcome of a guest access of len bytes at addr: bytes are
 ** examined in address order (wrapping at 2^32); the first that is not
 ** allowed decides.  Below 2^16 -> panic; a write to a read-only page ->
-** panic (PolkaVM's behaviour); otherwise a fault at that page. */
+** a fault under GP 0.8.0 (ro_store_faults), a panic under GP 0.7 and the
+** 0.8 draft (PolkaVM's behaviour then); otherwise a fault at that page. */
 int pvm_mem_check(const pvm_mem *m, uint32_t addr, uint32_t len, bool write,
-                  uint32_t *fault) {
+                  bool ro_store_faults, uint32_t *fault) {
   for (uint32_t i = 0; i < len; i++) {
     uint32_t x = addr + i;   /* mod 2^32 */
     pvm_access acc = (pvm_access)m->access[x >> PVM_PAGE_SHIFT];
     bool ok = write ? acc == PVM_ACCESS_RW : acc != PVM_ACCESS_NONE;
     if (ok) continue;
-    if (x < PVM_GUARD_END || (write && acc == PVM_ACCESS_RO)) return PVM_PANIC;
+    if (x < PVM_GUARD_END || (write && acc == PVM_ACCESS_RO && !ro_store_faults))
+      return PVM_PANIC;
     *fault = x & ~(PVM_PAGE_SIZE - 1);
     return PVM_FAULT;
   }
@@ -227,10 +340,12 @@ uint64_t pvm_mem_sbrk(pvm_mem *m, uint64_t size) {
   uint64_t old = m->heap_top, top = old + size;
   uint64_t from = (old + PVM_PAGE_SIZE - 1) & ~(uint64_t)(PVM_PAGE_SIZE - 1);
   uint64_t to = (top + PVM_PAGE_SIZE - 1) & ~(uint64_t)(PVM_PAGE_SIZE - 1);
-  for (uint64_t pg = from; pg < to; pg += PVM_PAGE_SIZE)
-    if (m->access[pg >> PVM_PAGE_SHIFT] == PVM_ACCESS_NONE &&
-        pvm_mem_map(m, (uint32_t)pg, PVM_PAGE_SIZE, PVM_ACCESS_RW, NULL))
-      return 0;
+  for (uint64_t pg = from; pg < to;) {   /* one mapping per run of unmapped pages */
+    uint64_t run = pg;
+    while (run < to && m->access[run >> PVM_PAGE_SHIFT] == PVM_ACCESS_NONE) run += PVM_PAGE_SIZE;
+    if (run > pg && pvm_mem_map(m, (uint32_t)pg, run - pg, PVM_ACCESS_RW, NULL)) return 0;
+    pg = run == pg ? pg + PVM_PAGE_SIZE : run;
+  }
   m->heap_top = (uint32_t)top;
   return old;
 }

@@ -221,12 +221,18 @@ struct pvm_mem {
   uint32_t mapped_pages;
   uint32_t heap_top, heap_limit;
   uint32_t lo_page, hi_page;  /* bounds of pages ever mapped, for reset */
+  int backing_fd;          /* pvm_mem_set_backing, -1 = none */
+  uint64_t backing_off;     /* file offset of backing[0] */
+  const uint8_t *backing;
+  uint64_t backing_size;
+  pvm_mem_work work;
 };
 
 /* Outcome of a guest access check: PVM_OK, or PVM_PANIC / PVM_FAULT with
-** the fault page in *fault. */
+** the fault page in *fault.  ro_store_faults is the profile's rule for a
+** store to a read-only page (pvm_semantics): fault, or panic. */
 int pvm_mem_check(const pvm_mem *mem, uint32_t addr, uint32_t len, bool write,
-                  uint32_t *fault);
+                  bool ro_store_faults, uint32_t *fault);
 
 /* sbrk (A.5.9): returns the old heap top, 0 when it cannot grow. */
 uint64_t pvm_mem_sbrk(pvm_mem *mem, uint64_t size);

@@ -169,6 +169,11 @@ static void image_samples(sample_list *l) {
   s.image.code = blob;
   s.image.code_len = blob_len;
   add_spec(l, "image_minimal", &s);
+  s.image.profile = PVM_PROFILE_GP08_DRAFT;   /* the same Image for the other ISA profiles */
+  add_spec(l, "image_minimal_gp08_draft", &s);
+  s.image.profile = PVM_PROFILE_JAMV1;
+  add_spec(l, "image_minimal_jamv1", &s);
+  s.image.profile = PVM_PROFILE_GP07;
   for (unsigned i = 0; i < CAP_MAX_ENDPOINTS; i++) {
     eps[i].key = (uint8_t)i;
     eps[i].entry_pc = i % 3 == 0 ? 0 : i;
@@ -211,7 +216,7 @@ static void spi_samples(sample_list *l) {
   uint8_t *spi = tu_spi(5000, 100, 2, 8192, &len);
   cap_bundle b;
   cap_error err;
-  if (cap_build_spi(spi, len, args, sizeof args - 1, &b, &err)) {
+  if (cap_build_spi(PVM_PROFILE_GP07, spi, len, args, sizeof args - 1, &b, &err)) {
     fprintf(stderr, "spi sample: %s\n", err.msg);
     abort();
   }
@@ -221,6 +226,14 @@ static void spi_samples(sample_list *l) {
     add(l, name, b.items[i].wire, b.items[i].len);
     b.items[i].wire = NULL;
   }
+  cap_bundle_free(&b);
+  /* the same program for jamv1: only the Image differs */
+  if (cap_build_spi(PVM_PROFILE_JAMV1, spi, len, args, sizeof args - 1, &b, &err)) {
+    fprintf(stderr, "spi sample: %s\n", err.msg);
+    abort();
+  }
+  add(l, "spi_image_jamv1", b.items[b.image].wire, b.items[b.image].len);
+  b.items[b.image].wire = NULL;
   cap_bundle_free(&b);
   free(spi);
 }

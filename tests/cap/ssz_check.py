@@ -15,6 +15,7 @@ import os
 import sys
 
 KINDS = {0: "instance", 1: "image", 2: "data", 3: "cnode"}
+PROFILES = {0: "gp07", 1: "gp08-draft", 2: "jamv1"}   # Image.profile (docs/wire.md 2.2)
 PAGE = 4096
 
 LIMIT_CODE_CHUNKS = (1 << 28) // 32
@@ -120,6 +121,7 @@ def data_root(body):
 
 
 def image_root(body):
+    assert body[0] in PROFILES, "image.profile %d is reserved" % body[0]
     code, endpoints, mappings, slots = fields(body, 25, [9, 13, 17, 21])
     eps = [container(uint_chunk(e[0]), uint_chunk(u(e, 1, 4)), uint_chunk(u(e, 5, 4)),
                      regs_root(e[9:113])) for e in split_fixed(endpoints, 113)]
@@ -175,6 +177,7 @@ def main():
     names = sorted(n for n in os.listdir(sys.argv[1]) if n.endswith(".json"))
     failed = passed = 0
     kinds = set()
+    profiles = set()
     for name in names:
         path = os.path.join(sys.argv[1], name)
         try:
@@ -187,12 +190,20 @@ def main():
         else:
             passed += 1
             with open(path) as f:
-                kinds.add(json.load(f)["kind"])
+                v = json.load(f)
+            kinds.add(v["kind"])
+            if v["kind"] == "image":
+                profiles.add(PROFILES[bytes.fromhex(v["wire"])[1]])
     missing = set(KINDS.values()) - kinds
     if missing:
         print("FAIL: no passing vector of kind %s" % ", ".join(sorted(missing)))
         failed += 1
-    print("ssz_check: %d vectors, %d passed, %d failed" % (len(names), passed, failed))
+    missing = set(PROFILES.values()) - profiles
+    if missing:
+        print("FAIL: no passing image vector with profile %s" % ", ".join(sorted(missing)))
+        failed += 1
+    print("ssz_check: %d vectors, %d passed, %d failed; image profiles %s" %
+          (len(names), passed, failed, ", ".join(sorted(profiles))))
     return 1 if failed or not names else 0
 
 

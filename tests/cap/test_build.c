@@ -84,7 +84,7 @@ static void check_spi(uint32_t ro, uint32_t rw, uint16_t heap, uint32_t stack, u
   assert_int_equal(pvm_spi_parse(spi_bytes, spi_bytes + len, &spi, &perr), 0);
   assert_int_equal(pvm_spi_layout_compute(&spi, nargs, &lay, &perr), 0);
   assert_int_equal(pvm_spi_load_memory(want, &spi, &lay, args, nargs, &perr), 0);
-  if (cap_build_spi(spi_bytes, len, args, nargs, &b, &err)) fail_msg("%s", err.msg);
+  if (cap_build_spi(PVM_PROFILE_GP07, spi_bytes, len, args, nargs, &b, &err)) fail_msg("%s", err.msg);
   assert_int_equal(b.instance, b.count - 1);
   assert_int_equal(b.image, b.count - 2);
   assert_int_equal(b.items[b.image].kind, CAP_IMAGE);
@@ -135,7 +135,7 @@ static void test_spi_image_shape(void **state) {
   cap_error err;
   cap_view v;
   (void)state;
-  assert_int_equal(cap_build_spi(spi, len, args, 3, &b, &err), CAP_OK);
+  assert_int_equal(cap_build_spi(PVM_PROFILE_GP07, spi, len, args, 3, &b, &err), CAP_OK);
   assert_int_equal(b.count, 5);
   assert_int_equal(cap_decode(b.items[b.image].wire, b.items[b.image].wire + b.items[b.image].len, &v, &err), 0);
   assert_int_equal(v.image.mapping_count, 5);
@@ -166,15 +166,15 @@ static void test_spi_errors(void **state) {
   cap_bundle b;
   cap_error err;
   (void)state;
-  assert_int_equal(cap_build_spi(spi, 5, NULL, 0, &b, &err), CAP_ERR_PVM);
+  assert_int_equal(cap_build_spi(PVM_PROFILE_GP07, spi, 5, NULL, 0, &b, &err), CAP_ERR_PVM);
   assert_int_equal(err.pvm_code, PVM_ERR_TRUNCATED);
   assert_non_null(strstr(err.msg, "build: spi"));
   spi[len - 1] = 0x03;   /* bitmask padding bit of the one-byte code */
-  assert_int_equal(cap_build_spi(spi, len, NULL, 0, &b, &err), CAP_ERR_CODE);
+  assert_int_equal(cap_build_spi(PVM_PROFILE_GP07, spi, len, NULL, 0, &b, &err), CAP_ERR_CODE);
   assert_non_null(strstr(err.msg, "image.code"));
   spi[len - 1] = 0x01;
   /* arguments over Z_I: the layout check (A.41) refuses them */
-  assert_int_equal(cap_build_spi(spi, len, NULL, PVM_ARGS_MAX + 1, &b, &err), CAP_ERR_PVM);
+  assert_int_equal(cap_build_spi(PVM_PROFILE_GP07, spi, len, NULL, PVM_ARGS_MAX + 1, &b, &err), CAP_ERR_PVM);
   assert_int_equal(err.pvm_code, PVM_ERR_LIMIT);
   assert_non_null(strstr(err.msg, "build: spi layout"));
   assert_null(b.items);
@@ -194,7 +194,7 @@ static void test_generic_builder(void **state) {
   pvm_error perr;
   (void)state;
   for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (uint8_t)(i * 3 + 1);
-  assert_int_equal(cap_build_generic(blob, blob_len, map, 2, &b, &err), CAP_OK);
+  assert_int_equal(cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_OK);
   assert_int_equal(b.count, 3);   /* one Data, the Image, the Instance */
   table_of(t, &b);
   assert_int_equal(cap_memory_build(got, &t->v[b.image], NULL, table_lookup, t, &err), CAP_OK);
@@ -204,7 +204,7 @@ static void test_generic_builder(void **state) {
   assert_same_memory(want, got);
   cap_bundle_free(&b);
   /* no page map: no mappings, endpoint 0 with zero registers */
-  assert_int_equal(cap_build_generic(blob, blob_len, NULL, 0, &b, &err), CAP_OK);
+  assert_int_equal(cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, NULL, 0, &b, &err), CAP_OK);
   assert_int_equal(b.count, 2);
   table_of(t, &b);
   assert_int_equal(t->v[b.image].image.mapping_count, 0);
@@ -215,15 +215,53 @@ static void test_generic_builder(void **state) {
   /* bad page maps */
   map[1].len = 5000;
   map[1].bytes = bytes;
-  assert_int_equal(cap_build_generic(blob, blob_len, map, 2, &b, &err), CAP_ERR_LIMIT);
+  assert_int_equal(cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_ERR_LIMIT);
   assert_non_null(strstr(err.msg, "region 1: 5000 bytes do not fit its 4096-byte range"));
   map[1].len = 0;
   map[1].start = 0x11000;
-  assert_int_equal(cap_build_generic(blob, blob_len, map, 2, &b, &err), CAP_ERR_OVERLAP);
+  assert_int_equal(cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_ERR_OVERLAP);
   pvm_mem_free(got);
   pvm_mem_free(want);
   free(t);
   free(blob);
+}
+
+/* The builders write the profile into the Image (and so into its hash);
+** the data caps and the rest of the Image do not depend on it; an unknown
+** profile is refused. */
+static void test_builders_take_the_profile(void **state) {
+  size_t blob_len, spi_len;
+  uint8_t *blob = tu_min_blob(&blob_len), *spi = tu_spi(10, 10, 0, 0, &spi_len);
+  cap_bundle b[PVM_PROFILE_COUNT];
+  cap_error err;
+  cap_view v;
+  (void)state;
+  for (int spi_form = 0; spi_form < 2; spi_form++) {
+    for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
+      int rc = spi_form ? cap_build_spi((pvm_profile)p, spi, spi_len, NULL, 0, &b[p], &err)
+                        : cap_build_generic((pvm_profile)p, blob, blob_len, NULL, 0, &b[p], &err);
+      assert_int_equal(rc, CAP_OK);
+      const cap_item *im = &b[p].items[b[p].image];
+      assert_int_equal(cap_decode(im->wire, im->wire + im->len, &v, &err), CAP_OK);
+      assert_int_equal(v.image.profile, p);
+      assert_int_equal(b[p].count, b[0].count);
+      for (uint32_t i = 0; i < b[p].image; i++)   /* Data caps: the same */
+        assert_memory_equal(b[p].items[i].hash, b[0].items[i].hash, 32);
+      /* the Image differs from the gp07 one in the profile byte only */
+      assert_int_equal(im->len, b[0].items[b[0].image].len);
+      assert_memory_equal(im->wire + 2, b[0].items[b[0].image].wire + 2, im->len - 2);
+      for (int q = 0; q < p; q++)
+        assert_memory_not_equal(im->hash, b[q].items[b[q].image].hash, 32);
+    }
+    for (int p = 0; p < PVM_PROFILE_COUNT; p++) cap_bundle_free(&b[p]);
+    int rc = spi_form ? cap_build_spi(PVM_PROFILE_COUNT, spi, spi_len, NULL, 0, &b[0], &err)
+                      : cap_build_generic(PVM_PROFILE_COUNT, blob, blob_len, NULL, 0, &b[0], &err);
+    assert_int_equal(rc, CAP_ERR_RESERVED);
+    assert_non_null(strstr(err.msg, "3 is not a known ISA profile"));
+    assert_null(b[0].items);
+  }
+  free(blob);
+  free(spi);
 }
 
 /* An Image with two mappings and an Instance whose overlay replaces parts
@@ -369,6 +407,7 @@ static void test_memory_errors(void **state) {
   /* mem must be empty; views must be of the right kinds */
   assert_int_equal(cap_decode(f->image_wire, f->image_wire + f->image_len, &image, &err), 0);
   assert_int_equal(cap_decode(f->inst_wire, f->inst_wire + f->inst_len, &inst, &err), 0);
+  assert_int_equal(pvm_mem_map(mem, 0x10000, 4096, PVM_ACCESS_RW, &perr), 0);
   assert_int_equal(cap_memory_build(mem, &image, NULL, table_lookup, &f->t, &err), CAP_ERR_ARG);
   assert_int_equal(pvm_mem_reset(mem, &perr), 0);
   assert_int_equal(cap_memory_build(mem, &inst, NULL, table_lookup, &f->t, &err), CAP_ERR_KIND);
@@ -385,6 +424,7 @@ int main(void) {
     cmocka_unit_test(test_spi_image_shape),
     cmocka_unit_test(test_spi_errors),
     cmocka_unit_test(test_generic_builder),
+    cmocka_unit_test(test_builders_take_the_profile),
     cmocka_unit_test(test_instance_overlay),
     cmocka_unit_test(test_memory_errors),
   };

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "cap/cap_internal.h"
 #include "cap_test_util.h"
 #include "util/json.h"
 
@@ -123,5 +124,7 @@ int main(void) {
     cmocka_unit_test(test_vectors),
     cmocka_unit_test(test_vectors_match_samples),
   };
+  if (getenv("NUB_TEST_SHA256_PORTABLE")) cap_sha256_use(&cap_sha256_portable);
+  print_message("SHA-256 path: %s\n", cap_sha256_active()->name);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,7 +46,7 @@ static inline void ht_add_bundle(cap_bundle *out) {
   pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
   if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
   pvm_builder_free(b);
-  if (cap_build_generic(blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
+  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
   free(blob);
 }
 

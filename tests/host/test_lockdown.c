@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -138,11 +139,72 @@ static void filter_shape(void **state) {
   assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* The whole lockdown (no namespaces) in a child that then sleeps on a
+** futex, checked from outside through /proc: empty bounding set, no
+** capabilities, and as root the ids of NK_GUEST_ID; where a step cannot
+** be had (the bounding set needs CAP_SETPCAP) the report says so. */
+static char *status_of(pid_t pid) {
+  static char buf[8192];
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = 0;
+  fclose(f);
+  return buf;
+}
+
+static void expect_line(const char *status, const char *line) {
+  if (!strstr(status, line)) fail_msg("status lacks '%s'", line);
+}
+
+static void lockdown_clears_bounding_set_and_root(void **state) {
+  (void)state;
+  uint32_t *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true(shared != MAP_FAILED);
+  nk_chan_report *rep = (nk_chan_report *)(shared + 16);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char err[200];
+    memset(rep, 0, sizeof *rep);
+    int rc = nk_lockdown(0, -1, rep, err, sizeof err);
+    __atomic_store_n(&shared[0], rc ? 2 : 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&shared[1], __ATOMIC_SEQ_CST))
+      syscall(SYS_futex, &shared[1], FUTEX_WAIT, 0, NULL, NULL, 0);
+    syscall(SYS_exit_group, 0);
+  }
+  struct timespec ms = {0, 1000000};
+  for (int i = 0; i < 5000 && !__atomic_load_n(&shared[0], __ATOMIC_SEQ_CST); i++) nanosleep(&ms, NULL);
+  assert_int_equal(shared[0], 1);
+  char *st = status_of(pid);
+  print_message("    notes: %s\n", rep->notes);
+  expect_line(st, "CapEff:\t0000000000000000");
+  expect_line(st, "Seccomp:\t2");
+  if (geteuid() == 0) {
+    expect_line(st, "CapBnd:\t0000000000000000");
+    expect_line(st, "Uid:\t65534\t65534\t65534\t65534");
+    expect_line(st, "Gid:\t65534\t65534\t65534\t65534");
+    assert_true(rep->achieved & NUB_LOCK_CAPBSET_CLEARED);
+  } else {
+    assert_true(rep->failed & NUB_LOCK_CAPBSET_CLEARED);
+    assert_non_null(strstr(rep->notes, "clearing the capability bounding set: "));
+  }
+  __atomic_store_n(&shared[1], 1, __ATOMIC_SEQ_CST);
+  syscall(SYS_futex, &shared[1], FUTEX_WAKE, 1, NULL, NULL, 0);
+  int wst;
+  assert_int_equal(waitpid(pid, &wst, 0), pid);
+  assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+  munmap(shared, 4096);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(filter_shape),
     cmocka_unit_test(allowed_calls_pass),
     cmocka_unit_test(everything_else_kills),
+    cmocka_unit_test(lockdown_clears_bounding_set_and_root),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

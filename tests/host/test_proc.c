@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -207,6 +208,63 @@ static void outside_kill_recovers(void **state) {
   nub_close(n);
 }
 
+/* A host that reaps every child (a SIGCHLD handler calling waitpid(-1),
+** as servers do) takes the guest's exit status: the death must still be
+** noticed by the next call at once (the pidfd), with or without a call
+** timeout, and the call after it must succeed on a new guest. */
+static volatile sig_atomic_t reaped_by_handler;
+
+static void reap_everything(int sig) {
+  (void)sig;
+  int saved = errno;
+  while (waitpid(-1, NULL, WNOHANG) > 0) reaped_by_handler++;
+  errno = saved;
+}
+
+static double ms_since(const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void reaping_host_notices_an_idle_death(void **state) {
+  (void)state;
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = reap_everything;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGCHLD, &sa, &old), 0);
+  alarm(60);                                /* a hang (timeout 0) fails here, not at CTest's limit */
+  static const uint32_t timeouts[] = {0, 10000};
+  for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+    cap_bundle b;
+    nub *n = open_with_caps(timeouts[i], &b);
+    int32_t pid = report_of(n).guest_pid;
+    reaped_by_handler = 0;
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    /* wait until the handler has reaped it: its status is gone */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (kill(pid, 0) == 0 && ms_since(&t0) < 5000) sched_yield();
+    assert_int_equal(kill(pid, 0), -1);
+    assert_true(reaped_by_handler >= 1);
+    uint64_t v;
+    nub_error err;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+    double ms = ms_since(&t0);
+    print_message("    call_timeout_ms %u: noticed and restarted in %.2f ms\n", timeouts[i], ms);
+    expect_msg(&err, "exit status was taken by another wait");
+    assert_true(ms < 2000);                 /* not a timeout, and no hang */
+    expect_recovered(n, &b, pid, 1);
+    cap_bundle_free(&b);
+    nub_close(n);
+  }
+  alarm(0);
+  assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+}
+
 /* Several deaths in a row: each restart re-publishes everything. */
 static void repeated_deaths(void **state) {
   (void)state;
@@ -240,6 +298,19 @@ static void expect_status_line(const char *status, const char *line) {
   if (!strstr(status, line)) fail_msg("guest /proc status lacks '%s'", line);
 }
 
+/* The guest is in its own namespace of this kind (/proc/<pid>/ns/<kind>). */
+static void expect_other_ns(int32_t pid, const char *kind) {
+  char self_path[64], guest_path[64], self_ns[256], guest_ns[256];
+  snprintf(self_path, sizeof self_path, "/proc/self/ns/%s", kind);
+  snprintf(guest_path, sizeof guest_path, "/proc/%d/ns/%s", (int)pid, kind);
+  ssize_t a = readlink(self_path, self_ns, sizeof self_ns - 1);
+  ssize_t c = readlink(guest_path, guest_ns, sizeof guest_ns - 1);
+  assert_true(a > 0 && c > 0);
+  self_ns[a] = guest_ns[c] = 0;
+  print_message("    %s: host %s, guest %s\n", kind, self_ns, guest_ns);
+  assert_string_not_equal(self_ns, guest_ns);
+}
+
 static void guest_is_locked_down(void **state) {
   (void)state;
   nub_options o = ht_options(NULL);
@@ -248,11 +319,20 @@ static void guest_is_locked_down(void **state) {
   struct nub_sandbox_report r = report_of(n);
   assert_true(r.isolated);
   uint32_t required = NUB_LOCK_SECCOMP | NUB_LOCK_NO_NEW_PRIVS | NUB_LOCK_FDS_CLOSED |
-                      NUB_LOCK_RLIMITS | NUB_LOCK_CAPS_DROPPED | NUB_LOCK_NOT_DUMPABLE;
+                      NUB_LOCK_RLIMITS | NUB_LOCK_CAPS_DROPPED | NUB_LOCK_NOT_DUMPABLE |
+                      NUB_LOCK_UNPRIVILEGED;
+  /* the bounding set needs CAP_SETPCAP: root, or root inside a user namespace */
+  if (geteuid() == 0 || (r.namespaces & NUB_NS_USER)) required |= NUB_LOCK_CAPBSET_CLEARED;
   assert_int_equal(r.lockdown & required, required);
   assert_true(r.seccomp_syscalls > 0 && r.seccomp_syscalls <= 12);
   /* whatever could not be had is explained */
-  if (r.namespaces != 0x7F || r.lockdown_failed) assert_true(r.notes[0] != 0);
+  if (r.namespaces != 0xFF || r.lockdown_failed) assert_true(r.notes[0] != 0);
+  if (!(r.namespaces & NUB_NS_TIME)) assert_non_null(strstr(r.notes, "time namespace: "));
+  /* never root outside: a root host's guest is NK_GUEST_ID (65534) */
+  unsigned uid = geteuid() == 0 ? 65534u : (unsigned)geteuid();
+  unsigned gid = geteuid() == 0 ? 65534u : (unsigned)getegid();
+  assert_int_equal(r.guest_uid, uid);
+  assert_int_equal(r.guest_gid, gid);
   if (r.namespaces & NUB_NS_MOUNT) assert_true(r.lockdown & NUB_LOCK_FS_DETACHED);
   assert_string_equal(nub_sandbox_level(&r), r.namespaces ? "proc+ns+seccomp" : "proc+seccomp");
 
@@ -262,26 +342,35 @@ static void guest_is_locked_down(void **state) {
   expect_status_line(status, "NoNewPrivs:\t1");
   expect_status_line(status, "CapEff:\t0000000000000000");
   expect_status_line(status, "CapPrm:\t0000000000000000");
-  char fd_path[64], self_ns[256], guest_ns[256];
+  if (required & NUB_LOCK_CAPBSET_CLEARED) expect_status_line(status, "CapBnd:\t0000000000000000");
+  char ids[64];
+  snprintf(ids, sizeof ids, "Uid:\t%u\t%u\t%u\t%u", uid, uid, uid, uid);
+  expect_status_line(status, ids);
+  snprintf(ids, sizeof ids, "Gid:\t%u\t%u\t%u\t%u", gid, gid, gid, gid);
+  expect_status_line(status, ids);
+  char fd_path[64];
   snprintf(fd_path, sizeof fd_path, "/proc/%d/fd", (int)r.guest_pid);
-  if (geteuid() == 0) {
+  /* not dumpable: only root, or the owner of the guest's user namespace
+  ** (this user, capable there), may look at its descriptors and namespaces */
+  if (geteuid() == 0 || (r.namespaces & NUB_NS_USER)) {
     DIR *d = opendir(fd_path);
     assert_non_null(d);
     int open_fds = 0;
     for (struct dirent *e; (e = readdir(d));) open_fds += e->d_name[0] != '.';
     closedir(d);
-    assert_int_equal(open_fds, 0);                      /* not even stdin or the memfds */
-    if (r.namespaces & NUB_NS_NET) {
-      char p[64];
-      snprintf(p, sizeof p, "/proc/%d/ns/net", (int)r.guest_pid);
-      ssize_t a = readlink("/proc/self/ns/net", self_ns, sizeof self_ns - 1);
-      ssize_t c = readlink(p, guest_ns, sizeof guest_ns - 1);
-      assert_true(a > 0 && c > 0);
-      self_ns[a] = guest_ns[c] = 0;
-      assert_string_not_equal(self_ns, guest_ns);
-    }
+    /* not even stdin: only the memfd on fd 0, whose heap part invocations
+    ** map copy-on-write */
+    assert_int_equal(open_fds, 1);
+    char heap_fd[96], target[256];
+    snprintf(heap_fd, sizeof heap_fd, "%s/0", fd_path);
+    ssize_t tl = readlink(heap_fd, target, sizeof target - 1);
+    assert_true(tl > 0);
+    target[tl] = 0;
+    assert_non_null(strstr(target, "memfd:nub-guest"));
+    if (r.namespaces & NUB_NS_NET) expect_other_ns(r.guest_pid, "net");
+    if (r.namespaces & NUB_NS_USER) expect_other_ns(r.guest_pid, "user");
+    if (r.namespaces & NUB_NS_TIME) expect_other_ns(r.guest_pid, "time");
   } else {
-    /* not dumpable: its descriptors are root's business only */
     assert_int_equal(access(fd_path, R_OK), -1);
   }
   nub_close(n);
@@ -298,19 +387,30 @@ static int write_file(const char *path, const char *text) {
 
 /* Where user namespaces are refused, the guest gets the others, and the
 ** report says which set failed and why.  A user namespace of our own with
-** max_user_namespaces = 0 plays that kernel. */
+** max_user_namespaces = 0 plays that kernel (and max_time_namespaces = 0
+** one without time namespaces).  As root, the test maps
+** 65534 into it as well (the parent writes the map), and the guest, root
+** there without a user namespace of its own, must drop to it itself. */
 static void namespace_fallback_is_reported(void **state) {
   (void)state;
-  char uid_map[32], gid_map[32];
-  snprintf(uid_map, sizeof uid_map, "0 %u 1", (unsigned)geteuid());
-  snprintf(gid_map, sizeof gid_map, "0 %u 1", (unsigned)getegid());
+  bool root = geteuid() == 0;
+  char uid_map[64], gid_map[64], path[64];
+  snprintf(uid_map, sizeof uid_map, root ? "0 0 1\n65534 65534 1" : "0 %u 1", (unsigned)geteuid());
+  snprintf(gid_map, sizeof gid_map, root ? "0 0 1\n65534 65534 1" : "0 %u 1", (unsigned)getegid());
+  int go[2], mapped[2];
+  assert_int_equal(pipe(go), 0);
+  assert_int_equal(pipe(mapped), 0);
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     int step = 1;
-    if (unshare(CLONE_NEWUSER) || write_file("/proc/self/setgroups", "deny") ||
-        write_file("/proc/self/uid_map", uid_map) || write_file("/proc/self/gid_map", gid_map) ||
-        write_file("/proc/sys/user/max_user_namespaces", "0"))
+    char c;
+    if (unshare(CLONE_NEWUSER) || write(go[1], "u", 1) != 1 || read(mapped[0], &c, 1) != 1 ||
+        (!root && (write_file("/proc/self/setgroups", "deny") ||
+                   write_file("/proc/self/uid_map", uid_map) ||
+                   write_file("/proc/self/gid_map", gid_map))) ||
+        write_file("/proc/sys/user/max_user_namespaces", "0") ||
+        write_file("/proc/sys/user/max_time_namespaces", "0"))
       _exit(step);
     nub_options o = ht_options(NULL);
     o.backend = NUB_BACKEND_PROC;
@@ -324,18 +424,97 @@ static void namespace_fallback_is_reported(void **state) {
     step = 3;
     if (r.namespaces != (0x7Fu & ~NUB_NS_USER)) _exit(step);
     step = 4;
-    if (!strstr(r.notes, "namespaces user+pid+net+ipc+mount+uts+cgroup: clone: ")) _exit(step);
+    if (!strstr(r.notes, "namespaces user+pid+net+ipc+mount+uts+cgroup: ")) _exit(step);
+    step = 7;                             /* refused, reported, not fatal */
+    if (!strstr(r.notes, "time namespace: unshare: No space left on device")) _exit(step);
     step = 5;
-    if ((r.lockdown & (NUB_LOCK_SECCOMP | NUB_LOCK_FS_DETACHED | NUB_LOCK_CAPS_DROPPED)) !=
-        (NUB_LOCK_SECCOMP | NUB_LOCK_FS_DETACHED | NUB_LOCK_CAPS_DROPPED))
+    uint32_t want = NUB_LOCK_SECCOMP | NUB_LOCK_FS_DETACHED | NUB_LOCK_CAPS_DROPPED |
+                    NUB_LOCK_CAPBSET_CLEARED;
+    if ((r.lockdown & want) != want) _exit(step);
+    /* root: the guest became 65534; otherwise 65534 is not mapped here, and
+    ** the refusal is reported (the guest is root only in this namespace) */
+    step = 6;
+    if (root ? r.guest_uid != 65534 || !(r.lockdown & NUB_LOCK_UNPRIVILEGED)
+             : !(r.lockdown_failed & NUB_LOCK_UNPRIVILEGED) || !strstr(r.notes, "setresuid(65534): "))
       _exit(step);
     nub_close(n);
     _exit(0);
   }
+  close(go[1]);
+  close(mapped[0]);
+  char c;
+  assert_int_equal(read(go[0], &c, 1), 1);
+  if (root) {   /* only a writer outside may map more than its own id */
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+    assert_int_equal(write_file(path, uid_map), 0);
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+    assert_int_equal(write_file(path, gid_map), 0);
+  }
+  assert_int_equal(write(mapped[1], "m", 1), 1);
+  close(go[0]);
+  close(mapped[1]);
   int st;
   assert_int_equal(waitpid(pid, &st, 0), pid);
   if (!WIFEXITED(st) || WEXITSTATUS(st)) fail_msg("fallback child failed at step %d (status 0x%x)",
                                                    WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+}
+
+/* Guests start under a tiny RLIMIT_NOFILE: the host needs two free
+** descriptors (the memfd and the pidfd), the guest gets the memfd as its
+** fd 0.  5 leaves exactly 3 and 4 free next to stdin, stdout and stderr;
+** 16 failed before ("moving the memfds to fds 3 and 4"). */
+static void low_fd_limits_still_start_guests(void **state) {
+  (void)state;
+  static const rlim_t limits[] = {5, 16};
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      struct rlimit rl = {limits[i], limits[i]};
+      int step = 1;
+      if (close_range(3, ~0u, 0) || setrlimit(RLIMIT_NOFILE, &rl)) _exit(step);
+      nub_options o = test_guest_options(0);
+      nub *n;
+      nub_error err;
+      cap_bundle b;
+      step = 2;
+      if (nub_open(&o, &n, &err)) {
+        printf("    limit %u: %s\n", (unsigned)limits[i], err.msg);
+        fflush(stdout);
+        _exit(step);
+      }
+      ht_add_bundle(&b);
+      nub_hash h;
+      step = 3;
+      for (uint32_t c = 0; c < b.count; c++)
+        if (nub_put_cap(n, b.items[c].wire, b.items[c].len, h, NULL)) _exit(step);
+      const uint64_t args[4] = {20, 22, 0, 0};
+      nub_invocation_result r;
+      step = 4;
+      if (nub_invoke(n, b.items[b.instance].hash, 0, args, 100, &r, NULL) || r.return_value != 42)
+        _exit(step);
+      /* and after a restart */
+      int32_t guest = report_of(n).guest_pid;
+      step = 5;
+      if (kill(guest, SIGKILL) || nub_invoke(n, b.items[b.instance].hash, 0, args, 100, &r, NULL) !=
+                                      NUB_ERR_GUEST_DIED)
+        _exit(step);
+      step = 6;
+      if (nub_invoke(n, b.items[b.instance].hash, 0, args, 100, &r, NULL) || r.return_value != 42)
+        _exit(step);
+      printf("    RLIMIT_NOFILE %u: invoked 20 + 22 = %llu, also after a restart\n",
+             (unsigned)limits[i], (unsigned long long)r.return_value);
+      fflush(stdout);
+      nub_close(n);
+      cap_bundle_free(&b);
+      _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st))
+      fail_msg("RLIMIT_NOFILE %u: child failed at step %d (status 0x%x)", (unsigned)limits[i],
+               WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+  }
 }
 
 static void setup_failures_are_reported(void **state) {
@@ -353,6 +532,29 @@ static void setup_failures_are_reported(void **state) {
   o.engine = "no-such-engine";
   assert_int_equal(nub_open(&o, &n, &err), NUB_ERR_SANDBOX);
   expect_msg(&err, "unknown engine 'no-such-engine'");
+}
+
+/* A root host's guest runs as an unprivileged id that may not walk the
+** path to nub-guest (here a 0700 directory): the host's side opens it and
+** the guest starts from the descriptor. */
+static void guest_in_a_private_directory_starts(void **state) {
+  (void)state;
+  nub_options o = test_guest_options(0);
+  char dir[] = "/tmp/nub-private-XXXXXX", path[64], cmd[4200];
+  cap_bundle b;
+  assert_non_null(mkdtemp(dir));                 /* mode 0700 */
+  snprintf(path, sizeof path, "%s/nub-guest", dir);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", o.guest_path, path);
+  assert_int_equal(system(cmd), 0);
+  o.guest_path = path;
+  ht_add_bundle(&b);
+  nub *n = ht_open(&o);
+  ht_publish(n, &b);
+  assert_int_equal(ht_add(n, &b, 20, 22).return_value, 42);
+  nub_close(n);
+  cap_bundle_free(&b);
+  unlink(path);
+  rmdir(dir);
 }
 
 /* Each guest's heap sits at the same address in host and guest: the
@@ -399,6 +601,8 @@ static void ping_and_inproc_report(void **state) {
   assert_false(r.isolated);
   assert_string_equal(nub_sandbox_level(&r), "inproc");
   assert_non_null(strstr(r.notes, "no isolation"));
+  assert_int_equal(r.guest_uid, -1);             /* no guest process to have ids */
+  assert_int_equal(r.guest_gid, -1);
   nub_close(n);
 }
 
@@ -406,6 +610,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(guest_is_locked_down),
     cmocka_unit_test(setup_failures_are_reported),
+    cmocka_unit_test(guest_in_a_private_directory_starts),
+    cmocka_unit_test(low_fd_limits_still_start_guests),
     cmocka_unit_test(namespace_fallback_is_reported),
     cmocka_unit_test(ping_and_inproc_report),
     cmocka_unit_test(heaps_at_their_addresses),
@@ -420,6 +626,7 @@ int main(void) {
     cmocka_unit_test(garbage_directory_fails_lookups),
     cmocka_unit_test(stale_wakeups_are_ignored),
     cmocka_unit_test(outside_kill_recovers),
+    cmocka_unit_test(reaping_host_notices_an_idle_death),
     cmocka_unit_test(repeated_deaths),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

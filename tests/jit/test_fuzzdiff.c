@@ -85,10 +85,40 @@ static void agrees_with_itself(void **state) {
   free(text);
 }
 
+/* Every profile: the generator makes programs the builder accepts (it
+** refuses ops the profile lacks: sbrk under jamv1), every opcode of the
+** profile shows up, and every kind of exit happens. */
+static void every_profile_uses_its_own_opcodes(void **state) {
+  (void)state;
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    fdiff_config cfg = {.profile = (pvm_profile)p, .seed = 11, .count = 400, .max_insns = 40,
+                        .ref = &pvm_engine_interp, .test = &pvm_engine_interp, .out = out};
+    fdiff_stats st;
+    int rc = fdiff_run(&cfg, &st);
+    fclose(out);
+    if (rc) fail_msg("%s: %s", pvm_profile_name((pvm_profile)p), text);
+    assert_int_equal(st.programs, 400);
+    for (int s = PVM_HALT; s <= PVM_HOST; s++) assert_true(st.exits[s] > 0);
+    unsigned covered, total;
+    fdiff_coverage(&st, (pvm_profile)p, &covered, &total);
+    assert_int_equal(total, pvm_isa_count((pvm_profile)p));
+    assert_int_equal(covered, total);
+    free(text);
+  }
+  fdiff_config bad = {.profile = PVM_PROFILE_COUNT, .count = 1, .ref = &pvm_engine_interp,
+                      .test = &pvm_engine_interp, .out = stderr};
+  fdiff_stats st;
+  assert_int_equal(fdiff_run(&bad, &st), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(detects_shrinks_and_reproduces),
     cmocka_unit_test(agrees_with_itself),
+    cmocka_unit_test(every_profile_uses_its_own_opcodes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

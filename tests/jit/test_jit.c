@@ -608,6 +608,58 @@ static void faults_on_many_threads(void **state) {
   pvm_program_free(prog);
 }
 
+/* The fault handler takes the read-only store rule from the code that
+** faulted: the same bytes compiled for gp07 (panic) and jamv1 (fault),
+** run turn about on one thread and one memory, each exit equal to the
+** interpreter's. */
+static void read_only_store_rule_is_per_code(void **state) {
+  (void)state;
+  const pvm_profile profiles[] = {PVM_PROFILE_GP07, PVM_PROFILE_JAMV1};
+  pvm_program *prog[2];
+  void *code[2];
+  pvm_mem *mem;
+  pvm_error err;
+  assert_int_equal(pvm_mem_new(&mem, &err), PVM_OK);
+  for (int k = 0; k < 2; k++) {
+    pvm_builder *b = pvm_builder_new(profiles[k]);
+    uint8_t *blob;
+    size_t len;
+    pvm_builder_insn(b, PVM_OP_STORE_IND_U32, 1, 2, 0, 0x10, 0);
+    assert_int_equal(pvm_builder_finish(b, &blob, &len, &err), PVM_OK);
+    pvm_builder_free(b);
+    assert_int_equal(pvm_program_load(profiles[k], blob, len, &prog[k], &err), PVM_OK);
+    free(blob);
+    assert_int_equal(jit_engine.compile(prog[k], &code[k], &err), PVM_OK);
+    assert_int_equal(((jit_code *)code[k])->ro_store_faults,
+                     pvm_profile_semantics(profiles[k])->ro_store_faults);
+  }
+  for (int round = 0; round < 4; round++) {
+    int k = round & 1;
+    pvm_status want = k ? PVM_FAULT : PVM_PANIC;
+    for (int e = 0; e < 2; e++) {
+      const pvm_engine *eng = e ? &jit_engine : &pvm_engine_interp;
+      pvm_vm vm;
+      assert_int_equal(pvm_mem_reset(mem, &err), PVM_OK);
+      assert_int_equal(pvm_mem_map(mem, 0x30000, 0x1000, PVM_ACCESS_RO, &err), PVM_OK);
+      assert_int_equal(pvm_vm_init(&vm, prog[k], mem, eng, e ? code[k] : NULL, &err), PVM_OK);
+      vm.regs[1] = 0xAABBCCDD;
+      vm.regs[2] = 0x30000;
+      vm.gas = 100;
+      if (pvm_vm_run(&vm) != want)
+        fail_msg("%s on %s: %s", eng->name, pvm_profile_name(profiles[k]), pvm_status_name(vm.status));
+      assert_int_equal(vm.pc, 0);
+      assert_int_equal(vm.gas, 100 - pvm_program_entry_cost(prog[k], 0));
+      if (want == PVM_FAULT) assert_int_equal(vm.exit_arg, 0x30000);
+      pvm_vm_fini(&vm);
+    }
+  }
+  for (int k = 0; k < 2; k++) {
+    jit_engine.release(code[k]);
+    pvm_program_free(prog[k]);
+  }
+  pvm_mem_free(mem);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--crash-after-prepare")) return crash_after_prepare();
   const struct CMUnitTest tests[] = {
@@ -621,6 +673,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(foreign_faults_are_chained),
     cmocka_unit_test(foreign_faults_still_crash),
     cmocka_unit_test(faults_on_many_threads),
+    cmocka_unit_test(read_only_store_rule_is_per_code),
     cmocka_unit_test(runs_without_system_calls),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);

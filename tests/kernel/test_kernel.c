@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "guest/guest_ext.h"
 #include "guest/nk.h"
 #include "nub/cap.h"
 #include "nub/nub.h"
@@ -70,7 +71,7 @@ static uint8_t *add_program(size_t *len) {
 
 static void generic_bundle(const uint8_t *blob, size_t len, cap_bundle *out) {
   cap_error err;
-  if (cap_build_generic(blob, len, NULL, 0, out, &err)) fail_msg("build: %s", err.msg);
+  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &err)) fail_msg("build: %s", err.msg);
 }
 
 /* ---- the tests ---- */
@@ -108,25 +109,191 @@ static void put_cap_returns_the_host_hash(void **state) {
   nub_close(n);
 }
 
-static void garbage_put_cap_is_rejected(void **state) {
+/* What `nub cap show` says about the same bytes. */
+static void decoder_reason(const uint8_t *wire, size_t len, char *out, size_t cap) {
+  cap_view v;
+  cap_error cerr;
+  assert_int_not_equal(cap_decode(wire, wire + len, &v, &cerr), CAP_OK);
+  snprintf(out, cap, "%s (%s error at byte %llu)", cerr.msg, cap_errcode_name(cerr.code),
+           (unsigned long long)cerr.offset);
+}
+
+static void malformed_caps_are_rejected_with_the_decoders_reason(void **state) {
   (void)state;
   nub *n = open_nub();
-  const uint8_t garbage[] = {9, 1, 2, 3, 4, 5};
-  uint8_t reply[64], h[32];
-  size_t got;
-  nub_error err;
-  assert_int_equal(nub_call_raw(n, NUB_FN_PUT_CAP, garbage, sizeof garbage, reply, sizeof reply, &got, &err), NUB_OK);
-  assert_int_equal(got, 32);
-  for (int i = 0; i < 32; i++) assert_int_equal(reply[i], 0xFF);
-  assert_int_equal(nub_put_cap(n, garbage, sizeof garbage, h, &err), NUB_ERR_REJECTED);
-  assert_int_equal(nub_call_raw(n, NUB_FN_PUT_CAP, NULL, 0, reply, sizeof reply, &got, &err), NUB_OK);
-  assert_int_equal(got, 32);
-  assert_int_equal(reply[0] & reply[31], 0xFF);
+  uint8_t *data, *cut, *extra;
+  size_t data_len;
+  assert_int_equal(cap_encode_data_alloc(8192, (const uint8_t *)"abc", 3, &data, &data_len, NULL), CAP_OK);
+  cut = malloc(data_len);
+  extra = calloc(1, data_len + 1);
+  memcpy(cut, data, data_len);
+  memcpy(extra, data, data_len);
+  const uint8_t selector9[] = {9, 1, 2, 3, 4, 5};
+  const struct { const char *name; const uint8_t *wire; size_t len; const char *code; } cases[] = {
+    {"unknown selector", selector9, sizeof selector9, "(selector error at byte 0)"},
+    {"zero-length cap", selector9, 0, "cap: empty input, no union selector (truncated error at byte 0)"},
+    {"Data cap cut inside its fixed part", cut, 4, "data: 3 bytes, but its fixed part needs 12 (truncated error at byte 4)"},
+    {"Data cap one byte short", cut, data_len - 1, "(trailing error at byte 13)"},
+    {"Data cap with a trailing byte", extra, data_len + 1, "1 trailing after 1 elements of 4100 bytes (trailing error at byte 4113)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char want[512], text[256];
+    uint8_t reply[512], h[32];
+    uint32_t reason;
+    size_t got;
+    nub_error err;
+    decoder_reason(cases[i].wire, cases[i].len, want, sizeof want);
+    if (!strstr(want, cases[i].code)) fail_msg("%s: %s", cases[i].name, want);
+    /* the raw reply: the seed's sentinel, the class, the reason */
+    assert_int_equal(nub_call_raw(n, NUB_FN_PUT_CAP, cases[i].wire, cases[i].len, reply,
+                                  sizeof reply, &got, &err), NUB_OK);
+    assert_true(got > 36 && got <= 36 + NUB_PUT_CAP_REASON_MAX);
+    for (int j = 0; j < 32; j++) assert_int_equal(reply[j], 0xFF);
+    memcpy(&reason, reply + 32, 4);
+    assert_int_equal(reason, NUB_PUT_CAP_INVALID);
+    snprintf(text, sizeof text, "%.*s", (int)(got - 36), (const char *)reply + 36);
+    assert_string_equal(text, want);
+    /* the API: REJECTED with the same words */
+    assert_int_equal(nub_put_cap(n, cases[i].wire, cases[i].len, h, &err), NUB_ERR_REJECTED);
+    if (!strstr(err.msg, want)) fail_msg("%s: '%s' lacks '%s'", cases[i].name, err.msg, want);
+  }
   struct nub_kernel_stats ks;
   assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
-  assert_int_equal(ks.put_cap_failures, 3);
+  assert_int_equal(ks.put_cap_failures, 2 * (sizeof cases / sizeof cases[0]));
   assert_int_equal(ks.caps_total, 0);
+  uint8_t h[32];
+  put(n, data, data_len, h);                          /* the handle still publishes */
+  free(data);
+  free(cut);
+  free(extra);
   nub_close(n);
+}
+
+static uint8_t *distinct_data(uint64_t i, uint64_t size, size_t *len) {
+  uint8_t *wire, bytes[8192];
+  size_t fill = size < sizeof bytes ? (size_t)size : sizeof bytes;
+  memset(bytes, 0x3C, fill);
+  memcpy(bytes, &i, sizeof i);
+  if (cap_encode_data_alloc(size, bytes, fill, &wire, len, NULL)) fail_msg("encode data %llu", (unsigned long long)i);
+  return wire;
+}
+
+/* A full heap says so (NUB_ERR_NOMEM, not REJECTED), and is no death. */
+static void a_full_heap_says_so(void **state) {
+  (void)state;
+  nub_options o = test_options();
+  o.heap_size = 1u << 20;
+  nub *n;
+  nub_error err;
+  uint8_t h[32], hashes[16][32], *d;
+  size_t len, got, published = 0;
+  if (nub_open(&o, &n, &err)) fail_msg("nub_open: %s", err.msg);
+  /* more bytes than the whole heap: refused before they are decoded */
+  uint8_t *big = calloc(1, 2u << 20);
+  assert_int_equal(nub_put_cap(n, big, 2u << 20, h, &err), NUB_ERR_NOMEM);
+  assert_non_null(strstr(err.msg, "the guest has no memory for the 2097152-byte cap: "
+                                  "dir: 2097152 bytes exceed the region (full)"));
+  free(big);
+  /* 96 KiB Data caps of non-zero pages until the heap is full */
+  static uint8_t page[96u << 10];
+  int rc = NUB_OK;
+  for (uint64_t i = 0; i < 16 && rc == NUB_OK; i++) {
+    memset(page, 0x11, sizeof page);
+    memcpy(page, &i, sizeof i);
+    assert_int_equal(cap_encode_data_alloc(sizeof page, page, sizeof page, &d, &len, NULL), CAP_OK);
+    rc = nub_put_cap(n, d, len, hashes[published], &err);
+    if (rc == NUB_OK) published++;
+    free(d);
+  }
+  assert_int_equal(rc, NUB_ERR_NOMEM);
+  assert_true(published >= 1);
+  assert_non_null(strstr(err.msg, "the guest has no memory for the"));
+  assert_non_null(strstr(err.msg, "dir: allocator has no"));
+  assert_non_null(strstr(err.msg, "(full)"));
+  /* everything published before is still there, and the guest never died */
+  for (size_t i = 0; i < published; i++)
+    if (nub_lookup(n, hashes[i], NULL, 0, &got, &err) != NUB_ERR_TOO_LARGE || got < sizeof page)
+      fail_msg("lookup %zu: %s", i, err.msg);
+  struct nub_sandbox_report r;
+  assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+  assert_int_equal(r.restarts, 0);
+  struct nub_kernel_stats ks;
+  assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+  assert_int_equal(ks.caps_total, published);
+  assert_int_equal(ks.put_cap_failures, 2);
+  nub_close(n);
+}
+
+/* The kernel's nth table allocation from now fails: through the test
+** guest's NUB_FN_TEST over proc, directly in this process for inproc. */
+static void fail_allocation(nub *n, bool proc, uint8_t nth) {
+  const uint8_t op[2] = {NK_TEST_FAIL_ALLOCATION, nth};
+  size_t got;
+  nub_error err;
+  if (!proc) { nk_fail_allocation(nth); return; }
+  if (nub_call_raw(n, NUB_FN_TEST, op, sizeof op, NULL, 0, &got, &err))
+    fail_msg("fail_allocation: %s", err.msg);
+}
+
+/* A failed allocation while publishing refuses that one cap and leaves the
+** directory and the kernel's views agreeing: the next puts succeed and
+** every published cap is found and invocable. */
+static void a_failed_allocation_does_not_wedge_publishing(void **state) {
+  (void)state;
+  nub_options o = test_options();
+  char guest[4096];
+  bool proc = o.backend == NUB_BACKEND_PROC;
+  snprintf(guest, sizeof guest, "%s/nub-guest-test", getenv("NUB_BINARY_DIR"));
+  o.guest_path = guest;
+  /* the kernel grows its tables at the first cap and at every 256th */
+  const struct { unsigned before; uint8_t nth; } cases[] = {{0, 1}, {0, 2}, {256, 1}, {256, 2}};
+  size_t prog_len;
+  uint8_t *prog = add_program(&prog_len);
+  cap_bundle b;
+  generic_bundle(prog, prog_len, &b);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    nub *n;
+    nub_error err;
+    uint8_t h[32], *d;
+    size_t len, got;
+    unsigned published = 0;
+    if (nub_open(&o, &n, &err)) fail_msg("nub_open: %s", err.msg);
+    for (; published < cases[c].before; published++) {
+      d = distinct_data(published, 4096, &len);
+      put(n, d, len, h);
+      free(d);
+    }
+    fail_allocation(n, proc, cases[c].nth);
+    const cap_item *first = &b.items[0];
+    assert_int_equal(nub_put_cap(n, first->wire, first->len, h, &err), NUB_ERR_NOMEM);
+    assert_non_null(strstr(err.msg, "kernel: no memory to grow its table"));
+    assert_int_equal(nub_lookup(n, first->hash, NULL, 0, &got, NULL), NUB_ERR_NOT_FOUND);
+    put_bundle(n, &b);                              /* the retry and the rest succeed */
+    published += b.count;
+    for (unsigned i = 0; i < 300; i++, published++) {
+      d = distinct_data(1000 + i, 4096, &len);
+      put(n, d, len, h);
+      free(d);
+      if (nub_lookup(n, h, NULL, 0, &got, &err) != NUB_ERR_TOO_LARGE) fail_msg("lookup: %s", err.msg);
+    }
+    nub_invocation_result r = invoke(n, b.items[b.instance].hash, 0, 40, 2, 100);
+    assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
+    assert_int_equal(r.return_value, 42);
+    for (uint32_t i = 0; i < b.count; i++)
+      if (nub_lookup(n, b.items[i].hash, NULL, 0, &got, &err) != NUB_ERR_TOO_LARGE || got != b.items[i].len)
+        fail_msg("lookup of bundle item %u: %s", i, err.msg);
+    struct nub_kernel_stats ks;
+    struct nub_sandbox_report sr;
+    assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+    assert_int_equal(ks.caps_total, published);
+    assert_int_equal(ks.put_cap_failures, 1);
+    assert_int_equal(nub_sandbox_report(n, &sr, NULL), NUB_OK);
+    assert_int_equal(sr.restarts, 0);
+    nub_close(n);
+  }
+  nk_fail_allocation(0);
+  cap_bundle_free(&b);
+  free(prog);
 }
 
 static void add_returns_the_sum_with_the_right_gas(void **state) {
@@ -178,11 +345,13 @@ static void spi_program_with_memory(void **state) {
   spi.code_blob = code;
   spi.code_blob_len = (uint32_t)code_len;
   assert_int_equal(pvm_spi_encode(&spi, &wire, &wire_len, NULL), PVM_OK);
-  if (cap_build_spi(wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
+  if (cap_build_spi(PVM_PROFILE_GP07, wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
   nub *n = open_nub();
   put_bundle(n, &b);
   for (int i = 0; i < 2; i++) {   /* memory is fresh every time: 5 + 10 twice */
-    nub_invocation_result r = invoke(n, b.items[b.instance].hash, 0, 10, 0, 100);
+    /* the rw Data page is one run, paid before the program runs */
+    nub_invocation_result r = invoke(n, b.items[b.instance].hash, 0, 10, 0,
+                                     100 + NUB_GAS_PER_DATA_RUN);
     assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
     assert_int_equal(r.return_value, 15);
     assert_int_equal(r.gas_remaining, 100 - 4);
@@ -461,11 +630,108 @@ static void unknown_fn_and_bad_payloads(void **state) {
   nub_close(n);
 }
 
+/* One program, encoded for a profile: r7 = popcount64(r7 + r8); when r9
+** is 0 store r7's low byte to the read-only page 0x20000 (then trap),
+** else halt.  count_set_bits_64 is 102 under gp07 and 101 under jamv1,
+** where 101 is gp07's sbrk: an Image run under the wrong profile returns
+** another r7. */
+typedef struct profile_program {
+  pvm_profile profile;
+  pvm_program *prog;       /* the same bytes, loaded here for the expected costs */
+  cap_bundle caps;
+  uint32_t store_pc, halt_pc;
+} profile_program;
+
+static void build_profile_program(profile_program *pp, pvm_profile profile) {
+  pvm_builder *b = pvm_builder_new(profile);
+  uint8_t *blob;
+  size_t len;
+  pvm_error err;
+  cap_error cerr;
+  const cap_region ro = {0x20000, 0x1000, CAP_ACCESS_RO, NULL, 0};
+  uint32_t halt = pvm_builder_label(b);
+  pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  pvm_builder_insn(b, PVM_OP_COUNT_SET_BITS_64, 7, 0, 7, 0, 0);
+  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 9, 0, 0, halt);
+  pvm_builder_insn(b, PVM_OP_STORE_U8, 7, 0, 0, 0x20000, 0);
+  pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+  pvm_builder_bind(b, halt);
+  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 0, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  pvm_builder_free(b);
+  pp->profile = profile;
+  assert_int_equal(pvm_program_load(profile, blob, len, &pp->prog, &err), PVM_OK);
+  /* the blocks: [add, popcount, branch] [store, trap] [load_imm, jump_ind] */
+  const pvm_blob *pb = pvm_program_blob(pp->prog);
+  uint32_t heads[3], n = 0;
+  for (uint32_t pc = 0; pc < pb->code_len && n < 3; pc++)
+    if (pvm_program_is_block_start(pp->prog, pc)) heads[n++] = pc;
+  assert_int_equal(n, 3);
+  pp->store_pc = heads[1];
+  pp->halt_pc = heads[2];
+  if (cap_build_generic(profile, blob, len, &ro, 1, &pp->caps, &cerr)) fail_msg("build: %s", cerr.msg);
+  free(blob);
+}
+
+static nub_invocation_result invoke4(nub *n, const cap_bundle *b, uint64_t r7, uint64_t r8,
+                                     uint64_t r9, uint64_t gas) {
+  nub_invocation_result r;
+  nub_error err;
+  const uint64_t args[4] = {r7, r8, r9, 0};
+  if (nub_invoke(n, b->items[b->instance].hash, 0, args, gas, &r, &err)) fail_msg("invoke: %s", err.msg);
+  return r;
+}
+
+/* A jamv1 Image and a gp07 Image in one guest: each is loaded under its
+** own profile, charged by its own cost model (expected gas from the
+** program analysis of the same bytes under the same profile) and follows
+** its own read-only store rule (jamv1: page fault; gp07: panic). */
+static void images_run_under_their_own_profile(void **state) {
+  (void)state;
+  profile_program pp[2];
+  build_profile_program(&pp[0], PVM_PROFILE_JAMV1);
+  build_profile_program(&pp[1], PVM_PROFILE_GP07);
+  assert_memory_not_equal(pp[0].caps.items[pp[0].caps.image].hash,
+                          pp[1].caps.items[pp[1].caps.image].hash, 32);
+  assert_int_equal(pp[0].caps.items[pp[0].caps.image].wire[1], PVM_PROFILE_JAMV1);  /* profile byte */
+  assert_int_equal(pp[1].caps.items[pp[1].caps.image].wire[1], PVM_PROFILE_GP07);
+  nub *n = open_nub();
+  for (int k = 0; k < 2; k++) put_bundle(n, &pp[k].caps);
+  const uint64_t gas = 1000, a = 0xFF00000000ull, b = 3;   /* popcount64 10, popcount32 2 */
+  for (int round = 0; round < 2; round++)   /* alternating, warm the second time */
+    for (int k = 0; k < 2; k++) {
+      const profile_program *p = &pp[k];
+      int64_t entry = pvm_program_entry_cost(p->prog, 0);
+      nub_invocation_result r = invoke4(n, &p->caps, a, b, 1, gas);
+      assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
+      assert_int_equal(r.return_value, 10);
+      assert_int_equal(r.gas_remaining, gas - entry - pvm_program_entry_cost(p->prog, p->halt_pc));
+      r = invoke4(n, &p->caps, a, b, 0, gas);
+      bool faults = pvm_profile_semantics(p->profile)->ro_store_faults;
+      assert_int_equal(faults, p->profile == PVM_PROFILE_JAMV1);
+      assert_int_equal(r.exit_reason, faults ? NUB_EXIT_PAGE_FAULT : NUB_EXIT_PANIC);
+      assert_int_equal(r.exit_arg, faults ? 0x20000 : 0);
+      assert_int_equal(r.return_value, 10);
+      assert_int_equal(r.gas_remaining, gas - entry - pvm_program_entry_cost(p->prog, p->store_pc));
+    }
+  struct nub_kernel_stats ks;
+  assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+  assert_int_equal(ks.jit_compiles, 2);           /* once per Image, each under its profile */
+  nub_close(n);
+  for (int k = 0; k < 2; k++) {
+    cap_bundle_free(&pp[k].caps);
+    pvm_program_free(pp[k].prog);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(smoke),
     cmocka_unit_test(put_cap_returns_the_host_hash),
-    cmocka_unit_test(garbage_put_cap_is_rejected),
+    cmocka_unit_test(malformed_caps_are_rejected_with_the_decoders_reason),
+    cmocka_unit_test(a_full_heap_says_so),
+    cmocka_unit_test(a_failed_allocation_does_not_wedge_publishing),
     cmocka_unit_test(add_returns_the_sum_with_the_right_gas),
     cmocka_unit_test(spi_program_with_memory),
     cmocka_unit_test(exits_are_reported),
@@ -475,6 +741,7 @@ int main(void) {
     cmocka_unit_test(boot_info),
     cmocka_unit_test(evict_forces_a_recompile),
     cmocka_unit_test(unknown_fn_and_bad_payloads),
+    cmocka_unit_test(images_run_under_their_own_profile),
   };
   nub_options o = test_options();
   printf("backend: %s, engine: %s\n", o.backend == NUB_BACKEND_PROC ? "proc" : "inproc",

@@ -313,6 +313,98 @@ static void read_only_and_guard_zone(void **state) {
   tvm_free(&t);
 }
 
+/* A store to a read-only page: a panic under gp07 and the 0.8 draft (its
+** vectors expect one), a page fault under jamv1 (GP 0.8.0 A.7) with the
+** exit state of any other fault: pc of the store, the page, nothing
+** written, resumable once the embedder makes the page writable. */
+typedef struct ro_store_case {
+  const char *what;
+  tinsn insn;
+  uint64_t r2;                 /* base register of the indirect stores */
+  pvm_access page0, page1;     /* pages 0x20000 and 0x21000 */
+  uint32_t fault_page;         /* the lowest page the store may not write */
+  uint32_t at, width;          /* the bytes the store writes */
+} ro_store_case;
+
+static const ro_store_case ro_store_cases[] = {
+  {"store_u8 to a read-only page", I(59, 0x01, 0x10, 0x00, 0x02), 0,
+   PVM_ACCESS_RO, PVM_ACCESS_NONE, 0x20000, 0x20010, 1},
+  {"store_imm_u32 to a read-only page", I(32, 0x03, 0x04, 0x00, 0x02, 0x55), 0,
+   PVM_ACCESS_RO, PVM_ACCESS_NONE, 0x20000, 0x20004, 4},
+  {"store_ind_u64 from a writable into a read-only page", I(123, 0x21, 0xFC, 0x0F), 0x20000,
+   PVM_ACCESS_RW, PVM_ACCESS_RO, 0x21000, 0x20FFC, 8},
+  {"store_ind_u64 from a read-only into an unmapped page", I(123, 0x21, 0xFC, 0x0F), 0x21000,
+   PVM_ACCESS_NONE, PVM_ACCESS_RO, 0x21000, 0x21FFC, 8},
+};
+
+/* The mapped bytes of [at, at + n) are all zero. */
+static void assert_unwritten(const pvm_mem *mem, uint32_t at, uint32_t n) {
+  for (uint32_t a = at; a < at + n; a++) {
+    uint8_t b;
+    if (pvm_mem_access(mem, a) == PVM_ACCESS_NONE) continue;
+    assert_int_equal(pvm_mem_read(mem, a, &b, 1, NULL), PVM_OK);
+    assert_int_equal(b, 0);
+  }
+}
+
+/* Every page of [at, at + n) writable, keeping the bytes of mapped ones. */
+static void make_writable(pvm_mem *mem, uint32_t at, uint32_t n) {
+  for (uint32_t pg = at & ~0xFFFu; pg < at + n; pg += 0x1000) {
+    pvm_error err;
+    int rc = pvm_mem_access(mem, pg) == PVM_ACCESS_NONE
+               ? pvm_mem_map(mem, pg, 0x1000, PVM_ACCESS_RW, &err)
+               : pvm_mem_protect(mem, pg, 0x1000, PVM_ACCESS_RW, &err);
+    assert_int_equal(rc, PVM_OK);
+  }
+}
+
+static void read_only_store_follows_the_profile(void **state) {
+  (void)state;
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
+    bool faults = pvm_profile_semantics((pvm_profile)p)->ro_store_faults;
+    tvm_profile = (pvm_profile)p;
+    for (size_t i = 0; i < ARRAY_LEN(ro_store_cases); i++) {
+      const ro_store_case *c = &ro_store_cases[i];
+      const tinsn prog[] = {c->insn};
+      tvm t;
+      tvm_load(&t, prog);
+      if (c->page0) tvm_map(&t, 0x20000, 0x1000, c->page0);
+      if (c->page1) tvm_map(&t, 0x21000, 0x1000, c->page1);
+      t.vm.regs[1] = 0x0102030405060708ull;
+      t.vm.regs[2] = c->r2;
+      int64_t paid = 1000 - pvm_program_entry_cost(t.prog, 0);
+      pvm_status st = pvm_vm_run(&t.vm);
+      if (st != (faults ? PVM_FAULT : PVM_PANIC))
+        fail_msg("%s, %s: %s", pvm_profile_name(tvm_profile), c->what, pvm_status_name(st));
+      assert_int_equal(t.vm.pc, 0);
+      assert_int_equal(t.vm.gas, paid);
+      assert_int_equal(t.vm.regs[1], 0x0102030405060708ull);
+      assert_unwritten(t.mem, c->at, c->width);
+      if (faults) {
+        uint8_t got;
+        assert_int_equal(t.vm.exit_arg, c->fault_page);
+        /* the embedder makes the bytes writable: the store is retried, unpaid */
+        make_writable(t.mem, c->at, c->width);
+        assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);   /* the implicit trap after it */
+        assert_int_equal(t.vm.pc, c->insn.n);
+        assert_int_equal(t.vm.gas, paid);
+        assert_int_equal(pvm_mem_read(t.mem, c->at, &got, 1, NULL), PVM_OK);
+        assert_int_equal(got, c->width == 4 ? 0x55 : 0x08);
+      } else {
+        assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);   /* finished stays finished */
+        assert_int_equal(t.vm.pc, 0);
+      }
+      tvm_free(&t);
+    }
+  }
+  tvm_profile = PVM_PROFILE_GP07;
+  /* the rule is profile data: only the GP 0.8.0 profile faults */
+  assert_false(pvm_profile_semantics(PVM_PROFILE_GP07)->ro_store_faults);
+  assert_false(pvm_profile_semantics(PVM_PROFILE_GP08_DRAFT)->ro_store_faults);
+  assert_true(pvm_profile_semantics(PVM_PROFILE_JAMV1)->ro_store_faults);
+  assert_null(pvm_profile_semantics(PVM_PROFILE_COUNT));
+}
+
 static void sbrk_grows_the_heap(void **state) {
   (void)state;
   const tinsn prog[] = {I(101, 0x12), I(101, 0x13), I(101, 0x45)};  /* sbrk r2<-r1 ... */
@@ -524,6 +616,7 @@ int main(void) {
     cmocka_unit_test(loads_and_stores),
     cmocka_unit_test(page_fault_reports_lowest_inaccessible_page),
     cmocka_unit_test(read_only_and_guard_zone),
+    cmocka_unit_test(read_only_store_follows_the_profile),
     cmocka_unit_test(sbrk_grows_the_heap),
     cmocka_unit_test(branches),
     cmocka_unit_test(branch_to_non_block_start_panics_only_when_taken),

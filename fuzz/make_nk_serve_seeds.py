@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Write the seed corpus of fuzz_nk_serve (fuzz/corpus/fuzz_nk_serve/).
+
+Each seed is a program of operations in the input format of
+fuzz/fuzz_nk_serve.c (fuzz/README.md): valid cap sets built from small PVM
+programs, invocations that halt, fault, run out of gas or call the host,
+Instances with overlays, field mutations and raw frames.  Opcode bytes are
+GP 0.7 numbers (src/pvm/isa.c).  Run from the repository root.
+"""
+import os
+import struct
+
+OUT = "fuzz/corpus/fuzz_nk_serve"
+RAW, PUT_PROGRAM, PUT_DATA, MUTATE, INSTANCE, INVOKE, EVICT, FRAME = range(8)
+JIT = 1
+
+# GP 0.7 opcode bytes
+TRAP, ECALLI, JUMP_IND, LOAD_IMM, LOAD_U64, STORE_U64 = 0, 10, 50, 51, 58, 62
+BRANCH_NE_IMM, SBRK, ADD_IMM_64, ADD_64 = 82, 101, 149, 200
+HALT = 0xFFFF0000          # jump_ind r12 + this = the halt address
+
+
+def u(n, v):
+    return (v & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
+
+
+def insn(op, ra=0, rb=0, rd=0, x=0, y=0):
+    return bytes([op]) + u(2, ra + 13 * rb + 169 * rd) + u(4, x) + u(4, y)
+
+
+def program(insns, profile=0, spi=None, regions=()):
+    b = bytes([PUT_PROGRAM, profile | (0x10 if spi is not None else 0), len(insns) - 1])
+    b += b"".join(insns)
+    if spi is not None:
+        ro, rw, heap_pages, stack_pages, args = spi
+        b += bytes([len(ro)]) + ro + bytes([len(rw)]) + rw
+        b += bytes([heap_pages, stack_pages, len(args)]) + args
+    else:
+        b += bytes([len(regions)])
+        for gap, pages, rw, data in regions:
+            b += bytes([gap, pages - 1, rw, len(data)]) + data
+    return b
+
+
+def invoke(pick, args=(0, 0, 0, 0), gas=1000, endpoint=None, any_kind=False, short=False):
+    how = (1 if any_kind else 0) | (2 if endpoint is not None else 0) | 4 | (0x80 if short else 0)
+    b = bytes([INVOKE, how, pick])
+    if endpoint is not None:
+        b += u(4, endpoint)
+    args = tuple(args) + (0,) * (4 - len(args))
+    return b + b"".join(u(8, a) for a in args) + u(3, gas)
+
+
+def raw(fn, payload=b""):
+    return bytes([RAW, fn]) + u(2, len(payload)) + payload
+
+
+def data(pages, content):
+    return bytes([PUT_DATA, pages]) + u(2, len(content)) + content
+
+
+def instance(image_pick, overlays=(), pc=0, reg=0, value=0):
+    b = bytes([INSTANCE, image_pick, len(overlays)])
+    for data_pick, gap in overlays:
+        b += bytes([data_pick, gap])
+    return b + bytes([pc, reg]) + u(8, value)
+
+
+def mutate(pick, field, value, other=0):
+    return bytes([MUTATE, pick, field]) + u(8, value) + bytes([other])
+
+
+ADD = [insn(ADD_64, 7, 8, 7), insn(JUMP_IND, 12, x=HALT)]
+# r9 = [0x10000]; r7 += r9; [0x10000] = r7; halt
+MEMORY = [insn(LOAD_U64, 9, x=0x10000), insn(ADD_64, 7, 9, 7), insn(STORE_U64, 7, x=0x10000),
+          insn(JUMP_IND, 12, x=HALT)]
+# r7 += 1 until r7 == 0: runs out of gas
+LOOP = [insn(ADD_IMM_64, 7, 7, x=1), insn(BRANCH_NE_IMM, 7, x=0, y=0)]
+# sbrk, then a host call; a load from an unmapped page
+HOST = [insn(SBRK, 8, 7, 7), insn(ECALLI, x=77)]
+FAULT = [insn(LOAD_U64, 7, x=0x90000)]
+# SPI: return through r0
+SPI_RET = [insn(LOAD_U64, 8, x=0x10000), insn(ADD_64, 7, 8, 7), insn(JUMP_IND, 0)]
+
+SEEDS = {
+    # tables below: the order caps enter the harness's table (pick = index)
+    "smoke_and_stats": bytes([0]) + raw(0) + raw(1) + raw(2) + raw(5) + raw(6) + raw(99),
+    # [Image, Instance]
+    "add_interp": bytes([0]) + program(ADD) + invoke(1, (40, 2)) + invoke(1, (1, 2), gas=1),
+    "add_jit": bytes([JIT]) + program(ADD) + invoke(1, (40, 2)) + bytes([EVICT]) + invoke(1, (5, 6)),
+    # [Data, Image, Instance]
+    "memory_rw": bytes([0]) + program(MEMORY, regions=[(0, 1, 1, b"\x05")]) + invoke(2, (10,)) +
+                 invoke(2, (10,), endpoint=1) + invoke(0, any_kind=True) + invoke(2, short=True),
+    "loop_out_of_gas_jit": bytes([JIT]) + program(LOOP) + invoke(1, gas=50),
+    "host_call_and_fault": bytes([0]) + program(HOST, regions=[(1, 2, 1, b"")]) + invoke(1, (1,)) +
+                           program(FAULT) + invoke(3),
+    "spi": bytes([0]) + program(SPI_RET, spi=(b"\x07" * 8, b"\x09" * 8, 1, 1, b"args")) +
+           invoke(9, (3,)),
+    # Data caps as overlays: [Data, Image, Instance, Data, Instance']
+    "overlay": bytes([0]) + program(MEMORY, regions=[(0, 2, 1, b"\x01")]) +
+               data(1, b"\x2a" * 16) + instance(1, [(3, 0)]) + invoke(4, (1,)) +
+               mutate(2, 0, 0, other=0) + invoke(5),   # an Instance whose image is a Data cap
+    # a mapping made read-only, sourced from a missing cap, an odd profile,
+    # a broken code byte; each Image gets an Instance and is invoked
+    "mutated_image": bytes([0]) + program(MEMORY, regions=[(0, 1, 1, b"\x05")]) +
+                     mutate(1, 7, 1 << 8) + instance(3) + invoke(4) +
+                     mutate(1, 8, 0, other=1) + instance(5) + invoke(6) +
+                     mutate(1, 0, 2 << 8) + instance(7) + invoke(8) +
+                     mutate(1, 9, 3 << 8) + instance(9) + invoke(10),
+    "mutated_instance": bytes([0]) + program(ADD) + mutate(1, 2, 1 << 8) + invoke(2, (1, 1)) +
+                        mutate(1, 1, (7 << 8) | (5 << 16)) + invoke(3, (0, 4)) +
+                        mutate(1, 5, 0x1234) + invoke(4) + mutate(1, 0, 0, other=0) + invoke(5),
+    "other_profiles": bytes([0]) + program(ADD, profile=1) + instance(0) + invoke(3, (2, 2)) +
+                      program(ADD, profile=2) + instance(4) + invoke(7, (3, 3)),
+    "raw_frames": bytes([0]) + bytes([FRAME, 1]) + u(2, 16) + struct.pack("<IIQ", 0x5152424E, 0, 0) +
+                  bytes([FRAME, 0]) + u(2, 16) + struct.pack("<IIQ", 0x5152424E, 4, 99) +
+                  raw(4, b"") + raw(4, b"\x09\x01\x02") + raw(3, b"\x00" * 80),
+}
+
+
+def wire_vector(name):
+    with open(os.path.join("fuzz/corpus/fuzz_cap_wire", name), "rb") as f:
+        return f.read()
+
+
+# The cap vectors (tests/vectors/caps, as fuzz_cap_wire's seeds) put raw:
+# CNodes, full Images and Instances, an empty Image, the SPI caps.
+SEEDS["wire_vectors"] = bytes([0]) + b"".join(
+    raw(4, wire_vector(n)) for n in ("cnode_empty", "cnode_key_lengths", "image_full",
+                                     "image_minimal", "instance_full", "data_empty")) + \
+    invoke(0) + invoke(1, any_kind=True)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for name in os.listdir(OUT):
+        os.remove(os.path.join(OUT, name))
+    for name, seed in SEEDS.items():
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(seed)
+    print(f"{len(SEEDS)} seeds in {OUT}")
+
+
+if __name__ == "__main__":
+    main()
