@@ -127,53 +127,64 @@ static void print_diff(void *ud, const char *msg) {
   printf("%s: %s\n", ((diff_out *)ud)->path, msg);
 }
 
-static int run_checks(const gas_opts *o) {
-  unsigned total = 0, equal = 0, diffs = 0;
-  int rc = 0;
-  for (int i = 0; i < o->nchecks; i++) {
+/* Load FILE: a vector JSON file's "program", else the file's bytes. */
+static int load_file(const gas_opts *o, const char *path, pvm_program **prog) {
+  uint8_t *bytes;
+  size_t len;
+  int rc;
+  if (ends_with(path, ".json")) {
     json_program jp;
-    pvm_program *prog = NULL;
-    const char *path = o->checks[i];
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    if (read_json_program(path, &jp) || (!o->file && load(o, path, jp.program, jp.len, &prog))) {
-      free_json_program(&jp);
-      return 1;
-    }
-    if (o->file) {
-      uint8_t *bytes;
-      size_t len;
-      if (cli_read_file(o->file, &bytes, &len)) { free_json_program(&jp); return 1; }
-      rc = load(o, o->file, bytes, len, &prog);
-      free(bytes);
-      if (rc) { free_json_program(&jp); return 1; }
-    }
-    if (!jp.costs) {
-      fprintf(stderr, "nub gas: %s: no \"block-gas-costs\" to check against\n", path);
-      pvm_program_free(prog);
-      free_json_program(&jp);
-      return 1;
-    }
-    vec_block_cost *want;
-    size_t nwant;
-    char why[200];
-    if (vector_block_costs(jp.costs, &want, &nwant, why, sizeof why)) {
-      fprintf(stderr, "nub gas: %s: %s\n", path, why);
-      pvm_program_free(prog);
-      free_json_program(&jp);
-      return 1;
-    }
-    diff_out out = {base};
-    unsigned d, eq = vector_compare_block_costs(prog, want, nwant, print_diff, &out, &d);
-    free(want);
-    printf("%s: %u of %zu block costs equal\n", base, eq, jp.costs->count);
-    total += (unsigned)jp.costs->count;
-    equal += eq;
-    diffs += d;
-    pvm_program_free(prog);
+    rc = read_json_program(path, &jp) || load(o, path, jp.program, jp.len, prog);
     free_json_program(&jp);
+    return rc;
   }
-  if (o->nchecks > 1) printf("total: %u of %u block costs equal\n", equal, total);
-  return diffs || equal != total ? 1 : 0;
+  if (cli_read_file(path, &bytes, &len)) return 1;
+  rc = load(o, path, bytes, len, prog);
+  free(bytes);
+  return rc;
+}
+
+typedef struct tally { unsigned total, equal, diffs; } tally;
+
+/* One --check file against FILE, or against its own program. */
+static int check_one(const gas_opts *o, const char *path, tally *t) {
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  json_program jp;
+  pvm_program *prog = NULL;
+  vec_block_cost *want = NULL;
+  size_t nwant;
+  char why[200];
+  int rc = 1;
+  if (read_json_program(path, &jp)) goto fail;
+  if (o->file ? load_file(o, o->file, &prog) : load(o, path, jp.program, jp.len, &prog)) goto fail;
+  if (!jp.costs) {
+    fprintf(stderr, "nub gas: %s: no \"block-gas-costs\" to check against\n", path);
+    goto fail;
+  }
+  if (vector_block_costs(jp.costs, &want, &nwant, why, sizeof why)) {
+    fprintf(stderr, "nub gas: %s: %s\n", path, why);
+    goto fail;
+  }
+  diff_out out = {base};
+  unsigned d, eq = vector_compare_block_costs(prog, want, nwant, print_diff, &out, &d);
+  printf("%s: %u of %zu block costs equal\n", base, eq, nwant);
+  t->total += (unsigned)nwant;
+  t->equal += eq;
+  t->diffs += d;
+  rc = 0;
+fail:
+  free(want);
+  pvm_program_free(prog);
+  free_json_program(&jp);
+  return rc;
+}
+
+static int run_checks(const gas_opts *o) {
+  tally t = {0, 0, 0};
+  for (int i = 0; i < o->nchecks; i++)
+    if (check_one(o, o->checks[i], &t)) return 1;
+  if (o->nchecks > 1) printf("total: %u of %u block costs equal\n", t.equal, t.total);
+  return t.diffs || t.equal != t.total ? 1 : 0;
 }
 
 int cmd_gas(int argc, char **argv) {
@@ -206,19 +217,7 @@ int cmd_gas(int argc, char **argv) {
   }
   if (!o.file) return cli_usage_error("gas", "no program file");
   pvm_program *prog = NULL;
-  int rc;
-  if (ends_with(o.file, ".json")) {
-    json_program jp;
-    rc = read_json_program(o.file, &jp) || load(&o, o.file, jp.program, jp.len, &prog);
-    free_json_program(&jp);
-  } else {
-    uint8_t *bytes;
-    size_t len;
-    if (cli_read_file(o.file, &bytes, &len)) return 1;
-    rc = load(&o, o.file, bytes, len, &prog);
-    free(bytes);
-  }
-  if (rc) return 1;
+  if (load_file(&o, o.file, &prog)) return 1;
   list_blocks(&o, prog);
   pvm_program_free(prog);
   return 0;
