@@ -193,13 +193,15 @@ int cmd_gas(int argc, char **argv) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--format") && v) {
       if (!strcmp(v, "spi")) o.spi = true;
-      else if (strcmp(v, "generic")) return cli_usage_error("gas", "--format must be generic or spi");
+      else if (strcmp(v, "generic"))
+        return cli_usage_error("gas", "--format must be generic or spi");
       i++;
     } else if (!strcmp(a, "--profile") && v) {
       if (!cli_profile("gas", v, &o.profile)) return 2;
       i++;
     } else if (!strcmp(a, "--check") && v) {
-      if (o.nchecks == MAX_CHECKS) return cli_usage_error("gas", "at most %d --check files", MAX_CHECKS);
+      if (o.nchecks == MAX_CHECKS)
+        return cli_usage_error("gas", "at most %d --check files", MAX_CHECKS);
       o.checks[o.nchecks++] = v;
       i++;
     } else if (!strcmp(a, "--json")) {

@@ -254,7 +254,7 @@ typedef struct pvm_opinfo {
   uint8_t format;          /* pvm_format */
   uint8_t flags;           /* PVM_OPF_* in this profile */
   uint8_t width;           /* memory access width in bytes, 0 if none */
-  uint8_t gas;             /* per-instruction cost in this profile */
+  uint8_t gas;             /* gp07: gas per instruction (GP 0.8: docs/gas.md) */
 } pvm_opinfo;
 
 const pvm_opinfo *pvm_isa(pvm_profile profile);      /* 256 rows */

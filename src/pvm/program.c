@@ -323,7 +323,8 @@ int64_t pvm_program_entry_cost(const pvm_program *p, uint32_t pc) {
       (!pvm_blob_is_start(&p->blob, pc) || !pvm_isa(p->profile)[p->blob.code[pc]].name))
     return 0;
   uint32_t i = exact_index(p, pc);
-  if (i == PVM_NO_TARGET && !rules->pipeline) return pvm_isa(p->profile)[0].gas;  /* runs as a trap */
+  if (i == PVM_NO_TARGET && !rules->pipeline)
+    return pvm_isa(p->profile)[0].gas;   /* runs as a trap */
   if (i == PVM_NO_TARGET) i = pvm_program_index_at(p, pc);
   if (p->insns[i].gas) return p->insns[i].gas;
   uint32_t head = i, end = i + 1;
