@@ -46,6 +46,7 @@ static uint64_t rotl(uint64_t x, unsigned b) { return (x << (b & 63)) | (x >> (-
 void pvm_gas_sim_begin(pvm_gas_sim *s) {
   s->cycle = 0;
   s->next_done = UINT32_MAX;
+  s->last_done = 0;
   s->avail = UNITS_INIT;
   s->decode_left = DECODE_PER_CYCLE;
   s->start_left = START_PER_CYCLE;
@@ -73,6 +74,7 @@ static void start(pvm_gas_sim *s, int j) {
   s->start_left--;
   s->done[j] = s->cycle + s->cycles[j];
   if (s->done[j] < s->next_done) s->next_done = s->done[j];
+  if (s->done[j] > s->last_done) s->last_done = s->done[j];
   s->avail -= s->units[j];
   s->wait &= ~(1ull << j);
   s->met &= ~(1ull << j);
@@ -180,12 +182,20 @@ void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in) {
   }
 }
 
+/* Once nothing is left to decode and every entry has started, the rest is
+** fixed: entry j is FIN one cycle after it reaches 0 left and retires one
+** cycle after every older entry is FIN, so the last retirement (the end)
+** is 2 cycles after the latest completion, or the next cycle if that has
+** passed. */
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {
   for (;;) {
     int j = s->start_left ? ready_to_start(s) : -1;
     if (j >= 0) {
       start(s, j);
     } else if (s->n == 0) {
+      break;
+    } else if (!s->dec && !s->wait) {
+      s->cycle = s->last_done + 2 > s->cycle + 1 ? s->last_done + 2 : s->cycle + 1;
       break;
     } else {
       if (s->start_left) skip_idle(s);

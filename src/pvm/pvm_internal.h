@@ -158,6 +158,7 @@ typedef struct pvm_gas_insn {
 typedef struct pvm_gas_sim {
   uint32_t cycle;
   uint32_t next_done;      /* earliest cycle an executing entry reaches 0 left */
+  uint32_t last_done;      /* latest cycle a started entry reaches 0 left */
   uint64_t avail;          /* free execution units, packed like pvm_gas_row.units */
   uint8_t decode_left, start_left;
   uint8_t n;               /* live (non-retired) entries */
