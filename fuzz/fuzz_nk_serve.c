@@ -73,7 +73,7 @@ static unsigned ncaps;
 
 static void start(const pvm_engine *engine) {
   char err[200];
-  nk_config cfg;
+  nk_config cfg = {0};
   if (!heap && !(heap = aligned_alloc(4096, HEAP))) abort();
   cfg.heap_base = heap;
   cfg.heap_size = HEAP;
@@ -254,7 +254,7 @@ static void op_put_program(reader *r) {
     spi.code_blob_len = (uint32_t)len;
     size_t args_len = take_bytes(r, take(r, 1), &args);
     if (pvm_spi_encode(&spi, &wire, &wire_len, NULL)) { free(blob); return; }
-    rc = cap_build_spi(wire, wire_len, args, (uint32_t)args_len, &bundle, NULL);
+    rc = cap_build_spi(profile, wire, wire_len, args, (uint32_t)args_len, &bundle, NULL);
     free(wire);
   } else {                                        /* generic: up to 3 regions */
     cap_region map[3];
@@ -267,21 +267,10 @@ static void op_put_program(reader *r) {
       map[i].len = take_bytes(r, take(r, 1), &map[i].bytes);
       at += map[i].size;
     }
-    rc = cap_build_generic(blob, len, map, count, &bundle, NULL);
+    rc = cap_build_generic(profile, blob, len, map, count, &bundle, NULL);
   }
   free(blob);
   if (rc) return;
-  if (profile != PVM_PROFILE_GP07 && bundle.image < bundle.count) {
-    /* the builders make GP 0.7 Images: give this one the program's profile */
-    cap_view v;
-    cap_spec spec;
-    cap_item *im = &bundle.items[bundle.image];
-    if (!cap_decode(im->wire, im->wire + im->len, &v, NULL) && !cap_spec_from_view(&v, &spec, NULL)) {
-      spec.image.profile = (uint8_t)profile;
-      put_spec(&spec);
-      cap_spec_free(&spec);
-    }
-  }
   for (uint32_t i = 0; i < bundle.count; i++) put(bundle.items[i].wire, bundle.items[i].len);
   cap_bundle_free(&bundle);
 }

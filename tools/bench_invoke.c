@@ -6,6 +6,7 @@
 **   - the JIT cache: compiles vs invocations, and invokes that recompile,
 **   - put_cap throughput, proc and inproc,
 **   - put_cap of 1 MiB Data caps and of one 1 GiB Data cap (proc),
+**   - nub_lookup from the host's copy and from the guest's directory,
 **   - cold sandbox start: nub_open to the first smoke reply,
 **   - memory set-up: invokes whose caps map 4 GiB (docs/architecture.md,
 **     "Memory of an invocation").
@@ -258,6 +259,44 @@ oom:
   goto out;
 }
 
+/* nub_lookup of a one-page Data cap: published through the handle (the
+** host's copy) and put raw (the guest's directory, copied and hashed). */
+#define LOOKUPS 2000u
+static int lookups(bench_ctx *c) {
+  uint8_t page[4096], buf[8192], *wire[2] = {NULL, NULL};
+  size_t len[2], got;
+  nub_hash h[2];
+  nub_error err;
+  int rc = 1;
+  nub *n = open_backend(c, NUB_BACKEND_PROC);
+  if (!n) return 1;
+  for (int k = 0; k < 2; k++) {
+    memset(page, 0x5A + k, sizeof page);
+    if (cap_encode_data_alloc(sizeof page, page, sizeof page, &wire[k], &len[k], NULL)) goto out;
+  }
+  if (nub_put_cap(n, wire[0], len[0], h[0], &err)) { fail("put_cap", &err); goto out; }
+  if (nub_call_raw(n, NUB_FN_PUT_CAP, wire[1], len[1], h[1], sizeof h[1], &got, &err)) {
+    fail("raw put_cap", &err);
+    goto out;
+  }
+  printf("nub_lookup of a %zu-byte Data cap, %u lookups each\n", len[0], LOOKUPS);
+  for (int k = 0; k < 2; k++) {
+    for (uint32_t i = 0; i < LOOKUPS; i++) {
+      size_t l;
+      uint64_t t0 = bench_now_ns();
+      if (nub_lookup(n, h[k], buf, sizeof buf, &l, &err)) { fail("lookup", &err); goto out; }
+      c->samples[i] = bench_now_ns() - t0;
+    }
+    print_dist(k ? "put raw: guest directory" : "published: host's copy", c->samples, LOOKUPS, 0);
+  }
+  rc = 0;
+out:
+  free(wire[0]);
+  free(wire[1]);
+  nub_close(n);
+  return rc;
+}
+
 static int cold_start(bench_ctx *c) {
   double guest_ms[COLD_STARTS];
   for (uint32_t i = 0; i < COLD_STARTS; i++) {
@@ -414,7 +453,7 @@ int bench_invoke(int argc, char **argv) {
   if (round_trips(&c)) goto out;
   printf("put_cap, %u distinct Data caps\n", PUT_CAPS);
   if (put_cap_throughput(&c, NUB_BACKEND_PROC, "proc") ||
-      put_cap_throughput(&c, NUB_BACKEND_INPROC, "inproc"))
+      put_cap_throughput(&c, NUB_BACKEND_INPROC, "inproc") || lookups(&c))
     goto out;
   if (put_cap_large(&c)) goto out;
   if (cold_start(&c)) goto out;

@@ -60,5 +60,9 @@ int cmd_asm(int argc, char **argv);
 int cmd_gas(int argc, char **argv);
 /* nub bench invoke (tools/bench_invoke.c) */
 int bench_invoke(int argc, char **argv);
+/* nub bench recovery (tools/bench_recovery.c) */
+int bench_recovery(int argc, char **argv);
+/* nub bench cache (tools/bench_cache.c) */
+int bench_cache(int argc, char **argv);
 
 #endif

@@ -10,6 +10,10 @@
 **   bench hash     SHA-256 on each path (SHA extensions, portable,
 **                  libsodium), 64-byte pairs, SSZ roots of Data caps,
 **                  and openssl's figure as the hardware limit
+**   bench invoke   round trips and put_cap (tools/bench_invoke.c)
+**   bench recovery replacing a dead guest (tools/bench_recovery.c)
+**   bench compile  compile time per KB and compile memory per blob byte
+**   bench cache    guest memory with the JIT cache bounded (bench_cache.c)
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,7 +277,8 @@ static int bench_compile_scaling(void) {
   static const uint32_t sizes[] = {4096, 16384, 65536, 262144, 1048576};
   printf("\ncompile time, synthetic program (same instruction mix at every size, median of %d):\n",
          RUNS);
-  printf("  %10s %10s %12s %12s %10s\n", "insns", "PVM bytes", "native bytes", "compile", "us/KB");
+  printf("  %10s %10s %12s %12s %10s %8s %8s\n", "insns", "PVM bytes", "native bytes", "compile",
+         "us/KB", "peak/B", "kept/B");
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     size_t len;
     uint8_t *blob = bench_mixed_blob(sizes[i], &len);
@@ -281,6 +286,7 @@ static int bench_compile_scaling(void) {
     pvm_error err;
     uint64_t samples[RUNS];
     uint32_t native = 0, pvm_bytes = 0;
+    uint64_t peak = 0, kept = 0;
     if (!blob || pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err)) {
       fprintf(stderr, "bench: synthetic program of %u instructions: %s\n", sizes[i],
               blob ? err.msg : "builder failed");
@@ -298,11 +304,67 @@ static int bench_compile_scaling(void) {
       samples[run] = jit_code_stats(code)->compile_ns;
       native = jit_code_stats(code)->code_bytes;
       pvm_bytes = jit_code_stats(code)->pvm_bytes;
+      peak = pvm_program_bytes(prog) + jit_code_stats(code)->peak_bytes;
+      kept = pvm_program_bytes(prog) + jit_code_stats(code)->kept_bytes;
       jit_code_free(code);
     }
     uint64_t med = bench_median(samples, RUNS);
-    printf("  %10u %10u %12u %9.2f ms %10.2f\n", sizes[i], pvm_bytes, native, med / 1e6,
-           med / 1e3 / (pvm_bytes / 1024.0));
+    printf("  %10u %10u %12u %9.2f ms %10.2f %7.1fx %7.1fx\n", sizes[i], pvm_bytes, native,
+           med / 1e6, med / 1e3 / (pvm_bytes / 1024.0), (double)peak / (double)len,
+           (double)kept / (double)len);
+    pvm_program_free(prog);
+    free(blob);
+  }
+  return 0;
+}
+
+/* Compile memory per byte of blob for one-instruction programs: the
+** analysis (pvm_program_bytes) plus the JIT's peak (capacities of its
+** code buffer and arrays) and what the compiled program keeps.  The
+** kernel's bound, NK_COMPILE_BYTES_PER_BYTE, must stay above the worst. */
+static int bench_compile_memory(void) {
+  static const struct { const char *name; pvm_op op; uint8_t a, b, d; } shapes[] = {
+    {"add_64 r7, r7, r8", PVM_OP_ADD_64, 7, 8, 7},
+    {"rem_s_64 r7, r7, r8", PVM_OP_REM_S_64, 7, 8, 7},
+    {"load_u64 r7, 0x20000", PVM_OP_LOAD_U64, 7, 0, 0},
+    {"fallthrough", PVM_OP_FALLTHROUGH, 0, 0, 0},
+    {"trap", PVM_OP_TRAP, 0, 0, 0},
+    {"ecalli 0", PVM_OP_ECALLI, 0, 0, 0},
+    {"sbrk r7, r8", PVM_OP_SBRK, 8, 0, 7},
+    {"jump_ind r8, 0", PVM_OP_JUMP_IND, 8, 0, 0},
+    {"move_reg r7, r8", PVM_OP_MOVE_REG, 8, 0, 7},
+  };
+  enum { COUNT = 262144 };
+  printf("\ncompile memory, %d copies of one instruction (bytes per blob byte):\n", COUNT);
+  printf("  %-22s %10s %10s %10s %8s %8s\n", "instruction", "PVM bytes", "load bound", "analysis",
+         "peak", "kept");
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    pvm_program *prog = NULL;
+    jit_code *code = NULL;
+    pvm_error err;
+    uint64_t imm = shapes[i].op == PVM_OP_LOAD_U64 ? 0x20000 : 0;
+    for (int k = 0; b && k < COUNT; k++)
+      pvm_builder_insn(b, shapes[i].op, shapes[i].a, shapes[i].b, shapes[i].d, imm, 0);
+    if (b) pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+    if (!b || pvm_builder_finish(b, &blob, &len, &err) ||
+        pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
+        jit_compile(prog, NULL, &code, &err)) {
+      fprintf(stderr, "bench: %s: %s\n", shapes[i].name, b ? err.msg : "out of memory");
+      pvm_builder_free(b);
+      pvm_program_free(prog);
+      free(blob);
+      return 1;
+    }
+    double n = (double)len, analysis = (double)pvm_program_bytes(prog);
+    const jit_stats *st = jit_code_stats(code);
+    printf("  %-22s %10zu %9.1fx %9.1fx %7.1fx %7.1fx\n", shapes[i].name, len,
+           (double)pvm_program_load_bytes(pvm_program_blob(prog), len) / n, analysis / n,
+           (analysis + (double)st->peak_bytes) / n, (analysis + (double)st->kept_bytes) / n);
+    jit_code_free(code);
+    pvm_builder_free(b);
     pvm_program_free(prog);
     free(blob);
   }
@@ -337,7 +399,7 @@ static int bench_jit(void) {
   }
   pvm_mem_free(mem);
   printf("results agree: jit = interpreter = native for every kernel\n");
-  return bench_compile_scaling();
+  return bench_compile_scaling() || bench_compile_memory();
 }
 
 /* ---- gas cost model ---- */
@@ -590,12 +652,17 @@ out:
 }
 
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, hash, gas)");
+  if (argc < 2)
+    return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, "
+                           "recovery, gas)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
+  if (!strcmp(argv[1], "compile")) return bench_compile_scaling() || bench_compile_memory();
   if (!strcmp(argv[1], "invoke")) return bench_invoke(argc, argv);
+  if (!strcmp(argv[1], "cache")) return bench_cache(argc, argv);
   if (!strcmp(argv[1], "hash")) return bench_hash();
+  if (!strcmp(argv[1], "recovery")) return bench_recovery(argc, argv);
   if (!strcmp(argv[1], "gas")) return bench_gas(argc, argv);
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke, hash, gas)",
-                         argv[1]);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, "
+                         "cache, hash, recovery, gas)", argv[1]);
 }

@@ -27,7 +27,9 @@ extern "C" {
 #define NUB_FN_GET_BOOT_INFO  5u   /* -> BootInfo */
 #define NUB_FN_EVICT_JIT_ALL  6u   /* -> empty; next invoke recompiles */
 #define NUB_FN_TEST           7u   /* test guests only: fault injection */
-#define NUB_GUEST_FN_TABLE_SIZE 8u
+/* ids >= 8 are nub extensions beyond the seed's table of 8 */
+#define NUB_FN_REPUBLISH      8u   /* republish records -> nub_republish_reply */
+#define NUB_GUEST_FN_TABLE_SIZE 16u
 
 #define NUB_SMOKE_VALUE 42u
 #define NUB_HASH_SIZE 32u
@@ -104,6 +106,7 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_KERR_ENDPOINT_NOT_FOUND 25u
 #define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing, or
                                             more than CAP_MEMORY_MAX_RUNS Data runs */
+#define NUB_KERR_OUT_OF_MEMORY      27u  /* nub: over the guest's memory budget */
 #define NUB_KERR_COMPILE_FAILED     50u
 
 /* PUT_CAP rejection (the seed's 32 x 0xFF, then a nub extension):
@@ -133,19 +136,50 @@ struct nub_heap_stats {
 
 _Static_assert(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
 
-/* KERNEL_STATS reply (nub extension): 8 x u64 LE counters. */
+/* KERNEL_STATS reply (nub extension): 11 x u64 LE. */
 struct nub_kernel_stats {
   uint64_t invocations;
   uint64_t jit_compiles;        /* programs compiled (cache misses) */
   uint64_t jit_cache_hits;
-  uint64_t jit_evictions;       /* EVICT_JIT_ALL calls */
+  uint64_t jit_evictions;       /* compiled programs dropped: by EVICT_JIT_ALL
+                                   or to stay within the memory budget */
   uint64_t caps_published;      /* PUT_CAP calls that added a new cap */
   uint64_t caps_total;          /* caps in the directory */
   uint64_t put_cap_failures;
   uint64_t kernel_errors;       /* invocations ending in NUB_EXIT_KERNEL_ERROR */
+  uint64_t jit_cache_bytes;     /* memory the cached programs hold now */
+  uint64_t jit_cache_entries;   /* programs in the cache now */
+  uint64_t memory_budget;       /* the guest's budget (nub_options) */
 };
 
-_Static_assert(sizeof(struct nub_kernel_stats) == 64, "kernel stats are 64 bytes");
+_Static_assert(sizeof(struct nub_kernel_stats) == 88, "kernel stats are 88 bytes");
+
+/* REPUBLISH (nub extension): caps the host published before, with the
+** hashes it computed then, many per frame; the guest decodes each copy
+** but does not hash it (docs/abi.md).
+**
+**   payload:  nub_republish_header | record | record | ...  (count records)
+**   record:   hash [32] | len u64 | wire [len]             (packed, no padding)
+**   reply:    nub_republish_reply */
+typedef struct nub_republish_header {
+  uint32_t count;               /* records that follow */
+  uint32_t reserved;            /* zero */
+} nub_republish_header;
+
+typedef struct nub_republish_record {
+  uint8_t hash[NUB_HASH_SIZE];
+  uint64_t len;                 /* wire bytes that follow */
+} nub_republish_record;
+
+typedef struct nub_republish_reply {
+  uint32_t stored;              /* records stored (all of them, or an error status) */
+  uint32_t inserted;            /* of those, new to the directory */
+} nub_republish_reply;
+
+_Static_assert(sizeof(nub_republish_header) == 8, "republish header is 8 bytes");
+_Static_assert(sizeof(nub_republish_record) == 40, "republish record header is 40 bytes");
+_Static_assert(offsetof(nub_republish_record, len) == 32, "republish record len");
+_Static_assert(sizeof(nub_republish_reply) == 8, "republish reply is 8 bytes");
 
 /* ---- framing in the shared buffers (nub) ----
 **

@@ -75,7 +75,7 @@ typedef enum cap_errcode {
   CAP_ERR_PVM,         /* a pvm layer call failed (pvm_code says why) */
   CAP_ERR_FULL,        /* allocator or output buffer out of space */
   CAP_ERR_CORRUPT,     /* a directory region fails validation */
-  CAP_ERR_BUSY,        /* directory writer never left its write section */
+  CAP_ERR_BUSY,        /* directory writer kept a read retrying past its bound */
   CAP_ERR_ARG,         /* bad argument from the caller */
   CAP_ERR_NOMEM,
   CAP_ERR_COUNT
@@ -441,6 +441,19 @@ int cap_dir_open(cap_dir *d, const void *base, size_t size, uint64_t header_off,
 int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
                 uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
                 cap_view *view, bool *inserted, cap_error *err);
+/* The same for a caller that already knows the hash (a host re-publishing
+** what it hashed at first publication): the copy is decoded for the view
+** but not hashed; the caller is trusted to give the hash of wire. */
+int cap_dir_put_hashed(cap_dir *d, const uint8_t *wire, size_t len,
+                       const uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
+                       cap_view *view, bool *inserted, cap_error *err);
+/* Every read is bounded, whatever the region holds (docs/wire.md,
+** "Reader"): at most CAP_DIR_READ_SLOTS slot reads over all its retries
+** (one probe sequence longer than that is CAP_ERR_CORRUPT, and a writer
+** refuses to make one: CAP_ERR_FULL), and once a writer makes it retry,
+** at most CAP_DIR_READ_MS of retrying (then CAP_ERR_BUSY). */
+#define CAP_DIR_READ_SLOTS (1u << 16)
+#define CAP_DIR_READ_MS 100u
 /* Find hash; CAP_ERR_MISSING if absent.  No allocation.  Safe against a
 ** concurrent writer; entry->wire stays valid (records never move), but in
 ** a hostile region its bytes may change: copy and check them with

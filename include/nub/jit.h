@@ -34,6 +34,9 @@ uint32_t jit_cpu_features(void);
 
 typedef struct jit_options {
   uint32_t disable;        /* JIT_CPU_* to avoid even if present (tests) */
+  size_t max_bytes;        /* memory the compile may hold at once: native
+                              code buffer, side tables and work arrays;
+                              beyond it PVM_ERR_LIMIT.  0 = no bound */
 } jit_options;
 
 typedef struct jit_stats {
@@ -44,6 +47,9 @@ typedef struct jit_stats {
   uint32_t code_bytes;     /* native instructions and stubs */
   uint32_t table_bytes;    /* jump table + side tables */
   uint32_t features;       /* JIT_CPU_* used */
+  uint64_t peak_bytes;     /* most memory the compile held at once */
+  uint64_t kept_bytes;     /* memory the compiled code holds (pages of
+                              native code, side tables) */
 } jit_stats;
 
 typedef struct jit_code jit_code;

@@ -13,8 +13,13 @@
 **           hostile program that escapes the engine owns your process.
 **
 ** All functions return NUB_OK (0) or a nub_errcode, and fill a nub_error
-** (if given) with a message naming what went wrong.  A nub handle is not
-** thread-safe: use one per thread or serialise calls.
+** (if given) with a message naming what went wrong.
+**
+** Threads: a handle serves one caller at a time for every function but
+** nub_lookup, which any number of other threads may run at the same time
+** as each other and as that caller (also while a call is replacing a dead
+** guest).  Serialise everything else yourself, or use one handle per
+** thread; nub_close must overlap nothing.
 */
 #ifndef NUB_NUB_H
 #define NUB_NUB_H
@@ -65,10 +70,22 @@ typedef struct nub_options {
   size_t io_size;              /* each shared request/response buffer */
   const char *guest_path;      /* proc: nub-guest binary; NULL = $NUB_GUEST or next to the program */
   uint32_t call_timeout_ms;    /* proc: a call that takes longer kills the guest; 0 = none */
+  uint64_t memory_budget;      /* bounds what programs make the guest allocate
+                                  (docs/abi.md, "The memory budget"): the JIT cache
+                                  (compiled code + program analysis) with one compile
+                                  (at most 80 bytes per blob byte) fit in it, evicting
+                                  least recently used programs; so do an invocation's
+                                  pages (its mappings; sbrk returns 0 past the budget).
+                                  What cannot fit ends with kernel error
+                                  NUB_KERR_OUT_OF_MEMORY, never a kill.  Not counted:
+                                  heap_size, io_size and ~2 MiB of fixed kernel state.
+                                  0 = NUB_DEFAULT_MEMORY_BUDGET */
 } nub_options;
 
 #define NUB_DEFAULT_HEAP_SIZE (1ull << 30)
 #define NUB_DEFAULT_IO_SIZE   (80ull << 20)
+#define NUB_DEFAULT_MEMORY_BUDGET (2ull << 30)
+#define NUB_MIN_MEMORY_BUDGET (4ull << 20)
 
 void nub_options_init(nub_options *opt);
 
@@ -84,11 +101,15 @@ int nub_boot_info(nub *n, struct nub_boot_info *out, nub_error *err);
 int nub_evict_jit(nub *n, nub_error *err);
 
 /* Publish a cap given in its wire form; returns its hash.  Publication is
-** permanent: the host remembers every published cap and re-publishes them
-** if the guest has to be restarted.  A refused cap is NUB_ERR_REJECTED
-** (malformed: the message is the decoder's, as `nub cap show` gives it),
-** NUB_ERR_NOMEM (the guest heap is full) or NUB_ERR_GUEST (a kernel
-** fault); the handle stays usable. */
+** permanent: the host keeps a copy of every published cap (with the hash
+** the guest gave and the host checks) and re-publishes them if the guest
+** has to be restarted.  A call that finds the guest dead or hung fails
+** with NUB_ERR_GUEST_DIED / NUB_ERR_TIMEOUT after a new guest holds every
+** cap again (REPUBLISH frames, no re-hashing: docs/sandbox.md,
+** "Recovery"); if that replacement fails, the next call retries it first.
+** A refused cap is NUB_ERR_REJECTED (malformed: the message is the
+** decoder's, as `nub cap show` gives it), NUB_ERR_NOMEM (the guest heap is
+** full) or NUB_ERR_GUEST (a kernel fault); the handle stays usable. */
 int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err);
 
 /* Invoke a published Instance.  Kernel errors are reported in the result
@@ -156,13 +177,23 @@ void nub_sandbox_print(const struct nub_sandbox_report *r, FILE *f);
 ** floor under every call; for benchmarks).  NUB_ERR_ARG on inproc. */
 int nub_ping(nub *n, nub_error *err);
 
-/* Look a published cap up directly in the guest heap, which the host
-** maps read-only at the guest's own address: no round trip.  The
-** directory is validated against BootInfo's magic and layout id and every
-** offset checked; the wire bytes are copied into wire (cap bytes) and
-** checked to hash to `hash`.  NUB_ERR_NOT_FOUND if absent,
-** NUB_ERR_TOO_LARGE if cap is too small (*len gets the size needed),
-** NUB_ERR_PROTOCOL if the region is malformed. */
+/* Look a cap up without a round trip.  A cap published through this
+** handle comes from the host's own copy (the one it re-publishes from):
+** whatever the guest does, or while it is being replaced, such a cap is
+** never reported missing.  Any other hash is looked up directly in the
+** guest heap, which the host maps read-only at the guest's own address:
+** the directory is validated against BootInfo's magic and layout id,
+** every offset checked, and the wire bytes copied into wire (cap bytes)
+** and checked to hash to `hash`.  That read is bounded whatever the guest
+** does: at most CAP_DIR_READ_SLOTS (65 536) slot reads and, while the
+** guest's writer keeps the directory changing, CAP_DIR_READ_MS (100 ms)
+** of retries, plus hashing at most cap bytes.
+**
+** NUB_ERR_NOT_FOUND if absent (also: not published through this handle
+** while the guest is being replaced), NUB_ERR_TOO_LARGE if cap is too
+** small (*len gets the size needed), NUB_ERR_PROTOCOL if the guest's
+** directory is malformed or its writer stalled the read past the bound.
+** Thread-safe (see the top). */
 int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
                nub_error *err);
 

@@ -498,6 +498,13 @@ uint32_t pvm_program_block_count(const pvm_program *prog);
 bool pvm_program_next_block(const pvm_program *prog, uint32_t *cursor, uint32_t *pc,
                             uint32_t *cost, bool *basic);
 uint32_t pvm_program_insn_count(const pvm_program *prog);
+/* Memory (bytes) pvm_program_load of the len-byte blob b may allocate at
+** its peak: a bound from code_len and jump_count, so a caller can refuse
+** a program before loading it. */
+uint64_t pvm_program_load_bytes(const pvm_blob *b, size_t len);
+/* Memory a loaded program holds: its copy of the blob and the analysis
+** (pre-decoded instructions, varpi bitset, resolved jump table). */
+size_t pvm_program_bytes(const pvm_program *prog);
 
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
@@ -612,7 +619,11 @@ typedef struct pvm_vm {
 
 /* An execution engine.  compile() turns a program into an artifact that
 ** many VMs may share (the interpreter needs none); run() executes until
-** an exit and stores it in vm->status/pc/next_pc/exit_arg. */
+** an exit and stores it in vm->status/pc/next_pc/exit_arg.
+** compile_within() and code_bytes() are optional (NULL: the engine's
+** artifacts need no memory worth bounding): compile using at most
+** max_bytes of memory for the artifact and the work arrays, failing with
+** PVM_ERR_LIMIT beyond; and the bytes an artifact holds. */
 typedef struct pvm_engine {
   const char *name;
   int (*compile)(const pvm_program *prog, void **code, pvm_error *err);
@@ -620,6 +631,9 @@ typedef struct pvm_engine {
   int (*vm_init)(pvm_vm *vm, pvm_error *err);
   void (*vm_fini)(pvm_vm *vm);
   pvm_status (*run)(pvm_vm *vm);
+  int (*compile_within)(const pvm_program *prog, size_t max_bytes, void **code,
+                        pvm_error *err);
+  size_t (*code_bytes)(const void *code);
 } pvm_engine;
 
 extern const pvm_engine pvm_engine_interp;

@@ -10,6 +10,7 @@
 ** read from a corrupt region.
 */
 #include <stdio.h>
+#include <time.h>
 
 #include "cap_internal.h"
 
@@ -22,7 +23,6 @@ enum { S_REC = 32, S_SIZE = 40 };
 enum { R_LEN = 0, R_ORDINAL = 8, R_KIND = 12, R_SIZE = 16 };
 
 #define MIN_CAPACITY 8u
-#define READ_RETRIES (1u << 20)
 
 static uint64_t ld(const uint8_t *p) {
   return __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_RELAXED);
@@ -87,7 +87,43 @@ typedef struct snapshot {
   const uint8_t *table;
 } snapshot;
 
-enum { READ_OK = 0, READ_RETRY = -1 };
+enum { READ_OK = 0, READ_RETRY = -1, READ_LONG = -2 };
+
+/* What one read may still spend: slot reads, and time once a writer has
+** made it retry (the clock is first read at the first retry, so a read
+** that is never torn costs no clock call). */
+typedef struct budget {
+  uint64_t slots;
+  uint64_t deadline;       /* ns; 0 until the first retry */
+  uint32_t retries;
+} budget;
+
+static budget full_budget(void) {
+  budget b = {CAP_DIR_READ_SLOTS, 0, 0};
+  return b;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Whether a torn or mid-write read may be tried again; the clock is read
+** every 64 retries (a retry costs well under a microsecond). */
+static bool may_retry(budget *b) {
+  __builtin_ia32_pause();
+  if (b->retries++ % 64) return true;
+  uint64_t t = now_ns();
+  if (!b->deadline) b->deadline = t + (uint64_t)CAP_DIR_READ_MS * 1000000u;
+  return t < b->deadline;
+}
+
+static int busy(const cap_dir *d, const budget *b, cap_error *err) {
+  return cap_fail(err, CAP_ERR_BUSY, d->header_off + H_SEQ,
+                  "dir: the writer kept the directory changing: %u reads torn (bounds: %u ms, "
+                  "%u slot reads)", b->retries, CAP_DIR_READ_MS, CAP_DIR_READ_SLOTS);
+}
 
 static int corrupt(cap_error *err, uint64_t off, const char *what, uint64_t v) {
   return cap_fail(err, CAP_ERR_CORRUPT, off, "dir: %s (0x%llx) fails validation", what,
@@ -177,12 +213,15 @@ static int read_record(const cap_dir *d, const snapshot *s, uint64_t rel,
   return READ_OK;
 }
 
-/* One probe pass over a snapshot: CAP_OK, CAP_ERR_MISSING or an error. */
+/* One probe pass over a snapshot: CAP_OK, CAP_ERR_MISSING, READ_LONG
+** (the budget ran out first) or an error. */
 static int probe(const cap_dir *d, const snapshot *s, const uint8_t key[CAP_HASH_SIZE],
-                 cap_dir_entry *e, cap_error *err) {
+                 cap_dir_entry *e, budget *b, cap_error *err) {
   uint64_t i = bucket(key, s->capacity);
   for (uint64_t n = 0; n < s->capacity; n++, i = (i + 1) & (s->capacity - 1)) {
     const uint8_t *slot = s->table + i * S_SIZE;
+    if (!b->slots) return READ_LONG;
+    b->slots--;
     uint64_t rel = ld(slot + S_REC);
     if (!rel) return CAP_ERR_MISSING;
     if (same_hash(slot, key)) return read_record(d, s, rel, e, err);
@@ -193,26 +232,31 @@ static int probe(const cap_dir *d, const snapshot *s, const uint8_t key[CAP_HASH
 int cap_dir_find(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                  cap_dir_entry *entry, cap_error *err) {
   char hex[65];
-  for (uint32_t tries = 0; tries < READ_RETRIES; tries++) {
+  budget b = full_budget();
+  do {
     snapshot s;
     int rc = read_snapshot(d, &s, err);
     if (rc == READ_RETRY) continue;
     if (rc) return rc;
-    rc = probe(d, &s, hash, entry, err);
+    rc = probe(d, &s, hash, entry, &b, err);
     if (!unchanged(d, s.seq)) continue;   /* torn: whatever we saw is void */
+    if (rc == READ_LONG)
+      return b.retries ? busy(d, &b, err)
+                       : cap_fail(err, CAP_ERR_CORRUPT, d->header_off + H_TABLE,
+                                  "dir: probe sequence longer than %u slots", CAP_DIR_READ_SLOTS);
     if (rc == CAP_ERR_MISSING) {
       cap_fail(err, rc, 0, "dir: no cap under %s", cap_hex32(hash, hex));
       if (err) memcpy(err->hash, hash, CAP_HASH_SIZE);
     }
     return rc;
-  }
-  return cap_fail(err, CAP_ERR_BUSY, d->header_off + H_SEQ,
-                  "dir: writer stayed inside its write section for %u reads", READ_RETRIES);
+  } while (b.slots && may_retry(&b));
+  return busy(d, &b, err);
 }
 
 int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
                   cap_error *err) {
-  for (uint32_t tries = 0; tries < READ_RETRIES; tries++) {
+  budget b = full_budget();
+  do {
     snapshot s;
     int rc = read_snapshot(d, &s, err);
     if (rc == READ_RETRY) continue;
@@ -221,9 +265,8 @@ int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
     *count = s.count;
     *capacity = s.capacity;
     return CAP_OK;
-  }
-  return cap_fail(err, CAP_ERR_BUSY, d->header_off + H_SEQ,
-                  "dir: writer stayed inside its write section for %u reads", READ_RETRIES);
+  } while (may_retry(&b));
+  return busy(d, &b, err);
 }
 
 int cap_dir_get_verified(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
@@ -384,11 +427,15 @@ static int page_image(cap_dir *d, cap_view *v, uint8_t **block, cap_error *err) 
   return CAP_OK;
 }
 
-/* Validate the record's copy of the wire and hash it. */
-static int check_copy(uint8_t *rec, size_t len, uint8_t hash[CAP_HASH_SIZE],
-                      cap_view *view, cap_error *err) {
-  int rc = cap_decode(rec + R_SIZE, rec + R_SIZE + len, view, err);
-  return rc ? rc : cap_hash(view, hash, err);
+/* The writer's probe: its own table, under the readers' slot budget, so
+** it never stores an entry a reader could not reach. */
+static int writer_probe(const cap_dir *d, const snapshot *s, const uint8_t *hash,
+                        cap_dir_entry *e, cap_error *err) {
+  budget b = full_budget();
+  int rc = probe(d, s, hash, e, &b, err);
+  if (rc != READ_LONG) return rc;
+  return cap_fail(err, CAP_ERR_FULL, d->header_off + H_TABLE,
+                  "dir: probe sequence longer than %u slots", CAP_DIR_READ_SLOTS);
 }
 
 static void publish(cap_dir *d, const snapshot *s, uint8_t *rec, size_t len,
@@ -406,9 +453,13 @@ static void publish(cap_dir *d, const snapshot *s, uint8_t *rec, size_t len,
   e->kind = rec[R_SIZE];
 }
 
-int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
-                uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
-                cap_view *view, bool *inserted, cap_error *err) {
+/* Copy, decode, hash (unless the caller vouches for the hash: trusted),
+** then insert or find the same bytes.  The copy comes first: the caller's
+** buffer may change while we validate.  After a grow the hash is probed
+** again, under the readers' budget, in the new table. */
+static int put(cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *trusted,
+               uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry, cap_view *view,
+               bool *inserted, cap_error *err) {
   cap_view v;
   snapshot s;
   uint8_t *rec, *image = NULL;
@@ -416,32 +467,49 @@ int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
   *inserted = false;
   if (!d->alloc.alloc) return cap_fail(err, CAP_ERR_ARG, 0, "dir: put on a read-only handle");
   if (len > d->size) return cap_fail(err, CAP_ERR_FULL, 0, "dir: %zu bytes exceed the region", len);
-  /* copy first: the caller's buffer may change while we validate */
   if ((rc = region_alloc(d, R_SIZE + ((len + 7) & ~(size_t)7), "a record", &rec, err)))
     return rc;
   memset(rec, 0, R_SIZE);
   memcpy(rec + R_SIZE, wire, len);
-  if ((rc = check_copy(rec, len, hash, &v, err)) || (rc = writer_snapshot(d, &s, err))) goto fail;
-  rc = probe(d, &s, hash, entry, err);
+  if ((rc = cap_decode(rec + R_SIZE, rec + R_SIZE + len, &v, err))) goto fail;
+  if (trusted) memcpy(hash, trusted, CAP_HASH_SIZE);
+  else if ((rc = cap_hash(&v, hash, err))) goto fail;
+  if ((rc = writer_snapshot(d, &s, err))) goto fail;
+  rc = writer_probe(d, &s, hash, entry, err);
+  if (rc == CAP_ERR_MISSING && (s.count + 1) * 4 > s.capacity * 3) {
+    if ((rc = grow(d, &s, err)) || (rc = writer_snapshot(d, &s, err))) goto fail;
+    rc = writer_probe(d, &s, hash, entry, err);
+  }
   if (rc == CAP_OK) {
     if ((rc = reuse(entry, rec + R_SIZE, len, hash, err))) goto fail;
     region_free(d, rec);
-    cap_view_rebase(&v, entry->wire);
   } else if (rc == CAP_ERR_MISSING) {
     if ((rc = page_image(d, &v, &image, err))) goto fail;
-    if ((s.count + 1) * 4 > s.capacity * 3 &&
-        ((rc = grow(d, &s, err)) || (rc = writer_snapshot(d, &s, err))))
-      goto fail;
     publish(d, &s, rec, len, hash, entry);
-    cap_view_rebase(&v, entry->wire);
     *inserted = true;
   } else {
     goto fail;
   }
+  cap_view_rebase(&v, entry->wire);
   if (view) *view = v;
   return CAP_OK;
 fail:
   if (image) region_free(d, image);
   region_free(d, rec);
   return rc;
+}
+
+int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
+                uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
+                cap_view *view, bool *inserted, cap_error *err) {
+  return put(d, wire, len, NULL, hash, entry, view, inserted, err);
+}
+
+/* For a hash the caller vouches for (a host re-publishing caps it hashed
+** itself): the copy is still decoded, for the view, but not hashed. */
+int cap_dir_put_hashed(cap_dir *d, const uint8_t *wire, size_t len,
+                       const uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
+                       cap_view *view, bool *inserted, cap_error *err) {
+  uint8_t h[CAP_HASH_SIZE];
+  return put(d, wire, len, hash, h, entry, view, inserted, err);
 }

@@ -28,6 +28,10 @@ enum {
   NK_TEST_HEAP_GARBAGE = 11, /* garbage over the directory past magic, layout id, seqlock */
   NK_TEST_FAIL_ALLOCATION = 12, /* 2 bytes {12, n}: the nth kernel table allocation fails */
   NK_TEST_FORGE_PUT_REPLY = 13, /* 2 bytes {13, k}: the next reply is forged rejection k */
+  NK_TEST_SEQ_BUMP  = 14, /* keep the directory's seqlock odd and changing for NK_TEST_BUMP_MS */
+  NK_TEST_FULL_TABLE = 15, /* swap in a 2^19-slot directory table whose every slot is a stranger's */
+  NK_TEST_LYING_HASH = 16, /* the next PUT_CAP reply carries a hash with one bit flipped */
+  NK_TEST_LIBC_PATHS = 17, /* the C library's rare paths: all inside the allow-list? */
 };
 
 /* NK_TEST_FORGE_PUT_REPLY forgeries: what a hostile guest may answer to
@@ -42,6 +46,8 @@ enum {
   NK_FORGE_BARE_SENTINEL = 7, /* the seed's 32 x 0xFF alone: valid, no reason */
   NK_FORGE_COUNT
 };
+
+#define NK_TEST_BUMP_MS 1500u
 
 /* Called before the engine is chosen (extra engines go in here) and
 ** after the kernel is created (extra functions); both before lockdown.

@@ -125,6 +125,9 @@ static void read_config(nk_chan_config *cfg) {
       cfg->heap_size > (1ull << 46) || cfg->heap_va > (1ull << 47) - cfg->heap_size)
     boot_fail("heap 0x%llx+0x%llx is not page aligned in user space",
               (unsigned long long)cfg->heap_va, (unsigned long long)cfg->heap_size);
+  if (cfg->memory_budget < NUB_MIN_MEMORY_BUDGET)
+    boot_fail("memory_budget %llu is below the %llu-byte minimum",
+              (unsigned long long)cfg->memory_budget, (unsigned long long)NUB_MIN_MEMORY_BUDGET);
   uint64_t have = fd_size(NK_GUEST_FD, "guest");
   uint64_t need = nk_chan_size(cfg->io_size) + cfg->heap_size;     /* both bounded above */
   if (have < need)
@@ -190,7 +193,8 @@ int main(void) {
     if (jit_thread_prepare(&perr)) boot_fail("%s", perr.msg);
     jit_keep_handler();        /* no sigaction per invoke: the filter forbids it */
   }
-  nk_config kc = {.heap_base = heap, .heap_size = cfg.heap_size, .engine = engine};
+  nk_config kc = {.heap_base = heap, .heap_size = cfg.heap_size, .engine = engine,
+                  .memory_budget = cfg.memory_budget};
   nk_kernel *k = NULL;
   if (nk_create(&kc, &k, err, sizeof err)) boot_fail("kernel: %s", err);
   if (nk_use_heap_fd(k, NK_GUEST_FD, nk_chan_size(cfg.io_size), err, sizeof err)) boot_fail("%s", err);

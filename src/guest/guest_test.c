@@ -3,7 +3,9 @@
 ** survive (guest_ext.h lists them).  Linked only into nub-guest-test.
 */
 #include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -11,18 +13,99 @@
 #include <unistd.h>
 
 #include "guest_ext.h"
+#include "nk_internal.h"
 
 static nk_chan test_ch;
 static size_t test_io_size;
 static uint8_t pending;          /* fault to apply after the answer is written */
 static uint8_t forge;            /* NK_FORGE_* for the answer after the next one */
 static bool forge_armed;         /* the TEST request itself has been answered */
+static bool lie_next_put;        /* NK_TEST_LYING_HASH armed */
 
 static uint32_t reply_msg(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
                           const char *msg) {
   int n = snprintf((char *)out, out_cap, "%s", msg);
   *out_len = n < 0 ? 0 : (size_t)n < out_cap ? (size_t)n : out_cap;
   return status;
+}
+
+static int64_t elapsed_ms(const struct timespec *t0) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return ((int64_t)(t.tv_sec - t0->tv_sec) * 1000000000 + (t.tv_nsec - t0->tv_nsec)) / 1000000;
+}
+
+/* A writer that never lets a reader see a stable directory: the seqlock
+** word (header + 16) goes odd and keeps changing (odd + 2, + 2, ...) for
+** NK_TEST_BUMP_MS, then even again. */
+static void bump_seq(nk_kernel *k) {
+  uint64_t *seq = (uint64_t *)(void *)(k->dir.base + k->dir.header_off + 16);
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  __atomic_add_fetch(seq, 1, __ATOMIC_RELEASE);
+  do {
+    for (int i = 0; i < 1000; i++) {
+      __atomic_add_fetch(seq, 2, __ATOMIC_RELEASE);
+      for (int j = 0; j < 20; j++) __builtin_ia32_pause();
+    }
+  } while (elapsed_ms(&t0) < NK_TEST_BUMP_MS);
+  __atomic_add_fetch(seq, 1, __ATOMIC_RELEASE);
+}
+
+/* A well-formed table (2^19 slots) whose every slot holds a stranger's
+** hash: without a bound, a lookup of an absent hash walks all of it. */
+static int fill_table(nk_kernel *k) {
+  const uint64_t capacity = 1u << 19;
+  uint8_t *h = k->dir.base + k->dir.header_off;
+  uint8_t *t = nk_heap_alloc(k->heap, capacity * 40);
+  if (!t) return -1;
+  for (uint64_t i = 0; i < capacity; i++) {
+    memset(t + i * 40, 0x33, 32);
+    memcpy(t + i * 40 + 24, &i, sizeof i);      /* distinct strangers */
+    uint64_t rel = 8;
+    memcpy(t + i * 40 + 32, &rel, sizeof rel);
+  }
+  uint64_t seq = __atomic_load_n((uint64_t *)(void *)(h + 16), __ATOMIC_RELAXED);
+  uint64_t off = (uint64_t)(t - h);
+  __atomic_store_n((uint64_t *)(void *)(h + 16), seq + 1, __ATOMIC_RELEASE);
+  __atomic_store_n((uint64_t *)(void *)(h + 24), off, __ATOMIC_RELAXED);
+  __atomic_store_n((uint64_t *)(void *)(h + 32), capacity, __ATOMIC_RELAXED);
+  __atomic_store_n((uint64_t *)(void *)(h + 16), seq + 2, __ATOMIC_RELEASE);
+  return 0;
+}
+
+/* Library paths the kernel reaches only on errors or with large inputs
+** (docs/sandbox.md, "What was audited"): messages of every errno and of
+** floats, large blocks that malloc maps, grows with mremap and unmaps,
+** many small ones on brk, and allocations that fail.  A forbidden call
+** kills the guest before it answers. */
+static uint32_t libc_paths(uint8_t *out, size_t out_cap, size_t *out_len) {
+  char msg[256];
+  size_t chars = 0;
+  for (int e = 0; e < 134; e++) {
+    snprintf(msg, sizeof msg, "%d %s %f %g %.3e", e, strerror(e), 1.5, 2.25, 1e300);
+    chars += strlen(msg);
+  }
+  uint8_t *big = malloc(64u << 20), *bigger;
+  if (!big) return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: no 64 MiB block");
+  memset(big, 1, 64u << 20);
+  if (!(bigger = realloc(big, 192u << 20))) {
+    free(big);
+    return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: no 192 MiB block");
+  }
+  memset(bigger + (64u << 20), 2, 128u << 20);
+  free(bigger);
+  void *small[4096];
+  for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) small[i] = malloc(16 + i * 64);
+  for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) free(small[i]);
+  volatile size_t huge = (size_t)1 << 46, count = (size_t)1 << 40;
+  void *none[2] = {malloc(huge), calloc(count, count)};
+  void *map = mmap(NULL, (size_t)1 << 47, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (none[0] || none[1] || map != MAP_FAILED)
+    return reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: an impossible allocation worked");
+  snprintf(msg, sizeof msg, "test: libc paths ok (%zu message bytes, mmap: %s)", chars,
+           strerror(errno));
+  return reply_msg(out, out_cap, out_len, NUB_RPC_OK, msg);
 }
 
 static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
@@ -60,6 +143,8 @@ static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t 
   case NK_TEST_EXIT:
     syscall(SYS_exit_group, 3);
     return NUB_RPC_INTERNAL;
+  case NK_TEST_LIBC_PATHS:
+    return libc_paths(out, out_cap, out_len);
   case NK_TEST_HEAP_GARBAGE: {
     struct nub_boot_info bi;
     nk_boot_info(k, &bi);
@@ -67,6 +152,15 @@ static uint32_t fn_test(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t 
     memset((uint8_t *)(uintptr_t)bi.directory_va + 24, 0xA5, 4096);
     return NUB_RPC_OK;
   }
+  case NK_TEST_LYING_HASH:
+    lie_next_put = true;
+    return NUB_RPC_OK;
+  case NK_TEST_SEQ_BUMP:
+    bump_seq(k);
+    return NUB_RPC_OK;
+  case NK_TEST_FULL_TABLE:
+    return fill_table(k) ? reply_msg(out, out_cap, out_len, NUB_RPC_INTERNAL, "test: no heap for the table")
+                         : NUB_RPC_OK;
   case NK_TEST_BAD_MAGIC:
   case NK_TEST_BAD_LEN:
   case NK_TEST_STALE:
@@ -112,7 +206,19 @@ static void forge_reply(uint8_t kind) {
   memcpy(test_ch.out + sizeof h, p, len);
 }
 
+/* A PUT_CAP answer (status OK, 32 bytes) with the first hash bit flipped. */
+static void lie_about_put(void) {
+  nub_request_header q;
+  nub_response_header h;
+  memcpy(&q, test_ch.in, sizeof q);
+  memcpy(&h, test_ch.out, sizeof h);
+  if (q.fn_id != NUB_FN_PUT_CAP || h.status != NUB_RPC_OK || h.len != NUB_HASH_SIZE) return;
+  test_ch.out[sizeof h] ^= 1;
+  lie_next_put = false;
+}
+
 void guest_ext_after_serve(uint32_t seq) {
+  if (lie_next_put) lie_about_put();
   if (forge && forge_armed) {
     forge_reply(forge);
     forge = 0;

@@ -67,6 +67,8 @@ static uint32_t fn_kernel_stats(nk_kernel *k, const uint8_t *in, size_t in_len, 
   (void)in;
   if (in_len) return expect_empty("kernel_stats", in_len, out, out_cap, out_len);
   k->stats.caps_total = nk_caps_count(k);
+  k->stats.jit_cache_bytes = k->cache_bytes;
+  k->stats.memory_budget = k->budget;
   return nk_reply(out, out_cap, out_len, &k->stats, sizeof k->stats);
 }
 
@@ -83,8 +85,7 @@ static uint32_t fn_evict_jit(nk_kernel *k, const uint8_t *in, size_t in_len, uin
                              size_t out_cap, size_t *out_len) {
   (void)in; (void)out_cap;
   if (in_len) return expect_empty("evict_jit_all", in_len, out, out_cap, out_len);
-  nk_jit_cache_clear(k);
-  k->stats.jit_evictions++;
+  k->stats.jit_evictions += nk_jit_cache_clear(k);
   *out_len = 0;
   return NUB_RPC_OK;
 }
@@ -108,6 +109,7 @@ int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen) {
   *out = NULL;
   if (!k) { snprintf(err, errlen, "kernel: out of memory"); return -1; }
   k->cfg = *cfg;
+  k->budget = cfg->memory_budget ? cfg->memory_budget : NK_DEFAULT_MEMORY_BUDGET;
   if (nk_caps_init(k, err, errlen) || nk_invoke_init(k, err, errlen)) {
     nk_destroy(k);
     return -1;
@@ -119,6 +121,7 @@ int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen) {
   k->table[NUB_FN_PUT_CAP] = nk_fn_put_cap;
   k->table[NUB_FN_GET_BOOT_INFO] = fn_boot_info;
   k->table[NUB_FN_EVICT_JIT_ALL] = fn_evict_jit;
+  k->table[NUB_FN_REPUBLISH] = nk_fn_republish;
   *out = k;
   return 0;
 }

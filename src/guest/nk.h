@@ -18,7 +18,23 @@ typedef struct nk_config {
   void *heap_base;              /* region the kernel owns, mapped read-write */
   size_t heap_size;
   const pvm_engine *engine;     /* runs invocations */
+  uint64_t memory_budget;       /* bytes for the JIT cache, a compile and an
+                                   invocation's pages together (docs/abi.md);
+                                   0 = NK_DEFAULT_MEMORY_BUDGET */
 } nk_config;
+
+#define NK_DEFAULT_MEMORY_BUDGET (2ull << 30)   /* = NUB_DEFAULT_MEMORY_BUDGET */
+/* A compile may hold at most this many bytes per byte of program blob
+** (plus NK_COMPILE_SLACK), and never more than the budget.  Measured
+** peaks (`nub bench compile`: analysis + JIT, capacities counted): 17x for
+** add_64, 23x for rem_s_64, 48x for one-byte fallthroughs, 57x for
+** jump_ind, 60x for one-byte traps, the worst found. */
+#define NK_COMPILE_BYTES_PER_BYTE 80u
+/* What the cache frees before a compile: enough for most programs
+** (add_64 17x, rem_s_64 23x); a compile that needs more retries once with
+** the full bound after emptying the cache as far as that needs. */
+#define NK_COMPILE_TYPICAL_PER_BYTE 24u
+#define NK_COMPILE_SLACK (1u << 20)
 
 /* Offset of the cap directory header from the heap base: BootInfo's
 ** directory_va is heap_base + NK_DIRECTORY_OFFSET.  The directory header

@@ -59,13 +59,14 @@ static void *table_realloc(void *p, size_t size) {
   return realloc(p, size);
 }
 
-/* Room for one more view, made before the directory inserts anything:
-** once a cap is in the directory, keeping its view cannot fail.  (A grow
-** that failed after the insert left the directory one cap ahead of the
-** views, and every later put was refused.) */
-static int reserve_view(nk_kernel *k) {
-  if (k->nviews < k->views_cap) return 0;
-  size_t cap = k->views_cap ? k->views_cap * 2 : 256;
+/* Room for extra more views (and compiled slots), made before the
+** directory inserts anything: once a cap is in the directory, keeping its
+** view cannot fail.  (A grow that failed after the insert left the
+** directory one cap ahead of the views, and every later put was refused.) */
+static int reserve_views(nk_kernel *k, size_t extra) {
+  if (extra <= k->views_cap - k->nviews) return 0;
+  size_t cap = k->views_cap ? k->views_cap : 256;
+  while (cap - k->nviews < extra) cap *= 2;
   cap_view *nv = table_realloc(k->views, cap * sizeof *nv);
   if (!nv) return -1;
   k->views = nv;
@@ -74,6 +75,14 @@ static int reserve_view(nk_kernel *k) {
   memset(nc + k->views_cap, 0, (cap - k->views_cap) * sizeof *nc);
   k->compiled = nc;
   k->views_cap = cap;
+  return 0;
+}
+
+/* After reserve_views: -1 only if the directory and the views count
+** inserts differently (never). */
+static int keep_view(nk_kernel *k, uint32_t ordinal, const cap_view *v) {
+  if (ordinal != k->nviews || k->nviews == k->views_cap) return -1;
+  k->views[k->nviews++] = *v;
   return 0;
 }
 
@@ -115,7 +124,7 @@ uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *
   cap_view view;
   cap_error cerr;
   bool inserted = false;
-  if (reserve_view(k)) {
+  if (reserve_views(k, 1)) {
     snprintf(text, sizeof text, "kernel: no memory to grow its table of %zu caps", k->nviews);
     return reject(k, NUB_PUT_CAP_NO_MEMORY, text, out, out_cap, out_len);
   }
@@ -130,13 +139,78 @@ uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *
     return reject(k, reason, text, out, out_cap, out_len);
   }
   if (inserted) {
-    if (entry.ordinal != k->nviews) {      /* never: both count the same inserts */
+    if (keep_view(k, entry.ordinal, &view)) {
       snprintf(text, sizeof text, "kernel: directory ordinal %u, but %zu views", entry.ordinal,
                k->nviews);
       return reject(k, NUB_PUT_CAP_INTERNAL, text, out, out_cap, out_len);
     }
-    k->views[k->nviews++] = view;
     k->stats.caps_published++;
   }
   return nk_reply(out, out_cap, out_len, hash, sizeof hash);
+}
+
+/* REPUBLISH: many (hash, wire) records from the host, which hashed each
+** cap when it was first published; stored without hashing (the copy is
+** still decoded, for the kept view).  Views for every record are reserved
+** first.  Stops at the first bad record; those before it stay stored
+** (storing is idempotent). */
+uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t out_cap, size_t *out_len) {
+  nub_republish_header h;
+  nub_republish_reply r = {0, 0};
+  size_t at = sizeof h;
+  if (in_len < sizeof h)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "republish: %zu-byte payload has no %zu-byte header", in_len, sizeof h);
+  memcpy(&h, in, sizeof h);
+  if (h.reserved)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "republish: reserved header word is 0x%x, not 0", h.reserved);
+  if (h.count > (in_len - sizeof h) / (sizeof(nub_republish_record) + 1))
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "republish: %u records cannot fit %zu bytes (41 or more each)", h.count,
+                          in_len - sizeof h);
+  if (reserve_views(k, h.count))
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
+                          "republish: out of memory for %u more views", h.count);
+  for (; r.stored < h.count; r.stored++) {
+    nub_republish_record rec;
+    cap_dir_entry entry;
+    cap_view view;
+    cap_error cerr;
+    bool inserted = false;
+    if (in_len - at < sizeof rec)
+      return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                            "republish: record %u at offset %zu: %zu bytes left, the header "
+                            "needs %zu", r.stored, at, in_len - at, sizeof rec);
+    memcpy(&rec, in + at, sizeof rec);
+    at += sizeof rec;
+    if (rec.len > in_len - at)
+      return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                            "republish: record %u at offset %zu: length %llu exceeds the %zu "
+                            "bytes left", r.stored, at - sizeof rec,
+                            (unsigned long long)rec.len, in_len - at);
+    if (cap_dir_put_hashed(&k->dir, in + at, (size_t)rec.len, rec.hash, &entry, &view,
+                           &inserted, &cerr)) {
+      k->stats.put_cap_failures++;
+      return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
+                            "republish: record %u at offset %zu: %s", r.stored,
+                            at - sizeof rec, cerr.msg);
+    }
+    if (inserted && keep_view(k, entry.ordinal, &view)) {
+      k->stats.put_cap_failures++;
+      return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
+                            "republish: record %u: directory ordinal %u, but %zu views", r.stored,
+                            entry.ordinal, k->nviews);
+    }
+    if (inserted) {
+      r.inserted++;
+      k->stats.caps_published++;
+    }
+    at += (size_t)rec.len;
+  }
+  if (at != in_len)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "republish: %zu bytes after record %u", in_len - at, h.count);
+  return nk_reply(out, out_cap, out_len, &r, sizeof r);
 }

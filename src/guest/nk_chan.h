@@ -47,7 +47,7 @@
 #include "nub/nub.h"    /* NUB_NS_*, NUB_LOCK_*: the report's bits */
 
 #define NK_CHAN_MAGIC    0x4E48434Bu   /* "KCHN" little-endian */
-#define NK_CHAN_VERSION  2u    /* 2: one memfd on fd 0 */
+#define NK_CHAN_VERSION  3u    /* 2: one memfd on fd 0; 3: memory_budget in the config */
 #define NK_CHAN_CTL_SIZE 4096u
 
 /* The only descriptor the host hands to the guest: channel, then heap.
@@ -76,6 +76,7 @@ typedef struct nk_chan_config {
   uint64_t io_size;             /* each of the request and response buffers */
   uint64_t heap_va;             /* where both sides map the heap */
   uint64_t heap_size;
+  uint64_t memory_budget;       /* nub_options.memory_budget, never 0 */
   uint32_t namespaces;          /* NUB_NS_* the host created the guest in */
   uint32_t flags;               /* reserved, zero */
   char engine[32];              /* "jit", "interp" or "" (best) */

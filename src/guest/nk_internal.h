@@ -10,10 +10,14 @@
 
 #define NK_DIRECTORY_TYPE_ID CAP_DIR_TYPE_ID
 
-/* A program compiled for the kernel's engine, cached per Image. */
+/* A program compiled for the kernel's engine, cached per Image, on a
+** least-recently-used list. */
 typedef struct nk_compiled {
   pvm_program *prog;
   void *code;              /* engine artifact (JIT code), may be NULL */
+  uint64_t bytes;          /* memory prog and code hold */
+  uint32_t ordinal;        /* of the Image */
+  struct nk_compiled *newer, *older;
 } nk_compiled;
 
 struct nk_kernel {
@@ -23,6 +27,9 @@ struct nk_kernel {
   cap_view *views;         /* by directory ordinal: decoded once at put_cap */
   nk_compiled **compiled;  /* by ordinal of the Image; NULL = not compiled */
   size_t nviews, views_cap;
+  nk_compiled *newest, *oldest;   /* the cache, by last use */
+  uint64_t cache_bytes;    /* sum of their bytes */
+  uint64_t budget;         /* cfg.memory_budget or the default */
   pvm_mem *mem;            /* the invocation lane's address space */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
@@ -40,11 +47,14 @@ const cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZ
                              uint32_t *ordinal);
 uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                        size_t out_cap, size_t *out_len);
+uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t out_cap, size_t *out_len);
 
 /* nk_invoke.c: the JIT cache and invocation */
 int nk_invoke_init(nk_kernel *k, char *err, size_t errlen);
 void nk_invoke_fini(nk_kernel *k);
-void nk_jit_cache_clear(nk_kernel *k);
+/* Drop every compiled program; returns how many were dropped. */
+uint64_t nk_jit_cache_clear(nk_kernel *k);
 uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                       size_t out_cap, size_t *out_len);
 

@@ -57,11 +57,50 @@ static void free_compiled(const nk_kernel *k, nk_compiled *c) {
   free(c);
 }
 
-void nk_jit_cache_clear(nk_kernel *k) {
-  for (size_t i = 0; i < k->nviews; i++) {
-    free_compiled(k, k->compiled[i]);
-    k->compiled[i] = NULL;
+/* ---- the JIT cache: least recently used first out, within the budget ---- */
+
+/* Marks an Image whose compile did not fit its bound: the bound depends
+** only on the blob and the budget, so asking again would only repeat the
+** work (and the evictions) to fail the same way.  Never on the list. */
+static nk_compiled too_large;
+
+static void unlink_compiled(nk_kernel *k, nk_compiled *c) {
+  if (c->newer) c->newer->older = c->older; else k->newest = c->older;
+  if (c->older) c->older->newer = c->newer; else k->oldest = c->newer;
+  c->newer = c->older = NULL;
+}
+
+static void push_newest(nk_kernel *k, nk_compiled *c) {
+  c->older = k->newest;
+  c->newer = NULL;
+  if (k->newest) k->newest->newer = c; else k->oldest = c;
+  k->newest = c;
+}
+
+static void drop(nk_kernel *k, nk_compiled *c) {
+  unlink_compiled(k, c);
+  k->compiled[c->ordinal] = NULL;
+  k->cache_bytes -= c->bytes;
+  k->stats.jit_cache_entries--;
+  free_compiled(k, c);
+}
+
+/* Evict the least recently used programs until need more bytes fit the
+** budget beside the cache. */
+static void make_room(nk_kernel *k, uint64_t need) {
+  while (k->oldest && k->cache_bytes + need > k->budget) {
+    drop(k, k->oldest);
+    k->stats.jit_evictions++;
   }
+}
+
+uint64_t nk_jit_cache_clear(nk_kernel *k) {
+  uint64_t n = 0;
+  while (k->oldest) {
+    drop(k, k->oldest);
+    n++;
+  }
+  return n;
 }
 
 void nk_invoke_fini(nk_kernel *k) {
@@ -71,18 +110,89 @@ void nk_invoke_fini(nk_kernel *k) {
   pvm_mem_free(k->mem);
 }
 
-/* The Image's program, compiled on first use and cached by its ordinal. */
-static nk_compiled *compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal) {
-  nk_compiled *c = k->compiled[ordinal];
-  if (c) { k->stats.jit_cache_hits++; return c; }
-  if (!(c = calloc(1, sizeof *c))) return NULL;
-  if (pvm_program_load((pvm_profile)im->profile, im->code, im->code_len, &c->prog, NULL) ||
-      k->cfg.engine->compile(c->prog, &c->code, NULL)) {
-    free_compiled(k, c);
-    return NULL;
+/* Load and compile into c within limit bytes: 0 or a PVM_ERR_* code
+** (PVM_ERR_LIMIT: it needs more). */
+static int load_and_compile(nk_kernel *k, const cap_image_view *im, uint64_t limit,
+                            nk_compiled *c) {
+  const pvm_engine *e = k->cfg.engine;
+  int rc = pvm_program_load((pvm_profile)im->profile, im->code, im->code_len, &c->prog, NULL);
+  if (!rc) {
+    size_t held = sizeof *c + pvm_program_bytes(c->prog);
+    if (held >= limit) rc = PVM_ERR_LIMIT;
+    else if (e->compile_within) rc = e->compile_within(c->prog, limit - held, &c->code, NULL);
+    else rc = e->compile(c->prog, &c->code, NULL);
   }
+  if (rc) {
+    if (c->code) e->release(c->code);
+    pvm_program_free(c->prog);
+    c->code = NULL;
+    c->prog = NULL;
+  }
+  return rc;
+}
+
+/* The Image's program, compiled on first use and cached by its ordinal.
+** A compile may hold NK_COMPILE_BYTES_PER_BYTE per blob byte, never more
+** than the budget.  The cache first makes room for what compiles usually
+** need (NK_COMPILE_TYPICAL_PER_BYTE) and the compile gets all the room
+** there is; only one that needs more empties the cache for the full
+** bound and is compiled again, so the outcome does not depend on what is
+** cached.  Returns 0 or a kernel error code. */
+static uint32_t compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal,
+                               nk_compiled **out) {
+  const pvm_engine *e = k->cfg.engine;
+  nk_compiled *c = k->compiled[ordinal];
+  if (c == &too_large) return NUB_KERR_OUT_OF_MEMORY;
+  if (c) {
+    k->stats.jit_cache_hits++;
+    unlink_compiled(k, c);
+    push_newest(k, c);
+    *out = c;
+    return 0;
+  }
+  uint64_t full = (uint64_t)im->code_len * NK_COMPILE_BYTES_PER_BYTE + NK_COMPILE_SLACK;
+  uint64_t typical = (uint64_t)im->code_len * NK_COMPILE_TYPICAL_PER_BYTE + NK_COMPILE_SLACK;
+  if (full > k->budget) full = k->budget;
+  if (typical > full) typical = full;
+  if (pvm_program_load_bytes(&im->blob, im->code_len) + sizeof *c > full) {
+    k->compiled[ordinal] = &too_large;
+    return NUB_KERR_OUT_OF_MEMORY;
+  }
+  if (!(c = calloc(1, sizeof *c))) return NUB_KERR_OUT_OF_MEMORY;
+  make_room(k, typical);
+  uint64_t room = k->budget - k->cache_bytes;
+  int rc = load_and_compile(k, im, room < full ? room : full, c);
+  if (rc == PVM_ERR_LIMIT && room < full) {
+    make_room(k, full);
+    rc = load_and_compile(k, im, full, c);
+  }
+  if (rc) {                 /* LIMIT: over the bound; NOMEM: the system's malloc */
+    free(c);
+    if (rc == PVM_ERR_LIMIT) k->compiled[ordinal] = &too_large;  /* refused every time */
+    return rc == PVM_ERR_LIMIT || rc == PVM_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY
+                                                     : NUB_KERR_COMPILE_FAILED;
+  }
+  c->bytes = sizeof *c + pvm_program_bytes(c->prog) + (e->code_bytes ? e->code_bytes(c->code) : 0);
+  c->ordinal = ordinal;
+  k->compiled[ordinal] = c;
+  push_newest(k, c);
+  k->cache_bytes += c->bytes;
+  k->stats.jit_cache_entries++;
   k->stats.jit_compiles++;
-  return k->compiled[ordinal] = c;
+  *out = c;
+  return 0;
+}
+
+/* Bytes of the image's mappings (overlaps counted twice): what an
+** invocation can make accessible before it calls sbrk. */
+static uint64_t mapping_bytes(const cap_image_view *im) {
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < im->mapping_count; i++) {
+    cap_mapping m;
+    cap_image_mapping(im, i, &m);
+    sum += m.size;
+  }
+  return sum;
 }
 
 static const cap_view *lookup(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
@@ -104,10 +214,13 @@ static uint32_t kernel_error(nk_kernel *k, uint8_t *out, size_t out_cap, size_t 
 
 /* Run ep of the image on a fresh copy of its memory plus the overlay.  The
 ** Data runs the memory places are paid first; without the gas for them
-** the program never starts (out-of-gas, gas and registers untouched). */
+** the program never starts (out-of-gas, gas and registers untouched).
+** sbrk stops (returns 0, as at heap_limit) where the mappings and the
+** heap together would pass the budget: room bytes of heap at most. */
 static int run(nk_kernel *k, const nk_compiled *c, const cap_view *image,
                const cap_view *inst, const cap_endpoint *ep, const nub_invoke_packet *p,
-               nub_invocation_result *r) {
+               uint64_t room, nub_invocation_result *r) {
+  const cap_image_view *im = &image->image;
   int64_t gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
   uint64_t runs;
   pvm_vm vm;
@@ -119,6 +232,8 @@ static int run(nk_kernel *k, const nk_compiled *c, const cap_view *image,
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
   if (cap_memory_build(k->mem, image, inst, lookup, k, NULL)) return NUB_KERR_MEMORY;
+  if (im->heap_limit > im->heap_top && im->heap_limit - im->heap_top > room)
+    pvm_mem_set_heap(k->mem, im->heap_top, im->heap_top + (uint32_t)room);
   if (pvm_vm_init(&vm, c->prog, k->mem, k->cfg.engine, c->code, NULL))
     return NUB_KERR_COMPILE_FAILED;
   memcpy(vm.regs, ep->regs, sizeof vm.regs);
@@ -131,6 +246,7 @@ static int run(nk_kernel *k, const nk_compiled *c, const cap_view *image,
   r->return_value = vm.regs[7];
   r->gas_remaining = vm.gas > 0 ? (uint64_t)vm.gas : 0;
   pvm_vm_fini(&vm);
+  pvm_mem_reset(k->mem, NULL);     /* give the pages back now, not at the next invoke */
   return 0;
 }
 
@@ -150,9 +266,13 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
   if (image->kind != CAP_IMAGE) return kernel_error(k, out, out_cap, out_len, NUB_KERR_NOT_AN_IMAGE);
   if (!cap_image_find_endpoint(&image->image, (uint8_t)(p.endpoint_idx & 0xFF), &ep))
     return kernel_error(k, out, out_cap, out_len, NUB_KERR_ENDPOINT_NOT_FOUND);
-  const nk_compiled *c = compiled_image(k, &image->image, image_ordinal);
-  if (!c) return kernel_error(k, out, out_cap, out_len, NUB_KERR_COMPILE_FAILED);
-  uint32_t code = run(k, c, image, inst, &ep, &p, &r);
+  /* an invocation's pages (mappings + sbrk) stay within the budget */
+  uint64_t pages = mapping_bytes(&image->image);
+  if (pages > k->budget) return kernel_error(k, out, out_cap, out_len, NUB_KERR_OUT_OF_MEMORY);
+  nk_compiled *c;
+  uint32_t code = compiled_image(k, &image->image, image_ordinal, &c);
+  if (code) return kernel_error(k, out, out_cap, out_len, code);
+  code = run(k, c, image, inst, &ep, &p, k->budget - pages, &r);
   if (code) return kernel_error(k, out, out_cap, out_len, code);
   return result(k, out, out_cap, out_len, &r);
 }

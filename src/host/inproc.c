@@ -22,7 +22,8 @@ typedef struct inproc {
 
 static int start_kernel(inproc *p, nub_error *err) {
   char msg[200];
-  nk_config cfg = {p->heap, p->heap_size, nk_engine_by_name(p->opt.engine)};
+  nk_config cfg = {p->heap, p->heap_size, nk_engine_by_name(p->opt.engine),
+                   p->opt.memory_budget};
   if (!cfg.engine)
     return host_fail(err, NUB_ERR_ARG, "inproc: unknown engine '%s'", p->opt.engine);
   if (nk_create(&cfg, &p->kernel, msg, sizeof msg) ||

@@ -2,6 +2,7 @@
 ** The host API (include/nub/nub.h): request framing, reply validation,
 ** the record of published caps and recovery after a guest dies.
 */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +18,18 @@ typedef struct published {
   size_t len;
 } published;
 
+/* Threads: one caller at a time makes calls; any number of threads may
+** run nub_lookup alongside.  Lookups read the heap view, dir_off (fixed
+** at open), the record under `lock`, and `epoch`. */
 struct nub {
   host_backend *b;
+  pthread_rwlock_t lock;     /* the record: put_cap writes, lookups read */
   published *caps;           /* every cap ever published, for re-publication */
   size_t ncaps, caps_cap;
   uint32_t *index;           /* open addressing over caps, slot = index + 1 */
   size_t index_cap;
   uint64_t dir_off;          /* directory header in the heap view (BootInfo, checked) */
+  uint64_t epoch;            /* odd from a guest's death until its successor holds every cap */
 };
 
 int host_fail(nub_error *err, int code, const char *fmt, ...) {
@@ -51,6 +57,7 @@ void nub_options_init(nub_options *opt) {
   opt->heap_size = NUB_DEFAULT_HEAP_SIZE;
   opt->io_size = NUB_DEFAULT_IO_SIZE;
   opt->call_timeout_ms = 10000;
+  opt->memory_budget = NUB_DEFAULT_MEMORY_BUDGET;
 }
 
 /* ---- frames ---- */
@@ -61,18 +68,15 @@ static void copy_message(char *dst, size_t cap, const uint8_t *src, size_t len) 
   dst[n] = 0;
 }
 
-/* Send fn with payload; copy a reply of at most reply_cap bytes out. */
-static int rpc_raw(nub *n, uint32_t fn, const void *payload, size_t len, void *reply,
-                   size_t reply_cap, size_t *reply_len, nub_error *err) {
+/* Send fn with the len payload bytes already in place after the request
+** header; copy a reply of at most reply_cap bytes out. */
+static int send_frame(nub *n, uint32_t fn, size_t len, void *reply, size_t reply_cap,
+                      size_t *reply_len, nub_error *err) {
   host_backend *b = n->b;
   nub_request_header req = {NUB_REQUEST_MAGIC, fn, len};
   nub_response_header resp;
   int rc;
-  if (len > b->in_cap - sizeof req)
-    return host_fail(err, NUB_ERR_TOO_LARGE, "request of %zu bytes exceeds the %zu-byte buffer",
-                     len, b->in_cap - sizeof req);
   memcpy(b->in, &req, sizeof req);
-  if (len) memcpy(b->in + sizeof req, payload, len);
   if ((rc = b->ops->call(b, err))) return rc;
   memcpy(&resp, b->out, sizeof resp);     /* read the shared header once */
   if (resp.magic != NUB_RESPONSE_MAGIC)
@@ -93,6 +97,17 @@ static int rpc_raw(nub *n, uint32_t fn, const void *payload, size_t len, void *r
   return NUB_OK;
 }
 
+/* Send fn with payload; copy a reply of at most reply_cap bytes out. */
+static int rpc_raw(nub *n, uint32_t fn, const void *payload, size_t len, void *reply,
+                   size_t reply_cap, size_t *reply_len, nub_error *err) {
+  host_backend *b = n->b;
+  if (len > b->in_cap - sizeof(nub_request_header))
+    return host_fail(err, NUB_ERR_TOO_LARGE, "request of %zu bytes exceeds the %zu-byte buffer",
+                     len, b->in_cap - sizeof(nub_request_header));
+  if (len) memcpy(b->in + sizeof(nub_request_header), payload, len);
+  return send_frame(n, fn, len, reply, reply_cap, reply_len, err);
+}
+
 /* rpc_raw for a reply of exactly want bytes. */
 static int rpc_once(nub *n, uint32_t fn, const void *payload, size_t len, void *reply,
                     size_t want, nub_error *err) {
@@ -106,14 +121,30 @@ static int rpc_once(nub *n, uint32_t fn, const void *payload, size_t len, void *
 
 static int republish(nub *n, nub_error *err);
 
+static bool recovering(const nub *n) { return __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE) & 1; }
+
+/* Replace the guest and re-publish every cap.  From the moment a guest is
+** known dead until its successor holds every cap, the epoch is odd and
+** nub_lookup answers from the host's copy; a failed attempt leaves it
+** odd, and the next call tries again before doing anything else. */
+static int replace_guest(nub *n, nub_error *err) {
+  int rc;
+  if (!recovering(n)) __atomic_add_fetch(&n->epoch, 1, __ATOMIC_SEQ_CST);
+  if ((rc = n->b->ops->restart(n->b, err)) || (rc = republish(n, err))) return rc;
+  __atomic_add_fetch(&n->epoch, 1, __ATOMIC_SEQ_CST);
+  return NUB_OK;
+}
+
 /* After a dead guest: restart it and re-publish every cap.  The failed
 ** call still fails (its effect is unknown); the next one finds a fresh
 ** guest with every cap. */
 static int recover(nub *n, int rc, nub_error *err) {
   nub_error rerr;
-  size_t used = err ? strlen(err->msg) : 0;
   if (rc != NUB_ERR_GUEST_DIED && rc != NUB_ERR_TIMEOUT && !n->b->guest_gone) return rc;
-  if (n->b->ops->restart(n->b, &rerr) || republish(n, &rerr)) {
+  /* only now: err is written on failure alone, so on success it may be
+  ** uninitialised (nub.h) */
+  size_t used = err ? strnlen(err->msg, sizeof err->msg) : 0;
+  if (replace_guest(n, &rerr)) {
     if (err) snprintf(err->msg + used, sizeof err->msg - used, "; restart failed: %s", rerr.msg);
     return rc;
   }
@@ -123,14 +154,29 @@ static int recover(nub *n, int rc, nub_error *err) {
   return rc;
 }
 
+/* Before a call: finish a replacement that failed last time. */
+static int ready(nub *n, nub_error *err) {
+  int rc;
+  if (!recovering(n)) return NUB_OK;
+  if ((rc = replace_guest(n, err)) && err) {
+    char msg[sizeof err->msg];
+    memcpy(msg, err->msg, sizeof msg);
+    snprintf(err->msg, sizeof err->msg, "replacing the dead guest: %.200s", msg);
+  }
+  return rc;
+}
+
 static int rpc(nub *n, uint32_t fn, const void *payload, size_t len, void *reply, size_t want,
                nub_error *err) {
-  return recover(n, rpc_once(n, fn, payload, len, reply, want, err), err);
+  int rc = ready(n, err);
+  return rc ? rc : recover(n, rpc_once(n, fn, payload, len, reply, want, err), err);
 }
 
 int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *reply,
                  size_t reply_cap, size_t *reply_len, nub_error *err) {
+  int rc;
   if (!payload && len) return host_fail(err, NUB_ERR_ARG, "call_raw: no payload bytes");
+  if ((rc = ready(n, err))) return rc;
   return recover(n, rpc_raw(n, fn_id, payload, len, reply, reply_cap, reply_len, err), err);
 }
 
@@ -161,6 +207,7 @@ static int grow_index(nub *n) {
   return 0;
 }
 
+/* Callers hold the write lock. */
 static int record(nub *n, const nub_hash h, const uint8_t *wire, size_t len) {
   if (is_recorded(n, h)) return 0;
   if ((n->ncaps + 1) * 2 > n->index_cap && grow_index(n)) return -1;
@@ -229,14 +276,77 @@ static int put_once(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_e
   }
 }
 
+/* One cap by PUT_CAP, the guest hashing it: for a cap whose record does
+** not fit a REPUBLISH frame. */
+static int republish_one(nub *n, size_t i, nub_error *err) {
+  nub_hash h;
+  int rc = put_once(n, n->caps[i].wire, n->caps[i].len, h, err);
+  if (!rc && memcmp(h, n->caps[i].hash, NUB_HASH_SIZE))
+    return host_fail(err, NUB_ERR_PROTOCOL, "re-publishing cap %zu gave a different hash", i);
+  return rc;
+}
+
+/* Caps [first, first + count) are in the frame: the guest must say it
+** stored every one, each new to it (it is a fresh guest). */
+static int send_republish(nub *n, size_t first, uint32_t count, size_t len, nub_error *err) {
+  nub_republish_header h = {count, 0};
+  nub_republish_reply r;
+  size_t got;
+  memcpy(n->b->in + sizeof(nub_request_header), &h, sizeof h);
+  int rc = send_frame(n, NUB_FN_REPUBLISH, len, &r, sizeof r, &got, err);
+  if (rc) return rc;
+  if (got != sizeof r || r.stored != count || r.inserted != count)
+    return host_fail(err, NUB_ERR_PROTOCOL,
+                     "re-publishing caps %zu..%zu: the guest answered %zu bytes, %u stored, %u "
+                     "new, for %u records", first, first + count - 1, got, got == sizeof r ? r.stored : 0,
+                     got == sizeof r ? r.inserted : 0, count);
+  return NUB_OK;
+}
+
+/* Every published cap into a fresh guest, in publication order, as
+** REPUBLISH frames filled up to the request buffer: the guest stores the
+** hashes the host computed at first publication instead of hashing again.
+** The directory count is checked at the end. */
 static int republish(nub *n, nub_error *err) {
+  host_backend *b = n->b;
+  const size_t start = sizeof(nub_request_header) + sizeof(nub_republish_header);
+  const size_t room = b->in_cap - sizeof(nub_request_header);
+  size_t first = 0, at = start;
+  uint32_t count = 0;
+  int rc;
   for (size_t i = 0; i < n->ncaps; i++) {
-    nub_hash h;
-    int rc = put_once(n, n->caps[i].wire, n->caps[i].len, h, err);
-    if (rc) return rc;
-    if (memcmp(h, n->caps[i].hash, NUB_HASH_SIZE))
-      return host_fail(err, NUB_ERR_PROTOCOL, "re-publishing cap %zu gave a different hash", i);
+    const published *c = &n->caps[i];
+    nub_republish_record rec;
+    size_t need = sizeof rec + c->len;
+    if (need > room - sizeof(nub_republish_header)) {   /* only alone, the old way */
+      if (count && (rc = send_republish(n, first, count, at - sizeof(nub_request_header), err)))
+        return rc;
+      if ((rc = republish_one(n, i, err))) return rc;
+      first = i + 1, at = start, count = 0;
+      continue;
+    }
+    if (need > b->in_cap - at || count == UINT32_MAX) {
+      if ((rc = send_republish(n, first, count, at - sizeof(nub_request_header), err))) return rc;
+      first = i, at = start, count = 0;
+    }
+    memcpy(rec.hash, c->hash, NUB_HASH_SIZE);
+    rec.len = c->len;
+    memcpy(b->in + at, &rec, sizeof rec);
+    memcpy(b->in + at + sizeof rec, c->wire, c->len);
+    at += need;
+    count++;
   }
+  if (count && (rc = send_republish(n, first, count, at - sizeof(nub_request_header), err)))
+    return rc;
+  cap_dir d;
+  cap_error ce;
+  uint64_t in_dir, capacity;
+  if (cap_dir_open(&d, b->heap_view, b->heap_size, n->dir_off, &ce) ||
+      cap_dir_stats(&d, &in_dir, &capacity, &ce))
+    return host_fail(err, NUB_ERR_PROTOCOL, "after re-publishing: %s", ce.msg);
+  if (in_dir != n->ncaps)
+    return host_fail(err, NUB_ERR_PROTOCOL, "after re-publishing %zu caps the directory holds %llu",
+                     n->ncaps, (unsigned long long)in_dir);
   return NUB_OK;
 }
 
@@ -271,11 +381,20 @@ int nub_open(const nub_options *opt, nub **out, nub_error *err) {
   if (!o.io_size) o.io_size = NUB_DEFAULT_IO_SIZE;
   if (o.io_size < 4096)
     return host_fail(err, NUB_ERR_ARG, "io_size %zu is below the 4096-byte minimum", o.io_size);
+  if (!o.memory_budget) o.memory_budget = NUB_DEFAULT_MEMORY_BUDGET;
+  if (o.memory_budget < NUB_MIN_MEMORY_BUDGET)
+    return host_fail(err, NUB_ERR_ARG, "memory_budget %llu is below the %llu-byte minimum",
+                     (unsigned long long)o.memory_budget,
+                     (unsigned long long)NUB_MIN_MEMORY_BUDGET);
   const host_backend_ops *ops = o.backend == NUB_BACKEND_INPROC ? &host_inproc_ops
                               : o.backend == NUB_BACKEND_PROC ? &host_proc_ops : NULL;
   if (!ops) return host_fail(err, NUB_ERR_ARG, "backend %d is not available in this build", (int)o.backend);
   if (!(n = calloc(1, sizeof *n))) return host_fail(err, NUB_ERR_NOMEM, "out of memory");
-  if ((rc = ops->open(&o, &n->b, err))) { free(n); return rc; }
+  if (pthread_rwlock_init(&n->lock, NULL)) {
+    free(n);
+    return host_fail(err, NUB_ERR_SYSTEM, "cannot create the record's lock");
+  }
+  if ((rc = ops->open(&o, &n->b, err))) { pthread_rwlock_destroy(&n->lock); free(n); return rc; }
   if ((rc = locate_directory(n, err))) { nub_close(n); return rc; }
   *out = n;
   return NUB_OK;
@@ -287,6 +406,7 @@ void nub_close(nub *n) {
   for (size_t i = 0; i < n->ncaps; i++) free(n->caps[i].wire);
   free(n->caps);
   free(n->index);
+  pthread_rwlock_destroy(&n->lock);
   free(n);
 }
 
@@ -317,12 +437,50 @@ int nub_evict_jit(nub *n, nub_error *err) {
   return rpc(n, NUB_FN_EVICT_JIT_ALL, NULL, 0, NULL, 0, err);
 }
 
+/* The host's own hash of a cap it records: REPUBLISH hands the recorded
+** hash to the next guest unchecked, so it must not be the guest's word. */
+typedef struct hash_job {
+  const uint8_t *wire;
+  size_t len;
+  nub_hash hash;
+  cap_error err;
+  int rc;
+} hash_job;
+
+static void *run_hash_job(void *arg) {
+  hash_job *j = arg;
+  j->rc = cap_hash_wire(j->wire, j->wire + j->len, j->hash, &j->err);
+  return NULL;
+}
+
+/* From this size the host hashes on a helper thread while the guest
+** hashes its copy (a 1 MiB Data cap takes ~40 ms to hash). */
+#define PARALLEL_HASH_BYTES (1u << 20)
+
 int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
+  hash_job job = {.wire = wire, .len = len};
+  pthread_t helper;
+  bool threaded = false;
   int rc;
   if (!wire && len) return host_fail(err, NUB_ERR_ARG, "put_cap: no bytes");
-  if ((rc = recover(n, put_once(n, wire, len, out, err), err))) return rc;
-  if (record(n, out, wire, len))
-    return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
+  if (len > n->b->in_cap - sizeof(nub_request_header))
+    return host_fail(err, NUB_ERR_TOO_LARGE, "request of %zu bytes exceeds the %zu-byte buffer",
+                     len, n->b->in_cap - sizeof(nub_request_header));
+  if (len >= PARALLEL_HASH_BYTES) threaded = !pthread_create(&helper, NULL, run_hash_job, &job);
+  rc = recover(n, put_once(n, wire, len, out, err), err);
+  if (threaded) pthread_join(helper, NULL);
+  if (rc) return rc;
+  if (!threaded) run_hash_job(&job);
+  if (job.rc)
+    return host_fail(err, NUB_ERR_PROTOCOL, "put_cap: the guest accepted a cap the host rejects: %s",
+                     job.err.msg);
+  if (memcmp(out, job.hash, NUB_HASH_SIZE))
+    return host_fail(err, NUB_ERR_PROTOCOL,
+                     "put_cap: the guest's hash of the %zu-byte cap differs from the host's", len);
+  pthread_rwlock_wrlock(&n->lock);
+  rc = record(n, job.hash, wire, len);
+  pthread_rwlock_unlock(&n->lock);
+  if (rc) return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
   return NUB_OK;
 }
 
@@ -338,19 +496,22 @@ int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_
 }
 
 int nub_ping(nub *n, nub_error *err) {
+  int rc;
   if (!n->b->ops->ping)
     return host_fail(err, NUB_ERR_ARG, "ping: the %s backend has no transport", n->b->ops->name);
+  if ((rc = ready(n, err))) return rc;
   return recover(n, n->b->ops->ping(n->b, err), err);
 }
 
-int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
-               nub_error *err) {
+/* The guest's directory, read through the heap view; every read bounded
+** (CAP_DIR_READ_SLOTS, CAP_DIR_READ_MS) and the copy checked against hash. */
+static int lookup_guest(const nub *n, const nub_hash hash, uint8_t *wire, size_t cap,
+                        size_t *len, nub_error *err) {
   const host_backend *b = n->b;
   cap_dir d;
   cap_dir_entry e;
   cap_error ce;
   int rc;
-  if (!hash || !len || (!wire && cap)) return host_fail(err, NUB_ERR_ARG, "lookup: missing argument");
   if ((rc = cap_dir_open(&d, b->heap_view, b->heap_size, n->dir_off, &ce)) ||
       (rc = cap_dir_get_verified(&d, hash, wire, cap, len, &ce)) == CAP_OK)
     return rc ? host_fail(err, NUB_ERR_PROTOCOL, "lookup: %s", ce.msg) : NUB_OK;
@@ -360,6 +521,50 @@ int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *l
     return host_fail(err, NUB_ERR_TOO_LARGE, "lookup: %s", ce.msg);
   }
   return host_fail(err, NUB_ERR_PROTOCOL, "lookup: %s", ce.msg);
+}
+
+/* The host's own copy: NUB_ERR_NOT_FOUND if this handle never published it. */
+static int lookup_record(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
+                         nub_error *err) {
+  int rc = NUB_ERR_NOT_FOUND;
+  pthread_rwlock_rdlock(&n->lock);
+  uint32_t at = is_recorded(n, hash) ? n->index[slot_of(n, hash)] : 0;
+  if (at) {
+    const published *c = &n->caps[at - 1];
+    *len = c->len;
+    if (c->len > cap) {
+      rc = host_fail(err, NUB_ERR_TOO_LARGE, "lookup: entry of %zu bytes, buffer holds %zu",
+                     c->len, cap);
+    } else {
+      memcpy(wire, c->wire, c->len);
+      rc = NUB_OK;
+    }
+  }
+  pthread_rwlock_unlock(&n->lock);
+  return rc;
+}
+
+/* A cap published through this handle comes from the host's own copy:
+** trusted, so not hashed again, and whatever the guest does (stalls,
+** garbles its directory, is being replaced) it is never reported missing.
+** Any other hash is looked up in the guest's directory; a read that
+** overlapped a replacement (the heap was remapped underneath) says so. */
+int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
+               nub_error *err) {
+  if (!hash || !len || (!wire && cap)) return host_fail(err, NUB_ERR_ARG, "lookup: missing argument");
+  int rc = lookup_record(n, hash, wire, cap, len, err);
+  if (rc != NUB_ERR_NOT_FOUND) return rc;
+  uint64_t e0 = __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE);
+  if (!(e0 & 1)) {
+    rc = lookup_guest(n, hash, wire, cap, len, err);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (rc == NUB_OK || __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE) == e0) return rc;
+  }
+  char hex[2 * NUB_HASH_SIZE + 1];
+  for (size_t i = 0; i < NUB_HASH_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+  return host_fail(err, NUB_ERR_NOT_FOUND,
+                   "lookup: no cap under %s was published through this handle (the guest is "
+                   "being replaced)", hex);
 }
 
 int nub_boot_info_elf(nub *n, struct nub_boot_info *out, nub_error *err) {

@@ -40,6 +40,7 @@ typedef struct proc {
   uint64_t va_request;
   uint32_t timeout_ms;
   size_t io_size, heap_size, chan_size;
+  uint64_t memory_budget;
   uint8_t *chan;                 /* control page, request, answer, response: RW */
   nk_chan ch;
   nk_chan_ctl *ctl;
@@ -201,6 +202,7 @@ static void write_config(proc *p) {
   c->config.io_size = p->io_size;
   c->config.heap_va = (uint64_t)(uintptr_t)p->heap;
   c->config.heap_size = p->heap_size;
+  c->config.memory_budget = p->memory_budget;
   memcpy(c->config.engine, p->engine_req, sizeof c->config.engine);
   p->ch.ans->resp_seq = UINT32_MAX;      /* boot answers request 0 */
 }
@@ -360,6 +362,7 @@ static int proc_open(const nub_options *opt, host_backend **out, nub_error *err)
   p->child.pidfd = -1;
   p->io_size = page_round(opt->io_size);
   p->heap_size = page_round(opt->heap_size);
+  p->memory_budget = opt->memory_budget;
   p->chan_size = nk_chan_size(p->io_size);
   p->va_request = opt->guest_va_base;
   p->timeout_ms = opt->call_timeout_ms;

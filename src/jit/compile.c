@@ -103,7 +103,8 @@ typedef struct compiler {
 /* if (cc) exit with kind at idx, out of line */
 static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, pvm_status kind) {
   size_t field = jit_x86_jcc_forward(&c->a, cc);
-  if (!pvm_grow((void **)&c->cold, &c->cold_cap, c->ncold + 1, sizeof *c->cold)) {
+  if (!jit_asm_grow_array(&c->a, (void **)&c->cold, &c->cold_cap, c->ncold + 1,
+                          sizeof *c->cold)) {
     c->oom = true;
     return;
   }
@@ -111,7 +112,8 @@ static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, pvm_status kind) {
 }
 
 static void note_fault_site(compiler *c, uint32_t idx) {
-  if (!pvm_grow((void **)&c->faults, &c->fault_cap, c->nfaults + 1, sizeof *c->faults)) {
+  if (!jit_asm_grow_array(&c->a, (void **)&c->faults, &c->fault_cap, c->nfaults + 1,
+                          sizeof *c->faults)) {
     c->oom = true;
     return;
   }
@@ -445,7 +447,8 @@ static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
     return;
   }
   size_t field = jit_x86_jcc_forward(&c->a, cc);
-  if (!pvm_grow((void **)&c->fixups, &c->fixup_cap, c->nfixups + 1, sizeof *c->fixups)) {
+  if (!jit_asm_grow_array(&c->a, (void **)&c->fixups, &c->fixup_cap, c->nfixups + 1,
+                          sizeof *c->fixups)) {
     c->oom = true;
     return;
   }
@@ -756,6 +759,23 @@ static void emit_cold(compiler *c) {
     jit_asm_patch_rel32(&c->a, c->cold[i].field, jit_asm_pos(&c->a));
     exit_now(c, c->cold[i].idx, (pvm_status)c->cold[i].kind);
   }
+  c->ncold = 0;
+}
+
+/* Pending cold stubs are emitted in batches, behind a jump, so that their
+** list stays small: kept to the end, it cost 12 bytes (20 with the
+** array's growth) per gas block, a third of a compile's peak memory for
+** programs of one-byte blocks. */
+#define COLD_BATCH 4096u
+
+static void flush_cold(compiler *c) {
+  jit_asm *a = &c->a;
+  uint32_t labels = a->nlabels, fixups = a->nfixups;
+  jit_label over = jit_label_new(a);
+  jit_x86_jmp(a, over);
+  emit_cold(c);
+  jit_label_bind(a, over);
+  jit_asm_close_scope(a, labels, fixups);
 }
 
 /* Table slot k (address 2k) holds the offset of its target's block entry
@@ -796,15 +816,22 @@ static int compile_body(compiler *c, pvm_error *err) {
   emit_sbrk_thunk(c);
   for (uint32_t i = 0; i < c->n; i++) {
     const pvm_xinsn *x = &p->insns[i];
+    if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
     if (x->gas) emit_gas_check(c, i, x->gas);
     c->body[i] = (uint32_t)jit_asm_pos(a);
+    uint32_t labels = a->nlabels, fixups = a->nfixups;
     emit_insn(c, i);
+    jit_asm_close_scope(a, labels, fixups);   /* div/rem labels: 16 bytes each otherwise */
   }
   patch_block_jumps(c);
   emit_cold(c);
   c->code_size = jit_asm_pos(a);
   emit_table(c);
   const char *what = NULL;
+  if (a->over_limit)
+    return pvm_fail(err, PVM_ERR_LIMIT, 0,
+                    "jit: compiling %u instructions needs more than the %zu-byte limit",
+                    c->n, a->limit);
   if (c->oom || jit_asm_finish(a, &what))
     return pvm_fail(err, c->oom || a->oom ? PVM_ERR_NOMEM : PVM_ERR_LIMIT, 0, "jit: %s",
                     what ? what : "out of memory");
@@ -853,24 +880,39 @@ int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
     *out = NULL;
     return rc;
   }
-  return jit_compile_features(prog, features, out, err);
+  return jit_compile_bounded(prog, features, opt ? opt->max_bytes : 0, out, err);
 }
 
 int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **out,
                          pvm_error *err) {
+  return jit_compile_bounded(prog, features, 0, out, err);
+}
+
+int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_bytes,
+                        jit_code **out, pvm_error *err) {
   uint64_t t0 = now_ns();
   compiler c;
   jit_code *code = NULL;
+  size_t body_bytes = (size_t)prog->insn_count * sizeof *c.body;
   int rc;
   *out = NULL;
   memset(&c, 0, sizeof c);
   c.prog = prog;
   c.features = features;
   jit_asm_init(&c.a);
+  c.a.limit = max_bytes;
+  if (!jit_asm_charge(&c.a, sizeof *code + body_bytes)) {
+    rc = pvm_fail(err, PVM_ERR_LIMIT, 0,
+                  "jit: compiling %u instructions needs more than the %zu-byte limit",
+                  prog->insn_count, max_bytes);
+    goto fail;
+  }
   code = calloc(1, sizeof *code);
-  c.body = malloc((size_t)prog->insn_count * sizeof *c.body);
+  c.body = malloc(body_bytes ? body_bytes : 1);
   if (!code || !c.body) { rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory"); goto fail; }
-  if ((rc = compile_body(&c, err)) || (rc = map_code(code, &c.a, err))) goto fail;
+  if ((rc = compile_body(&c, err))) goto fail;
+  size_t native = c.a.len, pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
+  if ((rc = map_code(code, &c.a, err))) goto fail;
   code->prog = prog;
   code->code_size = c.code_size;
   code->body = c.body;
@@ -883,10 +925,11 @@ int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **
   code->stats = (jit_stats){
     .pvm_bytes = prog->blob.code_len, .insns = prog->insn_count,
     .blocks = prog->block_count, .code_bytes = (uint32_t)c.code_size,
-    .table_bytes = (uint32_t)(c.a.len - c.code_size +
-                              (size_t)prog->insn_count * sizeof *c.body +
+    .table_bytes = (uint32_t)(native - c.code_size + body_bytes +
                               (size_t)c.nfaults * sizeof *c.faults),
     .features = c.features,
+    .peak_bytes = c.a.peak,
+    .kept_bytes = sizeof *code + pages + body_bytes + (size_t)c.fault_cap * sizeof *c.faults,
   };
   free(c.cold);
   free(c.fixups);

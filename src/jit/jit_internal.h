@@ -69,6 +69,9 @@ struct jit_code {
 ** it to inspect code for features this CPU lacks (never run such code). */
 int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **out,
                          pvm_error *err);
+/* ... and within max_bytes of memory (0 = no bound; jit_options). */
+int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_bytes,
+                        jit_code **out, pvm_error *err);
 
 /* Runtime hooks the generated code calls. */
 uint64_t jit_rt_sbrk(pvm_mem *mem, uint64_t size);

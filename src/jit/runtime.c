@@ -237,6 +237,19 @@ static int engine_compile(const pvm_program *prog, void **code, pvm_error *err) 
 
 static void engine_release(void *code) { jit_code_free(code); }
 
+static int engine_compile_within(const pvm_program *prog, size_t max_bytes, void **code,
+                                 pvm_error *err) {
+  jit_options o = {.disable = 0, .max_bytes = max_bytes ? max_bytes : 1};
+  jit_code *c;
+  int rc = jit_compile(prog, &o, &c, err);
+  *code = rc ? NULL : c;
+  return rc;
+}
+
+static size_t engine_code_bytes(const void *code) {
+  return code ? (size_t)jit_code_stats(code)->kept_bytes : 0;
+}
+
 static int engine_vm_init(pvm_vm *vm, pvm_error *err) {
   const jit_code *code = vm->code;
   if (!code || code->prog != vm->prog)
@@ -255,4 +268,5 @@ static void engine_vm_fini(pvm_vm *vm) {
 
 const pvm_engine jit_engine = {
   "jit", engine_compile, engine_release, engine_vm_init, engine_vm_fini, jit_run,
+  engine_compile_within, engine_code_bytes,
 };

@@ -89,9 +89,17 @@ typedef struct jit_asm {
   jit_fixup *fixups;
   uint32_t nfixups, fixup_cap;
   bool oom;
+  bool over_limit;         /* oom because held would pass limit */
+  const char *scope_error; /* from jit_asm_close_scope, reported by finish */
+  size_t limit;            /* 0 = none: bytes the buffer and arrays may hold */
+  size_t held, peak;       /* bytes held now (capacities), and the most */
 } jit_asm;
 
 void jit_asm_init(jit_asm *a);
+/* Count bytes against the limit (sticky oom when they do not fit). */
+bool jit_asm_charge(jit_asm *a, size_t bytes);
+/* pvm_grow of a realloc'ed array, counted against the limit. */
+bool jit_asm_grow_array(jit_asm *a, void **p, uint32_t *cap, uint64_t need, size_t elem);
 void jit_asm_free(jit_asm *a);
 /* Empty the buffer and forget labels and fixups, keeping the memory. */
 void jit_asm_reset(jit_asm *a);
@@ -102,6 +110,11 @@ uint8_t *jit_asm_take(jit_asm *a, size_t *mapped);
 void jit_asm_reserve(jit_asm *a, size_t code_bytes, uint32_t labels, uint32_t fixups);
 /* Resolve every fixup.  Returns 0, or -1 when out of memory, a label was
 ** never bound or a rel8 does not reach (*what names the problem). */
+/* Labels from first_label on are local to a stretch of code that is now
+** complete: patch their fixups (those from first_fixup on) and forget
+** them, so that labels and fixups do not pile up over a whole program.
+** Fixups of older labels are kept for jit_asm_finish. */
+void jit_asm_close_scope(jit_asm *a, uint32_t first_label, uint32_t first_fixup);
 int jit_asm_finish(jit_asm *a, const char **what);
 
 jit_label jit_label_new(jit_asm *a);

@@ -88,6 +88,7 @@ static void interp_vm_fini(pvm_vm *vm) { (void)vm; }
 
 const pvm_engine pvm_engine_interp = {
   "interp", interp_compile, interp_release, interp_vm_init, interp_vm_fini, interp_run,
+  NULL, NULL,
 };
 
 int pvm_vm_init(pvm_vm *vm, const pvm_program *prog, pvm_mem *mem,

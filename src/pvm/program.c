@@ -252,6 +252,7 @@ int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
   if (!p) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory");
   p->profile = profile;
   p->bytes = malloc(len ? len : 1);
+  p->len = len;
   if (!p->bytes) { rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for %zu bytes", len); goto fail; }
   if (len) memcpy(p->bytes, blob, len);
   if ((rc = pvm_blob_parse(p->bytes, p->bytes + len, &p->blob, err))) goto fail;
@@ -277,6 +278,21 @@ void pvm_program_free(pvm_program *p) {
   free(p->block_start);
   free(p->bytes);
   free(p);
+}
+
+/* Every instruction the walk produces covers a byte of its own (a
+** synthetic trap follows an instruction of two or more bytes), so there
+** are at most code_len + 1 of them. */
+uint64_t pvm_program_load_bytes(const pvm_blob *b, size_t len) {
+  uint64_t insns = (uint64_t)b->code_len + 1;
+  return sizeof(pvm_program) + len + insns * (sizeof(pvm_xinsn) + sizeof(insn_facts)) +
+         ((uint64_t)b->code_len + 8) / 8 + ((uint64_t)b->jump_count + 1) * sizeof(uint32_t);
+}
+
+size_t pvm_program_bytes(const pvm_program *p) {
+  const pvm_blob *b = &p->blob;
+  return sizeof *p + p->len + (size_t)p->insn_count * sizeof *p->insns +
+         ((size_t)b->code_len + 8) / 8 + ((size_t)b->jump_count + 1) * sizeof *p->jump_targets;
 }
 
 const pvm_blob *pvm_program_blob(const pvm_program *p) { return &p->blob; }

@@ -200,6 +200,7 @@ struct pvm_program {
   pvm_profile profile;
   pvm_blob blob;           /* views into bytes */
   uint8_t *bytes;          /* owned copy of the blob */
+  size_t len;
   uint32_t *jump_targets;  /* jump table resolved to insn index or NO_TARGET */
   uint8_t *block_start;    /* bitset over code_len + 1 bits (varpi) */
   pvm_xinsn *insns;        /* sorted by pc; last is a synthetic trap */

@@ -2,7 +2,7 @@
 ** The cap directory: insert/find, idempotence, growth, position
 ** independence, hostile (corrupted) regions, and a writer racing readers
 ** that see the region through a read-only mapping, in threads and in a
-** forked process.
+** forked process; puts under a trusted hash; the bound on every read.
 */
 #include <pthread.h>
 #include <setjmp.h>
@@ -333,7 +333,7 @@ static void test_corrupted_regions(void **state) {
   record_of(z, z->c.hash[3])[15] = 1;
   expect_find(z, CAP_ERR_CORRUPT, "ordinal/kind");
   wr64(hdr(z) + H_SEQ, 7);   /* a writer that never finishes */
-  expect_find(z, CAP_ERR_BUSY, "write section");
+  expect_find(z, CAP_ERR_BUSY, "kept the directory changing");
   /* every slot taken by strangers: the probe ends, the hash is missing */
   for (uint64_t i = 0; i < rd64(hdr(z) + H_CAPACITY); i++) {
     memset(table_of(z) + i * SLOT, 0x33, 32);
@@ -523,6 +523,91 @@ static void test_writer_races_readers(void **state) {
   free(r);
 }
 
+/* cap_dir_put_hashed stores under the caller's hash without hashing,
+** interoperates with cap_dir_put, grows, and still decodes every copy. */
+static void test_put_hashed(void **state) {
+  fixture f;
+  caps c;
+  cap_dir_entry e, again;
+  cap_view v;
+  cap_error err;
+  bool inserted;
+  uint64_t count, capacity;
+  (void)state;
+  make_caps(&c, 300);
+  setup_dir(&f, 1 << 22, 8);
+  for (unsigned i = 0; i < c.n; i++) {
+    assert_int_equal(cap_dir_put_hashed(&f.dir, c.wire[i], c.len[i], c.hash[i], &e, &v, &inserted, &err), CAP_OK);
+    assert_true(inserted);
+    assert_int_equal(e.ordinal, i);
+    assert_ptr_equal(v.wire, e.wire);
+  }
+  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(count, c.n);
+  assert_true(capacity >= 512);                      /* grew from 8 */
+  for (unsigned i = 0; i < c.n; i++) {
+    assert_int_equal(cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
+    assert_int_equal(e.ordinal, i);
+    assert_memory_equal(e.wire, c.wire[i], c.len[i]);
+  }
+  /* idempotent both ways: hashed again, and hashing */
+  assert_int_equal(cap_dir_put_hashed(&f.dir, c.wire[7], c.len[7], c.hash[7], &again, NULL, &inserted, &err), CAP_OK);
+  assert_false(inserted);
+  assert_int_equal(again.ordinal, 7);
+  put_ok(&f, c.wire[8], c.len[8], &again, &inserted);
+  assert_false(inserted);
+  assert_int_equal(again.ordinal, 8);
+  /* other bytes under a stored hash, and bytes that do not decode: refused */
+  assert_int_equal(cap_dir_put_hashed(&f.dir, c.wire[9], c.len[9], c.hash[10], &e, NULL, &inserted, &err), CAP_ERR_CORRUPT);
+  assert_non_null(strstr(err.msg, "holds other bytes"));
+  uint8_t junk[3] = {9, 9, 9};
+  uint8_t h[CAP_HASH_SIZE];
+  memset(h, 0x77, sizeof h);
+  assert_int_not_equal(cap_dir_put_hashed(&f.dir, junk, sizeof junk, h, &e, NULL, &inserted, &err), CAP_OK);
+  assert_false(inserted);
+  assert_int_equal(cap_dir_find(&f.dir, h, &e, &err), CAP_ERR_MISSING);
+  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(count, c.n);
+  free_caps(&c);
+  free(f.region);
+}
+
+/* A table whose every free slot a stranger took: a lookup of an absent
+** hash stops after CAP_DIR_READ_SLOTS slot reads instead of walking all
+** 2^17, the caps stored before are still found, and neither writer makes
+** a probe sequence longer than readers would walk. */
+static void test_reads_are_bounded(void **state) {
+  fixture f;
+  caps c;
+  cap_dir_entry e;
+  cap_error err;
+  bool inserted;
+  uint8_t h[CAP_HASH_SIZE];
+  (void)state;
+  make_caps(&c, 21);
+  setup_dir(&f, 8u << 20, 1u << 17);
+  for (unsigned i = 0; i < 20; i++) put_ok(&f, c.wire[i], c.len[i], &e, &inserted);
+  uint8_t *hdr = f.region + f.dir.header_off, *table = hdr + rd64(hdr + H_TABLE);
+  uint64_t capacity = rd64(hdr + H_CAPACITY), taken = 0;
+  assert_int_equal(capacity, 1u << 17);
+  for (uint64_t i = 0; i < capacity; i++)
+    if (!rd64(table + i * SLOT + 32)) {
+      memset(table + i * SLOT, 0x33, 32);
+      wr64(table + i * SLOT + 32, 8);
+      taken++;
+    }
+  assert_int_equal(taken, capacity - 20);
+  assert_int_equal(cap_dir_find(&f.dir, c.hash[20], &e, &err), CAP_ERR_CORRUPT);
+  assert_non_null(strstr(err.msg, "probe sequence longer than 65536 slots"));
+  for (unsigned i = 0; i < 20; i++) assert_int_equal(cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
+  assert_int_equal(cap_dir_put(&f.dir, c.wire[20], c.len[20], h, &e, NULL, &inserted, &err), CAP_ERR_FULL);
+  assert_non_null(strstr(err.msg, "probe sequence longer"));
+  assert_int_equal(cap_dir_put_hashed(&f.dir, c.wire[20], c.len[20], c.hash[20], &e, NULL, &inserted, &err), CAP_ERR_FULL);
+  assert_false(inserted);
+  free_caps(&c);
+  free(f.region);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_put_find_idempotent),
@@ -533,6 +618,8 @@ int main(void) {
     cmocka_unit_test(test_corrupted_regions),
     cmocka_unit_test(test_random_damage),
     cmocka_unit_test(test_writer_races_readers),
+    cmocka_unit_test(test_put_hashed),
+    cmocka_unit_test(test_reads_are_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

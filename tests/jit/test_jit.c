@@ -2,8 +2,8 @@
 ** JIT-specific behaviour: both leading-zero code paths, CPU feature
 ** checks, compile statistics, W^X, entry at every pc, register aliasing
 ** around rax/rdx (division, mul_upper) and sbrk, the fault handler's
-** chaining to the handler installed before it, and faults on several
-** threads at once.  Results are compared with the interpreter.
+** chaining to the handler installed before it, faults on several
+** threads at once, the compile's memory bound and batched cold stubs.  Results are compared with the interpreter.
 */
 #include <pthread.h>
 #include <setjmp.h>
@@ -660,6 +660,72 @@ static void read_only_store_rule_is_per_code(void **state) {
   pvm_mem_free(mem);
 }
 
+/* ---- memory ---- */
+
+/* 20 000 remainders (three local labels each), each in its own block: a
+** bound below what the code keeps fails with PVM_ERR_LIMIT, the same code
+** compiles within the unbounded peak or 1.5 x what it keeps, and never
+** holds more than its bound. */
+static void compile_memory_is_bounded(void **state) {
+  (void)state;
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  for (int i = 0; i < 20000; i++) {
+    pvm_builder_insn(b, PVM_OP_REM_S_64, 7, 8, 7, 0, 0);
+    pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  }
+  pvm_program *prog = load_built(b, true);
+  jit_code *code;
+  pvm_error err;
+  assert_int_equal(jit_compile(prog, NULL, &code, &err), PVM_OK);
+  jit_stats st = *jit_code_stats(code);
+  jit_code_free(code);
+  assert_true(st.peak_bytes > st.code_bytes);
+  assert_true(st.kept_bytes >= st.code_bytes && st.kept_bytes <= st.peak_bytes);
+  /* labels and cold stubs no longer pile up: the peak stays near what is kept */
+  assert_true(st.peak_bytes < 2 * st.kept_bytes);
+  /* below what the code alone needs: refused (a bound between that and
+  ** the unbounded peak may fit, by growing the buffers less) */
+  const size_t limits[] = {4096, st.code_bytes / 2, st.kept_bytes - 1};
+  for (size_t i = 0; i < ARRAY_LEN(limits); i++) {
+    jit_options o = {.disable = 0, .max_bytes = limits[i]};
+    assert_int_equal(jit_compile(prog, &o, &code, &err), PVM_ERR_LIMIT);
+    assert_null(code);
+    assert_non_null(strstr(err.msg, "limit"));
+  }
+  const size_t fit[] = {st.peak_bytes, st.kept_bytes + st.kept_bytes / 2};
+  for (size_t i = 0; i < ARRAY_LEN(fit); i++) {
+    jit_options o = {.disable = 0, .max_bytes = fit[i]};
+    assert_int_equal(jit_compile(prog, &o, &code, &err), PVM_OK);
+    assert_true(jit_code_stats(code)->peak_bytes <= fit[i]);
+    assert_int_equal(jit_code_stats(code)->code_bytes, st.code_bytes);
+    jit_code_free(code);
+  }
+  pvm_program_free(prog);
+}
+
+/* Cold stubs are emitted every 4096 behind a jump: out of gas in blocks
+** before, at and after such a batch exits exactly as the interpreter. */
+static void out_of_gas_across_cold_stub_batches(void **state) {
+  (void)state;
+  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  for (int i = 0; i < 10000; i++) pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, 1, 0),
+                                  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  pvm_program *prog = load_built(b, true);
+  const int64_t gases[] = {1, 4095 * 2, 4096 * 2, 4097 * 2 + 1, 8192 * 2, 19999 * 2, 20000 * 2,
+                           1 << 20};
+  uint64_t regs[PVM_REGS] = {0};
+  void *code;
+  pvm_error err;
+  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  for (size_t i = 0; i < ARRAY_LEN(gases); i++) {
+    result want = run_on(&pvm_engine_interp, prog, NULL, 0, regs, gases[i]);
+    result got = run_on(&jit_engine, prog, code, 0, regs, gases[i]);
+    same(&want, &got, "out of gas");
+  }
+  jit_engine.release(code);
+  pvm_program_free(prog);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--crash-after-prepare")) return crash_after_prepare();
   const struct CMUnitTest tests[] = {
@@ -675,6 +741,8 @@ int main(int argc, char **argv) {
     cmocka_unit_test(faults_on_many_threads),
     cmocka_unit_test(read_only_store_rule_is_per_code),
     cmocka_unit_test(runs_without_system_calls),
+    cmocka_unit_test(compile_memory_is_bounded),
+    cmocka_unit_test(out_of_gas_across_cold_stub_batches),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   pvm_mem_free(shared_mem);

@@ -725,6 +725,103 @@ static void images_run_under_their_own_profile(void **state) {
   }
 }
 
+/* A REPUBLISH payload: header, then (hash, len, wire) per item of b
+** (hashes as given); returns its length. */
+static size_t republish_frame(uint8_t *buf, const cap_bundle *b, uint32_t reserved) {
+  nub_republish_header h = {b->count, reserved};
+  size_t at = sizeof h;
+  memcpy(buf, &h, sizeof h);
+  for (uint32_t i = 0; i < b->count; i++) {
+    nub_republish_record r;
+    memcpy(r.hash, b->items[i].hash, 32);
+    r.len = b->items[i].len;
+    memcpy(buf + at, &r, sizeof r);
+    memcpy(buf + at + sizeof r, b->items[i].wire, b->items[i].len);
+    at += sizeof r + b->items[i].len;
+  }
+  return at;
+}
+
+/* REPUBLISH (fn 8) stores records under the given hashes, keeps views
+** (the program runs), is idempotent, and names the record and offset of
+** every malformed frame, storing the records before it. */
+static void republish_stores_records_and_names_bad_ones(void **state) {
+  (void)state;
+  nub *n = open_nub();
+  size_t len, got;
+  uint8_t *blob = add_program(&len), *frame = malloc(1u << 16);
+  cap_bundle b;
+  nub_republish_reply r;
+  nub_error err;
+  generic_bundle(blob, len, &b);
+  size_t flen = republish_frame(frame, &b, 0);
+  assert_int_equal(nub_call_raw(n, NUB_FN_REPUBLISH, frame, flen, &r, sizeof r, &got, &err), NUB_OK);
+  assert_int_equal(got, sizeof r);
+  assert_int_equal(r.stored, b.count);
+  assert_int_equal(r.inserted, b.count);
+  assert_int_equal(invoke(n, b.items[b.instance].hash, 0, 40, 2, 100).return_value, 42);
+  assert_int_equal(nub_call_raw(n, NUB_FN_REPUBLISH, frame, flen, &r, sizeof r, &got, &err), NUB_OK);
+  assert_int_equal(r.stored, b.count);
+  assert_int_equal(r.inserted, 0);                     /* all there already */
+
+  static const struct { const char *what; size_t len; uint32_t count, reserved; uint64_t rec_len; const char *msg; } bad[] = {
+    {"short header", 4, 0, 0, 0, "4-byte payload has no 8-byte header"},
+    {"reserved word", 8, 0, 7, 0, "reserved header word is 0x7"},
+    {"count past the payload", 8 + 20, 1, 0, 0, "1 records cannot fit 20 bytes"},
+    {"long record", 8 + 40 + 4, 1, 0, 5, "record 0 at offset 8: length 5 exceeds the 4 bytes left"},
+    {"trailing bytes", 8 + 3, 0, 0, 0, "3 bytes after record 0"},
+    {"bad wire", 8 + 40 + 4, 1, 0, 4, "record 0 at offset 8: "},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint8_t buf[64];
+    nub_republish_header h = {bad[i].count, bad[i].reserved};
+    nub_republish_record rec;
+    memset(buf, 0xEE, sizeof buf);
+    memcpy(buf, &h, sizeof h);
+    memset(&rec, 0x42, sizeof rec);
+    rec.len = bad[i].rec_len;
+    memcpy(buf + sizeof h, &rec, sizeof rec);
+    int rc = nub_call_raw(n, NUB_FN_REPUBLISH, buf, bad[i].len, &r, sizeof r, &got, &err);
+    if (rc != NUB_ERR_GUEST || !strstr(err.msg, bad[i].msg))
+      fail_msg("%s: %s \"%s\", want \"%s\"", bad[i].what, nub_errcode_name(rc), err.msg, bad[i].msg);
+  }
+  /* a bad record after good ones: those before it stay stored */
+  struct nub_kernel_stats before, after;
+  assert_int_equal(nub_kernel_stats(n, &before, NULL), NUB_OK);
+  uint8_t page[4096] = {1};
+  cap_bundle two = {0};
+  two.count = 2;
+  two.items = calloc(2, sizeof *two.items);
+  assert_int_equal(cap_encode_data_alloc(sizeof page, page, sizeof page, &two.items[0].wire, &two.items[0].len, NULL), CAP_OK);
+  assert_int_equal(cap_hash_wire(two.items[0].wire, two.items[0].wire + two.items[0].len, two.items[0].hash, NULL), CAP_OK);
+  two.items[1].wire = (uint8_t *)"\x09\x09\x09";
+  two.items[1].len = 3;
+  flen = republish_frame(frame, &two, 0);
+  assert_int_equal(nub_call_raw(n, NUB_FN_REPUBLISH, frame, flen, &r, sizeof r, &got, &err), NUB_ERR_GUEST);
+  assert_non_null(strstr(err.msg, "record 1 at offset"));
+  /* a good record, then 10 bytes where the next record header should be */
+  two.count = 1;
+  flen = republish_frame(frame, &two, 0);
+  nub_republish_header h2 = {2, 0};
+  memcpy(frame, &h2, sizeof h2);
+  memset(frame + flen, 0, 10);
+  char want[96];
+  snprintf(want, sizeof want, "record 1 at offset %zu: 10 bytes left, the header needs 40", flen);
+  assert_int_equal(nub_call_raw(n, NUB_FN_REPUBLISH, frame, flen + 10, &r, sizeof r, &got, &err), NUB_ERR_GUEST);
+  assert_non_null(strstr(err.msg, want));
+  two.count = 2;
+  assert_int_equal(nub_kernel_stats(n, &after, NULL), NUB_OK);
+  assert_int_equal(after.caps_total, before.caps_total + 1);
+  free(two.items[0].wire);
+  free(two.items);
+  uint64_t v;
+  assert_int_equal(nub_smoke(n, &v, NULL), NUB_OK);     /* still serving */
+  cap_bundle_free(&b);
+  free(frame);
+  free(blob);
+  nub_close(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(smoke),
@@ -742,6 +839,7 @@ int main(void) {
     cmocka_unit_test(evict_forces_a_recompile),
     cmocka_unit_test(unknown_fn_and_bad_payloads),
     cmocka_unit_test(images_run_under_their_own_profile),
+    cmocka_unit_test(republish_stores_records_and_names_bad_ones),
   };
   nub_options o = test_options();
   printf("backend: %s, engine: %s\n", o.backend == NUB_BACKEND_PROC ? "proc" : "inproc",
