@@ -33,6 +33,8 @@ int cli_read_file(const char *path, uint8_t **data, size_t *len);
 int cli_read_file_max(const char *path, size_t max, const char *hint, uint8_t **data,
                       size_t *len);
 int cli_write_file(const char *path, const void *data, size_t len);
+/* The "program" bytes of a vector or integration JSON file (nub gas). */
+int cli_read_json_program(const char *path, uint8_t **program, size_t *len);
 /* Parse an unsigned integer (decimal or 0x hex) that must fit in max. */
 bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 bool cli_parse_i64(const char *s, int64_t *out);
@@ -55,6 +57,7 @@ int cmd_cap(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_disasm(int argc, char **argv);
 int cmd_asm(int argc, char **argv);
+int cmd_gas(int argc, char **argv);
 /* nub bench invoke (tools/bench_invoke.c) */
 int bench_invoke(int argc, char **argv);
 /* nub bench recovery (tools/bench_recovery.c) */

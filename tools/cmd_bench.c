@@ -5,6 +5,8 @@
 **   bench jit      the loop and the bench .s kernels on the JIT, the
 **                  interpreter and natively (C, -O2), plus compile time
 **                  per KB at several program sizes
+**   bench gas      program analysis with and without the GP 0.8 block
+**                  cost model, per KB, next to JIT compile time
 **   bench hash     SHA-256 on each path (SHA extensions, portable,
 **                  libsodium), 64-byte pairs, SSZ roots of Data caps,
 **                  and openssl's figure as the hardware limit
@@ -400,6 +402,115 @@ static int bench_jit(void) {
   return bench_compile_scaling() || bench_compile_memory();
 }
 
+/* ---- gas cost model ---- */
+
+/* Thread CPU time: the machine may be shared, and these are
+** single-threaded computations. */
+static uint64_t cpu_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#define GAS_RUNS 9
+
+/* Fastest of GAS_RUNS pvm_program_load under each of two profiles, in
+** CPU ns; the two alternate so that drift on a shared machine hits both. */
+static int time_loads(const pvm_profile profile[2], const uint8_t *blob, size_t len,
+                      uint64_t best[2], uint32_t *blocks) {
+  best[0] = best[1] = UINT64_MAX;
+  for (int run = 0; run < 2 * GAS_RUNS; run++) {
+    pvm_program *prog;
+    pvm_error err;
+    uint64_t t0 = cpu_now_ns();
+    if (pvm_program_load(profile[run & 1], blob, len, &prog, &err)) {
+      fprintf(stderr, "bench: load (%s): %s\n", pvm_profile_name(profile[run & 1]), err.msg);
+      return 1;
+    }
+    uint64_t t = cpu_now_ns() - t0;
+    if (t < best[run & 1]) best[run & 1] = t;
+    *blocks = pvm_program_block_count(prog);
+    pvm_program_free(prog);
+  }
+  return 0;
+}
+
+/* One program: analysis under gp07 (1 gas per instruction: today's
+** analysis), under the pipeline model, and the JIT compile of it. */
+static int gas_row(const char *name, const uint8_t *blob, size_t len, pvm_profile model) {
+  uint64_t both[2], jit = UINT64_MAX;
+  uint32_t blocks, code_len;
+  pvm_program *prog;
+  pvm_error err;
+  const pvm_profile profiles[2] = {PVM_PROFILE_GP07, model};
+  if (time_loads(profiles, blob, len, both, &blocks)) return 1;   /* blocks: the model's */
+  uint64_t plain = both[0], costed = both[1];
+  if (pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err)) {
+    fprintf(stderr, "bench: %s: %s\n", name, err.msg);
+    return 1;
+  }
+  code_len = pvm_program_blob(prog)->code_len;
+  for (int run = 0; run < GAS_RUNS; run++) {
+    jit_code *code;
+    uint64_t t0 = cpu_now_ns();
+    if (jit_compile(prog, NULL, &code, &err)) {
+      fprintf(stderr, "bench: compile %s: %s\n", name, err.msg);
+      pvm_program_free(prog);
+      return 1;
+    }
+    uint64_t t = cpu_now_ns() - t0;
+    if (t < jit) jit = t;
+    jit_code_free(code);
+  }
+  pvm_program_free(prog);
+  double kb = code_len / 1024.0, cost = costed > plain ? (double)(costed - plain) : 0;
+  printf("  %-12s %9u %7u %10.1f %10.1f %10.1f %10.1f %8.0f %%\n", name, code_len, blocks,
+         plain / 1e3 / kb, costed / 1e3 / kb, cost / 1e3 / kb, jit / 1e3 / kb,
+         100.0 * cost / (double)(plain + jit));
+  if (!strcmp(name, "doom"))
+    printf("  doom: analysis %.2f ms (gp07) / %.2f ms (%s), JIT compile %.2f ms\n", plain / 1e6,
+           costed / 1e6, pvm_profile_name(model), jit / 1e6);
+  return 0;
+}
+
+static int bench_gas(int argc, char **argv) {
+  const char *doom = argc > 2 ? argv[2] : "tests/vectors/pvm-newgas/integration/doom.json";
+  printf("nub bench gas: program analysis (decode, blocks, gas) and JIT compile per KB of code,\n"
+         "thread CPU time, fastest of %d; \"cost\" is what the gp08-draft block simulation adds\n"
+         "to gp07's 1 per instruction, \"added\" is that over gp07 analysis + JIT compile\n",
+         GAS_RUNS);
+  printf("  %-12s %9s %7s %10s %10s %10s %10s %10s\n", "program", "code B", "blocks",
+         "gp07 us/KB", "gp08 us/KB", "cost us/KB", "jit us/KB", "added");
+  static const uint32_t sizes[] = {16384, 262144};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    size_t len;
+    char name[32];
+    uint8_t *blob = bench_mixed_blob(sizes[i], &len);
+    snprintf(name, sizeof name, "mixed %uk", sizes[i] / 1024);
+    if (!blob) { fprintf(stderr, "bench: synthetic program: builder failed\n"); return 1; }
+    int rc = gas_row(name, blob, len, PVM_PROFILE_GP08_DRAFT);
+    free(blob);
+    if (rc) return 1;
+  }
+  const char *integration[] = {"pinky", "prime-sieve", "doom"};
+  for (size_t i = 0; i < 3; i++) {
+    char path[4096];
+    const char *slash = strrchr(doom, '/');
+    uint8_t *blob;
+    size_t len;
+    snprintf(path, sizeof path, "%.*s%s.json", slash ? (int)(slash - doom + 1) : 0, doom,
+             integration[i]);
+    if (cli_read_json_program(path, &blob, &len)) {
+      fprintf(stderr, "bench gas: give the path of doom.json (tests/vectors/pvm-newgas/integration)\n");
+      return 1;
+    }
+    int rc = gas_row(integration[i], blob, len, PVM_PROFILE_GP08_DRAFT);
+    free(blob);
+    if (rc) return 1;
+  }
+  return 0;
+}
+
 /* ---- hashing ---- */
 
 #define HASH_MIN_NS 300000000ull   /* each figure: at least this long, best pass */
@@ -541,7 +652,9 @@ out:
 }
 
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, recovery)");
+  if (argc < 2)
+    return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, "
+                           "recovery, gas)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "compile")) return bench_compile_scaling() || bench_compile_memory();
@@ -549,6 +662,7 @@ int cmd_bench(int argc, char **argv) {
   if (!strcmp(argv[1], "cache")) return bench_cache(argc, argv);
   if (!strcmp(argv[1], "hash")) return bench_hash();
   if (!strcmp(argv[1], "recovery")) return bench_recovery(argc, argv);
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, cache, hash, recovery)",
-                         argv[1]);
+  if (!strcmp(argv[1], "gas")) return bench_gas(argc, argv);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, "
+                         "cache, hash, recovery, gas)", argv[1]);
 }

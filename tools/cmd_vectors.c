@@ -10,7 +10,12 @@
 #include "cli.h"
 #include "vector.h"
 
-typedef struct tally { unsigned passed, failed; bool verbose; const pvm_engine *engine; } tally;
+typedef struct tally {
+  unsigned passed, failed;
+  bool verbose;
+  const pvm_engine *engine;
+  pvm_profile profile;
+} tally;
 
 static void run_file(const char *path, tally *t) {
   uint8_t *text;
@@ -23,6 +28,7 @@ static void run_file(const char *path, tally *t) {
     printf("FAIL %s: bad vector: %s\n", base, why);
     t->failed++;
   } else {
+    v.profile = t->profile;
     if (vector_check(&v, t->engine, why, sizeof why)) {
       printf("FAIL %s: %s\n", v.name[0] ? v.name : base, why);
       t->failed++;
@@ -66,11 +72,13 @@ static int run_dir(const char *dir, tally *t) {
 }
 
 int cmd_vectors(int argc, char **argv) {
-  tally t = {0, 0, false, &pvm_engine_interp};
+  tally t = {0, 0, false, &pvm_engine_interp, PVM_PROFILE_GP07};
   int inputs = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
       if (!(t.engine = cli_engine(argv[++i]))) return 2;
+    } else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
+      if (!cli_profile("vectors", argv[++i], &t.profile)) return 2;
     } else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
       t.verbose = true;
     } else if (argv[i][0] == '-') {
@@ -79,7 +87,7 @@ int cmd_vectors(int argc, char **argv) {
   }
   for (int i = 1; i < argc; i++) {
     struct stat st;
-    if (!strcmp(argv[i], "--engine")) { i++; continue; }
+    if (!strcmp(argv[i], "--engine") || !strcmp(argv[i], "--profile")) { i++; continue; }
     if (argv[i][0] == '-') continue;
     inputs++;
     if (stat(argv[i], &st)) { fprintf(stderr, "nub vectors: no such file %s\n", argv[i]); t.failed++; continue; }

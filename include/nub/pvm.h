@@ -92,7 +92,7 @@ typedef enum pvm_format {
 #define PVM_OP_LIST(X) \
   X(TRAP,               "trap",                  NONE,            0, PVM_OPF_TERM) \
   X(FALLTHROUGH,        "fallthrough",           NONE,            0, PVM_OPF_TERM) \
-  X(UNLIKELY,           "unlikely",              NONE,            0, PVM_OPF_TERM) \
+  X(UNLIKELY,           "unlikely",              NONE,            0, 0) \
   X(ECALLI,             "ecalli",                IMM,             0, PVM_OPF_HOST) \
   X(LOAD_IMM_64,        "load_imm_64",           REG_IMM64,       0, 0) \
   X(STORE_IMM_U8,       "store_imm_u8",          IMM_IMM,         1, PVM_OPF_STORE) \
@@ -254,7 +254,7 @@ typedef struct pvm_opinfo {
   uint8_t format;          /* pvm_format */
   uint8_t flags;           /* PVM_OPF_* in this profile */
   uint8_t width;           /* memory access width in bytes, 0 if none */
-  uint8_t gas;             /* per-instruction cost in this profile */
+  uint8_t gas;             /* gp07: gas per instruction (GP 0.8: docs/gas.md) */
 } pvm_opinfo;
 
 const pvm_opinfo *pvm_isa(pvm_profile profile);      /* 256 rows */
@@ -489,6 +489,14 @@ bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc);
 ** cost of the rest of the block elsewhere. */
 int64_t pvm_program_entry_cost(const pvm_program *prog, uint32_t pc);
 uint32_t pvm_program_block_count(const pvm_program *prog);
+/* Gas blocks in pc order: start at *cursor = 0; each call gives the next
+** block's first pc, its cost and whether it is a basic block: one in
+** varpi, or the implicit trap at the end of the code after a final
+** fallthrough or conditional branch (the other gas blocks begin after an invalid opcode or at a
+** synthetic trap, and are reached only by a mid-block initial pc).
+** False after the last block. */
+bool pvm_program_next_block(const pvm_program *prog, uint32_t *cursor, uint32_t *pc,
+                            uint32_t *cost, bool *basic);
 uint32_t pvm_program_insn_count(const pvm_program *prog);
 /* Memory (bytes) pvm_program_load of the len-byte blob b may allocate at
 ** its peak: a bound from code_len and jump_count, so a caller can refuse

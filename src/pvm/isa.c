@@ -1,6 +1,7 @@
 /*
 ** ISA tables: the one place that knows opcode numbering, formats,
-** terminators and per-instruction gas for each profile.
+** terminators and gas costs (per instruction for gp07, the A.10 cost
+** rows for the pipeline model) for each profile.
 */
 #include <string.h>
 
@@ -100,6 +101,190 @@ static const op_code jamv1_moved[] = {
   {109, PVM_OP_ZERO_EXTEND_16}, {110, PVM_OP_REVERSE_BYTES},
 };
 
+/* ---- gas cost tables (GP 0.8.0 A.10; the draft's rows are the same
+** plus sbrk) ---- */
+
+#define UA  0x0000000001ull        /* one ALU */
+#define UA2 0x0000000002ull        /* two ALUs (trailing_zero_bits) */
+#define UL  0x0000000101ull        /* ALU + load unit */
+#define US  0x0000010001ull        /* ALU + store unit */
+#define UM  0x0001000001ull        /* ALU + multiplier */
+#define UD  0x0100000001ull        /* ALU + divider */
+#define A PVM_ROLE_A
+#define B PVM_ROLE_B
+#define D PVM_ROLE_D
+#define FIX(c, s)      c, PVM_CYC_FIXED, s, s, PVM_SLOTS_FIXED
+#define P(c, a, b)     c, PVM_CYC_FIXED, b, a, PVM_SLOTS_P
+#define PS(c, a, b)    c, PVM_CYC_FIXED, b, a, PVM_SLOTS_PS
+#define MEM            0, PVM_CYC_MEM, 1, 1, PVM_SLOTS_FIXED
+#define BR             0, PVM_CYC_BRANCH, 1, 1, PVM_SLOTS_FIXED
+/* op: cycles and decode slots, source fields, destination fields, units.
+** Register roles follow the semantics of A.5 (add_64: rD = rA + rB;
+** add_imm_64: rA = rB + X).  A conditional move's destination is not a
+** source (cmov_iz: rD = rA if rB = 0): the reading that gives all 39 789
+** block costs of the draft's integration programs (docs/gas.md). */
+static const struct { uint8_t op; pvm_gas_row row; } gas_rows[] = {
+#define R(op, cost, src, dst, units) {PVM_OP_##op, {cost, src, dst, units}},
+  R(MOVE_REG,           FIX(0, 1),  A,     D, 0)
+  R(AND,                P(1, 1, 2), A | B, D, UA)
+  R(XOR,                P(1, 1, 2), A | B, D, UA)
+  R(OR,                 P(1, 1, 2), A | B, D, UA)
+  R(ADD_64,             P(1, 1, 2), A | B, D, UA)
+  R(SUB_64,             P(1, 1, 2), A | B, D, UA)
+  R(ADD_32,             P(2, 2, 3), A | B, D, UA)
+  R(SUB_32,             P(2, 2, 3), A | B, D, UA)
+  R(AND_IMM,            P(1, 1, 2), B,     A, UA)
+  R(XOR_IMM,            P(1, 1, 2), B,     A, UA)
+  R(OR_IMM,             P(1, 1, 2), B,     A, UA)
+  R(ADD_IMM_64,         P(1, 1, 2), B,     A, UA)
+  R(SHLO_R_IMM_64,      P(1, 1, 2), B,     A, UA)
+  R(SHAR_R_IMM_64,      P(1, 1, 2), B,     A, UA)
+  R(SHLO_L_IMM_64,      P(1, 1, 2), B,     A, UA)
+  R(ROT_R_64_IMM,       P(1, 1, 2), B,     A, UA)
+  R(REVERSE_BYTES,      P(1, 1, 2), A,     D, UA)
+  R(ADD_IMM_32,         P(2, 2, 3), B,     A, UA)
+  R(SHLO_R_IMM_32,      P(2, 2, 3), B,     A, UA)
+  R(SHAR_R_IMM_32,      P(2, 2, 3), B,     A, UA)
+  R(SHLO_L_IMM_32,      P(2, 2, 3), B,     A, UA)
+  R(ROT_R_32_IMM,       P(2, 2, 3), B,     A, UA)
+  R(COUNT_SET_BITS_64,  FIX(1, 1),  A,     D, UA)
+  R(COUNT_SET_BITS_32,  FIX(1, 1),  A,     D, UA)
+  R(LEADING_ZERO_BITS_64, FIX(1, 1), A,    D, UA)
+  R(LEADING_ZERO_BITS_32, FIX(1, 1), A,    D, UA)
+  R(SIGN_EXTEND_8,      FIX(1, 1),  A,     D, UA)
+  R(SIGN_EXTEND_16,     FIX(1, 1),  A,     D, UA)
+  R(ZERO_EXTEND_16,     FIX(1, 1),  A,     D, UA)
+  R(TRAILING_ZERO_BITS_64, FIX(2, 1), A,   D, UA2)
+  R(TRAILING_ZERO_BITS_32, FIX(2, 1), A,   D, UA2)
+  R(SHLO_L_64,          PS(1, 2, 3), A | B, D, UA)
+  R(SHLO_R_64,          PS(1, 2, 3), A | B, D, UA)
+  R(SHAR_R_64,          PS(1, 2, 3), A | B, D, UA)
+  R(ROT_L_64,           PS(1, 2, 3), A | B, D, UA)
+  R(ROT_R_64,           PS(1, 2, 3), A | B, D, UA)
+  R(SHLO_L_32,          PS(2, 3, 4), A | B, D, UA)
+  R(SHLO_R_32,          PS(2, 3, 4), A | B, D, UA)
+  R(SHAR_R_32,          PS(2, 3, 4), A | B, D, UA)
+  R(ROT_L_32,           PS(2, 3, 4), A | B, D, UA)
+  R(ROT_R_32,           PS(2, 3, 4), A | B, D, UA)
+  R(SHLO_L_IMM_ALT_64,  FIX(1, 3),  B,     A, UA)
+  R(SHLO_R_IMM_ALT_64,  FIX(1, 3),  B,     A, UA)
+  R(SHAR_R_IMM_ALT_64,  FIX(1, 3),  B,     A, UA)
+  R(ROT_R_64_IMM_ALT,   FIX(1, 3),  B,     A, UA)
+  R(SHLO_L_IMM_ALT_32,  FIX(2, 4),  B,     A, UA)
+  R(SHLO_R_IMM_ALT_32,  FIX(2, 4),  B,     A, UA)
+  R(SHAR_R_IMM_ALT_32,  FIX(2, 4),  B,     A, UA)
+  R(ROT_R_32_IMM_ALT,   FIX(2, 4),  B,     A, UA)
+  R(SET_LT_U,           FIX(3, 3),  A | B, D, UA)
+  R(SET_LT_S,           FIX(3, 3),  A | B, D, UA)
+  R(SET_LT_U_IMM,       FIX(3, 3),  B,     A, UA)
+  R(SET_LT_S_IMM,       FIX(3, 3),  B,     A, UA)
+  R(SET_GT_U_IMM,       FIX(3, 3),  B,     A, UA)
+  R(SET_GT_S_IMM,       FIX(3, 3),  B,     A, UA)
+  R(CMOV_IZ,            FIX(2, 2),  A | B, D, UA)
+  R(CMOV_NZ,            FIX(2, 2),  A | B, D, UA)
+  R(CMOV_IZ_IMM,        FIX(2, 3),  B, A, UA)
+  R(CMOV_NZ_IMM,        FIX(2, 3),  B, A, UA)
+  R(MAX,                P(3, 2, 3), A | B, D, UA)
+  R(MAX_U,              P(3, 2, 3), A | B, D, UA)
+  R(MIN,                P(3, 2, 3), A | B, D, UA)
+  R(MIN_U,              P(3, 2, 3), A | B, D, UA)
+  R(LOAD_IND_U8,        MEM,        B,     A, UL)
+  R(LOAD_IND_I8,        MEM,        B,     A, UL)
+  R(LOAD_IND_U16,       MEM,        B,     A, UL)
+  R(LOAD_IND_I16,       MEM,        B,     A, UL)
+  R(LOAD_IND_U32,       MEM,        B,     A, UL)
+  R(LOAD_IND_I32,       MEM,        B,     A, UL)
+  R(LOAD_IND_U64,       MEM,        B,     A, UL)
+  R(LOAD_U8,            MEM,        0,     A, UL)
+  R(LOAD_I8,            MEM,        0,     A, UL)
+  R(LOAD_U16,           MEM,        0,     A, UL)
+  R(LOAD_I16,           MEM,        0,     A, UL)
+  R(LOAD_U32,           MEM,        0,     A, UL)
+  R(LOAD_I32,           MEM,        0,     A, UL)
+  R(LOAD_U64,           MEM,        0,     A, UL)
+  R(STORE_IMM_IND_U8,   FIX(25, 1), A,     0, US)
+  R(STORE_IMM_IND_U16,  FIX(25, 1), A,     0, US)
+  R(STORE_IMM_IND_U32,  FIX(25, 1), A,     0, US)
+  R(STORE_IMM_IND_U64,  FIX(25, 1), A,     0, US)
+  R(STORE_IND_U8,       FIX(25, 1), A | B, 0, US)
+  R(STORE_IND_U16,      FIX(25, 1), A | B, 0, US)
+  R(STORE_IND_U32,      FIX(25, 1), A | B, 0, US)
+  R(STORE_IND_U64,      FIX(25, 1), A | B, 0, US)
+  R(STORE_IMM_U8,       FIX(25, 1), 0,     0, US)
+  R(STORE_IMM_U16,      FIX(25, 1), 0,     0, US)
+  R(STORE_IMM_U32,      FIX(25, 1), 0,     0, US)
+  R(STORE_IMM_U64,      FIX(25, 1), 0,     0, US)
+  R(STORE_U8,           FIX(25, 1), A,     0, US)
+  R(STORE_U16,          FIX(25, 1), A,     0, US)
+  R(STORE_U32,          FIX(25, 1), A,     0, US)
+  R(STORE_U64,          FIX(25, 1), A,     0, US)
+  R(BRANCH_EQ,          BR,         A | B, 0, UA)
+  R(BRANCH_NE,          BR,         A | B, 0, UA)
+  R(BRANCH_LT_U,        BR,         A | B, 0, UA)
+  R(BRANCH_LT_S,        BR,         A | B, 0, UA)
+  R(BRANCH_GE_U,        BR,         A | B, 0, UA)
+  R(BRANCH_GE_S,        BR,         A | B, 0, UA)
+  R(BRANCH_EQ_IMM,      BR,         A,     0, UA)
+  R(BRANCH_NE_IMM,      BR,         A,     0, UA)
+  R(BRANCH_LT_U_IMM,    BR,         A,     0, UA)
+  R(BRANCH_LE_U_IMM,    BR,         A,     0, UA)
+  R(BRANCH_GE_U_IMM,    BR,         A,     0, UA)
+  R(BRANCH_GT_U_IMM,    BR,         A,     0, UA)
+  R(BRANCH_LT_S_IMM,    BR,         A,     0, UA)
+  R(BRANCH_LE_S_IMM,    BR,         A,     0, UA)
+  R(BRANCH_GE_S_IMM,    BR,         A,     0, UA)
+  R(BRANCH_GT_S_IMM,    BR,         A,     0, UA)
+  R(DIV_U_32,           FIX(60, 4), A | B, D, UD)
+  R(DIV_S_32,           FIX(60, 4), A | B, D, UD)
+  R(REM_U_32,           FIX(60, 4), A | B, D, UD)
+  R(REM_S_32,           FIX(60, 4), A | B, D, UD)
+  R(DIV_U_64,           FIX(60, 4), A | B, D, UD)
+  R(DIV_S_64,           FIX(60, 4), A | B, D, UD)
+  R(REM_U_64,           FIX(60, 4), A | B, D, UD)
+  R(REM_S_64,           FIX(60, 4), A | B, D, UD)
+  R(AND_INV,            FIX(2, 3),  A | B, D, UA)
+  R(OR_INV,             FIX(2, 3),  A | B, D, UA)
+  R(XNOR,               P(2, 2, 3), A | B, D, UA)
+  R(NEG_ADD_IMM_64,     FIX(2, 3),  B,     A, UA)
+  R(NEG_ADD_IMM_32,     FIX(3, 4),  B,     A, UA)
+  R(LOAD_IMM,           FIX(1, 1),  0,     A, 0)
+  R(LOAD_IMM_64,        FIX(1, 2),  0,     A, 0)
+  R(MUL_64,             P(3, 1, 2), A | B, D, UM)
+  R(MUL_32,             P(4, 2, 3), A | B, D, UM)
+  R(MUL_IMM_64,         P(3, 1, 2), B,     A, UM)
+  R(MUL_IMM_32,         P(4, 2, 3), B,     A, UM)
+  R(MUL_UPPER_S_S,      FIX(4, 4),  A | B, D, UM)
+  R(MUL_UPPER_U_U,      FIX(4, 4),  A | B, D, UM)
+  R(MUL_UPPER_S_U,      FIX(6, 4),  A | B, D, UM)
+  R(TRAP,               FIX(2, 1),  0,     0, 0)
+  R(FALLTHROUGH,        FIX(2, 1),  0,     0, 0)
+  R(UNLIKELY,           FIX(40, 1), 0,     0, 0)
+  R(JUMP,               FIX(15, 1), 0,     0, 0)
+  R(LOAD_IMM_JUMP,      FIX(15, 1), 0,     A, 0)
+  R(JUMP_IND,           FIX(22, 1), A,     0, 0)
+  R(LOAD_IMM_JUMP_IND,  FIX(22, 1), B,     A, 0)
+  R(ECALLI,             FIX(100, 4), 0,    0, UA)
+  /* the draft only: GP 0.8.0 drops sbrk (it became the grow_heap host call) */
+  R(SBRK,               FIX(100, 4), A,    D, UA)
+#undef R
+};
+#undef UA
+#undef UA2
+#undef UL
+#undef US
+#undef UM
+#undef UD
+#undef A
+#undef B
+#undef D
+#undef FIX
+#undef P
+#undef PS
+#undef MEM
+#undef BR
+
+pvm_gas_row pvm_gas_rows[PVM_OP_COUNT];
+
 /* A profile starts from the GP 0.7 codes, drops the ops in `drop`, and
 ** adds (or renumbers) the pairs in `extra`. */
 typedef struct profile_def {
@@ -108,15 +293,22 @@ typedef struct profile_def {
   unsigned nextra;
   pvm_op drop_lo, drop_hi;   /* ops [drop_lo, drop_hi] of the 0.7 codes are not taken over */
   uint8_t gas_per_insn;
+  pvm_gas_rules gas;
 } profile_def;
 
 #define COUNT_OF(a) (sizeof (a) / sizeof (a)[0])
 static const profile_def profiles[PVM_PROFILE_COUNT] = {
-  [PVM_PROFILE_GP07] = {"gp07", NULL, 0, PVM_OP_INVALID, PVM_OP_INVALID, 1},
+  [PVM_PROFILE_GP07] = {"gp07", NULL, 0, PVM_OP_INVALID, PVM_OP_INVALID, 1,
+                        {.pipeline = false}},
+  /* the draft: m = 25 ("L2HIT"); its A.46-A.53 give the same costs as
+  ** 0.8.0's (docs/gas.md) */
   [PVM_PROFILE_GP08_DRAFT] = {"gp08-draft", gp08_draft_extra, COUNT_OF(gp08_draft_extra),
-                              PVM_OP_INVALID, PVM_OP_INVALID, 1},
+                              PVM_OP_INVALID, PVM_OP_INVALID, 1,
+                              {.pipeline = true, .mem_cycles = 25}},
+  /* GP 0.8.0: m = 25, deblob checks every instruction of the code */
   [PVM_PROFILE_JAMV1] = {"jamv1", jamv1_moved, COUNT_OF(jamv1_moved),
-                         PVM_OP_SBRK, PVM_OP_REVERSE_BYTES, 1},
+                         PVM_OP_SBRK, PVM_OP_REVERSE_BYTES, 1,
+                         {.pipeline = true, .mem_cycles = 25, .first_run_check = true}},
 };
 static unsigned ncodes[PVM_PROFILE_COUNT];
 
@@ -149,6 +341,11 @@ static void build_profile(pvm_profile p) {
 /* Tables are built once, before any thread can race on them. */
 __attribute__((constructor)) static void build_tables(void) {
   for (int p = 0; p < PVM_PROFILE_COUNT; p++) build_profile((pvm_profile)p);
+  for (unsigned i = 0; i < COUNT_OF(gas_rows); i++) pvm_gas_rows[gas_rows[i].op] = gas_rows[i].row;
+}
+
+const pvm_gas_rules *pvm_gas_rules_of(pvm_profile profile) {
+  return (unsigned)profile < PVM_PROFILE_COUNT ? &profiles[profile].gas : NULL;
 }
 
 const pvm_opinfo *pvm_isa(pvm_profile profile) {

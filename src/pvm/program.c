@@ -68,15 +68,94 @@ static void synthetic_trap(pvm_xinsn *x, uint32_t pc) {
 
 /* Per-instruction facts needed only while loading. */
 typedef struct insn_facts {
-  uint8_t ends_block;      /* terminator, invalid opcode or synthetic trap */
   uint8_t valid_term;      /* a valid opcode in T: its successor is in varpi */
   uint8_t valid_start;     /* a valid opcode at a bitmask start */
-  uint8_t cost;            /* gas of this instruction in the profile */
 } insn_facts;
 
+/* Gas blocks run from a head to the next block-ending instruction (a
+** terminator, an invalid opcode or a synthetic trap); the head carries
+** the whole cost (>= 1), every other instruction 0.  gp07 charges 1 per
+** instruction; the pipeline profiles simulate the block (A.9, gas.c) as
+** the walk decodes it. */
+typedef struct gas_walk {
+  const pvm_gas_rules *rules;
+  const pvm_blob *blob;
+  int unlikely_byte;       /* opcode of unlikely in the profile, -1 if none */
+  uint32_t head;           /* index of the current block's first instruction */
+  uint64_t count;          /* gp07: instructions in the block so far */
+  pvm_gas_sim sim;
+} gas_walk;
+
+static uint8_t zeta_at(const pvm_blob *b, int64_t at) {
+  return at >= 0 && at < (int64_t)b->code_len ? b->code[at] : 0;
+}
+
+/* b (A.10): 1 when the target or the fall-through starts with the opcode
+** byte of trap or unlikely (bytes past the code read as 0 = trap). */
+static uint8_t branch_cycles(const gas_walk *g, const pvm_insn *in) {
+  uint8_t t = zeta_at(g->blob, in->target), f = zeta_at(g->blob, (int64_t)in->pc + in->len);
+  bool cold = t == 0 || f == 0 || t == g->unlikely_byte || f == g->unlikely_byte;
+  return cold ? 1 : 20;
+}
+
+static uint16_t role_regs(unsigned roles, const pvm_insn *in) {
+  uint16_t m = 0;
+  if (roles & PVM_ROLE_A) m |= (uint16_t)(1u << in->ra);
+  if (roles & PVM_ROLE_B) m |= (uint16_t)(1u << in->rb);
+  if (roles & PVM_ROLE_D) m |= (uint16_t)(1u << in->rd);
+  return m;
+}
+
+/* The simulation's view of one instruction; invalid opcodes and
+** synthetic traps run as trap and are costed as trap. */
+static void gas_insn_of(const gas_walk *g, const pvm_insn *in, pvm_gas_insn *gi) {
+  pvm_op op = in && in->op != PVM_OP_INVALID ? (pvm_op)in->op : PVM_OP_TRAP;
+  const pvm_gas_row *r = &pvm_gas_rows[op];
+  gi->move = op == PVM_OP_MOVE_REG;
+  gi->units = r->units;
+  if (op == PVM_OP_TRAP) {
+    gi->src = gi->dst = 0;
+  } else {
+    gi->src = role_regs(r->src, in);
+    gi->dst = role_regs(r->dst, in);
+  }
+  gi->cycles = r->cycle_rule == PVM_CYC_MEM ? g->rules->mem_cycles
+             : r->cycle_rule == PVM_CYC_BRANCH ? branch_cycles(g, in) : r->cycles;
+  bool overlap = r->slot_rule == PVM_SLOTS_P ? (gi->src & gi->dst) != 0
+               : r->slot_rule == PVM_SLOTS_PS ? in->ra == in->rd : false;
+  gi->slots = overlap ? r->slots_overlap : r->slots;
+}
+
+/* Add instruction n (in may be NULL for a synthetic trap). */
+static void gas_add(pvm_program *p, gas_walk *g, uint32_t n, const pvm_insn *in, bool ends) {
+  if (!g->rules->pipeline) {
+    g->count++;
+  } else {
+    pvm_gas_insn gi;
+    gas_insn_of(g, in, &gi);
+    pvm_gas_sim_feed(&g->sim, &gi);
+  }
+  if (!ends) return;
+  uint64_t cost = g->rules->pipeline ? pvm_gas_sim_end(&g->sim) : g->count;
+  p->insns[g->head].gas = (uint32_t)(cost ? cost : 1);
+  p->block_count++;
+  g->head = n + 1;
+  g->count = 0;
+  if (g->rules->pipeline) pvm_gas_sim_begin(&g->sim);
+}
+
+/* One pass over the code: decode, pre-decode for the interpreter, note
+** block facts and cost each gas block. */
 static uint32_t walk(pvm_program *p, insn_facts *f) {
   const pvm_blob *b = &p->blob;
   const pvm_opinfo *isa = pvm_isa(p->profile);
+  gas_walk g = {pvm_gas_rules_of(p->profile), b, pvm_opcode_of(p->profile, PVM_OP_UNLIKELY),
+                0, 0, {0}};
+  pvm_gas_sim_begin(&g.sim);
+  p->block_count = 0;
+  /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
+  ** next starting where the skip lands, ending exactly at the code end */
+  bool chain = b->code_len > 0 && pvm_blob_is_start(b, 0);
   uint32_t n = 0;
   for (uint32_t pc = 0; pc < b->code_len; pc++) {
     pvm_insn in;
@@ -85,17 +164,36 @@ static uint32_t walk(pvm_program *p, insn_facts *f) {
     fill_insn(&p->insns[n], &in);
     bool valid = in.op != PVM_OP_INVALID;
     bool term = valid && (isa[in.opcode].flags & PVM_OPF_TERM);
-    f[n] = (insn_facts){!valid || term, term, valid, isa[in.opcode].gas};
+    f[n] = (insn_facts){term, valid};
+    gas_add(p, &g, n, &in, !valid || term);
     n++;
+    chain = chain && valid;
     uint64_t next = (uint64_t)pc + in.len;
     if (next < b->code_len && !pvm_blob_is_start(b, next)) {
+      chain = false;
       synthetic_trap(&p->insns[n], (uint32_t)next);
-      f[n++] = (insn_facts){1, 0, 0, isa[0].gas};
+      f[n] = (insn_facts){0, 0};
+      gas_add(p, &g, n, NULL, true);
+      n++;
     }
   }
   synthetic_trap(&p->insns[n], b->code_len);
-  f[n++] = (insn_facts){1, 0, 0, isa[0].gas};
-  return n;
+  f[n] = (insn_facts){0, 0};
+  gas_add(p, &g, n, NULL, true);
+  p->unrunnable = g.rules->first_run_check && !chain;
+  return n + 1;
+}
+
+/* A program that fails the 0.8.0 deblob check still loads (Psi panics on
+** it rather than rejecting it): every entry panics without charge, so
+** keep only a trap at pc 0 and the final one, both free. */
+static void make_unrunnable(pvm_program *p) {
+  uint32_t end = p->blob.code_len;
+  synthetic_trap(&p->insns[0], 0);
+  p->insn_count = 1;
+  if (end) synthetic_trap(&p->insns[p->insn_count++], end);
+  memset(p->block_start, 0, ((size_t)end + 8) / 8);
+  p->block_count = 0;
 }
 
 /* varpi (A.5): pc 0 and each successor of a valid terminator, when the
@@ -105,22 +203,6 @@ static void mark_block_starts(pvm_program *p, const insn_facts *f) {
     if (!f[i].valid_start) continue;
     if (p->insns[i].pc == 0 || (i > 0 && f[i - 1].valid_term))
       bit_set(p->block_start, p->insns[i].pc);
-  }
-}
-
-/* Gas blocks run from a head to the next block-ending instruction; the
-** head carries the whole cost (>= 1), every other instruction 0. */
-static void assign_gas(pvm_program *p, const insn_facts *f) {
-  uint32_t head = 0;
-  uint64_t cost = 0;
-  p->block_count = 0;
-  for (uint32_t i = 0; i < p->insn_count; i++) {
-    cost += f[i].cost;
-    if (!f[i].ends_block) continue;
-    p->insns[head].gas = (uint32_t)(cost ? cost : 1);
-    p->block_count++;
-    head = i + 1;
-    cost = 0;
   }
 }
 
@@ -135,8 +217,8 @@ static int decode_all(pvm_program *p, pvm_error *err) {
   }
   p->insn_count = walk(p, facts);
   mark_block_starts(p, facts);
-  assign_gas(p, facts);
   free(facts);
+  if (p->unrunnable) make_unrunnable(p);
   return PVM_OK;
 }
 
@@ -218,13 +300,53 @@ pvm_profile pvm_program_profile(const pvm_program *p) { return p->profile; }
 uint32_t pvm_program_block_count(const pvm_program *p) { return p->block_count; }
 uint32_t pvm_program_insn_count(const pvm_program *p) { return p->insn_count; }
 
+/* insns[i] is a terminator that may continue at the next pc (fallthrough
+** or a conditional branch): the implicit trap at the end of the code
+** after it is then a block of its own, as in the draft's vectors. */
+static bool falls_through_to_end(const pvm_program *p, uint32_t i) {
+  uint32_t pc = p->insns[i].pc;
+  if (!pvm_blob_is_start(&p->blob, pc)) return false;
+  const pvm_opinfo *info = &pvm_isa(p->profile)[p->blob.code[pc]];
+  if (!info->name || !(info->flags & PVM_OPF_TERM)) return false;
+  return info->op == PVM_OP_FALLTHROUGH ||
+         ((info->flags & PVM_OPF_BRANCH) && info->op != PVM_OP_JUMP &&
+          info->op != PVM_OP_LOAD_IMM_JUMP);
+}
+
+bool pvm_program_next_block(const pvm_program *p, uint32_t *cursor, uint32_t *pc,
+                            uint32_t *cost, bool *basic) {
+  for (uint32_t i = *cursor; i < p->insn_count; i++) {
+    if (!p->insns[i].gas) continue;
+    *pc = p->insns[i].pc;
+    *cost = p->insns[i].gas;
+    *basic = pvm_program_is_block_start(p, *pc) ||
+             (*pc == p->blob.code_len && i > 0 && falls_through_to_end(p, i - 1));
+    *cursor = i + 1;
+    return true;
+  }
+  *cursor = p->insn_count;
+  return false;
+}
+
+/* Gas charged when a run starts at pc (GP 0.8.0 A.4: the cost of the
+** block holding pc, L(pc)).  gp07 charges the instructions left in the
+** block; a pc at no instruction runs as a trap.  Under jamv1 a pc that is
+** not a valid instruction panics before any charge (deblob's v_loc). */
 int64_t pvm_program_entry_cost(const pvm_program *p, uint32_t pc) {
+  const pvm_gas_rules *rules = pvm_gas_rules_of(p->profile);
+  if (p->unrunnable) return 0;
+  if (rules->first_run_check &&
+      (!pvm_blob_is_start(&p->blob, pc) || !pvm_isa(p->profile)[p->blob.code[pc]].name))
+    return 0;
   uint32_t i = exact_index(p, pc);
-  if (i == PVM_NO_TARGET) return pvm_isa(p->profile)[0].gas;  /* runs as a trap */
+  if (i == PVM_NO_TARGET && !rules->pipeline)
+    return pvm_isa(p->profile)[0].gas;   /* runs as a trap */
+  if (i == PVM_NO_TARGET) i = pvm_program_index_at(p, pc);
   if (p->insns[i].gas) return p->insns[i].gas;
-  /* mid-block: the share of the rest of the block, up to the next head */
   uint32_t head = i, end = i + 1;
   while (head > 0 && !p->insns[head].gas) head--;
+  if (rules->pipeline) return p->insns[head].gas;
+  /* gp07 mid-block: the share of the rest of the block, up to the next head */
   while (end < p->insn_count && !p->insns[end].gas) end++;
   return (int64_t)p->insns[head].gas * (end - i) / (end - head);
 }

@@ -113,6 +113,71 @@ int pvm_builder_error(const pvm_builder *b, pvm_error *err, int *operand);
 /* Number of code items added so far (the index of the next one). */
 uint32_t pvm_builder_item_count(const pvm_builder *b);
 
+/* ---- gas cost model (GP 0.8.0 A.9 / A.10; docs/gas.md) ---- */
+
+/* How a profile charges gas. */
+typedef struct pvm_gas_rules {
+  bool pipeline;           /* A.9 block simulation; else 1 per instruction */
+  uint8_t mem_cycles;      /* m (A.10): cycles of a load */
+  bool first_run_check;    /* 0.8.0 deblob: v_blob over the whole code */
+} pvm_gas_rules;
+
+const pvm_gas_rules *pvm_gas_rules_of(pvm_profile profile);
+
+/* A.10 row of one op.  Cycles are `cycles`, or m for PVM_CYC_MEM, or b
+** (1 or 20) for PVM_CYC_BRANCH; decode slots are `slots`, or
+** `slots_overlap` when the rule's overlap holds (P: a source is also a
+** destination; PS: rA = rD).  src/dst name the register fields read and
+** written (PVM_ROLE_*), units are the execution units as one byte each
+** (A, L, S, M, D from the low byte). */
+enum { PVM_CYC_FIXED, PVM_CYC_MEM, PVM_CYC_BRANCH };
+enum { PVM_SLOTS_FIXED, PVM_SLOTS_P, PVM_SLOTS_PS };
+enum { PVM_ROLE_A = 1, PVM_ROLE_B = 2, PVM_ROLE_D = 4 };
+typedef struct pvm_gas_row {
+  uint8_t cycles, cycle_rule;
+  uint8_t slots, slots_overlap, slot_rule;
+  uint8_t src, dst;
+  uint64_t units;
+} pvm_gas_row;
+
+/* Indexed by pvm_op; every op has a row. */
+extern pvm_gas_row pvm_gas_rows[PVM_OP_COUNT];
+
+/* One instruction as the simulation sees it. */
+typedef struct pvm_gas_insn {
+  uint8_t cycles, slots;
+  bool move;               /* move_reg: handled by the front end */
+  uint16_t src, dst;       /* register sets */
+  uint64_t units;
+} pvm_gas_insn;
+
+/* The reorder-buffer simulation of one block (A.9), fed instruction by
+** instruction during program analysis. */
+#define PVM_GAS_ROB 32
+#define PVM_GAS_SLOTS 64     /* ring slots: twice the buffer, see gas.c */
+typedef struct pvm_gas_sim {
+  uint32_t cycle;
+  uint32_t next_done;      /* earliest cycle an executing entry reaches 0 left */
+  uint32_t last_done;      /* latest cycle a started entry reaches 0 left */
+  uint64_t avail;          /* free execution units, packed like pvm_gas_row.units */
+  uint8_t decode_left, start_left;
+  uint8_t n;               /* live (non-retired) entries */
+  uint8_t base;            /* ring slot of the oldest live entry */
+  /* slot j is bit j: the state of its entry, and whether it has 0 cycles left */
+  uint64_t dec, wait, exe, fin, zero;
+  uint64_t met;            /* waiting entries whose dependencies are all at 0 */
+  uint64_t writers[PVM_REGS];   /* entries whose clobbered set r holds register i */
+  uint8_t cycles[PVM_GAS_SLOTS];   /* before it starts: its cycles */
+  uint32_t done[PVM_GAS_SLOTS];    /* once started: the cycle it reaches 0 left */
+  uint64_t deps[PVM_GAS_SLOTS];
+  uint64_t units[PVM_GAS_SLOTS];
+} pvm_gas_sim;
+
+void pvm_gas_sim_begin(pvm_gas_sim *s);
+void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in);
+/* Runs to convergence; returns the block cost max(cycles - 3, 1). */
+uint32_t pvm_gas_sim_end(pvm_gas_sim *s);
+
 /* ---- loaded program ---- */
 
 /* Interpreter instruction: 24 bytes, pre-decoded so the hot loop never
@@ -141,6 +206,7 @@ struct pvm_program {
   pvm_xinsn *insns;        /* sorted by pc; last is a synthetic trap */
   uint32_t insn_count;
   uint32_t block_count;
+  bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
 };
 
 /* Index of the instruction whose pc is the largest <= pc. */

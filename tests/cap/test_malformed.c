@@ -164,8 +164,8 @@ static void test_image_code(void **state) {
   cap_decode(w, w + len, &v, &err);
   assert_int_equal(err.pvm_code, PVM_ERR_BITMASK);
   w[code + 7] = 0x07;
-  w[code + 3] = 3;      /* jump table entry 3 is outside the 3-byte code */
-  expect(w, len, CAP_ERR_CODE, code + 3, "jump table entry 0 = 3");
+  w[code + 3] = 3;      /* an entry outside the 3-byte code is valid: djump through it panics */
+  assert_int_equal(cap_decode(w, w + len, &v, &err), 0);
   free(w);
 }
 

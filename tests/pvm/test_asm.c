@@ -258,8 +258,6 @@ static const bad bad_sources[] = {
   {".zero\n", PVM_ERR_ENCODING, "1:6: ", "expected a number at the end of the line"},
   {".jump_size 5\n", PVM_ERR_RANGE, "1:12: ", "jump table entry size out of range (0..4)"},
   {".jump_size 1\n.jump_size 1\n", PVM_ERR_ENCODING, "2:1: ", "duplicate .jump_size"},
-  {"trap\n.jump 1\n", PVM_ERR_JUMP_TABLE, "2:7: ",
-   "jump table entry 0: target 1 is outside the code (length 1)"},
   {".jump_size 1\n.jump x\n.zero 300\nx: trap\n", PVM_ERR_JUMP_TABLE, "2:7: ",
    "target 300 does not fit 1-byte entries"},
   {".jump 0x100000000\n", PVM_ERR_RANGE, "1:7: ", "jump table entry out of range (0..4294967295)"},

@@ -75,10 +75,9 @@ static void blob_errors(void **state) {
   assert_int_equal(parse(padding, sizeof padding, &err), PVM_ERR_BITMASK);
   assert_int_equal(err.offset, 5);
 
+  /* an entry outside the code is valid (a djump through it panics) */
   const uint8_t jump_out[] = {2, 1, 2, 0, 2, 0, 0, 0x03};   /* entries 0 and 2 */
-  assert_int_equal(parse(jump_out, sizeof jump_out, &err), PVM_ERR_JUMP_TABLE);
-  assert_int_equal(err.offset, 4);
-  assert_non_null(strstr(err.msg, "entry 1 = 2"));
+  assert_int_equal(parse(jump_out, sizeof jump_out, &err), PVM_OK);
 
   const uint8_t huge_code[] = {0, 0, 0xE4, 1, 0, 0};          /* 64 MiB + 1 byte */
   assert_int_equal(parse(huge_code, sizeof huge_code, &err), PVM_ERR_LIMIT);
@@ -86,6 +85,39 @@ static void blob_errors(void **state) {
 
   const uint8_t non_canonical[] = {0x80, 0x00, 0, 0};
   assert_int_equal(parse(non_canonical, sizeof non_canonical, &err), PVM_ERR_ENCODING);
+}
+
+/* GP A.4: a jump table entry outside the code or at no instruction start
+** leaves the program valid; djump panics exactly when it uses that entry. */
+static void jump_entry_outside_code_loads_and_panics_when_used(void **state) {
+  (void)state;
+  /* jump_ind r0, 0 | load_imm r7, 42 | trap; entries 2 (valid), 1163, 3 */
+  static const uint8_t blob[] = {3, 2, 6, 2, 0, 0x8B, 0x04, 3, 0, 50, 0, 51, 7, 42, 0, 0x25};
+  static const struct { uint64_t addr; uint32_t pc; uint64_t r7; } cases[] = {
+    {2, 5, 42},   /* entry 0: runs load_imm, then the trap */
+    {4, 0, 0},    /* entry 1 = 1163: outside the 6-byte code */
+    {6, 0, 0},    /* entry 2 = 3: inside load_imm */
+  };
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      pvm_program *prog;
+      pvm_mem *mem;
+      pvm_vm vm;
+      pvm_error err;
+      if (pvm_program_load((pvm_profile)p, blob, sizeof blob, &prog, &err))
+        fail_msg("%s: %s", pvm_profile_name((pvm_profile)p), err.msg);
+      assert_int_equal(pvm_mem_new(&mem, &err), PVM_OK);
+      assert_int_equal(pvm_vm_init(&vm, prog, mem, &pvm_engine_interp, NULL, &err), PVM_OK);
+      vm.gas = 1000;
+      vm.regs[0] = cases[i].addr;
+      assert_int_equal(pvm_vm_run(&vm), PVM_PANIC);
+      assert_int_equal(vm.pc, cases[i].pc);
+      assert_int_equal(vm.regs[7], cases[i].r7);
+      pvm_vm_fini(&vm);
+      pvm_mem_free(mem);
+      pvm_program_free(prog);
+    }
+  }
 }
 
 static void blob_fields(void **state) {
@@ -230,6 +262,7 @@ int main(void) {
     cmocka_unit_test(natural_round_trip),
     cmocka_unit_test(natural_rejects_non_canonical),
     cmocka_unit_test(blob_errors),
+    cmocka_unit_test(jump_entry_outside_code_loads_and_panics_when_used),
     cmocka_unit_test(blob_fields),
     cmocka_unit_test(skip_is_capped_at_24),
     cmocka_unit_test(decode_formats),

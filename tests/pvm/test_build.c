@@ -395,11 +395,6 @@ static void raw_too_long(pvm_builder *b) {
   uint8_t bytes[26] = {0};
   pvm_builder_raw(b, bytes, sizeof bytes);
 }
-static void entry_outside(pvm_builder *b) {
-  trap(b);
-  pvm_builder_jump_entry_abs(b, 0);
-  pvm_builder_jump_entry_abs(b, 1);
-}
 static void entry_size_small(pvm_builder *b) {
   for (int i = 0; i < 300; i++) trap(b);
   pvm_builder_jump_size(b, 1);
@@ -425,7 +420,6 @@ static void test_errors(void **state) {
   expect_error(abs_target_too_far, PVM_ERR_RANGE, 0, "does not fit a 4-byte offset");
   expect_error(padding_needs_width_4, PVM_ERR_RANGE, 1, "its width must be 4, not 2");
   expect_error(raw_too_long, PVM_ERR_ARG, 0, "1..25 bytes, not 26");
-  expect_error(entry_outside, PVM_ERR_JUMP_TABLE, 1, "target 1 is outside the code (length 1)");
   expect_error(entry_size_small, PVM_ERR_JUMP_TABLE, 0, "target 299 does not fit 1-byte entries");
   expect_error(entry_size_bad, PVM_ERR_JUMP_TABLE, 0, "entry size 5");
 }

@@ -13,10 +13,12 @@
 ** - where the draft asserts a panic for a store to a read-only page,
 **   jamv1 must end in a page fault at the same pc on that page (GP 0.8.0
 **   A.7) with the same registers and memory.
-** Gas is not compared with the draft's figures (the cost models are the
-** gas model's business, docs/gas.md); the two engines must agree on it to
-** the unit.  The same step runner also runs the unmodified programs under
-** gp08-draft and checks them against the same assertions (minus gas).
+** Gas: the two engines must agree on it to the unit, and the re-encoded
+** program must cost what the draft vector says, block by block
+** ("block-gas-costs") and at every assert (docs/gas.md: re-encoding
+** changes no block cost).  The same step runner also runs the unmodified
+** programs under gp08-draft and checks them against the same assertions
+** (minus gas; `nub vectors --profile gp08-draft` checks that).
 */
 #include <dirent.h>
 #include <setjmp.h>
@@ -249,6 +251,49 @@ static bool same_exits(const outcome *a, const outcome *b, char *why, size_t n) 
   return true;
 }
 
+/* The re-encoded program's costs against the draft vector's: every basic
+** block's cost and the gas at every assert.  Returns true when all equal. */
+static bool same_gas_as_draft(const uint8_t *jam, size_t len, const json_value *root,
+                              const outcome *o, char *why, size_t n) {
+  const json_value *costs = json_get(root, "block-gas-costs");
+  pvm_program *prog;
+  pvm_error err;
+  uint32_t cur = 0, pc, cost;
+  size_t blocks = 0;
+  bool basic;
+  if (pvm_program_load(PVM_PROFILE_JAMV1, jam, len, &prog, &err)) fail_msg("jamv1: %s", err.msg);
+  while (pvm_program_next_block(prog, &cur, &pc, &cost, &basic)) {
+    char key[16];
+    uint64_t want;
+    if (!basic) continue;
+    blocks++;
+    snprintf(key, sizeof key, "%u", pc);
+    if (!json_to_u64(json_get(costs, key), &want) || want != cost) {
+      snprintf(why, n, "block %u costs %u under jamv1, the draft vector lists %s", pc, cost,
+               json_get(costs, key) ? "another cost" : "no such block");
+      pvm_program_free(prog);
+      return false;
+    }
+  }
+  pvm_program_free(prog);
+  if (blocks != costs->count) {
+    snprintf(why, n, "%zu blocks under jamv1, %zu in the draft vector", blocks, costs->count);
+    return false;
+  }
+  unsigned k = 0;
+  for (const json_value *s = json_get(root, "steps")->child; s; s = s->next) {
+    int64_t want;
+    if (strcmp(json_get(s, "kind")->str, "assert")) continue;
+    if (!json_to_i64(json_get(s, "gas"), &want) || k >= o->nasserts || o->at[k].gas != want) {
+      snprintf(why, n, "assert %u: gas %lld under jamv1, %lld in the draft vector", k,
+               k < o->nasserts ? (long long)o->at[k].gas : -1LL, (long long)want);
+      return false;
+    }
+    k++;
+  }
+  return true;
+}
+
 static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -276,6 +321,7 @@ static void draft_programs_run_the_same_under_jamv1(void **state) {
   assert_int_equal(pvm_mem_new(&mem, &err), PVM_OK);
   const pvm_engine *engines[2] = {&pvm_engine_interp, &jit_engine};
   unsigned reencoded = 0, changed = 0, same = 0, ro_rule = 0, no_form = 0, failed = 0, draft_ok = 0;
+  unsigned gas_same = 0;
   for (size_t i = 0; i < nnames; i++) {
     uint8_t *text, *blob, *jam = NULL;
     size_t text_len;
@@ -311,6 +357,8 @@ static void draft_programs_run_the_same_under_jamv1(void **state) {
       if (!agree || out[0].why[0] || out[1].why[0]) failed++;
       else if (out[0].ro_rule) ro_rule++;
       else same++;
+      if (same_gas_as_draft(jam, len, root, &out[0], why, sizeof why)) gas_same++;
+      else printf("  %s: jamv1 gas: %s\n", names[i], why);
     }
     free(jam);
     free(blob);
@@ -326,6 +374,8 @@ static void draft_programs_run_the_same_under_jamv1(void **state) {
          nnames, reencoded, changed, same, ro_rule, no_form, failed);
   printf("gp08-draft: %u of %zu draft programs end as their vectors assert (status, pc, registers, "
          "memory)\n", draft_ok, nnames);
+  printf("jamv1 gas: %u of %u re-encoded programs cost what the draft vector says (every block, "
+         "every assert)\n", gas_same, reencoded);
   assert_int_equal(nnames, 356);
   assert_int_equal(reencoded + no_form, nnames);
   assert_int_equal(failed, 0);
@@ -333,6 +383,7 @@ static void draft_programs_run_the_same_under_jamv1(void **state) {
   assert_true(ro_rule > 0);
   assert_true(changed > 0);
   assert_int_equal(draft_ok, nnames);
+  assert_int_equal(gas_same, reencoded);
 }
 
 /* The re-encoder itself: sbrk has no jamv1 form; `unlikely` moves from 3
