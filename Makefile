@@ -21,8 +21,8 @@ build: deps
 # r7 ends as 42.  Then examples/add.pvm, an SPI program adding its two u64
 # argument words (2 and 40), on the interpreter.
 run: build
-	@./build/nub exec examples/add_regs.pvm --format generic --args 20,22 --backend proc --verbose
-	@./build/nub run examples/add.pvm --format spi --args 02000000000000002800000000000000
+	@./build/nub exec examples/add_regs.pvm --regs 20,22 --backend proc --verbose
+	@./build/nub run examples/add.pvm --data 02000000000000002800000000000000
 
 examples: build
 	@for s in examples/*.s; do ./build/nub asm $$s -o $${s%.s}.pvm || exit 1; done

@@ -478,7 +478,18 @@ out:
   return rc;
 }
 
+const cli_spec cli_bench_spec = {
+  "bench", "interp|jit|hash|invoke", "benchmarks that print figures (run on a quiet machine)",
+  "interp  the 30 M-instruction loop on the interpreter (M instr/s)\n"
+  "jit     JIT, interpreter and native (C, -O2) times for the loop and the bench/*.s\n"
+  "        kernels, compile time per KB\n"
+  "hash    SHA-256 MB/s on each path, SSZ roots of Data caps, openssl as the limit\n"
+  "invoke  round trips, put_cap throughput, cold sandbox start, memory set-up;\n"
+  "        takes --engine jit|interp (default: jit)",
+  1, 1, NULL};
+
 int cmd_bench(int argc, char **argv) {
+  if (argc >= 2 && cli_is_help(argv[1])) { cli_help(&cli_bench_spec, stdout); return 0; }
   if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, hash)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
