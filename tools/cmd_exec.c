@@ -141,7 +141,7 @@ static int load_dir(const char *dir, cap_bundle *b) {
     if (!(names[n] = strdup(e->d_name))) goto oom;
     n++;
   }
-  qsort(names, n, sizeof *names, by_name);
+  if (n) qsort(names, n, sizeof *names, by_name);
   if (!(b->items = calloc(n ? n : 1, sizeof *b->items))) goto oom;
   for (size_t i = 0; i < n; i++) {
     cap_item *it = &b->items[b->count];

@@ -87,7 +87,7 @@ static int run_dir(const char *dir, tally *t, int depth) {
     else free(names[n]);
   }
   closedir(d);
-  qsort(names, n, sizeof *names, by_name);
+  if (n) qsort(names, n, sizeof *names, by_name);
   for (int pass = 0; pass < 2; pass++)          /* files, then subdirectories */
     for (size_t i = 0; i < n; i++) {
       size_t l = strlen(names[i]);
