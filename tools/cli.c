@@ -424,7 +424,7 @@ static uint32_t mem_address(const pvm_vm *vm, const pvm_insn *in) {
   }
 }
 
-const char *cli_panic_reason(const pvm_vm *vm, uint32_t entry_pc, char *buf, size_t cap) {
+const char *cli_panic_reason(const pvm_vm *vm, char *buf, size_t cap) {
   const pvm_program *prog = vm->prog;
   const pvm_blob *b = pvm_program_blob(prog);
   const pvm_opinfo *isa = pvm_isa(pvm_program_profile(prog));
@@ -443,8 +443,6 @@ const char *cli_panic_reason(const pvm_vm *vm, uint32_t entry_pc, char *buf, siz
   if (!op->name) {
     snprintf(buf, cap, "invalid opcode 0x%02x (%u) in profile %s", in.opcode, in.opcode,
              pvm_profile_name(pvm_program_profile(prog)));
-  } else if (vm->pc == entry_pc && !pvm_program_is_block_start(prog, vm->pc)) {
-    snprintf(buf, cap, "entry pc %u does not start a basic block", vm->pc);
   } else if (in.op == PVM_OP_TRAP) {
     snprintf(buf, cap, "trap instruction");
   } else if (op->flags & PVM_OPF_BRANCH) {

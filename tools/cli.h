@@ -112,10 +112,10 @@ int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile pr
 /* "nub CMD: PATH: message (CODE, offset N)" for a cap error. */
 void cli_cap_error(const char *cmd, const char *path, const cap_error *err);
 
-/* Why a run entered at entry_pc that ended in a panic at vm->pc panicked,
-** from the state at the exit (the instruction at pc, the registers it
-** read); "" when it did not panic.  Costs the engines nothing. */
-const char *cli_panic_reason(const pvm_vm *vm, uint32_t entry_pc, char *buf, size_t cap);
+/* Why a run that ended in a panic at vm->pc panicked, from the state at
+** the exit (the instruction at pc, the registers it read); "" when it did
+** not panic.  Costs the engines nothing. */
+const char *cli_panic_reason(const pvm_vm *vm, char *buf, size_t cap);
 
 /* The largest file a command reads: the largest code blob an Image may
 ** carry (256 MiB); a program, cap or text file beyond it is refused. */

@@ -126,7 +126,7 @@ static void trace_insn(void *ud, const pvm_vm *vm, uint32_t pc) {
 
 static void print_result(const run_cfg *o, const pvm_vm *vm) {
   char why[256];
-  const char *reason = cli_panic_reason(vm, (uint32_t)o->pc, why, sizeof why);
+  const char *reason = cli_panic_reason(vm, why, sizeof why);
   if (o->json) {
     printf("{\"status\":\"%s\",\"pc\":%u,\"gas\":%lld,", pvm_status_name(vm->status), vm->pc,
            (long long)vm->gas);

@@ -168,7 +168,7 @@ static const cli_case cases[] = {
   {"trap", {"run", "$TMP/trap.pvm"}, 0, {"panic:  trap instruction"}},
   {"invalid opcode", {"run", "$TMP/invalid.pvm"}, 0, {"panic:  invalid opcode 0xff"}},
   {"jump into a block", {"run", "$TMP/midblock.pvm"}, 0, {"panic:  jump to pc 3, which does not start a basic block"}},
-  {"entry into a block", {"run", "$TMP/midblock.pvm", "--pc", "3"}, 0, {"panic:  entry pc 3 does not start a basic block"}},
+  {"entry inside an instruction", {"run", "$TMP/midblock.pvm", "--pc", "1"}, 0, {"panic:  pc 1 is not an instruction start"}},
   {"djump to a bad address", {"run", "$TMP/djump.pvm"}, 0, {"jump_ind to address 0x3, not a jump table entry"}},
   {"store to a read-only page", {"run", "$TMP/rostore.pvm"}, 0, {"store_imm_u8 store to read-only address 0x10000"}},
   {"access below 0x10000", {"run", "$TMP/low.pvm"}, 0, {"below 0x10000"}},
