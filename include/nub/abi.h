@@ -1,6 +1,6 @@
 /*
-** The host <-> guest ABI.  The first half mirrors the seed
-** (shared/seed/nub_arch_x86_abi_lib.rs) byte for byte: function ids,
+** The host <-> guest ABI.  The first half mirrors the seed ABI byte for
+** byte: function ids,
 ** BootInfo, InvokePacket and InvocationResult, all little-endian,
 ** #[repr(C)] layouts.  The second half is nub's own framing of requests
 ** and responses in the shared buffers (docs/abi.md).
