@@ -31,7 +31,7 @@ const cli_spec cli_exec_spec = {
   "publish a program as caps (or the caps of a directory) and invoke its Instance in a guest kernel",
   "FILE is a program (built into Data, Image and Instance caps); DIR holds cap\n"
   "wire files (e.g. from nub cap build), one of them an Instance.\n"
-  "A kernel error prints its name: exit_arg: 25 (no endpoint with that key).\n"
+  "A kernel error prints its name: exit_arg: 25 (no endpoint with the key: 5).\n"
   "Exit code: 0 when the invocation returned a result (any exit_reason, kernel\n"
   "errors included), 1 if the caps could not be built or published or the\n"
   "guest failed, 2 on a usage error.",
