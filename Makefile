@@ -1,11 +1,12 @@
 # nub front door.  `make` builds the release CLI at build/nub,
-# `make run` runs the bundled example, `make test` builds the dev preset
-# (ASan + UBSan) and runs every test, then a short run of every fuzz target.
+# `make run` runs the bundled example, `make check` builds the dev preset
+# (ASan + UBSan) and runs every test (the everyday path), `make test` does
+# the same and then a short run of every fuzz target (README: how long).
 # `make examples` reassembles examples/*.pvm from examples/*.s.
 # `make fuzz-diff-long` fuzzes the JIT against the interpreter for millions
 # of programs; `make bench-jit` prints the JIT figures.
 
-.PHONY: all build run examples test deps dev fuzz fuzz-smoke fuzz-diff-long bench-jit clean
+.PHONY: all build run examples check test deps dev fuzz fuzz-smoke fuzz-diff-long bench-jit clean
 
 all: build
 
@@ -21,8 +22,8 @@ build: deps
 # r7 ends as 42.  Then examples/add.pvm, an SPI program adding its two u64
 # argument words (2 and 40), on the interpreter.
 run: build
-	@./build/nub exec examples/add_regs.pvm --format generic --args 20,22 --backend proc --verbose
-	@./build/nub run examples/add.pvm --format spi --args 02000000000000002800000000000000
+	@./build/nub exec examples/add_regs.pvm --regs 20,22 --backend proc --verbose
+	@./build/nub run examples/add.pvm --data 02000000000000002800000000000000
 
 examples: build
 	@for s in examples/*.s; do ./build/nub asm $$s -o $${s%.s}.pvm || exit 1; done
@@ -30,6 +31,10 @@ examples: build
 dev: deps
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev
+
+check: dev
+	@ctest --preset dev --parallel $(shell nproc)
+	@echo "runner figures:" && ./scripts/test-summary.sh
 
 test: dev
 	@ctest --preset dev

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The counted loop of shared/peers/make-loop-vector.py: 3 instructions per
+/* The counted loop of the peers' loop benchmark vector: 3 instructions per
 ** iteration, r7 += 3 and r8 -= 1, then jump_ind r0 (halt when r0 is the
 ** halt address).  Returns a malloc'd generic blob. */
 uint8_t *bench_loop_blob(uint32_t iterations, size_t *len);

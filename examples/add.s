@@ -5,8 +5,8 @@
 ; to r7; jumping to r0 halts.
 ;
 ;   nub asm examples/add.s -o examples/add.pvm
-;   nub run examples/add.pvm --format spi \
-;       --args 02000000000000002800000000000000        -> r7 = 42
+;   nub run examples/add.pvm \
+;       --data 02000000000000002800000000000000        -> r7 = 42
 
 .stack_size 4096                        ; SPI container (the stack is unused)
 

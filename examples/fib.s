@@ -2,7 +2,7 @@
 ; n being the 64-bit little-endian argument word.  Result in r7.
 ;
 ;   nub asm examples/fib.s -o examples/fib.pvm
-;   nub run examples/fib.pvm --format spi --args 0a00000000000000   -> r7 = 55
+;   nub run examples/fib.pvm --data 0a00000000000000   -> r7 = 55
 
 .stack_size 4096
 

@@ -163,3 +163,347 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   fputc('\n', stderr);
   return 2;
 }
+
+/* ---- options as data ---- */
+
+bool cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
+
+static int opt_index(const cli_spec *s, const char *name) {
+  for (int i = 0; s->opts && s->opts[i].name; i++)
+    if (!strcmp(s->opts[i].name, name)) return i;
+  return -1;
+}
+
+/* A metavar of lower-case words and digits separated by '|' lists the
+** allowed values. */
+static bool is_choice(const char *metavar) {
+  if (!metavar || !strchr(metavar, '|')) return false;
+  for (const char *p = metavar; *p; p++)
+    if (!(*p == '|' || *p == '-' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) return false;
+  return true;
+}
+
+static int choice_index(const char *metavar, const char *v) {
+  size_t n = strlen(v);
+  int i = 0;
+  for (const char *p = metavar;; i++) {
+    const char *bar = strchr(p, '|');
+    size_t len = bar ? (size_t)(bar - p) : strlen(p);
+    if (len == n && !strncmp(p, v, n)) return i;
+    if (!bar) return -1;
+    p = bar + 1;
+  }
+}
+
+/* "a, b or c" from "a|b|c" */
+static void choice_list(const char *metavar, char *out, size_t cap) {
+  size_t n = 0;
+  int words = 1;
+  for (const char *p = metavar; *p; p++) words += *p == '|';
+  for (int w = 0; *metavar && n + 8 < cap; metavar++) {
+    if (*metavar == '|') {
+      w++;
+      n += (size_t)snprintf(out + n, cap - n, "%s", w == words - 1 ? " or " : ", ");
+    } else {
+      out[n++] = *metavar;
+    }
+  }
+  out[n < cap ? n : cap - 1] = 0;
+}
+
+static int set_value(const cli_spec *s, cli_args *a, int k, const char *v) {
+  const cli_opt *o = &s->opts[k];
+  if (is_choice(o->metavar) && choice_index(o->metavar, v) < 0) {
+    char list[256];
+    choice_list(o->metavar, list, sizeof list);
+    return cli_usage_error(s->name, "--%s must be %s, not '%s'", o->name, list, v);
+  }
+  a->val[k] = v;
+  a->given[k] = true;
+  return 0;
+}
+
+int cli_parse(const cli_spec *s, int argc, char **argv, cli_args *a) {
+  bool opts_done = false;
+  memset(a, 0, sizeof *a);
+  a->spec = s;
+  a->pos = argv + 1;
+  for (int k = 0; s->opts && s->opts[k].name; k++) a->val[k] = s->opts[k].def;
+  for (int i = 1; i < argc; i++) {
+    char *arg = argv[i], name[64];
+    const char *eq = NULL;
+    int k = -1;
+    if (opts_done || arg[0] != '-' || !arg[1]) {       /* "-" alone is a positional */
+      if ((unsigned)a->npos >= s->max_pos)
+        return cli_usage_error(s->name, "unexpected argument %s (usage: nub %s %s [options])", arg,
+                               s->name, s->args);
+      a->pos[a->npos++] = arg;                          /* npos < i: never overtakes i */
+      continue;
+    }
+    if (!strcmp(arg, "--")) { opts_done = true; continue; }
+    if (cli_is_help(arg)) { cli_help(s, stdout); return CLI_HELP; }
+    if (arg[1] == '-') {
+      size_t n;
+      eq = strchr(arg, '=');
+      n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+      if (n < sizeof name) {
+        memcpy(name, arg + 2, n);
+        name[n] = 0;
+        k = opt_index(s, name);
+      }
+    } else if (!arg[2]) {
+      for (int j = 0; s->opts && s->opts[j].name; j++)
+        if (s->opts[j].alias == arg[1]) k = j;
+    }
+    if (k < 0)
+      return cli_usage_error(s->name, "unknown option %.*s (see nub %s --help)",
+                             eq ? (int)(eq - arg) : (int)strlen(arg), arg, s->name);
+    const cli_opt *o = &s->opts[k];
+    if (!o->metavar) {
+      if (eq) return cli_usage_error(s->name, "--%s takes no value", o->name);
+      a->val[k] = "1";
+      a->given[k] = true;
+      continue;
+    }
+    const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+    if (!v || (eq && !*v)) return cli_usage_error(s->name, "--%s needs a value (%s)", o->name, o->metavar);
+    if (set_value(s, a, k, v)) return 2;
+  }
+  if ((unsigned)a->npos < s->min_pos)
+    return cli_usage_error(s->name, "missing %s (usage: nub %s %s [options])", s->args, s->name,
+                           s->args);
+  return 0;
+}
+
+void cli_help(const cli_spec *s, FILE *f) {
+  fprintf(f, "usage: nub %s%s%s%s\n%s\n", s->name, s->args && *s->args ? " " : "",
+          s->args ? s->args : "", s->opts && s->opts[0].name ? " [options]" : "", s->summary);
+  fprintf(f, "\noptions:\n");
+  for (int k = 0; s->opts && s->opts[k].name; k++) {
+    const cli_opt *o = &s->opts[k];
+    char left[96];
+    snprintf(left, sizeof left, "%c%c%s--%s%s%s", o->alias ? '-' : ' ', o->alias ? o->alias : ' ',
+             o->alias ? ", " : "  ", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+    if (strlen(left) > 30) fprintf(f, "  %s\n  %-30s %s", left, "", o->help);
+    else fprintf(f, "  %-30s %s", left, o->help);
+    if (o->def) fprintf(f, " (default: %s)", o->def);
+    fputc('\n', f);
+  }
+  fprintf(f, "  %-30s %s\n", "-h, --help", "print this help");
+  if (s->details) fprintf(f, "\n%s\n", s->details);
+}
+
+const char *cli_get(const cli_args *a, const char *name) {
+  int k = opt_index(a->spec, name);
+  return k < 0 ? NULL : a->val[k];
+}
+
+bool cli_flag(const cli_args *a, const char *name) { return cli_given(a, name); }
+
+bool cli_given(const cli_args *a, const char *name) {
+  int k = opt_index(a->spec, name);
+  return k >= 0 && a->given[k];
+}
+
+int cli_choice(const cli_args *a, const char *name) {
+  int k = opt_index(a->spec, name);
+  if (k < 0 || !a->val[k]) return -1;
+  return choice_index(a->spec->opts[k].metavar, a->val[k]);
+}
+
+int cli_get_u64(const cli_args *a, const char *name, uint64_t min, uint64_t max, uint64_t *out) {
+  const char *v = cli_get(a, name);
+  uint64_t x;
+  if (!v) return 0;
+  if (!cli_parse_u64(v, max, &x) || x < min)
+    return cli_usage_error(a->spec->name, "--%s must be %llu..%llu, not %s", name,
+                           (unsigned long long)min, (unsigned long long)max, v);
+  *out = x;
+  return 0;
+}
+
+/* ---- programs ---- */
+
+void cli_pvm_error(const char *cmd, const char *path, const pvm_error *err) {
+  fprintf(stderr, "nub %s: %s: %s (%s", cmd, path, err->msg, pvm_errcode_name(err->code));
+  if (!strstr(err->msg, "offset")) fprintf(stderr, ", offset %llu", (unsigned long long)err->offset);
+  fprintf(stderr, ")\n");
+}
+
+/* Printable text with a newline in its first 4 KiB: assembler source, not
+** program bytes. */
+static bool looks_like_text(const uint8_t *p, size_t len) {
+  bool newline = false;
+  for (size_t i = 0; i < len && i < 4096; i++) {
+    if (p[i] == '\n') newline = true;
+    else if (p[i] != '\t' && p[i] != '\r' && (p[i] < 0x20 || p[i] > 0x7e)) return false;
+  }
+  return newline;
+}
+
+int cli_program_format(const char *cmd, const char *path, const uint8_t *bytes, size_t len,
+                       int format, bool *spi) {
+  pvm_spi s;
+  pvm_blob b;
+  pvm_error spi_err, blob_err;
+  bool spi_ok, blob_ok;
+  if (!len) {
+    fprintf(stderr, "nub %s: %s: empty file\n", cmd, path);
+    return 1;
+  }
+  spi_ok = !pvm_spi_parse(bytes, bytes + len, &s, &spi_err);
+  blob_ok = !pvm_blob_parse(bytes, bytes + len, &b, &blob_err);
+  if (format == CLI_FORMAT_AUTO && (spi_ok || blob_ok)) {
+    *spi = spi_ok;                      /* both: the SPI reading (the common container) */
+    return 0;
+  }
+  if ((format == CLI_FORMAT_SPI && spi_ok) || (format == CLI_FORMAT_GENERIC && blob_ok)) {
+    *spi = format == CLI_FORMAT_SPI;
+    return 0;
+  }
+  if (looks_like_text(bytes, len)) {
+    fprintf(stderr, "nub %s: %s looks like assembler text, not a program: assemble it first "
+            "(nub asm %s -o FILE.pvm)\n", cmd, path, path);
+    return 1;
+  }
+  if (format == CLI_FORMAT_AUTO) {
+    fprintf(stderr, "nub %s: %s is neither an SPI program (%s) nor a generic blob (%s)\n", cmd,
+            path, spi_err.msg, blob_err.msg);
+    return 1;
+  }
+  cli_pvm_error(cmd, path, format == CLI_FORMAT_SPI ? &spi_err : &blob_err);
+  if (format == CLI_FORMAT_GENERIC && spi_ok)
+    fprintf(stderr, "nub %s: this looks like an SPI program: try --format spi\n", cmd);
+  if (format == CLI_FORMAT_SPI && blob_ok)
+    fprintf(stderr, "nub %s: this looks like a generic blob: try --format generic\n", cmd);
+  return 1;
+}
+
+int cli_parse_regs(const char *cmd, const char *s, uint64_t regs[4], unsigned *count) {
+  unsigned n = 0;
+  const char *p = s;
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    char tok[32];
+    if (n == 4)
+      return cli_usage_error(cmd, "--regs %s: more than 4 values (phi7..phi10)", s);
+    if (!len) return cli_usage_error(cmd, "--regs %s: value %u is empty", s, n + 1);
+    if (len >= sizeof tok) return cli_usage_error(cmd, "--regs %s: value %u is not a u64", s, n + 1);
+    memcpy(tok, p, len);
+    tok[len] = 0;
+    if (!cli_parse_u64(tok, UINT64_MAX, &regs[n]))
+      return cli_usage_error(cmd, "--regs %s: value %u ('%s') is not a u64", s, n + 1, tok);
+    n++;
+    if (!comma) break;
+    p = comma + 1;
+  }
+  *count = n;
+  return 0;
+}
+
+int cli_parse_data(const char *cmd, const char *s, uint8_t **out, size_t *len) {
+  if (!cli_parse_hex(s, out, len))
+    return cli_usage_error(cmd, "--data must be hex bytes (an even number of 0-9a-f digits)");
+  if (*len > PVM_ARGS_MAX) {
+    free(*out);
+    *out = NULL;
+    return cli_usage_error(cmd, "--data is %zu bytes, over the %u of the argument region (GP A.7)",
+                           *len, PVM_ARGS_MAX);
+  }
+  return 0;
+}
+
+/* ---- why a run panicked ---- */
+
+static uint32_t mem_address(const pvm_vm *vm, const pvm_insn *in) {
+  switch (in->format) {
+  case PVM_FMT_REG_IMM_IMM: return (uint32_t)(vm->regs[in->ra] + in->imm_x);
+  case PVM_FMT_REG_REG_IMM: return (uint32_t)(vm->regs[in->rb] + in->imm_x);
+  default: return (uint32_t)in->imm_x;
+  }
+}
+
+const char *cli_panic_reason(const pvm_vm *vm, char *buf, size_t cap) {
+  const pvm_program *prog = vm->prog;
+  const pvm_blob *b = pvm_program_blob(prog);
+  const pvm_opinfo *isa = pvm_isa(pvm_program_profile(prog));
+  pvm_insn in;
+  if (vm->status != PVM_PANIC) return "";
+  if (vm->pc >= b->code_len) {
+    snprintf(buf, cap, "pc %u is past the end of the code (%u bytes)", vm->pc, b->code_len);
+    return buf;
+  }
+  if (!pvm_blob_is_start(b, vm->pc)) {
+    snprintf(buf, cap, "pc %u is not an instruction start", vm->pc);
+    return buf;
+  }
+  pvm_decode(pvm_program_profile(prog), b, vm->pc, &in);
+  const pvm_opinfo *op = &isa[in.opcode];
+  if (!op->name) {
+    snprintf(buf, cap, "invalid opcode 0x%02x (%u) in profile %s", in.opcode, in.opcode,
+             pvm_profile_name(pvm_program_profile(prog)));
+  } else if (in.op == PVM_OP_TRAP) {
+    snprintf(buf, cap, "trap instruction");
+  } else if (op->flags & PVM_OPF_BRANCH) {
+    snprintf(buf, cap, "%s to pc %lld, which does not start a basic block", op->name,
+             (long long)in.target);
+  } else if (op->flags & PVM_OPF_DJUMP) {
+    bool imm_form = in.op == PVM_OP_LOAD_IMM_JUMP_IND;
+    uint32_t a = (uint32_t)(imm_form ? vm->regs[in.rb] + in.imm_y : vm->regs[in.ra] + in.imm_x);
+    const char *note = imm_form && in.ra == in.rb ? " (from the register after its write)" : "";
+    if (a == 0 || (a & 1) || a / 2 > b->jump_count)
+      snprintf(buf, cap, "%s to address 0x%x%s, not a jump table entry (a nonzero multiple of 2 "
+               "up to 2 x %u entries)", op->name, a, note, b->jump_count);
+    else
+      snprintf(buf, cap, "%s through jump table entry %u to pc %u, which does not start a basic "
+               "block", op->name, a / 2 - 1, pvm_blob_jump_entry(b, a / 2 - 1));
+  } else if (op->flags & (PVM_OPF_LOAD | PVM_OPF_STORE)) {
+    uint32_t a = mem_address(vm, &in);
+    const char *verb = op->flags & PVM_OPF_STORE ? "store to" : "load from";
+    if (a < PVM_ZONE)
+      snprintf(buf, cap, "%s %s address 0x%x, below 0x%x (never accessible)", op->name, verb, a,
+               PVM_ZONE);
+    else if ((op->flags & PVM_OPF_STORE) && pvm_mem_access(vm->mem, a) == PVM_ACCESS_RO)
+      snprintf(buf, cap, "%s %s read-only address 0x%x", op->name, verb, a);
+    else
+      snprintf(buf, cap, "%s %s address 0x%x (%u bytes) is not accessible", op->name, verb, a,
+               op->width);
+  } else {
+    snprintf(buf, cap, "%s panicked", op->name);
+  }
+  return buf;
+}
+
+/* ---- caps of a program ---- */
+
+void cli_cap_error(const char *cmd, const char *path, const cap_error *err) {
+  fprintf(stderr, "nub %s: %s: %s (%s", cmd, path, err->msg, cap_errcode_name(err->code));
+  if (!strstr(err->msg, "offset")) fprintf(stderr, ", offset %llu", (unsigned long long)err->offset);
+  fprintf(stderr, ")\n");
+}
+
+int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile profile,
+                   const uint8_t *data, size_t data_len, cap_bundle *out) {
+  uint8_t *bytes = NULL;
+  size_t len;
+  bool spi;
+  cap_error err;
+  int rc = 1;
+  if (cli_read_file(path, &bytes, &len) || cli_program_format(cmd, path, bytes, len, format, &spi))
+    goto out;
+  if (data && !spi) {
+    rc = cli_usage_error(cmd, "--data needs an SPI program: %s is a generic blob, which has no "
+                         "argument region (set registers with --regs)", path);
+    goto out;
+  }
+  if (spi ? cap_build_spi(profile, bytes, len, data, (uint32_t)data_len, out, &err)
+          : cap_build_generic(profile, bytes, len, NULL, 0, out, &err)) {
+    cli_cap_error(cmd, path, &err);
+    goto out;
+  }
+  rc = 0;
+out:
+  free(bytes);
+  return rc;
+}

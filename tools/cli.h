@@ -7,15 +7,115 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nub/cap.h"
 #include "nub/pvm.h"
 
+/* Options and help of a command, as data: the parser applies defaults,
+** accepts `--name value`, `--name=value` and -x aliases, checks choices,
+** and `--help` prints the table (with every default) to stdout.
+**
+**   static const cli_opt opts[] = {
+**     {"format", 0, "generic|spi", "spi", "program format"},
+**     {"json", 0, NULL, NULL, "print the result as one JSON object"},
+**     {0}};
+**   static const cli_spec spec = {"run", "FILE", "run a program", NULL, 1, 1, opts};
+**   cli_args a;
+**   int rc = cli_parse(&spec, argc, argv, &a);
+**   if (rc) return rc == CLI_HELP ? 0 : rc;
+**   ... cli_get(&a, "format"), cli_flag(&a, "json"), a.pos[0] ... */
+typedef struct cli_opt {
+  const char *name;        /* long name without the dashes */
+  char alias;              /* -x spelling, 0 for none */
+  const char *metavar;     /* value placeholder; NULL: a flag.  A metavar of
+                              lower-case words separated by '|' is the list
+                              of allowed values, checked by the parser */
+  const char *def;         /* default (used when absent, shown by --help) */
+  const char *help;
+} cli_opt;
+
+typedef struct cli_spec {
+  const char *name;        /* command name: "run" */
+  const char *args;        /* positional synopsis: "FILE" */
+  const char *summary;     /* one line, for `nub help` */
+  const char *details;     /* more --help text after the options, or NULL */
+  unsigned min_pos, max_pos;
+  const cli_opt *opts;     /* ends with {0} */
+} cli_spec;
+
+#define CLI_MAX_OPTS 24
+#define CLI_HELP (-1)      /* cli_parse: --help was printed */
+
+typedef struct cli_args {
+  const cli_spec *spec;
+  const char *val[CLI_MAX_OPTS];   /* value given, else the default, else NULL */
+  bool given[CLI_MAX_OPTS];
+  char **pos;                      /* positionals (compacted into argv) */
+  int npos;
+} cli_args;
+
+/* Parse argv (argv[0] is the command name); positionals are moved to the
+** front of argv[1..].  Returns 0, CLI_HELP after printing the help, or 2
+** after a usage error naming the option ("--format needs a value"). */
+int cli_parse(const cli_spec *s, int argc, char **argv, cli_args *a);
+void cli_help(const cli_spec *s, FILE *f);
+bool cli_is_help(const char *arg);   /* -h or --help */
+/* The value of option name (given or default), NULL if neither. */
+const char *cli_get(const cli_args *a, const char *name);
+bool cli_flag(const cli_args *a, const char *name);
+bool cli_given(const cli_args *a, const char *name);
+/* Index of the value of a choice option in its metavar list ("generic|spi":
+** 0 or 1), -1 if the option has no value. */
+int cli_choice(const cli_args *a, const char *name);
+/* An unsigned option in [min, max]; else prints "--gas must be MIN..MAX,
+** not X" and returns 2. Absent without default: *out untouched, 0. */
+int cli_get_u64(const cli_args *a, const char *name, uint64_t min, uint64_t max, uint64_t *out);
+
+/* A command of the nub CLI: its spec (for `nub help` and --help) and its
+** entry point (argv[0] is the command name). */
 typedef struct cli_command {
-  const char *name;
-  const char *summary;
-  int (*run)(int argc, char **argv);   /* argv[0] is the command name */
+  const cli_spec *spec;
+  int (*run)(int argc, char **argv);
 } cli_command;
+
+/* The ISA profiles as a choice metavar, in pvm_profile order. */
+#define CLI_PROFILES "gp07|gp08-draft|jamv1"
+/* The largest gas run and exec take (the engines count gas in an int64). */
+#define CLI_MAX_GAS ((uint64_t)INT64_MAX)
+
+/* --format of run, exec and cap build: the choice metavar and its values. */
+#define CLI_FORMATS "auto|generic|spi"
+enum { CLI_FORMAT_AUTO, CLI_FORMAT_GENERIC, CLI_FORMAT_SPI };
+/* Decide whether the bytes of path are an SPI program (A.7) or a generic
+** blob (A.2) under format (CLI_FORMAT_*): auto takes whichever parses.
+** Returns 0, or 1 after printing why the bytes are neither: an empty file,
+** assembler text, or the parse error with a hint when the other format
+** would have parsed ("this looks like an SPI program: try --format spi"). */
+int cli_program_format(const char *cmd, const char *path, const uint8_t *bytes, size_t len,
+                       int format, bool *spi);
+/* "nub CMD: PATH: message (CODE, offset N)", the offset left out when the
+** message already names it. */
+void cli_pvm_error(const char *cmd, const char *path, const pvm_error *err);
+/* --regs: 1 to 4 comma-separated u64 values for phi7..phi10; else a usage
+** error naming the empty or bad element (returns 2). */
+int cli_parse_regs(const char *cmd, const char *s, uint64_t regs[4], unsigned *count);
+/* --data: hex bytes, at most PVM_ARGS_MAX of them; caller frees. */
+int cli_parse_data(const char *cmd, const char *s, uint8_t **out, size_t *len);
+
+/* Caps of a program file (format as cli_program_format): the Data caps,
+** Image and Instance the SPI or generic builder makes, with data as the
+** SPI argument region.  Returns 0, 1 after printing why, 2 on --data
+** with a generic blob. */
+int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile profile,
+                   const uint8_t *data, size_t data_len, cap_bundle *out);
+/* "nub CMD: PATH: message (CODE, offset N)" for a cap error. */
+void cli_cap_error(const char *cmd, const char *path, const cap_error *err);
+
+/* Why a run that ended in a panic at vm->pc panicked, from the state at
+** the exit (the instruction at pc, the registers it read); "" when it did
+** not panic.  Costs the engines nothing. */
+const char *cli_panic_reason(const pvm_vm *vm, char *buf, size_t cap);
 
 /* The largest file a command reads: the largest code blob an Image may
 ** carry (256 MiB); a program, cap or text file beyond it is refused. */
@@ -48,7 +148,9 @@ const pvm_engine *cli_engine(const char *name);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Commands */
+/* Commands and their option tables */
+extern const cli_spec cli_vectors_spec, cli_gas_spec, cli_run_spec, cli_exec_spec, cli_bench_spec,
+    cli_fuzz_diff_spec, cli_disasm_spec, cli_asm_spec, cli_cap_spec;
 int cmd_vectors(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
@@ -58,6 +160,8 @@ int cmd_exec(int argc, char **argv);
 int cmd_disasm(int argc, char **argv);
 int cmd_asm(int argc, char **argv);
 int cmd_gas(int argc, char **argv);
+/* The mnemonic table of docs/asm.md (nub asm --mnemonics). */
+void cli_print_mnemonics(FILE *f);
 /* nub bench invoke (tools/bench_invoke.c) */
 int bench_invoke(int argc, char **argv);
 /* nub bench recovery (tools/bench_recovery.c) */

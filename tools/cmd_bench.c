@@ -651,7 +651,25 @@ out:
   return rc;
 }
 
+const cli_spec cli_bench_spec = {
+  "bench", "interp|jit|compile|gas|hash|invoke|cache|recovery",
+  "benchmarks that print figures (run on a quiet machine)",
+  "interp  the 30 M-instruction loop on the interpreter (M instr/s)\n"
+  "jit     JIT, interpreter and native (C, -O2) times for the loop and the bench/*.s\n"
+  "        kernels, compile time per KB\n"
+  "hash    SHA-256 MB/s on each path, SSZ roots of Data caps, openssl as the limit\n"
+  "compile compile time per KB at several sizes, compile memory per blob byte\n"
+  "gas     program analysis with and without the GP 0.8 cost model, per KB\n"
+  "invoke  round trips, put_cap throughput, lookups, cold sandbox start, memory\n"
+  "        set-up; takes --engine jit|interp (default: jit)\n"
+  "cache   guest memory and JIT cache figures under a memory budget\n"
+  "        (--images K --insns N --budget BYTES --engine E)\n"
+  "recovery  replacing a killed guest with N small caps and one large cap\n"
+  "        (--caps N --large-mib M)",
+  1, 1, NULL};
+
 int cmd_bench(int argc, char **argv) {
+  if (argc >= 2 && cli_is_help(argv[1])) { cli_help(&cli_bench_spec, stdout); return 0; }
   if (argc < 2)
     return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, "
                            "recovery, gas)");

@@ -2,10 +2,13 @@
 ** nub cap: wire-form capabilities.
 **   nub cap hash FILE   the SHA-256 SSZ hash of the cap in FILE (wire bytes)
 **   nub cap show FILE   a human dump of every field
+**   nub cap build PROGRAM -o DIR   the Data/Image/Instance wire files
 */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "nub/cap.h"
@@ -104,23 +107,73 @@ static void show(const cap_view *v, const uint8_t hash[CAP_HASH_SIZE]) {
   }
 }
 
+static const cli_opt cap_opts[] = {
+  {"out", 'o', "DIR", NULL, "build: directory the wire files go to (created if missing)"},
+  {"format", 0, CLI_FORMATS, "auto", "build: program format"},
+  {"profile", 0, CLI_PROFILES, "gp07", "build: ISA profile the Image declares"},
+  {"data", 0, "HEX", NULL, "build: argument bytes of an SPI program (a Data cap mapped as the argument region)"},
+  {0}};
+
+const cli_spec cli_cap_spec = {
+  "cap", "hash FILE | show FILE | build PROGRAM -o DIR",
+  "capabilities in their SSZ wire form (docs/wire.md): hash, dump, or build from a program",
+  "build writes data-N.cap, image.cap and instance.cap (what nub exec builds) to DIR\n"
+  "and prints kind, hash and path of each; nub exec DIR invokes them.\n"
+  "Exit code: 0 done, 1 on a malformed cap or program, 2 on a usage error.",
+  2, 2, cap_opts};
+
+/* nub cap build: the caps nub exec would publish, one wire file each. */
+static int cap_build(const cli_args *a) {
+  const char *dir = cli_get(a, "out"), *hex = cli_get(a, "data");
+  uint8_t *data = NULL;
+  size_t data_len = 0;
+  cap_bundle b = {0};
+  char path[4096];
+  unsigned data_n = 0;
+  int rc;
+  if (!dir) return cli_usage_error("cap", "build needs an output directory (-o DIR)");
+  if (hex && (rc = cli_parse_data("cap", hex, &data, &data_len))) return rc;
+  rc = cli_build_caps("cap", a->pos[1], cli_choice(a, "format"),
+                      (pvm_profile)cli_choice(a, "profile"), data, data_len, &b);
+  free(data);
+  if (rc) return rc;
+  if (mkdir(dir, 0777) && errno != EEXIST) {
+    fprintf(stderr, "nub cap: cannot create %s: %s\n", dir, strerror(errno));
+    rc = 1;
+  }
+  for (uint32_t i = 0; !rc && i < b.count; i++) {
+    const cap_item *it = &b.items[i];
+    if (it->kind == CAP_DATA) snprintf(path, sizeof path, "%s/data-%u.cap", dir, data_n++);
+    else snprintf(path, sizeof path, "%s/%s.cap", dir, it->kind == CAP_IMAGE ? "image" : "instance");
+    if (cli_write_file(path, it->wire, it->len)) { rc = 1; break; }
+    printf("%-9s ", cap_kind_name(it->kind));
+    print_hex(it->hash, CAP_HASH_SIZE);
+    printf("  %s\n", path);
+  }
+  cap_bundle_free(&b);
+  return rc;
+}
+
 int cmd_cap(int argc, char **argv) {
   uint8_t *wire = NULL, hash[CAP_HASH_SIZE];
   size_t len;
   cap_view v;
   cap_error err;
-  bool do_show;
-  if (argc != 3 || (strcmp(argv[1], "hash") && strcmp(argv[1], "show")))
-    return cli_usage_error("cap", "usage: nub cap hash FILE | nub cap show FILE");
-  do_show = !strcmp(argv[1], "show");
-  if (cli_read_file(argv[2], &wire, &len)) return 1;
+  cli_args a;
+  int rc = cli_parse(&cli_cap_spec, argc, argv, &a);
+  if (rc) return rc == CLI_HELP ? 0 : rc;
+  const char *sub = a.pos[0], *file = a.pos[1];
+  if (!strcmp(sub, "build")) return cap_build(&a);
+  if (strcmp(sub, "hash") && strcmp(sub, "show"))
+    return cli_usage_error("cap", "unknown subcommand '%s' (hash, show or build)", sub);
+  if (cli_read_file(file, &wire, &len)) return 1;
   if (cap_decode(wire, wire + len, &v, &err) || cap_hash(&v, hash, &err)) {
-    fprintf(stderr, "nub cap %s: %s: %s (%s error at byte %llu)\n", argv[1], argv[2], err.msg,
+    fprintf(stderr, "nub cap %s: %s: %s (%s error at byte %llu)\n", sub, file, err.msg,
             cap_errcode_name(err.code), (unsigned long long)err.offset);
     free(wire);
     return 1;
   }
-  if (do_show) show(&v, hash);
+  if (!strcmp(sub, "show")) show(&v, hash);
   else {
     print_hex(hash, CAP_HASH_SIZE);
     printf("\n");

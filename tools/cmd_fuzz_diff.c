@@ -18,60 +18,60 @@ static int compile_no_lzcnt(const pvm_program *prog, void **code, pvm_error *err
   return rc;
 }
 
+static const cli_opt fuzz_diff_opts[] = {
+  {"profile", 0, CLI_PROFILES "|all", "gp07", "ISA profile of the random programs; all: each profile in turn"},
+  {"count", 0, "N", "10000", "programs per profile"},
+  {"seed", 0, "S", "1", "random seed"},
+  {"max-insns", 0, "K", "48", "instructions per program, 4..100000"},
+  {"reports", 0, "N", "1", "divergences reported before stopping, 1..1000"},
+  {"save", 0, "DIR", NULL, "write every divergence as a vector JSON file to DIR"},
+  {"engine", 0, "jit|interp|jit-no-lzcnt", "jit", "engine tested against the interpreter (jit-no-lzcnt: the JIT's bsr fallback)"},
+  {0}};
+
+const cli_spec cli_fuzz_diff_spec = {
+  "fuzz-diff", "", "differential fuzzing, JIT vs interpreter: random programs compared after every exit, gas to the unit",
+  "Prints one line per profile; a divergence prints a shrunk vector JSON.\n"
+  "Exit code: 0 no divergence, 1 a divergence, 2 on a usage or set-up error.",
+  0, 0, fuzz_diff_opts};
+
 int cmd_fuzz_diff(int argc, char **argv) {
   static pvm_engine jit_no_lzcnt;
-  fdiff_config cfg = {.profile = PVM_PROFILE_GP07, .seed = 1, .count = 10000, .max_insns = 48,
-                      .ref = &pvm_engine_interp, .test = &jit_engine, .max_reports = 1,
+  fdiff_config cfg = {.profile = PVM_PROFILE_GP07, .ref = &pvm_engine_interp, .test = &jit_engine,
                       .out = stdout};
   fdiff_stats st;
-  int first = PVM_PROFILE_GP07, last = PVM_PROFILE_GP07;
-  for (int i = 1; i < argc; i += 2) {         /* every option takes a value */
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    uint64_t x;
-    if (!v) {
-      return cli_usage_error("fuzz-diff", "%s needs a value", a);
-    } else if (!strcmp(a, "--count")) {
-      if (!cli_parse_u64(v, UINT64_MAX, &cfg.count)) return cli_usage_error("fuzz-diff", "bad --count %s", v);
-    } else if (!strcmp(a, "--seed")) {
-      if (!cli_parse_u64(v, UINT64_MAX, &cfg.seed)) return cli_usage_error("fuzz-diff", "bad --seed %s", v);
-    } else if (!strcmp(a, "--max-insns")) {
-      if (!cli_parse_u64(v, 100000, &x) || x < 4)
-        return cli_usage_error("fuzz-diff", "--max-insns must be 4..100000, not %s", v);
-      cfg.max_insns = (unsigned)x;
-    } else if (!strcmp(a, "--reports")) {
-      if (!cli_parse_u64(v, 1000, &x) || x < 1)
-        return cli_usage_error("fuzz-diff", "--reports must be 1..1000, not %s", v);
-      cfg.max_reports = (unsigned)x;
-    } else if (!strcmp(a, "--profile")) {
-      if (!strcmp(v, "all")) {
-        first = 0;
-        last = PVM_PROFILE_COUNT - 1;
-      } else {
-        pvm_profile p;
-        if (!cli_profile("fuzz-diff", v, &p)) return 2;
-        first = last = (int)p;
-      }
-    } else if (!strcmp(a, "--save")) {
-      cfg.save_dir = v;
-    } else if (!strcmp(a, "--engine")) {
-      if (!strcmp(v, "jit-no-lzcnt")) {
-        jit_no_lzcnt = jit_engine;
-        jit_no_lzcnt.name = "jit-no-lzcnt";
-        jit_no_lzcnt.compile = compile_no_lzcnt;
-        cfg.test = &jit_no_lzcnt;
-      } else if (!(cfg.test = cli_engine(v))) {
-        return 2;
-      }
-    } else {
-      return cli_usage_error("fuzz-diff", "unexpected argument %s", a);
-    }
+  cli_args a;
+  uint64_t insns = 0, reports = 0;
+  int first, last, rc = cli_parse(&cli_fuzz_diff_spec, argc, argv, &a);
+  if (rc) return rc == CLI_HELP ? 0 : rc;
+  if ((rc = cli_get_u64(&a, "count", 0, UINT64_MAX, &cfg.count)) ||
+      (rc = cli_get_u64(&a, "seed", 0, UINT64_MAX, &cfg.seed)) ||
+      (rc = cli_get_u64(&a, "max-insns", 4, 100000, &insns)) ||
+      (rc = cli_get_u64(&a, "reports", 1, 1000, &reports)))
+    return rc;
+  cfg.max_insns = (unsigned)insns;
+  cfg.max_reports = (unsigned)reports;
+  cfg.save_dir = cli_get(&a, "save");
+  first = last = cli_choice(&a, "profile");
+  if (first == PVM_PROFILE_COUNT) {             /* all */
+    first = 0;
+    last = PVM_PROFILE_COUNT - 1;
+  }
+  switch (cli_choice(&a, "engine")) {
+  case 1: cfg.test = &pvm_engine_interp; break;
+  case 2:
+    jit_no_lzcnt = jit_engine;
+    jit_no_lzcnt.name = "jit-no-lzcnt";
+    jit_no_lzcnt.compile = compile_no_lzcnt;
+    cfg.test = &jit_no_lzcnt;
+    break;
+  default: break;
   }
   /* one line per profile; the worst result decides the exit status */
   int worst = 0;
   uint64_t divergences = 0;
   for (int p = first; p <= last; p++) {
     cfg.profile = (pvm_profile)p;
-    int rc = fdiff_run(&cfg, &st);
+    rc = fdiff_run(&cfg, &st);
     unsigned ops, covered;
     fdiff_coverage(&st, cfg.profile, &covered, &ops);
     printf("fuzz-diff: %s vs %s, profile %s, seed %" PRIu64 ": %" PRIu64 " programs, %" PRIu64
@@ -87,6 +87,5 @@ int cmd_fuzz_diff(int argc, char **argv) {
   }
   if (last > first)
     printf("fuzz-diff: %d profiles, %" PRIu64 " divergences in all\n", last - first + 1, divergences);
-  int rc = worst;
-  return rc < 0 ? 2 : rc;
+  return worst < 0 ? 2 : worst;
 }

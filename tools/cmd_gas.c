@@ -187,23 +187,45 @@ static int run_checks(const gas_opts *o) {
   return t.diffs || t.equal != t.total ? 1 : 0;
 }
 
+static const cli_opt gas_opts_table[] = {
+  {"profile", 0, CLI_PROFILES, "gp07", "ISA profile: numbering and gas model"},
+  {"format", 0, "generic|spi", "generic", "FILE is a generic blob or an SPI program"},
+  {"json", 0, NULL, NULL, "print the blocks as JSON"},
+  {"check", 0, "VECTOR.json", NULL, "compare with the vector's block-gas-costs (repeatable)"},
+  {0}};
+
+const cli_spec cli_gas_spec = {
+  "gas", "[FILE]", "gas cost of every basic block (docs/gas.md)",
+  "FILE may be a vector JSON file (its \"program\" is used).  With --check, the\n"
+  "program comes from FILE or from each vector; every difference is printed,\n"
+  "then \"N of M block costs equal\".  Exit code 1 if any differs.",
+  0, 1, gas_opts_table};
+
 int cmd_gas(int argc, char **argv) {
   gas_opts o = {.profile = PVM_PROFILE_GP07};
+  char name[32];
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--format") && v) {
+    const char *a = argv[i], *v = NULL, *eq;
+    if (cli_is_help(a)) { cli_help(&cli_gas_spec, stdout); return 0; }
+    if (!strncmp(a, "--", 2) && (eq = strchr(a, '=')) && (size_t)(eq - a) < sizeof name) {
+      memcpy(name, a, (size_t)(eq - a));       /* --opt=value */
+      name[eq - a] = 0;
+      a = name, v = eq + 1;
+    }
+    bool takes = !strcmp(a, "--format") || !strcmp(a, "--profile") || !strcmp(a, "--check");
+    if (takes && !v && !(v = i + 1 < argc ? argv[++i] : NULL))
+      return cli_usage_error("gas", "%s needs a value", a);
+    if (!takes && v) return cli_usage_error("gas", "%s takes no value", a);
+    if (!strcmp(a, "--format")) {
       if (!strcmp(v, "spi")) o.spi = true;
       else if (strcmp(v, "generic"))
-        return cli_usage_error("gas", "--format must be generic or spi");
-      i++;
-    } else if (!strcmp(a, "--profile") && v) {
+        return cli_usage_error("gas", "--format must be generic or spi, not '%s'", v);
+    } else if (!strcmp(a, "--profile")) {
       if (!cli_profile("gas", v, &o.profile)) return 2;
-      i++;
-    } else if (!strcmp(a, "--check") && v) {
+    } else if (!strcmp(a, "--check")) {
       if (o.nchecks == MAX_CHECKS)
         return cli_usage_error("gas", "at most %d --check files", MAX_CHECKS);
       o.checks[o.nchecks++] = v;
-      i++;
     } else if (!strcmp(a, "--json")) {
       o.json = true;
     } else if (a[0] != '-' && !o.file) {

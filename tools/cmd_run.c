@@ -6,84 +6,142 @@
 #include <string.h>
 
 #include "cli.h"
+#include "nub/jit.h"
 
-typedef struct run_opts {
+static const cli_opt run_opts[] = {
+  {"format", 0, CLI_FORMATS, "auto", "program format: auto takes whichever of SPI (GP A.7) or generic blob (A.2) parses"},
+  {"profile", 0, CLI_PROFILES, "gp07", "ISA profile the code is decoded under"},
+  {"engine", 0, "interp|jit", "interp", "engine that runs the program"},
+  {"gas", 0, "N", "1000000000", "initial gas, 0..9223372036854775807"},
+  {"pc", 0, "N", "0", "entry pc"},
+  {"data", 0, "HEX", NULL, "argument bytes (SPI only): mapped as the argument region, phi7 = its address, phi8 = its length (GP A.7)"},
+  {"regs", 0, "A[,B,C,D]", NULL, "set phi7..phi10 after the program's set-up (overrides what --data put there)"},
+  {"trace", 0, NULL, NULL, "print every instruction with its operands and the registers it changed (stderr; interp only)"},
+  {"json", 0, NULL, NULL, "print the result as one JSON object"},
+  {0}};
+
+const cli_spec cli_run_spec = {
+  "run", "FILE", "run a program and print status, pc, gas and registers",
+  "A panic names its cause (invalid opcode, jump to a non-block pc, ...).\n"
+  "Exit code: 0 when the program ran (whatever its status: halt, panic,\n"
+  "out-of-gas, page-fault, host), 1 if it could not be loaded, 2 on a usage error.",
+  1, 1, run_opts};
+
+typedef struct run_cfg {
   const char *file;
-  bool spi, trace, json;
-  uint64_t gas;
-  uint32_t pc;
-  uint8_t *args;
-  size_t args_len;
+  int format;
+  bool trace, json;
+  uint64_t gas, pc;
+  uint8_t *data;
+  size_t data_len;
+  uint64_t regs[4];
+  unsigned nregs;
   const pvm_engine *engine;
   pvm_profile profile;
-} run_opts;
+} run_cfg;
 
-static int parse_opts(int argc, char **argv, run_opts *o) {
+static int parse_opts(int argc, char **argv, run_cfg *o) {
+  cli_args a;
+  int rc = cli_parse(&cli_run_spec, argc, argv, &a);
   memset(o, 0, sizeof *o);
-  o->gas = 1000000000;
-  o->engine = &pvm_engine_interp;
-  o->profile = PVM_PROFILE_GP07;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    uint64_t x;
-    if (!strcmp(a, "--format") && v) {
-      if (!strcmp(v, "spi")) o->spi = true;
-      else if (strcmp(v, "generic")) return cli_usage_error("run", "--format must be generic or spi");
-      i++;
-    } else if (!strcmp(a, "--gas") && v) {
-      if (!cli_parse_u64(v, INT64_MAX, &o->gas)) return cli_usage_error("run", "bad --gas %s", v);
-      i++;
-    } else if (!strcmp(a, "--pc") && v) {
-      if (!cli_parse_u64(v, UINT32_MAX, &x)) return cli_usage_error("run", "bad --pc %s", v);
-      o->pc = (uint32_t)x;
-      i++;
-    } else if (!strcmp(a, "--args") && v) {
-      free(o->args);
-      if (!cli_parse_hex(v, &o->args, &o->args_len)) return cli_usage_error("run", "--args must be hex bytes");
-      i++;
-    } else if (!strcmp(a, "--engine") && v) {
-      if (!(o->engine = cli_engine(v))) return 2;
-      i++;
-    } else if (!strcmp(a, "--profile") && v) {
-      if (!cli_profile("run", v, &o->profile)) return 2;
-      i++;
-    } else if (!strcmp(a, "--trace")) {
-      o->trace = true;
-    } else if (!strcmp(a, "--json")) {
-      o->json = true;
-    } else if (a[0] != '-' && !o->file) {
-      o->file = a;
-    } else {
-      return cli_usage_error("run", "unexpected argument %s", a);
-    }
-  }
-  if (!o->file) return cli_usage_error("run", "no program file");
+  if (rc) return rc;
+  o->file = a.pos[0];
+  o->format = cli_choice(&a, "format");
+  o->profile = (pvm_profile)cli_choice(&a, "profile");
+  o->engine = cli_choice(&a, "engine") ? &jit_engine : &pvm_engine_interp;
+  o->trace = cli_flag(&a, "trace");
+  o->json = cli_flag(&a, "json");
+  if ((rc = cli_get_u64(&a, "gas", 0, CLI_MAX_GAS, &o->gas)) ||
+      (rc = cli_get_u64(&a, "pc", 0, UINT32_MAX, &o->pc)))
+    return rc;
+  if (cli_given(&a, "regs") && (rc = cli_parse_regs("run", cli_get(&a, "regs"), o->regs, &o->nregs)))
+    return rc;
+  if (cli_given(&a, "data") && (rc = cli_parse_data("run", cli_get(&a, "data"), &o->data, &o->data_len)))
+    return rc;
   if (o->trace && o->engine != &pvm_engine_interp)
     return cli_usage_error("run", "--trace needs --engine interp");
   return 0;
 }
 
-static void trace_insn(void *ud, const pvm_vm *vm, uint32_t pc) {
-  const pvm_blob *b = pvm_program_blob(vm->prog);
-  const pvm_opinfo *isa = pvm_isa(pvm_program_profile(vm->prog));
-  const char *name = pc < b->code_len && pvm_blob_is_start(b, pc) && isa[b->code[pc]].name
-                         ? isa[b->code[pc]].name : "trap (no instruction)";
-  (void)ud;
-  fprintf(stderr, "trace pc=%-6u gas=%-10lld %s\n", pc, (long long)vm->gas, name);
+/* --trace: each instruction with its operands; the registers the previous
+** one changed on the line after it. */
+typedef struct tracer {
+  uint64_t regs[PVM_REGS];
+  bool started;
+} tracer;
+
+static void print_changes(tracer *t, const uint64_t *regs) {
+  bool any = false;
+  for (int i = 0; i < PVM_REGS; i++)
+    if (regs[i] != t->regs[i]) {
+      fprintf(stderr, "%s r%d=0x%llx", any ? "" : "               ->", i, (unsigned long long)regs[i]);
+      any = true;
+    }
+  if (any) fputc('\n', stderr);
+  memcpy(t->regs, regs, sizeof t->regs);
 }
 
-static void print_result(const run_opts *o, const pvm_vm *vm) {
+static void print_operands(const pvm_insn *in) {
+  char r[3][8];
+  snprintf(r[0], sizeof r[0], "r%u", in->ra);
+  snprintf(r[1], sizeof r[1], "r%u", in->rb);
+  snprintf(r[2], sizeof r[2], "r%u", in->rd);
+  long long x = (long long)in->imm_x, y = (long long)in->imm_y, t = (long long)in->target;
+  switch (in->format) {
+  case PVM_FMT_IMM: fprintf(stderr, " %lld", x); break;
+  case PVM_FMT_REG_IMM64: fprintf(stderr, " %s, 0x%llx", r[0], (unsigned long long)in->imm_x); break;
+  case PVM_FMT_IMM_IMM: fprintf(stderr, " %lld, %lld", x, y); break;
+  case PVM_FMT_OFFSET: fprintf(stderr, " @%lld", t); break;
+  case PVM_FMT_REG_IMM: fprintf(stderr, " %s, %lld", r[0], x); break;
+  case PVM_FMT_REG_IMM_IMM: fprintf(stderr, " %s, %lld, %lld", r[0], x, y); break;
+  case PVM_FMT_REG_IMM_OFFSET: fprintf(stderr, " %s, %lld, @%lld", r[0], x, t); break;
+  case PVM_FMT_REG_REG: fprintf(stderr, " %s, %s", r[2], r[0]); break;
+  case PVM_FMT_REG_REG_IMM: fprintf(stderr, " %s, %s, %lld", r[0], r[1], x); break;
+  case PVM_FMT_REG_REG_OFFSET: fprintf(stderr, " %s, %s, @%lld", r[0], r[1], t); break;
+  case PVM_FMT_REG_REG_IMM_IMM: fprintf(stderr, " %s, %s, %lld, %lld", r[0], r[1], x, y); break;
+  case PVM_FMT_REG_REG_REG: fprintf(stderr, " %s, %s, %s", r[2], r[0], r[1]); break;
+  default: break;
+  }
+}
+
+static void trace_insn(void *ud, const pvm_vm *vm, uint32_t pc) {
+  tracer *t = ud;
+  const pvm_blob *b = pvm_program_blob(vm->prog);
+  pvm_profile profile = pvm_program_profile(vm->prog);
+  const pvm_opinfo *isa = pvm_isa(profile);
+  pvm_insn in;
+  if (t->started) print_changes(t, vm->regs);
+  else memcpy(t->regs, vm->regs, sizeof t->regs);
+  t->started = true;
+  fprintf(stderr, "trace pc=%-6u gas=%-10lld ", pc, (long long)vm->gas);
+  if (pc >= b->code_len || !pvm_blob_is_start(b, pc) || !isa[b->code[pc]].name) {
+    fprintf(stderr, "trap (no instruction)\n");
+    return;
+  }
+  pvm_decode(profile, b, pc, &in);
+  fprintf(stderr, "%s", isa[in.opcode].name);
+  print_operands(&in);
+  fputc('\n', stderr);
+}
+
+static void print_result(const run_cfg *o, const pvm_vm *vm) {
+  char why[256];
+  const char *reason = cli_panic_reason(vm, why, sizeof why);
   if (o->json) {
     printf("{\"status\":\"%s\",\"pc\":%u,\"gas\":%lld,", pvm_status_name(vm->status), vm->pc,
            (long long)vm->gas);
     if (vm->status == PVM_FAULT) printf("\"page_fault_address\":%llu,", (unsigned long long)vm->exit_arg);
     if (vm->status == PVM_HOST) printf("\"host_call\":%llu,", (unsigned long long)vm->exit_arg);
+    if (*reason) {                     /* reasons hold no quotes or backslashes */
+      printf("\"panic_reason\":\"%s\",", reason);
+    }
     printf("\"regs\":[");
     for (int i = 0; i < PVM_REGS; i++) printf("%s%llu", i ? "," : "", (unsigned long long)vm->regs[i]);
     printf("]}\n");
     return;
   }
   printf("status: %s\n", pvm_status_name(vm->status));
+  if (*reason) printf("panic:  %s\n", reason);
   if (vm->status == PVM_FAULT) printf("fault:  page 0x%llx\n", (unsigned long long)vm->exit_arg);
   if (vm->status == PVM_HOST) printf("host:   ecalli %llu (resume at pc %u)\n", (unsigned long long)vm->exit_arg, vm->next_pc);
   printf("pc:     %u\ngas:    %lld\n", vm->pc, (long long)vm->gas);
@@ -92,7 +150,7 @@ static void print_result(const run_opts *o, const pvm_vm *vm) {
 }
 
 int cmd_run(int argc, char **argv) {
-  run_opts o;
+  run_cfg o;
   uint8_t *file = NULL;
   size_t len;
   pvm_program *prog = NULL;
@@ -103,44 +161,57 @@ int cmd_run(int argc, char **argv) {
   int rc = parse_opts(argc, argv, &o), vm_ok = 0;
   const uint8_t *blob;
   size_t blob_len;
-  pvm_spi spi;
+  bool spi = false;
+  pvm_spi s;
   pvm_spi_layout lay;
-  if (rc) { free(o.args); return rc; }
+  if (rc) { free(o.data); return rc == CLI_HELP ? 0 : rc; }
   rc = 1;
-  if (cli_read_file(o.file, &file, &len)) goto out;
+  if (cli_read_file(o.file, &file, &len) ||
+      cli_program_format("run", o.file, file, len, o.format, &spi))
+    goto out;
+  if (o.data && !spi) {
+    rc = cli_usage_error("run", "--data needs an SPI program: %s is a generic blob, which has no "
+                         "argument region (set registers with --regs)", o.file);
+    goto out;
+  }
   blob = file;
   blob_len = len;
   if (pvm_mem_new(&mem, &err)) goto fail;
-  if (o.spi) {
-    if (pvm_spi_parse(file, file + len, &spi, &err) ||
-        pvm_spi_layout_compute(&spi, (uint32_t)o.args_len, &lay, &err) ||
-        pvm_spi_load_memory(mem, &spi, &lay, o.args, (uint32_t)o.args_len, &err))
+  if (spi) {
+    if (pvm_spi_parse(file, file + len, &s, &err) ||
+        pvm_spi_layout_compute(&s, (uint32_t)o.data_len, &lay, &err) ||
+        pvm_spi_load_memory(mem, &s, &lay, o.data, (uint32_t)o.data_len, &err))
       goto fail;
-    blob = spi.code_blob;
-    blob_len = spi.code_blob_len;
+    blob = s.code_blob;
+    blob_len = s.code_blob_len;
   }
   if (pvm_program_load(o.profile, blob, blob_len, &prog, &err) ||
       o.engine->compile(prog, &code, &err) ||
       pvm_vm_init(&vm, prog, mem, o.engine, code, &err))
     goto fail;
   vm_ok = 1;
-  if (o.spi) memcpy(vm.regs, lay.regs, sizeof vm.regs);
+  if (spi) memcpy(vm.regs, lay.regs, sizeof vm.regs);
+  memcpy(&vm.regs[7], o.regs, o.nregs * sizeof o.regs[0]);
   vm.gas = (int64_t)o.gas;
-  pvm_vm_set_pc(&vm, o.pc);
-  if (o.trace) pvm_interp_run_traced(&vm, trace_insn, NULL);
-  else pvm_vm_run(&vm);
+  pvm_vm_set_pc(&vm, (uint32_t)o.pc);
+  if (o.trace) {
+    tracer t = {0};
+    pvm_interp_run_traced(&vm, trace_insn, &t);
+    if (t.started) print_changes(&t, vm.regs);
+  } else {
+    pvm_vm_run(&vm);
+  }
   print_result(&o, &vm);
   rc = 0;
   goto out;
 fail:
-  fprintf(stderr, "nub run: %s: %s (%s, offset %llu)\n", o.file, err.msg,
-          pvm_errcode_name(err.code), (unsigned long long)err.offset);
+  cli_pvm_error("run", o.file, &err);
 out:
   if (vm_ok) pvm_vm_fini(&vm);
   if (code) o.engine->release(code);
   pvm_program_free(prog);
   pvm_mem_free(mem);
   free(file);
-  free(o.args);
+  free(o.data);
   return rc;
 }

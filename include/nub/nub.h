@@ -56,6 +56,9 @@ typedef struct nub_error {
 } nub_error;
 
 const char *nub_errcode_name(int code);
+/* What a kernel error code (exit_arg of an InvocationResult whose
+** exit_reason is NUB_EXIT_KERNEL_ERROR, include/nub/abi.h) means. */
+const char *nub_kernel_error_name(uint32_t code);
 
 typedef enum nub_backend {
   NUB_BACKEND_PROC = 0,

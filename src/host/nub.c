@@ -51,6 +51,21 @@ const char *nub_errcode_name(int code) {
   return (unsigned)code < sizeof names / sizeof names[0] ? names[code] : "?";
 }
 
+const char *nub_kernel_error_name(uint32_t code) {
+  switch (code) {
+  case NUB_KERR_BAD_PACKET: return "bad invoke packet";
+  case NUB_KERR_INSTANCE_NOT_FOUND: return "no cap with the instance hash";
+  case NUB_KERR_NOT_AN_INSTANCE: return "the instance hash names a cap that is not an Instance";
+  case NUB_KERR_IMAGE_NOT_FOUND: return "the Instance's Image is not published";
+  case NUB_KERR_NOT_AN_IMAGE: return "the Instance's image hash names a cap that is not an Image";
+  case NUB_KERR_ENDPOINT_NOT_FOUND: return "no endpoint with the key";
+  case NUB_KERR_MEMORY: return "memory set-up failed: a mapping's Data cap is missing or too many Data runs";
+  case NUB_KERR_OUT_OF_MEMORY: return "out of memory: over the guest's memory budget";
+  case NUB_KERR_COMPILE_FAILED: return "the Image's code failed to load or compile";
+  }
+  return "unknown kernel error";
+}
+
 void nub_options_init(nub_options *opt) {
   memset(opt, 0, sizeof *opt);
   opt->backend = NUB_BACKEND_PROC;

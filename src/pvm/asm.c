@@ -23,7 +23,14 @@ typedef struct sym {
   uint32_t label;          /* builder label */
   const char *def;         /* where defined, NULL if not (yet) */
   const char *use;         /* first use */
+  uint8_t block;           /* BLOCK_*: does the definition start a basic block */
+  bool target;             /* a branch, jump or jump table entry names it */
 } sym;
+
+/* Whether the next instruction starts a basic block (varpi, A.5): at pc 0
+** and after a terminator; unknown after .insn and .byte (their decoding
+** decides), where labels are not checked. */
+enum { BLOCK_NO, BLOCK_YES, BLOCK_UNKNOWN };
 
 /* Source positions of one builder item: the statement and its operands. */
 typedef struct item_pos {
@@ -53,6 +60,7 @@ typedef struct assembler {
   bool spi;
   const char *heap_at, *stack_at, *jump_size_at;
   uint64_t heap_pages, stack_size;
+  uint8_t block_next;      /* BLOCK_*: for the next code position */
   pvm_error *err;
 } assembler;
 
@@ -248,6 +256,7 @@ static int label_ref(assembler *A, uint32_t *label) {
   if (!s->use) s->use = at;
   A->p += n;
   *label = s->label;
+  s->target = true;
   return PVM_OK;
 }
 
@@ -268,6 +277,7 @@ static int define_label(assembler *A, const char *at, uint32_t n) {
                    (int)n, at, line, (unsigned)(s->def - bol) + 1);
   }
   s->def = at;
+  s->block = A->block_next;
   pvm_builder_bind(A->b, s->label);
   return PVM_OK;
 }
@@ -391,6 +401,7 @@ static int instruction(assembler *A, const char *stmt, uint32_t n) {
     return count ? syntax(A, A->p, "',' or the end of the line")
                  : operand_count_error(A, A->p, info, 0, true);
   pvm_asm_emit(A->b, A->profile, &t);
+  A->block_next = info->flags & PVM_OPF_TERM ? BLOCK_YES : BLOCK_NO;
   return after_statement(A, &pos);
 }
 
@@ -402,6 +413,7 @@ static int code_bytes(assembler *A, const char *stmt, const uint8_t *p, uint64_t
   uint8_t *zeros = NULL;
   if (!p && !(p = zeros = calloc(1, n ? n : 1))) return oom(A);
   pvm_builder_bytes(A->b, p, n);
+  A->block_next = BLOCK_UNKNOWN;
   free(zeros);
   return after_statement(A, &pos);
 }
@@ -461,6 +473,7 @@ static int insn_bytes(assembler *A, const char *stmt) {
   if (!n) return syntax(A, A->p, "hex bytes");
   item_pos pos = {stmt, {0}};
   pvm_builder_raw(A->b, buf, n);
+  A->block_next = BLOCK_UNKNOWN;
   return after_statement(A, &pos);
 }
 
@@ -563,9 +576,18 @@ static int check_labels(assembler *A) {
     const sym *s = &A->syms[i];
     if (s->name && !s->def && (!first || s->use < first->use)) first = s;
   }
+  if (first)
+    return fail_at(A, first->use, PVM_ERR_ENCODING, "undefined label '%.*s'", (int)first->len,
+                   first->name);
+  /* a jump into the middle of a block panics (A.5): refuse it here */
+  for (uint32_t i = 0; i < A->syms_cap; i++) {
+    const sym *s = &A->syms[i];
+    if (s->name && s->target && s->block == BLOCK_NO && (!first || s->def < first->def)) first = s;
+  }
   if (!first) return PVM_OK;
-  return fail_at(A, first->use, PVM_ERR_ENCODING, "undefined label '%.*s'", (int)first->len,
-                 first->name);
+  return fail_at(A, first->def, PVM_ERR_ENCODING, "label %.*s is a branch target but does not "
+                 "start a basic block: put a terminator or `fallthrough` before it",
+                 (int)first->len, first->name);
 }
 
 /* Map an error of pvm_builder_finish back to the source. */
@@ -603,7 +625,7 @@ static int finish(assembler *A, uint8_t **out, size_t *out_len) {
 int pvm_asm(pvm_profile profile, const char *text, size_t len, uint8_t **out, size_t *out_len,
             bool *is_spi, pvm_error *err) {
   assembler A = {.profile = profile, .isa = pvm_isa(profile), .src = text,
-                 .end = text + len, .err = err};
+                 .end = text + len, .block_next = BLOCK_YES, .err = err};
   int rc = PVM_OK;
   *out = NULL;
   *out_len = 0;

@@ -71,6 +71,7 @@ typedef struct dis {
   const pvm_opinfo *isa;
   pvm_blob bl;
   uint64_t *inside;        /* pcs strictly inside an instruction line */
+  uint64_t *blocks;        /* basic block starts (varpi, A.5) */
   uint64_t *labels;        /* pcs that get a label */
   uint32_t *rank;          /* labels before each 64-pc word: builder label ids */
   uint32_t nlabels;
@@ -114,6 +115,30 @@ static bool at_boundary(const dis *d, int64_t t) {
   return t >= 0 && t <= d->bl.code_len && !bit(d->inside, (uint64_t)t);
 }
 
+/* Branch targets get labels only at basic block starts: the assembler
+** refuses a label target elsewhere, so other targets print as pcs. */
+static bool label_target(const dis *d, int64_t t) {
+  return at_boundary(d, t) && t < d->bl.code_len && bit(d->blocks, (uint64_t)t);
+}
+
+/* varpi as the program analysis computes it (src/pvm/program.c): a valid
+** instruction at pc 0 or right after a valid terminator, where right
+** after means no run of code bytes too long for skip (a synthetic trap). */
+static void find_blocks(dis *d) {
+  const pvm_blob *bl = &d->bl;
+  bool after_term = true;
+  for (uint32_t pc = 0; pc < bl->code_len; pc++) {
+    pvm_insn in;
+    if (!pvm_blob_is_start(bl, pc)) continue;
+    pvm_decode(d->profile, bl, pc, &in);
+    bool valid = in.op != PVM_OP_INVALID;
+    if (valid && after_term) bit_set(d->blocks, pc);
+    after_term = valid && (d->isa[in.opcode].flags & PVM_OPF_TERM);
+    uint64_t next = (uint64_t)pc + in.len;
+    if (next < bl->code_len && !pvm_blob_is_start(bl, next)) after_term = false;
+  }
+}
+
 static uint32_t label_id(const dis *d, uint32_t pc) {
   uint64_t below = d->labels[pc >> 6] & ((1ull << (pc & 63)) - 1);
   return d->rank[pc >> 6] + (uint32_t)__builtin_popcountll(below);
@@ -133,12 +158,12 @@ static void find_labels(dis *d) {
   }
   for (uint32_t pc = 0; pc < d->bl.code_len; pc += ln.n) {
     classify(d, pc, &ln);
-    if (ln.kind == LINE_INSN && has_target(&ln.in) && at_boundary(d, ln.in.target))
+    if (ln.kind == LINE_INSN && has_target(&ln.in) && label_target(d, ln.in.target))
       bit_set(d->labels, (uint64_t)ln.in.target);
   }
   for (uint32_t i = 0; i < d->bl.jump_count; i++) {
     uint32_t t = pvm_blob_jump_entry(&d->bl, i);
-    if (at_boundary(d, t)) bit_set(d->labels, t);
+    if (label_target(d, t)) bit_set(d->labels, t);
   }
   uint32_t words = d->bl.code_len / 64 + 1, n = 0;
   for (uint32_t w = 0; w < words; w++) {
@@ -219,7 +244,7 @@ static void model_of(const dis *d, const line *ln, bool exact, pvm_asm_insn *t) 
   t->imm[0] = in->imm_x;
   t->imm[1] = in->imm_y;
   t->target = in->target;
-  t->target_label = exact && has_target(in) && at_boundary(d, in->target);
+  t->target_label = exact && has_target(in) && label_target(d, in->target);
   if (t->target_label) t->label = label_id(d, (uint32_t)in->target);
   for (pvm_opnd f = PVM_OPND_X; f <= PVM_OPND_Y; f++) {
     const pvm_format_info *fi = pvm_format_info_of((pvm_format)in->format);
@@ -305,7 +330,7 @@ static void emit_jump_table(dis *d) {
   for (uint32_t i = 0; i < bl->jump_count; i++) {
     uint32_t t = pvm_blob_jump_entry(bl, i);
     size_t start = d->out->n;
-    if (at_boundary(d, t)) {
+    if (label_target(d, t)) {
       sb_printf(d->out, ".jump L%u", t);
       pvm_builder_jump_entry(d->b, label_id(d, t));
     } else {
@@ -355,11 +380,13 @@ static int disasm_blob(pvm_profile profile, const uint8_t *blob, size_t len, sbu
   size_t words = d.bl.code_len / 64 + 1;
   d.inside = calloc(words, sizeof *d.inside);
   d.labels = calloc(words, sizeof *d.labels);
+  d.blocks = calloc(words, sizeof *d.blocks);
   d.rank = calloc(words, sizeof *d.rank);
-  if (!d.inside || !d.labels || !d.rank) {
+  if (!d.inside || !d.labels || !d.blocks || !d.rank) {
     rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "disasm: out of memory");
     goto out;
   }
+  find_blocks(&d);
   find_labels(&d);
   if ((rc = emit_code(&d, blob, len, &same, err)) || same) goto out;
   out->n = mark;
@@ -369,6 +396,7 @@ static int disasm_blob(pvm_profile profile, const uint8_t *blob, size_t len, sbu
 out:
   free(d.inside);
   free(d.labels);
+  free(d.blocks);
   free(d.rank);
   return rc;
 }

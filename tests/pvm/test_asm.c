@@ -133,6 +133,7 @@ static void test_syntax(void **state) {
     "start:  load_imm r1, -1          ; trailing comment\n"
     "\tload_imm_64 r2, 0xFFFFFFFFFFFFFFFF  # hash comment\n"
     "        store_imm_u32 0x20000, -0x80000000\n"
+    "        fallthrough                   ; loop starts a basic block\n"
     "loop: again:\n"
     "        add_imm_64 r1, r1, 1:2\n"
     "        branch_ne_imm r1, 10, loop\n"
@@ -151,17 +152,18 @@ static void test_syntax(void **state) {
     51, 1, 0xff,                          /* 0 */
     20, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,   /* 3 */
     32, 3, 0, 0, 2, 0, 0, 0, 0x80,        /* 13 */
-    149, 0x11, 1, 0,                      /* 22 */
-    82, 0x11, 10, 0xfc,                   /* 26: to 22 */
-    172, 0x21, 0xe2,                      /* 30: to 0 */
-    40, 0xf5, 0xff, 0xff, 0xff,           /* 33: to 22, 4 bytes */
-    50, 0,                                /* 38 */
+    1,                                    /* 22: fallthrough */
+    149, 0x11, 1, 0,                      /* 23 */
+    82, 0x11, 10, 0xfc,                   /* 27: to 23 */
+    172, 0x21, 0xe1,                      /* 31: to 0 */
+    40, 0xf5, 0xff, 0xff, 0xff,           /* 34: to 23, 4 bytes */
+    50, 0,                                /* 39 */
   };
   assert_int_equal(bl.code_len, sizeof code);
   assert_memory_equal(bl.code, code, sizeof code);
-  assert_int_equal(pvm_blob_jump_entry(&bl, 0), 22);
+  assert_int_equal(pvm_blob_jump_entry(&bl, 0), 23);
   assert_int_equal(pvm_blob_jump_entry(&bl, 1), 0);
-  pvm_decode(GP07, &bl, 30, &in);
+  pvm_decode(GP07, &bl, 31, &in);
   assert_int_equal(in.target, 0);
   free(blob);
 }
@@ -238,6 +240,11 @@ static const bad bad_sources[] = {
   {"trap 1\n", PVM_ERR_ENCODING, "1:6: ", "trap takes 0 operands, found more than 0"},
   {"move_reg r1, r2 r3\n", PVM_ERR_ENCODING, "1:17: ",
    "expected ',' or the end of the line, found 'r3'"},
+  {"load_imm r1, 1\nL17:\n  add_64 r1, r1, r1\n  jump L17\n", PVM_ERR_ENCODING, "2:1: ",
+   "label L17 is a branch target but does not start a basic block: put a terminator or "
+   "`fallthrough` before it"},
+  {"trap\n.insn 14 01\nL: trap\n.jump L\nstart: load_imm r1, 1\nmid: jump mid\n", PVM_ERR_ENCODING,
+   "6:1: ", "label mid is a branch target but does not start a basic block"},
   {"jump r1\n", PVM_ERR_ENCODING, "1:6: ", "expected a label or a pc, found 'r1'"},
   {".jump r1\n", PVM_ERR_ENCODING, "1:7: ", "expected a label or a pc, found 'r1'"},
   {"add_64 r1, r2, r3, r4\n", PVM_ERR_ENCODING, "1:18: ", "found more than 3"},

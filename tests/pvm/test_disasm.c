@@ -28,6 +28,8 @@ static void assert_text(const char *got, const char *want) {
   if (strcmp(got, want)) fail_msg("got:\n%s\nwant:\n%s", got, want);
 }
 
+/* Targets that start no basic block (15: after a non-terminator; 26: the
+** end of the code) print as pcs: the assembler refuses them as labels. */
 static void test_unusual_encodings(void **state) {
   (void)state;
   char *text = disasm_ok(tricky_blob, sizeof tricky_blob, 0);
@@ -42,14 +44,12 @@ static void test_unusual_encodings(void **state) {
     "        load_imm r12:0xfd, 5:4          ;      4: 33 fd 05 00 00 00\n"
     "        .insn ff 01                     ;     10: invalid opcode 255 (traps)\n"
     "        .insn 14 01 02                  ;     12: decodes as load_imm_64 r1, 0xc821c80a21aa2802\n"
-    "L15:\n"
-    "        jump L15                        ;     15: 28\n"
+    "        jump 15                         ;     15: 28\n"
     "L16:\n"
-    "        branch_eq r1, r2, L26           ;     16: aa 21 0a\n"
+    "        branch_eq r1, r2, 26            ;     16: aa 21 0a\n"
     "        add_64 r12:0xc8, r1, r2         ;     19: c8 21 c8\n"
     "        store_u16 r2:0x12, 0:1          ;     22: 3c 12 00\n"
-    "        trap                            ;     25: 00\n"
-    "L26:\n");
+    "        trap                            ;     25: 00\n");
   free(text);
 }
 
@@ -67,8 +67,8 @@ static void test_fields(void **state) {
   static const char *const lines[] = {
     "ecalli 1:4 ", "load_imm_64 r3:0xf3, 0x807060504030201 ", "store_imm_u8 1:4, 2:2 ",
     "load_imm r12:14, -1:2 ", "store_imm_ind_u8 r12:15, 0:4, 9 ",
-    "branch_eq_imm r12:13, 0:2, L27 ", "move_reg r12:13, r12:15 ",
-    "store_ind_u8 r12:13, r12:14, 0:2 ", "branch_eq r12:15, r12:13, L45:1 ",
+    "branch_eq_imm r12:13, 0:2, 27 ", "move_reg r12:13, r12:15 ",
+    "store_ind_u8 r12:13, r12:14, 0:2 ", "branch_eq r12:15, r12:13, 45:1 ",
     "load_imm_jump_ind r12:14, r12:14, 5, 0:2 ", "add_32 r12:0xff, r12:15, r12:15 ",
   };
   for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)

@@ -114,7 +114,7 @@ static void run_spi(const uint8_t *bytes, size_t len, const uint8_t *args, uint3
   run_loaded(prog, mem, lay.regs, out);
 }
 
-/* Load a generic blob with r7, r8 = args (what nub exec's --args do). */
+/* Load a generic blob with r7, r8 = args (what nub exec --regs sets). */
 static void run_generic(const uint8_t *bytes, size_t len, const uint64_t args[2], pvm_vm *out) {
   pvm_mem *mem;
   pvm_program *prog;

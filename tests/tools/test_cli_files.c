@@ -160,8 +160,8 @@ static void disasm_input_is_bounded(void **state) {
     /* raised: the limit passes, the zeros are then no blob */
     {NULL, (off_t)CLI_DISASM_MAX_INPUT + 1, "5000000", 1, "nub disasm: "},
     {"/dev/zero", 0, NULL, 1, "/dev/zero holds more than 4194304 bytes"},
-    {example, 0, "268435457", 2, "--max-input must be a byte count up to 268435456"},
-    {example, 0, "lots", 2, "--max-input must be a byte count"},
+    {example, 0, "268435457", 2, "--max-input must be 1..268435456, not 268435457"},
+    {example, 0, "lots", 2, "--max-input must be 1..268435456, not lots"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     disasm_case c = cases[i];
