@@ -379,6 +379,15 @@ int cli_program_format(const char *cmd, const char *path, const uint8_t *bytes, 
   return 1;
 }
 
+/* --regs, or its older spelling --args (registers on both commands now);
+** not both. */
+int cli_get_regs(const cli_args *a, const char *cmd, uint64_t regs[4], unsigned *count) {
+  bool r = cli_given(a, "regs"), old = cli_given(a, "args");
+  if (r && old) return cli_usage_error(cmd, "--args is the older spelling of --regs: give one");
+  if (!r && !old) return 0;
+  return cli_parse_regs(cmd, cli_get(a, r ? "regs" : "args"), regs, count);
+}
+
 int cli_parse_regs(const char *cmd, const char *s, uint64_t regs[4], unsigned *count) {
   unsigned n = 0;
   const char *p = s;

@@ -100,6 +100,9 @@ void cli_pvm_error(const char *cmd, const char *path, const pvm_error *err);
 /* --regs: 1 to 4 comma-separated u64 values for phi7..phi10; else a usage
 ** error naming the empty or bad element (returns 2). */
 int cli_parse_regs(const char *cmd, const char *s, uint64_t regs[4], unsigned *count);
+/* The registers of --regs or of --args, its older spelling (an error if
+** both are given); *count stays 0 when neither is. */
+int cli_get_regs(const cli_args *a, const char *cmd, uint64_t regs[4], unsigned *count);
 /* --data: hex bytes, at most PVM_ARGS_MAX of them; caller frees. */
 int cli_parse_data(const char *cmd, const char *s, uint8_t **out, size_t *len);
 

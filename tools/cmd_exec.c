@@ -22,6 +22,7 @@ static const cli_opt exec_opts[] = {
   {"gas", 0, "N", "1000000000", "initial gas, 0..9223372036854775807"},
   {"data", 0, "HEX", NULL, "argument bytes (SPI only): a Data cap mapped as the argument region, phi7 = its address, phi8 = its length (GP A.7)"},
   {"regs", 0, "A[,B,C,D]", NULL, "phi7..phi10 of the invocation (default: the endpoint's own registers, which --data sets)"},
+  {"args", 0, "A[,B,C,D]", NULL, "the older spelling of --regs"},
   {"json", 0, NULL, NULL, "print the result as one JSON object (only JSON on stdout)"},
   {"verbose", 'v', NULL, NULL, "print backend, engine, sandbox report, cap hashes and kernel stats to stderr"},
   {0}};
@@ -66,8 +67,7 @@ static int parse_opts(int argc, char **argv, exec_cfg *o) {
   if ((rc = cli_get_u64(&a, "gas", 0, CLI_MAX_GAS, &o->gas)) ||
       (rc = cli_get_u64(&a, "endpoint", 0, 255, &o->endpoint)))
     return rc;
-  if (cli_given(&a, "regs") && (rc = cli_parse_regs("exec", cli_get(&a, "regs"), o->regs, &o->nregs)))
-    return rc;
+  if ((rc = cli_get_regs(&a, "exec", o->regs, &o->nregs))) return rc;
   if (cli_given(&a, "data") && (rc = cli_parse_data("exec", cli_get(&a, "data"), &o->data, &o->data_len)))
     return rc;
   return 0;

@@ -16,6 +16,7 @@ static const cli_opt run_opts[] = {
   {"pc", 0, "N", "0", "entry pc"},
   {"data", 0, "HEX", NULL, "argument bytes (SPI only): mapped as the argument region, phi7 = its address, phi8 = its length (GP A.7)"},
   {"regs", 0, "A[,B,C,D]", NULL, "set phi7..phi10 after the program's set-up (overrides what --data put there)"},
+  {"args", 0, "A[,B,C,D]", NULL, "the older spelling of --regs"},
   {"trace", 0, NULL, NULL, "print every instruction with its operands and the registers it changed (stderr; interp only)"},
   {"json", 0, NULL, NULL, "print the result as one JSON object"},
   {0}};
@@ -54,8 +55,7 @@ static int parse_opts(int argc, char **argv, run_cfg *o) {
   if ((rc = cli_get_u64(&a, "gas", 0, CLI_MAX_GAS, &o->gas)) ||
       (rc = cli_get_u64(&a, "pc", 0, UINT32_MAX, &o->pc)))
     return rc;
-  if (cli_given(&a, "regs") && (rc = cli_parse_regs("run", cli_get(&a, "regs"), o->regs, &o->nregs)))
-    return rc;
+  if ((rc = cli_get_regs(&a, "run", o->regs, &o->nregs))) return rc;
   if (cli_given(&a, "data") && (rc = cli_parse_data("run", cli_get(&a, "data"), &o->data, &o->data_len)))
     return rc;
   if (o->trace && o->engine != &pvm_engine_interp)

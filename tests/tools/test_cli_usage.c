@@ -134,7 +134,8 @@ static const cli_case cases[] = {
   {3, "run --regs", {"run", ADD_REGS, "--regs", "20,22"}, 0, {"r7      0x000000000000002a  42"}},
   {3, "an empty register value", {"exec", FIB, "--regs", "1,,2"}, 2, {0}, {"--regs 1,,2: value 2 is empty"}},
   {3, "five registers", {"run", FIB, "--regs", "1,2,3,4,5"}, 2, {0}, {"more than 4 values"}},
-  {3, "--args is gone", {"exec", FIB, "--args", "10"}, 2, {0}, {"unknown option --args"}},
+  {3, "--args is --regs", {"exec", ADD_REGS, "--args", "20,22", "--backend", "inproc"}, 0, {"return_value:  42"}},
+  {3, "--args and --regs", {"run", FIB, "--args", "1", "--regs", "1"}, 2, {0}, {"--args is the older spelling of --regs"}},
   {3, "--data on a generic blob", {"run", ADD_REGS, "--data", "00"}, 2, {0}, {"--data needs an SPI program"}},
   {3, "--data not hex", {"exec", FIB, "--data", "xyz"}, 2, {0}, {"--data must be hex bytes"}},
   /* 4. options checked before any work, one gas range */
