@@ -58,4 +58,7 @@ int cmd_asm(int argc, char **argv);
 /* nub bench invoke (tools/bench_invoke.c) */
 int bench_invoke(int argc, char **argv);
 
+/* nub bench programs (tools/bench_programs.c) */
+int bench_programs(int argc, char **argv);
+
 #endif

@@ -5,6 +5,8 @@
 **   bench jit      the loop and the bench .s kernels on the JIT, the
 **                  interpreter and natively (C, -O2), plus compile time
 **                  per KB at several program sizes
+**   bench programs the C workloads as PVM programs against native
+**                  (tools/bench_programs.c)
 **   bench hash     SHA-256 on each path (SHA extensions, portable,
 **                  libsodium), 64-byte pairs, SSZ roots of Data caps,
 **                  and openssl's figure as the hardware limit
@@ -479,11 +481,12 @@ out:
 }
 
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, hash)");
+  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, invoke, hash, programs)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "invoke")) return bench_invoke(argc, argv);
   if (!strcmp(argv[1], "hash")) return bench_hash();
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke, hash)",
+  if (!strcmp(argv[1], "programs")) return bench_programs(argc, argv);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, invoke, hash, programs)",
                          argv[1]);
 }

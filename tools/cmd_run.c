@@ -6,16 +6,19 @@
 #include <string.h>
 
 #include "cli.h"
+#include "guest_run.h"
 
 typedef struct run_opts {
   const char *file;
-  bool spi, trace, json;
+  bool spi, trace, json, no_log;
   uint64_t gas;
   uint32_t pc;
   uint8_t *args;
   size_t args_len;
   const pvm_engine *engine;
   pvm_profile profile;
+  uint64_t reg_values[PVM_REGS];
+  uint32_t reg_set;            /* bit r: --reg r=V given */
 } run_opts;
 
 static int parse_opts(int argc, char **argv, run_opts *o) {
@@ -51,6 +54,18 @@ static int parse_opts(int argc, char **argv, run_opts *o) {
       o->trace = true;
     } else if (!strcmp(a, "--json")) {
       o->json = true;
+    } else if (!strcmp(a, "--reg") && v) {
+      char *eq = strchr(v, '=');
+      uint64_t r;
+      if (!eq || eq - v > 2) return cli_usage_error("run", "--reg takes R=VALUE, got %s", v);
+      char rname[3] = {v[0], eq - v == 2 ? v[1] : 0, 0};
+      if (!cli_parse_u64(rname, PVM_REGS - 1, &r) || !cli_parse_u64(eq + 1, UINT64_MAX, &x))
+        return cli_usage_error("run", "--reg takes R=VALUE with R in 0..%d, got %s", PVM_REGS - 1, v);
+      o->reg_values[r] = x;
+      o->reg_set |= 1u << r;
+      i++;
+    } else if (!strcmp(a, "--no-log")) {
+      o->no_log = true;
     } else if (a[0] != '-' && !o->file) {
       o->file = a;
     } else {
@@ -125,10 +140,13 @@ int cmd_run(int argc, char **argv) {
     goto fail;
   vm_ok = 1;
   if (o.spi) memcpy(vm.regs, lay.regs, sizeof vm.regs);
+  for (int r = 0; r < PVM_REGS; r++)
+    if (o.reg_set >> r & 1) vm.regs[r] = o.reg_values[r];
   vm.gas = (int64_t)o.gas;
   pvm_vm_set_pc(&vm, o.pc);
   if (o.trace) pvm_interp_run_traced(&vm, trace_insn, NULL);
-  else pvm_vm_run(&vm);
+  else if (o.no_log) pvm_vm_run(&vm);
+  else guest_run(&vm, mem, guest_log_print, o.json ? stderr : stdout, NULL);
   print_result(&o, &vm);
   rc = 0;
   goto out;

@@ -35,11 +35,14 @@
 enum { NUB_LOG_ERROR = 0, NUB_LOG_WARN = 1, NUB_LOG_INFO = 2, NUB_LOG_DEBUG = 3,
        NUB_LOG_TRACE = 4 };
 
-/* Mark a function as an exported entry point (an endpoint of the Image). */
+/* NUB_EXPORT(KEY, fn); at file scope exports fn as endpoint KEY (0..255)
+** of the Image: nub link finds the symbol __nub_export_KEY, an alias of fn,
+** and puts a jump to it at pc 5 * KEY (docs/toolchain.md). */
 #ifdef NUB_GUEST_NATIVE
-#define NUB_EXPORT(name) name
+#define NUB_EXPORT(key, fn) _Static_assert(1, "native builds export nothing")
 #else
-#define NUB_EXPORT(name) __attribute__((used, noinline, section(".text.nub_export." #name))) name
+#define NUB_EXPORT(key, fn) \
+  __asm__(".globl __nub_export_" #key "\n\t.set __nub_export_" #key ", " #fn)
 #endif
 
 /* Host calls.  The guest build compiles nub_host_callN to `ecalli N`. */
@@ -58,6 +61,8 @@ int nub_snprintf(char *buf, size_t cap, const char *fmt, ...) __attribute__((for
 #ifdef NUB_GUEST_NATIVE
 #include <stdlib.h>
 #include <string.h>
+/* Native builds: where log messages go (NULL drops them). */
+extern void (*nub_native_log_sink)(uint64_t level, const char *msg, uint64_t len);
 #else
 /* Freestanding C library subset (runtime/src/string.c, malloc.c). */
 void *memcpy(void *restrict dst, const void *restrict src, size_t n);

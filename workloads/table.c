@@ -1,0 +1,13 @@
+/* The workload table (workloads.h), built natively only. */
+#include "workload.h"
+#include "workloads.h"
+
+const wl_info wl_table[] = {
+  {"sha256", wl_sha256, 1u << 20, 4096, "bytes"},
+  {"blake2b", wl_blake2b, 1u << 20, 4096, "bytes"},
+  {"json", wl_json, 1u << 20, 8192, "bytes"},
+  {"qsort", wl_qsort, 1000000, 5000, "ints"},
+  {"bytecode", wl_bytecode, 100000, 500, "iterations"},
+  {"zlib", wl_zlib, 1u << 20, 16384, "bytes"},
+  {NULL, NULL, 0, 0, NULL},
+};
