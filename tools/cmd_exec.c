@@ -7,12 +7,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "guest_run.h"
 #include "nub/cap.h"
 #include "nub/nub.h"
 
 typedef struct exec_opts {
   const char *file;
-  bool spi, json, verbose;
+  bool spi, json, verbose, no_log;
   nub_options nub;
   uint32_t endpoint;
   uint64_t args[4];
@@ -68,6 +69,8 @@ static int parse_opts(int argc, char **argv, exec_opts *o) {
       i++;
     } else if (!strcmp(a, "--json")) {
       o->json = true;
+    } else if (!strcmp(a, "--no-log")) {
+      o->no_log = true;
     } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
       o->verbose = true;
     } else if (a[0] != '-' && !o->file) {
@@ -115,6 +118,10 @@ static void print_verbose(nub *n, const cap_bundle *b) {
            (unsigned long long)ks.jit_compiles);
 }
 
+static void print_log(void *ud, uint32_t level, const uint8_t *msg, size_t len) {
+  guest_log_print(ud, level, (const char *)msg, len);
+}
+
 static int build_caps(const exec_opts *o, const uint8_t *file, size_t len, cap_bundle *b) {
   cap_error err;
   int rc = o->spi ? cap_build_spi(o->profile, file, len, NULL, 0, b, &err)
@@ -141,7 +148,16 @@ int cmd_exec(int argc, char **argv) {
     nub_hash h;
     if (nub_put_cap(n, b.items[i].wire, b.items[i].len, h, &err)) goto fail;
   }
-  if (nub_invoke(n, b.items[b.instance].hash, o.endpoint, o.args, o.gas, &r, &err)) goto fail;
+  if (o.no_log) {
+    if (nub_invoke(n, b.items[b.instance].hash, o.endpoint, o.args, o.gas, &r, &err)) goto fail;
+  } else {
+    uint32_t dropped;
+    if (nub_invoke_logged(n, b.items[b.instance].hash, o.endpoint, o.args, o.gas, &r, print_log,
+                          o.json ? stderr : stdout, &dropped, &err))
+      goto fail;
+    if (dropped) fprintf(stderr, "nub exec: %u log messages dropped (over %u bytes)\n", dropped,
+                         NUB_INVOKE_LOG_MAX);
+  }
   if (o.verbose) print_verbose(n, &b);
   print_result(&o, &r);
   rc = 0;
