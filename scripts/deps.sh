@@ -14,6 +14,10 @@ for p in $packages; do
   fi
 done
 
+# npm fetches the zlib sources of the zlib workload (scripts/fetch-zlib.sh);
+# any npm will do (Debian's package if none is installed).
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+
 [ -z "$missing" ] && exit 0
 
 echo "deps: installing:$missing"

@@ -9,5 +9,6 @@ const wl_info wl_table[] = {
   {"qsort", wl_qsort, 1000000, 5000, "ints"},
   {"bytecode", wl_bytecode, 100000, 500, "iterations"},
   {"zlib", wl_zlib, 1u << 20, 16384, "bytes"},
+  {"heap", wl_heap, 50000, 3000, "operations"},
   {NULL, NULL, 0, 0, NULL},
 };
