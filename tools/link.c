@@ -411,6 +411,14 @@ static int scan_targets(ctx *c) {
     lins *in = &c->ins[i];
     const rv_insn *r = &in->rv;
     rv_class cls = rv_class_of((rv_kind)r->kind);
+    if (r->kind == RV_AUIPC && !(in->flags & (F_CALL_HEAD | F_CODE_HI)) && r->rd &&
+        i + 1 < c->nins) {
+      /* a call the assembler resolved itself (same section): no relocation */
+      const lins *nx = &c->ins[i + 1];
+      if (nx->rv.kind == RV_JALR && nx->rv.rs1 == r->rd && nx->addr == in->addr + r->len &&
+          ins_at(c, in->addr + (uint64_t)r->imm + (uint64_t)nx->rv.imm))
+        in->flags |= F_CALL_HEAD;
+    }
     if (in->flags & F_CALL_HEAD) {
       lins *nx = i + 1 < c->nins ? &c->ins[i + 1] : NULL;
       if (r->kind != RV_AUIPC || !nx || nx->addr != in->addr + r->len || nx->rv.kind != RV_JALR ||
@@ -591,6 +599,23 @@ static int translate_op(ctx *c, const lins *in) {
       emit(c, (pvm_op)row.op_imm0, rd, R(r->rs1), 0, 0, 0);
       return 0;
     }
+    switch (r->kind) {               /* results known from RISC-V semantics */
+    case RV_DIV: case RV_DIVU: case RV_DIVW: case RV_DIVUW: case RV_ORN:
+      emit(c, PVM_OP_LOAD_IMM, rd, 0, 0, UINT64_MAX, 0);   /* x / 0 = all ones */
+      return 0;
+    case RV_MULH: case RV_MULHSU: case RV_MULHU: case RV_ANDN:
+      emit(c, PVM_OP_LOAD_IMM, rd, 0, 0, 0, 0);
+      return 0;
+    case RV_REM: case RV_REMU:                             /* x % 0 = x */
+      emit(c, PVM_OP_MOVE_REG, R(r->rs1), 0, rd, 0, 0);
+      return 0;
+    case RV_REMW: case RV_REMUW:
+      emit(c, PVM_OP_ADD_IMM_32, rd, R(r->rs1), 0, 0, 0);
+      return 0;
+    case RV_XNOR:
+      emit(c, PVM_OP_XOR_IMM, rd, R(r->rs1), 0, UINT64_MAX, 0);
+      return 0;
+    }
     if (r->rd != r->rs1) {            /* rd as the zero operand */
       emit(c, PVM_OP_LOAD_IMM, rd, 0, 0, 0, 0);
       emit(c, (pvm_op)row.op, R(r->rs1), rd, rd, 0, 0);
@@ -607,6 +632,21 @@ static int translate_op(ctx *c, const lins *in) {
     case RV_ADDW: emit(c, PVM_OP_ADD_IMM_32, rd, s, 0, 0, 0); return 0;
     case RV_SLT: emit(c, PVM_OP_SET_GT_S_IMM, rd, s, 0, 0, 0); return 0;
     case RV_SLTU: emit(c, PVM_OP_SET_GT_U_IMM, rd, s, 0, 0, 0); return 0;
+    case RV_ORN: case RV_XNOR: emit(c, PVM_OP_XOR_IMM, rd, s, 0, UINT64_MAX, 0); return 0;
+    case RV_REM: case RV_REMU: case RV_REMW: case RV_REMUW: case RV_MUL: case RV_MULW:
+    case RV_MULH: case RV_MULHSU: case RV_MULHU: case RV_AND: case RV_ANDN: case RV_SLL:
+    case RV_SRL: case RV_SRA: case RV_SLLW: case RV_SRLW: case RV_SRAW: case RV_ROL:
+    case RV_ROR: case RV_ROLW: case RV_RORW:
+      emit(c, PVM_OP_LOAD_IMM, rd, 0, 0, 0, 0);      /* 0 op y = 0 (0 % 0 = 0 too) */
+      return 0;
+    case RV_DIV: case RV_DIVU: case RV_DIVW: case RV_DIVUW:  /* 0 / y = (y == 0 ? -1 : 0) */
+      if (r->kind == RV_DIVW || r->kind == RV_DIVUW) {
+        emit(c, PVM_OP_SHLO_L_IMM_64, rd, s, 0, 32, 0);     /* only the low 32 bits count */
+        s = rd;
+      }
+      emit(c, PVM_OP_SET_LT_U_IMM, rd, s, 0, 1, 0);
+      emit(c, PVM_OP_NEG_ADD_IMM_64, rd, rd, 0, 0, 0);
+      return 0;
     }
     if (r->rd != r->rs2) {
       emit(c, PVM_OP_LOAD_IMM, rd, 0, 0, 0, 0);
