@@ -5,7 +5,8 @@ set -eu
 
 packages="cmake ninja-build gcc make pkg-config python3 \
   libsodium-dev libcmocka-dev libzydis-dev \
-  clang-14 lld-14 libclang-rt-14-dev"
+  clang-14 lld-14 libclang-rt-14-dev \
+  clang-19 lld-19 llvm-19 qemu-user"
 
 missing=""
 for p in $packages; do

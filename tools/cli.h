@@ -55,6 +55,7 @@ int cmd_cap(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_disasm(int argc, char **argv);
 int cmd_asm(int argc, char **argv);
+int cmd_link(int argc, char **argv);
 /* nub bench invoke (tools/bench_invoke.c) */
 int bench_invoke(int argc, char **argv);
 

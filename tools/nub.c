@@ -14,6 +14,7 @@ static const cli_command commands[] = {
   {"fuzz-diff", "differential fuzzing, JIT vs interpreter: fuzz-diff [--profile P|all] [--count N] [--seed S] [--max-insns K] [--save DIR] [--reports N] [--engine jit|jit-no-lzcnt]", cmd_fuzz_diff},
   {"disasm", "print a program as assembler text: disasm FILE [--format generic|spi] [--profile P] [--max-input BYTES] [-o OUT]", cmd_disasm},
   {"asm", "assemble a program: asm FILE.s -o FILE.pvm [--profile P]", cmd_asm},
+  {"link", "RISC-V ELF -> PVM program: link IN.elf -o OUT.pvm [--profile P] [--format spi|generic] [--export K=SYM] [--stack-size N] [-v]", cmd_link},
   {"cap", "capabilities: cap hash FILE | cap show FILE (SSZ wire bytes)", cmd_cap},
 };
 
