@@ -7,6 +7,10 @@
 #include "nub_guest.h"
 
 uint64_t nub_main(uint64_t n, uint64_t verbose);
+
+/* The heap the runtime's malloc manages (pvm.ld provides it for the PVM;
+** here the link points __nub_heap_start/_end at this array). */
+_Alignas(4096) unsigned char qemu_heap[QEMU_HEAP_BYTES];
 void qemu_cstart(const long *sp) __attribute__((noreturn));
 
 /* The initial stack holds argc, then argv[]. */

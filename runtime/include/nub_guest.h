@@ -16,8 +16,8 @@
 **              phi8/phi9 = target (pointer, length), phi10/phi11 = message
 **              (pointer, length).  nub run and the test/bench drivers
 **              print the message and resume.
-**   heap       malloc/calloc/realloc/free over a fixed region in BSS of
-**              NUB_HEAP_BYTES (zero pages of the SPI rw area; no sbrk).
+**   heap       malloc/calloc/realloc/free over pvm.ld's heap region
+**              (zero pages of the SPI rw area; no sbrk).
 **
 ** The same sources also compile natively (NUB_GUEST_NATIVE defined by
 ** the build): then the C library supplies memory and string functions
@@ -75,9 +75,10 @@ int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 char *strchr(const char *s, int c);
 
-/* Heap: a first-fit allocator with boundary tags over a BSS region of
-** NUB_HEAP_BYTES (set when building the runtime; default 32 MiB).  The
-** address space starts fresh on every invocation, so is the heap. */
+/* Heap: a first-fit allocator with boundary tags over toolchain/pvm.ld's
+** __nub_heap_start .. __nub_heap_end (1 MiB unless the link says
+** --defsym=__nub_heap_size=N).  The address space starts fresh on every
+** invocation, so does the heap. */
 void *malloc(size_t n);
 void *calloc(size_t count, size_t size);
 void *realloc(void *p, size_t n);

@@ -1,9 +1,11 @@
 /*
-** The guest heap: a fixed region in BSS (NUB_HEAP_BYTES, zero pages of the
-** SPI read-write area, so it costs nothing in the program file) managed
-** by a first-fit allocator with boundary tags and one free list.  The PVM
-** address space is fresh on every invocation, so there is no state to
-** carry; sbrk exists only under gp07 and is not used.
+** The guest heap: the region toolchain/pvm.ld reserves between
+** __nub_heap_start and __nub_heap_end (zero pages of the SPI read-write
+** area, so it costs nothing in the program file; its size is the link's
+** --defsym=__nub_heap_size=N) managed by a first-fit allocator with
+** boundary tags and one free list.  The PVM address space is fresh on
+** every invocation, so there is no state to carry; sbrk exists only
+** under gp07 and is not used.
 **
 **   block:  [ size | used ] [ prev_size ]  payload ...            16 B header
 **   free:   payload starts with next/prev free-list links
@@ -14,9 +16,7 @@
 */
 #include "nub_guest.h"
 
-#ifndef NUB_HEAP_BYTES
-#define NUB_HEAP_BYTES (32u << 20)
-#endif
+extern unsigned char __nub_heap_start[], __nub_heap_end[];
 
 typedef struct block {
   size_t size;       /* bytes including this header; bit 0 = in use */
@@ -28,7 +28,8 @@ typedef struct free_links { block *next, *prev; } free_links;
 #define HDR sizeof(block)
 #define MIN_BLOCK (HDR + sizeof(free_links))
 
-static _Alignas(16) unsigned char heap[NUB_HEAP_BYTES];
+#define heap __nub_heap_start
+#define HEAP_BYTES ((size_t)(__nub_heap_end - __nub_heap_start))
 static size_t top;              /* bytes of heap[] handed out so far */
 static size_t top_prev;         /* size of the highest block, 0 if none */
 static block *free_list;
@@ -60,7 +61,7 @@ static void set_size(block *b, size_t size, int used) {
 }
 
 void *malloc(size_t n) {
-  if (n > NUB_HEAP_BYTES) return NULL;
+  if (n > HEAP_BYTES) return NULL;
   size_t need = (n + HDR + 15) & ~(size_t)15;
   if (need < MIN_BLOCK) need = MIN_BLOCK;
   for (block *b = free_list; b; b = links(b)->next) {
@@ -80,7 +81,7 @@ void *malloc(size_t n) {
     if (used_bytes > peak_bytes) peak_bytes = used_bytes;
     return b + 1;
   }
-  if (need > NUB_HEAP_BYTES - top) return NULL;
+  if (need > HEAP_BYTES - top) return NULL;
   block *b = (block *)(heap + top);
   b->prev_size = top_prev;
   top_prev = need;
@@ -139,5 +140,5 @@ void *realloc(void *p, size_t n) {
 void nub_heap_stats_get(nub_heap_stats *out) {
   out->used = used_bytes;
   out->peak = peak_bytes;
-  out->capacity = NUB_HEAP_BYTES;
+  out->capacity = HEAP_BYTES;
 }

@@ -25,12 +25,12 @@
 int nub_snprintf(char *buf, size_t cap, const char *fmt, ...);
 
 #define GAS 20000000000ll
-#define LOG_CAP 4096
+#define LOG_CAP (2 * GUEST_LOG_MAX)
 
-typedef struct logbuf { char text[LOG_CAP]; size_t len; } logbuf;
+typedef struct logbuf { char text[LOG_CAP + 2]; size_t len; } logbuf;   /* + newline, NUL */
 
 static void log_append(logbuf *b, const char *msg, size_t len) {
-  if (b->len + len + 1 >= LOG_CAP) len = LOG_CAP - 1 - b->len;
+  if (b->len + len > LOG_CAP) len = LOG_CAP - b->len;
   memcpy(b->text + b->len, msg, len);
   b->len += len;
   b->text[b->len++] = '\n';
@@ -194,13 +194,10 @@ static void sha256_and_blake2b_workloads_give_known_digests(void **state) {
 static void runtime_printf_formats_like_c(void **state) {
   (void)state;
   char buf[64];
-  static const struct { const char *want; int len; } cases[] = {
-    {"42|-7|  ff|00FF|x  |abc|ab", 27},
-  };
   int n = nub_snprintf(buf, sizeof buf, "%d|%i|%4x|%04X|%-3c|%s|%.2s", 42, -7, 255u, 255u, 'x',
                        "abc", "abc");
-  assert_string_equal(buf, cases[0].want);
-  assert_int_equal(n, cases[0].len);
+  assert_string_equal(buf, "42|-7|  ff|00FF|x  |abc|ab");
+  assert_int_equal(n, 26);
   nub_snprintf(buf, sizeof buf, "%llu %lld %zu %p %%", 18446744073709551615ull,
                (long long)-9223372036854775807ll - 1, (size_t)7, (void *)0x10);
   assert_string_equal(buf, "18446744073709551615 -9223372036854775808 7 0x10 %");
