@@ -223,6 +223,36 @@ static void exports_sit_at_pc_5k_from_symbols_and_the_command_line(void **state)
   free(out);
 }
 
+static void exports_become_image_endpoints_k_at_pc_5k(void **state) {
+  (void)state;
+  const char *elf = build("exports", "c", exports_src, "", "");
+  assert_non_null(elf);
+  link_export e = {3, "add"};
+  link_options opt = {.profile = PVM_PROFILE_GP07, .exports = &e, .export_count = 1, .stack_size = -1};
+  uint8_t *out;
+  size_t len;
+  char msg[512];
+  if (link_file(elf, &opt, &out, &len, msg, sizeof msg)) fail_msg("%s", msg);
+  static const uint32_t pcs[4] = {0, 5, 10, 15};
+  cap_bundle b;
+  cap_error err;
+  cap_view v;
+  assert_int_equal(cap_build_spi_endpoints(PVM_PROFILE_GP07, out, len, NULL, 0, pcs, 4, &b, &err), 0);
+  const cap_item *im = &b.items[b.image];
+  assert_int_equal(cap_decode(im->wire, im->wire + im->len, &v, &err), 0);
+  assert_int_equal(v.image.endpoint_count, 4);
+  for (uint32_t k = 0; k < 4; k++) {
+    cap_endpoint ep;
+    cap_image_endpoint(&v.image, k, &ep);
+    assert_int_equal(ep.key, k);
+    assert_int_equal(ep.entry_pc, 5 * k);
+    assert_int_equal(ep.regs[0], PVM_HALT_ADDRESS);   /* ret from the export halts */
+  }
+  cap_bundle_free(&b);
+  assert_int_not_equal(cap_build_spi_endpoints(PVM_PROFILE_GP07, out, len, NULL, 0, pcs, 0, &b, &err), 0);
+  free(out);
+}
+
 static const char hostcall_src[] =
   "long _start(long a, long b) {\n"
   "  register long x __asm__(\"a0\") = a * 2, y __asm__(\"a1\") = b;\n"
@@ -297,6 +327,7 @@ int main(void) {
     cmocka_unit_test(each_unsupported_case_is_refused_with_a_message_naming_it),
     cmocka_unit_test(bytes_that_are_not_an_elf_are_refused),
     cmocka_unit_test(exports_sit_at_pc_5k_from_symbols_and_the_command_line),
+    cmocka_unit_test(exports_become_image_endpoints_k_at_pc_5k),
     cmocka_unit_test(the_host_call_instruction_becomes_ecalli_and_resumes),
     cmocka_unit_test(the_command_writes_the_program_and_reports_its_sizes),
   };
