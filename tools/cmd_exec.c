@@ -16,6 +16,7 @@ typedef struct exec_opts {
   bool spi, json, verbose, no_log;
   nub_options nub;
   uint32_t endpoint;
+  uint32_t exports;        /* --exports N: endpoints 0..N-1 at pc 5K (nub link) */
   uint64_t args[4];
   uint64_t gas;
   pvm_profile profile;
@@ -60,6 +61,11 @@ static int parse_opts(int argc, char **argv, exec_opts *o) {
     } else if (!strcmp(a, "--endpoint") && v) {
       if (!cli_parse_u64(v, UINT32_MAX, &x)) return cli_usage_error("exec", "bad --endpoint %s", v);
       o->endpoint = (uint32_t)x;
+      i++;
+    } else if (!strcmp(a, "--exports") && v) {
+      if (!cli_parse_u64(v, CAP_MAX_ENDPOINTS, &x) || !x)
+        return cli_usage_error("exec", "--exports takes 1..%u", CAP_MAX_ENDPOINTS);
+      o->exports = (uint32_t)x;
       i++;
     } else if (!strcmp(a, "--args") && v) {
       if (!parse_args(v, o->args)) return cli_usage_error("exec", "--args takes 1 to 4 comma-separated u64 values");
@@ -124,7 +130,15 @@ static void print_log(void *ud, uint32_t level, const uint8_t *msg, size_t len) 
 
 static int build_caps(const exec_opts *o, const uint8_t *file, size_t len, cap_bundle *b) {
   cap_error err;
-  int rc = o->spi ? cap_build_spi(o->profile, file, len, NULL, 0, b, &err)
+  uint32_t pcs[CAP_MAX_ENDPOINTS];
+  for (uint32_t k = 0; k < o->exports; k++) pcs[k] = 5 * k;   /* docs/toolchain.md */
+  if (o->exports && !o->spi) {
+    fprintf(stderr, "nub exec: --exports needs --format spi\n");
+    return 1;
+  }
+  int rc = o->exports ? cap_build_spi_endpoints(o->profile, file, len, NULL, 0, pcs, o->exports,
+                                                b, &err)
+         : o->spi ? cap_build_spi(o->profile, file, len, NULL, 0, b, &err)
                   : cap_build_generic(o->profile, file, len, NULL, 0, b, &err);
   if (rc) fprintf(stderr, "nub exec: %s: %s (%s, offset %llu)\n", o->file, err.msg,
                   cap_errcode_name(err.code), (unsigned long long)err.offset);

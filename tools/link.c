@@ -1002,10 +1002,9 @@ int link_program(const uint8_t *elf, size_t len, const link_options *opt, uint8_
   for (uint32_t i = 0; i < c.nins; i++)
     if (c.ins[i].flags & F_JT) c.ins[i].jt = c.njt++;
   if (build_data(&c, &im)) goto fail;
-  if (opt->generic && (im.ro_len || im.rw_len || im.heap_pages)) {
+  if (opt->generic && (im.ro_len || im.rw_len)) {   /* zero pages are the embedder's to map */
     fail(&c, "--format generic carries code only, but the program has %u bytes of read-only "
-             "data, %u of read-write data and %u zero pages: use --format spi",
-         im.ro_len, im.rw_len, im.heap_pages);
+             "data and %u bytes of read-write data: use --format spi", im.ro_len, im.rw_len);
     goto fail;
   }
   if (opt->stack_size >= 0) {

@@ -9,7 +9,7 @@
 static const cli_command commands[] = {
   {"vectors", "run PVM JSON test vectors: vectors DIR|FILE... [--engine E] [--verbose]", cmd_vectors},
   {"run", "run a program: run FILE [--format generic|spi] [--profile P] [--gas N] [--pc N] [--args HEX] [--reg R=V]... [--engine E] [--trace] [--json] [--no-log]", cmd_run},
-  {"exec", "publish a program as caps and invoke it: exec FILE [--format spi|generic] [--profile P] [--backend proc|inproc] [--engine jit|interp] [--endpoint E] [--args a,b,c,d] [--gas G] [--json] [--verbose] [--no-log]", cmd_exec},
+  {"exec", "publish a program as caps and invoke it: exec FILE [--format spi|generic] [--profile P] [--backend proc|inproc] [--engine jit|interp] [--endpoint E] [--exports N] [--args a,b,c,d] [--gas G] [--json] [--verbose] [--no-log]", cmd_exec},
   {"bench", "benchmarks: bench interp|jit|hash | bench invoke [--engine E] | bench programs [--dir DIR] [--quick] [--only NAME]", cmd_bench},
   {"fuzz-diff", "differential fuzzing, JIT vs interpreter: fuzz-diff [--profile P|all] [--count N] [--seed S] [--max-insns K] [--save DIR] [--reports N] [--engine jit|jit-no-lzcnt]", cmd_fuzz_diff},
   {"disasm", "print a program as assembler text: disasm FILE [--format generic|spi] [--profile P] [--max-input BYTES] [-o OUT]", cmd_disasm},
