@@ -2,8 +2,12 @@
 ** The guest heap: the region toolchain/pvm.ld reserves between
 ** __nub_heap_start and __nub_heap_end (zero pages of the SPI read-write
 ** area, so it costs nothing in the program file; its size is the link's
-** --defsym=__nub_heap_size=N) managed by a first-fit allocator with
-** boundary tags and one free list.  The PVM address space is fresh on
+** --defsym=__nub_heap_size=N) managed by a segregated-fit allocator with
+** boundary tags: free blocks are listed by size class (a power of two,
+** found with one clz), a request takes the first fitting block of its
+** own class or any block of the next non-empty class (a bitmap).  One
+** free list measured 4.8x native on the heap workload: long lists of
+** small blocks were scanned for every large request.  The PVM address space is fresh on
 ** every invocation, so there is no state to carry; sbrk exists only
 ** under gp07 and is not used.
 **
@@ -32,7 +36,9 @@ typedef struct free_links { block *next, *prev; } free_links;
 #define HEAP_BYTES ((size_t)(__nub_heap_end - __nub_heap_start))
 static size_t top;              /* bytes of heap[] handed out so far */
 static size_t top_prev;         /* size of the highest block, 0 if none */
-static block *free_list;
+#define CLASSES 64
+static block *free_lists[CLASSES];     /* class c: sizes in [2^c, 2^(c+1)) */
+static uint64_t nonempty;              /* bit c: free_lists[c] has blocks */
 static size_t used_bytes, peak_bytes;
 
 static size_t bsize(const block *b) { return b->size & ~(size_t)1; }
@@ -42,17 +48,33 @@ static block *next_block(block *b) { return (block *)((unsigned char *)b + bsize
 static block *prev_block(block *b) { return (block *)((unsigned char *)b - b->prev_size); }
 static int is_top(block *b) { return (unsigned char *)next_block(b) == heap + top; }
 
+static unsigned size_class(size_t size) { return 63u - (unsigned)__builtin_clzll(size); }
+
 static void list_remove(block *b) {
   free_links *l = links(b);
-  if (l->prev) links(l->prev)->next = l->next; else free_list = l->next;
+  unsigned c = size_class(bsize(b));
+  if (l->prev) links(l->prev)->next = l->next;
+  else if (!(free_lists[c] = l->next)) nonempty &= ~(1ull << c);
   if (l->next) links(l->next)->prev = l->prev;
 }
 
 static void list_push(block *b) {
+  unsigned c = size_class(bsize(b));
   links(b)->prev = NULL;
-  links(b)->next = free_list;
-  if (free_list) links(free_list)->prev = b;
-  free_list = b;
+  links(b)->next = free_lists[c];
+  if (free_lists[c]) links(free_lists[c])->prev = b;
+  free_lists[c] = b;
+  nonempty |= 1ull << c;
+}
+
+/* A free block of at least need bytes, or NULL. */
+static block *find_free(size_t need) {
+  unsigned c = size_class(need);
+  if (nonempty >> c & 1)
+    for (block *b = free_lists[c]; b; b = links(b)->next)
+      if (bsize(b) >= need) return b;
+  uint64_t above = c + 1 < CLASSES ? nonempty >> (c + 1) << (c + 1) : 0;
+  return above ? free_lists[__builtin_ctzll(above)] : NULL;
 }
 
 static void set_size(block *b, size_t size, int used) {
@@ -64,9 +86,9 @@ void *malloc(size_t n) {
   if (n > HEAP_BYTES) return NULL;
   size_t need = (n + HDR + 15) & ~(size_t)15;
   if (need < MIN_BLOCK) need = MIN_BLOCK;
-  for (block *b = free_list; b; b = links(b)->next) {
+  block *b = find_free(need);
+  if (b) {
     size_t have = bsize(b);
-    if (have < need) continue;
     list_remove(b);
     if (have - need >= MIN_BLOCK) {       /* split: the rest stays free */
       set_size(b, need, 1);
@@ -82,7 +104,7 @@ void *malloc(size_t n) {
     return b + 1;
   }
   if (need > HEAP_BYTES - top) return NULL;
-  block *b = (block *)(heap + top);
+  b = (block *)(heap + top);
   b->prev_size = top_prev;
   top_prev = need;
   top += need;
