@@ -10,5 +10,7 @@ const wl_info wl_table[] = {
   {"bytecode", wl_bytecode, 100000, 500, "iterations"},
   {"zlib", wl_zlib, 1u << 20, 16384, "bytes"},
   {"heap", wl_heap, 50000, 3000, "operations"},
+  {"keccak", wl_keccak, 1u << 20, 4096, "bytes"},
+  {"sieve", wl_sieve, 10000000, 10000, "numbers"},
   {NULL, NULL, 0, 0, NULL},
 };

@@ -107,7 +107,7 @@ static void every_workload_matches_native_on_both_engines(void **state) {
     count++;
   }
   printf("%d workloads matched native on interp and jit\n", count);
-  assert_int_equal(count, 7);
+  assert_int_equal(count, 9);
 }
 
 /* Through the host API: caps published into a guest kernel, invoked with
@@ -163,10 +163,10 @@ static void run_backend(nub_backend backend) {
 static void every_workload_matches_native_inproc(void **state) { (void)state; run_backend(NUB_BACKEND_INPROC); }
 static void every_workload_matches_native_proc(void **state) { (void)state; run_backend(NUB_BACKEND_PROC); }
 
-/* Known answers: SHA-256 and BLAKE2b-512 of the generated input (first 8
-** digest bytes, little-endian), computed independently (Python hashlib),
-** at padding boundaries. */
-static void sha256_and_blake2b_workloads_give_known_digests(void **state) {
+/* Known answers: SHA-256, BLAKE2b-512 and SHA3-256 of the generated input
+** (first 8 digest bytes, little-endian) at padding boundaries, and the
+** sieve's digest, computed independently (Python: hashlib, a plain sieve). */
+static void hash_and_sieve_workloads_give_known_digests(void **state) {
   (void)state;
   static const struct { const char *name; uint64_t n, digest; } cases[] = {
     {"sha256", 0, 0x141cfc9842c4b0e3ull},   /* e3b0c442...: SHA-256 of "" */
@@ -178,6 +178,12 @@ static void sha256_and_blake2b_workloads_give_known_digests(void **state) {
     {"blake2b", 128, 0xf7463c3705a22610ull},
     {"blake2b", 129, 0xf1f3b592ae5ee58full},
     {"blake2b", 4096, 0xcad8b78bad227ad7ull},
+    {"keccak", 0, 0x66d71ebff8c6ffa7ull},    /* a7ffc6f8...: SHA3-256 of "" */
+    {"keccak", 135, 0xda4b72f726be02ceull},
+    {"keccak", 136, 0x52955dd2101ede50ull},
+    {"keccak", 4096, 0x3e22f8e4b4f1f6caull},
+    {"sieve", 100, 0xcd7cbb01bf715253ull},     /* 25 primes */
+    {"sieve", 10000, 0x71b38f1f7d45b78bull},   /* 1229 primes */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const wl_info *w = wl_table;
@@ -255,7 +261,7 @@ static void log_call_with_bad_message_resumes_with_oob(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(sha256_and_blake2b_workloads_give_known_digests),
+    cmocka_unit_test(hash_and_sieve_workloads_give_known_digests),
     cmocka_unit_test(runtime_printf_formats_like_c),
     cmocka_unit_test(log_call_with_bad_message_resumes_with_oob),
     cmocka_unit_test(every_workload_matches_native_on_both_engines),
