@@ -110,6 +110,26 @@ static void every_workload_matches_native_on_both_engines(void **state) {
   assert_int_equal(count, 9);
 }
 
+/* A request larger than the heap (64 MiB of pvm.ld's region) gets NULL
+** from the runtime's malloc: sha256 of 128 MiB returns its failure value
+** 0 and halts, on both engines, without touching memory it does not own. */
+static void heap_exhaustion_returns_null_not_a_fault(void **state) {
+  (void)state;
+  const pvm_engine *engines[] = {&pvm_engine_interp, &jit_engine};
+  size_t len;
+  uint8_t *prog = read_program("sha256", &len);
+  for (size_t e = 0; e < 2; e++) {
+    guest_result r;
+    pvm_error err;
+    assert_int_equal(guest_spi_run(prog, len, PVM_PROFILE_GP07, engines[e], 128u << 20, 0, GAS, 1,
+                                   NULL, NULL, &r, &err), 0);
+    assert_int_equal(r.status, PVM_HALT);
+    assert_int_equal(r.value, 0);
+    assert_true(r.gas_used < 10000);               /* no hashing happened */
+  }
+  free(prog);
+}
+
 /* Through the host API: caps published into a guest kernel, invoked with
 ** args (n, 0), and (n, 1) with the kernel servicing the log call. */
 static void run_backend(nub_backend backend) {
@@ -265,6 +285,7 @@ int main(void) {
     cmocka_unit_test(runtime_printf_formats_like_c),
     cmocka_unit_test(log_call_with_bad_message_resumes_with_oob),
     cmocka_unit_test(every_workload_matches_native_on_both_engines),
+    cmocka_unit_test(heap_exhaustion_returns_null_not_a_fault),
     cmocka_unit_test(every_workload_matches_native_inproc),
     cmocka_unit_test(every_workload_matches_native_proc),
   };
