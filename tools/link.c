@@ -77,6 +77,7 @@ typedef struct ctx {
   uint64_t scratch;          /* __nub_scratch, 0 = none */
   pvm_builder *b;
   bool open;                 /* the last emitted instruction is no terminator */
+  bool skip_next;            /* the next instruction was folded into this one */
   char *msg;
   size_t msg_len;
 } ctx;
@@ -763,6 +764,15 @@ static int translate(ctx *c, uint32_t i) {
       const lins *t = ins_at(c, in->code_target);
       v += jt_value(t) - in->code_target;       /* lo12 additions now land on the entry */
     }
+    const lins *nx = i + 1 < c->nins ? &c->ins[i + 1] : NULL;
+    if (nx && !(nx->flags & F_TARGET) && nx->addr == in->addr + r->len &&
+        (nx->rv.kind == RV_ADDI || nx->rv.kind == RV_ADDIW) && nx->rv.rd == r->rd &&
+        nx->rv.rs1 == r->rd) {
+      /* lui/auipc + addi(w) of the same register: one load_imm (peephole) */
+      v += (uint64_t)nx->rv.imm;
+      if (nx->rv.kind == RV_ADDIW) v = (uint64_t)(int64_t)(int32_t)v;
+      c->skip_next = true;
+    }
     load_const(c, R(r->rd), v);
     return 0;
   }
@@ -1039,6 +1049,10 @@ int link_program(const uint8_t *elf, size_t len, const link_options *opt, uint8_
     if (in->flags & F_TARGET) {
       if (c.open) emit(&c, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
       pvm_builder_bind(c.b, in->label);
+    }
+    if (c.skip_next) {
+      c.skip_next = false;
+      continue;
     }
     if (translate(&c, i)) goto fail;
   }
