@@ -77,6 +77,7 @@ typedef struct ctx {
   uint64_t scratch;          /* __nub_scratch, 0 = none */
   pvm_builder *b;
   bool open;                 /* the last emitted instruction is no terminator */
+  bool skip_next;            /* the next instruction was folded into this one */
   char *msg;
   size_t msg_len;
 } ctx;
@@ -138,7 +139,8 @@ static bool in_file(const ctx *c, uint64_t off, uint64_t len) {
 }
 
 static const char *str_at(const ctx *c, const lsec *strtab, uint64_t off) {
-  if (!strtab || off >= strtab->size) return "?";
+  if (!strtab || strtab->type == SHT_NOBITS || strtab->type == SHT_NULL || off >= strtab->size)
+    return "?";   /* the other types were checked to lie inside the file */
   const char *s = (const char *)c->elf + strtab->off + off;
   if (!memchr(s, 0, strtab->size - off)) return "?";
   return s;
@@ -183,6 +185,11 @@ static int read_elf(ctx *c) {
     s->link = (uint32_t)rd_le(h + 40, 4);
     s->info = (uint32_t)rd_le(h + 44, 4);
     s->entsize = rd_le(h + 56, 8);
+    if ((s->flags & SHF_ALLOC) && (s->size > (1ull << 32) || s->addr > UINT64_MAX - s->size))
+      return fail(c, "ELF section %u: address 0x%llx + size %llu is beyond any address space",
+                  i, (unsigned long long)s->addr, (unsigned long long)s->size);
+    if (s->type == SHT_NULL && (s->flags & SHF_ALLOC) && s->size)
+      return fail(c, "ELF section %u: type SHT_NULL but allocated", i);
     if (s->type != SHT_NOBITS && s->type != SHT_NULL && !in_file(c, s->off, s->size))
       return fail(c, "ELF section %u (offset %llu, %llu bytes) runs past the end of the file",
                   i, (unsigned long long)s->off, (unsigned long long)s->size);
@@ -763,6 +770,15 @@ static int translate(ctx *c, uint32_t i) {
       const lins *t = ins_at(c, in->code_target);
       v += jt_value(t) - in->code_target;       /* lo12 additions now land on the entry */
     }
+    const lins *nx = i + 1 < c->nins ? &c->ins[i + 1] : NULL;
+    if (nx && !(nx->flags & F_TARGET) && nx->addr == in->addr + r->len &&
+        (nx->rv.kind == RV_ADDI || nx->rv.kind == RV_ADDIW) && nx->rv.rd == r->rd &&
+        nx->rv.rs1 == r->rd) {
+      /* lui/auipc + addi(w) of the same register: one load_imm (peephole) */
+      v += (uint64_t)nx->rv.imm;
+      if (nx->rv.kind == RV_ADDIW) v = (uint64_t)(int64_t)(int32_t)v;
+      c->skip_next = true;
+    }
     load_const(c, R(r->rd), v);
     return 0;
   }
@@ -877,6 +893,9 @@ static int build_data(ctx *c, image *im) {
                      "starts: link with toolchain/pvm.ld", s->name, (unsigned long long)s->addr);
     if (s->addr + s->size > ro_end) ro_end = s->addr + s->size;
   }
+  if (ro_end - PVM_ZONE >= (1u << 24))
+    return fail(c, "read-only data ends at 0x%llx: %llu bytes, more than the SPI limit 2^24",
+                (unsigned long long)ro_end, (unsigned long long)(ro_end - PVM_ZONE));
   rw_start = 2 * PVM_ZONE + zone_up(ro_end - PVM_ZONE);
   rw_data_end = rw_end = rw_start;
   for (uint32_t i = 0; i < c->nsec; i++) {
@@ -901,6 +920,10 @@ static int build_data(ctx *c, image *im) {
   if (c->text_lo < rw_end && c->text_hi > PVM_ZONE && c->text_lo < (1ull << 32))
     return fail(c, "code at 0x%llx overlaps the data (0x10000..0x%llx): link with toolchain/pvm.ld",
                 (unsigned long long)c->text_lo, (unsigned long long)rw_end);
+  if (rw_data_end - rw_start >= (1u << 24) || rw_end - rw_start > (1ull << 32) - rw_start)
+    return fail(c, "read-write data of %llu bytes (limit 2^24) or zero pages up to 0x%llx do "
+                   "not fit the SPI layout", (unsigned long long)(rw_data_end - rw_start),
+                (unsigned long long)rw_end);
   im->ro_len = (uint32_t)(ro_end - PVM_ZONE);
   im->rw_len = (uint32_t)(rw_data_end - rw_start);
   im->heap_pages = (uint32_t)((page_up(rw_end - rw_start) - page_up(im->rw_len)) / PVM_PAGE_SIZE);
@@ -1039,6 +1062,10 @@ int link_program(const uint8_t *elf, size_t len, const link_options *opt, uint8_
     if (in->flags & F_TARGET) {
       if (c.open) emit(&c, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
       pvm_builder_bind(c.b, in->label);
+    }
+    if (c.skip_next) {
+      c.skip_next = false;
+      continue;
     }
     if (translate(&c, i)) goto fail;
   }

@@ -159,12 +159,80 @@ static void every_form_matches_qemu_on_the_jamv1_jit(void **s) {
   every_form_matches_qemu_on(PVM_PROFILE_JAMV1, &jit_engine);
 }
 
+/* program.c built with these flags (added to LT_CFLAGS, later ones win) */
+static const char *const program_builds[] = {"-O0", "-O2", "-Os", "-O2 -mcmodel=medany"};
+
+static void a_whole_program_matches_qemu_at_each_optimisation_level(void **state) {
+  (void)state;
+  const char *src = getenv("NUB_SOURCE_DIR");
+  for (size_t k = 0; k < sizeof program_builds / sizeof program_builds[0]; k++) {
+    const char *fl = program_builds[k];
+    char path[256], msg[512], native_hex[32] = "";
+    assert_int_equal(lt_sh("clang-19 " LT_CFLAGS " %s -c %s/tests/tools/link_isa/program.c -o %s/p.o",
+                           fl, src, lt_dir), 0);
+    assert_int_equal(lt_sh("clang-19 " LT_CFLAGS " %s -c %s/tests/tools/link_isa/program_entry.c "
+                           "-o %s/pe.o", fl, src, lt_dir), 0);
+    assert_int_equal(lt_sh("clang-19 " LT_CFLAGS " %s -DNATIVE -c %s/tests/tools/link_isa/"
+                           "program_entry.c -o %s/pn.o", fl, src, lt_dir), 0);
+    assert_int_equal(lt_sh("ld.lld-19 -static %s/p.o %s/pn.o -o %s/pn.elf && qemu-riscv64 "
+                           "%s/pn.elf > %s/pn.txt", lt_dir, lt_dir, lt_dir, lt_dir, lt_dir), 0);
+    assert_int_equal(lt_sh("ld.lld-19 --emit-relocs -T %s/toolchain/pvm.ld %s/p.o %s/pe.o -o "
+                           "%s/pp.elf", src, lt_dir, lt_dir, lt_dir), 0);
+    snprintf(path, sizeof path, "%s/pn.txt", lt_dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    unsigned long long want = 0;
+    assert_int_equal(fscanf(f, "%llx", &want), 1);
+    fclose(f);
+    snprintf(native_hex, sizeof native_hex, "%016llx", want);
+
+    size_t elf_len, len;
+    snprintf(path, sizeof path, "%s/pp.elf", lt_dir);
+    uint8_t *elf = lt_read(path, &elf_len), *out;
+    link_options opt = {.profile = PVM_PROFILE_GP07, .stack_size = -1};
+    if (link_program(elf, elf_len, &opt, &out, &len, NULL, msg, sizeof msg))
+      fail_msg("%s: nub link: %s", fl, msg);
+    free(elf);
+    const pvm_engine *engines[2] = {&pvm_engine_interp, &jit_engine};
+    for (int e = 0; e < 2; e++) {
+      pvm_spi spi;
+      pvm_spi_layout lay;
+      pvm_error err;
+      pvm_program *prog;
+      pvm_mem *mem;
+      pvm_vm vm;
+      void *code = NULL;
+      assert_int_equal(pvm_spi_parse(out, out + len, &spi, &err), 0);
+      assert_int_equal(pvm_spi_layout_compute(&spi, 0, &lay, &err), 0);
+      assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog,
+                                        &err), 0);
+      assert_int_equal(pvm_mem_new(&mem, &err), 0);
+      assert_int_equal(pvm_spi_load_memory(mem, &spi, &lay, NULL, 0, &err), 0);
+      if (engines[e]->compile) assert_int_equal(engines[e]->compile(prog, &code, &err), 0);
+      assert_int_equal(pvm_vm_init(&vm, prog, mem, engines[e], code, &err), 0);
+      memcpy(vm.regs, lay.regs, sizeof vm.regs);
+      vm.gas = 1ll << 40;
+      pvm_status st = pvm_vm_run(&vm);
+      printf("program.c %-22s %-6s: PVM %s 0x%016llx, qemu-riscv64 0x%s\n", fl, engines[e]->name,
+             pvm_status_name(st), (unsigned long long)vm.regs[7], native_hex);
+      assert_int_equal(st, PVM_HALT);
+      assert_int_equal(vm.regs[7], want);
+      pvm_vm_fini(&vm);
+      if (code) engines[e]->release(code);
+      pvm_mem_free(mem);
+      pvm_program_free(prog);
+    }
+    free(out);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(every_form_matches_qemu_on_the_gp07_interpreter),
     cmocka_unit_test(every_form_matches_qemu_on_the_gp07_jit),
     cmocka_unit_test(every_form_matches_qemu_on_the_jamv1_interpreter),
     cmocka_unit_test(every_form_matches_qemu_on_the_jamv1_jit),
+    cmocka_unit_test(a_whole_program_matches_qemu_at_each_optimisation_level),
   };
   return cmocka_run_group_tests(tests, build_and_run_native, teardown);
 }
