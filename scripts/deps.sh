@@ -5,7 +5,8 @@ set -eu
 
 packages="cmake ninja-build gcc make pkg-config python3 \
   libsodium-dev libcmocka-dev libzydis-dev \
-  clang-14 lld-14 libclang-rt-14-dev"
+  clang-14 lld-14 libclang-rt-14-dev \
+  clang-19 lld-19 llvm-19 qemu-user"
 
 missing=""
 for p in $packages; do
@@ -13,6 +14,10 @@ for p in $packages; do
     missing="$missing $p"
   fi
 done
+
+# npm fetches the zlib sources of the zlib workload (scripts/fetch-zlib.sh);
+# any npm will do (Debian's package if none is installed).
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 [ -z "$missing" ] && exit 0
 

@@ -493,7 +493,8 @@ void cli_cap_error(const char *cmd, const char *path, const cap_error *err) {
 }
 
 int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile profile,
-                   const uint8_t *data, size_t data_len, cap_bundle *out) {
+                   const uint8_t *data, size_t data_len, uint32_t exports, cap_bundle *out) {
+  uint32_t pcs[CAP_MAX_ENDPOINTS];
   uint8_t *bytes = NULL;
   size_t len;
   bool spi;
@@ -506,8 +507,16 @@ int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile pr
                          "argument region (set registers with --regs)", path);
     goto out;
   }
-  if (spi ? cap_build_spi(profile, bytes, len, data, (uint32_t)data_len, out, &err)
-          : cap_build_generic(profile, bytes, len, NULL, 0, out, &err)) {
+  if (exports && !spi) {
+    rc = cli_usage_error(cmd, "--exports needs an SPI program (nub link output): %s is a generic "
+                         "blob", path);
+    goto out;
+  }
+  for (uint32_t k = 0; k < exports && k < CAP_MAX_ENDPOINTS; k++) pcs[k] = 5 * k;   /* docs/toolchain.md */
+  if (exports ? cap_build_spi_endpoints(profile, bytes, len, data, (uint32_t)data_len, pcs,
+                                        exports, out, &err)
+      : spi ? cap_build_spi(profile, bytes, len, data, (uint32_t)data_len, out, &err)
+            : cap_build_generic(profile, bytes, len, NULL, 0, out, &err)) {
     cli_cap_error(cmd, path, &err);
     goto out;
   }

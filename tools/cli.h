@@ -108,10 +108,12 @@ int cli_parse_data(const char *cmd, const char *s, uint8_t **out, size_t *len);
 
 /* Caps of a program file (format as cli_program_format): the Data caps,
 ** Image and Instance the SPI or generic builder makes, with data as the
-** SPI argument region.  Returns 0, 1 after printing why, 2 on --data
-** with a generic blob. */
+** SPI argument region; exports > 0 makes endpoints 0..exports-1 at pcs
+** 0, 5, 10, ... (the export slots of nub link, docs/toolchain.md).
+** Returns 0, 1 after printing why, 2 on --data or exports with a generic
+** blob. */
 int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile profile,
-                   const uint8_t *data, size_t data_len, cap_bundle *out);
+                   const uint8_t *data, size_t data_len, uint32_t exports, cap_bundle *out);
 /* "nub CMD: PATH: message (CODE, offset N)" for a cap error. */
 void cli_cap_error(const char *cmd, const char *path, const cap_error *err);
 
@@ -152,7 +154,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Commands and their option tables */
-extern const cli_spec cli_vectors_spec, cli_gas_spec, cli_run_spec, cli_exec_spec, cli_bench_spec,
+extern const cli_spec cli_vectors_spec, cli_gas_spec, cli_link_spec, cli_run_spec, cli_exec_spec, cli_bench_spec,
     cli_fuzz_diff_spec, cli_disasm_spec, cli_asm_spec, cli_cap_spec;
 int cmd_vectors(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -165,11 +167,15 @@ int cmd_asm(int argc, char **argv);
 int cmd_gas(int argc, char **argv);
 /* The mnemonic table of docs/asm.md (nub asm --mnemonics). */
 void cli_print_mnemonics(FILE *f);
+int cmd_link(int argc, char **argv);
 /* nub bench invoke (tools/bench_invoke.c) */
 int bench_invoke(int argc, char **argv);
 /* nub bench recovery (tools/bench_recovery.c) */
 int bench_recovery(int argc, char **argv);
 /* nub bench cache (tools/bench_cache.c) */
 int bench_cache(int argc, char **argv);
+
+/* nub bench programs (tools/bench_programs.c) */
+int bench_programs(int argc, char **argv);
 
 #endif

@@ -7,6 +7,8 @@
 **                  per KB at several program sizes
 **   bench gas      program analysis with and without the GP 0.8 block
 **                  cost model, per KB, next to JIT compile time
+**   bench programs the C workloads as PVM programs against native
+**                  (tools/bench_programs.c)
 **   bench hash     SHA-256 on each path (SHA extensions, portable,
 **                  libsodium), 64-byte pairs, SSZ roots of Data caps,
 **                  and openssl's figure as the hardware limit
@@ -672,7 +674,7 @@ int cmd_bench(int argc, char **argv) {
   if (argc >= 2 && cli_is_help(argv[1])) { cli_help(&cli_bench_spec, stdout); return 0; }
   if (argc < 2)
     return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, "
-                           "recovery, gas)");
+                           "recovery, gas, programs)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "compile")) return bench_compile_scaling() || bench_compile_memory();
@@ -681,6 +683,7 @@ int cmd_bench(int argc, char **argv) {
   if (!strcmp(argv[1], "hash")) return bench_hash();
   if (!strcmp(argv[1], "recovery")) return bench_recovery(argc, argv);
   if (!strcmp(argv[1], "gas")) return bench_gas(argc, argv);
+  if (!strcmp(argv[1], "programs")) return bench_programs(argc, argv);
   return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, "
-                         "cache, hash, recovery, gas)", argv[1]);
+                         "cache, hash, recovery, gas, programs)", argv[1]);
 }

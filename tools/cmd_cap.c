@@ -134,7 +134,7 @@ static int cap_build(const cli_args *a) {
   if (!dir) return cli_usage_error("cap", "build needs an output directory (-o DIR)");
   if (hex && (rc = cli_parse_data("cap", hex, &data, &data_len))) return rc;
   rc = cli_build_caps("cap", a->pos[1], cli_choice(a, "format"),
-                      (pvm_profile)cli_choice(a, "profile"), data, data_len, &b);
+                      (pvm_profile)cli_choice(a, "profile"), data, data_len, 0, &b);
   free(data);
   if (rc) return rc;
   if (mkdir(dir, 0777) && errno != EEXIST) {

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "guest_run.h"
 #include "nub/cap.h"
 #include "nub/nub.h"
 
@@ -19,12 +20,14 @@ static const cli_opt exec_opts[] = {
   {"backend", 0, "proc|inproc", "proc", "proc: the kernel in a locked-down process; inproc: in this process (tests)"},
   {"engine", 0, "jit|interp", "jit", "engine the guest kernel runs"},
   {"endpoint", 0, "KEY", "0", "endpoint key to invoke, 0..255"},
+  {"exports", 0, "N", NULL, "endpoints 0..N-1 at the export slots of a nub link program (pcs 0, 5, 10, ...)"},
   {"gas", 0, "N", "1000000000", "initial gas, 0..9223372036854775807"},
   {"data", 0, "HEX", NULL, "argument bytes (SPI only): a Data cap mapped as the argument region, phi7 = its address, phi8 = its length (GP A.7)"},
   {"regs", 0, "A[,B,C,D]", NULL, "phi7..phi10 of the invocation (default: the endpoint's own registers, which --data sets)"},
   {"args", 0, "A[,B,C,D]", NULL, "the older spelling of --regs"},
   {"json", 0, NULL, NULL, "print the result as one JSON object (only JSON on stdout)"},
   {"verbose", 'v', NULL, NULL, "print backend, engine, sandbox report, cap hashes and kernel stats to stderr"},
+  {"no-log", 0, NULL, NULL, "do not service the log host call (ecalli 100): it ends the invocation, as in the seed ABI"},
   {0}};
 
 const cli_spec cli_exec_spec = {
@@ -41,9 +44,9 @@ const cli_spec cli_exec_spec = {
 typedef struct exec_cfg {
   const char *path;
   int format;
-  bool json, verbose;
+  bool json, verbose, no_log;
   nub_options nub;
-  uint64_t endpoint, gas;
+  uint64_t endpoint, gas, exports;
   uint8_t *data;
   size_t data_len;
   uint64_t regs[4];
@@ -64,8 +67,11 @@ static int parse_opts(int argc, char **argv, exec_cfg *o) {
   if (cli_given(&a, "engine")) o->nub.engine = cli_get(&a, "engine");
   o->json = cli_flag(&a, "json");
   o->verbose = cli_flag(&a, "verbose");
+  o->no_log = cli_flag(&a, "no-log");
   if ((rc = cli_get_u64(&a, "gas", 0, CLI_MAX_GAS, &o->gas)) ||
       (rc = cli_get_u64(&a, "endpoint", 0, 255, &o->endpoint)))
+    return rc;
+  if (cli_given(&a, "exports") && (rc = cli_get_u64(&a, "exports", 1, CAP_MAX_ENDPOINTS, &o->exports)))
     return rc;
   if ((rc = cli_get_regs(&a, "exec", o->regs, &o->nregs))) return rc;
   if (cli_given(&a, "data") && (rc = cli_parse_data("exec", cli_get(&a, "data"), &o->data, &o->data_len)))
@@ -112,6 +118,10 @@ static void print_verbose(nub *n, const cap_bundle *b) {
     fprintf(stderr, "kernel     %llu caps, %llu invocations, %llu compiles\n",
             (unsigned long long)ks.caps_total, (unsigned long long)ks.invocations,
             (unsigned long long)ks.jit_compiles);
+}
+
+static void print_log(void *ud, uint32_t level, const uint8_t *msg, size_t len) {
+  guest_log_print(ud, level, (const char *)msg, len);
 }
 
 static int by_name(const void *a, const void *b) {
@@ -202,13 +212,14 @@ int cmd_exec(int argc, char **argv) {
   if (rc) { free(o.data); return rc == CLI_HELP ? 0 : rc; }
   rc = 1;
   if (!stat(o.path, &st) && S_ISDIR(st.st_mode)) {
-    if (o.data) {
+    if (o.data || o.exports) {
       rc = cli_usage_error("exec", "--data builds the argument region of a program; the caps of "
-                           "%s are already built (use --regs)", o.path);
+                           "%s are already built (use --regs; --exports is for a program)", o.path);
       goto out;
     }
     if (load_dir(o.path, &b)) goto out;
-  } else if ((rc = cli_build_caps("exec", o.path, o.format, o.profile, o.data, o.data_len, &b))) {
+  } else if ((rc = cli_build_caps("exec", o.path, o.format, o.profile, o.data, o.data_len,
+                                   (uint32_t)o.exports, &b))) {
     goto out;
   }
   rc = 1;
@@ -219,7 +230,18 @@ int cmd_exec(int argc, char **argv) {
     nub_hash h;
     if (nub_put_cap(n, b.items[i].wire, b.items[i].len, h, &err)) goto fail;
   }
-  if (nub_invoke(n, b.items[b.instance].hash, (uint32_t)o.endpoint, args, o.gas, &r, &err)) goto fail;
+  if (o.no_log) {
+    if (nub_invoke(n, b.items[b.instance].hash, (uint32_t)o.endpoint, args, o.gas, &r, &err))
+      goto fail;
+  } else {
+    uint32_t dropped;
+    /* log lines go to stderr when stdout carries JSON */
+    if (nub_invoke_logged(n, b.items[b.instance].hash, (uint32_t)o.endpoint, args, o.gas, &r,
+                          print_log, o.json ? stderr : stdout, &dropped, &err))
+      goto fail;
+    if (dropped) fprintf(stderr, "nub exec: %u log messages dropped (over %u bytes)\n", dropped,
+                         NUB_INVOKE_LOG_MAX);
+  }
   if (o.verbose) print_verbose(n, &b);
   print_result(&o, &r);
   rc = 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "guest_run.h"
 #include "nub/jit.h"
 
 static const cli_opt run_opts[] = {
@@ -19,6 +20,7 @@ static const cli_opt run_opts[] = {
   {"args", 0, "A[,B,C,D]", NULL, "the older spelling of --regs"},
   {"trace", 0, NULL, NULL, "print every instruction with its operands and the registers it changed (stderr; interp only)"},
   {"json", 0, NULL, NULL, "print the result as one JSON object"},
+  {"no-log", 0, NULL, NULL, "do not service the log host call (ecalli 100): it ends the run"},
   {0}};
 
 const cli_spec cli_run_spec = {
@@ -31,7 +33,7 @@ const cli_spec cli_run_spec = {
 typedef struct run_cfg {
   const char *file;
   int format;
-  bool trace, json;
+  bool trace, json, no_log;
   uint64_t gas, pc;
   uint8_t *data;
   size_t data_len;
@@ -52,6 +54,7 @@ static int parse_opts(int argc, char **argv, run_cfg *o) {
   o->engine = cli_choice(&a, "engine") ? &jit_engine : &pvm_engine_interp;
   o->trace = cli_flag(&a, "trace");
   o->json = cli_flag(&a, "json");
+  o->no_log = cli_flag(&a, "no-log");
   if ((rc = cli_get_u64(&a, "gas", 0, CLI_MAX_GAS, &o->gas)) ||
       (rc = cli_get_u64(&a, "pc", 0, UINT32_MAX, &o->pc)))
     return rc;
@@ -198,8 +201,10 @@ int cmd_run(int argc, char **argv) {
     tracer t = {0};
     pvm_interp_run_traced(&vm, trace_insn, &t);
     if (t.started) print_changes(&t, vm.regs);
-  } else {
+  } else if (o.no_log) {
     pvm_vm_run(&vm);
+  } else {                       /* log lines to stderr when stdout carries JSON */
+    guest_run(&vm, mem, guest_log_print, o.json ? stderr : stdout, NULL);
   }
   print_result(&o, &vm);
   rc = 0;

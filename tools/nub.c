@@ -16,6 +16,7 @@ static const cli_command commands[] = {
   {&cli_disasm_spec, cmd_disasm},
   {&cli_asm_spec, cmd_asm},
   {&cli_gas_spec, cmd_gas},
+  {&cli_link_spec, cmd_link},
   {&cli_cap_spec, cmd_cap},
 };
 

@@ -63,7 +63,7 @@ _Static_assert(offsetof(struct nub_boot_info, reserved) == 32, "BootInfo._reserv
 typedef struct nub_invoke_packet {
   uint8_t instance_hash[NUB_HASH_SIZE];
   uint32_t endpoint_idx;        /* low byte selects the endpoint key */
-  uint32_t pad;                 /* zero */
+  uint32_t flags;               /* the seed's _pad (zero); nub: NUB_INVOKE_FLAG_* */
   uint64_t args[4];             /* overlay phi7..phi10 */
   uint64_t initial_gas;
 } nub_invoke_packet;
@@ -71,7 +71,27 @@ typedef struct nub_invoke_packet {
 _Static_assert(sizeof(nub_invoke_packet) == 80, "InvokePacket is 80 bytes");
 _Static_assert(offsetof(nub_invoke_packet, instance_hash) == 0, "InvokePacket.instance_hash");
 _Static_assert(offsetof(nub_invoke_packet, endpoint_idx) == 32, "InvokePacket.endpoint_idx");
-_Static_assert(offsetof(nub_invoke_packet, pad) == 36, "InvokePacket._pad");
+_Static_assert(offsetof(nub_invoke_packet, flags) == 36, "InvokePacket._pad");
+
+/* InvokePacket.flags (nub; 0 = the seed's behaviour, a 24-byte reply).
+** NUB_INVOKE_FLAG_LOG: the kernel services the log host call (ecalli
+** NUB_HOST_CALL_LOG, JIP-1: phi7 level, phi10/phi11 message) and resumes;
+** the reply is the InvocationResult followed by a log section:
+**   u32 count, u32 dropped, then count records { u32 level, u32 len, len bytes }
+** at most NUB_INVOKE_LOG_MAX bytes of records, each message cut to
+** NUB_LOG_LINE_MAX; messages past the budget are counted in dropped.  An
+** unreadable message sets phi7 = NUB_HOST_OOB and adds no record; once
+** the budget is spent messages are not read at all (phi7 = 0, dropped
+** counts them), so one invocation copies at most NUB_INVOKE_LOG_MAX +
+** NUB_LOG_LINE_MAX bytes.  A kernel error reply stays 24 bytes.  Other
+** bits are reserved and refused (kernel error 11). */
+#define NUB_INVOKE_FLAG_LOG  1u
+#define NUB_HOST_CALL_LOG    100u
+#define NUB_HOST_OOB         0xFFFFFFFFFFFFFFFDull
+#define NUB_INVOKE_LOG_MAX   (64u << 10)
+#define NUB_LOG_LINE_MAX     4096u
+#define NUB_LOG_SECTION_HEADER 8u
+#define NUB_LOG_RECORD_HEADER  8u
 _Static_assert(offsetof(nub_invoke_packet, args) == 40, "InvokePacket.args");
 _Static_assert(offsetof(nub_invoke_packet, initial_gas) == 72, "InvokePacket.initial_gas");
 
@@ -99,6 +119,7 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 
 /* exit_arg when exit_reason == NUB_EXIT_KERNEL_ERROR */
 #define NUB_KERR_BAD_PACKET         10u
+#define NUB_KERR_BAD_FLAGS          11u  /* nub: reserved InvokePacket.flags bits set */
 #define NUB_KERR_INSTANCE_NOT_FOUND 21u
 #define NUB_KERR_NOT_AN_INSTANCE    22u
 #define NUB_KERR_IMAGE_NOT_FOUND    23u

@@ -330,6 +330,13 @@ void cap_bundle_free(cap_bundle *b);
 int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
                   const uint8_t *args, uint32_t args_len, cap_bundle *out, cap_error *err);
 
+/* The same with endpoints 0..count-1 (1 <= count <= 256) entering at
+** entry_pcs[i], each with the SPI registers: nub link's export slots
+** (docs/toolchain.md) are endpoint K at pc 5K. */
+int cap_build_spi_endpoints(pvm_profile profile, const uint8_t *spi, size_t spi_len,
+                            const uint8_t *args, uint32_t args_len, const uint32_t *entry_pcs,
+                            uint32_t count, cap_bundle *out, cap_error *err);
+
 /* One entry of a caller's page map: [start, start+size) with access;
 ** the first len bytes come from bytes (len <= size), the rest is zero. */
 typedef struct cap_region {

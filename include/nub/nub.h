@@ -120,6 +120,17 @@ int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error
 int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                uint64_t initial_gas, nub_invocation_result *out, nub_error *err);
 
+/* As nub_invoke, and the kernel services the guest's log host call
+** (ecalli 100, docs/runtime.md) instead of stopping at it: each message
+** is passed to log (raw bytes from the guest, at most NUB_LOG_LINE_MAX;
+** sanitise before printing), in order, after the invocation.  At most
+** NUB_INVOKE_LOG_MAX bytes are kept per invocation; *dropped (if not NULL)
+** counts the messages past that. */
+typedef void nub_log_fn(void *ud, uint32_t level, const uint8_t *msg, size_t len);
+int nub_invoke_logged(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
+                      uint64_t initial_gas, nub_invocation_result *out, nub_log_fn *log,
+                      void *ud, uint32_t *dropped, nub_error *err);
+
 /* Send any fn id with any payload and return the raw reply payload (for
 ** tests and tools; the typed calls above are the API).  A reply longer
 ** than reply_cap is NUB_ERR_PROTOCOL. */

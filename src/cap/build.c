@@ -75,7 +75,9 @@ typedef struct program_parts {
   size_t code_len;
   const cap_region *regions;
   uint32_t region_count;
-  cap_endpoint entry;
+  cap_endpoint entry;               /* the one endpoint, unless ... */
+  const cap_endpoint *entries;      /* ... entry_count of them are given */
+  uint32_t entry_count;
   uint32_t heap_top, heap_limit;
 } program_parts;
 
@@ -100,8 +102,8 @@ static int build_program(const program_parts *p, cap_bundle *out, cap_error *err
   image.image.heap_limit = p->heap_limit;
   image.image.code = p->code;
   image.image.code_len = p->code_len;
-  image.image.endpoints = &p->entry;
-  image.image.endpoint_count = 1;
+  image.image.endpoints = p->entry_count ? p->entries : &p->entry;
+  image.image.endpoint_count = p->entry_count ? p->entry_count : 1;
   image.image.mappings = maps;
   image.image.mapping_count = p->region_count;
   if ((rc = bundle_encode(out, &image, err))) goto fail;
@@ -133,13 +135,25 @@ static void add_region(cap_region *r, uint32_t *n, uint32_t start, uint64_t size
 
 int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
                   const uint8_t *args, uint32_t args_len, cap_bundle *out, cap_error *err) {
+  static const uint32_t entry0 = 0;
+  return cap_build_spi_endpoints(profile, spi, spi_len, args, args_len, &entry0, 1, out, err);
+}
+
+int cap_build_spi_endpoints(pvm_profile profile, const uint8_t *spi, size_t spi_len,
+                            const uint8_t *args, uint32_t args_len, const uint32_t *entry_pcs,
+                            uint32_t count, cap_bundle *out, cap_error *err) {
   pvm_spi s;
   pvm_spi_layout l;
   pvm_error perr;
   cap_region r[5];
   program_parts p = {.profile = profile, .regions = r};
+  cap_endpoint *entries;
   uint64_t rw_data;
+  int rc;
   memset(out, 0, sizeof *out);
+  if (!count || count > CAP_MAX_ENDPOINTS)
+    return cap_fail(err, CAP_ERR_LIMIT, 0, "build: %u endpoints, want 1..%u", count,
+                    CAP_MAX_ENDPOINTS);
   if (pvm_spi_parse(spi, spi + spi_len, &s, &perr))
     return cap_fail_pvm(err, CAP_ERR_PVM, 0, "build: spi", &perr);
   if (pvm_spi_layout_compute(&s, args_len, &l, &perr))
@@ -153,10 +167,20 @@ int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
   add_region(r, &p.region_count, l.args_start, l.args_size, CAP_ACCESS_RO, args, args_len);
   p.code = s.code_blob;
   p.code_len = s.code_blob_len;
-  p.entry.stack_top = (uint32_t)l.regs[1];
-  memcpy(p.entry.regs, l.regs, sizeof p.entry.regs);
+  if (!(entries = calloc(count, sizeof *entries)))
+    return cap_fail(err, CAP_ERR_NOMEM, 0, "build: no memory");
+  for (uint32_t i = 0; i < count; i++) {
+    entries[i].key = (uint8_t)i;
+    entries[i].entry_pc = entry_pcs[i];
+    entries[i].stack_top = (uint32_t)l.regs[1];
+    memcpy(entries[i].regs, l.regs, sizeof entries[i].regs);
+  }
+  p.entries = entries;
+  p.entry_count = count;
   /* the same sbrk heap pvm_spi_load_memory sets up */
   p.heap_top = l.heap_top;
   p.heap_limit = l.stack_start - PVM_ZONE;
-  return build_program(&p, out, err);
+  rc = build_program(&p, out, err);
+  free(entries);
+  return rc;
 }

@@ -212,14 +212,51 @@ static uint32_t kernel_error(nk_kernel *k, uint8_t *out, size_t out_cap, size_t 
   return result(k, out, out_cap, out_len, &r);
 }
 
+/* The log section of a NUB_INVOKE_FLAG_LOG reply, written in place after
+** the InvocationResult and the section header (abi.h). */
+typedef struct log_out {
+  uint8_t *records;
+  size_t cap, len;
+  uint32_t count, dropped;
+} log_out;
+
+static void put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* One log host call: copy the message (cut to NUB_LOG_LINE_MAX) into the
+** section while the budget lasts; phi7 = 0, or NUB_HOST_OOB when the
+** message is not readable. */
+static void service_log(pvm_vm *vm, const pvm_mem *mem, log_out *lo) {
+  uint64_t addr = vm->regs[10], len = vm->regs[11];
+  if (len > NUB_LOG_LINE_MAX) len = NUB_LOG_LINE_MAX;
+  if (lo->len + NUB_LOG_RECORD_HEADER + len > lo->cap) {
+    lo->dropped++;
+    vm->regs[7] = 0;
+    return;
+  }
+  uint8_t *rec = lo->records + lo->len;
+  if (addr > UINT32_MAX ||
+      pvm_mem_read(mem, (uint32_t)addr, rec + NUB_LOG_RECORD_HEADER, len, NULL)) {
+    vm->regs[7] = NUB_HOST_OOB;
+    return;
+  }
+  put_u32(rec, (uint32_t)(vm->regs[7] > UINT32_MAX ? UINT32_MAX : vm->regs[7]));
+  put_u32(rec + 4, (uint32_t)len);
+  lo->len += NUB_LOG_RECORD_HEADER + (size_t)len;
+  lo->count++;
+  vm->regs[7] = 0;
+}
+
 /* Run ep of the image on a fresh copy of its memory plus the overlay.  The
 ** Data runs the memory places are paid first; without the gas for them
 ** the program never starts (out-of-gas, gas and registers untouched).
 ** sbrk stops (returns 0, as at heap_limit) where the mappings and the
-** heap together would pass the budget: room bytes of heap at most. */
+** heap together would pass the budget: room bytes of heap at most.  With
+** lo, the log host call is serviced in place and the program resumes. */
 static int run(nk_kernel *k, const nk_compiled *c, const cap_view *image,
                const cap_view *inst, const cap_endpoint *ep, const nub_invoke_packet *p,
-               uint64_t room, nub_invocation_result *r) {
+               uint64_t room, nub_invocation_result *r, log_out *lo) {
   const cap_image_view *im = &image->image;
   int64_t gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
   uint64_t runs;
@@ -241,6 +278,10 @@ static int run(nk_kernel *k, const nk_compiled *c, const cap_view *image,
   vm.gas = gas;
   pvm_vm_set_pc(&vm, ep->entry_pc);
   pvm_status st = pvm_vm_run(&vm);
+  while (lo && st == PVM_HOST && vm.exit_arg == NUB_HOST_CALL_LOG) {
+    service_log(&vm, k->mem, lo);
+    st = pvm_vm_run(&vm);
+  }
   r->exit_reason = (uint32_t)st;
   r->exit_arg = st == PVM_FAULT || st == PVM_HOST ? (uint32_t)vm.exit_arg : 0;
   r->return_value = vm.regs[7];
@@ -258,6 +299,7 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
   uint32_t image_ordinal;
   if (in_len != sizeof p) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_PACKET);
   memcpy(&p, in, sizeof p);          /* read the shared packet once */
+  if (p.flags & ~NUB_INVOKE_FLAG_LOG) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_FLAGS);
   const cap_view *inst = nk_caps_find(k, p.instance_hash, NULL);
   if (!inst) return kernel_error(k, out, out_cap, out_len, NUB_KERR_INSTANCE_NOT_FOUND);
   if (inst->kind != CAP_INSTANCE) return kernel_error(k, out, out_cap, out_len, NUB_KERR_NOT_AN_INSTANCE);
@@ -272,7 +314,20 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
   nk_compiled *c;
   uint32_t code = compiled_image(k, &image->image, image_ordinal, &c);
   if (code) return kernel_error(k, out, out_cap, out_len, code);
-  code = run(k, c, image, inst, &ep, &p, k->budget - pages, &r);
+  const size_t head = sizeof r + NUB_LOG_SECTION_HEADER;
+  log_out lo = {out + head, 0, 0, 0, 0};
+  bool logged = p.flags & NUB_INVOKE_FLAG_LOG;
+  if (logged) {
+    if (out_cap < head) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_FLAGS);
+    lo.cap = out_cap - head < NUB_INVOKE_LOG_MAX ? out_cap - head : NUB_INVOKE_LOG_MAX;
+  }
+  code = run(k, c, image, inst, &ep, &p, k->budget - pages, &r, logged ? &lo : NULL);
   if (code) return kernel_error(k, out, out_cap, out_len, code);
-  return result(k, out, out_cap, out_len, &r);
+  if (!logged) return result(k, out, out_cap, out_len, &r);
+  k->stats.invocations++;
+  memcpy(out, &r, sizeof r);
+  put_u32(out + sizeof r, lo.count);
+  put_u32(out + sizeof r + 4, lo.dropped);
+  *out_len = head + lo.len;
+  return NUB_RPC_OK;
 }

@@ -510,6 +510,76 @@ int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_
   return rpc(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, out, sizeof *out, err);
 }
 
+static uint32_t get_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The log section of a reply (abi.h: count, dropped, records), checked
+** whole before the first message is handed out. */
+static int check_log_section(const uint8_t *p, const uint8_t *end, uint32_t *count,
+                             uint32_t *dropped, nub_error *err) {
+  const uint8_t *start = p;
+  if (end - p < NUB_LOG_SECTION_HEADER)
+    return host_fail(err, NUB_ERR_PROTOCOL, "invoke: log section of %zu bytes, below its %u-byte header",
+                     (size_t)(end - p), NUB_LOG_SECTION_HEADER);
+  *count = get_u32(p);
+  *dropped = get_u32(p + 4);
+  p += NUB_LOG_SECTION_HEADER;
+  for (uint32_t i = 0; i < *count; i++) {
+    if (end - p < NUB_LOG_RECORD_HEADER)
+      return host_fail(err, NUB_ERR_PROTOCOL, "invoke: log record %u of %u truncated at offset %zu",
+                       i, *count, (size_t)(p - start));
+    uint32_t len = get_u32(p + 4);
+    if (len > NUB_LOG_LINE_MAX || (size_t)(end - p - NUB_LOG_RECORD_HEADER) < len)
+      return host_fail(err, NUB_ERR_PROTOCOL, "invoke: log record %u at offset %zu has length %u "
+                       "(limit %u, %zu bytes left)", i, (size_t)(p - start), len, NUB_LOG_LINE_MAX,
+                       (size_t)(end - p - NUB_LOG_RECORD_HEADER));
+    p += NUB_LOG_RECORD_HEADER + len;
+  }
+  if (p != end)
+    return host_fail(err, NUB_ERR_PROTOCOL, "invoke: %zu bytes after the %u log records",
+                     (size_t)(end - p), *count);
+  return NUB_OK;
+}
+
+int nub_invoke_logged(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
+                      uint64_t initial_gas, nub_invocation_result *out, nub_log_fn *log,
+                      void *ud, uint32_t *dropped, nub_error *err) {
+  const size_t cap = sizeof *out + NUB_LOG_SECTION_HEADER + NUB_INVOKE_LOG_MAX;
+  nub_invoke_packet p;
+  uint8_t *reply;
+  size_t got;
+  uint32_t count = 0, lost = 0;
+  int rc;
+  if (dropped) *dropped = 0;
+  if (!(reply = malloc(cap))) return host_fail(err, NUB_ERR_NOMEM, "invoke: out of memory");
+  memset(&p, 0, sizeof p);
+  memcpy(p.instance_hash, instance, NUB_HASH_SIZE);
+  p.endpoint_idx = endpoint;
+  p.flags = NUB_INVOKE_FLAG_LOG;
+  if (args) memcpy(p.args, args, sizeof p.args);
+  p.initial_gas = initial_gas;
+  rc = recover(n, rpc_raw(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, reply, cap, &got, err), err);
+  if (rc) goto out;
+  if (got < sizeof *out) {
+    rc = host_fail(err, NUB_ERR_PROTOCOL, "invoke: reply of %zu bytes, below %zu", got, sizeof *out);
+    goto out;
+  }
+  memcpy(out, reply, sizeof *out);
+  if (got == sizeof *out && out->exit_reason == NUB_EXIT_KERNEL_ERROR) goto out;
+  if ((rc = check_log_section(reply + sizeof *out, reply + got, &count, &lost, err))) goto out;
+  if (dropped) *dropped = lost;
+  const uint8_t *q = reply + sizeof *out + NUB_LOG_SECTION_HEADER;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t len = get_u32(q + 4);
+    if (log) log(ud, get_u32(q), q + NUB_LOG_RECORD_HEADER, len);
+    q += NUB_LOG_RECORD_HEADER + len;
+  }
+out:
+  free(reply);
+  return rc;
+}
+
 int nub_ping(nub *n, nub_error *err) {
   int rc;
   if (!n->b->ops->ping)
