@@ -476,8 +476,9 @@ static int check_reg(ctx *c, const lins *in, unsigned x) {
 static uint64_t jt_value(const lins *t) { return 2ull * (t->jt + 1); }
 
 static void emit(ctx *c, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd, uint64_t x, uint64_t y) {
+  int opcode = pvm_opcode_of(c->opt->profile, op);   /* every op used exists in each profile */
   pvm_builder_insn(c->b, op, ra, rb, rd, x, y);
-  c->open = !(pvm_isa(c->opt->profile)[pvm_opcode_of(c->opt->profile, op)].flags & PVM_OPF_TERM);
+  c->open = opcode < 0 || !(pvm_isa(c->opt->profile)[opcode].flags & PVM_OPF_TERM);
 }
 
 static void load_const(ctx *c, uint8_t r, uint64_t v) {
@@ -942,6 +943,12 @@ static int build_data(ctx *c, image *im) {
     if (p->addr >= PVM_ZONE && p->addr + p->width <= ro_end) at = im->ro + (p->addr - PVM_ZONE);
     else if (p->addr >= rw_start && p->addr + p->width <= rw_data_end) at = im->rw + (p->addr - rw_start);
     else return fail(c, "code address stored at 0x%llx, outside the data", (unsigned long long)p->addr);
+    uint64_t stored = 0, mask = p->width == 8 ? UINT64_MAX : 0xffffffffull;
+    for (unsigned b = 0; b < p->width; b++) stored |= (uint64_t)at[b] << (8 * b);
+    if (stored != (p->target & mask))
+      return fail(c, "code address at 0x%llx holds 0x%llx but its relocation says 0x%llx",
+                  (unsigned long long)p->addr, (unsigned long long)stored,
+                  (unsigned long long)p->target);
     uint64_t v = jt_value(ins_at(c, p->target));
     for (unsigned b = 0; b < p->width; b++) at[b] = (uint8_t)(v >> (8 * b));
   }

@@ -253,6 +253,32 @@ static void exports_become_image_endpoints_k_at_pc_5k(void **state) {
   free(out);
 }
 
+static void the_stack_size_comes_from_the_option_the_symbol_or_the_script(void **state) {
+  (void)state;
+  char ld[512];
+  snprintf(ld, sizeof ld, "--defsym=__nub_stack_size=0x20000 -T %s/toolchain/pvm.ld",
+           getenv("NUB_SOURCE_DIR"));
+  static const struct { const char *ld; int64_t option; uint32_t want; } rows[] = {
+    {"", -1, 0x10000},          /* toolchain/pvm.ld's default */
+    {NULL, -1, 0x20000},        /* --defsym=__nub_stack_size */
+    {NULL, 4096, 4096},         /* nub link --stack-size wins */
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    const char *elf = build("stack", "c", exports_src, "", rows[i].ld ? rows[i].ld : ld);
+    assert_non_null(elf);
+    link_options opt = {.profile = PVM_PROFILE_GP07, .stack_size = rows[i].option};
+    uint8_t *out;
+    size_t len;
+    char msg[512];
+    pvm_spi spi;
+    pvm_error err;
+    if (link_file(elf, &opt, &out, &len, msg, sizeof msg)) fail_msg("%s", msg);
+    assert_int_equal(pvm_spi_parse(out, out + len, &spi, &err), 0);
+    assert_int_equal(spi.stack_size, rows[i].want);
+    free(out);
+  }
+}
+
 static const char hostcall_src[] =
   "long _start(long a, long b) {\n"
   "  register long x __asm__(\"a0\") = a * 2, y __asm__(\"a1\") = b;\n"
@@ -328,6 +354,7 @@ int main(void) {
     cmocka_unit_test(bytes_that_are_not_an_elf_are_refused),
     cmocka_unit_test(exports_sit_at_pc_5k_from_symbols_and_the_command_line),
     cmocka_unit_test(exports_become_image_endpoints_k_at_pc_5k),
+    cmocka_unit_test(the_stack_size_comes_from_the_option_the_symbol_or_the_script),
     cmocka_unit_test(the_host_call_instruction_becomes_ecalli_and_resumes),
     cmocka_unit_test(the_command_writes_the_program_and_reports_its_sizes),
   };

@@ -134,6 +134,11 @@ static u64 t_jalr_fnptr(u64 a, u64 b) {
   u64 (*volatile f)(u64) = fns[b % 3];
   return f(a);
 }
+static u64 (*fns_rw[3])(u64) = {f2, f0, f1};   /* writable: .data, R_RISCV_64 */
+static u64 t_jalr_fnptr_rw_data(u64 a, u64 b) {
+  fns_rw[(a + 1) % 3] = fns[b % 3];               /* a jump-table address stored at run time */
+  return fns_rw[a % 3](b) + fns_rw[(a + 1) % 3](a);
+}
 __attribute__((noinline)) static u64 sw(u64 a, u64 b) {
   switch (a & 7) {
   case 0: return b + 1;

@@ -31,7 +31,7 @@
   X(sw_misaligned) X(sd_misaligned) X(store_zero) X(c_lw_c_sw) X(c_ld_c_sd) X(stack_sp) \
   X(beq) X(bne) X(blt) X(bge) X(bltu) X(bgeu) X(beqz) X(bnez) X(bltz) X(bgez) X(blez) \
   X(bgtz) X(bltu_zero_never) X(bgeu_zero_always) X(c_beqz) X(c_bnez) \
-  X(jal_call) X(jalr_fnptr) X(switch_table) X(global_table) X(recursion) \
+  X(jal_call) X(jalr_fnptr) X(jalr_fnptr_rw_data) X(switch_table) X(global_table) X(recursion) \
   X(amoadd_w) X(amoadd_d) X(amoswap_w) X(amoswap_d) X(amoand_d) X(amoor_w) X(amoxor_d) \
   X(amomin_w) X(amomax_w) X(amominu_w) X(amomaxu_w) X(amomin_d) X(amomaxu_d) \
   X(amoadd_rd_is_rs1) X(amoswap_rd_is_rs2) X(lr_sc_w) X(lr_sc_d)
