@@ -201,7 +201,7 @@ static nub *open_large(const bench_ctx *c, size_t wire_len, size_t heap) {
 
 static int put_cap_large(const bench_ctx *c) {
   size_t len = 0, heap;
-  uint64_t total = 0, hash_total = 0, t0;
+  uint64_t total = 0, hash_total = 0, best = UINT64_MAX, t0, t;
   nub_hash h;
   nub_error err;
   nub *n = NULL;
@@ -213,7 +213,8 @@ static int put_cap_large(const bench_ctx *c) {
     if (!n && !(n = open_large(c, len, 256u << 20))) { free(wire); return 0; }
     t0 = bench_now_ns();
     if (nub_put_cap(n, wire, len, h, &err)) { fail("put_cap", &err); goto out; }
-    total += bench_now_ns() - t0;
+    total += t = bench_now_ns() - t0;
+    if (t < best) best = t;
     /* the same cap decoded and hashed here, without the copies */
     t0 = bench_now_ns();
     if (cap_hash_wire(wire, wire + len, h, NULL)) {
@@ -226,6 +227,9 @@ static int put_cap_large(const bench_ctx *c) {
   }
   printf("  %-28s %9.1f caps/s   %7.1f MB/s   (%zu-byte wire, %u caps)\n", "1 MiB (proc)",
          MIB_CAPS / (total / 1e9), MIB_CAPS * (double)len / (total / 1e3), len, MIB_CAPS);
+  /* on a shared machine the mean is mostly waiting for a core */
+  printf("  %-28s %9.2f ms      %7.1f MB/s   (the fastest of the %u)\n", "1 MiB (proc), best",
+         best / 1e6, (double)len / (best / 1e3), MIB_CAPS);
   printf("  %-28s %9.1f caps/s   %7.1f MB/s   (the share of put_cap that is hashing)\n",
          "1 MiB decode + hash alone", MIB_CAPS / (hash_total / 1e9),
          MIB_CAPS * (double)len / (hash_total / 1e3));
@@ -397,6 +401,7 @@ static int memory_setup(bench_ctx *c, nub_backend backend, const char *name) {
   o.backend = backend;
   o.heap_size = 256u << 20;
   o.io_size = 32u << 20;
+  o.memory_budget = 8ull << 30;    /* the 4 GiB mapping is over the default budget */
   if (nub_open(&o, &n, &err)) return fail("open", &err);
   if (!(blob = bench_add_blob(&blob_len))) goto out;
   /* 4 GiB - 64 KiB read-write, overlaid by an empty Data cap as large */
