@@ -472,8 +472,8 @@ static void *record_thread(void *arg) {
 ** calling thread between the doorbell and the wait (proc; inproc runs it
 ** after the call), where a thread would cost more than the work.  Paired
 ** runs: the helper thread put 1 MiB caps in 2.5-3.2 ms at best, the
-** calling thread in 3.7-4.8 ms; 4 KiB caps went 1.2-2.2x faster with the
-** job on the calling thread than with it after the reply. */
+** calling thread in 3.7-4.8 ms; 4 KiB caps were as fast or faster with
+** the job on the calling thread than after the reply (docs/sandbox.md). */
 #define PARALLEL_RECORD_BYTES (1u << 20)
 
 int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
