@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../bench/bench.h"
 #include "cli.h"
@@ -169,6 +170,32 @@ out:
 #define MIB_CAPS 32u
 #define GIB (1ull << 30)
 
+/* CPU seconds of this process (every thread) and of the guest process
+** (/proc/<pid>/stat, clock ticks; -1 if unreadable): on a shared machine
+** the wall clock mostly measures waiting for a core. */
+static double host_cpu_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static double guest_cpu_s(nub *n) {
+  struct nub_sandbox_report r;
+  char path[64], buf[1024];
+  unsigned long user, sys;
+  if (nub_sandbox_report(n, &r, NULL) || !r.isolated) return -1;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)r.guest_pid);
+  FILE *f = fopen(path, "re");
+  if (!f) return -1;
+  size_t got = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[got] = 0;
+  const char *p = strrchr(buf, ')');     /* the name may hold spaces */
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user, &sys) != 2)
+    return -1;
+  return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* A dense Data cap of size bytes, every page distinct and non-zero. */
 static uint8_t *dense_data_wire(uint64_t size, uint32_t seed, size_t *len) {
   uint8_t *bytes = malloc(size), *wire = NULL;
@@ -201,7 +228,8 @@ static nub *open_large(const bench_ctx *c, size_t wire_len, size_t heap) {
 
 static int put_cap_large(const bench_ctx *c) {
   size_t len = 0, heap;
-  uint64_t total = 0, hash_total = 0, t0;
+  uint64_t total = 0, hash_total = 0, best = UINT64_MAX, t0, t;
+  double host_cpu = 0, guest_cpu = 0, c0 = 0, g0 = 0;
   nub_hash h;
   nub_error err;
   nub *n = NULL;
@@ -211,9 +239,13 @@ static int put_cap_large(const bench_ctx *c) {
   for (uint32_t i = 0; i < MIB_CAPS; i++) {
     if (!(wire = dense_data_wire(1u << 20, i, &len))) goto oom;
     if (!n && !(n = open_large(c, len, 256u << 20))) { free(wire); return 0; }
+    c0 = host_cpu_s(), g0 = guest_cpu_s(n);
     t0 = bench_now_ns();
     if (nub_put_cap(n, wire, len, h, &err)) { fail("put_cap", &err); goto out; }
-    total += bench_now_ns() - t0;
+    total += t = bench_now_ns() - t0;
+    host_cpu += host_cpu_s() - c0;
+    guest_cpu += guest_cpu_s(n) - g0;
+    if (t < best) best = t;
     /* the same cap decoded and hashed here, without the copies */
     t0 = bench_now_ns();
     if (cap_hash_wire(wire, wire + len, h, NULL)) {
@@ -226,6 +258,12 @@ static int put_cap_large(const bench_ctx *c) {
   }
   printf("  %-28s %9.1f caps/s   %7.1f MB/s   (%zu-byte wire, %u caps)\n", "1 MiB (proc)",
          MIB_CAPS / (total / 1e9), MIB_CAPS * (double)len / (total / 1e3), len, MIB_CAPS);
+  /* on a shared machine the mean is mostly waiting for a core */
+  printf("  %-28s %9.2f ms      %7.1f MB/s   (the fastest of the %u)\n", "1 MiB (proc), best",
+         best / 1e6, (double)len / (best / 1e3), MIB_CAPS);
+  printf("  %-28s %9.2f ms host  %5.2f ms guest   (CPU per cap; the guest's in 1/%ld s ticks)\n",
+         "1 MiB (proc), CPU", host_cpu * 1e3 / MIB_CAPS, guest_cpu * 1e3 / MIB_CAPS,
+         sysconf(_SC_CLK_TCK));
   printf("  %-28s %9.1f caps/s   %7.1f MB/s   (the share of put_cap that is hashing)\n",
          "1 MiB decode + hash alone", MIB_CAPS / (hash_total / 1e9),
          MIB_CAPS * (double)len / (hash_total / 1e3));
@@ -235,20 +273,24 @@ static int put_cap_large(const bench_ctx *c) {
     printf("  (1 GiB skipped: no memory for the cap and its wire)\n");
     return 0;
   }
-  /* the heap holds the copy of the wire plus the directory */
+  /* the heap holds the copy of the wire, its page image (docs/wire.md)
+  ** and the directory */
   heap = NUB_DEFAULT_HEAP_SIZE;
-  if (heap < len + (256u << 20)) {
-    printf("  (the default %llu MiB guest heap cannot hold the %zu-byte wire: this handle gets"
-           " %zu MiB)\n", (unsigned long long)(NUB_DEFAULT_HEAP_SIZE >> 20), len,
-           (len + (256u << 20)) >> 20);
-    heap = (len + (256u << 20) + 4095) & ~(size_t)4095;
+  if (heap < 2 * len + (256u << 20)) {
+    printf("  (the default %llu MiB guest heap cannot hold the %zu-byte wire and its page image:"
+           " this handle gets %zu MiB)\n", (unsigned long long)(NUB_DEFAULT_HEAP_SIZE >> 20), len,
+           (2 * len + (256u << 20)) >> 20);
+    heap = (2 * len + (256u << 20) + 4095) & ~(size_t)4095;
   }
   if (!(n = open_large(c, len, heap))) { rc = 0; goto out; }
+  c0 = host_cpu_s(), g0 = guest_cpu_s(n);
   t0 = bench_now_ns();
   if (nub_put_cap(n, wire, len, h, &err)) { fail("put_cap", &err); goto out; }
   total = bench_now_ns() - t0;
   printf("  %-28s %9.2f s        %7.1f MB/s   (%zu-byte wire, one cap)\n", "1 GiB (proc)",
          total / 1e9, (double)len / (total / 1e3), len);
+  printf("  %-28s %9.2f s host   %5.2f s guest\n", "1 GiB (proc), CPU", host_cpu_s() - c0,
+         guest_cpu_s(n) - g0);
   rc = 0;
 out:
   free(wire);
@@ -396,6 +438,7 @@ static int memory_setup(bench_ctx *c, nub_backend backend, const char *name) {
   o.backend = backend;
   o.heap_size = 256u << 20;
   o.io_size = 32u << 20;
+  o.memory_budget = 8ull << 30;    /* the 4 GiB mapping is over the default budget */
   if (nub_open(&o, &n, &err)) return fail("open", &err);
   if (!(blob = bench_add_blob(&blob_len))) goto out;
   /* 4 GiB - 64 KiB read-write, overlaid by an empty Data cap as large */

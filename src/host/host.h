@@ -41,6 +41,12 @@ struct host_backend {
   const char *engine;              /* engine the guest runs */
   const char *exe_path;            /* executable carrying the kernel (.boot_info) */
   bool guest_gone;                 /* the guest was killed: restart before calling */
+  /* Work for the calling thread while the guest serves the request just
+  ** delivered (proc: between the doorbell and the wait); nub.c sets it
+  ** around one call and runs it itself if the backend did not.  It must
+  ** not touch in or out. */
+  void (*overlap)(void *arg);
+  void *overlap_arg;
   struct nub_sandbox_report report;
 };
 

@@ -155,6 +155,7 @@ static int ring(proc *p, uint32_t op, nub_error *err) {
   __atomic_store_n(&c->op, op, __ATOMIC_RELAXED);
   nk_store_sc(&c->req_seq, seq);
   if (nk_load_sc(&c->guest_sleeping)) nk_futex_wake(&c->req_seq);
+  if (p->b.overlap) p->b.overlap(p->b.overlap_arg);
   return wait_answer(p, seq, p->tid, p->timeout_ms, err);
 }
 

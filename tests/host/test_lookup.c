@@ -310,6 +310,59 @@ static void a_lying_put_cap_reply_is_not_recorded(void **state) {
   nub_close(n);
 }
 
+/* The host keeps its own copy of every cap it records and its own hash of
+** that copy, whether the copy is made on this thread (small caps) or on a
+** helper thread while the guest works (from 1 MiB): a guest lying about
+** the hash gets nothing recorded, and an honest put survives the caller
+** scribbling over its buffer and a guest restart. */
+static void the_record_is_the_hosts_own_copy_at_every_size(void **state) {
+  static const size_t sizes[] = {4096, 1u << 20, 3u << 20};
+  (void)state;
+  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    nub_options o = ht_options("nub-guest-test");
+    o.io_size = 4u << 20;
+    o.heap_size = 64u << 20;
+    nub *n = ht_open(&o);
+    uint8_t *bytes = malloc(sizes[s]), *wire, *kept, op = NK_TEST_LYING_HASH;
+    size_t len, got;
+    for (size_t i = 0; i < sizes[s]; i++) bytes[i] = (uint8_t)(i * 7 + i / 4096 + s + 1);
+    if (cap_encode_data_alloc(sizes[s], bytes, sizes[s], &wire, &len, NULL)) fail_msg("encode");
+    kept = malloc(len);
+    memcpy(kept, wire, len);
+    nub_hash h, want;
+    nub_error err;
+    assert_int_equal(cap_hash_wire(wire, wire + len, want, NULL), CAP_OK);
+    assert_int_equal(nub_call_raw(n, NUB_FN_TEST, &op, 1, NULL, 0, &got, &err), NUB_OK);
+    assert_int_equal(nub_put_cap(n, wire, len, h, &err), NUB_ERR_PROTOCOL);
+    assert_non_null(strstr(err.msg, "differs from the host's"));
+    struct nub_sandbox_report r;
+    uint64_t v;
+    assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+    assert_int_equal(kill(r.guest_pid, SIGKILL), 0);
+    assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+    assert_non_null(strstr(err.msg, "guest restarted with 0 caps re-published"));
+    assert_int_equal(nub_put_cap(n, wire, len, h, &err), NUB_OK);
+    assert_memory_equal(h, want, NUB_HASH_SIZE);
+    memset(wire, 0xEE, len);                     /* the caller's buffer is not the record */
+    uint8_t *back = malloc(len);
+    assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+    assert_int_equal(kill(r.guest_pid, SIGKILL), 0);
+    assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+    assert_non_null(strstr(err.msg, "guest restarted with 1 caps re-published"));
+    assert_int_equal(nub_lookup(n, want, back, len, &got, &err), NUB_OK);
+    assert_int_equal(got, len);
+    assert_memory_equal(back, kept, len);
+    struct nub_kernel_stats ks;
+    assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+    assert_int_equal(ks.caps_total, 1);
+    free(back);
+    free(kept);
+    free(wire);
+    free(bytes);
+    nub_close(n);
+  }
+}
+
 /* The add program padded with k more add_64s, as caps. */
 static void padded_bundle(uint32_t k, cap_bundle *out) {
   pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
@@ -557,6 +610,7 @@ int main(void) {
     cmocka_unit_test(stalling_writer_cannot_hold_lookups),
     cmocka_unit_test(full_table_cannot_hold_lookups),
     cmocka_unit_test(a_lying_put_cap_reply_is_not_recorded),
+    cmocka_unit_test(the_record_is_the_hosts_own_copy_at_every_size),
     cmocka_unit_test(caps_too_large_for_a_frame_go_alone),
     cmocka_unit_test(a_failed_replacement_is_retried_by_the_next_call),
     cmocka_unit_test(lookups_never_miss_during_recovery),
