@@ -12,5 +12,6 @@ const wl_info wl_table[] = {
   {"heap", wl_heap, 50000, 3000, "operations"},
   {"keccak", wl_keccak, 1u << 20, 4096, "bytes"},
   {"sieve", wl_sieve, 10000000, 10000, "numbers"},
+  {"ed25519", wl_ed25519, 128, 8, "signatures"},
   {NULL, NULL, 0, 0, NULL},
 };

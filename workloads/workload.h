@@ -40,5 +40,6 @@ uint64_t wl_zlib(uint64_t n, uint64_t verbose);
 uint64_t wl_heap(uint64_t n, uint64_t verbose);
 uint64_t wl_keccak(uint64_t n, uint64_t verbose);
 uint64_t wl_sieve(uint64_t n, uint64_t verbose);
+uint64_t wl_ed25519(uint64_t n, uint64_t verbose);
 
 #endif
