@@ -9,9 +9,12 @@
 #include "fuzzdiff.h"
 #include "nub/jit.h"
 
-/* The JIT compiled without LZCNT (the bsr fallback), for CPUs that have it. */
-static int compile_no_lzcnt(const pvm_program *prog, void **code, pvm_error *err) {
-  jit_options o = {.disable = JIT_CPU_LZCNT};
+/* The JIT compiled without a feature this CPU has: LZCNT (the bsr
+** fallback) or FSGSBASE (guest memory at [r15 + rcx], gas in the frame). */
+static uint32_t disabled_features;
+
+static int compile_without(const pvm_program *prog, void **code, pvm_error *err) {
+  jit_options o = {.disable = disabled_features};
   jit_code *c;
   int rc = jit_compile(prog, &o, &c, err);
   *code = rc ? NULL : c;
@@ -19,7 +22,7 @@ static int compile_no_lzcnt(const pvm_program *prog, void **code, pvm_error *err
 }
 
 int cmd_fuzz_diff(int argc, char **argv) {
-  static pvm_engine jit_no_lzcnt;
+  static pvm_engine jit_without;
   fdiff_config cfg = {.profile = PVM_PROFILE_GP07, .seed = 1, .count = 10000, .max_insns = 48,
                       .ref = &pvm_engine_interp, .test = &jit_engine, .max_reports = 1,
                       .out = stdout};
@@ -54,11 +57,12 @@ int cmd_fuzz_diff(int argc, char **argv) {
     } else if (!strcmp(a, "--save")) {
       cfg.save_dir = v;
     } else if (!strcmp(a, "--engine")) {
-      if (!strcmp(v, "jit-no-lzcnt")) {
-        jit_no_lzcnt = jit_engine;
-        jit_no_lzcnt.name = "jit-no-lzcnt";
-        jit_no_lzcnt.compile = compile_no_lzcnt;
-        cfg.test = &jit_no_lzcnt;
+      if (!strcmp(v, "jit-no-lzcnt") || !strcmp(v, "jit-no-fsgsbase")) {
+        disabled_features = !strcmp(v, "jit-no-lzcnt") ? JIT_CPU_LZCNT : JIT_CPU_FSGSBASE;
+        jit_without = jit_engine;
+        jit_without.name = !strcmp(v, "jit-no-lzcnt") ? "jit-no-lzcnt" : "jit-no-fsgsbase";
+        jit_without.compile = compile_without;
+        cfg.test = &jit_without;
       } else if (!(cfg.test = cli_engine(v))) {
         return 2;
       }

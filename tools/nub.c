@@ -11,7 +11,7 @@ static const cli_command commands[] = {
   {"run", "run a program: run FILE [--format generic|spi] [--profile P] [--gas N] [--pc N] [--args HEX] [--engine E] [--trace] [--json]", cmd_run},
   {"exec", "publish a program as caps and invoke it: exec FILE [--format spi|generic] [--profile P] [--backend proc|inproc] [--engine jit|interp] [--endpoint E] [--args a,b,c,d] [--gas G] [--json] [--verbose]", cmd_exec},
   {"bench", "benchmarks: bench interp|jit|hash|gas | bench invoke [--engine E] | bench recovery [--caps N] [--large-mib M]", cmd_bench},
-  {"fuzz-diff", "differential fuzzing, JIT vs interpreter: fuzz-diff [--profile P|all] [--count N] [--seed S] [--max-insns K] [--save DIR] [--reports N] [--engine jit|jit-no-lzcnt]", cmd_fuzz_diff},
+  {"fuzz-diff", "differential fuzzing, JIT vs interpreter: fuzz-diff [--profile P|all] [--count N] [--seed S] [--max-insns K] [--save DIR] [--reports N] [--engine jit|jit-no-lzcnt|jit-no-fsgsbase]", cmd_fuzz_diff},
   {"disasm", "print a program as assembler text: disasm FILE [--format generic|spi] [--profile P] [--max-input BYTES] [-o OUT]", cmd_disasm},
   {"asm", "assemble a program: asm FILE.s -o FILE.pvm [--profile P]", cmd_asm},
   {"gas", "gas cost of every basic block: gas FILE [--profile P] [--format generic|spi] [--json] | gas [FILE] --check VECTOR.json...", cmd_gas},

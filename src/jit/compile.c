@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -56,6 +57,8 @@ static void read_cpuid(void) {
     if (b & bit_BMI2) f |= JIT_CPU_BMI2;
   }
   if (__get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_LZCNT)) f |= JIT_CPU_LZCNT;
+  /* the kernel must allow wrgsbase in user mode, not only the CPU have it */
+  if (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) f |= JIT_CPU_FSGSBASE;
   cpu_features = f;
 }
 
@@ -86,6 +89,7 @@ typedef struct compiler {
   jit_asm a;
   const pvm_program *prog;
   uint32_t features;
+  bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[rcx] */
   uint32_t n;              /* instructions */
   uint32_t *body;
   jit_fault_entry *faults;
@@ -139,6 +143,12 @@ static void emit_enter(compiler *c) {
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE), JIT_RDI);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP), JIT_RSI);
   jit_x86_load(a, JIT_U64, JIT_MEMBASE, jit_mem_bd(JIT_RDI, JIT_ST_MEM_BASE));
+  if (c->gas_reg) {                        /* gs base = memory, r15 = gas */
+    jit_x86_rdgsbase(a, JIT_RSI);
+    jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_OLDGS), JIT_RSI);
+    jit_x86_wrgsbase(a, JIT_MEMBASE);
+    jit_x86_mov_rr(a, true, JIT_GAS_REG, JIT_RDX);
+  }
   int last = -1;
   for (int r = 0; r < PVM_REGS; r++) {     /* the register holding st goes last */
     if (jit_guest_reg[r] == JIT_RDI) { last = r; continue; }
@@ -161,6 +171,7 @@ static void emit_exits(compiler *c) {
     if (k < PVM_HOST) jit_x86_jmp(a, common);
   }
   jit_label_bind(a, common);
+  if (c->gas_reg) jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_GAS_REG);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP), JIT_SCRATCH);
   jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE));
   for (int r = 0; r < PVM_REGS; r++)
@@ -169,6 +180,10 @@ static void emit_exits(compiler *c) {
   jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, JIT_ST_GAS), JIT_RAX);
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP));
   jit_x86_store(a, 4, jit_mem_bd(JIT_SCRATCH, JIT_ST_EXIT_IDX), JIT_RAX);
+  if (c->gas_reg) {
+    jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_OLDGS));
+    jit_x86_wrgsbase(a, JIT_SCRATCH);
+  }
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_KIND));
   jit_x86_alu_ri(a, JIT_ADD, true, JIT_RSP, JIT_FRAME_SIZE);
   for (unsigned i = 0; i < 6; i++) jit_x86_pop(a, saved[i]);
@@ -408,36 +423,43 @@ static void guest_addr(jit_asm *a, int base, uint32_t offset) {
   else jit_x86_lea(a, false, JIT_SCRATCH, jit_mem_bd(R(base), simm(offset)));
 }
 
-static const jit_mem guest_mem = {JIT_MEMBASE, JIT_SCRATCH, 0, 0};
+/* The guest byte at address ecx: gs:[rcx] (a byte shorter, and r15 free
+** for gas) or [r15 + rcx]. */
+static jit_mem guest_mem(const compiler *c) {
+  if (c->gas_reg) return (jit_mem){JIT_SCRATCH, JIT_NOREG, 0, 0, JIT_SEG_GS};
+  return jit_mem_bi(JIT_MEMBASE, JIT_SCRATCH, 0, 0);
+}
 
 static void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, int base, uint32_t off) {
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
-  jit_x86_load(&c->a, kind, d, guest_mem);
+  jit_x86_load(&c->a, kind, d, guest_mem(c));
 }
 
 static void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, int base, uint32_t off) {
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
-  jit_x86_store(&c->a, size, guest_mem, v);
+  jit_x86_store(&c->a, size, guest_mem(c), v);
 }
 
 static void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, int base,
                       uint32_t off) {
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
-  jit_x86_store_imm(&c->a, size, guest_mem, simm(v));
+  jit_x86_store_imm(&c->a, size, guest_mem(c), simm(v));
 }
 
 /* A block's gas check sits right before its head's body and its length
 ** is a function of the cost alone (see emit_gas_check), so block entries
 ** need no table of their own. */
-static size_t gas_check_len(uint32_t cost) {
-  return cost <= 127 ? 5 + 6 : cost <= INT32_MAX ? 8 + 6 : 5 + 4 + 6;
+static size_t gas_check_len(const compiler *c, uint32_t cost) {
+  if (c->gas_reg)                          /* sub r15, imm8 | imm32 | rcx */
+    return cost <= 127 ? 4 + 6 : cost <= INT32_MAX ? 7 + 6 : 5 + 3 + 6;
+  return cost <= 127 ? 5 + 6 : cost <= INT32_MAX ? 8 + 6 : 5 + 4 + 6;   /* sub [rsp], ... */
 }
 
 static size_t block_entry(const compiler *c, uint32_t head) {
-  return c->body[head] - gas_check_len(c->prog->insns[head].gas);
+  return c->body[head] - gas_check_len(c, c->prog->insns[head].gas);
 }
 
 /* Jump (cc JIT_ALWAYS) or branch to the block headed by instruction t. */
@@ -745,7 +767,12 @@ static void emit_insn(compiler *c, uint32_t idx) {
 static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
   jit_asm *a = &c->a;
   jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
-  if (cost <= INT32_MAX) {
+  if (c->gas_reg && cost <= INT32_MAX) {
+    jit_x86_alu_ri(a, JIT_SUB, true, JIT_GAS_REG, (int32_t)cost);
+  } else if (c->gas_reg) {
+    jit_x86_mov_ri(a, JIT_SCRATCH, cost);
+    jit_x86_alu_rr(a, JIT_SUB, true, JIT_GAS_REG, JIT_SCRATCH);
+  } else if (cost <= INT32_MAX) {
     jit_x86_alu_mi(a, JIT_SUB, true, gas, (int32_t)cost);
   } else {
     jit_x86_mov_ri(a, JIT_SCRATCH, cost);
@@ -899,6 +926,7 @@ int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_b
   memset(&c, 0, sizeof c);
   c.prog = prog;
   c.features = features;
+  c.gas_reg = features & JIT_CPU_FSGSBASE;
   jit_asm_init(&c.a);
   c.a.limit = max_bytes;
   if (!jit_asm_charge(&c.a, sizeof *code + body_bytes)) {

@@ -259,6 +259,7 @@ INLINE void enc_rm(jit_asm *a, unsigned pfx, bool w, uint32_t op, unsigned oplen
                    unsigned reg, jit_mem m, bool byte_reg, uint32_t imm, unsigned imm_len) {
   ins o;
   begin(a, &o);
+  if (m.seg) put8(&o, m.seg);
   prefix(&o, pfx, w, reg, m.index, m.base, byte_reg && reg >= 4 && reg < 8);
   opcode(&o, op, oplen);
   modrm_mem(&o, reg, m);
@@ -554,6 +555,9 @@ void jit_asm_patch_rel32(jit_asm *a, size_t field, size_t target) {
 void jit_x86_jmp_r(jit_asm *a, jit_reg r) { enc_rr(a, 0, false, 0xFF, 1, 4, r, false); }
 void jit_x86_call_r(jit_asm *a, jit_reg r) { enc_rr(a, 0, false, 0xFF, 1, 2, r, false); }
 void jit_x86_jmp_m(jit_asm *a, jit_mem m) { enc_rm(a, 0, false, 0xFF, 1, 4, m, false, 0, 0); }
+
+void jit_x86_rdgsbase(jit_asm *a, jit_reg r) { enc_rr(a, 0xF3, true, 0x0FAE, 2, 1, r, false); }
+void jit_x86_wrgsbase(jit_asm *a, jit_reg r) { enc_rr(a, 0xF3, true, 0x0FAE, 2, 3, r, false); }
 
 void jit_x86_ret(jit_asm *a) {
   ins o;
