@@ -234,6 +234,13 @@ static void emit_sbrk_thunk(compiler *c) {
 static inline int32_t simm(uint32_t v) { return (int32_t)v; }
 static inline uint64_t sext(uint32_t v) { return (uint64_t)(int64_t)(int32_t)v; }
 
+/* d = v; zero by xor (2-3 bytes against 5-6): no flags are live between
+** PVM instructions. */
+static void load_imm(jit_asm *a, jit_reg d, uint64_t v) {
+  if (v == 0) jit_x86_alu_rr(a, JIT_XOR, false, d, d);
+  else jit_x86_mov_ri(a, d, v);
+}
+
 static void mov64(jit_asm *a, jit_reg d, jit_reg s) {
   if (d != s) jit_x86_mov_rr(a, true, d, s);
 }
@@ -589,8 +596,8 @@ static void emit_insn(compiler *c, uint32_t idx) {
     break;
 
   /* immediates and moves */
-  case PVM_OP_LOAD_IMM_64: jit_x86_mov_ri(a, A, (uint64_t)i1 | (uint64_t)i2 << 32); break;
-  case PVM_OP_LOAD_IMM: jit_x86_mov_ri(a, A, sext(i1)); break;
+  case PVM_OP_LOAD_IMM_64: load_imm(a, A, (uint64_t)i1 | (uint64_t)i2 << 32); break;
+  case PVM_OP_LOAD_IMM: load_imm(a, A, sext(i1)); break;
   case PVM_OP_MOVE_REG: mov64(a, D, A); break;
   case PVM_OP_SBRK:
     jit_x86_mov_rr(a, true, JIT_SCRATCH, A);
