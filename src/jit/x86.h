@@ -189,6 +189,9 @@ void jit_x86_wrgsbase(jit_asm *a, jit_reg r);
 
 /* Pad with int3 up to a multiple of n bytes. */
 void jit_asm_align(jit_asm *a, unsigned n);
+/* Pad with multi-byte nops (executed: code falls through them) to a
+** multiple of n (a power of two, at most 64). */
+void jit_x86_nop_align(jit_asm *a, unsigned n);
 /* Raw 32-bit data (tables placed in the code). */
 void jit_asm_u32(jit_asm *a, uint32_t v);
 

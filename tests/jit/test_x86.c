@@ -689,6 +689,28 @@ static void test_golden_text(void **state) {
   done(&a);
 }
 
+/* Loop alignment pads with nops the code falls through: from every start
+** offset, the padding decodes as nops only and ends on the boundary. */
+static void test_nop_align(void **state) {
+  (void)state;
+  for (unsigned start = 0; start < 64; start++) {
+    jit_asm a = fresh();
+    pad(&a, start);
+    jit_x86_nop_align(&a, 32);
+    assert_int_equal(a.len % 32, 0);
+    assert_true(a.len >= start && a.len < start + 32);
+    for (size_t at = start; at < a.len;) {
+      ZydisDisassembledInstruction ins;
+      assert_true(ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, 0, a.code + at,
+                                                     a.len - at, &ins)));
+      assert_int_equal(ins.info.mnemonic, ZYDIS_MNEMONIC_NOP);
+      at += ins.info.length;
+      checks++;
+    }
+    done(&a);
+  }
+}
+
 /* Offset jumps: rel8 when a known target reaches, rel32 otherwise, and
 ** forward rel32 fields patched later; jmp for JIT_ALWAYS. */
 static void test_offset_jumps(void **state) {
@@ -760,6 +782,7 @@ int main(void) {
     cmocka_unit_test(test_bitops),      cmocka_unit_test(test_setcc_cmov),
     cmocka_unit_test(test_jumps),       cmocka_unit_test(test_labels_and_data),
     cmocka_unit_test(test_golden_text),  cmocka_unit_test(test_offset_jumps),
+    cmocka_unit_test(test_nop_align),
     cmocka_unit_test(test_take),
   };
   return cmocka_run_group_tests(tests, NULL, report);
