@@ -288,8 +288,8 @@ static int bench_compile_scaling(void) {
   static const uint32_t sizes[] = {4096, 16384, 65536, 262144, 1048576};
   printf("\nload + compile, synthetic program (same instruction mix at every size), thread CPU\n"
          "time, fastest of %d; us/KB per KB of PVM code:\n", RUNS);
-  printf("  %10s %10s %12s %10s %10s %10s %12s %8s %8s\n", "insns", "PVM bytes", "native bytes",
-         "load", "compile", "load+comp", "load+comp/KB", "peak/B", "kept/B");
+  printf("  %8s %10s %10s %9s %9s %9s %9s %9s %7s %7s\n", "insns", "PVM bytes", "native B",
+         "load", "compile", "load/KB", "comp/KB", "both/KB", "peak/B", "kept/B");
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     size_t len;
     uint8_t *blob = bench_mixed_blob(sizes[i], &len);
@@ -328,11 +328,10 @@ static int bench_compile_scaling(void) {
       pvm_program_free(prog);
     }
     double kb = pvm_bytes / 1024.0;
-    printf("  %10u %10u %12u %7.2f ms %7.2f ms %7.2f ms %6.1f us/KB %7.1fx %7.1fx\n"
-           "  %10s %10s %12s %7.1f /KB %7.1f /KB\n",
-           sizes[i], pvm_bytes, native, load / 1e6, compile / 1e6, (load + compile) / 1e6,
-           (load + compile) / 1e3 / kb, (double)peak / (double)len, (double)kept / (double)len,
-           "", "", "", load / 1e3 / kb, compile / 1e3 / kb);
+    printf("  %8u %10u %10u %6.2f ms %6.2f ms %6.1f us %6.1f us %6.1f us %6.1fx %6.1fx\n",
+           sizes[i], pvm_bytes, native, load / 1e6, compile / 1e6, load / 1e3 / kb,
+           compile / 1e3 / kb, (load + compile) / 1e3 / kb, (double)peak / (double)len,
+           (double)kept / (double)len);
     free(blob);
   }
   return 0;
