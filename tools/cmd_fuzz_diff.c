@@ -9,9 +9,12 @@
 #include "fuzzdiff.h"
 #include "nub/jit.h"
 
-/* The JIT compiled without LZCNT (the bsr fallback), for CPUs that have it. */
-static int compile_no_lzcnt(const pvm_program *prog, void **code, pvm_error *err) {
-  jit_options o = {.disable = JIT_CPU_LZCNT};
+/* The JIT compiled without a feature this CPU has: LZCNT (the bsr
+** fallback) or FSGSBASE (guest memory at [r15 + rcx], gas in the frame). */
+static uint32_t disabled_features;
+
+static int compile_without(const pvm_program *prog, void **code, pvm_error *err) {
+  jit_options o = {.disable = disabled_features};
   jit_code *c;
   int rc = jit_compile(prog, &o, &c, err);
   *code = rc ? NULL : c;
@@ -25,7 +28,7 @@ static const cli_opt fuzz_diff_opts[] = {
   {"max-insns", 0, "K", "48", "instructions per program, 4..100000"},
   {"reports", 0, "N", "1", "divergences reported before stopping, 1..1000"},
   {"save", 0, "DIR", NULL, "write every divergence as a vector JSON file to DIR"},
-  {"engine", 0, "jit|interp|jit-no-lzcnt", "jit", "engine tested against the interpreter (jit-no-lzcnt: the JIT's bsr fallback)"},
+  {"engine", 0, "jit|interp|jit-no-lzcnt|jit-no-fsgsbase", "jit", "engine tested against the interpreter (jit-no-lzcnt: the JIT's bsr fallback; jit-no-fsgsbase: gas in the frame, memory at [r15 + x])"},
   {0}};
 
 const cli_spec cli_fuzz_diff_spec = {
@@ -35,7 +38,7 @@ const cli_spec cli_fuzz_diff_spec = {
   0, 0, fuzz_diff_opts};
 
 int cmd_fuzz_diff(int argc, char **argv) {
-  static pvm_engine jit_no_lzcnt;
+  static pvm_engine jit_without;
   fdiff_config cfg = {.profile = PVM_PROFILE_GP07, .ref = &pvm_engine_interp, .test = &jit_engine,
                       .out = stdout};
   fdiff_stats st;
@@ -58,11 +61,12 @@ int cmd_fuzz_diff(int argc, char **argv) {
   }
   switch (cli_choice(&a, "engine")) {
   case 1: cfg.test = &pvm_engine_interp; break;
-  case 2:
-    jit_no_lzcnt = jit_engine;
-    jit_no_lzcnt.name = "jit-no-lzcnt";
-    jit_no_lzcnt.compile = compile_no_lzcnt;
-    cfg.test = &jit_no_lzcnt;
+  case 2: case 3:              /* jit-no-lzcnt, jit-no-fsgsbase */
+    disabled_features = cli_choice(&a, "engine") == 2 ? JIT_CPU_LZCNT : JIT_CPU_FSGSBASE;
+    jit_without = jit_engine;
+    jit_without.name = cli_get(&a, "engine");
+    jit_without.compile = compile_without;
+    cfg.test = &jit_without;
     break;
   default: break;
   }

@@ -27,6 +27,7 @@ extern const pvm_engine jit_engine;
 #define JIT_CPU_BMI1   0x2u    /* andn, tzcnt */
 #define JIT_CPU_BMI2   0x4u    /* shlx/shrx/sarx, rorx */
 #define JIT_CPU_POPCNT 0x8u
+#define JIT_CPU_FSGSBASE 0x10u /* wrgsbase in user mode: guest memory via gs, gas in r15 */
 #define JIT_CPU_REQUIRED (JIT_CPU_BMI1 | JIT_CPU_BMI2 | JIT_CPU_POPCNT)
 
 /* Features of this CPU (cpuid), JIT_CPU_* bits. */

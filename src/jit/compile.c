@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -56,6 +57,8 @@ static void read_cpuid(void) {
     if (b & bit_BMI2) f |= JIT_CPU_BMI2;
   }
   if (__get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_LZCNT)) f |= JIT_CPU_LZCNT;
+  /* the kernel must allow wrgsbase in user mode, not only the CPU have it */
+  if (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) f |= JIT_CPU_FSGSBASE;
   cpu_features = f;
 }
 
@@ -86,6 +89,7 @@ typedef struct compiler {
   jit_asm a;
   const pvm_program *prog;
   uint32_t features;
+  bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[rcx] */
   uint32_t n;              /* instructions */
   uint32_t *body;
   jit_fault_entry *faults;
@@ -94,6 +98,7 @@ typedef struct compiler {
   uint32_t ncold, cold_cap;
   block_fixup *fixups;     /* forward jumps to block entries */
   uint32_t nfixups, fixup_cap;
+  uint8_t *loop_head;      /* bitset: blocks a branch after them jumps back to */
   bool oom;
   size_t code_size;        /* instructions end here; the table follows */
   jit_label exits[PVM_HOST + 1];
@@ -139,6 +144,12 @@ static void emit_enter(compiler *c) {
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE), JIT_RDI);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP), JIT_RSI);
   jit_x86_load(a, JIT_U64, JIT_MEMBASE, jit_mem_bd(JIT_RDI, JIT_ST_MEM_BASE));
+  if (c->gas_reg) {                        /* gs base = memory, r15 = gas */
+    jit_x86_rdgsbase(a, JIT_RSI);
+    jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_OLDGS), JIT_RSI);
+    jit_x86_wrgsbase(a, JIT_MEMBASE);
+    jit_x86_mov_rr(a, true, JIT_GAS_REG, JIT_RDX);
+  }
   int last = -1;
   for (int r = 0; r < PVM_REGS; r++) {     /* the register holding st goes last */
     if (jit_guest_reg[r] == JIT_RDI) { last = r; continue; }
@@ -161,6 +172,7 @@ static void emit_exits(compiler *c) {
     if (k < PVM_HOST) jit_x86_jmp(a, common);
   }
   jit_label_bind(a, common);
+  if (c->gas_reg) jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_GAS_REG);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP), JIT_SCRATCH);
   jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE));
   for (int r = 0; r < PVM_REGS; r++)
@@ -169,6 +181,10 @@ static void emit_exits(compiler *c) {
   jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, JIT_ST_GAS), JIT_RAX);
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP));
   jit_x86_store(a, 4, jit_mem_bd(JIT_SCRATCH, JIT_ST_EXIT_IDX), JIT_RAX);
+  if (c->gas_reg) {
+    jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_OLDGS));
+    jit_x86_wrgsbase(a, JIT_SCRATCH);
+  }
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_KIND));
   jit_x86_alu_ri(a, JIT_ADD, true, JIT_RSP, JIT_FRAME_SIZE);
   for (unsigned i = 0; i < 6; i++) jit_x86_pop(a, saved[i]);
@@ -218,6 +234,13 @@ static void emit_sbrk_thunk(compiler *c) {
 
 static inline int32_t simm(uint32_t v) { return (int32_t)v; }
 static inline uint64_t sext(uint32_t v) { return (uint64_t)(int64_t)(int32_t)v; }
+
+/* d = v; zero by xor (2-3 bytes against 5-6): no flags are live between
+** PVM instructions. */
+static void load_imm(jit_asm *a, jit_reg d, uint64_t v) {
+  if (v == 0) jit_x86_alu_rr(a, JIT_XOR, false, d, d);
+  else jit_x86_mov_ri(a, d, v);
+}
 
 static void mov64(jit_asm *a, jit_reg d, jit_reg s) {
   if (d != s) jit_x86_mov_rr(a, true, d, s);
@@ -408,36 +431,43 @@ static void guest_addr(jit_asm *a, int base, uint32_t offset) {
   else jit_x86_lea(a, false, JIT_SCRATCH, jit_mem_bd(R(base), simm(offset)));
 }
 
-static const jit_mem guest_mem = {JIT_MEMBASE, JIT_SCRATCH, 0, 0};
+/* The guest byte at address ecx: gs:[rcx] (a byte shorter, and r15 free
+** for gas) or [r15 + rcx]. */
+static jit_mem guest_mem(const compiler *c) {
+  if (c->gas_reg) return (jit_mem){JIT_SCRATCH, JIT_NOREG, 0, 0, JIT_SEG_GS};
+  return jit_mem_bi(JIT_MEMBASE, JIT_SCRATCH, 0, 0);
+}
 
 static void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, int base, uint32_t off) {
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
-  jit_x86_load(&c->a, kind, d, guest_mem);
+  jit_x86_load(&c->a, kind, d, guest_mem(c));
 }
 
 static void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, int base, uint32_t off) {
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
-  jit_x86_store(&c->a, size, guest_mem, v);
+  jit_x86_store(&c->a, size, guest_mem(c), v);
 }
 
 static void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, int base,
                       uint32_t off) {
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
-  jit_x86_store_imm(&c->a, size, guest_mem, simm(v));
+  jit_x86_store_imm(&c->a, size, guest_mem(c), simm(v));
 }
 
 /* A block's gas check sits right before its head's body and its length
 ** is a function of the cost alone (see emit_gas_check), so block entries
 ** need no table of their own. */
-static size_t gas_check_len(uint32_t cost) {
-  return cost <= 127 ? 5 + 6 : cost <= INT32_MAX ? 8 + 6 : 5 + 4 + 6;
+static size_t gas_check_len(const compiler *c, uint32_t cost) {
+  if (c->gas_reg)                          /* sub r15, imm8 | imm32 | rcx */
+    return cost <= 127 ? 4 + 6 : cost <= INT32_MAX ? 7 + 6 : 5 + 3 + 6;
+  return cost <= 127 ? 5 + 6 : cost <= INT32_MAX ? 8 + 6 : 5 + 4 + 6;   /* sub [rsp], ... */
 }
 
 static size_t block_entry(const compiler *c, uint32_t head) {
-  return c->body[head] - gas_check_len(c->prog->insns[head].gas);
+  return c->body[head] - gas_check_len(c, c->prog->insns[head].gas);
 }
 
 /* Jump (cc JIT_ALWAYS) or branch to the block headed by instruction t. */
@@ -567,8 +597,8 @@ static void emit_insn(compiler *c, uint32_t idx) {
     break;
 
   /* immediates and moves */
-  case PVM_OP_LOAD_IMM_64: jit_x86_mov_ri(a, A, (uint64_t)i1 | (uint64_t)i2 << 32); break;
-  case PVM_OP_LOAD_IMM: jit_x86_mov_ri(a, A, sext(i1)); break;
+  case PVM_OP_LOAD_IMM_64: load_imm(a, A, (uint64_t)i1 | (uint64_t)i2 << 32); break;
+  case PVM_OP_LOAD_IMM: load_imm(a, A, sext(i1)); break;
   case PVM_OP_MOVE_REG: mov64(a, D, A); break;
   case PVM_OP_SBRK:
     jit_x86_mov_rr(a, true, JIT_SCRATCH, A);
@@ -745,7 +775,12 @@ static void emit_insn(compiler *c, uint32_t idx) {
 static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
   jit_asm *a = &c->a;
   jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
-  if (cost <= INT32_MAX) {
+  if (c->gas_reg && cost <= INT32_MAX) {
+    jit_x86_alu_ri(a, JIT_SUB, true, JIT_GAS_REG, (int32_t)cost);
+  } else if (c->gas_reg) {
+    jit_x86_mov_ri(a, JIT_SCRATCH, cost);
+    jit_x86_alu_rr(a, JIT_SUB, true, JIT_GAS_REG, JIT_SCRATCH);
+  } else if (cost <= INT32_MAX) {
     jit_x86_alu_mi(a, JIT_SUB, true, gas, (int32_t)cost);
   } else {
     jit_x86_mov_ri(a, JIT_SCRATCH, cost);
@@ -767,6 +802,7 @@ static void emit_cold(compiler *c) {
 ** array's growth) per gas block, a third of a compile's peak memory for
 ** programs of one-byte blocks. */
 #define COLD_BATCH 4096u
+#define LOOP_ALIGN 32u
 
 static void flush_cold(compiler *c) {
   jit_asm *a = &c->a;
@@ -815,8 +851,15 @@ static int compile_body(compiler *c, pvm_error *err) {
   emit_djump_stubs(c);
   emit_sbrk_thunk(c);
   for (uint32_t i = 0; i < c->n; i++) {
+    uint32_t t = p->insns[i].target;
+    if (t <= i) c->loop_head[t >> 3] |= (uint8_t)(1u << (t & 7));
+  }
+  for (uint32_t i = 0; i < c->n; i++) {
     const pvm_xinsn *x = &p->insns[i];
     if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
+    /* a loop's entry on a 32-byte boundary: where it fell across a 64-byte
+    ** line, the 30 M-iteration loop of bench jit ran at half speed */
+    if (x->gas && (c->loop_head[i >> 3] >> (i & 7) & 1)) jit_x86_nop_align(a, LOOP_ALIGN);
     if (x->gas) emit_gas_check(c, i, x->gas);
     c->body[i] = (uint32_t)jit_asm_pos(a);
     uint32_t labels = a->nlabels, fixups = a->nfixups;
@@ -899,9 +942,10 @@ int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_b
   memset(&c, 0, sizeof c);
   c.prog = prog;
   c.features = features;
+  c.gas_reg = features & JIT_CPU_FSGSBASE;
   jit_asm_init(&c.a);
   c.a.limit = max_bytes;
-  if (!jit_asm_charge(&c.a, sizeof *code + body_bytes)) {
+  if (!jit_asm_charge(&c.a, sizeof *code + body_bytes + (size_t)prog->insn_count / 8 + 1)) {
     rc = pvm_fail(err, PVM_ERR_LIMIT, 0,
                   "jit: compiling %u instructions needs more than the %zu-byte limit",
                   prog->insn_count, max_bytes);
@@ -909,7 +953,11 @@ int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_b
   }
   code = calloc(1, sizeof *code);
   c.body = malloc(body_bytes ? body_bytes : 1);
-  if (!code || !c.body) { rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory"); goto fail; }
+  c.loop_head = calloc((size_t)prog->insn_count / 8 + 1, 1);
+  if (!code || !c.body || !c.loop_head) {
+    rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory");
+    goto fail;
+  }
   if ((rc = compile_body(&c, err))) goto fail;
   size_t native = c.a.len, pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, err))) goto fail;
@@ -933,12 +981,14 @@ int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_b
   };
   free(c.cold);
   free(c.fixups);
+  free(c.loop_head);
   jit_asm_free(&c.a);
   code->stats.compile_ns = now_ns() - t0;
   *out = code;
   return PVM_OK;
 fail:
   free(c.body);
+  free(c.loop_head);
   free(c.faults);
   free(c.cold);
   free(c.fixups);

@@ -11,10 +11,13 @@
 #include "x86.h"
 
 /* Host registers: rcx is the one scratch register (also the shift count
-** and the guest address of every memory access), r15 the guest memory
-** base, rsp the native stack with the run frame. */
+** and the guest address of every memory access), rsp the native stack
+** with the run frame.  With FSGSBASE the guest memory base is the gs base
+** (accesses are gs:[rcx]) and r15 holds the gas counter; without it r15
+** is the memory base ([r15 + rcx]) and gas lives in the frame. */
 #define JIT_SCRATCH JIT_RCX
 #define JIT_MEMBASE JIT_R15
+#define JIT_GAS_REG JIT_R15
 extern const jit_reg jit_guest_reg[PVM_REGS];
 
 /* The run frame at [rsp] while guest code runs (see docs/jit.md). */
@@ -23,6 +26,7 @@ extern const jit_reg jit_guest_reg[PVM_REGS];
 #define JIT_FRAME_KIND   16    /* u32: exit kind (pvm_status) */
 #define JIT_FRAME_DJUMP  20    /* u32: insn index of the last dynamic jump */
 #define JIT_FRAME_TMP    24    /* u64: entry target, then exit index */
+#define JIT_FRAME_OLDGS  32    /* u64: the gs base before entry (FSGSBASE) */
 #define JIT_FRAME_SIZE   40    /* keeps rsp 16-byte aligned in guest code */
 
 /* Per-VM state the entry and exit code read and write. */

@@ -60,13 +60,16 @@ typedef enum jit_ext {
 typedef struct jit_mem {
   uint8_t base, index, scale;   /* scale: 0..3 = x1, x2, x4, x8 */
   int32_t disp;
+  uint8_t seg;                  /* segment override prefix (JIT_SEG_GS) or 0 */
 } jit_mem;
 
+#define JIT_SEG_GS 0x65
+
 static inline jit_mem jit_mem_bd(jit_reg base, int32_t disp) {
-  return (jit_mem){(uint8_t)base, JIT_NOREG, 0, disp};
+  return (jit_mem){(uint8_t)base, JIT_NOREG, 0, disp, 0};
 }
 static inline jit_mem jit_mem_bi(jit_reg base, jit_reg index, unsigned scale, int32_t disp) {
-  return (jit_mem){(uint8_t)base, (uint8_t)index, (uint8_t)scale, disp};
+  return (jit_mem){(uint8_t)base, (uint8_t)index, (uint8_t)scale, disp, 0};
 }
 
 typedef uint32_t jit_label;
@@ -180,9 +183,15 @@ void jit_x86_jmp_r(jit_asm *a, jit_reg r);
 void jit_x86_call_r(jit_asm *a, jit_reg r);
 void jit_x86_jmp_m(jit_asm *a, jit_mem m);
 void jit_x86_ret(jit_asm *a);
+/* rdgsbase / wrgsbase r64 (FSGSBASE) */
+void jit_x86_rdgsbase(jit_asm *a, jit_reg r);
+void jit_x86_wrgsbase(jit_asm *a, jit_reg r);
 
 /* Pad with int3 up to a multiple of n bytes. */
 void jit_asm_align(jit_asm *a, unsigned n);
+/* Pad with multi-byte nops (executed: code falls through them) to a
+** multiple of n (a power of two, at most 64). */
+void jit_x86_nop_align(jit_asm *a, unsigned n);
 /* Raw 32-bit data (tables placed in the code). */
 void jit_asm_u32(jit_asm *a, uint32_t v);
 

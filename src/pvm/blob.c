@@ -139,11 +139,25 @@ int pvm_blob_parse(const uint8_t *p, const uint8_t *end, pvm_blob *out,
 
 /* ---- decoding ---- */
 
+/* skip(pc): the distance to the next bitmask start, at most 24 and never
+** past the end of the code.  Where 8 bytes of bitmask can be read at once
+** (all but the last few of the code) one ctz finds it; profiling showed the
+** bit-by-bit loop at 5 % of a load + compile. */
 uint32_t pvm_skip(const pvm_blob *b, uint32_t pc) {
+  uint64_t at = (uint64_t)pc + 1, byte = at >> 3, mask_len = ((uint64_t)b->code_len + 7) / 8;
+  if (at >= b->code_len) return 0;
+  if (byte + 8 <= mask_len) {
+    uint64_t w;
+    memcpy(&w, b->bitmask + byte, 8);
+    w >>= at & 7;                         /* >= 57 bits left: more than 24 */
+    uint64_t j = w ? (uint64_t)__builtin_ctzll(w) : 64, room = b->code_len - at;
+    if (j > PVM_MAX_SKIP) j = PVM_MAX_SKIP;
+    return (uint32_t)(j < room ? j : room);
+  }
   uint32_t j = 0;
   while (j < PVM_MAX_SKIP) {
-    uint64_t at = (uint64_t)pc + 1 + j;
-    if (at >= b->code_len || ((b->bitmask[at >> 3] >> (at & 7)) & 1)) break;
+    uint64_t a = at + j;
+    if (a >= b->code_len || ((b->bitmask[a >> 3] >> (a & 7)) & 1)) break;
     j++;
   }
   return j;
@@ -158,12 +172,22 @@ static void zeta(const pvm_blob *b, uint64_t at, uint8_t *dst, unsigned n) {
 static unsigned min4(int64_t n) { return n < 0 ? 0 : n > 4 ? 4 : (unsigned)n; }
 static uint8_t reg(unsigned v) { return (uint8_t)(v > 12 ? 12 : v); }
 
+/* n (0..8) little-endian bytes at p; 8 bytes must be readable there (the
+** decoder's window always has them). */
+static inline uint64_t imm_read(const uint8_t *p, unsigned n) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return n >= 8 ? v : v & ((1ull << (8 * n)) - 1);
+}
+
 void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
                 pvm_insn *in) {
-  uint8_t z[1 + PVM_MAX_SKIP + 8];   /* opcode, up to 24 bytes, slack for reads */
+  uint8_t zbuf[1 + PVM_MAX_SKIP + 8];   /* opcode, up to 24 bytes, slack for reads */
+  const uint8_t *z = zbuf;
   const pvm_opinfo *info;
   uint32_t l = pvm_skip(b, pc);
-  zeta(b, pc, z, 1 + PVM_MAX_SKIP + 8);
+  if ((uint64_t)pc + sizeof zbuf <= b->code_len) z = b->code + pc;   /* no zeros to add */
+  else zeta(b, pc, zbuf, sizeof zbuf);
   memset(in, 0, sizeof *in);
   in->pc = pc;
   in->len = 1 + l;
@@ -181,30 +205,30 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
     break;
   case PVM_FMT_IMM:
     in->lx = (uint8_t)min4(l);
-    in->imm_x = pvm_sext(pvm_le_read(z + 1, in->lx), in->lx);
+    in->imm_x = pvm_sext(imm_read(z + 1, in->lx), in->lx);
     break;
   case PVM_FMT_REG_IMM64:
     in->raw_ra = z[1];
     in->ra = reg(z[1] & 15);
     in->lx = 8;
-    in->imm_x = pvm_le_read(z + 2, 8);
+    in->imm_x = imm_read(z + 2, 8);
     break;
   case PVM_FMT_IMM_IMM:
     in->lx = (uint8_t)min4(z[1] % 8);
     in->ly = (uint8_t)min4((int64_t)l - in->lx - 1);
-    in->imm_x = pvm_sext(pvm_le_read(z + 2, in->lx), in->lx);
-    in->imm_y = pvm_sext(pvm_le_read(z + 2 + in->lx, in->ly), in->ly);
+    in->imm_x = pvm_sext(imm_read(z + 2, in->lx), in->lx);
+    in->imm_y = pvm_sext(imm_read(z + 2 + in->lx, in->ly), in->ly);
     break;
   case PVM_FMT_OFFSET:
     in->lx = (uint8_t)min4(l);
-    in->imm_x = pvm_sext(pvm_le_read(z + 1, in->lx), in->lx);
+    in->imm_x = pvm_sext(imm_read(z + 1, in->lx), in->lx);
     in->target = (int64_t)pc + (int64_t)in->imm_x;
     break;
   case PVM_FMT_REG_IMM:
     in->raw_ra = z[1];
     in->ra = reg(z[1] & 15);
     in->lx = (uint8_t)min4((int64_t)l - 1);
-    in->imm_x = pvm_sext(pvm_le_read(z + 2, in->lx), in->lx);
+    in->imm_x = pvm_sext(imm_read(z + 2, in->lx), in->lx);
     break;
   case PVM_FMT_REG_IMM_IMM:
   case PVM_FMT_REG_IMM_OFFSET:
@@ -212,8 +236,8 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
     in->ra = reg(z[1] & 15);
     in->lx = (uint8_t)min4((z[1] >> 4) % 8);
     in->ly = (uint8_t)min4((int64_t)l - in->lx - 1);
-    in->imm_x = pvm_sext(pvm_le_read(z + 2, in->lx), in->lx);
-    in->imm_y = pvm_sext(pvm_le_read(z + 2 + in->lx, in->ly), in->ly);
+    in->imm_x = pvm_sext(imm_read(z + 2, in->lx), in->lx);
+    in->imm_y = pvm_sext(imm_read(z + 2 + in->lx, in->ly), in->ly);
     if (info->format == PVM_FMT_REG_IMM_OFFSET)
       in->target = (int64_t)pc + (int64_t)in->imm_y;
     break;
@@ -230,7 +254,7 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
     in->ra = reg(z[1] & 15);
     in->rb = reg(z[1] >> 4);
     in->lx = (uint8_t)min4((int64_t)l - 1);
-    in->imm_x = pvm_sext(pvm_le_read(z + 2, in->lx), in->lx);
+    in->imm_x = pvm_sext(imm_read(z + 2, in->lx), in->lx);
     if (info->format == PVM_FMT_REG_REG_OFFSET)
       in->target = (int64_t)pc + (int64_t)in->imm_x;
     break;
@@ -241,8 +265,8 @@ void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
     in->rb = reg(z[1] >> 4);
     in->lx = (uint8_t)min4(z[2] % 8);
     in->ly = (uint8_t)min4((int64_t)l - in->lx - 2);
-    in->imm_x = pvm_sext(pvm_le_read(z + 3, in->lx), in->lx);
-    in->imm_y = pvm_sext(pvm_le_read(z + 3 + in->lx, in->ly), in->ly);
+    in->imm_x = pvm_sext(imm_read(z + 3, in->lx), in->lx);
+    in->imm_y = pvm_sext(imm_read(z + 3 + in->lx, in->ly), in->ly);
     break;
   case PVM_FMT_REG_REG_REG:      /* D = whole third byte */
     in->raw_ra = z[1] & 15;

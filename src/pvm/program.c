@@ -9,13 +9,30 @@
 static bool bit_get(const uint8_t *set, uint64_t i) { return (set[i >> 3] >> (i & 7)) & 1; }
 static void bit_set(uint8_t *set, uint64_t i) { set[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
-uint32_t pvm_program_index_at(const pvm_program *prog, uint32_t pc) {
-  uint32_t lo = 0, hi = prog->insn_count;   /* insns[lo].pc <= pc < insns[hi].pc */
-  while (hi - lo > 1) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (prog->insns[mid].pc <= pc) lo = mid; else hi = mid;
+/* 64 bits of the bitmask: the starts among pcs [64 w, 64 w + 64). */
+static uint64_t mask_word(const pvm_blob *b, uint64_t w) {
+  uint64_t at = 8 * w, mask_len = ((uint64_t)b->code_len + 7) / 8, v = 0;
+  if (at + 8 <= mask_len) {
+    memcpy(&v, b->bitmask + at, 8);
+  } else {
+    for (uint64_t i = 0; at + i < mask_len; i++) v |= (uint64_t)b->bitmask[at + i] << (8 * i);
   }
-  return lo;
+  return v;
+}
+
+/* The first instruction of pc's window plus the starts before pc in it is
+** at most a few synthetic traps short of the answer (or one past it when
+** no instruction starts at pc); the two loops settle it. */
+uint32_t pvm_program_index_at(const pvm_program *prog, uint32_t pc) {
+  uint32_t code_len = prog->blob.code_len, last = prog->insn_count - 1;
+  if (pc > code_len) pc = code_len;
+  uint64_t w = pc >> PVM_WINDOW_SHIFT, below = (1ull << (pc & 63)) - 1;
+  uint64_t i = prog->window_first[w] +
+               (uint64_t)__builtin_popcountll(mask_word(&prog->blob, w) & below);
+  if (i > last) i = last;
+  while (i > 0 && prog->insns[i].pc > pc) i--;
+  while (i < last && prog->insns[i + 1].pc <= pc) i++;
+  return (uint32_t)i;
 }
 
 static uint32_t exact_index(const pvm_program *prog, uint64_t pc) {
@@ -28,18 +45,16 @@ bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc) {
   return pc < prog->blob.code_len && bit_get(prog->block_start, pc);
 }
 
-/* Count the instructions the walk will produce: every bitmask start plus
-** a synthetic trap wherever a successor is not a start. */
-static uint64_t count_insns(const pvm_blob *b) {
-  uint64_t n = 0;
-  for (uint32_t pc = 0; pc < b->code_len; pc++) {
-    if (!pvm_blob_is_start(b, pc)) continue;
-    n++;
-    uint64_t next = (uint64_t)pc + 1 + pvm_skip(b, pc);
-    if (!pvm_blob_is_start(b, next)) n++;
-  }
-  return n + 1;  /* + a final trap at code_len when nothing lands there */
+/* Room for the instructions the walk will produce: every bitmask start,
+** plus a synthetic trap after each run of 25 or more bytes that starts
+** nothing (a skip stops at 24), plus the final trap. */
+static uint64_t max_insns(const pvm_blob *b) {
+  uint64_t starts = 0, words = ((uint64_t)b->code_len + 63) / 64;
+  for (uint64_t w = 0; w < words; w++) starts += (uint64_t)__builtin_popcountll(mask_word(b, w));
+  return starts + b->code_len / (PVM_MAX_SKIP + 1) + 1;
 }
+
+static uint64_t window_count(uint32_t code_len) { return ((uint64_t)code_len >> PVM_WINDOW_SHIFT) + 2; }
 
 static void fill_insn(pvm_xinsn *x, const pvm_insn *in) {
   x->op = in->op == PVM_OP_INVALID ? PVM_OP_TRAP : in->op;
@@ -65,12 +80,6 @@ static void synthetic_trap(pvm_xinsn *x, uint32_t pc) {
   x->pc = pc;
   x->target = PVM_NO_TARGET;
 }
-
-/* Per-instruction facts needed only while loading. */
-typedef struct insn_facts {
-  uint8_t valid_term;      /* a valid opcode in T: its successor is in varpi */
-  uint8_t valid_start;     /* a valid opcode at a bitmask start */
-} insn_facts;
 
 /* Gas blocks run from a head to the next block-ending instruction (a
 ** terminator, an invalid opcode or a synthetic trap); the head carries
@@ -144,44 +153,73 @@ static void gas_add(pvm_program *p, gas_walk *g, uint32_t n, const pvm_insn *in,
   if (g->rules->pipeline) pvm_gas_sim_begin(&g->sim);
 }
 
-/* One pass over the code: decode, pre-decode for the interpreter, note
-** block facts and cost each gas block. */
-static uint32_t walk(pvm_program *p, insn_facts *f) {
+/* The next bitmask start at or after pc, or code_len. */
+static uint32_t next_start(const pvm_blob *b, uint64_t pc) {
+  while (pc < b->code_len) {
+    uint64_t w = pc >> 6, bits = mask_word(b, w) >> (pc & 63);
+    if (bits) return (uint32_t)(pc + (uint64_t)__builtin_ctzll(bits));
+    pc = (w + 1) << 6;
+  }
+  return b->code_len;
+}
+
+/* Walk state: the next window whose first instruction is not yet known. */
+typedef struct walk_state {
+  uint64_t next_window;
+  uint32_t n;              /* instructions so far */
+} walk_state;
+
+static pvm_xinsn *append(pvm_program *p, walk_state *ws, uint32_t pc) {
+  while (ws->next_window << PVM_WINDOW_SHIFT <= pc) p->window_first[ws->next_window++] = ws->n;
+  return &p->insns[ws->n++];
+}
+
+/* One pass over the code: decode, pre-decode for the interpreter, mark
+** varpi (A.5: pc 0 and each successor of a valid terminator, when it is a
+** valid instruction), note static branch targets as pcs (resolved to
+** indices once every block start is known) and cost each gas block. */
+static void walk(pvm_program *p) {
   const pvm_blob *b = &p->blob;
   const pvm_opinfo *isa = pvm_isa(p->profile);
   gas_walk g = {pvm_gas_rules_of(p->profile), b, pvm_opcode_of(p->profile, PVM_OP_UNLIKELY),
                 0, 0, {0}};
+  walk_state ws = {0, 0};
+  bool after_term = false;
   pvm_gas_sim_begin(&g.sim);
   p->block_count = 0;
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end */
   bool chain = b->code_len > 0 && pvm_blob_is_start(b, 0);
-  uint32_t n = 0;
-  for (uint32_t pc = 0; pc < b->code_len; pc++) {
+  for (uint32_t pc = next_start(b, 0); pc < b->code_len;) {
     pvm_insn in;
-    if (!pvm_blob_is_start(b, pc)) continue;
     pvm_decode(p->profile, b, pc, &in);
-    fill_insn(&p->insns[n], &in);
+    uint32_t n = ws.n;
+    pvm_xinsn *x = append(p, &ws, pc);
+    fill_insn(x, &in);
     bool valid = in.op != PVM_OP_INVALID;
-    bool term = valid && (isa[in.opcode].flags & PVM_OPF_TERM);
-    f[n] = (insn_facts){term, valid};
+    uint8_t flags = valid ? isa[in.opcode].flags : 0;
+    bool term = flags & PVM_OPF_TERM;
+    if (valid && (pc == 0 || after_term)) bit_set(p->block_start, pc);
+    if ((flags & PVM_OPF_BRANCH) && in.target >= 0 && in.target < (int64_t)b->code_len)
+      x->target = (uint32_t)in.target;     /* a pc until resolve_targets */
+    after_term = term;
     gas_add(p, &g, n, &in, !valid || term);
-    n++;
     chain = chain && valid;
     uint64_t next = (uint64_t)pc + in.len;
     if (next < b->code_len && !pvm_blob_is_start(b, next)) {
       chain = false;
-      synthetic_trap(&p->insns[n], (uint32_t)next);
-      f[n] = (insn_facts){0, 0};
-      gas_add(p, &g, n, NULL, true);
-      n++;
+      after_term = false;
+      synthetic_trap(append(p, &ws, (uint32_t)next), (uint32_t)next);
+      gas_add(p, &g, ws.n - 1, NULL, true);
+      next = next_start(b, next);
     }
+    pc = (uint32_t)next;
   }
-  synthetic_trap(&p->insns[n], b->code_len);
-  f[n] = (insn_facts){0, 0};
-  gas_add(p, &g, n, NULL, true);
+  synthetic_trap(append(p, &ws, b->code_len), b->code_len);
+  gas_add(p, &g, ws.n - 1, NULL, true);
+  for (uint64_t w = ws.next_window; w < window_count(b->code_len); w++) p->window_first[w] = ws.n;
+  p->insn_count = ws.n;
   p->unrunnable = g.rules->first_run_check && !chain;
-  return n + 1;
 }
 
 /* A program that fails the 0.8.0 deblob check still loads (Psi panics on
@@ -193,46 +231,34 @@ static void make_unrunnable(pvm_program *p) {
   p->insn_count = 1;
   if (end) synthetic_trap(&p->insns[p->insn_count++], end);
   memset(p->block_start, 0, ((size_t)end + 8) / 8);
+  for (uint64_t w = 0; w < window_count(end); w++) p->window_first[w] = w ? p->insn_count - 1 : 0;
   p->block_count = 0;
 }
 
-/* varpi (A.5): pc 0 and each successor of a valid terminator, when the
-** position holds a valid instruction. */
-static void mark_block_starts(pvm_program *p, const insn_facts *f) {
-  for (uint32_t i = 0; i < p->insn_count; i++) {
-    if (!f[i].valid_start) continue;
-    if (p->insns[i].pc == 0 || (i > 0 && f[i - 1].valid_term))
-      bit_set(p->block_start, p->insns[i].pc);
-  }
-}
-
 static int decode_all(pvm_program *p, pvm_error *err) {
-  uint64_t cap = count_insns(&p->blob);
-  insn_facts *facts = malloc(cap * sizeof *facts);
+  uint64_t cap = max_insns(&p->blob);
   p->insns = malloc(cap * sizeof *p->insns);
-  if (!p->insns || !facts) {
-    free(facts);
+  if (!p->insns)
     return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for %llu instructions",
                     (unsigned long long)cap);
-  }
-  p->insn_count = walk(p, facts);
-  mark_block_starts(p, facts);
-  free(facts);
+  walk(p);
   if (p->unrunnable) make_unrunnable(p);
+  if (p->insn_count < cap) {                /* give back the room the bound left over */
+    pvm_xinsn *fit = realloc(p->insns, (size_t)p->insn_count * sizeof *p->insns);
+    if (fit) p->insns = fit;
+  }
   return PVM_OK;
 }
 
+/* Static targets (pcs after the walk) and jump table entries become
+** instruction indices, or NO_TARGET when they are not in varpi. */
 static void resolve_targets(pvm_program *p) {
   const pvm_blob *b = &p->blob;
   for (uint32_t i = 0; i < p->insn_count; i++) {
     pvm_xinsn *x = &p->insns[i];
-    if (x->pc >= b->code_len || !pvm_blob_is_start(b, x->pc)) continue;
-    const pvm_opinfo *info = &pvm_isa(p->profile)[b->code[x->pc]];
-    if (!info->name || !(info->flags & PVM_OPF_BRANCH)) continue;
-    pvm_insn in;
-    pvm_decode(p->profile, b, x->pc, &in);
-    if (in.target >= 0 && pvm_program_is_block_start(p, (uint64_t)in.target))
-      x->target = exact_index(p, (uint64_t)in.target);
+    if (x->target == PVM_NO_TARGET) continue;
+    x->target = pvm_program_is_block_start(p, x->target) ? exact_index(p, x->target)
+                                                         : PVM_NO_TARGET;
   }
   for (uint32_t j = 0; j < b->jump_count; j++) {
     uint32_t t = pvm_blob_jump_entry(b, j);
@@ -258,7 +284,8 @@ int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
   if ((rc = pvm_blob_parse(p->bytes, p->bytes + len, &p->blob, err))) goto fail;
   p->block_start = calloc(((size_t)p->blob.code_len + 8) / 8, 1);
   p->jump_targets = malloc(((size_t)p->blob.jump_count + 1) * sizeof *p->jump_targets);
-  if (!p->block_start || !p->jump_targets) {
+  p->window_first = malloc(window_count(p->blob.code_len) * sizeof *p->window_first);
+  if (!p->block_start || !p->jump_targets || !p->window_first) {
     rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for block analysis");
     goto fail;
   }
@@ -276,6 +303,7 @@ void pvm_program_free(pvm_program *p) {
   free(p->insns);
   free(p->jump_targets);
   free(p->block_start);
+  free(p->window_first);
   free(p->bytes);
   free(p);
 }
@@ -285,14 +313,16 @@ void pvm_program_free(pvm_program *p) {
 ** are at most code_len + 1 of them. */
 uint64_t pvm_program_load_bytes(const pvm_blob *b, size_t len) {
   uint64_t insns = (uint64_t)b->code_len + 1;
-  return sizeof(pvm_program) + len + insns * (sizeof(pvm_xinsn) + sizeof(insn_facts)) +
-         ((uint64_t)b->code_len + 8) / 8 + ((uint64_t)b->jump_count + 1) * sizeof(uint32_t);
+  return sizeof(pvm_program) + len + insns * sizeof(pvm_xinsn) +
+         ((uint64_t)b->code_len + 8) / 8 + ((uint64_t)b->jump_count + 1) * sizeof(uint32_t) +
+         window_count(b->code_len) * sizeof(uint32_t);
 }
 
 size_t pvm_program_bytes(const pvm_program *p) {
   const pvm_blob *b = &p->blob;
   return sizeof *p + p->len + (size_t)p->insn_count * sizeof *p->insns +
-         ((size_t)b->code_len + 8) / 8 + ((size_t)b->jump_count + 1) * sizeof *p->jump_targets;
+         ((size_t)b->code_len + 8) / 8 + ((size_t)b->jump_count + 1) * sizeof *p->jump_targets +
+         window_count(b->code_len) * sizeof *p->window_first;
 }
 
 const pvm_blob *pvm_program_blob(const pvm_program *p) { return &p->blob; }

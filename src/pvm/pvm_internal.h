@@ -203,12 +203,17 @@ struct pvm_program {
   size_t len;
   uint32_t *jump_targets;  /* jump table resolved to insn index or NO_TARGET */
   uint8_t *block_start;    /* bitset over code_len + 1 bits (varpi) */
+  uint32_t *window_first;  /* [w]: index of the first insn with pc >= 64 w */
   pvm_xinsn *insns;        /* sorted by pc; last is a synthetic trap */
   uint32_t insn_count;
   uint32_t block_count;
   bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
 };
 
+/* pc -> instruction index in O(1): window_first gives the first
+** instruction of pc's 64-byte window and the bitmask counts the starts
+** before pc in it (a few synthetic traps are stepped over). */
+#define PVM_WINDOW_SHIFT 6
 /* Index of the instruction whose pc is the largest <= pc. */
 uint32_t pvm_program_index_at(const pvm_program *prog, uint32_t pc);
 

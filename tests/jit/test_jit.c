@@ -182,6 +182,37 @@ static void leading_zeros_both_paths(void **state) {
   pvm_program_free(prog);
 }
 
+/* The entry of a block a later branch jumps back to (its gas check) sits on
+** a 32-byte boundary, whatever precedes it, in both gas forms. */
+static void loop_entries_are_aligned(void **state) {
+  (void)state;
+  const uint32_t forms[] = {jit_cpu_features() & ~JIT_CPU_FSGSBASE,
+                            jit_cpu_features() | JIT_CPU_FSGSBASE};
+  unsigned loops = 0;
+  for (unsigned before = 0; before < 8; before++) {
+    op pre[8];
+    for (unsigned k = 0; k < before; k++) pre[k] = (op){PVM_OP_ADD_64, 3, 4, 3, 0, 0};
+    op body[] = {{PVM_OP_ADD_64, 5, 6, 5, 0, 0}};
+    pvm_program *prog = page_loop(pre, before, body, 1);
+    for (unsigned f = 0; f < 2; f++) {
+      jit_code *code;
+      pvm_error err;
+      assert_int_equal(jit_compile_features(prog, forms[f], &code, &err), PVM_OK);
+      bool gas_reg = forms[f] & JIT_CPU_FSGSBASE;
+      for (uint32_t i = 0; i < prog->insn_count; i++) {
+        uint32_t t = prog->insns[i].target;
+        if (t > i) continue;                    /* NO_TARGET or forward */
+        uint32_t check = (gas_reg ? 10 : 11) + (prog->insns[t].gas > 127 ? 3 : 0);
+        assert_int_equal((uintptr_t)(code->exec + code->body[t] - check) % 32, 0);
+        loops++;
+      }
+      jit_code_free(code);
+    }
+    pvm_program_free(prog);
+  }
+  assert_int_equal(loops, 16);
+}
+
 static void required_features_are_checked(void **state) {
   static const struct { uint32_t bit; const char *name; } need[] = {
     {JIT_CPU_BMI1, "BMI1"}, {JIT_CPU_BMI2, "BMI2"}, {JIT_CPU_POPCNT, "POPCNT"},
@@ -731,6 +762,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(leading_zeros_both_paths),
     cmocka_unit_test(required_features_are_checked),
+    cmocka_unit_test(loop_entries_are_aligned),
     cmocka_unit_test(stats_and_w_xor_x),
     cmocka_unit_test(huge_block_cost),
     cmocka_unit_test(every_entry_point),

@@ -653,9 +653,14 @@ static void test_golden_text(void **state) {
     {"mov [r15+rcx*1], sil"}, {"mov [r15+rcx*1], bpl"}, {"movzx r13d, byte ptr [r15+rcx*1]"},
     {"mov rax, [r13]"}, {"mov rax, [r12]"}, {"lea ecx, [rbp-0x80]"},
     {"sub qword ptr [rsp], 0x05"}, {"shlx rdx, rcx, r14"}, {"mov eax, [0x0000000000000010]"},
+    /* FSGSBASE: guest memory at gs:[rcx], gas in r15 */
+    {"movzx esi, byte ptr gs:[rcx]"}, {"mov gs:[rcx], r13"}, {"mov word ptr gs:[rcx], 0x1234"},
+    {"rdgsbase rsi"}, {"wrgsbase r15"}, {"sub r15, 0x05"},
   };
+  enum { N = sizeof golden / sizeof golden[0] };
+  const jit_mem gs = {JIT_RCX, JIT_NOREG, 0, 0, JIT_SEG_GS};
   jit_asm a = fresh();
-  size_t at[9];
+  size_t at[N];
   at[0] = a.len; jit_x86_store(&a, 1, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0), JIT_RSI);
   at[1] = a.len; jit_x86_store(&a, 1, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0), JIT_RBP);
   at[2] = a.len; jit_x86_load(&a, JIT_U8, JIT_R13, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0));
@@ -665,10 +670,16 @@ static void test_golden_text(void **state) {
   at[6] = a.len; jit_x86_alu_mi(&a, JIT_SUB, true, jit_mem_bd(JIT_RSP, 0), 5);
   at[7] = a.len; jit_x86_shiftx(&a, JIT_SHLX, true, JIT_RDX, JIT_RCX, JIT_R14);
   at[8] = a.len; jit_x86_load(&a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_NOREG, 16));
+  at[9] = a.len; jit_x86_load(&a, JIT_U8, JIT_RSI, gs);
+  at[10] = a.len; jit_x86_store(&a, 8, gs, JIT_R13);
+  at[11] = a.len; jit_x86_store_imm(&a, 2, gs, 0x1234);
+  at[12] = a.len; jit_x86_rdgsbase(&a, JIT_RSI);
+  at[13] = a.len; jit_x86_wrgsbase(&a, JIT_R15);
+  at[14] = a.len; jit_x86_alu_ri(&a, JIT_SUB, true, JIT_R15, 5);
   size_t end = a.len;
-  for (unsigned i = 0; i < 9; i++) {
+  for (unsigned i = 0; i < N; i++) {
     ZydisDisassembledInstruction ins;
-    size_t stop = i + 1 < 9 ? at[i + 1] : end;
+    size_t stop = i + 1 < N ? at[i + 1] : end;
     assert_true(ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, 0, a.code + at[i],
                                                    stop - at[i], &ins)));
     assert_int_equal(ins.info.length, stop - at[i]);
@@ -676,6 +687,28 @@ static void test_golden_text(void **state) {
     checks++;
   }
   done(&a);
+}
+
+/* Loop alignment pads with nops the code falls through: from every start
+** offset, the padding decodes as nops only and ends on the boundary. */
+static void test_nop_align(void **state) {
+  (void)state;
+  for (unsigned start = 0; start < 64; start++) {
+    jit_asm a = fresh();
+    pad(&a, start);
+    jit_x86_nop_align(&a, 32);
+    assert_int_equal(a.len % 32, 0);
+    assert_true(a.len >= start && a.len < start + 32);
+    for (size_t at = start; at < a.len;) {
+      ZydisDisassembledInstruction ins;
+      assert_true(ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, 0, a.code + at,
+                                                     a.len - at, &ins)));
+      assert_int_equal(ins.info.mnemonic, ZYDIS_MNEMONIC_NOP);
+      at += ins.info.length;
+      checks++;
+    }
+    done(&a);
+  }
 }
 
 /* Offset jumps: rel8 when a known target reaches, rel32 otherwise, and
@@ -749,6 +782,7 @@ int main(void) {
     cmocka_unit_test(test_bitops),      cmocka_unit_test(test_setcc_cmov),
     cmocka_unit_test(test_jumps),       cmocka_unit_test(test_labels_and_data),
     cmocka_unit_test(test_golden_text),  cmocka_unit_test(test_offset_jumps),
+    cmocka_unit_test(test_nop_align),
     cmocka_unit_test(test_take),
   };
   return cmocka_run_group_tests(tests, NULL, report);
