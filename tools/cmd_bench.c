@@ -12,6 +12,7 @@
 **   bench recovery replacing a dead guest (tools/bench_recovery.c)
 **   bench compile  compile time per KB and compile memory per blob byte
 **   bench cache    guest memory with the JIT cache bounded (bench_cache.c)
+**   bench subvm    sub-VMs: fib via spawns, CALL/HALT ping-pong (bench_subvm.c)
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -541,7 +542,7 @@ out:
 }
 
 int cmd_bench(int argc, char **argv) {
-  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, recovery)");
+  if (argc < 2) return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, recovery, subvm)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "compile")) return bench_compile_scaling() || bench_compile_memory();
@@ -549,6 +550,7 @@ int cmd_bench(int argc, char **argv) {
   if (!strcmp(argv[1], "cache")) return bench_cache(argc, argv);
   if (!strcmp(argv[1], "hash")) return bench_hash();
   if (!strcmp(argv[1], "recovery")) return bench_recovery(argc, argv);
-  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, cache, hash, recovery)",
+  if (!strcmp(argv[1], "subvm")) return bench_subvm(argc, argv);
+  return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, cache, hash, recovery, subvm)",
                          argv[1]);
 }
