@@ -509,7 +509,6 @@ static uint32_t op_resume(loop *L, nk_frame *f, bool resume) {
   if (F->active + 2 != F->depth || !F->stack[F->depth - 1].yielded) return NUB_KERR_YIELD;
   nk_frame *y = &F->stack[F->depth - 1];
   if (resume) {
-    if (!pay(L, NK_GAS_CALL_FRAME)) return 0;
     slot_move(L->k, f->inst, y->inst, NK_SCRATCHPAD);
     y->vm.regs[7] = f->vm.regs[7];
     y->vm.regs[8] = NK_STATUS_OK;
@@ -529,7 +528,9 @@ static bool kernel_op(uint64_t id) {
 }
 
 static uint32_t serve(loop *L, nk_frame *f, uint32_t id) {
-  if (id != NK_OP_HOST_CALL && !pay(L, NK_GAS_KERNEL_CALL)) return 0;
+  /* HOST_CALL checks its whole charge itself, once it knows the callee */
+  uint64_t cost = NK_GAS_KERNEL_CALL + (id == NK_OP_CALL_RESUME ? NK_GAS_CALL_FRAME : 0);
+  if (id != NK_OP_HOST_CALL && !pay(L, cost)) return 0;
   switch (id) {
   case NK_OP_REPLY: return frame_return(L, f, PVM_HOST, NK_OP_REPLY);
   case NK_OP_HOST_YIELD: return op_host_yield(L, f);
