@@ -296,6 +296,69 @@ static void host_yield_is_caught_by_the_caller_and_resumed_or_dropped(void **sta
   nub_close(n);
 }
 
+/* A's Image names B's published Instance in slot 1; A's Instance's CNode
+** names B's Image in slot 2.  A calls slot 1 (r7 = 5 -> 105), spawns from
+** slot 2 into 3 and calls that (7 -> 107), and returns the sum. */
+static const char *slots_src =
+    "  load_imm r7, 1\n load_imm r8, 0\n load_imm r9, 5\n ecalli 26\n"
+    "  move_reg r11, r7\n"
+    "  load_imm r7, 2\n load_imm r9, 3\n ecalli 18\n"
+    "  load_imm r7, 3\n load_imm r8, 0\n load_imm r9, 7\n ecalli 26\n"
+    "  add_64 r7, r7, r11\n"
+    "  jump done\n"
+    HALT;
+
+static void put_spec(nub *n, const cap_spec *spec, uint8_t hash[32]) {
+  uint8_t *wire;
+  size_t len;
+  cap_error cerr;
+  nub_error err;
+  if (cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
+  if (nub_put_cap(n, wire, len, hash, &err)) fail_msg("put_cap: %s", err.msg);
+  free(wire);
+}
+
+static void slots_come_from_the_image_and_the_instance_cnode(void **state) {
+  (void)state;
+  nub *n = open_nub();
+  program a, b;
+  cap_view view;
+  cap_spec image, inst, cnode = {.kind = CAP_CNODE};
+  cap_error cerr;
+  uint8_t image_hash[32], inst_hash[32], cnode_hash[32];
+  publish(n, "add_imm_64 r7, r7, 100\n" HALT, false, 0, &b);
+  publish(n, slots_src, false, 0, &a);
+  const cap_item *ai = &a.caps.items[a.caps.image];
+  if (cap_decode(ai->wire, ai->wire + ai->len, &view, &cerr) ||
+      cap_spec_from_view(&view, &image, &cerr))
+    fail_msg("image: %s", cerr.msg);
+  cap_slot image_slot = {1, {1}, {0}}, cnode_slot = {1, {2}, {0}};
+  memcpy(image_slot.hash, b.instance, 32);
+  memcpy(cnode_slot.hash, b.image, 32);
+  image.image.slots = &image_slot;
+  image.image.slot_count = 1;
+  put_spec(n, &image, image_hash);
+  cnode.cnode.slots = &cnode_slot;
+  cnode.cnode.slot_count = 1;
+  put_spec(n, &cnode, cnode_hash);
+  inst.kind = CAP_INSTANCE;
+  cap_instance_fresh(image_hash, &inst.instance);
+  memcpy(inst.instance.root_cnode, cnode_hash, 32);
+  put_spec(n, &inst, inst_hash);
+  program root = {.instance = inst_hash, .image = image_hash};
+  expect(invoke(n, &root, 0, 0, GAS), NUB_EXIT_HALT, 212);
+  /* a CNode that is not published: the root cannot have its slots */
+  memset(inst.instance.root_cnode, 0x5A, 32);
+  put_spec(n, &inst, inst_hash);
+  expect_kernel_error(invoke(n, &root, 0, 0, GAS), NUB_KERR_SLOT_EMPTY);
+  image.image.slots = NULL;             /* the spec's own arrays, not ours */
+  image.image.slot_count = 0;
+  cap_spec_free(&image);
+  cap_bundle_free(&a.caps);
+  cap_bundle_free(&b.caps);
+  nub_close(n);
+}
+
 /* ---- memory ---- */
 
 /* r7 = 1: the callee reads the u64 at RW_AT, writes it + 1, returns what
@@ -501,6 +564,7 @@ int main(void) {
     cmocka_unit_test(image_hash_chain_into_unwritable_memory_is_a_page_fault),
     cmocka_unit_test(the_scratchpad_slot_goes_down_and_comes_back),
     cmocka_unit_test(host_yield_is_caught_by_the_caller_and_resumed_or_dropped),
+    cmocka_unit_test(slots_come_from_the_image_and_the_instance_cnode),
     cmocka_unit_test(a_callee_writes_its_own_copy_and_keeps_it_between_calls),
     cmocka_unit_test(the_depth_limit_is_error_51),
     cmocka_unit_test(out_of_gas_in_a_grandchild_ends_the_whole_chain),
