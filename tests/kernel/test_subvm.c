@@ -39,6 +39,18 @@ static nub *open_nub_budget(uint64_t budget) {
 
 static nub *open_nub(void) { return open_nub_budget(0); }
 
+static nub *open_engine(const char *engine) {
+  nub_options o;
+  const char *backend = getenv("NUB_TEST_BACKEND");
+  nub_options_init(&o);
+  o.backend = backend && !strcmp(backend, "proc") ? NUB_BACKEND_PROC : NUB_BACKEND_INPROC;
+  o.engine = engine;
+  nub *n;
+  nub_error err;
+  if (nub_open(&o, &n, &err)) fail_msg("nub_open: %s", err.msg);
+  return n;
+}
+
 /* A program from assembler text, published with an optional read-write
 ** mapping of one page at RW_AT whose first u64 is rw_word. */
 typedef struct program {
@@ -553,6 +565,66 @@ static void spawning_and_calling_in_a_loop_ends_out_of_gas(void **state) {
   nub_close(n);
 }
 
+/* Random sequences of kernel operations with awkward operands, the same
+** program in every frame: each ends in a defined exit or a kernel error
+** of the table, identically (exit, value, gas) on the interpreter and the
+** JIT, and the kernels live on. */
+static void random_kernel_operations_agree_on_both_engines(void **state) {
+  (void)state;
+  /* per register r7..r10; a callee whose r7 (our r9) is 9 halts at once */
+  static const int64_t operands[4][8] = {{-1, -1, 1, 2, 3, 0, 256, 255},
+                                         {0, 0, 0, -1, -1, 1, 2, 3},
+                                         {9, 9, 9, 1, 2, 3, 0, 256},
+                                         {0, 1, 2, 9, 0, 0, 5, -1}};
+  static const unsigned ops[] = {18, 18, 18, 18, 26, 26, 26, 20, 20, 0, 16, 27, 28};
+  static const uint32_t codes[] = {NUB_KERR_ENDPOINT_NOT_FOUND, NUB_KERR_SLOT_RANGE,
+                                   NUB_KERR_CALL_SLOT_EMPTY, NUB_KERR_DEPTH_LIMIT,
+                                   NUB_KERR_YIELD, NUB_KERR_SLOT_EMPTY, NUB_KERR_SLOT_KIND,
+                                   NUB_KERR_PENDING};
+  nub *interp = open_engine("interp"), *jit = open_engine("jit");
+  uint32_t seed = 12345, kinds[8] = {0};
+  for (int prog = 0; prog < 150; prog++) {
+    char text[4096];
+    size_t at = (size_t)snprintf(text, sizeof text, "branch_eq_imm r7, 9, done\n");
+    for (int step = 0; step < 1 + prog % 6; step++) {
+      for (int r = 7; r <= 10; r++) {
+        seed = seed * 1103515245u + 12345u;
+        at += (size_t)snprintf(text + at, sizeof text - at, "load_imm r%d, %lld\n", r,
+                               (long long)operands[r - 7][(seed >> 16) % 8]);
+      }
+      seed = seed * 1103515245u + 12345u;
+      at += (size_t)snprintf(text + at, sizeof text - at, "ecalli %u\n", ops[(seed >> 16) % 13]);
+    }
+    snprintf(text + at, sizeof text - at, "%s", HALT);
+    program a, b;
+    publish(interp, text, prog % 2, 5, &a);
+    publish(jit, text, prog % 2, 5, &b);
+    nub_invocation_result x = invoke(interp, &a, 0, 0, 2000000), y = invoke(jit, &b, 0, 0, 2000000);
+    if (memcmp(&x, &y, sizeof x))
+      fail_msg("program %d: interp %u/%u %llu gas %llu, jit %u/%u %llu gas %llu\n%s", prog,
+               x.exit_reason, x.exit_arg, (unsigned long long)x.return_value,
+               (unsigned long long)x.gas_remaining, y.exit_reason, y.exit_arg,
+               (unsigned long long)y.return_value, (unsigned long long)y.gas_remaining, text);
+    bool known = x.exit_reason <= NUB_EXIT_HOST_CALL;
+    for (size_t i = 0; !known && i < sizeof codes / sizeof codes[0]; i++)
+      known = x.exit_reason == NUB_EXIT_KERNEL_ERROR && x.exit_arg == codes[i];
+    if (!known) fail_msg("program %d: exit %u/%u\n%s", prog, x.exit_reason, x.exit_arg, text);
+    kinds[x.exit_reason == NUB_EXIT_KERNEL_ERROR ? 5 : x.exit_reason]++;
+    cap_bundle_free(&a.caps);
+    cap_bundle_free(&b.caps);
+  }
+  printf("exits: halt %u, host %u, out-of-gas %u, page fault %u, kernel error %u\n", kinds[0],
+         kinds[4], kinds[2], kinds[3], kinds[5]);
+  /* some programs ended in a kernel error, some in a halt or host call */
+  assert_true(kinds[5] > 0 && kinds[0] + kinds[4] > 0);
+  program f;
+  publish(jit, bench_source_text("subvm_fib"), false, 0, &f);
+  expect(invoke(jit, &f, 10, 0, GAS), NUB_EXIT_HALT, 55);
+  cap_bundle_free(&f.caps);
+  nub_close(interp);
+  nub_close(jit);
+}
+
 int main(void) {
   const char *backend = getenv("NUB_TEST_BACKEND"), *engine = getenv("NUB_TEST_ENGINE");
   printf("backend: %s, engine: %s\n", backend ? backend : "inproc", engine ? engine : "default");
@@ -572,6 +644,7 @@ int main(void) {
     cmocka_unit_test(each_kernel_error_of_the_frames),
     cmocka_unit_test(a_frame_holding_a_caught_yield_is_error_74),
     cmocka_unit_test(spawning_and_calling_in_a_loop_ends_out_of_gas),
+    cmocka_unit_test(random_kernel_operations_agree_on_both_engines),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
