@@ -154,11 +154,9 @@ static void inst_release(nk_kernel *k, nk_inst *i) {
     nk_inst *x = i;
     i = i->next;
     for (uint32_t s = 0; s < x->slots_hi; s++)
-      if (x->slots[s].kind == SLOT_INST || x->slots[s].kind == SLOT_PENDING) {
-        if (x->slots[s].kind == SLOT_INST) {
-          x->slots[s].inst->next = i;
-          i = x->slots[s].inst;
-        }
+      if (x->slots[s].kind == SLOT_INST) {     /* PENDING ones are frames' */
+        x->slots[s].inst->next = i;
+        i = x->slots[s].inst;
       }
     memset(x->slots, 0, x->slots_hi * sizeof x->slots[0]);
     if (x->mem) {
