@@ -465,6 +465,33 @@ static void frames_share_the_memory_budget(void **state) {
   nub_close(n);
 }
 
+/* Slot churn: every frame fills slots 1..255 with Instances, then calls
+** slot 1, which does the same.  Each Instance holds its struct against
+** the budget: with 4 MiB the second frame's spawns run out (27), and all
+** of it is given back. */
+static const char *fill_src =
+    "  load_imm r11, 1\n fallthrough\n"
+    "fill: load_imm r7, -1\n move_reg r9, r11\n ecalli 18\n"
+    "  add_imm_64 r11, r11, 1\n"
+    "  branch_lt_u_imm r11, 256, fill\n"
+    "  load_imm r7, 1\n load_imm r8, 0\n ecalli 26\n"
+    "  jump done\n"
+    HALT;
+
+static void filling_slots_is_bounded_by_the_budget(void **state) {
+  (void)state;
+  nub *n = open_nub_budget(4u << 20);
+  program p;
+  publish(n, fill_src, false, 0, &p);
+  for (int i = 0; i < 2; i++)
+    expect_kernel_error(invoke(n, &p, 0, 0, GAS), NUB_KERR_OUT_OF_MEMORY);
+  cap_bundle_free(&p.caps);
+  publish(n, "load_imm r7, -1\n load_imm r9, 1\n ecalli 18\n" HALT, false, 0, &p);
+  expect(invoke(n, &p, 0, 0, GAS), NUB_EXIT_HALT, 0);
+  cap_bundle_free(&p.caps);
+  nub_close(n);
+}
+
 typedef struct error_case {
   const char *name, *src;
   uint32_t code;
@@ -641,6 +668,7 @@ int main(void) {
     cmocka_unit_test(the_depth_limit_is_error_51),
     cmocka_unit_test(out_of_gas_in_a_grandchild_ends_the_whole_chain),
     cmocka_unit_test(frames_share_the_memory_budget),
+    cmocka_unit_test(filling_slots_is_bounded_by_the_budget),
     cmocka_unit_test(each_kernel_error_of_the_frames),
     cmocka_unit_test(a_frame_holding_a_caught_yield_is_error_74),
     cmocka_unit_test(spawning_and_calling_in_a_loop_ends_out_of_gas),
