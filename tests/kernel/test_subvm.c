@@ -371,6 +371,67 @@ static void slots_come_from_the_image_and_the_instance_cnode(void **state) {
   nub_close(n);
 }
 
+/* n x add_64 (r10 = 0), then tail: a program whose compiled form holds
+** about 17 bytes per blob byte. */
+static char *padded(unsigned n, const char *tail) {
+  size_t cap = (size_t)n * 24 + strlen(tail) + 1, at = 0;
+  char *text = malloc(cap);
+  for (unsigned i = 0; i < n; i++) at += (size_t)snprintf(text + at, cap - at, "add_64 r10, r10, r10\n");
+  snprintf(text + at, cap - at, "%s", tail);
+  return text;
+}
+
+/* A caller and a callee too large to be cached together: compiling the
+** callee must not evict the code its caller is waiting in (the frames pin
+** it).  The callee fails to fit (27) or runs; either way the caller's
+** code stays valid, and each program alone still runs. */
+static void a_callee_compile_never_evicts_its_caller(void **state) {
+  (void)state;
+  nub *n = open_nub_budget(4u << 20);
+  program a, b;
+  cap_view view;
+  cap_spec image, inst;
+  cap_error cerr;
+  uint8_t image_hash[32], inst_hash[32];
+  char *callee = padded(40000, "add_imm_64 r7, r7, 100\n" HALT);
+  char *caller = padded(40000, "load_imm r7, 1\n load_imm r8, 0\n load_imm r9, 5\n ecalli 26\n"
+                               "add_imm_64 r7, r7, 1\n" HALT);
+  publish(n, callee, false, 0, &b);
+  publish(n, caller, false, 0, &a);
+  const cap_item *ai = &a.caps.items[a.caps.image];
+  if (cap_decode(ai->wire, ai->wire + ai->len, &view, &cerr) ||
+      cap_spec_from_view(&view, &image, &cerr))
+    fail_msg("image: %s", cerr.msg);
+  cap_slot slot = {1, {1}, {0}};
+  memcpy(slot.hash, b.instance, 32);
+  image.image.slots = &slot;
+  image.image.slot_count = 1;
+  put_spec(n, &image, image_hash);
+  inst.kind = CAP_INSTANCE;
+  cap_instance_fresh(image_hash, &inst.instance);
+  put_spec(n, &inst, inst_hash);
+  program root = {.instance = inst_hash, .image = image_hash};
+  struct nub_kernel_stats before = stats(n);
+  nub_invocation_result r = invoke(n, &root, 0, 0, GAS);
+  struct nub_kernel_stats after = stats(n);
+  if (r.exit_reason == NUB_EXIT_KERNEL_ERROR) assert_int_equal(r.exit_arg, NUB_KERR_OUT_OF_MEMORY);
+  else expect(r, NUB_EXIT_HALT, 106);
+  /* the caller was compiled and is still cached: nothing was evicted */
+  assert_int_equal(after.jit_evictions - before.jit_evictions, 0);
+  printf("caller + callee under 4 MiB: exit %u/%u, cache %llu bytes in %llu programs\n",
+         r.exit_reason, r.exit_arg, (unsigned long long)after.jit_cache_bytes,
+         (unsigned long long)after.jit_cache_entries);
+  expect(invoke(n, &b, 1, 0, GAS), NUB_EXIT_HALT, 101);
+  image.image.slots = NULL;
+  image.image.slot_count = 0;
+  cap_spec_free(&image);
+  cap_bundle_free(&a.caps);
+  cap_bundle_free(&b.caps);
+  free(callee);
+  free(caller);
+  nub_close(n);
+}
+
 /* ---- memory ---- */
 
 /* r7 = 1: the callee reads the u64 at RW_AT, writes it + 1, returns what
@@ -664,6 +725,7 @@ int main(void) {
     cmocka_unit_test(the_scratchpad_slot_goes_down_and_comes_back),
     cmocka_unit_test(host_yield_is_caught_by_the_caller_and_resumed_or_dropped),
     cmocka_unit_test(slots_come_from_the_image_and_the_instance_cnode),
+    cmocka_unit_test(a_callee_compile_never_evicts_its_caller),
     cmocka_unit_test(a_callee_writes_its_own_copy_and_keeps_it_between_calls),
     cmocka_unit_test(the_depth_limit_is_error_51),
     cmocka_unit_test(out_of_gas_in_a_grandchild_ends_the_whole_chain),
