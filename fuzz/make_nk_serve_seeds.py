@@ -82,6 +82,18 @@ FAULT = [insn(LOAD_U64, 7, x=0x90000)]
 # SPI: return through r0
 SPI_RET = [insn(LOAD_U64, 8, x=0x10000), insn(ADD_64, 7, 8, 7), insn(JUMP_IND, 0)]
 
+# Sub-VMs (docs/kernel.md): r7 = n; n > 0 spawns its own Image into slot 1
+# (ecalli 18) and calls it with n - 1 (ecalli 26); 0 halts
+M1 = 0xFFFFFFFF
+COUNTDOWN = [insn(BRANCH_NE_IMM, 7, x=0, y=2), insn(JUMP_IND, 12, x=HALT),
+             insn(ADD_IMM_64, 11, 7, x=0), insn(LOAD_IMM, 7, x=M1), insn(LOAD_IMM, 9, x=1),
+             insn(ECALLI, x=18), insn(LOAD_IMM, 7, x=1), insn(LOAD_IMM, 8, x=0),
+             insn(ADD_IMM_64, 9, 11, x=M1), insn(ECALLI, x=26), insn(JUMP_IND, 12, x=HALT)]
+# the other kernel operations from the root: yield, resume, drop, chain
+KERNEL_OPS = [insn(LOAD_IMM, 7, x=M1), insn(LOAD_IMM, 9, x=2), insn(ECALLI, x=18),
+              insn(LOAD_IMM, 7, x=2), insn(LOAD_IMM, 8, x=3), insn(LOAD_IMM, 9, x=0x10000),
+              insn(ECALLI, x=20), insn(ECALLI, x=28), insn(ECALLI, x=27), insn(ECALLI, x=16)]
+
 SEEDS = {
     # tables below: the order caps enter the harness's table (pick = index)
     "smoke_and_stats": bytes([0]) + raw(0) + raw(1) + raw(2) + raw(5) + raw(6) + raw(99),
@@ -112,6 +124,12 @@ SEEDS = {
                         mutate(1, 5, 0x1234) + invoke(4) + mutate(1, 0, 0, other=0) + invoke(5),
     "other_profiles": bytes([0]) + program(ADD, profile=1) + instance(0) + invoke(3, (2, 2)) +
                       program(ADD, profile=2) + instance(4) + invoke(7, (3, 3)),
+    # [Data, Image, Instance, Image, Instance]: a chain of 5, out of gas deep
+    # and shallow (MAX_GAS); then the other operations (a zero Data cap is not put)
+    "sub_vms": bytes([JIT]) + program(COUNTDOWN, regions=[(0, 1, 1, b"\x05")]) +
+               invoke(2, (5,), gas=1 << 20) + invoke(2, (300,), gas=(1 << 24) - 1) +
+               invoke(2, (50,), gas=20000) +
+               program(KERNEL_OPS, regions=[(0, 1, 1, b"")]) + invoke(4, gas=1 << 20),
     "raw_frames": bytes([0]) + bytes([FRAME, 1]) + u(2, 16) + struct.pack("<IIQ", 0x5152424E, 0, 0) +
                   bytes([FRAME, 0]) + u(2, 16) + struct.pack("<IIQ", 0x5152424E, 4, 99) +
                   raw(4, b"") + raw(4, b"\x09\x01\x02") + raw(3, b"\x00" * 80),

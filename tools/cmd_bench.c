@@ -16,6 +16,7 @@
 **   bench recovery replacing a dead guest (tools/bench_recovery.c)
 **   bench compile  compile time per KB and compile memory per blob byte
 **   bench cache    guest memory with the JIT cache bounded (bench_cache.c)
+**   bench subvm    sub-VMs: fib via spawns, CALL/HALT ping-pong (bench_subvm.c)
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -665,7 +666,7 @@ out:
 }
 
 const cli_spec cli_bench_spec = {
-  "bench", "interp|jit|compile|gas|hash|invoke|cache|recovery",
+  "bench", "interp|jit|compile|gas|hash|invoke|cache|recovery|programs|subvm",
   "benchmarks that print figures (run on a quiet machine)",
   "interp  the 30 M-instruction loop on the interpreter (M instr/s)\n"
   "jit     JIT, interpreter and native (C, -O2) times for the loop and the bench/*.s\n"
@@ -678,14 +679,17 @@ const cli_spec cli_bench_spec = {
   "cache   guest memory and JIT cache figures under a memory budget\n"
   "        (--images K --insns N --budget BYTES --engine E)\n"
   "recovery  replacing a killed guest with N small caps and one large cap\n"
-  "        (--caps N --large-mib M)",
+  "        (--caps N --large-mib M)\n"
+  "programs  the C workloads on the JIT and interpreter against native\n"
+  "        (--quick --only NAME --dir DIR)\n"
+  "subvm   fib(20) through sub-VMs and a CALL/HALT ping-pong (--engine E --rounds N)",
   1, 1, NULL};
 
 int cmd_bench(int argc, char **argv) {
   if (argc >= 2 && cli_is_help(argv[1])) { cli_help(&cli_bench_spec, stdout); return 0; }
   if (argc < 2)
     return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, "
-                           "recovery, gas, programs)");
+                           "recovery, gas, programs, subvm)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "compile")) return bench_compile_scaling() || bench_compile_memory();
@@ -695,6 +699,7 @@ int cmd_bench(int argc, char **argv) {
   if (!strcmp(argv[1], "recovery")) return bench_recovery(argc, argv);
   if (!strcmp(argv[1], "gas")) return bench_gas(argc, argv);
   if (!strcmp(argv[1], "programs")) return bench_programs(argc, argv);
+  if (!strcmp(argv[1], "subvm")) return bench_subvm(argc, argv);
   return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, "
-                         "cache, hash, recovery, gas, programs)", argv[1]);
+                         "cache, hash, recovery, gas, programs, subvm)", argv[1]);
 }

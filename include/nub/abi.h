@@ -129,6 +129,19 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
                                             more than CAP_MEMORY_MAX_RUNS Data runs */
 #define NUB_KERR_OUT_OF_MEMORY      27u  /* nub: over the guest's memory budget */
 #define NUB_KERR_COMPILE_FAILED     50u
+/* The CALL/HALT kernel (docs/kernel.md, "Errors"): the codes of the
+** reference's table, some widened to every kernel operation. */
+#define NUB_KERR_SLOT_RANGE         31u  /* a slot operand is not 0..255 (or is 0 where
+                                            the scratchpad cannot be used) */
+#define NUB_KERR_CALL_SLOT_EMPTY    40u  /* HOST_CALL on an empty slot */
+#define NUB_KERR_DEPTH_LIMIT        51u  /* HOST_CALL past NK_MAX_DEPTH frames */
+#define NUB_KERR_YIELD              71u  /* HOST_YIELD with no caller to catch it, or
+                                            CALL_RESUME / DROP_RESUME with no caught yield */
+#define NUB_KERR_SLOT_EMPTY         72u  /* an operand slot (not HOST_CALL's) is empty */
+#define NUB_KERR_SLOT_KIND          73u  /* an operand slot holds the wrong kind of cap */
+#define NUB_KERR_PENDING            74u  /* a slot whose Instance is running (or yielded)
+                                            is used, or a frame returns or calls while it
+                                            holds a caught yield */
 
 /* PUT_CAP rejection (the seed's 32 x 0xFF, then a nub extension):
 **   32 x 0xFF | u32 reason class | reason text, 1..NUB_PUT_CAP_REASON_MAX
@@ -157,7 +170,7 @@ struct nub_heap_stats {
 
 _Static_assert(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
 
-/* KERNEL_STATS reply (nub extension): 11 x u64 LE. */
+/* KERNEL_STATS reply (nub extension): 13 x u64 LE. */
 struct nub_kernel_stats {
   uint64_t invocations;
   uint64_t jit_compiles;        /* programs compiled (cache misses) */
@@ -171,9 +184,12 @@ struct nub_kernel_stats {
   uint64_t jit_cache_bytes;     /* memory the cached programs hold now */
   uint64_t jit_cache_entries;   /* programs in the cache now */
   uint64_t memory_budget;       /* the guest's budget (nub_options) */
+  uint64_t frames_created;      /* sub-VM frames entered by HOST_CALL (docs/kernel.md) */
+  uint64_t pages_copied;        /* Data pages mapped copy-on-write into writable
+                                   frame memory (each copied at most once) */
 };
 
-_Static_assert(sizeof(struct nub_kernel_stats) == 88, "kernel stats are 88 bytes");
+_Static_assert(sizeof(struct nub_kernel_stats) == 104, "kernel stats are 104 bytes");
 
 /* REPUBLISH (nub extension): caps the host published before, with the
 ** hashes it computed then, many per frame; the guest decodes each copy

@@ -17,6 +17,7 @@ typedef struct nk_compiled {
   void *code;              /* engine artifact (JIT code), may be NULL */
   uint64_t bytes;          /* memory prog and code hold */
   uint32_t ordinal;        /* of the Image */
+  uint32_t pins;           /* frames running it: never evicted while > 0 */
   struct nk_compiled *newer, *older;
 } nk_compiled;
 
@@ -30,7 +31,10 @@ struct nk_kernel {
   nk_compiled *newest, *oldest;   /* the cache, by last use */
   uint64_t cache_bytes;    /* sum of their bytes */
   uint64_t budget;         /* cfg.memory_budget or the default */
-  pvm_mem *mem;            /* the invocation lane's address space */
+  pvm_mem *mem;            /* the invocation lane's address space (root frame) */
+  int heap_fd;             /* backing of every frame's memory, or -1 */
+  uint64_t heap_fd_offset;
+  struct nk_frames *frames;  /* nk_frames.c: the call stack and its pools */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
 };
@@ -57,5 +61,24 @@ void nk_invoke_fini(nk_kernel *k);
 uint64_t nk_jit_cache_clear(nk_kernel *k);
 uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                       size_t out_cap, size_t *out_len);
+/* The Image's compiled program from the cache (or compiled now): 0 or a
+** kernel error code. */
+uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal,
+                           nk_compiled **out);
+uint64_t nk_mapping_bytes(const cap_image_view *im);
+const cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]);
+
+/* nk_frames.c: the CALL/HALT loop (docs/kernel.md) */
+void nk_frames_fini(nk_kernel *k);
+/* A host call the kernel answers itself (not a frame op): true when it
+** was serviced and the frame resumes; false sends it to the host. */
+typedef bool (*nk_host_fn)(void *ud, pvm_vm *vm, const pvm_mem *mem);
+/* Run the root frame vm (Instance inst of image, compiled c, its memory
+** built in k->mem and holding held bytes of the budget) and every frame
+** it calls until the invocation ends; fills r.  host (may be NULL) sees
+** every other ecalli first.  Returns 0 or a kernel error code. */
+uint32_t nk_frames_run(nk_kernel *k, pvm_vm *vm, nk_compiled *c, const cap_view *image,
+                       uint32_t image_ordinal, const cap_view *inst, uint64_t held,
+                       nk_host_fn host, void *host_ud, nub_invocation_result *r);
 
 #endif

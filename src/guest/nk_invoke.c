@@ -38,6 +38,7 @@ int nk_invoke_init(nk_kernel *k, char *err, size_t errlen) {
     snprintf(err, errlen, "kernel: %s", perr.msg);
     return -1;
   }
+  k->heap_fd = -1;
   return 0;
 }
 
@@ -47,6 +48,8 @@ int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errl
     snprintf(err, errlen, "kernel: %s", perr.msg);
     return -1;
   }
+  k->heap_fd = fd;
+  k->heap_fd_offset = offset;
   return 0;
 }
 
@@ -86,11 +89,16 @@ static void drop(nk_kernel *k, nk_compiled *c) {
 }
 
 /* Evict the least recently used programs until need more bytes fit the
-** budget beside the cache. */
+** budget beside the cache.  Programs of running frames stay. */
 static void make_room(nk_kernel *k, uint64_t need) {
-  while (k->oldest && k->cache_bytes + need > k->budget) {
-    drop(k, k->oldest);
-    k->stats.jit_evictions++;
+  nk_compiled *c = k->oldest;
+  while (c && k->cache_bytes + need > k->budget) {
+    nk_compiled *next = c->newer;
+    if (!c->pins) {
+      drop(k, c);
+      k->stats.jit_evictions++;
+    }
+    c = next;
   }
 }
 
@@ -104,6 +112,7 @@ uint64_t nk_jit_cache_clear(nk_kernel *k) {
 }
 
 void nk_invoke_fini(nk_kernel *k) {
+  nk_frames_fini(k);
   nk_jit_cache_clear(k);
   free(k->compiled);
   free(k->views);
@@ -138,8 +147,8 @@ static int load_and_compile(nk_kernel *k, const cap_image_view *im, uint64_t lim
 ** there is; only one that needs more empties the cache for the full
 ** bound and is compiled again, so the outcome does not depend on what is
 ** cached.  Returns 0 or a kernel error code. */
-static uint32_t compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal,
-                               nk_compiled **out) {
+uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal,
+                           nk_compiled **out) {
   const pvm_engine *e = k->cfg.engine;
   nk_compiled *c = k->compiled[ordinal];
   if (c == &too_large) return NUB_KERR_OUT_OF_MEMORY;
@@ -185,7 +194,7 @@ static uint32_t compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t 
 
 /* Bytes of the image's mappings (overlaps counted twice): what an
 ** invocation can make accessible before it calls sbrk. */
-static uint64_t mapping_bytes(const cap_image_view *im) {
+uint64_t nk_mapping_bytes(const cap_image_view *im) {
   uint64_t sum = 0;
   for (uint32_t i = 0; i < im->mapping_count; i++) {
     cap_mapping m;
@@ -195,8 +204,8 @@ static uint64_t mapping_bytes(const cap_image_view *im) {
   return sum;
 }
 
-static const cap_view *lookup(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
-  return nk_caps_find(ud, hash, NULL);
+const cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]) {
+  return nk_caps_find(k, hash, NULL);
 }
 
 static uint32_t result(nk_kernel *k, uint8_t *out, size_t out_cap, size_t *out_len,
@@ -248,47 +257,51 @@ static void service_log(pvm_vm *vm, const pvm_mem *mem, log_out *lo) {
   vm->regs[7] = 0;
 }
 
+/* nk_host_fn for the log call, in whichever frame makes it. */
+static bool log_host(void *ud, pvm_vm *vm, const pvm_mem *mem) {
+  if (vm->exit_arg != NUB_HOST_CALL_LOG) return false;
+  service_log(vm, mem, ud);
+  return true;
+}
+
 /* Run ep of the image on a fresh copy of its memory plus the overlay.  The
 ** Data runs the memory places are paid first; without the gas for them
 ** the program never starts (out-of-gas, gas and registers untouched).
 ** sbrk stops (returns 0, as at heap_limit) where the mappings and the
 ** heap together would pass the budget: room bytes of heap at most.  With
 ** lo, the log host call is serviced in place and the program resumes. */
-static int run(nk_kernel *k, const nk_compiled *c, const cap_view *image,
+static int run(nk_kernel *k, nk_compiled *c, const cap_view *image, uint32_t image_ordinal,
                const cap_view *inst, const cap_endpoint *ep, const nub_invoke_packet *p,
                uint64_t room, nub_invocation_result *r, log_out *lo) {
   const cap_image_view *im = &image->image;
   int64_t gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
   uint64_t runs;
   pvm_vm vm;
-  if (pvm_mem_reset(k->mem, NULL) || cap_memory_runs(image, inst, lookup, k, &runs, NULL))
+  if (pvm_mem_reset(k->mem, NULL) || cap_memory_runs(image, inst, nk_lookup, k, &runs, NULL))
     return NUB_KERR_MEMORY;
   if (runs * NUB_GAS_PER_DATA_RUN > (uint64_t)gas) {
     *r = (nub_invocation_result){NUB_EXIT_OUT_OF_GAS, 0, p->args[0], (uint64_t)gas};
     return 0;
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
-  if (cap_memory_build(k->mem, image, inst, lookup, k, NULL)) return NUB_KERR_MEMORY;
-  if (im->heap_limit > im->heap_top && im->heap_limit - im->heap_top > room)
+  if (cap_memory_build(k->mem, image, inst, nk_lookup, k, NULL)) return NUB_KERR_MEMORY;
+  uint64_t heap = im->heap_limit > im->heap_top ? im->heap_limit - im->heap_top : 0;
+  if (heap > room) {
+    heap = room;
     pvm_mem_set_heap(k->mem, im->heap_top, im->heap_top + (uint32_t)room);
+  }
   if (pvm_vm_init(&vm, c->prog, k->mem, k->cfg.engine, c->code, NULL))
     return NUB_KERR_COMPILE_FAILED;
   memcpy(vm.regs, ep->regs, sizeof vm.regs);
   memcpy(&vm.regs[7], p->args, sizeof p->args);
   vm.gas = gas;
   pvm_vm_set_pc(&vm, ep->entry_pc);
-  pvm_status st = pvm_vm_run(&vm);
-  while (lo && st == PVM_HOST && vm.exit_arg == NUB_HOST_CALL_LOG) {
-    service_log(&vm, k->mem, lo);
-    st = pvm_vm_run(&vm);
-  }
-  r->exit_reason = (uint32_t)st;
-  r->exit_arg = st == PVM_FAULT || st == PVM_HOST ? (uint32_t)vm.exit_arg : 0;
-  r->return_value = vm.regs[7];
-  r->gas_remaining = vm.gas > 0 ? (uint64_t)vm.gas : 0;
+  /* the frames hold the mappings and the sbrk range of each memory */
+  uint32_t code = nk_frames_run(k, &vm, c, image, image_ordinal, inst,
+                                k->budget - room + heap, lo ? log_host : NULL, lo, r);
   pvm_vm_fini(&vm);
   pvm_mem_reset(k->mem, NULL);     /* give the pages back now, not at the next invoke */
-  return 0;
+  return (int)code;
 }
 
 uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
@@ -309,10 +322,10 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
   if (!cap_image_find_endpoint(&image->image, (uint8_t)(p.endpoint_idx & 0xFF), &ep))
     return kernel_error(k, out, out_cap, out_len, NUB_KERR_ENDPOINT_NOT_FOUND);
   /* an invocation's pages (mappings + sbrk) stay within the budget */
-  uint64_t pages = mapping_bytes(&image->image);
+  uint64_t pages = nk_mapping_bytes(&image->image);
   if (pages > k->budget) return kernel_error(k, out, out_cap, out_len, NUB_KERR_OUT_OF_MEMORY);
   nk_compiled *c;
-  uint32_t code = compiled_image(k, &image->image, image_ordinal, &c);
+  uint32_t code = nk_compiled_image(k, &image->image, image_ordinal, &c);
   if (code) return kernel_error(k, out, out_cap, out_len, code);
   const size_t head = sizeof r + NUB_LOG_SECTION_HEADER;
   log_out lo = {out + head, 0, 0, 0, 0};
@@ -321,7 +334,8 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
     if (out_cap < head) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_FLAGS);
     lo.cap = out_cap - head < NUB_INVOKE_LOG_MAX ? out_cap - head : NUB_INVOKE_LOG_MAX;
   }
-  code = run(k, c, image, inst, &ep, &p, k->budget - pages, &r, logged ? &lo : NULL);
+  code = (uint32_t)run(k, c, image, image_ordinal, inst, &ep, &p, k->budget - pages, &r,
+                       logged ? &lo : NULL);
   if (code) return kernel_error(k, out, out_cap, out_len, code);
   if (!logged) return result(k, out, out_cap, out_len, &r);
   k->stats.invocations++;

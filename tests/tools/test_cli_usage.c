@@ -110,7 +110,7 @@ static const cli_case cases[] = {
   {1, "vectors --help", {"vectors", "--help"}, 0, {"usage: nub vectors DIR|FILE...", "(default: interp)"}},
   {1, "fuzz-diff --help", {"fuzz-diff", "--help"}, 0, {"(default: 10000)", "(default: 48)"}},
   {1, "cap --help", {"cap", "--help"}, 0, {"build PROGRAM -o DIR"}},
-  {1, "bench --help", {"bench", "--help"}, 0, {"usage: nub bench interp|jit|compile|gas|hash|invoke|cache|recovery"}},
+  {1, "bench --help", {"bench", "--help"}, 0, {"usage: nub bench interp|jit|compile|gas|hash|invoke|cache|recovery|programs|subvm"}},
   {1, "--opt=value", {"run", FIB, "--format=spi", "--data=" ARG10}, 0, {"status: halt", "r7      0x0000000000000037  55"}},
   {1, "a missing value", {"run", FIB, "--format"}, 2, {0}, {"nub run: --format needs a value"}},
   {1, "an empty =value", {"exec", FIB, "--gas="}, 2, {0}, {"nub exec: --gas needs a value"}},

@@ -1,0 +1,596 @@
+/*
+** The CALL/HALT kernel: an invocation is a stack of frames.  A frame is
+** an Instance (its Image, type chain, 256 one-byte slots and, once it has
+** been called, its own address space) plus the engine state running it.
+** The engine exits on every `ecalli`; the loop here serves the kernel
+** operations (nk_frames.h) and hands every other exit to the host.
+**
+**   root ──HOST_CALL──► child ──HOST_CALL──► grandchild
+**     ◄──── HALT / REPLY: phi7, slot 0 ◄──────┘
+**
+** Data flow: only phi7..phi8 go down (phi9, phi10 of the caller) and
+** only phi7 and the scratchpad slot 0 come back; a callee's memory is its
+** own (copy-on-write from the Image's Data pages) and stays with its
+** Instance in the caller's slot, so a re-called Instance sees its own
+** earlier writes.  Every Instance and frame lives only as long as the
+** invocation.  docs/kernel.md.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "nk_frames.h"
+#include "nk_internal.h"
+
+enum { SLOT_EMPTY, SLOT_CAP, SLOT_INST, SLOT_DATA, SLOT_PENDING };
+
+typedef struct nk_inst nk_inst;
+
+/* CAP: a directory cap (bytes = its hash); INST: an Instance this slot
+** owns; DATA: 32 bytes (a type chain); PENDING: inst is running above. */
+typedef struct nk_slot {
+  uint8_t kind;
+  uint8_t bytes[CAP_HASH_SIZE];
+  nk_inst *inst;
+} nk_slot;
+
+struct nk_inst {
+  const cap_view *image;
+  uint32_t image_ordinal;
+  const cap_view *published;     /* Instance cap it came from (overlays), or NULL */
+  uint8_t image_hash[CAP_HASH_SIZE];
+  uint8_t chain[CAP_HASH_SIZE];
+  pvm_mem *mem;                  /* NULL until its first CALL */
+  bool borrowed_mem;             /* the root's (k->mem) */
+  uint64_t held;                 /* budget bytes: this struct + its memory */
+  uint32_t slots_hi;             /* slots [slots_hi, 256) are empty */
+  nk_inst *next;                 /* free list / release work list */
+  nk_slot slots[NK_SLOTS];
+};
+
+typedef struct nk_frame {
+  nk_inst *inst;
+  nk_compiled *c;
+  uint8_t origin;                /* the caller's slot it came from */
+  bool yielded;                  /* suspended in HOST_YIELD, its caller handles */
+  pvm_vm vm;
+} nk_frame;
+
+struct nk_frames {
+  nk_frame stack[NK_MAX_DEPTH];
+  uint32_t depth;                /* frames on the stack */
+  uint32_t active;               /* the one running: depth - 1, or depth - 2
+                                    while it handles a yield of the top */
+  int64_t gas;
+  uint64_t held;                 /* budget bytes of the invocation's memory */
+  uint32_t memories;             /* Instances with an address space (root too) */
+  nk_inst *free_insts;
+  uint32_t free_count;
+  pvm_mem *pool[NK_MEM_POOL];
+  uint32_t pool_count;
+};
+
+#define INST_POOL 256u
+
+static const uint8_t zero_hash[CAP_HASH_SIZE];
+
+void nk_frames_fini(nk_kernel *k) {
+  struct nk_frames *F = k->frames;
+  if (!F) return;
+  while (F->free_insts) {
+    nk_inst *i = F->free_insts;
+    F->free_insts = i->next;
+    free(i);
+  }
+  for (uint32_t i = 0; i < F->pool_count; i++) pvm_mem_free(F->pool[i]);
+  free(F);
+  k->frames = NULL;
+}
+
+/* ---- Instances ---- */
+
+static void set_slot_cap(nk_inst *i, uint32_t s, const uint8_t hash[CAP_HASH_SIZE]) {
+  i->slots[s].kind = SLOT_CAP;
+  memcpy(i->slots[s].bytes, hash, CAP_HASH_SIZE);
+  if (s >= i->slots_hi) i->slots_hi = s + 1;
+}
+
+/* Slots with one-byte keys of a slot list (longer keys are not
+** addressable by the one-byte ABI). */
+static void fill_slots(nk_inst *i, const cap_slots *list) {
+  for (uint32_t j = 0; j < list->count; j++) {
+    cap_slot s;
+    cap_slots_get(list, j, &s);
+    if (s.key_len == 1) set_slot_cap(i, s.key[0], s.hash);
+  }
+}
+
+/* A new Instance of image with chain; slots from cnode (may be NULL),
+** then the Image's own slots, which win.  0 or a kernel error. */
+static uint32_t inst_new(nk_kernel *k, const cap_view *image, uint32_t ordinal,
+                         const uint8_t image_hash[CAP_HASH_SIZE],
+                         const uint8_t chain[CAP_HASH_SIZE], const cap_view *published,
+                         nk_inst **out) {
+  struct nk_frames *F = k->frames;
+  const cap_view *cnode = NULL;
+  nk_inst *i;
+  if (published && memcmp(published->instance.root_cnode, zero_hash, CAP_HASH_SIZE)) {
+    cnode = nk_caps_find(k, published->instance.root_cnode, NULL);
+    if (!cnode) return NUB_KERR_SLOT_EMPTY;
+    if (cnode->kind != CAP_CNODE) return NUB_KERR_SLOT_KIND;
+  }
+  if (F->held + sizeof *i > k->budget) return NUB_KERR_OUT_OF_MEMORY;
+  if ((i = F->free_insts)) {
+    F->free_insts = i->next;
+    F->free_count--;
+  } else if (!(i = malloc(sizeof *i))) {
+    return NUB_KERR_OUT_OF_MEMORY;
+  } else {
+    memset(i->slots, 0, sizeof i->slots);
+  }
+  i->image = image;
+  i->image_ordinal = ordinal;
+  i->published = published;
+  memcpy(i->image_hash, image_hash, CAP_HASH_SIZE);
+  memcpy(i->chain, chain, CAP_HASH_SIZE);
+  i->mem = NULL;
+  i->borrowed_mem = false;
+  i->held = sizeof *i;
+  i->slots_hi = 0;
+  i->next = NULL;
+  F->held += i->held;
+  if (cnode) fill_slots(i, &cnode->cnode.slots);
+  fill_slots(i, &image->image.slots);
+  *out = i;
+  return 0;
+}
+
+/* Give back i and every Instance its slots own: memories to the pool
+** (reset), structs to the free list.  A work list, not recursion: a chain
+** of Instances in slots can be as long as the budget allows. */
+static void inst_release(nk_kernel *k, nk_inst *i) {
+  struct nk_frames *F = k->frames;
+  i->next = NULL;
+  while (i) {
+    nk_inst *x = i;
+    i = i->next;
+    for (uint32_t s = 0; s < x->slots_hi; s++)
+      if (x->slots[s].kind == SLOT_INST) {     /* PENDING ones are frames' */
+        x->slots[s].inst->next = i;
+        i = x->slots[s].inst;
+      }
+    memset(x->slots, 0, x->slots_hi * sizeof x->slots[0]);
+    if (x->mem) {
+      F->memories--;
+      if (!x->borrowed_mem) {
+        if (F->pool_count < NK_MEM_POOL && !pvm_mem_reset(x->mem, NULL))
+          F->pool[F->pool_count++] = x->mem;
+        else
+          pvm_mem_free(x->mem);
+      }
+    }
+    F->held -= x->held;
+    if (F->free_count < INST_POOL) {
+      x->next = F->free_insts;
+      F->free_insts = x;
+      F->free_count++;
+    } else {
+      free(x);
+    }
+  }
+}
+
+/* Empty slot s of i, releasing what it owned. */
+static void slot_clear(nk_kernel *k, nk_inst *i, uint32_t s) {
+  if (i->slots[s].kind == SLOT_INST) inst_release(k, i->slots[s].inst);
+  i->slots[s].kind = SLOT_EMPTY;
+  i->slots[s].inst = NULL;
+}
+
+static void slot_move(nk_kernel *k, nk_inst *from, nk_inst *to, uint32_t s) {
+  slot_clear(k, to, s);
+  to->slots[s] = from->slots[s];
+  if (s >= to->slots_hi && to->slots[s].kind != SLOT_EMPTY) to->slots_hi = s + 1;
+  from->slots[s].kind = SLOT_EMPTY;
+  from->slots[s].inst = NULL;
+}
+
+/* ---- gas and memory of a CALL ---- */
+
+static uint64_t units(uint64_t bytes, uint64_t unit) { return (bytes + unit - 1) / unit; }
+
+/* What every CALL into image pays besides the floor. */
+static uint64_t frame_cost(const cap_image_view *im) {
+  uint64_t ro = units(im->code_len, 2u << 20);
+  for (uint32_t j = 0; j < im->mapping_count; j++) {
+    cap_mapping m;
+    cap_image_mapping(im, j, &m);
+    if (m.access == CAP_ACCESS_RO) ro += units(m.size, 2u << 20);
+  }
+  return NK_GAS_CALL_FRAME + units(im->code_len, CAP_PAGE_SIZE) * NK_GAS_CODE_PAGE +
+         ro * NK_GAS_RO_UNIT;
+}
+
+/* Pages of Data the memory of i places where the frame may write them. */
+static uint64_t cow_pages(nk_kernel *k, const nk_inst *i) {
+  const cap_image_view *im = &i->image->image;
+  uint64_t n = 0;
+  for (uint32_t j = 0; j < im->mapping_count; j++) {
+    cap_mapping m;
+    cap_image_mapping(im, j, &m);
+    const cap_view *d = m.access == CAP_ACCESS_RW ? nk_caps_find(k, m.source, NULL) : NULL;
+    if (d && d->kind == CAP_DATA) n += d->data.page_count;
+  }
+  for (uint32_t j = 0; i->published && j < i->published->instance.overlay_count; j++) {
+    cap_overlay o;
+    cap_instance_overlay(&i->published->instance, j, &o);
+    const cap_view *d = nk_caps_find(k, o.data, NULL);
+    if (d && d->kind == CAP_DATA) n += d->data.page_count;
+  }
+  return n;
+}
+
+static uint32_t memory_cost(nk_kernel *k, const nk_inst *i, uint64_t *gas, uint64_t *cow) {
+  uint64_t runs;
+  if (cap_memory_runs(i->image, i->published, nk_lookup, k, &runs, NULL))
+    return NUB_KERR_MEMORY;
+  *cow = cow_pages(k, i);
+  *gas = runs * NUB_GAS_PER_DATA_RUN + *cow * NK_GAS_COW_PAGE;
+  return 0;
+}
+
+/* Build i's address space: its mappings and sbrk range are held against
+** the budget (the sbrk range cut to what is left). */
+static uint32_t memory_build(nk_kernel *k, nk_inst *i) {
+  struct nk_frames *F = k->frames;
+  const cap_image_view *im = &i->image->image;
+  uint64_t need = nk_mapping_bytes(im);
+  pvm_mem *m = NULL;
+  if (F->memories >= NK_MAX_MEMORIES || F->held + need > k->budget)
+    return NUB_KERR_OUT_OF_MEMORY;
+  if (F->pool_count) {
+    m = F->pool[--F->pool_count];
+  } else if (pvm_mem_new(&m, NULL) ||
+             (k->heap_fd >= 0 && pvm_mem_set_backing(m, k->heap_fd, k->heap_fd_offset,
+                                                     k->cfg.heap_base, k->cfg.heap_size, NULL))) {
+    pvm_mem_free(m);
+    return NUB_KERR_OUT_OF_MEMORY;
+  }
+  if (cap_memory_build(m, i->image, i->published, nk_lookup, k, NULL)) {
+    pvm_mem_reset(m, NULL);
+    F->pool[F->pool_count++] = m;     /* it came from the pool or is new: room */
+    return NUB_KERR_MEMORY;
+  }
+  uint64_t room = k->budget - F->held - need;
+  uint64_t heap = im->heap_limit > im->heap_top ? im->heap_limit - im->heap_top : 0;
+  if (heap > room) {
+    heap = room;
+    pvm_mem_set_heap(m, im->heap_top, im->heap_top + (uint32_t)room);
+  }
+  i->mem = m;
+  i->held += need + heap;
+  F->held += need + heap;
+  F->memories++;
+  return 0;
+}
+
+/* ---- the loop ---- */
+
+typedef struct loop {
+  nk_kernel *k;
+  struct nk_frames *F;
+  nub_invocation_result *r;
+  bool done;
+} loop;
+
+/* End the invocation with the active frame's exit. */
+static uint32_t finish(loop *L, uint32_t reason, uint32_t arg) {
+  nk_frame *f = &L->F->stack[L->F->active];
+  L->r->exit_reason = reason;
+  L->r->exit_arg = arg;
+  L->r->return_value = f->vm.regs[7];
+  L->r->gas_remaining = L->F->gas > 0 ? (uint64_t)L->F->gas : 0;
+  L->done = true;
+  return 0;
+}
+
+static uint32_t slot_arg(uint64_t v, uint32_t *s) {
+  if (v >= NK_SLOTS) return NUB_KERR_SLOT_RANGE;
+  *s = (uint32_t)v;
+  return 0;
+}
+
+/* An Image for DERIVE_SPAWN: the running one or one named by a slot. */
+static uint32_t spawn_image(loop *L, nk_frame *f, uint64_t operand, const cap_view **image,
+                            uint32_t *ordinal, const uint8_t **hash) {
+  uint32_t s, e;
+  if (operand == NK_SELF_IMAGE) {
+    *image = f->inst->image;
+    *ordinal = f->inst->image_ordinal;
+    *hash = f->inst->image_hash;
+    return 0;
+  }
+  if ((e = slot_arg(operand, &s))) return e;
+  nk_slot *sl = &f->inst->slots[s];
+  if (sl->kind == SLOT_EMPTY) return NUB_KERR_SLOT_EMPTY;
+  if (sl->kind == SLOT_PENDING) return NUB_KERR_PENDING;
+  if (sl->kind != SLOT_CAP) return NUB_KERR_SLOT_KIND;
+  *image = nk_caps_find(L->k, sl->bytes, ordinal);
+  if (!*image) return NUB_KERR_IMAGE_NOT_FOUND;
+  if ((*image)->kind != CAP_IMAGE) return NUB_KERR_SLOT_KIND;
+  *hash = sl->bytes;
+  return 0;
+}
+
+static uint32_t op_derive_spawn(loop *L, nk_frame *f) {
+  const cap_view *image;
+  const uint8_t *image_hash;
+  uint8_t chain[CAP_HASH_SIZE];
+  uint32_t ordinal, dst, e;
+  nk_inst *child;
+  if ((e = spawn_image(L, f, f->vm.regs[7], &image, &ordinal, &image_hash)) ||
+      (e = slot_arg(f->vm.regs[9], &dst)))
+    return e;
+  if (f->inst->slots[dst].kind == SLOT_PENDING) return NUB_KERR_PENDING;
+  cap_hash_chain(f->inst->chain, image_hash, chain);
+  if ((e = inst_new(L->k, image, ordinal, image_hash, chain, NULL, &child))) return e;
+  slot_clear(L->k, f->inst, dst);
+  f->inst->slots[dst].kind = SLOT_INST;
+  f->inst->slots[dst].inst = child;
+  if (dst >= f->inst->slots_hi) f->inst->slots_hi = dst + 1;
+  f->vm.regs[7] = 0;
+  return 0;
+}
+
+static uint32_t op_image_hash_chain(loop *L, nk_frame *f) {
+  uint64_t *regs = f->vm.regs;
+  uint8_t id[CAP_HASH_SIZE];
+  uint32_t src, dst = 0, e;
+  if ((e = slot_arg(regs[7], &src))) return e;
+  if (regs[8] != NK_NO_SLOT && (e = slot_arg(regs[8], &dst))) return e;
+  nk_slot *sl = &f->inst->slots[src];
+  if (sl->kind == SLOT_EMPTY) return NUB_KERR_SLOT_EMPTY;
+  if (sl->kind == SLOT_PENDING) return NUB_KERR_PENDING;
+  if (sl->kind == SLOT_INST) {
+    memcpy(id, sl->inst->chain, sizeof id);
+  } else if (sl->kind == SLOT_CAP) {
+    const cap_view *v = nk_caps_find(L->k, sl->bytes, NULL);
+    if (!v) return NUB_KERR_SLOT_EMPTY;
+    if (v->kind == CAP_INSTANCE) memcpy(id, v->instance.image_hash_chain, sizeof id);
+    else if (v->kind == CAP_IMAGE) memcpy(id, sl->bytes, sizeof id);
+    else return NUB_KERR_SLOT_KIND;
+  } else {
+    return NUB_KERR_SLOT_KIND;
+  }
+  if (regs[9]) {                      /* and into the frame's memory */
+    uint64_t a = regs[9];
+    pvm_mem *m = f->inst->mem;
+    if (a + CAP_HASH_SIZE > (uint64_t)PVM_PAGE_COUNT * CAP_PAGE_SIZE || pvm_mem_access(m, (uint32_t)a) != PVM_ACCESS_RW)
+      return finish(L, PVM_FAULT, (uint32_t)(a & ~(uint64_t)(CAP_PAGE_SIZE - 1)));
+    uint32_t last = (uint32_t)(a + CAP_HASH_SIZE - 1);
+    if (pvm_mem_access(m, last) != PVM_ACCESS_RW)
+      return finish(L, PVM_FAULT, last & ~(CAP_PAGE_SIZE - 1));
+    if (pvm_mem_write(m, (uint32_t)a, id, sizeof id, NULL)) return NUB_KERR_MEMORY;
+  }
+  if (regs[8] != NK_NO_SLOT) {
+    if (f->inst->slots[dst].kind == SLOT_PENDING) return NUB_KERR_PENDING;
+    slot_clear(L->k, f->inst, dst);
+    f->inst->slots[dst].kind = SLOT_DATA;
+    memcpy(f->inst->slots[dst].bytes, id, sizeof id);
+    if (dst >= f->inst->slots_hi) f->inst->slots_hi = dst + 1;
+  }
+  memcpy(&regs[7], id, sizeof regs[7]);
+  return 0;
+}
+
+/* The Instance in slot s for HOST_CALL: owned, or made from a published
+** Instance cap (it stays owned by the slot afterwards). */
+static uint32_t callee(loop *L, nk_inst *parent, uint32_t s, nk_inst **out) {
+  nk_slot *sl = &parent->slots[s];
+  if (sl->kind == SLOT_EMPTY) return NUB_KERR_CALL_SLOT_EMPTY;
+  if (sl->kind == SLOT_PENDING) return NUB_KERR_PENDING;
+  if (sl->kind == SLOT_INST) {
+    *out = sl->inst;
+    return 0;
+  }
+  if (sl->kind != SLOT_CAP) return NUB_KERR_SLOT_KIND;
+  const cap_view *v = nk_caps_find(L->k, sl->bytes, NULL), *image;
+  uint32_t ordinal, e;
+  if (!v) return NUB_KERR_INSTANCE_NOT_FOUND;
+  if (v->kind != CAP_INSTANCE) return NUB_KERR_SLOT_KIND;
+  if (!(image = nk_caps_find(L->k, v->instance.image_hash, &ordinal)))
+    return NUB_KERR_IMAGE_NOT_FOUND;
+  if (image->kind != CAP_IMAGE) return NUB_KERR_NOT_AN_IMAGE;
+  if ((e = inst_new(L->k, image, ordinal, v->instance.image_hash,
+                    v->instance.image_hash_chain, v, out)))
+    return e;
+  sl->kind = SLOT_INST;
+  sl->inst = *out;
+  return 0;
+}
+
+/* Check before charge: the gas for cost, or the invocation ends
+** out-of-gas in the active frame. */
+static bool pay(loop *L, uint64_t cost) {
+  if (L->F->gas < 0 || (uint64_t)L->F->gas < cost) {
+    finish(L, PVM_OOG, 0);
+    return false;
+  }
+  L->F->gas -= (int64_t)cost;
+  return true;
+}
+
+static uint32_t op_host_call(loop *L, nk_frame *f) {
+  struct nk_frames *F = L->F;
+  uint64_t *regs = f->vm.regs;
+  uint64_t mem_gas = 0, cow = 0;
+  uint32_t s, e;
+  cap_endpoint ep;
+  nk_inst *child;
+  nk_compiled *c;
+  if ((e = slot_arg(regs[7], &s))) return e;
+  if (s == NK_SCRATCHPAD) return NUB_KERR_SLOT_RANGE;
+  if (F->active != F->depth - 1) return NUB_KERR_PENDING;
+  if (F->depth >= NK_MAX_DEPTH) return NUB_KERR_DEPTH_LIMIT;
+  if ((e = callee(L, f->inst, s, &child))) return e;
+  const cap_image_view *im = &child->image->image;
+  if (!cap_image_find_endpoint(im, (uint8_t)(regs[8] & 0xFF), &ep))
+    return NUB_KERR_ENDPOINT_NOT_FOUND;
+  if (!child->mem && (e = memory_cost(L->k, child, &mem_gas, &cow))) return e;
+  if (!pay(L, NK_GAS_KERNEL_CALL + frame_cost(im) + mem_gas)) return 0;
+  if ((e = nk_compiled_image(L->k, im, child->image_ordinal, &c))) return e;
+  if (!child->mem) {
+    if ((e = memory_build(L->k, child))) return e;
+    L->k->stats.pages_copied += cow;
+  }
+  nk_frame *n = &F->stack[F->depth];
+  if (pvm_vm_init(&n->vm, c->prog, child->mem, L->k->cfg.engine, c->code, NULL))
+    return NUB_KERR_COMPILE_FAILED;
+  memcpy(n->vm.regs, ep.regs, sizeof n->vm.regs);
+  n->vm.regs[7] = regs[9];
+  n->vm.regs[8] = regs[10];
+  pvm_vm_set_pc(&n->vm, ep.entry_pc);
+  n->inst = child;
+  n->c = c;
+  n->origin = (uint8_t)s;
+  n->yielded = false;
+  c->pins++;
+  f->inst->slots[s].kind = SLOT_PENDING;
+  slot_move(L->k, f->inst, child, NK_SCRATCHPAD);
+  F->active = F->depth++;
+  L->k->stats.frames_created++;
+  return 0;
+}
+
+/* Take frame top off the stack; its Instance goes back to its slot. */
+static void pop(loop *L) {
+  struct nk_frames *F = L->F;
+  nk_frame *f = &F->stack[F->depth - 1], *p = f - 1;
+  nk_slot *origin = &p->inst->slots[f->origin];
+  pvm_vm_fini(&f->vm);
+  f->c->pins--;
+  origin->kind = SLOT_INST;
+  origin->inst = f->inst;
+  F->depth--;
+  F->active = F->depth - 1;
+}
+
+/* HALT or REPLY of the active frame. */
+static uint32_t frame_return(loop *L, nk_frame *f, uint32_t reason, uint32_t arg) {
+  struct nk_frames *F = L->F;
+  if (F->active != F->depth - 1) return NUB_KERR_PENDING;
+  if (F->active == 0) return finish(L, reason, arg);
+  nk_frame *p = f - 1;
+  slot_move(L->k, f->inst, p->inst, NK_SCRATCHPAD);
+  p->vm.regs[7] = f->vm.regs[7];
+  p->vm.regs[8] = NK_STATUS_OK;
+  pop(L);
+  return 0;
+}
+
+static uint32_t op_host_yield(loop *L, nk_frame *f) {
+  struct nk_frames *F = L->F;
+  if (F->active != F->depth - 1) return NUB_KERR_PENDING;
+  if (F->active == 0) return NUB_KERR_YIELD;
+  nk_frame *p = f - 1;
+  f->yielded = true;
+  slot_move(L->k, f->inst, p->inst, NK_SCRATCHPAD);
+  p->vm.regs[7] = f->vm.regs[7];
+  p->vm.regs[8] = NK_STATUS_YIELDED;
+  p->vm.regs[9] = f->vm.regs[8];
+  F->active--;
+  return 0;
+}
+
+/* CALL_RESUME (resume) or DROP_RESUME of the caught yield. */
+static uint32_t op_resume(loop *L, nk_frame *f, bool resume) {
+  struct nk_frames *F = L->F;
+  if (F->active + 2 != F->depth || !F->stack[F->depth - 1].yielded) return NUB_KERR_YIELD;
+  nk_frame *y = &F->stack[F->depth - 1];
+  if (resume) {
+    slot_move(L->k, f->inst, y->inst, NK_SCRATCHPAD);
+    y->vm.regs[7] = f->vm.regs[7];
+    y->vm.regs[8] = NK_STATUS_OK;
+    y->yielded = false;
+    F->active++;
+  } else {
+    pop(L);
+    f->vm.regs[8] = NK_STATUS_OK;
+  }
+  return 0;
+}
+
+static bool kernel_op(uint64_t id) {
+  return id == NK_OP_REPLY || id == NK_OP_HOST_YIELD || id == NK_OP_DERIVE_SPAWN ||
+         id == NK_OP_IMAGE_HASH_CHAIN || id == NK_OP_HOST_CALL || id == NK_OP_CALL_RESUME ||
+         id == NK_OP_DROP_RESUME;
+}
+
+static uint32_t serve(loop *L, nk_frame *f, uint32_t id) {
+  /* HOST_CALL checks its whole charge itself, once it knows the callee */
+  uint64_t cost = NK_GAS_KERNEL_CALL + (id == NK_OP_CALL_RESUME ? NK_GAS_CALL_FRAME : 0);
+  if (id != NK_OP_HOST_CALL && !pay(L, cost)) return 0;
+  switch (id) {
+  case NK_OP_REPLY: return frame_return(L, f, PVM_HOST, NK_OP_REPLY);
+  case NK_OP_HOST_YIELD: return op_host_yield(L, f);
+  case NK_OP_DERIVE_SPAWN: return op_derive_spawn(L, f);
+  case NK_OP_IMAGE_HASH_CHAIN: return op_image_hash_chain(L, f);
+  case NK_OP_HOST_CALL: return op_host_call(L, f);
+  case NK_OP_CALL_RESUME: return op_resume(L, f, true);
+  default: return op_resume(L, f, false);
+  }
+}
+
+static uint32_t frames_get(nk_kernel *k) {
+  if (!k->frames && !(k->frames = calloc(1, sizeof *k->frames))) return NUB_KERR_OUT_OF_MEMORY;
+  return 0;
+}
+
+uint32_t nk_frames_run(nk_kernel *k, pvm_vm *vm, nk_compiled *c, const cap_view *image,
+                       uint32_t image_ordinal, const cap_view *inst, uint64_t held,
+                       nk_host_fn host, void *host_ud, nub_invocation_result *r) {
+  uint32_t e;
+  nk_inst *root;
+  loop L = {k, NULL, r, false};
+  if ((e = frames_get(k))) return e;
+  struct nk_frames *F = L.F = k->frames;
+  F->held = 0;                 /* the root's struct first: it always fits */
+  F->memories = 1;
+  F->depth = F->active = 0;
+  F->gas = vm->gas;
+  if ((e = inst_new(k, image, image_ordinal, inst->instance.image_hash,
+                    inst->instance.image_hash_chain, inst, &root)))
+    return e;
+  root->mem = k->mem;
+  root->borrowed_mem = true;
+  root->held += held;
+  F->held += held;
+  F->stack[0] = (nk_frame){root, c, 0, false, *vm};
+  F->depth = 1;
+  c->pins++;
+  while (!L.done && !e) {
+    nk_frame *f = &F->stack[F->active];
+    f->vm.gas = F->gas;
+    pvm_status st = pvm_vm_run(&f->vm);
+    F->gas = f->vm.gas;
+    if (st == PVM_HOST && kernel_op(f->vm.exit_arg) &&
+        !(f->vm.exit_arg == NK_OP_REPLY && F->active == 0))
+      e = serve(&L, f, (uint32_t)f->vm.exit_arg);
+    else if (st == PVM_HOST && host && host(host_ud, &f->vm, f->inst->mem))
+      continue;                  /* answered in the kernel: the frame resumes */
+    else if (st == PVM_HALT)
+      e = frame_return(&L, f, PVM_HALT, 0);
+    else
+      e = finish(&L, st, st == PVM_FAULT || st == PVM_HOST ? (uint32_t)f->vm.exit_arg : 0);
+  }
+  /* tear down: frames above the root, then every Instance */
+  while (F->depth > 1) {
+    nk_frame *f = &F->stack[--F->depth];
+    pvm_vm_fini(&f->vm);
+    f->c->pins--;
+    inst_release(k, f->inst);
+  }
+  *vm = F->stack[0].vm;
+  c->pins--;
+  inst_release(k, root);
+  return e;
+}
