@@ -714,6 +714,53 @@ static void random_kernel_operations_agree_on_both_engines(void **state) {
   nub_close(jit);
 }
 
+/* The log host call (ecalli 100) made by a called frame is answered in
+** the kernel like the root's (NUB_INVOKE_FLAG_LOG): the child's line comes
+** back, from the child's own memory, and the child then halts with 33. */
+static const char *child_log_src =
+    "  branch_eq_imm r7, 7, child\n"
+    "  load_imm r7, -1\n load_imm r9, 4\n ecalli 18\n"                  /* spawn into slot 4 */
+    "  load_imm r7, 4\n load_imm r8, 0\n load_imm r9, 7\n load_imm r10, 0\n ecalli 26\n"
+    "  jump done\n"
+    "child: store_imm_u32 0x20000, 0x6c6c6568\n store_imm_u8 0x20004, 0x6f\n"  /* "hello" */
+    "  load_imm r10, 0x20000\n load_imm r11, 5\n load_imm r7, 2\n ecalli 100\n"
+    "  load_imm r7, 33\n jump done\n"
+    HALT;
+
+typedef struct log_seen { uint32_t count, level; char text[16]; } log_seen;
+
+static void seen(void *ud, uint32_t level, const uint8_t *msg, size_t len) {
+  log_seen *l = ud;
+  l->count++;
+  l->level = level;
+  memcpy(l->text, msg, len < sizeof l->text - 1 ? len : sizeof l->text - 1);
+}
+
+static void a_called_frame_logs_through_the_kernel(void **state) {
+  (void)state;
+  nub *n = open_nub();
+  program p;
+  nub_invocation_result r;
+  nub_error err;
+  log_seen l = {0};
+  uint32_t dropped = 1;
+  const uint64_t args[4] = {0, 0, 0, 0};
+  publish(n, child_log_src, true, 0, &p);
+  if (nub_invoke_logged(n, p.instance, 0, args, GAS, &r, seen, &l, &dropped, &err))
+    fail_msg("invoke: %s", err.msg);
+  expect(r, NUB_EXIT_HALT, 33);
+  assert_int_equal(l.count, 1);
+  assert_int_equal(l.level, 2);
+  assert_string_equal(l.text, "hello");
+  assert_int_equal(dropped, 0);
+  /* without the flag the call leaves the kernel, as every other ecalli */
+  r = invoke(n, &p, 0, 0, GAS);
+  assert_int_equal(r.exit_reason, NUB_EXIT_HOST_CALL);
+  assert_int_equal(r.exit_arg, NUB_HOST_CALL_LOG);
+  cap_bundle_free(&p.caps);
+  nub_close(n);
+}
+
 int main(void) {
   const char *backend = getenv("NUB_TEST_BACKEND"), *engine = getenv("NUB_TEST_ENGINE");
   printf("backend: %s, engine: %s\n", backend ? backend : "inproc", engine ? engine : "default");
@@ -736,6 +783,7 @@ int main(void) {
     cmocka_unit_test(a_frame_holding_a_caught_yield_is_error_74),
     cmocka_unit_test(spawning_and_calling_in_a_loop_ends_out_of_gas),
     cmocka_unit_test(random_kernel_operations_agree_on_both_engines),
+    cmocka_unit_test(a_called_frame_logs_through_the_kernel),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
