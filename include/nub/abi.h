@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nub/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -52,12 +54,12 @@ struct nub_boot_info {
   uint64_t reserved[12];        /* zero */
 };
 
-_Static_assert(sizeof(struct nub_boot_info) == 128, "BootInfo is 128 bytes");
-_Static_assert(offsetof(struct nub_boot_info, magic) == 0, "BootInfo.magic");
-_Static_assert(offsetof(struct nub_boot_info, directory_va) == 8, "BootInfo.directory_va");
-_Static_assert(offsetof(struct nub_boot_info, directory_type_id) == 16, "BootInfo.directory_type_id");
-_Static_assert(offsetof(struct nub_boot_info, guest_va_base) == 24, "BootInfo.guest_va_base");
-_Static_assert(offsetof(struct nub_boot_info, reserved) == 32, "BootInfo._reserved");
+NUB_STATIC_ASSERT(sizeof(struct nub_boot_info) == 128, "BootInfo is 128 bytes");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, magic) == 0, "BootInfo.magic");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, directory_va) == 8, "BootInfo.directory_va");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, directory_type_id) == 16, "BootInfo.directory_type_id");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, guest_va_base) == 24, "BootInfo.guest_va_base");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, reserved) == 32, "BootInfo._reserved");
 
 /* InvokePacket (seed): 80 bytes, read unaligned by the guest. */
 typedef struct nub_invoke_packet {
@@ -68,12 +70,12 @@ typedef struct nub_invoke_packet {
   uint64_t initial_gas;
 } nub_invoke_packet;
 
-_Static_assert(sizeof(nub_invoke_packet) == 80, "InvokePacket is 80 bytes");
-_Static_assert(offsetof(nub_invoke_packet, instance_hash) == 0, "InvokePacket.instance_hash");
-_Static_assert(offsetof(nub_invoke_packet, endpoint_idx) == 32, "InvokePacket.endpoint_idx");
-_Static_assert(offsetof(nub_invoke_packet, pad) == 36, "InvokePacket._pad");
-_Static_assert(offsetof(nub_invoke_packet, args) == 40, "InvokePacket.args");
-_Static_assert(offsetof(nub_invoke_packet, initial_gas) == 72, "InvokePacket.initial_gas");
+NUB_STATIC_ASSERT(sizeof(nub_invoke_packet) == 80, "InvokePacket is 80 bytes");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, instance_hash) == 0, "InvokePacket.instance_hash");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, endpoint_idx) == 32, "InvokePacket.endpoint_idx");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, pad) == 36, "InvokePacket._pad");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, args) == 40, "InvokePacket.args");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, initial_gas) == 72, "InvokePacket.initial_gas");
 
 /* InvocationResult (seed): 24 bytes. */
 typedef struct nub_invocation_result {
@@ -83,11 +85,11 @@ typedef struct nub_invocation_result {
   uint64_t gas_remaining;       /* >= 0 */
 } nub_invocation_result;
 
-_Static_assert(sizeof(nub_invocation_result) == 24, "InvocationResult is 24 bytes");
-_Static_assert(offsetof(nub_invocation_result, exit_reason) == 0, "InvocationResult.exit_reason");
-_Static_assert(offsetof(nub_invocation_result, exit_arg) == 4, "InvocationResult.exit_arg");
-_Static_assert(offsetof(nub_invocation_result, return_value) == 8, "InvocationResult.return_value");
-_Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "InvocationResult.gas_remaining");
+NUB_STATIC_ASSERT(sizeof(nub_invocation_result) == 24, "InvocationResult is 24 bytes");
+NUB_STATIC_ASSERT(offsetof(nub_invocation_result, exit_reason) == 0, "InvocationResult.exit_reason");
+NUB_STATIC_ASSERT(offsetof(nub_invocation_result, exit_arg) == 4, "InvocationResult.exit_arg");
+NUB_STATIC_ASSERT(offsetof(nub_invocation_result, return_value) == 8, "InvocationResult.return_value");
+NUB_STATIC_ASSERT(offsetof(nub_invocation_result, gas_remaining) == 16, "InvocationResult.gas_remaining");
 
 /* exit_reason values */
 #define NUB_EXIT_HALT        0u
@@ -134,7 +136,7 @@ struct nub_heap_stats {
   uint64_t available_bytes;
 };
 
-_Static_assert(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
+NUB_STATIC_ASSERT(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
 
 /* KERNEL_STATS reply (nub extension): 11 x u64 LE. */
 struct nub_kernel_stats {
@@ -152,7 +154,7 @@ struct nub_kernel_stats {
   uint64_t memory_budget;       /* the guest's budget (nub_options) */
 };
 
-_Static_assert(sizeof(struct nub_kernel_stats) == 88, "kernel stats are 88 bytes");
+NUB_STATIC_ASSERT(sizeof(struct nub_kernel_stats) == 88, "kernel stats are 88 bytes");
 
 /* REPUBLISH (nub extension): caps the host published before, with the
 ** hashes it computed then, many per frame; the guest decodes each copy
@@ -176,10 +178,10 @@ typedef struct nub_republish_reply {
   uint32_t inserted;            /* of those, new to the directory */
 } nub_republish_reply;
 
-_Static_assert(sizeof(nub_republish_header) == 8, "republish header is 8 bytes");
-_Static_assert(sizeof(nub_republish_record) == 40, "republish record header is 40 bytes");
-_Static_assert(offsetof(nub_republish_record, len) == 32, "republish record len");
-_Static_assert(sizeof(nub_republish_reply) == 8, "republish reply is 8 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_republish_header) == 8, "republish header is 8 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_republish_record) == 40, "republish record header is 40 bytes");
+NUB_STATIC_ASSERT(offsetof(nub_republish_record, len) == 32, "republish record len");
+NUB_STATIC_ASSERT(sizeof(nub_republish_reply) == 8, "republish reply is 8 bytes");
 
 /* ---- framing in the shared buffers (nub) ----
 **
@@ -204,8 +206,8 @@ typedef struct nub_response_header {
   uint64_t len;
 } nub_response_header;
 
-_Static_assert(sizeof(nub_request_header) == 16, "request header is 16 bytes");
-_Static_assert(sizeof(nub_response_header) == 16, "response header is 16 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_request_header) == 16, "request header is 16 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_response_header) == 16, "response header is 16 bytes");
 
 /* Response status.  Anything but OK carries a UTF-8 message as payload. */
 #define NUB_RPC_OK             0u

@@ -43,6 +43,8 @@ int host_fail(nub_error *err, int code, const char *fmt, ...) {
   return code;
 }
 
+const char *nub_version(void) { return NUB_VERSION_STRING; }
+
 const char *nub_errcode_name(int code) {
   static const char *names[] = {
     "ok", "argument", "out-of-memory", "system", "sandbox", "guest-died", "timeout",
