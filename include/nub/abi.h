@@ -34,6 +34,9 @@ extern "C" {
 #define NUB_GUEST_FN_TABLE_SIZE 16u
 
 #define NUB_SMOKE_VALUE 42u
+/* InvokePacket.endpoint_idx names an endpoint key, a byte: a larger
+** value is refused (nub_invoke: NUB_ERR_ARG; the kernel: error 25). */
+#define NUB_ENDPOINT_MAX 0xFFu
 #define NUB_HASH_SIZE 32u
 #define NUB_BOOT_MAGIC 0x4A41525F424F4F54ull   /* "JAR_BOOT" read big-endian */
 #define NUB_GUEST_VA_BASE_DEFAULT 0x500000000000ull

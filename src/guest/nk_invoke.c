@@ -18,10 +18,26 @@ static const pvm_engine *engines[8] = {
   &pvm_engine_interp,
 };
 
-const pvm_engine *nk_engine_by_name(const char *name) {
-  for (size_t i = 0; i < sizeof engines / sizeof engines[0] && engines[i]; i++)
+const pvm_engine *nk_engine_pick(const char *name, uint32_t cpu_features) {
+  for (size_t i = 0; i < sizeof engines / sizeof engines[0] && engines[i]; i++) {
+#ifdef NUB_HAVE_JIT
+    /* the best engine is one this CPU runs: without them every invoke
+    ** of the JIT would end in kernel error 50 */
+    if (!name && engines[i] == &jit_engine &&
+        (cpu_features & JIT_CPU_REQUIRED) != JIT_CPU_REQUIRED)
+      continue;
+#endif
     if (!name || !strcmp(name, engines[i]->name)) return engines[i];
+  }
   return NULL;
+}
+
+const pvm_engine *nk_engine_by_name(const char *name) {
+#ifdef NUB_HAVE_JIT
+  return nk_engine_pick(name, jit_cpu_features());
+#else
+  return nk_engine_pick(name, 0);
+#endif
 }
 
 int nk_add_engine(const pvm_engine *engine) {
@@ -264,7 +280,8 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
   const cap_view *image = nk_caps_find(k, inst->instance.image_hash, &image_ordinal);
   if (!image) return kernel_error(k, out, out_cap, out_len, NUB_KERR_IMAGE_NOT_FOUND);
   if (image->kind != CAP_IMAGE) return kernel_error(k, out, out_cap, out_len, NUB_KERR_NOT_AN_IMAGE);
-  if (!cap_image_find_endpoint(&image->image, (uint8_t)(p.endpoint_idx & 0xFF), &ep))
+  if (p.endpoint_idx > NUB_ENDPOINT_MAX ||   /* never a truncated key */
+      !cap_image_find_endpoint(&image->image, (uint8_t)p.endpoint_idx, &ep))
     return kernel_error(k, out, out_cap, out_len, NUB_KERR_ENDPOINT_NOT_FOUND);
   /* an invocation's pages (mappings + sbrk) stay within the budget */
   uint64_t pages = mapping_bytes(&image->image);

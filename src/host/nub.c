@@ -489,6 +489,9 @@ int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error
 int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                uint64_t initial_gas, nub_invocation_result *out, nub_error *err) {
   nub_invoke_packet p;
+  if (endpoint > NUB_ENDPOINT_MAX)   /* the key is a byte: 256 would run endpoint 0 */
+    return host_fail(err, NUB_ERR_ARG, "invoke: endpoint %u is above the largest key %u",
+                     endpoint, NUB_ENDPOINT_MAX);
   memset(&p, 0, sizeof p);
   memcpy(p.instance_hash, instance, NUB_HASH_SIZE);
   p.endpoint_idx = endpoint;

@@ -472,9 +472,24 @@ static void kernel_errors(void **state) {
   put_spec(n, &spec, inst_hash);
   expect_kernel_error(invoke(n, inst_hash, 0, 0, 0, 10), NUB_KERR_NOT_AN_IMAGE);
 
-  /* 25: no endpoint with key 5 (only the low byte of the index counts) */
+  /* 25: no endpoint with key 5; an index above 255 is no key (never
+  ** truncated to endpoint 0): nub_invoke refuses it, the kernel too */
   expect_kernel_error(invoke(n, b.items[b.instance].hash, 5, 0, 0, 10), NUB_KERR_ENDPOINT_NOT_FOUND);
-  assert_int_equal(invoke(n, b.items[b.instance].hash, 0x100, 1, 1, 10).exit_reason, NUB_EXIT_HALT);
+  static const uint32_t too_large[] = {0x100, 0x1FF, UINT32_MAX};
+  for (size_t i = 0; i < sizeof too_large / sizeof too_large[0]; i++) {
+    nub_invocation_result res;
+    nub_error err;
+    const uint64_t args[4] = {0};
+    assert_int_equal(nub_invoke(n, b.items[b.instance].hash, too_large[i], args, 10, &res, &err),
+                     NUB_ERR_ARG);
+    nub_invoke_packet raw = {.endpoint_idx = too_large[i], .initial_gas = 10};
+    memcpy(raw.instance_hash, b.items[b.instance].hash, NUB_HASH_SIZE);
+    got = 0;
+    assert_int_equal(nub_call_raw(n, NUB_FN_INVOKE_CACHED, &raw, sizeof raw, &res, sizeof res,
+                                  &got, NULL), NUB_OK);
+    assert_int_equal(got, sizeof res);
+    expect_kernel_error(res, NUB_KERR_ENDPOINT_NOT_FOUND);
+  }
 
   /* 26: a mapping whose Data cap was never published */
   cap_mapping m = {0x10000, 0x1000, CAP_ACCESS_RO, {0}};
@@ -499,7 +514,7 @@ static void kernel_errors(void **state) {
 
   struct nub_kernel_stats ks;
   assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
-  assert_int_equal(ks.kernel_errors, 7);
+  assert_int_equal(ks.kernel_errors, 7 + 3);   /* the three endpoints above 255 sent raw */
   (void)image_hash;
   cap_bundle_free(&b);
   free(blob);
