@@ -129,6 +129,9 @@ NUB_STATIC_ASSERT(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocat
 ** gas does not cover it ends out-of-gas before running, gas unchanged.
 ** A run's mmap and its share of the reset measured ~3 us, about what
 ** 3000 instructions take. */
+/* The smallest nub_options.memory_budget (host and guest refuse less). */
+#define NUB_MIN_MEMORY_BUDGET (4ull << 20)
+
 #define NUB_GAS_PER_DATA_RUN        3000u
 
 /* HEAP_STATS reply (seed): 4 x u64 LE. */
@@ -219,6 +222,32 @@ NUB_STATIC_ASSERT(sizeof(nub_response_header) == 16, "response header is 16 byte
 #define NUB_RPC_BAD_PAYLOAD    3u   /* payload of the wrong size for the fn */
 #define NUB_RPC_TOO_LARGE      4u   /* reply does not fit the output buffer */
 #define NUB_RPC_INTERNAL       5u   /* guest-side failure (out of memory, ...) */
+
+/* ---- the sandbox report's bits (nub_sandbox_report, and the guest's
+** lockdown report over the channel: docs/sandbox.md) ---- */
+
+/* Namespaces the guest process runs in. */
+#define NUB_NS_USER    0x01u
+#define NUB_NS_PID     0x02u
+#define NUB_NS_NET     0x04u
+#define NUB_NS_IPC     0x08u
+#define NUB_NS_MOUNT   0x10u
+#define NUB_NS_UTS     0x20u
+#define NUB_NS_CGROUP  0x40u
+#define NUB_NS_TIME    0x80u   /* where the kernel has it (Linux >= 5.6) */
+
+/* Lockdown steps of the guest process. */
+#define NUB_LOCK_FDS_CLOSED    0x001u  /* no file descriptors left */
+#define NUB_LOCK_NO_NEW_PRIVS  0x002u
+#define NUB_LOCK_RLIMITS       0x004u  /* NOFILE, NPROC, FSIZE, CORE, MEMLOCK, MSGQUEUE, LOCKS = 0 */
+#define NUB_LOCK_CAPS_DROPPED  0x008u  /* no capabilities, even inside its user namespace */
+#define NUB_LOCK_FS_DETACHED   0x010u  /* its root is an empty read-only tmpfs */
+#define NUB_LOCK_SECCOMP       0x020u  /* seccomp allow-list; anything else kills it */
+#define NUB_LOCK_NOT_DUMPABLE  0x040u  /* no ptrace, no core dump */
+#define NUB_LOCK_PDEATHSIG     0x080u  /* dies with the thread that started it */
+#define NUB_LOCK_ROBUST_DEATH  0x100u  /* its death wakes a waiting host at once */
+#define NUB_LOCK_CAPBSET_CLEARED 0x200u /* empty capability bounding set */
+#define NUB_LOCK_UNPRIVILEGED  0x400u  /* uid and gid outside every namespace are not 0 */
 
 #ifdef __cplusplus
 }

@@ -93,7 +93,7 @@ typedef struct nub_options {
 #define NUB_DEFAULT_HEAP_SIZE (1ull << 30)
 #define NUB_DEFAULT_IO_SIZE   (80ull << 20)
 #define NUB_DEFAULT_MEMORY_BUDGET (2ull << 30)
-#define NUB_MIN_MEMORY_BUDGET (4ull << 20)
+/* NUB_MIN_MEMORY_BUDGET is in nub/abi.h (the guest checks it too). */
 
 NUB_API void nub_options_init(nub_options *opt);
 
@@ -133,28 +133,8 @@ NUB_API int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len
 
 /* ---- the sandbox (proc backend; docs/sandbox.md) ---- */
 
-/* Namespaces the guest process runs in. */
-#define NUB_NS_USER    0x01u
-#define NUB_NS_PID     0x02u
-#define NUB_NS_NET     0x04u
-#define NUB_NS_IPC     0x08u
-#define NUB_NS_MOUNT   0x10u
-#define NUB_NS_UTS     0x20u
-#define NUB_NS_CGROUP  0x40u
-#define NUB_NS_TIME    0x80u   /* where the kernel has it (Linux >= 5.6) */
-
-/* Lockdown steps of the guest process. */
-#define NUB_LOCK_FDS_CLOSED    0x001u  /* no file descriptors left */
-#define NUB_LOCK_NO_NEW_PRIVS  0x002u
-#define NUB_LOCK_RLIMITS       0x004u  /* NOFILE, NPROC, FSIZE, CORE, MEMLOCK, MSGQUEUE, LOCKS = 0 */
-#define NUB_LOCK_CAPS_DROPPED  0x008u  /* no capabilities, even inside its user namespace */
-#define NUB_LOCK_FS_DETACHED   0x010u  /* its root is an empty read-only tmpfs */
-#define NUB_LOCK_SECCOMP       0x020u  /* seccomp allow-list; anything else kills it */
-#define NUB_LOCK_NOT_DUMPABLE  0x040u  /* no ptrace, no core dump */
-#define NUB_LOCK_PDEATHSIG     0x080u  /* dies with the thread that started it */
-#define NUB_LOCK_ROBUST_DEATH  0x100u  /* its death wakes a waiting host at once */
-#define NUB_LOCK_CAPBSET_CLEARED 0x200u /* empty capability bounding set */
-#define NUB_LOCK_UNPRIVILEGED  0x400u  /* uid and gid outside every namespace are not 0 */
+/* NUB_NS_* and NUB_LOCK_* (the report's bits) are in nub/abi.h: the guest
+** reports them over the channel too. */
 
 /* What isolation the guest actually got.  Namespaces and lockdown steps
 ** are best effort where the kernel refuses them (notes says which and

@@ -1,7 +1,7 @@
 /*
 ** The proc backend: the guest kernel in a locked-down nub-guest process
 ** (docs/sandbox.md).  Requests and responses travel through a shared
-** memfd with a futex doorbell (src/guest/nk_chan.h); the guest heap is a
+** memfd with a futex doorbell (src/chan/nk_chan.h); the guest heap is a
 ** second memfd the host maps read-only at the guest's own address.
 **
 ** Everything the guest can write is hostile: the host reads only the
@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../guest/nk_chan.h"
+#include "../chan/nk_chan.h"
 #include "host.h"
 #include "spawn.h"
 

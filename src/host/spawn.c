@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../guest/nk_chan.h"
+#include "../chan/nk_chan.h"
 #include "spawn.h"
 
 #define CHILD_STACK (64u << 10)

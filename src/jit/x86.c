@@ -8,7 +8,6 @@
 #include <sys/mman.h>
 
 #include "x86.h"
-#include "../pvm/pvm_internal.h"
 
 #define PAGE 4096u
 
