@@ -31,6 +31,7 @@ extern "C" {
 #define NUB_FN_TEST           7u   /* test guests only: fault injection */
 /* ids >= 8 are nub extensions beyond the seed's table of 8 */
 #define NUB_FN_REPUBLISH      8u   /* republish records -> nub_republish_reply */
+#define NUB_FN_KERNEL_LAST_ERROR 9u /* nub extension: empty -> text of the last kernel error */
 #define NUB_GUEST_FN_TABLE_SIZE 16u
 
 #define NUB_SMOKE_VALUE 42u
@@ -112,7 +113,11 @@ NUB_STATIC_ASSERT(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocat
 #define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing, or
                                             more than CAP_MEMORY_MAX_RUNS Data runs */
 #define NUB_KERR_OUT_OF_MEMORY      27u  /* nub: over the guest's memory budget */
+#define NUB_KERR_ENGINE_START       28u  /* nub: the engine could not start the program */
 #define NUB_KERR_COMPILE_FAILED     50u
+/* KERNEL_LAST_ERROR's reply: the reason of the last kernel error, UTF-8,
+** at most this many bytes, no terminator; empty if there was none. */
+#define NUB_KERNEL_ERROR_TEXT_MAX   240u
 
 /* PUT_CAP rejection (the seed's 32 x 0xFF, then a nub extension):
 **   32 x 0xFF | u32 reason class | reason text, 1..NUB_PUT_CAP_REASON_MAX

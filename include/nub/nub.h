@@ -125,6 +125,13 @@ NUB_API int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, n
 NUB_API int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                uint64_t initial_gas, nub_invocation_result *out, nub_error *err);
 
+/* The reason of the last invocation's kernel error (exit_reason
+** NUB_EXIT_KERNEL_ERROR: why the compile, the memory or the engine
+** failed), as text in text[cap] (NUL-terminated, cut to fit, at most
+** NUB_KERNEL_ERROR_TEXT_MAX bytes; non-printable bytes become '?');
+** empty if the last invocation had none.  KERNEL_LAST_ERROR, fn 9. */
+NUB_API int nub_kernel_last_error(nub *n, char *text, size_t cap, nub_error *err);
+
 /* Send any fn id with any payload and return the raw reply payload (for
 ** tests and tools; the typed calls above are the API).  A reply longer
 ** than reply_cap is NUB_ERR_PROTOCOL. */

@@ -33,6 +33,7 @@ struct nk_kernel {
   pvm_mem *mem;            /* the invocation lane's address space */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
+  char last_error[NUB_KERNEL_ERROR_TEXT_MAX + 1];   /* KERNEL_LAST_ERROR */
 };
 
 uint32_t nk_reply(uint8_t *out, size_t out_cap, size_t *out_len, const void *data, size_t len);
@@ -57,5 +58,7 @@ void nk_invoke_fini(nk_kernel *k);
 uint64_t nk_jit_cache_clear(nk_kernel *k);
 uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                       size_t out_cap, size_t *out_len);
+uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
 
 #endif

@@ -500,6 +500,19 @@ int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_
   return rpc(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, out, sizeof *out, err);
 }
 
+int nub_kernel_last_error(nub *n, char *text, size_t cap, nub_error *err) {
+  char reply[NUB_KERNEL_ERROR_TEXT_MAX];
+  size_t got = 0;
+  if (!text || !cap) return host_fail(err, NUB_ERR_ARG, "kernel_last_error: no room for the text");
+  int rc = nub_call_raw(n, NUB_FN_KERNEL_LAST_ERROR, NULL, 0, reply, sizeof reply, &got, err);
+  if (rc) return rc;
+  size_t len = got < cap - 1 ? got : cap - 1;
+  for (size_t i = 0; i < len; i++)    /* the guest's bytes: printable ASCII only */
+    text[i] = reply[i] >= 0x20 && reply[i] < 0x7F ? reply[i] : '?';
+  text[len] = 0;
+  return NUB_OK;
+}
+
 int nub_ping(nub *n, nub_error *err) {
   int rc;
   if (!n->b->ops->ping)

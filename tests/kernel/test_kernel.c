@@ -411,6 +411,15 @@ static void exits_are_reported(void **state) {
   nub_close(n);
 }
 
+/* KERNEL_LAST_ERROR names the reason of the last invocation's error. */
+static void expect_reason(nub *n, const char *want) {
+  char text[NUB_KERNEL_ERROR_TEXT_MAX + 1];
+  nub_error err;
+  if (nub_kernel_last_error(n, text, sizeof text, &err)) fail_msg("last_error: %s", err.msg);
+  if (want[0] ? !strstr(text, want) : text[0] != 0)
+    fail_msg("kernel_last_error is \"%s\", expected \"%s\"", text, want);
+}
+
 static void expect_kernel_error(nub_invocation_result r, uint32_t code) {
   assert_int_equal(r.exit_reason, NUB_EXIT_KERNEL_ERROR);
   assert_int_equal(r.exit_arg, code);
@@ -446,6 +455,7 @@ static void kernel_errors(void **state) {
   assert_int_equal(got, sizeof r);
   memcpy(&r, reply, sizeof r);
   expect_kernel_error(r, NUB_KERR_BAD_PACKET);
+  expect_reason(n, "invoke packet of 79 bytes, expected 80");
 
   /* 21: nothing under that hash */
   uint8_t missing[32];
@@ -475,6 +485,9 @@ static void kernel_errors(void **state) {
   /* 25: no endpoint with key 5; an index above 255 is no key (never
   ** truncated to endpoint 0): nub_invoke refuses it, the kernel too */
   expect_kernel_error(invoke(n, b.items[b.instance].hash, 5, 0, 0, 10), NUB_KERR_ENDPOINT_NOT_FOUND);
+  expect_reason(n, "endpoint 5: no such key");
+  assert_int_equal(invoke(n, b.items[b.instance].hash, 0, 1, 1, 10).exit_reason, NUB_EXIT_HALT);
+  expect_reason(n, "");                /* the last invocation had none */
   static const uint32_t too_large[] = {0x100, 0x1FF, UINT32_MAX};
   for (size_t i = 0; i < sizeof too_large / sizeof too_large[0]; i++) {
     nub_invocation_result res;
@@ -489,6 +502,7 @@ static void kernel_errors(void **state) {
                                   &got, NULL), NUB_OK);
     assert_int_equal(got, sizeof res);
     expect_kernel_error(res, NUB_KERR_ENDPOINT_NOT_FOUND);
+    expect_reason(n, "above the largest key 255");
   }
 
   /* 26: a mapping whose Data cap was never published */
@@ -511,6 +525,8 @@ static void kernel_errors(void **state) {
   cap_instance_fresh(image2, &spec.instance);
   put_spec(n, &spec, inst_hash);
   expect_kernel_error(invoke(n, inst_hash, 0, 0, 0, 10), NUB_KERR_MEMORY);
+  expect_reason(n, "memory: ");
+
 
   struct nub_kernel_stats ks;
   assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
