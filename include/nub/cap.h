@@ -27,6 +27,11 @@ extern "C" {
 #define CAP_PAGE_SIZE 4096u
 #define CAP_REGS      13
 
+/* The same facts as the engine's, tied: a cap's registers, pages and
+** access bits are the PVM's. */
+NUB_STATIC_ASSERT(CAP_REGS == PVM_REGS, "a cap holds the PVM's registers");
+NUB_STATIC_ASSERT(CAP_PAGE_SIZE == PVM_PAGE_SIZE, "cap pages are PVM pages");
+
 /* Union selectors of the SSZ `Cap` type (first wire byte). */
 typedef enum cap_kind {
   CAP_INSTANCE = 0,
@@ -50,6 +55,8 @@ typedef enum cap_kind {
 /* Mapping access (same numbers as pvm_access). */
 #define CAP_ACCESS_RO 1u
 #define CAP_ACCESS_RW 2u
+NUB_STATIC_ASSERT(CAP_ACCESS_RO == PVM_ACCESS_RO && CAP_ACCESS_RW == PVM_ACCESS_RW,
+                  "a mapping's access is the PVM's page access");
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */

@@ -43,6 +43,9 @@ int host_fail(nub_error *err, int code, const char *fmt, ...) {
   return code;
 }
 
+/* The wire's hash is the cap layer's. */
+_Static_assert(NUB_HASH_SIZE == CAP_HASH_SIZE, "nub_hash is a cap hash");
+
 const char *nub_version(void) { return NUB_VERSION_STRING; }
 
 const char *nub_errcode_name(int code) {
