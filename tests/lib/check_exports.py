@@ -59,6 +59,8 @@ def main():
         if not name.startswith(ALLOWED_PREFIXES):
             print(f"public name outside the prefixes {ALLOWED_PREFIXES}: {name} ({decl[name]})")
             bad += 1
+    for name in sorted(exp):
+        print(f"  {name}")
     by_prefix = {}
     for name in exp:
         by_prefix[name.split("_")[0]] = by_prefix.get(name.split("_")[0], 0) + 1
