@@ -17,10 +17,16 @@ ALLOWED_PREFIXES = ("nub_", "pvm_", "jit_", "cap_")
 LINKER_SYMBOLS = {"_init", "_fini", "_edata", "_end", "__bss_start"}
 
 
+UNMARKED = re.compile(r"(?:extern\s+)?(?:const\s+)?(?:struct\s+|enum\s+)?\w+[\s*]+\w+\s*[(\[;]")
+
+
 def declared(include_dir):
     names = {}
     for path in sorted(glob.glob(os.path.join(include_dir, "*.h"))):
         for no, line in enumerate(open(path), 1):
+            if UNMARKED.match(line) and not line.startswith(("typedef", "static", "return")) \
+                    and not re.match(r"(struct|enum|union)\s+\w+;", line):
+                names.setdefault("!unmarked", []).append(f"{os.path.basename(path)}:{no}: {line.strip()}")
             if not line.startswith("NUB_API "):
                 continue
             m = re.match(r"NUB_API\s+[^(;\[]*?\**\b([A-Za-z_]\w*)\s*[(;\[]", line)
@@ -49,6 +55,9 @@ def main():
     lib, include_dir = sys.argv[1], sys.argv[2]
     decl, exp = declared(include_dir), exported(lib)
     bad = 0
+    for where in decl.pop("!unmarked", []):
+        print(f"public declaration without NUB_API (never exported): {where}")
+        bad += 1
     for name in sorted(exp - decl.keys()):
         print(f"exported but not declared NUB_API in a public header: {name}")
         bad += 1
