@@ -6,16 +6,30 @@
 # `make fuzz-diff-long` fuzzes the JIT against the interpreter for millions
 # of programs; `make bench-jit` prints the JIT figures.
 
-.PHONY: all build run examples check test deps dev fuzz fuzz-smoke fuzz-diff-long bench-jit clean
+.PHONY: all build run examples check test deps test-deps dev fuzz fuzz-smoke fuzz-diff-long \
+        bench-jit install clean
 
 all: build
 
+# Build packages only for the release CLI and library; the test set
+# (cmocka, valgrind, libcap-dev, clang, ...) only for dev, test and fuzz.
 deps:
-	@./scripts/deps.sh
+	@./scripts/deps.sh build
+
+test-deps:
+	@./scripts/deps.sh test
 
 build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release
+
+# The library (libnub.a, libnub.so), headers, nub.pc, the CMake package,
+# nub-guest (PREFIX/libexec/nub, where the library looks) and the CLI.
+PREFIX ?= /usr/local
+install: deps
+	@cmake --preset release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build --preset release
+	@cmake --install build
 
 # examples/add_regs.pvm (r7 = r7 + r8) published as caps and invoked in a
 # sandboxed guest process (the proc backend), with the sandbox report:
@@ -28,7 +42,7 @@ run: build
 examples: build
 	@for s in examples/*.s; do ./build/nub asm $$s -o $${s%.s}.pvm || exit 1; done
 
-dev: deps
+dev: test-deps
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev
 
@@ -41,7 +55,7 @@ test: dev
 	@echo "runner figures:" && ./scripts/test-summary.sh
 	@$(MAKE) --no-print-directory fuzz-smoke
 
-fuzz: deps
+fuzz: test-deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz
 

@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
 # Install the Debian packages nub needs, only when something is missing.
 # Idempotent: a machine that has everything runs no apt command at all.
+#
+#   scripts/deps.sh build   what the release CLI and library need (`make`)
+#   scripts/deps.sh test    that plus what the tests, fuzzers and checks
+#                           need (`make test`, `make dev`, `make fuzz`)
 set -eu
 
-packages="cmake ninja-build gcc make pkg-config python3 \
-  libsodium-dev libcmocka-dev libzydis-dev \
-  clang-14 lld-14 libclang-rt-14-dev \
-  clang-19 lld-19 llvm-19 qemu-user"
+# clang-19/lld-19: the C runtime and workloads, built for RV64E by every
+# preset (nub bench programs needs them too).
+build="cmake ninja-build gcc make pkg-config libsodium-dev clang-19 lld-19"
+# cmocka: unit tests; zydis: the JIT tests' disassembler; python3: the SSZ
+# cross-check and the export/layer checks; g++: public headers as C++17;
+# libcap-dev: nub beside libcap; valgrind: nub exec under valgrind;
+# clang/lld/compiler-rt 14: the libFuzzer targets; llvm-19 and qemu-user:
+# the nub link tests (objdump, qemu-riscv64 as the reference).
+test="$build python3 g++ libcmocka-dev libzydis-dev libcap-dev valgrind \
+  clang-14 lld-14 libclang-rt-14-dev llvm-19 qemu-user"
+
+case "${1:-test}" in
+  build) packages=$build ;;
+  test) packages=$test ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $packages; do

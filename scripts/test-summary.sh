@@ -8,5 +8,6 @@ log=${1:-build-dev/Testing/Temporary/LastTest.log}
 awk '
   /^[0-9]+\/[0-9]+ Testing: / { name = $3; next }
   /^[0-9]+ passed, [0-9]+ failed$/ || /^fuzz-diff: / || /^cap vectors: / ||
-  /^ssz_check: / || /lookup rounds/ { printf "  %-22s %s\n", name, $0 }
+  /^ssz_check: / || /lookup rounds/ || / exported symbols / || /consumers built and run$/ ||
+  / includes checked / || /^[0-9]+ checks, [0-9]+ failed$/ || /^[0-9]+ headers, / { printf "  %-22s %s\n", name, $0 }
 ' "$log"

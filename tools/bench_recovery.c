@@ -39,7 +39,7 @@ static int time_recovery(nub *n, uint64_t *ns) {
   *ns = bench_now_ns() - t0;
   if (rc != NUB_ERR_GUEST_DIED) {
     fprintf(stderr, "bench recovery: the call after a kill returned %s: %s\n",
-            nub_errcode_name(rc), err.msg);
+            nub_errcode_name(rc), rc ? err.msg : "(no error)");   /* err: failure only */
     return 1;
   }
   if (!strstr(err.msg, "re-published")) return fail("recovery", &err);

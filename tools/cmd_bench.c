@@ -609,7 +609,7 @@ static int bench_hash(void) {
   uint8_t *buf = malloc(long_len), *out = malloc(pairs_len / 2), digest[32];
   double load[3] = {0};
   int rc = 1;
-  if (!buf || !out || sodium_init() < 0 || cap_init()) goto out;
+  if (!buf || !out || sodium_init() < 0 || nub_cap_init()) goto out;
   if (getloadavg(load, 3) < 0) load[0] = -1;
   for (size_t i = 0; i < long_len; i++) buf[i] = (uint8_t)(i * 131 + (i >> 9));
   printf("nub bench hash: SHA-256 MB/s (input bytes), best pass of >= %.1f s; SHA extensions: %s;"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "nub/nub.h"
 
 static const cli_command commands[] = {
   {&cli_vectors_spec, cmd_vectors},
@@ -39,7 +40,7 @@ static const cli_command *find(const char *name) {
 int main(int argc, char **argv) {
   const cli_command *c;
   if (argc >= 2 && !strcmp(argv[1], "--version")) {
-    printf("nub %s\n", NUB_VERSION);
+    printf("nub %s\n", nub_version());
     return 0;
   }
   if (argc >= 3 && !strcmp(argv[1], "help") && (c = find(argv[2]))) {

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nub/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,9 +31,13 @@ extern "C" {
 #define NUB_FN_TEST           7u   /* test guests only: fault injection */
 /* ids >= 8 are nub extensions beyond the seed's table of 8 */
 #define NUB_FN_REPUBLISH      8u   /* republish records -> nub_republish_reply */
+#define NUB_FN_KERNEL_LAST_ERROR 9u /* nub extension: empty -> text of the last kernel error */
 #define NUB_GUEST_FN_TABLE_SIZE 16u
 
 #define NUB_SMOKE_VALUE 42u
+/* InvokePacket.endpoint_idx names an endpoint key, a byte: a larger
+** value is refused (nub_invoke: NUB_ERR_ARG; the kernel: error 25). */
+#define NUB_ENDPOINT_MAX 0xFFu
 #define NUB_HASH_SIZE 32u
 #define NUB_BOOT_MAGIC 0x4A41525F424F4F54ull   /* "JAR_BOOT" read big-endian */
 #define NUB_GUEST_VA_BASE_DEFAULT 0x500000000000ull
@@ -52,12 +58,12 @@ struct nub_boot_info {
   uint64_t reserved[12];        /* zero */
 };
 
-_Static_assert(sizeof(struct nub_boot_info) == 128, "BootInfo is 128 bytes");
-_Static_assert(offsetof(struct nub_boot_info, magic) == 0, "BootInfo.magic");
-_Static_assert(offsetof(struct nub_boot_info, directory_va) == 8, "BootInfo.directory_va");
-_Static_assert(offsetof(struct nub_boot_info, directory_type_id) == 16, "BootInfo.directory_type_id");
-_Static_assert(offsetof(struct nub_boot_info, guest_va_base) == 24, "BootInfo.guest_va_base");
-_Static_assert(offsetof(struct nub_boot_info, reserved) == 32, "BootInfo._reserved");
+NUB_STATIC_ASSERT(sizeof(struct nub_boot_info) == 128, "BootInfo is 128 bytes");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, magic) == 0, "BootInfo.magic");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, directory_va) == 8, "BootInfo.directory_va");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, directory_type_id) == 16, "BootInfo.directory_type_id");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, guest_va_base) == 24, "BootInfo.guest_va_base");
+NUB_STATIC_ASSERT(offsetof(struct nub_boot_info, reserved) == 32, "BootInfo._reserved");
 
 /* InvokePacket (seed): 80 bytes, read unaligned by the guest. */
 typedef struct nub_invoke_packet {
@@ -68,10 +74,10 @@ typedef struct nub_invoke_packet {
   uint64_t initial_gas;
 } nub_invoke_packet;
 
-_Static_assert(sizeof(nub_invoke_packet) == 80, "InvokePacket is 80 bytes");
-_Static_assert(offsetof(nub_invoke_packet, instance_hash) == 0, "InvokePacket.instance_hash");
-_Static_assert(offsetof(nub_invoke_packet, endpoint_idx) == 32, "InvokePacket.endpoint_idx");
-_Static_assert(offsetof(nub_invoke_packet, flags) == 36, "InvokePacket._pad");
+NUB_STATIC_ASSERT(sizeof(nub_invoke_packet) == 80, "InvokePacket is 80 bytes");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, instance_hash) == 0, "InvokePacket.instance_hash");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, endpoint_idx) == 32, "InvokePacket.endpoint_idx");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, flags) == 36, "InvokePacket._pad");
 
 /* InvokePacket.flags (nub; 0 = the seed's behaviour, a 24-byte reply).
 ** NUB_INVOKE_FLAG_LOG: the kernel services the log host call (ecalli
@@ -92,8 +98,8 @@ _Static_assert(offsetof(nub_invoke_packet, flags) == 36, "InvokePacket._pad");
 #define NUB_LOG_LINE_MAX     4096u
 #define NUB_LOG_SECTION_HEADER 8u
 #define NUB_LOG_RECORD_HEADER  8u
-_Static_assert(offsetof(nub_invoke_packet, args) == 40, "InvokePacket.args");
-_Static_assert(offsetof(nub_invoke_packet, initial_gas) == 72, "InvokePacket.initial_gas");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, args) == 40, "InvokePacket.args");
+NUB_STATIC_ASSERT(offsetof(nub_invoke_packet, initial_gas) == 72, "InvokePacket.initial_gas");
 
 /* InvocationResult (seed): 24 bytes. */
 typedef struct nub_invocation_result {
@@ -103,11 +109,11 @@ typedef struct nub_invocation_result {
   uint64_t gas_remaining;       /* >= 0 */
 } nub_invocation_result;
 
-_Static_assert(sizeof(nub_invocation_result) == 24, "InvocationResult is 24 bytes");
-_Static_assert(offsetof(nub_invocation_result, exit_reason) == 0, "InvocationResult.exit_reason");
-_Static_assert(offsetof(nub_invocation_result, exit_arg) == 4, "InvocationResult.exit_arg");
-_Static_assert(offsetof(nub_invocation_result, return_value) == 8, "InvocationResult.return_value");
-_Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "InvocationResult.gas_remaining");
+NUB_STATIC_ASSERT(sizeof(nub_invocation_result) == 24, "InvocationResult is 24 bytes");
+NUB_STATIC_ASSERT(offsetof(nub_invocation_result, exit_reason) == 0, "InvocationResult.exit_reason");
+NUB_STATIC_ASSERT(offsetof(nub_invocation_result, exit_arg) == 4, "InvocationResult.exit_arg");
+NUB_STATIC_ASSERT(offsetof(nub_invocation_result, return_value) == 8, "InvocationResult.return_value");
+NUB_STATIC_ASSERT(offsetof(nub_invocation_result, gas_remaining) == 16, "InvocationResult.gas_remaining");
 
 /* exit_reason values */
 #define NUB_EXIT_HALT        0u
@@ -128,6 +134,7 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_KERR_MEMORY             26u  /* nub: a mapping's Data cap is missing, or
                                             more than CAP_MEMORY_MAX_RUNS Data runs */
 #define NUB_KERR_OUT_OF_MEMORY      27u  /* nub: over the guest's memory budget */
+#define NUB_KERR_ENGINE_START       28u  /* nub: the engine could not start the program */
 #define NUB_KERR_COMPILE_FAILED     50u
 /* The CALL/HALT kernel (docs/kernel.md, "Errors"): the codes of the
 ** reference's table, some widened to every kernel operation. */
@@ -142,6 +149,9 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 #define NUB_KERR_PENDING            74u  /* a slot whose Instance is running (or yielded)
                                             is used, or a frame returns or calls while it
                                             holds a caught yield */
+/* KERNEL_LAST_ERROR's reply: the reason of the last kernel error, UTF-8,
+** at most this many bytes, no terminator; empty if there was none. */
+#define NUB_KERNEL_ERROR_TEXT_MAX   240u
 
 /* PUT_CAP rejection (the seed's 32 x 0xFF, then a nub extension):
 **   32 x 0xFF | u32 reason class | reason text, 1..NUB_PUT_CAP_REASON_MAX
@@ -158,6 +168,9 @@ _Static_assert(offsetof(nub_invocation_result, gas_remaining) == 16, "Invocation
 ** gas does not cover it ends out-of-gas before running, gas unchanged.
 ** A run's mmap and its share of the reset measured ~3 us, about what
 ** 3000 instructions take. */
+/* The smallest nub_options.memory_budget (host and guest refuse less). */
+#define NUB_MIN_MEMORY_BUDGET (4ull << 20)
+
 #define NUB_GAS_PER_DATA_RUN        3000u
 
 /* HEAP_STATS reply (seed): 4 x u64 LE. */
@@ -168,7 +181,7 @@ struct nub_heap_stats {
   uint64_t available_bytes;
 };
 
-_Static_assert(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
+NUB_STATIC_ASSERT(sizeof(struct nub_heap_stats) == 32, "heap stats are 32 bytes");
 
 /* KERNEL_STATS reply (nub extension): 13 x u64 LE. */
 struct nub_kernel_stats {
@@ -189,7 +202,7 @@ struct nub_kernel_stats {
                                    frame memory (each copied at most once) */
 };
 
-_Static_assert(sizeof(struct nub_kernel_stats) == 104, "kernel stats are 104 bytes");
+NUB_STATIC_ASSERT(sizeof(struct nub_kernel_stats) == 104, "kernel stats are 104 bytes");
 
 /* REPUBLISH (nub extension): caps the host published before, with the
 ** hashes it computed then, many per frame; the guest decodes each copy
@@ -213,10 +226,10 @@ typedef struct nub_republish_reply {
   uint32_t inserted;            /* of those, new to the directory */
 } nub_republish_reply;
 
-_Static_assert(sizeof(nub_republish_header) == 8, "republish header is 8 bytes");
-_Static_assert(sizeof(nub_republish_record) == 40, "republish record header is 40 bytes");
-_Static_assert(offsetof(nub_republish_record, len) == 32, "republish record len");
-_Static_assert(sizeof(nub_republish_reply) == 8, "republish reply is 8 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_republish_header) == 8, "republish header is 8 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_republish_record) == 40, "republish record header is 40 bytes");
+NUB_STATIC_ASSERT(offsetof(nub_republish_record, len) == 32, "republish record len");
+NUB_STATIC_ASSERT(sizeof(nub_republish_reply) == 8, "republish reply is 8 bytes");
 
 /* ---- framing in the shared buffers (nub) ----
 **
@@ -241,8 +254,8 @@ typedef struct nub_response_header {
   uint64_t len;
 } nub_response_header;
 
-_Static_assert(sizeof(nub_request_header) == 16, "request header is 16 bytes");
-_Static_assert(sizeof(nub_response_header) == 16, "response header is 16 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_request_header) == 16, "request header is 16 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_response_header) == 16, "response header is 16 bytes");
 
 /* Response status.  Anything but OK carries a UTF-8 message as payload. */
 #define NUB_RPC_OK             0u
@@ -251,6 +264,32 @@ _Static_assert(sizeof(nub_response_header) == 16, "response header is 16 bytes")
 #define NUB_RPC_BAD_PAYLOAD    3u   /* payload of the wrong size for the fn */
 #define NUB_RPC_TOO_LARGE      4u   /* reply does not fit the output buffer */
 #define NUB_RPC_INTERNAL       5u   /* guest-side failure (out of memory, ...) */
+
+/* ---- the sandbox report's bits (nub_sandbox_report, and the guest's
+** lockdown report over the channel: docs/sandbox.md) ---- */
+
+/* Namespaces the guest process runs in. */
+#define NUB_NS_USER    0x01u
+#define NUB_NS_PID     0x02u
+#define NUB_NS_NET     0x04u
+#define NUB_NS_IPC     0x08u
+#define NUB_NS_MOUNT   0x10u
+#define NUB_NS_UTS     0x20u
+#define NUB_NS_CGROUP  0x40u
+#define NUB_NS_TIME    0x80u   /* where the kernel has it (Linux >= 5.6) */
+
+/* Lockdown steps of the guest process. */
+#define NUB_LOCK_FDS_CLOSED    0x001u  /* no file descriptors left */
+#define NUB_LOCK_NO_NEW_PRIVS  0x002u
+#define NUB_LOCK_RLIMITS       0x004u  /* NOFILE, NPROC, FSIZE, CORE, MEMLOCK, MSGQUEUE, LOCKS = 0 */
+#define NUB_LOCK_CAPS_DROPPED  0x008u  /* no capabilities, even inside its user namespace */
+#define NUB_LOCK_FS_DETACHED   0x010u  /* its root is an empty read-only tmpfs */
+#define NUB_LOCK_SECCOMP       0x020u  /* seccomp allow-list; anything else kills it */
+#define NUB_LOCK_NOT_DUMPABLE  0x040u  /* no ptrace, no core dump */
+#define NUB_LOCK_PDEATHSIG     0x080u  /* dies with the thread that started it */
+#define NUB_LOCK_ROBUST_DEATH  0x100u  /* its death wakes a waiting host at once */
+#define NUB_LOCK_CAPBSET_CLEARED 0x200u /* empty capability bounding set */
+#define NUB_LOCK_UNPRIVILEGED  0x400u  /* uid and gid outside every namespace are not 0 */
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,11 @@ extern "C" {
 #define CAP_PAGE_SIZE 4096u
 #define CAP_REGS      13
 
+/* The same facts as the engine's, tied: a cap's registers, pages and
+** access bits are the PVM's. */
+NUB_STATIC_ASSERT(CAP_REGS == PVM_REGS, "a cap holds the PVM's registers");
+NUB_STATIC_ASSERT(CAP_PAGE_SIZE == PVM_PAGE_SIZE, "cap pages are PVM pages");
+
 /* Union selectors of the SSZ `Cap` type (first wire byte). */
 typedef enum cap_kind {
   CAP_INSTANCE = 0,
@@ -50,6 +55,8 @@ typedef enum cap_kind {
 /* Mapping access (same numbers as pvm_access). */
 #define CAP_ACCESS_RO 1u
 #define CAP_ACCESS_RW 2u
+NUB_STATIC_ASSERT(CAP_ACCESS_RO == PVM_ACCESS_RO && CAP_ACCESS_RW == PVM_ACCESS_RW,
+                  "a mapping's access is the PVM's page access");
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
@@ -89,13 +96,14 @@ typedef struct cap_error {
   char msg[256];
 } cap_error;
 
-const char *cap_errcode_name(int code);
-const char *cap_kind_name(int kind);
+NUB_API const char *cap_errcode_name(int code);
+NUB_API const char *cap_kind_name(int kind);
 
 /* Prepare libsodium and the zero-hash table.  Every function calls it
 ** lazily; call it up front to do the work (and libsodium's start-up) at a
-** time of your choosing.  Thread safe. */
-int cap_init(void);
+** time of your choosing.  Thread safe.  (Named nub_cap_init, not
+** cap_init: libcap exports cap_init, and a program links both.) */
+NUB_API int nub_cap_init(void);
 
 /* ------------------------------------------------------------------ */
 /* Values carried by caps                                               */
@@ -197,24 +205,24 @@ typedef struct cap_view {
 } cap_view;
 
 /* Strictly validate the whole object in [wire, end) and fill a view. */
-int cap_decode(const uint8_t *wire, const uint8_t *end, cap_view *out,
+NUB_API int cap_decode(const uint8_t *wire, const uint8_t *end, cap_view *out,
                cap_error *err);
 /* Point a view at an identical copy of its bytes (e.g. after the
 ** directory stored them): O(1), no validation needed. */
-void cap_view_rebase(cap_view *v, const uint8_t *new_wire);
+NUB_API void cap_view_rebase(cap_view *v, const uint8_t *new_wire);
 
 /* Field access on valid views (i below the count; no checks needed). */
-cap_page cap_data_page(const cap_data_view *d, uint32_t i);
+NUB_API cap_page cap_data_page(const cap_data_view *d, uint32_t i);
 /* Bytes of page page_index, NULL when that page is all zero. */
-const uint8_t *cap_data_find_page(const cap_data_view *d, uint32_t page_index);
-void cap_image_endpoint(const cap_image_view *im, uint32_t i, cap_endpoint *out);
-bool cap_image_find_endpoint(const cap_image_view *im, uint8_t key,
+NUB_API const uint8_t *cap_data_find_page(const cap_data_view *d, uint32_t page_index);
+NUB_API void cap_image_endpoint(const cap_image_view *im, uint32_t i, cap_endpoint *out);
+NUB_API bool cap_image_find_endpoint(const cap_image_view *im, uint8_t key,
                              cap_endpoint *out);
-void cap_image_mapping(const cap_image_view *im, uint32_t i, cap_mapping *out);
-void cap_instance_overlay(const cap_instance_view *in, uint32_t i,
+NUB_API void cap_image_mapping(const cap_image_view *im, uint32_t i, cap_mapping *out);
+NUB_API void cap_instance_overlay(const cap_instance_view *in, uint32_t i,
                           cap_overlay *out);
-void cap_slots_get(const cap_slots *s, uint32_t i, cap_slot *out);
-bool cap_slots_find(const cap_slots *s, const uint8_t *key, size_t key_len,
+NUB_API void cap_slots_get(const cap_slots *s, uint32_t i, cap_slot *out);
+NUB_API bool cap_slots_find(const cap_slots *s, const uint8_t *key, size_t key_len,
                     cap_slot *out);
 
 /* ------------------------------------------------------------------ */
@@ -222,17 +230,17 @@ bool cap_slots_find(const cap_slots *s, const uint8_t *key, size_t key_len,
 /* ------------------------------------------------------------------ */
 
 /* 32 x 0xFF: put_cap's failure reply; no cap may hash to it. */
-extern const uint8_t cap_sentinel_hash[CAP_HASH_SIZE];
-bool cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]);
+NUB_API extern const uint8_t cap_sentinel_hash[CAP_HASH_SIZE];
+NUB_API bool cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]);
 
 /* SHA-256 SSZ hash_tree_root of the Cap union (selector mixed in). */
-int cap_hash(const cap_view *v, uint8_t out[CAP_HASH_SIZE], cap_error *err);
+NUB_API int cap_hash(const cap_view *v, uint8_t out[CAP_HASH_SIZE], cap_error *err);
 /* cap_decode + cap_hash. */
-int cap_hash_wire(const uint8_t *wire, const uint8_t *end,
+NUB_API int cap_hash_wire(const uint8_t *wire, const uint8_t *end,
                   uint8_t out[CAP_HASH_SIZE], cap_error *err);
 /* Image hash chain: out = BLAKE2b-256(parent || image_hash).  A fresh
 ** Instance uses parent = 32 zero bytes. */
-void cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
+NUB_API void cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
                     const uint8_t image_hash[CAP_HASH_SIZE],
                     uint8_t out[CAP_HASH_SIZE]);
 
@@ -288,18 +296,18 @@ typedef struct cap_spec {
 /* Encode spec.  *len receives the wire size; with out == NULL only the
 ** size is computed.  The bytes written are validated by cap_decode, so an
 ** encoder never produces a wire object the decoder would reject. */
-int cap_encode(const cap_spec *spec, uint8_t *out, size_t out_cap, size_t *len,
+NUB_API int cap_encode(const cap_spec *spec, uint8_t *out, size_t out_cap, size_t *len,
                cap_error *err);
 /* Same, into a malloc'd buffer (free() it). */
-int cap_encode_alloc(const cap_spec *spec, uint8_t **out, size_t *len,
+NUB_API int cap_encode_alloc(const cap_spec *spec, uint8_t **out, size_t *len,
                      cap_error *err);
 /* A Data cap of size bytes whose first len bytes are bytes (rest zero). */
-int cap_encode_data_alloc(uint64_t size, const uint8_t *bytes, size_t len,
+NUB_API int cap_encode_data_alloc(uint64_t size, const uint8_t *bytes, size_t len,
                           uint8_t **out, size_t *out_len, cap_error *err);
 /* The spec a view describes (arrays malloc'd, pages point into the view's
 ** wire); free with cap_spec_free. */
-int cap_spec_from_view(const cap_view *v, cap_spec *out, cap_error *err);
-void cap_spec_free(cap_spec *s);
+NUB_API int cap_spec_from_view(const cap_view *v, cap_spec *out, cap_error *err);
+NUB_API void cap_spec_free(cap_spec *s);
 
 /* ------------------------------------------------------------------ */
 /* Builders                                                             */
@@ -320,22 +328,22 @@ typedef struct cap_bundle {
   uint32_t image, instance;       /* indexes into items */
 } cap_bundle;
 
-void cap_bundle_free(cap_bundle *b);
+NUB_API void cap_bundle_free(cap_bundle *b);
 
 /* From a GP standard program (A.7) and argument bytes: Data caps for RO,
 ** RW and args, an Image for ISA profile `profile` (the kernel loads its
 ** code under that profile) with mappings RO / RW / heap / stack / args,
 ** the sbrk heap, endpoint 0 with the SPI registers, and a fresh Instance.
 ** An unknown profile is CAP_ERR_RESERVED. */
-int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
+NUB_API int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
                   const uint8_t *args, uint32_t args_len, cap_bundle *out, cap_error *err);
 
 /* The same with endpoints 0..count-1 (1 <= count <= 256) entering at
 ** entry_pcs[i], each with the SPI registers: nub link's export slots
 ** (docs/toolchain.md) are endpoint K at pc 5K. */
-int cap_build_spi_endpoints(pvm_profile profile, const uint8_t *spi, size_t spi_len,
-                            const uint8_t *args, uint32_t args_len, const uint32_t *entry_pcs,
-                            uint32_t count, cap_bundle *out, cap_error *err);
+NUB_API int cap_build_spi_endpoints(pvm_profile profile, const uint8_t *spi, size_t spi_len,
+                                    const uint8_t *args, uint32_t args_len, const uint32_t *entry_pcs,
+                                    uint32_t count, cap_bundle *out, cap_error *err);
 
 /* One entry of a caller's page map: [start, start+size) with access;
 ** the first len bytes come from bytes (len <= size), the rest is zero. */
@@ -350,13 +358,13 @@ typedef struct cap_region {
 ** mapping per region (ascending, disjoint), endpoint 0 (pc 0, zero
 ** registers), no heap; a Data cap per region with bytes; and a fresh
 ** Instance. */
-int cap_build_generic(pvm_profile profile, const uint8_t *blob, size_t blob_len,
+NUB_API int cap_build_generic(pvm_profile profile, const uint8_t *blob, size_t blob_len,
                       const cap_region *map, uint32_t count, cap_bundle *out,
                       cap_error *err);
 
 /* A fresh Instance of an Image: chain from a zero parent, empty cnode,
 ** no overlay, zero registers, pc and gas. */
-void cap_instance_fresh(const uint8_t image_hash[CAP_HASH_SIZE],
+NUB_API void cap_instance_fresh(const uint8_t image_hash[CAP_HASH_SIZE],
                         cap_instance_spec *out);
 
 /* ------------------------------------------------------------------ */
@@ -379,14 +387,14 @@ typedef const cap_view *(*cap_lookup_fn)(void *ud,
 ** directory's region as backing); read-only mappings get their access
 ** last, one pvm_mem_protect each.  Errors name the mapping / overlay index
 ** and the hash. */
-int cap_memory_build(pvm_mem *mem, const cap_view *image,
+NUB_API int cap_memory_build(pvm_mem *mem, const cap_view *image,
                      const cap_view *instance, cap_lookup_fn lookup, void *ud,
                      cap_error *err);
 /* What cap_memory_build would place, without touching memory: the runs of
 ** Data pages summed over mappings and overlays (what invocations charge
 ** gas for).  Fails as cap_memory_build would on missing or wrong-kind
 ** Data caps, and with CAP_ERR_LIMIT past CAP_MEMORY_MAX_RUNS. */
-int cap_memory_runs(const cap_view *image, const cap_view *instance,
+NUB_API int cap_memory_runs(const cap_view *image, const cap_view *instance,
                     cap_lookup_fn lookup, void *ud, uint64_t *runs,
                     cap_error *err);
 
@@ -414,8 +422,8 @@ typedef struct cap_bump {
   size_t size, used;
   size_t last;             /* start of the newest allocation (free undoes it) */
 } cap_bump;
-void cap_bump_init(cap_bump *b, void *base, size_t size);
-cap_alloc cap_bump_allocator(cap_bump *b);
+NUB_API void cap_bump_init(cap_bump *b, void *base, size_t size);
+NUB_API cap_alloc cap_bump_allocator(cap_bump *b);
 
 /* A handle on a directory region.  Writers create it (one writer at a
 ** time; callers serialize writers); readers open a region, possibly a
@@ -437,21 +445,21 @@ typedef struct cap_dir_entry {
   uint8_t kind;
 } cap_dir_entry;
 
-int cap_dir_create(cap_dir *d, void *base, size_t size, const cap_alloc *alloc,
+NUB_API int cap_dir_create(cap_dir *d, void *base, size_t size, const cap_alloc *alloc,
                    uint32_t min_capacity, cap_error *err);
 /* Open a region for reading; header_off is the header's offset in it. */
-int cap_dir_open(cap_dir *d, const void *base, size_t size, uint64_t header_off,
+NUB_API int cap_dir_open(cap_dir *d, const void *base, size_t size, uint64_t header_off,
                  cap_error *err);
 /* Decode, hash and store wire (copied into the region first, so a caller
 ** whose input may change underneath is safe).  Idempotent: the same bytes
 ** give the same entry.  view (optional) is a view of the stored bytes. */
-int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
+NUB_API int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
                 uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
                 cap_view *view, bool *inserted, cap_error *err);
 /* The same for a caller that already knows the hash (a host re-publishing
 ** what it hashed at first publication): the copy is decoded for the view
 ** but not hashed; the caller is trusted to give the hash of wire. */
-int cap_dir_put_hashed(cap_dir *d, const uint8_t *wire, size_t len,
+NUB_API int cap_dir_put_hashed(cap_dir *d, const uint8_t *wire, size_t len,
                        const uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
                        cap_view *view, bool *inserted, cap_error *err);
 /* Every read is bounded, whatever the region holds (docs/wire.md,
@@ -465,14 +473,14 @@ int cap_dir_put_hashed(cap_dir *d, const uint8_t *wire, size_t len,
 ** concurrent writer; entry->wire stays valid (records never move), but in
 ** a hostile region its bytes may change: copy and check them with
 ** cap_dir_get_verified. */
-int cap_dir_find(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+NUB_API int cap_dir_find(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                  cap_dir_entry *entry, cap_error *err);
 /* Find hash, copy its wire into buf and check the copy hashes to hash. */
-int cap_dir_get_verified(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+NUB_API int cap_dir_get_verified(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                          uint8_t *buf, size_t buf_cap, size_t *len,
                          cap_error *err);
 /* Entries and slot capacity (read under the seqlock). */
-int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
+NUB_API int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
                   cap_error *err);
 
 #ifdef __cplusplus

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-extern const pvm_engine jit_engine;
+NUB_API extern const pvm_engine jit_engine;
 
 /* CPU features the compiler uses.  LZCNT is optional (a bsr sequence
 ** replaces it); the others are required. */
@@ -31,7 +31,7 @@ extern const pvm_engine jit_engine;
 #define JIT_CPU_REQUIRED (JIT_CPU_BMI1 | JIT_CPU_BMI2 | JIT_CPU_POPCNT)
 
 /* Features of this CPU (cpuid), JIT_CPU_* bits. */
-uint32_t jit_cpu_features(void);
+NUB_API uint32_t jit_cpu_features(void);
 
 typedef struct jit_options {
   uint32_t disable;        /* JIT_CPU_* to avoid even if present (tests) */
@@ -57,16 +57,16 @@ typedef struct jit_code jit_code;
 
 /* Compile prog (which must outlive the code).  opt may be NULL.  Fails
 ** with PVM_ERR_UNSUPPORTED when the CPU lacks a required feature. */
-int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
+NUB_API int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
                 pvm_error *err);
-void jit_code_free(jit_code *code);
-const jit_stats *jit_code_stats(const jit_code *code);
+NUB_API void jit_code_free(jit_code *code);
+NUB_API const jit_stats *jit_code_stats(const jit_code *code);
 
 /* Install the fault handler (once per process) and a signal stack for
 ** the calling thread (once per thread).  jit_run does this lazily; call
 ** it before a seccomp filter that forbids sigaction/sigaltstack/mmap
 ** (and see jit_keep_handler). */
-int jit_thread_prepare(pvm_error *err);
+NUB_API int jit_thread_prepare(pvm_error *err);
 
 /* From now on trust that the fault handler stays installed: by default
 ** every VM set-up checks it (sigaction) and re-installs it if a test
@@ -74,10 +74,10 @@ int jit_thread_prepare(pvm_error *err);
 ** handlers once prepared, such as nub-guest under its seccomp filter
 ** (where the check would be a forbidden system call on every invoke);
 ** call it after jit_thread_prepare. */
-void jit_keep_handler(void);
+NUB_API void jit_keep_handler(void);
 
 /* Run a VM bound to jit_engine on the calling thread (= jit_engine.run). */
-pvm_status jit_run(pvm_vm *vm);
+NUB_API pvm_status jit_run(pvm_vm *vm);
 
 #ifdef __cplusplus
 }

@@ -12,8 +12,10 @@
 **           sanitizers and debugging.  It is NOT a security boundary: a
 **           hostile program that escapes the engine owns your process.
 **
-** All functions return NUB_OK (0) or a nub_errcode, and fill a nub_error
-** (if given) with a message naming what went wrong.
+** All functions return NUB_OK (0) or a nub_errcode.  The nub_error a
+** call takes (it may be NULL) is written only on failure, with the code
+** and a message naming what went wrong, and never read: an
+** uninitialised one is fine, and on success it keeps what it held.
 **
 ** Threads: a handle serves one caller at a time for every function but
 ** nub_lookup, which any number of other threads may run at the same time
@@ -55,10 +57,14 @@ typedef struct nub_error {
   char msg[256];
 } nub_error;
 
-const char *nub_errcode_name(int code);
+NUB_API const char *nub_errcode_name(int code);
+
+/* The library's version, NUB_VERSION_STRING of the build that made it
+** (compare with the header's to catch a mismatched libnub.so). */
+NUB_API const char *nub_version(void);
 /* What a kernel error code (exit_arg of an InvocationResult whose
 ** exit_reason is NUB_EXIT_KERNEL_ERROR, include/nub/abi.h) means. */
-const char *nub_kernel_error_name(uint32_t code);
+NUB_API const char *nub_kernel_error_name(uint32_t code);
 
 typedef enum nub_backend {
   NUB_BACKEND_PROC = 0,
@@ -71,7 +77,9 @@ typedef struct nub_options {
   uint64_t guest_va_base;      /* 0 = NUB_GUEST_VA_BASE_DEFAULT or the next free slot */
   size_t heap_size;            /* guest heap region (holds every cap) */
   size_t io_size;              /* each shared request/response buffer */
-  const char *guest_path;      /* proc: nub-guest binary; NULL = $NUB_GUEST or next to the program */
+  const char *guest_path;      /* proc: nub-guest binary; NULL = $NUB_GUEST, else nub-guest
+                                  next to the program, else the installed one
+                                  (PREFIX/libexec/nub/nub-guest, compiled in) */
   uint32_t call_timeout_ms;    /* proc: a call that takes longer kills the guest; 0 = none */
   uint64_t memory_budget;      /* bounds what programs make the guest allocate
                                   (docs/abi.md, "The memory budget"): the JIT cache
@@ -88,20 +96,20 @@ typedef struct nub_options {
 #define NUB_DEFAULT_HEAP_SIZE (1ull << 30)
 #define NUB_DEFAULT_IO_SIZE   (80ull << 20)
 #define NUB_DEFAULT_MEMORY_BUDGET (2ull << 30)
-#define NUB_MIN_MEMORY_BUDGET (4ull << 20)
+/* NUB_MIN_MEMORY_BUDGET is in nub/abi.h (the guest checks it too). */
 
-void nub_options_init(nub_options *opt);
+NUB_API void nub_options_init(nub_options *opt);
 
 typedef struct nub nub;
 
-int nub_open(const nub_options *opt, nub **out, nub_error *err);
-void nub_close(nub *n);
+NUB_API int nub_open(const nub_options *opt, nub **out, nub_error *err);
+NUB_API void nub_close(nub *n);
 
-int nub_smoke(nub *n, uint64_t *value, nub_error *err);
-int nub_heap_stats(nub *n, struct nub_heap_stats *out, nub_error *err);
-int nub_kernel_stats(nub *n, struct nub_kernel_stats *out, nub_error *err);
-int nub_boot_info(nub *n, struct nub_boot_info *out, nub_error *err);
-int nub_evict_jit(nub *n, nub_error *err);
+NUB_API int nub_smoke(nub *n, uint64_t *value, nub_error *err);
+NUB_API int nub_heap_stats(nub *n, struct nub_heap_stats *out, nub_error *err);
+NUB_API int nub_kernel_stats(nub *n, struct nub_kernel_stats *out, nub_error *err);
+NUB_API int nub_boot_info(nub *n, struct nub_boot_info *out, nub_error *err);
+NUB_API int nub_evict_jit(nub *n, nub_error *err);
 
 /* Publish a cap given in its wire form; returns its hash.  Publication is
 ** permanent: the host keeps a copy of every published cap (with the hash
@@ -113,11 +121,11 @@ int nub_evict_jit(nub *n, nub_error *err);
 ** A refused cap is NUB_ERR_REJECTED (malformed: the message is the
 ** decoder's, as `nub cap show` gives it), NUB_ERR_NOMEM (the guest heap is
 ** full) or NUB_ERR_GUEST (a kernel fault); the handle stays usable. */
-int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err);
+NUB_API int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err);
 
 /* Invoke a published Instance.  Kernel errors are reported in the result
 ** (exit_reason NUB_EXIT_KERNEL_ERROR), not as a failed call. */
-int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
+NUB_API int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                uint64_t initial_gas, nub_invocation_result *out, nub_error *err);
 
 /* As nub_invoke, and the kernel services the guest's log host call
@@ -127,40 +135,26 @@ int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_
 ** NUB_INVOKE_LOG_MAX bytes are kept per invocation; *dropped (if not NULL)
 ** counts the messages past that. */
 typedef void nub_log_fn(void *ud, uint32_t level, const uint8_t *msg, size_t len);
-int nub_invoke_logged(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
+NUB_API int nub_invoke_logged(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                       uint64_t initial_gas, nub_invocation_result *out, nub_log_fn *log,
                       void *ud, uint32_t *dropped, nub_error *err);
+/* The reason of the last invocation's kernel error (exit_reason
+** NUB_EXIT_KERNEL_ERROR: why the compile, the memory or the engine
+** failed), as text in text[cap] (NUL-terminated, cut to fit, at most
+** NUB_KERNEL_ERROR_TEXT_MAX bytes; non-printable bytes become '?');
+** empty if the last invocation had none.  KERNEL_LAST_ERROR, fn 9. */
+NUB_API int nub_kernel_last_error(nub *n, char *text, size_t cap, nub_error *err);
 
 /* Send any fn id with any payload and return the raw reply payload (for
 ** tests and tools; the typed calls above are the API).  A reply longer
 ** than reply_cap is NUB_ERR_PROTOCOL. */
-int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *reply,
+NUB_API int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *reply,
                  size_t reply_cap, size_t *reply_len, nub_error *err);
 
 /* ---- the sandbox (proc backend; docs/sandbox.md) ---- */
 
-/* Namespaces the guest process runs in. */
-#define NUB_NS_USER    0x01u
-#define NUB_NS_PID     0x02u
-#define NUB_NS_NET     0x04u
-#define NUB_NS_IPC     0x08u
-#define NUB_NS_MOUNT   0x10u
-#define NUB_NS_UTS     0x20u
-#define NUB_NS_CGROUP  0x40u
-#define NUB_NS_TIME    0x80u   /* where the kernel has it (Linux >= 5.6) */
-
-/* Lockdown steps of the guest process. */
-#define NUB_LOCK_FDS_CLOSED    0x001u  /* no file descriptors left */
-#define NUB_LOCK_NO_NEW_PRIVS  0x002u
-#define NUB_LOCK_RLIMITS       0x004u  /* NOFILE, NPROC, FSIZE, CORE, MEMLOCK, MSGQUEUE, LOCKS = 0 */
-#define NUB_LOCK_CAPS_DROPPED  0x008u  /* no capabilities, even inside its user namespace */
-#define NUB_LOCK_FS_DETACHED   0x010u  /* its root is an empty read-only tmpfs */
-#define NUB_LOCK_SECCOMP       0x020u  /* seccomp allow-list; anything else kills it */
-#define NUB_LOCK_NOT_DUMPABLE  0x040u  /* no ptrace, no core dump */
-#define NUB_LOCK_PDEATHSIG     0x080u  /* dies with the thread that started it */
-#define NUB_LOCK_ROBUST_DEATH  0x100u  /* its death wakes a waiting host at once */
-#define NUB_LOCK_CAPBSET_CLEARED 0x200u /* empty capability bounding set */
-#define NUB_LOCK_UNPRIVILEGED  0x400u  /* uid and gid outside every namespace are not 0 */
+/* NUB_NS_* and NUB_LOCK_* (the report's bits) are in nub/abi.h: the guest
+** reports them over the channel too. */
 
 /* What isolation the guest actually got.  Namespaces and lockdown steps
 ** are best effort where the kernel refuses them (notes says which and
@@ -181,15 +175,15 @@ struct nub_sandbox_report {
   char notes[480];             /* what could not be had and why, '; '-separated */
 };
 
-int nub_sandbox_report(nub *n, struct nub_sandbox_report *out, nub_error *err);
+NUB_API int nub_sandbox_report(nub *n, struct nub_sandbox_report *out, nub_error *err);
 /* "inproc", "proc+seccomp" or "proc+ns+seccomp". */
-const char *nub_sandbox_level(const struct nub_sandbox_report *r);
+NUB_API const char *nub_sandbox_level(const struct nub_sandbox_report *r);
 /* The report as text, one fact per line (nub exec --verbose). */
-void nub_sandbox_print(const struct nub_sandbox_report *r, FILE *f);
+NUB_API void nub_sandbox_print(const struct nub_sandbox_report *r, FILE *f);
 
 /* One raw doorbell round trip through shared memory, no RPC frame (the
 ** floor under every call; for benchmarks).  NUB_ERR_ARG on inproc. */
-int nub_ping(nub *n, nub_error *err);
+NUB_API int nub_ping(nub *n, nub_error *err);
 
 /* Look a cap up without a round trip.  A cap published through this
 ** handle comes from the host's own copy (the one it re-publishes from):
@@ -208,17 +202,17 @@ int nub_ping(nub *n, nub_error *err);
 ** small (*len gets the size needed), NUB_ERR_PROTOCOL if the guest's
 ** directory is malformed or its writer stalled the read past the bound.
 ** Thread-safe (see the top). */
-int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
+NUB_API int nub_lookup(nub *n, const nub_hash hash, uint8_t *wire, size_t cap, size_t *len,
                nub_error *err);
 
 /* BootInfo as stored in the `.boot_info` ELF section of the executable
 ** that carries the kernel (nub-guest for proc, this program for inproc),
 ** read without a round trip. */
-int nub_boot_info_elf(nub *n, struct nub_boot_info *out, nub_error *err);
+NUB_API int nub_boot_info_elf(nub *n, struct nub_boot_info *out, nub_error *err);
 
 /* Name of the engine and backend in use. */
-const char *nub_engine_name(const nub *n);
-const char *nub_backend_name(const nub *n);
+NUB_API const char *nub_engine_name(const nub *n);
+NUB_API const char *nub_backend_name(const nub *n);
 
 #ifdef __cplusplus
 }

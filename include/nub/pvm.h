@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nub/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,7 +56,7 @@ typedef struct pvm_error {
   char msg[200];
 } pvm_error;
 
-const char *pvm_errcode_name(int code);
+NUB_API const char *pvm_errcode_name(int code);
 
 /* ------------------------------------------------------------------ */
 /* ISA profiles and the instruction table                               */
@@ -257,16 +259,16 @@ typedef struct pvm_opinfo {
   uint8_t gas;             /* gp07: gas per instruction (GP 0.8: docs/gas.md) */
 } pvm_opinfo;
 
-const pvm_opinfo *pvm_isa(pvm_profile profile);      /* 256 rows */
-const char *pvm_profile_name(pvm_profile profile);
-int pvm_profile_by_name(const char *name);           /* -1 if unknown */
+NUB_API const pvm_opinfo *pvm_isa(pvm_profile profile);      /* 256 rows */
+NUB_API const char *pvm_profile_name(pvm_profile profile);
+NUB_API int pvm_profile_by_name(const char *name);           /* -1 if unknown */
 /* Opcode byte of a semantic op in a profile, -1 if the profile lacks it. */
-int pvm_opcode_of(pvm_profile profile, pvm_op op);
+NUB_API int pvm_opcode_of(pvm_profile profile, pvm_op op);
 /* Opcode byte for a mnemonic, -1 if none. */
-int pvm_opcode_by_name(pvm_profile profile, const char *name, size_t len);
-const char *pvm_format_name(pvm_format f);
+NUB_API int pvm_opcode_by_name(pvm_profile profile, const char *name, size_t len);
+NUB_API const char *pvm_format_name(pvm_format f);
 /* Number of valid opcodes in a profile. */
-unsigned pvm_isa_count(pvm_profile profile);
+NUB_API unsigned pvm_isa_count(pvm_profile profile);
 
 /* What a profile changes in execution besides numbering and gas.  Table
 ** data (src/pvm/profile.c) that the engines read through the program,
@@ -275,7 +277,7 @@ typedef struct pvm_semantics {
   bool ro_store_faults;    /* a store to a read-only page is a page fault
                               (GP 0.8.0, jamv1) rather than a panic (GP 0.7) */
 } pvm_semantics;
-const pvm_semantics *pvm_profile_semantics(pvm_profile profile);  /* NULL if unknown */
+NUB_API const pvm_semantics *pvm_profile_semantics(pvm_profile profile);  /* NULL if unknown */
 
 /* ------------------------------------------------------------------ */
 /* Program blobs                                                        */
@@ -297,15 +299,15 @@ typedef struct pvm_blob {
 } pvm_blob;
 
 /* Decode a JAM compact natural (GP C.6) at *p; advances *p. */
-int pvm_read_natural(const uint8_t **p, const uint8_t *end, uint64_t *out);
+NUB_API int pvm_read_natural(const uint8_t **p, const uint8_t *end, uint64_t *out);
 /* Encode a compact natural into out (>= 9 bytes); returns length. */
-size_t pvm_write_natural(uint8_t *out, uint64_t x);
+NUB_API size_t pvm_write_natural(uint8_t *out, uint64_t x);
 
 /* Parse and validate a generic blob occupying exactly [p, end). */
-int pvm_blob_parse(const uint8_t *p, const uint8_t *end, pvm_blob *out,
+NUB_API int pvm_blob_parse(const uint8_t *p, const uint8_t *end, pvm_blob *out,
                    pvm_error *err);
 /* Jump table entry i (i < jump_count). */
-uint32_t pvm_blob_jump_entry(const pvm_blob *b, uint32_t i);
+NUB_API uint32_t pvm_blob_jump_entry(const pvm_blob *b, uint32_t i);
 /* Bitmask bit of byte pc (0 past the end). */
 static inline bool pvm_blob_is_start(const pvm_blob *b, uint64_t pc) {
   return pc < b->code_len && ((b->bitmask[pc >> 3] >> (pc & 7)) & 1);
@@ -332,10 +334,10 @@ typedef struct pvm_insn {
 
 /* Decode the instruction at pc (pc need not be a valid start; bytes past
 ** the code read as zero, as zeta in A.4). */
-void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
+NUB_API void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
                 pvm_insn *out);
 /* skip(pc) per A.3. */
-uint32_t pvm_skip(const pvm_blob *b, uint32_t pc);
+NUB_API uint32_t pvm_skip(const pvm_blob *b, uint32_t pc);
 
 /* ------------------------------------------------------------------ */
 /* Program builder: the binary encoder                                  */
@@ -348,29 +350,29 @@ uint32_t pvm_skip(const pvm_blob *b, uint32_t pc);
 ** generator can emit a whole program and check once. */
 typedef struct pvm_builder pvm_builder;
 
-pvm_builder *pvm_builder_new(pvm_profile profile);          /* NULL on OOM */
-void pvm_builder_free(pvm_builder *b);
-uint32_t pvm_builder_label(pvm_builder *b);                 /* new unbound label */
-void pvm_builder_bind(pvm_builder *b, uint32_t label);      /* label = next instruction */
+NUB_API pvm_builder *pvm_builder_new(pvm_profile profile);          /* NULL on OOM */
+NUB_API void pvm_builder_free(pvm_builder *b);
+NUB_API uint32_t pvm_builder_label(pvm_builder *b);                 /* new unbound label */
+NUB_API void pvm_builder_bind(pvm_builder *b, uint32_t label);      /* label = next instruction */
 /* Any non-branch instruction.  Registers follow the format's GP naming
 ** (see pvm_insn): reg+imm formats use ra; REG_REG uses rd (dst) and ra;
 ** REG_REG_IMM / _OFFSET / _IMM_IMM use ra, rb; REG_REG_REG uses ra, rb,
 ** rd.  Unused arguments are ignored.  Immediates are the semantic 64-bit
 ** values (nu_X, nu_Y after sign extension); the shortest encoding that
 ** decodes to them is used.  load_imm_64 takes any value. */
-void pvm_builder_insn(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
+NUB_API void pvm_builder_insn(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
                       uint64_t imm_x, uint64_t imm_y);
 /* Static control flow to a label: jump, load_imm_jump, branch_*_imm
 ** (imm is nu_X) and branch_* (ra, rb).  Offset widths are relaxed. */
-void pvm_builder_branch(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
+NUB_API void pvm_builder_branch(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
                         uint32_t label);
-void pvm_builder_jump_entry(pvm_builder *b, uint32_t label);  /* append a jump-table entry */
+NUB_API void pvm_builder_jump_entry(pvm_builder *b, uint32_t label);  /* append a jump-table entry */
 /* Lay out (offset widths shrink from 4 bytes to a fixed point), resolve
 ** labels and emit the GP generic blob.  On error err->offset is the index
 ** of the instruction (every call that adds code counts, from 0) or, for
 ** PVM_ERR_JUMP_TABLE, of the jump table entry.  The caller frees *blob.
 ** The builder may be finished once. */
-int pvm_builder_finish(pvm_builder *b, uint8_t **blob, size_t *len, pvm_error *err);
+NUB_API int pvm_builder_finish(pvm_builder *b, uint8_t **blob, size_t *len, pvm_error *err);
 
 /* Exact encodings, for tools that must reproduce given bytes (the
 ** assembler) and for generators of unusual but valid programs. */
@@ -391,22 +393,22 @@ typedef struct pvm_encoding {
 ** immediate or offset as 4 bytes, since the decoder would read the
 ** following bytes into a shorter one (an explicit other width is an
 ** error). */
-void pvm_builder_insn_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
+NUB_API void pvm_builder_insn_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
                           uint64_t imm_x, uint64_t imm_y, const pvm_encoding *enc);
-void pvm_builder_branch_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb,
+NUB_API void pvm_builder_branch_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb,
                             uint64_t imm, uint32_t label, const pvm_encoding *enc);
 /* Branch to an absolute pc that need not be a label (nor inside the code). */
-void pvm_builder_branch_abs(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb,
+NUB_API void pvm_builder_branch_abs(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb,
                             uint64_t imm, int64_t target, const pvm_encoding *enc);
 /* An instruction start followed verbatim by bytes[0..n) (1 <= n <= 25):
 ** invalid opcodes, truncated or otherwise unusual encodings. */
-void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n);
+NUB_API void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n);
 /* Code bytes that start no instruction (padding, unreachable bytes). */
-void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n);
-void pvm_builder_jump_entry_abs(pvm_builder *b, uint32_t pc);
+NUB_API void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n);
+NUB_API void pvm_builder_jump_entry_abs(pvm_builder *b, uint32_t pc);
 /* Jump table entry size 0..4; by default the smallest that holds every
 ** entry (at least 1 when there are entries). */
-void pvm_builder_jump_size(pvm_builder *b, unsigned size);
+NUB_API void pvm_builder_jump_size(pvm_builder *b, unsigned size);
 
 /* ------------------------------------------------------------------ */
 /* Assembler text (docs/asm.md)                                         */
@@ -419,14 +421,14 @@ void pvm_builder_jump_size(pvm_builder *b, unsigned size);
 ** for branch and jump table targets.  pvm_asm turns the text back into
 ** the same bytes, unusual encodings included.  *text is NUL-terminated;
 ** the caller frees it. */
-int pvm_disasm(pvm_profile profile, const uint8_t *in, size_t len, unsigned flags,
+NUB_API int pvm_disasm(pvm_profile profile, const uint8_t *in, size_t len, unsigned flags,
                char **text, size_t *text_len, pvm_error *err);
 
 /* Assemble text into a generic blob, or into an SPI container when the
 ** text uses SPI directives (*is_spi says which; may be NULL).  Errors
 ** start with "LINE:COLUMN: " and err->offset is the byte offset in text.
 ** The caller frees *out. */
-int pvm_asm(pvm_profile profile, const char *text, size_t len, uint8_t **out,
+NUB_API int pvm_asm(pvm_profile profile, const char *text, size_t len, uint8_t **out,
             size_t *out_len, bool *is_spi, pvm_error *err);
 
 /* ------------------------------------------------------------------ */
@@ -454,18 +456,18 @@ typedef struct pvm_spi_layout {
   uint64_t regs[PVM_REGS];
 } pvm_spi_layout;
 
-int pvm_spi_parse(const uint8_t *p, const uint8_t *end, pvm_spi *out,
+NUB_API int pvm_spi_parse(const uint8_t *p, const uint8_t *end, pvm_spi *out,
                   pvm_error *err);
 /* Encode an SPI container (the inverse of pvm_spi_parse); checks the
 ** field limits (o, w, s < 2^24, z < 2^16, c < 2^32).  Caller frees *out. */
-int pvm_spi_encode(const pvm_spi *spi, uint8_t **out, size_t *len, pvm_error *err);
+NUB_API int pvm_spi_encode(const pvm_spi *spi, uint8_t **out, size_t *len, pvm_error *err);
 /* Compute the layout for args of args_len bytes; checks A.41. */
-int pvm_spi_layout_compute(const pvm_spi *spi, uint32_t args_len,
+NUB_API int pvm_spi_layout_compute(const pvm_spi *spi, uint32_t args_len,
                            pvm_spi_layout *out, pvm_error *err);
 struct pvm_mem;
 /* Map the layout into mem (which should be empty) and copy o, w and the
 ** arguments in; also sets the sbrk heap. */
-int pvm_spi_load_memory(struct pvm_mem *mem, const pvm_spi *spi,
+NUB_API int pvm_spi_load_memory(struct pvm_mem *mem, const pvm_spi *spi,
                         const pvm_spi_layout *layout, const uint8_t *args,
                         uint32_t args_len, pvm_error *err);
 
@@ -478,33 +480,33 @@ int pvm_spi_load_memory(struct pvm_mem *mem, const pvm_spi *spi,
 ** any number of VMs and threads. */
 typedef struct pvm_program pvm_program;
 
-int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
+NUB_API int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
                      pvm_program **out, pvm_error *err);
-void pvm_program_free(pvm_program *prog);
-const pvm_blob *pvm_program_blob(const pvm_program *prog);
-pvm_profile pvm_program_profile(const pvm_program *prog);
+NUB_API void pvm_program_free(pvm_program *prog);
+NUB_API const pvm_blob *pvm_program_blob(const pvm_program *prog);
+NUB_API pvm_profile pvm_program_profile(const pvm_program *prog);
 /* pc is in the basic-block start set (varpi, A.5). */
-bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc);
+NUB_API bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc);
 /* Gas charged on entering at pc: the block cost at a block start, the
 ** cost of the rest of the block elsewhere. */
-int64_t pvm_program_entry_cost(const pvm_program *prog, uint32_t pc);
-uint32_t pvm_program_block_count(const pvm_program *prog);
+NUB_API int64_t pvm_program_entry_cost(const pvm_program *prog, uint32_t pc);
+NUB_API uint32_t pvm_program_block_count(const pvm_program *prog);
 /* Gas blocks in pc order: start at *cursor = 0; each call gives the next
 ** block's first pc, its cost and whether it is a basic block: one in
 ** varpi, or the implicit trap at the end of the code after a final
 ** fallthrough or conditional branch (the other gas blocks begin after an invalid opcode or at a
 ** synthetic trap, and are reached only by a mid-block initial pc).
 ** False after the last block. */
-bool pvm_program_next_block(const pvm_program *prog, uint32_t *cursor, uint32_t *pc,
-                            uint32_t *cost, bool *basic);
-uint32_t pvm_program_insn_count(const pvm_program *prog);
+NUB_API bool pvm_program_next_block(const pvm_program *prog, uint32_t *cursor, uint32_t *pc,
+                                    uint32_t *cost, bool *basic);
+NUB_API uint32_t pvm_program_insn_count(const pvm_program *prog);
 /* Memory (bytes) pvm_program_load of the len-byte blob b may allocate at
 ** its peak: a bound from code_len and jump_count, so a caller can refuse
 ** a program before loading it. */
-uint64_t pvm_program_load_bytes(const pvm_blob *b, size_t len);
+NUB_API uint64_t pvm_program_load_bytes(const pvm_blob *b, size_t len);
 /* Memory a loaded program holds: its copy of the blob and the analysis
 ** (pre-decoded instructions, varpi bitset, resolved jump table). */
-size_t pvm_program_bytes(const pvm_program *prog);
+NUB_API size_t pvm_program_bytes(const pvm_program *prog);
 
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
@@ -520,51 +522,51 @@ typedef enum pvm_access {
 ** reserved host window so both engines address it as base + u32. */
 typedef struct pvm_mem pvm_mem;
 
-int pvm_mem_new(pvm_mem **out, pvm_error *err);
-void pvm_mem_free(pvm_mem *mem);
+NUB_API int pvm_mem_new(pvm_mem **out, pvm_error *err);
+NUB_API void pvm_mem_free(pvm_mem *mem);
 /* Make [addr, addr+len) accessible, zero-filled; page-aligned. */
-int pvm_mem_map(pvm_mem *mem, uint32_t addr, uint64_t len, pvm_access acc,
+NUB_API int pvm_mem_map(pvm_mem *mem, uint32_t addr, uint64_t len, pvm_access acc,
                 pvm_error *err);
 /* Change access of mapped or unmapped pages without touching contents;
 ** PVM_ACCESS_NONE keeps the bytes but makes them inaccessible. */
-int pvm_mem_protect(pvm_mem *mem, uint32_t addr, uint64_t len,
+NUB_API int pvm_mem_protect(pvm_mem *mem, uint32_t addr, uint64_t len,
                     pvm_access acc, pvm_error *err);
 /* Host-side copies; every page touched must be mapped (any access). */
-int pvm_mem_write(pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
+NUB_API int pvm_mem_write(pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
                   pvm_error *err);
-int pvm_mem_read(const pvm_mem *mem, uint32_t addr, void *dst, uint64_t len,
+NUB_API int pvm_mem_read(const pvm_mem *mem, uint32_t addr, void *dst, uint64_t len,
                  pvm_error *err);
-pvm_access pvm_mem_access(const pvm_mem *mem, uint32_t addr);
+NUB_API pvm_access pvm_mem_access(const pvm_mem *mem, uint32_t addr);
 /* Drop every mapping: all pages inaccessible and zero again. */
-int pvm_mem_reset(pvm_mem *mem, pvm_error *err);
+NUB_API int pvm_mem_reset(pvm_mem *mem, pvm_error *err);
 /* sbrk state: the heap grows from top up to limit (exclusive). */
-void pvm_mem_set_heap(pvm_mem *mem, uint32_t top, uint32_t limit);
-uint32_t pvm_mem_heap_top(const pvm_mem *mem);
+NUB_API void pvm_mem_set_heap(pvm_mem *mem, uint32_t top, uint32_t limit);
+NUB_API uint32_t pvm_mem_heap_top(const pvm_mem *mem);
 /* Number of accessible pages. */
-uint32_t pvm_mem_mapped_pages(const pvm_mem *mem);
+NUB_API uint32_t pvm_mem_mapped_pages(const pvm_mem *mem);
 /* Calls fn for each maximal run of pages with the same access != NONE. */
 typedef void (*pvm_mem_range_fn)(void *ud, uint32_t addr, uint64_t len,
                                  pvm_access acc);
-void pvm_mem_ranges(const pvm_mem *mem, pvm_mem_range_fn fn, void *ud);
+NUB_API void pvm_mem_ranges(const pvm_mem *mem, pvm_mem_range_fn fn, void *ud);
 
 /* Copy-on-write set-up (docs/architecture.md, "Memory of an invocation").
 ** Let pvm_mem_place map pages instead of copying them: the size bytes at
 ** base in this process are a MAP_SHARED mapping of fd from offset (base,
 ** size and offset page aligned).  The caller keeps fd open and never changes
 ** bytes once they may have been placed.  fd -1 forgets the backing. */
-int pvm_mem_set_backing(pvm_mem *mem, int fd, uint64_t offset, const void *base, uint64_t size,
+NUB_API int pvm_mem_set_backing(pvm_mem *mem, int fd, uint64_t offset, const void *base, uint64_t size,
                         pvm_error *err);
 /* Give the mapped pages [addr, addr+len) a private copy of the len bytes
 ** at src (page multiples), keeping their access: one copy-on-write mapping
 ** per run of equal access when src is a page-aligned part of the backing,
 ** else a copy.  Writes to the pages never reach src. */
-int pvm_mem_place(pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
+NUB_API int pvm_mem_place(pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
                   pvm_error *err);
 /* Make the mapped pages [addr, addr+len) zero again, keeping their access:
 ** one fresh mapping per run of equal access, no byte written. */
-int pvm_mem_clear(pvm_mem *mem, uint32_t addr, uint64_t len, pvm_error *err);
+NUB_API int pvm_mem_clear(pvm_mem *mem, uint32_t addr, uint64_t len, pvm_error *err);
 /* The first page of [addr, addr+len) that is not mapped, if any. */
-bool pvm_mem_find_unmapped(const pvm_mem *mem, uint32_t addr, uint64_t len,
+NUB_API bool pvm_mem_find_unmapped(const pvm_mem *mem, uint32_t addr, uint64_t len,
                            uint32_t *page);
 /* Host work done since pvm_mem_new (for tests and benchmarks). */
 typedef struct pvm_mem_work {
@@ -572,7 +574,7 @@ typedef struct pvm_mem_work {
   uint64_t mprotects;      /* mprotect calls */
   uint64_t pages_copied;   /* pages written by pvm_mem_write / _place copies */
 } pvm_mem_work;
-void pvm_mem_get_work(const pvm_mem *mem, pvm_mem_work *out);
+NUB_API void pvm_mem_get_work(const pvm_mem *mem, pvm_mem_work *out);
 
 /* ------------------------------------------------------------------ */
 /* Virtual machines and engines                                         */
@@ -586,7 +588,7 @@ typedef enum pvm_status {
   PVM_HOST = 4,            /* ecalli; exit_arg = immediate */
 } pvm_status;
 
-const char *pvm_status_name(int status);
+NUB_API const char *pvm_status_name(int status);
 
 /* How the next pvm_vm_run continues; set by the engine on exit. */
 typedef enum pvm_resume {
@@ -636,20 +638,20 @@ typedef struct pvm_engine {
   size_t (*code_bytes)(const void *code);
 } pvm_engine;
 
-extern const pvm_engine pvm_engine_interp;
+NUB_API extern const pvm_engine pvm_engine_interp;
 
 /* Bind a VM to a program, memory and engine.  code must come from
 ** engine->compile(prog) (NULL is fine for the interpreter).  Registers,
 ** gas and pc start at zero. */
-int pvm_vm_init(pvm_vm *vm, const pvm_program *prog, pvm_mem *mem,
+NUB_API int pvm_vm_init(pvm_vm *vm, const pvm_program *prog, pvm_mem *mem,
                 const pvm_engine *engine, void *code, pvm_error *err);
-void pvm_vm_fini(pvm_vm *vm);
-void pvm_vm_set_pc(pvm_vm *vm, uint32_t pc);
+NUB_API void pvm_vm_fini(pvm_vm *vm);
+NUB_API void pvm_vm_set_pc(pvm_vm *vm, uint32_t pc);
 static inline pvm_status pvm_vm_run(pvm_vm *vm) { return vm->engine->run(vm); }
 
 /* Tracing hook for the interpreter (`nub run --trace`); NULL disables. */
 typedef void (*pvm_trace_fn)(void *ud, const pvm_vm *vm, uint32_t pc);
-pvm_status pvm_interp_run_traced(pvm_vm *vm, pvm_trace_fn fn, void *ud);
+NUB_API pvm_status pvm_interp_run_traced(pvm_vm *vm, pvm_trace_fn fn, void *ud);
 
 #ifdef __cplusplus
 }

@@ -165,7 +165,7 @@ int cap_refuse_sentinel(const uint8_t h[CAP_HASH_SIZE], int kind, cap_error *err
 
 int cap_hash(const cap_view *v, uint8_t out[CAP_HASH_SIZE], cap_error *err) {
   uint8_t root[32];
-  if (cap_init())
+  if (nub_cap_init())
     return cap_fail(err, CAP_ERR_NOMEM, 0, "cap: libsodium failed to initialise");
   switch (v->kind) {
   case CAP_DATA: data_root(&v->data, root); break;
@@ -192,7 +192,7 @@ void cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
                     const uint8_t image_hash[CAP_HASH_SIZE],
                     uint8_t out[CAP_HASH_SIZE]) {
   uint8_t buf[2 * CAP_HASH_SIZE];
-  cap_init();
+  nub_cap_init();
   memcpy(buf, parent, CAP_HASH_SIZE);
   memcpy(buf + CAP_HASH_SIZE, image_hash, CAP_HASH_SIZE);
   crypto_generichash(out, CAP_HASH_SIZE, buf, sizeof buf, NULL, 0);

@@ -107,7 +107,7 @@ ssz_span ssz_list_elem(ssz_span s, uint32_t count, uint32_t i) {
 static uint8_t zero_hashes[SSZ_MAX_DEPTH + 1][32];
 static int init_state;   /* 0 none, 1 running, 2 done */
 
-int cap_init(void) {
+int nub_cap_init(void) {
   int expected = 0;
   if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == 2) return CAP_OK;
   if (__atomic_compare_exchange_n(&init_state, &expected, 1, false,

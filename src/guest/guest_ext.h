@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "nk.h"
-#include "nk_chan.h"
+#include "../chan/nk_chan.h"
 
 /* NUB_FN_TEST sub-operations: the first payload byte. */
 enum {

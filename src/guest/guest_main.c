@@ -23,7 +23,7 @@
 #include "guest_ext.h"
 #include "lockdown.h"
 #include "nk.h"
-#include "nk_chan.h"
+#include "../chan/nk_chan.h"
 #include "nub/jit.h"
 
 #define ALTSTACK_SIZE (64u << 10)

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nk_chan.h"
+#include "../chan/nk_chan.h"
 
 /* One syscall of the allow-list and the argument check applied to it. */
 typedef enum nk_arg_check {

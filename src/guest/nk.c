@@ -122,6 +122,7 @@ int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen) {
   k->table[NUB_FN_GET_BOOT_INFO] = fn_boot_info;
   k->table[NUB_FN_EVICT_JIT_ALL] = fn_evict_jit;
   k->table[NUB_FN_REPUBLISH] = nk_fn_republish;
+  k->table[NUB_FN_KERNEL_LAST_ERROR] = nk_fn_last_error;
   *out = k;
   return 0;
 }

@@ -45,6 +45,10 @@ typedef struct nk_config {
 /* Engine by name ("interp", "jit", or one added with nk_add_engine);
 ** NULL = the best available. */
 const pvm_engine *nk_engine_by_name(const char *name);
+/* The same for a CPU with cpu_features (JIT_CPU_*): a NULL name skips the
+** JIT where the CPU lacks JIT_CPU_REQUIRED (the interpreter runs; the
+** engine name in the sandbox report and nub_engine_name says so). */
+const pvm_engine *nk_engine_pick(const char *name, uint32_t cpu_features);
 /* Make an extra engine selectable by name (test guests add fault-injecting
 ** engines this way).  Process-wide; returns -1 when the table is full. */
 int nk_add_engine(const pvm_engine *engine);

@@ -18,7 +18,7 @@ static void dir_free(void *ud, void *p) { nk_heap_free(ud, p); }
 int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
   cap_error cerr;
   cap_alloc alloc = {dir_alloc, dir_free, NULL};
-  if (cap_init()) { snprintf(err, errlen, "kernel: libsodium failed to start"); return -1; }
+  if (nub_cap_init()) { snprintf(err, errlen, "kernel: libsodium failed to start"); return -1; }
   k->heap = nk_heap_init(k->cfg.heap_base, k->cfg.heap_size);
   if (!k->heap) {
     snprintf(err, errlen, "kernel: heap region %p + %zu is misaligned or too small",

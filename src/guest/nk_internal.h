@@ -37,6 +37,7 @@ struct nk_kernel {
   struct nk_frames *frames;  /* nk_frames.c: the call stack and its pools */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
+  char last_error[NUB_KERNEL_ERROR_TEXT_MAX + 1];   /* KERNEL_LAST_ERROR */
 };
 
 uint32_t nk_reply(uint8_t *out, size_t out_cap, size_t *out_len, const void *data, size_t len);
@@ -80,5 +81,7 @@ typedef bool (*nk_host_fn)(void *ud, pvm_vm *vm, const pvm_mem *mem);
 uint32_t nk_frames_run(nk_kernel *k, pvm_vm *vm, nk_compiled *c, const cap_view *image,
                        uint32_t image_ordinal, const cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r);
+uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
 
 #endif

@@ -2,6 +2,7 @@
 ** INVOKE_CACHED: find the Instance and its Image, compile once per Image,
 ** build a fresh address space, run, and report an InvocationResult.
 */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,26 @@ static const pvm_engine *engines[8] = {
   &pvm_engine_interp,
 };
 
-const pvm_engine *nk_engine_by_name(const char *name) {
-  for (size_t i = 0; i < sizeof engines / sizeof engines[0] && engines[i]; i++)
+const pvm_engine *nk_engine_pick(const char *name, uint32_t cpu_features) {
+  for (size_t i = 0; i < sizeof engines / sizeof engines[0] && engines[i]; i++) {
+#ifdef NUB_HAVE_JIT
+    /* the best engine is one this CPU runs: without them every invoke
+    ** of the JIT would end in kernel error 50 */
+    if (!name && engines[i] == &jit_engine &&
+        (cpu_features & JIT_CPU_REQUIRED) != JIT_CPU_REQUIRED)
+      continue;
+#endif
     if (!name || !strcmp(name, engines[i]->name)) return engines[i];
+  }
   return NULL;
+}
+
+const pvm_engine *nk_engine_by_name(const char *name) {
+#ifdef NUB_HAVE_JIT
+  return nk_engine_pick(name, jit_cpu_features());
+#else
+  return nk_engine_pick(name, 0);
+#endif
 }
 
 int nk_add_engine(const pvm_engine *engine) {
@@ -119,19 +136,47 @@ void nk_invoke_fini(nk_kernel *k) {
   pvm_mem_free(k->mem);
 }
 
+/* The reason of a kernel error, for KERNEL_LAST_ERROR (the code alone
+** travels in the InvocationResult). */
+static void note(nk_kernel *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(nk_kernel *k, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(k->last_error, sizeof k->last_error, fmt, ap);
+  va_end(ap);
+}
+
+uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len) {
+  if (in_len)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "kernel_last_error: %zu payload bytes, expected 0", in_len);
+  return nk_reply(out, out_cap, out_len, k->last_error, strlen(k->last_error));
+}
+
 /* Load and compile into c within limit bytes: 0 or a PVM_ERR_* code
-** (PVM_ERR_LIMIT: it needs more). */
+** (PVM_ERR_LIMIT: it needs more); the reason goes to last_error. */
 static int load_and_compile(nk_kernel *k, const cap_image_view *im, uint64_t limit,
                             nk_compiled *c) {
   const pvm_engine *e = k->cfg.engine;
-  int rc = pvm_program_load((pvm_profile)im->profile, im->code, im->code_len, &c->prog, NULL);
+  pvm_error err;
+  const char *step = "load";
+  int rc = pvm_program_load((pvm_profile)im->profile, im->code, im->code_len, &c->prog, &err);
   if (!rc) {
     size_t held = sizeof *c + pvm_program_bytes(c->prog);
-    if (held >= limit) rc = PVM_ERR_LIMIT;
-    else if (e->compile_within) rc = e->compile_within(c->prog, limit - held, &c->code, NULL);
-    else rc = e->compile(c->prog, &c->code, NULL);
+    step = "compile";
+    if (held >= limit) {
+      rc = PVM_ERR_LIMIT;
+      snprintf(err.msg, sizeof err.msg, "the program analysis alone takes %zu bytes of %llu",
+               held, (unsigned long long)limit);
+    } else if (e->compile_within) {
+      rc = e->compile_within(c->prog, limit - held, &c->code, &err);
+    } else {
+      rc = e->compile(c->prog, &c->code, &err);
+    }
   }
   if (rc) {
+    note(k, "%s (%s): %s", step, e->name, err.msg);
     if (c->code) e->release(c->code);
     pvm_program_free(c->prog);
     c->code = NULL;
@@ -151,7 +196,10 @@ uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordi
                            nk_compiled **out) {
   const pvm_engine *e = k->cfg.engine;
   nk_compiled *c = k->compiled[ordinal];
-  if (c == &too_large) return NUB_KERR_OUT_OF_MEMORY;
+  if (c == &too_large) {
+    note(k, "the Image's program was refused before: it needs more than the memory budget");
+    return NUB_KERR_OUT_OF_MEMORY;
+  }
   if (c) {
     k->stats.jit_cache_hits++;
     unlink_compiled(k, c);
@@ -164,10 +212,15 @@ uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordi
   if (full > k->budget) full = k->budget;
   if (typical > full) typical = full;
   if (pvm_program_load_bytes(&im->blob, im->code_len) + sizeof *c > full) {
+    note(k, "loading a %llu-byte blob needs more than %llu bytes",
+         (unsigned long long)im->code_len, (unsigned long long)full);
     k->compiled[ordinal] = &too_large;
     return NUB_KERR_OUT_OF_MEMORY;
   }
-  if (!(c = calloc(1, sizeof *c))) return NUB_KERR_OUT_OF_MEMORY;
+  if (!(c = calloc(1, sizeof *c))) {
+    note(k, "out of memory for a compiled program");
+    return NUB_KERR_OUT_OF_MEMORY;
+  }
   make_room(k, typical);
   uint64_t room = k->budget - k->cache_bytes;
   int rc = load_and_compile(k, im, room < full ? room : full, c);
@@ -218,6 +271,7 @@ static uint32_t result(nk_kernel *k, uint8_t *out, size_t out_cap, size_t *out_l
 static uint32_t kernel_error(nk_kernel *k, uint8_t *out, size_t out_cap, size_t *out_len,
                              uint32_t code) {
   nub_invocation_result r = {NUB_EXIT_KERNEL_ERROR, code, 0, 0};
+  if (!k->last_error[0]) note(k, "kernel error %u", code);
   return result(k, out, out_cap, out_len, &r);
 }
 
@@ -277,21 +331,34 @@ static int run(nk_kernel *k, nk_compiled *c, const cap_view *image, uint32_t ima
   int64_t gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
   uint64_t runs;
   pvm_vm vm;
-  if (pvm_mem_reset(k->mem, NULL) || cap_memory_runs(image, inst, nk_lookup, k, &runs, NULL))
-    return NUB_KERR_MEMORY;
+  pvm_error perr;
+  cap_error cerr;
+  if (pvm_mem_reset(k->mem, &perr)) {
+    note(k, "memory reset: %s", perr.msg);
+    return NUB_KERR_OUT_OF_MEMORY;
+  }
+  if (cap_memory_runs(image, inst, nk_lookup, k, &runs, &cerr)) {
+    note(k, "memory: %s", cerr.msg);
+    return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
+  }
   if (runs * NUB_GAS_PER_DATA_RUN > (uint64_t)gas) {
     *r = (nub_invocation_result){NUB_EXIT_OUT_OF_GAS, 0, p->args[0], (uint64_t)gas};
     return 0;
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
-  if (cap_memory_build(k->mem, image, inst, nk_lookup, k, NULL)) return NUB_KERR_MEMORY;
+  if (cap_memory_build(k->mem, image, inst, nk_lookup, k, &cerr)) {
+    note(k, "memory: %s", cerr.msg);
+    return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
+  }
   uint64_t heap = im->heap_limit > im->heap_top ? im->heap_limit - im->heap_top : 0;
   if (heap > room) {
     heap = room;
     pvm_mem_set_heap(k->mem, im->heap_top, im->heap_top + (uint32_t)room);
   }
-  if (pvm_vm_init(&vm, c->prog, k->mem, k->cfg.engine, c->code, NULL))
-    return NUB_KERR_COMPILE_FAILED;
+  if (pvm_vm_init(&vm, c->prog, k->mem, k->cfg.engine, c->code, &perr)) {
+    note(k, "engine start (%s): %s", k->cfg.engine->name, perr.msg);
+    return NUB_KERR_ENGINE_START;
+  }
   memcpy(vm.regs, ep->regs, sizeof vm.regs);
   memcpy(&vm.regs[7], p->args, sizeof p->args);
   vm.gas = gas;
@@ -310,7 +377,11 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
   nub_invocation_result r;
   cap_endpoint ep;
   uint32_t image_ordinal;
-  if (in_len != sizeof p) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_PACKET);
+  k->last_error[0] = 0;              /* KERNEL_LAST_ERROR speaks of this invocation */
+  if (in_len != sizeof p) {
+    note(k, "invoke packet of %zu bytes, expected %zu", in_len, sizeof p);
+    return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_PACKET);
+  }
   memcpy(&p, in, sizeof p);          /* read the shared packet once */
   if (p.flags & ~NUB_INVOKE_FLAG_LOG) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_FLAGS);
   const cap_view *inst = nk_caps_find(k, p.instance_hash, NULL);
@@ -319,11 +390,19 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
   const cap_view *image = nk_caps_find(k, inst->instance.image_hash, &image_ordinal);
   if (!image) return kernel_error(k, out, out_cap, out_len, NUB_KERR_IMAGE_NOT_FOUND);
   if (image->kind != CAP_IMAGE) return kernel_error(k, out, out_cap, out_len, NUB_KERR_NOT_AN_IMAGE);
-  if (!cap_image_find_endpoint(&image->image, (uint8_t)(p.endpoint_idx & 0xFF), &ep))
+  if (p.endpoint_idx > NUB_ENDPOINT_MAX ||   /* never a truncated key */
+      !cap_image_find_endpoint(&image->image, (uint8_t)p.endpoint_idx, &ep)) {
+    note(k, "endpoint %u: %s", p.endpoint_idx,
+         p.endpoint_idx > NUB_ENDPOINT_MAX ? "above the largest key 255" : "no such key");
     return kernel_error(k, out, out_cap, out_len, NUB_KERR_ENDPOINT_NOT_FOUND);
+  }
   /* an invocation's pages (mappings + sbrk) stay within the budget */
   uint64_t pages = nk_mapping_bytes(&image->image);
-  if (pages > k->budget) return kernel_error(k, out, out_cap, out_len, NUB_KERR_OUT_OF_MEMORY);
+  if (pages > k->budget) {
+    note(k, "the Image maps %llu bytes, over the memory budget of %llu",
+         (unsigned long long)pages, (unsigned long long)k->budget);
+    return kernel_error(k, out, out_cap, out_len, NUB_KERR_OUT_OF_MEMORY);
+  }
   nk_compiled *c;
   uint32_t code = nk_compiled_image(k, &image->image, image_ordinal, &c);
   if (code) return kernel_error(k, out, out_cap, out_len, code);

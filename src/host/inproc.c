@@ -4,7 +4,10 @@
 ** The heap is a memfd, as in proc, so invocations map Data pages
 ** copy-on-write; without memfds it is anonymous memory and they copy.
 */
+#include <dlfcn.h>
+#include <link.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@ typedef struct inproc {
   size_t heap_size;
   int heap_fd;             /* -1 when the heap is anonymous memory */
   nub_options opt;
+  char *kernel_file;       /* the ELF file that carries the kernel (.boot_info) */
 } inproc;
 
 static int start_kernel(inproc *p, nub_error *err) {
@@ -33,6 +37,28 @@ static int start_kernel(inproc *p, nub_error *err) {
   return NUB_OK;
 }
 
+/* The kernel (and its .boot_info section) is in this library: the program
+** itself when linked statically, libnub.so when linked against it. */
+struct find_object { uintptr_t base; const char *name; };
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *ud) {
+  struct find_object *f = ud;
+  if (info->dlpi_addr != f->base) return 0;
+  f->name = info->dlpi_name;
+  return 1;
+}
+
+static char *kernel_file(void) {
+  Dl_info info;
+  struct find_object f = {0, NULL};
+  if (dladdr((void *)&nk_create, &info) && info.dli_fbase) {
+    f.base = (uintptr_t)info.dli_fbase;
+    dl_iterate_phdr(find_object, &f);
+  }
+  /* the main program has an empty name */
+  return strdup(f.name && f.name[0] ? f.name : "/proc/self/exe");
+}
+
 static void inproc_close(host_backend *b) {
   inproc *p = (inproc *)b;
   if (!p) return;
@@ -41,6 +67,7 @@ static void inproc_close(host_backend *b) {
   if (p->heap_fd >= 0) close(p->heap_fd);
   free(p->b.in);
   free(p->b.out);
+  free(p->kernel_file);
   free(p);
 }
 
@@ -70,7 +97,10 @@ static int inproc_open(const nub_options *opt, host_backend **out, nub_error *er
   if ((rc = start_kernel(p, err))) goto fail;
   p->b.heap_view = p->heap;
   p->b.heap_size = p->heap_size;
-  p->b.exe_path = "/proc/self/exe";      /* this program links the kernel */
+  if (!(p->b.exe_path = p->kernel_file = kernel_file())) {
+    rc = host_fail(err, NUB_ERR_NOMEM, "inproc: out of memory");
+    goto fail;
+  }
   *out = &p->b;
   return NUB_OK;
 fail:

@@ -43,6 +43,11 @@ int host_fail(nub_error *err, int code, const char *fmt, ...) {
   return code;
 }
 
+/* The wire's hash is the cap layer's. */
+_Static_assert(NUB_HASH_SIZE == CAP_HASH_SIZE, "nub_hash is a cap hash");
+
+const char *nub_version(void) { return NUB_VERSION_STRING; }
+
 const char *nub_errcode_name(int code) {
   static const char *names[] = {
     "ok", "argument", "out-of-memory", "system", "sandbox", "guest-died", "timeout",
@@ -540,6 +545,9 @@ fail:
 int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                uint64_t initial_gas, nub_invocation_result *out, nub_error *err) {
   nub_invoke_packet p;
+  if (endpoint > NUB_ENDPOINT_MAX)   /* the key is a byte: 256 would run endpoint 0 */
+    return host_fail(err, NUB_ERR_ARG, "invoke: endpoint %u is above the largest key %u",
+                     endpoint, NUB_ENDPOINT_MAX);
   memset(&p, 0, sizeof p);
   memcpy(p.instance_hash, instance, NUB_HASH_SIZE);
   p.endpoint_idx = endpoint;
@@ -616,6 +624,19 @@ int nub_invoke_logged(nub *n, const nub_hash instance, uint32_t endpoint, const 
 out:
   free(reply);
   return rc;
+}
+
+int nub_kernel_last_error(nub *n, char *text, size_t cap, nub_error *err) {
+  char reply[NUB_KERNEL_ERROR_TEXT_MAX];
+  size_t got = 0;
+  if (!text || !cap) return host_fail(err, NUB_ERR_ARG, "kernel_last_error: no room for the text");
+  int rc = nub_call_raw(n, NUB_FN_KERNEL_LAST_ERROR, NULL, 0, reply, sizeof reply, &got, err);
+  if (rc) return rc;
+  size_t len = got < cap - 1 ? got : cap - 1;
+  for (size_t i = 0; i < len; i++)    /* the guest's bytes: printable ASCII only */
+    text[i] = reply[i] >= 0x20 && reply[i] < 0x7F ? reply[i] : '?';
+  text[len] = 0;
+  return NUB_OK;
 }
 
 int nub_ping(nub *n, nub_error *err) {

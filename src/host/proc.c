@@ -1,7 +1,7 @@
 /*
 ** The proc backend: the guest kernel in a locked-down nub-guest process
 ** (docs/sandbox.md).  Requests and responses travel through a shared
-** memfd with a futex doorbell (src/guest/nk_chan.h); the guest heap is a
+** memfd with a futex doorbell (src/chan/nk_chan.h); the guest heap is a
 ** second memfd the host maps read-only at the guest's own address.
 **
 ** Everything the guest can write is hostile: the host reads only the
@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../guest/nk_chan.h"
+#include "../chan/nk_chan.h"
 #include "host.h"
 #include "spawn.h"
 
@@ -326,16 +326,24 @@ out:
 
 /* ---- finding nub-guest ---- */
 
+#ifndef NUB_GUEST_INSTALL_PATH
+#define NUB_GUEST_INSTALL_PATH "/usr/local/libexec/nub/nub-guest"
+#endif
+
+/* nub_options.guest_path, else $NUB_GUEST, else nub-guest next to the
+** program (a build tree), else the installed one (libexec). */
 static char *guest_path(const nub_options *opt) {
   const char *env = getenv("NUB_GUEST");
   if (opt->guest_path) return strdup(opt->guest_path);
   if (env && env[0]) return strdup(env);
   char self[PATH_MAX], *path = NULL;
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return NULL;
+  if (n <= 0) return strdup(NUB_GUEST_INSTALL_PATH);
   self[n] = 0;
   if (asprintf(&path, "%s/nub-guest", dirname(self)) < 0) return NULL;
-  return path;
+  if (access(path, X_OK) == 0) return path;
+  free(path);
+  return strdup(NUB_GUEST_INSTALL_PATH);
 }
 
 /* ---- ops ---- */

@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../guest/nk_chan.h"
+#include "../chan/nk_chan.h"
 #include "spawn.h"
 
 #define CHILD_STACK (64u << 10)
@@ -271,7 +271,13 @@ int host_reap_child(host_child *c, bool kill_first, char *how, size_t howlen) {
   siginfo_t si;
   int code = -1;
   if (c->pidfd < 0) return -1;
-  if (kill_first) syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+  /* pidfd_send_signal cannot hit a recycled pid; where it does not exist
+  ** (Linux < 5.1, valgrind 3.19), kill: the child is ours and unreaped
+  ** (its pid stays ours), unless a SIGCHLD handler took it.  Without the
+  ** kill, the wait below would never return. */
+  if (kill_first && syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0) &&
+      errno == ENOSYS)
+    kill(c->pid, SIGKILL);
   memset(&si, 0, sizeof si);
   int r;
   do r = waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | __WALL);

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "../util/nub_assert.h"
 #include "jit_internal.h"
 
 /* Guest register -> host register.  rcx (scratch), r15 (memory base) and
@@ -771,10 +772,12 @@ static void emit_insn(compiler *c, uint32_t idx) {
 
 /* Gas check at a block head: the counter is signed, so jl after the
 ** subtraction is exactly "gas < cost" even when it wraps.  Its length is
-** gas_check_len(cost). */
+** gas_check_len(c, cost). */
 static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
   jit_asm *a = &c->a;
   jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
+  size_t start = jit_asm_pos(a);
+  (void)start;
   if (c->gas_reg && cost <= INT32_MAX) {
     jit_x86_alu_ri(a, JIT_SUB, true, JIT_GAS_REG, (int32_t)cost);
   } else if (c->gas_reg) {
@@ -787,6 +790,8 @@ static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
     jit_x86_alu_mr(a, JIT_SUB, true, gas, JIT_SCRATCH);
   }
   cold_exit(c, JIT_CC_L, idx, PVM_OOG);
+  /* block_entry() finds the check by this length */
+  NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
 }
 
 static void emit_cold(compiler *c) {

@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 
 #include "x86.h"
-#include "../pvm/pvm_internal.h"
 
 #define PAGE 4096u
 

@@ -102,7 +102,7 @@ static void test_merkle_zero_runs(void **state) {
                                      {13, 2, 17}};
   uint8_t chunk[32];
   (void)state;
-  assert_int_equal(cap_init(), CAP_OK);
+  assert_int_equal(nub_cap_init(), CAP_OK);
   for (size_t t = 0; t < sizeof runs / sizeof runs[0]; t++) {
     ssz_merkle a, b;
     uint8_t ra[32], rb[32];

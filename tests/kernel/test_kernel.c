@@ -411,6 +411,15 @@ static void exits_are_reported(void **state) {
   nub_close(n);
 }
 
+/* KERNEL_LAST_ERROR names the reason of the last invocation's error. */
+static void expect_reason(nub *n, const char *want) {
+  char text[NUB_KERNEL_ERROR_TEXT_MAX + 1];
+  nub_error err;
+  if (nub_kernel_last_error(n, text, sizeof text, &err)) fail_msg("last_error: %s", err.msg);
+  if (want[0] ? !strstr(text, want) : text[0] != 0)
+    fail_msg("kernel_last_error is \"%s\", expected \"%s\"", text, want);
+}
+
 static void expect_kernel_error(nub_invocation_result r, uint32_t code) {
   assert_int_equal(r.exit_reason, NUB_EXIT_KERNEL_ERROR);
   assert_int_equal(r.exit_arg, code);
@@ -446,6 +455,7 @@ static void kernel_errors(void **state) {
   assert_int_equal(got, sizeof r);
   memcpy(&r, reply, sizeof r);
   expect_kernel_error(r, NUB_KERR_BAD_PACKET);
+  expect_reason(n, "invoke packet of 79 bytes, expected 80");
 
   /* 21: nothing under that hash */
   uint8_t missing[32];
@@ -472,9 +482,28 @@ static void kernel_errors(void **state) {
   put_spec(n, &spec, inst_hash);
   expect_kernel_error(invoke(n, inst_hash, 0, 0, 0, 10), NUB_KERR_NOT_AN_IMAGE);
 
-  /* 25: no endpoint with key 5 (only the low byte of the index counts) */
+  /* 25: no endpoint with key 5; an index above 255 is no key (never
+  ** truncated to endpoint 0): nub_invoke refuses it, the kernel too */
   expect_kernel_error(invoke(n, b.items[b.instance].hash, 5, 0, 0, 10), NUB_KERR_ENDPOINT_NOT_FOUND);
-  assert_int_equal(invoke(n, b.items[b.instance].hash, 0x100, 1, 1, 10).exit_reason, NUB_EXIT_HALT);
+  expect_reason(n, "endpoint 5: no such key");
+  assert_int_equal(invoke(n, b.items[b.instance].hash, 0, 1, 1, 10).exit_reason, NUB_EXIT_HALT);
+  expect_reason(n, "");                /* the last invocation had none */
+  static const uint32_t too_large[] = {0x100, 0x1FF, UINT32_MAX};
+  for (size_t i = 0; i < sizeof too_large / sizeof too_large[0]; i++) {
+    nub_invocation_result res;
+    nub_error err;
+    const uint64_t args[4] = {0};
+    assert_int_equal(nub_invoke(n, b.items[b.instance].hash, too_large[i], args, 10, &res, &err),
+                     NUB_ERR_ARG);
+    nub_invoke_packet raw = {.endpoint_idx = too_large[i], .initial_gas = 10};
+    memcpy(raw.instance_hash, b.items[b.instance].hash, NUB_HASH_SIZE);
+    got = 0;
+    assert_int_equal(nub_call_raw(n, NUB_FN_INVOKE_CACHED, &raw, sizeof raw, &res, sizeof res,
+                                  &got, NULL), NUB_OK);
+    assert_int_equal(got, sizeof res);
+    expect_kernel_error(res, NUB_KERR_ENDPOINT_NOT_FOUND);
+    expect_reason(n, "above the largest key 255");
+  }
 
   /* 26: a mapping whose Data cap was never published */
   cap_mapping m = {0x10000, 0x1000, CAP_ACCESS_RO, {0}};
@@ -496,10 +525,12 @@ static void kernel_errors(void **state) {
   cap_instance_fresh(image2, &spec.instance);
   put_spec(n, &spec, inst_hash);
   expect_kernel_error(invoke(n, inst_hash, 0, 0, 0, 10), NUB_KERR_MEMORY);
+  expect_reason(n, "memory: ");
+
 
   struct nub_kernel_stats ks;
   assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
-  assert_int_equal(ks.kernel_errors, 7);
+  assert_int_equal(ks.kernel_errors, 7 + 3);   /* the three endpoints above 255 sent raw */
   (void)image_hash;
   cap_bundle_free(&b);
   free(blob);

@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nub/nub.h"    /* NUB_NS_*, NUB_LOCK_*: the report's bits */
+#include "nub/abi.h"    /* NUB_NS_*, NUB_LOCK_*: the report's bits */
 
 #define NK_CHAN_MAGIC    0x4E48434Bu   /* "KCHN" little-endian */
 #define NK_CHAN_VERSION  3u    /* 2: one memfd on fd 0; 3: memory_budget in the config */
