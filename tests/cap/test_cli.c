@@ -12,39 +12,12 @@
 
 #include "cap_test_util.h"
 #include "cli.h"
+#include "cli_capture.h"
 
-/* Run `nub cap ARGS` with stdout and stderr captured into *out. */
+/* `nub cap VERB [PATH]` with stdout and stderr captured into *out. */
 static int run(const char *verb, const char *path, char **out) {
   char *argv[] = {"cap", (char *)verb, (char *)path, NULL};
-  FILE *cap = tmpfile();
-  int saved_out = dup(1), saved_err = dup(2), rc;
-  long n;
-  fflush(stdout);
-  fflush(stderr);
-  dup2(fileno(cap), 1);
-  dup2(fileno(cap), 2);
-  rc = cmd_cap(path ? 3 : 2, argv);
-  fflush(stdout);
-  fflush(stderr);
-  dup2(saved_out, 1);
-  dup2(saved_err, 2);
-  close(saved_out);
-  close(saved_err);
-  n = ftell(cap);
-  rewind(cap);
-  *out = calloc((size_t)n + 1, 1);
-  assert_int_equal(fread(*out, 1, (size_t)n, cap), (size_t)n);
-  fclose(cap);
-  return rc;
-}
-
-static char *write_temp(const uint8_t *p, size_t n) {
-  char *path = strdup("/tmp/nub-cap-cli-XXXXXX");
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, p, n), (ssize_t)n);
-  close(fd);
-  return path;
+  return cli_capture(cmd_cap, argv, out);
 }
 
 static void test_hash_and_show_every_sample(void **state) {
@@ -54,7 +27,7 @@ static void test_hash_and_show_every_sample(void **state) {
   for (size_t i = 0; i < n; i++) {
     uint8_t h[CAP_HASH_SIZE];
     cap_error err;
-    char *path = write_temp(s[i].wire, s[i].len), *out, *hex, kind[32];
+    char *path = cli_write_temp(s[i].wire, s[i].len), *out, *hex, kind[32];
     assert_int_equal(cap_hash_wire(s[i].wire, s[i].wire + s[i].len, h, &err), CAP_OK);
     hex = tu_hex(h, sizeof h);
     assert_int_equal(run("hash", path, &out), 0);
@@ -80,7 +53,7 @@ static void test_show_fields(void **state) {
   for (size_t i = 0; i < n; i++) {
     char *path, *out;
     if (strcmp(s[i].name, "image_full")) continue;
-    path = write_temp(s[i].wire, s[i].len);
+    path = cli_write_temp(s[i].wire, s[i].len);
     assert_int_equal(run("show", path, &out), 0);
     assert_non_null(strstr(out, "heap:      top 0x30000 limit 0x80000"));
     assert_non_null(strstr(out, "[1] key 251 entry_pc 251 stack_top 0xfeee5000"));
@@ -95,7 +68,7 @@ static void test_show_fields(void **state) {
 
 static void test_errors(void **state) {
   static const uint8_t bad[] = {CAP_CNODE, 5, 0, 0, 0};
-  char *path = write_temp(bad, sizeof bad), *out;
+  char *path = cli_write_temp(bad, sizeof bad), *out;
   (void)state;
   assert_int_equal(run("hash", path, &out), 1);
   assert_non_null(strstr(out, "cnode.slots: offset 5 must be 4"));

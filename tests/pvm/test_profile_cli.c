@@ -15,43 +15,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
-
-typedef int (*command_fn)(int argc, char **argv);
-
-/* Run a command with stdout and stderr captured into *out. */
-static int capture(command_fn fn, char **argv, char **out) {
-  int argc = 0;
-  while (argv[argc]) argc++;
-  FILE *cap = tmpfile();
-  int saved_out = dup(1), saved_err = dup(2), rc;
-  long n;
-  fflush(stdout);
-  fflush(stderr);
-  dup2(fileno(cap), 1);
-  dup2(fileno(cap), 2);
-  rc = fn(argc, argv);
-  fflush(stdout);
-  fflush(stderr);
-  dup2(saved_out, 1);
-  dup2(saved_err, 2);
-  close(saved_out);
-  close(saved_err);
-  n = ftell(cap);
-  rewind(cap);
-  *out = calloc((size_t)n + 1, 1);
-  assert_int_equal(fread(*out, 1, (size_t)n, cap), (size_t)n);
-  fclose(cap);
-  return rc;
-}
-
-static char *write_temp(const void *p, size_t n) {
-  char *path = strdup("/tmp/nub-profile-cli-XXXXXX");
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, p, n), (ssize_t)n);
-  close(fd);
-  return path;
-}
+#include "cli_capture.h"
 
 /* r7 = popcount64(r7 | 0xF0) and halt: count_set_bits_64 is 101 under
 ** jamv1, which is sbrk under gp07 and gp08-draft. */
@@ -66,20 +30,20 @@ static char *popcount_program(pvm_profile profile) {
   pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
   if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
   pvm_builder_free(b);
-  char *path = write_temp(blob, len);
+  char *path = cli_write_temp(blob, len);
   free(blob);
   return path;
 }
 
 static void unknown_profile_lists_the_known_ones(void **state) {
   (void)state;
-  static const struct { const char *name; command_fn fn; } cmds[] = {
+  static const struct { const char *name; cli_command_fn fn; } cmds[] = {
     {"run", cmd_run}, {"exec", cmd_exec}, {"disasm", cmd_disasm}, {"asm", cmd_asm},
   };
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     char *argv[] = {(char *)cmds[i].name, "x.pvm", "--profile", "gp09", "-o", "y", NULL}, *out;
     if (strcmp(cmds[i].name, "asm")) argv[4] = NULL;
-    assert_int_equal(capture(cmds[i].fn, argv, &out), 2);
+    assert_int_equal(cli_capture(cmds[i].fn, argv, &out), 2);
     char want[128];
     snprintf(want, sizeof want, "nub %s: --profile must be gp07, gp08-draft or jamv1, not 'gp09'",
              cmds[i].name);
@@ -92,13 +56,13 @@ static void run_loads_under_the_profile(void **state) {
   (void)state;
   char *path = popcount_program(PVM_PROFILE_JAMV1), *out;
   char *jamv1[] = {"run", path, "--profile", "jamv1", "--json", NULL};
-  assert_int_equal(capture(cmd_run, jamv1, &out), 0);
+  assert_int_equal(cli_capture(cmd_run, jamv1, &out), 0);
   if (!strstr(out, "\"status\":\"halt\"") || !strstr(out, "\"regs\":[18446744073709486080,0,0,0,0,0,0,4,"))
     fail_msg("jamv1: %s", out);
   free(out);
   /* the same bytes under gp07: 101 is sbrk, r7 is not the popcount */
   char *gp07[] = {"run", path, "--json", NULL};
-  assert_int_equal(capture(cmd_run, gp07, &out), 0);
+  assert_int_equal(cli_capture(cmd_run, gp07, &out), 0);
   if (!strstr(out, "\"status\":\"halt\"") || strstr(out, ",0,0,0,0,0,0,4,")) fail_msg("gp07: %s", out);
   free(out);
   unlink(path);
@@ -110,7 +74,7 @@ static void exec_builds_the_image_for_the_profile(void **state) {
   char *path = popcount_program(PVM_PROFILE_JAMV1), *out;
   char *argv[] = {"exec", path, "--format", "generic", "--backend", "inproc", "--profile",
                   "jamv1", "--regs", "65535", "--verbose", NULL};
-  assert_int_equal(capture(cmd_exec, argv, &out), 0);
+  assert_int_equal(cli_capture(cmd_exec, argv, &out), 0);
   if (!strstr(out, "exit_reason:   0 (halt)") || !strstr(out, "return_value:  16 (0x10)"))
     fail_msg("exec: %s", out);
   free(out);
@@ -122,19 +86,19 @@ static void disasm_and_asm_use_the_profile(void **state) {
   (void)state;
   char *path = popcount_program(PVM_PROFILE_JAMV1), *out;
   char *jamv1[] = {"disasm", path, "--profile", "jamv1", NULL};
-  assert_int_equal(capture(cmd_disasm, jamv1, &out), 0);
+  assert_int_equal(cli_capture(cmd_disasm, jamv1, &out), 0);
   assert_non_null(strstr(out, "count_set_bits_64"));
   free(out);
   char *gp07[] = {"disasm", path, NULL};
-  assert_int_equal(capture(cmd_disasm, gp07, &out), 0);
+  assert_int_equal(cli_capture(cmd_disasm, gp07, &out), 0);
   assert_null(strstr(out, "count_set_bits_64"));
   assert_non_null(strstr(out, "sbrk"));
   free(out);
   const char *text = "unlikely\ntrap\n";
-  char *src = write_temp(text, strlen(text)), bin[64];
+  char *src = cli_write_temp(text, strlen(text)), bin[64];
   snprintf(bin, sizeof bin, "%s.pvm", src);
   char *as[] = {"asm", src, "-o", bin, "--profile", "jamv1", NULL};
-  assert_int_equal(capture(cmd_asm, as, &out), 0);
+  assert_int_equal(cli_capture(cmd_asm, as, &out), 0);
   free(out);
   uint8_t *blob;
   size_t len;
@@ -142,7 +106,7 @@ static void disasm_and_asm_use_the_profile(void **state) {
   assert_int_equal(blob[3], 2);                       /* unlikely is 2 in jamv1 */
   free(blob);
   char *as07[] = {"asm", src, "-o", bin, NULL};
-  assert_int_equal(capture(cmd_asm, as07, &out), 1);  /* no unlikely in gp07 */
+  assert_int_equal(cli_capture(cmd_asm, as07, &out), 1);  /* no unlikely in gp07 */
   free(out);
   unlink(bin);
   unlink(src);
