@@ -18,7 +18,7 @@ uint64_t bench_loop_instructions(uint32_t iterations);
 uint8_t *bench_add_blob(size_t *len);
 
 /* The PVM kernels of the bench .s files (sieve, sort, hash, memcpy), as text for
-** pvm_asm; the list ends with a NULL name. */
+** nub_pvm_asm; the list ends with a NULL name. */
 typedef struct bench_source { const char *name, *text; } bench_source;
 extern const bench_source bench_sources[];
 const char *bench_source_text(const char *name);

@@ -36,13 +36,13 @@ uint8_t *bench_loop_blob(uint32_t n, size_t *len) {
 uint64_t bench_loop_instructions(uint32_t n) { return 3 + 3ull * n + 1; }
 
 uint8_t *bench_add_blob(size_t *len) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *blob = NULL;
   if (!b) return NULL;
-  pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (pvm_builder_finish(b, &blob, len, NULL)) blob = NULL;
-  pvm_builder_free(b);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (nub_pvm_builder_finish(b, &blob, len, NULL)) blob = NULL;
+  nub_pvm_builder_free(b);
   return blob;
 }
 
@@ -58,49 +58,49 @@ static uint64_t lcg(uint64_t *s) {
 }
 
 uint8_t *bench_mixed_blob(uint32_t n, size_t *len) {
-  static const pvm_op alu[] = {
+  static const nub_pvm_op alu[] = {
     PVM_OP_ADD_64, PVM_OP_SUB_64, PVM_OP_XOR, PVM_OP_AND, PVM_OP_OR, PVM_OP_MUL_64,
     PVM_OP_ADD_32, PVM_OP_SHLO_L_64, PVM_OP_SHAR_R_64, PVM_OP_SET_LT_U, PVM_OP_CMOV_IZ, PVM_OP_MAX,
   };
-  static const pvm_op alu_imm[] = {
+  static const nub_pvm_op alu_imm[] = {
     PVM_OP_ADD_IMM_64, PVM_OP_AND_IMM, PVM_OP_XOR_IMM, PVM_OP_SHLO_L_IMM_64, PVM_OP_MUL_IMM_64,
     PVM_OP_ADD_IMM_32, PVM_OP_SET_LT_U_IMM,
   };
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint32_t nlabels = (n + 7) / 8;           /* one per block of 8, all bound */
   uint64_t s = 12345;
   uint8_t *blob = NULL;
   if (!b) return NULL;
-  for (uint32_t l = 0; l < nlabels; l++) pvm_builder_label(b);
+  for (uint32_t l = 0; l < nlabels; l++) nub_pvm_builder_label(b);
   for (uint32_t i = 0; i < n; i++) {
     uint8_t ra = (uint8_t)(1 + lcg(&s) % 12), rb = (uint8_t)(1 + lcg(&s) % 12),
             rd = (uint8_t)(1 + lcg(&s) % 12);
     uint64_t k = lcg(&s) % 100;
     if (i % 8 == 0) {                       /* a block start every 8 instructions */
-      if (i) pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
-      pvm_builder_bind(b, i / 8);
+      if (i) nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+      nub_pvm_builder_bind(b, i / 8);
     }
     if (k < 55) {
-      pvm_builder_insn(b, alu[lcg(&s) % (sizeof alu / sizeof alu[0])], ra, rb, rd, 0, 0);
+      nub_pvm_builder_insn(b, alu[lcg(&s) % (sizeof alu / sizeof alu[0])], ra, rb, rd, 0, 0);
     } else if (k < 75) {
-      pvm_builder_insn(b, alu_imm[lcg(&s) % (sizeof alu_imm / sizeof alu_imm[0])], ra, rb, 0,
+      nub_pvm_builder_insn(b, alu_imm[lcg(&s) % (sizeof alu_imm / sizeof alu_imm[0])], ra, rb, 0,
                        lcg(&s) % 5000, 0);
     } else if (k < 85) {
-      pvm_builder_insn(b, k & 1 ? PVM_OP_LOAD_IND_U64 : PVM_OP_LOAD_IND_U32, ra, rb, 0,
+      nub_pvm_builder_insn(b, k & 1 ? PVM_OP_LOAD_IND_U64 : PVM_OP_LOAD_IND_U32, ra, rb, 0,
                        8 * (lcg(&s) % 64), 0);
     } else if (k < 93) {
-      pvm_builder_insn(b, k & 1 ? PVM_OP_STORE_IND_U64 : PVM_OP_STORE_IND_U32, ra, rb, 0,
+      nub_pvm_builder_insn(b, k & 1 ? PVM_OP_STORE_IND_U64 : PVM_OP_STORE_IND_U32, ra, rb, 0,
                        8 * (lcg(&s) % 64), 0);
     } else if (k < 99) {
       uint32_t to = (uint32_t)((i / 8 + nlabels - 8 + lcg(&s) % 16) % nlabels);
-      pvm_builder_branch(b, k & 1 ? PVM_OP_BRANCH_LT_U : PVM_OP_BRANCH_NE_IMM, ra, rb, 7, to);
+      nub_pvm_builder_branch(b, k & 1 ? PVM_OP_BRANCH_LT_U : PVM_OP_BRANCH_NE_IMM, ra, rb, 7, to);
     } else {
-      pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+      nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
     }
   }
-  for (uint32_t l = 0; l < nlabels; l += 16) pvm_builder_jump_entry(b, l);
-  if (pvm_builder_finish(b, &blob, len, NULL)) blob = NULL;
-  pvm_builder_free(b);
+  for (uint32_t l = 0; l < nlabels; l += 16) nub_pvm_builder_jump_entry(b, l);
+  if (nub_pvm_builder_finish(b, &blob, len, NULL)) blob = NULL;
+  nub_pvm_builder_free(b);
   return blob;
 }
 

@@ -36,8 +36,8 @@ int main(int argc, char **argv) {
   nub_options opt;
   nub *n = NULL;
   nub_error err;                      /* written only when a call fails */
-  cap_error cerr;
-  cap_bundle caps = {0};
+  nub_cap_error cerr;
+  nub_cap_bundle caps = {0};
   nub_invocation_result r;
   const uint64_t args[4] = {20, 22, 0, 0};   /* r7..r10 */
   size_t len = 0;
@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
 
   nub_options_init(&opt);             /* proc backend, best engine */
   if (argc > 2 && !strcmp(argv[2], "inproc")) opt.backend = NUB_BACKEND_INPROC;
-  if (cap_build_generic(PVM_PROFILE_GP07, program, len, NULL, 0, &caps, &cerr)) {
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, program, len, NULL, 0, &caps, &cerr)) {
     fprintf(stderr, "embed: %s: %s (offset %llu)\n", argv[1], cerr.msg,
             (unsigned long long)cerr.offset);
     goto out;
@@ -77,7 +77,7 @@ fail:
   fprintf(stderr, "embed: %s (%s)\n", err.msg, nub_errcode_name(err.code));
 out:
   nub_close(n);
-  cap_bundle_free(&caps);
+  nub_cap_bundle_free(&caps);
   free(program);
   return status;
 }

@@ -20,21 +20,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t rounded = size ? (size + 7) & ~(size_t)7 : 8;
   uint8_t *region = aligned_alloc(8, rounded), buf[1 << 16], got[CAP_HASH_SIZE];
   uint64_t count, capacity;
-  cap_dir d;
-  cap_error err;
+  nub_cap_dir d;
+  nub_cap_error err;
   memcpy(region, data, size);
   if (size > SEQ_AT) region[SEQ_AT] &= 0xFE;
-  if (cap_dir_open(&d, region, size, 0, &err) == CAP_OK) {
-    cap_dir_stats(&d, &count, &capacity, &err);
+  if (nub_cap_dir_open(&d, region, size, 0, &err) == CAP_OK) {
+    nub_cap_dir_stats(&d, &count, &capacity, &err);
     /* look up whatever hashes sit where the first table's slots would be */
     for (size_t at = TABLE_AT; at + CAP_HASH_SIZE <= size && at < TABLE_AT + 16 * SLOT; at += SLOT) {
-      cap_dir_entry e;
+      nub_cap_dir_entry e;
       size_t len;
-      if (cap_dir_find(&d, region + at, &e, &err) == CAP_OK &&
+      if (nub_cap_dir_find(&d, region + at, &e, &err) == CAP_OK &&
           (e.wire < region || e.wire + e.len > region + size))
         abort();
-      if (cap_dir_get_verified(&d, region + at, buf, sizeof buf, &len, &err) == CAP_OK &&
-          (cap_hash_wire(buf, buf + len, got, &err) || memcmp(got, region + at, CAP_HASH_SIZE)))
+      if (nub_cap_dir_get_verified(&d, region + at, buf, sizeof buf, &len, &err) == CAP_OK &&
+          (nub_cap_hash_wire(buf, buf + len, got, &err) || memcmp(got, region + at, CAP_HASH_SIZE)))
         abort();
     }
   }

@@ -1,6 +1,6 @@
 /*
-** Arbitrary bytes: whatever pvm_blob_parse (or, with the first byte odd,
-** pvm_spi_parse) accepts disassembles, and the text assembles back to the
+** Arbitrary bytes: whatever nub_pvm_blob_parse (or, with the first byte odd,
+** nub_pvm_spi_parse) accepts disassembles, and the text assembles back to the
 ** same bytes.
 */
 #include <stdio.h>
@@ -21,22 +21,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t len, text_len;
   bool spi;
   char *text;
-  pvm_error err;
-  pvm_blob blob;
-  pvm_spi s;
+  nub_pvm_error err;
+  nub_pvm_blob blob;
+  nub_pvm_spi s;
   if (size < 1) return 0;
   bool want_spi = data[0] & 1;
   const uint8_t *in = data + 1, *end = data + size;
   if (want_spi) {
-    if (pvm_spi_parse(in, end, &s, &err) ||
-        pvm_blob_parse(s.code_blob, s.code_blob + s.code_blob_len, &blob, &err))
+    if (nub_pvm_spi_parse(in, end, &s, &err) ||
+        nub_pvm_blob_parse(s.code_blob, s.code_blob + s.code_blob_len, &blob, &err))
       return 0;
-  } else if (pvm_blob_parse(in, end, &blob, &err)) {
+  } else if (nub_pvm_blob_parse(in, end, &blob, &err)) {
     return 0;
   }
-  check(!pvm_disasm(PVM_PROFILE_GP07, in, size - 1, want_spi ? PVM_DISASM_SPI : 0, &text,
+  check(!nub_pvm_disasm(PVM_PROFILE_GP07, in, size - 1, want_spi ? PVM_DISASM_SPI : 0, &text,
                     &text_len, &err), "disasm failed", err.msg);
-  check(!pvm_asm(PVM_PROFILE_GP07, text, text_len, &out, &len, &spi, &err),
+  check(!nub_pvm_asm(PVM_PROFILE_GP07, text, text_len, &out, &len, &spi, &err),
         "reassembly failed", err.msg);
   check(len == size - 1 && !memcmp(out, in, len) && spi == want_spi,
         "disasm -> asm changed the bytes", text);

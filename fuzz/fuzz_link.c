@@ -20,13 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!msg[0]) abort();
     return 0;
   }
-  pvm_spi spi;
-  pvm_error err;
-  pvm_program *prog;
-  if (pvm_spi_parse(out, out + len, &spi, &err) ||
-      pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog, &err))
+  nub_pvm_spi spi;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
+  if (nub_pvm_spi_parse(out, out + len, &spi, &err) ||
+      nub_pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog, &err))
     abort();
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
   free(out);
   return 0;
 }

@@ -61,7 +61,7 @@ typedef struct known {
   uint8_t *wire;
   size_t len;
   uint8_t hash[CAP_HASH_SIZE];
-  cap_kind kind;
+  nub_cap_kind kind;
 } known;
 
 static bool trace;               /* NUB_FUZZ_TRACE=1: say what each op did */
@@ -71,7 +71,7 @@ static uint8_t in[IO], out[4096];
 static known caps[MAX_CAPS];
 static unsigned ncaps;
 
-static void start(const pvm_engine *engine) {
+static void start(const nub_pvm_engine *engine) {
   char err[200];
   nk_config cfg = {0};
   if (!heap && !(heap = aligned_alloc(4096, HEAP))) abort();
@@ -98,8 +98,8 @@ static uint32_t serve(uint32_t fn, const uint8_t *payload, size_t len, const uin
 }
 
 static void remember(const uint8_t *wire, size_t len, const uint8_t *hash) {
-  cap_view v;
-  if (ncaps == MAX_CAPS || cap_decode(wire, wire + len, &v, NULL)) return;
+  nub_cap_view v;
+  if (ncaps == MAX_CAPS || nub_cap_decode(wire, wire + len, &v, NULL)) return;
   for (unsigned i = 0; i < ncaps; i++)
     if (!memcmp(caps[i].hash, hash, CAP_HASH_SIZE)) return;
   if (!(caps[ncaps].wire = malloc(len ? len : 1))) abort();
@@ -119,14 +119,14 @@ static void put(const uint8_t *wire, size_t len) {
   if (trace)
     fprintf(stderr, "  put %zu bytes: %s%.*s\n", len, n == CAP_HASH_SIZE ? "ok, cap " : "refused: ",
             n > CAP_HASH_SIZE + 4 ? (int)(n - CAP_HASH_SIZE - 4) : 0, reply + CAP_HASH_SIZE + 4);
-  if (n == CAP_HASH_SIZE && !cap_hash_is_sentinel(reply)) remember(wire, len, reply);
+  if (n == CAP_HASH_SIZE && !nub_cap_hash_is_sentinel(reply)) remember(wire, len, reply);
   if (trace && n == CAP_HASH_SIZE) fprintf(stderr, "    table has %u caps\n", ncaps);
 }
 
-static void put_spec(const cap_spec *spec) {
+static void put_spec(const nub_cap_spec *spec) {
   uint8_t *wire;
   size_t len;
-  if (cap_encode_alloc(spec, &wire, &len, NULL)) return;
+  if (nub_cap_encode_alloc(spec, &wire, &len, NULL)) return;
   put(wire, len);
   free(wire);
 }
@@ -135,26 +135,26 @@ static const known *pick(reader *r, int kind) {
   unsigned start = (unsigned)take(r, 1);
   for (unsigned i = 0; i < ncaps; i++) {
     const known *k = &caps[(start + i) % ncaps];
-    if (kind < 0 || k->kind == (cap_kind)kind) return k;
+    if (kind < 0 || k->kind == (nub_cap_kind)kind) return k;
   }
   return NULL;
 }
 
 /* Bytes an invocation of this Instance would build memory for. */
 static uint64_t invoke_bytes(const uint8_t *hash) {
-  const cap_view *inst = nk_caps_find(kernel, hash, NULL), *image, *d;
+  const nub_cap_view *inst = nk_caps_find(kernel, hash, NULL), *image, *d;
   uint64_t total = 0;
-  cap_mapping m;
-  cap_overlay o;
+  nub_cap_mapping m;
+  nub_cap_overlay o;
   if (!inst || inst->kind != CAP_INSTANCE) return 0;
   if (!(image = nk_caps_find(kernel, inst->instance.image_hash, NULL)) || image->kind != CAP_IMAGE)
     return 0;
   for (uint32_t i = 0; i < image->image.mapping_count; i++) {
-    cap_image_mapping(&image->image, i, &m);
+    nub_cap_image_mapping(&image->image, i, &m);
     total += m.size;
   }
   for (uint32_t i = 0; i < inst->instance.overlay_count; i++) {
-    cap_instance_overlay(&inst->instance, i, &o);
+    nub_cap_instance_overlay(&inst->instance, i, &o);
     if ((d = nk_caps_find(kernel, o.data, NULL)) && d->kind == CAP_DATA) total += d->data.size;
   }
   return total;
@@ -207,42 +207,42 @@ static void op_frame(reader *r) {
 }
 
 /* A program of fuzzed instructions; branches go to fuzzed instructions. */
-static uint8_t *gen_program(reader *r, pvm_profile profile, size_t *len) {
-  const pvm_opinfo *isa = pvm_isa(profile);
+static uint8_t *gen_program(reader *r, nub_pvm_profile profile, size_t *len) {
+  const nub_pvm_opinfo *isa = nub_pvm_isa(profile);
   uint8_t valid[256];
   unsigned nvalid = 0, n = (unsigned)take(r, 1) % 32 + 1;
   uint32_t labels[32];
   uint8_t *blob = NULL;
   for (unsigned i = 0; i < 256; i++) if (isa[i].name) valid[nvalid++] = (uint8_t)i;
-  pvm_builder *b = pvm_builder_new(profile);
+  nub_pvm_builder *b = nub_pvm_builder_new(profile);
   if (!b) abort();
-  for (unsigned i = 0; i < n; i++) labels[i] = pvm_builder_label(b);
+  for (unsigned i = 0; i < n; i++) labels[i] = nub_pvm_builder_label(b);
   for (unsigned i = 0; i < n; i++) {
     uint8_t sel = (uint8_t)take(r, 1);          /* an opcode byte, or an index of one */
-    const pvm_opinfo *info = isa[sel].name ? &isa[sel] : &isa[valid[sel % nvalid]];
+    const nub_pvm_opinfo *info = isa[sel].name ? &isa[sel] : &isa[valid[sel % nvalid]];
     uint64_t regs = take(r, 2), x = sext32(take(r, 4)), y = take(r, 4);
     uint8_t ra = regs % 13, rb = regs / 13 % 13, rd = regs / 169 % 13;
-    pvm_builder_bind(b, labels[i]);
+    nub_pvm_builder_bind(b, labels[i]);
     if (info->flags & PVM_OPF_BRANCH)
-      pvm_builder_branch(b, (pvm_op)info->op, ra, rb, x, labels[y % n]);
+      nub_pvm_builder_branch(b, (nub_pvm_op)info->op, ra, rb, x, labels[y % n]);
     else
-      pvm_builder_insn(b, (pvm_op)info->op, ra, rb, rd, x, sext32(y));
+      nub_pvm_builder_insn(b, (nub_pvm_op)info->op, ra, rb, rd, x, sext32(y));
   }
-  if (pvm_builder_finish(b, &blob, len, NULL)) blob = NULL;
-  pvm_builder_free(b);
+  if (nub_pvm_builder_finish(b, &blob, len, NULL)) blob = NULL;
+  nub_pvm_builder_free(b);
   return blob;
 }
 
 static void op_put_program(reader *r) {
   uint8_t mode = (uint8_t)take(r, 1);
-  pvm_profile profile = (pvm_profile)(mode % PVM_PROFILE_COUNT);
+  nub_pvm_profile profile = (nub_pvm_profile)(mode % PVM_PROFILE_COUNT);
   size_t len;
   uint8_t *blob = gen_program(r, profile, &len);
-  cap_bundle bundle;
+  nub_cap_bundle bundle;
   int rc;
   if (!blob) return;
   if (mode & 0x10) {                              /* SPI: RO, RW, heap, stack, args */
-    pvm_spi spi = {0};
+    nub_pvm_spi spi = {0};
     const uint8_t *args;
     uint8_t *wire;
     size_t wire_len;
@@ -253,11 +253,11 @@ static void op_put_program(reader *r) {
     spi.code_blob = blob;
     spi.code_blob_len = (uint32_t)len;
     size_t args_len = take_bytes(r, take(r, 1), &args);
-    if (pvm_spi_encode(&spi, &wire, &wire_len, NULL)) { free(blob); return; }
-    rc = cap_build_spi(profile, wire, wire_len, args, (uint32_t)args_len, &bundle, NULL);
+    if (nub_pvm_spi_encode(&spi, &wire, &wire_len, NULL)) { free(blob); return; }
+    rc = nub_cap_build_spi(profile, wire, wire_len, args, (uint32_t)args_len, &bundle, NULL);
     free(wire);
   } else {                                        /* generic: up to 3 regions */
-    cap_region map[3];
+    nub_cap_region map[3];
     uint32_t count = (uint32_t)take(r, 1) % 4, at = 0x10000;
     for (uint32_t i = 0; i < count; i++) {
       at += (uint32_t)take(r, 1) % 4 * 4096;
@@ -267,12 +267,12 @@ static void op_put_program(reader *r) {
       map[i].len = take_bytes(r, take(r, 1), &map[i].bytes);
       at += map[i].size;
     }
-    rc = cap_build_generic(profile, blob, len, map, count, &bundle, NULL);
+    rc = nub_cap_build_generic(profile, blob, len, map, count, &bundle, NULL);
   }
   free(blob);
   if (rc) return;
   for (uint32_t i = 0; i < bundle.count; i++) put(bundle.items[i].wire, bundle.items[i].len);
-  cap_bundle_free(&bundle);
+  nub_cap_bundle_free(&bundle);
 }
 
 static void op_put_data(reader *r) {
@@ -282,7 +282,7 @@ static void op_put_data(reader *r) {
   uint8_t *wire;
   size_t wire_len;
   if (len > pages * 4096) len = (size_t)pages * 4096;
-  if (cap_encode_data_alloc(pages * 4096, bytes, len, &wire, &wire_len, NULL)) return;
+  if (nub_cap_encode_data_alloc(pages * 4096, bytes, len, &wire, &wire_len, NULL)) return;
   put(wire, wire_len);
   free(wire);
 }
@@ -293,15 +293,15 @@ static void op_mutate(reader *r) {
   unsigned field = (unsigned)take(r, 1);
   uint64_t value = take(r, 8);
   const known *other = pick(r, -1);
-  cap_view v;
-  cap_spec spec;
+  nub_cap_view v;
+  nub_cap_spec spec;
   uint8_t code[4096];
-  if (!k || cap_decode(k->wire, k->wire + k->len, &v, NULL) || cap_spec_from_view(&v, &spec, NULL))
+  if (!k || nub_cap_decode(k->wire, k->wire + k->len, &v, NULL) || nub_cap_spec_from_view(&v, &spec, NULL))
     return;
   if (spec.kind == CAP_IMAGE) {
-    cap_image_spec *im = &spec.image;
-    cap_endpoint *ep = im->endpoint_count ? (cap_endpoint *)&im->endpoints[value % im->endpoint_count] : NULL;
-    cap_mapping *m = im->mapping_count ? (cap_mapping *)&im->mappings[value % im->mapping_count] : NULL;
+    nub_cap_image_spec *im = &spec.image;
+    nub_cap_endpoint *ep = im->endpoint_count ? (nub_cap_endpoint *)&im->endpoints[value % im->endpoint_count] : NULL;
+    nub_cap_mapping *m = im->mapping_count ? (nub_cap_mapping *)&im->mappings[value % im->mapping_count] : NULL;
     switch (field % 10) {
     case 0: im->profile = (uint8_t)(value >> 8); break;
     case 1: im->heap_top = (uint32_t)(value >> 8); im->heap_limit = (uint32_t)(value >> 32); break;
@@ -324,7 +324,7 @@ static void op_mutate(reader *r) {
       break;
     }
   } else if (spec.kind == CAP_INSTANCE) {
-    cap_instance_spec *is = &spec.instance;
+    nub_cap_instance_spec *is = &spec.instance;
     switch (field % 6) {
     case 0: if (other) memcpy(is->image_hash, other->hash, CAP_HASH_SIZE); break;
     case 5: memcpy(is->image_hash, &value, sizeof value); break;   /* most likely unpublished */
@@ -333,28 +333,28 @@ static void op_mutate(reader *r) {
     case 3: is->gas = value >> 8; break;
     case 4:
       if (is->overlay_count)
-        ((cap_overlay *)is->overlays)[(value >> 8) % is->overlay_count].address = (uint32_t)(value >> 32);
+        ((nub_cap_overlay *)is->overlays)[(value >> 8) % is->overlay_count].address = (uint32_t)(value >> 32);
       break;
     }
   } else if (spec.kind == CAP_DATA && spec.data.page_count) {
-    cap_page *pg = (cap_page *)&spec.data.pages[(value >> 8) % spec.data.page_count];
+    nub_cap_page *pg = (nub_cap_page *)&spec.data.pages[(value >> 8) % spec.data.page_count];
     if (field & 1) spec.data.size = (value >> 16) & 0x1FFFFF000ull;
     else pg->index = (uint32_t)(value >> 16) % 1024;
   }
   put_spec(&spec);
-  cap_spec_free(&spec);
+  nub_cap_spec_free(&spec);
 }
 
 /* An Instance of a published Image with overlays of published Data caps. */
 static void op_instance(reader *r) {
   const known *image = pick(r, CAP_IMAGE);
-  cap_overlay overlays[4];
-  cap_spec spec;
+  nub_cap_overlay overlays[4];
+  nub_cap_spec spec;
   uint32_t count = (uint32_t)take(r, 1) % 5, at = 0x10000;
   memset(&spec, 0, sizeof spec);
   spec.kind = CAP_INSTANCE;
   if (!image) return;
-  cap_instance_fresh(image->hash, &spec.instance);
+  nub_cap_instance_fresh(image->hash, &spec.instance);
   for (uint32_t i = 0; i < count; i++) {
     const known *d = pick(r, CAP_DATA);
     if (!d) return;
@@ -390,8 +390,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!size) return 0;
   trace = getenv("NUB_FUZZ_TRACE") != NULL;
   uint8_t flags = (uint8_t)take(&r, 1);
-  const pvm_engine *engine = flags & 1 ? nk_engine_by_name("jit") : NULL;
-  start(engine ? engine : &pvm_engine_interp);
+  const nub_pvm_engine *engine = flags & 1 ? nk_engine_by_name("jit") : NULL;
+  start(engine ? engine : &nub_pvm_engine_interp);
   for (unsigned ops = 0; r.p < r.end && ops < MAX_OPS; ops++) {
     unsigned op = (unsigned)take(&r, 1) % OP_COUNT;
     if (trace) fprintf(stderr, "op %u\n", op);
@@ -408,7 +408,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (!nk_heap_check(kernel->heap)) __builtin_trap();
   for (unsigned i = 0; i < ncaps; i++) {            /* the directory and the views agree */
-    const cap_view *v = nk_caps_find(kernel, caps[i].hash, NULL);
+    const nub_cap_view *v = nk_caps_find(kernel, caps[i].hash, NULL);
     if (!v || v->len != caps[i].len || memcmp(v->wire, caps[i].wire, caps[i].len)) __builtin_trap();
     free(caps[i].wire);
   }

@@ -9,14 +9,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static pvm_mem *mem;
-  pvm_spi spi;
-  pvm_spi_layout lay;
+  static nub_pvm_mem *mem;
+  nub_pvm_spi spi;
+  nub_pvm_spi_layout lay;
   static const uint8_t args[] = {1, 2, 3, 4, 5, 6, 7, 8};
-  if (!mem && pvm_mem_new(&mem, NULL)) return 0;
-  if (pvm_spi_parse(data, data + size, &spi, NULL) != PVM_OK) return 0;
-  if (pvm_spi_layout_compute(&spi, sizeof args, &lay, NULL) != PVM_OK) return 0;
-  pvm_mem_reset(mem, NULL);
-  if (pvm_spi_load_memory(mem, &spi, &lay, args, sizeof args, NULL) != PVM_OK) __builtin_trap();
+  if (!mem && nub_pvm_mem_new(&mem, NULL)) return 0;
+  if (nub_pvm_spi_parse(data, data + size, &spi, NULL) != PVM_OK) return 0;
+  if (nub_pvm_spi_layout_compute(&spi, sizeof args, &lay, NULL) != PVM_OK) return 0;
+  nub_pvm_mem_reset(mem, NULL);
+  if (nub_pvm_spi_load_memory(mem, &spi, &lay, args, sizeof args, NULL) != PVM_OK) __builtin_trap();
   return 0;
 }

@@ -22,9 +22,9 @@ static inline uint8_t *tb_blob(const tinsn *ins, size_t n, const uint32_t *jt, s
   for (size_t i = 0; i < n; i++) code_len += ins[i].n;
   size_t mask_len = (code_len + 7) / 8, cap = 32 + njt * z + code_len + mask_len;
   uint8_t *b = calloc(cap, 1), *p = b;
-  p += pvm_write_natural(p, njt);
+  p += nub_pvm_write_natural(p, njt);
   *p++ = z;
-  p += pvm_write_natural(p, code_len);
+  p += nub_pvm_write_natural(p, code_len);
   for (size_t i = 0; i < njt; i++)
     for (unsigned k = 0; k < z; k++) *p++ = (uint8_t)(jt[i] >> (8 * k));
   uint8_t *code = p, *mask = p + code_len;
@@ -39,45 +39,45 @@ static inline uint8_t *tb_blob(const tinsn *ins, size_t n, const uint32_t *jt, s
 }
 
 typedef struct tvm {
-  pvm_program *prog;
-  pvm_mem *mem;
-  pvm_vm vm;
+  nub_pvm_program *prog;
+  nub_pvm_mem *mem;
+  nub_pvm_vm vm;
   void *code;
-  const pvm_engine *engine;
+  const nub_pvm_engine *engine;
 } tvm;
 
 /* Engine under test: tests may override before loading. */
-static const pvm_engine *tvm_engine = &pvm_engine_interp;
+static const nub_pvm_engine *tvm_engine = &nub_pvm_engine_interp;
 /* Profile programs load under: tests may override before loading. */
-static pvm_profile tvm_profile = PVM_PROFILE_GP07;
+static nub_pvm_profile tvm_profile = PVM_PROFILE_GP07;
 
 static inline void tvm_load_jt(tvm *t, const tinsn *ins, size_t n, const uint32_t *jt,
                                size_t njt, uint8_t z) {
   size_t len;
-  pvm_error err;
+  nub_pvm_error err;
   uint8_t *blob = tb_blob(ins, n, jt, njt, z, &len);
   memset(t, 0, sizeof *t);
   t->engine = tvm_engine;
-  assert_int_equal(pvm_program_load(tvm_profile, blob, len, &t->prog, &err), PVM_OK);
+  assert_int_equal(nub_pvm_program_load(tvm_profile, blob, len, &t->prog, &err), PVM_OK);
   free(blob);
-  assert_int_equal(pvm_mem_new(&t->mem, &err), PVM_OK);
+  assert_int_equal(nub_pvm_mem_new(&t->mem, &err), PVM_OK);
   assert_int_equal(t->engine->compile(t->prog, &t->code, &err), PVM_OK);
-  assert_int_equal(pvm_vm_init(&t->vm, t->prog, t->mem, t->engine, t->code, &err), PVM_OK);
+  assert_int_equal(nub_pvm_vm_init(&t->vm, t->prog, t->mem, t->engine, t->code, &err), PVM_OK);
   t->vm.gas = 1000;
 }
 
 #define tvm_load(t, ins) tvm_load_jt(t, ins, sizeof(ins) / sizeof((ins)[0]), NULL, 0, 0)
 
 static inline void tvm_free(tvm *t) {
-  pvm_vm_fini(&t->vm);
+  nub_pvm_vm_fini(&t->vm);
   if (t->code) t->engine->release(t->code);
-  pvm_program_free(t->prog);
-  pvm_mem_free(t->mem);
+  nub_pvm_program_free(t->prog);
+  nub_pvm_mem_free(t->mem);
 }
 
-static inline void tvm_map(tvm *t, uint32_t addr, uint32_t len, pvm_access acc) {
-  pvm_error err;
-  assert_int_equal(pvm_mem_map(t->mem, addr, len, acc, &err), PVM_OK);
+static inline void tvm_map(tvm *t, uint32_t addr, uint32_t len, nub_pvm_access acc) {
+  nub_pvm_error err;
+  assert_int_equal(nub_pvm_mem_map(t->mem, addr, len, acc, &err), PVM_OK);
 }
 
 #endif

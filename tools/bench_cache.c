@@ -31,16 +31,16 @@ static long guest_status_kb(int pid, const char *key) {
 /* r9 = k (so that every Image differs), then n x "r7 += r8", then halt. */
 static int publish(nub *n, uint32_t k, uint64_t insns, uint8_t instance[32], size_t *blob_len,
                    nub_error *err) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *blob = NULL;
-  cap_bundle caps = {0};
+  nub_cap_bundle caps = {0};
   int rc = -1;
   if (!b) return -1;
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 9, 0, 0, k, 0);
-  for (uint64_t i = 0; i < insns; i++) pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (pvm_builder_finish(b, &blob, blob_len, NULL) ||
-      cap_build_generic(PVM_PROFILE_GP07, blob, *blob_len, NULL, 0, &caps, NULL))
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 9, 0, 0, k, 0);
+  for (uint64_t i = 0; i < insns; i++) nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (nub_pvm_builder_finish(b, &blob, blob_len, NULL) ||
+      nub_cap_build_generic(PVM_PROFILE_GP07, blob, *blob_len, NULL, 0, &caps, NULL))
     goto out;
   for (uint32_t i = 0; i < caps.count; i++) {
     nub_hash h;
@@ -49,8 +49,8 @@ static int publish(nub *n, uint32_t k, uint64_t insns, uint8_t instance[32], siz
   memcpy(instance, caps.items[caps.instance].hash, 32);
   rc = 0;
 out:
-  cap_bundle_free(&caps);
-  pvm_builder_free(b);
+  nub_cap_bundle_free(&caps);
+  nub_pvm_builder_free(b);
   free(blob);
   return rc;
 }

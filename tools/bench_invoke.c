@@ -30,7 +30,7 @@
 
 typedef struct bench_ctx {
   nub_options opt;
-  cap_bundle add;            /* the trivial program's Image and Instance */
+  nub_cap_bundle add;            /* the trivial program's Image and Instance */
   uint64_t *samples;
 } bench_ctx;
 
@@ -78,7 +78,7 @@ static int time_calls(bench_ctx *c, nub *n, bool ping, double *median_us, const 
   return 0;
 }
 
-static int publish(nub *n, const cap_bundle *b) {
+static int publish(nub *n, const nub_cap_bundle *b) {
   for (uint32_t i = 0; i < b->count; i++) {
     nub_hash h;
     nub_error err;
@@ -149,7 +149,7 @@ static int put_cap_throughput(bench_ctx *c, nub_backend backend, const char *lab
     memset(page, 0, sizeof page);
     memcpy(page, &i, sizeof i);
     free(wire);
-    if (cap_encode_data_alloc(sizeof page, page, sizeof page, &wire, &len, NULL)) goto out;
+    if (nub_cap_encode_data_alloc(sizeof page, page, sizeof page, &wire, &len, NULL)) goto out;
     uint64_t t0 = bench_now_ns();
     if (nub_put_cap(n, wire, len, h, &err)) { fail("put_cap", &err); goto out; }
     total += bench_now_ns() - t0;
@@ -205,7 +205,7 @@ static uint8_t *dense_data_wire(uint64_t size, uint32_t seed, size_t *len) {
     s ^= s << 13; s ^= s >> 7; s ^= s << 17;
     memcpy(bytes + i, &s, 8);
   }
-  if (cap_encode_data_alloc(size, bytes, size, &wire, len, NULL)) wire = NULL;
+  if (nub_cap_encode_data_alloc(size, bytes, size, &wire, len, NULL)) wire = NULL;
   free(bytes);
   return wire;
 }
@@ -248,7 +248,7 @@ static int put_cap_large(const bench_ctx *c) {
     if (t < best) best = t;
     /* the same cap decoded and hashed here, without the copies */
     t0 = bench_now_ns();
-    if (cap_hash_wire(wire, wire + len, h, NULL)) {
+    if (nub_cap_hash_wire(wire, wire + len, h, NULL)) {
       fprintf(stderr, "bench invoke: the 1 MiB Data cap does not hash\n");
       goto out;
     }
@@ -314,7 +314,7 @@ static int lookups(bench_ctx *c) {
   if (!n) return 1;
   for (int k = 0; k < 2; k++) {
     memset(page, 0x5A + k, sizeof page);
-    if (cap_encode_data_alloc(sizeof page, page, sizeof page, &wire[k], &len[k], NULL)) goto out;
+    if (nub_cap_encode_data_alloc(sizeof page, page, sizeof page, &wire[k], &len[k], NULL)) goto out;
   }
   if (nub_put_cap(n, wire[0], len[0], h[0], &err)) { fail("put_cap", &err); goto out; }
   if (nub_call_raw(n, NUB_FN_PUT_CAP, wire[1], len[1], h[1], sizeof h[1], &got, &err)) {
@@ -372,11 +372,11 @@ static int cold_start(bench_ctx *c) {
 #define BIG_DATA (16u << 20)
 #define BIG_MAPPINGS 255u
 
-static int put_spec(nub *n, const cap_spec *s, nub_hash h) {
+static int put_spec(nub *n, const nub_cap_spec *s, nub_hash h) {
   uint8_t *wire;
   size_t len;
   nub_error err;
-  if (cap_encode_alloc(s, &wire, &len, NULL)) return 1;
+  if (nub_cap_encode_alloc(s, &wire, &len, NULL)) return 1;
   int rc = nub_put_cap(n, wire, len, h, &err);
   free(wire);
   return rc ? fail("put_cap", &err) : 0;
@@ -384,10 +384,10 @@ static int put_spec(nub *n, const cap_spec *s, nub_hash h) {
 
 /* An Image of the add program with these mappings, and an Instance of it
 ** with these overlays; inst receives the Instance hash. */
-static int publish_memory(nub *n, const uint8_t *blob, size_t len, const cap_mapping *maps,
-                          uint32_t nmaps, const cap_overlay *ovs, uint32_t novs, nub_hash inst) {
-  cap_endpoint ep = {0};
-  cap_spec s;
+static int publish_memory(nub *n, const uint8_t *blob, size_t len, const nub_cap_mapping *maps,
+                          uint32_t nmaps, const nub_cap_overlay *ovs, uint32_t novs, nub_hash inst) {
+  nub_cap_endpoint ep = {0};
+  nub_cap_spec s;
   nub_hash image;
   memset(&s, 0, sizeof s);
   s.kind = CAP_IMAGE;
@@ -401,7 +401,7 @@ static int publish_memory(nub *n, const uint8_t *blob, size_t len, const cap_map
   if (put_spec(n, &s, image)) return 1;
   memset(&s, 0, sizeof s);
   s.kind = CAP_INSTANCE;
-  cap_instance_fresh(image, &s.instance);
+  nub_cap_instance_fresh(image, &s.instance);
   s.instance.overlays = ovs;
   s.instance.overlay_count = novs;
   return put_spec(n, &s, inst);
@@ -442,10 +442,10 @@ static int memory_setup(bench_ctx *c, nub_backend backend, const char *name) {
   if (nub_open(&o, &n, &err)) return fail("open", &err);
   if (!(blob = bench_add_blob(&blob_len))) goto out;
   /* 4 GiB - 64 KiB read-write, overlaid by an empty Data cap as large */
-  cap_mapping all = {0x10000, 0xFFFF0000u, CAP_ACCESS_RW, {0}};
-  if (cap_encode_data_alloc(all.size, NULL, 0, &wire, &len, NULL)) goto out;
+  nub_cap_mapping all = {0x10000, 0xFFFF0000u, CAP_ACCESS_RW, {0}};
+  if (nub_cap_encode_data_alloc(all.size, NULL, 0, &wire, &len, NULL)) goto out;
   if (nub_put_cap(n, wire, len, data, &err)) { fail("put_cap", &err); goto out; }
-  cap_overlay ov = {0x10000, {0}};
+  nub_cap_overlay ov = {0x10000, {0}};
   memcpy(ov.data, data, sizeof data);
   if (publish_memory(n, blob, blob_len, &all, 1, &ov, 1, inst)) goto out;
   snprintf(label, sizeof label, "4 GiB RW + empty overlay, gas 0 (%s)", name);
@@ -455,11 +455,11 @@ static int memory_setup(bench_ctx *c, nub_backend backend, const char *name) {
   wire = NULL;
   if (!(bytes = malloc(BIG_DATA))) goto out;
   for (uint32_t i = 0; i < BIG_DATA; i++) bytes[i] = (uint8_t)(i / 4096 * 7 + i % 251 + 1);
-  if (cap_encode_data_alloc(BIG_DATA, bytes, BIG_DATA, &wire, &len, NULL)) goto out;
+  if (nub_cap_encode_data_alloc(BIG_DATA, bytes, BIG_DATA, &wire, &len, NULL)) goto out;
   if (nub_put_cap(n, wire, len, data, &err)) { fail("put_cap", &err); goto out; }
-  cap_mapping maps[BIG_MAPPINGS];
+  nub_cap_mapping maps[BIG_MAPPINGS];
   for (uint32_t i = 0; i < BIG_MAPPINGS; i++) {
-    maps[i] = (cap_mapping){0x10000 + i * BIG_DATA, BIG_DATA, CAP_ACCESS_RO, {0}};
+    maps[i] = (nub_cap_mapping){0x10000 + i * BIG_DATA, BIG_DATA, CAP_ACCESS_RO, {0}};
     memcpy(maps[i].source, data, sizeof data);
   }
   if (publish_memory(n, blob, blob_len, maps, BIG_MAPPINGS, NULL, 0, inst)) goto out;
@@ -477,7 +477,7 @@ out:
 int bench_invoke(int argc, char **argv) {
   bench_ctx c;
   size_t len;
-  cap_error cerr;
+  nub_cap_error cerr;
   int rc = 1;
   memset(&c, 0, sizeof c);
   nub_options_init(&c.opt);
@@ -489,7 +489,7 @@ int bench_invoke(int argc, char **argv) {
   }
   uint8_t *blob = bench_add_blob(&len);
   c.samples = calloc(CALLS, sizeof *c.samples);
-  if (!blob || !c.samples || cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, &c.add, &cerr)) {
+  if (!blob || !c.samples || nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, &c.add, &cerr)) {
     fprintf(stderr, "bench invoke: cannot build the program\n");
     goto out;
   }
@@ -505,7 +505,7 @@ int bench_invoke(int argc, char **argv) {
     goto out;
   rc = 0;
 out:
-  cap_bundle_free(&c.add);
+  nub_cap_bundle_free(&c.add);
   free(c.samples);
   free(blob);
   return rc;

@@ -71,7 +71,7 @@ int bench_programs(int argc, char **argv) {
     size_t len;
     uint64_t n = w->bench_n / divisor, native_best = 0, expect = 0;
     guest_result jit, interp;
-    pvm_error err;
+    nub_pvm_error err;
     snprintf(path, sizeof path, "%s/%s.pvm", dir, w->name);
     if (cli_read_file(path, &file, &len)) { rc = 1; continue; }
     for (int r = 0; r < NATIVE_RUNS; r++) {
@@ -81,9 +81,9 @@ int bench_programs(int argc, char **argv) {
       if (!r || dt < native_best) native_best = dt;
       expect = v;
     }
-    if (guest_spi_run(file, len, PVM_PROFILE_GP07, &jit_engine, n, 0, GAS, JIT_RUNS, NULL,
+    if (guest_spi_run(file, len, PVM_PROFILE_GP07, &nub_jit_engine, n, 0, GAS, JIT_RUNS, NULL,
                       NULL, &jit, &err) ||
-        guest_spi_run(file, len, PVM_PROFILE_GP07, &pvm_engine_interp, n, 0, GAS, INTERP_RUNS,
+        guest_spi_run(file, len, PVM_PROFILE_GP07, &nub_pvm_engine_interp, n, 0, GAS, INTERP_RUNS,
                       NULL, NULL, &interp, &err)) {
       fprintf(stderr, "bench programs: %s: %s\n", path, err.msg);
       free(file);
@@ -95,8 +95,8 @@ int bench_programs(int argc, char **argv) {
         interp.value != expect) {
       fprintf(stderr, "bench programs: %s: wrong result: native %016llx, jit %s %016llx, "
               "interp %s %016llx\n", w->name, (unsigned long long)expect,
-              pvm_status_name(jit.status), (unsigned long long)jit.value,
-              pvm_status_name(interp.status), (unsigned long long)interp.value);
+              nub_pvm_status_name(jit.status), (unsigned long long)jit.value,
+              nub_pvm_status_name(interp.status), (unsigned long long)interp.value);
       rc = 1;
       continue;
     }

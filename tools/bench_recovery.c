@@ -97,7 +97,7 @@ static int small_caps(const nub_options *opt, uint32_t count) {
     size_t len;
     nub_hash h;
     nub_error err;
-    if (cap_encode_data_alloc(4096ull * (i + 1), NULL, 0, &wire, &len, NULL)) {
+    if (nub_cap_encode_data_alloc(4096ull * (i + 1), NULL, 0, &wire, &len, NULL)) {
       fprintf(stderr, "bench recovery: cannot encode cap %u\n", i);
       goto out;
     }
@@ -131,7 +131,7 @@ static int large_cap(const nub_options *opt, uint32_t mib) {
   double ms;
   if (!bytes) { fprintf(stderr, "bench recovery: no memory for %u MiB\n", mib); return 1; }
   for (size_t i = 0; i < size; i += 64) bytes[i] = (uint8_t)(i >> 12 | 1);
-  if (cap_encode_data_alloc(size, bytes, size, &wire, &len, NULL)) {
+  if (nub_cap_encode_data_alloc(size, bytes, size, &wire, &len, NULL)) {
     fprintf(stderr, "bench recovery: cannot encode the %u MiB cap\n", mib);
     goto out;
   }

@@ -27,15 +27,15 @@ static int publish(nub *n, const char *name, uint8_t instance[32], nub_error *er
   const char *text = bench_source_text(name);
   uint8_t *blob = NULL;
   size_t len;
-  pvm_error perr;
-  cap_error cerr;
-  cap_bundle b = {0};
+  nub_pvm_error perr;
+  nub_cap_error cerr;
+  nub_cap_bundle b = {0};
   int rc = -1;
-  if (!text || pvm_asm(PVM_PROFILE_GP07, text, strlen(text), &blob, &len, NULL, &perr)) {
+  if (!text || nub_pvm_asm(PVM_PROFILE_GP07, text, strlen(text), &blob, &len, NULL, &perr)) {
     fprintf(stderr, "bench subvm: %s: %s\n", name, text ? perr.msg : "no source");
     return -1;
   }
-  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, &b, &cerr)) {
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, &b, &cerr)) {
     fprintf(stderr, "bench subvm: build %s: %s\n", name, cerr.msg);
     goto out;
   }
@@ -44,7 +44,7 @@ static int publish(nub *n, const char *name, uint8_t instance[32], nub_error *er
   memcpy(instance, b.items[b.instance].hash, 32);
   rc = 0;
 out:
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
   return rc;
 }

@@ -132,24 +132,24 @@ bool cli_parse_hex(const char *s, uint8_t **out, size_t *len) {
   return true;
 }
 
-bool cli_profile(const char *cmd, const char *name, pvm_profile *out) {
-  int p = pvm_profile_by_name(name);
+bool cli_profile(const char *cmd, const char *name, nub_pvm_profile *out) {
+  int p = nub_pvm_profile_by_name(name);
   if (p < 0) {
     char known[128] = "";
     for (int k = 0; k < PVM_PROFILE_COUNT; k++) {
       size_t n = strlen(known);
-      snprintf(known + n, sizeof known - n, "%s%s", k ? ", " : "", pvm_profile_name((pvm_profile)k));
+      snprintf(known + n, sizeof known - n, "%s%s", k ? ", " : "", nub_pvm_profile_name((nub_pvm_profile)k));
     }
     cli_usage_error(cmd, "unknown profile '%s' (known: %s)", name, known);
     return false;
   }
-  *out = (pvm_profile)p;
+  *out = (nub_pvm_profile)p;
   return true;
 }
 
-const pvm_engine *cli_engine(const char *name) {
-  if (!strcmp(name, "interp")) return &pvm_engine_interp;
-  if (!strcmp(name, "jit")) return &jit_engine;
+const nub_pvm_engine *cli_engine(const char *name) {
+  if (!strcmp(name, "interp")) return &nub_pvm_engine_interp;
+  if (!strcmp(name, "jit")) return &nub_jit_engine;
   fprintf(stderr, "nub: unknown engine '%s' (have: interp, jit)\n", name);
   return NULL;
 }
@@ -324,8 +324,8 @@ int cli_get_u64(const cli_args *a, const char *name, uint64_t min, uint64_t max,
 
 /* ---- programs ---- */
 
-void cli_pvm_error(const char *cmd, const char *path, const pvm_error *err) {
-  fprintf(stderr, "nub %s: %s: %s (%s", cmd, path, err->msg, pvm_errcode_name(err->code));
+void cli_pvm_error(const char *cmd, const char *path, const nub_pvm_error *err) {
+  fprintf(stderr, "nub %s: %s: %s (%s", cmd, path, err->msg, nub_pvm_errcode_name(err->code));
   if (!strstr(err->msg, "offset")) fprintf(stderr, ", offset %llu", (unsigned long long)err->offset);
   fprintf(stderr, ")\n");
 }
@@ -343,16 +343,16 @@ static bool looks_like_text(const uint8_t *p, size_t len) {
 
 int cli_program_format(const char *cmd, const char *path, const uint8_t *bytes, size_t len,
                        int format, bool *spi) {
-  pvm_spi s;
-  pvm_blob b;
-  pvm_error spi_err, blob_err;
+  nub_pvm_spi s;
+  nub_pvm_blob b;
+  nub_pvm_error spi_err, blob_err;
   bool spi_ok, blob_ok;
   if (!len) {
     fprintf(stderr, "nub %s: %s: empty file\n", cmd, path);
     return 1;
   }
-  spi_ok = !pvm_spi_parse(bytes, bytes + len, &s, &spi_err);
-  blob_ok = !pvm_blob_parse(bytes, bytes + len, &b, &blob_err);
+  spi_ok = !nub_pvm_spi_parse(bytes, bytes + len, &s, &spi_err);
+  blob_ok = !nub_pvm_blob_parse(bytes, bytes + len, &b, &blob_err);
   if (format == CLI_FORMAT_AUTO && (spi_ok || blob_ok)) {
     *spi = spi_ok;                      /* both: the SPI reading (the common container) */
     return 0;
@@ -425,7 +425,7 @@ int cli_parse_data(const char *cmd, const char *s, uint8_t **out, size_t *len) {
 
 /* ---- why a run panicked ---- */
 
-static uint32_t mem_address(const pvm_vm *vm, const pvm_insn *in) {
+static uint32_t mem_address(const nub_pvm_vm *vm, const nub_pvm_insn *in) {
   switch (in->format) {
   case PVM_FMT_REG_IMM_IMM: return (uint32_t)(vm->regs[in->ra] + in->imm_x);
   case PVM_FMT_REG_REG_IMM: return (uint32_t)(vm->regs[in->rb] + in->imm_x);
@@ -433,25 +433,25 @@ static uint32_t mem_address(const pvm_vm *vm, const pvm_insn *in) {
   }
 }
 
-const char *cli_panic_reason(const pvm_vm *vm, char *buf, size_t cap) {
-  const pvm_program *prog = vm->prog;
-  const pvm_blob *b = pvm_program_blob(prog);
-  const pvm_opinfo *isa = pvm_isa(pvm_program_profile(prog));
-  pvm_insn in;
+const char *cli_panic_reason(const nub_pvm_vm *vm, char *buf, size_t cap) {
+  const nub_pvm_program *prog = vm->prog;
+  const nub_pvm_blob *b = nub_pvm_program_blob(prog);
+  const nub_pvm_opinfo *isa = nub_pvm_isa(nub_pvm_program_profile(prog));
+  nub_pvm_insn in;
   if (vm->status != PVM_PANIC) return "";
   if (vm->pc >= b->code_len) {
     snprintf(buf, cap, "pc %u is past the end of the code (%u bytes)", vm->pc, b->code_len);
     return buf;
   }
-  if (!pvm_blob_is_start(b, vm->pc)) {
+  if (!nub_pvm_blob_is_start(b, vm->pc)) {
     snprintf(buf, cap, "pc %u is not an instruction start", vm->pc);
     return buf;
   }
-  pvm_decode(pvm_program_profile(prog), b, vm->pc, &in);
-  const pvm_opinfo *op = &isa[in.opcode];
+  nub_pvm_decode(nub_pvm_program_profile(prog), b, vm->pc, &in);
+  const nub_pvm_opinfo *op = &isa[in.opcode];
   if (!op->name) {
     snprintf(buf, cap, "invalid opcode 0x%02x (%u) in profile %s", in.opcode, in.opcode,
-             pvm_profile_name(pvm_program_profile(prog)));
+             nub_pvm_profile_name(nub_pvm_program_profile(prog)));
   } else if (in.op == PVM_OP_TRAP) {
     snprintf(buf, cap, "trap instruction");
   } else if (op->flags & PVM_OPF_BRANCH) {
@@ -466,14 +466,14 @@ const char *cli_panic_reason(const pvm_vm *vm, char *buf, size_t cap) {
                "up to 2 x %u entries)", op->name, a, note, b->jump_count);
     else
       snprintf(buf, cap, "%s through jump table entry %u to pc %u, which does not start a basic "
-               "block", op->name, a / 2 - 1, pvm_blob_jump_entry(b, a / 2 - 1));
+               "block", op->name, a / 2 - 1, nub_pvm_blob_jump_entry(b, a / 2 - 1));
   } else if (op->flags & (PVM_OPF_LOAD | PVM_OPF_STORE)) {
     uint32_t a = mem_address(vm, &in);
     const char *verb = op->flags & PVM_OPF_STORE ? "store to" : "load from";
     if (a < PVM_ZONE)
       snprintf(buf, cap, "%s %s address 0x%x, below 0x%x (never accessible)", op->name, verb, a,
                PVM_ZONE);
-    else if ((op->flags & PVM_OPF_STORE) && pvm_mem_access(vm->mem, a) == PVM_ACCESS_RO)
+    else if ((op->flags & PVM_OPF_STORE) && nub_pvm_mem_access(vm->mem, a) == PVM_ACCESS_RO)
       snprintf(buf, cap, "%s %s read-only address 0x%x", op->name, verb, a);
     else
       snprintf(buf, cap, "%s %s address 0x%x (%u bytes) is not accessible", op->name, verb, a,
@@ -486,19 +486,19 @@ const char *cli_panic_reason(const pvm_vm *vm, char *buf, size_t cap) {
 
 /* ---- caps of a program ---- */
 
-void cli_cap_error(const char *cmd, const char *path, const cap_error *err) {
-  fprintf(stderr, "nub %s: %s: %s (%s", cmd, path, err->msg, cap_errcode_name(err->code));
+void cli_cap_error(const char *cmd, const char *path, const nub_cap_error *err) {
+  fprintf(stderr, "nub %s: %s: %s (%s", cmd, path, err->msg, nub_cap_errcode_name(err->code));
   if (!strstr(err->msg, "offset")) fprintf(stderr, ", offset %llu", (unsigned long long)err->offset);
   fprintf(stderr, ")\n");
 }
 
-int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile profile,
-                   const uint8_t *data, size_t data_len, uint32_t exports, cap_bundle *out) {
+int cli_build_caps(const char *cmd, const char *path, int format, nub_pvm_profile profile,
+                   const uint8_t *data, size_t data_len, uint32_t exports, nub_cap_bundle *out) {
   uint32_t pcs[CAP_MAX_ENDPOINTS];
   uint8_t *bytes = NULL;
   size_t len;
   bool spi;
-  cap_error err;
+  nub_cap_error err;
   int rc = 1;
   if (cli_read_file(path, &bytes, &len) || cli_program_format(cmd, path, bytes, len, format, &spi))
     goto out;
@@ -513,10 +513,10 @@ int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile pr
     goto out;
   }
   for (uint32_t k = 0; k < exports && k < CAP_MAX_ENDPOINTS; k++) pcs[k] = 5 * k;   /* docs/toolchain.md */
-  if (exports ? cap_build_spi_endpoints(profile, bytes, len, data, (uint32_t)data_len, pcs,
+  if (exports ? nub_cap_build_spi_endpoints(profile, bytes, len, data, (uint32_t)data_len, pcs,
                                         exports, out, &err)
-      : spi ? cap_build_spi(profile, bytes, len, data, (uint32_t)data_len, out, &err)
-            : cap_build_generic(profile, bytes, len, NULL, 0, out, &err)) {
+      : spi ? nub_cap_build_spi(profile, bytes, len, data, (uint32_t)data_len, out, &err)
+            : nub_cap_build_generic(profile, bytes, len, NULL, 0, out, &err)) {
     cli_cap_error(cmd, path, &err);
     goto out;
   }

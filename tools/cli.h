@@ -79,7 +79,7 @@ typedef struct cli_command {
   int (*run)(int argc, char **argv);
 } cli_command;
 
-/* The ISA profiles as a choice metavar, in pvm_profile order. */
+/* The ISA profiles as a choice metavar, in nub_pvm_profile order. */
 #define CLI_PROFILES "gp07|gp08-draft|jamv1"
 /* The largest gas run and exec take (the engines count gas in an int64). */
 #define CLI_MAX_GAS ((uint64_t)INT64_MAX)
@@ -96,7 +96,7 @@ int cli_program_format(const char *cmd, const char *path, const uint8_t *bytes, 
                        int format, bool *spi);
 /* "nub CMD: PATH: message (CODE, offset N)", the offset left out when the
 ** message already names it. */
-void cli_pvm_error(const char *cmd, const char *path, const pvm_error *err);
+void cli_pvm_error(const char *cmd, const char *path, const nub_pvm_error *err);
 /* --regs: 1 to 4 comma-separated u64 values for phi7..phi10; else a usage
 ** error naming the empty or bad element (returns 2). */
 int cli_parse_regs(const char *cmd, const char *s, uint64_t regs[4], unsigned *count);
@@ -112,15 +112,15 @@ int cli_parse_data(const char *cmd, const char *s, uint8_t **out, size_t *len);
 ** 0, 5, 10, ... (the export slots of nub link, docs/toolchain.md).
 ** Returns 0, 1 after printing why, 2 on --data or exports with a generic
 ** blob. */
-int cli_build_caps(const char *cmd, const char *path, int format, pvm_profile profile,
-                   const uint8_t *data, size_t data_len, uint32_t exports, cap_bundle *out);
+int cli_build_caps(const char *cmd, const char *path, int format, nub_pvm_profile profile,
+                   const uint8_t *data, size_t data_len, uint32_t exports, nub_cap_bundle *out);
 /* "nub CMD: PATH: message (CODE, offset N)" for a cap error. */
-void cli_cap_error(const char *cmd, const char *path, const cap_error *err);
+void cli_cap_error(const char *cmd, const char *path, const nub_cap_error *err);
 
 /* Why a run that ended in a panic at vm->pc panicked, from the state at
 ** the exit (the instruction at pc, the registers it read); "" when it did
 ** not panic.  Costs the engines nothing. */
-const char *cli_panic_reason(const pvm_vm *vm, char *buf, size_t cap);
+const char *cli_panic_reason(const nub_pvm_vm *vm, char *buf, size_t cap);
 
 /* The largest file a command reads: the largest code blob an Image may
 ** carry (256 MiB); a program, cap or text file beyond it is refused. */
@@ -146,9 +146,9 @@ bool cli_parse_i64(const char *s, int64_t *out);
 /* Parse hex bytes (optional 0x prefix); caller frees *out. */
 bool cli_parse_hex(const char *s, uint8_t **out, size_t *len);
 /* ISA profile by name; false (with a message) if unknown. */
-bool cli_profile(const char *cmd, const char *name, pvm_profile *out);
+bool cli_profile(const char *cmd, const char *name, nub_pvm_profile *out);
 /* Engine by name: "interp" or "jit"; NULL (with a message) if unknown. */
-const pvm_engine *cli_engine(const char *name);
+const nub_pvm_engine *cli_engine(const char *name);
 /* Prints "nub <cmd>: <message>" to stderr and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

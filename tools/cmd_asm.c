@@ -22,20 +22,20 @@ const cli_spec cli_asm_spec = {
 ** and what kind of instruction it is; docs/asm.md holds this output. */
 void cli_print_mnemonics(FILE *f) {
   fprintf(f, "| mnemonic | format |");
-  for (int p = 0; p < PVM_PROFILE_COUNT; p++) fprintf(f, " %s |", pvm_profile_name((pvm_profile)p));
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++) fprintf(f, " %s |", nub_pvm_profile_name((nub_pvm_profile)p));
   fprintf(f, " kind |\n|---|---|");
   for (int p = 0; p < PVM_PROFILE_COUNT; p++) fprintf(f, "---|");
   fprintf(f, "---|\n");
   for (int op = 0; op < PVM_OP_COUNT; op++) {
-    const pvm_opinfo *info = NULL;
+    const nub_pvm_opinfo *info = NULL;
     for (int p = 0; p < PVM_PROFILE_COUNT && !info; p++) {
-      int code = pvm_opcode_of((pvm_profile)p, (pvm_op)op);
-      if (code >= 0) info = &pvm_isa((pvm_profile)p)[code];
+      int code = nub_pvm_opcode_of((nub_pvm_profile)p, (nub_pvm_op)op);
+      if (code >= 0) info = &nub_pvm_isa((nub_pvm_profile)p)[code];
     }
     if (!info) continue;
-    fprintf(f, "| `%s` | %s |", info->name, pvm_format_name((pvm_format)info->format));
+    fprintf(f, "| `%s` | %s |", info->name, nub_pvm_format_name((nub_pvm_format)info->format));
     for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
-      int code = pvm_opcode_of((pvm_profile)p, (pvm_op)op);
+      int code = nub_pvm_opcode_of((nub_pvm_profile)p, (nub_pvm_op)op);
       if (code >= 0) fprintf(f, " %d |", code);
       else fprintf(f, " — |");
     }
@@ -59,13 +59,13 @@ int cmd_asm(int argc, char **argv) {
   }
   if (!a.npos) return cli_usage_error("asm", "missing FILE.s (usage: nub asm FILE.s -o FILE.pvm)");
   const char *file = a.pos[0], *out_path = cli_get(&a, "out");
-  pvm_profile profile = (pvm_profile)cli_choice(&a, "profile");
+  nub_pvm_profile profile = (nub_pvm_profile)cli_choice(&a, "profile");
   if (!out_path) return cli_usage_error("asm", "no output file (-o FILE)");
   uint8_t *text, *out;
   size_t len, out_len;
-  pvm_error err;
+  nub_pvm_error err;
   if (cli_read_file(file, &text, &len)) return 1;
-  rc = pvm_asm(profile, (const char *)text, len, &out, &out_len, NULL, &err);
+  rc = nub_pvm_asm(profile, (const char *)text, len, &out, &out_len, NULL, &err);
   free(text);
   if (rc) {
     fprintf(stderr, "%s:%s\n", file, err.msg);

@@ -37,18 +37,18 @@
 
 /* Runs the 30 M-instruction loop on an engine; returns 0 and the median
 ** and best time in ns, or -1 (after printing why) on a wrong result. */
-static int time_loop(const pvm_engine *engine, uint64_t *median, uint64_t *best,
+static int time_loop(const nub_pvm_engine *engine, uint64_t *median, uint64_t *best,
                      uint64_t *compile_ns) {
   size_t len;
   uint8_t *blob = bench_loop_blob(LOOP_ITERATIONS, &len);
-  pvm_program *prog = NULL;
-  pvm_mem *mem = NULL;
-  pvm_error err;
+  nub_pvm_program *prog = NULL;
+  nub_pvm_mem *mem = NULL;
+  nub_pvm_error err;
   void *code = NULL;
   uint64_t samples[RUNS];
   int rc = -1;
-  if (!blob || pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
-      pvm_mem_new(&mem, &err)) {
+  if (!blob || nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
+      nub_pvm_mem_new(&mem, &err)) {
     fprintf(stderr, "bench: setup failed: %s\n", blob ? err.msg : "out of memory");
     goto out;
   }
@@ -56,19 +56,19 @@ static int time_loop(const pvm_engine *engine, uint64_t *median, uint64_t *best,
   if (engine->compile(prog, &code, &err)) { fprintf(stderr, "bench: compile: %s\n", err.msg); goto out; }
   *compile_ns = bench_now_ns() - t0;
   for (int run = 0; run < RUNS; run++) {
-    pvm_vm vm;
-    if (pvm_vm_init(&vm, prog, mem, engine, code, &err)) { fprintf(stderr, "bench: %s\n", err.msg); goto out; }
+    nub_pvm_vm vm;
+    if (nub_pvm_vm_init(&vm, prog, mem, engine, code, &err)) { fprintf(stderr, "bench: %s\n", err.msg); goto out; }
     vm.regs[0] = PVM_HALT_ADDRESS;
     vm.gas = 1000000000;
     uint64_t start = bench_now_ns();
-    pvm_status st = pvm_vm_run(&vm);
+    nub_pvm_status st = nub_pvm_vm_run(&vm);
     samples[run] = bench_now_ns() - start;
     int64_t used = 1000000000 - vm.gas;
-    pvm_vm_fini(&vm);
+    nub_pvm_vm_fini(&vm);
     if (st != PVM_HALT || vm.regs[7] != 3ull * LOOP_ITERATIONS ||
         (uint64_t)used != bench_loop_instructions(LOOP_ITERATIONS)) {
       fprintf(stderr, "bench: %s gave a wrong result (status %s, r7 %llu, gas used %lld)\n",
-              engine->name, pvm_status_name(st), (unsigned long long)vm.regs[7], (long long)used);
+              engine->name, nub_pvm_status_name(st), (unsigned long long)vm.regs[7], (long long)used);
       goto out;
     }
   }
@@ -77,8 +77,8 @@ static int time_loop(const pvm_engine *engine, uint64_t *median, uint64_t *best,
   rc = 0;
 out:
   if (code) engine->release(code);
-  pvm_program_free(prog);
-  pvm_mem_free(mem);
+  nub_pvm_program_free(prog);
+  nub_pvm_mem_free(mem);
   free(blob);
   return rc;
 }
@@ -86,7 +86,7 @@ out:
 static int bench_interp(void) {
   uint64_t median, best, compile;
   double n = (double)bench_loop_instructions(LOOP_ITERATIONS);
-  if (time_loop(&pvm_engine_interp, &median, &best, &compile)) return 1;
+  if (time_loop(&nub_pvm_engine_interp, &median, &best, &compile)) return 1;
   printf("interp loop: %.0f instructions (%u iterations x 3 + 4), %d runs\n", n,
          LOOP_ITERATIONS, RUNS);
   printf("  median %.2f ms  best %.2f ms\n", median / 1e6, best / 1e6);
@@ -152,36 +152,36 @@ static uint32_t page_up(uint32_t n) { return (n + PVM_PAGE_SIZE - 1) / PVM_PAGE_
 /* Guest memory for one run: the kernel's span mapped once and rewritten
 ** before every run (so both the guest and the C version find their pages
 ** present, and page-fault cost stays out of the figures). */
-static int prepare_memory(const kernel *k, pvm_mem *mem, const uint8_t *input, pvm_error *err) {
+static int prepare_memory(const kernel *k, nub_pvm_mem *mem, const uint8_t *input, nub_pvm_error *err) {
   int rc;
   if (!k->mem_len) return PVM_OK;
-  if (pvm_mem_access(mem, k->mem_at) != PVM_ACCESS_RW || pvm_mem_mapped_pages(mem) !=
+  if (nub_pvm_mem_access(mem, k->mem_at) != PVM_ACCESS_RW || nub_pvm_mem_mapped_pages(mem) !=
       page_up(k->mem_len) / PVM_PAGE_SIZE) {
-    if ((rc = pvm_mem_reset(mem, err)) ||
-        (rc = pvm_mem_map(mem, k->mem_at, page_up(k->mem_len), PVM_ACCESS_RW, err)))
+    if ((rc = nub_pvm_mem_reset(mem, err)) ||
+        (rc = nub_pvm_mem_map(mem, k->mem_at, page_up(k->mem_len), PVM_ACCESS_RW, err)))
       return rc;
   }
-  if (input) return pvm_mem_write(mem, k->mem_at, input, k->mem_len, err);
+  if (input) return nub_pvm_mem_write(mem, k->mem_at, input, k->mem_len, err);
   uint8_t *zero = calloc(1, k->mem_len);
   if (!zero) {
     snprintf(err->msg, sizeof err->msg, "out of memory");
     return err->code = PVM_ERR_NOMEM;
   }
-  rc = pvm_mem_write(mem, k->mem_at, zero, k->mem_len, err);
+  rc = nub_pvm_mem_write(mem, k->mem_at, zero, k->mem_len, err);
   free(zero);
   return rc;
 }
 
 /* Median time of runs of the kernel on engine; *result = r7, which must
 ** be the same every run. */
-static int time_engine(const kernel *k, const pvm_engine *e, const pvm_program *prog, void *code,
-                       pvm_mem *mem, const uint8_t *input, int runs, uint64_t *median,
+static int time_engine(const kernel *k, const nub_pvm_engine *e, const nub_pvm_program *prog, void *code,
+                       nub_pvm_mem *mem, const uint8_t *input, int runs, uint64_t *median,
                        uint64_t *best, uint64_t *result) {
   uint64_t samples[RUNS];
-  pvm_error err;
+  nub_pvm_error err;
   for (int run = 0; run < runs; run++) {
-    pvm_vm vm;
-    if (prepare_memory(k, mem, input, &err) || pvm_vm_init(&vm, prog, mem, e, code, &err)) {
+    nub_pvm_vm vm;
+    if (prepare_memory(k, mem, input, &err) || nub_pvm_vm_init(&vm, prog, mem, e, code, &err)) {
       fprintf(stderr, "bench %s: %s\n", k->name, err.msg);
       return -1;
     }
@@ -189,12 +189,12 @@ static int time_engine(const kernel *k, const pvm_engine *e, const pvm_program *
     for (int i = 0; i < 4; i++) vm.regs[7 + i] = k->args[i];
     vm.gas = GAS;
     uint64_t t0 = bench_now_ns();
-    pvm_status st = pvm_vm_run(&vm);
+    nub_pvm_status st = nub_pvm_vm_run(&vm);
     samples[run] = bench_now_ns() - t0;
-    pvm_vm_fini(&vm);
+    nub_pvm_vm_fini(&vm);
     if (st != PVM_HALT || (run && vm.regs[7] != *result)) {
       fprintf(stderr, "bench %s: %s ended with %s at pc %u (r7 %llu)\n", k->name, e->name,
-              pvm_status_name(st), vm.pc, (unsigned long long)vm.regs[7]);
+              nub_pvm_status_name(st), vm.pc, (unsigned long long)vm.regs[7]);
       return -1;
     }
     *result = vm.regs[7];
@@ -223,18 +223,18 @@ static int time_native(const kernel *k, const uint8_t *input, uint64_t *median, 
   return 0;
 }
 
-static int bench_kernel(const kernel *k, pvm_mem *mem, timing *t) {
+static int bench_kernel(const kernel *k, nub_pvm_mem *mem, timing *t) {
   const char *text = bench_source_text(k->name);
   uint8_t *blob = NULL, *input = NULL;
   size_t len;
-  pvm_program *prog = NULL;
-  jit_code *code = NULL;
-  pvm_error err;
+  nub_pvm_program *prog = NULL;
+  nub_jit_code *code = NULL;
+  nub_pvm_error err;
   uint64_t jit_r = 0, interp_r = 0, native_r = 0;
   int rc = -1;
-  if (!text || pvm_asm(PVM_PROFILE_GP07, text, strlen(text), &blob, &len, NULL, &err) ||
-      pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
-      jit_compile(prog, NULL, &code, &err)) {
+  if (!text || nub_pvm_asm(PVM_PROFILE_GP07, text, strlen(text), &blob, &len, NULL, &err) ||
+      nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
+      nub_jit_compile(prog, NULL, &code, &err)) {
     fprintf(stderr, "bench %s: %s\n", k->name, text ? err.msg : "no source");
     goto out;
   }
@@ -242,20 +242,20 @@ static int bench_kernel(const kernel *k, pvm_mem *mem, timing *t) {
     if (!(input = malloc(k->mem_len))) goto out;
     k->fill(input, k->mem_len);
   }
-  t->compile = jit_code_stats(code)->compile_ns;
-  t->code_bytes = jit_code_stats(code)->code_bytes;
-  t->pvm_bytes = jit_code_stats(code)->pvm_bytes;
-  if (time_engine(k, &jit_engine, prog, code, mem, input, RUNS, &t->jit, &t->jit_best, &jit_r))
+  t->compile = nub_jit_code_stats(code)->compile_ns;
+  t->code_bytes = nub_jit_code_stats(code)->code_bytes;
+  t->pvm_bytes = nub_jit_code_stats(code)->pvm_bytes;
+  if (time_engine(k, &nub_jit_engine, prog, code, mem, input, RUNS, &t->jit, &t->jit_best, &jit_r))
     goto out;
   if (k->check_len) {                       /* the copy really happened */
     uint8_t *copy = malloc(k->check_len);
-    bool same = copy && !pvm_mem_read(mem, k->check_at, copy, k->check_len, &err) &&
+    bool same = copy && !nub_pvm_mem_read(mem, k->check_at, copy, k->check_len, &err) &&
                 !memcmp(copy, input + (k->check_from - k->mem_at), k->check_len);
     free(copy);
     if (!same) { fprintf(stderr, "bench %s: the JIT run left wrong memory\n", k->name); goto out; }
   }
   uint64_t interp_best;
-  if (time_engine(k, &pvm_engine_interp, prog, NULL, mem, input, INTERP_RUNS, &t->interp,
+  if (time_engine(k, &nub_pvm_engine_interp, prog, NULL, mem, input, INTERP_RUNS, &t->interp,
                   &interp_best, &interp_r) ||
       time_native(k, input, &t->native, &t->native_best, &native_r))
     goto out;
@@ -267,8 +267,8 @@ static int bench_kernel(const kernel *k, pvm_mem *mem, timing *t) {
   t->result = jit_r;
   rc = 0;
 out:
-  jit_code_free(code);
-  pvm_program_free(prog);
+  nub_jit_code_free(code);
+  nub_pvm_program_free(prog);
   free(blob);
   free(input);
   return rc;
@@ -284,7 +284,7 @@ static uint64_t cpu_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Load (pvm_program_load) and compile (jit_compile) of the synthetic
+/* Load (nub_pvm_program_load) and compile (nub_jit_compile) of the synthetic
 ** program at several sizes, each the fastest of RUNS in thread CPU time;
 ** "load+compile" is the time from blob bytes to runnable code. */
 static int bench_compile_scaling(void) {
@@ -296,7 +296,7 @@ static int bench_compile_scaling(void) {
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     size_t len;
     uint8_t *blob = bench_mixed_blob(sizes[i], &len);
-    pvm_error err;
+    nub_pvm_error err;
     uint64_t load = UINT64_MAX, compile = UINT64_MAX;
     uint32_t native = 0, pvm_bytes = 0;
     uint64_t peak = 0, kept = 0;
@@ -305,30 +305,30 @@ static int bench_compile_scaling(void) {
       return 1;
     }
     for (int run = 0; run < RUNS; run++) {
-      pvm_program *prog = NULL;
-      jit_code *code = NULL;
+      nub_pvm_program *prog = NULL;
+      nub_jit_code *code = NULL;
       uint64_t t0 = cpu_now_ns();
-      if (pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err)) {
+      if (nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err)) {
         fprintf(stderr, "bench: load of %u instructions: %s\n", sizes[i], err.msg);
         free(blob);
         return 1;
       }
       uint64_t t1 = cpu_now_ns();
-      if (jit_compile(prog, NULL, &code, &err)) {
+      if (nub_jit_compile(prog, NULL, &code, &err)) {
         fprintf(stderr, "bench: compile: %s\n", err.msg);
-        pvm_program_free(prog);
+        nub_pvm_program_free(prog);
         free(blob);
         return 1;
       }
       uint64_t t2 = cpu_now_ns();
       if (t1 - t0 < load) load = t1 - t0;
       if (t2 - t1 < compile) compile = t2 - t1;
-      native = jit_code_stats(code)->code_bytes;
-      pvm_bytes = jit_code_stats(code)->pvm_bytes;
-      peak = pvm_program_bytes(prog) + jit_code_stats(code)->peak_bytes;
-      kept = pvm_program_bytes(prog) + jit_code_stats(code)->kept_bytes;
-      jit_code_free(code);
-      pvm_program_free(prog);
+      native = nub_jit_code_stats(code)->code_bytes;
+      pvm_bytes = nub_jit_code_stats(code)->pvm_bytes;
+      peak = nub_pvm_program_bytes(prog) + nub_jit_code_stats(code)->peak_bytes;
+      kept = nub_pvm_program_bytes(prog) + nub_jit_code_stats(code)->kept_bytes;
+      nub_jit_code_free(code);
+      nub_pvm_program_free(prog);
     }
     double kb = pvm_bytes / 1024.0;
     printf("  %8u %10u %10u %6.2f ms %6.2f ms %6.1f us %6.1f us %6.1f us %6.1fx %6.1fx\n",
@@ -341,11 +341,11 @@ static int bench_compile_scaling(void) {
 }
 
 /* Compile memory per byte of blob for one-instruction programs: the
-** analysis (pvm_program_bytes) plus the JIT's peak (capacities of its
+** analysis (nub_pvm_program_bytes) plus the JIT's peak (capacities of its
 ** code buffer and arrays) and what the compiled program keeps.  The
 ** kernel's bound, NK_COMPILE_BYTES_PER_BYTE, must stay above the worst. */
 static int bench_compile_memory(void) {
-  static const struct { const char *name; pvm_op op; uint8_t a, b, d; } shapes[] = {
+  static const struct { const char *name; nub_pvm_op op; uint8_t a, b, d; } shapes[] = {
     {"add_64 r7, r7, r8", PVM_OP_ADD_64, 7, 8, 7},
     {"rem_s_64 r7, r7, r8", PVM_OP_REM_S_64, 7, 8, 7},
     {"load_u64 r7, 0x20000", PVM_OP_LOAD_U64, 7, 0, 0},
@@ -361,33 +361,33 @@ static int bench_compile_memory(void) {
   printf("  %-22s %10s %10s %10s %8s %8s\n", "instruction", "PVM bytes", "load bound", "analysis",
          "peak", "kept");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-    pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+    nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
     uint8_t *blob = NULL;
     size_t len = 0;
-    pvm_program *prog = NULL;
-    jit_code *code = NULL;
-    pvm_error err;
+    nub_pvm_program *prog = NULL;
+    nub_jit_code *code = NULL;
+    nub_pvm_error err;
     uint64_t imm = shapes[i].op == PVM_OP_LOAD_U64 ? 0x20000 : 0;
     for (int k = 0; b && k < COUNT; k++)
-      pvm_builder_insn(b, shapes[i].op, shapes[i].a, shapes[i].b, shapes[i].d, imm, 0);
-    if (b) pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
-    if (!b || pvm_builder_finish(b, &blob, &len, &err) ||
-        pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
-        jit_compile(prog, NULL, &code, &err)) {
+      nub_pvm_builder_insn(b, shapes[i].op, shapes[i].a, shapes[i].b, shapes[i].d, imm, 0);
+    if (b) nub_pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+    if (!b || nub_pvm_builder_finish(b, &blob, &len, &err) ||
+        nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
+        nub_jit_compile(prog, NULL, &code, &err)) {
       fprintf(stderr, "bench: %s: %s\n", shapes[i].name, b ? err.msg : "out of memory");
-      pvm_builder_free(b);
-      pvm_program_free(prog);
+      nub_pvm_builder_free(b);
+      nub_pvm_program_free(prog);
       free(blob);
       return 1;
     }
-    double n = (double)len, analysis = (double)pvm_program_bytes(prog);
-    const jit_stats *st = jit_code_stats(code);
+    double n = (double)len, analysis = (double)nub_pvm_program_bytes(prog);
+    const nub_jit_stats *st = nub_jit_code_stats(code);
     printf("  %-22s %10zu %9.1fx %9.1fx %7.1fx %7.1fx\n", shapes[i].name, len,
-           (double)pvm_program_load_bytes(pvm_program_blob(prog), len) / n, analysis / n,
+           (double)nub_pvm_program_load_bytes(nub_pvm_program_blob(prog), len) / n, analysis / n,
            (analysis + (double)st->peak_bytes) / n, (analysis + (double)st->kept_bytes) / n);
-    jit_code_free(code);
-    pvm_builder_free(b);
-    pvm_program_free(prog);
+    nub_jit_code_free(code);
+    nub_pvm_builder_free(b);
+    nub_pvm_program_free(prog);
     free(blob);
   }
   return 0;
@@ -395,31 +395,31 @@ static int bench_compile_memory(void) {
 
 static int bench_jit(void) {
   double load[3] = {0};
-  uint64_t jit_med, jit_best, jit_compile, int_med, int_best, int_compile;
-  pvm_mem *mem = NULL;
-  pvm_error err;
+  uint64_t jit_med, jit_best, nub_jit_compile, int_med, int_best, int_compile;
+  nub_pvm_mem *mem = NULL;
+  nub_pvm_error err;
   if (getloadavg(load, 3) < 0) load[0] = -1;
   printf("nub bench jit: times are medians of %d runs (interpreter %d); jit/nat compares\n"
          "medians, (best) the fastest runs; load average %.2f at start\n", RUNS, INTERP_RUNS,
          load[0]);
-  if (time_loop(&jit_engine, &jit_med, &jit_best, &jit_compile) ||
-      time_loop(&pvm_engine_interp, &int_med, &int_best, &int_compile))
+  if (time_loop(&nub_jit_engine, &jit_med, &jit_best, &nub_jit_compile) ||
+      time_loop(&nub_pvm_engine_interp, &int_med, &int_best, &int_compile))
     return 1;
   printf("\n%-8s %20s %10s %10s %10s %8s %8s %10s %8s\n", "kernel", "result (r7)", "jit",
          "interp", "native", "jit/nat", "(best)", "compile", "code");
   printf("%-8s %20u %7.2f ms %7.2f ms %10s %8s %8s %7.1f us %8s   (30 M instructions; best jit %.2f ms)\n",
          "loop", 3 * LOOP_ITERATIONS, jit_med / 1e6, int_med / 1e6, "-", "-", "-",
-         jit_compile / 1e3, "-", jit_best / 1e6);
-  if (pvm_mem_new(&mem, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
+         nub_jit_compile / 1e3, "-", jit_best / 1e6);
+  if (nub_pvm_mem_new(&mem, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
     timing t;
-    if (bench_kernel(&kernels[i], mem, &t)) { pvm_mem_free(mem); return 1; }
+    if (bench_kernel(&kernels[i], mem, &t)) { nub_pvm_mem_free(mem); return 1; }
     printf("%-8s %20llu %7.2f ms %7.2f ms %7.2f ms %7.2fx %7.2fx %7.1f us %6u B\n",
            kernels[i].name, (unsigned long long)t.result, t.jit / 1e6, t.interp / 1e6,
            t.native / 1e6, (double)t.jit / (double)t.native,
            (double)t.jit_best / (double)t.native_best, t.compile / 1e3, t.code_bytes);
   }
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   printf("results agree: jit = interpreter = native for every kernel\n");
   return bench_compile_scaling() || bench_compile_memory();
 }
@@ -428,62 +428,62 @@ static int bench_jit(void) {
 
 #define GAS_RUNS 9
 
-/* Fastest of GAS_RUNS pvm_program_load under each of two profiles, in
+/* Fastest of GAS_RUNS nub_pvm_program_load under each of two profiles, in
 ** CPU ns; the two alternate so that drift on a shared machine hits both. */
-static int time_loads(const pvm_profile profile[2], const uint8_t *blob, size_t len,
+static int time_loads(const nub_pvm_profile profile[2], const uint8_t *blob, size_t len,
                       uint64_t best[2], uint32_t *blocks) {
   best[0] = best[1] = UINT64_MAX;
   for (int run = 0; run < 2 * GAS_RUNS; run++) {
-    pvm_program *prog;
-    pvm_error err;
+    nub_pvm_program *prog;
+    nub_pvm_error err;
     uint64_t t0 = cpu_now_ns();
-    if (pvm_program_load(profile[run & 1], blob, len, &prog, &err)) {
-      fprintf(stderr, "bench: load (%s): %s\n", pvm_profile_name(profile[run & 1]), err.msg);
+    if (nub_pvm_program_load(profile[run & 1], blob, len, &prog, &err)) {
+      fprintf(stderr, "bench: load (%s): %s\n", nub_pvm_profile_name(profile[run & 1]), err.msg);
       return 1;
     }
     uint64_t t = cpu_now_ns() - t0;
     if (t < best[run & 1]) best[run & 1] = t;
-    *blocks = pvm_program_block_count(prog);
-    pvm_program_free(prog);
+    *blocks = nub_pvm_program_block_count(prog);
+    nub_pvm_program_free(prog);
   }
   return 0;
 }
 
 /* One program: analysis under gp07 (1 gas per instruction: today's
 ** analysis), under the pipeline model, and the JIT compile of it. */
-static int gas_row(const char *name, const uint8_t *blob, size_t len, pvm_profile model) {
+static int gas_row(const char *name, const uint8_t *blob, size_t len, nub_pvm_profile model) {
   uint64_t both[2], jit = UINT64_MAX;
   uint32_t blocks, code_len;
-  pvm_program *prog;
-  pvm_error err;
-  const pvm_profile profiles[2] = {PVM_PROFILE_GP07, model};
+  nub_pvm_program *prog;
+  nub_pvm_error err;
+  const nub_pvm_profile profiles[2] = {PVM_PROFILE_GP07, model};
   if (time_loads(profiles, blob, len, both, &blocks)) return 1;   /* blocks: the model's */
   uint64_t plain = both[0], costed = both[1];
-  if (pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err)) {
+  if (nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err)) {
     fprintf(stderr, "bench: %s: %s\n", name, err.msg);
     return 1;
   }
-  code_len = pvm_program_blob(prog)->code_len;
+  code_len = nub_pvm_program_blob(prog)->code_len;
   for (int run = 0; run < GAS_RUNS; run++) {
-    jit_code *code;
+    nub_jit_code *code;
     uint64_t t0 = cpu_now_ns();
-    if (jit_compile(prog, NULL, &code, &err)) {
+    if (nub_jit_compile(prog, NULL, &code, &err)) {
       fprintf(stderr, "bench: compile %s: %s\n", name, err.msg);
-      pvm_program_free(prog);
+      nub_pvm_program_free(prog);
       return 1;
     }
     uint64_t t = cpu_now_ns() - t0;
     if (t < jit) jit = t;
-    jit_code_free(code);
+    nub_jit_code_free(code);
   }
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
   double kb = code_len / 1024.0, cost = costed > plain ? (double)(costed - plain) : 0;
   printf("  %-12s %9u %7u %10.1f %10.1f %10.1f %10.1f %8.0f %%\n", name, code_len, blocks,
          plain / 1e3 / kb, costed / 1e3 / kb, cost / 1e3 / kb, jit / 1e3 / kb,
          100.0 * cost / (double)(plain + jit));
   if (!strcmp(name, "doom"))
     printf("  doom: analysis %.2f ms (gp07) / %.2f ms (%s), JIT compile %.2f ms\n", plain / 1e6,
-           costed / 1e6, pvm_profile_name(model), jit / 1e6);
+           costed / 1e6, nub_pvm_profile_name(model), jit / 1e6);
   return 0;
 }
 
@@ -581,9 +581,9 @@ static void sodium_pairs(const uint8_t *in, uint8_t *out, size_t n) {
 }
 static const cap_sha256_impl sodium_sha256 = {"libsodium", sodium_hash, sodium_pairs};
 static void pass_cap_hash(const void *ctx, const uint8_t *buf, size_t len, uint8_t *out) {
-  cap_error err;
+  nub_cap_error err;
   (void)buf; (void)len;
-  if (cap_hash((const cap_view *)ctx, out, &err)) fprintf(stderr, "bench hash: %s\n", err.msg);
+  if (nub_cap_hash((const nub_cap_view *)ctx, out, &err)) fprintf(stderr, "bench hash: %s\n", err.msg);
 }
 
 /* openssl's own SHA-256 speed on 16 KiB blocks (its best path on this
@@ -629,7 +629,7 @@ static int bench_hash(void) {
   else
     printf("  openssl: not installed or no figure (no hardware limit in this run)\n");
 
-  printf("\nSSZ root (cap_hash) of a dense Data cap, MB/s of data: wall clock (thread CPU time);\n"
+  printf("\nSSZ root (nub_cap_hash) of a dense Data cap, MB/s of data: wall clock (thread CPU time);\n"
          "libsodium is the merkleizer before sha256.c (one call per pair)\n");
   printf("  %-12s %20s %20s\n", "path", "1 MiB", "64 MiB");
   for (int i = 0; i < 3; i++) {
@@ -639,12 +639,12 @@ static int bench_hash(void) {
     for (int s = 0; s < 2; s++) {
       uint8_t *bytes = malloc(data_sizes[s]), *wire = NULL;
       size_t len;
-      cap_view v;
-      cap_error err;
+      nub_cap_view v;
+      nub_cap_error err;
       if (!bytes) goto out;
       for (uint64_t b = 0; b < data_sizes[s]; b++) bytes[b] = (uint8_t)(b * 131 + (b >> 12) + 1);
-      if (cap_encode_data_alloc(data_sizes[s], bytes, data_sizes[s], &wire, &len, &err) ||
-          cap_decode(wire, wire + len, &v, &err)) {
+      if (nub_cap_encode_data_alloc(data_sizes[s], bytes, data_sizes[s], &wire, &len, &err) ||
+          nub_cap_decode(wire, wire + len, &v, &err)) {
         fprintf(stderr, "bench hash: %s\n", err.msg);
         free(bytes);
         free(wire);

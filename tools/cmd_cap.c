@@ -34,11 +34,11 @@ static void print_regs(const char *indent, const uint64_t *regs) {
   printf("\n");
 }
 
-static void print_slots(const cap_slots *s) {
+static void print_slots(const nub_cap_slots *s) {
   printf("slots:     %u\n", s->count);
   for (uint32_t i = 0; i < s->count; i++) {
-    cap_slot slot;
-    cap_slots_get(s, i, &slot);
+    nub_cap_slot slot;
+    nub_cap_slots_get(s, i, &slot);
     printf("  [%u] key 0x", i);
     print_hex(slot.key, slot.key_len);
     printf("%s -> ", slot.key_len ? "" : " (empty)");
@@ -47,11 +47,11 @@ static void print_slots(const cap_slots *s) {
   }
 }
 
-static void show_data(const cap_data_view *d) {
+static void show_data(const nub_cap_data_view *d) {
   printf("size:      %llu bytes (%llu pages, %u non-zero)\n", (unsigned long long)d->size,
          (unsigned long long)(d->size / CAP_PAGE_SIZE), d->page_count);
   for (uint32_t i = 0; i < d->page_count && i < SHOW_PAGES; i++) {
-    cap_page pg = cap_data_page(d, i);
+    nub_cap_page pg = nub_cap_data_page(d, i);
     printf("  page %-7u +0x%08llx  ", pg.index, (unsigned long long)pg.index * CAP_PAGE_SIZE);
     print_hex(pg.bytes, 16);
     printf("...\n");
@@ -59,29 +59,29 @@ static void show_data(const cap_data_view *d) {
   if (d->page_count > SHOW_PAGES) printf("  ... %u more pages\n", d->page_count - SHOW_PAGES);
 }
 
-static void show_image(const cap_image_view *im) {
-  printf("profile:   %u (%s)\n", im->profile, pvm_profile_name((pvm_profile)im->profile));
+static void show_image(const nub_cap_image_view *im) {
+  printf("profile:   %u (%s)\n", im->profile, nub_pvm_profile_name((nub_pvm_profile)im->profile));
   printf("heap:      top 0x%x limit 0x%x\n", im->heap_top, im->heap_limit);
   printf("code:      %u bytes: %u code bytes, %u jump entries of %u bytes\n", im->code_len,
          im->blob.code_len, im->blob.jump_count, im->blob.jump_entry_size);
   printf("endpoints: %u\n", im->endpoint_count);
   for (uint32_t i = 0; i < im->endpoint_count; i++) {
-    cap_endpoint ep;
-    cap_image_endpoint(im, i, &ep);
+    nub_cap_endpoint ep;
+    nub_cap_image_endpoint(im, i, &ep);
     printf("  [%u] key %u entry_pc %u stack_top 0x%x\n", i, ep.key, ep.entry_pc, ep.stack_top);
     print_regs("      ", ep.regs);
   }
   printf("mappings:  %u\n", im->mapping_count);
   for (uint32_t i = 0; i < im->mapping_count; i++) {
-    cap_mapping m;
-    cap_image_mapping(im, i, &m);
+    nub_cap_mapping m;
+    nub_cap_image_mapping(im, i, &m);
     printf("  [%u] 0x%08x+0x%x %s ", i, m.start, m.size, m.access == CAP_ACCESS_RO ? "RO" : "RW");
     print_hash("source ", m.source);
   }
   print_slots(&im->slots);
 }
 
-static void show_instance(const cap_instance_view *in) {
+static void show_instance(const nub_cap_instance_view *in) {
   print_hash("image:     ", in->image_hash);
   print_hash("chain:     ", in->image_hash_chain);
   print_hash("cnode:     ", in->root_cnode);
@@ -89,15 +89,15 @@ static void show_instance(const cap_instance_view *in) {
   print_regs("", in->regs);
   printf("overlays:  %u\n", in->overlay_count);
   for (uint32_t i = 0; i < in->overlay_count; i++) {
-    cap_overlay o;
-    cap_instance_overlay(in, i, &o);
+    nub_cap_overlay o;
+    nub_cap_instance_overlay(in, i, &o);
     printf("  [%u] 0x%08x ", i, o.address);
     print_hash("data ", o.data);
   }
 }
 
-static void show(const cap_view *v, const uint8_t hash[CAP_HASH_SIZE]) {
-  printf("kind:      %s\nbytes:     %zu\n", cap_kind_name(v->kind), v->len);
+static void show(const nub_cap_view *v, const uint8_t hash[CAP_HASH_SIZE]) {
+  printf("kind:      %s\nbytes:     %zu\n", nub_cap_kind_name(v->kind), v->len);
   print_hash("hash:      ", hash);
   switch (v->kind) {
   case CAP_DATA: show_data(&v->data); break;
@@ -127,14 +127,14 @@ static int cap_build(const cli_args *a) {
   const char *dir = cli_get(a, "out"), *hex = cli_get(a, "data");
   uint8_t *data = NULL;
   size_t data_len = 0;
-  cap_bundle b = {0};
+  nub_cap_bundle b = {0};
   char path[4096];
   unsigned data_n = 0;
   int rc;
   if (!dir) return cli_usage_error("cap", "build needs an output directory (-o DIR)");
   if (hex && (rc = cli_parse_data("cap", hex, &data, &data_len))) return rc;
   rc = cli_build_caps("cap", a->pos[1], cli_choice(a, "format"),
-                      (pvm_profile)cli_choice(a, "profile"), data, data_len, 0, &b);
+                      (nub_pvm_profile)cli_choice(a, "profile"), data, data_len, 0, &b);
   free(data);
   if (rc) return rc;
   if (mkdir(dir, 0777) && errno != EEXIST) {
@@ -142,23 +142,23 @@ static int cap_build(const cli_args *a) {
     rc = 1;
   }
   for (uint32_t i = 0; !rc && i < b.count; i++) {
-    const cap_item *it = &b.items[i];
+    const nub_cap_item *it = &b.items[i];
     if (it->kind == CAP_DATA) snprintf(path, sizeof path, "%s/data-%u.cap", dir, data_n++);
     else snprintf(path, sizeof path, "%s/%s.cap", dir, it->kind == CAP_IMAGE ? "image" : "instance");
     if (cli_write_file(path, it->wire, it->len)) { rc = 1; break; }
-    printf("%-9s ", cap_kind_name(it->kind));
+    printf("%-9s ", nub_cap_kind_name(it->kind));
     print_hex(it->hash, CAP_HASH_SIZE);
     printf("  %s\n", path);
   }
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   return rc;
 }
 
 int cmd_cap(int argc, char **argv) {
   uint8_t *wire = NULL, hash[CAP_HASH_SIZE];
   size_t len;
-  cap_view v;
-  cap_error err;
+  nub_cap_view v;
+  nub_cap_error err;
   cli_args a;
   int rc = cli_parse(&cli_cap_spec, argc, argv, &a);
   if (rc) return rc == CLI_HELP ? 0 : rc;
@@ -167,9 +167,9 @@ int cmd_cap(int argc, char **argv) {
   if (strcmp(sub, "hash") && strcmp(sub, "show"))
     return cli_usage_error("cap", "unknown subcommand '%s' (hash, show or build)", sub);
   if (cli_read_file(file, &wire, &len)) return 1;
-  if (cap_decode(wire, wire + len, &v, &err) || cap_hash(&v, hash, &err)) {
+  if (nub_cap_decode(wire, wire + len, &v, &err) || nub_cap_hash(&v, hash, &err)) {
     fprintf(stderr, "nub cap %s: %s: %s (%s error at byte %llu)\n", sub, file, err.msg,
-            cap_errcode_name(err.code), (unsigned long long)err.offset);
+            nub_cap_errcode_name(err.code), (unsigned long long)err.offset);
     free(wire);
     return 1;
   }

@@ -28,13 +28,13 @@ int cmd_disasm(int argc, char **argv) {
   uint64_t max_input = CLI_DISASM_MAX_INPUT;
   if (rc) return rc == CLI_HELP ? 0 : rc;
   const char *file = a.pos[0], *out_path = cli_get(&a, "out");
-  pvm_profile profile = (pvm_profile)cli_choice(&a, "profile");
+  nub_pvm_profile profile = (nub_pvm_profile)cli_choice(&a, "profile");
   if ((rc = cli_get_u64(&a, "max-input", 1, CLI_MAX_FILE_BYTES, &max_input))) return rc;
   uint8_t *bytes;
   size_t len, text_len;
   char *text;
   bool spi;
-  pvm_error err;
+  nub_pvm_error err;
   /* bounded input bounds the memory: ~100 bytes per input byte at worst */
   if (cli_read_file_max(file, (size_t)max_input, "; disassembly needs up to ~100 bytes of "
                         "memory per input byte: raise the limit with --max-input BYTES",
@@ -44,7 +44,7 @@ int cmd_disasm(int argc, char **argv) {
     free(bytes);
     return 1;
   }
-  rc = pvm_disasm(profile, bytes, len, spi ? PVM_DISASM_SPI : 0, &text, &text_len, &err);
+  rc = nub_pvm_disasm(profile, bytes, len, spi ? PVM_DISASM_SPI : 0, &text, &text_len, &err);
   free(bytes);
   if (rc) {
     cli_pvm_error("disasm", file, &err);

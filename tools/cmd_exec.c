@@ -51,7 +51,7 @@ typedef struct exec_cfg {
   size_t data_len;
   uint64_t regs[4];
   unsigned nregs;
-  pvm_profile profile;
+  nub_pvm_profile profile;
 } exec_cfg;
 
 static int parse_opts(int argc, char **argv, exec_cfg *o) {
@@ -62,7 +62,7 @@ static int parse_opts(int argc, char **argv, exec_cfg *o) {
   nub_options_init(&o->nub);
   o->path = a.pos[0];
   o->format = cli_choice(&a, "format");
-  o->profile = (pvm_profile)cli_choice(&a, "profile");
+  o->profile = (nub_pvm_profile)cli_choice(&a, "profile");
   o->nub.backend = cli_choice(&a, "backend") ? NUB_BACKEND_INPROC : NUB_BACKEND_PROC;
   if (cli_given(&a, "engine")) o->nub.engine = cli_get(&a, "engine");
   o->json = cli_flag(&a, "json");
@@ -107,13 +107,13 @@ static void print_result(const exec_cfg *o, const nub_invocation_result *r) {
   printf("gas_remaining: %llu\n", (unsigned long long)r->gas_remaining);
 }
 
-static void print_verbose(nub *n, const cap_bundle *b) {
+static void print_verbose(nub *n, const nub_cap_bundle *b) {
   struct nub_kernel_stats ks;
   struct nub_sandbox_report sr;
   fprintf(stderr, "backend    %s\nengine     %s\n", nub_backend_name(n), nub_engine_name(n));
   if (!nub_sandbox_report(n, &sr, NULL)) nub_sandbox_print(&sr, stderr);
   for (uint32_t i = 0; i < b->count; i++)
-    print_hash(stderr, cap_kind_name(b->items[i].kind), b->items[i].hash);
+    print_hash(stderr, nub_cap_kind_name(b->items[i].kind), b->items[i].hash);
   if (!nub_kernel_stats(n, &ks, NULL))
     fprintf(stderr, "kernel     %llu caps, %llu invocations, %llu compiles\n",
             (unsigned long long)ks.caps_total, (unsigned long long)ks.invocations,
@@ -130,7 +130,7 @@ static int by_name(const void *a, const void *b) {
 
 /* Every regular file of dir, decoded as a cap (sorted by name); exactly
 ** one must be an Instance. */
-static int load_dir(const char *dir, cap_bundle *b) {
+static int load_dir(const char *dir, nub_cap_bundle *b) {
   DIR *d = opendir(dir);
   struct dirent *e;
   char **names = NULL, path[4096];
@@ -154,13 +154,13 @@ static int load_dir(const char *dir, cap_bundle *b) {
   if (n) qsort(names, n, sizeof *names, by_name);
   if (!(b->items = calloc(n ? n : 1, sizeof *b->items))) goto oom;
   for (size_t i = 0; i < n; i++) {
-    cap_item *it = &b->items[b->count];
-    cap_view v;
-    cap_error err;
+    nub_cap_item *it = &b->items[b->count];
+    nub_cap_view v;
+    nub_cap_error err;
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     if (cli_read_file(path, &it->wire, &it->len)) goto out;
     b->count++;
-    if (cap_decode(it->wire, it->wire + it->len, &v, &err) || cap_hash(&v, it->hash, &err)) {
+    if (nub_cap_decode(it->wire, it->wire + it->len, &v, &err) || nub_cap_hash(&v, it->hash, &err)) {
       cli_cap_error("exec", path, &err);
       goto out;
     }
@@ -186,23 +186,23 @@ out:
 
 /* phi7..phi10 of the invoked endpoint (an SPI program's argument pointer
 ** and length); zero when the Image is not among the caps. */
-static void endpoint_regs(const cap_bundle *b, uint8_t key, uint64_t args[4]) {
-  cap_view inst, im;
-  cap_endpoint ep;
-  cap_item *it = &b->items[b->instance];
-  if (cap_decode(it->wire, it->wire + it->len, &inst, NULL)) return;
+static void endpoint_regs(const nub_cap_bundle *b, uint8_t key, uint64_t args[4]) {
+  nub_cap_view inst, im;
+  nub_cap_endpoint ep;
+  nub_cap_item *it = &b->items[b->instance];
+  if (nub_cap_decode(it->wire, it->wire + it->len, &inst, NULL)) return;
   for (uint32_t i = 0; i < b->count; i++) {
     if (b->items[i].kind != CAP_IMAGE || memcmp(b->items[i].hash, inst.instance.image_hash, CAP_HASH_SIZE))
       continue;
-    if (!cap_decode(b->items[i].wire, b->items[i].wire + b->items[i].len, &im, NULL) &&
-        cap_image_find_endpoint(&im.image, key, &ep))
+    if (!nub_cap_decode(b->items[i].wire, b->items[i].wire + b->items[i].len, &im, NULL) &&
+        nub_cap_image_find_endpoint(&im.image, key, &ep))
       memcpy(args, &ep.regs[7], 4 * sizeof args[0]);
   }
 }
 
 int cmd_exec(int argc, char **argv) {
   exec_cfg o;
-  cap_bundle b = {0};
+  nub_cap_bundle b = {0};
   nub *n = NULL;
   nub_error err;
   nub_invocation_result r;
@@ -250,7 +250,7 @@ fail:
   fprintf(stderr, "nub exec: %s (%s)\n", err.msg, nub_errcode_name(err.code));
 out:
   nub_close(n);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(o.data);
   return rc;
 }

@@ -13,10 +13,10 @@
 ** fallback) or FSGSBASE (guest memory at [r15 + rcx], gas in the frame). */
 static uint32_t disabled_features;
 
-static int compile_without(const pvm_program *prog, void **code, pvm_error *err) {
-  jit_options o = {.disable = disabled_features};
-  jit_code *c;
-  int rc = jit_compile(prog, &o, &c, err);
+static int compile_without(const nub_pvm_program *prog, void **code, nub_pvm_error *err) {
+  nub_jit_options o = {.disable = disabled_features};
+  nub_jit_code *c;
+  int rc = nub_jit_compile(prog, &o, &c, err);
   *code = rc ? NULL : c;
   return rc;
 }
@@ -38,8 +38,8 @@ const cli_spec cli_fuzz_diff_spec = {
   0, 0, fuzz_diff_opts};
 
 int cmd_fuzz_diff(int argc, char **argv) {
-  static pvm_engine jit_without;
-  fdiff_config cfg = {.profile = PVM_PROFILE_GP07, .ref = &pvm_engine_interp, .test = &jit_engine,
+  static nub_pvm_engine jit_without;
+  fdiff_config cfg = {.profile = PVM_PROFILE_GP07, .ref = &nub_pvm_engine_interp, .test = &nub_jit_engine,
                       .out = stdout};
   fdiff_stats st;
   cli_args a;
@@ -60,10 +60,10 @@ int cmd_fuzz_diff(int argc, char **argv) {
     last = PVM_PROFILE_COUNT - 1;
   }
   switch (cli_choice(&a, "engine")) {
-  case 1: cfg.test = &pvm_engine_interp; break;
+  case 1: cfg.test = &nub_pvm_engine_interp; break;
   case 2: case 3:              /* jit-no-lzcnt, jit-no-fsgsbase */
     disabled_features = cli_choice(&a, "engine") == 2 ? JIT_CPU_LZCNT : JIT_CPU_FSGSBASE;
-    jit_without = jit_engine;
+    jit_without = nub_jit_engine;
     jit_without.name = cli_get(&a, "engine");
     jit_without.compile = compile_without;
     cfg.test = &jit_without;
@@ -74,14 +74,14 @@ int cmd_fuzz_diff(int argc, char **argv) {
   int worst = 0;
   uint64_t divergences = 0;
   for (int p = first; p <= last; p++) {
-    cfg.profile = (pvm_profile)p;
+    cfg.profile = (nub_pvm_profile)p;
     rc = fdiff_run(&cfg, &st);
     unsigned ops, covered;
     fdiff_coverage(&st, cfg.profile, &covered, &ops);
     printf("fuzz-diff: %s vs %s, profile %s, seed %" PRIu64 ": %" PRIu64 " programs, %" PRIu64
            " runs (halt %" PRIu64 ", panic %" PRIu64 ", out-of-gas %" PRIu64 ", page-fault %" PRIu64
            ", host %" PRIu64 "), %" PRIu64 " gas used, opcodes %u/%u, %" PRIu64 " divergences\n",
-           cfg.ref->name, cfg.test->name, pvm_profile_name(cfg.profile), cfg.seed, st.programs,
+           cfg.ref->name, cfg.test->name, nub_pvm_profile_name(cfg.profile), cfg.seed, st.programs,
            st.runs, st.exits[PVM_HALT], st.exits[PVM_PANIC], st.exits[PVM_OOG], st.exits[PVM_FAULT],
            st.exits[PVM_HOST], st.gas_used, covered, ops, st.divergences);
     fflush(stdout);

@@ -17,7 +17,7 @@ typedef struct gas_opts {
   const char *file;
   const char *checks[MAX_CHECKS];
   int nchecks;
-  pvm_profile profile;
+  nub_pvm_profile profile;
   bool spi, json;
 } gas_opts;
 
@@ -90,28 +90,28 @@ int cli_read_json_program(const char *path, uint8_t **program, size_t *len) {
 }
 
 static int load(const gas_opts *o, const char *path, const uint8_t *bytes, size_t len,
-                pvm_program **prog) {
-  pvm_error err;
-  pvm_spi spi;
+                nub_pvm_program **prog) {
+  nub_pvm_error err;
+  nub_pvm_spi spi;
   if (o->spi) {
-    if (pvm_spi_parse(bytes, bytes + len, &spi, &err)) goto fail;
+    if (nub_pvm_spi_parse(bytes, bytes + len, &spi, &err)) goto fail;
     bytes = spi.code_blob;
     len = spi.code_blob_len;
   }
-  if (pvm_program_load(o->profile, bytes, len, prog, &err)) goto fail;
+  if (nub_pvm_program_load(o->profile, bytes, len, prog, &err)) goto fail;
   return 0;
 fail:
   fprintf(stderr, "nub gas: %s: %s (%s, offset %llu)\n", path, err.msg,
-          pvm_errcode_name(err.code), (unsigned long long)err.offset);
+          nub_pvm_errcode_name(err.code), (unsigned long long)err.offset);
   return 1;
 }
 
-static void list_blocks(const gas_opts *o, const pvm_program *prog) {
+static void list_blocks(const gas_opts *o, const nub_pvm_program *prog) {
   uint32_t cur = 0, pc, cost, n = 0;
   uint64_t total = 0;
   bool basic;
-  if (o->json) printf("{\"profile\": \"%s\", \"blocks\": [", pvm_profile_name(o->profile));
-  while (pvm_program_next_block(prog, &cur, &pc, &cost, &basic)) {
+  if (o->json) printf("{\"profile\": \"%s\", \"blocks\": [", nub_pvm_profile_name(o->profile));
+  while (nub_pvm_program_next_block(prog, &cur, &pc, &cost, &basic)) {
     if (!basic) continue;
     if (o->json) printf("%s\n  {\"pc\": %u, \"cost\": %u}", n ? "," : "", pc, cost);
     else printf("%u %u\n", pc, cost);
@@ -128,7 +128,7 @@ static void print_diff(void *ud, const char *msg) {
 }
 
 /* Load FILE: a vector JSON file's "program", else the file's bytes. */
-static int load_file(const gas_opts *o, const char *path, pvm_program **prog) {
+static int load_file(const gas_opts *o, const char *path, nub_pvm_program **prog) {
   uint8_t *bytes;
   size_t len;
   int rc;
@@ -150,7 +150,7 @@ typedef struct tally { unsigned total, equal, diffs; } tally;
 static int check_one(const gas_opts *o, const char *path, tally *t) {
   const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
   json_program jp;
-  pvm_program *prog = NULL;
+  nub_pvm_program *prog = NULL;
   vec_block_cost *want = NULL;
   size_t nwant;
   char why[200];
@@ -174,7 +174,7 @@ static int check_one(const gas_opts *o, const char *path, tally *t) {
   rc = 0;
 fail:
   free(want);
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
   free_json_program(&jp);
   return rc;
 }
@@ -240,9 +240,9 @@ int cmd_gas(int argc, char **argv) {
     return run_checks(&o);
   }
   if (!o.file) return cli_usage_error("gas", "no program file");
-  pvm_program *prog = NULL;
+  nub_pvm_program *prog = NULL;
   if (load_file(&o, o.file, &prog)) return 1;
   list_blocks(&o, prog);
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
   return 0;
 }

@@ -39,8 +39,8 @@ typedef struct run_cfg {
   size_t data_len;
   uint64_t regs[4];
   unsigned nregs;
-  const pvm_engine *engine;
-  pvm_profile profile;
+  const nub_pvm_engine *engine;
+  nub_pvm_profile profile;
 } run_cfg;
 
 static int parse_opts(int argc, char **argv, run_cfg *o) {
@@ -50,8 +50,8 @@ static int parse_opts(int argc, char **argv, run_cfg *o) {
   if (rc) return rc;
   o->file = a.pos[0];
   o->format = cli_choice(&a, "format");
-  o->profile = (pvm_profile)cli_choice(&a, "profile");
-  o->engine = cli_choice(&a, "engine") ? &jit_engine : &pvm_engine_interp;
+  o->profile = (nub_pvm_profile)cli_choice(&a, "profile");
+  o->engine = cli_choice(&a, "engine") ? &nub_jit_engine : &nub_pvm_engine_interp;
   o->trace = cli_flag(&a, "trace");
   o->json = cli_flag(&a, "json");
   o->no_log = cli_flag(&a, "no-log");
@@ -61,7 +61,7 @@ static int parse_opts(int argc, char **argv, run_cfg *o) {
   if ((rc = cli_get_regs(&a, "run", o->regs, &o->nregs))) return rc;
   if (cli_given(&a, "data") && (rc = cli_parse_data("run", cli_get(&a, "data"), &o->data, &o->data_len)))
     return rc;
-  if (o->trace && o->engine != &pvm_engine_interp)
+  if (o->trace && o->engine != &nub_pvm_engine_interp)
     return cli_usage_error("run", "--trace needs --engine interp");
   return 0;
 }
@@ -84,7 +84,7 @@ static void print_changes(tracer *t, const uint64_t *regs) {
   memcpy(t->regs, regs, sizeof t->regs);
 }
 
-static void print_operands(const pvm_insn *in) {
+static void print_operands(const nub_pvm_insn *in) {
   char r[3][8];
   snprintf(r[0], sizeof r[0], "r%u", in->ra);
   snprintf(r[1], sizeof r[1], "r%u", in->rb);
@@ -107,31 +107,31 @@ static void print_operands(const pvm_insn *in) {
   }
 }
 
-static void trace_insn(void *ud, const pvm_vm *vm, uint32_t pc) {
+static void trace_insn(void *ud, const nub_pvm_vm *vm, uint32_t pc) {
   tracer *t = ud;
-  const pvm_blob *b = pvm_program_blob(vm->prog);
-  pvm_profile profile = pvm_program_profile(vm->prog);
-  const pvm_opinfo *isa = pvm_isa(profile);
-  pvm_insn in;
+  const nub_pvm_blob *b = nub_pvm_program_blob(vm->prog);
+  nub_pvm_profile profile = nub_pvm_program_profile(vm->prog);
+  const nub_pvm_opinfo *isa = nub_pvm_isa(profile);
+  nub_pvm_insn in;
   if (t->started) print_changes(t, vm->regs);
   else memcpy(t->regs, vm->regs, sizeof t->regs);
   t->started = true;
   fprintf(stderr, "trace pc=%-6u gas=%-10lld ", pc, (long long)vm->gas);
-  if (pc >= b->code_len || !pvm_blob_is_start(b, pc) || !isa[b->code[pc]].name) {
+  if (pc >= b->code_len || !nub_pvm_blob_is_start(b, pc) || !isa[b->code[pc]].name) {
     fprintf(stderr, "trap (no instruction)\n");
     return;
   }
-  pvm_decode(profile, b, pc, &in);
+  nub_pvm_decode(profile, b, pc, &in);
   fprintf(stderr, "%s", isa[in.opcode].name);
   print_operands(&in);
   fputc('\n', stderr);
 }
 
-static void print_result(const run_cfg *o, const pvm_vm *vm) {
+static void print_result(const run_cfg *o, const nub_pvm_vm *vm) {
   char why[256];
   const char *reason = cli_panic_reason(vm, why, sizeof why);
   if (o->json) {
-    printf("{\"status\":\"%s\",\"pc\":%u,\"gas\":%lld,", pvm_status_name(vm->status), vm->pc,
+    printf("{\"status\":\"%s\",\"pc\":%u,\"gas\":%lld,", nub_pvm_status_name(vm->status), vm->pc,
            (long long)vm->gas);
     if (vm->status == PVM_FAULT) printf("\"page_fault_address\":%llu,", (unsigned long long)vm->exit_arg);
     if (vm->status == PVM_HOST) printf("\"host_call\":%llu,", (unsigned long long)vm->exit_arg);
@@ -143,7 +143,7 @@ static void print_result(const run_cfg *o, const pvm_vm *vm) {
     printf("]}\n");
     return;
   }
-  printf("status: %s\n", pvm_status_name(vm->status));
+  printf("status: %s\n", nub_pvm_status_name(vm->status));
   if (*reason) printf("panic:  %s\n", reason);
   if (vm->status == PVM_FAULT) printf("fault:  page 0x%llx\n", (unsigned long long)vm->exit_arg);
   if (vm->status == PVM_HOST) printf("host:   ecalli %llu (resume at pc %u)\n", (unsigned long long)vm->exit_arg, vm->next_pc);
@@ -156,17 +156,17 @@ int cmd_run(int argc, char **argv) {
   run_cfg o;
   uint8_t *file = NULL;
   size_t len;
-  pvm_program *prog = NULL;
-  pvm_mem *mem = NULL;
-  pvm_error err;
-  pvm_vm vm;
+  nub_pvm_program *prog = NULL;
+  nub_pvm_mem *mem = NULL;
+  nub_pvm_error err;
+  nub_pvm_vm vm;
   void *code = NULL;
   int rc = parse_opts(argc, argv, &o), vm_ok = 0;
   const uint8_t *blob;
   size_t blob_len;
   bool spi = false;
-  pvm_spi s;
-  pvm_spi_layout lay;
+  nub_pvm_spi s;
+  nub_pvm_spi_layout lay;
   if (rc) { free(o.data); return rc == CLI_HELP ? 0 : rc; }
   rc = 1;
   if (cli_read_file(o.file, &file, &len) ||
@@ -179,30 +179,30 @@ int cmd_run(int argc, char **argv) {
   }
   blob = file;
   blob_len = len;
-  if (pvm_mem_new(&mem, &err)) goto fail;
+  if (nub_pvm_mem_new(&mem, &err)) goto fail;
   if (spi) {
-    if (pvm_spi_parse(file, file + len, &s, &err) ||
-        pvm_spi_layout_compute(&s, (uint32_t)o.data_len, &lay, &err) ||
-        pvm_spi_load_memory(mem, &s, &lay, o.data, (uint32_t)o.data_len, &err))
+    if (nub_pvm_spi_parse(file, file + len, &s, &err) ||
+        nub_pvm_spi_layout_compute(&s, (uint32_t)o.data_len, &lay, &err) ||
+        nub_pvm_spi_load_memory(mem, &s, &lay, o.data, (uint32_t)o.data_len, &err))
       goto fail;
     blob = s.code_blob;
     blob_len = s.code_blob_len;
   }
-  if (pvm_program_load(o.profile, blob, blob_len, &prog, &err) ||
+  if (nub_pvm_program_load(o.profile, blob, blob_len, &prog, &err) ||
       o.engine->compile(prog, &code, &err) ||
-      pvm_vm_init(&vm, prog, mem, o.engine, code, &err))
+      nub_pvm_vm_init(&vm, prog, mem, o.engine, code, &err))
     goto fail;
   vm_ok = 1;
   if (spi) memcpy(vm.regs, lay.regs, sizeof vm.regs);
   memcpy(&vm.regs[7], o.regs, o.nregs * sizeof o.regs[0]);
   vm.gas = (int64_t)o.gas;
-  pvm_vm_set_pc(&vm, (uint32_t)o.pc);
+  nub_pvm_vm_set_pc(&vm, (uint32_t)o.pc);
   if (o.trace) {
     tracer t = {0};
-    pvm_interp_run_traced(&vm, trace_insn, &t);
+    nub_pvm_interp_run_traced(&vm, trace_insn, &t);
     if (t.started) print_changes(&t, vm.regs);
   } else if (o.no_log) {
-    pvm_vm_run(&vm);
+    nub_pvm_vm_run(&vm);
   } else {                       /* log lines to stderr when stdout carries JSON */
     guest_run(&vm, mem, guest_log_print, o.json ? stderr : stdout, NULL);
   }
@@ -212,10 +212,10 @@ int cmd_run(int argc, char **argv) {
 fail:
   cli_pvm_error("run", o.file, &err);
 out:
-  if (vm_ok) pvm_vm_fini(&vm);
+  if (vm_ok) nub_pvm_vm_fini(&vm);
   if (code) o.engine->release(code);
-  pvm_program_free(prog);
-  pvm_mem_free(mem);
+  nub_pvm_program_free(prog);
+  nub_pvm_mem_free(mem);
   free(file);
   free(o.data);
   return rc;

@@ -14,8 +14,8 @@
 typedef struct tally {
   unsigned passed, failed, not_vectors;
   bool verbose;
-  const pvm_engine *engine;
-  pvm_profile profile;
+  const nub_pvm_engine *engine;
+  nub_pvm_profile profile;
   char first_not_vector[512];
 } tally;
 
@@ -116,13 +116,13 @@ const cli_spec cli_vectors_spec = {
   1, UINT32_MAX / 2, vectors_opts};
 
 int cmd_vectors(int argc, char **argv) {
-  tally t = {.engine = &pvm_engine_interp};
+  tally t = {.engine = &nub_pvm_engine_interp};
   cli_args a;
   int rc = cli_parse(&cli_vectors_spec, argc, argv, &a);
   if (rc) return rc == CLI_HELP ? 0 : rc;
   if (cli_choice(&a, "engine") == 1) t.engine = cli_engine("jit");
   t.verbose = cli_flag(&a, "verbose");
-  t.profile = (pvm_profile)cli_choice(&a, "profile");
+  t.profile = (nub_pvm_profile)cli_choice(&a, "profile");
   for (int i = 0; i < a.npos; i++) {
     struct stat st;
     const char *in = a.pos[i];

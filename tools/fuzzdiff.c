@@ -113,11 +113,11 @@ static uint8_t pick_reg(rng *r, const uint8_t *regs, unsigned nregs) {
 }
 
 /* The profile's valid opcode bytes, or (invalid) the bytes that are not. */
-static const uint8_t *opcodes_of(pvm_profile profile, bool valid, unsigned *n) {
+static const uint8_t *opcodes_of(nub_pvm_profile profile, bool valid, unsigned *n) {
   static uint8_t ops[PVM_PROFILE_COUNT][2][256];
   static unsigned count[PVM_PROFILE_COUNT][2];
   if (!count[profile][valid]) {
-    const pvm_opinfo *isa = pvm_isa(profile);
+    const nub_pvm_opinfo *isa = nub_pvm_isa(profile);
     for (unsigned i = 0; i < 256; i++)
       if ((isa[i].name != NULL) == valid) ops[profile][valid][count[profile][valid]++] = (uint8_t)i;
   }
@@ -130,19 +130,19 @@ static int64_t random_pc(rng *r, uint32_t n) { return (int64_t)below(r, (uint64_
 /* One instruction of the profile with operands fitting its format and
 ** kind; only opcodes valid in the profile (sbrk only where it exists),
 ** and raw bytes only where the profile has no opcode. */
-static gitem gen_insn(rng *r, pvm_profile profile, const gcase *c, const uint8_t *regs,
+static gitem gen_insn(rng *r, nub_pvm_profile profile, const gcase *c, const uint8_t *regs,
                       unsigned nregs, uint32_t n) {
-  const pvm_opinfo *isa = pvm_isa(profile);
+  const nub_pvm_opinfo *isa = nub_pvm_isa(profile);
   unsigned nops, nbad;
   const uint8_t *ops = opcodes_of(profile, true, &nops), *bad = opcodes_of(profile, false, &nbad);
   gitem it;
   memset(&it, 0, sizeof it);
   uint64_t roll = below(r, 100);
   int opcode;
-  if (roll < 3) opcode = pvm_opcode_of(profile, PVM_OP_ECALLI);
-  else if (roll < 5) opcode = pvm_opcode_of(profile, PVM_OP_JUMP_IND);
-  else if (roll < 6) opcode = pvm_opcode_of(profile, PVM_OP_LOAD_IMM_JUMP_IND);
-  else if (roll < 7 && pvm_opcode_of(profile, PVM_OP_SBRK) >= 0) opcode = pvm_opcode_of(profile, PVM_OP_SBRK);
+  if (roll < 3) opcode = nub_pvm_opcode_of(profile, PVM_OP_ECALLI);
+  else if (roll < 5) opcode = nub_pvm_opcode_of(profile, PVM_OP_JUMP_IND);
+  else if (roll < 6) opcode = nub_pvm_opcode_of(profile, PVM_OP_LOAD_IMM_JUMP_IND);
+  else if (roll < 7 && nub_pvm_opcode_of(profile, PVM_OP_SBRK) >= 0) opcode = nub_pvm_opcode_of(profile, PVM_OP_SBRK);
   else if (roll < 8) {                       /* bytes that are no valid instruction */
     it.kind = IT_RAW;
     it.nraw = (uint8_t)(1 + below(r, 3));
@@ -150,14 +150,14 @@ static gitem gen_insn(rng *r, pvm_profile profile, const gcase *c, const uint8_t
     for (unsigned i = 1; i < it.nraw; i++) it.raw[i] = (uint8_t)rnd(r);
     return it;
   } else opcode = ops[below(r, nops)];
-  const pvm_opinfo *info = &isa[opcode];
+  const nub_pvm_opinfo *info = &isa[opcode];
   it.kind = IT_INSN;
   it.op = info->op;
   it.ra = pick_reg(r, regs, nregs);
   it.rb = pick_reg(r, regs, nregs);
   it.rd = pick_reg(r, regs, nregs);
   bool mem = info->flags & (PVM_OPF_LOAD | PVM_OPF_STORE);
-  switch ((pvm_format)info->format) {
+  switch ((nub_pvm_format)info->format) {
   case PVM_FMT_IMM: it.x = chance(r, 70) ? below(r, 100) : sext32(rnd(r)); break;
   case PVM_FMT_REG_IMM64: it.x = pick_value(r, c); break;
   case PVM_FMT_IMM_IMM: it.x = sext32(pick_value(r, c)); it.y = sext32(pick_value(r, c)); break;
@@ -183,7 +183,7 @@ static gitem gen_insn(rng *r, pvm_profile profile, const gcase *c, const uint8_t
   return it;
 }
 
-static bool gen_case(rng *r, pvm_profile profile, unsigned max_insns, gcase *c) {
+static bool gen_case(rng *r, nub_pvm_profile profile, unsigned max_insns, gcase *c) {
   uint8_t regs[PVM_REGS];
   unsigned nregs = 3 + (unsigned)below(r, 6);
   for (unsigned i = 0; i < nregs; i++) regs[i] = (uint8_t)below(r, PVM_REGS);
@@ -244,40 +244,40 @@ oom:
   return false;
 }
 
-static int build_blob(pvm_profile profile, const gcase *c, uint8_t **blob, size_t *len,
-                      pvm_error *err) {
-  pvm_builder *b = pvm_builder_new(profile);
+static int build_blob(nub_pvm_profile profile, const gcase *c, uint8_t **blob, size_t *len,
+                      nub_pvm_error *err) {
+  nub_pvm_builder *b = nub_pvm_builder_new(profile);
   if (!b) return PVM_ERR_NOMEM;
-  for (uint32_t l = 0; l < c->nlabels; l++) pvm_builder_label(b);
+  for (uint32_t l = 0; l < c->nlabels; l++) nub_pvm_builder_label(b);
   for (uint32_t i = 0; i < c->nitems; i++) {
     const gitem *it = &c->items[i];
     if (it->removed) continue;
     switch (it->kind) {
-    case IT_BIND: pvm_builder_bind(b, it->label); break;
-    case IT_INSN: pvm_builder_insn(b, (pvm_op)it->op, it->ra, it->rb, it->rd, it->x, it->y); break;
-    case IT_BRANCH: pvm_builder_branch(b, (pvm_op)it->op, it->ra, it->rb, it->x, it->label); break;
+    case IT_BIND: nub_pvm_builder_bind(b, it->label); break;
+    case IT_INSN: nub_pvm_builder_insn(b, (nub_pvm_op)it->op, it->ra, it->rb, it->rd, it->x, it->y); break;
+    case IT_BRANCH: nub_pvm_builder_branch(b, (nub_pvm_op)it->op, it->ra, it->rb, it->x, it->label); break;
     case IT_BRANCH_ABS:
-      pvm_builder_branch_abs(b, (pvm_op)it->op, it->ra, it->rb, it->x, it->target, NULL);
+      nub_pvm_builder_branch_abs(b, (nub_pvm_op)it->op, it->ra, it->rb, it->x, it->target, NULL);
       break;
-    case IT_RAW: pvm_builder_raw(b, it->raw, it->nraw); break;
+    case IT_RAW: nub_pvm_builder_raw(b, it->raw, it->nraw); break;
     }
   }
   for (uint32_t j = 0; j < c->njumps; j++) {
-    if (c->jump_abs[j]) pvm_builder_jump_entry_abs(b, c->jumps[j]);
-    else pvm_builder_jump_entry(b, c->jumps[j]);
+    if (c->jump_abs[j]) nub_pvm_builder_jump_entry_abs(b, c->jumps[j]);
+    else nub_pvm_builder_jump_entry(b, c->jumps[j]);
   }
-  int rc = pvm_builder_finish(b, blob, len, err);
-  pvm_builder_free(b);
+  int rc = nub_pvm_builder_finish(b, blob, len, err);
+  nub_pvm_builder_free(b);
   return rc;
 }
 
 /* ---- running both engines ---- */
 
 typedef struct side {
-  const pvm_engine *engine;
-  pvm_mem *mem;
+  const nub_pvm_engine *engine;
+  nub_pvm_mem *mem;
   void *code;
-  pvm_vm vm;
+  nub_pvm_vm vm;
   bool vm_ok;
 } side;
 
@@ -295,13 +295,13 @@ typedef struct fdiff {
   unsigned nextra;
 } fdiff;
 
-static uint32_t entry_pc(const gcase *c, const pvm_program *prog) {
-  const pvm_blob *b = pvm_program_blob(prog);
+static uint32_t entry_pc(const gcase *c, const nub_pvm_program *prog) {
+  const nub_pvm_blob *b = nub_pvm_program_blob(prog);
   if (c->entry_mode == 0 || b->code_len == 0) return 0;
   if (c->entry_mode == 2) return c->entry_pick % (b->code_len + 2);
   for (uint32_t k = 0; k < b->code_len; k++) {
     uint32_t pc = (c->entry_pick + k) % b->code_len;
-    if (pvm_blob_is_start(b, pc)) return pc;
+    if (nub_pvm_blob_is_start(b, pc)) return pc;
   }
   return 0;
 }
@@ -312,65 +312,65 @@ static uint32_t entry_pc(const gcase *c, const pvm_program *prog) {
 
 /* Apply acc to the pages [from, to) in maximal runs that need(page)
 ** selects: one system call per run, since each costs a TLB flush here. */
-typedef bool (*page_pred)(const pvm_mem *mem, const void *ud, uint32_t page);
+typedef bool (*page_pred)(const nub_pvm_mem *mem, const void *ud, uint32_t page);
 
-static int apply_runs(pvm_mem *mem, uint64_t from, uint64_t to, page_pred need, const void *ud,
-                      pvm_access acc, bool protect, pvm_error *err) {
+static int apply_runs(nub_pvm_mem *mem, uint64_t from, uint64_t to, page_pred need, const void *ud,
+                      nub_pvm_access acc, bool protect, nub_pvm_error *err) {
   for (uint64_t at = from; at < to;) {
     if (!need(mem, ud, (uint32_t)at)) { at += PVM_PAGE_SIZE; continue; }
     uint64_t end = at + PVM_PAGE_SIZE;
     while (end < to && need(mem, ud, (uint32_t)end)) end += PVM_PAGE_SIZE;
-    int rc = protect ? pvm_mem_protect(mem, (uint32_t)at, end - at, acc, err)
-                     : pvm_mem_map(mem, (uint32_t)at, end - at, acc, err);
+    int rc = protect ? nub_pvm_mem_protect(mem, (uint32_t)at, end - at, acc, err)
+                     : nub_pvm_mem_map(mem, (uint32_t)at, end - at, acc, err);
     if (rc) return rc;
     at = end;
   }
   return PVM_OK;
 }
 
-static bool is_mapped(const pvm_mem *mem, const void *ud, uint32_t page) {
+static bool is_mapped(const nub_pvm_mem *mem, const void *ud, uint32_t page) {
   (void)ud;
-  return pvm_mem_access(mem, page) != PVM_ACCESS_NONE;
+  return nub_pvm_mem_access(mem, page) != PVM_ACCESS_NONE;
 }
 
 /* Desired access of a page in the fixed span. */
-static pvm_access planned(const gcase *c, uint32_t page) {
-  if (page == LOW_PAGE) return (pvm_access)c->low_acc;
+static nub_pvm_access planned(const gcase *c, uint32_t page) {
+  if (page == LOW_PAGE) return (nub_pvm_access)c->low_acc;
   if (page >= REGION_BASE && page < REGION_BASE + REGION_PAGES * PVM_PAGE_SIZE)
-    return (pvm_access)c->page_acc[(page - REGION_BASE) / PVM_PAGE_SIZE];
+    return (nub_pvm_access)c->page_acc[(page - REGION_BASE) / PVM_PAGE_SIZE];
   return PVM_ACCESS_NONE;
 }
-static bool wants_access(const pvm_mem *mem, const void *ud, uint32_t page) {
+static bool wants_access(const nub_pvm_mem *mem, const void *ud, uint32_t page) {
   (void)mem;
   return planned(ud, page) != PVM_ACCESS_NONE;
 }
-static bool wants_ro(const pvm_mem *mem, const void *ud, uint32_t page) {
+static bool wants_ro(const nub_pvm_mem *mem, const void *ud, uint32_t page) {
   (void)mem;
   return planned(ud, page) == PVM_ACCESS_RO;
 }
 
 /* Unmap (zero-filled, inaccessible) every page the last case mapped. */
-static int clear_memory(const fdiff *f, pvm_mem *mem, pvm_error *err) {
+static int clear_memory(const fdiff *f, nub_pvm_mem *mem, nub_pvm_error *err) {
   int rc;
   if ((rc = apply_runs(mem, SPAN_START, SPAN_END, is_mapped, NULL, PVM_ACCESS_NONE, false, err)) ||
       (rc = apply_runs(mem, TOP_PAGE, (uint64_t)TOP_PAGE + PVM_PAGE_SIZE, is_mapped, NULL,
                        PVM_ACCESS_NONE, false, err)))
     return rc;
   for (unsigned i = 0; i < f->nextra; i++)
-    if (pvm_mem_access(mem, f->extra[i]) != PVM_ACCESS_NONE &&
-        (rc = pvm_mem_map(mem, f->extra[i], PVM_PAGE_SIZE, PVM_ACCESS_NONE, err)))
+    if (nub_pvm_mem_access(mem, f->extra[i]) != PVM_ACCESS_NONE &&
+        (rc = nub_pvm_mem_map(mem, f->extra[i], PVM_PAGE_SIZE, PVM_ACCESS_NONE, err)))
       return rc;
   return PVM_OK;
 }
 
 /* Map the case's pages read-write, fill in bytes, then make the
 ** read-only ones read-only. */
-static int map_memory(const fdiff *f, const gcase *c, pvm_mem *mem, pvm_error *err) {
+static int map_memory(const fdiff *f, const gcase *c, nub_pvm_mem *mem, nub_pvm_error *err) {
   int rc;
   rng r = {c->mem_seed};
   if ((rc = clear_memory(f, mem, err)) ||
       (rc = apply_runs(mem, SPAN_START, SPAN_END, wants_access, c, PVM_ACCESS_RW, false, err)) ||
-      (c->top_acc && (rc = pvm_mem_map(mem, TOP_PAGE, PVM_PAGE_SIZE, PVM_ACCESS_RW, err))))
+      (c->top_acc && (rc = nub_pvm_mem_map(mem, TOP_PAGE, PVM_PAGE_SIZE, PVM_ACCESS_RW, err))))
     return rc;
   for (unsigned k = 0; k < 6; k++) {
     uint8_t bytes[64];
@@ -378,40 +378,40 @@ static int map_memory(const fdiff *f, const gcase *c, pvm_mem *mem, pvm_error *e
     uint32_t len = 1 + (uint32_t)below(&r, sizeof bytes);
     uint32_t at = REGION_BASE + p * PVM_PAGE_SIZE + (uint32_t)below(&r, PVM_PAGE_SIZE - len);
     for (uint32_t i = 0; i < len; i++) bytes[i] = (uint8_t)rnd(&r);
-    if (c->page_acc[p] && (rc = pvm_mem_write(mem, at, bytes, len, err))) return rc;
+    if (c->page_acc[p] && (rc = nub_pvm_mem_write(mem, at, bytes, len, err))) return rc;
   }
   if ((rc = apply_runs(mem, SPAN_START, SPAN_END, wants_ro, c, PVM_ACCESS_RO, true, err)) ||
       (c->top_acc == PVM_ACCESS_RO &&
-       (rc = pvm_mem_protect(mem, TOP_PAGE, PVM_PAGE_SIZE, PVM_ACCESS_RO, err))))
+       (rc = nub_pvm_mem_protect(mem, TOP_PAGE, PVM_PAGE_SIZE, PVM_ACCESS_RO, err))))
     return rc;
-  pvm_mem_set_heap(mem, c->heap_top, c->heap_limit);
+  nub_pvm_mem_set_heap(mem, c->heap_top, c->heap_limit);
   return PVM_OK;
 }
 
 static void side_release(side *sd) {
-  if (sd->vm_ok) pvm_vm_fini(&sd->vm);
+  if (sd->vm_ok) nub_pvm_vm_fini(&sd->vm);
   if (sd->code) sd->engine->release(sd->code);
   sd->vm_ok = false;
   sd->code = NULL;
 }
 
-static int side_setup(const fdiff *f, side *sd, const gcase *c, const pvm_program *prog,
-                      pvm_error *err) {
+static int side_setup(const fdiff *f, side *sd, const gcase *c, const nub_pvm_program *prog,
+                      nub_pvm_error *err) {
   int rc;
   if ((rc = map_memory(f, c, sd->mem, err)) ||
       (rc = sd->engine->compile(prog, &sd->code, err)) ||
-      (rc = pvm_vm_init(&sd->vm, prog, sd->mem, sd->engine, sd->code, err)))
+      (rc = nub_pvm_vm_init(&sd->vm, prog, sd->mem, sd->engine, sd->code, err)))
     return rc;
   sd->vm_ok = true;
   memcpy(sd->vm.regs, c->regs, sizeof c->regs);
   sd->vm.gas = c->gas;
-  pvm_vm_set_pc(&sd->vm, entry_pc(c, prog));
+  nub_pvm_vm_set_pc(&sd->vm, entry_pc(c, prog));
   return PVM_OK;
 }
 
 typedef struct range_list { uint32_t addr[64]; uint64_t len[64]; uint8_t acc[64]; unsigned n; bool full; } range_list;
 
-static void collect_range(void *ud, uint32_t addr, uint64_t len, pvm_access acc) {
+static void collect_range(void *ud, uint32_t addr, uint64_t len, nub_pvm_access acc) {
   range_list *l = ud;
   if (l->n == 64) { l->full = true; return; }
   l->addr[l->n] = addr;
@@ -420,14 +420,14 @@ static void collect_range(void *ud, uint32_t addr, uint64_t len, pvm_access acc)
 }
 
 static bool same_page(fdiff *f, uint32_t at, char *why, size_t n) {
-  pvm_access a = pvm_mem_access(f->s[0].mem, at), b = pvm_mem_access(f->s[1].mem, at);
+  nub_pvm_access a = nub_pvm_mem_access(f->s[0].mem, at), b = nub_pvm_mem_access(f->s[1].mem, at);
   if (a != b) {
     snprintf(why, n, "access of page 0x%x: %d vs %d", at, a, b);
     return false;
   }
   if (a == PVM_ACCESS_NONE) return true;
-  pvm_mem_read(f->s[0].mem, at, f->page_a, PVM_PAGE_SIZE, NULL);
-  pvm_mem_read(f->s[1].mem, at, f->page_b, PVM_PAGE_SIZE, NULL);
+  nub_pvm_mem_read(f->s[0].mem, at, f->page_a, PVM_PAGE_SIZE, NULL);
+  nub_pvm_mem_read(f->s[1].mem, at, f->page_b, PVM_PAGE_SIZE, NULL);
   if (!memcmp(f->page_a, f->page_b, PVM_PAGE_SIZE)) return true;
   for (unsigned k = 0;; k++)
     if (f->page_a[k] != f->page_b[k]) {
@@ -439,7 +439,7 @@ static bool same_page(fdiff *f, uint32_t at, char *why, size_t n) {
 /* Same number of mapped pages, and every page the case can reach has the
 ** same access and bytes. */
 static bool same_memory(fdiff *f, char *why, size_t n) {
-  uint32_t pa = pvm_mem_mapped_pages(f->s[0].mem), pb = pvm_mem_mapped_pages(f->s[1].mem);
+  uint32_t pa = nub_pvm_mem_mapped_pages(f->s[0].mem), pb = nub_pvm_mem_mapped_pages(f->s[1].mem);
   if (pa != pb) {
     snprintf(why, n, "%u mapped pages vs %u", pa, pb);
     return false;
@@ -453,9 +453,9 @@ static bool same_memory(fdiff *f, char *why, size_t n) {
 }
 
 static bool same_exit(fdiff *f, char *why, size_t n) {
-  const pvm_vm *a = &f->s[0].vm, *b = &f->s[1].vm;
+  const nub_pvm_vm *a = &f->s[0].vm, *b = &f->s[1].vm;
   if (a->status != b->status) {
-    snprintf(why, n, "status %s vs %s", pvm_status_name(a->status), pvm_status_name(b->status));
+    snprintf(why, n, "status %s vs %s", nub_pvm_status_name(a->status), nub_pvm_status_name(b->status));
     return false;
   }
   if (a->pc != b->pc) { snprintf(why, n, "pc %u vs %u", a->pc, b->pc); return false; }
@@ -483,22 +483,22 @@ static bool same_exit(fdiff *f, char *why, size_t n) {
 
 /* The embedder's answer to an exit, applied identically to both sides.
 ** Returns false when execution is over. */
-static bool respond(fdiff *f, rng *r, pvm_status st) {
+static bool respond(fdiff *f, rng *r, nub_pvm_status st) {
   uint64_t v = rnd(r), w = rnd(r);
   for (int k = 0; k < 2; k++) {
-    pvm_vm *vm = &f->s[k].vm;
+    nub_pvm_vm *vm = &f->s[k].vm;
     switch (st) {
     case PVM_HOST:
       vm->regs[7] = v;
       if (w & 1) vm->regs[w % PVM_REGS] = w;
       /* sometimes the embedder moves on elsewhere: a fresh entry, charged */
       if ((w >> 8) % 8 == 0)
-        pvm_vm_set_pc(vm, (w >> 16) & 1 ? vm->next_pc
-                                       : (uint32_t)(v % (pvm_program_blob(vm->prog)->code_len + 4)));
+        nub_pvm_vm_set_pc(vm, (w >> 16) & 1 ? vm->next_pc
+                                       : (uint32_t)(v % (nub_pvm_program_blob(vm->prog)->code_len + 4)));
       break;
     case PVM_FAULT:
       if (k == 0 && f->nextra < MAX_EXTRA) f->extra[f->nextra++] = (uint32_t)vm->exit_arg;
-      pvm_mem_map(f->s[k].mem, (uint32_t)vm->exit_arg, PVM_PAGE_SIZE,
+      nub_pvm_mem_map(f->s[k].mem, (uint32_t)vm->exit_arg, PVM_PAGE_SIZE,
                   (w % 4) ? PVM_ACCESS_RW : PVM_ACCESS_RO, NULL);
       break;
     case PVM_OOG:
@@ -519,18 +519,18 @@ typedef struct capture {
   uint64_t regs[PVM_REGS];
   int64_t gas;
   uint32_t pc;
-  pvm_mem *before;               /* copy of the reference memory */
+  nub_pvm_mem *before;               /* copy of the reference memory */
 } capture;
 
-static int copy_memory(pvm_mem *from, pvm_mem *to, uint8_t *page) {
+static int copy_memory(nub_pvm_mem *from, nub_pvm_mem *to, uint8_t *page) {
   range_list l = {.n = 0};
-  if (pvm_mem_reset(to, NULL)) return -1;
-  pvm_mem_ranges(from, collect_range, &l);
+  if (nub_pvm_mem_reset(to, NULL)) return -1;
+  nub_pvm_mem_ranges(from, collect_range, &l);
   for (unsigned i = 0; i < l.n; i++) {
-    if (pvm_mem_map(to, l.addr[i], l.len[i], (pvm_access)l.acc[i], NULL)) return -1;
+    if (nub_pvm_mem_map(to, l.addr[i], l.len[i], (nub_pvm_access)l.acc[i], NULL)) return -1;
     for (uint64_t off = 0; off < l.len[i]; off += PVM_PAGE_SIZE) {
-      pvm_mem_read(from, (uint32_t)(l.addr[i] + off), page, PVM_PAGE_SIZE, NULL);
-      pvm_mem_write(to, (uint32_t)(l.addr[i] + off), page, PVM_PAGE_SIZE, NULL);
+      nub_pvm_mem_read(from, (uint32_t)(l.addr[i] + off), page, PVM_PAGE_SIZE, NULL);
+      nub_pvm_mem_write(to, (uint32_t)(l.addr[i] + off), page, PVM_PAGE_SIZE, NULL);
     }
   }
   return 0;
@@ -539,12 +539,12 @@ static int copy_memory(pvm_mem *from, pvm_mem *to, uint8_t *page) {
 /* The reference's state before a run, as a fresh entry: a resumption
 ** without charge becomes an entry whose charge is added to the gas. */
 static void take_capture(fdiff *f, capture *cap) {
-  const pvm_vm *vm = &f->s[0].vm;
+  const nub_pvm_vm *vm = &f->s[0].vm;
   memcpy(cap->regs, vm->regs, sizeof cap->regs);
   cap->gas = vm->gas;
   cap->pc = vm->resume == PVM_RESUME_NEXT ? vm->next_pc : vm->pc;
   if (vm->resume == PVM_RESUME_NEXT || vm->resume == PVM_RESUME_RETRY)
-    cap->gas += pvm_program_entry_cost(vm->prog, cap->pc);
+    cap->gas += nub_pvm_program_entry_cost(vm->prog, cap->pc);
   cap->taken = copy_memory(f->s[0].mem, cap->before, f->page_a) == 0;
 }
 
@@ -552,12 +552,12 @@ static void take_capture(fdiff *f, capture *cap) {
 ** *at_run); -1: setup failed on both (why). */
 static int play(fdiff *f, const gcase *c, const uint8_t *blob, size_t len, char *why, size_t n,
                 unsigned *at_run, capture *cap, bool count) {
-  pvm_program *prog = NULL;
-  pvm_error err[2];
+  nub_pvm_program *prog = NULL;
+  nub_pvm_error err[2];
   int rc[2], result = 0;
   rng r = {c->action_seed};
   *at_run = 0;
-  if (pvm_program_load(f->cfg->profile, blob, len, &prog, &err[0])) {
+  if (nub_pvm_program_load(f->cfg->profile, blob, len, &prog, &err[0])) {
     snprintf(why, n, "generated program does not load: %s", err[0].msg);
     return -1;
   }
@@ -572,8 +572,8 @@ static int play(fdiff *f, const gcase *c, const uint8_t *blob, size_t len, char 
   for (unsigned run = 0; run < MAX_EXITS; run++) {
     if (cap && cap->run == run) take_capture(f, cap);
     int64_t gas = f->s[0].vm.gas;
-    pvm_status st = pvm_vm_run(&f->s[0].vm);
-    pvm_vm_run(&f->s[1].vm);
+    nub_pvm_status st = nub_pvm_vm_run(&f->s[0].vm);
+    nub_pvm_vm_run(&f->s[1].vm);
     if (count) {
       f->stats->runs++;
       f->stats->exits[st]++;
@@ -588,7 +588,7 @@ static int play(fdiff *f, const gcase *c, const uint8_t *blob, size_t len, char 
   }
 out:
   for (int k = 0; k < 2; k++) side_release(&f->s[k]);
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
   return result;
 }
 
@@ -607,13 +607,13 @@ static void json_bytes(FILE *o, const uint8_t *v, size_t n) {
 }
 
 /* Non-zero bytes of the pages in l, as {address, contents} chunks. */
-static void json_memory(FILE *o, pvm_mem *mem, const range_list *l, uint8_t *page) {
+static void json_memory(FILE *o, nub_pvm_mem *mem, const range_list *l, uint8_t *page) {
   bool first = true;
   fputc('[', o);
   for (unsigned i = 0; i < l->n; i++)
     for (uint64_t off = 0; off < l->len[i]; off += PVM_PAGE_SIZE) {
       uint32_t at = (uint32_t)(l->addr[i] + off);
-      pvm_mem_read(mem, at, page, PVM_PAGE_SIZE, NULL);
+      nub_pvm_mem_read(mem, at, page, PVM_PAGE_SIZE, NULL);
       for (uint32_t k = 0; k < PVM_PAGE_SIZE;) {
         if (!page[k]) { k++; continue; }
         uint32_t end = k;
@@ -633,11 +633,11 @@ static void json_memory(FILE *o, pvm_mem *mem, const range_list *l, uint8_t *pag
 static void write_vector(FILE *o, fdiff *f, const char *name, const uint8_t *blob, size_t len,
                          const capture *cap) {
   range_list l = {.n = 0};
-  pvm_program *prog = NULL;
+  nub_pvm_program *prog = NULL;
   void *code = NULL;
-  pvm_vm vm;
-  pvm_error err;
-  pvm_mem_ranges(cap->before, collect_range, &l);
+  nub_pvm_vm vm;
+  nub_pvm_error err;
+  nub_pvm_mem_ranges(cap->before, collect_range, &l);
   fprintf(o, "{\n  \"name\": \"%s\",\n  \"initial-regs\": ", name);
   json_u64s(o, cap->regs, PVM_REGS);
   fprintf(o, ",\n  \"initial-pc\": %u,\n  \"initial-page-map\": [", cap->pc);
@@ -648,18 +648,18 @@ static void write_vector(FILE *o, fdiff *f, const char *name, const uint8_t *blo
   json_memory(o, cap->before, &l, f->page_a);
   fprintf(o, ",\n  \"initial-gas\": %lld,\n  \"program\": ", (long long)cap->gas);
   json_bytes(o, blob, len);
-  if (pvm_program_load(f->cfg->profile, blob, len, &prog, &err) ||
+  if (nub_pvm_program_load(f->cfg->profile, blob, len, &prog, &err) ||
       f->cfg->ref->compile(prog, &code, &err) ||
-      pvm_vm_init(&vm, prog, cap->before, f->cfg->ref, code, &err)) {
+      nub_pvm_vm_init(&vm, prog, cap->before, f->cfg->ref, code, &err)) {
     fprintf(o, "\n}\n");
     if (code) f->cfg->ref->release(code);
-    pvm_program_free(prog);
+    nub_pvm_program_free(prog);
     return;
   }
   memcpy(vm.regs, cap->regs, sizeof vm.regs);
   vm.gas = cap->gas;
-  pvm_vm_set_pc(&vm, cap->pc);
-  pvm_status st = pvm_vm_run(&vm);
+  nub_pvm_vm_set_pc(&vm, cap->pc);
+  nub_pvm_status st = nub_pvm_vm_run(&vm);
   static const char *names[] = {"halt", "panic", "out-of-gas", "page-fault", "host"};
   fprintf(o, ",\n  \"expected-status\": \"%s\",\n  \"expected-regs\": ", names[st]);
   json_u64s(o, vm.regs, PVM_REGS);
@@ -669,9 +669,9 @@ static void write_vector(FILE *o, fdiff *f, const char *name, const uint8_t *blo
   if (st == PVM_FAULT) fprintf(o, ",\n  \"expected-page-fault-address\": %" PRIu64, vm.exit_arg);
   if (st == PVM_HOST) fprintf(o, ",\n  \"expected-host-call\": %" PRIu64, vm.exit_arg);
   fprintf(o, "\n}\n");
-  pvm_vm_fini(&vm);
+  nub_pvm_vm_fini(&vm);
   if (code) f->cfg->ref->release(code);
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
 }
 
 /* Remove instructions while the divergence stays. */
@@ -710,13 +710,13 @@ static void report(fdiff *f, gcase *c, uint64_t index) {
   if (build_blob(f->cfg->profile, c, &blob, &len, NULL)) return;
   play(f, c, blob, len, why, sizeof why, &at, NULL, false);
   capture cap = {.run = at};
-  if (pvm_mem_new(&cap.before, NULL)) { free(blob); return; }
+  if (nub_pvm_mem_new(&cap.before, NULL)) { free(blob); return; }
   play(f, c, blob, len, why, sizeof why, &at, &cap, false);
   snprintf(name, sizeof name, "fuzz_diff_s%" PRIu64 "_p%" PRIu64, f->cfg->seed, index);
   fprintf(o, "DIVERGENCE in program %" PRIu64 " (profile %s, seed %" PRIu64 ") at run %u (%s vs %s): %s\n"
           "shrunk from %u to %u instructions; reproducer (state before that run, %s):\n",
-          index, pvm_profile_name(f->cfg->profile), f->cfg->seed, at, f->cfg->ref->name,
-          f->cfg->test->name, why, before, after, pvm_profile_name(f->cfg->profile));
+          index, nub_pvm_profile_name(f->cfg->profile), f->cfg->seed, at, f->cfg->ref->name,
+          f->cfg->test->name, why, before, after, nub_pvm_profile_name(f->cfg->profile));
   char *text = NULL;
   size_t text_len = 0;
   FILE *mf = cap.taken ? open_memstream(&text, &text_len) : NULL;
@@ -733,27 +733,27 @@ static void report(fdiff *f, gcase *c, uint64_t index) {
     else fprintf(o, "cannot write %s: %s\n", path, strerror(errno));
   }
   free(text);
-  pvm_mem_free(cap.before);
+  nub_pvm_mem_free(cap.before);
   free(blob);
 }
 
 /* ---- driver ---- */
 
-static void note_opcodes(fdiff_stats *s, pvm_profile profile, const gcase *c) {
+static void note_opcodes(fdiff_stats *s, nub_pvm_profile profile, const gcase *c) {
   uint8_t seen[256] = {0};
   for (uint32_t i = 0; i < c->nitems; i++) {
     const gitem *it = &c->items[i];
     if (it->kind == IT_INSN || it->kind == IT_BRANCH || it->kind == IT_BRANCH_ABS) {
-      int b = pvm_opcode_of(profile, (pvm_op)it->op);
+      int b = nub_pvm_opcode_of(profile, (nub_pvm_op)it->op);
       if (b >= 0) seen[b] = 1;
     }
   }
   for (unsigned b = 0; b < 256; b++) s->opcode_programs[b] += seen[b];
 }
 
-void fdiff_coverage(const fdiff_stats *stats, pvm_profile profile, unsigned *covered,
+void fdiff_coverage(const fdiff_stats *stats, nub_pvm_profile profile, unsigned *covered,
                     unsigned *total) {
-  const pvm_opinfo *isa = pvm_isa(profile);
+  const nub_pvm_opinfo *isa = nub_pvm_isa(profile);
   *covered = *total = 0;
   for (unsigned b = 0; isa && b < 256; b++)
     if (isa[b].name) ++*total, *covered += stats->opcode_programs[b] > 0;
@@ -766,7 +766,7 @@ int fdiff_run(const fdiff_config *cfg, fdiff_stats *stats) {
   char why[256];
   unsigned at, max_reports = cfg->max_reports ? cfg->max_reports : 1;
   memset(stats, 0, sizeof *stats);
-  if (!pvm_isa(cfg->profile)) {
+  if (!nub_pvm_isa(cfg->profile)) {
     fprintf(cfg->out, "fuzz-diff: unknown ISA profile %d\n", (int)cfg->profile);
     return -1;
   }
@@ -774,7 +774,7 @@ int fdiff_run(const fdiff_config *cfg, fdiff_stats *stats) {
   f.s[1].engine = cfg->test;
   f.page_a = malloc(PVM_PAGE_SIZE);
   f.page_b = malloc(PVM_PAGE_SIZE);
-  if (!f.page_a || !f.page_b || pvm_mem_new(&f.s[0].mem, NULL) || pvm_mem_new(&f.s[1].mem, NULL)) {
+  if (!f.page_a || !f.page_b || nub_pvm_mem_new(&f.s[0].mem, NULL) || nub_pvm_mem_new(&f.s[1].mem, NULL)) {
     fprintf(cfg->out, "fuzz-diff: cannot allocate guest memory\n");
     result = -1;
     goto out;
@@ -783,7 +783,7 @@ int fdiff_run(const fdiff_config *cfg, fdiff_stats *stats) {
     rng r = {cfg->seed * 0x100000001B3ull ^ i};
     uint8_t *blob = NULL;
     size_t len;
-    pvm_error err;
+    nub_pvm_error err;
     if (!gen_case(&r, cfg->profile, cfg->max_insns < 4 ? 4 : cfg->max_insns, &c)) {
       fprintf(cfg->out, "fuzz-diff: out of memory\n");
       result = -1;
@@ -813,8 +813,8 @@ int fdiff_run(const fdiff_config *cfg, fdiff_stats *stats) {
   }
 out:
   free(c.items);
-  pvm_mem_free(f.s[0].mem);
-  pvm_mem_free(f.s[1].mem);
+  nub_pvm_mem_free(f.s[0].mem);
+  nub_pvm_mem_free(f.s[1].mem);
   free(f.page_a);
   free(f.page_b);
   return result;

@@ -17,12 +17,12 @@
 #include "nub/pvm.h"
 
 typedef struct fdiff_config {
-  pvm_profile profile;         /* ISA the programs are generated and loaded under */
+  nub_pvm_profile profile;         /* ISA the programs are generated and loaded under */
   uint64_t seed;
   uint64_t count;              /* programs */
   unsigned max_insns;          /* per program (>= 4) */
-  const pvm_engine *ref;       /* the reference (the interpreter) */
-  const pvm_engine *test;      /* the engine under test */
+  const nub_pvm_engine *ref;       /* the reference (the interpreter) */
+  const nub_pvm_engine *test;      /* the engine under test */
   const char *save_dir;        /* reproducers are also written here (may be NULL) */
   unsigned max_reports;        /* stop after this many divergences (0: 1) */
   FILE *out;                   /* progress and reproducers */
@@ -37,7 +37,7 @@ typedef struct fdiff_stats {
 
 /* Counts of an fdiff_stats: programs containing each valid opcode of the
 ** profile (covered of total). */
-void fdiff_coverage(const fdiff_stats *stats, pvm_profile profile, unsigned *covered,
+void fdiff_coverage(const fdiff_stats *stats, nub_pvm_profile profile, unsigned *covered,
                     unsigned *total);
 
 /* Returns 0 when nothing diverged, 1 on divergence, -1 on a setup error

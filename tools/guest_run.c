@@ -9,15 +9,15 @@
 
 #include "guest_run.h"
 
-pvm_status guest_run(pvm_vm *vm, const pvm_mem *mem, guest_log_fn *log, void *ud,
+nub_pvm_status guest_run(nub_pvm_vm *vm, const nub_pvm_mem *mem, guest_log_fn *log, void *ud,
                      uint64_t *log_calls) {
   char msg[GUEST_LOG_MAX];
   for (;;) {
-    pvm_status st = pvm_vm_run(vm);
+    nub_pvm_status st = nub_pvm_vm_run(vm);
     if (st != PVM_HOST || vm->exit_arg != GUEST_HOST_LOG) return st;
     uint64_t addr = vm->regs[10], len = vm->regs[11];
     if (len > GUEST_LOG_MAX) len = GUEST_LOG_MAX;
-    if (addr > UINT32_MAX || pvm_mem_read(mem, (uint32_t)addr, msg, len, NULL)) {
+    if (addr > UINT32_MAX || nub_pvm_mem_read(mem, (uint32_t)addr, msg, len, NULL)) {
       vm->regs[7] = GUEST_HOST_OOB;
     } else {
       if (log) log(ud, vm->regs[7], msg, (size_t)len);
@@ -45,36 +45,36 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int guest_spi_run(const uint8_t *spi_bytes, size_t len, pvm_profile profile,
-                  const pvm_engine *engine, uint64_t a0, uint64_t a1, int64_t gas,
+int guest_spi_run(const uint8_t *spi_bytes, size_t len, nub_pvm_profile profile,
+                  const nub_pvm_engine *engine, uint64_t a0, uint64_t a1, int64_t gas,
                   unsigned runs, guest_log_fn *log, void *ud, guest_result *out,
-                  pvm_error *err) {
-  pvm_spi spi;
-  pvm_spi_layout lay;
-  pvm_program *prog = NULL;
-  pvm_mem *mem = NULL;
+                  nub_pvm_error *err) {
+  nub_pvm_spi spi;
+  nub_pvm_spi_layout lay;
+  nub_pvm_program *prog = NULL;
+  nub_pvm_mem *mem = NULL;
   void *code = NULL;
   int rc = -1;
   memset(out, 0, sizeof *out);
-  if (pvm_spi_parse(spi_bytes, spi_bytes + len, &spi, err) ||
-      pvm_spi_layout_compute(&spi, 0, &lay, err) || pvm_mem_new(&mem, err))
+  if (nub_pvm_spi_parse(spi_bytes, spi_bytes + len, &spi, err) ||
+      nub_pvm_spi_layout_compute(&spi, 0, &lay, err) || nub_pvm_mem_new(&mem, err))
     goto out;
   uint64_t t0 = now_ns();
-  if (pvm_program_load(profile, spi.code_blob, spi.code_blob_len, &prog, err) ||
+  if (nub_pvm_program_load(profile, spi.code_blob, spi.code_blob_len, &prog, err) ||
       engine->compile(prog, &code, err))
     goto out;
   out->compile_ns = now_ns() - t0;
   for (unsigned i = 0; i < (runs ? runs : 1); i++) {
-    pvm_vm vm;
+    nub_pvm_vm vm;
     bool last = i + 1 >= (runs ? runs : 1);
-    if (pvm_mem_reset(mem, err) || pvm_spi_load_memory(mem, &spi, &lay, NULL, 0, err) ||
-        pvm_vm_init(&vm, prog, mem, engine, code, err))
+    if (nub_pvm_mem_reset(mem, err) || nub_pvm_spi_load_memory(mem, &spi, &lay, NULL, 0, err) ||
+        nub_pvm_vm_init(&vm, prog, mem, engine, code, err))
       goto out;
     memcpy(vm.regs, lay.regs, sizeof vm.regs);
     vm.regs[7] = a0;
     vm.regs[8] = a1;
     vm.gas = gas;
-    pvm_vm_set_pc(&vm, 0);
+    nub_pvm_vm_set_pc(&vm, 0);
     out->log_calls = 0;
     uint64_t start = now_ns();
     out->status = guest_run(&vm, mem, last ? log : NULL, ud, &out->log_calls);
@@ -83,12 +83,12 @@ int guest_spi_run(const uint8_t *spi_bytes, size_t len, pvm_profile profile,
     out->pc = vm.pc;
     out->value = vm.regs[7];
     out->gas_used = gas - vm.gas;
-    pvm_vm_fini(&vm);
+    nub_pvm_vm_fini(&vm);
   }
   rc = 0;
 out:
   if (code) engine->release(code);
-  pvm_program_free(prog);
-  pvm_mem_free(mem);
+  nub_pvm_program_free(prog);
+  nub_pvm_mem_free(mem);
   return rc;
 }

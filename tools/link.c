@@ -6,7 +6,7 @@
 **
 **   ELF ──sections, symbols, relocations──► decode every instruction
 **        ──targets: branches, return sites, code addresses (relocations)──►
-**        labels + jump table ──translate one by one──► pvm_builder ──► SPI
+**        labels + jump table ──translate one by one──► nub_pvm_builder ──► SPI
 */
 #include <elf.h>
 #include <stdarg.h>
@@ -75,7 +75,7 @@ typedef struct ctx {
   uint32_t ncptr, cap_cptr;
   uint32_t njt;
   uint64_t scratch;          /* __nub_scratch, 0 = none */
-  pvm_builder *b;
+  nub_pvm_builder *b;
   bool open;                 /* the last emitted instruction is no terminator */
   bool skip_next;            /* the next instruction was folded into this one */
   char *msg;
@@ -475,10 +475,10 @@ static int check_reg(ctx *c, const lins *in, unsigned x) {
 
 static uint64_t jt_value(const lins *t) { return 2ull * (t->jt + 1); }
 
-static void emit(ctx *c, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd, uint64_t x, uint64_t y) {
-  int opcode = pvm_opcode_of(c->opt->profile, op);   /* every op used exists in each profile */
-  pvm_builder_insn(c->b, op, ra, rb, rd, x, y);
-  c->open = opcode < 0 || !(pvm_isa(c->opt->profile)[opcode].flags & PVM_OPF_TERM);
+static void emit(ctx *c, nub_pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd, uint64_t x, uint64_t y) {
+  int opcode = nub_pvm_opcode_of(c->opt->profile, op);   /* every op used exists in each profile */
+  nub_pvm_builder_insn(c->b, op, ra, rb, rd, x, y);
+  c->open = opcode < 0 || !(nub_pvm_isa(c->opt->profile)[opcode].flags & PVM_OPF_TERM);
 }
 
 static void load_const(ctx *c, uint8_t r, uint64_t v) {
@@ -486,8 +486,8 @@ static void load_const(ctx *c, uint8_t r, uint64_t v) {
   else emit(c, PVM_OP_LOAD_IMM_64, r, 0, 0, v, 0);
 }
 
-static void branch(ctx *c, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm, const lins *t) {
-  pvm_builder_branch(c->b, op, ra, rb, imm, t->label);
+static void branch(ctx *c, nub_pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm, const lins *t) {
+  nub_pvm_builder_branch(c->b, op, ra, rb, imm, t->label);
   c->open = false;
 }
 
@@ -540,7 +540,7 @@ static op_row op_of(rv_kind k) {
   }
 }
 
-static pvm_op opimm_of(rv_kind k) {
+static nub_pvm_op opimm_of(rv_kind k) {
   switch (k) {
   case RV_ADDI: return PVM_OP_ADD_IMM_64;
   case RV_SLTI: return PVM_OP_SET_LT_S_IMM;
@@ -567,12 +567,12 @@ static pvm_op opimm_of(rv_kind k) {
   case RV_SEXTH: return PVM_OP_SIGN_EXTEND_16;
   case RV_ZEXTH: return PVM_OP_ZERO_EXTEND_16;
   case RV_REV8: return PVM_OP_REVERSE_BYTES;
-  default: return (pvm_op)0xff;
+  default: return (nub_pvm_op)0xff;
   }
 }
 
 /* load: {register-indirect, absolute}; store: {ind, imm_ind, abs, imm_abs} */
-static void mem_ops(rv_kind k, pvm_op o[4]) {
+static void mem_ops(rv_kind k, nub_pvm_op o[4]) {
   static const struct { uint8_t k, o[4]; } t[] = {
     {RV_LB, {PVM_OP_LOAD_IND_I8, PVM_OP_LOAD_I8}},
     {RV_LH, {PVM_OP_LOAD_IND_I16, PVM_OP_LOAD_I16}},
@@ -588,7 +588,7 @@ static void mem_ops(rv_kind k, pvm_op o[4]) {
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (t[i].k == k) {
-      for (int j = 0; j < 4; j++) o[j] = (pvm_op)t[i].o[j];
+      for (int j = 0; j < 4; j++) o[j] = (nub_pvm_op)t[i].o[j];
       return;
     }
 }
@@ -599,12 +599,12 @@ static int translate_op(ctx *c, const lins *in) {
   uint8_t rd = R(r->rd);
   if (!r->rd) return 0;
   if (r->rs1 && r->rs2) {
-    emit(c, (pvm_op)row.op, R(r->rs1), R(r->rs2), rd, 0, 0);
+    emit(c, (nub_pvm_op)row.op, R(r->rs1), R(r->rs2), rd, 0, 0);
     return 0;
   }
   if (r->rs1 && !r->rs2) {            /* op(rs1, 0) */
     if (row.op_imm0 != 0xff) {
-      emit(c, (pvm_op)row.op_imm0, rd, R(r->rs1), 0, 0, 0);
+      emit(c, (nub_pvm_op)row.op_imm0, rd, R(r->rs1), 0, 0, 0);
       return 0;
     }
     switch (r->kind) {               /* results known from RISC-V semantics */
@@ -626,7 +626,7 @@ static int translate_op(ctx *c, const lins *in) {
     }
     if (r->rd != r->rs1) {            /* rd as the zero operand */
       emit(c, PVM_OP_LOAD_IMM, rd, 0, 0, 0, 0);
-      emit(c, (pvm_op)row.op, R(r->rs1), rd, rd, 0, 0);
+      emit(c, (nub_pvm_op)row.op, R(r->rs1), rd, rd, 0, 0);
       return 0;
     }
   } else if (!r->rs1 && r->rs2) {     /* op(0, rs2) */
@@ -658,12 +658,12 @@ static int translate_op(ctx *c, const lins *in) {
     }
     if (r->rd != r->rs2) {
       emit(c, PVM_OP_LOAD_IMM, rd, 0, 0, 0, 0);
-      emit(c, (pvm_op)row.op, rd, s, rd, 0, 0);
+      emit(c, (nub_pvm_op)row.op, rd, s, rd, 0, 0);
       return 0;
     }
   } else {                            /* op(0, 0) */
     emit(c, PVM_OP_LOAD_IMM, rd, 0, 0, 0, 0);
-    emit(c, (pvm_op)row.op, rd, rd, rd, 0, 0);
+    emit(c, (nub_pvm_op)row.op, rd, rd, rd, 0, 0);
     return 0;
   }
   return fail_at(c, in, "x0 operand with rd = the other source needs a scratch register");
@@ -675,9 +675,9 @@ static int translate_amo(ctx *c, const lins *in) {
   const rv_insn *r = &in->rv;
   bool w = r->kind <= RV_AMOMAXUW;
   rv_kind base = w ? (rv_kind)r->kind : (rv_kind)(r->kind - (RV_AMOSWAPD - RV_AMOSWAPW));
-  pvm_op op;
+  nub_pvm_op op;
   switch (base) {
-  case RV_AMOSWAPW: op = (pvm_op)0xff; break;
+  case RV_AMOSWAPW: op = (nub_pvm_op)0xff; break;
   case RV_AMOADDW: op = PVM_OP_ADD_64; break;
   case RV_AMOXORW: op = PVM_OP_XOR; break;
   case RV_AMOANDW: op = PVM_OP_AND; break;
@@ -725,13 +725,13 @@ static int translate_branch(ctx *c, const lins *in, const lins *t) {
     if (rows[i].k != r->kind) continue;
     uint8_t op;
     if (r->rs1 && r->rs2) {
-      branch(c, (pvm_op)rows[i].rr, R(r->rs1), R(r->rs2), 0, t);
+      branch(c, (nub_pvm_op)rows[i].rr, R(r->rs1), R(r->rs2), 0, t);
       return 0;
     }
     if (r->rs1 || r->rs2) {
       op = r->rs1 ? rows[i].b0 : rows[i].a0;
       if (op < 0xfe) {
-        branch(c, (pvm_op)op, R(r->rs1 ? r->rs1 : r->rs2), 0, 0, t);
+        branch(c, (nub_pvm_op)op, R(r->rs1 ? r->rs1 : r->rs2), 0, 0, t);
         return 0;
       }
     } else {
@@ -747,7 +747,7 @@ static int translate(ctx *c, uint32_t i) {
   const lins *in = &c->ins[i];
   const rv_insn *r = &in->rv;
   rv_class cls = rv_class_of((rv_kind)r->kind);
-  pvm_op mo[4] = {0};
+  nub_pvm_op mo[4] = {0};
   if (cls == RVC_REFUSE) {
     switch (r->kind) {
     case RV_ECALL:
@@ -818,7 +818,7 @@ static int translate(ctx *c, uint32_t i) {
     else emit(c, mo[3], 0, 0, 0, (uint64_t)r->imm, 0);
     return 0;
   case RVC_OPIMM: {
-    pvm_op op = opimm_of((rv_kind)r->kind);
+    nub_pvm_op op = opimm_of((rv_kind)r->kind);
     if (!r->rd) return 0;                        /* nop, hint */
     if (!r->rs1) {
       if (op == PVM_OP_ADD_IMM_64 || op == PVM_OP_ADD_IMM_32 || op == PVM_OP_OR_IMM ||
@@ -837,7 +837,7 @@ static int translate(ctx *c, uint32_t i) {
   case RVC_OP:
     return translate_op(c, in);
   case RVC_UNARY: {
-    pvm_op op = opimm_of((rv_kind)r->kind);
+    nub_pvm_op op = opimm_of((rv_kind)r->kind);
     if (!r->rd) return 0;
     if (!r->rs1) {
       emit(c, PVM_OP_LOAD_IMM, R(r->rd), 0, 0, 0, 0);
@@ -1013,7 +1013,7 @@ int link_program(const uint8_t *elf, size_t len, const link_options *opt, uint8_
   uint32_t nexp = 0;
   uint8_t *blob = NULL;
   size_t blob_len = 0;
-  pvm_error perr;
+  nub_pvm_error perr;
   int rc = -1;
   memset(&c, 0, sizeof c);
   memset(&im, 0, sizeof im);
@@ -1048,19 +1048,19 @@ int link_program(const uint8_t *elf, size_t len, const link_options *opt, uint8_
       goto fail;
     }
   }
-  if (!(c.b = pvm_builder_new(opt->profile))) { fail(&c, "out of memory"); goto fail; }
+  if (!(c.b = nub_pvm_builder_new(opt->profile))) { fail(&c, "out of memory"); goto fail; }
   for (uint32_t i = 0; i < c.nins; i++)
-    if (c.ins[i].flags & F_TARGET) c.ins[i].label = pvm_builder_label(c.b);
+    if (c.ins[i].flags & F_TARGET) c.ins[i].label = nub_pvm_builder_label(c.b);
   /* the export table: slot k at pc 5k, a jump with a 4-byte offset or a padded trap */
   for (uint32_t k = 0; k < nexp; k++) {
     if (exp_have[k]) {
-      pvm_encoding enc = PVM_ENCODING_AUTO;
+      nub_pvm_encoding enc = PVM_ENCODING_AUTO;
       enc.width_x = 4;
-      pvm_builder_branch_enc(c.b, PVM_OP_JUMP, 0, 0, 0, ins_at(&c, exp_addr[k])->label, &enc);
+      nub_pvm_builder_branch_enc(c.b, PVM_OP_JUMP, 0, 0, 0, ins_at(&c, exp_addr[k])->label, &enc);
     } else {
       static const uint8_t pad[4] = {0};
-      pvm_builder_insn(c.b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
-      pvm_builder_bytes(c.b, pad, sizeof pad);
+      nub_pvm_builder_insn(c.b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+      nub_pvm_builder_bytes(c.b, pad, sizeof pad);
     }
   }
   c.open = false;
@@ -1068,7 +1068,7 @@ int link_program(const uint8_t *elf, size_t len, const link_options *opt, uint8_
     lins *in = &c.ins[i];
     if (in->flags & F_TARGET) {
       if (c.open) emit(&c, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
-      pvm_builder_bind(c.b, in->label);
+      nub_pvm_builder_bind(c.b, in->label);
     }
     if (c.skip_next) {
       c.skip_next = false;
@@ -1078,8 +1078,8 @@ int link_program(const uint8_t *elf, size_t len, const link_options *opt, uint8_
   }
   if (c.open) emit(&c, PVM_OP_TRAP, 0, 0, 0, 0, 0);   /* running off the end */
   for (uint32_t i = 0; i < c.nins; i++)
-    if (c.ins[i].flags & F_JT) pvm_builder_jump_entry(c.b, c.ins[i].label);
-  if (pvm_builder_finish(c.b, &blob, &blob_len, &perr)) {
+    if (c.ins[i].flags & F_JT) nub_pvm_builder_jump_entry(c.b, c.ins[i].label);
+  if (nub_pvm_builder_finish(c.b, &blob, &blob_len, &perr)) {
     fail(&c, "building the PVM code: %s", perr.msg);
     goto fail;
   }
@@ -1088,10 +1088,10 @@ int link_program(const uint8_t *elf, size_t len, const link_options *opt, uint8_
     *out_len = blob_len;
     blob = NULL;
   } else {
-    pvm_spi spi = {im.ro, im.ro_len, im.rw, im.rw_len, im.heap_pages, im.stack_size,
+    nub_pvm_spi spi = {im.ro, im.ro_len, im.rw, im.rw_len, im.heap_pages, im.stack_size,
                    blob, (uint32_t)blob_len};
-    pvm_spi_layout lay;
-    if (pvm_spi_layout_compute(&spi, 0, &lay, &perr) || pvm_spi_encode(&spi, out, out_len, &perr)) {
+    nub_pvm_spi_layout lay;
+    if (nub_pvm_spi_layout_compute(&spi, 0, &lay, &perr) || nub_pvm_spi_encode(&spi, out, out_len, &perr)) {
       fail(&c, "%s", perr.msg);
       goto fail;
     }
@@ -1111,7 +1111,7 @@ fail:
   free(blob);
   free(im.ro);
   free(im.rw);
-  pvm_builder_free(c.b);
+  nub_pvm_builder_free(c.b);
   free(c.secs);
   free(c.syms);
   free(c.ins);

@@ -99,7 +99,7 @@ typedef struct link_export {
 } link_export;
 
 typedef struct link_options {
-  pvm_profile profile;
+  nub_pvm_profile profile;
   bool generic;            /* --format generic: the code blob alone */
   const link_export *exports;   /* --export KEY=SYMBOL, added to __nub_export_K */
   uint32_t export_count;

@@ -353,7 +353,7 @@ static void mismatch(report *r, const char *fmt, ...) {
 /* Every byte of every page mapped by the steps so far must equal the
 ** expected image: the listed bytes, zero elsewhere. */
 static void compare_memory(const pvm_vector *v, size_t upto, const vec_assert *e,
-                           const pvm_mem *mem, report *rep) {
+                           const nub_pvm_mem *mem, report *rep) {
   uint8_t page[PVM_PAGE_SIZE], want[PVM_PAGE_SIZE];
   for (size_t i = 0; i < upto; i++) {
     const vec_region *m = &v->steps[i].region;
@@ -367,7 +367,7 @@ static void compare_memory(const pvm_vector *v, size_t upto, const vec_assert *e
           if (at >= a && at < a + PVM_PAGE_SIZE) want[at - a] = x->contents[j];
         }
       }
-      if (pvm_mem_read(mem, (uint32_t)a, page, PVM_PAGE_SIZE, NULL)) {
+      if (nub_pvm_mem_read(mem, (uint32_t)a, page, PVM_PAGE_SIZE, NULL)) {
         mismatch(rep, "memory: page 0x%llx unreadable", (unsigned long long)a);
         continue;
       }
@@ -381,7 +381,7 @@ static void compare_memory(const pvm_vector *v, size_t upto, const vec_assert *e
   }
 }
 
-static void compare_state(const pvm_vector *v, size_t step, const pvm_vm *vm, const pvm_mem *mem,
+static void compare_state(const pvm_vector *v, size_t step, const nub_pvm_vm *vm, const nub_pvm_mem *mem,
                           report *rep) {
   const vec_assert *e = &v->steps[step].expect;
   if ((int)vm->status != e->status)
@@ -408,23 +408,23 @@ typedef struct diff_sink { report *rep; } diff_sink;
 
 static void block_diff(void *ud, const char *msg) { mismatch(((diff_sink *)ud)->rep, "%s", msg); }
 
-unsigned vector_compare_block_costs(const pvm_program *prog, const vec_block_cost *want,
+unsigned vector_compare_block_costs(const nub_pvm_program *prog, const vec_block_cost *want,
                                     size_t nwant, void (*diff)(void *ud, const char *msg),
                                     void *ud, unsigned *ndiff) {
   char msg[160];
   unsigned equal = 0;
   uint32_t cur = 0, pc = 0, cost = 0;
   size_t k = 0;
-  bool basic = false, more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
+  bool basic = false, more = nub_pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
   *ndiff = 0;
   while (more || k < nwant) {
     if (more && !basic) {
-      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
+      more = nub_pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
       continue;
     }
     if (more && (k == nwant || pc < want[k].pc)) {
       snprintf(msg, sizeof msg, "block %u: not in the vector (cost %u here)", pc, cost);
-      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
+      more = nub_pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
     } else if (!more || want[k].pc < pc) {
       snprintf(msg, sizeof msg, "block %u: in the vector (cost %u) but not a basic block here",
                want[k].pc, want[k].cost);
@@ -433,7 +433,7 @@ unsigned vector_compare_block_costs(const pvm_program *prog, const vec_block_cos
       bool same = want[k].cost == cost;
       snprintf(msg, sizeof msg, "block %u: cost expected %u, got %u", pc, want[k].cost, cost);
       k++;
-      more = pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
+      more = nub_pvm_program_next_block(prog, &cur, &pc, &cost, &basic);
       if (same) { equal++; continue; }
     }
     (*ndiff)++;
@@ -442,18 +442,18 @@ unsigned vector_compare_block_costs(const pvm_program *prog, const vec_block_cos
   return equal;
 }
 
-int vector_check(const pvm_vector *v, const pvm_engine *engine, char *why, size_t whylen) {
+int vector_check(const pvm_vector *v, const nub_pvm_engine *engine, char *why, size_t whylen) {
   report rep = {why, 0, whylen, 0};
-  pvm_program *prog = NULL;
-  pvm_mem *mem = NULL;
-  pvm_vm vm;
-  pvm_error err;
+  nub_pvm_program *prog = NULL;
+  nub_pvm_mem *mem = NULL;
+  nub_pvm_vm vm;
+  nub_pvm_error err;
   void *code = NULL;
   int vm_ok = 0;
   bool ran = false;
   why[0] = 0;
-  if (pvm_mem_new(&mem, &err)) { mismatch(&rep, "setup: %s", err.msg); goto out; }
-  if (pvm_program_load(v->profile, v->program, v->program_len, &prog, &err)) {
+  if (nub_pvm_mem_new(&mem, &err)) { mismatch(&rep, "setup: %s", err.msg); goto out; }
+  if (nub_pvm_program_load(v->profile, v->program, v->program_len, &prog, &err)) {
     /* GP A.1: a blob that does not decode panics without running */
     for (size_t i = 0; i < v->nsteps; i++)
       if (v->steps[i].kind == VEC_ASSERT &&
@@ -468,10 +468,10 @@ int vector_check(const pvm_vector *v, const pvm_engine *engine, char *why, size_
     vector_compare_block_costs(prog, v->block_costs, v->nblock_costs, block_diff, &sink, &ndiff);
   }
   if (engine->compile(prog, &code, &err)) { mismatch(&rep, "compile: %s", err.msg); goto out; }
-  if (pvm_vm_init(&vm, prog, mem, engine, code, &err)) { mismatch(&rep, "vm: %s", err.msg); goto out; }
+  if (nub_pvm_vm_init(&vm, prog, mem, engine, code, &err)) { mismatch(&rep, "vm: %s", err.msg); goto out; }
   vm_ok = 1;
   vm.gas = v->gas;
-  pvm_vm_set_pc(&vm, v->pc);
+  nub_pvm_vm_set_pc(&vm, v->pc);
   for (size_t i = 0; i < v->nsteps; i++) {
     const vec_step *st = &v->steps[i];
     switch ((vec_step_kind)st->kind) {
@@ -479,20 +479,20 @@ int vector_check(const pvm_vector *v, const pvm_engine *engine, char *why, size_
       vm.regs[st->reg] = st->value;
       break;
     case VEC_MAP:
-      if (pvm_mem_map(mem, st->region.address, st->region.length,
+      if (nub_pvm_mem_map(mem, st->region.address, st->region.length,
                       st->region.writable ? PVM_ACCESS_RW : PVM_ACCESS_RO, &err)) {
         mismatch(&rep, "step %zu: map: %s", i, err.msg);
         goto out;
       }
       break;
     case VEC_WRITE:
-      if (pvm_mem_write(mem, st->region.address, st->region.contents, st->region.length, &err)) {
+      if (nub_pvm_mem_write(mem, st->region.address, st->region.contents, st->region.length, &err)) {
         mismatch(&rep, "step %zu: write: %s", i, err.msg);
         goto out;
       }
       break;
     case VEC_RUN:
-      pvm_vm_run(&vm);
+      nub_pvm_vm_run(&vm);
       ran = true;
       break;
     case VEC_ASSERT:
@@ -502,9 +502,9 @@ int vector_check(const pvm_vector *v, const pvm_engine *engine, char *why, size_
     }
   }
 out:
-  if (vm_ok) pvm_vm_fini(&vm);
+  if (vm_ok) nub_pvm_vm_fini(&vm);
   if (code) engine->release(code);
-  pvm_program_free(prog);
-  pvm_mem_free(mem);
+  nub_pvm_program_free(prog);
+  nub_pvm_mem_free(mem);
   return rep.mismatches ? 1 : 0;
 }

@@ -22,7 +22,7 @@ typedef struct vec_region {
 
 /* What an assert step (or a w3f vector's expected-*) checks. */
 typedef struct vec_assert {
-  int status;                      /* pvm_status */
+  int status;                      /* nub_pvm_status */
   uint64_t regs[PVM_REGS];
   uint32_t pc;
   int64_t gas;
@@ -44,7 +44,7 @@ typedef struct vec_block_cost { uint32_t pc, cost; } vec_block_cost;
 
 typedef struct pvm_vector {
   char name[128];
-  pvm_profile profile;             /* the ISA and gas model to run under; parse sets gp07 */
+  nub_pvm_profile profile;             /* the ISA and gas model to run under; parse sets gp07 */
   uint32_t pc;
   int64_t gas;
   uint8_t *program;
@@ -61,16 +61,16 @@ void vector_free(pvm_vector *v);
 /* Run a vector on an engine under v->profile, and compare its block
 ** costs when it lists them.  Returns 0 when everything matches;
 ** otherwise 1 with a description of every mismatch in why. */
-int vector_check(const pvm_vector *v, const pvm_engine *engine, char *why, size_t whylen);
+int vector_check(const pvm_vector *v, const nub_pvm_engine *engine, char *why, size_t whylen);
 
-/* Map status names of the schema to pvm_status; -1 if unknown. */
+/* Map status names of the schema to nub_pvm_status; -1 if unknown. */
 int vector_status_by_name(const char *s);
 const char *vector_status_name(int status);
 
 /* Compare prog's basic-block costs with want (sorted by pc), calling diff
 ** with a message for every difference.  Returns the number of equal
 ** costs; *ndiff counts the differences. */
-unsigned vector_compare_block_costs(const pvm_program *prog, const vec_block_cost *want,
+unsigned vector_compare_block_costs(const nub_pvm_program *prog, const vec_block_cost *want,
                                     size_t nwant, void (*diff)(void *ud, const char *msg),
                                     void *ud, unsigned *ndiff);
 /* "block-gas-costs" of a vector as a sorted array (caller frees); -1

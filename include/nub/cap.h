@@ -6,7 +6,7 @@
 ** docs/wire.md is the normative description of every byte and hash here.
 **
 ** Conventions: functions return an int status (0 = CAP_OK, else a
-** cap_errcode) and, when given a cap_error, fill it with a message that
+** nub_cap_errcode) and, when given a nub_cap_error, fill it with a message that
 ** names the field, the element index, the byte offset and the limit.
 ** Nothing reads outside the (wire, end) bounds it is given.
 */
@@ -33,13 +33,13 @@ NUB_STATIC_ASSERT(CAP_REGS == PVM_REGS, "a cap holds the PVM's registers");
 NUB_STATIC_ASSERT(CAP_PAGE_SIZE == PVM_PAGE_SIZE, "cap pages are PVM pages");
 
 /* Union selectors of the SSZ `Cap` type (first wire byte). */
-typedef enum cap_kind {
+typedef enum nub_cap_kind {
   CAP_INSTANCE = 0,
   CAP_IMAGE = 1,
   CAP_DATA = 2,
   CAP_CNODE = 3,
   CAP_KIND_COUNT
-} cap_kind;
+} nub_cap_kind;
 
 /* SSZ list limits and value limits (docs/wire.md, "Limits"). */
 #define CAP_MAX_CODE_BYTES   (1u << 28)   /* Image.code ByteList limit */
@@ -52,7 +52,7 @@ typedef enum cap_kind {
 #define CAP_MAX_DATA_SIZE    (1ull << 32)
 #define CAP_MAX_DATA_PAGES   (1u << 20)
 
-/* Mapping access (same numbers as pvm_access). */
+/* Mapping access (same numbers as nub_pvm_access). */
 #define CAP_ACCESS_RO 1u
 #define CAP_ACCESS_RW 2u
 NUB_STATIC_ASSERT(CAP_ACCESS_RO == PVM_ACCESS_RO && CAP_ACCESS_RW == PVM_ACCESS_RW,
@@ -62,7 +62,7 @@ NUB_STATIC_ASSERT(CAP_ACCESS_RO == PVM_ACCESS_RO && CAP_ACCESS_RW == PVM_ACCESS_
 /* Errors                                                               */
 /* ------------------------------------------------------------------ */
 
-typedef enum cap_errcode {
+typedef enum nub_cap_errcode {
   CAP_OK = 0,
   CAP_ERR_TRUNCATED,   /* input ends inside a fixed part */
   CAP_ERR_OFFSET,      /* SSZ offset not where it must be */
@@ -75,7 +75,7 @@ typedef enum cap_errcode {
   CAP_ERR_RANGE,       /* address range outside [0x10000, 2^32) */
   CAP_ERR_OVERLAP,     /* memory ranges overlap */
   CAP_ERR_CANONICAL,   /* a second encoding of the same value (zero page) */
-  CAP_ERR_CODE,        /* the Image program failed pvm_blob_parse */
+  CAP_ERR_CODE,        /* the Image program failed nub_pvm_blob_parse */
   CAP_ERR_SENTINEL,    /* a computed hash equals the 32 x 0xFF sentinel */
   CAP_ERR_MISSING,     /* a referenced hash is not available */
   CAP_ERR_KIND,        /* a cap of another kind than required */
@@ -86,18 +86,18 @@ typedef enum cap_errcode {
   CAP_ERR_ARG,         /* bad argument from the caller */
   CAP_ERR_NOMEM,
   CAP_ERR_COUNT
-} cap_errcode;
+} nub_cap_errcode;
 
-typedef struct cap_error {
-  int code;                /* cap_errcode */
-  int pvm_code;            /* pvm_errcode for CAP_ERR_CODE / CAP_ERR_PVM */
+typedef struct nub_cap_error {
+  int code;                /* nub_cap_errcode */
+  int pvm_code;            /* nub_pvm_errcode for CAP_ERR_CODE / CAP_ERR_PVM */
   uint64_t offset;         /* byte offset in the wire object, when it applies */
   uint8_t hash[CAP_HASH_SIZE];  /* CAP_ERR_MISSING / KIND: the hash */
   char msg[256];
-} cap_error;
+} nub_cap_error;
 
-NUB_API const char *cap_errcode_name(int code);
-NUB_API const char *cap_kind_name(int kind);
+NUB_API const char *nub_cap_errcode_name(int code);
+NUB_API const char *nub_cap_kind_name(int kind);
 
 /* Prepare libsodium and the zero-hash table.  Every function calls it
 ** lazily; call it up front to do the work (and libsodium's start-up) at a
@@ -110,74 +110,74 @@ NUB_API int nub_cap_init(void);
 /* ------------------------------------------------------------------ */
 
 /* One 4 KiB page of a Data cap: its index and its 4096 bytes. */
-typedef struct cap_page {
+typedef struct nub_cap_page {
   uint32_t index;
   const uint8_t *bytes;
-} cap_page;
+} nub_cap_page;
 
-typedef struct cap_endpoint {
+typedef struct nub_cap_endpoint {
   uint8_t key;
   uint32_t entry_pc;
   uint32_t stack_top;      /* informational: one past the stack; 0 = none */
   uint64_t regs[CAP_REGS]; /* initial registers */
-} cap_endpoint;
+} nub_cap_endpoint;
 
-typedef struct cap_mapping {
+typedef struct nub_cap_mapping {
   uint32_t start, size;    /* page aligned, start >= 0x10000, end <= 2^32 */
   uint8_t access;          /* CAP_ACCESS_RO or CAP_ACCESS_RW */
   uint8_t source[CAP_HASH_SIZE];  /* Data cap hash, all zero = zero fill */
-} cap_mapping;
+} nub_cap_mapping;
 
 /* A CNode or Image slot: key (0..8 bytes) -> cap hash. */
-typedef struct cap_slot {
+typedef struct nub_cap_slot {
   uint8_t key_len;
   uint8_t key[CAP_MAX_KEY_LEN];
   uint8_t hash[CAP_HASH_SIZE];
-} cap_slot;
+} nub_cap_slot;
 
 /* Instance memory overlay: a Data cap written at address. */
-typedef struct cap_overlay {
+typedef struct nub_cap_overlay {
   uint32_t address;
   uint8_t data[CAP_HASH_SIZE];
-} cap_overlay;
+} nub_cap_overlay;
 
 /* ------------------------------------------------------------------ */
 /* Views: validated, zero-copy, read-only windows on wire bytes         */
 /* ------------------------------------------------------------------ */
 
 /* The slot list of an Image or a CNode (SSZ list of variable elements). */
-typedef struct cap_slots {
+typedef struct nub_cap_slots {
   const uint8_t *p;        /* offset table, then elements */
   uint32_t len;
   uint32_t count;
-} cap_slots;
+} nub_cap_slots;
 
-typedef struct cap_data_view {
+typedef struct nub_cap_data_view {
   uint64_t size;           /* bytes, page multiple, <= 2^32 */
   uint32_t page_count;     /* non-zero pages present on the wire */
   uint32_t run_count;      /* maximal runs of consecutive page indexes */
   const uint8_t *pages;    /* page_count records of (u32 index, 4096 bytes) */
-  /* Set by a directory that keeps page images (cap_dir.page_images),
+  /* Set by a directory that keeps page images (nub_cap_dir.page_images),
   ** NULL otherwise: the page bytes again, page aligned, in wire order,
   ** and run_count pairs (first page index, page count) describing them. */
   const uint8_t *image;
   const uint32_t *runs;
-} cap_data_view;
+} nub_cap_data_view;
 
-typedef struct cap_image_view {
-  uint8_t profile;         /* pvm_profile */
+typedef struct nub_cap_image_view {
+  uint8_t profile;         /* nub_pvm_profile */
   uint32_t heap_top, heap_limit;   /* sbrk heap; 0, 0 = none */
   const uint8_t *code;     /* GP generic blob */
   uint32_t code_len;
-  pvm_blob blob;           /* parsed code, pointing into the wire */
+  nub_pvm_blob blob;           /* parsed code, pointing into the wire */
   const uint8_t *endpoints;
   uint32_t endpoint_count;
   const uint8_t *mappings;
   uint32_t mapping_count;
-  cap_slots slots;
-} cap_image_view;
+  nub_cap_slots slots;
+} nub_cap_image_view;
 
-typedef struct cap_instance_view {
+typedef struct nub_cap_instance_view {
   const uint8_t *image_hash;
   const uint8_t *image_hash_chain;
   const uint8_t *root_cnode;       /* all zero = empty cnode */
@@ -186,61 +186,61 @@ typedef struct cap_instance_view {
   uint64_t regs[CAP_REGS];
   uint32_t pc;
   uint64_t gas;                    /* <= INT64_MAX */
-} cap_instance_view;
+} nub_cap_instance_view;
 
-typedef struct cap_cnode_view {
-  cap_slots slots;
-} cap_cnode_view;
+typedef struct nub_cap_cnode_view {
+  nub_cap_slots slots;
+} nub_cap_cnode_view;
 
-typedef struct cap_view {
-  cap_kind kind;
+typedef struct nub_cap_view {
+  nub_cap_kind kind;
   const uint8_t *wire;     /* the bytes the view reads; they must not change */
   size_t len;
   union {
-    cap_data_view data;
-    cap_image_view image;
-    cap_instance_view instance;
-    cap_cnode_view cnode;
+    nub_cap_data_view data;
+    nub_cap_image_view image;
+    nub_cap_instance_view instance;
+    nub_cap_cnode_view cnode;
   };
-} cap_view;
+} nub_cap_view;
 
 /* Strictly validate the whole object in [wire, end) and fill a view. */
-NUB_API int cap_decode(const uint8_t *wire, const uint8_t *end, cap_view *out,
-               cap_error *err);
+NUB_API int nub_cap_decode(const uint8_t *wire, const uint8_t *end, nub_cap_view *out,
+               nub_cap_error *err);
 /* Point a view at an identical copy of its bytes (e.g. after the
 ** directory stored them): O(1), no validation needed. */
-NUB_API void cap_view_rebase(cap_view *v, const uint8_t *new_wire);
+NUB_API void nub_cap_view_rebase(nub_cap_view *v, const uint8_t *new_wire);
 
 /* Field access on valid views (i below the count; no checks needed). */
-NUB_API cap_page cap_data_page(const cap_data_view *d, uint32_t i);
+NUB_API nub_cap_page nub_cap_data_page(const nub_cap_data_view *d, uint32_t i);
 /* Bytes of page page_index, NULL when that page is all zero. */
-NUB_API const uint8_t *cap_data_find_page(const cap_data_view *d, uint32_t page_index);
-NUB_API void cap_image_endpoint(const cap_image_view *im, uint32_t i, cap_endpoint *out);
-NUB_API bool cap_image_find_endpoint(const cap_image_view *im, uint8_t key,
-                             cap_endpoint *out);
-NUB_API void cap_image_mapping(const cap_image_view *im, uint32_t i, cap_mapping *out);
-NUB_API void cap_instance_overlay(const cap_instance_view *in, uint32_t i,
-                          cap_overlay *out);
-NUB_API void cap_slots_get(const cap_slots *s, uint32_t i, cap_slot *out);
-NUB_API bool cap_slots_find(const cap_slots *s, const uint8_t *key, size_t key_len,
-                    cap_slot *out);
+NUB_API const uint8_t *nub_cap_data_find_page(const nub_cap_data_view *d, uint32_t page_index);
+NUB_API void nub_cap_image_endpoint(const nub_cap_image_view *im, uint32_t i, nub_cap_endpoint *out);
+NUB_API bool nub_cap_image_find_endpoint(const nub_cap_image_view *im, uint8_t key,
+                             nub_cap_endpoint *out);
+NUB_API void nub_cap_image_mapping(const nub_cap_image_view *im, uint32_t i, nub_cap_mapping *out);
+NUB_API void nub_cap_instance_overlay(const nub_cap_instance_view *in, uint32_t i,
+                          nub_cap_overlay *out);
+NUB_API void nub_cap_slots_get(const nub_cap_slots *s, uint32_t i, nub_cap_slot *out);
+NUB_API bool nub_cap_slots_find(const nub_cap_slots *s, const uint8_t *key, size_t key_len,
+                    nub_cap_slot *out);
 
 /* ------------------------------------------------------------------ */
 /* Hashes                                                               */
 /* ------------------------------------------------------------------ */
 
 /* 32 x 0xFF: put_cap's failure reply; no cap may hash to it. */
-NUB_API extern const uint8_t cap_sentinel_hash[CAP_HASH_SIZE];
-NUB_API bool cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]);
+NUB_API extern const uint8_t nub_cap_sentinel_hash[CAP_HASH_SIZE];
+NUB_API bool nub_cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]);
 
 /* SHA-256 SSZ hash_tree_root of the Cap union (selector mixed in). */
-NUB_API int cap_hash(const cap_view *v, uint8_t out[CAP_HASH_SIZE], cap_error *err);
-/* cap_decode + cap_hash. */
-NUB_API int cap_hash_wire(const uint8_t *wire, const uint8_t *end,
-                  uint8_t out[CAP_HASH_SIZE], cap_error *err);
+NUB_API int nub_cap_hash(const nub_cap_view *v, uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
+/* nub_cap_decode + nub_cap_hash. */
+NUB_API int nub_cap_hash_wire(const uint8_t *wire, const uint8_t *end,
+                  uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
 /* Image hash chain: out = BLAKE2b-256(parent || image_hash).  A fresh
 ** Instance uses parent = 32 zero bytes. */
-NUB_API void cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
+NUB_API void nub_cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
                     const uint8_t image_hash[CAP_HASH_SIZE],
                     uint8_t out[CAP_HASH_SIZE]);
 
@@ -248,134 +248,134 @@ NUB_API void cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
 /* Encoders                                                             */
 /* ------------------------------------------------------------------ */
 
-typedef struct cap_data_spec {
+typedef struct nub_cap_data_spec {
   uint64_t size;
-  const cap_page *pages;   /* ascending index; all-zero pages are dropped */
+  const nub_cap_page *pages;   /* ascending index; all-zero pages are dropped */
   uint32_t page_count;
-} cap_data_spec;
+} nub_cap_data_spec;
 
-typedef struct cap_image_spec {
+typedef struct nub_cap_image_spec {
   uint8_t profile;
   uint32_t heap_top, heap_limit;
   const uint8_t *code;
   size_t code_len;
-  const cap_endpoint *endpoints;  /* ascending key */
+  const nub_cap_endpoint *endpoints;  /* ascending key */
   uint32_t endpoint_count;
-  const cap_mapping *mappings;    /* ascending start, disjoint */
+  const nub_cap_mapping *mappings;    /* ascending start, disjoint */
   uint32_t mapping_count;
-  const cap_slot *slots;          /* ascending key */
+  const nub_cap_slot *slots;          /* ascending key */
   uint32_t slot_count;
-} cap_image_spec;
+} nub_cap_image_spec;
 
-typedef struct cap_instance_spec {
+typedef struct nub_cap_instance_spec {
   uint8_t image_hash[CAP_HASH_SIZE];
   uint8_t image_hash_chain[CAP_HASH_SIZE];
   uint8_t root_cnode[CAP_HASH_SIZE];
-  const cap_overlay *overlays;    /* ascending address */
+  const nub_cap_overlay *overlays;    /* ascending address */
   uint32_t overlay_count;
   uint64_t regs[CAP_REGS];
   uint32_t pc;
   uint64_t gas;
-} cap_instance_spec;
+} nub_cap_instance_spec;
 
-typedef struct cap_cnode_spec {
-  const cap_slot *slots;          /* ascending key */
+typedef struct nub_cap_cnode_spec {
+  const nub_cap_slot *slots;          /* ascending key */
   uint32_t slot_count;
-} cap_cnode_spec;
+} nub_cap_cnode_spec;
 
-typedef struct cap_spec {
-  cap_kind kind;
+typedef struct nub_cap_spec {
+  nub_cap_kind kind;
   union {
-    cap_data_spec data;
-    cap_image_spec image;
-    cap_instance_spec instance;
-    cap_cnode_spec cnode;
+    nub_cap_data_spec data;
+    nub_cap_image_spec image;
+    nub_cap_instance_spec instance;
+    nub_cap_cnode_spec cnode;
   };
-} cap_spec;
+} nub_cap_spec;
 
 /* Encode spec.  *len receives the wire size; with out == NULL only the
-** size is computed.  The bytes written are validated by cap_decode, so an
+** size is computed.  The bytes written are validated by nub_cap_decode, so an
 ** encoder never produces a wire object the decoder would reject. */
-NUB_API int cap_encode(const cap_spec *spec, uint8_t *out, size_t out_cap, size_t *len,
-               cap_error *err);
+NUB_API int nub_cap_encode(const nub_cap_spec *spec, uint8_t *out, size_t out_cap, size_t *len,
+               nub_cap_error *err);
 /* Same, into a malloc'd buffer (free() it). */
-NUB_API int cap_encode_alloc(const cap_spec *spec, uint8_t **out, size_t *len,
-                     cap_error *err);
+NUB_API int nub_cap_encode_alloc(const nub_cap_spec *spec, uint8_t **out, size_t *len,
+                     nub_cap_error *err);
 /* A Data cap of size bytes whose first len bytes are bytes (rest zero). */
-NUB_API int cap_encode_data_alloc(uint64_t size, const uint8_t *bytes, size_t len,
-                          uint8_t **out, size_t *out_len, cap_error *err);
+NUB_API int nub_cap_encode_data_alloc(uint64_t size, const uint8_t *bytes, size_t len,
+                          uint8_t **out, size_t *out_len, nub_cap_error *err);
 /* The spec a view describes (arrays malloc'd, pages point into the view's
-** wire); free with cap_spec_free. */
-NUB_API int cap_spec_from_view(const cap_view *v, cap_spec *out, cap_error *err);
-NUB_API void cap_spec_free(cap_spec *s);
+** wire); free with nub_cap_spec_free. */
+NUB_API int nub_cap_spec_from_view(const nub_cap_view *v, nub_cap_spec *out, nub_cap_error *err);
+NUB_API void nub_cap_spec_free(nub_cap_spec *s);
 
 /* ------------------------------------------------------------------ */
 /* Builders                                                             */
 /* ------------------------------------------------------------------ */
 
-typedef struct cap_item {
-  cap_kind kind;
+typedef struct nub_cap_item {
+  nub_cap_kind kind;
   uint8_t *wire;           /* malloc'd */
   size_t len;
   uint8_t hash[CAP_HASH_SIZE];
-} cap_item;
+} nub_cap_item;
 
 /* The caps a builder made: Data caps first, then the Image, then the
 ** Instance. */
-typedef struct cap_bundle {
-  cap_item *items;
+typedef struct nub_cap_bundle {
+  nub_cap_item *items;
   uint32_t count;
   uint32_t image, instance;       /* indexes into items */
-} cap_bundle;
+} nub_cap_bundle;
 
-NUB_API void cap_bundle_free(cap_bundle *b);
+NUB_API void nub_cap_bundle_free(nub_cap_bundle *b);
 
 /* From a GP standard program (A.7) and argument bytes: Data caps for RO,
 ** RW and args, an Image for ISA profile `profile` (the kernel loads its
 ** code under that profile) with mappings RO / RW / heap / stack / args,
 ** the sbrk heap, endpoint 0 with the SPI registers, and a fresh Instance.
 ** An unknown profile is CAP_ERR_RESERVED. */
-NUB_API int cap_build_spi(pvm_profile profile, const uint8_t *spi, size_t spi_len,
-                  const uint8_t *args, uint32_t args_len, cap_bundle *out, cap_error *err);
+NUB_API int nub_cap_build_spi(nub_pvm_profile profile, const uint8_t *spi, size_t spi_len,
+                  const uint8_t *args, uint32_t args_len, nub_cap_bundle *out, nub_cap_error *err);
 
 /* The same with endpoints 0..count-1 (1 <= count <= 256) entering at
 ** entry_pcs[i], each with the SPI registers: nub link's export slots
 ** (docs/toolchain.md) are endpoint K at pc 5K. */
-NUB_API int cap_build_spi_endpoints(pvm_profile profile, const uint8_t *spi, size_t spi_len,
+NUB_API int nub_cap_build_spi_endpoints(nub_pvm_profile profile, const uint8_t *spi, size_t spi_len,
                                     const uint8_t *args, uint32_t args_len, const uint32_t *entry_pcs,
-                                    uint32_t count, cap_bundle *out, cap_error *err);
+                                    uint32_t count, nub_cap_bundle *out, nub_cap_error *err);
 
 /* One entry of a caller's page map: [start, start+size) with access;
 ** the first len bytes come from bytes (len <= size), the rest is zero. */
-typedef struct cap_region {
+typedef struct nub_cap_region {
   uint32_t start, size;
   uint8_t access;
   const uint8_t *bytes;
   size_t len;
-} cap_region;
+} nub_cap_region;
 
 /* From a bare generic blob: an Image for ISA profile `profile` with one
 ** mapping per region (ascending, disjoint), endpoint 0 (pc 0, zero
 ** registers), no heap; a Data cap per region with bytes; and a fresh
 ** Instance. */
-NUB_API int cap_build_generic(pvm_profile profile, const uint8_t *blob, size_t blob_len,
-                      const cap_region *map, uint32_t count, cap_bundle *out,
-                      cap_error *err);
+NUB_API int nub_cap_build_generic(nub_pvm_profile profile, const uint8_t *blob, size_t blob_len,
+                      const nub_cap_region *map, uint32_t count, nub_cap_bundle *out,
+                      nub_cap_error *err);
 
 /* A fresh Instance of an Image: chain from a zero parent, empty cnode,
 ** no overlay, zero registers, pc and gas. */
-NUB_API void cap_instance_fresh(const uint8_t image_hash[CAP_HASH_SIZE],
-                        cap_instance_spec *out);
+NUB_API void nub_cap_instance_fresh(const uint8_t image_hash[CAP_HASH_SIZE],
+                        nub_cap_instance_spec *out);
 
 /* ------------------------------------------------------------------ */
 /* Memory of an invocation                                              */
 /* ------------------------------------------------------------------ */
 
 /* Returns the decoded cap stored under hash, or NULL if there is none. */
-typedef const cap_view *(*cap_lookup_fn)(void *ud,
+typedef const nub_cap_view *(*nub_cap_lookup_fn)(void *ud,
                                          const uint8_t hash[CAP_HASH_SIZE]);
 
-/* Most runs of Data pages (cap_data_view.run_count, summed over every
+/* Most runs of Data pages (nub_cap_data_view.run_count, summed over every
 ** mapping and overlay) one address space may place: each is a system call
 ** and a host memory area (docs/architecture.md, "Memory of an invocation"). */
 #define CAP_MEMORY_MAX_RUNS 8192u
@@ -383,20 +383,20 @@ typedef const cap_view *(*cap_lookup_fn)(void *ud,
 /* Map image's mappings into the empty mem (zero fill or Data contents),
 ** set the sbrk heap, then write the Instance's overlay (instance may be
 ** NULL).  Absent Data pages cost nothing; a Data cap with a page image is
-** placed with one pvm_mem_place per run (copy-on-write when mem has the
+** placed with one nub_pvm_mem_place per run (copy-on-write when mem has the
 ** directory's region as backing); read-only mappings get their access
-** last, one pvm_mem_protect each.  Errors name the mapping / overlay index
+** last, one nub_pvm_mem_protect each.  Errors name the mapping / overlay index
 ** and the hash. */
-NUB_API int cap_memory_build(pvm_mem *mem, const cap_view *image,
-                     const cap_view *instance, cap_lookup_fn lookup, void *ud,
-                     cap_error *err);
-/* What cap_memory_build would place, without touching memory: the runs of
+NUB_API int nub_cap_memory_build(nub_pvm_mem *mem, const nub_cap_view *image,
+                     const nub_cap_view *instance, nub_cap_lookup_fn lookup, void *ud,
+                     nub_cap_error *err);
+/* What nub_cap_memory_build would place, without touching memory: the runs of
 ** Data pages summed over mappings and overlays (what invocations charge
-** gas for).  Fails as cap_memory_build would on missing or wrong-kind
+** gas for).  Fails as nub_cap_memory_build would on missing or wrong-kind
 ** Data caps, and with CAP_ERR_LIMIT past CAP_MEMORY_MAX_RUNS. */
-NUB_API int cap_memory_runs(const cap_view *image, const cap_view *instance,
-                    cap_lookup_fn lookup, void *ud, uint64_t *runs,
-                    cap_error *err);
+NUB_API int nub_cap_memory_runs(const nub_cap_view *image, const nub_cap_view *instance,
+                    nub_cap_lookup_fn lookup, void *ud, uint64_t *runs,
+                    nub_cap_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Directory                                                            */
@@ -410,58 +410,58 @@ NUB_API int cap_memory_runs(const cap_view *image, const cap_view *instance,
 /* Memory for the directory.  alloc returns size bytes aligned to align
 ** inside the region (NULL when full); free (optional) takes back an
 ** allocation the directory never published. */
-typedef struct cap_alloc {
+typedef struct nub_cap_alloc {
   void *(*alloc)(void *ud, size_t size, size_t align);
   void (*free)(void *ud, void *p);
   void *ud;
-} cap_alloc;
+} nub_cap_alloc;
 
 /* A bump allocator over [base, base+size), for tests and simple hosts. */
-typedef struct cap_bump {
+typedef struct nub_cap_bump {
   uint8_t *base;
   size_t size, used;
   size_t last;             /* start of the newest allocation (free undoes it) */
-} cap_bump;
-NUB_API void cap_bump_init(cap_bump *b, void *base, size_t size);
-NUB_API cap_alloc cap_bump_allocator(cap_bump *b);
+} nub_cap_bump;
+NUB_API void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size);
+NUB_API nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b);
 
 /* A handle on a directory region.  Writers create it (one writer at a
 ** time; callers serialize writers); readers open a region, possibly a
 ** read-only mapping written by someone else, and validate all they read. */
-typedef struct cap_dir {
+typedef struct nub_cap_dir {
   uint8_t *base;           /* the region */
   size_t size;
   uint64_t header_off;     /* the header's offset in the region */
-  cap_alloc alloc;         /* writers only */
+  nub_cap_alloc alloc;         /* writers only */
   bool page_images;        /* writers: give each new Data cap a page image
-                              (cap_data_view.image) in the region; off
-                              after cap_dir_create */
-} cap_dir;
+                              (nub_cap_data_view.image) in the region; off
+                              after nub_cap_dir_create */
+} nub_cap_dir;
 
-typedef struct cap_dir_entry {
+typedef struct nub_cap_dir_entry {
   const uint8_t *wire;     /* inside the region */
   uint64_t len;
   uint32_t ordinal;        /* 0, 1, 2, ... in insertion order */
   uint8_t kind;
-} cap_dir_entry;
+} nub_cap_dir_entry;
 
-NUB_API int cap_dir_create(cap_dir *d, void *base, size_t size, const cap_alloc *alloc,
-                   uint32_t min_capacity, cap_error *err);
+NUB_API int nub_cap_dir_create(nub_cap_dir *d, void *base, size_t size, const nub_cap_alloc *alloc,
+                   uint32_t min_capacity, nub_cap_error *err);
 /* Open a region for reading; header_off is the header's offset in it. */
-NUB_API int cap_dir_open(cap_dir *d, const void *base, size_t size, uint64_t header_off,
-                 cap_error *err);
+NUB_API int nub_cap_dir_open(nub_cap_dir *d, const void *base, size_t size, uint64_t header_off,
+                 nub_cap_error *err);
 /* Decode, hash and store wire (copied into the region first, so a caller
 ** whose input may change underneath is safe).  Idempotent: the same bytes
 ** give the same entry.  view (optional) is a view of the stored bytes. */
-NUB_API int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
-                uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
-                cap_view *view, bool *inserted, cap_error *err);
+NUB_API int nub_cap_dir_put(nub_cap_dir *d, const uint8_t *wire, size_t len,
+                uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry,
+                nub_cap_view *view, bool *inserted, nub_cap_error *err);
 /* The same for a caller that already knows the hash (a host re-publishing
 ** what it hashed at first publication): the copy is decoded for the view
 ** but not hashed; the caller is trusted to give the hash of wire. */
-NUB_API int cap_dir_put_hashed(cap_dir *d, const uint8_t *wire, size_t len,
-                       const uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
-                       cap_view *view, bool *inserted, cap_error *err);
+NUB_API int nub_cap_dir_put_hashed(nub_cap_dir *d, const uint8_t *wire, size_t len,
+                       const uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry,
+                       nub_cap_view *view, bool *inserted, nub_cap_error *err);
 /* Every read is bounded, whatever the region holds (docs/wire.md,
 ** "Reader"): at most CAP_DIR_READ_SLOTS slot reads over all its retries
 ** (one probe sequence longer than that is CAP_ERR_CORRUPT, and a writer
@@ -472,16 +472,16 @@ NUB_API int cap_dir_put_hashed(cap_dir *d, const uint8_t *wire, size_t len,
 /* Find hash; CAP_ERR_MISSING if absent.  No allocation.  Safe against a
 ** concurrent writer; entry->wire stays valid (records never move), but in
 ** a hostile region its bytes may change: copy and check them with
-** cap_dir_get_verified. */
-NUB_API int cap_dir_find(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
-                 cap_dir_entry *entry, cap_error *err);
+** nub_cap_dir_get_verified. */
+NUB_API int nub_cap_dir_find(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+                 nub_cap_dir_entry *entry, nub_cap_error *err);
 /* Find hash, copy its wire into buf and check the copy hashes to hash. */
-NUB_API int cap_dir_get_verified(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+NUB_API int nub_cap_dir_get_verified(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                          uint8_t *buf, size_t buf_cap, size_t *len,
-                         cap_error *err);
+                         nub_cap_error *err);
 /* Entries and slot capacity (read under the seqlock). */
-NUB_API int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
-                  cap_error *err);
+NUB_API int nub_cap_dir_stats(const nub_cap_dir *d, uint64_t *count, uint64_t *capacity,
+                  nub_cap_error *err);
 
 #ifdef __cplusplus
 }

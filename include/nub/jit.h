@@ -1,10 +1,10 @@
 /*
 ** nub x86-64 JIT: compiles a loaded PVM program to native code and runs
 ** it with exactly the interpreter's semantics (status, pc, gas, registers,
-** memory), behind the same pvm_engine interface.
+** memory), behind the same nub_pvm_engine interface.
 **
 ** Guest code runs on the calling thread, inside the 4 GiB window of its
-** pvm_mem; faults arrive as SIGSEGV and are turned into page-fault or
+** nub_pvm_mem; faults arrive as SIGSEGV and are turned into page-fault or
 ** panic exits by a process-wide handler that chains to the previous one
 ** for anything outside JIT code.  Once a thread is prepared, running
 ** needs no system calls except mmap/mprotect (sbrk) and rt_sigreturn
@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-NUB_API extern const pvm_engine jit_engine;
+NUB_API extern const nub_pvm_engine nub_jit_engine;
 
 /* CPU features the compiler uses.  LZCNT is optional (a bsr sequence
 ** replaces it); the others are required. */
@@ -31,17 +31,17 @@ NUB_API extern const pvm_engine jit_engine;
 #define JIT_CPU_REQUIRED (JIT_CPU_BMI1 | JIT_CPU_BMI2 | JIT_CPU_POPCNT)
 
 /* Features of this CPU (cpuid), JIT_CPU_* bits. */
-NUB_API uint32_t jit_cpu_features(void);
+NUB_API uint32_t nub_jit_cpu_features(void);
 
-typedef struct jit_options {
+typedef struct nub_jit_options {
   uint32_t disable;        /* JIT_CPU_* to avoid even if present (tests) */
   size_t max_bytes;        /* memory the compile may hold at once: native
                               code buffer, side tables and work arrays;
                               beyond it PVM_ERR_LIMIT.  0 = no bound */
-} jit_options;
+} nub_jit_options;
 
-typedef struct jit_stats {
-  uint64_t compile_ns;     /* wall time of jit_compile */
+typedef struct nub_jit_stats {
+  uint64_t compile_ns;     /* wall time of nub_jit_compile */
   uint32_t pvm_bytes;      /* guest code bytes */
   uint32_t insns;          /* decoded instructions incl. synthetic traps */
   uint32_t blocks;         /* gas blocks */
@@ -51,33 +51,33 @@ typedef struct jit_stats {
   uint64_t peak_bytes;     /* most memory the compile held at once */
   uint64_t kept_bytes;     /* memory the compiled code holds (pages of
                               native code, side tables) */
-} jit_stats;
+} nub_jit_stats;
 
-typedef struct jit_code jit_code;
+typedef struct nub_jit_code nub_jit_code;
 
 /* Compile prog (which must outlive the code).  opt may be NULL.  Fails
 ** with PVM_ERR_UNSUPPORTED when the CPU lacks a required feature. */
-NUB_API int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
-                pvm_error *err);
-NUB_API void jit_code_free(jit_code *code);
-NUB_API const jit_stats *jit_code_stats(const jit_code *code);
+NUB_API int nub_jit_compile(const nub_pvm_program *prog, const nub_jit_options *opt, nub_jit_code **out,
+                nub_pvm_error *err);
+NUB_API void nub_jit_code_free(nub_jit_code *code);
+NUB_API const nub_jit_stats *nub_jit_code_stats(const nub_jit_code *code);
 
 /* Install the fault handler (once per process) and a signal stack for
-** the calling thread (once per thread).  jit_run does this lazily; call
+** the calling thread (once per thread).  nub_jit_run does this lazily; call
 ** it before a seccomp filter that forbids sigaction/sigaltstack/mmap
-** (and see jit_keep_handler). */
-NUB_API int jit_thread_prepare(pvm_error *err);
+** (and see nub_jit_keep_handler). */
+NUB_API int nub_jit_thread_prepare(nub_pvm_error *err);
 
 /* From now on trust that the fault handler stays installed: by default
 ** every VM set-up checks it (sigaction) and re-installs it if a test
 ** harness or another library replaced it.  For a process that changes no
 ** handlers once prepared, such as nub-guest under its seccomp filter
 ** (where the check would be a forbidden system call on every invoke);
-** call it after jit_thread_prepare. */
-NUB_API void jit_keep_handler(void);
+** call it after nub_jit_thread_prepare. */
+NUB_API void nub_jit_keep_handler(void);
 
-/* Run a VM bound to jit_engine on the calling thread (= jit_engine.run). */
-NUB_API pvm_status jit_run(pvm_vm *vm);
+/* Run a VM bound to nub_jit_engine on the calling thread (= nub_jit_engine.run). */
+NUB_API nub_pvm_status nub_jit_run(nub_pvm_vm *vm);
 
 #ifdef __cplusplus
 }

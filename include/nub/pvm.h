@@ -3,7 +3,7 @@
 ** engine interface shared by the interpreter and the JIT.
 **
 ** Conventions: functions return an int status (0 = PVM_OK, else a
-** pvm_errcode) and, when given a pvm_error, fill it with a message that
+** nub_pvm_errcode) and, when given a nub_pvm_error, fill it with a message that
 ** names the field, the byte offset and the limit involved.
 */
 #ifndef NUB_PVM_H
@@ -32,7 +32,7 @@ extern "C" {
 /* Errors                                                               */
 /* ------------------------------------------------------------------ */
 
-typedef enum pvm_errcode {
+typedef enum nub_pvm_errcode {
   PVM_OK = 0,
   PVM_ERR_TRUNCATED,       /* input ends inside a field */
   PVM_ERR_LENGTH,          /* a length field disagrees with the input */
@@ -48,31 +48,31 @@ typedef enum pvm_errcode {
   PVM_ERR_NOMEM,
   PVM_ERR_SYS,             /* a system call failed (errno in msg) */
   PVM_ERR_UNSUPPORTED,     /* engine cannot run here */
-} pvm_errcode;
+} nub_pvm_errcode;
 
-typedef struct pvm_error {
-  int code;                /* pvm_errcode */
+typedef struct nub_pvm_error {
+  int code;                /* nub_pvm_errcode */
   uint64_t offset;         /* byte offset in the input, when it applies */
   char msg[200];
-} pvm_error;
+} nub_pvm_error;
 
-NUB_API const char *pvm_errcode_name(int code);
+NUB_API const char *nub_pvm_errcode_name(int code);
 
 /* ------------------------------------------------------------------ */
 /* ISA profiles and the instruction table                               */
 /* ------------------------------------------------------------------ */
 
 /* An ISA profile fixes opcode numbering, terminators and gas costs.  New
-** profiles are new table data; the engines switch on pvm_op, never on
+** profiles are new table data; the engines switch on nub_pvm_op, never on
 ** raw opcode bytes. */
-typedef enum pvm_profile {
+typedef enum nub_pvm_profile {
   PVM_PROFILE_GP07 = 0,    /* Gray Paper 0.7.x, 1 gas per instruction */
   PVM_PROFILE_GP08_DRAFT,  /* Nov 2025 draft of GP 0.8: 0.7 numbering + unlikely = 3 */
   PVM_PROFILE_JAMV1,       /* GP 0.8.0 final (JamV1): unlikely = 2, no sbrk */
   PVM_PROFILE_COUNT
-} pvm_profile;
+} nub_pvm_profile;
 
-typedef enum pvm_format {
+typedef enum nub_pvm_format {
   PVM_FMT_NONE,            /* A.5.1  no arguments */
   PVM_FMT_IMM,             /* A.5.2  one immediate */
   PVM_FMT_REG_IMM64,       /* A.5.3  reg + 64-bit immediate */
@@ -87,7 +87,7 @@ typedef enum pvm_format {
   PVM_FMT_REG_REG_IMM_IMM, /* A.5.12 two regs + two immediates */
   PVM_FMT_REG_REG_REG,     /* A.5.13 three regs */
   PVM_FMT_COUNT
-} pvm_format;
+} nub_pvm_format;
 
 /* Semantic operations, independent of any profile's numbering.
 ** X(ENUM, mnemonic, format, memory width, flags) */
@@ -241,43 +241,43 @@ typedef enum pvm_format {
 #define PVM_OPF_STORE  0x10
 #define PVM_OPF_HOST   0x20  /* exits to the embedder */
 
-typedef enum pvm_op {
+typedef enum nub_pvm_op {
 #define PVM_OP_ENUM(e, n, f, w, fl) PVM_OP_##e,
   PVM_OP_LIST(PVM_OP_ENUM)
 #undef PVM_OP_ENUM
   PVM_OP_COUNT,
   PVM_OP_INVALID = 0xFF    /* opcode byte not defined: behaves as trap */
-} pvm_op;
+} nub_pvm_op;
 
 /* One row of a profile's 256-entry opcode table. */
-typedef struct pvm_opinfo {
+typedef struct nub_pvm_opinfo {
   const char *name;        /* NULL when the byte is not a valid opcode */
-  uint8_t op;              /* pvm_op, PVM_OP_INVALID if not valid */
-  uint8_t format;          /* pvm_format */
+  uint8_t op;              /* nub_pvm_op, PVM_OP_INVALID if not valid */
+  uint8_t format;          /* nub_pvm_format */
   uint8_t flags;           /* PVM_OPF_* in this profile */
   uint8_t width;           /* memory access width in bytes, 0 if none */
   uint8_t gas;             /* gp07: gas per instruction (GP 0.8: docs/gas.md) */
-} pvm_opinfo;
+} nub_pvm_opinfo;
 
-NUB_API const pvm_opinfo *pvm_isa(pvm_profile profile);      /* 256 rows */
-NUB_API const char *pvm_profile_name(pvm_profile profile);
-NUB_API int pvm_profile_by_name(const char *name);           /* -1 if unknown */
+NUB_API const nub_pvm_opinfo *nub_pvm_isa(nub_pvm_profile profile);      /* 256 rows */
+NUB_API const char *nub_pvm_profile_name(nub_pvm_profile profile);
+NUB_API int nub_pvm_profile_by_name(const char *name);           /* -1 if unknown */
 /* Opcode byte of a semantic op in a profile, -1 if the profile lacks it. */
-NUB_API int pvm_opcode_of(pvm_profile profile, pvm_op op);
+NUB_API int nub_pvm_opcode_of(nub_pvm_profile profile, nub_pvm_op op);
 /* Opcode byte for a mnemonic, -1 if none. */
-NUB_API int pvm_opcode_by_name(pvm_profile profile, const char *name, size_t len);
-NUB_API const char *pvm_format_name(pvm_format f);
+NUB_API int nub_pvm_opcode_by_name(nub_pvm_profile profile, const char *name, size_t len);
+NUB_API const char *nub_pvm_format_name(nub_pvm_format f);
 /* Number of valid opcodes in a profile. */
-NUB_API unsigned pvm_isa_count(pvm_profile profile);
+NUB_API unsigned nub_pvm_isa_count(nub_pvm_profile profile);
 
 /* What a profile changes in execution besides numbering and gas.  Table
 ** data (src/pvm/profile.c) that the engines read through the program,
 ** never per instruction in a hot loop. */
-typedef struct pvm_semantics {
+typedef struct nub_pvm_semantics {
   bool ro_store_faults;    /* a store to a read-only page is a page fault
                               (GP 0.8.0, jamv1) rather than a panic (GP 0.7) */
-} pvm_semantics;
-NUB_API const pvm_semantics *pvm_profile_semantics(pvm_profile profile);  /* NULL if unknown */
+} nub_pvm_semantics;
+NUB_API const nub_pvm_semantics *nub_pvm_profile_semantics(nub_pvm_profile profile);  /* NULL if unknown */
 
 /* ------------------------------------------------------------------ */
 /* Program blobs                                                        */
@@ -289,27 +289,27 @@ NUB_API const pvm_semantics *pvm_profile_semantics(pvm_profile profile);  /* NUL
 
 /* A parsed view of a GP generic program blob (A.2); points into the
 ** caller's bytes, which must outlive it. */
-typedef struct pvm_blob {
+typedef struct nub_pvm_blob {
   const uint8_t *code;
   const uint8_t *bitmask;          /* packed LSB-first, (code_len+7)/8 */
   const uint8_t *jump_table;       /* jump_count * jump_entry_size bytes */
   uint32_t code_len;
   uint32_t jump_count;
   uint8_t jump_entry_size;         /* 0..4 */
-} pvm_blob;
+} nub_pvm_blob;
 
 /* Decode a JAM compact natural (GP C.6) at *p; advances *p. */
-NUB_API int pvm_read_natural(const uint8_t **p, const uint8_t *end, uint64_t *out);
+NUB_API int nub_pvm_read_natural(const uint8_t **p, const uint8_t *end, uint64_t *out);
 /* Encode a compact natural into out (>= 9 bytes); returns length. */
-NUB_API size_t pvm_write_natural(uint8_t *out, uint64_t x);
+NUB_API size_t nub_pvm_write_natural(uint8_t *out, uint64_t x);
 
 /* Parse and validate a generic blob occupying exactly [p, end). */
-NUB_API int pvm_blob_parse(const uint8_t *p, const uint8_t *end, pvm_blob *out,
-                   pvm_error *err);
+NUB_API int nub_pvm_blob_parse(const uint8_t *p, const uint8_t *end, nub_pvm_blob *out,
+                   nub_pvm_error *err);
 /* Jump table entry i (i < jump_count). */
-NUB_API uint32_t pvm_blob_jump_entry(const pvm_blob *b, uint32_t i);
+NUB_API uint32_t nub_pvm_blob_jump_entry(const nub_pvm_blob *b, uint32_t i);
 /* Bitmask bit of byte pc (0 past the end). */
-static inline bool pvm_blob_is_start(const pvm_blob *b, uint64_t pc) {
+static inline bool nub_pvm_blob_is_start(const nub_pvm_blob *b, uint64_t pc) {
   return pc < b->code_len && ((b->bitmask[pc >> 3] >> (pc & 7)) & 1);
 }
 
@@ -318,26 +318,26 @@ static inline bool pvm_blob_is_start(const pvm_blob *b, uint64_t pc) {
 ** tools can reproduce the bytes exactly (for REG_IMM and REG_IMM64 raw_ra
 ** is the whole byte, whose high nibble the decoder ignores; raw_rd of
 ** REG_REG_REG is the whole third byte). */
-typedef struct pvm_insn {
+typedef struct nub_pvm_insn {
   uint32_t pc;
   uint32_t len;            /* 1 + skip(pc): distance to the next start */
   uint8_t opcode;          /* raw byte at pc */
-  uint8_t op;              /* pvm_op or PVM_OP_INVALID */
-  uint8_t format;          /* pvm_format */
+  uint8_t op;              /* nub_pvm_op or PVM_OP_INVALID */
+  uint8_t format;          /* nub_pvm_format */
   uint8_t ra, rb, rd;      /* clamped register indices */
   uint8_t raw_ra, raw_rb, raw_rd;  /* register fields as encoded */
   uint8_t lx, ly;          /* immediate byte lengths actually read */
   uint64_t imm_x;          /* nu_X, sign-extended (load_imm_64: raw) */
   uint64_t imm_y;          /* nu_Y, sign-extended */
   int64_t target;          /* static branch target pc (may be out of range) */
-} pvm_insn;
+} nub_pvm_insn;
 
 /* Decode the instruction at pc (pc need not be a valid start; bytes past
 ** the code read as zero, as zeta in A.4). */
-NUB_API void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
-                pvm_insn *out);
+NUB_API void nub_pvm_decode(nub_pvm_profile profile, const nub_pvm_blob *b, uint32_t pc,
+                nub_pvm_insn *out);
 /* skip(pc) per A.3. */
-NUB_API uint32_t pvm_skip(const pvm_blob *b, uint32_t pc);
+NUB_API uint32_t nub_pvm_skip(const nub_pvm_blob *b, uint32_t pc);
 
 /* ------------------------------------------------------------------ */
 /* Program builder: the binary encoder                                  */
@@ -346,69 +346,69 @@ NUB_API uint32_t pvm_skip(const pvm_blob *b, uint32_t pc);
 /* Builds a generic blob from instructions, labels and jump table entries.
 ** Calls never fail on their own: the first error (bad register, immediate
 ** that does not fit, wrong kind of op, OOM, ...) is remembered and
-** reported by pvm_builder_finish with the instruction index, so a
+** reported by nub_pvm_builder_finish with the instruction index, so a
 ** generator can emit a whole program and check once. */
-typedef struct pvm_builder pvm_builder;
+typedef struct nub_pvm_builder nub_pvm_builder;
 
-NUB_API pvm_builder *pvm_builder_new(pvm_profile profile);          /* NULL on OOM */
-NUB_API void pvm_builder_free(pvm_builder *b);
-NUB_API uint32_t pvm_builder_label(pvm_builder *b);                 /* new unbound label */
-NUB_API void pvm_builder_bind(pvm_builder *b, uint32_t label);      /* label = next instruction */
+NUB_API nub_pvm_builder *nub_pvm_builder_new(nub_pvm_profile profile);          /* NULL on OOM */
+NUB_API void nub_pvm_builder_free(nub_pvm_builder *b);
+NUB_API uint32_t nub_pvm_builder_label(nub_pvm_builder *b);                 /* new unbound label */
+NUB_API void nub_pvm_builder_bind(nub_pvm_builder *b, uint32_t label);      /* label = next instruction */
 /* Any non-branch instruction.  Registers follow the format's GP naming
-** (see pvm_insn): reg+imm formats use ra; REG_REG uses rd (dst) and ra;
+** (see nub_pvm_insn): reg+imm formats use ra; REG_REG uses rd (dst) and ra;
 ** REG_REG_IMM / _OFFSET / _IMM_IMM use ra, rb; REG_REG_REG uses ra, rb,
 ** rd.  Unused arguments are ignored.  Immediates are the semantic 64-bit
 ** values (nu_X, nu_Y after sign extension); the shortest encoding that
 ** decodes to them is used.  load_imm_64 takes any value. */
-NUB_API void pvm_builder_insn(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
+NUB_API void nub_pvm_builder_insn(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
                       uint64_t imm_x, uint64_t imm_y);
 /* Static control flow to a label: jump, load_imm_jump, branch_*_imm
 ** (imm is nu_X) and branch_* (ra, rb).  Offset widths are relaxed. */
-NUB_API void pvm_builder_branch(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
+NUB_API void nub_pvm_builder_branch(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
                         uint32_t label);
-NUB_API void pvm_builder_jump_entry(pvm_builder *b, uint32_t label);  /* append a jump-table entry */
+NUB_API void nub_pvm_builder_jump_entry(nub_pvm_builder *b, uint32_t label);  /* append a jump-table entry */
 /* Lay out (offset widths shrink from 4 bytes to a fixed point), resolve
 ** labels and emit the GP generic blob.  On error err->offset is the index
 ** of the instruction (every call that adds code counts, from 0) or, for
 ** PVM_ERR_JUMP_TABLE, of the jump table entry.  The caller frees *blob.
 ** The builder may be finished once. */
-NUB_API int pvm_builder_finish(pvm_builder *b, uint8_t **blob, size_t *len, pvm_error *err);
+NUB_API int nub_pvm_builder_finish(nub_pvm_builder *b, uint8_t **blob, size_t *len, nub_pvm_error *err);
 
 /* Exact encodings, for tools that must reproduce given bytes (the
 ** assembler) and for generators of unusual but valid programs. */
 #define PVM_WIDTH_AUTO (-1)
 #define PVM_RAW_AUTO   (-1)
-typedef struct pvm_encoding {
+typedef struct nub_pvm_encoding {
   int8_t width_x, width_y;        /* bytes of nu_X / nu_Y (offsets too):
                                      0..4, 8 for load_imm_64; AUTO = shortest */
   int16_t raw_ra, raw_rb, raw_rd; /* register field as encoded (13..15 and,
                                      in byte fields, more decode to r12 or
                                      carry ignored bits); AUTO = the register */
-} pvm_encoding;
+} nub_pvm_encoding;
 #define PVM_ENCODING_AUTO \
-  ((pvm_encoding){PVM_WIDTH_AUTO, PVM_WIDTH_AUTO, PVM_RAW_AUTO, PVM_RAW_AUTO, PVM_RAW_AUTO})
+  ((nub_pvm_encoding){PVM_WIDTH_AUTO, PVM_WIDTH_AUTO, PVM_RAW_AUTO, PVM_RAW_AUTO, PVM_RAW_AUTO})
 
-/* As pvm_builder_insn / _branch with encoding choices (enc may be NULL).
-** An instruction directly followed by pvm_builder_bytes gets its last
+/* As nub_pvm_builder_insn / _branch with encoding choices (enc may be NULL).
+** An instruction directly followed by nub_pvm_builder_bytes gets its last
 ** immediate or offset as 4 bytes, since the decoder would read the
 ** following bytes into a shorter one (an explicit other width is an
 ** error). */
-NUB_API void pvm_builder_insn_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
-                          uint64_t imm_x, uint64_t imm_y, const pvm_encoding *enc);
-NUB_API void pvm_builder_branch_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb,
-                            uint64_t imm, uint32_t label, const pvm_encoding *enc);
+NUB_API void nub_pvm_builder_insn_enc(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
+                          uint64_t imm_x, uint64_t imm_y, const nub_pvm_encoding *enc);
+NUB_API void nub_pvm_builder_branch_enc(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb,
+                            uint64_t imm, uint32_t label, const nub_pvm_encoding *enc);
 /* Branch to an absolute pc that need not be a label (nor inside the code). */
-NUB_API void pvm_builder_branch_abs(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb,
-                            uint64_t imm, int64_t target, const pvm_encoding *enc);
+NUB_API void nub_pvm_builder_branch_abs(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb,
+                            uint64_t imm, int64_t target, const nub_pvm_encoding *enc);
 /* An instruction start followed verbatim by bytes[0..n) (1 <= n <= 25):
 ** invalid opcodes, truncated or otherwise unusual encodings. */
-NUB_API void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n);
+NUB_API void nub_pvm_builder_raw(nub_pvm_builder *b, const uint8_t *bytes, size_t n);
 /* Code bytes that start no instruction (padding, unreachable bytes). */
-NUB_API void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n);
-NUB_API void pvm_builder_jump_entry_abs(pvm_builder *b, uint32_t pc);
+NUB_API void nub_pvm_builder_bytes(nub_pvm_builder *b, const uint8_t *bytes, size_t n);
+NUB_API void nub_pvm_builder_jump_entry_abs(nub_pvm_builder *b, uint32_t pc);
 /* Jump table entry size 0..4; by default the smallest that holds every
 ** entry (at least 1 when there are entries). */
-NUB_API void pvm_builder_jump_size(pvm_builder *b, unsigned size);
+NUB_API void nub_pvm_builder_jump_size(nub_pvm_builder *b, unsigned size);
 
 /* ------------------------------------------------------------------ */
 /* Assembler text (docs/asm.md)                                         */
@@ -418,18 +418,18 @@ NUB_API void pvm_builder_jump_size(pvm_builder *b, unsigned size);
 
 /* Disassemble a generic blob (or an SPI container) into assembler text:
 ** one line per instruction with its pc and bytes in a comment, labels
-** for branch and jump table targets.  pvm_asm turns the text back into
+** for branch and jump table targets.  nub_pvm_asm turns the text back into
 ** the same bytes, unusual encodings included.  *text is NUL-terminated;
 ** the caller frees it. */
-NUB_API int pvm_disasm(pvm_profile profile, const uint8_t *in, size_t len, unsigned flags,
-               char **text, size_t *text_len, pvm_error *err);
+NUB_API int nub_pvm_disasm(nub_pvm_profile profile, const uint8_t *in, size_t len, unsigned flags,
+               char **text, size_t *text_len, nub_pvm_error *err);
 
 /* Assemble text into a generic blob, or into an SPI container when the
 ** text uses SPI directives (*is_spi says which; may be NULL).  Errors
 ** start with "LINE:COLUMN: " and err->offset is the byte offset in text.
 ** The caller frees *out. */
-NUB_API int pvm_asm(pvm_profile profile, const char *text, size_t len, uint8_t **out,
-            size_t *out_len, bool *is_spi, pvm_error *err);
+NUB_API int nub_pvm_asm(nub_pvm_profile profile, const char *text, size_t len, uint8_t **out,
+            size_t *out_len, bool *is_spi, nub_pvm_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Standard program (SPI, GP A.7)                                       */
@@ -438,38 +438,38 @@ NUB_API int pvm_asm(pvm_profile profile, const char *text, size_t len, uint8_t *
 #define PVM_ZONE      0x10000u     /* Z_Z */
 #define PVM_ARGS_MAX  0x1000000u   /* Z_I */
 
-typedef struct pvm_spi {
+typedef struct nub_pvm_spi {
   const uint8_t *ro_data;  uint32_t ro_len;    /* o */
   const uint8_t *rw_data;  uint32_t rw_len;    /* w */
   uint32_t heap_pages;                         /* z */
   uint32_t stack_size;                         /* s */
   const uint8_t *code_blob; uint32_t code_blob_len;  /* c (generic blob) */
-} pvm_spi;
+} nub_pvm_spi;
 
 /* The memory and register layout Y(p, a) produces. */
-typedef struct pvm_spi_layout {
+typedef struct nub_pvm_spi_layout {
   uint32_t ro_start, ro_size;        /* RO data, page-rounded size */
   uint32_t rw_start, rw_size;        /* RW data + heap pages */
   uint32_t heap_start, heap_top;     /* h (for sbrk) and initial top */
   uint32_t stack_start, stack_size;  /* RW, stack_start + size = top */
   uint32_t args_start, args_size;    /* RO */
   uint64_t regs[PVM_REGS];
-} pvm_spi_layout;
+} nub_pvm_spi_layout;
 
-NUB_API int pvm_spi_parse(const uint8_t *p, const uint8_t *end, pvm_spi *out,
-                  pvm_error *err);
-/* Encode an SPI container (the inverse of pvm_spi_parse); checks the
+NUB_API int nub_pvm_spi_parse(const uint8_t *p, const uint8_t *end, nub_pvm_spi *out,
+                  nub_pvm_error *err);
+/* Encode an SPI container (the inverse of nub_pvm_spi_parse); checks the
 ** field limits (o, w, s < 2^24, z < 2^16, c < 2^32).  Caller frees *out. */
-NUB_API int pvm_spi_encode(const pvm_spi *spi, uint8_t **out, size_t *len, pvm_error *err);
+NUB_API int nub_pvm_spi_encode(const nub_pvm_spi *spi, uint8_t **out, size_t *len, nub_pvm_error *err);
 /* Compute the layout for args of args_len bytes; checks A.41. */
-NUB_API int pvm_spi_layout_compute(const pvm_spi *spi, uint32_t args_len,
-                           pvm_spi_layout *out, pvm_error *err);
-struct pvm_mem;
+NUB_API int nub_pvm_spi_layout_compute(const nub_pvm_spi *spi, uint32_t args_len,
+                           nub_pvm_spi_layout *out, nub_pvm_error *err);
+struct nub_pvm_mem;
 /* Map the layout into mem (which should be empty) and copy o, w and the
 ** arguments in; also sets the sbrk heap. */
-NUB_API int pvm_spi_load_memory(struct pvm_mem *mem, const pvm_spi *spi,
-                        const pvm_spi_layout *layout, const uint8_t *args,
-                        uint32_t args_len, pvm_error *err);
+NUB_API int nub_pvm_spi_load_memory(struct nub_pvm_mem *mem, const nub_pvm_spi *spi,
+                        const nub_pvm_spi_layout *layout, const uint8_t *args,
+                        uint32_t args_len, nub_pvm_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Loaded programs                                                      */
@@ -478,146 +478,146 @@ NUB_API int pvm_spi_load_memory(struct pvm_mem *mem, const pvm_spi *spi,
 /* A validated, owned program with its basic-block analysis and the
 ** interpreter's pre-decoded form.  Immutable after load; may be shared by
 ** any number of VMs and threads. */
-typedef struct pvm_program pvm_program;
+typedef struct nub_pvm_program nub_pvm_program;
 
-NUB_API int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
-                     pvm_program **out, pvm_error *err);
-NUB_API void pvm_program_free(pvm_program *prog);
-NUB_API const pvm_blob *pvm_program_blob(const pvm_program *prog);
-NUB_API pvm_profile pvm_program_profile(const pvm_program *prog);
+NUB_API int nub_pvm_program_load(nub_pvm_profile profile, const uint8_t *blob, size_t len,
+                     nub_pvm_program **out, nub_pvm_error *err);
+NUB_API void nub_pvm_program_free(nub_pvm_program *prog);
+NUB_API const nub_pvm_blob *nub_pvm_program_blob(const nub_pvm_program *prog);
+NUB_API nub_pvm_profile nub_pvm_program_profile(const nub_pvm_program *prog);
 /* pc is in the basic-block start set (varpi, A.5). */
-NUB_API bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc);
+NUB_API bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc);
 /* Gas charged on entering at pc: the block cost at a block start, the
 ** cost of the rest of the block elsewhere. */
-NUB_API int64_t pvm_program_entry_cost(const pvm_program *prog, uint32_t pc);
-NUB_API uint32_t pvm_program_block_count(const pvm_program *prog);
+NUB_API int64_t nub_pvm_program_entry_cost(const nub_pvm_program *prog, uint32_t pc);
+NUB_API uint32_t nub_pvm_program_block_count(const nub_pvm_program *prog);
 /* Gas blocks in pc order: start at *cursor = 0; each call gives the next
 ** block's first pc, its cost and whether it is a basic block: one in
 ** varpi, or the implicit trap at the end of the code after a final
 ** fallthrough or conditional branch (the other gas blocks begin after an invalid opcode or at a
 ** synthetic trap, and are reached only by a mid-block initial pc).
 ** False after the last block. */
-NUB_API bool pvm_program_next_block(const pvm_program *prog, uint32_t *cursor, uint32_t *pc,
+NUB_API bool nub_pvm_program_next_block(const nub_pvm_program *prog, uint32_t *cursor, uint32_t *pc,
                                     uint32_t *cost, bool *basic);
-NUB_API uint32_t pvm_program_insn_count(const pvm_program *prog);
-/* Memory (bytes) pvm_program_load of the len-byte blob b may allocate at
+NUB_API uint32_t nub_pvm_program_insn_count(const nub_pvm_program *prog);
+/* Memory (bytes) nub_pvm_program_load of the len-byte blob b may allocate at
 ** its peak: a bound from code_len and jump_count, so a caller can refuse
 ** a program before loading it. */
-NUB_API uint64_t pvm_program_load_bytes(const pvm_blob *b, size_t len);
+NUB_API uint64_t nub_pvm_program_load_bytes(const nub_pvm_blob *b, size_t len);
 /* Memory a loaded program holds: its copy of the blob and the analysis
 ** (pre-decoded instructions, varpi bitset, resolved jump table). */
-NUB_API size_t pvm_program_bytes(const pvm_program *prog);
+NUB_API size_t nub_pvm_program_bytes(const nub_pvm_program *prog);
 
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
 /* ------------------------------------------------------------------ */
 
-typedef enum pvm_access {
+typedef enum nub_pvm_access {
   PVM_ACCESS_NONE = 0,
   PVM_ACCESS_RO = 1,
   PVM_ACCESS_RW = 2,
-} pvm_access;
+} nub_pvm_access;
 
 /* A 4 GiB guest address space with per-page access.  Backed by one
 ** reserved host window so both engines address it as base + u32. */
-typedef struct pvm_mem pvm_mem;
+typedef struct nub_pvm_mem nub_pvm_mem;
 
-NUB_API int pvm_mem_new(pvm_mem **out, pvm_error *err);
-NUB_API void pvm_mem_free(pvm_mem *mem);
+NUB_API int nub_pvm_mem_new(nub_pvm_mem **out, nub_pvm_error *err);
+NUB_API void nub_pvm_mem_free(nub_pvm_mem *mem);
 /* Make [addr, addr+len) accessible, zero-filled; page-aligned. */
-NUB_API int pvm_mem_map(pvm_mem *mem, uint32_t addr, uint64_t len, pvm_access acc,
-                pvm_error *err);
+NUB_API int nub_pvm_mem_map(nub_pvm_mem *mem, uint32_t addr, uint64_t len, nub_pvm_access acc,
+                nub_pvm_error *err);
 /* Change access of mapped or unmapped pages without touching contents;
 ** PVM_ACCESS_NONE keeps the bytes but makes them inaccessible. */
-NUB_API int pvm_mem_protect(pvm_mem *mem, uint32_t addr, uint64_t len,
-                    pvm_access acc, pvm_error *err);
+NUB_API int nub_pvm_mem_protect(nub_pvm_mem *mem, uint32_t addr, uint64_t len,
+                    nub_pvm_access acc, nub_pvm_error *err);
 /* Host-side copies; every page touched must be mapped (any access). */
-NUB_API int pvm_mem_write(pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
-                  pvm_error *err);
-NUB_API int pvm_mem_read(const pvm_mem *mem, uint32_t addr, void *dst, uint64_t len,
-                 pvm_error *err);
-NUB_API pvm_access pvm_mem_access(const pvm_mem *mem, uint32_t addr);
+NUB_API int nub_pvm_mem_write(nub_pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
+                  nub_pvm_error *err);
+NUB_API int nub_pvm_mem_read(const nub_pvm_mem *mem, uint32_t addr, void *dst, uint64_t len,
+                 nub_pvm_error *err);
+NUB_API nub_pvm_access nub_pvm_mem_access(const nub_pvm_mem *mem, uint32_t addr);
 /* Drop every mapping: all pages inaccessible and zero again. */
-NUB_API int pvm_mem_reset(pvm_mem *mem, pvm_error *err);
+NUB_API int nub_pvm_mem_reset(nub_pvm_mem *mem, nub_pvm_error *err);
 /* sbrk state: the heap grows from top up to limit (exclusive). */
-NUB_API void pvm_mem_set_heap(pvm_mem *mem, uint32_t top, uint32_t limit);
-NUB_API uint32_t pvm_mem_heap_top(const pvm_mem *mem);
+NUB_API void nub_pvm_mem_set_heap(nub_pvm_mem *mem, uint32_t top, uint32_t limit);
+NUB_API uint32_t nub_pvm_mem_heap_top(const nub_pvm_mem *mem);
 /* Number of accessible pages. */
-NUB_API uint32_t pvm_mem_mapped_pages(const pvm_mem *mem);
+NUB_API uint32_t nub_pvm_mem_mapped_pages(const nub_pvm_mem *mem);
 /* Calls fn for each maximal run of pages with the same access != NONE. */
-typedef void (*pvm_mem_range_fn)(void *ud, uint32_t addr, uint64_t len,
-                                 pvm_access acc);
-NUB_API void pvm_mem_ranges(const pvm_mem *mem, pvm_mem_range_fn fn, void *ud);
+typedef void (*nub_pvm_mem_range_fn)(void *ud, uint32_t addr, uint64_t len,
+                                 nub_pvm_access acc);
+NUB_API void nub_pvm_mem_ranges(const nub_pvm_mem *mem, nub_pvm_mem_range_fn fn, void *ud);
 
 /* Copy-on-write set-up (docs/architecture.md, "Memory of an invocation").
-** Let pvm_mem_place map pages instead of copying them: the size bytes at
+** Let nub_pvm_mem_place map pages instead of copying them: the size bytes at
 ** base in this process are a MAP_SHARED mapping of fd from offset (base,
 ** size and offset page aligned).  The caller keeps fd open and never changes
 ** bytes once they may have been placed.  fd -1 forgets the backing. */
-NUB_API int pvm_mem_set_backing(pvm_mem *mem, int fd, uint64_t offset, const void *base, uint64_t size,
-                        pvm_error *err);
+NUB_API int nub_pvm_mem_set_backing(nub_pvm_mem *mem, int fd, uint64_t offset, const void *base, uint64_t size,
+                        nub_pvm_error *err);
 /* Give the mapped pages [addr, addr+len) a private copy of the len bytes
 ** at src (page multiples), keeping their access: one copy-on-write mapping
 ** per run of equal access when src is a page-aligned part of the backing,
 ** else a copy.  Writes to the pages never reach src. */
-NUB_API int pvm_mem_place(pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
-                  pvm_error *err);
+NUB_API int nub_pvm_mem_place(nub_pvm_mem *mem, uint32_t addr, const void *src, uint64_t len,
+                  nub_pvm_error *err);
 /* Make the mapped pages [addr, addr+len) zero again, keeping their access:
 ** one fresh mapping per run of equal access, no byte written. */
-NUB_API int pvm_mem_clear(pvm_mem *mem, uint32_t addr, uint64_t len, pvm_error *err);
+NUB_API int nub_pvm_mem_clear(nub_pvm_mem *mem, uint32_t addr, uint64_t len, nub_pvm_error *err);
 /* The first page of [addr, addr+len) that is not mapped, if any. */
-NUB_API bool pvm_mem_find_unmapped(const pvm_mem *mem, uint32_t addr, uint64_t len,
+NUB_API bool nub_pvm_mem_find_unmapped(const nub_pvm_mem *mem, uint32_t addr, uint64_t len,
                            uint32_t *page);
-/* Host work done since pvm_mem_new (for tests and benchmarks). */
-typedef struct pvm_mem_work {
+/* Host work done since nub_pvm_mem_new (for tests and benchmarks). */
+typedef struct nub_pvm_mem_work {
   uint64_t mmaps;          /* mmap calls (fresh, copy-on-write, reset) */
   uint64_t mprotects;      /* mprotect calls */
-  uint64_t pages_copied;   /* pages written by pvm_mem_write / _place copies */
-} pvm_mem_work;
-NUB_API void pvm_mem_get_work(const pvm_mem *mem, pvm_mem_work *out);
+  uint64_t pages_copied;   /* pages written by nub_pvm_mem_write / _place copies */
+} nub_pvm_mem_work;
+NUB_API void nub_pvm_mem_get_work(const nub_pvm_mem *mem, nub_pvm_mem_work *out);
 
 /* ------------------------------------------------------------------ */
 /* Virtual machines and engines                                         */
 /* ------------------------------------------------------------------ */
 
-typedef enum pvm_status {
+typedef enum nub_pvm_status {
   PVM_HALT = 0,            /* djump to the halt address */
   PVM_PANIC = 1,           /* trap, invalid instruction, bad jump, ... */
   PVM_OOG = 2,             /* could not pay for the next block */
   PVM_FAULT = 3,           /* page fault; exit_arg = page address */
   PVM_HOST = 4,            /* ecalli; exit_arg = immediate */
-} pvm_status;
+} nub_pvm_status;
 
-NUB_API const char *pvm_status_name(int status);
+NUB_API const char *nub_pvm_status_name(int status);
 
-/* How the next pvm_vm_run continues; set by the engine on exit. */
-typedef enum pvm_resume {
+/* How the next nub_pvm_vm_run continues; set by the engine on exit. */
+typedef enum nub_pvm_resume {
   PVM_RESUME_ENTER = 0,    /* charge for the block entered at pc */
   PVM_RESUME_RETRY,        /* page fault: re-run the instruction at pc */
   PVM_RESUME_NEXT,         /* host call: continue at next_pc */
   PVM_RESUME_DONE,         /* halted or panicked: running again panics */
-} pvm_resume;
+} nub_pvm_resume;
 
-struct pvm_engine;
+struct nub_pvm_engine;
 
 /* Architectural state of one VM.  The embedder may read and write regs,
 ** gas and memory between runs; changing pc must go through
-** pvm_vm_set_pc so that resumption state stays consistent. */
-typedef struct pvm_vm {
+** nub_pvm_vm_set_pc so that resumption state stays consistent. */
+typedef struct nub_pvm_vm {
   uint64_t regs[PVM_REGS];
   int64_t gas;
-  uint32_t pc;             /* pc of the exit (see pvm_status) */
+  uint32_t pc;             /* pc of the exit (see nub_pvm_status) */
   uint32_t next_pc;        /* after PVM_HOST: where execution resumes */
   uint64_t exit_arg;       /* fault page address or host call id */
-  uint8_t status;          /* pvm_status of the last run */
-  uint8_t resume;          /* pvm_resume */
+  uint8_t status;          /* nub_pvm_status of the last run */
+  uint8_t resume;          /* nub_pvm_resume */
   /* bound objects (not owned) */
-  const pvm_program *prog;
-  pvm_mem *mem;
-  const struct pvm_engine *engine;
+  const nub_pvm_program *prog;
+  nub_pvm_mem *mem;
+  const struct nub_pvm_engine *engine;
   void *code;              /* engine artifact for prog (JIT code) */
   void *engine_state;      /* engine per-VM state, owned by the engine */
-} pvm_vm;
+} nub_pvm_vm;
 
 /* An execution engine.  compile() turns a program into an artifact that
 ** many VMs may share (the interpreter needs none); run() executes until
@@ -626,32 +626,32 @@ typedef struct pvm_vm {
 ** artifacts need no memory worth bounding): compile using at most
 ** max_bytes of memory for the artifact and the work arrays, failing with
 ** PVM_ERR_LIMIT beyond; and the bytes an artifact holds. */
-typedef struct pvm_engine {
+typedef struct nub_pvm_engine {
   const char *name;
-  int (*compile)(const pvm_program *prog, void **code, pvm_error *err);
+  int (*compile)(const nub_pvm_program *prog, void **code, nub_pvm_error *err);
   void (*release)(void *code);
-  int (*vm_init)(pvm_vm *vm, pvm_error *err);
-  void (*vm_fini)(pvm_vm *vm);
-  pvm_status (*run)(pvm_vm *vm);
-  int (*compile_within)(const pvm_program *prog, size_t max_bytes, void **code,
-                        pvm_error *err);
+  int (*vm_init)(nub_pvm_vm *vm, nub_pvm_error *err);
+  void (*vm_fini)(nub_pvm_vm *vm);
+  nub_pvm_status (*run)(nub_pvm_vm *vm);
+  int (*compile_within)(const nub_pvm_program *prog, size_t max_bytes, void **code,
+                        nub_pvm_error *err);
   size_t (*code_bytes)(const void *code);
-} pvm_engine;
+} nub_pvm_engine;
 
-NUB_API extern const pvm_engine pvm_engine_interp;
+NUB_API extern const nub_pvm_engine nub_pvm_engine_interp;
 
 /* Bind a VM to a program, memory and engine.  code must come from
 ** engine->compile(prog) (NULL is fine for the interpreter).  Registers,
 ** gas and pc start at zero. */
-NUB_API int pvm_vm_init(pvm_vm *vm, const pvm_program *prog, pvm_mem *mem,
-                const pvm_engine *engine, void *code, pvm_error *err);
-NUB_API void pvm_vm_fini(pvm_vm *vm);
-NUB_API void pvm_vm_set_pc(pvm_vm *vm, uint32_t pc);
-static inline pvm_status pvm_vm_run(pvm_vm *vm) { return vm->engine->run(vm); }
+NUB_API int nub_pvm_vm_init(nub_pvm_vm *vm, const nub_pvm_program *prog, nub_pvm_mem *mem,
+                const nub_pvm_engine *engine, void *code, nub_pvm_error *err);
+NUB_API void nub_pvm_vm_fini(nub_pvm_vm *vm);
+NUB_API void nub_pvm_vm_set_pc(nub_pvm_vm *vm, uint32_t pc);
+static inline nub_pvm_status nub_pvm_vm_run(nub_pvm_vm *vm) { return vm->engine->run(vm); }
 
 /* Tracing hook for the interpreter (`nub run --trace`); NULL disables. */
-typedef void (*pvm_trace_fn)(void *ud, const pvm_vm *vm, uint32_t pc);
-NUB_API pvm_status pvm_interp_run_traced(pvm_vm *vm, pvm_trace_fn fn, void *ud);
+typedef void (*nub_pvm_trace_fn)(void *ud, const nub_pvm_vm *vm, uint32_t pc);
+NUB_API nub_pvm_status nub_pvm_interp_run_traced(nub_pvm_vm *vm, nub_pvm_trace_fn fn, void *ud);
 
 #ifdef __cplusplus
 }

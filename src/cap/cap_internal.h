@@ -9,16 +9,16 @@
 
 #include "nub/cap.h"
 
-int cap_fail(cap_error *err, int code, uint64_t offset, const char *fmt, ...)
+int cap_fail(nub_cap_error *err, int code, uint64_t offset, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Copy a pvm error into err as code (CAP_ERR_CODE or CAP_ERR_PVM), with
 ** its offset shifted by base and its message after prefix. */
-int cap_fail_pvm(cap_error *err, int code, uint64_t base, const char *prefix,
-                 const pvm_error *perr);
+int cap_fail_pvm(nub_cap_error *err, int code, uint64_t base, const char *prefix,
+                 const nub_pvm_error *perr);
 /* Hex of a hash into buf (65 bytes). */
 const char *cap_hex32(const uint8_t h[CAP_HASH_SIZE], char buf[65]);
 
-/* GCC leaves the byte loop a loop (cap_image_endpoint's 13 registers took
+/* GCC leaves the byte loop a loop (nub_cap_image_endpoint's 13 registers took
 ** ~10% of a warm inproc invoke): whole words are loaded as words. */
 static inline uint64_t cap_le(const uint8_t *p, unsigned n) {
   uint64_t v = 0;
@@ -76,13 +76,13 @@ typedef struct ssz_span {
 ** fixed part, var_at[i] = where field i's 4-byte offset sits in it. */
 int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
                   const uint8_t *var_at, const char *const *names,
-                  const char *what, ssz_span *vars, cap_error *err);
+                  const char *what, ssz_span *vars, nub_cap_error *err);
 /* A list of fixed-size elements: count = len / elem, no bytes left over. */
 int ssz_list_fixed(ssz_span s, size_t elem, uint32_t limit, const char *what,
-                   uint32_t *count, cap_error *err);
+                   uint32_t *count, nub_cap_error *err);
 /* A list of variable-size elements: validates the offset table. */
 int ssz_list_var(ssz_span s, uint32_t limit, const char *what, uint32_t *count,
-                 cap_error *err);
+                 nub_cap_error *err);
 /* Element i of a validated variable list. */
 ssz_span ssz_list_elem(ssz_span s, uint32_t count, uint32_t i);
 
@@ -148,7 +148,7 @@ void ssz_leaves_root(const uint8_t (*leaves)[32], unsigned n, uint8_t out[32]);
 /* ---- shared by decode, hash and encode ---- */
 
 /* CAP_ERR_SENTINEL if h is the failure sentinel (kind names the cap). */
-int cap_refuse_sentinel(const uint8_t h[CAP_HASH_SIZE], int kind, cap_error *err);
+int cap_refuse_sentinel(const uint8_t h[CAP_HASH_SIZE], int kind, nub_cap_error *err);
 
 /* Compare two keys: lexicographic, a proper prefix sorts first. */
 int cap_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);

@@ -13,8 +13,8 @@
 ** field is NULL. */
 static int check_ref(const uint8_t *h, uint64_t off, const char *list,
                      uint32_t i, const char *field, bool allow_zero,
-                     cap_error *err) {
-  bool sentinel = cap_hash_is_sentinel(h);
+                     nub_cap_error *err) {
+  bool sentinel = nub_cap_hash_is_sentinel(h);
   char name[64];
   if (!sentinel && (allow_zero || !cap_all_zero(h, CAP_HASH_SIZE))) return CAP_OK;
   if (field) snprintf(name, sizeof name, "%s[%u].%s", list, i, field);
@@ -43,7 +43,7 @@ static const char *key_hex(const uint8_t *k, size_t n, char buf[2 * CAP_MAX_KEY_
 /* ---- Data ---- */
 
 static int check_page(const uint8_t *rec, uint64_t off, uint32_t i,
-                      uint64_t npages, uint64_t prev, cap_error *err) {
+                      uint64_t npages, uint64_t prev, nub_cap_error *err) {
   uint32_t idx = cap_le32(rec);
   if (idx >= npages)
     return cap_fail(err, CAP_ERR_RANGE, off,
@@ -61,7 +61,7 @@ static int check_page(const uint8_t *rec, uint64_t off, uint32_t i,
   return CAP_OK;
 }
 
-static int decode_data(ssz_span c, cap_data_view *v, cap_error *err) {
+static int decode_data(ssz_span c, nub_cap_data_view *v, nub_cap_error *err) {
   static const uint8_t at[] = {8};
   static const char *const names[] = {"pages"};
   ssz_span pages;
@@ -97,7 +97,7 @@ static int decode_data(ssz_span c, cap_data_view *v, cap_error *err) {
 /* ---- slot lists (Image and CNode) ---- */
 
 static int check_slot(ssz_span e, const char *what, uint32_t i,
-                      const ssz_span *prev, cap_error *err) {
+                      const ssz_span *prev, nub_cap_error *err) {
   char a[20], b[20];
   uint32_t koff;
   size_t klen;
@@ -124,7 +124,7 @@ static int check_slot(ssz_span e, const char *what, uint32_t i,
 }
 
 static int decode_slots(ssz_span s, uint32_t limit, const char *what,
-                        cap_slots *out, cap_error *err) {
+                        nub_cap_slots *out, nub_cap_error *err) {
   ssz_span prev = {0};
   int rc = ssz_list_var(s, limit, what, &out->count, err);
   if (rc) return rc;
@@ -140,7 +140,7 @@ static int decode_slots(ssz_span s, uint32_t limit, const char *what,
 
 /* ---- Image ---- */
 
-static int check_heap(ssz_span c, uint32_t top, uint32_t limit, cap_error *err) {
+static int check_heap(ssz_span c, uint32_t top, uint32_t limit, nub_cap_error *err) {
   if (!limit && top)
     return cap_fail(err, CAP_ERR_RESERVED, c.off + IMG_HEAP_TOP,
                     "image.heap_top 0x%x is set but heap_limit is 0 (no heap)", top);
@@ -153,7 +153,7 @@ static int check_heap(ssz_span c, uint32_t top, uint32_t limit, cap_error *err) 
   return CAP_OK;
 }
 
-static int check_endpoints(ssz_span s, uint32_t n, cap_error *err) {
+static int check_endpoints(ssz_span s, uint32_t n, nub_cap_error *err) {
   for (uint32_t i = 1; i < n; i++) {
     uint8_t key = s.p[(size_t)i * W_ENDPOINT], prev = s.p[(size_t)(i - 1) * W_ENDPOINT];
     if (key <= prev)
@@ -166,7 +166,7 @@ static int check_endpoints(ssz_span s, uint32_t n, cap_error *err) {
 }
 
 static int check_mapping(const uint8_t *m, uint64_t off, uint32_t i,
-                         uint64_t prev_start, uint64_t prev_end, cap_error *err) {
+                         uint64_t prev_start, uint64_t prev_end, nub_cap_error *err) {
   uint64_t start = cap_le32(m + MAP_START), size = cap_le32(m + MAP_SIZE);
   if (start % CAP_PAGE_SIZE || size % CAP_PAGE_SIZE)
     return cap_fail(err, CAP_ERR_ALIGN, off + (start % CAP_PAGE_SIZE ? MAP_START : MAP_SIZE),
@@ -199,7 +199,7 @@ static int check_mapping(const uint8_t *m, uint64_t off, uint32_t i,
                    "source", true, err);
 }
 
-static int check_mappings(ssz_span s, uint32_t n, cap_error *err) {
+static int check_mappings(ssz_span s, uint32_t n, nub_cap_error *err) {
   for (uint32_t i = 0; i < n; i++) {
     const uint8_t *m = s.p + (size_t)i * W_MAPPING, *p = m - W_MAPPING;
     uint64_t ps = i ? cap_le32(p + MAP_START) : 0, pe = i ? ps + cap_le32(p + MAP_SIZE) : 0;
@@ -209,20 +209,20 @@ static int check_mappings(ssz_span s, uint32_t n, cap_error *err) {
   return CAP_OK;
 }
 
-static int decode_code(ssz_span code, cap_image_view *v, cap_error *err) {
-  pvm_error perr;
+static int decode_code(ssz_span code, nub_cap_image_view *v, nub_cap_error *err) {
+  nub_pvm_error perr;
   if (code.len > CAP_MAX_CODE_BYTES)
     return cap_fail(err, CAP_ERR_LIMIT, code.off,
                     "image.code: %zu bytes exceed the limit %u", code.len,
                     CAP_MAX_CODE_BYTES);
   v->code = code.p;
   v->code_len = (uint32_t)code.len;
-  if (pvm_blob_parse(code.p, code.p + code.len, &v->blob, &perr))
+  if (nub_pvm_blob_parse(code.p, code.p + code.len, &v->blob, &perr))
     return cap_fail_pvm(err, CAP_ERR_CODE, code.off, "image.code", &perr);
   return CAP_OK;
 }
 
-static int decode_image(ssz_span c, cap_image_view *v, cap_error *err) {
+static int decode_image(ssz_span c, nub_cap_image_view *v, nub_cap_error *err) {
   static const uint8_t at[] = {IMG_CODE, IMG_ENDPOINTS, IMG_MAPPINGS, IMG_SLOTS};
   static const char *const names[] = {"code", "endpoints", "mappings", "slots"};
   ssz_span f[4];
@@ -252,7 +252,7 @@ static int decode_image(ssz_span c, cap_image_view *v, cap_error *err) {
 
 /* ---- Instance ---- */
 
-static int check_overlays(ssz_span s, uint32_t n, cap_error *err) {
+static int check_overlays(ssz_span s, uint32_t n, nub_cap_error *err) {
   for (uint32_t i = 0; i < n; i++) {
     const uint8_t *o = s.p + (size_t)i * W_OVERLAY;
     uint64_t off = s.off + (uint64_t)i * W_OVERLAY;
@@ -274,7 +274,7 @@ static int check_overlays(ssz_span s, uint32_t n, cap_error *err) {
   return CAP_OK;
 }
 
-static int decode_instance(ssz_span c, cap_instance_view *v, cap_error *err) {
+static int decode_instance(ssz_span c, nub_cap_instance_view *v, nub_cap_error *err) {
   static const uint8_t at[] = {INST_OVERLAYS};
   static const char *const names[] = {"overlays"};
   ssz_span ov;
@@ -307,7 +307,7 @@ static int decode_instance(ssz_span c, cap_instance_view *v, cap_error *err) {
 
 /* ---- CNode ---- */
 
-static int decode_cnode(ssz_span c, cap_cnode_view *v, cap_error *err) {
+static int decode_cnode(ssz_span c, nub_cap_cnode_view *v, nub_cap_error *err) {
   static const uint8_t at[] = {0};
   static const char *const names[] = {"slots"};
   ssz_span s;
@@ -315,8 +315,8 @@ static int decode_cnode(ssz_span c, cap_cnode_view *v, cap_error *err) {
   return rc ? rc : decode_slots(s, CAP_MAX_CNODE_SLOTS, "cnode.slots", &v->slots, err);
 }
 
-int cap_decode(const uint8_t *wire, const uint8_t *end, cap_view *out,
-               cap_error *err) {
+int nub_cap_decode(const uint8_t *wire, const uint8_t *end, nub_cap_view *out,
+               nub_cap_error *err) {
   ssz_span body;
   int rc;
   memset(out, 0, sizeof *out);
@@ -328,7 +328,7 @@ int cap_decode(const uint8_t *wire, const uint8_t *end, cap_view *out,
     return cap_fail(err, CAP_ERR_SELECTOR, 0,
                     "cap: selector %u is none of Instance 0, Image 1, Data 2, CNode 3",
                     wire[0]);
-  out->kind = (cap_kind)wire[0];
+  out->kind = (nub_cap_kind)wire[0];
   out->wire = wire;
   out->len = (size_t)(end - wire);
   body.p = wire + 1;

@@ -30,12 +30,12 @@ static uint64_t ld(const uint8_t *p) {
 static void st(uint8_t *p, uint64_t v) {
   __atomic_store_n((uint64_t *)(void *)p, v, __ATOMIC_RELAXED);
 }
-static uint8_t *header(const cap_dir *d) { return d->base + d->header_off; }
+static uint8_t *header(const nub_cap_dir *d) { return d->base + d->header_off; }
 
 /* ---- allocator ---- */
 
 static void *bump_alloc(void *ud, size_t size, size_t align) {
-  cap_bump *b = ud;
+  nub_cap_bump *b = ud;
   size_t pad = (size_t)(-(uintptr_t)(b->base + b->used)) & (align - 1);
   if (pad > b->size - b->used || size > b->size - b->used - pad) return NULL;
   b->last = b->used + pad;
@@ -44,24 +44,24 @@ static void *bump_alloc(void *ud, size_t size, size_t align) {
 }
 
 static void bump_free(void *ud, void *p) {
-  cap_bump *b = ud;
+  nub_cap_bump *b = ud;
   if ((uint8_t *)p == b->base + b->last) b->used = b->last;
 }
 
-void cap_bump_init(cap_bump *b, void *base, size_t size) {
+void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size) {
   b->base = base;
   b->size = size;
   b->used = b->last = 0;
 }
 
-cap_alloc cap_bump_allocator(cap_bump *b) {
-  cap_alloc a = {bump_alloc, bump_free, b};
+nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b) {
+  nub_cap_alloc a = {bump_alloc, bump_free, b};
   return a;
 }
 
 /* size bytes from the allocator, checked to lie inside the region. */
-static int region_alloc(cap_dir *d, size_t size, const char *what, uint8_t **out,
-                        cap_error *err) {
+static int region_alloc(nub_cap_dir *d, size_t size, const char *what, uint8_t **out,
+                        nub_cap_error *err) {
   uint8_t *p = d->alloc.alloc(d->alloc.ud, size, 8);
   *out = NULL;
   if (!p)
@@ -75,7 +75,7 @@ static int region_alloc(cap_dir *d, size_t size, const char *what, uint8_t **out
   return CAP_OK;
 }
 
-static void region_free(cap_dir *d, uint8_t *p) {
+static void region_free(nub_cap_dir *d, uint8_t *p) {
   if (d->alloc.free) d->alloc.free(d->alloc.ud, p);
 }
 
@@ -119,18 +119,18 @@ static bool may_retry(budget *b) {
   return t < b->deadline;
 }
 
-static int busy(const cap_dir *d, const budget *b, cap_error *err) {
+static int busy(const nub_cap_dir *d, const budget *b, nub_cap_error *err) {
   return cap_fail(err, CAP_ERR_BUSY, d->header_off + H_SEQ,
                   "dir: the writer kept the directory changing: %u reads torn (bounds: %u ms, "
                   "%u slot reads)", b->retries, CAP_DIR_READ_MS, CAP_DIR_READ_SLOTS);
 }
 
-static int corrupt(cap_error *err, uint64_t off, const char *what, uint64_t v) {
+static int corrupt(nub_cap_error *err, uint64_t off, const char *what, uint64_t v) {
   return cap_fail(err, CAP_ERR_CORRUPT, off, "dir: %s (0x%llx) fails validation", what,
                   (unsigned long long)v);
 }
 
-static int check_ids(const cap_dir *d, cap_error *err) {
+static int check_ids(const nub_cap_dir *d, nub_cap_error *err) {
   const uint8_t *h = header(d);
   uint64_t magic = ld(h + H_MAGIC), type = ld(h + H_TYPE);
   if (magic != CAP_DIR_MAGIC) return corrupt(err, d->header_off, "header magic", magic);
@@ -143,19 +143,19 @@ static int check_ids(const cap_dir *d, cap_error *err) {
 
 /* Region position of an offset from the header; false if it leaves the
 ** region, is misaligned, or cannot hold n bytes. */
-static bool place(const cap_dir *d, uint64_t rel, uint64_t n, uint64_t *pos) {
+static bool place(const nub_cap_dir *d, uint64_t rel, uint64_t n, uint64_t *pos) {
   uint64_t p = d->header_off + rel;   /* wraps for negative offsets */
   if (p % 8 || p > d->size || n > d->size - p) return false;
   *pos = p;
   return true;
 }
 
-static bool unchanged(const cap_dir *d, uint64_t seq) {
+static bool unchanged(const nub_cap_dir *d, uint64_t seq) {
   __atomic_thread_fence(__ATOMIC_ACQUIRE);
   return ld(header(d) + H_SEQ) == seq;
 }
 
-static int validate_snapshot(const cap_dir *d, snapshot *s, uint64_t rel, cap_error *err) {
+static int validate_snapshot(const nub_cap_dir *d, snapshot *s, uint64_t rel, nub_cap_error *err) {
   uint64_t pos;
   if (s->capacity < MIN_CAPACITY || (s->capacity & (s->capacity - 1)) ||
       s->capacity > d->size / S_SIZE)
@@ -168,7 +168,7 @@ static int validate_snapshot(const cap_dir *d, snapshot *s, uint64_t rel, cap_er
   return READ_OK;
 }
 
-static int read_snapshot(const cap_dir *d, snapshot *s, cap_error *err) {
+static int read_snapshot(const nub_cap_dir *d, snapshot *s, nub_cap_error *err) {
   const uint8_t *h = header(d);
   uint64_t rel;
   int rc = check_ids(d, err);
@@ -196,8 +196,8 @@ static uint64_t bucket(const uint8_t h[CAP_HASH_SIZE], uint64_t capacity) {
 }
 
 /* The record a slot points to, validated. */
-static int read_record(const cap_dir *d, const snapshot *s, uint64_t rel,
-                       cap_dir_entry *e, cap_error *err) {
+static int read_record(const nub_cap_dir *d, const snapshot *s, uint64_t rel,
+                       nub_cap_dir_entry *e, nub_cap_error *err) {
   uint64_t pos, len, meta;
   if (!place(d, rel, R_SIZE, &pos)) return corrupt(err, 0, "record offset", rel);
   len = ld(d->base + pos + R_LEN);
@@ -215,8 +215,8 @@ static int read_record(const cap_dir *d, const snapshot *s, uint64_t rel,
 
 /* One probe pass over a snapshot: CAP_OK, CAP_ERR_MISSING, READ_LONG
 ** (the budget ran out first) or an error. */
-static int probe(const cap_dir *d, const snapshot *s, const uint8_t key[CAP_HASH_SIZE],
-                 cap_dir_entry *e, budget *b, cap_error *err) {
+static int probe(const nub_cap_dir *d, const snapshot *s, const uint8_t key[CAP_HASH_SIZE],
+                 nub_cap_dir_entry *e, budget *b, nub_cap_error *err) {
   uint64_t i = bucket(key, s->capacity);
   for (uint64_t n = 0; n < s->capacity; n++, i = (i + 1) & (s->capacity - 1)) {
     const uint8_t *slot = s->table + i * S_SIZE;
@@ -229,8 +229,8 @@ static int probe(const cap_dir *d, const snapshot *s, const uint8_t key[CAP_HASH
   return CAP_ERR_MISSING;
 }
 
-int cap_dir_find(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
-                 cap_dir_entry *entry, cap_error *err) {
+int nub_cap_dir_find(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+                 nub_cap_dir_entry *entry, nub_cap_error *err) {
   char hex[65];
   budget b = full_budget();
   do {
@@ -253,8 +253,8 @@ int cap_dir_find(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
   return busy(d, &b, err);
 }
 
-int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
-                  cap_error *err) {
+int nub_cap_dir_stats(const nub_cap_dir *d, uint64_t *count, uint64_t *capacity,
+                  nub_cap_error *err) {
   budget b = full_budget();
   do {
     snapshot s;
@@ -269,28 +269,28 @@ int cap_dir_stats(const cap_dir *d, uint64_t *count, uint64_t *capacity,
   return busy(d, &b, err);
 }
 
-int cap_dir_get_verified(const cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
+int nub_cap_dir_get_verified(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                          uint8_t *buf, size_t buf_cap, size_t *len,
-                         cap_error *err) {
-  cap_dir_entry e;
+                         nub_cap_error *err) {
+  nub_cap_dir_entry e;
   uint8_t got[CAP_HASH_SIZE];
   char a[65], b[65];
-  int rc = cap_dir_find(d, hash, &e, err);
+  int rc = nub_cap_dir_find(d, hash, &e, err);
   if (rc) return rc;
   if (e.len > buf_cap)
     return cap_fail(err, CAP_ERR_FULL, 0, "dir: entry of %llu bytes, buffer holds %zu",
                     (unsigned long long)e.len, buf_cap);
   memcpy(buf, e.wire, (size_t)e.len);   /* one copy: checked, then used */
   *len = (size_t)e.len;
-  if ((rc = cap_hash_wire(buf, buf + e.len, got, err))) return rc;
+  if ((rc = nub_cap_hash_wire(buf, buf + e.len, got, err))) return rc;
   if (memcmp(got, hash, CAP_HASH_SIZE))
     return cap_fail(err, CAP_ERR_CORRUPT, 0, "dir: entry under %s holds a cap hashing to %s",
                     cap_hex32(hash, a), cap_hex32(got, b));
   return CAP_OK;
 }
 
-int cap_dir_open(cap_dir *d, const void *base, size_t size, uint64_t header_off,
-                 cap_error *err) {
+int nub_cap_dir_open(nub_cap_dir *d, const void *base, size_t size, uint64_t header_off,
+                 nub_cap_error *err) {
   memset(d, 0, sizeof *d);
   if (!base || (uintptr_t)base % 8 || header_off % 8 || header_off > size ||
       size - header_off < H_SIZE)
@@ -325,7 +325,7 @@ static void table_put(uint8_t *table, uint64_t capacity, const uint8_t *hash, ui
   st(table + i * S_SIZE + S_REC, rel);
 }
 
-static int new_table(cap_dir *d, uint64_t capacity, uint8_t **t, cap_error *err) {
+static int new_table(nub_cap_dir *d, uint64_t capacity, uint8_t **t, nub_cap_error *err) {
   int rc;
   if (capacity > d->size / S_SIZE)
     return cap_fail(err, CAP_ERR_FULL, 0,
@@ -340,7 +340,7 @@ static int new_table(cap_dir *d, uint64_t capacity, uint8_t **t, cap_error *err)
 /* Double the table: fill a new one nobody sees yet, then swap it in
 ** inside one write section.  The old table stays where it is, so a
 ** reader still walking it reads stale but well-formed slots. */
-static int grow(cap_dir *d, const snapshot *s, cap_error *err) {
+static int grow(nub_cap_dir *d, const snapshot *s, nub_cap_error *err) {
   uint8_t *h = header(d), *t;
   int rc = new_table(d, s->capacity * 2, &t, err);
   if (rc) return rc;
@@ -355,8 +355,8 @@ static int grow(cap_dir *d, const snapshot *s, cap_error *err) {
   return CAP_OK;
 }
 
-int cap_dir_create(cap_dir *d, void *base, size_t size, const cap_alloc *alloc,
-                   uint32_t min_capacity, cap_error *err) {
+int nub_cap_dir_create(nub_cap_dir *d, void *base, size_t size, const nub_cap_alloc *alloc,
+                   uint32_t min_capacity, nub_cap_error *err) {
   uint64_t capacity = MIN_CAPACITY;
   uint8_t *h, *t;
   int rc;
@@ -379,8 +379,8 @@ int cap_dir_create(cap_dir *d, void *base, size_t size, const cap_alloc *alloc,
 }
 
 /* An existing entry for the same hash must hold the same bytes. */
-static int reuse(const cap_dir_entry *old, const uint8_t *wire, size_t len,
-                 const uint8_t *hash, cap_error *err) {
+static int reuse(const nub_cap_dir_entry *old, const uint8_t *wire, size_t len,
+                 const uint8_t *hash, nub_cap_error *err) {
   char hex[65];
   if (old->len == len && !memcmp(old->wire, wire, len)) return CAP_OK;
   return cap_fail(err, CAP_ERR_CORRUPT, 0,
@@ -389,7 +389,7 @@ static int reuse(const cap_dir_entry *old, const uint8_t *wire, size_t len,
 }
 
 /* The writer's own view of the header: it is never mid-write here. */
-static int writer_snapshot(const cap_dir *d, snapshot *s, cap_error *err) {
+static int writer_snapshot(const nub_cap_dir *d, snapshot *s, nub_cap_error *err) {
   int rc = read_snapshot(d, s, err);
   if (rc != READ_RETRY) return rc;
   return cap_fail(err, CAP_ERR_CORRUPT, d->header_off + H_SEQ,
@@ -399,8 +399,8 @@ static int writer_snapshot(const cap_dir *d, snapshot *s, cap_error *err) {
 /* A new Data cap's page image (docs/wire.md, "Page images"): its pages
 ** again at a page-aligned address, then its run table, so an invocation
 ** maps them copy-on-write.  Only the view points at it. */
-static int page_image(cap_dir *d, cap_view *v, uint8_t **block, cap_error *err) {
-  cap_data_view *dv = &v->data;
+static int page_image(nub_cap_dir *d, nub_cap_view *v, uint8_t **block, nub_cap_error *err) {
+  nub_cap_data_view *dv = &v->data;
   size_t bytes = (size_t)dv->page_count * CAP_PAGE_SIZE;
   int rc;
   *block = NULL;
@@ -412,7 +412,7 @@ static int page_image(cap_dir *d, cap_view *v, uint8_t **block, cap_error *err) 
   uint8_t *img = *block + (-(uintptr_t)*block & (CAP_PAGE_SIZE - 1));
   uint32_t *runs = (uint32_t *)(void *)(img + bytes), r = 0;
   for (uint32_t i = 0; i < dv->page_count; i++) {
-    cap_page pg = cap_data_page(dv, i);
+    nub_cap_page pg = nub_cap_data_page(dv, i);
     memcpy(img + (size_t)i * CAP_PAGE_SIZE, pg.bytes, CAP_PAGE_SIZE);
     if (i && pg.index == runs[2 * (r - 1)] + runs[2 * (r - 1) + 1]) {
       runs[2 * (r - 1) + 1]++;
@@ -429,8 +429,8 @@ static int page_image(cap_dir *d, cap_view *v, uint8_t **block, cap_error *err) 
 
 /* The writer's probe: its own table, under the readers' slot budget, so
 ** it never stores an entry a reader could not reach. */
-static int writer_probe(const cap_dir *d, const snapshot *s, const uint8_t *hash,
-                        cap_dir_entry *e, cap_error *err) {
+static int writer_probe(const nub_cap_dir *d, const snapshot *s, const uint8_t *hash,
+                        nub_cap_dir_entry *e, nub_cap_error *err) {
   budget b = full_budget();
   int rc = probe(d, s, hash, e, &b, err);
   if (rc != READ_LONG) return rc;
@@ -438,8 +438,8 @@ static int writer_probe(const cap_dir *d, const snapshot *s, const uint8_t *hash
                   "dir: probe sequence longer than %u slots", CAP_DIR_READ_SLOTS);
 }
 
-static void publish(cap_dir *d, const snapshot *s, uint8_t *rec, size_t len,
-                    const uint8_t *hash, cap_dir_entry *e) {
+static void publish(nub_cap_dir *d, const snapshot *s, uint8_t *rec, size_t len,
+                    const uint8_t *hash, nub_cap_dir_entry *e) {
   uint8_t *h = header(d);
   st(rec + R_LEN, len);
   st(rec + R_ORDINAL, s->count | (uint64_t)rec[R_SIZE] << 32);
@@ -457,10 +457,10 @@ static void publish(cap_dir *d, const snapshot *s, uint8_t *rec, size_t len,
 ** then insert or find the same bytes.  The copy comes first: the caller's
 ** buffer may change while we validate.  After a grow the hash is probed
 ** again, under the readers' budget, in the new table. */
-static int put(cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *trusted,
-               uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry, cap_view *view,
-               bool *inserted, cap_error *err) {
-  cap_view v;
+static int put(nub_cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *trusted,
+               uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry, nub_cap_view *view,
+               bool *inserted, nub_cap_error *err) {
+  nub_cap_view v;
   snapshot s;
   uint8_t *rec, *image = NULL;
   int rc;
@@ -471,9 +471,9 @@ static int put(cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *trust
     return rc;
   memset(rec, 0, R_SIZE);
   memcpy(rec + R_SIZE, wire, len);
-  if ((rc = cap_decode(rec + R_SIZE, rec + R_SIZE + len, &v, err))) goto fail;
+  if ((rc = nub_cap_decode(rec + R_SIZE, rec + R_SIZE + len, &v, err))) goto fail;
   if (trusted) memcpy(hash, trusted, CAP_HASH_SIZE);
-  else if ((rc = cap_hash(&v, hash, err))) goto fail;
+  else if ((rc = nub_cap_hash(&v, hash, err))) goto fail;
   if ((rc = writer_snapshot(d, &s, err))) goto fail;
   rc = writer_probe(d, &s, hash, entry, err);
   if (rc == CAP_ERR_MISSING && (s.count + 1) * 4 > s.capacity * 3) {
@@ -490,7 +490,7 @@ static int put(cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *trust
   } else {
     goto fail;
   }
-  cap_view_rebase(&v, entry->wire);
+  nub_cap_view_rebase(&v, entry->wire);
   if (view) *view = v;
   return CAP_OK;
 fail:
@@ -499,17 +499,17 @@ fail:
   return rc;
 }
 
-int cap_dir_put(cap_dir *d, const uint8_t *wire, size_t len,
-                uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
-                cap_view *view, bool *inserted, cap_error *err) {
+int nub_cap_dir_put(nub_cap_dir *d, const uint8_t *wire, size_t len,
+                uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry,
+                nub_cap_view *view, bool *inserted, nub_cap_error *err) {
   return put(d, wire, len, NULL, hash, entry, view, inserted, err);
 }
 
 /* For a hash the caller vouches for (a host re-publishing caps it hashed
 ** itself): the copy is still decoded, for the view, but not hashed. */
-int cap_dir_put_hashed(cap_dir *d, const uint8_t *wire, size_t len,
-                       const uint8_t hash[CAP_HASH_SIZE], cap_dir_entry *entry,
-                       cap_view *view, bool *inserted, cap_error *err) {
+int nub_cap_dir_put_hashed(nub_cap_dir *d, const uint8_t *wire, size_t len,
+                       const uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry,
+                       nub_cap_view *view, bool *inserted, nub_cap_error *err) {
   uint8_t h[CAP_HASH_SIZE];
   return put(d, wire, len, hash, h, entry, view, inserted, err);
 }

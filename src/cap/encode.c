@@ -1,6 +1,6 @@
 /*
 ** Encoders: spec -> SSZ wire bytes.  They lay bytes out and leave every
-** rule to cap_decode, which checks what they wrote, so the encoder and
+** rule to nub_cap_decode, which checks what they wrote, so the encoder and
 ** the decoder cannot disagree about what is valid.
 */
 #include <stdlib.h>
@@ -28,7 +28,7 @@ static void put_regs(wbuf *w, const uint64_t *regs) {
 
 /* ---- pieces ---- */
 
-static void put_slots(wbuf *w, const cap_slot *s, uint32_t n) {
+static void put_slots(wbuf *w, const nub_cap_slot *s, uint32_t n) {
   size_t off = 4u * (size_t)n;
   for (uint32_t i = 0; i < n; i++) {
     put_le(w, off, 4);
@@ -41,7 +41,7 @@ static void put_slots(wbuf *w, const cap_slot *s, uint32_t n) {
   }
 }
 
-static void put_data(wbuf *w, const cap_data_spec *d) {
+static void put_data(wbuf *w, const nub_cap_data_spec *d) {
   put_le(w, d->size, 8);
   put_le(w, W_DATA_FIXED, 4);
   for (uint32_t i = 0; i < d->page_count; i++) {
@@ -51,7 +51,7 @@ static void put_data(wbuf *w, const cap_data_spec *d) {
   }
 }
 
-static void put_image(wbuf *w, const cap_image_spec *im) {
+static void put_image(wbuf *w, const nub_cap_image_spec *im) {
   size_t off = W_IMAGE_FIXED;
   put_le(w, im->profile, 1);
   put_le(w, im->heap_top, 4);
@@ -62,14 +62,14 @@ static void put_image(wbuf *w, const cap_image_spec *im) {
   put_le(w, off += (size_t)im->mapping_count * W_MAPPING, 4);
   put(w, im->code, im->code_len);
   for (uint32_t i = 0; i < im->endpoint_count; i++) {
-    const cap_endpoint *e = &im->endpoints[i];
+    const nub_cap_endpoint *e = &im->endpoints[i];
     put_le(w, e->key, 1);
     put_le(w, e->entry_pc, 4);
     put_le(w, e->stack_top, 4);
     put_regs(w, e->regs);
   }
   for (uint32_t i = 0; i < im->mapping_count; i++) {
-    const cap_mapping *m = &im->mappings[i];
+    const nub_cap_mapping *m = &im->mappings[i];
     put_le(w, m->start, 4);
     put_le(w, m->size, 4);
     put_le(w, m->access, 1);
@@ -78,7 +78,7 @@ static void put_image(wbuf *w, const cap_image_spec *im) {
   put_slots(w, im->slots, im->slot_count);
 }
 
-static void put_instance(wbuf *w, const cap_instance_spec *in) {
+static void put_instance(wbuf *w, const nub_cap_instance_spec *in) {
   put(w, in->image_hash, CAP_HASH_SIZE);
   put(w, in->image_hash_chain, CAP_HASH_SIZE);
   put(w, in->root_cnode, CAP_HASH_SIZE);
@@ -94,8 +94,8 @@ static void put_instance(wbuf *w, const cap_instance_spec *in) {
 
 /* What the layout itself cannot express: keys too long to copy, and
 ** sizes the 4-byte SSZ offsets cannot reach. */
-static int check_spec(const cap_spec *s, cap_error *err) {
-  const cap_slot *slots = s->kind == CAP_IMAGE ? s->image.slots
+static int check_spec(const nub_cap_spec *s, nub_cap_error *err) {
+  const nub_cap_slot *slots = s->kind == CAP_IMAGE ? s->image.slots
                         : s->kind == CAP_CNODE ? s->cnode.slots : NULL;
   uint32_t n = s->kind == CAP_IMAGE ? s->image.slot_count
              : s->kind == CAP_CNODE ? s->cnode.slot_count : 0;
@@ -121,7 +121,7 @@ static int check_spec(const cap_spec *s, cap_error *err) {
   return CAP_OK;
 }
 
-static void put_cap(wbuf *w, const cap_spec *s) {
+static void put_cap(wbuf *w, const nub_cap_spec *s) {
   put_le(w, (uint64_t)s->kind, 1);
   switch (s->kind) {
   case CAP_DATA: put_data(w, &s->data); break;
@@ -134,10 +134,10 @@ static void put_cap(wbuf *w, const cap_spec *s) {
   }
 }
 
-int cap_encode(const cap_spec *spec, uint8_t *out, size_t out_cap, size_t *len,
-               cap_error *err) {
+int nub_cap_encode(const nub_cap_spec *spec, uint8_t *out, size_t out_cap, size_t *len,
+               nub_cap_error *err) {
   wbuf count = {NULL, 0}, w = {out, 0};
-  cap_view v;
+  nub_cap_view v;
   int rc = check_spec(spec, err);
   if (rc) return rc;
   put_cap(&count, spec);
@@ -145,32 +145,32 @@ int cap_encode(const cap_spec *spec, uint8_t *out, size_t out_cap, size_t *len,
   if (!out) return CAP_OK;
   if (out_cap < count.n)
     return cap_fail(err, CAP_ERR_FULL, 0, "encode: %s needs %zu bytes, buffer has %zu",
-                    cap_kind_name(spec->kind), count.n, out_cap);
+                    nub_cap_kind_name(spec->kind), count.n, out_cap);
   put_cap(&w, spec);
-  return cap_decode(out, out + w.n, &v, err);
+  return nub_cap_decode(out, out + w.n, &v, err);
 }
 
-int cap_encode_alloc(const cap_spec *spec, uint8_t **out, size_t *len,
-                     cap_error *err) {
+int nub_cap_encode_alloc(const nub_cap_spec *spec, uint8_t **out, size_t *len,
+                     nub_cap_error *err) {
   size_t n;
-  int rc = cap_encode(spec, NULL, 0, &n, err);
+  int rc = nub_cap_encode(spec, NULL, 0, &n, err);
   *out = NULL;
   if (rc) return rc;
   if (!(*out = malloc(n ? n : 1)))
     return cap_fail(err, CAP_ERR_NOMEM, 0, "encode: no memory for %zu bytes", n);
-  if ((rc = cap_encode(spec, *out, n, len, err))) {
+  if ((rc = nub_cap_encode(spec, *out, n, len, err))) {
     free(*out);
     *out = NULL;
   }
   return rc;
 }
 
-int cap_encode_data_alloc(uint64_t size, const uint8_t *bytes, size_t len,
-                          uint8_t **out, size_t *out_len, cap_error *err) {
+int nub_cap_encode_data_alloc(uint64_t size, const uint8_t *bytes, size_t len,
+                          uint8_t **out, size_t *out_len, nub_cap_error *err) {
   uint8_t tail[CAP_PAGE_SIZE];
   uint64_t full = len / CAP_PAGE_SIZE, n = (len + CAP_PAGE_SIZE - 1) / CAP_PAGE_SIZE;
-  cap_spec s = {.kind = CAP_DATA};
-  cap_page *pages;
+  nub_cap_spec s = {.kind = CAP_DATA};
+  nub_cap_page *pages;
   int rc;
   *out = NULL;
   if (len > size || size > CAP_MAX_DATA_SIZE)
@@ -192,7 +192,7 @@ int cap_encode_data_alloc(uint64_t size, const uint8_t *bytes, size_t len,
   s.data.size = size;
   s.data.pages = pages;
   s.data.page_count = (uint32_t)n;
-  rc = cap_encode_alloc(&s, out, out_len, err);
+  rc = nub_cap_encode_alloc(&s, out, out_len, err);
   free(pages);
   return rc;
 }
@@ -205,17 +205,17 @@ static void *alloc_array(size_t n, size_t elem, int *rc) {
   return p;
 }
 
-static cap_slot *slots_from(const cap_slots *src, int *rc) {
-  cap_slot *s;
+static nub_cap_slot *slots_from(const nub_cap_slots *src, int *rc) {
+  nub_cap_slot *s;
   if (!(s = alloc_array(src->count, sizeof *s, rc))) return NULL;
-  for (uint32_t i = 0; i < src->count; i++) cap_slots_get(src, i, &s[i]);
+  for (uint32_t i = 0; i < src->count; i++) nub_cap_slots_get(src, i, &s[i]);
   return s;
 }
 
-static int image_spec_from(const cap_image_view *v, cap_image_spec *s) {
+static int image_spec_from(const nub_cap_image_view *v, nub_cap_image_spec *s) {
   int rc = CAP_OK;
-  cap_endpoint *ep = alloc_array(v->endpoint_count, sizeof *ep, &rc);
-  cap_mapping *mp = alloc_array(v->mapping_count, sizeof *mp, &rc);
+  nub_cap_endpoint *ep = alloc_array(v->endpoint_count, sizeof *ep, &rc);
+  nub_cap_mapping *mp = alloc_array(v->mapping_count, sizeof *mp, &rc);
   s->profile = v->profile;
   s->heap_top = v->heap_top;
   s->heap_limit = v->heap_limit;
@@ -227,14 +227,14 @@ static int image_spec_from(const cap_image_view *v, cap_image_spec *s) {
   s->mapping_count = mp ? v->mapping_count : 0;
   s->slots = slots_from(&v->slots, &rc);
   s->slot_count = s->slots ? v->slots.count : 0;
-  for (uint32_t i = 0; ep && i < v->endpoint_count; i++) cap_image_endpoint(v, i, &ep[i]);
-  for (uint32_t i = 0; mp && i < v->mapping_count; i++) cap_image_mapping(v, i, &mp[i]);
+  for (uint32_t i = 0; ep && i < v->endpoint_count; i++) nub_cap_image_endpoint(v, i, &ep[i]);
+  for (uint32_t i = 0; mp && i < v->mapping_count; i++) nub_cap_image_mapping(v, i, &mp[i]);
   return rc;
 }
 
-static int instance_spec_from(const cap_instance_view *v, cap_instance_spec *s) {
+static int instance_spec_from(const nub_cap_instance_view *v, nub_cap_instance_spec *s) {
   int rc = CAP_OK;
-  cap_overlay *ov = alloc_array(v->overlay_count, sizeof *ov, &rc);
+  nub_cap_overlay *ov = alloc_array(v->overlay_count, sizeof *ov, &rc);
   memcpy(s->image_hash, v->image_hash, CAP_HASH_SIZE);
   memcpy(s->image_hash_chain, v->image_hash_chain, CAP_HASH_SIZE);
   memcpy(s->root_cnode, v->root_cnode, CAP_HASH_SIZE);
@@ -243,21 +243,21 @@ static int instance_spec_from(const cap_instance_view *v, cap_instance_spec *s) 
   s->gas = v->gas;
   s->overlays = ov;
   s->overlay_count = ov ? v->overlay_count : 0;
-  for (uint32_t i = 0; ov && i < v->overlay_count; i++) cap_instance_overlay(v, i, &ov[i]);
+  for (uint32_t i = 0; ov && i < v->overlay_count; i++) nub_cap_instance_overlay(v, i, &ov[i]);
   return rc;
 }
 
-static int data_spec_from(const cap_data_view *v, cap_data_spec *s) {
+static int data_spec_from(const nub_cap_data_view *v, nub_cap_data_spec *s) {
   int rc = CAP_OK;
-  cap_page *pg = alloc_array(v->page_count, sizeof *pg, &rc);
+  nub_cap_page *pg = alloc_array(v->page_count, sizeof *pg, &rc);
   s->size = v->size;
   s->pages = pg;
   s->page_count = pg ? v->page_count : 0;
-  for (uint32_t i = 0; pg && i < v->page_count; i++) pg[i] = cap_data_page(v, i);
+  for (uint32_t i = 0; pg && i < v->page_count; i++) pg[i] = nub_cap_data_page(v, i);
   return rc;
 }
 
-int cap_spec_from_view(const cap_view *v, cap_spec *out, cap_error *err) {
+int nub_cap_spec_from_view(const nub_cap_view *v, nub_cap_spec *out, nub_cap_error *err) {
   int rc = CAP_OK;
   memset(out, 0, sizeof *out);
   out->kind = v->kind;
@@ -271,14 +271,14 @@ int cap_spec_from_view(const cap_view *v, cap_spec *out, cap_error *err) {
     break;
   }
   if (rc) {
-    cap_spec_free(out);
+    nub_cap_spec_free(out);
     return cap_fail(err, CAP_ERR_NOMEM, 0, "spec: no memory for the %s's arrays",
-                    cap_kind_name(v->kind));
+                    nub_cap_kind_name(v->kind));
   }
   return CAP_OK;
 }
 
-void cap_spec_free(cap_spec *s) {
+void nub_cap_spec_free(nub_cap_spec *s) {
   switch (s->kind) {
   case CAP_DATA: free((void *)s->data.pages); break;
   case CAP_IMAGE:

@@ -6,7 +6,7 @@
 
 #include "cap_internal.h"
 
-int cap_fail(cap_error *err, int code, uint64_t offset, const char *fmt, ...) {
+int cap_fail(nub_cap_error *err, int code, uint64_t offset, const char *fmt, ...) {
   if (err) {
     va_list ap;
     err->code = code;
@@ -19,8 +19,8 @@ int cap_fail(cap_error *err, int code, uint64_t offset, const char *fmt, ...) {
   return code;
 }
 
-int cap_fail_pvm(cap_error *err, int code, uint64_t base, const char *prefix,
-                 const pvm_error *perr) {
+int cap_fail_pvm(nub_cap_error *err, int code, uint64_t base, const char *prefix,
+                 const nub_pvm_error *perr) {
   cap_fail(err, code, base + perr->offset, "%s: %s", prefix, perr->msg);
   if (err) err->pvm_code = perr->code;
   return code;
@@ -36,7 +36,7 @@ const char *cap_hex32(const uint8_t h[CAP_HASH_SIZE], char buf[65]) {
   return buf;
 }
 
-const char *cap_errcode_name(int code) {
+const char *nub_cap_errcode_name(int code) {
   static const char *names[CAP_ERR_COUNT] = {
     "ok", "truncated", "offset", "trailing", "limit", "selector", "order",
     "reserved", "align", "range", "overlap", "canonical", "code", "sentinel",
@@ -46,7 +46,7 @@ const char *cap_errcode_name(int code) {
   return (unsigned)code < CAP_ERR_COUNT ? names[code] : "?";
 }
 
-const char *cap_kind_name(int kind) {
+const char *nub_cap_kind_name(int kind) {
   static const char *names[CAP_KIND_COUNT] = {"instance", "image", "data", "cnode"};
   return (unsigned)kind < CAP_KIND_COUNT ? names[kind] : "?";
 }

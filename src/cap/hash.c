@@ -6,14 +6,14 @@
 
 #include "cap_internal.h"
 
-const uint8_t cap_sentinel_hash[CAP_HASH_SIZE] = {
+const uint8_t nub_cap_sentinel_hash[CAP_HASH_SIZE] = {
   0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
   0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
   0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
 };
 
-bool cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]) {
-  return memcmp(h, cap_sentinel_hash, CAP_HASH_SIZE) == 0;
+bool nub_cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]) {
+  return memcmp(h, nub_cap_sentinel_hash, CAP_HASH_SIZE) == 0;
 }
 
 #define KEY_DEPTH  0    /* ByteList[8]: one chunk */
@@ -56,16 +56,16 @@ static void list_root(const void *list, uint32_t n, uint32_t limit,
 #define PAGE_LEVEL1 (CAP_PAGE_SIZE / 2)     /* 64 digests of one page */
 
 /* Roots of pages first .. first+n-1 (n <= PAGE_BATCH) to buf[0 .. 32n). */
-static void page_roots(const cap_data_view *d, uint32_t first, uint32_t n, uint8_t *buf) {
+static void page_roots(const nub_cap_data_view *d, uint32_t first, uint32_t n, uint8_t *buf) {
   for (uint32_t j = 0; j < n; j++)
-    cap_sha256_pairs(cap_data_page(d, first + j).bytes, buf + (size_t)PAGE_LEVEL1 * j,
+    cap_sha256_pairs(nub_cap_data_page(d, first + j).bytes, buf + (size_t)PAGE_LEVEL1 * j,
                      CAP_PAGE_SIZE / 64);
   /* each page's digests stay a power-of-two run, so levels never mix pages */
   for (size_t nodes = (size_t)n * (PAGE_LEVEL1 / 64); nodes >= n; nodes /= 2)
     cap_sha256_pairs(buf, buf, nodes);
 }
 
-static void data_root(const cap_data_view *d, uint8_t out[32]) {
+static void data_root(const nub_cap_data_view *d, uint8_t out[32]) {
   uint64_t npages = d->size / CAP_PAGE_SIZE;
   uint8_t leaves[2][32], buf[PAGE_BATCH * PAGE_LEVEL1];
   ssz_merkle m;
@@ -75,8 +75,8 @@ static void data_root(const cap_data_view *d, uint8_t out[32]) {
     page_roots(d, i, n, buf);
     /* runs of consecutive page indices go in as runs of chunks */
     for (uint32_t j = 0; j < n;) {
-      uint32_t index = cap_data_page(d, i + j).index, run = 1;
-      while (j + run < n && cap_data_page(d, i + j + run).index == index + run) run++;
+      uint32_t index = nub_cap_data_page(d, i + j).index, run = 1;
+      while (j + run < n && nub_cap_data_page(d, i + j + run).index == index + run) run++;
       ssz_merkle_add_zeros(&m, index - m.count);
       ssz_merkle_add_chunks(&m, buf + 32 * (size_t)j, run);
       j += run;
@@ -111,16 +111,16 @@ static void mapping_root(const void *list, uint32_t i, uint8_t out[32]) {
 
 /* Slot {key: ByteList[8], hash: Bytes32}. */
 static void slot_root(const void *list, uint32_t i, uint8_t out[32]) {
-  cap_slot s;
+  nub_cap_slot s;
   uint8_t leaves[2][32];
-  cap_slots_get((const cap_slots *)list, i, &s);
+  nub_cap_slots_get((const nub_cap_slots *)list, i, &s);
   ssz_bytes_root(s.key, s.key_len, KEY_DEPTH, leaves[0]);
   ssz_mix_in(leaves[0], s.key_len, leaves[0]);
   memcpy(leaves[1], s.hash, 32);
   ssz_leaves_root((const uint8_t(*)[32])leaves, 2, out);
 }
 
-static void image_root(const cap_image_view *im, uint8_t out[32]) {
+static void image_root(const nub_cap_image_view *im, uint8_t out[32]) {
   uint8_t leaves[7][32];
   ssz_chunk_u64(im->profile, leaves[0]);
   ssz_chunk_u64(im->heap_top, leaves[1]);
@@ -143,7 +143,7 @@ static void overlay_root(const void *list, uint32_t i, uint8_t out[32]) {
   ssz_leaves_root((const uint8_t(*)[32])leaves, 2, out);
 }
 
-static void instance_root(const cap_instance_view *in, uint8_t out[32]) {
+static void instance_root(const nub_cap_instance_view *in, uint8_t out[32]) {
   uint8_t leaves[7][32];
   memcpy(leaves[0], in->image_hash, 32);
   memcpy(leaves[1], in->image_hash_chain, 32);
@@ -155,15 +155,15 @@ static void instance_root(const cap_instance_view *in, uint8_t out[32]) {
   ssz_leaves_root((const uint8_t(*)[32])leaves, 7, out);
 }
 
-int cap_refuse_sentinel(const uint8_t h[CAP_HASH_SIZE], int kind, cap_error *err) {
+int cap_refuse_sentinel(const uint8_t h[CAP_HASH_SIZE], int kind, nub_cap_error *err) {
   char hex[65];
-  if (!cap_hash_is_sentinel(h)) return CAP_OK;
+  if (!nub_cap_hash_is_sentinel(h)) return CAP_OK;
   return cap_fail(err, CAP_ERR_SENTINEL, 0,
                   "cap: %s hashes to the reserved failure sentinel %s",
-                  cap_kind_name(kind), cap_hex32(h, hex));
+                  nub_cap_kind_name(kind), cap_hex32(h, hex));
 }
 
-int cap_hash(const cap_view *v, uint8_t out[CAP_HASH_SIZE], cap_error *err) {
+int nub_cap_hash(const nub_cap_view *v, uint8_t out[CAP_HASH_SIZE], nub_cap_error *err) {
   uint8_t root[32];
   if (nub_cap_init())
     return cap_fail(err, CAP_ERR_NOMEM, 0, "cap: libsodium failed to initialise");
@@ -181,14 +181,14 @@ int cap_hash(const cap_view *v, uint8_t out[CAP_HASH_SIZE], cap_error *err) {
   return cap_refuse_sentinel(out, v->kind, err);
 }
 
-int cap_hash_wire(const uint8_t *wire, const uint8_t *end,
-                  uint8_t out[CAP_HASH_SIZE], cap_error *err) {
-  cap_view v;
-  int rc = cap_decode(wire, end, &v, err);
-  return rc ? rc : cap_hash(&v, out, err);
+int nub_cap_hash_wire(const uint8_t *wire, const uint8_t *end,
+                  uint8_t out[CAP_HASH_SIZE], nub_cap_error *err) {
+  nub_cap_view v;
+  int rc = nub_cap_decode(wire, end, &v, err);
+  return rc ? rc : nub_cap_hash(&v, out, err);
 }
 
-void cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
+void nub_cap_hash_chain(const uint8_t parent[CAP_HASH_SIZE],
                     const uint8_t image_hash[CAP_HASH_SIZE],
                     uint8_t out[CAP_HASH_SIZE]) {
   uint8_t buf[2 * CAP_HASH_SIZE];

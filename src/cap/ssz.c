@@ -12,7 +12,7 @@
 
 int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
                   const uint8_t *var_at, const char *const *names,
-                  const char *what, ssz_span *vars, cap_error *err) {
+                  const char *what, ssz_span *vars, nub_cap_error *err) {
   uint64_t start[8], prev = fixed;
   if (c.len < fixed)
     return cap_fail(err, CAP_ERR_TRUNCATED, c.off + c.len,
@@ -45,7 +45,7 @@ int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
 }
 
 int ssz_list_fixed(ssz_span s, size_t elem, uint32_t limit, const char *what,
-                   uint32_t *count, cap_error *err) {
+                   uint32_t *count, nub_cap_error *err) {
   size_t left = s.len % elem, n = s.len / elem;
   if (left)
     return cap_fail(err, CAP_ERR_TRAILING, s.off + s.len - left,
@@ -59,7 +59,7 @@ int ssz_list_fixed(ssz_span s, size_t elem, uint32_t limit, const char *what,
 }
 
 int ssz_list_var(ssz_span s, uint32_t limit, const char *what, uint32_t *count,
-                 cap_error *err) {
+                 nub_cap_error *err) {
   uint64_t first, prev, n;
   *count = 0;
   if (s.len == 0) return CAP_OK;

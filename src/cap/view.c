@@ -1,21 +1,21 @@
 /*
-** Field access on validated views.  cap_decode checked every offset and
+** Field access on validated views.  nub_cap_decode checked every offset and
 ** length, so these only read.
 */
 #include "cap_internal.h"
 
 
-cap_page cap_data_page(const cap_data_view *d, uint32_t i) {
+nub_cap_page nub_cap_data_page(const nub_cap_data_view *d, uint32_t i) {
   const uint8_t *rec = d->pages + (size_t)i * W_PAGE;
-  cap_page pg = {cap_le32(rec), rec + 4};
+  nub_cap_page pg = {cap_le32(rec), rec + 4};
   return pg;
 }
 
-const uint8_t *cap_data_find_page(const cap_data_view *d, uint32_t page_index) {
+const uint8_t *nub_cap_data_find_page(const nub_cap_data_view *d, uint32_t page_index) {
   uint32_t lo = 0, hi = d->page_count;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
-    cap_page pg = cap_data_page(d, mid);
+    nub_cap_page pg = nub_cap_data_page(d, mid);
     if (pg.index == page_index) return pg.bytes;
     if (pg.index < page_index) lo = mid + 1;
     else hi = mid;
@@ -23,7 +23,7 @@ const uint8_t *cap_data_find_page(const cap_data_view *d, uint32_t page_index) {
   return NULL;
 }
 
-void cap_image_endpoint(const cap_image_view *im, uint32_t i, cap_endpoint *out) {
+void nub_cap_image_endpoint(const nub_cap_image_view *im, uint32_t i, nub_cap_endpoint *out) {
   const uint8_t *e = im->endpoints + (size_t)i * W_ENDPOINT;
   out->key = e[EP_KEY];
   out->entry_pc = cap_le32(e + EP_PC);
@@ -31,14 +31,14 @@ void cap_image_endpoint(const cap_image_view *im, uint32_t i, cap_endpoint *out)
   for (int r = 0; r < CAP_REGS; r++) out->regs[r] = cap_le(e + EP_REGS + 8 * r, 8);
 }
 
-bool cap_image_find_endpoint(const cap_image_view *im, uint8_t key,
-                             cap_endpoint *out) {
+bool nub_cap_image_find_endpoint(const nub_cap_image_view *im, uint8_t key,
+                             nub_cap_endpoint *out) {
   uint32_t lo = 0, hi = im->endpoint_count;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
     uint8_t k = im->endpoints[(size_t)mid * W_ENDPOINT + EP_KEY];
     if (k == key) {
-      cap_image_endpoint(im, mid, out);
+      nub_cap_image_endpoint(im, mid, out);
       return true;
     }
     if (k < key) lo = mid + 1;
@@ -47,7 +47,7 @@ bool cap_image_find_endpoint(const cap_image_view *im, uint8_t key,
   return false;
 }
 
-void cap_image_mapping(const cap_image_view *im, uint32_t i, cap_mapping *out) {
+void nub_cap_image_mapping(const nub_cap_image_view *im, uint32_t i, nub_cap_mapping *out) {
   const uint8_t *m = im->mappings + (size_t)i * W_MAPPING;
   out->start = cap_le32(m + MAP_START);
   out->size = cap_le32(m + MAP_SIZE);
@@ -55,22 +55,22 @@ void cap_image_mapping(const cap_image_view *im, uint32_t i, cap_mapping *out) {
   memcpy(out->source, m + MAP_SOURCE, CAP_HASH_SIZE);
 }
 
-void cap_instance_overlay(const cap_instance_view *in, uint32_t i,
-                          cap_overlay *out) {
+void nub_cap_instance_overlay(const nub_cap_instance_view *in, uint32_t i,
+                          nub_cap_overlay *out) {
   const uint8_t *o = in->overlays + (size_t)i * W_OVERLAY;
   out->address = cap_le32(o);
   memcpy(out->data, o + 4, CAP_HASH_SIZE);
 }
 
 /* Element i of a slot list: its bytes start at offset table[i]. */
-static const uint8_t *slot_at(const cap_slots *s, uint32_t i, size_t *key_len) {
+static const uint8_t *slot_at(const nub_cap_slots *s, uint32_t i, size_t *key_len) {
   uint32_t start = cap_le32(s->p + 4 * (size_t)i);
   uint32_t end = i + 1 < s->count ? cap_le32(s->p + 4 * (size_t)i + 4) : s->len;
   *key_len = end - start - W_SLOT_FIXED;
   return s->p + start;
 }
 
-void cap_slots_get(const cap_slots *s, uint32_t i, cap_slot *out) {
+void nub_cap_slots_get(const nub_cap_slots *s, uint32_t i, nub_cap_slot *out) {
   size_t klen;
   const uint8_t *e = slot_at(s, i, &klen);
   memset(out, 0, sizeof *out);
@@ -79,8 +79,8 @@ void cap_slots_get(const cap_slots *s, uint32_t i, cap_slot *out) {
   memcpy(out->hash, e + 4, CAP_HASH_SIZE);
 }
 
-bool cap_slots_find(const cap_slots *s, const uint8_t *key, size_t key_len,
-                    cap_slot *out) {
+bool nub_cap_slots_find(const nub_cap_slots *s, const uint8_t *key, size_t key_len,
+                    nub_cap_slot *out) {
   uint32_t lo = 0, hi = s->count;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
@@ -88,7 +88,7 @@ bool cap_slots_find(const cap_slots *s, const uint8_t *key, size_t key_len,
     const uint8_t *e = slot_at(s, mid, &klen);
     int c = cap_key_cmp(e + W_SLOT_FIXED, klen, key, key_len);
     if (c == 0) {
-      cap_slots_get(s, mid, out);
+      nub_cap_slots_get(s, mid, out);
       return true;
     }
     if (c < 0) lo = mid + 1;
@@ -102,7 +102,7 @@ static const uint8_t *moved(const uint8_t *p, uintptr_t from, uintptr_t to) {
   return p ? (const uint8_t *)(to + ((uintptr_t)p - from)) : NULL;
 }
 
-void cap_view_rebase(cap_view *v, const uint8_t *new_wire) {
+void nub_cap_view_rebase(nub_cap_view *v, const uint8_t *new_wire) {
   uintptr_t from = (uintptr_t)v->wire, to = (uintptr_t)new_wire;
   switch (v->kind) {
   case CAP_DATA:

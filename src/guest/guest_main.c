@@ -186,12 +186,12 @@ int main(void) {
 
   char err[NK_CHAN_MSG];
   if (guest_ext_init(&ch, cfg.io_size, err, sizeof err)) boot_fail("%s", err);
-  const pvm_engine *engine = nk_engine_by_name(cfg.engine[0] ? cfg.engine : NULL);
+  const nub_pvm_engine *engine = nk_engine_by_name(cfg.engine[0] ? cfg.engine : NULL);
   if (!engine) boot_fail("unknown engine '%s'", cfg.engine);
-  pvm_error perr;
-  if (engine == &jit_engine) {
-    if (jit_thread_prepare(&perr)) boot_fail("%s", perr.msg);
-    jit_keep_handler();        /* no sigaction per invoke: the filter forbids it */
+  nub_pvm_error perr;
+  if (engine == &nub_jit_engine) {
+    if (nub_jit_thread_prepare(&perr)) boot_fail("%s", perr.msg);
+    nub_jit_keep_handler();        /* no sigaction per invoke: the filter forbids it */
   }
   nk_config kc = {.heap_base = heap, .heap_size = cfg.heap_size, .engine = engine,
                   .memory_budget = cfg.memory_budget};

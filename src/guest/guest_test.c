@@ -260,17 +260,17 @@ void guest_ext_after_serve(uint32_t seq) {
 
 /* An engine whose compile always fails, for kernel error 50 (the kernel
 ** tests select it by name on both backends). */
-static int failing_compile(const pvm_program *prog, void **code, pvm_error *err) {
+static int failing_compile(const nub_pvm_program *prog, void **code, nub_pvm_error *err) {
   if (err) snprintf(err->msg, sizeof err->msg, "injected compile failure");
   return PVM_ERR_UNSUPPORTED;
 }
 
-static pvm_engine failing_engine;
+static nub_pvm_engine failing_engine;
 
 int guest_ext_init(const nk_chan *ch, size_t io_size, char *err, size_t errlen) {
   test_ch = *ch;
   test_io_size = io_size;
-  failing_engine = pvm_engine_interp;
+  failing_engine = nub_pvm_engine_interp;
   failing_engine.name = "test-failing-compile";
   failing_engine.compile = failing_compile;
   if (nk_add_engine(&failing_engine)) {

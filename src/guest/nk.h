@@ -17,7 +17,7 @@ typedef struct nk_kernel nk_kernel;
 typedef struct nk_config {
   void *heap_base;              /* region the kernel owns, mapped read-write */
   size_t heap_size;
-  const pvm_engine *engine;     /* runs invocations */
+  const nub_pvm_engine *engine;     /* runs invocations */
   uint64_t memory_budget;       /* bytes for the JIT cache, a compile and an
                                    invocation's pages together (docs/abi.md);
                                    0 = NK_DEFAULT_MEMORY_BUDGET */
@@ -44,14 +44,14 @@ typedef struct nk_config {
 
 /* Engine by name ("interp", "jit", or one added with nk_add_engine);
 ** NULL = the best available. */
-const pvm_engine *nk_engine_by_name(const char *name);
+const nub_pvm_engine *nk_engine_by_name(const char *name);
 /* The same for a CPU with cpu_features (JIT_CPU_*): a NULL name skips the
 ** JIT where the CPU lacks JIT_CPU_REQUIRED (the interpreter runs; the
 ** engine name in the sandbox report and nub_engine_name says so). */
-const pvm_engine *nk_engine_pick(const char *name, uint32_t cpu_features);
+const nub_pvm_engine *nk_engine_pick(const char *name, uint32_t cpu_features);
 /* Make an extra engine selectable by name (test guests add fault-injecting
 ** engines this way).  Process-wide; returns -1 when the table is full. */
-int nk_add_engine(const pvm_engine *engine);
+int nk_add_engine(const nub_pvm_engine *engine);
 
 int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen);
 void nk_destroy(nk_kernel *k);

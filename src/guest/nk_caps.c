@@ -16,8 +16,8 @@ static void *dir_alloc(void *ud, size_t size, size_t align) {
 static void dir_free(void *ud, void *p) { nk_heap_free(ud, p); }
 
 int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
-  cap_error cerr;
-  cap_alloc alloc = {dir_alloc, dir_free, NULL};
+  nub_cap_error cerr;
+  nub_cap_alloc alloc = {dir_alloc, dir_free, NULL};
   if (nub_cap_init()) { snprintf(err, errlen, "kernel: libsodium failed to start"); return -1; }
   k->heap = nk_heap_init(k->cfg.heap_base, k->cfg.heap_size);
   if (!k->heap) {
@@ -26,7 +26,7 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
     return -1;
   }
   alloc.ud = k->heap;
-  if (cap_dir_create(&k->dir, k->cfg.heap_base, k->cfg.heap_size, &alloc, 1024, &cerr)) {
+  if (nub_cap_dir_create(&k->dir, k->cfg.heap_base, k->cfg.heap_size, &alloc, 1024, &cerr)) {
     snprintf(err, errlen, "kernel: directory: %s", cerr.msg);
     return -1;
   }
@@ -41,10 +41,10 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
 
 uint64_t nk_caps_count(const nk_kernel *k) { return k->nviews; }
 
-const cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
+const nub_cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
                              uint32_t *ordinal) {
-  cap_dir_entry e;
-  if (cap_dir_find(&k->dir, hash, &e, NULL) || e.ordinal >= k->nviews) return NULL;
+  nub_cap_dir_entry e;
+  if (nub_cap_dir_find(&k->dir, hash, &e, NULL) || e.ordinal >= k->nviews) return NULL;
   if (ordinal) *ordinal = e.ordinal;
   return &k->views[e.ordinal];
 }
@@ -67,7 +67,7 @@ static int reserve_views(nk_kernel *k, size_t extra) {
   if (extra <= k->views_cap - k->nviews) return 0;
   size_t cap = k->views_cap ? k->views_cap : 256;
   while (cap - k->nviews < extra) cap *= 2;
-  cap_view *nv = table_realloc(k->views, cap * sizeof *nv);
+  nub_cap_view *nv = table_realloc(k->views, cap * sizeof *nv);
   if (!nv) return -1;
   k->views = nv;
   nk_compiled **nc = table_realloc(k->compiled, cap * sizeof *nc);
@@ -80,7 +80,7 @@ static int reserve_views(nk_kernel *k, size_t extra) {
 
 /* After reserve_views: -1 only if the directory and the views count
 ** inserts differently (never). */
-static int keep_view(nk_kernel *k, uint32_t ordinal, const cap_view *v) {
+static int keep_view(nk_kernel *k, uint32_t ordinal, const nub_cap_view *v) {
   if (ordinal != k->nviews || k->nviews == k->views_cap) return -1;
   k->views[k->nviews++] = *v;
   return 0;
@@ -119,23 +119,23 @@ static uint32_t reject(nk_kernel *k, uint32_t reason, const char *text, uint8_t 
 uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                        size_t out_cap, size_t *out_len) {
   uint8_t hash[NUB_HASH_SIZE];
-  char text[320];                   /* a cap_error message and more; reject() cuts */
-  cap_dir_entry entry;
-  cap_view view;
-  cap_error cerr;
+  char text[320];                   /* a nub_cap_error message and more; reject() cuts */
+  nub_cap_dir_entry entry;
+  nub_cap_view view;
+  nub_cap_error cerr;
   bool inserted = false;
   if (reserve_views(k, 1)) {
     snprintf(text, sizeof text, "kernel: no memory to grow its table of %zu caps", k->nviews);
     return reject(k, NUB_PUT_CAP_NO_MEMORY, text, out, out_cap, out_len);
   }
-  /* cap_dir_put copies the bytes into the heap before it decodes them */
-  if (cap_dir_put(&k->dir, in, in_len, hash, &entry, &view, &inserted, &cerr)) {
+  /* nub_cap_dir_put copies the bytes into the heap before it decodes them */
+  if (nub_cap_dir_put(&k->dir, in, in_len, hash, &entry, &view, &inserted, &cerr)) {
     uint32_t reason = reason_class(cerr.code);
     if (reason == NUB_PUT_CAP_INVALID)   /* the words of `nub cap show` */
       snprintf(text, sizeof text, "%s (%s error at byte %llu)", cerr.msg,
-               cap_errcode_name(cerr.code), (unsigned long long)cerr.offset);
+               nub_cap_errcode_name(cerr.code), (unsigned long long)cerr.offset);
     else
-      snprintf(text, sizeof text, "%s (%s)", cerr.msg, cap_errcode_name(cerr.code));
+      snprintf(text, sizeof text, "%s (%s)", cerr.msg, nub_cap_errcode_name(cerr.code));
     return reject(k, reason, text, out, out_cap, out_len);
   }
   if (inserted) {
@@ -175,9 +175,9 @@ uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t
                           "republish: out of memory for %u more views", h.count);
   for (; r.stored < h.count; r.stored++) {
     nub_republish_record rec;
-    cap_dir_entry entry;
-    cap_view view;
-    cap_error cerr;
+    nub_cap_dir_entry entry;
+    nub_cap_view view;
+    nub_cap_error cerr;
     bool inserted = false;
     if (in_len - at < sizeof rec)
       return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
@@ -190,7 +190,7 @@ uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t
                             "republish: record %u at offset %zu: length %llu exceeds the %zu "
                             "bytes left", r.stored, at - sizeof rec,
                             (unsigned long long)rec.len, in_len - at);
-    if (cap_dir_put_hashed(&k->dir, in + at, (size_t)rec.len, rec.hash, &entry, &view,
+    if (nub_cap_dir_put_hashed(&k->dir, in + at, (size_t)rec.len, rec.hash, &entry, &view,
                            &inserted, &cerr)) {
       k->stats.put_cap_failures++;
       return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,

@@ -34,12 +34,12 @@ typedef struct nk_slot {
 } nk_slot;
 
 struct nk_inst {
-  const cap_view *image;
+  const nub_cap_view *image;
   uint32_t image_ordinal;
-  const cap_view *published;     /* Instance cap it came from (overlays), or NULL */
+  const nub_cap_view *published;     /* Instance cap it came from (overlays), or NULL */
   uint8_t image_hash[CAP_HASH_SIZE];
   uint8_t chain[CAP_HASH_SIZE];
-  pvm_mem *mem;                  /* NULL until its first CALL */
+  nub_pvm_mem *mem;                  /* NULL until its first CALL */
   bool borrowed_mem;             /* the root's (k->mem) */
   uint64_t held;                 /* budget bytes: this struct + its memory */
   uint32_t slots_hi;             /* slots [slots_hi, 256) are empty */
@@ -52,7 +52,7 @@ typedef struct nk_frame {
   nk_compiled *c;
   uint8_t origin;                /* the caller's slot it came from */
   bool yielded;                  /* suspended in HOST_YIELD, its caller handles */
-  pvm_vm vm;
+  nub_pvm_vm vm;
 } nk_frame;
 
 struct nk_frames {
@@ -65,7 +65,7 @@ struct nk_frames {
   uint32_t memories;             /* Instances with an address space (root too) */
   nk_inst *free_insts;
   uint32_t free_count;
-  pvm_mem *pool[NK_MEM_POOL];
+  nub_pvm_mem *pool[NK_MEM_POOL];
   uint32_t pool_count;
 };
 
@@ -81,7 +81,7 @@ void nk_frames_fini(nk_kernel *k) {
     F->free_insts = i->next;
     free(i);
   }
-  for (uint32_t i = 0; i < F->pool_count; i++) pvm_mem_free(F->pool[i]);
+  for (uint32_t i = 0; i < F->pool_count; i++) nub_pvm_mem_free(F->pool[i]);
   free(F);
   k->frames = NULL;
 }
@@ -96,22 +96,22 @@ static void set_slot_cap(nk_inst *i, uint32_t s, const uint8_t hash[CAP_HASH_SIZ
 
 /* Slots with one-byte keys of a slot list (longer keys are not
 ** addressable by the one-byte ABI). */
-static void fill_slots(nk_inst *i, const cap_slots *list) {
+static void fill_slots(nk_inst *i, const nub_cap_slots *list) {
   for (uint32_t j = 0; j < list->count; j++) {
-    cap_slot s;
-    cap_slots_get(list, j, &s);
+    nub_cap_slot s;
+    nub_cap_slots_get(list, j, &s);
     if (s.key_len == 1) set_slot_cap(i, s.key[0], s.hash);
   }
 }
 
 /* A new Instance of image with chain; slots from cnode (may be NULL),
 ** then the Image's own slots, which win.  0 or a kernel error. */
-static uint32_t inst_new(nk_kernel *k, const cap_view *image, uint32_t ordinal,
+static uint32_t inst_new(nk_kernel *k, const nub_cap_view *image, uint32_t ordinal,
                          const uint8_t image_hash[CAP_HASH_SIZE],
-                         const uint8_t chain[CAP_HASH_SIZE], const cap_view *published,
+                         const uint8_t chain[CAP_HASH_SIZE], const nub_cap_view *published,
                          nk_inst **out) {
   struct nk_frames *F = k->frames;
-  const cap_view *cnode = NULL;
+  const nub_cap_view *cnode = NULL;
   nk_inst *i;
   if (published && memcmp(published->instance.root_cnode, zero_hash, CAP_HASH_SIZE)) {
     cnode = nk_caps_find(k, published->instance.root_cnode, NULL);
@@ -162,10 +162,10 @@ static void inst_release(nk_kernel *k, nk_inst *i) {
     if (x->mem) {
       F->memories--;
       if (!x->borrowed_mem) {
-        if (F->pool_count < NK_MEM_POOL && !pvm_mem_reset(x->mem, NULL))
+        if (F->pool_count < NK_MEM_POOL && !nub_pvm_mem_reset(x->mem, NULL))
           F->pool[F->pool_count++] = x->mem;
         else
-          pvm_mem_free(x->mem);
+          nub_pvm_mem_free(x->mem);
       }
     }
     F->held -= x->held;
@@ -199,11 +199,11 @@ static void slot_move(nk_kernel *k, nk_inst *from, nk_inst *to, uint32_t s) {
 static uint64_t units(uint64_t bytes, uint64_t unit) { return (bytes + unit - 1) / unit; }
 
 /* What every CALL into image pays besides the floor. */
-static uint64_t frame_cost(const cap_image_view *im) {
+static uint64_t frame_cost(const nub_cap_image_view *im) {
   uint64_t ro = units(im->code_len, 2u << 20);
   for (uint32_t j = 0; j < im->mapping_count; j++) {
-    cap_mapping m;
-    cap_image_mapping(im, j, &m);
+    nub_cap_mapping m;
+    nub_cap_image_mapping(im, j, &m);
     if (m.access == CAP_ACCESS_RO) ro += units(m.size, 2u << 20);
   }
   return NK_GAS_CALL_FRAME + units(im->code_len, CAP_PAGE_SIZE) * NK_GAS_CODE_PAGE +
@@ -212,18 +212,18 @@ static uint64_t frame_cost(const cap_image_view *im) {
 
 /* Pages of Data the memory of i places where the frame may write them. */
 static uint64_t cow_pages(nk_kernel *k, const nk_inst *i) {
-  const cap_image_view *im = &i->image->image;
+  const nub_cap_image_view *im = &i->image->image;
   uint64_t n = 0;
   for (uint32_t j = 0; j < im->mapping_count; j++) {
-    cap_mapping m;
-    cap_image_mapping(im, j, &m);
-    const cap_view *d = m.access == CAP_ACCESS_RW ? nk_caps_find(k, m.source, NULL) : NULL;
+    nub_cap_mapping m;
+    nub_cap_image_mapping(im, j, &m);
+    const nub_cap_view *d = m.access == CAP_ACCESS_RW ? nk_caps_find(k, m.source, NULL) : NULL;
     if (d && d->kind == CAP_DATA) n += d->data.page_count;
   }
   for (uint32_t j = 0; i->published && j < i->published->instance.overlay_count; j++) {
-    cap_overlay o;
-    cap_instance_overlay(&i->published->instance, j, &o);
-    const cap_view *d = nk_caps_find(k, o.data, NULL);
+    nub_cap_overlay o;
+    nub_cap_instance_overlay(&i->published->instance, j, &o);
+    const nub_cap_view *d = nk_caps_find(k, o.data, NULL);
     if (d && d->kind == CAP_DATA) n += d->data.page_count;
   }
   return n;
@@ -231,7 +231,7 @@ static uint64_t cow_pages(nk_kernel *k, const nk_inst *i) {
 
 static uint32_t memory_cost(nk_kernel *k, const nk_inst *i, uint64_t *gas, uint64_t *cow) {
   uint64_t runs;
-  if (cap_memory_runs(i->image, i->published, nk_lookup, k, &runs, NULL))
+  if (nub_cap_memory_runs(i->image, i->published, nk_lookup, k, &runs, NULL))
     return NUB_KERR_MEMORY;
   *cow = cow_pages(k, i);
   *gas = runs * NUB_GAS_PER_DATA_RUN + *cow * NK_GAS_COW_PAGE;
@@ -242,21 +242,21 @@ static uint32_t memory_cost(nk_kernel *k, const nk_inst *i, uint64_t *gas, uint6
 ** the budget (the sbrk range cut to what is left). */
 static uint32_t memory_build(nk_kernel *k, nk_inst *i) {
   struct nk_frames *F = k->frames;
-  const cap_image_view *im = &i->image->image;
+  const nub_cap_image_view *im = &i->image->image;
   uint64_t need = nk_mapping_bytes(im);
-  pvm_mem *m = NULL;
+  nub_pvm_mem *m = NULL;
   if (F->memories >= NK_MAX_MEMORIES || F->held + need > k->budget)
     return NUB_KERR_OUT_OF_MEMORY;
   if (F->pool_count) {
     m = F->pool[--F->pool_count];
-  } else if (pvm_mem_new(&m, NULL) ||
-             (k->heap_fd >= 0 && pvm_mem_set_backing(m, k->heap_fd, k->heap_fd_offset,
+  } else if (nub_pvm_mem_new(&m, NULL) ||
+             (k->heap_fd >= 0 && nub_pvm_mem_set_backing(m, k->heap_fd, k->heap_fd_offset,
                                                      k->cfg.heap_base, k->cfg.heap_size, NULL))) {
-    pvm_mem_free(m);
+    nub_pvm_mem_free(m);
     return NUB_KERR_OUT_OF_MEMORY;
   }
-  if (cap_memory_build(m, i->image, i->published, nk_lookup, k, NULL)) {
-    pvm_mem_reset(m, NULL);
+  if (nub_cap_memory_build(m, i->image, i->published, nk_lookup, k, NULL)) {
+    nub_pvm_mem_reset(m, NULL);
     F->pool[F->pool_count++] = m;     /* it came from the pool or is new: room */
     return NUB_KERR_MEMORY;
   }
@@ -264,7 +264,7 @@ static uint32_t memory_build(nk_kernel *k, nk_inst *i) {
   uint64_t heap = im->heap_limit > im->heap_top ? im->heap_limit - im->heap_top : 0;
   if (heap > room) {
     heap = room;
-    pvm_mem_set_heap(m, im->heap_top, im->heap_top + (uint32_t)room);
+    nub_pvm_mem_set_heap(m, im->heap_top, im->heap_top + (uint32_t)room);
   }
   i->mem = m;
   i->held += need + heap;
@@ -300,7 +300,7 @@ static uint32_t slot_arg(uint64_t v, uint32_t *s) {
 }
 
 /* An Image for DERIVE_SPAWN: the running one or one named by a slot. */
-static uint32_t spawn_image(loop *L, nk_frame *f, uint64_t operand, const cap_view **image,
+static uint32_t spawn_image(loop *L, nk_frame *f, uint64_t operand, const nub_cap_view **image,
                             uint32_t *ordinal, const uint8_t **hash) {
   uint32_t s, e;
   if (operand == NK_SELF_IMAGE) {
@@ -322,7 +322,7 @@ static uint32_t spawn_image(loop *L, nk_frame *f, uint64_t operand, const cap_vi
 }
 
 static uint32_t op_derive_spawn(loop *L, nk_frame *f) {
-  const cap_view *image;
+  const nub_cap_view *image;
   const uint8_t *image_hash;
   uint8_t chain[CAP_HASH_SIZE];
   uint32_t ordinal, dst, e;
@@ -331,7 +331,7 @@ static uint32_t op_derive_spawn(loop *L, nk_frame *f) {
       (e = slot_arg(f->vm.regs[9], &dst)))
     return e;
   if (f->inst->slots[dst].kind == SLOT_PENDING) return NUB_KERR_PENDING;
-  cap_hash_chain(f->inst->chain, image_hash, chain);
+  nub_cap_hash_chain(f->inst->chain, image_hash, chain);
   if ((e = inst_new(L->k, image, ordinal, image_hash, chain, NULL, &child))) return e;
   slot_clear(L->k, f->inst, dst);
   f->inst->slots[dst].kind = SLOT_INST;
@@ -353,7 +353,7 @@ static uint32_t op_image_hash_chain(loop *L, nk_frame *f) {
   if (sl->kind == SLOT_INST) {
     memcpy(id, sl->inst->chain, sizeof id);
   } else if (sl->kind == SLOT_CAP) {
-    const cap_view *v = nk_caps_find(L->k, sl->bytes, NULL);
+    const nub_cap_view *v = nk_caps_find(L->k, sl->bytes, NULL);
     if (!v) return NUB_KERR_SLOT_EMPTY;
     if (v->kind == CAP_INSTANCE) memcpy(id, v->instance.image_hash_chain, sizeof id);
     else if (v->kind == CAP_IMAGE) memcpy(id, sl->bytes, sizeof id);
@@ -363,13 +363,13 @@ static uint32_t op_image_hash_chain(loop *L, nk_frame *f) {
   }
   if (regs[9]) {                      /* and into the frame's memory */
     uint64_t a = regs[9];
-    pvm_mem *m = f->inst->mem;
-    if (a + CAP_HASH_SIZE > (uint64_t)PVM_PAGE_COUNT * CAP_PAGE_SIZE || pvm_mem_access(m, (uint32_t)a) != PVM_ACCESS_RW)
+    nub_pvm_mem *m = f->inst->mem;
+    if (a + CAP_HASH_SIZE > (uint64_t)PVM_PAGE_COUNT * CAP_PAGE_SIZE || nub_pvm_mem_access(m, (uint32_t)a) != PVM_ACCESS_RW)
       return finish(L, PVM_FAULT, (uint32_t)(a & ~(uint64_t)(CAP_PAGE_SIZE - 1)));
     uint32_t last = (uint32_t)(a + CAP_HASH_SIZE - 1);
-    if (pvm_mem_access(m, last) != PVM_ACCESS_RW)
+    if (nub_pvm_mem_access(m, last) != PVM_ACCESS_RW)
       return finish(L, PVM_FAULT, last & ~(CAP_PAGE_SIZE - 1));
-    if (pvm_mem_write(m, (uint32_t)a, id, sizeof id, NULL)) return NUB_KERR_MEMORY;
+    if (nub_pvm_mem_write(m, (uint32_t)a, id, sizeof id, NULL)) return NUB_KERR_MEMORY;
   }
   if (regs[8] != NK_NO_SLOT) {
     if (f->inst->slots[dst].kind == SLOT_PENDING) return NUB_KERR_PENDING;
@@ -393,7 +393,7 @@ static uint32_t callee(loop *L, nk_inst *parent, uint32_t s, nk_inst **out) {
     return 0;
   }
   if (sl->kind != SLOT_CAP) return NUB_KERR_SLOT_KIND;
-  const cap_view *v = nk_caps_find(L->k, sl->bytes, NULL), *image;
+  const nub_cap_view *v = nk_caps_find(L->k, sl->bytes, NULL), *image;
   uint32_t ordinal, e;
   if (!v) return NUB_KERR_INSTANCE_NOT_FOUND;
   if (v->kind != CAP_INSTANCE) return NUB_KERR_SLOT_KIND;
@@ -424,7 +424,7 @@ static uint32_t op_host_call(loop *L, nk_frame *f) {
   uint64_t *regs = f->vm.regs;
   uint64_t mem_gas = 0, cow = 0;
   uint32_t s, e;
-  cap_endpoint ep;
+  nub_cap_endpoint ep;
   nk_inst *child;
   nk_compiled *c;
   if ((e = slot_arg(regs[7], &s))) return e;
@@ -432,8 +432,8 @@ static uint32_t op_host_call(loop *L, nk_frame *f) {
   if (F->active != F->depth - 1) return NUB_KERR_PENDING;
   if (F->depth >= NK_MAX_DEPTH) return NUB_KERR_DEPTH_LIMIT;
   if ((e = callee(L, f->inst, s, &child))) return e;
-  const cap_image_view *im = &child->image->image;
-  if (!cap_image_find_endpoint(im, (uint8_t)(regs[8] & 0xFF), &ep))
+  const nub_cap_image_view *im = &child->image->image;
+  if (!nub_cap_image_find_endpoint(im, (uint8_t)(regs[8] & 0xFF), &ep))
     return NUB_KERR_ENDPOINT_NOT_FOUND;
   if (!child->mem && (e = memory_cost(L->k, child, &mem_gas, &cow))) return e;
   if (!pay(L, NK_GAS_KERNEL_CALL + frame_cost(im) + mem_gas)) return 0;
@@ -443,12 +443,12 @@ static uint32_t op_host_call(loop *L, nk_frame *f) {
     L->k->stats.pages_copied += cow;
   }
   nk_frame *n = &F->stack[F->depth];
-  if (pvm_vm_init(&n->vm, c->prog, child->mem, L->k->cfg.engine, c->code, NULL))
+  if (nub_pvm_vm_init(&n->vm, c->prog, child->mem, L->k->cfg.engine, c->code, NULL))
     return NUB_KERR_COMPILE_FAILED;
   memcpy(n->vm.regs, ep.regs, sizeof n->vm.regs);
   n->vm.regs[7] = regs[9];
   n->vm.regs[8] = regs[10];
-  pvm_vm_set_pc(&n->vm, ep.entry_pc);
+  nub_pvm_vm_set_pc(&n->vm, ep.entry_pc);
   n->inst = child;
   n->c = c;
   n->origin = (uint8_t)s;
@@ -466,7 +466,7 @@ static void pop(loop *L) {
   struct nk_frames *F = L->F;
   nk_frame *f = &F->stack[F->depth - 1], *p = f - 1;
   nk_slot *origin = &p->inst->slots[f->origin];
-  pvm_vm_fini(&f->vm);
+  nub_pvm_vm_fini(&f->vm);
   f->c->pins--;
   origin->kind = SLOT_INST;
   origin->inst = f->inst;
@@ -545,8 +545,8 @@ static uint32_t frames_get(nk_kernel *k) {
   return 0;
 }
 
-uint32_t nk_frames_run(nk_kernel *k, pvm_vm *vm, nk_compiled *c, const cap_view *image,
-                       uint32_t image_ordinal, const cap_view *inst, uint64_t held,
+uint32_t nk_frames_run(nk_kernel *k, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
+                       uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r) {
   uint32_t e;
   nk_inst *root;
@@ -570,7 +570,7 @@ uint32_t nk_frames_run(nk_kernel *k, pvm_vm *vm, nk_compiled *c, const cap_view 
   while (!L.done && !e) {
     nk_frame *f = &F->stack[F->active];
     f->vm.gas = F->gas;
-    pvm_status st = pvm_vm_run(&f->vm);
+    nub_pvm_status st = nub_pvm_vm_run(&f->vm);
     F->gas = f->vm.gas;
     if (st == PVM_HOST && kernel_op(f->vm.exit_arg) &&
         !(f->vm.exit_arg == NK_OP_REPLY && F->active == 0))
@@ -585,7 +585,7 @@ uint32_t nk_frames_run(nk_kernel *k, pvm_vm *vm, nk_compiled *c, const cap_view 
   /* tear down: frames above the root, then every Instance */
   while (F->depth > 1) {
     nk_frame *f = &F->stack[--F->depth];
-    pvm_vm_fini(&f->vm);
+    nub_pvm_vm_fini(&f->vm);
     f->c->pins--;
     inst_release(k, f->inst);
   }

@@ -13,7 +13,7 @@
 /* A program compiled for the kernel's engine, cached per Image, on a
 ** least-recently-used list. */
 typedef struct nk_compiled {
-  pvm_program *prog;
+  nub_pvm_program *prog;
   void *code;              /* engine artifact (JIT code), may be NULL */
   uint64_t bytes;          /* memory prog and code hold */
   uint32_t ordinal;        /* of the Image */
@@ -24,14 +24,14 @@ typedef struct nk_compiled {
 struct nk_kernel {
   nk_config cfg;
   nk_heap *heap;
-  cap_dir dir;
-  cap_view *views;         /* by directory ordinal: decoded once at put_cap */
+  nub_cap_dir dir;
+  nub_cap_view *views;         /* by directory ordinal: decoded once at put_cap */
   nk_compiled **compiled;  /* by ordinal of the Image; NULL = not compiled */
   size_t nviews, views_cap;
   nk_compiled *newest, *oldest;   /* the cache, by last use */
   uint64_t cache_bytes;    /* sum of their bytes */
   uint64_t budget;         /* cfg.memory_budget or the default */
-  pvm_mem *mem;            /* the invocation lane's address space (root frame) */
+  nub_pvm_mem *mem;            /* the invocation lane's address space (root frame) */
   int heap_fd;             /* backing of every frame's memory, or -1 */
   uint64_t heap_fd_offset;
   struct nk_frames *frames;  /* nk_frames.c: the call stack and its pools */
@@ -48,7 +48,7 @@ uint32_t nk_reply_error(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t 
 int nk_caps_init(nk_kernel *k, char *err, size_t errlen);
 uint64_t nk_caps_count(const nk_kernel *k);
 /* The decoded cap stored under hash and its ordinal, or NULL. */
-const cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
+const nub_cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
                              uint32_t *ordinal);
 uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                        size_t out_cap, size_t *out_len);
@@ -64,22 +64,22 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
                       size_t out_cap, size_t *out_len);
 /* The Image's compiled program from the cache (or compiled now): 0 or a
 ** kernel error code. */
-uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal,
+uint32_t nk_compiled_image(nk_kernel *k, const nub_cap_image_view *im, uint32_t ordinal,
                            nk_compiled **out);
-uint64_t nk_mapping_bytes(const cap_image_view *im);
-const cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]);
+uint64_t nk_mapping_bytes(const nub_cap_image_view *im);
+const nub_cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]);
 
 /* nk_frames.c: the CALL/HALT loop (docs/kernel.md) */
 void nk_frames_fini(nk_kernel *k);
 /* A host call the kernel answers itself (not a frame op): true when it
 ** was serviced and the frame resumes; false sends it to the host. */
-typedef bool (*nk_host_fn)(void *ud, pvm_vm *vm, const pvm_mem *mem);
+typedef bool (*nk_host_fn)(void *ud, nub_pvm_vm *vm, const nub_pvm_mem *mem);
 /* Run the root frame vm (Instance inst of image, compiled c, its memory
 ** built in k->mem and holding held bytes of the budget) and every frame
 ** it calls until the invocation ends; fills r.  host (may be NULL) sees
 ** every other ecalli first.  Returns 0 or a kernel error code. */
-uint32_t nk_frames_run(nk_kernel *k, pvm_vm *vm, nk_compiled *c, const cap_view *image,
-                       uint32_t image_ordinal, const cap_view *inst, uint64_t held,
+uint32_t nk_frames_run(nk_kernel *k, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
+                       uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r);
 uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                           size_t out_cap, size_t *out_len);

@@ -12,19 +12,19 @@
 #include "nub/jit.h"
 #endif
 
-static const pvm_engine *engines[8] = {
+static const nub_pvm_engine *engines[8] = {
 #ifdef NUB_HAVE_JIT
-  &jit_engine,           /* first = the default */
+  &nub_jit_engine,           /* first = the default */
 #endif
-  &pvm_engine_interp,
+  &nub_pvm_engine_interp,
 };
 
-const pvm_engine *nk_engine_pick(const char *name, uint32_t cpu_features) {
+const nub_pvm_engine *nk_engine_pick(const char *name, uint32_t cpu_features) {
   for (size_t i = 0; i < sizeof engines / sizeof engines[0] && engines[i]; i++) {
 #ifdef NUB_HAVE_JIT
     /* the best engine is one this CPU runs: without them every invoke
     ** of the JIT would end in kernel error 50 */
-    if (!name && engines[i] == &jit_engine &&
+    if (!name && engines[i] == &nub_jit_engine &&
         (cpu_features & JIT_CPU_REQUIRED) != JIT_CPU_REQUIRED)
       continue;
 #endif
@@ -33,15 +33,15 @@ const pvm_engine *nk_engine_pick(const char *name, uint32_t cpu_features) {
   return NULL;
 }
 
-const pvm_engine *nk_engine_by_name(const char *name) {
+const nub_pvm_engine *nk_engine_by_name(const char *name) {
 #ifdef NUB_HAVE_JIT
-  return nk_engine_pick(name, jit_cpu_features());
+  return nk_engine_pick(name, nub_jit_cpu_features());
 #else
   return nk_engine_pick(name, 0);
 #endif
 }
 
-int nk_add_engine(const pvm_engine *engine) {
+int nk_add_engine(const nub_pvm_engine *engine) {
   for (size_t i = 0; i < sizeof engines / sizeof engines[0]; i++) {
     if (engines[i] == engine) return 0;
     if (!engines[i]) { engines[i] = engine; return 0; }
@@ -50,8 +50,8 @@ int nk_add_engine(const pvm_engine *engine) {
 }
 
 int nk_invoke_init(nk_kernel *k, char *err, size_t errlen) {
-  pvm_error perr;
-  if (pvm_mem_new(&k->mem, &perr)) {
+  nub_pvm_error perr;
+  if (nub_pvm_mem_new(&k->mem, &perr)) {
     snprintf(err, errlen, "kernel: %s", perr.msg);
     return -1;
   }
@@ -60,8 +60,8 @@ int nk_invoke_init(nk_kernel *k, char *err, size_t errlen) {
 }
 
 int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errlen) {
-  pvm_error perr;
-  if (pvm_mem_set_backing(k->mem, fd, offset, k->cfg.heap_base, k->cfg.heap_size, &perr)) {
+  nub_pvm_error perr;
+  if (nub_pvm_mem_set_backing(k->mem, fd, offset, k->cfg.heap_base, k->cfg.heap_size, &perr)) {
     snprintf(err, errlen, "kernel: %s", perr.msg);
     return -1;
   }
@@ -73,7 +73,7 @@ int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errl
 static void free_compiled(const nk_kernel *k, nk_compiled *c) {
   if (!c) return;
   if (c->code) k->cfg.engine->release(c->code);
-  pvm_program_free(c->prog);
+  nub_pvm_program_free(c->prog);
   free(c);
 }
 
@@ -133,7 +133,7 @@ void nk_invoke_fini(nk_kernel *k) {
   nk_jit_cache_clear(k);
   free(k->compiled);
   free(k->views);
-  pvm_mem_free(k->mem);
+  nub_pvm_mem_free(k->mem);
 }
 
 /* The reason of a kernel error, for KERNEL_LAST_ERROR (the code alone
@@ -156,14 +156,14 @@ uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_
 
 /* Load and compile into c within limit bytes: 0 or a PVM_ERR_* code
 ** (PVM_ERR_LIMIT: it needs more); the reason goes to last_error. */
-static int load_and_compile(nk_kernel *k, const cap_image_view *im, uint64_t limit,
+static int load_and_compile(nk_kernel *k, const nub_cap_image_view *im, uint64_t limit,
                             nk_compiled *c) {
-  const pvm_engine *e = k->cfg.engine;
-  pvm_error err;
+  const nub_pvm_engine *e = k->cfg.engine;
+  nub_pvm_error err;
   const char *step = "load";
-  int rc = pvm_program_load((pvm_profile)im->profile, im->code, im->code_len, &c->prog, &err);
+  int rc = nub_pvm_program_load((nub_pvm_profile)im->profile, im->code, im->code_len, &c->prog, &err);
   if (!rc) {
-    size_t held = sizeof *c + pvm_program_bytes(c->prog);
+    size_t held = sizeof *c + nub_pvm_program_bytes(c->prog);
     step = "compile";
     if (held >= limit) {
       rc = PVM_ERR_LIMIT;
@@ -178,7 +178,7 @@ static int load_and_compile(nk_kernel *k, const cap_image_view *im, uint64_t lim
   if (rc) {
     note(k, "%s (%s): %s", step, e->name, err.msg);
     if (c->code) e->release(c->code);
-    pvm_program_free(c->prog);
+    nub_pvm_program_free(c->prog);
     c->code = NULL;
     c->prog = NULL;
   }
@@ -192,9 +192,9 @@ static int load_and_compile(nk_kernel *k, const cap_image_view *im, uint64_t lim
 ** there is; only one that needs more empties the cache for the full
 ** bound and is compiled again, so the outcome does not depend on what is
 ** cached.  Returns 0 or a kernel error code. */
-uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordinal,
+uint32_t nk_compiled_image(nk_kernel *k, const nub_cap_image_view *im, uint32_t ordinal,
                            nk_compiled **out) {
-  const pvm_engine *e = k->cfg.engine;
+  const nub_pvm_engine *e = k->cfg.engine;
   nk_compiled *c = k->compiled[ordinal];
   if (c == &too_large) {
     note(k, "the Image's program was refused before: it needs more than the memory budget");
@@ -211,7 +211,7 @@ uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordi
   uint64_t typical = (uint64_t)im->code_len * NK_COMPILE_TYPICAL_PER_BYTE + NK_COMPILE_SLACK;
   if (full > k->budget) full = k->budget;
   if (typical > full) typical = full;
-  if (pvm_program_load_bytes(&im->blob, im->code_len) + sizeof *c > full) {
+  if (nub_pvm_program_load_bytes(&im->blob, im->code_len) + sizeof *c > full) {
     note(k, "loading a %llu-byte blob needs more than %llu bytes",
          (unsigned long long)im->code_len, (unsigned long long)full);
     k->compiled[ordinal] = &too_large;
@@ -234,7 +234,7 @@ uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordi
     return rc == PVM_ERR_LIMIT || rc == PVM_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY
                                                      : NUB_KERR_COMPILE_FAILED;
   }
-  c->bytes = sizeof *c + pvm_program_bytes(c->prog) + (e->code_bytes ? e->code_bytes(c->code) : 0);
+  c->bytes = sizeof *c + nub_pvm_program_bytes(c->prog) + (e->code_bytes ? e->code_bytes(c->code) : 0);
   c->ordinal = ordinal;
   k->compiled[ordinal] = c;
   push_newest(k, c);
@@ -247,17 +247,17 @@ uint32_t nk_compiled_image(nk_kernel *k, const cap_image_view *im, uint32_t ordi
 
 /* Bytes of the image's mappings (overlaps counted twice): what an
 ** invocation can make accessible before it calls sbrk. */
-uint64_t nk_mapping_bytes(const cap_image_view *im) {
+uint64_t nk_mapping_bytes(const nub_cap_image_view *im) {
   uint64_t sum = 0;
   for (uint32_t i = 0; i < im->mapping_count; i++) {
-    cap_mapping m;
-    cap_image_mapping(im, i, &m);
+    nub_cap_mapping m;
+    nub_cap_image_mapping(im, i, &m);
     sum += m.size;
   }
   return sum;
 }
 
-const cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]) {
+const nub_cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]) {
   return nk_caps_find(k, hash, NULL);
 }
 
@@ -290,7 +290,7 @@ static void put_u32(uint8_t *p, uint32_t v) {
 /* One log host call: copy the message (cut to NUB_LOG_LINE_MAX) into the
 ** section while the budget lasts; phi7 = 0, or NUB_HOST_OOB when the
 ** message is not readable. */
-static void service_log(pvm_vm *vm, const pvm_mem *mem, log_out *lo) {
+static void service_log(nub_pvm_vm *vm, const nub_pvm_mem *mem, log_out *lo) {
   uint64_t addr = vm->regs[10], len = vm->regs[11];
   if (len > NUB_LOG_LINE_MAX) len = NUB_LOG_LINE_MAX;
   if (lo->len + NUB_LOG_RECORD_HEADER + len > lo->cap) {
@@ -300,7 +300,7 @@ static void service_log(pvm_vm *vm, const pvm_mem *mem, log_out *lo) {
   }
   uint8_t *rec = lo->records + lo->len;
   if (addr > UINT32_MAX ||
-      pvm_mem_read(mem, (uint32_t)addr, rec + NUB_LOG_RECORD_HEADER, len, NULL)) {
+      nub_pvm_mem_read(mem, (uint32_t)addr, rec + NUB_LOG_RECORD_HEADER, len, NULL)) {
     vm->regs[7] = NUB_HOST_OOB;
     return;
   }
@@ -312,7 +312,7 @@ static void service_log(pvm_vm *vm, const pvm_mem *mem, log_out *lo) {
 }
 
 /* nk_host_fn for the log call, in whichever frame makes it. */
-static bool log_host(void *ud, pvm_vm *vm, const pvm_mem *mem) {
+static bool log_host(void *ud, nub_pvm_vm *vm, const nub_pvm_mem *mem) {
   if (vm->exit_arg != NUB_HOST_CALL_LOG) return false;
   service_log(vm, mem, ud);
   return true;
@@ -324,20 +324,20 @@ static bool log_host(void *ud, pvm_vm *vm, const pvm_mem *mem) {
 ** sbrk stops (returns 0, as at heap_limit) where the mappings and the
 ** heap together would pass the budget: room bytes of heap at most.  With
 ** lo, the log host call is serviced in place and the program resumes. */
-static int run(nk_kernel *k, nk_compiled *c, const cap_view *image, uint32_t image_ordinal,
-               const cap_view *inst, const cap_endpoint *ep, const nub_invoke_packet *p,
+static int run(nk_kernel *k, nk_compiled *c, const nub_cap_view *image, uint32_t image_ordinal,
+               const nub_cap_view *inst, const nub_cap_endpoint *ep, const nub_invoke_packet *p,
                uint64_t room, nub_invocation_result *r, log_out *lo) {
-  const cap_image_view *im = &image->image;
+  const nub_cap_image_view *im = &image->image;
   int64_t gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
   uint64_t runs;
-  pvm_vm vm;
-  pvm_error perr;
-  cap_error cerr;
-  if (pvm_mem_reset(k->mem, &perr)) {
+  nub_pvm_vm vm;
+  nub_pvm_error perr;
+  nub_cap_error cerr;
+  if (nub_pvm_mem_reset(k->mem, &perr)) {
     note(k, "memory reset: %s", perr.msg);
     return NUB_KERR_OUT_OF_MEMORY;
   }
-  if (cap_memory_runs(image, inst, nk_lookup, k, &runs, &cerr)) {
+  if (nub_cap_memory_runs(image, inst, nk_lookup, k, &runs, &cerr)) {
     note(k, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
@@ -346,28 +346,28 @@ static int run(nk_kernel *k, nk_compiled *c, const cap_view *image, uint32_t ima
     return 0;
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
-  if (cap_memory_build(k->mem, image, inst, nk_lookup, k, &cerr)) {
+  if (nub_cap_memory_build(k->mem, image, inst, nk_lookup, k, &cerr)) {
     note(k, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
   uint64_t heap = im->heap_limit > im->heap_top ? im->heap_limit - im->heap_top : 0;
   if (heap > room) {
     heap = room;
-    pvm_mem_set_heap(k->mem, im->heap_top, im->heap_top + (uint32_t)room);
+    nub_pvm_mem_set_heap(k->mem, im->heap_top, im->heap_top + (uint32_t)room);
   }
-  if (pvm_vm_init(&vm, c->prog, k->mem, k->cfg.engine, c->code, &perr)) {
+  if (nub_pvm_vm_init(&vm, c->prog, k->mem, k->cfg.engine, c->code, &perr)) {
     note(k, "engine start (%s): %s", k->cfg.engine->name, perr.msg);
     return NUB_KERR_ENGINE_START;
   }
   memcpy(vm.regs, ep->regs, sizeof vm.regs);
   memcpy(&vm.regs[7], p->args, sizeof p->args);
   vm.gas = gas;
-  pvm_vm_set_pc(&vm, ep->entry_pc);
+  nub_pvm_vm_set_pc(&vm, ep->entry_pc);
   /* the frames hold the mappings and the sbrk range of each memory */
   uint32_t code = nk_frames_run(k, &vm, c, image, image_ordinal, inst,
                                 k->budget - room + heap, lo ? log_host : NULL, lo, r);
-  pvm_vm_fini(&vm);
-  pvm_mem_reset(k->mem, NULL);     /* give the pages back now, not at the next invoke */
+  nub_pvm_vm_fini(&vm);
+  nub_pvm_mem_reset(k->mem, NULL);     /* give the pages back now, not at the next invoke */
   return (int)code;
 }
 
@@ -375,7 +375,7 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
                       size_t out_cap, size_t *out_len) {
   nub_invoke_packet p;
   nub_invocation_result r;
-  cap_endpoint ep;
+  nub_cap_endpoint ep;
   uint32_t image_ordinal;
   k->last_error[0] = 0;              /* KERNEL_LAST_ERROR speaks of this invocation */
   if (in_len != sizeof p) {
@@ -384,14 +384,14 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
   }
   memcpy(&p, in, sizeof p);          /* read the shared packet once */
   if (p.flags & ~NUB_INVOKE_FLAG_LOG) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_FLAGS);
-  const cap_view *inst = nk_caps_find(k, p.instance_hash, NULL);
+  const nub_cap_view *inst = nk_caps_find(k, p.instance_hash, NULL);
   if (!inst) return kernel_error(k, out, out_cap, out_len, NUB_KERR_INSTANCE_NOT_FOUND);
   if (inst->kind != CAP_INSTANCE) return kernel_error(k, out, out_cap, out_len, NUB_KERR_NOT_AN_INSTANCE);
-  const cap_view *image = nk_caps_find(k, inst->instance.image_hash, &image_ordinal);
+  const nub_cap_view *image = nk_caps_find(k, inst->instance.image_hash, &image_ordinal);
   if (!image) return kernel_error(k, out, out_cap, out_len, NUB_KERR_IMAGE_NOT_FOUND);
   if (image->kind != CAP_IMAGE) return kernel_error(k, out, out_cap, out_len, NUB_KERR_NOT_AN_IMAGE);
   if (p.endpoint_idx > NUB_ENDPOINT_MAX ||   /* never a truncated key */
-      !cap_image_find_endpoint(&image->image, (uint8_t)p.endpoint_idx, &ep)) {
+      !nub_cap_image_find_endpoint(&image->image, (uint8_t)p.endpoint_idx, &ep)) {
     note(k, "endpoint %u: %s", p.endpoint_idx,
          p.endpoint_idx > NUB_ENDPOINT_MAX ? "above the largest key 255" : "no such key");
     return kernel_error(k, out, out_cap, out_len, NUB_KERR_ENDPOINT_NOT_FOUND);

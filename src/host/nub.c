@@ -358,11 +358,11 @@ static int republish(nub *n, nub_error *err) {
   }
   if (count && (rc = send_republish(n, first, count, at - sizeof(nub_request_header), err)))
     return rc;
-  cap_dir d;
-  cap_error ce;
+  nub_cap_dir d;
+  nub_cap_error ce;
   uint64_t in_dir, capacity;
-  if (cap_dir_open(&d, b->heap_view, b->heap_size, n->dir_off, &ce) ||
-      cap_dir_stats(&d, &in_dir, &capacity, &ce))
+  if (nub_cap_dir_open(&d, b->heap_view, b->heap_size, n->dir_off, &ce) ||
+      nub_cap_dir_stats(&d, &in_dir, &capacity, &ce))
     return host_fail(err, NUB_ERR_PROTOCOL, "after re-publishing: %s", ce.msg);
   if (in_dir != n->ncaps)
     return host_fail(err, NUB_ERR_PROTOCOL, "after re-publishing %zu caps the directory holds %llu",
@@ -467,7 +467,7 @@ typedef struct record_job {
   bool done;
   uint8_t *copy;             /* malloc'd; NULL if out of memory */
   nub_hash hash;
-  cap_error err;
+  nub_cap_error err;
   int rc;
 } record_job;
 
@@ -476,7 +476,7 @@ static void run_record_job(void *arg) {
   j->done = true;
   if (!(j->copy = malloc(j->len ? j->len : 1))) return;
   memcpy(j->copy, j->src, j->len);
-  j->rc = cap_hash_wire(j->copy, j->copy + j->len, j->hash, &j->err);
+  j->rc = nub_cap_hash_wire(j->copy, j->copy + j->len, j->hash, &j->err);
 }
 
 static void *record_thread(void *arg) {
@@ -652,15 +652,15 @@ int nub_ping(nub *n, nub_error *err) {
 static int lookup_guest(const nub *n, const nub_hash hash, uint8_t *wire, size_t cap,
                         size_t *len, nub_error *err) {
   const host_backend *b = n->b;
-  cap_dir d;
-  cap_dir_entry e;
-  cap_error ce;
+  nub_cap_dir d;
+  nub_cap_dir_entry e;
+  nub_cap_error ce;
   int rc;
-  if ((rc = cap_dir_open(&d, b->heap_view, b->heap_size, n->dir_off, &ce)) ||
-      (rc = cap_dir_get_verified(&d, hash, wire, cap, len, &ce)) == CAP_OK)
+  if ((rc = nub_cap_dir_open(&d, b->heap_view, b->heap_size, n->dir_off, &ce)) ||
+      (rc = nub_cap_dir_get_verified(&d, hash, wire, cap, len, &ce)) == CAP_OK)
     return rc ? host_fail(err, NUB_ERR_PROTOCOL, "lookup: %s", ce.msg) : NUB_OK;
   if (rc == CAP_ERR_MISSING) return host_fail(err, NUB_ERR_NOT_FOUND, "lookup: %s", ce.msg);
-  if (rc == CAP_ERR_FULL && !cap_dir_find(&d, hash, &e, NULL)) {
+  if (rc == CAP_ERR_FULL && !nub_cap_dir_find(&d, hash, &e, NULL)) {
     *len = (size_t)e.len;
     return host_fail(err, NUB_ERR_TOO_LARGE, "lookup: %s", ce.msg);
   }

@@ -64,7 +64,7 @@ static void read_cpuid(void) {
 }
 
 /* cpuid traps to the hypervisor in a VM, so it is asked once. */
-uint32_t jit_cpu_features(void) {
+uint32_t nub_jit_cpu_features(void) {
   pthread_once(&cpu_once, read_cpuid);
   return cpu_features;
 }
@@ -76,7 +76,7 @@ uint32_t jit_cpu_features(void) {
 typedef struct cold_stub {
   uint32_t field;          /* offset of the jcc's rel32 */
   uint32_t idx;            /* instruction the exit reports */
-  uint8_t kind;            /* pvm_status */
+  uint8_t kind;            /* nub_pvm_status */
 } cold_stub;
 
 /* A rel32 jump to the entry of the block headed by instruction target,
@@ -88,7 +88,7 @@ typedef struct block_fixup {
 
 typedef struct compiler {
   jit_asm a;
-  const pvm_program *prog;
+  const nub_pvm_program *prog;
   uint32_t features;
   bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[rcx] */
   uint32_t n;              /* instructions */
@@ -107,7 +107,7 @@ typedef struct compiler {
 } compiler;
 
 /* if (cc) exit with kind at idx, out of line */
-static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, pvm_status kind) {
+static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, nub_pvm_status kind) {
   size_t field = jit_x86_jcc_forward(&c->a, cc);
   if (!jit_asm_grow_array(&c->a, (void **)&c->cold, &c->cold_cap, c->ncold + 1,
                           sizeof *c->cold)) {
@@ -127,7 +127,7 @@ static void note_fault_site(compiler *c, uint32_t idx) {
 }
 
 /* Inline exit: rcx = instruction index, then the shared exit of kind. */
-static void exit_now(compiler *c, uint32_t idx, pvm_status kind) {
+static void exit_now(compiler *c, uint32_t idx, nub_pvm_status kind) {
   jit_x86_mov_ri(&c->a, JIT_SCRATCH, idx);
   jit_x86_jmp(&c->a, c->exits[kind]);
 }
@@ -384,7 +384,7 @@ static void divrem(jit_asm *a, bool w, bool is_signed, bool rem, jit_reg d, jit_
 
 /* High 64 bits of x * y: signed x signed, unsigned x unsigned, or signed
 ** x unsigned (the unsigned product minus y when x is negative). */
-static void mul_upper(jit_asm *a, pvm_op op, jit_reg d, jit_reg x, jit_reg y) {
+static void mul_upper(jit_asm *a, nub_pvm_op op, jit_reg d, jit_reg x, jit_reg y) {
   jit_x86_push(a, JIT_RAX);
   jit_x86_push(a, JIT_RDX);
   jit_x86_mov_rr(a, true, JIT_SCRATCH, y);
@@ -537,7 +537,7 @@ static jit_ext load_ext(unsigned width, bool is_signed) {
 }
 
 /* Signed loads, the one fact about loads the table does not carry. */
-static bool load_is_signed(pvm_op op) {
+static bool load_is_signed(nub_pvm_op op) {
   switch (op) {
   case PVM_OP_LOAD_I8: case PVM_OP_LOAD_I16: case PVM_OP_LOAD_I32:
   case PVM_OP_LOAD_IND_I8: case PVM_OP_LOAD_IND_I16: case PVM_OP_LOAD_IND_I32:
@@ -548,7 +548,7 @@ static bool load_is_signed(pvm_op op) {
 }
 
 /* The BMI2 shift behind each immediate-value ("alt") shift. */
-static jit_shiftx alt_shift(pvm_op op) {
+static jit_shiftx alt_shift(nub_pvm_op op) {
   switch (op) {
   case PVM_OP_SHLO_R_IMM_ALT_32: case PVM_OP_SHLO_R_IMM_ALT_64: return JIT_SHRX;
   case PVM_OP_SHAR_R_IMM_ALT_32: case PVM_OP_SHAR_R_IMM_ALT_64: return JIT_SARX;
@@ -563,7 +563,7 @@ static void emit_insn(compiler *c, uint32_t idx) {
   jit_asm *a = &c->a;
   const jit_reg A = R(x->a), B = R(x->b), D = R(x->d);
   const uint32_t i1 = x->imm1, i2 = x->imm2;
-  const pvm_op op = (pvm_op)x->op;
+  const nub_pvm_op op = (nub_pvm_op)x->op;
 
   if (op_flags[op] & PVM_OPF_LOAD) {
     jit_ext k = load_ext(op_widths[op], load_is_signed(op));
@@ -797,7 +797,7 @@ static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
 static void emit_cold(compiler *c) {
   for (uint32_t i = 0; i < c->ncold; i++) {
     jit_asm_patch_rel32(&c->a, c->cold[i].field, jit_asm_pos(&c->a));
-    exit_now(c, c->cold[i].idx, (pvm_status)c->cold[i].kind);
+    exit_now(c, c->cold[i].idx, (nub_pvm_status)c->cold[i].kind);
   }
   c->ncold = 0;
 }
@@ -838,9 +838,9 @@ static void patch_block_jumps(compiler *c) {
     jit_asm_patch_rel32(&c->a, c->fixups[i].field, block_entry(c, c->fixups[i].target));
 }
 
-static int compile_body(compiler *c, pvm_error *err) {
+static int compile_body(compiler *c, nub_pvm_error *err) {
   jit_asm *a = &c->a;
-  const pvm_program *p = c->prog;
+  const nub_pvm_program *p = c->prog;
   c->n = p->insn_count;
   /* about 12 bytes per instruction and 10 per cold stub */
   jit_asm_reserve(a, (size_t)c->n * 24 + 4096, 64, 64);
@@ -892,7 +892,7 @@ static int compile_body(compiler *c, pvm_error *err) {
 ** now flipped to read-execute once; it is never both.  The untouched rest
 ** of the reservation stays (it costs no memory; unmapping it would cost a
 ** TLB flush, which is most of the time of a small compile). */
-static int map_code(jit_code *code, jit_asm *a, pvm_error *err) {
+static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
   size_t size = (a->len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
   uint8_t *p = jit_asm_take(a, &mapped);
   code->exec = p;
@@ -908,7 +908,7 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int check_cpu(uint32_t have, pvm_error *err) {
+static int check_cpu(uint32_t have, nub_pvm_error *err) {
   static const struct { uint32_t bit; const char *what; } need[] = {
     {JIT_CPU_BMI1, "BMI1 (andn, tzcnt)"},
     {JIT_CPU_BMI2, "BMI2 (shlx, shrx, sarx, rorx)"},
@@ -920,9 +920,9 @@ static int check_cpu(uint32_t have, pvm_error *err) {
   return PVM_OK;
 }
 
-int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
-                pvm_error *err) {
-  uint32_t features = jit_cpu_features() & ~(opt ? opt->disable : 0);
+int nub_jit_compile(const nub_pvm_program *prog, const nub_jit_options *opt, nub_jit_code **out,
+                nub_pvm_error *err) {
+  uint32_t features = nub_jit_cpu_features() & ~(opt ? opt->disable : 0);
   int rc = check_cpu(features, err);
   if (rc) {
     *out = NULL;
@@ -931,16 +931,16 @@ int jit_compile(const pvm_program *prog, const jit_options *opt, jit_code **out,
   return jit_compile_bounded(prog, features, opt ? opt->max_bytes : 0, out, err);
 }
 
-int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **out,
-                         pvm_error *err) {
+int jit_compile_features(const nub_pvm_program *prog, uint32_t features, nub_jit_code **out,
+                         nub_pvm_error *err) {
   return jit_compile_bounded(prog, features, 0, out, err);
 }
 
-int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_bytes,
-                        jit_code **out, pvm_error *err) {
+int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t max_bytes,
+                        nub_jit_code **out, nub_pvm_error *err) {
   uint64_t t0 = now_ns();
   compiler c;
-  jit_code *code = NULL;
+  nub_jit_code *code = NULL;
   size_t body_bytes = (size_t)prog->insn_count * sizeof *c.body;
   int rc;
   *out = NULL;
@@ -973,9 +973,9 @@ int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_b
   code->nfaults = c.nfaults;
   code->off_exit_fault = c.a.labels[c.exits[PVM_FAULT]];
   code->off_exit_panic = c.a.labels[c.exits[PVM_PANIC]];
-  code->ro_store_faults = pvm_profile_semantics(prog->profile)->ro_store_faults;
+  code->ro_store_faults = nub_pvm_profile_semantics(prog->profile)->ro_store_faults;
   code->enter = (jit_enter_fn)(void *)(code->exec + c.a.labels[c.enter]);
-  code->stats = (jit_stats){
+  code->stats = (nub_jit_stats){
     .pvm_bytes = prog->blob.code_len, .insns = prog->insn_count,
     .blocks = prog->block_count, .code_bytes = (uint32_t)c.code_size,
     .table_bytes = (uint32_t)(native - c.code_size + body_bytes +
@@ -1003,7 +1003,7 @@ fail:
   return rc;
 }
 
-void jit_code_free(jit_code *code) {
+void nub_jit_code_free(nub_jit_code *code) {
   if (!code) return;
   if (code->exec) munmap(code->exec, code->map_size);
   free(code->body);
@@ -1011,4 +1011,4 @@ void jit_code_free(jit_code *code) {
   free(code);
 }
 
-const jit_stats *jit_code_stats(const jit_code *code) { return &code->stats; }
+const nub_jit_stats *nub_jit_code_stats(const nub_jit_code *code) { return &code->stats; }

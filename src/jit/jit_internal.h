@@ -23,7 +23,7 @@ extern const jit_reg jit_guest_reg[PVM_REGS];
 /* The run frame at [rsp] while guest code runs (see docs/jit.md). */
 #define JIT_FRAME_GAS    0     /* int64: the gas counter */
 #define JIT_FRAME_STATE  8     /* jit_vmstate * */
-#define JIT_FRAME_KIND   16    /* u32: exit kind (pvm_status) */
+#define JIT_FRAME_KIND   16    /* u32: exit kind (nub_pvm_status) */
 #define JIT_FRAME_DJUMP  20    /* u32: insn index of the last dynamic jump */
 #define JIT_FRAME_TMP    24    /* u64: entry target, then exit index */
 #define JIT_FRAME_OLDGS  32    /* u64: the gs base before entry (FSGSBASE) */
@@ -34,7 +34,7 @@ typedef struct jit_vmstate {
   uint64_t regs[PVM_REGS];
   int64_t gas;
   uint8_t *mem_base;
-  pvm_mem *mem;
+  nub_pvm_mem *mem;
   uint32_t exit_idx;       /* insn index the exit refers to */
   uint32_t fault_page;     /* set by the fault handler */
 } jit_vmstate;
@@ -52,11 +52,11 @@ typedef struct jit_fault_entry {
   uint32_t idx;
 } jit_fault_entry;
 
-/* The entry trampoline: returns the exit kind (a pvm_status). */
+/* The entry trampoline: returns the exit kind (a nub_pvm_status). */
 typedef uint32_t (*jit_enter_fn)(jit_vmstate *st, const uint8_t *target, int64_t gas);
 
-struct jit_code {
-  const pvm_program *prog;
+struct nub_jit_code {
+  const nub_pvm_program *prog;
   uint8_t *exec;           /* read+execute mapping */
   size_t map_size;
   size_t code_size;        /* bytes of instructions at exec */
@@ -66,19 +66,19 @@ struct jit_code {
   uint32_t off_exit_fault, off_exit_panic;
   bool ro_store_faults;     /* the profile's rule for the fault handler */
   jit_enter_fn enter;
-  jit_stats stats;
+  nub_jit_stats stats;
 };
 
-/* jit_compile with the feature set given rather than detected: tests use
+/* nub_jit_compile with the feature set given rather than detected: tests use
 ** it to inspect code for features this CPU lacks (never run such code). */
-int jit_compile_features(const pvm_program *prog, uint32_t features, jit_code **out,
-                         pvm_error *err);
-/* ... and within max_bytes of memory (0 = no bound; jit_options). */
-int jit_compile_bounded(const pvm_program *prog, uint32_t features, size_t max_bytes,
-                        jit_code **out, pvm_error *err);
+int jit_compile_features(const nub_pvm_program *prog, uint32_t features, nub_jit_code **out,
+                         nub_pvm_error *err);
+/* ... and within max_bytes of memory (0 = no bound; nub_jit_options). */
+int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t max_bytes,
+                        nub_jit_code **out, nub_pvm_error *err);
 
 /* Runtime hooks the generated code calls. */
-uint64_t jit_rt_sbrk(pvm_mem *mem, uint64_t size);
+uint64_t jit_rt_sbrk(nub_pvm_mem *mem, uint64_t size);
 
 /* Width and direction of a guest memory instruction (0 width: none). */
 unsigned jit_op_width(unsigned op);

@@ -18,7 +18,7 @@
 ** this thread's own guest code can fault on this thread. */
 typedef struct jit_thread {
   jit_vmstate *st;
-  const jit_code *code;
+  const nub_jit_code *code;
 } jit_thread;
 
 static __thread jit_thread tls_run __attribute__((tls_model("initial-exec")));
@@ -31,10 +31,10 @@ static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t altstack_key;
 static int key_errno;
 
-uint64_t jit_rt_sbrk(pvm_mem *mem, uint64_t size) { return pvm_mem_sbrk(mem, size); }
+uint64_t jit_rt_sbrk(nub_pvm_mem *mem, uint64_t size) { return pvm_mem_sbrk(mem, size); }
 
 /* The side-table row for the host instruction at off, or NULL. */
-static const jit_fault_entry *find_fault_site(const jit_code *code, uint32_t off) {
+static const jit_fault_entry *find_fault_site(const nub_jit_code *code, uint32_t off) {
   uint32_t lo = 0, hi = code->nfaults;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
@@ -62,7 +62,7 @@ static void chain(int sig, siginfo_t *si, void *uc) {
 
 static void on_segv(int sig, siginfo_t *si, void *ucv) {
   ucontext_t *uc = ucv;
-  const jit_code *code = tls_run.code;
+  const nub_jit_code *code = tls_run.code;
   greg_t *gr = uc->uc_mcontext.gregs;
   if (code) {
     uintptr_t off = (uintptr_t)gr[REG_RIP] - (uintptr_t)code->exec;
@@ -96,9 +96,9 @@ static void free_altstack(void *p) {
 ** then ours goes back on top and chains to theirs. */
 static bool handler_kept;
 
-void jit_keep_handler(void) { __atomic_store_n(&handler_kept, true, __ATOMIC_RELEASE); }
+void nub_jit_keep_handler(void) { __atomic_store_n(&handler_kept, true, __ATOMIC_RELEASE); }
 
-static int ensure_handler(pvm_error *err) {
+static int ensure_handler(nub_pvm_error *err) {
   struct sigaction cur, sa;
   int rc = PVM_OK;
   if (__atomic_load_n(&handler_kept, __ATOMIC_ACQUIRE)) return PVM_OK;
@@ -126,7 +126,7 @@ static void create_key(void) { key_errno = pthread_key_create(&altstack_key, fre
 
 /* A thread that already has a signal stack (ASan gives threads one)
 ** keeps it; otherwise it gets ours, freed when the thread exits. */
-static int prepare_altstack(pvm_error *err) {
+static int prepare_altstack(nub_pvm_error *err) {
   stack_t cur;
   if (sigaltstack(NULL, &cur))
     return pvm_fail(err, PVM_ERR_SYS, 0, "jit: sigaltstack: %s", strerror(errno));
@@ -144,7 +144,7 @@ static int prepare_altstack(pvm_error *err) {
   return PVM_OK;
 }
 
-int jit_thread_prepare(pvm_error *err) {
+int nub_jit_thread_prepare(nub_pvm_error *err) {
   int rc = ensure_handler(err);
   if (rc || tls_prepared) return rc;
   pthread_once(&key_once, create_key);
@@ -157,19 +157,19 @@ int jit_thread_prepare(pvm_error *err) {
 
 /* ---- running ---- */
 
-static pvm_status stop(pvm_vm *vm, pvm_status status, pvm_resume resume) {
+static nub_pvm_status stop(nub_pvm_vm *vm, nub_pvm_status status, nub_pvm_resume resume) {
   vm->status = (uint8_t)status;
   vm->resume = (uint8_t)resume;
   return status;
 }
 
 /* Turn the exit of compiled code into the interpreter's exit state. */
-static pvm_status finish(pvm_vm *vm, const jit_vmstate *st, uint32_t kind) {
+static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kind) {
   const pvm_xinsn *insns = vm->prog->insns, *x = &insns[st->exit_idx];
   memcpy(vm->regs, st->regs, sizeof vm->regs);
   vm->gas = st->gas;
   vm->pc = x->pc;
-  switch ((pvm_status)kind) {
+  switch ((nub_pvm_status)kind) {
   case PVM_OOG:                           /* refund the block's charge */
     vm->gas = (int64_t)((uint64_t)st->gas + x->gas);
     return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
@@ -188,14 +188,14 @@ static pvm_status finish(pvm_vm *vm, const jit_vmstate *st, uint32_t kind) {
   }
 }
 
-pvm_status jit_run(pvm_vm *vm) {
-  const jit_code *code = vm->code;
-  const pvm_program *prog = vm->prog;
+nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
+  const nub_jit_code *code = vm->code;
+  const nub_pvm_program *prog = vm->prog;
   jit_vmstate *st = vm->engine_state;
   uint32_t i;
-  switch ((pvm_resume)vm->resume) {
+  switch ((nub_pvm_resume)vm->resume) {
   case PVM_RESUME_DONE:
-    return (pvm_status)vm->status;
+    return (nub_pvm_status)vm->status;
   case PVM_RESUME_NEXT:
     i = pvm_program_index_at(prog, vm->next_pc);
     break;
@@ -204,7 +204,7 @@ pvm_status jit_run(pvm_vm *vm) {
     break;
   case PVM_RESUME_ENTER:
   default: {
-    int64_t cost = pvm_program_entry_cost(prog, vm->pc);
+    int64_t cost = nub_pvm_program_entry_cost(prog, vm->pc);
     i = pvm_program_index_at(prog, vm->pc);
     if (vm->gas < cost) return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
     vm->gas -= cost;
@@ -214,7 +214,7 @@ pvm_status jit_run(pvm_vm *vm) {
   }
   /* vm_init installed the handler; a thread without its own signal stack
   ** still handles faults, on its normal stack */
-  if (!tls_prepared) (void)jit_thread_prepare(NULL);
+  if (!tls_prepared) (void)nub_jit_thread_prepare(NULL);
   memcpy(st->regs, vm->regs, sizeof st->regs);
   st->mem = vm->mem;
   st->mem_base = vm->mem->base;
@@ -228,45 +228,45 @@ pvm_status jit_run(pvm_vm *vm) {
 
 /* ---- the engine ---- */
 
-static int engine_compile(const pvm_program *prog, void **code, pvm_error *err) {
-  jit_code *c;
-  int rc = jit_compile(prog, NULL, &c, err);
+static int engine_compile(const nub_pvm_program *prog, void **code, nub_pvm_error *err) {
+  nub_jit_code *c;
+  int rc = nub_jit_compile(prog, NULL, &c, err);
   *code = rc ? NULL : c;
   return rc;
 }
 
-static void engine_release(void *code) { jit_code_free(code); }
+static void engine_release(void *code) { nub_jit_code_free(code); }
 
-static int engine_compile_within(const pvm_program *prog, size_t max_bytes, void **code,
-                                 pvm_error *err) {
-  jit_options o = {.disable = 0, .max_bytes = max_bytes ? max_bytes : 1};
-  jit_code *c;
-  int rc = jit_compile(prog, &o, &c, err);
+static int engine_compile_within(const nub_pvm_program *prog, size_t max_bytes, void **code,
+                                 nub_pvm_error *err) {
+  nub_jit_options o = {.disable = 0, .max_bytes = max_bytes ? max_bytes : 1};
+  nub_jit_code *c;
+  int rc = nub_jit_compile(prog, &o, &c, err);
   *code = rc ? NULL : c;
   return rc;
 }
 
 static size_t engine_code_bytes(const void *code) {
-  return code ? (size_t)jit_code_stats(code)->kept_bytes : 0;
+  return code ? (size_t)nub_jit_code_stats(code)->kept_bytes : 0;
 }
 
-static int engine_vm_init(pvm_vm *vm, pvm_error *err) {
-  const jit_code *code = vm->code;
+static int engine_vm_init(nub_pvm_vm *vm, nub_pvm_error *err) {
+  const nub_jit_code *code = vm->code;
   if (!code || code->prog != vm->prog)
     return pvm_fail(err, PVM_ERR_ARG, 0, "jit: the code was not compiled for this program");
-  int rc = jit_thread_prepare(err);
+  int rc = nub_jit_thread_prepare(err);
   if (rc) return rc;
   vm->engine_state = calloc(1, sizeof(jit_vmstate));
   if (!vm->engine_state) return pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory");
   return PVM_OK;
 }
 
-static void engine_vm_fini(pvm_vm *vm) {
+static void engine_vm_fini(nub_pvm_vm *vm) {
   free(vm->engine_state);
   vm->engine_state = NULL;
 }
 
-const pvm_engine jit_engine = {
-  "jit", engine_compile, engine_release, engine_vm_init, engine_vm_fini, jit_run,
+const nub_pvm_engine nub_jit_engine = {
+  "jit", engine_compile, engine_release, engine_vm_init, engine_vm_fini, nub_jit_run,
   engine_compile_within, engine_code_bytes,
 };

@@ -44,11 +44,11 @@ typedef struct bytes {
 } bytes;
 
 typedef struct assembler {
-  pvm_profile profile;
-  const pvm_opinfo *isa;
+  nub_pvm_profile profile;
+  const nub_pvm_opinfo *isa;
   const char *src, *end;
   const char *p, *eol;     /* cursor in the current line */
-  pvm_builder *b;
+  nub_pvm_builder *b;
   sym *syms;
   uint32_t nsyms, syms_cap;  /* capacity is a power of two */
   item_pos *items;
@@ -61,7 +61,7 @@ typedef struct assembler {
   const char *heap_at, *stack_at, *jump_size_at;
   uint64_t heap_pages, stack_size;
   uint8_t block_next;      /* BLOCK_*: for the next code position */
-  pvm_error *err;
+  nub_pvm_error *err;
 } assembler;
 
 /* ---- errors ---- */
@@ -234,7 +234,7 @@ static sym *sym_get(assembler *A, const char *name, uint32_t len) {
   if (!s->name) {
     s->name = name;
     s->len = len;
-    s->label = pvm_builder_label(A->b);
+    s->label = nub_pvm_builder_label(A->b);
     A->nsyms++;
   }
   return s;
@@ -278,7 +278,7 @@ static int define_label(assembler *A, const char *at, uint32_t n) {
   }
   s->def = at;
   s->block = A->block_next;
-  pvm_builder_bind(A->b, s->label);
+  nub_pvm_builder_bind(A->b, s->label);
   return PVM_OK;
 }
 
@@ -287,7 +287,7 @@ static int define_label(assembler *A, const char *at, uint32_t n) {
 /* Report the builder's error at the operand it names, else at the
 ** statement, prefixed with the mnemonic or directive. */
 static int builder_error(assembler *A, const item_pos *pos) {
-  pvm_error e;
+  nub_pvm_error e;
   int operand = PVM_OPND_END;
   if (!pvm_builder_error(A->b, &e, &operand)) return PVM_OK;
   const char *at = operand != PVM_OPND_END && pos->opnd[operand] ? pos->opnd[operand] : pos->stmt;
@@ -312,9 +312,9 @@ static const char *opnd_desc(pvm_opnd o) {
   return names[o];
 }
 
-static int operand_count_error(assembler *A, const char *at, const pvm_opinfo *info,
+static int operand_count_error(assembler *A, const char *at, const nub_pvm_opinfo *info,
                                int found, bool too_many) {
-  const pvm_format_info *fi = pvm_format_info_of((pvm_format)info->format);
+  const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)info->format);
   char list[64] = "";
   int n = 0;
   for (int i = 0; i < 4 && fi->operands[i]; i++, n++)
@@ -359,7 +359,7 @@ static int target_operand(assembler *A, pvm_asm_insn *t, int field) {
 }
 
 static int instruction(assembler *A, const char *stmt, uint32_t n) {
-  int opcode = pvm_opcode_by_name(A->profile, stmt, n);
+  int opcode = nub_pvm_opcode_by_name(A->profile, stmt, n);
   pvm_asm_insn t;
   item_pos pos = {stmt, {0}};
   int rc = PVM_OK, count = 0;
@@ -368,8 +368,8 @@ static int instruction(assembler *A, const char *stmt, uint32_t n) {
   if (A->section != SEC_CODE)
     return fail_at(A, stmt, PVM_ERR_ENCODING, "instruction in %s: instructions belong in .code",
                    section_names[A->section]);
-  const pvm_opinfo *info = &A->isa[opcode];
-  const pvm_format_info *fi = pvm_format_info_of((pvm_format)info->format);
+  const nub_pvm_opinfo *info = &A->isa[opcode];
+  const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)info->format);
   memset(&t, 0, sizeof t);
   t.opcode = (uint8_t)opcode;
   t.raw[0] = t.raw[1] = t.raw[2] = PVM_RAW_AUTO;
@@ -412,7 +412,7 @@ static int code_bytes(assembler *A, const char *stmt, const uint8_t *p, uint64_t
   item_pos pos = {stmt, {0}};
   uint8_t *zeros = NULL;
   if (!p && !(p = zeros = calloc(1, n ? n : 1))) return oom(A);
-  pvm_builder_bytes(A->b, p, n);
+  nub_pvm_builder_bytes(A->b, p, n);
   A->block_next = BLOCK_UNKNOWN;
   free(zeros);
   return after_statement(A, &pos);
@@ -472,7 +472,7 @@ static int insn_bytes(assembler *A, const char *stmt) {
   }
   if (!n) return syntax(A, A->p, "hex bytes");
   item_pos pos = {stmt, {0}};
-  pvm_builder_raw(A->b, buf, n);
+  nub_pvm_builder_raw(A->b, buf, n);
   A->block_next = BLOCK_UNKNOWN;
   return after_statement(A, &pos);
 }
@@ -488,11 +488,11 @@ static int jump_entry(assembler *A, const char *stmt) {
   if (ident_len(A, at)) {
     uint32_t label;
     if ((rc = label_ref(A, &label))) return rc;
-    pvm_builder_jump_entry(A->b, label);
+    nub_pvm_builder_jump_entry(A->b, label);
   } else {
     uint64_t pc;
     if ((rc = bounded(A, 0, UINT32_MAX, "jump table entry", &pc))) return rc;
-    pvm_builder_jump_entry_abs(A->b, (uint32_t)pc);
+    nub_pvm_builder_jump_entry_abs(A->b, (uint32_t)pc);
   }
   return builder_error(A, &pos);
 }
@@ -534,7 +534,7 @@ static int directive(assembler *A, const char *stmt) {
   } else if (IS(".jump_size")) {
     if (!(rc = setting(A, stmt, &A->jump_size_at, 4, "jump table entry size", &v))) {
       item_pos pos = {stmt, {0}};
-      pvm_builder_jump_size(A->b, (unsigned)v);
+      nub_pvm_builder_jump_size(A->b, (unsigned)v);
       rc = after_statement(A, &pos);
     }
   } else if (IS(".heap_pages")) {
@@ -590,9 +590,9 @@ static int check_labels(assembler *A) {
                  (int)first->len, first->name);
 }
 
-/* Map an error of pvm_builder_finish back to the source. */
+/* Map an error of nub_pvm_builder_finish back to the source. */
 static int finish_error(assembler *A) {
-  pvm_error e;
+  nub_pvm_error e;
   pvm_builder_error(A->b, &e, NULL);
   if (e.code == PVM_ERR_JUMP_TABLE) {
     const char *at = e.offset < A->njumps ? A->jumps[e.offset] : A->jump_size_at;
@@ -608,29 +608,29 @@ static int finish(assembler *A, uint8_t **out, size_t *out_len) {
   size_t len = 0;
   int rc = check_labels(A);
   if (rc) return rc;
-  if (pvm_builder_finish(A->b, &blob, &len, NULL)) return finish_error(A);
+  if (nub_pvm_builder_finish(A->b, &blob, &len, NULL)) return finish_error(A);
   if (!A->spi) {
     *out = blob;
     *out_len = len;
     return PVM_OK;
   }
-  pvm_spi spi = {A->data[SEC_RO].p, A->data[SEC_RO].n, A->data[SEC_RW].p, A->data[SEC_RW].n,
+  nub_pvm_spi spi = {A->data[SEC_RO].p, A->data[SEC_RO].n, A->data[SEC_RW].p, A->data[SEC_RW].n,
                  (uint32_t)A->heap_pages, (uint32_t)A->stack_size, blob, (uint32_t)len};
   rc = len > UINT32_MAX ? fail_at(A, A->end, PVM_ERR_LIMIT, "code blob exceeds 2^32 bytes")
-                        : pvm_spi_encode(&spi, out, out_len, A->err);
+                        : nub_pvm_spi_encode(&spi, out, out_len, A->err);
   free(blob);
   return rc;
 }
 
-int pvm_asm(pvm_profile profile, const char *text, size_t len, uint8_t **out, size_t *out_len,
-            bool *is_spi, pvm_error *err) {
-  assembler A = {.profile = profile, .isa = pvm_isa(profile), .src = text,
+int nub_pvm_asm(nub_pvm_profile profile, const char *text, size_t len, uint8_t **out, size_t *out_len,
+            bool *is_spi, nub_pvm_error *err) {
+  assembler A = {.profile = profile, .isa = nub_pvm_isa(profile), .src = text,
                  .end = text + len, .block_next = BLOCK_YES, .err = err};
   int rc = PVM_OK;
   *out = NULL;
   *out_len = 0;
   if (!A.isa) return pvm_fail(err, PVM_ERR_ARG, 0, "asm: unknown profile");
-  if (!(A.b = pvm_builder_new(profile))) return pvm_fail(err, PVM_ERR_NOMEM, 0, "asm: out of memory");
+  if (!(A.b = nub_pvm_builder_new(profile))) return pvm_fail(err, PVM_ERR_NOMEM, 0, "asm: out of memory");
   for (const char *line = text; line < A.end && !rc;) {
     const char *nl = memchr(line, '\n', (size_t)(A.end - line));
     A.eol = nl ? nl : A.end;
@@ -645,7 +645,7 @@ int pvm_asm(pvm_profile profile, const char *text, size_t len, uint8_t **out, si
   }
   if (!rc) rc = finish(&A, out, out_len);
   if (!rc && is_spi) *is_spi = A.spi;
-  pvm_builder_free(A.b);
+  nub_pvm_builder_free(A.b);
   free(A.syms);
   free(A.items);
   free(A.jumps);

@@ -19,16 +19,16 @@ typedef struct pvm_asm_insn {
   int64_t target;          /* ... at this pc (for names), or this absolute pc */
 } pvm_asm_insn;
 
-static inline void pvm_asm_emit(pvm_builder *b, pvm_profile profile, const pvm_asm_insn *t) {
-  const pvm_opinfo *info = &pvm_isa(profile)[t->opcode];
-  pvm_encoding e = {t->width[0], t->width[1], t->raw[0], t->raw[1], t->raw[2]};
-  pvm_op op = (pvm_op)info->op;
+static inline void pvm_asm_emit(nub_pvm_builder *b, nub_pvm_profile profile, const pvm_asm_insn *t) {
+  const nub_pvm_opinfo *info = &nub_pvm_isa(profile)[t->opcode];
+  nub_pvm_encoding e = {t->width[0], t->width[1], t->raw[0], t->raw[1], t->raw[2]};
+  nub_pvm_op op = (nub_pvm_op)info->op;
   if (!(info->flags & PVM_OPF_BRANCH))
-    pvm_builder_insn_enc(b, op, t->reg[0], t->reg[1], t->reg[2], t->imm[0], t->imm[1], &e);
+    nub_pvm_builder_insn_enc(b, op, t->reg[0], t->reg[1], t->reg[2], t->imm[0], t->imm[1], &e);
   else if (t->target_label)
-    pvm_builder_branch_enc(b, op, t->reg[0], t->reg[1], t->imm[0], t->label, &e);
+    nub_pvm_builder_branch_enc(b, op, t->reg[0], t->reg[1], t->imm[0], t->label, &e);
   else
-    pvm_builder_branch_abs(b, op, t->reg[0], t->reg[1], t->imm[0], t->target, &e);
+    nub_pvm_builder_branch_abs(b, op, t->reg[0], t->reg[1], t->imm[0], t->target, &e);
 }
 
 #endif

@@ -6,7 +6,7 @@
 
 #include "pvm_internal.h"
 
-int pvm_fail(pvm_error *err, int code, uint64_t offset, const char *fmt, ...) {
+int pvm_fail(nub_pvm_error *err, int code, uint64_t offset, const char *fmt, ...) {
   if (err) {
     va_list ap;
     err->code = code;
@@ -18,7 +18,7 @@ int pvm_fail(pvm_error *err, int code, uint64_t offset, const char *fmt, ...) {
   return code;
 }
 
-const char *pvm_errcode_name(int code) {
+const char *nub_pvm_errcode_name(int code) {
   static const char *names[] = {
     "ok", "truncated", "length", "limit", "encoding", "jump-table",
     "bitmask", "trailing", "align", "range", "unmapped", "argument",
@@ -29,7 +29,7 @@ const char *pvm_errcode_name(int code) {
 
 /* ---- compact naturals (GP C.6) ---- */
 
-int pvm_read_natural(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+int nub_pvm_read_natural(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
   const uint8_t *p = *pp;
   if (p >= end) return PVM_ERR_TRUNCATED;
   uint8_t b0 = *p++;
@@ -45,7 +45,7 @@ int pvm_read_natural(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
   return PVM_OK;
 }
 
-size_t pvm_write_natural(uint8_t *out, uint64_t x) {
+size_t nub_pvm_write_natural(uint8_t *out, uint64_t x) {
   unsigned l = 0;
   while (l < 8 && x >= (1ull << (7 * (l + 1)))) l++;
   if (l == 8) {
@@ -60,9 +60,9 @@ size_t pvm_write_natural(uint8_t *out, uint64_t x) {
 
 static int read_len(const uint8_t **p, const uint8_t *start, const uint8_t *end,
                     uint64_t limit, const char *field, uint64_t *out,
-                    pvm_error *err) {
+                    nub_pvm_error *err) {
   uint64_t at = (uint64_t)(*p - start);
-  int rc = pvm_read_natural(p, end, out);
+  int rc = nub_pvm_read_natural(p, end, out);
   if (rc == PVM_ERR_TRUNCATED)
     return pvm_fail(err, rc, at, "%s: input ends inside the length at offset %llu",
                     field, (unsigned long long)at);
@@ -75,13 +75,13 @@ static int read_len(const uint8_t **p, const uint8_t *start, const uint8_t *end,
   return PVM_OK;
 }
 
-uint32_t pvm_blob_jump_entry(const pvm_blob *b, uint32_t i) {
+uint32_t nub_pvm_blob_jump_entry(const nub_pvm_blob *b, uint32_t i) {
   return (uint32_t)pvm_le_read(b->jump_table + (size_t)i * b->jump_entry_size,
                                b->jump_entry_size);
 }
 
-int pvm_blob_parse(const uint8_t *p, const uint8_t *end, pvm_blob *out,
-                   pvm_error *err) {
+int nub_pvm_blob_parse(const uint8_t *p, const uint8_t *end, nub_pvm_blob *out,
+                   nub_pvm_error *err) {
   const uint8_t *start = p;
   uint64_t jump_count, code_len;
   int rc;
@@ -143,7 +143,7 @@ int pvm_blob_parse(const uint8_t *p, const uint8_t *end, pvm_blob *out,
 ** past the end of the code.  Where 8 bytes of bitmask can be read at once
 ** (all but the last few of the code) one ctz finds it; profiling showed the
 ** bit-by-bit loop at 5 % of a load + compile. */
-uint32_t pvm_skip(const pvm_blob *b, uint32_t pc) {
+uint32_t nub_pvm_skip(const nub_pvm_blob *b, uint32_t pc) {
   uint64_t at = (uint64_t)pc + 1, byte = at >> 3, mask_len = ((uint64_t)b->code_len + 7) / 8;
   if (at >= b->code_len) return 0;
   if (byte + 8 <= mask_len) {
@@ -164,7 +164,7 @@ uint32_t pvm_skip(const pvm_blob *b, uint32_t pc) {
 }
 
 /* zeta (A.4): code followed by zeros. */
-static void zeta(const pvm_blob *b, uint64_t at, uint8_t *dst, unsigned n) {
+static void zeta(const nub_pvm_blob *b, uint64_t at, uint8_t *dst, unsigned n) {
   for (unsigned i = 0; i < n; i++)
     dst[i] = at + i < b->code_len ? b->code[at + i] : 0;
 }
@@ -180,27 +180,27 @@ static inline uint64_t imm_read(const uint8_t *p, unsigned n) {
   return n >= 8 ? v : v & ((1ull << (8 * n)) - 1);
 }
 
-void pvm_decode(pvm_profile profile, const pvm_blob *b, uint32_t pc,
-                pvm_insn *in) {
+void nub_pvm_decode(nub_pvm_profile profile, const nub_pvm_blob *b, uint32_t pc,
+                nub_pvm_insn *in) {
   uint8_t zbuf[1 + PVM_MAX_SKIP + 8];   /* opcode, up to 24 bytes, slack for reads */
   const uint8_t *z = zbuf;
-  const pvm_opinfo *info;
-  uint32_t l = pvm_skip(b, pc);
+  const nub_pvm_opinfo *info;
+  uint32_t l = nub_pvm_skip(b, pc);
   if ((uint64_t)pc + sizeof zbuf <= b->code_len) z = b->code + pc;   /* no zeros to add */
   else zeta(b, pc, zbuf, sizeof zbuf);
   memset(in, 0, sizeof *in);
   in->pc = pc;
   in->len = 1 + l;
   in->opcode = z[0];
-  info = &pvm_isa(profile)[z[0]];
-  if (!pvm_blob_is_start(b, pc) || !info->name) {
+  info = &nub_pvm_isa(profile)[z[0]];
+  if (!nub_pvm_blob_is_start(b, pc) || !info->name) {
     in->op = PVM_OP_INVALID;
     in->format = PVM_FMT_NONE;
     return;
   }
   in->op = info->op;
   in->format = info->format;
-  switch ((pvm_format)info->format) {
+  switch ((nub_pvm_format)info->format) {
   case PVM_FMT_NONE:
     break;
   case PVM_FMT_IMM:

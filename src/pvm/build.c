@@ -3,7 +3,7 @@
 ** branch offsets, resolves labels and emits a generic blob (A.2).
 **
 ** Errors are sticky: the first one is kept with the index of the code
-** item that caused it and pvm_builder_finish reports it.  Every call that
+** item that caused it and nub_pvm_builder_finish reports it.  Every call that
 ** adds code (instruction, branch, raw instruction, bytes) is one item.
 */
 #include <stdio.h>
@@ -33,8 +33,8 @@ typedef struct jentry {
   uint32_t value;          /* label id or pc */
 } jentry;
 
-struct pvm_builder {
-  pvm_profile profile;
+struct nub_pvm_builder {
+  nub_pvm_profile profile;
   item *items;    uint32_t nitems, items_cap;
   uint32_t *labels; uint32_t nlabels, labels_cap;   /* item index or UNBOUND */
   jentry *jumps;  uint32_t njumps, jumps_cap;
@@ -46,13 +46,13 @@ struct pvm_builder {
   uint32_t err_index;
   uint8_t err_operand;     /* pvm_opnd */
   uint8_t err_prefix;      /* length of "instruction N (op): " in err_msg */
-  char err_msg[sizeof ((pvm_error *)0)->msg];
+  char err_msg[sizeof ((nub_pvm_error *)0)->msg];
 };
 
 /* ---- errors ---- */
 
 __attribute__((format(printf, 5, 6)))
-static void fail(pvm_builder *b, int code, uint32_t index, pvm_opnd operand,
+static void fail(nub_pvm_builder *b, int code, uint32_t index, pvm_opnd operand,
                  const char *fmt, ...) {
   va_list ap;
   int n;
@@ -64,7 +64,7 @@ static void fail(pvm_builder *b, int code, uint32_t index, pvm_opnd operand,
     n = snprintf(b->err_msg, sizeof b->err_msg, "jump table entry %u: ", index);
   } else if (index < b->nitems && b->items[index].named) {
     n = snprintf(b->err_msg, sizeof b->err_msg, "instruction %u (%s): ", index,
-                 pvm_isa(b->profile)[b->items[index].enc.opcode].name);
+                 nub_pvm_isa(b->profile)[b->items[index].enc.opcode].name);
   } else {
     n = snprintf(b->err_msg, sizeof b->err_msg, "instruction %u: ", index);
   }
@@ -74,27 +74,27 @@ static void fail(pvm_builder *b, int code, uint32_t index, pvm_opnd operand,
   va_end(ap);
 }
 
-static void fail_oom(pvm_builder *b) {
+static void fail_oom(nub_pvm_builder *b) {
   fail(b, PVM_ERR_NOMEM, b->nitems, PVM_OPND_END, "out of memory");
 }
 
-int pvm_builder_error(const pvm_builder *b, pvm_error *err, int *operand) {
+int pvm_builder_error(const nub_pvm_builder *b, nub_pvm_error *err, int *operand) {
   if (!b->err_code) return PVM_OK;
   if (operand) *operand = b->err_operand;
   return pvm_fail(err, b->err_code, b->err_index, "%s", b->err_msg + b->err_prefix);
 }
 
-uint32_t pvm_builder_item_count(const pvm_builder *b) { return b->nitems; }
+uint32_t pvm_builder_item_count(const nub_pvm_builder *b) { return b->nitems; }
 
 /* ---- storage ---- */
 
-static bool grow(pvm_builder *b, void **p, uint32_t *cap, uint64_t need, size_t elem) {
+static bool grow(nub_pvm_builder *b, void **p, uint32_t *cap, uint64_t need, size_t elem) {
   if (pvm_grow(p, cap, need, elem)) return true;
   fail_oom(b);
   return false;
 }
 
-static item *new_item(pvm_builder *b, int kind) {
+static item *new_item(nub_pvm_builder *b, int kind) {
   if (b->err_code) return NULL;
   if (!grow(b, (void **)&b->items, &b->items_cap, (uint64_t)b->nitems + 1, sizeof *b->items))
     return NULL;
@@ -105,7 +105,7 @@ static item *new_item(pvm_builder *b, int kind) {
   return it;
 }
 
-static bool pool_add(pvm_builder *b, item *it, const uint8_t *bytes, size_t n) {
+static bool pool_add(nub_pvm_builder *b, item *it, const uint8_t *bytes, size_t n) {
   if ((uint64_t)b->npool + n > PVM_MAX_CODE_LEN) {   /* stop before memory does */
     fail(b, PVM_ERR_LIMIT, b->nitems - 1, PVM_OPND_END, "code exceeds %u bytes",
          PVM_MAX_CODE_LEN);
@@ -119,16 +119,16 @@ static bool pool_add(pvm_builder *b, item *it, const uint8_t *bytes, size_t n) {
   return true;
 }
 
-pvm_builder *pvm_builder_new(pvm_profile profile) {
-  if (!pvm_isa(profile)) return NULL;
-  pvm_builder *b = calloc(1, sizeof *b);
+nub_pvm_builder *nub_pvm_builder_new(nub_pvm_profile profile) {
+  if (!nub_pvm_isa(profile)) return NULL;
+  nub_pvm_builder *b = calloc(1, sizeof *b);
   if (!b) return NULL;
   b->profile = profile;
   b->jump_size = -1;
   return b;
 }
 
-void pvm_builder_free(pvm_builder *b) {
+void nub_pvm_builder_free(nub_pvm_builder *b) {
   if (!b) return;
   free(b->items);
   free(b->labels);
@@ -139,7 +139,7 @@ void pvm_builder_free(pvm_builder *b) {
 
 /* ---- labels and the jump table ---- */
 
-uint32_t pvm_builder_label(pvm_builder *b) {
+uint32_t nub_pvm_builder_label(nub_pvm_builder *b) {
   if (b->err_code) return 0;
   if (!grow(b, (void **)&b->labels, &b->labels_cap, (uint64_t)b->nlabels + 1,
             sizeof *b->labels))
@@ -148,7 +148,7 @@ uint32_t pvm_builder_label(pvm_builder *b) {
   return b->nlabels++;
 }
 
-void pvm_builder_bind(pvm_builder *b, uint32_t label) {
+void nub_pvm_builder_bind(nub_pvm_builder *b, uint32_t label) {
   if (label >= b->nlabels)
     fail(b, PVM_ERR_ARG, b->nitems, PVM_OPND_END, "label %u was not created", label);
   else if (b->labels[label] != UNBOUND)
@@ -157,7 +157,7 @@ void pvm_builder_bind(pvm_builder *b, uint32_t label) {
     b->labels[label] = b->nitems;
 }
 
-static void add_jump(pvm_builder *b, bool abs, uint32_t value) {
+static void add_jump(nub_pvm_builder *b, bool abs, uint32_t value) {
   if (b->err_code) return;
   if (b->njumps >= PVM_MAX_JUMP_COUNT) {
     fail(b, PVM_ERR_JUMP_TABLE, b->njumps, PVM_OPND_END,
@@ -173,10 +173,10 @@ static void add_jump(pvm_builder *b, bool abs, uint32_t value) {
   b->jumps[b->njumps++] = (jentry){abs, value};
 }
 
-void pvm_builder_jump_entry(pvm_builder *b, uint32_t label) { add_jump(b, false, label); }
-void pvm_builder_jump_entry_abs(pvm_builder *b, uint32_t pc) { add_jump(b, true, pc); }
+void nub_pvm_builder_jump_entry(nub_pvm_builder *b, uint32_t label) { add_jump(b, false, label); }
+void nub_pvm_builder_jump_entry_abs(nub_pvm_builder *b, uint32_t pc) { add_jump(b, true, pc); }
 
-void pvm_builder_jump_size(pvm_builder *b, unsigned size) {
+void nub_pvm_builder_jump_size(nub_pvm_builder *b, unsigned size) {
   if (size > 4)
     fail(b, PVM_ERR_JUMP_TABLE, b->njumps, PVM_OPND_END,
          "entry size %u is not in 0..4", size);
@@ -195,7 +195,7 @@ unsigned pvm_imm_width(uint64_t v) {
 unsigned pvm_enc_write(const pvm_enc *e, uint8_t *o) {
   unsigned n = 0;
   o[n++] = e->opcode;
-  switch ((pvm_format)e->format) {
+  switch ((nub_pvm_format)e->format) {
   case PVM_FMT_NONE:
   case PVM_FMT_COUNT:
     return n;
@@ -229,7 +229,7 @@ unsigned pvm_enc_write(const pvm_enc *e, uint8_t *o) {
     o[n++] = e->raw_d;
     return n;
   }
-  const pvm_format_info *fi = pvm_format_info_of((pvm_format)e->format);
+  const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)e->format);
   if (fi->has_x) { pvm_le_write(o + n, e->x, e->wx); n += e->wx; }
   if (fi->has_y) { pvm_le_write(o + n, e->y, e->wy); n += e->wy; }
   return n;
@@ -241,9 +241,9 @@ static const char *opnd_name(pvm_opnd o) {
 }
 
 /* Store register `reg` in the field `which`, encoded as raw (or itself). */
-static bool set_reg(pvm_builder *b, item *it, pvm_opnd which, unsigned reg, int raw) {
+static bool set_reg(nub_pvm_builder *b, item *it, pvm_opnd which, unsigned reg, int raw) {
   uint32_t at = (uint32_t)(it - b->items);
-  pvm_regfield kind = pvm_format_regfield((pvm_format)it->enc.format, which);
+  pvm_regfield kind = pvm_format_regfield((nub_pvm_format)it->enc.format, which);
   if (reg >= PVM_REGS) {
     fail(b, PVM_ERR_ARG, at, which, "%s: register %u is not in r0..r12", opnd_name(which), reg);
     return false;
@@ -263,7 +263,7 @@ static bool set_reg(pvm_builder *b, item *it, pvm_opnd which, unsigned reg, int 
   return true;
 }
 
-static bool check_imm(pvm_builder *b, item *it, pvm_opnd which, uint64_t v, int width) {
+static bool check_imm(nub_pvm_builder *b, item *it, pvm_opnd which, uint64_t v, int width) {
   uint32_t at = (uint32_t)(it - b->items);
   if (it->enc.format == PVM_FMT_REG_IMM64) {
     if (width == PVM_WIDTH_AUTO || width == 8) return true;
@@ -290,28 +290,28 @@ static bool check_imm(pvm_builder *b, item *it, pvm_opnd which, uint64_t v, int 
 
 /* Common part of instructions and branches: opcode, registers, nu_X and,
 ** unless it holds the offset, nu_Y. */
-static item *add_insn(pvm_builder *b, int kind, pvm_op op, uint8_t ra, uint8_t rb,
-                      uint8_t rd, uint64_t imm_x, uint64_t imm_y, const pvm_encoding *enc) {
-  pvm_encoding e = enc ? *enc : PVM_ENCODING_AUTO;
+static item *add_insn(nub_pvm_builder *b, int kind, nub_pvm_op op, uint8_t ra, uint8_t rb,
+                      uint8_t rd, uint64_t imm_x, uint64_t imm_y, const nub_pvm_encoding *enc) {
+  nub_pvm_encoding e = enc ? *enc : PVM_ENCODING_AUTO;
   item *it = new_item(b, kind);
   if (!it) return NULL;
   uint32_t at = b->nitems - 1;
-  int opcode = pvm_opcode_of(b->profile, op);
+  int opcode = nub_pvm_opcode_of(b->profile, op);
   if (opcode < 0) {
     fail(b, PVM_ERR_ARG, at, PVM_OPND_END, "op %d is not in profile %s", (int)op,
-         pvm_profile_name(b->profile));
+         nub_pvm_profile_name(b->profile));
     return NULL;
   }
-  const pvm_opinfo *info = &pvm_isa(b->profile)[opcode];
-  const pvm_format_info *fi = pvm_format_info_of((pvm_format)info->format);
+  const nub_pvm_opinfo *info = &nub_pvm_isa(b->profile)[opcode];
+  const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)info->format);
   it->enc.opcode = (uint8_t)opcode;
   it->enc.format = info->format;
   it->named = 1;
   bool is_branch = (info->flags & PVM_OPF_BRANCH) != 0;
   if (is_branch != (kind == ITEM_BRANCH)) {
     fail(b, PVM_ERR_ARG, at, PVM_OPND_END, is_branch
-         ? "a static branch needs a target: use pvm_builder_branch"
-         : "not a static branch: use pvm_builder_insn");
+         ? "a static branch needs a target: use nub_pvm_builder_branch"
+         : "not a static branch: use nub_pvm_builder_insn");
     return NULL;
   }
   it->ex = e.width_x;
@@ -341,25 +341,25 @@ static item *add_insn(pvm_builder *b, int kind, pvm_op op, uint8_t ra, uint8_t r
   return it;
 }
 
-void pvm_builder_insn_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
-                          uint64_t imm_x, uint64_t imm_y, const pvm_encoding *enc) {
+void nub_pvm_builder_insn_enc(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
+                          uint64_t imm_x, uint64_t imm_y, const nub_pvm_encoding *enc) {
   add_insn(b, ITEM_INSN, op, ra, rb, rd, imm_x, imm_y, enc);
 }
 
-void pvm_builder_insn(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
+void nub_pvm_builder_insn(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint8_t rd,
                       uint64_t imm_x, uint64_t imm_y) {
   add_insn(b, ITEM_INSN, op, ra, rb, rd, imm_x, imm_y, NULL);
 }
 
 /* Branches carry nu_X in imm for REG_IMM_OFFSET; the offset field is filled
 ** at layout. */
-static item *add_branch(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
-                        const pvm_encoding *enc) {
+static item *add_branch(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
+                        const nub_pvm_encoding *enc) {
   return add_insn(b, ITEM_BRANCH, op, ra, rb, 0, imm, 0, enc);
 }
 
-void pvm_builder_branch_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
-                            uint32_t label, const pvm_encoding *enc) {
+void nub_pvm_builder_branch_enc(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
+                            uint32_t label, const nub_pvm_encoding *enc) {
   item *it = add_branch(b, op, ra, rb, imm, enc);
   if (!it) return;
   if (label >= b->nlabels) {
@@ -369,20 +369,20 @@ void pvm_builder_branch_enc(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, u
   it->target = label;
 }
 
-void pvm_builder_branch(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
+void nub_pvm_builder_branch(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
                         uint32_t label) {
-  pvm_builder_branch_enc(b, op, ra, rb, imm, label, NULL);
+  nub_pvm_builder_branch_enc(b, op, ra, rb, imm, label, NULL);
 }
 
-void pvm_builder_branch_abs(pvm_builder *b, pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
-                            int64_t target, const pvm_encoding *enc) {
+void nub_pvm_builder_branch_abs(nub_pvm_builder *b, nub_pvm_op op, uint8_t ra, uint8_t rb, uint64_t imm,
+                            int64_t target, const nub_pvm_encoding *enc) {
   item *it = add_branch(b, op, ra, rb, imm, enc);
   if (!it) return;
   it->abs = 1;
   it->target = target;
 }
 
-void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n) {
+void nub_pvm_builder_raw(nub_pvm_builder *b, const uint8_t *bytes, size_t n) {
   item *it = new_item(b, ITEM_RAW);
   if (!it) return;
   if (n < 1 || n > PVM_INSN_MAX_BYTES) {
@@ -393,7 +393,7 @@ void pvm_builder_raw(pvm_builder *b, const uint8_t *bytes, size_t n) {
   pool_add(b, it, bytes, n);
 }
 
-void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n) {
+void nub_pvm_builder_bytes(nub_pvm_builder *b, const uint8_t *bytes, size_t n) {
   if (n == 0) return;
   item *it = new_item(b, ITEM_BYTES);
   if (it) pool_add(b, it, bytes, n);
@@ -402,23 +402,23 @@ void pvm_builder_bytes(pvm_builder *b, const uint8_t *bytes, size_t n) {
 /* ---- layout ---- */
 
 static uint8_t *offset_width(item *it) {
-  return pvm_format_info_of((pvm_format)it->enc.format)->offset == PVM_OPND_X ? &it->enc.wx
+  return pvm_format_info_of((nub_pvm_format)it->enc.format)->offset == PVM_OPND_X ? &it->enc.wx
                                                                               : &it->enc.wy;
 }
 
 static uint32_t item_size(const item *it) {
   if (it->kind >= ITEM_RAW) return it->ndata;
-  const pvm_format_info *fi = pvm_format_info_of((pvm_format)it->enc.format);
+  const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)it->enc.format);
   return fi->fixed + (fi->has_x ? it->enc.wx : 0u) + (fi->has_y ? it->enc.wy : 0u);
 }
 
 /* Resolve the widths layout does not change; force 4 bytes on a trailing
 ** field that code bytes follow. */
-static int prepare(pvm_builder *b) {
+static int prepare(nub_pvm_builder *b) {
   for (uint32_t i = 0; i < b->nitems; i++) {
     item *it = &b->items[i];
     if (it->kind >= ITEM_RAW) continue;
-    const pvm_format_info *fi = pvm_format_info_of((pvm_format)it->enc.format);
+    const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)it->enc.format);
     bool padded = i + 1 < b->nitems && b->items[i + 1].kind == ITEM_BYTES;
     for (pvm_opnd f = PVM_OPND_X; f <= PVM_OPND_Y; f++) {
       bool present = f == PVM_OPND_X ? fi->has_x : fi->has_y;
@@ -447,7 +447,7 @@ static int prepare(pvm_builder *b) {
 }
 
 /* Returns the code length, or fails naming the item that passes the limit. */
-static int assign_pcs(pvm_builder *b, uint64_t *code_len) {
+static int assign_pcs(nub_pvm_builder *b, uint64_t *code_len) {
   uint64_t pc = 0;
   for (uint32_t i = 0; i < b->nitems; i++) {
     b->items[i].pc = (uint32_t)pc;
@@ -461,12 +461,12 @@ static int assign_pcs(pvm_builder *b, uint64_t *code_len) {
   return PVM_OK;
 }
 
-static int64_t label_pc(const pvm_builder *b, uint32_t label, uint64_t code_len) {
+static int64_t label_pc(const nub_pvm_builder *b, uint32_t label, uint64_t code_len) {
   uint32_t at = b->labels[label];
   return at == b->nitems ? (int64_t)code_len : (int64_t)b->items[at].pc;
 }
 
-static int64_t branch_offset(const pvm_builder *b, const item *it, uint64_t code_len) {
+static int64_t branch_offset(const nub_pvm_builder *b, const item *it, uint64_t code_len) {
   int64_t t = it->abs ? it->target : label_pc(b, (uint32_t)it->target, code_len);
   return (int64_t)((uint64_t)t - it->pc);
 }
@@ -479,7 +479,7 @@ unsigned pvm_offset_width(int64_t off, unsigned cur, bool moves) {
   return 4;  /* if even 4 bytes do not fit, the final check reports it */
 }
 
-static unsigned needed_width(pvm_builder *b, uint32_t i, uint64_t code_len) {
+static unsigned needed_width(nub_pvm_builder *b, uint32_t i, uint64_t code_len) {
   item *it = &b->items[i];
   bool moves = !it->abs && b->labels[it->target] > i;
   return pvm_offset_width(branch_offset(b, it, code_len), *offset_width(it), moves);
@@ -488,7 +488,7 @@ static unsigned needed_width(pvm_builder *b, uint32_t i, uint64_t code_len) {
 /* One pass over the relaxed branches: set each offset width to what its
 ** offset needs (shrink_ok) or only let it grow.  Returns whether any
 ** width changed. */
-static bool relax_pass(pvm_builder *b, uint64_t code_len, bool shrink_ok) {
+static bool relax_pass(nub_pvm_builder *b, uint64_t code_len, bool shrink_ok) {
   bool changed = false;
   for (uint32_t i = 0; i < b->nitems; i++) {
     item *it = &b->items[i];
@@ -507,7 +507,7 @@ static bool relax_pass(pvm_builder *b, uint64_t code_len, bool shrink_ok) {
 ** targets widths never need to grow (every distance only shrinks); an
 ** absolute target can move away from a branch that moves, so after
 ** RELAX_ROUNDS the remaining rounds only grow, which must terminate. */
-static int layout(pvm_builder *b, uint64_t *code_len) {
+static int layout(nub_pvm_builder *b, uint64_t *code_len) {
   int rc = prepare(b);
   uint64_t len = 0;
   if (rc) return rc;
@@ -526,7 +526,7 @@ static int layout(pvm_builder *b, uint64_t *code_len) {
            (long long)((uint64_t)it->pc + (uint64_t)off), (long long)off, w);
       return b->err_code;
     }
-    if (pvm_format_info_of((pvm_format)it->enc.format)->offset == PVM_OPND_X)
+    if (pvm_format_info_of((nub_pvm_format)it->enc.format)->offset == PVM_OPND_X)
       it->enc.x = (uint64_t)off;
     else
       it->enc.y = (uint64_t)off;
@@ -535,7 +535,7 @@ static int layout(pvm_builder *b, uint64_t *code_len) {
   return PVM_OK;
 }
 
-static int check_labels(pvm_builder *b) {
+static int check_labels(nub_pvm_builder *b) {
   for (uint32_t i = 0; i < b->nitems; i++) {
     const item *it = &b->items[i];
     if (it->kind == ITEM_BRANCH && !it->abs && b->labels[it->target] == UNBOUND)
@@ -550,7 +550,7 @@ static int check_labels(pvm_builder *b) {
 }
 
 /* Resolve the jump table into values[]; returns the entry size. */
-static int resolve_jumps(pvm_builder *b, uint64_t code_len, uint32_t *values, unsigned *size) {
+static int resolve_jumps(nub_pvm_builder *b, uint64_t code_len, uint32_t *values, unsigned *size) {
   uint32_t max = 0;
   for (uint32_t i = 0; i < b->njumps; i++) {
     const jentry *j = &b->jumps[i];
@@ -574,7 +574,7 @@ static int resolve_jumps(pvm_builder *b, uint64_t code_len, uint32_t *values, un
   return PVM_OK;
 }
 
-static void emit_code(const pvm_builder *b, uint8_t *code, uint8_t *mask) {
+static void emit_code(const nub_pvm_builder *b, uint8_t *code, uint8_t *mask) {
   for (uint32_t i = 0; i < b->nitems; i++) {
     const item *it = &b->items[i];
     if (it->kind == ITEM_INSN || it->kind == ITEM_BRANCH)
@@ -585,7 +585,7 @@ static void emit_code(const pvm_builder *b, uint8_t *code, uint8_t *mask) {
   }
 }
 
-int pvm_builder_finish(pvm_builder *b, uint8_t **blob, size_t *len, pvm_error *err) {
+int nub_pvm_builder_finish(nub_pvm_builder *b, uint8_t **blob, size_t *len, nub_pvm_error *err) {
   uint64_t code_len = 0;
   uint32_t *values = NULL;
   uint8_t *out = NULL;
@@ -603,9 +603,9 @@ int pvm_builder_finish(pvm_builder *b, uint8_t **blob, size_t *len, pvm_error *e
   uint64_t total = 9 + 1 + 9 + (uint64_t)b->njumps * z + code_len + mask_len;
   out = calloc(1, total);
   if (!out) { fail_oom(b); goto fail; }
-  size_t n = pvm_write_natural(out, b->njumps);
+  size_t n = nub_pvm_write_natural(out, b->njumps);
   out[n++] = (uint8_t)z;
-  n += pvm_write_natural(out + n, code_len);
+  n += nub_pvm_write_natural(out + n, code_len);
   for (uint32_t i = 0; i < b->njumps; i++, n += z) pvm_le_write(out + n, values[i], z);
   emit_code(b, out + n, out + n + code_len);
   free(values);

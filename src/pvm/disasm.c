@@ -1,5 +1,5 @@
 /*
-** Disassembler: blob -> assembler text (docs/asm.md) that pvm_asm turns
+** Disassembler: blob -> assembler text (docs/asm.md) that nub_pvm_asm turns
 ** back into the same bytes.
 **
 ** An instruction is printed in readable form when encoding that form
@@ -63,13 +63,13 @@ typedef struct line {
   int kind;
   uint32_t pc, n;          /* bytes the line covers */
   bool padded;             /* INSN: code bytes that start nothing follow */
-  pvm_insn in;             /* INSN, RAW */
+  nub_pvm_insn in;             /* INSN, RAW */
 } line;
 
 typedef struct dis {
-  pvm_profile profile;
-  const pvm_opinfo *isa;
-  pvm_blob bl;
+  nub_pvm_profile profile;
+  const nub_pvm_opinfo *isa;
+  nub_pvm_blob bl;
   uint64_t *inside;        /* pcs strictly inside an instruction line */
   uint64_t *blocks;        /* basic block starts (varpi, A.5) */
   uint64_t *labels;        /* pcs that get a label */
@@ -77,28 +77,28 @@ typedef struct dis {
   uint32_t nlabels;
   bool explicit_offsets;
   sbuf *out;
-  pvm_builder *b;
+  nub_pvm_builder *b;
 } dis;
 
-static pvm_enc enc_of(const pvm_insn *in) {
+static pvm_enc enc_of(const nub_pvm_insn *in) {
   pvm_enc e = {in->opcode, in->format, in->raw_ra, in->raw_rb, in->raw_rd,
                in->format == PVM_FMT_REG_IMM64 ? 8 : in->lx, in->ly, in->imm_x, in->imm_y};
   return e;
 }
 
 static void classify(const dis *d, uint32_t pc, line *ln) {
-  const pvm_blob *bl = &d->bl;
+  const nub_pvm_blob *bl = &d->bl;
   uint8_t buf[PVM_ENC_MAX_BYTES];
   memset(ln, 0, sizeof *ln);
   ln->pc = pc;
-  if (!pvm_blob_is_start(bl, pc)) {
+  if (!nub_pvm_blob_is_start(bl, pc)) {
     uint32_t end = pc + 1;
-    while (end < bl->code_len && !pvm_blob_is_start(bl, end)) end++;
+    while (end < bl->code_len && !nub_pvm_blob_is_start(bl, end)) end++;
     ln->kind = LINE_BYTES;
     ln->n = end - pc;
     return;
   }
-  pvm_decode(d->profile, bl, pc, &ln->in);
+  nub_pvm_decode(d->profile, bl, pc, &ln->in);
   ln->kind = LINE_RAW;
   ln->n = ln->in.len;
   if (ln->in.op == PVM_OP_INVALID) return;
@@ -107,7 +107,7 @@ static void classify(const dis *d, uint32_t pc, line *ln) {
   if (n > ln->in.len || memcmp(buf, bl->code + pc, n) != 0) return;
   ln->kind = LINE_INSN;
   ln->n = n;
-  ln->padded = pc + n < bl->code_len && !pvm_blob_is_start(bl, pc + n);
+  ln->padded = pc + n < bl->code_len && !nub_pvm_blob_is_start(bl, pc + n);
 }
 
 /* A label can stand at t when no instruction line covers it. */
@@ -125,17 +125,17 @@ static bool label_target(const dis *d, int64_t t) {
 ** instruction at pc 0 or right after a valid terminator, where right
 ** after means no run of code bytes too long for skip (a synthetic trap). */
 static void find_blocks(dis *d) {
-  const pvm_blob *bl = &d->bl;
+  const nub_pvm_blob *bl = &d->bl;
   bool after_term = true;
   for (uint32_t pc = 0; pc < bl->code_len; pc++) {
-    pvm_insn in;
-    if (!pvm_blob_is_start(bl, pc)) continue;
-    pvm_decode(d->profile, bl, pc, &in);
+    nub_pvm_insn in;
+    if (!nub_pvm_blob_is_start(bl, pc)) continue;
+    nub_pvm_decode(d->profile, bl, pc, &in);
     bool valid = in.op != PVM_OP_INVALID;
     if (valid && after_term) bit_set(d->blocks, pc);
     after_term = valid && (d->isa[in.opcode].flags & PVM_OPF_TERM);
     uint64_t next = (uint64_t)pc + in.len;
-    if (next < bl->code_len && !pvm_blob_is_start(bl, next)) after_term = false;
+    if (next < bl->code_len && !nub_pvm_blob_is_start(bl, next)) after_term = false;
   }
 }
 
@@ -144,8 +144,8 @@ static uint32_t label_id(const dis *d, uint32_t pc) {
   return d->rank[pc >> 6] + (uint32_t)__builtin_popcountll(below);
 }
 
-static bool has_target(const pvm_insn *in) {
-  return pvm_format_info_of((pvm_format)in->format)->offset != PVM_OPND_END;
+static bool has_target(const nub_pvm_insn *in) {
+  return pvm_format_info_of((nub_pvm_format)in->format)->offset != PVM_OPND_END;
 }
 
 /* First pass: which pcs are inside instruction lines; second: labels. */
@@ -162,7 +162,7 @@ static void find_labels(dis *d) {
       bit_set(d->labels, (uint64_t)ln.in.target);
   }
   for (uint32_t i = 0; i < d->bl.jump_count; i++) {
-    uint32_t t = pvm_blob_jump_entry(&d->bl, i);
+    uint32_t t = nub_pvm_blob_jump_entry(&d->bl, i);
     if (label_target(d, t)) bit_set(d->labels, t);
   }
   uint32_t words = d->bl.code_len / 64 + 1, n = 0;
@@ -186,8 +186,8 @@ static void print_width(sbuf *s, int w) {
 }
 
 /* Prints the instruction the assembler reads back as t. */
-static void print_insn(sbuf *s, const pvm_opinfo *info, const pvm_asm_insn *t) {
-  const pvm_format_info *fi = pvm_format_info_of((pvm_format)info->format);
+static void print_insn(sbuf *s, const nub_pvm_opinfo *info, const pvm_asm_insn *t) {
+  const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)info->format);
   sb_printf(s, "%s", info->name);
   for (int i = 0; i < 4 && fi->operands[i]; i++) {
     pvm_opnd o = (pvm_opnd)fi->operands[i];
@@ -220,7 +220,7 @@ static void print_insn(sbuf *s, const pvm_opinfo *info, const pvm_asm_insn *t) {
 
 /* The width the assembler picks for field f when none is written. */
 static unsigned default_width(const dis *d, const line *ln, const pvm_asm_insn *t, pvm_opnd f) {
-  const pvm_format_info *fi = pvm_format_info_of((pvm_format)ln->in.format);
+  const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)ln->in.format);
   unsigned actual = f == PVM_OPND_X ? ln->in.lx : ln->in.ly;
   if (ln->in.format == PVM_FMT_REG_IMM64) return 8;
   if (ln->padded && fi->trailing == f) return 4;
@@ -233,7 +233,7 @@ static unsigned default_width(const dis *d, const line *ln, const pvm_asm_insn *
 /* The model of a decoded instruction; exact: the encoding choices it
 ** makes are those that differ from what the assembler would choose. */
 static void model_of(const dis *d, const line *ln, bool exact, pvm_asm_insn *t) {
-  const pvm_insn *in = &ln->in;
+  const nub_pvm_insn *in = &ln->in;
   const uint8_t regs[3] = {in->ra, in->rb, in->rd}, raws[3] = {in->raw_ra, in->raw_rb, in->raw_rd};
   memset(t, 0, sizeof *t);
   t->opcode = in->opcode;
@@ -247,7 +247,7 @@ static void model_of(const dis *d, const line *ln, bool exact, pvm_asm_insn *t) 
   t->target_label = exact && has_target(in) && label_target(d, in->target);
   if (t->target_label) t->label = label_id(d, (uint32_t)in->target);
   for (pvm_opnd f = PVM_OPND_X; f <= PVM_OPND_Y; f++) {
-    const pvm_format_info *fi = pvm_format_info_of((pvm_format)in->format);
+    const pvm_format_info *fi = pvm_format_info_of((nub_pvm_format)in->format);
     t->width[f - PVM_OPND_X] = PVM_WIDTH_AUTO;
     if (!(f == PVM_OPND_X ? fi->has_x : fi->has_y)) continue;
     unsigned actual = f == PVM_OPND_X ? (in->format == PVM_FMT_REG_IMM64 ? 8u : in->lx) : in->ly;
@@ -263,7 +263,7 @@ static void print_hex(sbuf *s, const uint8_t *p, uint32_t n) {
 static void emit_label(dis *d, uint32_t pc) {
   if (!bit(d->labels, pc)) return;
   sb_printf(d->out, "L%u:\n", pc);
-  pvm_builder_bind(d->b, label_id(d, pc));
+  nub_pvm_builder_bind(d->b, label_id(d, pc));
 }
 
 static void emit_insn(dis *d, const line *ln) {
@@ -278,7 +278,7 @@ static void emit_insn(dis *d, const line *ln) {
   } else {
     sb_printf(d->out, ".insn ");
     print_hex(d->out, bytes, ln->n);
-    pvm_builder_raw(d->b, bytes, ln->n);
+    nub_pvm_builder_raw(d->b, bytes, ln->n);
   }
   sb_comment(d->out, start);
   sb_printf(d->out, "%6u: ", ln->pc);
@@ -307,35 +307,35 @@ static void emit_bytes(dis *d, const line *ln) {
       sb_printf(d->out, i > pc ? ", 0x%02x" : "0x%02x", d->bl.code[i]);
     sb_comment(d->out, start);
     sb_printf(d->out, "%6u\n", pc);
-    pvm_builder_bytes(d->b, d->bl.code + pc, stop - pc);
+    nub_pvm_builder_bytes(d->b, d->bl.code + pc, stop - pc);
     pc = stop;
   }
 }
 
-static unsigned default_jump_size(const pvm_blob *bl) {
+static unsigned default_jump_size(const nub_pvm_blob *bl) {
   uint32_t max = 0;
   unsigned z = bl->jump_count ? 1 : 0;
   for (uint32_t i = 0; i < bl->jump_count; i++)
-    if (pvm_blob_jump_entry(bl, i) > max) max = pvm_blob_jump_entry(bl, i);
+    if (nub_pvm_blob_jump_entry(bl, i) > max) max = nub_pvm_blob_jump_entry(bl, i);
   while (z < 4 && (max >> (8 * z))) z++;
   return z;
 }
 
 static void emit_jump_table(dis *d) {
-  const pvm_blob *bl = &d->bl;
+  const nub_pvm_blob *bl = &d->bl;
   if (bl->jump_entry_size != default_jump_size(bl)) {
     sb_printf(d->out, ".jump_size %u\n", bl->jump_entry_size);
-    pvm_builder_jump_size(d->b, bl->jump_entry_size);
+    nub_pvm_builder_jump_size(d->b, bl->jump_entry_size);
   }
   for (uint32_t i = 0; i < bl->jump_count; i++) {
-    uint32_t t = pvm_blob_jump_entry(bl, i);
+    uint32_t t = nub_pvm_blob_jump_entry(bl, i);
     size_t start = d->out->n;
     if (label_target(d, t)) {
       sb_printf(d->out, ".jump L%u", t);
-      pvm_builder_jump_entry(d->b, label_id(d, t));
+      nub_pvm_builder_jump_entry(d->b, label_id(d, t));
     } else {
       sb_printf(d->out, ".jump %u", t);
-      pvm_builder_jump_entry_abs(d->b, t);
+      nub_pvm_builder_jump_entry_abs(d->b, t);
     }
     sb_comment(d->out, start);
     sb_printf(d->out, "entry %u, djump address %llu\n", i,
@@ -344,14 +344,14 @@ static void emit_jump_table(dis *d) {
 }
 
 /* Print the whole code; returns the builder's verdict on the text. */
-static int emit_code(dis *d, const uint8_t *blob, size_t len, bool *same, pvm_error *err) {
+static int emit_code(dis *d, const uint8_t *blob, size_t len, bool *same, nub_pvm_error *err) {
   uint8_t *again = NULL;
   size_t again_len = 0;
   line ln;
   int rc;
-  if (!(d->b = pvm_builder_new(d->profile)))
+  if (!(d->b = nub_pvm_builder_new(d->profile)))
     return pvm_fail(err, PVM_ERR_NOMEM, 0, "disasm: out of memory");
-  for (uint32_t i = 0; i < d->nlabels; i++) pvm_builder_label(d->b);
+  for (uint32_t i = 0; i < d->nlabels; i++) nub_pvm_builder_label(d->b);
   sb_printf(d->out, "; generic blob: %zu bytes; code: %u bytes; jump table: %u entries "
             "of %u bytes\n", len, d->bl.code_len, d->bl.jump_count, d->bl.jump_entry_size);
   emit_jump_table(d);
@@ -362,20 +362,20 @@ static int emit_code(dis *d, const uint8_t *blob, size_t len, bool *same, pvm_er
     else emit_insn(d, &ln);
   }
   emit_label(d, d->bl.code_len);
-  rc = pvm_builder_finish(d->b, &again, &again_len, err);
-  pvm_builder_free(d->b);
+  rc = nub_pvm_builder_finish(d->b, &again, &again_len, err);
+  nub_pvm_builder_free(d->b);
   d->b = NULL;
   *same = !rc && again_len == len && memcmp(again, blob, len) == 0;
   free(again);
   return rc;
 }
 
-static int disasm_blob(pvm_profile profile, const uint8_t *blob, size_t len, sbuf *out,
-                       pvm_error *err) {
-  dis d = {.profile = profile, .isa = pvm_isa(profile), .out = out};
+static int disasm_blob(nub_pvm_profile profile, const uint8_t *blob, size_t len, sbuf *out,
+                       nub_pvm_error *err) {
+  dis d = {.profile = profile, .isa = nub_pvm_isa(profile), .out = out};
   size_t mark = out->n;
   bool same = false;
-  int rc = pvm_blob_parse(blob, blob + len, &d.bl, err);
+  int rc = nub_pvm_blob_parse(blob, blob + len, &d.bl, err);
   if (rc) return rc;
   size_t words = d.bl.code_len / 64 + 1;
   d.inside = calloc(words, sizeof *d.inside);
@@ -430,10 +430,10 @@ static void emit_data(sbuf *s, const char *section, const uint8_t *p, uint32_t n
   }
 }
 
-static int disasm_spi(pvm_profile profile, const uint8_t *in, size_t len, sbuf *out,
-                      pvm_error *err) {
-  pvm_spi spi;
-  int rc = pvm_spi_parse(in, in + len, &spi, err);
+static int disasm_spi(nub_pvm_profile profile, const uint8_t *in, size_t len, sbuf *out,
+                      nub_pvm_error *err) {
+  nub_pvm_spi spi;
+  int rc = nub_pvm_spi_parse(in, in + len, &spi, err);
   if (rc) return rc;
   sb_printf(out, "; SPI container: %zu bytes, ro data %u bytes, rw data %u bytes, "
             "%u heap pages, stack %u bytes\n", len, spi.ro_len, spi.rw_len, spi.heap_pages,
@@ -447,13 +447,13 @@ static int disasm_spi(pvm_profile profile, const uint8_t *in, size_t len, sbuf *
   return rc;
 }
 
-int pvm_disasm(pvm_profile profile, const uint8_t *in, size_t len, unsigned flags,
-               char **text, size_t *text_len, pvm_error *err) {
+int nub_pvm_disasm(nub_pvm_profile profile, const uint8_t *in, size_t len, unsigned flags,
+               char **text, size_t *text_len, nub_pvm_error *err) {
   sbuf out = {0};
   int rc;
   *text = NULL;
   *text_len = 0;
-  if (!pvm_isa(profile)) return pvm_fail(err, PVM_ERR_ARG, 0, "disasm: unknown profile");
+  if (!nub_pvm_isa(profile)) return pvm_fail(err, PVM_ERR_ARG, 0, "disasm: unknown profile");
   rc = flags & PVM_DISASM_SPI ? disasm_spi(profile, in, len, &out, err)
                               : disasm_blob(profile, in, len, &out, err);
   if (!rc) sb_printf(&out, "%s", "");   /* NUL-terminated even when empty */

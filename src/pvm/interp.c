@@ -69,30 +69,30 @@ static inline uint64_t mulh_su(uint64_t a, uint64_t b) {
   return (uint64_t)(((i128)(int64_t)a * (i128)b) >> 64);
 }
 
-static pvm_status interp_run(pvm_vm *vm)
+static nub_pvm_status interp_run(nub_pvm_vm *vm)
 #include "interp_loop.h"
 
 #define INTERP_TRACE
-pvm_status pvm_interp_run_traced(pvm_vm *vm, pvm_trace_fn trace, void *ud)
+nub_pvm_status nub_pvm_interp_run_traced(nub_pvm_vm *vm, nub_pvm_trace_fn trace, void *ud)
 #include "interp_loop.h"
 #undef INTERP_TRACE
 
-static int interp_compile(const pvm_program *prog, void **code, pvm_error *err) {
+static int interp_compile(const nub_pvm_program *prog, void **code, nub_pvm_error *err) {
   (void)prog; (void)err;
   *code = NULL;
   return PVM_OK;
 }
 static void interp_release(void *code) { (void)code; }
-static int interp_vm_init(pvm_vm *vm, pvm_error *err) { (void)vm; (void)err; return PVM_OK; }
-static void interp_vm_fini(pvm_vm *vm) { (void)vm; }
+static int interp_vm_init(nub_pvm_vm *vm, nub_pvm_error *err) { (void)vm; (void)err; return PVM_OK; }
+static void interp_vm_fini(nub_pvm_vm *vm) { (void)vm; }
 
-const pvm_engine pvm_engine_interp = {
+const nub_pvm_engine nub_pvm_engine_interp = {
   "interp", interp_compile, interp_release, interp_vm_init, interp_vm_fini, interp_run,
   NULL, NULL,
 };
 
-int pvm_vm_init(pvm_vm *vm, const pvm_program *prog, pvm_mem *mem,
-                const pvm_engine *engine, void *code, pvm_error *err) {
+int nub_pvm_vm_init(nub_pvm_vm *vm, const nub_pvm_program *prog, nub_pvm_mem *mem,
+                const nub_pvm_engine *engine, void *code, nub_pvm_error *err) {
   memset(vm, 0, sizeof *vm);
   if (!prog || !mem || !engine) return pvm_fail(err, PVM_ERR_ARG, 0, "vm: program, memory and engine are required");
   vm->prog = prog;
@@ -103,17 +103,17 @@ int pvm_vm_init(pvm_vm *vm, const pvm_program *prog, pvm_mem *mem,
   return engine->vm_init(vm, err);
 }
 
-void pvm_vm_fini(pvm_vm *vm) {
+void nub_pvm_vm_fini(nub_pvm_vm *vm) {
   if (vm->engine) vm->engine->vm_fini(vm);
   vm->engine = NULL;
 }
 
-void pvm_vm_set_pc(pvm_vm *vm, uint32_t pc) {
+void nub_pvm_vm_set_pc(nub_pvm_vm *vm, uint32_t pc) {
   vm->pc = pc;
   vm->resume = PVM_RESUME_ENTER;
 }
 
-const char *pvm_status_name(int status) {
+const char *nub_pvm_status_name(int status) {
   switch (status) {
   case PVM_HALT: return "halt";
   case PVM_PANIC: return "panic";

@@ -53,9 +53,9 @@
     PVM_OP_LIST(LABEL)
 #undef LABEL
   };
-  const pvm_program *prog = vm->prog;
+  const nub_pvm_program *prog = vm->prog;
   const pvm_xinsn *const insns = prog->insns;
-  pvm_mem *mem = vm->mem;
+  nub_pvm_mem *mem = vm->mem;
   uint8_t *const base = mem->base;
   const uint8_t *const acc = mem->access;
   const uint32_t *const jt = prog->jump_targets;
@@ -68,9 +68,9 @@
   uint64_t djump_addr;
 
   memcpy(r, vm->regs, sizeof r);
-  switch ((pvm_resume)vm->resume) {
+  switch ((nub_pvm_resume)vm->resume) {
   case PVM_RESUME_DONE:
-    return (pvm_status)vm->status;
+    return (nub_pvm_status)vm->status;
   case PVM_RESUME_NEXT:
     ip = insns + pvm_program_index_at(prog, vm->next_pc);
     DISPATCH();
@@ -82,7 +82,7 @@
   }
   {
     uint32_t i = pvm_program_index_at(prog, vm->pc);
-    int64_t cost = pvm_program_entry_cost(prog, vm->pc);
+    int64_t cost = nub_pvm_program_entry_cost(prog, vm->pc);
     if (gas < cost) { vm->status = PVM_OOG; vm->resume = PVM_RESUME_ENTER; goto done; }
     gas -= cost;
     if (insns[i].pc != vm->pc) { vm->status = PVM_PANIC; vm->resume = PVM_RESUME_DONE; goto done; }
@@ -271,7 +271,7 @@ djump:
 
 mem_slow:
   if (pvm_mem_check(mem, fault_addr, fault_len, fault_write,
-                    pvm_profile_semantics(prog->profile)->ro_store_faults,
+                    nub_pvm_profile_semantics(prog->profile)->ro_store_faults,
                     &fault_page) == PVM_FAULT) {
     vm->status = PVM_FAULT;
     vm->exit_arg = fault_page;
@@ -293,7 +293,7 @@ exit_at_ip:
 done:
   memcpy(vm->regs, r, sizeof r);
   vm->gas = gas;
-  return (pvm_status)vm->status;
+  return (nub_pvm_status)vm->status;
 }
 
 #undef TRACE_HOOK

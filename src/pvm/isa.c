@@ -291,7 +291,7 @@ typedef struct profile_def {
   const char *name;
   const op_code *extra;
   unsigned nextra;
-  pvm_op drop_lo, drop_hi;   /* ops [drop_lo, drop_hi] of the 0.7 codes are not taken over */
+  nub_pvm_op drop_lo, drop_hi;   /* ops [drop_lo, drop_hi] of the 0.7 codes are not taken over */
   uint8_t gas_per_insn;
   pvm_gas_rules gas;
 } profile_def;
@@ -312,26 +312,26 @@ static const profile_def profiles[PVM_PROFILE_COUNT] = {
 };
 static unsigned ncodes[PVM_PROFILE_COUNT];
 
-static pvm_opinfo tables[PVM_PROFILE_COUNT][256];
+static nub_pvm_opinfo tables[PVM_PROFILE_COUNT][256];
 static int16_t opcode_of[PVM_PROFILE_COUNT][PVM_OP_COUNT];
 
-static void add_code(pvm_profile p, op_code c) {
+static void add_code(nub_pvm_profile p, op_code c) {
   const op_row *r = &op_rows[c.op];
-  tables[p][c.byte] = (pvm_opinfo){r->name, c.op, r->format, r->flags, r->width,
+  tables[p][c.byte] = (nub_pvm_opinfo){r->name, c.op, r->format, r->flags, r->width,
                                    profiles[p].gas_per_insn};
   opcode_of[p][c.op] = c.byte;
   ncodes[p]++;
 }
 
-static void build_profile(pvm_profile p) {
+static void build_profile(nub_pvm_profile p) {
   const profile_def *d = &profiles[p];
-  pvm_opinfo *t = tables[p];
+  nub_pvm_opinfo *t = tables[p];
   for (unsigned i = 0; i < 256; i++)
-    t[i] = (pvm_opinfo){NULL, PVM_OP_INVALID, PVM_FMT_NONE, 0, 0,
+    t[i] = (nub_pvm_opinfo){NULL, PVM_OP_INVALID, PVM_FMT_NONE, 0, 0,
                         d->gas_per_insn};
   for (unsigned i = 0; i < PVM_OP_COUNT; i++) opcode_of[p][i] = -1;
   for (unsigned i = 0; i < COUNT_OF(gp07_codes); i++) {
-    pvm_op op = (pvm_op)gp07_codes[i].op;
+    nub_pvm_op op = (nub_pvm_op)gp07_codes[i].op;
     if (d->drop_lo != PVM_OP_INVALID && op >= d->drop_lo && op <= d->drop_hi) continue;
     add_code(p, gp07_codes[i]);
   }
@@ -340,36 +340,36 @@ static void build_profile(pvm_profile p) {
 
 /* Tables are built once, before any thread can race on them. */
 __attribute__((constructor)) static void build_tables(void) {
-  for (int p = 0; p < PVM_PROFILE_COUNT; p++) build_profile((pvm_profile)p);
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++) build_profile((nub_pvm_profile)p);
   for (unsigned i = 0; i < COUNT_OF(gas_rows); i++) pvm_gas_rows[gas_rows[i].op] = gas_rows[i].row;
 }
 
-const pvm_gas_rules *pvm_gas_rules_of(pvm_profile profile) {
+const pvm_gas_rules *pvm_gas_rules_of(nub_pvm_profile profile) {
   return (unsigned)profile < PVM_PROFILE_COUNT ? &profiles[profile].gas : NULL;
 }
 
-const pvm_opinfo *pvm_isa(pvm_profile profile) {
+const nub_pvm_opinfo *nub_pvm_isa(nub_pvm_profile profile) {
   return (unsigned)profile < PVM_PROFILE_COUNT ? tables[profile] : NULL;
 }
 
-const char *pvm_profile_name(pvm_profile profile) {
+const char *nub_pvm_profile_name(nub_pvm_profile profile) {
   return (unsigned)profile < PVM_PROFILE_COUNT ? profiles[profile].name : "?";
 }
 
-int pvm_profile_by_name(const char *name) {
+int nub_pvm_profile_by_name(const char *name) {
   for (int p = 0; p < PVM_PROFILE_COUNT; p++)
     if (strcmp(name, profiles[p].name) == 0) return p;
   return -1;
 }
 
-int pvm_opcode_of(pvm_profile profile, pvm_op op) {
+int nub_pvm_opcode_of(nub_pvm_profile profile, nub_pvm_op op) {
   if ((unsigned)profile >= PVM_PROFILE_COUNT || (unsigned)op >= PVM_OP_COUNT)
     return -1;
   return opcode_of[profile][op];
 }
 
-int pvm_opcode_by_name(pvm_profile profile, const char *name, size_t len) {
-  const pvm_opinfo *t = pvm_isa(profile);
+int nub_pvm_opcode_by_name(nub_pvm_profile profile, const char *name, size_t len) {
+  const nub_pvm_opinfo *t = nub_pvm_isa(profile);
   if (!t) return -1;
   for (int i = 0; i < 256; i++)
     if (t[i].name && strlen(t[i].name) == len && memcmp(t[i].name, name, len) == 0)
@@ -377,11 +377,11 @@ int pvm_opcode_by_name(pvm_profile profile, const char *name, size_t len) {
   return -1;
 }
 
-unsigned pvm_isa_count(pvm_profile profile) {
+unsigned nub_pvm_isa_count(nub_pvm_profile profile) {
   return (unsigned)profile < PVM_PROFILE_COUNT ? ncodes[profile] : 0;
 }
 
-const char *pvm_format_name(pvm_format f) {
+const char *nub_pvm_format_name(nub_pvm_format f) {
   static const char *names[PVM_FMT_COUNT] = {
     "none", "imm", "reg_imm64", "imm_imm", "offset", "reg_imm", "reg_imm_imm",
     "reg_imm_offset", "reg_reg", "reg_reg_imm", "reg_reg_offset",
@@ -411,11 +411,11 @@ static const pvm_format_info format_infos[PVM_FMT_COUNT] = {
 };
 #undef O
 
-const pvm_format_info *pvm_format_info_of(pvm_format f) {
+const pvm_format_info *pvm_format_info_of(nub_pvm_format f) {
   return (unsigned)f < PVM_FMT_COUNT ? &format_infos[f] : &format_infos[PVM_FMT_NONE];
 }
 
-pvm_regfield pvm_format_regfield(pvm_format f, pvm_opnd reg) {
+pvm_regfield pvm_format_regfield(nub_pvm_format f, pvm_opnd reg) {
   if ((f == PVM_FMT_REG_IMM || f == PVM_FMT_REG_IMM64) && reg == PVM_OPND_RA)
     return PVM_REGF_LOW_NIBBLE_BYTE;
   if (f == PVM_FMT_REG_REG_REG && reg == PVM_OPND_RD) return PVM_REGF_BYTE;

@@ -15,13 +15,13 @@
 
 #define WINDOW_BYTES (PVM_MEM_WINDOW + PVM_MEM_GUARD)
 
-static int prot_of(pvm_access acc) {
+static int prot_of(nub_pvm_access acc) {
   return acc == PVM_ACCESS_RW ? PROT_READ | PROT_WRITE
        : acc == PVM_ACCESS_RO ? PROT_READ : PROT_NONE;
 }
 
-int pvm_mem_new(pvm_mem **out, pvm_error *err) {
-  pvm_mem *m = calloc(1, sizeof *m);
+int nub_pvm_mem_new(nub_pvm_mem **out, nub_pvm_error *err) {
+  nub_pvm_mem *m = calloc(1, sizeof *m);
   *out = NULL;
   if (!m) return pvm_fail(err, PVM_ERR_NOMEM, 0, "mem: no memory");
   m->access = calloc(PVM_PAGE_COUNT + 1, 1);  /* +1: wide accesses at the top */
@@ -30,7 +30,7 @@ int pvm_mem_new(pvm_mem **out, pvm_error *err) {
   if (!m->access || m->base == MAP_FAILED) {
     int e = errno;
     if (m->base == MAP_FAILED) m->base = NULL;
-    pvm_mem_free(m);
+    nub_pvm_mem_free(m);
     return pvm_fail(err, PVM_ERR_SYS, 0, "mem: cannot reserve the 4 GiB window: %s",
                     strerror(e));
   }
@@ -40,7 +40,7 @@ int pvm_mem_new(pvm_mem **out, pvm_error *err) {
   return PVM_OK;
 }
 
-void pvm_mem_free(pvm_mem *m) {
+void nub_pvm_mem_free(nub_pvm_mem *m) {
   if (!m) return;
   if (m->base) munmap(m->base, WINDOW_BYTES);
   free(m->access);
@@ -48,7 +48,7 @@ void pvm_mem_free(pvm_mem *m) {
 }
 
 static int check_range(uint32_t addr, uint64_t len, const char *what,
-                       pvm_error *err) {
+                       nub_pvm_error *err) {
   if (addr % PVM_PAGE_SIZE || len % PVM_PAGE_SIZE)
     return pvm_fail(err, PVM_ERR_ALIGN, addr,
                     "mem: %s of 0x%x+0x%llx is not page aligned", what, addr,
@@ -77,7 +77,7 @@ static uint32_t count_accessible(const uint8_t *a, uint32_t count) {
 }
 
 /* A byte per page: count, then memset (a 4 GiB mapping is 1 MiB of table). */
-static void set_access(pvm_mem *m, uint32_t first, uint32_t count, pvm_access acc) {
+static void set_access(nub_pvm_mem *m, uint32_t first, uint32_t count, nub_pvm_access acc) {
   uint32_t before = count_accessible(m->access + first, count);
   memset(m->access + first, (int)acc, count);
   m->mapped_pages += (acc != PVM_ACCESS_NONE ? count : 0) - before;
@@ -87,8 +87,8 @@ static void set_access(pvm_mem *m, uint32_t first, uint32_t count, pvm_access ac
   }
 }
 
-int pvm_mem_map(pvm_mem *m, uint32_t addr, uint64_t len, pvm_access acc,
-                pvm_error *err) {
+int nub_pvm_mem_map(nub_pvm_mem *m, uint32_t addr, uint64_t len, nub_pvm_access acc,
+                nub_pvm_error *err) {
   int rc = check_range(addr, len, "map", err);
   if (rc) return rc;
   if (acc > PVM_ACCESS_RW) return pvm_fail(err, PVM_ERR_ARG, addr, "mem: bad access %d", (int)acc);
@@ -104,8 +104,8 @@ int pvm_mem_map(pvm_mem *m, uint32_t addr, uint64_t len, pvm_access acc,
   return PVM_OK;
 }
 
-int pvm_mem_protect(pvm_mem *m, uint32_t addr, uint64_t len, pvm_access acc,
-                    pvm_error *err) {
+int nub_pvm_mem_protect(nub_pvm_mem *m, uint32_t addr, uint64_t len, nub_pvm_access acc,
+                    nub_pvm_error *err) {
   int rc = check_range(addr, len, "protect", err);
   if (rc) return rc;
   if (acc > PVM_ACCESS_RW) return pvm_fail(err, PVM_ERR_ARG, addr, "mem: bad access %d", (int)acc);
@@ -118,14 +118,14 @@ int pvm_mem_protect(pvm_mem *m, uint32_t addr, uint64_t len, pvm_access acc,
   return PVM_OK;
 }
 
-pvm_access pvm_mem_access(const pvm_mem *m, uint32_t addr) {
-  return (pvm_access)m->access[addr >> PVM_PAGE_SHIFT];
+nub_pvm_access nub_pvm_mem_access(const nub_pvm_mem *m, uint32_t addr) {
+  return (nub_pvm_access)m->access[addr >> PVM_PAGE_SHIFT];
 }
 
 /* Host copies must stay inside accessible pages; the guard past 2^32 is
 ** never host-visible. */
-static int host_range(const pvm_mem *m, uint32_t addr, uint64_t len,
-                      const char *what, bool *has_ro, pvm_error *err) {
+static int host_range(const nub_pvm_mem *m, uint32_t addr, uint64_t len,
+                      const char *what, bool *has_ro, nub_pvm_error *err) {
   if ((uint64_t)addr + len > PVM_MEM_WINDOW)
     return pvm_fail(err, PVM_ERR_RANGE, addr, "mem: %s 0x%x+0x%llx runs past 2^32",
                     what, addr, (unsigned long long)len);
@@ -143,20 +143,20 @@ static int host_range(const pvm_mem *m, uint32_t addr, uint64_t len,
 }
 
 /* Re-apply host protections for the pages of [addr, addr+len). */
-static void restore_prot(pvm_mem *m, uint32_t addr, uint64_t len) {
+static void restore_prot(nub_pvm_mem *m, uint32_t addr, uint64_t len) {
   uint64_t pg = addr >> PVM_PAGE_SHIFT, last = ((uint64_t)addr + len - 1) >> PVM_PAGE_SHIFT;
   while (pg <= last) {
     uint64_t run = pg;
     while (run + 1 <= last && m->access[run + 1] == m->access[pg]) run++;
     mprotect(m->base + (pg << PVM_PAGE_SHIFT), (run - pg + 1) << PVM_PAGE_SHIFT,
-             prot_of((pvm_access)m->access[pg]));
+             prot_of((nub_pvm_access)m->access[pg]));
     m->work.mprotects++;
     pg = run + 1;
   }
 }
 
-int pvm_mem_write(pvm_mem *m, uint32_t addr, const void *src, uint64_t len,
-                  pvm_error *err) {
+int nub_pvm_mem_write(nub_pvm_mem *m, uint32_t addr, const void *src, uint64_t len,
+                  nub_pvm_error *err) {
   bool has_ro;
   int rc = host_range(m, addr, len, "write", &has_ro, err);
   if (rc || !len) return rc;
@@ -175,8 +175,8 @@ int pvm_mem_write(pvm_mem *m, uint32_t addr, const void *src, uint64_t len,
   return PVM_OK;
 }
 
-int pvm_mem_read(const pvm_mem *m, uint32_t addr, void *dst, uint64_t len,
-                 pvm_error *err) {
+int nub_pvm_mem_read(const nub_pvm_mem *m, uint32_t addr, void *dst, uint64_t len,
+                 nub_pvm_error *err) {
   bool has_ro;
   int rc = host_range(m, addr, len, "read", &has_ro, err);
   if (rc || !len) return rc;
@@ -184,7 +184,7 @@ int pvm_mem_read(const pvm_mem *m, uint32_t addr, void *dst, uint64_t len,
   return PVM_OK;
 }
 
-int pvm_mem_reset(pvm_mem *m, pvm_error *err) {
+int nub_pvm_mem_reset(nub_pvm_mem *m, nub_pvm_error *err) {
   if (m->lo_page < m->hi_page) {
     uint64_t off = (uint64_t)m->lo_page << PVM_PAGE_SHIFT;
     uint64_t len = (uint64_t)(m->hi_page - m->lo_page) << PVM_PAGE_SHIFT;
@@ -202,16 +202,16 @@ int pvm_mem_reset(pvm_mem *m, pvm_error *err) {
   return PVM_OK;
 }
 
-void pvm_mem_set_heap(pvm_mem *m, uint32_t top, uint32_t limit) {
+void nub_pvm_mem_set_heap(nub_pvm_mem *m, uint32_t top, uint32_t limit) {
   m->heap_top = top;
   m->heap_limit = limit;
 }
 
-uint32_t pvm_mem_heap_top(const pvm_mem *m) { return m->heap_top; }
-void pvm_mem_get_work(const pvm_mem *m, pvm_mem_work *out) { *out = m->work; }
+uint32_t nub_pvm_mem_heap_top(const nub_pvm_mem *m) { return m->heap_top; }
+void nub_pvm_mem_get_work(const nub_pvm_mem *m, nub_pvm_mem_work *out) { *out = m->work; }
 
-int pvm_mem_set_backing(pvm_mem *m, int fd, uint64_t offset, const void *base, uint64_t size,
-                        pvm_error *err) {
+int nub_pvm_mem_set_backing(nub_pvm_mem *m, int fd, uint64_t offset, const void *base, uint64_t size,
+                        nub_pvm_error *err) {
   if (fd >= 0 && (!base || (uintptr_t)base % PVM_PAGE_SIZE || size % PVM_PAGE_SIZE ||
                   offset % PVM_PAGE_SIZE))
     return pvm_fail(err, PVM_ERR_ALIGN, 0,
@@ -224,7 +224,7 @@ int pvm_mem_set_backing(pvm_mem *m, int fd, uint64_t offset, const void *base, u
   return PVM_OK;
 }
 
-bool pvm_mem_find_unmapped(const pvm_mem *m, uint32_t addr, uint64_t len, uint32_t *page) {
+bool nub_pvm_mem_find_unmapped(const nub_pvm_mem *m, uint32_t addr, uint64_t len, uint32_t *page) {
   if (!len) return false;
   uint64_t first = addr >> PVM_PAGE_SHIFT, last = ((uint64_t)addr + len - 1) >> PVM_PAGE_SHIFT;
   if (last >= PVM_PAGE_COUNT) last = PVM_PAGE_COUNT - 1;
@@ -235,12 +235,12 @@ bool pvm_mem_find_unmapped(const pvm_mem *m, uint32_t addr, uint64_t len, uint32
 }
 
 /* The checks shared by _place and _clear: aligned, inside, all mapped. */
-static int mapped_range(const pvm_mem *m, uint32_t addr, uint64_t len, const char *what,
-                        pvm_error *err) {
+static int mapped_range(const nub_pvm_mem *m, uint32_t addr, uint64_t len, const char *what,
+                        nub_pvm_error *err) {
   uint32_t hole;
   int rc = check_range(addr, len, what, err);
   if (rc) return rc;
-  if (pvm_mem_find_unmapped(m, addr, len, &hole))
+  if (nub_pvm_mem_find_unmapped(m, addr, len, &hole))
     return pvm_fail(err, PVM_ERR_UNMAPPED, hole, "mem: %s of 0x%x+0x%llx: page 0x%x is not mapped",
                     what, addr, (unsigned long long)len, hole);
   return PVM_OK;
@@ -260,14 +260,14 @@ static uint32_t run_end(const uint8_t *a, uint32_t pg, uint32_t end) {
 ** fresh zeros, else fd's bytes from off copy-on-write.  A failed MAP_FIXED
 ** may have unmapped the range: it is reserved again (PROT_NONE) so that
 ** nothing else can be placed inside the window. */
-static int map_runs(pvm_mem *m, uint32_t addr, uint64_t len, int fd, uint64_t off,
-                    pvm_error *err) {
+static int map_runs(nub_pvm_mem *m, uint32_t addr, uint64_t len, int fd, uint64_t off,
+                    nub_pvm_error *err) {
   uint32_t pg = addr >> PVM_PAGE_SHIFT, end = (uint32_t)(((uint64_t)addr + len) >> PVM_PAGE_SHIFT);
   int flags = MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
   while (pg < end) {
     uint32_t run = run_end(m->access, pg, end);
     uint64_t at = (uint64_t)pg << PVM_PAGE_SHIFT, n = (uint64_t)(run - pg) << PVM_PAGE_SHIFT;
-    void *p = mmap(m->base + at, n, prot_of((pvm_access)m->access[pg]), flags, fd,
+    void *p = mmap(m->base + at, n, prot_of((nub_pvm_access)m->access[pg]), flags, fd,
                    (off_t)(fd < 0 ? 0 : off + (at - addr)));
     m->work.mmaps++;
     if (p == MAP_FAILED) {
@@ -283,30 +283,30 @@ static int map_runs(pvm_mem *m, uint32_t addr, uint64_t len, int fd, uint64_t of
   return PVM_OK;
 }
 
-int pvm_mem_place(pvm_mem *m, uint32_t addr, const void *src, uint64_t len, pvm_error *err) {
+int nub_pvm_mem_place(nub_pvm_mem *m, uint32_t addr, const void *src, uint64_t len, nub_pvm_error *err) {
   const uint8_t *s = src;
   int rc = mapped_range(m, addr, len, "place", err);
   if (rc || !len) return rc;
   if (m->backing_fd >= 0 && (uintptr_t)s % PVM_PAGE_SIZE == 0 && s >= m->backing &&
       len <= m->backing_size && (uint64_t)(s - m->backing) <= m->backing_size - len)
     return map_runs(m, addr, len, m->backing_fd, m->backing_off + (uint64_t)(s - m->backing), err);
-  return pvm_mem_write(m, addr, src, len, err);
+  return nub_pvm_mem_write(m, addr, src, len, err);
 }
 
-int pvm_mem_clear(pvm_mem *m, uint32_t addr, uint64_t len, pvm_error *err) {
+int nub_pvm_mem_clear(nub_pvm_mem *m, uint32_t addr, uint64_t len, nub_pvm_error *err) {
   int rc = mapped_range(m, addr, len, "clear", err);
   return rc || !len ? rc : map_runs(m, addr, len, -1, 0, err);
 }
-uint32_t pvm_mem_mapped_pages(const pvm_mem *m) { return m->mapped_pages; }
+uint32_t nub_pvm_mem_mapped_pages(const nub_pvm_mem *m) { return m->mapped_pages; }
 
-void pvm_mem_ranges(const pvm_mem *m, pvm_mem_range_fn fn, void *ud) {
+void nub_pvm_mem_ranges(const nub_pvm_mem *m, nub_pvm_mem_range_fn fn, void *ud) {
   uint32_t pg = m->lo_page;
   while (pg < m->hi_page) {
     if (m->access[pg] == PVM_ACCESS_NONE) { pg++; continue; }
     uint32_t run = pg;
     while (run + 1 < m->hi_page && m->access[run + 1] == m->access[pg]) run++;
     fn(ud, pg << PVM_PAGE_SHIFT, (uint64_t)(run - pg + 1) << PVM_PAGE_SHIFT,
-       (pvm_access)m->access[pg]);
+       (nub_pvm_access)m->access[pg]);
     pg = run + 1;
   }
 }
@@ -316,11 +316,11 @@ void pvm_mem_ranges(const pvm_mem *m, pvm_mem_range_fn fn, void *ud) {
 ** allowed decides.  Below 2^16 -> panic; a write to a read-only page ->
 ** a fault under GP 0.8.0 (ro_store_faults), a panic under GP 0.7 and the
 ** 0.8 draft (PolkaVM's behaviour then); otherwise a fault at that page. */
-int pvm_mem_check(const pvm_mem *m, uint32_t addr, uint32_t len, bool write,
+int pvm_mem_check(const nub_pvm_mem *m, uint32_t addr, uint32_t len, bool write,
                   bool ro_store_faults, uint32_t *fault) {
   for (uint32_t i = 0; i < len; i++) {
     uint32_t x = addr + i;   /* mod 2^32 */
-    pvm_access acc = (pvm_access)m->access[x >> PVM_PAGE_SHIFT];
+    nub_pvm_access acc = (nub_pvm_access)m->access[x >> PVM_PAGE_SHIFT];
     bool ok = write ? acc == PVM_ACCESS_RW : acc != PVM_ACCESS_NONE;
     if (ok) continue;
     if (x < PVM_GUARD_END || (write && acc == PVM_ACCESS_RO && !ro_store_faults))
@@ -333,7 +333,7 @@ int pvm_mem_check(const pvm_mem *m, uint32_t addr, uint32_t len, bool write,
 
 /* sbrk: grow the heap by size bytes, mapping new pages read-write.
 ** Returns the old top, or 0 when the heap cannot grow that far. */
-uint64_t pvm_mem_sbrk(pvm_mem *m, uint64_t size) {
+uint64_t pvm_mem_sbrk(nub_pvm_mem *m, uint64_t size) {
   if (size == 0) return m->heap_top;
   if (m->heap_limit <= m->heap_top || size > (uint64_t)(m->heap_limit - m->heap_top))
     return 0;
@@ -343,7 +343,7 @@ uint64_t pvm_mem_sbrk(pvm_mem *m, uint64_t size) {
   for (uint64_t pg = from; pg < to;) {   /* one mapping per run of unmapped pages */
     uint64_t run = pg;
     while (run < to && m->access[run >> PVM_PAGE_SHIFT] == PVM_ACCESS_NONE) run += PVM_PAGE_SIZE;
-    if (run > pg && pvm_mem_map(m, (uint32_t)pg, run - pg, PVM_ACCESS_RW, NULL)) return 0;
+    if (run > pg && nub_pvm_mem_map(m, (uint32_t)pg, run - pg, PVM_ACCESS_RW, NULL)) return 0;
     pg = run == pg ? pg + PVM_PAGE_SIZE : run;
   }
   m->heap_top = (uint32_t)top;

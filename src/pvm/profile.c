@@ -4,7 +4,7 @@
 */
 #include "pvm_internal.h"
 
-static const pvm_semantics semantics[PVM_PROFILE_COUNT] = {
+static const nub_pvm_semantics semantics[PVM_PROFILE_COUNT] = {
   /* GP 0.7 and the Nov 2025 draft (whose vectors expect a panic, as
   ** PolkaVM did then): a store to a read-only page panics. */
   [PVM_PROFILE_GP07] = {.ro_store_faults = false},
@@ -14,6 +14,6 @@ static const pvm_semantics semantics[PVM_PROFILE_COUNT] = {
   [PVM_PROFILE_JAMV1] = {.ro_store_faults = true},
 };
 
-const pvm_semantics *pvm_profile_semantics(pvm_profile profile) {
+const nub_pvm_semantics *nub_pvm_profile_semantics(nub_pvm_profile profile) {
   return (unsigned)profile < PVM_PROFILE_COUNT ? &semantics[profile] : NULL;
 }

@@ -10,7 +10,7 @@ static bool bit_get(const uint8_t *set, uint64_t i) { return (set[i >> 3] >> (i 
 static void bit_set(uint8_t *set, uint64_t i) { set[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
 /* 64 bits of the bitmask: the starts among pcs [64 w, 64 w + 64). */
-static uint64_t mask_word(const pvm_blob *b, uint64_t w) {
+static uint64_t mask_word(const nub_pvm_blob *b, uint64_t w) {
   uint64_t at = 8 * w, mask_len = ((uint64_t)b->code_len + 7) / 8, v = 0;
   if (at + 8 <= mask_len) {
     memcpy(&v, b->bitmask + at, 8);
@@ -23,7 +23,7 @@ static uint64_t mask_word(const pvm_blob *b, uint64_t w) {
 /* The first instruction of pc's window plus the starts before pc in it is
 ** at most a few synthetic traps short of the answer (or one past it when
 ** no instruction starts at pc); the two loops settle it. */
-uint32_t pvm_program_index_at(const pvm_program *prog, uint32_t pc) {
+uint32_t pvm_program_index_at(const nub_pvm_program *prog, uint32_t pc) {
   uint32_t code_len = prog->blob.code_len, last = prog->insn_count - 1;
   if (pc > code_len) pc = code_len;
   uint64_t w = pc >> PVM_WINDOW_SHIFT, below = (1ull << (pc & 63)) - 1;
@@ -35,20 +35,20 @@ uint32_t pvm_program_index_at(const pvm_program *prog, uint32_t pc) {
   return (uint32_t)i;
 }
 
-static uint32_t exact_index(const pvm_program *prog, uint64_t pc) {
+static uint32_t exact_index(const nub_pvm_program *prog, uint64_t pc) {
   if (pc > prog->blob.code_len) return PVM_NO_TARGET;
   uint32_t i = pvm_program_index_at(prog, (uint32_t)pc);
   return prog->insns[i].pc == pc ? i : PVM_NO_TARGET;
 }
 
-bool pvm_program_is_block_start(const pvm_program *prog, uint64_t pc) {
+bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc) {
   return pc < prog->blob.code_len && bit_get(prog->block_start, pc);
 }
 
 /* Room for the instructions the walk will produce: every bitmask start,
 ** plus a synthetic trap after each run of 25 or more bytes that starts
 ** nothing (a skip stops at 24), plus the final trap. */
-static uint64_t max_insns(const pvm_blob *b) {
+static uint64_t max_insns(const nub_pvm_blob *b) {
   uint64_t starts = 0, words = ((uint64_t)b->code_len + 63) / 64;
   for (uint64_t w = 0; w < words; w++) starts += (uint64_t)__builtin_popcountll(mask_word(b, w));
   return starts + b->code_len / (PVM_MAX_SKIP + 1) + 1;
@@ -56,12 +56,12 @@ static uint64_t max_insns(const pvm_blob *b) {
 
 static uint64_t window_count(uint32_t code_len) { return ((uint64_t)code_len >> PVM_WINDOW_SHIFT) + 2; }
 
-static void fill_insn(pvm_xinsn *x, const pvm_insn *in) {
+static void fill_insn(pvm_xinsn *x, const nub_pvm_insn *in) {
   x->op = in->op == PVM_OP_INVALID ? PVM_OP_TRAP : in->op;
   x->pc = in->pc;
   x->target = PVM_NO_TARGET;
   x->gas = 0;
-  switch ((pvm_format)in->format) {
+  switch ((nub_pvm_format)in->format) {
   case PVM_FMT_REG_REG:
     x->a = in->ra; x->d = in->rd; x->b = 0;
     break;
@@ -88,26 +88,26 @@ static void synthetic_trap(pvm_xinsn *x, uint32_t pc) {
 ** the walk decodes it. */
 typedef struct gas_walk {
   const pvm_gas_rules *rules;
-  const pvm_blob *blob;
+  const nub_pvm_blob *blob;
   int unlikely_byte;       /* opcode of unlikely in the profile, -1 if none */
   uint32_t head;           /* index of the current block's first instruction */
   uint64_t count;          /* gp07: instructions in the block so far */
   pvm_gas_sim sim;
 } gas_walk;
 
-static uint8_t zeta_at(const pvm_blob *b, int64_t at) {
+static uint8_t zeta_at(const nub_pvm_blob *b, int64_t at) {
   return at >= 0 && at < (int64_t)b->code_len ? b->code[at] : 0;
 }
 
 /* b (A.10): 1 when the target or the fall-through starts with the opcode
 ** byte of trap or unlikely (bytes past the code read as 0 = trap). */
-static uint8_t branch_cycles(const gas_walk *g, const pvm_insn *in) {
+static uint8_t branch_cycles(const gas_walk *g, const nub_pvm_insn *in) {
   uint8_t t = zeta_at(g->blob, in->target), f = zeta_at(g->blob, (int64_t)in->pc + in->len);
   bool cold = t == 0 || f == 0 || t == g->unlikely_byte || f == g->unlikely_byte;
   return cold ? 1 : 20;
 }
 
-static uint16_t role_regs(unsigned roles, const pvm_insn *in) {
+static uint16_t role_regs(unsigned roles, const nub_pvm_insn *in) {
   uint16_t m = 0;
   if (roles & PVM_ROLE_A) m |= (uint16_t)(1u << in->ra);
   if (roles & PVM_ROLE_B) m |= (uint16_t)(1u << in->rb);
@@ -117,8 +117,8 @@ static uint16_t role_regs(unsigned roles, const pvm_insn *in) {
 
 /* The simulation's view of one instruction; invalid opcodes and
 ** synthetic traps run as trap and are costed as trap. */
-static void gas_insn_of(const gas_walk *g, const pvm_insn *in, pvm_gas_insn *gi) {
-  pvm_op op = in && in->op != PVM_OP_INVALID ? (pvm_op)in->op : PVM_OP_TRAP;
+static void gas_insn_of(const gas_walk *g, const nub_pvm_insn *in, pvm_gas_insn *gi) {
+  nub_pvm_op op = in && in->op != PVM_OP_INVALID ? (nub_pvm_op)in->op : PVM_OP_TRAP;
   const pvm_gas_row *r = &pvm_gas_rows[op];
   gi->move = op == PVM_OP_MOVE_REG;
   gi->units = r->units;
@@ -136,7 +136,7 @@ static void gas_insn_of(const gas_walk *g, const pvm_insn *in, pvm_gas_insn *gi)
 }
 
 /* Add instruction n (in may be NULL for a synthetic trap). */
-static void gas_add(pvm_program *p, gas_walk *g, uint32_t n, const pvm_insn *in, bool ends) {
+static void gas_add(nub_pvm_program *p, gas_walk *g, uint32_t n, const nub_pvm_insn *in, bool ends) {
   if (!g->rules->pipeline) {
     g->count++;
   } else {
@@ -154,7 +154,7 @@ static void gas_add(pvm_program *p, gas_walk *g, uint32_t n, const pvm_insn *in,
 }
 
 /* The next bitmask start at or after pc, or code_len. */
-static uint32_t next_start(const pvm_blob *b, uint64_t pc) {
+static uint32_t next_start(const nub_pvm_blob *b, uint64_t pc) {
   while (pc < b->code_len) {
     uint64_t w = pc >> 6, bits = mask_word(b, w) >> (pc & 63);
     if (bits) return (uint32_t)(pc + (uint64_t)__builtin_ctzll(bits));
@@ -169,7 +169,7 @@ typedef struct walk_state {
   uint32_t n;              /* instructions so far */
 } walk_state;
 
-static pvm_xinsn *append(pvm_program *p, walk_state *ws, uint32_t pc) {
+static pvm_xinsn *append(nub_pvm_program *p, walk_state *ws, uint32_t pc) {
   while (ws->next_window << PVM_WINDOW_SHIFT <= pc) p->window_first[ws->next_window++] = ws->n;
   return &p->insns[ws->n++];
 }
@@ -178,10 +178,10 @@ static pvm_xinsn *append(pvm_program *p, walk_state *ws, uint32_t pc) {
 ** varpi (A.5: pc 0 and each successor of a valid terminator, when it is a
 ** valid instruction), note static branch targets as pcs (resolved to
 ** indices once every block start is known) and cost each gas block. */
-static void walk(pvm_program *p) {
-  const pvm_blob *b = &p->blob;
-  const pvm_opinfo *isa = pvm_isa(p->profile);
-  gas_walk g = {pvm_gas_rules_of(p->profile), b, pvm_opcode_of(p->profile, PVM_OP_UNLIKELY),
+static void walk(nub_pvm_program *p) {
+  const nub_pvm_blob *b = &p->blob;
+  const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
+  gas_walk g = {pvm_gas_rules_of(p->profile), b, nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY),
                 0, 0, {0}};
   walk_state ws = {0, 0};
   bool after_term = false;
@@ -189,10 +189,10 @@ static void walk(pvm_program *p) {
   p->block_count = 0;
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end */
-  bool chain = b->code_len > 0 && pvm_blob_is_start(b, 0);
+  bool chain = b->code_len > 0 && nub_pvm_blob_is_start(b, 0);
   for (uint32_t pc = next_start(b, 0); pc < b->code_len;) {
-    pvm_insn in;
-    pvm_decode(p->profile, b, pc, &in);
+    nub_pvm_insn in;
+    nub_pvm_decode(p->profile, b, pc, &in);
     uint32_t n = ws.n;
     pvm_xinsn *x = append(p, &ws, pc);
     fill_insn(x, &in);
@@ -206,7 +206,7 @@ static void walk(pvm_program *p) {
     gas_add(p, &g, n, &in, !valid || term);
     chain = chain && valid;
     uint64_t next = (uint64_t)pc + in.len;
-    if (next < b->code_len && !pvm_blob_is_start(b, next)) {
+    if (next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
       chain = false;
       after_term = false;
       synthetic_trap(append(p, &ws, (uint32_t)next), (uint32_t)next);
@@ -225,7 +225,7 @@ static void walk(pvm_program *p) {
 /* A program that fails the 0.8.0 deblob check still loads (Psi panics on
 ** it rather than rejecting it): every entry panics without charge, so
 ** keep only a trap at pc 0 and the final one, both free. */
-static void make_unrunnable(pvm_program *p) {
+static void make_unrunnable(nub_pvm_program *p) {
   uint32_t end = p->blob.code_len;
   synthetic_trap(&p->insns[0], 0);
   p->insn_count = 1;
@@ -235,7 +235,7 @@ static void make_unrunnable(pvm_program *p) {
   p->block_count = 0;
 }
 
-static int decode_all(pvm_program *p, pvm_error *err) {
+static int decode_all(nub_pvm_program *p, nub_pvm_error *err) {
   uint64_t cap = max_insns(&p->blob);
   p->insns = malloc(cap * sizeof *p->insns);
   if (!p->insns)
@@ -252,27 +252,27 @@ static int decode_all(pvm_program *p, pvm_error *err) {
 
 /* Static targets (pcs after the walk) and jump table entries become
 ** instruction indices, or NO_TARGET when they are not in varpi. */
-static void resolve_targets(pvm_program *p) {
-  const pvm_blob *b = &p->blob;
+static void resolve_targets(nub_pvm_program *p) {
+  const nub_pvm_blob *b = &p->blob;
   for (uint32_t i = 0; i < p->insn_count; i++) {
     pvm_xinsn *x = &p->insns[i];
     if (x->target == PVM_NO_TARGET) continue;
-    x->target = pvm_program_is_block_start(p, x->target) ? exact_index(p, x->target)
+    x->target = nub_pvm_program_is_block_start(p, x->target) ? exact_index(p, x->target)
                                                          : PVM_NO_TARGET;
   }
   for (uint32_t j = 0; j < b->jump_count; j++) {
-    uint32_t t = pvm_blob_jump_entry(b, j);
-    p->jump_targets[j] = pvm_program_is_block_start(p, t) ? exact_index(p, t)
+    uint32_t t = nub_pvm_blob_jump_entry(b, j);
+    p->jump_targets[j] = nub_pvm_program_is_block_start(p, t) ? exact_index(p, t)
                                                           : PVM_NO_TARGET;
   }
 }
 
-int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
-                     pvm_program **out, pvm_error *err) {
-  pvm_program *p;
+int nub_pvm_program_load(nub_pvm_profile profile, const uint8_t *blob, size_t len,
+                     nub_pvm_program **out, nub_pvm_error *err) {
+  nub_pvm_program *p;
   int rc;
   *out = NULL;
-  if (!pvm_isa(profile)) return pvm_fail(err, PVM_ERR_ARG, 0, "program: unknown ISA profile %d", (int)profile);
+  if (!nub_pvm_isa(profile)) return pvm_fail(err, PVM_ERR_ARG, 0, "program: unknown ISA profile %d", (int)profile);
   if (!blob && len) return pvm_fail(err, PVM_ERR_ARG, 0, "program: no bytes");
   p = calloc(1, sizeof *p);
   if (!p) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory");
@@ -281,7 +281,7 @@ int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
   p->len = len;
   if (!p->bytes) { rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for %zu bytes", len); goto fail; }
   if (len) memcpy(p->bytes, blob, len);
-  if ((rc = pvm_blob_parse(p->bytes, p->bytes + len, &p->blob, err))) goto fail;
+  if ((rc = nub_pvm_blob_parse(p->bytes, p->bytes + len, &p->blob, err))) goto fail;
   p->block_start = calloc(((size_t)p->blob.code_len + 8) / 8, 1);
   p->jump_targets = malloc(((size_t)p->blob.jump_count + 1) * sizeof *p->jump_targets);
   p->window_first = malloc(window_count(p->blob.code_len) * sizeof *p->window_first);
@@ -294,11 +294,11 @@ int pvm_program_load(pvm_profile profile, const uint8_t *blob, size_t len,
   *out = p;
   return PVM_OK;
 fail:
-  pvm_program_free(p);
+  nub_pvm_program_free(p);
   return rc;
 }
 
-void pvm_program_free(pvm_program *p) {
+void nub_pvm_program_free(nub_pvm_program *p) {
   if (!p) return;
   free(p->insns);
   free(p->jump_targets);
@@ -311,45 +311,45 @@ void pvm_program_free(pvm_program *p) {
 /* Every instruction the walk produces covers a byte of its own (a
 ** synthetic trap follows an instruction of two or more bytes), so there
 ** are at most code_len + 1 of them. */
-uint64_t pvm_program_load_bytes(const pvm_blob *b, size_t len) {
+uint64_t nub_pvm_program_load_bytes(const nub_pvm_blob *b, size_t len) {
   uint64_t insns = (uint64_t)b->code_len + 1;
-  return sizeof(pvm_program) + len + insns * sizeof(pvm_xinsn) +
+  return sizeof(nub_pvm_program) + len + insns * sizeof(pvm_xinsn) +
          ((uint64_t)b->code_len + 8) / 8 + ((uint64_t)b->jump_count + 1) * sizeof(uint32_t) +
          window_count(b->code_len) * sizeof(uint32_t);
 }
 
-size_t pvm_program_bytes(const pvm_program *p) {
-  const pvm_blob *b = &p->blob;
+size_t nub_pvm_program_bytes(const nub_pvm_program *p) {
+  const nub_pvm_blob *b = &p->blob;
   return sizeof *p + p->len + (size_t)p->insn_count * sizeof *p->insns +
          ((size_t)b->code_len + 8) / 8 + ((size_t)b->jump_count + 1) * sizeof *p->jump_targets +
          window_count(b->code_len) * sizeof *p->window_first;
 }
 
-const pvm_blob *pvm_program_blob(const pvm_program *p) { return &p->blob; }
-pvm_profile pvm_program_profile(const pvm_program *p) { return p->profile; }
-uint32_t pvm_program_block_count(const pvm_program *p) { return p->block_count; }
-uint32_t pvm_program_insn_count(const pvm_program *p) { return p->insn_count; }
+const nub_pvm_blob *nub_pvm_program_blob(const nub_pvm_program *p) { return &p->blob; }
+nub_pvm_profile nub_pvm_program_profile(const nub_pvm_program *p) { return p->profile; }
+uint32_t nub_pvm_program_block_count(const nub_pvm_program *p) { return p->block_count; }
+uint32_t nub_pvm_program_insn_count(const nub_pvm_program *p) { return p->insn_count; }
 
 /* insns[i] is a terminator that may continue at the next pc (fallthrough
 ** or a conditional branch): the implicit trap at the end of the code
 ** after it is then a block of its own, as in the draft's vectors. */
-static bool falls_through_to_end(const pvm_program *p, uint32_t i) {
+static bool falls_through_to_end(const nub_pvm_program *p, uint32_t i) {
   uint32_t pc = p->insns[i].pc;
-  if (!pvm_blob_is_start(&p->blob, pc)) return false;
-  const pvm_opinfo *info = &pvm_isa(p->profile)[p->blob.code[pc]];
+  if (!nub_pvm_blob_is_start(&p->blob, pc)) return false;
+  const nub_pvm_opinfo *info = &nub_pvm_isa(p->profile)[p->blob.code[pc]];
   if (!info->name || !(info->flags & PVM_OPF_TERM)) return false;
   return info->op == PVM_OP_FALLTHROUGH ||
          ((info->flags & PVM_OPF_BRANCH) && info->op != PVM_OP_JUMP &&
           info->op != PVM_OP_LOAD_IMM_JUMP);
 }
 
-bool pvm_program_next_block(const pvm_program *p, uint32_t *cursor, uint32_t *pc,
+bool nub_pvm_program_next_block(const nub_pvm_program *p, uint32_t *cursor, uint32_t *pc,
                             uint32_t *cost, bool *basic) {
   for (uint32_t i = *cursor; i < p->insn_count; i++) {
     if (!p->insns[i].gas) continue;
     *pc = p->insns[i].pc;
     *cost = p->insns[i].gas;
-    *basic = pvm_program_is_block_start(p, *pc) ||
+    *basic = nub_pvm_program_is_block_start(p, *pc) ||
              (*pc == p->blob.code_len && i > 0 && falls_through_to_end(p, i - 1));
     *cursor = i + 1;
     return true;
@@ -362,15 +362,15 @@ bool pvm_program_next_block(const pvm_program *p, uint32_t *cursor, uint32_t *pc
 ** block holding pc, L(pc)).  gp07 charges the instructions left in the
 ** block; a pc at no instruction runs as a trap.  Under jamv1 a pc that is
 ** not a valid instruction panics before any charge (deblob's v_loc). */
-int64_t pvm_program_entry_cost(const pvm_program *p, uint32_t pc) {
+int64_t nub_pvm_program_entry_cost(const nub_pvm_program *p, uint32_t pc) {
   const pvm_gas_rules *rules = pvm_gas_rules_of(p->profile);
   if (p->unrunnable) return 0;
   if (rules->first_run_check &&
-      (!pvm_blob_is_start(&p->blob, pc) || !pvm_isa(p->profile)[p->blob.code[pc]].name))
+      (!nub_pvm_blob_is_start(&p->blob, pc) || !nub_pvm_isa(p->profile)[p->blob.code[pc]].name))
     return 0;
   uint32_t i = exact_index(p, pc);
   if (i == PVM_NO_TARGET && !rules->pipeline)
-    return pvm_isa(p->profile)[0].gas;   /* runs as a trap */
+    return nub_pvm_isa(p->profile)[0].gas;   /* runs as a trap */
   if (i == PVM_NO_TARGET) i = pvm_program_index_at(p, pc);
   if (p->insns[i].gas) return p->insns[i].gas;
   uint32_t head = i, end = i + 1;

@@ -15,7 +15,7 @@
 #define PVM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Fill err (if any) and return code. */
-int pvm_fail(pvm_error *err, int code, uint64_t offset, const char *fmt, ...)
+int pvm_fail(nub_pvm_error *err, int code, uint64_t offset, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static inline uint64_t pvm_le_read(const uint8_t *p, unsigned n) {
@@ -69,13 +69,13 @@ typedef struct pvm_format_info {
   uint8_t has_x, has_y;    /* immediates present */
 } pvm_format_info;
 
-const pvm_format_info *pvm_format_info_of(pvm_format f);
+const pvm_format_info *pvm_format_info_of(nub_pvm_format f);
 
 /* Register fields as the decoder reads them: most are nibbles; the first
 ** byte of the reg+imm formats is all register field (the decoder ignores
 ** its high nibble), and rd of the three-register format is a whole byte. */
 typedef enum pvm_regfield { PVM_REGF_NIBBLE, PVM_REGF_LOW_NIBBLE_BYTE, PVM_REGF_BYTE } pvm_regfield;
-pvm_regfield pvm_format_regfield(pvm_format f, pvm_opnd reg);
+pvm_regfield pvm_format_regfield(nub_pvm_format f, pvm_opnd reg);
 /* Register a raw field value decodes to, -1 if the field cannot hold it. */
 int pvm_regfield_decode(pvm_regfield kind, unsigned raw);
 
@@ -109,9 +109,9 @@ unsigned pvm_offset_width(int64_t off, unsigned cur, bool moves);
 ** (pvm_opnd; END when none) and the message without the "instruction N"
 ** prefix.  err->offset is the instruction index, or the jump table entry
 ** index when err->code is PVM_ERR_JUMP_TABLE.  Returns err->code. */
-int pvm_builder_error(const pvm_builder *b, pvm_error *err, int *operand);
+int pvm_builder_error(const nub_pvm_builder *b, nub_pvm_error *err, int *operand);
 /* Number of code items added so far (the index of the next one). */
-uint32_t pvm_builder_item_count(const pvm_builder *b);
+uint32_t pvm_builder_item_count(const nub_pvm_builder *b);
 
 /* ---- gas cost model (GP 0.8.0 A.9 / A.10; docs/gas.md) ---- */
 
@@ -122,7 +122,7 @@ typedef struct pvm_gas_rules {
   bool first_run_check;    /* 0.8.0 deblob: v_blob over the whole code */
 } pvm_gas_rules;
 
-const pvm_gas_rules *pvm_gas_rules_of(pvm_profile profile);
+const pvm_gas_rules *pvm_gas_rules_of(nub_pvm_profile profile);
 
 /* A.10 row of one op.  Cycles are `cycles`, or m for PVM_CYC_MEM, or b
 ** (1 or 20) for PVM_CYC_BRANCH; decode slots are `slots`, or
@@ -140,7 +140,7 @@ typedef struct pvm_gas_row {
   uint64_t units;
 } pvm_gas_row;
 
-/* Indexed by pvm_op; every op has a row. */
+/* Indexed by nub_pvm_op; every op has a row. */
 extern pvm_gas_row pvm_gas_rows[PVM_OP_COUNT];
 
 /* One instruction as the simulation sees it. */
@@ -185,7 +185,7 @@ uint32_t pvm_gas_sim_end(pvm_gas_sim *s);
 ** synthetic traps fill every place where execution would land on a byte
 ** that does not start a valid instruction. */
 typedef struct pvm_xinsn {
-  uint8_t op;              /* pvm_op (INVALID -> trap) */
+  uint8_t op;              /* nub_pvm_op (INVALID -> trap) */
   uint8_t a, b, d;         /* register indices (meaning per format) */
   uint32_t pc;
   uint32_t imm1;           /* nu_X (sign-extend from 32 bits at use) */
@@ -196,9 +196,9 @@ typedef struct pvm_xinsn {
 
 #define PVM_NO_TARGET 0xFFFFFFFFu
 
-struct pvm_program {
-  pvm_profile profile;
-  pvm_blob blob;           /* views into bytes */
+struct nub_pvm_program {
+  nub_pvm_profile profile;
+  nub_pvm_blob blob;           /* views into bytes */
   uint8_t *bytes;          /* owned copy of the blob */
   size_t len;
   uint32_t *jump_targets;  /* jump table resolved to insn index or NO_TARGET */
@@ -215,33 +215,33 @@ struct pvm_program {
 ** before pc in it (a few synthetic traps are stepped over). */
 #define PVM_WINDOW_SHIFT 6
 /* Index of the instruction whose pc is the largest <= pc. */
-uint32_t pvm_program_index_at(const pvm_program *prog, uint32_t pc);
+uint32_t pvm_program_index_at(const nub_pvm_program *prog, uint32_t pc);
 
 /* ---- memory ---- */
 
 #define PVM_MEM_WINDOW   (1ull << 32)
 #define PVM_MEM_GUARD    (1ull << 16)  /* slack past 4 GiB for wide accesses */
 
-struct pvm_mem {
+struct nub_pvm_mem {
   uint8_t *base;           /* 4 GiB window + guard, PROT_NONE where unmapped */
-  uint8_t *access;         /* PVM_PAGE_COUNT + 1 entries of pvm_access */
+  uint8_t *access;         /* PVM_PAGE_COUNT + 1 entries of nub_pvm_access */
   uint32_t mapped_pages;
   uint32_t heap_top, heap_limit;
   uint32_t lo_page, hi_page;  /* bounds of pages ever mapped, for reset */
-  int backing_fd;          /* pvm_mem_set_backing, -1 = none */
+  int backing_fd;          /* nub_pvm_mem_set_backing, -1 = none */
   uint64_t backing_off;     /* file offset of backing[0] */
   const uint8_t *backing;
   uint64_t backing_size;
-  pvm_mem_work work;
+  nub_pvm_mem_work work;
 };
 
 /* Outcome of a guest access check: PVM_OK, or PVM_PANIC / PVM_FAULT with
 ** the fault page in *fault.  ro_store_faults is the profile's rule for a
-** store to a read-only page (pvm_semantics): fault, or panic. */
-int pvm_mem_check(const pvm_mem *mem, uint32_t addr, uint32_t len, bool write,
+** store to a read-only page (nub_pvm_semantics): fault, or panic. */
+int pvm_mem_check(const nub_pvm_mem *mem, uint32_t addr, uint32_t len, bool write,
                   bool ro_store_faults, uint32_t *fault);
 
 /* sbrk (A.5.9): returns the old heap top, 0 when it cannot grow. */
-uint64_t pvm_mem_sbrk(pvm_mem *mem, uint64_t size);
+uint64_t pvm_mem_sbrk(nub_pvm_mem *mem, uint64_t size);
 
 #endif

@@ -14,7 +14,7 @@ static uint64_t zone_up(uint64_t x) {
 }
 
 static int take(const uint8_t **p, const uint8_t *start, const uint8_t *end,
-                unsigned n, const char *field, uint64_t *out, pvm_error *err) {
+                unsigned n, const char *field, uint64_t *out, nub_pvm_error *err) {
   if ((size_t)(end - *p) < n)
     return pvm_fail(err, PVM_ERR_TRUNCATED, (uint64_t)(*p - start),
                     "spi: %s (%u bytes) truncated at offset %llu", field, n,
@@ -24,8 +24,8 @@ static int take(const uint8_t **p, const uint8_t *start, const uint8_t *end,
   return PVM_OK;
 }
 
-int pvm_spi_parse(const uint8_t *p, const uint8_t *end, pvm_spi *out,
-                  pvm_error *err) {
+int nub_pvm_spi_parse(const uint8_t *p, const uint8_t *end, nub_pvm_spi *out,
+                  nub_pvm_error *err) {
   const uint8_t *start = p;
   uint64_t ro_len = 0, rw_len = 0, heap_pages = 0, stack_size = 0, code_len = 0;
   int rc;
@@ -57,8 +57,8 @@ int pvm_spi_parse(const uint8_t *p, const uint8_t *end, pvm_spi *out,
   return PVM_OK;
 }
 
-int pvm_spi_layout_compute(const pvm_spi *spi, uint32_t args_len,
-                           pvm_spi_layout *out, pvm_error *err) {
+int nub_pvm_spi_layout_compute(const nub_pvm_spi *spi, uint32_t args_len,
+                           nub_pvm_spi_layout *out, nub_pvm_error *err) {
   const uint64_t Z = PVM_ZONE, I = PVM_ARGS_MAX;
   uint64_t rw_heap = (uint64_t)spi->rw_len + (uint64_t)spi->heap_pages * PVM_PAGE_SIZE;
   uint64_t total = 5 * Z + zone_up(spi->ro_len) + zone_up(rw_heap) +
@@ -92,22 +92,22 @@ int pvm_spi_layout_compute(const pvm_spi *spi, uint32_t args_len,
   return PVM_OK;
 }
 
-int pvm_spi_load_memory(pvm_mem *mem, const pvm_spi *spi, const pvm_spi_layout *l,
-                        const uint8_t *args, uint32_t args_len, pvm_error *err) {
+int nub_pvm_spi_load_memory(nub_pvm_mem *mem, const nub_pvm_spi *spi, const nub_pvm_spi_layout *l,
+                        const uint8_t *args, uint32_t args_len, nub_pvm_error *err) {
   int rc;
-  if ((rc = pvm_mem_map(mem, l->ro_start, l->ro_size, PVM_ACCESS_RO, err)) ||
-      (rc = pvm_mem_map(mem, l->rw_start, l->rw_size, PVM_ACCESS_RW, err)) ||
-      (rc = pvm_mem_map(mem, l->stack_start, l->stack_size, PVM_ACCESS_RW, err)) ||
-      (rc = pvm_mem_map(mem, l->args_start, l->args_size, PVM_ACCESS_RO, err)) ||
-      (rc = pvm_mem_write(mem, l->ro_start, spi->ro_data, spi->ro_len, err)) ||
-      (rc = pvm_mem_write(mem, l->rw_start, spi->rw_data, spi->rw_len, err)) ||
-      (rc = pvm_mem_write(mem, l->args_start, args, args_len, err)))
+  if ((rc = nub_pvm_mem_map(mem, l->ro_start, l->ro_size, PVM_ACCESS_RO, err)) ||
+      (rc = nub_pvm_mem_map(mem, l->rw_start, l->rw_size, PVM_ACCESS_RW, err)) ||
+      (rc = nub_pvm_mem_map(mem, l->stack_start, l->stack_size, PVM_ACCESS_RW, err)) ||
+      (rc = nub_pvm_mem_map(mem, l->args_start, l->args_size, PVM_ACCESS_RO, err)) ||
+      (rc = nub_pvm_mem_write(mem, l->ro_start, spi->ro_data, spi->ro_len, err)) ||
+      (rc = nub_pvm_mem_write(mem, l->rw_start, spi->rw_data, spi->rw_len, err)) ||
+      (rc = nub_pvm_mem_write(mem, l->args_start, args, args_len, err)))
     return rc;
-  pvm_mem_set_heap(mem, l->heap_top, l->stack_start - PVM_ZONE);
+  nub_pvm_mem_set_heap(mem, l->heap_top, l->stack_start - PVM_ZONE);
   return PVM_OK;
 }
 
-int pvm_spi_encode(const pvm_spi *spi, uint8_t **out, size_t *len, pvm_error *err) {
+int nub_pvm_spi_encode(const nub_pvm_spi *spi, uint8_t **out, size_t *len, nub_pvm_error *err) {
   static const struct { const char *field; unsigned bytes; } fields[4] = {
     {"ro length", 3}, {"rw length", 3}, {"heap pages", 2}, {"stack size", 3},
   };

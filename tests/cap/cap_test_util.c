@@ -83,11 +83,11 @@ uint8_t *tu_spi(uint32_t ro_len, uint32_t rw_len, uint16_t heap_pages,
   return b;
 }
 
-uint8_t *tu_encode(const cap_spec *spec, size_t *len) {
+uint8_t *tu_encode(const nub_cap_spec *spec, size_t *len) {
   uint8_t *wire;
-  cap_error err;
-  if (cap_encode_alloc(spec, &wire, len, &err)) {
-    fprintf(stderr, "tu_encode: %s (%s at %llu)\n", err.msg, cap_errcode_name(err.code),
+  nub_cap_error err;
+  if (nub_cap_encode_alloc(spec, &wire, len, &err)) {
+    fprintf(stderr, "tu_encode: %s (%s at %llu)\n", err.msg, nub_cap_errcode_name(err.code),
             (unsigned long long)err.offset);
     abort();
   }
@@ -110,7 +110,7 @@ static void add(sample_list *l, const char *name, uint8_t *wire, size_t len) {
   l->n++;
 }
 
-static void add_spec(sample_list *l, const char *name, const cap_spec *spec) {
+static void add_spec(sample_list *l, const char *name, const nub_cap_spec *spec) {
   size_t len;
   uint8_t *wire = tu_encode(spec, &len);
   add(l, name, wire, len);
@@ -123,11 +123,11 @@ static void pattern_page(uint8_t *page, unsigned seed) {
 static void data_samples(sample_list *l) {
   static uint8_t pages[4][CAP_PAGE_SIZE];
   uint8_t content[5000];
-  cap_page pg[3];
-  cap_spec s = {.kind = CAP_DATA};
+  nub_cap_page pg[3];
+  nub_cap_spec s = {.kind = CAP_DATA};
   uint8_t *wire;
   size_t len;
-  cap_error err;
+  nub_cap_error err;
   for (int i = 0; i < 4; i++) pattern_page(pages[i], (unsigned)(i + 3));
   add_spec(l, "data_empty", &s);
   s.data.size = 3 * CAP_PAGE_SIZE;
@@ -152,20 +152,20 @@ static void data_samples(sample_list *l) {
   s.data.page_count = 3;
   add_spec(l, "data_sparse_4gib", &s);
   for (size_t i = 0; i < sizeof content; i++) content[i] = (uint8_t)(i % 251 + 1);
-  if (cap_encode_data_alloc(2 * CAP_PAGE_SIZE, content, sizeof content, &wire, &len, &err))
+  if (nub_cap_encode_data_alloc(2 * CAP_PAGE_SIZE, content, sizeof content, &wire, &len, &err))
     abort();
   add(l, "data_partial_page", wire, len);
 }
 
 static void image_samples(sample_list *l) {
-  static cap_endpoint eps[CAP_MAX_ENDPOINTS];
-  static cap_mapping maps[3];
-  static cap_slot slots[5];
+  static nub_cap_endpoint eps[CAP_MAX_ENDPOINTS];
+  static nub_cap_mapping maps[3];
+  static nub_cap_slot slots[5];
   static const uint8_t keys[5][9] = {{0}, {1, 0x00}, {2, 0x00, 0x00}, {1, 0x01},
                                      {8, 1, 2, 3, 4, 5, 6, 7, 8}};
   size_t blob_len;
   uint8_t *blob = tu_min_blob(&blob_len);
-  cap_spec s = {.kind = CAP_IMAGE};
+  nub_cap_spec s = {.kind = CAP_IMAGE};
   s.image.code = blob;
   s.image.code_len = blob_len;
   add_spec(l, "image_minimal", &s);
@@ -180,10 +180,10 @@ static void image_samples(sample_list *l) {
     eps[i].stack_top = 0xFEFE0000u - i * CAP_PAGE_SIZE;
     for (int r = 0; r < CAP_REGS; r++) eps[i].regs[r] = (uint64_t)i << r ^ (uint64_t)r * 0x0101010101010101ull;
   }
-  maps[0] = (cap_mapping){0x10000, 0x2000, CAP_ACCESS_RO, {0}};
+  maps[0] = (nub_cap_mapping){0x10000, 0x2000, CAP_ACCESS_RO, {0}};
   tu_hash(maps[0].source, 1);
-  maps[1] = (cap_mapping){0x20000, 0x1000, CAP_ACCESS_RW, {0}};
-  maps[2] = (cap_mapping){0xFFFFF000u, 0x1000, CAP_ACCESS_RW, {0}};
+  maps[1] = (nub_cap_mapping){0x20000, 0x1000, CAP_ACCESS_RW, {0}};
+  maps[2] = (nub_cap_mapping){0xFFFFF000u, 0x1000, CAP_ACCESS_RW, {0}};
   tu_hash(maps[2].source, 2);
   for (int i = 0; i < 5; i++) {
     slots[i].key_len = keys[i][0];
@@ -214,9 +214,9 @@ static void spi_samples(sample_list *l) {
   static const uint8_t args[] = "hello, nub";
   size_t len;
   uint8_t *spi = tu_spi(5000, 100, 2, 8192, &len);
-  cap_bundle b;
-  cap_error err;
-  if (cap_build_spi(PVM_PROFILE_GP07, spi, len, args, sizeof args - 1, &b, &err)) {
+  nub_cap_bundle b;
+  nub_cap_error err;
+  if (nub_cap_build_spi(PVM_PROFILE_GP07, spi, len, args, sizeof args - 1, &b, &err)) {
     fprintf(stderr, "spi sample: %s\n", err.msg);
     abort();
   }
@@ -226,24 +226,24 @@ static void spi_samples(sample_list *l) {
     add(l, name, b.items[i].wire, b.items[i].len);
     b.items[i].wire = NULL;
   }
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   /* the same program for jamv1: only the Image differs */
-  if (cap_build_spi(PVM_PROFILE_JAMV1, spi, len, args, sizeof args - 1, &b, &err)) {
+  if (nub_cap_build_spi(PVM_PROFILE_JAMV1, spi, len, args, sizeof args - 1, &b, &err)) {
     fprintf(stderr, "spi sample: %s\n", err.msg);
     abort();
   }
   add(l, "spi_image_jamv1", b.items[b.image].wire, b.items[b.image].len);
   b.items[b.image].wire = NULL;
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(spi);
 }
 
 static void instance_samples(sample_list *l) {
-  cap_overlay ov[3] = {{0x10000, {0}}, {0x12000, {0}}, {0xFFFFF000u, {0}}};
-  cap_spec s = {.kind = CAP_INSTANCE};
+  nub_cap_overlay ov[3] = {{0x10000, {0}}, {0x12000, {0}}, {0xFFFFF000u, {0}}};
+  nub_cap_spec s = {.kind = CAP_INSTANCE};
   uint8_t image[CAP_HASH_SIZE];
   tu_hash(image, 40);
-  cap_instance_fresh(image, &s.instance);
+  nub_cap_instance_fresh(image, &s.instance);
   for (int i = 0; i < 3; i++) tu_hash(ov[i].data, (uint8_t)(41 + i));
   tu_hash(s.instance.root_cnode, 44);
   for (int r = 0; r < CAP_REGS; r++) s.instance.regs[r] = ~0ull - (uint64_t)r;
@@ -256,8 +256,8 @@ static void instance_samples(sample_list *l) {
 
 static void cnode_samples(sample_list *l) {
   enum { MANY = 1000 };
-  static cap_slot slots[MANY];
-  cap_spec s = {.kind = CAP_CNODE};
+  static nub_cap_slot slots[MANY];
+  nub_cap_spec s = {.kind = CAP_CNODE};
   add_spec(l, "cnode_empty", &s);
   for (unsigned i = 0; i <= CAP_MAX_KEY_LEN; i++) {   /* keys "", 0x61, 0x6161, ... */
     slots[i].key_len = (uint8_t)i;

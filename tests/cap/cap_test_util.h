@@ -37,6 +37,6 @@ size_t tu_samples(tu_sample **out);
 void tu_samples_free(tu_sample *s, size_t n);
 
 /* Encode a spec or abort with the error. */
-uint8_t *tu_encode(const cap_spec *spec, size_t *len);
+uint8_t *tu_encode(const nub_cap_spec *spec, size_t *len);
 
 #endif

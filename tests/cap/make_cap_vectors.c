@@ -13,9 +13,9 @@
 static int write_vector(const char *dir, const tu_sample *s) {
   char path[512], *wire, *hash;
   uint8_t h[CAP_HASH_SIZE];
-  cap_error err;
+  nub_cap_error err;
   FILE *f;
-  if (cap_hash_wire(s->wire, s->wire + s->len, h, &err)) {
+  if (nub_cap_hash_wire(s->wire, s->wire + s->len, h, &err)) {
     fprintf(stderr, "%s: %s\n", s->name, err.msg);
     return 1;
   }
@@ -27,7 +27,7 @@ static int write_vector(const char *dir, const tu_sample *s) {
   wire = tu_hex(s->wire, s->len);
   hash = tu_hex(h, sizeof h);
   fprintf(f, "{\n  \"name\": \"%s\",\n  \"kind\": \"%s\",\n  \"wire\": \"%s\",\n  \"hash\": \"%s\"\n}\n",
-          s->name, cap_kind_name(s->wire[0]), wire, hash);
+          s->name, nub_cap_kind_name(s->wire[0]), wire, hash);
   free(wire);
   free(hash);
   return fclose(f) != 0;
@@ -48,18 +48,18 @@ static int write_file(const char *dir, const char *name, const uint8_t *p, size_
 /* A directory region holding the small samples, header at offset 0. */
 static int write_region(const char *dir, const tu_sample *s, size_t n) {
   static _Alignas(64) uint8_t region[16384];
-  cap_bump bump;
-  cap_alloc alloc;
-  cap_dir d;
-  cap_dir_entry e;
-  cap_error err;
+  nub_cap_bump bump;
+  nub_cap_alloc alloc;
+  nub_cap_dir d;
+  nub_cap_dir_entry e;
+  nub_cap_error err;
   uint8_t h[CAP_HASH_SIZE];
   bool inserted;
-  cap_bump_init(&bump, region, sizeof region);
-  alloc = cap_bump_allocator(&bump);
-  if (cap_dir_create(&d, region, sizeof region, &alloc, 8, &err)) return 1;
+  nub_cap_bump_init(&bump, region, sizeof region);
+  alloc = nub_cap_bump_allocator(&bump);
+  if (nub_cap_dir_create(&d, region, sizeof region, &alloc, 8, &err)) return 1;
   for (size_t i = 0; i < n; i++)
-    if (s[i].len < 1024 && cap_dir_put(&d, s[i].wire, s[i].len, h, &e, NULL, &inserted, &err))
+    if (s[i].len < 1024 && nub_cap_dir_put(&d, s[i].wire, s[i].len, h, &e, NULL, &inserted, &err))
       return 1;
   return write_file(dir, "region", region, bump.used);
 }

@@ -151,7 +151,7 @@ def cnode_root(body):
 ROOTS = {0: instance_root, 1: image_root, 2: data_root, 3: cnode_root}
 
 
-def cap_hash(wire):
+def nub_cap_hash(wire):
     selector = wire[0]
     return mix_in(ROOTS[selector](wire[1:]), selector)
 
@@ -162,7 +162,7 @@ def check(path):
     wire = bytes.fromhex(v["wire"])
     if KINDS.get(wire[0]) != v["kind"]:
         return "kind %r but selector %d" % (v["kind"], wire[0])
-    got = cap_hash(wire).hex()
+    got = nub_cap_hash(wire).hex()
     if got == "ff" * 32:
         return "hash is the failure sentinel"
     if got != v["hash"]:

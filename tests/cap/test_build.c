@@ -1,6 +1,6 @@
 /*
 ** Builders (standard program, bare blob) and the memory-building step of
-** invoke, checked page by page against pvm_spi_load_memory.
+** invoke, checked page by page against nub_pvm_spi_load_memory.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 
 /* A directory stand-in: decoded views of a bundle's items by hash. */
 typedef struct table {
-  cap_view v[300];
+  nub_cap_view v[300];
   uint8_t h[300][CAP_HASH_SIZE];
   uint8_t *owned[300];     /* wires the table frees */
   unsigned n, n_owned;
@@ -25,87 +25,87 @@ static void table_release(table *t) {
 }
 
 static void table_add(table *t, const uint8_t *wire, size_t len) {
-  cap_error err;
-  if (cap_decode(wire, wire + len, &t->v[t->n], &err) ||
-      cap_hash(&t->v[t->n], t->h[t->n], &err))
+  nub_cap_error err;
+  if (nub_cap_decode(wire, wire + len, &t->v[t->n], &err) ||
+      nub_cap_hash(&t->v[t->n], t->h[t->n], &err))
     fail_msg("table_add: %s", err.msg);
   t->n++;
 }
 
-static const cap_view *table_lookup(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
+static const nub_cap_view *table_lookup(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
   table *t = ud;
   for (unsigned i = 0; i < t->n; i++)
     if (!memcmp(t->h[i], hash, CAP_HASH_SIZE)) return &t->v[i];
   return NULL;
 }
 
-static void table_of(table *t, const cap_bundle *b) {
+static void table_of(table *t, const nub_cap_bundle *b) {
   t->n = 0;
   for (uint32_t i = 0; i < b->count; i++) table_add(t, b->items[i].wire, b->items[i].len);
 }
 
-static pvm_mem *new_mem(void) {
-  pvm_mem *m;
-  pvm_error err;
-  if (pvm_mem_new(&m, &err)) fail_msg("%s", err.msg);
+static nub_pvm_mem *new_mem(void) {
+  nub_pvm_mem *m;
+  nub_pvm_error err;
+  if (nub_pvm_mem_new(&m, &err)) fail_msg("%s", err.msg);
   return m;
 }
 
 /* Same access on every page, same bytes on every mapped page. */
-static void assert_same_memory(const pvm_mem *a, const pvm_mem *b) {
+static void assert_same_memory(const nub_pvm_mem *a, const nub_pvm_mem *b) {
   static uint8_t pa[CAP_PAGE_SIZE], pb[CAP_PAGE_SIZE];
-  pvm_error err;
+  nub_pvm_error err;
   unsigned compared = 0;
   for (uint64_t pg = 0; pg < PVM_PAGE_COUNT; pg++) {
     uint32_t addr = (uint32_t)(pg << PVM_PAGE_SHIFT);
-    assert_int_equal(pvm_mem_access(a, addr), pvm_mem_access(b, addr));
-    if (pvm_mem_access(a, addr) == PVM_ACCESS_NONE) continue;
-    assert_int_equal(pvm_mem_read(a, addr, pa, CAP_PAGE_SIZE, &err), 0);
-    assert_int_equal(pvm_mem_read(b, addr, pb, CAP_PAGE_SIZE, &err), 0);
+    assert_int_equal(nub_pvm_mem_access(a, addr), nub_pvm_mem_access(b, addr));
+    if (nub_pvm_mem_access(a, addr) == PVM_ACCESS_NONE) continue;
+    assert_int_equal(nub_pvm_mem_read(a, addr, pa, CAP_PAGE_SIZE, &err), 0);
+    assert_int_equal(nub_pvm_mem_read(b, addr, pb, CAP_PAGE_SIZE, &err), 0);
     if (memcmp(pa, pb, CAP_PAGE_SIZE)) fail_msg("page 0x%x differs", addr);
     compared++;
   }
-  assert_int_equal(compared, pvm_mem_mapped_pages(a));
+  assert_int_equal(compared, nub_pvm_mem_mapped_pages(a));
 }
 
 /* Build an SPI program both ways and compare the memories. */
 static void check_spi(uint32_t ro, uint32_t rw, uint16_t heap, uint32_t stack, uint32_t nargs) {
   size_t len;
   uint8_t *spi_bytes = tu_spi(ro, rw, heap, stack, &len), *args = malloc(nargs + 1);
-  pvm_spi spi;
-  pvm_spi_layout lay;
-  pvm_error perr;
-  cap_bundle b;
-  cap_error err;
-  cap_endpoint ep;
+  nub_pvm_spi spi;
+  nub_pvm_spi_layout lay;
+  nub_pvm_error perr;
+  nub_cap_bundle b;
+  nub_cap_error err;
+  nub_cap_endpoint ep;
   table *t = calloc(1, sizeof *t);
-  pvm_mem *want = new_mem(), *got = new_mem();
+  nub_pvm_mem *want = new_mem(), *got = new_mem();
   for (uint32_t i = 0; i < nargs; i++) args[i] = (uint8_t)(i ^ 0x5A);
-  assert_int_equal(pvm_spi_parse(spi_bytes, spi_bytes + len, &spi, &perr), 0);
-  assert_int_equal(pvm_spi_layout_compute(&spi, nargs, &lay, &perr), 0);
-  assert_int_equal(pvm_spi_load_memory(want, &spi, &lay, args, nargs, &perr), 0);
-  if (cap_build_spi(PVM_PROFILE_GP07, spi_bytes, len, args, nargs, &b, &err)) fail_msg("%s", err.msg);
+  assert_int_equal(nub_pvm_spi_parse(spi_bytes, spi_bytes + len, &spi, &perr), 0);
+  assert_int_equal(nub_pvm_spi_layout_compute(&spi, nargs, &lay, &perr), 0);
+  assert_int_equal(nub_pvm_spi_load_memory(want, &spi, &lay, args, nargs, &perr), 0);
+  if (nub_cap_build_spi(PVM_PROFILE_GP07, spi_bytes, len, args, nargs, &b, &err)) fail_msg("%s", err.msg);
   assert_int_equal(b.instance, b.count - 1);
   assert_int_equal(b.image, b.count - 2);
   assert_int_equal(b.items[b.image].kind, CAP_IMAGE);
   table_of(t, &b);
-  if (cap_memory_build(got, &t->v[b.image], &t->v[b.instance], table_lookup, t, &err))
+  if (nub_cap_memory_build(got, &t->v[b.image], &t->v[b.instance], table_lookup, t, &err))
     fail_msg("memory: %s", err.msg);
   assert_same_memory(want, got);
   /* registers and the sbrk heap match too */
-  assert_true(cap_image_find_endpoint(&t->v[b.image].image, 0, &ep));
+  assert_true(nub_cap_image_find_endpoint(&t->v[b.image].image, 0, &ep));
   assert_memory_equal(ep.regs, lay.regs, sizeof lay.regs);
   assert_int_equal(ep.entry_pc, 0);
   assert_int_equal(ep.stack_top, lay.regs[1]);
-  assert_int_equal(pvm_mem_heap_top(got), pvm_mem_heap_top(want));
+  assert_int_equal(nub_pvm_mem_heap_top(got), nub_pvm_mem_heap_top(want));
   assert_int_equal(pvm_mem_sbrk(got, 3 * CAP_PAGE_SIZE + 5), pvm_mem_sbrk(want, 3 * CAP_PAGE_SIZE + 5));
   assert_int_equal(pvm_mem_sbrk(got, 1ull << 20), pvm_mem_sbrk(want, 1ull << 20));
   assert_int_equal(pvm_mem_sbrk(got, 1ull << 33), 0);   /* past the limit on both */
   assert_int_equal(pvm_mem_sbrk(want, 1ull << 33), 0);
   assert_same_memory(want, got);
-  pvm_mem_free(want);
-  pvm_mem_free(got);
-  cap_bundle_free(&b);
+  nub_pvm_mem_free(want);
+  nub_pvm_mem_free(got);
+  nub_cap_bundle_free(&b);
   free(t);
   free(args);
   free(spi_bytes);
@@ -131,17 +131,17 @@ static void test_spi_image_shape(void **state) {
     {0xFEFE0000u - 0x2000, 0x2000, CAP_ACCESS_RW, false},  /* stack */
     {0xFEFF0000u, 0x1000, CAP_ACCESS_RO, true},        /* args */
   };
-  cap_bundle b;
-  cap_error err;
-  cap_view v;
+  nub_cap_bundle b;
+  nub_cap_error err;
+  nub_cap_view v;
   (void)state;
-  assert_int_equal(cap_build_spi(PVM_PROFILE_GP07, spi, len, args, 3, &b, &err), CAP_OK);
+  assert_int_equal(nub_cap_build_spi(PVM_PROFILE_GP07, spi, len, args, 3, &b, &err), CAP_OK);
   assert_int_equal(b.count, 5);
-  assert_int_equal(cap_decode(b.items[b.image].wire, b.items[b.image].wire + b.items[b.image].len, &v, &err), 0);
+  assert_int_equal(nub_cap_decode(b.items[b.image].wire, b.items[b.image].wire + b.items[b.image].len, &v, &err), 0);
   assert_int_equal(v.image.mapping_count, 5);
   for (uint32_t i = 0; i < 5; i++) {
-    cap_mapping m;
-    cap_image_mapping(&v.image, i, &m);
+    nub_cap_mapping m;
+    nub_cap_image_mapping(&v.image, i, &m);
     assert_int_equal(m.start, want[i].start);
     assert_int_equal(m.size, want[i].size);
     assert_int_equal(m.access, want[i].access);
@@ -151,30 +151,30 @@ static void test_spi_image_shape(void **state) {
   assert_int_equal(v.image.heap_top, 0x33000);
   assert_int_equal(v.image.heap_limit, 0xFEFE0000u - 0x2000 - 0x10000);
   /* the Instance is fresh and bound to the Image */
-  assert_int_equal(cap_decode(b.items[b.instance].wire, b.items[b.instance].wire + b.items[b.instance].len, &v, &err), 0);
+  assert_int_equal(nub_cap_decode(b.items[b.instance].wire, b.items[b.instance].wire + b.items[b.instance].len, &v, &err), 0);
   assert_memory_equal(v.instance.image_hash, b.items[b.image].hash, 32);
   assert_int_equal(v.instance.overlay_count, 0);
   assert_int_equal(v.instance.pc, 0);
   assert_int_equal(v.instance.gas, 0);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(spi);
 }
 
 static void test_spi_errors(void **state) {
   size_t len;
   uint8_t *spi = tu_spi(10, 10, 0, 0, &len);
-  cap_bundle b;
-  cap_error err;
+  nub_cap_bundle b;
+  nub_cap_error err;
   (void)state;
-  assert_int_equal(cap_build_spi(PVM_PROFILE_GP07, spi, 5, NULL, 0, &b, &err), CAP_ERR_PVM);
+  assert_int_equal(nub_cap_build_spi(PVM_PROFILE_GP07, spi, 5, NULL, 0, &b, &err), CAP_ERR_PVM);
   assert_int_equal(err.pvm_code, PVM_ERR_TRUNCATED);
   assert_non_null(strstr(err.msg, "build: spi"));
   spi[len - 1] = 0x03;   /* bitmask padding bit of the one-byte code */
-  assert_int_equal(cap_build_spi(PVM_PROFILE_GP07, spi, len, NULL, 0, &b, &err), CAP_ERR_CODE);
+  assert_int_equal(nub_cap_build_spi(PVM_PROFILE_GP07, spi, len, NULL, 0, &b, &err), CAP_ERR_CODE);
   assert_non_null(strstr(err.msg, "image.code"));
   spi[len - 1] = 0x01;
   /* arguments over Z_I: the layout check (A.41) refuses them */
-  assert_int_equal(cap_build_spi(PVM_PROFILE_GP07, spi, len, NULL, PVM_ARGS_MAX + 1, &b, &err), CAP_ERR_PVM);
+  assert_int_equal(nub_cap_build_spi(PVM_PROFILE_GP07, spi, len, NULL, PVM_ARGS_MAX + 1, &b, &err), CAP_ERR_PVM);
   assert_int_equal(err.pvm_code, PVM_ERR_LIMIT);
   assert_non_null(strstr(err.msg, "build: spi layout"));
   assert_null(b.items);
@@ -184,44 +184,44 @@ static void test_spi_errors(void **state) {
 static void test_generic_builder(void **state) {
   size_t blob_len;
   uint8_t *blob = tu_min_blob(&blob_len), bytes[5000];
-  cap_region map[2] = {{0x10000, 0x3000, CAP_ACCESS_RO, bytes, sizeof bytes},
+  nub_cap_region map[2] = {{0x10000, 0x3000, CAP_ACCESS_RO, bytes, sizeof bytes},
                        {0x20000, 0x1000, CAP_ACCESS_RW, NULL, 0}};
-  cap_bundle b;
-  cap_error err;
-  cap_endpoint ep;
+  nub_cap_bundle b;
+  nub_cap_error err;
+  nub_cap_endpoint ep;
   table *t = calloc(1, sizeof *t);
-  pvm_mem *got = new_mem(), *want = new_mem();
-  pvm_error perr;
+  nub_pvm_mem *got = new_mem(), *want = new_mem();
+  nub_pvm_error perr;
   (void)state;
   for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (uint8_t)(i * 3 + 1);
-  assert_int_equal(cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_OK);
+  assert_int_equal(nub_cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_OK);
   assert_int_equal(b.count, 3);   /* one Data, the Image, the Instance */
   table_of(t, &b);
-  assert_int_equal(cap_memory_build(got, &t->v[b.image], NULL, table_lookup, t, &err), CAP_OK);
-  assert_int_equal(pvm_mem_map(want, 0x10000, 0x3000, PVM_ACCESS_RO, &perr), 0);
-  assert_int_equal(pvm_mem_map(want, 0x20000, 0x1000, PVM_ACCESS_RW, &perr), 0);
-  assert_int_equal(pvm_mem_write(want, 0x10000, bytes, sizeof bytes, &perr), 0);
+  assert_int_equal(nub_cap_memory_build(got, &t->v[b.image], NULL, table_lookup, t, &err), CAP_OK);
+  assert_int_equal(nub_pvm_mem_map(want, 0x10000, 0x3000, PVM_ACCESS_RO, &perr), 0);
+  assert_int_equal(nub_pvm_mem_map(want, 0x20000, 0x1000, PVM_ACCESS_RW, &perr), 0);
+  assert_int_equal(nub_pvm_mem_write(want, 0x10000, bytes, sizeof bytes, &perr), 0);
   assert_same_memory(want, got);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   /* no page map: no mappings, endpoint 0 with zero registers */
-  assert_int_equal(cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, NULL, 0, &b, &err), CAP_OK);
+  assert_int_equal(nub_cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, NULL, 0, &b, &err), CAP_OK);
   assert_int_equal(b.count, 2);
   table_of(t, &b);
   assert_int_equal(t->v[b.image].image.mapping_count, 0);
-  assert_true(cap_image_find_endpoint(&t->v[b.image].image, 0, &ep));
+  assert_true(nub_cap_image_find_endpoint(&t->v[b.image].image, 0, &ep));
   for (int r = 0; r < CAP_REGS; r++) assert_int_equal(ep.regs[r], 0);
   assert_int_equal(ep.entry_pc, 0);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   /* bad page maps */
   map[1].len = 5000;
   map[1].bytes = bytes;
-  assert_int_equal(cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_ERR_LIMIT);
+  assert_int_equal(nub_cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_ERR_LIMIT);
   assert_non_null(strstr(err.msg, "region 1: 5000 bytes do not fit its 4096-byte range"));
   map[1].len = 0;
   map[1].start = 0x11000;
-  assert_int_equal(cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_ERR_OVERLAP);
-  pvm_mem_free(got);
-  pvm_mem_free(want);
+  assert_int_equal(nub_cap_build_generic(PVM_PROFILE_GP07, blob, blob_len, map, 2, &b, &err), CAP_ERR_OVERLAP);
+  nub_pvm_mem_free(got);
+  nub_pvm_mem_free(want);
   free(t);
   free(blob);
 }
@@ -232,17 +232,17 @@ static void test_generic_builder(void **state) {
 static void test_builders_take_the_profile(void **state) {
   size_t blob_len, spi_len;
   uint8_t *blob = tu_min_blob(&blob_len), *spi = tu_spi(10, 10, 0, 0, &spi_len);
-  cap_bundle b[PVM_PROFILE_COUNT];
-  cap_error err;
-  cap_view v;
+  nub_cap_bundle b[PVM_PROFILE_COUNT];
+  nub_cap_error err;
+  nub_cap_view v;
   (void)state;
   for (int spi_form = 0; spi_form < 2; spi_form++) {
     for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
-      int rc = spi_form ? cap_build_spi((pvm_profile)p, spi, spi_len, NULL, 0, &b[p], &err)
-                        : cap_build_generic((pvm_profile)p, blob, blob_len, NULL, 0, &b[p], &err);
+      int rc = spi_form ? nub_cap_build_spi((nub_pvm_profile)p, spi, spi_len, NULL, 0, &b[p], &err)
+                        : nub_cap_build_generic((nub_pvm_profile)p, blob, blob_len, NULL, 0, &b[p], &err);
       assert_int_equal(rc, CAP_OK);
-      const cap_item *im = &b[p].items[b[p].image];
-      assert_int_equal(cap_decode(im->wire, im->wire + im->len, &v, &err), CAP_OK);
+      const nub_cap_item *im = &b[p].items[b[p].image];
+      assert_int_equal(nub_cap_decode(im->wire, im->wire + im->len, &v, &err), CAP_OK);
       assert_int_equal(v.image.profile, p);
       assert_int_equal(b[p].count, b[0].count);
       for (uint32_t i = 0; i < b[p].image; i++)   /* Data caps: the same */
@@ -253,9 +253,9 @@ static void test_builders_take_the_profile(void **state) {
       for (int q = 0; q < p; q++)
         assert_memory_not_equal(im->hash, b[q].items[b[q].image].hash, 32);
     }
-    for (int p = 0; p < PVM_PROFILE_COUNT; p++) cap_bundle_free(&b[p]);
-    int rc = spi_form ? cap_build_spi(PVM_PROFILE_COUNT, spi, spi_len, NULL, 0, &b[0], &err)
-                      : cap_build_generic(PVM_PROFILE_COUNT, blob, blob_len, NULL, 0, &b[0], &err);
+    for (int p = 0; p < PVM_PROFILE_COUNT; p++) nub_cap_bundle_free(&b[p]);
+    int rc = spi_form ? nub_cap_build_spi(PVM_PROFILE_COUNT, spi, spi_len, NULL, 0, &b[0], &err)
+                      : nub_cap_build_generic(PVM_PROFILE_COUNT, blob, blob_len, NULL, 0, &b[0], &err);
     assert_int_equal(rc, CAP_ERR_RESERVED);
     assert_non_null(strstr(err.msg, "3 is not a known ISA profile"));
     assert_null(b[0].items);
@@ -276,50 +276,50 @@ typedef struct overlay_fixture {
 static void add_data(table *t, uint64_t size, const uint8_t *bytes, size_t len, uint8_t hash[32]) {
   uint8_t *wire;
   size_t n;
-  cap_error err;
-  assert_int_equal(cap_encode_data_alloc(size, bytes, len, &wire, &n, &err), CAP_OK);
+  nub_cap_error err;
+  assert_int_equal(nub_cap_encode_data_alloc(size, bytes, len, &wire, &n, &err), CAP_OK);
   t->owned[t->n_owned++] = wire;
   table_add(t, wire, n);
   memcpy(hash, t->h[t->n - 1], 32);
 }
 
-static void make_image(overlay_fixture *f, const cap_mapping *maps, uint32_t n) {
+static void make_image(overlay_fixture *f, const nub_cap_mapping *maps, uint32_t n) {
   size_t blob_len;
   uint8_t *blob = tu_min_blob(&blob_len);
-  cap_spec s = {.kind = CAP_IMAGE};
-  cap_error err;
+  nub_cap_spec s = {.kind = CAP_IMAGE};
+  nub_cap_error err;
   s.image.code = blob;
   s.image.code_len = blob_len;
   s.image.mappings = maps;
   s.image.mapping_count = n;
-  assert_int_equal(cap_encode(&s, f->image_wire, sizeof f->image_wire, &f->image_len, &err), CAP_OK);
+  assert_int_equal(nub_cap_encode(&s, f->image_wire, sizeof f->image_wire, &f->image_len, &err), CAP_OK);
   free(blob);
 }
 
-static void make_instance(overlay_fixture *f, const cap_overlay *ov, uint32_t n) {
-  cap_spec s = {.kind = CAP_INSTANCE};
-  cap_error err;
+static void make_instance(overlay_fixture *f, const nub_cap_overlay *ov, uint32_t n) {
+  nub_cap_spec s = {.kind = CAP_INSTANCE};
+  nub_cap_error err;
   s.instance.overlays = ov;
   s.instance.overlay_count = n;
-  assert_int_equal(cap_encode(&s, f->inst_wire, sizeof f->inst_wire, &f->inst_len, &err), CAP_OK);
+  assert_int_equal(nub_cap_encode(&s, f->inst_wire, sizeof f->inst_wire, &f->inst_len, &err), CAP_OK);
 }
 
-static int build(overlay_fixture *f, pvm_mem **mem, cap_error *err) {
-  cap_view image, inst;
-  assert_int_equal(cap_decode(f->image_wire, f->image_wire + f->image_len, &image, err), 0);
-  assert_int_equal(cap_decode(f->inst_wire, f->inst_wire + f->inst_len, &inst, err), 0);
+static int build(overlay_fixture *f, nub_pvm_mem **mem, nub_cap_error *err) {
+  nub_cap_view image, inst;
+  assert_int_equal(nub_cap_decode(f->image_wire, f->image_wire + f->image_len, &image, err), 0);
+  assert_int_equal(nub_cap_decode(f->inst_wire, f->inst_wire + f->inst_len, &inst, err), 0);
   *mem = new_mem();
-  return cap_memory_build(*mem, &image, &inst, table_lookup, &f->t, err);
+  return nub_cap_memory_build(*mem, &image, &inst, table_lookup, &f->t, err);
 }
 
 static void test_instance_overlay(void **state) {
   overlay_fixture *f = calloc(1, sizeof *f);
   uint8_t fill[3 * CAP_PAGE_SIZE], over[2 * CAP_PAGE_SIZE] = {0}, page[CAP_PAGE_SIZE];
-  cap_mapping maps[2] = {{0x10000, 0x3000, CAP_ACCESS_RO, {0}}, {0x20000, 0x2000, CAP_ACCESS_RW, {0}}};
-  cap_overlay ov[2] = {{0x11000, {0}}, {0x20000, {0}}};
-  cap_error err;
-  pvm_error perr;
-  pvm_mem *mem;
+  nub_cap_mapping maps[2] = {{0x10000, 0x3000, CAP_ACCESS_RO, {0}}, {0x20000, 0x2000, CAP_ACCESS_RW, {0}}};
+  nub_cap_overlay ov[2] = {{0x11000, {0}}, {0x20000, {0}}};
+  nub_cap_error err;
+  nub_pvm_error perr;
+  nub_pvm_mem *mem;
   (void)state;
   memset(fill, 0xAB, sizeof fill);
   over[CAP_PAGE_SIZE + 7] = 0x42;   /* page 0 of the overlay is zero, page 1 is not */
@@ -331,33 +331,33 @@ static void test_instance_overlay(void **state) {
   make_image(f, maps, 2);
   make_instance(f, ov, 2);
   assert_int_equal(build(f, &mem, &err), CAP_OK);
-  assert_int_equal(pvm_mem_access(mem, 0x11000), PVM_ACCESS_RO);   /* access is the Image's */
-  assert_int_equal(pvm_mem_read(mem, 0x10000, page, CAP_PAGE_SIZE, &perr), 0);
+  assert_int_equal(nub_pvm_mem_access(mem, 0x11000), PVM_ACCESS_RO);   /* access is the Image's */
+  assert_int_equal(nub_pvm_mem_read(mem, 0x10000, page, CAP_PAGE_SIZE, &perr), 0);
   assert_int_equal(page[100], 0xAB);
-  assert_int_equal(pvm_mem_read(mem, 0x11000, page, CAP_PAGE_SIZE, &perr), 0);
+  assert_int_equal(nub_pvm_mem_read(mem, 0x11000, page, CAP_PAGE_SIZE, &perr), 0);
   assert_int_equal(page[100], 0);                                  /* zero page written */
-  assert_int_equal(pvm_mem_read(mem, 0x12000, page, CAP_PAGE_SIZE, &perr), 0);
+  assert_int_equal(nub_pvm_mem_read(mem, 0x12000, page, CAP_PAGE_SIZE, &perr), 0);
   assert_int_equal(page[7], 0x42);
   assert_int_equal(page[8], 0);
-  assert_int_equal(pvm_mem_read(mem, 0x21000, page, CAP_PAGE_SIZE, &perr), 0);
+  assert_int_equal(nub_pvm_mem_read(mem, 0x21000, page, CAP_PAGE_SIZE, &perr), 0);
   assert_int_equal(page[7], 0x42);
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   /* overlays that overlap, leave the mappings or run past 2^32 */
   ov[1].address = 0x12000;
   make_instance(f, ov, 2);
   assert_int_equal(build(f, &mem, &err), CAP_ERR_OVERLAP);
   assert_non_null(strstr(err.msg, "overlay 1 at 0x12000 overlaps overlay 0, which ends at 0x13000"));
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   ov[1].address = 0x21000;
   make_instance(f, ov, 2);
   assert_int_equal(build(f, &mem, &err), CAP_ERR_RANGE);
   assert_non_null(strstr(err.msg, "overlay 1 covers page 0x22000, which no mapping maps"));
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   ov[1].address = 0xFFFFF000u;
   make_instance(f, ov, 2);
   assert_int_equal(build(f, &mem, &err), CAP_ERR_RANGE);
   assert_non_null(strstr(err.msg, "runs past 2^32"));
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   table_release(&f->t);
   free(f);
 }
@@ -365,12 +365,12 @@ static void test_instance_overlay(void **state) {
 static void test_memory_errors(void **state) {
   overlay_fixture *f = calloc(1, sizeof *f);
   uint8_t big[2 * CAP_PAGE_SIZE] = {1}, absent[32];
-  cap_mapping maps[2] = {{0x10000, 0x1000, CAP_ACCESS_RO, {0}}, {0x20000, 0x1000, CAP_ACCESS_RW, {0}}};
-  cap_overlay ov = {0x10000, {0}};
-  cap_view image, inst;
-  cap_error err;
-  pvm_error perr;
-  pvm_mem *mem;
+  nub_cap_mapping maps[2] = {{0x10000, 0x1000, CAP_ACCESS_RO, {0}}, {0x20000, 0x1000, CAP_ACCESS_RW, {0}}};
+  nub_cap_overlay ov = {0x10000, {0}};
+  nub_cap_view image, inst;
+  nub_cap_error err;
+  nub_pvm_error perr;
+  nub_pvm_mem *mem;
   char *hex;
   (void)state;
   add_data(&f->t, sizeof big, big, sizeof big, f->fill_hash);
@@ -384,20 +384,20 @@ static void test_memory_errors(void **state) {
   assert_non_null(strstr(err.msg, hex));
   assert_memory_equal(err.hash, absent, 32);
   assert_int_equal(err.offset, f->image_len - 32);   /* the source field of mapping 1 */
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   memcpy(maps[1].source, f->fill_hash, 32);           /* 2 pages into a 1-page mapping */
   make_image(f, maps, 2);
   assert_int_equal(build(f, &mem, &err), CAP_ERR_LIMIT);
   assert_non_null(strstr(err.msg, "mapping 1: Data"));
   assert_non_null(strstr(err.msg, "of 8192 bytes is larger than the mapping's 4096 bytes"));
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   memset(maps[1].source, 0, 32);
   make_image(f, maps, 2);
   memcpy(ov.data, absent, 32);
   make_instance(f, &ov, 1);
   assert_int_equal(build(f, &mem, &err), CAP_ERR_MISSING);
   assert_non_null(strstr(err.msg, "overlay 0"));
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   /* a hash that names a cap of another kind */
   table_add(&f->t, f->image_wire, f->image_len);
   memcpy(ov.data, f->t.h[f->t.n - 1], 32);
@@ -405,14 +405,14 @@ static void test_memory_errors(void **state) {
   assert_int_equal(build(f, &mem, &err), CAP_ERR_KIND);
   assert_non_null(strstr(err.msg, "is a image cap, not Data"));
   /* mem must be empty; views must be of the right kinds */
-  assert_int_equal(cap_decode(f->image_wire, f->image_wire + f->image_len, &image, &err), 0);
-  assert_int_equal(cap_decode(f->inst_wire, f->inst_wire + f->inst_len, &inst, &err), 0);
-  assert_int_equal(pvm_mem_map(mem, 0x10000, 4096, PVM_ACCESS_RW, &perr), 0);
-  assert_int_equal(cap_memory_build(mem, &image, NULL, table_lookup, &f->t, &err), CAP_ERR_ARG);
-  assert_int_equal(pvm_mem_reset(mem, &perr), 0);
-  assert_int_equal(cap_memory_build(mem, &inst, NULL, table_lookup, &f->t, &err), CAP_ERR_KIND);
-  assert_int_equal(cap_memory_build(mem, &image, &image, table_lookup, &f->t, &err), CAP_ERR_KIND);
-  pvm_mem_free(mem);
+  assert_int_equal(nub_cap_decode(f->image_wire, f->image_wire + f->image_len, &image, &err), 0);
+  assert_int_equal(nub_cap_decode(f->inst_wire, f->inst_wire + f->inst_len, &inst, &err), 0);
+  assert_int_equal(nub_pvm_mem_map(mem, 0x10000, 4096, PVM_ACCESS_RW, &perr), 0);
+  assert_int_equal(nub_cap_memory_build(mem, &image, NULL, table_lookup, &f->t, &err), CAP_ERR_ARG);
+  assert_int_equal(nub_pvm_mem_reset(mem, &perr), 0);
+  assert_int_equal(nub_cap_memory_build(mem, &inst, NULL, table_lookup, &f->t, &err), CAP_ERR_KIND);
+  assert_int_equal(nub_cap_memory_build(mem, &image, &image, table_lookup, &f->t, &err), CAP_ERR_KIND);
+  nub_pvm_mem_free(mem);
   free(hex);
   table_release(&f->t);
   free(f);

@@ -26,16 +26,16 @@ static void test_hash_and_show_every_sample(void **state) {
   (void)state;
   for (size_t i = 0; i < n; i++) {
     uint8_t h[CAP_HASH_SIZE];
-    cap_error err;
+    nub_cap_error err;
     char *path = cli_write_temp(s[i].wire, s[i].len), *out, *hex, kind[32];
-    assert_int_equal(cap_hash_wire(s[i].wire, s[i].wire + s[i].len, h, &err), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(s[i].wire, s[i].wire + s[i].len, h, &err), CAP_OK);
     hex = tu_hex(h, sizeof h);
     assert_int_equal(run("hash", path, &out), 0);
     assert_int_equal(strlen(out), 65);
     assert_memory_equal(out, hex, 64);
     free(out);
     assert_int_equal(run("show", path, &out), 0);
-    snprintf(kind, sizeof kind, "kind:      %s\n", cap_kind_name(s[i].wire[0]));
+    snprintf(kind, sizeof kind, "kind:      %s\n", nub_cap_kind_name(s[i].wire[0]));
     assert_non_null(strstr(out, kind));
     assert_non_null(strstr(out, hex));
     free(out);

@@ -12,10 +12,10 @@
 #include "cap/cap_internal.h"
 #include "cap_test_util.h"
 
-static void decode_ok(const uint8_t *wire, size_t len, cap_view *v) {
-  cap_error err;
-  int rc = cap_decode(wire, wire + len, v, &err);
-  if (rc) fail_msg("decode: %s (%s at %llu)", err.msg, cap_errcode_name(rc),
+static void decode_ok(const uint8_t *wire, size_t len, nub_cap_view *v) {
+  nub_cap_error err;
+  int rc = nub_cap_decode(wire, wire + len, v, &err);
+  if (rc) fail_msg("decode: %s (%s at %llu)", err.msg, nub_cap_errcode_name(rc),
                    (unsigned long long)err.offset);
 }
 
@@ -27,24 +27,24 @@ static void test_roundtrip_every_sample(void **state) {
   uint32_t kinds = 0;
   (void)state;
   for (size_t i = 0; i < n; i++) {
-    cap_view v;
-    cap_spec spec;
-    cap_error err;
+    nub_cap_view v;
+    nub_cap_spec spec;
+    nub_cap_error err;
     uint8_t h1[32], h2[32], h3[32], *again;
     size_t len;
     decode_ok(s[i].wire, s[i].len, &v);
     kinds |= 1u << v.kind;
-    assert_int_equal(cap_spec_from_view(&v, &spec, &err), CAP_OK);
+    assert_int_equal(nub_cap_spec_from_view(&v, &spec, &err), CAP_OK);
     again = tu_encode(&spec, &len);
     assert_int_equal(len, s[i].len);
     assert_memory_equal(again, s[i].wire, len);
-    assert_int_equal(cap_hash(&v, h1, &err), CAP_OK);
-    assert_int_equal(cap_hash_wire(again, again + len, h2, &err), CAP_OK);
-    assert_int_equal(cap_hash(&v, h3, &err), CAP_OK);
+    assert_int_equal(nub_cap_hash(&v, h1, &err), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(again, again + len, h2, &err), CAP_OK);
+    assert_int_equal(nub_cap_hash(&v, h3, &err), CAP_OK);
     assert_memory_equal(h1, h2, 32);
     assert_memory_equal(h1, h3, 32);
-    assert_false(cap_hash_is_sentinel(h1));
-    cap_spec_free(&spec);
+    assert_false(nub_cap_hash_is_sentinel(h1));
+    nub_cap_spec_free(&spec);
     free(again);
   }
   assert_int_equal(kinds, 0xF);   /* every kind took part */
@@ -56,10 +56,10 @@ static void test_hashes_distinct(void **state) {
   tu_sample *s;
   size_t n = tu_samples(&s);
   uint8_t (*h)[32] = calloc(n, 32);
-  cap_error err;
+  nub_cap_error err;
   (void)state;
   for (size_t i = 0; i < n; i++) {
-    assert_int_equal(cap_hash_wire(s[i].wire, s[i].wire + s[i].len, h[i], &err), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(s[i].wire, s[i].wire + s[i].len, h[i], &err), CAP_OK);
     for (size_t j = 0; j < i; j++) assert_memory_not_equal(h[i], h[j], 32);
   }
   free(h);
@@ -78,13 +78,13 @@ static void test_hash_by_hand(void **state) {
   uint8_t wire_data[] = {CAP_DATA, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0, 0};
   uint8_t wire_cnode[] = {CAP_CNODE, 4, 0, 0, 0};
   uint8_t zero[32] = {0}, sel[32] = {0}, root[32], want[32], got[32], z[32];
-  cap_error err;
+  nub_cap_error err;
   (void)state;
   /* empty Data: H(H(size=0 || pages_root=0) || selector 2) */
   sha(zero, zero, root);
   sel[0] = CAP_DATA;
   sha(root, sel, want);
-  assert_int_equal(cap_hash_wire(wire_data, wire_data + sizeof wire_data, got, &err), CAP_OK);
+  assert_int_equal(nub_cap_hash_wire(wire_data, wire_data + sizeof wire_data, got, &err), CAP_OK);
   assert_memory_equal(got, want, 32);
   /* empty CNode: H(mix_in(zero subtree of 2^16, 0) || selector 3) */
   memset(z, 0, 32);
@@ -92,7 +92,7 @@ static void test_hash_by_hand(void **state) {
   sha(z, zero, root);
   sel[0] = CAP_CNODE;
   sha(root, sel, want);
-  assert_int_equal(cap_hash_wire(wire_cnode, wire_cnode + sizeof wire_cnode, got, &err), CAP_OK);
+  assert_int_equal(nub_cap_hash_wire(wire_cnode, wire_cnode + sizeof wire_cnode, got, &err), CAP_OK);
   assert_memory_equal(got, want, 32);
 }
 
@@ -135,10 +135,10 @@ static void test_image_accessors(void **state) {
   tu_sample *s;
   size_t n = tu_samples(&s), len;
   const uint8_t *wire = sample(s, n, "image_full", &len);
-  cap_view v;
-  cap_endpoint ep;
-  cap_mapping m;
-  cap_slot slot;
+  nub_cap_view v;
+  nub_cap_endpoint ep;
+  nub_cap_mapping m;
+  nub_cap_slot slot;
   static const uint8_t key8[] = {1, 2, 3, 4, 5, 6, 7, 8}, k00[] = {0, 0, 0};
   (void)state;
   decode_ok(wire, len, &v);
@@ -148,28 +148,28 @@ static void test_image_accessors(void **state) {
   assert_int_equal(v.image.blob.code_len, 3);
   assert_int_equal(v.image.blob.jump_count, 1);
   assert_int_equal(v.image.endpoint_count, 3);
-  assert_true(cap_image_find_endpoint(&v.image, 251, &ep));
+  assert_true(nub_cap_image_find_endpoint(&v.image, 251, &ep));
   assert_int_equal(ep.key, 251);
   assert_int_equal(ep.entry_pc, 251);
   assert_int_equal(ep.stack_top, 0xFEFE0000u - 251 * CAP_PAGE_SIZE);
   assert_int_equal(ep.regs[3], (251ull << 3) ^ 3 * 0x0101010101010101ull);
-  assert_false(cap_image_find_endpoint(&v.image, 0, &ep));
-  assert_false(cap_image_find_endpoint(&v.image, 253, &ep));
-  cap_image_mapping(&v.image, 2, &m);
+  assert_false(nub_cap_image_find_endpoint(&v.image, 0, &ep));
+  assert_false(nub_cap_image_find_endpoint(&v.image, 253, &ep));
+  nub_cap_image_mapping(&v.image, 2, &m);
   assert_int_equal(m.start, 0xFFFFF000u);
   assert_int_equal(m.size, 0x1000);
   assert_int_equal(m.access, CAP_ACCESS_RW);
   assert_int_equal(v.image.slots.count, 5);
-  assert_true(cap_slots_find(&v.image.slots, NULL, 0, &slot));   /* the empty key */
+  assert_true(nub_cap_slots_find(&v.image.slots, NULL, 0, &slot));   /* the empty key */
   assert_int_equal(slot.key_len, 0);
-  assert_true(cap_slots_find(&v.image.slots, key8, 8, &slot));
+  assert_true(nub_cap_slots_find(&v.image.slots, key8, 8, &slot));
   assert_memory_equal(slot.key, key8, 8);
-  assert_true(cap_slots_find(&v.image.slots, k00, 2, &slot));   /* 0x0000 */
+  assert_true(nub_cap_slots_find(&v.image.slots, k00, 2, &slot));   /* 0x0000 */
   assert_int_equal(slot.key_len, 2);
-  assert_true(cap_slots_find(&v.image.slots, k00, 1, &slot));   /* 0x00 */
+  assert_true(nub_cap_slots_find(&v.image.slots, k00, 1, &slot));   /* 0x00 */
   assert_int_equal(slot.key_len, 1);
-  assert_false(cap_slots_find(&v.image.slots, key8 + 1, 1, &slot));   /* 0x02 */
-  assert_false(cap_slots_find(&v.image.slots, key8, 7, &slot));
+  assert_false(nub_cap_slots_find(&v.image.slots, key8 + 1, 1, &slot));   /* 0x02 */
+  assert_false(nub_cap_slots_find(&v.image.slots, key8, 7, &slot));
   tu_samples_free(s, n);
 }
 
@@ -177,25 +177,25 @@ static void test_data_instance_accessors(void **state) {
   tu_sample *s;
   size_t n = tu_samples(&s), len;
   const uint8_t *wire = sample(s, n, "data_sparse_4gib", &len);
-  cap_view v;
-  cap_overlay ov;
-  cap_page pg;
+  nub_cap_view v;
+  nub_cap_overlay ov;
+  nub_cap_page pg;
   (void)state;
   decode_ok(wire, len, &v);
   assert_int_equal(v.data.size, CAP_MAX_DATA_SIZE);
   assert_int_equal(v.data.page_count, 3);
-  pg = cap_data_page(&v.data, 2);
+  pg = nub_cap_data_page(&v.data, 2);
   assert_int_equal(pg.index, 0xFFFFF);
-  assert_ptr_equal(cap_data_find_page(&v.data, 0x7FFFF), cap_data_page(&v.data, 1).bytes);
-  assert_null(cap_data_find_page(&v.data, 1));
-  assert_null(cap_data_find_page(&v.data, 0x100000));
+  assert_ptr_equal(nub_cap_data_find_page(&v.data, 0x7FFFF), nub_cap_data_page(&v.data, 1).bytes);
+  assert_null(nub_cap_data_find_page(&v.data, 1));
+  assert_null(nub_cap_data_find_page(&v.data, 0x100000));
   wire = sample(s, n, "instance_full", &len);
   decode_ok(wire, len, &v);
   assert_int_equal(v.instance.pc, 0xDEADBEEF);
   assert_int_equal(v.instance.gas, INT64_MAX);
   assert_int_equal(v.instance.regs[12], ~0ull - 12);
   assert_int_equal(v.instance.overlay_count, 3);
-  cap_instance_overlay(&v.instance, 1, &ov);
+  nub_cap_instance_overlay(&v.instance, 1, &ov);
   assert_int_equal(ov.address, 0x12000);
   tu_samples_free(s, n);
 }
@@ -207,107 +207,107 @@ static void test_rebase(void **state) {
   (void)state;
   for (size_t i = 0; i < n; i++) {
     uint8_t *copy = malloc(s[i].len), h1[32], h2[32];
-    cap_view v;
-    cap_spec spec;
-    cap_error err;
+    nub_cap_view v;
+    nub_cap_spec spec;
+    nub_cap_error err;
     size_t len;
     memcpy(copy, s[i].wire, s[i].len);
     decode_ok(copy, s[i].len, &v);
-    assert_int_equal(cap_hash(&v, h1, &err), CAP_OK);
-    cap_view_rebase(&v, s[i].wire);
+    assert_int_equal(nub_cap_hash(&v, h1, &err), CAP_OK);
+    nub_cap_view_rebase(&v, s[i].wire);
     memset(copy, 0xEE, s[i].len);   /* the old bytes are gone */
     free(copy);
-    assert_int_equal(cap_hash(&v, h2, &err), CAP_OK);
+    assert_int_equal(nub_cap_hash(&v, h2, &err), CAP_OK);
     assert_memory_equal(h1, h2, 32);
-    assert_int_equal(cap_spec_from_view(&v, &spec, &err), CAP_OK);
+    assert_int_equal(nub_cap_spec_from_view(&v, &spec, &err), CAP_OK);
     free(tu_encode(&spec, &len));
     assert_int_equal(len, s[i].len);
-    cap_spec_free(&spec);
+    nub_cap_spec_free(&spec);
   }
   tu_samples_free(s, n);
 }
 
 static void test_hash_chain_and_fresh_instance(void **state) {
   uint8_t parent[32] = {0}, image[32], want[32], got[32], buf[64];
-  cap_instance_spec in;
+  nub_cap_instance_spec in;
   (void)state;
   tu_hash(image, 9);
   memcpy(buf + 32, image, 32);
   memset(buf, 0, 32);
   crypto_generichash(want, 32, buf, 64, NULL, 0);
-  cap_hash_chain(parent, image, got);
+  nub_cap_hash_chain(parent, image, got);
   assert_memory_equal(got, want, 32);
-  cap_instance_fresh(image, &in);
+  nub_cap_instance_fresh(image, &in);
   assert_memory_equal(in.image_hash_chain, want, 32);
   assert_memory_equal(in.image_hash, image, 32);
   /* a child chains onto its parent's chain */
   memcpy(buf, want, 32);
   crypto_generichash(want, 32, buf, 64, NULL, 0);
-  cap_hash_chain(in.image_hash_chain, image, got);
+  nub_cap_hash_chain(in.image_hash_chain, image, got);
   assert_memory_equal(got, want, 32);
 }
 
 static void test_sentinel_refused(void **state) {
-  cap_error err;
+  nub_cap_error err;
   uint8_t h[32];
   (void)state;
-  assert_int_equal(cap_refuse_sentinel(cap_sentinel_hash, CAP_DATA, &err), CAP_ERR_SENTINEL);
+  assert_int_equal(cap_refuse_sentinel(nub_cap_sentinel_hash, CAP_DATA, &err), CAP_ERR_SENTINEL);
   assert_non_null(strstr(err.msg, "sentinel"));
   tu_hash(h, 1);
   assert_int_equal(cap_refuse_sentinel(h, CAP_DATA, &err), CAP_OK);
   memset(h, 0xFF, 31);   /* 31 x 0xFF is just a hash */
-  assert_false(cap_hash_is_sentinel(h));
+  assert_false(nub_cap_hash_is_sentinel(h));
 }
 
 static void test_encode_errors(void **state) {
-  cap_slot slot = {9, {0}, {1}};
-  cap_endpoint eps[2] = {{.key = 5}, {.key = 4}};
+  nub_cap_slot slot = {9, {0}, {1}};
+  nub_cap_endpoint eps[2] = {{.key = 5}, {.key = 4}};
   uint8_t buf[8];
   size_t len, blob_len;
   uint8_t *blob = tu_min_blob(&blob_len);
-  cap_spec s = {.kind = CAP_CNODE};
-  cap_error err;
+  nub_cap_spec s = {.kind = CAP_CNODE};
+  nub_cap_error err;
   (void)state;
   s.cnode.slots = &slot;
   s.cnode.slot_count = 1;
-  assert_int_equal(cap_encode(&s, NULL, 0, &len, &err), CAP_ERR_LIMIT);
+  assert_int_equal(nub_cap_encode(&s, NULL, 0, &len, &err), CAP_ERR_LIMIT);
   assert_non_null(strstr(err.msg, "key"));
   s.cnode.slot_count = 0;
-  assert_int_equal(cap_encode(&s, NULL, 0, &len, &err), CAP_OK);
+  assert_int_equal(nub_cap_encode(&s, NULL, 0, &len, &err), CAP_OK);
   assert_int_equal(len, 5);
-  assert_int_equal(cap_encode(&s, buf, 4, &len, &err), CAP_ERR_FULL);
+  assert_int_equal(nub_cap_encode(&s, buf, 4, &len, &err), CAP_ERR_FULL);
   s.kind = CAP_IMAGE;
   memset(&s.image, 0, sizeof s.image);
   s.image.code = blob;
   s.image.code_len = blob_len;
   s.image.endpoints = eps;
   s.image.endpoint_count = 2;
-  assert_int_equal(cap_encode_alloc(&s, &blob, &len, &err), CAP_ERR_ORDER);
+  assert_int_equal(nub_cap_encode_alloc(&s, &blob, &len, &err), CAP_ERR_ORDER);
   assert_null(blob);
-  s.kind = (cap_kind)7;
-  assert_int_equal(cap_encode(&s, NULL, 0, &len, &err), CAP_ERR_SELECTOR);
+  s.kind = (nub_cap_kind)7;
+  assert_int_equal(nub_cap_encode(&s, NULL, 0, &len, &err), CAP_ERR_SELECTOR);
   free((void *)s.image.code);
 }
 
 static void test_dense_data_encoder(void **state) {
   uint8_t *content = calloc(5 * CAP_PAGE_SIZE, 1), *wire;
   size_t len;
-  cap_view v;
-  cap_error err;
+  nub_cap_view v;
+  nub_cap_error err;
   (void)state;
   content[2 * CAP_PAGE_SIZE + 17] = 1;   /* only page 2 is non-zero */
   content[5 * CAP_PAGE_SIZE - 1] = 2;    /* and page 4 */
-  assert_int_equal(cap_encode_data_alloc(8 * CAP_PAGE_SIZE, content, 5 * CAP_PAGE_SIZE,
+  assert_int_equal(nub_cap_encode_data_alloc(8 * CAP_PAGE_SIZE, content, 5 * CAP_PAGE_SIZE,
                                          &wire, &len, &err), CAP_OK);
   decode_ok(wire, len, &v);
   assert_int_equal(v.data.size, 8 * CAP_PAGE_SIZE);
   assert_int_equal(v.data.page_count, 2);
-  assert_int_equal(cap_data_page(&v.data, 0).index, 2);
-  assert_int_equal(cap_data_page(&v.data, 1).index, 4);
+  assert_int_equal(nub_cap_data_page(&v.data, 0).index, 2);
+  assert_int_equal(nub_cap_data_page(&v.data, 1).index, 4);
   free(wire);
-  assert_int_equal(cap_encode_data_alloc(CAP_PAGE_SIZE, content, CAP_PAGE_SIZE + 1, &wire,
+  assert_int_equal(nub_cap_encode_data_alloc(CAP_PAGE_SIZE, content, CAP_PAGE_SIZE + 1, &wire,
                                          &len, &err), CAP_ERR_LIMIT);
-  assert_int_equal(cap_encode_data_alloc(CAP_PAGE_SIZE + 1, content, 1, &wire, &len, &err),
+  assert_int_equal(nub_cap_encode_data_alloc(CAP_PAGE_SIZE + 1, content, 1, &wire, &len, &err),
                    CAP_ERR_ALIGN);
   free(content);
 }

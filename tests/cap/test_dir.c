@@ -34,7 +34,7 @@ typedef struct caps {
 
 static void make_caps(caps *c, unsigned n) {
   uint8_t page[CAP_PAGE_SIZE] = {0};
-  cap_error err;
+  nub_cap_error err;
   c->n = n;
   c->wire = calloc(n, sizeof *c->wire);
   c->len = calloc(n, sizeof *c->len);
@@ -42,8 +42,8 @@ static void make_caps(caps *c, unsigned n) {
   for (unsigned i = 0; i < n; i++) {
     memcpy(page, &i, sizeof i);
     page[100] = 1;
-    if (cap_encode_data_alloc(CAP_PAGE_SIZE, page, 200, &c->wire[i], &c->len[i], &err) ||
-        cap_hash_wire(c->wire[i], c->wire[i] + c->len[i], c->hash[i], &err))
+    if (nub_cap_encode_data_alloc(CAP_PAGE_SIZE, page, 200, &c->wire[i], &c->len[i], &err) ||
+        nub_cap_hash_wire(c->wire[i], c->wire[i] + c->len[i], c->hash[i], &err))
       fail_msg("make_caps: %s", err.msg);
   }
 }
@@ -58,26 +58,26 @@ static void free_caps(caps *c) {
 typedef struct fixture {
   uint8_t *region;
   size_t size;
-  cap_bump bump;
-  cap_alloc alloc;
-  cap_dir dir;
+  nub_cap_bump bump;
+  nub_cap_alloc alloc;
+  nub_cap_dir dir;
 } fixture;
 
 static void setup_dir(fixture *f, size_t size, uint32_t capacity) {
-  cap_error err;
+  nub_cap_error err;
   f->size = size;
   f->region = aligned_alloc(64, size);
   memset(f->region, 0, size);
-  cap_bump_init(&f->bump, f->region, size);
-  f->alloc = cap_bump_allocator(&f->bump);
-  if (cap_dir_create(&f->dir, f->region, size, &f->alloc, capacity, &err)) fail_msg("%s", err.msg);
+  nub_cap_bump_init(&f->bump, f->region, size);
+  f->alloc = nub_cap_bump_allocator(&f->bump);
+  if (nub_cap_dir_create(&f->dir, f->region, size, &f->alloc, capacity, &err)) fail_msg("%s", err.msg);
 }
 
-static void put_ok(fixture *f, const uint8_t *wire, size_t len, cap_dir_entry *e, bool *inserted) {
+static void put_ok(fixture *f, const uint8_t *wire, size_t len, nub_cap_dir_entry *e, bool *inserted) {
   uint8_t h[CAP_HASH_SIZE];
-  cap_view v;
-  cap_error err;
-  if (cap_dir_put(&f->dir, wire, len, h, e, &v, inserted, &err)) fail_msg("put: %s", err.msg);
+  nub_cap_view v;
+  nub_cap_error err;
+  if (nub_cap_dir_put(&f->dir, wire, len, h, e, &v, inserted, &err)) fail_msg("put: %s", err.msg);
   assert_ptr_equal(v.wire, e->wire);   /* the view reads the stored copy */
 }
 
@@ -85,8 +85,8 @@ static void test_put_find_idempotent(void **state) {
   fixture f;
   tu_sample *s;
   size_t n = tu_samples(&s), used;
-  cap_dir_entry e, again;
-  cap_error err;
+  nub_cap_dir_entry e, again;
+  nub_cap_error err;
   uint64_t count, capacity;
   bool inserted;
   (void)state;
@@ -97,12 +97,12 @@ static void test_put_find_idempotent(void **state) {
     assert_true(inserted);
     assert_int_equal(e.ordinal, i);
     assert_int_equal(e.kind, s[i].wire[0]);
-    assert_int_equal(cap_hash_wire(s[i].wire, s[i].wire + s[i].len, h, &err), CAP_OK);
-    assert_int_equal(cap_dir_find(&f.dir, h, &again, &err), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(s[i].wire, s[i].wire + s[i].len, h, &err), CAP_OK);
+    assert_int_equal(nub_cap_dir_find(&f.dir, h, &again, &err), CAP_OK);
     assert_ptr_equal(again.wire, e.wire);
     assert_int_equal(again.len, s[i].len);
     assert_memory_equal(again.wire, s[i].wire, s[i].len);
-    assert_int_equal(cap_hash_wire(again.wire, again.wire + again.len, got, &err), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(again.wire, again.wire + again.len, got, &err), CAP_OK);
     assert_memory_equal(got, h, 32);
   }
   /* the same bytes again: same entry, nothing stored */
@@ -113,7 +113,7 @@ static void test_put_find_idempotent(void **state) {
     assert_int_equal(e.ordinal, i);
   }
   assert_int_equal(f.bump.used, used);
-  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
   assert_int_equal(count, n);
   assert_true(capacity >= count * 4 / 3);
   tu_samples_free(s, n);
@@ -123,27 +123,27 @@ static void test_put_find_idempotent(void **state) {
 static void test_put_rejects_bad_caps(void **state) {
   fixture f;
   uint8_t junk[] = {CAP_DATA, 1, 2, 3}, empty_cnode[] = {CAP_CNODE, 4, 0, 0, 0}, h[32];
-  cap_dir_entry e;
-  cap_error err;
+  nub_cap_dir_entry e;
+  nub_cap_error err;
   uint64_t count, capacity;
   bool inserted;
   size_t used;
   (void)state;
   setup_dir(&f, 1 << 16, 8);
   used = f.bump.used;
-  assert_int_equal(cap_dir_put(&f.dir, junk, sizeof junk, h, &e, NULL, &inserted, &err),
+  assert_int_equal(nub_cap_dir_put(&f.dir, junk, sizeof junk, h, &e, NULL, &inserted, &err),
                    CAP_ERR_TRUNCATED);
   assert_false(inserted);
   assert_int_equal(f.bump.used, used);   /* the record was given back */
-  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
   assert_int_equal(count, 0);
   tu_hash(h, 3);
-  assert_int_equal(cap_dir_find(&f.dir, h, &e, &err), CAP_ERR_MISSING);
+  assert_int_equal(nub_cap_dir_find(&f.dir, h, &e, &err), CAP_ERR_MISSING);
   assert_memory_equal(err.hash, h, 32);
   assert_non_null(strstr(err.msg, "no cap under"));
   /* a writer finding its seqlock word odd stops instead of tearing more */
   wr64(f.region + f.dir.header_off + H_SEQ, 3);
-  assert_int_equal(cap_dir_put(&f.dir, empty_cnode, sizeof empty_cnode, h, &e, NULL, &inserted, &err),
+  assert_int_equal(nub_cap_dir_put(&f.dir, empty_cnode, sizeof empty_cnode, h, &e, NULL, &inserted, &err),
                    CAP_ERR_CORRUPT);
   assert_non_null(strstr(err.msg, "odd outside a write section"));
   assert_int_equal(f.bump.used, used);
@@ -153,8 +153,8 @@ static void test_put_rejects_bad_caps(void **state) {
 static void test_growth(void **state) {
   fixture f;
   caps c;
-  cap_dir_entry e;
-  cap_error err;
+  nub_cap_dir_entry e;
+  nub_cap_error err;
   uint64_t count, capacity;
   bool inserted;
   (void)state;
@@ -164,11 +164,11 @@ static void test_growth(void **state) {
     put_ok(&f, c.wire[i], c.len[i], &e, &inserted);
     assert_true(inserted);
   }
-  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
   assert_int_equal(count, 3000);
   assert_int_equal(capacity, 4096);
   for (unsigned i = 0; i < c.n; i++) {
-    assert_int_equal(cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
+    assert_int_equal(nub_cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
     assert_int_equal(e.ordinal, i);
     assert_memory_equal(e.wire, c.wire[i], c.len[i]);
   }
@@ -186,8 +186,8 @@ static void *outside_alloc(void *ud, size_t size, size_t align) {
 static void test_region_full_and_bad_allocator(void **state) {
   fixture f;
   caps c;
-  cap_dir_entry e;
-  cap_error err;
+  nub_cap_dir_entry e;
+  nub_cap_error err;
   uint8_t h[32];
   bool inserted;
   unsigned stored = 0;
@@ -195,19 +195,19 @@ static void test_region_full_and_bad_allocator(void **state) {
   (void)state;
   make_caps(&c, 40);
   setup_dir(&f, 64 * 1024, 8);
-  while (stored < c.n && !(rc = cap_dir_put(&f.dir, c.wire[stored], c.len[stored], h, &e,
+  while (stored < c.n && !(rc = nub_cap_dir_put(&f.dir, c.wire[stored], c.len[stored], h, &e,
                                             NULL, &inserted, &err)))
     stored++;
   assert_int_equal(rc, CAP_ERR_FULL);
   assert_true(stored > 5 && stored < c.n);
   for (unsigned i = 0; i < stored; i++)   /* what was stored is intact */
-    assert_int_equal(cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
-  assert_int_equal(cap_dir_find(&f.dir, c.hash[stored], &e, &err), CAP_ERR_MISSING);
+    assert_int_equal(nub_cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_find(&f.dir, c.hash[stored], &e, &err), CAP_ERR_MISSING);
   free(f.region);
   /* an allocator handing out memory outside the region is refused */
   setup_dir(&f, 1 << 16, 8);
   f.dir.alloc.alloc = outside_alloc;
-  assert_int_equal(cap_dir_put(&f.dir, c.wire[0], c.len[0], h, &e, NULL, &inserted, &err),
+  assert_int_equal(nub_cap_dir_put(&f.dir, c.wire[0], c.len[0], h, &e, NULL, &inserted, &err),
                    CAP_ERR_ARG);
   assert_non_null(strstr(err.msg, "outside the region"));
   free(f.region);
@@ -218,9 +218,9 @@ static void test_region_full_and_bad_allocator(void **state) {
 static void test_position_independent(void **state) {
   fixture f;
   caps c;
-  cap_dir_entry e;
-  cap_dir reader;
-  cap_error err;
+  nub_cap_dir_entry e;
+  nub_cap_dir reader;
+  nub_cap_error err;
   bool inserted;
   uint8_t *copy;
   (void)state;
@@ -230,9 +230,9 @@ static void test_position_independent(void **state) {
   copy = aligned_alloc(64, f.size);
   memcpy(copy, f.region, f.size);
   memset(f.region, 0, f.size);   /* nothing may still point into the original */
-  assert_int_equal(cap_dir_open(&reader, copy, f.size, f.dir.header_off, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_open(&reader, copy, f.size, f.dir.header_off, &err), CAP_OK);
   for (unsigned i = 0; i < c.n; i++) {
-    assert_int_equal(cap_dir_find(&reader, c.hash[i], &e, &err), CAP_OK);
+    assert_int_equal(nub_cap_dir_find(&reader, c.hash[i], &e, &err), CAP_OK);
     assert_true(e.wire > copy && e.wire < copy + f.size);
     assert_memory_equal(e.wire, c.wire[i], c.len[i]);
   }
@@ -269,22 +269,22 @@ static void reset(corrupt_env *z) { memcpy(z->copy, z->f.region, z->f.size); }
 
 #define expect_find(z, code, text) expect_find_at(z, code, text, __LINE__)
 static void expect_find_at(corrupt_env *z, int code, const char *text, int line) {
-  cap_dir d;
-  cap_dir_entry e;
-  cap_error err;
-  int rc = cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err);
-  if (!rc) rc = cap_dir_find(&d, z->c.hash[3], &e, &err);
+  nub_cap_dir d;
+  nub_cap_dir_entry e;
+  nub_cap_error err;
+  int rc = nub_cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err);
+  if (!rc) rc = nub_cap_dir_find(&d, z->c.hash[3], &e, &err);
   if (rc != code || !strstr(err.msg, text))
-    fail_msg("line %d: got %s \"%s\", want %s with \"%s\"", line, cap_errcode_name(rc),
-             rc ? err.msg : "", cap_errcode_name(code), text);
+    fail_msg("line %d: got %s \"%s\", want %s with \"%s\"", line, nub_cap_errcode_name(rc),
+             rc ? err.msg : "", nub_cap_errcode_name(code), text);
   reset(z);
 }
 
 static void test_corrupted_regions(void **state) {
   corrupt_env *z = calloc(1, sizeof *z);
-  cap_dir_entry e;
-  cap_dir d;
-  cap_error err;
+  nub_cap_dir_entry e;
+  nub_cap_dir d;
+  nub_cap_error err;
   bool inserted;
   uint8_t buf[8192];
   size_t len;
@@ -342,17 +342,17 @@ static void test_corrupted_regions(void **state) {
   expect_find(z, CAP_ERR_MISSING, "no cap under");
   /* bytes changed under a valid entry: the verified copy says so */
   record_of(z, z->c.hash[3])[REC + 20] ^= 0x40;
-  assert_int_equal(cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err), CAP_OK);
-  assert_int_equal(cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err), CAP_ERR_CORRUPT);
+  assert_int_equal(nub_cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err), CAP_ERR_CORRUPT);
   assert_non_null(strstr(err.msg, "holds a cap hashing to"));
   reset(z);
-  assert_int_equal(cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err), CAP_OK);
   assert_int_equal(len, z->c.len[3]);
-  assert_int_equal(cap_dir_get_verified(&d, z->c.hash[3], buf, 10, &len, &err), CAP_ERR_FULL);
+  assert_int_equal(nub_cap_dir_get_verified(&d, z->c.hash[3], buf, 10, &len, &err), CAP_ERR_FULL);
   /* handles on impossible regions */
-  assert_int_equal(cap_dir_open(&d, z->copy, z->f.size, z->f.size - 8, &err), CAP_ERR_ARG);
-  assert_int_equal(cap_dir_open(&d, z->copy + 4, z->f.size - 4, 0, &err), CAP_ERR_ARG);
-  assert_int_equal(cap_dir_open(&d, z->copy, z->f.size, 12, &err), CAP_ERR_ARG);
+  assert_int_equal(nub_cap_dir_open(&d, z->copy, z->f.size, z->f.size - 8, &err), CAP_ERR_ARG);
+  assert_int_equal(nub_cap_dir_open(&d, z->copy + 4, z->f.size - 4, 0, &err), CAP_ERR_ARG);
+  assert_int_equal(nub_cap_dir_open(&d, z->copy, z->f.size, 12, &err), CAP_ERR_ARG);
   free(z->copy);
   free_caps(&z->c);
   free(z->f.region);
@@ -363,7 +363,7 @@ static void test_corrupted_regions(void **state) {
 ** crash, and a verified answer is always right. */
 static void test_random_damage(void **state) {
   corrupt_env *z = calloc(1, sizeof *z);
-  cap_dir_entry e;
+  nub_cap_dir_entry e;
   bool inserted;
   uint8_t buf[8192];
   unsigned answered = 0, refused = 0;
@@ -374,18 +374,18 @@ static void test_random_damage(void **state) {
   z->copy = aligned_alloc(64, z->f.size);
   srand(12345);
   for (int round = 0; round < 300; round++) {
-    cap_dir d;
-    cap_error err;
+    nub_cap_dir d;
+    nub_cap_error err;
     reset(z);
     for (int k = 0; k < 1 + round % 8; k++) {   /* damage the busy front of the region */
       size_t at = (size_t)rand() % z->f.bump.used;
       z->copy[at] = (uint8_t)rand();
     }
     wr64(z->copy + z->f.dir.header_off + H_SEQ, 0);
-    if (cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err)) { refused++; continue; }
+    if (nub_cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err)) { refused++; continue; }
     for (unsigned i = 0; i < z->c.n; i += 7) {
       size_t len;
-      if (cap_dir_get_verified(&d, z->c.hash[i], buf, sizeof buf, &len, &err)) refused++;
+      if (nub_cap_dir_get_verified(&d, z->c.hash[i], buf, sizeof buf, &len, &err)) refused++;
       else {
         answered++;
         assert_memory_equal(buf, z->c.wire[i], len);
@@ -406,9 +406,9 @@ enum { RACE_CAPS = 1500, READERS = 2 };
 
 typedef struct race {
   caps c;
-  cap_dir writer;
-  cap_dir reader;          /* over the read-only mapping */
-  cap_bump bump;
+  nub_cap_dir writer;
+  nub_cap_dir reader;          /* over the read-only mapping */
+  nub_cap_bump bump;
   unsigned published;      /* entries the writer has finished (atomic) */
   int done;                /* writer finished (atomic) */
 } race;
@@ -422,10 +422,10 @@ static void *writer_main(void *arg) {
   race *r = arg;
   for (unsigned i = 0; i < r->c.n; i++) {
     uint8_t h[32];
-    cap_dir_entry e;
-    cap_error err;
+    nub_cap_dir_entry e;
+    nub_cap_error err;
     bool inserted;
-    if (cap_dir_put(&r->writer, r->c.wire[i], r->c.len[i], h, &e, NULL, &inserted, &err)) abort();
+    if (nub_cap_dir_put(&r->writer, r->c.wire[i], r->c.len[i], h, &e, NULL, &inserted, &err)) abort();
     __atomic_store_n(&r->published, i + 1, __ATOMIC_RELEASE);
   }
   __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
@@ -436,8 +436,8 @@ static void *writer_main(void *arg) {
 static void look(reader_stats *s, unsigned i, unsigned published) {
   static __thread uint8_t buf[8192];
   size_t len;
-  cap_error err;
-  int rc = cap_dir_get_verified(&s->r->reader, s->r->c.hash[i], buf, sizeof buf, &len, &err);
+  nub_cap_error err;
+  int rc = nub_cap_dir_get_verified(&s->r->reader, s->r->c.hash[i], buf, sizeof buf, &len, &err);
   if (rc == CAP_OK) {
     s->found++;
     s->verified += len == s->r->c.len[i] && !memcmp(buf, s->r->c.wire[i], len);
@@ -464,9 +464,9 @@ static void *reader_main(void *arg) {
 static int child_reader(race *r) {
   reader_stats s = {r, 99, 0, 0, 0, 0};
   uint64_t count = 0, capacity;
-  cap_error err;
+  nub_cap_error err;
   while (count < r->c.n) {
-    if (cap_dir_stats(&r->reader, &count, &capacity, &err)) return 100;
+    if (nub_cap_dir_stats(&r->reader, &count, &capacity, &err)) return 100;
     look(&s, (unsigned)rand_r(&s.seed) % r->c.n, 0);
   }
   for (unsigned i = 0; i < r->c.n; i++) look(&s, i, r->c.n);
@@ -480,8 +480,8 @@ static void test_writer_races_readers(void **state) {
   uint8_t *rw, *ro;
   pthread_t writer, readers[READERS];
   reader_stats st[READERS];
-  cap_alloc alloc;
-  cap_error err;
+  nub_cap_alloc alloc;
+  nub_cap_error err;
   pid_t child;
   int status;
   (void)state;
@@ -491,10 +491,10 @@ static void test_writer_races_readers(void **state) {
   ro = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
   assert_true(rw != MAP_FAILED && ro != MAP_FAILED && rw != ro);
   make_caps(&r->c, RACE_CAPS);
-  cap_bump_init(&r->bump, rw, size);
-  alloc = cap_bump_allocator(&r->bump);
-  assert_int_equal(cap_dir_create(&r->writer, rw, size, &alloc, 8, &err), CAP_OK);
-  assert_int_equal(cap_dir_open(&r->reader, ro, size, r->writer.header_off, &err), CAP_OK);
+  nub_cap_bump_init(&r->bump, rw, size);
+  alloc = nub_cap_bump_allocator(&r->bump);
+  assert_int_equal(nub_cap_dir_create(&r->writer, rw, size, &alloc, 8, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_open(&r->reader, ro, size, r->writer.header_off, &err), CAP_OK);
   fflush(stdout);
   child = fork();
   assert_true(child >= 0);
@@ -523,50 +523,50 @@ static void test_writer_races_readers(void **state) {
   free(r);
 }
 
-/* cap_dir_put_hashed stores under the caller's hash without hashing,
-** interoperates with cap_dir_put, grows, and still decodes every copy. */
+/* nub_cap_dir_put_hashed stores under the caller's hash without hashing,
+** interoperates with nub_cap_dir_put, grows, and still decodes every copy. */
 static void test_put_hashed(void **state) {
   fixture f;
   caps c;
-  cap_dir_entry e, again;
-  cap_view v;
-  cap_error err;
+  nub_cap_dir_entry e, again;
+  nub_cap_view v;
+  nub_cap_error err;
   bool inserted;
   uint64_t count, capacity;
   (void)state;
   make_caps(&c, 300);
   setup_dir(&f, 1 << 22, 8);
   for (unsigned i = 0; i < c.n; i++) {
-    assert_int_equal(cap_dir_put_hashed(&f.dir, c.wire[i], c.len[i], c.hash[i], &e, &v, &inserted, &err), CAP_OK);
+    assert_int_equal(nub_cap_dir_put_hashed(&f.dir, c.wire[i], c.len[i], c.hash[i], &e, &v, &inserted, &err), CAP_OK);
     assert_true(inserted);
     assert_int_equal(e.ordinal, i);
     assert_ptr_equal(v.wire, e.wire);
   }
-  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
   assert_int_equal(count, c.n);
   assert_true(capacity >= 512);                      /* grew from 8 */
   for (unsigned i = 0; i < c.n; i++) {
-    assert_int_equal(cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
+    assert_int_equal(nub_cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
     assert_int_equal(e.ordinal, i);
     assert_memory_equal(e.wire, c.wire[i], c.len[i]);
   }
   /* idempotent both ways: hashed again, and hashing */
-  assert_int_equal(cap_dir_put_hashed(&f.dir, c.wire[7], c.len[7], c.hash[7], &again, NULL, &inserted, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_put_hashed(&f.dir, c.wire[7], c.len[7], c.hash[7], &again, NULL, &inserted, &err), CAP_OK);
   assert_false(inserted);
   assert_int_equal(again.ordinal, 7);
   put_ok(&f, c.wire[8], c.len[8], &again, &inserted);
   assert_false(inserted);
   assert_int_equal(again.ordinal, 8);
   /* other bytes under a stored hash, and bytes that do not decode: refused */
-  assert_int_equal(cap_dir_put_hashed(&f.dir, c.wire[9], c.len[9], c.hash[10], &e, NULL, &inserted, &err), CAP_ERR_CORRUPT);
+  assert_int_equal(nub_cap_dir_put_hashed(&f.dir, c.wire[9], c.len[9], c.hash[10], &e, NULL, &inserted, &err), CAP_ERR_CORRUPT);
   assert_non_null(strstr(err.msg, "holds other bytes"));
   uint8_t junk[3] = {9, 9, 9};
   uint8_t h[CAP_HASH_SIZE];
   memset(h, 0x77, sizeof h);
-  assert_int_not_equal(cap_dir_put_hashed(&f.dir, junk, sizeof junk, h, &e, NULL, &inserted, &err), CAP_OK);
+  assert_int_not_equal(nub_cap_dir_put_hashed(&f.dir, junk, sizeof junk, h, &e, NULL, &inserted, &err), CAP_OK);
   assert_false(inserted);
-  assert_int_equal(cap_dir_find(&f.dir, h, &e, &err), CAP_ERR_MISSING);
-  assert_int_equal(cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_find(&f.dir, h, &e, &err), CAP_ERR_MISSING);
+  assert_int_equal(nub_cap_dir_stats(&f.dir, &count, &capacity, &err), CAP_OK);
   assert_int_equal(count, c.n);
   free_caps(&c);
   free(f.region);
@@ -579,8 +579,8 @@ static void test_put_hashed(void **state) {
 static void test_reads_are_bounded(void **state) {
   fixture f;
   caps c;
-  cap_dir_entry e;
-  cap_error err;
+  nub_cap_dir_entry e;
+  nub_cap_error err;
   bool inserted;
   uint8_t h[CAP_HASH_SIZE];
   (void)state;
@@ -597,12 +597,12 @@ static void test_reads_are_bounded(void **state) {
       taken++;
     }
   assert_int_equal(taken, capacity - 20);
-  assert_int_equal(cap_dir_find(&f.dir, c.hash[20], &e, &err), CAP_ERR_CORRUPT);
+  assert_int_equal(nub_cap_dir_find(&f.dir, c.hash[20], &e, &err), CAP_ERR_CORRUPT);
   assert_non_null(strstr(err.msg, "probe sequence longer than 65536 slots"));
-  for (unsigned i = 0; i < 20; i++) assert_int_equal(cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
-  assert_int_equal(cap_dir_put(&f.dir, c.wire[20], c.len[20], h, &e, NULL, &inserted, &err), CAP_ERR_FULL);
+  for (unsigned i = 0; i < 20; i++) assert_int_equal(nub_cap_dir_find(&f.dir, c.hash[i], &e, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_put(&f.dir, c.wire[20], c.len[20], h, &e, NULL, &inserted, &err), CAP_ERR_FULL);
   assert_non_null(strstr(err.msg, "probe sequence longer"));
-  assert_int_equal(cap_dir_put_hashed(&f.dir, c.wire[20], c.len[20], c.hash[20], &e, NULL, &inserted, &err), CAP_ERR_FULL);
+  assert_int_equal(nub_cap_dir_put_hashed(&f.dir, c.wire[20], c.len[20], c.hash[20], &e, NULL, &inserted, &err), CAP_ERR_FULL);
   assert_false(inserted);
   free_caps(&c);
   free(f.region);

@@ -39,14 +39,14 @@ static size_t field(const uint8_t *w, size_t pos) { return 1 + get32(w + 1 + pos
 #define expect(w, len, code, off, text) expect_at(w, len, code, off, text, __LINE__)
 static void expect_at(const uint8_t *w, size_t len, int code, uint64_t off,
                       const char *text, int line) {
-  cap_view v;
-  cap_error err;
+  nub_cap_view v;
+  nub_cap_error err;
   memset(&err, 0, sizeof err);
-  int rc = cap_decode(w, w + len, &v, &err);
+  int rc = nub_cap_decode(w, w + len, &v, &err);
   if (rc != code || err.offset != off || !strstr(err.msg, text))
     fail_msg("line %d: got %s at %llu \"%s\", want %s at %llu containing \"%s\"", line,
-             cap_errcode_name(rc), (unsigned long long)err.offset, err.msg,
-             cap_errcode_name(code), (unsigned long long)off, text);
+             nub_cap_errcode_name(rc), (unsigned long long)err.offset, err.msg,
+             nub_cap_errcode_name(code), (unsigned long long)off, text);
   assert_int_equal(v.kind, 0);   /* a failed decode leaves no half view */
   assert_null(v.wire);
 }
@@ -150,22 +150,22 @@ static void test_image_fixed_part(void **state) {
   free(w);
 }
 
-/* The program is validated by pvm_blob_parse; its error offset is mapped
+/* The program is validated by nub_pvm_blob_parse; its error offset is mapped
 ** into the wire object. */
 static void test_image_code(void **state) {
   size_t len;
   uint8_t *w = load("image_full", &len);
   size_t code = field(w, 9);
-  cap_view v;
-  cap_error err;
+  nub_cap_view v;
+  nub_cap_error err;
   (void)state;
   w[code + 7] = 0x0F;   /* bitmask padding bit beyond the 3 code bytes */
   expect(w, len, CAP_ERR_CODE, code + 7, "image.code: bitmask");
-  cap_decode(w, w + len, &v, &err);
+  nub_cap_decode(w, w + len, &v, &err);
   assert_int_equal(err.pvm_code, PVM_ERR_BITMASK);
   w[code + 7] = 0x07;
   w[code + 3] = 3;      /* an entry outside the 3-byte code is valid: djump through it panics */
-  assert_int_equal(cap_decode(w, w + len, &v, &err), 0);
+  assert_int_equal(nub_cap_decode(w, w + len, &v, &err), 0);
   free(w);
 }
 

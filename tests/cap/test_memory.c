@@ -23,53 +23,53 @@
 typedef struct fixture {
   int fd;
   uint8_t *region;
-  cap_bump bump;
-  cap_alloc alloc;
-  cap_dir dir;
-  cap_view views[MAX_CAPS];   /* by directory ordinal */
-  pvm_mem *mem;
+  nub_cap_bump bump;
+  nub_cap_alloc alloc;
+  nub_cap_dir dir;
+  nub_cap_view views[MAX_CAPS];   /* by directory ordinal */
+  nub_pvm_mem *mem;
 } fixture;
 
 static fixture *open_fixture(size_t region, bool page_images) {
   fixture *f = calloc(1, sizeof *f);
-  cap_error err;
+  nub_cap_error err;
   f->fd = memfd_create("test-cap-memory", MFD_CLOEXEC);
   assert_true(f->fd >= 0);
   assert_int_equal(ftruncate(f->fd, (off_t)region), 0);
   f->region = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
   assert_true(f->region != MAP_FAILED);
-  cap_bump_init(&f->bump, f->region, region);
-  f->alloc = cap_bump_allocator(&f->bump);
-  if (cap_dir_create(&f->dir, f->region, region, &f->alloc, 64, &err)) fail_msg("%s", err.msg);
+  nub_cap_bump_init(&f->bump, f->region, region);
+  f->alloc = nub_cap_bump_allocator(&f->bump);
+  if (nub_cap_dir_create(&f->dir, f->region, region, &f->alloc, 64, &err)) fail_msg("%s", err.msg);
   f->dir.page_images = page_images;
-  assert_int_equal(pvm_mem_new(&f->mem, NULL), PVM_OK);
+  assert_int_equal(nub_pvm_mem_new(&f->mem, NULL), PVM_OK);
   return f;
 }
 
 static void close_fixture(fixture *f) {
-  pvm_mem_free(f->mem);
+  nub_pvm_mem_free(f->mem);
   munmap(f->region, f->bump.size);
   close(f->fd);
   free(f);
 }
 
 static void use_backing(fixture *f) {
-  assert_int_equal(pvm_mem_set_backing(f->mem, f->fd, 0, f->region, f->bump.size, NULL), PVM_OK);
+  assert_int_equal(nub_pvm_mem_set_backing(f->mem, f->fd, 0, f->region, f->bump.size, NULL), PVM_OK);
 }
 
-static const cap_view *lookup(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
+static const nub_cap_view *lookup(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
   fixture *f = ud;
-  cap_dir_entry e;
-  if (cap_dir_find(&f->dir, hash, &e, NULL) || e.ordinal >= MAX_CAPS) return NULL;
+  nub_cap_dir_entry e;
+  if (nub_cap_dir_find(&f->dir, hash, &e, NULL) || e.ordinal >= MAX_CAPS) return NULL;
   return &f->views[e.ordinal];
 }
 
-static const cap_view *put(fixture *f, const uint8_t *wire, size_t len, uint8_t hash[32]) {
-  cap_dir_entry e;
-  cap_view v;
-  cap_error err;
+static const nub_cap_view *put(fixture *f, const uint8_t *wire, size_t len, uint8_t hash[32]) {
+  nub_cap_dir_entry e;
+  nub_cap_view v;
+  nub_cap_error err;
   bool inserted;
-  if (cap_dir_put(&f->dir, wire, len, hash, &e, &v, &inserted, &err)) fail_msg("put: %s", err.msg);
+  if (nub_cap_dir_put(&f->dir, wire, len, hash, &e, &v, &inserted, &err)) fail_msg("put: %s", err.msg);
   assert_true(e.ordinal < MAX_CAPS);
   if (inserted) f->views[e.ordinal] = v;
   return &f->views[e.ordinal];
@@ -87,27 +87,27 @@ static uint8_t *data_bytes(unsigned d, unsigned npages, const bool *present) {
   return b;
 }
 
-static const cap_view *put_data(fixture *f, unsigned d, unsigned npages, const bool *present,
+static const nub_cap_view *put_data(fixture *f, unsigned d, unsigned npages, const bool *present,
                                 uint8_t hash[32]) {
   uint8_t *b = data_bytes(d, npages, present), *wire;
   size_t len;
-  if (cap_encode_data_alloc((uint64_t)npages * PAGE, b, (size_t)npages * PAGE, &wire, &len, NULL))
+  if (nub_cap_encode_data_alloc((uint64_t)npages * PAGE, b, (size_t)npages * PAGE, &wire, &len, NULL))
     fail_msg("encode data");
-  const cap_view *v = put(f, wire, len, hash);
+  const nub_cap_view *v = put(f, wire, len, hash);
   free(wire);
   free(b);
   return v;
 }
 
 /* Image (one endpoint, a trap) with these mappings; Instance with overlays. */
-static void put_memory(fixture *f, const cap_mapping *maps, uint32_t nmaps,
-                       const cap_overlay *ovs, uint32_t novs, const cap_view **image,
-                       const cap_view **inst) {
+static void put_memory(fixture *f, const nub_cap_mapping *maps, uint32_t nmaps,
+                       const nub_cap_overlay *ovs, uint32_t novs, const nub_cap_view **image,
+                       const nub_cap_view **inst) {
   static const uint8_t blob[] = {0, 0, 1, 0, 1};   /* no jump table, trap, bitmask 1 */
-  cap_endpoint ep = {0};
+  nub_cap_endpoint ep = {0};
   uint8_t h[32], *wire;
   size_t len;
-  cap_spec s;
+  nub_cap_spec s;
   memset(&s, 0, sizeof s);
   s.kind = CAP_IMAGE;
   s.image.code = blob;
@@ -116,39 +116,39 @@ static void put_memory(fixture *f, const cap_mapping *maps, uint32_t nmaps,
   s.image.endpoint_count = 1;
   s.image.mappings = maps;
   s.image.mapping_count = nmaps;
-  if (cap_encode_alloc(&s, &wire, &len, NULL)) fail_msg("encode image");
+  if (nub_cap_encode_alloc(&s, &wire, &len, NULL)) fail_msg("encode image");
   *image = put(f, wire, len, h);
   free(wire);
   memset(&s, 0, sizeof s);
   s.kind = CAP_INSTANCE;
-  cap_instance_fresh(h, &s.instance);
+  nub_cap_instance_fresh(h, &s.instance);
   s.instance.overlays = ovs;
   s.instance.overlay_count = novs;
-  if (cap_encode_alloc(&s, &wire, &len, NULL)) fail_msg("encode instance");
+  if (nub_cap_encode_alloc(&s, &wire, &len, NULL)) fail_msg("encode instance");
   *inst = put(f, wire, len, h);
   free(wire);
 }
 
-static pvm_mem_work build(fixture *f, const cap_view *image, const cap_view *inst) {
-  pvm_mem_work before, after;
-  cap_error err;
-  assert_int_equal(pvm_mem_reset(f->mem, NULL), PVM_OK);
-  pvm_mem_get_work(f->mem, &before);
-  if (cap_memory_build(f->mem, image, inst, lookup, f, &err)) fail_msg("build: %s", err.msg);
-  pvm_mem_get_work(f->mem, &after);
-  return (pvm_mem_work){after.mmaps - before.mmaps, after.mprotects - before.mprotects,
+static nub_pvm_mem_work build(fixture *f, const nub_cap_view *image, const nub_cap_view *inst) {
+  nub_pvm_mem_work before, after;
+  nub_cap_error err;
+  assert_int_equal(nub_pvm_mem_reset(f->mem, NULL), PVM_OK);
+  nub_pvm_mem_get_work(f->mem, &before);
+  if (nub_cap_memory_build(f->mem, image, inst, lookup, f, &err)) fail_msg("build: %s", err.msg);
+  nub_pvm_mem_get_work(f->mem, &after);
+  return (nub_pvm_mem_work){after.mmaps - before.mmaps, after.mprotects - before.mprotects,
                         after.pages_copied - before.pages_copied};
 }
 
 static void expect_bytes(fixture *f, uint32_t addr, const uint8_t *want, size_t len) {
   uint8_t *got = malloc(len);
-  assert_int_equal(pvm_mem_read(f->mem, addr, got, len, NULL), PVM_OK);
+  assert_int_equal(nub_pvm_mem_read(f->mem, addr, got, len, NULL), PVM_OK);
   assert_memory_equal(got, want, len);
   free(got);
 }
 
-static cap_mapping mapping(uint32_t start, uint32_t pages, uint8_t access, const uint8_t *src) {
-  cap_mapping m = {start, pages * PAGE, access, {0}};
+static nub_cap_mapping mapping(uint32_t start, uint32_t pages, uint8_t access, const uint8_t *src) {
+  nub_cap_mapping m = {start, pages * PAGE, access, {0}};
   if (src) memcpy(m.source, src, 32);
   return m;
 }
@@ -161,7 +161,7 @@ static void page_images_are_page_aligned_copies_with_their_runs(void **state) {
   (void)state;
   fixture *f = open_fixture(REGION, true);
   uint8_t h[32], *want = data_bytes(1, 6, s_pages);
-  const cap_view *v = put_data(f, 1, 6, s_pages, h);
+  const nub_cap_view *v = put_data(f, 1, 6, s_pages, h);
   assert_int_equal(v->data.run_count, 3);
   assert_non_null(v->data.image);
   assert_int_equal((uintptr_t)v->data.image % PAGE, 0);
@@ -193,16 +193,16 @@ static void a_page_image_that_does_not_fit_leaves_the_directory_as_it_was(void *
   uint8_t *b = data_bytes(3, 12, many), *wire, h[32];
   size_t len;
   uint64_t count, cap, after;
-  cap_dir_entry e;
-  cap_error err;
+  nub_cap_dir_entry e;
+  nub_cap_error err;
   bool inserted;
-  assert_int_equal(cap_encode_data_alloc(12 * PAGE, b, 12 * PAGE, &wire, &len, NULL), CAP_OK);
-  assert_int_equal(cap_dir_stats(&f->dir, &count, &cap, NULL), CAP_OK);
+  assert_int_equal(nub_cap_encode_data_alloc(12 * PAGE, b, 12 * PAGE, &wire, &len, NULL), CAP_OK);
+  assert_int_equal(nub_cap_dir_stats(&f->dir, &count, &cap, NULL), CAP_OK);
   size_t used = f->bump.used;
   /* the wire (49 KiB) fits the 64 KiB region, its image does not */
-  assert_int_equal(cap_dir_put(&f->dir, wire, len, h, &e, NULL, &inserted, &err), CAP_ERR_FULL);
+  assert_int_equal(nub_cap_dir_put(&f->dir, wire, len, h, &e, NULL, &inserted, &err), CAP_ERR_FULL);
   assert_non_null(strstr(err.msg, "page image"));
-  assert_int_equal(cap_dir_stats(&f->dir, &after, &cap, NULL), CAP_OK);
+  assert_int_equal(nub_cap_dir_stats(&f->dir, &after, &cap, NULL), CAP_OK);
   assert_int_equal(after, count);
   assert_int_equal(f->bump.used, used);                      /* both allocations given back */
   put_data(f, 4, 2, s_pages, h);                             /* a smaller one still goes in */
@@ -215,25 +215,25 @@ static void data_runs_are_mapped_copy_on_write_not_copied(void **state) {
   (void)state;
   fixture *f = open_fixture(REGION, true);
   uint8_t s[32], *want = data_bytes(1, 6, s_pages), zero[4 * PAGE] = {0};
-  const cap_view *sv = put_data(f, 1, 6, s_pages, s), *image, *inst;
-  cap_mapping m = mapping(0x10000, 10, CAP_ACCESS_RO, s);
+  const nub_cap_view *sv = put_data(f, 1, 6, s_pages, s), *image, *inst;
+  nub_cap_mapping m = mapping(0x10000, 10, CAP_ACCESS_RO, s);
   put_memory(f, &m, 1, NULL, 0, &image, &inst);
   use_backing(f);
-  pvm_mem_work w = build(f, image, inst);
+  nub_pvm_mem_work w = build(f, image, inst);
   assert_int_equal(w.mmaps, 1 + 3);                           /* the mapping, 3 runs */
   assert_int_equal(w.mprotects, 1);                           /* read-only, once */
   assert_int_equal(w.pages_copied, 0);
   expect_bytes(f, 0x10000, want, 6 * PAGE);
   expect_bytes(f, 0x16000, zero, 4 * PAGE);                   /* past the Data */
   for (uint32_t a = 0x10000; a < 0x1A000; a += PAGE)
-    assert_int_equal(pvm_mem_access(f->mem, a), PVM_ACCESS_RO);
+    assert_int_equal(nub_pvm_mem_access(f->mem, a), PVM_ACCESS_RO);
   /* a write lands in a private copy, never in the region */
   uint8_t *image_before = malloc(4 * PAGE);
   memcpy(image_before, sv->data.image, 4 * PAGE);
-  assert_int_equal(pvm_mem_write(f->mem, 0x10000, zero, PAGE, NULL), PVM_OK);
+  assert_int_equal(nub_pvm_mem_write(f->mem, 0x10000, zero, PAGE, NULL), PVM_OK);
   expect_bytes(f, 0x10000, zero, PAGE);
   assert_memory_equal(sv->data.image, image_before, 4 * PAGE);
-  assert_memory_equal(cap_data_page(&sv->data, 0).bytes, want, PAGE);
+  assert_memory_equal(nub_cap_data_page(&sv->data, 0).bytes, want, PAGE);
   build(f, image, inst);                                      /* and the next build is fresh */
   expect_bytes(f, 0x10000, want, 6 * PAGE);
   free(image_before);
@@ -245,11 +245,11 @@ static void without_a_backing_pages_are_copied(void **state) {
   (void)state;
   fixture *f = open_fixture(REGION, true);
   uint8_t s[32], *want = data_bytes(1, 6, s_pages);
-  const cap_view *image, *inst;
+  const nub_cap_view *image, *inst;
   put_data(f, 1, 6, s_pages, s);
-  cap_mapping m = mapping(0x10000, 10, CAP_ACCESS_RO, s);
+  nub_cap_mapping m = mapping(0x10000, 10, CAP_ACCESS_RO, s);
   put_memory(f, &m, 1, NULL, 0, &image, &inst);
-  pvm_mem_work w = build(f, image, inst);
+  nub_pvm_mem_work w = build(f, image, inst);
   assert_int_equal(w.mmaps, 1);
   assert_int_equal(w.mprotects, 1);
   assert_int_equal(w.pages_copied, 4);
@@ -263,28 +263,28 @@ static void overlays_clear_only_what_data_put_under_them(void **state) {
   fixture *f = open_fixture(REGION, true);
   uint8_t s[32], e[32], u[32], *sb = data_bytes(1, 6, s_pages), *ub;
   static const bool u_pages[3] = {0, 1, 0};
-  const cap_view *image, *inst;
+  const nub_cap_view *image, *inst;
   uint8_t *wire;
   size_t len;
   use_backing(f);
   /* an empty Data overlay over a fresh 4 GiB mapping: one mmap in all */
-  assert_int_equal(cap_encode_data_alloc(0xFFFF0000u, NULL, 0, &wire, &len, NULL), CAP_OK);
+  assert_int_equal(nub_cap_encode_data_alloc(0xFFFF0000u, NULL, 0, &wire, &len, NULL), CAP_OK);
   put(f, wire, len, e);
   free(wire);
-  cap_mapping all = mapping(0x10000, 0xFFFF0u, CAP_ACCESS_RW, NULL);
-  cap_overlay ov = {0x10000, {0}};
+  nub_cap_mapping all = mapping(0x10000, 0xFFFF0u, CAP_ACCESS_RW, NULL);
+  nub_cap_overlay ov = {0x10000, {0}};
   memcpy(ov.data, e, 32);
   put_memory(f, &all, 1, &ov, 1, &image, &inst);
-  pvm_mem_work w = build(f, image, inst);
+  nub_pvm_mem_work w = build(f, image, inst);
   assert_int_equal(w.mmaps, 1);
   assert_int_equal(w.mprotects, 0);
   assert_int_equal(w.pages_copied, 0);
-  assert_int_equal(pvm_mem_mapped_pages(f->mem), 0xFFFF0u);
+  assert_int_equal(nub_pvm_mem_mapped_pages(f->mem), 0xFFFF0u);
   /* U (page 1 of 3) over S at 0x10000: S's pages 0-2 cleared, U placed */
   put_data(f, 1, 6, s_pages, s);
   put_data(f, 3, 3, u_pages, u);
   ub = data_bytes(3, 3, u_pages);
-  cap_mapping m = mapping(0x10000, 8, CAP_ACCESS_RO, s);
+  nub_cap_mapping m = mapping(0x10000, 8, CAP_ACCESS_RO, s);
   memcpy(ov.data, u, 32);
   put_memory(f, &m, 1, &ov, 1, &image, &inst);
   w = build(f, image, inst);
@@ -293,7 +293,7 @@ static void overlays_clear_only_what_data_put_under_them(void **state) {
   assert_int_equal(w.pages_copied, 0);
   expect_bytes(f, 0x10000, ub, 3 * PAGE);
   expect_bytes(f, 0x13000, sb + 3 * PAGE, 3 * PAGE);
-  assert_int_equal(pvm_mem_access(f->mem, 0x11000), PVM_ACCESS_RO);
+  assert_int_equal(nub_pvm_mem_access(f->mem, 0x11000), PVM_ACCESS_RO);
   free(sb);
   free(ub);
   close_fixture(f);
@@ -305,13 +305,13 @@ static void many_read_only_mappings_cost_a_few_calls_each(void **state) {
   static bool dense[16];
   for (unsigned p = 0; p < 16; p++) dense[p] = true;
   uint8_t d[32], *want = data_bytes(5, 16, dense);
-  const cap_view *image, *inst;
+  const nub_cap_view *image, *inst;
   put_data(f, 5, 16, dense, d);
-  cap_mapping maps[255];
+  nub_cap_mapping maps[255];
   for (uint32_t i = 0; i < 255; i++) maps[i] = mapping(0x10000 + i * 16 * PAGE, 16, CAP_ACCESS_RO, d);
   put_memory(f, maps, 255, NULL, 0, &image, &inst);
   use_backing(f);
-  pvm_mem_work w = build(f, image, inst);
+  nub_pvm_mem_work w = build(f, image, inst);
   assert_int_equal(w.mmaps, 255 + 255);
   assert_int_equal(w.mprotects, 255);
   assert_int_equal(w.pages_copied, 0);
@@ -326,24 +326,24 @@ static void runs_past_the_limit_are_refused_before_any_work(void **state) {
   static bool alternate[66];
   for (unsigned p = 0; p < 66; p++) alternate[p] = p % 2 == 0;
   uint8_t d[32];
-  const cap_view *image, *inst;
+  const nub_cap_view *image, *inst;
   put_data(f, 6, 66, alternate, d);
-  cap_mapping maps[255];
+  nub_cap_mapping maps[255];
   for (uint32_t i = 0; i < 255; i++) maps[i] = mapping(0x10000 + i * 66 * PAGE, 66, CAP_ACCESS_RW, d);
   put_memory(f, maps, 255, NULL, 0, &image, &inst);
   uint64_t runs = 1;
-  cap_error err;
-  pvm_mem_work before, after;
-  assert_int_equal(cap_memory_runs(image, inst, lookup, f, &runs, &err), CAP_ERR_LIMIT);
+  nub_cap_error err;
+  nub_pvm_mem_work before, after;
+  assert_int_equal(nub_cap_memory_runs(image, inst, lookup, f, &runs, &err), CAP_ERR_LIMIT);
   assert_non_null(strstr(err.msg, "8415 runs"));
   assert_int_equal(runs, 0);
-  pvm_mem_get_work(f->mem, &before);
-  assert_int_equal(cap_memory_build(f->mem, image, inst, lookup, f, &err), CAP_ERR_LIMIT);
-  pvm_mem_get_work(f->mem, &after);
+  nub_pvm_mem_get_work(f->mem, &before);
+  assert_int_equal(nub_cap_memory_build(f->mem, image, inst, lookup, f, &err), CAP_ERR_LIMIT);
+  nub_pvm_mem_get_work(f->mem, &after);
   assert_int_equal(after.mmaps, before.mmaps);
-  assert_int_equal(pvm_mem_mapped_pages(f->mem), 0);
+  assert_int_equal(nub_pvm_mem_mapped_pages(f->mem), 0);
   put_memory(f, maps, 248, NULL, 0, &image, &inst);           /* 8184 runs: allowed */
-  assert_int_equal(cap_memory_runs(image, inst, lookup, f, &runs, &err), CAP_OK);
+  assert_int_equal(nub_cap_memory_runs(image, inst, lookup, f, &runs, &err), CAP_OK);
   assert_int_equal(runs, 248 * 33);
   close_fixture(f);
 }

@@ -210,7 +210,7 @@ static void test_data_root_matches_reference(void **state) {
       unsigned depth = ssz_depth(npages);
       uint8_t *bytes = calloc(npages, 4096), *leaves = calloc((size_t)1 << depth, 32), *wire;
       uint8_t pair[64] = {0}, root[32], want[32], got[32];
-      cap_error err;
+      nub_cap_error err;
       for (size_t i = 0; i < npages; i++)
         if (patterns[t][i] == '1') {
           rand_bytes(bytes + 4096 * i, 4096, 100 * t + i);
@@ -223,8 +223,8 @@ static void test_data_root_matches_reference(void **state) {
       memset(pair + 32, 0, 32);
       pair[32] = CAP_DATA;                                      /* selector mix-in */
       crypto_hash_sha256(want, pair, 64);
-      assert_int_equal(cap_encode_data_alloc(size, bytes, size, &wire, &wire_len, &err), CAP_OK);
-      assert_int_equal(cap_hash_wire(wire, wire + wire_len, got, &err), CAP_OK);
+      assert_int_equal(nub_cap_encode_data_alloc(size, bytes, size, &wire, &wire_len, &err), CAP_OK);
+      assert_int_equal(nub_cap_hash_wire(wire, wire + wire_len, got, &err), CAP_OK);
       if (memcmp(got, want, 32))
         fail_msg("%s: Data pages %s hash differently", cap_sha256_active()->name, patterns[t]);
       free(bytes);

@@ -36,21 +36,21 @@ static inline nub *ht_open(const nub_options *o) {
 }
 
 /* r7 = r7 + r8, then halt: an Image and a fresh Instance. */
-static inline void ht_add_bundle(cap_bundle *out) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+static inline void ht_add_bundle(nub_cap_bundle *out) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *blob;
   size_t len;
-  pvm_error err;
-  cap_error cerr;
-  pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
-  pvm_builder_free(b);
-  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
+  nub_pvm_error err;
+  nub_cap_error cerr;
+  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  nub_pvm_builder_free(b);
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
   free(blob);
 }
 
-static inline void ht_publish(nub *n, const cap_bundle *b) {
+static inline void ht_publish(nub *n, const nub_cap_bundle *b) {
   for (uint32_t i = 0; i < b->count; i++) {
     nub_hash h;
     nub_error err;
@@ -60,7 +60,7 @@ static inline void ht_publish(nub *n, const cap_bundle *b) {
 }
 
 /* Invoke the add Instance; returns the invocation result. */
-static inline nub_invocation_result ht_add(nub *n, const cap_bundle *b, uint64_t x, uint64_t y) {
+static inline nub_invocation_result ht_add(nub *n, const nub_cap_bundle *b, uint64_t x, uint64_t y) {
   const uint64_t args[4] = {x, y, 0, 0};
   nub_invocation_result r;
   nub_error err;

@@ -24,7 +24,7 @@ static void successful_calls_leave_err_untouched(void **state) {
   nub_options o = ht_options(NULL);
   nub *n = NULL;
   nub_error err;
-  cap_bundle b = {0};
+  nub_cap_bundle b = {0};
   ht_add_bundle(&b);
 
   poison(&err);
@@ -71,7 +71,7 @@ static void successful_calls_leave_err_untouched(void **state) {
   assert_int_equal(err.code, NUB_ERR_ARG);
   assert_non_null(strstr(err.msg, "endpoint 256"));
   nub_close(n);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
 }
 
 int main(void) {

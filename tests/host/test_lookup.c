@@ -46,8 +46,8 @@ static void make_cap(cap *c, uint32_t seed) {
   uint8_t bytes[96];
   for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (uint8_t)(seed * 131 + i * 7 + (seed >> 8));
   memcpy(bytes, &seed, sizeof seed);
-  if (cap_encode_data_alloc(4096, bytes, sizeof bytes, &c->wire, &c->len, NULL) ||
-      cap_hash_wire(c->wire, c->wire + c->len, c->hash, NULL))
+  if (nub_cap_encode_data_alloc(4096, bytes, sizeof bytes, &c->wire, &c->len, NULL) ||
+      nub_cap_hash_wire(c->wire, c->wire + c->len, c->hash, NULL))
     fail_msg("cannot build cap %u", seed);
 }
 
@@ -165,8 +165,8 @@ static uint64_t now_ns(void) {
 /* A Data cap of (i + 1) zero pages: a 13-byte wire, distinct per i,
 ** cheap to hash. */
 static void make_small_cap(cap *c, uint32_t i) {
-  if (cap_encode_data_alloc(4096ull * (i + 1), NULL, 0, &c->wire, &c->len, NULL) ||
-      cap_hash_wire(c->wire, c->wire + c->len, c->hash, NULL))
+  if (nub_cap_encode_data_alloc(4096ull * (i + 1), NULL, 0, &c->wire, &c->len, NULL) ||
+      nub_cap_hash_wire(c->wire, c->wire + c->len, c->hash, NULL))
     fail_msg("cannot build small cap %u", i);
 }
 
@@ -326,12 +326,12 @@ static void the_record_is_the_hosts_own_copy_at_every_size(void **state) {
     uint8_t *bytes = malloc(sizes[s]), *wire, *kept, op = NK_TEST_LYING_HASH;
     size_t len, got;
     for (size_t i = 0; i < sizes[s]; i++) bytes[i] = (uint8_t)(i * 7 + i / 4096 + s + 1);
-    if (cap_encode_data_alloc(sizes[s], bytes, sizes[s], &wire, &len, NULL)) fail_msg("encode");
+    if (nub_cap_encode_data_alloc(sizes[s], bytes, sizes[s], &wire, &len, NULL)) fail_msg("encode");
     kept = malloc(len);
     memcpy(kept, wire, len);
     nub_hash h, want;
     nub_error err;
-    assert_int_equal(cap_hash_wire(wire, wire + len, want, NULL), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(wire, wire + len, want, NULL), CAP_OK);
     assert_int_equal(nub_call_raw(n, NUB_FN_TEST, &op, 1, NULL, 0, &got, &err), NUB_OK);
     assert_int_equal(nub_put_cap(n, wire, len, h, &err), NUB_ERR_PROTOCOL);
     assert_non_null(strstr(err.msg, "differs from the host's"));
@@ -364,17 +364,17 @@ static void the_record_is_the_hosts_own_copy_at_every_size(void **state) {
 }
 
 /* The add program padded with k more add_64s, as caps. */
-static void padded_bundle(uint32_t k, cap_bundle *out) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+static void padded_bundle(uint32_t k, nub_cap_bundle *out) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *blob;
   size_t len;
-  pvm_error err;
-  cap_error cerr;
-  for (uint32_t i = 0; i <= k; i++) pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
-  pvm_builder_free(b);
-  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
+  nub_pvm_error err;
+  nub_cap_error cerr;
+  for (uint32_t i = 0; i <= k; i++) nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  nub_pvm_builder_free(b);
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
   free(blob);
 }
 
@@ -387,14 +387,14 @@ static void caps_too_large_for_a_frame_go_alone(void **state) {
   o.io_size = 12288;
   nub *n = ht_open(&o);
   const size_t room = 12288 - sizeof(nub_request_header);
-  cap_bundle big = {0};
+  nub_cap_bundle big = {0};
   uint32_t k;
   for (k = 3000; k < 5000; k++) {     /* an Image of room - 47 .. room bytes */
     padded_bundle(k, &big);
     size_t len = big.items[big.image].len;
     if (len + sizeof(nub_republish_record) + sizeof(nub_republish_header) > room && len <= room)
       break;
-    cap_bundle_free(&big);
+    nub_cap_bundle_free(&big);
     memset(&big, 0, sizeof big);
   }
   if (!big.count) fail_msg("no padding gives an Image of the wanted size");
@@ -425,7 +425,7 @@ static void caps_too_large_for_a_frame_go_alone(void **state) {
     size_t len;
     assert_int_equal(nub_lookup(n, caps[i].hash, buf, sizeof buf, &len, &err), NUB_OK);
   }
-  cap_bundle_free(&big);
+  nub_cap_bundle_free(&big);
   free_caps(caps, 400);
   nub_close(n);
 }
@@ -560,7 +560,7 @@ static void recovery_restores_100000_caps(void **state) {
   o.io_size = 4u << 20;                  /* several frames */
   nub *n = ht_open(&o);
   cap *caps = calloc(MANY_CAPS, sizeof *caps);
-  cap_bundle add;
+  nub_cap_bundle add;
   for (uint32_t i = 0; i < MANY_CAPS; i++) make_small_cap(&caps[i], i);
   ht_add_bundle(&add);
   ht_publish(n, &add);
@@ -595,7 +595,7 @@ static void recovery_restores_100000_caps(void **state) {
   print_message("    %u caps: the failing call returned after %.1f ms (restart and "
                 "re-publication; nub bench recovery times it)\n", MANY_CAPS + add.count,
                 (double)took / 1e6);
-  cap_bundle_free(&add);
+  nub_cap_bundle_free(&add);
   free_caps(caps, MANY_CAPS);
   nub_close(n);
 }

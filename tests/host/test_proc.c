@@ -53,7 +53,7 @@ static void expect_msg(const nub_error *err, const char *part) {
 
 /* The fault killed the guest; the next call runs on a new one holding the
 ** caps published before.  Returns the new report. */
-static struct nub_sandbox_report expect_recovered(nub *n, const cap_bundle *b, int32_t old_pid,
+static struct nub_sandbox_report expect_recovered(nub *n, const nub_cap_bundle *b, int32_t old_pid,
                                                   uint32_t restarts) {
   struct nub_sandbox_report r = report_of(n);
   assert_int_equal(r.restarts, restarts);
@@ -73,7 +73,7 @@ static struct nub_sandbox_report expect_recovered(nub *n, const cap_bundle *b, i
 }
 
 /* Opens the test guest with the add caps published and checked. */
-static nub *open_with_caps(uint32_t timeout_ms, cap_bundle *b) {
+static nub *open_with_caps(uint32_t timeout_ms, nub_cap_bundle *b) {
   nub_options o = test_guest_options(timeout_ms);
   nub *n = ht_open(&o);
   ht_add_bundle(b);
@@ -85,7 +85,7 @@ static nub *open_with_caps(uint32_t timeout_ms, cap_bundle *b) {
 /* A fault that kills the guest: the call fails with code and a message
 ** naming what happened, the guest is replaced, the caps are back. */
 static void fault_recovers(uint8_t op, int code, const char *why, uint32_t timeout_ms) {
-  cap_bundle b;
+  nub_cap_bundle b;
   nub *n = open_with_caps(timeout_ms, &b);
   int32_t pid = report_of(n).guest_pid;
   nub_error err;
@@ -98,7 +98,7 @@ static void fault_recovers(uint8_t op, int code, const char *why, uint32_t timeo
   expect_msg(&err, why);
   expect_msg(&err, "guest restarted with 2 caps re-published");
   expect_recovered(n, &b, pid, 1);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   nub_close(n);
 }
 
@@ -142,7 +142,7 @@ static void scribbled_control_page_recovers(void **state) {
 ** comes from the host's copy, anything else is a protocol error. */
 static void garbage_directory_fails_lookups(void **state) {
   (void)state;
-  cap_bundle b;
+  nub_cap_bundle b;
   nub *n = open_with_caps(0, &b);
   uint8_t wire[4096];
   size_t len;
@@ -158,14 +158,14 @@ static void garbage_directory_fails_lookups(void **state) {
   int32_t pid = report_of(n).guest_pid;
   assert_int_equal(inject(n, NK_TEST_SEGV, NULL), NUB_ERR_GUEST_DIED);   /* a fresh guest */
   expect_recovered(n, &b, pid, 1);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   nub_close(n);
 }
 
 /* Garbage in the response buffer is rejected; the guest lives on. */
 static void garbage_responses_are_protocol_errors(void **state) {
   (void)state;
-  cap_bundle b;
+  nub_cap_bundle b;
   nub *n = open_with_caps(0, &b);
   int32_t pid = report_of(n).guest_pid;
   nub_error err;
@@ -177,14 +177,14 @@ static void garbage_responses_are_protocol_errors(void **state) {
   assert_int_equal(r.guest_pid, pid);
   assert_int_equal(r.restarts, 0);
   assert_int_equal(ht_add(n, &b, 40, 2).return_value, 42);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   nub_close(n);
 }
 
 /* Wrong sequence numbers with wake-ups before the real answer. */
 static void stale_wakeups_are_ignored(void **state) {
   (void)state;
-  cap_bundle b;
+  nub_cap_bundle b;
   nub *n = open_with_caps(0, &b);
   int32_t pid = report_of(n).guest_pid;
   for (int i = 0; i < 3; i++) {
@@ -193,14 +193,14 @@ static void stale_wakeups_are_ignored(void **state) {
     assert_int_equal(ht_add(n, &b, (uint64_t)i, 1).return_value, (uint64_t)i + 1);
   }
   assert_int_equal(report_of(n).guest_pid, pid);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   nub_close(n);
 }
 
 /* Killed from outside between calls: noticed by the next call. */
 static void outside_kill_recovers(void **state) {
   (void)state;
-  cap_bundle b;
+  nub_cap_bundle b;
   nub *n = open_with_caps(0, &b);
   int32_t pid = report_of(n).guest_pid;
   assert_int_equal(kill(pid, SIGKILL), 0);
@@ -209,7 +209,7 @@ static void outside_kill_recovers(void **state) {
   assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
   expect_msg(&err, "killed by SIGKILL");
   expect_recovered(n, &b, pid, 1);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   nub_close(n);
 }
 
@@ -243,7 +243,7 @@ static void reaping_host_notices_an_idle_death(void **state) {
   alarm(60);                                /* a hang (timeout 0) fails here, not at CTest's limit */
   static const uint32_t timeouts[] = {0, 10000};
   for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
-    cap_bundle b;
+    nub_cap_bundle b;
     nub *n = open_with_caps(timeouts[i], &b);
     int32_t pid = report_of(n).guest_pid;
     reaped_by_handler = 0;
@@ -263,7 +263,7 @@ static void reaping_host_notices_an_idle_death(void **state) {
     expect_msg(&err, "exit status was taken by another wait");
     assert_true(ms < 2000);                 /* not a timeout, and no hang */
     expect_recovered(n, &b, pid, 1);
-    cap_bundle_free(&b);
+    nub_cap_bundle_free(&b);
     nub_close(n);
   }
   alarm(0);
@@ -273,7 +273,7 @@ static void reaping_host_notices_an_idle_death(void **state) {
 /* Several deaths in a row: each restart re-publishes everything. */
 static void repeated_deaths(void **state) {
   (void)state;
-  cap_bundle b;
+  nub_cap_bundle b;
   nub *n = open_with_caps(0, &b);
   static const uint8_t ops[] = {NK_TEST_SEGV, NK_TEST_SYSCALL, NK_TEST_EXIT};
   for (uint32_t i = 0; i < sizeof ops; i++) {
@@ -281,7 +281,7 @@ static void repeated_deaths(void **state) {
     assert_int_equal(inject(n, ops[i], NULL), NUB_ERR_GUEST_DIED);
     expect_recovered(n, &b, pid, i + 1);
   }
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   nub_close(n);
 }
 
@@ -481,7 +481,7 @@ static void low_fd_limits_still_start_guests(void **state) {
       nub_options o = test_guest_options(0);
       nub *n;
       nub_error err;
-      cap_bundle b;
+      nub_cap_bundle b;
       step = 2;
       if (nub_open(&o, &n, &err)) {
         printf("    limit %u: %s\n", (unsigned)limits[i], err.msg);
@@ -511,7 +511,7 @@ static void low_fd_limits_still_start_guests(void **state) {
              (unsigned)limits[i], (unsigned long long)r.return_value);
       fflush(stdout);
       nub_close(n);
-      cap_bundle_free(&b);
+      nub_cap_bundle_free(&b);
       _exit(0);
     }
     int st;
@@ -546,7 +546,7 @@ static void guest_in_a_private_directory_starts(void **state) {
   (void)state;
   nub_options o = test_guest_options(0);
   char dir[] = "/tmp/nub-private-XXXXXX", path[64], cmd[4200];
-  cap_bundle b;
+  nub_cap_bundle b;
   assert_non_null(mkdtemp(dir));                 /* mode 0700 */
   snprintf(path, sizeof path, "%s/nub-guest", dir);
   snprintf(cmd, sizeof cmd, "cp '%s' '%s'", o.guest_path, path);
@@ -557,7 +557,7 @@ static void guest_in_a_private_directory_starts(void **state) {
   ht_publish(n, &b);
   assert_int_equal(ht_add(n, &b, 20, 22).return_value, 42);
   nub_close(n);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   unlink(path);
   rmdir(dir);
 }
@@ -567,7 +567,7 @@ static void guest_in_a_private_directory_starts(void **state) {
 static void heaps_at_their_addresses(void **state) {
   (void)state;
   nub_options o = test_guest_options(0);
-  cap_bundle b;
+  nub_cap_bundle b;
   ht_add_bundle(&b);
   nub *n[3];
   uint64_t want[3] = {0, 0, 0x400000000000ull};
@@ -590,7 +590,7 @@ static void heaps_at_their_addresses(void **state) {
   assert_true(base[1] == NUB_GUEST_VA_BASE_DEFAULT + (1ull << 36));
   assert_true(base[2] == 0x400000000000ull);
   for (int i = 0; i < 3; i++) nub_close(n[i]);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
 }
 
 static void ping_and_inproc_report(void **state) {

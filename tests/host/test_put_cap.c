@@ -29,12 +29,12 @@ static void forged_rejections_are_checked(void **state) {
   nub_options o = ht_options("nub-guest-test");
   o.backend = NUB_BACKEND_PROC;
   nub *n = ht_open(&o);
-  cap_bundle b;
+  nub_cap_bundle b;
   ht_add_bundle(&b);
   int32_t pid = 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const uint8_t op[2] = {NK_TEST_FORGE_PUT_REPLY, cases[i].forgery};
-    const cap_item *cap = &b.items[i % b.count];
+    const nub_cap_item *cap = &b.items[i % b.count];
     nub_hash h;
     nub_error err;
     size_t got;
@@ -55,7 +55,7 @@ static void forged_rejections_are_checked(void **state) {
   }
   ht_publish(n, &b);
   assert_int_equal(ht_add(n, &b, 40, 2).return_value, 42);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   nub_close(n);
 }
 

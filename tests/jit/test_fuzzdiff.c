@@ -18,31 +18,31 @@
 
 /* The interpreter, except that a program containing an xor reports r2 off
 ** by one. */
-static bool has_xor(const pvm_program *prog) {
-  const pvm_blob *b = pvm_program_blob(prog);
-  int xor_op = pvm_opcode_of(PVM_PROFILE_GP07, PVM_OP_XOR);
+static bool has_xor(const nub_pvm_program *prog) {
+  const nub_pvm_blob *b = nub_pvm_program_blob(prog);
+  int xor_op = nub_pvm_opcode_of(PVM_PROFILE_GP07, PVM_OP_XOR);
   for (uint32_t pc = 0; pc < b->code_len; pc++)
-    if (pvm_blob_is_start(b, pc) && b->code[pc] == xor_op) return true;
+    if (nub_pvm_blob_is_start(b, pc) && b->code[pc] == xor_op) return true;
   return false;
 }
 
-static pvm_status faulty_run(pvm_vm *vm) {
-  pvm_status st = pvm_engine_interp.run(vm);
+static nub_pvm_status faulty_run(nub_pvm_vm *vm) {
+  nub_pvm_status st = nub_pvm_engine_interp.run(vm);
   if (has_xor(vm->prog)) vm->regs[2]++;
   return st;
 }
 
-static pvm_engine faulty;
+static nub_pvm_engine faulty;
 
 static void detects_shrinks_and_reproduces(void **state) {
   (void)state;
-  faulty = pvm_engine_interp;
+  faulty = nub_pvm_engine_interp;
   faulty.name = "faulty";
   faulty.run = faulty_run;
   char *text = NULL;
   size_t len = 0;
   FILE *out = open_memstream(&text, &len);
-  fdiff_config cfg = {.seed = 3, .count = 200, .max_insns = 40, .ref = &pvm_engine_interp,
+  fdiff_config cfg = {.seed = 3, .count = 200, .max_insns = 40, .ref = &nub_pvm_engine_interp,
                       .test = &faulty, .max_reports = 1, .out = out};
   fdiff_stats st;
   assert_int_equal(fdiff_run(&cfg, &st), 1);
@@ -56,7 +56,7 @@ static void detects_shrinks_and_reproduces(void **state) {
   pvm_vector v;
   char why[2048];
   if (vector_parse(json, strlen(json), &v, why, sizeof why)) fail_msg("reproducer: %s", why);
-  assert_int_equal(vector_check(&v, &pvm_engine_interp, why, sizeof why), 0);
+  assert_int_equal(vector_check(&v, &nub_pvm_engine_interp, why, sizeof why), 0);
   assert_int_equal(vector_check(&v, &faulty, why, sizeof why), 1);
   assert_non_null(strstr(why, "r2"));
   vector_free(&v);
@@ -68,8 +68,8 @@ static void agrees_with_itself(void **state) {
   char *text = NULL;
   size_t len = 0;
   FILE *out = open_memstream(&text, &len);
-  fdiff_config cfg = {.seed = 9, .count = 300, .max_insns = 40, .ref = &pvm_engine_interp,
-                      .test = &pvm_engine_interp, .out = out};
+  fdiff_config cfg = {.seed = 9, .count = 300, .max_insns = 40, .ref = &nub_pvm_engine_interp,
+                      .test = &nub_pvm_engine_interp, .out = out};
   fdiff_stats st;
   assert_int_equal(fdiff_run(&cfg, &st), 0);
   fclose(out);
@@ -80,7 +80,7 @@ static void agrees_with_itself(void **state) {
   assert_true(st.runs > st.programs);
   unsigned missing = 0;
   for (unsigned b = 0; b < 256; b++)
-    missing += pvm_isa(PVM_PROFILE_GP07)[b].name && !st.opcode_programs[b];
+    missing += nub_pvm_isa(PVM_PROFILE_GP07)[b].name && !st.opcode_programs[b];
   assert_int_equal(missing, 0);
   free(text);
 }
@@ -94,22 +94,22 @@ static void every_profile_uses_its_own_opcodes(void **state) {
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    fdiff_config cfg = {.profile = (pvm_profile)p, .seed = 11, .count = 400, .max_insns = 40,
-                        .ref = &pvm_engine_interp, .test = &pvm_engine_interp, .out = out};
+    fdiff_config cfg = {.profile = (nub_pvm_profile)p, .seed = 11, .count = 400, .max_insns = 40,
+                        .ref = &nub_pvm_engine_interp, .test = &nub_pvm_engine_interp, .out = out};
     fdiff_stats st;
     int rc = fdiff_run(&cfg, &st);
     fclose(out);
-    if (rc) fail_msg("%s: %s", pvm_profile_name((pvm_profile)p), text);
+    if (rc) fail_msg("%s: %s", nub_pvm_profile_name((nub_pvm_profile)p), text);
     assert_int_equal(st.programs, 400);
     for (int s = PVM_HALT; s <= PVM_HOST; s++) assert_true(st.exits[s] > 0);
     unsigned covered, total;
-    fdiff_coverage(&st, (pvm_profile)p, &covered, &total);
-    assert_int_equal(total, pvm_isa_count((pvm_profile)p));
+    fdiff_coverage(&st, (nub_pvm_profile)p, &covered, &total);
+    assert_int_equal(total, nub_pvm_isa_count((nub_pvm_profile)p));
     assert_int_equal(covered, total);
     free(text);
   }
-  fdiff_config bad = {.profile = PVM_PROFILE_COUNT, .count = 1, .ref = &pvm_engine_interp,
-                      .test = &pvm_engine_interp, .out = stderr};
+  fdiff_config bad = {.profile = PVM_PROFILE_COUNT, .count = 1, .ref = &nub_pvm_engine_interp,
+                      .test = &nub_pvm_engine_interp, .out = stderr};
   fdiff_stats st;
   assert_int_equal(fdiff_run(&bad, &st), -1);
 }

@@ -30,53 +30,53 @@
 
 /* ---- helpers ---- */
 
-typedef struct op { pvm_op op; uint8_t ra, rb, rd; uint64_t x, y; } op;
+typedef struct op { nub_pvm_op op; uint8_t ra, rb, rd; uint64_t x, y; } op;
 
 /* Finish a builder (ending with a halt through r5 when asked) and load. */
-static pvm_program *load_built(pvm_builder *b, bool halt) {
+static nub_pvm_program *load_built(nub_pvm_builder *b, bool halt) {
   uint8_t *blob;
   size_t len;
-  pvm_error err;
-  pvm_program *prog;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
   if (halt) {
-    pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-    pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+    nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+    nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
   }
-  int rc = pvm_builder_finish(b, &blob, &len, &err);
-  pvm_builder_free(b);
+  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
+  nub_pvm_builder_free(b);
   if (rc) fail_msg("builder: %s", err.msg);
-  assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
+  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
   free(blob);
   return prog;
 }
 
-static void add_ops(pvm_builder *b, const op *ops, size_t n) {
+static void add_ops(nub_pvm_builder *b, const op *ops, size_t n) {
   for (size_t i = 0; i < n; i++)
-    pvm_builder_insn(b, ops[i].op, ops[i].ra, ops[i].rb, ops[i].rd, ops[i].x, ops[i].y);
+    nub_pvm_builder_insn(b, ops[i].op, ops[i].ra, ops[i].rb, ops[i].rd, ops[i].x, ops[i].y);
 }
 
-static pvm_program *build(const op *ops, size_t n) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+static nub_pvm_program *build(const op *ops, size_t n) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   add_ops(b, ops, n);
   return load_built(b, false);
 }
 
 /* before; then for r2 pages from r1 on: body, r1 += 4096; then halt. */
-static pvm_program *page_loop(const op *before, size_t nb, const op *body, size_t n) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
-  uint32_t loop = pvm_builder_label(b);
+static nub_pvm_program *page_loop(const op *before, size_t nb, const op *body, size_t n) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t loop = nub_pvm_builder_label(b);
   add_ops(b, before, nb);
-  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
-  pvm_builder_bind(b, loop);
+  nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, loop);
   add_ops(b, body, n);
-  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 1, 1, 0, 4096, 0);
-  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 2, 2, 0, (uint64_t)-1, 0);
-  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 2, 0, 0, loop);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 1, 1, 0, 4096, 0);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 2, 2, 0, (uint64_t)-1, 0);
+  nub_pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 2, 0, 0, loop);
   return load_built(b, true);
 }
 
 typedef struct result {
-  pvm_status status;
+  nub_pvm_status status;
   uint32_t pc;
   int64_t gas;
   uint64_t regs[PVM_REGS];
@@ -84,29 +84,29 @@ typedef struct result {
 
 /* One guest memory for the many short runs (a new 4 GiB reservation per
 ** run would dominate the test's time). */
-static pvm_mem *shared_mem;
+static nub_pvm_mem *shared_mem;
 
 /* Run prog from pc with regs on an engine (code: compiled by the caller
 ** or NULL to compile here), in a fresh (empty) memory. */
-static result run_on(const pvm_engine *e, const pvm_program *prog, void *code, uint32_t pc,
+static result run_on(const nub_pvm_engine *e, const nub_pvm_program *prog, void *code, uint32_t pc,
                      const uint64_t *regs, int64_t gas) {
-  pvm_mem *mem = shared_mem;
-  pvm_vm vm;
-  pvm_error err;
+  nub_pvm_mem *mem = shared_mem;
+  nub_pvm_vm vm;
+  nub_pvm_error err;
   bool own = !code;
   result r;
-  if (!mem) assert_int_equal(pvm_mem_new(&shared_mem, &err), PVM_OK), mem = shared_mem;
-  assert_int_equal(pvm_mem_reset(mem, &err), PVM_OK);
+  if (!mem) assert_int_equal(nub_pvm_mem_new(&shared_mem, &err), PVM_OK), mem = shared_mem;
+  assert_int_equal(nub_pvm_mem_reset(mem, &err), PVM_OK);
   if (own) assert_int_equal(e->compile(prog, &code, &err), PVM_OK);
-  assert_int_equal(pvm_vm_init(&vm, prog, mem, e, code, &err), PVM_OK);
+  assert_int_equal(nub_pvm_vm_init(&vm, prog, mem, e, code, &err), PVM_OK);
   memcpy(vm.regs, regs, sizeof vm.regs);
   vm.gas = gas;
-  pvm_vm_set_pc(&vm, pc);
-  r.status = pvm_vm_run(&vm);
+  nub_pvm_vm_set_pc(&vm, pc);
+  r.status = nub_pvm_vm_run(&vm);
   r.pc = vm.pc;
   r.gas = vm.gas;
   memcpy(r.regs, vm.regs, sizeof r.regs);
-  pvm_vm_fini(&vm);
+  nub_pvm_vm_fini(&vm);
   if (own && code) e->release(code);
   return r;
 }
@@ -114,7 +114,7 @@ static result run_on(const pvm_engine *e, const pvm_program *prog, void *code, u
 static void same(const result *a, const result *b, const char *what) {
   if (a->status != b->status || a->pc != b->pc || a->gas != b->gas)
     fail_msg("%s: interp %s pc %u gas %lld, jit %s pc %u gas %lld", what,
-             pvm_status_name(a->status), a->pc, (long long)a->gas, pvm_status_name(b->status),
+             nub_pvm_status_name(a->status), a->pc, (long long)a->gas, nub_pvm_status_name(b->status),
              b->pc, (long long)b->gas);
   for (int i = 0; i < PVM_REGS; i++)
     if (a->regs[i] != b->regs[i])
@@ -123,7 +123,7 @@ static void same(const result *a, const result *b, const char *what) {
 }
 
 /* Mnemonics in the compiled instructions (not the table after them). */
-static unsigned count_mnemonic(const jit_code *code, ZydisMnemonic mn) {
+static unsigned count_mnemonic(const nub_jit_code *code, ZydisMnemonic mn) {
   ZydisDecoder d;
   ZydisDecodedInstruction ins;
   unsigned n = 0;
@@ -151,52 +151,52 @@ static void leading_zeros_both_paths(void **state) {
     {PVM_OP_LEADING_ZERO_BITS_32, .ra = 5, .rd = 5},
   };
   (void)state;
-  pvm_program *prog = build(ops, ARRAY_LEN(ops));
-  uint32_t have = jit_cpu_features();
+  nub_pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  uint32_t have = nub_jit_cpu_features();
   print_message("cpu: lzcnt %s\n", have & JIT_CPU_LZCNT ? "yes" : "no (bsr fallback runs)");
-  jit_code *fallback, *with_lzcnt;
-  jit_options no_lzcnt = {.disable = JIT_CPU_LZCNT};
-  pvm_error err;
-  assert_int_equal(jit_compile(prog, &no_lzcnt, &fallback, &err), PVM_OK);
+  nub_jit_code *fallback, *with_lzcnt;
+  nub_jit_options no_lzcnt = {.disable = JIT_CPU_LZCNT};
+  nub_pvm_error err;
+  assert_int_equal(nub_jit_compile(prog, &no_lzcnt, &fallback, &err), PVM_OK);
   assert_int_equal(jit_compile_features(prog, have | JIT_CPU_LZCNT, &with_lzcnt, &err), PVM_OK);
   /* each compile uses exactly the instruction its features allow */
   assert_int_equal(count_mnemonic(fallback, ZYDIS_MNEMONIC_LZCNT), 0);
   assert_int_equal(count_mnemonic(fallback, ZYDIS_MNEMONIC_BSR), 4);
   assert_int_equal(count_mnemonic(with_lzcnt, ZYDIS_MNEMONIC_LZCNT), 4);
   assert_int_equal(count_mnemonic(with_lzcnt, ZYDIS_MNEMONIC_BSR), 0);
-  assert_false(jit_code_stats(fallback)->features & JIT_CPU_LZCNT);
+  assert_false(nub_jit_code_stats(fallback)->features & JIT_CPU_LZCNT);
   for (size_t i = 0; i < ARRAY_LEN(values); i++) {
     uint64_t regs[PVM_REGS] = {0};
     regs[1] = regs[4] = values[i];
     regs[5] = values[i] >> 7 | values[i] << 57;
-    result want = run_on(&pvm_engine_interp, prog, NULL, 0, regs, 100);
-    result got = run_on(&jit_engine, prog, fallback, 0, regs, 100);
+    result want = run_on(&nub_pvm_engine_interp, prog, NULL, 0, regs, 100);
+    result got = run_on(&nub_jit_engine, prog, fallback, 0, regs, 100);
     same(&want, &got, "bsr fallback");
     if (have & JIT_CPU_LZCNT) {          /* only a CPU with LZCNT may run it */
-      got = run_on(&jit_engine, prog, with_lzcnt, 0, regs, 100);
+      got = run_on(&nub_jit_engine, prog, with_lzcnt, 0, regs, 100);
       same(&want, &got, "lzcnt");
     }
   }
-  jit_code_free(fallback);
-  jit_code_free(with_lzcnt);
-  pvm_program_free(prog);
+  nub_jit_code_free(fallback);
+  nub_jit_code_free(with_lzcnt);
+  nub_pvm_program_free(prog);
 }
 
 /* The entry of a block a later branch jumps back to (its gas check) sits on
 ** a 32-byte boundary, whatever precedes it, in both gas forms. */
 static void loop_entries_are_aligned(void **state) {
   (void)state;
-  const uint32_t forms[] = {jit_cpu_features() & ~JIT_CPU_FSGSBASE,
-                            jit_cpu_features() | JIT_CPU_FSGSBASE};
+  const uint32_t forms[] = {nub_jit_cpu_features() & ~JIT_CPU_FSGSBASE,
+                            nub_jit_cpu_features() | JIT_CPU_FSGSBASE};
   unsigned loops = 0;
   for (unsigned before = 0; before < 8; before++) {
     op pre[8];
     for (unsigned k = 0; k < before; k++) pre[k] = (op){PVM_OP_ADD_64, 3, 4, 3, 0, 0};
     op body[] = {{PVM_OP_ADD_64, 5, 6, 5, 0, 0}};
-    pvm_program *prog = page_loop(pre, before, body, 1);
+    nub_pvm_program *prog = page_loop(pre, before, body, 1);
     for (unsigned f = 0; f < 2; f++) {
-      jit_code *code;
-      pvm_error err;
+      nub_jit_code *code;
+      nub_pvm_error err;
       assert_int_equal(jit_compile_features(prog, forms[f], &code, &err), PVM_OK);
       bool gas_reg = forms[f] & JIT_CPU_FSGSBASE;
       for (uint32_t i = 0; i < prog->insn_count; i++) {
@@ -206,9 +206,9 @@ static void loop_entries_are_aligned(void **state) {
         assert_int_equal((uintptr_t)(code->exec + code->body[t] - check) % 32, 0);
         loops++;
       }
-      jit_code_free(code);
+      nub_jit_code_free(code);
     }
-    pvm_program_free(prog);
+    nub_pvm_program_free(prog);
   }
   assert_int_equal(loops, 16);
 }
@@ -219,16 +219,16 @@ static void required_features_are_checked(void **state) {
   };
   const op ops[] = {{.op = PVM_OP_TRAP}};
   (void)state;
-  pvm_program *prog = build(ops, 1);
+  nub_pvm_program *prog = build(ops, 1);
   for (size_t i = 0; i < ARRAY_LEN(need); i++) {
-    jit_options o = {.disable = need[i].bit};
-    jit_code *code = (jit_code *)1;
-    pvm_error err;
-    assert_int_equal(jit_compile(prog, &o, &code, &err), PVM_ERR_UNSUPPORTED);
+    nub_jit_options o = {.disable = need[i].bit};
+    nub_jit_code *code = (nub_jit_code *)1;
+    nub_pvm_error err;
+    assert_int_equal(nub_jit_compile(prog, &o, &code, &err), PVM_ERR_UNSUPPORTED);
     assert_null(code);
     assert_non_null(strstr(err.msg, need[i].name));
   }
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
 }
 
 /* ---- compile results ---- */
@@ -239,14 +239,14 @@ static void stats_and_w_xor_x(void **state) {
     {.op = PVM_OP_FALLTHROUGH}, {PVM_OP_ECALLI, .x = 3}, {.op = PVM_OP_TRAP},
   };
   (void)state;
-  pvm_program *prog = build(ops, ARRAY_LEN(ops));
-  jit_code *code;
-  pvm_error err;
-  assert_int_equal(jit_compile(prog, NULL, &code, &err), PVM_OK);
-  const jit_stats *s = jit_code_stats(code);
-  assert_int_equal(s->insns, pvm_program_insn_count(prog));
-  assert_int_equal(s->blocks, pvm_program_block_count(prog));
-  assert_int_equal(s->pvm_bytes, pvm_program_blob(prog)->code_len);
+  nub_pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  nub_jit_code *code;
+  nub_pvm_error err;
+  assert_int_equal(nub_jit_compile(prog, NULL, &code, &err), PVM_OK);
+  const nub_jit_stats *s = nub_jit_code_stats(code);
+  assert_int_equal(s->insns, nub_pvm_program_insn_count(prog));
+  assert_int_equal(s->blocks, nub_pvm_program_block_count(prog));
+  assert_int_equal(s->pvm_bytes, nub_pvm_program_blob(prog)->code_len);
   assert_true(s->code_bytes > 0 && s->code_bytes == code->code_size);
   assert_true(s->table_bytes > 0);
   assert_true(s->compile_ns > 0);
@@ -267,39 +267,39 @@ static void stats_and_w_xor_x(void **state) {
   }
   fclose(maps);
   assert_true(found);
-  jit_code_free(code);
-  pvm_program_free(prog);
+  nub_jit_code_free(code);
+  nub_pvm_program_free(prog);
 }
 
 /* Block costs above 2^31 take the long form of the gas check (no profile
 ** has them yet; the analysis stores costs as u32). */
 static void huge_block_cost(void **state) {
   (void)state;
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
-  uint32_t next = pvm_builder_label(b);
-  pvm_builder_branch(b, PVM_OP_JUMP, 0, 0, 0, next);
-  pvm_builder_bind(b, next);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 7, 0, 0, 9, 0);
-  pvm_program *prog = load_built(b, false);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t next = nub_pvm_builder_label(b);
+  nub_pvm_builder_branch(b, PVM_OP_JUMP, 0, 0, 0, next);
+  nub_pvm_builder_bind(b, next);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 7, 0, 0, 9, 0);
+  nub_pvm_program *prog = load_built(b, false);
   uint32_t head = 1;                        /* load_imm, the jump's target */
   assert_int_equal(prog->insns[head].op, PVM_OP_LOAD_IMM);
   assert_int_equal(prog->insns[head].gas, 2);
   prog->insns[head].gas = 0x80000005u;
   void *code;
-  pvm_error err;
-  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  nub_pvm_error err;
+  assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
   static const int64_t gases[] = {0x80000006ll, 0x80000005ll, 0x80000004ll, 0xFFFFFFFFll,
                                   INT64_MAX, INT64_MIN + 5};
   for (size_t i = 0; i < ARRAY_LEN(gases); i++) {
     uint64_t regs[PVM_REGS] = {0};
     char what[64];
     snprintf(what, sizeof what, "gas %lld", (long long)gases[i]);
-    result want = run_on(&pvm_engine_interp, prog, NULL, 0, regs, gases[i]);
-    result got = run_on(&jit_engine, prog, code, 0, regs, gases[i]);
+    result want = run_on(&nub_pvm_engine_interp, prog, NULL, 0, regs, gases[i]);
+    result got = run_on(&nub_jit_engine, prog, code, 0, regs, gases[i]);
     same(&want, &got, what);
   }
-  jit_engine.release(code);
-  pvm_program_free(prog);
+  nub_jit_engine.release(code);
+  nub_pvm_program_free(prog);
 }
 
 /* ---- entering anywhere ---- */
@@ -316,28 +316,28 @@ static void every_entry_point(void **state) {
     {PVM_OP_JUMP_IND, .ra = 0, .x = 0},
   };
   (void)state;
-  pvm_program *prog = build(ops, ARRAY_LEN(ops));
-  uint32_t len = pvm_program_blob(prog)->code_len;
+  nub_pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  uint32_t len = nub_pvm_program_blob(prog)->code_len;
   void *code;
-  pvm_error err;
-  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  nub_pvm_error err;
+  assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
   for (uint32_t pc = 0; pc <= len + 2; pc++)
     for (int64_t gas = 0; gas < 12; gas += 3) {
       uint64_t regs[PVM_REGS] = {PVM_HALT_ADDRESS, 1, 2, 3, 4, 5};
       char what[64];
       snprintf(what, sizeof what, "entry at pc %u with gas %lld", pc, (long long)gas);
-      result want = run_on(&pvm_engine_interp, prog, NULL, pc, regs, gas);
-      result got = run_on(&jit_engine, prog, code, pc, regs, gas);
+      result want = run_on(&nub_pvm_engine_interp, prog, NULL, pc, regs, gas);
+      result got = run_on(&nub_jit_engine, prog, code, pc, regs, gas);
       same(&want, &got, what);
     }
-  jit_engine.release(code);
-  pvm_program_free(prog);
+  nub_jit_engine.release(code);
+  nub_pvm_program_free(prog);
 }
 
 /* ---- registers that the host code uses implicitly ---- */
 
 static void register_aliasing(void **state) {
-  static const pvm_op ops3[] = {
+  static const nub_pvm_op ops3[] = {
     PVM_OP_DIV_U_32, PVM_OP_DIV_S_32, PVM_OP_REM_U_32, PVM_OP_REM_S_32, PVM_OP_DIV_U_64,
     PVM_OP_DIV_S_64, PVM_OP_REM_U_64, PVM_OP_REM_S_64, PVM_OP_MUL_UPPER_S_S,
     PVM_OP_MUL_UPPER_U_U, PVM_OP_MUL_UPPER_S_U, PVM_OP_SUB_32, PVM_OP_SUB_64, PVM_OP_ROT_L_64,
@@ -357,10 +357,10 @@ static void register_aliasing(void **state) {
       for (size_t b = 0; b < 4; b++)
         for (size_t d = 0; d < 4; d++) {
           op prog_ops[] = {{ops3[o], .ra = regs_used[a], .rb = regs_used[b], .rd = regs_used[d]}};
-          pvm_program *prog = build(prog_ops, 1);
+          nub_pvm_program *prog = build(prog_ops, 1);
           void *code;
-          pvm_error err;
-          assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+          nub_pvm_error err;
+          assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
           for (size_t v = 0; v < ARRAY_LEN(values); v++) {
             uint64_t regs[PVM_REGS];
             for (int i = 0; i < PVM_REGS; i++) regs[i] = 0x1111111111111111ull * (uint64_t)(i + 1);
@@ -368,14 +368,14 @@ static void register_aliasing(void **state) {
             regs[regs_used[b]] = values[v][1];
             char what[96];
             snprintf(what, sizeof what, "%s r%u r%u -> r%u, values %zu",
-                     pvm_isa(PVM_PROFILE_GP07)[pvm_opcode_of(PVM_PROFILE_GP07, ops3[o])].name,
+                     nub_pvm_isa(PVM_PROFILE_GP07)[nub_pvm_opcode_of(PVM_PROFILE_GP07, ops3[o])].name,
                      regs_used[a], regs_used[b], regs_used[d], v);
-            result want = run_on(&pvm_engine_interp, prog, NULL, 0, regs, 10);
-            result got = run_on(&jit_engine, prog, code, 0, regs, 10);
+            result want = run_on(&nub_pvm_engine_interp, prog, NULL, 0, regs, 10);
+            result got = run_on(&nub_jit_engine, prog, code, 0, regs, 10);
             same(&want, &got, what);
           }
-          jit_engine.release(code);
-          pvm_program_free(prog);
+          nub_jit_engine.release(code);
+          nub_pvm_program_free(prog);
           programs++;
         }
   print_message("%u programs compared\n", programs);
@@ -384,30 +384,30 @@ static void register_aliasing(void **state) {
 static void sbrk_keeps_every_register(void **state) {
   const op ops[] = {{PVM_OP_SBRK, .ra = 1, .rd = 3}, {PVM_OP_SBRK, .ra = 7, .rd = 8}};
   (void)state;
-  pvm_program *prog = build(ops, ARRAY_LEN(ops));
-  pvm_mem *mem;
-  pvm_vm vm;
+  nub_pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  nub_pvm_mem *mem;
+  nub_pvm_vm vm;
   void *code;
-  pvm_error err;
-  assert_int_equal(pvm_mem_new(&mem, &err), PVM_OK);
-  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
-  assert_int_equal(pvm_vm_init(&vm, prog, mem, &jit_engine, code, &err), PVM_OK);
-  pvm_mem_set_heap(mem, 0x50000, 0x60000);
+  nub_pvm_error err;
+  assert_int_equal(nub_pvm_mem_new(&mem, &err), PVM_OK);
+  assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
+  assert_int_equal(nub_pvm_vm_init(&vm, prog, mem, &nub_jit_engine, code, &err), PVM_OK);
+  nub_pvm_mem_set_heap(mem, 0x50000, 0x60000);
   for (int i = 0; i < PVM_REGS; i++) vm.regs[i] = 0xA5A5000000000000ull | (uint64_t)i;
   vm.regs[1] = 0x1001;
   vm.regs[7] = 16;
   vm.gas = 10;
-  assert_int_equal(pvm_vm_run(&vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&vm), PVM_PANIC);
   assert_int_equal(vm.regs[3], 0x50000);
   assert_int_equal(vm.regs[8], 0x51001);
   for (int i = 0; i < PVM_REGS; i++)
     if (i != 1 && i != 3 && i != 7 && i != 8)
       assert_true(vm.regs[i] == (0xA5A5000000000000ull | (uint64_t)i));
-  assert_int_equal(pvm_mem_access(mem, 0x51000), PVM_ACCESS_RW);
-  pvm_vm_fini(&vm);
-  jit_engine.release(code);
-  pvm_mem_free(mem);
-  pvm_program_free(prog);
+  assert_int_equal(nub_pvm_mem_access(mem, 0x51000), PVM_ACCESS_RW);
+  nub_pvm_vm_fini(&vm);
+  nub_jit_engine.release(code);
+  nub_pvm_mem_free(mem);
+  nub_pvm_program_free(prog);
 }
 
 /* ---- the fault handler ---- */
@@ -428,7 +428,7 @@ static void child_handler(int sig, siginfo_t *si, void *uc) {
 static void foreign_faults_are_chained(void **state) {
   (void)state;
   const op ops[] = {{PVM_OP_LOAD_U8, .ra = 1, .x = 0x70000}};
-  pvm_program *prog = build(ops, 1);
+  nub_pvm_program *prog = build(ops, 1);
   fflush(NULL);
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -439,7 +439,7 @@ static void foreign_faults_are_chained(void **state) {
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGSEGV, &sa, NULL);
     uint64_t regs[PVM_REGS] = {0};
-    result r = run_on(&jit_engine, prog, NULL, 0, regs, 10);   /* installs the JIT handler */
+    result r = run_on(&nub_jit_engine, prog, NULL, 0, regs, 10);   /* installs the JIT handler */
     if (r.status != PVM_FAULT) _exit(3);
     real_crash();
     _exit(4);
@@ -448,7 +448,7 @@ static void foreign_faults_are_chained(void **state) {
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 42);
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
 }
 
 /* Run by a re-executed copy of this test: the JIT's handler goes on top
@@ -457,8 +457,8 @@ static void foreign_faults_are_chained(void **state) {
 static int crash_after_prepare(void) {
   const op ops[] = {{PVM_OP_LOAD_U8, .ra = 1, .x = 0x70000}};
   uint64_t regs[PVM_REGS] = {0};
-  pvm_program *prog = build(ops, 1);
-  result r = run_on(&jit_engine, prog, NULL, 0, regs, 10);
+  nub_pvm_program *prog = build(ops, 1);
+  result r = run_on(&nub_jit_engine, prog, NULL, 0, regs, 10);
   if (r.status != PVM_FAULT) return 3;
   real_crash();
   return 0;
@@ -499,7 +499,7 @@ static void foreign_faults_still_crash(void **state) {
 ** embedder mapping pages), mprotect and rt_sigreturn (fault exits): the
 ** child runs faults, sbrk, host calls and out-of-gas under a seccomp
 ** filter that kills the process on any other system call. */
-static int run_under_seccomp(const pvm_program *prog, void *code) {
+static int run_under_seccomp(const nub_pvm_program *prog, void *code) {
   static const int allowed[] = {SYS_mmap, SYS_mprotect, SYS_rt_sigreturn, SYS_exit_group, SYS_exit};
   struct sock_filter f[4 + 2 * ARRAY_LEN(allowed)];
   unsigned n = 0;
@@ -517,21 +517,21 @@ static int run_under_seccomp(const pvm_program *prog, void *code) {
   memcpy(all, f, n * sizeof f[0]);
   all[n++] = last;
   struct sock_fprog fp = {(unsigned short)n, all};
-  pvm_mem *mem;
-  pvm_vm vm;
-  pvm_error err;
-  if (pvm_mem_new(&mem, &err) || pvm_vm_init(&vm, prog, mem, &jit_engine, code, &err)) return 10;
-  pvm_mem_set_heap(mem, 0x80000, 0x90000);
+  nub_pvm_mem *mem;
+  nub_pvm_vm vm;
+  nub_pvm_error err;
+  if (nub_pvm_mem_new(&mem, &err) || nub_pvm_vm_init(&vm, prog, mem, &nub_jit_engine, code, &err)) return 10;
+  nub_pvm_mem_set_heap(mem, 0x80000, 0x90000);
   vm.regs[1] = 0x40000;
   vm.gas = 30;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp))
     return 11;
   unsigned faults = 0, hosts = 0, oogs = 0;
   for (;;) {
-    pvm_status st = pvm_vm_run(&vm);
+    nub_pvm_status st = nub_pvm_vm_run(&vm);
     if (st == PVM_FAULT) {
       faults++;
-      if (pvm_mem_map(mem, (uint32_t)vm.exit_arg, PVM_PAGE_SIZE, PVM_ACCESS_RW, NULL)) return 12;
+      if (nub_pvm_mem_map(mem, (uint32_t)vm.exit_arg, PVM_PAGE_SIZE, PVM_ACCESS_RW, NULL)) return 12;
     } else if (st == PVM_HOST) {
       hosts++;
     } else if (st == PVM_OOG) {
@@ -558,10 +558,10 @@ static void runs_without_system_calls(void **state) {
     {PVM_OP_STORE_IND_U64, .ra = 2, .rb = 1},                  /* fault, map, retry */
     {PVM_OP_ECALLI, .x = 7},
   };
-  pvm_program *prog = page_loop(before, ARRAY_LEN(before), body, ARRAY_LEN(body));
-  pvm_error err;
+  nub_pvm_program *prog = page_loop(before, ARRAY_LEN(before), body, ARRAY_LEN(body));
+  nub_pvm_error err;
   void *code;
-  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
   fflush(NULL);
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -573,37 +573,37 @@ static void runs_without_system_calls(void **state) {
                                     WTERMSIG(status));
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
-  jit_engine.release(code);
-  pvm_program_free(prog);
+  nub_jit_engine.release(code);
+  nub_pvm_program_free(prog);
 }
 
 /* Threads sharing one compiled program fault, get their page mapped and
 ** resume, each in its own memory: the handler's state is per thread. */
-typedef struct thread_job { const pvm_program *prog; void *code; unsigned faults; uint64_t sum; int rc; } thread_job;
+typedef struct thread_job { const nub_pvm_program *prog; void *code; unsigned faults; uint64_t sum; int rc; } thread_job;
 
 static void *fault_loop(void *arg) {
   thread_job *j = arg;
-  pvm_mem *mem;
-  pvm_vm vm;
-  pvm_error err;
+  nub_pvm_mem *mem;
+  nub_pvm_vm vm;
+  nub_pvm_error err;
   j->rc = -1;
-  if (pvm_mem_new(&mem, &err)) return NULL;
-  if (pvm_vm_init(&vm, j->prog, mem, &jit_engine, j->code, &err)) { pvm_mem_free(mem); return NULL; }
+  if (nub_pvm_mem_new(&mem, &err)) return NULL;
+  if (nub_pvm_vm_init(&vm, j->prog, mem, &nub_jit_engine, j->code, &err)) { nub_pvm_mem_free(mem); return NULL; }
   vm.regs[1] = 0x100000;
   vm.regs[2] = 64;
   vm.gas = 1000000;
   for (;;) {
-    pvm_status st = pvm_vm_run(&vm);
+    nub_pvm_status st = nub_pvm_vm_run(&vm);
     if (st == PVM_FAULT) {
       j->faults++;
-      if (pvm_mem_map(mem, (uint32_t)vm.exit_arg, PVM_PAGE_SIZE, PVM_ACCESS_RW, &err)) break;
+      if (nub_pvm_mem_map(mem, (uint32_t)vm.exit_arg, PVM_PAGE_SIZE, PVM_ACCESS_RW, &err)) break;
       continue;
     }
     if (st == PVM_HALT) { j->sum = vm.regs[3]; j->rc = 0; }
     break;
   }
-  pvm_vm_fini(&vm);
-  pvm_mem_free(mem);
+  nub_pvm_vm_fini(&vm);
+  nub_pvm_mem_free(mem);
   return NULL;
 }
 
@@ -616,10 +616,10 @@ static void faults_on_many_threads(void **state) {
     {PVM_OP_LOAD_IND_U64, .ra = 4, .rb = 1},
     {PVM_OP_ADD_64, .ra = 3, .rb = 4, .rd = 3},
   };
-  pvm_program *prog = page_loop(before, ARRAY_LEN(before), body, ARRAY_LEN(body));
-  pvm_error err;
+  nub_pvm_program *prog = page_loop(before, ARRAY_LEN(before), body, ARRAY_LEN(body));
+  nub_pvm_error err;
   void *code;
-  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
   enum { NT = 4 };
   pthread_t th[NT];
   thread_job jobs[NT];
@@ -635,8 +635,8 @@ static void faults_on_many_threads(void **state) {
     assert_int_equal(jobs[i].faults, 64);
     assert_true(jobs[i].sum == want);
   }
-  jit_engine.release(code);
-  pvm_program_free(prog);
+  nub_jit_engine.release(code);
+  nub_pvm_program_free(prog);
 }
 
 /* The fault handler takes the read-only store rule from the code that
@@ -645,50 +645,50 @@ static void faults_on_many_threads(void **state) {
 ** interpreter's. */
 static void read_only_store_rule_is_per_code(void **state) {
   (void)state;
-  const pvm_profile profiles[] = {PVM_PROFILE_GP07, PVM_PROFILE_JAMV1};
-  pvm_program *prog[2];
+  const nub_pvm_profile profiles[] = {PVM_PROFILE_GP07, PVM_PROFILE_JAMV1};
+  nub_pvm_program *prog[2];
   void *code[2];
-  pvm_mem *mem;
-  pvm_error err;
-  assert_int_equal(pvm_mem_new(&mem, &err), PVM_OK);
+  nub_pvm_mem *mem;
+  nub_pvm_error err;
+  assert_int_equal(nub_pvm_mem_new(&mem, &err), PVM_OK);
   for (int k = 0; k < 2; k++) {
-    pvm_builder *b = pvm_builder_new(profiles[k]);
+    nub_pvm_builder *b = nub_pvm_builder_new(profiles[k]);
     uint8_t *blob;
     size_t len;
-    pvm_builder_insn(b, PVM_OP_STORE_IND_U32, 1, 2, 0, 0x10, 0);
-    assert_int_equal(pvm_builder_finish(b, &blob, &len, &err), PVM_OK);
-    pvm_builder_free(b);
-    assert_int_equal(pvm_program_load(profiles[k], blob, len, &prog[k], &err), PVM_OK);
+    nub_pvm_builder_insn(b, PVM_OP_STORE_IND_U32, 1, 2, 0, 0x10, 0);
+    assert_int_equal(nub_pvm_builder_finish(b, &blob, &len, &err), PVM_OK);
+    nub_pvm_builder_free(b);
+    assert_int_equal(nub_pvm_program_load(profiles[k], blob, len, &prog[k], &err), PVM_OK);
     free(blob);
-    assert_int_equal(jit_engine.compile(prog[k], &code[k], &err), PVM_OK);
-    assert_int_equal(((jit_code *)code[k])->ro_store_faults,
-                     pvm_profile_semantics(profiles[k])->ro_store_faults);
+    assert_int_equal(nub_jit_engine.compile(prog[k], &code[k], &err), PVM_OK);
+    assert_int_equal(((nub_jit_code *)code[k])->ro_store_faults,
+                     nub_pvm_profile_semantics(profiles[k])->ro_store_faults);
   }
   for (int round = 0; round < 4; round++) {
     int k = round & 1;
-    pvm_status want = k ? PVM_FAULT : PVM_PANIC;
+    nub_pvm_status want = k ? PVM_FAULT : PVM_PANIC;
     for (int e = 0; e < 2; e++) {
-      const pvm_engine *eng = e ? &jit_engine : &pvm_engine_interp;
-      pvm_vm vm;
-      assert_int_equal(pvm_mem_reset(mem, &err), PVM_OK);
-      assert_int_equal(pvm_mem_map(mem, 0x30000, 0x1000, PVM_ACCESS_RO, &err), PVM_OK);
-      assert_int_equal(pvm_vm_init(&vm, prog[k], mem, eng, e ? code[k] : NULL, &err), PVM_OK);
+      const nub_pvm_engine *eng = e ? &nub_jit_engine : &nub_pvm_engine_interp;
+      nub_pvm_vm vm;
+      assert_int_equal(nub_pvm_mem_reset(mem, &err), PVM_OK);
+      assert_int_equal(nub_pvm_mem_map(mem, 0x30000, 0x1000, PVM_ACCESS_RO, &err), PVM_OK);
+      assert_int_equal(nub_pvm_vm_init(&vm, prog[k], mem, eng, e ? code[k] : NULL, &err), PVM_OK);
       vm.regs[1] = 0xAABBCCDD;
       vm.regs[2] = 0x30000;
       vm.gas = 100;
-      if (pvm_vm_run(&vm) != want)
-        fail_msg("%s on %s: %s", eng->name, pvm_profile_name(profiles[k]), pvm_status_name(vm.status));
+      if (nub_pvm_vm_run(&vm) != want)
+        fail_msg("%s on %s: %s", eng->name, nub_pvm_profile_name(profiles[k]), nub_pvm_status_name(vm.status));
       assert_int_equal(vm.pc, 0);
-      assert_int_equal(vm.gas, 100 - pvm_program_entry_cost(prog[k], 0));
+      assert_int_equal(vm.gas, 100 - nub_pvm_program_entry_cost(prog[k], 0));
       if (want == PVM_FAULT) assert_int_equal(vm.exit_arg, 0x30000);
-      pvm_vm_fini(&vm);
+      nub_pvm_vm_fini(&vm);
     }
   }
   for (int k = 0; k < 2; k++) {
-    jit_engine.release(code[k]);
-    pvm_program_free(prog[k]);
+    nub_jit_engine.release(code[k]);
+    nub_pvm_program_free(prog[k]);
   }
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
 }
 
 /* ---- memory ---- */
@@ -699,17 +699,17 @@ static void read_only_store_rule_is_per_code(void **state) {
 ** holds more than its bound. */
 static void compile_memory_is_bounded(void **state) {
   (void)state;
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   for (int i = 0; i < 20000; i++) {
-    pvm_builder_insn(b, PVM_OP_REM_S_64, 7, 8, 7, 0, 0);
-    pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+    nub_pvm_builder_insn(b, PVM_OP_REM_S_64, 7, 8, 7, 0, 0);
+    nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
   }
-  pvm_program *prog = load_built(b, true);
-  jit_code *code;
-  pvm_error err;
-  assert_int_equal(jit_compile(prog, NULL, &code, &err), PVM_OK);
-  jit_stats st = *jit_code_stats(code);
-  jit_code_free(code);
+  nub_pvm_program *prog = load_built(b, true);
+  nub_jit_code *code;
+  nub_pvm_error err;
+  assert_int_equal(nub_jit_compile(prog, NULL, &code, &err), PVM_OK);
+  nub_jit_stats st = *nub_jit_code_stats(code);
+  nub_jit_code_free(code);
   assert_true(st.peak_bytes > st.code_bytes);
   assert_true(st.kept_bytes >= st.code_bytes && st.kept_bytes <= st.peak_bytes);
   /* labels and cold stubs no longer pile up: the peak stays near what is kept */
@@ -718,43 +718,43 @@ static void compile_memory_is_bounded(void **state) {
   ** the unbounded peak may fit, by growing the buffers less) */
   const size_t limits[] = {4096, st.code_bytes / 2, st.kept_bytes - 1};
   for (size_t i = 0; i < ARRAY_LEN(limits); i++) {
-    jit_options o = {.disable = 0, .max_bytes = limits[i]};
-    assert_int_equal(jit_compile(prog, &o, &code, &err), PVM_ERR_LIMIT);
+    nub_jit_options o = {.disable = 0, .max_bytes = limits[i]};
+    assert_int_equal(nub_jit_compile(prog, &o, &code, &err), PVM_ERR_LIMIT);
     assert_null(code);
     assert_non_null(strstr(err.msg, "limit"));
   }
   const size_t fit[] = {st.peak_bytes, st.kept_bytes + st.kept_bytes / 2};
   for (size_t i = 0; i < ARRAY_LEN(fit); i++) {
-    jit_options o = {.disable = 0, .max_bytes = fit[i]};
-    assert_int_equal(jit_compile(prog, &o, &code, &err), PVM_OK);
-    assert_true(jit_code_stats(code)->peak_bytes <= fit[i]);
-    assert_int_equal(jit_code_stats(code)->code_bytes, st.code_bytes);
-    jit_code_free(code);
+    nub_jit_options o = {.disable = 0, .max_bytes = fit[i]};
+    assert_int_equal(nub_jit_compile(prog, &o, &code, &err), PVM_OK);
+    assert_true(nub_jit_code_stats(code)->peak_bytes <= fit[i]);
+    assert_int_equal(nub_jit_code_stats(code)->code_bytes, st.code_bytes);
+    nub_jit_code_free(code);
   }
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
 }
 
 /* Cold stubs are emitted every 4096 behind a jump: out of gas in blocks
 ** before, at and after such a batch exits exactly as the interpreter. */
 static void out_of_gas_across_cold_stub_batches(void **state) {
   (void)state;
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
-  for (int i = 0; i < 10000; i++) pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, 1, 0),
-                                  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
-  pvm_program *prog = load_built(b, true);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  for (int i = 0; i < 10000; i++) nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, 1, 0),
+                                  nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  nub_pvm_program *prog = load_built(b, true);
   const int64_t gases[] = {1, 4095 * 2, 4096 * 2, 4097 * 2 + 1, 8192 * 2, 19999 * 2, 20000 * 2,
                            1 << 20};
   uint64_t regs[PVM_REGS] = {0};
   void *code;
-  pvm_error err;
-  assert_int_equal(jit_engine.compile(prog, &code, &err), PVM_OK);
+  nub_pvm_error err;
+  assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
   for (size_t i = 0; i < ARRAY_LEN(gases); i++) {
-    result want = run_on(&pvm_engine_interp, prog, NULL, 0, regs, gases[i]);
-    result got = run_on(&jit_engine, prog, code, 0, regs, gases[i]);
+    result want = run_on(&nub_pvm_engine_interp, prog, NULL, 0, regs, gases[i]);
+    result got = run_on(&nub_jit_engine, prog, code, 0, regs, gases[i]);
     same(&want, &got, "out of gas");
   }
-  jit_engine.release(code);
-  pvm_program_free(prog);
+  nub_jit_engine.release(code);
+  nub_pvm_program_free(prog);
 }
 
 int main(int argc, char **argv) {
@@ -777,6 +777,6 @@ int main(int argc, char **argv) {
     cmocka_unit_test(out_of_gas_across_cold_stub_batches),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  pvm_mem_free(shared_mem);
+  nub_pvm_mem_free(shared_mem);
   return failed;
 }

@@ -47,16 +47,16 @@ typedef struct shape {
 } shape;
 
 static uint8_t *program(shape s, size_t *len) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *blob;
-  pvm_error err;
-  for (uint32_t i = 0; i < s.falls; i++) pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
-  for (uint32_t i = 0; i < s.traps; i++) pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
-  for (uint32_t i = 0; i < s.adds; i++) pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  for (uint32_t i = 0; i < s.rems; i++) pvm_builder_insn(b, PVM_OP_REM_S_64, 9, 8, 9, 0, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (pvm_builder_finish(b, &blob, len, &err)) fail_msg("builder: %s", err.msg);
-  pvm_builder_free(b);
+  nub_pvm_error err;
+  for (uint32_t i = 0; i < s.falls; i++) nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  for (uint32_t i = 0; i < s.traps; i++) nub_pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+  for (uint32_t i = 0; i < s.adds; i++) nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  for (uint32_t i = 0; i < s.rems; i++) nub_pvm_builder_insn(b, PVM_OP_REM_S_64, 9, 8, 9, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (nub_pvm_builder_finish(b, &blob, len, &err)) fail_msg("builder: %s", err.msg);
+  nub_pvm_builder_free(b);
   return blob;
 }
 
@@ -65,18 +65,18 @@ static uint8_t *program(shape s, size_t *len) {
 static void publish(nub *n, shape s, uint32_t map_bytes, uint8_t instance[32]) {
   size_t len;
   uint8_t *blob = program(s, &len);
-  cap_region r = {0x10000, map_bytes, 2 /* read-write */, NULL, 0};
-  cap_bundle b;
-  cap_error cerr;
+  nub_cap_region r = {0x10000, map_bytes, 2 /* read-write */, NULL, 0};
+  nub_cap_bundle b;
+  nub_cap_error cerr;
   nub_error err;
-  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, &r, map_bytes ? 1 : 0, &b, &cerr))
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, &r, map_bytes ? 1 : 0, &b, &cerr))
     fail_msg("build: %s", cerr.msg);
   for (uint32_t i = 0; i < b.count; i++) {
     uint8_t h[32];
     if (nub_put_cap(n, b.items[i].wire, b.items[i].len, h, &err)) fail_msg("put_cap: %s", err.msg);
   }
   memcpy(instance, b.items[b.instance].hash, 32);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
 }
 
@@ -255,21 +255,21 @@ static void a_compile_that_needs_more_room_empties_the_cache_first(void **state)
 ** mappings and the heap fit, and returns 0 (as at heap_limit) beyond. */
 static void sbrk_stops_at_the_budget(void **state) {
   (void)state;
-  pvm_spi spi = {0};
-  pvm_builder *pb = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_spi spi = {0};
+  nub_pvm_builder *pb = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *code, *wire;
   size_t code_len, wire_len;
-  cap_bundle b;
-  cap_error cerr;
+  nub_cap_bundle b;
+  nub_cap_error cerr;
   spi.stack_size = 4096;
-  pvm_builder_insn(pb, PVM_OP_SBRK, 8, 0, 7, 0, 0);
-  pvm_builder_insn(pb, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
-  assert_int_equal(pvm_builder_finish(pb, &code, &code_len, NULL), PVM_OK);
-  pvm_builder_free(pb);
+  nub_pvm_builder_insn(pb, PVM_OP_SBRK, 8, 0, 7, 0, 0);
+  nub_pvm_builder_insn(pb, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  assert_int_equal(nub_pvm_builder_finish(pb, &code, &code_len, NULL), PVM_OK);
+  nub_pvm_builder_free(pb);
   spi.code_blob = code;
   spi.code_blob_len = (uint32_t)code_len;
-  assert_int_equal(pvm_spi_encode(&spi, &wire, &wire_len, NULL), PVM_OK);
-  if (cap_build_spi(PVM_PROFILE_GP07, wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
+  assert_int_equal(nub_pvm_spi_encode(&spi, &wire, &wire_len, NULL), PVM_OK);
+  if (nub_cap_build_spi(PVM_PROFILE_GP07, wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
   static const struct { uint64_t budget, size; bool grows; } cases[] = {
     {16u << 20, 8u << 20, true},
     {16u << 20, 15u << 20, true},
@@ -291,7 +291,7 @@ static void sbrk_stops_at_the_budget(void **state) {
     expect_no_restart(n);
     nub_close(n);
   }
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(code);
   free(wire);
 }

@@ -16,15 +16,15 @@ static void best_engine_follows_the_cpu_features(void **state) {
   static const struct {
     const char *name;
     uint32_t features;
-    const pvm_engine *want;
+    const nub_pvm_engine *want;
   } cases[] = {
-    {NULL, JIT_CPU_REQUIRED, &jit_engine},
-    {NULL, JIT_CPU_REQUIRED | JIT_CPU_BMI1 | 0x80000000u, &jit_engine},
-    {NULL, 0, &pvm_engine_interp},
-    {NULL, JIT_CPU_REQUIRED & ~JIT_CPU_BMI2, &pvm_engine_interp},
-    {NULL, JIT_CPU_REQUIRED & ~JIT_CPU_POPCNT, &pvm_engine_interp},
-    {"interp", JIT_CPU_REQUIRED, &pvm_engine_interp},
-    {"jit", JIT_CPU_REQUIRED, &jit_engine},
+    {NULL, JIT_CPU_REQUIRED, &nub_jit_engine},
+    {NULL, JIT_CPU_REQUIRED | JIT_CPU_BMI1 | 0x80000000u, &nub_jit_engine},
+    {NULL, 0, &nub_pvm_engine_interp},
+    {NULL, JIT_CPU_REQUIRED & ~JIT_CPU_BMI2, &nub_pvm_engine_interp},
+    {NULL, JIT_CPU_REQUIRED & ~JIT_CPU_POPCNT, &nub_pvm_engine_interp},
+    {"interp", JIT_CPU_REQUIRED, &nub_pvm_engine_interp},
+    {"jit", JIT_CPU_REQUIRED, &nub_jit_engine},
     {"nope", JIT_CPU_REQUIRED, NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -32,10 +32,10 @@ static void best_engine_follows_the_cpu_features(void **state) {
 }
 
 static void best_engine_on_this_cpu_is_one_it_runs(void **state) {
-  const pvm_engine *e = nk_engine_by_name(NULL);
-  uint32_t f = jit_cpu_features();
-  assert_ptr_equal(e, (f & JIT_CPU_REQUIRED) == JIT_CPU_REQUIRED ? &jit_engine
-                                                                 : &pvm_engine_interp);
+  const nub_pvm_engine *e = nk_engine_by_name(NULL);
+  uint32_t f = nub_jit_cpu_features();
+  assert_ptr_equal(e, (f & JIT_CPU_REQUIRED) == JIT_CPU_REQUIRED ? &nub_jit_engine
+                                                                 : &nub_pvm_engine_interp);
 }
 
 int main(void) {

@@ -24,25 +24,25 @@ static const char message[] = "hello from the guest";
 /* An SPI program: `times` times { r7 = level; ecalli 100 with r10 = addr,
 ** r11 = len }, then halt with r7 as the last call left it. */
 static uint8_t *log_program(uint64_t addr, uint64_t len, uint32_t times, size_t *out_len) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *code = NULL, *spi_bytes = NULL, ro[RO_LEN] = {0};
   size_t code_len;
-  uint32_t loop = pvm_builder_label(b);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 9, 0, 0, times, 0);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM_64, 10, 0, 0, addr, 0);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM_64, 11, 0, 0, len, 0);
-  pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
-  pvm_builder_bind(b, loop);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 7, 0, 0, 3, 0);
-  pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, NUB_HOST_CALL_LOG, 0);
-  pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 9, 9, 0, (uint64_t)-1, 0);
-  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 9, 0, 0, loop);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
-  assert_int_equal(pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
-  pvm_builder_free(b);
+  uint32_t loop = nub_pvm_builder_label(b);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 9, 0, 0, times, 0);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM_64, 10, 0, 0, addr, 0);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM_64, 11, 0, 0, len, 0);
+  nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, loop);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 7, 0, 0, 3, 0);
+  nub_pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, NUB_HOST_CALL_LOG, 0);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 9, 9, 0, (uint64_t)-1, 0);
+  nub_pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 9, 0, 0, loop);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  assert_int_equal(nub_pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
+  nub_pvm_builder_free(b);
   memcpy(ro, message, sizeof message - 1);
-  pvm_spi spi = {ro, RO_LEN, NULL, 0, 0, 4096, code, (uint32_t)code_len};
-  assert_int_equal(pvm_spi_encode(&spi, &spi_bytes, out_len, NULL), PVM_OK);
+  nub_pvm_spi spi = {ro, RO_LEN, NULL, 0, 0, 4096, code, (uint32_t)code_len};
+  assert_int_equal(nub_pvm_spi_encode(&spi, &spi_bytes, out_len, NULL), PVM_OK);
   free(code);
   return spi_bytes;
 }
@@ -73,10 +73,10 @@ static nub *open_nub(void) {
   return n;
 }
 
-static void publish(nub *n, const uint8_t *spi, size_t len, cap_bundle *b) {
-  cap_error cerr;
+static void publish(nub *n, const uint8_t *spi, size_t len, nub_cap_bundle *b) {
+  nub_cap_error cerr;
   nub_error err;
-  if (cap_build_spi(PVM_PROFILE_GP07, spi, len, NULL, 0, b, &cerr)) fail_msg("build: %s", cerr.msg);
+  if (nub_cap_build_spi(PVM_PROFILE_GP07, spi, len, NULL, 0, b, &cerr)) fail_msg("build: %s", cerr.msg);
   for (uint32_t i = 0; i < b->count; i++) {
     nub_hash h;
     if (nub_put_cap(n, b->items[i].wire, b->items[i].len, h, &err)) fail_msg("put: %s", err.msg);
@@ -108,7 +108,7 @@ static void log_lines_come_back_bounded(void **state) {
     uint32_t times = budget ? fit + 5 : cases[i].times;
     size_t spi_len;
     uint8_t *spi = log_program(addr, len, times, &spi_len);
-    cap_bundle b;
+    nub_cap_bundle b;
     lines l = {0, 0, {0}, 0};
     uint32_t dropped = 99;
     nub_invocation_result r;
@@ -137,7 +137,7 @@ static void log_lines_come_back_bounded(void **state) {
     assert_int_equal(nub_invoke(n, b.items[b.instance].hash, 0, args, 1000000, &r, &err), NUB_OK);
     assert_int_equal(r.exit_reason, NUB_EXIT_HOST_CALL);
     assert_int_equal(r.exit_arg, NUB_HOST_CALL_LOG);
-    cap_bundle_free(&b);
+    nub_cap_bundle_free(&b);
     free(spi);
   }
   nub_close(n);
@@ -148,7 +148,7 @@ static void reserved_invoke_flags_are_refused(void **state) {
   nub *n = open_nub();
   size_t spi_len, got;
   uint8_t *spi = log_program(0x10000, 4, 1, &spi_len);
-  cap_bundle b;
+  nub_cap_bundle b;
   nub_invoke_packet p;
   nub_invocation_result r;
   nub_error err;
@@ -161,7 +161,7 @@ static void reserved_invoke_flags_are_refused(void **state) {
   assert_int_equal(got, sizeof r);
   assert_int_equal(r.exit_reason, NUB_EXIT_KERNEL_ERROR);
   assert_int_equal(r.exit_arg, NUB_KERR_BAD_FLAGS);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(spi);
   nub_close(n);
 }

@@ -48,11 +48,11 @@ static void put_wire(nub *n, const uint8_t *wire, size_t len, uint8_t hash[32]) 
   if (nub_put_cap(n, wire, len, hash, &err)) fail_msg("put_cap: %s", err.msg);
 }
 
-static void put_spec(nub *n, const cap_spec *spec, uint8_t hash[32]) {
+static void put_spec(nub *n, const nub_cap_spec *spec, uint8_t hash[32]) {
   uint8_t *wire;
   size_t len;
-  cap_error err;
-  if (cap_encode_alloc(spec, &wire, &len, &err)) fail_msg("encode: %s", err.msg);
+  nub_cap_error err;
+  if (nub_cap_encode_alloc(spec, &wire, &len, &err)) fail_msg("encode: %s", err.msg);
   put_wire(n, wire, len, hash);
   free(wire);
 }
@@ -70,7 +70,7 @@ static void put_data(nub *n, unsigned d, unsigned npages, const bool *present,
   size_t len;
   for (unsigned p = 0; p < npages; p++)
     for (unsigned o = 0; present[p] && o < PAGE; o++) b[p * PAGE + o] = pattern(d, p, o);
-  if (cap_encode_data_alloc((uint64_t)npages * PAGE, b, (size_t)npages * PAGE, &wire, &len, NULL))
+  if (nub_cap_encode_data_alloc((uint64_t)npages * PAGE, b, (size_t)npages * PAGE, &wire, &len, NULL))
     fail_msg("encode data");
   put_wire(n, wire, len, hash);
   free(wire);
@@ -81,33 +81,33 @@ static void put_data(nub *n, unsigned d, unsigned npages, const bool *present,
 /* The probe: endpoint 0 returns the u64 at phi7; endpoint 1 stores phi8
 ** there first.  Blocks: 2 and 3 instructions. */
 static uint8_t *probe_program(size_t *len, uint32_t *store_pc) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *blob;
-  pvm_blob pb;
+  nub_pvm_blob pb;
   const uint64_t halt = (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS;
-  pvm_builder_insn(b, PVM_OP_LOAD_IND_U64, 7, 7, 0, 0, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, halt, 0);
-  pvm_builder_insn(b, PVM_OP_STORE_IND_U64, 8, 7, 0, 0, 0);
-  pvm_builder_insn(b, PVM_OP_LOAD_IND_U64, 7, 7, 0, 0, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, halt, 0);
-  if (pvm_builder_finish(b, &blob, len, NULL)) fail_msg("builder");
-  pvm_builder_free(b);
-  assert_int_equal(pvm_blob_parse(blob, blob + *len, &pb, NULL), PVM_OK);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IND_U64, 7, 7, 0, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, halt, 0);
+  nub_pvm_builder_insn(b, PVM_OP_STORE_IND_U64, 8, 7, 0, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IND_U64, 7, 7, 0, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, halt, 0);
+  if (nub_pvm_builder_finish(b, &blob, len, NULL)) fail_msg("builder");
+  nub_pvm_builder_free(b);
+  assert_int_equal(nub_pvm_blob_parse(blob, blob + *len, &pb, NULL), PVM_OK);
   uint32_t starts = 0;
   for (uint32_t pc = 0; pc < pb.code_len; pc++)
-    if (pvm_blob_is_start(&pb, pc) && ++starts == 3) *store_pc = pc;
+    if (nub_pvm_blob_is_start(&pb, pc) && ++starts == 3) *store_pc = pc;
   return blob;
 }
 
 /* Publish the probe as an Image with these mappings and an Instance with
 ** these overlays; inst receives the Instance hash. */
-static void publish(nub *n, const cap_mapping *maps, uint32_t nmaps, const cap_overlay *ovs,
+static void publish(nub *n, const nub_cap_mapping *maps, uint32_t nmaps, const nub_cap_overlay *ovs,
                     uint32_t novs, uint8_t inst[32]) {
   size_t len;
   uint32_t store_pc = 0;
   uint8_t *blob = probe_program(&len, &store_pc), image[32];
-  cap_endpoint eps[2] = {{.key = 0, .entry_pc = 0}, {.key = 1, .entry_pc = store_pc}};
-  cap_spec s;
+  nub_cap_endpoint eps[2] = {{.key = 0, .entry_pc = 0}, {.key = 1, .entry_pc = store_pc}};
+  nub_cap_spec s;
   memset(&s, 0, sizeof s);
   s.kind = CAP_IMAGE;
   s.image.profile = PVM_PROFILE_GP07;
@@ -120,7 +120,7 @@ static void publish(nub *n, const cap_mapping *maps, uint32_t nmaps, const cap_o
   put_spec(n, &s, image);
   memset(&s, 0, sizeof s);
   s.kind = CAP_INSTANCE;
-  cap_instance_fresh(image, &s.instance);
+  nub_cap_instance_fresh(image, &s.instance);
   s.instance.overlays = ovs;
   s.instance.overlay_count = novs;
   put_spec(n, &s, inst);
@@ -136,14 +136,14 @@ static nub_invocation_result invoke(nub *n, const uint8_t inst[32], uint32_t ep,
   return r;
 }
 
-static cap_mapping mapping(uint32_t start, uint32_t pages, uint8_t access, const uint8_t *src) {
-  cap_mapping m = {start, pages * PAGE, access, {0}};
+static nub_cap_mapping mapping(uint32_t start, uint32_t pages, uint8_t access, const uint8_t *src) {
+  nub_cap_mapping m = {start, pages * PAGE, access, {0}};
   if (src) memcpy(m.source, src, 32);
   return m;
 }
 
-static cap_overlay overlay(uint32_t address, const uint8_t *data) {
-  cap_overlay o = {address, {0}};
+static nub_cap_overlay overlay(uint32_t address, const uint8_t *data) {
+  nub_cap_overlay o = {address, {0}};
   memcpy(o.data, data, 32);
   return o;
 }
@@ -182,11 +182,11 @@ static void small_layout(layout *l) {
   put_data(l->n, 3, 3, u_pages, u, &ub);
   put_data(l->n, 4, 2, e_pages, e, &eb);
   put_data(l->n, 5, 4, v_pages, v, &vb);
-  cap_mapping maps[4] = {mapping(0x10000, 8, CAP_ACCESS_RO, l->s_hash),
+  nub_cap_mapping maps[4] = {mapping(0x10000, 8, CAP_ACCESS_RO, l->s_hash),
                          mapping(0x18000, 8, CAP_ACCESS_RW, l->s_hash),
                          mapping(0x20000, 4, CAP_ACCESS_RW, NULL),
                          mapping(0x24000, 4, CAP_ACCESS_RO, t)};
-  cap_overlay ovs[3] = {overlay(0x10000, u), overlay(0x19000, e), overlay(0x22000, v)};
+  nub_cap_overlay ovs[3] = {overlay(0x10000, u), overlay(0x19000, e), overlay(0x22000, v)};
   publish(l->n, maps, 4, ovs, 3, l->inst);
   model_data(l, 0x10000, sb, 6);
   model_data(l, 0x18000, sb, 6);
@@ -306,11 +306,11 @@ static void an_empty_overlay_over_a_4gib_mapping_takes_milliseconds(void **state
   nub *n = open_nub();
   uint8_t data[32], inst[32], *wire;
   size_t len;
-  cap_mapping all = mapping(0x10000, 0xFFFF0u, CAP_ACCESS_RW, NULL);
-  assert_int_equal(cap_encode_data_alloc(all.size, NULL, 0, &wire, &len, NULL), CAP_OK);
+  nub_cap_mapping all = mapping(0x10000, 0xFFFF0u, CAP_ACCESS_RW, NULL);
+  assert_int_equal(nub_cap_encode_data_alloc(all.size, NULL, 0, &wire, &len, NULL), CAP_OK);
   put_wire(n, wire, len, data);
   free(wire);
-  cap_overlay ov = overlay(0x10000, data);
+  nub_cap_overlay ov = overlay(0x10000, data);
   publish(n, &all, 1, &ov, 1, inst);
   double worst = 0;
   for (int i = 0; i < 3; i++) {
@@ -339,7 +339,7 @@ static void read_only_mappings_of_a_16mib_data_cap_take_milliseconds(void **stat
   uint8_t data[32], inst[32], *bytes;
   for (unsigned p = 0; p < BIG / PAGE; p++) all[p] = true;
   put_data(n, 9, BIG / PAGE, all, data, &bytes);
-  cap_mapping *maps = calloc(255, sizeof *maps);
+  nub_cap_mapping *maps = calloc(255, sizeof *maps);
   for (uint32_t i = 0; i < 255; i++) maps[i] = mapping(0x10000 + i * BIG, BIG / PAGE, CAP_ACCESS_RO, data);
   publish(n, maps, 255, NULL, 0, inst);
   const uint32_t last = 0x10000 + 254 * BIG + BIG - 8;
@@ -375,7 +375,7 @@ static void more_data_runs_than_the_limit_is_a_memory_error(void **state) {
   uint8_t data[32], inst[32];
   for (unsigned p = 0; p < 66; p++) alternate[p] = p % 2 == 0;
   put_data(n, 3, 66, alternate, data, NULL);
-  cap_mapping maps[255];
+  nub_cap_mapping maps[255];
   for (uint32_t i = 0; i < 255; i++) maps[i] = mapping(0x10000 + i * 66 * PAGE, 66, CAP_ACCESS_RW, data);
   publish(n, maps, 255, NULL, 0, inst);
   nub_invocation_result r = invoke(n, inst, 0, 0x10000, 0, UINT64_MAX);

@@ -40,7 +40,7 @@ static void put(nub *n, const uint8_t *wire, size_t len, uint8_t hash[32]) {
   if (nub_put_cap(n, wire, len, hash, &err)) fail_msg("put_cap: %s", err.msg);
 }
 
-static void put_bundle(nub *n, const cap_bundle *b) {
+static void put_bundle(nub *n, const nub_cap_bundle *b) {
   for (uint32_t i = 0; i < b->count; i++) {
     uint8_t h[32];
     put(n, b->items[i].wire, b->items[i].len, h);
@@ -59,19 +59,19 @@ static nub_invocation_result invoke(nub *n, const uint8_t *instance, uint32_t en
 
 /* r7 = r7 + r8, then halt (jump_ind to 0 + 0xFFFF0000). */
 static uint8_t *add_program(size_t *len) {
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *blob;
-  pvm_error err;
-  pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (pvm_builder_finish(b, &blob, len, &err)) fail_msg("builder: %s", err.msg);
-  pvm_builder_free(b);
+  nub_pvm_error err;
+  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (nub_pvm_builder_finish(b, &blob, len, &err)) fail_msg("builder: %s", err.msg);
+  nub_pvm_builder_free(b);
   return blob;
 }
 
-static void generic_bundle(const uint8_t *blob, size_t len, cap_bundle *out) {
-  cap_error err;
-  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &err)) fail_msg("build: %s", err.msg);
+static void generic_bundle(const uint8_t *blob, size_t len, nub_cap_bundle *out) {
+  nub_cap_error err;
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &err)) fail_msg("build: %s", err.msg);
 }
 
 /* ---- the tests ---- */
@@ -91,10 +91,10 @@ static void put_cap_returns_the_host_hash(void **state) {
   nub *n = open_nub();
   size_t len;
   uint8_t *blob = add_program(&len), h[32], want[32];
-  cap_bundle b;
+  nub_cap_bundle b;
   generic_bundle(blob, len, &b);
   for (uint32_t i = 0; i < b.count; i++) {
-    assert_int_equal(cap_hash_wire(b.items[i].wire, b.items[i].wire + b.items[i].len, want, NULL), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(b.items[i].wire, b.items[i].wire + b.items[i].len, want, NULL), CAP_OK);
     put(n, b.items[i].wire, b.items[i].len, h);
     assert_memory_equal(h, want, 32);
     put(n, b.items[i].wire, b.items[i].len, h);      /* idempotent */
@@ -104,17 +104,17 @@ static void put_cap_returns_the_host_hash(void **state) {
   assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
   assert_int_equal(ks.caps_total, b.count);
   assert_int_equal(ks.caps_published, b.count);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
   nub_close(n);
 }
 
 /* What `nub cap show` says about the same bytes. */
 static void decoder_reason(const uint8_t *wire, size_t len, char *out, size_t cap) {
-  cap_view v;
-  cap_error cerr;
-  assert_int_not_equal(cap_decode(wire, wire + len, &v, &cerr), CAP_OK);
-  snprintf(out, cap, "%s (%s error at byte %llu)", cerr.msg, cap_errcode_name(cerr.code),
+  nub_cap_view v;
+  nub_cap_error cerr;
+  assert_int_not_equal(nub_cap_decode(wire, wire + len, &v, &cerr), CAP_OK);
+  snprintf(out, cap, "%s (%s error at byte %llu)", cerr.msg, nub_cap_errcode_name(cerr.code),
            (unsigned long long)cerr.offset);
 }
 
@@ -123,7 +123,7 @@ static void malformed_caps_are_rejected_with_the_decoders_reason(void **state) {
   nub *n = open_nub();
   uint8_t *data, *cut, *extra;
   size_t data_len;
-  assert_int_equal(cap_encode_data_alloc(8192, (const uint8_t *)"abc", 3, &data, &data_len, NULL), CAP_OK);
+  assert_int_equal(nub_cap_encode_data_alloc(8192, (const uint8_t *)"abc", 3, &data, &data_len, NULL), CAP_OK);
   cut = malloc(data_len);
   extra = calloc(1, data_len + 1);
   memcpy(cut, data, data_len);
@@ -174,7 +174,7 @@ static uint8_t *distinct_data(uint64_t i, uint64_t size, size_t *len) {
   size_t fill = size < sizeof bytes ? (size_t)size : sizeof bytes;
   memset(bytes, 0x3C, fill);
   memcpy(bytes, &i, sizeof i);
-  if (cap_encode_data_alloc(size, bytes, fill, &wire, len, NULL)) fail_msg("encode data %llu", (unsigned long long)i);
+  if (nub_cap_encode_data_alloc(size, bytes, fill, &wire, len, NULL)) fail_msg("encode data %llu", (unsigned long long)i);
   return wire;
 }
 
@@ -200,7 +200,7 @@ static void a_full_heap_says_so(void **state) {
   for (uint64_t i = 0; i < 16 && rc == NUB_OK; i++) {
     memset(page, 0x11, sizeof page);
     memcpy(page, &i, sizeof i);
-    assert_int_equal(cap_encode_data_alloc(sizeof page, page, sizeof page, &d, &len, NULL), CAP_OK);
+    assert_int_equal(nub_cap_encode_data_alloc(sizeof page, page, sizeof page, &d, &len, NULL), CAP_OK);
     rc = nub_put_cap(n, d, len, hashes[published], &err);
     if (rc == NUB_OK) published++;
     free(d);
@@ -249,7 +249,7 @@ static void a_failed_allocation_does_not_wedge_publishing(void **state) {
   const struct { unsigned before; uint8_t nth; } cases[] = {{0, 1}, {0, 2}, {256, 1}, {256, 2}};
   size_t prog_len;
   uint8_t *prog = add_program(&prog_len);
-  cap_bundle b;
+  nub_cap_bundle b;
   generic_bundle(prog, prog_len, &b);
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     nub *n;
@@ -264,7 +264,7 @@ static void a_failed_allocation_does_not_wedge_publishing(void **state) {
       free(d);
     }
     fail_allocation(n, proc, cases[c].nth);
-    const cap_item *first = &b.items[0];
+    const nub_cap_item *first = &b.items[0];
     assert_int_equal(nub_put_cap(n, first->wire, first->len, h, &err), NUB_ERR_NOMEM);
     assert_non_null(strstr(err.msg, "kernel: no memory to grow its table"));
     assert_int_equal(nub_lookup(n, first->hash, NULL, 0, &got, NULL), NUB_ERR_NOT_FOUND);
@@ -292,7 +292,7 @@ static void a_failed_allocation_does_not_wedge_publishing(void **state) {
     nub_close(n);
   }
   nk_fail_allocation(0);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(prog);
 }
 
@@ -301,7 +301,7 @@ static void add_returns_the_sum_with_the_right_gas(void **state) {
   nub *n = open_nub();
   size_t len;
   uint8_t *blob = add_program(&len);
-  cap_bundle b;
+  nub_cap_bundle b;
   generic_bundle(blob, len, &b);
   put_bundle(n, &b);
   nub_invocation_result r = invoke(n, b.items[b.instance].hash, 0, 40, 2, 1000);
@@ -316,7 +316,7 @@ static void add_returns_the_sum_with_the_right_gas(void **state) {
   assert_int_equal(r.exit_reason, NUB_EXIT_OUT_OF_GAS);
   assert_int_equal(r.gas_remaining, 1);
   assert_int_equal(r.return_value, 1);                    /* phi7 = the argument */
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
   nub_close(n);
 }
@@ -324,28 +324,28 @@ static void add_returns_the_sum_with_the_right_gas(void **state) {
 static void spi_program_with_memory(void **state) {
   (void)state;
   /* r7 = [rw] + r7; [rw] = r7; halt through r0 (the SPI return address) */
-  pvm_spi_layout lay;
-  pvm_spi spi = {0};
+  nub_pvm_spi_layout lay;
+  nub_pvm_spi spi = {0};
   uint8_t *code, *wire;
   size_t code_len, wire_len;
-  cap_bundle b;
-  cap_error cerr;
+  nub_cap_bundle b;
+  nub_cap_error cerr;
   const uint8_t rw[8] = {5};
   spi.rw_data = rw;
   spi.rw_len = sizeof rw;
   spi.stack_size = 4096;
-  assert_int_equal(pvm_spi_layout_compute(&spi, 0, &lay, NULL), PVM_OK);
-  pvm_builder *pb = pvm_builder_new(PVM_PROFILE_GP07);
-  pvm_builder_insn(pb, PVM_OP_LOAD_U64, 8, 0, 0, lay.rw_start, 0);
-  pvm_builder_insn(pb, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  pvm_builder_insn(pb, PVM_OP_STORE_U64, 7, 0, 0, lay.rw_start, 0);
-  pvm_builder_insn(pb, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
-  assert_int_equal(pvm_builder_finish(pb, &code, &code_len, NULL), PVM_OK);
-  pvm_builder_free(pb);
+  assert_int_equal(nub_pvm_spi_layout_compute(&spi, 0, &lay, NULL), PVM_OK);
+  nub_pvm_builder *pb = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder_insn(pb, PVM_OP_LOAD_U64, 8, 0, 0, lay.rw_start, 0);
+  nub_pvm_builder_insn(pb, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  nub_pvm_builder_insn(pb, PVM_OP_STORE_U64, 7, 0, 0, lay.rw_start, 0);
+  nub_pvm_builder_insn(pb, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  assert_int_equal(nub_pvm_builder_finish(pb, &code, &code_len, NULL), PVM_OK);
+  nub_pvm_builder_free(pb);
   spi.code_blob = code;
   spi.code_blob_len = (uint32_t)code_len;
-  assert_int_equal(pvm_spi_encode(&spi, &wire, &wire_len, NULL), PVM_OK);
-  if (cap_build_spi(PVM_PROFILE_GP07, wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
+  assert_int_equal(nub_pvm_spi_encode(&spi, &wire, &wire_len, NULL), PVM_OK);
+  if (nub_cap_build_spi(PVM_PROFILE_GP07, wire, wire_len, NULL, 0, &b, &cerr)) fail_msg("build: %s", cerr.msg);
   nub *n = open_nub();
   put_bundle(n, &b);
   for (int i = 0; i < 2; i++) {   /* memory is fresh every time: 5 + 10 twice */
@@ -356,7 +356,7 @@ static void spi_program_with_memory(void **state) {
     assert_int_equal(r.return_value, 15);
     assert_int_equal(r.gas_remaining, 100 - 4);
   }
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(code);
   free(wire);
   nub_close(n);
@@ -364,15 +364,15 @@ static void spi_program_with_memory(void **state) {
 
 static void exits_are_reported(void **state) {
   (void)state;
-  pvm_builder *pb = pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder *pb = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint8_t *blob;
   size_t len;
-  cap_bundle b;
+  nub_cap_bundle b;
   /* endpoint 0: ecalli 77; the following trap panics.  r7 survives. */
-  pvm_builder_insn(pb, PVM_OP_ECALLI, 0, 0, 0, 77, 0);
-  pvm_builder_insn(pb, PVM_OP_LOAD_U8, 7, 0, 0, 0x20000, 0);
-  assert_int_equal(pvm_builder_finish(pb, &blob, &len, NULL), PVM_OK);
-  pvm_builder_free(pb);
+  nub_pvm_builder_insn(pb, PVM_OP_ECALLI, 0, 0, 0, 77, 0);
+  nub_pvm_builder_insn(pb, PVM_OP_LOAD_U8, 7, 0, 0, 0x20000, 0);
+  assert_int_equal(nub_pvm_builder_finish(pb, &blob, &len, NULL), PVM_OK);
+  nub_pvm_builder_free(pb);
   generic_bundle(blob, len, &b);
   nub *n = open_nub();
   put_bundle(n, &b);
@@ -381,32 +381,32 @@ static void exits_are_reported(void **state) {
   assert_int_equal(r.exit_arg, 77);
   assert_int_equal(r.return_value, 3);
   assert_int_equal(r.gas_remaining, 50 - 3);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
 
   /* a load from an unmapped page: page fault with the address */
-  pb = pvm_builder_new(PVM_PROFILE_GP07);
-  pvm_builder_insn(pb, PVM_OP_LOAD_U8, 7, 0, 0, 0x20010, 0);
-  assert_int_equal(pvm_builder_finish(pb, &blob, &len, NULL), PVM_OK);
-  pvm_builder_free(pb);
+  pb = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_builder_insn(pb, PVM_OP_LOAD_U8, 7, 0, 0, 0x20010, 0);
+  assert_int_equal(nub_pvm_builder_finish(pb, &blob, &len, NULL), PVM_OK);
+  nub_pvm_builder_free(pb);
   generic_bundle(blob, len, &b);
   put_bundle(n, &b);
   r = invoke(n, b.items[b.instance].hash, 0, 0, 0, 50);
   assert_int_equal(r.exit_reason, NUB_EXIT_PAGE_FAULT);
   assert_int_equal(r.exit_arg, 0x20000);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
 
   /* an empty program runs into the implicit trap */
-  pb = pvm_builder_new(PVM_PROFILE_GP07);
-  assert_int_equal(pvm_builder_finish(pb, &blob, &len, NULL), PVM_OK);
-  pvm_builder_free(pb);
+  pb = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  assert_int_equal(nub_pvm_builder_finish(pb, &blob, &len, NULL), PVM_OK);
+  nub_pvm_builder_free(pb);
   generic_bundle(blob, len, &b);
   put_bundle(n, &b);
   r = invoke(n, b.items[b.instance].hash, 0, 0, 0, 50);
   assert_int_equal(r.exit_reason, NUB_EXIT_PANIC);
   assert_int_equal(r.gas_remaining, 49);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
   nub_close(n);
 }
@@ -427,11 +427,11 @@ static void expect_kernel_error(nub_invocation_result r, uint32_t code) {
   assert_int_equal(r.gas_remaining, 0);
 }
 
-static void put_spec(nub *n, const cap_spec *spec, uint8_t hash[32]) {
+static void put_spec(nub *n, const nub_cap_spec *spec, uint8_t hash[32]) {
   uint8_t *wire;
   size_t len;
-  cap_error err;
-  if (cap_encode_alloc(spec, &wire, &len, &err)) fail_msg("encode: %s", err.msg);
+  nub_cap_error err;
+  if (nub_cap_encode_alloc(spec, &wire, &len, &err)) fail_msg("encode: %s", err.msg);
   put(n, wire, len, hash);
   free(wire);
 }
@@ -441,8 +441,8 @@ static void kernel_errors(void **state) {
   nub *n = open_nub();
   size_t len;
   uint8_t *blob = add_program(&len), data_hash[32], inst_hash[32], reply[64];
-  cap_bundle b;
-  cap_spec spec;
+  nub_cap_bundle b;
+  nub_cap_spec spec;
   size_t got;
   nub_invocation_result r;
   generic_bundle(blob, len, &b);
@@ -465,7 +465,7 @@ static void kernel_errors(void **state) {
   /* 22: the hash is a Data cap */
   uint8_t *data;
   size_t data_len;
-  assert_int_equal(cap_encode_data_alloc(4096, (const uint8_t *)"x", 1, &data, &data_len, NULL), CAP_OK);
+  assert_int_equal(nub_cap_encode_data_alloc(4096, (const uint8_t *)"x", 1, &data, &data_len, NULL), CAP_OK);
   put(n, data, data_len, data_hash);
   free(data);
   expect_kernel_error(invoke(n, data_hash, 0, 0, 0, 10), NUB_KERR_NOT_AN_INSTANCE);
@@ -473,12 +473,12 @@ static void kernel_errors(void **state) {
   /* 23: an Instance of an Image nobody published */
   memset(&spec, 0, sizeof spec);
   spec.kind = CAP_INSTANCE;
-  cap_instance_fresh(missing, &spec.instance);
+  nub_cap_instance_fresh(missing, &spec.instance);
   put_spec(n, &spec, inst_hash);
   expect_kernel_error(invoke(n, inst_hash, 0, 0, 0, 10), NUB_KERR_IMAGE_NOT_FOUND);
 
   /* 24: an Instance whose image hash names a Data cap */
-  cap_instance_fresh(data_hash, &spec.instance);
+  nub_cap_instance_fresh(data_hash, &spec.instance);
   put_spec(n, &spec, inst_hash);
   expect_kernel_error(invoke(n, inst_hash, 0, 0, 0, 10), NUB_KERR_NOT_AN_IMAGE);
 
@@ -506,8 +506,8 @@ static void kernel_errors(void **state) {
   }
 
   /* 26: a mapping whose Data cap was never published */
-  cap_mapping m = {0x10000, 0x1000, CAP_ACCESS_RO, {0}};
-  cap_endpoint ep = {0};
+  nub_cap_mapping m = {0x10000, 0x1000, CAP_ACCESS_RO, {0}};
+  nub_cap_endpoint ep = {0};
   memset(m.source, 0x77, sizeof m.source);
   memset(&spec, 0, sizeof spec);
   spec.kind = CAP_IMAGE;
@@ -522,7 +522,7 @@ static void kernel_errors(void **state) {
   put_spec(n, &spec, image2);
   memset(&spec, 0, sizeof spec);
   spec.kind = CAP_INSTANCE;
-  cap_instance_fresh(image2, &spec.instance);
+  nub_cap_instance_fresh(image2, &spec.instance);
   put_spec(n, &spec, inst_hash);
   expect_kernel_error(invoke(n, inst_hash, 0, 0, 0, 10), NUB_KERR_MEMORY);
   expect_reason(n, "memory: ");
@@ -532,19 +532,19 @@ static void kernel_errors(void **state) {
   assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
   assert_int_equal(ks.kernel_errors, 7 + 3);   /* the three endpoints above 255 sent raw */
   (void)image_hash;
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
   nub_close(n);
 }
 
 /* An engine whose compile always fails, to reach error 50. */
-static int failing_compile(const pvm_program *prog, void **code, pvm_error *err) {
+static int failing_compile(const nub_pvm_program *prog, void **code, nub_pvm_error *err) {
   (void)prog; (void)code;
   if (err) snprintf(err->msg, sizeof err->msg, "injected compile failure");
   return PVM_ERR_UNSUPPORTED;
 }
 
-static pvm_engine failing_engine;
+static nub_pvm_engine failing_engine;
 
 static void compile_failure(void **state) {
   (void)state;
@@ -553,7 +553,7 @@ static void compile_failure(void **state) {
   char guest[4096];
   snprintf(guest, sizeof guest, "%s/nub-guest-test", getenv("NUB_BINARY_DIR"));
   o.guest_path = guest;
-  failing_engine = pvm_engine_interp;
+  failing_engine = nub_pvm_engine_interp;
   failing_engine.name = "test-failing-compile";
   failing_engine.compile = failing_compile;
   assert_int_equal(nk_add_engine(&failing_engine), 0);
@@ -562,11 +562,11 @@ static void compile_failure(void **state) {
   assert_int_equal(nub_open(&o, &n, NULL), NUB_OK);
   size_t len;
   uint8_t *blob = add_program(&len);
-  cap_bundle b;
+  nub_cap_bundle b;
   generic_bundle(blob, len, &b);
   put_bundle(n, &b);
   expect_kernel_error(invoke(n, b.items[b.instance].hash, 0, 0, 0, 10), NUB_KERR_COMPILE_FAILED);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
   nub_close(n);
 }
@@ -582,7 +582,7 @@ static void heap_stats_move_with_publications(void **state) {
   assert_true(before.allocation_count > 0);        /* the directory itself */
   uint8_t page[4096];
   memset(page, 0xAB, sizeof page);
-  assert_int_equal(cap_encode_data_alloc(8192, page, sizeof page, &data, &len, NULL), CAP_OK);
+  assert_int_equal(nub_cap_encode_data_alloc(8192, page, sizeof page, &data, &len, NULL), CAP_OK);
   put(n, data, len, h);
   assert_int_equal(nub_heap_stats(n, &after, NULL), NUB_OK);
   assert_true(after.allocated_bytes >= before.allocated_bytes + len);
@@ -627,7 +627,7 @@ static void evict_forces_a_recompile(void **state) {
   nub *n = open_nub();
   size_t len;
   uint8_t *blob = add_program(&len);
-  cap_bundle b;
+  nub_cap_bundle b;
   struct nub_kernel_stats ks;
   generic_bundle(blob, len, &b);
   put_bundle(n, &b);
@@ -641,7 +641,7 @@ static void evict_forces_a_recompile(void **state) {
   assert_int_equal(ks.jit_compiles, 2);
   assert_int_equal(ks.jit_evictions, 1);
   assert_int_equal(ks.invocations, 4);
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(blob);
   nub_close(n);
 }
@@ -667,45 +667,45 @@ static void unknown_fn_and_bad_payloads(void **state) {
 ** where 101 is gp07's sbrk: an Image run under the wrong profile returns
 ** another r7. */
 typedef struct profile_program {
-  pvm_profile profile;
-  pvm_program *prog;       /* the same bytes, loaded here for the expected costs */
-  cap_bundle caps;
+  nub_pvm_profile profile;
+  nub_pvm_program *prog;       /* the same bytes, loaded here for the expected costs */
+  nub_cap_bundle caps;
   uint32_t store_pc, halt_pc;
 } profile_program;
 
-static void build_profile_program(profile_program *pp, pvm_profile profile) {
-  pvm_builder *b = pvm_builder_new(profile);
+static void build_profile_program(profile_program *pp, nub_pvm_profile profile) {
+  nub_pvm_builder *b = nub_pvm_builder_new(profile);
   uint8_t *blob;
   size_t len;
-  pvm_error err;
-  cap_error cerr;
-  const cap_region ro = {0x20000, 0x1000, CAP_ACCESS_RO, NULL, 0};
-  uint32_t halt = pvm_builder_label(b);
-  pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  pvm_builder_insn(b, PVM_OP_COUNT_SET_BITS_64, 7, 0, 7, 0, 0);
-  pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 9, 0, 0, halt);
-  pvm_builder_insn(b, PVM_OP_STORE_U8, 7, 0, 0, 0x20000, 0);
-  pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
-  pvm_builder_bind(b, halt);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 0, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
-  if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
-  pvm_builder_free(b);
+  nub_pvm_error err;
+  nub_cap_error cerr;
+  const nub_cap_region ro = {0x20000, 0x1000, CAP_ACCESS_RO, NULL, 0};
+  uint32_t halt = nub_pvm_builder_label(b);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_COUNT_SET_BITS_64, 7, 0, 7, 0, 0);
+  nub_pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 9, 0, 0, halt);
+  nub_pvm_builder_insn(b, PVM_OP_STORE_U8, 7, 0, 0, 0x20000, 0);
+  nub_pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, halt);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 0, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  nub_pvm_builder_free(b);
   pp->profile = profile;
-  assert_int_equal(pvm_program_load(profile, blob, len, &pp->prog, &err), PVM_OK);
+  assert_int_equal(nub_pvm_program_load(profile, blob, len, &pp->prog, &err), PVM_OK);
   /* the blocks: [add, popcount, branch] [store, trap] [load_imm, jump_ind] */
-  const pvm_blob *pb = pvm_program_blob(pp->prog);
+  const nub_pvm_blob *pb = nub_pvm_program_blob(pp->prog);
   uint32_t heads[3], n = 0;
   for (uint32_t pc = 0; pc < pb->code_len && n < 3; pc++)
-    if (pvm_program_is_block_start(pp->prog, pc)) heads[n++] = pc;
+    if (nub_pvm_program_is_block_start(pp->prog, pc)) heads[n++] = pc;
   assert_int_equal(n, 3);
   pp->store_pc = heads[1];
   pp->halt_pc = heads[2];
-  if (cap_build_generic(profile, blob, len, &ro, 1, &pp->caps, &cerr)) fail_msg("build: %s", cerr.msg);
+  if (nub_cap_build_generic(profile, blob, len, &ro, 1, &pp->caps, &cerr)) fail_msg("build: %s", cerr.msg);
   free(blob);
 }
 
-static nub_invocation_result invoke4(nub *n, const cap_bundle *b, uint64_t r7, uint64_t r8,
+static nub_invocation_result invoke4(nub *n, const nub_cap_bundle *b, uint64_t r7, uint64_t r8,
                                      uint64_t r9, uint64_t gas) {
   nub_invocation_result r;
   nub_error err;
@@ -733,32 +733,32 @@ static void images_run_under_their_own_profile(void **state) {
   for (int round = 0; round < 2; round++)   /* alternating, warm the second time */
     for (int k = 0; k < 2; k++) {
       const profile_program *p = &pp[k];
-      int64_t entry = pvm_program_entry_cost(p->prog, 0);
+      int64_t entry = nub_pvm_program_entry_cost(p->prog, 0);
       nub_invocation_result r = invoke4(n, &p->caps, a, b, 1, gas);
       assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
       assert_int_equal(r.return_value, 10);
-      assert_int_equal(r.gas_remaining, gas - entry - pvm_program_entry_cost(p->prog, p->halt_pc));
+      assert_int_equal(r.gas_remaining, gas - entry - nub_pvm_program_entry_cost(p->prog, p->halt_pc));
       r = invoke4(n, &p->caps, a, b, 0, gas);
-      bool faults = pvm_profile_semantics(p->profile)->ro_store_faults;
+      bool faults = nub_pvm_profile_semantics(p->profile)->ro_store_faults;
       assert_int_equal(faults, p->profile == PVM_PROFILE_JAMV1);
       assert_int_equal(r.exit_reason, faults ? NUB_EXIT_PAGE_FAULT : NUB_EXIT_PANIC);
       assert_int_equal(r.exit_arg, faults ? 0x20000 : 0);
       assert_int_equal(r.return_value, 10);
-      assert_int_equal(r.gas_remaining, gas - entry - pvm_program_entry_cost(p->prog, p->store_pc));
+      assert_int_equal(r.gas_remaining, gas - entry - nub_pvm_program_entry_cost(p->prog, p->store_pc));
     }
   struct nub_kernel_stats ks;
   assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
   assert_int_equal(ks.jit_compiles, 2);           /* once per Image, each under its profile */
   nub_close(n);
   for (int k = 0; k < 2; k++) {
-    cap_bundle_free(&pp[k].caps);
-    pvm_program_free(pp[k].prog);
+    nub_cap_bundle_free(&pp[k].caps);
+    nub_pvm_program_free(pp[k].prog);
   }
 }
 
 /* A REPUBLISH payload: header, then (hash, len, wire) per item of b
 ** (hashes as given); returns its length. */
-static size_t republish_frame(uint8_t *buf, const cap_bundle *b, uint32_t reserved) {
+static size_t republish_frame(uint8_t *buf, const nub_cap_bundle *b, uint32_t reserved) {
   nub_republish_header h = {b->count, reserved};
   size_t at = sizeof h;
   memcpy(buf, &h, sizeof h);
@@ -781,7 +781,7 @@ static void republish_stores_records_and_names_bad_ones(void **state) {
   nub *n = open_nub();
   size_t len, got;
   uint8_t *blob = add_program(&len), *frame = malloc(1u << 16);
-  cap_bundle b;
+  nub_cap_bundle b;
   nub_republish_reply r;
   nub_error err;
   generic_bundle(blob, len, &b);
@@ -820,11 +820,11 @@ static void republish_stores_records_and_names_bad_ones(void **state) {
   struct nub_kernel_stats before, after;
   assert_int_equal(nub_kernel_stats(n, &before, NULL), NUB_OK);
   uint8_t page[4096] = {1};
-  cap_bundle two = {0};
+  nub_cap_bundle two = {0};
   two.count = 2;
   two.items = calloc(2, sizeof *two.items);
-  assert_int_equal(cap_encode_data_alloc(sizeof page, page, sizeof page, &two.items[0].wire, &two.items[0].len, NULL), CAP_OK);
-  assert_int_equal(cap_hash_wire(two.items[0].wire, two.items[0].wire + two.items[0].len, two.items[0].hash, NULL), CAP_OK);
+  assert_int_equal(nub_cap_encode_data_alloc(sizeof page, page, sizeof page, &two.items[0].wire, &two.items[0].len, NULL), CAP_OK);
+  assert_int_equal(nub_cap_hash_wire(two.items[0].wire, two.items[0].wire + two.items[0].len, two.items[0].hash, NULL), CAP_OK);
   two.items[1].wire = (uint8_t *)"\x09\x09\x09";
   two.items[1].len = 3;
   flen = republish_frame(frame, &two, 0);
@@ -847,7 +847,7 @@ static void republish_stores_records_and_names_bad_ones(void **state) {
   free(two.items);
   uint64_t v;
   assert_int_equal(nub_smoke(n, &v, NULL), NUB_OK);     /* still serving */
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   free(frame);
   free(blob);
   nub_close(n);

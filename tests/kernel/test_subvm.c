@@ -54,7 +54,7 @@ static nub *open_engine(const char *engine) {
 /* A program from assembler text, published with an optional read-write
 ** mapping of one page at RW_AT whose first u64 is rw_word. */
 typedef struct program {
-  cap_bundle caps;
+  nub_cap_bundle caps;
   const uint8_t *instance, *image;
 } program;
 
@@ -62,14 +62,14 @@ static void publish_sized(nub *n, const char *text, uint32_t rw_size, uint64_t r
                           program *p) {
   uint8_t *blob, page[8];
   size_t len;
-  pvm_error perr;
-  cap_error cerr;
+  nub_pvm_error perr;
+  nub_cap_error cerr;
   bool rw = rw_size > 0;
   memcpy(page, &rw_word, sizeof page);
-  cap_region region = {RW_AT, rw_size, CAP_ACCESS_RW, page, sizeof page};
-  if (pvm_asm(PVM_PROFILE_GP07, text, strlen(text), &blob, &len, NULL, &perr))
+  nub_cap_region region = {RW_AT, rw_size, CAP_ACCESS_RW, page, sizeof page};
+  if (nub_pvm_asm(PVM_PROFILE_GP07, text, strlen(text), &blob, &len, NULL, &perr))
     fail_msg("asm: %s", perr.msg);
-  if (cap_build_generic(PVM_PROFILE_GP07, blob, len, rw ? &region : NULL, rw ? 1 : 0,
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, rw ? &region : NULL, rw ? 1 : 0,
                         &p->caps, &cerr))
     fail_msg("build: %s", cerr.msg);
   free(blob);
@@ -135,7 +135,7 @@ static void fib_20_through_sub_vms_is_6765(void **state) {
   assert_int_equal(after.jit_compiles - before.jit_compiles, 1);
   r = invoke(n, &p, 20, 0, GAS);      /* and again: nothing leaked into the next */
   expect(r, NUB_EXIT_HALT, 6765);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -158,7 +158,7 @@ static void a_call_halt_round_costs_the_table_exactly(void **state) {
   nub_invocation_result r = invoke(n, &p, 2, 0, used_one - 4 + 6 + kernel - 1);
   assert_int_equal(r.exit_reason, NUB_EXIT_OUT_OF_GAS);
   assert_int_equal(r.gas_remaining, kernel - 1);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -185,7 +185,7 @@ static void reply_returns_phi7_and_status_ok(void **state) {
   nub_invocation_result r = invoke(n, &p, 1, 9, GAS);
   expect(r, NUB_EXIT_HOST_CALL, 14);
   assert_int_equal(r.exit_arg, 0);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -208,13 +208,13 @@ static void image_hash_chain_is_blake2b_of_parent_chain_and_image(void **state) 
   uint8_t root[32], child[32];
   uint64_t w0, w1;
   publish(n, chain_src, true, 0, &p);
-  cap_hash_chain(zero, p.image, root);     /* a fresh Instance chains from zero */
-  cap_hash_chain(root, p.image, child);
+  nub_cap_hash_chain(zero, p.image, root);     /* a fresh Instance chains from zero */
+  nub_cap_hash_chain(root, p.image, child);
   memcpy(&w0, child, 8);
   memcpy(&w1, child + 8, 8);
   expect(invoke(n, &p, 0, 0, GAS), NUB_EXIT_HALT, w0);
   expect(invoke(n, &p, 0, 1, GAS), NUB_EXIT_HALT, w1);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -226,7 +226,7 @@ static void image_hash_chain_into_unwritable_memory_is_a_page_fault(void **state
   nub_invocation_result r = invoke(n, &p, 0, 0, GAS);
   assert_int_equal(r.exit_reason, NUB_EXIT_PAGE_FAULT);
   assert_int_equal(r.exit_arg, RW_AT);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -258,14 +258,14 @@ static void the_scratchpad_slot_goes_down_and_comes_back(void **state) {
   uint8_t root[32], x[32], y[32];
   uint64_t wx, wy;
   publish(n, scratch_src, false, 0, &p);
-  cap_hash_chain(zero, p.image, root);
-  cap_hash_chain(root, p.image, x);        /* X and C: children of the root */
-  cap_hash_chain(x, p.image, y);           /* Y: a child of C */
+  nub_cap_hash_chain(zero, p.image, root);
+  nub_cap_hash_chain(root, p.image, x);        /* X and C: children of the root */
+  nub_cap_hash_chain(x, p.image, y);           /* Y: a child of C */
   memcpy(&wx, x, 8);
   memcpy(&wy, y, 8);
   expect(invoke(n, &p, 0, 0, GAS), NUB_EXIT_HALT, wx);
   expect(invoke(n, &p, 0, 1, GAS), NUB_EXIT_HALT, wy);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -304,7 +304,7 @@ static void host_yield_is_caught_by_the_caller_and_resumed_or_dropped(void **sta
   expect(invoke(n, &p, 0, 0, GAS), NUB_EXIT_HALT, 11049);
   /* dropped: 42 + 10000, then the second call yields again: 42 */
   expect(invoke(n, &p, 1, 0, GAS), NUB_EXIT_HALT, 10042 + 42);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -320,12 +320,12 @@ static const char *slots_src =
     "  jump done\n"
     HALT;
 
-static void put_spec(nub *n, const cap_spec *spec, uint8_t hash[32]) {
+static void put_spec(nub *n, const nub_cap_spec *spec, uint8_t hash[32]) {
   uint8_t *wire;
   size_t len;
-  cap_error cerr;
+  nub_cap_error cerr;
   nub_error err;
-  if (cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
+  if (nub_cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
   if (nub_put_cap(n, wire, len, hash, &err)) fail_msg("put_cap: %s", err.msg);
   free(wire);
 }
@@ -334,17 +334,17 @@ static void slots_come_from_the_image_and_the_instance_cnode(void **state) {
   (void)state;
   nub *n = open_nub();
   program a, b;
-  cap_view view;
-  cap_spec image, inst, cnode = {.kind = CAP_CNODE};
-  cap_error cerr;
+  nub_cap_view view;
+  nub_cap_spec image, inst, cnode = {.kind = CAP_CNODE};
+  nub_cap_error cerr;
   uint8_t image_hash[32], inst_hash[32], cnode_hash[32];
   publish(n, "add_imm_64 r7, r7, 100\n" HALT, false, 0, &b);
   publish(n, slots_src, false, 0, &a);
-  const cap_item *ai = &a.caps.items[a.caps.image];
-  if (cap_decode(ai->wire, ai->wire + ai->len, &view, &cerr) ||
-      cap_spec_from_view(&view, &image, &cerr))
+  const nub_cap_item *ai = &a.caps.items[a.caps.image];
+  if (nub_cap_decode(ai->wire, ai->wire + ai->len, &view, &cerr) ||
+      nub_cap_spec_from_view(&view, &image, &cerr))
     fail_msg("image: %s", cerr.msg);
-  cap_slot image_slot = {1, {1}, {0}}, cnode_slot = {1, {2}, {0}};
+  nub_cap_slot image_slot = {1, {1}, {0}}, cnode_slot = {1, {2}, {0}};
   memcpy(image_slot.hash, b.instance, 32);
   memcpy(cnode_slot.hash, b.image, 32);
   image.image.slots = &image_slot;
@@ -354,7 +354,7 @@ static void slots_come_from_the_image_and_the_instance_cnode(void **state) {
   cnode.cnode.slot_count = 1;
   put_spec(n, &cnode, cnode_hash);
   inst.kind = CAP_INSTANCE;
-  cap_instance_fresh(image_hash, &inst.instance);
+  nub_cap_instance_fresh(image_hash, &inst.instance);
   memcpy(inst.instance.root_cnode, cnode_hash, 32);
   put_spec(n, &inst, inst_hash);
   program root = {.instance = inst_hash, .image = image_hash};
@@ -365,9 +365,9 @@ static void slots_come_from_the_image_and_the_instance_cnode(void **state) {
   expect_kernel_error(invoke(n, &root, 0, 0, GAS), NUB_KERR_SLOT_EMPTY);
   image.image.slots = NULL;             /* the spec's own arrays, not ours */
   image.image.slot_count = 0;
-  cap_spec_free(&image);
-  cap_bundle_free(&a.caps);
-  cap_bundle_free(&b.caps);
+  nub_cap_spec_free(&image);
+  nub_cap_bundle_free(&a.caps);
+  nub_cap_bundle_free(&b.caps);
   nub_close(n);
 }
 
@@ -389,26 +389,26 @@ static void a_callee_compile_never_evicts_its_caller(void **state) {
   (void)state;
   nub *n = open_nub_budget(4u << 20);
   program a, b;
-  cap_view view;
-  cap_spec image, inst;
-  cap_error cerr;
+  nub_cap_view view;
+  nub_cap_spec image, inst;
+  nub_cap_error cerr;
   uint8_t image_hash[32], inst_hash[32];
   char *callee = padded(40000, "add_imm_64 r7, r7, 100\n" HALT);
   char *caller = padded(40000, "load_imm r7, 1\n load_imm r8, 0\n load_imm r9, 5\n ecalli 26\n"
                                "add_imm_64 r7, r7, 1\n" HALT);
   publish(n, callee, false, 0, &b);
   publish(n, caller, false, 0, &a);
-  const cap_item *ai = &a.caps.items[a.caps.image];
-  if (cap_decode(ai->wire, ai->wire + ai->len, &view, &cerr) ||
-      cap_spec_from_view(&view, &image, &cerr))
+  const nub_cap_item *ai = &a.caps.items[a.caps.image];
+  if (nub_cap_decode(ai->wire, ai->wire + ai->len, &view, &cerr) ||
+      nub_cap_spec_from_view(&view, &image, &cerr))
     fail_msg("image: %s", cerr.msg);
-  cap_slot slot = {1, {1}, {0}};
+  nub_cap_slot slot = {1, {1}, {0}};
   memcpy(slot.hash, b.instance, 32);
   image.image.slots = &slot;
   image.image.slot_count = 1;
   put_spec(n, &image, image_hash);
   inst.kind = CAP_INSTANCE;
-  cap_instance_fresh(image_hash, &inst.instance);
+  nub_cap_instance_fresh(image_hash, &inst.instance);
   put_spec(n, &inst, inst_hash);
   program root = {.instance = inst_hash, .image = image_hash};
   struct nub_kernel_stats before = stats(n);
@@ -424,9 +424,9 @@ static void a_callee_compile_never_evicts_its_caller(void **state) {
   expect(invoke(n, &b, 1, 0, GAS), NUB_EXIT_HALT, 101);
   image.image.slots = NULL;
   image.image.slot_count = 0;
-  cap_spec_free(&image);
-  cap_bundle_free(&a.caps);
-  cap_bundle_free(&b.caps);
+  nub_cap_spec_free(&image);
+  nub_cap_bundle_free(&a.caps);
+  nub_cap_bundle_free(&b.caps);
   free(callee);
   free(caller);
   nub_close(n);
@@ -465,7 +465,7 @@ static void a_callee_writes_its_own_copy_and_keeps_it_between_calls(void **state
   assert_int_equal(after.frames_created - before.frames_created, 2);
   /* nothing survives the invocation */
   expect(invoke(n, &p, 0, 0, GAS), NUB_EXIT_HALT, 111112111ull);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -493,7 +493,7 @@ static void the_depth_limit_is_error_51(void **state) {
   expect(invoke(n, &p, NK_MAX_DEPTH - 1, 0, GAS), NUB_EXIT_HALT, NK_MAX_DEPTH - 1);
   expect_kernel_error(invoke(n, &p, NK_MAX_DEPTH, 0, GAS), NUB_KERR_DEPTH_LIMIT);
   expect(invoke(n, &p, 3, 0, GAS), NUB_EXIT_HALT, 3);   /* the kernel lives on */
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -508,7 +508,7 @@ static void out_of_gas_in_a_grandchild_ends_the_whole_chain(void **state) {
   assert_int_equal(r.gas_remaining, 0);
   assert_int_equal(stats(n).frames_created - before.frames_created, 2);
   expect(invoke(n, &p, 2, 0, GAS), NUB_EXIT_HALT, 2);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -522,7 +522,7 @@ static void frames_share_the_memory_budget(void **state) {
   expect(invoke(n, &p, 1, 0, GAS), NUB_EXIT_HALT, 1);
   expect_kernel_error(invoke(n, &p, 2, 0, GAS), NUB_KERR_OUT_OF_MEMORY);
   expect(invoke(n, &p, 1, 0, GAS), NUB_EXIT_HALT, 1);   /* all given back */
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -546,10 +546,10 @@ static void filling_slots_is_bounded_by_the_budget(void **state) {
   publish(n, fill_src, false, 0, &p);
   for (int i = 0; i < 2; i++)
     expect_kernel_error(invoke(n, &p, 0, 0, GAS), NUB_KERR_OUT_OF_MEMORY);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   publish(n, "load_imm r7, -1\n load_imm r9, 1\n ecalli 18\n" HALT, false, 0, &p);
   expect(invoke(n, &p, 0, 0, GAS), NUB_EXIT_HALT, 0);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -595,7 +595,7 @@ static void each_kernel_error_of_the_frames(void **state) {
     if (r.exit_reason != NUB_EXIT_KERNEL_ERROR || r.exit_arg != error_cases[i].code)
       fail_msg("%s: exit %u/%u, expected kernel error %u", error_cases[i].name,
                r.exit_reason, r.exit_arg, error_cases[i].code);
-    cap_bundle_free(&p.caps);
+    nub_cap_bundle_free(&p.caps);
   }
   nub_close(n);
 }
@@ -622,7 +622,7 @@ static void a_frame_holding_a_caught_yield_is_error_74(void **state) {
   publish(n, pending_src, false, 0, &p);
   for (uint64_t how = 0; how < 3; how++)
     expect_kernel_error(invoke(n, &p, 0, how, GAS), NUB_KERR_PENDING);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 
@@ -645,11 +645,11 @@ static void spawning_and_calling_in_a_loop_ends_out_of_gas(void **state) {
              "  load_imm r8, 7\n jump flat\n" HALT, false, 0, &p);
   nub_invocation_result r = invoke(n, &p, 0, 7, 20000000);
   assert_int_equal(r.exit_reason, NUB_EXIT_OUT_OF_GAS);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   program q;
   publish(n, churn_src, false, 0, &q);
   expect_kernel_error(invoke(n, &q, 0, 0, GAS), NUB_KERR_DEPTH_LIMIT);
-  cap_bundle_free(&q.caps);
+  nub_cap_bundle_free(&q.caps);
   nub_close(n);
 }
 
@@ -699,8 +699,8 @@ static void random_kernel_operations_agree_on_both_engines(void **state) {
       known = x.exit_reason == NUB_EXIT_KERNEL_ERROR && x.exit_arg == codes[i];
     if (!known) fail_msg("program %d: exit %u/%u\n%s", prog, x.exit_reason, x.exit_arg, text);
     kinds[x.exit_reason == NUB_EXIT_KERNEL_ERROR ? 5 : x.exit_reason]++;
-    cap_bundle_free(&a.caps);
-    cap_bundle_free(&b.caps);
+    nub_cap_bundle_free(&a.caps);
+    nub_cap_bundle_free(&b.caps);
   }
   printf("exits: halt %u, host %u, out-of-gas %u, page fault %u, kernel error %u\n", kinds[0],
          kinds[4], kinds[2], kinds[3], kinds[5]);
@@ -709,7 +709,7 @@ static void random_kernel_operations_agree_on_both_engines(void **state) {
   program f;
   publish(jit, bench_source_text("subvm_fib"), false, 0, &f);
   expect(invoke(jit, &f, 10, 0, GAS), NUB_EXIT_HALT, 55);
-  cap_bundle_free(&f.caps);
+  nub_cap_bundle_free(&f.caps);
   nub_close(interp);
   nub_close(jit);
 }
@@ -757,7 +757,7 @@ static void a_called_frame_logs_through_the_kernel(void **state) {
   r = invoke(n, &p, 0, 0, GAS);
   assert_int_equal(r.exit_reason, NUB_EXIT_HOST_CALL);
   assert_int_equal(r.exit_arg, NUB_HOST_CALL_LOG);
-  cap_bundle_free(&p.caps);
+  nub_cap_bundle_free(&p.caps);
   nub_close(n);
 }
 

@@ -37,17 +37,17 @@ int main(void) {
   /* nub: start the hash layer, build and hash caps. */
   check(nub_cap_init() == CAP_OK, "nub_cap_init succeeds");
   static const uint8_t blob[] = {0, 0, 1, 0, 1};   /* generic blob: one trap */
-  cap_bundle b = {0};
-  cap_error cerr;
-  int rc = cap_build_generic(PVM_PROFILE_GP07, blob, sizeof blob, NULL, 0, &b, &cerr);
-  check(rc == CAP_OK && b.count >= 2, "nub cap_build_generic builds a bundle");
+  nub_cap_bundle b = {0};
+  nub_cap_error cerr;
+  int rc = nub_cap_build_generic(PVM_PROFILE_GP07, blob, sizeof blob, NULL, 0, &b, &cerr);
+  check(rc == CAP_OK && b.count >= 2, "nub nub_cap_build_generic builds a bundle");
   for (uint32_t i = 0; rc == CAP_OK && i < b.count; i++) {
     uint8_t h[CAP_HASH_SIZE];
-    check(cap_hash_wire(b.items[i].wire, b.items[i].wire + b.items[i].len, h, &cerr) == CAP_OK &&
+    check(nub_cap_hash_wire(b.items[i].wire, b.items[i].wire + b.items[i].len, h, &cerr) == CAP_OK &&
               !memcmp(h, b.items[i].hash, sizeof h),
-          "nub cap_hash_wire gives the bundle's hash");
+          "nub nub_cap_hash_wire gives the bundle's hash");
   }
-  cap_bundle_free(&b);
+  nub_cap_bundle_free(&b);
   check(!strcmp(nub_version(), NUB_VERSION_STRING), "nub_version matches the headers");
 
   /* libcap again, after nub. */

@@ -81,7 +81,7 @@ static uint64_t native_digest(const wl_info *w, uint64_t verbose) {
 /* Each workload on both engines, log lines and digest equal to native. */
 static void every_workload_matches_native_on_both_engines(void **state) {
   (void)state;
-  const pvm_engine *engines[] = {&pvm_engine_interp, &jit_engine};
+  const nub_pvm_engine *engines[] = {&nub_pvm_engine_interp, &nub_jit_engine};
   int count = 0;
   for (const wl_info *w = wl_table; w->name; w++) {
     size_t len;
@@ -92,13 +92,13 @@ static void every_workload_matches_native_on_both_engines(void **state) {
     for (size_t e = 0; e < 2; e++) {
       logbuf log = {{0}, 0};
       guest_result r;
-      pvm_error err;
+      nub_pvm_error err;
       int rc = guest_spi_run(prog, len, PVM_PROFILE_GP07, engines[e], w->test_n, 1, GAS, 1,
                              guest_sink, &log, &r, &err);
       if (rc) fail_msg("%s on %s: %s", w->name, engines[e]->name, err.msg);
       if (r.status != PVM_HALT || r.value != expect)
         fail_msg("%s on %s: %s at pc %u, digest %016llx, native %016llx", w->name,
-                 engines[e]->name, pvm_status_name(r.status), r.pc,
+                 engines[e]->name, nub_pvm_status_name(r.status), r.pc,
                  (unsigned long long)r.value, (unsigned long long)expect);
       assert_int_equal(r.log_calls, 1);
       assert_string_equal(log.text, native_log.text);
@@ -115,12 +115,12 @@ static void every_workload_matches_native_on_both_engines(void **state) {
 ** 0 and halts, on both engines, without touching memory it does not own. */
 static void heap_exhaustion_returns_null_not_a_fault(void **state) {
   (void)state;
-  const pvm_engine *engines[] = {&pvm_engine_interp, &jit_engine};
+  const nub_pvm_engine *engines[] = {&nub_pvm_engine_interp, &nub_jit_engine};
   size_t len;
   uint8_t *prog = read_program("sha256", &len);
   for (size_t e = 0; e < 2; e++) {
     guest_result r;
-    pvm_error err;
+    nub_pvm_error err;
     assert_int_equal(guest_spi_run(prog, len, PVM_PROFILE_GP07, engines[e], 128u << 20, 0, GAS, 1,
                                    NULL, NULL, &r, &err), 0);
     assert_int_equal(r.status, PVM_HALT);
@@ -140,14 +140,14 @@ static void run_backend(nub_backend backend) {
     nub_options opt;
     nub *n = NULL;
     nub_error err;
-    cap_bundle b = {0};
-    cap_error cerr;
+    nub_cap_bundle b = {0};
+    nub_cap_error cerr;
     nub_invocation_result r;
     nub_options_init(&opt);
     opt.backend = backend;
     if (nub_open(&opt, &n, &err)) fail_msg("nub_open: %s", err.msg);
-    if (cap_build_spi(PVM_PROFILE_GP07, prog, len, NULL, 0, &b, &cerr))
-      fail_msg("%s: cap_build_spi: %s", w->name, cerr.msg);
+    if (nub_cap_build_spi(PVM_PROFILE_GP07, prog, len, NULL, 0, &b, &cerr))
+      fail_msg("%s: nub_cap_build_spi: %s", w->name, cerr.msg);
     for (uint32_t i = 0; i < b.count; i++) {
       nub_hash h;
       if (nub_put_cap(n, b.items[i].wire, b.items[i].len, h, &err)) fail_msg("put_cap: %s", err.msg);
@@ -174,7 +174,7 @@ static void run_backend(nub_backend backend) {
     assert_int_equal(nub_invoke(n, b.items[b.instance].hash, 0, verbose, (uint64_t)GAS, &r, &err), NUB_OK);
     assert_int_equal(r.exit_reason, 4);
     assert_int_equal(r.exit_arg, GUEST_HOST_LOG);
-    cap_bundle_free(&b);
+    nub_cap_bundle_free(&b);
     nub_close(n);
     free(prog);
   }
@@ -244,37 +244,37 @@ static void log_call_with_bad_message_resumes_with_oob(void **state) {
     {0x20000, 1u << 20, 0, GUEST_LOG_MAX},       /* mapped page, cut to the limit */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP07);
+    nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
     uint8_t *blob = NULL;
     size_t len;
-    pvm_program *prog = NULL;
-    pvm_mem *mem = NULL;
-    pvm_vm vm;
+    nub_pvm_program *prog = NULL;
+    nub_pvm_mem *mem = NULL;
+    nub_pvm_vm vm;
     uint64_t calls = 0;
     size_t got_len = 0;
     assert_non_null(b);
-    pvm_builder_insn(b, PVM_OP_LOAD_IMM_64, 10, 0, 0, cases[i].addr, 0);
-    pvm_builder_insn(b, PVM_OP_LOAD_IMM_64, 11, 0, 0, cases[i].len, 0);
-    pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, GUEST_HOST_LOG, 0);
-    pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
-    assert_int_equal(pvm_builder_finish(b, &blob, &len, NULL), 0);
-    pvm_builder_free(b);
-    assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, NULL), 0);
-    assert_int_equal(pvm_mem_new(&mem, NULL), 0);
-    assert_int_equal(pvm_mem_map(mem, 0x20000, 2 * GUEST_LOG_MAX, PVM_ACCESS_RW, NULL), 0);
-    assert_int_equal(pvm_vm_init(&vm, prog, mem, &pvm_engine_interp, NULL, NULL), 0);
+    nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM_64, 10, 0, 0, cases[i].addr, 0);
+    nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM_64, 11, 0, 0, cases[i].len, 0);
+    nub_pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, GUEST_HOST_LOG, 0);
+    nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+    assert_int_equal(nub_pvm_builder_finish(b, &blob, &len, NULL), 0);
+    nub_pvm_builder_free(b);
+    assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, NULL), 0);
+    assert_int_equal(nub_pvm_mem_new(&mem, NULL), 0);
+    assert_int_equal(nub_pvm_mem_map(mem, 0x20000, 2 * GUEST_LOG_MAX, PVM_ACCESS_RW, NULL), 0);
+    assert_int_equal(nub_pvm_vm_init(&vm, prog, mem, &nub_pvm_engine_interp, NULL, NULL), 0);
     vm.regs[0] = PVM_HALT_ADDRESS;
     vm.gas = 1000;
     logbuf log = {{0}, 0};
-    pvm_status st = guest_run(&vm, mem, guest_sink, &log, &calls);
+    nub_pvm_status st = guest_run(&vm, mem, guest_sink, &log, &calls);
     got_len = log.len ? log.len - 1 : 0;         /* minus the newline */
     assert_int_equal(st, PVM_HALT);
     assert_int_equal(vm.regs[7], cases[i].want_r7);
     assert_int_equal(calls, 1);
     assert_int_equal(got_len, cases[i].want_len);
-    pvm_vm_fini(&vm);
-    pvm_mem_free(mem);
-    pvm_program_free(prog);
+    nub_pvm_vm_fini(&vm);
+    nub_pvm_mem_free(mem);
+    nub_pvm_program_free(prog);
     free(blob);
   }
 }

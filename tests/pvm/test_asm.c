@@ -23,8 +23,8 @@
 
 static uint8_t *asm_ok(const char *src, size_t *len, bool *spi) {
   uint8_t *out = NULL;
-  pvm_error err = {0};
-  if (pvm_asm(GP07, src, strlen(src), &out, len, spi, &err))
+  nub_pvm_error err = {0};
+  if (nub_pvm_asm(GP07, src, strlen(src), &out, len, spi, &err))
     fail_msg("asm: %s\nsource:\n%s", err.msg, src);
   return out;
 }
@@ -35,12 +35,12 @@ static int round_trip(const uint8_t *in, size_t len, unsigned flags, const char 
   size_t text_len, out_len;
   uint8_t *out;
   bool spi;
-  pvm_error err;
-  if (pvm_disasm(GP07, in, len, flags, &text, &text_len, &err)) {
+  nub_pvm_error err;
+  if (nub_pvm_disasm(GP07, in, len, flags, &text, &text_len, &err)) {
     print_error("%s: disasm: %s\n", what, err.msg);
     return 1;
   }
-  if (pvm_asm(GP07, text, text_len, &out, &out_len, &spi, &err)) {
+  if (nub_pvm_asm(GP07, text, text_len, &out, &out_len, &spi, &err)) {
     print_error("%s: asm: %s\n%s", what, err.msg, text);
     free(text);
     return 1;
@@ -105,15 +105,15 @@ static void test_tricky_round_trip(void **state) {
 static void test_spi_round_trip(void **state) {
   (void)state;
   static const uint8_t ro[40] = {1, 2, 3, [20] = 7}, rw[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
-  pvm_spi spi = {ro, sizeof ro, rw, sizeof rw, 5, 65536, tricky_blob, sizeof tricky_blob};
+  nub_pvm_spi spi = {ro, sizeof ro, rw, sizeof rw, 5, 65536, tricky_blob, sizeof tricky_blob};
   uint8_t *bytes;
   size_t len;
-  pvm_error err;
-  assert_int_equal(pvm_spi_encode(&spi, &bytes, &len, &err), 0);
+  nub_pvm_error err;
+  assert_int_equal(nub_pvm_spi_encode(&spi, &bytes, &len, &err), 0);
   assert_int_equal(round_trip(bytes, len, PVM_DISASM_SPI, "spi"), 0);
   free(bytes);
-  spi = (pvm_spi){NULL, 0, NULL, 0, 0, 0, tricky_cases[0].bytes, (uint32_t)tricky_cases[0].len};
-  assert_int_equal(pvm_spi_encode(&spi, &bytes, &len, &err), 0);
+  spi = (nub_pvm_spi){NULL, 0, NULL, 0, 0, 0, tricky_cases[0].bytes, (uint32_t)tricky_cases[0].len};
+  assert_int_equal(nub_pvm_spi_encode(&spi, &bytes, &len, &err), 0);
   assert_int_equal(round_trip(bytes, len, PVM_DISASM_SPI, "empty spi"), 0);
   free(bytes);
 }
@@ -124,9 +124,9 @@ static void test_syntax(void **state) {
   (void)state;
   size_t len;
   bool spi = true;
-  pvm_blob bl;
-  pvm_insn in;
-  pvm_error err;
+  nub_pvm_blob bl;
+  nub_pvm_insn in;
+  nub_pvm_error err;
   uint8_t *blob = asm_ok(
     "; a comment line\n"
     "# another\n"
@@ -145,7 +145,7 @@ static void test_syntax(void **state) {
     ".jump 0\n"
     "end:\n", &len, &spi);
   assert_false(spi);
-  assert_int_equal(pvm_blob_parse(blob, blob + len, &bl, &err), 0);
+  assert_int_equal(nub_pvm_blob_parse(blob, blob + len, &bl, &err), 0);
   assert_int_equal(bl.jump_count, 2);
   assert_int_equal(bl.jump_entry_size, 3);
   static const uint8_t code[] = {
@@ -161,9 +161,9 @@ static void test_syntax(void **state) {
   };
   assert_int_equal(bl.code_len, sizeof code);
   assert_memory_equal(bl.code, code, sizeof code);
-  assert_int_equal(pvm_blob_jump_entry(&bl, 0), 23);
-  assert_int_equal(pvm_blob_jump_entry(&bl, 1), 0);
-  pvm_decode(GP07, &bl, 31, &in);
+  assert_int_equal(nub_pvm_blob_jump_entry(&bl, 0), 23);
+  assert_int_equal(nub_pvm_blob_jump_entry(&bl, 1), 0);
+  nub_pvm_decode(GP07, &bl, 31, &in);
   assert_int_equal(in.target, 0);
   free(blob);
 }
@@ -172,8 +172,8 @@ static void test_data_and_spi(void **state) {
   (void)state;
   size_t len;
   bool spi = false;
-  pvm_spi s;
-  pvm_error err;
+  nub_pvm_spi s;
+  nub_pvm_error err;
   uint8_t *out = asm_ok(
     ".stack_size 8192\n"
     ".heap_pages 2\n"
@@ -189,7 +189,7 @@ static void test_data_and_spi(void **state) {
     "  .byte 0xaa\n"
     "  .zero 2\n", &len, &spi);
   assert_true(spi);
-  assert_int_equal(pvm_spi_parse(out, out + len, &s, &err), 0);
+  assert_int_equal(nub_pvm_spi_parse(out, out + len, &s, &err), 0);
   assert_int_equal(s.stack_size, 8192);
   assert_int_equal(s.heap_pages, 2);
   static const uint8_t ro[] = {1, 0xff, 0xff, 0x34, 0x12, 0xfe, 0xff};
@@ -289,8 +289,8 @@ static void test_errors(void **state) {
     const bad *c = &bad_sources[i];
     uint8_t *out = (uint8_t *)1;
     size_t len = 1;
-    pvm_error err = {0};
-    int rc = pvm_asm(GP07, c->src, strlen(c->src), &out, &len, NULL, &err);
+    nub_pvm_error err = {0};
+    int rc = nub_pvm_asm(GP07, c->src, strlen(c->src), &out, &len, NULL, &err);
     if (rc != c->code || strncmp(err.msg, c->where, strlen(c->where)) ||
         !strstr(err.msg, c->msg))
       fail_msg("source %s\n  got rc %d: %s\n  want rc %d: %s%s", c->src, rc, err.msg, c->code,

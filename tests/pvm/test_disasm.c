@@ -17,8 +17,8 @@
 static char *disasm_ok(const uint8_t *in, size_t len, unsigned flags) {
   char *text = NULL;
   size_t text_len = 0;
-  pvm_error err = {0};
-  if (pvm_disasm(PVM_PROFILE_GP07, in, len, flags, &text, &text_len, &err))
+  nub_pvm_error err = {0};
+  if (nub_pvm_disasm(PVM_PROFILE_GP07, in, len, flags, &text, &text_len, &err))
     fail_msg("disasm: %s", err.msg);
   assert_int_equal(strlen(text), text_len);
   return text;
@@ -104,11 +104,11 @@ static void test_spi(void **state) {
   (void)state;
   static const uint8_t ro[] = {1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4};
   static const uint8_t code[] = {0, 0, 1, 0, 1};
-  pvm_spi spi = {ro, sizeof ro, NULL, 0, 3, 4096, code, sizeof code};
+  nub_pvm_spi spi = {ro, sizeof ro, NULL, 0, 3, 4096, code, sizeof code};
   uint8_t *bytes;
   size_t len;
-  pvm_error err;
-  assert_int_equal(pvm_spi_encode(&spi, &bytes, &len, &err), 0);
+  nub_pvm_error err;
+  assert_int_equal(nub_pvm_spi_encode(&spi, &bytes, &len, &err), 0);
   char *text = disasm_ok(bytes, len, PVM_DISASM_SPI);
   assert_text(text,
     "; SPI container: 33 bytes, ro data 13 bytes, rw data 0 bytes, 3 heap pages, stack 4096 bytes\n"
@@ -131,17 +131,17 @@ static void test_bad_input(void **state) {
   static const uint8_t bad_spi[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0};
   char *text = (char *)1;
   size_t len = 1;
-  pvm_error err;
-  assert_int_equal(pvm_disasm(PVM_PROFILE_GP07, truncated, sizeof truncated, 0, &text, &len, &err),
+  nub_pvm_error err;
+  assert_int_equal(nub_pvm_disasm(PVM_PROFILE_GP07, truncated, sizeof truncated, 0, &text, &len, &err),
                    PVM_ERR_TRUNCATED);
   assert_null(text);
   assert_non_null(strstr(err.msg, "only 1 present"));
-  assert_int_equal(pvm_disasm(PVM_PROFILE_GP07, bad_spi, sizeof bad_spi, PVM_DISASM_SPI, &text,
+  assert_int_equal(nub_pvm_disasm(PVM_PROFILE_GP07, bad_spi, sizeof bad_spi, PVM_DISASM_SPI, &text,
                               &len, &err), PVM_ERR_LENGTH);
   assert_non_null(strstr(err.msg, "code length 9"));
   /* an SPI whose code blob is malformed: offsets point into the container */
   static const uint8_t bad_code[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 5, 0};
-  assert_int_equal(pvm_disasm(PVM_PROFILE_GP07, bad_code, sizeof bad_code, PVM_DISASM_SPI,
+  assert_int_equal(nub_pvm_disasm(PVM_PROFILE_GP07, bad_code, sizeof bad_code, PVM_DISASM_SPI,
                               &text, &len, &err), PVM_ERR_JUMP_TABLE);
   assert_int_equal(err.offset, 16);
 }

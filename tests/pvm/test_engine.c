@@ -84,10 +84,10 @@ static void three_register_ops(void **state) {
     t.vm.regs[1] = c->a;
     t.vm.regs[2] = c->b;
     t.vm.regs[3] = 0x5555;
-    assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);   /* the implicit trap */
+    assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);   /* the implicit trap */
     if (t.vm.regs[3] != c->d)
       fail_msg("op %u (%s) a=0x%llx b=0x%llx: expected 0x%llx, got 0x%llx", c->op,
-               pvm_isa(PVM_PROFILE_GP07)[c->op].name, (unsigned long long)c->a,
+               nub_pvm_isa(PVM_PROFILE_GP07)[c->op].name, (unsigned long long)c->a,
                (unsigned long long)c->b, (unsigned long long)c->d,
                (unsigned long long)t.vm.regs[3]);
     assert_int_equal(t.vm.pc, 3);
@@ -104,7 +104,7 @@ static void cmov(void **state) {
   t.vm.regs[1] = 77;
   t.vm.regs[2] = 0;
   t.vm.regs[3] = t.vm.regs[4] = 5;
-  pvm_vm_run(&t.vm);
+  nub_pvm_vm_run(&t.vm);
   assert_int_equal(t.vm.regs[3], 77);   /* cmov_iz: B == 0 */
   assert_int_equal(t.vm.regs[4], 5);    /* cmov_nz: unchanged */
   tvm_free(&t);
@@ -156,10 +156,10 @@ static void register_immediate_ops(void **state) {
     tvm t;
     tvm_load(&t, prog);
     t.vm.regs[1] = c->b;
-    assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+    assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
     if (t.vm.regs[3] != c->a)
       fail_msg("op %u (%s) b=0x%llx x=%d: expected 0x%llx, got 0x%llx", c->op,
-               pvm_isa(PVM_PROFILE_GP07)[c->op].name, (unsigned long long)c->b, c->x,
+               nub_pvm_isa(PVM_PROFILE_GP07)[c->op].name, (unsigned long long)c->b, c->x,
                (unsigned long long)c->a, (unsigned long long)t.vm.regs[3]);
     tvm_free(&t);
   }
@@ -172,7 +172,7 @@ static void cmov_imm(void **state) {
   tvm_load(&t, prog);
   t.vm.regs[1] = 0;
   t.vm.regs[3] = t.vm.regs[4] = 1;
-  pvm_vm_run(&t.vm);
+  nub_pvm_vm_run(&t.vm);
   assert_int_equal(t.vm.regs[3], 9);
   assert_int_equal(t.vm.regs[4], 1);
   tvm_free(&t);
@@ -201,7 +201,7 @@ static void two_register_ops(void **state) {
     tvm t;
     tvm_load(&t, prog);
     t.vm.regs[1] = c->a;
-    pvm_vm_run(&t.vm);
+    nub_pvm_vm_run(&t.vm);
     if (t.vm.regs[3] != c->d)
       fail_msg("op %u a=0x%llx: expected 0x%llx, got 0x%llx", c->op, (unsigned long long)c->a,
                (unsigned long long)c->d, (unsigned long long)t.vm.regs[3]);
@@ -219,7 +219,7 @@ static void immediates(void **state) {
   tvm t;
   tvm_load(&t, prog);
   t.vm.regs[2] = 9;
-  pvm_vm_run(&t.vm);
+  nub_pvm_vm_run(&t.vm);
   assert_true(t.vm.regs[1] == (uint64_t)-128);
   assert_int_equal(t.vm.regs[2], 0);
   assert_true(t.vm.regs[3] == 0x8807060504030201ull);
@@ -244,13 +244,13 @@ static void loads_and_stores(void **state) {
   tvm_map(&t, 0x20000, 0x2000, PVM_ACCESS_RW);
   t.vm.regs[1] = 0x8877665544332211ull;
   t.vm.regs[2] = 0x20000;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_true(t.vm.regs[4] == 0x8877665544332211ull);
   assert_true(t.vm.regs[5] == (uint64_t)(int64_t)(int8_t)0x44);
   assert_true(t.vm.regs[6] == 0x44332211);
   assert_true(t.vm.regs[7] == 0xCDAB);
   uint8_t b[8];
-  assert_int_equal(pvm_mem_read(t.mem, 0x20FFC, b, 8, NULL), PVM_OK);
+  assert_int_equal(nub_pvm_mem_read(t.mem, 0x20FFC, b, 8, NULL), PVM_OK);
   assert_int_equal(b[0], 0x11);
   assert_int_equal(b[7], 0x88);
   tvm_free(&t);
@@ -264,21 +264,21 @@ static void page_fault_reports_lowest_inaccessible_page(void **state) {
   tvm_map(&t, 0x30000, 0x1000, PVM_ACCESS_RW);
   t.vm.regs[1] = UINT64_MAX;
   t.vm.regs[2] = 0x30000;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_FAULT);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_FAULT);
   assert_int_equal(t.vm.exit_arg, 0x31000);
   assert_int_equal(t.vm.pc, 0);
   assert_int_equal(t.vm.gas, 1000 - 2);       /* the whole block was paid */
   /* nothing was written: the access is all or nothing */
   uint8_t b[4];
-  assert_int_equal(pvm_mem_read(t.mem, 0x30FFC, b, 4, NULL), PVM_OK);
+  assert_int_equal(nub_pvm_mem_read(t.mem, 0x30FFC, b, 4, NULL), PVM_OK);
   assert_int_equal(b[0] | b[1] | b[2] | b[3], 0);
 
   /* the embedder maps the page and resumes: the store is retried, unpaid */
   tvm_map(&t, 0x31000, 0x1000, PVM_ACCESS_RW);
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.pc, 4);
   assert_int_equal(t.vm.gas, 1000 - 2);
-  assert_int_equal(pvm_mem_read(t.mem, 0x30FFC, b, 4, NULL), PVM_OK);
+  assert_int_equal(nub_pvm_mem_read(t.mem, 0x30FFC, b, 4, NULL), PVM_OK);
   assert_int_equal(b[0] & b[1] & b[2] & b[3], 0xFF);
   tvm_free(&t);
 }
@@ -292,23 +292,23 @@ static void read_only_and_guard_zone(void **state) {
 
   tvm_load(&t, store);
   tvm_map(&t, 0x10000, 0x1000, PVM_ACCESS_RO);
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);          /* write to read-only */
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);          /* write to read-only */
   assert_int_equal(t.vm.pc, 0);
   tvm_free(&t);
 
   tvm_load(&t, low);
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);          /* below 2^16 */
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);          /* below 2^16 */
   tvm_free(&t);
 
   tvm_load(&t, wrap);                                       /* 0xFFFFFFFE.. wraps to 0 */
   tvm_map(&t, 0xFFFFF000u, 0x1000, PVM_ACCESS_RO);
   t.vm.regs[2] = 0;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   tvm_free(&t);
 
   tvm_load(&t, wrap);                                       /* top page missing: fault */
   t.vm.regs[2] = 0;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_FAULT);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_FAULT);
   assert_int_equal(t.vm.exit_arg, 0xFFFFF000u);
   tvm_free(&t);
 }
@@ -321,7 +321,7 @@ typedef struct ro_store_case {
   const char *what;
   tinsn insn;
   uint64_t r2;                 /* base register of the indirect stores */
-  pvm_access page0, page1;     /* pages 0x20000 and 0x21000 */
+  nub_pvm_access page0, page1;     /* pages 0x20000 and 0x21000 */
   uint32_t fault_page;         /* the lowest page the store may not write */
   uint32_t at, width;          /* the bytes the store writes */
 } ro_store_case;
@@ -338,22 +338,22 @@ static const ro_store_case ro_store_cases[] = {
 };
 
 /* The mapped bytes of [at, at + n) are all zero. */
-static void assert_unwritten(const pvm_mem *mem, uint32_t at, uint32_t n) {
+static void assert_unwritten(const nub_pvm_mem *mem, uint32_t at, uint32_t n) {
   for (uint32_t a = at; a < at + n; a++) {
     uint8_t b;
-    if (pvm_mem_access(mem, a) == PVM_ACCESS_NONE) continue;
-    assert_int_equal(pvm_mem_read(mem, a, &b, 1, NULL), PVM_OK);
+    if (nub_pvm_mem_access(mem, a) == PVM_ACCESS_NONE) continue;
+    assert_int_equal(nub_pvm_mem_read(mem, a, &b, 1, NULL), PVM_OK);
     assert_int_equal(b, 0);
   }
 }
 
 /* Every page of [at, at + n) writable, keeping the bytes of mapped ones. */
-static void make_writable(pvm_mem *mem, uint32_t at, uint32_t n) {
+static void make_writable(nub_pvm_mem *mem, uint32_t at, uint32_t n) {
   for (uint32_t pg = at & ~0xFFFu; pg < at + n; pg += 0x1000) {
-    pvm_error err;
-    int rc = pvm_mem_access(mem, pg) == PVM_ACCESS_NONE
-               ? pvm_mem_map(mem, pg, 0x1000, PVM_ACCESS_RW, &err)
-               : pvm_mem_protect(mem, pg, 0x1000, PVM_ACCESS_RW, &err);
+    nub_pvm_error err;
+    int rc = nub_pvm_mem_access(mem, pg) == PVM_ACCESS_NONE
+               ? nub_pvm_mem_map(mem, pg, 0x1000, PVM_ACCESS_RW, &err)
+               : nub_pvm_mem_protect(mem, pg, 0x1000, PVM_ACCESS_RW, &err);
     assert_int_equal(rc, PVM_OK);
   }
 }
@@ -361,8 +361,8 @@ static void make_writable(pvm_mem *mem, uint32_t at, uint32_t n) {
 static void read_only_store_follows_the_profile(void **state) {
   (void)state;
   for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
-    bool faults = pvm_profile_semantics((pvm_profile)p)->ro_store_faults;
-    tvm_profile = (pvm_profile)p;
+    bool faults = nub_pvm_profile_semantics((nub_pvm_profile)p)->ro_store_faults;
+    tvm_profile = (nub_pvm_profile)p;
     for (size_t i = 0; i < ARRAY_LEN(ro_store_cases); i++) {
       const ro_store_case *c = &ro_store_cases[i];
       const tinsn prog[] = {c->insn};
@@ -372,10 +372,10 @@ static void read_only_store_follows_the_profile(void **state) {
       if (c->page1) tvm_map(&t, 0x21000, 0x1000, c->page1);
       t.vm.regs[1] = 0x0102030405060708ull;
       t.vm.regs[2] = c->r2;
-      int64_t paid = 1000 - pvm_program_entry_cost(t.prog, 0);
-      pvm_status st = pvm_vm_run(&t.vm);
+      int64_t paid = 1000 - nub_pvm_program_entry_cost(t.prog, 0);
+      nub_pvm_status st = nub_pvm_vm_run(&t.vm);
       if (st != (faults ? PVM_FAULT : PVM_PANIC))
-        fail_msg("%s, %s: %s", pvm_profile_name(tvm_profile), c->what, pvm_status_name(st));
+        fail_msg("%s, %s: %s", nub_pvm_profile_name(tvm_profile), c->what, nub_pvm_status_name(st));
       assert_int_equal(t.vm.pc, 0);
       assert_int_equal(t.vm.gas, paid);
       assert_int_equal(t.vm.regs[1], 0x0102030405060708ull);
@@ -385,13 +385,13 @@ static void read_only_store_follows_the_profile(void **state) {
         assert_int_equal(t.vm.exit_arg, c->fault_page);
         /* the embedder makes the bytes writable: the store is retried, unpaid */
         make_writable(t.mem, c->at, c->width);
-        assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);   /* the implicit trap after it */
+        assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);   /* the implicit trap after it */
         assert_int_equal(t.vm.pc, c->insn.n);
         assert_int_equal(t.vm.gas, paid);
-        assert_int_equal(pvm_mem_read(t.mem, c->at, &got, 1, NULL), PVM_OK);
+        assert_int_equal(nub_pvm_mem_read(t.mem, c->at, &got, 1, NULL), PVM_OK);
         assert_int_equal(got, c->width == 4 ? 0x55 : 0x08);
       } else {
-        assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);   /* finished stays finished */
+        assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);   /* finished stays finished */
         assert_int_equal(t.vm.pc, 0);
       }
       tvm_free(&t);
@@ -399,10 +399,10 @@ static void read_only_store_follows_the_profile(void **state) {
   }
   tvm_profile = PVM_PROFILE_GP07;
   /* the rule is profile data: only the GP 0.8.0 profile faults */
-  assert_false(pvm_profile_semantics(PVM_PROFILE_GP07)->ro_store_faults);
-  assert_false(pvm_profile_semantics(PVM_PROFILE_GP08_DRAFT)->ro_store_faults);
-  assert_true(pvm_profile_semantics(PVM_PROFILE_JAMV1)->ro_store_faults);
-  assert_null(pvm_profile_semantics(PVM_PROFILE_COUNT));
+  assert_false(nub_pvm_profile_semantics(PVM_PROFILE_GP07)->ro_store_faults);
+  assert_false(nub_pvm_profile_semantics(PVM_PROFILE_GP08_DRAFT)->ro_store_faults);
+  assert_true(nub_pvm_profile_semantics(PVM_PROFILE_JAMV1)->ro_store_faults);
+  assert_null(nub_pvm_profile_semantics(PVM_PROFILE_COUNT));
 }
 
 static void sbrk_grows_the_heap(void **state) {
@@ -410,16 +410,16 @@ static void sbrk_grows_the_heap(void **state) {
   const tinsn prog[] = {I(101, 0x12), I(101, 0x13), I(101, 0x45)};  /* sbrk r2<-r1 ... */
   tvm t;
   tvm_load(&t, prog);
-  pvm_mem_set_heap(t.mem, 0x40000, 0x50000);
+  nub_pvm_mem_set_heap(t.mem, 0x40000, 0x50000);
   t.vm.regs[1] = 0x1800;
   t.vm.regs[4] = 0x100000;
-  pvm_vm_run(&t.vm);
+  nub_pvm_vm_run(&t.vm);
   assert_int_equal(t.vm.regs[2], 0x40000);              /* old top */
   assert_int_equal(t.vm.regs[3], 0x41800);              /* second call: next top */
   assert_int_equal(t.vm.regs[5], 0);                    /* past the limit */
-  assert_int_equal(pvm_mem_access(t.mem, 0x42000), PVM_ACCESS_RW);
-  assert_int_equal(pvm_mem_access(t.mem, 0x43000), PVM_ACCESS_NONE);
-  assert_int_equal(pvm_mem_heap_top(t.mem), 0x43000);
+  assert_int_equal(nub_pvm_mem_access(t.mem, 0x42000), PVM_ACCESS_RW);
+  assert_int_equal(nub_pvm_mem_access(t.mem, 0x43000), PVM_ACCESS_NONE);
+  assert_int_equal(nub_pvm_mem_heap_top(t.mem), 0x43000);
   tvm_free(&t);
 }
 
@@ -437,7 +437,7 @@ static void branches(void **state) {
   tvm t;
   tvm_load(&t, prog);
   t.vm.regs[1] = t.vm.regs[2] = 3;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.regs[7], 7);
   assert_int_equal(t.vm.pc, 9);
   assert_int_equal(t.vm.gas, 1000 - 1 - 2);
@@ -445,7 +445,7 @@ static void branches(void **state) {
 
   tvm_load(&t, prog);                   /* not taken: the trap at 3 */
   t.vm.regs[1] = 1;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.pc, 3);
   tvm_free(&t);
 }
@@ -460,14 +460,14 @@ static void branch_to_non_block_start_panics_only_when_taken(void **state) {
   tvm t;
   tvm_load(&t, prog);
   t.vm.regs[1] = 0;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.pc, 0);
   assert_int_equal(t.vm.regs[3], 0);
   tvm_free(&t);
 
   tvm_load(&t, prog);
   t.vm.regs[1] = 1;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.pc, 9);
   assert_int_equal(t.vm.regs[2], 1);
   assert_int_equal(t.vm.regs[3], 1);
@@ -498,10 +498,10 @@ static void dynamic_jumps(void **state) {
     tvm t;
     tvm_load_jt(&t, prog, ARRAY_LEN(prog), jt, ARRAY_LEN(jt), 1);
     t.vm.regs[1] = cases[i].addr;
-    int st = pvm_vm_run(&t.vm);
+    int st = nub_pvm_vm_run(&t.vm);
     if (st != cases[i].status || t.vm.pc != cases[i].pc || t.vm.regs[7] != cases[i].r7)
       fail_msg("djump to 0x%llx: got %s pc %u r7 %llu", (unsigned long long)cases[i].addr,
-               pvm_status_name(st), t.vm.pc, (unsigned long long)t.vm.regs[7]);
+               nub_pvm_status_name(st), t.vm.pc, (unsigned long long)t.vm.regs[7]);
     tvm_free(&t);
   }
 }
@@ -517,7 +517,7 @@ static void load_imm_jump_ind_reads_old_register(void **state) {
   tvm t;
   tvm_load_jt(&t, prog, ARRAY_LEN(prog), jt, 1, 1);
   t.vm.regs[1] = 2;               /* jump through the old value 2 -> jt[0] = 6 */
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.pc, 6);
   assert_int_equal(t.vm.regs[1], 9);
   tvm_free(&t);
@@ -537,20 +537,20 @@ static void out_of_gas_keeps_the_balance_and_resumes(void **state) {
   tvm t;
   tvm_load(&t, prog);
   t.vm.gas = 4;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_OOG);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_OOG);
   assert_int_equal(t.vm.pc, 7);                 /* the block that could not be paid */
   assert_int_equal(t.vm.gas, 1);                /* unpaid balance left as it was */
   assert_int_equal(t.vm.regs[8], 2);
   assert_int_equal(t.vm.regs[9], 0);
   t.vm.gas += 10;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.regs[9], 3);
   assert_int_equal(t.vm.gas, 11 - 2);
   tvm_free(&t);
 
   tvm_load(&t, prog);                           /* not even the first block */
   t.vm.gas = 2;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_OOG);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_OOG);
   assert_int_equal(t.vm.pc, 0);
   assert_int_equal(t.vm.gas, 2);
   assert_int_equal(t.vm.regs[7], 0);
@@ -567,18 +567,18 @@ static void host_call_exits_and_resumes(void **state) {
   };
   tvm t;
   tvm_load(&t, prog);
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_HOST);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_HOST);
   assert_int_equal(t.vm.exit_arg, 42);
   assert_int_equal(t.vm.pc, 3);                  /* the ecalli itself */
   assert_int_equal(t.vm.next_pc, 5);
   assert_int_equal(t.vm.gas, 1000 - 5);          /* one block: 4 insns + implicit trap */
   t.vm.regs[7] = 100;                            /* host result */
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_HOST);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_HOST);
   assert_int_equal(t.vm.exit_arg, 0xFFFFFFFFu);
   assert_int_equal(t.vm.pc, 8);
   assert_int_equal(t.vm.regs[7], 101);
   assert_int_equal(t.vm.gas, 1000 - 5);          /* resuming is not charged again */
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.pc, 10);
   tvm_free(&t);
 }
@@ -588,17 +588,17 @@ static void entry_points(void **state) {
   const tinsn prog[] = {I(51, 0x07, 1), I(51, 0x08, 2), I(0)};
   tvm t;
   tvm_load(&t, prog);
-  pvm_vm_set_pc(&t.vm, 3);                       /* mid-block: pays the rest */
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  nub_pvm_vm_set_pc(&t.vm, 3);                       /* mid-block: pays the rest */
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.regs[7], 0);
   assert_int_equal(t.vm.regs[8], 2);
   assert_int_equal(t.vm.gas, 1000 - 2);
-  pvm_vm_set_pc(&t.vm, 4);                       /* not an instruction: runs as a trap */
+  nub_pvm_vm_set_pc(&t.vm, 4);                       /* not an instruction: runs as a trap */
   t.vm.gas = 1000;
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
   assert_int_equal(t.vm.pc, 4);
   assert_int_equal(t.vm.gas, 999);
-  assert_int_equal(pvm_vm_run(&t.vm), PVM_PANIC);   /* finished stays finished */
+  assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);   /* finished stays finished */
   assert_int_equal(t.vm.gas, 999);
   tvm_free(&t);
 }

@@ -58,13 +58,13 @@ static void test_sources_match_binaries(void **state) {
     uint8_t *text, *want, *got;
     size_t text_len, want_len, got_len;
     bool spi;
-    pvm_error err;
+    nub_pvm_error err;
     snprintf(name, sizeof name, "%.*s", (int)(l - 2), e->d_name);
     path_of(path, sizeof path, name, ".s");
     assert_int_equal(cli_read_file(path, &text, &text_len), 0);
     path_of(path, sizeof path, name, ".pvm");
     if (cli_read_file(path, &want, &want_len)) fail_msg("%s.s has no committed %s", name, path);
-    if (pvm_asm(PVM_PROFILE_GP07, (const char *)text, text_len, &got, &got_len, &spi, &err))
+    if (nub_pvm_asm(PVM_PROFILE_GP07, (const char *)text, text_len, &got, &got_len, &spi, &err))
       fail_msg("%s.s: %s", name, err.msg);
     if (got_len != want_len || memcmp(got, want, got_len))
       fail_msg("%s.s no longer assembles to %s.pvm: run `make examples`", name, name);
@@ -83,44 +83,44 @@ static void test_sources_match_binaries(void **state) {
 
 /* Run a loaded program on the interpreter from pc 0 with the given
 ** registers, then free it and its memory. */
-static void run_loaded(pvm_program *prog, pvm_mem *mem, const uint64_t regs[PVM_REGS],
-                       pvm_vm *out) {
-  pvm_vm vm;
-  pvm_error err;
-  if (pvm_vm_init(&vm, prog, mem, &pvm_engine_interp, NULL, &err)) fail_msg("load: %s", err.msg);
+static void run_loaded(nub_pvm_program *prog, nub_pvm_mem *mem, const uint64_t regs[PVM_REGS],
+                       nub_pvm_vm *out) {
+  nub_pvm_vm vm;
+  nub_pvm_error err;
+  if (nub_pvm_vm_init(&vm, prog, mem, &nub_pvm_engine_interp, NULL, &err)) fail_msg("load: %s", err.msg);
   memcpy(vm.regs, regs, sizeof vm.regs);
   vm.gas = 1000000;
-  pvm_vm_set_pc(&vm, 0);
-  pvm_vm_run(&vm);
+  nub_pvm_vm_set_pc(&vm, 0);
+  nub_pvm_vm_run(&vm);
   *out = vm;
-  pvm_vm_fini(&vm);
-  pvm_program_free(prog);
-  pvm_mem_free(mem);
+  nub_pvm_vm_fini(&vm);
+  nub_pvm_program_free(prog);
+  nub_pvm_mem_free(mem);
 }
 
 /* Load an SPI program with arguments and run it. */
 static void run_spi(const uint8_t *bytes, size_t len, const uint8_t *args, uint32_t args_len,
-                    pvm_vm *out) {
-  pvm_spi spi;
-  pvm_spi_layout lay;
-  pvm_mem *mem;
-  pvm_program *prog;
-  pvm_error err;
-  if (pvm_spi_parse(bytes, bytes + len, &spi, &err) ||
-      pvm_spi_layout_compute(&spi, args_len, &lay, &err) || pvm_mem_new(&mem, &err) ||
-      pvm_spi_load_memory(mem, &spi, &lay, args, args_len, &err) ||
-      pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog, &err))
+                    nub_pvm_vm *out) {
+  nub_pvm_spi spi;
+  nub_pvm_spi_layout lay;
+  nub_pvm_mem *mem;
+  nub_pvm_program *prog;
+  nub_pvm_error err;
+  if (nub_pvm_spi_parse(bytes, bytes + len, &spi, &err) ||
+      nub_pvm_spi_layout_compute(&spi, args_len, &lay, &err) || nub_pvm_mem_new(&mem, &err) ||
+      nub_pvm_spi_load_memory(mem, &spi, &lay, args, args_len, &err) ||
+      nub_pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog, &err))
     fail_msg("load: %s", err.msg);
   run_loaded(prog, mem, lay.regs, out);
 }
 
 /* Load a generic blob with r7, r8 = args (what nub exec --regs sets). */
-static void run_generic(const uint8_t *bytes, size_t len, const uint64_t args[2], pvm_vm *out) {
-  pvm_mem *mem;
-  pvm_program *prog;
-  pvm_error err;
+static void run_generic(const uint8_t *bytes, size_t len, const uint64_t args[2], nub_pvm_vm *out) {
+  nub_pvm_mem *mem;
+  nub_pvm_program *prog;
+  nub_pvm_error err;
   uint64_t regs[PVM_REGS] = {0};
-  if (pvm_mem_new(&mem, &err) || pvm_program_load(PVM_PROFILE_GP07, bytes, len, &prog, &err))
+  if (nub_pvm_mem_new(&mem, &err) || nub_pvm_program_load(PVM_PROFILE_GP07, bytes, len, &prog, &err))
     fail_msg("load: %s", err.msg);
   regs[7] = args[0];
   regs[8] = args[1];
@@ -134,7 +134,7 @@ static void test_examples_compute(void **state) {
     const run_case *c = &runs[i];
     uint8_t *bytes, args[16];
     size_t len;
-    pvm_vm vm;
+    nub_pvm_vm vm;
     for (unsigned k = 0; k < c->nargs; k++)
       for (unsigned b = 0; b < 8; b++) args[8 * k + b] = (uint8_t)(c->args[k] >> (8 * b));
     path_of(path, sizeof path, c->example, ".pvm");
@@ -143,8 +143,8 @@ static void test_examples_compute(void **state) {
     else run_spi(bytes, len, args, 8 * c->nargs, &vm);
     if (vm.status != c->status || (c->status == PVM_HALT && vm.regs[7] != c->r7))
       fail_msg("%s(%u args): status %s r7 %llu, want %s %llu", c->example, c->nargs,
-               pvm_status_name(vm.status), (unsigned long long)vm.regs[7],
-               pvm_status_name(c->status), (unsigned long long)c->r7);
+               nub_pvm_status_name(vm.status), (unsigned long long)vm.regs[7],
+               nub_pvm_status_name(c->status), (unsigned long long)c->r7);
     free(bytes);
   }
   print_message("%zu example runs\n", NRUNS);

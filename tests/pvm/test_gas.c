@@ -24,7 +24,7 @@ static void every_op_has_a_cost_row(void **state) {
 typedef struct block { uint32_t pc, cost; } block;
 typedef struct gas_case {
   const char *name;
-  pvm_profile profile;
+  nub_pvm_profile profile;
   uint8_t blob[24];
   size_t len;
   block blocks[4];
@@ -62,14 +62,14 @@ static void block_costs_match_hand_walks(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const gas_case *c = &cases[i];
-    pvm_program *prog;
-    pvm_error err;
-    if (pvm_program_load(c->profile, c->blob, c->len, &prog, &err))
+    nub_pvm_program *prog;
+    nub_pvm_error err;
+    if (nub_pvm_program_load(c->profile, c->blob, c->len, &prog, &err))
       fail_msg("%s: %s", c->name, err.msg);
     uint32_t cur = 0, pc, cost;
     unsigned k = 0;
     bool basic;
-    while (pvm_program_next_block(prog, &cur, &pc, &cost, &basic)) {
+    while (nub_pvm_program_next_block(prog, &cur, &pc, &cost, &basic)) {
       if (!basic) continue;
       if (k >= c->nblocks || c->blocks[k].pc != pc || c->blocks[k].cost != cost)
         fail_msg("%s: block %u: pc %u cost %u, expected pc %u cost %u", c->name, k, pc, cost,
@@ -77,7 +77,7 @@ static void block_costs_match_hand_walks(void **state) {
       k++;
     }
     if (k != c->nblocks) fail_msg("%s: %u blocks, expected %u", c->name, k, c->nblocks);
-    pvm_program_free(prog);
+    nub_pvm_program_free(prog);
   }
 }
 

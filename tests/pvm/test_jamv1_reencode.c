@@ -40,7 +40,7 @@
 
 /* The state after one `run`, as the engines leave it. */
 typedef struct exit_state {
-  pvm_status status;
+  nub_pvm_status status;
   uint32_t pc;
   int64_t gas;
   uint64_t regs[PVM_REGS];
@@ -69,7 +69,7 @@ static uint64_t u64_field(const json_value *obj, const char *key) {
   return v;
 }
 
-static const char *status_word(pvm_status st) {
+static const char *status_word(nub_pvm_status st) {
   static const char *const words[] = {"halt", "panic", "out-of-gas", "page-fault", "ecalli"};
   return (unsigned)st < 5 ? words[st] : "?";
 }
@@ -78,7 +78,7 @@ typedef struct region { uint32_t address, length; } region;
 
 /* Every mapped page equals the asserted image: the listed bytes, zero
 ** elsewhere. */
-static void compare_memory(const pvm_mem *mem, const region *maps, unsigned nmaps,
+static void compare_memory(const nub_pvm_mem *mem, const region *maps, unsigned nmaps,
                            const json_value *want, outcome *o) {
   static uint8_t page[PVM_PAGE_SIZE], image[PVM_PAGE_SIZE];
   for (unsigned m = 0; m < nmaps; m++)
@@ -91,7 +91,7 @@ static void compare_memory(const pvm_mem *mem, const region *maps, unsigned nmap
         for (const json_value *b = bytes ? bytes->child : NULL; b; b = b->next, k++)
           if (at + k >= a && at + k < a + PVM_PAGE_SIZE) image[at + k - a] = (uint8_t)b->u;
       }
-      if (pvm_mem_read(mem, (uint32_t)a, page, sizeof page, NULL)) {
+      if (nub_pvm_mem_read(mem, (uint32_t)a, page, sizeof page, NULL)) {
         note(o, "page 0x%llx unreadable", (unsigned long long)a);
         return;
       }
@@ -105,7 +105,7 @@ static void compare_memory(const pvm_mem *mem, const region *maps, unsigned nmap
 }
 
 /* One assert step against the state after the last run. */
-static void check_assert(const json_value *s, const pvm_vm *vm, const pvm_mem *mem,
+static void check_assert(const json_value *s, const nub_pvm_vm *vm, const nub_pvm_mem *mem,
                          const region *maps, unsigned nmaps, outcome *o) {
   const json_value *status = json_get(s, "status"), *regs = json_get(s, "regs");
   const char *want = status && status->type == JSON_STRING ? status->str : "?";
@@ -114,8 +114,8 @@ static void check_assert(const json_value *s, const pvm_vm *vm, const pvm_mem *m
   if (strcmp(want, got)) {
     /* GP 0.8.0: a store to a read-only page faults where the draft panics */
     bool ro_fault = !strcmp(want, "panic") && vm->status == PVM_FAULT &&
-                    pvm_profile_semantics(pvm_program_profile(vm->prog))->ro_store_faults &&
-                    pvm_mem_access(mem, (uint32_t)vm->exit_arg) == PVM_ACCESS_RO;
+                    nub_pvm_profile_semantics(nub_pvm_program_profile(vm->prog))->ro_store_faults &&
+                    nub_pvm_mem_access(mem, (uint32_t)vm->exit_arg) == PVM_ACCESS_RO;
     if (ro_fault) o->ro_rule++;
     else note(o, "status %s, the vector says %s", got, want);
   } else if (vm->status == PVM_FAULT && vm->exit_arg != u64_field(s, "page_fault_address")) {
@@ -134,26 +134,26 @@ static void check_assert(const json_value *s, const pvm_vm *vm, const pvm_mem *m
 }
 
 /* Run the vector's steps on blob under profile with engine. */
-static void run_steps(pvm_profile profile, const uint8_t *blob, size_t len, const pvm_engine *engine,
-                      const json_value *root, pvm_mem *mem, outcome *o) {
-  pvm_program *prog;
-  pvm_error err;
-  pvm_vm vm;
+static void run_steps(nub_pvm_profile profile, const uint8_t *blob, size_t len, const nub_pvm_engine *engine,
+                      const json_value *root, nub_pvm_mem *mem, outcome *o) {
+  nub_pvm_program *prog;
+  nub_pvm_error err;
+  nub_pvm_vm vm;
   void *code = NULL;
   region maps[MAX_MAPS];
   unsigned nmaps = 0;
   int64_t gas;
   memset(o, 0, sizeof *o);
-  if (pvm_program_load(profile, blob, len, &prog, &err)) {
+  if (nub_pvm_program_load(profile, blob, len, &prog, &err)) {
     note(o, "does not load: %s", err.msg);
     return;
   }
-  assert_int_equal(pvm_mem_reset(mem, &err), PVM_OK);
+  assert_int_equal(nub_pvm_mem_reset(mem, &err), PVM_OK);
   assert_int_equal(engine->compile(prog, &code, &err), PVM_OK);
-  assert_int_equal(pvm_vm_init(&vm, prog, mem, engine, code, &err), PVM_OK);
+  assert_int_equal(nub_pvm_vm_init(&vm, prog, mem, engine, code, &err), PVM_OK);
   if (!json_to_i64(json_get(root, "initial-gas"), &gas)) fail_msg("initial-gas missing");
   vm.gas = gas;
-  pvm_vm_set_pc(&vm, (uint32_t)u64_field(root, "initial-pc"));
+  nub_pvm_vm_set_pc(&vm, (uint32_t)u64_field(root, "initial-pc"));
   for (const json_value *s = json_get(root, "steps")->child; s; s = s->next) {
     const char *kind = json_get(s, "kind")->str;
     if (!strcmp(kind, "set-reg")) {
@@ -164,7 +164,7 @@ static void run_steps(pvm_profile profile, const uint8_t *blob, size_t len, cons
       const json_value *w = json_get(s, "is_writable");
       assert_true(nmaps < MAX_MAPS);
       maps[nmaps] = (region){(uint32_t)u64_field(s, "address"), (uint32_t)u64_field(s, "length")};
-      assert_int_equal(pvm_mem_map(mem, maps[nmaps].address, maps[nmaps].length,
+      assert_int_equal(nub_pvm_mem_map(mem, maps[nmaps].address, maps[nmaps].length,
                                    w && w->boolean ? PVM_ACCESS_RW : PVM_ACCESS_RO, &err), PVM_OK);
       nmaps++;
     } else if (!strcmp(kind, "write")) {
@@ -172,14 +172,14 @@ static void run_steps(pvm_profile profile, const uint8_t *blob, size_t len, cons
       uint8_t *bytes = malloc(c->count + 1);
       size_t k = 0;
       for (const json_value *b = c->child; b; b = b->next) bytes[k++] = (uint8_t)b->u;
-      assert_int_equal(pvm_mem_write(mem, (uint32_t)u64_field(s, "address"), bytes, k, &err), PVM_OK);
+      assert_int_equal(nub_pvm_mem_write(mem, (uint32_t)u64_field(s, "address"), bytes, k, &err), PVM_OK);
       free(bytes);
     } else if (!strcmp(kind, "run")) {
-      pvm_vm_run(&vm);
+      nub_pvm_vm_run(&vm);
     } else if (!strcmp(kind, "assert")) {
       assert_true(o->nasserts < MAX_ASSERTS);
       exit_state *x = &o->at[o->nasserts++];
-      x->status = (pvm_status)vm.status;
+      x->status = (nub_pvm_status)vm.status;
       x->pc = vm.pc;
       x->gas = vm.gas;
       memcpy(x->regs, vm.regs, sizeof x->regs);
@@ -189,31 +189,31 @@ static void run_steps(pvm_profile profile, const uint8_t *blob, size_t len, cons
       fail_msg("unknown step kind %s", kind);
     }
   }
-  pvm_vm_fini(&vm);
+  nub_pvm_vm_fini(&vm);
   engine->release(code);
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
 }
 
 /* Re-encode a gp08-draft blob for jamv1.  Returns 0 (out: the jamv1
 ** bytes), or 1 when the program uses sbrk, which jamv1 lacks. */
 static int reencode(const uint8_t *blob, size_t len, uint8_t **out) {
-  const pvm_opinfo *draft = pvm_isa(PVM_PROFILE_GP08_DRAFT), *final = pvm_isa(PVM_PROFILE_JAMV1);
-  pvm_blob b, nb;
-  pvm_error err;
+  const nub_pvm_opinfo *draft = nub_pvm_isa(PVM_PROFILE_GP08_DRAFT), *final = nub_pvm_isa(PVM_PROFILE_JAMV1);
+  nub_pvm_blob b, nb;
+  nub_pvm_error err;
   int invalid = -1;   /* a byte that is no opcode in jamv1 */
   for (int i = 255; i >= 0 && invalid < 0; i--)
     if (!final[i].name) invalid = i;
   assert_true(invalid >= 0);
-  if (pvm_blob_parse(blob, blob + len, &b, &err)) fail_msg("draft blob: %s", err.msg);
+  if (nub_pvm_blob_parse(blob, blob + len, &b, &err)) fail_msg("draft blob: %s", err.msg);
   uint8_t *copy = malloc(len);
   memcpy(copy, blob, len);
   size_t code_at = (size_t)(b.code - blob);
   for (uint32_t pc = 0; pc < b.code_len; pc++) {
-    if (!pvm_blob_is_start(&b, pc)) continue;
-    const pvm_opinfo *d = &draft[b.code[pc]];
+    if (!nub_pvm_blob_is_start(&b, pc)) continue;
+    const nub_pvm_opinfo *d = &draft[b.code[pc]];
     if (d->name && d->op == PVM_OP_SBRK) { free(copy); return 1; }
     if (d->name) {
-      int byte = pvm_opcode_of(PVM_PROFILE_JAMV1, (pvm_op)d->op);
+      int byte = nub_pvm_opcode_of(PVM_PROFILE_JAMV1, (nub_pvm_op)d->op);
       assert_true(byte >= 0);
       copy[code_at + pc] = (uint8_t)byte;
     } else if (final[b.code[pc]].name) {
@@ -221,12 +221,12 @@ static int reencode(const uint8_t *blob, size_t len, uint8_t **out) {
     }
   }
   /* the two decodes agree on everything but the opcode byte */
-  assert_int_equal(pvm_blob_parse(copy, copy + len, &nb, &err), PVM_OK);
+  assert_int_equal(nub_pvm_blob_parse(copy, copy + len, &nb, &err), PVM_OK);
   for (uint32_t pc = 0; pc < b.code_len; pc++) {
-    if (!pvm_blob_is_start(&b, pc)) continue;
-    pvm_insn x, y;
-    pvm_decode(PVM_PROFILE_GP08_DRAFT, &b, pc, &x);
-    pvm_decode(PVM_PROFILE_JAMV1, &nb, pc, &y);
+    if (!nub_pvm_blob_is_start(&b, pc)) continue;
+    nub_pvm_insn x, y;
+    nub_pvm_decode(PVM_PROFILE_GP08_DRAFT, &b, pc, &x);
+    nub_pvm_decode(PVM_PROFILE_JAMV1, &nb, pc, &y);
     if (x.op != y.op || x.len != y.len || x.ra != y.ra || x.rb != y.rb || x.rd != y.rd ||
         x.imm_x != y.imm_x || x.imm_y != y.imm_y || (x.op != PVM_OP_INVALID && x.target != y.target))
       fail_msg("pc %u: %s re-encodes as %s", pc, draft[x.opcode].name ? draft[x.opcode].name : "(invalid)",
@@ -243,7 +243,7 @@ static bool same_exits(const outcome *a, const outcome *b, char *why, size_t n) 
     if (x->status != y->status || x->pc != y->pc || x->gas != y->gas || x->exit_arg != y->exit_arg ||
         memcmp(x->regs, y->regs, sizeof x->regs)) {
       snprintf(why, n, "assert %u: %s pc %u gas %lld vs %s pc %u gas %lld", i,
-               pvm_status_name(x->status), x->pc, (long long)x->gas, pvm_status_name(y->status),
+               nub_pvm_status_name(x->status), x->pc, (long long)x->gas, nub_pvm_status_name(y->status),
                y->pc, (long long)y->gas);
       return false;
     }
@@ -256,13 +256,13 @@ static bool same_exits(const outcome *a, const outcome *b, char *why, size_t n) 
 static bool same_gas_as_draft(const uint8_t *jam, size_t len, const json_value *root,
                               const outcome *o, char *why, size_t n) {
   const json_value *costs = json_get(root, "block-gas-costs");
-  pvm_program *prog;
-  pvm_error err;
+  nub_pvm_program *prog;
+  nub_pvm_error err;
   uint32_t cur = 0, pc, cost;
   size_t blocks = 0;
   bool basic;
-  if (pvm_program_load(PVM_PROFILE_JAMV1, jam, len, &prog, &err)) fail_msg("jamv1: %s", err.msg);
-  while (pvm_program_next_block(prog, &cur, &pc, &cost, &basic)) {
+  if (nub_pvm_program_load(PVM_PROFILE_JAMV1, jam, len, &prog, &err)) fail_msg("jamv1: %s", err.msg);
+  while (nub_pvm_program_next_block(prog, &cur, &pc, &cost, &basic)) {
     char key[16];
     uint64_t want;
     if (!basic) continue;
@@ -271,11 +271,11 @@ static bool same_gas_as_draft(const uint8_t *jam, size_t len, const json_value *
     if (!json_to_u64(json_get(costs, key), &want) || want != cost) {
       snprintf(why, n, "block %u costs %u under jamv1, the draft vector lists %s", pc, cost,
                json_get(costs, key) ? "another cost" : "no such block");
-      pvm_program_free(prog);
+      nub_pvm_program_free(prog);
       return false;
     }
   }
-  pvm_program_free(prog);
+  nub_pvm_program_free(prog);
   if (blocks != costs->count) {
     snprintf(why, n, "%zu blocks under jamv1, %zu in the draft vector", blocks, costs->count);
     return false;
@@ -316,10 +316,10 @@ static void draft_programs_run_the_same_under_jamv1(void **state) {
   closedir(d);
   qsort(names, nnames, sizeof *names, by_name);
 
-  pvm_mem *mem;
-  pvm_error err;
-  assert_int_equal(pvm_mem_new(&mem, &err), PVM_OK);
-  const pvm_engine *engines[2] = {&pvm_engine_interp, &jit_engine};
+  nub_pvm_mem *mem;
+  nub_pvm_error err;
+  assert_int_equal(nub_pvm_mem_new(&mem, &err), PVM_OK);
+  const nub_pvm_engine *engines[2] = {&nub_pvm_engine_interp, &nub_jit_engine};
   unsigned reencoded = 0, changed = 0, same = 0, ro_rule = 0, no_form = 0, failed = 0, draft_ok = 0;
   unsigned gas_same = 0;
   for (size_t i = 0; i < nnames; i++) {
@@ -338,7 +338,7 @@ static void draft_programs_run_the_same_under_jamv1(void **state) {
 
     /* the draft program as it is, under its own profile, on the interpreter */
     outcome draft, out[2];
-    run_steps(PVM_PROFILE_GP08_DRAFT, blob, len, &pvm_engine_interp, root, mem, &draft);
+    run_steps(PVM_PROFILE_GP08_DRAFT, blob, len, &nub_pvm_engine_interp, root, mem, &draft);
     if (!draft.why[0]) draft_ok++;
     else printf("  %s: gp08-draft: %s\n", names[i], draft.why);
 
@@ -367,7 +367,7 @@ static void draft_programs_run_the_same_under_jamv1(void **state) {
     free(names[i]);
   }
   free(names);
-  pvm_mem_free(mem);
+  nub_pvm_mem_free(mem);
   printf("jamv1 re-encoding of %zu draft programs: %u re-encoded (%u with other bytes), %u same, "
          "%u differ only by the read-only store rule (page fault under jamv1, panic in the draft), "
          "%u without a jamv1 form (sbrk), %u failed; on interp and jit, gas equal to the unit\n",
@@ -391,28 +391,28 @@ static void draft_programs_run_the_same_under_jamv1(void **state) {
 ** an invalid instruction; the moved ops (102-111 -> 101-110) move. */
 static void reencoder_maps_opcode_bytes(void **state) {
   (void)state;
-  pvm_builder *b = pvm_builder_new(PVM_PROFILE_GP08_DRAFT);
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP08_DRAFT);
   const uint8_t raw2 = 2;
   uint8_t *blob, *jam;
   size_t len;
-  pvm_error err;
-  pvm_builder_insn(b, PVM_OP_UNLIKELY, 0, 0, 0, 0, 0);
-  pvm_builder_insn(b, PVM_OP_REVERSE_BYTES, 1, 0, 2, 0, 0);
-  pvm_builder_raw(b, &raw2, 1);
-  assert_int_equal(pvm_builder_finish(b, &blob, &len, &err), PVM_OK);
-  pvm_builder_free(b);
+  nub_pvm_error err;
+  nub_pvm_builder_insn(b, PVM_OP_UNLIKELY, 0, 0, 0, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_REVERSE_BYTES, 1, 0, 2, 0, 0);
+  nub_pvm_builder_raw(b, &raw2, 1);
+  assert_int_equal(nub_pvm_builder_finish(b, &blob, &len, &err), PVM_OK);
+  nub_pvm_builder_free(b);
   assert_int_equal(reencode(blob, len, &jam), 0);
-  pvm_blob pb;
-  assert_int_equal(pvm_blob_parse(jam, jam + len, &pb, &err), PVM_OK);
+  nub_pvm_blob pb;
+  assert_int_equal(nub_pvm_blob_parse(jam, jam + len, &pb, &err), PVM_OK);
   assert_int_equal(pb.code[0], 2);                          /* unlikely */
   assert_int_equal(pb.code[1], 110);                        /* reverse_bytes: 111 -> 110 */
-  assert_null(pvm_isa(PVM_PROFILE_JAMV1)[pb.code[3]].name); /* still no instruction */
+  assert_null(nub_pvm_isa(PVM_PROFILE_JAMV1)[pb.code[3]].name); /* still no instruction */
   free(jam);
   free(blob);
-  b = pvm_builder_new(PVM_PROFILE_GP08_DRAFT);
-  pvm_builder_insn(b, PVM_OP_SBRK, 1, 0, 2, 0, 0);
-  assert_int_equal(pvm_builder_finish(b, &blob, &len, &err), PVM_OK);
-  pvm_builder_free(b);
+  b = nub_pvm_builder_new(PVM_PROFILE_GP08_DRAFT);
+  nub_pvm_builder_insn(b, PVM_OP_SBRK, 1, 0, 2, 0, 0);
+  assert_int_equal(nub_pvm_builder_finish(b, &blob, &len, &err), PVM_OK);
+  nub_pvm_builder_free(b);
   jam = NULL;
   assert_int_equal(reencode(blob, len, &jam), 1);
   assert_null(jam);

@@ -19,17 +19,17 @@
 
 /* r7 = popcount64(r7 | 0xF0) and halt: count_set_bits_64 is 101 under
 ** jamv1, which is sbrk under gp07 and gp08-draft. */
-static char *popcount_program(pvm_profile profile) {
-  pvm_builder *b = pvm_builder_new(profile);
+static char *popcount_program(nub_pvm_profile profile) {
+  nub_pvm_builder *b = nub_pvm_builder_new(profile);
   uint8_t *blob;
   size_t len;
-  pvm_error err;
-  pvm_builder_insn(b, PVM_OP_OR_IMM, 7, 7, 0, 0xF0, 0);
-  pvm_builder_insn(b, PVM_OP_COUNT_SET_BITS_64, 7, 0, 7, 0, 0);
-  pvm_builder_insn(b, PVM_OP_LOAD_IMM, 0, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
-  if (pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
-  pvm_builder_free(b);
+  nub_pvm_error err;
+  nub_pvm_builder_insn(b, PVM_OP_OR_IMM, 7, 7, 0, 0xF0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_COUNT_SET_BITS_64, 7, 0, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 0, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  nub_pvm_builder_free(b);
   char *path = cli_write_temp(blob, len);
   free(blob);
   return path;

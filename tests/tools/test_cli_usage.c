@@ -219,8 +219,8 @@ static void make_inputs(void) {
   for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
     uint8_t *blob;
     size_t n;
-    pvm_error err;
-    if (pvm_asm(PVM_PROFILE_GP07, programs[i].text, strlen(programs[i].text), &blob, &n, NULL, &err))
+    nub_pvm_error err;
+    if (nub_pvm_asm(PVM_PROFILE_GP07, programs[i].text, strlen(programs[i].text), &blob, &n, NULL, &err))
       fail_msg("%s: %s", programs[i].name, err.msg);
     write_text(programs[i].name, blob, n);
     free(blob);
@@ -299,14 +299,14 @@ static void kernel_errors_have_names(void **state) {
   }
 }
 
-/* The choice metavar of --profile lists the profiles in pvm_profile order
+/* The choice metavar of --profile lists the profiles in nub_pvm_profile order
 ** (cli_choice's index is the profile). */
 static void profile_choices_follow_the_enum(void **state) {
   (void)state;
   char want[128] = "";
   for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
     size_t n = strlen(want);
-    snprintf(want + n, sizeof want - n, "%s%s", p ? "|" : "", pvm_profile_name((pvm_profile)p));
+    snprintf(want + n, sizeof want - n, "%s%s", p ? "|" : "", nub_pvm_profile_name((nub_pvm_profile)p));
   }
   assert_string_equal(want, CLI_PROFILES);
 }

@@ -164,29 +164,29 @@ static void bytes_that_are_not_an_elf_are_refused(void **state) {
 }
 
 /* Runs an SPI program from pc with a0, a1; returns the status. */
-static pvm_status run_spi(const uint8_t *bytes, size_t len, pvm_profile profile, uint32_t pc,
-                          uint64_t a0, uint64_t a1, pvm_vm *vm, pvm_program **prog, pvm_mem **mem) {
-  pvm_spi spi;
-  pvm_spi_layout lay;
-  pvm_error err;
-  assert_int_equal(pvm_spi_parse(bytes, bytes + len, &spi, &err), 0);
-  assert_int_equal(pvm_spi_layout_compute(&spi, 0, &lay, &err), 0);
-  assert_int_equal(pvm_program_load(profile, spi.code_blob, spi.code_blob_len, prog, &err), 0);
-  assert_int_equal(pvm_mem_new(mem, &err), 0);
-  assert_int_equal(pvm_spi_load_memory(*mem, &spi, &lay, NULL, 0, &err), 0);
-  assert_int_equal(pvm_vm_init(vm, *prog, *mem, &pvm_engine_interp, NULL, &err), 0);
+static nub_pvm_status run_spi(const uint8_t *bytes, size_t len, nub_pvm_profile profile, uint32_t pc,
+                          uint64_t a0, uint64_t a1, nub_pvm_vm *vm, nub_pvm_program **prog, nub_pvm_mem **mem) {
+  nub_pvm_spi spi;
+  nub_pvm_spi_layout lay;
+  nub_pvm_error err;
+  assert_int_equal(nub_pvm_spi_parse(bytes, bytes + len, &spi, &err), 0);
+  assert_int_equal(nub_pvm_spi_layout_compute(&spi, 0, &lay, &err), 0);
+  assert_int_equal(nub_pvm_program_load(profile, spi.code_blob, spi.code_blob_len, prog, &err), 0);
+  assert_int_equal(nub_pvm_mem_new(mem, &err), 0);
+  assert_int_equal(nub_pvm_spi_load_memory(*mem, &spi, &lay, NULL, 0, &err), 0);
+  assert_int_equal(nub_pvm_vm_init(vm, *prog, *mem, &nub_pvm_engine_interp, NULL, &err), 0);
   memcpy(vm->regs, lay.regs, sizeof vm->regs);
   vm->regs[7] = a0;
   vm->regs[8] = a1;
   vm->gas = 1000000;
-  pvm_vm_set_pc(vm, pc);
-  return pvm_vm_run(vm);
+  nub_pvm_vm_set_pc(vm, pc);
+  return nub_pvm_vm_run(vm);
 }
 
-static void done(pvm_vm *vm, pvm_program *prog, pvm_mem *mem) {
-  pvm_vm_fini(vm);
-  pvm_mem_free(mem);
-  pvm_program_free(prog);
+static void done(nub_pvm_vm *vm, nub_pvm_program *prog, nub_pvm_mem *mem) {
+  nub_pvm_vm_fini(vm);
+  nub_pvm_mem_free(mem);
+  nub_pvm_program_free(prog);
 }
 
 static const char exports_src[] =
@@ -204,18 +204,18 @@ static void exports_sit_at_pc_5k_from_symbols_and_the_command_line(void **state)
   uint8_t *out;
   size_t len;
   char msg[512];
-  pvm_vm vm;
-  pvm_program *prog;
-  pvm_mem *mem;
+  nub_pvm_vm vm;
+  nub_pvm_program *prog;
+  nub_pvm_mem *mem;
   if (link_file(elf, &opt, &out, &len, msg, sizeof msg)) fail_msg("%s", msg);
-  static const struct { uint32_t pc; pvm_status st; uint64_t r7; } rows[] = {
+  static const struct { uint32_t pc; nub_pvm_status st; uint64_t r7; } rows[] = {
     {0, PVM_HALT, 30},      /* _start: 40 - 10 */
     {5, PVM_PANIC, 0},      /* export 1 is missing: a trap */
     {10, PVM_HALT, 400},    /* __nub_export_2 = mul */
     {15, PVM_HALT, 50},     /* --export 3=add */
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-    pvm_status st = run_spi(out, len, PVM_PROFILE_GP07, rows[i].pc, 40, 10, &vm, &prog, &mem);
+    nub_pvm_status st = run_spi(out, len, PVM_PROFILE_GP07, rows[i].pc, 40, 10, &vm, &prog, &mem);
     assert_int_equal(st, rows[i].st);
     if (st == PVM_HALT) assert_int_equal(vm.regs[7], rows[i].r7);
     done(&vm, prog, mem);
@@ -234,22 +234,22 @@ static void exports_become_image_endpoints_k_at_pc_5k(void **state) {
   char msg[512];
   if (link_file(elf, &opt, &out, &len, msg, sizeof msg)) fail_msg("%s", msg);
   static const uint32_t pcs[4] = {0, 5, 10, 15};
-  cap_bundle b;
-  cap_error err;
-  cap_view v;
-  assert_int_equal(cap_build_spi_endpoints(PVM_PROFILE_GP07, out, len, NULL, 0, pcs, 4, &b, &err), 0);
-  const cap_item *im = &b.items[b.image];
-  assert_int_equal(cap_decode(im->wire, im->wire + im->len, &v, &err), 0);
+  nub_cap_bundle b;
+  nub_cap_error err;
+  nub_cap_view v;
+  assert_int_equal(nub_cap_build_spi_endpoints(PVM_PROFILE_GP07, out, len, NULL, 0, pcs, 4, &b, &err), 0);
+  const nub_cap_item *im = &b.items[b.image];
+  assert_int_equal(nub_cap_decode(im->wire, im->wire + im->len, &v, &err), 0);
   assert_int_equal(v.image.endpoint_count, 4);
   for (uint32_t k = 0; k < 4; k++) {
-    cap_endpoint ep;
-    cap_image_endpoint(&v.image, k, &ep);
+    nub_cap_endpoint ep;
+    nub_cap_image_endpoint(&v.image, k, &ep);
     assert_int_equal(ep.key, k);
     assert_int_equal(ep.entry_pc, 5 * k);
     assert_int_equal(ep.regs[0], PVM_HALT_ADDRESS);   /* ret from the export halts */
   }
-  cap_bundle_free(&b);
-  assert_int_not_equal(cap_build_spi_endpoints(PVM_PROFILE_GP07, out, len, NULL, 0, pcs, 0, &b, &err), 0);
+  nub_cap_bundle_free(&b);
+  assert_int_not_equal(nub_cap_build_spi_endpoints(PVM_PROFILE_GP07, out, len, NULL, 0, pcs, 0, &b, &err), 0);
   free(out);
 }
 
@@ -270,10 +270,10 @@ static void the_stack_size_comes_from_the_option_the_symbol_or_the_script(void *
     uint8_t *out;
     size_t len;
     char msg[512];
-    pvm_spi spi;
-    pvm_error err;
+    nub_pvm_spi spi;
+    nub_pvm_error err;
     if (link_file(elf, &opt, &out, &len, msg, sizeof msg)) fail_msg("%s", msg);
-    assert_int_equal(pvm_spi_parse(out, out + len, &spi, &err), 0);
+    assert_int_equal(nub_pvm_spi_parse(out, out + len, &spi, &err), 0);
     assert_int_equal(spi.stack_size, rows[i].want);
     free(out);
   }
@@ -293,15 +293,15 @@ static void the_host_call_instruction_becomes_ecalli_and_resumes(void **state) {
   uint8_t *out;
   size_t len;
   char msg[512];
-  pvm_vm vm;
-  pvm_program *prog;
-  pvm_mem *mem;
+  nub_pvm_vm vm;
+  nub_pvm_program *prog;
+  nub_pvm_mem *mem;
   if (link_file(elf, &opt, &out, &len, msg, sizeof msg)) fail_msg("%s", msg);
   assert_int_equal(run_spi(out, len, PVM_PROFILE_JAMV1, 0, 21, 5, &vm, &prog, &mem), PVM_HOST);
   assert_int_equal(vm.exit_arg, 100);
   assert_int_equal(vm.regs[7], 42);    /* the argument, in a0 = phi7 */
   vm.regs[7] = 1000;                   /* the host's answer */
-  assert_int_equal(pvm_vm_run(&vm), PVM_HALT);
+  assert_int_equal(nub_pvm_vm_run(&vm), PVM_HALT);
   assert_int_equal(vm.regs[7], 1001);
   done(&vm, prog, mem);
   free(out);
@@ -324,9 +324,9 @@ static void the_command_writes_the_program_and_reports_its_sizes(void **state) {
   snprintf(path, sizeof path, "%s/exports.pvm", lt_dir);
   uint8_t *bytes = lt_read(path, &len);
   assert_non_null(bytes);
-  pvm_vm vm;
-  pvm_program *prog;
-  pvm_mem *mem;
+  nub_pvm_vm vm;
+  nub_pvm_program *prog;
+  nub_pvm_mem *mem;
   assert_int_equal(run_spi(bytes, len, PVM_PROFILE_JAMV1, 15, 7, 8, &vm, &prog, &mem), PVM_HALT);
   assert_int_equal(vm.regs[7], 15);
   done(&vm, prog, mem);

@@ -80,7 +80,7 @@ static uint64_t spec_value(unsigned c, uint64_t a, uint64_t qemu) {
   return spec;
 }
 
-static void every_form_matches_qemu_on(pvm_profile profile, const pvm_engine *engine) {
+static void every_form_matches_qemu_on(nub_pvm_profile profile, const nub_pvm_engine *engine) {
   char path[128], msg[512];
   size_t elf_len, spi_len;
   snprintf(path, sizeof path, "%s/pvm.elf", lt_dir);
@@ -92,20 +92,20 @@ static void every_form_matches_qemu_on(pvm_profile profile, const pvm_engine *en
     fail_msg("nub link: %s", msg);
   free(elf);
 
-  pvm_spi spi;
-  pvm_spi_layout lay;
-  pvm_error err;
-  pvm_program *prog;
-  pvm_mem *mem;
-  pvm_vm vm;
+  nub_pvm_spi spi;
+  nub_pvm_spi_layout lay;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
+  nub_pvm_mem *mem;
+  nub_pvm_vm vm;
   void *code = NULL;
-  assert_int_equal(pvm_spi_parse(spi_bytes, spi_bytes + spi_len, &spi, &err), 0);
-  assert_int_equal(pvm_spi_layout_compute(&spi, 0, &lay, &err), 0);
-  assert_int_equal(pvm_program_load(profile, spi.code_blob, spi.code_blob_len, &prog, &err), 0);
-  assert_int_equal(pvm_mem_new(&mem, &err), 0);
-  assert_int_equal(pvm_spi_load_memory(mem, &spi, &lay, NULL, 0, &err), 0);
+  assert_int_equal(nub_pvm_spi_parse(spi_bytes, spi_bytes + spi_len, &spi, &err), 0);
+  assert_int_equal(nub_pvm_spi_layout_compute(&spi, 0, &lay, &err), 0);
+  assert_int_equal(nub_pvm_program_load(profile, spi.code_blob, spi.code_blob_len, &prog, &err), 0);
+  assert_int_equal(nub_pvm_mem_new(&mem, &err), 0);
+  assert_int_equal(nub_pvm_spi_load_memory(mem, &spi, &lay, NULL, 0, &err), 0);
   if (engine->compile) assert_int_equal(engine->compile(prog, &code, &err), 0);
-  assert_int_equal(pvm_vm_init(&vm, prog, mem, engine, code, &err), 0);
+  assert_int_equal(nub_pvm_vm_init(&vm, prog, mem, engine, code, &err), 0);
 
   unsigned runs = 0, bad = 0;
   for (unsigned c = 0; c < NCASES; c++)
@@ -116,47 +116,47 @@ static void every_form_matches_qemu_on(pvm_profile profile, const pvm_engine *en
         vm.regs[8] = inputs[i];
         vm.regs[9] = inputs[j];
         vm.gas = 1 << 30;
-        pvm_vm_set_pc(&vm, 0);
-        pvm_status st = pvm_vm_run(&vm);
+        nub_pvm_vm_set_pc(&vm, 0);
+        nub_pvm_status st = nub_pvm_vm_run(&vm);
         uint64_t want = native[((size_t)c * NIN + i) * NIN + j];
         want = spec_value(c, inputs[i], want);
         runs++;
         if (st != PVM_HALT || vm.regs[7] != want) {
           if (bad++ < 20)
             fprintf(stderr, "%s %s: %s(0x%llx, 0x%llx): PVM %s r7 = 0x%llx, qemu 0x%llx\n",
-                    pvm_profile_name(profile), engine->name, case_names[c],
+                    nub_pvm_profile_name(profile), engine->name, case_names[c],
                     (unsigned long long)inputs[i], (unsigned long long)inputs[j],
-                    pvm_status_name(st), (unsigned long long)vm.regs[7],
+                    nub_pvm_status_name(st), (unsigned long long)vm.regs[7],
                     (unsigned long long)want);
         }
       }
   printf("%s %s: %zu instruction forms, %u runs, %u differ from qemu-riscv64 "
          "(%u qemu results replaced by the spec's: ctzw)\n",
-         pvm_profile_name(profile), engine->name, NCASES, runs, bad, qemu_deviations);
+         nub_pvm_profile_name(profile), engine->name, NCASES, runs, bad, qemu_deviations);
   qemu_deviations = 0;
-  pvm_vm_fini(&vm);
+  nub_pvm_vm_fini(&vm);
   if (code) engine->release(code);
-  pvm_mem_free(mem);
-  pvm_program_free(prog);
+  nub_pvm_mem_free(mem);
+  nub_pvm_program_free(prog);
   free(spi_bytes);
   assert_int_equal(bad, 0);
 }
 
 static void every_form_matches_qemu_on_the_gp07_interpreter(void **s) {
   (void)s;
-  every_form_matches_qemu_on(PVM_PROFILE_GP07, &pvm_engine_interp);
+  every_form_matches_qemu_on(PVM_PROFILE_GP07, &nub_pvm_engine_interp);
 }
 static void every_form_matches_qemu_on_the_gp07_jit(void **s) {
   (void)s;
-  every_form_matches_qemu_on(PVM_PROFILE_GP07, &jit_engine);
+  every_form_matches_qemu_on(PVM_PROFILE_GP07, &nub_jit_engine);
 }
 static void every_form_matches_qemu_on_the_jamv1_interpreter(void **s) {
   (void)s;
-  every_form_matches_qemu_on(PVM_PROFILE_JAMV1, &pvm_engine_interp);
+  every_form_matches_qemu_on(PVM_PROFILE_JAMV1, &nub_pvm_engine_interp);
 }
 static void every_form_matches_qemu_on_the_jamv1_jit(void **s) {
   (void)s;
-  every_form_matches_qemu_on(PVM_PROFILE_JAMV1, &jit_engine);
+  every_form_matches_qemu_on(PVM_PROFILE_JAMV1, &nub_jit_engine);
 }
 
 /* program.c built with these flags (added to LT_CFLAGS, later ones win) */
@@ -193,34 +193,34 @@ static void a_whole_program_matches_qemu_at_each_optimisation_level(void **state
     if (link_program(elf, elf_len, &opt, &out, &len, NULL, msg, sizeof msg))
       fail_msg("%s: nub link: %s", fl, msg);
     free(elf);
-    const pvm_engine *engines[2] = {&pvm_engine_interp, &jit_engine};
+    const nub_pvm_engine *engines[2] = {&nub_pvm_engine_interp, &nub_jit_engine};
     for (int e = 0; e < 2; e++) {
-      pvm_spi spi;
-      pvm_spi_layout lay;
-      pvm_error err;
-      pvm_program *prog;
-      pvm_mem *mem;
-      pvm_vm vm;
+      nub_pvm_spi spi;
+      nub_pvm_spi_layout lay;
+      nub_pvm_error err;
+      nub_pvm_program *prog;
+      nub_pvm_mem *mem;
+      nub_pvm_vm vm;
       void *code = NULL;
-      assert_int_equal(pvm_spi_parse(out, out + len, &spi, &err), 0);
-      assert_int_equal(pvm_spi_layout_compute(&spi, 0, &lay, &err), 0);
-      assert_int_equal(pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog,
+      assert_int_equal(nub_pvm_spi_parse(out, out + len, &spi, &err), 0);
+      assert_int_equal(nub_pvm_spi_layout_compute(&spi, 0, &lay, &err), 0);
+      assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, spi.code_blob, spi.code_blob_len, &prog,
                                         &err), 0);
-      assert_int_equal(pvm_mem_new(&mem, &err), 0);
-      assert_int_equal(pvm_spi_load_memory(mem, &spi, &lay, NULL, 0, &err), 0);
+      assert_int_equal(nub_pvm_mem_new(&mem, &err), 0);
+      assert_int_equal(nub_pvm_spi_load_memory(mem, &spi, &lay, NULL, 0, &err), 0);
       if (engines[e]->compile) assert_int_equal(engines[e]->compile(prog, &code, &err), 0);
-      assert_int_equal(pvm_vm_init(&vm, prog, mem, engines[e], code, &err), 0);
+      assert_int_equal(nub_pvm_vm_init(&vm, prog, mem, engines[e], code, &err), 0);
       memcpy(vm.regs, lay.regs, sizeof vm.regs);
       vm.gas = 1ll << 40;
-      pvm_status st = pvm_vm_run(&vm);
+      nub_pvm_status st = nub_pvm_vm_run(&vm);
       printf("program.c %-22s %-6s: PVM %s 0x%016llx, qemu-riscv64 0x%s\n", fl, engines[e]->name,
-             pvm_status_name(st), (unsigned long long)vm.regs[7], native_hex);
+             nub_pvm_status_name(st), (unsigned long long)vm.regs[7], native_hex);
       assert_int_equal(st, PVM_HALT);
       assert_int_equal(vm.regs[7], want);
-      pvm_vm_fini(&vm);
+      nub_pvm_vm_fini(&vm);
       if (code) engines[e]->release(code);
-      pvm_mem_free(mem);
-      pvm_program_free(prog);
+      nub_pvm_mem_free(mem);
+      nub_pvm_program_free(prog);
     }
     free(out);
   }
