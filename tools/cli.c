@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "nub/jit.h"
+#include "nub/nub.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -148,8 +149,8 @@ bool cli_profile(const char *cmd, const char *name, nub_pvm_profile *out) {
 }
 
 const nub_pvm_engine *cli_engine(const char *name) {
-  if (!strcmp(name, "interp")) return &nub_pvm_engine_interp;
-  if (!strcmp(name, "jit")) return &nub_jit_engine;
+  const nub_pvm_engine *e = nub_engine_by_name(name);
+  if (e) return e;
   fprintf(stderr, "nub: unknown engine '%s' (have: interp, jit)\n", name);
   return NULL;
 }

@@ -214,6 +214,13 @@ NUB_API int nub_boot_info_elf(nub *n, struct nub_boot_info *out, nub_error *err)
 NUB_API const char *nub_engine_name(const nub *n);
 NUB_API const char *nub_backend_name(const nub *n);
 
+/* The engine registry the guest kernel picks from ("jit", "interp"),
+** for running a nub_pvm_program in-process (include nub/pvm.h to use
+** it). NULL name = the best this CPU runs: the JIT only where it has
+** the features the JIT requires. NULL for an unknown name. */
+struct nub_pvm_engine;
+NUB_API const struct nub_pvm_engine *nub_engine_by_name(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 
 #include "elf.h"
 #include "host.h"
+#include "../guest/nk.h"
 #include "nub/cap.h"
 
 typedef struct published {
@@ -431,6 +432,10 @@ void nub_close(nub *n) {
 }
 
 const char *nub_engine_name(const nub *n) { return n->b->engine; }
+
+const struct nub_pvm_engine *nub_engine_by_name(const char *name) {
+  return nk_engine_by_name(name);
+}
 const char *nub_backend_name(const nub *n) { return n->b->ops->name; }
 
 int nub_smoke(nub *n, uint64_t *value, nub_error *err) {
