@@ -28,10 +28,11 @@ extern "C" {
 #define NUB_FN_PUT_CAP        4u   /* wire cap -> 32-byte hash or 32 x 0xFF (+ reason) */
 #define NUB_FN_GET_BOOT_INFO  5u   /* -> BootInfo */
 #define NUB_FN_EVICT_JIT_ALL  6u   /* -> empty; next invoke recompiles */
-#define NUB_FN_TEST           7u   /* test guests only: fault injection */
+#define NUB_FN_LANE_START     7u   /* u32 LE lane index -> empty: the lane serves its slot */
 /* ids >= 8 are nub extensions beyond the seed's table of 8 */
 #define NUB_FN_REPUBLISH      8u   /* republish records -> nub_republish_reply */
 #define NUB_FN_KERNEL_LAST_ERROR 9u /* nub extension: empty -> text of the last kernel error */
+#define NUB_FN_TEST           15u  /* test guests only: fault injection */
 #define NUB_GUEST_FN_TABLE_SIZE 16u
 
 #define NUB_SMOKE_VALUE 42u
@@ -230,6 +231,43 @@ NUB_STATIC_ASSERT(sizeof(nub_republish_header) == 8, "republish header is 8 byte
 NUB_STATIC_ASSERT(sizeof(nub_republish_record) == 40, "republish record header is 40 bytes");
 NUB_STATIC_ASSERT(offsetof(nub_republish_record, len) == 32, "republish record len");
 NUB_STATIC_ASSERT(sizeof(nub_republish_reply) == 8, "republish reply is 8 bytes");
+
+/* ---- lanes (the original nub's "parallel invoke"; docs/abi.md, "Lanes") ----
+** Lane n serves the 512-byte slot n of a slot area both sides map: the
+** host posts an InvokePacket (status EMPTY -> READY), the lane's thread
+** runs it (READY -> RUNNING -> DONE) and the host takes the result
+** (DONE -> EMPTY).  NUB_FN_LANE_START starts lane n once its slot says
+** STARTING; the guest answers after setting it EMPTY.  The host sleeps on
+** `owner` (the lane thread's tid | FUTEX_WAITERS), a robust futex: a
+** guest that dies sets FUTEX_OWNER_DIED in it and wakes the host; the
+** lane sleeps on `status`, announced by lane_sleeping. */
+#define NUB_MAX_LANES          64u
+#define NUB_LANE_SLOT_SIZE     512u
+#define NUB_LANE_EMPTY         0u
+#define NUB_LANE_READY         1u
+#define NUB_LANE_RUNNING       2u
+#define NUB_LANE_DONE          3u
+#define NUB_LANE_STOP          4u   /* the lane's thread ends (inproc close) */
+#define NUB_LANE_STARTING      5u
+#define NUB_LANE_EVICT_JIT_READY 6u /* the seed's; nub evicts with fn 6 while lanes run */
+
+typedef struct nub_lane_slot {
+  uint32_t status;              /* NUB_LANE_*; the futex the lane sleeps on */
+  uint32_t owner;               /* the seed's _pad0; nub: robust futex the host sleeps on */
+  uint64_t job_id;              /* the host's; the guest leaves it alone */
+  nub_invoke_packet packet;     /* host -> guest */
+  nub_invocation_result result; /* guest -> host, valid at DONE */
+  uint32_t lane_sleeping;       /* the lane is (about to be) in FUTEX_WAIT on status */
+  uint32_t error_len;           /* bytes of error: a kernel error's reason, like fn 9's */
+  char error[NUB_KERNEL_ERROR_TEXT_MAX];
+  uint8_t reserved[NUB_LANE_SLOT_SIZE - 128 - NUB_KERNEL_ERROR_TEXT_MAX];
+} nub_lane_slot;
+
+NUB_STATIC_ASSERT(sizeof(nub_lane_slot) == NUB_LANE_SLOT_SIZE, "a lane slot is 512 bytes");
+NUB_STATIC_ASSERT(offsetof(nub_lane_slot, job_id) == 8, "ParallelInvokeSlot.job_id");
+NUB_STATIC_ASSERT(offsetof(nub_lane_slot, packet) == 16, "ParallelInvokeSlot.packet");
+NUB_STATIC_ASSERT(offsetof(nub_lane_slot, result) == 96, "ParallelInvokeSlot.result");
+NUB_STATIC_ASSERT(offsetof(nub_lane_slot, error) == 128, "lane slot error text");
 
 /* ---- framing in the shared buffers (nub) ----
 **

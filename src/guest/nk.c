@@ -66,10 +66,15 @@ static uint32_t fn_kernel_stats(nk_kernel *k, const uint8_t *in, size_t in_len, 
                                 size_t out_cap, size_t *out_len) {
   (void)in;
   if (in_len) return expect_empty("kernel_stats", in_len, out, out_cap, out_len);
-  k->stats.caps_total = nk_caps_count(k);
+  struct nub_kernel_stats s;
+  uint64_t caps = nk_caps_count(k);
+  pthread_mutex_lock(&k->cache_lock);
+  k->stats.caps_total = caps;
   k->stats.jit_cache_bytes = k->cache_bytes;
   k->stats.memory_budget = k->budget;
-  return nk_reply(out, out_cap, out_len, &k->stats, sizeof k->stats);
+  s = k->stats;
+  pthread_mutex_unlock(&k->cache_lock);
+  return nk_reply(out, out_cap, out_len, &s, sizeof s);
 }
 
 static uint32_t fn_boot_info(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
@@ -85,7 +90,7 @@ static uint32_t fn_evict_jit(nk_kernel *k, const uint8_t *in, size_t in_len, uin
                              size_t out_cap, size_t *out_len) {
   (void)in; (void)out_cap;
   if (in_len) return expect_empty("evict_jit_all", in_len, out, out_cap, out_len);
-  k->stats.jit_evictions += nk_jit_cache_clear(k);
+  nk_jit_cache_clear(k);       /* safe while lanes run: frames keep theirs */
   *out_len = 0;
   return NUB_RPC_OK;
 }
@@ -121,6 +126,7 @@ int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen) {
   k->table[NUB_FN_PUT_CAP] = nk_fn_put_cap;
   k->table[NUB_FN_GET_BOOT_INFO] = fn_boot_info;
   k->table[NUB_FN_EVICT_JIT_ALL] = fn_evict_jit;
+  k->table[NUB_FN_LANE_START] = nk_fn_lane_start;
   k->table[NUB_FN_REPUBLISH] = nk_fn_republish;
   k->table[NUB_FN_KERNEL_LAST_ERROR] = nk_fn_last_error;
   *out = k;
@@ -130,6 +136,7 @@ int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen) {
 void nk_destroy(nk_kernel *k) {
   if (!k) return;
   nk_invoke_fini(k);
+  nk_caps_fini(k);
   free(k);
 }
 

@@ -6,6 +6,7 @@
 #ifndef NUB_NK_H
 #define NUB_NK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,20 @@ void nk_destroy(nk_kernel *k);
 ** invocations map Data pages copy-on-write from it instead of copying
 ** them.  fd must stay open as long as the kernel lives. */
 int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errlen);
+
+/* Lanes (NUB_FN_LANE_START; docs/kernel.md, "Lanes"): slots is an area
+** of count (1..NUB_MAX_LANES) slots the host maps too; lane n serves slot
+** n once LANE_START(n) started it.  Without nk_lanes_spawn, LANE_START
+** makes the lane's thread.  nk_destroy ends every lane's thread (after
+** the invocation it runs, if any). */
+int nk_lanes_attach(nk_kernel *k, nub_lane_slot *slots, uint32_t count, char *err,
+                    size_t errlen);
+/* Make count lane threads now, for a process about to forbid thread
+** creation (nub-guest, before its seccomp filter): each prepares the
+** engine for itself and, with death_notice, registers a robust-list entry
+** on its slot's owner word; they wait for LANE_START, which from then on
+** only lets one go.  Returns once all are set up. */
+int nk_lanes_spawn(nk_kernel *k, uint32_t count, bool death_notice, char *err, size_t errlen);
 
 /* A handler reads its payload (in shared memory: copy before you validate)
 ** and writes its reply into out.  Returns a NUB_RPC_* status; on failure

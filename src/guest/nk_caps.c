@@ -25,6 +25,11 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
              k->cfg.heap_base, k->cfg.heap_size);
     return -1;
   }
+  if (pthread_rwlock_init(&k->dir_lock, NULL)) {
+    snprintf(err, errlen, "kernel: cannot create the directory lock");
+    return -1;
+  }
+  k->dir_lock_made = true;
   alloc.ud = k->heap;
   if (nub_cap_dir_create(&k->dir, k->cfg.heap_base, k->cfg.heap_size, &alloc, 1024, &cerr)) {
     snprintf(err, errlen, "kernel: directory: %s", cerr.msg);
@@ -39,14 +44,32 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
   return 0;
 }
 
-uint64_t nk_caps_count(const nk_kernel *k) { return k->nviews; }
+void nk_caps_fini(nk_kernel *k) {
+  for (size_t i = 0; i < k->nretired; i++) free(k->retired[i]);
+  free(k->retired);
+  free(k->views);
+  if (k->dir_lock_made) pthread_rwlock_destroy(&k->dir_lock);
+}
 
-const nub_cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
+uint64_t nk_caps_count(nk_kernel *k) {
+  pthread_rwlock_rdlock(&k->dir_lock);
+  uint64_t n = k->nviews;
+  pthread_rwlock_unlock(&k->dir_lock);
+  return n;
+}
+
+/* The view lives on after the lock: view arrays are retired, not freed. */
+const nub_cap_view *nk_caps_find(nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
                              uint32_t *ordinal) {
   nub_cap_dir_entry e;
-  if (nub_cap_dir_find(&k->dir, hash, &e, NULL) || e.ordinal >= k->nviews) return NULL;
-  if (ordinal) *ordinal = e.ordinal;
-  return &k->views[e.ordinal];
+  const nub_cap_view *v = NULL;
+  pthread_rwlock_rdlock(&k->dir_lock);
+  if (!nub_cap_dir_find(&k->dir, hash, &e, NULL) && e.ordinal < k->nviews) {
+    if (ordinal) *ordinal = e.ordinal;
+    v = &k->views[e.ordinal];
+  }
+  pthread_rwlock_unlock(&k->dir_lock);
+  return v;
 }
 
 /* Test hook (nk.h): a countdown to the kernel table allocation that fails. */
@@ -67,15 +90,24 @@ static int reserve_views(nk_kernel *k, size_t extra) {
   if (extra <= k->views_cap - k->nviews) return 0;
   size_t cap = k->views_cap ? k->views_cap : 256;
   while (cap - k->nviews < extra) cap *= 2;
-  nub_cap_view *nv = table_realloc(k->views, cap * sizeof *nv);
+  /* lanes may hold views of the old array: it is retired, not freed */
+  void **ret = table_realloc(k->retired, (k->nretired + 1) * sizeof *ret);
+  if (!ret) return -1;
+  k->retired = ret;
+  nub_cap_view *nv = table_realloc(NULL, cap * sizeof *nv);
   if (!nv) return -1;
+  if (k->nviews) memcpy(nv, k->views, k->nviews * sizeof *nv);
+  if (k->views) k->retired[k->nretired++] = k->views;
   k->views = nv;
+  pthread_mutex_lock(&k->cache_lock);
   nk_compiled **nc = table_realloc(k->compiled, cap * sizeof *nc);
-  if (!nc) return -1;                   /* views grew alone: harmless, retried */
-  memset(nc + k->views_cap, 0, (cap - k->views_cap) * sizeof *nc);
-  k->compiled = nc;
-  k->views_cap = cap;
-  return 0;
+  if (nc) {
+    memset(nc + k->views_cap, 0, (cap - k->views_cap) * sizeof *nc);
+    k->compiled = nc;
+    k->views_cap = cap;
+  }
+  pthread_mutex_unlock(&k->cache_lock);
+  return nc ? 0 : -1;                   /* views grew alone: harmless, retried */
 }
 
 /* After reserve_views: -1 only if the directory and the views count
@@ -101,7 +133,7 @@ static uint32_t reject(nk_kernel *k, uint32_t reason, const char *text, uint8_t 
                        size_t out_cap, size_t *out_len) {
   uint8_t reply[NUB_HASH_SIZE + 4 + NUB_PUT_CAP_REASON_MAX];
   size_t n = 0;
-  k->stats.put_cap_failures++;
+  NK_STAT_ADD(k, put_cap_failures, 1);
   memset(reply, 0xFF, NUB_HASH_SIZE);
   memcpy(reply + NUB_HASH_SIZE, &reason, 4);
   for (; text[n] && n < NUB_PUT_CAP_REASON_MAX; n++) {
@@ -116,7 +148,7 @@ static uint32_t reject(nk_kernel *k, uint32_t reason, const char *text, uint8_t 
 
 /* PUT_CAP never fails as an RPC: a cap that cannot be accepted gets the
 ** 32 x 0xFF reply the ABI defines, with the reason after it. */
-uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+static uint32_t put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                        size_t out_cap, size_t *out_len) {
   uint8_t hash[NUB_HASH_SIZE];
   char text[320];                   /* a nub_cap_error message and more; reject() cuts */
@@ -154,7 +186,7 @@ uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *
 ** still decoded, for the kept view).  Views for every record are reserved
 ** first.  Stops at the first bad record; those before it stay stored
 ** (storing is idempotent). */
-uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+static uint32_t republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                          size_t out_cap, size_t *out_len) {
   nub_republish_header h;
   nub_republish_reply r = {0, 0};
@@ -213,4 +245,21 @@ uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t
     return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
                           "republish: %zu bytes after record %u", in_len - at, h.count);
   return nk_reply(out, out_cap, out_len, &r, sizeof r);
+}
+
+/* Both write the directory: lanes' lookups wait for them (briefly). */
+uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                       size_t out_cap, size_t *out_len) {
+  pthread_rwlock_wrlock(&k->dir_lock);
+  uint32_t rc = put_cap(k, in, in_len, out, out_cap, out_len);
+  pthread_rwlock_unlock(&k->dir_lock);
+  return rc;
+}
+
+uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t out_cap, size_t *out_len) {
+  pthread_rwlock_wrlock(&k->dir_lock);
+  uint32_t rc = republish(k, in, in_len, out, out_cap, out_len);
+  pthread_rwlock_unlock(&k->dir_lock);
+  return rc;
 }

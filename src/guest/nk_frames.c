@@ -40,7 +40,7 @@ struct nk_inst {
   uint8_t image_hash[CAP_HASH_SIZE];
   uint8_t chain[CAP_HASH_SIZE];
   nub_pvm_mem *mem;                  /* NULL until its first CALL */
-  bool borrowed_mem;             /* the root's (k->mem) */
+  bool borrowed_mem;             /* the root's (its lane's mem) */
   uint64_t held;                 /* budget bytes: this struct + its memory */
   uint32_t slots_hi;             /* slots [slots_hi, 256) are empty */
   nk_inst *next;                 /* free list / release work list */
@@ -56,6 +56,7 @@ typedef struct nk_frame {
 } nk_frame;
 
 struct nk_frames {
+  nk_kernel *k;
   nk_frame stack[NK_MAX_DEPTH];
   uint32_t depth;                /* frames on the stack */
   uint32_t active;               /* the one running: depth - 1, or depth - 2
@@ -73,8 +74,8 @@ struct nk_frames {
 
 static const uint8_t zero_hash[CAP_HASH_SIZE];
 
-void nk_frames_fini(nk_kernel *k) {
-  struct nk_frames *F = k->frames;
+void nk_frames_fini(nk_lane *lane) {
+  struct nk_frames *F = lane->frames;
   if (!F) return;
   while (F->free_insts) {
     nk_inst *i = F->free_insts;
@@ -83,7 +84,7 @@ void nk_frames_fini(nk_kernel *k) {
   }
   for (uint32_t i = 0; i < F->pool_count; i++) nub_pvm_mem_free(F->pool[i]);
   free(F);
-  k->frames = NULL;
+  lane->frames = NULL;
 }
 
 /* ---- Instances ---- */
@@ -106,11 +107,11 @@ static void fill_slots(nk_inst *i, const nub_cap_slots *list) {
 
 /* A new Instance of image with chain; slots from cnode (may be NULL),
 ** then the Image's own slots, which win.  0 or a kernel error. */
-static uint32_t inst_new(nk_kernel *k, const nub_cap_view *image, uint32_t ordinal,
+static uint32_t inst_new(struct nk_frames *F, const nub_cap_view *image, uint32_t ordinal,
                          const uint8_t image_hash[CAP_HASH_SIZE],
                          const uint8_t chain[CAP_HASH_SIZE], const nub_cap_view *published,
                          nk_inst **out) {
-  struct nk_frames *F = k->frames;
+  nk_kernel *k = F->k;
   const nub_cap_view *cnode = NULL;
   nk_inst *i;
   if (published && memcmp(published->instance.root_cnode, zero_hash, CAP_HASH_SIZE)) {
@@ -147,8 +148,7 @@ static uint32_t inst_new(nk_kernel *k, const nub_cap_view *image, uint32_t ordin
 /* Give back i and every Instance its slots own: memories to the pool
 ** (reset), structs to the free list.  A work list, not recursion: a chain
 ** of Instances in slots can be as long as the budget allows. */
-static void inst_release(nk_kernel *k, nk_inst *i) {
-  struct nk_frames *F = k->frames;
+static void inst_release(struct nk_frames *F, nk_inst *i) {
   i->next = NULL;
   while (i) {
     nk_inst *x = i;
@@ -180,14 +180,14 @@ static void inst_release(nk_kernel *k, nk_inst *i) {
 }
 
 /* Empty slot s of i, releasing what it owned. */
-static void slot_clear(nk_kernel *k, nk_inst *i, uint32_t s) {
-  if (i->slots[s].kind == SLOT_INST) inst_release(k, i->slots[s].inst);
+static void slot_clear(struct nk_frames *F, nk_inst *i, uint32_t s) {
+  if (i->slots[s].kind == SLOT_INST) inst_release(F, i->slots[s].inst);
   i->slots[s].kind = SLOT_EMPTY;
   i->slots[s].inst = NULL;
 }
 
-static void slot_move(nk_kernel *k, nk_inst *from, nk_inst *to, uint32_t s) {
-  slot_clear(k, to, s);
+static void slot_move(struct nk_frames *F, nk_inst *from, nk_inst *to, uint32_t s) {
+  slot_clear(F, to, s);
   to->slots[s] = from->slots[s];
   if (s >= to->slots_hi && to->slots[s].kind != SLOT_EMPTY) to->slots_hi = s + 1;
   from->slots[s].kind = SLOT_EMPTY;
@@ -240,8 +240,8 @@ static uint32_t memory_cost(nk_kernel *k, const nk_inst *i, uint64_t *gas, uint6
 
 /* Build i's address space: its mappings and sbrk range are held against
 ** the budget (the sbrk range cut to what is left). */
-static uint32_t memory_build(nk_kernel *k, nk_inst *i) {
-  struct nk_frames *F = k->frames;
+static uint32_t memory_build(struct nk_frames *F, nk_inst *i) {
+  nk_kernel *k = F->k;
   const nub_cap_image_view *im = &i->image->image;
   uint64_t need = nk_mapping_bytes(im);
   nub_pvm_mem *m = NULL;
@@ -277,6 +277,7 @@ static uint32_t memory_build(nk_kernel *k, nk_inst *i) {
 
 typedef struct loop {
   nk_kernel *k;
+  nk_lane *lane;
   struct nk_frames *F;
   nub_invocation_result *r;
   bool done;
@@ -332,8 +333,8 @@ static uint32_t op_derive_spawn(loop *L, nk_frame *f) {
     return e;
   if (f->inst->slots[dst].kind == SLOT_PENDING) return NUB_KERR_PENDING;
   nub_cap_hash_chain(f->inst->chain, image_hash, chain);
-  if ((e = inst_new(L->k, image, ordinal, image_hash, chain, NULL, &child))) return e;
-  slot_clear(L->k, f->inst, dst);
+  if ((e = inst_new(L->F, image, ordinal, image_hash, chain, NULL, &child))) return e;
+  slot_clear(L->F, f->inst, dst);
   f->inst->slots[dst].kind = SLOT_INST;
   f->inst->slots[dst].inst = child;
   if (dst >= f->inst->slots_hi) f->inst->slots_hi = dst + 1;
@@ -373,7 +374,7 @@ static uint32_t op_image_hash_chain(loop *L, nk_frame *f) {
   }
   if (regs[8] != NK_NO_SLOT) {
     if (f->inst->slots[dst].kind == SLOT_PENDING) return NUB_KERR_PENDING;
-    slot_clear(L->k, f->inst, dst);
+    slot_clear(L->F, f->inst, dst);
     f->inst->slots[dst].kind = SLOT_DATA;
     memcpy(f->inst->slots[dst].bytes, id, sizeof id);
     if (dst >= f->inst->slots_hi) f->inst->slots_hi = dst + 1;
@@ -400,7 +401,7 @@ static uint32_t callee(loop *L, nk_inst *parent, uint32_t s, nk_inst **out) {
   if (!(image = nk_caps_find(L->k, v->instance.image_hash, &ordinal)))
     return NUB_KERR_IMAGE_NOT_FOUND;
   if (image->kind != CAP_IMAGE) return NUB_KERR_NOT_AN_IMAGE;
-  if ((e = inst_new(L->k, image, ordinal, v->instance.image_hash,
+  if ((e = inst_new(L->F, image, ordinal, v->instance.image_hash,
                     v->instance.image_hash_chain, v, out)))
     return e;
   sl->kind = SLOT_INST;
@@ -437,14 +438,19 @@ static uint32_t op_host_call(loop *L, nk_frame *f) {
     return NUB_KERR_ENDPOINT_NOT_FOUND;
   if (!child->mem && (e = memory_cost(L->k, child, &mem_gas, &cow))) return e;
   if (!pay(L, NK_GAS_KERNEL_CALL + frame_cost(im) + mem_gas)) return 0;
-  if ((e = nk_compiled_image(L->k, im, child->image_ordinal, &c))) return e;
+  if ((e = nk_compiled_image(L->k, L->lane, im, child->image_ordinal, &c))) return e;
   if (!child->mem) {
-    if ((e = memory_build(L->k, child))) return e;
-    L->k->stats.pages_copied += cow;
+    if ((e = memory_build(L->F, child))) {
+      nk_compiled_unpin(L->k, c);
+      return e;
+    }
+    NK_STAT_ADD(L->k, pages_copied, cow);
   }
   nk_frame *n = &F->stack[F->depth];
-  if (nub_pvm_vm_init(&n->vm, c->prog, child->mem, L->k->cfg.engine, c->code, NULL))
+  if (nub_pvm_vm_init(&n->vm, c->prog, child->mem, L->k->cfg.engine, c->code, NULL)) {
+    nk_compiled_unpin(L->k, c);
     return NUB_KERR_COMPILE_FAILED;
+  }
   memcpy(n->vm.regs, ep.regs, sizeof n->vm.regs);
   n->vm.regs[7] = regs[9];
   n->vm.regs[8] = regs[10];
@@ -452,12 +458,11 @@ static uint32_t op_host_call(loop *L, nk_frame *f) {
   n->inst = child;
   n->c = c;
   n->origin = (uint8_t)s;
-  n->yielded = false;
-  c->pins++;
+  n->yielded = false;                /* the frame keeps c's pin until it is popped */
   f->inst->slots[s].kind = SLOT_PENDING;
-  slot_move(L->k, f->inst, child, NK_SCRATCHPAD);
+  slot_move(L->F, f->inst, child, NK_SCRATCHPAD);
   F->active = F->depth++;
-  L->k->stats.frames_created++;
+  NK_STAT_ADD(L->k, frames_created, 1);
   return 0;
 }
 
@@ -467,7 +472,7 @@ static void pop(loop *L) {
   nk_frame *f = &F->stack[F->depth - 1], *p = f - 1;
   nk_slot *origin = &p->inst->slots[f->origin];
   nub_pvm_vm_fini(&f->vm);
-  f->c->pins--;
+  nk_compiled_unpin(L->k, f->c);
   origin->kind = SLOT_INST;
   origin->inst = f->inst;
   F->depth--;
@@ -480,7 +485,7 @@ static uint32_t frame_return(loop *L, nk_frame *f, uint32_t reason, uint32_t arg
   if (F->active != F->depth - 1) return NUB_KERR_PENDING;
   if (F->active == 0) return finish(L, reason, arg);
   nk_frame *p = f - 1;
-  slot_move(L->k, f->inst, p->inst, NK_SCRATCHPAD);
+  slot_move(L->F, f->inst, p->inst, NK_SCRATCHPAD);
   p->vm.regs[7] = f->vm.regs[7];
   p->vm.regs[8] = NK_STATUS_OK;
   pop(L);
@@ -493,7 +498,7 @@ static uint32_t op_host_yield(loop *L, nk_frame *f) {
   if (F->active == 0) return NUB_KERR_YIELD;
   nk_frame *p = f - 1;
   f->yielded = true;
-  slot_move(L->k, f->inst, p->inst, NK_SCRATCHPAD);
+  slot_move(L->F, f->inst, p->inst, NK_SCRATCHPAD);
   p->vm.regs[7] = f->vm.regs[7];
   p->vm.regs[8] = NK_STATUS_YIELDED;
   p->vm.regs[9] = f->vm.regs[8];
@@ -507,7 +512,7 @@ static uint32_t op_resume(loop *L, nk_frame *f, bool resume) {
   if (F->active + 2 != F->depth || !F->stack[F->depth - 1].yielded) return NUB_KERR_YIELD;
   nk_frame *y = &F->stack[F->depth - 1];
   if (resume) {
-    slot_move(L->k, f->inst, y->inst, NK_SCRATCHPAD);
+    slot_move(L->F, f->inst, y->inst, NK_SCRATCHPAD);
     y->vm.regs[7] = f->vm.regs[7];
     y->vm.regs[8] = NK_STATUS_OK;
     y->yielded = false;
@@ -540,33 +545,36 @@ static uint32_t serve(loop *L, nk_frame *f, uint32_t id) {
   }
 }
 
-static uint32_t frames_get(nk_kernel *k) {
-  if (!k->frames && !(k->frames = calloc(1, sizeof *k->frames))) return NUB_KERR_OUT_OF_MEMORY;
+static uint32_t frames_get(nk_kernel *k, nk_lane *lane) {
+  if (!lane->frames && !(lane->frames = calloc(1, sizeof *lane->frames)))
+    return NUB_KERR_OUT_OF_MEMORY;
+  lane->frames->k = k;
   return 0;
 }
 
-uint32_t nk_frames_run(nk_kernel *k, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
+/* The root frame runs c under its caller's pin; every frame above holds
+** one of its own. */
+uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
                        uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r) {
   uint32_t e;
   nk_inst *root;
-  loop L = {k, NULL, r, false};
-  if ((e = frames_get(k))) return e;
-  struct nk_frames *F = L.F = k->frames;
+  loop L = {k, lane, NULL, r, false};
+  if ((e = frames_get(k, lane))) return e;
+  struct nk_frames *F = L.F = lane->frames;
   F->held = 0;                 /* the root's struct first: it always fits */
   F->memories = 1;
   F->depth = F->active = 0;
   F->gas = vm->gas;
-  if ((e = inst_new(k, image, image_ordinal, inst->instance.image_hash,
+  if ((e = inst_new(F, image, image_ordinal, inst->instance.image_hash,
                     inst->instance.image_hash_chain, inst, &root)))
     return e;
-  root->mem = k->mem;
+  root->mem = lane->mem;
   root->borrowed_mem = true;
   root->held += held;
   F->held += held;
   F->stack[0] = (nk_frame){root, c, 0, false, *vm};
   F->depth = 1;
-  c->pins++;
   while (!L.done && !e) {
     nk_frame *f = &F->stack[F->active];
     f->vm.gas = F->gas;
@@ -586,11 +594,10 @@ uint32_t nk_frames_run(nk_kernel *k, nub_pvm_vm *vm, nk_compiled *c, const nub_c
   while (F->depth > 1) {
     nk_frame *f = &F->stack[--F->depth];
     nub_pvm_vm_fini(&f->vm);
-    f->c->pins--;
-    inst_release(k, f->inst);
+    nk_compiled_unpin(k, f->c);
+    inst_release(F, f->inst);
   }
   *vm = F->stack[0].vm;
-  c->pins--;
-  inst_release(k, root);
+  inst_release(F, root);
   return e;
 }

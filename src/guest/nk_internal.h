@@ -4,6 +4,8 @@
 #ifndef NUB_NK_INTERNAL_H
 #define NUB_NK_INTERNAL_H
 
+#include <pthread.h>
+
 #include "nk.h"
 #include "nk_heap.h"
 #include "nub/cap.h"
@@ -17,27 +19,56 @@ typedef struct nk_compiled {
   void *code;              /* engine artifact (JIT code), may be NULL */
   uint64_t bytes;          /* memory prog and code hold */
   uint32_t ordinal;        /* of the Image */
-  uint32_t pins;           /* frames running it: never evicted while > 0 */
+  uint32_t pins;           /* frames running it, on any lane: never freed while > 0 */
+  bool evicted;            /* off the cache, freed when the last pin goes */
   struct nk_compiled *newer, *older;
 } nk_compiled;
 
+/* What one invocation runs with: the root frame's address space, the
+** frame stack and its pools, the reason of its last kernel error.  The
+** RPC path (INVOKE_CACHED) has one; every started lane its own. */
+typedef struct nk_lane {
+  nub_pvm_mem *mem;
+  struct nk_frames *frames;     /* nk_frames.c */
+  char last_error[NUB_KERNEL_ERROR_TEXT_MAX + 1];
+} nk_lane;
+
+struct nk_lanes;                /* nk_lanes.c: lane threads and their slots */
+
+/* Counters more than one lane bumps. */
+#define NK_STAT_ADD(k, field, n) __atomic_add_fetch(&(k)->stats.field, (n), __ATOMIC_RELAXED)
+
+/* Threads: the RPC path and every lane share the directory and the JIT
+** cache.  dir_lock guards the directory, views and nviews (PUT_CAP and
+** REPUBLISH write; lookups read, briefly): a view array that grows is
+** retired, never freed while the kernel lives, so a view pointer stays
+** valid without the lock.  cache_lock guards compiled[], the list, pins
+** and the cache counters; a compile runs outside it, its Image marked as
+** compiling so that a second lane waits for it (compiled_cv) instead of
+** compiling it again. */
 struct nk_kernel {
   nk_config cfg;
   nk_heap *heap;
   nub_cap_dir dir;
+  pthread_rwlock_t dir_lock;
+  bool dir_lock_made, cache_lock_made;
   nub_cap_view *views;         /* by directory ordinal: decoded once at put_cap */
+  void **retired;              /* view arrays replaced by larger ones */
+  size_t nretired;
   nk_compiled **compiled;  /* by ordinal of the Image; NULL = not compiled */
   size_t nviews, views_cap;
+  pthread_mutex_t cache_lock;
+  pthread_cond_t compiled_cv;   /* a compile finished */
   nk_compiled *newest, *oldest;   /* the cache, by last use */
   uint64_t cache_bytes;    /* sum of their bytes */
+  uint64_t compiling_bytes;  /* bounds of the compiles running now */
   uint64_t budget;         /* cfg.memory_budget or the default */
-  nub_pvm_mem *mem;            /* the invocation lane's address space (root frame) */
   int heap_fd;             /* backing of every frame's memory, or -1 */
   uint64_t heap_fd_offset;
-  struct nk_frames *frames;  /* nk_frames.c: the call stack and its pools */
+  nk_lane primary;         /* the RPC path's invocations */
+  struct nk_lanes *lanes;  /* NULL until slots are attached */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
-  char last_error[NUB_KERNEL_ERROR_TEXT_MAX + 1];   /* KERNEL_LAST_ERROR */
 };
 
 uint32_t nk_reply(uint8_t *out, size_t out_cap, size_t *out_len, const void *data, size_t len);
@@ -46,10 +77,11 @@ uint32_t nk_reply_error(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t 
 
 /* nk_caps.c: the heap, the directory and publication */
 int nk_caps_init(nk_kernel *k, char *err, size_t errlen);
-uint64_t nk_caps_count(const nk_kernel *k);
+uint64_t nk_caps_count(nk_kernel *k);
 /* The decoded cap stored under hash and its ordinal, or NULL. */
-const nub_cap_view *nk_caps_find(const nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
+const nub_cap_view *nk_caps_find(nk_kernel *k, const uint8_t hash[NUB_HASH_SIZE],
                              uint32_t *ordinal);
+void nk_caps_fini(nk_kernel *k);
 uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                        size_t out_cap, size_t *out_len);
 uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
@@ -58,30 +90,47 @@ uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t
 /* nk_invoke.c: the JIT cache and invocation */
 int nk_invoke_init(nk_kernel *k, char *err, size_t errlen);
 void nk_invoke_fini(nk_kernel *k);
-/* Drop every compiled program; returns how many were dropped. */
+/* A lane's execution state (memory backed like every frame's). */
+int nk_lane_init(nk_kernel *k, nk_lane *lane, char *err, size_t errlen);
+void nk_lane_fini(nk_lane *lane);
+/* Run packet p (read once, in private memory) on lane: r gets the result,
+** a kernel error folded in (its reason in lane->last_error). */
+void nk_invoke_on(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
+                  nub_invocation_result *r);
+/* Drop every compiled program; returns how many were dropped (those
+** frames still run are freed when the last one lets go). */
 uint64_t nk_jit_cache_clear(nk_kernel *k);
 uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                       size_t out_cap, size_t *out_len);
-/* The Image's compiled program from the cache (or compiled now): 0 or a
-** kernel error code. */
-uint32_t nk_compiled_image(nk_kernel *k, const nub_cap_image_view *im, uint32_t ordinal,
-                           nk_compiled **out);
+/* The Image's compiled program from the cache (or compiled now), pinned
+** for the caller: 0 or a kernel error code (its reason in
+** lane->last_error). */
+uint32_t nk_compiled_image(nk_kernel *k, nk_lane *lane, const nub_cap_image_view *im,
+                           uint32_t ordinal, nk_compiled **out);
+void nk_compiled_unpin(nk_kernel *k, nk_compiled *c);
 uint64_t nk_mapping_bytes(const nub_cap_image_view *im);
 const nub_cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]);
 
 /* nk_frames.c: the CALL/HALT loop (docs/kernel.md) */
-void nk_frames_fini(nk_kernel *k);
+void nk_frames_fini(nk_lane *lane);
 /* A host call the kernel answers itself (not a frame op): true when it
 ** was serviced and the frame resumes; false sends it to the host. */
 typedef bool (*nk_host_fn)(void *ud, nub_pvm_vm *vm, const nub_pvm_mem *mem);
 /* Run the root frame vm (Instance inst of image, compiled c, its memory
-** built in k->mem and holding held bytes of the budget) and every frame
-** it calls until the invocation ends; fills r.  host (may be NULL) sees
-** every other ecalli first.  Returns 0 or a kernel error code. */
-uint32_t nk_frames_run(nk_kernel *k, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
+** built in lane->mem and holding held bytes of the budget) and every
+** frame it calls until the invocation ends; fills r.  host (may be NULL)
+** sees every other ecalli first.  Returns 0 or a kernel error code. */
+uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
                        uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r);
+/* The reason of a kernel error, for KERNEL_LAST_ERROR and lane slots. */
+void nk_note(nk_lane *lane, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                           size_t out_cap, size_t *out_len);
+
+/* nk_lanes.c */
+uint32_t nk_fn_lane_start(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
+void nk_lanes_fini(nk_kernel *k);
 
 #endif

@@ -49,19 +49,45 @@ int nk_add_engine(const nub_pvm_engine *engine) {
   return -1;
 }
 
-int nk_invoke_init(nk_kernel *k, char *err, size_t errlen) {
+int nk_lane_init(nk_kernel *k, nk_lane *lane, char *err, size_t errlen) {
   nub_pvm_error perr;
-  if (nub_pvm_mem_new(&k->mem, &perr)) {
+  memset(lane, 0, sizeof *lane);
+  if (nub_pvm_mem_new(&lane->mem, &perr) ||
+      (k->heap_fd >= 0 && nub_pvm_mem_set_backing(lane->mem, k->heap_fd, k->heap_fd_offset,
+                                                   k->cfg.heap_base, k->cfg.heap_size, &perr))) {
     snprintf(err, errlen, "kernel: %s", perr.msg);
+    nub_pvm_mem_free(lane->mem);
+    lane->mem = NULL;
     return -1;
   }
-  k->heap_fd = -1;
   return 0;
+}
+
+void nk_lane_fini(nk_lane *lane) {
+  nk_frames_fini(lane);
+  nub_pvm_mem_free(lane->mem);
+  lane->mem = NULL;
+}
+
+int nk_invoke_init(nk_kernel *k, char *err, size_t errlen) {
+  k->heap_fd = -1;
+  if (pthread_mutex_init(&k->cache_lock, NULL)) {
+    snprintf(err, errlen, "kernel: cannot create the cache lock");
+    return -1;
+  }
+  if (pthread_cond_init(&k->compiled_cv, NULL)) {
+    pthread_mutex_destroy(&k->cache_lock);
+    snprintf(err, errlen, "kernel: cannot create the cache condition");
+    return -1;
+  }
+  k->cache_lock_made = true;
+  return nk_lane_init(k, &k->primary, err, errlen);
 }
 
 int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errlen) {
   nub_pvm_error perr;
-  if (nub_pvm_mem_set_backing(k->mem, fd, offset, k->cfg.heap_base, k->cfg.heap_size, &perr)) {
+  if (nub_pvm_mem_set_backing(k->primary.mem, fd, offset, k->cfg.heap_base, k->cfg.heap_size,
+                              &perr)) {
     snprintf(err, errlen, "kernel: %s", perr.msg);
     return -1;
   }
@@ -77,12 +103,15 @@ static void free_compiled(const nk_kernel *k, nk_compiled *c) {
   free(c);
 }
 
-/* ---- the JIT cache: least recently used first out, within the budget ---- */
+/* ---- the JIT cache: least recently used first out, within the budget ----
+** Every function here but the compile itself runs under cache_lock. */
 
 /* Marks an Image whose compile did not fit its bound: the bound depends
 ** only on the blob and the budget, so asking again would only repeat the
 ** work (and the evictions) to fail the same way.  Never on the list. */
 static nk_compiled too_large;
+/* Marks an Image a lane is compiling now: others wait for it. */
+static nk_compiled compiling;
 
 static void unlink_compiled(nk_kernel *k, nk_compiled *c) {
   if (c->newer) c->newer->older = c->older; else k->newest = c->older;
@@ -97,19 +126,29 @@ static void push_newest(nk_kernel *k, nk_compiled *c) {
   k->newest = c;
 }
 
+/* Off the cache; freed now, or by the last frame running it. */
 static void drop(nk_kernel *k, nk_compiled *c) {
   unlink_compiled(k, c);
   k->compiled[c->ordinal] = NULL;
   k->cache_bytes -= c->bytes;
   k->stats.jit_cache_entries--;
-  free_compiled(k, c);
+  if (c->pins) c->evicted = true;
+  else free_compiled(k, c);
+}
+
+void nk_compiled_unpin(nk_kernel *k, nk_compiled *c) {
+  pthread_mutex_lock(&k->cache_lock);
+  bool gone = !--c->pins && c->evicted;
+  pthread_mutex_unlock(&k->cache_lock);
+  if (gone) free_compiled(k, c);
 }
 
 /* Evict the least recently used programs until need more bytes fit the
-** budget beside the cache.  Programs of running frames stay. */
+** budget beside the cache and the compiles running.  Programs of running
+** frames stay. */
 static void make_room(nk_kernel *k, uint64_t need) {
   nk_compiled *c = k->oldest;
-  while (c && k->cache_bytes + need > k->budget) {
+  while (c && k->cache_bytes + k->compiling_bytes + need > k->budget) {
     nk_compiled *next = c->newer;
     if (!c->pins) {
       drop(k, c);
@@ -119,7 +158,7 @@ static void make_room(nk_kernel *k, uint64_t need) {
   }
 }
 
-uint64_t nk_jit_cache_clear(nk_kernel *k) {
+static uint64_t cache_clear_locked(nk_kernel *k) {
   uint64_t n = 0;
   while (k->oldest) {
     drop(k, k->oldest);
@@ -128,36 +167,45 @@ uint64_t nk_jit_cache_clear(nk_kernel *k) {
   return n;
 }
 
-void nk_invoke_fini(nk_kernel *k) {
-  nk_frames_fini(k);
-  nk_jit_cache_clear(k);
-  free(k->compiled);
-  free(k->views);
-  nub_pvm_mem_free(k->mem);
+uint64_t nk_jit_cache_clear(nk_kernel *k) {
+  pthread_mutex_lock(&k->cache_lock);
+  uint64_t n = cache_clear_locked(k);
+  k->stats.jit_evictions += n;
+  pthread_mutex_unlock(&k->cache_lock);
+  return n;
 }
 
-/* The reason of a kernel error, for KERNEL_LAST_ERROR (the code alone
-** travels in the InvocationResult). */
-static void note(nk_kernel *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(nk_kernel *k, const char *fmt, ...) {
+void nk_invoke_fini(nk_kernel *k) {
+  nk_lanes_fini(k);
+  nk_lane_fini(&k->primary);
+  if (k->cache_lock_made) {
+    cache_clear_locked(k);
+    pthread_cond_destroy(&k->compiled_cv);
+    pthread_mutex_destroy(&k->cache_lock);
+  }
+  free(k->compiled);
+}
+
+void nk_note(nk_lane *lane, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(k->last_error, sizeof k->last_error, fmt, ap);
+  vsnprintf(lane->last_error, sizeof lane->last_error, fmt, ap);
   va_end(ap);
 }
 
+/* The RPC path's (lanes report theirs in their slots). */
 uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                           size_t out_cap, size_t *out_len) {
   if (in_len)
     return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
                           "kernel_last_error: %zu payload bytes, expected 0", in_len);
-  return nk_reply(out, out_cap, out_len, k->last_error, strlen(k->last_error));
+  return nk_reply(out, out_cap, out_len, k->primary.last_error, strlen(k->primary.last_error));
 }
 
 /* Load and compile into c within limit bytes: 0 or a PVM_ERR_* code
 ** (PVM_ERR_LIMIT: it needs more); the reason goes to last_error. */
-static int load_and_compile(nk_kernel *k, const nub_cap_image_view *im, uint64_t limit,
-                            nk_compiled *c) {
+static int load_and_compile(nk_kernel *k, nk_lane *lane, const nub_cap_image_view *im,
+                            uint64_t limit, nk_compiled *c) {
   const nub_pvm_engine *e = k->cfg.engine;
   nub_pvm_error err;
   const char *step = "load";
@@ -176,12 +224,28 @@ static int load_and_compile(nk_kernel *k, const nub_cap_image_view *im, uint64_t
     }
   }
   if (rc) {
-    note(k, "%s (%s): %s", step, e->name, err.msg);
+    nk_note(lane, "%s (%s): %s", step, e->name, err.msg);
     if (c->code) e->release(c->code);
     nub_pvm_program_free(c->prog);
     c->code = NULL;
     c->prog = NULL;
   }
+  return rc;
+}
+
+/* Compile within the room the cache leaves (at most limit), holding
+** that much of the budget for the compile meanwhile; cache_lock is held
+** on entry and exit, not during the compile. */
+static int compile_unlocked(nk_kernel *k, nk_lane *lane, const nub_cap_image_view *im,
+                            uint64_t limit, nk_compiled *c, uint64_t *used) {
+  uint64_t taken = k->cache_bytes + k->compiling_bytes;
+  uint64_t room = taken < k->budget ? k->budget - taken : 0;
+  *used = room < limit ? room : limit;
+  k->compiling_bytes += *used;
+  pthread_mutex_unlock(&k->cache_lock);
+  int rc = load_and_compile(k, lane, im, *used, c);
+  pthread_mutex_lock(&k->cache_lock);
+  k->compiling_bytes -= *used;
   return rc;
 }
 
@@ -191,19 +255,23 @@ static int load_and_compile(nk_kernel *k, const nub_cap_image_view *im, uint64_t
 ** need (NK_COMPILE_TYPICAL_PER_BYTE) and the compile gets all the room
 ** there is; only one that needs more empties the cache for the full
 ** bound and is compiled again, so the outcome does not depend on what is
-** cached.  Returns 0 or a kernel error code. */
-uint32_t nk_compiled_image(nk_kernel *k, const nub_cap_image_view *im, uint32_t ordinal,
-                           nk_compiled **out) {
+** cached.  Lanes asking for an Image another lane compiles wait for that
+** compile.  Returns 0 or a kernel error code. */
+static uint32_t compiled_locked(nk_kernel *k, nk_lane *lane, const nub_cap_image_view *im,
+                                uint32_t ordinal, nk_compiled **out) {
   const nub_pvm_engine *e = k->cfg.engine;
-  nk_compiled *c = k->compiled[ordinal];
+  nk_compiled *c;
+  while ((c = k->compiled[ordinal]) == &compiling)
+    pthread_cond_wait(&k->compiled_cv, &k->cache_lock);
   if (c == &too_large) {
-    note(k, "the Image's program was refused before: it needs more than the memory budget");
+    nk_note(lane, "the Image's program was refused before: it needs more than the memory budget");
     return NUB_KERR_OUT_OF_MEMORY;
   }
   if (c) {
     k->stats.jit_cache_hits++;
     unlink_compiled(k, c);
     push_newest(k, c);
+    c->pins++;
     *out = c;
     return 0;
   }
@@ -212,22 +280,26 @@ uint32_t nk_compiled_image(nk_kernel *k, const nub_cap_image_view *im, uint32_t 
   if (full > k->budget) full = k->budget;
   if (typical > full) typical = full;
   if (nub_pvm_program_load_bytes(&im->blob, im->code_len) + sizeof *c > full) {
-    note(k, "loading a %llu-byte blob needs more than %llu bytes",
-         (unsigned long long)im->code_len, (unsigned long long)full);
+    nk_note(lane, "loading a %llu-byte blob needs more than %llu bytes",
+            (unsigned long long)im->code_len, (unsigned long long)full);
     k->compiled[ordinal] = &too_large;
     return NUB_KERR_OUT_OF_MEMORY;
   }
   if (!(c = calloc(1, sizeof *c))) {
-    note(k, "out of memory for a compiled program");
+    nk_note(lane, "out of memory for a compiled program");
     return NUB_KERR_OUT_OF_MEMORY;
   }
+  k->compiled[ordinal] = &compiling;
   make_room(k, typical);
-  uint64_t room = k->budget - k->cache_bytes;
-  int rc = load_and_compile(k, im, room < full ? room : full, c);
-  if (rc == PVM_ERR_LIMIT && room < full) {
+  uint64_t used;
+  int rc = compile_unlocked(k, lane, im, full, c, &used);
+  if (rc == PVM_ERR_LIMIT && used < full) {
     make_room(k, full);
-    rc = load_and_compile(k, im, full, c);
+    rc = compile_unlocked(k, lane, im, full, c, &used);
   }
+  /* k->compiled may have moved (a publish grew it): index it again */
+  k->compiled[ordinal] = NULL;
+  pthread_cond_broadcast(&k->compiled_cv);
   if (rc) {                 /* LIMIT: over the bound; NOMEM: the system's malloc */
     free(c);
     if (rc == PVM_ERR_LIMIT) k->compiled[ordinal] = &too_large;  /* refused every time */
@@ -236,6 +308,7 @@ uint32_t nk_compiled_image(nk_kernel *k, const nub_cap_image_view *im, uint32_t 
   }
   c->bytes = sizeof *c + nub_pvm_program_bytes(c->prog) + (e->code_bytes ? e->code_bytes(c->code) : 0);
   c->ordinal = ordinal;
+  c->pins = 1;
   k->compiled[ordinal] = c;
   push_newest(k, c);
   k->cache_bytes += c->bytes;
@@ -243,6 +316,14 @@ uint32_t nk_compiled_image(nk_kernel *k, const nub_cap_image_view *im, uint32_t 
   k->stats.jit_compiles++;
   *out = c;
   return 0;
+}
+
+uint32_t nk_compiled_image(nk_kernel *k, nk_lane *lane, const nub_cap_image_view *im,
+                           uint32_t ordinal, nk_compiled **out) {
+  pthread_mutex_lock(&k->cache_lock);
+  uint32_t code = compiled_locked(k, lane, im, ordinal, out);
+  pthread_mutex_unlock(&k->cache_lock);
+  return code;
 }
 
 /* Bytes of the image's mappings (overlaps counted twice): what an
@@ -259,20 +340,6 @@ uint64_t nk_mapping_bytes(const nub_cap_image_view *im) {
 
 const nub_cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]) {
   return nk_caps_find(k, hash, NULL);
-}
-
-static uint32_t result(nk_kernel *k, uint8_t *out, size_t out_cap, size_t *out_len,
-                       const nub_invocation_result *r) {
-  k->stats.invocations++;
-  if (r->exit_reason == NUB_EXIT_KERNEL_ERROR) k->stats.kernel_errors++;
-  return nk_reply(out, out_cap, out_len, r, sizeof *r);
-}
-
-static uint32_t kernel_error(nk_kernel *k, uint8_t *out, size_t out_cap, size_t *out_len,
-                             uint32_t code) {
-  nub_invocation_result r = {NUB_EXIT_KERNEL_ERROR, code, 0, 0};
-  if (!k->last_error[0]) note(k, "kernel error %u", code);
-  return result(k, out, out_cap, out_len, &r);
 }
 
 /* The log section of a NUB_INVOKE_FLAG_LOG reply, written in place after
@@ -324,21 +391,21 @@ static bool log_host(void *ud, nub_pvm_vm *vm, const nub_pvm_mem *mem) {
 ** sbrk stops (returns 0, as at heap_limit) where the mappings and the
 ** heap together would pass the budget: room bytes of heap at most.  With
 ** lo, the log host call is serviced in place and the program resumes. */
-static int run(nk_kernel *k, nk_compiled *c, const nub_cap_view *image, uint32_t image_ordinal,
-               const nub_cap_view *inst, const nub_cap_endpoint *ep, const nub_invoke_packet *p,
-               uint64_t room, nub_invocation_result *r, log_out *lo) {
+static int run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *image,
+               uint32_t image_ordinal, const nub_cap_view *inst, const nub_cap_endpoint *ep,
+               const nub_invoke_packet *p, uint64_t room, nub_invocation_result *r, log_out *lo) {
   const nub_cap_image_view *im = &image->image;
   int64_t gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
   uint64_t runs;
   nub_pvm_vm vm;
   nub_pvm_error perr;
   nub_cap_error cerr;
-  if (nub_pvm_mem_reset(k->mem, &perr)) {
-    note(k, "memory reset: %s", perr.msg);
+  if (nub_pvm_mem_reset(lane->mem, &perr)) {
+    nk_note(lane, "memory reset: %s", perr.msg);
     return NUB_KERR_OUT_OF_MEMORY;
   }
   if (nub_cap_memory_runs(image, inst, nk_lookup, k, &runs, &cerr)) {
-    note(k, "memory: %s", cerr.msg);
+    nk_note(lane, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
   if (runs * NUB_GAS_PER_DATA_RUN > (uint64_t)gas) {
@@ -346,17 +413,17 @@ static int run(nk_kernel *k, nk_compiled *c, const nub_cap_view *image, uint32_t
     return 0;
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
-  if (nub_cap_memory_build(k->mem, image, inst, nk_lookup, k, &cerr)) {
-    note(k, "memory: %s", cerr.msg);
+  if (nub_cap_memory_build(lane->mem, image, inst, nk_lookup, k, &cerr)) {
+    nk_note(lane, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
   uint64_t heap = im->heap_limit > im->heap_top ? im->heap_limit - im->heap_top : 0;
   if (heap > room) {
     heap = room;
-    nub_pvm_mem_set_heap(k->mem, im->heap_top, im->heap_top + (uint32_t)room);
+    nub_pvm_mem_set_heap(lane->mem, im->heap_top, im->heap_top + (uint32_t)room);
   }
-  if (nub_pvm_vm_init(&vm, c->prog, k->mem, k->cfg.engine, c->code, &perr)) {
-    note(k, "engine start (%s): %s", k->cfg.engine->name, perr.msg);
+  if (nub_pvm_vm_init(&vm, c->prog, lane->mem, k->cfg.engine, c->code, &perr)) {
+    nk_note(lane, "engine start (%s): %s", k->cfg.engine->name, perr.msg);
     return NUB_KERR_ENGINE_START;
   }
   memcpy(vm.regs, ep->regs, sizeof vm.regs);
@@ -364,60 +431,97 @@ static int run(nk_kernel *k, nk_compiled *c, const nub_cap_view *image, uint32_t
   vm.gas = gas;
   nub_pvm_vm_set_pc(&vm, ep->entry_pc);
   /* the frames hold the mappings and the sbrk range of each memory */
-  uint32_t code = nk_frames_run(k, &vm, c, image, image_ordinal, inst,
+  uint32_t code = nk_frames_run(k, lane, &vm, c, image, image_ordinal, inst,
                                 k->budget - room + heap, lo ? log_host : NULL, lo, r);
   nub_pvm_vm_fini(&vm);
-  nub_pvm_mem_reset(k->mem, NULL);     /* give the pages back now, not at the next invoke */
+  nub_pvm_mem_reset(lane->mem, NULL);  /* give the pages back now, not at the next invoke */
   return (int)code;
 }
 
-uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
-                      size_t out_cap, size_t *out_len) {
-  nub_invoke_packet p;
-  nub_invocation_result r;
+/* Find, check, compile and run p on lane: 0 (r filled) or a kernel error
+** code (its reason in lane->last_error). */
+static uint32_t invoke(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
+                       nub_invocation_result *r, log_out *lo) {
   nub_cap_endpoint ep;
   uint32_t image_ordinal;
-  k->last_error[0] = 0;              /* KERNEL_LAST_ERROR speaks of this invocation */
-  if (in_len != sizeof p) {
-    note(k, "invoke packet of %zu bytes, expected %zu", in_len, sizeof p);
-    return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_PACKET);
-  }
-  memcpy(&p, in, sizeof p);          /* read the shared packet once */
-  if (p.flags & ~NUB_INVOKE_FLAG_LOG) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_FLAGS);
-  const nub_cap_view *inst = nk_caps_find(k, p.instance_hash, NULL);
-  if (!inst) return kernel_error(k, out, out_cap, out_len, NUB_KERR_INSTANCE_NOT_FOUND);
-  if (inst->kind != CAP_INSTANCE) return kernel_error(k, out, out_cap, out_len, NUB_KERR_NOT_AN_INSTANCE);
+  if (p->flags & ~NUB_INVOKE_FLAG_LOG) return NUB_KERR_BAD_FLAGS;
+  const nub_cap_view *inst = nk_caps_find(k, p->instance_hash, NULL);
+  if (!inst) return NUB_KERR_INSTANCE_NOT_FOUND;
+  if (inst->kind != CAP_INSTANCE) return NUB_KERR_NOT_AN_INSTANCE;
   const nub_cap_view *image = nk_caps_find(k, inst->instance.image_hash, &image_ordinal);
-  if (!image) return kernel_error(k, out, out_cap, out_len, NUB_KERR_IMAGE_NOT_FOUND);
-  if (image->kind != CAP_IMAGE) return kernel_error(k, out, out_cap, out_len, NUB_KERR_NOT_AN_IMAGE);
-  if (p.endpoint_idx > NUB_ENDPOINT_MAX ||   /* never a truncated key */
-      !nub_cap_image_find_endpoint(&image->image, (uint8_t)p.endpoint_idx, &ep)) {
-    note(k, "endpoint %u: %s", p.endpoint_idx,
-         p.endpoint_idx > NUB_ENDPOINT_MAX ? "above the largest key 255" : "no such key");
-    return kernel_error(k, out, out_cap, out_len, NUB_KERR_ENDPOINT_NOT_FOUND);
+  if (!image) return NUB_KERR_IMAGE_NOT_FOUND;
+  if (image->kind != CAP_IMAGE) return NUB_KERR_NOT_AN_IMAGE;
+  if (p->endpoint_idx > NUB_ENDPOINT_MAX ||   /* never a truncated key */
+      !nub_cap_image_find_endpoint(&image->image, (uint8_t)p->endpoint_idx, &ep)) {
+    nk_note(lane, "endpoint %u: %s", p->endpoint_idx,
+            p->endpoint_idx > NUB_ENDPOINT_MAX ? "above the largest key 255" : "no such key");
+    return NUB_KERR_ENDPOINT_NOT_FOUND;
   }
   /* an invocation's pages (mappings + sbrk) stay within the budget */
   uint64_t pages = nk_mapping_bytes(&image->image);
   if (pages > k->budget) {
-    note(k, "the Image maps %llu bytes, over the memory budget of %llu",
-         (unsigned long long)pages, (unsigned long long)k->budget);
-    return kernel_error(k, out, out_cap, out_len, NUB_KERR_OUT_OF_MEMORY);
+    nk_note(lane, "the Image maps %llu bytes, over the memory budget of %llu",
+            (unsigned long long)pages, (unsigned long long)k->budget);
+    return NUB_KERR_OUT_OF_MEMORY;
   }
   nk_compiled *c;
-  uint32_t code = nk_compiled_image(k, &image->image, image_ordinal, &c);
-  if (code) return kernel_error(k, out, out_cap, out_len, code);
+  uint32_t code = nk_compiled_image(k, lane, &image->image, image_ordinal, &c);
+  if (code) return code;
+  code = (uint32_t)run(k, lane, c, image, image_ordinal, inst, &ep, p, k->budget - pages, r, lo);
+  nk_compiled_unpin(k, c);
+  return code;
+}
+
+/* Kernel errors folded into the result, counted. */
+static void invoke_counted(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
+                           nub_invocation_result *r, log_out *lo) {
+  lane->last_error[0] = 0;           /* KERNEL_LAST_ERROR speaks of this invocation */
+  uint32_t code = invoke(k, lane, p, r, lo);
+  NK_STAT_ADD(k, invocations, 1);
+  if (code) {
+    *r = (nub_invocation_result){NUB_EXIT_KERNEL_ERROR, code, 0, 0};
+    if (!lane->last_error[0]) nk_note(lane, "kernel error %u", code);
+    NK_STAT_ADD(k, kernel_errors, 1);
+  }
+}
+
+void nk_invoke_on(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
+                  nub_invocation_result *r) {
+  if (p->flags & NUB_INVOKE_FLAG_LOG) {   /* the log needs the RPC path's reply buffer */
+    lane->last_error[0] = 0;
+    nk_note(lane, "the log flag is served by INVOKE_CACHED (fn 3), not by lanes");
+    *r = (nub_invocation_result){NUB_EXIT_KERNEL_ERROR, NUB_KERR_BAD_FLAGS, 0, 0};
+    NK_STAT_ADD(k, invocations, 1);
+    NK_STAT_ADD(k, kernel_errors, 1);
+    return;
+  }
+  invoke_counted(k, lane, p, r, NULL);
+}
+
+uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                      size_t out_cap, size_t *out_len) {
+  nk_lane *lane = &k->primary;
+  nub_invoke_packet p;
+  nub_invocation_result r;
   const size_t head = sizeof r + NUB_LOG_SECTION_HEADER;
   log_out lo = {out + head, 0, 0, 0, 0};
+  if (in_len != sizeof p) {
+    lane->last_error[0] = 0;
+    nk_note(lane, "invoke packet of %zu bytes, expected %zu", in_len, sizeof p);
+    r = (nub_invocation_result){NUB_EXIT_KERNEL_ERROR, NUB_KERR_BAD_PACKET, 0, 0};
+    NK_STAT_ADD(k, invocations, 1);
+    NK_STAT_ADD(k, kernel_errors, 1);
+    return nk_reply(out, out_cap, out_len, &r, sizeof r);
+  }
+  memcpy(&p, in, sizeof p);          /* read the shared packet once */
   bool logged = p.flags & NUB_INVOKE_FLAG_LOG;
   if (logged) {
-    if (out_cap < head) return kernel_error(k, out, out_cap, out_len, NUB_KERR_BAD_FLAGS);
-    lo.cap = out_cap - head < NUB_INVOKE_LOG_MAX ? out_cap - head : NUB_INVOKE_LOG_MAX;
+    if (out_cap < head) p.flags = ~0u;   /* no room for the log: refused as bad flags */
+    else lo.cap = out_cap - head < NUB_INVOKE_LOG_MAX ? out_cap - head : NUB_INVOKE_LOG_MAX;
   }
-  code = (uint32_t)run(k, c, image, image_ordinal, inst, &ep, &p, k->budget - pages, &r,
-                       logged ? &lo : NULL);
-  if (code) return kernel_error(k, out, out_cap, out_len, code);
-  if (!logged) return result(k, out, out_cap, out_len, &r);
-  k->stats.invocations++;
+  invoke_counted(k, lane, &p, &r, logged ? &lo : NULL);
+  if (!logged || r.exit_reason == NUB_EXIT_KERNEL_ERROR)
+    return nk_reply(out, out_cap, out_len, &r, sizeof r);
   memcpy(out, &r, sizeof r);
   put_u32(out + sizeof r, lo.count);
   put_u32(out + sizeof r + 4, lo.dropped);
