@@ -17,11 +17,22 @@
 ** and a message naming what went wrong, and never read: an
 ** uninitialised one is fine, and on success it keeps what it held.
 **
-** Threads: a handle serves one caller at a time for every function but
-** nub_lookup, which any number of other threads may run at the same time
-** as each other and as that caller (also while a call is replacing a dead
-** guest).  Serialise everything else yourself, or use one handle per
-** thread; nub_close must overlap nothing.
+** Threads: any thread may call any function on a handle, at the same
+** time as others, but nub_close, which must overlap nothing.
+**  - nub_invoke and nub_invoke_batch run on lanes (nub_options.lanes):
+**    as many invocations run at once as there are lanes, each a thread of
+**    the guest kernel sharing its caps and compiled programs; the handle
+**    starts a lane the first time all started ones are busy, and a call
+**    that finds every lane busy sleeps until one is free.
+**  - every other call (put_cap, evict, stats, nub_invoke_logged, ...)
+**    goes through the one request buffer: such calls run one at a time,
+**    alongside the invocations on lanes.
+**  - nub_lookup never waits for either (also not while a call is
+**    replacing a dead guest).
+** A guest that dies or hangs fails every call in flight, on every lane,
+** with NUB_ERR_GUEST_DIED / NUB_ERR_TIMEOUT; one of them replaces it and
+** re-publishes every cap before it returns.  nub_kernel_last_error speaks
+** of the invocation that finished last, whichever thread made it.
 */
 #ifndef NUB_NUB_H
 #define NUB_NUB_H
@@ -90,7 +101,12 @@ typedef struct nub_options {
                                   What cannot fit ends with kernel error
                                   NUB_KERR_OUT_OF_MEMORY, never a kill.  Not counted:
                                   heap_size, io_size and ~2 MiB of fixed kernel state.
-                                  0 = NUB_DEFAULT_MEMORY_BUDGET */
+                                  0 = NUB_DEFAULT_MEMORY_BUDGET.  Each lane's
+                                  invocation is bounded by it separately. */
+  uint32_t lanes;              /* invocations the guest runs at once, each on a
+                                  lane (a thread of the guest kernel) that the
+                                  handle starts when it is first needed; 0 = the
+                                  CPUs this process may use, at most NUB_MAX_LANES */
 } nub_options;
 
 #define NUB_DEFAULT_HEAP_SIZE (1ull << 30)
@@ -127,6 +143,21 @@ NUB_API int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, n
 ** (exit_reason NUB_EXIT_KERNEL_ERROR), not as a failed call. */
 NUB_API int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                uint64_t initial_gas, nub_invocation_result *out, nub_error *err);
+
+/* Many invocations at once, each on a lane (helper threads made for the
+** call, up to nub_lanes(n) with the calling thread): out[i] and, if rcs
+** is not NULL, rcs[i] answer reqs[i].  NUB_OK when every one succeeded;
+** else the code of the lowest failed index, its message in err. */
+typedef struct nub_invoke_req {
+  nub_hash instance;
+  uint32_t endpoint;
+  uint64_t args[4];
+  uint64_t initial_gas;
+} nub_invoke_req;
+NUB_API int nub_invoke_batch(nub *n, const nub_invoke_req *reqs, size_t count,
+                             nub_invocation_result *out, int *rcs, nub_error *err);
+/* The lanes this handle may run at once (nub_options.lanes, resolved). */
+NUB_API uint32_t nub_lanes(const nub *n);
 
 /* As nub_invoke, and the kernel services the guest's log host call
 ** (ecalli 100, docs/runtime.md) instead of stopping at it: each message

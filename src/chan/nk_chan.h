@@ -12,6 +12,8 @@
 **   +----------------+ + io_size
 **   | answer line    | 16 bytes
 **   | response frame | io_size
+**   +----------------+ NK_CHAN_LANES_OFF(io_size), a page boundary
+**   | lane slots     | NUB_MAX_LANES x 512 bytes (nub_lane_slot, abi.h)
 **   +----------------+ nk_chan_size(io_size): the heap offset
 **   | guest heap     | kernel, every published cap, directory;
 **   |                | guest RW, host RO, both at heap_va
@@ -28,6 +30,10 @@
 ** FUTEX_OWNER_DIED in it and wake the host at once.  Wake-ups carry no
 ** meaning: each side acts only on the sequence number it expects, so a
 ** stale or replayed wake-up just sends it back to sleep.
+**
+** Lanes have a doorbell of their own per slot (abi.h): the lane thread
+** sleeps on its status word, the host on its owner word, which each lane
+** thread registers as a robust futex like busy.
 **
 ** Both sides treat the page as hostile: the host reads only sequence
 ** words, the busy word and bounded report fields; the guest reads its
@@ -47,7 +53,8 @@
 #include "nub/abi.h"    /* NUB_NS_*, NUB_LOCK_*: the report's bits */
 
 #define NK_CHAN_MAGIC    0x4E48434Bu   /* "KCHN" little-endian */
-#define NK_CHAN_VERSION  3u    /* 2: one memfd on fd 0; 3: memory_budget in the config */
+#define NK_CHAN_VERSION  4u    /* 2: one memfd on fd 0; 3: memory_budget in the config;
+                                  4: lanes and their slots */
 #define NK_CHAN_CTL_SIZE 4096u
 
 /* The only descriptor the host hands to the guest: channel, then heap.
@@ -78,7 +85,7 @@ typedef struct nk_chan_config {
   uint64_t heap_size;
   uint64_t memory_budget;       /* nub_options.memory_budget, never 0 */
   uint32_t namespaces;          /* NUB_NS_* the host created the guest in */
-  uint32_t flags;               /* reserved, zero */
+  uint32_t lanes;               /* lane threads to make (0..NUB_MAX_LANES) */
   char engine[32];              /* "jit", "interp" or "" (best) */
 } nk_chan_config;
 
@@ -147,12 +154,17 @@ typedef struct nk_chan {
   uint8_t *in;
   nk_chan_answer *ans;
   uint8_t *out;
+  nub_lane_slot *lanes;
 } nk_chan;
 
 #define NK_CHAN_ANSWER_OFF(io) (NK_CHAN_CTL_SIZE + 64 + (uint64_t)(io))
 
+#define NK_CHAN_LANES_OFF(io) \
+  ((NK_CHAN_ANSWER_OFF(io) + sizeof(nk_chan_answer) + (uint64_t)(io) + 4095) & ~(uint64_t)4095)
+#define NK_CHAN_LANES_SIZE ((uint64_t)NUB_MAX_LANES * NUB_LANE_SLOT_SIZE)
+
 static inline uint64_t nk_chan_size(uint64_t io_size) {
-  return (NK_CHAN_ANSWER_OFF(io_size) + sizeof(nk_chan_answer) + io_size + 4095) & ~(uint64_t)4095;
+  return NK_CHAN_LANES_OFF(io_size) + NK_CHAN_LANES_SIZE;
 }
 
 static inline nk_chan nk_chan_at(void *base, uint64_t io_size) {
@@ -160,7 +172,8 @@ static inline nk_chan nk_chan_at(void *base, uint64_t io_size) {
   nk_chan ch = {(nk_chan_ctl *)b, (nk_chan_ring *)(b + NK_CHAN_CTL_SIZE),
                 b + NK_CHAN_CTL_SIZE + sizeof(nk_chan_ring),
                 (nk_chan_answer *)(b + NK_CHAN_ANSWER_OFF(io_size)),
-                b + NK_CHAN_ANSWER_OFF(io_size) + sizeof(nk_chan_answer)};
+                b + NK_CHAN_ANSWER_OFF(io_size) + sizeof(nk_chan_answer),
+                (nub_lane_slot *)(void *)(b + NK_CHAN_LANES_OFF(io_size))};
   return ch;
 }
 

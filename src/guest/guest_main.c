@@ -9,6 +9,7 @@
 ** copy-on-write), report.
 ** Then serve one request per doorbell ring until told to exit.
 */
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -125,6 +126,8 @@ static void read_config(nk_chan_config *cfg) {
       cfg->heap_size > (1ull << 46) || cfg->heap_va > (1ull << 47) - cfg->heap_size)
     boot_fail("heap 0x%llx+0x%llx is not page aligned in user space",
               (unsigned long long)cfg->heap_va, (unsigned long long)cfg->heap_size);
+  if (cfg->lanes > NUB_MAX_LANES)
+    boot_fail("%u lanes, at most %u", cfg->lanes, NUB_MAX_LANES);
   if (cfg->memory_budget < NUB_MIN_MEMORY_BUDGET)
     boot_fail("memory_budget %llu is below the %llu-byte minimum",
               (unsigned long long)cfg->memory_budget, (unsigned long long)NUB_MIN_MEMORY_BUDGET);
@@ -133,6 +136,17 @@ static void read_config(nk_chan_config *cfg) {
   if (have < need)
     boot_fail("the memfd holds %llu bytes, channel and heap need %llu", (unsigned long long)have,
               (unsigned long long)need);
+}
+
+/* ---- lanes ---- */
+
+/* nk_lockdown's last step before the rlimits and the filter: the lane
+** threads, each with its engine set up and its death notice registered,
+** waiting for LANE_START. */
+static uint32_t lane_threads;     /* the checked copy of the configuration's */
+
+static int make_lane_threads(void *ud, char *err, size_t errlen) {
+  return nk_lanes_spawn(ud, lane_threads, true, err, errlen);
 }
 
 /* ---- serving ---- */
@@ -166,6 +180,9 @@ static void serve(nk_kernel *k, size_t io_size, uint8_t *reply) {
 }
 
 int main(void) {
+  /* one malloc arena for every thread: another arena shrinks with
+  ** madvise, which the filter forbids (the main one with brk) */
+  mallopt(M_ARENA_MAX, 1);
   ctl = mmap(NULL, NK_CHAN_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, NK_GUEST_FD, 0);
   if (ctl == MAP_FAILED) {
     fprintf(stderr, "nub-guest: no control page on fd %d (%s); start me through the nub library\n",
@@ -199,6 +216,8 @@ int main(void) {
   if (nk_create(&kc, &k, err, sizeof err)) boot_fail("kernel: %s", err);
   if (nk_use_heap_fd(k, NK_GUEST_FD, nk_chan_size(cfg.io_size), err, sizeof err)) boot_fail("%s", err);
   if (guest_ext_kernel(k, err, sizeof err)) boot_fail("%s", err);
+  uint32_t lanes = lane_threads = cfg.lanes;
+  if (lanes && nk_lanes_attach(k, ch.lanes, lanes, err, sizeof err)) boot_fail("%s", err);
 
   uint8_t *reply = mmap(NULL, cfg.io_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (reply == MAP_FAILED) boot_fail("no memory for the reply buffer: %s", strerror(errno));
@@ -207,7 +226,9 @@ int main(void) {
   memset(&rep, 0, sizeof rep);
   snprintf(rep.engine, sizeof rep.engine, "%s", engine->name);
   rep.achieved = NUB_LOCK_ROBUST_DEATH;
-  if (nk_lockdown(cfg.namespaces, NK_GUEST_FD, &rep, err, sizeof err)) boot_fail("lockdown: %s", err);
+  if (nk_lockdown(cfg.namespaces, NK_GUEST_FD, &rep, lanes ? make_lane_threads : NULL, k, err,
+                  sizeof err))
+    boot_fail("lockdown: %s", err);
 
   /* locked down: no more system calls outside the allow-list */
   memcpy(&ctl->report, &rep, sizeof rep);

@@ -131,7 +131,8 @@ int nk_seccomp_install(nk_chan_report *rep, char *err, size_t errlen) {
   struct sock_filter prog[96];
   uint32_t kill = SECCOMP_RET_KILL_PROCESS;
   if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &kill)) {
-    /* Linux < 4.14; the guest has a single thread, so it dies all the same */
+    /* Linux < 4.14: a forbidden call kills the thread that made it; a
+    ** dead lane thread leaves its host waiter to the call timeout */
     note(rep, "seccomp: no SECCOMP_RET_KILL_PROCESS (%s), using KILL_THREAD", strerror(errno));
     kill = SECCOMP_RET_KILL_THREAD;
   }
@@ -143,7 +144,10 @@ int nk_seccomp_install(nk_chan_report *rep, char *err, size_t errlen) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
     return fail(err, errlen, "PR_SET_NO_NEW_PRIVS");
   struct sock_fprog fprog = {.len = (unsigned short)n, .filter = prog};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog))
+  /* TSYNC: every thread of the process (lane threads made before the
+  ** filter) gets it, and no_new_privs with it; a thread that could not
+  ** take it makes this fail */
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog))
     return fail(err, errlen, "installing the seccomp filter");
   rep->achieved |= NUB_LOCK_NO_NEW_PRIVS | NUB_LOCK_SECCOMP;
   rep->seccomp_syscalls = (uint32_t)NRULES;
@@ -239,7 +243,8 @@ static bool close_fds(int keep) {
          syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0;
 }
 
-int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep, char *err,
+int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep,
+                int (*make_threads)(void *ud, char *err, size_t errlen), void *ud, char *err,
                 size_t errlen) {
   rep->namespaces = namespaces;
   if (namespaces & NUB_NS_MOUNT) {
@@ -254,10 +259,14 @@ int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep, char *err
   outcome(rep, NUB_LOCK_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0,
           "PR_SET_PDEATHSIG");
   outcome(rep, NUB_LOCK_FDS_CLOSED, close_fds(keep_fd), "close_range");
-  if (set_limits(rep)) rep->achieved |= NUB_LOCK_RLIMITS;
-  else rep->failed |= NUB_LOCK_RLIMITS;
   outcome(rep, NUB_LOCK_NOT_DUMPABLE, prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "PR_SET_DUMPABLE");
   outcome(rep, NUB_LOCK_CAPS_DROPPED, drop_caps(), "dropping capabilities");
+  /* threads copy the ids, capabilities and bounding set of this one:
+  ** made now, they have what it has; RLIMIT_NPROC = 0 and the filter
+  ** forbid making any later */
+  if (make_threads && make_threads(ud, err, errlen)) return -1;
+  if (set_limits(rep)) rep->achieved |= NUB_LOCK_RLIMITS;
+  else rep->failed |= NUB_LOCK_RLIMITS;
   if (nk_seccomp_install(rep, err, errlen)) {
     rep->failed |= NUB_LOCK_SECCOMP;
     return -1;

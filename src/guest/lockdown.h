@@ -43,7 +43,8 @@ int nk_seccomp_install(nk_chan_report *rep, char *err, size_t errlen);
 ** in.  Every descriptor is closed but keep_fd (-1: none; the heap memfd,
 ** which invocations map copy-on-write).  Fills rep; returns 0, or -1 with
 ** a message when the process must not go on (no seccomp). */
-int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep, char *err,
+int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep,
+                int (*make_threads)(void *ud, char *err, size_t errlen), void *ud, char *err,
                 size_t errlen);
 
 #endif

@@ -30,6 +30,11 @@ typedef struct host_backend_ops {
   void (*close)(host_backend *b);
   /* One raw round trip without a frame; NULL when there is no transport. */
   int (*ping)(host_backend *b, nub_error *err);
+  /* For lane waiters, from any thread: whether the guest still runs, and
+  ** killing it (not reaping: restart() does) so that every waiter sees it
+  ** die.  NULL where the guest cannot die (inproc). */
+  bool (*alive)(host_backend *b);
+  void (*kill)(host_backend *b);
 } host_backend_ops;
 
 struct host_backend {
@@ -48,10 +53,23 @@ struct host_backend {
   void (*overlap)(void *arg);
   void *overlap_arg;
   struct nub_sandbox_report report;
+  /* Lanes: the slot area shared with the guest, lane_count slots (the
+  ** lanes it serves; 0 = none). */
+  nub_lane_slot *lane_slots;
+  uint32_t lane_count;
+  uint32_t call_timeout_ms;        /* a lane call that takes longer kills the guest; 0 = none */
 };
 
 extern const host_backend_ops host_inproc_ops;
 extern const host_backend_ops host_proc_ops;
+
+/* lanes.c: one slot's doorbell.  post: the slot is EMPTY and the
+** caller's; wait: NUB_OK at DONE, or the guest died / timed out (then
+** killed); take: the result, the slot EMPTY again. */
+void host_lane_post(nub_lane_slot *s, const nub_invoke_packet *p, uint64_t job);
+int host_lane_wait(host_backend *b, uint32_t lane, nub_lane_slot *s, nub_error *err);
+int host_lane_take(nub_lane_slot *s, uint32_t lane, nub_invocation_result *r, char *text,
+                   nub_error *err);
 
 int host_fail(nub_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -22,6 +22,7 @@ typedef struct inproc {
   int heap_fd;             /* -1 when the heap is anonymous memory */
   nub_options opt;
   char *kernel_file;       /* the ELF file that carries the kernel (.boot_info) */
+  nub_lane_slot *slots;    /* opt.lanes of them; LANE_START makes each lane's thread */
 } inproc;
 
 static int start_kernel(inproc *p, nub_error *err) {
@@ -30,8 +31,10 @@ static int start_kernel(inproc *p, nub_error *err) {
                    p->opt.memory_budget};
   if (!cfg.engine)
     return host_fail(err, NUB_ERR_ARG, "inproc: unknown engine '%s'", p->opt.engine);
+  memset(p->slots, 0, p->opt.lanes * sizeof *p->slots);
   if (nk_create(&cfg, &p->kernel, msg, sizeof msg) ||
-      (p->heap_fd >= 0 && nk_use_heap_fd(p->kernel, p->heap_fd, 0, msg, sizeof msg)))
+      (p->heap_fd >= 0 && nk_use_heap_fd(p->kernel, p->heap_fd, 0, msg, sizeof msg)) ||
+      nk_lanes_attach(p->kernel, p->slots, p->opt.lanes, msg, sizeof msg))
     return host_fail(err, NUB_ERR_SANDBOX, "inproc: kernel: %s", msg);
   p->b.engine = cfg.engine->name;
   return NUB_OK;
@@ -68,6 +71,7 @@ static void inproc_close(host_backend *b) {
   free(p->b.in);
   free(p->b.out);
   free(p->kernel_file);
+  free(p->slots);
   free(p);
 }
 
@@ -83,7 +87,10 @@ static int inproc_open(const nub_options *opt, host_backend **out, nub_error *er
   p->b.in_cap = p->b.out_cap = opt->io_size;
   p->b.in = malloc(p->b.in_cap);
   p->b.out = malloc(p->b.out_cap);
-  if (!p->b.in || !p->b.out) { rc = host_fail(err, NUB_ERR_NOMEM, "inproc: no memory for buffers"); goto fail; }
+  p->slots = aligned_alloc(64, (opt->lanes ? opt->lanes : 1) * sizeof *p->slots);
+  p->b.lane_slots = p->slots;
+  p->b.lane_count = opt->lanes;
+  if (!p->b.in || !p->b.out || !p->slots) { rc = host_fail(err, NUB_ERR_NOMEM, "inproc: no memory for buffers"); goto fail; }
   p->heap_fd = memfd_create("nub-heap-inproc", MFD_CLOEXEC);
   if (p->heap_fd >= 0 && ftruncate(p->heap_fd, (off_t)p->heap_size)) {
     close(p->heap_fd);
@@ -125,4 +132,5 @@ static int inproc_restart(host_backend *b, nub_error *err) {
 
 const host_backend_ops host_inproc_ops = {
   "inproc", inproc_open, inproc_call, inproc_restart, inproc_close, NULL,  /* no transport */
+  NULL, NULL,                /* lives and dies with this process */
 };

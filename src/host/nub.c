@@ -3,11 +3,13 @@
 ** the record of published caps and recovery after a guest dies.
 */
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../chan/nk_chan.h"
 #include "elf.h"
 #include "host.h"
 #include "../guest/nk.h"
@@ -19,11 +21,27 @@ typedef struct published {
   size_t len;
 } published;
 
-/* Threads: one caller at a time makes calls; any number of threads may
-** run nub_lookup alongside.  Lookups read the heap view, dir_off (fixed
-** at open), the record under `lock`, and `epoch`. */
+/* A lane, as the handle sees it. */
+enum { LANE_UNSTARTED, LANE_STARTING, LANE_IDLE, LANE_BUSY };
+
+/* Threads (nub.h): calls over the request buffer, lane starts and the
+** replacement of a dead guest hold call_lock; invocations on lanes hold
+** only lane_mx, briefly, to lease a lane and give it back.  Lookups read
+** the heap view, dir_off (fixed at open), the record under `lock`, and
+** `epoch`.  Lock order: call_lock, then lane_mx, then lock. */
 struct nub {
   host_backend *b;
+  pthread_mutex_t call_lock;
+  pthread_mutex_t lane_mx;
+  pthread_cond_t lane_cv;    /* a lane came free, or the draining ended */
+  uint8_t lane_state[NUB_MAX_LANES];   /* LANE_* */
+  uint32_t lane_limit;       /* lanes this handle may start */
+  uint32_t inflight;         /* lanes posted to and waited on (LANE_BUSY) */
+  bool draining;             /* a replacement waits for in-flight lanes: no new leases */
+  uint64_t gen;              /* guests started since open, under call_lock */
+  uint64_t next_job;
+  bool last_error_lane;      /* the last invocation ran on a lane: its error text is here */
+  char last_error[NUB_KERNEL_ERROR_TEXT_MAX + 1];
   pthread_rwlock_t lock;     /* the record: put_cap writes, lookups read */
   published *caps;           /* every cap ever published, for re-publication */
   size_t ncaps, caps_cap;
@@ -141,17 +159,45 @@ static int rpc_once(nub *n, uint32_t fn, const void *payload, size_t len, void *
 }
 
 static int republish(nub *n, nub_error *err);
+static int ready(nub *n, nub_error *err);
+static int recover(nub *n, int rc, nub_error *err);
 
 static bool recovering(const nub *n) { return __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE) & 1; }
 
-/* Replace the guest and re-publish every cap.  From the moment a guest is
-** known dead until its successor holds every cap, the epoch is odd and
-** nub_lookup answers from the host's copy; a failed attempt leaves it
-** odd, and the next call tries again before doing anything else. */
+/* Before a restart maps a new guest over the old one: the old one is
+** killed, so every invocation still waiting on one of its lanes sees it
+** die and returns; until they have, no lane is leased.  Started lanes are
+** gone with it (a lane being started is its starter's to settle). */
+static void drain_lanes(nub *n) {
+  if (n->b->ops->kill) n->b->ops->kill(n->b);
+  pthread_mutex_lock(&n->lane_mx);
+  n->draining = true;
+  while (n->inflight) pthread_cond_wait(&n->lane_cv, &n->lane_mx);
+  for (uint32_t i = 0; i < NUB_MAX_LANES; i++)
+    if (n->lane_state[i] == LANE_IDLE) n->lane_state[i] = LANE_UNSTARTED;
+  pthread_mutex_unlock(&n->lane_mx);
+}
+
+static void drained(nub *n) {
+  pthread_mutex_lock(&n->lane_mx);
+  n->draining = false;
+  pthread_cond_broadcast(&n->lane_cv);
+  pthread_mutex_unlock(&n->lane_mx);
+}
+
+/* Replace the guest and re-publish every cap (under call_lock).  From the
+** moment a guest is known dead until its successor holds every cap, the
+** epoch is odd and nub_lookup answers from the host's copy; a failed
+** attempt leaves it odd, and the next call tries again before doing
+** anything else. */
 static int replace_guest(nub *n, nub_error *err) {
   int rc;
   if (!recovering(n)) __atomic_add_fetch(&n->epoch, 1, __ATOMIC_SEQ_CST);
-  if ((rc = n->b->ops->restart(n->b, err)) || (rc = republish(n, err))) return rc;
+  drain_lanes(n);
+  __atomic_add_fetch(&n->gen, 1, __ATOMIC_RELEASE);
+  rc = n->b->ops->restart(n->b, err);
+  drained(n);
+  if (rc || (rc = republish(n, err))) return rc;
   __atomic_add_fetch(&n->epoch, 1, __ATOMIC_SEQ_CST);
   return NUB_OK;
 }
@@ -189,16 +235,24 @@ static int ready(nub *n, nub_error *err) {
 
 static int rpc(nub *n, uint32_t fn, const void *payload, size_t len, void *reply, size_t want,
                nub_error *err) {
+  pthread_mutex_lock(&n->call_lock);
   int rc = ready(n, err);
-  return rc ? rc : recover(n, rpc_once(n, fn, payload, len, reply, want, err), err);
+  if (!rc) rc = recover(n, rpc_once(n, fn, payload, len, reply, want, err), err);
+  pthread_mutex_unlock(&n->call_lock);
+  return rc;
 }
 
 int nub_call_raw(nub *n, uint32_t fn_id, const void *payload, size_t len, void *reply,
                  size_t reply_cap, size_t *reply_len, nub_error *err) {
   int rc;
   if (!payload && len) return host_fail(err, NUB_ERR_ARG, "call_raw: no payload bytes");
-  if ((rc = ready(n, err))) return rc;
-  return recover(n, rpc_raw(n, fn_id, payload, len, reply, reply_cap, reply_len, err), err);
+  pthread_mutex_lock(&n->call_lock);
+  if (!(rc = ready(n, err)))
+    rc = recover(n, rpc_raw(n, fn_id, payload, len, reply, reply_cap, reply_len, err), err);
+  pthread_mutex_unlock(&n->call_lock);
+  if (fn_id == NUB_FN_INVOKE_CACHED)   /* its error text is the RPC path's */
+    __atomic_store_n(&n->last_error_lane, false, __ATOMIC_RELAXED);
+  return rc;
 }
 
 /* ---- the record of published caps ---- */
@@ -392,6 +446,13 @@ static int locate_directory(nub *n, nub_error *err) {
 
 /* ---- API ---- */
 
+/* The CPUs this process may run on, at most NUB_MAX_LANES. */
+static uint32_t default_lanes(void) {
+  cpu_set_t set;
+  int count = sched_getaffinity(0, sizeof set, &set) ? 1 : CPU_COUNT(&set);
+  return count < 1 ? 1 : count > (int)NUB_MAX_LANES ? NUB_MAX_LANES : (uint32_t)count;
+}
+
 int nub_open(const nub_options *opt, nub **out, nub_error *err) {
   nub_options o;
   nub *n;
@@ -410,12 +471,21 @@ int nub_open(const nub_options *opt, nub **out, nub_error *err) {
   const host_backend_ops *ops = o.backend == NUB_BACKEND_INPROC ? &host_inproc_ops
                               : o.backend == NUB_BACKEND_PROC ? &host_proc_ops : NULL;
   if (!ops) return host_fail(err, NUB_ERR_ARG, "backend %d is not available in this build", (int)o.backend);
+  if (o.lanes > NUB_MAX_LANES)
+    return host_fail(err, NUB_ERR_ARG, "lanes %u is above the maximum %u", o.lanes,
+                     NUB_MAX_LANES);
+  if (!o.lanes) o.lanes = default_lanes();
   if (!(n = calloc(1, sizeof *n))) return host_fail(err, NUB_ERR_NOMEM, "out of memory");
   if (pthread_rwlock_init(&n->lock, NULL)) {
     free(n);
     return host_fail(err, NUB_ERR_SYSTEM, "cannot create the record's lock");
   }
-  if ((rc = ops->open(&o, &n->b, err))) { pthread_rwlock_destroy(&n->lock); free(n); return rc; }
+  pthread_mutex_init(&n->call_lock, NULL);
+  pthread_mutex_init(&n->lane_mx, NULL);
+  pthread_cond_init(&n->lane_cv, NULL);
+  n->lane_limit = o.lanes;
+  if ((rc = ops->open(&o, &n->b, err))) { n->b = NULL; nub_close(n); return rc; }
+  if (n->b->lane_count < n->lane_limit) n->lane_limit = n->b->lane_count;
   if ((rc = locate_directory(n, err))) { nub_close(n); return rc; }
   *out = n;
   return NUB_OK;
@@ -423,7 +493,10 @@ int nub_open(const nub_options *opt, nub **out, nub_error *err) {
 
 void nub_close(nub *n) {
   if (!n) return;
-  n->b->ops->close(n->b);
+  if (n->b) n->b->ops->close(n->b);
+  pthread_cond_destroy(&n->lane_cv);
+  pthread_mutex_destroy(&n->lane_mx);
+  pthread_mutex_destroy(&n->call_lock);
   for (size_t i = 0; i < n->ncaps; i++) free(n->caps[i].wire);
   free(n->caps);
   free(n->index);
@@ -511,14 +584,17 @@ int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error
     return host_fail(err, NUB_ERR_TOO_LARGE, "request of %zu bytes exceeds the %zu-byte buffer",
                      len, n->b->in_cap - sizeof(nub_request_header));
   if (len >= PARALLEL_RECORD_BYTES) threaded = !pthread_create(&helper, NULL, record_thread, &job);
+  pthread_mutex_lock(&n->call_lock);
   if (!threaded) {
     n->b->overlap = run_record_job;
     n->b->overlap_arg = &job;
   }
-  rc = put_once(n, wire, len, out, err);
+  if (!(rc = ready(n, err))) rc = put_once(n, wire, len, out, err);
   n->b->overlap = NULL;          /* never during a recovery's REPUBLISH */
   if (threaded) pthread_join(helper, NULL);
-  if ((rc = recover(n, rc, err))) goto fail;
+  rc = recover(n, rc, err);
+  pthread_mutex_unlock(&n->call_lock);
+  if (rc) goto fail;
   if (!job.done) run_record_job(&job);
   if (!job.copy) {
     rc = host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory copying the %zu-byte cap", len);
@@ -547,6 +623,106 @@ fail:
   return rc;
 }
 
+/* ---- lanes ---- */
+
+/* Start lane i (LANE_STARTING, ours): STARTING in its slot, LANE_START,
+** and the slot must say EMPTY after.  Under call_lock, so after any
+** replacement the lane is started in the guest that runs now. */
+static int start_lane(nub *n, uint32_t i, nub_error *err) {
+  uint32_t index = i;
+  int rc;
+  pthread_mutex_lock(&n->call_lock);
+  if (!(rc = ready(n, err))) {
+    nub_lane_slot *s = &n->b->lane_slots[i];
+    nk_store(&s->status, NUB_LANE_STARTING);   /* owner stays: the lane's death notice */
+    rc = recover(n, rpc_once(n, NUB_FN_LANE_START, &index, sizeof index, NULL, 0, err), err);
+    uint32_t st = nk_load(&s->status);
+    if (!rc && st != NUB_LANE_EMPTY)
+      rc = host_fail(err, NUB_ERR_PROTOCOL, "lane %u: started, but its slot says %u, not EMPTY",
+                     i, st);
+  }
+  pthread_mutex_unlock(&n->call_lock);
+  return rc;
+}
+
+/* A lane for one invocation: an idle one, else one started now (up to
+** lane_limit), else wait (condition variable: no spinning) for one to
+** come free. */
+static int lease_lane(nub *n, uint32_t *lane, nub_error *err) {
+  pthread_mutex_lock(&n->lane_mx);
+  for (;;) {
+    uint32_t unstarted = NUB_MAX_LANES;
+    for (uint32_t i = 0; !n->draining && i < n->lane_limit; i++) {
+      if (n->lane_state[i] == LANE_IDLE) {
+        n->lane_state[i] = LANE_BUSY;
+        n->inflight++;
+        pthread_mutex_unlock(&n->lane_mx);
+        *lane = i;
+        return NUB_OK;
+      }
+      if (n->lane_state[i] == LANE_UNSTARTED && unstarted == NUB_MAX_LANES) unstarted = i;
+    }
+    if (unstarted < NUB_MAX_LANES) {
+      n->lane_state[unstarted] = LANE_STARTING;
+      pthread_mutex_unlock(&n->lane_mx);
+      int rc = start_lane(n, unstarted, err);
+      pthread_mutex_lock(&n->lane_mx);
+      if (rc) {
+        n->lane_state[unstarted] = LANE_UNSTARTED;
+        pthread_cond_broadcast(&n->lane_cv);
+        pthread_mutex_unlock(&n->lane_mx);
+        return rc;
+      }
+      n->lane_state[unstarted] = LANE_IDLE;   /* taken on the next turn, unless draining */
+      continue;
+    }
+    pthread_cond_wait(&n->lane_cv, &n->lane_mx);
+  }
+}
+
+/* Post, wait, take.  A guest that died (or was killed for a timeout)
+** fails every call in flight on any lane; the first of them to get here
+** replaces it, and the others find it replaced. */
+static int invoke_on_lane(nub *n, const nub_invoke_packet *p, nub_invocation_result *out,
+                          nub_error *err) {
+  char text[NUB_KERNEL_ERROR_TEXT_MAX + 1];
+  uint32_t i;
+  int rc;
+  if (recovering(n)) {
+    pthread_mutex_lock(&n->call_lock);
+    rc = ready(n, err);
+    pthread_mutex_unlock(&n->call_lock);
+    if (rc) return rc;
+  }
+  if ((rc = lease_lane(n, &i, err))) return rc;
+  /* stable while we are in flight: a replacement drains first */
+  uint64_t gen = __atomic_load_n(&n->gen, __ATOMIC_ACQUIRE);
+  nub_lane_slot *s = &n->b->lane_slots[i];
+  host_lane_post(s, p, __atomic_add_fetch(&n->next_job, 1, __ATOMIC_RELAXED));
+  rc = host_lane_wait(n->b, i, s, err);
+  bool taken = !rc;
+  if (taken) rc = host_lane_take(s, i, out, text, err);
+  pthread_mutex_lock(&n->lane_mx);
+  if (taken) {
+    memcpy(n->last_error, text, sizeof text);
+    n->last_error_lane = true;
+  }
+  n->lane_state[i] = taken ? LANE_IDLE : LANE_UNSTARTED;
+  n->inflight--;
+  pthread_cond_broadcast(&n->lane_cv);
+  pthread_mutex_unlock(&n->lane_mx);
+  if (taken) return rc;
+  pthread_mutex_lock(&n->call_lock);
+  if (__atomic_load_n(&n->gen, __ATOMIC_ACQUIRE) == gen) {
+    rc = recover(n, rc, err);
+  } else if (err) {
+    size_t used = strnlen(err->msg, sizeof err->msg);
+    snprintf(err->msg + used, sizeof err->msg - used, "; guest restarted by another call");
+  }
+  pthread_mutex_unlock(&n->call_lock);
+  return rc;
+}
+
 int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_t args[4],
                uint64_t initial_gas, nub_invocation_result *out, nub_error *err) {
   nub_invoke_packet p;
@@ -558,8 +734,58 @@ int nub_invoke(nub *n, const nub_hash instance, uint32_t endpoint, const uint64_
   p.endpoint_idx = endpoint;
   if (args) memcpy(p.args, args, sizeof p.args);
   p.initial_gas = initial_gas;
-  return rpc(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, out, sizeof *out, err);
+  if (!n->lane_limit) return rpc(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, out, sizeof *out, err);
+  return invoke_on_lane(n, &p, out, err);
 }
+
+typedef struct batch {
+  nub *n;
+  const nub_invoke_req *reqs;
+  nub_invocation_result *out;
+  int *rcs;
+  size_t count, next;
+  pthread_mutex_t mx;
+  size_t failed_at;              /* lowest failed index, count if none */
+  nub_error first;
+} batch;
+
+static void *batch_worker(void *arg) {
+  batch *B = arg;
+  size_t i;
+  while ((i = __atomic_fetch_add(&B->next, 1, __ATOMIC_RELAXED)) < B->count) {
+    const nub_invoke_req *q = &B->reqs[i];
+    nub_error e;
+    int rc = nub_invoke(B->n, q->instance, q->endpoint, q->args, q->initial_gas, &B->out[i], &e);
+    if (B->rcs) B->rcs[i] = rc;
+    if (rc) {
+      pthread_mutex_lock(&B->mx);
+      if (i < B->failed_at) {
+        B->failed_at = i;
+        B->first = e;
+      }
+      pthread_mutex_unlock(&B->mx);
+    }
+  }
+  return NULL;
+}
+
+int nub_invoke_batch(nub *n, const nub_invoke_req *reqs, size_t count,
+                     nub_invocation_result *out, int *rcs, nub_error *err) {
+  if (count && (!reqs || !out)) return host_fail(err, NUB_ERR_ARG, "invoke_batch: no requests");
+  batch B = {n, reqs, out, rcs, count, 0, PTHREAD_MUTEX_INITIALIZER, count, {0, ""}};
+  pthread_t helpers[NUB_MAX_LANES];
+  size_t want = count < n->lane_limit ? count : n->lane_limit, made = 0;
+  for (; made + 1 < want; made++)       /* the calling thread is one of them */
+    if (pthread_create(&helpers[made], NULL, batch_worker, &B)) break;
+  batch_worker(&B);
+  for (size_t i = 0; i < made; i++) pthread_join(helpers[i], NULL);
+  pthread_mutex_destroy(&B.mx);
+  if (B.failed_at == count) return NUB_OK;
+  return host_fail(err, B.first.code, "invoke_batch: request %zu: %s", B.failed_at,
+                   B.first.msg);
+}
+
+uint32_t nub_lanes(const nub *n) { return n->lane_limit; }
 
 static uint32_t get_u32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -610,7 +836,11 @@ int nub_invoke_logged(nub *n, const nub_hash instance, uint32_t endpoint, const 
   p.flags = NUB_INVOKE_FLAG_LOG;
   if (args) memcpy(p.args, args, sizeof p.args);
   p.initial_gas = initial_gas;
-  rc = recover(n, rpc_raw(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, reply, cap, &got, err), err);
+  pthread_mutex_lock(&n->call_lock);
+  if (!(rc = ready(n, err)))
+    rc = recover(n, rpc_raw(n, NUB_FN_INVOKE_CACHED, &p, sizeof p, reply, cap, &got, err), err);
+  pthread_mutex_unlock(&n->call_lock);
+  __atomic_store_n(&n->last_error_lane, false, __ATOMIC_RELAXED);
   if (rc) goto out;
   if (got < sizeof *out) {
     rc = host_fail(err, NUB_ERR_PROTOCOL, "invoke: reply of %zu bytes, below %zu", got, sizeof *out);
@@ -635,6 +865,13 @@ int nub_kernel_last_error(nub *n, char *text, size_t cap, nub_error *err) {
   char reply[NUB_KERNEL_ERROR_TEXT_MAX];
   size_t got = 0;
   if (!text || !cap) return host_fail(err, NUB_ERR_ARG, "kernel_last_error: no room for the text");
+  pthread_mutex_lock(&n->lane_mx);
+  if (n->last_error_lane) {            /* checked and made printable when taken */
+    snprintf(text, cap, "%s", n->last_error);
+    pthread_mutex_unlock(&n->lane_mx);
+    return NUB_OK;
+  }
+  pthread_mutex_unlock(&n->lane_mx);
   int rc = nub_call_raw(n, NUB_FN_KERNEL_LAST_ERROR, NULL, 0, reply, sizeof reply, &got, err);
   if (rc) return rc;
   size_t len = got < cap - 1 ? got : cap - 1;
@@ -648,8 +885,10 @@ int nub_ping(nub *n, nub_error *err) {
   int rc;
   if (!n->b->ops->ping)
     return host_fail(err, NUB_ERR_ARG, "ping: the %s backend has no transport", n->b->ops->name);
-  if ((rc = ready(n, err))) return rc;
-  return recover(n, n->b->ops->ping(n->b, err), err);
+  pthread_mutex_lock(&n->call_lock);
+  if (!(rc = ready(n, err))) rc = recover(n, n->b->ops->ping(n->b, err), err);
+  pthread_mutex_unlock(&n->call_lock);
+  return rc;
 }
 
 /* The guest's directory, read through the heap view; every read bounded

@@ -15,6 +15,8 @@
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,10 @@ typedef struct proc {
   host_child child;
   bool alive;
   uint32_t seq, tid;
+  uint32_t lanes;                /* lane threads the guest makes */
+  /* child and alive against lane waiters' alive() / kill(): the calling
+  ** thread buries, any thread may ask or kill */
+  pthread_mutex_t life;
 } proc;
 
 static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
@@ -57,8 +63,10 @@ static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
 /* Kill (if needed) and reap; describe the end in buf. */
 static void bury(proc *p, char *buf, size_t len) {
   char how[96] = "was not running";
+  pthread_mutex_lock(&p->life);
   if (p->alive) host_reap_child(&p->child, true, how, sizeof how);
   p->alive = false;
+  pthread_mutex_unlock(&p->life);
   p->b.guest_gone = true;
   nk_chan_crash crash;
   memcpy(&crash, &p->ctl->crash, sizeof crash);      /* hostile: numbers only */
@@ -192,6 +200,7 @@ static int map_regions(proc *p, int fd, nub_error *err) {
   p->ch = nk_chan_at(p->chan, p->io_size);
   p->ctl = p->ch.ctl;
   p->b.in = p->ch.in;
+  p->b.lane_slots = p->ch.lanes;
   p->b.heap_view = p->heap;
   return NUB_OK;
 }
@@ -204,6 +213,7 @@ static void write_config(proc *p) {
   c->config.heap_va = (uint64_t)(uintptr_t)p->heap;
   c->config.heap_size = p->heap_size;
   c->config.memory_budget = p->memory_budget;
+  c->config.lanes = p->lanes;
   memcpy(c->config.engine, p->engine_req, sizeof c->config.engine);
   p->ch.ans->resp_seq = UINT32_MAX;      /* boot answers request 0 */
 }
@@ -359,6 +369,7 @@ static void proc_close(host_backend *b) {
   if (p->heap) munmap(p->heap, p->heap_size);
   if (p->b.out) munmap(p->b.out, p->b.out_cap);
   free(p->guest_path);
+  pthread_mutex_destroy(&p->life);
   free(p);
 }
 
@@ -369,6 +380,9 @@ static int proc_open(const nub_options *opt, host_backend **out, nub_error *err)
   if (!p) return host_fail(err, NUB_ERR_NOMEM, "proc: out of memory");
   p->b.ops = &host_proc_ops;
   p->child.pidfd = -1;
+  pthread_mutex_init(&p->life, NULL);
+  p->lanes = p->b.lane_count = opt->lanes;
+  p->b.call_timeout_ms = opt->call_timeout_ms;
   p->io_size = page_round(opt->io_size);
   p->heap_size = page_round(opt->heap_size);
   p->memory_budget = opt->memory_budget;
@@ -440,6 +454,24 @@ static int proc_restart(host_backend *b, nub_error *err) {
   return rc;
 }
 
+static bool proc_alive(host_backend *b) {
+  proc *p = (proc *)b;
+  pthread_mutex_lock(&p->life);
+  bool alive = p->alive && !child_exited(p);
+  pthread_mutex_unlock(&p->life);
+  return alive;
+}
+
+/* SIGKILL through the pidfd (never a recycled pid); restart() reaps. */
+static void proc_kill(host_backend *b) {
+  proc *p = (proc *)b;
+  pthread_mutex_lock(&p->life);
+  if (p->alive && syscall(SYS_pidfd_send_signal, p->child.pidfd, SIGKILL, NULL, 0) &&
+      errno == ENOSYS)
+    kill(p->child.pid, SIGKILL);
+  pthread_mutex_unlock(&p->life);
+}
+
 const host_backend_ops host_proc_ops = {
-  "proc", proc_open, proc_call, proc_restart, proc_close, proc_ping,
+  "proc", proc_open, proc_call, proc_restart, proc_close, proc_ping, proc_alive, proc_kill,
 };

@@ -169,7 +169,7 @@ static void lockdown_clears_bounding_set_and_root(void **state) {
   if (pid == 0) {
     char err[200];
     memset(rep, 0, sizeof *rep);
-    int rc = nk_lockdown(0, -1, rep, err, sizeof err);
+    int rc = nk_lockdown(0, -1, rep, NULL, NULL, err, sizeof err);
     __atomic_store_n(&shared[0], rc ? 2 : 1, __ATOMIC_SEQ_CST);
     while (!__atomic_load_n(&shared[1], __ATOMIC_SEQ_CST))
       syscall(SYS_futex, &shared[1], FUTEX_WAIT, 0, NULL, NULL, 0);
