@@ -49,6 +49,12 @@ enum {
 
 #define NK_TEST_BUMP_MS 1500u
 
+/* The test guest's engine "test-crash-call": the interpreter, except that
+** a program making this host call (ecalli) crashes the whole guest with
+** SIGSEGV, from whichever lane runs it. */
+#define NK_TEST_CRASH_ENGINE "test-crash-call"
+#define NK_TEST_CRASH_CALL 0xDEADu
+
 /* Called before the engine is chosen (extra engines go in here) and
 ** after the kernel is created (extra functions); both before lockdown.
 ** Return 0 or -1 with a message. */

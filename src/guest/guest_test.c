@@ -265,7 +265,14 @@ static int failing_compile(const nub_pvm_program *prog, void **code, nub_pvm_err
   return PVM_ERR_UNSUPPORTED;
 }
 
-static nub_pvm_engine failing_engine;
+static nub_pvm_engine failing_engine, crashing_engine;
+
+static nub_pvm_status crashing_run(nub_pvm_vm *vm) {
+  nub_pvm_status st = nub_pvm_engine_interp.run(vm);
+  if (st == PVM_HOST && vm->exit_arg == NK_TEST_CRASH_CALL)
+    *(volatile uint64_t *)(uintptr_t)8 = 1;      /* SIGSEGV: the fatal handler ends the guest */
+  return st;
+}
 
 int guest_ext_init(const nk_chan *ch, size_t io_size, char *err, size_t errlen) {
   test_ch = *ch;
@@ -273,8 +280,11 @@ int guest_ext_init(const nk_chan *ch, size_t io_size, char *err, size_t errlen) 
   failing_engine = nub_pvm_engine_interp;
   failing_engine.name = "test-failing-compile";
   failing_engine.compile = failing_compile;
-  if (nk_add_engine(&failing_engine)) {
-    snprintf(err, errlen, "test: cannot add the failing engine");
+  crashing_engine = nub_pvm_engine_interp;
+  crashing_engine.name = NK_TEST_CRASH_ENGINE;
+  crashing_engine.run = crashing_run;
+  if (nk_add_engine(&failing_engine) || nk_add_engine(&crashing_engine)) {
+    snprintf(err, errlen, "test: cannot add the test engines");
     return -1;
   }
   return 0;

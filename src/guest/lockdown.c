@@ -26,7 +26,7 @@
 ** Why each one is needed at run time is in docs/sandbox.md; keep the two
 ** in step.  At most 12 entries. */
 static const nk_syscall_rule rules[] = {
-  {SYS_futex,         "futex",         NK_ARGS_FUTEX},   /* doorbell wait / wake */
+  {SYS_futex,         "futex",         NK_ARGS_FUTEX},   /* doorbells; the C library's locks (lanes) */
   {SYS_sched_yield,   "sched_yield",   NK_ARGS_ANY},     /* doorbell spin: let a co-located host run */
   {SYS_mmap,          "mmap",          NK_ARGS_W_XOR_X}, /* malloc, PVM windows, JIT code */
   {SYS_mprotect,      "mprotect",      NK_ARGS_W_XOR_X}, /* PVM page access, JIT RW -> RX */
@@ -52,7 +52,7 @@ const nk_syscall_rule *nk_seccomp_rules(size_t *count) {
 #define X32_SYSCALL_BIT 0x40000000u
 
 static size_t check_len(uint8_t check) {
-  return check == NK_ARGS_W_XOR_X ? 4 : check == NK_ARGS_FUTEX ? 5 : 1;
+  return check == NK_ARGS_W_XOR_X ? 4 : check == NK_ARGS_FUTEX ? 7 : 1;
 }
 
 /* Program:  arch check, x32 check, then per rule "nr == rule ? body :
@@ -80,9 +80,12 @@ size_t nk_seccomp_build(struct sock_filter *out, size_t cap, uint32_t kill_actio
       break;
     case NK_ARGS_FUTEX:
       EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, DATA_ARG_LO(1)));
-      EMIT(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~(uint32_t)FUTEX_PRIVATE_FLAG));
-      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAIT, 1, 0));
-      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAKE, 0, TO_KILL));
+      EMIT(BPF_STMT(BPF_ALU | BPF_AND | BPF_K,
+                    ~(uint32_t)(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAIT, 3, 0));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAKE, 2, 0));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAIT_BITSET, 1, 0));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAKE_BITSET, 0, TO_KILL));
       break;
     default:
       break;

@@ -18,7 +18,9 @@
 typedef enum nk_arg_check {
   NK_ARGS_ANY,        /* no check */
   NK_ARGS_W_XOR_X,    /* prot (arg 2) never both PROT_WRITE and PROT_EXEC */
-  NK_ARGS_FUTEX,      /* op (arg 1), private flag ignored: FUTEX_WAIT or FUTEX_WAKE */
+  NK_ARGS_FUTEX,      /* op (arg 1), private and clock flags ignored: FUTEX_WAIT, FUTEX_WAKE
+                         and their _BITSET forms (the C library's mutexes, rwlocks and
+                         condition variables, which lanes contend on) */
 } nk_arg_check;
 
 typedef struct nk_syscall_rule {

@@ -54,7 +54,50 @@ typedef struct proc {
   /* child and alive against lane waiters' alive() / kill(): the calling
   ** thread buries, any thread may ask or kill */
   pthread_mutex_t life;
+  /* The keeper: a thread of the handle's own that spawns every guest.
+  ** A guest dies with the thread that made it (PR_SET_PDEATHSIG), and any
+  ** thread calling into the handle may have to replace the guest: made
+  ** by the keeper, the guest lives as long as the handle. */
+  pthread_t keeper;
+  bool keeper_made, keeper_quit;
+  pthread_mutex_t keeper_mx;
+  pthread_cond_t keeper_cv;
+  struct spawn_job *job;
 } proc;
+
+typedef struct spawn_job {
+  int fd, rc;
+  bool done;
+  nub_error err;
+} spawn_job;
+
+static void *keeper_main(void *arg) {
+  proc *p = arg;
+  pthread_mutex_lock(&p->keeper_mx);
+  for (;;) {
+    while (!p->job && !p->keeper_quit) pthread_cond_wait(&p->keeper_cv, &p->keeper_mx);
+    if (!p->job) break;
+    spawn_job *j = p->job;
+    j->rc = host_spawn_guest(p->guest_path, j->fd, &p->ctl->config.namespaces, &p->child, &j->err);
+    j->done = true;
+    p->job = NULL;
+    pthread_cond_broadcast(&p->keeper_cv);
+  }
+  pthread_mutex_unlock(&p->keeper_mx);
+  return NULL;
+}
+
+/* host_spawn_guest on the keeper thread. */
+static int spawn_by_keeper(proc *p, int fd, nub_error *err) {
+  spawn_job j = {.fd = fd};
+  pthread_mutex_lock(&p->keeper_mx);
+  p->job = &j;
+  pthread_cond_broadcast(&p->keeper_cv);
+  while (!j.done) pthread_cond_wait(&p->keeper_cv, &p->keeper_mx);
+  pthread_mutex_unlock(&p->keeper_mx);
+  if (j.rc && err) *err = j.err;
+  return j.rc;
+}
 
 static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
@@ -293,8 +336,7 @@ static int start_guest(proc *p, nub_error *err) {
   write_config(p);
   p->seq = 0;
   p->tid = 0;
-  if ((rc = host_spawn_guest(p->guest_path, fd, &p->ctl->config.namespaces,
-                             &p->child, err)))
+  if ((rc = spawn_by_keeper(p, fd, err)))
     goto out;
   close(fd);                  /* mapped, and the guest has its own: one fd free again */
   fd = -1;
@@ -365,6 +407,15 @@ static void proc_close(host_backend *b) {
     char how[200];
     bury(p, how, sizeof how);
   }
+  if (p->keeper_made) {
+    pthread_mutex_lock(&p->keeper_mx);
+    p->keeper_quit = true;
+    pthread_cond_broadcast(&p->keeper_cv);
+    pthread_mutex_unlock(&p->keeper_mx);
+    pthread_join(p->keeper, NULL);
+  }
+  pthread_cond_destroy(&p->keeper_cv);
+  pthread_mutex_destroy(&p->keeper_mx);
   if (p->chan) munmap(p->chan, p->chan_size);
   if (p->heap) munmap(p->heap, p->heap_size);
   if (p->b.out) munmap(p->b.out, p->b.out_cap);
@@ -381,6 +432,8 @@ static int proc_open(const nub_options *opt, host_backend **out, nub_error *err)
   p->b.ops = &host_proc_ops;
   p->child.pidfd = -1;
   pthread_mutex_init(&p->life, NULL);
+  pthread_mutex_init(&p->keeper_mx, NULL);
+  pthread_cond_init(&p->keeper_cv, NULL);
   p->lanes = p->b.lane_count = opt->lanes;
   p->b.call_timeout_ms = opt->call_timeout_ms;
   p->io_size = page_round(opt->io_size);
@@ -414,6 +467,11 @@ static int proc_open(const nub_options *opt, host_backend **out, nub_error *err)
   p->b.heap_size = p->heap_size;
   p->b.exe_path = p->guest_path;
   p->b.engine = p->engine;
+  if (pthread_create(&p->keeper, NULL, keeper_main, p)) {
+    rc = host_fail(err, NUB_ERR_SYSTEM, "proc: cannot make the keeper thread");
+    goto fail;
+  }
+  p->keeper_made = true;
   if ((rc = start_guest(p, err))) goto fail;
   *out = &p->b;
   return NUB_OK;

@@ -74,6 +74,11 @@ static void doorbell_calls(void) {
   CHECK(syscall(SYS_futex, &word, FUTEX_WAKE, 1, NULL, NULL, 0) == 0);
   CHECK(syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) == 0);
   CHECK(syscall(SYS_futex, &word, FUTEX_WAIT, 0, &zero, NULL, 0) == -1);  /* value differs */
+  /* the C library's lock and condition variable waits (lane threads) */
+  CHECK(syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME,
+                0, NULL, NULL, FUTEX_BITSET_MATCH_ANY) == -1);
+  CHECK(syscall(SYS_futex, &word, FUTEX_WAKE_BITSET | FUTEX_PRIVATE_FLAG, 1, NULL, NULL,
+                FUTEX_BITSET_MATCH_ANY) == 0);
   CHECK(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &now) == 0);
   CHECK(syscall(SYS_sched_yield) == 0);
 }
