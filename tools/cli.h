@@ -174,6 +174,8 @@ int bench_invoke(int argc, char **argv);
 int bench_recovery(int argc, char **argv);
 /* nub bench cache (tools/bench_cache.c) */
 int bench_cache(int argc, char **argv);
+/* nub bench lanes (tools/bench_lanes.c) */
+int bench_lanes(int argc, char **argv);
 /* nub bench subvm (tools/bench_subvm.c) */
 int bench_subvm(int argc, char **argv);
 

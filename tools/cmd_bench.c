@@ -17,6 +17,7 @@
 **   bench compile  compile time per KB and compile memory per blob byte
 **   bench cache    guest memory with the JIT cache bounded (bench_cache.c)
 **   bench subvm    sub-VMs: fib via spawns, CALL/HALT ping-pong (bench_subvm.c)
+**   bench lanes    invocations/s over lanes and over handles (bench_lanes.c)
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -666,7 +667,7 @@ out:
 }
 
 const cli_spec cli_bench_spec = {
-  "bench", "interp|jit|compile|gas|hash|invoke|cache|recovery|programs|subvm",
+  "bench", "interp|jit|compile|gas|hash|invoke|cache|recovery|programs|subvm|lanes",
   "benchmarks that print figures (run on a quiet machine)",
   "interp  the 30 M-instruction loop on the interpreter (M instr/s)\n"
   "jit     JIT, interpreter and native (C, -O2) times for the loop and the bench/*.s\n"
@@ -682,14 +683,16 @@ const cli_spec cli_bench_spec = {
   "        (--caps N --large-mib M)\n"
   "programs  the C workloads on the JIT and interpreter against native\n"
   "        (--quick --only NAME --dir DIR)\n"
-  "subvm   fib(20) through sub-VMs and a CALL/HALT ping-pong (--engine E --rounds N)",
+  "subvm   fib(20) through sub-VMs and a CALL/HALT ping-pong (--engine E --rounds N)\n"
+  "lanes   invocations/s on 1..CPUs lanes of one handle and on as many handles, a\n"
+  "        1 ms program and a trivial one (--engine E --backend proc|inproc --ms N)",
   1, 1, NULL};
 
 int cmd_bench(int argc, char **argv) {
   if (argc >= 2 && cli_is_help(argv[1])) { cli_help(&cli_bench_spec, stdout); return 0; }
   if (argc < 2)
     return cli_usage_error("bench", "which benchmark? (interp, jit, compile, invoke, cache, hash, "
-                           "recovery, gas, programs, subvm)");
+                           "recovery, gas, programs, subvm, lanes)");
   if (!strcmp(argv[1], "interp")) return bench_interp();
   if (!strcmp(argv[1], "jit")) return bench_jit();
   if (!strcmp(argv[1], "compile")) return bench_compile_scaling() || bench_compile_memory();
@@ -700,6 +703,7 @@ int cmd_bench(int argc, char **argv) {
   if (!strcmp(argv[1], "gas")) return bench_gas(argc, argv);
   if (!strcmp(argv[1], "programs")) return bench_programs(argc, argv);
   if (!strcmp(argv[1], "subvm")) return bench_subvm(argc, argv);
+  if (!strcmp(argv[1], "lanes")) return bench_lanes(argc, argv);
   return cli_usage_error("bench", "unknown benchmark '%s' (have: interp, jit, compile, invoke, "
-                         "cache, hash, recovery, gas, programs, subvm)", argv[1]);
+                         "cache, hash, recovery, gas, programs, subvm, lanes)", argv[1]);
 }

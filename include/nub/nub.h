@@ -4,7 +4,7 @@
 **
 **   proc    the guest kernel runs in a separate, locked-down process
 **           (nub-guest).  This is the isolation boundary.  (default)
-**           The guest is a child of the thread that opened the handle;
+**           The guest is a child of the handle's own keeper thread;
 **           its death is noticed through a pidfd, so a SIGCHLD handler
 **           reaping with waitpid(-1) is harmless (it only takes the exit
 **           status the error message would have named).
