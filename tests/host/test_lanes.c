@@ -211,7 +211,7 @@ static void lane_limits_and_errors(void **state) {
 typedef struct call {
   nub *n;
   const nub_cap_bundle *b;
-  uint64_t count;
+  uint64_t count, gas;           /* gas 0: unbounded */
   int rc;
   nub_error err;
   nub_invocation_result r;
@@ -220,14 +220,57 @@ typedef struct call {
 static void *one_call(void *arg) {
   call *c = arg;
   const uint64_t args[4] = {c->count, 0, 0, 0};
-  c->rc = nub_invoke(c->n, c->b->items[c->b->instance].hash, 0, args, UINT64_MAX >> 1, &c->r,
-                     &c->err);
+  c->rc = nub_invoke(c->n, c->b->items[c->b->instance].hash, 0, args,
+                     c->gas ? c->gas : UINT64_MAX >> 1, &c->r, &c->err);
   return NULL;
 }
 
 static void sleep_ms(unsigned ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
   nanosleep(&ts, NULL);
+}
+
+/* A long program on one lane holds up nothing: while it runs, another
+** thread's invocations on the other lane, a publication and an eviction
+** all finish.  (Its gas, 3e8, is hundreds of ms of interpretation; the
+** rest is a few ms.) */
+static void a_long_program_does_not_hold_up_the_other_lanes(void **state) {
+  (void)state;
+  nub_options o = ht_options(NULL);
+  o.lanes = 2;
+  o.engine = "interp";
+  nub *n = ht_open(&o);
+  nub_cap_bundle slow, add, late;
+  loop_bundle(0, &slow);
+  ht_add_bundle(&add);
+  ht_publish(n, &slow);
+  ht_publish(n, &add);
+  ht_add(n, &add, 1, 1);                      /* compiled, a lane started */
+  call c = {.n = n, .b = &slow, .count = UINT64_MAX, .gas = 300000000};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, one_call, &c), 0);
+  sleep_ms(20);
+  for (uint64_t i = 0; i < 200; i++) assert_int_equal(ht_add(n, &add, i, 1).return_value, i + 1);
+  add_k_bundle(7, &late);
+  ht_publish(n, &late);
+  assert_int_equal(nub_evict_jit(n, NULL), NUB_OK);
+  const uint64_t args[4] = {1, 2, 0, 0};
+  nub_invocation_result r;
+  assert_int_equal(nub_invoke(n, late.items[late.instance].hash, 0, args, 100, &r, NULL), NUB_OK);
+  assert_int_equal(r.return_value, 10);
+  /* the long one is still running: nothing above waited for it */
+  struct nub_kernel_stats s;
+  assert_int_equal(nub_kernel_stats(n, &s, NULL), NUB_OK);
+  uint64_t before = s.invocations;
+  pthread_join(t, NULL);
+  assert_int_equal(c.rc, NUB_OK);
+  assert_int_equal(c.r.exit_reason, NUB_EXIT_OUT_OF_GAS);
+  assert_int_equal(nub_kernel_stats(n, &s, NULL), NUB_OK);
+  assert_int_equal(s.invocations, before + 1);
+  nub_cap_bundle_free(&slow);
+  nub_cap_bundle_free(&add);
+  nub_cap_bundle_free(&late);
+  nub_close(n);
 }
 
 /* Two lanes run long loops; a third lane's program kills the guest.
@@ -317,6 +360,7 @@ int main(void) {
     cmocka_unit_test(threads_share_two_lanes_while_caps_are_published_and_evicted),
     cmocka_unit_test(lanes_asking_for_one_image_compile_it_once),
     cmocka_unit_test(lane_limits_and_errors),
+    cmocka_unit_test(a_long_program_does_not_hold_up_the_other_lanes),
   };
   /* a guest that can die: proc only (inproc runs the tests above alone) */
   const struct CMUnitTest proc_only[] = {
