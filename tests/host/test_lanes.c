@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "guest/guest_ext.h"
+#include "host/host.h"
 #include "host/host_test_util.h"
 
 #define THREADS 4
@@ -230,6 +231,39 @@ static void sleep_ms(unsigned ms) {
   nanosleep(&ts, NULL);
 }
 
+/* What the host reads from a slot is the guest's: an error text too long
+** is a protocol error (and not copied), bytes outside printable ASCII
+** become '?', a death notice in owner fails the wait at once. */
+static void hostile_slot_fields_are_checked(void **state) {
+  (void)state;
+  static const host_backend_ops ops = {"test", NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+  host_backend b = {.ops = &ops};
+  nub_lane_slot s;
+  nub_invocation_result r;
+  char text[NUB_KERNEL_ERROR_TEXT_MAX + 1];
+  nub_error err;
+  memset(&s, 0, sizeof s);
+  s.status = NUB_LANE_DONE;
+  s.result.exit_reason = NUB_EXIT_HALT;
+  s.result.return_value = 77;
+  s.error_len = NUB_KERNEL_ERROR_TEXT_MAX + 1;
+  assert_int_equal(host_lane_wait(&b, 3, &s, &err), NUB_OK);
+  assert_int_equal(host_lane_take(&s, 3, &r, text, &err), NUB_ERR_PROTOCOL);
+  assert_non_null(strstr(err.msg, "lane 3: error text of 241 bytes, at most 240"));
+  assert_string_equal(text, "");
+  assert_int_equal(s.status, NUB_LANE_EMPTY);
+  s.status = NUB_LANE_DONE;
+  s.error_len = 3;
+  memcpy(s.error, "a\x07" "b", 3);
+  assert_int_equal(host_lane_take(&s, 3, &r, text, &err), NUB_OK);
+  assert_string_equal(text, "a?b");
+  assert_int_equal(r.return_value, 77);
+  s.status = NUB_LANE_RUNNING;              /* never DONE, but the guest died */
+  s.owner = 1234 | FUTEX_OWNER_DIED;
+  assert_int_equal(host_lane_wait(&b, 3, &s, &err), NUB_ERR_GUEST_DIED);
+  assert_non_null(strstr(err.msg, "lane 3"));
+}
+
 /* A long program on one lane holds up nothing: while it runs, another
 ** thread's invocations on the other lane, a publication and an eviction
 ** all finish.  (Its gas, 3e8, is hundreds of ms of interpretation; the
@@ -361,6 +395,7 @@ int main(void) {
     cmocka_unit_test(lanes_asking_for_one_image_compile_it_once),
     cmocka_unit_test(lane_limits_and_errors),
     cmocka_unit_test(a_long_program_does_not_hold_up_the_other_lanes),
+    cmocka_unit_test(hostile_slot_fields_are_checked),
   };
   /* a guest that can die: proc only (inproc runs the tests above alone) */
   const struct CMUnitTest proc_only[] = {
