@@ -4,13 +4,18 @@
 ** L handles of one lane each, for a CPU-bound program (a loop calibrated
 ** to ~1 ms) and a trivial one (r7 + r8).  The trivial program's rate per
 ** lane is set against the warm RPC invoke (INVOKE_CACHED over the request
-** buffer, what nub_invoke was before lanes).  Figures only.
+** buffer, what nub_invoke was before lanes).  "guest cores": CPU seconds
+** the guests used per second of the figure (/proc/<pid>/stat; inproc:
+** this whole process), to tell a lane that waits from a machine that has
+** no core to give.  Figures only.
 **
 **   nub bench lanes [--engine E] [--backend proc|inproc] [--ms N]
 */
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,11 +107,41 @@ static void *run(void *arg) {
   return NULL;
 }
 
+/* CPU seconds the handles' guests have used: /proc/<pid>/stat for proc
+** guests, this process's own for inproc. */
+static double cpu_seconds(nub **handles, uint32_t nh) {
+  double sum = 0;
+  for (uint32_t i = 0; i < nh; i++) {
+    struct nub_sandbox_report rep;
+    if (nub_sandbox_report(handles[i], &rep, NULL) || !rep.isolated) {
+      struct rusage ru;
+      getrusage(RUSAGE_SELF, &ru);
+      return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+             ru.ru_stime.tv_usec / 1e6;
+    }
+    char path[64];
+    unsigned long ut = 0, st = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)rep.guest_pid);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    /* pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+      ut = st = 0;
+    fclose(f);
+    sum += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+  }
+  return sum;
+}
+
+static double cores_used;      /* of the last rate(): CPU seconds per second */
+
 /* Invocations per second of threads runners, runner i on handles[i % nh]. */
 static double rate(nub **handles, uint32_t nh, const prog *const *progs, uint32_t threads,
                    uint64_t ms, bool raw) {
   runner r[MAX_THREADS];
   pthread_t t[MAX_THREADS];
+  uint32_t used = threads < nh ? threads : nh;
+  double c0 = cpu_seconds(handles, used);
   uint64_t t0 = bench_now_ns();
   for (uint32_t i = 0; i < threads; i++) {
     r[i] = (runner){handles[i % nh], progs[i % nh], t0 + ms * 1000000u, 0, raw, 0};
@@ -120,6 +155,7 @@ static double rate(nub **handles, uint32_t nh, const prog *const *progs, uint32_
     failed |= r[i].failed;
   }
   double s = (double)(bench_now_ns() - t0) / 1e9;
+  cores_used = (cpu_seconds(handles, used) - c0) / s;
   return failed ? -1 : (double)done / s;
 }
 
@@ -196,18 +232,19 @@ int bench_lanes(int argc, char **argv) {
   double warm = rate(h, 1, pt, 1, ms, true);
   if (warm < 0) goto out;
   printf("  warm RPC invoke (INVOKE_CACHED, 1 thread): %10.0f /s  %6.2f us\n", warm, 1e6 / warm);
-  printf("  %-7s %-5s %22s %22s\n", "program", "L", "one handle, L lanes", "L handles, 1 lane");
+  printf("  %-7s %-3s %29s %29s\n", "program", "L", "one handle, L lanes", "L handles, 1 lane");
+  printf("  %-7s %-3s %29s %29s\n", "", "", "inv/s (x) guest cores", "inv/s (x) guest cores");
   const char *names[2] = {"cpu-1ms", "trivial"};
   const prog *const *sets[2] = {pc, pt};
   for (int k = 0; k < 2; k++) {
     double base = 0;
     for (uint32_t L = 1; L <= cpus; L++) {
-      double one = rate(h, 1, sets[k], L, ms, false);
-      double sep = rate(h + 1, L, sets[k] + 1, L, ms, false);
+      double one = rate(h, 1, sets[k], L, ms, false), one_cores = cores_used;
+      double sep = rate(h + 1, L, sets[k] + 1, L, ms, false), sep_cores = cores_used;
       if (one < 0 || sep < 0) goto out;
       if (L == 1) base = one;
-      printf("  %-7s %-5u %14.0f (%4.2fx) %14.0f (%4.2fx)\n", names[k], L, one, one / base, sep,
-             sep / base);
+      printf("  %-7s %-3u %9.0f (%4.2fx) %6.2f %13.0f (%4.2fx) %6.2f\n", names[k], L, one,
+             one / base, one_cores, sep, sep / base, sep_cores);
     }
     if (k == 1)
       printf("  trivial, 1 lane: %.2f us per invocation, %.2fx the warm RPC invoke's time\n",

@@ -68,6 +68,15 @@ int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errl
 ** the invocation it runs, if any). */
 int nk_lanes_attach(nk_kernel *k, nub_lane_slot *slots, uint32_t count, char *err,
                     size_t errlen);
+/* Lanes without threads (inproc): LANE_START sets up lane n's state and
+** nk_lane_invoke runs invocations on it on the calling thread, which must
+** have the lane to itself (the host's lease); no slot handoff, so a lane
+** costs what INVOKE_CACHED costs.  Call right after nk_lanes_attach. */
+void nk_lanes_direct(nk_kernel *k);
+/* Run p on started lane n (direct lanes only): 0, r and the kernel
+** error's reason (NUL-terminated) filled; -1 if n is not such a lane. */
+int nk_lane_invoke(nk_kernel *k, uint32_t n, const nub_invoke_packet *p,
+                   nub_invocation_result *r, char error[NUB_KERNEL_ERROR_TEXT_MAX + 1]);
 /* Make count lane threads now, for a process about to forbid thread
 ** creation (nub-guest, before its seccomp filter): each prepares the
 ** engine for itself and, with death_notice, registers a robust-list entry

@@ -47,6 +47,7 @@ struct nk_lanes {
   uint32_t count;                /* slots */
   uint32_t spawned;              /* threads made by nk_lanes_spawn */
   bool fixed;                    /* no thread is made after nk_lanes_spawn */
+  bool direct;                   /* no threads: nk_lane_invoke on the caller's */
   uint32_t ready;                /* spawned threads set up (private futex) */
   pthread_mutex_t lock;          /* LANE_START against nk_lanes_fini */
   nk_lane_thread t[NUB_MAX_LANES];
@@ -170,6 +171,20 @@ int nk_lanes_attach(nk_kernel *k, nub_lane_slot *slots, uint32_t count, char *er
   return 0;
 }
 
+void nk_lanes_direct(nk_kernel *k) {
+  if (k->lanes && !k->lanes->fixed) k->lanes->direct = true;
+}
+
+int nk_lane_invoke(nk_kernel *k, uint32_t n, const nub_invoke_packet *p,
+                   nub_invocation_result *r, char error[NUB_KERNEL_ERROR_TEXT_MAX + 1]) {
+  struct nk_lanes *L = k->lanes;
+  if (!L || !L->direct || n >= L->count || L->t[n].run != RUN_SERVE) return -1;
+  nk_lane *lane = &L->t[n].lane;
+  nk_invoke_on(k, lane, p, r);
+  memcpy(error, lane->last_error, NUB_KERNEL_ERROR_TEXT_MAX + 1);
+  return 0;
+}
+
 int nk_lanes_spawn(nk_kernel *k, uint32_t count, bool death_notice, char *err, size_t errlen) {
   struct nk_lanes *L = k->lanes;
   if (!L || L->fixed || count > L->count) {
@@ -215,6 +230,10 @@ static uint32_t start(nk_kernel *k, uint32_t n, uint8_t *out, size_t out_cap, si
   if (nk_lane_init(k, &t->lane, msg, sizeof msg))
     return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL, "lane %u: %s", n, msg);
   nk_store(&t->slot->status, NUB_LANE_EMPTY);
+  if (L->direct) {
+    t->run = RUN_SERVE;
+    return NUB_RPC_OK;
+  }
   if (L->fixed) {
     __atomic_store_n(&t->run, RUN_SERVE, __ATOMIC_RELEASE);
     futex_wake_private(&t->run);
@@ -264,6 +283,7 @@ void nk_lanes_fini(nk_kernel *k) {
   for (uint32_t i = 0; i < NUB_MAX_LANES; i++) {
     nk_lane_thread *t = &L->t[i];
     bool spawned = i < L->spawned;
+    if (L->direct && t->lane.mem) nk_lane_fini(&t->lane);
     if (!t->made && !spawned) continue;
     if (t->run == RUN_SERVE) {
       /* after the invocation it may still run (the host waits for none) */

@@ -35,6 +35,11 @@ typedef struct host_backend_ops {
   ** die.  NULL where the guest cannot die (inproc). */
   bool (*alive)(host_backend *b);
   void (*kill)(host_backend *b);
+  /* Run p on started lane n on the calling thread (result and error text
+  ** as host_lane_take gives them), instead of the slot handoff; NULL:
+  ** lanes are threads behind slots. */
+  int (*lane_run)(host_backend *b, uint32_t lane, const nub_invoke_packet *p,
+                  nub_invocation_result *r, char *text, nub_error *err);
 } host_backend_ops;
 
 struct host_backend {

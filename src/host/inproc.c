@@ -36,6 +36,7 @@ static int start_kernel(inproc *p, nub_error *err) {
       (p->heap_fd >= 0 && nk_use_heap_fd(p->kernel, p->heap_fd, 0, msg, sizeof msg)) ||
       nk_lanes_attach(p->kernel, p->slots, p->opt.lanes, msg, sizeof msg))
     return host_fail(err, NUB_ERR_SANDBOX, "inproc: kernel: %s", msg);
+  nk_lanes_direct(p->kernel);
   p->b.engine = cfg.engine->name;
   return NUB_OK;
 }
@@ -122,6 +123,19 @@ static int inproc_call(host_backend *b, nub_error *err) {
   return NUB_OK;
 }
 
+/* A lane is the calling thread on the lane's state: a thread handoff
+** would cost more than the invocation (7 us against 0.6 us for a warm
+** trivial one, `nub bench lanes --backend inproc` with one free core). */
+static int inproc_lane_run(host_backend *b, uint32_t lane, const nub_invoke_packet *pk,
+                           nub_invocation_result *r, char *text, nub_error *err) {
+  inproc *p = (inproc *)b;
+  if (nk_lane_invoke(p->kernel, lane, pk, r, text))
+    return host_fail(err, NUB_ERR_PROTOCOL, "inproc: lane %u is not started", lane);
+  for (char *c = text; *c; c++)       /* as host_lane_take leaves it */
+    if ((uint8_t)*c < 0x20 || (uint8_t)*c >= 0x7F) *c = '?';
+  return NUB_OK;
+}
+
 /* The kernel cannot die in-process; a restart is a fresh kernel. */
 static int inproc_restart(host_backend *b, nub_error *err) {
   inproc *p = (inproc *)b;
@@ -133,4 +147,5 @@ static int inproc_restart(host_backend *b, nub_error *err) {
 const host_backend_ops host_inproc_ops = {
   "inproc", inproc_open, inproc_call, inproc_restart, inproc_close, NULL,  /* no transport */
   NULL, NULL,                /* lives and dies with this process */
+  inproc_lane_run,
 };

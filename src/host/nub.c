@@ -698,10 +698,15 @@ static int invoke_on_lane(nub *n, const nub_invoke_packet *p, nub_invocation_res
   /* stable while we are in flight: a replacement drains first */
   uint64_t gen = __atomic_load_n(&n->gen, __ATOMIC_ACQUIRE);
   nub_lane_slot *s = &n->b->lane_slots[i];
-  host_lane_post(s, p, __atomic_add_fetch(&n->next_job, 1, __ATOMIC_RELAXED));
-  rc = host_lane_wait(n->b, i, s, err);
-  bool taken = !rc;
-  if (taken) rc = host_lane_take(s, i, out, text, err);
+  bool taken;
+  if (n->b->ops->lane_run) {
+    rc = n->b->ops->lane_run(n->b, i, p, out, text, err);
+    taken = true;
+  } else {
+    host_lane_post(s, p, __atomic_add_fetch(&n->next_job, 1, __ATOMIC_RELAXED));
+    rc = host_lane_wait(n->b, i, s, err);
+    if ((taken = !rc)) rc = host_lane_take(s, i, out, text, err);
+  }
   pthread_mutex_lock(&n->lane_mx);
   if (taken) {
     memcpy(n->last_error, text, sizeof text);

@@ -532,4 +532,5 @@ static void proc_kill(host_backend *b) {
 
 const host_backend_ops host_proc_ops = {
   "proc", proc_open, proc_call, proc_restart, proc_close, proc_ping, proc_alive, proc_kill,
+  NULL,                      /* lanes are the guest's threads */
 };

@@ -236,7 +236,7 @@ static void sleep_ms(unsigned ms) {
 ** become '?', a death notice in owner fails the wait at once. */
 static void hostile_slot_fields_are_checked(void **state) {
   (void)state;
-  static const host_backend_ops ops = {"test", NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+  static const host_backend_ops ops = {"test", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
   host_backend b = {.ops = &ops};
   nub_lane_slot s;
   nub_invocation_result r;
