@@ -93,7 +93,9 @@ static void serve(nk_lane_thread *t) {
       if (__atomic_compare_exchange_n(&s->status, &st, NUB_LANE_RUNNING, false, __ATOMIC_ACQ_REL,
                                       __ATOMIC_ACQUIRE))
         serve_one(t);
-    } else if (st == NUB_LANE_STOP) {
+    } else if (st == NUB_LANE_STOP && !t->k->lanes->fixed) {
+      /* nub-guest's threads never end: past the filter, a thread's exit
+      ** (its stack given back with madvise) would kill the guest */
       nk_store(&s->status, NUB_LANE_EMPTY);
       return;
     } else {
