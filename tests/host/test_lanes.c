@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -307,6 +308,60 @@ static void a_long_program_does_not_hold_up_the_other_lanes(void **state) {
   nub_close(n);
 }
 
+static double cpu_now(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
+
+static double wall_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* One lane, busy with a long program (in the guest process): three more
+** calls queue for it asleep, the one in flight waits asleep too, so this
+** process uses a fraction of a core meanwhile (spinning waiters would
+** take all the cores they get), and every queued call then succeeds. */
+static void calls_queued_for_a_busy_lane_sleep(void **state) {
+  (void)state;
+  nub_options o = ht_options(NULL);
+  o.lanes = 1;
+  o.engine = "interp";
+  nub *n = ht_open(&o);
+  nub_cap_bundle slow, add;
+  loop_bundle(0, &slow);
+  ht_add_bundle(&add);
+  ht_publish(n, &slow);
+  ht_publish(n, &add);
+  call c[4] = {{.n = n, .b = &slow, .count = UINT64_MAX, .gas = 300000000},
+               {.n = n, .b = &add, .count = 5}, {.n = n, .b = &add, .count = 6},
+               {.n = n, .b = &add, .count = 7}};
+  pthread_t t[4];
+  assert_int_equal(pthread_create(&t[0], NULL, one_call, &c[0]), 0);
+  sleep_ms(20);
+  for (int i = 1; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, one_call, &c[i]), 0);
+  sleep_ms(10);
+  double cpu0 = cpu_now(), wall0 = wall_now();
+  pthread_join(t[0], NULL);
+  double cpu = cpu_now() - cpu0, wall = wall_now() - wall0;
+  print_message("    host CPU %.1f ms over %.1f ms of queueing\n", cpu * 1e3, wall * 1e3);
+  assert_int_equal(c[0].rc, NUB_OK);
+  assert_int_equal(c[0].r.exit_reason, NUB_EXIT_OUT_OF_GAS);
+  assert_true(wall > 0.05);                 /* the long program did keep the lane busy */
+  assert_true(cpu < 0.25 * wall);
+  for (int i = 1; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    assert_int_equal(c[i].rc, NUB_OK);
+    assert_int_equal(c[i].r.return_value, c[i].count);   /* r7 + r8 with r8 = 0 */
+  }
+  nub_cap_bundle_free(&slow);
+  nub_cap_bundle_free(&add);
+  nub_close(n);
+}
+
 /* Two lanes run long loops; a third lane's program kills the guest.
 ** Every call in flight fails with NUB_ERR_GUEST_DIED, none waits
 ** forever; then every call succeeds on the restarted guest, which holds
@@ -397,8 +452,10 @@ int main(void) {
     cmocka_unit_test(a_long_program_does_not_hold_up_the_other_lanes),
     cmocka_unit_test(hostile_slot_fields_are_checked),
   };
-  /* a guest that can die: proc only (inproc runs the tests above alone) */
+  /* a guest that can die, a lane in another process: proc only (inproc
+  ** runs the tests above alone) */
   const struct CMUnitTest proc_only[] = {
+    cmocka_unit_test(calls_queued_for_a_busy_lane_sleep),
     cmocka_unit_test(a_lane_that_kills_the_guest_fails_every_call_in_flight),
     cmocka_unit_test(a_hung_lane_is_killed_at_the_timeout),
   };
