@@ -20,8 +20,9 @@
 ** Threads: any thread may call any function on a handle, at the same
 ** time as others, but nub_close, which must overlap nothing.
 **  - nub_invoke and nub_invoke_batch run on lanes (nub_options.lanes):
-**    as many invocations run at once as there are lanes, each a thread of
-**    the guest kernel sharing its caps and compiled programs; the handle
+**    as many invocations run at once as there are lanes, sharing the
+**    guest's caps and compiled programs (proc: each lane a thread of the
+**    guest; inproc: the calling thread on the lane's state); the handle
 **    starts a lane the first time all started ones are busy, and a call
 **    that finds every lane busy sleeps until one is free.
 **  - every other call (put_cap, evict, stats, nub_invoke_logged, ...)
