@@ -206,6 +206,28 @@ static bool add_use(uint8_t *use, unsigned p, unsigned q, uint8_t units) {
   return (over & BYTES(USE_OVER)) != 0;
 }
 
+/* The first cycle from t, before end, in which units fit next to those in
+** use and fewer than 5 entries start (end if none): 8 cycles at a time. */
+static uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end, uint8_t units) {
+  if (t < end && s->starts[CELL(t)] < START_PER_CYCLE &&
+      !((s->use[CELL(t)] + units + USE_BIAS) & USE_OVER))
+    return t;                             /* mostly */
+  while (t < end) {
+    unsigned p = CELL(t), n = PVM_GAS_CELLS - p < 8 ? PVM_GAS_CELLS - p : 8;
+    uint64_t use, starts;
+    memcpy(&use, s->use + p, 8);          /* both have 8 bytes of slack */
+    memcpy(&starts, s->starts + p, 8);
+    /* per byte: bit 3, 5 or 7 when a unit kind runs short; bit 3 when 5 start */
+    uint64_t bad = ((use + BYTES(units + USE_BIAS)) & BYTES(USE_OVER)) |
+                   ((starts + BYTES(8 - START_PER_CYCLE)) & BYTES(8));
+    uint64_t good = ~(bad | bad << 2 | bad << 4) & BYTES(0x80);
+    if (n < 8) good &= (1ull << 8 * n) - 1;
+    if (good) return t + (uint32_t)__builtin_ctzll(good) / 8;
+    t += n;
+  }
+  return end;
+}
+
 /* Place an entry: returns its start, or 0 if the schedule is not the
 ** simulation's (a cycle runs short) or its run reaches past the cells. */
 static uint32_t place(pvm_gas_sim *s, uint32_t ready, uint32_t cycles, uint8_t units) {
@@ -214,15 +236,14 @@ static uint32_t place(pvm_gas_sim *s, uint32_t ready, uint32_t cycles, uint8_t u
     clear_cells(s, s->base, floor);        /* cycles before floor are done with */
     s->base = floor;
   }
-  uint32_t t = ready, end = s->base + PVM_GAS_CELLS;
-  while (s->starts[CELL(t)] == START_PER_CYCLE || ((s->use[CELL(t)] + units + USE_BIAS) & USE_OVER))
-    t++;
+  uint32_t end = s->base + PVM_GAS_CELLS, t = first_fit(s, ready, end, units);
   uint32_t done = t + cycles;
   if (done > end) return 0;
   s->starts[CELL(t)]++;
   s->dirty = max32(s->dirty, done);
+  if (!units) return t;
   unsigned a = CELL(t), b = CELL(done);
-  bool over = a < b || !units ? add_use(s->use, a, b, units)
+  bool over = a < b ? add_use(s->use, a, b, units)
             : add_use(s->use, a, PVM_GAS_CELLS, units) | add_use(s->use, 0, b, units);
   return over ? 0 : t;
 }

@@ -178,7 +178,7 @@ typedef struct pvm_gas_sim {
   uint64_t deps[PVM_GAS_SLOTS];      /* live entries it depends on */
   uint64_t units[PVM_GAS_SLOTS];
   uint8_t use[PVM_GAS_CELLS + 8];    /* schedule: units in use in cycle t at t % CELLS */
-  uint8_t starts[PVM_GAS_CELLS];     /* schedule: entries starting in it */
+  uint8_t starts[PVM_GAS_CELLS + 8]; /* schedule: entries starting in it */
 } pvm_gas_sim;
 
 void pvm_gas_sim_begin(pvm_gas_sim *s);
