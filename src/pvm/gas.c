@@ -1,206 +1,307 @@
 /*
-** The gas cost model of GP 0.8.0 A.9: a cycle-by-cycle simulation of a
-** small out-of-order CPU (4 decode slots and 5 starts per cycle, a
-** 32-entry reorder buffer, execution units A/L/S/M/D = 4/4/4/1/1) over
-** one basic block.  Program analysis feeds it each instruction as it
-** decodes them; pvm_gas_sim_end runs it until every entry has retired.
+** The gas cost model of GP 0.8.0 A.9 (docs/gas.md): a small out-of-order
+** CPU (4 decode slots and 5 starts per cycle, a 32-entry reorder buffer,
+** execution units A/L/S/M/D = 4/4/4/1/1) run over one basic block.
+** Program analysis feeds it each instruction as it decodes them;
+** pvm_gas_sim_end returns the cost.
 **
-** Representation: the reorder buffer is a ring of 64 slots holding the
-** live entries in order from `base`; states, dependency sets and the
-** clobbered-register sets (kept per register: writers[i] = the entries
-** whose r_j holds i) are 64-bit slot masks.  Retired entries always form
-** a prefix (an entry retires when it and every older one has finished),
-** and a dependency on a retired entry is always met (0 cycles left), so
-** retiring is clearing bits.  With 64 slots for at most 32 live entries a
-** slot is reused only 64 entries later, after every entry that could
-** name its previous occupant has retired.
+** Times, not steps.  Entry i (the i-th instruction other than move_reg)
+** decodes in cycle D_i, is WAIT from D_i + 1, starts in S_i, reaches 0
+** cycles left in done_i = S_i + c_i (holding its units in [S_i, done_i)),
+** is FIN from done_i + 1 and retires in the tick of the first cycle in
+** which it and every older entry are FIN: P_i + 1, P_i = max done_0..i.
+** So the block ends (nothing live, nothing to decode) in cycle
+** P_last + 2; decoding is the in-order packing of decode slots, except
+** that entry i >= 32 (and a move after it) waits for a free buffer entry
+** until P_{i-32} + 2; and a dependency is met from the producer's done on.
+** Each register is in the clobbered set of at most one entry, its
+** `holder`, so an entry's dependencies are its sources' holders.
 **
-** The draft's A.53 also empties r_j when entry j completes; 0.8.0 does
-** not.  Nothing can observe it (a dependency on a completed entry is
-** met), so one simulation serves both.
+** Schedule (almost every block).  Place each entry as it is fed, oldest
+** first: in the first cycle from max(D_i + 1, done of its dependencies) in
+** which the units the older entries leave fit and fewer than 5 of them
+** start.  If the result never uses more units in a cycle than there are,
+** it is the cycle-by-cycle result (start the oldest ready entry that
+** fits, at most 5 a cycle): by induction over cycles, an entry placed in
+** cycle t is ready there and fits next to everything running, and one
+** placed later did not fit next to the older entries alone, let alone
+** next to all.  Cycles are counted in `use`, a byte per cycle; a younger
+** entry that runs over the start of an older one and leaves it short is
+** the one case the order of placing gets wrong ("exact" below).  L and S
+** units always come with an A unit, so A, M and D are the only ones that
+** can run short (a test checks the rows).
 **
-** Speed: an executing entry keeps the cycle at which it reaches 0 cycles
-** left rather than a count, so a cycle costs O(1) unless an entry
-** completes in it; and cycles in which nothing can decode, start, finish
-** or retire (waiting out a 25-cycle load, a 60-cycle division) are
-** skipped in one step (`nub bench gas` prints the cost per KB).
+** Exact (about 1 block in 100 of real programs, and blocks whose waits
+** reach past the cells).  The starts before the conflicting entry's
+** decode cycle T are right, since later entries cannot change the past;
+** entries placed at T or later go back to WAIT and the starts from T on
+** are simulated: a start phase in each cycle in which something can
+** change (a dependency or units come free, an entry becomes WAIT, the 5
+** starts ran out), skipping the others.
+**
+** Ring slots: live entries are at most the last 32; a slot is reused 64
+** entries later, after every entry that could name its previous occupant
+** in `deps` has retired.  A holder 32 or more entries back has retired
+** before the current decode, so it is never a dependency.
 */
 #include "pvm_internal.h"
+#include "../util/nub_assert.h"
 
 #define DECODE_PER_CYCLE 4
 #define START_PER_CYCLE  5
-/* A, L, S, M, D, one byte each */
-#define UNITS_INIT       0x0101040404ull
-/* a high bit per unit byte: subtracting a request borrows into it when a
-** unit kind runs short */
+/* A, L, S, M, D, one byte each, with a guard bit per byte: subtracting
+** more units than are free borrows from the guard. */
 #define UNITS_GUARD      0x8080808080ull
+#define UNITS_FREE       (0x0101040404ull | UNITS_GUARD)
 #define SLOT(i)          ((i) & (PVM_GAS_SLOTS - 1))
+#define BIT(j)           (1ull << (j))
+#define CELL(t)          ((t) & (PVM_GAS_CELLS - 1))
+/* A cycle's units in use as one byte: A in bits 0-3, M in 4-5, D in 6-7.
+** Adding USE_BIAS sets a bit of USE_OVER when a unit kind runs short
+** (A > 4, M > 1, D > 1), never carrying out of the byte. */
+#define USE_BIAS         0x03u
+#define USE_OVER         0xA8u
+#define BYTES(b)         (0x0101010101010101ull * (b))
+/* holder of no entry: 64 or more entries back, whatever the entry */
+#define NONE             ((uint32_t)-64)
+#define REG_NONE         14          /* never written: reads as NONE */
+#define REG_SINK         15          /* writes of no register land here */
 
-static bool units_fit(uint64_t need, uint64_t avail) {
-  return (((avail | UNITS_GUARD) - need) & UNITS_GUARD) == UNITS_GUARD;
-}
-
+static bool units_short(uint64_t free) { return (free & UNITS_GUARD) != UNITS_GUARD; }
+static uint32_t max32(uint32_t a, uint32_t b) { return a > b ? a : b; }
+static uint32_t min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static uint64_t rotr(uint64_t x, unsigned b) { return (x >> (b & 63)) | (x << (-b & 63)); }
-static uint64_t rotl(uint64_t x, unsigned b) { return (x << (b & 63)) | (x >> (-b & 63)); }
 
-void pvm_gas_sim_begin(pvm_gas_sim *s) {
-  s->cycle = 0;
-  s->next_done = UINT32_MAX;
-  s->last_done = 0;
-  s->avail = UNITS_INIT;
-  s->decode_left = DECODE_PER_CYCLE;
-  s->start_left = START_PER_CYCLE;
-  s->n = 0;
-  s->base = 0;
-  s->dec = s->wait = s->exe = s->fin = s->zero = s->met = 0;
-  memset(s->writers, 0, sizeof s->writers);
-}
-
-static uint64_t live(const pvm_gas_sim *s) { return rotl((1ull << s->n) - 1, s->base); }
-
-/* S (A.9): the oldest waiting entry whose units are free and whose
-** dependencies have no cycles left; -1 if none.  Dependencies are met only
-** in a tick, which keeps `met` up to date. */
-static int ready_to_start(const pvm_gas_sim *s) {
-  for (uint64_t c = rotr(s->met, s->base); c; c &= c - 1) {
-    int j = SLOT(__builtin_ctzll(c) + s->base);
-    if (units_fit(s->units[j], s->avail)) return j;
-  }
-  return -1;
-}
-
-/* Xi'' : start entry j. */
-static void start(pvm_gas_sim *s, int j) {
-  s->start_left--;
-  s->done[j] = s->cycle + s->cycles[j];
-  if (s->done[j] < s->next_done) s->next_done = s->done[j];
-  if (s->done[j] > s->last_done) s->last_done = s->done[j];
-  s->avail -= s->units[j];
-  s->wait &= ~(1ull << j);
-  s->met &= ~(1ull << j);
-  s->exe |= 1ull << j;
-}
-
-static void complete(pvm_gas_sim *s);
-
-/* Xi''' : one cycle of the back end.  The cases read the state before
-** the cycle: a finished prefix retires, DEC becomes WAIT, an executing
-** entry with 0 cycles left finishes, the others count down and free
-** their units on reaching 0. */
-static void tick(pvm_gas_sim *s) {
-  int retire = __builtin_ctzll(~rotr(s->fin, s->base));
-  uint64_t done = s->exe & s->zero, unmet = s->dec;
-  s->fin |= done;
-  s->exe &= ~done;
-  s->wait |= s->dec;
-  s->dec = 0;
-  if (retire) {
-    uint64_t gone = rotl((1ull << retire) - 1, s->base);
-    s->fin &= ~gone;
-    s->base = (uint8_t)SLOT(s->base + retire);
-    s->n = (uint8_t)(s->n - retire);
-  }
-  s->cycle++;
-  s->decode_left = DECODE_PER_CYCLE;
-  s->start_left = START_PER_CYCLE;
-  if (s->cycle == s->next_done) {
-    complete(s);
-    unmet = s->wait & ~s->met;
-  }
-  uint64_t busy = live(s) & ~s->zero;
-  for (; unmet; unmet &= unmet - 1) {
-    int j = __builtin_ctzll(unmet);
-    if (!(s->deps[j] & busy)) s->met |= 1ull << j;
-  }
-}
-
-/* Entries reaching 0 cycles left in this cycle free their units. */
-static void complete(pvm_gas_sim *s) {
-  s->next_done = UINT32_MAX;
-  for (uint64_t c = s->exe & ~s->zero; c; c &= c - 1) {
-    int j = __builtin_ctzll(c);
-    if (s->done[j] != s->cycle) {
-      if (s->done[j] < s->next_done) s->next_done = s->done[j];
-      continue;
-    }
-    s->avail += s->units[j];
-    s->zero |= 1ull << j;
-  }
-}
-
-/* Called when nothing can decode except by retiring and nothing can
-** start: if no tick before the first executing entry reaches 0 cycles
-** changes anything but the counters, take all but the last at once. */
-static void skip_idle(pvm_gas_sim *s) {
-  if (s->dec || (s->exe & s->zero) || ((s->fin >> s->base) & 1)) return;
-  if (s->next_done != UINT32_MAX && s->next_done - s->cycle > 1) s->cycle = s->next_done - 1;
-}
-
-/* Entries whose clobbered registers meet the set regs. */
-static uint64_t writers_of(const pvm_gas_sim *s, uint16_t regs) {
-  uint64_t m = 0;
-  for (; regs; regs &= (uint16_t)(regs - 1)) m |= s->writers[__builtin_ctz(regs)];
-  return m;
-}
-
-/* Xi^mov / Xi^dec, O(registers named). */
-static void decode(pvm_gas_sim *s, const pvm_gas_insn *in) {
-  s->decode_left = (uint8_t)(s->decode_left - in->slots);
-  uint64_t readers = writers_of(s, in->src) & live(s);
-  if (in->move) {
-    /* r_j gains the destination when it meets the source, else loses it */
-    for (uint16_t d = in->dst; d; d &= (uint16_t)(d - 1)) s->writers[__builtin_ctz(d)] = readers;
+/* Zero the cells of the cycles [from, to), at most all of them. */
+static void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to) {
+  if (to - from >= PVM_GAS_CELLS) {
+    memset(s->use, 0, sizeof s->use);
+    memset(s->starts, 0, sizeof s->starts);
     return;
   }
-  int k = SLOT(s->base + s->n++);
-  uint64_t bit = 1ull << k;
-  /* writers keeps bits of retired entries (ANDed with live when read);
-  ** drop them every 32 slots, before their slots come round again */
-  if (!(k & 31))
-    for (int r = 0; r < PVM_REGS; r++) s->writers[r] &= live(s) & ~bit;
-  for (uint16_t d = in->dst; d; d &= (uint16_t)(d - 1)) s->writers[__builtin_ctz(d)] = bit;
-  s->dec |= bit;
-  s->zero = in->cycles ? s->zero & ~bit : s->zero | bit;
-  s->cycles[k] = in->cycles;
-  s->deps[k] = readers;
-  s->units[k] = in->units;
+  unsigned a = CELL(from), b = CELL(to);
+  if (a > b || (a == b && from != to)) {
+    memset(s->use + a, 0, PVM_GAS_CELLS - a);
+    memset(s->starts + a, 0, PVM_GAS_CELLS - a);
+    a = 0;
+  }
+  memset(s->use + a, 0, b - a);
+  memset(s->starts + a, 0, b - a);
+}
+
+void pvm_gas_sim_begin(pvm_gas_sim *s) {
+  s->n = 0;
+  s->cycle = 0;
+  s->decode_left = DECODE_PER_CYCLE;
+  s->exact = false;
+  s->started = 0;
+  s->last_done = 0;
+  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty);   /* the last block's */
+  s->base = s->dirty = 0;
+  for (int r = 0; r < 16; r++) s->holder[r] = NONE;
+}
+
+/* ---- exact: start phases ---- */
+
+/* The start phase of cycle t (A.9's S and Xi'' until nothing more can
+** start); returns the next cycle in which one can start something. */
+static uint32_t start_phase(pvm_gas_sim *s, uint32_t t) {
+  uint64_t free = UNITS_FREE;
+  uint32_t next = UINT32_MAX;
+  for (uint64_t r = s->running; r; r &= r - 1) {
+    int k = __builtin_ctzll(r);
+    if (s->done[k] <= t) {
+      s->running &= ~BIT(k);
+    } else {
+      free -= s->units[k];
+      next = min32(next, s->done[k]);
+    }
+  }
+  unsigned budget = START_PER_CYCLE;
+  unsigned oldest = SLOT(s->n);      /* slot of entry n - 64: age order from there */
+  for (uint64_t w = rotr(s->waiting, oldest); w; w &= w - 1) {
+    int j = SLOT(__builtin_ctzll(w) + oldest);
+    if (s->ready[j] > t) { next = min32(next, s->ready[j]); continue; }
+    if (s->deps[j] & s->waiting) continue;         /* met only after those start */
+    uint32_t met = 0;
+    for (uint64_t d = s->deps[j]; d; d &= d - 1) met = max32(met, s->done[__builtin_ctzll(d)]);
+    if (met > t) { next = min32(next, met); continue; }
+    if (units_short(free - s->units[j])) continue; /* until a running entry frees them */
+    free -= s->units[j];
+    s->start[j] = t;
+    s->done[j] = t + s->cycles[j];
+    s->waiting &= ~BIT(j);
+    s->running |= BIT(j);
+    next = min32(next, s->done[j]);
+    if (--budget == 0) { next = t + 1; break; }
+  }
+  for (; s->started < s->n && !(s->waiting & BIT(SLOT(s->started))); s->started++) {
+    int k = SLOT(s->started);
+    s->last_done = max32(s->last_done, s->done[k]);
+    s->prefix_done[k] = s->last_done;
+  }
+  NUB_ASSERT(next > t);
+  return next;
+}
+
+/* Decide the starts of every cycle before t. */
+static void run_until(pvm_gas_sim *s, uint32_t t) {
+  while (s->sched < t) s->sched = min32(start_phase(s, s->sched), t);
+}
+
+/* Back to simulating from the current decode cycle T: entries that
+** would start at T or later wait again. */
+static void go_exact(pvm_gas_sim *s) {
+  uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0, t = s->cycle;
+  s->exact = true;
+  s->sched = t;
+  s->waiting = s->running = 0;
+  s->started = s->n;
+  for (uint32_t i = first; i < s->n; i++) {
+    int k = SLOT(i);
+    if (s->start[k] >= t) {
+      s->waiting |= BIT(k);
+      if (s->started == s->n) s->started = i;
+    } else if (s->done[k] > t) {
+      s->running |= BIT(k);
+    }
+  }
+  s->last_done = s->started ? s->prefix_done[SLOT(s->started - 1)] : 0;
+}
+
+/* ---- decoding ---- */
+
+/* The decode slots of this cycle are used up: the next cycle. */
+static void next_cycle(pvm_gas_sim *s) {
+  if (s->exact) run_until(s, s->cycle + 1);
+  s->cycle++;
+  s->decode_left = DECODE_PER_CYCLE;
+}
+
+/* The buffer holds 32 live entries: decode waits until entry n - 32 has
+** retired, from cycle P_{n-32} + 2 on. */
+static void make_room(pvm_gas_sim *s) {
+  uint32_t old = s->n - PVM_GAS_ROB;
+  if (s->exact)
+    while (s->started <= old) s->sched = start_phase(s, s->sched);
+  uint32_t t = s->prefix_done[SLOT(old)] + 2;
+  if (t <= s->cycle) return;
+  if (s->exact) run_until(s, t);
+  s->cycle = t;
+  s->decode_left = DECODE_PER_CYCLE;
+}
+
+/* ---- schedule: units in use per cycle ---- */
+
+/* Add units (a use byte) to the cells [p, q); any cycle now short? */
+static bool add_use(uint8_t *use, unsigned p, unsigned q, uint8_t units) {
+  uint64_t each = BYTES(units), over = 0;
+  for (; p < q; p += 8) {       /* 8 cycles at a time; use has 8 bytes of slack */
+    uint64_t w, mask = q - p >= 8 ? ~0ull : (1ull << 8 * (q - p)) - 1;
+    memcpy(&w, use + p, 8);
+    w += each & mask;
+    memcpy(use + p, &w, 8);
+    over |= (w + BYTES(USE_BIAS)) & mask;
+  }
+  return (over & BYTES(USE_OVER)) != 0;
+}
+
+/* The first cycle from t, before end, in which units fit next to those in
+** use and fewer than 5 entries start (end if none): 8 cycles at a time. */
+static uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end, uint8_t units) {
+  if (t < end && s->starts[CELL(t)] < START_PER_CYCLE &&
+      !((s->use[CELL(t)] + units + USE_BIAS) & USE_OVER))
+    return t;                             /* mostly */
+  while (t < end) {
+    unsigned p = CELL(t), n = PVM_GAS_CELLS - p < 8 ? PVM_GAS_CELLS - p : 8;
+    uint64_t use, starts;
+    memcpy(&use, s->use + p, 8);          /* both have 8 bytes of slack */
+    memcpy(&starts, s->starts + p, 8);
+    /* per byte: bit 3, 5 or 7 when a unit kind runs short; bit 3 when 5 start */
+    uint64_t bad = ((use + BYTES(units + USE_BIAS)) & BYTES(USE_OVER)) |
+                   ((starts + BYTES(8 - START_PER_CYCLE)) & BYTES(8));
+    uint64_t good = ~(bad | bad << 2 | bad << 4) & BYTES(0x80);
+    if (n < 8) good &= (1ull << 8 * n) - 1;
+    if (good) return t + (uint32_t)__builtin_ctzll(good) / 8;
+    t += n;
+  }
+  return end;
+}
+
+/* Place an entry: returns its start, or 0 if the schedule is not the
+** simulation's (a cycle runs short) or its run reaches past the cells. */
+static uint32_t place(pvm_gas_sim *s, uint32_t ready, uint32_t cycles, uint8_t units) {
+  uint32_t floor = s->cycle + 1;           /* no later entry starts before */
+  if (ready + cycles + 64 > s->base + PVM_GAS_CELLS && floor != s->base) {
+    clear_cells(s, s->base, floor);        /* cycles before floor are done with */
+    s->base = floor;
+  }
+  uint32_t end = s->base + PVM_GAS_CELLS, t = first_fit(s, ready, end, units);
+  uint32_t done = t + cycles;
+  if (done > end) return 0;
+  s->starts[CELL(t)]++;
+  s->dirty = max32(s->dirty, done);
+  if (!units) return t;
+  unsigned a = CELL(t), b = CELL(done);
+  bool over = a < b ? add_use(s->use, a, b, units)
+            : add_use(s->use, a, PVM_GAS_CELLS, units) | add_use(s->use, 0, b, units);
+  return over ? 0 : t;
+}
+
+/* Xi^dec: append an entry. */
+static void decode(pvm_gas_sim *s, const pvm_gas_insn *in) {
+  uint32_t i = s->n;
+  int j = SLOT(i);
+  /* at most two sources and one destination, without branches */
+  unsigned src2 = in->src & (in->src - 1u);
+  uint32_t h0 = s->holder[__builtin_ctz(in->src | 1u << REG_NONE)];
+  uint32_t h1 = s->holder[__builtin_ctz(src2 | 1u << REG_NONE)];
+  NUB_ASSERT(!(src2 & (src2 - 1u)) && !(in->dst & (in->dst - 1u)));
+  s->holder[__builtin_ctz(in->dst | 1u << REG_SINK)] = i;
+  bool live0 = i - h0 < PVM_GAS_ROB, live1 = i - h1 < PVM_GAS_ROB;
+  uint64_t deps = (BIT(SLOT(h0)) & -(uint64_t)live0) | (BIT(SLOT(h1)) & -(uint64_t)live1);
+  s->ready[j] = s->cycle + 1;
+  s->cycles[j] = in->cycles;
+  s->units[j] = in->units;
+  s->deps[j] = deps;
+  if (!s->exact) {
+    uint32_t ready = max32(s->cycle + 1, max32(live0 ? s->done[SLOT(h0)] : 0,
+                                               live1 ? s->done[SLOT(h1)] : 0));
+    uint8_t use = (uint8_t)((in->units & 0xf) | (in->units >> 20 & 0x30) | (in->units >> 26 & 0xc0));
+    uint32_t start = place(s, ready, in->cycles, use);
+    if (start) {
+      uint32_t done = start + in->cycles;
+      s->start[j] = start;
+      s->done[j] = done;
+      s->last_done = max32(s->last_done, done);
+      s->prefix_done[j] = s->last_done;
+      s->started = s->n = i + 1;
+      return;
+    }
+    go_exact(s);
+  }
+  s->waiting |= BIT(j);
+  s->n = i + 1;
 }
 
 void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in) {
-  for (;;) {
-    if (in->slots <= s->decode_left && s->n < PVM_GAS_ROB) {
-      decode(s, in);
-      return;
-    }
-    int j = s->start_left ? ready_to_start(s) : -1;
-    if (j >= 0) {
-      start(s, j);
-    } else {
-      if (s->n == PVM_GAS_ROB && s->start_left) skip_idle(s);
-      tick(s);
-    }
+  NUB_ASSERT(in->slots >= 1 && in->slots <= DECODE_PER_CYCLE && (in->move || in->cycles > 0));
+  if (in->slots > s->decode_left) next_cycle(s);
+  if (s->n >= PVM_GAS_ROB) make_room(s);
+  s->decode_left = (uint8_t)(s->decode_left - in->slots);
+  if (in->move) {
+    /* Xi^mov: the source's holder gains the destination, every other
+    ** entry loses it (one source register, so one holder at most) */
+    NUB_ASSERT(__builtin_popcount(in->src) == 1 && __builtin_popcount(in->dst) == 1);
+    s->holder[__builtin_ctz(in->dst)] = s->holder[__builtin_ctz(in->src)];
+    return;
   }
+  decode(s, in);
 }
 
-/* Once nothing is left to decode and every entry has started, the rest is
-** fixed: entry j is FIN one cycle after it reaches 0 left and retires one
-** cycle after every older entry is FIN, so the last retirement (the end)
-** is 2 cycles after the latest completion, or the next cycle if that has
-** passed. */
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {
-  for (;;) {
-    int j = s->start_left ? ready_to_start(s) : -1;
-    if (j >= 0) {
-      start(s, j);
-    } else if (s->n == 0) {
-      break;
-    } else if (!s->dec && !s->wait) {
-      s->cycle = s->last_done + 2 > s->cycle + 1 ? s->last_done + 2 : s->cycle + 1;
-      break;
-    } else {
-      if (s->start_left) skip_idle(s);
-      tick(s);
-    }
-  }
-  return s->cycle > 4 ? s->cycle - 3 : 1;
+  if (s->exact)
+    while (s->waiting) s->sched = start_phase(s, s->sched);
+  uint32_t cycles = s->last_done + 2;
+  return cycles > 4 ? cycles - 3 : 1;
 }

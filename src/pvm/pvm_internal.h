@@ -152,25 +152,33 @@ typedef struct pvm_gas_insn {
 } pvm_gas_insn;
 
 /* The reorder-buffer simulation of one block (A.9), fed instruction by
-** instruction during program analysis. */
+** instruction during program analysis (gas.c explains the method).
+** Entry i of the block lives in ring slot i % 64; a slot mask has bit j
+** for slot j.  Zero-initialised is a valid state to begin from. */
 #define PVM_GAS_ROB 32
 #define PVM_GAS_SLOTS 64     /* ring slots: twice the buffer, see gas.c */
+#define PVM_GAS_CELLS 512    /* cycles the schedule can look ahead */
 typedef struct pvm_gas_sim {
-  uint32_t cycle;
-  uint32_t next_done;      /* earliest cycle an executing entry reaches 0 left */
-  uint32_t last_done;      /* latest cycle a started entry reaches 0 left */
-  uint64_t avail;          /* free execution units, packed like pvm_gas_row.units */
-  uint8_t decode_left, start_left;
-  uint8_t n;               /* live (non-retired) entries */
-  uint8_t base;            /* ring slot of the oldest live entry */
-  /* slot j is bit j: the state of its entry, and whether it has 0 cycles left */
-  uint64_t dec, wait, exe, fin, zero;
-  uint64_t met;            /* waiting entries whose dependencies are all at 0 */
-  uint64_t writers[PVM_REGS];   /* entries whose clobbered set r holds register i */
-  uint8_t cycles[PVM_GAS_SLOTS];   /* before it starts: its cycles */
-  uint32_t done[PVM_GAS_SLOTS];    /* once started: the cycle it reaches 0 left */
-  uint64_t deps[PVM_GAS_SLOTS];
+  uint32_t n;              /* reorder-buffer entries decoded so far */
+  uint32_t cycle;          /* the cycle decoding is in */
+  uint8_t decode_left;     /* decode slots left in it */
+  bool exact;              /* the schedule conflicted: simulating cycles */
+  uint32_t sched;          /* exact: first cycle whose starts are not yet decided */
+  uint32_t started;        /* entries [0, started) have all started */
+  uint32_t last_done;      /* latest done over entries [0, started) */
+  uint64_t waiting;        /* exact: decoded entries not started */
+  uint64_t running;        /* exact: started entries not yet at 0 cycles left */
+  uint32_t base, dirty;    /* schedule: the cells hold cycles [base, base + CELLS), zero from dirty */
+  uint32_t holder[16];     /* the entry whose clobbered set holds register r (gas.c) */
+  uint32_t start[PVM_GAS_SLOTS];     /* the cycle it starts */
+  uint32_t done[PVM_GAS_SLOTS];      /* the cycle it reaches 0 cycles left */
+  uint32_t ready[PVM_GAS_SLOTS];     /* the cycle after its decode: WAIT from then */
+  uint32_t prefix_done[PVM_GAS_SLOTS]; /* latest done of it and every older entry */
+  uint8_t cycles[PVM_GAS_SLOTS];
+  uint64_t deps[PVM_GAS_SLOTS];      /* live entries it depends on */
   uint64_t units[PVM_GAS_SLOTS];
+  uint8_t use[PVM_GAS_CELLS + 8];    /* schedule: units in use in cycle t at t % CELLS */
+  uint8_t starts[PVM_GAS_CELLS + 8]; /* schedule: entries starting in it */
 } pvm_gas_sim;
 
 void pvm_gas_sim_begin(pvm_gas_sim *s);

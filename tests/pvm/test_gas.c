@@ -18,6 +18,14 @@ static void every_op_has_a_cost_row(void **state) {
       fail_msg("op %d: decode slots %u / %u", op, r->slots, r->slots_overlap);
     if (r->cycle_rule == PVM_CYC_FIXED && r->cycles == 0 && op != PVM_OP_MOVE_REG)
       fail_msg("op %d: no cycles", op);
+    /* gas.c counts only A, M and D per cycle: L and S come with an A */
+    unsigned a = r->units & 0xff, l = r->units >> 8 & 0xff, s = r->units >> 16 & 0xff;
+    unsigned m = r->units >> 24 & 0xff, d = r->units >> 32 & 0xff;
+    if (l > a || s > a || a > 4 || m > 1 || d > 1 || r->units >> 40)
+      fail_msg("op %d: units %#llx", op, (unsigned long long)r->units);
+    /* and at most two source registers and one destination */
+    if (__builtin_popcount(r->dst) > 1 || __builtin_popcount(r->src) > 2)
+      fail_msg("op %d: roles %u -> %u", op, r->src, r->dst);
   }
 }
 

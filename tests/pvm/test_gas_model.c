@@ -1,0 +1,194 @@
+/*
+** The block simulation (src/pvm/gas.c) against GP 0.8.0 A.9 transcribed
+** literally, cycle by cycle, over random instruction sequences built from
+** the A.10 rows: short blocks, blocks of loads, stores, multiplies and
+** divisions that run short of units, blocks longer than the reorder
+** buffer, and move_reg renaming.  gas.c schedules most blocks without
+** stepping cycles and simulates the rest; both paths must give the
+** literal model's cost, and the runs must take both.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "pvm/pvm_internal.h"
+#include "testutil.h"
+
+#define MAX_INSNS 160
+#ifndef ROUNDS
+#define ROUNDS 2      /* times the shapes below are drawn */
+#endif
+
+/* ---- A.9, literally ---- */
+
+enum { NONE, DEC, WAIT, EXE, FIN };
+typedef struct entry {
+  int state, left;
+  uint16_t regs;
+  int units[5];
+  int deps[8], ndeps;
+} entry;
+
+static void units_of(uint64_t packed, int u[5]) {
+  for (int k = 0; k < 5; k++) u[k] = (int)(packed >> (8 * k) & 0xff);
+}
+
+static uint32_t literal_cost(const pvm_gas_insn *in, int n) {
+  static entry r[MAX_INSNS];
+  static const int total[5] = {4, 4, 4, 1, 1};
+  int t[5] = {4, 4, 4, 1, 1}, len = 0, i = 0, d = 4, e = 5;
+  uint32_t c = 0;
+  for (;;) {
+    int live = 0;
+    for (int j = 0; j < len; j++) live += r[j].state != NONE;
+    if (i < n && in[i].slots <= d && live < 32) {          /* Xi' */
+      const pvm_gas_insn *x = &in[i++];
+      if (x->move) {                                         /* Xi^mov */
+        for (int j = 0; j < len; j++)
+          r[j].regs = (r[j].regs & x->src) ? (uint16_t)(r[j].regs | x->dst)
+                                           : (uint16_t)(r[j].regs & ~x->dst);
+        d -= 1;
+        continue;
+      }
+      entry *y = &r[len];                                    /* Xi^dec */
+      y->ndeps = 0;
+      for (int j = 0; j < len; j++) {
+        if (r[j].regs & x->src) y->deps[y->ndeps++] = j;
+        r[j].regs &= (uint16_t)~x->dst;
+      }
+      y->state = DEC;
+      y->left = x->cycles;
+      y->regs = x->dst;
+      units_of(x->units, y->units);
+      len++;
+      d -= x->slots;
+      continue;
+    }
+    int ready = -1;                                          /* S */
+    for (int j = 0; j < len && ready < 0; j++) {
+      if (r[j].state != WAIT) continue;
+      bool ok = true;
+      for (int k = 0; k < 5; k++) ok = ok && r[j].units[k] <= t[k];
+      for (int k = 0; k < r[j].ndeps; k++) ok = ok && r[r[j].deps[k]].left == 0;
+      if (ok) ready = j;
+    }
+    if (ready >= 0 && e > 0) {                               /* Xi'' */
+      e--;
+      for (int k = 0; k < 5; k++) t[k] -= r[ready].units[k];
+      r[ready].state = EXE;
+      continue;
+    }
+    if (i == n && live == 0) break;
+    bool prefix_done = true;                                 /* Xi''' */
+    for (int j = 0; j < len; j++) {
+      entry *y = &r[j];
+      int was = y->state, left = y->left;
+      prefix_done = prefix_done && (was == FIN || was == NONE);
+      if (was == EXE && left == 1)
+        for (int k = 0; k < 5; k++) t[k] += y->units[k];
+      if (prefix_done) y->state = NONE;
+      else if (was == DEC) y->state = WAIT;
+      else if (was == EXE && left == 0) y->state = FIN;
+      if (was == EXE && left > 0) y->left--;
+    }
+    for (int k = 0; k < 5; k++) assert_true(t[k] <= total[k]);
+    c++;
+    d = 4;
+    e = 5;
+  }
+  return c > 4 ? c - 3 : 1;
+}
+
+/* ---- random blocks from the A.10 rows ---- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t next_rand(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng >> 16);
+}
+
+/* Ops a block draws from: everything, or the ones that fight for units. */
+static const nub_pvm_op busy_ops[] = {
+  PVM_OP_LOAD_IND_U64, PVM_OP_LOAD_U32, PVM_OP_STORE_IND_U64, PVM_OP_STORE_IMM_U8,
+  PVM_OP_STORE_U16, PVM_OP_DIV_U_64, PVM_OP_REM_S_32, PVM_OP_MUL_64, PVM_OP_MUL_UPPER_S_U,
+  PVM_OP_TRAILING_ZERO_BITS_64, PVM_OP_ADD_64, PVM_OP_ECALLI, PVM_OP_MOVE_REG,
+  PVM_OP_LOAD_IMM, PVM_OP_BRANCH_EQ,
+};
+
+static pvm_gas_insn random_insn(bool busy, unsigned regs) {
+  nub_pvm_op op;
+  do {
+    op = busy ? busy_ops[next_rand() % (sizeof busy_ops / sizeof busy_ops[0])]
+              : (nub_pvm_op)(next_rand() % PVM_OP_COUNT);
+  } while (op == PVM_OP_SBRK || op == PVM_OP_INVALID);
+  const pvm_gas_row *row = &pvm_gas_rows[op];
+  unsigned ra = next_rand() % regs, rb = next_rand() % regs, rd = next_rand() % regs;
+  uint16_t src = 0, dst = 0;
+  if (row->src & PVM_ROLE_A) src |= (uint16_t)(1u << ra);
+  if (row->src & PVM_ROLE_B) src |= (uint16_t)(1u << rb);
+  if (row->src & PVM_ROLE_D) src |= (uint16_t)(1u << rd);
+  if (row->dst & PVM_ROLE_A) dst |= (uint16_t)(1u << ra);
+  if (row->dst & PVM_ROLE_B) dst |= (uint16_t)(1u << rb);
+  if (row->dst & PVM_ROLE_D) dst |= (uint16_t)(1u << rd);
+  bool overlap = row->slot_rule == PVM_SLOTS_P ? (src & dst) != 0
+               : row->slot_rule == PVM_SLOTS_PS ? ra == rd : false;
+  pvm_gas_insn x = {
+    .cycles = row->cycle_rule == PVM_CYC_MEM ? 25
+            : row->cycle_rule == PVM_CYC_BRANCH ? (next_rand() & 1 ? 20 : 1) : row->cycles,
+    .slots = overlap ? row->slots_overlap : row->slots,
+    .move = op == PVM_OP_MOVE_REG,
+    .src = src, .dst = dst, .units = row->units,
+  };
+  return x;
+}
+
+static uint32_t model_cost(pvm_gas_sim *s, const pvm_gas_insn *in, int n) {
+  pvm_gas_sim_begin(s);
+  for (int k = 0; k < n; k++) pvm_gas_sim_feed(s, &in[k]);
+  return pvm_gas_sim_end(s);
+}
+
+/* Shapes of random blocks: length, whether busy ops dominate, registers. */
+typedef struct shape { const char *name; int min_len, max_len; bool busy; unsigned regs; int count; } shape;
+static const shape shapes[] = {
+  {"short blocks of any op", 1, 12, false, 13, 1500},
+  {"short busy blocks, few registers", 2, 16, true, 4, 1500},
+  {"longer busy blocks", 16, 48, true, 6, 400},
+  {"blocks past the reorder buffer", 40, MAX_INSNS, true, 8, 150},
+  {"long blocks of any op", 40, MAX_INSNS, false, 13, 100},
+};
+
+static void random_blocks_cost_what_a9_says(void **state) {
+  (void)state;
+  static pvm_gas_sim sim;   /* zero-initialised, as program analysis starts it */
+  pvm_gas_insn block[MAX_INSNS];
+  unsigned exact = 0, total = 0;
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const shape *sh = &shapes[k];
+    for (int b = 0; b < sh->count * ROUNDS; b++) {
+      int n = sh->min_len + (int)(next_rand() % (unsigned)(sh->max_len - sh->min_len + 1));
+      for (int i = 0; i < n; i++) block[i] = random_insn(sh->busy, sh->regs);
+      block[n - 1].move = false;            /* the block ends in a real instruction */
+      if (!block[n - 1].cycles) block[n - 1].cycles = 2, block[n - 1].src = 0;
+      uint32_t want = literal_cost(block, n), got = model_cost(&sim, block, n);
+      if (want != got) fail_msg("%s, block %d (%d instructions): cost %u, A.9 says %u", sh->name, b, n, got, want);
+      exact += sim.exact;
+      total++;
+    }
+  }
+  printf("%u random blocks equal, %u of them simulated after a conflict\n", total, exact);
+  /* both paths ran */
+  assert_true(exact > 0);
+  assert_true(exact < total);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(random_blocks_cost_what_a9_says),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
