@@ -19,6 +19,7 @@ typedef enum nk_arg_check {
   NK_ARGS_ANY,        /* no check */
   NK_ARGS_W_XOR_X,    /* prot (arg 2) never both PROT_WRITE and PROT_EXEC */
   NK_ARGS_FUTEX,      /* op (arg 1), private flag ignored: FUTEX_WAIT or FUTEX_WAKE */
+  NK_ARGS_FD0,        /* fd (arg 0) is 0, the guest's memfd (NK_GUEST_FD) */
 } nk_arg_check;
 
 typedef struct nk_syscall_rule {

@@ -59,6 +59,9 @@ void nk_destroy(nk_kernel *k);
 ** invocations map Data pages copy-on-write from it instead of copying
 ** them.  fd must stay open as long as the kernel lives. */
 int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errlen);
+/* Bytes of caps stored into the heap through that fd (pwritev) rather
+** than by memcpy: a figure for tests and benchmarks (nk_caps.c). */
+uint64_t nk_caps_bytes_through_fd(const nk_kernel *k);
 
 /* A handler reads its payload (in shared memory: copy before you validate)
 ** and writes its reply into out.  Returns a NUB_RPC_* status; on failure

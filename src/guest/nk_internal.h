@@ -34,6 +34,7 @@ struct nk_kernel {
   nub_pvm_mem *mem;            /* the invocation lane's address space (root frame) */
   int heap_fd;             /* backing of every frame's memory, or -1 */
   uint64_t heap_fd_offset;
+  uint64_t bytes_through_fd; /* cap bytes stored by pwritev (nk_caps.c) */
   struct nk_frames *frames;  /* nk_frames.c: the call stack and its pools */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
