@@ -230,10 +230,16 @@ static const struct { int resource; const char *name; } zero_limits[] = {
 
 /* Every limit 0, but RLIMIT_FSIZE: the size of keep_fd, so that the
 ** kernel can store caps into its own heap through the memfd (pwritev,
-** docs/sandbox.md) yet never make the file one byte longer. */
+** docs/sandbox.md) yet never make the file one byte longer.  A write past
+** it fails with EFBIG (the kernel then copies by hand) rather than
+** raising SIGXFSZ, whose default would kill the guest. */
 static bool set_limits(int keep_fd, nk_chan_report *rep) {
   bool all = true;
   off_t end = keep_fd >= 0 ? lseek(keep_fd, 0, SEEK_END) : 0;
+  if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR) {
+    note(rep, "ignoring SIGXFSZ: %s", strerror(errno));
+    all = false;
+  }
   for (size_t i = 0; i < sizeof zero_limits / sizeof zero_limits[0]; i++) {
     rlim_t lim = zero_limits[i].resource == RLIMIT_FSIZE && end > 0 ? (rlim_t)end : 0;
     struct rlimit zero = {lim, lim};
