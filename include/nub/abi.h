@@ -319,7 +319,7 @@ NUB_STATIC_ASSERT(sizeof(nub_response_header) == 16, "response header is 16 byte
 /* Lockdown steps of the guest process. */
 #define NUB_LOCK_FDS_CLOSED    0x001u  /* no file descriptors left */
 #define NUB_LOCK_NO_NEW_PRIVS  0x002u
-#define NUB_LOCK_RLIMITS       0x004u  /* NOFILE, NPROC, FSIZE, CORE, MEMLOCK, MSGQUEUE, LOCKS = 0 */
+#define NUB_LOCK_RLIMITS       0x004u  /* NOFILE, NPROC, CORE, MEMLOCK, MSGQUEUE, LOCKS = 0; FSIZE = memfd size */
 #define NUB_LOCK_CAPS_DROPPED  0x008u  /* no capabilities, even inside its user namespace */
 #define NUB_LOCK_FS_DETACHED   0x010u  /* its root is an empty read-only tmpfs */
 #define NUB_LOCK_SECCOMP       0x020u  /* seccomp allow-list; anything else kills it */

@@ -409,11 +409,18 @@ NUB_API int nub_cap_memory_runs(const nub_cap_view *image, const nub_cap_view *i
 
 /* Memory for the directory.  alloc returns size bytes aligned to align
 ** inside the region (NULL when full); free (optional) takes back an
-** allocation the directory never published. */
+** allocation the directory never published.  copy (optional) stores
+** count blocks of len bytes, block i read at src + i * stride, at dst +
+** i * len in memory alloc returned: a writer whose region is a file can
+** write through the file, so fresh pages are neither zero-filled nor
+** faulted in first (the guest kernel's pwritev); memcpy when NULL.  It
+** must store every byte (falling back to memcpy itself if need be). */
 typedef struct nub_cap_alloc {
   void *(*alloc)(void *ud, size_t size, size_t align);
   void (*free)(void *ud, void *p);
   void *ud;
+  void (*copy)(void *ud, uint8_t *dst, const uint8_t *src, size_t len, size_t count,
+               size_t stride);
 } nub_cap_alloc;
 
 /* A bump allocator over [base, base+size), for tests and simple hosts. */

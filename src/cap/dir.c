@@ -55,7 +55,7 @@ void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size) {
 }
 
 nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b) {
-  nub_cap_alloc a = {bump_alloc, bump_free, b};
+  nub_cap_alloc a = {bump_alloc, bump_free, b, NULL};
   return a;
 }
 
@@ -77,6 +77,17 @@ static int region_alloc(nub_cap_dir *d, size_t size, const char *what, uint8_t *
 
 static void region_free(nub_cap_dir *d, uint8_t *p) {
   if (d->alloc.free) d->alloc.free(d->alloc.ud, p);
+}
+
+/* count blocks of len bytes from src (stride apart) to dst, back to back,
+** through the allocator's copy when it has one. */
+static void region_copy(nub_cap_dir *d, uint8_t *dst, const uint8_t *src, size_t len,
+                        size_t count, size_t stride) {
+  if (d->alloc.copy) {
+    d->alloc.copy(d->alloc.ud, dst, src, len, count, stride);
+    return;
+  }
+  for (size_t i = 0; i < count; i++) memcpy(dst + i * len, src + i * stride, len);
 }
 
 /* ---- reading (shared by readers and the writer) ---- */
@@ -411,9 +422,10 @@ static int page_image(nub_cap_dir *d, nub_cap_view *v, uint8_t **block, nub_cap_
     return rc;
   uint8_t *img = *block + (-(uintptr_t)*block & (CAP_PAGE_SIZE - 1));
   uint32_t *runs = (uint32_t *)(void *)(img + bytes), r = 0;
+  /* the pages sit W_PAGE apart in the wire, each after its index */
+  region_copy(d, img, nub_cap_data_page(dv, 0).bytes, CAP_PAGE_SIZE, dv->page_count, W_PAGE);
   for (uint32_t i = 0; i < dv->page_count; i++) {
     nub_cap_page pg = nub_cap_data_page(dv, i);
-    memcpy(img + (size_t)i * CAP_PAGE_SIZE, pg.bytes, CAP_PAGE_SIZE);
     if (i && pg.index == runs[2 * (r - 1)] + runs[2 * (r - 1) + 1]) {
       runs[2 * (r - 1) + 1]++;
     } else {
@@ -470,7 +482,7 @@ static int put(nub_cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *t
   if ((rc = region_alloc(d, R_SIZE + ((len + 7) & ~(size_t)7), "a record", &rec, err)))
     return rc;
   memset(rec, 0, R_SIZE);
-  memcpy(rec + R_SIZE, wire, len);
+  region_copy(d, rec + R_SIZE, wire, len, 1, len);
   if ((rc = nub_cap_decode(rec + R_SIZE, rec + R_SIZE + len, &v, err))) goto fail;
   if (trusted) memcpy(hash, trusted, CAP_HASH_SIZE);
   else if ((rc = nub_cap_hash(&v, hash, err))) goto fail;

@@ -36,6 +36,7 @@ static const nk_syscall_rule rules[] = {
   {SYS_rt_sigreturn,  "rt_sigreturn",  NK_ARGS_ANY},     /* JIT page-fault exits */
   {SYS_clock_gettime, "clock_gettime", NK_ARGS_ANY},     /* when the vDSO falls back */
   {SYS_exit_group,    "exit_group",    NK_ARGS_ANY},     /* leaving */
+  {SYS_pwritev,       "pwritev",       NK_ARGS_FD0},     /* caps into the heap memfd (fd 0) */
 };
 
 #define NRULES (sizeof rules / sizeof rules[0])
@@ -51,8 +52,9 @@ const nk_syscall_rule *nk_seccomp_rules(size_t *count) {
 #define DATA_ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))   /* little-endian */
 #define X32_SYSCALL_BIT 0x40000000u
 
+/* Instructions after a rule's nr check: its argument checks and the allow. */
 static size_t check_len(uint8_t check) {
-  return check == NK_ARGS_W_XOR_X ? 4 : check == NK_ARGS_FUTEX ? 7 : 1;
+  return check == NK_ARGS_W_XOR_X ? 4 : check == NK_ARGS_FUTEX ? 7 : check == NK_ARGS_FD0 ? 5 : 1;
 }
 
 /* Program:  arch check, x32 check, then per rule "nr == rule ? body :
@@ -86,6 +88,12 @@ size_t nk_seccomp_build(struct sock_filter *out, size_t cap, uint32_t kill_actio
       EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAKE, 2, 0));
       EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAIT_BITSET, 1, 0));
       EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAKE_BITSET, 0, TO_KILL));
+      break;
+    case NK_ARGS_FD0:            /* the kernel reads fd as an unsigned int: both halves */
+      EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, DATA_ARG_LO(0)));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO_KILL));
+      EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, DATA_ARG_LO(0) + 4));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO_KILL));
       break;
     default:
       break;
@@ -220,17 +228,28 @@ static bool drop_caps(void) {
 static const struct { int resource; const char *name; } zero_limits[] = {
   {RLIMIT_NOFILE, "RLIMIT_NOFILE"},     /* no new descriptors */
   {RLIMIT_NPROC, "RLIMIT_NPROC"},       /* no new processes */
-  {RLIMIT_FSIZE, "RLIMIT_FSIZE"},       /* no file writes */
+  {RLIMIT_FSIZE, "RLIMIT_FSIZE"},       /* no file writes past keep_fd's end (below) */
   {RLIMIT_CORE, "RLIMIT_CORE"},         /* no core dumps of guest memory */
   {RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"},
   {RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"},
   {RLIMIT_LOCKS, "RLIMIT_LOCKS"},
 };
 
-static bool set_limits(nk_chan_report *rep) {
+/* Every limit 0, but RLIMIT_FSIZE: the size of keep_fd, so that the
+** kernel can store caps into its own heap through the memfd (pwritev,
+** docs/sandbox.md) yet never make the file one byte longer.  A write past
+** it fails with EFBIG (the kernel then copies by hand) rather than
+** raising SIGXFSZ, whose default would kill the guest. */
+static bool set_limits(int keep_fd, nk_chan_report *rep) {
   bool all = true;
+  off_t end = keep_fd >= 0 ? lseek(keep_fd, 0, SEEK_END) : 0;
+  if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR) {
+    note(rep, "ignoring SIGXFSZ: %s", strerror(errno));
+    all = false;
+  }
   for (size_t i = 0; i < sizeof zero_limits / sizeof zero_limits[0]; i++) {
-    struct rlimit zero = {0, 0};
+    rlim_t lim = zero_limits[i].resource == RLIMIT_FSIZE && end > 0 ? (rlim_t)end : 0;
+    struct rlimit zero = {lim, lim};
     if (setrlimit(zero_limits[i].resource, &zero)) {
       note(rep, "%s: %s", zero_limits[i].name, strerror(errno));
       all = false;
@@ -268,7 +287,7 @@ int nk_lockdown(uint32_t namespaces, int keep_fd, nk_chan_report *rep,
   ** made now, they have what it has; RLIMIT_NPROC = 0 and the filter
   ** forbid making any later */
   if (make_threads && make_threads(ud, err, errlen)) return -1;
-  if (set_limits(rep)) rep->achieved |= NUB_LOCK_RLIMITS;
+  if (set_limits(keep_fd, rep)) rep->achieved |= NUB_LOCK_RLIMITS;
   else rep->failed |= NUB_LOCK_RLIMITS;
   if (nk_seccomp_install(rep, err, errlen)) {
     rep->failed |= NUB_LOCK_SECCOMP;

@@ -21,6 +21,7 @@ typedef enum nk_arg_check {
   NK_ARGS_FUTEX,      /* op (arg 1), private and clock flags ignored: FUTEX_WAIT, FUTEX_WAKE
                          and their _BITSET forms (the C library's mutexes, rwlocks and
                          condition variables, which lanes contend on) */
+  NK_ARGS_FD0,        /* fd (arg 0) is 0, the guest's memfd (NK_GUEST_FD) */
 } nk_arg_check;
 
 typedef struct nk_syscall_rule {

@@ -60,6 +60,9 @@ void nk_destroy(nk_kernel *k);
 ** invocations map Data pages copy-on-write from it instead of copying
 ** them.  fd must stay open as long as the kernel lives. */
 int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errlen);
+/* Bytes of caps stored into the heap through that fd (pwritev) rather
+** than by memcpy: a figure for tests and benchmarks (nk_caps.c). */
+uint64_t nk_caps_bytes_through_fd(const nk_kernel *k);
 
 /* Lanes (NUB_FN_LANE_START; docs/kernel.md, "Lanes"): slots is an area
 ** of count (1..NUB_MAX_LANES) slots the host maps too; lane n serves slot

@@ -6,18 +6,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "nk_internal.h"
 
 static void *dir_alloc(void *ud, size_t size, size_t align) {
-  return align <= NK_HEAP_ALIGN ? nk_heap_alloc(ud, size) : NULL;
+  nk_kernel *k = ud;
+  return align <= NK_HEAP_ALIGN ? nk_heap_alloc(k->heap, size) : NULL;
 }
 
-static void dir_free(void *ud, void *p) { nk_heap_free(ud, p); }
+static void dir_free(void *ud, void *p) { nk_heap_free(((nk_kernel *)ud)->heap, p); }
+
+/* Caps are stored through the heap's file when it has one: pwritev puts
+** the bytes straight into the pages, where a store to a fresh page first
+** takes a fault and has the page zeroed (measured on this VM, 1 MiB into
+** fresh memfd pages: 1.0-1.3 ms by memcpy, 0.4-0.6 ms by pwrite).  From a
+** page up: smaller copies fill no fresh page whole (4 KiB caps put as fast
+** either way).  The source may be the shared request buffer: the kernel
+** decodes and hashes only the heap copy, as after a memcpy. */
+#define NK_PWRITE_MIN 4096u
+#define NK_PWRITE_BLOCKS 64u       /* iovecs per call: 256 KiB of pages */
+
+static void dir_copy(void *ud, uint8_t *dst, const uint8_t *src, size_t len, size_t count,
+                     size_t stride) {
+  nk_kernel *k = ud;
+  struct iovec iov[NK_PWRITE_BLOCKS];
+  size_t done = 0;                 /* blocks stored */
+  if (k->heap_fd >= 0 && len * count >= NK_PWRITE_MIN) {
+    while (done < count) {
+      size_t n = count - done < NK_PWRITE_BLOCKS ? count - done : NK_PWRITE_BLOCKS;
+      for (size_t i = 0; i < n; i++)
+        iov[i] = (struct iovec){(void *)(src + (done + i) * stride), len};
+      off_t at = (off_t)(k->heap_fd_offset + (uint64_t)(dst + done * len - (uint8_t *)k->cfg.heap_base));
+      ssize_t w = pwritev(k->heap_fd, iov, (int)n, at);
+      if (w <= 0) break;           /* the rest by memcpy */
+      k->bytes_through_fd += (size_t)w;
+      size_t whole = (size_t)w / len, part = (size_t)w % len;
+      if (part) {                  /* a short write inside a block: finish it by hand */
+        memcpy(dst + (done + whole) * len + part, src + (done + whole) * stride + part, len - part);
+        whole++;
+      }
+      done += whole;
+    }
+  }
+  for (; done < count; done++) memcpy(dst + done * len, src + done * stride, len);
+}
 
 int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
   nub_cap_error cerr;
-  nub_cap_alloc alloc = {dir_alloc, dir_free, NULL};
+  nub_cap_alloc alloc = {dir_alloc, dir_free, k, dir_copy};
   if (nub_cap_init()) { snprintf(err, errlen, "kernel: libsodium failed to start"); return -1; }
   k->heap = nk_heap_init(k->cfg.heap_base, k->cfg.heap_size);
   if (!k->heap) {
@@ -30,7 +67,6 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
     return -1;
   }
   k->dir_lock_made = true;
-  alloc.ud = k->heap;
   if (nub_cap_dir_create(&k->dir, k->cfg.heap_base, k->cfg.heap_size, &alloc, 1024, &cerr)) {
     snprintf(err, errlen, "kernel: directory: %s", cerr.msg);
     return -1;
@@ -50,6 +86,8 @@ void nk_caps_fini(nk_kernel *k) {
   free(k->views);
   if (k->dir_lock_made) pthread_rwlock_destroy(&k->dir_lock);
 }
+
+uint64_t nk_caps_bytes_through_fd(const nk_kernel *k) { return k->bytes_through_fd; }
 
 uint64_t nk_caps_count(nk_kernel *k) {
   pthread_rwlock_rdlock(&k->dir_lock);

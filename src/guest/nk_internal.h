@@ -67,6 +67,7 @@ struct nk_kernel {
   uint64_t heap_fd_offset;
   nk_lane primary;         /* the RPC path's invocations */
   struct nk_lanes *lanes;  /* NULL until slots are attached */
+  uint64_t bytes_through_fd; /* cap bytes stored by pwritev (nk_caps.c) */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
 };

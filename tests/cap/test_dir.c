@@ -608,8 +608,71 @@ static void test_reads_are_bounded(void **state) {
   free(f.region);
 }
 
+/* The allocator's copy hook stores what the directory keeps: the record's
+** wire as one block, a Data cap's page image as one block per page read
+** W_PAGE (4100) bytes apart; a hook that refuses nothing but counts. */
+typedef struct copy_log {
+  unsigned calls;
+  size_t len[4], count[4], stride[4];
+} copy_log;
+
+static copy_log the_log;
+
+static void logging_copy(void *ud, uint8_t *dst, const uint8_t *src, size_t len, size_t count,
+                         size_t stride) {
+  (void)ud;
+  if (the_log.calls < 4) {
+    the_log.len[the_log.calls] = len;
+    the_log.count[the_log.calls] = count;
+    the_log.stride[the_log.calls] = stride;
+  }
+  the_log.calls++;
+  for (size_t i = 0; i < count; i++) memcpy(dst + i * len, src + i * stride, len);
+}
+
+static void test_copy_hook_stores_records_and_images(void **state) {
+  fixture f;
+  nub_cap_dir_entry e;
+  nub_cap_view v;
+  nub_cap_error err;
+  bool inserted;
+  uint8_t h[CAP_HASH_SIZE], *wire, bytes[3 * 4096];
+  size_t len;
+  (void)state;
+  setup_dir(&f, 1u << 20, 16);
+  f.dir.alloc.copy = logging_copy;
+  f.dir.page_images = true;
+  memset(bytes, 0, sizeof bytes);
+  memset(bytes, 0xA1, 4096);               /* pages 0 and 2: two runs */
+  memset(bytes + 8192, 0xC3, 4096);
+  assert_int_equal(nub_cap_encode_data_alloc(sizeof bytes, bytes, sizeof bytes, &wire, &len, NULL), CAP_OK);
+  memset(&the_log, 0, sizeof the_log);
+  if (nub_cap_dir_put(&f.dir, wire, len, h, &e, &v, &inserted, &err)) fail_msg("put: %s", err.msg);
+  assert_true(inserted);
+  assert_int_equal(the_log.calls, 2);
+  assert_int_equal(the_log.len[0], len);              /* the record */
+  assert_int_equal(the_log.count[0], 1);
+  assert_int_equal(the_log.len[1], 4096);             /* the image, page by page */
+  assert_int_equal(the_log.count[1], 2);
+  assert_int_equal(the_log.stride[1], 4100);
+  assert_memory_equal(e.wire, wire, len);
+  assert_memory_equal(v.data.image, bytes, 4096);
+  assert_memory_equal(v.data.image + 4096, bytes + 8192, 4096);
+  assert_int_equal(v.data.run_count, 2);
+  assert_int_equal(v.data.runs[0], 0);
+  assert_int_equal(v.data.runs[2], 2);
+  /* the same Data again: the record alone (copied before the duplicate is found) */
+  memset(&the_log, 0, sizeof the_log);
+  if (nub_cap_dir_put(&f.dir, wire, len, h, &e, &v, &inserted, &err)) fail_msg("put: %s", err.msg);
+  assert_false(inserted);
+  assert_int_equal(the_log.calls, 1);
+  free(wire);
+  free(f.region);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_copy_hook_stores_records_and_images),
     cmocka_unit_test(test_put_find_idempotent),
     cmocka_unit_test(test_put_rejects_bad_caps),
     cmocka_unit_test(test_growth),

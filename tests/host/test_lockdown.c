@@ -2,7 +2,8 @@
 ** The guest's seccomp allow-list (src/guest/lockdown.c), installed in
 ** forked children: each allowed call passes (with its argument checks),
 ** anything else kills the child with SIGSYS.  After the filter the child
-** makes raw system calls only and leaves through exit_group.
+** makes raw system calls only and leaves through exit_group.  pwritev
+** passes on fd 0 only (the heap memfd), within the file's size.
 */
 #include <linux/futex.h>
 #include <linux/seccomp.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,6 +100,70 @@ static void wx_mprotect(void) {
 static void futex_requeue(void) {
   uint32_t a = 0, b = 0;
   syscall(SYS_futex, &a, FUTEX_CMP_REQUEUE, 1, 1, &b, 0);
+}
+
+static void pwritev_fd1(void) {
+  struct iovec v = {"x", 1};
+  syscall(SYS_pwritev, 1, &v, 1, 0, 0);
+}
+/* the kernel would read fd 2^32 as 0: the filter refuses it all the same */
+static void pwritev_fd_high(void) {
+  struct iovec v = {"x", 1};
+  syscall(SYS_pwritev, 1ull << 32, &v, 1, 0, 0);
+}
+
+/* fd 0 is a memfd of 8192 bytes, mapped at *view; the filter is installed
+** (with the whole lockdown when full) before fn runs. */
+static int with_memfd_at_fd0(bool full, void (*fn)(const uint8_t *view)) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int fd = memfd_create("t", 0);
+    if (fd < 0 || ftruncate(fd, 8192) || dup2(fd, 0) != 0) syscall(SYS_exit_group, 98);
+    const uint8_t *view = mmap(NULL, 8192, PROT_READ, MAP_SHARED, 0, 0);
+    nk_chan_report rep;
+    char err[200];
+    memset(&rep, 0, sizeof rep);
+    if (view == MAP_FAILED || (full ? nk_lockdown(0, 0, &rep, err, sizeof err)
+                                    : nk_seccomp_install(&rep, err, sizeof err)))
+      syscall(SYS_exit_group, 99);
+    fn(view);
+    syscall(SYS_exit_group, 0);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+/* The kernel stores caps through its heap memfd, fd 0 (nk_caps.c). */
+static void pwritev_fd0(const uint8_t *view) {
+  struct iovec v[2] = {{"ab", 2}, {"cd", 2}};
+  CHECK(syscall(SYS_pwritev, 0, v, 2, 4096, 0) == 4);
+  CHECK(!memcmp(view + 4096, "abcd", 4));
+}
+
+/* RLIMIT_FSIZE is the memfd's size: writes inside it pass, the file
+** never grows (a write across the end is cut there, one past it fails
+** without the SIGXFSZ that would kill the guest). */
+static void pwritev_within_fd0_size(const uint8_t *view) {
+  struct iovec v = {"wxyz", 4};
+  CHECK(syscall(SYS_pwritev, 0, &v, 1, 0, 0) == 4);
+  CHECK(!memcmp(view, "wxyz", 4));
+  CHECK(syscall(SYS_pwritev, 0, &v, 1, 8190, 0) == 2);
+  CHECK(view[8190] == 'w' && view[8191] == 'x');
+  CHECK(syscall(SYS_pwritev, 0, &v, 1, 8192, 0) == -1);   /* EFBIG, no SIGXFSZ */
+}
+
+static void heap_writes_only_through_fd0(void **state) {
+  (void)state;
+  int st = with_memfd_at_fd0(false, pwritev_fd0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st)) fail_msg("pwritev on fd 0: child status 0x%x", st);
+  st = with_memfd_at_fd0(true, pwritev_within_fd0_size);
+  if (!WIFEXITED(st) || WEXITSTATUS(st))
+    fail_msg("pwritev after the lockdown: child status 0x%x (line %d mod 256)", st,
+             WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+  expect_killed(pwritev_fd1);
+  expect_killed(pwritev_fd_high);
 }
 
 static void allowed_calls_pass(void **state) {
@@ -209,6 +275,7 @@ int main(void) {
     cmocka_unit_test(filter_shape),
     cmocka_unit_test(allowed_calls_pass),
     cmocka_unit_test(everything_else_kills),
+    cmocka_unit_test(heap_writes_only_through_fd0),
     cmocka_unit_test(lockdown_clears_bounding_set_and_root),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
