@@ -8,10 +8,12 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../util/nub_assert.h"
 #include "jit_internal.h"
@@ -902,6 +904,39 @@ static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
   return PVM_OK;
 }
 
+/* NUB_JIT_PERF_MAP=1: one line per gas block ("START SIZE pvm pc N") in
+** /tmp/perf-PID.map, so perf report and perf top name the guest blocks
+** the time goes to (the Linux perf JIT map convention).  Off by default:
+** the map grows with every compile and is never trimmed. */
+static pthread_mutex_t perf_map_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void write_perf_map(const compiler *c, const uint8_t *exec) {
+  const char *on = getenv("NUB_JIT_PERF_MAP");
+  if (!on || !*on || !strcmp(on, "0")) return;
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/perf-%ld.map", (long)getpid());
+  pthread_mutex_lock(&perf_map_lock);
+  FILE *f = fopen(path, "a");
+  if (f) {
+    const pvm_xinsn *insns = c->prog->insns;
+    size_t start = 0;
+    uint32_t head = UINT32_MAX;
+    for (uint32_t i = 0; i <= c->n; i++) {
+      if (i < c->n && !insns[i].gas) continue;
+      size_t end = i < c->n ? block_entry(c, i) : c->code_size;
+      if (end > start) {
+        unsigned long at = (unsigned long)(uintptr_t)(exec + start);
+        if (head == UINT32_MAX) fprintf(f, "%lx %zx nub-jit entry and exits\n", at, end - start);
+        else fprintf(f, "%lx %zx pvm pc %u\n", at, end - start, insns[head].pc);
+      }
+      start = end;
+      head = i;
+    }
+    fclose(f);
+  }
+  pthread_mutex_unlock(&perf_map_lock);
+}
+
 static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -966,6 +1001,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   if ((rc = compile_body(&c, err))) goto fail;
   size_t native = c.a.len, pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, err))) goto fail;
+  write_perf_map(&c, code->exec);
   code->prog = prog;
   code->code_size = c.code_size;
   code->body = c.body;

@@ -29,7 +29,8 @@ extern const jit_reg jit_guest_reg[PVM_REGS];
 #define JIT_FRAME_OLDGS  32    /* u64: the gs base before entry (FSGSBASE) */
 #define JIT_FRAME_SIZE   40    /* keeps rsp 16-byte aligned in guest code */
 
-/* Per-VM state the entry and exit code read and write. */
+/* Per-run state the entry and exit code read and write (on nub_jit_run's
+** stack; the fault handler reaches it through thread-local storage). */
 typedef struct jit_vmstate {
   uint64_t regs[PVM_REGS];
   int64_t gas;
