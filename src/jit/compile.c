@@ -538,17 +538,6 @@ static jit_ext load_ext(unsigned width, bool is_signed) {
   }
 }
 
-/* Signed loads, the one fact about loads the table does not carry. */
-static bool load_is_signed(nub_pvm_op op) {
-  switch (op) {
-  case PVM_OP_LOAD_I8: case PVM_OP_LOAD_I16: case PVM_OP_LOAD_I32:
-  case PVM_OP_LOAD_IND_I8: case PVM_OP_LOAD_IND_I16: case PVM_OP_LOAD_IND_I32:
-    return true;
-  default:
-    return false;
-  }
-}
-
 /* The BMI2 shift behind each immediate-value ("alt") shift. */
 static jit_shiftx alt_shift(nub_pvm_op op) {
   switch (op) {
@@ -568,7 +557,7 @@ static void emit_insn(compiler *c, uint32_t idx) {
   const nub_pvm_op op = (nub_pvm_op)x->op;
 
   if (op_flags[op] & PVM_OPF_LOAD) {
-    jit_ext k = load_ext(op_widths[op], load_is_signed(op));
+    jit_ext k = load_ext(op_widths[op], op_flags[op] & PVM_OPF_SIGNED);
     load(c, idx, k, A, op_formats[op] == PVM_FMT_REG_REG_IMM ? x->b : -1, i1);
     return;
   }
