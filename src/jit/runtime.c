@@ -190,28 +190,9 @@ static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kin
 
 nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   const nub_jit_code *code = vm->code;
-  const nub_pvm_program *prog = vm->prog;
   jit_vmstate state, *st = &state;   /* lives for one run: finish() copies it out */
   uint32_t i;
-  switch ((nub_pvm_resume)vm->resume) {
-  case PVM_RESUME_DONE:
-    return (nub_pvm_status)vm->status;
-  case PVM_RESUME_NEXT:
-    i = pvm_program_index_at(prog, vm->next_pc);
-    break;
-  case PVM_RESUME_RETRY:
-    i = pvm_program_index_at(prog, vm->pc);
-    break;
-  case PVM_RESUME_ENTER:
-  default: {
-    int64_t cost = nub_pvm_program_entry_cost(prog, vm->pc);
-    i = pvm_program_index_at(prog, vm->pc);
-    if (vm->gas < cost) return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
-    vm->gas -= cost;
-    if (prog->insns[i].pc != vm->pc) return stop(vm, PVM_PANIC, PVM_RESUME_DONE);
-    break;
-  }
-  }
+  if (!pvm_vm_resume_index(vm, &i)) return (nub_pvm_status)vm->status;
   /* vm_init installed the handler; a thread without its own signal stack
   ** still handles faults, on its normal stack */
   if (!tls_prepared) (void)nub_jit_thread_prepare(NULL);
