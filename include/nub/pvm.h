@@ -27,6 +27,9 @@ extern "C" {
 #define PVM_HALT_ADDRESS 0xFFFF0000u           /* djump here halts */
 #define PVM_JUMP_ALIGN   2u                    /* Z_A */
 #define PVM_MAX_SKIP     24u
+NUB_STATIC_ASSERT(PVM_PAGE_SIZE == 1u << PVM_PAGE_SHIFT, "the page size is 2^PVM_PAGE_SHIFT");
+NUB_STATIC_ASSERT((uint64_t)PVM_PAGE_COUNT * PVM_PAGE_SIZE == 1ull << 32,
+                  "the pages cover the 32-bit address space");
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
@@ -617,7 +620,6 @@ typedef struct nub_pvm_vm {
   nub_pvm_mem *mem;
   const struct nub_pvm_engine *engine;
   void *code;              /* engine artifact for prog (JIT code) */
-  void *engine_state;      /* engine per-VM state, owned by the engine */
 } nub_pvm_vm;
 
 /* An execution engine.  compile() turns a program into an artifact that

@@ -24,6 +24,7 @@ const jit_reg jit_guest_reg[PVM_REGS] = {
   JIT_RBX, JIT_RSI, JIT_RDI, JIT_RBP, JIT_R8, JIT_R9, JIT_R10,
   JIT_RAX, JIT_RDX, JIT_R11, JIT_R12, JIT_R13, JIT_R14,
 };
+NUB_STATIC_ASSERT(PVM_REGS + 3 == 16, "every guest register has a host register of its own");
 
 /* ---- ISA facts, read from the one table in pvm.h ---- */
 
@@ -138,10 +139,11 @@ static void exit_now(compiler *c, uint32_t idx, nub_pvm_status kind) {
 
 /* uint32_t enter(jit_vmstate *st (rdi), target (rsi), int64 gas (rdx)) */
 static void emit_enter(compiler *c) {
-  static const jit_reg saved[] = {JIT_RBX, JIT_RBP, JIT_R12, JIT_R13, JIT_R14, JIT_R15};
+  static const jit_reg saved[JIT_ENTRY_SAVED] = {JIT_RBX, JIT_RBP, JIT_R12,
+                                                 JIT_R13, JIT_R14, JIT_R15};
   jit_asm *a = &c->a;
   jit_label_bind(a, c->enter);
-  for (unsigned i = 0; i < 6; i++) jit_x86_push(a, saved[i]);
+  for (unsigned i = 0; i < JIT_ENTRY_SAVED; i++) jit_x86_push(a, saved[i]);
   jit_x86_alu_ri(a, JIT_SUB, true, JIT_RSP, JIT_FRAME_SIZE);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_RDX);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE), JIT_RDI);
@@ -166,7 +168,8 @@ static void emit_enter(compiler *c) {
 /* One entry per exit kind, then the common path that stores the guest
 ** state and returns the kind.  rcx holds the instruction index. */
 static void emit_exits(compiler *c) {
-  static const jit_reg saved[] = {JIT_R15, JIT_R14, JIT_R13, JIT_R12, JIT_RBP, JIT_RBX};
+  static const jit_reg saved[JIT_ENTRY_SAVED] = {JIT_R15, JIT_R14, JIT_R13,
+                                                 JIT_R12, JIT_RBP, JIT_RBX};
   jit_asm *a = &c->a;
   jit_label common = jit_label_new(a);
   for (int k = 0; k <= PVM_HOST; k++) {
@@ -190,7 +193,7 @@ static void emit_exits(compiler *c) {
   }
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_KIND));
   jit_x86_alu_ri(a, JIT_ADD, true, JIT_RSP, JIT_FRAME_SIZE);
-  for (unsigned i = 0; i < 6; i++) jit_x86_pop(a, saved[i]);
+  for (unsigned i = 0; i < JIT_ENTRY_SAVED; i++) jit_x86_pop(a, saved[i]);
   jit_x86_ret(a);
 }
 
@@ -213,21 +216,22 @@ static void emit_djump_stubs(compiler *c) {
 /* sbrk: rcx = size in, old top out.  Saves the caller-saved registers
 ** that hold guest values around a call into C. */
 static void emit_sbrk_thunk(compiler *c) {
-  static const jit_reg saved[] = {JIT_RAX, JIT_RDX, JIT_RSI, JIT_RDI,
-                                  JIT_R8, JIT_R9, JIT_R10, JIT_R11};
+  enum { SAVED = 8, FRAME = 8 + 8 * SAVED + 8 };   /* pad, saved, return address */
+  static const jit_reg saved[SAVED] = {JIT_RAX, JIT_RDX, JIT_RSI, JIT_RDI,
+                                       JIT_R8, JIT_R9, JIT_R10, JIT_R11};
+  NUB_STATIC_ASSERT(FRAME % 16 == 0, "the C call is made with rsp 16-byte aligned");
   jit_asm *a = &c->a;
   jit_label_bind(a, c->sbrk_thunk);
-  for (unsigned i = 0; i < 8; i++) jit_x86_push(a, saved[i]);
+  for (unsigned i = 0; i < SAVED; i++) jit_x86_push(a, saved[i]);
   jit_x86_alu_ri(a, JIT_SUB, true, JIT_RSP, 8);          /* realign for the call */
-  /* frame = rsp + 8 (pad) + 64 (saved) + 8 (return address) */
-  jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RSP, 80 + JIT_FRAME_STATE));
+  jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RSP, FRAME + JIT_FRAME_STATE));
   jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RDI, JIT_ST_MEM));
   jit_x86_mov_rr(a, true, JIT_RSI, JIT_SCRATCH);
   jit_x86_mov_ri(a, JIT_RAX, (uint64_t)(uintptr_t)&jit_rt_sbrk);
   jit_x86_call_r(a, JIT_RAX);
   jit_x86_mov_rr(a, true, JIT_SCRATCH, JIT_RAX);
   jit_x86_alu_ri(a, JIT_ADD, true, JIT_RSP, 8);
-  for (unsigned i = 8; i-- > 0;) jit_x86_pop(a, saved[i]);
+  for (unsigned i = SAVED; i-- > 0;) jit_x86_pop(a, saved[i]);
   jit_x86_ret(a);
 }
 
