@@ -295,6 +295,10 @@ static void cmp_imm(jit_asm *a, jit_reg r, uint32_t imm) {
 
 /* d = f(x, imm) for and/or/xor with a sign-extended immediate. */
 static void alu_imm(jit_asm *a, jit_alu op, jit_reg d, jit_reg x, uint32_t imm) {
+  if (op == JIT_AND && (imm == 0xFF || imm == 0xFFFF)) {   /* byte and half masks */
+    jit_x86_ext_rr(a, imm == 0xFF ? JIT_U8 : JIT_U16, d, x);   /* one movzx, not mov + and */
+    return;
+  }
   mov64(a, d, x);
   jit_x86_alu_ri(a, op, true, d, simm(imm));
 }

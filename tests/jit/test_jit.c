@@ -427,6 +427,33 @@ static void register_aliasing(void **state) {
   print_message("%u programs compared\n", programs);
 }
 
+/* and_imm with the byte and half masks (movzx, which needs a REX prefix
+** for sil, dil and bpl) and with other masks, every register pair of a
+** few, against the interpreter. */
+static void and_imm_masks(void **state) {
+  static const uint64_t masks[] = {0xFF, 0xFFFF, 0x7F, (uint64_t)-256, UINT64_MAX, 0};
+  static const uint8_t regs_used[] = {1, 2, 3, 7, 8, 12};   /* rsi rdi rbp rax rdx r14 */
+  unsigned programs = 0;
+  (void)state;
+  for (size_t m = 0; m < ARRAY_LEN(masks); m++)
+    for (size_t a = 0; a < ARRAY_LEN(regs_used); a++)
+      for (size_t b = 0; b < ARRAY_LEN(regs_used); b++) {
+        op ops[] = {{PVM_OP_AND_IMM, .ra = regs_used[a], .rb = regs_used[b], .x = masks[m]}};
+        nub_pvm_program *prog = build(ops, 1);
+        uint64_t regs[PVM_REGS];
+        for (int i = 0; i < PVM_REGS; i++) regs[i] = 0x8899AABBCCDDEEF1ull * (uint64_t)(i + 1);
+        char what[64];
+        snprintf(what, sizeof what, "and_imm r%u, r%u, 0x%llx", regs_used[a], regs_used[b],
+                 (unsigned long long)masks[m]);
+        result want = run_on(&nub_pvm_engine_interp, prog, NULL, 0, regs, 10);
+        result got = run_on(&nub_jit_engine, prog, NULL, 0, regs, 10);
+        same(&want, &got, what);
+        nub_pvm_program_free(prog);
+        programs++;
+      }
+  print_message("%u programs compared\n", programs);
+}
+
 static void sbrk_keeps_every_register(void **state) {
   const op ops[] = {{PVM_OP_SBRK, .ra = 1, .rd = 3}, {PVM_OP_SBRK, .ra = 7, .rd = 8}};
   (void)state;
@@ -822,6 +849,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(huge_block_cost),
     cmocka_unit_test(every_entry_point),
     cmocka_unit_test(register_aliasing),
+    cmocka_unit_test(and_imm_masks),
     cmocka_unit_test(sbrk_keeps_every_register),
     cmocka_unit_test(foreign_faults_are_chained),
     cmocka_unit_test(foreign_faults_still_crash),
