@@ -69,10 +69,10 @@ NUB_API const nub_jit_stats *nub_jit_code_stats(const nub_jit_code *code);
 NUB_API int nub_jit_thread_prepare(nub_pvm_error *err);
 
 /* From now on trust that the fault handler stays installed: by default
-** every VM set-up checks it (sigaction) and re-installs it if a test
-** harness or another library replaced it.  For a process that changes no
-** handlers once prepared, such as nub-guest under its seccomp filter
-** (where the check would be a forbidden system call on every invoke);
+** every compile through nub_jit_engine checks it (sigaction) and
+** re-installs it if a test harness or another library replaced it.  For a
+** process that changes no handlers once prepared, such as nub-guest under
+** its seccomp filter (where the check would be a forbidden system call);
 ** call it after nub_jit_thread_prepare. */
 NUB_API void nub_jit_keep_handler(void);
 

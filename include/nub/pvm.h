@@ -27,6 +27,9 @@ extern "C" {
 #define PVM_HALT_ADDRESS 0xFFFF0000u           /* djump here halts */
 #define PVM_JUMP_ALIGN   2u                    /* Z_A */
 #define PVM_MAX_SKIP     24u
+NUB_STATIC_ASSERT(PVM_PAGE_SIZE == 1u << PVM_PAGE_SHIFT, "the page size is 2^PVM_PAGE_SHIFT");
+NUB_STATIC_ASSERT((uint64_t)PVM_PAGE_COUNT * PVM_PAGE_SIZE == 1ull << 32,
+                  "the pages cover the 32-bit address space");
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
@@ -105,11 +108,11 @@ typedef enum nub_pvm_format {
   X(JUMP_IND,           "jump_ind",              REG_IMM,         0, PVM_OPF_TERM | PVM_OPF_DJUMP) \
   X(LOAD_IMM,           "load_imm",              REG_IMM,         0, 0) \
   X(LOAD_U8,            "load_u8",               REG_IMM,         1, PVM_OPF_LOAD) \
-  X(LOAD_I8,            "load_i8",               REG_IMM,         1, PVM_OPF_LOAD) \
+  X(LOAD_I8,            "load_i8",               REG_IMM,         1, PVM_OPF_LOAD | PVM_OPF_SIGNED) \
   X(LOAD_U16,           "load_u16",              REG_IMM,         2, PVM_OPF_LOAD) \
-  X(LOAD_I16,           "load_i16",              REG_IMM,         2, PVM_OPF_LOAD) \
+  X(LOAD_I16,           "load_i16",              REG_IMM,         2, PVM_OPF_LOAD | PVM_OPF_SIGNED) \
   X(LOAD_U32,           "load_u32",              REG_IMM,         4, PVM_OPF_LOAD) \
-  X(LOAD_I32,           "load_i32",              REG_IMM,         4, PVM_OPF_LOAD) \
+  X(LOAD_I32,           "load_i32",              REG_IMM,         4, PVM_OPF_LOAD | PVM_OPF_SIGNED) \
   X(LOAD_U64,           "load_u64",              REG_IMM,         8, PVM_OPF_LOAD) \
   X(STORE_U8,           "store_u8",              REG_IMM,         1, PVM_OPF_STORE) \
   X(STORE_U16,          "store_u16",             REG_IMM,         2, PVM_OPF_STORE) \
@@ -147,11 +150,11 @@ typedef enum nub_pvm_format {
   X(STORE_IND_U32,      "store_ind_u32",         REG_REG_IMM,     4, PVM_OPF_STORE) \
   X(STORE_IND_U64,      "store_ind_u64",         REG_REG_IMM,     8, PVM_OPF_STORE) \
   X(LOAD_IND_U8,        "load_ind_u8",           REG_REG_IMM,     1, PVM_OPF_LOAD) \
-  X(LOAD_IND_I8,        "load_ind_i8",           REG_REG_IMM,     1, PVM_OPF_LOAD) \
+  X(LOAD_IND_I8,        "load_ind_i8",           REG_REG_IMM,     1, PVM_OPF_LOAD | PVM_OPF_SIGNED) \
   X(LOAD_IND_U16,       "load_ind_u16",          REG_REG_IMM,     2, PVM_OPF_LOAD) \
-  X(LOAD_IND_I16,       "load_ind_i16",          REG_REG_IMM,     2, PVM_OPF_LOAD) \
+  X(LOAD_IND_I16,       "load_ind_i16",          REG_REG_IMM,     2, PVM_OPF_LOAD | PVM_OPF_SIGNED) \
   X(LOAD_IND_U32,       "load_ind_u32",          REG_REG_IMM,     4, PVM_OPF_LOAD) \
-  X(LOAD_IND_I32,       "load_ind_i32",          REG_REG_IMM,     4, PVM_OPF_LOAD) \
+  X(LOAD_IND_I32,       "load_ind_i32",          REG_REG_IMM,     4, PVM_OPF_LOAD | PVM_OPF_SIGNED) \
   X(LOAD_IND_U64,       "load_ind_u64",          REG_REG_IMM,     8, PVM_OPF_LOAD) \
   X(ADD_IMM_32,         "add_imm_32",            REG_REG_IMM,     0, 0) \
   X(AND_IMM,            "and_imm",               REG_REG_IMM,     0, 0) \
@@ -240,6 +243,7 @@ typedef enum nub_pvm_format {
 #define PVM_OPF_LOAD   0x08
 #define PVM_OPF_STORE  0x10
 #define PVM_OPF_HOST   0x20  /* exits to the embedder */
+#define PVM_OPF_SIGNED 0x40  /* a load that sign-extends its value (else zero-extends) */
 
 typedef enum nub_pvm_op {
 #define PVM_OP_ENUM(e, n, f, w, fl) PVM_OP_##e,
@@ -616,7 +620,6 @@ typedef struct nub_pvm_vm {
   nub_pvm_mem *mem;
   const struct nub_pvm_engine *engine;
   void *code;              /* engine artifact for prog (JIT code) */
-  void *engine_state;      /* engine per-VM state, owned by the engine */
 } nub_pvm_vm;
 
 /* An execution engine.  compile() turns a program into an artifact that

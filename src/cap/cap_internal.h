@@ -52,6 +52,11 @@ static inline bool cap_all_zero(const uint8_t *p, size_t n) {
 #define W_INSTANCE_FIXED 216u
 #define W_CNODE_FIXED 4u
 #define W_REGS       (8u * CAP_REGS)
+NUB_STATIC_ASSERT(W_ENDPOINT == 1 + 4 + 4 + W_REGS && W_MAPPING == 4 + 4 + 1 + CAP_HASH_SIZE &&
+                  W_OVERLAY == 4 + CAP_HASH_SIZE && W_SLOT_FIXED == 4 + CAP_HASH_SIZE &&
+                  W_PAGE == 4 + CAP_PAGE_SIZE,
+                  "wire sizes follow the register count, the hash size and the page size");
+NUB_STATIC_ASSERT(CAP_HASH_SIZE == 32, "a cap hash is a SHA-256 digest (cap_sha256 writes 32 bytes)");
 
 /* Offsets of fields inside the fixed parts. */
 enum {

@@ -448,6 +448,10 @@ void jit_x86_rorx(jit_asm *a, bool w, jit_reg dst, jit_reg src, uint8_t imm) {
   emit(a, &o);
 }
 
+void jit_x86_mulx(jit_asm *a, jit_reg hi, jit_reg lo, jit_reg src) {
+  enc_vex(a, 2, 3, true, hi, lo, src, 0xF6);
+}
+
 void jit_x86_andn(jit_asm *a, bool w, jit_reg dst, jit_reg src1, jit_reg src2) {
   enc_vex(a, 2, 0, w, dst, src1, src2, 0xF2);
 }

@@ -156,6 +156,8 @@ void jit_x86_shift_ri(jit_asm *a, jit_shift op, bool w, jit_reg r, uint8_t imm);
 void jit_x86_shift_cl(jit_asm *a, jit_shift op, bool w, jit_reg r);
 void jit_x86_shiftx(jit_asm *a, jit_shiftx op, bool w, jit_reg dst, jit_reg src, jit_reg count);
 void jit_x86_rorx(jit_asm *a, bool w, jit_reg dst, jit_reg src, uint8_t imm);
+/* hi:lo = rdx * src, unsigned, 64-bit, flags untouched (BMI2); hi != lo. */
+void jit_x86_mulx(jit_asm *a, jit_reg hi, jit_reg lo, jit_reg src);
 /* dst = ~src1 & src2 (BMI1). */
 void jit_x86_andn(jit_asm *a, bool w, jit_reg dst, jit_reg src1, jit_reg src2);
 void jit_x86_bitop(jit_asm *a, jit_bitop op, bool w, jit_reg dst, jit_reg src);

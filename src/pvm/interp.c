@@ -91,6 +91,36 @@ const nub_pvm_engine nub_pvm_engine_interp = {
   NULL, NULL,
 };
 
+static bool stop_before_running(nub_pvm_vm *vm, nub_pvm_status status, nub_pvm_resume resume) {
+  vm->status = (uint8_t)status;
+  vm->resume = (uint8_t)resume;
+  return false;
+}
+
+bool pvm_vm_resume_index(nub_pvm_vm *vm, uint32_t *index) {
+  const nub_pvm_program *prog = vm->prog;
+  switch ((nub_pvm_resume)vm->resume) {
+  case PVM_RESUME_DONE:
+    return false;
+  case PVM_RESUME_NEXT:
+    *index = pvm_program_index_at(prog, vm->next_pc);
+    return true;
+  case PVM_RESUME_RETRY:
+    *index = pvm_program_index_at(prog, vm->pc);
+    return true;
+  case PVM_RESUME_ENTER:
+  default:
+    break;
+  }
+  int64_t cost = nub_pvm_program_entry_cost(prog, vm->pc);
+  uint32_t i = pvm_program_index_at(prog, vm->pc);
+  if (vm->gas < cost) return stop_before_running(vm, PVM_OOG, PVM_RESUME_ENTER);
+  vm->gas -= cost;
+  if (prog->insns[i].pc != vm->pc) return stop_before_running(vm, PVM_PANIC, PVM_RESUME_DONE);
+  *index = i;
+  return true;
+}
+
 int nub_pvm_vm_init(nub_pvm_vm *vm, const nub_pvm_program *prog, nub_pvm_mem *mem,
                 const nub_pvm_engine *engine, void *code, nub_pvm_error *err) {
   memset(vm, 0, sizeof *vm);

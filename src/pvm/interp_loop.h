@@ -60,7 +60,9 @@
   const uint8_t *const acc = mem->access;
   const uint32_t *const jt = prog->jump_targets;
   const uint64_t jt_limit = (uint64_t)prog->blob.jump_count * PVM_JUMP_ALIGN;
-  const pvm_xinsn *ip;
+  uint32_t start;
+  if (!pvm_vm_resume_index(vm, &start)) return (nub_pvm_status)vm->status;
+  const pvm_xinsn *ip = insns + start;
   uint64_t r[PVM_REGS];
   int64_t gas = vm->gas;
   uint32_t fault_addr = 0, fault_len = 0, fault_page = 0;
@@ -68,27 +70,7 @@
   uint64_t djump_addr;
 
   memcpy(r, vm->regs, sizeof r);
-  switch ((nub_pvm_resume)vm->resume) {
-  case PVM_RESUME_DONE:
-    return (nub_pvm_status)vm->status;
-  case PVM_RESUME_NEXT:
-    ip = insns + pvm_program_index_at(prog, vm->next_pc);
-    DISPATCH();
-  case PVM_RESUME_RETRY:
-    ip = insns + pvm_program_index_at(prog, vm->pc);
-    DISPATCH();
-  case PVM_RESUME_ENTER:
-    break;
-  }
-  {
-    uint32_t i = pvm_program_index_at(prog, vm->pc);
-    int64_t cost = nub_pvm_program_entry_cost(prog, vm->pc);
-    if (gas < cost) { vm->status = PVM_OOG; vm->resume = PVM_RESUME_ENTER; goto done; }
-    gas -= cost;
-    if (insns[i].pc != vm->pc) { vm->status = PVM_PANIC; vm->resume = PVM_RESUME_DONE; goto done; }
-    ip = insns + i;
-    DISPATCH();
-  }
+  DISPATCH();
 
   /* ---- control ---- */
 op_TRAP:
@@ -290,7 +272,6 @@ out_of_gas:
   vm->resume = PVM_RESUME_ENTER;
 exit_at_ip:
   vm->pc = ip->pc;
-done:
   memcpy(vm->regs, r, sizeof r);
   vm->gas = gas;
   return (nub_pvm_status)vm->status;

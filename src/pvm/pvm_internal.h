@@ -225,6 +225,15 @@ struct nub_pvm_program {
 /* Index of the instruction whose pc is the largest <= pc. */
 uint32_t pvm_program_index_at(const nub_pvm_program *prog, uint32_t pc);
 
+/* The resume protocol, one home for every engine: where a run continues
+** after the last exit (vm->resume).  ENTER charges the entry's block gas
+** (nub_pvm_program_entry_cost) and panics when pc starts no instruction;
+** RETRY re-runs the faulting instruction at pc; NEXT continues at next_pc
+** after a host call; DONE stays finished.  True with the instruction index
+** to run from in *index (vm->gas already charged); false when the run ends
+** here, with vm->status and vm->resume set: the engine returns vm->status. */
+bool pvm_vm_resume_index(nub_pvm_vm *vm, uint32_t *index);
+
 /* ---- memory ---- */
 
 #define PVM_MEM_WINDOW   (1ull << 32)

@@ -233,6 +233,52 @@ static void required_features_are_checked(void **state) {
 
 /* ---- compile results ---- */
 
+/* NUB_JIT_PERF_MAP=1 names every gas block in /tmp/perf-PID.map: one line
+** per block, in order, inside the code, with the block's pc. */
+static void perf_map_names_every_block(void **state) {
+  const op ops[] = {
+    {PVM_OP_LOAD_IMM, .ra = 1, .x = 5}, {.op = PVM_OP_FALLTHROUGH},
+    {PVM_OP_ADD_64, .ra = 1, .rb = 1, .rd = 2}, {PVM_OP_ECALLI, .x = 3}, {.op = PVM_OP_TRAP},
+  };
+  (void)state;
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/perf-%ld.map", (long)getpid());
+  unlink(path);
+  nub_pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  nub_jit_code *code, *quiet;
+  nub_pvm_error err;
+  assert_int_equal(setenv("NUB_JIT_PERF_MAP", "1", 1), 0);
+  assert_int_equal(nub_jit_compile(prog, NULL, &code, &err), PVM_OK);
+  assert_int_equal(unsetenv("NUB_JIT_PERF_MAP"), 0);
+  assert_int_equal(nub_jit_compile(prog, NULL, &quiet, &err), PVM_OK);   /* writes nothing */
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char line[128], name[64];
+  unsigned long at, size, end = 0;
+  unsigned blocks = 0, pcs[8], lines = 0;
+  uintptr_t lo = (uintptr_t)code->exec, hi = lo + code->code_size;
+  while (fgets(line, sizeof line, f)) {
+    assert_int_equal(sscanf(line, "%lx %lx %63[^\n]", &at, &size, name), 3);
+    assert_true(at >= lo && size > 0 && at + size <= hi && at >= end);
+    end = at + size;
+    if (sscanf(name, "pvm pc %u", &pcs[blocks]) == 1) blocks++;
+    lines++;
+    assert_true(blocks < 8);
+  }
+  fclose(f);
+  unlink(path);
+  /* the entry/exit stubs, then every block by its head's pc */
+  assert_int_equal(lines, nub_pvm_program_block_count(prog) + 1);
+  assert_int_equal(blocks, nub_pvm_program_block_count(prog));
+  unsigned k = 0;
+  for (uint32_t i = 0; i < prog->insn_count; i++)
+    if (prog->insns[i].gas) assert_int_equal(pcs[k++], prog->insns[i].pc);
+  assert_int_equal(k, blocks);
+  nub_jit_code_free(quiet);
+  nub_jit_code_free(code);
+  nub_pvm_program_free(prog);
+}
+
 static void stats_and_w_xor_x(void **state) {
   const op ops[] = {
     {PVM_OP_LOAD_IMM, .ra = 1, .x = 5}, {PVM_OP_ADD_64, .ra = 1, .rb = 1, .rd = 2},
@@ -381,6 +427,33 @@ static void register_aliasing(void **state) {
   print_message("%u programs compared\n", programs);
 }
 
+/* and_imm with the byte and half masks (movzx, which needs a REX prefix
+** for sil, dil and bpl) and with other masks, every register pair of a
+** few, against the interpreter. */
+static void and_imm_masks(void **state) {
+  static const uint64_t masks[] = {0xFF, 0xFFFF, 0x7F, (uint64_t)-256, UINT64_MAX, 0};
+  static const uint8_t regs_used[] = {1, 2, 3, 7, 8, 12};   /* rsi rdi rbp rax rdx r14 */
+  unsigned programs = 0;
+  (void)state;
+  for (size_t m = 0; m < ARRAY_LEN(masks); m++)
+    for (size_t a = 0; a < ARRAY_LEN(regs_used); a++)
+      for (size_t b = 0; b < ARRAY_LEN(regs_used); b++) {
+        op ops[] = {{PVM_OP_AND_IMM, .ra = regs_used[a], .rb = regs_used[b], .x = masks[m]}};
+        nub_pvm_program *prog = build(ops, 1);
+        uint64_t regs[PVM_REGS];
+        for (int i = 0; i < PVM_REGS; i++) regs[i] = 0x8899AABBCCDDEEF1ull * (uint64_t)(i + 1);
+        char what[64];
+        snprintf(what, sizeof what, "and_imm r%u, r%u, 0x%llx", regs_used[a], regs_used[b],
+                 (unsigned long long)masks[m]);
+        result want = run_on(&nub_pvm_engine_interp, prog, NULL, 0, regs, 10);
+        result got = run_on(&nub_jit_engine, prog, NULL, 0, regs, 10);
+        same(&want, &got, what);
+        nub_pvm_program_free(prog);
+        programs++;
+      }
+  print_message("%u programs compared\n", programs);
+}
+
 static void sbrk_keeps_every_register(void **state) {
   const op ops[] = {{PVM_OP_SBRK, .ra = 1, .rd = 3}, {PVM_OP_SBRK, .ra = 7, .rd = 8}};
   (void)state;
@@ -497,8 +570,9 @@ static void foreign_faults_still_crash(void **state) {
 
 /* Once compiled and prepared, running needs only mmap (sbrk and the
 ** embedder mapping pages), mprotect and rt_sigreturn (fault exits): the
-** child runs faults, sbrk, host calls and out-of-gas under a seccomp
-** filter that kills the process on any other system call. */
+** child runs faults, sbrk, host calls and out-of-gas, then a second VM
+** set-up, under a seccomp filter that kills the process on any other
+** system call. */
 static int run_under_seccomp(const nub_pvm_program *prog, void *code) {
   static const int allowed[] = {SYS_mmap, SYS_mprotect, SYS_rt_sigreturn, SYS_exit_group, SYS_exit};
   struct sock_filter f[4 + 2 * ARRAY_LEN(allowed)];
@@ -544,6 +618,13 @@ static int run_under_seccomp(const nub_pvm_program *prog, void *code) {
   /* r1: 16 stores one page apart; r3: the old heap top */
   if (vm.status != PVM_HALT || faults != 16 || hosts != 16 || oogs == 0 || vm.regs[3] != 0x80000)
     return 13;
+  /* a VM set-up on a prepared thread neither checks the handler nor
+  ** allocates (an in-process sub-VM CALL makes one per call) */
+  nub_pvm_vm_fini(&vm);
+  if (nub_pvm_vm_init(&vm, prog, mem, &nub_jit_engine, code, &err)) return 14;
+  vm.gas = 0;
+  if (nub_pvm_vm_run(&vm) != PVM_OOG) return 15;
+  nub_pvm_vm_fini(&vm);
   return 0;
 }
 
@@ -764,9 +845,11 @@ int main(int argc, char **argv) {
     cmocka_unit_test(required_features_are_checked),
     cmocka_unit_test(loop_entries_are_aligned),
     cmocka_unit_test(stats_and_w_xor_x),
+    cmocka_unit_test(perf_map_names_every_block),
     cmocka_unit_test(huge_block_cost),
     cmocka_unit_test(every_entry_point),
     cmocka_unit_test(register_aliasing),
+    cmocka_unit_test(and_imm_masks),
     cmocka_unit_test(sbrk_keeps_every_register),
     cmocka_unit_test(foreign_faults_are_chained),
     cmocka_unit_test(foreign_faults_still_crash),

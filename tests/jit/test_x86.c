@@ -470,6 +470,12 @@ static void test_bmi(void **state) {
           jit_x86_andn(&a, w, (jit_reg)d, (jit_reg)s, (jit_reg)c);
           expect(&a, 0, ZYDIS_MNEMONIC_ANDN, 3, (want[]){R(bits, d), R(bits, s), R(bits, c)});
           done(&a);
+          if (w && d != s) {
+            a = fresh();
+            jit_x86_mulx(&a, (jit_reg)d, (jit_reg)s, (jit_reg)c);
+            expect(&a, 0, ZYDIS_MNEMONIC_MULX, 3, (want[]){R(64, d), R(64, s), R(64, c)});
+            done(&a);
+          }
         }
       }
   }

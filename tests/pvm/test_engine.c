@@ -256,6 +256,44 @@ static void loads_and_stores(void **state) {
   tvm_free(&t);
 }
 
+/* Every load widens as the ISA table says (width, PVM_OPF_SIGNED): the
+** JIT reads both from the table, the interpreter has them in its code. */
+static void every_load_widens_as_the_table_says(void **state) {
+  (void)state;
+  const nub_pvm_opinfo *isa = nub_pvm_isa(tvm_profile);
+  unsigned loads = 0, signed_loads = 0;
+  for (unsigned code = 0; code < 256; code++) {
+    const nub_pvm_opinfo *o = &isa[code];
+    if (!o->name || !(o->flags & PVM_OPF_LOAD)) continue;
+    /* r1 <- [0x20000] or [r2 + 0], then a trap */
+    tinsn prog[2] = {I(0), I(0)};
+    if (o->format == PVM_FMT_REG_IMM) prog[0] = I((uint8_t)code, 0x01, 0x00, 0x00, 0x02);
+    else if (o->format == PVM_FMT_REG_REG_IMM) prog[0] = I((uint8_t)code, 0x21);
+    else fail_msg("%s: a load in format %u", o->name, o->format);
+    tvm t;
+    tvm_load_jt(&t, prog, 2, NULL, 0, 0);
+    tvm_map(&t, 0x20000, 0x1000, PVM_ACCESS_RW);
+    uint8_t ones[8] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
+    assert_int_equal(nub_pvm_mem_write(t.mem, 0x20000, ones, 8, NULL), PVM_OK);
+    t.vm.regs[2] = 0x20000;
+    assert_int_equal(nub_pvm_vm_run(&t.vm), PVM_PANIC);
+    unsigned bits = 8u * o->width;
+    uint64_t v = 0x8080808080808080ull;
+    if (bits < 64) {
+      v &= (1ull << bits) - 1;
+      if (o->flags & PVM_OPF_SIGNED) v |= ~0ull << bits;
+    }
+    if (t.vm.regs[1] != v)
+      fail_msg("%s: loaded %016llx, the table says %016llx", o->name,
+               (unsigned long long)t.vm.regs[1], (unsigned long long)v);
+    loads++;
+    signed_loads += (o->flags & PVM_OPF_SIGNED) != 0;
+    tvm_free(&t);
+  }
+  assert_int_equal(loads, 14);
+  assert_int_equal(signed_loads, 6);
+}
+
 static void page_fault_reports_lowest_inaccessible_page(void **state) {
   (void)state;
   const tinsn prog[] = {I(123, 0x21, 0xFC, 0x0F)};   /* store_ind_u64 r1 -> [r2 + 0xFFC] */
@@ -614,6 +652,7 @@ int main(void) {
     cmocka_unit_test(two_register_ops),
     cmocka_unit_test(immediates),
     cmocka_unit_test(loads_and_stores),
+    cmocka_unit_test(every_load_widens_as_the_table_says),
     cmocka_unit_test(page_fault_reports_lowest_inaccessible_page),
     cmocka_unit_test(read_only_and_guard_zone),
     cmocka_unit_test(read_only_store_follows_the_profile),
