@@ -124,7 +124,7 @@ static int with_memfd_at_fd0(bool full, void (*fn)(const uint8_t *view)) {
     nk_chan_report rep;
     char err[200];
     memset(&rep, 0, sizeof rep);
-    if (view == MAP_FAILED || (full ? nk_lockdown(0, 0, &rep, err, sizeof err)
+    if (view == MAP_FAILED || (full ? nk_lockdown(0, 0, &rep, NULL, NULL, err, sizeof err)
                                     : nk_seccomp_install(&rep, err, sizeof err)))
       syscall(SYS_exit_group, 99);
     fn(view);
