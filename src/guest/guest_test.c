@@ -273,6 +273,7 @@ int guest_ext_init(const nk_chan *ch, size_t io_size, char *err, size_t errlen) 
   failing_engine = nub_pvm_engine_interp;
   failing_engine.name = "test-failing-compile";
   failing_engine.compile = failing_compile;
+  failing_engine.compile_within = NULL;    /* the kernel would call it instead */
   if (nk_add_engine(&failing_engine)) {
     snprintf(err, errlen, "test: cannot add the failing engine");
     return -1;

@@ -77,18 +77,34 @@ nub_pvm_status nub_pvm_interp_run_traced(nub_pvm_vm *vm, nub_pvm_trace_fn trace,
 #include "interp_loop.h"
 #undef INTERP_TRACE
 
+/* The interpreter's compile is its pre-decoding (once per program), so
+** that a cache measuring the program after compiling counts it. */
 static int interp_compile(const nub_pvm_program *prog, void **code, nub_pvm_error *err) {
-  (void)prog; (void)err;
   *code = NULL;
-  return PVM_OK;
+  return pvm_program_prepare_interp(prog, err);
 }
+static int interp_compile_within(const nub_pvm_program *prog, size_t max_bytes, void **code,
+                                 nub_pvm_error *err) {
+  *code = NULL;
+  size_t need = pvm_program_interp_bytes(prog);
+  if (!__atomic_load_n(&prog->interp_ready, __ATOMIC_ACQUIRE) && need > max_bytes)
+    return pvm_fail(err, PVM_ERR_LIMIT, 0,
+                    "interp: pre-decoding %u instructions needs %zu bytes, more than %zu",
+                    prog->insn_count, need, max_bytes);
+  return pvm_program_prepare_interp(prog, err);
+}
+
 static void interp_release(void *code) { (void)code; }
-static int interp_vm_init(nub_pvm_vm *vm, nub_pvm_error *err) { (void)vm; (void)err; return PVM_OK; }
+/* The pre-decoded instructions are built on the program's first run on
+** the interpreter, not by load: a JIT-only program never needs them. */
+static int interp_vm_init(nub_pvm_vm *vm, nub_pvm_error *err) {
+  return pvm_program_prepare_interp(vm->prog, err);
+}
 static void interp_vm_fini(nub_pvm_vm *vm) { (void)vm; }
 
 const nub_pvm_engine nub_pvm_engine_interp = {
   "interp", interp_compile, interp_release, interp_vm_init, interp_vm_fini, interp_run,
-  NULL, NULL,
+  interp_compile_within, NULL,
 };
 
 int nub_pvm_vm_init(nub_pvm_vm *vm, const nub_pvm_program *prog, nub_pvm_mem *mem,

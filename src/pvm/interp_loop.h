@@ -54,6 +54,13 @@
 #undef LABEL
   };
   const nub_pvm_program *prog = vm->prog;
+  /* vm_init built the pre-decoded form; this only fails on a VM that
+  ** another engine set up, when memory runs out */
+  if (PVM_UNLIKELY(pvm_program_prepare_interp(prog, NULL))) {
+    vm->status = PVM_PANIC;
+    vm->resume = PVM_RESUME_DONE;
+    return PVM_PANIC;
+  }
   const pvm_xinsn *const insns = prog->insns;
   nub_pvm_mem *mem = vm->mem;
   uint8_t *const base = mem->base;

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "nub/pvm.h"
@@ -196,26 +197,81 @@ typedef struct pvm_xinsn {
 
 #define PVM_NO_TARGET 0xFFFFFFFFu
 
+/* The interpreter's fields of a decoded instruction (target and gas
+** are left to the caller). */
+void pvm_xinsn_fill(pvm_xinsn *x, const nub_pvm_insn *in);
+
+/* One gas block: its head's pc and the cost charged on entering it. */
+typedef struct pvm_gas_block {
+  uint32_t pc;
+  uint32_t cost;
+} pvm_gas_block;
+
+/* The instruction sequence every engine walks (A.5): each bitmask start
+** in order, a synthetic trap wherever an instruction's skip lands on a
+** byte that starts nothing, and a final trap at code_len. */
+
 struct nub_pvm_program {
   nub_pvm_profile profile;
   nub_pvm_blob blob;           /* views into bytes */
   uint8_t *bytes;          /* owned copy of the blob */
   size_t len;
-  uint32_t *jump_targets;  /* jump table resolved to insn index or NO_TARGET */
+  /* program analysis, built by load in one pass over the code */
   uint8_t *block_start;    /* bitset over code_len + 1 bits (varpi) */
+  uint8_t *loop_target;    /* bitset: block starts a branch at or after them targets */
+  pvm_gas_block *blocks;   /* every gas block, sorted by pc */
+  uint32_t block_count;
+  uint32_t insn_count;     /* instructions of the walk, synthetic traps included */
+  uint32_t start_count;    /* bitmask starts in the code */
+  bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
+  /* the interpreter's pre-decoded form, built on its first use
+  ** (pvm_program_prepare_interp), never by a JIT-only load */
+  pthread_mutex_t interp_lock;
+  bool interp_ready;       /* atomic: insns, window_first, jump_targets are set */
+  uint32_t *jump_targets;  /* jump table resolved to insn index or NO_TARGET */
   uint32_t *window_first;  /* [w]: index of the first insn with pc >= 64 w */
   pvm_xinsn *insns;        /* sorted by pc; last is a synthetic trap */
-  uint32_t insn_count;
-  uint32_t block_count;
-  bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
 };
+
+/* Builds the interpreter's form once (thread-safe); PVM_OK or NOMEM. */
+int pvm_program_prepare_interp(const nub_pvm_program *prog, nub_pvm_error *err);
+/* Bytes the form takes (nub_pvm_program_bytes counts them once built). */
+size_t pvm_program_interp_bytes(const nub_pvm_program *prog);
 
 /* pc -> instruction index in O(1): window_first gives the first
 ** instruction of pc's 64-byte window and the bitmask counts the starts
-** before pc in it (a few synthetic traps are stepped over). */
+** before pc in it (a few synthetic traps are stepped over).  Needs the
+** interpreter's form. */
 #define PVM_WINDOW_SHIFT 6
 /* Index of the instruction whose pc is the largest <= pc. */
 uint32_t pvm_program_index_at(const nub_pvm_program *prog, uint32_t pc);
+
+/* Cost of the gas block whose head is at pc (an out-of-gas exit's pc). */
+uint32_t pvm_program_head_cost(const nub_pvm_program *prog, uint32_t pc);
+
+/* 64 bits of the bitmask: the starts among pcs [64 w, 64 w + 64). */
+static inline uint64_t pvm_mask_word(const nub_pvm_blob *b, uint64_t w) {
+  uint64_t at = 8 * w, mask_len = ((uint64_t)b->code_len + 7) / 8, v = 0;
+  if (at + 8 <= mask_len) {
+    memcpy(&v, b->bitmask + at, 8);
+  } else {
+    for (uint64_t i = 0; at + i < mask_len; i++) v |= (uint64_t)b->bitmask[at + i] << (8 * i);
+  }
+  return v;
+}
+
+/* The next bitmask start at or after pc, or code_len. */
+static inline uint32_t pvm_next_start(const nub_pvm_blob *b, uint64_t pc) {
+  while (pc < b->code_len) {
+    uint64_t w = pc >> 6, bits = pvm_mask_word(b, w) >> (pc & 63);
+    if (bits) return (uint32_t)(pc + (uint64_t)__builtin_ctzll(bits));
+    pc = (w + 1) << 6;
+  }
+  return b->code_len;
+}
+
+static inline bool pvm_bit_get(const uint8_t *set, uint64_t i) { return (set[i >> 3] >> (i & 7)) & 1; }
+static inline void pvm_bit_set(uint8_t *set, uint64_t i) { set[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
 /* ---- memory ---- */
 
