@@ -880,7 +880,7 @@ static void emit_walk(compiler *c) {
   uint32_t n = 0;
   for (uint32_t pc = pvm_next_start(b, 0); pc < b->code_len;) {
     nub_pvm_insn in;
-    nub_pvm_decode(p->profile, b, pc, &in);
+    pvm_decode(isa, b, pc, &in);
     pvm_xinsn_fill(&c->cur, &in);
     c->cur.target = PVM_NO_TARGET;
     if (in.op != PVM_OP_INVALID && (isa[in.opcode].flags & PVM_OPF_BRANCH) && in.target >= 0 &&
@@ -892,8 +892,11 @@ static void emit_walk(compiler *c) {
     c->body[n++] = (uint32_t)jit_asm_pos(a);
     uint32_t labels = a->nlabels, fixups = a->nfixups;
     emit_insn(c, pc);
-    jit_asm_close_scope(a, labels, fixups);   /* div/rem labels: 16 bytes each otherwise */
-    if (next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
+    /* div/rem labels: 16 bytes each otherwise; fixups to older labels
+    ** (the exits) stay, so without new labels there is nothing to do */
+    if (a->nlabels != labels) jit_asm_close_scope(a, labels, fixups);
+    /* only a skip cut at 24 can land where nothing starts */
+    if (in.len == PVM_MAX_SKIP + 1 && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
       emit_synthetic_trap(c, &k, (uint32_t)next);
       next = pvm_next_start(b, next);
     }

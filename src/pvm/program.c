@@ -124,10 +124,14 @@ static void analyse(nub_pvm_program *p) {
   bool chain = b->code_len > 0 && nub_pvm_blob_is_start(b, 0);
   for (uint32_t pc = pvm_next_start(b, 0); pc < b->code_len;) {
     nub_pvm_insn in;
-    nub_pvm_decode(p->profile, b, pc, &in);
+    const nub_pvm_opinfo *info = &isa[b->code[pc]];
+    bool valid = info->name != NULL;       /* pc is a start */
+    uint8_t flags = valid ? info->flags : 0;
+    /* gp07 costs need no operands: only branches are decoded (a third
+    ** of a gp07 load went to decoding) */
+    if (g.rules->pipeline || (flags & PVM_OPF_BRANCH)) pvm_decode(isa, b, pc, &in);
+    else in.len = 1 + pvm_skip(b, pc);
     n++;
-    bool valid = in.op != PVM_OP_INVALID;
-    uint8_t flags = valid ? isa[in.opcode].flags : 0;
     bool term = flags & PVM_OPF_TERM;
     if (valid && (pc == 0 || after_term)) pvm_bit_set(p->block_start, pc);
     /* a backward target is a block start or not by now */
@@ -138,7 +142,8 @@ static void analyse(nub_pvm_program *p) {
     gas_add(p, &g, pc, &in, !valid || term);
     chain = chain && valid;
     uint64_t next = (uint64_t)pc + in.len;
-    if (next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
+    /* only a skip cut at 24 can land where nothing starts */
+    if (in.len == PVM_MAX_SKIP + 1 && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
       chain = false;
       after_term = false;
       n++;
@@ -240,21 +245,6 @@ static uint32_t exact_index(const nub_pvm_program *prog, uint64_t pc) {
   return prog->insns[i].pc == pc ? i : PVM_NO_TARGET;
 }
 
-void pvm_xinsn_fill(pvm_xinsn *x, const nub_pvm_insn *in) {
-  x->op = in->op == PVM_OP_INVALID ? PVM_OP_TRAP : in->op;
-  x->pc = in->pc;
-  switch ((nub_pvm_format)in->format) {
-  case PVM_FMT_REG_REG:
-    x->a = in->ra; x->d = in->rd; x->b = 0;
-    break;
-  default:
-    x->a = in->ra; x->b = in->rb; x->d = in->rd;
-    break;
-  }
-  x->imm1 = (uint32_t)in->imm_x;
-  x->imm2 = in->op == PVM_OP_LOAD_IMM_64 ? (uint32_t)(in->imm_x >> 32)
-                                         : (uint32_t)in->imm_y;
-}
 
 static void synthetic_trap(pvm_xinsn *x, uint32_t pc) {
   memset(x, 0, sizeof *x);
@@ -291,7 +281,7 @@ static void predecode(const nub_pvm_program *p, walk_state *ws) {
   const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
   for (uint32_t pc = pvm_next_start(b, 0); pc < b->code_len;) {
     nub_pvm_insn in;
-    nub_pvm_decode(p->profile, b, pc, &in);
+    pvm_decode(isa, b, pc, &in);
     pvm_xinsn *x = append(ws, pc);
     pvm_xinsn_fill(x, &in);
     x->target = PVM_NO_TARGET;
@@ -300,7 +290,8 @@ static void predecode(const nub_pvm_program *p, walk_state *ws) {
     if ((flags & PVM_OPF_BRANCH) && in.target >= 0 && in.target < (int64_t)b->code_len)
       x->target = (uint32_t)in.target;     /* a pc until resolved */
     uint64_t next = (uint64_t)pc + in.len;
-    if (next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
+    /* only a skip cut at 24 can land where nothing starts */
+    if (in.len == PVM_MAX_SKIP + 1 && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
       pvm_xinsn *t = append(ws, (uint32_t)next);
       synthetic_trap(t, (uint32_t)next);
       place_gas(p, ws, t);

@@ -247,6 +247,7 @@ static void stats_and_w_xor_x(void **state) {
   nub_pvm_error err;
   assert_int_equal(nub_jit_compile(prog, NULL, &code, &err), PVM_OK);
   const nub_jit_stats *s = nub_jit_code_stats(code);
+  assert_false(prog->interp_ready);          /* the JIT decodes from the blob */
   assert_int_equal(s->insns, nub_pvm_program_insn_count(prog));
   assert_int_equal(s->blocks, nub_pvm_program_block_count(prog));
   assert_int_equal(s->pvm_bytes, nub_pvm_program_blob(prog)->code_len);
