@@ -191,11 +191,12 @@ static void the_jit_cache_evicts_the_least_recently_used_within_the_budget(void 
   nub_close(n);
 }
 
-/* 400 k one-byte fallthroughs: the analysis alone (up to 26 bytes per
-** blob byte) cannot fit 8 MiB, on any engine.  400 k one-byte traps load
-** within 16 MiB (9 MB of analysis), but their native code and tables
-** (~15 MB more, `nub bench compile`) do not: refused by the JIT's own
-** bound, while the interpreter needs nothing more and runs (a panic). */
+/* 400 k one-byte fallthroughs: the analysis alone (its bound: 30 bytes
+** per blob byte) cannot fit 8 MiB, on any engine.  400 k one-byte traps
+** load within 16 MiB (3.3 MB of analysis), but their native code and
+** tables (~13 MB more, `nub bench compile`) do not: refused by the JIT's
+** own bound, while the interpreter's pre-decoding (~10 MB) fits and runs
+** (a panic). */
 static void a_compile_over_its_bound_is_refused_with_out_of_memory(void **state) {
   (void)state;
   uint8_t inst[32], ok[32];
