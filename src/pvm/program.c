@@ -413,15 +413,6 @@ static int64_t prev_start(const nub_pvm_blob *b, uint32_t pc) {
   return -1;
 }
 
-/* pc is one of the walk's instructions: a start, a synthetic trap (25
-** bytes after a start, with no start between) or the code end. */
-static bool is_insn_pc(const nub_pvm_program *p, uint64_t pc) {
-  const nub_pvm_blob *b = &p->blob;
-  if (pc >= b->code_len) return pc == b->code_len;
-  if (nub_pvm_blob_is_start(b, pc)) return true;
-  return pc >= PVM_MAX_SKIP + 1 && prev_start(b, (uint32_t)pc) == (int64_t)pc - (PVM_MAX_SKIP + 1);
-}
-
 /* Index of the block holding pc: the last head at or before it (block 0
 ** for a pc before the first instruction). */
 static uint32_t block_at(const nub_pvm_program *p, uint32_t pc) {
@@ -478,8 +469,11 @@ int64_t nub_pvm_program_entry_cost(const nub_pvm_program *p, uint32_t pc) {
   if (rules->first_run_check &&
       (!nub_pvm_blob_is_start(b, pc) || !nub_pvm_isa(p->profile)[b->code[pc]].name))
     return 0;
-  bool exact = is_insn_pc(p, pc);
-  if (!exact && !rules->pipeline) return nub_pvm_isa(p->profile)[0].gas;   /* runs as a trap */
+  /* a synthetic trap or the final one is the last instruction of its
+  ** block (gp07: 1 left), as much as a pc at no instruction (a trap, 1):
+  ** only bitmask starts need telling apart */
+  bool start = nub_pvm_blob_is_start(b, pc);
+  if (!start && !rules->pipeline) return nub_pvm_isa(p->profile)[0].gas;   /* runs as a trap */
   const pvm_gas_block *k = &p->blocks[block_at(p, pc > b->code_len ? b->code_len : pc)];
   if (k->pc == pc || rules->pipeline) return k->cost;
   /* gp07 mid-block (every instruction before pc in it is a start): one

@@ -108,10 +108,12 @@ static size_t random_blob(nub_pvm_profile profile, uint64_t *s, uint8_t *out) {
     if (next_rand(s) % 4) while (!isa[byte].name) byte = (uint8_t)next_rand(s);
     out[n++] = byte;
   }
+  /* one blob in four has gaps of 25 bytes and more: synthetic traps */
+  unsigned density = next_rand(s) % 4 ? 35u : 3u;
   for (uint32_t i = 0; i < (code_len + 7) / 8; i++) {
     uint8_t m = 0;
     for (int b = 0; b < 8; b++)
-      if (next_rand(s) % 100 < (i == 0 && b == 0 ? 90u : 35u)) m |= (uint8_t)(1u << b);
+      if (next_rand(s) % 100 < (i == 0 && b == 0 ? 90u : density)) m |= (uint8_t)(1u << b);
     if (i == (code_len + 7) / 8 - 1 && code_len % 8) m &= (uint8_t)((1u << (code_len % 8)) - 1);
     out[n++] = m;
   }
@@ -141,7 +143,7 @@ static int64_t walk_entry_cost(const nub_pvm_program *p, uint32_t pc) {
 static void the_block_list_agrees_with_the_predecoded_walk(void **state) {
   (void)state;
   uint64_t seed = 42;
-  unsigned checked = 0, unrunnable = 0;
+  unsigned checked = 0, unrunnable = 0, traps = 0;
   for (int profile = 0; profile < PVM_PROFILE_COUNT; profile++) {
     for (int k = 0; k < 3000; k++) {
       uint8_t blob[256];
@@ -153,6 +155,7 @@ static void the_block_list_agrees_with_the_predecoded_walk(void **state) {
       assert_false(p->interp_ready);          /* loading pre-decodes nothing */
       assert_int_equal(pvm_program_prepare_interp(p, &err), PVM_OK);
       unrunnable += p->unrunnable;
+      if (!p->unrunnable) traps += p->insn_count - p->start_count - 1;   /* synthetic ones */
       /* the blocks are the walk's heads, in order, with their costs */
       uint32_t cur = 0, pc, cost, i = 0;
       bool basic;
@@ -174,6 +177,7 @@ static void the_block_list_agrees_with_the_predecoded_walk(void **state) {
     }
   }
   assert_true(checked > 100000);
+  assert_true(traps > 500);
   assert_true(unrunnable > 0 && unrunnable < 3000);   /* jamv1 rejects some, not all */
 }
 
