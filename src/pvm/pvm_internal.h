@@ -58,6 +58,11 @@ static inline uint64_t pvm_sext(uint64_t v, unsigned n) {
 ** bit-by-bit loop at 5 % of a load + compile. */
 static inline uint32_t pvm_skip(const nub_pvm_blob *b, uint32_t pc) {
   uint64_t at = (uint64_t)pc + 1, byte = at >> 3, mask_len = ((uint64_t)b->code_len + 7) / 8;
+  if (at + 64 <= b->code_len) {           /* the usual case: no end to clamp to */
+    uint64_t w;
+    memcpy(&w, b->bitmask + byte, 8);
+    return (uint32_t)__builtin_ctzll((w >> (at & 7)) | (1ull << PVM_MAX_SKIP));
+  }
   if (at >= b->code_len) return 0;
   if (byte + 8 <= mask_len) {
     uint64_t w;
