@@ -283,6 +283,7 @@ int guest_ext_init(const nk_chan *ch, size_t io_size, char *err, size_t errlen) 
   crashing_engine = nub_pvm_engine_interp;
   crashing_engine.name = NK_TEST_CRASH_ENGINE;
   crashing_engine.run = crashing_run;
+  failing_engine.compile_within = NULL;    /* the kernel would call it instead */
   if (nk_add_engine(&failing_engine) || nk_add_engine(&crashing_engine)) {
     snprintf(err, errlen, "test: cannot add the test engines");
     return -1;

@@ -1,9 +1,11 @@
 /*
-** The compiler: one pass over the pre-decoded instructions of a loaded
-** program, emitting x86-64 for each gas block in order, cold stubs after
-** the body, then the dynamic-jump table.  Every PVM instruction becomes a
+** The compiler: one pass over the code of a loaded program, decoding each
+** instruction from the blob and emitting x86-64 for it, gas blocks in
+** order (their costs from the program analysis), cold stubs after the
+** body, then the dynamic-jump table.  Every PVM instruction becomes a
 ** self-contained host sequence (no state carried across instructions),
-** so execution can enter at any instruction's body.
+** so execution can enter at any instruction's body.  Exits, fault sites
+** and branch fixups name instructions by pc.
 */
 #include <cpuid.h>
 #include <errno.h>
@@ -78,12 +80,12 @@ uint32_t nub_jit_cpu_features(void) {
 ** stub is emitted after the body. */
 typedef struct cold_stub {
   uint32_t field;          /* offset of the jcc's rel32 */
-  uint32_t idx;            /* instruction the exit reports */
+  uint32_t idx;            /* pc of the instruction the exit reports */
   uint8_t kind;            /* nub_pvm_status */
 } cold_stub;
 
-/* A rel32 jump to the entry of the block headed by instruction target,
-** which is emitted later. */
+/* A rel32 jump to the entry of the block headed by the start of index
+** target (jit_start_index), which is emitted later. */
 typedef struct block_fixup {
   uint32_t field;
   uint32_t target;
@@ -94,15 +96,18 @@ typedef struct compiler {
   const nub_pvm_program *prog;
   uint32_t features;
   bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[rcx] */
-  uint32_t n;              /* instructions */
-  uint32_t *body;
+  uint32_t n;              /* bitmask starts: the instructions with a body */
+  uint32_t *body;          /* [start index]: native offset after the gas check */
+  uint8_t *check;          /* [start index]: length of its gas check, 0 if none */
+  uint32_t *rank;          /* jit_start_index's window table */
+  pvm_xinsn cur;           /* the instruction being compiled (target: a pc) */
+  uint32_t next_pc;        /* the one after it */
   jit_fault_entry *faults;
   uint32_t nfaults, fault_cap;
   cold_stub *cold;
   uint32_t ncold, cold_cap;
   block_fixup *fixups;     /* forward jumps to block entries */
   uint32_t nfixups, fixup_cap;
-  uint8_t *loop_head;      /* bitset: blocks a branch after them jumps back to */
   bool oom;
   size_t code_size;        /* instructions end here; the table follows */
   jit_label exits[PVM_HOST + 1];
@@ -129,7 +134,7 @@ static void note_fault_site(compiler *c, uint32_t idx) {
   c->faults[c->nfaults++] = (jit_fault_entry){(uint32_t)jit_asm_pos(&c->a), idx};
 }
 
-/* Inline exit: rcx = instruction index, then the shared exit of kind. */
+/* Inline exit: rcx = the instruction's pc, then the shared exit of kind. */
 static void exit_now(compiler *c, uint32_t idx, nub_pvm_status kind) {
   jit_x86_mov_ri(&c->a, JIT_SCRATCH, idx);
   jit_x86_jmp(&c->a, c->exits[kind]);
@@ -166,7 +171,7 @@ static void emit_enter(compiler *c) {
 }
 
 /* One entry per exit kind, then the common path that stores the guest
-** state and returns the kind.  rcx holds the instruction index. */
+** state and returns the kind.  rcx holds the instruction's pc. */
 static void emit_exits(compiler *c) {
   static const jit_reg saved[JIT_ENTRY_SAVED] = {JIT_R15, JIT_R14, JIT_R13,
                                                  JIT_R12, JIT_RBP, JIT_RBX};
@@ -186,7 +191,7 @@ static void emit_exits(compiler *c) {
   jit_x86_load(a, JIT_U64, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS));
   jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, JIT_ST_GAS), JIT_RAX);
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP));
-  jit_x86_store(a, 4, jit_mem_bd(JIT_SCRATCH, JIT_ST_EXIT_IDX), JIT_RAX);
+  jit_x86_store(a, 4, jit_mem_bd(JIT_SCRATCH, JIT_ST_EXIT_PC), JIT_RAX);
   if (c->gas_reg) {
     jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_OLDGS));
     jit_x86_wrgsbase(a, JIT_SCRATCH);
@@ -494,14 +499,17 @@ static size_t gas_check_len(const compiler *c, uint32_t cost) {
   return cost <= 127 ? 5 + 6 : cost <= INT32_MAX ? 8 + 6 : 5 + 4 + 6;   /* sub [rsp], ... */
 }
 
-static size_t block_entry(const compiler *c, uint32_t head) {
-  return c->body[head] - gas_check_len(c, c->prog->insns[head].gas);
+/* Entry of the block whose head is start k: its gas check. */
+static size_t block_entry(const compiler *c, uint32_t k) {
+  return c->body[k] - c->check[k];
 }
 
-/* Jump (cc JIT_ALWAYS) or branch to the block headed by instruction t. */
+/* Jump (cc JIT_ALWAYS) or branch to the block headed by the block start
+** at pc t. */
 static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
+  uint32_t k = jit_start_index(c->rank, &c->prog->blob, t);
   if (t <= from) {                          /* emitted already: direct */
-    jit_x86_jcc_at(&c->a, cc, block_entry(c, t));
+    jit_x86_jcc_at(&c->a, cc, block_entry(c, k));
     return;
   }
   size_t field = jit_x86_jcc_forward(&c->a, cc);
@@ -510,20 +518,20 @@ static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
     c->oom = true;
     return;
   }
-  c->fixups[c->nfixups++] = (block_fixup){(uint32_t)field, t};
+  c->fixups[c->nfixups++] = (block_fixup){(uint32_t)field, k};
 }
 
-/* Jump to a static target's block entry, or panic at idx when the target
-** is not a block start. */
+/* Jump to a static target's block entry, or panic at idx (the pc) when
+** the target is not a block start. */
 static void branch(compiler *c, uint32_t idx, jit_cc cc, bool always) {
-  const pvm_xinsn *x = &c->prog->insns[idx];
+  const pvm_xinsn *x = &c->cur;
   if (x->target == PVM_NO_TARGET) {
     if (always) exit_now(c, idx, PVM_PANIC);
     else cold_exit(c, cc, idx, PVM_PANIC);
     return;
   }
   if (!always) jump_block(c, cc, x->target, idx);
-  else if (x->target != idx + 1) jump_block(c, JIT_ALWAYS, x->target, idx);
+  else if (x->target != c->next_pc) jump_block(c, JIT_ALWAYS, x->target, idx);
 }
 
 /* ecx holds the target address; validate it through the table. */
@@ -574,8 +582,9 @@ static jit_shiftx alt_shift(nub_pvm_op op) {
 
 /* ---- one instruction ---- */
 
+/* idx: the instruction's pc, which its exits and fault sites report. */
 static void emit_insn(compiler *c, uint32_t idx) {
-  const pvm_xinsn *x = &c->prog->insns[idx];
+  const pvm_xinsn *x = &c->cur;
   jit_asm *a = &c->a;
   const jit_reg A = R(x->a), B = R(x->b), D = R(x->d);
   const uint32_t i1 = x->imm1, i2 = x->imm2;
@@ -842,10 +851,13 @@ static void emit_table(compiler *c) {
   jit_asm_align(a, 4);
   jit_label_bind(a, c->table);
   size_t base = jit_asm_pos(a), bad = a->oom ? 0 : a->labels[c->djump_bad];
+  const nub_pvm_program *p = c->prog;
   jit_asm_u32(a, (uint32_t)(bad - base));
-  for (uint32_t j = 0; j < c->prog->blob.jump_count; j++) {
-    uint32_t t = c->prog->jump_targets[j];
-    jit_asm_u32(a, (uint32_t)((t == PVM_NO_TARGET ? bad : block_entry(c, t)) - base));
+  for (uint32_t j = 0; j < p->blob.jump_count; j++) {
+    uint32_t t = nub_pvm_blob_jump_entry(&p->blob, j);
+    size_t to = p->unrunnable || !nub_pvm_program_is_block_start(p, t)
+              ? bad : block_entry(c, jit_start_index(c->rank, &p->blob, t));
+    jit_asm_u32(a, (uint32_t)(to - base));
   }
 }
 
@@ -854,12 +866,67 @@ static void patch_block_jumps(compiler *c) {
     jit_asm_patch_rel32(&c->a, c->fixups[i].field, block_entry(c, c->fixups[i].target));
 }
 
+/* A gas block's head at pc (the next block in the program's list):
+** align a loop's entry, then the gas check. */
+static uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
+  jit_asm *a = &c->a;
+  if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
+  /* a loop's entry on a 32-byte boundary: where it fell across a 64-byte
+  ** line, the 30 M-iteration loop of bench jit ran at half speed */
+  if (pvm_bit_get(c->prog->loop_target, pc)) jit_x86_nop_align(a, LOOP_ALIGN);
+  emit_gas_check(c, pc, k->cost);
+  return (uint8_t)gas_check_len(c, k->cost);
+}
+
+/* A trap the walk puts where no instruction starts (or at the code end). */
+static void emit_synthetic_trap(compiler *c, const pvm_gas_block **k, uint32_t pc) {
+  if (*k < c->prog->blocks + c->prog->block_count && (*k)->pc == pc) block_head(c, (*k)++, pc);
+  exit_now(c, pc, PVM_PANIC);
+}
+
+/* The walk of the program analysis (program.c), decoding each bitmask
+** start from the blob and emitting it at once: nothing per instruction
+** is kept but its body offset and gas check length. */
+static void emit_walk(compiler *c) {
+  jit_asm *a = &c->a;
+  const nub_pvm_program *p = c->prog;
+  const nub_pvm_blob *b = &p->blob;
+  const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
+  const pvm_gas_block *k = p->blocks, *kend = p->blocks + p->block_count;
+  uint32_t n = 0;
+  for (uint32_t pc = pvm_next_start(b, 0); pc < b->code_len;) {
+    nub_pvm_insn in;
+    pvm_decode(isa, b, pc, &in);
+    pvm_xinsn_fill(&c->cur, &in);
+    c->cur.target = PVM_NO_TARGET;
+    if (in.op != PVM_OP_INVALID && (isa[in.opcode].flags & PVM_OPF_BRANCH) && in.target >= 0 &&
+        nub_pvm_program_is_block_start(p, (uint64_t)in.target))
+      c->cur.target = (uint32_t)in.target;
+    uint64_t next = (uint64_t)pc + in.len;
+    c->next_pc = (uint32_t)next;
+    c->check[n] = k < kend && k->pc == pc ? block_head(c, k++, pc) : 0;
+    c->body[n++] = (uint32_t)jit_asm_pos(a);
+    uint32_t labels = a->nlabels, fixups = a->nfixups;
+    emit_insn(c, pc);
+    /* div/rem labels: 16 bytes each otherwise; fixups to older labels
+    ** (the exits) stay, so without new labels there is nothing to do */
+    if (a->nlabels != labels) jit_asm_close_scope(a, labels, fixups);
+    /* only a skip cut at 24 can land where nothing starts */
+    if (in.len == PVM_MAX_SKIP + 1 && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
+      emit_synthetic_trap(c, &k, (uint32_t)next);
+      next = pvm_next_start(b, next);
+    }
+    pc = (uint32_t)next;
+  }
+  emit_synthetic_trap(c, &k, b->code_len);
+  NUB_ASSERT(a->oom || c->oom || (n == c->n && k == kend));
+}
+
 static int compile_body(compiler *c, nub_pvm_error *err) {
   jit_asm *a = &c->a;
   const nub_pvm_program *p = c->prog;
-  c->n = p->insn_count;
   /* about 12 bytes per instruction and 10 per cold stub */
-  jit_asm_reserve(a, (size_t)c->n * 24 + 4096, 64, 64);
+  jit_asm_reserve(a, (size_t)p->insn_count * 24 + 4096, 64, 64);
   for (int k = 0; k <= PVM_HOST; k++) c->exits[k] = jit_label_new(a);
   c->enter = jit_label_new(a);
   c->sbrk_thunk = jit_label_new(a);
@@ -871,22 +938,9 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   emit_exits(c);
   emit_djump_stubs(c);
   emit_sbrk_thunk(c);
-  for (uint32_t i = 0; i < c->n; i++) {
-    uint32_t t = p->insns[i].target;
-    if (t <= i) c->loop_head[t >> 3] |= (uint8_t)(1u << (t & 7));
-  }
-  for (uint32_t i = 0; i < c->n; i++) {
-    const pvm_xinsn *x = &p->insns[i];
-    if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
-    /* a loop's entry on a 32-byte boundary: where it fell across a 64-byte
-    ** line, the 30 M-iteration loop of bench jit ran at half speed */
-    if (x->gas && (c->loop_head[i >> 3] >> (i & 7) & 1)) jit_x86_nop_align(a, LOOP_ALIGN);
-    if (x->gas) emit_gas_check(c, i, x->gas);
-    c->body[i] = (uint32_t)jit_asm_pos(a);
-    uint32_t labels = a->nlabels, fixups = a->nfixups;
-    emit_insn(c, i);
-    jit_asm_close_scope(a, labels, fixups);   /* div/rem labels: 16 bytes each otherwise */
-  }
+  /* an unrunnable program panics at every entry before any code runs
+  ** (nub_jit_run): it has no bodies */
+  if (!p->unrunnable) emit_walk(c);
   patch_block_jumps(c);
   emit_cold(c);
   c->code_size = jit_asm_pos(a);
@@ -932,19 +986,22 @@ static void write_perf_map(const compiler *c, const uint8_t *exec) {
   pthread_mutex_lock(&perf_map_lock);
   FILE *f = fopen(path, "a");
   if (f) {
-    const pvm_xinsn *insns = c->prog->insns;
+    const nub_pvm_program *p = c->prog;
     size_t start = 0;
     uint32_t head = UINT32_MAX;
-    for (uint32_t i = 0; i <= c->n; i++) {
-      if (i < c->n && !insns[i].gas) continue;
-      size_t end = i < c->n ? block_entry(c, i) : c->code_size;
+    for (uint32_t j = 0; j <= p->block_count; j++) {
+      size_t end = c->code_size;
+      if (j < p->block_count) {    /* heads that are no bitmask start have no body */
+        if (p->unrunnable || !nub_pvm_blob_is_start(&p->blob, p->blocks[j].pc)) continue;
+        end = block_entry(c, jit_start_index(c->rank, &p->blob, p->blocks[j].pc));
+      }
       if (end > start) {
         unsigned long at = (unsigned long)(uintptr_t)(exec + start);
         if (head == UINT32_MAX) fprintf(f, "%lx %zx nub-jit entry and exits\n", at, end - start);
-        else fprintf(f, "%lx %zx pvm pc %u\n", at, end - start, insns[head].pc);
+        else fprintf(f, "%lx %zx pvm pc %u\n", at, end - start, head);
       }
       start = end;
-      head = i;
+      if (j < p->block_count) head = p->blocks[j].pc;
     }
     fclose(f);
   }
@@ -990,16 +1047,19 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   uint64_t t0 = now_ns();
   compiler c;
   nub_jit_code *code = NULL;
-  size_t body_bytes = (size_t)prog->insn_count * sizeof *c.body;
+  uint32_t starts = prog->unrunnable ? 0 : prog->start_count;
+  size_t body_bytes = (size_t)starts * sizeof *c.body,
+         rank_bytes = jit_rank_count(&prog->blob) * sizeof *c.rank;
   int rc;
   *out = NULL;
   memset(&c, 0, sizeof c);
   c.prog = prog;
   c.features = features;
   c.gas_reg = features & JIT_CPU_FSGSBASE;
+  c.n = starts;
   jit_asm_init(&c.a);
   c.a.limit = max_bytes;
-  if (!jit_asm_charge(&c.a, sizeof *code + body_bytes + (size_t)prog->insn_count / 8 + 1)) {
+  if (!jit_asm_charge(&c.a, sizeof *code + body_bytes + rank_bytes + starts)) {
     rc = pvm_fail(err, PVM_ERR_LIMIT, 0,
                   "jit: compiling %u instructions needs more than the %zu-byte limit",
                   prog->insn_count, max_bytes);
@@ -1007,18 +1067,22 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   }
   code = calloc(1, sizeof *code);
   c.body = malloc(body_bytes ? body_bytes : 1);
-  c.loop_head = calloc((size_t)prog->insn_count / 8 + 1, 1);
-  if (!code || !c.body || !c.loop_head) {
+  c.check = malloc(starts ? starts : 1);
+  c.rank = malloc(rank_bytes);
+  if (!code || !c.body || !c.check || !c.rank) {
     rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory");
     goto fail;
   }
+  jit_rank_fill(c.rank, &prog->blob);
   if ((rc = compile_body(&c, err))) goto fail;
   size_t native = c.a.len, pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, err))) goto fail;
   write_perf_map(&c, code->exec);
   code->prog = prog;
+  code->isa = nub_pvm_isa(prog->profile);
   code->code_size = c.code_size;
   code->body = c.body;
+  code->rank = c.rank;
   code->faults = c.faults;
   code->nfaults = c.nfaults;
   code->off_exit_fault = c.a.labels[c.exits[PVM_FAULT]];
@@ -1028,22 +1092,24 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   code->stats = (nub_jit_stats){
     .pvm_bytes = prog->blob.code_len, .insns = prog->insn_count,
     .blocks = prog->block_count, .code_bytes = (uint32_t)c.code_size,
-    .table_bytes = (uint32_t)(native - c.code_size + body_bytes +
+    .table_bytes = (uint32_t)(native - c.code_size + body_bytes + rank_bytes +
                               (size_t)c.nfaults * sizeof *c.faults),
     .features = c.features,
     .peak_bytes = c.a.peak,
-    .kept_bytes = sizeof *code + pages + body_bytes + (size_t)c.fault_cap * sizeof *c.faults,
+    .kept_bytes = sizeof *code + pages + body_bytes + rank_bytes +
+                  (size_t)c.fault_cap * sizeof *c.faults,
   };
+  free(c.check);
   free(c.cold);
   free(c.fixups);
-  free(c.loop_head);
   jit_asm_free(&c.a);
   code->stats.compile_ns = now_ns() - t0;
   *out = code;
   return PVM_OK;
 fail:
   free(c.body);
-  free(c.loop_head);
+  free(c.check);
+  free(c.rank);
   free(c.faults);
   free(c.cold);
   free(c.fixups);
@@ -1057,6 +1123,7 @@ void nub_jit_code_free(nub_jit_code *code) {
   if (!code) return;
   if (code->exec) munmap(code->exec, code->map_size);
   free(code->body);
+  free(code->rank);
   free(code->faults);
   free(code);
 }

@@ -24,8 +24,8 @@ extern const jit_reg jit_guest_reg[PVM_REGS];
 #define JIT_FRAME_GAS    0     /* int64: the gas counter */
 #define JIT_FRAME_STATE  8     /* jit_vmstate * */
 #define JIT_FRAME_KIND   16    /* u32: exit kind (nub_pvm_status) */
-#define JIT_FRAME_DJUMP  20    /* u32: insn index of the last dynamic jump */
-#define JIT_FRAME_TMP    24    /* u64: entry target, then exit index */
+#define JIT_FRAME_DJUMP  20    /* u32: pc of the last dynamic jump */
+#define JIT_FRAME_TMP    24    /* u64: entry target, then exit pc */
 #define JIT_FRAME_OLDGS  32    /* u64: the gs base before entry (FSGSBASE) */
 #define JIT_FRAME_SIZE   40    /* keeps rsp 16-byte aligned in guest code */
 /* the caller's call pushed 8 bytes, the entry pushes 6 registers */
@@ -41,7 +41,7 @@ typedef struct jit_vmstate {
   int64_t gas;
   uint8_t *mem_base;
   nub_pvm_mem *mem;
-  uint32_t exit_idx;       /* insn index the exit refers to */
+  uint32_t exit_pc;        /* pc of the instruction the exit refers to */
   uint32_t fault_page;     /* set by the fault handler */
 } jit_vmstate;
 
@@ -49,14 +49,32 @@ typedef struct jit_vmstate {
 #define JIT_ST_GAS      offsetof(jit_vmstate, gas)
 #define JIT_ST_MEM_BASE offsetof(jit_vmstate, mem_base)
 #define JIT_ST_MEM      offsetof(jit_vmstate, mem)
-#define JIT_ST_EXIT_IDX offsetof(jit_vmstate, exit_idx)
+#define JIT_ST_EXIT_PC  offsetof(jit_vmstate, exit_pc)
 
 /* Side table row: the host instruction at native offset off performs the
-** guest access of instruction idx (its address is in rcx). */
+** guest access of the instruction at pc (its address is in rcx). */
 typedef struct jit_fault_entry {
   uint32_t off;
-  uint32_t idx;
+  uint32_t pc;
 } jit_fault_entry;
+
+/* Bitmask starts are numbered in pc order; rank[w] counts those before
+** pc 64 w, so the index of the start at pc is a table read and a popcount. */
+static inline uint64_t jit_rank_count(const nub_pvm_blob *b) { return ((uint64_t)b->code_len >> 6) + 1; }
+
+static inline void jit_rank_fill(uint32_t *rank, const nub_pvm_blob *b) {
+  uint32_t n = 0;
+  for (uint64_t w = 0; w < jit_rank_count(b); w++) {
+    rank[w] = n;
+    n += (uint32_t)__builtin_popcountll(pvm_mask_word(b, w));
+  }
+}
+
+/* pc must be a bitmask start. */
+static inline uint32_t jit_start_index(const uint32_t *rank, const nub_pvm_blob *b, uint32_t pc) {
+  uint64_t below = (1ull << (pc & 63)) - 1;
+  return rank[pc >> 6] + (uint32_t)__builtin_popcountll(pvm_mask_word(b, pc >> 6) & below);
+}
 
 /* The entry trampoline: returns the exit kind (a nub_pvm_status). */
 typedef uint32_t (*jit_enter_fn)(jit_vmstate *st, const uint8_t *target, int64_t gas);
@@ -66,7 +84,9 @@ struct nub_jit_code {
   uint8_t *exec;           /* read+execute mapping */
   size_t map_size;
   size_t code_size;        /* bytes of instructions at exec */
-  uint32_t *body;          /* native offset of each instruction's body */
+  const nub_pvm_opinfo *isa;  /* the profile's opcodes, for the fault handler */
+  uint32_t *body;          /* [start index]: native offset of its body */
+  uint32_t *rank;          /* jit_start_index's table */
   jit_fault_entry *faults; /* sorted by off */
   uint32_t nfaults;
   uint32_t off_exit_fault, off_exit_panic;

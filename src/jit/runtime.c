@@ -68,13 +68,14 @@ static void on_segv(int sig, siginfo_t *si, void *ucv) {
     uintptr_t off = (uintptr_t)gr[REG_RIP] - (uintptr_t)code->exec;
     const jit_fault_entry *site = off < code->code_size ? find_fault_site(code, (uint32_t)off) : NULL;
     if (site) {
-      const pvm_xinsn *x = &code->prog->insns[site->idx];
+      /* a fault site is a valid load or store: its op is the profile's */
+      unsigned op = code->isa[code->prog->blob.code[site->pc]].op;
       uint32_t page = 0;
-      int rc = pvm_mem_check(tls_run.st->mem, (uint32_t)gr[REG_RCX], jit_op_width(x->op),
-                             jit_op_is_store(x->op), code->ro_store_faults, &page);
+      int rc = pvm_mem_check(tls_run.st->mem, (uint32_t)gr[REG_RCX], jit_op_width(op),
+                             jit_op_is_store(op), code->ro_store_faults, &page);
       if (rc != PVM_OK) {
         tls_run.st->fault_page = page;
-        gr[REG_RCX] = (greg_t)site->idx;
+        gr[REG_RCX] = (greg_t)site->pc;
         gr[REG_RIP] = (greg_t)(uintptr_t)(code->exec + (rc == PVM_FAULT ? code->off_exit_fault
                                                                           : code->off_exit_panic));
         return;
@@ -163,20 +164,24 @@ static nub_pvm_status stop(nub_pvm_vm *vm, nub_pvm_status status, nub_pvm_resume
   return status;
 }
 
-/* Turn the exit of compiled code into the interpreter's exit state. */
+/* Turn the exit of compiled code into the interpreter's exit state; the
+** code reports the pc, the rest comes from the program. */
 static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kind) {
-  const pvm_xinsn *insns = vm->prog->insns, *x = &insns[st->exit_idx];
+  const nub_pvm_program *prog = vm->prog;
   memcpy(vm->regs, st->regs, sizeof vm->regs);
   vm->gas = st->gas;
-  vm->pc = x->pc;
+  vm->pc = st->exit_pc;
   switch ((nub_pvm_status)kind) {
-  case PVM_OOG:                           /* refund the block's charge */
-    vm->gas = (int64_t)((uint64_t)st->gas + x->gas);
+  case PVM_OOG:                           /* a block head: refund its charge */
+    vm->gas = (int64_t)((uint64_t)st->gas + pvm_program_head_cost(prog, st->exit_pc));
     return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
-  case PVM_HOST:
-    vm->exit_arg = x->imm1;
-    vm->next_pc = x[1].pc;
+  case PVM_HOST: {                        /* ecalli: its immediate, and where the walk goes on */
+    nub_pvm_insn in;
+    nub_pvm_decode(prog->profile, &prog->blob, st->exit_pc, &in);
+    vm->exit_arg = (uint32_t)in.imm_x;
+    vm->next_pc = st->exit_pc + in.len;
     return stop(vm, PVM_HOST, PVM_RESUME_NEXT);
+  }
   case PVM_FAULT:
     vm->exit_arg = st->fault_page;
     return stop(vm, PVM_FAULT, PVM_RESUME_RETRY);
@@ -191,8 +196,8 @@ static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kin
 nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   const nub_jit_code *code = vm->code;
   jit_vmstate state, *st = &state;   /* lives for one run: finish() copies it out */
-  uint32_t i;
-  if (!pvm_vm_resume_index(vm, &i)) return (nub_pvm_status)vm->status;
+  uint32_t pc;
+  if (!pvm_vm_resume_pc(vm, &pc)) return (nub_pvm_status)vm->status;
   /* vm_init installed the handler; a thread without its own signal stack
   ** still handles faults, on its normal stack */
   if (!tls_prepared) (void)nub_jit_thread_prepare(NULL);
@@ -202,7 +207,8 @@ nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   jit_thread saved = tls_run;
   tls_run.st = st;
   tls_run.code = code;
-  uint32_t kind = code->enter(st, code->exec + code->body[i], vm->gas);
+  uint32_t kind = code->enter(st, code->exec + code->body[jit_start_index(code->rank, &vm->prog->blob, pc)],
+                              vm->gas);
   tls_run = saved;
   return finish(vm, st, kind);
 }

@@ -77,18 +77,34 @@ nub_pvm_status nub_pvm_interp_run_traced(nub_pvm_vm *vm, nub_pvm_trace_fn trace,
 #include "interp_loop.h"
 #undef INTERP_TRACE
 
+/* The interpreter's compile is its pre-decoding (once per program), so
+** that a cache measuring the program after compiling counts it. */
 static int interp_compile(const nub_pvm_program *prog, void **code, nub_pvm_error *err) {
-  (void)prog; (void)err;
   *code = NULL;
-  return PVM_OK;
+  return pvm_program_prepare_interp(prog, err);
 }
+static int interp_compile_within(const nub_pvm_program *prog, size_t max_bytes, void **code,
+                                 nub_pvm_error *err) {
+  *code = NULL;
+  size_t need = pvm_program_interp_bytes(prog);
+  if (!__atomic_load_n(&prog->interp_ready, __ATOMIC_ACQUIRE) && need > max_bytes)
+    return pvm_fail(err, PVM_ERR_LIMIT, 0,
+                    "interp: pre-decoding %u instructions needs %zu bytes, more than %zu",
+                    prog->insn_count, need, max_bytes);
+  return pvm_program_prepare_interp(prog, err);
+}
+
 static void interp_release(void *code) { (void)code; }
-static int interp_vm_init(nub_pvm_vm *vm, nub_pvm_error *err) { (void)vm; (void)err; return PVM_OK; }
+/* The pre-decoded instructions are built on the program's first run on
+** the interpreter, not by load: a JIT-only program never needs them. */
+static int interp_vm_init(nub_pvm_vm *vm, nub_pvm_error *err) {
+  return pvm_program_prepare_interp(vm->prog, err);
+}
 static void interp_vm_fini(nub_pvm_vm *vm) { (void)vm; }
 
 const nub_pvm_engine nub_pvm_engine_interp = {
   "interp", interp_compile, interp_release, interp_vm_init, interp_vm_fini, interp_run,
-  NULL, NULL,
+  interp_compile_within, NULL,
 };
 
 static bool stop_before_running(nub_pvm_vm *vm, nub_pvm_status status, nub_pvm_resume resume) {
@@ -97,27 +113,35 @@ static bool stop_before_running(nub_pvm_vm *vm, nub_pvm_status status, nub_pvm_r
   return false;
 }
 
-bool pvm_vm_resume_index(nub_pvm_vm *vm, uint32_t *index) {
+bool pvm_vm_resume_pc(nub_pvm_vm *vm, uint32_t *pc) {
   const nub_pvm_program *prog = vm->prog;
+  uint32_t at;
   switch ((nub_pvm_resume)vm->resume) {
   case PVM_RESUME_DONE:
     return false;
   case PVM_RESUME_NEXT:
-    *index = pvm_program_index_at(prog, vm->next_pc);
-    return true;
+    at = vm->next_pc;
+    break;
   case PVM_RESUME_RETRY:
-    *index = pvm_program_index_at(prog, vm->pc);
-    return true;
+    at = vm->pc;
+    break;
   case PVM_RESUME_ENTER:
-  default:
+  default: {
+    int64_t cost = nub_pvm_program_entry_cost(prog, vm->pc);
+    if (vm->gas < cost) return stop_before_running(vm, PVM_OOG, PVM_RESUME_ENTER);
+    vm->gas -= cost;
+    at = vm->pc;
     break;
   }
-  int64_t cost = nub_pvm_program_entry_cost(prog, vm->pc);
-  uint32_t i = pvm_program_index_at(prog, vm->pc);
-  if (vm->gas < cost) return stop_before_running(vm, PVM_OOG, PVM_RESUME_ENTER);
-  vm->gas -= cost;
-  if (prog->insns[i].pc != vm->pc) return stop_before_running(vm, PVM_PANIC, PVM_RESUME_DONE);
-  *index = i;
+  }
+  /* Only bitmask starts are instructions: anywhere else (the code end
+  ** after a host call, no instruction, any pc of an unrunnable program)
+  ** what would run is a trap. */
+  if (prog->unrunnable || !nub_pvm_blob_is_start(&prog->blob, at)) {
+    vm->pc = at;
+    return stop_before_running(vm, PVM_PANIC, PVM_RESUME_DONE);
+  }
+  *pc = at;
   return true;
 }
 

@@ -54,6 +54,13 @@
 #undef LABEL
   };
   const nub_pvm_program *prog = vm->prog;
+  /* vm_init built the pre-decoded form; this only fails on a VM that
+  ** another engine set up, when memory runs out */
+  if (PVM_UNLIKELY(pvm_program_prepare_interp(prog, NULL))) {
+    vm->status = PVM_PANIC;
+    vm->resume = PVM_RESUME_DONE;
+    return PVM_PANIC;
+  }
   const pvm_xinsn *const insns = prog->insns;
   nub_pvm_mem *mem = vm->mem;
   uint8_t *const base = mem->base;
@@ -61,8 +68,8 @@
   const uint32_t *const jt = prog->jump_targets;
   const uint64_t jt_limit = (uint64_t)prog->blob.jump_count * PVM_JUMP_ALIGN;
   uint32_t start;
-  if (!pvm_vm_resume_index(vm, &start)) return (nub_pvm_status)vm->status;
-  const pvm_xinsn *ip = insns + start;
+  if (!pvm_vm_resume_pc(vm, &start)) return (nub_pvm_status)vm->status;
+  const pvm_xinsn *ip = insns + pvm_program_index_at(prog, start);
   uint64_t r[PVM_REGS];
   int64_t gas = vm->gas;
   uint32_t fault_addr = 0, fault_len = 0, fault_page = 0;

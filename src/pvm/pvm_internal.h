@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "nub/pvm.h"
@@ -46,6 +47,157 @@ static inline uint64_t pvm_sext(uint64_t v, unsigned n) {
   if (n >= 8) return v;
   unsigned sh = 64 - 8 * n;
   return (uint64_t)((int64_t)(v << sh) >> sh);
+}
+
+/* ---- decoding (A.5): the one decoder, inline for the walks of program
+** analysis, the interpreter's pre-decoding and the JIT ---- */
+
+/* skip(pc): the distance to the next bitmask start, at most 24 and never
+** past the end of the code.  Where 8 bytes of bitmask can be read at once
+** (all but the last few of the code) one ctz finds it; profiling showed the
+** bit-by-bit loop at 5 % of a load + compile. */
+static inline uint32_t pvm_skip(const nub_pvm_blob *b, uint32_t pc) {
+  uint64_t at = (uint64_t)pc + 1, byte = at >> 3, mask_len = ((uint64_t)b->code_len + 7) / 8;
+  if (at + 64 <= b->code_len) {           /* the usual case: no end to clamp to */
+    uint64_t w;
+    memcpy(&w, b->bitmask + byte, 8);
+    return (uint32_t)__builtin_ctzll((w >> (at & 7)) | (1ull << PVM_MAX_SKIP));
+  }
+  if (at >= b->code_len) return 0;
+  if (byte + 8 <= mask_len) {
+    uint64_t w;
+    memcpy(&w, b->bitmask + byte, 8);
+    w >>= at & 7;                         /* >= 57 bits left: more than 24 */
+    uint64_t j = w ? (uint64_t)__builtin_ctzll(w) : 64, room = b->code_len - at;
+    if (j > PVM_MAX_SKIP) j = PVM_MAX_SKIP;
+    return (uint32_t)(j < room ? j : room);
+  }
+  uint32_t j = 0;
+  while (j < PVM_MAX_SKIP) {
+    uint64_t a = at + j;
+    if (a >= b->code_len || ((b->bitmask[a >> 3] >> (a & 7)) & 1)) break;
+    j++;
+  }
+  return j;
+}
+
+/* zeta (A.4): code followed by zeros. */
+static inline void pvm_zeta(const nub_pvm_blob *b, uint64_t at, uint8_t *dst, unsigned n) {
+  for (unsigned i = 0; i < n; i++)
+    dst[i] = at + i < b->code_len ? b->code[at + i] : 0;
+}
+
+static inline unsigned pvm_min4(int64_t n) { return n < 0 ? 0 : n > 4 ? 4 : (unsigned)n; }
+static inline uint8_t pvm_reg(unsigned v) { return (uint8_t)(v > 12 ? 12 : v); }
+
+/* n (0..8) little-endian bytes at p; 8 bytes must be readable there (the
+** decoder's window always has them). */
+static inline uint64_t pvm_imm_read(const uint8_t *p, unsigned n) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return n >= 8 ? v : v & ((1ull << (8 * n)) - 1);
+}
+
+/* Decode the instruction at pc with the profile's table (nub_pvm_decode). */
+static inline __attribute__((always_inline)) void pvm_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc,
+                              nub_pvm_insn *in) {
+  uint8_t zbuf[1 + PVM_MAX_SKIP + 8];   /* opcode, up to 24 bytes, slack for reads */
+  const uint8_t *z = zbuf;
+  const nub_pvm_opinfo *info;
+  uint32_t l = pvm_skip(b, pc);
+  if ((uint64_t)pc + sizeof zbuf <= b->code_len) z = b->code + pc;   /* no zeros to add */
+  else pvm_zeta(b, pc, zbuf, sizeof zbuf);
+  memset(in, 0, sizeof *in);
+  in->pc = pc;
+  in->len = 1 + l;
+  in->opcode = z[0];
+  info = &isa[z[0]];
+  if (!nub_pvm_blob_is_start(b, pc) || !info->name) {
+    in->op = PVM_OP_INVALID;
+    in->format = PVM_FMT_NONE;
+    return;
+  }
+  in->op = info->op;
+  in->format = info->format;
+  switch ((nub_pvm_format)info->format) {
+  case PVM_FMT_NONE:
+    break;
+  case PVM_FMT_IMM:
+    in->lx = (uint8_t)pvm_min4(l);
+    in->imm_x = pvm_sext(pvm_imm_read(z + 1, in->lx), in->lx);
+    break;
+  case PVM_FMT_REG_IMM64:
+    in->raw_ra = z[1];
+    in->ra = pvm_reg(z[1] & 15);
+    in->lx = 8;
+    in->imm_x = pvm_imm_read(z + 2, 8);
+    break;
+  case PVM_FMT_IMM_IMM:
+    in->lx = (uint8_t)pvm_min4(z[1] % 8);
+    in->ly = (uint8_t)pvm_min4((int64_t)l - in->lx - 1);
+    in->imm_x = pvm_sext(pvm_imm_read(z + 2, in->lx), in->lx);
+    in->imm_y = pvm_sext(pvm_imm_read(z + 2 + in->lx, in->ly), in->ly);
+    break;
+  case PVM_FMT_OFFSET:
+    in->lx = (uint8_t)pvm_min4(l);
+    in->imm_x = pvm_sext(pvm_imm_read(z + 1, in->lx), in->lx);
+    in->target = (int64_t)pc + (int64_t)in->imm_x;
+    break;
+  case PVM_FMT_REG_IMM:
+    in->raw_ra = z[1];
+    in->ra = pvm_reg(z[1] & 15);
+    in->lx = (uint8_t)pvm_min4((int64_t)l - 1);
+    in->imm_x = pvm_sext(pvm_imm_read(z + 2, in->lx), in->lx);
+    break;
+  case PVM_FMT_REG_IMM_IMM:
+  case PVM_FMT_REG_IMM_OFFSET:
+    in->raw_ra = z[1] & 15;
+    in->ra = pvm_reg(z[1] & 15);
+    in->lx = (uint8_t)pvm_min4((z[1] >> 4) % 8);
+    in->ly = (uint8_t)pvm_min4((int64_t)l - in->lx - 1);
+    in->imm_x = pvm_sext(pvm_imm_read(z + 2, in->lx), in->lx);
+    in->imm_y = pvm_sext(pvm_imm_read(z + 2 + in->lx, in->ly), in->ly);
+    if (info->format == PVM_FMT_REG_IMM_OFFSET)
+      in->target = (int64_t)pc + (int64_t)in->imm_y;
+    break;
+  case PVM_FMT_REG_REG:          /* D = low nibble, A = high nibble */
+    in->raw_rd = z[1] & 15;
+    in->raw_ra = z[1] >> 4;
+    in->rd = pvm_reg(z[1] & 15);
+    in->ra = pvm_reg(z[1] >> 4);
+    break;
+  case PVM_FMT_REG_REG_IMM:      /* A = low nibble, B = high nibble */
+  case PVM_FMT_REG_REG_OFFSET:
+    in->raw_ra = z[1] & 15;
+    in->raw_rb = z[1] >> 4;
+    in->ra = pvm_reg(z[1] & 15);
+    in->rb = pvm_reg(z[1] >> 4);
+    in->lx = (uint8_t)pvm_min4((int64_t)l - 1);
+    in->imm_x = pvm_sext(pvm_imm_read(z + 2, in->lx), in->lx);
+    if (info->format == PVM_FMT_REG_REG_OFFSET)
+      in->target = (int64_t)pc + (int64_t)in->imm_x;
+    break;
+  case PVM_FMT_REG_REG_IMM_IMM:
+    in->raw_ra = z[1] & 15;
+    in->raw_rb = z[1] >> 4;
+    in->ra = pvm_reg(z[1] & 15);
+    in->rb = pvm_reg(z[1] >> 4);
+    in->lx = (uint8_t)pvm_min4(z[2] % 8);
+    in->ly = (uint8_t)pvm_min4((int64_t)l - in->lx - 2);
+    in->imm_x = pvm_sext(pvm_imm_read(z + 3, in->lx), in->lx);
+    in->imm_y = pvm_sext(pvm_imm_read(z + 3 + in->lx, in->ly), in->ly);
+    break;
+  case PVM_FMT_REG_REG_REG:      /* D = whole third byte */
+    in->raw_ra = z[1] & 15;
+    in->raw_rb = z[1] >> 4;
+    in->raw_rd = z[2];
+    in->ra = pvm_reg(z[1] & 15);
+    in->rb = pvm_reg(z[1] >> 4);
+    in->rd = pvm_reg(z[2]);
+    break;
+  case PVM_FMT_COUNT:
+    break;
+  }
 }
 
 /* ---- instruction formats ---- */
@@ -204,35 +356,106 @@ typedef struct pvm_xinsn {
 
 #define PVM_NO_TARGET 0xFFFFFFFFu
 
+/* The interpreter's fields of a decoded instruction (target and gas
+** are left to the caller).  Inline with pvm_decode, the compiler drops
+** what the walk does not read. */
+static inline void pvm_xinsn_fill(pvm_xinsn *x, const nub_pvm_insn *in) {
+  x->op = in->op == PVM_OP_INVALID ? PVM_OP_TRAP : in->op;
+  x->pc = in->pc;
+  switch ((nub_pvm_format)in->format) {
+  case PVM_FMT_REG_REG:
+    x->a = in->ra; x->d = in->rd; x->b = 0;
+    break;
+  default:
+    x->a = in->ra; x->b = in->rb; x->d = in->rd;
+    break;
+  }
+  x->imm1 = (uint32_t)in->imm_x;
+  x->imm2 = in->op == PVM_OP_LOAD_IMM_64 ? (uint32_t)(in->imm_x >> 32)
+                                         : (uint32_t)in->imm_y;
+}
+
+
+/* One gas block: its head's pc and the cost charged on entering it. */
+typedef struct pvm_gas_block {
+  uint32_t pc;
+  uint32_t cost;
+} pvm_gas_block;
+
+/* The instruction sequence every engine walks (A.5): each bitmask start
+** in order, a synthetic trap wherever an instruction's skip lands on a
+** byte that starts nothing, and a final trap at code_len. */
+
 struct nub_pvm_program {
   nub_pvm_profile profile;
   nub_pvm_blob blob;           /* views into bytes */
   uint8_t *bytes;          /* owned copy of the blob */
   size_t len;
-  uint32_t *jump_targets;  /* jump table resolved to insn index or NO_TARGET */
+  /* program analysis, built by load in one pass over the code */
   uint8_t *block_start;    /* bitset over code_len + 1 bits (varpi) */
+  uint8_t *loop_target;    /* bitset: block starts a branch at or after them targets */
+  pvm_gas_block *blocks;   /* every gas block, sorted by pc */
+  uint32_t block_count;
+  uint32_t insn_count;     /* instructions of the walk, synthetic traps included */
+  uint32_t start_count;    /* bitmask starts in the code */
+  bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
+  /* the interpreter's pre-decoded form, built on its first use
+  ** (pvm_program_prepare_interp), never by a JIT-only load */
+  pthread_mutex_t interp_lock;
+  bool interp_ready;       /* atomic: insns, window_first, jump_targets are set */
+  uint32_t *jump_targets;  /* jump table resolved to insn index or NO_TARGET */
   uint32_t *window_first;  /* [w]: index of the first insn with pc >= 64 w */
   pvm_xinsn *insns;        /* sorted by pc; last is a synthetic trap */
-  uint32_t insn_count;
-  uint32_t block_count;
-  bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
 };
+
+/* Builds the interpreter's form once (thread-safe); PVM_OK or NOMEM. */
+int pvm_program_prepare_interp(const nub_pvm_program *prog, nub_pvm_error *err);
+/* Bytes the form takes (nub_pvm_program_bytes counts them once built). */
+size_t pvm_program_interp_bytes(const nub_pvm_program *prog);
 
 /* pc -> instruction index in O(1): window_first gives the first
 ** instruction of pc's 64-byte window and the bitmask counts the starts
-** before pc in it (a few synthetic traps are stepped over). */
+** before pc in it (a few synthetic traps are stepped over).  Needs the
+** interpreter's form. */
 #define PVM_WINDOW_SHIFT 6
 /* Index of the instruction whose pc is the largest <= pc. */
 uint32_t pvm_program_index_at(const nub_pvm_program *prog, uint32_t pc);
 
 /* The resume protocol, one home for every engine: where a run continues
 ** after the last exit (vm->resume).  ENTER charges the entry's block gas
-** (nub_pvm_program_entry_cost) and panics when pc starts no instruction;
-** RETRY re-runs the faulting instruction at pc; NEXT continues at next_pc
-** after a host call; DONE stays finished.  True with the instruction index
-** to run from in *index (vm->gas already charged); false when the run ends
-** here, with vm->status and vm->resume set: the engine returns vm->status. */
-bool pvm_vm_resume_index(nub_pvm_vm *vm, uint32_t *index);
+** (nub_pvm_program_entry_cost); RETRY re-runs the faulting instruction
+** at pc; NEXT continues at next_pc after a host call; DONE stays
+** finished.  A pc that is no bitmask start (or any pc of an unrunnable
+** program) panics there: what would run is a trap.  True with the pc to run from in *pc
+** (vm->gas already charged); false when the run ends here, with
+** vm->status and vm->resume set: the engine returns vm->status. */
+bool pvm_vm_resume_pc(nub_pvm_vm *vm, uint32_t *pc);
+/* Cost of the gas block whose head is at pc (an out-of-gas exit's pc). */
+uint32_t pvm_program_head_cost(const nub_pvm_program *prog, uint32_t pc);
+
+/* 64 bits of the bitmask: the starts among pcs [64 w, 64 w + 64). */
+static inline uint64_t pvm_mask_word(const nub_pvm_blob *b, uint64_t w) {
+  uint64_t at = 8 * w, mask_len = ((uint64_t)b->code_len + 7) / 8, v = 0;
+  if (at + 8 <= mask_len) {
+    memcpy(&v, b->bitmask + at, 8);
+  } else {
+    for (uint64_t i = 0; at + i < mask_len; i++) v |= (uint64_t)b->bitmask[at + i] << (8 * i);
+  }
+  return v;
+}
+
+/* The next bitmask start at or after pc, or code_len. */
+static inline uint32_t pvm_next_start(const nub_pvm_blob *b, uint64_t pc) {
+  while (pc < b->code_len) {
+    uint64_t w = pc >> 6, bits = pvm_mask_word(b, w) >> (pc & 63);
+    if (bits) return (uint32_t)(pc + (uint64_t)__builtin_ctzll(bits));
+    pc = (w + 1) << 6;
+  }
+  return b->code_len;
+}
+
+static inline bool pvm_bit_get(const uint8_t *set, uint64_t i) { return (set[i >> 3] >> (i & 7)) & 1; }
+static inline void pvm_bit_set(uint8_t *set, uint64_t i) { set[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
 /* ---- memory ---- */
 

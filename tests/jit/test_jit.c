@@ -199,11 +199,14 @@ static void loop_entries_are_aligned(void **state) {
       nub_pvm_error err;
       assert_int_equal(jit_compile_features(prog, forms[f], &code, &err), PVM_OK);
       bool gas_reg = forms[f] & JIT_CPU_FSGSBASE;
+      /* the interpreter's form names the targets */
+      assert_int_equal(pvm_program_prepare_interp(prog, &err), PVM_OK);
       for (uint32_t i = 0; i < prog->insn_count; i++) {
         uint32_t t = prog->insns[i].target;
         if (t > i) continue;                    /* NO_TARGET or forward */
         uint32_t check = (gas_reg ? 10 : 11) + (prog->insns[t].gas > 127 ? 3 : 0);
-        assert_int_equal((uintptr_t)(code->exec + code->body[t] - check) % 32, 0);
+        uint32_t k = jit_start_index(code->rank, &prog->blob, prog->insns[t].pc);
+        assert_int_equal((uintptr_t)(code->exec + code->body[k] - check) % 32, 0);
         loops++;
       }
       nub_jit_code_free(code);
@@ -267,13 +270,17 @@ static void perf_map_names_every_block(void **state) {
   }
   fclose(f);
   unlink(path);
-  /* the entry/exit stubs, then every block by its head's pc */
-  assert_int_equal(lines, nub_pvm_program_block_count(prog) + 1);
-  assert_int_equal(blocks, nub_pvm_program_block_count(prog));
+  /* the entry/exit stubs, then every block with a body (its head is a
+  ** bitmask start; the final trap's block has none) by its head's pc */
   unsigned k = 0;
-  for (uint32_t i = 0; i < prog->insn_count; i++)
-    if (prog->insns[i].gas) assert_int_equal(pcs[k++], prog->insns[i].pc);
+  for (uint32_t j = 0; j < prog->block_count; j++)
+    if (nub_pvm_blob_is_start(&prog->blob, prog->blocks[j].pc)) {
+      assert_true(k < blocks);
+      assert_int_equal(pcs[k++], prog->blocks[j].pc);
+    }
   assert_int_equal(k, blocks);
+  assert_true(blocks >= 2);     /* load_imm..fallthrough, add..trap */
+  assert_int_equal(lines, blocks + 1);
   nub_jit_code_free(quiet);
   nub_jit_code_free(code);
   nub_pvm_program_free(prog);
@@ -290,6 +297,7 @@ static void stats_and_w_xor_x(void **state) {
   nub_pvm_error err;
   assert_int_equal(nub_jit_compile(prog, NULL, &code, &err), PVM_OK);
   const nub_jit_stats *s = nub_jit_code_stats(code);
+  assert_false(prog->interp_ready);          /* the JIT decodes from the blob */
   assert_int_equal(s->insns, nub_pvm_program_insn_count(prog));
   assert_int_equal(s->blocks, nub_pvm_program_block_count(prog));
   assert_int_equal(s->pvm_bytes, nub_pvm_program_blob(prog)->code_len);
@@ -327,10 +335,12 @@ static void huge_block_cost(void **state) {
   nub_pvm_builder_bind(b, next);
   nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 7, 0, 0, 9, 0);
   nub_pvm_program *prog = load_built(b, false);
-  uint32_t head = 1;                        /* load_imm, the jump's target */
-  assert_int_equal(prog->insns[head].op, PVM_OP_LOAD_IMM);
-  assert_int_equal(prog->insns[head].gas, 2);
-  prog->insns[head].gas = 0x80000005u;
+  uint32_t head = 1;                        /* load_imm and the final trap */
+  assert_int_equal(prog->block_count, 2);
+  assert_int_equal(prog->blob.code[prog->blocks[head].pc],
+                   nub_pvm_opcode_of(PVM_PROFILE_GP07, PVM_OP_LOAD_IMM));
+  assert_int_equal(prog->blocks[head].cost, 2);
+  prog->blocks[head].cost = 0x80000005u;    /* before either engine reads it */
   void *code;
   nub_pvm_error err;
   assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);

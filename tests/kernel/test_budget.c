@@ -155,13 +155,14 @@ static void an_invocation_whose_pages_exceed_the_budget_is_refused(void **state)
   nub_close(n);
 }
 
-/* Fourteen programs of ~1 MB cached each (0.8 MB for the interpreter)
-** under a 12 MiB budget, of which the cache frees 24 x 90 KB + 1 MiB for
-** each compile: only some stay cached; the least recently used go first. */
+/* Thirty-two programs of ~0.34 MB cached each with the JIT (0.85 MB with
+** the interpreter's pre-decoded form) under a 12 MiB budget, of which the
+** cache frees 24 x 90 KB + 1 MiB for each compile: only some stay cached
+** (27 and 11); the least recently used go first. */
 static void the_jit_cache_evicts_the_least_recently_used_within_the_budget(void **state) {
   (void)state;
   const uint64_t budget = 12u << 20;
-  enum { COUNT = 14 };
+  enum { COUNT = 32 };
   nub *n = open_with_budget(budget);
   uint8_t inst[COUNT][32];
   for (uint32_t i = 0; i < COUNT; i++) publish(n, (shape){0, 0, 30000 + i, 0}, 0, inst[i]);
@@ -190,11 +191,12 @@ static void the_jit_cache_evicts_the_least_recently_used_within_the_budget(void 
   nub_close(n);
 }
 
-/* 400 k one-byte fallthroughs: the analysis alone (up to 26 bytes per
-** blob byte) cannot fit 8 MiB, on any engine.  400 k one-byte traps load
-** within 16 MiB (9 MB of analysis), but their native code and tables
-** (~15 MB more, `nub bench compile`) do not: refused by the JIT's own
-** bound, while the interpreter needs nothing more and runs (a panic). */
+/* 400 k one-byte fallthroughs: the analysis alone (its bound: 30 bytes
+** per blob byte) cannot fit 8 MiB, on any engine.  400 k one-byte traps
+** load within 16 MiB (3.3 MB of analysis), but their native code and
+** tables (~13 MB more, `nub bench compile`) do not: refused by the JIT's
+** own bound, while the interpreter's pre-decoding (~10 MB) fits and runs
+** (a panic). */
 static void a_compile_over_its_bound_is_refused_with_out_of_memory(void **state) {
   (void)state;
   uint8_t inst[32], ok[32];
@@ -223,14 +225,14 @@ static void a_compile_over_its_bound_is_refused_with_out_of_memory(void **state)
   nub_close(n);
 }
 
-/* Six cached programs (~6 MB) leave about 10 MB of a 16 MiB budget; 200 k
-** traps need ~12 MB to compile with the JIT (`nub bench compile`: 60x):
-** the first attempt runs out of room, the cache empties and the second
-** fits the full bound.  Whether a program compiles never depends on what
-** is cached. */
+/* Six cached programs (~2 MB with the JIT) leave about 8.4 MB of a 10 MiB
+** budget; 220 k traps need ~9.6 MB to load and compile with the JIT
+** (`nub bench compile`: about 40x): the first attempt runs out of room,
+** the cache empties and the second fits the full bound.  Whether a
+** program compiles never depends on what is cached. */
 static void a_compile_that_needs_more_room_empties_the_cache_first(void **state) {
   (void)state;
-  const uint64_t budget = 16u << 20;
+  const uint64_t budget = 10u << 20;
   nub *n = open_with_budget(budget);
   uint8_t small[6][32], traps[32];
   for (uint32_t i = 0; i < 6; i++) {
@@ -239,7 +241,7 @@ static void a_compile_that_needs_more_room_empties_the_cache_first(void **state)
   }
   struct nub_kernel_stats before = stats(n);
   assert_int_equal(before.jit_cache_entries, 6);
-  publish(n, (shape){0, 200000, 0, 0}, 0, traps);
+  publish(n, (shape){0, 220000, 0, 0}, 0, traps);
   assert_int_equal(invoke(n, traps, 1, 1).exit_reason, NUB_EXIT_PANIC);
   struct nub_kernel_stats after = stats(n);
   assert_int_equal(after.jit_compiles, 7);

@@ -1,10 +1,13 @@
 /*
 ** The gas cost model: the cost table covers every op, and block costs
 ** equal simulations walked by hand (docs/gas.md walks the first one).
+** The program analysis keeps gas as a block list; entry costs and blocks
+** read from it equal those read from the interpreter's pre-decoded walk.
 */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "pvm/pvm_internal.h"
@@ -89,10 +92,132 @@ static void block_costs_match_hand_walks(void **state) {
   }
 }
 
+/* ---- the block list against the pre-decoded walk ---- */
+
+static uint64_t next_rand(uint64_t *s) {
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  return *s >> 33;
+}
+
+/* A random blob: up to 100 code bytes (valid opcodes of the profile, a
+** few invalid and register bytes), a bitmask with starts at random, two
+** jump table entries. */
+static size_t random_blob(nub_pvm_profile profile, uint64_t *s, uint8_t *out) {
+  const nub_pvm_opinfo *isa = nub_pvm_isa(profile);
+  uint32_t code_len = (uint32_t)(next_rand(s) % 100);
+  size_t n = 0;
+  out[n++] = 2;                              /* jump table: 2 entries of 1 byte */
+  out[n++] = 1;
+  out[n++] = (uint8_t)code_len;
+  out[n++] = (uint8_t)(next_rand(s) % (code_len + 2));
+  out[n++] = (uint8_t)(next_rand(s) % (code_len + 2));
+  for (uint32_t i = 0; i < code_len; i++) {
+    uint8_t byte = (uint8_t)next_rand(s);
+    if (next_rand(s) % 4) while (!isa[byte].name) byte = (uint8_t)next_rand(s);
+    out[n++] = byte;
+  }
+  /* one blob in four has gaps of 25 bytes and more: synthetic traps */
+  unsigned density = next_rand(s) % 4 ? 35u : 3u;
+  for (uint32_t i = 0; i < (code_len + 7) / 8; i++) {
+    uint8_t m = 0;
+    for (int b = 0; b < 8; b++)
+      if (next_rand(s) % 100 < (i == 0 && b == 0 ? 90u : density)) m |= (uint8_t)(1u << b);
+    if (i == (code_len + 7) / 8 - 1 && code_len % 8) m &= (uint8_t)((1u << (code_len % 8)) - 1);
+    out[n++] = m;
+  }
+  return n;
+}
+
+/* The entry cost as read from the pre-decoded walk (what the program kept
+** before the block list): the block of the instruction at or before pc;
+** gp07 charges the share of the block left. */
+static int64_t walk_entry_cost(const nub_pvm_program *p, uint32_t pc) {
+  const pvm_gas_rules *rules = pvm_gas_rules_of(p->profile);
+  const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
+  if (p->unrunnable) return 0;
+  if (rules->first_run_check && (!nub_pvm_blob_is_start(&p->blob, pc) || !isa[p->blob.code[pc]].name))
+    return 0;
+  uint32_t i = pvm_program_index_at(p, pc);
+  bool exact = pc <= p->blob.code_len && p->insns[i].pc == pc;
+  if (!exact && !rules->pipeline) return isa[0].gas;
+  if (p->insns[i].gas) return p->insns[i].gas;
+  uint32_t head = i, end = i + 1;
+  while (head > 0 && !p->insns[head].gas) head--;
+  if (rules->pipeline) return p->insns[head].gas;
+  while (end < p->insn_count && !p->insns[end].gas) end++;
+  return (int64_t)p->insns[head].gas * (end - i) / (end - head);
+}
+
+static void the_block_list_agrees_with_the_predecoded_walk(void **state) {
+  (void)state;
+  uint64_t seed = 42;
+  unsigned checked = 0, unrunnable = 0, traps = 0;
+  for (int profile = 0; profile < PVM_PROFILE_COUNT; profile++) {
+    for (int k = 0; k < 3000; k++) {
+      uint8_t blob[256];
+      size_t len = random_blob((nub_pvm_profile)profile, &seed, blob);
+      nub_pvm_program *p;
+      nub_pvm_error err;
+      if (nub_pvm_program_load((nub_pvm_profile)profile, blob, len, &p, &err))
+        fail_msg("profile %d blob %d: %s", profile, k, err.msg);
+      assert_false(p->interp_ready);          /* loading pre-decodes nothing */
+      assert_int_equal(pvm_program_prepare_interp(p, &err), PVM_OK);
+      unrunnable += p->unrunnable;
+      if (!p->unrunnable) traps += p->insn_count - p->start_count - 1;   /* synthetic ones */
+      /* the blocks are the walk's heads, in order, with their costs */
+      uint32_t cur = 0, pc, cost, i = 0;
+      bool basic;
+      while (nub_pvm_program_next_block(p, &cur, &pc, &cost, &basic)) {
+        while (i < p->insn_count && !p->insns[i].gas) i++;
+        assert_true(i < p->insn_count);
+        assert_int_equal(pc, p->insns[i].pc);
+        assert_int_equal(cost, p->insns[i].gas);
+        i++;
+      }
+      while (i < p->insn_count) assert_int_equal(p->insns[i++].gas, 0);
+      for (uint32_t at = 0; at <= p->blob.code_len + 2; at++) {
+        if (nub_pvm_program_entry_cost(p, at) != walk_entry_cost(p, at))
+          fail_msg("profile %d blob %d pc %u: entry cost %lld, the walk's %lld", profile, k, at,
+                   (long long)nub_pvm_program_entry_cost(p, at), (long long)walk_entry_cost(p, at));
+        checked++;
+      }
+      nub_pvm_program_free(p);
+    }
+  }
+  assert_true(checked > 100000);
+  assert_true(traps > 500);
+  assert_true(unrunnable > 0 && unrunnable < 3000);   /* jamv1 rejects some, not all */
+}
+
+/* The interpreter pre-decodes at its compile, within compile_within's
+** bound, and the program's size counts the form from then on. */
+static void the_interpreter_predecodes_at_its_compile_within_its_bound(void **state) {
+  (void)state;
+  static const uint8_t blob[] = {0, 0, 7, 130, 0x21, 200, 0x11, 3, 40, 0xFB, 0x25};
+  nub_pvm_program *p;
+  nub_pvm_error err;
+  void *code = (void *)1;
+  assert_int_equal(nub_pvm_program_load(GP07, blob, sizeof blob, &p, &err), PVM_OK);
+  size_t before = nub_pvm_program_bytes(p), need = pvm_program_interp_bytes(p);
+  assert_false(p->interp_ready);
+  assert_true(need >= p->insn_count * sizeof(pvm_xinsn));
+  assert_int_equal(nub_pvm_engine_interp.compile_within(p, need - 1, &code, &err), PVM_ERR_LIMIT);
+  assert_non_null(strstr(err.msg, "pre-decoding"));
+  assert_false(p->interp_ready);
+  assert_int_equal(nub_pvm_program_bytes(p), before);
+  assert_int_equal(nub_pvm_engine_interp.compile_within(p, need, &code, &err), PVM_OK);
+  assert_null(code);
+  assert_true(p->interp_ready);
+  assert_int_equal(nub_pvm_program_bytes(p), before + need);
+  nub_pvm_program_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(every_op_has_a_cost_row),
     cmocka_unit_test(block_costs_match_hand_walks),
+    cmocka_unit_test(the_block_list_agrees_with_the_predecoded_walk),
+    cmocka_unit_test(the_interpreter_predecodes_at_its_compile_within_its_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
