@@ -243,9 +243,11 @@ static uint32_t place(pvm_gas_sim *s, uint32_t ready, uint32_t cycles, uint8_t u
   s->dirty = max32(s->dirty, done);
   if (!units) return t;
   unsigned a = CELL(t), b = CELL(done);
-  bool over = a < b ? add_use(s->use, a, b, units)
-            : add_use(s->use, a, PVM_GAS_CELLS, units) | add_use(s->use, 0, b, units);
-  return over ? 0 : t;
+  if (a < b) return add_use(s->use, a, b, units) ? 0 : t;
+  /* wrapped: both halves are counted, whatever the first says */
+  bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, units);
+  bool over_head = add_use(s->use, 0, b, units);
+  return over_tail || over_head ? 0 : t;
 }
 
 /* Xi^dec: append an entry. */
