@@ -11,13 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* fn(argc, argv) with argv NULL-terminated; its output into *out (the
-** caller frees); returns fn's exit code. */
-typedef int (*cli_command_fn)(int argc, char **argv);
-
-static inline int cli_capture(cli_command_fn fn, char **argv, char **out) {
-  int argc = 0;
-  while (argv[argc]) argc++;
+/* fn(ctx) with stdout and stderr captured into *out (the caller frees);
+** returns fn's result. */
+static inline int cli_capture_call(int (*fn)(void *ctx), void *ctx, char **out) {
   FILE *cap = tmpfile();
   assert_non_null(cap);
   int saved_out = dup(1), saved_err = dup(2);
@@ -25,7 +21,7 @@ static inline int cli_capture(cli_command_fn fn, char **argv, char **out) {
   fflush(stderr);
   dup2(fileno(cap), 1);
   dup2(fileno(cap), 2);
-  int rc = fn(argc, argv);
+  int rc = fn(ctx);
   fflush(stdout);
   fflush(stderr);
   dup2(saved_out, 1);
@@ -38,6 +34,27 @@ static inline int cli_capture(cli_command_fn fn, char **argv, char **out) {
   assert_int_equal(fread(*out, 1, (size_t)n, cap), (size_t)n);
   fclose(cap);
   return rc;
+}
+
+/* fn(argc, argv) with argv NULL-terminated; its output into *out (the
+** caller frees); returns fn's exit code. */
+typedef int (*cli_command_fn)(int argc, char **argv);
+
+typedef struct cli_command_call {
+  cli_command_fn fn;
+  char **argv;
+} cli_command_call;
+
+static inline int cli_command_run(void *ctx) {
+  cli_command_call *c = ctx;
+  int argc = 0;
+  while (c->argv[argc]) argc++;
+  return c->fn(argc, c->argv);
+}
+
+static inline int cli_capture(cli_command_fn fn, char **argv, char **out) {
+  cli_command_call c = {fn, argv};
+  return cli_capture_call(cli_command_run, &c, out);
 }
 
 /* A temporary file holding p[0..n); the caller unlinks and frees the path. */

@@ -17,32 +17,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
-
-/* stdout and stderr of fn() captured into *out (caller frees). */
-typedef int (*cli_fn)(void *ctx);
-
-static int captured(cli_fn fn, void *ctx, char **out) {
-  FILE *cap = tmpfile();
-  assert_non_null(cap);
-  int saved_out = dup(1), saved_err = dup(2);
-  fflush(stdout);
-  fflush(stderr);
-  dup2(fileno(cap), 1);
-  dup2(fileno(cap), 2);
-  int rc = fn(ctx);
-  fflush(stdout);
-  fflush(stderr);
-  dup2(saved_out, 1);
-  dup2(saved_err, 2);
-  close(saved_out);
-  close(saved_err);
-  long n = ftell(cap);
-  rewind(cap);
-  *out = calloc((size_t)n + 1, 1);
-  assert_int_equal(fread(*out, 1, (size_t)n, cap), (size_t)n);
-  fclose(cap);
-  return rc;
-}
+#include "cli_capture.h"
 
 /* A file of size bytes (sparse: holes read as zeros). */
 static char *sparse_file(off_t size) {
@@ -99,7 +74,7 @@ static void files_are_read_up_to_their_limit(void **state) {
     read_case c = cases[i];
     char *made = c.path ? NULL : sparse_file(c.size), *out;
     if (made) c.path = made;
-    int rc = captured(do_read, &c, &out);
+    int rc = cli_capture_call(do_read, &c, &out);
     print_message("    %s (%lld bytes, max %zu): rc %d %s", c.path, (long long)c.size, c.max, rc,
                   out[0] ? out : "\n");
     assert_int_equal(rc, c.rc);
@@ -123,7 +98,7 @@ static void files_above_the_largest_blob_are_refused(void **state) {
   read_case c = {NULL, (off_t)CLI_MAX_FILE_BYTES + 1, 0, -1, {NULL, NULL}};
   char *path = sparse_file(c.size), *out, want[128];
   c.path = path;
-  assert_int_equal(captured(do_read_default, &c, &out), -1);
+  assert_int_equal(cli_capture_call(do_read_default, &c, &out), -1);
   print_message("    %s", out);
   snprintf(want, sizeof want, "%s is %zu bytes, over the limit of %zu bytes (256 MiB)", path,
            CLI_MAX_FILE_BYTES + 1, CLI_MAX_FILE_BYTES);
@@ -167,7 +142,7 @@ static void disasm_input_is_bounded(void **state) {
     disasm_case c = cases[i];
     char *made = c.file ? NULL : sparse_file(c.size), *out;
     if (made) c.file = made;
-    int rc = captured(do_disasm, &c, &out);
+    int rc = cli_capture_call(do_disasm, &c, &out);
     char first[200];
     snprintf(first, sizeof first, "%s", out);
     print_message("    disasm %s%s%s: rc %d: %.120s\n", c.file, c.max_input ? " --max-input " : "",
