@@ -114,24 +114,25 @@ typedef struct compiler {
   jit_label enter, sbrk_thunk, djump_out, djump_bad, table;
 } compiler;
 
+/* Room for element n of one of the compiler's arrays: the check inline,
+** the growth (doubling, counted against the limit) out of line. */
+static inline bool room_for(compiler *c, void **p, uint32_t *cap, uint32_t n, size_t elem) {
+  if (__builtin_expect(n < *cap, 1)) return true;
+  if (jit_asm_grow_array(&c->a, p, cap, (uint64_t)n + 1, elem)) return true;
+  c->oom = true;
+  return false;
+}
+
 /* if (cc) exit with kind at idx, out of line */
 static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, nub_pvm_status kind) {
   size_t field = jit_x86_jcc_forward(&c->a, cc);
-  if (!jit_asm_grow_array(&c->a, (void **)&c->cold, &c->cold_cap, c->ncold + 1,
-                          sizeof *c->cold)) {
-    c->oom = true;
-    return;
-  }
-  c->cold[c->ncold++] = (cold_stub){(uint32_t)field, idx, (uint8_t)kind};
+  if (room_for(c, (void **)&c->cold, &c->cold_cap, c->ncold, sizeof *c->cold))
+    c->cold[c->ncold++] = (cold_stub){(uint32_t)field, idx, (uint8_t)kind};
 }
 
 static void note_fault_site(compiler *c, uint32_t idx) {
-  if (!jit_asm_grow_array(&c->a, (void **)&c->faults, &c->fault_cap, c->nfaults + 1,
-                          sizeof *c->faults)) {
-    c->oom = true;
-    return;
-  }
-  c->faults[c->nfaults++] = (jit_fault_entry){(uint32_t)jit_asm_pos(&c->a), idx};
+  if (room_for(c, (void **)&c->faults, &c->fault_cap, c->nfaults, sizeof *c->faults))
+    c->faults[c->nfaults++] = (jit_fault_entry){(uint32_t)jit_asm_pos(&c->a), idx};
 }
 
 /* Inline exit: rcx = the instruction's pc, then the shared exit of kind. */
@@ -513,12 +514,8 @@ static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
     return;
   }
   size_t field = jit_x86_jcc_forward(&c->a, cc);
-  if (!jit_asm_grow_array(&c->a, (void **)&c->fixups, &c->fixup_cap, c->nfixups + 1,
-                          sizeof *c->fixups)) {
-    c->oom = true;
-    return;
-  }
-  c->fixups[c->nfixups++] = (block_fixup){(uint32_t)field, k};
+  if (room_for(c, (void **)&c->fixups, &c->fixup_cap, c->nfixups, sizeof *c->fixups))
+    c->fixups[c->nfixups++] = (block_fixup){(uint32_t)field, k};
 }
 
 /* Jump to a static target's block entry, or panic at idx (the pc) when

@@ -84,9 +84,17 @@ typedef struct jit_fixup {
 /* Code buffer with labels.  The code is an anonymous mapping (so that it
 ** can become the executable one in place).  Out-of-memory is sticky:
 ** emission continues into nothing and jit_asm_finish reports it. */
+/* Code buffer with labels.  The code is an anonymous mapping (so that it
+** can become the executable one in place).  Out-of-memory is sticky:
+** emission continues into the spare buffer (code points there, len wraps)
+** and jit_asm_finish reports it. */
+#define JIT_INS_MAX 24u    /* the longest sequence one encoder call writes */
+
 typedef struct jit_asm {
-  uint8_t *code;
-  size_t len, cap;
+  uint8_t *code;           /* where instructions go: map, or spare after OOM */
+  size_t len, cap;         /* of code */
+  uint8_t *map;            /* the mapping, map_size bytes */
+  size_t map_size;
   uint32_t *labels;        /* bound offset or JIT_UNBOUND */
   uint32_t nlabels, label_cap;
   jit_fixup *fixups;
@@ -96,6 +104,7 @@ typedef struct jit_asm {
   const char *scope_error; /* from jit_asm_close_scope, reported by finish */
   size_t limit;            /* 0 = none: bytes the buffer and arrays may hold */
   size_t held, peak;       /* bytes held now (capacities), and the most */
+  uint8_t spare[JIT_INS_MAX];
 } jit_asm;
 
 void jit_asm_init(jit_asm *a);
@@ -111,13 +120,13 @@ void jit_asm_reset(jit_asm *a);
 uint8_t *jit_asm_take(jit_asm *a, size_t *mapped);
 /* Pre-size the buffers (a hint; they grow as needed). */
 void jit_asm_reserve(jit_asm *a, size_t code_bytes, uint32_t labels, uint32_t fixups);
-/* Resolve every fixup.  Returns 0, or -1 when out of memory, a label was
-** never bound or a rel8 does not reach (*what names the problem). */
 /* Labels from first_label on are local to a stretch of code that is now
 ** complete: patch their fixups (those from first_fixup on) and forget
 ** them, so that labels and fixups do not pile up over a whole program.
 ** Fixups of older labels are kept for jit_asm_finish. */
 void jit_asm_close_scope(jit_asm *a, uint32_t first_label, uint32_t first_fixup);
+/* Resolve every fixup.  Returns 0, or -1 when out of memory, a label was
+** never bound or a rel8 does not reach (*what names the problem). */
 int jit_asm_finish(jit_asm *a, const char **what);
 
 jit_label jit_label_new(jit_asm *a);
@@ -126,68 +135,397 @@ static inline bool jit_label_bound(const jit_asm *a, jit_label l) {
   return l < a->nlabels && a->labels[l] != JIT_UNBOUND;
 }
 static inline size_t jit_asm_pos(const jit_asm *a) { return a->len; }
+/* A rel8 / rel32 field at `at` to be patched when label l is bound. */
+void jit_asm_add_fixup(jit_asm *a, uint32_t at, jit_label l, uint8_t size);
+/* Out of line: grow the mapping so JIT_INS_MAX bytes fit, or after OOM
+** point code at the spare buffer. */
+void jit_asm_make_room(jit_asm *a);
+
+/*
+** The encoders are inline: a compile calls one for every host instruction
+** (about 3.5 per PVM instruction), and out of line the calls, the
+** reloads of the buffer through the jit_asm and the growth check per call
+** were half of the encoder's instructions (callgrind).  Each one checks
+** once for JIT_INS_MAX bytes of room, writes through a local cursor (the
+** stores through uint8_t * would otherwise force reloads of a->len) and
+** stores the new length once.
+*/
+#define JIT_INLINE static inline __attribute__((always_inline))
+
+JIT_INLINE uint8_t *jit_ins_begin(jit_asm *a) {
+  if (__builtin_expect(a->len + JIT_INS_MAX > a->cap, 0)) jit_asm_make_room(a);
+  return a->code + a->len;
+}
+JIT_INLINE void jit_ins_end(jit_asm *a, uint8_t *p) { a->len = (size_t)(p - a->code); }
+JIT_INLINE uint8_t *jit_put32(uint8_t *p, uint32_t v) {
+  __builtin_memcpy(p, &v, 4);
+  return p + 4;
+}
+JIT_INLINE bool jit_fits8(int64_t v) { return v >= -128 && v <= 127; }
+
+#define JIT_REX_W 0x08
+#define JIT_REX_R 0x04
+#define JIT_REX_X 0x02
+#define JIT_REX_B 0x01
+
+/* Legacy prefix and REX.  byte_reg marks 8-bit register operands, whose
+** numbers 4..7 mean spl..dil only with a REX prefix. */
+JIT_INLINE uint8_t *jit_enc_prefix(uint8_t *p, unsigned pfx, bool w, unsigned reg,
+                                   unsigned index, unsigned base, bool byte_reg) {
+  unsigned rex = (w ? JIT_REX_W : 0) | ((reg & 8) ? JIT_REX_R : 0) |
+                 ((index & 8) && index != JIT_NOREG ? JIT_REX_X : 0) |
+                 ((base & 8) && base != JIT_NOREG ? JIT_REX_B : 0);
+  if (pfx) *p++ = (uint8_t)pfx;
+  if (rex || byte_reg) *p++ = (uint8_t)(0x40 | rex);
+  return p;
+}
+
+/* opcode of oplen (1 or 2) bytes, the first in the high byte */
+JIT_INLINE uint8_t *jit_enc_opcode(uint8_t *p, uint32_t op, unsigned oplen) {
+  if (oplen == 2) *p++ = (uint8_t)(op >> 8);
+  *p++ = (uint8_t)op;
+  return p;
+}
+
+/* ModRM + SIB + displacement for a memory operand. */
+JIT_INLINE uint8_t *jit_enc_modrm_mem(uint8_t *p, unsigned reg, jit_mem m) {
+  unsigned r = (reg & 7) << 3;
+  if (m.base == JIT_NOREG) {               /* [index*s + disp32] or [disp32] */
+    unsigned idx = m.index == JIT_NOREG ? 4 : (m.index & 7);
+    *p++ = (uint8_t)(0x04 | r);
+    *p++ = (uint8_t)((unsigned)m.scale << 6 | idx << 3 | 5);
+    return jit_put32(p, (uint32_t)m.disp);
+  }
+  unsigned mod = m.disp == 0 && (m.base & 7) != 5 ? 0 : jit_fits8(m.disp) ? 1 : 2;
+  if (m.index == JIT_NOREG && (m.base & 7) != 4) {
+    *p++ = (uint8_t)(mod << 6 | r | (m.base & 7));
+  } else {                                 /* rsp/r12 base or an index: SIB */
+    unsigned idx = m.index == JIT_NOREG ? 4 : (m.index & 7);
+    *p++ = (uint8_t)(mod << 6 | r | 4);
+    *p++ = (uint8_t)((unsigned)m.scale << 6 | idx << 3 | (m.base & 7));
+  }
+  if (mod == 1) *p++ = (uint8_t)m.disp;
+  else if (mod == 2) p = jit_put32(p, (uint32_t)m.disp);
+  return p;
+}
+
+/* op reg, r/m(register); byte_rm: rm is an 8-bit register. */
+JIT_INLINE void jit_enc_rr(jit_asm *a, unsigned pfx, bool w, uint32_t op, unsigned oplen,
+                           unsigned reg, unsigned rm, bool byte_rm) {
+  uint8_t *p = jit_ins_begin(a);
+  p = jit_enc_prefix(p, pfx, w, reg, JIT_NOREG, rm, byte_rm && rm >= 4 && rm < 8);
+  p = jit_enc_opcode(p, op, oplen);
+  *p++ = (uint8_t)(0xC0 | (reg & 7) << 3 | (rm & 7));
+  jit_ins_end(a, p);
+}
+
+/* op reg, r/m(memory), then imm_len (0, 1, 2 or 4) bytes of imm; byte_reg:
+** reg is an 8-bit register. */
+JIT_INLINE void jit_enc_rm(jit_asm *a, unsigned pfx, bool w, uint32_t op, unsigned oplen,
+                           unsigned reg, jit_mem m, bool byte_reg, uint32_t imm,
+                           unsigned imm_len) {
+  uint8_t *p = jit_ins_begin(a);
+  if (m.seg) *p++ = m.seg;
+  p = jit_enc_prefix(p, pfx, w, reg, m.index, m.base, byte_reg && reg >= 4 && reg < 8);
+  p = jit_enc_opcode(p, op, oplen);
+  p = jit_enc_modrm_mem(p, reg, m);
+  jit_put32(p, imm);                       /* JIT_INS_MAX leaves room for all 4 */
+  jit_ins_end(a, p + imm_len);
+}
+
+/* VEX-encoded (BMI) instruction in 3-byte form: map 1 = 0F38, 3 = 0F3A;
+** pp 0 none, 1 66, 2 F3, 3 F2. */
+JIT_INLINE uint8_t *jit_enc_vex(jit_asm *a, unsigned map, unsigned pp, bool w, unsigned reg,
+                                unsigned vvvv, unsigned rm, uint8_t op) {
+  uint8_t *p = jit_ins_begin(a);
+  *p++ = 0xC4;
+  *p++ = (uint8_t)(((reg & 8) ? 0 : 0x80) | 0x40 | ((rm & 8) ? 0 : 0x20) | map);
+  *p++ = (uint8_t)((w ? 0x80 : 0) | ((~vvvv & 15) << 3) | pp);
+  *p++ = op;
+  *p++ = (uint8_t)(0xC0 | (reg & 7) << 3 | (rm & 7));
+  return p;
+}
 
 /* ---- data movement ---- */
-void jit_x86_mov_rr(jit_asm *a, bool w, jit_reg dst, jit_reg src);
+
+JIT_INLINE void jit_x86_mov_rr(jit_asm *a, bool w, jit_reg dst, jit_reg src) {
+  jit_enc_rr(a, 0, w, 0x89, 1, src, dst, false);
+}
+
 /* dst = imm (full 64-bit register), shortest encoding, flags untouched. */
-void jit_x86_mov_ri(jit_asm *a, jit_reg dst, uint64_t imm);
-void jit_x86_load(jit_asm *a, jit_ext kind, jit_reg dst, jit_mem m);
-void jit_x86_store(jit_asm *a, unsigned size, jit_mem m, jit_reg src);
+JIT_INLINE void jit_x86_mov_ri(jit_asm *a, jit_reg dst, uint64_t imm) {
+  uint8_t *p = jit_ins_begin(a);
+  if (imm <= 0xFFFFFFFFu) {                      /* mov r32, imm32 zero-extends */
+    if (dst & 8) *p++ = 0x40 | JIT_REX_B;
+    *p++ = (uint8_t)(0xB8 + (dst & 7));
+    p = jit_put32(p, (uint32_t)imm);
+  } else if ((int64_t)imm == (int32_t)imm) {     /* mov r64, simm32 */
+    *p++ = (uint8_t)(0x40 | JIT_REX_W | ((dst & 8) ? JIT_REX_B : 0));
+    *p++ = 0xC7;
+    *p++ = (uint8_t)(0xC0 | (dst & 7));
+    p = jit_put32(p, (uint32_t)imm);
+  } else {                                       /* movabs */
+    *p++ = (uint8_t)(0x40 | JIT_REX_W | ((dst & 8) ? JIT_REX_B : 0));
+    *p++ = (uint8_t)(0xB8 + (dst & 7));
+    __builtin_memcpy(p, &imm, 8);
+    p += 8;
+  }
+  jit_ins_end(a, p);
+}
+
+/* opcode, its length and REX.W of each widening (loads and registers) */
+JIT_INLINE uint32_t jit_ext_op(jit_ext k) {
+  return k == JIT_U8 ? 0x0FB6 : k == JIT_I8 ? 0x0FBE : k == JIT_U16 ? 0x0FB7
+       : k == JIT_I16 ? 0x0FBF : k == JIT_I32 ? 0x63 : 0x8B;
+}
+JIT_INLINE bool jit_ext_w(jit_ext k) {
+  return k == JIT_I8 || k == JIT_I16 || k == JIT_I32 || k == JIT_U64;
+}
+
+JIT_INLINE void jit_x86_load(jit_asm *a, jit_ext kind, jit_reg dst, jit_mem m) {
+  jit_enc_rm(a, 0, jit_ext_w(kind), jit_ext_op(kind), kind <= JIT_I16 ? 2 : 1, dst, m, false, 0,
+             0);
+}
+
+/* Widen a register: movzx/movsx/movsxd, or mov r32 (U32). */
+JIT_INLINE void jit_x86_ext_rr(jit_asm *a, jit_ext kind, jit_reg dst, jit_reg src) {
+  jit_enc_rr(a, 0, jit_ext_w(kind), jit_ext_op(kind), kind <= JIT_I16 ? 2 : 1, dst, src,
+             kind == JIT_U8 || kind == JIT_I8);
+}
+
+JIT_INLINE void jit_x86_store(jit_asm *a, unsigned size, jit_mem m, jit_reg src) {
+  jit_enc_rm(a, size == 2 ? 0x66 : 0, size == 8, size == 1 ? 0x88 : 0x89, 1, src, m,
+             size == 1, 0, 0);
+}
+
 /* Store an immediate of size bytes (8: a sign-extended imm32). */
-void jit_x86_store_imm(jit_asm *a, unsigned size, jit_mem m, int32_t imm);
-void jit_x86_lea(jit_asm *a, bool w, jit_reg dst, jit_mem m);
+JIT_INLINE void jit_x86_store_imm(jit_asm *a, unsigned size, jit_mem m, int32_t imm) {
+  jit_enc_rm(a, size == 2 ? 0x66 : 0, size == 8, size == 1 ? 0xC6 : 0xC7, 1, 0, m, false,
+             (uint32_t)imm, size >= 4 ? 4 : size);
+}
+
+JIT_INLINE void jit_x86_lea(jit_asm *a, bool w, jit_reg dst, jit_mem m) {
+  jit_enc_rm(a, 0, w, 0x8D, 1, dst, m, false, 0, 0);
+}
+
 /* dst = address of a label (RIP-relative). */
 void jit_x86_lea_label(jit_asm *a, jit_reg dst, jit_label l);
-/* Widen a register: movzx/movsx/movsxd, or mov r32 (U32). */
-void jit_x86_ext_rr(jit_asm *a, jit_ext kind, jit_reg dst, jit_reg src);
-void jit_x86_push(jit_asm *a, jit_reg r);
-void jit_x86_pop(jit_asm *a, jit_reg r);
+
+JIT_INLINE void jit_x86_push(jit_asm *a, jit_reg r) {
+  uint8_t *p = jit_ins_begin(a);
+  if (r & 8) *p++ = 0x40 | JIT_REX_B;
+  *p++ = (uint8_t)(0x50 + (r & 7));
+  jit_ins_end(a, p);
+}
+
+JIT_INLINE void jit_x86_pop(jit_asm *a, jit_reg r) {
+  uint8_t *p = jit_ins_begin(a);
+  if (r & 8) *p++ = 0x40 | JIT_REX_B;
+  *p++ = (uint8_t)(0x58 + (r & 7));
+  jit_ins_end(a, p);
+}
 
 /* ---- arithmetic ---- */
-void jit_x86_alu_rr(jit_asm *a, jit_alu op, bool w, jit_reg dst, jit_reg src);
-void jit_x86_alu_ri(jit_asm *a, jit_alu op, bool w, jit_reg dst, int32_t imm);
-void jit_x86_alu_mi(jit_asm *a, jit_alu op, bool w, jit_mem m, int32_t imm);
-void jit_x86_alu_mr(jit_asm *a, jit_alu op, bool w, jit_mem m, jit_reg src);
-void jit_x86_test_rr(jit_asm *a, bool w, jit_reg x, jit_reg y);
-void jit_x86_imul_rr(jit_asm *a, bool w, jit_reg dst, jit_reg src);
-void jit_x86_imul_rri(jit_asm *a, bool w, jit_reg dst, jit_reg src, int32_t imm);
-void jit_x86_unary(jit_asm *a, jit_unary op, bool w, jit_reg r);
-void jit_x86_shift_ri(jit_asm *a, jit_shift op, bool w, jit_reg r, uint8_t imm);
-void jit_x86_shift_cl(jit_asm *a, jit_shift op, bool w, jit_reg r);
-void jit_x86_shiftx(jit_asm *a, jit_shiftx op, bool w, jit_reg dst, jit_reg src, jit_reg count);
-void jit_x86_rorx(jit_asm *a, bool w, jit_reg dst, jit_reg src, uint8_t imm);
+
+JIT_INLINE void jit_x86_alu_rr(jit_asm *a, jit_alu op, bool w, jit_reg dst, jit_reg src) {
+  jit_enc_rr(a, 0, w, (uint32_t)op << 3 | 1, 1, src, dst, false);
+}
+
+JIT_INLINE void jit_x86_alu_ri(jit_asm *a, jit_alu op, bool w, jit_reg dst, int32_t imm) {
+  uint8_t *p = jit_ins_begin(a);
+  p = jit_enc_prefix(p, 0, w, 0, JIT_NOREG, dst, false);
+  if (jit_fits8(imm)) {
+    *p++ = 0x83;
+    *p++ = (uint8_t)(0xC0 | (unsigned)op << 3 | (dst & 7));
+    *p++ = (uint8_t)imm;
+  } else {
+    if (dst == JIT_RAX) {
+      *p++ = (uint8_t)((unsigned)op << 3 | 5);   /* short form: op eax/rax, imm32 */
+    } else {
+      *p++ = 0x81;
+      *p++ = (uint8_t)(0xC0 | (unsigned)op << 3 | (dst & 7));
+    }
+    p = jit_put32(p, (uint32_t)imm);
+  }
+  jit_ins_end(a, p);
+}
+
+JIT_INLINE void jit_x86_alu_mi(jit_asm *a, jit_alu op, bool w, jit_mem m, int32_t imm) {
+  if (jit_fits8(imm)) jit_enc_rm(a, 0, w, 0x83, 1, op, m, false, (uint32_t)imm, 1);
+  else jit_enc_rm(a, 0, w, 0x81, 1, op, m, false, (uint32_t)imm, 4);
+}
+
+JIT_INLINE void jit_x86_alu_mr(jit_asm *a, jit_alu op, bool w, jit_mem m, jit_reg src) {
+  jit_enc_rm(a, 0, w, (uint32_t)op << 3 | 1, 1, src, m, false, 0, 0);
+}
+
+JIT_INLINE void jit_x86_test_rr(jit_asm *a, bool w, jit_reg x, jit_reg y) {
+  jit_enc_rr(a, 0, w, 0x85, 1, y, x, false);
+}
+
+JIT_INLINE void jit_x86_imul_rr(jit_asm *a, bool w, jit_reg dst, jit_reg src) {
+  jit_enc_rr(a, 0, w, 0x0FAF, 2, dst, src, false);
+}
+
+JIT_INLINE void jit_x86_imul_rri(jit_asm *a, bool w, jit_reg dst, jit_reg src, int32_t imm) {
+  uint8_t *p = jit_ins_begin(a);
+  p = jit_enc_prefix(p, 0, w, dst, JIT_NOREG, src, false);
+  *p++ = jit_fits8(imm) ? 0x6B : 0x69;
+  *p++ = (uint8_t)(0xC0 | (dst & 7) << 3 | (src & 7));
+  if (jit_fits8(imm)) *p++ = (uint8_t)imm;
+  else p = jit_put32(p, (uint32_t)imm);
+  jit_ins_end(a, p);
+}
+
+JIT_INLINE void jit_x86_unary(jit_asm *a, jit_unary op, bool w, jit_reg r) {
+  jit_enc_rr(a, 0, w, 0xF7, 1, op, r, false);
+}
+
+JIT_INLINE void jit_x86_shift_ri(jit_asm *a, jit_shift op, bool w, jit_reg r, uint8_t imm) {
+  uint8_t *p = jit_ins_begin(a);
+  p = jit_enc_prefix(p, 0, w, 0, JIT_NOREG, r, false);
+  *p++ = 0xC1;
+  *p++ = (uint8_t)(0xC0 | (unsigned)op << 3 | (r & 7));
+  *p++ = imm;
+  jit_ins_end(a, p);
+}
+
+JIT_INLINE void jit_x86_shift_cl(jit_asm *a, jit_shift op, bool w, jit_reg r) {
+  jit_enc_rr(a, 0, w, 0xD3, 1, op, r, false);
+}
+
+/* BMI2 shifts by a register (count taken mod the width). */
+JIT_INLINE void jit_x86_shiftx(jit_asm *a, jit_shiftx op, bool w, jit_reg dst, jit_reg src,
+                               jit_reg count) {
+  unsigned pp = op == JIT_SHLX ? 1 : op == JIT_SHRX ? 3 : 2;
+  jit_ins_end(a, jit_enc_vex(a, 2, pp, w, dst, count, src, 0xF7));
+}
+
+JIT_INLINE void jit_x86_rorx(jit_asm *a, bool w, jit_reg dst, jit_reg src, uint8_t imm) {
+  uint8_t *p = jit_enc_vex(a, 3, 3, w, dst, 0, src, 0xF0);
+  *p++ = imm;
+  jit_ins_end(a, p);
+}
+
 /* hi:lo = rdx * src, unsigned, 64-bit, flags untouched (BMI2); hi != lo. */
-void jit_x86_mulx(jit_asm *a, jit_reg hi, jit_reg lo, jit_reg src);
+JIT_INLINE void jit_x86_mulx(jit_asm *a, jit_reg hi, jit_reg lo, jit_reg src) {
+  jit_ins_end(a, jit_enc_vex(a, 2, 3, true, hi, lo, src, 0xF6));
+}
+
 /* dst = ~src1 & src2 (BMI1). */
-void jit_x86_andn(jit_asm *a, bool w, jit_reg dst, jit_reg src1, jit_reg src2);
-void jit_x86_bitop(jit_asm *a, jit_bitop op, bool w, jit_reg dst, jit_reg src);
-void jit_x86_bswap(jit_asm *a, bool w, jit_reg r);
+JIT_INLINE void jit_x86_andn(jit_asm *a, bool w, jit_reg dst, jit_reg src1, jit_reg src2) {
+  jit_ins_end(a, jit_enc_vex(a, 2, 0, w, dst, src1, src2, 0xF2));
+}
+
+JIT_INLINE void jit_x86_bitop(jit_asm *a, jit_bitop op, bool w, jit_reg dst, jit_reg src) {
+  uint32_t code = op == JIT_POPCNT ? 0x0FB8 : op == JIT_TZCNT ? 0x0FBC : 0x0FBD;
+  jit_enc_rr(a, op == JIT_BSR ? 0 : 0xF3, w, code, 2, dst, src, false);
+}
+
+JIT_INLINE void jit_x86_bswap(jit_asm *a, bool w, jit_reg r) {
+  uint8_t *p = jit_ins_begin(a);
+  p = jit_enc_prefix(p, 0, w, 0, JIT_NOREG, r, false);
+  *p++ = 0x0F;
+  *p++ = (uint8_t)(0xC8 + (r & 7));
+  jit_ins_end(a, p);
+}
+
 /* Sign-extend rax into rdx (cqo) or eax into edx (cdq). */
-void jit_x86_cqo(jit_asm *a, bool w);
-void jit_x86_setcc(jit_asm *a, jit_cc cc, jit_reg r8);
-void jit_x86_cmov(jit_asm *a, jit_cc cc, bool w, jit_reg dst, jit_reg src);
+JIT_INLINE void jit_x86_cqo(jit_asm *a, bool w) {
+  uint8_t *p = jit_ins_begin(a);
+  if (w) *p++ = 0x40 | JIT_REX_W;
+  *p++ = 0x99;
+  jit_ins_end(a, p);
+}
+
+JIT_INLINE void jit_x86_setcc(jit_asm *a, jit_cc cc, jit_reg r8) {
+  jit_enc_rr(a, 0, false, 0x0F90u | cc, 2, 0, r8, true);
+}
+
+JIT_INLINE void jit_x86_cmov(jit_asm *a, jit_cc cc, bool w, jit_reg dst, jit_reg src) {
+  jit_enc_rr(a, 0, w, 0x0F40u | cc, 2, dst, src, false);
+}
 
 /* ---- control flow ---- */
-void jit_x86_jmp(jit_asm *a, jit_label l);
-void jit_x86_jcc(jit_asm *a, jit_cc cc, jit_label l);
-/* Short forms for nearby forward labels (checked at finish). */
-void jit_x86_jmp8(jit_asm *a, jit_label l);
-void jit_x86_jcc8(jit_asm *a, jit_cc cc, jit_label l);
-void jit_x86_call(jit_asm *a, jit_label l);
+
 /* Jumps by offset rather than label (cc JIT_ALWAYS: jmp).  _at goes to an
 ** offset already emitted (rel8 when it reaches); _forward emits a rel32
 ** to code not emitted yet and returns the offset of the field for
 ** jit_asm_patch_rel32(a, field, target offset). */
-void jit_x86_jcc_at(jit_asm *a, jit_cc cc, size_t target);
-size_t jit_x86_jcc_forward(jit_asm *a, jit_cc cc);
-void jit_asm_patch_rel32(jit_asm *a, size_t field, size_t target);
-void jit_x86_jmp_r(jit_asm *a, jit_reg r);
-void jit_x86_call_r(jit_asm *a, jit_reg r);
-void jit_x86_jmp_m(jit_asm *a, jit_mem m);
-void jit_x86_ret(jit_asm *a);
+JIT_INLINE void jit_x86_jcc_at(jit_asm *a, jit_cc cc, size_t target) {
+  uint8_t *p = jit_ins_begin(a);
+  int64_t d = (int64_t)target - (int64_t)(a->len + 2);
+  if (jit_fits8(d)) {
+    *p++ = cc == JIT_ALWAYS ? 0xEB : (uint8_t)(0x70 | cc);
+    *p++ = (uint8_t)d;
+  } else if (cc == JIT_ALWAYS) {
+    *p++ = 0xE9;
+    p = jit_put32(p, (uint32_t)(int32_t)(d - 3));
+  } else {
+    *p++ = 0x0F;
+    *p++ = (uint8_t)(0x80 | cc);
+    p = jit_put32(p, (uint32_t)(int32_t)(d - 4));
+  }
+  jit_ins_end(a, p);
+}
+
+JIT_INLINE size_t jit_x86_jcc_forward(jit_asm *a, jit_cc cc) {
+  uint8_t *p = jit_ins_begin(a);
+  if (cc == JIT_ALWAYS) {
+    *p++ = 0xE9;
+  } else {
+    *p++ = 0x0F;
+    *p++ = (uint8_t)(0x80 | cc);
+  }
+  p = jit_put32(p, 0);
+  jit_ins_end(a, p);
+  return a->len - 4;
+}
+
+JIT_INLINE void jit_asm_patch_rel32(jit_asm *a, size_t field, size_t target) {
+  if (a->oom) return;
+  jit_put32(a->code + field, (uint32_t)(int32_t)((int64_t)target - (int64_t)(field + 4)));
+}
+
+/* A jump to a label: direct when it is bound, else rel32 with a fixup. */
+JIT_INLINE void jit_x86_jcc(jit_asm *a, jit_cc cc, jit_label l) {
+  if (jit_label_bound(a, l)) {
+    jit_x86_jcc_at(a, cc, a->labels[l]);
+    return;
+  }
+  size_t field = jit_x86_jcc_forward(a, cc);
+  jit_asm_add_fixup(a, (uint32_t)field, l, 4);
+}
+JIT_INLINE void jit_x86_jmp(jit_asm *a, jit_label l) { jit_x86_jcc(a, JIT_ALWAYS, l); }
+
+/* Short forms for nearby forward labels (checked at finish). */
+JIT_INLINE void jit_x86_jcc8(jit_asm *a, jit_cc cc, jit_label l) {
+  uint8_t *p = jit_ins_begin(a);
+  *p++ = cc == JIT_ALWAYS ? 0xEB : (uint8_t)(0x70 | cc);
+  *p++ = 0;
+  jit_ins_end(a, p);
+  jit_asm_add_fixup(a, (uint32_t)a->len - 1, l, 1);
+}
+JIT_INLINE void jit_x86_jmp8(jit_asm *a, jit_label l) { jit_x86_jcc8(a, JIT_ALWAYS, l); }
+void jit_x86_call(jit_asm *a, jit_label l);
+
+JIT_INLINE void jit_x86_jmp_r(jit_asm *a, jit_reg r) { jit_enc_rr(a, 0, false, 0xFF, 1, 4, r, false); }
+JIT_INLINE void jit_x86_call_r(jit_asm *a, jit_reg r) { jit_enc_rr(a, 0, false, 0xFF, 1, 2, r, false); }
+JIT_INLINE void jit_x86_jmp_m(jit_asm *a, jit_mem m) {
+  jit_enc_rm(a, 0, false, 0xFF, 1, 4, m, false, 0, 0);
+}
+JIT_INLINE void jit_x86_ret(jit_asm *a) {
+  uint8_t *p = jit_ins_begin(a);
+  *p++ = 0xC3;
+  jit_ins_end(a, p);
+}
 /* rdgsbase / wrgsbase r64 (FSGSBASE) */
-void jit_x86_rdgsbase(jit_asm *a, jit_reg r);
-void jit_x86_wrgsbase(jit_asm *a, jit_reg r);
+JIT_INLINE void jit_x86_rdgsbase(jit_asm *a, jit_reg r) {
+  jit_enc_rr(a, 0xF3, true, 0x0FAE, 2, 1, r, false);
+}
+JIT_INLINE void jit_x86_wrgsbase(jit_asm *a, jit_reg r) {
+  jit_enc_rr(a, 0xF3, true, 0x0FAE, 2, 3, r, false);
+}
 
 /* Pad with int3 up to a multiple of n bytes. */
 void jit_asm_align(jit_asm *a, unsigned n);
@@ -195,6 +533,6 @@ void jit_asm_align(jit_asm *a, unsigned n);
 ** multiple of n (a power of two, at most 64). */
 void jit_x86_nop_align(jit_asm *a, unsigned n);
 /* Raw 32-bit data (tables placed in the code). */
-void jit_asm_u32(jit_asm *a, uint32_t v);
+JIT_INLINE void jit_asm_u32(jit_asm *a, uint32_t v) { jit_ins_end(a, jit_put32(jit_ins_begin(a), v)); }
 
 #endif
