@@ -110,6 +110,7 @@ typedef struct compiler {
   uint32_t nfixups, fixup_cap;
   bool oom;
   size_t code_size;        /* instructions end here; the table follows */
+  size_t oog_stubs;        /* offset of the out-of-gas stubs (emit_oog_stubs) */
   jit_label exits[PVM_HOST + 1];
   jit_label enter, sbrk_thunk, djump_out, djump_bad, table;
 } compiler;
@@ -201,6 +202,27 @@ static void emit_exits(compiler *c) {
   jit_x86_alu_ri(a, JIT_ADD, true, JIT_RSP, JIT_FRAME_SIZE);
   for (unsigned i = 0; i < JIT_ENTRY_SAVED; i++) jit_x86_pop(a, saved[i]);
   jit_x86_ret(a);
+}
+
+/* Out-of-gas exits: one `call oog_common` (JIT_OOG_STUB bytes) per gas
+** block, in block order, before the body, so a block's check jumps
+** straight to its stub: no list of pending stubs, no patching.  The common
+** part turns the return address into its offset in the code, which
+** nub_jit_run maps back to the block.  A stub of `mov ecx, pc; jmp exit`
+** per block after the body cost 10 bytes, 5 more than this, and the
+** cold-list work (a third of the blocks' compile instructions). */
+static void emit_oog_stubs(compiler *c) {
+  jit_asm *a = &c->a;
+  const nub_pvm_program *p = c->prog;
+  jit_label common = jit_label_new(a);
+  jit_label_bind(a, common);
+  jit_x86_lea_label(a, JIT_SCRATCH, c->enter);           /* the code's start */
+  jit_x86_alu_mr(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, 0), JIT_SCRATCH);
+  jit_x86_pop(a, JIT_SCRATCH);
+  jit_x86_jmp(a, c->exits[PVM_OOG]);
+  c->oog_stubs = jit_asm_pos(a);
+  if (p->unrunnable) return;
+  for (uint32_t k = 0; k < p->block_count && !a->oom; k++) jit_x86_call(a, common);
 }
 
 /* Dynamic jumps that miss the table: rcx = the address rotated right by
@@ -792,10 +814,10 @@ static void emit_insn(compiler *c, uint32_t idx) {
 
 /* ---- the whole program ---- */
 
-/* Gas check at a block head: the counter is signed, so jl after the
-** subtraction is exactly "gas < cost" even when it wraps.  Its length is
-** gas_check_len(c, cost). */
-static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
+/* Gas check at the head of block k: the counter is signed, so jl after
+** the subtraction is exactly "gas < cost" even when it wraps.  Its length
+** is gas_check_len(c, cost). */
+static void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
   jit_asm *a = &c->a;
   jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
   size_t start = jit_asm_pos(a);
@@ -811,7 +833,7 @@ static void emit_gas_check(compiler *c, uint32_t idx, uint32_t cost) {
     jit_x86_mov_ri(a, JIT_SCRATCH, cost);
     jit_x86_alu_mr(a, JIT_SUB, true, gas, JIT_SCRATCH);
   }
-  cold_exit(c, JIT_CC_L, idx, PVM_OOG);
+  jit_x86_jcc_rel32(a, JIT_CC_L, c->oog_stubs + (size_t)k * JIT_OOG_STUB);
   /* block_entry() finds the check by this length */
   NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
 }
@@ -871,7 +893,7 @@ static uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
   /* a loop's entry on a 32-byte boundary: where it fell across a 64-byte
   ** line, the 30 M-iteration loop of bench jit ran at half speed */
   if (pvm_bit_get(c->prog->loop_target, pc)) jit_x86_nop_align(a, LOOP_ALIGN);
-  emit_gas_check(c, pc, k->cost);
+  emit_gas_check(c, (uint32_t)(k - c->prog->blocks), k->cost);
   return (uint8_t)gas_check_len(c, k->cost);
 }
 
@@ -935,6 +957,7 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   emit_exits(c);
   emit_djump_stubs(c);
   emit_sbrk_thunk(c);
+  emit_oog_stubs(c);
   /* an unrunnable program panics at every entry before any code runs
   ** (nub_jit_run): it has no bodies */
   if (!p->unrunnable) emit_walk(c);
@@ -1084,6 +1107,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   code->nfaults = c.nfaults;
   code->off_exit_fault = c.a.labels[c.exits[PVM_FAULT]];
   code->off_exit_panic = c.a.labels[c.exits[PVM_PANIC]];
+  code->off_oog_stubs = (uint32_t)c.oog_stubs;
   code->ro_store_faults = nub_pvm_profile_semantics(prog->profile)->ro_store_faults;
   code->enter = (jit_enter_fn)(void *)(code->exec + c.a.labels[c.enter]);
   code->stats = (nub_jit_stats){

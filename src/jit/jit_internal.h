@@ -41,7 +41,8 @@ typedef struct jit_vmstate {
   int64_t gas;
   uint8_t *mem_base;
   nub_pvm_mem *mem;
-  uint32_t exit_pc;        /* pc of the instruction the exit refers to */
+  uint32_t exit_pc;        /* pc of the instruction the exit refers to; out
+                              of gas: the offset of its stub's end */
   uint32_t fault_page;     /* set by the fault handler */
 } jit_vmstate;
 
@@ -76,6 +77,9 @@ static inline uint32_t jit_start_index(const uint32_t *rank, const nub_pvm_blob 
   return rank[pc >> 6] + (uint32_t)__builtin_popcountll(pvm_mask_word(b, pc >> 6) & below);
 }
 
+/* Bytes of one out-of-gas stub (a call rel32). */
+#define JIT_OOG_STUB 5u
+
 /* The entry trampoline: returns the exit kind (a nub_pvm_status). */
 typedef uint32_t (*jit_enter_fn)(jit_vmstate *st, const uint8_t *target, int64_t gas);
 
@@ -90,6 +94,8 @@ struct nub_jit_code {
   jit_fault_entry *faults; /* sorted by off */
   uint32_t nfaults;
   uint32_t off_exit_fault, off_exit_panic;
+  uint32_t off_oog_stubs;  /* the out-of-gas stub of block k ends at
+                              off_oog_stubs + JIT_OOG_STUB (k + 1) */
   bool ro_store_faults;     /* the profile's rule for the fault handler */
   jit_enter_fn enter;
   nub_jit_stats stats;

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include "../util/nub_assert.h"
 #include "jit_internal.h"
 
 #define ALTSTACK_SIZE (256u << 10)
@@ -172,9 +173,14 @@ static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kin
   vm->gas = st->gas;
   vm->pc = st->exit_pc;
   switch ((nub_pvm_status)kind) {
-  case PVM_OOG:                           /* a block head: refund its charge */
-    vm->gas = (int64_t)((uint64_t)st->gas + pvm_program_head_cost(prog, st->exit_pc));
+  case PVM_OOG: {                         /* a block head: refund its charge */
+    const nub_jit_code *code = vm->code;  /* the stub names the block (compile.c) */
+    uint32_t k = (st->exit_pc - code->off_oog_stubs) / JIT_OOG_STUB - 1;
+    NUB_ASSERT(k < prog->block_count);
+    vm->pc = prog->blocks[k].pc;
+    vm->gas = (int64_t)((uint64_t)st->gas + prog->blocks[k].cost);
     return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
+  }
   case PVM_HOST: {                        /* ecalli: its immediate, and where the walk goes on */
     nub_pvm_insn in;
     nub_pvm_decode(prog->profile, &prog->blob, st->exit_pc, &in);

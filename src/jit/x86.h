@@ -469,6 +469,19 @@ JIT_INLINE void jit_x86_jcc_at(jit_asm *a, jit_cc cc, size_t target) {
   jit_ins_end(a, p);
 }
 
+/* The same to an offset already emitted, always rel32 (a fixed length). */
+JIT_INLINE void jit_x86_jcc_rel32(jit_asm *a, jit_cc cc, size_t target) {
+  uint8_t *p = jit_ins_begin(a);
+  if (cc == JIT_ALWAYS) {
+    *p++ = 0xE9;
+  } else {
+    *p++ = 0x0F;
+    *p++ = (uint8_t)(0x80 | cc);
+  }
+  int64_t end = (int64_t)a->len + (cc == JIT_ALWAYS ? 5 : 6);
+  jit_ins_end(a, jit_put32(p, (uint32_t)(int32_t)((int64_t)target - end)));
+}
+
 JIT_INLINE size_t jit_x86_jcc_forward(jit_asm *a, jit_cc cc) {
   uint8_t *p = jit_ins_begin(a);
   if (cc == JIT_ALWAYS) {

@@ -825,8 +825,11 @@ static void compile_memory_is_bounded(void **state) {
   nub_pvm_program_free(prog);
 }
 
-/* Cold stubs are emitted every 4096 behind a jump: out of gas in blocks
-** before, at and after such a batch exits exactly as the interpreter. */
+/* Each of the 20000 blocks has its own out-of-gas stub, found by its
+** position (compile.c, emit_oog_stubs), and other cold stubs are emitted
+** every 4096 behind a jump: out of gas in the first block, the last, and
+** blocks before, at and after such a batch exits exactly as the
+** interpreter. */
 static void out_of_gas_across_cold_stub_batches(void **state) {
   (void)state;
   nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
