@@ -717,8 +717,9 @@ static void test_nop_align(void **state) {
   }
 }
 
-/* Offset jumps: rel8 when a known target reaches, rel32 otherwise, and
-** forward rel32 fields patched later; jmp for JIT_ALWAYS. */
+/* Offset jumps: rel8 when a known target reaches, rel32 otherwise (or
+** always, jcc_rel32: the gas check's fixed length), and forward rel32
+** fields patched later; jmp for JIT_ALWAYS. */
 static void test_offset_jumps(void **state) {
   (void)state;
   for (int cc = 0; cc <= JIT_ALWAYS; cc++) {
@@ -747,6 +748,13 @@ static void test_offset_jumps(void **state) {
     a.len = end3;
     expect(&a, at3, mn, 1, (want[]){T((int64_t)len)});
     a.len = len;
+    size_t at4 = a.len;
+    jit_x86_jcc_rel32(&a, (jit_cc)cc, at4 - 3);  /* near, and still rel32 */
+    assert_int_equal(a.len - at4, cc == JIT_ALWAYS ? 5 : 6);
+    expect(&a, at4, mn, 1, (want[]){T((int64_t)at4 - 3)});
+    size_t at5 = a.len;
+    jit_x86_jcc_rel32(&a, (jit_cc)cc, at5 + 1000); /* forward, not emitted yet */
+    expect(&a, at5, mn, 1, (want[]){T((int64_t)at5 + 1000)});
     done(&a);
   }
 }
