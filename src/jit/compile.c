@@ -216,6 +216,7 @@ static void emit_oog_stubs(compiler *c) {
   const nub_pvm_program *p = c->prog;
   jit_label common = jit_label_new(a);
   jit_label_bind(a, common);
+  NUB_ASSERT(a->oom || a->labels[c->enter] == 0);
   jit_x86_lea_label(a, JIT_SCRATCH, c->enter);           /* the code's start */
   jit_x86_alu_mr(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, 0), JIT_SCRATCH);
   jit_x86_pop(a, JIT_SCRATCH);
@@ -846,10 +847,12 @@ static void emit_cold(compiler *c) {
   c->ncold = 0;
 }
 
-/* Pending cold stubs are emitted in batches, behind a jump, so that their
-** list stays small: kept to the end, it cost 12 bytes (20 with the
-** array's growth) per gas block, a third of a compile's peak memory for
-** programs of one-byte blocks. */
+/* Pending cold stubs (panics of branches to no block start: a hostile
+** program can make every instruction one) are emitted in batches, behind
+** a jump, so that their list stays small: kept to the end, it cost 12
+** bytes (20 with the array's growth) per stub, when out-of-gas exits were
+** cold stubs a third of a compile's peak memory for programs of one-byte
+** blocks. */
 #define COLD_BATCH 4096u
 #define LOOP_ALIGN 32u
 
