@@ -222,8 +222,14 @@ static void emit_oog_stubs(compiler *c) {
   jit_x86_pop(a, JIT_SCRATCH);
   jit_x86_jmp(a, c->exits[PVM_OOG]);
   c->oog_stubs = jit_asm_pos(a);
-  if (p->unrunnable) return;
-  for (uint32_t k = 0; k < p->block_count && !a->oom; k++) jit_x86_call(a, common);
+  if (p->unrunnable || a->oom) return;
+  size_t to = a->labels[common];
+  for (uint32_t k = 0; k < p->block_count && !a->oom; k++) {   /* call common */
+    uint8_t *at = jit_ins_begin(a);
+    at[0] = 0xE8;
+    jit_put32(at + 1, (uint32_t)(int32_t)((int64_t)to - (int64_t)(a->len + JIT_OOG_STUB)));
+    jit_ins_end(a, at + JIT_OOG_STUB);
+  }
 }
 
 /* Dynamic jumps that miss the table: rcx = the address rotated right by
