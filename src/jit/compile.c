@@ -95,7 +95,7 @@ typedef struct compiler {
   jit_asm a;
   const nub_pvm_program *prog;
   uint32_t features;
-  bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[rcx] */
+  bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[base32 + disp] */
   uint32_t n;              /* bitmask starts: the instructions with a body */
   uint32_t *body;          /* [start index]: native offset after the gas check */
   uint8_t *check;          /* [start index]: length of its gas check, 0 if none */
@@ -464,30 +464,35 @@ static void guest_addr(jit_asm *a, int base, uint32_t offset) {
   else jit_x86_lea(a, false, JIT_SCRATCH, jit_mem_bd(R(base), simm(offset)));
 }
 
-/* The guest byte at address ecx: gs:[rcx] (a byte shorter, and r15 free
-** for gas) or [r15 + rcx]. */
-static jit_mem guest_mem(const compiler *c) {
-  if (c->gas_reg) return (jit_mem){JIT_SCRATCH, JIT_NOREG, 0, 0, JIT_SEG_GS};
+/* The operand of a guest access at base + off (mod 2^32), noted as a
+** fault site of idx.  With FSGSBASE it is one instruction: under the
+** address-size prefix the CPU sums base32 + disp32 modulo 2^32 and adds
+** the gs base to the zero-extended result, which is the guest's wrap, so
+** no address goes through ecx (one host instruction less per access; the
+** fault handler recomputes the address from the decoded instruction,
+** jit_access_base).  Without it: the address into ecx, then [r15 + rcx]. */
+static jit_mem guest_mem(compiler *c, uint32_t idx, int base, uint32_t off) {
+  if (c->gas_reg) {
+    note_fault_site(c, idx);
+    jit_x86_addr32(&c->a);
+    return (jit_mem){base < 0 ? JIT_NOREG : (uint8_t)R(base), JIT_NOREG, 0, simm(off), JIT_SEG_GS};
+  }
+  guest_addr(&c->a, base, off);
+  note_fault_site(c, idx);
   return jit_mem_bi(JIT_MEMBASE, JIT_SCRATCH, 0, 0);
 }
 
 static void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, int base, uint32_t off) {
-  guest_addr(&c->a, base, off);
-  note_fault_site(c, idx);
-  jit_x86_load(&c->a, kind, d, guest_mem(c));
+  jit_x86_load(&c->a, kind, d, guest_mem(c, idx, base, off));
 }
 
 static void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, int base, uint32_t off) {
-  guest_addr(&c->a, base, off);
-  note_fault_site(c, idx);
-  jit_x86_store(&c->a, size, guest_mem(c), v);
+  jit_x86_store(&c->a, size, guest_mem(c, idx, base, off), v);
 }
 
 static void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, int base,
                       uint32_t off) {
-  guest_addr(&c->a, base, off);
-  note_fault_site(c, idx);
-  jit_x86_store_imm(&c->a, size, guest_mem(c), simm(v));
+  jit_x86_store_imm(&c->a, size, guest_mem(c, idx, base, off), simm(v));
 }
 
 /* A block's gas check sits right before its head's body and its length
@@ -592,7 +597,15 @@ static void emit_insn(compiler *c, uint32_t idx) {
 
   if (op_flags[op] & PVM_OPF_LOAD) {
     jit_ext k = load_ext(op_widths[op], op_flags[op] & PVM_OPF_SIGNED);
-    load(c, idx, k, A, op_formats[op] == PVM_FMT_REG_REG_IMM ? x->b : -1, i1);
+    load(c, idx, k, A, jit_access_base(op_formats[op], x->a, x->b), i1);
+    return;
+  }
+  if (op_flags[op] & PVM_OPF_STORE) {      /* value: rA, or the second immediate */
+    int base = jit_access_base(op_formats[op], x->a, x->b);
+    if (op_formats[op] == PVM_FMT_IMM_IMM || op_formats[op] == PVM_FMT_REG_IMM_IMM)
+      store_imm(c, idx, op_widths[op], i2, base, i1);
+    else
+      store(c, idx, op_widths[op], A, base, i1);
     return;
   }
   if (branch_cc1[op]) {
@@ -631,24 +644,6 @@ static void emit_insn(compiler *c, uint32_t idx) {
     jit_x86_call(a, c->sbrk_thunk);
     jit_x86_mov_rr(a, true, D, JIT_SCRATCH);
     break;
-
-  /* stores */
-  case PVM_OP_STORE_U8: store(c, idx, 1, A, -1, i1); break;
-  case PVM_OP_STORE_U16: store(c, idx, 2, A, -1, i1); break;
-  case PVM_OP_STORE_U32: store(c, idx, 4, A, -1, i1); break;
-  case PVM_OP_STORE_U64: store(c, idx, 8, A, -1, i1); break;
-  case PVM_OP_STORE_IMM_U8: store_imm(c, idx, 1, i2, -1, i1); break;
-  case PVM_OP_STORE_IMM_U16: store_imm(c, idx, 2, i2, -1, i1); break;
-  case PVM_OP_STORE_IMM_U32: store_imm(c, idx, 4, i2, -1, i1); break;
-  case PVM_OP_STORE_IMM_U64: store_imm(c, idx, 8, i2, -1, i1); break;
-  case PVM_OP_STORE_IMM_IND_U8: store_imm(c, idx, 1, i2, x->a, i1); break;
-  case PVM_OP_STORE_IMM_IND_U16: store_imm(c, idx, 2, i2, x->a, i1); break;
-  case PVM_OP_STORE_IMM_IND_U32: store_imm(c, idx, 4, i2, x->a, i1); break;
-  case PVM_OP_STORE_IMM_IND_U64: store_imm(c, idx, 8, i2, x->a, i1); break;
-  case PVM_OP_STORE_IND_U8: store(c, idx, 1, A, x->b, i1); break;
-  case PVM_OP_STORE_IND_U16: store(c, idx, 2, A, x->b, i1); break;
-  case PVM_OP_STORE_IND_U32: store(c, idx, 4, A, x->b, i1); break;
-  case PVM_OP_STORE_IND_U64: store(c, idx, 8, A, x->b, i1); break;
 
   /* D <- f(A) */
   case PVM_OP_COUNT_SET_BITS_64: jit_x86_bitop(a, JIT_POPCNT, true, D, A); break;

@@ -603,3 +603,13 @@ void jit_asm_u32(jit_asm *a, uint32_t v) {
   put32(&o, v);
   emit(a, &o);
 }
+
+/* The address-size prefix (67) for the instruction that follows: its
+** memory operand is computed in 32 bits (base + index + disp wrap modulo
+** 2^32), zero-extended, and only then is a segment base added. */
+void jit_x86_addr32(jit_asm *a) {
+  ins o;
+  begin(a, &o);
+  put8(&o, 0x67);
+  emit(a, &o);
+}

@@ -196,5 +196,8 @@ void jit_asm_align(jit_asm *a, unsigned n);
 void jit_x86_nop_align(jit_asm *a, unsigned n);
 /* Raw 32-bit data (tables placed in the code). */
 void jit_asm_u32(jit_asm *a, uint32_t v);
+/* Address-size prefix (67) for the next instruction: 32-bit addressing,
+** the sum wrapping modulo 2^32 before a segment base is added. */
+void jit_x86_addr32(jit_asm *a);
 
 #endif
