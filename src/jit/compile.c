@@ -311,6 +311,16 @@ static void alu_imm(jit_asm *a, jit_alu op, jit_reg d, jit_reg x, uint32_t imm) 
 /* d = x shifted by an immediate; 32-bit forms sign-extend the result. */
 static void shift_imm(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg x, uint32_t n) {
   n &= w ? 63 : 31;
+  if (!w && n && op == JIT_SHR) {          /* bit 31 is 0: the zero-extension is the sign's */
+    jit_x86_mov_rr(a, false, d, x);
+    jit_x86_shift_ri(a, JIT_SHR, false, d, (uint8_t)n);
+    return;
+  }
+  if (!w && op == JIT_SAR) {               /* sar of the sign-extended value: 2, not 3 */
+    sx32(a, d, x);
+    if (n) jit_x86_shift_ri(a, JIT_SAR, true, d, (uint8_t)n);
+    return;
+  }
   if (!w) {
     if (n) {
       jit_x86_mov_rr(a, false, d, x);
@@ -343,15 +353,13 @@ static void rotate_cl(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg count
 
 /* d = (u)max/min via a compare and cmov on the scratch register. */
 static void select3(jit_asm *a, jit_cc take_y, jit_reg d, jit_reg x, jit_reg y) {
-  if (d == x) {
-    jit_x86_alu_rr(a, JIT_CMP, true, x, y);
-    jit_x86_cmov(a, take_y, true, d, y);
+  jit_x86_alu_rr(a, JIT_CMP, true, x, y);
+  if (d == y) {                            /* d holds y already: take x unless cc */
+    jit_x86_cmov(a, (jit_cc)(take_y ^ 1), true, d, x);
     return;
   }
-  jit_x86_mov_rr(a, true, JIT_SCRATCH, x);
-  jit_x86_alu_rr(a, JIT_CMP, true, JIT_SCRATCH, y);
-  jit_x86_cmov(a, take_y, true, JIT_SCRATCH, y);
-  jit_x86_mov_rr(a, true, d, JIT_SCRATCH);
+  mov64(a, d, x);                          /* mov leaves the flags */
+  jit_x86_cmov(a, take_y, true, d, y);
 }
 
 /* Division and remainder with every GP corner case handled in code, so
@@ -697,9 +705,13 @@ static void emit_insn(compiler *c, uint32_t idx) {
   case PVM_OP_NEG_ADD_IMM_32:
   case PVM_OP_NEG_ADD_IMM_64: {
     bool w = op == PVM_OP_NEG_ADD_IMM_64;
-    if (A != B) jit_x86_mov_rr(a, w, A, B);
-    jit_x86_unary(a, JIT_NEG, w, A);
-    if (i1) jit_x86_alu_ri(a, JIT_ADD, w, A, simm(i1));
+    if (A != B) {                          /* imm - B: 2 instructions, not 3 */
+      load_imm(a, A, w ? sext(i1) : i1);
+      jit_x86_alu_rr(a, JIT_SUB, w, A, B);
+    } else {
+      jit_x86_unary(a, JIT_NEG, w, A);
+      if (i1) jit_x86_alu_ri(a, JIT_ADD, w, A, simm(i1));
+    }
     if (!w) sx32(a, A, A);
     break;
   }
@@ -765,17 +777,13 @@ static void emit_insn(compiler *c, uint32_t idx) {
   case PVM_OP_ROT_R_64: rotate_cl(a, JIT_ROR, true, D, B, A, false, 0); break;
   case PVM_OP_ROT_R_32: rotate_cl(a, JIT_ROR, false, D, B, A, false, 0); break;
   case PVM_OP_AND_INV: jit_x86_andn(a, true, D, B, A); break;
-  case PVM_OP_OR_INV:
-    jit_x86_mov_rr(a, true, JIT_SCRATCH, B);
-    jit_x86_unary(a, JIT_NOT, true, JIT_SCRATCH);
-    jit_x86_alu_rr(a, JIT_OR, true, JIT_SCRATCH, A);
-    jit_x86_mov_rr(a, true, D, JIT_SCRATCH);
+  case PVM_OP_OR_INV:                      /* A | ~B = ~(~A & B): andn has 3 operands */
+    jit_x86_andn(a, true, D, A, B);
+    jit_x86_unary(a, JIT_NOT, true, D);
     break;
-  case PVM_OP_XNOR:
-    jit_x86_mov_rr(a, true, JIT_SCRATCH, A);
-    jit_x86_alu_rr(a, JIT_XOR, true, JIT_SCRATCH, B);
-    jit_x86_unary(a, JIT_NOT, true, JIT_SCRATCH);
-    jit_x86_mov_rr(a, true, D, JIT_SCRATCH);
+  case PVM_OP_XNOR:                        /* ~(A ^ B), commutative */
+    alu3(a, JIT_XOR, true, true, D, A, B);
+    jit_x86_unary(a, JIT_NOT, true, D);
     break;
   case PVM_OP_MAX: select3(a, JIT_CC_L, D, A, B); break;
   case PVM_OP_MAX_U: select3(a, JIT_CC_B, D, A, B); break;

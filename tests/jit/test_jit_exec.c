@@ -3,7 +3,10 @@
 ** edge values a wrong choice would get wrong: guest addresses computed in
 ** the memory operand (32-bit wrap, high register bits, sign of the
 ** offset, page and 2^32 crossings, faults), in both code forms (FSGSBASE:
-** gs:[base32 + disp]; without: ecx, then [r15 + rcx]).  Every run compares
+** gs:[base32 + disp]; without: ecx, then [r15 + rcx]); register-only
+** rewrites (32-bit shifts whose sign extension is elided or folded,
+** min/max, or_inv, xnor, neg_add_imm) under every aliasing of their
+** operands, at sign bits and 32-bit boundaries.  Every run compares
 ** status, pc, gas, registers, the exit argument and the mapped memory.
 */
 #include <setjmp.h>
@@ -59,13 +62,14 @@ typedef struct outcome {
 } outcome;
 
 static nub_pvm_mem *mem;
+static bool with_pages = true;             /* false: ALU cases, no memory needed */
 
 static void run(const nub_pvm_engine *e, const nub_pvm_program *prog, void *code,
                 const uint64_t *regs, int64_t gas, outcome *o) {
   nub_pvm_error err;
   nub_pvm_vm vm;
   assert_int_equal(nub_pvm_mem_reset(mem, &err), PVM_OK);
-  for (size_t p = 0; p < NPAGES; p++) {
+  for (size_t p = 0; p < NPAGES && with_pages; p++) {
     uint8_t fill[PVM_PAGE_SIZE];
     for (uint32_t i = 0; i < PVM_PAGE_SIZE; i++) fill[i] = (uint8_t)(i * 7 + 0x81 + p * 16);
     assert_int_equal(nub_pvm_mem_map(mem, pages[p].at, PVM_PAGE_SIZE, pages[p].acc, &err), PVM_OK);
@@ -80,7 +84,7 @@ static void run(const nub_pvm_engine *e, const nub_pvm_program *prog, void *code
   o->exit_arg = o->status == PVM_FAULT || o->status == PVM_HOST ? vm.exit_arg : 0;
   memcpy(o->regs, vm.regs, sizeof o->regs);
   nub_pvm_vm_fini(&vm);
-  for (size_t p = 0; p < NPAGES; p++)
+  for (size_t p = 0; p < NPAGES && with_pages; p++)
     assert_int_equal(nub_pvm_mem_read(mem, pages[p].at, o->mem[p], PVM_PAGE_SIZE, &err), PVM_OK);
 }
 
@@ -108,27 +112,36 @@ static unsigned jit_forms(uint32_t forms[2]) {
   return n;
 }
 
-/* Run prog on the interpreter and on each JIT form; returns the status. */
-static nub_pvm_status compare(const nub_pvm_program *prog, const uint64_t *regs, int64_t gas,
-                              const char *what) {
+/* Run prog on the interpreter and on each JIT form from each of nregs
+** register files; returns the status of the last run. */
+static nub_pvm_status compare_many(const nub_pvm_program *prog, const uint64_t (*regs)[PVM_REGS],
+                                   size_t nregs, int64_t gas, const char *what) {
   static outcome want, got;
   uint32_t forms[2];
   unsigned n = jit_forms(forms);
+  nub_jit_code *code[2];
   nub_pvm_error err;
   /* cmocka puts its own SIGSEGV handler in place for every test */
   assert_int_equal(nub_jit_thread_prepare(&err), PVM_OK);
-  run(&nub_pvm_engine_interp, prog, NULL, regs, gas, &want);
-  for (unsigned f = 0; f < n; f++) {
-    nub_jit_code *code;
-    char label[160];
-    assert_int_equal(jit_compile_features(prog, forms[f], &code, &err), PVM_OK);
-    run(&nub_jit_engine, prog, code, regs, gas, &got);
-    snprintf(label, sizeof label, "%s (%s)", what,
-             forms[f] & JIT_CPU_FSGSBASE ? "gs:[base32]" : "[r15 + rcx]");
-    same(&want, &got, label);
-    nub_jit_code_free(code);
+  for (unsigned f = 0; f < n; f++)
+    assert_int_equal(jit_compile_features(prog, forms[f], &code[f], &err), PVM_OK);
+  for (size_t r = 0; r < nregs; r++) {
+    run(&nub_pvm_engine_interp, prog, NULL, regs[r], gas, &want);
+    for (unsigned f = 0; f < n; f++) {
+      char label[200];
+      run(&nub_jit_engine, prog, code[f], regs[r], gas, &got);
+      snprintf(label, sizeof label, "%s, registers %zu (%s)", what, r,
+               forms[f] & JIT_CPU_FSGSBASE ? "gs:[base32]" : "[r15 + rcx]");
+      same(&want, &got, label);
+    }
   }
+  for (unsigned f = 0; f < n; f++) nub_jit_code_free(code[f]);
   return want.status;
+}
+
+static nub_pvm_status compare(const nub_pvm_program *prog, const uint64_t *regs, int64_t gas,
+                              const char *what) {
+  return compare_many(prog, (const uint64_t(*)[PVM_REGS])regs, 1, gas, what);
 }
 
 static uint64_t sext32(uint32_t v) { return (uint64_t)(int64_t)(int32_t)v; }
@@ -226,6 +239,85 @@ static void absolute_accesses_are_unsigned(void **state) {
   print_message("%u runs\n", runs);
 }
 
+
+/* ---- register-only rewrites ---- */
+
+static const uint64_t edge_values[] = {
+  0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x8000000000000000ull, UINT64_MAX,
+  0xFFFFFFFF80000000ull, 0x123456789ABCDEF0ull,
+};
+#define NEDGE ARRAY_LEN(edge_values)
+/* guest registers in rax, rdx, rbx and r12 (and r5 for halting) */
+static const uint8_t alias_regs[] = {7, 8, 0, 10};
+#define NALIAS ARRAY_LEN(alias_regs)
+
+static const char *op_name(nub_pvm_op which) {
+  return nub_pvm_isa(PVM_PROFILE_GP07)[nub_pvm_opcode_of(PVM_PROFILE_GP07, which)].name;
+}
+
+static void three_register_rewrites_under_aliasing(void **state) {
+  static const nub_pvm_op ops[] = {
+    PVM_OP_MAX, PVM_OP_MAX_U, PVM_OP_MIN, PVM_OP_MIN_U, PVM_OP_OR_INV, PVM_OP_XNOR,
+  };
+  static uint64_t regs[NEDGE * NEDGE][PVM_REGS];
+  unsigned programs = 0;
+  (void)state;
+  with_pages = false;
+  for (size_t o = 0; o < ARRAY_LEN(ops); o++)
+    for (size_t d = 0; d < NALIAS; d++)
+      for (size_t x = 0; x < NALIAS; x++)
+        for (size_t y = 0; y < NALIAS; y++) {
+          op insn = {ops[o], .ra = alias_regs[x], .rb = alias_regs[y], .rd = alias_regs[d]};
+          nub_pvm_program *prog = build(&insn, 1);
+          for (size_t i = 0; i < NEDGE * NEDGE; i++) {
+            for (int r = 0; r < PVM_REGS; r++) regs[i][r] = 0x0101010101010101ull * (uint64_t)(r + 1);
+            regs[i][alias_regs[x]] = edge_values[i / NEDGE];
+            regs[i][alias_regs[y]] = edge_values[i % NEDGE];   /* wins when x = y */
+          }
+          char what[96];
+          snprintf(what, sizeof what, "%s r%u, r%u -> r%u", op_name(ops[o]), alias_regs[x],
+                   alias_regs[y], alias_regs[d]);
+          compare_many(prog, (const uint64_t(*)[PVM_REGS])regs, NEDGE * NEDGE, 10, what);
+          nub_pvm_program_free(prog);
+          programs++;
+        }
+  with_pages = true;
+  print_message("%u programs, %zu register files each\n", programs, NEDGE * NEDGE);
+}
+
+static void register_immediate_rewrites_under_aliasing(void **state) {
+  static const nub_pvm_op ops[] = {
+    PVM_OP_SHLO_R_IMM_32, PVM_OP_SHAR_R_IMM_32, PVM_OP_SHLO_L_IMM_32, PVM_OP_NEG_ADD_IMM_32,
+    PVM_OP_NEG_ADD_IMM_64,
+  };
+  /* shift counts 0, 1, 31 and past the width (taken mod 32); the
+  ** immediates as nu_X, so 0x80000000 reads as its sign extension */
+  static const uint32_t imms[] = {0, 1, 17, 31, 32, 33, 63, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF};
+  static uint64_t regs[NEDGE][PVM_REGS];
+  unsigned programs = 0;
+  (void)state;
+  with_pages = false;
+  for (size_t o = 0; o < ARRAY_LEN(ops); o++)
+    for (size_t d = 0; d < NALIAS; d++)
+      for (size_t x = 0; x < NALIAS; x++)
+        for (size_t i = 0; i < ARRAY_LEN(imms); i++) {
+          op insn = {ops[o], .ra = alias_regs[d], .rb = alias_regs[x], .x = sext32(imms[i])};
+          nub_pvm_program *prog = build(&insn, 1);
+          for (size_t v = 0; v < NEDGE; v++) {
+            for (int r = 0; r < PVM_REGS; r++) regs[v][r] = 0x0101010101010101ull * (uint64_t)(r + 1);
+            regs[v][alias_regs[x]] = edge_values[v];
+          }
+          char what[96];
+          snprintf(what, sizeof what, "%s r%u, r%u, 0x%x", op_name(ops[o]), alias_regs[d],
+                   alias_regs[x], imms[i]);
+          compare_many(prog, (const uint64_t(*)[PVM_REGS])regs, NEDGE, 10, what);
+          nub_pvm_program_free(prog);
+          programs++;
+        }
+  with_pages = true;
+  print_message("%u programs, %zu register files each\n", programs, NEDGE);
+}
+
 int main(void) {
   nub_pvm_error err;
   if (nub_pvm_mem_new(&mem, &err)) {
@@ -237,6 +329,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(indirect_accesses_wrap_modulo_2_32),
     cmocka_unit_test(absolute_accesses_are_unsigned),
+    cmocka_unit_test(three_register_rewrites_under_aliasing),
+    cmocka_unit_test(register_immediate_rewrites_under_aliasing),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   nub_pvm_mem_free(mem);
