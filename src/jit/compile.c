@@ -153,6 +153,8 @@ static void emit_enter(compiler *c) {
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_RDX);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE), JIT_RDI);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP), JIT_RSI);
+  jit_x86_lea_label(a, JIT_RSI, c->table);
+  jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TABLE), JIT_RSI);
   jit_x86_load(a, JIT_U64, JIT_MEMBASE, jit_mem_bd(JIT_RDI, JIT_ST_MEM_BASE));
   if (c->gas_reg) {                        /* gs base = memory, r15 = gas */
     jit_x86_rdgsbase(a, JIT_RSI);
@@ -554,11 +556,11 @@ static void djump(compiler *c, uint32_t idx) {
   jit_x86_shift_ri(a, JIT_ROR, false, JIT_SCRATCH, 1);   /* odd -> bit 31 set */
   jit_x86_alu_ri(a, JIT_CMP, false, JIT_SCRATCH, (int32_t)c->prog->blob.jump_count);
   jit_x86_jcc(a, JIT_CC_A, c->djump_out);
-  jit_x86_push(a, JIT_RAX);
-  jit_x86_lea_label(a, JIT_RAX, c->table);
-  jit_x86_load(a, JIT_I32, JIT_SCRATCH, jit_mem_bi(JIT_RAX, JIT_SCRATCH, 2, 0));
-  jit_x86_alu_rr(a, JIT_ADD, true, JIT_SCRATCH, JIT_RAX);
-  jit_x86_pop(a, JIT_RAX);
+  /* slot address from the frame, plus the slot: no second register (a
+  ** push/pop of rax and a lea before, 6 instructions against 4) */
+  jit_x86_shift_ri(a, JIT_SHL, true, JIT_SCRATCH, 3);
+  jit_x86_alu_rm(a, JIT_ADD, true, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_TABLE));
+  jit_x86_alu_rm(a, JIT_ADD, true, JIT_SCRATCH, jit_mem_bd(JIT_SCRATCH, 0));
   jit_x86_jmp_r(a, JIT_SCRATCH);
 }
 
@@ -847,20 +849,26 @@ static void flush_cold(compiler *c) {
   jit_asm_close_scope(a, labels, fixups);
 }
 
-/* Table slot k (address 2k) holds the offset of its target's block entry
-** from the table start, or of the panic stub. */
+/* Table slot k (address 2k), 8 bytes, holds the distance from the slot
+** itself to its target's block entry, or to the panic stub: djump adds
+** the slot to its own address. */
+static void table_slot(jit_asm *a, size_t to) {
+  uint64_t rel = (uint64_t)to - (uint64_t)jit_asm_pos(a);   /* negative: wraps */
+  jit_asm_u32(a, (uint32_t)rel);
+  jit_asm_u32(a, (uint32_t)(rel >> 32));
+}
+
 static void emit_table(compiler *c) {
   jit_asm *a = &c->a;
-  jit_asm_align(a, 4);
+  jit_asm_align(a, 8);
   jit_label_bind(a, c->table);
-  size_t base = jit_asm_pos(a), bad = a->oom ? 0 : a->labels[c->djump_bad];
+  size_t bad = a->oom ? 0 : a->labels[c->djump_bad];
   const nub_pvm_program *p = c->prog;
-  jit_asm_u32(a, (uint32_t)(bad - base));
+  table_slot(a, bad);
   for (uint32_t j = 0; j < p->blob.jump_count; j++) {
     uint32_t t = nub_pvm_blob_jump_entry(&p->blob, j);
-    size_t to = p->unrunnable || !nub_pvm_program_is_block_start(p, t)
-              ? bad : block_entry(c, jit_start_index(c->rank, &p->blob, t));
-    jit_asm_u32(a, (uint32_t)(to - base));
+    table_slot(a, p->unrunnable || !nub_pvm_program_is_block_start(p, t)
+                  ? bad : block_entry(c, jit_start_index(c->rank, &p->blob, t)));
   }
 }
 

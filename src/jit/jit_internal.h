@@ -27,12 +27,13 @@ extern const jit_reg jit_guest_reg[PVM_REGS];
 #define JIT_FRAME_DJUMP  20    /* u32: pc of the last dynamic jump */
 #define JIT_FRAME_TMP    24    /* u64: entry target, then exit pc */
 #define JIT_FRAME_OLDGS  32    /* u64: the gs base before entry (FSGSBASE) */
-#define JIT_FRAME_SIZE   40    /* keeps rsp 16-byte aligned in guest code */
+#define JIT_FRAME_TABLE  40    /* u64: address of the dynamic-jump table */
+#define JIT_FRAME_SIZE   56    /* keeps rsp 16-byte aligned in guest code */
 /* the caller's call pushed 8 bytes, the entry pushes 6 registers */
 #define JIT_ENTRY_SAVED  6
 NUB_STATIC_ASSERT((8 + 8 * JIT_ENTRY_SAVED + JIT_FRAME_SIZE) % 16 == 0,
                   "rsp is 16-byte aligned in guest code");
-NUB_STATIC_ASSERT(JIT_FRAME_OLDGS + 8 <= JIT_FRAME_SIZE, "the frame holds its last slot");
+NUB_STATIC_ASSERT(JIT_FRAME_TABLE + 8 <= JIT_FRAME_SIZE, "the frame holds its last slot");
 
 /* Per-run state the entry and exit code read and write (on nub_jit_run's
 ** stack; the fault handler reaches it through thread-local storage). */

@@ -613,3 +613,8 @@ void jit_x86_addr32(jit_asm *a) {
   put8(&o, 0x67);
   emit(a, &o);
 }
+
+/* dst = dst op [m] (the reg, r/m direction: opcode op * 8 + 3). */
+void jit_x86_alu_rm(jit_asm *a, jit_alu op, bool w, jit_reg dst, jit_mem m) {
+  enc_rm(a, 0, w, (uint32_t)op << 3 | 3, 1, dst, m, false, 0, 0);
+}

@@ -199,5 +199,7 @@ void jit_asm_u32(jit_asm *a, uint32_t v);
 /* Address-size prefix (67) for the next instruction: 32-bit addressing,
 ** the sum wrapping modulo 2^32 before a segment base is added. */
 void jit_x86_addr32(jit_asm *a);
+/* dst = dst op [m]. */
+void jit_x86_alu_rm(jit_asm *a, jit_alu op, bool w, jit_reg dst, jit_mem m);
 
 #endif

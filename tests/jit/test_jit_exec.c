@@ -6,7 +6,9 @@
 ** gs:[base32 + disp]; without: ecx, then [r15 + rcx]); register-only
 ** rewrites (32-bit shifts whose sign extension is elided or folded,
 ** min/max, or_inv, xnor, neg_add_imm) under every aliasing of their
-** operands, at sign bits and 32-bit boundaries.  Every run compares
+** operands, at sign bits and 32-bit boundaries; dynamic jumps through
+** the self-relative table (every slot, invalid targets, odd addresses,
+** past the end, the halt address, 32-bit wrap).  Every run compares
 ** status, pc, gas, registers, the exit argument and the mapped memory.
 */
 #include <setjmp.h>
@@ -318,6 +320,73 @@ static void register_immediate_rewrites_under_aliasing(void **state) {
   print_message("%u programs, %zu register files each\n", programs, NEDGE);
 }
 
+/* ---- dynamic jumps ---- */
+
+/* jump_ind (or load_imm_jump_ind) r2 + off through a table of block
+** starts, one instruction that starts no block and a repeat; each target
+** leaves its mark in r1. */
+static nub_pvm_program *djump_program(nub_pvm_op jump, uint32_t off) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t l1 = nub_pvm_builder_label(b), l2 = nub_pvm_builder_label(b),
+           mid = nub_pvm_builder_label(b);
+  uint8_t *blob;
+  size_t len;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
+  if (jump == PVM_OP_JUMP_IND) nub_pvm_builder_insn(b, jump, 2, 0, 0, sext32(off), 0);
+  else nub_pvm_builder_insn(b, jump, 2, 2, 0, 77, sext32(off));   /* address from the old r2 */
+  nub_pvm_builder_bind(b, l1);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 1, 0, 0, 11, 0);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, l2);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 1, 0, 0, 22, 0);
+  nub_pvm_builder_bind(b, mid);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 1, 0, 0, 33, 0);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  nub_pvm_builder_jump_entry(b, l1);
+  nub_pvm_builder_jump_entry(b, l2);
+  nub_pvm_builder_jump_entry(b, mid);
+  nub_pvm_builder_jump_entry(b, l1);
+  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
+  nub_pvm_builder_free(b);
+  if (rc) fail_msg("builder: %s", err.msg);
+  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
+  free(blob);
+  return prog;
+}
+
+static void dynamic_jumps_through_every_slot(void **state) {
+  static const uint64_t targets[] = {
+    0, 1, 2, 3, 4, 6, 8, 10, 12, 0x80000000, 0xFFFFFFFE, PVM_HALT_ADDRESS,
+    PVM_HALT_ADDRESS - 2, 0x100000002ull, 0xFFFFFFFFFFFF0000ull, 0xFFFFFFFF00000004ull,
+  };
+  static const uint32_t offs[] = {0, 2, 0xFFFFFFFE, 0x10000};
+  static const nub_pvm_op ops[] = {PVM_OP_JUMP_IND, PVM_OP_LOAD_IMM_JUMP_IND};
+  static uint64_t regs[ARRAY_LEN(targets)][PVM_REGS];
+  unsigned statuses[PVM_HOST + 1] = {0};
+  (void)state;
+  with_pages = false;
+  for (size_t v = 0; v < ARRAY_LEN(targets); v++) {
+    for (int r = 0; r < PVM_REGS; r++) regs[v][r] = 0x0101010101010101ull * (uint64_t)(r + 1);
+    regs[v][2] = targets[v];
+  }
+  for (size_t o = 0; o < ARRAY_LEN(ops); o++)
+    for (size_t i = 0; i < ARRAY_LEN(offs); i++) {
+      nub_pvm_program *prog = djump_program(ops[o], offs[i]);
+      char what[96];
+      snprintf(what, sizeof what, "%s r2 + 0x%x", op_name(ops[o]), offs[i]);
+      for (size_t v = 0; v < ARRAY_LEN(targets); v++)
+        statuses[compare_many(prog, (const uint64_t(*)[PVM_REGS])&regs[v], 1, 100, what)]++;
+      nub_pvm_program_free(prog);
+    }
+  with_pages = true;
+  /* valid slots halt after their target, the rest panic or halt directly */
+  assert_true(statuses[PVM_HALT] > 0 && statuses[PVM_PANIC] > 0);
+  print_message("%u halt, %u panic\n", statuses[PVM_HALT], statuses[PVM_PANIC]);
+}
+
 int main(void) {
   nub_pvm_error err;
   if (nub_pvm_mem_new(&mem, &err)) {
@@ -331,6 +400,7 @@ int main(void) {
     cmocka_unit_test(absolute_accesses_are_unsigned),
     cmocka_unit_test(three_register_rewrites_under_aliasing),
     cmocka_unit_test(register_immediate_rewrites_under_aliasing),
+    cmocka_unit_test(dynamic_jumps_through_every_slot),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   nub_pvm_mem_free(mem);

@@ -695,6 +695,31 @@ static void test_golden_text(void **state) {
   done(&a);
 }
 
+/* op reg, [mem]: every operation, both widths, every register and every
+** address form. */
+static void alu_rm_at(jit_mem m, void *ud) {
+  const alu_mem_case *c = ud;
+  unsigned bits = c->w ? 64 : 32;
+  jit_asm a = fresh();
+  jit_x86_alu_rm(&a, (jit_alu)c->op, c->w, (jit_reg)c->reg, m);
+  expect(&a, 0, alu_mn[c->op], 2, (want[]){R(bits, c->reg), M(bits, m)});
+  done(&a);
+}
+
+static void test_alu_rm(void **state) {
+  (void)state;
+  for (int op = JIT_ADD; op <= JIT_CMP; op++)
+    for (int w = 0; w < 2; w++) {
+      alu_mem_case c = {op, w, 0, classes[(unsigned)(op + w) % NCLASSES]};
+      each_mem(alu_rm_at, &c);
+    }
+  for (int r = 0; r < 16; r++) {
+    alu_mem_case c = {JIT_ADD, 1, 0, r};
+    alu_rm_at(jit_mem_bd(JIT_RSP, 40), &c);
+    alu_rm_at(jit_mem_bd((jit_reg)r, 0), &c);
+  }
+}
+
 /* The address-size prefix before a gs access: 32-bit registers in the
 ** address, every base class, the absolute form, and the disp unchanged. */
 static void test_addr32(void **state) {
@@ -826,7 +851,7 @@ int main(void) {
     cmocka_unit_test(test_unary_shift), cmocka_unit_test(test_bmi),
     cmocka_unit_test(test_bitops),      cmocka_unit_test(test_setcc_cmov),
     cmocka_unit_test(test_jumps),       cmocka_unit_test(test_labels_and_data),
-    cmocka_unit_test(test_golden_text),  cmocka_unit_test(test_addr32),  cmocka_unit_test(test_offset_jumps),
+    cmocka_unit_test(test_golden_text),  cmocka_unit_test(test_addr32),  cmocka_unit_test(test_alu_rm),  cmocka_unit_test(test_offset_jumps),
     cmocka_unit_test(test_nop_align),
     cmocka_unit_test(test_take),
   };
