@@ -353,7 +353,7 @@ static void rotate_cl(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg count
   if (!w) sx32(a, d, d);
 }
 
-/* d = (u)max/min via a compare and cmov on the scratch register. */
+/* d = (u)max/min: compare, then cmov (into y's register when d is y). */
 static void select3(jit_asm *a, jit_cc take_y, jit_reg d, jit_reg x, jit_reg y) {
   jit_x86_alu_rr(a, JIT_CMP, true, x, y);
   if (d == y) {                            /* d holds y already: take x unless cc */
@@ -556,8 +556,9 @@ static void djump(compiler *c, uint32_t idx) {
   jit_x86_shift_ri(a, JIT_ROR, false, JIT_SCRATCH, 1);   /* odd -> bit 31 set */
   jit_x86_alu_ri(a, JIT_CMP, false, JIT_SCRATCH, (int32_t)c->prog->blob.jump_count);
   jit_x86_jcc(a, JIT_CC_A, c->djump_out);
-  /* slot address from the frame, plus the slot: no second register (a
-  ** push/pop of rax and a lea before, 6 instructions against 4) */
+  /* rcx = &table[k] (the table's address is in the frame), then plus the
+  ** slot's content: no second register is needed (before: a push/pop of
+  ** rax around a lea of the table, 6 instructions against 4) */
   jit_x86_shift_ri(a, JIT_SHL, true, JIT_SCRATCH, 3);
   jit_x86_alu_rm(a, JIT_ADD, true, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_TABLE));
   jit_x86_alu_rm(a, JIT_ADD, true, JIT_SCRATCH, jit_mem_bd(JIT_SCRATCH, 0));
