@@ -35,6 +35,10 @@ NUB_STATIC_ASSERT((8 + 8 * JIT_ENTRY_SAVED + JIT_FRAME_SIZE) % 16 == 0,
                   "rsp is 16-byte aligned in guest code");
 NUB_STATIC_ASSERT(JIT_FRAME_TABLE + 8 <= JIT_FRAME_SIZE, "the frame holds its last slot");
 
+/* Loop entries (block heads a later branch jumps back to) start on this
+** boundary: a 64-byte line (docs/jit.md, Performance). */
+#define JIT_LOOP_ALIGN 64u
+
 /* Per-run state the entry and exit code read and write (on nub_jit_run's
 ** stack; the fault handler reaches it through thread-local storage). */
 typedef struct jit_vmstate {
