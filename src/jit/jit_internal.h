@@ -11,9 +11,9 @@
 #include "x86.h"
 
 /* Host registers: rcx is the one scratch register (also the shift count
-** and the guest address of every memory access), rsp the native stack
+** and the guest address of an access without FSGSBASE), rsp the native stack
 ** with the run frame.  With FSGSBASE the guest memory base is the gs base
-** (accesses are gs:[rcx]) and r15 holds the gas counter; without it r15
+** (accesses are gs:[base32 + disp]) and r15 holds the gas counter; without it r15
 ** is the memory base ([r15 + rcx]) and gas lives in the frame. */
 #define JIT_SCRATCH JIT_RCX
 #define JIT_MEMBASE JIT_R15
@@ -27,12 +27,17 @@ extern const jit_reg jit_guest_reg[PVM_REGS];
 #define JIT_FRAME_DJUMP  20    /* u32: pc of the last dynamic jump */
 #define JIT_FRAME_TMP    24    /* u64: entry target, then exit pc */
 #define JIT_FRAME_OLDGS  32    /* u64: the gs base before entry (FSGSBASE) */
-#define JIT_FRAME_SIZE   40    /* keeps rsp 16-byte aligned in guest code */
+#define JIT_FRAME_TABLE  40    /* u64: address of the dynamic-jump table */
+#define JIT_FRAME_SIZE   56    /* keeps rsp 16-byte aligned in guest code */
 /* the caller's call pushed 8 bytes, the entry pushes 6 registers */
 #define JIT_ENTRY_SAVED  6
 NUB_STATIC_ASSERT((8 + 8 * JIT_ENTRY_SAVED + JIT_FRAME_SIZE) % 16 == 0,
                   "rsp is 16-byte aligned in guest code");
-NUB_STATIC_ASSERT(JIT_FRAME_OLDGS + 8 <= JIT_FRAME_SIZE, "the frame holds its last slot");
+NUB_STATIC_ASSERT(JIT_FRAME_TABLE + 8 <= JIT_FRAME_SIZE, "the frame holds its last slot");
+
+/* Loop entries (block heads a later branch jumps back to) start on this
+** boundary: a 64-byte line (docs/jit.md, Performance). */
+#define JIT_LOOP_ALIGN 64u
 
 /* Per-run state the entry and exit code read and write (on nub_jit_run's
 ** stack; the fault handler reaches it through thread-local storage). */
@@ -53,7 +58,7 @@ typedef struct jit_vmstate {
 #define JIT_ST_EXIT_PC  offsetof(jit_vmstate, exit_pc)
 
 /* Side table row: the host instruction at native offset off performs the
-** guest access of the instruction at pc (its address is in rcx). */
+** guest access of the instruction at pc (the handler recomputes its address). */
 typedef struct jit_fault_entry {
   uint32_t off;
   uint32_t pc;
@@ -111,6 +116,15 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
 
 /* Runtime hooks the generated code calls. */
 uint64_t jit_rt_sbrk(nub_pvm_mem *mem, uint64_t size);
+
+/* The guest register a load or store adds its offset (the first
+** immediate) to, modulo 2^32, or -1 for an absolute address: rB in the
+** two-register forms (load_ind_*, store_ind_*), rA in store_imm_ind_*,
+** none in the others.  The compiler emits accesses and the fault handler
+** recomputes their addresses by this one rule. */
+static inline int jit_access_base(unsigned format, unsigned ra, unsigned rb) {
+  return format == PVM_FMT_REG_REG_IMM ? (int)rb : format == PVM_FMT_REG_IMM_IMM ? (int)ra : -1;
+}
 
 /* Width and direction of a guest memory instruction (0 width: none). */
 unsigned jit_op_width(unsigned op);

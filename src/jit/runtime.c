@@ -61,6 +61,25 @@ static void chain(int sig, siginfo_t *si, void *uc) {
   }
 }
 
+/* The signal context's slot of each host register (ModRM order). */
+static const uint8_t greg_slot[16] = {
+  REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+  REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
+};
+
+/* The guest address of the access at pc, from its operands and the guest
+** registers in the context: the faulting instruction wrote nothing, so
+** its base register still holds what the address was computed from (with
+** FSGSBASE the code never puts the address in a register). */
+static uint32_t fault_address(const nub_jit_code *code, uint32_t pc, const greg_t *gr) {
+  nub_pvm_insn in;
+  pvm_decode(code->isa, &code->prog->blob, pc, &in);
+  int base = jit_access_base(in.format, in.ra, in.rb);
+  uint32_t addr = (uint32_t)in.imm_x;
+  if (base >= 0) addr += (uint32_t)gr[greg_slot[jit_guest_reg[base]]];
+  return addr;
+}
+
 static void on_segv(int sig, siginfo_t *si, void *ucv) {
   ucontext_t *uc = ucv;
   const nub_jit_code *code = tls_run.code;
@@ -72,7 +91,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv) {
       /* a fault site is a valid load or store: its op is the profile's */
       unsigned op = code->isa[code->prog->blob.code[site->pc]].op;
       uint32_t page = 0;
-      int rc = pvm_mem_check(tls_run.st->mem, (uint32_t)gr[REG_RCX], jit_op_width(op),
+      int rc = pvm_mem_check(tls_run.st->mem, fault_address(code, site->pc, gr), jit_op_width(op),
                              jit_op_is_store(op), code->ro_store_faults, &page);
       if (rc != PVM_OK) {
         tls_run.st->fault_page = page;

@@ -231,3 +231,4 @@ void jit_asm_align(jit_asm *a, unsigned n) {
     jit_ins_end(a, p);
   }
 }
+

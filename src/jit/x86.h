@@ -551,5 +551,16 @@ void jit_asm_align(jit_asm *a, unsigned n);
 void jit_x86_nop_align(jit_asm *a, unsigned n);
 /* Raw 32-bit data (tables placed in the code). */
 JIT_INLINE void jit_asm_u32(jit_asm *a, uint32_t v) { jit_ins_end(a, jit_put32(jit_ins_begin(a), v)); }
+/* Address-size prefix (67) for the next instruction: 32-bit addressing,
+** the sum wrapping modulo 2^32 before a segment base is added. */
+JIT_INLINE void jit_x86_addr32(jit_asm *a) {
+  uint8_t *p = jit_ins_begin(a);
+  *p++ = 0x67;
+  jit_ins_end(a, p);
+}
+/* dst = dst op [m] (the reg, r/m direction: opcode op * 8 + 3). */
+JIT_INLINE void jit_x86_alu_rm(jit_asm *a, jit_alu op, bool w, jit_reg dst, jit_mem m) {
+  jit_enc_rm(a, 0, w, (uint32_t)op << 3 | 3, 1, dst, m, false, 0, 0);
+}
 
 #endif

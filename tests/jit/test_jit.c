@@ -183,7 +183,7 @@ static void leading_zeros_both_paths(void **state) {
 }
 
 /* The entry of a block a later branch jumps back to (its gas check) sits on
-** a 32-byte boundary, whatever precedes it, in both gas forms. */
+** a JIT_LOOP_ALIGN boundary, whatever precedes it, in both gas forms. */
 static void loop_entries_are_aligned(void **state) {
   (void)state;
   const uint32_t forms[] = {nub_jit_cpu_features() & ~JIT_CPU_FSGSBASE,
@@ -206,7 +206,7 @@ static void loop_entries_are_aligned(void **state) {
         if (t > i) continue;                    /* NO_TARGET or forward */
         uint32_t check = (gas_reg ? 10 : 11) + (prog->insns[t].gas > 127 ? 3 : 0);
         uint32_t k = jit_start_index(code->rank, &prog->blob, prog->insns[t].pc);
-        assert_int_equal((uintptr_t)(code->exec + code->body[k] - check) % 32, 0);
+        assert_int_equal((uintptr_t)(code->exec + code->body[k] - check) % JIT_LOOP_ALIGN, 0);
         loops++;
       }
       nub_jit_code_free(code);

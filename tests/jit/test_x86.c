@@ -695,6 +695,70 @@ static void test_golden_text(void **state) {
   done(&a);
 }
 
+/* op reg, [mem]: every operation, both widths, every register and every
+** address form. */
+static void alu_rm_at(jit_mem m, void *ud) {
+  const alu_mem_case *c = ud;
+  unsigned bits = c->w ? 64 : 32;
+  jit_asm a = fresh();
+  jit_x86_alu_rm(&a, (jit_alu)c->op, c->w, (jit_reg)c->reg, m);
+  expect(&a, 0, alu_mn[c->op], 2, (want[]){R(bits, c->reg), M(bits, m)});
+  done(&a);
+}
+
+static void test_alu_rm(void **state) {
+  (void)state;
+  for (int op = JIT_ADD; op <= JIT_CMP; op++)
+    for (int w = 0; w < 2; w++) {
+      alu_mem_case c = {op, w, 0, classes[(unsigned)(op + w) % NCLASSES]};
+      each_mem(alu_rm_at, &c);
+    }
+  for (int r = 0; r < 16; r++) {
+    alu_mem_case c = {JIT_ADD, 1, 0, r};
+    alu_rm_at(jit_mem_bd(JIT_RSP, 40), &c);
+    alu_rm_at(jit_mem_bd((jit_reg)r, 0), &c);
+  }
+}
+
+/* The address-size prefix before a gs access: 32-bit registers in the
+** address, every base class, the absolute form, and the disp unchanged. */
+static void test_addr32(void **state) {
+  (void)state;
+  static const struct { const char *text; } golden[] = {
+    {"movzx esi, byte ptr gs:[r14d]"}, {"mov r13d, gs:[r12d-0x04]"},
+    {"mov gs:[ebp+0x7FFFFFFF], rax"}, {"mov word ptr gs:[r13d], 0x1234"},
+    {"mov rdx, gs:[0x0000000080000000]"}, {"movsxd rax, dword ptr gs:[eax-0x80000000]"},
+  };
+  enum { N = sizeof golden / sizeof golden[0] };
+  jit_mem gs = {JIT_R14, JIT_NOREG, 0, 0, JIT_SEG_GS};
+  jit_asm a = fresh();
+  size_t at[N];
+  at[0] = a.len; jit_x86_addr32(&a); jit_x86_load(&a, JIT_U8, JIT_RSI, gs);
+  gs.base = JIT_R12, gs.disp = -4;
+  at[1] = a.len; jit_x86_addr32(&a); jit_x86_load(&a, JIT_U32, JIT_R13, gs);
+  gs.base = JIT_RBP, gs.disp = INT32_MAX;
+  at[2] = a.len; jit_x86_addr32(&a); jit_x86_store(&a, 8, gs, JIT_RAX);
+  gs.base = JIT_R13, gs.disp = 0;
+  at[3] = a.len; jit_x86_addr32(&a); jit_x86_store_imm(&a, 2, gs, 0x1234);
+  gs.base = JIT_NOREG, gs.disp = INT32_MIN;
+  at[4] = a.len; jit_x86_addr32(&a); jit_x86_load(&a, JIT_U64, JIT_RDX, gs);
+  gs.base = JIT_RAX, gs.disp = INT32_MIN;
+  at[5] = a.len; jit_x86_addr32(&a); jit_x86_load(&a, JIT_I32, JIT_RAX, gs);
+  size_t end = a.len;
+  for (unsigned i = 0; i < N; i++) {
+    ZydisDisassembledInstruction ins;
+    size_t stop = i + 1 < N ? at[i + 1] : end;
+    assert_int_equal(a.code[at[i]], 0x67);
+    assert_true(ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, 0, a.code + at[i],
+                                                   stop - at[i], &ins)));
+    assert_int_equal(ins.info.length, stop - at[i]);
+    assert_int_equal(ins.info.address_width, 32);
+    assert_string_equal(ins.text, golden[i].text);
+    checks++;
+  }
+  done(&a);
+}
+
 /* Loop alignment pads with nops the code falls through: from every start
 ** offset, the padding decodes as nops only and ends on the boundary. */
 static void test_nop_align(void **state) {
@@ -795,7 +859,7 @@ int main(void) {
     cmocka_unit_test(test_unary_shift), cmocka_unit_test(test_bmi),
     cmocka_unit_test(test_bitops),      cmocka_unit_test(test_setcc_cmov),
     cmocka_unit_test(test_jumps),       cmocka_unit_test(test_labels_and_data),
-    cmocka_unit_test(test_golden_text),  cmocka_unit_test(test_offset_jumps),
+    cmocka_unit_test(test_golden_text),  cmocka_unit_test(test_addr32),  cmocka_unit_test(test_alu_rm),  cmocka_unit_test(test_offset_jumps),
     cmocka_unit_test(test_nop_align),
     cmocka_unit_test(test_take),
   };

@@ -1,0 +1,408 @@
+/*
+** The JIT's code choices for speed, each against the interpreter at the
+** edge values a wrong choice would get wrong: guest addresses computed in
+** the memory operand (32-bit wrap, high register bits, sign of the
+** offset, page and 2^32 crossings, faults), in both code forms (FSGSBASE:
+** gs:[base32 + disp]; without: ecx, then [r15 + rcx]); register-only
+** rewrites (32-bit shifts whose sign extension is elided or folded,
+** min/max, or_inv, xnor, neg_add_imm) under every aliasing of their
+** operands, at sign bits and 32-bit boundaries; dynamic jumps through
+** the self-relative table (every slot, invalid targets, odd addresses,
+** past the end, the halt address, 32-bit wrap).  Every run compares
+** status, pc, gas, registers, the exit argument and the mapped memory.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jit/jit_internal.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct op { nub_pvm_op op; uint8_t ra, rb, rd; uint64_t x, y; } op;
+
+/* ops, then a halt through r5 (which the cases leave alone). */
+static nub_pvm_program *build(const op *ops, size_t n) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *blob;
+  size_t len;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
+  for (size_t i = 0; i < n; i++)
+    nub_pvm_builder_insn(b, ops[i].op, ops[i].ra, ops[i].rb, ops[i].rd, ops[i].x, ops[i].y);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
+  nub_pvm_builder_free(b);
+  if (rc) fail_msg("builder: %s", err.msg);
+  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
+  free(blob);
+  return prog;
+}
+
+/* The guest pages of every run: read-write pages at the bottom of the
+** accessible range, around 2^31 and at the top of 2^32, one read-only,
+** each filled with a pattern so that every load reads something distinct. */
+static const struct { uint32_t at; nub_pvm_access acc; } pages[] = {
+  {0x10000, PVM_ACCESS_RW}, {0x20000, PVM_ACCESS_RO}, {0x7FFFF000, PVM_ACCESS_RW},
+  {0x80000000, PVM_ACCESS_RW}, {0xFFFFF000, PVM_ACCESS_RW},
+};
+#define NPAGES ARRAY_LEN(pages)
+
+typedef struct outcome {
+  nub_pvm_status status;
+  uint32_t pc;
+  int64_t gas;
+  uint64_t exit_arg;
+  uint64_t regs[PVM_REGS];
+  uint8_t mem[NPAGES][PVM_PAGE_SIZE];
+} outcome;
+
+static nub_pvm_mem *mem;
+static bool with_pages = true;             /* false: ALU cases, no memory needed */
+
+static void run(const nub_pvm_engine *e, const nub_pvm_program *prog, void *code,
+                const uint64_t *regs, int64_t gas, outcome *o) {
+  nub_pvm_error err;
+  nub_pvm_vm vm;
+  assert_int_equal(nub_pvm_mem_reset(mem, &err), PVM_OK);
+  for (size_t p = 0; p < NPAGES && with_pages; p++) {
+    uint8_t fill[PVM_PAGE_SIZE];
+    for (uint32_t i = 0; i < PVM_PAGE_SIZE; i++) fill[i] = (uint8_t)(i * 7 + 0x81 + p * 16);
+    assert_int_equal(nub_pvm_mem_map(mem, pages[p].at, PVM_PAGE_SIZE, pages[p].acc, &err), PVM_OK);
+    assert_int_equal(nub_pvm_mem_write(mem, pages[p].at, fill, PVM_PAGE_SIZE, &err), PVM_OK);
+  }
+  assert_int_equal(nub_pvm_vm_init(&vm, prog, mem, e, code, &err), PVM_OK);
+  memcpy(vm.regs, regs, sizeof vm.regs);
+  vm.gas = gas;
+  o->status = nub_pvm_vm_run(&vm);
+  o->pc = vm.pc;
+  o->gas = vm.gas;
+  o->exit_arg = o->status == PVM_FAULT || o->status == PVM_HOST ? vm.exit_arg : 0;
+  memcpy(o->regs, vm.regs, sizeof o->regs);
+  nub_pvm_vm_fini(&vm);
+  for (size_t p = 0; p < NPAGES && with_pages; p++)
+    assert_int_equal(nub_pvm_mem_read(mem, pages[p].at, o->mem[p], PVM_PAGE_SIZE, &err), PVM_OK);
+}
+
+static void same(const outcome *a, const outcome *b, const char *what) {
+  if (a->status != b->status || a->pc != b->pc || a->gas != b->gas || a->exit_arg != b->exit_arg)
+    fail_msg("%s: interp %s pc %u gas %lld arg 0x%llx, jit %s pc %u gas %lld arg 0x%llx", what,
+             nub_pvm_status_name(a->status), a->pc, (long long)a->gas,
+             (unsigned long long)a->exit_arg, nub_pvm_status_name(b->status), b->pc,
+             (long long)b->gas, (unsigned long long)b->exit_arg);
+  for (int i = 0; i < PVM_REGS; i++)
+    if (a->regs[i] != b->regs[i])
+      fail_msg("%s: r%d interp 0x%llx jit 0x%llx", what, i, (unsigned long long)a->regs[i],
+               (unsigned long long)b->regs[i]);
+  for (size_t p = 0; p < NPAGES; p++)
+    if (memcmp(a->mem[p], b->mem[p], PVM_PAGE_SIZE))
+      fail_msg("%s: page 0x%x differs", what, pages[p].at);
+}
+
+/* The JIT forms this CPU can run: without FSGSBASE always, with it when
+** the kernel allows wrgsbase. */
+static unsigned jit_forms(uint32_t forms[2]) {
+  unsigned n = 0;
+  forms[n++] = nub_jit_cpu_features() & ~JIT_CPU_FSGSBASE;
+  if (nub_jit_cpu_features() & JIT_CPU_FSGSBASE) forms[n++] = nub_jit_cpu_features();
+  return n;
+}
+
+/* Run prog on the interpreter and on each JIT form from each of nregs
+** register files; returns the status of the last run. */
+static nub_pvm_status compare_many(const nub_pvm_program *prog, const uint64_t (*regs)[PVM_REGS],
+                                   size_t nregs, int64_t gas, const char *what) {
+  static outcome want, got;
+  uint32_t forms[2];
+  unsigned n = jit_forms(forms);
+  nub_jit_code *code[2];
+  nub_pvm_error err;
+  /* cmocka puts its own SIGSEGV handler in place for every test */
+  assert_int_equal(nub_jit_thread_prepare(&err), PVM_OK);
+  for (unsigned f = 0; f < n; f++)
+    assert_int_equal(jit_compile_features(prog, forms[f], &code[f], &err), PVM_OK);
+  for (size_t r = 0; r < nregs; r++) {
+    run(&nub_pvm_engine_interp, prog, NULL, regs[r], gas, &want);
+    for (unsigned f = 0; f < n; f++) {
+      char label[200];
+      run(&nub_jit_engine, prog, code[f], regs[r], gas, &got);
+      snprintf(label, sizeof label, "%s, registers %zu (%s)", what, r,
+               forms[f] & JIT_CPU_FSGSBASE ? "gs:[base32]" : "[r15 + rcx]");
+      same(&want, &got, label);
+    }
+  }
+  for (unsigned f = 0; f < n; f++) nub_jit_code_free(code[f]);
+  return want.status;
+}
+
+static nub_pvm_status compare(const nub_pvm_program *prog, const uint64_t *regs, int64_t gas,
+                              const char *what) {
+  return compare_many(prog, (const uint64_t(*)[PVM_REGS])regs, 1, gas, what);
+}
+
+static uint64_t sext32(uint32_t v) { return (uint64_t)(int64_t)(int32_t)v; }
+
+/* ---- guest addresses ---- */
+
+/* Base register values and offsets whose sum mod 2^32 lands in each
+** interesting place; the register's upper half must not count, nor the
+** offset's sign extend into it. */
+static const struct { uint64_t base; uint32_t off; } sums[] = {
+  {0x10000, 8},                       /* plain */
+  {0x100010000ull, 0x10},             /* upper half set: 0x10010 */
+  {0xFFFFFFFF00010000ull, 0},         /* negative 64-bit value, 0x10000 */
+  {0xFFFFFFF0, 0x10010},              /* wraps to 0x10000 */
+  {0x10008, 0xFFFFFFF8},              /* offset -8: 0x10000 */
+  {0x10000, 0xFFFFFFF8},              /* offset -8: 0xFFF8, below 0x10000: panic */
+  {0x10FFC, 0},                       /* 8 bytes cross into an unmapped page */
+  {0x7FFFFFF8, 0x10},                 /* across 2^31: 0x80000008 */
+  {0x7FFFFFFC, 0},                    /* 8 bytes across 2^31: both pages mapped */
+  {0, 0x80000000},                    /* offset 2^31, not -2^31 */
+  {0x80000000, 0x80000000},           /* wraps to 0: panic */
+  {0xFFFFFFF8, 0},                    /* the last 8 bytes */
+  {0xFFFFFFFC, 0},                    /* 8 bytes across 2^32 */
+  {0xFFFFFFFFFFFFFFFFull, 0},         /* 0xFFFFFFFF */
+  {0x20004, 0},                       /* read-only page */
+  {0x30000, 0x10},                    /* unmapped: fault */
+};
+
+/* Host registers of each encoding class as the base: rbx (r0), rbp (r3:
+** no disp-less form), rax (r7), r12 (r10: needs a SIB), r13 (r11). */
+static const uint8_t bases[] = {0, 3, 7, 10, 11};
+
+static void indirect_accesses_wrap_modulo_2_32(void **state) {
+  static const nub_pvm_op ops[] = {
+    PVM_OP_LOAD_IND_U8, PVM_OP_LOAD_IND_I8, PVM_OP_LOAD_IND_U16, PVM_OP_LOAD_IND_I16,
+    PVM_OP_LOAD_IND_U32, PVM_OP_LOAD_IND_I32, PVM_OP_LOAD_IND_U64, PVM_OP_STORE_IND_U8,
+    PVM_OP_STORE_IND_U16, PVM_OP_STORE_IND_U32, PVM_OP_STORE_IND_U64, PVM_OP_STORE_IMM_IND_U8,
+    PVM_OP_STORE_IMM_IND_U16, PVM_OP_STORE_IMM_IND_U32, PVM_OP_STORE_IMM_IND_U64,
+  };
+  unsigned runs = 0, statuses[PVM_HOST + 1] = {0};
+  (void)state;
+  for (size_t o = 0; o < ARRAY_LEN(ops); o++)
+    for (size_t b = 0; b < ARRAY_LEN(bases); b++)
+      for (int in_place = 0; in_place < 2; in_place++) {   /* value/destination = base */
+        uint8_t base = bases[b], val = in_place ? base : 1;
+        bool imm_store = ops[o] == PVM_OP_STORE_IMM_IND_U8 || ops[o] == PVM_OP_STORE_IMM_IND_U16 ||
+                         ops[o] == PVM_OP_STORE_IMM_IND_U32 || ops[o] == PVM_OP_STORE_IMM_IND_U64;
+        if (imm_store && in_place) continue;
+        for (size_t s = 0; s < ARRAY_LEN(sums); s++) {
+          op insn = imm_store ? (op){ops[o], .ra = base, .x = sext32(sums[s].off), .y = sext32(0xA5C3E1F7)}
+                              : (op){ops[o], .ra = val, .rb = base, .x = sext32(sums[s].off)};
+          nub_pvm_program *prog = build(&insn, 1);
+          uint64_t regs[PVM_REGS];
+          for (int i = 0; i < PVM_REGS; i++) regs[i] = 0xF1E2D3C4B5A69788ull + (uint64_t)i;
+          regs[base] = sums[s].base;
+          char what[128];
+          snprintf(what, sizeof what, "%s r%u, base r%u = 0x%llx, offset 0x%x",
+                   nub_pvm_isa(PVM_PROFILE_GP07)[nub_pvm_opcode_of(PVM_PROFILE_GP07, ops[o])].name,
+                   val, base, (unsigned long long)sums[s].base, sums[s].off);
+          statuses[compare(prog, regs, 10, what)]++;
+          nub_pvm_program_free(prog);
+          runs++;
+        }
+      }
+  /* every outcome the table aims at happened */
+  assert_true(statuses[PVM_HALT] > 0 && statuses[PVM_PANIC] > 0 && statuses[PVM_FAULT] > 0);
+  print_message("%u runs: %u halt, %u panic, %u page fault\n", runs, statuses[PVM_HALT],
+                statuses[PVM_PANIC], statuses[PVM_FAULT]);
+}
+
+static void absolute_accesses_are_unsigned(void **state) {
+  static const nub_pvm_op ops[] = {
+    PVM_OP_LOAD_U8, PVM_OP_LOAD_I16, PVM_OP_LOAD_I32, PVM_OP_LOAD_U64, PVM_OP_STORE_U8,
+    PVM_OP_STORE_U32, PVM_OP_STORE_U64, PVM_OP_STORE_IMM_U16, PVM_OP_STORE_IMM_U64,
+  };
+  static const uint32_t addrs[] = {0x10008, 0x7FFFFFFC, 0x80000000, 0x80000FF8, 0xFFFFFFF8,
+                                   0xFFFFFFFC, 0x20000, 0x30000, 0x8000};
+  unsigned runs = 0;
+  (void)state;
+  for (size_t o = 0; o < ARRAY_LEN(ops); o++)
+    for (size_t i = 0; i < ARRAY_LEN(addrs); i++) {
+      bool imm_store = ops[o] == PVM_OP_STORE_IMM_U16 || ops[o] == PVM_OP_STORE_IMM_U64;
+      op insn = {ops[o], .ra = 7, .x = sext32(addrs[i]), .y = imm_store ? sext32(0xFFFF8001u) : 0};
+      nub_pvm_program *prog = build(&insn, 1);
+      uint64_t regs[PVM_REGS] = {0};
+      regs[7] = 0x8877665544332211ull;
+      char what[96];
+      snprintf(what, sizeof what, "%s at 0x%x",
+               nub_pvm_isa(PVM_PROFILE_GP07)[nub_pvm_opcode_of(PVM_PROFILE_GP07, ops[o])].name,
+               addrs[i]);
+      compare(prog, regs, 10, what);
+      nub_pvm_program_free(prog);
+      runs++;
+    }
+  print_message("%u runs\n", runs);
+}
+
+
+/* ---- register-only rewrites ---- */
+
+static const uint64_t edge_values[] = {
+  0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x8000000000000000ull, UINT64_MAX,
+  0xFFFFFFFF80000000ull, 0x123456789ABCDEF0ull,
+};
+#define NEDGE ARRAY_LEN(edge_values)
+/* guest registers in rax, rdx, rbx and r12 (and r5 for halting) */
+static const uint8_t alias_regs[] = {7, 8, 0, 10};
+#define NALIAS ARRAY_LEN(alias_regs)
+
+static const char *op_name(nub_pvm_op which) {
+  return nub_pvm_isa(PVM_PROFILE_GP07)[nub_pvm_opcode_of(PVM_PROFILE_GP07, which)].name;
+}
+
+static void three_register_rewrites_under_aliasing(void **state) {
+  static const nub_pvm_op ops[] = {
+    PVM_OP_MAX, PVM_OP_MAX_U, PVM_OP_MIN, PVM_OP_MIN_U, PVM_OP_OR_INV, PVM_OP_XNOR,
+  };
+  static uint64_t regs[NEDGE * NEDGE][PVM_REGS];
+  unsigned programs = 0;
+  (void)state;
+  with_pages = false;
+  for (size_t o = 0; o < ARRAY_LEN(ops); o++)
+    for (size_t d = 0; d < NALIAS; d++)
+      for (size_t x = 0; x < NALIAS; x++)
+        for (size_t y = 0; y < NALIAS; y++) {
+          op insn = {ops[o], .ra = alias_regs[x], .rb = alias_regs[y], .rd = alias_regs[d]};
+          nub_pvm_program *prog = build(&insn, 1);
+          for (size_t i = 0; i < NEDGE * NEDGE; i++) {
+            for (int r = 0; r < PVM_REGS; r++) regs[i][r] = 0x0101010101010101ull * (uint64_t)(r + 1);
+            regs[i][alias_regs[x]] = edge_values[i / NEDGE];
+            regs[i][alias_regs[y]] = edge_values[i % NEDGE];   /* wins when x = y */
+          }
+          char what[96];
+          snprintf(what, sizeof what, "%s r%u, r%u -> r%u", op_name(ops[o]), alias_regs[x],
+                   alias_regs[y], alias_regs[d]);
+          compare_many(prog, (const uint64_t(*)[PVM_REGS])regs, NEDGE * NEDGE, 10, what);
+          nub_pvm_program_free(prog);
+          programs++;
+        }
+  with_pages = true;
+  print_message("%u programs, %zu register files each\n", programs, NEDGE * NEDGE);
+}
+
+static void register_immediate_rewrites_under_aliasing(void **state) {
+  static const nub_pvm_op ops[] = {
+    PVM_OP_SHLO_R_IMM_32, PVM_OP_SHAR_R_IMM_32, PVM_OP_SHLO_L_IMM_32, PVM_OP_NEG_ADD_IMM_32,
+    PVM_OP_NEG_ADD_IMM_64,
+  };
+  /* shift counts 0, 1, 31 and past the width (taken mod 32); the
+  ** immediates as nu_X, so 0x80000000 reads as its sign extension */
+  static const uint32_t imms[] = {0, 1, 17, 31, 32, 33, 63, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF};
+  static uint64_t regs[NEDGE][PVM_REGS];
+  unsigned programs = 0;
+  (void)state;
+  with_pages = false;
+  for (size_t o = 0; o < ARRAY_LEN(ops); o++)
+    for (size_t d = 0; d < NALIAS; d++)
+      for (size_t x = 0; x < NALIAS; x++)
+        for (size_t i = 0; i < ARRAY_LEN(imms); i++) {
+          op insn = {ops[o], .ra = alias_regs[d], .rb = alias_regs[x], .x = sext32(imms[i])};
+          nub_pvm_program *prog = build(&insn, 1);
+          for (size_t v = 0; v < NEDGE; v++) {
+            for (int r = 0; r < PVM_REGS; r++) regs[v][r] = 0x0101010101010101ull * (uint64_t)(r + 1);
+            regs[v][alias_regs[x]] = edge_values[v];
+          }
+          char what[96];
+          snprintf(what, sizeof what, "%s r%u, r%u, 0x%x", op_name(ops[o]), alias_regs[d],
+                   alias_regs[x], imms[i]);
+          compare_many(prog, (const uint64_t(*)[PVM_REGS])regs, NEDGE, 10, what);
+          nub_pvm_program_free(prog);
+          programs++;
+        }
+  with_pages = true;
+  print_message("%u programs, %zu register files each\n", programs, NEDGE);
+}
+
+/* ---- dynamic jumps ---- */
+
+/* jump_ind (or load_imm_jump_ind) r2 + off through a table of block
+** starts, one instruction that starts no block and a repeat; each target
+** leaves its mark in r1. */
+static nub_pvm_program *djump_program(nub_pvm_op jump, uint32_t off) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t l1 = nub_pvm_builder_label(b), l2 = nub_pvm_builder_label(b),
+           mid = nub_pvm_builder_label(b);
+  uint8_t *blob;
+  size_t len;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
+  if (jump == PVM_OP_JUMP_IND) nub_pvm_builder_insn(b, jump, 2, 0, 0, sext32(off), 0);
+  else nub_pvm_builder_insn(b, jump, 2, 2, 0, 77, sext32(off));   /* address from the old r2 */
+  nub_pvm_builder_bind(b, l1);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 1, 0, 0, 11, 0);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, l2);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 1, 0, 0, 22, 0);
+  nub_pvm_builder_bind(b, mid);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 1, 0, 0, 33, 0);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  nub_pvm_builder_jump_entry(b, l1);
+  nub_pvm_builder_jump_entry(b, l2);
+  nub_pvm_builder_jump_entry(b, mid);
+  nub_pvm_builder_jump_entry(b, l1);
+  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
+  nub_pvm_builder_free(b);
+  if (rc) fail_msg("builder: %s", err.msg);
+  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
+  free(blob);
+  return prog;
+}
+
+static void dynamic_jumps_through_every_slot(void **state) {
+  static const uint64_t targets[] = {
+    0, 1, 2, 3, 4, 6, 8, 10, 12, 0x80000000, 0xFFFFFFFE, PVM_HALT_ADDRESS,
+    PVM_HALT_ADDRESS - 2, 0x100000002ull, 0xFFFFFFFFFFFF0000ull, 0xFFFFFFFF00000004ull,
+  };
+  static const uint32_t offs[] = {0, 2, 0xFFFFFFFE, 0x10000};
+  static const nub_pvm_op ops[] = {PVM_OP_JUMP_IND, PVM_OP_LOAD_IMM_JUMP_IND};
+  static uint64_t regs[ARRAY_LEN(targets)][PVM_REGS];
+  unsigned statuses[PVM_HOST + 1] = {0};
+  (void)state;
+  with_pages = false;
+  for (size_t v = 0; v < ARRAY_LEN(targets); v++) {
+    for (int r = 0; r < PVM_REGS; r++) regs[v][r] = 0x0101010101010101ull * (uint64_t)(r + 1);
+    regs[v][2] = targets[v];
+  }
+  for (size_t o = 0; o < ARRAY_LEN(ops); o++)
+    for (size_t i = 0; i < ARRAY_LEN(offs); i++) {
+      nub_pvm_program *prog = djump_program(ops[o], offs[i]);
+      char what[96];
+      snprintf(what, sizeof what, "%s r2 + 0x%x", op_name(ops[o]), offs[i]);
+      for (size_t v = 0; v < ARRAY_LEN(targets); v++)
+        statuses[compare_many(prog, (const uint64_t(*)[PVM_REGS])&regs[v], 1, 100, what)]++;
+      nub_pvm_program_free(prog);
+    }
+  with_pages = true;
+  /* valid slots halt after their target, the rest panic or halt directly */
+  assert_true(statuses[PVM_HALT] > 0 && statuses[PVM_PANIC] > 0);
+  print_message("%u halt, %u panic\n", statuses[PVM_HALT], statuses[PVM_PANIC]);
+}
+
+int main(void) {
+  nub_pvm_error err;
+  if (nub_pvm_mem_new(&mem, &err)) {
+    fprintf(stderr, "guest memory: %s\n", err.msg);
+    return 1;
+  }
+  if (!(nub_jit_cpu_features() & JIT_CPU_FSGSBASE))
+    printf("note: no FSGSBASE here, only the [r15 + rcx] form runs\n");
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(indirect_accesses_wrap_modulo_2_32),
+    cmocka_unit_test(absolute_accesses_are_unsigned),
+    cmocka_unit_test(three_register_rewrites_under_aliasing),
+    cmocka_unit_test(register_immediate_rewrites_under_aliasing),
+    cmocka_unit_test(dynamic_jumps_through_every_slot),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  nub_pvm_mem_free(mem);
+  return failed;
+}
