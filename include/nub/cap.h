@@ -156,12 +156,17 @@ typedef struct nub_cap_data_view {
   uint64_t size;           /* bytes, page multiple, <= 2^32 */
   uint32_t page_count;     /* non-zero pages present on the wire */
   uint32_t run_count;      /* maximal runs of consecutive page indexes */
-  const uint8_t *pages;    /* page_count records of (u32 index, 4096 bytes) */
+  const uint8_t *pages;    /* page_count records of (u32 index, 4096 bytes) in
+                              the wire; NULL for a Data cap stored once */
   /* Set by a directory that keeps page images (nub_cap_dir.page_images),
-  ** NULL otherwise: the page bytes again, page aligned, in wire order,
-  ** and run_count pairs (first page index, page count) describing them. */
+  ** NULL otherwise: the page bytes, page aligned, in wire order, and
+  ** run_count pairs (first page index, page count) describing them.  Such
+  ** a directory stores a Data cap's pages only there (docs/wire.md,
+  ** "Stored once"): pages is NULL and indexes holds the page_count u32
+  ** (LE) indexes.  nub_cap_data_page reads either form. */
   const uint8_t *image;
   const uint32_t *runs;
+  const uint8_t *indexes;
 } nub_cap_data_view;
 
 typedef struct nub_cap_image_view {
@@ -405,7 +410,9 @@ NUB_API int nub_cap_memory_runs(const nub_cap_view *image, const nub_cap_view *i
 /* Header magic ("NCAPDIR1") and layout id (reported in BootInfo): bump
 ** CAP_DIR_TYPE_ID whenever the region layout changes. */
 #define CAP_DIR_MAGIC   0x315249445041434Eull
-#define CAP_DIR_TYPE_ID 0x0000000100280010ull  /* v1, 40 B slots, 16 B records */
+#define CAP_DIR_TYPE_ID 0x0000000200280010ull  /* v2, 40 B slots, 16 B records
+                                                   (v2: Data records may point at
+                                                   their page image) */
 
 /* Memory for the directory.  alloc returns size bytes aligned to align
 ** inside the region (NULL when full); free (optional) takes back an
@@ -427,7 +434,8 @@ typedef struct nub_cap_alloc {
 typedef struct nub_cap_bump {
   uint8_t *base;
   size_t size, used;
-  size_t last;             /* start of the newest allocation (free undoes it) */
+  size_t last, before;     /* starts of the two newest allocations: free
+                              undoes them, newest first (SIZE_MAX: none) */
 } nub_cap_bump;
 NUB_API void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size);
 NUB_API nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b);
@@ -440,16 +448,26 @@ typedef struct nub_cap_dir {
   size_t size;
   uint64_t header_off;     /* the header's offset in the region */
   nub_cap_alloc alloc;         /* writers only */
-  bool page_images;        /* writers: give each new Data cap a page image
-                              (nub_cap_data_view.image) in the region; off
-                              after nub_cap_dir_create */
+  bool page_images;        /* writers: store each Data cap with pages once,
+                              as a page image (nub_cap_data_view.image) and
+                              a record pointing at it; off after
+                              nub_cap_dir_create, set before the first put */
 } nub_cap_dir;
 
+/* An entry's wire is whole at wire when pages is NULL; a Data cap stored
+** once (docs/wire.md, "Stored once") has at wire only the wire's first
+** CAP_DIR_DATA_HEAD bytes, at indexes its page_count u32 page indexes and
+** at pages its page bytes back to back: nub_cap_dir_entry_copy puts the
+** len bytes of the wire together. */
+#define CAP_DIR_DATA_HEAD 13u     /* selector, size u64, pages offset u32 */
 typedef struct nub_cap_dir_entry {
   const uint8_t *wire;     /* inside the region */
-  uint64_t len;
+  uint64_t len;            /* of the whole wire */
   uint32_t ordinal;        /* 0, 1, 2, ... in insertion order */
   uint8_t kind;
+  uint32_t page_count;     /* stored once: pages at indexes and pages */
+  const uint8_t *indexes;
+  const uint8_t *pages;
 } nub_cap_dir_entry;
 
 NUB_API int nub_cap_dir_create(nub_cap_dir *d, void *base, size_t size, const nub_cap_alloc *alloc,
@@ -482,6 +500,8 @@ NUB_API int nub_cap_dir_put_hashed(nub_cap_dir *d, const uint8_t *wire, size_t l
 ** nub_cap_dir_get_verified. */
 NUB_API int nub_cap_dir_find(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                  nub_cap_dir_entry *entry, nub_cap_error *err);
+/* The entry's len wire bytes into out, put together if it is stored once. */
+NUB_API void nub_cap_dir_entry_copy(const nub_cap_dir_entry *e, uint8_t *out);
 /* Find hash, copy its wire into buf and check the copy hashes to hash. */
 NUB_API int nub_cap_dir_get_verified(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                          uint8_t *buf, size_t buf_cap, size_t *len,

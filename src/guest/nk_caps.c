@@ -17,7 +17,9 @@ static void *dir_alloc(void *ud, size_t size, size_t align) {
 
 static void dir_free(void *ud, void *p) { nk_heap_free(((nk_kernel *)ud)->heap, p); }
 
-/* Caps are stored through the heap's file when it has one: pwritev puts
+/* Caps are stored through the heap's file when it has one (a Data cap's
+** pages into its page image, the only copy; any other cap's wire into its
+** record; docs/wire.md, "Stored once"): pwritev puts
 ** the bytes straight into the pages, where a store to a fresh page first
 ** takes a fault and has the page zeroed (measured on this VM, 1 MiB into
 ** fresh memfd pages: 1.0-1.3 ms by memcpy, 0.4-0.6 ms by pwrite).  From a
@@ -71,7 +73,7 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
     snprintf(err, errlen, "kernel: directory: %s", cerr.msg);
     return -1;
   }
-  k->dir.page_images = true;     /* Data pages page aligned, for copy-on-write */
+  k->dir.page_images = true;     /* Data stored once, page aligned, for copy-on-write */
   if (k->dir.header_off != NK_DIRECTORY_OFFSET) {
     snprintf(err, errlen, "kernel: directory header at offset %llu, expected %u",
              (unsigned long long)k->dir.header_off, NK_DIRECTORY_OFFSET);
