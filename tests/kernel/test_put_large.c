@@ -186,6 +186,67 @@ static void each_shape_stores_the_same_through_the_heap_file(void **state) {
   }
 }
 
+/* A Data cap is held once in the heap (its page image, a page of padding
+** and a record of 4 bytes per page): 4 MiB caps fill the 64 MiB heap
+** about 15 deep, not 7.  The put that no longer fits is refused with the
+** no-memory class and the allocation named, gives back what it took
+** (heap statistics and blocks as before it), and every cap before it
+** still reads back exactly; a smaller cap still goes in. */
+static void a_data_cap_is_held_once_and_a_full_heap_refuses_it(void **state) {
+  (void)state;
+  static const shape four_mib = {"4 MiB", 1024, 0, true};
+  static const shape one_page = {"one page", 1, 1, false};
+  enum { MAX_CAPS = 32 };
+  kern t;
+  uint8_t *wires[MAX_CAPS], h[32], hashes[MAX_CAPS][32];
+  size_t lens[MAX_CAPS], len;
+  uint32_t present, stored = 0;
+  kern_open(&t, 1);
+  for (;; stored++) {
+    struct nub_heap_stats before, after;
+    assert_true(stored < MAX_CAPS);
+    wires[stored] = make_data(&four_mib, stored, &lens[stored], &present);
+    nk_heap_stats(t.k->heap, &before);
+    nub_request_header q = {NUB_REQUEST_MAGIC, NUB_FN_PUT_CAP, lens[stored]};
+    nub_response_header r;
+    memcpy(t.in, &q, sizeof q);
+    memcpy(t.in + sizeof q, wires[stored], lens[stored]);
+    size_t n = nk_serve(t.k, t.in, IO, t.out, IO);
+    memcpy(&r, t.out, sizeof r);
+    assert_int_equal(r.status, NUB_RPC_OK);
+    nk_heap_stats(t.k->heap, &after);
+    if (r.len == 32) {                       /* stored: the cap once, and little more */
+      memcpy(hashes[stored], t.out + sizeof r, 32);
+      assert_true(after.allocated_bytes - before.allocated_bytes <= 4096 * 1024 + 4096 + 4 * 1024 + 64);
+      continue;
+    }
+    uint32_t reason;
+    assert_true(n > sizeof r + 36);
+    assert_memory_equal(t.out + sizeof r, nub_cap_sentinel_hash, 32);
+    memcpy(&reason, t.out + sizeof r + 32, 4);
+    assert_int_equal(reason, NUB_PUT_CAP_NO_MEMORY);
+    char text[NUB_PUT_CAP_REASON_MAX + 1] = {0};
+    memcpy(text, t.out + sizeof r + 36, r.len - 36);
+    print_message("    %u caps of 4 MiB stored in a 64 MiB heap; the next: %s\n", stored, text);
+    assert_non_null(strstr(text, "allocator has no"));
+    assert_int_equal(after.allocated_bytes, before.allocated_bytes);
+    assert_int_equal(after.allocation_count, before.allocation_count);
+    assert_true(nk_heap_check(t.k->heap));
+    free(wires[stored]);
+    break;
+  }
+  assert_true(stored >= 14);                 /* held twice, 7 would fit */
+  for (uint32_t i = 0; i < stored; i++) {
+    check_stored(&t, wires[i], lens[i], hashes[i]);
+    free(wires[i]);
+  }
+  uint8_t *small = make_data(&one_page, 7, &len, &present);
+  kern_put(&t, small, len, h);
+  check_stored(&t, small, len, h);
+  free(small);
+  kern_close(&t);
+}
+
 /* Over proc: the guest stores through fd 0 under its seccomp filter and
 ** RLIMIT_FSIZE; caps put raw (the host keeps no copy) are read back from
 ** the guest's directory, hash-checked, and the guest never restarted. */
@@ -233,6 +294,7 @@ static void the_sandboxed_guest_stores_through_its_memfd(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(each_shape_stores_the_same_through_the_heap_file),
+    cmocka_unit_test(a_data_cap_is_held_once_and_a_full_heap_refuses_it),
     cmocka_unit_test(the_sandboxed_guest_stores_through_its_memfd),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
