@@ -415,7 +415,7 @@ NUB_API int nub_cap_memory_runs(const nub_cap_view *image, const nub_cap_view *i
                                                    their page image) */
 
 /* Memory for the directory.  alloc returns size bytes aligned to align
-** inside the region (NULL when full); free (optional) takes back an
+** inside the region (NULL when full; align is 8, or 4096 for page images); free (optional) takes back an
 ** allocation the directory never published.  copy (optional) stores
 ** count blocks of len bytes, block i read at src + i * stride, at dst +
 ** i * len in memory alloc returned: a writer whose region is a file can
@@ -434,8 +434,9 @@ typedef struct nub_cap_alloc {
 typedef struct nub_cap_bump {
   uint8_t *base;
   size_t size, used;
-  size_t last, before;     /* starts of the two newest allocations: free
-                              undoes them, newest first (SIZE_MAX: none) */
+  size_t undo[2][2];       /* (start, used before it) of the two newest
+                              allocations: free undoes them, newest first
+                              (start SIZE_MAX: none) */
 } nub_cap_bump;
 NUB_API void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size);
 NUB_API nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b);

@@ -42,26 +42,30 @@ static void *bump_alloc(void *ud, size_t size, size_t align) {
   nub_cap_bump *b = ud;
   size_t pad = (size_t)(-(uintptr_t)(b->base + b->used)) & (align - 1);
   if (pad > b->size - b->used || size > b->size - b->used - pad) return NULL;
-  b->before = b->last;
-  b->last = b->used + pad;
-  b->used = b->last + size;
-  return b->base + b->last;
+  b->undo[1][0] = b->undo[0][0];
+  b->undo[1][1] = b->undo[0][1];
+  b->undo[0][0] = b->used + pad;
+  b->undo[0][1] = b->used;
+  b->used += pad + size;
+  return b->base + b->undo[0][0];
 }
 
-/* A Data cap stored once is two allocations (record, page image). */
+/* A Data cap stored once is two allocations (record, page image): the
+** newest two can be undone, newest first, padding and all. */
 static void bump_free(void *ud, void *p) {
   nub_cap_bump *b = ud;
-  if (b->last == SIZE_MAX || (uint8_t *)p != b->base + b->last) return;
-  b->used = b->last;
-  b->last = b->before;
-  b->before = SIZE_MAX;
+  if (b->undo[0][0] == SIZE_MAX || (uint8_t *)p != b->base + b->undo[0][0]) return;
+  b->used = b->undo[0][1];
+  b->undo[0][0] = b->undo[1][0];
+  b->undo[0][1] = b->undo[1][1];
+  b->undo[1][0] = SIZE_MAX;
 }
 
 void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size) {
   b->base = base;
   b->size = size;
   b->used = 0;
-  b->last = b->before = SIZE_MAX;
+  b->undo[0][0] = b->undo[1][0] = SIZE_MAX;
 }
 
 nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b) {
@@ -69,15 +73,16 @@ nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b) {
   return a;
 }
 
-/* size bytes from the allocator, checked to lie inside the region. */
-static int region_alloc(nub_cap_dir *d, size_t size, const char *what, uint8_t **out,
-                        nub_cap_error *err) {
-  uint8_t *p = d->alloc.alloc(d->alloc.ud, size, 8);
+/* size bytes at an align-aligned address from the allocator, checked to
+** lie inside the region. */
+static int region_alloc(nub_cap_dir *d, size_t size, size_t align, const char *what,
+                        uint8_t **out, nub_cap_error *err) {
+  uint8_t *p = d->alloc.alloc(d->alloc.ud, size, align);
   *out = NULL;
   if (!p)
     return cap_fail(err, CAP_ERR_FULL, 0, "dir: allocator has no %zu bytes for %s",
                     size, what);
-  if (p < d->base || (uintptr_t)p % 8 || size > d->size ||
+  if (p < d->base || (uintptr_t)p % align || size > d->size ||
       (size_t)(p - d->base) > d->size - size)
     return cap_fail(err, CAP_ERR_ARG, 0,
                     "dir: allocator returned memory for %s outside the region", what);
@@ -387,7 +392,7 @@ static int new_table(nub_cap_dir *d, uint64_t capacity, uint8_t **t, nub_cap_err
     return cap_fail(err, CAP_ERR_FULL, 0,
                     "dir: a table of %llu slots does not fit the region",
                     (unsigned long long)capacity);
-  if ((rc = region_alloc(d, (size_t)capacity * S_SIZE, "the slot table", t, err)))
+  if ((rc = region_alloc(d, (size_t)capacity * S_SIZE, 8, "the slot table", t, err)))
     return rc;
   memset(*t, 0, (size_t)capacity * S_SIZE);
   return CAP_OK;
@@ -423,7 +428,7 @@ int nub_cap_dir_create(nub_cap_dir *d, void *base, size_t size, const nub_cap_al
   d->size = size;
   d->alloc = *alloc;
   while (capacity < min_capacity) capacity *= 2;
-  if ((rc = region_alloc(d, H_SIZE, "the header", &h, err))) return rc;
+  if ((rc = region_alloc(d, H_SIZE, 8, "the header", &h, err))) return rc;
   d->header_off = (uint64_t)(h - d->base);
   if ((rc = new_table(d, capacity, &t, err))) return rc;
   memset(h, 0, H_SIZE);
@@ -485,7 +490,7 @@ static int copy_stored_once(nub_cap_dir *d, const uint8_t *wire, size_t len, uin
   size_t bytes = (size_t)n * CAP_PAGE_SIZE;
   uint32_t runs = 0, r = 0;
   int rc;
-  if ((rc = region_alloc(d, (P_INDEXES + 4 * (size_t)n + 7) & ~(size_t)7, "a record", rec, err)))
+  if ((rc = region_alloc(d, (P_INDEXES + 4 * (size_t)n + 7) & ~(size_t)7, 8, "a record", rec, err)))
     return rc;
   memset(*rec, 0, P_INDEXES);
   memcpy(*rec + P_HEAD, wire, CAP_DIR_DATA_HEAD);
@@ -494,11 +499,10 @@ static int copy_stored_once(nub_cap_dir *d, const uint8_t *wire, size_t len, uin
     memcpy(idx + 4 * (size_t)i, wire + CAP_DIR_DATA_HEAD + (size_t)i * W_PAGE, 4);
     runs += i == 0 || cap_le32(idx + 4 * (size_t)i) != cap_le32(idx + 4 * (size_t)i - 4) + 1;
   }
-  /* region_alloc gives 8-byte alignment: up to a page less 8 is padding */
-  if ((rc = region_alloc(d, CAP_PAGE_SIZE - 8 + bytes + (size_t)runs * 8, "a page image", block,
-                         err)))
+  /* page aligned, for copy-on-write mappings of the memfd */
+  if ((rc = region_alloc(d, bytes + (size_t)runs * 8, CAP_PAGE_SIZE, "a page image", block, err)))
     return rc;
-  uint8_t *img = *block + (-(uintptr_t)*block & (CAP_PAGE_SIZE - 1));
+  uint8_t *img = *block;
   region_copy(d, img, wire + CAP_DIR_DATA_HEAD + 4, CAP_PAGE_SIZE, n, W_PAGE);
   if ((rc = cap_decode_data_stored(*rec + P_HEAD, len, idx, img, v, err))) return rc;
   uint32_t *run = (uint32_t *)(void *)(img + bytes);
@@ -528,7 +532,7 @@ static int copy_stored_once(nub_cap_dir *d, const uint8_t *wire, size_t len, uin
 static int copy_whole(nub_cap_dir *d, const uint8_t *wire, size_t len, uint8_t **rec,
                       nub_cap_dir_entry *mine, nub_cap_view *v, nub_cap_error *err) {
   int rc;
-  if ((rc = region_alloc(d, R_SIZE + ((len + 7) & ~(size_t)7), "a record", rec, err))) return rc;
+  if ((rc = region_alloc(d, R_SIZE + ((len + 7) & ~(size_t)7), 8, "a record", rec, err))) return rc;
   memset(*rec, 0, R_SIZE);
   region_copy(d, *rec + R_SIZE, wire, len, 1, len);
   if ((rc = nub_cap_decode(*rec + R_SIZE, *rec + R_SIZE + len, v, err))) return rc;

@@ -12,7 +12,7 @@
 
 static void *dir_alloc(void *ud, size_t size, size_t align) {
   nk_kernel *k = ud;
-  return align <= NK_HEAP_ALIGN ? nk_heap_alloc(k->heap, size) : NULL;
+  return nk_heap_alloc_aligned(k->heap, size, align);
 }
 
 static void dir_free(void *ud, void *p) { nk_heap_free(((nk_kernel *)ud)->heap, p); }

@@ -200,7 +200,7 @@ static void a_page_image_that_does_not_fit_leaves_the_directory_as_it_was(void *
   assert_int_equal(nub_cap_dir_stats(&f->dir, &count, &cap, NULL), CAP_OK);
   size_t used = f->bump.used;
   /* the wire (60 KiB) fits the 64 KiB region; its record does, its page
-  ** image (the pages' only copy, padded to a page) does not */
+  ** image (the pages' only copy, page aligned) does not */
   assert_int_equal(nub_cap_dir_put(&f->dir, wire, len, h, &e, NULL, &inserted, &err), CAP_ERR_FULL);
   assert_non_null(strstr(err.msg, "page image"));
   assert_int_equal(nub_cap_dir_stats(&f->dir, &after, &cap, NULL), CAP_OK);
