@@ -240,6 +240,19 @@ NUB_API bool nub_cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]);
 
 /* SHA-256 SSZ hash_tree_root of the Cap union (selector mixed in). */
 NUB_API int nub_cap_hash(const nub_cap_view *v, uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
+/* A second thread for hashing large Data caps: start(ud, fn, arg) runs
+** fn(arg) on it and returns 0 (or non-zero: the caller does the work
+** itself), wait(ud) returns once fn has returned.  A Data cap of at least
+** min_pages pages is hashed in two halves of its page index space, the
+** right one by the helper; the hash is nub_cap_hash's. */
+typedef struct nub_cap_helper {
+  int (*start)(void *ud, void (*fn)(void *), void *arg);
+  void (*wait)(void *ud);
+  void *ud;
+  uint32_t min_pages;
+} nub_cap_helper;
+NUB_API int nub_cap_hash_with(const nub_cap_view *v, const nub_cap_helper *helper,
+                              uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
 /* nub_cap_decode + nub_cap_hash. */
 NUB_API int nub_cap_hash_wire(const uint8_t *wire, const uint8_t *end,
                   uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
@@ -453,6 +466,8 @@ typedef struct nub_cap_dir {
                               as a page image (nub_cap_data_view.image) and
                               a record pointing at it; off after
                               nub_cap_dir_create, set before the first put */
+  const nub_cap_helper *hash_helper;   /* writers: hash large Data caps on
+                              a second thread (NULL: one) */
 } nub_cap_dir;
 
 /* An entry's wire is whole at wire when pages is NULL; a Data cap stored

@@ -606,7 +606,7 @@ static int put(nub_cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *t
     rc = copy_whole(d, wire, len, &rec, &mine, &v, err);
   if (rc) goto fail;
   if (trusted) memcpy(hash, trusted, CAP_HASH_SIZE);
-  else if ((rc = nub_cap_hash(&v, hash, err))) goto fail;
+  else if ((rc = nub_cap_hash_with(&v, d->hash_helper, hash, err))) goto fail;
   if ((rc = writer_snapshot(d, &s, err))) goto fail;
   rc = writer_probe(d, &s, hash, entry, err);
   if (rc == CAP_ERR_MISSING && (s.count + 1) * 4 > s.capacity * 3) {

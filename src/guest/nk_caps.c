@@ -91,6 +91,8 @@ void nk_caps_fini(nk_kernel *k) {
 
 uint64_t nk_caps_bytes_through_fd(const nk_kernel *k) { return k->bytes_through_fd; }
 
+void nk_caps_hash_helper(nk_kernel *k, const nub_cap_helper *helper) { k->dir.hash_helper = helper; }
+
 uint64_t nk_caps_count(nk_kernel *k) {
   pthread_rwlock_rdlock(&k->dir_lock);
   uint64_t n = k->nviews;

@@ -823,6 +823,93 @@ static void test_copy_hook_stores_records_and_images(void **state) {
   free(f.region);
 }
 
+/* ---- hashing large Data caps on two threads (nub_cap_helper) ---- */
+
+typedef struct thread_helper {
+  pthread_t t;
+  void (*fn)(void *);
+  void *arg;
+  unsigned started;
+  bool refuse;
+} thread_helper;
+
+static void *helper_main(void *arg) {
+  thread_helper *h = arg;
+  h->fn(h->arg);
+  return NULL;
+}
+
+static int helper_start(void *ud, void (*fn)(void *), void *arg) {
+  thread_helper *h = ud;
+  if (h->refuse) return -1;
+  h->fn = fn;
+  h->arg = arg;
+  h->started++;
+  return pthread_create(&h->t, NULL, helper_main, h);
+}
+
+static void helper_wait(void *ud) { pthread_join(((thread_helper *)ud)->t, NULL); }
+
+/* Every shape of page index space: the hash of the two halves joined is
+** the one-thread hash, whichever half holds the pages; a helper that
+** refuses leaves the work to the caller; a directory with a helper stores
+** under the same hash. */
+static void test_hash_helper_gives_the_same_hash(void **state) {
+  static const struct { const char *what; uint32_t npages; uint32_t first, count, step; bool helped; } shapes[] = {
+    {"dense, 64 of 64 pages", 64, 0, 64, 1, true},
+    {"dense, 37 pages (depth 6: halves of 32)", 37, 0, 37, 1, true},
+    {"left half only", 64, 0, 32, 1, false},
+    {"right half only", 64, 32, 32, 1, true},
+    {"the pages either side of the middle", 64, 31, 2, 1, true},
+    {"sparse, every 5th of 300", 300, 0, 60, 5, true},
+    {"one page (never split)", 1, 0, 1, 1, false},
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    size_t size = (size_t)shapes[i].npages * CAP_PAGE_SIZE, len;
+    uint8_t *bytes = calloc(1, size), *wire, one[32], two[32], stored[32];
+    assert_non_null(bytes);
+    for (uint32_t k = 0; k < shapes[i].count; k++) {
+      uint32_t p = shapes[i].first + k * shapes[i].step;
+      memset(bytes + (size_t)p * CAP_PAGE_SIZE, (int)(p * 7 + 1), CAP_PAGE_SIZE);
+    }
+    assert_int_equal(nub_cap_encode_data_alloc(size, bytes, size, &wire, &len, NULL), CAP_OK);
+    nub_cap_view v;
+    assert_int_equal(nub_cap_decode(wire, wire + len, &v, NULL), CAP_OK);
+    assert_int_equal(nub_cap_hash(&v, one, NULL), CAP_OK);
+    thread_helper th = {0};
+    nub_cap_helper helper = {helper_start, helper_wait, &th, 1};
+    assert_int_equal(nub_cap_hash_with(&v, &helper, two, NULL), CAP_OK);
+    print_message("    %-42s helper ran %u time(s)\n", shapes[i].what, th.started);
+    assert_memory_equal(one, two, 32);
+    assert_int_equal(th.started, shapes[i].helped ? 1 : 0);
+    th.refuse = true;                          /* no second thread: the same hash */
+    assert_int_equal(nub_cap_hash_with(&v, &helper, two, NULL), CAP_OK);
+    assert_memory_equal(one, two, 32);
+    th.refuse = false;
+    helper.min_pages = shapes[i].count + 1;    /* below the threshold: not split */
+    th.started = 0;
+    assert_int_equal(nub_cap_hash_with(&v, &helper, two, NULL), CAP_OK);
+    assert_int_equal(th.started, 0);
+    assert_memory_equal(one, two, 32);
+    helper.min_pages = 1;
+    fixture f;
+    nub_cap_dir_entry e;
+    bool inserted;
+    nub_cap_error err;
+    setup_dir(&f, 4u << 20, 8);
+    f.dir.page_images = true;
+    f.dir.hash_helper = &helper;
+    th.started = 0;
+    if (nub_cap_dir_put(&f.dir, wire, len, stored, &e, NULL, &inserted, &err)) fail_msg("put: %s", err.msg);
+    assert_memory_equal(stored, one, 32);
+    assert_int_equal(th.started, shapes[i].helped ? 1 : 0);
+    free(f.region);
+    free(wire);
+    free(bytes);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_copy_hook_stores_records_and_images),
@@ -835,6 +922,7 @@ int main(void) {
     cmocka_unit_test(test_random_damage),
     cmocka_unit_test(test_stored_once_records_are_checked),
     cmocka_unit_test(test_stored_once_decodes_like_the_wire),
+    cmocka_unit_test(test_hash_helper_gives_the_same_hash),
     cmocka_unit_test(test_writer_races_readers),
     cmocka_unit_test(test_put_hashed),
     cmocka_unit_test(test_reads_are_bounded),

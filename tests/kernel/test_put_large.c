@@ -293,11 +293,60 @@ static void the_sandboxed_guest_stores_through_its_memfd(void **state) {
   nub_close(n);
 }
 
+/* nub-guest hashes a Data cap of 4096 pages or more on two threads
+** (guest_main.c, the hasher): the guest's hash of such caps, dense and
+** with every page in one half of the index space, is the host's
+** one-thread hash (put raw and compared here; nub_put_cap compares it
+** itself), and the guest never restarts. */
+static void the_guest_hashes_large_caps_on_two_threads_to_the_same_hash(void **state) {
+  (void)state;
+  static char guest[4096];
+  static const struct { const char *name; uint32_t npages, first, count; } caps[] = {
+    {"16 MiB dense", 4096, 0, 4096},
+    {"64 MiB, pages in the right half", 16384, 9000, 4200},
+    {"64 MiB, pages in the left half", 16384, 100, 4200},
+    {"20 MiB dense (not a power of two)", 5120, 0, 5120},
+  };
+  nub_options o;
+  nub_options_init(&o);
+  snprintf(guest, sizeof guest, "%s/nub-guest", getenv("NUB_BINARY_DIR"));
+  o.guest_path = guest;
+  o.backend = NUB_BACKEND_PROC;
+  o.heap_size = 256u << 20;
+  o.io_size = 24u << 20;
+  nub *n;
+  nub_error err;
+  if (nub_open(&o, &n, &err)) fail_msg("open: %s", err.msg);
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+    size_t size = (size_t)caps[i].npages * 4096, len, got;
+    uint8_t *bytes = calloc(1, size), *wire, want[32], h[32];
+    assert_non_null(bytes);
+    for (uint32_t p = caps[i].first; p < caps[i].first + caps[i].count; p++)
+      for (size_t b = 0; b < 4096; b += 512) bytes[(size_t)p * 4096 + b] = (uint8_t)(p + b / 512 + i + 1);
+    assert_int_equal(nub_cap_encode_data_alloc(size, bytes, size, &wire, &len, NULL), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(wire, wire + len, want, NULL), CAP_OK);
+    if (nub_call_raw(n, NUB_FN_PUT_CAP, wire, len, h, sizeof h, &got, &err))
+      fail_msg("%s: %s", caps[i].name, err.msg);
+    assert_int_equal(got, 32);
+    assert_memory_equal(h, want, 32);
+    wire[len - 1] ^= 0x5A;                     /* another cap, through the host's check */
+    if (nub_put_cap(n, wire, len, h, &err)) fail_msg("put %s: %s", caps[i].name, err.msg);
+    print_message("    %-36s %zu-byte wire: the guest's hash is the host's\n", caps[i].name, len);
+    free(wire);
+    free(bytes);
+  }
+  struct nub_sandbox_report r;
+  assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+  assert_int_equal(r.restarts, 0);
+  nub_close(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(each_shape_stores_the_same_through_the_heap_file),
     cmocka_unit_test(a_data_cap_is_held_once_and_a_full_heap_refuses_it),
     cmocka_unit_test(the_sandboxed_guest_stores_through_its_memfd),
+    cmocka_unit_test(the_guest_hashes_large_caps_on_two_threads_to_the_same_hash),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
