@@ -147,14 +147,12 @@ static void read_config(nk_chan_config *cfg) {
 static uint32_t lane_threads;     /* the checked copy of the configuration's */
 
 /* ---- the hasher: a second thread for the hash of large Data caps ----
-** A put of a Data cap from HASH_HELPER_PAGES pages on hashes the right
+** A put of a Data cap from NK_HASH_HELPER_PAGES pages on hashes the right
 ** half of its page index space here while the serving thread hashes the
 ** left (nub_cap_helper): at 1 GiB the host's helper has finished its own
 ** copy and hash seconds before the guest's hash (perf sched timehist of a
 ** 1 GiB put: 2.5 s before), so the second vCPU is free for it.  One job
 ** at a time: only the serving thread publishes. */
-#define HASH_HELPER_PAGES 4096u      /* 16 MiB: ~8 ms of hashing per half,
-                                        against a futex wake and wait */
 enum { HASH_STARTING = 0, HASH_IDLE = 1, HASH_POSTED = 2, HASH_DONE = 3 };
 static struct {
   uint32_t state;                    /* HASH_*, the futex word */
@@ -196,7 +194,7 @@ static void hasher_wait(void *ud) {
   nk_store(&hasher.state, HASH_IDLE);
 }
 
-static const nub_cap_helper hash_helper = {hasher_start, hasher_wait, NULL, HASH_HELPER_PAGES};
+static const nub_cap_helper hash_helper = {hasher_start, hasher_wait, NULL, NK_HASH_HELPER_PAGES};
 
 /* Made after the ids and capabilities are dropped, before the filter
 ** (nk_lockdown): the lane threads, then the hasher.  No hasher is no
