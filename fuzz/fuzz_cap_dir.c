@@ -15,6 +15,12 @@
 #define SEQ_AT 16
 #define SLOT 40
 
+/* Whether [p, p + n) lies in the region (a Data cap stored once is a
+** head, indexes and pages, each inside it). */
+static int inside(const uint8_t *region, size_t size, const uint8_t *p, uint64_t n) {
+  return p >= region && (size_t)(p - region) <= size && n <= size - (size_t)(p - region);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t rounded = size ? (size + 7) & ~(size_t)7 : 8;
@@ -31,7 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       nub_cap_dir_entry e;
       size_t len;
       if (nub_cap_dir_find(&d, region + at, &e, &err) == CAP_OK &&
-          (e.wire < region || e.wire + e.len > region + size))
+          (e.pages ? !inside(region, size, e.wire, CAP_DIR_DATA_HEAD) ||
+                     !inside(region, size, e.indexes, 4 * (uint64_t)e.page_count) ||
+                     !inside(region, size, e.pages, (uint64_t)e.page_count * CAP_PAGE_SIZE)
+                   : !inside(region, size, e.wire, e.len)))
         abort();
       if (nub_cap_dir_get_verified(&d, region + at, buf, sizeof buf, &len, &err) == CAP_OK &&
           (nub_cap_hash_wire(buf, buf + len, got, &err) || memcmp(got, region + at, CAP_HASH_SIZE)))

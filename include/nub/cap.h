@@ -156,12 +156,17 @@ typedef struct nub_cap_data_view {
   uint64_t size;           /* bytes, page multiple, <= 2^32 */
   uint32_t page_count;     /* non-zero pages present on the wire */
   uint32_t run_count;      /* maximal runs of consecutive page indexes */
-  const uint8_t *pages;    /* page_count records of (u32 index, 4096 bytes) */
+  const uint8_t *pages;    /* page_count records of (u32 index, 4096 bytes) in
+                              the wire; NULL for a Data cap stored once */
   /* Set by a directory that keeps page images (nub_cap_dir.page_images),
-  ** NULL otherwise: the page bytes again, page aligned, in wire order,
-  ** and run_count pairs (first page index, page count) describing them. */
+  ** NULL otherwise: the page bytes, page aligned, in wire order, and
+  ** run_count pairs (first page index, page count) describing them.  Such
+  ** a directory stores a Data cap's pages only there (docs/wire.md,
+  ** "Stored once"): pages is NULL and indexes holds the page_count u32
+  ** (LE) indexes.  nub_cap_data_page reads either form. */
   const uint8_t *image;
   const uint32_t *runs;
+  const uint8_t *indexes;
 } nub_cap_data_view;
 
 typedef struct nub_cap_image_view {
@@ -235,6 +240,19 @@ NUB_API bool nub_cap_hash_is_sentinel(const uint8_t h[CAP_HASH_SIZE]);
 
 /* SHA-256 SSZ hash_tree_root of the Cap union (selector mixed in). */
 NUB_API int nub_cap_hash(const nub_cap_view *v, uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
+/* A second thread for hashing large Data caps: start(ud, fn, arg) runs
+** fn(arg) on it and returns 0 (or non-zero: the caller does the work
+** itself), wait(ud) returns once fn has returned.  A Data cap of at least
+** min_pages pages is hashed in two halves of its page index space, the
+** right one by the helper; the hash is nub_cap_hash's. */
+typedef struct nub_cap_helper {
+  int (*start)(void *ud, void (*fn)(void *), void *arg);
+  void (*wait)(void *ud);
+  void *ud;
+  uint32_t min_pages;
+} nub_cap_helper;
+NUB_API int nub_cap_hash_with(const nub_cap_view *v, const nub_cap_helper *helper,
+                              uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
 /* nub_cap_decode + nub_cap_hash. */
 NUB_API int nub_cap_hash_wire(const uint8_t *wire, const uint8_t *end,
                   uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
@@ -405,10 +423,12 @@ NUB_API int nub_cap_memory_runs(const nub_cap_view *image, const nub_cap_view *i
 /* Header magic ("NCAPDIR1") and layout id (reported in BootInfo): bump
 ** CAP_DIR_TYPE_ID whenever the region layout changes. */
 #define CAP_DIR_MAGIC   0x315249445041434Eull
-#define CAP_DIR_TYPE_ID 0x0000000100280010ull  /* v1, 40 B slots, 16 B records */
+#define CAP_DIR_TYPE_ID 0x0000000200280010ull  /* v2, 40 B slots, 16 B records
+                                                   (v2: Data records may point at
+                                                   their page image) */
 
 /* Memory for the directory.  alloc returns size bytes aligned to align
-** inside the region (NULL when full); free (optional) takes back an
+** inside the region (NULL when full; align is 8, or 4096 for page images); free (optional) takes back an
 ** allocation the directory never published.  copy (optional) stores
 ** count blocks of len bytes, block i read at src + i * stride, at dst +
 ** i * len in memory alloc returned: a writer whose region is a file can
@@ -427,7 +447,9 @@ typedef struct nub_cap_alloc {
 typedef struct nub_cap_bump {
   uint8_t *base;
   size_t size, used;
-  size_t last;             /* start of the newest allocation (free undoes it) */
+  size_t undo[2][2];       /* (start, used before it) of the two newest
+                              allocations: free undoes them, newest first
+                              (start SIZE_MAX: none) */
 } nub_cap_bump;
 NUB_API void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size);
 NUB_API nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b);
@@ -440,16 +462,28 @@ typedef struct nub_cap_dir {
   size_t size;
   uint64_t header_off;     /* the header's offset in the region */
   nub_cap_alloc alloc;         /* writers only */
-  bool page_images;        /* writers: give each new Data cap a page image
-                              (nub_cap_data_view.image) in the region; off
-                              after nub_cap_dir_create */
+  bool page_images;        /* writers: store each Data cap with pages once,
+                              as a page image (nub_cap_data_view.image) and
+                              a record pointing at it; off after
+                              nub_cap_dir_create, set before the first put */
+  const nub_cap_helper *hash_helper;   /* writers: hash large Data caps on
+                              a second thread (NULL: one) */
 } nub_cap_dir;
 
+/* An entry's wire is whole at wire when pages is NULL; a Data cap stored
+** once (docs/wire.md, "Stored once") has at wire only the wire's first
+** CAP_DIR_DATA_HEAD bytes, at indexes its page_count u32 page indexes and
+** at pages its page bytes back to back: nub_cap_dir_entry_copy puts the
+** len bytes of the wire together. */
+#define CAP_DIR_DATA_HEAD 13u     /* selector, size u64, pages offset u32 */
 typedef struct nub_cap_dir_entry {
   const uint8_t *wire;     /* inside the region */
-  uint64_t len;
+  uint64_t len;            /* of the whole wire */
   uint32_t ordinal;        /* 0, 1, 2, ... in insertion order */
   uint8_t kind;
+  uint32_t page_count;     /* stored once: pages at indexes and pages */
+  const uint8_t *indexes;
+  const uint8_t *pages;
 } nub_cap_dir_entry;
 
 NUB_API int nub_cap_dir_create(nub_cap_dir *d, void *base, size_t size, const nub_cap_alloc *alloc,
@@ -482,6 +516,8 @@ NUB_API int nub_cap_dir_put_hashed(nub_cap_dir *d, const uint8_t *wire, size_t l
 ** nub_cap_dir_get_verified. */
 NUB_API int nub_cap_dir_find(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                  nub_cap_dir_entry *entry, nub_cap_error *err);
+/* The entry's len wire bytes into out, put together if it is stored once. */
+NUB_API void nub_cap_dir_entry_copy(const nub_cap_dir_entry *e, uint8_t *out);
 /* Find hash, copy its wire into buf and check the copy hashes to hash. */
 NUB_API int nub_cap_dir_get_verified(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_SIZE],
                          uint8_t *buf, size_t buf_cap, size_t *len,

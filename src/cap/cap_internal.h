@@ -79,6 +79,13 @@ typedef struct ssz_span {
 
 /* Split a container into its 1..8 variable fields.  fixed = size of the
 ** fixed part, var_at[i] = where field i's 4-byte offset sits in it. */
+/* Decode a Data cap stored once (docs/wire.md, "Stored once"): the wire's
+** CAP_DIR_DATA_HEAD-byte head, its length, the page indexes (u32 each)
+** and the page bytes back to back.  Checks and errors are nub_cap_decode's
+** (offsets the wire's); the view's pages is NULL, indexes and image set. */
+int cap_decode_data_stored(const uint8_t *head, size_t len, const uint8_t *indexes,
+                           const uint8_t *image, nub_cap_view *out, nub_cap_error *err);
+
 int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
                   const uint8_t *var_at, const char *const *names,
                   const char *what, ssz_span *vars, nub_cap_error *err);

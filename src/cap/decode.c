@@ -42,9 +42,8 @@ static const char *key_hex(const uint8_t *k, size_t n, char buf[2 * CAP_MAX_KEY_
 
 /* ---- Data ---- */
 
-static int check_page(const uint8_t *rec, uint64_t off, uint32_t i,
+static int check_page(uint32_t idx, const uint8_t *bytes, uint64_t off, uint32_t i,
                       uint64_t npages, uint64_t prev, nub_cap_error *err) {
-  uint32_t idx = cap_le32(rec);
   if (idx >= npages)
     return cap_fail(err, CAP_ERR_RANGE, off,
                     "data.pages[%u].index %u is past the last page of a "
@@ -54,14 +53,18 @@ static int check_page(const uint8_t *rec, uint64_t off, uint32_t i,
                     "data.pages[%u].index %u %s page %llu before it; indexes "
                     "must strictly ascend", i, idx,
                     idx == prev ? "repeats" : "is below", (unsigned long long)prev);
-  if (cap_all_zero(rec + 4, CAP_PAGE_SIZE))
+  if (cap_all_zero(bytes, CAP_PAGE_SIZE))
     return cap_fail(err, CAP_ERR_CANONICAL, off + 4,
                     "data.pages[%u] (page %u) is all zero; zero pages are omitted",
                     i, idx);
   return CAP_OK;
 }
 
-static int decode_data(ssz_span c, nub_cap_data_view *v, nub_cap_error *err) {
+/* c is the variant; its pages are read from the wire (indexes NULL) or,
+** for a Data cap stored once, index i at indexes + 4i and its bytes at
+** image + 4096i.  Offsets in errors are the wire's either way. */
+static int decode_data(ssz_span c, const uint8_t *indexes, const uint8_t *image,
+                       nub_cap_data_view *v, nub_cap_error *err) {
   static const uint8_t at[] = {8};
   static const char *const names[] = {"pages"};
   ssz_span pages;
@@ -79,19 +82,35 @@ static int decode_data(ssz_span c, nub_cap_data_view *v, nub_cap_error *err) {
   if ((rc = ssz_list_fixed(pages, W_PAGE, CAP_MAX_DATA_PAGES, "data.pages",
                            &v->page_count, err)))
     return rc;
-  v->pages = pages.p;
+  v->pages = indexes ? NULL : pages.p;
+  v->indexes = indexes;
+  v->image = indexes ? image : NULL;
   v->run_count = 0;
-  v->image = NULL;
   v->runs = NULL;
-  for (uint32_t i = 0; i < v->page_count; i++) {
-    const uint8_t *rec = pages.p + (size_t)i * W_PAGE;
-    uint64_t prev = i ? cap_le32(rec - W_PAGE) : 0;
-    if ((rc = check_page(rec, pages.off + (uint64_t)i * W_PAGE, i,
+  for (uint32_t i = 0, prev = 0; i < v->page_count; i++) {
+    nub_cap_page pg = nub_cap_data_page(v, i);
+    if ((rc = check_page(pg.index, pg.bytes, pages.off + (uint64_t)i * W_PAGE, i,
                          v->size / CAP_PAGE_SIZE, prev, err)))
       return rc;
-    v->run_count += i == 0 || cap_le32(rec) != prev + 1;
+    v->run_count += i == 0 || pg.index != prev + 1;
+    prev = pg.index;
   }
   return CAP_OK;
+}
+
+int cap_decode_data_stored(const uint8_t *head, size_t len, const uint8_t *indexes,
+                           const uint8_t *image, nub_cap_view *out, nub_cap_error *err) {
+  ssz_span body = {head + 1, len - 1, 1};
+  int rc;
+  memset(out, 0, sizeof *out);
+  if (len < CAP_DIR_DATA_HEAD || head[0] != CAP_DATA)
+    return cap_fail(err, CAP_ERR_ARG, 0, "cap: a Data cap stored once needs its %u-byte head",
+                    CAP_DIR_DATA_HEAD);
+  out->kind = CAP_DATA;
+  out->wire = head;
+  out->len = len;
+  if ((rc = decode_data(body, indexes, image, &out->data, err))) memset(out, 0, sizeof *out);
+  return rc;
 }
 
 /* ---- slot lists (Image and CNode) ---- */
@@ -335,7 +354,7 @@ int nub_cap_decode(const uint8_t *wire, const uint8_t *end, nub_cap_view *out,
   body.len = out->len - 1;
   body.off = 1;
   switch (out->kind) {
-  case CAP_DATA: rc = decode_data(body, &out->data, err); break;
+  case CAP_DATA: rc = decode_data(body, NULL, NULL, &out->data, err); break;
   case CAP_IMAGE: rc = decode_image(body, &out->image, err); break;
   case CAP_INSTANCE: rc = decode_instance(body, &out->instance, err); break;
   default: rc = decode_cnode(body, &out->cnode, err); break;

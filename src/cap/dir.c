@@ -19,8 +19,12 @@ enum { H_MAGIC = 0, H_TYPE = 8, H_SEQ = 16, H_TABLE = 24, H_CAPACITY = 32,
        H_COUNT = 40, H_SIZE = 64 };
 /* Slot: hash[32], record offset (i64, 0 = empty). */
 enum { S_REC = 32, S_SIZE = 40 };
-/* Record: wire length u64, ordinal u32, kind u8, 3 reserved; then wire. */
-enum { R_LEN = 0, R_ORDINAL = 8, R_KIND = 12, R_SIZE = 16 };
+/* Record: wire length u64, ordinal u32, kind u8, flags u8, 2 reserved;
+** then the wire, or (flag R_STORED_ONCE, Data only) the wire's head, the
+** offset of its page image and its page indexes (docs/wire.md). */
+enum { R_LEN = 0, R_ORDINAL = 8, R_KIND = 12, R_FLAGS = 13, R_SIZE = 16 };
+enum { P_HEAD = 16, P_IMAGE = 32, P_INDEXES = 40 };
+#define R_STORED_ONCE 1u
 
 #define MIN_CAPACITY 8u
 
@@ -38,20 +42,30 @@ static void *bump_alloc(void *ud, size_t size, size_t align) {
   nub_cap_bump *b = ud;
   size_t pad = (size_t)(-(uintptr_t)(b->base + b->used)) & (align - 1);
   if (pad > b->size - b->used || size > b->size - b->used - pad) return NULL;
-  b->last = b->used + pad;
-  b->used = b->last + size;
-  return b->base + b->last;
+  b->undo[1][0] = b->undo[0][0];
+  b->undo[1][1] = b->undo[0][1];
+  b->undo[0][0] = b->used + pad;
+  b->undo[0][1] = b->used;
+  b->used += pad + size;
+  return b->base + b->undo[0][0];
 }
 
+/* A Data cap stored once is two allocations (record, page image): the
+** newest two can be undone, newest first, padding and all. */
 static void bump_free(void *ud, void *p) {
   nub_cap_bump *b = ud;
-  if ((uint8_t *)p == b->base + b->last) b->used = b->last;
+  if (b->undo[0][0] == SIZE_MAX || (uint8_t *)p != b->base + b->undo[0][0]) return;
+  b->used = b->undo[0][1];
+  b->undo[0][0] = b->undo[1][0];
+  b->undo[0][1] = b->undo[1][1];
+  b->undo[1][0] = SIZE_MAX;
 }
 
 void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size) {
   b->base = base;
   b->size = size;
-  b->used = b->last = 0;
+  b->used = 0;
+  b->undo[0][0] = b->undo[1][0] = SIZE_MAX;
 }
 
 nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b) {
@@ -59,15 +73,16 @@ nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b) {
   return a;
 }
 
-/* size bytes from the allocator, checked to lie inside the region. */
-static int region_alloc(nub_cap_dir *d, size_t size, const char *what, uint8_t **out,
-                        nub_cap_error *err) {
-  uint8_t *p = d->alloc.alloc(d->alloc.ud, size, 8);
+/* size bytes at an align-aligned address from the allocator, checked to
+** lie inside the region. */
+static int region_alloc(nub_cap_dir *d, size_t size, size_t align, const char *what,
+                        uint8_t **out, nub_cap_error *err) {
+  uint8_t *p = d->alloc.alloc(d->alloc.ud, size, align);
   *out = NULL;
   if (!p)
     return cap_fail(err, CAP_ERR_FULL, 0, "dir: allocator has no %zu bytes for %s",
                     size, what);
-  if (p < d->base || (uintptr_t)p % 8 || size > d->size ||
+  if (p < d->base || (uintptr_t)p % align || size > d->size ||
       (size_t)(p - d->base) > d->size - size)
     return cap_fail(err, CAP_ERR_ARG, 0,
                     "dir: allocator returned memory for %s outside the region", what);
@@ -76,7 +91,7 @@ static int region_alloc(nub_cap_dir *d, size_t size, const char *what, uint8_t *
 }
 
 static void region_free(nub_cap_dir *d, uint8_t *p) {
-  if (d->alloc.free) d->alloc.free(d->alloc.ud, p);
+  if (p && d->alloc.free) d->alloc.free(d->alloc.ud, p);
 }
 
 /* count blocks of len bytes from src (stride apart) to dst, back to back,
@@ -206,6 +221,26 @@ static uint64_t bucket(const uint8_t h[CAP_HASH_SIZE], uint64_t capacity) {
   return cap_le(h, 8) & (capacity - 1);
 }
 
+/* The rest of a Data record stored once: its indexes and page image
+** inside the region. */
+static int read_stored_once(const nub_cap_dir *d, uint64_t rel, uint64_t pos,
+                            nub_cap_dir_entry *e, nub_cap_error *err) {
+  uint64_t n, ipos, image;
+  if (e->kind != CAP_DATA) return corrupt(err, pos + R_ORDINAL, "stored-once record kind", e->kind);
+  if (e->len < CAP_DIR_DATA_HEAD + W_PAGE || (e->len - CAP_DIR_DATA_HEAD) % W_PAGE ||
+      (n = (e->len - CAP_DIR_DATA_HEAD) / W_PAGE) > CAP_MAX_DATA_PAGES)
+    return corrupt(err, pos + R_LEN, "stored-once record length", e->len);
+  if (!place(d, rel, P_INDEXES + 4 * n, &pos)) return corrupt(err, 0, "record offset", rel);
+  image = ld(d->base + pos + P_IMAGE);
+  if (!place(d, image, n * CAP_PAGE_SIZE, &ipos))
+    return corrupt(err, pos + P_IMAGE, "page image offset", image);
+  e->wire = d->base + pos + P_HEAD;
+  e->page_count = (uint32_t)n;
+  e->indexes = d->base + pos + P_INDEXES;
+  e->pages = d->base + ipos;
+  return READ_OK;
+}
+
 /* The record a slot points to, validated. */
 static int read_record(const nub_cap_dir *d, const snapshot *s, uint64_t rel,
                        nub_cap_dir_entry *e, nub_cap_error *err) {
@@ -213,15 +248,30 @@ static int read_record(const nub_cap_dir *d, const snapshot *s, uint64_t rel,
   if (!place(d, rel, R_SIZE, &pos)) return corrupt(err, 0, "record offset", rel);
   len = ld(d->base + pos + R_LEN);
   meta = ld(d->base + pos + R_ORDINAL);
-  if (len == 0 || len > d->size - pos - R_SIZE)
-    return corrupt(err, pos + R_LEN, "record length", len);
-  e->wire = d->base + pos + R_SIZE;
+  memset(e, 0, sizeof *e);
   e->len = len;
   e->ordinal = (uint32_t)meta;
   e->kind = (uint8_t)(meta >> 32);
-  if (e->ordinal >= s->count || e->kind >= CAP_KIND_COUNT || (meta >> 40))
-    return corrupt(err, pos + R_ORDINAL, "record ordinal/kind", meta);
+  if (e->ordinal >= s->count || e->kind >= CAP_KIND_COUNT || (meta >> 41))
+    return corrupt(err, pos + R_ORDINAL, "record ordinal/kind/flags", meta);
+  if (meta >> 40 & R_STORED_ONCE) return read_stored_once(d, rel, pos, e, err);
+  if (len == 0 || len > d->size - pos - R_SIZE)
+    return corrupt(err, pos + R_LEN, "record length", len);
+  e->wire = d->base + pos + R_SIZE;
   return READ_OK;
+}
+
+void nub_cap_dir_entry_copy(const nub_cap_dir_entry *e, uint8_t *out) {
+  if (!e->pages) {
+    memcpy(out, e->wire, (size_t)e->len);
+    return;
+  }
+  memcpy(out, e->wire, CAP_DIR_DATA_HEAD);
+  out += CAP_DIR_DATA_HEAD;
+  for (uint32_t i = 0; i < e->page_count; i++, out += W_PAGE) {
+    memcpy(out, e->indexes + 4 * (size_t)i, 4);
+    memcpy(out + 4, e->pages + (size_t)i * CAP_PAGE_SIZE, CAP_PAGE_SIZE);
+  }
 }
 
 /* One probe pass over a snapshot: CAP_OK, CAP_ERR_MISSING, READ_LONG
@@ -291,7 +341,7 @@ int nub_cap_dir_get_verified(const nub_cap_dir *d, const uint8_t hash[CAP_HASH_S
   if (e.len > buf_cap)
     return cap_fail(err, CAP_ERR_FULL, 0, "dir: entry of %llu bytes, buffer holds %zu",
                     (unsigned long long)e.len, buf_cap);
-  memcpy(buf, e.wire, (size_t)e.len);   /* one copy: checked, then used */
+  nub_cap_dir_entry_copy(&e, buf);     /* one copy: checked, then used */
   *len = (size_t)e.len;
   if ((rc = nub_cap_hash_wire(buf, buf + e.len, got, err))) return rc;
   if (memcmp(got, hash, CAP_HASH_SIZE))
@@ -342,7 +392,7 @@ static int new_table(nub_cap_dir *d, uint64_t capacity, uint8_t **t, nub_cap_err
     return cap_fail(err, CAP_ERR_FULL, 0,
                     "dir: a table of %llu slots does not fit the region",
                     (unsigned long long)capacity);
-  if ((rc = region_alloc(d, (size_t)capacity * S_SIZE, "the slot table", t, err)))
+  if ((rc = region_alloc(d, (size_t)capacity * S_SIZE, 8, "the slot table", t, err)))
     return rc;
   memset(*t, 0, (size_t)capacity * S_SIZE);
   return CAP_OK;
@@ -378,7 +428,7 @@ int nub_cap_dir_create(nub_cap_dir *d, void *base, size_t size, const nub_cap_al
   d->size = size;
   d->alloc = *alloc;
   while (capacity < min_capacity) capacity *= 2;
-  if ((rc = region_alloc(d, H_SIZE, "the header", &h, err))) return rc;
+  if ((rc = region_alloc(d, H_SIZE, 8, "the header", &h, err))) return rc;
   d->header_off = (uint64_t)(h - d->base);
   if ((rc = new_table(d, capacity, &t, err))) return rc;
   memset(h, 0, H_SIZE);
@@ -389,11 +439,21 @@ int nub_cap_dir_create(nub_cap_dir *d, void *base, size_t size, const nub_cap_al
   return CAP_OK;
 }
 
+/* Whether two entries hold the same wire (stored in the same form: a
+** directory's form of a cap depends on its bytes alone). */
+static bool same_entry(const nub_cap_dir_entry *a, const nub_cap_dir_entry *b) {
+  if (a->len != b->len || !a->pages != !b->pages) return false;
+  if (!a->pages) return !memcmp(a->wire, b->wire, (size_t)a->len);
+  return !memcmp(a->wire, b->wire, CAP_DIR_DATA_HEAD) &&
+         !memcmp(a->indexes, b->indexes, 4 * (size_t)a->page_count) &&
+         !memcmp(a->pages, b->pages, (size_t)a->page_count * CAP_PAGE_SIZE);
+}
+
 /* An existing entry for the same hash must hold the same bytes. */
-static int reuse(const nub_cap_dir_entry *old, const uint8_t *wire, size_t len,
-                 const uint8_t *hash, nub_cap_error *err) {
+static int reuse(const nub_cap_dir_entry *old, const nub_cap_dir_entry *mine, const uint8_t *hash,
+                 nub_cap_error *err) {
   char hex[65];
-  if (old->len == len && !memcmp(old->wire, wire, len)) return CAP_OK;
+  if (same_entry(old, mine)) return CAP_OK;
   return cap_fail(err, CAP_ERR_CORRUPT, 0,
                   "dir: the entry under %s holds other bytes than the cap hashing to it",
                   cap_hex32(hash, hex));
@@ -407,35 +467,82 @@ static int writer_snapshot(const nub_cap_dir *d, snapshot *s, nub_cap_error *err
                   "dir: seq 0x%llx is odd outside a write section", (unsigned long long)s->seq);
 }
 
-/* A new Data cap's page image (docs/wire.md, "Page images"): its pages
-** again at a page-aligned address, then its run table, so an invocation
-** maps them copy-on-write.  Only the view points at it. */
-static int page_image(nub_cap_dir *d, nub_cap_view *v, uint8_t **block, nub_cap_error *err) {
-  nub_cap_data_view *dv = &v->data;
-  size_t bytes = (size_t)dv->page_count * CAP_PAGE_SIZE;
+/* The shape of a Data cap with pages: selector 2 and a length of the
+** head plus whole pages.  Read once from the caller's bytes only to pick
+** the form; the copies are what is validated. */
+static bool data_with_pages(const uint8_t *wire, size_t len, uint32_t *n) {
+  uint8_t selector = __atomic_load_n(wire, __ATOMIC_RELAXED);
+  if (selector != CAP_DATA || len < CAP_DIR_DATA_HEAD + W_PAGE ||
+      (len - CAP_DIR_DATA_HEAD) % W_PAGE || (len - CAP_DIR_DATA_HEAD) / W_PAGE > CAP_MAX_DATA_PAGES)
+    return false;
+  *n = (uint32_t)((len - CAP_DIR_DATA_HEAD) / W_PAGE);
+  return true;
+}
+
+/* Copy and decode a Data cap of n pages stored once (docs/wire.md,
+** "Stored once"): a record with the wire's head, the image's offset and
+** the page indexes, and the page image (the pages page aligned, then the
+** runs), the only copy of the page bytes, so an invocation maps them
+** copy-on-write and a put copies each byte once. */
+static int copy_stored_once(nub_cap_dir *d, const uint8_t *wire, size_t len, uint32_t n,
+                            uint8_t **rec, uint8_t **block, nub_cap_dir_entry *mine,
+                            nub_cap_view *v, nub_cap_error *err) {
+  size_t bytes = (size_t)n * CAP_PAGE_SIZE;
+  uint32_t runs = 0, r = 0;
   int rc;
-  *block = NULL;
-  if (!d->page_images || v->kind != CAP_DATA || !dv->page_count) return CAP_OK;
-  /* region_alloc gives 8-byte alignment: up to a page less 8 is padding */
-  if ((rc = region_alloc(d, CAP_PAGE_SIZE - 8 + bytes + (size_t)dv->run_count * 8,
-                         "a page image", block, err)))
+  if ((rc = region_alloc(d, (P_INDEXES + 4 * (size_t)n + 7) & ~(size_t)7, 8, "a record", rec, err)))
     return rc;
-  uint8_t *img = *block + (-(uintptr_t)*block & (CAP_PAGE_SIZE - 1));
-  uint32_t *runs = (uint32_t *)(void *)(img + bytes), r = 0;
-  /* the pages sit W_PAGE apart in the wire, each after its index */
-  region_copy(d, img, nub_cap_data_page(dv, 0).bytes, CAP_PAGE_SIZE, dv->page_count, W_PAGE);
-  for (uint32_t i = 0; i < dv->page_count; i++) {
-    nub_cap_page pg = nub_cap_data_page(dv, i);
-    if (i && pg.index == runs[2 * (r - 1)] + runs[2 * (r - 1) + 1]) {
-      runs[2 * (r - 1) + 1]++;
+  memset(*rec, 0, P_INDEXES);
+  memcpy(*rec + P_HEAD, wire, CAP_DIR_DATA_HEAD);
+  uint8_t *idx = *rec + P_INDEXES;
+  for (uint32_t i = 0; i < n; i++) {
+    memcpy(idx + 4 * (size_t)i, wire + CAP_DIR_DATA_HEAD + (size_t)i * W_PAGE, 4);
+    runs += i == 0 || cap_le32(idx + 4 * (size_t)i) != cap_le32(idx + 4 * (size_t)i - 4) + 1;
+  }
+  /* page aligned, for copy-on-write mappings of the memfd */
+  if ((rc = region_alloc(d, bytes + (size_t)runs * 8, CAP_PAGE_SIZE, "a page image", block, err)))
+    return rc;
+  uint8_t *img = *block;
+  region_copy(d, img, wire + CAP_DIR_DATA_HEAD + 4, CAP_PAGE_SIZE, n, W_PAGE);
+  if ((rc = cap_decode_data_stored(*rec + P_HEAD, len, idx, img, v, err))) return rc;
+  uint32_t *run = (uint32_t *)(void *)(img + bytes);
+  for (uint32_t i = 0; i < n; i++) {        /* our copy's indexes: the same runs as counted */
+    uint32_t index = cap_le32(idx + 4 * (size_t)i);
+    if (r && index == run[2 * (r - 1)] + run[2 * (r - 1) + 1]) {
+      run[2 * (r - 1) + 1]++;
     } else {
-      runs[2 * r] = pg.index;
-      runs[2 * r + 1] = 1;
+      run[2 * r] = index;
+      run[2 * r + 1] = 1;
       r++;
     }
   }
-  dv->image = img;
-  dv->runs = runs;
+  v->data.runs = run;
+  st(*rec + P_IMAGE, (uint64_t)(img - header(d)));
+  memset(mine, 0, sizeof *mine);
+  mine->wire = *rec + P_HEAD;
+  mine->len = len;
+  mine->kind = CAP_DATA;
+  mine->page_count = n;
+  mine->indexes = idx;
+  mine->pages = img;
+  return CAP_OK;
+}
+
+/* Copy and decode any other cap: a record holding its wire. */
+static int copy_whole(nub_cap_dir *d, const uint8_t *wire, size_t len, uint8_t **rec,
+                      nub_cap_dir_entry *mine, nub_cap_view *v, nub_cap_error *err) {
+  int rc;
+  if ((rc = region_alloc(d, R_SIZE + ((len + 7) & ~(size_t)7), 8, "a record", rec, err))) return rc;
+  memset(*rec, 0, R_SIZE);
+  region_copy(d, *rec + R_SIZE, wire, len, 1, len);
+  if ((rc = nub_cap_decode(*rec + R_SIZE, *rec + R_SIZE + len, v, err))) return rc;
+  if (d->page_images && v->kind == CAP_DATA && v->data.page_count)
+    return cap_fail(err, CAP_ERR_ARG, 0,
+                    "dir: the %zu-byte wire changed while it was copied (its selector)", len);
+  memset(mine, 0, sizeof *mine);
+  mine->wire = *rec + R_SIZE;
+  mine->len = len;
+  mine->kind = (uint8_t)v->kind;
   return CAP_OK;
 }
 
@@ -450,19 +557,30 @@ static int writer_probe(const nub_cap_dir *d, const snapshot *s, const uint8_t *
                   "dir: probe sequence longer than %u slots", CAP_DIR_READ_SLOTS);
 }
 
-static void publish(nub_cap_dir *d, const snapshot *s, uint8_t *rec, size_t len,
+static void publish(nub_cap_dir *d, const snapshot *s, uint8_t *rec, const nub_cap_dir_entry *mine,
                     const uint8_t *hash, nub_cap_dir_entry *e) {
   uint8_t *h = header(d);
-  st(rec + R_LEN, len);
-  st(rec + R_ORDINAL, s->count | (uint64_t)rec[R_SIZE] << 32);
+  uint64_t flags = mine->pages ? R_STORED_ONCE : 0;
+  st(rec + R_LEN, mine->len);
+  st(rec + R_ORDINAL, s->count | (uint64_t)mine->kind << 32 | flags << 40);
   write_begin(h, s->seq);
   table_put((uint8_t *)s->table, s->capacity, hash, (uint64_t)(rec - h));
   st(h + H_COUNT, s->count + 1);
   write_end(h, s->seq);
-  e->wire = rec + R_SIZE;
-  e->len = len;
+  *e = *mine;
   e->ordinal = (uint32_t)s->count;
-  e->kind = rec[R_SIZE];
+}
+
+/* A view of an entry this writer stored, from the view of an identical copy. */
+static void view_of(const nub_cap_dir_entry *e, nub_cap_view *v) {
+  if (!e->pages) {
+    nub_cap_view_rebase(v, e->wire);
+    return;
+  }
+  v->wire = e->wire;
+  v->data.indexes = e->indexes;
+  v->data.image = e->pages;
+  v->data.runs = (const uint32_t *)(const void *)(e->pages + (size_t)e->page_count * CAP_PAGE_SIZE);
 }
 
 /* Copy, decode, hash (unless the caller vouches for the hash: trusted),
@@ -472,20 +590,23 @@ static void publish(nub_cap_dir *d, const snapshot *s, uint8_t *rec, size_t len,
 static int put(nub_cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *trusted,
                uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry, nub_cap_view *view,
                bool *inserted, nub_cap_error *err) {
+  nub_cap_dir_entry mine;
   nub_cap_view v;
   snapshot s;
-  uint8_t *rec, *image = NULL;
+  uint8_t *rec = NULL, *image = NULL;
+  uint32_t pages;
   int rc;
   *inserted = false;
   if (!d->alloc.alloc) return cap_fail(err, CAP_ERR_ARG, 0, "dir: put on a read-only handle");
   if (len > d->size) return cap_fail(err, CAP_ERR_FULL, 0, "dir: %zu bytes exceed the region", len);
-  if ((rc = region_alloc(d, R_SIZE + ((len + 7) & ~(size_t)7), "a record", &rec, err)))
-    return rc;
-  memset(rec, 0, R_SIZE);
-  region_copy(d, rec + R_SIZE, wire, len, 1, len);
-  if ((rc = nub_cap_decode(rec + R_SIZE, rec + R_SIZE + len, &v, err))) goto fail;
+  if (!len) return cap_fail(err, CAP_ERR_TRUNCATED, 0, "cap: empty input, no union selector");
+  if (d->page_images && data_with_pages(wire, len, &pages))
+    rc = copy_stored_once(d, wire, len, pages, &rec, &image, &mine, &v, err);
+  else
+    rc = copy_whole(d, wire, len, &rec, &mine, &v, err);
+  if (rc) goto fail;
   if (trusted) memcpy(hash, trusted, CAP_HASH_SIZE);
-  else if ((rc = nub_cap_hash(&v, hash, err))) goto fail;
+  else if ((rc = nub_cap_hash_with(&v, d->hash_helper, hash, err))) goto fail;
   if ((rc = writer_snapshot(d, &s, err))) goto fail;
   rc = writer_probe(d, &s, hash, entry, err);
   if (rc == CAP_ERR_MISSING && (s.count + 1) * 4 > s.capacity * 3) {
@@ -493,20 +614,20 @@ static int put(nub_cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *t
     rc = writer_probe(d, &s, hash, entry, err);
   }
   if (rc == CAP_OK) {
-    if ((rc = reuse(entry, rec + R_SIZE, len, hash, err))) goto fail;
+    if ((rc = reuse(entry, &mine, hash, err))) goto fail;
+    region_free(d, image);
     region_free(d, rec);
   } else if (rc == CAP_ERR_MISSING) {
-    if ((rc = page_image(d, &v, &image, err))) goto fail;
-    publish(d, &s, rec, len, hash, entry);
+    publish(d, &s, rec, &mine, hash, entry);
     *inserted = true;
   } else {
     goto fail;
   }
-  nub_cap_view_rebase(&v, entry->wire);
+  view_of(entry, &v);
   if (view) *view = v;
   return CAP_OK;
 fail:
-  if (image) region_free(d, image);
+  region_free(d, image);
   region_free(d, rec);
   return rc;
 }

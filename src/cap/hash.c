@@ -65,25 +65,69 @@ static void page_roots(const nub_cap_data_view *d, uint32_t first, uint32_t n, u
     cap_sha256_pairs(buf, buf, nodes);
 }
 
-static void data_root(const nub_cap_data_view *d, uint8_t out[32]) {
-  uint64_t npages = d->size / CAP_PAGE_SIZE;
-  uint8_t leaves[2][32], buf[PAGE_BATCH * PAGE_LEVEL1];
+/* The root of depth `depth` over the pages at view positions [first,
+** end), whose indexes are base .. base + 2^depth - 1, into out. */
+static void pages_root(const nub_cap_data_view *d, uint32_t first, uint32_t end, uint64_t base,
+                       unsigned depth, uint8_t out[32]) {
+  uint8_t buf[PAGE_BATCH * PAGE_LEVEL1];
   ssz_merkle m;
   ssz_merkle_init(&m);
-  for (uint32_t i = 0; i < d->page_count; i += PAGE_BATCH) {
-    uint32_t n = d->page_count - i < PAGE_BATCH ? d->page_count - i : PAGE_BATCH;
+  for (uint32_t i = first; i < end; i += PAGE_BATCH) {
+    uint32_t n = end - i < PAGE_BATCH ? end - i : PAGE_BATCH;
     page_roots(d, i, n, buf);
     /* runs of consecutive page indices go in as runs of chunks */
     for (uint32_t j = 0; j < n;) {
       uint32_t index = nub_cap_data_page(d, i + j).index, run = 1;
       while (j + run < n && nub_cap_data_page(d, i + j + run).index == index + run) run++;
-      ssz_merkle_add_zeros(&m, index - m.count);
+      ssz_merkle_add_zeros(&m, index - base - m.count);
       ssz_merkle_add_chunks(&m, buf + 32 * (size_t)j, run);
       j += run;
     }
   }
+  ssz_merkle_root(&m, depth, out);
+}
+
+/* The right half of a split Data root, run by the helper. */
+typedef struct half_job {
+  const nub_cap_data_view *d;
+  uint32_t first, end;
+  uint64_t base;
+  unsigned depth;
+  uint8_t root[32];
+} half_job;
+
+static void run_half(void *arg) {
+  half_job *j = arg;
+  pages_root(j->d, j->first, j->end, j->base, j->depth, j->root);
+}
+
+/* A Data cap of at least helper->min_pages pages is hashed in two halves
+** of its index space, the right one by the helper (the tree's two
+** subtrees, joined by one pair), when a helper is given and takes it. */
+static void data_root(const nub_cap_data_view *d, const nub_cap_helper *helper, uint8_t out[32]) {
+  uint64_t npages = d->size / CAP_PAGE_SIZE;
+  unsigned depth = ssz_depth(npages);
+  uint8_t leaves[2][32];
+  if (helper && depth && d->page_count >= helper->min_pages && d->page_count >= 2) {
+    uint64_t mid = 1ull << (depth - 1);
+    uint32_t lo = 0, hi = d->page_count;            /* the first page at or past mid */
+    while (lo < hi) {
+      uint32_t m = lo + (hi - lo) / 2;
+      if (nub_cap_data_page(d, m).index < mid) lo = m + 1;
+      else hi = m;
+    }
+    half_job right = {d, lo, d->page_count, mid, depth - 1, {0}};
+    if (lo < d->page_count && !helper->start(helper->ud, run_half, &right)) {
+      uint8_t left[32];
+      pages_root(d, 0, lo, 0, depth - 1, left);
+      helper->wait(helper->ud);
+      ssz_pair(left, right.root, leaves[1]);
+      goto done;
+    }
+  }
+  pages_root(d, 0, d->page_count, 0, depth, leaves[1]);
+done:
   ssz_chunk_u64(d->size, leaves[0]);
-  ssz_merkle_root(&m, ssz_depth(npages), leaves[1]);
   ssz_leaves_root((const uint8_t(*)[32])leaves, 2, out);
 }
 
@@ -164,11 +208,16 @@ int cap_refuse_sentinel(const uint8_t h[CAP_HASH_SIZE], int kind, nub_cap_error 
 }
 
 int nub_cap_hash(const nub_cap_view *v, uint8_t out[CAP_HASH_SIZE], nub_cap_error *err) {
+  return nub_cap_hash_with(v, NULL, out, err);
+}
+
+int nub_cap_hash_with(const nub_cap_view *v, const nub_cap_helper *helper,
+                      uint8_t out[CAP_HASH_SIZE], nub_cap_error *err) {
   uint8_t root[32];
   if (nub_cap_init())
     return cap_fail(err, CAP_ERR_NOMEM, 0, "cap: libsodium failed to initialise");
   switch (v->kind) {
-  case CAP_DATA: data_root(&v->data, root); break;
+  case CAP_DATA: data_root(&v->data, helper, root); break;
   case CAP_IMAGE: image_root(&v->image, root); break;
   case CAP_INSTANCE: instance_root(&v->instance, root); break;
   case CAP_CNODE:   /* a one-field container's root is the field's root */

@@ -6,6 +6,10 @@
 
 
 nub_cap_page nub_cap_data_page(const nub_cap_data_view *d, uint32_t i) {
+  if (!d->pages) {                 /* stored once: indexes, then the page image */
+    nub_cap_page pg = {cap_le32(d->indexes + 4 * (size_t)i), d->image + (size_t)i * CAP_PAGE_SIZE};
+    return pg;
+  }
   const uint8_t *rec = d->pages + (size_t)i * W_PAGE;
   nub_cap_page pg = {cap_le32(rec), rec + 4};
   return pg;
@@ -105,7 +109,7 @@ static const uint8_t *moved(const uint8_t *p, uintptr_t from, uintptr_t to) {
 void nub_cap_view_rebase(nub_cap_view *v, const uint8_t *new_wire) {
   uintptr_t from = (uintptr_t)v->wire, to = (uintptr_t)new_wire;
   switch (v->kind) {
-  case CAP_DATA:
+  case CAP_DATA:                   /* a Data cap stored once reads no wire */
     v->data.pages = moved(v->data.pages, from, to);
     break;
   case CAP_IMAGE:

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "nub/abi.h"
+#include "nub/cap.h"
 #include "nub/pvm.h"
 
 typedef struct nk_kernel nk_kernel;
@@ -63,6 +64,12 @@ int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errl
 /* Bytes of caps stored into the heap through that fd (pwritev) rather
 ** than by memcpy: a figure for tests and benchmarks (nk_caps.c). */
 uint64_t nk_caps_bytes_through_fd(const nk_kernel *k);
+/* A second thread for the hash of large Data caps at publication
+** (nub_cap_helper; NULL: none), from NK_HASH_HELPER_PAGES pages: 16 MiB,
+** ~8 ms of hashing per half, against a thread handoff.  nub-guest makes
+** one before its lockdown; inproc starts a thread per such cap. */
+#define NK_HASH_HELPER_PAGES 4096u
+void nk_caps_hash_helper(nk_kernel *k, const nub_cap_helper *helper);
 
 /* Lanes (NUB_FN_LANE_START; docs/kernel.md, "Lanes"): slots is an area
 ** of count (1..NUB_MAX_LANES) slots the host maps too; lane n serves slot

@@ -12,12 +12,14 @@
 
 static void *dir_alloc(void *ud, size_t size, size_t align) {
   nk_kernel *k = ud;
-  return align <= NK_HEAP_ALIGN ? nk_heap_alloc(k->heap, size) : NULL;
+  return nk_heap_alloc_aligned(k->heap, size, align);
 }
 
 static void dir_free(void *ud, void *p) { nk_heap_free(((nk_kernel *)ud)->heap, p); }
 
-/* Caps are stored through the heap's file when it has one: pwritev puts
+/* Caps are stored through the heap's file when it has one (a Data cap's
+** pages into its page image, the only copy; any other cap's wire into its
+** record; docs/wire.md, "Stored once"): pwritev puts
 ** the bytes straight into the pages, where a store to a fresh page first
 ** takes a fault and has the page zeroed (measured on this VM, 1 MiB into
 ** fresh memfd pages: 1.0-1.3 ms by memcpy, 0.4-0.6 ms by pwrite).  From a
@@ -71,7 +73,7 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
     snprintf(err, errlen, "kernel: directory: %s", cerr.msg);
     return -1;
   }
-  k->dir.page_images = true;     /* Data pages page aligned, for copy-on-write */
+  k->dir.page_images = true;     /* Data stored once, page aligned, for copy-on-write */
   if (k->dir.header_off != NK_DIRECTORY_OFFSET) {
     snprintf(err, errlen, "kernel: directory header at offset %llu, expected %u",
              (unsigned long long)k->dir.header_off, NK_DIRECTORY_OFFSET);
@@ -88,6 +90,8 @@ void nk_caps_fini(nk_kernel *k) {
 }
 
 uint64_t nk_caps_bytes_through_fd(const nk_kernel *k) { return k->bytes_through_fd; }
+
+void nk_caps_hash_helper(nk_kernel *k, const nub_cap_helper *helper) { k->dir.hash_helper = helper; }
 
 uint64_t nk_caps_count(nk_kernel *k) {
   pthread_rwlock_rdlock(&k->dir_lock);

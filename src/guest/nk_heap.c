@@ -117,6 +117,39 @@ void *nk_heap_alloc(nk_heap *h, size_t n) {
   return NULL;
 }
 
+/* A payload at an align-aligned address: the block in front of it, when
+** it does not start there, becomes a free block of its own (so at least
+** MIN_BLOCK), and nothing is padded.  A page image of one page takes 4 KiB
+** and its header, not the 8 KiB a padded allocation took. */
+void *nk_heap_alloc_aligned(nk_heap *h, size_t n, size_t align) {
+  if (align <= NK_HEAP_ALIGN) return nk_heap_alloc(h, n);
+  if ((align & (align - 1)) || align > NK_HEAP_MAX_ALIGN || n > h->size) return NULL;
+  uint64_t need = ((uint64_t)n + HDR + NK_HEAP_ALIGN - 1) & ~(uint64_t)(NK_HEAP_ALIGN - 1);
+  if (need < MIN_BLOCK) need = MIN_BLOCK;
+  for (unsigned bin = bin_of(need); bin < BINS; bin++) {
+    for (uint64_t off = h->bins[bin]; off; off = at(h, off)->next_free) {
+      block *b = at(h, off);
+      uint64_t size = size_of(b);
+      uint64_t front = -((uintptr_t)b + HDR) & (align - 1);   /* a multiple of 16 */
+      if (front && front < MIN_BLOCK) front += align;
+      if (size < front || size - front < need) continue;
+      list_remove(h, b);
+      if (front) {                           /* the front stays free, the rest is ours */
+        block *rest = at(h, off + front);
+        rest->size_used = size - front;
+        rest->prev_size = front;
+        next_block(h, rest)->prev_size = size - front;
+        b->size_used = front;
+        list_insert(h, b);
+        b = rest;
+      }
+      take(h, b, need);
+      return (uint8_t *)b + HDR;
+    }
+  }
+  return NULL;
+}
+
 void nk_heap_free(nk_heap *h, void *p) {
   if (!p) return;
   block *b = (block *)((uint8_t *)p - HDR);

@@ -22,6 +22,10 @@ typedef struct nk_heap nk_heap;
 ** Returns NULL if the region is too small for the bookkeeping. */
 nk_heap *nk_heap_init(void *base, size_t size);
 void *nk_heap_alloc(nk_heap *h, size_t n);     /* NULL when full */
+/* n bytes at an align-aligned address (a power of two up to
+** NK_HEAP_MAX_ALIGN); NULL when no free block holds them so. */
+#define NK_HEAP_MAX_ALIGN 4096u
+void *nk_heap_alloc_aligned(nk_heap *h, size_t n, size_t align);
 void nk_heap_free(nk_heap *h, void *p);        /* NULL is a no-op */
 void nk_heap_stats(const nk_heap *h, struct nub_heap_stats *out);
 /* Walk every block and free list; false if any invariant is broken. */

@@ -6,6 +6,7 @@
 */
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,7 +24,28 @@ typedef struct inproc {
   nub_options opt;
   char *kernel_file;       /* the ELF file that carries the kernel (.boot_info) */
   nub_lane_slot *slots;    /* opt.lanes of them; LANE_START makes each lane's thread */
+  nub_cap_helper hash_helper;   /* half the hash of a large Data cap on a thread */
+  pthread_t hasher;
+  void (*hash_fn)(void *);
+  void *hash_arg;
 } inproc;
+
+/* Large Data caps are hashed on two threads, as in nub-guest (its hasher):
+** here a thread per cap of NK_HASH_HELPER_PAGES pages or more. */
+static void *run_hasher(void *arg) {
+  inproc *p = arg;
+  p->hash_fn(p->hash_arg);
+  return NULL;
+}
+
+static int hasher_start(void *ud, void (*fn)(void *), void *arg) {
+  inproc *p = ud;
+  p->hash_fn = fn;
+  p->hash_arg = arg;
+  return pthread_create(&p->hasher, NULL, run_hasher, p);
+}
+
+static void hasher_wait(void *ud) { pthread_join(((inproc *)ud)->hasher, NULL); }
 
 static int start_kernel(inproc *p, nub_error *err) {
   char msg[200];
@@ -37,6 +59,8 @@ static int start_kernel(inproc *p, nub_error *err) {
       nk_lanes_attach(p->kernel, p->slots, p->opt.lanes, msg, sizeof msg))
     return host_fail(err, NUB_ERR_SANDBOX, "inproc: kernel: %s", msg);
   nk_lanes_direct(p->kernel);
+  p->hash_helper = (nub_cap_helper){hasher_start, hasher_wait, p, NK_HASH_HELPER_PAGES};
+  nk_caps_hash_helper(p->kernel, &p->hash_helper);
   p->b.engine = cfg.engine->name;
   return NUB_OK;
 }

@@ -361,15 +361,15 @@ static void test_corrupted_regions(void **state) {
 
 /* Random damage anywhere in the region: lookups answer or fail, never
 ** crash, and a verified answer is always right. */
-static void test_random_damage(void **state) {
+static void random_damage(bool stored_once) {
   corrupt_env *z = calloc(1, sizeof *z);
   nub_cap_dir_entry e;
   bool inserted;
   uint8_t buf[8192];
   unsigned answered = 0, refused = 0;
-  (void)state;
   make_caps(&z->c, 50);
   setup_dir(&z->f, 1 << 19, 8);
+  z->f.dir.page_images = stored_once;
   for (unsigned i = 0; i < z->c.n; i++) put_ok(&z->f, z->c.wire[i], z->c.len[i], &e, &inserted);
   z->copy = aligned_alloc(64, z->f.size);
   srand(12345);
@@ -392,12 +392,158 @@ static void test_random_damage(void **state) {
       }
     }
   }
-  printf("random damage: %u verified answers, %u refusals\n", answered, refused);
+  printf("random damage (%s): %u verified answers, %u refusals\n",
+         stored_once ? "Data stored once" : "whole records", answered, refused);
   assert_true(answered > 0 && refused > 0);
   free(z->copy);
   free_caps(&z->c);
   free(z->f.region);
   free(z);
+}
+
+static void test_random_damage(void **state) {
+  (void)state;
+  random_damage(false);
+  random_damage(true);
+}
+
+/* A directory storing Data once (docs/wire.md, "Stored once"): readers
+** put the wire back together, and every field of such a record that
+** could send them outside the region is checked. */
+enum { P_HEAD = 16, P_IMAGE = 32, P_INDEXES = 40 };
+
+static void test_stored_once_records_are_checked(void **state) {
+  corrupt_env *z = calloc(1, sizeof *z);
+  nub_cap_dir_entry e;
+  nub_cap_dir d;
+  nub_cap_error err;
+  bool inserted;
+  uint8_t buf[8192];
+  size_t len;
+  (void)state;
+  make_caps(&z->c, 20);
+  setup_dir(&z->f, 1 << 18, 8);
+  z->f.dir.page_images = true;
+  for (unsigned i = 0; i < z->c.n; i++) put_ok(&z->f, z->c.wire[i], z->c.len[i], &e, &inserted);
+  z->copy = aligned_alloc(64, z->f.size);
+  reset(z);
+  expect_find(z, CAP_OK, "");
+  assert_int_equal(nub_cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err), CAP_OK);
+  assert_int_equal(nub_cap_dir_find(&d, z->c.hash[3], &e, &err), CAP_OK);
+  assert_non_null(e.pages);                                   /* stored once */
+  assert_int_equal(e.page_count, 1);
+  assert_int_equal(e.len, z->c.len[3]);
+  assert_memory_equal(e.wire, z->c.wire[3], CAP_DIR_DATA_HEAD);
+  assert_memory_equal(e.pages, z->c.wire[3] + CAP_DIR_DATA_HEAD + 4, CAP_PAGE_SIZE);
+  assert_int_equal(nub_cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err), CAP_OK);
+  assert_int_equal(len, z->c.len[3]);
+  assert_memory_equal(buf, z->c.wire[3], len);
+  uint8_t *rec = record_of(z, z->c.hash[3]);
+  rec[12] = CAP_IMAGE;                                        /* only Data is stored once */
+  expect_find(z, CAP_ERR_CORRUPT, "stored-once record kind");
+  record_of(z, z->c.hash[3])[13] = 3;                         /* an unknown flag */
+  expect_find(z, CAP_ERR_CORRUPT, "ordinal/kind/flags");
+  wr64(record_of(z, z->c.hash[3]), 13 + 4100 + 1);            /* not head + whole pages */
+  expect_find(z, CAP_ERR_CORRUPT, "stored-once record length");
+  wr64(record_of(z, z->c.hash[3]), 13);                       /* no pages */
+  expect_find(z, CAP_ERR_CORRUPT, "stored-once record length");
+  wr64(record_of(z, z->c.hash[3]), 13 + 4100ull * ((1u << 20) + 1));   /* past 2^20 pages */
+  expect_find(z, CAP_ERR_CORRUPT, "stored-once record length");
+  wr64(record_of(z, z->c.hash[3]), 13 + 4100ull * (1u << 16));  /* indexes past the region */
+  expect_find(z, CAP_ERR_CORRUPT, "record offset");
+  wr64(record_of(z, z->c.hash[3]) + P_IMAGE, z->f.size);      /* the image outside the region */
+  expect_find(z, CAP_ERR_CORRUPT, "page image offset");
+  wr64(record_of(z, z->c.hash[3]) + P_IMAGE, (uint64_t)-(int64_t)(z->f.dir.header_off + 8));
+  expect_find(z, CAP_ERR_CORRUPT, "page image offset");
+  wr64(record_of(z, z->c.hash[3]) + P_IMAGE, rd64(record_of(z, z->c.hash[3]) + P_IMAGE) + 4);
+  expect_find(z, CAP_ERR_CORRUPT, "page image offset");
+  wr64(record_of(z, z->c.hash[3]) + P_IMAGE, z->f.size - z->f.dir.header_off - 4096 + 8);
+  expect_find(z, CAP_ERR_CORRUPT, "page image offset");       /* the last page runs past */
+  /* bytes changed under a valid entry: an index or the size no longer
+  ** decode (the copy is checked like any wire), a page byte no longer
+  ** hashes to the key */
+  static const size_t poke[] = {P_INDEXES, P_HEAD + 1};
+  for (size_t i = 0; i < 2; i++) {
+    record_of(z, z->c.hash[3])[poke[i]] ^= 0x40;
+    int rc = nub_cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err);
+    assert_true(rc == CAP_ERR_RANGE || rc == CAP_ERR_ALIGN);
+    reset(z);
+  }
+  assert_int_equal(nub_cap_dir_find(&d, z->c.hash[3], &e, &err), CAP_OK);
+  z->copy[(size_t)(e.pages - z->copy) + 100] ^= 0x40;
+  assert_int_equal(nub_cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err), CAP_ERR_CORRUPT);
+  assert_non_null(strstr(err.msg, "holds a cap hashing to"));
+  reset(z);
+  /* the flag cleared: read as a record holding its wire, which does not
+  ** decode or hash to the key */
+  record_of(z, z->c.hash[3])[13] = 0;
+  assert_true(nub_cap_dir_get_verified(&d, z->c.hash[3], buf, sizeof buf, &len, &err) != CAP_OK);
+  reset(z);
+  assert_int_equal(nub_cap_dir_get_verified(&d, z->c.hash[3], buf, 100, &len, &err), CAP_ERR_FULL);
+  free(z->copy);
+  free_caps(&z->c);
+  free(z->f.region);
+  free(z);
+}
+
+/* A Data cap stored once is decoded from its copies with the checks and
+** the errors (code, offset, text) of nub_cap_decode on the wire. */
+static void test_stored_once_decodes_like_the_wire(void **state) {
+  static const struct { const char *what; size_t at; uint8_t xor_with; } cases[] = {
+    {"a good cap", 0, 0},
+    {"size not a page multiple", 1, 0x01},
+    {"size past 2^32", 8, 0x10},
+    {"pages offset 13, not 12", 9, 0x01},
+    {"page 1 index repeats page 0's", 13 + 4100, 0x02},
+    {"page 2 index past the size", 13 + 2 * 4100 + 2, 0x01},
+    {"page 1 all zero", 0, 0},
+  };
+  uint8_t bytes[4 * CAP_PAGE_SIZE] = {0};
+  (void)state;
+  memset(bytes, 0x11, CAP_PAGE_SIZE);                         /* pages 0, 2, 3 */
+  memset(bytes + 2 * CAP_PAGE_SIZE, 0x22, 2 * CAP_PAGE_SIZE);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fixture f;
+    nub_cap_dir_entry e;
+    nub_cap_view v, want;
+    nub_cap_error err, werr;
+    bool inserted;
+    uint8_t h[CAP_HASH_SIZE], *wire;
+    size_t len;
+    assert_int_equal(nub_cap_encode_data_alloc(sizeof bytes, bytes, sizeof bytes, &wire, &len, NULL), CAP_OK);
+    assert_int_equal(len, 13 + 3 * 4100);
+    if (cases[i].xor_with) wire[cases[i].at] ^= cases[i].xor_with;
+    if (i == 6) memset(wire + 13 + 4100 + 4, 0, CAP_PAGE_SIZE);
+    setup_dir(&f, 1 << 17, 8);
+    f.dir.page_images = true;
+    size_t used = f.bump.used;
+    int wrc = nub_cap_decode(wire, wire + len, &want, &werr);
+    int rc = nub_cap_dir_put(&f.dir, wire, len, h, &e, &v, &inserted, &err);
+    print_message("    %-32s %s\n", cases[i].what, rc ? err.msg : "stored once");
+    assert_int_equal(rc, wrc);
+    if (rc) {
+      assert_int_equal(err.offset, werr.offset);
+      assert_string_equal(err.msg, werr.msg);
+      assert_int_equal(f.bump.used, used);                   /* record and image given back */
+    } else {
+      uint8_t wh[CAP_HASH_SIZE];
+      assert_true(inserted);
+      assert_null(v.data.pages);
+      assert_int_equal(v.data.page_count, 3);
+      assert_int_equal(v.data.run_count, 2);
+      for (uint32_t p = 0; p < 3; p++) {
+        nub_cap_page a = nub_cap_data_page(&v.data, p), b = nub_cap_data_page(&want.data, p);
+        assert_int_equal(a.index, b.index);
+        assert_memory_equal(a.bytes, b.bytes, CAP_PAGE_SIZE);
+      }
+      assert_ptr_equal(nub_cap_data_find_page(&v.data, 2), v.data.image + CAP_PAGE_SIZE);
+      assert_null(nub_cap_data_find_page(&v.data, 1));
+      assert_int_equal(nub_cap_hash(&want, wh, NULL), CAP_OK);
+      assert_memory_equal(h, wh, CAP_HASH_SIZE);
+    }
+    free(wire);
+    free(f.region);
+  }
 }
 
 /* ---- a writer racing readers through a read-only mapping ---- */
@@ -649,25 +795,119 @@ static void test_copy_hook_stores_records_and_images(void **state) {
   memset(&the_log, 0, sizeof the_log);
   if (nub_cap_dir_put(&f.dir, wire, len, h, &e, &v, &inserted, &err)) fail_msg("put: %s", err.msg);
   assert_true(inserted);
-  assert_int_equal(the_log.calls, 2);
-  assert_int_equal(the_log.len[0], len);              /* the record */
-  assert_int_equal(the_log.count[0], 1);
-  assert_int_equal(the_log.len[1], 4096);             /* the image, page by page */
-  assert_int_equal(the_log.count[1], 2);
-  assert_int_equal(the_log.stride[1], 4100);
-  assert_memory_equal(e.wire, wire, len);
+  /* stored once: the pages go into the image, page by page, and nowhere
+  ** else (the record's head and indexes are a few bytes, by memcpy) */
+  assert_int_equal(the_log.calls, 1);
+  assert_int_equal(the_log.len[0], 4096);
+  assert_int_equal(the_log.count[0], 2);
+  assert_int_equal(the_log.stride[0], 4100);
+  assert_null(v.data.pages);
+  assert_ptr_equal(e.pages, v.data.image);
+  assert_int_equal(e.page_count, 2);
+  uint8_t *back = malloc(len);
+  assert_non_null(back);
+  nub_cap_dir_entry_copy(&e, back);
+  assert_memory_equal(back, wire, len);
+  free(back);
   assert_memory_equal(v.data.image, bytes, 4096);
   assert_memory_equal(v.data.image + 4096, bytes + 8192, 4096);
   assert_int_equal(v.data.run_count, 2);
   assert_int_equal(v.data.runs[0], 0);
   assert_int_equal(v.data.runs[2], 2);
-  /* the same Data again: the record alone (copied before the duplicate is found) */
+  /* the same Data again: the image is copied before the duplicate is found */
   memset(&the_log, 0, sizeof the_log);
   if (nub_cap_dir_put(&f.dir, wire, len, h, &e, &v, &inserted, &err)) fail_msg("put: %s", err.msg);
   assert_false(inserted);
   assert_int_equal(the_log.calls, 1);
   free(wire);
   free(f.region);
+}
+
+/* ---- hashing large Data caps on two threads (nub_cap_helper) ---- */
+
+typedef struct thread_helper {
+  pthread_t t;
+  void (*fn)(void *);
+  void *arg;
+  unsigned started;
+  bool refuse;
+} thread_helper;
+
+static void *helper_main(void *arg) {
+  thread_helper *h = arg;
+  h->fn(h->arg);
+  return NULL;
+}
+
+static int helper_start(void *ud, void (*fn)(void *), void *arg) {
+  thread_helper *h = ud;
+  if (h->refuse) return -1;
+  h->fn = fn;
+  h->arg = arg;
+  h->started++;
+  return pthread_create(&h->t, NULL, helper_main, h);
+}
+
+static void helper_wait(void *ud) { pthread_join(((thread_helper *)ud)->t, NULL); }
+
+/* Every shape of page index space: the hash of the two halves joined is
+** the one-thread hash, whichever half holds the pages; a helper that
+** refuses leaves the work to the caller; a directory with a helper stores
+** under the same hash. */
+static void test_hash_helper_gives_the_same_hash(void **state) {
+  static const struct { const char *what; uint32_t npages; uint32_t first, count, step; bool helped; } shapes[] = {
+    {"dense, 64 of 64 pages", 64, 0, 64, 1, true},
+    {"dense, 37 pages (depth 6: halves of 32)", 37, 0, 37, 1, true},
+    {"left half only", 64, 0, 32, 1, false},
+    {"right half only", 64, 32, 32, 1, true},
+    {"the pages either side of the middle", 64, 31, 2, 1, true},
+    {"sparse, every 5th of 300", 300, 0, 60, 5, true},
+    {"one page (never split)", 1, 0, 1, 1, false},
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    size_t size = (size_t)shapes[i].npages * CAP_PAGE_SIZE, len;
+    uint8_t *bytes = calloc(1, size), *wire, one[32], two[32], stored[32];
+    assert_non_null(bytes);
+    for (uint32_t k = 0; k < shapes[i].count; k++) {
+      uint32_t p = shapes[i].first + k * shapes[i].step;
+      memset(bytes + (size_t)p * CAP_PAGE_SIZE, (int)(p * 7 + 1), CAP_PAGE_SIZE);
+    }
+    assert_int_equal(nub_cap_encode_data_alloc(size, bytes, size, &wire, &len, NULL), CAP_OK);
+    nub_cap_view v;
+    assert_int_equal(nub_cap_decode(wire, wire + len, &v, NULL), CAP_OK);
+    assert_int_equal(nub_cap_hash(&v, one, NULL), CAP_OK);
+    thread_helper th = {0};
+    nub_cap_helper helper = {helper_start, helper_wait, &th, 1};
+    assert_int_equal(nub_cap_hash_with(&v, &helper, two, NULL), CAP_OK);
+    print_message("    %-42s helper ran %u time(s)\n", shapes[i].what, th.started);
+    assert_memory_equal(one, two, 32);
+    assert_int_equal(th.started, shapes[i].helped ? 1 : 0);
+    th.refuse = true;                          /* no second thread: the same hash */
+    assert_int_equal(nub_cap_hash_with(&v, &helper, two, NULL), CAP_OK);
+    assert_memory_equal(one, two, 32);
+    th.refuse = false;
+    helper.min_pages = shapes[i].count + 1;    /* below the threshold: not split */
+    th.started = 0;
+    assert_int_equal(nub_cap_hash_with(&v, &helper, two, NULL), CAP_OK);
+    assert_int_equal(th.started, 0);
+    assert_memory_equal(one, two, 32);
+    helper.min_pages = 1;
+    fixture f;
+    nub_cap_dir_entry e;
+    bool inserted;
+    nub_cap_error err;
+    setup_dir(&f, 4u << 20, 8);
+    f.dir.page_images = true;
+    f.dir.hash_helper = &helper;
+    th.started = 0;
+    if (nub_cap_dir_put(&f.dir, wire, len, stored, &e, NULL, &inserted, &err)) fail_msg("put: %s", err.msg);
+    assert_memory_equal(stored, one, 32);
+    assert_int_equal(th.started, shapes[i].helped ? 1 : 0);
+    free(f.region);
+    free(wire);
+    free(bytes);
+  }
 }
 
 int main(void) {
@@ -680,6 +920,9 @@ int main(void) {
     cmocka_unit_test(test_position_independent),
     cmocka_unit_test(test_corrupted_regions),
     cmocka_unit_test(test_random_damage),
+    cmocka_unit_test(test_stored_once_records_are_checked),
+    cmocka_unit_test(test_stored_once_decodes_like_the_wire),
+    cmocka_unit_test(test_hash_helper_gives_the_same_hash),
     cmocka_unit_test(test_writer_races_readers),
     cmocka_unit_test(test_put_hashed),
     cmocka_unit_test(test_reads_are_bounded),

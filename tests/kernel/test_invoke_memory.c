@@ -26,7 +26,7 @@ static nub *open_nub(void) {
   nub_options_init(&o);
   o.backend = backend && !strcmp(backend, "proc") ? NUB_BACKEND_PROC : NUB_BACKEND_INPROC;
   o.engine = getenv("NUB_TEST_ENGINE");
-  o.heap_size = 128u << 20;     /* a 16 MiB Data cap: wire + page image */
+  o.heap_size = 128u << 20;     /* 16 MiB Data caps, each stored once */
   o.io_size = 32u << 20;
   /* the memory bombs map 4 GiB: over the default budget (error 27, tested
   ** in test_budget); here the set-up itself is measured */

@@ -1,6 +1,7 @@
 /*
-** The guest heap allocator: stats, coalescing, exhaustion, and a random
-** workload checked against every invariant after each step.
+** The guest heap allocator: stats, coalescing, exhaustion, aligned
+** allocations (page images), and a random workload checked against every
+** invariant after each step.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -96,11 +97,69 @@ static void random_workload(void **state) {
   free(mem);
 }
 
+/* Page-aligned payloads without padding: the bytes in front stay free,
+** a one-page allocation holds a page and its header, every alignment up to
+** a page is met, one past it or not a power of two is refused, and a mixed
+** random workload keeps every invariant. */
+static void aligned_allocations_leave_the_front_free(void **state) {
+  (void)state;
+  void *mem = region();
+  nk_heap *h = nk_heap_init(mem, REGION);
+  struct nub_heap_stats before, after;
+  void *small = nk_heap_alloc(h, 100);          /* the next free byte is not page aligned */
+  assert_non_null(small);
+  nk_heap_stats(h, &before);
+  uint8_t *page = nk_heap_alloc_aligned(h, 4096, 4096);
+  assert_non_null(page);
+  assert_int_equal((uintptr_t)page % 4096, 0);
+  nk_heap_stats(h, &after);
+  assert_int_equal(after.allocated_bytes - before.allocated_bytes, 4096);   /* no padding */
+  assert_int_equal(after.fragment_count, before.fragment_count + 1);       /* the front, free */
+  assert_true(nk_heap_check(h));
+  uint8_t *front = nk_heap_alloc(h, 64);        /* the front serves small allocations */
+  assert_true(front && front < page);
+  for (size_t align = 16; align <= NK_HEAP_MAX_ALIGN; align *= 2) {
+    uint8_t *p = nk_heap_alloc_aligned(h, 24, align);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % align, 0);
+  }
+  assert_null(nk_heap_alloc_aligned(h, 64, 8192));
+  assert_null(nk_heap_alloc_aligned(h, 64, 48));
+  assert_null(nk_heap_alloc_aligned(h, REGION, 4096));
+  assert_true(nk_heap_check(h));
+  nk_heap_free(h, page);
+  nk_heap_free(h, front);
+  nk_heap_free(h, small);
+  assert_true(nk_heap_check(h));
+  void *live[128] = {0};
+  unsigned seed = 777;
+  for (int step = 0; step < 8000; step++) {
+    seed = seed * 1103515245u + 12345u;
+    unsigned i = (seed >> 8) % 128;
+    if (live[i]) {
+      nk_heap_free(h, live[i]);
+      live[i] = NULL;
+    } else {
+      size_t n = (seed >> 16) % 9000, align = (size_t)16 << ((seed >> 4) % 9);
+      live[i] = nk_heap_alloc_aligned(h, n, align);
+      if (live[i]) {
+        assert_int_equal((uintptr_t)live[i] % align, 0);
+        memset(live[i], (int)i, n);
+      }
+    }
+    if (step % 61 == 0) assert_true(nk_heap_check(h));
+  }
+  for (unsigned i = 0; i < 128; i++) nk_heap_free(h, live[i]);
+  assert_true(nk_heap_check(h));
+  free(mem);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(stats_and_coalescing),
     cmocka_unit_test(exhaustion),
     cmocka_unit_test(random_workload),
+    cmocka_unit_test(aligned_allocations_leave_the_front_free),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /*
 ** Publication through the heap memfd (src/guest/nk_caps.c): a kernel
-** whose heap is a file stores each cap record and Data page image with
-** pwritev, and what it stores must be what memcpy stored: the wire in
-** the directory, the page image and its runs, the hash.  Data caps of
+** whose heap is a file stores each Data cap once, its pages by pwritev
+** into the page image (docs/wire.md, "Stored once"), and what it stores
+** must be what memcpy stored: the wire read back from the directory, the
+** page image and its runs, the hash.  Data caps of
 ** every shape that changes the copy: one page, sparse pages, more pages
 ** than one pwritev takes (64), a cap below the pwritev threshold, an
 ** empty one; a kernel without a file and one whose file refuses writes
@@ -127,7 +128,11 @@ static void check_stored(const kern *t, const uint8_t *wire, size_t len, const u
   assert_memory_equal(hash, want, 32);
   assert_int_equal(nub_cap_dir_find(&t->k->dir, hash, &e, NULL), CAP_OK);
   assert_int_equal(e.len, len);
-  assert_memory_equal(e.wire, wire, len);
+  uint8_t *back = malloc(len);
+  assert_non_null(back);
+  nub_cap_dir_entry_copy(&e, back);
+  assert_memory_equal(back, wire, len);
+  free(back);
   const nub_cap_view *kept = nk_caps_find(t->k, hash, NULL);
   assert_non_null(kept);
   assert_int_equal(nub_cap_decode(wire, wire + len, &v, NULL), CAP_OK);
@@ -164,21 +169,84 @@ static void each_shape_stores_the_same_through_the_heap_file(void **state) {
       kern_put(&t, wire, len, h);
       check_stored(&t, wire, len, h);
       uint64_t through = nk_caps_bytes_through_fd(t.k) - before;
-      /* the record and the image go through the file from a page up */
-      uint64_t want = mode != 1 ? 0
-                      : (len >= 4096 ? len : 0) + (present ? (uint64_t)present * 4096 : 0);
+      /* a Data cap with pages is stored once: its pages go through the
+      ** file into the page image, nothing else; an empty one is a record */
+      uint64_t want = mode != 1 ? 0 : present ? (uint64_t)present * 4096 : len >= 4096 ? len : 0;
       print_message("    %-38s %-52s %8zu-byte wire, %9llu bytes by pwritev\n", modes[mode],
                     shapes[i].name, len, (unsigned long long)through);
       assert_int_equal(through, want);
-      /* the same bytes again: the stored entry is found, nothing is written */
+      /* the same bytes again: copied once more, found, and given back */
       before = nk_caps_bytes_through_fd(t.k);
       kern_put(&t, wire, len, h);
       check_stored(&t, wire, len, h);
-      assert_int_equal(nk_caps_bytes_through_fd(t.k) - before, mode == 1 && len >= 4096 ? len : 0);
+      assert_int_equal(nk_caps_bytes_through_fd(t.k) - before, want);
       free(wire);
     }
     kern_close(&t);
   }
+}
+
+/* A Data cap is held once in the heap (its page image, page aligned
+** without padding, and a record of 4 bytes per page): 4 MiB caps fill the 64 MiB heap
+** about 15 deep, not 7.  The put that no longer fits is refused with the
+** no-memory class and the allocation named, gives back what it took
+** (heap statistics and blocks as before it), and every cap before it
+** still reads back exactly; a smaller cap still goes in. */
+static void a_data_cap_is_held_once_and_a_full_heap_refuses_it(void **state) {
+  (void)state;
+  static const shape four_mib = {"4 MiB", 1024, 0, true};
+  static const shape one_page = {"one page", 1, 1, false};
+  enum { MAX_CAPS = 32 };
+  kern t;
+  uint8_t *wires[MAX_CAPS], h[32], hashes[MAX_CAPS][32];
+  size_t lens[MAX_CAPS], len;
+  uint32_t present, stored = 0;
+  kern_open(&t, 1);
+  for (;; stored++) {
+    struct nub_heap_stats before, after;
+    assert_true(stored < MAX_CAPS);
+    wires[stored] = make_data(&four_mib, stored, &lens[stored], &present);
+    nk_heap_stats(t.k->heap, &before);
+    nub_request_header q = {NUB_REQUEST_MAGIC, NUB_FN_PUT_CAP, lens[stored]};
+    nub_response_header r;
+    memcpy(t.in, &q, sizeof q);
+    memcpy(t.in + sizeof q, wires[stored], lens[stored]);
+    size_t n = nk_serve(t.k, t.in, IO, t.out, IO);
+    memcpy(&r, t.out, sizeof r);
+    assert_int_equal(r.status, NUB_RPC_OK);
+    nk_heap_stats(t.k->heap, &after);
+    if (r.len == 32) {                       /* stored: the cap once, and little more */
+      memcpy(hashes[stored], t.out + sizeof r, 32);
+      /* the page image (4 MiB and 8 bytes of runs: no padding), its
+      ** record (40 + 4 x 1024 bytes) and their block headers */
+      assert_true(after.allocated_bytes - before.allocated_bytes <= 4096 * 1024 + 8 + 40 + 4096 + 64);
+      continue;
+    }
+    uint32_t reason;
+    assert_true(n > sizeof r + 36);
+    assert_memory_equal(t.out + sizeof r, nub_cap_sentinel_hash, 32);
+    memcpy(&reason, t.out + sizeof r + 32, 4);
+    assert_int_equal(reason, NUB_PUT_CAP_NO_MEMORY);
+    char text[NUB_PUT_CAP_REASON_MAX + 1] = {0};
+    memcpy(text, t.out + sizeof r + 36, r.len - 36);
+    print_message("    %u caps of 4 MiB stored in a 64 MiB heap; the next: %s\n", stored, text);
+    assert_non_null(strstr(text, "allocator has no"));
+    assert_int_equal(after.allocated_bytes, before.allocated_bytes);
+    assert_int_equal(after.allocation_count, before.allocation_count);
+    assert_true(nk_heap_check(t.k->heap));
+    free(wires[stored]);
+    break;
+  }
+  assert_true(stored >= 14);                 /* held twice, 7 would fit */
+  for (uint32_t i = 0; i < stored; i++) {
+    check_stored(&t, wires[i], lens[i], hashes[i]);
+    free(wires[i]);
+  }
+  uint8_t *small = make_data(&one_page, 7, &len, &present);
+  kern_put(&t, small, len, h);
+  check_stored(&t, small, len, h);
+  free(small);
+  kern_close(&t);
 }
 
 /* Over proc: the guest stores through fd 0 under its seccomp filter and
@@ -225,10 +293,60 @@ static void the_sandboxed_guest_stores_through_its_memfd(void **state) {
   nub_close(n);
 }
 
+/* nub-guest hashes a Data cap of 4096 pages or more on two threads
+** (guest_main.c, the hasher): the guest's hash of such caps, dense and
+** with every page in one half of the index space, is the host's
+** one-thread hash (put raw and compared here; nub_put_cap compares it
+** itself), and the guest never restarts. */
+static void the_guest_hashes_large_caps_on_two_threads_to_the_same_hash(void **state) {
+  (void)state;
+  static char guest[4096];
+  static const struct { const char *name; uint32_t npages, first, count; } caps[] = {
+    {"16 MiB dense", 4096, 0, 4096},
+    {"64 MiB, pages in the right half", 16384, 9000, 4200},
+    {"64 MiB, pages in the left half", 16384, 100, 4200},
+    {"20 MiB dense (not a power of two)", 5120, 0, 5120},
+  };
+  nub_options o;
+  nub_options_init(&o);
+  snprintf(guest, sizeof guest, "%s/nub-guest", getenv("NUB_BINARY_DIR"));
+  o.guest_path = guest;
+  o.backend = NUB_BACKEND_PROC;
+  o.heap_size = 256u << 20;
+  o.io_size = 24u << 20;
+  nub *n;
+  nub_error err;
+  if (nub_open(&o, &n, &err)) fail_msg("open: %s", err.msg);
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+    size_t size = (size_t)caps[i].npages * 4096, len, got;
+    uint8_t *bytes = calloc(1, size), *wire, want[32], h[32];
+    assert_non_null(bytes);
+    for (uint32_t p = caps[i].first; p < caps[i].first + caps[i].count; p++)
+      for (size_t b = 0; b < 4096; b += 512) bytes[(size_t)p * 4096 + b] = (uint8_t)(p + b / 512 + i + 1);
+    assert_int_equal(nub_cap_encode_data_alloc(size, bytes, size, &wire, &len, NULL), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(wire, wire + len, want, NULL), CAP_OK);
+    if (nub_call_raw(n, NUB_FN_PUT_CAP, wire, len, h, sizeof h, &got, &err))
+      fail_msg("%s: %s", caps[i].name, err.msg);
+    assert_int_equal(got, 32);
+    assert_memory_equal(h, want, 32);
+    wire[len - 1] ^= 0x5A;                     /* another cap, through the host's check */
+    if (nub_put_cap(n, wire, len, h, &err)) fail_msg("put %s: %s", caps[i].name, err.msg);
+    print_message("    %-36s %zu-byte wire: the guest's hash is the host's\n", caps[i].name, len);
+    free(wire);
+    free(bytes);
+  }
+  struct nub_sandbox_report r;
+  assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+  assert_int_equal(r.restarts, 0);
+  nub_close(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(each_shape_stores_the_same_through_the_heap_file),
+    cmocka_unit_test(a_data_cap_is_held_once_and_a_full_heap_refuses_it),
     cmocka_unit_test(the_sandboxed_guest_stores_through_its_memfd),
+    cmocka_unit_test(the_guest_hashes_large_caps_on_two_threads_to_the_same_hash),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
