@@ -49,28 +49,32 @@
 
 #define DECODE_PER_CYCLE 4
 #define START_PER_CYCLE  5
-/* A, L, S, M, D, one byte each, with a guard bit per byte: subtracting
-** more units than are free borrows from the guard. */
-#define UNITS_GUARD      0x8080808080ull
-#define UNITS_FREE       (0x0101040404ull | UNITS_GUARD)
 #define SLOT(i)          ((i) & (PVM_GAS_SLOTS - 1))
 #define BIT(j)           (1ull << (j))
 #define CELL(t)          ((t) & (PVM_GAS_CELLS - 1))
-/* A cycle's units in use as one byte: A in bits 0-3, M in 4-5, D in 6-7.
-** Adding USE_BIAS sets a bit of USE_OVER when a unit kind runs short
-** (A > 4, M > 1, D > 1), never carrying out of the byte. */
+/* Units in use as a byte (pvm_gas_use_of): adding USE_BIAS sets a bit of
+** USE_OVER when a unit kind runs short (A > 4, M > 1, D > 1), never
+** carrying out of the byte while at most a full set plus one entry's
+** units are added up. */
 #define USE_BIAS         0x03u
 #define USE_OVER         0xA8u
 #define BYTES(b)         (0x0101010101010101ull * (b))
 /* holder of no entry: 64 or more entries back, whatever the entry */
 #define NONE             ((uint32_t)-64)
-#define REG_NONE         14          /* never written: reads as NONE */
-#define REG_SINK         15          /* writes of no register land here */
 
-static bool units_short(uint64_t free) { return (free & UNITS_GUARD) != UNITS_GUARD; }
 static uint32_t max32(uint32_t a, uint32_t b) { return a > b ? a : b; }
 static uint32_t min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static uint64_t rotr(uint64_t x, unsigned b) { return (x >> (b & 63)) | (x << (-b & 63)); }
+static bool use_short(uint32_t use) { return ((use + USE_BIAS) & USE_OVER) != 0; }
+
+/* Zero the cells [a, b) rounded out to 8 (cells outside the dirty range
+** are zero already; both arrays have 8 bytes of slack). */
+static void zero_cells(pvm_gas_sim *s, unsigned a, unsigned b) {
+  for (unsigned p = a & ~7u; p < b; p += 8) {
+    memset(s->use + p, 0, 8);
+    memset(s->starts + p, 0, 8);
+  }
+}
 
 /* Zero the cells of the cycles [from, to), at most all of them. */
 static void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to) {
@@ -81,12 +85,10 @@ static void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to) {
   }
   unsigned a = CELL(from), b = CELL(to);
   if (a > b || (a == b && from != to)) {
-    memset(s->use + a, 0, PVM_GAS_CELLS - a);
-    memset(s->starts + a, 0, PVM_GAS_CELLS - a);
+    zero_cells(s, a, PVM_GAS_CELLS);
     a = 0;
   }
-  memset(s->use + a, 0, b - a);
-  memset(s->starts + a, 0, b - a);
+  zero_cells(s, a, b);
 }
 
 void pvm_gas_sim_begin(pvm_gas_sim *s) {
@@ -98,7 +100,18 @@ void pvm_gas_sim_begin(pvm_gas_sim *s) {
   s->last_done = 0;
   if (s->dirty > s->base) clear_cells(s, s->base, s->dirty);   /* the last block's */
   s->base = s->dirty = 0;
-  for (int r = 0; r < 16; r++) s->holder[r] = NONE;
+  for (int r = 0; r < 16; r++) {
+    s->holder[r] = NONE;
+    s->holder_done[r] = 0;
+  }
+}
+
+/* Slots of the live entries entry i depends on: the holders of its
+** sources at its decode, unless 32 or more entries back. */
+static uint64_t deps_of(const pvm_gas_sim *s, uint32_t i) {
+  uint32_t h0 = s->src_holder[SLOT(i)][0], h1 = s->src_holder[SLOT(i)][1];
+  bool live0 = i - h0 < PVM_GAS_ROB, live1 = i - h1 < PVM_GAS_ROB;
+  return (BIT(SLOT(h0)) & -(uint64_t)live0) | (BIT(SLOT(h1)) & -(uint64_t)live1);
 }
 
 /* ---- exact: start phases ---- */
@@ -106,14 +119,14 @@ void pvm_gas_sim_begin(pvm_gas_sim *s) {
 /* The start phase of cycle t (A.9's S and Xi'' until nothing more can
 ** start); returns the next cycle in which one can start something. */
 static uint32_t start_phase(pvm_gas_sim *s, uint32_t t) {
-  uint64_t free = UNITS_FREE;
+  uint32_t busy = 0;                  /* units of the running entries */
   uint32_t next = UINT32_MAX;
   for (uint64_t r = s->running; r; r &= r - 1) {
     int k = __builtin_ctzll(r);
     if (s->done[k] <= t) {
       s->running &= ~BIT(k);
     } else {
-      free -= s->units[k];
+      busy += s->units[k];
       next = min32(next, s->done[k]);
     }
   }
@@ -126,8 +139,8 @@ static uint32_t start_phase(pvm_gas_sim *s, uint32_t t) {
     uint32_t met = 0;
     for (uint64_t d = s->deps[j]; d; d &= d - 1) met = max32(met, s->done[__builtin_ctzll(d)]);
     if (met > t) { next = min32(next, met); continue; }
-    if (units_short(free - s->units[j])) continue; /* until a running entry frees them */
-    free -= s->units[j];
+    if (use_short(busy + s->units[j])) continue;   /* until a running entry frees them */
+    busy += s->units[j];
     s->start[j] = t;
     s->done[j] = t + s->cycles[j];
     s->waiting &= ~BIT(j);
@@ -161,6 +174,7 @@ static void go_exact(pvm_gas_sim *s) {
     int k = SLOT(i);
     if (s->start[k] >= t) {
       s->waiting |= BIT(k);
+      s->deps[k] = deps_of(s, i);
       if (s->started == s->n) s->started = i;
     } else if (s->done[k] > t) {
       s->running |= BIT(k);
@@ -169,26 +183,40 @@ static void go_exact(pvm_gas_sim *s) {
   s->last_done = s->started ? s->prefix_done[SLOT(s->started - 1)] : 0;
 }
 
-/* ---- decoding ---- */
-
-/* The decode slots of this cycle are used up: the next cycle. */
-static void next_cycle(pvm_gas_sim *s) {
-  if (s->exact) run_until(s, s->cycle + 1);
-  s->cycle++;
-  s->decode_left = DECODE_PER_CYCLE;
-}
-
-/* The buffer holds 32 live entries: decode waits until entry n - 32 has
-** retired, from cycle P_{n-32} + 2 on. */
-static void make_room(pvm_gas_sim *s) {
-  uint32_t old = s->n - PVM_GAS_ROB;
-  if (s->exact)
+/* One instruction once exact: decoding waits for the start phases of
+** the cycles it skips. */
+static void feed_exact(pvm_gas_sim *s, const pvm_gas_insn *in) {
+  if (in->slots > s->decode_left) {        /* the next cycle */
+    run_until(s, s->cycle + 1);
+    s->cycle++;
+    s->decode_left = DECODE_PER_CYCLE;
+  }
+  if (s->n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
+    uint32_t old = s->n - PVM_GAS_ROB;
     while (s->started <= old) s->sched = start_phase(s, s->sched);
-  uint32_t t = s->prefix_done[SLOT(old)] + 2;
-  if (t <= s->cycle) return;
-  if (s->exact) run_until(s, t);
-  s->cycle = t;
-  s->decode_left = DECODE_PER_CYCLE;
+    uint32_t t = s->prefix_done[SLOT(old)] + 2;
+    if (t > s->cycle) {
+      run_until(s, t);
+      s->cycle = t;
+      s->decode_left = DECODE_PER_CYCLE;
+    }
+  }
+  s->decode_left -= in->slots;
+  if (in->move) {
+    s->holder[in->dst] = s->holder[in->src0];
+    return;
+  }
+  uint32_t i = s->n;
+  int j = SLOT(i);
+  s->src_holder[j][0] = s->holder[in->src0];
+  s->src_holder[j][1] = s->holder[in->src1];
+  s->holder[in->dst] = i;
+  s->ready[j] = s->cycle + 1;
+  s->cycles[j] = in->cycles;
+  s->units[j] = in->use;
+  s->deps[j] = deps_of(s, i);
+  s->waiting |= BIT(j);
+  s->n = i + 1;
 }
 
 /* ---- schedule: units in use per cycle ---- */
@@ -209,8 +237,7 @@ static bool add_use(uint8_t *use, unsigned p, unsigned q, uint8_t units) {
 /* The first cycle from t, before end, in which units fit next to those in
 ** use and fewer than 5 entries start (end if none): 8 cycles at a time. */
 static uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end, uint8_t units) {
-  if (t < end && s->starts[CELL(t)] < START_PER_CYCLE &&
-      !((s->use[CELL(t)] + units + USE_BIAS) & USE_OVER))
+  if (t < end && s->starts[CELL(t)] < START_PER_CYCLE && !use_short(s->use[CELL(t)] + units))
     return t;                             /* mostly */
   while (t < end) {
     unsigned p = CELL(t), n = PVM_GAS_CELLS - p < 8 ? PVM_GAS_CELLS - p : 8;
@@ -228,77 +255,107 @@ static uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end, uint8_
   return end;
 }
 
-/* Place an entry: returns its start, or 0 if the schedule is not the
-** simulation's (a cycle runs short) or its run reaches past the cells. */
-static uint32_t place(pvm_gas_sim *s, uint32_t ready, uint32_t cycles, uint8_t units) {
-  uint32_t floor = s->cycle + 1;           /* no later entry starts before */
-  if (ready + cycles + 64 > s->base + PVM_GAS_CELLS && floor != s->base) {
-    clear_cells(s, s->base, floor);        /* cycles before floor are done with */
-    s->base = floor;
-  }
-  uint32_t end = s->base + PVM_GAS_CELLS, t = first_fit(s, ready, end, units);
-  uint32_t done = t + cycles;
-  if (done > end) return 0;
-  s->starts[CELL(t)]++;
-  s->dirty = max32(s->dirty, done);
-  if (!units) return t;
-  unsigned a = CELL(t), b = CELL(done);
-  if (a < b) return add_use(s->use, a, b, units) ? 0 : t;
-  /* wrapped: both halves are counted, whatever the first says */
-  bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, units);
-  bool over_head = add_use(s->use, 0, b, units);
-  return over_tail || over_head ? 0 : t;
-}
-
-/* Xi^dec: append an entry. */
-static void decode(pvm_gas_sim *s, const pvm_gas_insn *in) {
-  uint32_t i = s->n;
-  int j = SLOT(i);
-  /* at most two sources and one destination, without branches */
-  unsigned src2 = in->src & (in->src - 1u);
-  uint32_t h0 = s->holder[__builtin_ctz(in->src | 1u << REG_NONE)];
-  uint32_t h1 = s->holder[__builtin_ctz(src2 | 1u << REG_NONE)];
-  NUB_ASSERT(!(src2 & (src2 - 1u)) && !(in->dst & (in->dst - 1u)));
-  s->holder[__builtin_ctz(in->dst | 1u << REG_SINK)] = i;
-  bool live0 = i - h0 < PVM_GAS_ROB, live1 = i - h1 < PVM_GAS_ROB;
-  uint64_t deps = (BIT(SLOT(h0)) & -(uint64_t)live0) | (BIT(SLOT(h1)) & -(uint64_t)live1);
-  s->ready[j] = s->cycle + 1;
-  s->cycles[j] = in->cycles;
-  s->units[j] = in->units;
-  s->deps[j] = deps;
-  if (!s->exact) {
-    uint32_t ready = max32(s->cycle + 1, max32(live0 ? s->done[SLOT(h0)] : 0,
-                                               live1 ? s->done[SLOT(h1)] : 0));
-    uint8_t use = (uint8_t)((in->units & 0xf) | (in->units >> 20 & 0x30) | (in->units >> 26 & 0xc0));
-    uint32_t start = place(s, ready, in->cycles, use);
-    if (start) {
-      uint32_t done = start + in->cycles;
-      s->start[j] = start;
-      s->done[j] = done;
-      s->last_done = max32(s->last_done, done);
-      s->prefix_done[j] = s->last_done;
-      s->started = s->n = i + 1;
-      return;
+/* Schedule instructions while placing works; returns how many were
+** consumed (the last one may have turned the block exact).  The state
+** the loop changes most is kept in locals: the cells are bytes, and a
+** store through them would make the compiler reload every field. */
+static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+  uint32_t n = s->n, cycle = s->cycle, left = s->decode_left, last_done = s->last_done;
+  uint32_t base = s->base, dirty = s->dirty;
+  uint32_t k;
+  for (k = 0; k < count; k++) {
+    const pvm_gas_insn x = in[k];
+    NUB_ASSERT(x.slots >= 1 && x.slots <= DECODE_PER_CYCLE && (x.move || x.cycles > 0));
+    if (x.slots > left) {                 /* the next cycle */
+      cycle++;
+      left = DECODE_PER_CYCLE;
     }
-    go_exact(s);
+    if (n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
+      uint32_t t = s->prefix_done[SLOT(n - PVM_GAS_ROB)] + 2;
+      if (t > cycle) {
+        cycle = t;
+        left = DECODE_PER_CYCLE;
+      }
+    }
+    left -= x.slots;
+    if (x.move) {
+      /* Xi^mov: the source's holder gains the destination, every other
+      ** entry loses it (one source register, so one holder at most) */
+      s->holder[x.dst] = s->holder[x.src0];
+      s->holder_done[x.dst] = s->holder_done[x.src0];
+      continue;
+    }
+    /* Xi^dec.  A holder 32 or more entries back has retired before this
+    ** decode (its done is below cycle + 1), so its done can be taken
+    ** as is: no liveness test. */
+    uint32_t i = n;
+    unsigned j = SLOT(i);
+    uint32_t ready = max32(cycle + 1, max32(s->holder_done[x.src0], s->holder_done[x.src1]));
+    s->src_holder[j][0] = s->holder[x.src0];
+    s->src_holder[j][1] = s->holder[x.src1];
+    s->holder[x.dst] = i;
+    s->ready[j] = cycle + 1;
+    s->cycles[j] = x.cycles;
+    s->units[j] = x.use;
+    /* place it: the first cycle from ready in which its units fit next
+    ** to the older entries' and fewer than 5 of them start */
+    uint32_t floor = cycle + 1;           /* no later entry starts before */
+    if (ready + x.cycles + 64 > base + PVM_GAS_CELLS && floor != base) {
+      clear_cells(s, base, floor);        /* cycles before floor are done with */
+      base = floor;
+    }
+    uint32_t end = base + PVM_GAS_CELLS, t = first_fit(s, ready, end, x.use);
+    uint32_t done = t + x.cycles;
+    bool fits = done <= end;
+    if (fits) {
+      s->starts[CELL(t)]++;
+      dirty = max32(dirty, done);
+      if (x.use) {
+        unsigned a = CELL(t), b = CELL(done);
+        if (a < b) {
+          fits = !add_use(s->use, a, b, x.use);
+        } else {                          /* wrapped: both halves are counted */
+          bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, x.use);
+          bool over_head = add_use(s->use, 0, b, x.use);
+          fits = !over_tail && !over_head;
+        }
+      }
+    }
+    if (!fits) {                          /* a cycle runs short: simulate from here */
+      s->n = i;
+      s->cycle = cycle;
+      s->decode_left = left;
+      s->last_done = last_done;
+      s->base = base;
+      s->dirty = dirty;
+      go_exact(s);
+      s->deps[j] = deps_of(s, i);
+      s->waiting |= BIT(j);
+      s->n = i + 1;
+      return k + 1;
+    }
+    s->holder_done[x.dst] = done;
+    s->start[j] = t;
+    s->done[j] = done;
+    last_done = max32(last_done, done);
+    s->prefix_done[j] = last_done;
+    n = i + 1;
   }
-  s->waiting |= BIT(j);
-  s->n = i + 1;
+  s->n = s->started = n;
+  s->cycle = cycle;
+  s->decode_left = left;
+  s->last_done = last_done;
+  s->base = base;
+  s->dirty = dirty;
+  return count;
 }
 
-void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in) {
-  NUB_ASSERT(in->slots >= 1 && in->slots <= DECODE_PER_CYCLE && (in->move || in->cycles > 0));
-  if (in->slots > s->decode_left) next_cycle(s);
-  if (s->n >= PVM_GAS_ROB) make_room(s);
-  s->decode_left = (uint8_t)(s->decode_left - in->slots);
-  if (in->move) {
-    /* Xi^mov: the source's holder gains the destination, every other
-    ** entry loses it (one source register, so one holder at most) */
-    NUB_ASSERT(__builtin_popcount(in->src) == 1 && __builtin_popcount(in->dst) == 1);
-    s->holder[__builtin_ctz(in->dst)] = s->holder[__builtin_ctz(in->src)];
-    return;
+void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+  uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
+  for (; k < count; k++) {
+    NUB_ASSERT(in[k].slots >= 1 && in[k].slots <= DECODE_PER_CYCLE && (in[k].move || in[k].cycles > 0));
+    feed_exact(s, &in[k]);
   }
-  decode(s, in);
 }
 
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {

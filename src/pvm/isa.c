@@ -314,6 +314,7 @@ static unsigned ncodes[PVM_PROFILE_COUNT];
 
 static nub_pvm_opinfo tables[PVM_PROFILE_COUNT][256];
 static int16_t opcode_of[PVM_PROFILE_COUNT][PVM_OP_COUNT];
+static pvm_gas_op gas_ops[PVM_PROFILE_COUNT][256];
 
 static void add_code(nub_pvm_profile p, op_code c) {
   const op_row *r = &op_rows[c.op];
@@ -338,10 +339,83 @@ static void build_profile(nub_pvm_profile p) {
   for (unsigned i = 0; i < d->nextra; i++) add_code(p, d->extra[i]);
 }
 
+/* Where a register role sits in the 16 bits after the opcode byte, as
+** pvm_decode reads the format (A.5); false when the format has no such
+** field (the decoder leaves it 0). */
+static bool reg_field(nub_pvm_format f, unsigned role, uint8_t *shift, uint8_t *mask) {
+  *mask = 15;
+  switch (f) {
+  case PVM_FMT_REG_IMM64: case PVM_FMT_REG_IMM: case PVM_FMT_REG_IMM_IMM:
+  case PVM_FMT_REG_IMM_OFFSET:
+    *shift = 0;
+    return role == PVM_ROLE_A;
+  case PVM_FMT_REG_REG:                        /* D low nibble, A high */
+    *shift = role == PVM_ROLE_D ? 0 : 4;
+    return role != PVM_ROLE_B;
+  case PVM_FMT_REG_REG_IMM: case PVM_FMT_REG_REG_OFFSET: case PVM_FMT_REG_REG_IMM_IMM:
+    *shift = role == PVM_ROLE_A ? 0 : 4;
+    return role != PVM_ROLE_D;
+  case PVM_FMT_REG_REG_REG:                    /* D is the whole third byte */
+    *shift = role == PVM_ROLE_A ? 0 : role == PVM_ROLE_B ? 4 : 8;
+    if (role == PVM_ROLE_D) *mask = 255;
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Register k (0, 1: sources in the order A, B, D; 2: destination) of a
+** gas op: a role the row names but the format lacks reads register 0, as
+** from the decoder; no role reads `none`. */
+static void set_reg(pvm_gas_op *g, unsigned k, nub_pvm_format f, unsigned role, uint8_t none) {
+  g->shift[k] = 0;
+  g->mask[k] = 0;
+  g->none[k] = role ? 0 : none;
+  if (role && !reg_field(f, role, &g->shift[k], &g->mask[k])) g->mask[k] = 0;
+}
+
+/* The analysis row of an opcode byte (pvm_gas_op): its opcode table entry
+** plus its A.10 row with m resolved; an invalid byte runs as trap. */
+static void build_gas_op(nub_pvm_profile p, unsigned byte) {
+  const nub_pvm_opinfo *info = &tables[p][byte];
+  bool valid = info->name != NULL;
+  nub_pvm_op op = valid ? (nub_pvm_op)info->op : PVM_OP_TRAP;
+  const pvm_gas_row *r = &pvm_gas_rows[op];
+  pvm_gas_op *g = &gas_ops[p][byte];
+  memset(g, 0, sizeof *g);
+  if (valid) g->flags |= PVM_GOP_VALID;
+  if (valid && (info->flags & PVM_OPF_TERM)) g->flags |= PVM_GOP_TERM;
+  if (valid && (info->flags & PVM_OPF_BRANCH)) g->flags |= PVM_GOP_BRANCH;
+  if (!valid || (info->flags & PVM_OPF_TERM)) g->flags |= PVM_GOP_ENDS;
+  if (op == PVM_OP_MOVE_REG) g->flags |= PVM_GOP_MOVE;
+  if (r->cycle_rule == PVM_CYC_BRANCH) g->flags |= PVM_GOP_BRANCH_CYCLES;
+  if (r->slot_rule == PVM_SLOTS_P) g->flags |= PVM_GOP_OVERLAP_SRC1;
+  g->cycles = r->cycle_rule == PVM_CYC_MEM ? profiles[p].gas.mem_cycles
+            : r->cycle_rule == PVM_CYC_BRANCH ? 0 : r->cycles;
+  g->slots = r->slots;
+  /* P: a source is the destination; PS: rA = rD, and A is the first
+  ** source of every PS row; a fixed row has one count */
+  g->slots_overlap = r->slot_rule == PVM_SLOTS_FIXED ? r->slots : r->slots_overlap;
+  g->use = pvm_gas_use_of(r->units);
+  nub_pvm_format f = (nub_pvm_format)info->format;
+  unsigned src_roles[2] = {0, 0}, k = 0;
+  for (unsigned role = PVM_ROLE_A; role <= PVM_ROLE_D; role <<= 1)
+    if (r->src & role) src_roles[k++] = role;
+  set_reg(g, 0, f, src_roles[0], PVM_GAS_NO_SRC);
+  set_reg(g, 1, f, src_roles[1], PVM_GAS_NO_SRC);
+  set_reg(g, 2, f, r->dst, PVM_GAS_NO_DST);
+}
+
 /* Tables are built once, before any thread can race on them. */
 __attribute__((constructor)) static void build_tables(void) {
   for (int p = 0; p < PVM_PROFILE_COUNT; p++) build_profile((nub_pvm_profile)p);
   for (unsigned i = 0; i < COUNT_OF(gas_rows); i++) pvm_gas_rows[gas_rows[i].op] = gas_rows[i].row;
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++)
+    for (unsigned byte = 0; byte < 256; byte++) build_gas_op((nub_pvm_profile)p, byte);
+}
+
+const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile) {
+  return (unsigned)profile < PVM_PROFILE_COUNT ? gas_ops[profile] : NULL;
 }
 
 const pvm_gas_rules *pvm_gas_rules_of(nub_pvm_profile profile) {

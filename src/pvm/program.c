@@ -32,130 +32,181 @@ bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc) {
 /* Gas blocks run from a head to the next block-ending instruction (a
 ** terminator, an invalid opcode or a synthetic trap); the head carries
 ** the whole cost (>= 1).  gp07 charges 1 per instruction; the pipeline
-** profiles simulate the block (A.9, gas.c) as the walk decodes it. */
-typedef struct gas_walk {
-  const pvm_gas_rules *rules;
-  const nub_pvm_blob *blob;
-  int unlikely_byte;       /* opcode of unlikely in the profile, -1 if none */
-  uint32_t head;           /* pc of the current block's first instruction */
-  bool open;               /* an instruction follows the last block end */
-  uint64_t count;          /* gp07: instructions in the block so far */
-  pvm_gas_sim sim;
-} gas_walk;
+** profiles simulate the block (A.9, gas.c) as the walk decodes it.
+**
+** One pass, one row per instruction: the profile's pvm_gas_op row says
+** what the opcode byte is (valid, terminator, branch) and what the
+** simulation needs (cycles, slots, units, where its registers are), so
+** only branches are decoded in full, for their targets.  Instructions
+** reach the simulation in batches: a block at a time, or GAS_BATCH. */
+#define GAS_BATCH 64
 
 static uint8_t zeta_at(const nub_pvm_blob *b, int64_t at) {
   return at >= 0 && at < (int64_t)b->code_len ? b->code[at] : 0;
 }
 
-/* b (A.10): 1 when the target or the fall-through starts with the opcode
-** byte of trap or unlikely (bytes past the code read as 0 = trap). */
-static uint8_t branch_cycles(const gas_walk *g, const nub_pvm_insn *in) {
-  uint8_t t = zeta_at(g->blob, in->target), f = zeta_at(g->blob, (int64_t)in->pc + in->len);
-  bool cold = t == 0 || f == 0 || t == g->unlikely_byte || f == g->unlikely_byte;
-  return cold ? 1 : 20;
+static uint8_t reg_of(const pvm_gas_op *g, unsigned k, uint32_t bits) {
+  uint32_t r = (bits >> g->shift[k]) & g->mask[k];
+  return (uint8_t)((r > 12 ? 12 : r) | g->none[k]);
 }
 
-static uint16_t role_regs(unsigned roles, const nub_pvm_insn *in) {
-  uint16_t m = 0;
-  if (roles & PVM_ROLE_A) m |= (uint16_t)(1u << in->ra);
-  if (roles & PVM_ROLE_B) m |= (uint16_t)(1u << in->rb);
-  if (roles & PVM_ROLE_D) m |= (uint16_t)(1u << in->rd);
-  return m;
+/* The simulation's view of the instruction at pc (row g) of len bytes;
+** target is the decoded branch target when g has PVM_GOP_BRANCH_CYCLES. */
+static pvm_gas_insn gas_insn_at(const nub_pvm_blob *b, const pvm_gas_op *g, uint32_t pc,
+                                uint32_t len, int64_t target, int unlikely_byte) {
+  uint32_t bits;
+  if ((uint64_t)pc + 3 <= b->code_len) bits = b->code[pc + 1] | (uint32_t)b->code[pc + 2] << 8;
+  else bits = zeta_at(b, (int64_t)pc + 1) | (uint32_t)zeta_at(b, (int64_t)pc + 2) << 8;
+  pvm_gas_insn x;
+  x.src0 = reg_of(g, 0, bits);
+  x.src1 = reg_of(g, 1, bits);
+  x.dst = reg_of(g, 2, bits);
+  x.move = (g->flags & PVM_GOP_MOVE) != 0;
+  x.use = g->use;
+  x.pad = 0;
+  x.cycles = g->cycles;
+  if (g->flags & PVM_GOP_BRANCH_CYCLES) {
+    /* b (A.10): 1 when the target or the fall-through starts with the
+    ** opcode byte of trap or unlikely (bytes past the code read as 0) */
+    uint8_t t = zeta_at(b, target), f = zeta_at(b, (int64_t)pc + len);
+    bool cold = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte;
+    x.cycles = cold ? 1 : 20;
+  }
+  bool overlap = x.dst == x.src0 || (x.dst == x.src1 && (g->flags & PVM_GOP_OVERLAP_SRC1));
+  x.slots = overlap ? g->slots_overlap : g->slots;
+  return x;
 }
 
-/* The simulation's view of one instruction; invalid opcodes and
-** synthetic traps run as trap and are costed as trap. */
-static void gas_insn_of(const gas_walk *g, const nub_pvm_insn *in, pvm_gas_insn *gi) {
-  nub_pvm_op op = in && in->op != PVM_OP_INVALID ? (nub_pvm_op)in->op : PVM_OP_TRAP;
-  const pvm_gas_row *r = &pvm_gas_rows[op];
-  gi->move = op == PVM_OP_MOVE_REG;
-  gi->units = r->units;
-  if (op == PVM_OP_TRAP) {
-    gi->src = gi->dst = 0;
-  } else {
-    gi->src = role_regs(r->src, in);
-    gi->dst = role_regs(r->dst, in);
-  }
-  gi->cycles = r->cycle_rule == PVM_CYC_MEM ? g->rules->mem_cycles
-             : r->cycle_rule == PVM_CYC_BRANCH ? branch_cycles(g, in) : r->cycles;
-  bool overlap = r->slot_rule == PVM_SLOTS_P ? (gi->src & gi->dst) != 0
-               : r->slot_rule == PVM_SLOTS_PS ? in->ra == in->rd : false;
-  gi->slots = overlap ? r->slots_overlap : r->slots;
+static const pvm_gas_insn trap_insn = {2, 1, 0, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0, 0};
+
+/* The cost of the block that ends with the instructions queued. */
+static inline uint32_t block_cost(pvm_gas_sim *sim, const pvm_gas_insn *batch, uint32_t queued,
+                                  uint32_t count, bool pipeline) {
+  if (!pipeline) return count;
+  pvm_gas_sim_feed(sim, batch, queued);
+  uint32_t cost = pvm_gas_sim_end(sim);
+  pvm_gas_sim_begin(sim);
+  return cost;
 }
 
-/* Add the instruction at pc (in NULL for a synthetic trap); a block that
-** ends here is appended to p->blocks. */
-static void gas_add(nub_pvm_program *p, gas_walk *g, uint32_t pc, const nub_pvm_insn *in,
-                    bool ends) {
-  if (!g->open) {
-    g->head = pc;
-    g->open = true;
+/* Starts in order, from the bitmask's bits (not pc + skip: that chains
+** each step on the loads of the last); padding bits are zero (blob.c). */
+typedef struct start_iter {
+  const nub_pvm_blob *b;
+  uint64_t word, bits;      /* word index; its starts not yet returned */
+  uint64_t words;
+} start_iter;
+
+static inline uint32_t next_start(start_iter *it) {
+  while (!it->bits) {
+    if (++it->word >= it->words) return it->b->code_len;
+    it->bits = pvm_mask_word(it->b, it->word);
   }
-  if (!g->rules->pipeline) {
-    g->count++;
-  } else {
-    pvm_gas_insn gi;
-    gas_insn_of(g, in, &gi);
-    pvm_gas_sim_feed(&g->sim, &gi);
-  }
-  if (!ends) return;
-  uint64_t cost = g->rules->pipeline ? pvm_gas_sim_end(&g->sim) : g->count;
-  p->blocks[p->block_count++] = (pvm_gas_block){g->head, (uint32_t)(cost ? cost : 1)};
-  g->open = false;
-  g->count = 0;
-  if (g->rules->pipeline) pvm_gas_sim_begin(&g->sim);
+  uint32_t pc = (uint32_t)(it->word * 64 + (uint64_t)__builtin_ctzll(it->bits));
+  it->bits &= it->bits - 1;
+  return pc;
 }
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each
 ** successor of a valid terminator, when it is a valid instruction), note
 ** the block starts later branches jump back to, and cost each gas block.
-** Branch targets need no resolving: an engine checks varpi at the target. */
-static void analyse(nub_pvm_program *p) {
+** Branch targets need no resolving: an engine checks varpi at the target.
+** Inlined once per kind of gas rule, so the gp07 walk carries nothing of
+** the simulation.  What the loop updates is in locals: the bitsets take
+** byte stores, which may alias any field read through p. */
+static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_gas_sim *sim,
+                                                       bool pipeline) {
   const nub_pvm_blob *b = &p->blob;
   const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
-  gas_walk g = {pvm_gas_rules_of(p->profile), b, nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY),
-                0, false, 0, {0}};
-  uint32_t n = 0;
-  bool after_term = false;
-  pvm_gas_sim_begin(&g.sim);
-  p->block_count = 0;
+  const pvm_gas_op *ops = pvm_gas_ops(p->profile);
+  const uint8_t *code = b->code;
+  uint8_t *block_start = p->block_start, *loop_target = p->loop_target;
+  pvm_gas_block *blocks = p->blocks;
+  bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
+  int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
+  uint32_t code_len = b->code_len, n = 0, head = 0, count = 0, nblocks = 0, queued = 0;
+  pvm_gas_insn batch[GAS_BATCH];
+  bool after_term = false, open = false;
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
-  ** next starting where the skip lands, ending exactly at the code end */
-  bool chain = b->code_len > 0 && nub_pvm_blob_is_start(b, 0);
-  for (uint32_t pc = pvm_next_start(b, 0); pc < b->code_len;) {
-    nub_pvm_insn in;
-    const nub_pvm_opinfo *info = &isa[b->code[pc]];
-    bool valid = info->name != NULL;       /* pc is a start */
-    uint8_t flags = valid ? info->flags : 0;
-    /* gp07 costs need no operands: only branches are decoded (a third
-    ** of a gp07 load went to decoding) */
-    if (g.rules->pipeline || (flags & PVM_OPF_BRANCH)) pvm_decode(isa, b, pc, &in);
-    else in.len = 1 + pvm_skip(b, pc);
+  ** next starting where the skip lands, ending exactly at the code end;
+  ** a program that fails it keeps no analysis (make_unrunnable) */
+  if (first_run_check && !(code_len > 0 && nub_pvm_blob_is_start(b, 0))) goto unrunnable;
+  if (pipeline) pvm_gas_sim_begin(sim);
+  start_iter it = {b, 0, pvm_mask_word(b, 0), ((uint64_t)code_len + 63) / 64};
+  uint32_t pc = code_len ? next_start(&it) : 0;
+  while (pc < code_len) {
+    uint32_t next = next_start(&it), dist = next - pc;
+    uint32_t len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;   /* 1 + skip */
+    const pvm_gas_op *row = &ops[code[pc]];
+    unsigned flags = row->flags;
+    int64_t target = -1;
     n++;
-    bool term = flags & PVM_OPF_TERM;
-    if (valid && (pc == 0 || after_term)) pvm_bit_set(p->block_start, pc);
-    /* a backward target is a block start or not by now */
-    if ((flags & PVM_OPF_BRANCH) && in.target >= 0 && in.target <= pc &&
-        pvm_bit_get(p->block_start, (uint64_t)in.target))
-      pvm_bit_set(p->loop_target, (uint64_t)in.target);
-    after_term = term;
-    gas_add(p, &g, pc, &in, !valid || term);
-    chain = chain && valid;
-    uint64_t next = (uint64_t)pc + in.len;
-    /* only a skip cut at 24 can land where nothing starts */
-    if (in.len == PVM_MAX_SKIP + 1 && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
-      chain = false;
-      after_term = false;
-      n++;
-      gas_add(p, &g, (uint32_t)next, NULL, true);
-      next = pvm_next_start(b, next);
+    if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;
+    if (!open) {
+      head = pc;
+      open = true;
     }
-    pc = (uint32_t)next;
+    if ((flags & PVM_GOP_VALID) && (pc == 0 || after_term)) pvm_bit_set(block_start, pc);
+    if (flags & PVM_GOP_BRANCH) {
+      nub_pvm_insn in;
+      pvm_decode(isa, b, pc, &in);
+      target = in.target;
+      /* a backward target is a block start or not by now */
+      if (target >= 0 && target <= pc && pvm_bit_get(block_start, (uint64_t)target))
+        pvm_bit_set(loop_target, (uint64_t)target);
+    }
+    after_term = flags & PVM_GOP_TERM;
+    if (pipeline) {
+      batch[queued++] = gas_insn_at(b, row, pc, len, target, unlikely_byte);
+      if (queued == GAS_BATCH && !(flags & PVM_GOP_ENDS)) {
+        pvm_gas_sim_feed(sim, batch, queued);
+        queued = 0;
+      }
+    }
+    count++;
+    if (flags & PVM_GOP_ENDS) {
+      blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+      open = false;
+      count = queued = 0;
+    }
+    if (PVM_UNLIKELY(dist > PVM_MAX_SKIP + 1)) {
+      /* the skip lands where nothing starts: a synthetic trap there ends
+      ** the block (or is one) */
+      if (first_run_check) goto unrunnable;
+      n++;
+      if (!open) head = pc + len;
+      if (pipeline) batch[queued++] = trap_insn;
+      count++;
+      blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+      open = false;
+      count = queued = 0;
+      after_term = false;
+    }
+    pc = next;
   }
+  /* the final trap at code_len */
   n++;
-  gas_add(p, &g, b->code_len, NULL, true);
+  if (!open) head = code_len;
+  if (pipeline) batch[queued++] = trap_insn;
+  count++;
+  blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+  p->block_count = nblocks;
   p->insn_count = n;
-  p->unrunnable = g.rules->first_run_check && !chain;
+  p->unrunnable = false;
+  return;
+unrunnable:
+  p->block_count = 0;
+  p->unrunnable = true;
+}
+
+static void analyse(nub_pvm_program *p) {
+  if (pvm_gas_rules_of(p->profile)->pipeline) {
+    pvm_gas_sim sim;            /* the simulation starts from zero cells */
+    memset(&sim, 0, sizeof sim);
+    walk(p, &sim, true);
+  } else {
+    walk(p, NULL, false);
+  }
 }
 
 /* A program that fails the 0.8.0 deblob check still loads (Psi panics on

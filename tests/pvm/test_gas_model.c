@@ -21,6 +21,16 @@
 #define ROUNDS 2      /* times the shapes below are drawn */
 #endif
 
+/* One random instruction: register sets and units for the literal
+** model, and the same as the simulation's record. */
+typedef struct test_insn {
+  uint8_t cycles, slots;
+  bool move;
+  uint16_t src, dst;
+  uint64_t units;
+  pvm_gas_insn sim;
+} test_insn;
+
 /* ---- A.9, literally ---- */
 
 enum { NONE, DEC, WAIT, EXE, FIN };
@@ -35,7 +45,7 @@ static void units_of(uint64_t packed, int u[5]) {
   for (int k = 0; k < 5; k++) u[k] = (int)(packed >> (8 * k) & 0xff);
 }
 
-static uint32_t literal_cost(const pvm_gas_insn *in, int n) {
+static uint32_t literal_cost(const test_insn *in, int n) {
   static entry r[MAX_INSNS];
   static const int total[5] = {4, 4, 4, 1, 1};
   int t[5] = {4, 4, 4, 1, 1}, len = 0, i = 0, d = 4, e = 5;
@@ -44,7 +54,7 @@ static uint32_t literal_cost(const pvm_gas_insn *in, int n) {
     int live = 0;
     for (int j = 0; j < len; j++) live += r[j].state != NONE;
     if (i < n && in[i].slots <= d && live < 32) {          /* Xi' */
-      const pvm_gas_insn *x = &in[i++];
+      const test_insn *x = &in[i++];
       if (x->move) {                                         /* Xi^mov */
         for (int j = 0; j < len; j++)
           r[j].regs = (r[j].regs & x->src) ? (uint16_t)(r[j].regs | x->dst)
@@ -119,36 +129,50 @@ static const nub_pvm_op busy_ops[] = {
   PVM_OP_LOAD_IMM, PVM_OP_BRANCH_EQ,
 };
 
-static pvm_gas_insn random_insn(bool busy, unsigned regs) {
+static test_insn random_insn(bool busy, unsigned regs) {
   nub_pvm_op op;
   do {
     op = busy ? busy_ops[next_rand() % (sizeof busy_ops / sizeof busy_ops[0])]
               : (nub_pvm_op)(next_rand() % PVM_OP_COUNT);
   } while (op == PVM_OP_SBRK || op == PVM_OP_INVALID);
   const pvm_gas_row *row = &pvm_gas_rows[op];
-  unsigned ra = next_rand() % regs, rb = next_rand() % regs, rd = next_rand() % regs;
+  unsigned reg[3] = {next_rand() % regs, next_rand() % regs, next_rand() % regs};   /* A, B, D */
   uint16_t src = 0, dst = 0;
-  if (row->src & PVM_ROLE_A) src |= (uint16_t)(1u << ra);
-  if (row->src & PVM_ROLE_B) src |= (uint16_t)(1u << rb);
-  if (row->src & PVM_ROLE_D) src |= (uint16_t)(1u << rd);
-  if (row->dst & PVM_ROLE_A) dst |= (uint16_t)(1u << ra);
-  if (row->dst & PVM_ROLE_B) dst |= (uint16_t)(1u << rb);
-  if (row->dst & PVM_ROLE_D) dst |= (uint16_t)(1u << rd);
+  uint8_t srcs[2] = {PVM_GAS_NO_SRC, PVM_GAS_NO_SRC}, dreg = PVM_GAS_NO_DST, k = 0;
+  for (unsigned r = 0; r < 3; r++) {
+    if (row->src & (1u << r)) {
+      src |= (uint16_t)(1u << reg[r]);
+      srcs[k++] = (uint8_t)reg[r];
+    }
+    if (row->dst & (1u << r)) {
+      dst |= (uint16_t)(1u << reg[r]);
+      dreg = (uint8_t)reg[r];
+    }
+  }
   bool overlap = row->slot_rule == PVM_SLOTS_P ? (src & dst) != 0
-               : row->slot_rule == PVM_SLOTS_PS ? ra == rd : false;
-  pvm_gas_insn x = {
+               : row->slot_rule == PVM_SLOTS_PS ? reg[0] == reg[2] : false;
+  test_insn x = {
     .cycles = row->cycle_rule == PVM_CYC_MEM ? 25
             : row->cycle_rule == PVM_CYC_BRANCH ? (next_rand() & 1 ? 20 : 1) : row->cycles,
     .slots = overlap ? row->slots_overlap : row->slots,
     .move = op == PVM_OP_MOVE_REG,
     .src = src, .dst = dst, .units = row->units,
   };
+  x.sim = (pvm_gas_insn){x.cycles, x.slots, x.move, srcs[0], srcs[1], dreg,
+                         pvm_gas_use_of(row->units), 0};
   return x;
 }
 
-static uint32_t model_cost(pvm_gas_sim *s, const pvm_gas_insn *in, int n) {
+/* Feeds the block in random chunks, as program analysis feeds batches. */
+static uint32_t model_cost(pvm_gas_sim *s, const test_insn *in, int n) {
+  static pvm_gas_insn recs[MAX_INSNS];
+  for (int k = 0; k < n; k++) recs[k] = in[k].sim;
   pvm_gas_sim_begin(s);
-  for (int k = 0; k < n; k++) pvm_gas_sim_feed(s, &in[k]);
+  for (int k = 0; k < n;) {
+    int chunk = 1 + (int)(next_rand() % (unsigned)(n - k));
+    pvm_gas_sim_feed(s, recs + k, (uint32_t)chunk);
+    k += chunk;
+  }
   return pvm_gas_sim_end(s);
 }
 
@@ -165,15 +189,22 @@ static const shape shapes[] = {
 static void random_blocks_cost_what_a9_says(void **state) {
   (void)state;
   static pvm_gas_sim sim;   /* zero-initialised, as program analysis starts it */
-  pvm_gas_insn block[MAX_INSNS];
+  static test_insn block[MAX_INSNS];
   unsigned exact = 0, total = 0;
   for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
     const shape *sh = &shapes[k];
     for (int b = 0; b < sh->count * ROUNDS; b++) {
       int n = sh->min_len + (int)(next_rand() % (unsigned)(sh->max_len - sh->min_len + 1));
       for (int i = 0; i < n; i++) block[i] = random_insn(sh->busy, sh->regs);
-      block[n - 1].move = false;            /* the block ends in a real instruction */
-      if (!block[n - 1].cycles) block[n - 1].cycles = 2, block[n - 1].src = 0;
+      test_insn *last = &block[n - 1];       /* the block ends in a real instruction */
+      last->move = false;
+      last->sim.move = 0;
+      if (!last->cycles) {
+        last->cycles = 2;
+        last->sim.cycles = 2;
+        last->src = 0;
+        last->sim.src0 = last->sim.src1 = PVM_GAS_NO_SRC;
+      }
       uint32_t want = literal_cost(block, n), got = model_cost(&sim, block, n);
       if (want != got) fail_msg("%s, block %d (%d instructions): cost %u, A.9 says %u", sh->name, b, n, got, want);
       exact += sim.exact;
