@@ -185,8 +185,9 @@ static void go_exact(pvm_gas_sim *s) {
 
 /* One instruction once exact: decoding waits for the start phases of
 ** the cycles it skips. */
-static void feed_exact(pvm_gas_sim *s, const pvm_gas_insn *in) {
-  if (in->slots > s->decode_left) {        /* the next cycle */
+static void feed_exact(pvm_gas_sim *s, pvm_gas_insn x) {
+  unsigned slots = PVM_GI(x, SLOTS), src0 = PVM_GI(x, SRC0), dst = PVM_GI(x, DST);
+  if (slots > s->decode_left) {            /* the next cycle */
     run_until(s, s->cycle + 1);
     s->cycle++;
     s->decode_left = DECODE_PER_CYCLE;
@@ -201,19 +202,19 @@ static void feed_exact(pvm_gas_sim *s, const pvm_gas_insn *in) {
       s->decode_left = DECODE_PER_CYCLE;
     }
   }
-  s->decode_left -= in->slots;
-  if (in->move) {
-    s->holder[in->dst] = s->holder[in->src0];
+  s->decode_left -= slots;
+  if (PVM_GI(x, MOVE)) {
+    s->holder[dst] = s->holder[src0];
     return;
   }
   uint32_t i = s->n;
   int j = SLOT(i);
-  s->src_holder[j][0] = s->holder[in->src0];
-  s->src_holder[j][1] = s->holder[in->src1];
-  s->holder[in->dst] = i;
+  s->src_holder[j][0] = s->holder[src0];
+  s->src_holder[j][1] = s->holder[PVM_GI(x, SRC1)];
+  s->holder[dst] = i;
   s->ready[j] = s->cycle + 1;
-  s->cycles[j] = in->cycles;
-  s->units[j] = in->use;
+  s->cycles[j] = (uint8_t)PVM_GI(x, CYCLES);
+  s->units[j] = (uint8_t)PVM_GI(x, USE);
   s->deps[j] = deps_of(s, i);
   s->waiting |= BIT(j);
   s->n = i + 1;
@@ -221,16 +222,23 @@ static void feed_exact(pvm_gas_sim *s, const pvm_gas_insn *in) {
 
 /* ---- schedule: units in use per cycle ---- */
 
-/* Add units (a use byte) to the cells [p, q); any cycle now short? */
-static bool add_use(uint8_t *use, unsigned p, unsigned q, uint8_t units) {
-  uint64_t each = BYTES(units), over = 0;
-  for (; p < q; p += 8) {       /* 8 cycles at a time; use has 8 bytes of slack */
-    uint64_t w, mask = q - p >= 8 ? ~0ull : (1ull << 8 * (q - p)) - 1;
-    memcpy(&w, use + p, 8);
-    w += each & mask;
-    memcpy(use + p, &w, 8);
-    over |= (w + BYTES(USE_BIAS)) & mask;
+/* Add units (a use byte) to the cells [p, q), p < q; any cycle now
+** short?  Whole words of 8 cycles, then the rest under a mask (the
+** cells have 8 bytes of slack). */
+static inline bool add_use(uint8_t *use, unsigned p, unsigned q, uint8_t units) {
+  NUB_ASSERT(p < q);
+  uint64_t each = BYTES(units), over = 0, v;
+  for (; q - p > 8; p += 8) {
+    memcpy(&v, use + p, 8);
+    v += each;
+    memcpy(use + p, &v, 8);
+    over |= v + BYTES(USE_BIAS);
   }
+  uint64_t mask = ~0ull >> (64 - 8 * (q - p));
+  memcpy(&v, use + p, 8);
+  v += each & mask;
+  memcpy(use + p, &v, 8);
+  over |= (v + BYTES(USE_BIAS)) & mask;
   return (over & BYTES(USE_OVER)) != 0;
 }
 
@@ -264,9 +272,12 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
   uint32_t base = s->base, dirty = s->dirty;
   uint32_t k;
   for (k = 0; k < count; k++) {
-    const pvm_gas_insn x = in[k];
-    NUB_ASSERT(x.slots >= 1 && x.slots <= DECODE_PER_CYCLE && (x.move || x.cycles > 0));
-    if (x.slots > left) {                 /* the next cycle */
+    pvm_gas_insn x = in[k];
+    unsigned slots = PVM_GI(x, SLOTS), cycles = PVM_GI(x, CYCLES);
+    unsigned src0 = PVM_GI(x, SRC0), src1 = PVM_GI(x, SRC1), dst = PVM_GI(x, DST);
+    uint8_t use = (uint8_t)PVM_GI(x, USE);
+    NUB_ASSERT(slots >= 1 && slots <= DECODE_PER_CYCLE && (PVM_GI(x, MOVE) || cycles > 0));
+    if (slots > left) {                   /* the next cycle */
       cycle++;
       left = DECODE_PER_CYCLE;
     }
@@ -277,12 +288,12 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
         left = DECODE_PER_CYCLE;
       }
     }
-    left -= x.slots;
-    if (x.move) {
+    left -= slots;
+    if (PVM_GI(x, MOVE)) {
       /* Xi^mov: the source's holder gains the destination, every other
       ** entry loses it (one source register, so one holder at most) */
-      s->holder[x.dst] = s->holder[x.src0];
-      s->holder_done[x.dst] = s->holder_done[x.src0];
+      s->holder[dst] = s->holder[src0];
+      s->holder_done[dst] = s->holder_done[src0];
       continue;
     }
     /* Xi^dec.  A holder 32 or more entries back has retired before this
@@ -290,33 +301,33 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
     ** as is: no liveness test. */
     uint32_t i = n;
     unsigned j = SLOT(i);
-    uint32_t ready = max32(cycle + 1, max32(s->holder_done[x.src0], s->holder_done[x.src1]));
-    s->src_holder[j][0] = s->holder[x.src0];
-    s->src_holder[j][1] = s->holder[x.src1];
-    s->holder[x.dst] = i;
+    uint32_t ready = max32(cycle + 1, max32(s->holder_done[src0], s->holder_done[src1]));
+    s->src_holder[j][0] = s->holder[src0];
+    s->src_holder[j][1] = s->holder[src1];
+    s->holder[dst] = i;
     s->ready[j] = cycle + 1;
-    s->cycles[j] = x.cycles;
-    s->units[j] = x.use;
+    s->cycles[j] = (uint8_t)cycles;
+    s->units[j] = use;
     /* place it: the first cycle from ready in which its units fit next
     ** to the older entries' and fewer than 5 of them start */
     uint32_t floor = cycle + 1;           /* no later entry starts before */
-    if (ready + x.cycles + 64 > base + PVM_GAS_CELLS && floor != base) {
+    if (ready + cycles + 64 > base + PVM_GAS_CELLS && floor != base) {
       clear_cells(s, base, floor);        /* cycles before floor are done with */
       base = floor;
     }
-    uint32_t end = base + PVM_GAS_CELLS, t = first_fit(s, ready, end, x.use);
-    uint32_t done = t + x.cycles;
+    uint32_t end = base + PVM_GAS_CELLS, t = first_fit(s, ready, end, use);
+    uint32_t done = t + cycles;
     bool fits = done <= end;
     if (fits) {
       s->starts[CELL(t)]++;
       dirty = max32(dirty, done);
-      if (x.use) {
+      if (use) {
         unsigned a = CELL(t), b = CELL(done);
         if (a < b) {
-          fits = !add_use(s->use, a, b, x.use);
+          fits = !add_use(s->use, a, b, use);
         } else {                          /* wrapped: both halves are counted */
-          bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, x.use);
-          bool over_head = add_use(s->use, 0, b, x.use);
+          bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, use);
+          bool over_head = b > 0 && add_use(s->use, 0, b, use);
           fits = !over_tail && !over_head;
         }
       }
@@ -334,7 +345,7 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
       s->n = i + 1;
       return k + 1;
     }
-    s->holder_done[x.dst] = done;
+    s->holder_done[dst] = done;
     s->start[j] = t;
     s->done[j] = done;
     last_done = max32(last_done, done);
@@ -353,8 +364,9 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
 void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
   uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
   for (; k < count; k++) {
-    NUB_ASSERT(in[k].slots >= 1 && in[k].slots <= DECODE_PER_CYCLE && (in[k].move || in[k].cycles > 0));
-    feed_exact(s, &in[k]);
+    NUB_ASSERT(PVM_GI(in[k], SLOTS) >= 1 && PVM_GI(in[k], SLOTS) <= DECODE_PER_CYCLE &&
+               (PVM_GI(in[k], MOVE) || PVM_GI(in[k], CYCLES) > 0));
+    feed_exact(s, in[k]);
   }
 }
 

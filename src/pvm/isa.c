@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pvm_internal.h"
+#include "../util/nub_assert.h"
 
 typedef struct op_row {
   const char *name;
@@ -339,40 +340,67 @@ static void build_profile(nub_pvm_profile p) {
   for (unsigned i = 0; i < d->nextra; i++) add_code(p, d->extra[i]);
 }
 
-/* Where a register role sits in the 16 bits after the opcode byte, as
-** pvm_decode reads the format (A.5); false when the format has no such
-** field (the decoder leaves it 0). */
-static bool reg_field(nub_pvm_format f, unsigned role, uint8_t *shift, uint8_t *mask) {
-  *mask = 15;
+/* Where a register role of a format comes from, as pvm_decode reads it
+** (A.5): the low or high nibble of the byte after the opcode, or the
+** whole byte after that (rD of the three-register format); a role the
+** format lacks reads register 0 (the decoder leaves it 0); no role at
+** all is NO_SRC / NO_DST. */
+enum { FIELD_NONE, FIELD_ZERO, FIELD_LO, FIELD_HI, FIELD_NEXT };
+
+static unsigned reg_field(nub_pvm_format f, unsigned role) {
+  if (!role) return FIELD_NONE;
   switch (f) {
   case PVM_FMT_REG_IMM64: case PVM_FMT_REG_IMM: case PVM_FMT_REG_IMM_IMM:
   case PVM_FMT_REG_IMM_OFFSET:
-    *shift = 0;
-    return role == PVM_ROLE_A;
+    return role == PVM_ROLE_A ? FIELD_LO : FIELD_ZERO;
   case PVM_FMT_REG_REG:                        /* D low nibble, A high */
-    *shift = role == PVM_ROLE_D ? 0 : 4;
-    return role != PVM_ROLE_B;
+    return role == PVM_ROLE_D ? FIELD_LO : role == PVM_ROLE_A ? FIELD_HI : FIELD_ZERO;
   case PVM_FMT_REG_REG_IMM: case PVM_FMT_REG_REG_OFFSET: case PVM_FMT_REG_REG_IMM_IMM:
-    *shift = role == PVM_ROLE_A ? 0 : 4;
-    return role != PVM_ROLE_D;
-  case PVM_FMT_REG_REG_REG:                    /* D is the whole third byte */
-    *shift = role == PVM_ROLE_A ? 0 : role == PVM_ROLE_B ? 4 : 8;
-    if (role == PVM_ROLE_D) *mask = 255;
-    return true;
+    return role == PVM_ROLE_A ? FIELD_LO : role == PVM_ROLE_B ? FIELD_HI : FIELD_ZERO;
+  case PVM_FMT_REG_REG_REG:
+    return role == PVM_ROLE_A ? FIELD_LO : role == PVM_ROLE_B ? FIELD_HI : FIELD_NEXT;
   default:
-    return false;
+    return FIELD_ZERO;
   }
 }
 
-/* Register k (0, 1: sources in the order A, B, D; 2: destination) of a
-** gas op: a role the row names but the format lacks reads register 0, as
-** from the decoder; no role reads `none`. */
-static void set_reg(pvm_gas_op *g, unsigned k, nub_pvm_format f, unsigned role, uint8_t none) {
-  g->shift[k] = 0;
-  g->mask[k] = 0;
-  g->none[k] = role ? 0 : none;
-  if (role && !reg_field(f, role, &g->shift[k], &g->mask[k])) g->mask[k] = 0;
+/* Register patterns: fields of src0, src1, dst and the slot rule, as the
+** rows use them (a few dozen at most). */
+#define MAX_PATTERNS 32
+typedef struct reg_pattern { uint8_t field[3], slot_rule; } reg_pattern;
+static reg_pattern patterns[MAX_PATTERNS];
+static unsigned npatterns;
+static uint64_t pattern_regs[MAX_PATTERNS][256];
+
+static unsigned field_reg(unsigned field, unsigned byte, unsigned none) {
+  unsigned r = field == FIELD_LO ? byte & 15 : field == FIELD_HI ? byte >> 4 : 0;
+  return field == FIELD_NONE ? none : r > 12 ? 12 : r;
 }
+
+static void fill_pattern(unsigned k) {
+  const reg_pattern *pt = &patterns[k];
+  for (unsigned byte = 0; byte < 256; byte++) {
+    unsigned s0 = field_reg(pt->field[0], byte, PVM_GAS_NO_SRC);
+    unsigned s1 = field_reg(pt->field[1], byte, PVM_GAS_NO_SRC);
+    unsigned d = field_reg(pt->field[2], byte, PVM_GAS_NO_DST);
+    bool overlap = pt->slot_rule == PVM_SLOTS_P ? d == s0 || d == s1
+                 : pt->slot_rule == PVM_SLOTS_PS ? d == s0 : false;
+    pattern_regs[k][byte] = pvm_gas_insn_make(0, 0, false, s0, s1, d, 0) |
+                            (overlap ? PVM_GAS_OVERLAP : 0);
+  }
+}
+
+static unsigned pattern_of(const unsigned field[3], unsigned slot_rule) {
+  reg_pattern want = {{(uint8_t)field[0], (uint8_t)field[1], (uint8_t)field[2]}, (uint8_t)slot_rule};
+  for (unsigned k = 0; k < npatterns; k++)
+    if (!memcmp(&patterns[k], &want, sizeof want)) return k;
+  NUB_ASSERT(npatterns < MAX_PATTERNS);
+  patterns[npatterns] = want;
+  fill_pattern(npatterns);
+  return npatterns++;
+}
+
+const uint64_t *pvm_gas_regs(unsigned pattern) { return pattern_regs[pattern]; }
 
 /* The analysis row of an opcode byte (pvm_gas_op): its opcode table entry
 ** plus its A.10 row with m resolved; an invalid byte runs as trap. */
@@ -387,23 +415,22 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   if (valid && (info->flags & PVM_OPF_TERM)) g->flags |= PVM_GOP_TERM;
   if (valid && (info->flags & PVM_OPF_BRANCH)) g->flags |= PVM_GOP_BRANCH;
   if (!valid || (info->flags & PVM_OPF_TERM)) g->flags |= PVM_GOP_ENDS;
-  if (op == PVM_OP_MOVE_REG) g->flags |= PVM_GOP_MOVE;
   if (r->cycle_rule == PVM_CYC_BRANCH) g->flags |= PVM_GOP_BRANCH_CYCLES;
   if (r->slot_rule == PVM_SLOTS_P) g->flags |= PVM_GOP_OVERLAP_SRC1;
-  g->cycles = r->cycle_rule == PVM_CYC_MEM ? profiles[p].gas.mem_cycles
-            : r->cycle_rule == PVM_CYC_BRANCH ? 0 : r->cycles;
-  g->slots = r->slots;
+  unsigned cycles = r->cycle_rule == PVM_CYC_MEM ? profiles[p].gas.mem_cycles
+                  : r->cycle_rule == PVM_CYC_BRANCH ? 0 : r->cycles;
   /* P: a source is the destination; PS: rA = rD, and A is the first
   ** source of every PS row; a fixed row has one count */
-  g->slots_overlap = r->slot_rule == PVM_SLOTS_FIXED ? r->slots : r->slots_overlap;
-  g->use = pvm_gas_use_of(r->units);
+  g->overlap_saves = r->slot_rule == PVM_SLOTS_FIXED ? 0 : (uint8_t)(r->slots - r->slots_overlap);
   nub_pvm_format f = (nub_pvm_format)info->format;
-  unsigned src_roles[2] = {0, 0}, k = 0;
+  unsigned field[3] = {FIELD_NONE, FIELD_NONE, reg_field(f, r->dst)}, k = 0;
   for (unsigned role = PVM_ROLE_A; role <= PVM_ROLE_D; role <<= 1)
-    if (r->src & role) src_roles[k++] = role;
-  set_reg(g, 0, f, src_roles[0], PVM_GAS_NO_SRC);
-  set_reg(g, 1, f, src_roles[1], PVM_GAS_NO_SRC);
-  set_reg(g, 2, f, r->dst, PVM_GAS_NO_DST);
+    if (r->src & role) field[k++] = reg_field(f, role);
+  NUB_ASSERT(field[0] != FIELD_NEXT && field[1] != FIELD_NEXT);
+  if (field[2] == FIELD_NEXT) g->flags |= PVM_GOP_DST_NEXT;
+  g->pattern = (uint8_t)pattern_of(field, r->slot_rule);
+  g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
+                              pvm_gas_use_of(r->units));
 }
 
 /* Tables are built once, before any thread can race on them. */

@@ -45,39 +45,34 @@ static uint8_t zeta_at(const nub_pvm_blob *b, int64_t at) {
   return at >= 0 && at < (int64_t)b->code_len ? b->code[at] : 0;
 }
 
-static uint8_t reg_of(const pvm_gas_op *g, unsigned k, uint32_t bits) {
-  uint32_t r = (bits >> g->shift[k]) & g->mask[k];
-  return (uint8_t)((r > 12 ? 12 : r) | g->none[k]);
-}
-
 /* The simulation's view of the instruction at pc (row g) of len bytes;
 ** target is the decoded branch target when g has PVM_GOP_BRANCH_CYCLES. */
 static pvm_gas_insn gas_insn_at(const nub_pvm_blob *b, const pvm_gas_op *g, uint32_t pc,
                                 uint32_t len, int64_t target, int unlikely_byte) {
-  uint32_t bits;
-  if ((uint64_t)pc + 3 <= b->code_len) bits = b->code[pc + 1] | (uint32_t)b->code[pc + 2] << 8;
-  else bits = zeta_at(b, (int64_t)pc + 1) | (uint32_t)zeta_at(b, (int64_t)pc + 2) << 8;
-  pvm_gas_insn x;
-  x.src0 = reg_of(g, 0, bits);
-  x.src1 = reg_of(g, 1, bits);
-  x.dst = reg_of(g, 2, bits);
-  x.move = (g->flags & PVM_GOP_MOVE) != 0;
-  x.use = g->use;
-  x.pad = 0;
-  x.cycles = g->cycles;
+  unsigned z1, z2;
+  if ((uint64_t)pc + 3 <= b->code_len) z1 = b->code[pc + 1], z2 = b->code[pc + 2];
+  else z1 = zeta_at(b, (int64_t)pc + 1), z2 = zeta_at(b, (int64_t)pc + 2);
+  uint64_t regs = pvm_gas_regs(g->pattern)[z1];
+  pvm_gas_insn x = g->insn | (regs & ~PVM_GAS_OVERLAP);
+  bool overlap = regs >> 63;
   if (g->flags & PVM_GOP_BRANCH_CYCLES) {
     /* b (A.10): 1 when the target or the fall-through starts with the
     ** opcode byte of trap or unlikely (bytes past the code read as 0) */
     uint8_t t = zeta_at(b, target), f = zeta_at(b, (int64_t)pc + len);
     bool cold = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte;
-    x.cycles = cold ? 1 : 20;
+    x |= cold ? 1 : 20;
   }
-  bool overlap = x.dst == x.src0 || (x.dst == x.src1 && (g->flags & PVM_GOP_OVERLAP_SRC1));
-  x.slots = overlap ? g->slots_overlap : g->slots;
-  return x;
+  /* rD of the three-register format: without a branch (it is common) */
+  uint64_t d = z2 > 12 ? 12 : z2, next = -(uint64_t)((g->flags & PVM_GOP_DST_NEXT) != 0);
+  bool overlap_next = d == PVM_GI(x, SRC0) ||
+                      (d == PVM_GI(x, SRC1) && (g->flags & PVM_GOP_OVERLAP_SRC1));
+  x |= (d << PVM_GI_DST) & next;
+  overlap = next ? overlap_next : overlap;
+  return x - ((uint64_t)(overlap ? g->overlap_saves : 0) << PVM_GI_SLOTS);
 }
 
-static const pvm_gas_insn trap_insn = {2, 1, 0, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0, 0};
+#define TRAP_INSN \
+  pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0)
 
 /* The cost of the block that ends with the instructions queued. */
 static inline uint32_t block_cost(pvm_gas_sim *sim, const pvm_gas_insn *batch, uint32_t queued,
@@ -87,24 +82,6 @@ static inline uint32_t block_cost(pvm_gas_sim *sim, const pvm_gas_insn *batch, u
   uint32_t cost = pvm_gas_sim_end(sim);
   pvm_gas_sim_begin(sim);
   return cost;
-}
-
-/* Starts in order, from the bitmask's bits (not pc + skip: that chains
-** each step on the loads of the last); padding bits are zero (blob.c). */
-typedef struct start_iter {
-  const nub_pvm_blob *b;
-  uint64_t word, bits;      /* word index; its starts not yet returned */
-  uint64_t words;
-} start_iter;
-
-static inline uint32_t next_start(start_iter *it) {
-  while (!it->bits) {
-    if (++it->word >= it->words) return it->b->code_len;
-    it->bits = pvm_mask_word(it->b, it->word);
-  }
-  uint32_t pc = (uint32_t)(it->word * 64 + (uint64_t)__builtin_ctzll(it->bits));
-  it->bits &= it->bits - 1;
-  return pc;
 }
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each
@@ -132,10 +109,21 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
   ** a program that fails it keeps no analysis (make_unrunnable) */
   if (first_run_check && !(code_len > 0 && nub_pvm_blob_is_start(b, 0))) goto unrunnable;
   if (pipeline) pvm_gas_sim_begin(sim);
-  start_iter it = {b, 0, pvm_mask_word(b, 0), ((uint64_t)code_len + 63) / 64};
-  uint32_t pc = code_len ? next_start(&it) : 0;
+  /* starts in order from the bitmask's bits (pc + skip would chain each
+  ** step on the loads of the last); padding bits are zero (blob.c) */
+  uint64_t word = 0, words = ((uint64_t)code_len + 63) / 64, bits = pvm_mask_word(b, 0);
+#define NEXT_START(out)                                              \
+  do {                                                               \
+    while (!bits && ++word < words) bits = pvm_mask_word(b, word);   \
+    (out) = bits ? (uint32_t)(word * 64 + (uint64_t)__builtin_ctzll(bits)) : code_len; \
+    bits &= bits - 1;                                                \
+  } while (0)
+  uint32_t pc;
+  NEXT_START(pc);
   while (pc < code_len) {
-    uint32_t next = next_start(&it), dist = next - pc;
+    uint32_t next;
+    NEXT_START(next);
+    uint32_t dist = next - pc;
     uint32_t len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;   /* 1 + skip */
     const pvm_gas_op *row = &ops[code[pc]];
     unsigned flags = row->flags;
@@ -175,7 +163,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
       if (first_run_check) goto unrunnable;
       n++;
       if (!open) head = pc + len;
-      if (pipeline) batch[queued++] = trap_insn;
+      if (pipeline) batch[queued++] = TRAP_INSN;
       count++;
       blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
       open = false;
@@ -184,10 +172,11 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
     }
     pc = next;
   }
+#undef NEXT_START
   /* the final trap at code_len */
   n++;
   if (!open) head = code_len;
-  if (pipeline) batch[queued++] = trap_insn;
+  if (pipeline) batch[queued++] = TRAP_INSN;
   count++;
   blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
   p->block_count = nblocks;

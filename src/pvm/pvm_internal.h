@@ -302,39 +302,56 @@ static inline uint8_t pvm_gas_use_of(uint64_t units) {
   return (uint8_t)((units & 0xf) | (units >> 20 & 0x30) | (units >> 26 & 0xc0));
 }
 
-/* One instruction as the simulation sees it: registers by number (at
-** most two sources, one destination; PVM_GAS_NO_SRC / _NO_DST when a
-** role is absent), its cycles and decode slots already resolved. */
+/* One instruction as the simulation sees it, packed in a word (built
+** and read in registers; a struct of bytes would make every store to it
+** alias whatever the compiler holds): cycles and decode slots resolved,
+** move_reg or not, registers by number (at most two sources, one
+** destination; PVM_GAS_NO_SRC / _NO_DST when a role is absent), units as
+** pvm_gas_use_of. */
 #define PVM_GAS_NO_SRC 14
 #define PVM_GAS_NO_DST 15
-typedef struct pvm_gas_insn {
-  uint8_t cycles, slots;
-  uint8_t move;            /* move_reg: handled by the front end */
-  uint8_t src0, src1, dst;
-  uint8_t use;             /* pvm_gas_use_of(units) */
-  uint8_t pad;
-} pvm_gas_insn;
+typedef uint64_t pvm_gas_insn;
+enum { PVM_GI_CYCLES = 0, PVM_GI_SLOTS = 8, PVM_GI_MOVE = 16, PVM_GI_SRC0 = 24, PVM_GI_SRC1 = 32,
+       PVM_GI_DST = 40, PVM_GI_USE = 48 };
+#define PVM_GI(x, field) ((unsigned)((x) >> PVM_GI_##field) & 0xffu)
+static inline pvm_gas_insn pvm_gas_insn_make(unsigned cycles, unsigned slots, bool move,
+                                             unsigned src0, unsigned src1, unsigned dst,
+                                             unsigned use) {
+  return (uint64_t)cycles << PVM_GI_CYCLES | (uint64_t)slots << PVM_GI_SLOTS |
+         (uint64_t)move << PVM_GI_MOVE | (uint64_t)src0 << PVM_GI_SRC0 |
+         (uint64_t)src1 << PVM_GI_SRC1 | (uint64_t)dst << PVM_GI_DST | (uint64_t)use << PVM_GI_USE;
+}
 
 /* What program analysis needs of one opcode byte under a profile, so the
 ** walk reads one row per instruction (isa.c derives it from the opcode
-** table and the A.10 row): flags, cycles (m resolved; 0 under
-** PVM_GOP_BRANCH_CYCLES, where b decides), decode slots with and without
-** overlap, units, and where each register role sits in the 16 bits after
-** the opcode (code[pc + 1] | code[pc + 2] << 8): register = min(12,
-** (bits >> shift) & mask) | none.  An invalid byte is costed as trap. */
+** table and the A.10 row): flags; the instruction's record with m
+** resolved and its registers 0 (cycles 0 under PVM_GOP_BRANCH_CYCLES,
+** where b decides); what overlap takes off the decode slots; and its
+** register pattern.  An invalid byte is costed as trap.
+**
+** Registers sit in the byte after the opcode (nibbles), except rD of the
+** three-register format (the byte after).  A pattern is where src0, src1
+** and dst come from plus the slot rule; pvm_gas_regs(pattern)[byte] is
+** the record's register bytes for that byte after the opcode (absent
+** roles NO_SRC / NO_DST) and, in bit 63, whether the slot rule's overlap
+** holds.  Under PVM_GOP_DST_NEXT the dst byte is 0 there and comes from
+** the byte after, and the walk tests the overlap itself. */
 enum {
   PVM_GOP_VALID = 1,       /* an instruction of the profile */
   PVM_GOP_TERM = 2,        /* a terminator (T, A.3) */
   PVM_GOP_BRANCH = 4,      /* has a static target */
   PVM_GOP_ENDS = 8,        /* ends a gas block: a terminator or invalid */
   PVM_GOP_BRANCH_CYCLES = 16, /* cycles are b (1 or 20) */
-  PVM_GOP_MOVE = 32,       /* move_reg */
-  PVM_GOP_OVERLAP_SRC1 = 64, /* slot rule P: src1 = dst is an overlap too */
+  PVM_GOP_OVERLAP_SRC1 = 32, /* slot rule P: src1 = dst is an overlap too */
+  PVM_GOP_DST_NEXT = 64,   /* dst is the second byte after the opcode */
 };
+#define PVM_GAS_OVERLAP (1ull << 63)
 typedef struct pvm_gas_op {
-  uint8_t flags, cycles, slots, slots_overlap, use;
-  uint8_t shift[3], mask[3], none[3];   /* src0, src1, dst */
+  pvm_gas_insn insn;
+  uint8_t flags, overlap_saves, pattern;
 } pvm_gas_op;
+
+const uint64_t *pvm_gas_regs(unsigned pattern);
 
 /* 256 rows for the profile's opcode bytes. */
 const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile);
@@ -367,8 +384,8 @@ typedef struct pvm_gas_sim {
   uint8_t cycles[PVM_GAS_SLOTS];
   uint8_t units[PVM_GAS_SLOTS];      /* pvm_gas_use_of */
   uint64_t deps[PVM_GAS_SLOTS];      /* exact: live entries it depends on */
-  uint8_t use[PVM_GAS_CELLS + 8];    /* schedule: units in use in cycle t at t % CELLS */
-  uint8_t starts[PVM_GAS_CELLS + 8]; /* schedule: entries starting in it */
+  _Alignas(8) uint8_t use[PVM_GAS_CELLS + 8];    /* schedule: units in use in cycle t at t % CELLS */
+  _Alignas(8) uint8_t starts[PVM_GAS_CELLS + 8]; /* schedule: entries starting in it */
 } pvm_gas_sim;
 
 void pvm_gas_sim_begin(pvm_gas_sim *s);

@@ -220,8 +220,8 @@ static pvm_gas_insn decoded_gas_insn(const nub_pvm_program *p, const nub_pvm_ins
   }
   bool overlap = r->slot_rule == PVM_SLOTS_P ? dst == srcs[0] || dst == srcs[1]
                : r->slot_rule == PVM_SLOTS_PS ? in->ra == in->rd : false;
-  return (pvm_gas_insn){cycles, overlap ? r->slots_overlap : r->slots, op == PVM_OP_MOVE_REG,
-                        srcs[0], srcs[1], dst, pvm_gas_use_of(r->units), 0};
+  return pvm_gas_insn_make(cycles, overlap ? r->slots_overlap : r->slots, op == PVM_OP_MOVE_REG,
+                           srcs[0], srcs[1], dst, pvm_gas_use_of(r->units));
 }
 
 /* Block costs the long way: step pc by 1 + skip, decode every
