@@ -67,8 +67,8 @@ static uint32_t min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static uint64_t rotr(uint64_t x, unsigned b) { return (x >> (b & 63)) | (x << (-b & 63)); }
 static bool use_short(uint32_t use) { return ((use + USE_BIAS) & USE_OVER) != 0; }
 
-/* Zero the cells [a, b) rounded out to 8 (cells outside the dirty range
-** are zero already; both arrays have 8 bytes of slack). */
+/* Zero the cells [a, b) rounded out to 8: only when every cell is to be
+** zero (the others are zero already; both arrays have 8 bytes of slack). */
 static void zero_cells(pvm_gas_sim *s, unsigned a, unsigned b) {
   for (unsigned p = a & ~7u; p < b; p += 8) {
     memset(s->use + p, 0, 8);
@@ -76,8 +76,11 @@ static void zero_cells(pvm_gas_sim *s, unsigned a, unsigned b) {
   }
 }
 
-/* Zero the cells of the cycles [from, to), at most all of them. */
-static void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to) {
+/* Zero the cells of the cycles [from, to) (all of them if that is 512 or
+** more); exact unless `all`, when every cell ends up zero and the range
+** may round out. */
+static __attribute__((noinline)) void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to,
+                                                  bool all) {
   if (to - from >= PVM_GAS_CELLS) {
     memset(s->use, 0, sizeof s->use);
     memset(s->starts, 0, sizeof s->starts);
@@ -85,10 +88,16 @@ static void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to) {
   }
   unsigned a = CELL(from), b = CELL(to);
   if (a > b || (a == b && from != to)) {
-    zero_cells(s, a, PVM_GAS_CELLS);
+    if (all) zero_cells(s, a, PVM_GAS_CELLS);
+    else memset(s->use + a, 0, PVM_GAS_CELLS - a), memset(s->starts + a, 0, PVM_GAS_CELLS - a);
     a = 0;
   }
-  zero_cells(s, a, b);
+  if (all) {
+    zero_cells(s, a, b);
+  } else {
+    memset(s->use + a, 0, b - a);
+    memset(s->starts + a, 0, b - a);
+  }
 }
 
 void pvm_gas_sim_begin(pvm_gas_sim *s) {
@@ -96,9 +105,10 @@ void pvm_gas_sim_begin(pvm_gas_sim *s) {
   s->cycle = 0;
   s->decode_left = DECODE_PER_CYCLE;
   s->exact = false;
+  s->resumed = false;
   s->started = 0;
   s->last_done = 0;
-  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty);   /* the last block's */
+  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty, true);   /* the last block's */
   s->base = s->dirty = 0;
   for (int r = 0; r < 16; r++) {
     s->holder[r] = NONE;
@@ -167,6 +177,7 @@ static void run_until(pvm_gas_sim *s, uint32_t t) {
 static void go_exact(pvm_gas_sim *s) {
   uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0, t = s->cycle;
   s->exact = true;
+  s->exact_since = s->n;
   s->sched = t;
   s->waiting = s->running = 0;
   s->started = s->n;
@@ -243,10 +254,10 @@ static inline bool add_use(uint8_t *use, unsigned p, unsigned q, uint8_t units) 
 }
 
 /* The first cycle from t, before end, in which units fit next to those in
-** use and fewer than 5 entries start (end if none): 8 cycles at a time. */
-static uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end, uint8_t units) {
-  if (t < end && s->starts[CELL(t)] < START_PER_CYCLE && !use_short(s->use[CELL(t)] + units))
-    return t;                             /* mostly */
+** use and fewer than 5 entries start (end if none): 8 cycles at a time.
+** Out of line: the schedule loop tests the first cycle itself. */
+static __attribute__((noinline)) uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end,
+                                                    uint8_t units) {
   while (t < end) {
     unsigned p = CELL(t), n = PVM_GAS_CELLS - p < 8 ? PVM_GAS_CELLS - p : 8;
     uint64_t use, starts;
@@ -263,15 +274,39 @@ static uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end, uint8_
   return end;
 }
 
+/* Count an entry's units in the cells of [t, done) and its start at t;
+** false if some cycle now runs short. */
+static bool take_cells(pvm_gas_sim *s, uint32_t t, uint32_t done, uint8_t use) {
+  s->starts[CELL(t)]++;
+  if (!use) return true;
+  unsigned a = CELL(t), b = CELL(done);
+  if (a < b) return !add_use(s->use, a, b, use);
+  /* wrapped: both halves are counted */
+  bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, use);
+  bool over_head = b > 0 && add_use(s->use, 0, b, use);
+  return !over_tail && !over_head;
+}
+
+/* The schedule ran short at entry i (slot j, already decoded): simulate
+** from the current decode cycle on. */
+static __attribute__((noinline)) void conflict(pvm_gas_sim *s, uint32_t i) {
+  unsigned j = SLOT(i);
+  s->n = i;
+  go_exact(s);
+  s->deps[j] = deps_of(s, i);
+  s->waiting |= BIT(j);
+  s->n = i + 1;
+}
+
 /* Schedule instructions while placing works; returns how many were
 ** consumed (the last one may have turned the block exact).  The state
-** the loop changes most is kept in locals: the cells are bytes, and a
-** store through them would make the compiler reload every field. */
+** the loop changes is kept in locals and the rare paths are out of line,
+** so they stay in registers: the cells are bytes, and a store through
+** them would make the compiler reload every field. */
 static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
   uint32_t n = s->n, cycle = s->cycle, left = s->decode_left, last_done = s->last_done;
   uint32_t base = s->base, dirty = s->dirty;
-  uint32_t k;
-  for (k = 0; k < count; k++) {
+  for (uint32_t k = 0; k < count; k++) {
     pvm_gas_insn x = in[k];
     unsigned slots = PVM_GI(x, SLOTS), cycles = PVM_GI(x, CYCLES);
     unsigned src0 = PVM_GI(x, SRC0), src1 = PVM_GI(x, SRC1), dst = PVM_GI(x, DST);
@@ -308,41 +343,29 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
     s->ready[j] = cycle + 1;
     s->cycles[j] = (uint8_t)cycles;
     s->units[j] = use;
+    n = i + 1;
     /* place it: the first cycle from ready in which its units fit next
     ** to the older entries' and fewer than 5 of them start */
-    uint32_t floor = cycle + 1;           /* no later entry starts before */
-    if (ready + cycles + 64 > base + PVM_GAS_CELLS && floor != base) {
-      clear_cells(s, base, floor);        /* cycles before floor are done with */
-      base = floor;
+    if (PVM_UNLIKELY(ready + cycles + 64 > base + PVM_GAS_CELLS) && cycle + 1 != base) {
+      clear_cells(s, base, cycle + 1, false);   /* no later entry starts before cycle + 1 */
+      base = cycle + 1;
     }
-    uint32_t end = base + PVM_GAS_CELLS, t = first_fit(s, ready, end, use);
+    uint32_t end = base + PVM_GAS_CELLS, t = ready;
+    if (s->starts[CELL(t)] >= START_PER_CYCLE || use_short(s->use[CELL(t)] + use))
+      t = first_fit(s, t, end, use);
     uint32_t done = t + cycles;
     bool fits = done <= end;
     if (fits) {
-      s->starts[CELL(t)]++;
       dirty = max32(dirty, done);
-      if (use) {
-        unsigned a = CELL(t), b = CELL(done);
-        if (a < b) {
-          fits = !add_use(s->use, a, b, use);
-        } else {                          /* wrapped: both halves are counted */
-          bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, use);
-          bool over_head = b > 0 && add_use(s->use, 0, b, use);
-          fits = !over_tail && !over_head;
-        }
-      }
+      fits = take_cells(s, t, done, use);
     }
-    if (!fits) {                          /* a cycle runs short: simulate from here */
-      s->n = i;
+    if (PVM_UNLIKELY(!fits)) {            /* a cycle runs short: simulate from here */
       s->cycle = cycle;
       s->decode_left = left;
       s->last_done = last_done;
       s->base = base;
       s->dirty = dirty;
-      go_exact(s);
-      s->deps[j] = deps_of(s, i);
-      s->waiting |= BIT(j);
-      s->n = i + 1;
+      conflict(s, i);
       return k + 1;
     }
     s->holder_done[dst] = done;
@@ -350,7 +373,6 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
     s->done[j] = done;
     last_done = max32(last_done, done);
     s->prefix_done[j] = last_done;
-    n = i + 1;
   }
   s->n = s->started = n;
   s->cycle = cycle;
@@ -361,9 +383,59 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
   return count;
 }
 
+/* Back from simulating to placing, a reorder buffer's worth of entries
+** after the conflict (so a block that keeps conflicting pays for this at
+** most once per 32 entries).  The start phases run on until every entry
+** decoded so far has started: with no younger entry in the way, that is
+** where placing them oldest first puts them too.  The cells are rebuilt
+** from those starts for the cycles from the next decode on, and later
+** entries are placed around them; if one runs a cycle short, go_exact
+** takes back every start from its decode cycle on, as before. */
+static bool resume_schedule(pvm_gas_sim *s) {
+  if (s->n - s->exact_since < PVM_GAS_ROB) return false;
+  while (s->waiting) s->sched = start_phase(s, s->sched);
+  uint32_t base = s->cycle + 1, end = base + PVM_GAS_CELLS, dirty = base;
+  uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0;
+  for (uint32_t i = first; i < s->n; i++) dirty = max32(dirty, s->done[SLOT(i)]);
+  if (dirty > end) {
+    /* the cells cannot hold them all: take those starts back, simulate on */
+    go_exact(s);
+    return false;
+  }
+  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty, true);
+  for (uint32_t i = first; i < s->n; i++) {
+    int k = SLOT(i);
+    uint32_t from = max32(s->start[k], base), to = s->done[k];
+    if (s->start[k] >= base) s->starts[CELL(s->start[k])]++;
+    if (from >= to) continue;
+    if (!s->units[k]) continue;
+    unsigned a = CELL(from), b = CELL(to);
+    if (a < b) {
+      add_use(s->use, a, b, s->units[k]);
+    } else {
+      add_use(s->use, a, PVM_GAS_CELLS, s->units[k]);
+      if (b) add_use(s->use, 0, b, s->units[k]);
+    }
+  }
+  /* a holder's done: the slot still holds it when fewer than 64 back */
+  for (int reg = 0; reg < 16; reg++)
+    s->holder_done[reg] = s->n - s->holder[reg] < PVM_GAS_SLOTS ? s->done[SLOT(s->holder[reg])] : 0;
+  s->base = base;
+  s->dirty = dirty;
+  s->exact = false;
+  s->resumed = true;
+  s->running = 0;
+  NUB_ASSERT(s->started == s->n);
+  return true;
+}
+
 void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
   uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
   for (; k < count; k++) {
+    if (resume_schedule(s)) {
+      k += feed_schedule(s, in + k, count - k) - 1;
+      continue;
+    }
     NUB_ASSERT(PVM_GI(in[k], SLOTS) >= 1 && PVM_GI(in[k], SLOTS) <= DECODE_PER_CYCLE &&
                (PVM_GI(in[k], MOVE) || PVM_GI(in[k], CYCLES) > 0));
     feed_exact(s, in[k]);

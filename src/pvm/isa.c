@@ -400,8 +400,6 @@ static unsigned pattern_of(const unsigned field[3], unsigned slot_rule) {
   return npatterns++;
 }
 
-const uint64_t *pvm_gas_regs(unsigned pattern) { return pattern_regs[pattern]; }
-
 /* The analysis row of an opcode byte (pvm_gas_op): its opcode table entry
 ** plus its A.10 row with m resolved; an invalid byte runs as trap. */
 static void build_gas_op(nub_pvm_profile p, unsigned byte) {
@@ -428,7 +426,7 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
     if (r->src & role) field[k++] = reg_field(f, role);
   NUB_ASSERT(field[0] != FIELD_NEXT && field[1] != FIELD_NEXT);
   if (field[2] == FIELD_NEXT) g->flags |= PVM_GOP_DST_NEXT;
-  g->pattern = (uint8_t)pattern_of(field, r->slot_rule);
+  g->regs = pattern_regs[pattern_of(field, r->slot_rule)];
   g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
                               pvm_gas_use_of(r->units));
 }

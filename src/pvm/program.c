@@ -41,24 +41,27 @@ bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc) {
 ** reach the simulation in batches: a block at a time, or GAS_BATCH. */
 #define GAS_BATCH 64
 
-static uint8_t zeta_at(const nub_pvm_blob *b, int64_t at) {
-  return at >= 0 && at < (int64_t)b->code_len ? b->code[at] : 0;
+/* zeta (A.4): the code, then zeros. */
+static uint8_t zeta_at(const uint8_t *code, uint32_t code_len, int64_t at) {
+  return at >= 0 && at < (int64_t)code_len ? code[at] : 0;
 }
 
 /* The simulation's view of the instruction at pc (row g) of len bytes;
-** target is the decoded branch target when g has PVM_GOP_BRANCH_CYCLES. */
-static pvm_gas_insn gas_insn_at(const nub_pvm_blob *b, const pvm_gas_op *g, uint32_t pc,
-                                uint32_t len, int64_t target, int unlikely_byte) {
+** target is the decoded branch target when g has PVM_GOP_BRANCH_CYCLES.
+** Takes the code as values: the walk's byte stores to the bitsets could
+** alias a blob read through a pointer. */
+static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pvm_gas_op *g,
+                                uint32_t pc, uint32_t len, int64_t target, int unlikely_byte) {
   unsigned z1, z2;
-  if ((uint64_t)pc + 3 <= b->code_len) z1 = b->code[pc + 1], z2 = b->code[pc + 2];
-  else z1 = zeta_at(b, (int64_t)pc + 1), z2 = zeta_at(b, (int64_t)pc + 2);
-  uint64_t regs = pvm_gas_regs(g->pattern)[z1];
+  if ((uint64_t)pc + 3 <= code_len) z1 = code[pc + 1], z2 = code[pc + 2];
+  else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
+  uint64_t regs = g->regs[z1];
   pvm_gas_insn x = g->insn | (regs & ~PVM_GAS_OVERLAP);
   bool overlap = regs >> 63;
   if (g->flags & PVM_GOP_BRANCH_CYCLES) {
     /* b (A.10): 1 when the target or the fall-through starts with the
     ** opcode byte of trap or unlikely (bytes past the code read as 0) */
-    uint8_t t = zeta_at(b, target), f = zeta_at(b, (int64_t)pc + len);
+    uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + len);
     bool cold = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte;
     x |= cold ? 1 : 20;
   }
@@ -145,7 +148,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
     }
     after_term = flags & PVM_GOP_TERM;
     if (pipeline) {
-      batch[queued++] = gas_insn_at(b, row, pc, len, target, unlikely_byte);
+      batch[queued++] = gas_insn_at(code, code_len, row, pc, len, target, unlikely_byte);
       if (queued == GAS_BATCH && !(flags & PVM_GOP_ENDS)) {
         pvm_gas_sim_feed(sim, batch, queued);
         queued = 0;

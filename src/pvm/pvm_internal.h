@@ -327,12 +327,12 @@ static inline pvm_gas_insn pvm_gas_insn_make(unsigned cycles, unsigned slots, bo
 ** table and the A.10 row): flags; the instruction's record with m
 ** resolved and its registers 0 (cycles 0 under PVM_GOP_BRANCH_CYCLES,
 ** where b decides); what overlap takes off the decode slots; and its
-** register pattern.  An invalid byte is costed as trap.
+** register pattern's table.  An invalid byte is costed as trap.
 **
 ** Registers sit in the byte after the opcode (nibbles), except rD of the
 ** three-register format (the byte after).  A pattern is where src0, src1
-** and dst come from plus the slot rule; pvm_gas_regs(pattern)[byte] is
-** the record's register bytes for that byte after the opcode (absent
+** and dst come from plus the slot rule; its table's entry [byte] is the
+** record's register bytes for that byte after the opcode (absent
 ** roles NO_SRC / NO_DST) and, in bit 63, whether the slot rule's overlap
 ** holds.  Under PVM_GOP_DST_NEXT the dst byte is 0 there and comes from
 ** the byte after, and the walk tests the overlap itself. */
@@ -348,10 +348,9 @@ enum {
 #define PVM_GAS_OVERLAP (1ull << 63)
 typedef struct pvm_gas_op {
   pvm_gas_insn insn;
-  uint8_t flags, overlap_saves, pattern;
+  const uint64_t *regs;    /* the pattern's 256 entries */
+  uint8_t flags, overlap_saves;
 } pvm_gas_op;
-
-const uint64_t *pvm_gas_regs(unsigned pattern);
 
 /* 256 rows for the profile's opcode bytes. */
 const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile);
@@ -368,7 +367,9 @@ typedef struct pvm_gas_sim {
   uint32_t cycle;          /* the cycle decoding is in */
   uint32_t decode_left;    /* decode slots left in it */
   bool exact;              /* the schedule conflicted: simulating cycles */
+  bool resumed;            /* this block went back from simulating to placing */
   uint32_t sched;          /* exact: first cycle whose starts are not yet decided */
+  uint32_t exact_since;    /* exact: entries decoded when it last conflicted */
   uint32_t started;        /* entries [0, started) have all started */
   uint32_t last_done;      /* latest done over entries [0, started) */
   uint64_t waiting;        /* exact: decoded entries not started */
