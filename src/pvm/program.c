@@ -104,9 +104,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
   pvm_gas_block *blocks = p->blocks;
   bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
   int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
-  uint32_t code_len = b->code_len, n = 0, head = 0, count = 0, nblocks = 0, queued = 0;
+  uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0, queued = 0;
   pvm_gas_insn batch[GAS_BATCH];
-  bool after_term = false, open = false;
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end;
   ** a program that fails it keeps no analysis (make_unrunnable) */
@@ -123,6 +122,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
   } while (0)
   uint32_t pc;
   NEXT_START(pc);
+  uint32_t head = pc;                      /* the open block's first pc */
+  bool after_term = pc == 0;               /* pc 0 is in varpi, as is a terminator's successor */
   while (pc < code_len) {
     uint32_t next;
     NEXT_START(next);
@@ -132,12 +133,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
     unsigned flags = row->flags;
     int64_t target = -1;
     n++;
-    if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;
-    if (!open) {
-      head = pc;
-      open = true;
-    }
-    if ((flags & PVM_GOP_VALID) && (pc == 0 || after_term)) pvm_bit_set(block_start, pc);
+    if (after_term && (flags & PVM_GOP_VALID)) pvm_bit_set(block_start, pc);
+    after_term = flags & PVM_GOP_TERM;
     if (flags & PVM_GOP_BRANCH) {
       nub_pvm_insn in;
       pvm_decode(isa, b, pc, &in);
@@ -146,39 +143,38 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
       if (target >= 0 && target <= pc && pvm_bit_get(block_start, (uint64_t)target))
         pvm_bit_set(loop_target, (uint64_t)target);
     }
-    after_term = flags & PVM_GOP_TERM;
-    if (pipeline) {
-      batch[queued++] = gas_insn_at(code, code_len, row, pc, len, target, unlikely_byte);
-      if (queued == GAS_BATCH && !(flags & PVM_GOP_ENDS)) {
+    if (pipeline) batch[queued++] = gas_insn_at(code, code_len, row, pc, len, target, unlikely_byte);
+    count++;
+    /* the rest is rare: one test for all of it */
+    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || queued == GAS_BATCH || dist > PVM_MAX_SKIP + 1)) {
+      if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
+      if (flags & PVM_GOP_ENDS) {
+        blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+        head = pc + len;
+        count = queued = 0;
+      } else if (queued == GAS_BATCH) {
         pvm_gas_sim_feed(sim, batch, queued);
         queued = 0;
       }
-    }
-    count++;
-    if (flags & PVM_GOP_ENDS) {
-      blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
-      open = false;
-      count = queued = 0;
-    }
-    if (PVM_UNLIKELY(dist > PVM_MAX_SKIP + 1)) {
-      /* the skip lands where nothing starts: a synthetic trap there ends
-      ** the block (or is one) */
-      if (first_run_check) goto unrunnable;
-      n++;
-      if (!open) head = pc + len;
-      if (pipeline) batch[queued++] = TRAP_INSN;
-      count++;
-      blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
-      open = false;
-      count = queued = 0;
-      after_term = false;
+      if (dist > PVM_MAX_SKIP + 1) {
+        /* the skip lands where nothing starts: a synthetic trap there
+        ** ends the block (or is one) */
+        if (first_run_check) goto unrunnable;
+        n++;
+        if (pipeline) batch[queued++] = TRAP_INSN;
+        count++;
+        blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+        head = next;
+        count = queued = 0;
+        after_term = false;
+      }
     }
     pc = next;
   }
 #undef NEXT_START
-  /* the final trap at code_len */
+  /* the final trap at code_len: the open block's last instruction, or a
+  ** block of its own (head = code_len) */
   n++;
-  if (!open) head = code_len;
   if (pipeline) batch[queued++] = TRAP_INSN;
   count++;
   blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
