@@ -61,6 +61,7 @@
 #define BYTES(b)         (0x0101010101010101ull * (b))
 /* holder of no entry: 64 or more entries back, whatever the entry */
 #define NONE             ((uint32_t)-64)
+#define MAX_EXACT_WAIT   (1u << 20)
 
 static uint32_t max32(uint32_t a, uint32_t b) { return a > b ? a : b; }
 static uint32_t min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
@@ -106,6 +107,7 @@ void pvm_gas_sim_begin(pvm_gas_sim *s) {
   s->decode_left = DECODE_PER_CYCLE;
   s->exact = false;
   s->resumed = false;
+  s->exact_wait = PVM_GAS_ROB;
   s->started = 0;
   s->last_done = 0;
   if (s->dirty > s->base) clear_cells(s, s->base, s->dirty, true);   /* the last block's */
@@ -178,6 +180,11 @@ static void go_exact(pvm_gas_sim *s) {
   uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0, t = s->cycle;
   s->exact = true;
   s->exact_since = s->n;
+  /* placing again did not last a reorder buffer: wait twice as long
+  ** before the next try (a block that conflicts throughout pays for
+  ** a logarithmic number of tries) */
+  if (s->resumed && s->n - s->resumed_at < PVM_GAS_ROB)
+    s->exact_wait = min32(2 * s->exact_wait, MAX_EXACT_WAIT);
   s->sched = t;
   s->waiting = s->running = 0;
   s->started = s->n;
@@ -384,15 +391,15 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
 }
 
 /* Back from simulating to placing, a reorder buffer's worth of entries
-** after the conflict (so a block that keeps conflicting pays for this at
-** most once per 32 entries).  The start phases run on until every entry
+** after the conflict (twice as many each time placing did not last as
+** long).  The start phases run on until every entry
 ** decoded so far has started: with no younger entry in the way, that is
 ** where placing them oldest first puts them too.  The cells are rebuilt
 ** from those starts for the cycles from the next decode on, and later
 ** entries are placed around them; if one runs a cycle short, go_exact
 ** takes back every start from its decode cycle on, as before. */
 static bool resume_schedule(pvm_gas_sim *s) {
-  if (s->n - s->exact_since < PVM_GAS_ROB) return false;
+  if (s->n - s->exact_since < s->exact_wait) return false;
   while (s->waiting) s->sched = start_phase(s, s->sched);
   uint32_t base = s->cycle + 1, end = base + PVM_GAS_CELLS, dirty = base;
   uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0;
@@ -400,6 +407,7 @@ static bool resume_schedule(pvm_gas_sim *s) {
   if (dirty > end) {
     /* the cells cannot hold them all: take those starts back, simulate on */
     go_exact(s);
+    s->exact_wait = min32(2 * s->exact_wait, MAX_EXACT_WAIT);
     return false;
   }
   if (s->dirty > s->base) clear_cells(s, s->base, s->dirty, true);
@@ -424,6 +432,7 @@ static bool resume_schedule(pvm_gas_sim *s) {
   s->dirty = dirty;
   s->exact = false;
   s->resumed = true;
+  s->resumed_at = s->n;
   s->running = 0;
   NUB_ASSERT(s->started == s->n);
   return true;

@@ -370,6 +370,8 @@ typedef struct pvm_gas_sim {
   bool resumed;            /* this block went back from simulating to placing */
   uint32_t sched;          /* exact: first cycle whose starts are not yet decided */
   uint32_t exact_since;    /* exact: entries decoded when it last conflicted */
+  uint32_t exact_wait;     /* entries to simulate after a conflict before placing again */
+  uint32_t resumed_at;     /* entries decoded when it last went back to placing */
   uint32_t started;        /* entries [0, started) have all started */
   uint32_t last_done;      /* latest done over entries [0, started) */
   uint64_t waiting;        /* exact: decoded entries not started */
