@@ -2,8 +2,8 @@
 ** The gas cost model of GP 0.8.0 A.9 (docs/gas.md): a small out-of-order
 ** CPU (4 decode slots and 5 starts per cycle, a 32-entry reorder buffer,
 ** execution units A/L/S/M/D = 4/4/4/1/1) run over one basic block.
-** Program analysis feeds it each instruction as it decodes them;
-** pvm_gas_sim_end returns the cost.
+** Program analysis feeds it the instructions of a block in batches, as
+** it walks the code; pvm_gas_sim_end returns the cost.
 **
 ** Times, not steps.  Entry i (the i-th instruction other than move_reg)
 ** decodes in cycle D_i, is WAIT from D_i + 1, starts in S_i, reaches 0
@@ -37,7 +37,8 @@
 ** entries placed at T or later go back to WAIT and the starts from T on
 ** are simulated: a start phase in each cycle in which something can
 ** change (a dependency or units come free, an entry becomes WAIT, the 5
-** starts ran out), skipping the others.
+** starts ran out), skipping the others.  After a reorder buffer's worth
+** of entries it goes back to placing (resume_schedule).
 **
 ** Ring slots: live entries are at most the last 32; a slot is reused 64
 ** entries later, after every entry that could name its previous occupant
