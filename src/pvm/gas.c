@@ -2,8 +2,8 @@
 ** The gas cost model of GP 0.8.0 A.9 (docs/gas.md): a small out-of-order
 ** CPU (4 decode slots and 5 starts per cycle, a 32-entry reorder buffer,
 ** execution units A/L/S/M/D = 4/4/4/1/1) run over one basic block.
-** Program analysis feeds it each instruction as it decodes them;
-** pvm_gas_sim_end returns the cost.
+** Program analysis feeds it the instructions of a block in batches, as
+** it walks the code; pvm_gas_sim_end returns the cost.
 **
 ** Times, not steps.  Entry i (the i-th instruction other than move_reg)
 ** decodes in cycle D_i, is WAIT from D_i + 1, starts in S_i, reaches 0
@@ -37,7 +37,8 @@
 ** entries placed at T or later go back to WAIT and the starts from T on
 ** are simulated: a start phase in each cycle in which something can
 ** change (a dependency or units come free, an entry becomes WAIT, the 5
-** starts ran out), skipping the others.
+** starts ran out), skipping the others.  After a reorder buffer's worth
+** of entries it goes back to placing (resume_schedule).
 **
 ** Ring slots: live entries are at most the last 32; a slot is reused 64
 ** entries later, after every entry that could name its previous occupant
@@ -49,31 +50,39 @@
 
 #define DECODE_PER_CYCLE 4
 #define START_PER_CYCLE  5
-/* A, L, S, M, D, one byte each, with a guard bit per byte: subtracting
-** more units than are free borrows from the guard. */
-#define UNITS_GUARD      0x8080808080ull
-#define UNITS_FREE       (0x0101040404ull | UNITS_GUARD)
 #define SLOT(i)          ((i) & (PVM_GAS_SLOTS - 1))
 #define BIT(j)           (1ull << (j))
 #define CELL(t)          ((t) & (PVM_GAS_CELLS - 1))
-/* A cycle's units in use as one byte: A in bits 0-3, M in 4-5, D in 6-7.
-** Adding USE_BIAS sets a bit of USE_OVER when a unit kind runs short
-** (A > 4, M > 1, D > 1), never carrying out of the byte. */
+/* Units in use as a byte (pvm_gas_use_of): adding USE_BIAS sets a bit of
+** USE_OVER when a unit kind runs short (A > 4, M > 1, D > 1), never
+** carrying out of the byte while at most a full set plus one entry's
+** units are added up. */
 #define USE_BIAS         0x03u
 #define USE_OVER         0xA8u
 #define BYTES(b)         (0x0101010101010101ull * (b))
 /* holder of no entry: 64 or more entries back, whatever the entry */
 #define NONE             ((uint32_t)-64)
-#define REG_NONE         14          /* never written: reads as NONE */
-#define REG_SINK         15          /* writes of no register land here */
+#define MAX_EXACT_WAIT   (1u << 20)
 
-static bool units_short(uint64_t free) { return (free & UNITS_GUARD) != UNITS_GUARD; }
 static uint32_t max32(uint32_t a, uint32_t b) { return a > b ? a : b; }
 static uint32_t min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static uint64_t rotr(uint64_t x, unsigned b) { return (x >> (b & 63)) | (x << (-b & 63)); }
+static bool use_short(uint32_t use) { return ((use + USE_BIAS) & USE_OVER) != 0; }
 
-/* Zero the cells of the cycles [from, to), at most all of them. */
-static void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to) {
+/* Zero the cells [a, b) rounded out to 8: only when every cell is to be
+** zero (the others are zero already; both arrays have 8 bytes of slack). */
+static void zero_cells(pvm_gas_sim *s, unsigned a, unsigned b) {
+  for (unsigned p = a & ~7u; p < b; p += 8) {
+    memset(s->use + p, 0, 8);
+    memset(s->starts + p, 0, 8);
+  }
+}
+
+/* Zero the cells of the cycles [from, to) (all of them if that is 512 or
+** more); exact unless `all`, when every cell ends up zero and the range
+** may round out. */
+static __attribute__((noinline)) void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to,
+                                                  bool all) {
   if (to - from >= PVM_GAS_CELLS) {
     memset(s->use, 0, sizeof s->use);
     memset(s->starts, 0, sizeof s->starts);
@@ -81,12 +90,16 @@ static void clear_cells(pvm_gas_sim *s, uint32_t from, uint32_t to) {
   }
   unsigned a = CELL(from), b = CELL(to);
   if (a > b || (a == b && from != to)) {
-    memset(s->use + a, 0, PVM_GAS_CELLS - a);
-    memset(s->starts + a, 0, PVM_GAS_CELLS - a);
+    if (all) zero_cells(s, a, PVM_GAS_CELLS);
+    else memset(s->use + a, 0, PVM_GAS_CELLS - a), memset(s->starts + a, 0, PVM_GAS_CELLS - a);
     a = 0;
   }
-  memset(s->use + a, 0, b - a);
-  memset(s->starts + a, 0, b - a);
+  if (all) {
+    zero_cells(s, a, b);
+  } else {
+    memset(s->use + a, 0, b - a);
+    memset(s->starts + a, 0, b - a);
+  }
 }
 
 void pvm_gas_sim_begin(pvm_gas_sim *s) {
@@ -94,11 +107,24 @@ void pvm_gas_sim_begin(pvm_gas_sim *s) {
   s->cycle = 0;
   s->decode_left = DECODE_PER_CYCLE;
   s->exact = false;
+  s->resumed = false;
+  s->exact_wait = PVM_GAS_ROB;
   s->started = 0;
   s->last_done = 0;
-  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty);   /* the last block's */
+  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty, true);   /* the last block's */
   s->base = s->dirty = 0;
-  for (int r = 0; r < 16; r++) s->holder[r] = NONE;
+  for (int r = 0; r < 16; r++) {
+    s->holder[r] = NONE;
+    s->holder_done[r] = 0;
+  }
+}
+
+/* Slots of the live entries entry i depends on: the holders of its
+** sources at its decode, unless 32 or more entries back. */
+static uint64_t deps_of(const pvm_gas_sim *s, uint32_t i) {
+  uint32_t h0 = s->src_holder[SLOT(i)][0], h1 = s->src_holder[SLOT(i)][1];
+  bool live0 = i - h0 < PVM_GAS_ROB, live1 = i - h1 < PVM_GAS_ROB;
+  return (BIT(SLOT(h0)) & -(uint64_t)live0) | (BIT(SLOT(h1)) & -(uint64_t)live1);
 }
 
 /* ---- exact: start phases ---- */
@@ -106,14 +132,14 @@ void pvm_gas_sim_begin(pvm_gas_sim *s) {
 /* The start phase of cycle t (A.9's S and Xi'' until nothing more can
 ** start); returns the next cycle in which one can start something. */
 static uint32_t start_phase(pvm_gas_sim *s, uint32_t t) {
-  uint64_t free = UNITS_FREE;
+  uint32_t busy = 0;                  /* units of the running entries */
   uint32_t next = UINT32_MAX;
   for (uint64_t r = s->running; r; r &= r - 1) {
     int k = __builtin_ctzll(r);
     if (s->done[k] <= t) {
       s->running &= ~BIT(k);
     } else {
-      free -= s->units[k];
+      busy += s->units[k];
       next = min32(next, s->done[k]);
     }
   }
@@ -126,8 +152,8 @@ static uint32_t start_phase(pvm_gas_sim *s, uint32_t t) {
     uint32_t met = 0;
     for (uint64_t d = s->deps[j]; d; d &= d - 1) met = max32(met, s->done[__builtin_ctzll(d)]);
     if (met > t) { next = min32(next, met); continue; }
-    if (units_short(free - s->units[j])) continue; /* until a running entry frees them */
-    free -= s->units[j];
+    if (use_short(busy + s->units[j])) continue;   /* until a running entry frees them */
+    busy += s->units[j];
     s->start[j] = t;
     s->done[j] = t + s->cycles[j];
     s->waiting &= ~BIT(j);
@@ -154,6 +180,12 @@ static void run_until(pvm_gas_sim *s, uint32_t t) {
 static void go_exact(pvm_gas_sim *s) {
   uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0, t = s->cycle;
   s->exact = true;
+  s->exact_since = s->n;
+  /* placing again did not last a reorder buffer: wait twice as long
+  ** before the next try (a block that conflicts throughout pays for
+  ** a logarithmic number of tries) */
+  if (s->resumed && s->n - s->resumed_at < PVM_GAS_ROB)
+    s->exact_wait = min32(2 * s->exact_wait, MAX_EXACT_WAIT);
   s->sched = t;
   s->waiting = s->running = 0;
   s->started = s->n;
@@ -161,6 +193,7 @@ static void go_exact(pvm_gas_sim *s) {
     int k = SLOT(i);
     if (s->start[k] >= t) {
       s->waiting |= BIT(k);
+      s->deps[k] = deps_of(s, i);
       if (s->started == s->n) s->started = i;
     } else if (s->done[k] > t) {
       s->running |= BIT(k);
@@ -169,49 +202,70 @@ static void go_exact(pvm_gas_sim *s) {
   s->last_done = s->started ? s->prefix_done[SLOT(s->started - 1)] : 0;
 }
 
-/* ---- decoding ---- */
-
-/* The decode slots of this cycle are used up: the next cycle. */
-static void next_cycle(pvm_gas_sim *s) {
-  if (s->exact) run_until(s, s->cycle + 1);
-  s->cycle++;
-  s->decode_left = DECODE_PER_CYCLE;
-}
-
-/* The buffer holds 32 live entries: decode waits until entry n - 32 has
-** retired, from cycle P_{n-32} + 2 on. */
-static void make_room(pvm_gas_sim *s) {
-  uint32_t old = s->n - PVM_GAS_ROB;
-  if (s->exact)
+/* One instruction once exact: decoding waits for the start phases of
+** the cycles it skips. */
+static void feed_exact(pvm_gas_sim *s, pvm_gas_insn x) {
+  unsigned slots = PVM_GI(x, SLOTS), src0 = PVM_GI(x, SRC0), dst = PVM_GI(x, DST);
+  if (slots > s->decode_left) {            /* the next cycle */
+    run_until(s, s->cycle + 1);
+    s->cycle++;
+    s->decode_left = DECODE_PER_CYCLE;
+  }
+  if (s->n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
+    uint32_t old = s->n - PVM_GAS_ROB;
     while (s->started <= old) s->sched = start_phase(s, s->sched);
-  uint32_t t = s->prefix_done[SLOT(old)] + 2;
-  if (t <= s->cycle) return;
-  if (s->exact) run_until(s, t);
-  s->cycle = t;
-  s->decode_left = DECODE_PER_CYCLE;
+    uint32_t t = s->prefix_done[SLOT(old)] + 2;
+    if (t > s->cycle) {
+      run_until(s, t);
+      s->cycle = t;
+      s->decode_left = DECODE_PER_CYCLE;
+    }
+  }
+  s->decode_left -= slots;
+  if (PVM_GI(x, MOVE)) {
+    s->holder[dst] = s->holder[src0];
+    return;
+  }
+  uint32_t i = s->n;
+  int j = SLOT(i);
+  s->src_holder[j][0] = s->holder[src0];
+  s->src_holder[j][1] = s->holder[PVM_GI(x, SRC1)];
+  s->holder[dst] = i;
+  s->ready[j] = s->cycle + 1;
+  s->cycles[j] = (uint8_t)PVM_GI(x, CYCLES);
+  s->units[j] = (uint8_t)PVM_GI(x, USE);
+  s->deps[j] = deps_of(s, i);
+  s->waiting |= BIT(j);
+  s->n = i + 1;
 }
 
 /* ---- schedule: units in use per cycle ---- */
 
-/* Add units (a use byte) to the cells [p, q); any cycle now short? */
-static bool add_use(uint8_t *use, unsigned p, unsigned q, uint8_t units) {
-  uint64_t each = BYTES(units), over = 0;
-  for (; p < q; p += 8) {       /* 8 cycles at a time; use has 8 bytes of slack */
-    uint64_t w, mask = q - p >= 8 ? ~0ull : (1ull << 8 * (q - p)) - 1;
-    memcpy(&w, use + p, 8);
-    w += each & mask;
-    memcpy(use + p, &w, 8);
-    over |= (w + BYTES(USE_BIAS)) & mask;
+/* Add units (a use byte) to the cells [p, q), p < q; any cycle now
+** short?  Whole words of 8 cycles, then the rest under a mask (the
+** cells have 8 bytes of slack). */
+static inline bool add_use(uint8_t *use, unsigned p, unsigned q, uint8_t units) {
+  NUB_ASSERT(p < q);
+  uint64_t each = BYTES(units), over = 0, v;
+  for (; q - p > 8; p += 8) {
+    memcpy(&v, use + p, 8);
+    v += each;
+    memcpy(use + p, &v, 8);
+    over |= v + BYTES(USE_BIAS);
   }
+  uint64_t mask = ~0ull >> (64 - 8 * (q - p));
+  memcpy(&v, use + p, 8);
+  v += each & mask;
+  memcpy(use + p, &v, 8);
+  over |= (v + BYTES(USE_BIAS)) & mask;
   return (over & BYTES(USE_OVER)) != 0;
 }
 
 /* The first cycle from t, before end, in which units fit next to those in
-** use and fewer than 5 entries start (end if none): 8 cycles at a time. */
-static uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end, uint8_t units) {
-  if (t < end && s->starts[CELL(t)] < START_PER_CYCLE &&
-      !((s->use[CELL(t)] + units + USE_BIAS) & USE_OVER))
-    return t;                             /* mostly */
+** use and fewer than 5 entries start (end if none): 8 cycles at a time.
+** Out of line: the schedule loop tests the first cycle itself. */
+static __attribute__((noinline)) uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end,
+                                                    uint8_t units) {
   while (t < end) {
     unsigned p = CELL(t), n = PVM_GAS_CELLS - p < 8 ? PVM_GAS_CELLS - p : 8;
     uint64_t use, starts;
@@ -228,77 +282,174 @@ static uint32_t first_fit(const pvm_gas_sim *s, uint32_t t, uint32_t end, uint8_
   return end;
 }
 
-/* Place an entry: returns its start, or 0 if the schedule is not the
-** simulation's (a cycle runs short) or its run reaches past the cells. */
-static uint32_t place(pvm_gas_sim *s, uint32_t ready, uint32_t cycles, uint8_t units) {
-  uint32_t floor = s->cycle + 1;           /* no later entry starts before */
-  if (ready + cycles + 64 > s->base + PVM_GAS_CELLS && floor != s->base) {
-    clear_cells(s, s->base, floor);        /* cycles before floor are done with */
-    s->base = floor;
-  }
-  uint32_t end = s->base + PVM_GAS_CELLS, t = first_fit(s, ready, end, units);
-  uint32_t done = t + cycles;
-  if (done > end) return 0;
+/* Count an entry's units in the cells of [t, done) and its start at t;
+** false if some cycle now runs short. */
+static bool take_cells(pvm_gas_sim *s, uint32_t t, uint32_t done, uint8_t use) {
   s->starts[CELL(t)]++;
-  s->dirty = max32(s->dirty, done);
-  if (!units) return t;
+  if (!use) return true;
   unsigned a = CELL(t), b = CELL(done);
-  if (a < b) return add_use(s->use, a, b, units) ? 0 : t;
-  /* wrapped: both halves are counted, whatever the first says */
-  bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, units);
-  bool over_head = add_use(s->use, 0, b, units);
-  return over_tail || over_head ? 0 : t;
+  if (a < b) return !add_use(s->use, a, b, use);
+  /* wrapped: both halves are counted */
+  bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, use);
+  bool over_head = b > 0 && add_use(s->use, 0, b, use);
+  return !over_tail && !over_head;
 }
 
-/* Xi^dec: append an entry. */
-static void decode(pvm_gas_sim *s, const pvm_gas_insn *in) {
-  uint32_t i = s->n;
-  int j = SLOT(i);
-  /* at most two sources and one destination, without branches */
-  unsigned src2 = in->src & (in->src - 1u);
-  uint32_t h0 = s->holder[__builtin_ctz(in->src | 1u << REG_NONE)];
-  uint32_t h1 = s->holder[__builtin_ctz(src2 | 1u << REG_NONE)];
-  NUB_ASSERT(!(src2 & (src2 - 1u)) && !(in->dst & (in->dst - 1u)));
-  s->holder[__builtin_ctz(in->dst | 1u << REG_SINK)] = i;
-  bool live0 = i - h0 < PVM_GAS_ROB, live1 = i - h1 < PVM_GAS_ROB;
-  uint64_t deps = (BIT(SLOT(h0)) & -(uint64_t)live0) | (BIT(SLOT(h1)) & -(uint64_t)live1);
-  s->ready[j] = s->cycle + 1;
-  s->cycles[j] = in->cycles;
-  s->units[j] = in->units;
-  s->deps[j] = deps;
-  if (!s->exact) {
-    uint32_t ready = max32(s->cycle + 1, max32(live0 ? s->done[SLOT(h0)] : 0,
-                                               live1 ? s->done[SLOT(h1)] : 0));
-    uint8_t use = (uint8_t)((in->units & 0xf) | (in->units >> 20 & 0x30) | (in->units >> 26 & 0xc0));
-    uint32_t start = place(s, ready, in->cycles, use);
-    if (start) {
-      uint32_t done = start + in->cycles;
-      s->start[j] = start;
-      s->done[j] = done;
-      s->last_done = max32(s->last_done, done);
-      s->prefix_done[j] = s->last_done;
-      s->started = s->n = i + 1;
-      return;
-    }
-    go_exact(s);
-  }
+/* The schedule ran short at entry i (slot j, already decoded): simulate
+** from the current decode cycle on. */
+static __attribute__((noinline)) void conflict(pvm_gas_sim *s, uint32_t i) {
+  unsigned j = SLOT(i);
+  s->n = i;
+  go_exact(s);
+  s->deps[j] = deps_of(s, i);
   s->waiting |= BIT(j);
   s->n = i + 1;
 }
 
-void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in) {
-  NUB_ASSERT(in->slots >= 1 && in->slots <= DECODE_PER_CYCLE && (in->move || in->cycles > 0));
-  if (in->slots > s->decode_left) next_cycle(s);
-  if (s->n >= PVM_GAS_ROB) make_room(s);
-  s->decode_left = (uint8_t)(s->decode_left - in->slots);
-  if (in->move) {
-    /* Xi^mov: the source's holder gains the destination, every other
-    ** entry loses it (one source register, so one holder at most) */
-    NUB_ASSERT(__builtin_popcount(in->src) == 1 && __builtin_popcount(in->dst) == 1);
-    s->holder[__builtin_ctz(in->dst)] = s->holder[__builtin_ctz(in->src)];
-    return;
+/* Schedule instructions while placing works; returns how many were
+** consumed (the last one may have turned the block exact).  The state
+** the loop changes is kept in locals and the rare paths are out of line,
+** so they stay in registers: the cells are bytes, and a store through
+** them would make the compiler reload every field. */
+static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+  uint32_t n = s->n, cycle = s->cycle, left = s->decode_left, last_done = s->last_done;
+  uint32_t base = s->base, dirty = s->dirty;
+  for (uint32_t k = 0; k < count; k++) {
+    pvm_gas_insn x = in[k];
+    unsigned slots = PVM_GI(x, SLOTS), cycles = PVM_GI(x, CYCLES);
+    unsigned src0 = PVM_GI(x, SRC0), src1 = PVM_GI(x, SRC1), dst = PVM_GI(x, DST);
+    uint8_t use = (uint8_t)PVM_GI(x, USE);
+    NUB_ASSERT(slots >= 1 && slots <= DECODE_PER_CYCLE && (PVM_GI(x, MOVE) || cycles > 0));
+    if (slots > left) {                   /* the next cycle */
+      cycle++;
+      left = DECODE_PER_CYCLE;
+    }
+    if (n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
+      uint32_t t = s->prefix_done[SLOT(n - PVM_GAS_ROB)] + 2;
+      if (t > cycle) {
+        cycle = t;
+        left = DECODE_PER_CYCLE;
+      }
+    }
+    left -= slots;
+    if (PVM_GI(x, MOVE)) {
+      /* Xi^mov: the source's holder gains the destination, every other
+      ** entry loses it (one source register, so one holder at most) */
+      s->holder[dst] = s->holder[src0];
+      s->holder_done[dst] = s->holder_done[src0];
+      continue;
+    }
+    /* Xi^dec.  A holder 32 or more entries back has retired before this
+    ** decode (its done is below cycle + 1), so its done can be taken
+    ** as is: no liveness test. */
+    uint32_t i = n;
+    unsigned j = SLOT(i);
+    uint32_t ready = max32(cycle + 1, max32(s->holder_done[src0], s->holder_done[src1]));
+    s->src_holder[j][0] = s->holder[src0];
+    s->src_holder[j][1] = s->holder[src1];
+    s->holder[dst] = i;
+    s->ready[j] = cycle + 1;
+    s->cycles[j] = (uint8_t)cycles;
+    s->units[j] = use;
+    n = i + 1;
+    /* place it: the first cycle from ready in which its units fit next
+    ** to the older entries' and fewer than 5 of them start */
+    if (PVM_UNLIKELY(ready + cycles + 64 > base + PVM_GAS_CELLS) && cycle + 1 != base) {
+      clear_cells(s, base, cycle + 1, false);   /* no later entry starts before cycle + 1 */
+      base = cycle + 1;
+    }
+    uint32_t end = base + PVM_GAS_CELLS, t = ready;
+    if (s->starts[CELL(t)] >= START_PER_CYCLE || use_short(s->use[CELL(t)] + use))
+      t = first_fit(s, t, end, use);
+    uint32_t done = t + cycles;
+    bool fits = done <= end;
+    if (fits) {
+      dirty = max32(dirty, done);
+      fits = take_cells(s, t, done, use);
+    }
+    if (PVM_UNLIKELY(!fits)) {            /* a cycle runs short: simulate from here */
+      s->cycle = cycle;
+      s->decode_left = left;
+      s->last_done = last_done;
+      s->base = base;
+      s->dirty = dirty;
+      conflict(s, i);
+      return k + 1;
+    }
+    s->holder_done[dst] = done;
+    s->start[j] = t;
+    s->done[j] = done;
+    last_done = max32(last_done, done);
+    s->prefix_done[j] = last_done;
   }
-  decode(s, in);
+  s->n = s->started = n;
+  s->cycle = cycle;
+  s->decode_left = left;
+  s->last_done = last_done;
+  s->base = base;
+  s->dirty = dirty;
+  return count;
+}
+
+/* Back from simulating to placing, a reorder buffer's worth of entries
+** after the conflict (twice as many each time placing did not last as
+** long).  The start phases run on until every entry
+** decoded so far has started: with no younger entry in the way, that is
+** where placing them oldest first puts them too.  The cells are rebuilt
+** from those starts for the cycles from the next decode on, and later
+** entries are placed around them; if one runs a cycle short, go_exact
+** takes back every start from its decode cycle on, as before. */
+static bool resume_schedule(pvm_gas_sim *s) {
+  if (s->n - s->exact_since < s->exact_wait) return false;
+  while (s->waiting) s->sched = start_phase(s, s->sched);
+  uint32_t base = s->cycle + 1, end = base + PVM_GAS_CELLS, dirty = base;
+  uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0;
+  for (uint32_t i = first; i < s->n; i++) dirty = max32(dirty, s->done[SLOT(i)]);
+  if (dirty > end) {
+    /* the cells cannot hold them all: take those starts back, simulate on */
+    go_exact(s);
+    s->exact_wait = min32(2 * s->exact_wait, MAX_EXACT_WAIT);
+    return false;
+  }
+  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty, true);
+  for (uint32_t i = first; i < s->n; i++) {
+    int k = SLOT(i);
+    uint32_t from = max32(s->start[k], base), to = s->done[k];
+    if (s->start[k] >= base) s->starts[CELL(s->start[k])]++;
+    if (from >= to) continue;
+    if (!s->units[k]) continue;
+    unsigned a = CELL(from), b = CELL(to);
+    if (a < b) {
+      add_use(s->use, a, b, s->units[k]);
+    } else {
+      add_use(s->use, a, PVM_GAS_CELLS, s->units[k]);
+      if (b) add_use(s->use, 0, b, s->units[k]);
+    }
+  }
+  /* a holder's done: the slot still holds it when fewer than 64 back */
+  for (int reg = 0; reg < 16; reg++)
+    s->holder_done[reg] = s->n - s->holder[reg] < PVM_GAS_SLOTS ? s->done[SLOT(s->holder[reg])] : 0;
+  s->base = base;
+  s->dirty = dirty;
+  s->exact = false;
+  s->resumed = true;
+  s->resumed_at = s->n;
+  s->running = 0;
+  NUB_ASSERT(s->started == s->n);
+  return true;
+}
+
+void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+  uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
+  for (; k < count; k++) {
+    if (resume_schedule(s)) {
+      k += feed_schedule(s, in + k, count - k) - 1;
+      continue;
+    }
+    NUB_ASSERT(PVM_GI(in[k], SLOTS) >= 1 && PVM_GI(in[k], SLOTS) <= DECODE_PER_CYCLE &&
+               (PVM_GI(in[k], MOVE) || PVM_GI(in[k], CYCLES) > 0));
+    feed_exact(s, in[k]);
+  }
 }
 
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pvm_internal.h"
+#include "../util/nub_assert.h"
 
 typedef struct op_row {
   const char *name;
@@ -314,6 +315,7 @@ static unsigned ncodes[PVM_PROFILE_COUNT];
 
 static nub_pvm_opinfo tables[PVM_PROFILE_COUNT][256];
 static int16_t opcode_of[PVM_PROFILE_COUNT][PVM_OP_COUNT];
+static pvm_gas_op gas_ops[PVM_PROFILE_COUNT][256];
 
 static void add_code(nub_pvm_profile p, op_code c) {
   const op_row *r = &op_rows[c.op];
@@ -338,10 +340,107 @@ static void build_profile(nub_pvm_profile p) {
   for (unsigned i = 0; i < d->nextra; i++) add_code(p, d->extra[i]);
 }
 
+/* Where a register role of a format comes from, as pvm_decode reads it
+** (A.5): the low or high nibble of the byte after the opcode, or the
+** whole byte after that (rD of the three-register format); a role the
+** format lacks reads register 0 (the decoder leaves it 0); no role at
+** all is NO_SRC / NO_DST. */
+enum { FIELD_NONE, FIELD_ZERO, FIELD_LO, FIELD_HI, FIELD_NEXT };
+
+static unsigned reg_field(nub_pvm_format f, unsigned role) {
+  if (!role) return FIELD_NONE;
+  switch (f) {
+  case PVM_FMT_REG_IMM64: case PVM_FMT_REG_IMM: case PVM_FMT_REG_IMM_IMM:
+  case PVM_FMT_REG_IMM_OFFSET:
+    return role == PVM_ROLE_A ? FIELD_LO : FIELD_ZERO;
+  case PVM_FMT_REG_REG:                        /* D low nibble, A high */
+    return role == PVM_ROLE_D ? FIELD_LO : role == PVM_ROLE_A ? FIELD_HI : FIELD_ZERO;
+  case PVM_FMT_REG_REG_IMM: case PVM_FMT_REG_REG_OFFSET: case PVM_FMT_REG_REG_IMM_IMM:
+    return role == PVM_ROLE_A ? FIELD_LO : role == PVM_ROLE_B ? FIELD_HI : FIELD_ZERO;
+  case PVM_FMT_REG_REG_REG:
+    return role == PVM_ROLE_A ? FIELD_LO : role == PVM_ROLE_B ? FIELD_HI : FIELD_NEXT;
+  default:
+    return FIELD_ZERO;
+  }
+}
+
+/* Register patterns: fields of src0, src1, dst and the slot rule, as the
+** rows use them (a few dozen at most). */
+#define MAX_PATTERNS 32
+typedef struct reg_pattern { uint8_t field[3], slot_rule; } reg_pattern;
+static reg_pattern patterns[MAX_PATTERNS];
+static unsigned npatterns;
+static uint64_t pattern_regs[MAX_PATTERNS][256];
+
+static unsigned field_reg(unsigned field, unsigned byte, unsigned none) {
+  unsigned r = field == FIELD_LO ? byte & 15 : field == FIELD_HI ? byte >> 4 : 0;
+  return field == FIELD_NONE ? none : r > 12 ? 12 : r;
+}
+
+static void fill_pattern(unsigned k) {
+  const reg_pattern *pt = &patterns[k];
+  for (unsigned byte = 0; byte < 256; byte++) {
+    unsigned s0 = field_reg(pt->field[0], byte, PVM_GAS_NO_SRC);
+    unsigned s1 = field_reg(pt->field[1], byte, PVM_GAS_NO_SRC);
+    unsigned d = field_reg(pt->field[2], byte, PVM_GAS_NO_DST);
+    bool overlap = pt->slot_rule == PVM_SLOTS_P ? d == s0 || d == s1
+                 : pt->slot_rule == PVM_SLOTS_PS ? d == s0 : false;
+    pattern_regs[k][byte] = pvm_gas_insn_make(0, 0, false, s0, s1, d, 0) |
+                            (overlap ? PVM_GAS_OVERLAP : 0);
+  }
+}
+
+static unsigned pattern_of(const unsigned field[3], unsigned slot_rule) {
+  reg_pattern want = {{(uint8_t)field[0], (uint8_t)field[1], (uint8_t)field[2]}, (uint8_t)slot_rule};
+  for (unsigned k = 0; k < npatterns; k++)
+    if (!memcmp(&patterns[k], &want, sizeof want)) return k;
+  NUB_ASSERT(npatterns < MAX_PATTERNS);
+  patterns[npatterns] = want;
+  fill_pattern(npatterns);
+  return npatterns++;
+}
+
+/* The analysis row of an opcode byte (pvm_gas_op): its opcode table entry
+** plus its A.10 row with m resolved; an invalid byte runs as trap. */
+static void build_gas_op(nub_pvm_profile p, unsigned byte) {
+  const nub_pvm_opinfo *info = &tables[p][byte];
+  bool valid = info->name != NULL;
+  nub_pvm_op op = valid ? (nub_pvm_op)info->op : PVM_OP_TRAP;
+  const pvm_gas_row *r = &pvm_gas_rows[op];
+  pvm_gas_op *g = &gas_ops[p][byte];
+  memset(g, 0, sizeof *g);
+  if (valid) g->flags |= PVM_GOP_VALID;
+  if (valid && (info->flags & PVM_OPF_TERM)) g->flags |= PVM_GOP_TERM;
+  if (valid && (info->flags & PVM_OPF_BRANCH)) g->flags |= PVM_GOP_BRANCH;
+  if (!valid || (info->flags & PVM_OPF_TERM)) g->flags |= PVM_GOP_ENDS;
+  if (r->cycle_rule == PVM_CYC_BRANCH) g->flags |= PVM_GOP_BRANCH_CYCLES;
+  if (r->slot_rule == PVM_SLOTS_P) g->flags |= PVM_GOP_OVERLAP_SRC1;
+  unsigned cycles = r->cycle_rule == PVM_CYC_MEM ? profiles[p].gas.mem_cycles
+                  : r->cycle_rule == PVM_CYC_BRANCH ? 0 : r->cycles;
+  /* P: a source is the destination; PS: rA = rD, and A is the first
+  ** source of every PS row; a fixed row has one count */
+  g->overlap_saves = r->slot_rule == PVM_SLOTS_FIXED ? 0 : (uint8_t)(r->slots - r->slots_overlap);
+  nub_pvm_format f = (nub_pvm_format)info->format;
+  unsigned field[3] = {FIELD_NONE, FIELD_NONE, reg_field(f, r->dst)}, k = 0;
+  for (unsigned role = PVM_ROLE_A; role <= PVM_ROLE_D; role <<= 1)
+    if (r->src & role) field[k++] = reg_field(f, role);
+  NUB_ASSERT(field[0] != FIELD_NEXT && field[1] != FIELD_NEXT);
+  if (field[2] == FIELD_NEXT) g->flags |= PVM_GOP_DST_NEXT;
+  g->regs = pattern_regs[pattern_of(field, r->slot_rule)];
+  g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
+                              pvm_gas_use_of(r->units));
+}
+
 /* Tables are built once, before any thread can race on them. */
 __attribute__((constructor)) static void build_tables(void) {
   for (int p = 0; p < PVM_PROFILE_COUNT; p++) build_profile((nub_pvm_profile)p);
   for (unsigned i = 0; i < COUNT_OF(gas_rows); i++) pvm_gas_rows[gas_rows[i].op] = gas_rows[i].row;
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++)
+    for (unsigned byte = 0; byte < 256; byte++) build_gas_op((nub_pvm_profile)p, byte);
+}
+
+const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile) {
+  return (unsigned)profile < PVM_PROFILE_COUNT ? gas_ops[profile] : NULL;
 }
 
 const pvm_gas_rules *pvm_gas_rules_of(nub_pvm_profile profile) {

@@ -32,130 +32,169 @@ bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc) {
 /* Gas blocks run from a head to the next block-ending instruction (a
 ** terminator, an invalid opcode or a synthetic trap); the head carries
 ** the whole cost (>= 1).  gp07 charges 1 per instruction; the pipeline
-** profiles simulate the block (A.9, gas.c) as the walk decodes it. */
-typedef struct gas_walk {
-  const pvm_gas_rules *rules;
-  const nub_pvm_blob *blob;
-  int unlikely_byte;       /* opcode of unlikely in the profile, -1 if none */
-  uint32_t head;           /* pc of the current block's first instruction */
-  bool open;               /* an instruction follows the last block end */
-  uint64_t count;          /* gp07: instructions in the block so far */
-  pvm_gas_sim sim;
-} gas_walk;
+** profiles simulate the block (A.9, gas.c) as the walk decodes it.
+**
+** One pass, one row per instruction: the profile's pvm_gas_op row says
+** what the opcode byte is (valid, terminator, branch) and what the
+** simulation needs (cycles, slots, units, where its registers are), so
+** only branches are decoded in full, for their targets.  Instructions
+** reach the simulation in batches: a block at a time, or GAS_BATCH. */
+#define GAS_BATCH 64
 
-static uint8_t zeta_at(const nub_pvm_blob *b, int64_t at) {
-  return at >= 0 && at < (int64_t)b->code_len ? b->code[at] : 0;
+/* zeta (A.4): the code, then zeros. */
+static uint8_t zeta_at(const uint8_t *code, uint32_t code_len, int64_t at) {
+  return at >= 0 && at < (int64_t)code_len ? code[at] : 0;
 }
 
-/* b (A.10): 1 when the target or the fall-through starts with the opcode
-** byte of trap or unlikely (bytes past the code read as 0 = trap). */
-static uint8_t branch_cycles(const gas_walk *g, const nub_pvm_insn *in) {
-  uint8_t t = zeta_at(g->blob, in->target), f = zeta_at(g->blob, (int64_t)in->pc + in->len);
-  bool cold = t == 0 || f == 0 || t == g->unlikely_byte || f == g->unlikely_byte;
-  return cold ? 1 : 20;
-}
-
-static uint16_t role_regs(unsigned roles, const nub_pvm_insn *in) {
-  uint16_t m = 0;
-  if (roles & PVM_ROLE_A) m |= (uint16_t)(1u << in->ra);
-  if (roles & PVM_ROLE_B) m |= (uint16_t)(1u << in->rb);
-  if (roles & PVM_ROLE_D) m |= (uint16_t)(1u << in->rd);
-  return m;
-}
-
-/* The simulation's view of one instruction; invalid opcodes and
-** synthetic traps run as trap and are costed as trap. */
-static void gas_insn_of(const gas_walk *g, const nub_pvm_insn *in, pvm_gas_insn *gi) {
-  nub_pvm_op op = in && in->op != PVM_OP_INVALID ? (nub_pvm_op)in->op : PVM_OP_TRAP;
-  const pvm_gas_row *r = &pvm_gas_rows[op];
-  gi->move = op == PVM_OP_MOVE_REG;
-  gi->units = r->units;
-  if (op == PVM_OP_TRAP) {
-    gi->src = gi->dst = 0;
-  } else {
-    gi->src = role_regs(r->src, in);
-    gi->dst = role_regs(r->dst, in);
+/* The simulation's view of the instruction at pc (row g) of len bytes;
+** target is the decoded branch target when g has PVM_GOP_BRANCH_CYCLES.
+** Takes the code as values: the walk's byte stores to the bitsets could
+** alias a blob read through a pointer. */
+static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pvm_gas_op *g,
+                                uint32_t pc, uint32_t len, int64_t target, int unlikely_byte) {
+  unsigned z1, z2;
+  if ((uint64_t)pc + 3 <= code_len) z1 = code[pc + 1], z2 = code[pc + 2];
+  else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
+  uint64_t regs = g->regs[z1];
+  pvm_gas_insn x = g->insn | (regs & ~PVM_GAS_OVERLAP);
+  bool overlap = regs >> 63;
+  if (g->flags & PVM_GOP_BRANCH_CYCLES) {
+    /* b (A.10): 1 when the target or the fall-through starts with the
+    ** opcode byte of trap or unlikely (bytes past the code read as 0) */
+    uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + len);
+    bool cold = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte;
+    x |= cold ? 1 : 20;
   }
-  gi->cycles = r->cycle_rule == PVM_CYC_MEM ? g->rules->mem_cycles
-             : r->cycle_rule == PVM_CYC_BRANCH ? branch_cycles(g, in) : r->cycles;
-  bool overlap = r->slot_rule == PVM_SLOTS_P ? (gi->src & gi->dst) != 0
-               : r->slot_rule == PVM_SLOTS_PS ? in->ra == in->rd : false;
-  gi->slots = overlap ? r->slots_overlap : r->slots;
+  /* rD of the three-register format: without a branch (it is common) */
+  uint64_t d = z2 > 12 ? 12 : z2, next = -(uint64_t)((g->flags & PVM_GOP_DST_NEXT) != 0);
+  bool overlap_next = d == PVM_GI(x, SRC0) ||
+                      (d == PVM_GI(x, SRC1) && (g->flags & PVM_GOP_OVERLAP_SRC1));
+  x |= (d << PVM_GI_DST) & next;
+  overlap = next ? overlap_next : overlap;
+  return x - ((uint64_t)(overlap ? g->overlap_saves : 0) << PVM_GI_SLOTS);
 }
 
-/* Add the instruction at pc (in NULL for a synthetic trap); a block that
-** ends here is appended to p->blocks. */
-static void gas_add(nub_pvm_program *p, gas_walk *g, uint32_t pc, const nub_pvm_insn *in,
-                    bool ends) {
-  if (!g->open) {
-    g->head = pc;
-    g->open = true;
-  }
-  if (!g->rules->pipeline) {
-    g->count++;
-  } else {
-    pvm_gas_insn gi;
-    gas_insn_of(g, in, &gi);
-    pvm_gas_sim_feed(&g->sim, &gi);
-  }
-  if (!ends) return;
-  uint64_t cost = g->rules->pipeline ? pvm_gas_sim_end(&g->sim) : g->count;
-  p->blocks[p->block_count++] = (pvm_gas_block){g->head, (uint32_t)(cost ? cost : 1)};
-  g->open = false;
-  g->count = 0;
-  if (g->rules->pipeline) pvm_gas_sim_begin(&g->sim);
+#define TRAP_INSN \
+  pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0)
+
+/* The cost of the block that ends with the instructions queued. */
+static inline uint32_t block_cost(pvm_gas_sim *sim, const pvm_gas_insn *batch, uint32_t queued,
+                                  uint32_t count, bool pipeline) {
+  if (!pipeline) return count;
+  pvm_gas_sim_feed(sim, batch, queued);
+  uint32_t cost = pvm_gas_sim_end(sim);
+  pvm_gas_sim_begin(sim);
+  return cost;
 }
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each
 ** successor of a valid terminator, when it is a valid instruction), note
 ** the block starts later branches jump back to, and cost each gas block.
-** Branch targets need no resolving: an engine checks varpi at the target. */
-static void analyse(nub_pvm_program *p) {
+** Branch targets need no resolving: an engine checks varpi at the target.
+** Inlined once per kind of gas rule, so the gp07 walk carries nothing of
+** the simulation.  What the loop updates is in locals: the bitsets take
+** byte stores, which may alias any field read through p. */
+static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_gas_sim *sim,
+                                                       bool pipeline) {
   const nub_pvm_blob *b = &p->blob;
   const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
-  gas_walk g = {pvm_gas_rules_of(p->profile), b, nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY),
-                0, false, 0, {0}};
-  uint32_t n = 0;
-  bool after_term = false;
-  pvm_gas_sim_begin(&g.sim);
-  p->block_count = 0;
+  const pvm_gas_op *ops = pvm_gas_ops(p->profile);
+  const uint8_t *code = b->code;
+  uint8_t *block_start = p->block_start, *loop_target = p->loop_target;
+  pvm_gas_block *blocks = p->blocks;
+  bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
+  int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
+  uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0, queued = 0;
+  pvm_gas_insn batch[GAS_BATCH];
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
-  ** next starting where the skip lands, ending exactly at the code end */
-  bool chain = b->code_len > 0 && nub_pvm_blob_is_start(b, 0);
-  for (uint32_t pc = pvm_next_start(b, 0); pc < b->code_len;) {
-    nub_pvm_insn in;
-    const nub_pvm_opinfo *info = &isa[b->code[pc]];
-    bool valid = info->name != NULL;       /* pc is a start */
-    uint8_t flags = valid ? info->flags : 0;
-    /* gp07 costs need no operands: only branches are decoded (a third
-    ** of a gp07 load went to decoding) */
-    if (g.rules->pipeline || (flags & PVM_OPF_BRANCH)) pvm_decode(isa, b, pc, &in);
-    else in.len = 1 + pvm_skip(b, pc);
+  ** next starting where the skip lands, ending exactly at the code end;
+  ** a program that fails it keeps no analysis (make_unrunnable) */
+  if (first_run_check && !(code_len > 0 && nub_pvm_blob_is_start(b, 0))) goto unrunnable;
+  if (pipeline) pvm_gas_sim_begin(sim);
+  /* starts in order from the bitmask's bits (pc + skip would chain each
+  ** step on the loads of the last); padding bits are zero (blob.c) */
+  uint64_t word = 0, words = ((uint64_t)code_len + 63) / 64, bits = pvm_mask_word(b, 0);
+#define NEXT_START(out)                                              \
+  do {                                                               \
+    while (!bits && ++word < words) bits = pvm_mask_word(b, word);   \
+    (out) = bits ? (uint32_t)(word * 64 + (uint64_t)__builtin_ctzll(bits)) : code_len; \
+    bits &= bits - 1;                                                \
+  } while (0)
+  uint32_t pc;
+  NEXT_START(pc);
+  uint32_t head = pc;                      /* the open block's first pc */
+  bool after_term = pc == 0;               /* pc 0 is in varpi, as is a terminator's successor */
+  while (pc < code_len) {
+    uint32_t next;
+    NEXT_START(next);
+    uint32_t dist = next - pc;
+    uint32_t len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;   /* 1 + skip */
+    const pvm_gas_op *row = &ops[code[pc]];
+    unsigned flags = row->flags;
+    int64_t target = -1;
     n++;
-    bool term = flags & PVM_OPF_TERM;
-    if (valid && (pc == 0 || after_term)) pvm_bit_set(p->block_start, pc);
-    /* a backward target is a block start or not by now */
-    if ((flags & PVM_OPF_BRANCH) && in.target >= 0 && in.target <= pc &&
-        pvm_bit_get(p->block_start, (uint64_t)in.target))
-      pvm_bit_set(p->loop_target, (uint64_t)in.target);
-    after_term = term;
-    gas_add(p, &g, pc, &in, !valid || term);
-    chain = chain && valid;
-    uint64_t next = (uint64_t)pc + in.len;
-    /* only a skip cut at 24 can land where nothing starts */
-    if (in.len == PVM_MAX_SKIP + 1 && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
-      chain = false;
-      after_term = false;
-      n++;
-      gas_add(p, &g, (uint32_t)next, NULL, true);
-      next = pvm_next_start(b, next);
+    if (after_term && (flags & PVM_GOP_VALID)) pvm_bit_set(block_start, pc);
+    after_term = flags & PVM_GOP_TERM;
+    if (flags & PVM_GOP_BRANCH) {
+      nub_pvm_insn in;
+      pvm_decode(isa, b, pc, &in);
+      target = in.target;
+      /* a backward target is a block start or not by now */
+      if (target >= 0 && target <= pc && pvm_bit_get(block_start, (uint64_t)target))
+        pvm_bit_set(loop_target, (uint64_t)target);
     }
-    pc = (uint32_t)next;
+    if (pipeline) batch[queued++] = gas_insn_at(code, code_len, row, pc, len, target, unlikely_byte);
+    count++;
+    /* the rest is rare: one test for all of it */
+    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || queued == GAS_BATCH || dist > PVM_MAX_SKIP + 1)) {
+      if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
+      if (flags & PVM_GOP_ENDS) {
+        blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+        head = pc + len;
+        count = queued = 0;
+      } else if (queued == GAS_BATCH) {
+        pvm_gas_sim_feed(sim, batch, queued);
+        queued = 0;
+      }
+      if (dist > PVM_MAX_SKIP + 1) {
+        /* the skip lands where nothing starts: a synthetic trap there
+        ** ends the block (or is one) */
+        if (first_run_check) goto unrunnable;
+        n++;
+        if (pipeline) batch[queued++] = TRAP_INSN;
+        count++;
+        blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+        head = next;
+        count = queued = 0;
+        after_term = false;
+      }
+    }
+    pc = next;
   }
+#undef NEXT_START
+  /* the final trap at code_len: the open block's last instruction, or a
+  ** block of its own (head = code_len) */
   n++;
-  gas_add(p, &g, b->code_len, NULL, true);
+  if (pipeline) batch[queued++] = TRAP_INSN;
+  count++;
+  blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+  p->block_count = nblocks;
   p->insn_count = n;
-  p->unrunnable = g.rules->first_run_check && !chain;
+  p->unrunnable = false;
+  return;
+unrunnable:
+  p->block_count = 0;
+  p->unrunnable = true;
+}
+
+static void analyse(nub_pvm_program *p) {
+  if (pvm_gas_rules_of(p->profile)->pipeline) {
+    pvm_gas_sim sim;            /* the simulation starts from zero cells */
+    memset(&sim, 0, sizeof sim);
+    walk(p, &sim, true);
+  } else {
+    walk(p, NULL, false);
+  }
 }
 
 /* A program that fails the 0.8.0 deblob check still loads (Psi panics on

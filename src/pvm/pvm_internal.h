@@ -295,13 +295,65 @@ typedef struct pvm_gas_row {
 /* Indexed by nub_pvm_op; every op has a row. */
 extern pvm_gas_row pvm_gas_rows[PVM_OP_COUNT];
 
-/* One instruction as the simulation sees it. */
-typedef struct pvm_gas_insn {
-  uint8_t cycles, slots;
-  bool move;               /* move_reg: handled by the front end */
-  uint16_t src, dst;       /* register sets */
-  uint64_t units;
-} pvm_gas_insn;
+/* Units as the simulation counts them per cycle, one byte: A in bits 0-3,
+** M in 4-5, D in 6-7.  L and S always come with an A (test_gas checks
+** the rows), so they never run short before A does and are not counted. */
+static inline uint8_t pvm_gas_use_of(uint64_t units) {
+  return (uint8_t)((units & 0xf) | (units >> 20 & 0x30) | (units >> 26 & 0xc0));
+}
+
+/* One instruction as the simulation sees it, packed in a word (built
+** and read in registers; a struct of bytes would make every store to it
+** alias whatever the compiler holds): cycles and decode slots resolved,
+** move_reg or not, registers by number (at most two sources, one
+** destination; PVM_GAS_NO_SRC / _NO_DST when a role is absent), units as
+** pvm_gas_use_of. */
+#define PVM_GAS_NO_SRC 14
+#define PVM_GAS_NO_DST 15
+typedef uint64_t pvm_gas_insn;
+enum { PVM_GI_CYCLES = 0, PVM_GI_SLOTS = 8, PVM_GI_MOVE = 16, PVM_GI_SRC0 = 24, PVM_GI_SRC1 = 32,
+       PVM_GI_DST = 40, PVM_GI_USE = 48 };
+#define PVM_GI(x, field) ((unsigned)((x) >> PVM_GI_##field) & 0xffu)
+static inline pvm_gas_insn pvm_gas_insn_make(unsigned cycles, unsigned slots, bool move,
+                                             unsigned src0, unsigned src1, unsigned dst,
+                                             unsigned use) {
+  return (uint64_t)cycles << PVM_GI_CYCLES | (uint64_t)slots << PVM_GI_SLOTS |
+         (uint64_t)move << PVM_GI_MOVE | (uint64_t)src0 << PVM_GI_SRC0 |
+         (uint64_t)src1 << PVM_GI_SRC1 | (uint64_t)dst << PVM_GI_DST | (uint64_t)use << PVM_GI_USE;
+}
+
+/* What program analysis needs of one opcode byte under a profile, so the
+** walk reads one row per instruction (isa.c derives it from the opcode
+** table and the A.10 row): flags; the instruction's record with m
+** resolved and its registers 0 (cycles 0 under PVM_GOP_BRANCH_CYCLES,
+** where b decides); what overlap takes off the decode slots; and its
+** register pattern's table.  An invalid byte is costed as trap.
+**
+** Registers sit in the byte after the opcode (nibbles), except rD of the
+** three-register format (the byte after).  A pattern is where src0, src1
+** and dst come from plus the slot rule; its table's entry [byte] is the
+** record's register bytes for that byte after the opcode (absent
+** roles NO_SRC / NO_DST) and, in bit 63, whether the slot rule's overlap
+** holds.  Under PVM_GOP_DST_NEXT the dst byte is 0 there and comes from
+** the byte after, and the walk tests the overlap itself. */
+enum {
+  PVM_GOP_VALID = 1,       /* an instruction of the profile */
+  PVM_GOP_TERM = 2,        /* a terminator (T, A.3) */
+  PVM_GOP_BRANCH = 4,      /* has a static target */
+  PVM_GOP_ENDS = 8,        /* ends a gas block: a terminator or invalid */
+  PVM_GOP_BRANCH_CYCLES = 16, /* cycles are b (1 or 20) */
+  PVM_GOP_OVERLAP_SRC1 = 32, /* slot rule P: src1 = dst is an overlap too */
+  PVM_GOP_DST_NEXT = 64,   /* dst is the second byte after the opcode */
+};
+#define PVM_GAS_OVERLAP (1ull << 63)
+typedef struct pvm_gas_op {
+  pvm_gas_insn insn;
+  const uint64_t *regs;    /* the pattern's 256 entries */
+  uint8_t flags, overlap_saves;
+} pvm_gas_op;
+
+/* 256 rows for the profile's opcode bytes. */
+const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile);
 
 /* The reorder-buffer simulation of one block (A.9), fed instruction by
 ** instruction during program analysis (gas.c explains the method).
@@ -313,28 +365,35 @@ typedef struct pvm_gas_insn {
 typedef struct pvm_gas_sim {
   uint32_t n;              /* reorder-buffer entries decoded so far */
   uint32_t cycle;          /* the cycle decoding is in */
-  uint8_t decode_left;     /* decode slots left in it */
+  uint32_t decode_left;    /* decode slots left in it */
   bool exact;              /* the schedule conflicted: simulating cycles */
+  bool resumed;            /* this block went back from simulating to placing */
   uint32_t sched;          /* exact: first cycle whose starts are not yet decided */
+  uint32_t exact_since;    /* exact: entries decoded when it last conflicted */
+  uint32_t exact_wait;     /* entries to simulate after a conflict before placing again */
+  uint32_t resumed_at;     /* entries decoded when it last went back to placing */
   uint32_t started;        /* entries [0, started) have all started */
   uint32_t last_done;      /* latest done over entries [0, started) */
   uint64_t waiting;        /* exact: decoded entries not started */
   uint64_t running;        /* exact: started entries not yet at 0 cycles left */
   uint32_t base, dirty;    /* schedule: the cells hold cycles [base, base + CELLS), zero from dirty */
   uint32_t holder[16];     /* the entry whose clobbered set holds register r (gas.c) */
+  uint32_t holder_done[16]; /* schedule: that entry's done (0 for none) */
   uint32_t start[PVM_GAS_SLOTS];     /* the cycle it starts */
   uint32_t done[PVM_GAS_SLOTS];      /* the cycle it reaches 0 cycles left */
   uint32_t ready[PVM_GAS_SLOTS];     /* the cycle after its decode: WAIT from then */
   uint32_t prefix_done[PVM_GAS_SLOTS]; /* latest done of it and every older entry */
+  uint32_t src_holder[PVM_GAS_SLOTS][2]; /* the holders of its sources at its decode */
   uint8_t cycles[PVM_GAS_SLOTS];
-  uint64_t deps[PVM_GAS_SLOTS];      /* live entries it depends on */
-  uint64_t units[PVM_GAS_SLOTS];
-  uint8_t use[PVM_GAS_CELLS + 8];    /* schedule: units in use in cycle t at t % CELLS */
-  uint8_t starts[PVM_GAS_CELLS + 8]; /* schedule: entries starting in it */
+  uint8_t units[PVM_GAS_SLOTS];      /* pvm_gas_use_of */
+  uint64_t deps[PVM_GAS_SLOTS];      /* exact: live entries it depends on */
+  _Alignas(8) uint8_t use[PVM_GAS_CELLS + 8];    /* schedule: units in use in cycle t at t % CELLS */
+  _Alignas(8) uint8_t starts[PVM_GAS_CELLS + 8]; /* schedule: entries starting in it */
 } pvm_gas_sim;
 
 void pvm_gas_sim_begin(pvm_gas_sim *s);
-void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in);
+/* Feeds count instructions of the block, in order. */
+void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count);
 /* Runs to convergence; returns the block cost max(cycles - 3, 1). */
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s);
 

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -189,6 +190,111 @@ static void the_block_list_agrees_with_the_predecoded_walk(void **state) {
   assert_true(unrunnable > 0 && unrunnable < 3000);   /* jamv1 rejects some, not all */
 }
 
+/* ---- the walk's rows against decoding ---- */
+
+/* The simulation's record of a decoded instruction, derived the long way
+** from the decoder's fields and the A.10 row (what program analysis did
+** per instruction before its per-opcode rows); NULL is a trap. */
+static pvm_gas_insn decoded_gas_insn(const nub_pvm_program *p, const nub_pvm_insn *in) {
+  nub_pvm_op op = in && in->op != PVM_OP_INVALID ? (nub_pvm_op)in->op : PVM_OP_TRAP;
+  const pvm_gas_row *r = &pvm_gas_rows[op];
+  const nub_pvm_blob *b = &p->blob;
+  uint8_t regs[3] = {0, 0, 0}, srcs[2] = {PVM_GAS_NO_SRC, PVM_GAS_NO_SRC}, dst = PVM_GAS_NO_DST;
+  unsigned k = 0;
+  if (in) regs[0] = in->ra, regs[1] = in->rb, regs[2] = in->rd;
+  for (unsigned role = 0; role < 3; role++) {
+    if (r->src & (1u << role)) srcs[k++] = regs[role];
+    if (r->dst & (1u << role)) dst = regs[role];
+  }
+  uint8_t cycles = r->cycles;
+  if (r->cycle_rule == PVM_CYC_MEM) cycles = pvm_gas_rules_of(p->profile)->mem_cycles;
+  if (r->cycle_rule == PVM_CYC_BRANCH) {
+    int64_t at[2] = {in->target, (int64_t)in->pc + in->len};
+    int unlikely = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
+    bool cold = false;
+    for (int i = 0; i < 2; i++) {
+      uint8_t z = at[i] >= 0 && at[i] < (int64_t)b->code_len ? b->code[at[i]] : 0;
+      cold = cold || z == 0 || z == unlikely;
+    }
+    cycles = cold ? 1 : 20;
+  }
+  bool overlap = r->slot_rule == PVM_SLOTS_P ? dst == srcs[0] || dst == srcs[1]
+               : r->slot_rule == PVM_SLOTS_PS ? in->ra == in->rd : false;
+  return pvm_gas_insn_make(cycles, overlap ? r->slots_overlap : r->slots, op == PVM_OP_MOVE_REG,
+                           srcs[0], srcs[1], dst, pvm_gas_use_of(r->units));
+}
+
+/* Block costs the long way: step pc by 1 + skip, decode every
+** instruction, feed the simulation one at a time. */
+static uint32_t decoded_block_costs(const nub_pvm_program *p, pvm_gas_block *out) {
+  static pvm_gas_sim sim;
+  const nub_pvm_blob *b = &p->blob;
+  const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
+  uint32_t n = 0, head = 0;
+  bool open = false;
+  pvm_gas_sim_begin(&sim);
+  for (uint32_t pc = pvm_next_start(b, 0);;) {
+    nub_pvm_insn in;
+    bool end = pc >= b->code_len, ends = true;
+    if (!end) pvm_decode(isa, b, pc, &in);
+    if (!open) head = pc, open = true;
+    pvm_gas_insn x = decoded_gas_insn(p, end ? NULL : &in);
+    pvm_gas_sim_feed(&sim, &x, 1);
+    if (!end) ends = in.op == PVM_OP_INVALID || (isa[in.opcode].flags & PVM_OPF_TERM);
+    if (ends) {
+      out[n++] = (pvm_gas_block){head, pvm_gas_sim_end(&sim)};
+      pvm_gas_sim_begin(&sim);
+      open = false;
+    }
+    if (end) return n;
+    uint64_t next = (uint64_t)pc + in.len;
+    if (in.len == PVM_MAX_SKIP + 1 && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
+      pvm_gas_insn trap = decoded_gas_insn(p, NULL);
+      if (!open) head = (uint32_t)next;
+      pvm_gas_sim_feed(&sim, &trap, 1);
+      out[n++] = (pvm_gas_block){head, pvm_gas_sim_end(&sim)};
+      pvm_gas_sim_begin(&sim);
+      open = false;
+      next = pvm_next_start(b, next);
+    }
+    pc = (uint32_t)next;
+  }
+}
+
+static void the_walk_costs_blocks_as_decoding_each_instruction_does(void **state) {
+  (void)state;
+  static const nub_pvm_profile profiles[] = {PVM_PROFILE_GP08_DRAFT, PVM_PROFILE_JAMV1};
+  uint64_t seed = 7;
+  unsigned blocks = 0, programs = 0;
+  for (size_t pi = 0; pi < sizeof profiles / sizeof profiles[0]; pi++) {
+    for (int k = 0; k < 4000; k++) {
+      uint8_t blob[256];
+      pvm_gas_block want[128];
+      size_t len = random_blob(profiles[pi], &seed, blob);
+      nub_pvm_program *p;
+      nub_pvm_error err;
+      if (nub_pvm_program_load(profiles[pi], blob, len, &p, &err))
+        fail_msg("profile %d blob %d: %s", (int)profiles[pi], k, err.msg);
+      if (!p->unrunnable) {
+        uint32_t n = decoded_block_costs(p, want);
+        if (n != p->block_count)
+          fail_msg("profile %d blob %d: %u blocks, decoding gives %u", (int)profiles[pi], k,
+                   p->block_count, n);
+        for (uint32_t i = 0; i < n; i++)
+          if (p->blocks[i].pc != want[i].pc || p->blocks[i].cost != want[i].cost)
+            fail_msg("profile %d blob %d block %u: pc %u cost %u, decoding gives pc %u cost %u",
+                     (int)profiles[pi], k, i, p->blocks[i].pc, p->blocks[i].cost, want[i].pc,
+                     want[i].cost);
+        blocks += n;
+        programs++;
+      }
+      nub_pvm_program_free(p);
+    }
+  }
+  printf("%u blocks of %u random programs cost as decoded\n", blocks, programs);
+  assert_true(programs > 4000 && blocks > 10000);
+}
+
 /* The interpreter pre-decodes at its compile, within compile_within's
 ** bound, and the program's size counts the form from then on. */
 static void the_interpreter_predecodes_at_its_compile_within_its_bound(void **state) {
@@ -217,6 +323,7 @@ int main(void) {
     cmocka_unit_test(every_op_has_a_cost_row),
     cmocka_unit_test(block_costs_match_hand_walks),
     cmocka_unit_test(the_block_list_agrees_with_the_predecoded_walk),
+    cmocka_unit_test(the_walk_costs_blocks_as_decoding_each_instruction_does),
     cmocka_unit_test(the_interpreter_predecodes_at_its_compile_within_its_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
