@@ -464,10 +464,6 @@ static uint32_t block_at(const nub_pvm_program *p, uint32_t pc) {
   return lo;
 }
 
-uint32_t pvm_program_head_cost(const nub_pvm_program *p, uint32_t pc) {
-  return p->block_count ? p->blocks[block_at(p, pc)].cost : 0;
-}
-
 /* The instruction before the final trap is a terminator that may continue
 ** at the next pc (fallthrough or a conditional branch): the implicit trap
 ** at the end of the code after it is then a block of its own, as in the

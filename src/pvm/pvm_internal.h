@@ -489,8 +489,6 @@ uint32_t pvm_program_index_at(const nub_pvm_program *prog, uint32_t pc);
 ** (vm->gas already charged); false when the run ends here, with
 ** vm->status and vm->resume set: the engine returns vm->status. */
 bool pvm_vm_resume_pc(nub_pvm_vm *vm, uint32_t *pc);
-/* Cost of the gas block whose head is at pc (an out-of-gas exit's pc). */
-uint32_t pvm_program_head_cost(const nub_pvm_program *prog, uint32_t pc);
 
 /* 64 bits of the bitmask: the starts among pcs [64 w, 64 w + 64). */
 static inline uint64_t pvm_mask_word(const nub_pvm_blob *b, uint64_t w) {
