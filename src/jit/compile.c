@@ -826,7 +826,9 @@ static inline __attribute__((always_inline)) void emit_insn(compiler *c, uint32_
 
 /* The one dispatch per instruction: on the op, each case decoding its
 ** format (jit_dec_*) and emitting (emit_insn) inline.  z is the
-** instruction's window, l its skip; an invalid opcode is a trap. */
+** instruction's window, l its skip; an invalid opcode is a trap.  Not
+** inline in the walk: that saved the call (1.06 M of the 16.88 M
+** instructions of the 229 KB compile) but not measurably any time. */
 static void emit_decoded(compiler *c, unsigned op, const uint8_t *z, uint32_t l, uint32_t pc) {
   jit_insn x;
   switch (op) {
