@@ -130,4 +130,103 @@ static inline int jit_access_base(unsigned format, unsigned ra, unsigned rb) {
 unsigned jit_op_width(unsigned op);
 bool jit_op_is_store(unsigned op);
 
+/* ---- the compiler's decode (A.5), one function per format ----
+**
+** The compile walk dispatches once per instruction, on the op (a switch
+** generated from PVM_OP_LIST), and each case decodes just its format with
+** the functions below, inlined: pvm_decode's switch over the format and
+** the copy into a pvm_xinsn cost a second unpredictable indirect jump per
+** instruction (docs/jit.md, compile cost).  They give exactly the fields
+** pvm_xinsn_fill makes of pvm_decode (test_jit_decode compares the two
+** over random blobs); z is the instruction's window of at least
+** JIT_DECODE_WINDOW bytes (zeta: zeros past the code), l its skip. */
+typedef struct jit_insn {
+  uint8_t op;              /* nub_pvm_op, PVM_OP_TRAP for an invalid opcode */
+  uint8_t a, b, d;         /* registers, clamped to 12 (0 where the format has none) */
+  uint32_t imm1;           /* nu_X, low 32 bits */
+  uint32_t imm2;           /* nu_Y, or the high half of load_imm_64's nu_X */
+  int64_t target;          /* pc + offset in the offset formats, else 0 */
+} jit_insn;
+
+#define JIT_DECODE_WINDOW (1u + PVM_MAX_SKIP + 8)
+
+/* n (0..4) bytes at p, sign-extended to 32 bits; 4 bytes must be readable. */
+static inline uint32_t jit_imm32(const uint8_t *p, unsigned n) {
+  static const uint32_t mask[5] = {0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF};
+  static const uint32_t sign[5] = {0, 0x80, 0x8000, 0x800000, 0x80000000};
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return ((v & mask[n]) ^ sign[n]) - sign[n];
+}
+
+static inline int64_t jit_offset_target(uint32_t pc, uint32_t imm) {
+  return (int64_t)pc + (int32_t)imm;
+}
+
+#define JIT_DEC(f) static inline __attribute__((always_inline)) void jit_dec_##f( \
+    const uint8_t *z, uint32_t l, uint32_t pc, jit_insn *x)
+JIT_DEC(NONE) { (void)z; (void)l; (void)pc; *x = (jit_insn){0}; }
+JIT_DEC(IMM) {
+  (void)pc;
+  *x = (jit_insn){.imm1 = jit_imm32(z + 1, pvm_min4(l))};
+}
+JIT_DEC(REG_IMM64) {
+  uint64_t v;
+  (void)l; (void)pc;
+  memcpy(&v, z + 2, 8);
+  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .imm1 = (uint32_t)v, .imm2 = (uint32_t)(v >> 32)};
+}
+JIT_DEC(IMM_IMM) {
+  unsigned lx = pvm_min4(z[1] % 8), ly = pvm_min4((int64_t)l - lx - 1);
+  (void)pc;
+  *x = (jit_insn){.imm1 = jit_imm32(z + 2, lx), .imm2 = jit_imm32(z + 2 + lx, ly)};
+}
+JIT_DEC(OFFSET) {
+  uint32_t i = jit_imm32(z + 1, pvm_min4(l));
+  *x = (jit_insn){.imm1 = i, .target = jit_offset_target(pc, i)};
+}
+JIT_DEC(REG_IMM) {
+  (void)pc;
+  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .imm1 = jit_imm32(z + 2, pvm_min4((int64_t)l - 1))};
+}
+JIT_DEC(REG_IMM_IMM) {
+  unsigned lx = pvm_min4((z[1] >> 4) % 8), ly = pvm_min4((int64_t)l - lx - 1);
+  (void)pc;
+  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .imm1 = jit_imm32(z + 2, lx),
+                  .imm2 = jit_imm32(z + 2 + lx, ly)};
+}
+JIT_DEC(REG_IMM_OFFSET) {
+  jit_dec_REG_IMM_IMM(z, l, pc, x);
+  x->target = jit_offset_target(pc, x->imm2);
+}
+JIT_DEC(REG_REG) {                          /* D = low nibble, A = high nibble */
+  (void)l; (void)pc;
+  *x = (jit_insn){.a = pvm_reg(z[1] >> 4), .d = pvm_reg(z[1] & 15)};
+}
+JIT_DEC(REG_REG_IMM) {                      /* A = low nibble, B = high nibble */
+  (void)pc;
+  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .b = pvm_reg(z[1] >> 4),
+                  .imm1 = jit_imm32(z + 2, pvm_min4((int64_t)l - 1))};
+}
+JIT_DEC(REG_REG_OFFSET) {
+  jit_dec_REG_REG_IMM(z, l, pc, x);
+  x->target = jit_offset_target(pc, x->imm1);
+}
+JIT_DEC(REG_REG_IMM_IMM) {
+  unsigned lx = pvm_min4(z[2] % 8), ly = pvm_min4((int64_t)l - lx - 2);
+  (void)pc;
+  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .b = pvm_reg(z[1] >> 4),
+                  .imm1 = jit_imm32(z + 3, lx), .imm2 = jit_imm32(z + 3 + lx, ly)};
+}
+JIT_DEC(REG_REG_REG) {                      /* D = whole third byte */
+  (void)l; (void)pc;
+  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .b = pvm_reg(z[1] >> 4), .d = pvm_reg(z[2])};
+}
+#undef JIT_DEC
+
+/* The instruction at bitmask start pc, decoded as the compile walk does
+** (its per-op dispatch, without the emission): for tests. */
+void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, jit_insn *x,
+                uint32_t *len);
+
 #endif
