@@ -25,6 +25,7 @@
 #include <Zydis/Zydis.h>
 
 #include "jit/jit_internal.h"
+#include "jit_test_util.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -34,20 +35,11 @@ typedef struct op { nub_pvm_op op; uint8_t ra, rb, rd; uint64_t x, y; } op;
 
 /* Finish a builder (ending with a halt through r5 when asked) and load. */
 static nub_pvm_program *load_built(nub_pvm_builder *b, bool halt) {
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_pvm_program *prog;
   if (halt) {
     nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
     nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
   }
-  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
-  nub_pvm_builder_free(b);
-  if (rc) fail_msg("builder: %s", err.msg);
-  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
-  free(blob);
-  return prog;
+  return jt_finish_gp07(b);
 }
 
 static void add_ops(nub_pvm_builder *b, const op *ops, size_t n) {

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "jit/jit_internal.h"
+#include "jit_test_util.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -29,20 +30,11 @@ typedef struct op { nub_pvm_op op; uint8_t ra, rb, rd; uint64_t x, y; } op;
 /* ops, then a halt through r5 (which the cases leave alone). */
 static nub_pvm_program *build(const op *ops, size_t n) {
   nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_pvm_program *prog;
   for (size_t i = 0; i < n; i++)
     nub_pvm_builder_insn(b, ops[i].op, ops[i].ra, ops[i].rb, ops[i].rd, ops[i].x, ops[i].y);
   nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
   nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
-  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
-  nub_pvm_builder_free(b);
-  if (rc) fail_msg("builder: %s", err.msg);
-  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
-  free(blob);
-  return prog;
+  return jt_finish_gp07(b);
 }
 
 /* The guest pages of every run: read-write pages at the bottom of the
@@ -329,10 +321,6 @@ static nub_pvm_program *djump_program(nub_pvm_op jump, uint32_t off) {
   nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint32_t l1 = nub_pvm_builder_label(b), l2 = nub_pvm_builder_label(b),
            mid = nub_pvm_builder_label(b);
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_pvm_program *prog;
   if (jump == PVM_OP_JUMP_IND) nub_pvm_builder_insn(b, jump, 2, 0, 0, sext32(off), 0);
   else nub_pvm_builder_insn(b, jump, 2, 2, 0, 77, sext32(off));   /* address from the old r2 */
   nub_pvm_builder_bind(b, l1);
@@ -349,12 +337,7 @@ static nub_pvm_program *djump_program(nub_pvm_op jump, uint32_t off) {
   nub_pvm_builder_jump_entry(b, l2);
   nub_pvm_builder_jump_entry(b, mid);
   nub_pvm_builder_jump_entry(b, l1);
-  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
-  nub_pvm_builder_free(b);
-  if (rc) fail_msg("builder: %s", err.msg);
-  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
-  free(blob);
-  return prog;
+  return jt_finish_gp07(b);
 }
 
 static void dynamic_jumps_through_every_slot(void **state) {

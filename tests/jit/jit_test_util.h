@@ -1,0 +1,26 @@
+/*
+** Shared by the JIT tests: finish a builder's program and load it under
+** GP 0.7.  Include after <cmocka.h>.
+*/
+#ifndef NUB_JIT_TEST_UTIL_H
+#define NUB_JIT_TEST_UTIL_H
+
+#include <stdlib.h>
+
+#include "nub/pvm.h"
+
+/* Finishes b (and frees it); the program it built, loaded under gp07. */
+static inline nub_pvm_program *jt_finish_gp07(nub_pvm_builder *b) {
+  uint8_t *blob;
+  size_t len;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
+  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
+  nub_pvm_builder_free(b);
+  if (rc) fail_msg("builder: %s", err.msg);
+  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
+  free(blob);
+  return prog;
+}
+
+#endif
