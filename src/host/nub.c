@@ -288,7 +288,8 @@ static int grow_index(nub *n) {
 ** fault per 4 KiB page during the copy (1 MiB into fresh memory, thread
 ** CPU, 3 x 256 copies here: 0.68-0.82 ms by malloc + memcpy, 0.55-0.66 ms
 ** populated first; perf of 1 MiB puts had page faults at ~20% of the
-** host's samples, the copy itself ~5%). */
+** host's samples, the copy itself ~5%).  Huge pages cost more on this VM,
+** 2.3-3.1 ms per MiB: the hypervisor took their blocks back (docs/sandbox.md). */
 #define POPULATED_COPY_BYTES (256u << 10)
 
 static uint8_t *copy_alloc(size_t len) {
