@@ -1042,11 +1042,12 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
 ** still hold a previous program's code, so nothing but this code is
 ** executable or resident beyond the pages the stats count. */
 static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
-  size_t size = (a->len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
+  size_t len = a->len, size = (len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
   uint8_t *p = jit_asm_take(a, &mapped);
   if (!p) return pvm_fail(err, PVM_ERR_SYS, 0, "jit: munmap past the code: %s", strerror(errno));
   code->exec = p;
   code->map_size = mapped;
+  code->native_size = len;
   code->code_pages = size;
   if (mprotect(p, size, PROT_READ | PROT_EXEC))
     return pvm_fail(err, PVM_ERR_SYS, 0, "jit: mprotect to read+execute: %s", strerror(errno));
