@@ -62,6 +62,17 @@ NUB_API int nub_jit_compile(const nub_pvm_program *prog, const nub_jit_options *
 NUB_API void nub_jit_code_free(nub_jit_code *code);
 NUB_API const nub_jit_stats *nub_jit_code_stats(const nub_jit_code *code);
 
+/* Freed code mappings are kept (read-write) for the next compile, which
+** then writes into pages already faulted in: at most maps mappings (16 at
+** most) holding at most bytes of pages that may be resident, per process,
+** outside every compile's max_bytes (defaults below).  Thread-safe.
+** Lowering the bound unmaps the oldest at once; (0, 0) empties the pool
+** and keeps it empty (a first compile's cost, or an idle process giving
+** its memory back). */
+#define NUB_JIT_POOL_MAPS 4u
+#define NUB_JIT_POOL_BYTES ((size_t)32 << 20)
+NUB_API void nub_jit_set_code_pool(unsigned maps, size_t bytes);
+
 /* Install the fault handler (once per process) and a signal stack for
 ** the calling thread (once per thread).  nub_jit_run does this lazily; call
 ** it before a seccomp filter that forbids sigaction/sigaltstack/mmap

@@ -1035,15 +1035,20 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   return PVM_OK;
 }
 
-/* W^X: the code was written into a private read-write mapping, which is
-** now flipped to read-execute once; it is never both.  The untouched rest
-** of the reservation stays (it costs no memory; unmapping it would cost a
-** TLB flush, which is most of the time of a small compile). */
+/* W^X: the code was written into a private read-write mapping (fresh,
+** or a pooled one a freed program used), which is now flipped to
+** read-execute once; it is never both.  jit_asm_take has filled the rest
+** of the last page with int3 and unmapped any page after it that could
+** still hold a previous program's code, so nothing but this code is
+** executable or resident beyond the pages the stats count. */
 static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
-  size_t size = (a->len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
+  size_t len = a->len, size = (len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
   uint8_t *p = jit_asm_take(a, &mapped);
+  if (!p) return pvm_fail(err, PVM_ERR_SYS, 0, "jit: munmap past the code: %s", strerror(errno));
   code->exec = p;
   code->map_size = mapped;
+  code->native_size = len;
+  code->code_pages = size;
   if (mprotect(p, size, PROT_READ | PROT_EXEC))
     return pvm_fail(err, PVM_ERR_SYS, 0, "jit: mprotect to read+execute: %s", strerror(errno));
   return PVM_OK;
@@ -1199,7 +1204,7 @@ fail:
 
 void nub_jit_code_free(nub_jit_code *code) {
   if (!code) return;
-  if (code->exec) munmap(code->exec, code->map_size);
+  if (code->exec) jit_pool_put(code->exec, code->map_size, code->code_pages);
   free(code->body);
   free(code->rank);
   free(code->faults);

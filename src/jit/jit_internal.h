@@ -92,6 +92,10 @@ struct nub_jit_code {
   const nub_pvm_program *prog;
   uint8_t *exec;           /* read+execute mapping */
   size_t map_size;
+  size_t native_size;      /* bytes written at exec: code and jump table */
+  size_t code_pages;       /* native_size in whole pages: what of the
+                              mapping may be resident (the rest was never
+                              touched) */
   size_t code_size;        /* bytes of instructions at exec */
   const nub_pvm_opinfo *isa;  /* the profile's opcodes, for the fault handler */
   uint32_t *body;          /* [start index]: native offset of its body */

@@ -7,13 +7,120 @@
 ** stored one at a time, a store-forwarding stall that perf put at half of
 ** the encoder's time.)
 */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "nub/jit.h"
 #include "x86.h"
 
 #define PAGE 4096u
+
+/* ---- the code pool (x86.h) ---- */
+
+#define POOL_SLOTS 16u     /* the most nub_jit_set_code_pool accepts */
+
+typedef struct pooled {
+  uint8_t *map;
+  size_t size;             /* of the mapping */
+  size_t dirty;            /* bytes from its start that may be resident */
+} pooled;
+
+static struct {
+  pthread_mutex_t lock;
+  unsigned max_maps;
+  size_t max_bytes;
+  unsigned n;              /* e[0] is the oldest */
+  size_t bytes;            /* the sum of dirty */
+  pooled e[POOL_SLOTS];
+} pool = {PTHREAD_MUTEX_INITIALIZER, NUB_JIT_POOL_MAPS, NUB_JIT_POOL_BYTES, 0, 0, {{0}}};
+
+static pooled pool_remove(unsigned i) {
+  pooled got = pool.e[i];
+  pool.bytes -= got.dirty;
+  memmove(pool.e + i, pool.e + i + 1, (--pool.n - i) * sizeof *pool.e);
+  return got;
+}
+
+/* Remove the oldest until within bounds, into out (the caller unmaps
+** them after unlocking); how many. */
+static unsigned pool_evict(pooled *out) {
+  unsigned k = 0;
+  while (pool.n && (pool.n > pool.max_maps || pool.bytes > pool.max_bytes))
+    out[k++] = pool_remove(0);
+  return k;
+}
+
+static void unmap_all(const pooled *v, unsigned k) {
+  for (unsigned i = 0; i < k; i++) munmap(v[i].map, v[i].size);
+}
+
+void nub_jit_set_code_pool(unsigned maps, size_t bytes) {
+  pooled victims[POOL_SLOTS];
+  pthread_mutex_lock(&pool.lock);
+  pool.max_maps = maps < POOL_SLOTS ? maps : POOL_SLOTS;
+  pool.max_bytes = bytes;
+  unsigned k = pool_evict(victims);
+  pthread_mutex_unlock(&pool.lock);
+  unmap_all(victims, k);
+}
+
+void jit_pool_usage(unsigned *maps, size_t *bytes) {
+  pthread_mutex_lock(&pool.lock);
+  *maps = pool.n;
+  *bytes = pool.bytes;
+  pthread_mutex_unlock(&pool.lock);
+}
+
+/* The smallest mapping of at least size, else the largest; the newest of
+** equals (its pages are the likeliest to be in cache). */
+uint8_t *jit_pool_take(size_t size, size_t *dirty) {
+  pooled got = {0};
+  pthread_mutex_lock(&pool.lock);
+  unsigned best = pool.n;
+  for (unsigned i = pool.n; i-- > 0;) {
+    size_t s = pool.e[i].size, b = best < pool.n ? pool.e[best].size : 0;
+    if (best == pool.n || ((s >= size) != (b >= size) ? s >= size : s >= size ? s < b : s > b))
+      best = i;
+  }
+  if (best < pool.n) got = pool_remove(best);
+  pthread_mutex_unlock(&pool.lock);
+  *dirty = 0;
+  if (got.map) {         /* shrinking releases the pages past size */
+    void *p = got.size == size ? got.map : mremap(got.map, got.size, size, MREMAP_MAYMOVE);
+    if (p != MAP_FAILED) {
+      *dirty = got.dirty < size ? got.dirty : size;
+      return p;
+    }
+    munmap(got.map, got.size);
+  }
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* W^X: the mapping goes back to read-write (from read+execute, never
+** both) here, before any compile can take it. */
+void jit_pool_put(uint8_t *map, size_t map_size, size_t dirty) {
+  pooled victims[POOL_SLOTS + 1];
+  unsigned k = 0;
+  pthread_mutex_lock(&pool.lock);
+  bool keep = pool.max_maps && dirty <= pool.max_bytes;
+  pthread_mutex_unlock(&pool.lock);
+  if (!keep || mprotect(map, map_size, PROT_READ | PROT_WRITE)) {
+    munmap(map, map_size);
+    return;
+  }
+  pthread_mutex_lock(&pool.lock);
+  if (pool.n == POOL_SLOTS) victims[k++] = pool_remove(0);
+  pool.e[pool.n++] = (pooled){map, map_size, dirty};
+  pool.bytes += dirty;
+  k += pool_evict(victims + k);
+  pthread_mutex_unlock(&pool.lock);
+  unmap_all(victims, k);
+}
+
+/* ---- the code buffer ---- */
 
 /* The code lives in its own read-write mapping, which the compiler later
 ** turns into the executable one without copying.  It grows by a quarter
@@ -34,8 +141,8 @@ static bool grow(jit_asm *a, size_t need) {
     if (cap < a->len + need) { a->oom = a->over_limit = true; return false; }
   }
   void *p = a->map ? mremap(a->map, a->map_size, cap, MREMAP_MAYMOVE)
-                   : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) { a->oom = true; return false; }
+                   : jit_pool_take(cap, &a->dirty);
+  if (!p || p == MAP_FAILED) { a->oom = true; return false; }
   a->code = a->map = p;
   a->held = others + cap;
   if (a->held > a->peak) a->peak = a->held;
@@ -93,7 +200,15 @@ void jit_asm_free(jit_asm *a) {
   memset(a, 0, sizeof *a);
 }
 
+/* An encoder may write up to JIT_INS_MAX bytes past len (x86.h). */
+static void note_dirty(jit_asm *a) {
+  size_t end = (a->len + JIT_INS_MAX + PAGE - 1) / PAGE * PAGE;
+  if (end > a->map_size) end = a->map_size;
+  if (end > a->dirty) a->dirty = end;
+}
+
 void jit_asm_reset(jit_asm *a) {
+  if (a->map && !a->oom) note_dirty(a);
   a->code = a->map;
   a->cap = a->map_size;
   a->len = 0;
@@ -103,11 +218,25 @@ void jit_asm_reset(jit_asm *a) {
   a->scope_error = NULL;
 }
 
+/* The untouched rest of the reservation stays mapped when nothing is in
+** it: it costs no memory, and unmapping it costs a TLB flush, most of the
+** time of a small compile. */
 uint8_t *jit_asm_take(jit_asm *a, size_t *mapped) {
   uint8_t *code = a->map;
+  size_t size = (a->len + PAGE - 1) / PAGE * PAGE;
+  if (!size) size = PAGE;
+  note_dirty(a);
+  memset(code + a->len, 0xCC, size - a->len);
   *mapped = a->map_size;
+  if (a->dirty > size) {
+    *mapped = size;
+    if (munmap(code + size, a->map_size - size)) {
+      munmap(code, a->map_size);
+      code = NULL;
+    }
+  }
   a->code = a->map = NULL;
-  a->cap = a->map_size = a->len = 0;
+  a->cap = a->map_size = a->len = a->dirty = 0;
   return code;
 }
 

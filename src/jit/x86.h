@@ -95,6 +95,9 @@ typedef struct jit_asm {
   size_t len, cap;         /* of code */
   uint8_t *map;            /* the mapping, map_size bytes */
   size_t map_size;
+  size_t dirty;            /* bytes of map from its start that may hold
+                              data (page multiple): a pooled mapping's old
+                              code, or what this compile wrote */
   uint32_t *labels;        /* bound offset or JIT_UNBOUND */
   uint32_t nlabels, label_cap;
   jit_fixup *fixups;
@@ -116,8 +119,31 @@ void jit_asm_free(jit_asm *a);
 /* Empty the buffer and forget labels and fixups, keeping the memory. */
 void jit_asm_reset(jit_asm *a);
 /* Hand over the code buffer: a private read-write mapping of *mapped
-** bytes (page-aligned) that the caller must munmap. */
+** bytes (page-aligned) for the caller to give to jit_pool_put (or
+** munmap).  The bytes after the code in its last page are int3 (0xCC),
+** and the pages after that hold nothing: where they may hold data (a
+** pooled mapping's previous code, or bytes written just past the end)
+** they are unmapped, so *mapped is then the code's pages.  NULL when that
+** munmap fails (the buffer is released). */
 uint8_t *jit_asm_take(jit_asm *a, size_t *mapped);
+
+/* The code pool: mappings of freed code, kept read-write for the next
+** compile so that it writes into pages already faulted in (a fresh
+** page's fault and zero-fill was about a fifth of a compile, docs/jit.md).
+** Process-wide and thread-safe.  Bounded by nub_jit_set_code_pool (at
+** most NUB_JIT_POOL_MAPS mappings and NUB_JIT_POOL_BYTES of their pages
+** that may be resident); beyond it the oldest are unmapped. */
+/* A read-write mapping of exactly size bytes (page multiple), from the
+** pool or fresh; *dirty: how many bytes from its start may hold a
+** previous program's code (the caller overwrites or releases them).
+** NULL when out of memory. */
+uint8_t *jit_pool_take(size_t size, size_t *dirty);
+/* Give back a code mapping (read+execute or read-write) of map_size
+** bytes of which the first dirty may be resident: turned read-write and
+** kept, or unmapped. */
+void jit_pool_put(uint8_t *map, size_t map_size, size_t dirty);
+/* What the pool holds now (tests). */
+void jit_pool_usage(unsigned *maps, size_t *bytes);
 /* Pre-size the buffers (a hint; they grow as needed). */
 void jit_asm_reserve(jit_asm *a, size_t code_bytes, uint32_t labels, uint32_t fixups);
 /* Labels from first_label on are local to a stretch of code that is now
