@@ -102,21 +102,33 @@ static __attribute__((noinline)) void clear_cells(pvm_gas_sim *s, uint32_t from,
   }
 }
 
+/* Blocks run one after the other on one time line: a block's cycle 0,
+** its origin, is the first cycle in which everything of the last one is
+** done, from which on every cell is zero.  So nothing is cleared per
+** block; moving the cells' window on (feed_schedule) clears what the
+** blocks before used, a few hundred cycles at a time.  The time line
+** starts over (cells cleared) past PVM_GAS_REBASE, which leaves a block
+** 2^32 - 2^30 cycles, more than 64 MiB of code can take. */
 void pvm_gas_sim_begin(pvm_gas_sim *s) {
+  uint32_t origin = max32(s->dirty, s->last_done);
+  if (origin > PVM_GAS_REBASE) {
+    memset(s->use, 0, sizeof s->use);
+    memset(s->starts, 0, sizeof s->starts);
+    memset(s->holder_done, 0, sizeof s->holder_done);
+    s->base = s->dirty = origin = 0;
+  }
+  s->origin = origin;
   s->n = 0;
-  s->cycle = 0;
+  s->cycle = origin;
   s->decode_left = DECODE_PER_CYCLE;
   s->exact = false;
   s->resumed = false;
   s->exact_wait = PVM_GAS_ROB;
   s->started = 0;
-  s->last_done = 0;
-  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty, true);   /* the last block's */
-  s->base = s->dirty = 0;
-  for (int r = 0; r < 16; r++) {
-    s->holder[r] = NONE;
-    s->holder_done[r] = 0;
-  }
+  s->last_done = origin;
+  /* holder_done keeps the last block's: all before origin + 1, so met
+  ** (unless the time line started over) */
+  for (int r = 0; r < 16; r++) s->holder[r] = NONE;
 }
 
 /* Slots of the live entries entry i depends on: the holders of its
@@ -199,7 +211,7 @@ static void go_exact(pvm_gas_sim *s) {
       s->running |= BIT(k);
     }
   }
-  s->last_done = s->started ? s->prefix_done[SLOT(s->started - 1)] : 0;
+  s->last_done = s->started ? s->prefix_done[SLOT(s->started - 1)] : s->origin;
 }
 
 /* One instruction once exact: decoding waits for the start phases of
@@ -455,6 +467,6 @@ void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {
   if (s->exact)
     while (s->waiting) s->sched = start_phase(s, s->sched);
-  uint32_t cycles = s->last_done + 2;
+  uint32_t cycles = s->last_done + 2 - s->origin;
   return cycles > 4 ? cycles - 3 : 1;
 }
