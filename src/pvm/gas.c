@@ -294,12 +294,21 @@ static __attribute__((noinline)) uint32_t first_fit(const pvm_gas_sim *s, uint32
   return end;
 }
 
-/* Count an entry's units in the cells of [t, done) and its start at t;
-** false if some cycle now runs short. */
-static bool take_cells(pvm_gas_sim *s, uint32_t t, uint32_t done, uint8_t use) {
-  s->starts[CELL(t)]++;
+/* Count an entry's units in the cells of [t, t + cycles) and its start
+** at t; false if some cycle now runs short.  Most entries run at most 8
+** cycles without wrapping: one word under a mask. */
+static inline bool take_cells(pvm_gas_sim *s, uint32_t t, unsigned cycles, uint8_t use) {
+  unsigned a = CELL(t);
+  s->starts[a]++;
   if (!use) return true;
-  unsigned a = CELL(t), b = CELL(done);
+  if (cycles <= 8 && a + cycles <= PVM_GAS_CELLS) {
+    uint64_t mask = ~0ull >> (64 - 8 * cycles), v;
+    memcpy(&v, s->use + a, 8);            /* 8 bytes of slack past the cells */
+    v += BYTES(use) & mask;
+    memcpy(s->use + a, &v, 8);
+    return ((v + BYTES(USE_BIAS)) & mask & BYTES(USE_OVER)) == 0;
+  }
+  unsigned b = CELL(t + cycles);
   if (a < b) return !add_use(s->use, a, b, use);
   /* wrapped: both halves are counted */
   bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, use);
@@ -325,7 +334,7 @@ static __attribute__((noinline)) void conflict(pvm_gas_sim *s, uint32_t i) {
 ** them would make the compiler reload every field. */
 static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
   uint32_t n = s->n, cycle = s->cycle, left = s->decode_left, last_done = s->last_done;
-  uint32_t base = s->base, dirty = s->dirty;
+  uint32_t base = s->base;
   for (uint32_t k = 0; k < count; k++) {
     pvm_gas_insn x = in[k];
     unsigned slots = PVM_GI(x, SLOTS), cycles = PVM_GI(x, CYCLES);
@@ -374,17 +383,14 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
     if (s->starts[CELL(t)] >= START_PER_CYCLE || use_short(s->use[CELL(t)] + use))
       t = first_fit(s, t, end, use);
     uint32_t done = t + cycles;
-    bool fits = done <= end;
-    if (fits) {
-      dirty = max32(dirty, done);
-      fits = take_cells(s, t, done, use);
-    }
+    bool fits = done <= end && take_cells(s, t, cycles, use);
     if (PVM_UNLIKELY(!fits)) {            /* a cycle runs short: simulate from here */
       s->cycle = cycle;
       s->decode_left = left;
       s->last_done = last_done;
       s->base = base;
-      s->dirty = dirty;
+      /* the cells hold units up to done at most (up to end when it did not fit) */
+      s->dirty = max32(s->dirty, max32(last_done, min32(done, end)));
       conflict(s, i);
       return k + 1;
     }
@@ -399,7 +405,7 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
   s->decode_left = left;
   s->last_done = last_done;
   s->base = base;
-  s->dirty = dirty;
+  s->dirty = max32(s->dirty, last_done);   /* every placed entry is done by last_done */
   return count;
 }
 
@@ -470,3 +476,4 @@ uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {
   uint32_t cycles = s->last_done + 2 - s->origin;
   return cycles > 4 ? cycles - 3 : 1;
 }
+
