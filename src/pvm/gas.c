@@ -109,7 +109,7 @@ static __attribute__((noinline)) void clear_cells(pvm_gas_sim *s, uint32_t from,
 ** blocks before used, a few hundred cycles at a time.  The time line
 ** starts over (cells cleared) past PVM_GAS_REBASE, which leaves a block
 ** 2^32 - 2^30 cycles, more than 64 MiB of code can take. */
-void pvm_gas_sim_begin(pvm_gas_sim *s) {
+static inline __attribute__((always_inline)) void begin(pvm_gas_sim *s) {
   uint32_t origin = max32(s->dirty, s->last_done);
   if (origin > PVM_GAS_REBASE) {
     memset(s->use, 0, sizeof s->use);
@@ -130,6 +130,8 @@ void pvm_gas_sim_begin(pvm_gas_sim *s) {
   ** (unless the time line started over) */
   for (int r = 0; r < 16; r++) s->holder[r] = NONE;
 }
+
+void pvm_gas_sim_begin(pvm_gas_sim *s) { begin(s); }
 
 /* Slots of the live entries entry i depends on: the holders of its
 ** sources at its decode, unless 32 or more entries back. */
@@ -297,7 +299,7 @@ static __attribute__((noinline)) uint32_t first_fit(const pvm_gas_sim *s, uint32
 /* Count an entry's units in the cells of [t, t + cycles) and its start
 ** at t; false if some cycle now runs short.  Most entries run at most 8
 ** cycles without wrapping: one word under a mask. */
-static inline bool take_cells(pvm_gas_sim *s, uint32_t t, unsigned cycles, uint8_t use) {
+static inline __attribute__((always_inline)) bool take_cells(pvm_gas_sim *s, uint32_t t, unsigned cycles, uint8_t use) {
   unsigned a = CELL(t);
   s->starts[a]++;
   if (!use) return true;
@@ -332,7 +334,8 @@ static __attribute__((noinline)) void conflict(pvm_gas_sim *s, uint32_t i) {
 ** the loop changes is kept in locals and the rare paths are out of line,
 ** so they stay in registers: the cells are bytes, and a store through
 ** them would make the compiler reload every field. */
-static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+static inline __attribute__((always_inline)) uint32_t feed_schedule(pvm_gas_sim *s,
+    const pvm_gas_insn *in, uint32_t count) {
   uint32_t n = s->n, cycle = s->cycle, left = s->decode_left, last_done = s->last_done;
   uint32_t base = s->base;
   for (uint32_t k = 0; k < count; k++) {
@@ -457,8 +460,10 @@ static bool resume_schedule(pvm_gas_sim *s) {
   return true;
 }
 
-void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
-  uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
+/* The instructions from k on once placing has stopped at k (out of line:
+** feed_schedule is inlined in both callers). */
+static __attribute__((noinline)) void feed_rest(pvm_gas_sim *s, const pvm_gas_insn *in,
+                                                uint32_t k, uint32_t count) {
   for (; k < count; k++) {
     if (resume_schedule(s)) {
       k += feed_schedule(s, in + k, count - k) - 1;
@@ -470,6 +475,11 @@ void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
   }
 }
 
+void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+  uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
+  if (k < count) feed_rest(s, in, k, count);
+}
+
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {
   if (s->exact)
     while (s->waiting) s->sched = start_phase(s, s->sched);
@@ -477,3 +487,10 @@ uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {
   return cycles > 4 ? cycles - 3 : 1;
 }
 
+uint32_t pvm_gas_sim_block(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+  uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
+  if (k < count) feed_rest(s, in, k, count);
+  uint32_t cost = pvm_gas_sim_end(s);
+  begin(s);
+  return cost;
+}

@@ -75,11 +75,7 @@ static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pv
 /* The cost of the block that ends with the instructions queued. */
 static inline uint32_t block_cost(pvm_gas_sim *sim, const pvm_gas_insn *batch, uint32_t queued,
                                   uint32_t count, bool pipeline) {
-  if (!pipeline) return count;
-  pvm_gas_sim_feed(sim, batch, queued);
-  uint32_t cost = pvm_gas_sim_end(sim);
-  pvm_gas_sim_begin(sim);
-  return cost;
+  return pipeline ? pvm_gas_sim_block(sim, batch, queued) : count;
 }
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each

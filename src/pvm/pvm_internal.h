@@ -402,6 +402,9 @@ void pvm_gas_sim_begin(pvm_gas_sim *s);
 void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count);
 /* Runs to convergence; returns the block cost max(cycles - 3, 1). */
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s);
+/* The block's last count instructions, its cost, and the next block
+** begun: feed, end and begin in one call (what program analysis uses). */
+uint32_t pvm_gas_sim_block(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count);
 
 /* ---- loaded program ---- */
 
