@@ -194,6 +194,7 @@ static void run_until(pvm_gas_sim *s, uint32_t t) {
 static void go_exact(pvm_gas_sim *s) {
   uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0, t = s->cycle;
   s->exact = true;
+  s->exact_count++;
   s->exact_since = s->n;
   /* placing again did not last a reorder buffer: wait twice as long
   ** before the next try (a block that conflicts throughout pays for
@@ -454,6 +455,7 @@ static bool resume_schedule(pvm_gas_sim *s) {
   s->dirty = dirty;
   s->exact = false;
   s->resumed = true;
+  s->resume_count++;
   s->resumed_at = s->n;
   s->running = 0;
   NUB_ASSERT(s->started == s->n);

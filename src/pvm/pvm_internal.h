@@ -369,6 +369,8 @@ const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile);
 #define PVM_GAS_REBASE (1u << 30) /* the time line starts over past this cycle */
 typedef struct pvm_gas_sim {
   uint32_t origin;         /* the block's cycle 0 on the time line (gas.c) */
+  uint32_t exact_count;    /* times a block went to simulating, over all blocks (for tests) */
+  uint32_t resume_count;   /* times a block went back to placing, over all blocks */
   uint32_t n;              /* reorder-buffer entries decoded so far */
   uint32_t cycle;          /* the cycle decoding is in */
   uint32_t decode_left;    /* decode slots left in it */
