@@ -102,22 +102,36 @@ static __attribute__((noinline)) void clear_cells(pvm_gas_sim *s, uint32_t from,
   }
 }
 
-void pvm_gas_sim_begin(pvm_gas_sim *s) {
+/* Blocks run one after the other on one time line: a block's cycle 0,
+** its origin, is the first cycle in which everything of the last one is
+** done, from which on every cell is zero.  So nothing is cleared per
+** block; moving the cells' window on (feed_schedule) clears what the
+** blocks before used, a few hundred cycles at a time.  The time line
+** starts over (cells cleared) past PVM_GAS_REBASE, which leaves a block
+** 2^32 - 2^30 cycles, more than 64 MiB of code can take. */
+static inline __attribute__((always_inline)) void begin(pvm_gas_sim *s) {
+  uint32_t origin = max32(s->dirty, s->last_done);
+  if (origin > PVM_GAS_REBASE) {
+    memset(s->use, 0, sizeof s->use);
+    memset(s->starts, 0, sizeof s->starts);
+    memset(s->holder_done, 0, sizeof s->holder_done);
+    s->base = s->dirty = origin = 0;
+  }
+  s->origin = origin;
   s->n = 0;
-  s->cycle = 0;
+  s->cycle = origin;
   s->decode_left = DECODE_PER_CYCLE;
   s->exact = false;
   s->resumed = false;
   s->exact_wait = PVM_GAS_ROB;
   s->started = 0;
-  s->last_done = 0;
-  if (s->dirty > s->base) clear_cells(s, s->base, s->dirty, true);   /* the last block's */
-  s->base = s->dirty = 0;
-  for (int r = 0; r < 16; r++) {
-    s->holder[r] = NONE;
-    s->holder_done[r] = 0;
-  }
+  s->last_done = origin;
+  /* holder_done keeps the last block's: all before origin + 1, so met
+  ** (unless the time line started over) */
+  for (int r = 0; r < 16; r++) s->holder[r] = NONE;
 }
+
+void pvm_gas_sim_begin(pvm_gas_sim *s) { begin(s); }
 
 /* Slots of the live entries entry i depends on: the holders of its
 ** sources at its decode, unless 32 or more entries back. */
@@ -180,6 +194,7 @@ static void run_until(pvm_gas_sim *s, uint32_t t) {
 static void go_exact(pvm_gas_sim *s) {
   uint32_t first = s->n > PVM_GAS_ROB ? s->n - PVM_GAS_ROB : 0, t = s->cycle;
   s->exact = true;
+  s->exact_count++;
   s->exact_since = s->n;
   /* placing again did not last a reorder buffer: wait twice as long
   ** before the next try (a block that conflicts throughout pays for
@@ -199,7 +214,7 @@ static void go_exact(pvm_gas_sim *s) {
       s->running |= BIT(k);
     }
   }
-  s->last_done = s->started ? s->prefix_done[SLOT(s->started - 1)] : 0;
+  s->last_done = s->started ? s->prefix_done[SLOT(s->started - 1)] : s->origin;
 }
 
 /* One instruction once exact: decoding waits for the start phases of
@@ -282,12 +297,21 @@ static __attribute__((noinline)) uint32_t first_fit(const pvm_gas_sim *s, uint32
   return end;
 }
 
-/* Count an entry's units in the cells of [t, done) and its start at t;
-** false if some cycle now runs short. */
-static bool take_cells(pvm_gas_sim *s, uint32_t t, uint32_t done, uint8_t use) {
-  s->starts[CELL(t)]++;
+/* Count an entry's units in the cells of [t, t + cycles) and its start
+** at t; false if some cycle now runs short.  Most entries run at most 8
+** cycles without wrapping: one word under a mask. */
+static inline __attribute__((always_inline)) bool take_cells(pvm_gas_sim *s, uint32_t t, unsigned cycles, uint8_t use) {
+  unsigned a = CELL(t);
+  s->starts[a]++;
   if (!use) return true;
-  unsigned a = CELL(t), b = CELL(done);
+  if (cycles <= 8 && a + cycles <= PVM_GAS_CELLS) {
+    uint64_t mask = ~0ull >> (64 - 8 * cycles), v;
+    memcpy(&v, s->use + a, 8);            /* 8 bytes of slack past the cells */
+    v += BYTES(use) & mask;
+    memcpy(s->use + a, &v, 8);
+    return ((v + BYTES(USE_BIAS)) & mask & BYTES(USE_OVER)) == 0;
+  }
+  unsigned b = CELL(t + cycles);
   if (a < b) return !add_use(s->use, a, b, use);
   /* wrapped: both halves are counted */
   bool over_tail = add_use(s->use, a, PVM_GAS_CELLS, use);
@@ -311,9 +335,10 @@ static __attribute__((noinline)) void conflict(pvm_gas_sim *s, uint32_t i) {
 ** the loop changes is kept in locals and the rare paths are out of line,
 ** so they stay in registers: the cells are bytes, and a store through
 ** them would make the compiler reload every field. */
-static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+static inline __attribute__((always_inline)) uint32_t feed_schedule(pvm_gas_sim *s,
+    const pvm_gas_insn *in, uint32_t count) {
   uint32_t n = s->n, cycle = s->cycle, left = s->decode_left, last_done = s->last_done;
-  uint32_t base = s->base, dirty = s->dirty;
+  uint32_t base = s->base;
   for (uint32_t k = 0; k < count; k++) {
     pvm_gas_insn x = in[k];
     unsigned slots = PVM_GI(x, SLOTS), cycles = PVM_GI(x, CYCLES);
@@ -362,17 +387,14 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
     if (s->starts[CELL(t)] >= START_PER_CYCLE || use_short(s->use[CELL(t)] + use))
       t = first_fit(s, t, end, use);
     uint32_t done = t + cycles;
-    bool fits = done <= end;
-    if (fits) {
-      dirty = max32(dirty, done);
-      fits = take_cells(s, t, done, use);
-    }
+    bool fits = done <= end && take_cells(s, t, cycles, use);
     if (PVM_UNLIKELY(!fits)) {            /* a cycle runs short: simulate from here */
       s->cycle = cycle;
       s->decode_left = left;
       s->last_done = last_done;
       s->base = base;
-      s->dirty = dirty;
+      /* the cells hold units up to done at most (up to end when it did not fit) */
+      s->dirty = max32(s->dirty, max32(last_done, min32(done, end)));
       conflict(s, i);
       return k + 1;
     }
@@ -387,7 +409,7 @@ static uint32_t feed_schedule(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t c
   s->decode_left = left;
   s->last_done = last_done;
   s->base = base;
-  s->dirty = dirty;
+  s->dirty = max32(s->dirty, last_done);   /* every placed entry is done by last_done */
   return count;
 }
 
@@ -433,14 +455,17 @@ static bool resume_schedule(pvm_gas_sim *s) {
   s->dirty = dirty;
   s->exact = false;
   s->resumed = true;
+  s->resume_count++;
   s->resumed_at = s->n;
   s->running = 0;
   NUB_ASSERT(s->started == s->n);
   return true;
 }
 
-void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
-  uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
+/* The instructions from k on once placing has stopped at k (out of line:
+** feed_schedule is inlined in both callers). */
+static __attribute__((noinline)) void feed_rest(pvm_gas_sim *s, const pvm_gas_insn *in,
+                                                uint32_t k, uint32_t count) {
   for (; k < count; k++) {
     if (resume_schedule(s)) {
       k += feed_schedule(s, in + k, count - k) - 1;
@@ -452,9 +477,22 @@ void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
   }
 }
 
+void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+  uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
+  if (k < count) feed_rest(s, in, k, count);
+}
+
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s) {
   if (s->exact)
     while (s->waiting) s->sched = start_phase(s, s->sched);
-  uint32_t cycles = s->last_done + 2;
+  uint32_t cycles = s->last_done + 2 - s->origin;
   return cycles > 4 ? cycles - 3 : 1;
+}
+
+uint32_t pvm_gas_sim_block(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count) {
+  uint32_t k = s->exact ? 0 : feed_schedule(s, in, count);
+  if (k < count) feed_rest(s, in, k, count);
+  uint32_t cost = pvm_gas_sim_end(s);
+  begin(s);
+  return cost;
 }

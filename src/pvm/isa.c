@@ -383,10 +383,16 @@ static void fill_pattern(unsigned k) {
     unsigned s0 = field_reg(pt->field[0], byte, PVM_GAS_NO_SRC);
     unsigned s1 = field_reg(pt->field[1], byte, PVM_GAS_NO_SRC);
     unsigned d = field_reg(pt->field[2], byte, PVM_GAS_NO_DST);
-    bool overlap = pt->slot_rule == PVM_SLOTS_P ? d == s0 || d == s1
-                 : pt->slot_rule == PVM_SLOTS_PS ? d == s0 : false;
-    pattern_regs[k][byte] = pvm_gas_insn_make(0, 0, false, s0, s1, d, 0) |
-                            (overlap ? PVM_GAS_OVERLAP : 0);
+    uint64_t entry = pvm_gas_insn_make(0, 0, false, s0, s1, d, 0);
+    /* rD from the byte after: one overlap bit per value it can take */
+    bool next = pt->field[2] == FIELD_NEXT;
+    for (unsigned rd = 0; rd <= (next ? 12u : 0u); rd++) {
+      unsigned dd = next ? rd : d;
+      bool overlap = pt->slot_rule == PVM_SLOTS_P ? dd == s0 || dd == s1
+                   : pt->slot_rule == PVM_SLOTS_PS ? dd == s0 : false;
+      if (overlap) entry |= next ? 1ull << (PVM_GAS_OVERLAP_NEXT + rd) : PVM_GAS_OVERLAP;
+    }
+    pattern_regs[k][byte] = entry;
   }
 }
 
@@ -414,7 +420,6 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   if (valid && (info->flags & PVM_OPF_BRANCH)) g->flags |= PVM_GOP_BRANCH;
   if (!valid || (info->flags & PVM_OPF_TERM)) g->flags |= PVM_GOP_ENDS;
   if (r->cycle_rule == PVM_CYC_BRANCH) g->flags |= PVM_GOP_BRANCH_CYCLES;
-  if (r->slot_rule == PVM_SLOTS_P) g->flags |= PVM_GOP_OVERLAP_SRC1;
   unsigned cycles = r->cycle_rule == PVM_CYC_MEM ? profiles[p].gas.mem_cycles
                   : r->cycle_rule == PVM_CYC_BRANCH ? 0 : r->cycles;
   /* P: a source is the destination; PS: rA = rD, and A is the first
@@ -425,7 +430,8 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   for (unsigned role = PVM_ROLE_A; role <= PVM_ROLE_D; role <<= 1)
     if (r->src & role) field[k++] = reg_field(f, role);
   NUB_ASSERT(field[0] != FIELD_NEXT && field[1] != FIELD_NEXT);
-  if (field[2] == FIELD_NEXT) g->flags |= PVM_GOP_DST_NEXT;
+  g->dst_mask = field[2] == FIELD_NEXT ? 15 : 0;
+  g->overlap_at = field[2] == FIELD_NEXT ? PVM_GAS_OVERLAP_NEXT : 63;
   g->regs = pattern_regs[pattern_of(field, r->slot_rule)];
   g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
                               pvm_gas_use_of(r->units));

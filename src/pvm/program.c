@@ -56,8 +56,8 @@ static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pv
   if ((uint64_t)pc + 3 <= code_len) z1 = code[pc + 1], z2 = code[pc + 2];
   else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
   uint64_t regs = g->regs[z1];
-  pvm_gas_insn x = g->insn | (regs & ~PVM_GAS_OVERLAP);
-  bool overlap = regs >> 63;
+  uint64_t d = (z2 > 12 ? 12 : z2) & g->dst_mask;      /* rD of the three-register format */
+  pvm_gas_insn x = g->insn | (regs & PVM_GAS_REG_BITS) | d << PVM_GI_DST;
   if (g->flags & PVM_GOP_BRANCH_CYCLES) {
     /* b (A.10): 1 when the target or the fall-through starts with the
     ** opcode byte of trap or unlikely (bytes past the code read as 0) */
@@ -65,13 +65,8 @@ static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pv
     bool cold = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte;
     x |= cold ? 1 : 20;
   }
-  /* rD of the three-register format: without a branch (it is common) */
-  uint64_t d = z2 > 12 ? 12 : z2, next = -(uint64_t)((g->flags & PVM_GOP_DST_NEXT) != 0);
-  bool overlap_next = d == PVM_GI(x, SRC0) ||
-                      (d == PVM_GI(x, SRC1) && (g->flags & PVM_GOP_OVERLAP_SRC1));
-  x |= (d << PVM_GI_DST) & next;
-  overlap = next ? overlap_next : overlap;
-  return x - ((uint64_t)(overlap ? g->overlap_saves : 0) << PVM_GI_SLOTS);
+  uint64_t overlap = regs >> (g->overlap_at + d) & 1;
+  return x - ((uint64_t)g->overlap_saves << PVM_GI_SLOTS & -overlap);
 }
 
 #define TRAP_INSN \
@@ -80,11 +75,7 @@ static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pv
 /* The cost of the block that ends with the instructions queued. */
 static inline uint32_t block_cost(pvm_gas_sim *sim, const pvm_gas_insn *batch, uint32_t queued,
                                   uint32_t count, bool pipeline) {
-  if (!pipeline) return count;
-  pvm_gas_sim_feed(sim, batch, queued);
-  uint32_t cost = pvm_gas_sim_end(sim);
-  pvm_gas_sim_begin(sim);
-  return cost;
+  return pipeline ? pvm_gas_sim_block(sim, batch, queued) : count;
 }
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each

@@ -333,23 +333,27 @@ static inline pvm_gas_insn pvm_gas_insn_make(unsigned cycles, unsigned slots, bo
 ** three-register format (the byte after).  A pattern is where src0, src1
 ** and dst come from plus the slot rule; its table's entry [byte] is the
 ** record's register bytes for that byte after the opcode (absent
-** roles NO_SRC / NO_DST) and, in bit 63, whether the slot rule's overlap
-** holds.  Under PVM_GOP_DST_NEXT the dst byte is 0 there and comes from
-** the byte after, and the walk tests the overlap itself. */
+** roles NO_SRC / NO_DST, PVM_GAS_REG_BITS) and whether the slot rule's
+** overlap holds: bit 63, or, when dst is the byte after (dst_mask 15,
+** its dst byte 0 in the entry), bit 48 + d for each rD = d (0..12) that
+** overlaps.  So the walk takes d = min(byte after, 12) & dst_mask and
+** tests bit overlap_at + d: no branch on the format. */
 enum {
   PVM_GOP_VALID = 1,       /* an instruction of the profile */
   PVM_GOP_TERM = 2,        /* a terminator (T, A.3) */
   PVM_GOP_BRANCH = 4,      /* has a static target */
   PVM_GOP_ENDS = 8,        /* ends a gas block: a terminator or invalid */
   PVM_GOP_BRANCH_CYCLES = 16, /* cycles are b (1 or 20) */
-  PVM_GOP_OVERLAP_SRC1 = 32, /* slot rule P: src1 = dst is an overlap too */
-  PVM_GOP_DST_NEXT = 64,   /* dst is the second byte after the opcode */
 };
 #define PVM_GAS_OVERLAP (1ull << 63)
+#define PVM_GAS_OVERLAP_NEXT 48      /* bits 48..60: overlap for rD = 0..12 */
+#define PVM_GAS_REG_BITS (0xffffffull << PVM_GI_SRC0)
 typedef struct pvm_gas_op {
   pvm_gas_insn insn;
   const uint64_t *regs;    /* the pattern's 256 entries */
   uint8_t flags, overlap_saves;
+  uint8_t dst_mask;        /* 15 when dst is the second byte after the opcode, else 0 */
+  uint8_t overlap_at;      /* 63, or PVM_GAS_OVERLAP_NEXT when dst_mask is 15 */
 } pvm_gas_op;
 
 /* 256 rows for the profile's opcode bytes. */
@@ -362,7 +366,11 @@ const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile);
 #define PVM_GAS_ROB 32
 #define PVM_GAS_SLOTS 64     /* ring slots: twice the buffer, see gas.c */
 #define PVM_GAS_CELLS 512    /* cycles the schedule can look ahead */
+#define PVM_GAS_REBASE (1u << 30) /* the time line starts over past this cycle */
 typedef struct pvm_gas_sim {
+  uint32_t origin;         /* the block's cycle 0 on the time line (gas.c) */
+  uint32_t exact_count;    /* times a block went to simulating, over all blocks (for tests) */
+  uint32_t resume_count;   /* times a block went back to placing, over all blocks */
   uint32_t n;              /* reorder-buffer entries decoded so far */
   uint32_t cycle;          /* the cycle decoding is in */
   uint32_t decode_left;    /* decode slots left in it */
@@ -396,6 +404,9 @@ void pvm_gas_sim_begin(pvm_gas_sim *s);
 void pvm_gas_sim_feed(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count);
 /* Runs to convergence; returns the block cost max(cycles - 3, 1). */
 uint32_t pvm_gas_sim_end(pvm_gas_sim *s);
+/* The block's last count instructions, its cost, and the next block
+** begun: feed, end and begin in one call (what program analysis uses). */
+uint32_t pvm_gas_sim_block(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count);
 
 /* ---- loaded program ---- */
 

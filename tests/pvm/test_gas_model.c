@@ -174,17 +174,23 @@ static test_insn random_insn(int ops, unsigned regs) {
   return x;
 }
 
-/* Feeds the block in random chunks, as program analysis feeds batches. */
-static uint32_t model_cost(pvm_gas_sim *s, const test_insn *in, int n) {
+/* Feeds the block in random chunks, as program analysis feeds batches:
+** the last one through pvm_gas_sim_block (feed, end, begin the next) as
+** program analysis does, or through feed and end, then begin (again: a
+** second begin changes nothing).  Either way the next block is begun. */
+static uint32_t model_cost(pvm_gas_sim *s, const test_insn *in, int n, bool one_call) {
   static pvm_gas_insn recs[MAX_INSNS];
   for (int k = 0; k < n; k++) recs[k] = in[k].sim;
-  pvm_gas_sim_begin(s);
+  if (!one_call) pvm_gas_sim_begin(s);
   for (int k = 0; k < n;) {
     int chunk = 1 + (int)(next_rand() % (unsigned)(n - k));
+    if (one_call && k + chunk == n) return pvm_gas_sim_block(s, recs + k, (uint32_t)chunk);
     pvm_gas_sim_feed(s, recs + k, (uint32_t)chunk);
     k += chunk;
   }
-  return pvm_gas_sim_end(s);
+  uint32_t cost = pvm_gas_sim_end(s);
+  pvm_gas_sim_begin(s);
+  return cost;
 }
 
 /* Shapes of random blocks: length, whether busy ops dominate, registers. */
@@ -202,10 +208,20 @@ static void random_blocks_cost_what_a9_says(void **state) {
   (void)state;
   static pvm_gas_sim sim;   /* zero-initialised, as program analysis starts it */
   static test_insn block[MAX_INSNS];
-  unsigned exact = 0, total = 0, past_cells = 0, resumed = 0;
+  unsigned exact = 0, total = 0, past_cells = 0, resumed = 0, rebased = 0, exact_one_call = 0;
+  pvm_gas_sim_begin(&sim);   /* pvm_gas_sim_block begins the next block itself */
   for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
     const shape *sh = &shapes[k];
     for (int b = 0; b < sh->count * ROUNDS; b++) {
+      /* blocks share one time line; now and then move it to just before
+      ** it starts over, so some blocks begin past PVM_GAS_REBASE */
+      uint32_t origin_before = sim.origin, exact_before = sim.exact_count;
+      if (b % 50 == 49) {
+        sim.last_done = PVM_GAS_REBASE - (next_rand() % 2000);
+        pvm_gas_sim_begin(&sim);
+      }
+      uint32_t resumed_before = sim.resume_count;
+      bool one_call = b & 1;
       int n = sh->min_len + (int)(next_rand() % (unsigned)(sh->max_len - sh->min_len + 1));
       for (int i = 0; i < n; i++) block[i] = random_insn(sh->ops, sh->regs);
       test_insn *last = &block[n - 1];       /* the block ends in a real instruction */
@@ -218,21 +234,27 @@ static void random_blocks_cost_what_a9_says(void **state) {
                                     last->src ? PVM_GI(last->sim, SRC0) : PVM_GAS_NO_SRC,
                                     last->src ? PVM_GI(last->sim, SRC1) : PVM_GAS_NO_SRC,
                                     PVM_GI(last->sim, DST), PVM_GI(last->sim, USE));
-      uint32_t want = literal_cost(block, n), got = model_cost(&sim, block, n);
+      uint32_t want = literal_cost(block, n), got = model_cost(&sim, block, n, one_call);
       if (want != got) fail_msg("%s, block %d (%d instructions): cost %u, A.9 says %u", sh->name, b, n, got, want);
-      exact += sim.exact || sim.resumed;
-      resumed += sim.resumed;
+      rebased += sim.origin < origin_before;
+      exact += sim.exact_count != exact_before;
+      exact_one_call += one_call && sim.exact_count != exact_before;
+      resumed += sim.resume_count != resumed_before;
       past_cells += want > PVM_GAS_CELLS;
       total++;
     }
   }
-  printf("%u random blocks equal, %u of them simulated after a conflict (%u placing again once "
-         "all had started), %u past %u cycles\n", total, exact, resumed, past_cells, PVM_GAS_CELLS);
+  printf("%u random blocks equal, %u of them simulated after a conflict (%u ended by "
+         "pvm_gas_sim_block, %u placing again once all had started), %u past %u cycles, %u after "
+         "the time line started over\n", total, exact, exact_one_call, resumed, past_cells,
+         PVM_GAS_CELLS, rebased);
   /* both paths ran */
   assert_true(exact > 0);
   assert_true(exact < total);
   assert_true(past_cells > 0);
   assert_true(resumed > 0 && resumed < exact);
+  assert_true(rebased > 0);
+  assert_true(exact_one_call > 0 && exact_one_call < exact);
 }
 
 int main(void) {
