@@ -1,6 +1,7 @@
 /*
 ** Shared by the JIT tests: finish a builder's program and load it under
-** GP 0.7.  Include after <cmocka.h>.
+** GP 0.7; the end state of a run, compared between engines.  Include after
+** <cmocka.h>.
 */
 #ifndef NUB_JIT_TEST_UTIL_H
 #define NUB_JIT_TEST_UTIL_H
@@ -22,5 +23,13 @@ static inline nub_pvm_program *jt_finish_gp07(nub_pvm_builder *b) {
   free(blob);
   return prog;
 }
+
+/* What a run ends with, compared between engines. */
+typedef struct result {
+  nub_pvm_status status;
+  uint32_t pc;
+  int64_t gas;
+  uint64_t regs[PVM_REGS];
+} result;
 
 #endif

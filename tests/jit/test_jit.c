@@ -67,13 +67,6 @@ static nub_pvm_program *page_loop(const op *before, size_t nb, const op *body, s
   return load_built(b, true);
 }
 
-typedef struct result {
-  nub_pvm_status status;
-  uint32_t pc;
-  int64_t gas;
-  uint64_t regs[PVM_REGS];
-} result;
-
 /* One guest memory for the many short runs (a new 4 GiB reservation per
 ** run would dominate the test's time). */
 static nub_pvm_mem *shared_mem;

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "jit/jit_internal.h"
+#include "jit_test_util.h"
 
 #define PAGE 4096u
 
@@ -57,24 +58,8 @@ static nub_pvm_program *random_program(uint64_t seed, unsigned n, unsigned loops
   nub_pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 12, 0, 0, loop);
   nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
   nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_pvm_program *prog;
-  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
-  nub_pvm_builder_free(b);
-  if (rc) fail_msg("builder: %s", err.msg);
-  if (nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err)) fail_msg("load: %s", err.msg);
-  free(blob);
-  return prog;
+  return jt_finish_gp07(b);
 }
-
-typedef struct result {
-  nub_pvm_status status;
-  uint32_t pc;
-  int64_t gas;
-  uint64_t regs[PVM_REGS];
-} result;
 
 /* assert_* are not for other threads: failures come back as a message */
 static const char *run_on(const nub_pvm_engine *e, const nub_pvm_program *prog, void *code,
