@@ -34,6 +34,7 @@ typedef struct nk_compiled {
 ** the kernel's life; the compiled program is not kept here (fn 6 evicts
 ** it), and a lookup that failed is never kept (a later PUT_CAP may
 ** make it succeed).  One per lane: only the lane's thread touches it. */
+#define NK_WARM_DATA 8u   /* Data caps of the memory kept per lane: mappings + overlays */
 typedef struct nk_warm {
   bool valid;
   uint32_t endpoint_idx;
@@ -43,11 +44,15 @@ typedef struct nk_warm {
   nub_cap_endpoint ep;
   uint64_t pages;               /* nk_mapping_bytes of the Image */
   uint64_t runs;                /* nub_cap_memory_runs of Image + Instance */
+  uint32_t ndata;               /* the first Data caps the memory found */
+  uint8_t data_hash[NK_WARM_DATA][NUB_HASH_SIZE];
+  const nub_cap_view *data[NK_WARM_DATA];
 } nk_warm;
 
 typedef struct nk_lane {
   nub_pvm_mem *mem;
   struct nk_frames *frames;     /* nk_frames.c */
+  struct nk_kernel *kernel;     /* the kernel the lane serves */
   nk_warm warm;
   char last_error[NUB_KERNEL_ERROR_TEXT_MAX + 1];
 } nk_lane;

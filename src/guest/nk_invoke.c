@@ -52,6 +52,7 @@ int nk_add_engine(const nub_pvm_engine *engine) {
 int nk_lane_init(nk_kernel *k, nk_lane *lane, char *err, size_t errlen) {
   nub_pvm_error perr;
   memset(lane, 0, sizeof *lane);
+  lane->kernel = k;
   if (nub_pvm_mem_new(&lane->mem, &perr) ||
       (k->heap_fd >= 0 && nub_pvm_mem_set_backing(lane->mem, k->heap_fd, k->heap_fd_offset,
                                                    k->cfg.heap_base, k->cfg.heap_size, &perr))) {
@@ -342,6 +343,28 @@ const nub_cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]) {
   return nk_caps_find(k, hash, NULL);
 }
 
+/* nub_cap_lookup_fn of the memory on lane: resolve() records the Data
+** caps it finds (the first NK_WARM_DATA), and the memory build of every
+** invoke of that Instance finds them again without the directory lock. */
+static const nub_cap_view *lookup_recording(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
+  nk_lane *lane = ud;
+  nk_warm *w = &lane->warm;
+  const nub_cap_view *v = nk_caps_find(lane->kernel, hash, NULL);
+  if (v && w->ndata < NK_WARM_DATA) {
+    memcpy(w->data_hash[w->ndata], hash, CAP_HASH_SIZE);
+    w->data[w->ndata++] = v;
+  }
+  return v;
+}
+
+static const nub_cap_view *lookup_warm(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
+  const nk_lane *lane = ud;
+  const nk_warm *w = &lane->warm;
+  for (uint32_t i = 0; i < w->ndata; i++)
+    if (!memcmp(w->data_hash[i], hash, CAP_HASH_SIZE)) return w->data[i];
+  return nk_caps_find(lane->kernel, hash, NULL);
+}
+
 /* The log section of a NUB_INVOKE_FLAG_LOG reply, written in place after
 ** the InvocationResult and the section header (abi.h). */
 typedef struct log_out {
@@ -409,7 +432,7 @@ static int run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nk_warm *w,
     return 0;
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
-  if (nub_cap_memory_build(lane->mem, image, inst, nk_lookup, k, &cerr)) {
+  if (nub_cap_memory_build(lane->mem, image, inst, lookup_warm, lane, &cerr)) {
     nk_note(lane, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
@@ -459,7 +482,8 @@ static uint32_t resolve(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p)
             (unsigned long long)w->pages, (unsigned long long)k->budget);
     return NUB_KERR_OUT_OF_MEMORY;
   }
-  if (nub_cap_memory_runs(image, inst, nk_lookup, k, &w->runs, &cerr)) {
+  w->ndata = 0;
+  if (nub_cap_memory_runs(image, inst, lookup_recording, lane, &w->runs, &cerr)) {
     nk_note(lane, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
