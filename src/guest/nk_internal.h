@@ -27,9 +27,33 @@ typedef struct nk_compiled {
 /* What one invocation runs with: the root frame's address space, the
 ** frame stack and its pools, the reason of its last kernel error.  The
 ** RPC path (INVOKE_CACHED) has one; every started lane its own. */
+/* What a warm invoke would find again (nk_invoke.c): the Instance and
+** Image views, the endpoint, the mapped bytes and the Data runs of the
+** lane's last successful lookup.  Caps never leave the directory and a
+** view never moves (retired arrays live on), so an entry stays right for
+** the kernel's life; the compiled program is not kept here (fn 6 evicts
+** it), and a lookup that failed is never kept (a later PUT_CAP may
+** make it succeed).  One per lane: only the lane's thread touches it. */
+#define NK_WARM_DATA 8u   /* Data caps of the memory kept per lane: mappings + overlays */
+typedef struct nk_warm {
+  bool valid;
+  uint32_t endpoint_idx;
+  uint8_t instance_hash[NUB_HASH_SIZE];
+  const nub_cap_view *inst, *image;
+  uint32_t image_ordinal;
+  nub_cap_endpoint ep;
+  uint64_t pages;               /* nk_mapping_bytes of the Image */
+  uint64_t runs;                /* nub_cap_memory_runs of Image + Instance */
+  uint32_t ndata;               /* the first Data caps the memory found */
+  uint8_t data_hash[NK_WARM_DATA][NUB_HASH_SIZE];
+  const nub_cap_view *data[NK_WARM_DATA];
+} nk_warm;
+
 typedef struct nk_lane {
   nub_pvm_mem *mem;
   struct nk_frames *frames;     /* nk_frames.c */
+  struct nk_kernel *kernel;     /* the kernel the lane serves */
+  nk_warm warm;
   char last_error[NUB_KERNEL_ERROR_TEXT_MAX + 1];
 } nk_lane;
 

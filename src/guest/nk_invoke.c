@@ -52,6 +52,7 @@ int nk_add_engine(const nub_pvm_engine *engine) {
 int nk_lane_init(nk_kernel *k, nk_lane *lane, char *err, size_t errlen) {
   nub_pvm_error perr;
   memset(lane, 0, sizeof *lane);
+  lane->kernel = k;
   if (nub_pvm_mem_new(&lane->mem, &perr) ||
       (k->heap_fd >= 0 && nub_pvm_mem_set_backing(lane->mem, k->heap_fd, k->heap_fd_offset,
                                                    k->cfg.heap_base, k->cfg.heap_size, &perr))) {
@@ -342,6 +343,28 @@ const nub_cap_view *nk_lookup(void *k, const uint8_t hash[CAP_HASH_SIZE]) {
   return nk_caps_find(k, hash, NULL);
 }
 
+/* nub_cap_lookup_fn of the memory on lane: resolve() records the Data
+** caps it finds (the first NK_WARM_DATA), and the memory build of every
+** invoke of that Instance finds them again without the directory lock. */
+static const nub_cap_view *lookup_recording(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
+  nk_lane *lane = ud;
+  nk_warm *w = &lane->warm;
+  const nub_cap_view *v = nk_caps_find(lane->kernel, hash, NULL);
+  if (v && w->ndata < NK_WARM_DATA) {
+    memcpy(w->data_hash[w->ndata], hash, CAP_HASH_SIZE);
+    w->data[w->ndata++] = v;
+  }
+  return v;
+}
+
+static const nub_cap_view *lookup_warm(void *ud, const uint8_t hash[CAP_HASH_SIZE]) {
+  const nk_lane *lane = ud;
+  const nk_warm *w = &lane->warm;
+  for (uint32_t i = 0; i < w->ndata; i++)
+    if (!memcmp(w->data_hash[i], hash, CAP_HASH_SIZE)) return w->data[i];
+  return nk_caps_find(lane->kernel, hash, NULL);
+}
+
 /* The log section of a NUB_INVOKE_FLAG_LOG reply, written in place after
 ** the InvocationResult and the section header (abi.h). */
 typedef struct log_out {
@@ -391,12 +414,12 @@ static bool log_host(void *ud, nub_pvm_vm *vm, const nub_pvm_mem *mem) {
 ** sbrk stops (returns 0, as at heap_limit) where the mappings and the
 ** heap together would pass the budget: room bytes of heap at most.  With
 ** lo, the log host call is serviced in place and the program resumes. */
-static int run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *image,
-               uint32_t image_ordinal, const nub_cap_view *inst, const nub_cap_endpoint *ep,
-               const nub_invoke_packet *p, uint64_t room, nub_invocation_result *r, log_out *lo) {
+static int run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nk_warm *w,
+               const nub_invoke_packet *p, nub_invocation_result *r, log_out *lo) {
+  const nub_cap_view *image = w->image, *inst = w->inst;
   const nub_cap_image_view *im = &image->image;
   int64_t gas = p->initial_gas > INT64_MAX ? INT64_MAX : (int64_t)p->initial_gas;
-  uint64_t runs;
+  uint64_t runs = w->runs, room = k->budget - w->pages;
   nub_pvm_vm vm;
   nub_pvm_error perr;
   nub_cap_error cerr;
@@ -404,16 +427,12 @@ static int run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *
     nk_note(lane, "memory reset: %s", perr.msg);
     return NUB_KERR_OUT_OF_MEMORY;
   }
-  if (nub_cap_memory_runs(image, inst, nk_lookup, k, &runs, &cerr)) {
-    nk_note(lane, "memory: %s", cerr.msg);
-    return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
-  }
   if (runs * NUB_GAS_PER_DATA_RUN > (uint64_t)gas) {
     *r = (nub_invocation_result){NUB_EXIT_OUT_OF_GAS, 0, p->args[0], (uint64_t)gas};
     return 0;
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
-  if (nub_cap_memory_build(lane->mem, image, inst, nk_lookup, k, &cerr)) {
+  if (nub_cap_memory_build(lane->mem, image, inst, lookup_warm, lane, &cerr)) {
     nk_note(lane, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
@@ -426,48 +445,73 @@ static int run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *
     nk_note(lane, "engine start (%s): %s", k->cfg.engine->name, perr.msg);
     return NUB_KERR_ENGINE_START;
   }
-  memcpy(vm.regs, ep->regs, sizeof vm.regs);
+  memcpy(vm.regs, w->ep.regs, sizeof vm.regs);
   memcpy(&vm.regs[7], p->args, sizeof p->args);
   vm.gas = gas;
-  nub_pvm_vm_set_pc(&vm, ep->entry_pc);
+  nub_pvm_vm_set_pc(&vm, w->ep.entry_pc);
   /* the frames hold the mappings and the sbrk range of each memory */
-  uint32_t code = nk_frames_run(k, lane, &vm, c, image, image_ordinal, inst,
+  uint32_t code = nk_frames_run(k, lane, &vm, c, image, w->image_ordinal, inst,
                                 k->budget - room + heap, lo ? log_host : NULL, lo, r);
   nub_pvm_vm_fini(&vm);
   nub_pvm_mem_reset(lane->mem, NULL);  /* give the pages back now, not at the next invoke */
   return (int)code;
 }
 
-/* Find, check, compile and run p on lane: 0 (r filled) or a kernel error
-** code (its reason in lane->last_error). */
-static uint32_t invoke(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
-                       nub_invocation_result *r, log_out *lo) {
-  nub_cap_endpoint ep;
-  uint32_t image_ordinal;
-  if (p->flags & ~NUB_INVOKE_FLAG_LOG) return NUB_KERR_BAD_FLAGS;
+/* Find and check what p names into lane->warm: 0 or a kernel error code
+** (the entry is left invalid). */
+static uint32_t resolve(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p) {
+  nk_warm *w = &lane->warm;
+  nub_cap_error cerr;
+  w->valid = false;
   const nub_cap_view *inst = nk_caps_find(k, p->instance_hash, NULL);
   if (!inst) return NUB_KERR_INSTANCE_NOT_FOUND;
   if (inst->kind != CAP_INSTANCE) return NUB_KERR_NOT_AN_INSTANCE;
-  const nub_cap_view *image = nk_caps_find(k, inst->instance.image_hash, &image_ordinal);
+  const nub_cap_view *image = nk_caps_find(k, inst->instance.image_hash, &w->image_ordinal);
   if (!image) return NUB_KERR_IMAGE_NOT_FOUND;
   if (image->kind != CAP_IMAGE) return NUB_KERR_NOT_AN_IMAGE;
   if (p->endpoint_idx > NUB_ENDPOINT_MAX ||   /* never a truncated key */
-      !nub_cap_image_find_endpoint(&image->image, (uint8_t)p->endpoint_idx, &ep)) {
+      !nub_cap_image_find_endpoint(&image->image, (uint8_t)p->endpoint_idx, &w->ep)) {
     nk_note(lane, "endpoint %u: %s", p->endpoint_idx,
             p->endpoint_idx > NUB_ENDPOINT_MAX ? "above the largest key 255" : "no such key");
     return NUB_KERR_ENDPOINT_NOT_FOUND;
   }
   /* an invocation's pages (mappings + sbrk) stay within the budget */
-  uint64_t pages = nk_mapping_bytes(&image->image);
-  if (pages > k->budget) {
+  w->pages = nk_mapping_bytes(&image->image);
+  if (w->pages > k->budget) {
     nk_note(lane, "the Image maps %llu bytes, over the memory budget of %llu",
-            (unsigned long long)pages, (unsigned long long)k->budget);
+            (unsigned long long)w->pages, (unsigned long long)k->budget);
     return NUB_KERR_OUT_OF_MEMORY;
   }
+  w->ndata = 0;
+  if (nub_cap_memory_runs(image, inst, lookup_recording, lane, &w->runs, &cerr)) {
+    nk_note(lane, "memory: %s", cerr.msg);
+    return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
+  }
+  memcpy(w->instance_hash, p->instance_hash, NUB_HASH_SIZE);
+  w->endpoint_idx = p->endpoint_idx;
+  w->inst = inst;
+  w->image = image;
+  w->valid = true;
+  return 0;
+}
+
+/* Find, check, compile and run p on lane: 0 (r filled) or a kernel error
+** code (its reason in lane->last_error).  The same Instance and endpoint
+** as the lane's last invoke skip the lookups (lane->warm); compile
+** checks, the JIT cache and the memory are the same either way. */
+static uint32_t invoke(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
+                       nub_invocation_result *r, log_out *lo) {
+  const nk_warm *w = &lane->warm;
+  uint32_t code;
+  if (p->flags & ~NUB_INVOKE_FLAG_LOG) return NUB_KERR_BAD_FLAGS;
+  if (!(w->valid && w->endpoint_idx == p->endpoint_idx &&
+        !memcmp(w->instance_hash, p->instance_hash, NUB_HASH_SIZE)) &&
+      (code = resolve(k, lane, p)))
+    return code;
   nk_compiled *c;
-  uint32_t code = nk_compiled_image(k, lane, &image->image, image_ordinal, &c);
+  code = nk_compiled_image(k, lane, &w->image->image, w->image_ordinal, &c);
   if (code) return code;
-  code = (uint32_t)run(k, lane, c, image, image_ordinal, inst, &ep, p, k->budget - pages, r, lo);
+  code = (uint32_t)run(k, lane, c, w, p, r, lo);
   nk_compiled_unpin(k, c);
   return code;
 }

@@ -300,6 +300,79 @@ static void data_runs_are_paid_before_the_program_runs(void **state) {
   free(l);
 }
 
+/* A lane keeps the lookups of its last invoke (nk_invoke.c, nk_warm):
+** the same Instance and endpoint again must give the same result, gas
+** included, on memory as fresh as the first time; another endpoint or
+** Instance is looked up again. */
+static void warm_invokes_repeat_the_cold_one_exactly(void **state) {
+  (void)state;
+  layout *l = malloc(sizeof *l);
+  small_layout(l);
+  static const uint32_t at[] = {0x18010, 0x1A008, 0x20000, 0x22FF8};
+  for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+    nub_invocation_result first, again;
+    for (uint32_t ep = 0; ep < 2; ep++) {   /* each switch of endpoint is a fresh lookup */
+      first = invoke(l->n, l->inst, ep, at[i], 0x5A5A0000ull + i, gas_for(l));
+      again = invoke(l->n, l->inst, ep, at[i], 0x5A5A0000ull + i, gas_for(l));
+      assert_int_equal(first.exit_reason, NUB_EXIT_HALT);
+      assert_int_equal(first.return_value, ep ? 0x5A5A0000ull + i : model_u64(l, at[i]));
+      assert_memory_equal(&again, &first, sizeof first);
+    }
+    /* the store of the last two invokes is gone */
+    first = invoke(l->n, l->inst, 0, at[i], 0, gas_for(l));
+    assert_int_equal(first.return_value, model_u64(l, at[i]));
+  }
+  /* the Data runs are paid on the warm path too: never runs without them */
+  uint64_t cost = l->runs * NUB_GAS_PER_DATA_RUN;
+  for (int i = 0; i < 2; i++) {
+    nub_invocation_result r = invoke(l->n, l->inst, 0, 0x11000, 0, cost - 1);
+    assert_int_equal(r.exit_reason, NUB_EXIT_OUT_OF_GAS);
+    assert_int_equal(r.gas_remaining, cost - 1);
+  }
+  /* a failed lookup between two invokes of the Instance changes nothing */
+  uint8_t unknown[32];
+  memset(unknown, 0x42, sizeof unknown);
+  nub_invocation_result r = invoke(l->n, unknown, 0, 0, 0, gas_for(l));
+  assert_int_equal(r.exit_reason, NUB_EXIT_KERNEL_ERROR);
+  assert_int_equal(r.exit_arg, NUB_KERR_INSTANCE_NOT_FOUND);
+  r = invoke(l->n, l->inst, 0, 0x18010, 0, gas_for(l));
+  assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
+  assert_int_equal(r.return_value, model_u64(l, 0x18010));
+  nub_close(l->n);
+  free(l);
+}
+
+/* A failed lookup is not kept: once the missing Data cap is published,
+** the same invoke runs. */
+static void an_invoke_missing_a_data_cap_runs_once_it_is_published(void **state) {
+  (void)state;
+  nub *n = open_nub();
+  uint8_t *b = calloc(1, PAGE), *wire, d[32], inst[32];
+  size_t len;
+  for (unsigned o = 0; o < PAGE; o++) b[o] = pattern(9, 0, o);
+  if (nub_cap_encode_data_alloc(PAGE, b, PAGE, &wire, &len, NULL)) fail_msg("encode data");
+  assert_int_equal(nub_cap_hash_wire(wire, wire + len, d, NULL), CAP_OK);
+  nub_cap_mapping maps[1] = {mapping(0x10000, 2, CAP_ACCESS_RW, NULL)};
+  nub_cap_overlay ovs[1] = {overlay(0x10000, d)};
+  publish(n, maps, 1, ovs, 1, inst);          /* the overlay's Data is not there yet */
+  for (int i = 0; i < 2; i++) {
+    nub_invocation_result r = invoke(n, inst, 0, 0x10008, 0, NUB_GAS_PER_DATA_RUN + 100);
+    assert_int_equal(r.exit_reason, NUB_EXIT_KERNEL_ERROR);
+    assert_int_equal(r.exit_arg, NUB_KERR_MEMORY);
+  }
+  uint8_t got[32];
+  put_wire(n, wire, len, got);
+  assert_memory_equal(got, d, 32);
+  uint64_t want;
+  memcpy(&want, b + 8, 8);
+  nub_invocation_result r = invoke(n, inst, 0, 0x10008, 0, NUB_GAS_PER_DATA_RUN + 100);
+  assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
+  assert_int_equal(r.return_value, want);
+  free(wire);
+  free(b);
+  nub_close(n);
+}
+
 /* Issue 9: ~350 bytes of caps made every gas-0 invoke write 4 GiB (4.9-8.7 s). */
 static void an_empty_overlay_over_a_4gib_mapping_takes_milliseconds(void **state) {
   (void)state;
@@ -396,6 +469,8 @@ int main(void) {
     cmocka_unit_test(overlays_replace_what_they_cover_and_keep_its_access),
     cmocka_unit_test(writes_stay_in_their_invocation),
     cmocka_unit_test(data_runs_are_paid_before_the_program_runs),
+    cmocka_unit_test(warm_invokes_repeat_the_cold_one_exactly),
+    cmocka_unit_test(an_invoke_missing_a_data_cap_runs_once_it_is_published),
     cmocka_unit_test(an_empty_overlay_over_a_4gib_mapping_takes_milliseconds),
     cmocka_unit_test(read_only_mappings_of_a_16mib_data_cap_take_milliseconds),
     cmocka_unit_test(more_data_runs_than_the_limit_is_a_memory_error),

@@ -642,6 +642,11 @@ static void evict_forces_a_recompile(void **state) {
   assert_int_equal(ks.jit_compiles, 2);
   assert_int_equal(ks.jit_evictions, 1);
   assert_int_equal(ks.invocations, 4);
+  /* the recompiled program is cached again */
+  assert_int_equal(invoke(n, b.items[b.instance].hash, 0, 4, 5, 100).return_value, 9);
+  assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+  assert_int_equal(ks.jit_compiles, 2);
+  assert_int_equal(ks.jit_cache_hits, 3);
   nub_cap_bundle_free(&b);
   free(blob);
   nub_close(n);
