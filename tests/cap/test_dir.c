@@ -267,6 +267,21 @@ static uint8_t *record_of(corrupt_env *z, const uint8_t *h) {
 
 static void reset(corrupt_env *z) { memcpy(z->copy, z->f.region, z->f.size); }
 
+/* A directory of n caps (stored once when asked) in a region of
+** region_size bytes, and a copy of it to damage. */
+static corrupt_env *corrupt_env_new(unsigned n, size_t region_size, bool stored_once) {
+  corrupt_env *z = calloc(1, sizeof *z);
+  nub_cap_dir_entry e;
+  bool inserted;
+  make_caps(&z->c, n);
+  setup_dir(&z->f, region_size, 8);
+  z->f.dir.page_images = stored_once;
+  for (unsigned i = 0; i < z->c.n; i++) put_ok(&z->f, z->c.wire[i], z->c.len[i], &e, &inserted);
+  z->copy = aligned_alloc(64, z->f.size);
+  reset(z);
+  return z;
+}
+
 #define expect_find(z, code, text) expect_find_at(z, code, text, __LINE__)
 static void expect_find_at(corrupt_env *z, int code, const char *text, int line) {
   nub_cap_dir d;
@@ -281,19 +296,12 @@ static void expect_find_at(corrupt_env *z, int code, const char *text, int line)
 }
 
 static void test_corrupted_regions(void **state) {
-  corrupt_env *z = calloc(1, sizeof *z);
-  nub_cap_dir_entry e;
+  corrupt_env *z = corrupt_env_new(20, 1 << 18, false);
   nub_cap_dir d;
   nub_cap_error err;
-  bool inserted;
   uint8_t buf[8192];
   size_t len;
   (void)state;
-  make_caps(&z->c, 20);
-  setup_dir(&z->f, 1 << 18, 8);
-  for (unsigned i = 0; i < z->c.n; i++) put_ok(&z->f, z->c.wire[i], z->c.len[i], &e, &inserted);
-  z->copy = aligned_alloc(64, z->f.size);
-  reset(z);
   expect_find(z, CAP_OK, "");
   hdr(z)[0] ^= 1;
   expect_find(z, CAP_ERR_CORRUPT, "header magic");
@@ -362,16 +370,9 @@ static void test_corrupted_regions(void **state) {
 /* Random damage anywhere in the region: lookups answer or fail, never
 ** crash, and a verified answer is always right. */
 static void random_damage(bool stored_once) {
-  corrupt_env *z = calloc(1, sizeof *z);
-  nub_cap_dir_entry e;
-  bool inserted;
+  corrupt_env *z = corrupt_env_new(50, 1 << 19, stored_once);
   uint8_t buf[8192];
   unsigned answered = 0, refused = 0;
-  make_caps(&z->c, 50);
-  setup_dir(&z->f, 1 << 19, 8);
-  z->f.dir.page_images = stored_once;
-  for (unsigned i = 0; i < z->c.n; i++) put_ok(&z->f, z->c.wire[i], z->c.len[i], &e, &inserted);
-  z->copy = aligned_alloc(64, z->f.size);
   srand(12345);
   for (int round = 0; round < 300; round++) {
     nub_cap_dir d;
@@ -413,20 +414,13 @@ static void test_random_damage(void **state) {
 enum { P_HEAD = 16, P_IMAGE = 32, P_INDEXES = 40 };
 
 static void test_stored_once_records_are_checked(void **state) {
-  corrupt_env *z = calloc(1, sizeof *z);
+  corrupt_env *z = corrupt_env_new(20, 1 << 18, true);
   nub_cap_dir_entry e;
   nub_cap_dir d;
   nub_cap_error err;
-  bool inserted;
   uint8_t buf[8192];
   size_t len;
   (void)state;
-  make_caps(&z->c, 20);
-  setup_dir(&z->f, 1 << 18, 8);
-  z->f.dir.page_images = true;
-  for (unsigned i = 0; i < z->c.n; i++) put_ok(&z->f, z->c.wire[i], z->c.len[i], &e, &inserted);
-  z->copy = aligned_alloc(64, z->f.size);
-  reset(z);
   expect_find(z, CAP_OK, "");
   assert_int_equal(nub_cap_dir_open(&d, z->copy, z->f.size, z->f.dir.header_off, &err), CAP_OK);
   assert_int_equal(nub_cap_dir_find(&d, z->c.hash[3], &e, &err), CAP_OK);
