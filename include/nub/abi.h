@@ -205,9 +205,10 @@ struct nub_kernel_stats {
 
 NUB_STATIC_ASSERT(sizeof(struct nub_kernel_stats) == 104, "kernel stats are 104 bytes");
 
-/* REPUBLISH (nub extension): caps the host published before, with the
-** hashes it computed then, many per frame; the guest decodes each copy
-** but does not hash it (docs/abi.md).
+/* REPUBLISH (nub extension): caps with the hashes the host computed,
+** many per frame after a guest is replaced, one per frame for a put of a
+** large cap (nub_put_cap); the guest decodes each copy but does not hash
+** it (docs/abi.md).
 **
 **   payload:  nub_republish_header | record | record | ...  (count records)
 **   record:   hash [32] | len u64 | wire [len]             (packed, no padding)
@@ -301,7 +302,9 @@ NUB_STATIC_ASSERT(sizeof(nub_response_header) == 16, "response header is 16 byte
 #define NUB_RPC_BAD_FRAME      2u   /* bad magic or length */
 #define NUB_RPC_BAD_PAYLOAD    3u   /* payload of the wrong size for the fn */
 #define NUB_RPC_TOO_LARGE      4u   /* reply does not fit the output buffer */
-#define NUB_RPC_INTERNAL       5u   /* guest-side failure (out of memory, ...) */
+#define NUB_RPC_INTERNAL       5u   /* guest-side failure */
+#define NUB_RPC_NO_MEMORY      6u   /* nub: the guest heap (or the kernel's memory) has no
+                                       room: REPUBLISH; the host says NUB_ERR_NOMEM */
 
 /* ---- the sandbox report's bits (nub_sandbox_report, and the guest's
 ** lockdown report over the channel: docs/sandbox.md) ---- */

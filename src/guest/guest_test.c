@@ -206,14 +206,24 @@ static void forge_reply(uint8_t kind) {
   memcpy(test_ch.out + sizeof h, p, len);
 }
 
-/* A PUT_CAP answer (status OK, 32 bytes) with the first hash bit flipped. */
+/* A PUT_CAP answer (status OK, 32 bytes) with the first hash bit flipped;
+** a REPUBLISH answer (status OK, 8 bytes) claiming one more record stored. */
 static void lie_about_put(void) {
   nub_request_header q;
   nub_response_header h;
+  nub_republish_reply r;
   memcpy(&q, test_ch.in, sizeof q);
   memcpy(&h, test_ch.out, sizeof h);
-  if (q.fn_id != NUB_FN_PUT_CAP || h.status != NUB_RPC_OK || h.len != NUB_HASH_SIZE) return;
-  test_ch.out[sizeof h] ^= 1;
+  if (h.status != NUB_RPC_OK) return;
+  if (q.fn_id == NUB_FN_PUT_CAP && h.len == NUB_HASH_SIZE) {
+    test_ch.out[sizeof h] ^= 1;
+  } else if (q.fn_id == NUB_FN_REPUBLISH && h.len == sizeof r) {
+    memcpy(&r, test_ch.out + sizeof h, sizeof r);
+    r.stored++;
+    memcpy(test_ch.out + sizeof h, &r, sizeof r);
+  } else {
+    return;
+  }
   lie_next_put = false;
 }
 

@@ -223,9 +223,9 @@ static uint32_t put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t 
   return nk_reply(out, out_cap, out_len, hash, sizeof hash);
 }
 
-/* REPUBLISH: many (hash, wire) records from the host, which hashed each
-** cap when it was first published; stored without hashing (the copy is
-** still decoded, for the kept view).  Views for every record are reserved
+/* REPUBLISH: (hash, wire) records from the host, which hashed each cap
+** itself (many after a replacement, one for a put of a large cap); stored
+** without hashing (the copy is still decoded, for the kept view).  Views for every record are reserved
 ** first.  Stops at the first bad record; those before it stay stored
 ** (storing is idempotent). */
 static uint32_t republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
@@ -245,7 +245,7 @@ static uint32_t republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_
                           "republish: %u records cannot fit %zu bytes (41 or more each)", h.count,
                           in_len - sizeof h);
   if (reserve_views(k, h.count))
-    return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_NO_MEMORY,
                           "republish: out of memory for %u more views", h.count);
   for (; r.stored < h.count; r.stored++) {
     nub_republish_record rec;
@@ -267,9 +267,11 @@ static uint32_t republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_
     if (nub_cap_dir_put_hashed(&k->dir, in + at, (size_t)rec.len, rec.hash, &entry, &view,
                            &inserted, &cerr)) {
       k->stats.put_cap_failures++;
-      return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
-                            "republish: record %u at offset %zu: %s", r.stored,
-                            at - sizeof rec, cerr.msg);
+      return nk_reply_error(out, out_cap, out_len,
+                            reason_class(cerr.code) == NUB_PUT_CAP_NO_MEMORY ? NUB_RPC_NO_MEMORY
+                                                                             : NUB_RPC_INTERNAL,
+                            "republish: record %u at offset %zu: %s (%s)", r.stored,
+                            at - sizeof rec, cerr.msg, nub_cap_errcode_name(cerr.code));
     }
     if (inserted && keep_view(k, entry.ordinal, &view)) {
       k->stats.put_cap_failures++;

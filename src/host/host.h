@@ -9,11 +9,13 @@
 #ifndef NUB_HOST_H
 #define NUB_HOST_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "nub/cap.h"
 #include "nub/nub.h"
 
 typedef struct host_backend host_backend;
@@ -75,6 +77,30 @@ void host_lane_post(nub_lane_slot *s, const nub_invoke_packet *p, uint64_t job);
 int host_lane_wait(host_backend *b, uint32_t lane, nub_lane_slot *s, nub_error *err);
 int host_lane_take(nub_lane_slot *s, uint32_t lane, nub_invocation_result *r, char *text,
                    nub_error *err);
+
+/* helper.c: a handle's put helper thread (nub_put_cap of a large cap).
+** claim starts it at first use and fails while another put holds it (or
+** it cannot start: the put works alone); post queues fn(arg) for it
+** (at most HOST_HELPER_JOBS outstanding), wait returns once every posted
+** job has run, release waits and hands it back; stop joins it
+** (nub_close).  for_hash: nub_cap_hash_with's helper on it. */
+#define HOST_HELPER_JOBS 2u
+typedef struct host_helper_job { void (*fn)(void *); void *arg; } host_helper_job;
+typedef struct host_helper {
+  pthread_mutex_t mx;
+  pthread_cond_t work, idle;   /* a job was posted (or stop); every job is done */
+  pthread_t thread;
+  bool started, claimed, stop;
+  unsigned posted, taken, done;
+  host_helper_job jobs[HOST_HELPER_JOBS];
+} host_helper;
+void host_helper_init(host_helper *h);
+bool host_helper_claim(host_helper *h);
+void host_helper_release(host_helper *h);
+void host_helper_post(host_helper *h, void (*fn)(void *), void *arg);
+void host_helper_wait(host_helper *h);
+void host_helper_stop(host_helper *h);
+nub_cap_helper host_helper_for_hash(host_helper *h);
 
 int host_fail(nub_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

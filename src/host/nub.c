@@ -50,6 +50,7 @@ struct nub {
   size_t index_cap;
   uint64_t dir_off;          /* directory header in the heap view (BootInfo, checked) */
   uint64_t epoch;            /* odd from a guest's death until its successor holds every cap */
+  host_helper helper;        /* the second thread of large puts (helper.c) */
 };
 
 int host_fail(nub_error *err, int code, const char *fmt, ...) {
@@ -127,7 +128,8 @@ static int send_frame(nub *n, uint32_t fn, size_t len, void *reply, size_t reply
   if (resp.status != NUB_RPC_OK) {
     char msg[200];
     copy_message(msg, sizeof msg, b->out + sizeof resp, (size_t)resp.len);
-    return host_fail(err, NUB_ERR_GUEST, "fn %u: guest error %u: %s", fn, resp.status, msg);
+    return host_fail(err, resp.status == NUB_RPC_NO_MEMORY ? NUB_ERR_NOMEM : NUB_ERR_GUEST,
+                     "fn %u: guest error %u: %s", fn, resp.status, msg);
   }
   if (resp.len > reply_cap)
     return host_fail(err, NUB_ERR_PROTOCOL, "fn %u: reply of %llu bytes, at most %zu expected",
@@ -292,10 +294,10 @@ static int grow_index(nub *n) {
 ** 2.3-3.1 ms per MiB: the hypervisor took their blocks back (docs/sandbox.md). */
 #define POPULATED_COPY_BYTES (256u << 10)
 
-static uint8_t *copy_alloc(size_t len) {
+static uint8_t *copy_alloc(size_t len, bool populate) {
   if (len < POPULATED_COPY_BYTES) return malloc(len ? len : 1);
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                 -1, 0);
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }
 
@@ -505,6 +507,7 @@ int nub_open(const nub_options *opt, nub **out, nub_error *err) {
   pthread_mutex_init(&n->call_lock, NULL);
   pthread_mutex_init(&n->lane_mx, NULL);
   pthread_cond_init(&n->lane_cv, NULL);
+  host_helper_init(&n->helper);
   n->lane_limit = o.lanes;
   if ((rc = ops->open(&o, &n->b, err))) { n->b = NULL; nub_close(n); return rc; }
   if (n->b->lane_count < n->lane_limit) n->lane_limit = n->b->lane_count;
@@ -516,6 +519,7 @@ int nub_open(const nub_options *opt, nub **out, nub_error *err) {
 void nub_close(nub *n) {
   if (!n) return;
   if (n->b) n->b->ops->close(n->b);
+  host_helper_stop(&n->helper);
   pthread_cond_destroy(&n->lane_cv);
   pthread_mutex_destroy(&n->lane_mx);
   pthread_mutex_destroy(&n->call_lock);
@@ -574,46 +578,24 @@ typedef struct record_job {
 static void run_record_job(void *arg) {
   record_job *j = arg;
   j->done = true;
-  if (!(j->copy = copy_alloc(j->len))) return;
+  if (!(j->copy = copy_alloc(j->len, true))) return;
   memcpy(j->copy, j->src, j->len);
   j->rc = nub_cap_hash_wire(j->copy, j->copy + j->len, j->hash, &j->err);
 }
 
-static void *record_thread(void *arg) {
-  run_record_job(arg);
-  return NULL;
-}
-
-/* The record is copied and hashed while the guest copies, decodes and
-** hashes its own copy, so that neither is on the critical path when a core
-** is free: from 1 MiB on a helper thread started first (the copy into
-** fresh pages, ~0.6 ms per MiB here, and the SHA-NI hash, ~0.9 ms; the
-** calling thread meanwhile fills the request buffer); below that on the
-** calling thread between the doorbell and the wait (proc; inproc runs it
-** after the call), where a thread would cost more than the work.  Paired
-** runs: the helper thread put 1 MiB caps in 2.5-3.2 ms at best, the
-** calling thread in 3.7-4.8 ms; 4 KiB caps were as fast or faster with
-** the job on the calling thread than after the reply (docs/sandbox.md). */
-#define PARALLEL_RECORD_BYTES (1u << 20)
-
-int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
+/* Caps the guest hashes (PUT_CAP): the record is copied and hashed while
+** the guest copies, decodes and hashes its own copy, on the calling thread
+** between the doorbell and the wait (proc; inproc runs it after the
+** call).  For small caps, and for a cap the host's decoder refuses (the
+** guest's reason is the one the caller gets). */
+static int put_by_guest(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
   record_job job = {.src = wire, .len = len};
-  pthread_t helper;
-  bool threaded = false;
   int rc;
-  if (!wire && len) return host_fail(err, NUB_ERR_ARG, "put_cap: no bytes");
-  if (len > n->b->in_cap - sizeof(nub_request_header))
-    return host_fail(err, NUB_ERR_TOO_LARGE, "request of %zu bytes exceeds the %zu-byte buffer",
-                     len, n->b->in_cap - sizeof(nub_request_header));
-  if (len >= PARALLEL_RECORD_BYTES) threaded = !pthread_create(&helper, NULL, record_thread, &job);
   pthread_mutex_lock(&n->call_lock);
-  if (!threaded) {
-    n->b->overlap = run_record_job;
-    n->b->overlap_arg = &job;
-  }
+  n->b->overlap = run_record_job;
+  n->b->overlap_arg = &job;
   if (!(rc = ready(n, err))) rc = put_once(n, wire, len, out, err);
   n->b->overlap = NULL;          /* never during a recovery's REPUBLISH */
-  if (threaded) pthread_join(helper, NULL);
   rc = recover(n, rc, err);
   pthread_mutex_unlock(&n->call_lock);
   if (rc) goto fail;
@@ -643,6 +625,160 @@ int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error
 fail:
   copy_free(job.copy, len);
   return rc;
+}
+
+/* From HASHED_PUT_BYTES on a cap goes with the host's hash as a one-record
+** REPUBLISH frame (docs/abi.md): the host hashes its own copy anyway (to
+** keep the record), so the guest need not hash it again; it decodes and
+** stores it.  Distinct Data caps over proc, hashed on one side against
+** both (load ~7, 2 vCPUs, 2000-5000 puts): 13-byte wire median 8.8 against
+** 9.4 us (equal), 4 KiB 22.8-29.0 against 33.5-34.7 us, 64 KiB 185 against
+** 267 us; so every cap of a page or more (smaller ones, Images and
+** Instances, keep PUT_CAP and the guest's own words on a refusal). */
+#define HASHED_PUT_BYTES 4096u
+
+/* From HELPED_PUT_BYTES on the handle's helper thread (helper.c) does
+** half of the host's work: populating and filling half of the record,
+** copying half of it into the request buffer, hashing half of the pages.
+** Below it the hand-offs cost about what they save (64 KiB: 197 against
+** 240 us median with the helper at load ~7). */
+#define HELPED_PUT_BYTES (256u << 10)
+
+/* dst[0, len) := src[0, len), its pages populated first when asked
+** (MADV_POPULATE_WRITE: one call instead of a fault per page; where the
+** kernel lacks it the copy faults them in). */
+typedef struct span_job {
+  uint8_t *dst;
+  const uint8_t *src;
+  size_t len;
+  bool populate;
+} span_job;
+
+static void run_span(void *arg) {
+  span_job *j = arg;
+#ifdef MADV_POPULATE_WRITE
+  if (j->populate && j->len) (void)madvise(j->dst, j->len, MADV_POPULATE_WRITE);
+#endif
+  memcpy(j->dst, j->src, j->len);
+}
+
+/* The halves of a copy: the helper's from `half` on (posted), the
+** calling thread's before it; the whole on this thread without a helper. */
+static void copy_halves(host_helper *hh, bool helped, uint8_t *dst, const uint8_t *src,
+                        size_t len, size_t half, bool populate) {
+  span_job hi = {dst + half, src + half, len - half, populate};
+  span_job lo = {dst, src, helped ? half : len, populate};
+  if (helped) host_helper_post(hh, run_span, &hi);
+  run_span(&lo);
+  if (helped) host_helper_wait(hh);
+}
+
+/* The one-record frame whose wire is already in place: the guest must
+** say it stored it (new, or already there: inserted 1 or 0). */
+static int send_hashed(nub *n, const nub_hash h, size_t len, nub_error *err) {
+  nub_republish_header hd = {1, 0};
+  nub_republish_record rec;
+  nub_republish_reply r;
+  nub_error e;
+  size_t got;
+  uint8_t *frame = n->b->in + sizeof(nub_request_header);
+  memcpy(rec.hash, h, NUB_HASH_SIZE);
+  rec.len = len;
+  memcpy(frame, &hd, sizeof hd);
+  memcpy(frame + sizeof hd, &rec, sizeof rec);
+  int rc = send_frame(n, NUB_FN_REPUBLISH, sizeof hd + sizeof rec + len, &r, sizeof r, &got, &e);
+  if (rc == NUB_ERR_NOMEM)
+    return host_fail(err, rc, "put_cap: the guest has no memory for the %zu-byte cap: %s", len,
+                     e.msg);
+  if (rc == NUB_ERR_GUEST)
+    return host_fail(err, rc, "put_cap: the guest kernel failed on the %zu-byte cap: %s", len,
+                     e.msg);
+  if (rc) return host_fail(err, rc, "%s", e.msg);
+  if (got != sizeof r || r.stored != 1 || r.inserted > 1)
+    return host_fail(err, NUB_ERR_PROTOCOL,
+                     "put_cap: the guest answered %zu bytes, %u stored, %u new, for one "
+                     "%zu-byte record", got, got == sizeof r ? r.stored : 0,
+                     got == sizeof r ? r.inserted : 0, len);
+  return NUB_OK;
+}
+
+/* A cap sent with the host's hash.  The record is the host's copy of the
+** caller's bytes; the guest gets a copy of the record (never of the
+** caller's buffer, which may change) and the hash of exactly those bytes.
+** With the helper: both copies and the hash in halves on two threads, the
+** copy into the request buffer beside the hash.  *refused (nothing sent):
+** the host's decoder or hash refuses the cap. */
+static int put_hashed(nub *n, const uint8_t *wire, size_t len, nub_hash out, bool *refused,
+                      nub_error *err) {
+  host_helper *hh = &n->helper;
+  bool helped = len >= HELPED_PUT_BYTES && host_helper_claim(hh);
+  size_t half = (len / 2) & ~(size_t)4095;           /* page aligned, for the populate */
+  nub_cap_helper ch = host_helper_for_hash(hh);
+  nub_cap_view v;
+  nub_cap_error ce;
+  nub_hash h;
+  int rc;
+  uint8_t *copy = copy_alloc(len, !helped);
+  if (!copy) {
+    if (helped) host_helper_release(hh);
+    return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory copying the %zu-byte cap", len);
+  }
+  copy_halves(hh, helped, copy, wire, len, half, helped && len >= POPULATED_COPY_BYTES);
+  if (nub_cap_decode(copy, copy + len, &v, &ce)) {
+    if (helped) host_helper_release(hh);
+    copy_free(copy, len);
+    *refused = true;
+    return NUB_OK;
+  }
+  pthread_mutex_lock(&n->call_lock);
+  if (!(rc = ready(n, err))) {
+    uint8_t *dst = n->b->in + sizeof(nub_request_header) + sizeof(nub_republish_header) +
+                   sizeof(nub_republish_record);
+    span_job hi = {dst + half, copy + half, len - half, false};
+    if (helped) host_helper_post(hh, run_span, &hi);
+    run_span(&(span_job){dst, copy, helped ? half : len, false});
+    int hrc = nub_cap_hash_with(&v, helped ? &ch : NULL, h, &ce);
+    if (helped) host_helper_release(hh);
+    helped = false;
+    if (hrc) {
+      pthread_mutex_unlock(&n->call_lock);
+      copy_free(copy, len);
+      *refused = true;
+      return NUB_OK;
+    }
+    rc = send_hashed(n, h, len, err);
+  }
+  if (helped) host_helper_release(hh);
+  rc = recover(n, rc, err);
+  pthread_mutex_unlock(&n->call_lock);
+  if (rc) {
+    copy_free(copy, len);
+    return rc;
+  }
+  memcpy(out, h, NUB_HASH_SIZE);
+  pthread_rwlock_wrlock(&n->lock);
+  rc = record(n, h, copy, len);
+  pthread_rwlock_unlock(&n->lock);
+  if (rc) {
+    copy_free(copy, len);
+    return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
+  }
+  return NUB_OK;
+}
+
+int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
+  const size_t room = n->b->in_cap - sizeof(nub_request_header);
+  const size_t frame = sizeof(nub_republish_header) + sizeof(nub_republish_record);
+  if (!wire && len) return host_fail(err, NUB_ERR_ARG, "put_cap: no bytes");
+  if (len > room)
+    return host_fail(err, NUB_ERR_TOO_LARGE, "request of %zu bytes exceeds the %zu-byte buffer",
+                     len, room);
+  if (len >= HASHED_PUT_BYTES && len <= room - frame) {
+    bool refused = false;
+    int rc = put_hashed(n, wire, len, out, &refused, err);
+    if (!refused) return rc;
+  }
+  return put_by_guest(n, wire, len, out, err);
 }
 
 /* ---- lanes ---- */
