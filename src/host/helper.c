@@ -49,7 +49,6 @@ bool host_helper_claim(host_helper *h) {
 }
 
 void host_helper_release(host_helper *h) {
-  host_helper_wait(h);
   pthread_mutex_lock(&h->mx);
   h->claimed = false;
   pthread_mutex_unlock(&h->mx);

@@ -82,8 +82,10 @@ int host_lane_take(nub_lane_slot *s, uint32_t lane, nub_invocation_result *r, ch
 ** claim starts it at first use and fails while another put holds it (or
 ** it cannot start: the put works alone); post queues fn(arg) for it
 ** (at most HOST_HELPER_JOBS outstanding), wait returns once every posted
-** job has run, release waits and hands it back; stop joins it
-** (nub_close).  for_hash: nub_cap_hash_with's helper on it. */
+** job has run, release hands it back (a job posted last may still run:
+** the next claimer waits for it before it touches what the job writes);
+** stop runs what is queued and joins it (nub_close).  for_hash:
+** nub_cap_hash_with's helper on it. */
 #define HOST_HELPER_JOBS 2u
 typedef struct host_helper_job { void (*fn)(void *); void *arg; } host_helper_job;
 typedef struct host_helper {

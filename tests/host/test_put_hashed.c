@@ -11,6 +11,7 @@
 */
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -235,6 +236,62 @@ static void a_full_heap_refuses_a_hashed_put_with_nomem(void **state) {
   nub_close(n);
 }
 
+/* The helper prepares a populated record of the last put's size for the
+** next: a smaller put takes it cut to size, a larger one frees it and
+** maps its own.  Every record must come back whole, before and after the
+** guest is replaced (re-publication reads every record). */
+static void records_of_changing_sizes_come_back_whole(void **state) {
+  static const size_t pages[] = {256, 75, 512, 512, 100, 1, 300};
+  enum { COUNT = sizeof pages / sizeof pages[0] };
+  (void)state;
+  nub_options o = options();
+  nub *n = ht_open(&o);
+  uint8_t *wires[COUNT];
+  size_t lens[COUNT], got;
+  nub_hash hashes[COUNT];
+  nub_error err;
+  for (int round = 0; round < 2; round++) {
+    for (size_t i = 0; round == 0 && i < COUNT; i++) {
+      size_t size = pages[i] * PAGE;
+      uint8_t *bytes = malloc(size);
+      for (size_t k = 0; k < size; k++) bytes[k] = byte_at((uint32_t)i + 40, k, i % 2);
+      assert_int_equal(nub_cap_encode_data_alloc(size, bytes, size, &wires[i], &lens[i], NULL), CAP_OK);
+      free(bytes);
+      if (nub_put_cap(n, wires[i], lens[i], hashes[i], &err)) fail_msg("put %zu: %s", i, err.msg);
+    }
+    for (size_t i = 0; i < COUNT; i++) {
+      uint8_t *back = malloc(lens[i]);
+      nub_hash want;
+      assert_int_equal(nub_cap_hash_wire(wires[i], wires[i] + lens[i], want, NULL), CAP_OK);
+      assert_memory_equal(hashes[i], want, NUB_HASH_SIZE);
+      assert_int_equal(nub_lookup(n, want, back, lens[i], &got, &err), NUB_OK);
+      assert_int_equal(got, lens[i]);
+      assert_memory_equal(back, wires[i], lens[i]);
+      free(back);
+    }
+    if (round == 0 && o.backend == NUB_BACKEND_PROC) {   /* replace the guest */
+      struct nub_sandbox_report r;
+      uint64_t v;
+      assert_int_equal(nub_sandbox_report(n, &r, NULL), NUB_OK);
+      assert_int_equal(kill(r.guest_pid, SIGKILL), 0);
+      assert_int_equal(nub_smoke(n, &v, &err), NUB_ERR_GUEST_DIED);
+      assert_non_null(strstr(err.msg, "guest restarted with 7 caps re-published"));
+    }
+  }
+  /* the guest's directory holds them too: a raw put finds each stored */
+  for (size_t i = 0; i < COUNT; i++) {
+    uint8_t reply[64];
+    assert_int_equal(nub_call_raw(n, NUB_FN_PUT_CAP, wires[i], lens[i], reply, sizeof reply, &got,
+                                  &err), NUB_OK);
+    assert_memory_equal(reply, hashes[i], NUB_HASH_SIZE);
+    free(wires[i]);
+  }
+  struct nub_kernel_stats ks;
+  assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+  assert_int_equal(ks.caps_total, COUNT);
+  nub_close(n);
+}
+
 /* Threads putting caps of 300 KiB on two handles, four on the first: the
 ** helper serves one put at a time, the others work alone; every cap is
 ** recorded once under nub_cap_hash's hash and comes back whole. */
@@ -297,6 +354,7 @@ int main(void) {
     cmocka_unit_test(a_large_cap_comes_back_byte_identical_under_the_hosts_hash),
     cmocka_unit_test(a_malformed_hashed_frame_is_refused_naming_the_offset),
     cmocka_unit_test(a_full_heap_refuses_a_hashed_put_with_nomem),
+    cmocka_unit_test(records_of_changing_sizes_come_back_whole),
     cmocka_unit_test(many_threads_and_handles_put_at_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
