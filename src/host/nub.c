@@ -784,6 +784,7 @@ static int put_hashed(nub *n, const uint8_t *wire, size_t len, nub_hash out, boo
     if (helped) host_helper_post(hh, run_span, &hi);
     run_span(&(span_job){dst, copy, helped ? half : len, false});
     int hrc = nub_cap_hash_with(&v, helped ? &ch : NULL, h, &ce);
+    if (helped) host_helper_wait(hh);   /* its copy, when the hash gave it no half */
     if (helped && !hrc && len <= SPARE_RECORD_BYTES) {
       n->spare_want = (len + 4095) & ~(size_t)4095;  /* while the guest stores this one */
       host_helper_post(hh, make_spare, n);
