@@ -27,7 +27,10 @@
 **    that finds every lane busy sleeps until one is free.
 **  - every other call (put_cap, evict, stats, nub_invoke_logged, ...)
 **    goes through the one request buffer: such calls run one at a time,
-**    alongside the invocations on lanes.
+**    alongside the invocations on lanes.  nub_put_cap copies and hashes
+**    a cap of 256 KiB or more with one helper thread of the handle
+**    (started at the first, signals blocked, joined by nub_close); two
+**    such puts at once on one handle: one has it, the other works alone.
 **  - nub_lookup never waits for either (also not while a call is
 **    replacing a dead guest).
 ** A guest that dies or hangs fails every call in flight, on every lane,

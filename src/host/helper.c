@@ -8,6 +8,7 @@
 ** cap has no thread.  One put holds it at a time: another put that finds
 ** it claimed does all its work on its own thread.
 */
+#include <signal.h>
 #include <string.h>
 
 #include "host.h"
@@ -41,7 +42,13 @@ bool host_helper_claim(host_helper *h) {
   bool ok = false;
   pthread_mutex_lock(&h->mx);
   if (!h->claimed && !h->stop) {
-    if (!h->started) h->started = !pthread_create(&h->thread, NULL, helper_main, h);
+    if (!h->started) {          /* the caller's signals are not for this thread */
+      sigset_t all, old;
+      sigfillset(&all);
+      pthread_sigmask(SIG_SETMASK, &all, &old);
+      h->started = !pthread_create(&h->thread, NULL, helper_main, h);
+      pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     h->claimed = ok = h->started;
   }
   pthread_mutex_unlock(&h->mx);
