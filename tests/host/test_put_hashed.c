@@ -297,6 +297,39 @@ static void records_of_changing_sizes_come_back_whole(void **state) {
   nub_close(n);
 }
 
+/* A cap that fits the request buffer but not with the 48 bytes of a
+** record frame goes by PUT_CAP (the guest hashes it) and still publishes:
+** 1009 pages are a 4 136 913-byte wire, 31 bytes short of the room of a
+** 1010-page buffer. */
+static void a_cap_too_large_for_a_record_frame_goes_by_put_cap(void **state) {
+  (void)state;
+  nub_options o = options();
+  o.io_size = 1010u * PAGE;                /* a whole number of pages: the same on both */
+  nub *n = ht_open(&o);
+  const size_t room = o.io_size - sizeof(nub_request_header), size = 1009u * PAGE;
+  const size_t frame = sizeof(nub_republish_header) + sizeof(nub_republish_record);
+  uint8_t *bytes = malloc(size), *wire, *back;
+  size_t len, got;
+  nub_hash h, expect;
+  nub_error err;
+  struct nub_kernel_stats ks;
+  for (size_t i = 0; i < size; i++) bytes[i] = byte_at(77, i, false);
+  assert_int_equal(nub_cap_encode_data_alloc(size, bytes, size, &wire, &len, NULL), CAP_OK);
+  assert_true(len <= room && len > room - frame);
+  assert_int_equal(nub_cap_hash_wire(wire, wire + len, expect, NULL), CAP_OK);
+  if (nub_put_cap(n, wire, len, h, &err)) fail_msg("put of %zu bytes: %s", len, err.msg);
+  assert_memory_equal(h, expect, NUB_HASH_SIZE);
+  back = malloc(len);
+  assert_int_equal(nub_lookup(n, h, back, len, &got, &err), NUB_OK);
+  assert_memory_equal(back, wire, len);
+  assert_int_equal(nub_kernel_stats(n, &ks, NULL), NUB_OK);
+  assert_int_equal(ks.caps_total, 1);
+  free(back);
+  free(wire);
+  free(bytes);
+  nub_close(n);
+}
+
 /* Threads putting caps of 300 KiB on two handles, four on the first: the
 ** helper serves one put at a time, the others work alone; every cap is
 ** recorded once under nub_cap_hash's hash and comes back whole. */
@@ -359,6 +392,7 @@ int main(void) {
     cmocka_unit_test(a_large_cap_comes_back_byte_identical_under_the_hosts_hash),
     cmocka_unit_test(a_malformed_hashed_frame_is_refused_naming_the_offset),
     cmocka_unit_test(a_full_heap_refuses_a_hashed_put_with_nomem),
+    cmocka_unit_test(a_cap_too_large_for_a_record_frame_goes_by_put_cap),
     cmocka_unit_test(records_of_changing_sizes_come_back_whole),
     cmocka_unit_test(many_threads_and_handles_put_at_once),
   };
