@@ -645,8 +645,8 @@ fail:
 /* From HELPED_PUT_BYTES on the handle's helper thread (helper.c) does
 ** half of the host's work: populating and filling half of the record,
 ** copying half of it into the request buffer, hashing half of the pages.
-** Below it the hand-offs cost about what they save (64 KiB: 197 against
-** 240 us median with the helper at load ~7). */
+** Below it the hand-offs cost more than they save (64 KiB caps over proc,
+** load ~7: median 240 us with the helper, 197 us without). */
 #define HELPED_PUT_BYTES (256u << 10)
 
 /* Up to SPARE_RECORD_BYTES the helper populates a spare record of the
