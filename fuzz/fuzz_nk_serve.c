@@ -187,7 +187,10 @@ static void op_raw(reader *r) {
   } else if (fn == NUB_FN_PUT_CAP) {
     put(payload, len);
   } else {
-    serve(fn, payload, len, &reply, &n);
+    uint32_t status = serve(fn, payload, len, &reply, &n);
+    if (trace)
+      fprintf(stderr, "  fn %u, %zu-byte payload: status %u, %.*s\n", fn, len, status,
+              status == NUB_RPC_OK ? 0 : (int)n, (const char *)reply);
   }
 }
 

@@ -136,6 +136,30 @@ SEEDS = {
 }
 
 
+def data_wire(pages, fill):
+    """A Data cap of `pages` dense pages: selector 2, size, pages offset 12,
+    then (index u32, 4096 bytes) per page."""
+    w = bytes([2]) + u(8, pages * 4096) + u(4, 12)
+    for i in range(pages):
+        w += u(4, i) + bytes([fill + i]) * 4096
+    return w
+
+
+def hashed(wire, tail=b"", count=1, h=0):
+    """A REPUBLISH frame of one record, as nub_put_cap sends a cap of a page
+    or more: the guest stores it under the given hash without hashing."""
+    return struct.pack("<II", count, 0) + bytes([h]) + bytes(range(31)) + u(8, len(wire)) + \
+        wire + tail
+
+
+# nub_put_cap's path for caps of a page or more (fn 8, one record): stored,
+# stored again (found: nothing new), a record with bytes after it, a count
+# the payload cannot hold, a record whose wire is one byte short.
+SEEDS["hashed_puts"] = bytes([0]) + raw(8, hashed(data_wire(2, 0x41))) + \
+    raw(8, hashed(data_wire(2, 0x41))) + raw(8, hashed(data_wire(1, 0x61), b"\x00" * 3, h=1)) + \
+    raw(8, hashed(data_wire(1, 0x71), count=2, h=2)) + raw(8, hashed(data_wire(1, 0x72), h=3)[:-1])
+
+
 def wire_vector(name):
     with open(os.path.join("fuzz/corpus/fuzz_cap_wire", name), "rb") as f:
         return f.read()
