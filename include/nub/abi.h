@@ -191,9 +191,9 @@ struct nub_kernel_stats {
   uint64_t jit_cache_hits;
   uint64_t jit_evictions;       /* compiled programs dropped: by EVICT_JIT_ALL
                                    or to stay within the memory budget */
-  uint64_t caps_published;      /* PUT_CAP calls that added a new cap */
+  uint64_t caps_published;      /* caps new to the directory (PUT_CAP, REPUBLISH) */
   uint64_t caps_total;          /* caps in the directory */
-  uint64_t put_cap_failures;
+  uint64_t put_cap_failures;    /* caps refused (PUT_CAP, a REPUBLISH record) */
   uint64_t kernel_errors;       /* invocations ending in NUB_EXIT_KERNEL_ERROR */
   uint64_t jit_cache_bytes;     /* memory the cached programs hold now */
   uint64_t jit_cache_entries;   /* programs in the cache now */
