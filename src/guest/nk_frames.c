@@ -552,20 +552,24 @@ static uint32_t frames_get(nk_kernel *k, nk_lane *lane) {
   return 0;
 }
 
+nub_pvm_vm *nk_frames_root_vm(nk_kernel *k, nk_lane *lane) {
+  return frames_get(k, lane) ? NULL : &lane->frames->stack[0].vm;
+}
+
 /* The root frame runs c under its caller's pin; every frame above holds
 ** one of its own. */
-uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
+uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *image,
                        uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r) {
   uint32_t e;
   nk_inst *root;
-  loop L = {k, lane, NULL, r, false};
-  if ((e = frames_get(k, lane))) return e;
-  struct nk_frames *F = L.F = lane->frames;
+  loop L = {k, lane, lane->frames, r, false};
+  struct nk_frames *F = L.F;
+  nk_frame *f0 = &F->stack[0];   /* its vm set up by the caller (nk_frames_root_vm) */
   F->held = 0;                 /* the root's struct first: it always fits */
   F->memories = 1;
   F->depth = F->active = 0;
-  F->gas = vm->gas;
+  F->gas = f0->vm.gas;
   if ((e = inst_new(F, image, image_ordinal, inst->instance.image_hash,
                     inst->instance.image_hash_chain, inst, &root)))
     return e;
@@ -573,7 +577,10 @@ uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled 
   root->borrowed_mem = true;
   root->held += held;
   F->held += held;
-  F->stack[0] = (nk_frame){root, c, 0, false, *vm};
+  f0->inst = root;
+  f0->c = c;
+  f0->origin = 0;
+  f0->yielded = false;
   F->depth = 1;
   while (!L.done && !e) {
     nk_frame *f = &F->stack[F->active];
@@ -597,7 +604,6 @@ uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled 
     nk_compiled_unpin(k, f->c);
     inst_release(F, f->inst);
   }
-  *vm = F->stack[0].vm;
   inst_release(F, root);
   return e;
 }

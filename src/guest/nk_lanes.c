@@ -183,7 +183,9 @@ int nk_lane_invoke(nk_kernel *k, uint32_t n, const nub_invoke_packet *p,
   if (!L || !L->direct || n >= L->count || L->t[n].run != RUN_SERVE) return -1;
   nk_lane *lane = &L->t[n].lane;
   nk_invoke_on(k, lane, p, r);
-  memcpy(error, lane->last_error, NUB_KERNEL_ERROR_TEXT_MAX + 1);
+  size_t len = strnlen(lane->last_error, NUB_KERNEL_ERROR_TEXT_MAX);
+  memcpy(error, lane->last_error, len);   /* the text, not all 129 bytes */
+  error[len] = 0;
   return 0;
 }
 

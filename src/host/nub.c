@@ -35,6 +35,7 @@ struct nub {
   pthread_mutex_t call_lock;
   pthread_mutex_t lane_mx;
   pthread_cond_t lane_cv;    /* a lane came free, or the draining ended */
+  uint32_t lane_waiters;     /* threads in a wait on lane_cv: a release wakes only these */
   uint8_t lane_state[NUB_MAX_LANES];   /* LANE_* */
   uint32_t lane_limit;       /* lanes this handle may start */
   uint32_t inflight;         /* lanes posted to and waited on (LANE_BUSY) */
@@ -169,11 +170,17 @@ static bool recovering(const nub *n) { return __atomic_load_n(&n->epoch, __ATOMI
 ** killed, so every invocation still waiting on one of its lanes sees it
 ** die and returns; until they have, no lane is leased.  Started lanes are
 ** gone with it (a lane being started is its starter's to settle). */
+static void wait_lane_cv(nub *n) {
+  n->lane_waiters++;
+  pthread_cond_wait(&n->lane_cv, &n->lane_mx);
+  n->lane_waiters--;
+}
+
 static void drain_lanes(nub *n) {
   if (n->b->ops->kill) n->b->ops->kill(n->b);
   pthread_mutex_lock(&n->lane_mx);
   n->draining = true;
-  while (n->inflight) pthread_cond_wait(&n->lane_cv, &n->lane_mx);
+  while (n->inflight) wait_lane_cv(n);
   for (uint32_t i = 0; i < NUB_MAX_LANES; i++)
     if (n->lane_state[i] == LANE_IDLE) n->lane_state[i] = LANE_UNSTARTED;
   pthread_mutex_unlock(&n->lane_mx);
@@ -698,7 +705,7 @@ static int lease_lane(nub *n, uint32_t *lane, nub_error *err) {
       n->lane_state[unstarted] = LANE_IDLE;   /* taken on the next turn, unless draining */
       continue;
     }
-    pthread_cond_wait(&n->lane_cv, &n->lane_mx);
+    wait_lane_cv(n);
   }
 }
 
@@ -731,12 +738,12 @@ static int invoke_on_lane(nub *n, const nub_invoke_packet *p, nub_invocation_res
   }
   pthread_mutex_lock(&n->lane_mx);
   if (taken) {
-    memcpy(n->last_error, text, sizeof text);
+    memcpy(n->last_error, text, strlen(text) + 1);   /* the text, not all 129 bytes */
     n->last_error_lane = true;
   }
   n->lane_state[i] = taken ? LANE_IDLE : LANE_UNSTARTED;
   n->inflight--;
-  pthread_cond_broadcast(&n->lane_cv);
+  if (n->lane_waiters) pthread_cond_broadcast(&n->lane_cv);   /* under lane_mx, as the waits */
   pthread_mutex_unlock(&n->lane_mx);
   if (taken) return rc;
   pthread_mutex_lock(&n->call_lock);

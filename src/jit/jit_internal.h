@@ -72,14 +72,14 @@ static inline void jit_rank_fill(uint32_t *rank, const nub_pvm_blob *b) {
   uint32_t n = 0;
   for (uint64_t w = 0; w < jit_rank_count(b); w++) {
     rank[w] = n;
-    n += (uint32_t)__builtin_popcountll(pvm_mask_word(b, w));
+    n += pvm_popcount64(pvm_mask_word(b, w));
   }
 }
 
 /* pc must be a bitmask start. */
 static inline uint32_t jit_start_index(const uint32_t *rank, const nub_pvm_blob *b, uint32_t pc) {
   uint64_t below = (1ull << (pc & 63)) - 1;
-  return rank[pc >> 6] + (uint32_t)__builtin_popcountll(pvm_mask_word(b, pc >> 6) & below);
+  return rank[pc >> 6] + pvm_popcount64(pvm_mask_word(b, pc >> 6) & below);
 }
 
 /* Bytes of one out-of-gas stub (a call rel32). */
