@@ -183,9 +183,8 @@ int nk_lane_invoke(nk_kernel *k, uint32_t n, const nub_invoke_packet *p,
   if (!L || !L->direct || n >= L->count || L->t[n].run != RUN_SERVE) return -1;
   nk_lane *lane = &L->t[n].lane;
   nk_invoke_on(k, lane, p, r);
-  size_t len = strnlen(lane->last_error, NUB_KERNEL_ERROR_TEXT_MAX);
-  memcpy(error, lane->last_error, len);   /* the text, not all 129 bytes */
-  error[len] = 0;
+  error[0] = 0;                  /* no error (the usual case): no 129-byte copy */
+  if (lane->last_error[0]) memcpy(error, lane->last_error, NUB_KERNEL_ERROR_TEXT_MAX + 1);
   return 0;
 }
 

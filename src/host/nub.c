@@ -738,7 +738,8 @@ static int invoke_on_lane(nub *n, const nub_invoke_packet *p, nub_invocation_res
   }
   pthread_mutex_lock(&n->lane_mx);
   if (taken) {
-    memcpy(n->last_error, text, strlen(text) + 1);   /* the text, not all 129 bytes */
+    n->last_error[0] = 0;        /* no error (the usual case): no 129-byte copy */
+    if (text[0]) memcpy(n->last_error, text, sizeof text);
     n->last_error_lane = true;
   }
   n->lane_state[i] = taken ? LANE_IDLE : LANE_UNSTARTED;

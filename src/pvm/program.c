@@ -488,7 +488,7 @@ bool nub_pvm_program_next_block(const nub_pvm_program *p, uint32_t *cursor, uint
 ** block holding pc, L(pc)).  gp07 charges the instructions left in the
 ** block; a pc at no instruction runs as a trap.  Under jamv1 a pc that is
 ** not a valid instruction panics before any charge (deblob's v_loc). */
-int64_t nub_pvm_program_entry_cost(const nub_pvm_program *p, uint32_t pc) {
+static int64_t entry_cost(const nub_pvm_program *p, uint32_t pc) {
   const pvm_gas_rules *rules = pvm_gas_rules_of(p->profile);
   const nub_pvm_blob *b = &p->blob;
   if (p->unrunnable) return 0;
@@ -512,4 +512,14 @@ int64_t nub_pvm_program_entry_cost(const nub_pvm_program *p, uint32_t pc) {
     before += (uint64_t)pvm_popcount64(bits);
   }
   return (int64_t)k->cost - (int64_t)before;
+}
+
+int64_t nub_pvm_program_entry_cost(const nub_pvm_program *p, uint32_t pc) {
+  uint64_t *memo = (uint64_t *)&p->entry_memo;   /* a cache, not the program's state */
+  uint64_t m = __atomic_load_n(memo, __ATOMIC_RELAXED);
+  if (m && m >> 32 == pc) return (int64_t)(uint32_t)m - 1;
+  int64_t cost = entry_cost(p, pc);
+  if (cost >= 0 && cost < UINT32_MAX)
+    __atomic_store_n(memo, (uint64_t)pc << 32 | (uint64_t)(cost + 1), __ATOMIC_RELAXED);
+  return cost;
 }

@@ -469,6 +469,10 @@ struct nub_pvm_program {
   uint32_t insn_count;     /* instructions of the walk, synthetic traps included */
   uint32_t start_count;    /* bitmask starts in the code */
   bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
+  /* the last entry cost asked (atomic, one word: VMs on many threads
+  ** share a program): pc << 32 | (cost + 1), 0 = none.  A warm invoke
+  ** enters at the same pc every time; the lookup was ~100 instructions. */
+  uint64_t entry_memo;
   /* the interpreter's pre-decoded form, built on its first use
   ** (pvm_program_prepare_interp), never by a JIT-only load */
   pthread_mutex_t interp_lock;
