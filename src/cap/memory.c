@@ -184,9 +184,12 @@ int nub_cap_memory_build(nub_pvm_mem *mem, const nub_cap_view *image,
   nub_pvm_error perr;
   uint32_t next = 0;
   int rc;
-  if ((rc = check_views(mem, image, instance, err)) ||
-      (rc = resolve(image, instance, lookup, ud, &r, err)))
-    return rc;
+  if ((rc = check_views(mem, image, instance, err))) return rc;
+  if (!im->mapping_count && !(instance && instance->instance.overlay_count)) {
+    nub_pvm_mem_set_heap(mem, im->heap_top, im->heap_limit);   /* nothing to look up or place */
+    return CAP_OK;
+  }
+  if ((rc = resolve(image, instance, lookup, ud, &r, err))) return rc;
   /* read-write first, so that placing and clearing never need mprotect */
   for (uint32_t i = 0; i < im->mapping_count; i++) {
     nub_cap_mapping m;
