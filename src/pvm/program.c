@@ -488,7 +488,8 @@ bool nub_pvm_program_next_block(const nub_pvm_program *p, uint32_t *cursor, uint
 ** block holding pc, L(pc)).  gp07 charges the instructions left in the
 ** block; a pc at no instruction runs as a trap.  Under jamv1 a pc that is
 ** not a valid instruction panics before any charge (deblob's v_loc). */
-static int64_t entry_cost(const nub_pvm_program *p, uint32_t pc) {
+/* Kept out of line: the memo's hit path then needs no register saves. */
+__attribute__((noinline)) static int64_t entry_cost(const nub_pvm_program *p, uint32_t pc) {
   const pvm_gas_rules *rules = pvm_gas_rules_of(p->profile);
   const nub_pvm_blob *b = &p->blob;
   if (p->unrunnable) return 0;
