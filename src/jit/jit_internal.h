@@ -106,6 +106,10 @@ struct nub_jit_code {
   uint32_t off_oog_stubs;  /* the out-of-gas stub of block k ends at
                               off_oog_stubs + JIT_OOG_STUB (k + 1) */
   bool ro_store_faults;     /* the profile's rule for the fault handler */
+  /* the last entry (atomic, one word: VMs on many threads share code):
+  ** pc << 32 | (body offset + 1), 0 = none.  A warm invoke enters at the
+  ** same pc every time; the rank and bitmask count was ~40 instructions. */
+  uint64_t entry_memo;
   jit_enter_fn enter;
   nub_jit_stats stats;
 };
