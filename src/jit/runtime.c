@@ -188,8 +188,7 @@ static nub_pvm_status stop(nub_pvm_vm *vm, nub_pvm_status status, nub_pvm_resume
 ** code reports the pc, the rest comes from the program. */
 static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kind) {
   const nub_pvm_program *prog = vm->prog;
-  memcpy(vm->regs, st->regs, sizeof vm->regs);
-  vm->gas = st->gas;
+  vm->gas = st->gas;                      /* the exit wrote the registers in place */
   vm->pc = st->exit_pc;
   switch ((nub_pvm_status)kind) {
   case PVM_OOG: {                         /* a block head: refund its charge */
@@ -235,7 +234,7 @@ nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   /* vm_init installed the handler; a thread without its own signal stack
   ** still handles faults, on its normal stack */
   if (!tls_prepared) (void)nub_jit_thread_prepare(NULL);
-  memcpy(st->regs, vm->regs, sizeof st->regs);
+  st->regs = vm->regs;
   st->mem = vm->mem;
   st->mem_base = vm->mem->base;
   jit_thread saved = tls_run;
