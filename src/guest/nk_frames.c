@@ -158,7 +158,7 @@ static void inst_release(struct nk_frames *F, nk_inst *i) {
         x->slots[s].inst->next = i;
         i = x->slots[s].inst;
       }
-    memset(x->slots, 0, x->slots_hi * sizeof x->slots[0]);
+    if (x->slots_hi) memset(x->slots, 0, x->slots_hi * sizeof x->slots[0]);
     if (x->mem) {
       F->memories--;
       if (!x->borrowed_mem) {

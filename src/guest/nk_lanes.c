@@ -76,7 +76,7 @@ static void serve_one(nk_lane_thread *t) {
   nub_invocation_result r;
   memcpy(&p, &s->packet, sizeof p);             /* the host's: read once */
   nk_invoke_on(t->k, &t->lane, &p, &r);
-  size_t n = strnlen(t->lane.last_error, sizeof s->error);
+  size_t n = t->lane.last_error[0] ? strnlen(t->lane.last_error, sizeof s->error) : 0;
   memcpy(&s->result, &r, sizeof r);
   memcpy(s->error, t->lane.last_error, n);
   s->error_len = (uint32_t)n;
