@@ -281,7 +281,32 @@ typedef struct loop {
   struct nk_frames *F;
   nub_invocation_result *r;
   bool done;
+  /* the root Instance, made by root_made */
+  const nub_cap_view *root_image, *root_published;
+  uint32_t root_ordinal;
+  uint64_t root_held;          /* budget bytes of the root's memory */
 } loop;
+
+/* The root frame's Instance, made now if it is not yet: first, as if
+** nothing else held any of the budget (its struct always fits), its
+** memory's bytes then counted in it. */
+static uint32_t root_made(loop *L) {
+  struct nk_frames *F = L->F;
+  const nub_cap_view *inst = L->root_published;
+  nk_inst *root;
+  uint32_t e;
+  if (F->stack[0].inst) return 0;
+  F->held -= L->root_held;
+  e = inst_new(F, L->root_image, L->root_ordinal, inst->instance.image_hash,
+               inst->instance.image_hash_chain, inst, &root);
+  F->held += L->root_held;
+  if (e) return e;
+  root->mem = L->lane->mem;
+  root->borrowed_mem = true;
+  root->held += L->root_held;
+  F->stack[0].inst = root;
+  return 0;
+}
 
 /* End the invocation with the active frame's exit. */
 static uint32_t finish(loop *L, uint32_t reason, uint32_t arg) {
@@ -533,6 +558,8 @@ static bool kernel_op(uint64_t id) {
 static uint32_t serve(loop *L, nk_frame *f, uint32_t id) {
   /* HOST_CALL checks its whole charge itself, once it knows the callee */
   uint64_t cost = NK_GAS_KERNEL_CALL + (id == NK_OP_CALL_RESUME ? NK_GAS_CALL_FRAME : 0);
+  uint32_t e;
+  if ((e = root_made(L))) return e;
   if (id != NK_OP_HOST_CALL && !pay(L, cost)) return 0;
   switch (id) {
   case NK_OP_REPLY: return frame_return(L, f, PVM_HOST, NK_OP_REPLY);
@@ -557,27 +584,25 @@ nub_pvm_vm *nk_frames_root_vm(nk_kernel *k, nk_lane *lane) {
 }
 
 /* The root frame runs c under its caller's pin; every frame above holds
-** one of its own. */
+** one of its own.  Its Instance is made when it first asks the kernel
+** for something: a program that runs and halts (or only makes host
+** calls) never needs one, and making and releasing it was ~115 of a warm
+** invoke's ~1 100 instructions (callgrind).  Only one with a root CNode
+** gets it at once: the CNode must be found before the program runs. */
 uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *image,
                        uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r) {
-  uint32_t e;
-  nk_inst *root;
-  loop L = {k, lane, lane->frames, r, false};
+  uint32_t e = 0;
+  loop L = {k, lane, lane->frames, r, false, image, inst, image_ordinal, held};
   struct nk_frames *F = L.F;
   nk_frame *f0 = &F->stack[0];   /* its vm set up by the caller (nk_frames_root_vm) */
-  F->held = 0;                 /* the root's struct first: it always fits */
+  F->held = held;
   F->memories = 1;
   F->depth = F->active = 0;
   F->gas = f0->vm.gas;
-  if ((e = inst_new(F, image, image_ordinal, inst->instance.image_hash,
-                    inst->instance.image_hash_chain, inst, &root)))
+  f0->inst = NULL;
+  if (memcmp(inst->instance.root_cnode, zero_hash, CAP_HASH_SIZE) && (e = root_made(&L)))
     return e;
-  root->mem = lane->mem;
-  root->borrowed_mem = true;
-  root->held += held;
-  F->held += held;
-  f0->inst = root;
   f0->c = c;
   f0->origin = 0;
   f0->yielded = false;
@@ -590,7 +615,7 @@ uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_ca
     if (st == PVM_HOST && kernel_op(f->vm.exit_arg) &&
         !(f->vm.exit_arg == NK_OP_REPLY && F->active == 0))
       e = serve(&L, f, (uint32_t)f->vm.exit_arg);
-    else if (st == PVM_HOST && host && host(host_ud, &f->vm, f->inst->mem))
+    else if (st == PVM_HOST && host && host(host_ud, &f->vm, f->inst ? f->inst->mem : lane->mem))
       continue;                  /* answered in the kernel: the frame resumes */
     else if (st == PVM_HALT)
       e = frame_return(&L, f, PVM_HALT, 0);
@@ -604,6 +629,6 @@ uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_ca
     nk_compiled_unpin(k, f->c);
     inst_release(F, f->inst);
   }
-  inst_release(F, root);
+  if (f0->inst) inst_release(F, f0->inst);
   return e;
 }
