@@ -617,8 +617,8 @@ uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_ca
       e = serve(&L, f, (uint32_t)f->vm.exit_arg);
     else if (st == PVM_HOST && host && host(host_ud, &f->vm, f->inst ? f->inst->mem : lane->mem))
       continue;                  /* answered in the kernel: the frame resumes */
-    else if (st == PVM_HALT)
-      e = frame_return(&L, f, PVM_HALT, 0);
+    else if (st == PVM_HALT)         /* the root alone: the end (frame_return's first case) */
+      e = F->depth == 1 ? finish(&L, PVM_HALT, 0) : frame_return(&L, f, PVM_HALT, 0);
     else
       e = finish(&L, st, st == PVM_FAULT || st == PVM_HOST ? (uint32_t)f->vm.exit_arg : 0);
   }

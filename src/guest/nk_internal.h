@@ -55,6 +55,7 @@ typedef struct nk_warm {
   nub_cap_endpoint ep;
   uint64_t pages;               /* nk_mapping_bytes of the Image */
   uint64_t runs;                /* nub_cap_memory_runs of Image + Instance */
+  bool bare;                    /* no mappings, no overlays: the memory is its heap range */
   uint32_t ndata;               /* the first Data caps the memory found */
   uint8_t data_hash[NK_WARM_DATA][NUB_HASH_SIZE];
   const nub_cap_view *data[NK_WARM_DATA];

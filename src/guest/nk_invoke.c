@@ -516,7 +516,9 @@ __attribute__((always_inline)) static inline int run(nk_kernel *k, nk_lane *lane
     return 0;
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
-  if (nub_cap_memory_build(lane->mem, image, inst, lookup_warm, lane, &cerr)) {
+  if (w->bare)   /* what nub_cap_memory_build does for it, on the memory just reset */
+    nub_pvm_mem_set_heap(lane->mem, im->heap_top, im->heap_limit);
+  else if (nub_cap_memory_build(lane->mem, image, inst, lookup_warm, lane, &cerr)) {
     nk_note(lane, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
@@ -572,6 +574,7 @@ static uint32_t resolve(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p)
     nk_note(lane, "memory: %s", cerr.msg);
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
+  w->bare = !image->image.mapping_count && !inst->instance.overlay_count;
   memcpy(w->instance_hash, p->instance_hash, NUB_HASH_SIZE);
   w->endpoint_idx = p->endpoint_idx;
   w->inst = inst;

@@ -192,6 +192,59 @@ static void uses_without_the_lock_count_in_the_lru_order(void **state) {
   assert_int_equal(k->stats.jit_compiles, 3);
 }
 
+/* The spec's cap published; its hash in out. */
+static void put_spec(fixture *f, const nub_cap_spec *spec, uint8_t out[CAP_HASH_SIZE]) {
+  uint8_t *wire;
+  size_t len;
+  nub_cap_error cerr;
+  if (nub_cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
+  if (nub_cap_hash_wire(wire, wire + len, out, &cerr)) fail_msg("hash: %s", cerr.msg);
+  put_cap(f, wire, len);
+  free(wire);
+}
+
+/* An Image without mappings (its memory is only its heap range: the warm
+** entry sets the range without the memory build) and an Instance
+** without overlays: r7 = sbrk(r8) from the Image's heap top, on a fresh
+** heap every invoke; past the heap limit sbrk returns 0. */
+static void a_bare_memory_is_its_heap_range_on_every_invoke(void **state) {
+  fixture *f = *state;
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *code, image_hash[CAP_HASH_SIZE], inst_hash[CAP_HASH_SIZE];
+  size_t code_len;
+  nub_pvm_builder_insn(b, PVM_OP_SBRK, 8, 0, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  assert_int_equal(nub_pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
+  nub_pvm_builder_free(b);
+  nub_cap_endpoint ep = {0};
+  nub_cap_spec image = {.kind = CAP_IMAGE}, inst = {.kind = CAP_INSTANCE};
+  image.image.profile = PVM_PROFILE_GP07;
+  image.image.heap_top = 0x10000;
+  image.image.heap_limit = 0x20000;
+  image.image.code = code;
+  image.image.code_len = code_len;
+  image.image.endpoints = &ep;
+  image.image.endpoint_count = 1;
+  put_spec(f, &image, image_hash);
+  nub_cap_instance_fresh(image_hash, &inst.instance);
+  put_spec(f, &inst, inst_hash);
+  static const struct { uint64_t size, top; } cases[] = {
+    {0x1000, 0x10000}, {0x1000, 0x10000}, {0x10000, 0x10000}, {0x10001, 0}, {0, 0x10000},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    nub_invoke_packet pk = {.initial_gas = 1000, .args = {0, cases[i].size}};
+    nub_invocation_result r;
+    memcpy(pk.instance_hash, inst_hash, NUB_HASH_SIZE);
+    nk_invoke_on(f->k, &f->k->primary, &pk, &r);
+    if (r.exit_reason != NUB_EXIT_HALT || r.return_value != cases[i].top)
+      fail_msg("case %zu: exit %u value 0x%llx, expected 0x%llx (%s)", i, r.exit_reason,
+               (unsigned long long)r.return_value, (unsigned long long)cases[i].top,
+               f->k->primary.last_error);
+  }
+  assert_true(f->k->primary.warm.bare);
+  free(code);
+}
+
 typedef struct worker {
   fixture *f;
   nk_lane *lane;
@@ -246,6 +299,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(a_pinned_program_outlives_an_evict, setup, teardown),
     cmocka_unit_test_setup_teardown(uses_without_the_lock_count_in_the_lru_order, setup, teardown),
     cmocka_unit_test_setup_teardown(lanes_pin_while_another_thread_evicts, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_bare_memory_is_its_heap_range_on_every_invoke, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
