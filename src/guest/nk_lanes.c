@@ -78,7 +78,7 @@ static void serve_one(nk_lane_thread *t) {
   nk_invoke_on(t->k, &t->lane, &p, &r);
   size_t n = t->lane.last_error[0] ? strnlen(t->lane.last_error, sizeof s->error) : 0;
   memcpy(&s->result, &r, sizeof r);
-  memcpy(s->error, t->lane.last_error, n);
+  if (n) memcpy(s->error, t->lane.last_error, n);
   s->error_len = (uint32_t)n;
   nk_store(&s->status, NUB_LANE_DONE);
   uint32_t old = __atomic_exchange_n(&s->owner, t->tid, __ATOMIC_ACQ_REL);
