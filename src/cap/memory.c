@@ -176,17 +176,18 @@ int nub_cap_memory_runs(const nub_cap_view *image, const nub_cap_view *instance,
   return rc;
 }
 
-int nub_cap_memory_build(nub_pvm_mem *mem, const nub_cap_view *image,
-                     const nub_cap_view *instance, nub_cap_lookup_fn lookup, void *ud,
-                     nub_cap_error *err) {
+/* The mappings and overlays of a memory that has some (out of line: the
+** bare case then needs no register saves nor this frame's arrays). */
+__attribute__((noinline)) static int build_placed(nub_pvm_mem *mem, const nub_cap_view *image,
+                                                  const nub_cap_view *instance,
+                                                  nub_cap_lookup_fn lookup, void *ud,
+                                                  nub_cap_error *err) {
   const nub_cap_image_view *im = &image->image;
   resolved r;
   nub_pvm_error perr;
   uint32_t next = 0;
   int rc;
-  if ((rc = check_views(mem, image, instance, err)) ||
-      (rc = resolve(image, instance, lookup, ud, &r, err)))
-    return rc;
+  if ((rc = resolve(image, instance, lookup, ud, &r, err))) return rc;
   /* read-write first, so that placing and clearing never need mprotect */
   for (uint32_t i = 0; i < im->mapping_count; i++) {
     nub_cap_mapping m;
@@ -205,4 +206,17 @@ int nub_cap_memory_build(nub_pvm_mem *mem, const nub_cap_view *image,
       return mem_error(err, mapping_off(image, i), "mapping", i, &perr);
   }
   return CAP_OK;
+}
+
+int nub_cap_memory_build(nub_pvm_mem *mem, const nub_cap_view *image,
+                     const nub_cap_view *instance, nub_cap_lookup_fn lookup, void *ud,
+                     nub_cap_error *err) {
+  int rc;
+  if ((rc = check_views(mem, image, instance, err))) return rc;
+  const nub_cap_image_view *im = &image->image;
+  if (!im->mapping_count && !(instance && instance->instance.overlay_count)) {
+    nub_pvm_mem_set_heap(mem, im->heap_top, im->heap_limit);   /* nothing to look up or place */
+    return CAP_OK;
+  }
+  return build_placed(mem, image, instance, lookup, ud, err);
 }

@@ -158,7 +158,7 @@ static void inst_release(struct nk_frames *F, nk_inst *i) {
         x->slots[s].inst->next = i;
         i = x->slots[s].inst;
       }
-    memset(x->slots, 0, x->slots_hi * sizeof x->slots[0]);
+    if (x->slots_hi) memset(x->slots, 0, x->slots_hi * sizeof x->slots[0]);
     if (x->mem) {
       F->memories--;
       if (!x->borrowed_mem) {
@@ -281,7 +281,32 @@ typedef struct loop {
   struct nk_frames *F;
   nub_invocation_result *r;
   bool done;
+  /* the root Instance, made by root_made */
+  const nub_cap_view *root_image, *root_published;
+  uint32_t root_ordinal;
+  uint64_t root_held;          /* budget bytes of the root's memory */
 } loop;
+
+/* The root frame's Instance, made now if it is not yet: first, as if
+** nothing else held any of the budget (its struct always fits), its
+** memory's bytes then counted in it. */
+static uint32_t root_made(loop *L) {
+  struct nk_frames *F = L->F;
+  const nub_cap_view *inst = L->root_published;
+  nk_inst *root;
+  uint32_t e;
+  if (F->stack[0].inst) return 0;
+  F->held -= L->root_held;
+  e = inst_new(F, L->root_image, L->root_ordinal, inst->instance.image_hash,
+               inst->instance.image_hash_chain, inst, &root);
+  F->held += L->root_held;
+  if (e) return e;
+  root->mem = L->lane->mem;
+  root->borrowed_mem = true;
+  root->held += L->root_held;
+  F->stack[0].inst = root;
+  return 0;
+}
 
 /* End the invocation with the active frame's exit. */
 static uint32_t finish(loop *L, uint32_t reason, uint32_t arg) {
@@ -533,6 +558,8 @@ static bool kernel_op(uint64_t id) {
 static uint32_t serve(loop *L, nk_frame *f, uint32_t id) {
   /* HOST_CALL checks its whole charge itself, once it knows the callee */
   uint64_t cost = NK_GAS_KERNEL_CALL + (id == NK_OP_CALL_RESUME ? NK_GAS_CALL_FRAME : 0);
+  uint32_t e;
+  if ((e = root_made(L))) return e;
   if (id != NK_OP_HOST_CALL && !pay(L, cost)) return 0;
   switch (id) {
   case NK_OP_REPLY: return frame_return(L, f, PVM_HOST, NK_OP_REPLY);
@@ -552,28 +579,33 @@ static uint32_t frames_get(nk_kernel *k, nk_lane *lane) {
   return 0;
 }
 
+nub_pvm_vm *nk_frames_root_vm(nk_kernel *k, nk_lane *lane) {
+  return frames_get(k, lane) ? NULL : &lane->frames->stack[0].vm;
+}
+
 /* The root frame runs c under its caller's pin; every frame above holds
-** one of its own. */
-uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
+** one of its own.  Its Instance is made when it first asks the kernel
+** for something: a program that runs and halts (or only makes host
+** calls) never needs one, and making and releasing it was ~115 of a warm
+** invoke's ~1 100 instructions (callgrind).  Only one with a root CNode
+** gets it at once: the CNode must be found before the program runs. */
+uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *image,
                        uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r) {
-  uint32_t e;
-  nk_inst *root;
-  loop L = {k, lane, NULL, r, false};
-  if ((e = frames_get(k, lane))) return e;
-  struct nk_frames *F = L.F = lane->frames;
-  F->held = 0;                 /* the root's struct first: it always fits */
+  uint32_t e = 0;
+  loop L = {k, lane, lane->frames, r, false, image, inst, image_ordinal, held};
+  struct nk_frames *F = L.F;
+  nk_frame *f0 = &F->stack[0];   /* its vm set up by the caller (nk_frames_root_vm) */
+  F->held = held;
   F->memories = 1;
   F->depth = F->active = 0;
-  F->gas = vm->gas;
-  if ((e = inst_new(F, image, image_ordinal, inst->instance.image_hash,
-                    inst->instance.image_hash_chain, inst, &root)))
+  F->gas = f0->vm.gas;
+  f0->inst = NULL;
+  if (memcmp(inst->instance.root_cnode, zero_hash, CAP_HASH_SIZE) && (e = root_made(&L)))
     return e;
-  root->mem = lane->mem;
-  root->borrowed_mem = true;
-  root->held += held;
-  F->held += held;
-  F->stack[0] = (nk_frame){root, c, 0, false, *vm};
+  f0->c = c;
+  f0->origin = 0;
+  f0->yielded = false;
   F->depth = 1;
   while (!L.done && !e) {
     nk_frame *f = &F->stack[F->active];
@@ -583,10 +615,10 @@ uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled 
     if (st == PVM_HOST && kernel_op(f->vm.exit_arg) &&
         !(f->vm.exit_arg == NK_OP_REPLY && F->active == 0))
       e = serve(&L, f, (uint32_t)f->vm.exit_arg);
-    else if (st == PVM_HOST && host && host(host_ud, &f->vm, f->inst->mem))
+    else if (st == PVM_HOST && host && host(host_ud, &f->vm, f->inst ? f->inst->mem : lane->mem))
       continue;                  /* answered in the kernel: the frame resumes */
-    else if (st == PVM_HALT)
-      e = frame_return(&L, f, PVM_HALT, 0);
+    else if (st == PVM_HALT)         /* the root alone: the end (frame_return's first case) */
+      e = F->depth == 1 ? finish(&L, PVM_HALT, 0) : frame_return(&L, f, PVM_HALT, 0);
     else
       e = finish(&L, st, st == PVM_FAULT || st == PVM_HOST ? (uint32_t)f->vm.exit_arg : 0);
   }
@@ -597,7 +629,6 @@ uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled 
     nk_compiled_unpin(k, f->c);
     inst_release(F, f->inst);
   }
-  *vm = F->stack[0].vm;
-  inst_release(F, root);
+  if (f0->inst) inst_release(F, f0->inst);
   return e;
 }

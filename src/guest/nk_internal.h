@@ -13,14 +13,23 @@
 #define NK_DIRECTORY_TYPE_ID CAP_DIR_TYPE_ID
 
 /* A program compiled for the kernel's engine, cached per Image, on a
-** least-recently-used list. */
+** least-recently-used list.  pins is atomic: a lane pins the program its
+** warm entry names without cache_lock (nk_invoke.c, "pin_warm"), and
+** unpins without it.  Once NK_PIN_EVICTED is set (drop, under the lock)
+** no pin is taken again; whoever leaves it at NK_PIN_EVICTED with no
+** pins frees prog and code, and the struct goes when, besides, no lane's
+** warm entry names it (lane_refs). */
+#define NK_PIN_EVICTED 0x80000000u
 typedef struct nk_compiled {
   nub_pvm_program *prog;
   void *code;              /* engine artifact (JIT code), may be NULL */
   uint64_t bytes;          /* memory prog and code hold */
   uint32_t ordinal;        /* of the Image */
-  uint32_t pins;           /* frames running it, on any lane: never freed while > 0 */
-  bool evicted;            /* off the cache, freed when the last pin goes */
+  uint32_t pins;           /* frames running it, on any lane (| NK_PIN_EVICTED) */
+  uint32_t lane_refs;      /* warm entries naming it (cache_lock) */
+  bool released;           /* prog and code freed (cache_lock) */
+  uint64_t used;           /* stamp of its last use (atomic: pin_warm sets it unlocked) */
+  uint64_t listed;         /* the stamp its place on the list is by (cache_lock) */
   struct nk_compiled *newer, *older;
 } nk_compiled;
 
@@ -31,9 +40,11 @@ typedef struct nk_compiled {
 ** Image views, the endpoint, the mapped bytes and the Data runs of the
 ** lane's last successful lookup.  Caps never leave the directory and a
 ** view never moves (retired arrays live on), so an entry stays right for
-** the kernel's life; the compiled program is not kept here (fn 6 evicts
-** it), and a lookup that failed is never kept (a later PUT_CAP may
-** make it succeed).  One per lane: only the lane's thread touches it. */
+** the kernel's life.  The compiled program of its last invoke (c) is
+** named, not owned: pinned again without the cache lock while it is
+** cached, looked up again once evicted (fn 6, the budget).  A lookup
+** that failed is never kept (a later PUT_CAP may make it succeed).  One
+** per lane: only the lane's thread touches it. */
 #define NK_WARM_DATA 8u   /* Data caps of the memory kept per lane: mappings + overlays */
 typedef struct nk_warm {
   bool valid;
@@ -44,9 +55,11 @@ typedef struct nk_warm {
   nub_cap_endpoint ep;
   uint64_t pages;               /* nk_mapping_bytes of the Image */
   uint64_t runs;                /* nub_cap_memory_runs of Image + Instance */
+  bool bare;                    /* no mappings, no overlays: the memory is its heap range */
   uint32_t ndata;               /* the first Data caps the memory found */
   uint8_t data_hash[NK_WARM_DATA][NUB_HASH_SIZE];
   const nub_cap_view *data[NK_WARM_DATA];
+  struct nk_compiled *c;        /* a lane_ref of it held, or NULL */
 } nk_warm;
 
 typedef struct nk_lane {
@@ -66,8 +79,8 @@ struct nk_lanes;                /* nk_lanes.c: lane threads and their slots */
 ** cache.  dir_lock guards the directory, views and nviews (PUT_CAP and
 ** REPUBLISH write; lookups read, briefly): a view array that grows is
 ** retired, never freed while the kernel lives, so a view pointer stays
-** valid without the lock.  cache_lock guards compiled[], the list, pins
-** and the cache counters; a compile runs outside it, its Image marked as
+** valid without the lock.  cache_lock guards compiled[], the list, the
+** lane_refs and the cache counters (pins: nk_compiled); a compile runs outside it, its Image marked as
 ** compiling so that a second lane waits for it (compiled_cv) instead of
 ** compiling it again. */
 struct nk_kernel {
@@ -83,7 +96,8 @@ struct nk_kernel {
   size_t nviews, views_cap;
   pthread_mutex_t cache_lock;
   pthread_cond_t compiled_cv;   /* a compile finished */
-  nk_compiled *newest, *oldest;   /* the cache, by last use */
+  nk_compiled *newest, *oldest;   /* the cache, by `listed` (stale: `used` is later) */
+  uint64_t use_clock;      /* the last use stamp (atomic) */
   uint64_t cache_bytes;    /* sum of their bytes */
   uint64_t compiling_bytes;  /* bounds of the compiles running now */
   uint64_t budget;         /* cfg.memory_budget or the default */
@@ -141,11 +155,15 @@ void nk_frames_fini(nk_lane *lane);
 /* A host call the kernel answers itself (not a frame op): true when it
 ** was serviced and the frame resumes; false sends it to the host. */
 typedef bool (*nk_host_fn)(void *ud, nub_pvm_vm *vm, const nub_pvm_mem *mem);
-/* Run the root frame vm (Instance inst of image, compiled c, its memory
-** built in lane->mem and holding held bytes of the budget) and every
-** frame it calls until the invocation ends; fills r.  host (may be NULL)
-** sees every other ecalli first.  Returns 0 or a kernel error code. */
-uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nub_pvm_vm *vm, nk_compiled *c, const nub_cap_view *image,
+/* The root frame's engine state on lane, set up in place by the caller
+** (no copy in or out of the frame); NULL when out of memory. */
+nub_pvm_vm *nk_frames_root_vm(nk_kernel *k, nk_lane *lane);
+/* Run the root frame (nk_frames_root_vm: Instance inst of image,
+** compiled c, its memory built in lane->mem and holding held bytes of the
+** budget) and every frame it calls until the invocation ends; fills r.
+** host (may be NULL) sees every other ecalli first.  Returns 0 or a
+** kernel error code. */
+uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *image,
                        uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
                        nk_host_fn host, void *host_ud, nub_invocation_result *r);
 /* The reason of a kernel error, for KERNEL_LAST_ERROR and lane slots. */

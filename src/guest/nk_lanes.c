@@ -76,9 +76,9 @@ static void serve_one(nk_lane_thread *t) {
   nub_invocation_result r;
   memcpy(&p, &s->packet, sizeof p);             /* the host's: read once */
   nk_invoke_on(t->k, &t->lane, &p, &r);
-  size_t n = strnlen(t->lane.last_error, sizeof s->error);
+  size_t n = t->lane.last_error[0] ? strnlen(t->lane.last_error, sizeof s->error) : 0;
   memcpy(&s->result, &r, sizeof r);
-  memcpy(s->error, t->lane.last_error, n);
+  if (n) memcpy(s->error, t->lane.last_error, n);
   s->error_len = (uint32_t)n;
   nk_store(&s->status, NUB_LANE_DONE);
   uint32_t old = __atomic_exchange_n(&s->owner, t->tid, __ATOMIC_ACQ_REL);
@@ -183,7 +183,8 @@ int nk_lane_invoke(nk_kernel *k, uint32_t n, const nub_invoke_packet *p,
   if (!L || !L->direct || n >= L->count || L->t[n].run != RUN_SERVE) return -1;
   nk_lane *lane = &L->t[n].lane;
   nk_invoke_on(k, lane, p, r);
-  memcpy(error, lane->last_error, NUB_KERNEL_ERROR_TEXT_MAX + 1);
+  error[0] = 0;                  /* no error (the usual case): no 129-byte copy */
+  if (lane->last_error[0]) memcpy(error, lane->last_error, NUB_KERNEL_ERROR_TEXT_MAX + 1);
   return 0;
 }
 

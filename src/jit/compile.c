@@ -164,12 +164,12 @@ static void emit_enter(compiler *c) {
     jit_x86_mov_rr(a, true, JIT_GAS_REG, JIT_RDX);
   }
   int last = -1;
-  for (int r = 0; r < PVM_REGS; r++) {     /* the register holding st goes last */
+  jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RDI, JIT_ST_REGS));   /* the VM's registers */
+  for (int r = 0; r < PVM_REGS; r++) {     /* the register holding them goes last */
     if (jit_guest_reg[r] == JIT_RDI) { last = r; continue; }
-    jit_x86_load(a, JIT_U64, jit_guest_reg[r], jit_mem_bd(JIT_RDI, (int32_t)(JIT_ST_REGS + 8 * r)));
+    jit_x86_load(a, JIT_U64, jit_guest_reg[r], jit_mem_bd(JIT_RDI, (int32_t)(8 * r)));
   }
-  if (last >= 0)
-    jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RDI, (int32_t)(JIT_ST_REGS + 8 * last)));
+  if (last >= 0) jit_x86_load(a, JIT_U64, JIT_RDI, jit_mem_bd(JIT_RDI, (int32_t)(8 * last)));
   jit_x86_jmp_m(a, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP));
 }
 
@@ -189,8 +189,10 @@ static void emit_exits(compiler *c) {
   if (c->gas_reg) jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_GAS_REG);
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP), JIT_SCRATCH);
   jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE));
+  jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_SCRATCH, JIT_ST_REGS));
   for (int r = 0; r < PVM_REGS; r++)
-    jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, (int32_t)(JIT_ST_REGS + 8 * r)), jit_guest_reg[r]);
+    jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, (int32_t)(8 * r)), jit_guest_reg[r]);
+  jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_STATE));
   jit_x86_load(a, JIT_U64, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS));
   jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, JIT_ST_GAS), JIT_RAX);
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP));

@@ -40,9 +40,12 @@ NUB_STATIC_ASSERT(JIT_FRAME_TABLE + 8 <= JIT_FRAME_SIZE, "the frame holds its la
 #define JIT_LOOP_ALIGN 64u
 
 /* Per-run state the entry and exit code read and write (on nub_jit_run's
-** stack; the fault handler reaches it through thread-local storage). */
+** stack; the fault handler reaches it through thread-local storage).  The
+** registers are the VM's own (nub_pvm_vm.regs), read by the entry and
+** written by the exit in place: copying them in and out cost ~30
+** instructions a run, the pointer 3. */
 typedef struct jit_vmstate {
-  uint64_t regs[PVM_REGS];
+  uint64_t *regs;          /* [PVM_REGS] */
   int64_t gas;
   uint8_t *mem_base;
   nub_pvm_mem *mem;
@@ -72,14 +75,14 @@ static inline void jit_rank_fill(uint32_t *rank, const nub_pvm_blob *b) {
   uint32_t n = 0;
   for (uint64_t w = 0; w < jit_rank_count(b); w++) {
     rank[w] = n;
-    n += (uint32_t)__builtin_popcountll(pvm_mask_word(b, w));
+    n += pvm_popcount64(pvm_mask_word(b, w));
   }
 }
 
 /* pc must be a bitmask start. */
 static inline uint32_t jit_start_index(const uint32_t *rank, const nub_pvm_blob *b, uint32_t pc) {
   uint64_t below = (1ull << (pc & 63)) - 1;
-  return rank[pc >> 6] + (uint32_t)__builtin_popcountll(pvm_mask_word(b, pc >> 6) & below);
+  return rank[pc >> 6] + pvm_popcount64(pvm_mask_word(b, pc >> 6) & below);
 }
 
 /* Bytes of one out-of-gas stub (a call rel32). */
@@ -106,6 +109,10 @@ struct nub_jit_code {
   uint32_t off_oog_stubs;  /* the out-of-gas stub of block k ends at
                               off_oog_stubs + JIT_OOG_STUB (k + 1) */
   bool ro_store_faults;     /* the profile's rule for the fault handler */
+  /* the last entry (atomic, one word: VMs on many threads share code):
+  ** pc << 32 | (body offset + 1), 0 = none.  A warm invoke enters at the
+  ** same pc every time; the rank and bitmask count was ~40 instructions. */
+  uint64_t entry_memo;
   jit_enter_fn enter;
   nub_jit_stats stats;
 };

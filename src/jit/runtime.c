@@ -188,8 +188,7 @@ static nub_pvm_status stop(nub_pvm_vm *vm, nub_pvm_status status, nub_pvm_resume
 ** code reports the pc, the rest comes from the program. */
 static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kind) {
   const nub_pvm_program *prog = vm->prog;
-  memcpy(vm->regs, st->regs, sizeof vm->regs);
-  vm->gas = st->gas;
+  vm->gas = st->gas;                      /* the exit wrote the registers in place */
   vm->pc = st->exit_pc;
   switch ((nub_pvm_status)kind) {
   case PVM_OOG: {                         /* a block head: refund its charge */
@@ -218,22 +217,30 @@ static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kin
   }
 }
 
+/* The native offset of the body of the start at pc. */
+static uint32_t body_offset(nub_jit_code *code, const nub_pvm_blob *b, uint32_t pc) {
+  uint64_t m = __atomic_load_n(&code->entry_memo, __ATOMIC_RELAXED);
+  if (m && (uint32_t)(m >> 32) == pc) return (uint32_t)m - 1;
+  uint32_t off = code->body[jit_start_index(code->rank, b, pc)];
+  __atomic_store_n(&code->entry_memo, (uint64_t)pc << 32 | ((uint64_t)off + 1), __ATOMIC_RELAXED);
+  return off;
+}
+
 nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
-  const nub_jit_code *code = vm->code;
+  nub_jit_code *code = vm->code;
   jit_vmstate state, *st = &state;   /* lives for one run: finish() copies it out */
   uint32_t pc;
   if (!pvm_vm_resume_pc(vm, &pc)) return (nub_pvm_status)vm->status;
   /* vm_init installed the handler; a thread without its own signal stack
   ** still handles faults, on its normal stack */
   if (!tls_prepared) (void)nub_jit_thread_prepare(NULL);
-  memcpy(st->regs, vm->regs, sizeof st->regs);
+  st->regs = vm->regs;
   st->mem = vm->mem;
   st->mem_base = vm->mem->base;
   jit_thread saved = tls_run;
   tls_run.st = st;
   tls_run.code = code;
-  uint32_t kind = code->enter(st, code->exec + code->body[jit_start_index(code->rank, &vm->prog->blob, pc)],
-                              vm->gas);
+  uint32_t kind = code->enter(st, code->exec + body_offset(code, &vm->prog->blob, pc), vm->gas);
   tls_run = saved;
   return finish(vm, st, kind);
 }

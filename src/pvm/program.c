@@ -13,7 +13,7 @@
 ** nothing (a skip stops at 24), plus the final trap. */
 static uint64_t count_starts(const nub_pvm_blob *b) {
   uint64_t starts = 0, words = ((uint64_t)b->code_len + 63) / 64;
-  for (uint64_t w = 0; w < words; w++) starts += (uint64_t)__builtin_popcountll(pvm_mask_word(b, w));
+  for (uint64_t w = 0; w < words; w++) starts += (uint64_t)pvm_popcount64(pvm_mask_word(b, w));
   return starts;
 }
 
@@ -262,7 +262,7 @@ uint32_t pvm_program_index_at(const nub_pvm_program *prog, uint32_t pc) {
   if (pc > code_len) pc = code_len;
   uint64_t w = pc >> PVM_WINDOW_SHIFT, below = (1ull << (pc & 63)) - 1;
   uint64_t i = prog->window_first[w] +
-               (uint64_t)__builtin_popcountll(pvm_mask_word(&prog->blob, w) & below);
+               (uint64_t)pvm_popcount64(pvm_mask_word(&prog->blob, w) & below);
   if (i > last) i = last;
   while (i > 0 && prog->insns[i].pc > pc) i--;
   while (i < last && prog->insns[i + 1].pc <= pc) i++;
@@ -488,7 +488,8 @@ bool nub_pvm_program_next_block(const nub_pvm_program *p, uint32_t *cursor, uint
 ** block holding pc, L(pc)).  gp07 charges the instructions left in the
 ** block; a pc at no instruction runs as a trap.  Under jamv1 a pc that is
 ** not a valid instruction panics before any charge (deblob's v_loc). */
-int64_t nub_pvm_program_entry_cost(const nub_pvm_program *p, uint32_t pc) {
+/* Kept out of line: the memo's hit path then needs no register saves. */
+__attribute__((noinline)) static int64_t entry_cost(const nub_pvm_program *p, uint32_t pc) {
   const pvm_gas_rules *rules = pvm_gas_rules_of(p->profile);
   const nub_pvm_blob *b = &p->blob;
   if (p->unrunnable) return 0;
@@ -509,7 +510,17 @@ int64_t nub_pvm_program_entry_cost(const nub_pvm_program *p, uint32_t pc) {
     uint64_t bits = pvm_mask_word(b, w);
     if (w == k->pc >> 6) bits &= ~((1ull << (k->pc & 63)) - 1);
     if (w == pc >> 6) bits &= (1ull << (pc & 63)) - 1;
-    before += (uint64_t)__builtin_popcountll(bits);
+    before += (uint64_t)pvm_popcount64(bits);
   }
   return (int64_t)k->cost - (int64_t)before;
+}
+
+int64_t nub_pvm_program_entry_cost(const nub_pvm_program *p, uint32_t pc) {
+  uint64_t *memo = (uint64_t *)&p->entry_memo;   /* a cache, not the program's state */
+  uint64_t m = __atomic_load_n(memo, __ATOMIC_RELAXED);
+  if (m && m >> 32 == pc) return (int64_t)(uint32_t)m - 1;
+  int64_t cost = entry_cost(p, pc);
+  if (cost >= 0 && cost < UINT32_MAX)
+    __atomic_store_n(memo, (uint64_t)pc << 32 | (uint64_t)(cost + 1), __ATOMIC_RELAXED);
+  return cost;
 }

@@ -469,6 +469,10 @@ struct nub_pvm_program {
   uint32_t insn_count;     /* instructions of the walk, synthetic traps included */
   uint32_t start_count;    /* bitmask starts in the code */
   bool unrunnable;         /* fails 0.8.0's deblob check: every run panics, uncharged */
+  /* the last entry cost asked (atomic, one word: VMs on many threads
+  ** share a program): pc << 32 | (cost + 1), 0 = none.  A warm invoke
+  ** enters at the same pc every time; the lookup was ~100 instructions. */
+  uint64_t entry_memo;
   /* the interpreter's pre-decoded form, built on its first use
   ** (pvm_program_prepare_interp), never by a JIT-only load */
   pthread_mutex_t interp_lock;
@@ -500,6 +504,16 @@ uint32_t pvm_program_index_at(const nub_pvm_program *prog, uint32_t pc);
 ** (vm->gas already charged); false when the run ends here, with
 ** vm->status and vm->resume set: the engine returns vm->status. */
 bool pvm_vm_resume_pc(nub_pvm_vm *vm, uint32_t *pc);
+
+/* Set bits of x, branch-free.  The build targets every x86-64 (no
+** -mpopcnt), where __builtin_popcountll is a call to libgcc's
+** __popcountdi2: ~21 instructions plus the call on each warm JIT entry. */
+static inline uint32_t pvm_popcount64(uint64_t x) {
+  x -= (x >> 1) & 0x5555555555555555ull;
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+  return (uint32_t)((x * 0x0101010101010101ull) >> 56);
+}
 
 /* 64 bits of the bitmask: the starts among pcs [64 w, 64 w + 64). */
 static inline uint64_t pvm_mask_word(const nub_pvm_blob *b, uint64_t w) {

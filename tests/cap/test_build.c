@@ -211,6 +211,15 @@ static void test_generic_builder(void **state) {
   assert_true(nub_cap_image_find_endpoint(&t->v[b.image].image, 0, &ep));
   for (int r = 0; r < CAP_REGS; r++) assert_int_equal(ep.regs[r], 0);
   assert_int_equal(ep.entry_pc, 0);
+  /* its memory: nothing mapped, the Image's heap range; a used mem is refused */
+  nub_pvm_mem *empty = new_mem();
+  assert_int_equal(nub_cap_memory_build(empty, &t->v[b.image], &t->v[b.instance], table_lookup, t, &err),
+                   CAP_OK);
+  assert_int_equal(nub_pvm_mem_mapped_pages(empty), 0);
+  assert_int_equal(nub_pvm_mem_heap_top(empty), t->v[b.image].image.heap_top);
+  assert_int_equal(nub_cap_memory_build(got, &t->v[b.image], &t->v[b.instance], table_lookup, t, &err),
+                   CAP_ERR_ARG);
+  nub_pvm_mem_free(empty);
   nub_cap_bundle_free(&b);
   /* bad page maps */
   map[1].len = 5000;

@@ -343,7 +343,7 @@ static void huge_block_cost(void **state) {
   nub_pvm_program_free(prog);
 }
 
-/* ---- entering anywhere ---- */
+/* ---- entering anywhere (the code's entry memo hit and missed) ---- */
 
 static void every_entry_point(void **state) {
   const op ops[] = {
@@ -369,6 +369,16 @@ static void every_entry_point(void **state) {
       snprintf(what, sizeof what, "entry at pc %u with gas %lld", pc, (long long)gas);
       result want = run_on(&nub_pvm_engine_interp, prog, NULL, pc, regs, gas);
       result got = run_on(&nub_jit_engine, prog, code, pc, regs, gas);
+      same(&want, &got, what);
+    }
+  /* the code keeps its last entry (entry_memo): back to front, and twice each */
+  for (uint32_t pc = len + 3; pc-- > 0;)
+    for (int twice = 0; twice < 2; twice++) {
+      uint64_t regs[PVM_REGS] = {PVM_HALT_ADDRESS, 1, 2, 3, 4, 5};
+      char what[64];
+      snprintf(what, sizeof what, "entry at pc %u, back to front", pc);
+      result want = run_on(&nub_pvm_engine_interp, prog, NULL, pc, regs, 100);
+      result got = run_on(&nub_jit_engine, prog, code, pc, regs, 100);
       same(&want, &got, what);
     }
   nub_jit_engine.release(code);

@@ -363,6 +363,18 @@ static void slots_come_from_the_image_and_the_instance_cnode(void **state) {
   memset(inst.instance.root_cnode, 0x5A, 32);
   put_spec(n, &inst, inst_hash);
   expect_kernel_error(invoke(n, &root, 0, 0, GAS), NUB_KERR_SLOT_EMPTY);
+  /* ... also when the program only halts (its root Instance is made up
+  ** front when it has a root CNode, not at its first kernel operation) */
+  nub_cap_spec plain = {.kind = CAP_INSTANCE};
+  uint8_t plain_hash[32];
+  nub_cap_instance_fresh(b.image, &plain.instance);
+  memset(plain.instance.root_cnode, 0x5A, 32);
+  put_spec(n, &plain, plain_hash);
+  program halts = {.instance = plain_hash, .image = b.image};
+  expect_kernel_error(invoke(n, &halts, 0, 0, GAS), NUB_KERR_SLOT_EMPTY);
+  memset(plain.instance.root_cnode, 0, 32);   /* none: it runs */
+  put_spec(n, &plain, plain_hash);
+  expect(invoke(n, &halts, 0, 0, GAS), NUB_EXIT_HALT, 100);
   image.image.slots = NULL;             /* the spec's own arrays, not ours */
   image.image.slot_count = 0;
   nub_cap_spec_free(&image);

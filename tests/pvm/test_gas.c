@@ -176,12 +176,18 @@ static void the_block_list_agrees_with_the_predecoded_walk(void **state) {
         i++;
       }
       while (i < p->insn_count) assert_int_equal(p->insns[i++].gas, 0);
+      /* asked twice at each pc (the second from the program's memo of
+      ** the last entry), then once more back to front */
       for (uint32_t at = 0; at <= p->blob.code_len + 2; at++) {
-        if (nub_pvm_program_entry_cost(p, at) != walk_entry_cost(p, at))
-          fail_msg("profile %d blob %d pc %u: entry cost %lld, the walk's %lld", profile, k, at,
-                   (long long)nub_pvm_program_entry_cost(p, at), (long long)walk_entry_cost(p, at));
+        int64_t first = nub_pvm_program_entry_cost(p, at), again = nub_pvm_program_entry_cost(p, at);
+        if (first != walk_entry_cost(p, at) || again != first)
+          fail_msg("profile %d blob %d pc %u: entry cost %lld then %lld, the walk's %lld", profile,
+                   k, at, (long long)first, (long long)again, (long long)walk_entry_cost(p, at));
         checked++;
       }
+      for (uint32_t at = p->blob.code_len + 3; at-- > 0;)
+        if (nub_pvm_program_entry_cost(p, at) != walk_entry_cost(p, at))
+          fail_msg("profile %d blob %d pc %u: entry cost back to front", profile, k, at);
       nub_pvm_program_free(p);
     }
   }

@@ -1,0 +1,305 @@
+/*
+** The lane's warm pin (src/guest/nk_invoke.c, pin_warm): the compiled
+** program a lane's warm entry names is pinned without the cache lock
+** while it is cached.  An evict never frees a pinned program, an evicted
+** one is looked up (and compiled) again, the struct outlives its code
+** while a warm entry names it, and uses made without the lock count in
+** the LRU order.  In-process, under the sanitizers: a use after free, a
+** double free or a leak fails the test.
+*/
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <cmocka.h>
+
+#include "guest/nk_internal.h"
+#include "nub/pvm.h"
+
+#define HEAP_SIZE (32u << 20)
+#define PROGRAMS 3
+
+typedef struct fixture {
+  void *heap;
+  nk_kernel *k;
+  nk_lane second;                   /* a lane besides the RPC path's (k->primary) */
+  nub_cap_bundle prog[PROGRAMS];    /* r7 = r7 + r8 + 100 i */
+  uint8_t in[16384], out[16384];
+} fixture;
+
+static void build(nub_cap_bundle *out, uint64_t add) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *blob;
+  size_t len;
+  nub_pvm_error err;
+  nub_cap_error cerr;
+  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, add, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  nub_pvm_builder_free(b);
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
+  free(blob);
+}
+
+static void put_cap(fixture *f, const uint8_t *wire, size_t len) {
+  nub_request_header req = {NUB_REQUEST_MAGIC, NUB_FN_PUT_CAP, (uint32_t)len};
+  nub_response_header resp;
+  memcpy(f->in, &req, sizeof req);
+  memcpy(f->in + sizeof req, wire, len);
+  nk_serve(f->k, f->in, sizeof f->in, f->out, sizeof f->out);
+  memcpy(&resp, f->out, sizeof resp);
+  assert_int_equal(resp.status, NUB_RPC_OK);
+}
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  char err[256];
+  f->heap = mmap(NULL, HEAP_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  nk_config cfg = {f->heap, HEAP_SIZE, nk_engine_by_name(NULL), 0};
+  if (f->heap == MAP_FAILED || nk_create(&cfg, &f->k, err, sizeof err) ||
+      nk_lane_init(f->k, &f->second, err, sizeof err))
+    fail_msg("kernel: %s", err);
+  for (uint32_t i = 0; i < PROGRAMS; i++) {
+    build(&f->prog[i], 100u * i);
+    for (uint32_t j = 0; j < f->prog[i].count; j++)
+      put_cap(f, f->prog[i].items[j].wire, f->prog[i].items[j].len);
+  }
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  nk_lane_fini(&f->second);
+  nk_destroy(f->k);
+  for (uint32_t i = 0; i < PROGRAMS; i++) nub_cap_bundle_free(&f->prog[i]);
+  munmap(f->heap, HEAP_SIZE);
+  free(f);
+  return 0;
+}
+
+/* Program i on lane: r7 + r8 + 100 i, checked. */
+static void invoke(fixture *f, nk_lane *lane, uint32_t i, uint64_t a, uint64_t b) {
+  const nub_cap_bundle *p = &f->prog[i];
+  nub_invoke_packet pk = {.initial_gas = 1000, .args = {a, b}};
+  nub_invocation_result r;
+  memcpy(pk.instance_hash, p->items[p->instance].hash, NUB_HASH_SIZE);
+  nk_invoke_on(f->k, lane, &pk, &r);
+  if (r.exit_reason != NUB_EXIT_HALT || r.return_value != a + b + 100u * i)
+    fail_msg("program %u: exit %u arg %u value %llu (%s)", i, r.exit_reason, r.exit_arg,
+             (unsigned long long)r.return_value, lane->last_error);
+}
+
+static uint32_t image_ordinal(fixture *f, uint32_t i) {
+  uint32_t ordinal;
+  const nub_cap_bundle *p = &f->prog[i];
+  assert_non_null(nk_caps_find(f->k, p->items[p->image].hash, &ordinal));
+  return ordinal;
+}
+
+static uint32_t pins(const nk_compiled *c) { return __atomic_load_n(&c->pins, __ATOMIC_RELAXED); }
+
+/* The warm entry names the cached program (a lane_ref, no pin between
+** invokes); an evict releases its code at once but keeps the struct the
+** entry names, and the next invoke compiles again and lets it go. */
+static void an_evict_releases_the_warm_program_and_the_next_invoke_compiles_again(void **state) {
+  fixture *f = *state;
+  nk_kernel *k = f->k;
+  invoke(f, &k->primary, 0, 1, 2);
+  invoke(f, &k->primary, 0, 3, 4);          /* warm: pinned without the lock */
+  assert_int_equal(k->stats.jit_compiles, 1);
+  assert_int_equal(k->stats.jit_cache_hits, 1);
+  nk_compiled *c = k->primary.warm.c;
+  assert_non_null(c);
+  assert_ptr_equal(k->compiled[image_ordinal(f, 0)], c);
+  assert_int_equal(c->lane_refs, 1);
+  assert_int_equal(pins(c), 0);
+  assert_int_equal(nk_jit_cache_clear(k), 1);
+  assert_int_equal(pins(c), NK_PIN_EVICTED);     /* never pinned again */
+  assert_true(c->released);
+  assert_null(c->prog);
+  assert_null(k->compiled[image_ordinal(f, 0)]);
+  invoke(f, &k->primary, 0, 5, 6);          /* the struct is read, then let go (freed) */
+  assert_int_equal(k->stats.jit_compiles, 2);
+  c = k->primary.warm.c;
+  assert_ptr_equal(k->compiled[image_ordinal(f, 0)], c);
+  assert_int_equal(c->lane_refs, 1);
+  assert_int_equal(pins(c), 0);
+  /* another Image on the lane: the entry names that one instead */
+  invoke(f, &k->primary, 1, 1, 1);
+  assert_int_equal(c->lane_refs, 0);
+  assert_ptr_equal(k->primary.warm.c, k->compiled[image_ordinal(f, 1)]);
+}
+
+/* A program pinned by a running frame (here: held through
+** nk_compiled_image) survives an evict with its code; the warm pin of the
+** lane that names it fails and compiles again; the last unpin frees it. */
+static void a_pinned_program_outlives_an_evict(void **state) {
+  fixture *f = *state;
+  nk_kernel *k = f->k;
+  nk_compiled *held;
+  invoke(f, &k->primary, 0, 1, 2);
+  nk_compiled *c = k->primary.warm.c;
+  const nub_cap_view *image = nk_caps_find(k, f->prog[0].items[f->prog[0].image].hash, NULL);
+  assert_int_equal(nk_compiled_image(k, &f->second, &image->image, image_ordinal(f, 0), &held), 0);
+  assert_ptr_equal(held, c);
+  assert_int_equal(pins(c), 1);
+  assert_int_equal(nk_jit_cache_clear(k), 1);
+  assert_int_equal(pins(c), NK_PIN_EVICTED | 1);
+  assert_false(c->released);
+  assert_non_null(c->prog);
+  assert_true(nub_pvm_program_blob(c->prog)->code_len > 0);   /* still there (ASan) */
+  invoke(f, &k->primary, 0, 7, 8);          /* not pinned again: a new compile */
+  assert_int_equal(k->stats.jit_compiles, 2);
+  assert_ptr_not_equal(k->primary.warm.c, c);
+  assert_int_equal(c->lane_refs, 0);
+  assert_non_null(c->prog);
+  nk_compiled_unpin(k, c);                  /* the last pin: code and struct go (LSan) */
+}
+
+/* Lane one uses A, lane two B, lane one A again through the warm pin
+** (stamped, not moved on the list).  A compile that needs room for one
+** more program evicts B, the least recently used, not A, the oldest on
+** the list. */
+static void uses_without_the_lock_count_in_the_lru_order(void **state) {
+  fixture *f = *state;
+  nk_kernel *k = f->k;
+  invoke(f, &k->primary, 0, 1, 2);
+  invoke(f, &f->second, 1, 1, 2);
+  invoke(f, &k->primary, 0, 1, 2);
+  nk_compiled *a = k->compiled[image_ordinal(f, 0)], *b = k->compiled[image_ordinal(f, 1)];
+  assert_int_equal(k->stats.jit_cache_hits, 1);
+  assert_ptr_equal(k->oldest, a);           /* listed before B, used after it */
+  assert_true(a->used > b->used);
+  const nub_cap_view *im2 = nk_caps_find(k, f->prog[2].items[f->prog[2].image].hash, NULL);
+  uint64_t need = (uint64_t)im2->image.code_len * NK_COMPILE_TYPICAL_PER_BYTE + NK_COMPILE_SLACK;
+  uint64_t budget = k->budget;
+  k->budget = k->cache_bytes + need - 1;    /* one program must go */
+  invoke(f, &f->second, 2, 1, 2);
+  k->budget = budget;
+  assert_int_equal(k->stats.jit_evictions, 1);
+  assert_ptr_equal(k->compiled[image_ordinal(f, 0)], a);
+  assert_null(k->compiled[image_ordinal(f, 1)]);
+  assert_non_null(k->compiled[image_ordinal(f, 2)]);
+  invoke(f, &k->primary, 0, 2, 3);          /* still the warm pin */
+  assert_int_equal(k->stats.jit_compiles, 3);
+}
+
+/* The spec's cap published; its hash in out. */
+static void put_spec(fixture *f, const nub_cap_spec *spec, uint8_t out[CAP_HASH_SIZE]) {
+  uint8_t *wire;
+  size_t len;
+  nub_cap_error cerr;
+  if (nub_cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
+  if (nub_cap_hash_wire(wire, wire + len, out, &cerr)) fail_msg("hash: %s", cerr.msg);
+  put_cap(f, wire, len);
+  free(wire);
+}
+
+/* An Image without mappings (its memory is only its heap range: the warm
+** entry sets the range without the memory build) and an Instance
+** without overlays: r7 = sbrk(r8) from the Image's heap top, on a fresh
+** heap every invoke; past the heap limit sbrk returns 0. */
+static void a_bare_memory_is_its_heap_range_on_every_invoke(void **state) {
+  fixture *f = *state;
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *code, image_hash[CAP_HASH_SIZE], inst_hash[CAP_HASH_SIZE];
+  size_t code_len;
+  nub_pvm_builder_insn(b, PVM_OP_SBRK, 8, 0, 7, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  assert_int_equal(nub_pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
+  nub_pvm_builder_free(b);
+  nub_cap_endpoint ep = {0};
+  nub_cap_spec image = {.kind = CAP_IMAGE}, inst = {.kind = CAP_INSTANCE};
+  image.image.profile = PVM_PROFILE_GP07;
+  image.image.heap_top = 0x10000;
+  image.image.heap_limit = 0x20000;
+  image.image.code = code;
+  image.image.code_len = code_len;
+  image.image.endpoints = &ep;
+  image.image.endpoint_count = 1;
+  put_spec(f, &image, image_hash);
+  nub_cap_instance_fresh(image_hash, &inst.instance);
+  put_spec(f, &inst, inst_hash);
+  static const struct { uint64_t size, top; } cases[] = {
+    {0x1000, 0x10000}, {0x1000, 0x10000}, {0x10000, 0x10000}, {0x10001, 0}, {0, 0x10000},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    nub_invoke_packet pk = {.initial_gas = 1000, .args = {0, cases[i].size}};
+    nub_invocation_result r;
+    memcpy(pk.instance_hash, inst_hash, NUB_HASH_SIZE);
+    nk_invoke_on(f->k, &f->k->primary, &pk, &r);
+    if (r.exit_reason != NUB_EXIT_HALT || r.return_value != cases[i].top)
+      fail_msg("case %zu: exit %u value 0x%llx, expected 0x%llx (%s)", i, r.exit_reason,
+               (unsigned long long)r.return_value, (unsigned long long)cases[i].top,
+               f->k->primary.last_error);
+  }
+  assert_true(f->k->primary.warm.bare);
+  free(code);
+}
+
+typedef struct worker {
+  fixture *f;
+  nk_lane *lane;
+  uint32_t program;
+  const uint64_t *evicts;          /* the evicting thread's count */
+  bool done;
+} worker;
+
+#define STORM_INVOKES 1200u
+#define STORM_WAIT_EVERY 8u        /* a worker waits for an evict every 8 invokes */
+
+static void *invoke_many(void *arg) {
+  worker *w = arg;
+  for (uint64_t i = 0; i < STORM_INVOKES; i++) {
+    if (i % STORM_WAIT_EVERY == 0) {   /* the next invoke finds its program evicted */
+      uint64_t seen = __atomic_load_n(w->evicts, __ATOMIC_ACQUIRE);
+      while (__atomic_load_n(w->evicts, __ATOMIC_ACQUIRE) == seen) sched_yield();
+    }
+    invoke(w->f, w->lane, w->program, i, 1);
+  }
+  __atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+/* Two lanes invoke their programs through the warm pin while this thread
+** evicts the whole cache over and over (each lane waits for an evict
+** every 8 invokes, so they overlap on any machine): every result is
+** right, every invoke counted, and nothing is used after it is freed
+** (ASan). */
+static void lanes_pin_while_another_thread_evicts(void **state) {
+  fixture *f = *state;
+  uint64_t evicts = 0;
+  worker w[2] = {{f, &f->k->primary, 0, &evicts, false}, {f, &f->second, 1, &evicts, false}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, invoke_many, &w[i]), 0);
+  while (!__atomic_load_n(&w[0].done, __ATOMIC_ACQUIRE) || !__atomic_load_n(&w[1].done, __ATOMIC_ACQUIRE)) {
+    nk_jit_cache_clear(f->k);
+    __atomic_add_fetch(&evicts, 1, __ATOMIC_RELEASE);
+  }
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  assert_int_equal(f->k->stats.invocations, 2 * STORM_INVOKES);
+  assert_int_equal(f->k->stats.kernel_errors, 0);
+  /* each wait saw the cache emptied: the invoke after it compiled */
+  assert_true(f->k->stats.jit_compiles >= 2 * STORM_INVOKES / STORM_WAIT_EVERY);
+  assert_int_equal(f->k->stats.jit_compiles + f->k->stats.jit_cache_hits, 2 * STORM_INVOKES);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(an_evict_releases_the_warm_program_and_the_next_invoke_compiles_again,
+                                    setup, teardown),
+    cmocka_unit_test_setup_teardown(a_pinned_program_outlives_an_evict, setup, teardown),
+    cmocka_unit_test_setup_teardown(uses_without_the_lock_count_in_the_lru_order, setup, teardown),
+    cmocka_unit_test_setup_teardown(lanes_pin_while_another_thread_evicts, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_bare_memory_is_its_heap_range_on_every_invoke, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
