@@ -590,8 +590,11 @@ static uint32_t give_up(pvm_gas_fast *f) {
 ** and left it short (A.9 would have delayed the older one): give up.
 ** Give up too when the cells cannot hold its cycles even moved on to
 ** the decode cycle (nothing starts before it). */
-uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned alus,
+uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned from_cells,
                              unsigned test_cells, unsigned mark_cells, uint32_t cycle) {
+  unsigned alus = PVM_GAS_C_A4 - from_cells / PVM_GAS_PLANE;
+  test_cells /= PVM_GAS_PLANE;
+  mark_cells /= PVM_GAS_PLANE;
   uint32_t lowest = (cycle + 1) & ~7u;      /* the cells may move on to here */
   f->search_count++;
   for (;;) {

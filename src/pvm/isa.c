@@ -439,7 +439,7 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   g->slots = r->slots;
   g->move = op == PVM_OP_MOVE_REG;
   /* at most 2 ALUs, and M or D (test_gas checks the rows) */
-  pvm_gas_cells_of(pvm_gas_use_of(r->units), &g->alus, &g->test_cells, &g->mark_cells);
+  pvm_gas_cells_of(pvm_gas_use_of(r->units), &g->from_cells, &g->test_cells, &g->mark_cells);
 }
 
 /* Tables are built once, before any thread can race on them. */

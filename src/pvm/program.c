@@ -72,6 +72,10 @@ static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pv
 
 #define TRAP_INSN \
   pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0)
+/* its planes (pvm_gas_cells_of 0): no ALU, neither M nor D */
+#define TRAP_FROM (PVM_GAS_C_A4 * PVM_GAS_PLANE)
+#define TRAP_TEST (PVM_GAS_C_ZEROS * PVM_GAS_PLANE)
+#define TRAP_MARK (PVM_GAS_C_SINK * PVM_GAS_PLANE)
 
 /* The pipeline profiles' state: the fast placer runs inside the walk;
 ** a block it gives up on goes through the simulation (`slow`), fed the
@@ -106,9 +110,9 @@ static __attribute__((noinline)) void simulate_from_head(pvm_gas_sim *sim, const
 
 /* An instruction the fast placer gives up on: the block is simulated,
 ** the instruction included (it goes to the batch). */
-#define FAST_ENTRY(cycles, slots, move, src0, src1, dst, alus, test, mark, upto)                 \
+#define FAST_ENTRY(cycles, slots, move, src0, src1, dst, from, test, mark, upto)                 \
   do {                                                                                            \
-    if (!slow && !pvm_gas_fast_entry(fast, &clock, cycles, slots, move, src0, src1, dst, alus,    \
+    if (!slow && !pvm_gas_fast_entry(fast, &clock, cycles, slots, move, src0, src1, dst, from,    \
                                      test, mark)) {                                               \
       slow = true;                                                                                \
       simulate_from_head(sim, b, ops, head, upto, unlikely_byte);                                 \
@@ -132,6 +136,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   pvm_gas_block *blocks = p->blocks;
   bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
   int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
+  /* n: the instructions besides the bitmask's starts (synthetic traps, the final one) */
   uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0, queued = 0;
   pvm_gas_insn batch[GAS_BATCH];
   pvm_gas_fast *fast = pipeline ? &gs->fast : NULL;
@@ -169,7 +174,6 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     const pvm_gas_op *row = &ops[code[pc]];
     unsigned flags = row->flags, cycles = row->cycles;
     int64_t target = -1;
-    n++;
     if (after_term && (flags & PVM_GOP_VALID)) pvm_bit_set(block_start, pc);
     after_term = flags & PVM_GOP_TERM;
     if (flags & PVM_GOP_BRANCH) {
@@ -195,7 +199,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
       unsigned d = (z2 > 12 ? 12 : z2) & row->dst_mask;
       unsigned overlap = (unsigned)(regs >> (row->overlap_at + d)) & 1;
       FAST_ENTRY(cycles, row->slots - (row->overlap_saves & -overlap), row->move,
-                 PVM_GI(regs, SRC0), PVM_GI(regs, SRC1), PVM_GI(regs, DST) | d, row->alus,
+                 PVM_GI(regs, SRC0), PVM_GI(regs, SRC1), PVM_GI(regs, DST) | d, row->from_cells,
                  row->test_cells, row->mark_cells, pc);
       if (slow) batch[queued++] = gas_insn_at(code, code_len, row, pc, len, target, unlikely_byte);
     }
@@ -217,8 +221,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         if (first_run_check) goto unrunnable;
         n++;
         if (pipeline) {
-          FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0,
-                     PVM_GAS_C_ZEROS, PVM_GAS_C_SINK, pc + 1);
+          FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM,
+                     TRAP_TEST, TRAP_MARK, pc + 1);
           if (slow) batch[queued++] = TRAP_INSN;
         }
         count++;
@@ -235,15 +239,15 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   ** block of its own (head = code_len) */
   n++;
   if (pipeline) {
-    FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0, PVM_GAS_C_ZEROS,
-               PVM_GAS_C_SINK, code_len);
+    FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM, TRAP_TEST,
+               TRAP_MARK, code_len);
     if (slow) batch[queued++] = TRAP_INSN;
   }
   count++;
   blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
 #undef BLOCK_COST
   p->block_count = nblocks;
-  p->insn_count = n;
+  p->insn_count = p->start_count + n;   /* every start is visited once */
   p->unrunnable = false;
   return;
 unrunnable:

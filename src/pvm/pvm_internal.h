@@ -357,7 +357,8 @@ typedef struct pvm_gas_op {
   /* the same for the fast placer (pvm_gas_fast_entry): cycles, slots
   ** without overlap, move_reg, ALUs taken, the M or D cells it tests
   ** and the ones it marks (PVM_GAS_C_*) */
-  uint8_t cycles, slots, move, alus, test_cells, mark_cells;
+  uint8_t cycles, slots, move;
+  uint16_t from_cells, test_cells, mark_cells;
 } pvm_gas_op;
 
 /* 256 rows for the profile's opcode bytes. */
@@ -456,14 +457,16 @@ typedef struct pvm_gas_clock {
   uint32_t last_done;       /* latest done of them (origin when none) */
 } pvm_gas_clock;
 
-/* The planes an entry of units `use` (pvm_gas_use_of) tests and marks:
-** its ALUs, and M, D or neither (no row takes both). */
-static inline void pvm_gas_cells_of(unsigned use, uint8_t *alus, uint8_t *test_cells,
-                                    uint8_t *mark_cells) {
+/* Where in the cells an entry of units `use` (pvm_gas_use_of) finds its
+** planes, as byte offsets: A_(4-j) for its j ALUs (A_(5-j), what it
+** cannot take, is the next plane), and the M, D or neither plane it
+** tests and marks (no row takes both). */
+static inline void pvm_gas_cells_of(unsigned use, uint16_t *from_cells, uint16_t *test_cells,
+                                    uint16_t *mark_cells) {
   unsigned m = use >> 4 & 3, d = use >> 6;
-  *alus = (uint8_t)(use & 15);
-  *test_cells = m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS;
-  *mark_cells = m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK;
+  *from_cells = (uint16_t)((PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE);
+  *test_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE;
+  *mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE;
 }
 
 /* The clock starts at {.left = 4}. */
@@ -471,7 +474,7 @@ void pvm_gas_fast_init(pvm_gas_fast *f);
 /* The entry's start when the inline test does not find it (in its ready
 ** cycle t, at most SHORT cycles, in the cells): 0 to give up on the
 ** block. */
-uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned alus,
+uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned from_cells,
                              unsigned test_cells, unsigned mark_cells, uint32_t cycle);
 /* Moves the time line to the next block's origin (cells past it zero). */
 uint32_t pvm_gas_fast_move(pvm_gas_fast *f, uint32_t origin);
@@ -490,7 +493,7 @@ static inline void pvm_gas_or(uint8_t *p, uint64_t bits) {
 ** the block must be simulated instead. */
 static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
     pvm_gas_fast *f, pvm_gas_clock *k, unsigned cycles, unsigned slots, bool move, unsigned src0,
-    unsigned src1, unsigned dst, unsigned alus, unsigned test_cells, unsigned mark_cells) {
+    unsigned src1, unsigned dst, unsigned from_cells, unsigned test_cells, unsigned mark_cells) {
   if (slots > k->left) {                   /* the next cycle */
     k->cycle++;
     k->left = 4;
@@ -515,21 +518,20 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
     uint64_t m = (~0ull >> (64 - cycles)) << (off % 8);
     /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
     ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
-    uint8_t *cells = f->cell + off / 8, *from = cells + (PVM_GAS_C_A4 - alus) * PVM_GAS_PLANE;
+    uint8_t *cells = f->cell + off / 8, *from = cells + from_cells;
     uint8_t *a4 = cells + PVM_GAS_C_A4 * PVM_GAS_PLANE;
-    if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + test_cells * PVM_GAS_PLANE)) &
-          m) &&
+    if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + test_cells)) & m) &&
         f->starts[off] < 5) {
       pvm_gas_or(a4, pvm_gas_word(from) & m);
       pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
-      pvm_gas_or(cells + mark_cells * PVM_GAS_PLANE, m);
+      pvm_gas_or(cells + mark_cells, m);
       f->starts[off]++;
       goto placed;
     }
   }
-  t = pvm_gas_fast_search(f, t, cycles, alus, test_cells, mark_cells, k->cycle);
+  t = pvm_gas_fast_search(f, t, cycles, from_cells, test_cells, mark_cells, k->cycle);
   if (!t) return false;
 placed:;
   uint32_t done = t + cycles;
