@@ -170,7 +170,10 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     uint32_t next;
     NEXT_START(next);
     uint32_t dist = next - pc;
-    uint32_t len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;   /* 1 + skip */
+    /* 1 + skip; the pipeline walk computes it where it needs it, since a
+    ** value live across the placer costs more than the min (callgrind) */
+#define LEN (dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist)
+    uint32_t len = pipeline ? 0 : LEN;
     const pvm_gas_op *row = &ops[code[pc]];
     unsigned flags = row->flags, cycles = row->cycles;
     int64_t target = -1;
@@ -186,7 +189,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
       if (pipeline && (flags & PVM_GOP_BRANCH_CYCLES)) {
         /* b (A.10): 1 when the target or the fall-through starts with the
         ** opcode byte of trap or unlikely (bytes past the code read as 0) */
-        uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + len);
+        uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + LEN);
         cycles = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? 1 : 20;
       }
     }
@@ -201,19 +204,22 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
       FAST_ENTRY(cycles, row->slots - (row->overlap_saves & -overlap), row->move,
                  PVM_GI(regs, SRC0), PVM_GI(regs, SRC1), PVM_GI(regs, DST) | d, row->from_cells,
                  row->test_cells, row->mark_cells, pc);
-      if (slow) batch[queued++] = gas_insn_at(code, code_len, row, pc, len, target, unlikely_byte);
+      if (slow) {
+        batch[queued++] = gas_insn_at(code, code_len, row, pc, LEN, target, unlikely_byte);
+        if (queued == GAS_BATCH) {            /* (a block may end with none queued) */
+          pvm_gas_sim_feed(sim, batch, queued);
+          queued = 0;
+        }
+      }
     }
     count++;
     /* the rest is rare: one test for all of it */
-    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || queued == GAS_BATCH || dist > PVM_MAX_SKIP + 1)) {
+    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || dist > PVM_MAX_SKIP + 1)) {
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
-        head = pc + len;
+        head = pc + (pipeline ? LEN : len);
         count = queued = 0;
-      } else if (queued == GAS_BATCH) {
-        pvm_gas_sim_feed(sim, batch, queued);
-        queued = 0;
       }
       if (dist > PVM_MAX_SKIP + 1) {
         /* the skip lands where nothing starts: a synthetic trap there
@@ -233,6 +239,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
       }
     }
     pc = next;
+#undef LEN
   }
 #undef NEXT_START
   /* the final trap at code_len: the open block's last instruction, or a
