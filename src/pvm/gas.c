@@ -2,8 +2,8 @@
 ** The gas cost model of GP 0.8.0 A.9 (docs/gas.md): a small out-of-order
 ** CPU (4 decode slots and 5 starts per cycle, a 32-entry reorder buffer,
 ** execution units A/L/S/M/D = 4/4/4/1/1) run over one basic block.
-** Program analysis feeds it the instructions of a block in batches, as
-** it walks the code; pvm_gas_sim_end returns the cost.
+** It is fed the instructions of a block in batches; pvm_gas_sim_end
+** returns the cost.
 **
 ** Times, not steps.  Entry i (the i-th instruction other than move_reg)
 ** decodes in cycle D_i, is WAIT from D_i + 1, starts in S_i, reaches 0
@@ -39,6 +39,10 @@
 ** change (a dependency or units come free, an entry becomes WAIT, the 5
 ** starts ran out), skipping the others.  After a reorder buffer's worth
 ** of entries it goes back to placing (resume_schedule).
+**
+** Program analysis runs the fast placer (pvm_gas_fast_entry, at the end
+** of this file) inside its walk: the same placing with the units as bit
+** planes over cycles; the blocks it gives up on come here.
 **
 ** Ring slots: live entries are at most the last 32; a slot is reused 64
 ** entries later, after every entry that could name its previous occupant
@@ -495,4 +499,128 @@ uint32_t pvm_gas_sim_block(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t coun
   uint32_t cost = pvm_gas_sim_end(s);
   begin(s);
   return cost;
+}
+
+/* ---- the fast placer (pvm_gas_fast_entry) ---- */
+
+void pvm_gas_fast_init(pvm_gas_fast *f) {
+  memset(f, 0, sizeof *f);
+  memset(f->cell + PVM_GAS_C_ONES * PVM_GAS_PLANE, 0xff, PVM_GAS_PLANE);
+  memset(f->cell + (PVM_GAS_C_ONES + 1) * PVM_GAS_PLANE, 0xff, PVM_GAS_PLANE);
+}
+
+static uint8_t *plane(pvm_gas_fast *f, unsigned i) { return f->cell + i * PVM_GAS_PLANE; }
+
+static const int cell_planes[] = {PVM_GAS_C_A1, PVM_GAS_C_A1 + 1, PVM_GAS_C_A1 + 2, PVM_GAS_C_A4,
+                                  PVM_GAS_C_M, PVM_GAS_C_D};
+
+/* Make `to` (a multiple of 8, at least base) the first cycle the cells
+** hold: the cells from there on move down, the rest are zero. */
+static void slide(pvm_gas_fast *f, uint32_t to) {
+  uint32_t by = to - f->base > PVM_GAS_SPAN ? PVM_GAS_SPAN : to - f->base, keep = PVM_GAS_SPAN - by;
+  for (size_t p = 0; p < sizeof cell_planes / sizeof cell_planes[0]; p++) {
+    uint8_t *c = plane(f, cell_planes[p]);
+    memmove(c, c + by / 8, keep / 8);
+    memset(c + keep / 8, 0, by / 8);
+  }
+  memmove(f->starts, f->starts + by, keep);
+  memset(f->starts + keep, 0, by);
+  f->base = to;
+}
+
+/* Between blocks every cell from the origin on is zero, and the cells
+** before it are never read again: zero the ones used and start the
+** cells at the origin (or the time line over, past PVM_GAS_REBASE). */
+uint32_t pvm_gas_fast_move(pvm_gas_fast *f, uint32_t origin) {
+  uint32_t used = origin - f->base + 1;
+  if (used > PVM_GAS_SPAN) used = PVM_GAS_SPAN;
+  for (size_t p = 0; p < sizeof cell_planes / sizeof cell_planes[0]; p++)
+    memset(plane(f, cell_planes[p]), 0, (used + 7) / 8);
+  memset(f->starts, 0, used);
+  if (origin > PVM_GAS_REBASE) {
+    memset(f->holder_done, 0, sizeof f->holder_done);   /* all met before cycle 1 */
+    f->rebase_count++;
+    origin = 0;
+  }
+  f->base = origin & ~7u;
+  return origin;
+}
+
+static uint64_t span_mask(uint32_t off, unsigned n) { return (~0ull >> (64 - n)) << (off % 8); }
+
+/* Are the entry's units free in the cells of [t, t + cycles)?  Take
+** them.  A word (57 cycles) at a time. */
+static bool cells_free(pvm_gas_fast *f, uint32_t off, unsigned cycles, unsigned alus,
+                       unsigned test_cells) {
+  for (uint32_t end = off + cycles; off < end;) {
+    unsigned n = end - off < PVM_GAS_SHORT ? end - off : PVM_GAS_SHORT;
+    uint64_t m = span_mask(off, n);
+    if ((pvm_gas_word(plane(f, PVM_GAS_C_ZEROS - alus) + off / 8) |
+         pvm_gas_word(plane(f, test_cells) + off / 8)) & m)
+      return false;
+    off += n;
+  }
+  return true;
+}
+
+static void mark_bits(pvm_gas_fast *f, uint32_t off, unsigned cycles, unsigned alus,
+                       unsigned mark_cells) {
+  f->starts[off]++;
+  for (uint32_t end = off + cycles; off < end;) {
+    unsigned n = end - off < PVM_GAS_SHORT ? end - off : PVM_GAS_SHORT, at = off / 8;
+    uint64_t m = span_mask(off, n);
+    for (unsigned a = PVM_GAS_C_A4; a >= PVM_GAS_C_A1; a--) {
+      uint64_t v = pvm_gas_word(plane(f, a) + at) | (pvm_gas_word(plane(f, a - alus) + at) & m);
+      memcpy(plane(f, a) + at, &v, 8);
+    }
+    uint64_t v = pvm_gas_word(plane(f, mark_cells) + at) | m;
+    memcpy(plane(f, mark_cells) + at, &v, 8);
+    off += n;
+  }
+}
+
+static uint32_t give_up(pvm_gas_fast *f) {
+  f->slow_count++;
+  return 0;
+}
+
+/* The first cycle from t in which the entry's units are free and fewer
+** than 5 entries start: where placing puts it.  If its units are taken
+** in a later cycle it runs, a younger entry started before an older one
+** and left it short (A.9 would have delayed the older one): give up.
+** Give up too when the cells cannot hold its cycles even moved on to
+** the decode cycle (nothing starts before it). */
+uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned from_cells,
+                             unsigned test_cells, unsigned mark_cells, uint32_t cycle) {
+  unsigned alus = PVM_GAS_C_A4 - from_cells / PVM_GAS_PLANE;
+  test_cells /= PVM_GAS_PLANE;
+  mark_cells /= PVM_GAS_PLANE;
+  uint32_t lowest = (cycle + 1) & ~7u;      /* the cells may move on to here */
+  f->search_count++;
+  for (;;) {
+    if (t + cycles > f->base + PVM_GAS_SPAN) {
+      if (lowest <= f->base) return give_up(f);
+      slide(f, lowest);
+      f->slide_count++;
+      if (t + cycles > f->base + PVM_GAS_SPAN) return give_up(f);
+    }
+    uint32_t off = t - f->base;
+    uint64_t free = ~(pvm_gas_word(plane(f, PVM_GAS_C_ZEROS - alus) + off / 8) |
+                      pvm_gas_word(plane(f, test_cells) + off / 8)) >> (off % 8);
+    free &= ~0ull >> 8;                    /* the 56 cycles from t */
+    if (!free) {
+      t += 56;
+      continue;
+    }
+    t += (uint32_t)__builtin_ctzll(free);
+    off = t - f->base;
+    if (t + cycles > f->base + PVM_GAS_SPAN) continue;
+    if (f->starts[off] >= START_PER_CYCLE) {
+      t++;
+      continue;
+    }
+    if (!cells_free(f, off, cycles, alus, test_cells)) return give_up(f);
+    mark_bits(f, off, cycles, alus, mark_cells);
+    return t;
+  }
 }

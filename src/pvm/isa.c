@@ -435,6 +435,11 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   g->regs = pattern_regs[pattern_of(field, r->slot_rule)];
   g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
                               pvm_gas_use_of(r->units));
+  g->cycles = (uint8_t)cycles;
+  g->slots = r->slots;
+  g->move = op == PVM_OP_MOVE_REG;
+  /* at most 2 ALUs, and M or D (test_gas checks the rows) */
+  pvm_gas_cells_of(pvm_gas_use_of(r->units), &g->from_cells, &g->test_cells, &g->mark_cells);
 }
 
 /* Tables are built once, before any thread can race on them. */

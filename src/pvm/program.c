@@ -37,8 +37,9 @@ bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc) {
 ** One pass, one row per instruction: the profile's pvm_gas_op row says
 ** what the opcode byte is (valid, terminator, branch) and what the
 ** simulation needs (cycles, slots, units, where its registers are), so
-** only branches are decoded in full, for their targets.  Instructions
-** reach the simulation in batches: a block at a time, or GAS_BATCH. */
+** only branches are decoded in full, for their targets.  The fast placer
+** (pvm_gas_fast_entry) costs each instruction as the walk reaches it; a
+** block it gives up on is simulated (gas.c), fed in batches of GAS_BATCH. */
 #define GAS_BATCH 64
 
 /* zeta (A.4): the code, then zeros. */
@@ -71,12 +72,52 @@ static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pv
 
 #define TRAP_INSN \
   pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0)
+/* its planes (pvm_gas_cells_of 0): no ALU, neither M nor D */
+#define TRAP_FROM (PVM_GAS_C_A4 * PVM_GAS_PLANE)
+#define TRAP_TEST (PVM_GAS_C_ZEROS * PVM_GAS_PLANE)
+#define TRAP_MARK (PVM_GAS_C_SINK * PVM_GAS_PLANE)
 
-/* The cost of the block that ends with the instructions queued. */
-static inline uint32_t block_cost(pvm_gas_sim *sim, const pvm_gas_insn *batch, uint32_t queued,
-                                  uint32_t count, bool pipeline) {
-  return pipeline ? pvm_gas_sim_block(sim, batch, queued) : count;
+/* The pipeline profiles' state: the fast placer runs inside the walk;
+** a block it gives up on goes through the simulation (`slow`), fed the
+** block's records from its head again, then the rest as the walk
+** reaches them, in batches. */
+typedef struct gas_state {
+  pvm_gas_fast fast;
+  pvm_gas_sim sim;
+} gas_state;
+
+/* Begin simulating the open block: its instructions from head up to
+** (not including) pc, again. */
+static __attribute__((noinline)) void simulate_from_head(pvm_gas_sim *sim, const nub_pvm_blob *b,
+                                                         const pvm_gas_op *ops, uint32_t head,
+                                                         uint32_t pc, int unlikely_byte) {
+  pvm_gas_insn batch[GAS_BATCH];
+  uint32_t queued = 0;
+  pvm_gas_sim_begin(sim);
+  for (uint32_t at = head; at < pc;) {
+    uint32_t next = pvm_next_start(b, (uint64_t)at + 1), len = next - at;
+    if (len > PVM_MAX_SKIP + 1) len = PVM_MAX_SKIP + 1;
+    /* not a branch: those end a block */
+    batch[queued++] = gas_insn_at(b->code, b->code_len, &ops[b->code[at]], at, len, -1, unlikely_byte);
+    if (queued == GAS_BATCH) {
+      pvm_gas_sim_feed(sim, batch, queued);
+      queued = 0;
+    }
+    at = next;
+  }
+  pvm_gas_sim_feed(sim, batch, queued);
 }
+
+/* An instruction the fast placer gives up on: the block is simulated,
+** the instruction included (it goes to the batch). */
+#define FAST_ENTRY(cycles, slots, move, src0, src1, dst, from, test, mark, upto)                 \
+  do {                                                                                            \
+    if (!slow && !pvm_gas_fast_entry(fast, &clock, cycles, slots, move, src0, src1, dst, from,    \
+                                     test, mark)) {                                               \
+      slow = true;                                                                                \
+      simulate_from_head(sim, b, ops, head, upto, unlikely_byte);                                 \
+    }                                                                                             \
+  } while (0)
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each
 ** successor of a valid terminator, when it is a valid instruction), note
@@ -85,7 +126,7 @@ static inline uint32_t block_cost(pvm_gas_sim *sim, const pvm_gas_insn *batch, u
 ** Inlined once per kind of gas rule, so the gp07 walk carries nothing of
 ** the simulation.  What the loop updates is in locals: the bitsets take
 ** byte stores, which may alias any field read through p. */
-static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_gas_sim *sim,
+static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_state *gs,
                                                        bool pipeline) {
   const nub_pvm_blob *b = &p->blob;
   const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
@@ -95,13 +136,23 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
   pvm_gas_block *blocks = p->blocks;
   bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
   int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
+  /* n: the instructions besides the bitmask's starts (synthetic traps, the final one) */
   uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0, queued = 0;
   pvm_gas_insn batch[GAS_BATCH];
+  pvm_gas_fast *fast = pipeline ? &gs->fast : NULL;
+  pvm_gas_sim *sim = pipeline ? &gs->sim : NULL;
+  pvm_gas_clock clock = {.left = 4};
+  bool slow = false;                       /* the open block is simulated */
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end;
   ** a program that fails it keeps no analysis (make_unrunnable) */
   if (first_run_check && !(code_len > 0 && nub_pvm_blob_is_start(b, 0))) goto unrunnable;
-  if (pipeline) pvm_gas_sim_begin(sim);
+  if (pipeline) pvm_gas_fast_init(fast);
+  /* the open block's cost, and the next one begun */
+#define BLOCK_COST()                                                                   \
+  (!pipeline ? count                                                                   \
+   : slow ? (slow = false, pvm_gas_fast_end(fast, &clock), pvm_gas_sim_block(sim, batch, queued)) \
+   : pvm_gas_fast_end(fast, &clock))
   /* starts in order from the bitmask's bits (pc + skip would chain each
   ** step on the loads of the last); padding bits are zero (blob.c) */
   uint64_t word = 0, words = ((uint64_t)code_len + 63) / 64, bits = pvm_mask_word(b, 0);
@@ -119,11 +170,13 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
     uint32_t next;
     NEXT_START(next);
     uint32_t dist = next - pc;
-    uint32_t len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;   /* 1 + skip */
+    /* 1 + skip; the pipeline walk computes it where it needs it, since a
+    ** value live across the placer costs more than the min (callgrind) */
+#define LEN (dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist)
+    uint32_t len = pipeline ? 0 : LEN;
     const pvm_gas_op *row = &ops[code[pc]];
-    unsigned flags = row->flags;
+    unsigned flags = row->flags, cycles = row->cycles;
     int64_t target = -1;
-    n++;
     if (after_term && (flags & PVM_GOP_VALID)) pvm_bit_set(block_start, pc);
     after_term = flags & PVM_GOP_TERM;
     if (flags & PVM_GOP_BRANCH) {
@@ -133,44 +186,75 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, pvm_g
       /* a backward target is a block start or not by now */
       if (target >= 0 && target <= pc && pvm_bit_get(block_start, (uint64_t)target))
         pvm_bit_set(loop_target, (uint64_t)target);
+      if (pipeline && (flags & PVM_GOP_BRANCH_CYCLES)) {
+        /* b (A.10): 1 when the target or the fall-through starts with the
+        ** opcode byte of trap or unlikely (bytes past the code read as 0) */
+        uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + LEN);
+        cycles = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? 1 : 20;
+      }
     }
-    if (pipeline) batch[queued++] = gas_insn_at(code, code_len, row, pc, len, target, unlikely_byte);
+    if (pipeline) {
+      /* the registers and slots, as gas_insn_at finds them */
+      unsigned z1, z2;
+      if ((uint64_t)pc + 3 <= code_len) z1 = code[pc + 1], z2 = code[pc + 2];
+      else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
+      uint64_t regs = row->regs[z1];
+      unsigned d = (z2 > 12 ? 12 : z2) & row->dst_mask;
+      unsigned overlap = (unsigned)(regs >> (row->overlap_at + d)) & 1;
+      FAST_ENTRY(cycles, row->slots - (row->overlap_saves & -overlap), row->move,
+                 PVM_GI(regs, SRC0), PVM_GI(regs, SRC1), PVM_GI(regs, DST) | d, row->from_cells,
+                 row->test_cells, row->mark_cells, pc);
+      if (slow) {
+        batch[queued++] = gas_insn_at(code, code_len, row, pc, LEN, target, unlikely_byte);
+        if (queued == GAS_BATCH) {            /* (a block may end with none queued) */
+          pvm_gas_sim_feed(sim, batch, queued);
+          queued = 0;
+        }
+      }
+    }
     count++;
     /* the rest is rare: one test for all of it */
-    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || queued == GAS_BATCH || dist > PVM_MAX_SKIP + 1)) {
+    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || dist > PVM_MAX_SKIP + 1)) {
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
-        blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
-        head = pc + len;
+        blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
+        head = pc + (pipeline ? LEN : len);
         count = queued = 0;
-      } else if (queued == GAS_BATCH) {
-        pvm_gas_sim_feed(sim, batch, queued);
-        queued = 0;
       }
       if (dist > PVM_MAX_SKIP + 1) {
         /* the skip lands where nothing starts: a synthetic trap there
         ** ends the block (or is one) */
         if (first_run_check) goto unrunnable;
         n++;
-        if (pipeline) batch[queued++] = TRAP_INSN;
+        if (pipeline) {
+          FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM,
+                     TRAP_TEST, TRAP_MARK, pc + 1);
+          if (slow) batch[queued++] = TRAP_INSN;
+        }
         count++;
-        blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+        blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
         head = next;
         count = queued = 0;
         after_term = false;
       }
     }
     pc = next;
+#undef LEN
   }
 #undef NEXT_START
   /* the final trap at code_len: the open block's last instruction, or a
   ** block of its own (head = code_len) */
   n++;
-  if (pipeline) batch[queued++] = TRAP_INSN;
+  if (pipeline) {
+    FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM, TRAP_TEST,
+               TRAP_MARK, code_len);
+    if (slow) batch[queued++] = TRAP_INSN;
+  }
   count++;
-  blocks[nblocks++] = (pvm_gas_block){head, block_cost(sim, batch, queued, count, pipeline)};
+  blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
+#undef BLOCK_COST
   p->block_count = nblocks;
-  p->insn_count = n;
+  p->insn_count = p->start_count + n;   /* every start is visited once */
   p->unrunnable = false;
   return;
 unrunnable:
@@ -178,14 +262,17 @@ unrunnable:
   p->unrunnable = true;
 }
 
-static void analyse(nub_pvm_program *p) {
+static int analyse(nub_pvm_program *p, nub_pvm_error *err) {
   if (pvm_gas_rules_of(p->profile)->pipeline) {
-    pvm_gas_sim sim;            /* the simulation starts from zero cells */
-    memset(&sim, 0, sizeof sim);
-    walk(p, &sim, true);
+    gas_state *gs = malloc(sizeof *gs);    /* about 13 KB */
+    if (!gs) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for the gas model");
+    memset(&gs->sim, 0, sizeof gs->sim);   /* the simulation starts from zero cells */
+    walk(p, gs, true);
+    free(gs);
   } else {
     walk(p, NULL, false);
   }
+  return PVM_OK;
 }
 
 /* A program that fails the 0.8.0 deblob check still loads (Psi panics on
@@ -226,7 +313,7 @@ int nub_pvm_program_load(nub_pvm_profile profile, const uint8_t *blob, size_t le
     rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for block analysis");
     goto fail;
   }
-  analyse(p);
+  if ((rc = analyse(p, err))) goto fail;
   if (p->unrunnable) make_unrunnable(p);
   if (p->block_count < cap) {
     pvm_gas_block *fit = realloc(p->blocks, ((size_t)p->block_count + 1) * sizeof *p->blocks);
@@ -411,11 +498,12 @@ size_t pvm_program_interp_bytes(const nub_pvm_program *p) {
 /* Every instruction the walk produces covers a byte of its own (a
 ** synthetic trap follows an instruction of two or more bytes), so there
 ** are at most code_len + 1 of them, and as many gas blocks.  The bound
-** includes the interpreter's form. */
+** includes the interpreter's form and the gas model's state (freed at
+** the end of the load). */
 uint64_t nub_pvm_program_load_bytes(const nub_pvm_blob *b, size_t len) {
   uint64_t insns = (uint64_t)b->code_len + 1;
   return sizeof(nub_pvm_program) + len + insns * sizeof(pvm_gas_block) +
-         2 * (((uint64_t)b->code_len + 8) / 8) + interp_bytes(b, insns);
+         2 * (((uint64_t)b->code_len + 8) / 8) + interp_bytes(b, insns) + sizeof(gas_state);
 }
 
 size_t nub_pvm_program_bytes(const nub_pvm_program *p) {

@@ -354,6 +354,11 @@ typedef struct pvm_gas_op {
   uint8_t flags, overlap_saves;
   uint8_t dst_mask;        /* 15 when dst is the second byte after the opcode, else 0 */
   uint8_t overlap_at;      /* 63, or PVM_GAS_OVERLAP_NEXT when dst_mask is 15 */
+  /* the same for the fast placer (pvm_gas_fast_entry): cycles, slots
+  ** without overlap, move_reg, ALUs taken, the M or D cells it tests
+  ** and the ones it marks (PVM_GAS_C_*) */
+  uint8_t cycles, slots, move;
+  uint16_t from_cells, test_cells, mark_cells;
 } pvm_gas_op;
 
 /* 256 rows for the profile's opcode bytes. */
@@ -407,6 +412,146 @@ uint32_t pvm_gas_sim_end(pvm_gas_sim *s);
 /* The block's last count instructions, its cost, and the next block
 ** begun: feed, end and begin in one call (what program analysis uses). */
 uint32_t pvm_gas_sim_block(pvm_gas_sim *s, const pvm_gas_insn *in, uint32_t count);
+
+/* The fast placer (gas.c, docs/gas.md "Third round"): what program
+** analysis runs inside its walk.  It places each entry as the schedule
+** above does, with the units in use kept as bit planes over cycles
+** rather than a count per cycle, and gives up on a block (false) where
+** that placing would be wrong or cannot look far enough ahead; the walk
+** then runs the block through pvm_gas_sim from its head.
+**
+** Cells: bit (t - base) % 8 of byte (t - base) / 8 of a plane is cycle
+** t, for the cycles [base, base + SPAN); so the cycles of an entry of at
+** most 57 cycles are in the 8 bytes from its start's byte, one
+** unaligned word.  A_k (k = 1..4) has the cycles in which k or more
+** ALUs are taken (a thermometer code: taking j more over a mask is
+** A_k |= A_(k-j) & mask, with A_0 and A_-1 all ones); M and D the
+** cycles the multiplier and divider are taken.  An entry of j ALUs
+** cannot take a cycle of A_(5-j) (A_5 is all zeros).  SINK takes the
+** marks of an entry that needs neither M nor D. */
+#define PVM_GAS_PLANE 512                  /* bytes of a plane: 8 of them slack */
+#define PVM_GAS_SPAN  (8 * (PVM_GAS_PLANE - 8)) /* cycles the cells hold */
+#define PVM_GAS_SHORT 57                   /* cycles that fit one word from any start */
+enum { PVM_GAS_C_ONES = 0, PVM_GAS_C_A1 = 2, PVM_GAS_C_A4 = 5, PVM_GAS_C_ZEROS = 6,
+       PVM_GAS_C_M = 7, PVM_GAS_C_D = 8, PVM_GAS_C_SINK = 9, PVM_GAS_C_PLANES = 10 };
+typedef struct pvm_gas_fast {
+  uint32_t base;            /* first cycle the cells hold, a multiple of 8 */
+  uint32_t slow_count;      /* blocks given up on (for tests) */
+  uint32_t search_count;    /* entries not placed in their ready cycle (for tests) */
+  uint32_t slide_count;     /* times the cells moved on inside a block (for tests) */
+  uint32_t rebase_count;    /* times the time line started over (for tests) */
+  uint32_t holder_done[16]; /* done of the entry whose clobbered set holds register r */
+  uint32_t prefix_done[PVM_GAS_ROB]; /* entry i at i % 32: latest done of entries 0..i */
+  uint8_t cell[PVM_GAS_C_PLANES * PVM_GAS_PLANE]; /* plane i at i * PLANE */
+  uint8_t starts[PVM_GAS_SPAN];      /* entries starting in cycle t, at t - base */
+} pvm_gas_fast;
+
+/* What the placer changes for every entry, kept by the caller in a local
+** (so in registers: the fields of pvm_gas_fast are reloaded after every
+** byte store to the cells). */
+typedef struct pvm_gas_clock {
+  uint32_t origin;          /* the block's cycle 0 on the time line */
+  uint32_t cycle;           /* the cycle decoding is in */
+  uint32_t left;            /* decode slots left in it */
+  uint32_t n;               /* entries decoded in the block */
+  uint32_t last_done;       /* latest done of them (origin when none) */
+} pvm_gas_clock;
+
+/* Where in the cells an entry of units `use` (pvm_gas_use_of) finds its
+** planes, as byte offsets: A_(4-j) for its j ALUs (A_(5-j), what it
+** cannot take, is the next plane), and the M, D or neither plane it
+** tests and marks (no row takes both). */
+static inline void pvm_gas_cells_of(unsigned use, uint16_t *from_cells, uint16_t *test_cells,
+                                    uint16_t *mark_cells) {
+  unsigned m = use >> 4 & 3, d = use >> 6;
+  *from_cells = (uint16_t)((PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE);
+  *test_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE;
+  *mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE;
+}
+
+/* The clock starts at {.left = 4}. */
+void pvm_gas_fast_init(pvm_gas_fast *f);
+/* The entry's start when the inline test does not find it (in its ready
+** cycle t, at most SHORT cycles, in the cells): 0 to give up on the
+** block. */
+uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned from_cells,
+                             unsigned test_cells, unsigned mark_cells, uint32_t cycle);
+/* Moves the time line to the next block's origin (cells past it zero). */
+uint32_t pvm_gas_fast_move(pvm_gas_fast *f, uint32_t origin);
+
+static inline uint64_t pvm_gas_word(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+static inline void pvm_gas_or(uint8_t *p, uint64_t bits) {
+  uint64_t v = pvm_gas_word(p) | bits;
+  memcpy(p, &v, 8);
+}
+
+/* One instruction of the block (cycles >= 1 unless move); false when
+** the block must be simulated instead. */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
+    pvm_gas_fast *f, pvm_gas_clock *k, unsigned cycles, unsigned slots, bool move, unsigned src0,
+    unsigned src1, unsigned dst, unsigned from_cells, unsigned test_cells, unsigned mark_cells) {
+  if (slots > k->left) {                   /* the next cycle */
+    k->cycle++;
+    k->left = 4;
+  }
+  if (k->n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
+    uint32_t free_at = f->prefix_done[k->n % PVM_GAS_ROB] + 2;
+    if (free_at > k->cycle) {
+      k->cycle = free_at;
+      k->left = 4;
+    }
+  }
+  k->left -= slots;
+  if (move) {                              /* Xi^mov */
+    f->holder_done[dst] = f->holder_done[src0];
+    return true;
+  }
+  uint32_t t = k->cycle + 1, h0 = f->holder_done[src0], h1 = f->holder_done[src1];
+  t = t > h0 ? t : h0;
+  t = t > h1 ? t : h1;
+  uint32_t off = t - f->base;
+  if (PVM_LIKELY(cycles <= PVM_GAS_SHORT && off + cycles <= PVM_GAS_SPAN)) {
+    uint64_t m = (~0ull >> (64 - cycles)) << (off % 8);
+    /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
+    ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
+    uint8_t *cells = f->cell + off / 8, *from = cells + from_cells;
+    uint8_t *a4 = cells + PVM_GAS_C_A4 * PVM_GAS_PLANE;
+    if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + test_cells)) & m) &&
+        f->starts[off] < 5) {
+      pvm_gas_or(a4, pvm_gas_word(from) & m);
+      pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
+      pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
+      pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
+      pvm_gas_or(cells + mark_cells, m);
+      f->starts[off]++;
+      goto placed;
+    }
+  }
+  t = pvm_gas_fast_search(f, t, cycles, from_cells, test_cells, mark_cells, k->cycle);
+  if (!t) return false;
+placed:;
+  uint32_t done = t + cycles;
+  f->holder_done[dst] = done;
+  k->last_done = k->last_done > done ? k->last_done : done;
+  f->prefix_done[k->n % PVM_GAS_ROB] = k->last_done;
+  k->n++;
+  return true;
+}
+
+/* The block's cost, and the next block begun. */
+static inline __attribute__((always_inline)) uint32_t pvm_gas_fast_end(pvm_gas_fast *f,
+                                                                       pvm_gas_clock *k) {
+  uint32_t c = k->last_done + 2 - k->origin, origin = k->last_done;
+  if (PVM_UNLIKELY(origin - f->base >= PVM_GAS_SPAN / 2)) origin = pvm_gas_fast_move(f, origin);
+  k->origin = k->cycle = k->last_done = origin;
+  k->left = 4;
+  k->n = 0;
+  return c > 4 ? c - 3 : 1;
+}
 
 /* ---- loaded program ---- */
 

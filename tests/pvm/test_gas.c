@@ -27,6 +27,8 @@ static void every_op_has_a_cost_row(void **state) {
     unsigned m = r->units >> 24 & 0xff, d = r->units >> 32 & 0xff;
     if (l > a || s > a || a > 4 || m > 1 || d > 1 || r->units >> 40)
       fail_msg("op %d: units %#llx", op, (unsigned long long)r->units);
+    /* the fast placer's planes: at most 2 ALUs, and M or D, not both */
+    if (a > 2 || (m && d)) fail_msg("op %d: units %#llx", op, (unsigned long long)r->units);
     /* and at most two source registers and one destination */
     if (__builtin_popcount(r->dst) > 1 || __builtin_popcount(r->src) > 2)
       fail_msg("op %d: roles %u -> %u", op, r->src, r->dst);

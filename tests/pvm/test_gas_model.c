@@ -30,6 +30,8 @@ typedef struct test_insn {
   uint16_t src, dst;
   uint64_t units;
   pvm_gas_insn sim;
+  nub_pvm_op op;            /* and its registers A, B, D, for a program */
+  uint8_t reg[3];
 } test_insn;
 
 /* ---- A.9, literally ---- */
@@ -137,15 +139,26 @@ static const nub_pvm_op long_ops[] = {
   PVM_OP_STORE_U16, PVM_OP_ADD_64,
 };
 
-enum { ANY_OPS, BUSY_OPS, LONG_OPS };
+/* Divisions only: long blocks that keep the divider taken (the fast
+** placer's cells move on inside the block). */
+static const nub_pvm_op divider_ops[] = {
+  PVM_OP_DIV_U_64, PVM_OP_REM_S_32, PVM_OP_DIV_S_32, PVM_OP_REM_U_64,
+};
 
-static test_insn random_insn(int ops, unsigned regs) {
+enum { ANY_OPS, BUSY_OPS, LONG_OPS, DIVIDER_OPS };
+
+/* A random op of the kind asked for; with in_program, only ops that
+** can sit inside a block (no terminator: each block of a program ends
+** in a fallthrough). */
+static test_insn random_insn_of(int ops, unsigned regs, bool in_program) {
   nub_pvm_op op;
   do {
     op = ops == BUSY_OPS ? busy_ops[next_rand() % (sizeof busy_ops / sizeof busy_ops[0])]
        : ops == LONG_OPS ? long_ops[next_rand() % (sizeof long_ops / sizeof long_ops[0])]
+       : ops == DIVIDER_OPS ? divider_ops[next_rand() % (sizeof divider_ops / sizeof divider_ops[0])]
        : (nub_pvm_op)(next_rand() % PVM_OP_COUNT);
-  } while (op == PVM_OP_SBRK || op == PVM_OP_INVALID);
+  } while (op == PVM_OP_SBRK || op == PVM_OP_INVALID ||
+           (in_program && (nub_pvm_isa(PVM_PROFILE_JAMV1)[nub_pvm_opcode_of(PVM_PROFILE_JAMV1, op)].flags & PVM_OPF_TERM)));
   const pvm_gas_row *row = &pvm_gas_rows[op];
   unsigned reg[3] = {next_rand() % regs, next_rand() % regs, next_rand() % regs};   /* A, B, D */
   uint16_t src = 0, dst = 0;
@@ -171,8 +184,12 @@ static test_insn random_insn(int ops, unsigned regs) {
   };
   x.sim = pvm_gas_insn_make(x.cycles, x.slots, x.move, srcs[0], srcs[1], dreg,
                             pvm_gas_use_of(row->units));
+  x.op = op;
+  for (int r = 0; r < 3; r++) x.reg[r] = (uint8_t)reg[r];
   return x;
 }
+
+static test_insn random_insn(int ops, unsigned regs) { return random_insn_of(ops, regs, false); }
 
 /* Feeds the block in random chunks, as program analysis feeds batches:
 ** the last one through pvm_gas_sim_block (feed, end, begin the next) as
@@ -193,6 +210,30 @@ static uint32_t model_cost(pvm_gas_sim *s, const test_insn *in, int n, bool one_
   return cost;
 }
 
+/* The same block through the fast placer, as program analysis runs it:
+** placed entry by entry; once it gives up, the block so far and the
+** rest go to the simulation (s), which gives the cost. */
+static uint32_t fast_cost(pvm_gas_fast *f, pvm_gas_clock *k, pvm_gas_sim *s, const test_insn *in,
+                          int n) {
+  static pvm_gas_insn recs[MAX_INSNS + 1];
+  bool slow = false;
+  for (int i = 0; i < n; i++) {
+    pvm_gas_insn x = recs[i] = in[i].sim;
+    uint16_t from, test, mark;
+    pvm_gas_cells_of(PVM_GI(x, USE), &from, &test, &mark);
+    if (!slow && !pvm_gas_fast_entry(f, k, PVM_GI(x, CYCLES), PVM_GI(x, SLOTS), PVM_GI(x, MOVE),
+                                     PVM_GI(x, SRC0), PVM_GI(x, SRC1), PVM_GI(x, DST), from, test,
+                                     mark)) {
+      slow = true;
+      pvm_gas_sim_begin(s);
+      pvm_gas_sim_feed(s, recs, (uint32_t)i);
+    }
+    if (slow) pvm_gas_sim_feed(s, &x, 1);
+  }
+  uint32_t cost = pvm_gas_fast_end(f, k);
+  return slow ? pvm_gas_sim_end(s) : cost;
+}
+
 /* Shapes of random blocks: length, whether busy ops dominate, registers. */
 typedef struct shape { const char *name; int min_len, max_len; int ops; unsigned regs; int count; } shape;
 static const shape shapes[] = {
@@ -202,13 +243,18 @@ static const shape shapes[] = {
   {"blocks past the reorder buffer", 40, MAX_INSNS, BUSY_OPS, 8, 150},
   {"long blocks of any op", 40, MAX_INSNS, ANY_OPS, 13, 100},
   {"blocks past 512 cycles", 10, 60, LONG_OPS, 6, 1000},
+  {"long runs on the divider", 100, MAX_INSNS, DIVIDER_OPS, 13, 3},
 };
 
 static void random_blocks_cost_what_a9_says(void **state) {
   (void)state;
-  static pvm_gas_sim sim;   /* zero-initialised, as program analysis starts it */
+  static pvm_gas_sim sim, fast_sim;   /* zero-initialised, as program analysis starts it */
+  static pvm_gas_fast fast;
   static test_insn block[MAX_INSNS];
   unsigned exact = 0, total = 0, past_cells = 0, resumed = 0, rebased = 0, exact_one_call = 0;
+  unsigned placed_fast = 0;
+  pvm_gas_clock clock = {.left = 4};
+  pvm_gas_fast_init(&fast);
   pvm_gas_sim_begin(&sim);   /* pvm_gas_sim_block begins the next block itself */
   for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
     const shape *sh = &shapes[k];
@@ -219,7 +265,12 @@ static void random_blocks_cost_what_a9_says(void **state) {
       if (b % 50 == 49) {
         sim.last_done = PVM_GAS_REBASE - (next_rand() % 2000);
         pvm_gas_sim_begin(&sim);
+        /* (forward only: the cells past the origin are zero) */
+        uint32_t to = PVM_GAS_REBASE - (next_rand() % 2000);
+        if (to > clock.last_done) clock.last_done = to;
+        (void)pvm_gas_fast_end(&fast, &clock);
       }
+      uint32_t slow_before = fast.slow_count;
       uint32_t resumed_before = sim.resume_count;
       bool one_call = b & 1;
       int n = sh->min_len + (int)(next_rand() % (unsigned)(sh->max_len - sh->min_len + 1));
@@ -236,6 +287,9 @@ static void random_blocks_cost_what_a9_says(void **state) {
                                     PVM_GI(last->sim, DST), PVM_GI(last->sim, USE));
       uint32_t want = literal_cost(block, n), got = model_cost(&sim, block, n, one_call);
       if (want != got) fail_msg("%s, block %d (%d instructions): cost %u, A.9 says %u", sh->name, b, n, got, want);
+      got = fast_cost(&fast, &clock, &fast_sim, block, n);
+      if (want != got) fail_msg("%s, block %d (%d instructions): fast placer %u, A.9 says %u", sh->name, b, n, got, want);
+      placed_fast += fast.slow_count == slow_before;
       rebased += sim.origin < origin_before;
       exact += sim.exact_count != exact_before;
       exact_one_call += one_call && sim.exact_count != exact_before;
@@ -255,11 +309,79 @@ static void random_blocks_cost_what_a9_says(void **state) {
   assert_true(resumed > 0 && resumed < exact);
   assert_true(rebased > 0);
   assert_true(exact_one_call > 0 && exact_one_call < exact);
+  printf("fast placer: %u of them placed, the others given up on and simulated; %u entries "
+         "searched past their ready cycle, %u moves of the cells inside a block, %u time line "
+         "starts over\n", placed_fast, fast.search_count, fast.slide_count, fast.rebase_count);
+  assert_true(placed_fast > 0 && placed_fast < total);
+  assert_true(fast.search_count > 0);
+  assert_true(fast.slide_count > 0);
+  assert_true(fast.rebase_count > 0);
+}
+
+/* Programs of random blocks (each ending in a fallthrough), loaded: the
+** walk runs the fast placer and, for the blocks it gives up on,
+** simulates them from their head again.  Every block costs what A.9
+** says, and some blocks were given up on (the placer run here on the
+** same blocks in the same order makes the same choices). */
+static void random_programs_cost_what_a9_says(void **state) {
+  (void)state;
+  static test_insn blocks[300][MAX_INSNS + 1];
+  static int lens[300];
+  static pvm_gas_fast fast;
+  static pvm_gas_sim sim;
+  unsigned total = 0, given_up = 0;
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const shape *sh = &shapes[k];
+    int nblocks = sh->count / 5 < 300 ? sh->count / 5 : 300;
+    nub_pvm_builder *bld = nub_pvm_builder_new(PVM_PROFILE_JAMV1);
+    pvm_gas_clock clock = {.left = 4};
+    pvm_gas_fast_init(&fast);
+    assert_non_null(bld);
+    for (int b = 0; b < nblocks; b++) {
+      int n = sh->min_len + (int)(next_rand() % (unsigned)(sh->max_len - sh->min_len + 1));
+      for (int i = 0; i < n; i++) {
+        test_insn *x = &blocks[b][i];
+        *x = random_insn_of(sh->ops, sh->regs, true);
+        nub_pvm_builder_insn(bld, x->op, x->reg[0], x->reg[1], x->reg[2], next_rand() % 300,
+                             next_rand() % 300);
+      }
+      test_insn *end = &blocks[b][n];
+      *end = (test_insn){.cycles = 2, .slots = 1, .op = PVM_OP_FALLTHROUGH,
+                         .sim = pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC,
+                                                  PVM_GAS_NO_DST, 0)};
+      nub_pvm_builder_insn(bld, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+      lens[b] = n + 1;
+      uint32_t slow_before = fast.slow_count;
+      (void)fast_cost(&fast, &clock, &sim, blocks[b], lens[b]);
+      given_up += fast.slow_count != slow_before;
+    }
+    uint8_t *blob;
+    size_t len;
+    nub_pvm_error err;
+    nub_pvm_program *prog;
+    assert_int_equal(nub_pvm_builder_finish(bld, &blob, &len, &err), 0);
+    nub_pvm_builder_free(bld);
+    if (nub_pvm_program_load(PVM_PROFILE_JAMV1, blob, len, &prog, &err)) fail_msg("%s", err.msg);
+    uint32_t cursor = 0, pc, cost;
+    bool basic;
+    for (int b = 0; b < nblocks; b++) {
+      assert_true(nub_pvm_program_next_block(prog, &cursor, &pc, &cost, &basic));
+      uint32_t want = literal_cost(blocks[b], lens[b]);
+      if (cost != want) fail_msg("%s, block %d at pc %u: cost %u, A.9 says %u", sh->name, b, pc, cost, want);
+      total++;
+    }
+    nub_pvm_program_free(prog);
+    free(blob);
+  }
+  printf("%u blocks of random programs equal, %u of them given up on by the fast placer\n", total,
+         given_up);
+  assert_true(given_up > 0 && given_up < total);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(random_blocks_cost_what_a9_says),
+    cmocka_unit_test(random_programs_cost_what_a9_says),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
