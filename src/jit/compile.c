@@ -401,9 +401,13 @@ EMIT_INLINE void select3(jit_asm *a, jit_cc take_y, jit_reg d, jit_reg x, jit_re
 }
 
 /* Division and remainder with every GP corner case handled in code, so
-** the CPU never raises #DE. */
+** the CPU never raises #DE.  Its labels are closed at its end (patched and
+** forgotten: 16 bytes per div/rem otherwise), as leading_zeros' are: the
+** only emitters that make labels, so the walk needs no label count check
+** around every instruction. */
 static void divrem(jit_asm *a, bool w, bool is_signed, bool rem, jit_reg d, jit_reg x,
                    jit_reg y) {
+  uint32_t labels = a->nlabels, fixups = a->nfixups;
   jit_label zero = jit_label_new(a), done = jit_label_new(a), minus1 = jit_label_new(a);
   jit_x86_test_rr(a, w, y, y);
   jit_x86_jcc8(a, JIT_CC_E, zero);
@@ -441,6 +445,7 @@ static void divrem(jit_asm *a, bool w, bool is_signed, bool rem, jit_reg d, jit_
   else if (w) mov64(a, d, x);
   else sx32(a, d, x);
   jit_label_bind(a, done);
+  jit_asm_close_scope(a, labels, fixups);
 }
 
 /* High 64 bits of x * y: signed x signed, unsigned x unsigned, or signed
@@ -493,6 +498,7 @@ static void leading_zeros(compiler *c, bool w, jit_reg d, jit_reg x) {
     jit_x86_bitop(a, JIT_LZCNT, w, d, x);
     return;
   }
+  uint32_t labels = a->nlabels, fixups = a->nfixups;
   jit_label nonzero = jit_label_new(a);
   unsigned top = w ? 63 : 31;
   jit_x86_bitop(a, JIT_BSR, w, JIT_SCRATCH, x);
@@ -501,6 +507,7 @@ static void leading_zeros(compiler *c, bool w, jit_reg d, jit_reg x) {
   jit_label_bind(a, nonzero);
   jit_x86_alu_ri(a, JIT_XOR, false, JIT_SCRATCH, (int32_t)top);
   jit_x86_mov_rr(a, false, d, JIT_SCRATCH);
+  jit_asm_close_scope(a, labels, fixups);
 }
 
 /* Guest address into ecx: base register + offset, mod 2^32. */
@@ -833,10 +840,12 @@ EMIT_INLINE void emit_insn(compiler *c, uint32_t idx,
 
 /* The one dispatch per instruction: on the op, each case decoding its
 ** format (jit_dec_*) and emitting (emit_insn) inline.  z is the
-** instruction's window, l its skip; an invalid opcode is a trap.  Not
-** inline in the walk: that saved the call (1.06 M of the 16.88 M
-** instructions of the 229 KB compile) but not measurably any time. */
-static void emit_decoded(compiler *c, unsigned op, const uint8_t *z, uint32_t l, uint32_t pc) {
+** instruction's window, l its skip; an invalid opcode is a trap.  Inline
+** in the walk (emit_walk, a function of its own): the call and its six
+** saved registers were 1.4 M of the 13.6 M instructions of the 229 KB
+** compile. */
+EMIT_INLINE void emit_decoded(compiler *c, unsigned op, const uint8_t *z, uint32_t l,
+                              uint32_t pc) {
   jit_insn x;
   switch (op) {
 #define OP_CASE(e, n, f, w, fl) \
@@ -970,38 +979,66 @@ static void emit_synthetic_trap(compiler *c, const pvm_gas_block **k, uint32_t p
   exit_now(c, pc, PVM_PANIC);
 }
 
+/* pvm_skip of the start at pc where pc + 65 <= code_len: its first case,
+** the 8 bitmask bytes from pc + 1 all inside the mask. */
+static inline uint32_t skip_inside(const nub_pvm_blob *b, uint32_t pc) {
+  uint64_t w;
+  memcpy(&w, b->bitmask + ((pc + 1) >> 3), 8);
+  return (uint32_t)__builtin_ctzll((w >> ((pc + 1) & 7)) | (1ull << PVM_MAX_SKIP));
+}
+
 /* The walk of the program analysis (program.c), decoding each bitmask
 ** start from the blob and emitting it at once: nothing per instruction
-** is kept but its body offset and gas check length. */
-static void emit_walk(compiler *c) {
+** is kept but its body offset and gas check length.  Not inlined into
+** jit_compile_bounded, and with its state in locals (the next head's pc,
+** the arrays, where the code's end is near): inlined there, with the
+** label count compared around every instruction, the walk took 64
+** instructions per PVM instruction (52 so, before emit_decoded was
+** inlined into it). */
+static __attribute__((noinline)) void emit_walk(compiler *c) {
   jit_asm *a = &c->a;
   const nub_pvm_program *p = c->prog;
   const nub_pvm_blob *b = &p->blob;
   const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
   const pvm_gas_block *k = p->blocks, *kend = p->blocks + p->block_count;
+  uint32_t *body = c->body;
+  uint8_t *check = c->check;
+  const uint32_t code_len = b->code_len;
+  /* below inside, the window is the code itself and skip_inside holds */
+  const uint32_t inside = code_len > 64 ? code_len - 64 : 0;
+  uint32_t head = k < kend ? k->pc : UINT32_MAX;   /* no pc is UINT32_MAX */
   uint32_t n = 0;
   uint8_t buf[JIT_DECODE_WINDOW];
   /* pc is always a bitmask start here, which pvm_decode would check */
-  for (uint32_t pc = pvm_next_start(b, 0); pc < b->code_len;) {
-    const uint8_t *z = decode_window(b, pc, buf);
-    uint32_t l = pvm_skip(b, pc);
+  for (uint32_t pc = pvm_next_start(b, 0); pc < code_len;) {
+    const uint8_t *z;
+    uint32_t l;
+    if (__builtin_expect(pc < inside, 1)) {
+      z = b->code + pc;
+      l = skip_inside(b, pc);
+    } else {
+      z = decode_window(b, pc, buf);
+      l = pvm_skip(b, pc);
+    }
     uint64_t next = (uint64_t)pc + 1 + l;
+    uint8_t len = 0;
     c->next_pc = (uint32_t)next;
-    c->check[n] = k < kend && k->pc == pc ? block_head(c, k++, pc) : 0;
-    c->body[n++] = (uint32_t)jit_asm_pos(a);
-    uint32_t labels = a->nlabels, fixups = a->nfixups;
+    if (pc == head) {
+      len = block_head(c, k++, pc);
+      head = k < kend ? k->pc : UINT32_MAX;
+    }
+    check[n] = len;
+    body[n++] = (uint32_t)jit_asm_pos(a);
     emit_decoded(c, isa[z[0]].op, z, l, pc);
-    /* div/rem labels: 16 bytes each otherwise; fixups to older labels
-    ** (the exits) stay, so without new labels there is nothing to do */
-    if (a->nlabels != labels) jit_asm_close_scope(a, labels, fixups);
     /* only a skip cut at 24 can land where nothing starts */
-    if (l == PVM_MAX_SKIP && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
+    if (l == PVM_MAX_SKIP && next < code_len && !nub_pvm_blob_is_start(b, next)) {
       emit_synthetic_trap(c, &k, (uint32_t)next);
+      head = k < kend ? k->pc : UINT32_MAX;
       next = pvm_next_start(b, next);
     }
     pc = (uint32_t)next;
   }
-  emit_synthetic_trap(c, &k, b->code_len);
+  emit_synthetic_trap(c, &k, code_len);
   NUB_ASSERT(a->oom || c->oom || (n == c->n && k == kend));
 }
 
