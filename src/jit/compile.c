@@ -107,6 +107,9 @@ typedef struct compiler {
   uint32_t *body;          /* [start index]: native offset after the gas check */
   uint8_t *check;          /* [start index]: length of its gas check, 0 if none */
   uint32_t *rank;          /* jit_start_index's window table */
+  uint8_t host_reg[256];   /* jit_reg of each register field as encoded
+                              (jit_insn): A.5's min(12, field) and the
+                              register map in one load */
   uint32_t next_pc;        /* the instruction after the one being compiled */
   jit_fault_entry *faults;
   uint32_t nfaults, fault_cap;
@@ -510,11 +513,12 @@ static void leading_zeros(compiler *c, bool w, jit_reg d, jit_reg x) {
   jit_asm_close_scope(a, labels, fixups);
 }
 
-/* Guest address into ecx: base register + offset, mod 2^32. */
-EMIT_INLINE void guest_addr(jit_asm *a, int base, uint32_t offset) {
-  if (base < 0) jit_x86_mov_ri(a, JIT_SCRATCH, offset);
-  else if (offset == 0) jit_x86_mov_rr(a, false, JIT_SCRATCH, R(base));
-  else jit_x86_lea(a, false, JIT_SCRATCH, jit_mem_bd(R(base), simm(offset)));
+/* Guest address into ecx: base register (host; JIT_NOREG: none) +
+** offset, mod 2^32. */
+EMIT_INLINE void guest_addr(jit_asm *a, jit_reg base, uint32_t offset) {
+  if (base == JIT_NOREG) jit_x86_mov_ri(a, JIT_SCRATCH, offset);
+  else if (offset == 0) jit_x86_mov_rr(a, false, JIT_SCRATCH, base);
+  else jit_x86_lea(a, false, JIT_SCRATCH, jit_mem_bd(base, simm(offset)));
 }
 
 /* The operand of a guest access at base + off (mod 2^32), noted as a
@@ -524,26 +528,26 @@ EMIT_INLINE void guest_addr(jit_asm *a, int base, uint32_t offset) {
 ** no address goes through ecx (one host instruction less per access; the
 ** fault handler recomputes the address from the decoded instruction,
 ** jit_access_base).  Without it: the address into ecx, then [r15 + rcx]. */
-EMIT_INLINE jit_mem guest_mem(compiler *c, uint32_t idx, int base, uint32_t off) {
+EMIT_INLINE jit_mem guest_mem(compiler *c, uint32_t idx, jit_reg base, uint32_t off) {
   if (c->gas_reg) {
     note_fault_site(c, idx);
     jit_x86_addr32(&c->a);
-    return (jit_mem){base < 0 ? JIT_NOREG : (uint8_t)R(base), JIT_NOREG, 0, simm(off), JIT_SEG_GS};
+    return (jit_mem){(uint8_t)base, JIT_NOREG, 0, simm(off), JIT_SEG_GS};
   }
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
   return jit_mem_bi(JIT_MEMBASE, JIT_SCRATCH, 0, 0);
 }
 
-EMIT_INLINE void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, int base, uint32_t off) {
+EMIT_INLINE void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, jit_reg base, uint32_t off) {
   jit_x86_load(&c->a, kind, d, guest_mem(c, idx, base, off));
 }
 
-EMIT_INLINE void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, int base, uint32_t off) {
+EMIT_INLINE void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, jit_reg base, uint32_t off) {
   jit_x86_store(&c->a, size, guest_mem(c, idx, base, off), v);
 }
 
-EMIT_INLINE void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, int base,
+EMIT_INLINE void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, jit_reg base,
                       uint32_t off) {
   jit_x86_store_imm(&c->a, size, guest_mem(c, idx, base, off), simm(v));
 }
@@ -636,22 +640,29 @@ static jit_shiftx alt_shift(nub_pvm_op op) {
 
 /* ---- one instruction ---- */
 
+/* The host register a guest access adds its offset to (jit_access_base's
+** rule), JIT_NOREG for an absolute address. */
+EMIT_INLINE jit_reg access_base(const compiler *c, nub_pvm_op op, const jit_insn *x) {
+  int base = jit_access_base(op_formats[op], x->a, x->b);
+  return base < 0 ? JIT_NOREG : (jit_reg)c->host_reg[base];
+}
+
 /* idx: the instruction's pc, which its exits and fault sites report.
 ** Inlined into each case of emit_decoded with op a constant, so that all
 ** but op's own case fold away. */
 EMIT_INLINE void emit_insn(compiler *c, uint32_t idx,
                                                             nub_pvm_op op, const jit_insn *x) {
   jit_asm *a = &c->a;
-  const jit_reg A = R(x->a), B = R(x->b), D = R(x->d);
+  const jit_reg A = c->host_reg[x->a], B = c->host_reg[x->b], D = c->host_reg[x->d];
   const uint32_t i1 = x->imm1, i2 = x->imm2;
 
   if (op_flags[op] & PVM_OPF_LOAD) {
     jit_ext k = load_ext(op_widths[op], op_flags[op] & PVM_OPF_SIGNED);
-    load(c, idx, k, A, jit_access_base(op_formats[op], x->a, x->b), i1);
+    load(c, idx, k, A, access_base(c, op, x), i1);
     return;
   }
   if (op_flags[op] & PVM_OPF_STORE) {      /* value: rA, or the second immediate */
-    int base = jit_access_base(op_formats[op], x->a, x->b);
+    jit_reg base = access_base(c, op, x);
     if (op_formats[op] == PVM_FMT_IMM_IMM || op_formats[op] == PVM_FMT_REG_IMM_IMM)
       store_imm(c, idx, op_widths[op], i2, base, i1);
     else
@@ -676,11 +687,11 @@ EMIT_INLINE void emit_insn(compiler *c, uint32_t idx,
     branch(c, idx, x->target, JIT_CC_E, true);
     break;
   case PVM_OP_JUMP_IND:
-    guest_addr(a, x->a, i1);
+    guest_addr(a, A, i1);
     djump(c, idx);
     break;
   case PVM_OP_LOAD_IMM_JUMP_IND:             /* address from the old B */
-    guest_addr(a, x->b, i2);
+    guest_addr(a, B, i2);
     jit_x86_mov_ri(a, A, sext(i1));
     djump(c, idx);
     break;
@@ -878,6 +889,9 @@ void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, j
 #undef OP_CASE
   default: *x = (jit_insn){.op = PVM_OP_TRAP}; break;
   }
+  x->a = pvm_reg(x->a);                     /* A.5: min(12, field) */
+  x->b = pvm_reg(x->b);
+  x->d = pvm_reg(x->d);
 }
 
 /* ---- the whole program ---- */
@@ -1200,6 +1214,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
     goto fail;
   }
   jit_rank_fill(c.rank, &prog->blob);
+  for (unsigned r = 0; r < sizeof c.host_reg; r++) c.host_reg[r] = (uint8_t)R(pvm_reg(r));
   if ((rc = compile_body(&c, err))) goto fail;
   size_t native = c.a.len, pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, err))) goto fail;
