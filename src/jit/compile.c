@@ -899,7 +899,7 @@ void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, j
 /* Gas check at the head of block k: the counter is signed, so jl after
 ** the subtraction is exactly "gas < cost" even when it wraps.  Its length
 ** is gas_check_len(c, cost). */
-static void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
+EMIT_INLINE void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
   jit_asm *a = &c->a;
   jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
   size_t start = jit_asm_pos(a);
@@ -976,7 +976,7 @@ static void patch_block_jumps(compiler *c) {
 
 /* A gas block's head at pc (the next block in the program's list):
 ** align a loop's entry, then the gas check. */
-static uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
+EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
   jit_asm *a = &c->a;
   if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
   /* a loop's entry at the start of a 64-byte line: where it fell across

@@ -342,15 +342,20 @@ static const uint8_t nops[9][9] = {
   {0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
 };
 
+/* Nops of 9 bytes, then one of the rest: room for all of them at once
+** (a loop's entry has up to 63 bytes before it), each copy 9 bytes
+** long. */
 void jit_x86_nop_align(jit_asm *a, unsigned n) {
   unsigned pad = (unsigned)(-a->len & (n - 1));
-  while (pad && !a->oom) {
-    unsigned k = pad < 9 ? pad : 9;
-    uint8_t *p = jit_ins_begin(a);
-    memcpy(p, nops[k - 1], 9);                   /* JIT_INS_MAX leaves room */
-    jit_ins_end(a, p + k);
-    pad -= k;
+  if (!pad || a->oom) return;
+  if (a->len + pad + 9 > a->cap && !grow(a, pad + 9)) {
+    use_spare(a);
+    return;
   }
+  uint8_t *p = a->code + a->len;
+  for (; pad > 9; pad -= 9, p += 9) memcpy(p, nops[8], 9);
+  memcpy(p, nops[pad - 1], 9);
+  a->len = (size_t)(p + pad - a->code);
 }
 
 void jit_asm_align(jit_asm *a, unsigned n) {
