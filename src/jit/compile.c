@@ -568,7 +568,7 @@ static size_t block_entry(const compiler *c, uint32_t k) {
 
 /* Jump (cc JIT_ALWAYS) or branch to the block headed by the block start
 ** at pc t. */
-static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
+EMIT_INLINE void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
   uint32_t k = jit_start_index(c->rank, &c->prog->blob, t);
   if (t <= from) {                          /* emitted already: direct */
     jit_x86_jcc_at(&c->a, cc, block_entry(c, k));
@@ -581,7 +581,7 @@ static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
 
 /* Jump to a static target's block entry, or panic at idx (the pc) when
 ** the target is not a block start. */
-static void branch(compiler *c, uint32_t idx, int64_t target, jit_cc cc, bool always) {
+EMIT_INLINE void branch(compiler *c, uint32_t idx, int64_t target, jit_cc cc, bool always) {
   if (target < 0 || !nub_pvm_program_is_block_start(c->prog, (uint64_t)target)) {
     if (always) exit_now(c, idx, PVM_PANIC);
     else cold_exit(c, cc, idx, PVM_PANIC);
