@@ -76,6 +76,27 @@ uint32_t nub_jit_cpu_features(void) {
 
 /* ---- compiler state ---- */
 
+/* The emission helpers are inlined into the cases of emit_decoded that
+** use them, where the op, and with it the operand size, the widening and
+** the ALU operation, is a constant and the encoders' branches on it fold
+** away.  Out of line a load cost about 200 instructions of compile, and
+** the helpers 2.1 M of the 16.5 M of the 229 KB program (docs/jit.md). */
+#if defined(__SANITIZE_ADDRESS__)
+#define EMIT_OUT_OF_LINE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMIT_OUT_OF_LINE 1
+#endif
+#endif
+/* Sanitizer builds (dev, fuzz) leave the choice to the compiler: clang's
+** ASan+UBSan build of this file took 14 minutes with every helper forced
+** into every case. */
+#ifdef EMIT_OUT_OF_LINE
+#define EMIT_INLINE static inline
+#else
+#define EMIT_INLINE static inline __attribute__((always_inline))
+#endif
+
 /* An out-of-line exit, reached by a jcc whose rel32 is patched when the
 ** stub is emitted after the body. */
 typedef struct cold_stub {
@@ -100,6 +121,9 @@ typedef struct compiler {
   uint32_t *body;          /* [start index]: native offset after the gas check */
   uint8_t *check;          /* [start index]: length of its gas check, 0 if none */
   uint32_t *rank;          /* jit_start_index's window table */
+  uint8_t host_reg[256];   /* jit_reg of each register field as encoded
+                              (jit_insn): A.5's min(12, field) and the
+                              register map in one load */
   uint32_t next_pc;        /* the instruction after the one being compiled */
   jit_fault_entry *faults;
   uint32_t nfaults, fault_cap;
@@ -130,7 +154,7 @@ static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, nub_pvm_status kind)
     c->cold[c->ncold++] = (cold_stub){(uint32_t)field, idx, (uint8_t)kind};
 }
 
-static void note_fault_site(compiler *c, uint32_t idx) {
+EMIT_INLINE void note_fault_site(compiler *c, uint32_t idx) {
   if (room_for(c, (void **)&c->faults, &c->fault_cap, c->nfaults, sizeof *c->faults))
     c->faults[c->nfaults++] = (jit_fault_entry){(uint32_t)jit_asm_pos(&c->a), idx};
 }
@@ -282,19 +306,19 @@ static inline uint64_t sext(uint32_t v) { return (uint64_t)(int64_t)(int32_t)v; 
 
 /* d = v; zero by xor (2-3 bytes against 5-6): no flags are live between
 ** PVM instructions. */
-static void load_imm(jit_asm *a, jit_reg d, uint64_t v) {
+EMIT_INLINE void load_imm(jit_asm *a, jit_reg d, uint64_t v) {
   if (v == 0) jit_x86_alu_rr(a, JIT_XOR, false, d, d);
   else jit_x86_mov_ri(a, d, v);
 }
 
-static void mov64(jit_asm *a, jit_reg d, jit_reg s) {
+EMIT_INLINE void mov64(jit_asm *a, jit_reg d, jit_reg s) {
   if (d != s) jit_x86_mov_rr(a, true, d, s);
 }
 
-static void sx32(jit_asm *a, jit_reg d, jit_reg s) { jit_x86_ext_rr(a, JIT_I32, d, s); }
+EMIT_INLINE void sx32(jit_asm *a, jit_reg d, jit_reg s) { jit_x86_ext_rr(a, JIT_I32, d, s); }
 
 /* d = a op b in 64 or 32 bits (32: sign-extended result). */
-static void alu3(jit_asm *a, jit_alu op, bool w, bool commutative, jit_reg d,
+EMIT_INLINE void alu3(jit_asm *a, jit_alu op, bool w, bool commutative, jit_reg d,
                  jit_reg x, jit_reg y) {
   if (d == x) {
     jit_x86_alu_rr(a, op, w, d, y);
@@ -310,7 +334,7 @@ static void alu3(jit_asm *a, jit_alu op, bool w, bool commutative, jit_reg d,
   if (!w) sx32(a, d, d);
 }
 
-static void mul3(jit_asm *a, bool w, jit_reg d, jit_reg x, jit_reg y) {
+EMIT_INLINE void mul3(jit_asm *a, bool w, jit_reg d, jit_reg x, jit_reg y) {
   if (d == y) {
     jit_x86_imul_rr(a, w, d, x);
   } else {
@@ -321,18 +345,18 @@ static void mul3(jit_asm *a, bool w, jit_reg d, jit_reg x, jit_reg y) {
 }
 
 /* d = cond ? 1 : 0 after a compare already emitted. */
-static void set_flag(jit_asm *a, jit_cc cc, jit_reg d) {
+EMIT_INLINE void set_flag(jit_asm *a, jit_cc cc, jit_reg d) {
   jit_x86_setcc(a, cc, JIT_SCRATCH);
   jit_x86_ext_rr(a, JIT_U8, d, JIT_SCRATCH);
 }
 
-static void cmp_imm(jit_asm *a, jit_reg r, uint32_t imm) {
+EMIT_INLINE void cmp_imm(jit_asm *a, jit_reg r, uint32_t imm) {
   if (imm == 0) jit_x86_test_rr(a, true, r, r);
   else jit_x86_alu_ri(a, JIT_CMP, true, r, simm(imm));
 }
 
 /* d = f(x, imm) for and/or/xor with a sign-extended immediate. */
-static void alu_imm(jit_asm *a, jit_alu op, jit_reg d, jit_reg x, uint32_t imm) {
+EMIT_INLINE void alu_imm(jit_asm *a, jit_alu op, jit_reg d, jit_reg x, uint32_t imm) {
   if (op == JIT_AND && (imm == 0xFF || imm == 0xFFFF)) {   /* byte and half masks */
     jit_x86_ext_rr(a, imm == 0xFF ? JIT_U8 : JIT_U16, d, x);   /* one movzx, not mov + and */
     return;
@@ -342,7 +366,7 @@ static void alu_imm(jit_asm *a, jit_alu op, jit_reg d, jit_reg x, uint32_t imm) 
 }
 
 /* d = x shifted by an immediate; 32-bit forms sign-extend the result. */
-static void shift_imm(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg x, uint32_t n) {
+EMIT_INLINE void shift_imm(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg x, uint32_t n) {
   n &= w ? 63 : 31;
   if (!w && n && op == JIT_SHR) {          /* bit 31 is 0: the zero-extension is the sign's */
     jit_x86_mov_rr(a, false, d, x);
@@ -369,13 +393,13 @@ static void shift_imm(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg x, ui
 }
 
 /* d = value shifted by count (registers), BMI2. */
-static void shiftx(jit_asm *a, jit_shiftx op, bool w, jit_reg d, jit_reg value, jit_reg count) {
+EMIT_INLINE void shiftx(jit_asm *a, jit_shiftx op, bool w, jit_reg d, jit_reg value, jit_reg count) {
   jit_x86_shiftx(a, op, w, d, value, count);
   if (!w) sx32(a, d, d);
 }
 
 /* d = rotate(value, rcx) by cl. */
-static void rotate_cl(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg count,
+EMIT_INLINE void rotate_cl(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg count,
                       jit_reg value_reg, bool value_is_imm, uint32_t imm) {
   jit_x86_mov_rr(a, true, JIT_SCRATCH, count);
   if (value_is_imm) jit_x86_mov_ri(a, d, w ? sext(imm) : imm);
@@ -385,7 +409,7 @@ static void rotate_cl(jit_asm *a, jit_shift op, bool w, jit_reg d, jit_reg count
 }
 
 /* d = (u)max/min: compare, then cmov (into y's register when d is y). */
-static void select3(jit_asm *a, jit_cc take_y, jit_reg d, jit_reg x, jit_reg y) {
+EMIT_INLINE void select3(jit_asm *a, jit_cc take_y, jit_reg d, jit_reg x, jit_reg y) {
   jit_x86_alu_rr(a, JIT_CMP, true, x, y);
   if (d == y) {                            /* d holds y already: take x unless cc */
     jit_x86_cmov(a, (jit_cc)(take_y ^ 1), true, d, x);
@@ -396,9 +420,13 @@ static void select3(jit_asm *a, jit_cc take_y, jit_reg d, jit_reg x, jit_reg y) 
 }
 
 /* Division and remainder with every GP corner case handled in code, so
-** the CPU never raises #DE. */
+** the CPU never raises #DE.  Its labels are closed at its end (patched and
+** forgotten: 16 bytes per div/rem otherwise), as leading_zeros' are: the
+** only emitters that make labels, so the walk needs no label count check
+** around every instruction. */
 static void divrem(jit_asm *a, bool w, bool is_signed, bool rem, jit_reg d, jit_reg x,
                    jit_reg y) {
+  uint32_t labels = a->nlabels, fixups = a->nfixups;
   jit_label zero = jit_label_new(a), done = jit_label_new(a), minus1 = jit_label_new(a);
   jit_x86_test_rr(a, w, y, y);
   jit_x86_jcc8(a, JIT_CC_E, zero);
@@ -436,6 +464,7 @@ static void divrem(jit_asm *a, bool w, bool is_signed, bool rem, jit_reg d, jit_
   else if (w) mov64(a, d, x);
   else sx32(a, d, x);
   jit_label_bind(a, done);
+  jit_asm_close_scope(a, labels, fixups);
 }
 
 /* High 64 bits of x * y: signed x signed, unsigned x unsigned, or signed
@@ -488,6 +517,7 @@ static void leading_zeros(compiler *c, bool w, jit_reg d, jit_reg x) {
     jit_x86_bitop(a, JIT_LZCNT, w, d, x);
     return;
   }
+  uint32_t labels = a->nlabels, fixups = a->nfixups;
   jit_label nonzero = jit_label_new(a);
   unsigned top = w ? 63 : 31;
   jit_x86_bitop(a, JIT_BSR, w, JIT_SCRATCH, x);
@@ -496,13 +526,15 @@ static void leading_zeros(compiler *c, bool w, jit_reg d, jit_reg x) {
   jit_label_bind(a, nonzero);
   jit_x86_alu_ri(a, JIT_XOR, false, JIT_SCRATCH, (int32_t)top);
   jit_x86_mov_rr(a, false, d, JIT_SCRATCH);
+  jit_asm_close_scope(a, labels, fixups);
 }
 
-/* Guest address into ecx: base register + offset, mod 2^32. */
-static void guest_addr(jit_asm *a, int base, uint32_t offset) {
-  if (base < 0) jit_x86_mov_ri(a, JIT_SCRATCH, offset);
-  else if (offset == 0) jit_x86_mov_rr(a, false, JIT_SCRATCH, R(base));
-  else jit_x86_lea(a, false, JIT_SCRATCH, jit_mem_bd(R(base), simm(offset)));
+/* Guest address into ecx: base register (host; JIT_NOREG: none) +
+** offset, mod 2^32. */
+EMIT_INLINE void guest_addr(jit_asm *a, jit_reg base, uint32_t offset) {
+  if (base == JIT_NOREG) jit_x86_mov_ri(a, JIT_SCRATCH, offset);
+  else if (offset == 0) jit_x86_mov_rr(a, false, JIT_SCRATCH, base);
+  else jit_x86_lea(a, false, JIT_SCRATCH, jit_mem_bd(base, simm(offset)));
 }
 
 /* The operand of a guest access at base + off (mod 2^32), noted as a
@@ -512,26 +544,26 @@ static void guest_addr(jit_asm *a, int base, uint32_t offset) {
 ** no address goes through ecx (one host instruction less per access; the
 ** fault handler recomputes the address from the decoded instruction,
 ** jit_access_base).  Without it: the address into ecx, then [r15 + rcx]. */
-static jit_mem guest_mem(compiler *c, uint32_t idx, int base, uint32_t off) {
+EMIT_INLINE jit_mem guest_mem(compiler *c, uint32_t idx, jit_reg base, uint32_t off) {
   if (c->gas_reg) {
     note_fault_site(c, idx);
     jit_x86_addr32(&c->a);
-    return (jit_mem){base < 0 ? JIT_NOREG : (uint8_t)R(base), JIT_NOREG, 0, simm(off), JIT_SEG_GS};
+    return (jit_mem){(uint8_t)base, JIT_NOREG, 0, simm(off), JIT_SEG_GS};
   }
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
   return jit_mem_bi(JIT_MEMBASE, JIT_SCRATCH, 0, 0);
 }
 
-static void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, int base, uint32_t off) {
+EMIT_INLINE void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, jit_reg base, uint32_t off) {
   jit_x86_load(&c->a, kind, d, guest_mem(c, idx, base, off));
 }
 
-static void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, int base, uint32_t off) {
+EMIT_INLINE void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, jit_reg base, uint32_t off) {
   jit_x86_store(&c->a, size, guest_mem(c, idx, base, off), v);
 }
 
-static void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, int base,
+EMIT_INLINE void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, jit_reg base,
                       uint32_t off) {
   jit_x86_store_imm(&c->a, size, guest_mem(c, idx, base, off), simm(v));
 }
@@ -552,7 +584,7 @@ static size_t block_entry(const compiler *c, uint32_t k) {
 
 /* Jump (cc JIT_ALWAYS) or branch to the block headed by the block start
 ** at pc t. */
-static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
+EMIT_INLINE void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
   uint32_t k = jit_start_index(c->rank, &c->prog->blob, t);
   if (t <= from) {                          /* emitted already: direct */
     jit_x86_jcc_at(&c->a, cc, block_entry(c, k));
@@ -565,7 +597,7 @@ static void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
 
 /* Jump to a static target's block entry, or panic at idx (the pc) when
 ** the target is not a block start. */
-static void branch(compiler *c, uint32_t idx, int64_t target, jit_cc cc, bool always) {
+EMIT_INLINE void branch(compiler *c, uint32_t idx, int64_t target, jit_cc cc, bool always) {
   if (target < 0 || !nub_pvm_program_is_block_start(c->prog, (uint64_t)target)) {
     if (always) exit_now(c, idx, PVM_PANIC);
     else cold_exit(c, cc, idx, PVM_PANIC);
@@ -624,22 +656,29 @@ static jit_shiftx alt_shift(nub_pvm_op op) {
 
 /* ---- one instruction ---- */
 
+/* The host register a guest access adds its offset to (jit_access_base's
+** rule), JIT_NOREG for an absolute address. */
+EMIT_INLINE jit_reg access_base(const compiler *c, nub_pvm_op op, const jit_insn *x) {
+  int base = jit_access_base(op_formats[op], x->a, x->b);
+  return base < 0 ? JIT_NOREG : (jit_reg)c->host_reg[base];
+}
+
 /* idx: the instruction's pc, which its exits and fault sites report.
 ** Inlined into each case of emit_decoded with op a constant, so that all
 ** but op's own case fold away. */
-static inline __attribute__((always_inline)) void emit_insn(compiler *c, uint32_t idx,
+EMIT_INLINE void emit_insn(compiler *c, uint32_t idx,
                                                             nub_pvm_op op, const jit_insn *x) {
   jit_asm *a = &c->a;
-  const jit_reg A = R(x->a), B = R(x->b), D = R(x->d);
+  const jit_reg A = c->host_reg[x->a], B = c->host_reg[x->b], D = c->host_reg[x->d];
   const uint32_t i1 = x->imm1, i2 = x->imm2;
 
   if (op_flags[op] & PVM_OPF_LOAD) {
     jit_ext k = load_ext(op_widths[op], op_flags[op] & PVM_OPF_SIGNED);
-    load(c, idx, k, A, jit_access_base(op_formats[op], x->a, x->b), i1);
+    load(c, idx, k, A, access_base(c, op, x), i1);
     return;
   }
   if (op_flags[op] & PVM_OPF_STORE) {      /* value: rA, or the second immediate */
-    int base = jit_access_base(op_formats[op], x->a, x->b);
+    jit_reg base = access_base(c, op, x);
     if (op_formats[op] == PVM_FMT_IMM_IMM || op_formats[op] == PVM_FMT_REG_IMM_IMM)
       store_imm(c, idx, op_widths[op], i2, base, i1);
     else
@@ -664,11 +703,11 @@ static inline __attribute__((always_inline)) void emit_insn(compiler *c, uint32_
     branch(c, idx, x->target, JIT_CC_E, true);
     break;
   case PVM_OP_JUMP_IND:
-    guest_addr(a, x->a, i1);
+    guest_addr(a, A, i1);
     djump(c, idx);
     break;
   case PVM_OP_LOAD_IMM_JUMP_IND:             /* address from the old B */
-    guest_addr(a, x->b, i2);
+    guest_addr(a, B, i2);
     jit_x86_mov_ri(a, A, sext(i1));
     djump(c, idx);
     break;
@@ -828,10 +867,12 @@ static inline __attribute__((always_inline)) void emit_insn(compiler *c, uint32_
 
 /* The one dispatch per instruction: on the op, each case decoding its
 ** format (jit_dec_*) and emitting (emit_insn) inline.  z is the
-** instruction's window, l its skip; an invalid opcode is a trap.  Not
-** inline in the walk: that saved the call (1.06 M of the 16.88 M
-** instructions of the 229 KB compile) but not measurably any time. */
-static void emit_decoded(compiler *c, unsigned op, const uint8_t *z, uint32_t l, uint32_t pc) {
+** instruction's window, l its skip; an invalid opcode is a trap.  Inline
+** in the walk (emit_walk, a function of its own): the call and its six
+** saved registers were 1.4 M of the 13.6 M instructions of the 229 KB
+** compile. */
+EMIT_INLINE void emit_decoded(compiler *c, unsigned op, const uint8_t *z, uint32_t l,
+                              uint32_t pc) {
   jit_insn x;
   switch (op) {
 #define OP_CASE(e, n, f, w, fl) \
@@ -864,6 +905,9 @@ void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, j
 #undef OP_CASE
   default: *x = (jit_insn){.op = PVM_OP_TRAP}; break;
   }
+  x->a = pvm_reg(x->a);                     /* A.5: min(12, field) */
+  x->b = pvm_reg(x->b);
+  x->d = pvm_reg(x->d);
 }
 
 /* ---- the whole program ---- */
@@ -871,7 +915,7 @@ void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, j
 /* Gas check at the head of block k: the counter is signed, so jl after
 ** the subtraction is exactly "gas < cost" even when it wraps.  Its length
 ** is gas_check_len(c, cost). */
-static void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
+EMIT_INLINE void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
   jit_asm *a = &c->a;
   jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
   size_t start = jit_asm_pos(a);
@@ -948,7 +992,7 @@ static void patch_block_jumps(compiler *c) {
 
 /* A gas block's head at pc (the next block in the program's list):
 ** align a loop's entry, then the gas check. */
-static uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
+EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
   jit_asm *a = &c->a;
   if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
   /* a loop's entry at the start of a 64-byte line: where it fell across
@@ -965,38 +1009,66 @@ static void emit_synthetic_trap(compiler *c, const pvm_gas_block **k, uint32_t p
   exit_now(c, pc, PVM_PANIC);
 }
 
+/* pvm_skip of the start at pc where pc + 65 <= code_len: its first case,
+** the 8 bitmask bytes from pc + 1 all inside the mask. */
+static inline uint32_t skip_inside(const nub_pvm_blob *b, uint32_t pc) {
+  uint64_t w;
+  memcpy(&w, b->bitmask + ((pc + 1) >> 3), 8);
+  return (uint32_t)__builtin_ctzll((w >> ((pc + 1) & 7)) | (1ull << PVM_MAX_SKIP));
+}
+
 /* The walk of the program analysis (program.c), decoding each bitmask
 ** start from the blob and emitting it at once: nothing per instruction
-** is kept but its body offset and gas check length. */
-static void emit_walk(compiler *c) {
+** is kept but its body offset and gas check length.  Not inlined into
+** jit_compile_bounded, and with its state in locals (the next head's pc,
+** the arrays, where the code's end is near): inlined there, with the
+** label count compared around every instruction, the walk took 64
+** instructions per PVM instruction (52 so, before emit_decoded was
+** inlined into it). */
+static __attribute__((noinline)) void emit_walk(compiler *c) {
   jit_asm *a = &c->a;
   const nub_pvm_program *p = c->prog;
   const nub_pvm_blob *b = &p->blob;
   const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
   const pvm_gas_block *k = p->blocks, *kend = p->blocks + p->block_count;
+  uint32_t *body = c->body;
+  uint8_t *check = c->check;
+  const uint32_t code_len = b->code_len;
+  /* below inside, the window is the code itself and skip_inside holds */
+  const uint32_t inside = code_len > 64 ? code_len - 64 : 0;
+  uint32_t head = k < kend ? k->pc : UINT32_MAX;   /* no pc is UINT32_MAX */
   uint32_t n = 0;
   uint8_t buf[JIT_DECODE_WINDOW];
   /* pc is always a bitmask start here, which pvm_decode would check */
-  for (uint32_t pc = pvm_next_start(b, 0); pc < b->code_len;) {
-    const uint8_t *z = decode_window(b, pc, buf);
-    uint32_t l = pvm_skip(b, pc);
+  for (uint32_t pc = pvm_next_start(b, 0); pc < code_len;) {
+    const uint8_t *z;
+    uint32_t l;
+    if (__builtin_expect(pc < inside, 1)) {
+      z = b->code + pc;
+      l = skip_inside(b, pc);
+    } else {
+      z = decode_window(b, pc, buf);
+      l = pvm_skip(b, pc);
+    }
     uint64_t next = (uint64_t)pc + 1 + l;
+    uint8_t len = 0;
     c->next_pc = (uint32_t)next;
-    c->check[n] = k < kend && k->pc == pc ? block_head(c, k++, pc) : 0;
-    c->body[n++] = (uint32_t)jit_asm_pos(a);
-    uint32_t labels = a->nlabels, fixups = a->nfixups;
+    if (pc == head) {
+      len = block_head(c, k++, pc);
+      head = k < kend ? k->pc : UINT32_MAX;
+    }
+    check[n] = len;
+    body[n++] = (uint32_t)jit_asm_pos(a);
     emit_decoded(c, isa[z[0]].op, z, l, pc);
-    /* div/rem labels: 16 bytes each otherwise; fixups to older labels
-    ** (the exits) stay, so without new labels there is nothing to do */
-    if (a->nlabels != labels) jit_asm_close_scope(a, labels, fixups);
     /* only a skip cut at 24 can land where nothing starts */
-    if (l == PVM_MAX_SKIP && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
+    if (l == PVM_MAX_SKIP && next < code_len && !nub_pvm_blob_is_start(b, next)) {
       emit_synthetic_trap(c, &k, (uint32_t)next);
+      head = k < kend ? k->pc : UINT32_MAX;
       next = pvm_next_start(b, next);
     }
     pc = (uint32_t)next;
   }
-  emit_synthetic_trap(c, &k, b->code_len);
+  emit_synthetic_trap(c, &k, code_len);
   NUB_ASSERT(a->oom || c->oom || (n == c->n && k == kend));
 }
 
@@ -1158,6 +1230,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
     goto fail;
   }
   jit_rank_fill(c.rank, &prog->blob);
+  for (unsigned r = 0; r < sizeof c.host_reg; r++) c.host_reg[r] = (uint8_t)R(pvm_reg(r));
   if ((rc = compile_body(&c, err))) goto fail;
   size_t native = c.a.len, pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, err))) goto fail;

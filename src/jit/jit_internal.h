@@ -149,11 +149,15 @@ bool jit_op_is_store(unsigned op);
 ** the copy into a pvm_xinsn cost a second unpredictable indirect jump per
 ** instruction (docs/jit.md, compile cost).  They give exactly the fields
 ** pvm_xinsn_fill makes of pvm_decode (test_jit_decode compares the two
-** over random blobs); z is the instruction's window of at least
+** over random blobs), except that registers are left as encoded: the
+** compiler maps each field to a host register with one table load that
+** also clamps it to 12 (A.5), and jit_decode clamps; z is the instruction's window of at least
 ** JIT_DECODE_WINDOW bytes (zeta: zeros past the code), l its skip. */
 typedef struct jit_insn {
   uint8_t op;              /* nub_pvm_op, PVM_OP_TRAP for an invalid opcode */
-  uint8_t a, b, d;         /* registers, clamped to 12 (0 where the format has none) */
+  uint8_t a, b, d;         /* register fields as encoded: a nibble, or d the whole
+                              third byte of REG_REG_REG (0 where the format has
+                              none); A.5 clamps them to 12 (pvm_reg) */
   uint32_t imm1;           /* nu_X, low 32 bits */
   uint32_t imm2;           /* nu_Y, or the high half of load_imm_64's nu_X */
   int64_t target;          /* pc + offset in the offset formats, else 0 */
@@ -185,7 +189,7 @@ JIT_DEC(REG_IMM64) {
   uint64_t v;
   (void)l; (void)pc;
   memcpy(&v, z + 2, 8);
-  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .imm1 = (uint32_t)v, .imm2 = (uint32_t)(v >> 32)};
+  *x = (jit_insn){.a = z[1] & 15, .imm1 = (uint32_t)v, .imm2 = (uint32_t)(v >> 32)};
 }
 JIT_DEC(IMM_IMM) {
   unsigned lx = pvm_min4(z[1] % 8), ly = pvm_min4((int64_t)l - lx - 1);
@@ -198,12 +202,12 @@ JIT_DEC(OFFSET) {
 }
 JIT_DEC(REG_IMM) {
   (void)pc;
-  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .imm1 = jit_imm32(z + 2, pvm_min4((int64_t)l - 1))};
+  *x = (jit_insn){.a = z[1] & 15, .imm1 = jit_imm32(z + 2, pvm_min4((int64_t)l - 1))};
 }
 JIT_DEC(REG_IMM_IMM) {
   unsigned lx = pvm_min4((z[1] >> 4) % 8), ly = pvm_min4((int64_t)l - lx - 1);
   (void)pc;
-  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .imm1 = jit_imm32(z + 2, lx),
+  *x = (jit_insn){.a = z[1] & 15, .imm1 = jit_imm32(z + 2, lx),
                   .imm2 = jit_imm32(z + 2 + lx, ly)};
 }
 JIT_DEC(REG_IMM_OFFSET) {
@@ -212,11 +216,11 @@ JIT_DEC(REG_IMM_OFFSET) {
 }
 JIT_DEC(REG_REG) {                          /* D = low nibble, A = high nibble */
   (void)l; (void)pc;
-  *x = (jit_insn){.a = pvm_reg(z[1] >> 4), .d = pvm_reg(z[1] & 15)};
+  *x = (jit_insn){.a = z[1] >> 4, .d = z[1] & 15};
 }
 JIT_DEC(REG_REG_IMM) {                      /* A = low nibble, B = high nibble */
   (void)pc;
-  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .b = pvm_reg(z[1] >> 4),
+  *x = (jit_insn){.a = z[1] & 15, .b = z[1] >> 4,
                   .imm1 = jit_imm32(z + 2, pvm_min4((int64_t)l - 1))};
 }
 JIT_DEC(REG_REG_OFFSET) {
@@ -226,12 +230,12 @@ JIT_DEC(REG_REG_OFFSET) {
 JIT_DEC(REG_REG_IMM_IMM) {
   unsigned lx = pvm_min4(z[2] % 8), ly = pvm_min4((int64_t)l - lx - 2);
   (void)pc;
-  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .b = pvm_reg(z[1] >> 4),
+  *x = (jit_insn){.a = z[1] & 15, .b = z[1] >> 4,
                   .imm1 = jit_imm32(z + 3, lx), .imm2 = jit_imm32(z + 3 + lx, ly)};
 }
 JIT_DEC(REG_REG_REG) {                      /* D = whole third byte */
   (void)l; (void)pc;
-  *x = (jit_insn){.a = pvm_reg(z[1] & 15), .b = pvm_reg(z[1] >> 4), .d = pvm_reg(z[2])};
+  *x = (jit_insn){.a = z[1] & 15, .b = z[1] >> 4, .d = z[2]};
 }
 #undef JIT_DEC
 

@@ -129,6 +129,12 @@ void jit_pool_put(uint8_t *map, size_t map_size, size_t dirty) {
 ** madvise(MADV_HUGEPAGE): nub-guest's seccomp filter forbids it, and on a
 ** 57 MB buffer it saved 27% of the page faults but no measurable time
 ** (docs/sandbox.md). */
+/* The buffer's capacity, and with it where an encoder may start. */
+static void set_cap(jit_asm *a, size_t cap) {
+  a->cap = cap;
+  a->room = cap >= JIT_INS_MAX ? cap - JIT_INS_MAX + 1 : 0;
+}
+
 static bool grow(jit_asm *a, size_t need) {
   if (a->oom) return false;
   if (a->len + need <= a->map_size) return true;
@@ -146,7 +152,8 @@ static bool grow(jit_asm *a, size_t need) {
   a->code = a->map = p;
   a->held = others + cap;
   if (a->held > a->peak) a->peak = a->held;
-  a->cap = a->map_size = cap;
+  a->map_size = cap;
+  set_cap(a, cap);
   return true;
 }
 
@@ -155,7 +162,7 @@ static bool grow(jit_asm *a, size_t need) {
 static void use_spare(jit_asm *a) {
   a->oom = true;
   a->code = a->spare;
-  a->cap = sizeof a->spare;
+  set_cap(a, sizeof a->spare);
   a->len = 0;
 }
 
@@ -210,7 +217,7 @@ static void note_dirty(jit_asm *a) {
 void jit_asm_reset(jit_asm *a) {
   if (a->map && !a->oom) note_dirty(a);
   a->code = a->map;
-  a->cap = a->map_size;
+  set_cap(a, a->map_size);
   a->len = 0;
   a->nlabels = 0;
   a->nfixups = 0;
@@ -236,7 +243,8 @@ uint8_t *jit_asm_take(jit_asm *a, size_t *mapped) {
     }
   }
   a->code = a->map = NULL;
-  a->cap = a->map_size = a->len = a->dirty = 0;
+  a->map_size = a->len = a->dirty = 0;
+  set_cap(a, 0);
   return code;
 }
 
@@ -342,15 +350,20 @@ static const uint8_t nops[9][9] = {
   {0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
 };
 
+/* Nops of 9 bytes, then one of the rest: room for all of them at once
+** (a loop's entry has up to 63 bytes before it), each copy 9 bytes
+** long. */
 void jit_x86_nop_align(jit_asm *a, unsigned n) {
   unsigned pad = (unsigned)(-a->len & (n - 1));
-  while (pad && !a->oom) {
-    unsigned k = pad < 9 ? pad : 9;
-    uint8_t *p = jit_ins_begin(a);
-    memcpy(p, nops[k - 1], 9);                   /* JIT_INS_MAX leaves room */
-    jit_ins_end(a, p + k);
-    pad -= k;
+  if (!pad || a->oom) return;
+  if (a->len + pad + 9 > a->cap && !grow(a, pad + 9)) {
+    use_spare(a);
+    return;
   }
+  uint8_t *p = a->code + a->len;
+  for (; pad > 9; pad -= 9, p += 9) memcpy(p, nops[8], 9);
+  memcpy(p, nops[pad - 1], 9);
+  a->len = (size_t)(p + pad - a->code);
 }
 
 void jit_asm_align(jit_asm *a, unsigned n) {

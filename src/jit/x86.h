@@ -93,6 +93,9 @@ typedef struct jit_fixup {
 typedef struct jit_asm {
   uint8_t *code;           /* where instructions go: map, or spare after OOM */
   size_t len, cap;         /* of code */
+  size_t room;             /* encoders start below it: cap - JIT_INS_MAX + 1
+                              (0 when less): one compare per host
+                              instruction, no addition */
   uint8_t *map;            /* the mapping, map_size bytes */
   size_t map_size;
   size_t dirty;            /* bytes of map from its start that may hold
@@ -179,7 +182,7 @@ void jit_asm_make_room(jit_asm *a);
 #define JIT_INLINE static inline __attribute__((always_inline))
 
 JIT_INLINE uint8_t *jit_ins_begin(jit_asm *a) {
-  if (__builtin_expect(a->len + JIT_INS_MAX > a->cap, 0)) jit_asm_make_room(a);
+  if (__builtin_expect(a->len >= a->room, 0)) jit_asm_make_room(a);
   return a->code + a->len;
 }
 JIT_INLINE void jit_ins_end(jit_asm *a, uint8_t *p) { a->len = (size_t)(p - a->code); }
