@@ -29,8 +29,15 @@
 **    goes through the one request buffer: such calls run one at a time,
 **    alongside the invocations on lanes.  nub_put_cap copies and hashes
 **    a cap of 256 KiB or more with one helper thread of the handle
-**    (started at the first, signals blocked, joined by nub_close); two
-**    such puts at once on one handle: one has it, the other works alone.
+**    (started at the first, joined by nub_close; all signals blocked but
+**    those a fault raises, so a fault reading the caller's bytes reaches
+**    the caller's handler, on that thread); two such puts at once on one
+**    handle: one has it, the other works alone, as do all puts when the
+**    thread could not be made.
+**  - fork: a handle belongs to the process that opened it; a forked
+**    child must not use or close it (a proc handle's guest, keeper and
+**    lanes are the parent's; an inproc kernel's heap and buffers are
+**    shared mappings the parent's kernel would see written).
 **  - nub_lookup never waits for either (also not while a call is
 **    replacing a dead guest).
 ** A guest that dies or hangs fails every call in flight, on every lane,

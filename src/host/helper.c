@@ -7,9 +7,16 @@
 ** host_helper_stop (nub_close), so a handle that never publishes a large
 ** cap has no thread.  One put holds it at a time: another put that finds
 ** it claimed does all its work on its own thread.
+**
+** The handle belongs to the process that opened it: in a forked child
+** (the review of this file found a child's large put waiting forever on
+** the parent's thread) claim refuses, so the put works alone, and stop
+** leaves the parent's thread and locks alone.  A thread that cannot be
+** made is not asked for again: the puts work alone.
 */
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host.h"
 
@@ -36,17 +43,30 @@ void host_helper_init(host_helper *h) {
   pthread_mutex_init(&h->mx, NULL);
   pthread_cond_init(&h->work, NULL);
   pthread_cond_init(&h->idle, NULL);
+  h->owner = getpid();
+}
+
+/* Every signal blocked but the ones a fault raises: the helper reads the
+** caller's buffer, and a SIGBUS or SIGSEGV there must reach the caller's
+** handler as it would on the caller's thread (blocked, the kernel kills
+** the process without it). */
+static void helper_mask(sigset_t *set) {
+  static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+  sigfillset(set);
+  for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(set, faults[i]);
 }
 
 bool host_helper_claim(host_helper *h) {
   bool ok = false;
+  if (getpid() != h->owner) return false;  /* a forked child: its lock may be held for good */
   pthread_mutex_lock(&h->mx);
   if (!h->claimed && !h->stop) {
-    if (!h->started) {          /* the caller's signals are not for this thread */
-      sigset_t all, old;
-      sigfillset(&all);
-      pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (!h->started && !h->failed) {  /* the caller's signals are not for this thread */
+      sigset_t set, old;
+      helper_mask(&set);
+      pthread_sigmask(SIG_SETMASK, &set, &old);
       h->started = !pthread_create(&h->thread, NULL, helper_main, h);
+      h->failed = !h->started;
       pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     h->claimed = ok = h->started;
@@ -81,6 +101,7 @@ void host_helper_wait(host_helper *h) {
 }
 
 void host_helper_stop(host_helper *h) {
+  if (getpid() != h->owner) return;  /* the thread and its locks are the parent's */
   pthread_mutex_lock(&h->mx);
   h->stop = true;
   pthread_cond_signal(&h->work);

@@ -80,7 +80,8 @@ int host_lane_take(nub_lane_slot *s, uint32_t lane, nub_invocation_result *r, ch
 
 /* helper.c: a handle's put helper thread (nub_put_cap of a large cap).
 ** claim starts it at first use and fails while another put holds it (or
-** it cannot start: the put works alone); post queues fn(arg) for it
+** it cannot start, or once it could not, or in a forked child: the put
+** works alone); post queues fn(arg) for it
 ** (at most HOST_HELPER_JOBS outstanding), wait returns once every posted
 ** job has run, release hands it back (a job posted last may still run:
 ** the next claimer waits for it before it touches what the job writes);
@@ -92,7 +93,8 @@ typedef struct host_helper {
   pthread_mutex_t mx;
   pthread_cond_t work, idle;   /* a job was posted (or stop); every job is done */
   pthread_t thread;
-  bool started, claimed, stop;
+  pid_t owner;                 /* the process that made the handle */
+  bool started, failed, claimed, stop;
   unsigned posted, taken, done;
   host_helper_job jobs[HOST_HELPER_JOBS];
 } host_helper;

@@ -683,8 +683,9 @@ fail:
 ** stores it.  Distinct Data caps over proc, hashed on one side against
 ** both (load ~7, 2 vCPUs, 2000-5000 puts): 13-byte wire median 8.8 against
 ** 9.4 us (equal), 4 KiB 22.8-29.0 against 33.5-34.7 us, 64 KiB 185 against
-** 267 us; so every cap of a page or more (smaller ones, Images and
-** Instances, keep PUT_CAP and the guest's own words on a refusal). */
+** 267 us; so every cap of a page or more, whatever its kind (smaller
+** ones keep PUT_CAP, as does one the host cannot decode or hash: the
+** caller gets the guest's own words for it). */
 #define HASHED_PUT_BYTES 4096u
 
 /* From HELPED_PUT_BYTES on the handle's helper thread (helper.c) does
