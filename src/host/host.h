@@ -108,7 +108,7 @@ nub_cap_helper host_helper_for_hash(host_helper *h);
 ** named points of the lane lease and of a guest replacement, so that a
 ** test can stand in for a preemption there (tests/host/test_lane_races.c).
 ** NULL in every use of the library: each point costs a load and a branch
-** not taken. */
+** not taken.  lane: the lane concerned (LEASED_DRAINING, LANE_STARTED). */
 typedef enum host_test_point {
   HOST_TEST_LEASE,             /* invoke: past the recovery check, before the lease */
   HOST_TEST_LEASED_DRAINING,   /* lease_idle: lane made BUSY, then found a drain on */
