@@ -110,6 +110,16 @@ struct nk_kernel {
   struct nub_kernel_stats stats;
 };
 
+/* Test-only: when set (by a test, never by the kernel), called at the
+** named points of a compile, so that a test can stand in for a
+** preemption there (tests/kernel/test_compile_room.c).  NULL in every
+** kernel: the points are on the compile path only. */
+typedef enum nk_test_point {
+  NK_TEST_COMPILE_RESERVED,   /* its room reserved, cache_lock let go, before compiling */
+  NK_TEST_COMPILE_WAITS,      /* under cache_lock: waiting for other compiles' room */
+} nk_test_point;
+extern void (*nk_test_hook)(nk_kernel *k, nk_test_point point);
+
 uint32_t nk_reply(uint8_t *out, size_t out_cap, size_t *out_len, const void *data, size_t len);
 uint32_t nk_reply_error(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));

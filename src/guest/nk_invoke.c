@@ -140,10 +140,20 @@ static uint64_t next_stamp(nk_kernel *k) {
   return __atomic_add_fetch(&k->use_clock, 1, __ATOMIC_RELAXED);
 }
 
+/* c used at stamp now.  used only grows: a lane stamps without the lock,
+** so its store may come after that of a later stamp (another lane's, or
+** the lock holder's), which must stay. */
+static void stamp_use(nk_compiled *c, uint64_t now) {
+  uint64_t was = __atomic_load_n(&c->used, __ATOMIC_RELAXED);
+  while (was < now && !__atomic_compare_exchange_n(&c->used, &was, now, true, __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED)) {
+  }
+}
+
 /* Used now, under the lock: the newest on the list. */
 static void touch_locked(nk_kernel *k, nk_compiled *c) {
   uint64_t now = next_stamp(k);
-  __atomic_store_n(&c->used, now, __ATOMIC_RELAXED);
+  stamp_use(c, now);
   c->listed = now;
   if (c->newer || c->older || k->oldest == c) unlink_compiled(k, c);
   insert_after(k, k->newest, c);
@@ -284,16 +294,29 @@ static int load_and_compile(nk_kernel *k, nk_lane *lane, const nub_cap_image_vie
   return rc;
 }
 
+void (*nk_test_hook)(nk_kernel *k, nk_test_point point);
+
+#define TEST_POINT(k, point)                                                   \
+  do {                                                                         \
+    if (__builtin_expect(nk_test_hook != NULL, 0)) nk_test_hook(k, point);     \
+  } while (0)
+
+/* The budget neither the cache nor the compiles running hold. */
+static uint64_t room_left(const nk_kernel *k) {
+  uint64_t taken = k->cache_bytes + k->compiling_bytes;
+  return taken < k->budget ? k->budget - taken : 0;
+}
+
 /* Compile within the room the cache leaves (at most limit), holding
 ** that much of the budget for the compile meanwhile; cache_lock is held
 ** on entry and exit, not during the compile. */
 static int compile_unlocked(nk_kernel *k, nk_lane *lane, const nub_cap_image_view *im,
                             uint64_t limit, nk_compiled *c, uint64_t *used) {
-  uint64_t taken = k->cache_bytes + k->compiling_bytes;
-  uint64_t room = taken < k->budget ? k->budget - taken : 0;
+  uint64_t room = room_left(k);
   *used = room < limit ? room : limit;
   k->compiling_bytes += *used;
   pthread_mutex_unlock(&k->cache_lock);
+  TEST_POINT(k, NK_TEST_COMPILE_RESERVED);
   int rc = load_and_compile(k, lane, im, *used, c);
   pthread_mutex_lock(&k->cache_lock);
   k->compiling_bytes -= *used;
@@ -306,7 +329,12 @@ static int compile_unlocked(nk_kernel *k, nk_lane *lane, const nub_cap_image_vie
 ** need (NK_COMPILE_TYPICAL_PER_BYTE) and the compile gets all the room
 ** there is; only one that needs more empties the cache for the full
 ** bound and is compiled again, so the outcome does not depend on what is
-** cached.  Lanes asking for an Image another lane compiles wait for that
+** cached.  Nor on other lanes: while compiles of other Images hold the
+** room it lacks, it waits for them (they hold no room while they wait,
+** so they cannot wait for each other).  Refused for good (too_large)
+** only when it had its full bound; short of it because programs running
+** now are pinned in the cache, this call fails and the next tries again.
+** Lanes asking for an Image another lane compiles wait for that
 ** compile.  Returns 0 or a kernel error code. */
 static uint32_t compiled_locked(nk_kernel *k, nk_lane *lane, const nub_cap_image_view *im,
                                 uint32_t ordinal, nk_compiled **out) {
@@ -343,16 +371,26 @@ static uint32_t compiled_locked(nk_kernel *k, nk_lane *lane, const nub_cap_image
   make_room(k, typical);
   uint64_t used;
   int rc = compile_unlocked(k, lane, im, full, c, &used);
-  if (rc == PVM_ERR_LIMIT && used < full) {
+  while (rc == PVM_ERR_LIMIT && used < full) {
     make_room(k, full);
+    if (room_left(k) < full && k->compiling_bytes) {
+      TEST_POINT(k, NK_TEST_COMPILE_WAITS);
+      pthread_cond_wait(&k->compiled_cv, &k->cache_lock);
+      continue;
+    }
     rc = compile_unlocked(k, lane, im, full, c, &used);
+    if (rc == PVM_ERR_LIMIT && used < full)
+      nk_note(lane, "compiling needs up to %llu bytes, %llu were free beside the programs "
+              "running now: not refused, the next call tries again",
+              (unsigned long long)full, (unsigned long long)used);
+    break;
   }
   /* k->compiled may have moved (a publish grew it): index it again */
   k->compiled[ordinal] = NULL;
   pthread_cond_broadcast(&k->compiled_cv);
   if (rc) {                 /* LIMIT: over the bound; NOMEM: the system's malloc */
     free(c);
-    if (rc == PVM_ERR_LIMIT) k->compiled[ordinal] = &too_large;  /* refused every time */
+    if (rc == PVM_ERR_LIMIT && used == full) k->compiled[ordinal] = &too_large;  /* every time */
     return rc == PVM_ERR_LIMIT || rc == PVM_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY
                                                      : NUB_KERR_COMPILE_FAILED;
   }
@@ -391,7 +429,7 @@ static uint32_t pin_warm(nk_kernel *k, nk_lane *lane, nk_compiled **out) {
     while (!(pins & NK_PIN_EVICTED))
       if (__atomic_compare_exchange_n(&c->pins, &pins, pins + 1, true, __ATOMIC_ACQUIRE,
                                       __ATOMIC_RELAXED)) {
-        __atomic_store_n(&c->used, next_stamp(k), __ATOMIC_RELAXED);
+        stamp_use(c, next_stamp(k));
         NK_STAT_ADD(k, jit_cache_hits, 1);
         *out = c;
         return 0;

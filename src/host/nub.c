@@ -174,10 +174,22 @@ static int recover(nub *n, int rc, nub_error *err);
 
 static bool recovering(const nub *n) { return __atomic_load_n(&n->epoch, __ATOMIC_ACQUIRE) & 1; }
 
+void (*host_test_hook)(nub *n, host_test_point point, uint32_t lane);
+
+#define TEST_POINT(n, point, lane)                                                         \
+  do {                                                                                     \
+    if (__builtin_expect(host_test_hook != NULL, 0)) host_test_hook(n, point, lane);       \
+  } while (0)
+
 /* Before a restart maps a new guest over the old one: the old one is
 ** killed, so every invocation still waiting on one of its lanes sees it
 ** die and returns; until they have, no lane is leased.  Started lanes are
-** gone with it (a lane being started is its starter's to settle). */
+** gone with it: every lane is UNSTARTED once the new guest is up.  Who
+** holds a lane settles it, never the drain: a lease (BUSY) gives it back
+** UNSTARTED once its guest died or a drain is on, a starter (STARTING)
+** stores UNSTARTED when a replacement came between its LANE_START and its
+** store; the drain turns only IDLE lanes UNSTARTED, by compare-and-swap,
+** so that it never overwrites a lease that lease_idle took meanwhile. */
 static uint8_t lane_state(const nub *n, uint32_t i) {
   return __atomic_load_n(&n->lane_state[i], __ATOMIC_SEQ_CST);
 }
@@ -225,8 +237,12 @@ static void drain_lanes(nub *n) {
     if (any_lane(n, LANE_BUSY, LANE_BUSY)) pthread_cond_wait(&n->lane_cv, &n->lane_mx);
     __atomic_sub_fetch(&n->lane_waiters, 1, __ATOMIC_SEQ_CST);
   }
-  for (uint32_t i = 0; i < NUB_MAX_LANES; i++)
-    if (lane_state(n, i) == LANE_IDLE) set_lane_state(n, i, LANE_UNSTARTED);
+  TEST_POINT(n, HOST_TEST_DRAIN_SCANNED, 0);
+  for (uint32_t i = 0; i < NUB_MAX_LANES; i++) {
+    uint8_t idle = LANE_IDLE;
+    __atomic_compare_exchange_n(&n->lane_state[i], &idle, LANE_UNSTARTED, false,
+                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  }
   pthread_mutex_unlock(&n->lane_mx);
 }
 
@@ -249,6 +265,7 @@ static int replace_guest(nub *n, nub_error *err) {
   __atomic_add_fetch(&n->gen, 1, __ATOMIC_RELEASE);
   rc = n->b->ops->restart(n->b, err);
   drained(n);
+  TEST_POINT(n, HOST_TEST_REPLACED, 0);
   if (rc || (rc = republish(n, err))) return rc;
   __atomic_add_fetch(&n->epoch, 1, __ATOMIC_SEQ_CST);
   return NUB_OK;
@@ -882,8 +899,10 @@ int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error
 
 /* Start lane i (LANE_STARTING, ours): STARTING in its slot, LANE_START,
 ** and the slot must say EMPTY after.  Under call_lock, so after any
-** replacement the lane is started in the guest that runs now. */
-static int start_lane(nub *n, uint32_t i, nub_error *err) {
+** replacement the lane is started in the guest that runs now; *gen
+** gets that guest's generation (a replacement may follow as soon as
+** call_lock is let go). */
+static int start_lane(nub *n, uint32_t i, uint64_t *gen, nub_error *err) {
   uint32_t index = i;
   int rc;
   pthread_mutex_lock(&n->call_lock);
@@ -896,13 +915,15 @@ static int start_lane(nub *n, uint32_t i, nub_error *err) {
       rc = host_fail(err, NUB_ERR_PROTOCOL, "lane %u: started, but its slot says %u, not EMPTY",
                      i, st);
   }
+  *gen = __atomic_load_n(&n->gen, __ATOMIC_ACQUIRE);
   pthread_mutex_unlock(&n->call_lock);
   return rc;
 }
 
 /* An idle lane made BUSY, without a lock: a compare-and-swap, then the
-** draining flag (drain_lanes); leased while draining, it is given back.
-** False: none. */
+** draining flag (drain_lanes); leased while draining, it is given back
+** UNSTARTED: the drain may have passed it by as BUSY, and its guest is
+** being replaced.  False: none. */
 static bool lease_idle(nub *n, uint32_t *lane) {
   for (uint32_t i = 0; i < n->lane_limit; i++) {
     uint8_t idle = LANE_IDLE;
@@ -913,7 +934,8 @@ static bool lease_idle(nub *n, uint32_t *lane) {
         *lane = i;
         return true;
       }
-      give_back(n, i, true);
+      TEST_POINT(n, HOST_TEST_LEASED_DRAINING, i);
+      give_back(n, i, false);
       return false;
     }
   }
@@ -944,7 +966,9 @@ static int lease_lane(nub *n, uint32_t *lane, nub_error *err) {
     if (unstarted < NUB_MAX_LANES) {
       set_lane_state(n, unstarted, LANE_STARTING);
       pthread_mutex_unlock(&n->lane_mx);
-      int rc = start_lane(n, unstarted, err);
+      uint64_t gen;
+      int rc = start_lane(n, unstarted, &gen, err);
+      TEST_POINT(n, HOST_TEST_LANE_STARTED, unstarted);
       pthread_mutex_lock(&n->lane_mx);
       if (rc) {
         set_lane_state(n, unstarted, LANE_UNSTARTED);
@@ -952,7 +976,10 @@ static int lease_lane(nub *n, uint32_t *lane, nub_error *err) {
         pthread_mutex_unlock(&n->lane_mx);
         return rc;
       }
-      set_lane_state(n, unstarted, LANE_IDLE);   /* taken on the next turn, unless draining */
+      /* A replacement since LANE_START (begun: draining; done: gen moved)
+      ** took the lane's thread with the guest it ran in: start it again. */
+      bool gone = n->draining || __atomic_load_n(&n->gen, __ATOMIC_ACQUIRE) != gen;
+      set_lane_state(n, unstarted, gone ? LANE_UNSTARTED : LANE_IDLE);   /* taken next turn */
       continue;
     }
     if (n->draining) pthread_cond_wait(&n->lane_cv, &n->lane_mx);   /* until drained() */
@@ -988,6 +1015,7 @@ static int invoke_on_lane(nub *n, const nub_invoke_packet *p, nub_invocation_res
     pthread_mutex_unlock(&n->call_lock);
     if (rc) return rc;
   }
+  TEST_POINT(n, HOST_TEST_LEASE, 0);
   if ((rc = lease_lane(n, &i, err))) return rc;
   /* stable while we are in flight: a replacement drains first */
   uint64_t gen = __atomic_load_n(&n->gen, __ATOMIC_ACQUIRE);

@@ -192,6 +192,27 @@ static void uses_without_the_lock_count_in_the_lru_order(void **state) {
   assert_int_equal(k->stats.jit_compiles, 3);
 }
 
+/* A warm pin stamps its use without the lock, so its store may land
+** after that of a later stamp (another lane's, or touch_locked's): the
+** later one stays.  Here the later stamp is stored first and the clock
+** wound back, as if the pin had taken its stamp before it. */
+static void a_use_stamped_late_never_takes_back_a_later_one(void **state) {
+  fixture *f = *state;
+  nk_kernel *k = f->k;
+  invoke(f, &k->primary, 0, 1, 2);
+  nk_compiled *c = k->primary.warm.c;
+  uint64_t later = __atomic_add_fetch(&k->use_clock, 2, __ATOMIC_RELAXED);
+  __atomic_store_n(&c->used, later, __ATOMIC_RELAXED);
+  __atomic_store_n(&k->use_clock, later - 2, __ATOMIC_RELAXED);
+  invoke(f, &k->primary, 0, 3, 4);          /* warm: stamps later - 1 */
+  assert_int_equal(k->stats.jit_cache_hits, 1);
+  assert_int_equal(k->use_clock, later - 1);
+  assert_int_equal(c->used, later);
+  invoke(f, &k->primary, 0, 5, 6);          /* stamps later: no change */
+  invoke(f, &k->primary, 0, 7, 8);          /* later + 1: newer, taken */
+  assert_int_equal(c->used, later + 1);
+}
+
 /* The spec's cap published; its hash in out. */
 static void put_spec(fixture *f, const nub_cap_spec *spec, uint8_t out[CAP_HASH_SIZE]) {
   uint8_t *wire;
@@ -298,6 +319,7 @@ int main(void) {
                                     setup, teardown),
     cmocka_unit_test_setup_teardown(a_pinned_program_outlives_an_evict, setup, teardown),
     cmocka_unit_test_setup_teardown(uses_without_the_lock_count_in_the_lru_order, setup, teardown),
+    cmocka_unit_test_setup_teardown(a_use_stamped_late_never_takes_back_a_later_one, setup, teardown),
     cmocka_unit_test_setup_teardown(lanes_pin_while_another_thread_evicts, setup, teardown),
     cmocka_unit_test_setup_teardown(a_bare_memory_is_its_heap_range_on_every_invoke, setup, teardown),
   };
