@@ -165,7 +165,9 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   uint32_t pc;
   NEXT_START(pc);
   uint32_t head = pc;                      /* the open block's first pc */
-  bool after_term = pc == 0;               /* pc 0 is in varpi, as is a terminator's successor */
+  /* varpi: pc 0, and (where a block ends, below) a terminator's successor,
+  ** when valid; marked ahead, so the loop carries no flag for it */
+  if (pc == 0 && pc < code_len && (ops[code[0]].flags & PVM_GOP_VALID)) pvm_bit_set(block_start, 0);
   while (pc < code_len) {
     uint32_t next;
     NEXT_START(next);
@@ -177,8 +179,6 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     const pvm_gas_op *row = &ops[code[pc]];
     unsigned flags = row->flags, cycles = row->cycles;
     int64_t target = -1;
-    if (after_term && (flags & PVM_GOP_VALID)) pvm_bit_set(block_start, pc);
-    after_term = flags & PVM_GOP_TERM;
     if (flags & PVM_GOP_BRANCH) {
       nub_pvm_insn in;
       pvm_decode(isa, b, pc, &in);
@@ -198,12 +198,11 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
       unsigned z1, z2;
       if ((uint64_t)pc + 3 <= code_len) z1 = code[pc + 1], z2 = code[pc + 2];
       else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
-      uint64_t regs = row->regs[z1];
+      uint64_t regs = row->fast_regs[z1];
       unsigned d = (z2 > 12 ? 12 : z2) & row->dst_mask;
-      unsigned overlap = (unsigned)(regs >> (row->overlap_at + d)) & 1;
-      FAST_ENTRY(cycles, row->slots - (row->overlap_saves & -overlap), row->move,
-                 PVM_GI(regs, SRC0), PVM_GI(regs, SRC1), PVM_GI(regs, DST) | d, row->from_cells,
-                 row->test_cells, row->mark_cells, pc);
+      FAST_ENTRY(cycles, (unsigned)(regs >> (PVM_GAS_FAST_SLOTS + 4 * d)) & 15, row->move,
+                 (unsigned)regs & 15, (unsigned)(regs >> 4) & 15, ((unsigned)(regs >> 8) & 15) | d,
+                 row->from_cells, row->test_cells, row->mark_cells, pc);
       if (slow) {
         batch[queued++] = gas_insn_at(code, code_len, row, pc, LEN, target, unlikely_byte);
         if (queued == GAS_BATCH) {            /* (a block may end with none queued) */
@@ -217,6 +216,10 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || dist > PVM_MAX_SKIP + 1)) {
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
+        /* a terminator's successor (where the skip lands) starts a basic block */
+        if ((flags & PVM_GOP_TERM) && dist <= PVM_MAX_SKIP + 1 && next < code_len &&
+            (ops[code[next]].flags & PVM_GOP_VALID))
+          pvm_bit_set(block_start, next);
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
         head = pc + (pipeline ? LEN : len);
         count = queued = 0;
@@ -235,7 +238,6 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
         head = next;
         count = queued = 0;
-        after_term = false;
       }
     }
     pc = next;

@@ -354,12 +354,15 @@ typedef struct pvm_gas_op {
   uint8_t flags, overlap_saves;
   uint8_t dst_mask;        /* 15 when dst is the second byte after the opcode, else 0 */
   uint8_t overlap_at;      /* 63, or PVM_GAS_OVERLAP_NEXT when dst_mask is 15 */
-  /* the same for the fast placer (pvm_gas_fast_entry): cycles, slots
-  ** without overlap, move_reg, ALUs taken, the M or D cells it tests
-  ** and the ones it marks (PVM_GAS_C_*) */
-  uint8_t cycles, slots, move;
+  /* the same for the fast placer (pvm_gas_fast_entry): its pattern's
+  ** table (src0, src1, dst as nibbles, then the slots for rD = 0..12 from
+  ** bit PVM_GAS_FAST_SLOTS, a nibble each), cycles, move_reg, ALUs taken,
+  ** the M or D cells it tests and the ones it marks (PVM_GAS_C_*) */
+  const uint64_t *fast_regs;
+  uint8_t cycles, move;
   uint16_t from_cells, test_cells, mark_cells;
 } pvm_gas_op;
+#define PVM_GAS_FAST_SLOTS 12
 
 /* 256 rows for the profile's opcode bytes. */
 const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile);
