@@ -110,10 +110,10 @@ static __attribute__((noinline)) void simulate_from_head(pvm_gas_sim *sim, const
 
 /* An instruction the fast placer gives up on: the block is simulated,
 ** the instruction included (it goes to the batch). */
-#define FAST_ENTRY(cycles, slots, move, src0, src1, dst, from, test, mark, upto)                 \
+#define FAST_ENTRY(cycles, cmask, limit, slots, move, src0, src1, dst, from, test, mark, upto)   \
   do {                                                                                            \
-    if (!slow && !pvm_gas_fast_entry(fast, &clock, cycles, slots, move, src0, src1, dst, from,    \
-                                     test, mark)) {                                               \
+    if (!slow && !pvm_gas_fast_entry(fast, &clock, cycles, cmask, limit, slots, move, src0, src1, \
+                                     dst, from, test, mark)) {                                    \
       slow = true;                                                                                \
       simulate_from_head(sim, b, ops, head, upto, unlikely_byte);                                 \
     }                                                                                             \
@@ -177,7 +177,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
 #define LEN (dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist)
     uint32_t len = pipeline ? 0 : LEN;
     const pvm_gas_op *row = &ops[code[pc]];
-    unsigned flags = row->flags, cycles = row->cycles;
+    unsigned flags = row->flags;
     int64_t target = -1;
     if (flags & PVM_GOP_BRANCH) {
       nub_pvm_insn in;
@@ -190,7 +190,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         /* b (A.10): 1 when the target or the fall-through starts with the
         ** opcode byte of trap or unlikely (bytes past the code read as 0) */
         uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + LEN);
-        cycles = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? 1 : 20;
+        row += t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? PVM_GAS_OPS_COLD
+                                                                            : PVM_GAS_OPS_HOT;
       }
     }
     if (pipeline) {
@@ -200,7 +201,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
       else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
       uint64_t regs = row->fast_regs[z1];
       unsigned d = (z2 > 12 ? 12 : z2) & row->dst_mask;
-      FAST_ENTRY(cycles, (unsigned)(regs >> (PVM_GAS_FAST_SLOTS + 4 * d)) & 15, row->move,
+      FAST_ENTRY(row->cycles, row->cycle_mask, row->span_limit, (unsigned)(regs >> (PVM_GAS_FAST_SLOTS + 4 * d)) & 15, row->move,
                  (unsigned)regs & 15, (unsigned)(regs >> 4) & 15, ((unsigned)(regs >> 8) & 15) | d,
                  row->from_cells, row->test_cells, row->mark_cells, pc);
       if (slow) {
@@ -230,7 +231,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         if (first_run_check) goto unrunnable;
         n++;
         if (pipeline) {
-          FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM,
+          FAST_ENTRY(2, pvm_gas_cycle_mask(2), pvm_gas_span_limit(2), 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM,
                      TRAP_TEST, TRAP_MARK, pc + 1);
           if (slow) batch[queued++] = TRAP_INSN;
         }
@@ -248,7 +249,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   ** block of its own (head = code_len) */
   n++;
   if (pipeline) {
-    FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM, TRAP_TEST,
+    FAST_ENTRY(2, pvm_gas_cycle_mask(2), pvm_gas_span_limit(2), 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM, TRAP_TEST,
                TRAP_MARK, code_len);
     if (slow) batch[queued++] = TRAP_INSN;
   }

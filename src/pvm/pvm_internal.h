@@ -349,7 +349,7 @@ enum {
 #define PVM_GAS_OVERLAP_NEXT 48      /* bits 48..60: overlap for rD = 0..12 */
 #define PVM_GAS_REG_BITS (0xffffffull << PVM_GI_SRC0)
 typedef struct pvm_gas_op {
-  pvm_gas_insn insn;
+  _Alignas(64) pvm_gas_insn insn;   /* 64 bytes a row: its index is a shift */
   const uint64_t *regs;    /* the pattern's 256 entries */
   uint8_t flags, overlap_saves;
   uint8_t dst_mask;        /* 15 when dst is the second byte after the opcode, else 0 */
@@ -359,12 +359,18 @@ typedef struct pvm_gas_op {
   ** bit PVM_GAS_FAST_SLOTS, a nibble each), cycles, move_reg, ALUs taken,
   ** the M or D cells it tests and the ones it marks (PVM_GAS_C_*) */
   const uint64_t *fast_regs;
+  uint64_t cycle_mask;     /* pvm_gas_cycle_mask(cycles) */
+  uint16_t span_limit;     /* pvm_gas_span_limit(cycles) */
   uint8_t cycles, move;
   uint16_t from_cells, test_cells, mark_cells;
 } pvm_gas_op;
 #define PVM_GAS_FAST_SLOTS 12
 
-/* 256 rows for the profile's opcode bytes. */
+/* 256 rows for the profile's opcode bytes, then the same for b = 20
+** and for b = 1 (rows under PVM_GOP_BRANCH_CYCLES: the walk moves to
+** those once it knows b, so what it reads of the row has one source). */
+#define PVM_GAS_OPS_HOT 256
+#define PVM_GAS_OPS_COLD 512
 const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile);
 
 /* The reorder-buffer simulation of one block (A.9), fed instruction by
@@ -472,6 +478,17 @@ static inline void pvm_gas_cells_of(unsigned use, uint16_t *from_cells, uint16_t
   *mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE;
 }
 
+/* An entry's cycles from its start as bits (a word from any bit 0..7),
+** and the cell offsets of a start from which they stay in the cells
+** (off < limit); both 0 for an entry longer than SHORT, which the
+** search places.  Rows hold them: no shift or compare per entry. */
+static inline uint64_t pvm_gas_cycle_mask(unsigned cycles) {
+  return cycles - 1 < PVM_GAS_SHORT ? ~0ull >> (64 - cycles) : 0;
+}
+static inline unsigned pvm_gas_span_limit(unsigned cycles) {
+  return cycles - 1 < PVM_GAS_SHORT ? PVM_GAS_SPAN + 1 - cycles : 0;
+}
+
 /* The clock starts at {.left = 4}. */
 void pvm_gas_fast_init(pvm_gas_fast *f);
 /* The entry's start when the inline test does not find it (in its ready
@@ -495,8 +512,9 @@ static inline void pvm_gas_or(uint8_t *p, uint64_t bits) {
 /* One instruction of the block (cycles >= 1 unless move); false when
 ** the block must be simulated instead. */
 static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
-    pvm_gas_fast *f, pvm_gas_clock *k, unsigned cycles, unsigned slots, bool move, unsigned src0,
-    unsigned src1, unsigned dst, unsigned from_cells, unsigned test_cells, unsigned mark_cells) {
+    pvm_gas_fast *f, pvm_gas_clock *k, unsigned cycles, uint64_t cycle_mask, unsigned span_limit,
+    unsigned slots, bool move, unsigned src0, unsigned src1, unsigned dst, unsigned from_cells,
+    unsigned test_cells, unsigned mark_cells) {
   if (slots > k->left) {                   /* the next cycle */
     k->cycle++;
     k->left = 4;
@@ -517,8 +535,8 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
   t = t > h0 ? t : h0;
   t = t > h1 ? t : h1;
   uint32_t off = t - f->base;
-  if (PVM_LIKELY(cycles <= PVM_GAS_SHORT && off + cycles <= PVM_GAS_SPAN)) {
-    uint64_t m = (~0ull >> (64 - cycles)) << (off % 8);
+  if (PVM_LIKELY(off < span_limit)) {
+    uint64_t m = cycle_mask << (off % 8);
     /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
     ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
     uint8_t *cells = f->cell + off / 8, *from = cells + from_cells;

@@ -221,7 +221,9 @@ static uint32_t fast_cost(pvm_gas_fast *f, pvm_gas_clock *k, pvm_gas_sim *s, con
     pvm_gas_insn x = recs[i] = in[i].sim;
     uint16_t from, test, mark;
     pvm_gas_cells_of(PVM_GI(x, USE), &from, &test, &mark);
-    if (!slow && !pvm_gas_fast_entry(f, k, PVM_GI(x, CYCLES), PVM_GI(x, SLOTS), PVM_GI(x, MOVE),
+    unsigned cycles = PVM_GI(x, CYCLES);
+    if (!slow && !pvm_gas_fast_entry(f, k, cycles, pvm_gas_cycle_mask(cycles),
+                                     pvm_gas_span_limit(cycles), PVM_GI(x, SLOTS), PVM_GI(x, MOVE),
                                      PVM_GI(x, SRC0), PVM_GI(x, SRC1), PVM_GI(x, DST), from, test,
                                      mark)) {
       slow = true;
