@@ -449,12 +449,6 @@ static unsigned pattern_of(const unsigned field[3], unsigned slot_rule) {
   return npatterns++;
 }
 
-static void set_fast_cycles(pvm_gas_op *g, unsigned cycles) {
-  g->cycles = (uint8_t)cycles;
-  g->cycle_mask = pvm_gas_cycle_mask(cycles);
-  g->span_limit = (uint16_t)pvm_gas_span_limit(cycles);
-}
-
 /* The analysis row of an opcode byte (pvm_gas_op): its opcode table entry
 ** plus its A.10 row with m resolved; an invalid byte runs as trap. */
 static void build_gas_op(nub_pvm_profile p, unsigned byte) {
@@ -486,15 +480,14 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   g->fast_regs = fast_pattern_of(field, r->slot_rule, r->slots, r->slots_overlap);
   g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
                               pvm_gas_use_of(r->units));
-  set_fast_cycles(g, cycles);
+  g->place = pvm_gas_place_of(cycles, pvm_gas_use_of(r->units));
   g->move = op == PVM_OP_MOVE_REG;
-  /* at most 2 ALUs, and M or D (test_gas checks the rows) */
-  pvm_gas_cells_of(pvm_gas_use_of(r->units), &g->from_cells, &g->test_cells, &g->mark_cells);
   /* the rows for b = 20 and b = 1 (PVM_GAS_OPS_HOT / _COLD) */
   for (unsigned b = 1; b <= 2; b++) {
     pvm_gas_op *alt = &gas_ops[p][b * 256 + byte];
     *alt = *g;
-    if (g->flags & PVM_GOP_BRANCH_CYCLES) set_fast_cycles(alt, b == 1 ? 20 : 1);
+    if (g->flags & PVM_GOP_BRANCH_CYCLES)
+      alt->place = pvm_gas_place_of(b == 1 ? 20 : 1, pvm_gas_use_of(r->units));
   }
 }
 

@@ -72,10 +72,6 @@ static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pv
 
 #define TRAP_INSN \
   pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0)
-/* its planes (pvm_gas_cells_of 0): no ALU, neither M nor D */
-#define TRAP_FROM (PVM_GAS_C_A4 * PVM_GAS_PLANE)
-#define TRAP_TEST (PVM_GAS_C_ZEROS * PVM_GAS_PLANE)
-#define TRAP_MARK (PVM_GAS_C_SINK * PVM_GAS_PLANE)
 
 /* The pipeline profiles' state: the fast placer runs inside the walk;
 ** a block it gives up on goes through the simulation (`slow`), fed the
@@ -110,10 +106,9 @@ static __attribute__((noinline)) void simulate_from_head(pvm_gas_sim *sim, const
 
 /* An instruction the fast placer gives up on: the block is simulated,
 ** the instruction included (it goes to the batch). */
-#define FAST_ENTRY(cycles, cmask, limit, slots, move, src0, src1, dst, from, test, mark, upto)   \
+#define FAST_ENTRY(place, slots, move, src0, src1, dst, upto)                                     \
   do {                                                                                            \
-    if (!slow && !pvm_gas_fast_entry(fast, &clock, cycles, cmask, limit, slots, move, src0, src1, \
-                                     dst, from, test, mark)) {                                    \
+    if (!slow && !pvm_gas_fast_entry(fast, &clock, place, slots, move, src0, src1, dst)) {        \
       slow = true;                                                                                \
       simulate_from_head(sim, b, ops, head, upto, unlikely_byte);                                 \
     }                                                                                             \
@@ -142,6 +137,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   pvm_gas_fast *fast = pipeline ? &gs->fast : NULL;
   pvm_gas_sim *sim = pipeline ? &gs->sim : NULL;
   pvm_gas_clock clock = {.left = 4};
+  const pvm_gas_place trap_place = pvm_gas_place_of(2, 0);   /* no ALU, neither M nor D */
   bool slow = false;                       /* the open block is simulated */
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end;
@@ -201,9 +197,9 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
       else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
       uint64_t regs = row->fast_regs[z1];
       unsigned d = (z2 > 12 ? 12 : z2) & row->dst_mask;
-      FAST_ENTRY(row->cycles, row->cycle_mask, row->span_limit, (unsigned)(regs >> (PVM_GAS_FAST_SLOTS + 4 * d)) & 15, row->move,
+      FAST_ENTRY(&row->place, (unsigned)(regs >> (PVM_GAS_FAST_SLOTS + 4 * d)) & 15, row->move,
                  (unsigned)regs & 15, (unsigned)(regs >> 4) & 15, ((unsigned)(regs >> 8) & 15) | d,
-                 row->from_cells, row->test_cells, row->mark_cells, pc);
+                 pc);
       if (slow) {
         batch[queued++] = gas_insn_at(code, code_len, row, pc, LEN, target, unlikely_byte);
         if (queued == GAS_BATCH) {            /* (a block may end with none queued) */
@@ -231,8 +227,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         if (first_run_check) goto unrunnable;
         n++;
         if (pipeline) {
-          FAST_ENTRY(2, pvm_gas_cycle_mask(2), pvm_gas_span_limit(2), 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM,
-                     TRAP_TEST, TRAP_MARK, pc + 1);
+          FAST_ENTRY(&trap_place, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, pc + 1);
           if (slow) batch[queued++] = TRAP_INSN;
         }
         count++;
@@ -249,8 +244,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   ** block of its own (head = code_len) */
   n++;
   if (pipeline) {
-    FAST_ENTRY(2, pvm_gas_cycle_mask(2), pvm_gas_span_limit(2), 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM, TRAP_TEST,
-               TRAP_MARK, code_len);
+    FAST_ENTRY(&trap_place, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, code_len);
     if (slow) batch[queued++] = TRAP_INSN;
   }
   count++;

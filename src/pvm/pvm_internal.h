@@ -338,6 +338,22 @@ static inline pvm_gas_insn pvm_gas_insn_make(unsigned cycles, unsigned slots, bo
 ** its dst byte 0 in the entry), bit 48 + d for each rD = d (0..12) that
 ** overlaps.  So the walk takes d = min(byte after, 12) & dst_mask and
 ** tests bit overlap_at + d: no branch on the format. */
+/* What the fast placer (pvm_gas_fast_entry) needs of an entry's row,
+** read where it is used (pvm_gas_place_of): its cycles as a mask from
+** bit 0 and the cell offsets of a start from which they stay in the
+** cells (off < span_limit; both 0 for an entry longer than
+** PVM_GAS_SHORT, which the search places: no shift or compare per
+** entry), its cycles, and the planes it uses as byte offsets in the
+** cells: A_(4-j) for its j ALUs (A_(5-j), what it cannot take, is the
+** next plane), the M, D or neither plane it tests, and the one it marks
+** (no row takes both M and D). */
+typedef struct pvm_gas_place {
+  uint64_t cycle_mask;
+  uint16_t span_limit;
+  uint16_t from_cells, test_cells, mark_cells;
+  uint8_t cycles;
+} pvm_gas_place;
+
 enum {
   PVM_GOP_VALID = 1,       /* an instruction of the profile */
   PVM_GOP_TERM = 2,        /* a terminator (T, A.3) */
@@ -359,10 +375,8 @@ typedef struct pvm_gas_op {
   ** bit PVM_GAS_FAST_SLOTS, a nibble each), cycles, move_reg, ALUs taken,
   ** the M or D cells it tests and the ones it marks (PVM_GAS_C_*) */
   const uint64_t *fast_regs;
-  uint64_t cycle_mask;     /* pvm_gas_cycle_mask(cycles) */
-  uint16_t span_limit;     /* pvm_gas_span_limit(cycles) */
-  uint8_t cycles, move;
-  uint16_t from_cells, test_cells, mark_cells;
+  pvm_gas_place place;
+  uint8_t move;
 } pvm_gas_op;
 #define PVM_GAS_FAST_SLOTS 12
 
@@ -466,27 +480,16 @@ typedef struct pvm_gas_clock {
   uint32_t last_done;       /* latest done of them (origin when none) */
 } pvm_gas_clock;
 
-/* Where in the cells an entry of units `use` (pvm_gas_use_of) finds its
-** planes, as byte offsets: A_(4-j) for its j ALUs (A_(5-j), what it
-** cannot take, is the next plane), and the M, D or neither plane it
-** tests and marks (no row takes both). */
-static inline void pvm_gas_cells_of(unsigned use, uint16_t *from_cells, uint16_t *test_cells,
-                                    uint16_t *mark_cells) {
+static inline pvm_gas_place pvm_gas_place_of(unsigned cycles, unsigned use) {
   unsigned m = use >> 4 & 3, d = use >> 6;
-  *from_cells = (uint16_t)((PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE);
-  *test_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE;
-  *mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE;
-}
-
-/* An entry's cycles from its start as bits (a word from any bit 0..7),
-** and the cell offsets of a start from which they stay in the cells
-** (off < limit); both 0 for an entry longer than SHORT, which the
-** search places.  Rows hold them: no shift or compare per entry. */
-static inline uint64_t pvm_gas_cycle_mask(unsigned cycles) {
-  return cycles - 1 < PVM_GAS_SHORT ? ~0ull >> (64 - cycles) : 0;
-}
-static inline unsigned pvm_gas_span_limit(unsigned cycles) {
-  return cycles - 1 < PVM_GAS_SHORT ? PVM_GAS_SPAN + 1 - cycles : 0;
+  bool fits = cycles - 1 < PVM_GAS_SHORT;
+  return (pvm_gas_place){
+      .cycle_mask = fits ? ~0ull >> (64 - cycles) : 0,
+      .span_limit = (uint16_t)(fits ? PVM_GAS_SPAN + 1 - cycles : 0),
+      .from_cells = (uint16_t)((PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE),
+      .test_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE,
+      .mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE,
+      .cycles = (uint8_t)cycles};
 }
 
 /* The clock starts at {.left = 4}. */
@@ -512,9 +515,8 @@ static inline void pvm_gas_or(uint8_t *p, uint64_t bits) {
 /* One instruction of the block (cycles >= 1 unless move); false when
 ** the block must be simulated instead. */
 static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
-    pvm_gas_fast *f, pvm_gas_clock *k, unsigned cycles, uint64_t cycle_mask, unsigned span_limit,
-    unsigned slots, bool move, unsigned src0, unsigned src1, unsigned dst, unsigned from_cells,
-    unsigned test_cells, unsigned mark_cells) {
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned slots, bool move,
+    unsigned src0, unsigned src1, unsigned dst) {
   if (slots > k->left) {                   /* the next cycle */
     k->cycle++;
     k->left = 4;
@@ -535,8 +537,9 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
   t = t > h0 ? t : h0;
   t = t > h1 ? t : h1;
   uint32_t off = t - f->base;
-  if (PVM_LIKELY(off < span_limit)) {
-    uint64_t m = cycle_mask << (off % 8);
+  unsigned from_cells = pl->from_cells, test_cells = pl->test_cells, cycles = pl->cycles;
+  if (PVM_LIKELY(off < pl->span_limit)) {
+    uint64_t m = pl->cycle_mask << (off % 8);
     /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
     ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
     uint8_t *cells = f->cell + off / 8, *from = cells + from_cells;
@@ -547,12 +550,12 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
       pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
-      pvm_gas_or(cells + mark_cells, m);
+      pvm_gas_or(cells + pl->mark_cells, m);
       f->starts[off]++;
       goto placed;
     }
   }
-  t = pvm_gas_fast_search(f, t, cycles, from_cells, test_cells, mark_cells, k->cycle);
+  t = pvm_gas_fast_search(f, t, cycles, from_cells, test_cells, pl->mark_cells, k->cycle);
   if (!t) return false;
 placed:;
   uint32_t done = t + cycles;
