@@ -463,8 +463,6 @@ typedef struct pvm_gas_fast {
   uint32_t search_count;    /* entries not placed in their ready cycle (for tests) */
   uint32_t slide_count;     /* times the cells moved on inside a block (for tests) */
   uint32_t rebase_count;    /* times the time line started over (for tests) */
-  uint32_t holder_done[16]; /* done of the entry whose clobbered set holds register r */
-  uint32_t prefix_done[PVM_GAS_ROB]; /* entry i at i % 32: latest done of entries 0..i */
   uint8_t cell[PVM_GAS_C_PLANES * PVM_GAS_PLANE]; /* plane i at i * PLANE */
   uint8_t starts[PVM_GAS_SPAN];      /* entries starting in cycle t, at t - base */
 } pvm_gas_fast;
@@ -478,6 +476,10 @@ typedef struct pvm_gas_clock {
   uint32_t left;            /* decode slots left in it */
   uint32_t n;               /* entries decoded in the block */
   uint32_t last_done;       /* latest done of them (origin when none) */
+  /* arrays here rather than in pvm_gas_fast: a local's are addressed from
+  ** the stack pointer, with no pointer to keep (or reload) for them */
+  uint32_t holder_done[16]; /* done of the entry whose clobbered set holds register r */
+  uint32_t prefix_done[PVM_GAS_ROB]; /* entry i at i % 32: latest done of entries 0..i */
 } pvm_gas_clock;
 
 static inline pvm_gas_place pvm_gas_place_of(unsigned cycles, unsigned use) {
@@ -499,7 +501,8 @@ void pvm_gas_fast_init(pvm_gas_fast *f);
 ** block. */
 uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned from_cells,
                              unsigned test_cells, unsigned mark_cells, uint32_t cycle);
-/* Moves the time line to the next block's origin (cells past it zero). */
+/* Moves the time line to the next block's origin (cells past it zero);
+** another origin when it started over (the caller's holders are then met). */
 uint32_t pvm_gas_fast_move(pvm_gas_fast *f, uint32_t origin);
 
 static inline uint64_t pvm_gas_word(const uint8_t *p) {
@@ -522,7 +525,7 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
     k->left = 4;
   }
   if (k->n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
-    uint32_t free_at = f->prefix_done[k->n % PVM_GAS_ROB] + 2;
+    uint32_t free_at = k->prefix_done[k->n % PVM_GAS_ROB] + 2;
     if (free_at > k->cycle) {
       k->cycle = free_at;
       k->left = 4;
@@ -530,10 +533,10 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
   }
   k->left -= slots;
   if (move) {                              /* Xi^mov */
-    f->holder_done[dst] = f->holder_done[src0];
+    k->holder_done[dst] = k->holder_done[src0];
     return true;
   }
-  uint32_t t = k->cycle + 1, h0 = f->holder_done[src0], h1 = f->holder_done[src1];
+  uint32_t t = k->cycle + 1, h0 = k->holder_done[src0], h1 = k->holder_done[src1];
   t = t > h0 ? t : h0;
   t = t > h1 ? t : h1;
   uint32_t off = t - f->base;
@@ -559,9 +562,9 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
   if (!t) return false;
 placed:;
   uint32_t done = t + cycles;
-  f->holder_done[dst] = done;
+  k->holder_done[dst] = done;
   k->last_done = k->last_done > done ? k->last_done : done;
-  f->prefix_done[k->n % PVM_GAS_ROB] = k->last_done;
+  k->prefix_done[k->n % PVM_GAS_ROB] = k->last_done;
   k->n++;
   return true;
 }
@@ -570,7 +573,11 @@ placed:;
 static inline __attribute__((always_inline)) uint32_t pvm_gas_fast_end(pvm_gas_fast *f,
                                                                        pvm_gas_clock *k) {
   uint32_t c = k->last_done + 2 - k->origin, origin = k->last_done;
-  if (PVM_UNLIKELY(origin - f->base >= PVM_GAS_SPAN / 2)) origin = pvm_gas_fast_move(f, origin);
+  if (PVM_UNLIKELY(origin - f->base >= PVM_GAS_SPAN / 2)) {
+    uint32_t moved = pvm_gas_fast_move(f, origin);
+    if (moved != origin) memset(k->holder_done, 0, sizeof k->holder_done);  /* all met before 1 */
+    origin = moved;
+  }
   k->origin = k->cycle = k->last_done = origin;
   k->left = 4;
   k->n = 0;
