@@ -538,7 +538,6 @@ uint32_t pvm_gas_fast_move(pvm_gas_fast *f, uint32_t origin) {
     memset(plane(f, cell_planes[p]), 0, (used + 7) / 8);
   memset(f->starts, 0, used);
   if (origin > PVM_GAS_REBASE) {
-    memset(f->holder_done, 0, sizeof f->holder_done);   /* all met before cycle 1 */
     f->rebase_count++;
     origin = 0;
   }

@@ -315,7 +315,7 @@ static unsigned ncodes[PVM_PROFILE_COUNT];
 
 static nub_pvm_opinfo tables[PVM_PROFILE_COUNT][256];
 static int16_t opcode_of[PVM_PROFILE_COUNT][PVM_OP_COUNT];
-static pvm_gas_op gas_ops[PVM_PROFILE_COUNT][256];
+static pvm_gas_op gas_ops[PVM_PROFILE_COUNT][3 * 256];
 
 static void add_code(nub_pvm_profile p, op_code c) {
   const op_row *r = &op_rows[c.op];
@@ -396,6 +396,49 @@ static void fill_pattern(unsigned k) {
   }
 }
 
+/* The fast placer's table of a pattern and its two slot counts: src0,
+** src1 and dst in the low three nibbles (dst 0 when rD is the byte
+** after), then the decode slots with overlap resolved for rD = 0..12,
+** a nibble each (only the first when rD is in this byte). */
+typedef struct fast_pattern { reg_pattern regs; uint8_t slots, slots_overlap; } fast_pattern;
+static fast_pattern fast_patterns[MAX_PATTERNS];
+static unsigned nfast_patterns;
+static uint64_t fast_pattern_regs[MAX_PATTERNS][256];
+
+static void fill_fast_pattern(unsigned k) {
+  const fast_pattern *fp = &fast_patterns[k];
+  const reg_pattern *pt = &fp->regs;
+  bool next = pt->field[2] == FIELD_NEXT;
+  for (unsigned byte = 0; byte < 256; byte++) {
+    unsigned s0 = field_reg(pt->field[0], byte, PVM_GAS_NO_SRC);
+    unsigned s1 = field_reg(pt->field[1], byte, PVM_GAS_NO_SRC);
+    unsigned d = field_reg(pt->field[2], byte, PVM_GAS_NO_DST);
+    uint64_t entry = (uint64_t)s0 | (uint64_t)s1 << 4 | (uint64_t)(next ? 0 : d) << 8;
+    for (unsigned rd = 0; rd <= 12; rd++) {
+      unsigned dd = next ? rd : d;
+      bool overlap = pt->slot_rule == PVM_SLOTS_P ? dd == s0 || dd == s1
+                   : pt->slot_rule == PVM_SLOTS_PS ? dd == s0 : false;
+      entry |= (uint64_t)(overlap ? fp->slots_overlap : fp->slots) << (PVM_GAS_FAST_SLOTS + 4 * rd);
+    }
+    fast_pattern_regs[k][byte] = entry;
+  }
+}
+
+static const uint64_t *fast_pattern_of(const unsigned field[3], unsigned slot_rule, unsigned slots,
+                                       unsigned slots_overlap) {
+  fast_pattern want;
+  memset(&want, 0, sizeof want);
+  want.regs = (reg_pattern){{(uint8_t)field[0], (uint8_t)field[1], (uint8_t)field[2]}, (uint8_t)slot_rule};
+  want.slots = (uint8_t)slots;
+  want.slots_overlap = (uint8_t)(slot_rule == PVM_SLOTS_FIXED ? slots : slots_overlap);
+  for (unsigned k = 0; k < nfast_patterns; k++)
+    if (!memcmp(&fast_patterns[k], &want, sizeof want)) return fast_pattern_regs[k];
+  NUB_ASSERT(nfast_patterns < MAX_PATTERNS);
+  fast_patterns[nfast_patterns] = want;
+  fill_fast_pattern(nfast_patterns);
+  return fast_pattern_regs[nfast_patterns++];
+}
+
 static unsigned pattern_of(const unsigned field[3], unsigned slot_rule) {
   reg_pattern want = {{(uint8_t)field[0], (uint8_t)field[1], (uint8_t)field[2]}, (uint8_t)slot_rule};
   for (unsigned k = 0; k < npatterns; k++)
@@ -433,13 +476,19 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   g->dst_mask = field[2] == FIELD_NEXT ? 15 : 0;
   g->overlap_at = field[2] == FIELD_NEXT ? PVM_GAS_OVERLAP_NEXT : 63;
   g->regs = pattern_regs[pattern_of(field, r->slot_rule)];
+  NUB_ASSERT(r->slots <= 15);
+  g->fast_regs = fast_pattern_of(field, r->slot_rule, r->slots, r->slots_overlap);
   g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
                               pvm_gas_use_of(r->units));
-  g->cycles = (uint8_t)cycles;
-  g->slots = r->slots;
+  g->place = pvm_gas_place_of(cycles, pvm_gas_use_of(r->units));
   g->move = op == PVM_OP_MOVE_REG;
-  /* at most 2 ALUs, and M or D (test_gas checks the rows) */
-  pvm_gas_cells_of(pvm_gas_use_of(r->units), &g->from_cells, &g->test_cells, &g->mark_cells);
+  /* the rows for b = 20 and b = 1 (PVM_GAS_OPS_HOT / _COLD) */
+  for (unsigned b = 1; b <= 2; b++) {
+    pvm_gas_op *alt = &gas_ops[p][b * 256 + byte];
+    *alt = *g;
+    if (g->flags & PVM_GOP_BRANCH_CYCLES)
+      alt->place = pvm_gas_place_of(b == 1 ? 20 : 1, pvm_gas_use_of(r->units));
+  }
 }
 
 /* Tables are built once, before any thread can race on them. */

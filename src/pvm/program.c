@@ -72,10 +72,6 @@ static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pv
 
 #define TRAP_INSN \
   pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0)
-/* its planes (pvm_gas_cells_of 0): no ALU, neither M nor D */
-#define TRAP_FROM (PVM_GAS_C_A4 * PVM_GAS_PLANE)
-#define TRAP_TEST (PVM_GAS_C_ZEROS * PVM_GAS_PLANE)
-#define TRAP_MARK (PVM_GAS_C_SINK * PVM_GAS_PLANE)
 
 /* The pipeline profiles' state: the fast placer runs inside the walk;
 ** a block it gives up on goes through the simulation (`slow`), fed the
@@ -110,10 +106,9 @@ static __attribute__((noinline)) void simulate_from_head(pvm_gas_sim *sim, const
 
 /* An instruction the fast placer gives up on: the block is simulated,
 ** the instruction included (it goes to the batch). */
-#define FAST_ENTRY(cycles, slots, move, src0, src1, dst, from, test, mark, upto)                 \
+#define FAST_ENTRY(place, slots, move, src0, src1, dst, upto)                                     \
   do {                                                                                            \
-    if (!slow && !pvm_gas_fast_entry(fast, &clock, cycles, slots, move, src0, src1, dst, from,    \
-                                     test, mark)) {                                               \
+    if (!slow && !pvm_gas_fast_entry(fast, &clock, place, slots, move, src0, src1, dst)) {        \
       slow = true;                                                                                \
       simulate_from_head(sim, b, ops, head, upto, unlikely_byte);                                 \
     }                                                                                             \
@@ -142,6 +137,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   pvm_gas_fast *fast = pipeline ? &gs->fast : NULL;
   pvm_gas_sim *sim = pipeline ? &gs->sim : NULL;
   pvm_gas_clock clock = {.left = 4};
+  const pvm_gas_place trap_place = pvm_gas_place_of(2, 0);   /* no ALU, neither M nor D */
   bool slow = false;                       /* the open block is simulated */
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end;
@@ -165,7 +161,9 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   uint32_t pc;
   NEXT_START(pc);
   uint32_t head = pc;                      /* the open block's first pc */
-  bool after_term = pc == 0;               /* pc 0 is in varpi, as is a terminator's successor */
+  /* varpi: pc 0, and (where a block ends, below) a terminator's successor,
+  ** when valid; marked ahead, so the loop carries no flag for it */
+  if (pc == 0 && pc < code_len && (ops[code[0]].flags & PVM_GOP_VALID)) pvm_bit_set(block_start, 0);
   while (pc < code_len) {
     uint32_t next;
     NEXT_START(next);
@@ -175,10 +173,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
 #define LEN (dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist)
     uint32_t len = pipeline ? 0 : LEN;
     const pvm_gas_op *row = &ops[code[pc]];
-    unsigned flags = row->flags, cycles = row->cycles;
+    unsigned flags = row->flags;
     int64_t target = -1;
-    if (after_term && (flags & PVM_GOP_VALID)) pvm_bit_set(block_start, pc);
-    after_term = flags & PVM_GOP_TERM;
     if (flags & PVM_GOP_BRANCH) {
       nub_pvm_insn in;
       pvm_decode(isa, b, pc, &in);
@@ -190,7 +186,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         /* b (A.10): 1 when the target or the fall-through starts with the
         ** opcode byte of trap or unlikely (bytes past the code read as 0) */
         uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + LEN);
-        cycles = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? 1 : 20;
+        row += t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? PVM_GAS_OPS_COLD
+                                                                            : PVM_GAS_OPS_HOT;
       }
     }
     if (pipeline) {
@@ -198,12 +195,11 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
       unsigned z1, z2;
       if ((uint64_t)pc + 3 <= code_len) z1 = code[pc + 1], z2 = code[pc + 2];
       else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
-      uint64_t regs = row->regs[z1];
+      uint64_t regs = row->fast_regs[z1];
       unsigned d = (z2 > 12 ? 12 : z2) & row->dst_mask;
-      unsigned overlap = (unsigned)(regs >> (row->overlap_at + d)) & 1;
-      FAST_ENTRY(cycles, row->slots - (row->overlap_saves & -overlap), row->move,
-                 PVM_GI(regs, SRC0), PVM_GI(regs, SRC1), PVM_GI(regs, DST) | d, row->from_cells,
-                 row->test_cells, row->mark_cells, pc);
+      FAST_ENTRY(&row->place, (unsigned)(regs >> (PVM_GAS_FAST_SLOTS + 4 * d)) & 15, row->move,
+                 (unsigned)regs & 15, (unsigned)(regs >> 4) & 15, ((unsigned)(regs >> 8) & 15) | d,
+                 pc);
       if (slow) {
         batch[queued++] = gas_insn_at(code, code_len, row, pc, LEN, target, unlikely_byte);
         if (queued == GAS_BATCH) {            /* (a block may end with none queued) */
@@ -217,6 +213,10 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || dist > PVM_MAX_SKIP + 1)) {
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
+        /* a terminator's successor (where the skip lands) starts a basic block */
+        if ((flags & PVM_GOP_TERM) && dist <= PVM_MAX_SKIP + 1 && next < code_len &&
+            (ops[code[next]].flags & PVM_GOP_VALID))
+          pvm_bit_set(block_start, next);
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
         head = pc + (pipeline ? LEN : len);
         count = queued = 0;
@@ -227,15 +227,13 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         if (first_run_check) goto unrunnable;
         n++;
         if (pipeline) {
-          FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM,
-                     TRAP_TEST, TRAP_MARK, pc + 1);
+          FAST_ENTRY(&trap_place, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, pc + 1);
           if (slow) batch[queued++] = TRAP_INSN;
         }
         count++;
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
         head = next;
         count = queued = 0;
-        after_term = false;
       }
     }
     pc = next;
@@ -246,8 +244,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   ** block of its own (head = code_len) */
   n++;
   if (pipeline) {
-    FAST_ENTRY(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, TRAP_FROM, TRAP_TEST,
-               TRAP_MARK, code_len);
+    FAST_ENTRY(&trap_place, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, code_len);
     if (slow) batch[queued++] = TRAP_INSN;
   }
   count++;

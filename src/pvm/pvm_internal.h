@@ -338,6 +338,22 @@ static inline pvm_gas_insn pvm_gas_insn_make(unsigned cycles, unsigned slots, bo
 ** its dst byte 0 in the entry), bit 48 + d for each rD = d (0..12) that
 ** overlaps.  So the walk takes d = min(byte after, 12) & dst_mask and
 ** tests bit overlap_at + d: no branch on the format. */
+/* What the fast placer (pvm_gas_fast_entry) needs of an entry's row,
+** read where it is used (pvm_gas_place_of): its cycles as a mask from
+** bit 0 and the cell offsets of a start from which they stay in the
+** cells (off < span_limit; both 0 for an entry longer than
+** PVM_GAS_SHORT, which the search places: no shift or compare per
+** entry), its cycles, and the planes it uses as byte offsets in the
+** cells: A_(4-j) for its j ALUs (A_(5-j), what it cannot take, is the
+** next plane), the M, D or neither plane it tests, and the one it marks
+** (no row takes both M and D). */
+typedef struct pvm_gas_place {
+  uint64_t cycle_mask;
+  uint16_t span_limit;
+  uint16_t from_cells, test_cells, mark_cells;
+  uint8_t cycles;
+} pvm_gas_place;
+
 enum {
   PVM_GOP_VALID = 1,       /* an instruction of the profile */
   PVM_GOP_TERM = 2,        /* a terminator (T, A.3) */
@@ -349,19 +365,26 @@ enum {
 #define PVM_GAS_OVERLAP_NEXT 48      /* bits 48..60: overlap for rD = 0..12 */
 #define PVM_GAS_REG_BITS (0xffffffull << PVM_GI_SRC0)
 typedef struct pvm_gas_op {
-  pvm_gas_insn insn;
+  _Alignas(64) pvm_gas_insn insn;   /* 64 bytes a row: its index is a shift */
   const uint64_t *regs;    /* the pattern's 256 entries */
   uint8_t flags, overlap_saves;
   uint8_t dst_mask;        /* 15 when dst is the second byte after the opcode, else 0 */
   uint8_t overlap_at;      /* 63, or PVM_GAS_OVERLAP_NEXT when dst_mask is 15 */
-  /* the same for the fast placer (pvm_gas_fast_entry): cycles, slots
-  ** without overlap, move_reg, ALUs taken, the M or D cells it tests
-  ** and the ones it marks (PVM_GAS_C_*) */
-  uint8_t cycles, slots, move;
-  uint16_t from_cells, test_cells, mark_cells;
+  /* the same for the fast placer (pvm_gas_fast_entry): its pattern's
+  ** table (src0, src1, dst as nibbles, then the slots for rD = 0..12 from
+  ** bit PVM_GAS_FAST_SLOTS, a nibble each), cycles, move_reg, ALUs taken,
+  ** the M or D cells it tests and the ones it marks (PVM_GAS_C_*) */
+  const uint64_t *fast_regs;
+  pvm_gas_place place;
+  uint8_t move;
 } pvm_gas_op;
+#define PVM_GAS_FAST_SLOTS 12
 
-/* 256 rows for the profile's opcode bytes. */
+/* 256 rows for the profile's opcode bytes, then the same for b = 20
+** and for b = 1 (rows under PVM_GOP_BRANCH_CYCLES: the walk moves to
+** those once it knows b, so what it reads of the row has one source). */
+#define PVM_GAS_OPS_HOT 256
+#define PVM_GAS_OPS_COLD 512
 const pvm_gas_op *pvm_gas_ops(nub_pvm_profile profile);
 
 /* The reorder-buffer simulation of one block (A.9), fed instruction by
@@ -440,8 +463,6 @@ typedef struct pvm_gas_fast {
   uint32_t search_count;    /* entries not placed in their ready cycle (for tests) */
   uint32_t slide_count;     /* times the cells moved on inside a block (for tests) */
   uint32_t rebase_count;    /* times the time line started over (for tests) */
-  uint32_t holder_done[16]; /* done of the entry whose clobbered set holds register r */
-  uint32_t prefix_done[PVM_GAS_ROB]; /* entry i at i % 32: latest done of entries 0..i */
   uint8_t cell[PVM_GAS_C_PLANES * PVM_GAS_PLANE]; /* plane i at i * PLANE */
   uint8_t starts[PVM_GAS_SPAN];      /* entries starting in cycle t, at t - base */
 } pvm_gas_fast;
@@ -455,18 +476,22 @@ typedef struct pvm_gas_clock {
   uint32_t left;            /* decode slots left in it */
   uint32_t n;               /* entries decoded in the block */
   uint32_t last_done;       /* latest done of them (origin when none) */
+  /* arrays here rather than in pvm_gas_fast: a local's are addressed from
+  ** the stack pointer, with no pointer to keep (or reload) for them */
+  uint32_t holder_done[16]; /* done of the entry whose clobbered set holds register r */
+  uint32_t prefix_done[PVM_GAS_ROB]; /* entry i at i % 32: latest done of entries 0..i */
 } pvm_gas_clock;
 
-/* Where in the cells an entry of units `use` (pvm_gas_use_of) finds its
-** planes, as byte offsets: A_(4-j) for its j ALUs (A_(5-j), what it
-** cannot take, is the next plane), and the M, D or neither plane it
-** tests and marks (no row takes both). */
-static inline void pvm_gas_cells_of(unsigned use, uint16_t *from_cells, uint16_t *test_cells,
-                                    uint16_t *mark_cells) {
+static inline pvm_gas_place pvm_gas_place_of(unsigned cycles, unsigned use) {
   unsigned m = use >> 4 & 3, d = use >> 6;
-  *from_cells = (uint16_t)((PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE);
-  *test_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE;
-  *mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE;
+  bool fits = cycles - 1 < PVM_GAS_SHORT;
+  return (pvm_gas_place){
+      .cycle_mask = fits ? ~0ull >> (64 - cycles) : 0,
+      .span_limit = (uint16_t)(fits ? PVM_GAS_SPAN + 1 - cycles : 0),
+      .from_cells = (uint16_t)((PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE),
+      .test_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE,
+      .mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE,
+      .cycles = (uint8_t)cycles};
 }
 
 /* The clock starts at {.left = 4}. */
@@ -476,7 +501,8 @@ void pvm_gas_fast_init(pvm_gas_fast *f);
 ** block. */
 uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned from_cells,
                              unsigned test_cells, unsigned mark_cells, uint32_t cycle);
-/* Moves the time line to the next block's origin (cells past it zero). */
+/* Moves the time line to the next block's origin (cells past it zero);
+** another origin when it started over (the caller's holders are then met). */
 uint32_t pvm_gas_fast_move(pvm_gas_fast *f, uint32_t origin);
 
 static inline uint64_t pvm_gas_word(const uint8_t *p) {
@@ -492,14 +518,14 @@ static inline void pvm_gas_or(uint8_t *p, uint64_t bits) {
 /* One instruction of the block (cycles >= 1 unless move); false when
 ** the block must be simulated instead. */
 static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
-    pvm_gas_fast *f, pvm_gas_clock *k, unsigned cycles, unsigned slots, bool move, unsigned src0,
-    unsigned src1, unsigned dst, unsigned from_cells, unsigned test_cells, unsigned mark_cells) {
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned slots, bool move,
+    unsigned src0, unsigned src1, unsigned dst) {
   if (slots > k->left) {                   /* the next cycle */
     k->cycle++;
     k->left = 4;
   }
   if (k->n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
-    uint32_t free_at = f->prefix_done[k->n % PVM_GAS_ROB] + 2;
+    uint32_t free_at = k->prefix_done[k->n % PVM_GAS_ROB] + 2;
     if (free_at > k->cycle) {
       k->cycle = free_at;
       k->left = 4;
@@ -507,15 +533,16 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
   }
   k->left -= slots;
   if (move) {                              /* Xi^mov */
-    f->holder_done[dst] = f->holder_done[src0];
+    k->holder_done[dst] = k->holder_done[src0];
     return true;
   }
-  uint32_t t = k->cycle + 1, h0 = f->holder_done[src0], h1 = f->holder_done[src1];
+  uint32_t t = k->cycle + 1, h0 = k->holder_done[src0], h1 = k->holder_done[src1];
   t = t > h0 ? t : h0;
   t = t > h1 ? t : h1;
   uint32_t off = t - f->base;
-  if (PVM_LIKELY(cycles <= PVM_GAS_SHORT && off + cycles <= PVM_GAS_SPAN)) {
-    uint64_t m = (~0ull >> (64 - cycles)) << (off % 8);
+  unsigned from_cells = pl->from_cells, test_cells = pl->test_cells, cycles = pl->cycles;
+  if (PVM_LIKELY(off < pl->span_limit)) {
+    uint64_t m = pl->cycle_mask << (off % 8);
     /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
     ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
     uint8_t *cells = f->cell + off / 8, *from = cells + from_cells;
@@ -526,18 +553,18 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
       pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
-      pvm_gas_or(cells + mark_cells, m);
+      pvm_gas_or(cells + pl->mark_cells, m);
       f->starts[off]++;
       goto placed;
     }
   }
-  t = pvm_gas_fast_search(f, t, cycles, from_cells, test_cells, mark_cells, k->cycle);
+  t = pvm_gas_fast_search(f, t, cycles, from_cells, test_cells, pl->mark_cells, k->cycle);
   if (!t) return false;
 placed:;
   uint32_t done = t + cycles;
-  f->holder_done[dst] = done;
+  k->holder_done[dst] = done;
   k->last_done = k->last_done > done ? k->last_done : done;
-  f->prefix_done[k->n % PVM_GAS_ROB] = k->last_done;
+  k->prefix_done[k->n % PVM_GAS_ROB] = k->last_done;
   k->n++;
   return true;
 }
@@ -546,7 +573,11 @@ placed:;
 static inline __attribute__((always_inline)) uint32_t pvm_gas_fast_end(pvm_gas_fast *f,
                                                                        pvm_gas_clock *k) {
   uint32_t c = k->last_done + 2 - k->origin, origin = k->last_done;
-  if (PVM_UNLIKELY(origin - f->base >= PVM_GAS_SPAN / 2)) origin = pvm_gas_fast_move(f, origin);
+  if (PVM_UNLIKELY(origin - f->base >= PVM_GAS_SPAN / 2)) {
+    uint32_t moved = pvm_gas_fast_move(f, origin);
+    if (moved != origin) memset(k->holder_done, 0, sizeof k->holder_done);  /* all met before 1 */
+    origin = moved;
+  }
   k->origin = k->cycle = k->last_done = origin;
   k->left = 4;
   k->n = 0;

@@ -219,11 +219,9 @@ static uint32_t fast_cost(pvm_gas_fast *f, pvm_gas_clock *k, pvm_gas_sim *s, con
   bool slow = false;
   for (int i = 0; i < n; i++) {
     pvm_gas_insn x = recs[i] = in[i].sim;
-    uint16_t from, test, mark;
-    pvm_gas_cells_of(PVM_GI(x, USE), &from, &test, &mark);
-    if (!slow && !pvm_gas_fast_entry(f, k, PVM_GI(x, CYCLES), PVM_GI(x, SLOTS), PVM_GI(x, MOVE),
-                                     PVM_GI(x, SRC0), PVM_GI(x, SRC1), PVM_GI(x, DST), from, test,
-                                     mark)) {
+    pvm_gas_place place = pvm_gas_place_of(PVM_GI(x, CYCLES), PVM_GI(x, USE));
+    if (!slow && !pvm_gas_fast_entry(f, k, &place, PVM_GI(x, SLOTS), PVM_GI(x, MOVE),
+                                     PVM_GI(x, SRC0), PVM_GI(x, SRC1), PVM_GI(x, DST))) {
       slow = true;
       pvm_gas_sim_begin(s);
       pvm_gas_sim_feed(s, recs, (uint32_t)i);
