@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nub/cap.h"
 #include "nub/pvm.h"
 
 typedef struct tinsn { uint8_t b[32]; uint8_t n; } tinsn;
@@ -78,6 +79,23 @@ static inline void tvm_free(tvm *t) {
 static inline void tvm_map(tvm *t, uint32_t addr, uint32_t len, nub_pvm_access acc) {
   nub_pvm_error err;
   assert_int_equal(nub_pvm_mem_map(t->mem, addr, len, acc, &err), PVM_OK);
+}
+
+/* r7 = r7 + r8, then `adds` times r7 += imm, then halt: an Image and a
+** fresh Instance (the add program of the host and kernel tests). */
+static inline void tu_add_bundle(nub_cap_bundle *out, uint32_t adds, uint64_t imm) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *blob;
+  size_t len;
+  nub_pvm_error err;
+  nub_cap_error cerr;
+  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
+  for (uint32_t i = 0; i < adds; i++) nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, imm, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
+  nub_pvm_builder_free(b);
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
+  free(blob);
 }
 
 #endif

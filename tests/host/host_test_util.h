@@ -12,6 +12,7 @@
 
 #include "nub/cap.h"
 #include "nub/nub.h"
+#include "testutil.h"
 
 /* Options for the backend named by NUB_TEST_BACKEND (default proc) with
 ** the given guest executable from the build tree (NULL: nub-guest). */
@@ -36,19 +37,7 @@ static inline nub *ht_open(const nub_options *o) {
 }
 
 /* r7 = r7 + r8, then halt: an Image and a fresh Instance. */
-static inline void ht_add_bundle(nub_cap_bundle *out) {
-  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_cap_error cerr;
-  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
-  nub_pvm_builder_free(b);
-  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
-  free(blob);
-}
+static inline void ht_add_bundle(nub_cap_bundle *out) { tu_add_bundle(out, 0, 0); }
 
 static inline void ht_publish(nub *n, const nub_cap_bundle *b) {
   for (uint32_t i = 0; i < b->count; i++) {

@@ -30,22 +30,6 @@ static bool is_proc(void) {
   return !b || strcmp(b, "inproc");
 }
 
-/* r7 = r7 + r8 + k, then halt: a different Image for each k. */
-static void add_k_bundle(uint64_t k, nub_cap_bundle *out) {
-  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_cap_error cerr;
-  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, k, 0);
-  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
-  nub_pvm_builder_free(b);
-  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
-  free(blob);
-}
-
 /* r7 counts down to 0 (a loop of r7 iterations), then ecalli call (0: halt). */
 static void loop_bundle(uint32_t call, nub_cap_bundle *out) {
   nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
@@ -118,7 +102,7 @@ static void threads_share_two_lanes_while_caps_are_published_and_evicted(void **
   }
   for (uint64_t k = 0; k < PUBLISHED; k++) {
     nub_error err;
-    add_k_bundle(k + 100, &extra[k]);
+    tu_add_bundle(&extra[k], 1, k + 100);
     ht_publish(n, &extra[k]);
     if (k == PUBLISHED / 2 && nub_evict_jit(n, &err)) fail_msg("evict: %s", err.msg);
     const uint64_t args[4] = {3, 4, 0, 0};
@@ -289,7 +273,7 @@ static void a_long_program_does_not_hold_up_the_other_lanes(void **state) {
   assert_int_equal(pthread_create(&t, NULL, one_call, &c), 0);
   sleep_ms(20);
   for (uint64_t i = 0; i < 200; i++) assert_int_equal(ht_add(n, &add, i, 1).return_value, i + 1);
-  add_k_bundle(7, &late);
+  tu_add_bundle(&late, 1, 7);
   ht_publish(n, &late);
   assert_int_equal(nub_evict_jit(n, NULL), NUB_OK);
   const uint64_t args[4] = {1, 2, 0, 0};

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "guest/nk_internal.h"
 #include "nub/pvm.h"
 
@@ -35,20 +37,6 @@ typedef struct fixture {
   uint8_t in[65536], out[4096];
 } fixture;
 
-static void build(nub_cap_bundle *out, uint32_t adds) {
-  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_cap_error cerr;
-  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  for (uint32_t i = 0; i < adds; i++) nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, 1, 0);
-  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
-  nub_pvm_builder_free(b);
-  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
-  free(blob);
-}
 
 static void publish(fixture *f, const nub_cap_bundle *b) {
   for (uint32_t j = 0; j < b->count; j++) {
@@ -104,8 +92,8 @@ static int setup(void **state) {
   if (f->heap == MAP_FAILED || nk_create(&cfg, &f->k, err, sizeof err) ||
       nk_lane_init(f->k, &f->second, err, sizeof err))
     fail_msg("kernel: %s", err);
-  build(&f->big, BIG_ADDS);
-  build(&f->small, 0);
+  tu_add_bundle(&f->big, BIG_ADDS, 1);
+  tu_add_bundle(&f->small, 0, 1);
   publish(f, &f->big);
   publish(f, &f->small);
   invoke_ok(f, &f->k->primary, &f->big, 5 + BIG_ADDS);   /* to measure it */

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "guest/nk_internal.h"
 #include "nub/pvm.h"
 
@@ -33,20 +35,6 @@ typedef struct fixture {
   uint8_t in[16384], out[16384];
 } fixture;
 
-static void build(nub_cap_bundle *out, uint64_t add) {
-  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_cap_error cerr;
-  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 7, 8, 7, 0, 0);
-  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, add, 0);
-  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  if (nub_pvm_builder_finish(b, &blob, &len, &err)) fail_msg("builder: %s", err.msg);
-  nub_pvm_builder_free(b);
-  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
-  free(blob);
-}
 
 static void put_cap(fixture *f, const uint8_t *wire, size_t len) {
   nub_request_header req = {NUB_REQUEST_MAGIC, NUB_FN_PUT_CAP, (uint32_t)len};
@@ -67,7 +55,7 @@ static int setup(void **state) {
       nk_lane_init(f->k, &f->second, err, sizeof err))
     fail_msg("kernel: %s", err);
   for (uint32_t i = 0; i < PROGRAMS; i++) {
-    build(&f->prog[i], 100u * i);
+    tu_add_bundle(&f->prog[i], 1, 100u * i);
     for (uint32_t j = 0; j < f->prog[i].count; j++)
       put_cap(f, f->prog[i].items[j].wire, f->prog[i].items[j].len);
   }
