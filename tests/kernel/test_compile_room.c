@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "kernel_test_util.h"
 #include "testutil.h"
 
 #include "guest/nk_internal.h"
@@ -34,22 +35,8 @@ typedef struct fixture {
   nk_lane second;                /* a lane besides the RPC path's (k->primary) */
   nub_cap_bundle big, small;     /* r7 + r8 + BIG_ADDS; r7 + r8 */
   uint64_t big_bytes;            /* the big program, compiled and cached */
-  uint8_t in[65536], out[4096];
 } fixture;
 
-
-static void publish(fixture *f, const nub_cap_bundle *b) {
-  for (uint32_t j = 0; j < b->count; j++) {
-    nub_request_header req = {NUB_REQUEST_MAGIC, NUB_FN_PUT_CAP, (uint32_t)b->items[j].len};
-    nub_response_header resp;
-    assert_true(sizeof req + b->items[j].len <= sizeof f->in);
-    memcpy(f->in, &req, sizeof req);
-    memcpy(f->in + sizeof req, b->items[j].wire, b->items[j].len);
-    nk_serve(f->k, f->in, sizeof f->in, f->out, sizeof f->out);
-    memcpy(&resp, f->out, sizeof resp);
-    assert_int_equal(resp.status, NUB_RPC_OK);
-  }
-}
 
 static nub_invocation_result invoke(fixture *f, nk_lane *lane, const nub_cap_bundle *b) {
   nub_invoke_packet pk = {.initial_gas = 100000, .args = {2, 3}};
@@ -86,16 +73,11 @@ static void set_budget(nk_kernel *k, uint64_t budget) {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  char err[256];
-  f->heap = mmap(NULL, HEAP_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  nk_config cfg = {f->heap, HEAP_SIZE, nk_engine_by_name(NULL), 0};
-  if (f->heap == MAP_FAILED || nk_create(&cfg, &f->k, err, sizeof err) ||
-      nk_lane_init(f->k, &f->second, err, sizeof err))
-    fail_msg("kernel: %s", err);
+  kt_open(HEAP_SIZE, &f->heap, &f->k, &f->second);
   tu_add_bundle(&f->big, BIG_ADDS, 1);
   tu_add_bundle(&f->small, 0, 1);
-  publish(f, &f->big);
-  publish(f, &f->small);
+  kt_publish(f->k, &f->big);
+  kt_publish(f->k, &f->small);
   invoke_ok(f, &f->k->primary, &f->big, 5 + BIG_ADDS);   /* to measure it */
   f->big_bytes = f->k->primary.warm.c->bytes;
   nk_jit_cache_clear(f->k);
@@ -106,11 +88,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   nk_test_hook = NULL;
-  nk_lane_fini(&f->second);
-  nk_destroy(f->k);
+  kt_close(HEAP_SIZE, f->heap, f->k, &f->second);
   nub_cap_bundle_free(&f->big);
   nub_cap_bundle_free(&f->small);
-  munmap(f->heap, HEAP_SIZE);
   free(f);
   return 0;
 }

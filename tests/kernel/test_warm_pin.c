@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "kernel_test_util.h"
 #include "testutil.h"
 
 #include "guest/nk_internal.h"
@@ -32,32 +33,15 @@ typedef struct fixture {
   nk_kernel *k;
   nk_lane second;                   /* a lane besides the RPC path's (k->primary) */
   nub_cap_bundle prog[PROGRAMS];    /* r7 = r7 + r8 + 100 i */
-  uint8_t in[16384], out[16384];
 } fixture;
 
 
-static void put_cap(fixture *f, const uint8_t *wire, size_t len) {
-  nub_request_header req = {NUB_REQUEST_MAGIC, NUB_FN_PUT_CAP, (uint32_t)len};
-  nub_response_header resp;
-  memcpy(f->in, &req, sizeof req);
-  memcpy(f->in + sizeof req, wire, len);
-  nk_serve(f->k, f->in, sizeof f->in, f->out, sizeof f->out);
-  memcpy(&resp, f->out, sizeof resp);
-  assert_int_equal(resp.status, NUB_RPC_OK);
-}
-
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  char err[256];
-  f->heap = mmap(NULL, HEAP_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  nk_config cfg = {f->heap, HEAP_SIZE, nk_engine_by_name(NULL), 0};
-  if (f->heap == MAP_FAILED || nk_create(&cfg, &f->k, err, sizeof err) ||
-      nk_lane_init(f->k, &f->second, err, sizeof err))
-    fail_msg("kernel: %s", err);
+  kt_open(HEAP_SIZE, &f->heap, &f->k, &f->second);
   for (uint32_t i = 0; i < PROGRAMS; i++) {
     tu_add_bundle(&f->prog[i], 1, 100u * i);
-    for (uint32_t j = 0; j < f->prog[i].count; j++)
-      put_cap(f, f->prog[i].items[j].wire, f->prog[i].items[j].len);
+    kt_publish(f->k, &f->prog[i]);
   }
   *state = f;
   return 0;
@@ -65,10 +49,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  nk_lane_fini(&f->second);
-  nk_destroy(f->k);
+  kt_close(HEAP_SIZE, f->heap, f->k, &f->second);
   for (uint32_t i = 0; i < PROGRAMS; i++) nub_cap_bundle_free(&f->prog[i]);
-  munmap(f->heap, HEAP_SIZE);
   free(f);
   return 0;
 }
@@ -208,7 +190,7 @@ static void put_spec(fixture *f, const nub_cap_spec *spec, uint8_t out[CAP_HASH_
   nub_cap_error cerr;
   if (nub_cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
   if (nub_cap_hash_wire(wire, wire + len, out, &cerr)) fail_msg("hash: %s", cerr.msg);
-  put_cap(f, wire, len);
+  kt_put_cap(f->k, wire, len);
   free(wire);
 }
 

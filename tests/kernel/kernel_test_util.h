@@ -1,0 +1,49 @@
+/*
+** Helpers for the in-process kernel tests: a kernel on an anonymous heap
+** with a lane besides the RPC path's (k->primary), and caps published
+** through nk_serve's PUT_CAP as a host would.  Include after <cmocka.h>.
+*/
+#ifndef NUB_KERNEL_TEST_UTIL_H
+#define NUB_KERNEL_TEST_UTIL_H
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "guest/nk_internal.h"
+#include "nub/cap.h"
+
+static inline void kt_open(size_t heap_size, void **heap, nk_kernel **k, nk_lane *second) {
+  char err[256];
+  *heap = mmap(NULL, heap_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (*heap == MAP_FAILED) fail_msg("kernel: no %zu-byte heap", heap_size);
+  nk_config cfg = {*heap, heap_size, nk_engine_by_name(NULL), 0};
+  if (nk_create(&cfg, k, err, sizeof err) || nk_lane_init(*k, second, err, sizeof err))
+    fail_msg("kernel: %s", err);
+}
+
+static inline void kt_close(size_t heap_size, void *heap, nk_kernel *k, nk_lane *second) {
+  nk_lane_fini(second);
+  nk_destroy(k);
+  munmap(heap, heap_size);
+}
+
+/* PUT_CAP of one wire; the call must succeed. */
+static inline void kt_put_cap(nk_kernel *k, const uint8_t *wire, size_t len) {
+  nub_request_header req = {NUB_REQUEST_MAGIC, NUB_FN_PUT_CAP, (uint32_t)len};
+  nub_response_header resp;
+  uint8_t *in = malloc(sizeof req + len), out[4096];
+  assert_non_null(in);
+  memcpy(in, &req, sizeof req);
+  memcpy(in + sizeof req, wire, len);
+  nk_serve(k, in, sizeof req + len, out, sizeof out);
+  free(in);
+  memcpy(&resp, out, sizeof resp);
+  assert_int_equal(resp.status, NUB_RPC_OK);
+}
+
+static inline void kt_publish(nk_kernel *k, const nub_cap_bundle *b) {
+  for (uint32_t j = 0; j < b->count; j++) kt_put_cap(k, b->items[j].wire, b->items[j].len);
+}
+
+#endif
