@@ -112,10 +112,33 @@ typedef struct block_fixup {
   uint32_t target;
 } block_fixup;
 
+/* Two gas blocks whose checks are merged (docs/jit.md, "Merged gas
+** checks"): A's head charges A + B, and B, which only A's fall-through
+** enters, has no check inline.  Below A + B the check goes to a slow copy
+** of A (out of line, with A's own check) that falls into B's own check:
+** the unmerged code, which is also what every other entry into A's
+** instructions (resumption) and into B (branches, the jump table) uses. */
+typedef struct gas_pair {
+  uint32_t a_block, b_block;   /* block indices: their out-of-gas stubs */
+  uint32_t a_start, b_start;   /* start indices of the two heads */
+  uint32_t a_pc, b_pc;
+  uint32_t slow_field;         /* the merged check's jl rel32 */
+  uint32_t taken_field;        /* A's taken branch (rel32), 0: A ends in fallthrough */
+  uint32_t taken_target;       /* its target pc */
+  uint32_t b_entry;            /* B's own check (out of line), once emitted */
+} gas_pair;
+
+/* Fast A blocks of at most this many bytes of PVM code are merged: each
+** is emitted twice (its slow copy), so this bounds the code it adds. */
+#define GAS_MERGE_MAX_BYTES 32u
+/* check[] of a merged B: its entry is gas_pair.b_entry, not body - check. */
+#define CHECK_MERGED 0xFFu
+
 typedef struct compiler {
   jit_asm a;
   const nub_pvm_program *prog;
   uint32_t features;
+  bool merge;              /* JIT_GAS_MERGE */
   bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[base32 + disp] */
   uint32_t n;              /* bitmask starts: the instructions with a body */
   uint32_t *body;          /* [start index]: native offset after the gas check */
@@ -131,6 +154,17 @@ typedef struct compiler {
   uint32_t ncold, cold_cap;
   block_fixup *fixups;     /* forward jumps to block entries */
   uint32_t nfixups, fixup_cap;
+  uint8_t *fwd_target;     /* [start index] bitset: a forward jump to it was emitted */
+  gas_pair *pairs;         /* merged checks, in walk order */
+  uint32_t npairs, pair_cap;
+  uint32_t refund;         /* while a merged A is emitted: B's cost, which
+                              every exit of A but the fall-through gives back */
+  jit_gas_refund *refunds; /* fault sites inside merged A blocks */
+  uint32_t nrefunds, refund_cap;
+  uint32_t *copy_body;     /* the slow copies' body offsets, in pair order;
+                              body[] takes them once nothing reads block
+                              entries any more */
+  uint32_t ncopy, copy_cap;
   bool oom;
   size_t code_size;        /* instructions end here; the table follows */
   size_t oog_stubs;        /* offset of the out-of-gas stubs (emit_oog_stubs) */
@@ -157,10 +191,21 @@ static void cold_exit(compiler *c, jit_cc cc, uint32_t idx, nub_pvm_status kind)
 EMIT_INLINE void note_fault_site(compiler *c, uint32_t idx) {
   if (room_for(c, (void **)&c->faults, &c->fault_cap, c->nfaults, sizeof *c->faults))
     c->faults[c->nfaults++] = (jit_fault_entry){(uint32_t)jit_asm_pos(&c->a), idx};
+  if (__builtin_expect(c->refund != 0, 0) &&
+      room_for(c, (void **)&c->refunds, &c->refund_cap, c->nrefunds, sizeof *c->refunds))
+    c->refunds[c->nrefunds++] = (jit_gas_refund){(uint32_t)jit_asm_pos(&c->a), c->refund};
 }
 
-/* Inline exit: rcx = the instruction's pc, then the shared exit of kind. */
+/* gas += v (v <= INT32_MAX): a refund of a merged check's charge. */
+static void gas_add(compiler *c, uint32_t v) {
+  if (c->gas_reg) jit_x86_alu_ri(&c->a, JIT_ADD, true, JIT_GAS_REG, (int32_t)v);
+  else jit_x86_alu_mi(&c->a, JIT_ADD, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), (int32_t)v);
+}
+
+/* Inline exit: rcx = the instruction's pc, then the shared exit of kind.
+** Inside a merged A (a host call) B's charge is given back first. */
 static void exit_now(compiler *c, uint32_t idx, nub_pvm_status kind) {
+  if (c->refund) gas_add(c, c->refund);
   jit_x86_mov_ri(&c->a, JIT_SCRATCH, idx);
   jit_x86_jmp(&c->a, c->exits[kind]);
 }
@@ -577,9 +622,30 @@ static size_t gas_check_len(const compiler *c, uint32_t cost) {
   return cost <= 127 ? 5 + 6 : cost <= INT32_MAX ? 8 + 6 : 5 + 4 + 6;   /* sub [rsp], ... */
 }
 
-/* Entry of the block whose head is start k: its gas check. */
+/* B's own check of the merged pair whose B heads start k. */
+static size_t merged_entry(const compiler *c, uint32_t k) {
+  uint32_t lo = 0, hi = c->npairs;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->pairs[mid].b_start < k) lo = mid + 1;
+    else hi = mid;
+  }
+  NUB_ASSERT(c->oom || (lo < c->npairs && c->pairs[lo].b_start == k));
+  return lo < c->npairs ? c->pairs[lo].b_entry : 0;
+}
+
+/* Entry of the block whose head is start k: its gas check (a merged B's
+** is out of line, emitted after the walk: only forward jumps and the
+** jump table reach it, never a backward branch, since B is no loop
+** target). */
 static size_t block_entry(const compiler *c, uint32_t k) {
-  return c->body[k] - c->check[k];
+  if (__builtin_expect(c->check[k] != CHECK_MERGED, 1)) return c->body[k] - c->check[k];
+  return merged_entry(c, k);
+}
+
+/* Where the code of block k begins in the walk's order (perf map). */
+static size_t inline_entry(const compiler *c, uint32_t k) {
+  return c->body[k] - (c->check[k] == CHECK_MERGED ? 0 : c->check[k]);
 }
 
 /* Jump (cc JIT_ALWAYS) or branch to the block headed by the block start
@@ -591,6 +657,7 @@ EMIT_INLINE void jump_block(compiler *c, jit_cc cc, uint32_t t, uint32_t from) {
     return;
   }
   size_t field = jit_x86_jcc_forward(&c->a, cc);
+  c->fwd_target[k >> 3] |= (uint8_t)(1u << (k & 7));
   if (room_for(c, (void **)&c->fixups, &c->fixup_cap, c->nfixups, sizeof *c->fixups))
     c->fixups[c->nfixups++] = (block_fixup){(uint32_t)field, k};
 }
@@ -603,7 +670,9 @@ EMIT_INLINE void branch(compiler *c, uint32_t idx, int64_t target, jit_cc cc, bo
     else cold_exit(c, cc, idx, PVM_PANIC);
     return;
   }
-  if (!always) jump_block(c, cc, (uint32_t)target, idx);
+  if (!always && c->refund)                /* a merged A's exit: refund B (emit_gas_copies) */
+    c->pairs[c->npairs - 1].taken_field = (uint32_t)jit_x86_jcc_forward(&c->a, cc);
+  else if (!always) jump_block(c, cc, (uint32_t)target, idx);
   else if (target != c->next_pc) jump_block(c, JIT_ALWAYS, (uint32_t)target, idx);
 }
 
@@ -915,11 +984,9 @@ void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, j
 /* Gas check at the head of block k: the counter is signed, so jl after
 ** the subtraction is exactly "gas < cost" even when it wraps.  Its length
 ** is gas_check_len(c, cost). */
-EMIT_INLINE void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
+EMIT_INLINE void emit_gas_sub(compiler *c, uint32_t cost) {
   jit_asm *a = &c->a;
   jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
-  size_t start = jit_asm_pos(a);
-  (void)start;
   if (c->gas_reg && cost <= INT32_MAX) {
     jit_x86_alu_ri(a, JIT_SUB, true, JIT_GAS_REG, (int32_t)cost);
   } else if (c->gas_reg) {
@@ -931,6 +998,13 @@ EMIT_INLINE void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
     jit_x86_mov_ri(a, JIT_SCRATCH, cost);
     jit_x86_alu_mr(a, JIT_SUB, true, gas, JIT_SCRATCH);
   }
+}
+
+EMIT_INLINE void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
+  jit_asm *a = &c->a;
+  size_t start = jit_asm_pos(a);
+  (void)start;
+  emit_gas_sub(c, cost);
   jit_x86_jcc_rel32(a, JIT_CC_L, c->oog_stubs + (size_t)k * JIT_OOG_STUB);
   /* block_entry() finds the check by this length */
   NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
@@ -990,17 +1064,113 @@ static void patch_block_jumps(compiler *c) {
     jit_asm_patch_rel32(&c->a, c->fixups[i].field, block_entry(c, c->fixups[i].target));
 }
 
+/* Whether block k (head pc, a bitmask start) and the next block B get
+** one merged check: B is A's fall-through (A ends in fallthrough, or in a
+** conditional branch forward to a block start: its taken exit, usually a
+** loop's exit, pays the refund, never a loop's back edge) and nothing
+** else jumps to B but the jump table (no loop target, no forward jump
+** emitted before A): B's own check is then out of line.  A is short
+** (it is emitted twice) and not itself a merged B.  Fills *p. */
+static bool merge_with_next(compiler *c, const pvm_gas_block *k, uint32_t pc, gas_pair *p) {
+  const nub_pvm_program *prog = c->prog;
+  const nub_pvm_blob *b = &prog->blob;
+  if (k + 1 >= prog->blocks + prog->block_count || !nub_pvm_blob_is_start(b, pc)) return false;
+  uint32_t bpc = k[1].pc;
+  if (bpc - pc > GAS_MERGE_MAX_BYTES || bpc >= b->code_len || !nub_pvm_blob_is_start(b, bpc) ||
+      pvm_bit_get(prog->loop_target, bpc) || (uint64_t)k->cost + k[1].cost > INT32_MAX)
+    return false;
+  uint32_t bk = jit_start_index(c->rank, b, bpc);
+  if (c->fwd_target[bk >> 3] & (1u << (bk & 7))) return false;
+  uint32_t last = bpc - 1;
+  while (last > pc && !nub_pvm_blob_is_start(b, last)) last--;
+  jit_insn x;
+  uint32_t len;
+  jit_decode(nub_pvm_isa(prog->profile), b, last, &x, &len);
+  if (last + len != bpc) return false;       /* a synthetic trap between */
+  if (x.op != PVM_OP_FALLTHROUGH &&
+      !(branch_cc1[x.op] && x.target > last && nub_pvm_program_is_block_start(prog, (uint64_t)x.target)))
+    return false;
+  *p = (gas_pair){
+    .a_block = (uint32_t)(k - prog->blocks), .b_block = (uint32_t)(k + 1 - prog->blocks),
+    .a_start = jit_start_index(c->rank, b, pc), .b_start = bk, .a_pc = pc, .b_pc = bpc,
+    .taken_target = x.op == PVM_OP_FALLTHROUGH ? 0 : (uint32_t)x.target,
+  };
+  return true;
+}
+
 /* A gas block's head at pc (the next block in the program's list):
-** align a loop's entry, then the gas check. */
+** align a loop's entry, then the gas check (merged, or none for a merged
+** B: CHECK_MERGED). */
 EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
   jit_asm *a = &c->a;
+  c->refund = 0;
+  if (c->npairs && c->pairs[c->npairs - 1].b_pc == pc) return CHECK_MERGED;
   if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
   /* a loop's entry at the start of a 64-byte line: where it fell across
   ** one, the 30 M-iteration loop of bench jit ran at half speed; at 32
   ** bytes into one, sort and sieve ran up to 1.7x slower than at 0 */
   if (pvm_bit_get(c->prog->loop_target, pc)) jit_x86_nop_align(a, JIT_LOOP_ALIGN);
+  gas_pair p;
+  if (c->merge && merge_with_next(c, k, pc, &p) &&
+      room_for(c, (void **)&c->pairs, &c->pair_cap, c->npairs, sizeof *c->pairs)) {
+    uint32_t cost = k[0].cost + k[1].cost;
+    size_t start = jit_asm_pos(a);
+    (void)start;
+    emit_gas_sub(c, cost);
+    p.slow_field = (uint32_t)jit_x86_jcc_forward(a, JIT_CC_L);
+    NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
+    c->pairs[c->npairs++] = p;
+    c->refund = k[1].cost;
+    return (uint8_t)gas_check_len(c, cost);
+  }
   emit_gas_check(c, (uint32_t)(k - c->prog->blocks), k->cost);
   return (uint8_t)gas_check_len(c, k->cost);
+}
+
+/* After the walk, per merged pair: the slow path of its check (undo the
+** charge, then A's own check), A's copy, B's own check (the entry of B
+** for everything but A's fall-through) with a jump to B's body, and the
+** refund on A's taken exit.  The copy's instructions become the bodies
+** of A's starts (resumption enters there: the unmerged code). */
+static void emit_gas_copies(compiler *c) {
+  jit_asm *a = &c->a;
+  const nub_pvm_program *prog = c->prog;
+  const nub_pvm_blob *b = &prog->blob;
+  const nub_pvm_opinfo *isa = nub_pvm_isa(prog->profile);
+  uint8_t buf[JIT_DECODE_WINDOW];
+  c->refund = 0;
+  for (uint32_t i = 0; i < c->npairs && !a->oom; i++) {
+    gas_pair *p = &c->pairs[i];
+    uint32_t ca = prog->blocks[p->a_block].cost, cb = prog->blocks[p->b_block].cost;
+    jit_asm_patch_rel32(a, p->slow_field, jit_asm_pos(a));
+    gas_add(c, ca + cb);
+    emit_gas_check(c, p->a_block, ca);
+    for (uint32_t pc = p->a_pc; pc < p->b_pc;) {
+      const uint8_t *z = decode_window(b, pc, buf);
+      uint32_t l = pvm_skip(b, pc);
+      if (room_for(c, (void **)&c->copy_body, &c->copy_cap, c->ncopy, sizeof *c->copy_body))
+        c->copy_body[c->ncopy++] = (uint32_t)jit_asm_pos(a);
+      c->next_pc = pc + 1 + l;
+      emit_decoded(c, isa[z[0]].op, z, l, pc);
+      pc += 1 + l;
+    }
+    p->b_entry = (uint32_t)jit_asm_pos(a);
+    emit_gas_check(c, p->b_block, cb);
+    jit_x86_jcc_at(a, JIT_ALWAYS, c->body[p->b_start]);
+    if (p->taken_field) {
+      jit_asm_patch_rel32(a, p->taken_field, jit_asm_pos(a));
+      gas_add(c, cb);
+      jump_block(c, JIT_ALWAYS, p->taken_target, p->b_pc - 1);
+    }
+  }
+}
+
+/* Once nothing reads block entries: A's starts resume in their copies. */
+static void move_copied_bodies(compiler *c) {
+  uint32_t j = 0;
+  for (uint32_t i = 0; i < c->npairs && j < c->ncopy; i++)
+    for (uint32_t k = c->pairs[i].a_start; k < c->pairs[i].b_start && j < c->ncopy; k++)
+      c->body[k] = c->copy_body[j++];
 }
 
 /* A trap the walk puts where no instruction starts (or at the code end). */
@@ -1092,6 +1262,7 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   /* an unrunnable program panics at every entry before any code runs
   ** (nub_jit_run): it has no bodies */
   if (!p->unrunnable) emit_walk(c);
+  emit_gas_copies(c);
   patch_block_jumps(c);
   emit_cold(c);
   c->code_size = jit_asm_pos(a);
@@ -1149,7 +1320,7 @@ static void write_perf_map(const compiler *c, const uint8_t *exec) {
       size_t end = c->code_size;
       if (j < p->block_count) {    /* heads that are no bitmask start have no body */
         if (p->unrunnable || !nub_pvm_blob_is_start(&p->blob, p->blocks[j].pc)) continue;
-        end = block_entry(c, jit_start_index(c->rank, &p->blob, p->blocks[j].pc));
+        end = inline_entry(c, jit_start_index(c->rank, &p->blob, p->blocks[j].pc));
       }
       if (end > start) {
         unsigned long at = (unsigned long)(uintptr_t)(exec + start);
@@ -1184,7 +1355,7 @@ static int check_cpu(uint32_t have, nub_pvm_error *err) {
 
 int nub_jit_compile(const nub_pvm_program *prog, const nub_jit_options *opt, nub_jit_code **out,
                 nub_pvm_error *err) {
-  uint32_t features = nub_jit_cpu_features() & ~(opt ? opt->disable : 0);
+  uint32_t features = (nub_jit_cpu_features() | JIT_GAS_MERGE) & ~(opt ? opt->disable : 0);
   int rc = check_cpu(features, err);
   if (rc) {
     *out = NULL;
@@ -1212,10 +1383,11 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   c.prog = prog;
   c.features = features;
   c.gas_reg = features & JIT_CPU_FSGSBASE;
+  c.merge = features & JIT_GAS_MERGE;
   c.n = starts;
   jit_asm_init(&c.a);
   c.a.limit = max_bytes;
-  if (!jit_asm_charge(&c.a, sizeof *code + body_bytes + rank_bytes + starts)) {
+  if (!jit_asm_charge(&c.a, sizeof *code + body_bytes + rank_bytes + starts + starts / 8 + 1)) {
     rc = pvm_fail(err, PVM_ERR_LIMIT, 0,
                   "jit: compiling %u instructions needs more than the %zu-byte limit",
                   prog->insn_count, max_bytes);
@@ -1225,7 +1397,8 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   c.body = malloc(body_bytes ? body_bytes : 1);
   c.check = malloc(starts ? starts : 1);
   c.rank = malloc(rank_bytes);
-  if (!code || !c.body || !c.check || !c.rank) {
+  c.fwd_target = calloc(starts / 8 + 1, 1);
+  if (!code || !c.body || !c.check || !c.rank || !c.fwd_target) {
     rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory");
     goto fail;
   }
@@ -1235,6 +1408,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   size_t native = c.a.len, pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, err))) goto fail;
   write_perf_map(&c, code->exec);
+  move_copied_bodies(&c);
   code->prog = prog;
   code->isa = nub_pvm_isa(prog->profile);
   code->code_size = c.code_size;
@@ -1242,6 +1416,10 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   code->rank = c.rank;
   code->faults = c.faults;
   code->nfaults = c.nfaults;
+  code->refunds = c.refunds;
+  code->nrefunds = c.nrefunds;
+  code->gas_reg = c.gas_reg;
+  code->gas_pairs = c.npairs;
   code->off_exit_fault = c.a.labels[c.exits[PVM_FAULT]];
   code->off_exit_panic = c.a.labels[c.exits[PVM_PANIC]];
   code->off_oog_stubs = (uint32_t)c.oog_stubs;
@@ -1251,15 +1429,20 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
     .pvm_bytes = prog->blob.code_len, .insns = prog->insn_count,
     .blocks = prog->block_count, .code_bytes = (uint32_t)c.code_size,
     .table_bytes = (uint32_t)(native - c.code_size + body_bytes + rank_bytes +
-                              (size_t)c.nfaults * sizeof *c.faults),
-    .features = c.features,
+                              (size_t)c.nfaults * sizeof *c.faults +
+                              (size_t)c.nrefunds * sizeof *c.refunds),
+    .features = c.features & ~JIT_GAS_MERGE,
     .peak_bytes = c.a.peak,
     .kept_bytes = sizeof *code + pages + body_bytes + rank_bytes +
-                  (size_t)c.fault_cap * sizeof *c.faults,
+                  (size_t)c.fault_cap * sizeof *c.faults +
+                  (size_t)c.refund_cap * sizeof *c.refunds,
   };
   free(c.check);
   free(c.cold);
   free(c.fixups);
+  free(c.fwd_target);
+  free(c.pairs);
+  free(c.copy_body);
   jit_asm_free(&c.a);
   code->stats.compile_ns = now_ns() - t0;
   *out = code;
@@ -1269,8 +1452,12 @@ fail:
   free(c.check);
   free(c.rank);
   free(c.faults);
+  free(c.refunds);
   free(c.cold);
   free(c.fixups);
+  free(c.fwd_target);
+  free(c.pairs);
+  free(c.copy_body);
   jit_asm_free(&c.a);
   if (code && code->exec) munmap(code->exec, code->map_size);
   free(code);
@@ -1283,6 +1470,7 @@ void nub_jit_code_free(nub_jit_code *code) {
   free(code->body);
   free(code->rank);
   free(code->faults);
+  free(code->refunds);
   free(code);
 }
 

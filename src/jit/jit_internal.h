@@ -67,6 +67,19 @@ typedef struct jit_fault_entry {
   uint32_t pc;
 } jit_fault_entry;
 
+/* A fault site inside a merged gas check's first block (compile.c,
+** gas_pair): its exit gives back the second block's charge, gas. */
+typedef struct jit_gas_refund {
+  uint32_t off;
+  uint32_t gas;
+} jit_gas_refund;
+
+/* Not a CPU feature but a choice of the compile, in the same bits:
+** merged gas checks of fall-through pairs (docs/jit.md).  nub_jit_compile
+** sets it unless nub_jit_options.disable has it; jit_compile_features
+** callers (tests) pass it or not. */
+#define JIT_GAS_MERGE 0x100u
+
 /* Bitmask starts are numbered in pc order; rank[w] counts those before
 ** pc 64 w, so the index of the start at pc is a table read and a popcount. */
 static inline uint64_t jit_rank_count(const nub_pvm_blob *b) { return ((uint64_t)b->code_len >> 6) + 1; }
@@ -105,6 +118,10 @@ struct nub_jit_code {
   uint32_t *rank;          /* jit_start_index's table */
   jit_fault_entry *faults; /* sorted by off */
   uint32_t nfaults;
+  jit_gas_refund *refunds; /* sorted by off: the sites in merged blocks */
+  uint32_t nrefunds;
+  bool gas_reg;            /* gas in r15 (FSGSBASE), else at [rsp] */
+  uint32_t gas_pairs;      /* merged gas checks (tests check they exist) */
   uint32_t off_exit_fault, off_exit_panic;
   uint32_t off_oog_stubs;  /* the out-of-gas stub of block k ends at
                               off_oog_stubs + JIT_OOG_STUB (k + 1) */

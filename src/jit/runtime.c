@@ -45,6 +45,18 @@ static const jit_fault_entry *find_fault_site(const nub_jit_code *code, uint32_t
   return lo < code->nfaults && code->faults[lo].off == off ? &code->faults[lo] : NULL;
 }
 
+/* The charge a fault at off gives back: a merged check's second block
+** (compile.c, gas_pair), or 0. */
+static uint32_t fault_refund(const nub_jit_code *code, uint32_t off) {
+  uint32_t lo = 0, hi = code->nrefunds;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (code->refunds[mid].off < off) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < code->nrefunds && code->refunds[lo].off == off ? code->refunds[lo].gas : 0;
+}
+
 /* Anything that is not a guest access of the running code goes to the
 ** handler that was there before us (ASan, a debugger, the default). */
 static void chain(int sig, siginfo_t *si, void *uc) {
@@ -94,6 +106,11 @@ static void on_segv(int sig, siginfo_t *si, void *ucv) {
       int rc = pvm_mem_check(tls_run.st->mem, fault_address(code, site->pc, gr), jit_op_width(op),
                              jit_op_is_store(op), code->ro_store_faults, &page);
       if (rc != PVM_OK) {
+        /* gas in r15, or at [rsp] (the frame: no guest access runs with
+        ** anything pushed) */
+        uint32_t back = fault_refund(code, (uint32_t)off);
+        if (back && code->gas_reg) gr[REG_R15] += back;
+        else if (back) *(int64_t *)(uintptr_t)gr[REG_RSP] += back;
         tls_run.st->fault_page = page;
         gr[REG_RCX] = (greg_t)site->pc;
         gr[REG_RIP] = (greg_t)(uintptr_t)(code->exec + (rc == PVM_FAULT ? code->off_exit_fault

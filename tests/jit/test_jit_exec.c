@@ -98,11 +98,12 @@ static void same(const outcome *a, const outcome *b, const char *what) {
 }
 
 /* The JIT forms this CPU can run: without FSGSBASE always, with it when
-** the kernel allows wrgsbase. */
+** the kernel allows wrgsbase; both with merged gas checks, as
+** nub_jit_compile makes them. */
 static unsigned jit_forms(uint32_t forms[2]) {
   unsigned n = 0;
-  forms[n++] = nub_jit_cpu_features() & ~JIT_CPU_FSGSBASE;
-  if (nub_jit_cpu_features() & JIT_CPU_FSGSBASE) forms[n++] = nub_jit_cpu_features();
+  forms[n++] = (nub_jit_cpu_features() & ~JIT_CPU_FSGSBASE) | JIT_GAS_MERGE;
+  if (nub_jit_cpu_features() & JIT_CPU_FSGSBASE) forms[n++] = nub_jit_cpu_features() | JIT_GAS_MERGE;
   return n;
 }
 
@@ -370,6 +371,175 @@ static void dynamic_jumps_through_every_slot(void **state) {
   print_message("%u halt, %u panic\n", statuses[PVM_HALT], statuses[PVM_PANIC]);
 }
 
+
+/* ---- merged gas checks (compile.c, gas_pair) ----
+**
+** A loop like bench sort's inner one: P, then A (a load, an optional host
+** call, a count, a forward branch out, or a fallthrough) and B, its
+** fall-through (a store, an optional host call, the back edge to A), then
+** two halting exits C and T; D jumps through the table into B or A.  A
+** and B get one merged check.  Every bitmask start is an entry, every gas
+** budget from 0 past the whole run, each register row a path (the taken
+** exit, a page fault or panic in A or in B, a dynamic jump into B or A);
+** the exits are answered as fuzz-diff does (a host call continues, a
+** fault maps the page, out-of-gas adds 2) and both engines must agree
+** after every exit: out of gas at A, at B, with exactly A + B, A + B - 1,
+** in the slow copy, and the gas left at each fault or host call. */
+typedef struct merge_shape {
+  const char *name;
+  bool a_fallthrough;      /* A ends in fallthrough (no taken exit) */
+  bool host_in_a, host_in_b;
+} merge_shape;
+
+static nub_pvm_program *merge_program(const merge_shape *m) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t la = nub_pvm_builder_label(b), lb = nub_pvm_builder_label(b),
+           lt = nub_pvm_builder_label(b), ld = nub_pvm_builder_label(b);
+  nub_pvm_builder_branch(b, PVM_OP_BRANCH_NE_IMM, 10, 0, 0, ld);           /* P */
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 9, 9, 0, 1, 0);
+  nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, la);                                              /* A */
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IND_U32, 2, 3, 0, 0, 0);
+  if (m->host_in_a) nub_pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, 5, 0);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 1, 1, 0, 1, 0);
+  if (m->a_fallthrough) nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  else nub_pvm_builder_branch(b, PVM_OP_BRANCH_EQ, 1, 4, 0, lt);
+  nub_pvm_builder_bind(b, lb);                                              /* B */
+  nub_pvm_builder_insn(b, PVM_OP_STORE_IND_U32, 2, 6, 0, 0, 0);
+  if (m->host_in_b) nub_pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, 6, 0);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 6, 6, 0, 4, 0);
+  nub_pvm_builder_branch(b, PVM_OP_BRANCH_NE, 1, 8, 0, la);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 7, 0, 0, 1, 0);                  /* C */
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, lt);                                              /* T */
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 7, 0, 0, 2, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, ld);                                              /* D */
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 10, 0, 0, 0, 0);
+  nub_pvm_builder_jump_entry(b, lb);
+  nub_pvm_builder_jump_entry(b, la);
+  return jt_finish_gp07(b);
+}
+
+/* The exits of one run until it ends (at most MERGE_STEPS), and the
+** first page at the end. */
+#define MERGE_STEPS 12
+typedef struct steps {
+  unsigned n;
+  struct { nub_pvm_status status; uint32_t pc; int64_t gas; uint64_t arg; uint64_t regs[PVM_REGS]; } at[MERGE_STEPS];
+  uint8_t page[PVM_PAGE_SIZE];
+} steps;
+
+static void run_steps(const nub_pvm_engine *e, const nub_pvm_program *prog, void *code,
+                      const uint64_t *regs, int64_t gas, uint32_t entry, steps *s) {
+  outcome o;
+  nub_pvm_error err;
+  nub_pvm_vm vm;
+  run(e, prog, code, regs, 0, &o);                     /* maps and fills the pages */
+  assert_int_equal(nub_pvm_vm_init(&vm, prog, mem, e, code, &err), PVM_OK);
+  memcpy(vm.regs, regs, sizeof vm.regs);
+  vm.gas = gas;
+  nub_pvm_vm_set_pc(&vm, entry);
+  s->n = 0;
+  while (s->n < MERGE_STEPS) {
+    nub_pvm_status st = nub_pvm_vm_run(&vm);
+    s->at[s->n].status = st;
+    s->at[s->n].pc = vm.pc;
+    s->at[s->n].gas = vm.gas;
+    s->at[s->n].arg = st == PVM_FAULT || st == PVM_HOST ? vm.exit_arg : 0;
+    memcpy(s->at[s->n++].regs, vm.regs, sizeof vm.regs);
+    if (st == PVM_OOG) vm.gas += 2;
+    else if (st == PVM_FAULT)
+      assert_int_equal(nub_pvm_mem_map(mem, (uint32_t)vm.exit_arg, PVM_PAGE_SIZE, PVM_ACCESS_RW, &err), PVM_OK);
+    else if (st == PVM_HOST) vm.regs[11] += 100;
+    else break;
+  }
+  nub_pvm_vm_fini(&vm);
+  assert_int_equal(nub_pvm_mem_read(mem, pages[0].at, s->page, PVM_PAGE_SIZE, &err), PVM_OK);
+}
+
+static void same_steps(const steps *a, const steps *b, const char *what) {
+  if (a->n != b->n) fail_msg("%s: interp %u exits, jit %u", what, a->n, b->n);
+  for (unsigned i = 0; i < a->n; i++) {
+    if (a->at[i].status != b->at[i].status || a->at[i].pc != b->at[i].pc ||
+        a->at[i].gas != b->at[i].gas || a->at[i].arg != b->at[i].arg)
+      fail_msg("%s, exit %u: interp %s pc %u gas %lld arg 0x%llx, jit %s pc %u gas %lld arg 0x%llx",
+               what, i, nub_pvm_status_name(a->at[i].status), a->at[i].pc,
+               (long long)a->at[i].gas, (unsigned long long)a->at[i].arg,
+               nub_pvm_status_name(b->at[i].status), b->at[i].pc, (long long)b->at[i].gas,
+               (unsigned long long)b->at[i].arg);
+    if (memcmp(a->at[i].regs, b->at[i].regs, sizeof a->at[i].regs))
+      fail_msg("%s, exit %u: registers differ", what, i);
+  }
+  if (memcmp(a->page, b->page, PVM_PAGE_SIZE)) fail_msg("%s: page 0x%x differs", what, pages[0].at);
+}
+
+static void merged_gas_checks_stop_where_the_interpreter_stops(void **state) {
+  static const merge_shape shapes[] = {
+    {"A branches out", false, false, false},
+    {"A falls through", true, false, false},
+    {"host call in A", false, true, false},
+    {"host call in B", false, false, true},
+  };
+  /* r3: A's load address, r6: B's store address, r4: the count at which
+  ** A's branch leaves, r8: the loop count, r10: D's table address (0: no D) */
+  static const struct { const char *name; uint64_t r3, r6, r4, r10; } rows[] = {
+    {"three iterations", 0x10000, 0x10100, 100, 0},
+    {"taken exit in the second", 0x10000, 0x10100, 2, 0},
+    {"page fault in A", 0x30000, 0x10100, 100, 0},
+    {"page fault in B", 0x10000, 0x40000, 100, 0},
+    {"panic in A", 0x100, 0x10100, 100, 0},
+    {"panic in B", 0x10000, 0xFF00, 100, 0},
+    {"dynamic jump into B", 0x10000, 0x10100, 100, 2},
+    {"dynamic jump into A", 0x10000, 0x10100, 100, 4},
+  };
+  static steps want, got;
+  unsigned runs = 0, exits[PVM_HOST + 1] = {0};
+  uint32_t forms[2];
+  unsigned nforms = jit_forms(forms);
+  nub_pvm_error err;
+  (void)state;
+  assert_int_equal(nub_jit_thread_prepare(&err), PVM_OK);
+  for (size_t s = 0; s < ARRAY_LEN(shapes); s++) {
+    nub_pvm_program *prog = merge_program(&shapes[s]);
+    nub_jit_code *code[2];
+    for (unsigned f = 0; f < nforms; f++) {
+      assert_int_equal(jit_compile_features(prog, forms[f] | JIT_GAS_MERGE, &code[f], &err), PVM_OK);
+      /* P's branch with its fall-through, and A with B */
+      assert_int_equal(code[f]->gas_pairs, 2);
+    }
+    for (size_t r = 0; r < ARRAY_LEN(rows); r++) {
+      uint64_t regs[PVM_REGS] = {0};
+      regs[0] = PVM_HALT_ADDRESS;
+      regs[3] = rows[r].r3, regs[6] = rows[r].r6, regs[4] = rows[r].r4, regs[8] = 3;
+      regs[10] = rows[r].r10;
+      for (uint32_t entry = 0; entry < prog->blob.code_len; entry++) {
+        if (!nub_pvm_blob_is_start(&prog->blob, entry)) continue;
+        for (int64_t gas = 0; gas <= 40; gas++) {
+          run_steps(&nub_pvm_engine_interp, prog, NULL, regs, gas, entry, &want);
+          for (unsigned f = 0; f < nforms; f++) {
+            char what[200];
+            snprintf(what, sizeof what, "%s, %s, entry %u, gas %lld (%s)", shapes[s].name,
+                     rows[r].name, entry, (long long)gas,
+                     forms[f] & JIT_CPU_FSGSBASE ? "gas in r15" : "gas in the frame");
+            run_steps(&nub_jit_engine, prog, code[f], regs, gas, entry, &got);
+            same_steps(&want, &got, what);
+          }
+          runs++;
+          for (unsigned i = 0; i < want.n; i++) exits[want.at[i].status]++;
+        }
+      }
+    }
+    for (unsigned f = 0; f < nforms; f++) nub_jit_code_free(code[f]);
+    nub_pvm_program_free(prog);
+  }
+  /* every kind of exit was reached */
+  for (int k = PVM_HALT; k <= PVM_HOST; k++) assert_true(exits[k] > 0);
+  print_message("%u runs: %u halt, %u panic, %u out-of-gas, %u page-fault, %u host exits\n", runs,
+                exits[PVM_HALT], exits[PVM_PANIC], exits[PVM_OOG], exits[PVM_FAULT],
+                exits[PVM_HOST]);
+}
+
 int main(void) {
   nub_pvm_error err;
   if (nub_pvm_mem_new(&mem, &err)) {
@@ -384,6 +554,7 @@ int main(void) {
     cmocka_unit_test(three_register_rewrites_under_aliasing),
     cmocka_unit_test(register_immediate_rewrites_under_aliasing),
     cmocka_unit_test(dynamic_jumps_through_every_slot),
+    cmocka_unit_test(merged_gas_checks_stop_where_the_interpreter_stops),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   nub_pvm_mem_free(mem);
