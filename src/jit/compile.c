@@ -1136,7 +1136,6 @@ EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc)
   ** one, the 30 M-iteration loop of bench jit ran at half speed; at 32
   ** bytes into one, sort and sieve ran up to 1.7x slower than at 0 */
   bool loop = pvm_bit_get(c->prog->loop_target, pc);
-
   if (loop) jit_x86_nop_align(a, JIT_LOOP_ALIGN);
   gas_pair p;
   if (loop && c->merge && merge_with_next(c, k, pc, &p) &&
