@@ -112,8 +112,8 @@ typedef struct block_fixup {
   uint32_t target;
 } block_fixup;
 
-/* Two gas blocks whose checks are merged (docs/jit.md, "Merged gas
-** checks"): A's head charges A + B, and B, which only A's fall-through
+/* Two gas blocks whose checks are merged (docs/jit.md, "Merged checks
+** at loop entries"): A's head charges A + B, and B, which only A's fall-through
 ** enters, has no check inline.  Below A + B the check goes to a slow copy
 ** of A (out of line, with A's own check) that falls into B's own check:
 ** the unmerged code, which is also what every other entry into A's
