@@ -108,8 +108,23 @@ static __attribute__((noinline)) void simulate_from_head(gas_state *gs, const nu
   pvm_gas_sim_feed(&gs->sim, gs->batch, queued);
 }
 
-/* Where place_run stopped before count (gs->stop). */
-enum { GAS_STOP_SEARCH, GAS_STOP_MOVE };
+/* Where place_run stopped before count, or place_searching (gs->stop). */
+enum { GAS_STOP_SEARCH, GAS_STOP_MOVE, GAS_STOP_GIVE_UP, GAS_STOP_NONE };
+
+/* Entry x decoded and placed in its ready cycle if its units are free
+** there (pvm_gas_fast_try), with the registers and slots as gas_insn_of
+** finds them. */
+static inline __attribute__((always_inline)) bool note_try(gas_state *gs, pvm_gas_clock *k,
+                                                           const struct gas_note *x,
+                                                           uint32_t *ready, unsigned *dst,
+                                                           bool last) {
+  const pvm_gas_op *row = x->row;
+  const pvm_gas_regs *regs = &row->fast_regs[x->at[1]];
+  unsigned d = row->rd_of[x->at[2]];
+  *dst = regs->dst | d;
+  return pvm_gas_fast_try_as(&gs->fast, k, &row->place, regs->slots[d], row->move, regs->src0,
+                             regs->src1, *dst, ready, last);
+}
 
 /* The placer alone over entries [i, count), calling nothing (what it
 ** keeps then stays in registers), filling in the costs of the blocks
@@ -121,18 +136,20 @@ static __attribute__((noinline)) uint32_t place_run(gas_state *gs, uint32_t from
   pvm_gas_clock k = gs->clock;
   const struct gas_note *x = gs->note + from, *end = gs->note + count;
   for (; x < end; x++) {
-    const pvm_gas_op *row = x->row;
-    const uint8_t *at = x->at;
-    /* the registers and slots, as gas_insn_of finds them */
-    const pvm_gas_regs *regs = &row->fast_regs[at[1]];
-    unsigned d = row->rd_of[at[2]], dst = regs->dst | d;
-    if (!pvm_gas_fast_try(&gs->fast, &k, &row->place, regs->slots[d], row->move, regs->src0,
-                          regs->src1, dst, &gs->ready)) {
-      gs->ready_dst = dst;
-      gs->stop = GAS_STOP_SEARCH;
-      break;
-    }
-    if (row->flags & PVM_GOP_ENDS) {
+    unsigned dst;
+    if (!(x->row->flags & PVM_GOP_ENDS)) {
+      if (!note_try(gs, &k, x, &gs->ready, &dst, false)) {
+        gs->ready_dst = dst;
+        gs->stop = GAS_STOP_SEARCH;
+        break;
+      }
+    } else {
+      /* the block's last entry (pvm_gas_fast_try_as) */
+      if (!note_try(gs, &k, x, &gs->ready, &dst, true)) {
+        gs->ready_dst = dst;
+        gs->stop = GAS_STOP_SEARCH;
+        break;
+      }
       uint32_t cost = pvm_gas_fast_end_near(&gs->fast, &k);
       if (!cost) {
         gs->stop = GAS_STOP_MOVE;
@@ -150,6 +167,29 @@ static __attribute__((noinline)) uint32_t place_run(gas_state *gs, uint32_t from
 static void block_cost(gas_state *gs, uint32_t i, uint32_t cost) {
   gs->blocks[gs->block_done++].cost = cost;
   gs->first = i + 1;
+}
+
+/* After an entry that needed a search the next ones often do too (a run
+** of divisions or stores): placed here, the search called in the loop,
+** until one is placed in its ready cycle (GAS_STOP_NONE; returns the
+** entry after it) or the placer gives up (GAS_STOP_GIVE_UP at the entry
+** returned). */
+static __attribute__((noinline)) uint32_t place_searching(gas_state *gs, uint32_t i,
+                                                          uint32_t count) {
+  gs->stop = GAS_STOP_NONE;
+  for (; i < count; i++) {
+    const struct gas_note *x = &gs->note[i];
+    uint32_t ready;
+    unsigned dst;
+    bool at_ready = note_try(gs, &gs->clock, x, &ready, &dst, false);
+    if (!at_ready && !pvm_gas_fast_place_later(&gs->fast, &gs->clock, &x->row->place, dst, ready)) {
+      gs->stop = GAS_STOP_GIVE_UP;
+      return i;
+    }
+    if (x->row->flags & PVM_GOP_ENDS) block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+    if (at_ready) return i + 1;
+  }
+  return count;
 }
 
 /* Entries [i, count) of a block the placer gave up on, to the simulation
@@ -187,17 +227,24 @@ static __attribute__((noinline)) void gas_place(gas_state *gs, const nub_pvm_blo
       i = feed_slow(gs, i, count);
       continue;
     }
+    uint32_t from = i;
     if ((i = place_run(gs, i, count)) == count) break;
     const pvm_gas_op *row = gs->note[i].row;
-    if (gs->stop == GAS_STOP_SEARCH &&
-        !pvm_gas_fast_place_later(&gs->fast, &gs->clock, &row->place, gs->ready_dst, gs->ready)) {
-      /* give up: the block from its head again, entry i on as they come */
-      gs->slow = true;
-      simulate_from_head(gs, b, ops, gs->blocks[gs->block_done].pc, i - gs->first);
+    if (gs->stop == GAS_STOP_MOVE) {
+      block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+      i++;
       continue;
     }
-    if (row->flags & PVM_GOP_ENDS) block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
-    i++;
+    if (pvm_gas_fast_place_later(&gs->fast, &gs->clock, &row->place, gs->ready_dst, gs->ready)) {
+      if (row->flags & PVM_GOP_ENDS) block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+      /* two searches in a row (place_run placed nothing): a run of them,
+      ** likely; place_searching leaves gs->stop GAS_STOP_SEARCH otherwise */
+      i = i == from ? place_searching(gs, i + 1, count) : i + 1;
+      if (gs->stop != GAS_STOP_GIVE_UP) continue;
+    }
+    /* give up: the block from its head again, entry i on as they come */
+    gs->slow = true;
+    simulate_from_head(gs, b, ops, gs->blocks[gs->block_done].pc, i - gs->first);
   }
   gs->first -= count;                      /* the next entries start at 0 again */
 }

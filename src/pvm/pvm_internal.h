@@ -538,9 +538,9 @@ static inline __attribute__((always_inline)) void pvm_gas_fast_done(pvm_gas_fast
 ** move_reg).  false: it is not placed, *ready is its ready cycle, for
 ** pvm_gas_fast_search (so the loop that places a block's entries calls
 ** nothing, and keeps its values in registers). */
-static inline __attribute__((always_inline)) bool pvm_gas_fast_try(
+static inline __attribute__((always_inline)) bool pvm_gas_fast_try_as(
     pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned slots, bool move,
-    unsigned src0, unsigned src1, unsigned dst, uint32_t *ready) {
+    unsigned src0, unsigned src1, unsigned dst, uint32_t *ready, bool last) {
   if (slots > k->left) {                   /* the next cycle */
     k->cycle++;
     k->left = 4;
@@ -569,6 +569,11 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_try(
     uint8_t *a4 = cells + PVM_GAS_C_A4 * PVM_GAS_PLANE;
     if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + pl->test_cells)) & m) &&
         f->starts[off] < 5) {
+      if (last) {
+        uint32_t done = t + pl->cycles;
+        k->last_done = k->last_done > done ? k->last_done : done;
+        return true;
+      }
       pvm_gas_or(a4, pvm_gas_word(from) & m);
       pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
@@ -581,6 +586,15 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_try(
   }
   *ready = t;
   return false;
+}
+
+/* The same for the last entry of a block (last): what it takes is not
+** marked, nor its done kept beyond the block's last done, since the next
+** block begins once it is done. */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_try(
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned slots, bool move,
+    unsigned src0, unsigned src1, unsigned dst, uint32_t *ready) {
+  return pvm_gas_fast_try_as(f, k, pl, slots, move, src0, src1, dst, ready, false);
 }
 
 /* An entry pvm_gas_fast_try did not place: searched for; false when the
