@@ -314,11 +314,13 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   while (pc < code_len) {
     uint32_t next;
     NEXT_START(next);
-    uint32_t dist = next - pc;
-    /* 1 + skip, computed where it is used */
-#define LEN (dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist)
-    unsigned op = code[pc];
-    unsigned flags = ops[op].flags;
+    /* the distance to the next start, 1 + skip while at most 25: written
+    ** out where it is used (kept in a local, it was kept on the stack) */
+#define DIST (next - pc)
+#define LEN (DIST > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : DIST)
+    const pvm_gas_op *row = &ops[code[pc]];
+    unsigned flags = row->flags;
+    if (pipeline) NOTE(row, code + pc);
     if (flags & PVM_GOP_BRANCH) {
       nub_pvm_insn in;
       pvm_decode(isa, b, pc, &in);
@@ -330,25 +332,24 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         /* b (A.10): 1 when the target or the fall-through starts with the
         ** opcode byte of trap or unlikely (bytes past the code read as 0) */
         uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + LEN);
-        op += t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? PVM_GAS_OPS_COLD
-                                                                           : PVM_GAS_OPS_HOT;
+        note[-1].row += t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte
+                        ? PVM_GAS_OPS_COLD : PVM_GAS_OPS_HOT;   /* the row for its b */
       }
     }
-    if (pipeline) NOTE(&ops[op], code + pc);
-    else count++;
+    if (!pipeline) count++;
     /* the rest is rare: one test for all of it */
-    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || dist > PVM_MAX_SKIP + 1)) {
+    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || DIST > PVM_MAX_SKIP + 1)) {
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
         /* a terminator's successor (where the skip lands) starts a basic block */
-        if ((flags & PVM_GOP_TERM) && dist <= PVM_MAX_SKIP + 1 && next < code_len &&
+        if ((flags & PVM_GOP_TERM) && DIST <= PVM_MAX_SKIP + 1 && next < code_len &&
             (ops[code[next]].flags & PVM_GOP_VALID))
           pvm_bit_set(block_start, next);
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
         head = pc + LEN;
         count = 0;
       }
-      if (dist > PVM_MAX_SKIP + 1) {
+      if (DIST > PVM_MAX_SKIP + 1) {
         /* the skip lands where nothing starts: a synthetic trap there
         ** ends the block (or is one) */
         if (first_run_check) goto unrunnable;
@@ -362,6 +363,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     }
     pc = next;
 #undef LEN
+#undef DIST
   }
 #undef NEXT_START
   /* the final trap at code_len: the open block's last instruction, or a
