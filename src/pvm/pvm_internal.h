@@ -541,10 +541,11 @@ static inline __attribute__((always_inline)) void pvm_gas_fast_done(pvm_gas_fast
 static inline __attribute__((always_inline)) bool pvm_gas_fast_try_as(
     pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned slots, bool move,
     unsigned src0, unsigned src1, unsigned dst, uint32_t *ready, bool last) {
-  if (slots > k->left) {                   /* the next cycle */
-    k->cycle++;
-    k->left = 4;
-  }
+  /* the next cycle when the slots do not fit: without a branch, which
+  ** would be taken about half the time at random */
+  bool next = slots > k->left;
+  k->cycle += next;
+  k->left = next ? 4 : k->left;
   if (k->n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
     uint32_t free_at = f->prefix_done[k->n % PVM_GAS_ROB] + 2;
     if (free_at > k->cycle) {
