@@ -396,18 +396,15 @@ static void fill_pattern(unsigned k) {
   }
 }
 
-/* The fast placer's table of a pattern and its two slot counts
-** (pvm_gas_regs). */
-typedef struct fast_pattern { reg_pattern regs; uint8_t slots, slots_overlap; } fast_pattern;
-static fast_pattern fast_patterns[MAX_PATTERNS];
+/* The fast placer's table of a register pattern (pvm_gas_regs). */
+static reg_pattern fast_patterns[MAX_PATTERNS];
 static unsigned nfast_patterns;
 static pvm_gas_regs fast_pattern_regs[MAX_PATTERNS][256];
 /* rD of the three-register format for each byte value, and none */
 static uint8_t rd_clamped[256], rd_none[256];
 
 static void fill_fast_pattern(unsigned k) {
-  const fast_pattern *fp = &fast_patterns[k];
-  const reg_pattern *pt = &fp->regs;
+  const reg_pattern *pt = &fast_patterns[k];
   bool next = pt->field[2] == FIELD_NEXT;
   for (unsigned byte = 0; byte < 256; byte++) {
     unsigned s0 = field_reg(pt->field[0], byte, PVM_GAS_NO_SRC);
@@ -417,22 +414,18 @@ static void fill_fast_pattern(unsigned k) {
     e->src0 = (uint8_t)s0;
     e->src1 = (uint8_t)s1;
     e->dst = (uint8_t)(next ? 0 : d);
+    e->overlap = 0;
     for (unsigned rd = 0; rd <= 12; rd++) {
       unsigned dd = next ? rd : d;
       bool overlap = pt->slot_rule == PVM_SLOTS_P ? dd == s0 || dd == s1
                    : pt->slot_rule == PVM_SLOTS_PS ? dd == s0 : false;
-      e->slots[rd] = overlap ? fp->slots_overlap : fp->slots;
+      e->overlap |= (uint16_t)(overlap << rd);
     }
   }
 }
 
-static const pvm_gas_regs *fast_pattern_of(const unsigned field[3], unsigned slot_rule,
-                                           unsigned slots, unsigned slots_overlap) {
-  fast_pattern want;
-  memset(&want, 0, sizeof want);
-  want.regs = (reg_pattern){{(uint8_t)field[0], (uint8_t)field[1], (uint8_t)field[2]}, (uint8_t)slot_rule};
-  want.slots = (uint8_t)slots;
-  want.slots_overlap = (uint8_t)(slot_rule == PVM_SLOTS_FIXED ? slots : slots_overlap);
+static const pvm_gas_regs *fast_pattern_of(const unsigned field[3], unsigned slot_rule) {
+  reg_pattern want = {{(uint8_t)field[0], (uint8_t)field[1], (uint8_t)field[2]}, (uint8_t)slot_rule};
   for (unsigned k = 0; k < nfast_patterns; k++)
     if (!memcmp(&fast_patterns[k], &want, sizeof want)) return fast_pattern_regs[k];
   NUB_ASSERT(nfast_patterns < MAX_PATTERNS);
@@ -479,7 +472,9 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   g->overlap_at = field[2] == FIELD_NEXT ? PVM_GAS_OVERLAP_NEXT : 63;
   g->regs = pattern_regs[pattern_of(field, r->slot_rule)];
   NUB_ASSERT(r->slots <= 15);
-  g->fast_regs = fast_pattern_of(field, r->slot_rule, r->slots, r->slots_overlap);
+  g->fast_regs = fast_pattern_of(field, r->slot_rule);
+  g->slots_of[0] = r->slots;
+  g->slots_of[1] = r->slot_rule == PVM_SLOTS_FIXED ? r->slots : r->slots_overlap;
   g->rd_of = field[2] == FIELD_NEXT ? rd_clamped : rd_none;
   g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
                               pvm_gas_use_of(r->units));

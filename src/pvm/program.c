@@ -122,8 +122,8 @@ static inline __attribute__((always_inline)) bool note_try(gas_state *gs, pvm_ga
   const pvm_gas_regs *regs = &row->fast_regs[x->at[1]];
   unsigned d = row->rd_of[x->at[2]];
   *dst = regs->dst | d;
-  return pvm_gas_fast_try_as(&gs->fast, k, &row->place, regs->slots[d], row->move, regs->src0,
-                             regs->src1, *dst, ready, last);
+  return pvm_gas_fast_try_as(&gs->fast, k, &row->place, row->slots_of[regs->overlap >> d & 1],
+                             row->move, regs->src0, regs->src1, *dst, ready, last);
 }
 
 /* The placer alone over entries [i, count), calling nothing (what it

@@ -366,12 +366,15 @@ enum {
 #define PVM_GAS_REG_BITS (0xffffffull << PVM_GI_SRC0)
 /* The fast placer's view of an entry's registers for one value of the
 ** byte after the opcode: src0, src1 and dst (dst 0 when rD is the byte
-** after), and the decode slots with the overlap rule applied for each
-** rD = 0..12 (all alike unless rD is the byte after): each a byte, so
-** each is one load. */
+** after), each a byte (a load each), and whether the slot rule's overlap
+** holds, bit rD for rD = 0..12 (all alike unless rD is the byte after).
+** One table per register pattern and slot rule, the slot counts in the
+** row, and 6 bytes an entry: the tables a program uses stay in L1
+** (callgrind's cache simulation, the mixed program: 16-byte entries, one
+** table per slot counts, 127 k misses on them; 6-byte ones 13 k). */
 typedef struct pvm_gas_regs {
   uint8_t src0, src1, dst;
-  uint8_t slots[13];
+  uint16_t overlap;
 } pvm_gas_regs;
 
 typedef struct pvm_gas_op {
@@ -381,10 +384,11 @@ typedef struct pvm_gas_op {
   uint8_t dst_mask;        /* 15 when dst is the second byte after the opcode, else 0 */
   uint8_t overlap_at;      /* 63, or PVM_GAS_OVERLAP_NEXT when dst_mask is 15 */
   /* the same for the fast placer (pvm_gas_fast_try): move_reg, its
-  ** pattern's table, rD for each value of the second byte after the
+  ** slots, its pattern's table, rD for each value of the second byte after the
   ** opcode (min(byte, 12) when rD is that byte, else all 0) and what it
   ** places (cycles, ALUs taken, the M or D cells it tests and marks) */
   uint8_t move;
+  uint8_t slots_of[2];     /* decode slots without and with the overlap */
   const pvm_gas_regs *fast_regs;
   const uint8_t *rd_of;
   pvm_gas_place place;
