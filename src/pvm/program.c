@@ -85,8 +85,11 @@ typedef struct gas_state {
   pvm_gas_sim sim;
 } gas_state;
 
-/* Room the walk keeps in note when it reads a bitmask word: its 64
-** starts and the synthetic and final traps among them. */
+/* Room the walk keeps in note when it reads a bitmask word: what it
+** notes before it reads the next is at most the word's 64 starts, a
+** synthetic trap after each gap of more than 25 bytes (two inside the
+** word, one after its last start) and the final trap: 68 (NUB_ASSERT
+** in NOTE). */
 #define GAS_PENDING_WORD 72
 
 /* Begin simulating the open block: its first `entries` instructions, again
