@@ -396,41 +396,36 @@ static void fill_pattern(unsigned k) {
   }
 }
 
-/* The fast placer's table of a pattern and its two slot counts: src0,
-** src1 and dst in the low three nibbles (dst 0 when rD is the byte
-** after), then the decode slots with overlap resolved for rD = 0..12,
-** a nibble each (only the first when rD is in this byte). */
-typedef struct fast_pattern { reg_pattern regs; uint8_t slots, slots_overlap; } fast_pattern;
-static fast_pattern fast_patterns[MAX_PATTERNS];
+/* The fast placer's table of a register pattern (pvm_gas_regs). */
+static reg_pattern fast_patterns[MAX_PATTERNS];
 static unsigned nfast_patterns;
-static uint64_t fast_pattern_regs[MAX_PATTERNS][256];
+static pvm_gas_regs fast_pattern_regs[MAX_PATTERNS][256];
+/* rD of the three-register format for each byte value, and none */
+static uint8_t rd_clamped[256], rd_none[256];
 
 static void fill_fast_pattern(unsigned k) {
-  const fast_pattern *fp = &fast_patterns[k];
-  const reg_pattern *pt = &fp->regs;
+  const reg_pattern *pt = &fast_patterns[k];
   bool next = pt->field[2] == FIELD_NEXT;
   for (unsigned byte = 0; byte < 256; byte++) {
     unsigned s0 = field_reg(pt->field[0], byte, PVM_GAS_NO_SRC);
     unsigned s1 = field_reg(pt->field[1], byte, PVM_GAS_NO_SRC);
     unsigned d = field_reg(pt->field[2], byte, PVM_GAS_NO_DST);
-    uint64_t entry = (uint64_t)s0 | (uint64_t)s1 << 4 | (uint64_t)(next ? 0 : d) << 8;
+    pvm_gas_regs *e = &fast_pattern_regs[k][byte];
+    e->src0 = (uint8_t)s0;
+    e->src1 = (uint8_t)s1;
+    e->dst = (uint8_t)(next ? 0 : d);
+    e->overlap = 0;
     for (unsigned rd = 0; rd <= 12; rd++) {
       unsigned dd = next ? rd : d;
       bool overlap = pt->slot_rule == PVM_SLOTS_P ? dd == s0 || dd == s1
                    : pt->slot_rule == PVM_SLOTS_PS ? dd == s0 : false;
-      entry |= (uint64_t)(overlap ? fp->slots_overlap : fp->slots) << (PVM_GAS_FAST_SLOTS + 4 * rd);
+      e->overlap |= (uint16_t)(overlap << rd);
     }
-    fast_pattern_regs[k][byte] = entry;
   }
 }
 
-static const uint64_t *fast_pattern_of(const unsigned field[3], unsigned slot_rule, unsigned slots,
-                                       unsigned slots_overlap) {
-  fast_pattern want;
-  memset(&want, 0, sizeof want);
-  want.regs = (reg_pattern){{(uint8_t)field[0], (uint8_t)field[1], (uint8_t)field[2]}, (uint8_t)slot_rule};
-  want.slots = (uint8_t)slots;
-  want.slots_overlap = (uint8_t)(slot_rule == PVM_SLOTS_FIXED ? slots : slots_overlap);
+static const pvm_gas_regs *fast_pattern_of(const unsigned field[3], unsigned slot_rule) {
+  reg_pattern want = {{(uint8_t)field[0], (uint8_t)field[1], (uint8_t)field[2]}, (uint8_t)slot_rule};
   for (unsigned k = 0; k < nfast_patterns; k++)
     if (!memcmp(&fast_patterns[k], &want, sizeof want)) return fast_pattern_regs[k];
   NUB_ASSERT(nfast_patterns < MAX_PATTERNS);
@@ -477,7 +472,10 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   g->overlap_at = field[2] == FIELD_NEXT ? PVM_GAS_OVERLAP_NEXT : 63;
   g->regs = pattern_regs[pattern_of(field, r->slot_rule)];
   NUB_ASSERT(r->slots <= 15);
-  g->fast_regs = fast_pattern_of(field, r->slot_rule, r->slots, r->slots_overlap);
+  g->fast_regs = fast_pattern_of(field, r->slot_rule);
+  g->slots_of[0] = r->slots;
+  g->slots_of[1] = r->slot_rule == PVM_SLOTS_FIXED ? r->slots : r->slots_overlap;
+  g->rd_of = field[2] == FIELD_NEXT ? rd_clamped : rd_none;
   g->insn = pvm_gas_insn_make(cycles, r->slots, op == PVM_OP_MOVE_REG, 0, 0, 0,
                               pvm_gas_use_of(r->units));
   g->place = pvm_gas_place_of(cycles, pvm_gas_use_of(r->units));
@@ -486,13 +484,16 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   for (unsigned b = 1; b <= 2; b++) {
     pvm_gas_op *alt = &gas_ops[p][b * 256 + byte];
     *alt = *g;
-    if (g->flags & PVM_GOP_BRANCH_CYCLES)
+    if (g->flags & PVM_GOP_BRANCH_CYCLES) {
+      alt->insn = g->insn | (b == 1 ? 20 : 1) << PVM_GI_CYCLES;
       alt->place = pvm_gas_place_of(b == 1 ? 20 : 1, pvm_gas_use_of(r->units));
+    }
   }
 }
 
 /* Tables are built once, before any thread can race on them. */
 __attribute__((constructor)) static void build_tables(void) {
+  for (unsigned byte = 0; byte < 256; byte++) rd_clamped[byte] = (uint8_t)(byte > 12 ? 12 : byte);
   for (int p = 0; p < PVM_PROFILE_COUNT; p++) build_profile((nub_pvm_profile)p);
   for (unsigned i = 0; i < COUNT_OF(gas_rows); i++) pvm_gas_rows[gas_rows[i].op] = gas_rows[i].row;
   for (int p = 0; p < PVM_PROFILE_COUNT; p++)

@@ -32,94 +32,232 @@ bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc) {
 /* Gas blocks run from a head to the next block-ending instruction (a
 ** terminator, an invalid opcode or a synthetic trap); the head carries
 ** the whole cost (>= 1).  gp07 charges 1 per instruction; the pipeline
-** profiles simulate the block (A.9, gas.c) as the walk decodes it.
+** profiles place each block (A.9: the fast placer, pvm_gas_fast_try, or
+** the simulation, gas.c, for a block it gives up on).
 **
 ** One pass, one row per instruction: the profile's pvm_gas_op row says
-** what the opcode byte is (valid, terminator, branch) and what the
-** simulation needs (cycles, slots, units, where its registers are), so
-** only branches are decoded in full, for their targets.  The fast placer
-** (pvm_gas_fast_entry) costs each instruction as the walk reaches it; a
-** block it gives up on is simulated (gas.c), fed in batches of GAS_BATCH. */
-#define GAS_BATCH 64
+** what the opcode byte is (valid, terminator, branch), so only branches
+** are decoded in full, for their targets.  Under a pipeline profile the
+** walk notes each instruction (its row and where it is) and each block's
+** head; every GAS_PENDING instructions or so, and at the end, a loop of
+** the placer alone runs over them and fills in the blocks' costs, with
+** only its own state live (inside the walk, the compiler kept 13 to 15
+** of the walk's values on the stack: docs/gas.md "Fifth round"). */
+#define GAS_PENDING 512
 
 /* zeta (A.4): the code, then zeros. */
 static uint8_t zeta_at(const uint8_t *code, uint32_t code_len, int64_t at) {
   return at >= 0 && at < (int64_t)code_len ? code[at] : 0;
 }
 
-/* The simulation's view of the instruction at pc (row g) of len bytes;
-** target is the decoded branch target when g has PVM_GOP_BRANCH_CYCLES.
-** Takes the code as values: the walk's byte stores to the bitsets could
-** alias a blob read through a pointer. */
-static pvm_gas_insn gas_insn_at(const uint8_t *code, uint32_t code_len, const pvm_gas_op *g,
-                                uint32_t pc, uint32_t len, int64_t target, int unlikely_byte) {
-  unsigned z1, z2;
-  if ((uint64_t)pc + 3 <= code_len) z1 = code[pc + 1], z2 = code[pc + 2];
-  else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
+/* The simulation's view of an instruction under row g (a branch under
+** the row of its b, PVM_GAS_OPS_HOT / _COLD), at[1] and at[2] the bytes
+** after its opcode. */
+static pvm_gas_insn gas_insn_of(const pvm_gas_op *g, const uint8_t *at) {
+  unsigned z1 = at[1], z2 = at[2];
   uint64_t regs = g->regs[z1];
   uint64_t d = (z2 > 12 ? 12 : z2) & g->dst_mask;      /* rD of the three-register format */
   pvm_gas_insn x = g->insn | (regs & PVM_GAS_REG_BITS) | d << PVM_GI_DST;
-  if (g->flags & PVM_GOP_BRANCH_CYCLES) {
-    /* b (A.10): 1 when the target or the fall-through starts with the
-    ** opcode byte of trap or unlikely (bytes past the code read as 0) */
-    uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + len);
-    bool cold = t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte;
-    x |= cold ? 1 : 20;
-  }
   uint64_t overlap = regs >> (g->overlap_at + d) & 1;
   return x - ((uint64_t)g->overlap_saves << PVM_GI_SLOTS & -overlap);
 }
 
-#define TRAP_INSN \
-  pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0)
-
-/* The pipeline profiles' state: the fast placer runs inside the walk;
-** a block it gives up on goes through the simulation (`slow`), fed the
-** block's records from its head again, then the rest as the walk
-** reaches them, in batches. */
+/* The pipeline profiles' state: the instructions the walk noted, the
+** fast placer and, for a block it gives up on, the simulation, fed the
+** block from its head again, then the rest. */
 typedef struct gas_state {
   pvm_gas_fast fast;
+  pvm_gas_clock clock;
+  bool slow;                               /* the open block is simulated */
+  pvm_gas_block *blocks;                   /* the program's; costs from block_done on are owed */
+  uint32_t block_done;
+  /* the open block's first entry's index in note (so its entries before
+  ** entry i are i - first, mod 2^32: it may have begun before them) */
+  uint32_t first;
+  uint32_t ready, ready_dst, stop;         /* place_run: where it stopped and why */
+  /* the instructions noted, in order: their row (every block's last has
+  ** PVM_GOP_ENDS; a synthetic trap has the row of trap, byte 0) and where
+  ** their opcode is (at[1], at[2] the bytes after it; in tail for the
+  ** last 3 bytes of the code and the final trap) */
+  struct gas_note { const pvm_gas_op *row; const uint8_t *at; } note[GAS_PENDING];
+  pvm_gas_insn batch[GAS_PENDING];
+  uint8_t tail[8];                         /* zeta(code_len - 3 + i) */
   pvm_gas_sim sim;
 } gas_state;
 
-/* Begin simulating the open block: its instructions from head up to
-** (not including) pc, again. */
-static __attribute__((noinline)) void simulate_from_head(pvm_gas_sim *sim, const nub_pvm_blob *b,
+/* Room the walk keeps in note when it reads a bitmask word: what it
+** notes before it reads the next is at most the word's 64 starts, a
+** synthetic trap after each gap of more than 25 bytes (two inside the
+** word, one after its last start) and the final trap: 68 (NUB_ASSERT
+** in NOTE). */
+#define GAS_PENDING_WORD 72
+
+/* Begin simulating the open block: its first `entries` instructions, again
+** (none of them a branch or a synthetic trap: those end a block). */
+static __attribute__((noinline)) void simulate_from_head(gas_state *gs, const nub_pvm_blob *b,
                                                          const pvm_gas_op *ops, uint32_t head,
-                                                         uint32_t pc, int unlikely_byte) {
-  pvm_gas_insn batch[GAS_BATCH];
+                                                         uint32_t entries) {
   uint32_t queued = 0;
-  pvm_gas_sim_begin(sim);
-  for (uint32_t at = head; at < pc;) {
-    uint32_t next = pvm_next_start(b, (uint64_t)at + 1), len = next - at;
-    if (len > PVM_MAX_SKIP + 1) len = PVM_MAX_SKIP + 1;
-    /* not a branch: those end a block */
-    batch[queued++] = gas_insn_at(b->code, b->code_len, &ops[b->code[at]], at, len, -1, unlikely_byte);
-    if (queued == GAS_BATCH) {
-      pvm_gas_sim_feed(sim, batch, queued);
+  pvm_gas_sim_begin(&gs->sim);
+  for (uint32_t at = head; entries--; at = pvm_next_start(b, (uint64_t)at + 1)) {
+    const uint8_t *op = (uint64_t)at + 3 <= b->code_len ? b->code + at
+                                                         : gs->tail + (at + 3 - b->code_len);
+    gs->batch[queued++] = gas_insn_of(&ops[b->code[at]], op);
+    if (queued == GAS_PENDING) {
+      pvm_gas_sim_feed(&gs->sim, gs->batch, queued);
       queued = 0;
     }
-    at = next;
   }
-  pvm_gas_sim_feed(sim, batch, queued);
+  pvm_gas_sim_feed(&gs->sim, gs->batch, queued);
 }
 
-/* An instruction the fast placer gives up on: the block is simulated,
-** the instruction included (it goes to the batch). */
-#define FAST_ENTRY(place, slots, move, src0, src1, dst, upto)                                     \
-  do {                                                                                            \
-    if (!slow && !pvm_gas_fast_entry(fast, &clock, place, slots, move, src0, src1, dst)) {        \
-      slow = true;                                                                                \
-      simulate_from_head(sim, b, ops, head, upto, unlikely_byte);                                 \
-    }                                                                                             \
-  } while (0)
+/* Where place_run stopped before count, or place_searching (gs->stop). */
+enum { GAS_STOP_SEARCH, GAS_STOP_MOVE, GAS_STOP_GIVE_UP, GAS_STOP_NONE };
+
+/* Entry x decoded and placed in its ready cycle if its units are free
+** there (pvm_gas_fast_try), with the registers and slots as gas_insn_of
+** finds them. */
+static inline __attribute__((always_inline)) bool note_try(gas_state *gs, pvm_gas_clock *k,
+                                                           const struct gas_note *x,
+                                                           uint32_t *ready, unsigned *dst,
+                                                           bool last) {
+  const pvm_gas_op *row = x->row;
+  const pvm_gas_regs *regs = &row->fast_regs[x->at[1]];
+  unsigned d = row->rd_of[x->at[2]];
+  *dst = regs->dst | d;
+  return pvm_gas_fast_try_as(&gs->fast, k, &row->place, row->slots_of[regs->overlap >> d & 1],
+                             row->move, regs->src0, regs->src1, *dst, ready, last);
+}
+
+/* The placer alone over entries [i, count), calling nothing (what it
+** keeps then stays in registers), filling in the costs of the blocks
+** that end there.  Returns count, or where it stopped: an entry not
+** placed in its ready cycle (GAS_STOP_SEARCH, gs->ready), or a block's
+** last entry, placed, whose block needs the cells moved on
+** (GAS_STOP_MOVE: pvm_gas_fast_end). */
+static __attribute__((noinline)) uint32_t place_run(gas_state *gs, uint32_t from, uint32_t count) {
+  pvm_gas_clock k = gs->clock;
+  const struct gas_note *x = gs->note + from, *end = gs->note + count;
+  for (; x < end; x++) {
+    unsigned dst;
+    if (!(x->row->flags & PVM_GOP_ENDS)) {
+      if (!note_try(gs, &k, x, &gs->ready, &dst, false)) {
+        gs->ready_dst = dst;
+        gs->stop = GAS_STOP_SEARCH;
+        break;
+      }
+    } else {
+      /* the block's last entry (pvm_gas_fast_try_as) */
+      if (!note_try(gs, &k, x, &gs->ready, &dst, true)) {
+        gs->ready_dst = dst;
+        gs->stop = GAS_STOP_SEARCH;
+        break;
+      }
+      uint32_t cost = pvm_gas_fast_end_near(&gs->fast, &k);
+      if (!cost) {
+        gs->stop = GAS_STOP_MOVE;
+        break;
+      }
+      gs->blocks[gs->block_done++].cost = cost;
+      gs->first = (uint32_t)(x - gs->note) + 1;
+    }
+  }
+  gs->clock = k;
+  return (uint32_t)(x - gs->note);
+}
+
+/* The open block's cost, given by its entry i. */
+static void block_cost(gas_state *gs, uint32_t i, uint32_t cost) {
+  gs->blocks[gs->block_done++].cost = cost;
+  gs->first = i + 1;
+}
+
+/* After an entry that needed a search the next ones often do too (a run
+** of divisions or stores): placed here, the search called in the loop,
+** until one is placed in its ready cycle (GAS_STOP_NONE; returns the
+** entry after it) or the placer gives up (GAS_STOP_GIVE_UP at the entry
+** returned). */
+static __attribute__((noinline)) uint32_t place_searching(gas_state *gs, uint32_t i,
+                                                          uint32_t count) {
+  gs->stop = GAS_STOP_NONE;
+  for (; i < count; i++) {
+    const struct gas_note *x = &gs->note[i];
+    uint32_t ready;
+    unsigned dst;
+    bool at_ready = note_try(gs, &gs->clock, x, &ready, &dst, false);
+    if (!at_ready && !pvm_gas_fast_place_later(&gs->fast, &gs->clock, &x->row->place, dst, ready)) {
+      gs->stop = GAS_STOP_GIVE_UP;
+      return i;
+    }
+    if (x->row->flags & PVM_GOP_ENDS) block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+    if (at_ready) return i + 1;
+  }
+  return count;
+}
+
+/* Entries [i, count) of a block the placer gave up on, to the simulation
+** (its cost when it ends there); returns the entry after the last fed. */
+static uint32_t feed_slow(gas_state *gs, uint32_t i, uint32_t count) {
+  uint32_t queued = 0;
+  for (; i < count; i++) {
+    const pvm_gas_op *row = gs->note[i].row;
+    gs->batch[queued++] = gas_insn_of(row, gs->note[i].at);
+    if (row->flags & PVM_GOP_ENDS) {
+      gs->slow = false;
+      (void)pvm_gas_fast_end(&gs->fast, &gs->clock);    /* the placer's next block begun */
+      block_cost(gs, i, pvm_gas_sim_block(&gs->sim, gs->batch, queued));
+      return i + 1;
+    }
+  }
+  pvm_gas_sim_feed(&gs->sim, gs->batch, queued);
+  return count;
+}
+
+/* The entries [0, count) the walk noted, to the placer, or to the
+** simulation for a block the placer gives up on; the costs of the
+** blocks that end there are filled in. */
+static __attribute__((noinline)) void gas_place(gas_state *gs, const nub_pvm_blob *b,
+                                                const pvm_gas_op *ops, uint32_t count) {
+  /* pcs rise: the last few may be within 3 bytes of the code's end,
+  ** where zeta reads zeros (the final trap is at code_len) */
+  for (uint32_t j = count; j-- > 0;) {
+    uint64_t pc = (uint64_t)(gs->note[j].at - b->code);
+    if (pc + 3 <= b->code_len) break;
+    gs->note[j].at = gs->tail + (pc + 3 - b->code_len);
+  }
+  for (uint32_t i = 0; i < count;) {
+    if (gs->slow) {
+      i = feed_slow(gs, i, count);
+      continue;
+    }
+    uint32_t from = i;
+    if ((i = place_run(gs, i, count)) == count) break;
+    const pvm_gas_op *row = gs->note[i].row;
+    if (gs->stop == GAS_STOP_MOVE) {
+      block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+      i++;
+      continue;
+    }
+    if (pvm_gas_fast_place_later(&gs->fast, &gs->clock, &row->place, gs->ready_dst, gs->ready)) {
+      if (row->flags & PVM_GOP_ENDS) block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+      /* two searches in a row (place_run placed nothing): a run of them,
+      ** likely; place_searching leaves gs->stop GAS_STOP_SEARCH otherwise */
+      i = i == from ? place_searching(gs, i + 1, count) : i + 1;
+      if (gs->stop != GAS_STOP_GIVE_UP) continue;
+    }
+    /* give up: the block from its head again, entry i on as they come */
+    gs->slow = true;
+    simulate_from_head(gs, b, ops, gs->blocks[gs->block_done].pc, i - gs->first);
+  }
+  gs->first -= count;                      /* the next entries start at 0 again */
+}
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each
 ** successor of a valid terminator, when it is a valid instruction), note
 ** the block starts later branches jump back to, and cost each gas block.
 ** Branch targets need no resolving: an engine checks varpi at the target.
 ** Inlined once per kind of gas rule, so the gp07 walk carries nothing of
-** the simulation.  What the loop updates is in locals: the bitsets take
+** the pipeline.  What the loop updates is in locals: the bitsets take
 ** byte stores, which may alias any field read through p. */
 static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_state *gs,
                                                        bool pipeline) {
@@ -131,54 +269,65 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   pvm_gas_block *blocks = p->blocks;
   bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
   int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
-  /* n: the instructions besides the bitmask's starts (synthetic traps, the final one) */
-  uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0, queued = 0;
-  pvm_gas_insn batch[GAS_BATCH];
-  pvm_gas_fast *fast = pipeline ? &gs->fast : NULL;
-  pvm_gas_sim *sim = pipeline ? &gs->sim : NULL;
-  pvm_gas_clock clock = {.left = 4};
-  const pvm_gas_place trap_place = pvm_gas_place_of(2, 0);   /* no ALU, neither M nor D */
-  bool slow = false;                       /* the open block is simulated */
+  /* n: the instructions besides the bitmask's starts (synthetic traps, the
+  ** final one); count: the open block's (gp07) */
+  uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0;
+  struct gas_note *note = pipeline ? gs->note : NULL;   /* the next to note */
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end;
   ** a program that fails it keeps no analysis (make_unrunnable) */
   if (first_run_check && !(code_len > 0 && nub_pvm_blob_is_start(b, 0))) goto unrunnable;
-  if (pipeline) pvm_gas_fast_init(fast);
-  /* the open block's cost, and the next one begun */
-#define BLOCK_COST()                                                                   \
-  (!pipeline ? count                                                                   \
-   : slow ? (slow = false, pvm_gas_fast_end(fast, &clock), pvm_gas_sim_block(sim, batch, queued)) \
-   : pvm_gas_fast_end(fast, &clock))
-  /* starts in order from the bitmask's bits (pc + skip would chain each
-  ** step on the loads of the last); padding bits are zero (blob.c) */
-  uint64_t word = 0, words = ((uint64_t)code_len + 63) / 64, bits = pvm_mask_word(b, 0);
-#define NEXT_START(out)                                              \
-  do {                                                               \
-    while (!bits && ++word < words) bits = pvm_mask_word(b, word);   \
-    (out) = bits ? (uint32_t)(word * 64 + (uint64_t)__builtin_ctzll(bits)) : code_len; \
-    bits &= bits - 1;                                                \
+  if (pipeline) {
+    pvm_gas_fast_init(&gs->fast);
+    gs->blocks = blocks;
+    for (int i = 0; i < 8; i++) gs->tail[i] = zeta_at(code, code_len, (int64_t)code_len - 3 + i);
+  }
+  /* the open block's cost (pipeline: filled in by gas_place) */
+#define BLOCK_COST() (pipeline ? 0 : count)
+  /* note an instruction for the placer */
+#define NOTE(row_, at_)                                                                     \
+  do {                                                                                      \
+    NUB_ASSERT(note < gs->note + GAS_PENDING);                                              \
+    *note++ = (struct gas_note){(row_), (at_)};                                             \
   } while (0)
-  uint32_t pc;
+  /* starts in order from the bitmask's bits (pc + skip would chain each
+  ** step on the loads of the last); padding bits are zero (blob.c).  Where
+  ** a word is read, the instructions noted go to the placer if a word's
+  ** more might not fit (so the loop tests nothing for it per instruction) */
+  uint64_t word = 0, words = ((uint64_t)code_len + 63) / 64, bits = pvm_mask_word(b, 0);
+#define NEXT_START(out)                                                            \
+  do {                                                                             \
+    if (!bits) {                                                                   \
+      if (pipeline && note > gs->note + (GAS_PENDING - GAS_PENDING_WORD)) {        \
+        blocks[nblocks].pc = head;           /* the open block's, if given up on */ \
+        gas_place(gs, b, ops, (uint32_t)(note - gs->note));                        \
+        note = gs->note;                                                           \
+      }                                                                            \
+      while (!bits && ++word < words) bits = pvm_mask_word(b, word);               \
+    }                                                                              \
+    (out) = bits ? (uint32_t)(word * 64 + (uint64_t)__builtin_ctzll(bits)) : code_len; \
+    bits &= bits - 1;                                                              \
+  } while (0)
+  uint32_t pc, head = 0;                   /* head: the open block's first pc */
   NEXT_START(pc);
-  uint32_t head = pc;                      /* the open block's first pc */
+  head = pc;
   /* varpi: pc 0, and (where a block ends, below) a terminator's successor,
   ** when valid; marked ahead, so the loop carries no flag for it */
   if (pc == 0 && pc < code_len && (ops[code[0]].flags & PVM_GOP_VALID)) pvm_bit_set(block_start, 0);
   while (pc < code_len) {
     uint32_t next;
     NEXT_START(next);
-    uint32_t dist = next - pc;
-    /* 1 + skip; the pipeline walk computes it where it needs it, since a
-    ** value live across the placer costs more than the min (callgrind) */
-#define LEN (dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist)
-    uint32_t len = pipeline ? 0 : LEN;
+    /* the distance to the next start, 1 + skip while at most 25: written
+    ** out where it is used (kept in a local, it was kept on the stack) */
+#define DIST (next - pc)
+#define LEN (DIST > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : DIST)
     const pvm_gas_op *row = &ops[code[pc]];
     unsigned flags = row->flags;
-    int64_t target = -1;
+    if (pipeline) NOTE(row, code + pc);
     if (flags & PVM_GOP_BRANCH) {
       nub_pvm_insn in;
       pvm_decode(isa, b, pc, &in);
-      target = in.target;
+      int64_t target = in.target;
       /* a backward target is a block start or not by now */
       if (target >= 0 && target <= pc && pvm_bit_get(block_start, (uint64_t)target))
         pvm_bit_set(loop_target, (uint64_t)target);
@@ -186,70 +335,49 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         /* b (A.10): 1 when the target or the fall-through starts with the
         ** opcode byte of trap or unlikely (bytes past the code read as 0) */
         uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + LEN);
-        row += t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? PVM_GAS_OPS_COLD
-                                                                            : PVM_GAS_OPS_HOT;
+        note[-1].row += t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte
+                        ? PVM_GAS_OPS_COLD : PVM_GAS_OPS_HOT;   /* the row for its b */
       }
     }
-    if (pipeline) {
-      /* the registers and slots, as gas_insn_at finds them */
-      unsigned z1, z2;
-      if ((uint64_t)pc + 3 <= code_len) z1 = code[pc + 1], z2 = code[pc + 2];
-      else z1 = zeta_at(code, code_len, (int64_t)pc + 1), z2 = zeta_at(code, code_len, (int64_t)pc + 2);
-      uint64_t regs = row->fast_regs[z1];
-      unsigned d = (z2 > 12 ? 12 : z2) & row->dst_mask;
-      FAST_ENTRY(&row->place, (unsigned)(regs >> (PVM_GAS_FAST_SLOTS + 4 * d)) & 15, row->move,
-                 (unsigned)regs & 15, (unsigned)(regs >> 4) & 15, ((unsigned)(regs >> 8) & 15) | d,
-                 pc);
-      if (slow) {
-        batch[queued++] = gas_insn_at(code, code_len, row, pc, LEN, target, unlikely_byte);
-        if (queued == GAS_BATCH) {            /* (a block may end with none queued) */
-          pvm_gas_sim_feed(sim, batch, queued);
-          queued = 0;
-        }
-      }
-    }
-    count++;
+    if (!pipeline) count++;
     /* the rest is rare: one test for all of it */
-    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || dist > PVM_MAX_SKIP + 1)) {
+    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || DIST > PVM_MAX_SKIP + 1)) {
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
         /* a terminator's successor (where the skip lands) starts a basic block */
-        if ((flags & PVM_GOP_TERM) && dist <= PVM_MAX_SKIP + 1 && next < code_len &&
+        if ((flags & PVM_GOP_TERM) && DIST <= PVM_MAX_SKIP + 1 && next < code_len &&
             (ops[code[next]].flags & PVM_GOP_VALID))
           pvm_bit_set(block_start, next);
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
-        head = pc + (pipeline ? LEN : len);
-        count = queued = 0;
+        head = pc + LEN;
+        count = 0;
       }
-      if (dist > PVM_MAX_SKIP + 1) {
+      if (DIST > PVM_MAX_SKIP + 1) {
         /* the skip lands where nothing starts: a synthetic trap there
         ** ends the block (or is one) */
         if (first_run_check) goto unrunnable;
         n++;
-        if (pipeline) {
-          FAST_ENTRY(&trap_place, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, pc + 1);
-          if (slow) batch[queued++] = TRAP_INSN;
-        }
-        count++;
+        if (pipeline) NOTE(&ops[0], code + pc + LEN);   /* row 0: trap */
+        else count++;
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
         head = next;
-        count = queued = 0;
+        count = 0;
       }
     }
     pc = next;
 #undef LEN
+#undef DIST
   }
 #undef NEXT_START
   /* the final trap at code_len: the open block's last instruction, or a
   ** block of its own (head = code_len) */
   n++;
-  if (pipeline) {
-    FAST_ENTRY(&trap_place, 1, false, PVM_GAS_NO_SRC, PVM_GAS_NO_SRC, PVM_GAS_NO_DST, code_len);
-    if (slow) batch[queued++] = TRAP_INSN;
-  }
-  count++;
+  if (pipeline) NOTE(&ops[0], code + code_len);
+  else count++;
   blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
+  if (pipeline) gas_place(gs, b, ops, (uint32_t)(note - gs->note));
 #undef BLOCK_COST
+#undef NOTE
   p->block_count = nblocks;
   p->insn_count = p->start_count + n;   /* every start is visited once */
   p->unrunnable = false;
@@ -261,9 +389,12 @@ unrunnable:
 
 static int analyse(nub_pvm_program *p, nub_pvm_error *err) {
   if (pvm_gas_rules_of(p->profile)->pipeline) {
-    gas_state *gs = malloc(sizeof *gs);    /* about 13 KB */
+    gas_state *gs = malloc(sizeof *gs);    /* about 26 KB */
     if (!gs) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for the gas model");
     memset(&gs->sim, 0, sizeof gs->sim);   /* the simulation starts from zero cells */
+    gs->clock = (pvm_gas_clock){.left = 4};
+    gs->slow = false;
+    gs->block_done = gs->first = 0;
     walk(p, gs, true);
     free(gs);
   } else {

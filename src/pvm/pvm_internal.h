@@ -364,21 +364,35 @@ enum {
 #define PVM_GAS_OVERLAP (1ull << 63)
 #define PVM_GAS_OVERLAP_NEXT 48      /* bits 48..60: overlap for rD = 0..12 */
 #define PVM_GAS_REG_BITS (0xffffffull << PVM_GI_SRC0)
+/* The fast placer's view of an entry's registers for one value of the
+** byte after the opcode: src0, src1 and dst (dst 0 when rD is the byte
+** after), each a byte (a load each), and whether the slot rule's overlap
+** holds, bit rD for rD = 0..12 (all alike unless rD is the byte after).
+** One table per register pattern and slot rule, the slot counts in the
+** row, and 6 bytes an entry: the tables a program uses stay in L1
+** (callgrind's cache simulation, the mixed program: 16-byte entries, one
+** table per slot counts, 127 k misses on them; 6-byte ones 13 k). */
+typedef struct pvm_gas_regs {
+  uint8_t src0, src1, dst;
+  uint16_t overlap;
+} pvm_gas_regs;
+
 typedef struct pvm_gas_op {
   _Alignas(64) pvm_gas_insn insn;   /* 64 bytes a row: its index is a shift */
   const uint64_t *regs;    /* the pattern's 256 entries */
   uint8_t flags, overlap_saves;
   uint8_t dst_mask;        /* 15 when dst is the second byte after the opcode, else 0 */
   uint8_t overlap_at;      /* 63, or PVM_GAS_OVERLAP_NEXT when dst_mask is 15 */
-  /* the same for the fast placer (pvm_gas_fast_entry): its pattern's
-  ** table (src0, src1, dst as nibbles, then the slots for rD = 0..12 from
-  ** bit PVM_GAS_FAST_SLOTS, a nibble each), cycles, move_reg, ALUs taken,
-  ** the M or D cells it tests and the ones it marks (PVM_GAS_C_*) */
-  const uint64_t *fast_regs;
-  pvm_gas_place place;
+  /* the same for the fast placer (pvm_gas_fast_try): move_reg, its
+  ** slots, its pattern's table, rD for each value of the second byte after the
+  ** opcode (min(byte, 12) when rD is that byte, else all 0) and what it
+  ** places (cycles, ALUs taken, the M or D cells it tests and marks) */
   uint8_t move;
+  uint8_t slots_of[2];     /* decode slots without and with the overlap */
+  const pvm_gas_regs *fast_regs;
+  const uint8_t *rd_of;
+  pvm_gas_place place;
 } pvm_gas_op;
-#define PVM_GAS_FAST_SLOTS 12
 
 /* 256 rows for the profile's opcode bytes, then the same for b = 20
 ** and for b = 1 (rows under PVM_GOP_BRANCH_CYCLES: the walk moves to
@@ -463,6 +477,8 @@ typedef struct pvm_gas_fast {
   uint32_t search_count;    /* entries not placed in their ready cycle (for tests) */
   uint32_t slide_count;     /* times the cells moved on inside a block (for tests) */
   uint32_t rebase_count;    /* times the time line started over (for tests) */
+  uint32_t holder_done[16]; /* done of the entry whose clobbered set holds register r */
+  uint32_t prefix_done[PVM_GAS_ROB]; /* entry i at i % 32: latest done of entries 0..i */
   uint8_t cell[PVM_GAS_C_PLANES * PVM_GAS_PLANE]; /* plane i at i * PLANE */
   uint8_t starts[PVM_GAS_SPAN];      /* entries starting in cycle t, at t - base */
 } pvm_gas_fast;
@@ -476,10 +492,6 @@ typedef struct pvm_gas_clock {
   uint32_t left;            /* decode slots left in it */
   uint32_t n;               /* entries decoded in the block */
   uint32_t last_done;       /* latest done of them (origin when none) */
-  /* arrays here rather than in pvm_gas_fast: a local's are addressed from
-  ** the stack pointer, with no pointer to keep (or reload) for them */
-  uint32_t holder_done[16]; /* done of the entry whose clobbered set holds register r */
-  uint32_t prefix_done[PVM_GAS_ROB]; /* entry i at i % 32: latest done of entries 0..i */
 } pvm_gas_clock;
 
 static inline pvm_gas_place pvm_gas_place_of(unsigned cycles, unsigned use) {
@@ -515,17 +527,31 @@ static inline void pvm_gas_or(uint8_t *p, uint64_t bits) {
   memcpy(p, &v, 8);
 }
 
-/* One instruction of the block (cycles >= 1 unless move); false when
-** the block must be simulated instead. */
-static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
+/* An entry placed, to end in cycle done. */
+static inline __attribute__((always_inline)) void pvm_gas_fast_done(pvm_gas_fast *f,
+                                                                    pvm_gas_clock *k,
+                                                                    unsigned dst, uint32_t done) {
+  f->holder_done[dst] = done;
+  k->last_done = k->last_done > done ? k->last_done : done;
+  f->prefix_done[k->n % PVM_GAS_ROB] = k->last_done;
+  k->n++;
+}
+
+/* One instruction of the block (cycles >= 1 unless move) decoded, and
+** placed in its ready cycle if its units are free there (true; also for
+** move_reg).  false: it is not placed, *ready is its ready cycle, for
+** pvm_gas_fast_search (so the loop that places a block's entries calls
+** nothing, and keeps its values in registers). */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_try_as(
     pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned slots, bool move,
-    unsigned src0, unsigned src1, unsigned dst) {
-  if (slots > k->left) {                   /* the next cycle */
-    k->cycle++;
-    k->left = 4;
-  }
+    unsigned src0, unsigned src1, unsigned dst, uint32_t *ready, bool last) {
+  /* the next cycle when the slots do not fit: without a branch, which
+  ** would be taken about half the time at random */
+  bool next = slots > k->left;
+  k->cycle += next;
+  k->left = next ? 4 : k->left;
   if (k->n >= PVM_GAS_ROB) {               /* wait until entry n - 32 retires */
-    uint32_t free_at = k->prefix_done[k->n % PVM_GAS_ROB] + 2;
+    uint32_t free_at = f->prefix_done[k->n % PVM_GAS_ROB] + 2;
     if (free_at > k->cycle) {
       k->cycle = free_at;
       k->left = 4;
@@ -533,40 +559,81 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
   }
   k->left -= slots;
   if (move) {                              /* Xi^mov */
-    k->holder_done[dst] = k->holder_done[src0];
+    f->holder_done[dst] = f->holder_done[src0];
     return true;
   }
-  uint32_t t = k->cycle + 1, h0 = k->holder_done[src0], h1 = k->holder_done[src1];
+  uint32_t t = k->cycle + 1, h0 = f->holder_done[src0], h1 = f->holder_done[src1];
   t = t > h0 ? t : h0;
   t = t > h1 ? t : h1;
   uint32_t off = t - f->base;
-  unsigned from_cells = pl->from_cells, test_cells = pl->test_cells, cycles = pl->cycles;
   if (PVM_LIKELY(off < pl->span_limit)) {
     uint64_t m = pl->cycle_mask << (off % 8);
     /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
     ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
-    uint8_t *cells = f->cell + off / 8, *from = cells + from_cells;
+    uint8_t *cells = f->cell + off / 8, *from = cells + pl->from_cells;
     uint8_t *a4 = cells + PVM_GAS_C_A4 * PVM_GAS_PLANE;
-    if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + test_cells)) & m) &&
+    if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + pl->test_cells)) & m) &&
         f->starts[off] < 5) {
+      if (last) {
+        uint32_t done = t + pl->cycles;
+        k->last_done = k->last_done > done ? k->last_done : done;
+        return true;
+      }
       pvm_gas_or(a4, pvm_gas_word(from) & m);
       pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
       pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
       pvm_gas_or(cells + pl->mark_cells, m);
       f->starts[off]++;
-      goto placed;
+      pvm_gas_fast_done(f, k, dst, t + pl->cycles);
+      return true;
     }
   }
-  t = pvm_gas_fast_search(f, t, cycles, from_cells, test_cells, pl->mark_cells, k->cycle);
+  *ready = t;
+  return false;
+}
+
+/* The same for the last entry of a block (last): what it takes is not
+** marked, nor its done kept beyond the block's last done, since the next
+** block begins once it is done. */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_try(
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned slots, bool move,
+    unsigned src0, unsigned src1, unsigned dst, uint32_t *ready) {
+  return pvm_gas_fast_try_as(f, k, pl, slots, move, src0, src1, dst, ready, false);
+}
+
+/* An entry pvm_gas_fast_try did not place: searched for; false when the
+** block must be simulated instead. */
+static inline bool pvm_gas_fast_place_later(pvm_gas_fast *f, pvm_gas_clock *k,
+                                            const pvm_gas_place *pl, unsigned dst,
+                                            uint32_t ready) {
+  uint32_t t = pvm_gas_fast_search(f, ready, pl->cycles, pl->from_cells, pl->test_cells,
+                                   pl->mark_cells, k->cycle);
   if (!t) return false;
-placed:;
-  uint32_t done = t + cycles;
-  k->holder_done[dst] = done;
-  k->last_done = k->last_done > done ? k->last_done : done;
-  k->prefix_done[k->n % PVM_GAS_ROB] = k->last_done;
-  k->n++;
+  pvm_gas_fast_done(f, k, dst, t + pl->cycles);
   return true;
+}
+
+/* Both: one instruction of the block; false when the block must be
+** simulated instead. */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_entry(
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned slots, bool move,
+    unsigned src0, unsigned src1, unsigned dst) {
+  uint32_t ready;
+  return pvm_gas_fast_try(f, k, pl, slots, move, src0, src1, dst, &ready) ||
+         pvm_gas_fast_place_later(f, k, pl, dst, ready);
+}
+
+/* The block's cost, and the next block begun, unless the cells must
+** move on first (0: call pvm_gas_fast_end). */
+static inline __attribute__((always_inline)) uint32_t pvm_gas_fast_end_near(pvm_gas_fast *f,
+                                                                            pvm_gas_clock *k) {
+  uint32_t c = k->last_done + 2 - k->origin, origin = k->last_done;
+  if (PVM_UNLIKELY(origin - f->base >= PVM_GAS_SPAN / 2)) return 0;
+  k->origin = k->cycle = origin;
+  k->left = 4;
+  k->n = 0;
+  return c > 4 ? c - 3 : 1;
 }
 
 /* The block's cost, and the next block begun. */
@@ -575,7 +642,7 @@ static inline __attribute__((always_inline)) uint32_t pvm_gas_fast_end(pvm_gas_f
   uint32_t c = k->last_done + 2 - k->origin, origin = k->last_done;
   if (PVM_UNLIKELY(origin - f->base >= PVM_GAS_SPAN / 2)) {
     uint32_t moved = pvm_gas_fast_move(f, origin);
-    if (moved != origin) memset(k->holder_done, 0, sizeof k->holder_done);  /* all met before 1 */
+    if (moved != origin) memset(f->holder_done, 0, sizeof f->holder_done);  /* all met before 1 */
     origin = moved;
   }
   k->origin = k->cycle = k->last_done = origin;

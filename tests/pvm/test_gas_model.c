@@ -18,6 +18,7 @@
 #include "testutil.h"
 
 #define MAX_INSNS 160
+#define MAX_LONG 1000 /* blocks longer than program analysis hands the placer at once */
 #ifndef ROUNDS
 #define ROUNDS 4      /* times the shapes below are drawn */
 #endif
@@ -49,7 +50,7 @@ static void units_of(uint64_t packed, int u[5]) {
 }
 
 static uint32_t literal_cost(const test_insn *in, int n) {
-  static entry r[MAX_INSNS];
+  static entry r[MAX_LONG];
   static const int total[5] = {4, 4, 4, 1, 1};
   int t[5] = {4, 4, 4, 1, 1}, len = 0, i = 0, d = 4, e = 5;
   uint32_t c = 0;
@@ -213,16 +214,18 @@ static uint32_t model_cost(pvm_gas_sim *s, const test_insn *in, int n, bool one_
 /* The same block through the fast placer, as program analysis runs it:
 ** placed entry by entry; once it gives up, the block so far and the
 ** rest go to the simulation (s), which gives the cost. */
-static uint32_t fast_cost(pvm_gas_fast *f, pvm_gas_clock *k, pvm_gas_sim *s, const test_insn *in,
-                          int n) {
-  static pvm_gas_insn recs[MAX_INSNS + 1];
+static uint32_t fast_cost_at(pvm_gas_fast *f, pvm_gas_clock *k, pvm_gas_sim *s,
+                             const test_insn *in, int n, int *given_up_at) {
+  static pvm_gas_insn recs[MAX_LONG + 1];
   bool slow = false;
+  *given_up_at = -1;
   for (int i = 0; i < n; i++) {
     pvm_gas_insn x = recs[i] = in[i].sim;
     pvm_gas_place place = pvm_gas_place_of(PVM_GI(x, CYCLES), PVM_GI(x, USE));
     if (!slow && !pvm_gas_fast_entry(f, k, &place, PVM_GI(x, SLOTS), PVM_GI(x, MOVE),
                                      PVM_GI(x, SRC0), PVM_GI(x, SRC1), PVM_GI(x, DST))) {
       slow = true;
+      *given_up_at = i;
       pvm_gas_sim_begin(s);
       pvm_gas_sim_feed(s, recs, (uint32_t)i);
     }
@@ -230,6 +233,12 @@ static uint32_t fast_cost(pvm_gas_fast *f, pvm_gas_clock *k, pvm_gas_sim *s, con
   }
   uint32_t cost = pvm_gas_fast_end(f, k);
   return slow ? pvm_gas_sim_end(s) : cost;
+}
+
+static uint32_t fast_cost(pvm_gas_fast *f, pvm_gas_clock *k, pvm_gas_sim *s, const test_insn *in,
+                          int n) {
+  int given_up_at;
+  return fast_cost_at(f, k, s, in, n, &given_up_at);
 }
 
 /* Shapes of random blocks: length, whether busy ops dominate, registers. */
@@ -376,10 +385,74 @@ static void random_programs_cost_what_a9_says(void **state) {
   assert_true(given_up > 0 && given_up < total);
 }
 
+/* Blocks longer than what program analysis hands the placer at once
+** (512 instructions): a run of add_64 the placer takes without a search,
+** then busy ops over few registers, so that some blocks are given up on
+** past the 512th instruction (after the first part of the block was
+** placed) and others are placed whole; every block costs what A.9 says. */
+static void blocks_longer_than_the_placers_batch_cost_what_a9_says(void **state) {
+  (void)state;
+  enum { NBLOCKS = 10, BATCH = 512 };
+  static test_insn blocks[NBLOCKS][MAX_LONG + 1];
+  static int lens[NBLOCKS];
+  static pvm_gas_fast fast;
+  static pvm_gas_sim sim;
+  unsigned given_up_late = 0, placed_whole = 0;
+  nub_pvm_builder *bld = nub_pvm_builder_new(PVM_PROFILE_JAMV1);
+  pvm_gas_clock clock = {.left = 4};
+  pvm_gas_fast_init(&fast);
+  assert_non_null(bld);
+  for (int b = 0; b < NBLOCKS; b++) {
+    int plain = 520 + (int)(next_rand() % 60), n = plain + 150 + (int)(next_rand() % 250);
+    for (int i = 0; i < n; i++) {
+      test_insn *x = &blocks[b][i];
+      /* the busy part over 3 registers, or (every third block) none */
+      bool busy = i >= plain && b % 3 != 2;
+      *x = busy ? random_insn_of(BUSY_OPS, 3, true) : random_insn_of(ANY_OPS, 13, true);
+      if (!busy && x->cycles > 3) {
+        *x = random_insn_of(BUSY_OPS, 13, true);
+        while (x->op != PVM_OP_ADD_64) *x = random_insn_of(BUSY_OPS, 13, true);
+      }
+      nub_pvm_builder_insn(bld, x->op, x->reg[0], x->reg[1], x->reg[2], next_rand() % 300,
+                           next_rand() % 300);
+    }
+    blocks[b][n] = (test_insn){.cycles = 2, .slots = 1, .op = PVM_OP_FALLTHROUGH,
+                               .sim = pvm_gas_insn_make(2, 1, false, PVM_GAS_NO_SRC,
+                                                        PVM_GAS_NO_SRC, PVM_GAS_NO_DST, 0)};
+    nub_pvm_builder_insn(bld, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+    lens[b] = n + 1;
+    int at;
+    (void)fast_cost_at(&fast, &clock, &sim, blocks[b], lens[b], &at);
+    given_up_late += at >= BATCH;
+    placed_whole += at < 0;
+  }
+  uint8_t *blob;
+  size_t len;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
+  assert_int_equal(nub_pvm_builder_finish(bld, &blob, &len, &err), 0);
+  nub_pvm_builder_free(bld);
+  if (nub_pvm_program_load(PVM_PROFILE_JAMV1, blob, len, &prog, &err)) fail_msg("%s", err.msg);
+  uint32_t cursor = 0, pc, cost;
+  bool basic;
+  for (int b = 0; b < NBLOCKS; b++) {
+    assert_true(nub_pvm_program_next_block(prog, &cursor, &pc, &cost, &basic));
+    uint32_t want = literal_cost(blocks[b], lens[b]);
+    if (cost != want) fail_msg("long block %d at pc %u: cost %u, A.9 says %u", b, pc, cost, want);
+  }
+  nub_pvm_program_free(prog);
+  free(blob);
+  printf("%d blocks of %d+ instructions equal, %u given up on past instruction %d, %u placed "
+         "whole\n", NBLOCKS, BATCH, given_up_late, BATCH, placed_whole);
+  assert_true(given_up_late > 0);
+  assert_true(placed_whole > 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(random_blocks_cost_what_a9_says),
     cmocka_unit_test(random_programs_cost_what_a9_says),
+    cmocka_unit_test(blocks_longer_than_the_placers_batch_cost_what_a9_says),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
