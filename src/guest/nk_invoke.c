@@ -637,8 +637,10 @@ static uint32_t resolve(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p)
 ** code (its reason in lane->last_error).  The same Instance and endpoint
 ** as the lane's last invoke skip the lookups (lane->warm); compile
 ** checks, the JIT cache and the memory are the same either way. */
-static uint32_t invoke(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
-                       nub_invocation_result *r, log_out *lo) {
+__attribute__((always_inline)) static inline uint32_t invoke(nk_kernel *k, nk_lane *lane,
+                                                             const nub_invoke_packet *p,
+                                                             nub_invocation_result *r,
+                                                             log_out *lo) {
   nk_warm *w = &lane->warm;
   uint32_t code;
   if (p->flags & ~NUB_INVOKE_FLAG_LOG) return NUB_KERR_BAD_FLAGS;
@@ -653,9 +655,13 @@ static uint32_t invoke(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
   return code;
 }
 
-/* Kernel errors folded into the result, counted. */
-static void invoke_counted(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
-                           nub_invocation_result *r, log_out *lo) {
+/* Kernel errors folded into the result, counted.  Inlined with invoke
+** into its two callers: two calls less, ~25 instructions of a warm
+** invoke (callgrind). */
+__attribute__((always_inline)) static inline void invoke_counted(nk_kernel *k, nk_lane *lane,
+                                                                 const nub_invoke_packet *p,
+                                                                 nub_invocation_result *r,
+                                                                 log_out *lo) {
   lane->last_error[0] = 0;           /* KERNEL_LAST_ERROR speaks of this invocation */
   uint32_t code = invoke(k, lane, p, r, lo);
   NK_STAT_ADD(k, invocations, 1);
