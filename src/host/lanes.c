@@ -24,18 +24,13 @@ static int died(uint32_t lane, nub_error *err) {
                    "invocation", lane);
 }
 
-/* Spin a while, then sleep on the owner word with FUTEX_WAITERS set (the
-** lane clears it and wakes us after DONE; the guest's death sets
-** FUTEX_OWNER_DIED in it and wakes us too).  A guest that neither answers
-** nor dies is killed after b->call_timeout_ms; its death is checked at
-** least every LIVENESS_MS.  The owner word is the guest's: whatever it
-** holds only decides whether we sleep, never for how long. */
 /* nk_spin_for's spin for DONE, with a prefetch of the slot's second
 ** line (result, error_len) in every round: the lane writes it just
 ** before DONE, and the host's first read of it after DONE was a second
-** miss in a row.  Measured on a 2-vCPU KVM guest, the VM in its slow
-** phase: -27..-34 ns of a ~395 ns warm invoke; fast phase: no change.
-** A hint only: no ordering, the result is read after DONE as before. */
+** miss in a row.  Measured on a 2-vCPU KVM guest in its slow phase
+** (ping ~470 ns), warm invoke 705-801 ns against 766-868 without it
+** (four alternating pairs); in its fast phase no change.  A hint only:
+** no ordering, the result is read after DONE as before. */
 static bool spin_for_done(const nub_lane_slot *s) {
   uint64_t start = nk_now_ns();
   for (uint32_t i = 1;; i++) {
@@ -49,6 +44,12 @@ static bool spin_for_done(const nub_lane_slot *s) {
   }
 }
 
+/* Spin a while, then sleep on the owner word with FUTEX_WAITERS set (the
+** lane clears it and wakes us after DONE; the guest's death sets
+** FUTEX_OWNER_DIED in it and wakes us too).  A guest that neither answers
+** nor dies is killed after b->call_timeout_ms; its death is checked at
+** least every LIVENESS_MS.  The owner word is the guest's: whatever it
+** holds only decides whether we sleep, never for how long. */
 int host_lane_wait(host_backend *b, uint32_t lane, nub_lane_slot *s, nub_error *err) {
   if (spin_for_done(s)) return NUB_OK;
   uint64_t t0 = nk_now_ns();
