@@ -24,6 +24,9 @@ typedef struct jit_thread {
 
 static __thread jit_thread tls_run __attribute__((tls_model("initial-exec")));
 static __thread bool tls_prepared __attribute__((tls_model("initial-exec")));
+static __thread bool tls_keep_gs __attribute__((tls_model("initial-exec")));
+
+void nub_jit_thread_keep_gs(bool keep) { tls_keep_gs = keep; }
 
 static struct sigaction prev_segv;
 static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -250,6 +253,7 @@ nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   st->regs = vm->regs;
   st->mem = vm->mem;
   st->mem_base = vm->mem->base;
+  st->keep_gs = tls_keep_gs;
   jit_thread saved = tls_run;
   tls_run.st = st;
   tls_run.code = code;
