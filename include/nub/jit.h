@@ -79,6 +79,14 @@ NUB_API void nub_jit_set_code_pool(unsigned maps, size_t bytes);
 ** (and see nub_jit_keep_handler). */
 NUB_API int nub_jit_thread_prepare(nub_pvm_error *err);
 
+/* keep: compiled code run on the calling thread may leave the thread's
+** GS base at the guest memory it ran on (FSGSBASE CPUs), for a thread
+** on which nothing else uses GS, such as nub-guest's lane threads: a run
+** on the same memory again then writes no GS base (each wrgsbase ~12 ns
+** on a 2-vCPU KVM guest, two a run).  Off by default: the base found at
+** entry is restored at exit. */
+NUB_API void nub_jit_thread_keep_gs(bool keep);
+
 /* From now on trust that the fault handler stays installed: by default
 ** every compile through nub_jit_engine checks it (sigaction) and
 ** re-installs it if a test harness or another library replaced it.  For a

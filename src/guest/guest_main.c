@@ -271,6 +271,7 @@ int main(void) {
   if (engine == &nub_jit_engine) {
     if (nub_jit_thread_prepare(&perr)) boot_fail("%s", perr.msg);
     nub_jit_keep_handler();        /* no sigaction per invoke: the filter forbids it */
+    nub_jit_thread_keep_gs(true);  /* nothing else here uses GS (its lanes keep it too) */
   }
   nk_config kc = {.heap_base = heap, .heap_size = cfg.heap_size, .engine = engine,
                   .memory_budget = cfg.memory_budget};

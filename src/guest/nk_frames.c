@@ -20,6 +20,7 @@
 
 #include "nk_frames.h"
 #include "nk_internal.h"
+#include "../util/nub_assert.h"
 
 enum { SLOT_EMPTY, SLOT_CAP, SLOT_INST, SLOT_DATA, SLOT_PENDING };
 
@@ -589,20 +590,18 @@ nub_pvm_vm *nk_frames_root_vm(nk_kernel *k, nk_lane *lane) {
 ** calls) never needs one, and making and releasing it was ~115 of a warm
 ** invoke's ~1 100 instructions (callgrind).  Only one with a root CNode
 ** gets it at once: the CNode must be found before the program runs. */
-uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *image,
-                       uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
-                       nk_host_fn host, void *host_ud, nub_invocation_result *r) {
+uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nk_warm *w,
+                       uint64_t held, nk_host_fn host, void *host_ud, nub_invocation_result *r) {
   uint32_t e = 0;
-  loop L = {k, lane, lane->frames, r, false, image, inst, image_ordinal, held};
+  loop L = {k, lane, lane->frames, r, false, w->image, w->inst, w->image_ordinal, held};
   struct nk_frames *F = L.F;
   nk_frame *f0 = &F->stack[0];   /* its vm set up by the caller (nk_frames_root_vm) */
+  NUB_ASSERT(!f0->inst);         /* nk_frames_settle gave the last one back */
   F->held = held;
   F->memories = 1;
   F->depth = F->active = 0;
   F->gas = f0->vm.gas;
-  f0->inst = NULL;
-  if (memcmp(inst->instance.root_cnode, zero_hash, CAP_HASH_SIZE) && (e = root_made(&L)))
-    return e;
+  if (w->root_cnode && (e = root_made(&L))) return e;
   f0->c = c;
   f0->origin = 0;
   f0->yielded = false;
@@ -622,13 +621,23 @@ uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_ca
     else
       e = finish(&L, st, st == PVM_FAULT || st == PVM_HOST ? (uint32_t)f->vm.exit_arg : 0);
   }
-  /* tear down: frames above the root, then every Instance */
+  /* frames above the root now (their pins: another lane may need the
+  ** room); the root's Instance tree in nk_frames_settle */
   while (F->depth > 1) {
     nk_frame *f = &F->stack[--F->depth];
     nub_pvm_vm_fini(&f->vm);
     nk_compiled_unpin(k, f->c);
     inst_release(F, f->inst);
   }
-  if (f0->inst) inst_release(F, f0->inst);
   return e;
+}
+
+/* The root's Instance and every one in its slots, with their memories
+** (reset into the pool): only this lane's next invocation needs them
+** back, so a lane does it after its DONE store. */
+void nk_frames_settle(nk_lane *lane) {
+  struct nk_frames *F = lane->frames;
+  if (!F || !F->stack[0].inst) return;
+  inst_release(F, F->stack[0].inst);
+  F->stack[0].inst = NULL;
 }

@@ -56,14 +56,24 @@ typedef struct nk_warm {
   uint64_t pages;               /* nk_mapping_bytes of the Image */
   uint64_t runs;                /* nub_cap_memory_runs of Image + Instance */
   bool bare;                    /* no mappings, no overlays: the memory is its heap range */
+  bool root_cnode;              /* the Instance names a root CNode (checked before it runs) */
   uint32_t ndata;               /* the first Data caps the memory found */
   uint8_t data_hash[NK_WARM_DATA][NUB_HASH_SIZE];
   const nub_cap_view *data[NK_WARM_DATA];
   struct nk_compiled *c;        /* a lane_ref of it held, or NULL */
+  /* The root frame's engine state (nk_frames_root_vm) while it is bound
+  ** to c's program and code, the lane's memory and the kernel's engine,
+  ** else NULL: the next invoke of c only sets its registers, gas and pc.
+  ** Let go (vm_fini) before the entry names another program, while the
+  ** lane_ref still keeps c's struct (its code may be freed already: no
+  ** engine's vm_fini reads it); a pin without the lock succeeds only on a
+  ** program not evicted, so its program and code are the bound ones. */
+  nub_pvm_vm *vm;
 } nk_warm;
 
 typedef struct nk_lane {
   nub_pvm_mem *mem;
+  bool mem_used;                /* mem may hold an invocation's pages: reset it first */
   struct nk_frames *frames;     /* nk_frames.c */
   struct nk_kernel *kernel;     /* the kernel the lane serves */
   nk_warm warm;
@@ -111,14 +121,20 @@ struct nk_kernel {
 };
 
 /* Test-only: when set (by a test, never by the kernel), called at the
-** named points of a compile, so that a test can stand in for a
-** preemption there (tests/kernel/test_compile_room.c).  NULL in every
-** kernel: the points are on the compile path only. */
+** named points of a compile or a lane's serve loop, so that a test can
+** stand in for a preemption there (tests/kernel/test_compile_room.c,
+** test_lane_threads.c).  NULL in every kernel: the points are off the
+** warm path but for one predicted branch after a lane's DONE store. */
 typedef enum nk_test_point {
   NK_TEST_COMPILE_RESERVED,   /* its room reserved, cache_lock let go, before compiling */
   NK_TEST_COMPILE_WAITS,      /* under cache_lock: waiting for other compiles' room */
+  NK_TEST_LANE_SETTLE,        /* a lane thread, after its DONE store, before nk_invoke_settle */
 } nk_test_point;
 extern void (*nk_test_hook)(nk_kernel *k, nk_test_point point);
+#define NK_TEST_POINT(k, point)                                                \
+  do {                                                                         \
+    if (__builtin_expect(nk_test_hook != NULL, 0)) nk_test_hook(k, point);     \
+  } while (0)
 
 uint32_t nk_reply(uint8_t *out, size_t out_cap, size_t *out_len, const void *data, size_t len);
 uint32_t nk_reply_error(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t status,
@@ -146,6 +162,12 @@ void nk_lane_fini(nk_lane *lane);
 ** a kernel error folded in (its reason in lane->last_error). */
 void nk_invoke_on(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
                   nub_invocation_result *r);
+/* What only the lane's next invoke needs done, once r is out (a lane
+** slot's DONE store, the copy of the reply): the Instances of the
+** invocation given back and the lane's memory reset.  Everything another
+** thread or the host can see (pins, counters, the error text) is done by
+** nk_invoke_on.  Skipped or failed, the next invoke does it first. */
+void nk_invoke_settle(nk_lane *lane);
 /* Drop every compiled program; returns how many were dropped (those
 ** frames still run are freed when the last one lets go). */
 uint64_t nk_jit_cache_clear(nk_kernel *k);
@@ -168,14 +190,16 @@ typedef bool (*nk_host_fn)(void *ud, nub_pvm_vm *vm, const nub_pvm_mem *mem);
 /* The root frame's engine state on lane, set up in place by the caller
 ** (no copy in or out of the frame); NULL when out of memory. */
 nub_pvm_vm *nk_frames_root_vm(nk_kernel *k, nk_lane *lane);
-/* Run the root frame (nk_frames_root_vm: Instance inst of image,
-** compiled c, its memory built in lane->mem and holding held bytes of the
-** budget) and every frame it calls until the invocation ends; fills r.
-** host (may be NULL) sees every other ecalli first.  Returns 0 or a
-** kernel error code. */
-uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nub_cap_view *image,
-                       uint32_t image_ordinal, const nub_cap_view *inst, uint64_t held,
-                       nk_host_fn host, void *host_ud, nub_invocation_result *r);
+/* Run the root frame (nk_frames_root_vm: the warm entry's Instance and
+** Image, compiled c, its memory built in lane->mem and holding held
+** bytes of the budget) and every frame it calls until the invocation
+** ends; fills r.  host (may be NULL) sees every other ecalli first.
+** Returns 0 or a kernel error code.  Every frame above the root is gone
+** (and its pin) on return; the root's Instance, if one was made, is
+** given back by nk_frames_settle or the next run. */
+uint32_t nk_frames_run(nk_kernel *k, nk_lane *lane, nk_compiled *c, const nk_warm *w,
+                       uint64_t held, nk_host_fn host, void *host_ud, nub_invocation_result *r);
+void nk_frames_settle(nk_lane *lane);
 /* The reason of a kernel error, for KERNEL_LAST_ERROR and lane slots. */
 void nk_note(nk_lane *lane, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,

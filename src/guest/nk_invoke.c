@@ -66,12 +66,21 @@ int nk_lane_init(nk_kernel *k, nk_lane *lane, char *err, size_t errlen) {
 
 static void warm_let_go_locked(nk_warm *w);
 
+/* The root vm is no longer bound to the warm entry's program. */
+static void unbind_root(nk_lane *lane) {
+  if (!lane->warm.vm) return;
+  nub_pvm_vm_fini(lane->warm.vm);
+  lane->warm.vm = NULL;
+}
+
 void nk_lane_fini(nk_lane *lane) {
+  unbind_root(lane);
   if (lane->warm.c) {
     pthread_mutex_lock(&lane->kernel->cache_lock);
     warm_let_go_locked(&lane->warm);
     pthread_mutex_unlock(&lane->kernel->cache_lock);
   }
+  nk_frames_settle(lane);
   nk_frames_fini(lane);
   nub_pvm_mem_free(lane->mem);
   lane->mem = NULL;
@@ -296,11 +305,6 @@ static int load_and_compile(nk_kernel *k, nk_lane *lane, const nub_cap_image_vie
 
 void (*nk_test_hook)(nk_kernel *k, nk_test_point point);
 
-#define TEST_POINT(k, point)                                                   \
-  do {                                                                         \
-    if (__builtin_expect(nk_test_hook != NULL, 0)) nk_test_hook(k, point);     \
-  } while (0)
-
 /* The budget neither the cache nor the compiles running hold. */
 static uint64_t room_left(const nk_kernel *k) {
   uint64_t taken = k->cache_bytes + k->compiling_bytes;
@@ -316,7 +320,7 @@ static int compile_unlocked(nk_kernel *k, nk_lane *lane, const nub_cap_image_vie
   *used = room < limit ? room : limit;
   k->compiling_bytes += *used;
   pthread_mutex_unlock(&k->cache_lock);
-  TEST_POINT(k, NK_TEST_COMPILE_RESERVED);
+  NK_TEST_POINT(k, NK_TEST_COMPILE_RESERVED);
   int rc = load_and_compile(k, lane, im, *used, c);
   pthread_mutex_lock(&k->cache_lock);
   k->compiling_bytes -= *used;
@@ -374,7 +378,7 @@ static uint32_t compiled_locked(nk_kernel *k, nk_lane *lane, const nub_cap_image
   while (rc == PVM_ERR_LIMIT && used < full) {
     make_room(k, full);
     if (room_left(k) < full && k->compiling_bytes) {
-      TEST_POINT(k, NK_TEST_COMPILE_WAITS);
+      NK_TEST_POINT(k, NK_TEST_COMPILE_WAITS);
       pthread_cond_wait(&k->compiled_cv, &k->cache_lock);
       continue;
     }
@@ -435,6 +439,7 @@ static uint32_t pin_warm(nk_kernel *k, nk_lane *lane, nk_compiled **out) {
         return 0;
       }
   }
+  unbind_root(lane);          /* while c's struct is kept: the entry may let go of it */
   pthread_mutex_lock(&k->cache_lock);
   uint32_t code = compiled_locked(k, lane, &w->image->image, w->image_ordinal, out);
   if (!code && *out != c) {
@@ -533,10 +538,13 @@ static bool log_host(void *ud, nub_pvm_vm *vm, const nub_pvm_mem *mem) {
 ** sbrk stops (returns 0, as at heap_limit) where the mappings and the
 ** heap together would pass the budget: room bytes of heap at most.  With
 ** lo, the log host call is serviced in place and the program resumes.
-** Inlined into invoke, its one caller: ~20 instructions of call a warm
-** invoke (callgrind). */
+** The root vm stays bound to the warm program (nk_warm.vm): vm_init and
+** vm_fini were ~95 of a warm invoke's ~630 instructions (callgrind).
+** The memory's pages go back in nk_invoke_settle, after the result is
+** out.  Inlined into invoke, its one caller: ~20 instructions of call a
+** warm invoke (callgrind). */
 __attribute__((always_inline)) static inline int run(nk_kernel *k, nk_lane *lane, nk_compiled *c,
-                                                     const nk_warm *w, const nub_invoke_packet *p,
+                                                     nk_warm *w, const nub_invoke_packet *p,
                                                      nub_invocation_result *r, log_out *lo) {
   const nub_cap_view *image = w->image, *inst = w->inst;
   const nub_cap_image_view *im = &image->image;
@@ -545,15 +553,19 @@ __attribute__((always_inline)) static inline int run(nk_kernel *k, nk_lane *lane
   nub_pvm_vm *vm;
   nub_pvm_error perr;
   nub_cap_error cerr;
-  if (nub_pvm_mem_reset(lane->mem, &perr)) {
-    nk_note(lane, "memory reset: %s", perr.msg);
-    return NUB_KERR_OUT_OF_MEMORY;
+  if (__builtin_expect(lane->mem_used, 0)) {   /* no settle since its last invoke */
+    nk_frames_settle(lane);
+    if (nub_pvm_mem_reset(lane->mem, &perr)) {
+      nk_note(lane, "memory reset: %s", perr.msg);
+      return NUB_KERR_OUT_OF_MEMORY;
+    }
   }
   if (runs * NUB_GAS_PER_DATA_RUN > (uint64_t)gas) {
     *r = (nub_invocation_result){NUB_EXIT_OUT_OF_GAS, 0, p->args[0], (uint64_t)gas};
     return 0;
   }
   gas -= (int64_t)(runs * NUB_GAS_PER_DATA_RUN);
+  lane->mem_used = true;
   if (w->bare)   /* what nub_cap_memory_build does for it, on the memory just reset */
     nub_pvm_mem_set_heap(lane->mem, im->heap_top, im->heap_limit);
   else if (nub_cap_memory_build(lane->mem, image, inst, lookup_warm, lane, &cerr)) {
@@ -565,21 +577,20 @@ __attribute__((always_inline)) static inline int run(nk_kernel *k, nk_lane *lane
     heap = room;
     nub_pvm_mem_set_heap(lane->mem, im->heap_top, im->heap_top + (uint32_t)room);
   }
-  if (!(vm = nk_frames_root_vm(k, lane))) return NUB_KERR_OUT_OF_MEMORY;
-  if (nub_pvm_vm_init(vm, c->prog, lane->mem, k->cfg.engine, c->code, &perr)) {
-    nk_note(lane, "engine start (%s): %s", k->cfg.engine->name, perr.msg);
-    return NUB_KERR_ENGINE_START;
+  if (!(vm = w->vm)) {
+    if (!(vm = nk_frames_root_vm(k, lane))) return NUB_KERR_OUT_OF_MEMORY;
+    if (nub_pvm_vm_init(vm, c->prog, lane->mem, k->cfg.engine, c->code, &perr)) {
+      nk_note(lane, "engine start (%s): %s", k->cfg.engine->name, perr.msg);
+      return NUB_KERR_ENGINE_START;
+    }
+    w->vm = vm;
   }
   memcpy(vm->regs, w->ep.regs, sizeof vm->regs);
   memcpy(&vm->regs[7], p->args, sizeof p->args);
   vm->gas = gas;
   nub_pvm_vm_set_pc(vm, w->ep.entry_pc);
   /* the frames hold the mappings and the sbrk range of each memory */
-  uint32_t code = nk_frames_run(k, lane, c, image, w->image_ordinal, inst,
-                                k->budget - room + heap, lo ? log_host : NULL, lo, r);
-  nub_pvm_vm_fini(vm);
-  nub_pvm_mem_reset(lane->mem, NULL);  /* give the pages back now, not at the next invoke */
-  return (int)code;
+  return (int)nk_frames_run(k, lane, c, w, k->budget - room + heap, lo ? log_host : NULL, lo, r);
 }
 
 /* Find and check what p names into lane->warm: 0 or a kernel error code
@@ -613,6 +624,7 @@ static uint32_t resolve(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p)
     return cerr.code == CAP_ERR_NOMEM ? NUB_KERR_OUT_OF_MEMORY : NUB_KERR_MEMORY;
   }
   w->bare = !image->image.mapping_count && !inst->instance.overlay_count;
+  w->root_cnode = memcmp(inst->instance.root_cnode, (uint8_t[CAP_HASH_SIZE]){0}, CAP_HASH_SIZE);
   memcpy(w->instance_hash, p->instance_hash, NUB_HASH_SIZE);
   w->endpoint_idx = p->endpoint_idx;
   w->inst = inst;
@@ -625,9 +637,11 @@ static uint32_t resolve(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p)
 ** code (its reason in lane->last_error).  The same Instance and endpoint
 ** as the lane's last invoke skip the lookups (lane->warm); compile
 ** checks, the JIT cache and the memory are the same either way. */
-static uint32_t invoke(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
-                       nub_invocation_result *r, log_out *lo) {
-  const nk_warm *w = &lane->warm;
+__attribute__((always_inline)) static inline uint32_t invoke(nk_kernel *k, nk_lane *lane,
+                                                             const nub_invoke_packet *p,
+                                                             nub_invocation_result *r,
+                                                             log_out *lo) {
+  nk_warm *w = &lane->warm;
   uint32_t code;
   if (p->flags & ~NUB_INVOKE_FLAG_LOG) return NUB_KERR_BAD_FLAGS;
   if (!(w->valid && w->endpoint_idx == p->endpoint_idx &&
@@ -641,9 +655,13 @@ static uint32_t invoke(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
   return code;
 }
 
-/* Kernel errors folded into the result, counted. */
-static void invoke_counted(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
-                           nub_invocation_result *r, log_out *lo) {
+/* Kernel errors folded into the result, counted.  Inlined with invoke
+** into its two callers: two calls less, ~25 instructions of a warm
+** invoke (callgrind). */
+__attribute__((always_inline)) static inline void invoke_counted(nk_kernel *k, nk_lane *lane,
+                                                                 const nub_invoke_packet *p,
+                                                                 nub_invocation_result *r,
+                                                                 log_out *lo) {
   lane->last_error[0] = 0;           /* KERNEL_LAST_ERROR speaks of this invocation */
   uint32_t code = invoke(k, lane, p, r, lo);
   NK_STAT_ADD(k, invocations, 1);
@@ -665,6 +683,12 @@ void nk_invoke_on(nk_kernel *k, nk_lane *lane, const nub_invoke_packet *p,
     return;
   }
   invoke_counted(k, lane, p, r, NULL);
+}
+
+void nk_invoke_settle(nk_lane *lane) {
+  if (!lane->mem_used) return;
+  nk_frames_settle(lane);
+  if (!nub_pvm_mem_reset(lane->mem, NULL)) lane->mem_used = false;   /* else: run() again */
 }
 
 uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
@@ -689,6 +713,7 @@ uint32_t nk_fn_invoke(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *o
     else lo.cap = out_cap - head < NUB_INVOKE_LOG_MAX ? out_cap - head : NUB_INVOKE_LOG_MAX;
   }
   invoke_counted(k, lane, &p, &r, logged ? &lo : NULL);
+  nk_invoke_settle(lane);
   if (!logged || r.exit_reason == NUB_EXIT_KERNEL_ERROR)
     return nk_reply(out, out_cap, out_len, &r, sizeof r);
   memcpy(out, &r, sizeof r);

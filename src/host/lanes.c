@@ -24,6 +24,26 @@ static int died(uint32_t lane, nub_error *err) {
                    "invocation", lane);
 }
 
+/* nk_spin_for's spin for DONE, with a prefetch of the slot's second
+** line (result, error_len) in every round: the lane writes it just
+** before DONE, and the host's first read of it after DONE was a second
+** miss in a row.  Measured on a 2-vCPU KVM guest in its slow phase
+** (ping ~470 ns), warm invoke 705-801 ns against 766-868 without it
+** (four alternating pairs); in its fast phase no change.  A hint only:
+** no ordering, the result is read after DONE as before. */
+static bool spin_for_done(const nub_lane_slot *s) {
+  uint64_t start = nk_now_ns();
+  for (uint32_t i = 1;; i++) {
+    __builtin_prefetch(&s->result);
+    if (nk_load(&s->status) == NUB_LANE_DONE) return true;
+    __builtin_ia32_pause();
+    if (!(i & 63)) {
+      if (nk_now_ns() - start > NK_SPIN_NS) return false;
+      syscall(SYS_sched_yield);
+    }
+  }
+}
+
 /* Spin a while, then sleep on the owner word with FUTEX_WAITERS set (the
 ** lane clears it and wakes us after DONE; the guest's death sets
 ** FUTEX_OWNER_DIED in it and wakes us too).  A guest that neither answers
@@ -31,7 +51,7 @@ static int died(uint32_t lane, nub_error *err) {
 ** least every LIVENESS_MS.  The owner word is the guest's: whatever it
 ** holds only decides whether we sleep, never for how long. */
 int host_lane_wait(host_backend *b, uint32_t lane, nub_lane_slot *s, nub_error *err) {
-  if (nk_spin_for(&s->status, NUB_LANE_DONE, true)) return NUB_OK;
+  if (spin_for_done(s)) return NUB_OK;
   uint64_t t0 = nk_now_ns();
   uint64_t deadline = b->call_timeout_ms ? t0 + (uint64_t)b->call_timeout_ms * 1000000u
                                          : UINT64_MAX;

@@ -229,9 +229,20 @@ static void emit_enter(compiler *c) {
   jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_TABLE), JIT_RSI);
   jit_x86_load(a, JIT_U64, JIT_MEMBASE, jit_mem_bd(JIT_RDI, JIT_ST_MEM_BASE));
   if (c->gas_reg) {                        /* gs base = memory, r15 = gas */
+    /* a wrgsbase costs ~12 ns here: none when the base is the memory
+    ** already (a thread that keeps it, nub_jit_thread_keep_gs), and the
+    ** exit restores only a base that differs from the one it finds */
+    jit_label same = jit_label_new(a), restore = jit_label_new(a);
     jit_x86_rdgsbase(a, JIT_RSI);
-    jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_OLDGS), JIT_RSI);
+    jit_x86_alu_rr(a, JIT_CMP, true, JIT_RSI, JIT_MEMBASE);
+    jit_x86_jcc8(a, JIT_CC_E, same);
     jit_x86_wrgsbase(a, JIT_MEMBASE);
+    jit_label_bind(a, same);
+    jit_x86_alu_mi(a, JIT_CMP, false, jit_mem_bd(JIT_RDI, JIT_ST_KEEP_GS), 0);
+    jit_x86_jcc8(a, JIT_CC_E, restore);
+    jit_x86_mov_rr(a, true, JIT_RSI, JIT_MEMBASE);
+    jit_label_bind(a, restore);
+    jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_OLDGS), JIT_RSI);
     jit_x86_mov_rr(a, true, JIT_GAS_REG, JIT_RDX);
   }
   int last = -1;
@@ -268,9 +279,14 @@ static void emit_exits(compiler *c) {
   jit_x86_store(a, 8, jit_mem_bd(JIT_SCRATCH, JIT_ST_GAS), JIT_RAX);
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_TMP));
   jit_x86_store(a, 4, jit_mem_bd(JIT_SCRATCH, JIT_ST_EXIT_PC), JIT_RAX);
-  if (c->gas_reg) {
+  if (c->gas_reg) {                        /* the base to leave, if it is not */
+    jit_label kept = jit_label_new(a);
     jit_x86_load(a, JIT_U64, JIT_SCRATCH, jit_mem_bd(JIT_RSP, JIT_FRAME_OLDGS));
+    jit_x86_rdgsbase(a, JIT_RAX);
+    jit_x86_alu_rr(a, JIT_CMP, true, JIT_RAX, JIT_SCRATCH);
+    jit_x86_jcc8(a, JIT_CC_E, kept);
     jit_x86_wrgsbase(a, JIT_SCRATCH);
+    jit_label_bind(a, kept);
   }
   jit_x86_load(a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_RSP, JIT_FRAME_KIND));
   jit_x86_alu_ri(a, JIT_ADD, true, JIT_RSP, JIT_FRAME_SIZE);

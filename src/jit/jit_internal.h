@@ -52,6 +52,8 @@ typedef struct jit_vmstate {
   uint32_t exit_pc;        /* pc of the instruction the exit refers to; out
                               of gas: the offset of its stub's end */
   uint32_t fault_page;     /* set by the fault handler */
+  uint32_t keep_gs;        /* nonzero: the exit leaves the gs base at mem_base
+                              (nub_jit_thread_keep_gs) */
 } jit_vmstate;
 
 #define JIT_ST_REGS     offsetof(jit_vmstate, regs)
@@ -59,6 +61,7 @@ typedef struct jit_vmstate {
 #define JIT_ST_MEM_BASE offsetof(jit_vmstate, mem_base)
 #define JIT_ST_MEM      offsetof(jit_vmstate, mem)
 #define JIT_ST_EXIT_PC  offsetof(jit_vmstate, exit_pc)
+#define JIT_ST_KEEP_GS  offsetof(jit_vmstate, keep_gs)
 
 /* Side table row: the host instruction at native offset off performs the
 ** guest access of the instruction at pc (the handler recomputes its address). */

@@ -24,6 +24,9 @@ typedef struct jit_thread {
 
 static __thread jit_thread tls_run __attribute__((tls_model("initial-exec")));
 static __thread bool tls_prepared __attribute__((tls_model("initial-exec")));
+static __thread bool tls_keep_gs __attribute__((tls_model("initial-exec")));
+
+void nub_jit_thread_keep_gs(bool keep) { tls_keep_gs = keep; }
 
 static struct sigaction prev_segv;
 static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -246,18 +249,32 @@ static uint32_t body_offset(nub_jit_code *code, const nub_pvm_blob *b, uint32_t 
 nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   nub_jit_code *code = vm->code;
   jit_vmstate state, *st = &state;   /* lives for one run: finish() copies it out */
-  uint32_t pc;
-  if (!pvm_vm_resume_pc(vm, &pc)) return (nub_pvm_status)vm->status;
+  uint32_t pc, off;
+  uint64_t m = __atomic_load_n(&code->entry_memo, __ATOMIC_RELAXED);
+  if (vm->resume == PVM_RESUME_ENTER && m && (uint32_t)(m >> 32) == vm->pc) {
+    /* The pc of the last entry again (a warm invoke's endpoint): the memo
+    ** holds only a pc pvm_vm_resume_pc let run (a start of a runnable
+    ** program), so what is left of it is the ENTER charge.  ~30 of a warm
+    ** invoke's instructions (callgrind). */
+    int64_t cost = nub_pvm_program_entry_cost(vm->prog, vm->pc);
+    if (vm->gas < cost) return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
+    vm->gas -= cost;
+    off = (uint32_t)m - 1;
+  } else {
+    if (!pvm_vm_resume_pc(vm, &pc)) return (nub_pvm_status)vm->status;
+    off = body_offset(code, &vm->prog->blob, pc);
+  }
   /* vm_init installed the handler; a thread without its own signal stack
   ** still handles faults, on its normal stack */
   if (!tls_prepared) (void)nub_jit_thread_prepare(NULL);
   st->regs = vm->regs;
   st->mem = vm->mem;
   st->mem_base = vm->mem->base;
+  st->keep_gs = tls_keep_gs;
   jit_thread saved = tls_run;
   tls_run.st = st;
   tls_run.code = code;
-  uint32_t kind = code->enter(st, code->exec + body_offset(code, &vm->prog->blob, pc), vm->gas);
+  uint32_t kind = code->enter(st, code->exec + off, vm->gas);
   tls_run = saved;
   return finish(vm, st, kind);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <immintrin.h>
 #include <Zydis/Zydis.h>
 
 #include "jit/jit_internal.h"
@@ -371,16 +372,69 @@ static void every_entry_point(void **state) {
       result got = run_on(&nub_jit_engine, prog, code, pc, regs, gas);
       same(&want, &got, what);
     }
-  /* the code keeps its last entry (entry_memo): back to front, and twice each */
+  /* the code keeps its last entry (entry_memo): back to front, each
+  ** again (the memo's entry, nub_jit_run's fast path), short of its
+  ** entry charge too */
+  static const int64_t again[] = {100, 100, 0, 1, 2, 100};
   for (uint32_t pc = len + 3; pc-- > 0;)
-    for (int twice = 0; twice < 2; twice++) {
+    for (size_t i = 0; i < ARRAY_LEN(again); i++) {
       uint64_t regs[PVM_REGS] = {PVM_HALT_ADDRESS, 1, 2, 3, 4, 5};
       char what[64];
-      snprintf(what, sizeof what, "entry at pc %u, back to front", pc);
-      result want = run_on(&nub_pvm_engine_interp, prog, NULL, pc, regs, 100);
-      result got = run_on(&nub_jit_engine, prog, code, pc, regs, 100);
+      snprintf(what, sizeof what, "entry at pc %u with gas %lld, back to front", pc,
+               (long long)again[i]);
+      result want = run_on(&nub_pvm_engine_interp, prog, NULL, pc, regs, again[i]);
+      result got = run_on(&nub_jit_engine, prog, code, pc, regs, again[i]);
       same(&want, &got, what);
     }
+  nub_jit_engine.release(code);
+  nub_pvm_program_free(prog);
+}
+
+/* ---- the GS base (FSGSBASE: guest memory at gs:) ---- */
+
+/* A thread that keeps its GS base (nub_jit_thread_keep_gs) finds it at
+** the memory after a run, and a run on that memory writes none; one that
+** does not gets back the base it had at entry.  Results are the
+** interpreter's either way.  Without FSGSBASE the code never touches GS
+** (checked by the flag alone: rdgsbase itself would fault). */
+__attribute__((target("fsgsbase"))) static uint64_t read_gs(void) { return _readgsbase_u64(); }
+__attribute__((target("fsgsbase"))) static void write_gs(uint64_t v) { _writegsbase_u64(v); }
+
+static void the_gs_base_is_kept_or_given_back_at_exit(void **state) {
+  const op ops[] = {
+    {PVM_OP_ADD_64, .ra = 1, .rb = 2, .rd = 7},
+    {PVM_OP_JUMP_IND, .ra = 0, .x = 0},
+  };
+  (void)state;
+  nub_pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  void *code;
+  nub_pvm_error err;
+  assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
+  bool fsgsbase = (nub_jit_cpu_features() & JIT_CPU_FSGSBASE) != 0;
+  uint64_t before = fsgsbase ? read_gs() : 0, base = 0;
+  static const struct { bool keep; bool set_zero; bool at_memory; } steps[] = {
+    {false, true, false}, {true, false, true}, {true, false, true},
+    {false, false, true},   /* the base found at entry is the memory's: it stays */
+    {false, true, false},
+  };
+  for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
+    uint64_t regs[PVM_REGS] = {PVM_HALT_ADDRESS, 40, 2};
+    if (fsgsbase && steps[i].set_zero) write_gs(0);
+    nub_jit_thread_keep_gs(steps[i].keep);
+    result want = run_on(&nub_pvm_engine_interp, prog, NULL, 0, regs, 100);
+    result got = run_on(&nub_jit_engine, prog, code, 0, regs, 100);
+    same(&want, &got, "add");
+    assert_int_equal(got.regs[7], 42);
+    if (!fsgsbase) continue;
+    base = (uint64_t)(uintptr_t)shared_mem->base;
+    uint64_t gs = read_gs();
+    if ((gs == base) != steps[i].at_memory)
+      fail_msg("step %zu: gs base 0x%llx, the memory at 0x%llx", i, (unsigned long long)gs,
+               (unsigned long long)base);
+    if (!steps[i].at_memory) assert_int_equal(gs, 0);
+  }
+  nub_jit_thread_keep_gs(false);
+  if (fsgsbase) write_gs(before);
   nub_jit_engine.release(code);
   nub_pvm_program_free(prog);
 }
@@ -857,6 +911,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(huge_block_cost),
     cmocka_unit_test(every_entry_point),
     cmocka_unit_test(register_aliasing),
+    cmocka_unit_test(the_gs_base_is_kept_or_given_back_at_exit),
     cmocka_unit_test(and_imm_masks),
     cmocka_unit_test(sbrk_keeps_every_register),
     cmocka_unit_test(foreign_faults_are_chained),

@@ -5,17 +5,21 @@
 ** threads, so this is where the slot loop meets ASan.  Host threads post
 ** to slots with the host library's own doorbell (src/host/lanes.c).
 */
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "chan/nk_chan.h"
 #include "guest/nk.h"
+#include "guest/nk_internal.h"
 #include "host/host.h"
 #include "host/host_test_util.h"
 
@@ -147,9 +151,131 @@ static void lane_threads_serve_their_slots(void **state) {
   nub_cap_bundle_free(&add);
 }
 
+/* Publish one cap through the RPC path; its hash in h. */
+static void put_spec(fixture *f, const nub_cap_spec *spec, uint8_t h[NUB_HASH_SIZE]) {
+  uint8_t *wire, reply[NUB_HASH_SIZE + 4 + NUB_PUT_CAP_REASON_MAX];
+  size_t len, got;
+  nub_cap_error cerr;
+  if (nub_cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
+  assert_int_equal(serve(f, NUB_FN_PUT_CAP, wire, len, reply, sizeof reply, &got), NUB_RPC_OK);
+  assert_int_equal(got, NUB_HASH_SIZE);
+  memcpy(h, reply, NUB_HASH_SIZE);
+  free(wire);
+}
+
+/* r7 = the heap's first word, which then becomes r7: sbrk(r8) gives its
+** address; a fresh memory reads 0. */
+static void publish_swap(fixture *f, uint8_t image_hash[NUB_HASH_SIZE], uint8_t inst_hash[NUB_HASH_SIZE]) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *code;
+  size_t code_len;
+  nub_pvm_builder_insn(b, PVM_OP_SBRK, 8, 0, 9, 0, 0);               /* r9 = sbrk(r8) */
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IND_U64, 10, 9, 0, 0, 0);      /* r10 = [r9] */
+  nub_pvm_builder_insn(b, PVM_OP_STORE_IND_U64, 7, 9, 0, 0, 0);      /* [r9] = r7 */
+  nub_pvm_builder_insn(b, PVM_OP_MOVE_REG, 10, 0, 7, 0, 0);          /* r7 = r10 */
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  assert_int_equal(nub_pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
+  nub_pvm_builder_free(b);
+  nub_cap_endpoint ep = {0};
+  nub_cap_spec image = {.kind = CAP_IMAGE}, inst = {.kind = CAP_INSTANCE};
+  image.image.profile = PVM_PROFILE_GP07;
+  image.image.heap_top = 0x10000;
+  image.image.heap_limit = 0x20000;
+  image.image.code = code;
+  image.image.code_len = code_len;
+  image.image.endpoints = &ep;
+  image.image.endpoint_count = 1;
+  put_spec(f, &image, image_hash);
+  nub_cap_instance_fresh(image_hash, &inst.instance);
+  put_spec(f, &inst, inst_hash);
+  free(code);
+}
+
+/* What the settle hook saw on lane 0's thread after its first DONE. */
+static struct {
+  nk_kernel *k;
+  uint32_t ordinal;               /* of the swap program's Image */
+  uint32_t passes;                /* NK_TEST_LANE_SETTLE points passed */
+  uint64_t invocations;           /* counted by then */
+  uint32_t pins;                  /* of the program, by then */
+  bool posted_in_time;
+  sem_t posted;                   /* the host has posted the next call */
+} S;
+
+static bool wait_for(sem_t *sem) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  t.tv_sec += 5;
+  while (sem_timedwait(sem, &t))
+    if (errno != EINTR) return false;
+  return true;
+}
+
+static void settle_hook(nk_kernel *k, nk_test_point point) {
+  if (point != NK_TEST_LANE_SETTLE || k != S.k || S.passes++) return;
+  S.invocations = __atomic_load_n(&k->stats.invocations, __ATOMIC_RELAXED);
+  pthread_mutex_lock(&k->cache_lock);
+  const nk_compiled *c = k->compiled[S.ordinal];
+  S.pins = c ? __atomic_load_n(&c->pins, __ATOMIC_RELAXED) : ~0u;
+  pthread_mutex_unlock(&k->cache_lock);
+  S.posted_in_time = wait_for(&S.posted);   /* the next call waits in the slot meanwhile */
+}
+
+static nub_invocation_result call(nub_lane_slot *s, const uint8_t inst[NUB_HASH_SIZE], uint64_t x,
+                                  uint64_t job, bool then_post_back) {
+  static const host_backend_ops ops = {"test", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+  host_backend b = {.ops = &ops};
+  nub_invoke_packet pk = {.initial_gas = 100, .args = {x, 4096}};
+  nub_invocation_result r;
+  char text[NUB_KERNEL_ERROR_TEXT_MAX + 1];
+  memcpy(pk.instance_hash, inst, NUB_HASH_SIZE);
+  host_lane_post(s, &pk, job);
+  if (then_post_back) sem_post(&S.posted);
+  assert_int_equal(host_lane_wait(&b, 0, s, NULL), NUB_OK);
+  assert_int_equal(host_lane_take(s, 0, &r, text, NULL), NUB_OK);
+  if (r.exit_reason != NUB_EXIT_HALT) fail_msg("job %llu: exit %u arg %u: %s", (unsigned long long)job, r.exit_reason, r.exit_arg, text);
+  return r;
+}
+
+/* A lane gives its invocation's Instances and memory back after its DONE
+** store (nk_invoke_settle), so the host may post the next call before
+** that work is done; the hook holds the lane thread there until it has.
+** The next call must still run on a fresh memory (the first call's
+** store is not seen), and everything the host can see of the first call
+** (its count, the program's pin) must be done before DONE. */
+static void the_next_call_posted_before_a_lane_settles_runs_on_a_fresh_memory(void **state) {
+  fixture *f = *state;
+  uint8_t image[NUB_HASH_SIZE], inst[NUB_HASH_SIZE];
+  publish_swap(f, image, inst);
+  assert_non_null(nk_caps_find(f->k, image, &S.ordinal));
+  start_lane(f, 0);
+  S.k = f->k;
+  S.passes = 0;
+  S.posted_in_time = false;
+  sem_init(&S.posted, 0, 0);
+  nk_test_hook = settle_hook;
+  nub_invocation_result first = call(&f->slots[0], inst, 111, 1, false);
+  nub_invocation_result second = call(&f->slots[0], inst, 222, 2, true);
+  nub_invocation_result third = call(&f->slots[0], inst, 333, 3, false);
+  nk_test_hook = NULL;
+  sem_destroy(&S.posted);
+  assert_true(S.posted_in_time);
+  assert_int_equal(S.passes, 3);
+  assert_int_equal(first.return_value, 0);
+  assert_int_equal(second.return_value, 0);     /* not 111 */
+  assert_int_equal(third.return_value, 0);
+  assert_int_equal(second.gas_remaining, first.gas_remaining);
+  assert_int_equal(S.invocations, 1);
+  assert_int_equal(S.pins, 0);
+  assert_int_equal(f->k->stats.invocations, 3);
+  assert_int_equal(f->k->stats.kernel_errors, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(lane_threads_serve_their_slots, setup, teardown),
+    cmocka_unit_test_setup_teardown(the_next_call_posted_before_a_lane_settles_runs_on_a_fresh_memory,
+                                    setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

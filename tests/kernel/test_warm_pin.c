@@ -236,6 +236,120 @@ static void a_bare_memory_is_its_heap_range_on_every_invoke(void **state) {
   free(code);
 }
 
+/* The kernel's engine, counting the VM set-ups and tear-downs. */
+static const nub_pvm_engine *inner;
+static uint32_t vm_inits, vm_finis;
+
+static int counted_vm_init(nub_pvm_vm *vm, nub_pvm_error *err) {
+  vm_inits++;
+  return inner->vm_init(vm, err);
+}
+
+static void counted_vm_fini(nub_pvm_vm *vm) {
+  vm_finis++;
+  inner->vm_fini(vm);
+}
+
+/* The root frame's vm stays bound to the warm entry's program across
+** invokes (nk_warm.vm: no vm_init or vm_fini on the warm path), and is
+** bound again (the old binding let go first) to whatever the entry names
+** after another Image or an evict.  Under ASan a vm left on freed code
+** fails too. */
+static void the_root_vm_stays_bound_to_the_warm_program_until_the_entry_names_another(void **state) {
+  fixture *f = *state;
+  nk_kernel *k = f->k;
+  nk_warm *w = &f->second.warm;
+  static nub_pvm_engine counted;
+  inner = k->cfg.engine;
+  counted = *inner;
+  counted.vm_init = counted_vm_init;
+  counted.vm_fini = counted_vm_fini;
+  k->cfg.engine = &counted;                 /* nothing compiled yet */
+  vm_inits = vm_finis = 0;
+  static const struct { uint32_t program; bool evict_first; uint32_t inits; } steps[] = {
+    {0, false, 1}, {0, false, 1}, {0, false, 1}, {1, false, 2}, {1, true, 3}, {1, false, 3},
+    {0, false, 4}, {0, false, 4},
+  };
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+    if (steps[i].evict_first) nk_jit_cache_clear(k);
+    invoke(f, &f->second, steps[i].program, i, 1);
+    assert_non_null(w->vm);
+    assert_non_null(w->c);
+    if (w->vm->prog != w->c->prog || w->vm->code != w->c->code)
+      fail_msg("step %zu: the root vm is not bound to the warm program", i);
+    if (vm_inits != steps[i].inits || vm_finis != steps[i].inits - 1)
+      fail_msg("step %zu: %u vm set-ups and %u tear-downs, expected %u and %u", i, vm_inits,
+               vm_finis, steps[i].inits, steps[i].inits - 1);
+  }
+  assert_int_equal(k->stats.jit_compiles, 4);     /* 0, 1, 1 after the evict, 0 again */
+  nk_lane_fini(&f->second);                       /* lets the last binding go */
+  assert_int_equal(vm_finis, vm_inits);
+  char err[256];
+  if (nk_lane_init(k, &f->second, err, sizeof err)) fail_msg("%s", err);   /* for teardown */
+}
+
+/* A program that returns phi2 and then changes it, and by phi8 halts
+** (0), makes an unserved host call (1) or faults (a page address): on a
+** bound vm every invoke still starts at the endpoint, from its registers
+** and the gas given, after an out-of-gas stop before the first
+** instruction, a host call or a page fault too. */
+static void every_warm_invoke_starts_from_the_endpoint_registers_and_its_gas(void **state) {
+  fixture *f = *state;
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint8_t *blob;
+  size_t len;
+  nub_cap_bundle prog;
+  nub_cap_error cerr;
+  uint32_t halt = nub_pvm_builder_label(b), host = nub_pvm_builder_label(b);
+  nub_pvm_builder_insn(b, PVM_OP_MOVE_REG, 2, 0, 7, 0, 0);          /* r7 = r2 */
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 2, 2, 0, 5, 0);        /* r2 += 5 */
+  nub_pvm_builder_branch(b, PVM_OP_BRANCH_EQ_IMM, 8, 0, 0, halt);
+  nub_pvm_builder_branch(b, PVM_OP_BRANCH_EQ_IMM, 8, 0, 1, host);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IND_U64, 10, 8, 0, 0, 0);     /* r10 = [r8]: faults */
+  nub_pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+  nub_pvm_builder_bind(b, halt);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 8, 8, 0, 7, 0);        /* r8 += 7 */
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_bind(b, host);
+  nub_pvm_builder_insn(b, PVM_OP_ECALLI, 0, 0, 0, 77, 0);
+  nub_pvm_builder_insn(b, PVM_OP_TRAP, 0, 0, 0, 0, 0);
+  assert_int_equal(nub_pvm_builder_finish(b, &blob, &len, NULL), PVM_OK);
+  nub_pvm_builder_free(b);
+  if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, &prog, &cerr)) fail_msg("build: %s", cerr.msg);
+  free(blob);
+  kt_publish(f->k, &prog);
+  static const struct { uint64_t gas, r8; uint32_t exit, arg; } cases[] = {
+    {1000, 0, NUB_EXIT_HALT, 0},       {1000, 0, NUB_EXIT_HALT, 0},
+    {0, 0, NUB_EXIT_OUT_OF_GAS, 0},    {1000, 0, NUB_EXIT_HALT, 0},
+    {2, 0, NUB_EXIT_OUT_OF_GAS, 0},    {1000, 0, NUB_EXIT_HALT, 0},
+    {1000, 1, NUB_EXIT_HOST_CALL, 77}, {1000, 0, NUB_EXIT_HALT, 0},
+    {1000, 0x7000008, NUB_EXIT_PAGE_FAULT, 0x7000000}, {1000, 0, NUB_EXIT_HALT, 0},
+  };
+  uint64_t halt_gas = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    nub_invoke_packet pk = {.initial_gas = cases[i].gas, .args = {11, cases[i].r8}};
+    nub_invocation_result r;
+    memcpy(pk.instance_hash, prog.items[prog.instance].hash, NUB_HASH_SIZE);
+    nk_invoke_on(f->k, &f->second, &pk, &r);
+    if (r.exit_reason != cases[i].exit || r.exit_arg != cases[i].arg ||
+        (r.exit_reason != NUB_EXIT_OUT_OF_GAS && r.return_value != 0))
+      fail_msg("case %zu: exit %u arg 0x%x value %llu, expected exit %u arg 0x%x value 0 (%s)", i,
+               r.exit_reason, r.exit_arg, (unsigned long long)r.return_value, cases[i].exit,
+               cases[i].arg, f->second.last_error);
+    if (r.exit_reason == NUB_EXIT_HALT) {
+      if (halt_gas && r.gas_remaining != halt_gas)
+        fail_msg("case %zu: %llu gas left, the first run left %llu", i,
+                 (unsigned long long)r.gas_remaining, (unsigned long long)halt_gas);
+      halt_gas = r.gas_remaining;
+      assert_true(halt_gas > 0 && halt_gas < 1000);
+    } else if (r.exit_reason == NUB_EXIT_OUT_OF_GAS) {
+      assert_int_equal(r.gas_remaining, cases[i].gas);   /* untouched: it never started */
+    }
+  }
+  assert_non_null(f->second.warm.vm);
+  nub_cap_bundle_free(&prog);
+}
+
 typedef struct worker {
   fixture *f;
   nk_lane *lane;
@@ -292,6 +406,10 @@ int main(void) {
     cmocka_unit_test_setup_teardown(a_use_stamped_late_never_takes_back_a_later_one, setup, teardown),
     cmocka_unit_test_setup_teardown(lanes_pin_while_another_thread_evicts, setup, teardown),
     cmocka_unit_test_setup_teardown(a_bare_memory_is_its_heap_range_on_every_invoke, setup, teardown),
+    cmocka_unit_test_setup_teardown(the_root_vm_stays_bound_to_the_warm_program_until_the_entry_names_another,
+                                    setup, teardown),
+    cmocka_unit_test_setup_teardown(every_warm_invoke_starts_from_the_endpoint_registers_and_its_gas,
+                                    setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
