@@ -628,7 +628,10 @@ typedef struct nub_pvm_vm {
 ** compile_within() and code_bytes() are optional (NULL: the engine's
 ** artifacts need no memory worth bounding): compile using at most
 ** max_bytes of memory for the artifact and the work arrays, failing with
-** PVM_ERR_LIMIT beyond; and the bytes an artifact holds. */
+** PVM_ERR_LIMIT beyond; and the bytes an artifact holds.
+** vm_fini() must not read vm->prog or vm->code: the guest kernel keeps an
+** idle lane's VM bound across invocations and may finish it after another
+** lane has released that program and artifact (docs/kernel.md). */
 typedef struct nub_pvm_engine {
   const char *name;
   int (*compile)(const nub_pvm_program *prog, void **code, nub_pvm_error *err);

@@ -129,6 +129,7 @@ typedef enum nk_test_point {
   NK_TEST_COMPILE_RESERVED,   /* its room reserved, cache_lock let go, before compiling */
   NK_TEST_COMPILE_WAITS,      /* under cache_lock: waiting for other compiles' room */
   NK_TEST_LANE_SETTLE,        /* a lane thread, after its DONE store, before nk_invoke_settle */
+  NK_TEST_LANE_SETTLED,       /* a lane thread, after nk_invoke_settle */
 } nk_test_point;
 extern void (*nk_test_hook)(nk_kernel *k, nk_test_point point);
 #define NK_TEST_POINT(k, point)                                                \
@@ -209,5 +210,8 @@ uint32_t nk_fn_last_error(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_
 uint32_t nk_fn_lane_start(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                           size_t out_cap, size_t *out_len);
 void nk_lanes_fini(nk_kernel *k);
+/* Test-only: slot n's lane thread's lane (NULL: none); read it on that
+** thread (NK_TEST_LANE_SETTLED). */
+nk_lane *nk_lanes_lane(nk_kernel *k, uint32_t n);
 
 #endif

@@ -88,6 +88,7 @@ static void serve_one(nk_lane_thread *t) {
   ** meanwhile. */
   NK_TEST_POINT(t->k, NK_TEST_LANE_SETTLE);
   nk_invoke_settle(&t->lane);
+  NK_TEST_POINT(t->k, NK_TEST_LANE_SETTLED);
 }
 
 static void serve(nk_lane_thread *t) {
@@ -185,6 +186,10 @@ int nk_lanes_attach(nk_kernel *k, nub_lane_slot *slots, uint32_t count, char *er
 
 void nk_lanes_direct(nk_kernel *k) {
   if (k->lanes && !k->lanes->fixed) k->lanes->direct = true;
+}
+
+nk_lane *nk_lanes_lane(nk_kernel *k, uint32_t n) {
+  return k->lanes && n < k->lanes->count ? &k->lanes->t[n].lane : NULL;
 }
 
 int nk_lane_invoke(nk_kernel *k, uint32_t n, const nub_invoke_packet *p,

@@ -200,6 +200,8 @@ static struct {
   uint32_t pins;                  /* of the program, by then */
   bool posted_in_time;
   sem_t posted;                   /* the host has posted the next call */
+  uint32_t settled;               /* NK_TEST_LANE_SETTLED points passed */
+  uint32_t kept_memory;           /* of them, with lane 0's memory still in use */
 } S;
 
 static bool wait_for(sem_t *sem) {
@@ -211,8 +213,19 @@ static bool wait_for(sem_t *sem) {
   return true;
 }
 
+/* The lane's memory: its heap page (publish_swap's heap_top) mapped or not. */
+static bool holds_memory(const nk_lane *lane) {
+  return lane->mem_used || nub_pvm_mem_access(lane->mem, 0x10000) != PVM_ACCESS_NONE;
+}
+
 static void settle_hook(nk_kernel *k, nk_test_point point) {
-  if (point != NK_TEST_LANE_SETTLE || k != S.k || S.passes++) return;
+  if (k != S.k) return;
+  if (point == NK_TEST_LANE_SETTLED) {
+    S.settled++;
+    if (holds_memory(nk_lanes_lane(k, 0))) S.kept_memory++;
+    return;
+  }
+  if (point != NK_TEST_LANE_SETTLE || S.passes++) return;
   S.invocations = __atomic_load_n(&k->stats.invocations, __ATOMIC_RELAXED);
   pthread_mutex_lock(&k->cache_lock);
   const nk_compiled *c = k->compiled[S.ordinal];
@@ -252,6 +265,7 @@ static void the_next_call_posted_before_a_lane_settles_runs_on_a_fresh_memory(vo
   S.k = f->k;
   S.passes = 0;
   S.posted_in_time = false;
+  S.settled = S.kept_memory = 0;
   sem_init(&S.posted, 0, 0);
   nk_test_hook = settle_hook;
   nub_invocation_result first = call(&f->slots[0], inst, 111, 1, false);
@@ -261,6 +275,8 @@ static void the_next_call_posted_before_a_lane_settles_runs_on_a_fresh_memory(vo
   sem_destroy(&S.posted);
   assert_true(S.posted_in_time);
   assert_int_equal(S.passes, 3);
+  assert_int_equal(S.settled, 3);
+  assert_int_equal(S.kept_memory, 0);           /* the settle gave each call's pages back */
   assert_int_equal(first.return_value, 0);
   assert_int_equal(second.return_value, 0);     /* not 111 */
   assert_int_equal(third.return_value, 0);
@@ -271,8 +287,25 @@ static void the_next_call_posted_before_a_lane_settles_runs_on_a_fresh_memory(vo
   assert_int_equal(f->k->stats.kernel_errors, 0);
 }
 
+/* The RPC path (INVOKE on the primary lane) settles before its reply:
+** once the host has the result, the memory is back in the pool. */
+static void an_invoke_gives_its_memory_back_once_its_result_is_out(void **state) {
+  fixture *f = *state;
+  uint8_t image[NUB_HASH_SIZE], inst[NUB_HASH_SIZE];
+  publish_swap(f, image, inst);
+  nub_invoke_packet pk = {.initial_gas = 100, .args = {111, 4096}};
+  nub_invocation_result r;
+  size_t got;
+  memcpy(pk.instance_hash, inst, NUB_HASH_SIZE);
+  assert_int_equal(serve(f, NUB_FN_INVOKE_CACHED, &pk, sizeof pk, &r, sizeof r, &got), NUB_RPC_OK);
+  assert_int_equal(r.exit_reason, NUB_EXIT_HALT);
+  assert_false(holds_memory(&f->k->primary));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(an_invoke_gives_its_memory_back_once_its_result_is_out, setup,
+                                    teardown),
     cmocka_unit_test_setup_teardown(lane_threads_serve_their_slots, setup, teardown),
     cmocka_unit_test_setup_teardown(the_next_call_posted_before_a_lane_settles_runs_on_a_fresh_memory,
                                     setup, teardown),
