@@ -1284,13 +1284,11 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
       l = pvm_skip(b, pc);
     }
     uint64_t next = (uint64_t)pc + 1 + l;
-    uint8_t len = 0;
     c->next_pc = (uint32_t)next;
-    if (pc == head) {
-      len = block_head(c, k++, pc);
+    if (pc == head) {                      /* check[] is zeroed: heads only */
+      check[n] = block_head(c, k++, pc);
       head = k < kend ? k->pc : UINT32_MAX;
     }
-    check[n] = len;
     body[n++] = (uint32_t)jit_asm_pos(a);
     emit_decoded(c, isa[z[0]].op, z, l, pc);
     /* only a skip cut at 24 can land where nothing starts */
@@ -1459,7 +1457,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   }
   code = calloc(1, sizeof *code);
   c.body = malloc(body_bytes ? body_bytes : 1);
-  c.check = malloc(starts ? starts : 1);
+  c.check = calloc(starts ? starts : 1, 1);
   c.rank = malloc(rank_bytes);
   c.fwd_target = calloc(starts / 8 + 1, 1);
   if (!code || !c.body || !c.check || !c.rank || !c.fwd_target) {
