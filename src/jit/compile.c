@@ -1244,9 +1244,9 @@ static void emit_synthetic_trap(compiler *c, const pvm_gas_block **k, uint32_t p
 
 /* pvm_skip of the start at pc where pc + 65 <= code_len: its first case,
 ** the 8 bitmask bytes from pc + 1 all inside the mask. */
-static inline uint32_t skip_inside(const nub_pvm_blob *b, uint32_t pc) {
+static inline uint32_t skip_inside(const uint8_t *bitmask, uint32_t pc) {
   uint64_t w;
-  memcpy(&w, b->bitmask + ((pc + 1) >> 3), 8);
+  memcpy(&w, bitmask + ((pc + 1) >> 3), 8);
   return (uint32_t)__builtin_ctzll((w >> ((pc + 1) & 7)) | (1ull << PVM_MAX_SKIP));
 }
 
@@ -1267,6 +1267,7 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
   uint32_t *body = c->body;
   uint8_t *check = c->check;
   const uint32_t code_len = b->code_len;
+  const uint8_t *code = b->code, *bitmask = b->bitmask;   /* not reloaded through b */
   /* below inside, the window is the code itself and skip_inside holds */
   const uint32_t inside = code_len > 64 ? code_len - 64 : 0;
   uint32_t head = k < kend ? k->pc : UINT32_MAX;   /* no pc is UINT32_MAX */
@@ -1277,8 +1278,8 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
     const uint8_t *z;
     uint32_t l;
     if (__builtin_expect(pc < inside, 1)) {
-      z = b->code + pc;
-      l = skip_inside(b, pc);
+      z = code + pc;
+      l = skip_inside(bitmask, pc);
     } else {
       z = decode_window(b, pc, buf);
       l = pvm_skip(b, pc);
