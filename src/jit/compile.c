@@ -161,6 +161,8 @@ typedef struct compiler {
   uint32_t npairs, pair_cap;
   uint32_t refund;         /* while a merged A is emitted: B's cost, which
                               every exit of A but the fall-through gives back */
+  uint32_t merged_b_pc;    /* the head of the last merged B, UINT32_MAX
+                              before any: one compare per block head */
   jit_gas_refund *refunds; /* fault sites inside merged A blocks */
   uint32_t nrefunds, refund_cap;
   uint32_t *copy_body;     /* the slow copies' body offsets, in pair order;
@@ -1082,27 +1084,53 @@ static void patch_block_jumps(compiler *c) {
     jit_asm_patch_rel32(&c->a, c->fixups[i].field, block_entry(c, c->fixups[i].target));
 }
 
+/* The static target of the instruction at start pc with skip l when it
+** is a branch (PVM_OPF_BRANCH; row its opcode's row): its format's decode
+** alone, not jit_decode's switch over every op (95 instructions a call). */
+static bool branch_target_at(const nub_pvm_opinfo *row, const nub_pvm_blob *b, uint32_t pc,
+                             uint32_t l, int64_t *target) {
+  if (!row->name || !(op_flags[row->op] & PVM_OPF_BRANCH)) return false;
+  uint8_t buf[JIT_DECODE_WINDOW];
+  const uint8_t *z = decode_window(b, pc, buf);
+  jit_insn x;
+  switch (row->format) {
+  case PVM_FMT_OFFSET: jit_dec_OFFSET(z, l, pc, &x); break;
+  case PVM_FMT_REG_IMM_OFFSET: jit_dec_REG_IMM_OFFSET(z, l, pc, &x); break;
+  case PVM_FMT_REG_REG_OFFSET: jit_dec_REG_REG_OFFSET(z, l, pc, &x); break;
+  default: return false;
+  }
+  *target = x.target;
+  return true;
+}
+
 /* Whether the gas block headed at pc t (a block start) ends in a branch
 ** to pc to: a loop's latch, which A's taken exit reaching it makes the
 ** loop's "continue", a path as hot as the fall-through (bench sieve's
 ** composites: merged, the refund's extra jump made it 1.12x slower). */
-static bool ends_in_branch_to(const compiler *c, uint32_t t, uint32_t to) {
+static bool ends_in_branch_to(const compiler *c, const pvm_gas_block *from, uint32_t t,
+                              uint32_t to) {
   const nub_pvm_program *prog = c->prog;
   const nub_pvm_blob *b = &prog->blob;
-  uint32_t lo = 0, hi = prog->block_count;
-  while (lo < hi) {                        /* the first block with pc > t */
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (prog->blocks[mid].pc <= t) lo = mid + 1;
+  const pvm_gas_block *end = prog->blocks + prog->block_count, *lo = from, *hi = end;
+  /* the last block with pc <= t (from->pc <= t): galloping from A's
+  ** fall-through, as a forward branch in a loop is short (a binary search
+  ** over all blocks was 146 instructions a call) */
+  for (size_t step = 1; (size_t)(end - lo) > step; step <<= 1) {
+    if (lo[step].pc > t) { hi = lo + step; break; }
+    lo += step;
+  }
+  while (hi - lo > 1) {
+    const pvm_gas_block *mid = lo + (hi - lo) / 2;
+    if (mid->pc <= t) lo = mid;
     else hi = mid;
   }
-  if (lo == 0 || prog->blocks[lo - 1].pc != t || lo >= prog->block_count) return false;
-  uint32_t end = prog->blocks[lo].pc, last = end - 1;
-  if (end - t > 64) return false;          /* long: the refund is small beside it (and the scan bounded) */
+  if (lo->pc != t || lo + 1 >= end) return false;
+  uint32_t stop = lo[1].pc, last = stop - 1;
+  if (stop - t > 64) return false;         /* long: the refund is small beside it (and the scan bounded) */
   while (last > t && !nub_pvm_blob_is_start(b, last)) last--;
-  jit_insn x;
-  uint32_t len;
-  jit_decode(nub_pvm_isa(prog->profile), b, last, &x, &len);
-  return (op_flags[x.op] & PVM_OPF_BRANCH) && x.target == (int64_t)to;
+  int64_t target;
+  return branch_target_at(&nub_pvm_isa(prog->profile)[b->code[last]], b, last, pvm_skip(b, last),
+                          &target) && target == (int64_t)to;
 }
 
 /* Whether block k (a loop's entry at pc) and the next block B get one
@@ -1126,18 +1154,23 @@ static bool merge_with_next(compiler *c, const pvm_gas_block *k, uint32_t pc, ga
   if (c->fwd_target[bk >> 3] & (1u << (bk & 7))) return false;
   uint32_t last = bpc - 1;
   while (last > pc && !nub_pvm_blob_is_start(b, last)) last--;
-  jit_insn x;
-  uint32_t len;
-  jit_decode(nub_pvm_isa(prog->profile), b, last, &x, &len);
-  if (last + len != bpc) return false;       /* a synthetic trap between */
-  if (x.op != PVM_OP_FALLTHROUGH &&
-      !(branch_cc1[x.op] && x.target > last && nub_pvm_program_is_block_start(prog, (uint64_t)x.target) &&
-        !ends_in_branch_to(c, (uint32_t)x.target, pc)))
+  /* A's last instruction ends at bpc: its skip is at most 16 - 1, below
+  ** the 24 where a synthetic trap could come between */
+  NUB_STATIC_ASSERT(GAS_MERGE_MAX_BYTES <= PVM_MAX_SKIP, "no synthetic trap inside A");
+  /* the opcode alone rejects all but fallthrough and the conditional
+  ** branches, and takes fallthrough: only a branch's target is decoded */
+  const nub_pvm_opinfo *row = &nub_pvm_isa(prog->profile)[b->code[last]];
+  int64_t target = 0;
+  bool fallthrough = row->name && row->op == PVM_OP_FALLTHROUGH;
+  if (!fallthrough &&
+      !(row->name && branch_cc1[row->op] && branch_target_at(row, b, last, bpc - last - 1, &target) &&
+        target > last && nub_pvm_program_is_block_start(prog, (uint64_t)target) &&
+        !ends_in_branch_to(c, k + 1, (uint32_t)target, pc)))
     return false;
   *p = (gas_pair){
     .a_block = (uint32_t)(k - prog->blocks), .b_block = (uint32_t)(k + 1 - prog->blocks),
     .a_start = jit_start_index(c->rank, b, pc), .b_start = bk, .a_pc = pc, .b_pc = bpc,
-    .taken_target = x.op == PVM_OP_FALLTHROUGH ? 0 : (uint32_t)x.target,
+    .taken_target = fallthrough ? 0 : (uint32_t)target,
   };
   return true;
 }
@@ -1148,7 +1181,7 @@ static bool merge_with_next(compiler *c, const pvm_gas_block *k, uint32_t pc, ga
 EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
   jit_asm *a = &c->a;
   c->refund = 0;
-  if (c->npairs && c->pairs[c->npairs - 1].b_pc == pc) return CHECK_MERGED;
+  if (pc == c->merged_b_pc) return CHECK_MERGED;
   if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
   /* a loop's entry at the start of a 64-byte line: where it fell across
   ** one, the 30 M-iteration loop of bench jit ran at half speed; at 32
@@ -1165,6 +1198,7 @@ EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc)
     p.slow_field = (uint32_t)jit_x86_jcc_forward(a, JIT_CC_L);
     NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
     c->pairs[c->npairs++] = p;
+    c->merged_b_pc = p.b_pc;
     c->refund = k[1].cost;
     return (uint8_t)gas_check_len(c, cost);
   }
@@ -1226,9 +1260,9 @@ static void emit_synthetic_trap(compiler *c, const pvm_gas_block **k, uint32_t p
 
 /* pvm_skip of the start at pc where pc + 65 <= code_len: its first case,
 ** the 8 bitmask bytes from pc + 1 all inside the mask. */
-static inline uint32_t skip_inside(const nub_pvm_blob *b, uint32_t pc) {
+static inline uint32_t skip_inside(const uint8_t *bitmask, uint32_t pc) {
   uint64_t w;
-  memcpy(&w, b->bitmask + ((pc + 1) >> 3), 8);
+  memcpy(&w, bitmask + ((pc + 1) >> 3), 8);
   return (uint32_t)__builtin_ctzll((w >> ((pc + 1) & 7)) | (1ull << PVM_MAX_SKIP));
 }
 
@@ -1249,6 +1283,7 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
   uint32_t *body = c->body;
   uint8_t *check = c->check;
   const uint32_t code_len = b->code_len;
+  const uint8_t *code = b->code, *bitmask = b->bitmask;   /* not reloaded through b */
   /* below inside, the window is the code itself and skip_inside holds */
   const uint32_t inside = code_len > 64 ? code_len - 64 : 0;
   uint32_t head = k < kend ? k->pc : UINT32_MAX;   /* no pc is UINT32_MAX */
@@ -1259,20 +1294,18 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
     const uint8_t *z;
     uint32_t l;
     if (__builtin_expect(pc < inside, 1)) {
-      z = b->code + pc;
-      l = skip_inside(b, pc);
+      z = code + pc;
+      l = skip_inside(bitmask, pc);
     } else {
       z = decode_window(b, pc, buf);
       l = pvm_skip(b, pc);
     }
     uint64_t next = (uint64_t)pc + 1 + l;
-    uint8_t len = 0;
     c->next_pc = (uint32_t)next;
-    if (pc == head) {
-      len = block_head(c, k++, pc);
+    if (pc == head) {                      /* check[] is zeroed: heads only */
+      check[n] = block_head(c, k++, pc);
       head = k < kend ? k->pc : UINT32_MAX;
     }
-    check[n] = len;
     body[n++] = (uint32_t)jit_asm_pos(a);
     emit_decoded(c, isa[z[0]].op, z, l, pc);
     /* only a skip cut at 24 can land where nothing starts */
@@ -1429,6 +1462,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   c.features = features;
   c.gas_reg = features & JIT_CPU_FSGSBASE;
   c.merge = features & JIT_GAS_MERGE;
+  c.merged_b_pc = UINT32_MAX;
   c.n = starts;
   jit_asm_init(&c.a);
   c.a.limit = max_bytes;
@@ -1440,7 +1474,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   }
   code = calloc(1, sizeof *code);
   c.body = malloc(body_bytes ? body_bytes : 1);
-  c.check = malloc(starts ? starts : 1);
+  c.check = calloc(starts ? starts : 1, 1);
   c.rank = malloc(rank_bytes);
   c.fwd_target = calloc(starts / 8 + 1, 1);
   if (!code || !c.body || !c.check || !c.rank || !c.fwd_target) {

@@ -87,18 +87,27 @@ typedef struct jit_gas_refund {
 ** pc 64 w, so the index of the start at pc is a table read and a popcount. */
 static inline uint64_t jit_rank_count(const nub_pvm_blob *b) { return ((uint64_t)b->code_len >> 6) + 1; }
 
+/* popcnt: the JIT requires it (JIT_CPU_REQUIRED, checked before any
+** compile), and pvm_popcount64's portable form was 12 instructions: 1.5 %
+** of a compile, in the rank table and every static branch's target. */
+static inline uint32_t jit_popcount64(uint64_t x) {
+  uint64_t n;
+  __asm__("popcnt %1, %0" : "=r"(n) : "rm"(x) : "cc");
+  return (uint32_t)n;
+}
+
 static inline void jit_rank_fill(uint32_t *rank, const nub_pvm_blob *b) {
   uint32_t n = 0;
   for (uint64_t w = 0; w < jit_rank_count(b); w++) {
     rank[w] = n;
-    n += pvm_popcount64(pvm_mask_word(b, w));
+    n += jit_popcount64(pvm_mask_word(b, w));
   }
 }
 
 /* pc must be a bitmask start. */
 static inline uint32_t jit_start_index(const uint32_t *rank, const nub_pvm_blob *b, uint32_t pc) {
   uint64_t below = (1ull << (pc & 63)) - 1;
-  return rank[pc >> 6] + pvm_popcount64(pvm_mask_word(b, pc >> 6) & below);
+  return rank[pc >> 6] + jit_popcount64(pvm_mask_word(b, pc >> 6) & below);
 }
 
 /* Bytes of one out-of-gas stub (a call rel32). */
@@ -194,6 +203,24 @@ static inline uint32_t jit_imm32(const uint8_t *p, unsigned n) {
   return ((v & mask[n]) ^ sign[n]) - sign[n];
 }
 
+/* jit_imm32 of min(4, max(0, n)) bytes, n from -8 to PVM_MAX_SKIP (a
+** skip less the bytes before the immediate): the clamp folded into the
+** tables (pvm_min4's two compares were 2 % of a compile). */
+NUB_STATIC_ASSERT(PVM_MAX_SKIP == 24, "jit_imm32_clamp's tables: n = 4..24 is 21 entries");
+#define JIT_IMM_X9(v) v, v, v, v, v, v, v, v, v
+#define JIT_IMM_X21(v) JIT_IMM_X9(v), JIT_IMM_X9(v), v, v, v
+static inline uint32_t jit_imm32_clamp(const uint8_t *p, int n) {
+  static const uint32_t mask[8 + 1 + PVM_MAX_SKIP] = {
+    JIT_IMM_X9(0), 0xFF, 0xFFFF, 0xFFFFFF, JIT_IMM_X21(0xFFFFFFFF)};
+  static const uint32_t sign[8 + 1 + PVM_MAX_SKIP] = {
+    JIT_IMM_X9(0), 0x80, 0x8000, 0x800000, JIT_IMM_X21(0x80000000)};
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return ((v & mask[n + 8]) ^ sign[n + 8]) - sign[n + 8];
+}
+#undef JIT_IMM_X9
+#undef JIT_IMM_X21
+
 static inline int64_t jit_offset_target(uint32_t pc, uint32_t imm) {
   return (int64_t)pc + (int32_t)imm;
 }
@@ -203,7 +230,7 @@ static inline int64_t jit_offset_target(uint32_t pc, uint32_t imm) {
 JIT_DEC(NONE) { (void)z; (void)l; (void)pc; *x = (jit_insn){0}; }
 JIT_DEC(IMM) {
   (void)pc;
-  *x = (jit_insn){.imm1 = jit_imm32(z + 1, pvm_min4(l))};
+  *x = (jit_insn){.imm1 = jit_imm32_clamp(z + 1, (int)l)};
 }
 JIT_DEC(REG_IMM64) {
   uint64_t v;
@@ -212,23 +239,25 @@ JIT_DEC(REG_IMM64) {
   *x = (jit_insn){.a = z[1] & 15, .imm1 = (uint32_t)v, .imm2 = (uint32_t)(v >> 32)};
 }
 JIT_DEC(IMM_IMM) {
-  unsigned lx = pvm_min4(z[1] % 8), ly = pvm_min4((int64_t)l - lx - 1);
+  unsigned lx = pvm_min4(z[1] % 8);
+  int ly = (int)l - (int)lx - 1;
   (void)pc;
-  *x = (jit_insn){.imm1 = jit_imm32(z + 2, lx), .imm2 = jit_imm32(z + 2 + lx, ly)};
+  *x = (jit_insn){.imm1 = jit_imm32(z + 2, lx), .imm2 = jit_imm32_clamp(z + 2 + lx, ly)};
 }
 JIT_DEC(OFFSET) {
-  uint32_t i = jit_imm32(z + 1, pvm_min4(l));
+  uint32_t i = jit_imm32_clamp(z + 1, (int)l);
   *x = (jit_insn){.imm1 = i, .target = jit_offset_target(pc, i)};
 }
 JIT_DEC(REG_IMM) {
   (void)pc;
-  *x = (jit_insn){.a = z[1] & 15, .imm1 = jit_imm32(z + 2, pvm_min4((int64_t)l - 1))};
+  *x = (jit_insn){.a = z[1] & 15, .imm1 = jit_imm32_clamp(z + 2, (int)l - 1)};
 }
 JIT_DEC(REG_IMM_IMM) {
-  unsigned lx = pvm_min4((z[1] >> 4) % 8), ly = pvm_min4((int64_t)l - lx - 1);
+  unsigned lx = pvm_min4((z[1] >> 4) % 8);
+  int ly = (int)l - (int)lx - 1;
   (void)pc;
   *x = (jit_insn){.a = z[1] & 15, .imm1 = jit_imm32(z + 2, lx),
-                  .imm2 = jit_imm32(z + 2 + lx, ly)};
+                  .imm2 = jit_imm32_clamp(z + 2 + lx, ly)};
 }
 JIT_DEC(REG_IMM_OFFSET) {
   jit_dec_REG_IMM_IMM(z, l, pc, x);
@@ -241,17 +270,18 @@ JIT_DEC(REG_REG) {                          /* D = low nibble, A = high nibble *
 JIT_DEC(REG_REG_IMM) {                      /* A = low nibble, B = high nibble */
   (void)pc;
   *x = (jit_insn){.a = z[1] & 15, .b = z[1] >> 4,
-                  .imm1 = jit_imm32(z + 2, pvm_min4((int64_t)l - 1))};
+                  .imm1 = jit_imm32_clamp(z + 2, (int)l - 1)};
 }
 JIT_DEC(REG_REG_OFFSET) {
   jit_dec_REG_REG_IMM(z, l, pc, x);
   x->target = jit_offset_target(pc, x->imm1);
 }
 JIT_DEC(REG_REG_IMM_IMM) {
-  unsigned lx = pvm_min4(z[2] % 8), ly = pvm_min4((int64_t)l - lx - 2);
+  unsigned lx = pvm_min4(z[2] % 8);
+  int ly = (int)l - (int)lx - 2;
   (void)pc;
   *x = (jit_insn){.a = z[1] & 15, .b = z[1] >> 4,
-                  .imm1 = jit_imm32(z + 3, lx), .imm2 = jit_imm32(z + 3 + lx, ly)};
+                  .imm1 = jit_imm32(z + 3, lx), .imm2 = jit_imm32_clamp(z + 3 + lx, ly)};
 }
 JIT_DEC(REG_REG_REG) {                      /* D = whole third byte */
   (void)l; (void)pc;
