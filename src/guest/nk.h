@@ -28,12 +28,14 @@ typedef struct nk_config {
 #define NK_DEFAULT_MEMORY_BUDGET (2ull << 30)   /* = NUB_DEFAULT_MEMORY_BUDGET */
 /* A compile may hold at most this many bytes per byte of program blob
 ** (plus NK_COMPILE_SLACK), and never more than the budget.  Measured
-** peaks (`nub bench compile`: analysis + JIT, capacities counted): 17x for
-** add_64, 23x for rem_s_64, 48x for one-byte fallthroughs, 57x for
-** jump_ind, 60x for one-byte traps, the worst found. */
+** peaks (`nub bench compile`: analysis + JIT, capacities counted): 10x for
+** add_64, 17x for rem_s_64, 34x for one-byte fallthroughs, 33x for
+** jump_ind, 40x for one-byte traps, 72x for 4105 loops of `L:
+** fallthrough; jump L` (merged gas checks copy each loop's entry), the
+** worst found. */
 #define NK_COMPILE_BYTES_PER_BYTE 80u
 /* What the cache frees before a compile: enough for most programs
-** (add_64 17x, rem_s_64 23x); a compile that needs more retries once with
+** (add_64 10x, rem_s_64 17x); a compile that needs more retries once with
 ** the full bound after emptying the cache as far as that needs. */
 #define NK_COMPILE_TYPICAL_PER_BYTE 24u
 #define NK_COMPILE_SLACK (1u << 20)
