@@ -10,8 +10,8 @@
 
 #include "nub/pvm.h"
 
-/* Finishes b (and frees it); the program it built, loaded under gp07. */
-static inline nub_pvm_program *jt_finish_gp07(nub_pvm_builder *b) {
+/* Finishes b (and frees it); the program it built, loaded under prof. */
+static inline nub_pvm_program *jt_finish(nub_pvm_builder *b, nub_pvm_profile prof) {
   uint8_t *blob;
   size_t len;
   nub_pvm_error err;
@@ -19,10 +19,12 @@ static inline nub_pvm_program *jt_finish_gp07(nub_pvm_builder *b) {
   int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
   nub_pvm_builder_free(b);
   if (rc) fail_msg("builder: %s", err.msg);
-  assert_int_equal(nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err), PVM_OK);
+  assert_int_equal(nub_pvm_program_load(prof, blob, len, &prog, &err), PVM_OK);
   free(blob);
   return prog;
 }
+
+static inline nub_pvm_program *jt_finish_gp07(nub_pvm_builder *b) { return jt_finish(b, PVM_PROFILE_GP07); }
 
 /* What a run ends with, compared between engines. */
 typedef struct result {

@@ -618,16 +618,7 @@ static nub_pvm_program *rv_program(nub_pvm_profile prof, unsigned *nlabels) {
     nub_pvm_builder_jump_entry(b, lt[i]); n += 3;
   }
   *nlabels = n;
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_pvm_program *prog;
-  int rc = nub_pvm_builder_finish(b, &blob, &len, &err);
-  nub_pvm_builder_free(b);
-  if (rc) fail_msg("builder: %s", err.msg);
-  assert_int_equal(nub_pvm_program_load(prof, blob, len, &prog, &err), PVM_OK);
-  free(blob);
-  return prog;
+  return jt_finish(b, prof);
 }
 
 static void random_loops_with_merged_checks_agree_with_the_interpreter(void **state) {

@@ -42,6 +42,21 @@ static inline void kt_put_cap(nk_kernel *k, const uint8_t *wire, size_t len) {
   assert_int_equal(resp.status, NUB_RPC_OK);
 }
 
+/* A gp07 Image of code with one endpoint at pc 0 (*ep) and a heap from
+** 0x10000 to 0x20000. */
+static inline nub_cap_spec kt_heap_image(const uint8_t *code, size_t code_len, nub_cap_endpoint *ep) {
+  nub_cap_spec image = {.kind = CAP_IMAGE};
+  *ep = (nub_cap_endpoint){0};
+  image.image.profile = PVM_PROFILE_GP07;
+  image.image.heap_top = 0x10000;
+  image.image.heap_limit = 0x20000;
+  image.image.code = code;
+  image.image.code_len = code_len;
+  image.image.endpoints = ep;
+  image.image.endpoint_count = 1;
+  return image;
+}
+
 static inline void kt_publish(nk_kernel *k, const nub_cap_bundle *b) {
   for (uint32_t j = 0; j < b->count; j++) kt_put_cap(k, b->items[j].wire, b->items[j].len);
 }

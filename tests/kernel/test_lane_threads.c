@@ -22,6 +22,7 @@
 #include "guest/nk_internal.h"
 #include "host/host.h"
 #include "host/host_test_util.h"
+#include "kernel_test_util.h"
 
 #define LANES 2
 #define PER_LANE 3000
@@ -176,15 +177,8 @@ static void publish_swap(fixture *f, uint8_t image_hash[NUB_HASH_SIZE], uint8_t 
   nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
   assert_int_equal(nub_pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
   nub_pvm_builder_free(b);
-  nub_cap_endpoint ep = {0};
-  nub_cap_spec image = {.kind = CAP_IMAGE}, inst = {.kind = CAP_INSTANCE};
-  image.image.profile = PVM_PROFILE_GP07;
-  image.image.heap_top = 0x10000;
-  image.image.heap_limit = 0x20000;
-  image.image.code = code;
-  image.image.code_len = code_len;
-  image.image.endpoints = &ep;
-  image.image.endpoint_count = 1;
+  nub_cap_endpoint ep;
+  nub_cap_spec image = kt_heap_image(code, code_len, &ep), inst = {.kind = CAP_INSTANCE};
   put_spec(f, &image, image_hash);
   nub_cap_instance_fresh(image_hash, &inst.instance);
   put_spec(f, &inst, inst_hash);
