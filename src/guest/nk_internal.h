@@ -134,7 +134,8 @@ typedef enum nk_test_point {
 extern void (*nk_test_hook)(nk_kernel *k, nk_test_point point);
 #define NK_TEST_POINT(k, point)                                                \
   do {                                                                         \
-    if (__builtin_expect(nk_test_hook != NULL, 0)) nk_test_hook(k, point);     \
+    void (*hook_)(nk_kernel *, nk_test_point) = nk_test_hook;  /* read once */ \
+    if (__builtin_expect(hook_ != NULL, 0)) hook_(k, point);                   \
   } while (0)
 
 uint32_t nk_reply(uint8_t *out, size_t out_cap, size_t *out_len, const void *data, size_t len);

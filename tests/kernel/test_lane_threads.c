@@ -195,6 +195,7 @@ static struct {
   bool posted_in_time;
   sem_t posted;                   /* the host has posted the next call */
   uint32_t settled;               /* NK_TEST_LANE_SETTLED points passed */
+  sem_t settled_sem;              /* posted at each: the host's DONE comes before it */
   uint32_t kept_memory;           /* of them, with lane 0's memory still in use */
 } S;
 
@@ -217,6 +218,7 @@ static void settle_hook(nk_kernel *k, nk_test_point point) {
   if (point == NK_TEST_LANE_SETTLED) {
     S.settled++;
     if (holds_memory(nk_lanes_lane(k, 0))) S.kept_memory++;
+    sem_post(&S.settled_sem);
     return;
   }
   if (point != NK_TEST_LANE_SETTLE || S.passes++) return;
@@ -261,12 +263,18 @@ static void the_next_call_posted_before_a_lane_settles_runs_on_a_fresh_memory(vo
   S.posted_in_time = false;
   S.settled = S.kept_memory = 0;
   sem_init(&S.posted, 0, 0);
+  sem_init(&S.settled_sem, 0, 0);
   nk_test_hook = settle_hook;
   nub_invocation_result first = call(&f->slots[0], inst, 111, 1, false);
   nub_invocation_result second = call(&f->slots[0], inst, 222, 2, true);
   nub_invocation_result third = call(&f->slots[0], inst, 333, 3, false);
+  /* the lane passes its points after the DONE the host has seen */
+  bool settled = true;
+  for (int i = 0; i < 3; i++) settled = settled && wait_for(&S.settled_sem);
   nk_test_hook = NULL;
   sem_destroy(&S.posted);
+  sem_destroy(&S.settled_sem);
+  assert_true(settled);
   assert_true(S.posted_in_time);
   assert_int_equal(S.passes, 3);
   assert_int_equal(S.settled, 3);
