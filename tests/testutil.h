@@ -5,8 +5,12 @@
 #ifndef NUB_TESTUTIL_H
 #define NUB_TESTUTIL_H
 
+#include <errno.h>
+#include <semaphore.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nub/cap.h"
 #include "nub/pvm.h"
@@ -96,6 +100,18 @@ static inline void tu_add_bundle(nub_cap_bundle *out, uint32_t adds, uint64_t im
   nub_pvm_builder_free(b);
   if (nub_cap_build_generic(PVM_PROFILE_GP07, blob, len, NULL, 0, out, &cerr)) fail_msg("build: %s", cerr.msg);
   free(blob);
+}
+
+/* Wait for sem, at most 5 s rather than hanging: false if it timed out
+** (the main thread fails the test; another thread goes on, and the
+** test's checks fail). */
+static inline bool tu_wait_for(sem_t *sem) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  t.tv_sec += 5;
+  while (sem_timedwait(sem, &t))
+    if (errno != EINTR) return false;
+  return true;
 }
 
 #endif

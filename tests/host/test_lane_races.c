@@ -36,18 +36,6 @@ static struct {
   sem_t second_at_lease, go, second_leased, replaced;
 } S;
 
-/* Wait for sem, at most 5 s rather than hanging: false if it timed out
-** (the main thread fails the test; another thread goes on, and the
-** test's checks fail). */
-static bool wait_for(sem_t *sem) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  t.tv_sec += 5;
-  while (sem_timedwait(sem, &t))
-    if (errno != EINTR) return false;
-  return true;
-}
-
 /* SIGKILL the guest and wait until it is dead (a zombie or gone): its
 ** robust futexes are released by then, so lane waiters see it. */
 static void kill_guest(pid_t pid) {
@@ -98,7 +86,7 @@ static void hook(nub *n, host_test_point point, uint32_t lane) {
   case FIRST:     /* replaces the guest; its drain lets SECOND lease, then resets */
     if (point == HOST_TEST_DRAIN_SCANNED) {
       sem_post(&S.go);
-      if (!wait_for(&S.second_leased)) fail_msg("the second call never leased during the drain");
+      if (!tu_wait_for(&S.second_leased)) fail_msg("the second call never leased during the drain");
     } else if (point == HOST_TEST_REPLACED) {
       sem_post(&S.replaced);
     }
@@ -106,10 +94,10 @@ static void hook(nub *n, host_test_point point, uint32_t lane) {
   case SECOND:    /* passed the recovery check before the replacement began */
     if (point == HOST_TEST_LEASE) {
       sem_post(&S.second_at_lease);
-      wait_for(&S.go);
+      tu_wait_for(&S.go);
     } else if (point == HOST_TEST_LEASED_DRAINING) {
       sem_post(&S.second_leased);
-      wait_for(&S.replaced);   /* gives the lane back only now */
+      tu_wait_for(&S.replaced);   /* gives the lane back only now */
     }
     break;
   case REPLACER:  /* in the starter's gap: the guest dies, a call replaces it */
@@ -190,7 +178,7 @@ static void a_lane_leased_during_a_drain_is_started_again_in_the_new_guest(void 
   call second = {.n = n, .role = SECOND, .x = 20};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, run_call, &second), 0);
-  if (!wait_for(&S.second_at_lease)) fail_msg("the second call never reached its lease");
+  if (!tu_wait_for(&S.second_at_lease)) fail_msg("the second call never reached its lease");
   call first = {.n = n, .role = FIRST, .x = 10};
   run_call(&first);
   pthread_join(t, NULL);

@@ -199,15 +199,6 @@ static struct {
   uint32_t kept_memory;           /* of them, with lane 0's memory still in use */
 } S;
 
-static bool wait_for(sem_t *sem) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  t.tv_sec += 5;
-  while (sem_timedwait(sem, &t))
-    if (errno != EINTR) return false;
-  return true;
-}
-
 /* The lane's memory: its heap page (publish_swap's heap_top) mapped or not. */
 static bool holds_memory(const nk_lane *lane) {
   return lane->mem_used || nub_pvm_mem_access(lane->mem, 0x10000) != PVM_ACCESS_NONE;
@@ -227,7 +218,7 @@ static void settle_hook(nk_kernel *k, nk_test_point point) {
   const nk_compiled *c = k->compiled[S.ordinal];
   S.pins = c ? __atomic_load_n(&c->pins, __ATOMIC_RELAXED) : ~0u;
   pthread_mutex_unlock(&k->cache_lock);
-  S.posted_in_time = wait_for(&S.posted);   /* the next call waits in the slot meanwhile */
+  S.posted_in_time = tu_wait_for(&S.posted);   /* the next call waits in the slot meanwhile */
 }
 
 static nub_invocation_result call(nub_lane_slot *s, const uint8_t inst[NUB_HASH_SIZE], uint64_t x,
@@ -270,7 +261,7 @@ static void the_next_call_posted_before_a_lane_settles_runs_on_a_fresh_memory(vo
   nub_invocation_result third = call(&f->slots[0], inst, 333, 3, false);
   /* the lane passes its points after the DONE the host has seen */
   bool settled = true;
-  for (int i = 0; i < 3; i++) settled = settled && wait_for(&S.settled_sem);
+  for (int i = 0; i < 3; i++) settled = settled && tu_wait_for(&S.settled_sem);
   nk_test_hook = NULL;
   sem_destroy(&S.posted);
   sem_destroy(&S.settled_sem);

@@ -330,6 +330,28 @@ static void random_blocks_cost_what_a9_says(void **state) {
 ** simulates them from their head again.  Every block costs what A.9
 ** says, and some blocks were given up on (the placer run here on the
 ** same blocks in the same order makes the same choices). */
+/* Finishes bld (and frees it), loads it under jamv1 and checks that its
+** first n blocks cost what the literal A.9 says of blocks[b] (lens[b]). */
+static void program_costs_what_a9_says(nub_pvm_builder *bld, const test_insn *const *blocks,
+                                       const int *lens, int n, const char *name) {
+  uint8_t *blob;
+  size_t len;
+  nub_pvm_error err;
+  nub_pvm_program *prog;
+  assert_int_equal(nub_pvm_builder_finish(bld, &blob, &len, &err), 0);
+  nub_pvm_builder_free(bld);
+  if (nub_pvm_program_load(PVM_PROFILE_JAMV1, blob, len, &prog, &err)) fail_msg("%s", err.msg);
+  uint32_t cursor = 0, pc, cost;
+  bool basic;
+  for (int b = 0; b < n; b++) {
+    assert_true(nub_pvm_program_next_block(prog, &cursor, &pc, &cost, &basic));
+    uint32_t want = literal_cost(blocks[b], lens[b]);
+    if (cost != want) fail_msg("%s, block %d at pc %u: cost %u, A.9 says %u", name, b, pc, cost, want);
+  }
+  nub_pvm_program_free(prog);
+  free(blob);
+}
+
 static void random_programs_cost_what_a9_says(void **state) {
   (void)state;
   static test_insn blocks[300][MAX_INSNS + 1];
@@ -362,23 +384,10 @@ static void random_programs_cost_what_a9_says(void **state) {
       (void)fast_cost(&fast, &clock, &sim, blocks[b], lens[b]);
       given_up += fast.slow_count != slow_before;
     }
-    uint8_t *blob;
-    size_t len;
-    nub_pvm_error err;
-    nub_pvm_program *prog;
-    assert_int_equal(nub_pvm_builder_finish(bld, &blob, &len, &err), 0);
-    nub_pvm_builder_free(bld);
-    if (nub_pvm_program_load(PVM_PROFILE_JAMV1, blob, len, &prog, &err)) fail_msg("%s", err.msg);
-    uint32_t cursor = 0, pc, cost;
-    bool basic;
-    for (int b = 0; b < nblocks; b++) {
-      assert_true(nub_pvm_program_next_block(prog, &cursor, &pc, &cost, &basic));
-      uint32_t want = literal_cost(blocks[b], lens[b]);
-      if (cost != want) fail_msg("%s, block %d at pc %u: cost %u, A.9 says %u", sh->name, b, pc, cost, want);
-      total++;
-    }
-    nub_pvm_program_free(prog);
-    free(blob);
+    const test_insn *rows[300];
+    for (int b = 0; b < nblocks; b++) rows[b] = blocks[b];
+    program_costs_what_a9_says(bld, rows, lens, nblocks, sh->name);
+    total += (uint32_t)nblocks;
   }
   printf("%u blocks of random programs equal, %u of them given up on by the fast placer\n", total,
          given_up);
@@ -426,22 +435,9 @@ static void blocks_longer_than_the_placers_batch_cost_what_a9_says(void **state)
     given_up_late += at >= BATCH;
     placed_whole += at < 0;
   }
-  uint8_t *blob;
-  size_t len;
-  nub_pvm_error err;
-  nub_pvm_program *prog;
-  assert_int_equal(nub_pvm_builder_finish(bld, &blob, &len, &err), 0);
-  nub_pvm_builder_free(bld);
-  if (nub_pvm_program_load(PVM_PROFILE_JAMV1, blob, len, &prog, &err)) fail_msg("%s", err.msg);
-  uint32_t cursor = 0, pc, cost;
-  bool basic;
-  for (int b = 0; b < NBLOCKS; b++) {
-    assert_true(nub_pvm_program_next_block(prog, &cursor, &pc, &cost, &basic));
-    uint32_t want = literal_cost(blocks[b], lens[b]);
-    if (cost != want) fail_msg("long block %d at pc %u: cost %u, A.9 says %u", b, pc, cost, want);
-  }
-  nub_pvm_program_free(prog);
-  free(blob);
+  const test_insn *rows[NBLOCKS];
+  for (int b = 0; b < NBLOCKS; b++) rows[b] = blocks[b];
+  program_costs_what_a9_says(bld, rows, lens, NBLOCKS, "long blocks");
   printf("%d blocks of %d+ instructions equal, %u given up on past instruction %d, %u placed "
          "whole\n", NBLOCKS, BATCH, given_up_late, BATCH, placed_whole);
   assert_true(given_up_late > 0);
