@@ -110,12 +110,15 @@ nub_cap_helper host_helper_for_hash(host_helper *h);
 ** named points of the lane lease and of a guest replacement, so that a
 ** test can stand in for a preemption there (tests/host/test_lane_races.c).
 ** NULL in every use of the library: each point costs a load and a branch
-** not taken.  lane: the lane concerned (LEASED_DRAINING, LANE_STARTED). */
+** not taken.  lane: the lane concerned (LEASED_DRAINING, LANE_STARTED,
+** LANE_MARKED). */
 typedef enum host_test_point {
   HOST_TEST_LEASE,             /* invoke: past the recovery check, before the lease */
   HOST_TEST_LEASED_DRAINING,   /* lease_idle: lane made BUSY, then found a drain on */
   HOST_TEST_DRAIN_SCANNED,     /* drain_lanes: no lane BUSY, before the reset to UNSTARTED */
   HOST_TEST_LANE_STARTED,      /* lease_lane: lane started, before lane_mx is taken again */
+  HOST_TEST_LANE_MARKED,       /* lease_lane: that lane marked IDLE or UNSTARTED, lane_mx held */
+  HOST_TEST_DRAINED,           /* replace_guest: the drain is over, the generation not yet moved */
   HOST_TEST_REPLACED,          /* replace_guest: the new guest is up, lanes may be leased */
 } host_test_point;
 extern void (*host_test_hook)(nub *n, host_test_point point, uint32_t lane);

@@ -262,6 +262,7 @@ static int replace_guest(nub *n, nub_error *err) {
   int rc;
   if (!recovering(n)) __atomic_add_fetch(&n->epoch, 1, __ATOMIC_SEQ_CST);
   drain_lanes(n);
+  TEST_POINT(n, HOST_TEST_DRAINED, 0);
   __atomic_add_fetch(&n->gen, 1, __ATOMIC_RELEASE);
   rc = n->b->ops->restart(n->b, err);
   drained(n);
@@ -980,6 +981,7 @@ static int lease_lane(nub *n, uint32_t *lane, nub_error *err) {
       ** took the lane's thread with the guest it ran in: start it again. */
       bool gone = n->draining || __atomic_load_n(&n->gen, __ATOMIC_ACQUIRE) != gen;
       set_lane_state(n, unstarted, gone ? LANE_UNSTARTED : LANE_IDLE);   /* taken next turn */
+      TEST_POINT(n, HOST_TEST_LANE_MARKED, unstarted);
       continue;
     }
     if (n->draining) pthread_cond_wait(&n->lane_cv, &n->lane_mx);   /* until drained() */

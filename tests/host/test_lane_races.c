@@ -26,15 +26,18 @@
 #define TIMEOUT_MS 1000u         /* what a call on a lane never started takes to fail */
 
 /* Who the hook serves on this thread; the hook does nothing for others. */
-enum role { NONE, STARTER, FIRST, SECOND, REPLACER };
+enum role { NONE, STARTER, FIRST, SECOND, REPLACER, DRAIN_STARTER, DRAINER };
 static _Thread_local enum role role;
 
 static struct {
   pid_t pid;                      /* the guest to kill */
   nub_cap_bundle add;
   int starts;                     /* LANE_STARTED points passed, on any thread */
-  sem_t second_at_lease, go, second_leased, replaced;
+  sem_t second_at_lease, go, second_leased, replaced, drained, marked, drainer_done;
+  int drainer_rc;
 } S;
+
+static void *run_drainer(void *arg);
 
 /* SIGKILL the guest and wait until it is dead (a zombie or gone): its
 ** robust futexes are released by then, so lane waiters see it. */
@@ -111,10 +114,38 @@ static void hook(nub *n, host_test_point point, uint32_t lane) {
       role = REPLACER;
     }
     break;
+  case DRAIN_STARTER:  /* in the starter's gap: a replacement drains, then waits */
+    if (start == 0) {
+      pthread_t t;
+      kill_guest(S.pid);
+      assert_int_equal(pthread_create(&t, NULL, run_drainer, n), 0);
+      assert_int_equal(pthread_detach(t), 0);
+      if (!tu_wait_for(&S.drained)) fail_msg("the replacement never finished its drain");
+    } else if (point == HOST_TEST_LANE_MARKED) {
+      sem_post(&S.marked);
+    }
+    break;
+  case DRAINER:   /* replacing: the drain is over, the generation moves only now */
+    if (point == HOST_TEST_DRAINED) {
+      sem_post(&S.drained);
+      if (!tu_wait_for(&S.marked)) fail_msg("the starter never marked its lane");
+    }
+    break;
   case NONE:
     break;
   }
   (void)lane;
+}
+
+/* A call on a dead guest, which replaces it (role DRAINER). */
+static void *run_drainer(void *arg) {
+  uint64_t v;
+  nub_error err;
+  role = DRAINER;
+  S.drainer_rc = nub_smoke(arg, &v, &err);
+  role = NONE;
+  sem_post(&S.drainer_done);
+  return NULL;
 }
 
 static nub *open_two_lanes(void) {
@@ -129,6 +160,9 @@ static nub *open_two_lanes(void) {
   sem_init(&S.go, 0, 0);
   sem_init(&S.second_leased, 0, 0);
   sem_init(&S.replaced, 0, 0);
+  sem_init(&S.drained, 0, 0);
+  sem_init(&S.marked, 0, 0);
+  sem_init(&S.drainer_done, 0, 0);
   host_test_hook = hook;
   return n;
 }
@@ -221,10 +255,39 @@ static void a_lane_started_just_before_a_replacement_is_started_again(void **sta
   close_two_lanes(n);
 }
 
+/* As above, but the starter takes lane_mx while the replacement is
+** between its drain and the new generation: only the drain tells it that
+** the lane's guest is gone.  Marked IDLE, the lane would be leased after
+** the replacement and the call posted to a lane the new guest never
+** started (it fails after TIMEOUT_MS, killing the new guest); marked
+** UNSTARTED, it is started again in the new guest. */
+static void a_lane_started_while_a_replacement_drains_is_started_again(void **state) {
+  (void)state;
+  nub *n = open_two_lanes();
+  S.pid = guest_pid(n);
+  role = DRAIN_STARTER;
+  nub_invocation_result r;
+  nub_error err;
+  int rc = add(n, 10, &r, &err);
+  role = NONE;
+  if (!tu_wait_for(&S.drainer_done)) fail_msg("the replacing call never returned");
+  if (rc) fail_msg("the starter's call: %s (%s)", nub_errcode_name(rc), err.msg);
+  assert_int_equal(S.drainer_rc, NUB_ERR_GUEST_DIED);
+  assert_int_equal(S.starts, 2);          /* started in the old guest, then in the new one */
+  assert_int_equal(r.return_value, 11);
+  struct nub_sandbox_report rep;
+  assert_int_equal(nub_sandbox_report(n, &rep, NULL), NUB_OK);
+  assert_int_equal(rep.restarts, 1);
+  assert_int_not_equal(rep.guest_pid, S.pid);
+  for (uint64_t x = 30; x < 34; x++) add_ok(n, x);
+  close_two_lanes(n);
+}
+
 int main(void) {
   const struct CMUnitTest t[] = {
     cmocka_unit_test(a_lane_leased_during_a_drain_is_started_again_in_the_new_guest),
     cmocka_unit_test(a_lane_started_just_before_a_replacement_is_started_again),
+    cmocka_unit_test(a_lane_started_while_a_replacement_drains_is_started_again),
   };
   return cmocka_run_group_tests_name("lane_races", t, NULL, NULL);
 }
