@@ -200,6 +200,30 @@ static void two_idle_lanes_then_kill(nub *n) {
   kill_guest(S.pid);
 }
 
+/* The new guest was never killed again, and both lanes serve. */
+static void replaced_once_then_both_lanes_serve(nub *n) {
+  struct nub_sandbox_report rep;
+  assert_int_equal(nub_sandbox_report(n, &rep, NULL), NUB_OK);
+  assert_int_equal(rep.restarts, 1);
+  assert_int_not_equal(rep.guest_pid, S.pid);
+  for (uint64_t x = 30; x < 34; x++) add_ok(n, x);
+  close_two_lanes(n);
+}
+
+/* The first call starts lane 0, the hook replaces the guest in its gap
+** as `as`: the call succeeds on lane 0 started again in the new guest. */
+static void starter_call(nub *n, enum role as) {
+  nub_invocation_result r;
+  nub_error err;
+  S.pid = guest_pid(n);
+  role = as;
+  int rc = add(n, 10, &r, &err);
+  role = NONE;
+  if (rc) fail_msg("the starter's call: %s (%s)", nub_errcode_name(rc), err.msg);
+  assert_int_equal(S.starts, 2);          /* started in the old guest, then in the new one */
+  assert_int_equal(r.return_value, 11);
+}
+
 /* FIRST's call finds the guest dead and replaces it; SECOND passed the
 ** recovery check before, and its lock-free lease takes the idle lane 1
 ** after the drain found nothing BUSY but before it reset the lanes.  It
@@ -221,13 +245,7 @@ static void a_lane_leased_during_a_drain_is_started_again_in_the_new_guest(void 
   if (second.rc)
     fail_msg("second call: %s (%s)", nub_errcode_name(second.rc), second.err.msg);
   assert_int_equal(second.r.return_value, 21);
-  /* the new guest was never killed again, and both lanes serve */
-  assert_int_not_equal(guest_pid(n), S.pid);
-  struct nub_sandbox_report rep;
-  assert_int_equal(nub_sandbox_report(n, &rep, NULL), NUB_OK);
-  assert_int_equal(rep.restarts, 1);
-  for (uint64_t x = 30; x < 34; x++) add_ok(n, x);
-  close_two_lanes(n);
+  replaced_once_then_both_lanes_serve(n);
 }
 
 /* The starter of lane 0 has started it (LANE_START answered) and let go
@@ -238,21 +256,8 @@ static void a_lane_leased_during_a_drain_is_started_again_in_the_new_guest(void 
 static void a_lane_started_just_before_a_replacement_is_started_again(void **state) {
   (void)state;
   nub *n = open_two_lanes();
-  S.pid = guest_pid(n);
-  role = REPLACER;
-  nub_invocation_result r;
-  nub_error err;
-  int rc = add(n, 10, &r, &err);
-  role = NONE;
-  if (rc) fail_msg("the starter's call: %s (%s)", nub_errcode_name(rc), err.msg);
-  assert_int_equal(S.starts, 2);          /* started in the old guest, then in the new one */
-  assert_int_equal(r.return_value, 11);
-  struct nub_sandbox_report rep;
-  assert_int_equal(nub_sandbox_report(n, &rep, NULL), NUB_OK);
-  assert_int_equal(rep.restarts, 1);
-  assert_int_not_equal(rep.guest_pid, S.pid);
-  for (uint64_t x = 30; x < 34; x++) add_ok(n, x);
-  close_two_lanes(n);
+  starter_call(n, REPLACER);
+  replaced_once_then_both_lanes_serve(n);
 }
 
 /* As above, but the starter takes lane_mx while the replacement is
@@ -264,23 +269,10 @@ static void a_lane_started_just_before_a_replacement_is_started_again(void **sta
 static void a_lane_started_while_a_replacement_drains_is_started_again(void **state) {
   (void)state;
   nub *n = open_two_lanes();
-  S.pid = guest_pid(n);
-  role = DRAIN_STARTER;
-  nub_invocation_result r;
-  nub_error err;
-  int rc = add(n, 10, &r, &err);
-  role = NONE;
+  starter_call(n, DRAIN_STARTER);
   if (!tu_wait_for(&S.drainer_done)) fail_msg("the replacing call never returned");
-  if (rc) fail_msg("the starter's call: %s (%s)", nub_errcode_name(rc), err.msg);
   assert_int_equal(S.drainer_rc, NUB_ERR_GUEST_DIED);
-  assert_int_equal(S.starts, 2);          /* started in the old guest, then in the new one */
-  assert_int_equal(r.return_value, 11);
-  struct nub_sandbox_report rep;
-  assert_int_equal(nub_sandbox_report(n, &rep, NULL), NUB_OK);
-  assert_int_equal(rep.restarts, 1);
-  assert_int_not_equal(rep.guest_pid, S.pid);
-  for (uint64_t x = 30; x < 34; x++) add_ok(n, x);
-  close_two_lanes(n);
+  replaced_once_then_both_lanes_serve(n);
 }
 
 int main(void) {
