@@ -319,7 +319,7 @@ static void emit_oog_stubs(compiler *c) {
   for (uint32_t k = 0; k < p->block_count && !a->oom; k++) {   /* call common */
     uint8_t *at = jit_ins_begin(a);
     at[0] = 0xE8;
-    jit_put32(at + 1, (uint32_t)(int32_t)((int64_t)to - (int64_t)(a->len + JIT_OOG_STUB)));
+    jit_put32(at + 1, (uint32_t)(int32_t)((int64_t)to - (int64_t)(jit_asm_pos(a) + JIT_OOG_STUB)));
     jit_ins_end(a, at + JIT_OOG_STUB);
   }
 }
@@ -1353,8 +1353,9 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   if (c->oom || jit_asm_finish(a, &what))
     return pvm_fail(err, c->oom || a->oom ? PVM_ERR_NOMEM : PVM_ERR_LIMIT, 0, "jit: %s",
                     what ? what : "out of memory");
-  if (a->len > INT32_MAX)
-    return pvm_fail(err, PVM_ERR_LIMIT, 0, "jit: native code of %zu bytes exceeds 2 GiB", a->len);
+  if (jit_asm_pos(a) > INT32_MAX)
+    return pvm_fail(err, PVM_ERR_LIMIT, 0, "jit: native code of %zu bytes exceeds 2 GiB",
+                    jit_asm_pos(a));
   return PVM_OK;
 }
 
@@ -1365,7 +1366,7 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
 ** still hold a previous program's code, so nothing but this code is
 ** executable or resident beyond the pages the stats count. */
 static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
-  size_t len = a->len, size = (len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
+  size_t len = jit_asm_pos(a), size = (len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
   uint8_t *p = jit_asm_take(a, &mapped);
   if (!p) return pvm_fail(err, PVM_ERR_SYS, 0, "jit: munmap past the code: %s", strerror(errno));
   code->exec = p;
@@ -1484,7 +1485,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   jit_rank_fill(c.rank, &prog->blob);
   for (unsigned r = 0; r < sizeof c.host_reg; r++) c.host_reg[r] = (uint8_t)R(pvm_reg(r));
   if ((rc = compile_body(&c, err))) goto fail;
-  size_t native = c.a.len, pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
+  size_t native = jit_asm_pos(&c.a), pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, err))) goto fail;
   write_perf_map(&c, code->exec);
   move_copied_bodies(&c);
