@@ -1024,17 +1024,17 @@ void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, j
 ** is gas_check_len(c, cost). */
 EMIT_INLINE void emit_gas_sub(compiler *c, uint32_t cost) {
   jit_asm *a = &c->a;
-  jit_mem gas = jit_mem_bd(JIT_RSP, JIT_FRAME_GAS);
   if (c->gas_reg && cost <= INT32_MAX) {
     jit_x86_alu_ri(a, JIT_SUB, true, JIT_GAS_REG, (int32_t)cost);
   } else if (c->gas_reg) {
     jit_x86_mov_ri(a, JIT_SCRATCH, cost);
     jit_x86_alu_rr(a, JIT_SUB, true, JIT_GAS_REG, JIT_SCRATCH);
-  } else if (cost <= INT32_MAX) {
-    jit_x86_alu_mi(a, JIT_SUB, true, gas, (int32_t)cost);
+  } else if (cost <= INT32_MAX) {         /* the operand made where it is used: made
+                                             above, it was stored to the stack at every head */
+    jit_x86_alu_mi(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), (int32_t)cost);
   } else {
     jit_x86_mov_ri(a, JIT_SCRATCH, cost);
-    jit_x86_alu_mr(a, JIT_SUB, true, gas, JIT_SCRATCH);
+    jit_x86_alu_mr(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_SCRATCH);
   }
 }
 
