@@ -1382,7 +1382,8 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
 ** still hold a previous program's code, so nothing but this code is
 ** executable or resident beyond the pages the stats count. */
 static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
-  size_t len = jit_asm_pos(a), size = (len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE, mapped;
+  size_t len = jit_asm_pos(a), mapped,
+         size = (len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   uint8_t *p = jit_asm_take(a, &mapped);
   if (!p) return pvm_fail(err, PVM_ERR_SYS, 0, "jit: munmap past the code: %s", strerror(errno));
   code->exec = p;
@@ -1504,7 +1505,8 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   for (unsigned o = 0; o < sizeof c.op_of; o++)
     c.op_of[o] = isa[o].op < PVM_OP_COUNT ? isa[o].op : PVM_OP_TRAP;
   if ((rc = compile_body(&c, err))) goto fail;
-  size_t native = jit_asm_pos(&c.a), pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
+  size_t native = jit_asm_pos(&c.a),
+         pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, err))) goto fail;
   write_perf_map(&c, code->exec);
   move_copied_bodies(&c);

@@ -51,7 +51,8 @@ static ZydisRegister zreg(int r, unsigned bits) {
 
 static void dump(const jit_asm *a, size_t at, char *out, size_t n) {
   size_t k = 0, end = jit_asm_pos(a);
-  for (size_t i = at; i < end && k + 4 < n; i++) k += (size_t)snprintf(out + k, n - k, "%02x ", a->code[i]);
+  for (size_t i = at; i < end && k + 4 < n; i++)
+    k += (size_t)snprintf(out + k, n - k, "%02x ", a->code[i]);
   out[k] = 0;
 }
 
