@@ -129,41 +129,43 @@ void jit_pool_put(uint8_t *map, size_t map_size, size_t dirty) {
 ** madvise(MADV_HUGEPAGE): nub-guest's seccomp filter forbids it, and on a
 ** 57 MB buffer it saved 27% of the page faults but no measurable time
 ** (docs/sandbox.md). */
-/* The buffer's capacity, and with it where an encoder may start. */
-static void set_cap(jit_asm *a, size_t cap) {
+/* Where the code goes (cap bytes at code, len of them written), and with
+** it where an encoder may start.  No arithmetic on a null code. */
+static void set_code(jit_asm *a, uint8_t *code, size_t cap, size_t len) {
+  a->code = code;
   a->cap = cap;
-  a->room = cap >= JIT_INS_MAX ? cap - JIT_INS_MAX + 1 : 0;
+  a->at = code ? code + len : NULL;
+  a->room = !code ? NULL : cap >= JIT_INS_MAX ? code + cap - JIT_INS_MAX + 1 : code;
 }
 
 static bool grow(jit_asm *a, size_t need) {
   if (a->oom) return false;
-  if (a->len + need <= a->map_size) return true;
+  size_t len = jit_asm_pos(a);
+  if (len + need <= a->map_size) return true;
   size_t cap = a->map_size ? a->map_size + a->map_size / 4 : 4 * PAGE,
          others = a->held - a->map_size;
-  if (cap < a->len + need) cap = a->len + need;
+  if (cap < len + need) cap = len + need;
   cap = (cap + PAGE - 1) / PAGE * PAGE;
   if (a->limit && others + cap > a->limit) {      /* the most that fits */
     cap = a->limit > others ? (a->limit - others) / PAGE * PAGE : 0;
-    if (cap < a->len + need) { a->oom = a->over_limit = true; return false; }
+    if (cap < len + need) { a->oom = a->over_limit = true; return false; }
   }
   void *p = a->map ? mremap(a->map, a->map_size, cap, MREMAP_MAYMOVE)
                    : jit_pool_take(cap, &a->dirty);
   if (!p || p == MAP_FAILED) { a->oom = true; return false; }
-  a->code = a->map = p;
+  a->map = p;
   a->held = others + cap;
   if (a->held > a->peak) a->peak = a->held;
   a->map_size = cap;
-  set_cap(a, cap);
+  set_code(a, p, cap, len);
   return true;
 }
 
-/* After OOM the bytes go to the spare buffer and are dropped: len wraps to
-** 0 there, so every instruction fits. */
+/* After OOM the bytes go to the spare buffer and are dropped: the cursor
+** wraps to its start, so every instruction fits. */
 static void use_spare(jit_asm *a) {
   a->oom = true;
-  a->code = a->spare;
-  set_cap(a, sizeof a->spare);
-  a->len = 0;
+  set_code(a, a->spare, sizeof a->spare, 0);
 }
 
 void jit_asm_make_room(jit_asm *a) {
@@ -207,18 +209,16 @@ void jit_asm_free(jit_asm *a) {
   memset(a, 0, sizeof *a);
 }
 
-/* An encoder may write up to JIT_INS_MAX bytes past len (x86.h). */
+/* An encoder may write up to JIT_INS_MAX bytes past the cursor (x86.h). */
 static void note_dirty(jit_asm *a) {
-  size_t end = (a->len + JIT_INS_MAX + PAGE - 1) / PAGE * PAGE;
+  size_t end = (jit_asm_pos(a) + JIT_INS_MAX + PAGE - 1) / PAGE * PAGE;
   if (end > a->map_size) end = a->map_size;
   if (end > a->dirty) a->dirty = end;
 }
 
 void jit_asm_reset(jit_asm *a) {
   if (a->map && !a->oom) note_dirty(a);
-  a->code = a->map;
-  set_cap(a, a->map_size);
-  a->len = 0;
+  set_code(a, a->map, a->map_size, 0);
   a->nlabels = 0;
   a->nfixups = 0;
   a->oom = false;
@@ -230,10 +230,10 @@ void jit_asm_reset(jit_asm *a) {
 ** time of a small compile. */
 uint8_t *jit_asm_take(jit_asm *a, size_t *mapped) {
   uint8_t *code = a->map;
-  size_t size = (a->len + PAGE - 1) / PAGE * PAGE;
+  size_t len = jit_asm_pos(a), size = (len + PAGE - 1) / PAGE * PAGE;
   if (!size) size = PAGE;
   note_dirty(a);
-  memset(code + a->len, 0xCC, size - a->len);
+  memset(code + len, 0xCC, size - len);
   *mapped = a->map_size;
   if (a->dirty > size) {
     *mapped = size;
@@ -242,16 +242,16 @@ uint8_t *jit_asm_take(jit_asm *a, size_t *mapped) {
       code = NULL;
     }
   }
-  a->code = a->map = NULL;
-  a->map_size = a->len = a->dirty = 0;
-  set_cap(a, 0);
+  a->map = NULL;
+  a->map_size = a->dirty = 0;
+  set_code(a, NULL, 0, 0);
   return code;
 }
 
 void jit_asm_reserve(jit_asm *a, size_t code_bytes, uint32_t labels, uint32_t fixups) {
   if (a->oom) return;
   if (a->limit && a->limit - a->held < code_bytes)     /* grow() takes what fits */
-    code_bytes = a->len + 1;
+    code_bytes = jit_asm_pos(a) + 1;
   if (!grow(a, code_bytes)) {
     use_spare(a);
     return;
@@ -272,7 +272,7 @@ jit_label jit_label_new(jit_asm *a) {
 }
 
 void jit_label_bind(jit_asm *a, jit_label l) {
-  if (l < a->nlabels) a->labels[l] = (uint32_t)a->len;
+  if (l < a->nlabels) a->labels[l] = (uint32_t)jit_asm_pos(a);
 }
 
 void jit_asm_add_fixup(jit_asm *a, uint32_t at, jit_label l, uint8_t size) {
@@ -330,16 +330,16 @@ void jit_x86_lea_label(jit_asm *a, jit_reg dst, jit_label l) {
   *p++ = 0x8D;
   *p++ = (uint8_t)((dst & 7) << 3 | 5);          /* mod 00 rm 101: [rip + disp32] */
   jit_ins_end(a, jit_put32(p, 0));
-  jit_asm_add_fixup(a, (uint32_t)a->len - 4, l, 4);
+  jit_asm_add_fixup(a, (uint32_t)jit_asm_pos(a) - 4, l, 4);
 }
 
 void jit_x86_call(jit_asm *a, jit_label l) {
   uint8_t *p = jit_ins_begin(a);
   bool bound = jit_label_bound(a, l);
   *p++ = 0xE8;
-  p = jit_put32(p, bound ? (uint32_t)((int64_t)a->labels[l] - (int64_t)(a->len + 5)) : 0);
+  p = jit_put32(p, bound ? (uint32_t)((int64_t)a->labels[l] - (int64_t)(jit_asm_pos(a) + 5)) : 0);
   jit_ins_end(a, p);
-  if (!bound) jit_asm_add_fixup(a, (uint32_t)a->len - 4, l, 4);
+  if (!bound) jit_asm_add_fixup(a, (uint32_t)jit_asm_pos(a) - 4, l, 4);
 }
 
 /* The recommended nops of 1 to 9 bytes (Intel SDM, "NOP"). */
@@ -354,20 +354,20 @@ static const uint8_t nops[9][9] = {
 ** (a loop's entry has up to 63 bytes before it), each copy 9 bytes
 ** long. */
 void jit_x86_nop_align(jit_asm *a, unsigned n) {
-  unsigned pad = (unsigned)(-a->len & (n - 1));
+  unsigned pad = (unsigned)(-jit_asm_pos(a) & (n - 1));
   if (!pad || a->oom) return;
-  if (a->len + pad + 9 > a->cap && !grow(a, pad + 9)) {
+  if (jit_asm_pos(a) + pad + 9 > a->cap && !grow(a, pad + 9)) {
     use_spare(a);
     return;
   }
-  uint8_t *p = a->code + a->len;
+  uint8_t *p = a->at;
   for (; pad > 9; pad -= 9, p += 9) memcpy(p, nops[8], 9);
   memcpy(p, nops[pad - 1], 9);
-  a->len = (size_t)(p + pad - a->code);
+  a->at = p + pad;
 }
 
 void jit_asm_align(jit_asm *a, unsigned n) {
-  while (a->len % n && !a->oom) {
+  while (jit_asm_pos(a) % n && !a->oom) {
     uint8_t *p = jit_ins_begin(a);
     *p++ = 0xCC;
     jit_ins_end(a, p);

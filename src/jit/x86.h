@@ -83,19 +83,17 @@ typedef struct jit_fixup {
 
 /* Code buffer with labels.  The code is an anonymous mapping (so that it
 ** can become the executable one in place).  Out-of-memory is sticky:
-** emission continues into nothing and jit_asm_finish reports it. */
-/* Code buffer with labels.  The code is an anonymous mapping (so that it
-** can become the executable one in place).  Out-of-memory is sticky:
-** emission continues into the spare buffer (code points there, len wraps)
-** and jit_asm_finish reports it. */
+** emission continues into the spare buffer (code and at point there, at
+** wraps to its start) and jit_asm_finish reports it. */
 #define JIT_INS_MAX 24u    /* the longest sequence one encoder call writes */
 
 typedef struct jit_asm {
   uint8_t *code;           /* where instructions go: map, or spare after OOM */
-  size_t len, cap;         /* of code */
-  size_t room;             /* encoders start below it: cap - JIT_INS_MAX + 1
-                              (0 when less): one compare per host
-                              instruction, no addition */
+  uint8_t *at;             /* the next byte: the code's length is at - code */
+  uint8_t *room;           /* encoders start below it: code + cap -
+                              JIT_INS_MAX + 1 (code when less): one compare
+                              per host instruction, no addition */
+  size_t cap;              /* of code */
   uint8_t *map;            /* the mapping, map_size bytes */
   size_t map_size;
   size_t dirty;            /* bytes of map from its start that may hold
@@ -163,7 +161,8 @@ void jit_label_bind(jit_asm *a, jit_label l);
 static inline bool jit_label_bound(const jit_asm *a, jit_label l) {
   return l < a->nlabels && a->labels[l] != JIT_UNBOUND;
 }
-static inline size_t jit_asm_pos(const jit_asm *a) { return a->len; }
+/* The code's length: the offset of the next instruction. */
+static inline size_t jit_asm_pos(const jit_asm *a) { return (size_t)(a->at - a->code); }
 /* A rel8 / rel32 field at `at` to be patched when label l is bound. */
 void jit_asm_add_fixup(jit_asm *a, uint32_t at, jit_label l, uint8_t size);
 /* Out of line: grow the mapping so JIT_INS_MAX bytes fit, or after OOM
@@ -176,16 +175,18 @@ void jit_asm_make_room(jit_asm *a);
 ** reloads of the buffer through the jit_asm and the growth check per call
 ** were half of the encoder's instructions (callgrind).  Each one checks
 ** once for JIT_INS_MAX bytes of room, writes through a local cursor (the
-** stores through uint8_t * would otherwise force reloads of a->len) and
-** stores the new length once.
+** stores through uint8_t * would otherwise force reloads of a->at) and
+** stores the cursor once: a load, a compare and a store per host
+** instruction (a length rather than a pointer cost an add and a subtract
+** of the code's start more).
 */
 #define JIT_INLINE static inline __attribute__((always_inline))
 
 JIT_INLINE uint8_t *jit_ins_begin(jit_asm *a) {
-  if (__builtin_expect(a->len >= a->room, 0)) jit_asm_make_room(a);
-  return a->code + a->len;
+  if (__builtin_expect(a->at >= a->room, 0)) jit_asm_make_room(a);
+  return a->at;
 }
-JIT_INLINE void jit_ins_end(jit_asm *a, uint8_t *p) { a->len = (size_t)(p - a->code); }
+JIT_INLINE void jit_ins_end(jit_asm *a, uint8_t *p) { a->at = p; }
 JIT_INLINE uint8_t *jit_put32(uint8_t *p, uint32_t v) {
   __builtin_memcpy(p, &v, 4);
   return p + 4;
@@ -487,7 +488,7 @@ JIT_INLINE void jit_x86_cmov(jit_asm *a, jit_cc cc, bool w, jit_reg dst, jit_reg
 ** jit_asm_patch_rel32(a, field, target offset). */
 JIT_INLINE void jit_x86_jcc_at(jit_asm *a, jit_cc cc, size_t target) {
   uint8_t *p = jit_ins_begin(a);
-  int64_t d = (int64_t)target - (int64_t)(a->len + 2);
+  int64_t d = (int64_t)target - (int64_t)(jit_asm_pos(a) + 2);
   if (jit_fits8(d)) {
     *p++ = cc == JIT_ALWAYS ? 0xEB : (uint8_t)(0x70 | cc);
     *p++ = (uint8_t)d;
@@ -511,7 +512,7 @@ JIT_INLINE void jit_x86_jcc_rel32(jit_asm *a, jit_cc cc, size_t target) {
     *p++ = 0x0F;
     *p++ = (uint8_t)(0x80 | cc);
   }
-  int64_t end = (int64_t)a->len + (cc == JIT_ALWAYS ? 5 : 6);
+  int64_t end = (int64_t)jit_asm_pos(a) + (cc == JIT_ALWAYS ? 5 : 6);
   jit_ins_end(a, jit_put32(p, (uint32_t)(int32_t)((int64_t)target - end)));
 }
 
@@ -525,7 +526,7 @@ JIT_INLINE size_t jit_x86_jcc_forward(jit_asm *a, jit_cc cc) {
   }
   p = jit_put32(p, 0);
   jit_ins_end(a, p);
-  return a->len - 4;
+  return jit_asm_pos(a) - 4;
 }
 
 JIT_INLINE void jit_asm_patch_rel32(jit_asm *a, size_t field, size_t target) {
@@ -550,7 +551,7 @@ JIT_INLINE void jit_x86_jcc8(jit_asm *a, jit_cc cc, jit_label l) {
   *p++ = cc == JIT_ALWAYS ? 0xEB : (uint8_t)(0x70 | cc);
   *p++ = 0;
   jit_ins_end(a, p);
-  jit_asm_add_fixup(a, (uint32_t)a->len - 1, l, 1);
+  jit_asm_add_fixup(a, (uint32_t)jit_asm_pos(a) - 1, l, 1);
 }
 JIT_INLINE void jit_x86_jmp8(jit_asm *a, jit_label l) { jit_x86_jcc8(a, JIT_ALWAYS, l); }
 void jit_x86_call(jit_asm *a, jit_label l);

@@ -50,26 +50,28 @@ static ZydisRegister zreg(int r, unsigned bits) {
 }
 
 static void dump(const jit_asm *a, size_t at, char *out, size_t n) {
-  size_t k = 0;
-  for (size_t i = at; i < a->len && k + 4 < n; i++) k += (size_t)snprintf(out + k, n - k, "%02x ", a->code[i]);
+  size_t k = 0, end = jit_asm_pos(a);
+  for (size_t i = at; i < end && k + 4 < n; i++)
+    k += (size_t)snprintf(out + k, n - k, "%02x ", a->code[i]);
   out[k] = 0;
 }
 
 #define CHECK(cond, ...) do { if (!(cond)) { char hex_[96]; dump(a, at, hex_, sizeof hex_); \
     fail_msg("bytes [%s] decode as '%s': " __VA_ARGS__); } } while (0)
 
-/* Decode the single instruction at a->code[at..len) and compare. */
+/* Decode the single instruction at a->code[at..jit_asm_pos(a)) and compare. */
 static void expect(const jit_asm *a, size_t at, ZydisMnemonic mn, unsigned n, const want *w) {
+  size_t len = jit_asm_pos(a) - at;
   ZydisDecodedInstruction ins;
   ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
   char text[128] = "(undecodable)";
   assert_false(a->oom);
-  ZyanStatus st = ZydisDecoderDecodeFull(&decoder, a->code + at, a->len - at, &ins, ops);
+  ZyanStatus st = ZydisDecoderDecodeFull(&decoder, a->code + at, len, &ins, ops);
   if (ZYAN_SUCCESS(st))
     ZydisFormatterFormatInstruction(&formatter, &ins, ops, ins.operand_count_visible, text,
                                     sizeof text, at, NULL);
   CHECK(ZYAN_SUCCESS(st), "no instruction", hex_, text);
-  CHECK(ins.length == a->len - at, "length %u, emitted %zu", hex_, text, ins.length, a->len - at);
+  CHECK(ins.length == len, "length %u, emitted %zu", hex_, text, ins.length, len);
   CHECK(ins.mnemonic == mn, "wrong mnemonic", hex_, text);
   CHECK(ins.operand_count_visible == n, "%u operands, want %u", hex_, text,
         ins.operand_count_visible, n);
@@ -178,7 +180,7 @@ static void test_mov_ri(void **state) {
       jit_asm a = fresh();
       jit_x86_mov_ri(&a, (jit_reg)r, cases[i].v);
       /* shortest form: + 1 for REX.B on the 32-bit form */
-      assert_int_equal(a.len, cases[i].len_lo + (cases[i].len_lo == 5 && r >= 8));
+      assert_int_equal(jit_asm_pos(&a), cases[i].len_lo + (cases[i].len_lo == 5 && r >= 8));
       expect(&a, 0, ZYDIS_MNEMONIC_MOV, 2, (want[]){R(cases[i].bits, r), I(cases[i].bits, (int64_t)cases[i].v)});
       done(&a);
     }
@@ -280,18 +282,18 @@ static void test_lea(void **state) {
     jit_label back = jit_label_new(&a), fwd = jit_label_new(&a);
     jit_label_bind(&a, back);
     jit_x86_ret(&a);
-    size_t at = a.len;
+    size_t at = jit_asm_pos(&a);
     jit_x86_lea_label(&a, (jit_reg)r, back);
-    size_t at2 = a.len;
+    size_t at2 = jit_asm_pos(&a);
     jit_x86_lea_label(&a, (jit_reg)r, fwd);
     pad(&a, 2);
     jit_label_bind(&a, fwd);
     const char *why = NULL;
     assert_int_equal(jit_asm_finish(&a, &why), 0);
-    size_t end = a.len;
-    a.len = at2;
+    size_t end = jit_asm_pos(&a);
+    a.at = a.code + at2;
     expect(&a, at, ZYDIS_MNEMONIC_LEA, 2, (want[]){R(64, r), T(0)});
-    a.len = at2 + 7;
+    a.at = a.code + at2 + 7;
     expect(&a, at2, ZYDIS_MNEMONIC_LEA, 2, (want[]){R(64, r), T((int64_t)end)});
     done(&a);
   }
@@ -320,7 +322,7 @@ static void test_push_pop(void **state) {
     jit_asm a = fresh();
     jit_x86_push(&a, (jit_reg)r);
     expect(&a, 0, ZYDIS_MNEMONIC_PUSH, 1, (want[]){R(64, r)});
-    size_t at = a.len;
+    size_t at = jit_asm_pos(&a);
     jit_x86_pop(&a, (jit_reg)r);
     expect(&a, at, ZYDIS_MNEMONIC_POP, 1, (want[]){R(64, r)});
     done(&a);
@@ -356,7 +358,7 @@ static void test_alu(void **state) {
           jit_x86_alu_ri(&a, (jit_alu)op, w, (jit_reg)d, v);
           /* imm8 when it fits; the short rax form otherwise */
           size_t want_len = (size_t)(small ? 3 : d == JIT_RAX ? 5 : 6) + (w || d >= 8);
-          assert_int_equal(a.len, want_len);
+          assert_int_equal(jit_asm_pos(&a), want_len);
           expect(&a, 0, alu_mn[op], 2, (want[]){R(bits, d), I(bits, v)});
           done(&a);
         }
@@ -372,7 +374,7 @@ static void alu_mem_at(jit_mem m, void *ud) {
   jit_asm a = fresh();
   jit_x86_alu_mi(&a, (jit_alu)c->op, c->w, m, c->imm);
   expect(&a, 0, alu_mn[c->op], 2, (want[]){M(bits, m), I(bits, c->imm)});
-  size_t at = a.len;
+  size_t at = jit_asm_pos(&a);
   jit_x86_alu_mr(&a, (jit_alu)c->op, c->w, m, (jit_reg)c->reg);
   expect(&a, at, alu_mn[c->op], 2, (want[]){M(bits, m), R(bits, c->reg)});
   done(&a);
@@ -402,11 +404,11 @@ static void test_test_imul(void **state) {
         jit_asm a = fresh();
         jit_x86_test_rr(&a, w, (jit_reg)d, (jit_reg)s);
         expect(&a, 0, ZYDIS_MNEMONIC_TEST, 2, (want[]){R(bits, d), R(bits, s)});
-        size_t at = a.len;
+        size_t at = jit_asm_pos(&a);
         jit_x86_imul_rr(&a, w, (jit_reg)d, (jit_reg)s);
         expect(&a, at, ZYDIS_MNEMONIC_IMUL, 2, (want[]){R(bits, d), R(bits, s)});
         for (unsigned i = 0; i < NIMMS; i++) {
-          at = a.len;
+          at = jit_asm_pos(&a);
           jit_x86_imul_rri(&a, w, (jit_reg)d, (jit_reg)s, imm_set[i]);
           expect(&a, at, ZYDIS_MNEMONIC_IMUL, 3, (want[]){R(bits, d), R(bits, s), I(bits, imm_set[i])});
         }
@@ -439,7 +441,7 @@ static void test_unary_shift(void **state) {
           jit_asm a = fresh();
           jit_x86_shift_ri(&a, sh[i].op, w, (jit_reg)r, (uint8_t)n);
           expect(&a, 0, sh[i].mn, 2, (want[]){R(bits, r), I(8, n)});
-          size_t at = a.len;
+          size_t at = jit_asm_pos(&a);
           jit_x86_shift_cl(&a, sh[i].op, w, (jit_reg)r);
           expect(&a, at, sh[i].mn, 2, (want[]){R(bits, r), R(8, JIT_RCX)});
           done(&a);
@@ -559,17 +561,17 @@ static void test_jumps(void **state) {
     pad(&a, 200);
     jit_label_bind(&a, near_back);
     size_t at[4];
-    at[0] = a.len;                                     /* backward, rel8 */
+    at[0] = jit_asm_pos(&a);                                     /* backward, rel8 */
     if (cc < 0) jit_x86_jmp(&a, near_back); else jit_x86_jcc(&a, (jit_cc)cc, near_back);
-    assert_int_equal(a.len - at[0], 2);
-    at[1] = a.len;                                     /* backward, rel32 */
+    assert_int_equal(jit_asm_pos(&a) - at[0], 2);
+    at[1] = jit_asm_pos(&a);                                     /* backward, rel32 */
     if (cc < 0) jit_x86_jmp(&a, far_back); else jit_x86_jcc(&a, (jit_cc)cc, far_back);
-    assert_int_equal(a.len - at[1], cc < 0 ? 5 : 6);
-    at[2] = a.len;                                     /* forward, rel32 + fixup */
+    assert_int_equal(jit_asm_pos(&a) - at[1], cc < 0 ? 5 : 6);
+    at[2] = jit_asm_pos(&a);                                     /* forward, rel32 + fixup */
     if (cc < 0) jit_x86_jmp(&a, far_fwd); else jit_x86_jcc(&a, (jit_cc)cc, far_fwd);
-    at[3] = a.len;                                     /* forward, rel8 + fixup */
+    at[3] = jit_asm_pos(&a);                                     /* forward, rel8 + fixup */
     if (cc < 0) jit_x86_jmp8(&a, near_fwd); else jit_x86_jcc8(&a, (jit_cc)cc, near_fwd);
-    size_t end3 = a.len;
+    size_t end3 = jit_asm_pos(&a);
     pad(&a, 2);
     jit_label_bind(&a, near_fwd);
     pad(&a, 200);
@@ -577,15 +579,15 @@ static void test_jumps(void **state) {
     jit_x86_ret(&a);
     const char *why = NULL;
     assert_int_equal(jit_asm_finish(&a, &why), 0);
-    size_t len = a.len;
+    size_t len = jit_asm_pos(&a);
     int64_t targets[4] = {(int64_t)a.labels[near_back], (int64_t)a.labels[far_back],
                           (int64_t)a.labels[far_fwd], (int64_t)a.labels[near_fwd]};
     size_t ends[4] = {at[1], at[2], at[3], end3};
     for (int k = 0; k < 4; k++) {
-      a.len = ends[k];
+      a.at = a.code + ends[k];
       expect(&a, at[k], mn, 1, (want[]){T(targets[k])});
     }
-    a.len = len;
+    a.at = a.code + len;
     done(&a);
   }
   jit_asm a = fresh();
@@ -600,7 +602,7 @@ static void test_jumps(void **state) {
     a = fresh();
     jit_x86_jmp_r(&a, (jit_reg)r);
     expect(&a, 0, ZYDIS_MNEMONIC_JMP, 1, (want[]){R(64, r)});
-    size_t at = a.len;
+    size_t at = jit_asm_pos(&a);
     jit_x86_call_r(&a, (jit_reg)r);
     expect(&a, at, ZYDIS_MNEMONIC_CALL, 1, (want[]){R(64, r)});
     done(&a);
@@ -640,13 +642,13 @@ static void test_labels_and_data(void **state) {
   jit_x86_ret(&a);
   jit_x86_ret(&a);
   jit_asm_align(&a, 4);
-  assert_int_equal(a.len, 4);
+  assert_int_equal(jit_asm_pos(&a), 4);
   assert_int_equal(a.code[2], 0xCC);
   assert_int_equal(a.code[3], 0xCC);
   jit_asm_align(&a, 4);
-  assert_int_equal(a.len, 4);
+  assert_int_equal(jit_asm_pos(&a), 4);
   jit_asm_u32(&a, 0xDEADBEEF);
-  assert_int_equal(a.len, 8);
+  assert_int_equal(jit_asm_pos(&a), 8);
   assert_int_equal(a.code[4], 0xEF);
   assert_int_equal(a.code[7], 0xDE);
   done(&a);
@@ -667,22 +669,22 @@ static void test_golden_text(void **state) {
   const jit_mem gs = {JIT_RCX, JIT_NOREG, 0, 0, JIT_SEG_GS};
   jit_asm a = fresh();
   size_t at[N];
-  at[0] = a.len; jit_x86_store(&a, 1, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0), JIT_RSI);
-  at[1] = a.len; jit_x86_store(&a, 1, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0), JIT_RBP);
-  at[2] = a.len; jit_x86_load(&a, JIT_U8, JIT_R13, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0));
-  at[3] = a.len; jit_x86_load(&a, JIT_U64, JIT_RAX, jit_mem_bd(JIT_R13, 0));
-  at[4] = a.len; jit_x86_load(&a, JIT_U64, JIT_RAX, jit_mem_bd(JIT_R12, 0));
-  at[5] = a.len; jit_x86_lea(&a, false, JIT_RCX, jit_mem_bd(JIT_RBP, -128));
-  at[6] = a.len; jit_x86_alu_mi(&a, JIT_SUB, true, jit_mem_bd(JIT_RSP, 0), 5);
-  at[7] = a.len; jit_x86_shiftx(&a, JIT_SHLX, true, JIT_RDX, JIT_RCX, JIT_R14);
-  at[8] = a.len; jit_x86_load(&a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_NOREG, 16));
-  at[9] = a.len; jit_x86_load(&a, JIT_U8, JIT_RSI, gs);
-  at[10] = a.len; jit_x86_store(&a, 8, gs, JIT_R13);
-  at[11] = a.len; jit_x86_store_imm(&a, 2, gs, 0x1234);
-  at[12] = a.len; jit_x86_rdgsbase(&a, JIT_RSI);
-  at[13] = a.len; jit_x86_wrgsbase(&a, JIT_R15);
-  at[14] = a.len; jit_x86_alu_ri(&a, JIT_SUB, true, JIT_R15, 5);
-  size_t end = a.len;
+  at[0] = jit_asm_pos(&a); jit_x86_store(&a, 1, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0), JIT_RSI);
+  at[1] = jit_asm_pos(&a); jit_x86_store(&a, 1, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0), JIT_RBP);
+  at[2] = jit_asm_pos(&a); jit_x86_load(&a, JIT_U8, JIT_R13, jit_mem_bi(JIT_R15, JIT_RCX, 0, 0));
+  at[3] = jit_asm_pos(&a); jit_x86_load(&a, JIT_U64, JIT_RAX, jit_mem_bd(JIT_R13, 0));
+  at[4] = jit_asm_pos(&a); jit_x86_load(&a, JIT_U64, JIT_RAX, jit_mem_bd(JIT_R12, 0));
+  at[5] = jit_asm_pos(&a); jit_x86_lea(&a, false, JIT_RCX, jit_mem_bd(JIT_RBP, -128));
+  at[6] = jit_asm_pos(&a); jit_x86_alu_mi(&a, JIT_SUB, true, jit_mem_bd(JIT_RSP, 0), 5);
+  at[7] = jit_asm_pos(&a); jit_x86_shiftx(&a, JIT_SHLX, true, JIT_RDX, JIT_RCX, JIT_R14);
+  at[8] = jit_asm_pos(&a); jit_x86_load(&a, JIT_U32, JIT_RAX, jit_mem_bd(JIT_NOREG, 16));
+  at[9] = jit_asm_pos(&a); jit_x86_load(&a, JIT_U8, JIT_RSI, gs);
+  at[10] = jit_asm_pos(&a); jit_x86_store(&a, 8, gs, JIT_R13);
+  at[11] = jit_asm_pos(&a); jit_x86_store_imm(&a, 2, gs, 0x1234);
+  at[12] = jit_asm_pos(&a); jit_x86_rdgsbase(&a, JIT_RSI);
+  at[13] = jit_asm_pos(&a); jit_x86_wrgsbase(&a, JIT_R15);
+  at[14] = jit_asm_pos(&a); jit_x86_alu_ri(&a, JIT_SUB, true, JIT_R15, 5);
+  size_t end = jit_asm_pos(&a);
   for (unsigned i = 0; i < N; i++) {
     ZydisDisassembledInstruction ins;
     size_t stop = i + 1 < N ? at[i + 1] : end;
@@ -733,18 +735,18 @@ static void test_addr32(void **state) {
   jit_mem gs = {JIT_R14, JIT_NOREG, 0, 0, JIT_SEG_GS};
   jit_asm a = fresh();
   size_t at[N];
-  at[0] = a.len; jit_x86_addr32(&a); jit_x86_load(&a, JIT_U8, JIT_RSI, gs);
+  at[0] = jit_asm_pos(&a); jit_x86_addr32(&a); jit_x86_load(&a, JIT_U8, JIT_RSI, gs);
   gs.base = JIT_R12, gs.disp = -4;
-  at[1] = a.len; jit_x86_addr32(&a); jit_x86_load(&a, JIT_U32, JIT_R13, gs);
+  at[1] = jit_asm_pos(&a); jit_x86_addr32(&a); jit_x86_load(&a, JIT_U32, JIT_R13, gs);
   gs.base = JIT_RBP, gs.disp = INT32_MAX;
-  at[2] = a.len; jit_x86_addr32(&a); jit_x86_store(&a, 8, gs, JIT_RAX);
+  at[2] = jit_asm_pos(&a); jit_x86_addr32(&a); jit_x86_store(&a, 8, gs, JIT_RAX);
   gs.base = JIT_R13, gs.disp = 0;
-  at[3] = a.len; jit_x86_addr32(&a); jit_x86_store_imm(&a, 2, gs, 0x1234);
+  at[3] = jit_asm_pos(&a); jit_x86_addr32(&a); jit_x86_store_imm(&a, 2, gs, 0x1234);
   gs.base = JIT_NOREG, gs.disp = INT32_MIN;
-  at[4] = a.len; jit_x86_addr32(&a); jit_x86_load(&a, JIT_U64, JIT_RDX, gs);
+  at[4] = jit_asm_pos(&a); jit_x86_addr32(&a); jit_x86_load(&a, JIT_U64, JIT_RDX, gs);
   gs.base = JIT_RAX, gs.disp = INT32_MIN;
-  at[5] = a.len; jit_x86_addr32(&a); jit_x86_load(&a, JIT_I32, JIT_RAX, gs);
-  size_t end = a.len;
+  at[5] = jit_asm_pos(&a); jit_x86_addr32(&a); jit_x86_load(&a, JIT_I32, JIT_RAX, gs);
+  size_t end = jit_asm_pos(&a);
   for (unsigned i = 0; i < N; i++) {
     ZydisDisassembledInstruction ins;
     size_t stop = i + 1 < N ? at[i + 1] : end;
@@ -767,12 +769,12 @@ static void test_nop_align(void **state) {
     jit_asm a = fresh();
     pad(&a, start);
     jit_x86_nop_align(&a, 32);
-    assert_int_equal(a.len % 32, 0);
-    assert_true(a.len >= start && a.len < start + 32);
-    for (size_t at = start; at < a.len;) {
+    assert_int_equal(jit_asm_pos(&a) % 32, 0);
+    assert_true(jit_asm_pos(&a) >= start && jit_asm_pos(&a) < start + 32);
+    for (size_t at = start; at < jit_asm_pos(&a);) {
       ZydisDisassembledInstruction ins;
       assert_true(ZYAN_SUCCESS(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, 0, a.code + at,
-                                                     a.len - at, &ins)));
+                                                     jit_asm_pos(&a) - at, &ins)));
       assert_int_equal(ins.info.mnemonic, ZYDIS_MNEMONIC_NOP);
       at += ins.info.length;
       checks++;
@@ -791,32 +793,32 @@ static void test_offset_jumps(void **state) {
     jit_asm a = fresh();
     jit_x86_ret(&a);                          /* target 0 */
     pad(&a, 20);
-    size_t at1 = a.len;
+    size_t at1 = jit_asm_pos(&a);
     jit_x86_jcc_at(&a, (jit_cc)cc, 1);        /* near: rel8 */
-    assert_int_equal(a.len - at1, 2);
+    assert_int_equal(jit_asm_pos(&a) - at1, 2);
     pad(&a, 200);
-    size_t at2 = a.len;
+    size_t at2 = jit_asm_pos(&a);
     jit_x86_jcc_at(&a, (jit_cc)cc, 0);        /* far: rel32 */
-    assert_int_equal(a.len - at2, cc == JIT_ALWAYS ? 5 : 6);
-    size_t at3 = a.len;
+    assert_int_equal(jit_asm_pos(&a) - at2, cc == JIT_ALWAYS ? 5 : 6);
+    size_t at3 = jit_asm_pos(&a);
     size_t field = jit_x86_jcc_forward(&a, (jit_cc)cc);
-    size_t end3 = a.len;
+    size_t end3 = jit_asm_pos(&a);
     assert_int_equal(end3 - field, 4);
     pad(&a, 2);
-    jit_asm_patch_rel32(&a, field, a.len);
-    size_t len = a.len;
-    a.len = at1 + 2;
+    jit_asm_patch_rel32(&a, field, jit_asm_pos(&a));
+    size_t len = jit_asm_pos(&a);
+    a.at = a.code + at1 + 2;
     expect(&a, at1, mn, 1, (want[]){T(1)});
-    a.len = at3;
+    a.at = a.code + at3;
     expect(&a, at2, mn, 1, (want[]){T(0)});
-    a.len = end3;
+    a.at = a.code + end3;
     expect(&a, at3, mn, 1, (want[]){T((int64_t)len)});
-    a.len = len;
-    size_t at4 = a.len;
+    a.at = a.code + len;
+    size_t at4 = jit_asm_pos(&a);
     jit_x86_jcc_rel32(&a, (jit_cc)cc, at4 - 3);  /* near, and still rel32 */
-    assert_int_equal(a.len - at4, cc == JIT_ALWAYS ? 5 : 6);
+    assert_int_equal(jit_asm_pos(&a) - at4, cc == JIT_ALWAYS ? 5 : 6);
     expect(&a, at4, mn, 1, (want[]){T((int64_t)at4 - 3)});
-    size_t at5 = a.len;
+    size_t at5 = jit_asm_pos(&a);
     jit_x86_jcc_rel32(&a, (jit_cc)cc, at5 + 1000); /* forward, not emitted yet */
     expect(&a, at5, mn, 1, (want[]){T((int64_t)at5 + 1000)});
     done(&a);
