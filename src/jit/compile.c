@@ -655,12 +655,8 @@ static size_t gas_check_len(const compiler *c, uint32_t cost) {
 
 /* B's own check of the merged pair whose B heads start k. */
 static size_t merged_entry(const compiler *c, uint32_t k) {
-  uint32_t lo = 0, hi = c->npairs;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (c->pairs[mid].b_start < k) lo = mid + 1;
-    else hi = mid;
-  }
+  uint32_t lo = jit_lower_bound(c->pairs, c->npairs, sizeof *c->pairs,
+                                offsetof(gas_pair, b_start), k);
   NUB_ASSERT(c->oom || (lo < c->npairs && c->pairs[lo].b_start == k));
   return lo < c->npairs ? c->pairs[lo].b_entry : 0;
 }

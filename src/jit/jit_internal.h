@@ -5,6 +5,7 @@
 #define NUB_JIT_INTERNAL_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "nub/jit.h"
 #include "../pvm/pvm_internal.h"
@@ -76,6 +77,21 @@ typedef struct jit_gas_refund {
   uint32_t off;
   uint32_t gas;
 } jit_gas_refund;
+
+/* The first of n rows (stride bytes each, sorted by the uint32_t at
+** key_off in each) whose key is not below key; n if none is. */
+static inline uint32_t jit_lower_bound(const void *rows, uint32_t n, size_t stride,
+                                       size_t key_off, uint32_t key) {
+  const uint8_t *base = (const uint8_t *)rows + key_off;
+  uint32_t lo = 0, hi = n;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2, k;
+    memcpy(&k, base + (size_t)mid * stride, sizeof k);
+    if (k < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /* Not a CPU feature but a choice of the compile, in the same bits:
 ** merged gas checks of fall-through pairs (docs/jit.md).  nub_jit_compile

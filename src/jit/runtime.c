@@ -39,24 +39,16 @@ uint64_t jit_rt_sbrk(nub_pvm_mem *mem, uint64_t size) { return pvm_mem_sbrk(mem,
 
 /* The side-table row for the host instruction at off, or NULL. */
 static const jit_fault_entry *find_fault_site(const nub_jit_code *code, uint32_t off) {
-  uint32_t lo = 0, hi = code->nfaults;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (code->faults[mid].off < off) lo = mid + 1;
-    else hi = mid;
-  }
+  uint32_t lo = jit_lower_bound(code->faults, code->nfaults, sizeof *code->faults,
+                                offsetof(jit_fault_entry, off), off);
   return lo < code->nfaults && code->faults[lo].off == off ? &code->faults[lo] : NULL;
 }
 
 /* The charge a fault at off gives back: a merged check's second block
 ** (compile.c, gas_pair), or 0. */
 static uint32_t fault_refund(const nub_jit_code *code, uint32_t off) {
-  uint32_t lo = 0, hi = code->nrefunds;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (code->refunds[mid].off < off) lo = mid + 1;
-    else hi = mid;
-  }
+  uint32_t lo = jit_lower_bound(code->refunds, code->nrefunds, sizeof *code->refunds,
+                                offsetof(jit_gas_refund, off), off);
   return lo < code->nrefunds && code->refunds[lo].off == off ? code->refunds[lo].gas : 0;
 }
 
