@@ -173,6 +173,7 @@ typedef struct compiler {
                               entries any more */
   uint32_t ncopy, copy_cap;
   bool oom;
+  size_t walk_end;         /* the blocks' code ends here; out-of-line code follows */
   size_t code_size;        /* instructions end here; the table follows */
   size_t oog_stubs;        /* offset of the out-of-gas stubs (emit_oog_stubs) */
   jit_label exits[PVM_HOST + 1];
@@ -1352,6 +1353,7 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   /* an unrunnable program panics at every entry before any code runs
   ** (nub_jit_run): it has no bodies */
   if (!p->unrunnable) emit_walk(c);
+  c->walk_end = jit_asm_pos(a);
   emit_gas_copies(c);
   patch_block_jumps(c);
   emit_cold(c);
@@ -1393,7 +1395,9 @@ static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
 
 /* NUB_JIT_PERF_MAP=1: one line per gas block ("START SIZE pvm pc N") in
 ** /tmp/perf-PID.map, so perf report and perf top name the guest blocks
-** the time goes to (the Linux perf JIT map convention).  Off by default:
+** the time goes to (the Linux perf JIT map convention); the entry and
+** exits before them and the out-of-line code after them (merged checks'
+** slow copies and refunds, cold paths) have a line each.  Off by default:
 ** the map grows with every compile and is never trimmed. */
 static pthread_mutex_t perf_map_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -1409,7 +1413,7 @@ static void write_perf_map(const compiler *c, const uint8_t *exec) {
     size_t start = 0;
     uint32_t head = UINT32_MAX;
     for (uint32_t j = 0; j <= p->block_count; j++) {
-      size_t end = c->code_size;
+      size_t end = c->walk_end;
       if (j < p->block_count) {    /* heads that are no bitmask start have no body */
         if (p->unrunnable || !nub_pvm_blob_is_start(&p->blob, p->blocks[j].pc)) continue;
         end = inline_entry(c, jit_start_index(c->rank, &p->blob, p->blocks[j].pc));
@@ -1422,6 +1426,9 @@ static void write_perf_map(const compiler *c, const uint8_t *exec) {
       start = end;
       if (j < p->block_count) head = p->blocks[j].pc;
     }
+    if (c->code_size > start)
+      fprintf(f, "%lx %zx nub-jit out-of-line code\n", (unsigned long)(uintptr_t)(exec + start),
+              c->code_size - start);
     fclose(f);
   }
   pthread_mutex_unlock(&perf_map_lock);

@@ -223,17 +223,25 @@ static void required_features_are_checked(void **state) {
 /* ---- compile results ---- */
 
 /* NUB_JIT_PERF_MAP=1 names every gas block in /tmp/perf-PID.map: one line
-** per block, in order, inside the code, with the block's pc. */
+** per block, in order, inside the code, with the block's pc; the entry
+** and exits before them and the out-of-line code after them have a line
+** each, and the lines cover the code to its end. */
 static void perf_map_names_every_block(void **state) {
-  const op ops[] = {
-    {PVM_OP_LOAD_IMM, .ra = 1, .x = 5}, {.op = PVM_OP_FALLTHROUGH},
-    {PVM_OP_ADD_64, .ra = 1, .rb = 1, .rd = 2}, {PVM_OP_ECALLI, .x = 3}, {.op = PVM_OP_TRAP},
-  };
+  const op ops[] = {{PVM_OP_LOAD_IMM, .ra = 1, .x = 5}, {.op = PVM_OP_FALLTHROUGH}};
   (void)state;
+  /* L: fallthrough; add_64; jump L: the two blocks' checks merge, which
+  ** puts a slow copy of the first out of line */
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  uint32_t loop = nub_pvm_builder_label(b);
+  add_ops(b, ops, ARRAY_LEN(ops));
+  nub_pvm_builder_bind(b, loop);
+  nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  nub_pvm_builder_insn(b, PVM_OP_ADD_64, 1, 1, 2, 0, 0);
+  nub_pvm_builder_branch(b, PVM_OP_JUMP, 0, 0, 0, loop);
   char path[64];
   snprintf(path, sizeof path, "/tmp/perf-%ld.map", (long)getpid());
   unlink(path);
-  nub_pvm_program *prog = build(ops, ARRAY_LEN(ops));
+  nub_pvm_program *prog = load_built(b, false);
   nub_jit_code *code, *quiet;
   nub_pvm_error err;
   assert_int_equal(setenv("NUB_JIT_PERF_MAP", "1", 1), 0);
@@ -244,13 +252,15 @@ static void perf_map_names_every_block(void **state) {
   assert_non_null(f);
   char line[128], name[64];
   unsigned long at, size, end = 0;
-  unsigned blocks = 0, pcs[8], lines = 0;
+  unsigned blocks = 0, pcs[8], lines = 0, tail = 0;
   uintptr_t lo = (uintptr_t)code->exec, hi = lo + code->code_size;
   while (fgets(line, sizeof line, f)) {
     assert_int_equal(sscanf(line, "%lx %lx %63[^\n]", &at, &size, name), 3);
     assert_true(at >= lo && size > 0 && at + size <= hi && at >= end);
     end = at + size;
+    assert_int_equal(tail, 0);      /* the out-of-line code's line is the last */
     if (sscanf(name, "pvm pc %u", &pcs[blocks]) == 1) blocks++;
+    else if (lines) tail = !strcmp(name, "nub-jit out-of-line code");
     lines++;
     assert_true(blocks < 8);
   }
@@ -265,8 +275,10 @@ static void perf_map_names_every_block(void **state) {
       assert_int_equal(pcs[k++], prog->blocks[j].pc);
     }
   assert_int_equal(k, blocks);
-  assert_true(blocks >= 2);     /* load_imm..fallthrough, add..trap */
-  assert_int_equal(lines, blocks + 1);
+  assert_true(blocks >= 3);     /* load_imm..fallthrough, L: fallthrough, add..jump */
+  assert_int_equal(tail, 1);
+  assert_int_equal(lines, blocks + 2);
+  assert_int_equal(end, hi);
   nub_jit_code_free(quiet);
   nub_jit_code_free(code);
   nub_pvm_program_free(prog);
