@@ -2,10 +2,12 @@
 ** nub: command line front end.  Each command's options are data (a
 ** cli_spec next to its code); `nub help CMD` and `nub CMD --help` print them.
 */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "nub/jit.h"
 #include "nub/nub.h"
 
 static const cli_command commands[] = {
@@ -39,6 +41,9 @@ static const cli_command *find(const char *name) {
 
 int main(int argc, char **argv) {
   const cli_command *c;
+  /* as nub-guest, where the compiles of `proc` run (nub/jit.h) */
+  mallopt(M_MMAP_THRESHOLD, NUB_JIT_MALLOC_MMAP_BYTES);
+  mallopt(M_TRIM_THRESHOLD, NUB_JIT_MALLOC_TRIM_BYTES);
   if (argc >= 2 && !strcmp(argv[1], "--version")) {
     printf("nub %s\n", nub_version());
     return 0;

@@ -73,6 +73,17 @@ NUB_API const nub_jit_stats *nub_jit_code_stats(const nub_jit_code *code);
 #define NUB_JIT_POOL_BYTES ((size_t)32 << 20)
 NUB_API void nub_jit_set_code_pool(unsigned maps, size_t bytes);
 
+/* A compile's arrays besides the code (a few bytes per PVM byte) come
+** from malloc.  glibc's moving mmap threshold gives the heap's top back
+** after a large compile, so the next one faults those pages in again
+** (about 10% of a 3.6 MB program's load + compile here).  nub-guest and
+** the nub tool set these (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD);
+** a process that compiles large programs itself may do the same (or set
+** GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:glibc.malloc.trim_threshold=...).
+** The library never changes the process's malloc. */
+#define NUB_JIT_MALLOC_MMAP_BYTES (32 << 20)
+#define NUB_JIT_MALLOC_TRIM_BYTES (64 << 20)
+
 /* Install the fault handler (once per process) and a signal stack for
 ** the calling thread (once per thread).  nub_jit_run does this lazily; call
 ** it before a seccomp filter that forbids sigaction/sigaltstack/mmap

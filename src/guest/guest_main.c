@@ -245,6 +245,10 @@ int main(void) {
   /* one malloc arena for every thread: another arena shrinks with
   ** madvise, which the filter forbids (the main one with brk) */
   mallopt(M_ARENA_MAX, 1);
+  /* a compile's large arrays stay in the heap when freed, for the next
+  ** compile, instead of being faulted in again each time (nub/jit.h) */
+  mallopt(M_MMAP_THRESHOLD, NUB_JIT_MALLOC_MMAP_BYTES);
+  mallopt(M_TRIM_THRESHOLD, NUB_JIT_MALLOC_TRIM_BYTES);
   ctl = mmap(NULL, NK_CHAN_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, NK_GUEST_FD, 0);
   if (ctl == MAP_FAILED) {
     fprintf(stderr, "nub-guest: no control page on fd %d (%s); start me through the nub library\n",

@@ -130,12 +130,15 @@ void jit_pool_put(uint8_t *map, size_t map_size, size_t dirty) {
 ** 57 MB buffer it saved 27% of the page faults but no measurable time
 ** (docs/sandbox.md). */
 /* Where the code goes (cap bytes at code, len of them written), and with
-** it where an encoder may start.  No arithmetic on a null code. */
+** it where an encoder may start.  No buffer yet (code NULL): the spare
+** buffer with no room, so the cursor is never a null pointer and the
+** first encoder grows the mapping. */
 static void set_code(jit_asm *a, uint8_t *code, size_t cap, size_t len) {
+  if (!code) code = a->spare, cap = 0;
   a->code = code;
   a->cap = cap;
-  a->at = code ? code + len : NULL;
-  a->room = !code ? NULL : cap >= JIT_INS_MAX ? code + cap - JIT_INS_MAX + 1 : code;
+  a->at = code + len;
+  a->room = cap >= JIT_INS_MAX ? code + cap - JIT_INS_MAX + 1 : code;
 }
 
 static bool grow(jit_asm *a, size_t need) {
@@ -200,13 +203,16 @@ bool jit_asm_grow_array(jit_asm *a, void **p, uint32_t *cap, uint64_t need, size
 
 /* ---- buffer, labels and fixups ---- */
 
-void jit_asm_init(jit_asm *a) { memset(a, 0, sizeof *a); }
+void jit_asm_init(jit_asm *a) {
+  memset(a, 0, sizeof *a);
+  set_code(a, NULL, 0, 0);
+}
 
 void jit_asm_free(jit_asm *a) {
   if (a->map) munmap(a->map, a->map_size);
   free(a->labels);
   free(a->fixups);
-  memset(a, 0, sizeof *a);
+  jit_asm_init(a);
 }
 
 /* An encoder may write up to JIT_INS_MAX bytes past the cursor (x86.h). */

@@ -838,7 +838,8 @@ static void test_take(void **state) {
   assert_true(mapped >= 50000 && mapped % 4096 == 0);
   assert_int_equal(p[0], 0x49);               /* REX.W|B of the first movabs */
   p[mapped - 1] = 1;                           /* writable to its end */
-  assert_null(a.code);
+  assert_null(a.map);                          /* taken: the next encoder maps anew */
+  assert_true(jit_asm_pos(&a) == 0 && a.at >= a.room);
   jit_asm_free(&a);
   munmap(p, mapped);
 }
