@@ -71,15 +71,17 @@ typedef struct gas_state {
   bool slow;                               /* the open block is simulated */
   pvm_gas_block *blocks;                   /* the program's; costs from block_done on are owed */
   uint32_t block_done;
-  /* the open block's first entry's index in note (so its entries before
-  ** entry i are i - first, mod 2^32: it may have begun before them) */
+  /* the first entry's index in note of the block open when the batch
+  ** began (so its entries before entry i are i - first, mod 2^32: it
+  ** began before them); open_first finds the block open at entry i */
   uint32_t first;
   uint32_t ready, ready_dst, stop;         /* place_run: where it stopped and why */
   /* the instructions noted, in order: their row (every block's last has
   ** PVM_GOP_ENDS; a synthetic trap has the row of trap, byte 0) and where
   ** their opcode is (at[1], at[2] the bytes after it; in tail for the
   ** last 3 bytes of the code and the final trap) */
-  struct gas_note { const pvm_gas_op *row; const uint8_t *at; } note[GAS_PENDING];
+  struct gas_note { const pvm_gas_op *row; const uint8_t *at; } note[GAS_PENDING + 1];
+  pvm_gas_op stop_row;                     /* the sentinel's after the last (place_run) */
   pvm_gas_insn batch[GAS_PENDING];
   uint8_t tail[8];                         /* zeta(code_len - 3 + i) */
   pvm_gas_sim sim;
@@ -116,60 +118,70 @@ enum { GAS_STOP_SEARCH, GAS_STOP_MOVE, GAS_STOP_GIVE_UP, GAS_STOP_NONE };
 
 /* Entry x decoded and placed in its ready cycle if its units are free
 ** there (pvm_gas_fast_try), with the registers and slots as gas_insn_of
-** finds them. */
+** finds them; move and last as the row says (constants in place_run). */
 static inline __attribute__((always_inline)) bool note_try(gas_state *gs, pvm_gas_clock *k,
                                                            const struct gas_note *x,
                                                            uint32_t *ready, unsigned *dst,
-                                                           bool last) {
+                                                           bool move, bool last) {
   const pvm_gas_op *row = x->row;
   const pvm_gas_regs *regs = &row->fast_regs[x->at[1]];
   unsigned d = row->rd_of[x->at[2]];
   *dst = regs->dst | d;
   return pvm_gas_fast_try_as(&gs->fast, k, &row->place, row->slots_of[regs->overlap >> d & 1],
-                             row->move, regs->src0, regs->src1, *dst, ready, last);
+                             move, regs->src0, regs->src1, *dst, ready, last);
 }
 
-/* The placer alone over entries [i, count), calling nothing (what it
-** keeps then stays in registers), filling in the costs of the blocks
-** that end there.  Returns count, or where it stopped: an entry not
+/* The placer alone over the entries from `from` to the sentinel after
+** the last (its row has PVM_GOP_STOP), calling nothing (what it keeps
+** then stays in registers), filling in the costs of the blocks that end
+** there.  Returns the sentinel's index, or where it stopped: an entry not
 ** placed in its ready cycle (GAS_STOP_SEARCH, gs->ready), or a block's
 ** last entry, placed, whose block needs the cells moved on
-** (GAS_STOP_MOVE: pvm_gas_fast_end). */
-static __attribute__((noinline)) uint32_t place_run(gas_state *gs, uint32_t from, uint32_t count) {
+** (GAS_STOP_MOVE: pvm_gas_fast_end).  One test of the row's flags sends
+** move_reg, a block's last entry and the sentinel off the common path. */
+static __attribute__((noinline)) uint32_t place_run(gas_state *gs, uint32_t from) {
   pvm_gas_clock k = gs->clock;
-  const struct gas_note *x = gs->note + from, *end = gs->note + count;
-  for (; x < end; x++) {
-    unsigned dst;
-    if (!(x->row->flags & PVM_GOP_ENDS)) {
-      if (!note_try(gs, &k, x, &gs->ready, &dst, false)) {
-        gs->ready_dst = dst;
-        gs->stop = GAS_STOP_SEARCH;
-        break;
-      }
-    } else {
-      /* the block's last entry (pvm_gas_fast_try_as) */
-      if (!note_try(gs, &k, x, &gs->ready, &dst, true)) {
-        gs->ready_dst = dst;
-        gs->stop = GAS_STOP_SEARCH;
-        break;
-      }
-      uint32_t cost = pvm_gas_fast_end_near(&gs->fast, &k);
-      if (!cost) {
-        gs->stop = GAS_STOP_MOVE;
-        break;
-      }
-      gs->blocks[gs->block_done++].cost = cost;
-      gs->first = (uint32_t)(x - gs->note) + 1;
+  pvm_gas_block *blk = gs->blocks + gs->block_done;
+  const struct gas_note *x = gs->note + from;
+  for (;; x++) {
+    unsigned flags = x->row->flags, dst;
+    if (PVM_LIKELY(!(flags & (PVM_GOP_ENDS | PVM_GOP_MOVE)))) {
+      if (!note_try(gs, &k, x, &gs->ready, &dst, false, false)) goto search;
+      continue;
     }
+    if (flags & PVM_GOP_MOVE) {
+      (void)note_try(gs, &k, x, &gs->ready, &dst, true, false);
+      continue;
+    }
+    if (flags & PVM_GOP_STOP) break;
+    /* the block's last entry (pvm_gas_fast_try_as) */
+    if (!note_try(gs, &k, x, &gs->ready, &dst, false, true)) goto search;
+    uint32_t cost = pvm_gas_fast_end_near(&gs->fast, &k);
+    if (!cost) {
+      gs->stop = GAS_STOP_MOVE;
+      break;
+    }
+    (blk++)->cost = cost;
+    continue;
+  search:
+    gs->ready_dst = dst;
+    gs->stop = GAS_STOP_SEARCH;
+    break;
   }
   gs->clock = k;
+  gs->block_done = (uint32_t)(blk - gs->blocks);
   return (uint32_t)(x - gs->note);
 }
 
-/* The open block's cost, given by its entry i. */
-static void block_cost(gas_state *gs, uint32_t i, uint32_t cost) {
-  gs->blocks[gs->block_done++].cost = cost;
-  gs->first = i + 1;
+/* The open block's cost. */
+static void block_cost(gas_state *gs, uint32_t cost) { gs->blocks[gs->block_done++].cost = cost; }
+
+/* The index in note of the first entry of the block open at entry i: the
+** one after the last block's last entry before i, looked for where it is
+** needed rather than kept per block. */
+static uint32_t open_first(const gas_state *gs, uint32_t i) {
+  while (i > 0 && !(gs->note[i - 1].row->flags & PVM_GOP_ENDS)) i--;
+  return i > 0 ? i : gs->first;
 }
 
 /* After an entry that needed a search the next ones often do too (a run
@@ -184,12 +196,12 @@ static __attribute__((noinline)) uint32_t place_searching(gas_state *gs, uint32_
     const struct gas_note *x = &gs->note[i];
     uint32_t ready;
     unsigned dst;
-    bool at_ready = note_try(gs, &gs->clock, x, &ready, &dst, false);
+    bool at_ready = note_try(gs, &gs->clock, x, &ready, &dst, x->row->move, false);
     if (!at_ready && !pvm_gas_fast_place_later(&gs->fast, &gs->clock, &x->row->place, dst, ready)) {
       gs->stop = GAS_STOP_GIVE_UP;
       return i;
     }
-    if (x->row->flags & PVM_GOP_ENDS) block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+    if (x->row->flags & PVM_GOP_ENDS) block_cost(gs, pvm_gas_fast_end(&gs->fast, &gs->clock));
     if (at_ready) return i + 1;
   }
   return count;
@@ -205,7 +217,7 @@ static uint32_t feed_slow(gas_state *gs, uint32_t i, uint32_t count) {
     if (row->flags & PVM_GOP_ENDS) {
       gs->slow = false;
       (void)pvm_gas_fast_end(&gs->fast, &gs->clock);    /* the placer's next block begun */
-      block_cost(gs, i, pvm_gas_sim_block(&gs->sim, gs->batch, queued));
+      block_cost(gs, pvm_gas_sim_block(&gs->sim, gs->batch, queued));
       return i + 1;
     }
   }
@@ -225,21 +237,22 @@ static __attribute__((noinline)) void gas_place(gas_state *gs, const nub_pvm_blo
     if (pc + 3 <= b->code_len) break;
     gs->note[j].at = gs->tail + (pc + 3 - b->code_len);
   }
+  gs->note[count] = (struct gas_note){&gs->stop_row, gs->tail};
   for (uint32_t i = 0; i < count;) {
     if (gs->slow) {
       i = feed_slow(gs, i, count);
       continue;
     }
     uint32_t from = i;
-    if ((i = place_run(gs, i, count)) == count) break;
+    if ((i = place_run(gs, i)) == count) break;
     const pvm_gas_op *row = gs->note[i].row;
     if (gs->stop == GAS_STOP_MOVE) {
-      block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+      block_cost(gs, pvm_gas_fast_end(&gs->fast, &gs->clock));
       i++;
       continue;
     }
     if (pvm_gas_fast_place_later(&gs->fast, &gs->clock, &row->place, gs->ready_dst, gs->ready)) {
-      if (row->flags & PVM_GOP_ENDS) block_cost(gs, i, pvm_gas_fast_end(&gs->fast, &gs->clock));
+      if (row->flags & PVM_GOP_ENDS) block_cost(gs, pvm_gas_fast_end(&gs->fast, &gs->clock));
       /* two searches in a row (place_run placed nothing): a run of them,
       ** likely; place_searching leaves gs->stop GAS_STOP_SEARCH otherwise */
       i = i == from ? place_searching(gs, i + 1, count) : i + 1;
@@ -247,9 +260,32 @@ static __attribute__((noinline)) void gas_place(gas_state *gs, const nub_pvm_blo
     }
     /* give up: the block from its head again, entry i on as they come */
     gs->slow = true;
-    simulate_from_head(gs, b, ops, gs->blocks[gs->block_done].pc, i - gs->first);
+    simulate_from_head(gs, b, ops, gs->blocks[gs->block_done].pc, i - open_first(gs, i));
   }
-  gs->first -= count;                      /* the next entries start at 0 again */
+  gs->first = open_first(gs, count) - count;   /* the next entries start at 0 again */
+}
+
+/* A branch at pc, len bytes: its backward target marked as a loop
+** target when it starts a block; with `cycles_b`, which rows its b
+** (A.10) takes: PVM_GAS_OPS_COLD for b = 1, when the target or the
+** fall-through starts with the opcode byte of trap or unlikely (bytes
+** past the code read as 0), else PVM_GAS_OPS_HOT.  Out of line and
+** decoding only the target: inlined with the whole decode, it cost about
+** 135 host instructions a branch and took registers the walk's loop then
+** kept on the stack (docs/gas.md "Sixth round"). */
+static __attribute__((noinline)) unsigned branch_seen(nub_pvm_program *p, uint32_t pc,
+                                                      uint32_t len, bool cycles_b,
+                                                      int unlikely_byte) {
+  const nub_pvm_blob *b = &p->blob;
+  const uint8_t *code = b->code;
+  int64_t target = pvm_decode_target(&nub_pvm_isa(p->profile)[code[pc]], b, pc, len - 1);
+  /* a backward target is a block start or not by now */
+  if (target >= 0 && target <= pc && pvm_bit_get(p->block_start, (uint64_t)target))
+    pvm_bit_set(p->loop_target, (uint64_t)target);
+  if (!cycles_b) return 0;
+  uint8_t t = zeta_at(code, b->code_len, target), f = zeta_at(code, b->code_len, (int64_t)pc + len);
+  return t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? PVM_GAS_OPS_COLD
+                                                                      : PVM_GAS_OPS_HOT;
 }
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each
@@ -262,10 +298,9 @@ static __attribute__((noinline)) void gas_place(gas_state *gs, const nub_pvm_blo
 static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_state *gs,
                                                        bool pipeline) {
   const nub_pvm_blob *b = &p->blob;
-  const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
   const pvm_gas_op *ops = pvm_gas_ops(p->profile);
   const uint8_t *code = b->code;
-  uint8_t *block_start = p->block_start, *loop_target = p->loop_target;
+  uint8_t *block_start = p->block_start;
   pvm_gas_block *blocks = p->blocks;
   bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
   int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
@@ -281,6 +316,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     pvm_gas_fast_init(&gs->fast);
     gs->blocks = blocks;
     for (int i = 0; i < 8; i++) gs->tail[i] = zeta_at(code, code_len, (int64_t)code_len - 3 + i);
+    gs->stop_row = ops[0];                 /* trap's, which ends a block: read like one */
+    gs->stop_row.flags |= PVM_GOP_STOP;
   }
   /* the open block's cost (pipeline: filled in by gas_place) */
 #define BLOCK_COST() (pipeline ? 0 : count)
@@ -325,19 +362,9 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     unsigned flags = row->flags;
     if (pipeline) NOTE(row, code + pc);
     if (flags & PVM_GOP_BRANCH) {
-      nub_pvm_insn in;
-      pvm_decode(isa, b, pc, &in);
-      int64_t target = in.target;
-      /* a backward target is a block start or not by now */
-      if (target >= 0 && target <= pc && pvm_bit_get(block_start, (uint64_t)target))
-        pvm_bit_set(loop_target, (uint64_t)target);
-      if (pipeline && (flags & PVM_GOP_BRANCH_CYCLES)) {
-        /* b (A.10): 1 when the target or the fall-through starts with the
-        ** opcode byte of trap or unlikely (bytes past the code read as 0) */
-        uint8_t t = zeta_at(code, code_len, target), f = zeta_at(code, code_len, (int64_t)pc + LEN);
-        note[-1].row += t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte
-                        ? PVM_GAS_OPS_COLD : PVM_GAS_OPS_HOT;   /* the row for its b */
-      }
+      unsigned alt = branch_seen(p, pc, LEN, pipeline && (flags & PVM_GOP_BRANCH_CYCLES),
+                                 unlikely_byte);
+      if (pipeline) note[-1].row += alt;   /* the row for its b */
     }
     if (!pipeline) count++;
     /* the rest is rare: one test for all of it */
@@ -389,7 +416,8 @@ unrunnable:
 
 static int analyse(nub_pvm_program *p, nub_pvm_error *err) {
   if (pvm_gas_rules_of(p->profile)->pipeline) {
-    gas_state *gs = malloc(sizeof *gs);    /* about 26 KB */
+    /* about 26 KB; stop_row is a 64-byte aligned row */
+    gas_state *gs = aligned_alloc(_Alignof(gas_state), sizeof *gs);
     if (!gs) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for the gas model");
     memset(&gs->sim, 0, sizeof gs->sim);   /* the simulation starts from zero cells */
     gs->clock = (pvm_gas_clock){.left = 4};
