@@ -126,7 +126,7 @@ static inline __attribute__((always_inline)) bool note_try(gas_state *gs, pvm_ga
   const pvm_gas_op *row = x->row;
   const pvm_gas_regs *regs = &row->fast_regs[x->at[1]];
   unsigned d = row->rd_of[x->at[2]];
-  *dst = regs->dst | d;
+  *dst = regs->dst + d;                    /* one of them is 0 */
   return pvm_gas_fast_try_as(&gs->fast, k, &row->place, row->slots_of[regs->overlap >> d & 1],
                              move, regs->src0, regs->src1, *dst, ready, last);
 }

@@ -5,6 +5,7 @@
 #ifndef NUB_PVM_INTERNAL_H
 #define NUB_PVM_INTERNAL_H
 
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <pthread.h>
@@ -373,9 +374,9 @@ static inline pvm_gas_insn pvm_gas_insn_make(unsigned cycles, unsigned slots, bo
 ** cells (off < span_limit; both 0 for an entry longer than
 ** PVM_GAS_SHORT, which the search places: no shift or compare per
 ** entry), its cycles, and the planes it uses as byte offsets in the
-** cells: A_(4-j) for its j ALUs (A_(5-j), what it cannot take, is the
-** next plane), the M, D or neither plane it tests, and the one it marks
-** (no row takes both M and D). */
+** placer's state (PVM_GAS_CELLS_AT): A_(4-j) for its j ALUs (A_(5-j),
+** what it cannot take, is the next plane), the M, D or neither plane it
+** tests, and the one it marks (no row takes both M and D). */
 typedef struct pvm_gas_place {
   uint64_t cycle_mask;
   uint16_t span_limit;
@@ -513,6 +514,11 @@ typedef struct pvm_gas_fast {
   uint8_t cell[PVM_GAS_C_PLANES * PVM_GAS_PLANE]; /* plane i at i * PLANE */
   uint8_t starts[PVM_GAS_SPAN];      /* entries starting in cycle t, at t - base */
 } pvm_gas_fast;
+/* Where the cells are in the placer's state: the rows' plane offsets
+** (pvm_gas_place) count from the state itself, so an entry's cells are
+** addressed from the state's pointer (an address of the cells kept
+** apart was one more value than the placer's loop has registers for). */
+#define PVM_GAS_CELLS_AT offsetof(pvm_gas_fast, cell)
 
 /* What the placer changes for every entry, kept by the caller in a local
 ** (so in registers: the fields of pvm_gas_fast are reloaded after every
@@ -531,9 +537,11 @@ static inline pvm_gas_place pvm_gas_place_of(unsigned cycles, unsigned use) {
   return (pvm_gas_place){
       .cycle_mask = fits ? ~0ull >> (64 - cycles) : 0,
       .span_limit = (uint16_t)(fits ? PVM_GAS_SPAN + 1 - cycles : 0),
-      .from_cells = (uint16_t)((PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE),
-      .test_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE,
-      .mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE,
+      .from_cells = (uint16_t)(PVM_GAS_CELLS_AT + (PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE),
+      .test_cells = (uint16_t)(PVM_GAS_CELLS_AT +
+                               (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE),
+      .mark_cells = (uint16_t)(PVM_GAS_CELLS_AT +
+                               (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE),
       .cycles = (uint8_t)cycles};
 }
 
@@ -601,8 +609,8 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_try_as(
     uint64_t m = pl->cycle_mask << (off % 8);
     /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
     ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
-    uint8_t *cells = f->cell + off / 8, *from = cells + pl->from_cells;
-    uint8_t *a4 = cells + PVM_GAS_C_A4 * PVM_GAS_PLANE;
+    uint8_t *cells = (uint8_t *)f + off / 8, *from = cells + pl->from_cells;
+    uint8_t *a4 = cells + PVM_GAS_CELLS_AT + PVM_GAS_C_A4 * PVM_GAS_PLANE;
     if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + pl->test_cells)) & m) &&
         f->starts[off] < 5) {
       if (last) {
