@@ -321,11 +321,14 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   }
   /* the open block's cost (pipeline: filled in by gas_place) */
 #define BLOCK_COST() (pipeline ? 0 : count)
-  /* note an instruction for the placer */
+  /* note an instruction for the placer at *note; note moves on at the
+  ** end of the loop's step (moved on where it is written, it was kept in
+  ** a second register and the walk's code, ops and code_len on the
+  ** stack: 0.6 M host instructions of the mixed 256k program) */
 #define NOTE(row_, at_)                                                                     \
   do {                                                                                      \
     NUB_ASSERT(note < gs->note + GAS_PENDING);                                              \
-    *note++ = (struct gas_note){(row_), (at_)};                                             \
+    *note = (struct gas_note){(row_), (at_)};                                               \
   } while (0)
   /* starts in order from the bitmask's bits (pc + skip would chain each
   ** step on the loads of the last); padding bits are zero (blob.c).  Where
@@ -360,15 +363,15 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
 #define LEN (DIST > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : DIST)
     const pvm_gas_op *row = &ops[code[pc]];
     unsigned flags = row->flags;
-    if (pipeline) NOTE(row, code + pc);
-    if (flags & PVM_GOP_BRANCH) {
-      unsigned alt = branch_seen(p, pc, LEN, pipeline && (flags & PVM_GOP_BRANCH_CYCLES),
-                                 unlikely_byte);
-      if (pipeline) note[-1].row += alt;   /* the row for its b */
-    }
+    if (pipeline) NOTE(row, code + pc);    /* before a branch's decode (its row after) */
     if (!pipeline) count++;
-    /* the rest is rare: one test for all of it */
-    if (PVM_UNLIKELY((flags & PVM_GOP_ENDS) || DIST > PVM_MAX_SKIP + 1)) {
+    /* the rest is rare: one test for all of it (branches end blocks) */
+    if (PVM_UNLIKELY((flags & (PVM_GOP_ENDS | PVM_GOP_BRANCH)) || DIST > PVM_MAX_SKIP + 1)) {
+      if (flags & PVM_GOP_BRANCH) {
+        unsigned alt = branch_seen(p, pc, LEN, pipeline && (flags & PVM_GOP_BRANCH_CYCLES),
+                                   unlikely_byte);
+        if (pipeline) note->row += alt;      /* the row for its b */
+      }
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
         /* a terminator's successor (where the skip lands) starts a basic block */
@@ -384,13 +387,17 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         ** ends the block (or is one) */
         if (first_run_check) goto unrunnable;
         n++;
-        if (pipeline) NOTE(&ops[0], code + pc + LEN);   /* row 0: trap */
+        if (pipeline) {
+          note++;
+          NOTE(&ops[0], code + pc + LEN);  /* row 0: trap */
+        }
         else count++;
         blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
         head = next;
         count = 0;
       }
     }
+    if (pipeline) note++;
     pc = next;
 #undef LEN
 #undef DIST
@@ -399,8 +406,12 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   /* the final trap at code_len: the open block's last instruction, or a
   ** block of its own (head = code_len) */
   n++;
-  if (pipeline) NOTE(&ops[0], code + code_len);
-  else count++;
+  if (pipeline) {
+    NOTE(&ops[0], code + code_len);
+    note++;
+  } else {
+    count++;
+  }
   blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
   if (pipeline) gas_place(gs, b, ops, (uint32_t)(note - gs->note));
 #undef BLOCK_COST
