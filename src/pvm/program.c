@@ -8,17 +8,11 @@
 #include "../util/nub_assert.h"
 #include "pvm_internal.h"
 
-/* Room for the instructions the walk will produce: every bitmask start,
-** plus a synthetic trap after each run of 25 or more bytes that starts
-** nothing (a skip stops at 24), plus the final trap. */
-static uint64_t count_starts(const nub_pvm_blob *b) {
+/* The bitmask's starts (the walk counts them where it runs to the end). */
+static uint32_t count_starts(const nub_pvm_blob *b) {
   uint64_t starts = 0, words = ((uint64_t)b->code_len + 63) / 64;
   for (uint64_t w = 0; w < words; w++) starts += (uint64_t)pvm_popcount64(pvm_mask_word(b, w));
-  return starts;
-}
-
-static uint64_t max_insns(const nub_pvm_blob *b, uint64_t starts) {
-  return starts + b->code_len / (PVM_MAX_SKIP + 1) + 1;
+  return (uint32_t)starts;
 }
 
 static uint64_t window_count(uint32_t code_len) { return ((uint64_t)code_len >> PVM_WINDOW_SHIFT) + 2; }
@@ -305,8 +299,9 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
   int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
   /* n: the instructions besides the bitmask's starts (synthetic traps, the
-  ** final one); count: the open block's (gp07) */
-  uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0;
+  ** final one); count: the open block's (gp07); visited: all of them so
+  ** far (END_BLOCK) */
+  uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0, visited = 0;
   struct gas_note *note = pipeline ? gs->note : NULL;   /* the next to note */
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end;
@@ -321,6 +316,16 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   }
   /* the open block's cost (pipeline: filled in by gas_place) */
 #define BLOCK_COST() (pipeline ? 0 : count)
+  /* the open block ends; the next one's head.  The instructions visited
+  ** (so the bitmask's starts, without a pass of their own) are summed
+  ** here for gp07, per batch of notes for the pipeline */
+#define END_BLOCK(next_head_)                                                              \
+  do {                                                                                     \
+    blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};                               \
+    if (!pipeline) visited += count;                                                       \
+    head = (next_head_);                                                                   \
+    count = 0;                                                                             \
+  } while (0)
   /* note an instruction for the placer at *note; note moves on at the
   ** end of the loop's step (moved on where it is written, it was kept in
   ** a second register and the walk's code, ops and code_len on the
@@ -340,6 +345,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     if (!bits) {                                                                   \
       if (pipeline && note > gs->note + (GAS_PENDING - GAS_PENDING_WORD)) {        \
         blocks[nblocks].pc = head;           /* the open block's, if given up on */ \
+        visited += (uint32_t)(note - gs->note);                                    \
         gas_place(gs, b, ops, (uint32_t)(note - gs->note));                        \
         note = gs->note;                                                           \
       }                                                                            \
@@ -378,9 +384,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         if ((flags & PVM_GOP_TERM) && DIST <= PVM_MAX_SKIP + 1 && next < code_len &&
             (ops[code[next]].flags & PVM_GOP_VALID))
           pvm_bit_set(block_start, next);
-        blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
-        head = pc + LEN;
-        count = 0;
+        END_BLOCK(pc + LEN);
       }
       if (DIST > PVM_MAX_SKIP + 1) {
         /* the skip lands where nothing starts: a synthetic trap there
@@ -390,11 +394,10 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         if (pipeline) {
           note++;
           NOTE(&ops[0], code + pc + LEN);  /* row 0: trap */
+        } else {
+          count++;
         }
-        else count++;
-        blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
-        head = next;
-        count = 0;
+        END_BLOCK(next);
       }
     }
     if (pipeline) note++;
@@ -412,15 +415,22 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   } else {
     count++;
   }
-  blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};
-  if (pipeline) gas_place(gs, b, ops, (uint32_t)(note - gs->note));
+  END_BLOCK(code_len);
+  if (pipeline) {
+    visited += (uint32_t)(note - gs->note);
+    gas_place(gs, b, ops, (uint32_t)(note - gs->note));
+  }
+#undef END_BLOCK
 #undef BLOCK_COST
 #undef NOTE
   p->block_count = nblocks;
-  p->insn_count = p->start_count + n;   /* every start is visited once */
+  p->insn_count = visited;
+  p->start_count = visited - n;         /* every start is visited once */
+  NUB_ASSERT(p->start_count == count_starts(b));
   p->unrunnable = false;
   return;
 unrunnable:
+  p->start_count = count_starts(b);
   p->block_count = 0;
   p->unrunnable = true;
 }
@@ -469,8 +479,9 @@ int nub_pvm_program_load(nub_pvm_profile profile, const uint8_t *blob, size_t le
   if (!p->bytes) { rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for %zu bytes", len); goto fail; }
   if (len) memcpy(p->bytes, blob, len);
   if ((rc = nub_pvm_blob_parse(p->bytes, p->bytes + len, &p->blob, err))) goto fail;
-  uint64_t starts = count_starts(&p->blob), cap = max_insns(&p->blob, starts);
-  p->start_count = (uint32_t)starts;
+  /* every instruction the walk produces covers a byte of its own
+  ** (nub_pvm_program_load_bytes): at most code_len + 1, as many blocks */
+  uint64_t cap = (uint64_t)p->blob.code_len + 1;
   p->block_start = calloc(((size_t)p->blob.code_len + 8) / 8, 1);
   p->loop_target = calloc(((size_t)p->blob.code_len + 8) / 8, 1);
   /* one block per instruction at most; pages past the last block are
