@@ -245,7 +245,11 @@ static __attribute__((noinline)) void gas_place(gas_state *gs, const nub_pvm_blo
       i++;
       continue;
     }
-    if (pvm_gas_fast_place_later(&gs->fast, &gs->clock, &row->place, gs->ready_dst, gs->ready)) {
+    /* the search's first step inline (about 135 host instructions saved
+    ** where it places the entry; not in place_searching, whose runs of
+    ** divisions or stores it seldom places) */
+    if (pvm_gas_fast_near(&gs->fast, &gs->clock, &row->place, gs->ready_dst, gs->ready, false) ||
+        pvm_gas_fast_place_later(&gs->fast, &gs->clock, &row->place, gs->ready_dst, gs->ready)) {
       if (row->flags & PVM_GOP_ENDS) block_cost(gs, pvm_gas_fast_end(&gs->fast, &gs->clock));
       /* two searches in a row (place_run placed nothing): a run of them,
       ** likely; place_searching leaves gs->stop GAS_STOP_SEARCH otherwise */

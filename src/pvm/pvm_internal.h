@@ -576,6 +576,56 @@ static inline __attribute__((always_inline)) void pvm_gas_fast_done(pvm_gas_fast
   k->n++;
 }
 
+/* The entry placed in cycle t, its ready cycle or later, if its units
+** are free there and fewer than 5 entries start (true; a block's last
+** entry, `last`, is not marked); false, nothing changed, otherwise, or
+** when it is longer than PVM_GAS_SHORT or would run past the cells. */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_place_at(
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned dst, uint32_t t,
+    bool last) {
+  uint32_t off = t - f->base;
+  if (PVM_UNLIKELY(off >= pl->span_limit)) return false;
+  uint64_t m = pl->cycle_mask << (off % 8);
+  /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
+  ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
+  uint8_t *cells = (uint8_t *)f + off / 8, *from = cells + pl->from_cells;
+  uint8_t *a4 = cells + PVM_GAS_CELLS_AT + PVM_GAS_C_A4 * PVM_GAS_PLANE;
+  if (((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + pl->test_cells)) & m) ||
+      f->starts[off] >= 5)
+    return false;
+  if (last) {
+    uint32_t done = t + pl->cycles;
+    k->last_done = k->last_done > done ? k->last_done : done;
+    return true;
+  }
+  pvm_gas_or(a4, pvm_gas_word(from) & m);
+  pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
+  pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
+  pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
+  pvm_gas_or(cells + pl->mark_cells, m);
+  f->starts[off]++;
+  pvm_gas_fast_done(f, k, dst, t + pl->cycles);
+  return true;
+}
+
+/* The search's first step (pvm_gas_fast_search), inline: the first cycle
+** from t, within 56, whose start cell is free, and the entry placed
+** there as pvm_gas_fast_place_at places it.  false, nothing changed,
+** when the search must decide: no such cycle, 5 starts there, units
+** taken later in its cycles (the search gives up), a long entry or the
+** cells' end; the search then finds the same cycle first. */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_near(
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned dst, uint32_t t,
+    bool last) {
+  uint32_t off = t - f->base;
+  if (off >= pl->span_limit) return false;
+  const uint8_t *cells = (const uint8_t *)f + off / 8;
+  uint64_t free = ~(pvm_gas_word(cells + pl->from_cells + PVM_GAS_PLANE) |
+                    pvm_gas_word(cells + pl->test_cells)) >> (off % 8);
+  free &= ~0ull >> 8;                      /* the 56 cycles from t */
+  return free && pvm_gas_fast_place_at(f, k, pl, dst, t + (uint32_t)__builtin_ctzll(free), last);
+}
+
 /* One instruction of the block (cycles >= 1 unless move) decoded, and
 ** placed in its ready cycle if its units are free there (true; also for
 ** move_reg).  false: it is not placed, *ready is its ready cycle, for
@@ -604,30 +654,7 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_try_as(
   uint32_t t = k->cycle + 1, h0 = f->holder_done[src0], h1 = f->holder_done[src1];
   t = t > h0 ? t : h0;
   t = t > h1 ? t : h1;
-  uint32_t off = t - f->base;
-  if (PVM_LIKELY(off < pl->span_limit)) {
-    uint64_t m = pl->cycle_mask << (off % 8);
-    /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
-    ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
-    uint8_t *cells = (uint8_t *)f + off / 8, *from = cells + pl->from_cells;
-    uint8_t *a4 = cells + PVM_GAS_CELLS_AT + PVM_GAS_C_A4 * PVM_GAS_PLANE;
-    if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + pl->test_cells)) & m) &&
-        f->starts[off] < 5) {
-      if (last) {
-        uint32_t done = t + pl->cycles;
-        k->last_done = k->last_done > done ? k->last_done : done;
-        return true;
-      }
-      pvm_gas_or(a4, pvm_gas_word(from) & m);
-      pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
-      pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
-      pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
-      pvm_gas_or(cells + pl->mark_cells, m);
-      f->starts[off]++;
-      pvm_gas_fast_done(f, k, dst, t + pl->cycles);
-      return true;
-    }
-  }
+  if (pvm_gas_fast_place_at(f, k, pl, dst, t, last)) return true;
   *ready = t;
   return false;
 }
