@@ -271,12 +271,13 @@ static __attribute__((noinline)) void gas_place(gas_state *gs, const nub_pvm_blo
 ** decoding only the target: inlined with the whole decode, it cost about
 ** 135 host instructions a branch and took registers the walk's loop then
 ** kept on the stack (docs/gas.md "Sixth round"). */
-static __attribute__((noinline)) unsigned branch_seen(nub_pvm_program *p, uint32_t pc,
+static __attribute__((noinline)) unsigned branch_seen(nub_pvm_program *p,
+                                                      const nub_pvm_opinfo *isa, uint32_t pc,
                                                       uint32_t len, bool cycles_b,
                                                       int unlikely_byte) {
   const nub_pvm_blob *b = &p->blob;
   const uint8_t *code = b->code;
-  int64_t target = pvm_decode_target(&nub_pvm_isa(p->profile)[code[pc]], b, pc, len - 1);
+  int64_t target = pvm_decode_target(&isa[code[pc]], b, pc, len - 1);
   /* a backward target is a block start or not by now */
   if (target >= 0 && target <= pc && pvm_bit_get(p->block_start, (uint64_t)target))
     pvm_bit_set(p->loop_target, (uint64_t)target);
@@ -296,6 +297,7 @@ static __attribute__((noinline)) unsigned branch_seen(nub_pvm_program *p, uint32
 static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_state *gs,
                                                        bool pipeline) {
   const nub_pvm_blob *b = &p->blob;
+  const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
   const pvm_gas_op *ops = pvm_gas_ops(p->profile);
   const uint8_t *code = b->code;
   uint8_t *block_start = p->block_start;
@@ -378,8 +380,8 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     /* the rest is rare: one test for all of it (branches end blocks) */
     if (PVM_UNLIKELY((flags & (PVM_GOP_ENDS | PVM_GOP_BRANCH)) || DIST > PVM_MAX_SKIP + 1)) {
       if (flags & PVM_GOP_BRANCH) {
-        unsigned alt = branch_seen(p, pc, LEN, pipeline && (flags & PVM_GOP_BRANCH_CYCLES),
-                                   unlikely_byte);
+        bool cycles_b = pipeline && (flags & PVM_GOP_BRANCH_CYCLES);
+        unsigned alt = branch_seen(p, isa, pc, LEN, cycles_b, unlikely_byte);
         if (pipeline) note->row += alt;      /* the row for its b */
       }
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */

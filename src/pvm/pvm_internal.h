@@ -533,15 +533,15 @@ typedef struct pvm_gas_clock {
 
 static inline pvm_gas_place pvm_gas_place_of(unsigned cycles, unsigned use) {
   unsigned m = use >> 4 & 3, d = use >> 6;
+  unsigned test = m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS;
+  unsigned mark = m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK;
   bool fits = cycles - 1 < PVM_GAS_SHORT;
   return (pvm_gas_place){
       .cycle_mask = fits ? ~0ull >> (64 - cycles) : 0,
       .span_limit = (uint16_t)(fits ? PVM_GAS_SPAN + 1 - cycles : 0),
       .from_cells = (uint16_t)(PVM_GAS_CELLS_AT + (PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE),
-      .test_cells = (uint16_t)(PVM_GAS_CELLS_AT +
-                               (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE),
-      .mark_cells = (uint16_t)(PVM_GAS_CELLS_AT +
-                               (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE),
+      .test_cells = (uint16_t)(PVM_GAS_CELLS_AT + test * PVM_GAS_PLANE),
+      .mark_cells = (uint16_t)(PVM_GAS_CELLS_AT + mark * PVM_GAS_PLANE),
       .cycles = (uint8_t)cycles};
 }
 
