@@ -377,13 +377,23 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     unsigned flags = row->flags;
     if (pipeline) NOTE(row, code + pc);    /* before a branch's decode (its row after) */
     if (!pipeline) count++;
-    /* the rest is rare: one test for all of it (branches end blocks) */
-    if (PVM_UNLIKELY((flags & (PVM_GOP_ENDS | PVM_GOP_BRANCH)) || DIST > PVM_MAX_SKIP + 1)) {
-      if (flags & PVM_GOP_BRANCH) {
-        bool cycles_b = pipeline && (flags & PVM_GOP_BRANCH_CYCLES);
-        unsigned alt = branch_seen(p, isa, pc, LEN, cycles_b, unlikely_byte);
-        if (pipeline) note->row += alt;      /* the row for its b */
-      }
+    /* a branch (it ends a block) is handled with the rest below, except
+    ** in the pipeline walk, where testing it first keeps the branch
+    ** predictor's history: there, the walk's branches mispredicted 53 k
+    ** times in the mixed program, with the branch tested inside the rest
+    ** 75 k (gp07's walk: 12.8 M host instructions that way, 13.4 M this) */
+#define BRANCH_SEEN()                                                                      \
+  do {                                                                                     \
+    bool cycles_b = pipeline && (flags & PVM_GOP_BRANCH_CYCLES);                           \
+    unsigned alt = branch_seen(p, isa, pc, LEN, cycles_b, unlikely_byte);                  \
+    if (pipeline) note->row += alt;        /* the row for its b */                         \
+  } while (0)
+    if (pipeline && (flags & PVM_GOP_BRANCH)) BRANCH_SEEN();
+    /* the rest is rare: one test for all of it */
+    if (PVM_UNLIKELY((flags & (PVM_GOP_ENDS | (pipeline ? 0 : PVM_GOP_BRANCH))) ||
+                     DIST > PVM_MAX_SKIP + 1)) {
+      if (!pipeline && (flags & PVM_GOP_BRANCH)) BRANCH_SEEN();
+#undef BRANCH_SEEN
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
         /* a terminator's successor (where the skip lands) starts a basic block */
