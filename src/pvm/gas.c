@@ -547,33 +547,40 @@ uint32_t pvm_gas_fast_move(pvm_gas_fast *f, uint32_t origin) {
 
 static uint64_t span_mask(uint32_t off, unsigned n) { return (~0ull >> (64 - n)) << (off % 8); }
 
-/* Are the entry's units free in the cells of [t, t + cycles)?  Take
-** them.  A word (57 cycles) at a time. */
-static bool cells_free(pvm_gas_fast *f, uint32_t off, unsigned cycles, unsigned alus,
-                       unsigned test_cells) {
+/* An entry's planes, as the row gives them (pvm_gas_place: offsets from
+** the placer's state), for the search: what it cannot take (A_(5-j)),
+** the M or D plane it tests, A_(4-j) for the marks, and the one it marks. */
+typedef struct search_planes {
+  const uint8_t *avoid, *test;
+  const uint8_t *from;
+  uint8_t *mark;
+} search_planes;
+
+/* Are the entry's units free in the cells of [t, t + cycles)?  A word
+** (57 cycles) at a time. */
+static bool cells_free(const search_planes *pl, uint32_t off, unsigned cycles) {
   for (uint32_t end = off + cycles; off < end;) {
     unsigned n = end - off < PVM_GAS_SHORT ? end - off : PVM_GAS_SHORT;
-    uint64_t m = span_mask(off, n);
-    if ((pvm_gas_word(plane(f, PVM_GAS_C_ZEROS - alus) + off / 8) |
-         pvm_gas_word(plane(f, test_cells) + off / 8)) & m)
+    if ((pvm_gas_word(pl->avoid + off / 8) | pvm_gas_word(pl->test + off / 8)) & span_mask(off, n))
       return false;
     off += n;
   }
   return true;
 }
 
-static void mark_bits(pvm_gas_fast *f, uint32_t off, unsigned cycles, unsigned alus,
-                       unsigned mark_cells) {
+/* Take them: A_k |= A_(k-j) for k = 4..1 over the cycles, unrolled
+** (a loop over the planes cost 8 host instructions more a search). */
+static void mark_bits(pvm_gas_fast *f, const search_planes *pl, uint32_t off, unsigned cycles) {
+  uint8_t *a4 = (uint8_t *)f + PVM_GAS_CELLS_AT + PVM_GAS_C_A4 * PVM_GAS_PLANE;
   f->starts[off]++;
   for (uint32_t end = off + cycles; off < end;) {
     unsigned n = end - off < PVM_GAS_SHORT ? end - off : PVM_GAS_SHORT, at = off / 8;
     uint64_t m = span_mask(off, n);
-    for (unsigned a = PVM_GAS_C_A4; a >= PVM_GAS_C_A1; a--) {
-      uint64_t v = pvm_gas_word(plane(f, a) + at) | (pvm_gas_word(plane(f, a - alus) + at) & m);
-      memcpy(plane(f, a) + at, &v, 8);
-    }
-    uint64_t v = pvm_gas_word(plane(f, mark_cells) + at) | m;
-    memcpy(plane(f, mark_cells) + at, &v, 8);
+    pvm_gas_or(a4 + at, pvm_gas_word(pl->from + at) & m);
+    pvm_gas_or(a4 - PVM_GAS_PLANE + at, pvm_gas_word(pl->from - PVM_GAS_PLANE + at) & m);
+    pvm_gas_or(a4 - 2 * PVM_GAS_PLANE + at, pvm_gas_word(pl->from - 2 * PVM_GAS_PLANE + at) & m);
+    pvm_gas_or(a4 - 3 * PVM_GAS_PLANE + at, pvm_gas_word(pl->from - 3 * PVM_GAS_PLANE + at) & m);
+    pvm_gas_or(pl->mark + at, m);
     off += n;
   }
 }
@@ -591,9 +598,9 @@ static uint32_t give_up(pvm_gas_fast *f) {
 ** the decode cycle (nothing starts before it). */
 uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsigned from_cells,
                              unsigned test_cells, unsigned mark_cells, uint32_t cycle) {
-  unsigned alus = PVM_GAS_C_A4 - from_cells / PVM_GAS_PLANE;
-  test_cells /= PVM_GAS_PLANE;
-  mark_cells /= PVM_GAS_PLANE;
+  uint8_t *state = (uint8_t *)f;
+  search_planes pl = {state + from_cells + PVM_GAS_PLANE, state + test_cells, state + from_cells,
+                      state + mark_cells};
   uint32_t lowest = (cycle + 1) & ~7u;      /* the cells may move on to here */
   f->search_count++;
   for (;;) {
@@ -604,8 +611,8 @@ uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsig
       if (t + cycles > f->base + PVM_GAS_SPAN) return give_up(f);
     }
     uint32_t off = t - f->base;
-    uint64_t free = ~(pvm_gas_word(plane(f, PVM_GAS_C_ZEROS - alus) + off / 8) |
-                      pvm_gas_word(plane(f, test_cells) + off / 8)) >> (off % 8);
+    uint64_t free = ~(pvm_gas_word(pl.avoid + off / 8) | pvm_gas_word(pl.test + off / 8)) >>
+                    (off % 8);
     free &= ~0ull >> 8;                    /* the 56 cycles from t */
     if (!free) {
       t += 56;
@@ -618,8 +625,8 @@ uint32_t pvm_gas_fast_search(pvm_gas_fast *f, uint32_t t, unsigned cycles, unsig
       t++;
       continue;
     }
-    if (!cells_free(f, off, cycles, alus, test_cells)) return give_up(f);
-    mark_bits(f, off, cycles, alus, mark_cells);
+    if (!cells_free(&pl, off, cycles)) return give_up(f);
+    mark_bits(f, &pl, off, cycles);
     return t;
   }
 }

@@ -458,6 +458,7 @@ static void build_gas_op(nub_pvm_profile p, unsigned byte) {
   if (valid && (info->flags & PVM_OPF_BRANCH)) g->flags |= PVM_GOP_BRANCH;
   if (!valid || (info->flags & PVM_OPF_TERM)) g->flags |= PVM_GOP_ENDS;
   if (r->cycle_rule == PVM_CYC_BRANCH) g->flags |= PVM_GOP_BRANCH_CYCLES;
+  if (op == PVM_OP_MOVE_REG) g->flags |= PVM_GOP_MOVE;
   unsigned cycles = r->cycle_rule == PVM_CYC_MEM ? profiles[p].gas.mem_cycles
                   : r->cycle_rule == PVM_CYC_BRANCH ? 0 : r->cycles;
   /* P: a source is the destination; PS: rA = rD, and A is the first

@@ -5,6 +5,7 @@
 #ifndef NUB_PVM_INTERNAL_H
 #define NUB_PVM_INTERNAL_H
 
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <pthread.h>
@@ -200,6 +201,35 @@ static inline __attribute__((always_inline)) void pvm_decode(const nub_pvm_opinf
   }
 }
 
+/* The target pvm_decode gives the instruction at pc (a start, of a valid
+** opcode whose table entry is info, skip l), and nothing else: the three
+** formats with an offset read as pvm_decode reads them, 0 for any other
+** (test_gas_model compares the two on random bytes).  Program analysis
+** needs only a branch's target; the whole decode cost it about 135 host
+** instructions a branch, this about 30. */
+static inline int64_t pvm_decode_target(const nub_pvm_opinfo *info, const nub_pvm_blob *b,
+                                        uint32_t pc, uint32_t l) {
+  uint8_t zbuf[16];                     /* opcode, 2 + 4 bytes, 8 read as a word */
+  const uint8_t *z = zbuf;
+  if ((uint64_t)pc + sizeof zbuf <= b->code_len) z = b->code + pc;
+  else pvm_zeta(b, pc, zbuf, sizeof zbuf);
+  unsigned lx, ly;
+  switch ((nub_pvm_format)info->format) {
+  case PVM_FMT_OFFSET:
+    lx = pvm_min4(l);
+    return (int64_t)pc + (int64_t)pvm_sext(pvm_imm_read(z + 1, lx), lx);
+  case PVM_FMT_REG_IMM_OFFSET:
+    lx = pvm_min4((z[1] >> 4) % 8);
+    ly = pvm_min4((int64_t)l - lx - 1);
+    return (int64_t)pc + (int64_t)pvm_sext(pvm_imm_read(z + 2 + lx, ly), ly);
+  case PVM_FMT_REG_REG_OFFSET:
+    lx = pvm_min4((int64_t)l - 1);
+    return (int64_t)pc + (int64_t)pvm_sext(pvm_imm_read(z + 2, lx), lx);
+  default:
+    return 0;
+  }
+}
+
 /* ---- instruction formats ---- */
 
 /* Operands of an instruction format, in assembler order (docs/asm.md). */
@@ -344,9 +374,9 @@ static inline pvm_gas_insn pvm_gas_insn_make(unsigned cycles, unsigned slots, bo
 ** cells (off < span_limit; both 0 for an entry longer than
 ** PVM_GAS_SHORT, which the search places: no shift or compare per
 ** entry), its cycles, and the planes it uses as byte offsets in the
-** cells: A_(4-j) for its j ALUs (A_(5-j), what it cannot take, is the
-** next plane), the M, D or neither plane it tests, and the one it marks
-** (no row takes both M and D). */
+** placer's state (PVM_GAS_CELLS_AT): A_(4-j) for its j ALUs (A_(5-j),
+** what it cannot take, is the next plane), the M, D or neither plane it
+** tests, and the one it marks (no row takes both M and D). */
 typedef struct pvm_gas_place {
   uint64_t cycle_mask;
   uint16_t span_limit;
@@ -360,6 +390,8 @@ enum {
   PVM_GOP_BRANCH = 4,      /* has a static target */
   PVM_GOP_ENDS = 8,        /* ends a gas block: a terminator or invalid */
   PVM_GOP_BRANCH_CYCLES = 16, /* cycles are b (1 or 20) */
+  PVM_GOP_MOVE = 32,       /* move_reg (Xi^mov) */
+  PVM_GOP_STOP = 64,       /* no opcode's: program analysis's sentinel after its notes */
 };
 #define PVM_GAS_OVERLAP (1ull << 63)
 #define PVM_GAS_OVERLAP_NEXT 48      /* bits 48..60: overlap for rD = 0..12 */
@@ -371,7 +403,9 @@ enum {
 ** One table per register pattern and slot rule, the slot counts in the
 ** row, and 6 bytes an entry: the tables a program uses stay in L1
 ** (callgrind's cache simulation, the mixed program: 16-byte entries, one
-** table per slot counts, 127 k misses on them; 6-byte ones 13 k). */
+** table per slot counts, 127 k misses on them; 6-byte ones 13 k; 8-byte
+** ones, an index as an address's scale, saved 0.3 M host instructions
+** of 40 M, added 20 k misses and were slower by the clock). */
 typedef struct pvm_gas_regs {
   uint8_t src0, src1, dst;
   uint16_t overlap;
@@ -482,6 +516,11 @@ typedef struct pvm_gas_fast {
   uint8_t cell[PVM_GAS_C_PLANES * PVM_GAS_PLANE]; /* plane i at i * PLANE */
   uint8_t starts[PVM_GAS_SPAN];      /* entries starting in cycle t, at t - base */
 } pvm_gas_fast;
+/* Where the cells are in the placer's state: the rows' plane offsets
+** (pvm_gas_place) count from the state itself, so an entry's cells are
+** addressed from the state's pointer (an address of the cells kept
+** apart was one more value than the placer's loop has registers for). */
+#define PVM_GAS_CELLS_AT offsetof(pvm_gas_fast, cell)
 
 /* What the placer changes for every entry, kept by the caller in a local
 ** (so in registers: the fields of pvm_gas_fast are reloaded after every
@@ -496,13 +535,15 @@ typedef struct pvm_gas_clock {
 
 static inline pvm_gas_place pvm_gas_place_of(unsigned cycles, unsigned use) {
   unsigned m = use >> 4 & 3, d = use >> 6;
+  unsigned test = m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS;
+  unsigned mark = m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK;
   bool fits = cycles - 1 < PVM_GAS_SHORT;
   return (pvm_gas_place){
       .cycle_mask = fits ? ~0ull >> (64 - cycles) : 0,
       .span_limit = (uint16_t)(fits ? PVM_GAS_SPAN + 1 - cycles : 0),
-      .from_cells = (uint16_t)((PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE),
-      .test_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_ZEROS) * PVM_GAS_PLANE,
-      .mark_cells = (m ? PVM_GAS_C_M : d ? PVM_GAS_C_D : PVM_GAS_C_SINK) * PVM_GAS_PLANE,
+      .from_cells = (uint16_t)(PVM_GAS_CELLS_AT + (PVM_GAS_C_A4 - (use & 15)) * PVM_GAS_PLANE),
+      .test_cells = (uint16_t)(PVM_GAS_CELLS_AT + test * PVM_GAS_PLANE),
+      .mark_cells = (uint16_t)(PVM_GAS_CELLS_AT + mark * PVM_GAS_PLANE),
       .cycles = (uint8_t)cycles};
 }
 
@@ -537,6 +578,56 @@ static inline __attribute__((always_inline)) void pvm_gas_fast_done(pvm_gas_fast
   k->n++;
 }
 
+/* The entry placed in cycle t, its ready cycle or later, if its units
+** are free there and fewer than 5 entries start (true; a block's last
+** entry, `last`, is not marked); false, nothing changed, otherwise, or
+** when it is longer than PVM_GAS_SHORT or would run past the cells. */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_place_at(
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned dst, uint32_t t,
+    bool last) {
+  uint32_t off = t - f->base;
+  if (PVM_UNLIKELY(off >= pl->span_limit)) return false;
+  uint64_t m = pl->cycle_mask << (off % 8);
+  /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
+  ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
+  uint8_t *cells = (uint8_t *)f + off / 8, *from = cells + pl->from_cells;
+  uint8_t *a4 = cells + PVM_GAS_CELLS_AT + PVM_GAS_C_A4 * PVM_GAS_PLANE;
+  if (((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + pl->test_cells)) & m) ||
+      f->starts[off] >= 5)
+    return false;
+  if (last) {
+    uint32_t done = t + pl->cycles;
+    k->last_done = k->last_done > done ? k->last_done : done;
+    return true;
+  }
+  pvm_gas_or(a4, pvm_gas_word(from) & m);
+  pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
+  pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
+  pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
+  pvm_gas_or(cells + pl->mark_cells, m);
+  f->starts[off]++;
+  pvm_gas_fast_done(f, k, dst, t + pl->cycles);
+  return true;
+}
+
+/* The search's first step (pvm_gas_fast_search), inline: the first cycle
+** from t, within 56, whose start cell is free, and the entry placed
+** there as pvm_gas_fast_place_at places it.  false, nothing changed,
+** when the search must decide: no such cycle, 5 starts there, units
+** taken later in its cycles (the search gives up), a long entry or the
+** cells' end; the search then finds the same cycle first. */
+static inline __attribute__((always_inline)) bool pvm_gas_fast_near(
+    pvm_gas_fast *f, pvm_gas_clock *k, const pvm_gas_place *pl, unsigned dst, uint32_t t,
+    bool last) {
+  uint32_t off = t - f->base;
+  if (off >= pl->span_limit) return false;
+  const uint8_t *cells = (const uint8_t *)f + off / 8;
+  uint64_t free = ~(pvm_gas_word(cells + pl->from_cells + PVM_GAS_PLANE) |
+                    pvm_gas_word(cells + pl->test_cells)) >> (off % 8);
+  free &= ~0ull >> 8;                      /* the 56 cycles from t */
+  return free && pvm_gas_fast_place_at(f, k, pl, dst, t + (uint32_t)__builtin_ctzll(free), last);
+}
+
 /* One instruction of the block (cycles >= 1 unless move) decoded, and
 ** placed in its ready cycle if its units are free there (true; also for
 ** move_reg).  false: it is not placed, *ready is its ready cycle, for
@@ -565,30 +656,7 @@ static inline __attribute__((always_inline)) bool pvm_gas_fast_try_as(
   uint32_t t = k->cycle + 1, h0 = f->holder_done[src0], h1 = f->holder_done[src1];
   t = t > h0 ? t : h0;
   t = t > h1 ? t : h1;
-  uint32_t off = t - f->base;
-  if (PVM_LIKELY(off < pl->span_limit)) {
-    uint64_t m = pl->cycle_mask << (off % 8);
-    /* the word of A_(5-j) (what the entry cannot take), then A_(4-j)
-    ** down to A_(1-j) (what A_4 down to A_1 take): planes PLANE apart */
-    uint8_t *cells = f->cell + off / 8, *from = cells + pl->from_cells;
-    uint8_t *a4 = cells + PVM_GAS_C_A4 * PVM_GAS_PLANE;
-    if (!((pvm_gas_word(from + PVM_GAS_PLANE) | pvm_gas_word(cells + pl->test_cells)) & m) &&
-        f->starts[off] < 5) {
-      if (last) {
-        uint32_t done = t + pl->cycles;
-        k->last_done = k->last_done > done ? k->last_done : done;
-        return true;
-      }
-      pvm_gas_or(a4, pvm_gas_word(from) & m);
-      pvm_gas_or(a4 - PVM_GAS_PLANE, pvm_gas_word(from - PVM_GAS_PLANE) & m);
-      pvm_gas_or(a4 - 2 * PVM_GAS_PLANE, pvm_gas_word(from - 2 * PVM_GAS_PLANE) & m);
-      pvm_gas_or(a4 - 3 * PVM_GAS_PLANE, pvm_gas_word(from - 3 * PVM_GAS_PLANE) & m);
-      pvm_gas_or(cells + pl->mark_cells, m);
-      f->starts[off]++;
-      pvm_gas_fast_done(f, k, dst, t + pl->cycles);
-      return true;
-    }
-  }
+  if (pvm_gas_fast_place_at(f, k, pl, dst, t, last)) return true;
   *ready = t;
   return false;
 }

@@ -444,11 +444,47 @@ static void blocks_longer_than_the_placers_batch_cost_what_a9_says(void **state)
   assert_true(placed_whole > 0);
 }
 
+/* Program analysis decodes only a branch's target (pvm_decode_target):
+** for every start of random code (random opcode bytes, random starts,
+** short codes so the last bytes read zeta's zeros), under each profile,
+** it gives the target pvm_decode gives. */
+static void branch_targets_as_analysis_reads_them_are_the_decoders(void **state) {
+  (void)state;
+  enum { CODE = 2048 };
+  static uint8_t code[CODE], mask[CODE / 8 + 1];
+  unsigned compared = 0, branches = 0;
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++) {
+    const nub_pvm_opinfo *isa = nub_pvm_isa((nub_pvm_profile)p);
+    for (int round = 0; round < 40; round++) {
+      uint32_t len = round < 20 ? 1 + (uint32_t)round : CODE - (uint32_t)(next_rand() % 64);
+      for (uint32_t i = 0; i < len; i++) code[i] = (uint8_t)next_rand();
+      memset(mask, 0, sizeof mask);
+      for (uint32_t i = 0; i < len; i++)
+        if (i == 0 || next_rand() % 4 == 0) mask[i / 8] |= (uint8_t)(1u << (i % 8));
+      nub_pvm_blob b = {.code = code, .bitmask = mask, .code_len = len};
+      for (uint32_t pc = 0; pc < len; pc++) {
+        if (!nub_pvm_blob_is_start(&b, pc) || !isa[code[pc]].name) continue;
+        nub_pvm_insn in;
+        pvm_decode(isa, &b, pc, &in);
+        int64_t t = pvm_decode_target(&isa[code[pc]], &b, pc, pvm_skip(&b, pc));
+        if (t != in.target)
+          fail_msg("profile %d, pc %u of %u, opcode %u: %lld, the decoder %lld", p, pc, len,
+                   code[pc], (long long)t, (long long)in.target);
+        compared++;
+        branches += (isa[code[pc]].flags & PVM_OPF_BRANCH) != 0;
+      }
+    }
+  }
+  printf("%u targets equal, %u of branches\n", compared, branches);
+  assert_true(branches > 1000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(random_blocks_cost_what_a9_says),
     cmocka_unit_test(random_programs_cost_what_a9_says),
     cmocka_unit_test(blocks_longer_than_the_placers_batch_cost_what_a9_says),
+    cmocka_unit_test(branch_targets_as_analysis_reads_them_are_the_decoders),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
