@@ -1,8 +1,9 @@
 /*
-** Fuzz the JIT compiler with arbitrary blobs: whatever loads must compile
-** and run exactly like the interpreter (status, pc, gas, registers and
-** memory after every exit, resuming after host calls, faults and
-** out-of-gas), or the target traps.
+** Fuzz the JIT compiler with arbitrary blobs, each under every ISA profile
+** (their opcode numbers, invalid bytes and gas models differ): whatever
+** loads must compile and run exactly like the interpreter (status, pc,
+** gas, registers and memory after every exit, resuming after host calls,
+** faults and out-of-gas), or the target traps.
 */
 #include <stddef.h>
 #include <stdint.h>
@@ -38,7 +39,7 @@ static void same_or_trap(const nub_pvm_vm *a, const nub_pvm_vm *b, nub_pvm_mem *
   }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void run_under(nub_pvm_profile profile, const uint8_t *data, size_t size) {
   static nub_pvm_mem *mem[2];
   const nub_pvm_engine *eng[2] = {&nub_pvm_engine_interp, &nub_jit_engine};
   nub_pvm_program *prog;
@@ -46,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nub_pvm_vm vm[2];
   void *code[2] = {NULL, NULL};
   int ok = 0;
-  if ((!mem[0] && nub_pvm_mem_new(&mem[0], NULL)) || (!mem[1] && nub_pvm_mem_new(&mem[1], NULL))) return 0;
-  if (nub_pvm_program_load(PVM_PROFILE_GP07, data, size, &prog, &err) != PVM_OK) return 0;
+  if ((!mem[0] && nub_pvm_mem_new(&mem[0], NULL)) || (!mem[1] && nub_pvm_mem_new(&mem[1], NULL))) return;
+  if (nub_pvm_program_load(profile, data, size, &prog, &err) != PVM_OK) return;
   for (int k = 0; k < 2; k++) {
     setup(mem[k]);
     int rc = eng[k]->compile(prog, &code[k], &err);
@@ -75,5 +76,9 @@ out:
   for (int k = 0; k < 2; k++)
     if (code[k]) eng[k]->release(code[k]);
   nub_pvm_program_free(prog);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  for (int p = 0; p < PVM_PROFILE_COUNT; p++) run_under((nub_pvm_profile)p, data, size);
   return 0;
 }
