@@ -57,6 +57,45 @@ static inline nub_cap_spec kt_heap_image(const uint8_t *code, size_t code_len, n
   return image;
 }
 
+/* PUT_CAP of spec's wire: it must succeed and answer the wire's hash
+** (out). */
+static inline void kt_put_spec(nk_kernel *k, const nub_cap_spec *spec, uint8_t out[NUB_HASH_SIZE]) {
+  uint8_t *wire, *in, reply[sizeof(nub_response_header) + NUB_HASH_SIZE + 4 + NUB_PUT_CAP_REASON_MAX];
+  size_t len;
+  nub_cap_error cerr;
+  nub_response_header resp;
+  if (nub_cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
+  if (nub_cap_hash_wire(wire, wire + len, out, &cerr)) fail_msg("hash: %s", cerr.msg);
+  nub_request_header req = {NUB_REQUEST_MAGIC, NUB_FN_PUT_CAP, (uint32_t)len};
+  assert_non_null(in = malloc(sizeof req + len));
+  memcpy(in, &req, sizeof req);
+  memcpy(in + sizeof req, wire, len);
+  nk_serve(k, in, sizeof req + len, reply, sizeof reply);
+  free(in);
+  free(wire);
+  memcpy(&resp, reply, sizeof resp);
+  assert_int_equal(resp.status, NUB_RPC_OK);
+  assert_int_equal(resp.len, NUB_HASH_SIZE);
+  assert_memory_equal(reply + sizeof resp, out, NUB_HASH_SIZE);
+}
+
+/* The builder's code (b freed) published as a heap Image (kt_heap_image)
+** and a fresh Instance of it. */
+static inline void kt_publish_heap_program(nk_kernel *k, nub_pvm_builder *b,
+                                           uint8_t image_hash[NUB_HASH_SIZE],
+                                           uint8_t inst_hash[NUB_HASH_SIZE]) {
+  uint8_t *code;
+  size_t code_len;
+  assert_int_equal(nub_pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
+  nub_pvm_builder_free(b);
+  nub_cap_endpoint ep;
+  nub_cap_spec image = kt_heap_image(code, code_len, &ep), inst = {.kind = CAP_INSTANCE};
+  kt_put_spec(k, &image, image_hash);
+  nub_cap_instance_fresh(image_hash, &inst.instance);
+  kt_put_spec(k, &inst, inst_hash);
+  free(code);
+}
+
 static inline void kt_publish(nk_kernel *k, const nub_cap_bundle *b) {
   for (uint32_t j = 0; j < b->count; j++) kt_put_cap(k, b->items[j].wire, b->items[j].len);
 }

@@ -153,36 +153,16 @@ static void lane_threads_serve_their_slots(void **state) {
 }
 
 /* Publish one cap through the RPC path; its hash in h. */
-static void put_spec(fixture *f, const nub_cap_spec *spec, uint8_t h[NUB_HASH_SIZE]) {
-  uint8_t *wire, reply[NUB_HASH_SIZE + 4 + NUB_PUT_CAP_REASON_MAX];
-  size_t len, got;
-  nub_cap_error cerr;
-  if (nub_cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
-  assert_int_equal(serve(f, NUB_FN_PUT_CAP, wire, len, reply, sizeof reply, &got), NUB_RPC_OK);
-  assert_int_equal(got, NUB_HASH_SIZE);
-  memcpy(h, reply, NUB_HASH_SIZE);
-  free(wire);
-}
-
 /* r7 = the heap's first word, which then becomes r7: sbrk(r8) gives its
 ** address; a fresh memory reads 0. */
 static void publish_swap(fixture *f, uint8_t image_hash[NUB_HASH_SIZE], uint8_t inst_hash[NUB_HASH_SIZE]) {
   nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
-  uint8_t *code;
-  size_t code_len;
   nub_pvm_builder_insn(b, PVM_OP_SBRK, 8, 0, 9, 0, 0);               /* r9 = sbrk(r8) */
   nub_pvm_builder_insn(b, PVM_OP_LOAD_IND_U64, 10, 9, 0, 0, 0);      /* r10 = [r9] */
   nub_pvm_builder_insn(b, PVM_OP_STORE_IND_U64, 7, 9, 0, 0, 0);      /* [r9] = r7 */
   nub_pvm_builder_insn(b, PVM_OP_MOVE_REG, 10, 0, 7, 0, 0);          /* r7 = r10 */
   nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  assert_int_equal(nub_pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
-  nub_pvm_builder_free(b);
-  nub_cap_endpoint ep;
-  nub_cap_spec image = kt_heap_image(code, code_len, &ep), inst = {.kind = CAP_INSTANCE};
-  put_spec(f, &image, image_hash);
-  nub_cap_instance_fresh(image_hash, &inst.instance);
-  put_spec(f, &inst, inst_hash);
-  free(code);
+  kt_publish_heap_program(f->k, b, image_hash, inst_hash);
 }
 
 /* What the settle hook saw on lane 0's thread after its first DONE. */

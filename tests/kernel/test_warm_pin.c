@@ -184,16 +184,6 @@ static void a_use_stamped_late_never_takes_back_a_later_one(void **state) {
 }
 
 /* The spec's cap published; its hash in out. */
-static void put_spec(fixture *f, const nub_cap_spec *spec, uint8_t out[CAP_HASH_SIZE]) {
-  uint8_t *wire;
-  size_t len;
-  nub_cap_error cerr;
-  if (nub_cap_encode_alloc(spec, &wire, &len, &cerr)) fail_msg("encode: %s", cerr.msg);
-  if (nub_cap_hash_wire(wire, wire + len, out, &cerr)) fail_msg("hash: %s", cerr.msg);
-  kt_put_cap(f->k, wire, len);
-  free(wire);
-}
-
 /* An Image without mappings (its memory is only its heap range: the warm
 ** entry sets the range without the memory build) and an Instance
 ** without overlays: r7 = sbrk(r8) from the Image's heap top, on a fresh
@@ -201,17 +191,10 @@ static void put_spec(fixture *f, const nub_cap_spec *spec, uint8_t out[CAP_HASH_
 static void a_bare_memory_is_its_heap_range_on_every_invoke(void **state) {
   fixture *f = *state;
   nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
-  uint8_t *code, image_hash[CAP_HASH_SIZE], inst_hash[CAP_HASH_SIZE];
-  size_t code_len;
+  uint8_t image_hash[CAP_HASH_SIZE], inst_hash[CAP_HASH_SIZE];
   nub_pvm_builder_insn(b, PVM_OP_SBRK, 8, 0, 7, 0, 0);
   nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 12, 0, 0, (uint64_t)(int64_t)(int32_t)PVM_HALT_ADDRESS, 0);
-  assert_int_equal(nub_pvm_builder_finish(b, &code, &code_len, NULL), PVM_OK);
-  nub_pvm_builder_free(b);
-  nub_cap_endpoint ep;
-  nub_cap_spec image = kt_heap_image(code, code_len, &ep), inst = {.kind = CAP_INSTANCE};
-  put_spec(f, &image, image_hash);
-  nub_cap_instance_fresh(image_hash, &inst.instance);
-  put_spec(f, &inst, inst_hash);
+  kt_publish_heap_program(f->k, b, image_hash, inst_hash);
   static const struct { uint64_t size, top; } cases[] = {
     {0x1000, 0x10000}, {0x1000, 0x10000}, {0x10000, 0x10000}, {0x10001, 0}, {0, 0x10000},
   };
@@ -226,7 +209,6 @@ static void a_bare_memory_is_its_heap_range_on_every_invoke(void **state) {
                f->k->primary.last_error);
   }
   assert_true(f->k->primary.warm.bare);
-  free(code);
 }
 
 /* The kernel's engine, counting the VM set-ups and tear-downs. */
