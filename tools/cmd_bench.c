@@ -286,21 +286,68 @@ static uint64_t cpu_now_ns(void) {
 }
 
 /* Load (nub_pvm_program_load) and compile (nub_jit_compile) of the synthetic
-** program at several sizes, each the fastest of RUNS in thread CPU time;
-** "load+compile" is the time from blob bytes to runnable code.  Each run
-** compiles twice: "cold" with the code pool emptied first (fresh pages, each
-** faulted in and zero-filled: what a first compile in a process costs), then
-** "warm", after freeing that code, into its pooled pages (nub_jit_set_code_pool,
-** on by default: what every later compile in a running engine costs, once a
-** freed program's pages are pooled).  +cold/KB is load + cold, +warm/KB load + warm.  The same blob under gp07 (1 gas per instruction)
-** and jamv1 (the A.9 pipeline simulation at load): its opcodes are numbered
-** alike in both. */
+** program at several sizes, in thread CPU time, as two series of RUNS,
+** each figure the fastest.  Cold: the code pool emptied before each load
+** and compile, so the compile maps fresh pages (what a first compile in a
+** process costs).  Warm: load, compile and free in a loop with nothing
+** between, the compile into the pages the last one freed (the pool, on by
+** default: every later compile in a running engine).  The warm series is
+** not interleaved with cold compiles: on the dev VM a compile into fresh
+** pages left the next load and compile a third slower (docs/jit.md).
+** load/KB and +warm/KB are the warm series'; +cold/KB is the cold
+** series' load + compile.  The same blob under gp07 (1 gas per
+** instruction) and jamv1 (the A.9 pipeline simulation at load): its
+** opcodes are numbered alike in both. */
+typedef struct compile_times {
+  uint64_t load, compile;
+  uint32_t native, pvm_bytes;
+  uint64_t peak, kept;
+} compile_times;
+
+static int compile_series(nub_pvm_profile profile, const uint8_t *blob, size_t len, bool cold,
+                          compile_times *t) {
+  nub_pvm_error err;
+  t->load = t->compile = UINT64_MAX;
+  for (int run = 0; run < RUNS + !cold; run++) {   /* warm: one more, unmeasured, first */
+    nub_pvm_program *prog = NULL;
+    nub_jit_code *code = NULL;
+    if (cold) {
+      nub_jit_set_code_pool(0, 0);                 /* empty: the compile maps fresh pages */
+      nub_jit_set_code_pool(NUB_JIT_POOL_MAPS, NUB_JIT_POOL_BYTES);
+    }
+    uint64_t t0 = cpu_now_ns();
+    if (nub_pvm_program_load(profile, blob, len, &prog, &err)) {
+      fprintf(stderr, "bench: load of the %zu-byte blob: %s\n", len, err.msg);
+      return 1;
+    }
+    uint64_t t1 = cpu_now_ns();
+    if (nub_jit_compile(prog, NULL, &code, &err)) {
+      fprintf(stderr, "bench: compile: %s\n", err.msg);
+      nub_pvm_program_free(prog);
+      return 1;
+    }
+    uint64_t t2 = cpu_now_ns();
+    if (cold || run) {
+      if (t1 - t0 < t->load) t->load = t1 - t0;
+      if (t2 - t1 < t->compile) t->compile = t2 - t1;
+    }
+    t->native = nub_jit_code_stats(code)->code_bytes;
+    t->pvm_bytes = nub_jit_code_stats(code)->pvm_bytes;
+    t->peak = nub_pvm_program_bytes(prog) + nub_jit_code_stats(code)->peak_bytes;
+    t->kept = nub_pvm_program_bytes(prog) + nub_jit_code_stats(code)->kept_bytes;
+    nub_jit_code_free(code);                       /* into the pool */
+    nub_pvm_program_free(prog);
+  }
+  return 0;
+}
+
 static int bench_compile_scaling(void) {
   static const uint32_t sizes[] = {4096, 16384, 65536, 262144, 1048576};
   static const nub_pvm_profile profiles[] = {PVM_PROFILE_GP07, PVM_PROFILE_JAMV1};
   printf("\nload + compile, synthetic program (same instruction mix at every size), thread CPU\n"
-         "time, fastest of %d; compile cold (fresh pages) and warm (pooled pages); us/KB per\n"
-         "KB of PVM code:\n", RUNS);
+         "time, fastest of %d; compile cold (pool emptied: fresh pages) and warm (load,\n"
+         "compile, free in a loop: pooled pages); load is the warm series'; +cold is the cold\n"
+         "series' load + compile; us/KB per KB of PVM code:\n", RUNS);
   printf("  %-7s %8s %10s %10s %9s %9s %9s %8s %8s %8s %9s %9s %7s %7s\n", "profile",
          "insns", "PVM bytes", "native B", "load", "cold", "warm", "load/KB", "cold/KB",
          "warm/KB", "+cold/KB", "+warm/KB", "peak/B", "kept/B");
@@ -309,51 +356,23 @@ static int bench_compile_scaling(void) {
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
       size_t len;
       uint8_t *blob = bench_mixed_blob(sizes[i], &len);
-      nub_pvm_error err;
-      uint64_t load = UINT64_MAX, cold = UINT64_MAX, warm = UINT64_MAX;
-      uint32_t native = 0, pvm_bytes = 0;
-      uint64_t peak = 0, kept = 0;
+      compile_times c, w;
       if (!blob) {
         fprintf(stderr, "bench: synthetic program of %u instructions: builder failed\n", sizes[i]);
         return 1;
       }
-      for (int run = 0; run < RUNS; run++) {
-        nub_pvm_program *prog = NULL;
-        nub_jit_code *code = NULL;
-        nub_jit_set_code_pool(0, 0);              /* empty: the cold compile maps fresh pages */
-        nub_jit_set_code_pool(NUB_JIT_POOL_MAPS, NUB_JIT_POOL_BYTES);
-        uint64_t t0 = cpu_now_ns();
-        if (nub_pvm_program_load(profile, blob, len, &prog, &err)) {
-          fprintf(stderr, "bench: load of %u instructions: %s\n", sizes[i], err.msg);
-          free(blob);
-          return 1;
-        }
-        uint64_t t1 = cpu_now_ns();
-        if (t1 - t0 < load) load = t1 - t0;
-        for (int pass = 0; pass < 2; pass++) {     /* cold, then warm */
-          uint64_t c0 = cpu_now_ns(), *best = pass ? &warm : &cold;
-          if (nub_jit_compile(prog, NULL, &code, &err)) {
-            fprintf(stderr, "bench: compile: %s\n", err.msg);
-            nub_pvm_program_free(prog);
-            free(blob);
-            return 1;
-          }
-          uint64_t c1 = cpu_now_ns();
-          if (c1 - c0 < *best) *best = c1 - c0;
-          native = nub_jit_code_stats(code)->code_bytes;
-          pvm_bytes = nub_jit_code_stats(code)->pvm_bytes;
-          peak = nub_pvm_program_bytes(prog) + nub_jit_code_stats(code)->peak_bytes;
-          kept = nub_pvm_program_bytes(prog) + nub_jit_code_stats(code)->kept_bytes;
-          nub_jit_code_free(code);                  /* into the pool */
-        }
-        nub_pvm_program_free(prog);
+      if (compile_series(profile, blob, len, true, &c) ||
+          compile_series(profile, blob, len, false, &w)) {
+        free(blob);
+        return 1;
       }
-      double kb = pvm_bytes / 1024.0;
+      double kb = w.pvm_bytes / 1024.0;
       printf("  %-7s %8u %10u %10u %6.2f ms %6.2f ms %6.2f ms %5.1f us %5.1f us %5.1f us %6.1f us "
              "%6.1f us %6.1fx %6.1fx\n",
-             nub_pvm_profile_name(profile), sizes[i], pvm_bytes, native, load / 1e6, cold / 1e6,
-             warm / 1e6, load / 1e3 / kb, cold / 1e3 / kb, warm / 1e3 / kb, (load + cold) / 1e3 / kb,
-             (load + warm) / 1e3 / kb, (double)peak / (double)len, (double)kept / (double)len);
+             nub_pvm_profile_name(profile), sizes[i], w.pvm_bytes, w.native, w.load / 1e6,
+             c.compile / 1e6, w.compile / 1e6, w.load / 1e3 / kb, c.compile / 1e3 / kb,
+             w.compile / 1e3 / kb, (c.load + c.compile) / 1e3 / kb, (w.load + w.compile) / 1e3 / kb,
+             (double)c.peak / (double)len, (double)c.kept / (double)len);
       free(blob);
     }
   }

@@ -964,16 +964,18 @@ EMIT_INLINE void emit_insn(compiler *c, uint32_t idx, uint32_t next, nub_pvm_op 
   }
 }
 
-/* The one dispatch per instruction: on the op of the opcode byte z[0]
-** (op_of), each case decoding its format (jit_dec_*) and emitting
-** (emit_insn) inline.  z is the instruction's window, l its skip.  Inline
+/* The one dispatch per instruction: on op, the op of the opcode byte z[0]
+** (op_of, read by the walk one instruction ahead), each case decoding its
+** format (jit_dec_*) and emitting (emit_insn) inline.  z is the
+** instruction's window, l its skip.  Inline
 ** in the walk (emit_walk, a function of its own): the call and its six
 ** saved registers were 1.4 M of the 13.6 M instructions of the 229 KB
 ** compile.  op_of has no op outside the cases: without the jump's range
 ** check (a compare and a branch per instruction, 1.5 % of a compile). */
-EMIT_INLINE void emit_decoded(compiler *c, const uint8_t *z, uint32_t l, uint32_t pc) {
+EMIT_INLINE void emit_decoded(compiler *c, unsigned op, const uint8_t *z, uint32_t l,
+                              uint32_t pc) {
   jit_insn x;
-  switch (c->op_of[z[0]]) {
+  switch (op) {
 #define OP_CASE(e, n, f, w, fl) \
   case PVM_OP_##e: \
     jit_dec_##f(z, l, pc, &x); \
@@ -1243,7 +1245,7 @@ static void emit_gas_copies(compiler *c) {
       uint32_t l = pvm_skip(b, pc);
       if (room_for(c, (void **)&c->copy_body, &c->copy_cap, c->ncopy, sizeof *c->copy_body))
         c->copy_body[c->ncopy++] = (uint32_t)jit_asm_pos(a);
-      emit_decoded(c, z, l, pc);
+      emit_decoded(c, c->op_of[z[0]], z, l, pc);
       pc += 1 + l;
     }
     p->b_entry = (uint32_t)jit_asm_pos(a);
@@ -1303,31 +1305,41 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
   uint8_t buf[JIT_DECODE_WINDOW];
   /* pc is always a bitmask start here, which pvm_decode would check; one
   ** compare per instruction below inside, the end's only past it */
-  for (uint32_t pc = pvm_next_start(b, 0);;) {
+  uint32_t pc = pvm_next_start(b, 0);
+  unsigned op = pc < code_len ? c->op_of[code[pc]] : PVM_OP_TRAP;
+  for (;;) {
     const uint8_t *z;
     uint32_t l;
+    uint64_t next;
+    unsigned next_op;    /* read now: the switch's jump (mispredicted about
+                            as often as the ops vary) then waits for no load */
     if (__builtin_expect(pc < inside, 1)) {
       z = code + pc;
       l = skip_inside(bitmask, pc);
+      next = (uint64_t)pc + 1 + l;         /* below code_len: l <= 24 */
+      next_op = c->op_of[code[next]];
     } else {
       if (pc >= code_len) break;
       z = decode_window(b, pc, buf);
       l = pvm_skip(b, pc);
+      next = (uint64_t)pc + 1 + l;
+      next_op = next < code_len ? c->op_of[code[next]] : PVM_OP_TRAP;
     }
-    uint64_t next = (uint64_t)pc + 1 + l;
     if (pc == head) {                      /* check[] is zeroed: heads only */
       check[n] = block_head(c, k++, pc);
       head = k < kend ? k->pc : UINT32_MAX;
     }
     body[n++] = (uint32_t)jit_asm_pos(a);
-    emit_decoded(c, z, l, pc);
+    emit_decoded(c, op, z, l, pc);
     /* only a skip cut at 24 can land where nothing starts */
     if (l == PVM_MAX_SKIP && next < code_len && !nub_pvm_blob_is_start(b, next)) {
       emit_synthetic_trap(c, &k, (uint32_t)next);
       head = k < kend ? k->pc : UINT32_MAX;
       next = pvm_next_start(b, next);
+      next_op = next < code_len ? c->op_of[code[next]] : PVM_OP_TRAP;
     }
     pc = (uint32_t)next;
+    op = next_op;
   }
   emit_synthetic_trap(c, &k, code_len);
   NUB_ASSERT(a->oom || c->oom || (n == c->n && k == kend));
