@@ -37,6 +37,7 @@ static const nk_syscall_rule rules[] = {
   {SYS_clock_gettime, "clock_gettime", NK_ARGS_ANY},     /* when the vDSO falls back */
   {SYS_exit_group,    "exit_group",    NK_ARGS_ANY},     /* leaving */
   {SYS_pwritev,       "pwritev",       NK_ARGS_FD0},     /* caps into the heap memfd (fd 0) */
+  {SYS_madvise,       "madvise",       NK_ARGS_POPULATE},/* page tables of a large request at once */
 };
 
 #define NRULES (sizeof rules / sizeof rules[0])
@@ -47,6 +48,15 @@ const nk_syscall_rule *nk_seccomp_rules(size_t *count) {
   return rules;
 }
 
+/* Linux 5.14's values, for C libraries that predate them (an older
+** kernel answers EINVAL, and the caller faults the pages in instead). */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 #define DATA_NR      offsetof(struct seccomp_data, nr)
 #define DATA_ARCH    offsetof(struct seccomp_data, arch)
 #define DATA_ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))   /* little-endian */
@@ -54,7 +64,8 @@ const nk_syscall_rule *nk_seccomp_rules(size_t *count) {
 
 /* Instructions after a rule's nr check: its argument checks and the allow. */
 static size_t check_len(uint8_t check) {
-  return check == NK_ARGS_W_XOR_X ? 4 : check == NK_ARGS_FUTEX ? 7 : check == NK_ARGS_FD0 ? 5 : 1;
+  return check == NK_ARGS_W_XOR_X ? 4 : check == NK_ARGS_FUTEX ? 7 : check == NK_ARGS_FD0 ? 5
+       : check == NK_ARGS_POPULATE ? 6 : 1;
 }
 
 /* Program:  arch check, x32 check, then per rule "nr == rule ? body :
@@ -93,6 +104,13 @@ size_t nk_seccomp_build(struct sock_filter *out, size_t cap, uint32_t kill_actio
       EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, DATA_ARG_LO(0)));
       EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO_KILL));
       EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, DATA_ARG_LO(0) + 4));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO_KILL));
+      break;
+    case NK_ARGS_POPULATE:       /* the kernel reads an int: the high half must be 0 too */
+      EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, DATA_ARG_LO(2)));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_POPULATE_READ, 1, 0));
+      EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_POPULATE_WRITE, 0, TO_KILL));
+      EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, DATA_ARG_LO(2) + 4));
       EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, TO_KILL));
       break;
     default:

@@ -22,6 +22,8 @@ typedef enum nk_arg_check {
                          and their _BITSET forms (the C library's mutexes, rwlocks and
                          condition variables, which lanes contend on) */
   NK_ARGS_FD0,        /* fd (arg 0) is 0, the guest's memfd (NK_GUEST_FD) */
+  NK_ARGS_POPULATE,   /* advice (arg 2) is MADV_POPULATE_READ or MADV_POPULATE_WRITE: fill
+                         page tables of memory the guest may touch anyway, nothing else */
 } nk_arg_check;
 
 typedef struct nk_syscall_rule {

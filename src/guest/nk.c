@@ -9,6 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22     /* Linux 5.14; older kernels answer EINVAL */
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 __attribute__((section(".boot_info"), used))
 const struct nub_boot_info nk_boot_info_section = {
@@ -140,6 +148,31 @@ void nk_destroy(nk_kernel *k) {
   free(k);
 }
 
+void nk_populate_read(const void *p, size_t len) {
+  if (len < NK_POPULATE_MIN) return;
+  uintptr_t at = (uintptr_t)p & ~(uintptr_t)4095;
+  (void)madvise((void *)at, (uintptr_t)p + len - at, MADV_POPULATE_READ);
+}
+
+int nk_populate_write(void *p, size_t len) {
+  uintptr_t at = (uintptr_t)p & ~(uintptr_t)4095;
+  return madvise((void *)at, (uintptr_t)p + len - at, MADV_POPULATE_WRITE);
+}
+
+/* The request's pages past those mapped already, before the function
+** reads them: the host wrote them through its own mapping, so the
+** guest's first read of each page of a large request faulted.  The
+** buffer stays mapped for the guest's life: each page once. */
+static void map_request(nk_kernel *k, const uint8_t *in, size_t len) {
+  if (in != k->in_seen) {
+    k->in_seen = in;
+    k->in_mapped = 0;
+  }
+  if (len <= k->in_mapped) return;
+  if (!k->populate_off) nk_populate_read(in + k->in_mapped, len - k->in_mapped);
+  k->in_mapped = len;
+}
+
 size_t nk_serve(nk_kernel *k, const uint8_t *in, size_t in_cap, uint8_t *out, size_t out_cap) {
   nub_request_header req;
   nub_response_header resp = {NUB_RESPONSE_MAGIC, NUB_RPC_OK, 0};
@@ -163,6 +196,7 @@ size_t nk_serve(nk_kernel *k, const uint8_t *in, size_t in_cap, uint8_t *out, si
     resp.status = nk_reply_error(payload, cap, &len, NUB_RPC_UNKNOWN_FN,
                                  "unknown function id %u", req.fn_id);
   } else {
+    map_request(k, in, sizeof req + (size_t)req.len);
     resp.status = k->table[req.fn_id](k, in + sizeof req, (size_t)req.len, payload, cap, &len);
   }
 reply:

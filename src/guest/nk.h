@@ -66,6 +66,12 @@ int nk_use_heap_fd(nk_kernel *k, int fd, uint64_t offset, char *err, size_t errl
 /* Bytes of caps stored into the heap through that fd (pwritev) rather
 ** than by memcpy: a figure for tests and benchmarks (nk_caps.c). */
 uint64_t nk_caps_bytes_through_fd(const nk_kernel *k);
+/* Bytes of caps copied into heap pages populated first (from 64 KiB,
+** MADV_POPULATE_WRITE, nk_caps.c): the same kind of figure. */
+uint64_t nk_caps_bytes_populated(const nk_kernel *k);
+/* Test hook: the kernel never populates (as on Linux < 5.14), so that
+** the paths without it stay tested; production kernels never call it. */
+void nk_populate_off(nk_kernel *k, bool off);
 /* A second thread for the hash of large Data caps at publication
 ** (nub_cap_helper; NULL: none), from NK_HASH_HELPER_PAGES pages: 16 MiB,
 ** ~8 ms of hashing per half, against a thread handoff.  nub-guest makes

@@ -116,6 +116,10 @@ struct nk_kernel {
   nk_lane primary;         /* the RPC path's invocations */
   struct nk_lanes *lanes;  /* NULL until slots are attached */
   uint64_t bytes_through_fd; /* cap bytes stored by pwritev (nk_caps.c) */
+  uint64_t bytes_populated;  /* cap bytes copied into pages populated first */
+  bool populate_off;       /* test hook: never madvise (nk_populate_off) */
+  const uint8_t *in_seen;  /* the request buffer nk_serve last read, */
+  size_t in_mapped;        /* its bytes from the start mapped by nk_populate_read */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
 };
@@ -143,6 +147,16 @@ uint32_t nk_reply_error(uint8_t *out, size_t out_cap, size_t *out_len, uint32_t 
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* nk_caps.c: the heap, the directory and publication */
+/* From NK_POPULATE_MIN bytes the kernel fills the page tables of memory
+** it is about to read (the request) or write (a cap's copy in the heap)
+** in one madvise, MADV_POPULATE_READ or _WRITE (nk.c), rather than by
+** faults (a read fault maps up to 16 pages, 64 KiB).  Where the kernel
+** lacks them (Linux < 5.14: EINVAL) the pages fault in as before:
+** nk_populate_read ignores it, nk_populate_write returns -1. */
+#define NK_POPULATE_MIN (64u << 10)
+void nk_populate_read(const void *p, size_t len);
+int nk_populate_write(void *p, size_t len);
+
 int nk_caps_init(nk_kernel *k, char *err, size_t errlen);
 uint64_t nk_caps_count(nk_kernel *k);
 /* The decoded cap stored under hash and its ordinal, or NULL. */
