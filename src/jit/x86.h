@@ -99,6 +99,8 @@ typedef struct jit_asm {
   size_t dirty;            /* bytes of map from its start that may hold
                               data (page multiple): a pooled mapping's old
                               code, or what this compile wrote */
+  size_t ready;            /* bytes of map from its start known resident
+                              (populated, or dirty): room stops there */
   uint32_t *labels;        /* bound offset or JIT_UNBOUND */
   uint32_t nlabels, label_cap;
   jit_fixup *fixups;

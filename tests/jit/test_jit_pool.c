@@ -4,7 +4,8 @@
 ** of the previous program stays executable or resident past the new
 ** code (int3 to the end of its last page, the pages after it unmapped); a pooled mapping is read-write, never executable; the pool
 ** stays within its bounds; compiles and frees on several threads at once
-** share it safely.
+** share it safely; fresh pages, populated ahead of the compile, leave
+** none resident past the code.
 */
 #include <errno.h>
 #include <pthread.h>
@@ -215,6 +216,36 @@ static void nothing_of_the_old_code_stays_past_the_new(void **state) {
   nub_pvm_program_free(small);
 }
 
+/* A compile into fresh pages populates them a stretch ahead of the cursor
+** (x86.c, populate_ahead; 5 to 60000 instructions: one stretch to
+** nine): the code runs as the interpreter, and no page
+** populated past the code stays resident (mincore) in what the program
+** keeps. */
+static void fresh_pages_run_and_none_stays_past_the_code(void **state) {
+  static const struct { uint64_t seed; unsigned n; } progs[] = {
+    {11, 5}, {12, 300}, {13, 3000}, {14, 20000}, {15, 60000},
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+    nub_pvm_program *prog = random_program(progs[i].seed, progs[i].n, 2);
+    nub_jit_set_code_pool(0, 0);
+    nub_jit_set_code_pool(NUB_JIT_POOL_MAPS, NUB_JIT_POOL_BYTES);
+    nub_jit_code *code = compile(prog);
+    size_t pages = code->code_pages / PAGE, rest = (code->map_size - code->code_pages) / PAGE;
+    unsigned char *in = malloc(pages + rest + 1);
+    assert_non_null(in);
+    assert_int_equal(mincore(code->exec, code->map_size, in), 0);
+    for (size_t k = 0; k < pages; k++)
+      if (!(in[k] & 1)) fail_msg("program %zu: code page %zu not resident", i, k);
+    for (size_t k = pages; k < pages + rest; k++)
+      if (in[k] & 1) fail_msg("program %zu: page %zu past the code's %zu is resident", i, k, pages);
+    free(in);
+    expect_interp(prog, code);
+    nub_jit_code_free(code);
+    nub_pvm_program_free(prog);
+  }
+}
+
 /* ---- bounds ---- */
 
 static void pool_stays_within_its_bounds(void **state) {
@@ -339,6 +370,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup(reused_code_runs_like_the_interpreter, empty_pool),
     cmocka_unit_test_setup(nothing_of_the_old_code_stays_past_the_new, empty_pool),
+    cmocka_unit_test_setup(fresh_pages_run_and_none_stays_past_the_code, empty_pool),
     cmocka_unit_test_setup(pool_stays_within_its_bounds, empty_pool),
     cmocka_unit_test_setup(threads_share_the_pool, empty_pool),
   };
