@@ -243,7 +243,8 @@ static void serve(nk_kernel *k, size_t io_size, uint8_t *reply) {
 
 int main(void) {
   /* one malloc arena for every thread: another arena shrinks with
-  ** madvise, which the filter forbids (the main one with brk) */
+  ** madvise(MADV_DONTNEED), which the filter forbids (the main one with
+  ** brk) */
   mallopt(M_ARENA_MAX, 1);
   /* a compile's large arrays stay in the heap when freed, for the next
   ** compile, instead of being faulted in again each time (nub/jit.h) */

@@ -159,16 +159,18 @@ int nk_populate_write(void *p, size_t len) {
   return madvise((void *)at, (uintptr_t)p + len - at, MADV_POPULATE_WRITE);
 }
 
-/* The request's pages past those mapped already, before the function
-** reads them: the host wrote them through its own mapping, so the
-** guest's first read of each page of a large request faulted.  The
-** buffer stays mapped for the guest's life: each page once. */
+/* The request's pages past those populated already, before the function
+** reads them, once they come to NK_POPULATE_MIN bytes or more: the host
+** wrote them through its own mapping, so the guest's first read of each
+** page of a large request faulted.  The buffer stays mapped for the
+** guest's life, so a range is populated once; fewer new bytes are left
+** to fault in as they are read (and populated with a later range). */
 static void map_request(nk_kernel *k, const uint8_t *in, size_t len) {
   if (in != k->in_seen) {
     k->in_seen = in;
     k->in_mapped = 0;
   }
-  if (len <= k->in_mapped) return;
+  if (len <= k->in_mapped || len - k->in_mapped < NK_POPULATE_MIN) return;
   if (!k->populate_off) nk_populate_read(in + k->in_mapped, len - k->in_mapped);
   k->in_mapped = len;
 }

@@ -119,7 +119,7 @@ struct nk_kernel {
   uint64_t bytes_populated;  /* cap bytes copied into pages populated first */
   bool populate_off;       /* test hook: never madvise (nk_populate_off) */
   const uint8_t *in_seen;  /* the request buffer nk_serve last read, */
-  size_t in_mapped;        /* its bytes from the start mapped by nk_populate_read */
+  size_t in_mapped;        /* its bytes from the start populated (map_request) */
   nk_fn table[NUB_GUEST_FN_TABLE_SIZE];
   struct nub_kernel_stats stats;
 };

@@ -18,6 +18,15 @@
 
 #define PAGE 4096u
 
+/* Populating a fresh code buffer ahead of the encoders (populate_ahead):
+** the head left to fault, and each stretch's bounds. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23           /* Linux 5.14 uapi; older headers lack it */
+#endif
+#define POPULATE_HEAD (8u << 10)
+#define POPULATE_MIN (16u << 10)
+#define POPULATE_MAX (1u << 20)
+
 /* ---- the code pool (x86.h) ---- */
 
 #define POOL_SLOTS 16u     /* the most nub_jit_set_code_pool accepts */
@@ -158,7 +167,8 @@ static bool grow(jit_asm *a, size_t need) {
   void *p = a->map ? mremap(a->map, a->map_size, cap, MREMAP_MAYMOVE)
                    : jit_pool_take(cap, &a->dirty);
   if (!p || p == MAP_FAILED) { a->oom = true; return false; }
-  if (!a->map) a->ready = a->dirty;
+  if (!a->map)           /* a fresh one's head faults in (populate_ahead) */
+    a->ready = a->dirty > POPULATE_HEAD ? a->dirty : POPULATE_HEAD < cap ? POPULATE_HEAD : cap;
   a->map = p;
   a->held = others + cap;
   if (a->held > a->peak) a->peak = a->held;
@@ -174,20 +184,23 @@ static void use_spare(jit_asm *a) {
   set_code(a, a->spare, sizeof a->spare, 0);
 }
 
-/* Fresh pages are populated a stretch ahead of the cursor rather than
-** faulted in one at a time by the encoders' stores.  Measured on the dev
-** VM (a paravirtualized guest kernel): a write fault on a fresh page
-** costs 9.4-10 us, MADV_POPULATE_WRITE 0.5 us a page and the first store
-** to the populated page another 4.5-5.8 (the hypervisor's, not a fault
-** the guest sees); cold compiles, 229 KB program, 14.5-14.9 -> 11.2-11.3
-** us/KB (warm 6.3-6.8 in both; docs/jit.md).  Each stretch is a quarter
-** of what is ready, 64 KiB to 1 MiB, so populated pages past the code
-** are few; they count as dirty, and jit_asm_take unmaps them with the
-** rest.  Where the kernel lacks the advice (before 5.14) the pages fault
-** in as before.  nub-guest's seccomp filter allows madvise with this
-** advice and MADV_POPULATE_READ only. */
-#define POPULATE_MIN (64u << 10)
-#define POPULATE_MAX (1u << 20)
+/* Fresh pages past the first POPULATE_HEAD bytes are populated a stretch
+** ahead of the cursor rather than faulted in one at a time by the
+** encoders' stores.  Measured on the dev VM (a paravirtualized guest
+** kernel): a write fault on a fresh page costs 9.4-10 us,
+** MADV_POPULATE_WRITE 0.5 us a page and the first store to the populated
+** page another 4.5-5.8 (the hypervisor's, not a fault the guest sees);
+** cold compiles, 229 KB program, 14.5-14.9 -> 11.2-11.3 us/KB (warm
+** 6.3-6.8 in both; docs/jit.md).  Each stretch is a quarter of what is
+** ready, 16 KiB to 1 MiB, so populated pages past the code are few; they
+** count as dirty, and jit_asm_take unmaps them with the rest.  The head
+** is left to fault: a small program's code fits in it, and populating
+** past its code would cost that unmap (a TLB flush, most of a small
+** compile: with no head and 64 KiB stretches, a 256-instruction
+** program's cold compile took 31 us/KB instead of 22; docs/jit.md).  Where the
+** kernel refuses the advice (before 5.14) the pages fault in as before
+** and nothing more counts as dirty.  nub-guest's seccomp filter allows
+** madvise with this advice and MADV_POPULATE_READ only. */
 static int populate_works = 1;     /* 0 once the kernel refused it */
 
 static bool populate_ahead(jit_asm *a) {
@@ -198,20 +211,28 @@ static bool populate_ahead(jit_asm *a) {
   to = from + stretch;
   to = (to + PAGE - 1) / PAGE * PAGE;
   if (to > a->map_size) to = a->map_size;
-#ifdef MADV_POPULATE_WRITE
-  if (__atomic_load_n(&populate_works, __ATOMIC_RELAXED) &&
-      madvise(a->map + from, to - from, MADV_POPULATE_WRITE) && errno == EINVAL)
-    __atomic_store_n(&populate_works, 0, __ATOMIC_RELAXED);
-#endif
+  bool populated = false;
+  if (__atomic_load_n(&populate_works, __ATOMIC_RELAXED)) {
+    if (!madvise(a->map + from, to - from, MADV_POPULATE_WRITE)) populated = true;
+    else if (errno == EINVAL) __atomic_store_n(&populate_works, 0, __ATOMIC_RELAXED);
+    else populated = true;               /* some of it may be */
+  }
   a->ready = to;
-  if (to > a->dirty) a->dirty = to;
+  if (populated && to > a->dirty) a->dirty = to;
   set_code(a, a->code, a->cap, jit_asm_pos(a));
   return true;
 }
 
+/* Populate ahead until JIT_INS_MAX bytes fit before ready, growing the
+** mapping once all of it is ready: each step raises ready or map_size. */
 void jit_asm_make_room(jit_asm *a) {
-  while (a->at >= a->room && populate_ahead(a)) {}
-  if (a->at >= a->room && !grow(a, JIT_INS_MAX)) use_spare(a);
+  while (a->at >= a->room) {
+    if (populate_ahead(a)) continue;
+    if (!grow(a, JIT_INS_MAX)) {
+      use_spare(a);
+      return;
+    }
+  }
 }
 
 bool jit_asm_charge(jit_asm *a, size_t bytes) {
