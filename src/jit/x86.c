@@ -197,10 +197,10 @@ static void use_spare(jit_asm *a) {
 ** is left to fault: a small program's code fits in it, and populating
 ** past its code would cost that unmap (a TLB flush, most of a small
 ** compile: with no head and 64 KiB stretches, a 256-instruction
-** program's cold compile took 31 us/KB instead of 22; docs/jit.md).  Where the
-** kernel refuses the advice (before 5.14) the pages fault in as before
-** and nothing more counts as dirty.  nub-guest's seccomp filter allows
-** madvise with this advice and MADV_POPULATE_READ only. */
+** program's cold compile took 31 us/KB instead of 22; docs/jit.md).
+** Where the kernel refuses the advice (before 5.14) the pages fault in
+** as before and nothing more counts as dirty.  nub-guest's seccomp
+** filter allows madvise with this advice and MADV_POPULATE_READ only. */
 static int populate_works = 1;     /* 0 once the kernel refused it */
 
 static bool populate_ahead(jit_asm *a) {
