@@ -128,14 +128,16 @@ typedef struct span_job {
   bool populate;
 } span_job;
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23    /* Linux 5.14 uapi, as the guest and JIT define it */
+#endif
+
 static void run_span(void *arg) {
   span_job *j = arg;
-#ifdef MADV_POPULATE_WRITE
   if (j->populate && j->len) {
     uintptr_t at = (uintptr_t)j->dst & ~(uintptr_t)4095;
     (void)madvise((void *)at, (uintptr_t)j->dst + j->len - at, MADV_POPULATE_WRITE);
   }
-#endif
   memcpy(j->dst, j->src, j->len);
 }
 
