@@ -166,6 +166,12 @@ typedef struct compiler {
                               every exit of A but the fall-through gives back */
   uint32_t merged_b_pc;    /* the head of the last merged B, UINT32_MAX
                               before any: one compare per block head */
+  uint32_t addr_next;      /* without FSGSBASE: the pc of the instruction
+                              that finds addr_reg's low half in ecx (the one
+                              right after the access that put it there),
+                              UINT32_MAX for none (guest_mem) */
+  jit_reg addr_reg;
+  uint32_t addr_reused;    /* accesses that found it there (for tests) */
   jit_gas_refund *refunds; /* fault sites inside merged A blocks */
   uint32_t nrefunds, refund_cap;
   uint32_t *copy_body;     /* the slow copies' body offsets, in pair order;
@@ -607,42 +613,69 @@ EMIT_INLINE void guest_addr(jit_asm *a, jit_reg base, uint32_t offset) {
 }
 
 /* The operand of a guest access at base + off (mod 2^32), noted as a
-** fault site of idx.  With FSGSBASE it is one instruction: under the
+** fault site of idx; next: the pc after it.  With FSGSBASE it is one
+** instruction: under the
 ** address-size prefix the CPU sums base32 + disp32 modulo 2^32 and adds
 ** the gs base to the zero-extended result, which is the guest's wrap, so
 ** no address goes through ecx (one host instruction less per access; the
 ** fault handler recomputes the address from the decoded instruction,
-** jit_access_base).  Without it: the address into ecx, then [r15 + rcx].
-** gs is c->gas_reg, a constant where load and store call this: the
-** operand's form is then known to the encoder, which folds its tests of
-** the segment, the index and the base (one operand for both forms left
-** them to run time: the 229 KB compile took 2 % more instructions with
-** FSGSBASE, 6 % more without). */
-EMIT_INLINE jit_mem guest_mem(compiler *c, bool gs, uint32_t idx, jit_reg base, uint32_t off) {
+** jit_access_base).  Without it: base32 into ecx, then [r15 + rcx + off]
+** for 0 <= off < JIT_REUSE_SPAN, and the next instruction, if it is an
+** access through the same base, finds ecx set (four words copied through
+** two bases: 2 host instructions instead of 8; bench/memcpy.s's loop
+** 0.96 -> 0.75 ms in a hand-written copy).  Past 2^32 such a sum lands
+** in the window's 64 KiB guard, where the wrapped address (below
+** PVM_GUARD_END, never accessible) would have faulted too, and the
+** handler reports that one.  Any other offset: the address into ecx
+** (`lea`), then [r15 + rcx].  An entry into the middle of a block
+** brings ecx with it (nub_jit_run, entry_addr).  gs is c->gas_reg, a
+** constant where load and store call this: the operand's form is then
+** known to the encoder, which folds its tests of the segment, the index
+** and the base (one operand for both forms left them to run time: the
+** 229 KB compile took 2 % more instructions with FSGSBASE, 6 % more
+** without). */
+EMIT_INLINE jit_mem guest_mem(compiler *c, bool gs, uint32_t idx, uint32_t next, jit_reg base,
+                              uint32_t off) {
   if (gs) {
     note_fault_site(c, idx);
     jit_x86_addr32(&c->a);
     return (jit_mem){(uint8_t)base, JIT_NOREG, 0, simm(off), JIT_SEG_GS};
   }
+  if (base != JIT_NOREG && off < JIT_REUSE_SPAN) {
+    if (c->addr_next != idx || c->addr_reg != base) jit_x86_mov_rr(&c->a, false, JIT_SCRATCH, base);
+    else c->addr_reused++;
+    note_fault_site(c, idx);
+    c->addr_next = next;
+    c->addr_reg = base;
+    return jit_mem_bi(JIT_MEMBASE, JIT_SCRATCH, 0, (int32_t)off);
+  }
   guest_addr(&c->a, base, off);
   note_fault_site(c, idx);
+  c->addr_next = UINT32_MAX;
   return jit_mem_bi(JIT_MEMBASE, JIT_SCRATCH, 0, 0);
 }
 
-EMIT_INLINE void load(compiler *c, uint32_t idx, jit_ext kind, jit_reg d, jit_reg base, uint32_t off) {
-  if (c->gas_reg) jit_x86_load(&c->a, kind, d, guest_mem(c, true, idx, base, off));
-  else jit_x86_load(&c->a, kind, d, guest_mem(c, false, idx, base, off));
+/* A load into the base register: ecx no longer holds its low half. */
+EMIT_INLINE void load(compiler *c, uint32_t idx, uint32_t next, jit_ext kind, jit_reg d,
+                      jit_reg base, uint32_t off) {
+  if (c->gas_reg) {
+    jit_x86_load(&c->a, kind, d, guest_mem(c, true, idx, next, base, off));
+    return;
+  }
+  jit_x86_load(&c->a, kind, d, guest_mem(c, false, idx, next, base, off));
+  if (d == base) c->addr_next = UINT32_MAX;
 }
 
-EMIT_INLINE void store(compiler *c, uint32_t idx, unsigned size, jit_reg v, jit_reg base, uint32_t off) {
-  if (c->gas_reg) jit_x86_store(&c->a, size, guest_mem(c, true, idx, base, off), v);
-  else jit_x86_store(&c->a, size, guest_mem(c, false, idx, base, off), v);
+EMIT_INLINE void store(compiler *c, uint32_t idx, uint32_t next, unsigned size, jit_reg v,
+                       jit_reg base, uint32_t off) {
+  if (c->gas_reg) jit_x86_store(&c->a, size, guest_mem(c, true, idx, next, base, off), v);
+  else jit_x86_store(&c->a, size, guest_mem(c, false, idx, next, base, off), v);
 }
 
-EMIT_INLINE void store_imm(compiler *c, uint32_t idx, unsigned size, uint32_t v, jit_reg base,
-                      uint32_t off) {
-  if (c->gas_reg) jit_x86_store_imm(&c->a, size, guest_mem(c, true, idx, base, off), simm(v));
-  else jit_x86_store_imm(&c->a, size, guest_mem(c, false, idx, base, off), simm(v));
+EMIT_INLINE void store_imm(compiler *c, uint32_t idx, uint32_t next, unsigned size, uint32_t v,
+                           jit_reg base, uint32_t off) {
+  if (c->gas_reg) jit_x86_store_imm(&c->a, size, guest_mem(c, true, idx, next, base, off), simm(v));
+  else jit_x86_store_imm(&c->a, size, guest_mem(c, false, idx, next, base, off), simm(v));
 }
 
 /* A block's gas check sits right before its head's body and its length
@@ -773,15 +806,15 @@ EMIT_INLINE void emit_insn(compiler *c, uint32_t idx, uint32_t next, nub_pvm_op 
 
   if (op_flags[op] & PVM_OPF_LOAD) {
     jit_ext k = load_ext(op_widths[op], op_flags[op] & PVM_OPF_SIGNED);
-    load(c, idx, k, A, access_base(c, op, x), i1);
+    load(c, idx, next, k, A, access_base(c, op, x), i1);
     return;
   }
   if (op_flags[op] & PVM_OPF_STORE) {      /* value: rA, or the second immediate */
     jit_reg base = access_base(c, op, x);
     if (op_formats[op] == PVM_FMT_IMM_IMM || op_formats[op] == PVM_FMT_REG_IMM_IMM)
-      store_imm(c, idx, op_widths[op], i2, base, i1);
+      store_imm(c, idx, next, op_widths[op], i2, base, i1);
     else
-      store(c, idx, op_widths[op], A, base, i1);
+      store(c, idx, next, op_widths[op], A, base, i1);
     return;
   }
   if (branch_cc1[op]) {
@@ -1198,6 +1231,7 @@ static bool merge_with_next(compiler *c, const pvm_gas_block *k, uint32_t pc, ga
 EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc) {
   jit_asm *a = &c->a;
   c->refund = 0;
+  c->addr_next = UINT32_MAX;               /* jumps arrive here: ecx unknown */
   if (pc == c->merged_b_pc) return CHECK_MERGED;
   if (c->ncold >= COLD_BATCH) flush_cold(c);   /* before the block entry */
   /* a loop's entry at the start of a 64-byte line: where it fell across
@@ -1238,6 +1272,7 @@ static void emit_gas_copies(compiler *c) {
     gas_pair *p = &c->pairs[i];
     uint32_t ca = prog->blocks[p->a_block].cost, cb = prog->blocks[p->b_block].cost;
     jit_asm_patch_rel32(a, p->slow_field, jit_asm_pos(a));
+    c->addr_next = UINT32_MAX;             /* A's copy: the walk's rule from A's head */
     gas_add(c, ca + cb);
     emit_gas_check(c, p->a_block, ca);
     for (uint32_t pc = p->a_pc; pc < p->b_pc;) {
@@ -1496,6 +1531,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   c.gas_reg = features & JIT_CPU_FSGSBASE;
   c.merge = features & JIT_GAS_MERGE;
   c.merged_b_pc = UINT32_MAX;
+  c.addr_next = UINT32_MAX;
   c.n = starts;
   jit_asm_init(&c.a);
   c.a.limit = max_bytes;
@@ -1536,6 +1572,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   code->nrefunds = c.nrefunds;
   code->gas_reg = c.gas_reg;
   code->gas_pairs = c.npairs;
+  code->addr_reused = c.addr_reused;
   code->off_exit_fault = c.a.labels[c.exits[PVM_FAULT]];
   code->off_exit_panic = c.a.labels[c.exits[PVM_PANIC]];
   code->off_oog_stubs = (uint32_t)c.oog_stubs;

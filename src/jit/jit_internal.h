@@ -129,8 +129,17 @@ static inline uint32_t jit_start_index(const uint32_t *rank, const nub_pvm_blob 
 /* Bytes of one out-of-gas stub (a call rel32). */
 #define JIT_OOG_STUB 5u
 
-/* The entry trampoline: returns the exit kind (a nub_pvm_status). */
-typedef uint32_t (*jit_enter_fn)(jit_vmstate *st, const uint8_t *target, int64_t gas);
+/* The entry trampoline: returns the exit kind (a nub_pvm_status).  addr
+** arrives in rcx, which the trampoline leaves alone: the low half of the
+** base register of an access at target that reads its address from the
+** instruction before (compile.c, guest_mem). */
+typedef uint32_t (*jit_enter_fn)(jit_vmstate *st, const uint8_t *target, int64_t gas,
+                                 uint64_t addr);
+
+/* Offsets below this, added to a zero-extended 32-bit base, stay inside
+** the memory window and its guard (the 8 bytes of the widest access
+** included): such an access needs no 32-bit sum in ecx. */
+#define JIT_REUSE_SPAN ((uint32_t)PVM_MEM_GUARD - 8u)
 
 struct nub_jit_code {
   const nub_pvm_program *prog;
@@ -150,6 +159,7 @@ struct nub_jit_code {
   uint32_t nrefunds;
   bool gas_reg;            /* gas in r15 (FSGSBASE), else at [rsp] */
   uint32_t gas_pairs;      /* merged gas checks (tests check they exist) */
+  uint32_t addr_reused;    /* accesses that read ecx as the one before left it */
   uint32_t off_exit_fault, off_exit_panic;
   uint32_t off_oog_stubs;  /* the out-of-gas stub of block k ends at
                               off_oog_stubs + JIT_OOG_STUB (k + 1) */

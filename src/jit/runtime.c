@@ -238,11 +238,23 @@ static uint32_t body_offset(nub_jit_code *code, const nub_pvm_blob *b, uint32_t 
   return off;
 }
 
+/* rcx on entry at pc: without FSGSBASE an access may read its address
+** from ecx as the instruction before left it (compile.c, guest_mem), so
+** an entry there brings its base register's low half.  A block start
+** (a warm invoke's) never reads it: a bit test, no decode. */
+static uint64_t entry_addr(const nub_jit_code *code, const nub_pvm_vm *vm, uint32_t pc) {
+  nub_pvm_insn in;
+  if (code->gas_reg || nub_pvm_program_is_block_start(vm->prog, pc)) return 0;
+  pvm_decode(code->isa, &vm->prog->blob, pc, &in);
+  int base = jit_access_base(in.format, in.ra, in.rb);
+  return base < 0 ? 0 : (uint32_t)vm->regs[base];
+}
+
 nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   nub_jit_code *code = vm->code;
   jit_vmstate state, *st = &state;   /* lives for one run: finish() copies it out */
   uint32_t pc, off;
-  uint64_t m = __atomic_load_n(&code->entry_memo, __ATOMIC_RELAXED);
+  uint64_t addr, m = __atomic_load_n(&code->entry_memo, __ATOMIC_RELAXED);
   if (vm->resume == PVM_RESUME_ENTER && m && (uint32_t)(m >> 32) == vm->pc) {
     /* The pc of the last entry again (a warm invoke's endpoint): the memo
     ** holds only a pc pvm_vm_resume_pc let run (a start of a runnable
@@ -252,9 +264,11 @@ nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
     if (vm->gas < cost) return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
     vm->gas -= cost;
     off = (uint32_t)m - 1;
+    addr = entry_addr(code, vm, vm->pc);
   } else {
     if (!pvm_vm_resume_pc(vm, &pc)) return (nub_pvm_status)vm->status;
     off = body_offset(code, &vm->prog->blob, pc);
+    addr = entry_addr(code, vm, pc);
   }
   /* vm_init installed the handler; a thread without its own signal stack
   ** still handles faults, on its normal stack */
@@ -266,7 +280,7 @@ nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   jit_thread saved = tls_run;
   tls_run.st = st;
   tls_run.code = code;
-  uint32_t kind = code->enter(st, code->exec + off, vm->gas);
+  uint32_t kind = code->enter(st, code->exec + off, vm->gas, addr);
   tls_run = saved;
   return finish(vm, st, kind);
 }

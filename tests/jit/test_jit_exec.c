@@ -482,6 +482,82 @@ static void same_steps(const steps *a, const steps *b, const char *what) {
   if (memcmp(a->page, b->page, PVM_PAGE_SIZE)) fail_msg("%s: page 0x%x differs", what, pages[0].at);
 }
 
+/* ---- an access through the base the access before used ---- */
+
+/* Without FSGSBASE an access at base + off (0 <= off < JIT_REUSE_SPAN)
+** puts base32 in ecx and reads [r15 + rcx + off], and the next one
+** through the same base finds ecx set.  Pairs through one base at the
+** offsets around the span's end, the 2^32 wrap (into the guard: the
+** wrapped address panics), a first load that overwrites the base, and
+** each run also entered at the second access and resumed there after its
+** page fault (nub_jit_run brings ecx). */
+static void accesses_through_one_base_reuse_its_address(void **state) {
+  static const struct { nub_pvm_op first, second; bool into_base; } pairs[] = {
+    {PVM_OP_LOAD_IND_U64, PVM_OP_LOAD_IND_U64, false},
+    {PVM_OP_LOAD_IND_U64, PVM_OP_LOAD_IND_U64, true},      /* the base changes */
+    {PVM_OP_LOAD_IND_I8, PVM_OP_STORE_IND_U32, false},
+    {PVM_OP_STORE_IND_U64, PVM_OP_LOAD_IND_I32, false},
+    {PVM_OP_STORE_IMM_IND_U16, PVM_OP_STORE_IMM_IND_U64, false},
+    {PVM_OP_LOAD_IND_U16, PVM_OP_STORE_IMM_IND_U8, true},
+  };
+  static const uint32_t offs[] = {0, 8, 0x1000, JIT_REUSE_SPAN - 1, JIT_REUSE_SPAN, 0xFFFFFFF8};
+  static const uint64_t base_values[] = {
+    0x10000, 0x100010000ull, 0xFFFFFFF8, 0xFFFFFFFFFFFFFFF0ull, 0x7FFFFFF8, 0x1000F000, 0x20000,
+  };
+  unsigned runs = 0, reused = 0, statuses[PVM_HOST + 1] = {0};
+  nub_pvm_error err;
+  (void)state;
+  assert_int_equal(nub_jit_thread_prepare(&err), PVM_OK);
+  for (size_t p = 0; p < ARRAY_LEN(pairs); p++)
+    for (size_t o1 = 0; o1 < ARRAY_LEN(offs); o1++)
+      for (size_t o2 = 0; o2 < ARRAY_LEN(offs); o2++) {
+        const uint8_t base = 10;
+        nub_pvm_op ops2[2] = {pairs[p].first, pairs[p].second};
+        uint32_t off[2] = {offs[o1], offs[o2]};
+        op insn[2];
+        for (int i = 0; i < 2; i++) {
+          bool imm = ops2[i] == PVM_OP_STORE_IMM_IND_U8 || ops2[i] == PVM_OP_STORE_IMM_IND_U16 ||
+                     ops2[i] == PVM_OP_STORE_IMM_IND_U64;
+          uint8_t val = i == 0 && pairs[p].into_base ? base : (uint8_t)(1 + i);
+          insn[i] = imm ? (op){ops2[i], .ra = base, .x = sext32(off[i]), .y = sext32(0x5A3C1E07)}
+                        : (op){ops2[i], .ra = val, .rb = base, .x = sext32(off[i])};
+        }
+        nub_pvm_program *prog = build(insn, 2);
+        const nub_pvm_blob *blob = nub_pvm_program_blob(prog);
+        uint32_t second = 1 + nub_pvm_skip(blob, 0);
+        nub_jit_code *code;
+        assert_int_equal(jit_compile_features(prog, (nub_jit_cpu_features() & ~JIT_CPU_FSGSBASE) |
+                                                        JIT_GAS_MERGE, &code, &err), PVM_OK);
+        bool first_loads = ops2[0] == PVM_OP_LOAD_IND_U64 || ops2[0] == PVM_OP_LOAD_IND_I8 ||
+                           ops2[0] == PVM_OP_LOAD_IND_U16;
+        bool first_sets = off[0] < JIT_REUSE_SPAN && !(pairs[p].into_base && first_loads);
+        assert_int_equal(code->addr_reused, first_sets && off[1] < JIT_REUSE_SPAN);
+        reused += code->addr_reused;
+        for (size_t v = 0; v < ARRAY_LEN(base_values); v++) {
+          uint64_t regs[PVM_REGS];
+          char what[160];
+          for (int i = 0; i < PVM_REGS; i++) regs[i] = 0x0123456789ABCDEFull * (uint64_t)(i + 1);
+          regs[base] = base_values[v];
+          snprintf(what, sizeof what, "pair %zu, offsets 0x%x 0x%x, base 0x%llx", p, off[0], off[1],
+                   (unsigned long long)base_values[v]);
+          statuses[compare(prog, regs, 100, what)]++;
+          for (int entry = 0; entry < 2; entry++) {      /* from pc 0; at the second access */
+            static steps want, got;
+            run_steps(&nub_pvm_engine_interp, prog, NULL, regs, 100, entry ? second : 0, &want);
+            run_steps(&nub_jit_engine, prog, code, regs, 100, entry ? second : 0, &got);
+            same_steps(&want, &got, what);
+          }
+          runs++;
+        }
+        nub_jit_code_free(code);
+        nub_pvm_program_free(prog);
+      }
+  assert_true(reused > 0 && statuses[PVM_HALT] > 0 && statuses[PVM_PANIC] > 0 &&
+              statuses[PVM_FAULT] > 0);
+  print_message("%u register files, %u pairs reused ecx: %u halt, %u panic, %u page fault\n",
+                runs, reused, statuses[PVM_HALT], statuses[PVM_PANIC], statuses[PVM_FAULT]);
+}
+
 static void merged_gas_checks_stop_where_the_interpreter_stops(void **state) {
   static const merge_shape shapes[] = {
     {"A branches out", false, false, false, false, 1},
@@ -688,6 +764,7 @@ int main(void) {
     cmocka_unit_test(register_immediate_rewrites_under_aliasing),
     cmocka_unit_test(dynamic_jumps_through_every_slot),
     cmocka_unit_test(merged_gas_checks_stop_where_the_interpreter_stops),
+    cmocka_unit_test(accesses_through_one_base_reuse_its_address),
     cmocka_unit_test(random_loops_with_merged_checks_agree_with_the_interpreter),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
