@@ -3,9 +3,11 @@
 ** instruction from the blob and emitting x86-64 for it, gas blocks in
 ** order (their costs from the program analysis), cold stubs after the
 ** body, then the dynamic-jump table.  Every PVM instruction becomes a
-** self-contained host sequence (no state carried across instructions),
-** so execution can enter at any instruction's body.  Exits, fault sites
-** and branch fixups name instructions by pc.
+** self-contained host sequence (no state carried across instructions,
+** but for ecx from one access to the next through the same base,
+** guest_mem, which an entry brings along: nub_jit_run), so execution can
+** enter at any instruction's body.  Exits, fault sites and branch fixups
+** name instructions by pc.
 */
 #include <cpuid.h>
 #include <errno.h>
@@ -226,7 +228,8 @@ static void exit_now(compiler *c, uint32_t idx, nub_pvm_status kind) {
 
 /* ---- shared code at the start of every program ---- */
 
-/* uint32_t enter(jit_vmstate *st (rdi), target (rsi), int64 gas (rdx)) */
+/* uint32_t enter(jit_vmstate *st (rdi), target (rsi), int64 gas (rdx),
+**                 addr (rcx: left alone for the body, guest_mem)) */
 static void emit_enter(compiler *c) {
   static const jit_reg saved[JIT_ENTRY_SAVED] = {JIT_RBX, JIT_RBP, JIT_R12,
                                                  JIT_R13, JIT_R14, JIT_R15};
@@ -614,12 +617,11 @@ EMIT_INLINE void guest_addr(jit_asm *a, jit_reg base, uint32_t offset) {
 
 /* The operand of a guest access at base + off (mod 2^32), noted as a
 ** fault site of idx; next: the pc after it.  With FSGSBASE it is one
-** instruction: under the
-** address-size prefix the CPU sums base32 + disp32 modulo 2^32 and adds
-** the gs base to the zero-extended result, which is the guest's wrap, so
-** no address goes through ecx (one host instruction less per access; the
-** fault handler recomputes the address from the decoded instruction,
-** jit_access_base).  Without it: base32 into ecx, then [r15 + rcx + off]
+** instruction: under the address-size prefix the CPU sums base32 + disp32
+** modulo 2^32 and adds the gs base to the zero-extended result, which is
+** the guest's wrap, so no address goes through ecx (one host instruction
+** less per access; the fault handler recomputes the address from the
+** decoded instruction, jit_access_base).  Without it: base32 into ecx, then [r15 + rcx + off]
 ** for 0 <= off < JIT_REUSE_SPAN, and the next instruction, if it is an
 ** access through the same base, finds ecx set (four words copied through
 ** two bases: 2 host instructions instead of 8; bench/memcpy.s's loop

@@ -241,10 +241,14 @@ static uint32_t body_offset(nub_jit_code *code, const nub_pvm_blob *b, uint32_t 
 /* rcx on entry at pc: without FSGSBASE an access may read its address
 ** from ecx as the instruction before left it (compile.c, guest_mem), so
 ** an entry there brings its base register's low half.  A block start
-** (a warm invoke's) never reads it: a bit test, no decode. */
+** (a warm invoke's) never reads it: a bit test; an instruction other than
+** a load or store (the one after a host call, mostly): its op; only an
+** access is decoded.  pc is a bitmask start, inside the code. */
 static uint64_t entry_addr(const nub_jit_code *code, const nub_pvm_vm *vm, uint32_t pc) {
   nub_pvm_insn in;
-  if (code->gas_reg || nub_pvm_program_is_block_start(vm->prog, pc)) return 0;
+  if (code->gas_reg || nub_pvm_program_is_block_start(vm->prog, pc) ||
+      !jit_op_width(code->isa[vm->prog->blob.code[pc]].op))
+    return 0;
   pvm_decode(code->isa, &vm->prog->blob, pc, &in);
   int base = jit_access_base(in.format, in.ra, in.rb);
   return base < 0 ? 0 : (uint32_t)vm->regs[base];

@@ -490,7 +490,8 @@ static void same_steps(const steps *a, const steps *b, const char *what) {
 ** offsets around the span's end, the 2^32 wrap (into the guard: the
 ** wrapped address panics), a first load that overwrites the base, and
 ** each run also entered at the second access and resumed there after its
-** page fault (nub_jit_run brings ecx). */
+** page fault (nub_jit_run brings ecx); then the same through two bases,
+** and with an instruction between the two (neither reuses ecx). */
 static void accesses_through_one_base_reuse_its_address(void **state) {
   static const struct { nub_pvm_op first, second; bool into_base; } pairs[] = {
     {PVM_OP_LOAD_IND_U64, PVM_OP_LOAD_IND_U64, false},
@@ -508,36 +509,43 @@ static void accesses_through_one_base_reuse_its_address(void **state) {
   nub_pvm_error err;
   (void)state;
   assert_int_equal(nub_jit_thread_prepare(&err), PVM_OK);
+  enum { ONE_BASE, TWO_BASES, APART, SHAPES };
+  for (int shape = 0; shape < SHAPES; shape++)
   for (size_t p = 0; p < ARRAY_LEN(pairs); p++)
     for (size_t o1 = 0; o1 < ARRAY_LEN(offs); o1++)
       for (size_t o2 = 0; o2 < ARRAY_LEN(offs); o2++) {
         const uint8_t base = 10;
         nub_pvm_op ops2[2] = {pairs[p].first, pairs[p].second};
         uint32_t off[2] = {offs[o1], offs[o2]};
-        op insn[2];
+        op insn[3];
         for (int i = 0; i < 2; i++) {
+          uint8_t b = shape == TWO_BASES && i == 1 ? 9 : base;
           bool imm = ops2[i] == PVM_OP_STORE_IMM_IND_U8 || ops2[i] == PVM_OP_STORE_IMM_IND_U16 ||
                      ops2[i] == PVM_OP_STORE_IMM_IND_U64;
           uint8_t val = i == 0 && pairs[p].into_base ? base : (uint8_t)(1 + i);
-          insn[i] = imm ? (op){ops2[i], .ra = base, .x = sext32(off[i]), .y = sext32(0x5A3C1E07)}
-                        : (op){ops2[i], .ra = val, .rb = base, .x = sext32(off[i])};
+          insn[i == 0 ? 0 : shape == APART ? 2 : 1] =
+              imm ? (op){ops2[i], .ra = b, .x = sext32(off[i]), .y = sext32(0x5A3C1E07)}
+                  : (op){ops2[i], .ra = val, .rb = b, .x = sext32(off[i])};
         }
-        nub_pvm_program *prog = build(insn, 2);
+        if (shape == APART) insn[1] = (op){PVM_OP_ADD_IMM_64, .ra = 3, .rb = 4, .x = 1};
+        nub_pvm_program *prog = build(insn, shape == APART ? 3 : 2);
         const nub_pvm_blob *blob = nub_pvm_program_blob(prog);
         uint32_t second = 1 + nub_pvm_skip(blob, 0);
+        if (shape == APART) second += 1 + nub_pvm_skip(blob, second);
         nub_jit_code *code;
         assert_int_equal(jit_compile_features(prog, (nub_jit_cpu_features() & ~JIT_CPU_FSGSBASE) |
                                                         JIT_GAS_MERGE, &code, &err), PVM_OK);
         bool first_loads = ops2[0] == PVM_OP_LOAD_IND_U64 || ops2[0] == PVM_OP_LOAD_IND_I8 ||
                            ops2[0] == PVM_OP_LOAD_IND_U16;
         bool first_sets = off[0] < JIT_REUSE_SPAN && !(pairs[p].into_base && first_loads);
-        assert_int_equal(code->addr_reused, first_sets && off[1] < JIT_REUSE_SPAN);
+        assert_int_equal(code->addr_reused,
+                         shape == ONE_BASE && first_sets && off[1] < JIT_REUSE_SPAN);
         reused += code->addr_reused;
         for (size_t v = 0; v < ARRAY_LEN(base_values); v++) {
           uint64_t regs[PVM_REGS];
           char what[160];
           for (int i = 0; i < PVM_REGS; i++) regs[i] = 0x0123456789ABCDEFull * (uint64_t)(i + 1);
-          regs[base] = base_values[v];
+          regs[base] = regs[9] = base_values[v];
           snprintf(what, sizeof what, "pair %zu, offsets 0x%x 0x%x, base 0x%llx", p, off[0], off[1],
                    (unsigned long long)base_values[v]);
           statuses[compare(prog, regs, 100, what)]++;
@@ -554,7 +562,7 @@ static void accesses_through_one_base_reuse_its_address(void **state) {
       }
   assert_true(reused > 0 && statuses[PVM_HALT] > 0 && statuses[PVM_PANIC] > 0 &&
               statuses[PVM_FAULT] > 0);
-  print_message("%u register files, %u pairs reused ecx: %u halt, %u panic, %u page fault\n",
+  print_message("%u register files, %u programs reused ecx: %u halt, %u panic, %u page fault\n",
                 runs, reused, statuses[PVM_HALT], statuses[PVM_PANIC], statuses[PVM_FAULT]);
 }
 
