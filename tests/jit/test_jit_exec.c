@@ -484,6 +484,21 @@ static void same_steps(const steps *a, const steps *b, const char *what) {
 
 /* ---- an access through the base the access before used ---- */
 
+/* build() of two accesses, the second's base field encoded as raw. */
+static nub_pvm_program *build_second_base_raw(const op *ops, int raw) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+  nub_pvm_encoding enc = PVM_ENCODING_AUTO;
+  bool imm = ops[1].op == PVM_OP_STORE_IMM_IND_U8 || ops[1].op == PVM_OP_STORE_IMM_IND_U16 ||
+             ops[1].op == PVM_OP_STORE_IMM_IND_U64;
+  if (imm) enc.raw_ra = (int16_t)raw;
+  else enc.raw_rb = (int16_t)raw;
+  nub_pvm_builder_insn(b, ops[0].op, ops[0].ra, ops[0].rb, ops[0].rd, ops[0].x, ops[0].y);
+  nub_pvm_builder_insn_enc(b, ops[1].op, ops[1].ra, ops[1].rb, ops[1].rd, ops[1].x, ops[1].y, &enc);
+  nub_pvm_builder_insn(b, PVM_OP_LOAD_IMM, 5, 0, 0, (uint64_t)(int32_t)PVM_HALT_ADDRESS, 0);
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 5, 0, 0, 0, 0);
+  return jt_finish_gp07(b);
+}
+
 /* Without FSGSBASE an access at base + off (0 <= off < JIT_REUSE_SPAN)
 ** puts base32 in ecx and reads [r15 + rcx + off], and the next one
 ** through the same base finds ecx set.  Pairs through one base at the
@@ -491,7 +506,8 @@ static void same_steps(const steps *a, const steps *b, const char *what) {
 ** wrapped address panics), a first load that overwrites the base, and
 ** each run also entered at the second access and resumed there after its
 ** page fault (nub_jit_run brings ecx); then the same through two bases,
-** and with an instruction between the two (neither reuses ecx). */
+** and with an instruction between the two (neither reuses ecx), and
+** through r12 named by fields 12 and 15 (A.5: both r12, so it does). */
 static void accesses_through_one_base_reuse_its_address(void **state) {
   static const struct { nub_pvm_op first, second; bool into_base; } pairs[] = {
     {PVM_OP_LOAD_IND_U64, PVM_OP_LOAD_IND_U64, false},
@@ -509,12 +525,12 @@ static void accesses_through_one_base_reuse_its_address(void **state) {
   nub_pvm_error err;
   (void)state;
   assert_int_equal(nub_jit_thread_prepare(&err), PVM_OK);
-  enum { ONE_BASE, TWO_BASES, APART, SHAPES };
+  enum { ONE_BASE, TWO_BASES, APART, ALIASED, SHAPES };
   for (int shape = 0; shape < SHAPES; shape++)
   for (size_t p = 0; p < ARRAY_LEN(pairs); p++)
     for (size_t o1 = 0; o1 < ARRAY_LEN(offs); o1++)
       for (size_t o2 = 0; o2 < ARRAY_LEN(offs); o2++) {
-        const uint8_t base = 10;
+        const uint8_t base = shape == ALIASED ? 12 : 10;
         nub_pvm_op ops2[2] = {pairs[p].first, pairs[p].second};
         uint32_t off[2] = {offs[o1], offs[o2]};
         op insn[3];
@@ -528,7 +544,8 @@ static void accesses_through_one_base_reuse_its_address(void **state) {
                   : (op){ops2[i], .ra = val, .rb = b, .x = sext32(off[i])};
         }
         if (shape == APART) insn[1] = (op){PVM_OP_ADD_IMM_64, .ra = 3, .rb = 4, .x = 1};
-        nub_pvm_program *prog = build(insn, shape == APART ? 3 : 2);
+        nub_pvm_program *prog = shape == ALIASED ? build_second_base_raw(insn, 15)
+                                                 : build(insn, shape == APART ? 3 : 2);
         const nub_pvm_blob *blob = nub_pvm_program_blob(prog);
         uint32_t second = 1 + nub_pvm_skip(blob, 0);
         if (shape == APART) second += 1 + nub_pvm_skip(blob, second);
@@ -538,8 +555,8 @@ static void accesses_through_one_base_reuse_its_address(void **state) {
         bool first_loads = ops2[0] == PVM_OP_LOAD_IND_U64 || ops2[0] == PVM_OP_LOAD_IND_I8 ||
                            ops2[0] == PVM_OP_LOAD_IND_U16;
         bool first_sets = off[0] < JIT_REUSE_SPAN && !(pairs[p].into_base && first_loads);
-        assert_int_equal(code->addr_reused,
-                         shape == ONE_BASE && first_sets && off[1] < JIT_REUSE_SPAN);
+        assert_int_equal(code->addr_reused, (shape == ONE_BASE || shape == ALIASED) && first_sets &&
+                                                off[1] < JIT_REUSE_SPAN);
         reused += code->addr_reused;
         for (size_t v = 0; v < ARRAY_LEN(base_values); v++) {
           uint64_t regs[PVM_REGS];
