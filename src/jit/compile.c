@@ -621,11 +621,11 @@ EMIT_INLINE void guest_addr(jit_asm *a, jit_reg base, uint32_t offset) {
 ** modulo 2^32 and adds the gs base to the zero-extended result, which is
 ** the guest's wrap, so no address goes through ecx (one host instruction
 ** less per access; the fault handler recomputes the address from the
-** decoded instruction, jit_access_base).  Without it: base32 into ecx, then [r15 + rcx + off]
-** for 0 <= off < JIT_REUSE_SPAN, and the next instruction, if it is an
-** access through the same base, finds ecx set (four words copied through
-** two bases: 2 host instructions instead of 8; bench/memcpy.s's loop
-** 0.96 -> 0.75 ms in a hand-written copy).  Past 2^32 such a sum lands
+** decoded instruction, jit_access_base).  Without it: base32 into ecx,
+** then [r15 + rcx + off] for 0 <= off < JIT_REUSE_SPAN, and the next
+** instruction, if it is an access through the same base, finds ecx set
+** (four words copied through two bases: 2 host instructions instead of
+** 8; bench/memcpy.s's loop 0.96 -> 0.75 ms in a hand-written copy).  Past 2^32 such a sum lands
 ** in the window's 64 KiB guard, where the wrapped address (below
 ** PVM_GUARD_END, never accessible) would have faulted too, and the
 ** handler reports that one.  Any other offset: the address into ecx
