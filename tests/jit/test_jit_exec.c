@@ -143,6 +143,13 @@ static uint64_t sext32(uint32_t v) { return (uint64_t)(int64_t)(int32_t)v; }
 
 /* ---- guest addresses ---- */
 
+/* A store of an immediate through a base register (REG_IMM_IMM: the base
+** is rA, the value the second immediate). */
+static bool store_imm_ind(nub_pvm_op o) {
+  return o == PVM_OP_STORE_IMM_IND_U8 || o == PVM_OP_STORE_IMM_IND_U16 ||
+         o == PVM_OP_STORE_IMM_IND_U32 || o == PVM_OP_STORE_IMM_IND_U64;
+}
+
 /* Base register values and offsets whose sum mod 2^32 lands in each
 ** interesting place; the register's upper half must not count, nor the
 ** offset's sign extend into it. */
@@ -182,8 +189,7 @@ static void indirect_accesses_wrap_modulo_2_32(void **state) {
     for (size_t b = 0; b < ARRAY_LEN(bases); b++)
       for (int in_place = 0; in_place < 2; in_place++) {   /* value/destination = base */
         uint8_t base = bases[b], val = in_place ? base : 1;
-        bool imm_store = ops[o] == PVM_OP_STORE_IMM_IND_U8 || ops[o] == PVM_OP_STORE_IMM_IND_U16 ||
-                         ops[o] == PVM_OP_STORE_IMM_IND_U32 || ops[o] == PVM_OP_STORE_IMM_IND_U64;
+        bool imm_store = store_imm_ind(ops[o]);
         if (imm_store && in_place) continue;
         for (size_t s = 0; s < ARRAY_LEN(sums); s++) {
           op insn = imm_store ? (op){ops[o], .ra = base, .x = sext32(sums[s].off), .y = sext32(0xA5C3E1F7)}
@@ -488,9 +494,7 @@ static void same_steps(const steps *a, const steps *b, const char *what) {
 static nub_pvm_program *build_second_base_raw(const op *ops, int raw) {
   nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   nub_pvm_encoding enc = PVM_ENCODING_AUTO;
-  bool imm = ops[1].op == PVM_OP_STORE_IMM_IND_U8 || ops[1].op == PVM_OP_STORE_IMM_IND_U16 ||
-             ops[1].op == PVM_OP_STORE_IMM_IND_U64;
-  if (imm) enc.raw_ra = (int16_t)raw;
+  if (store_imm_ind(ops[1].op)) enc.raw_ra = (int16_t)raw;
   else enc.raw_rb = (int16_t)raw;
   nub_pvm_builder_insn(b, ops[0].op, ops[0].ra, ops[0].rb, ops[0].rd, ops[0].x, ops[0].y);
   nub_pvm_builder_insn_enc(b, ops[1].op, ops[1].ra, ops[1].rb, ops[1].rd, ops[1].x, ops[1].y, &enc);
@@ -536,8 +540,7 @@ static void accesses_through_one_base_reuse_its_address(void **state) {
         op insn[3];
         for (int i = 0; i < 2; i++) {
           uint8_t b = shape == TWO_BASES && i == 1 ? 9 : base;
-          bool imm = ops2[i] == PVM_OP_STORE_IMM_IND_U8 || ops2[i] == PVM_OP_STORE_IMM_IND_U16 ||
-                     ops2[i] == PVM_OP_STORE_IMM_IND_U64;
+          bool imm = store_imm_ind(ops2[i]);
           uint8_t val = i == 0 && pairs[p].into_base ? base : (uint8_t)(1 + i);
           insn[i == 0 ? 0 : shape == APART ? 2 : 1] =
               imm ? (op){ops2[i], .ra = b, .x = sext32(off[i]), .y = sext32(0x5A3C1E07)}
