@@ -6,7 +6,12 @@
 ** per value).  A directory storing Data once (docs/wire.md, "Stored
 ** once") accepts and refuses exactly the same inputs, with the same error
 ** code, offset and text, stores them under the same hash and gives back
-** the same bytes.
+** the same bytes.  A Data cap with pages decoded from its parts (head and
+** indexes, nub_cap_decode_data_parts) and hashed from a page loader
+** (nub_cap_hash_data_loaded), as the host streams large caps, accepts and
+** refuses the same inputs with the same error and gives the same hash (an
+** input with a zero page and a bad index after it: the parts name the
+** index, the decoder the page).
 */
 #include <stdbool.h>
 #include <stdio.h>
@@ -76,6 +81,40 @@ static void stored_once(const uint8_t *data, size_t size, int want, const nub_ca
   free(mem);
 }
 
+static void load_pages(void *ud, uint32_t first, uint32_t n, uint8_t *buf) {
+  const uint8_t *wire = ud;
+  check(n <= NUB_CAP_LOAD_PAGES, "loaded: too many pages at once");
+  for (uint32_t j = 0; j < n; j++)
+    memcpy(buf + (size_t)j * 4096, wire + CAP_DIR_DATA_HEAD + (size_t)(first + j) * 4100 + 4, 4096);
+}
+
+/* An input shaped like a Data cap with pages, from its parts. */
+static void from_parts(const uint8_t *data, size_t size, int want, const nub_cap_error *want_err,
+                       const uint8_t *want_hash) {
+  if (size < CAP_DIR_DATA_HEAD + 4100 || data[0] != CAP_DATA || (size - CAP_DIR_DATA_HEAD) % 4100)
+    return;
+  size_t n = (size - CAP_DIR_DATA_HEAD) / 4100;
+  uint8_t *idx = malloc(4 * n), h[CAP_HASH_SIZE];
+  nub_cap_view v;
+  nub_cap_error err;
+  check(idx != NULL, "no memory");
+  for (size_t i = 0; i < n; i++) memcpy(idx + 4 * i, data + CAP_DIR_DATA_HEAD + i * 4100, 4);
+  int rc = nub_cap_decode_data_parts(data, size, idx, &v, &err);
+  if (rc && want == CAP_ERR_CANONICAL && want_err->offset >= CAP_DIR_DATA_HEAD) {
+    /* a zero page the decoder found first; the parts see a bad index after it */
+    check(rc != CAP_ERR_CANONICAL && err.offset > want_err->offset,
+          "from parts: an index error before the decoder's zero page");
+    free(idx);
+    return;
+  }
+  if (!rc) rc = nub_cap_hash_data_loaded(&v, NULL, load_pages, (void *)data, h, &err);
+  check(rc == want, "from parts: another outcome than the decoder's");
+  if (rc) check(err.offset == want_err->offset && !strcmp(err.msg, want_err->msg),
+                "from parts: another error than the decoder's");
+  else check(!memcmp(h, want_hash, CAP_HASH_SIZE), "from parts: another hash");
+  free(idx);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nub_cap_view v;
@@ -86,10 +125,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (nub_cap_decode(data, data + size, &v, &err)) {
     check(err.code > CAP_OK && err.code < CAP_ERR_COUNT && err.msg[0], "error without detail");
     stored_once(data, size, err.code, &err, NULL);
+    from_parts(data, size, err.code, &err, NULL);
     return 0;
   }
   check(nub_cap_hash(&v, h, &err) == CAP_OK && !nub_cap_hash_is_sentinel(h), "hash");
   stored_once(data, size, CAP_OK, NULL, h);
+  from_parts(data, size, CAP_OK, NULL, h);
   read_fields(&v);
   check(nub_cap_spec_from_view(&v, &spec, &err) == CAP_OK, "spec");
   check(nub_cap_encode_alloc(&spec, &again, &len, &err) == CAP_OK, "re-encode");

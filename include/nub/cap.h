@@ -163,7 +163,9 @@ typedef struct nub_cap_data_view {
   ** run_count pairs (first page index, page count) describing them.  Such
   ** a directory stores a Data cap's pages only there (docs/wire.md,
   ** "Stored once"): pages is NULL and indexes holds the page_count u32
-  ** (LE) indexes.  nub_cap_data_page reads either form. */
+  ** (LE) indexes.  nub_cap_data_page reads either form.  A view decoded
+  ** from parts (nub_cap_decode_data_parts) has indexes but no bytes: image
+  ** NULL, and nub_cap_data_page gives bytes NULL. */
   const uint8_t *image;
   const uint32_t *runs;
   const uint8_t *indexes;
@@ -212,6 +214,16 @@ typedef struct nub_cap_view {
 /* Strictly validate the whole object in [wire, end) and fill a view. */
 NUB_API int nub_cap_decode(const uint8_t *wire, const uint8_t *end, nub_cap_view *out,
                nub_cap_error *err);
+/* A Data cap with pages decoded from its parts, not its whole wire: the
+** wire's first CAP_DIR_DATA_HEAD (13) bytes at head, its length len (13 +
+** 4100 n, n >= 1) and its n page indexes (u32 LE each) at indexes.  Every
+** check and error of nub_cap_decode but the one that reads page bytes (no
+** page all zero), which nub_cap_hash_data_loaded makes as it hashes them
+** (so a cap with a zero page and a bad index after it is refused here for
+** the index, where nub_cap_decode names the page).  The view reads head
+** and indexes (pages and image NULL). */
+NUB_API int nub_cap_decode_data_parts(const uint8_t *head, size_t len, const uint8_t *indexes,
+                                      nub_cap_view *out, nub_cap_error *err);
 /* Point a view at an identical copy of its bytes (e.g. after the
 ** directory stored them): O(1), no validation needed. */
 NUB_API void nub_cap_view_rebase(nub_cap_view *v, const uint8_t *new_wire);
@@ -253,6 +265,21 @@ typedef struct nub_cap_helper {
 } nub_cap_helper;
 NUB_API int nub_cap_hash_with(const nub_cap_view *v, const nub_cap_helper *helper,
                               uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
+/* The hash of a Data view whose page bytes the caller hands over as the
+** hash needs them: load puts the bytes of the n <= NUB_CAP_LOAD_PAGES
+** pages at view positions first .. first+n-1 back to back at buf (a
+** buffer of the hasher's), in ascending order of first; the hash reads
+** only buf.  With a helper, load is called on two threads at once, for
+** disjoint pages.  For a caller that copies each page where it goes as it
+** is hashed, reading the bytes once (the host's put: its record and the
+** request buffer).  The view usually comes from nub_cap_decode_data_parts;
+** an all-zero page among those loaded is refused as nub_cap_decode refuses
+** it (canonical, the first by position).  The hash is nub_cap_hash's. */
+#define NUB_CAP_LOAD_PAGES 8u
+typedef void (*nub_cap_page_loader)(void *ud, uint32_t first, uint32_t n, uint8_t *buf);
+NUB_API int nub_cap_hash_data_loaded(const nub_cap_view *v, const nub_cap_helper *helper,
+                                     nub_cap_page_loader load, void *ud,
+                                     uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
 /* nub_cap_decode + nub_cap_hash. */
 NUB_API int nub_cap_hash_wire(const uint8_t *wire, const uint8_t *end,
                   uint8_t out[CAP_HASH_SIZE], nub_cap_error *err);
@@ -434,13 +461,24 @@ NUB_API int nub_cap_memory_runs(const nub_cap_view *image, const nub_cap_view *i
 ** i * len in memory alloc returned: a writer whose region is a file can
 ** write through the file, so fresh pages are neither zero-filled nor
 ** faulted in first (the guest kernel's pwritev); memcpy when NULL.  It
-** must store every byte (falling back to memcpy itself if need be). */
+** must store every byte (falling back to memcpy itself if need be).
+** For a put whose hash the caller vouches for (nub_cap_dir_put_hashed,
+** nub_cap_dir_put_placed) the directory reads no page bytes itself when
+** the allocator has these two (each optional): store_pages stores the
+** count pages of a page image as copy would (len 4096) but never maps
+** them first (the guest kernel: pwritev); first_zero_page gives the
+** position of the first all-zero page of the count at pages (count if
+** none), read without mapping them (the guest: pread of its heap file),
+** or SIZE_MAX if it cannot tell (then the directory reads them). */
 typedef struct nub_cap_alloc {
   void *(*alloc)(void *ud, size_t size, size_t align);
   void (*free)(void *ud, void *p);
   void *ud;
   void (*copy)(void *ud, uint8_t *dst, const uint8_t *src, size_t len, size_t count,
                size_t stride);
+  void (*store_pages)(void *ud, uint8_t *dst, const uint8_t *src, size_t count,
+                      size_t stride);
+  size_t (*first_zero_page)(void *ud, const uint8_t *pages, size_t count);
 } nub_cap_alloc;
 
 /* A bump allocator over [base, base+size), for tests and simple hosts. */
@@ -503,6 +541,20 @@ NUB_API int nub_cap_dir_put(nub_cap_dir *d, const uint8_t *wire, size_t len,
 NUB_API int nub_cap_dir_put_hashed(nub_cap_dir *d, const uint8_t *wire, size_t len,
                        const uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry,
                        nub_cap_view *view, bool *inserted, nub_cap_error *err);
+/* A Data cap with pages whose page bytes are already in the region (the
+** host wrote them into the guest's heap file: docs/abi.md, PAGES_COMMIT),
+** with a vouched-for hash: image is an allocation of the directory's
+** allocator, page aligned, of image_size bytes, holding the wire's n
+** pages back to back (len = 13 + 4100 n); head is the wire's first
+** CAP_DIR_DATA_HEAD bytes and indexes its n page indexes.  The record is
+** made here and everything decoded as nub_cap_dir_put_hashed would; the
+** runs go after the pages, so image_size must hold 4096 n + 8 x runs.  The
+** directory takes image: it keeps it, or gives it back (a duplicate, an
+** error of any kind). */
+NUB_API int nub_cap_dir_put_placed(nub_cap_dir *d, const uint8_t *head, size_t len,
+                                   const uint8_t *indexes, uint8_t *image, size_t image_size,
+                                   const uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry,
+                                   nub_cap_view *view, bool *inserted, nub_cap_error *err);
 /* Every read is bounded, whatever the region holds (docs/wire.md,
 ** "Reader"): at most CAP_DIR_READ_SLOTS slot reads over all its retries
 ** (one probe sequence longer than that is CAP_ERR_CORRUPT, and a writer

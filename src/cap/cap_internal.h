@@ -77,14 +77,23 @@ typedef struct ssz_span {
   uint64_t off;
 } ssz_span;
 
-/* Split a container into its 1..8 variable fields.  fixed = size of the
-** fixed part, var_at[i] = where field i's 4-byte offset sits in it. */
 /* Decode a Data cap stored once (docs/wire.md, "Stored once"): the wire's
 ** CAP_DIR_DATA_HEAD-byte head, its length, the page indexes (u32 each)
 ** and the page bytes back to back.  Checks and errors are nub_cap_decode's
-** (offsets the wire's); the view's pages is NULL, indexes and image set. */
+** (offsets the wire's); the view's pages is NULL, indexes and image set.
+** first_zero: the position of the first all-zero page, from whoever
+** stored the pages and checked them (page_count or more: none; the image
+** is then not read, and may be NULL), or CAP_ZERO_READ to read them. */
+#define CAP_ZERO_READ UINT64_MAX
+#define CAP_ZERO_NONE (UINT64_MAX - 1)      /* checked elsewhere, or later */
+/* The error of an all-zero page: position i, index idx, its bytes at off. */
+int cap_fail_zero_page(nub_cap_error *err, uint64_t off, uint32_t i, uint32_t idx);
 int cap_decode_data_stored(const uint8_t *head, size_t len, const uint8_t *indexes,
-                           const uint8_t *image, nub_cap_view *out, nub_cap_error *err);
+                           const uint8_t *image, uint64_t first_zero, nub_cap_view *out,
+                           nub_cap_error *err);
+
+/* Split a container into its 1..8 variable fields.  fixed = size of the
+** fixed part, var_at[i] = where field i's 4-byte offset sits in it. */
 
 int ssz_container(ssz_span c, size_t fixed, unsigned nvar,
                   const uint8_t *var_at, const char *const *names,

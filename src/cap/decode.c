@@ -42,7 +42,7 @@ static const char *key_hex(const uint8_t *k, size_t n, char buf[2 * CAP_MAX_KEY_
 
 /* ---- Data ---- */
 
-static int check_page(uint32_t idx, const uint8_t *bytes, uint64_t off, uint32_t i,
+static int check_page(uint32_t idx, bool zero, uint64_t off, uint32_t i,
                       uint64_t npages, uint64_t prev, nub_cap_error *err) {
   if (idx >= npages)
     return cap_fail(err, CAP_ERR_RANGE, off,
@@ -53,18 +53,21 @@ static int check_page(uint32_t idx, const uint8_t *bytes, uint64_t off, uint32_t
                     "data.pages[%u].index %u %s page %llu before it; indexes "
                     "must strictly ascend", i, idx,
                     idx == prev ? "repeats" : "is below", (unsigned long long)prev);
-  if (cap_all_zero(bytes, CAP_PAGE_SIZE))
-    return cap_fail(err, CAP_ERR_CANONICAL, off + 4,
-                    "data.pages[%u] (page %u) is all zero; zero pages are omitted",
-                    i, idx);
-  return CAP_OK;
+  return zero ? cap_fail_zero_page(err, off + 4, i, idx) : CAP_OK;
+}
+
+int cap_fail_zero_page(nub_cap_error *err, uint64_t off, uint32_t i, uint32_t idx) {
+  return cap_fail(err, CAP_ERR_CANONICAL, off,
+                  "data.pages[%u] (page %u) is all zero; zero pages are omitted", i, idx);
 }
 
 /* c is the variant; its pages are read from the wire (indexes NULL) or,
 ** for a Data cap stored once, index i at indexes + 4i and its bytes at
-** image + 4096i.  Offsets in errors are the wire's either way. */
+** image + 4096i.  Offsets in errors are the wire's either way.  The page
+** at position first_zero is the first all-zero one when the caller knows
+** it (page_count: none); CAP_ZERO_READ reads every page's bytes. */
 static int decode_data(ssz_span c, const uint8_t *indexes, const uint8_t *image,
-                       nub_cap_data_view *v, nub_cap_error *err) {
+                       uint64_t first_zero, nub_cap_data_view *v, nub_cap_error *err) {
   static const uint8_t at[] = {8};
   static const char *const names[] = {"pages"};
   ssz_span pages;
@@ -88,8 +91,10 @@ static int decode_data(ssz_span c, const uint8_t *indexes, const uint8_t *image,
   v->run_count = 0;
   v->runs = NULL;
   for (uint32_t i = 0, prev = 0; i < v->page_count; i++) {
-    nub_cap_page pg = nub_cap_data_page(v, i);
-    if ((rc = check_page(pg.index, pg.bytes, pages.off + (uint64_t)i * W_PAGE, i,
+    nub_cap_page pg = nub_cap_data_page(v, i);   /* bytes NULL: decoded from parts */
+    bool zero = first_zero == CAP_ZERO_READ ? cap_all_zero(pg.bytes, CAP_PAGE_SIZE)
+                                            : i == first_zero;
+    if ((rc = check_page(pg.index, zero, pages.off + (uint64_t)i * W_PAGE, i,
                          v->size / CAP_PAGE_SIZE, prev, err)))
       return rc;
     v->run_count += i == 0 || pg.index != prev + 1;
@@ -99,7 +104,8 @@ static int decode_data(ssz_span c, const uint8_t *indexes, const uint8_t *image,
 }
 
 int cap_decode_data_stored(const uint8_t *head, size_t len, const uint8_t *indexes,
-                           const uint8_t *image, nub_cap_view *out, nub_cap_error *err) {
+                           const uint8_t *image, uint64_t first_zero, nub_cap_view *out,
+                           nub_cap_error *err) {
   ssz_span body = {head + 1, len - 1, 1};
   int rc;
   memset(out, 0, sizeof *out);
@@ -109,8 +115,19 @@ int cap_decode_data_stored(const uint8_t *head, size_t len, const uint8_t *index
   out->kind = CAP_DATA;
   out->wire = head;
   out->len = len;
-  if ((rc = decode_data(body, indexes, image, &out->data, err))) memset(out, 0, sizeof *out);
+  if ((rc = decode_data(body, indexes, image, first_zero, &out->data, err))) memset(out, 0, sizeof *out);
   return rc;
+}
+
+int nub_cap_decode_data_parts(const uint8_t *head, size_t len, const uint8_t *indexes,
+                              nub_cap_view *out, nub_cap_error *err) {
+  if (!head || !indexes || len < CAP_DIR_DATA_HEAD + W_PAGE || (len - CAP_DIR_DATA_HEAD) % W_PAGE) {
+    memset(out, 0, sizeof *out);
+    return cap_fail(err, CAP_ERR_ARG, 0,
+                    "cap: Data parts need a head, indexes and a length of 13 + 4100 n, n >= 1 "
+                    "(got %zu)", len);
+  }
+  return cap_decode_data_stored(head, len, indexes, NULL, CAP_ZERO_NONE, out, err);
 }
 
 /* ---- slot lists (Image and CNode) ---- */
@@ -354,7 +371,7 @@ int nub_cap_decode(const uint8_t *wire, const uint8_t *end, nub_cap_view *out,
   body.len = out->len - 1;
   body.off = 1;
   switch (out->kind) {
-  case CAP_DATA: rc = decode_data(body, NULL, NULL, &out->data, err); break;
+  case CAP_DATA: rc = decode_data(body, NULL, NULL, CAP_ZERO_READ, &out->data, err); break;
   case CAP_IMAGE: rc = decode_image(body, &out->image, err); break;
   case CAP_INSTANCE: rc = decode_instance(body, &out->instance, err); break;
   default: rc = decode_cnode(body, &out->cnode, err); break;

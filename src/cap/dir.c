@@ -69,7 +69,7 @@ void nub_cap_bump_init(nub_cap_bump *b, void *base, size_t size) {
 }
 
 nub_cap_alloc nub_cap_bump_allocator(nub_cap_bump *b) {
-  nub_cap_alloc a = {bump_alloc, bump_free, b, NULL};
+  nub_cap_alloc a = {bump_alloc, bump_free, b, NULL, NULL, NULL};
   return a;
 }
 
@@ -479,33 +479,37 @@ static bool data_with_pages(const uint8_t *wire, size_t len, uint32_t *n) {
   return true;
 }
 
-/* Copy and decode a Data cap of n pages stored once (docs/wire.md,
-** "Stored once"): a record with the wire's head, the image's offset and
-** the page indexes, and the page image (the pages page aligned, then the
-** runs), the only copy of the page bytes, so an invocation maps them
-** copy-on-write and a put copies each byte once. */
-static int copy_stored_once(nub_cap_dir *d, const uint8_t *wire, size_t len, uint32_t n,
-                            uint8_t **rec, uint8_t **block, nub_cap_dir_entry *mine,
-                            nub_cap_view *v, nub_cap_error *err) {
-  size_t bytes = (size_t)n * CAP_PAGE_SIZE;
-  uint32_t runs = 0, r = 0;
+/* The record of a Data cap of n pages stored once (docs/wire.md, "Stored
+** once"): the wire's head, then its page indexes (index i read at idx +
+** i * stride); *runs gets the runs they make. */
+static int stored_once_record(nub_cap_dir *d, const uint8_t *head, const uint8_t *idx,
+                              size_t stride, uint32_t n, uint8_t **rec, uint32_t *runs,
+                              nub_cap_error *err) {
   int rc;
   if ((rc = region_alloc(d, (P_INDEXES + 4 * (size_t)n + 7) & ~(size_t)7, 8, "a record", rec, err)))
     return rc;
   memset(*rec, 0, P_INDEXES);
-  memcpy(*rec + P_HEAD, wire, CAP_DIR_DATA_HEAD);
-  uint8_t *idx = *rec + P_INDEXES;
+  memcpy(*rec + P_HEAD, head, CAP_DIR_DATA_HEAD);
+  uint8_t *out = *rec + P_INDEXES;
+  *runs = 0;
   for (uint32_t i = 0; i < n; i++) {
-    memcpy(idx + 4 * (size_t)i, wire + CAP_DIR_DATA_HEAD + (size_t)i * W_PAGE, 4);
-    runs += i == 0 || cap_le32(idx + 4 * (size_t)i) != cap_le32(idx + 4 * (size_t)i - 4) + 1;
+    memcpy(out + 4 * (size_t)i, idx + (size_t)i * stride, 4);
+    *runs += i == 0 || cap_le32(out + 4 * (size_t)i) != cap_le32(out + 4 * (size_t)i - 4) + 1;
   }
-  /* page aligned, for copy-on-write mappings of the memfd */
-  if ((rc = region_alloc(d, bytes + (size_t)runs * 8, CAP_PAGE_SIZE, "a page image", block, err)))
-    return rc;
-  uint8_t *img = *block;
-  region_copy(d, img, wire + CAP_DIR_DATA_HEAD + 4, CAP_PAGE_SIZE, n, W_PAGE);
-  if ((rc = cap_decode_data_stored(*rec + P_HEAD, len, idx, img, v, err))) return rc;
-  uint32_t *run = (uint32_t *)(void *)(img + bytes);
+  return CAP_OK;
+}
+
+/* Decode the record and the page image img (n pages, then room for the
+** runs), write the runs after the pages and fill the entry.  first_zero:
+** as cap_decode_data_stored's. */
+static int finish_stored_once(nub_cap_dir *d, uint8_t *rec, uint8_t *img, size_t len, uint32_t n,
+                              uint64_t first_zero, nub_cap_dir_entry *mine, nub_cap_view *v,
+                              nub_cap_error *err) {
+  const uint8_t *idx = rec + P_INDEXES;
+  uint32_t r = 0;
+  int rc;
+  if ((rc = cap_decode_data_stored(rec + P_HEAD, len, idx, img, first_zero, v, err))) return rc;
+  uint32_t *run = (uint32_t *)(void *)(img + (size_t)n * CAP_PAGE_SIZE);
   for (uint32_t i = 0; i < n; i++) {        /* our copy's indexes: the same runs as counted */
     uint32_t index = cap_le32(idx + 4 * (size_t)i);
     if (r && index == run[2 * (r - 1)] + run[2 * (r - 1) + 1]) {
@@ -517,15 +521,47 @@ static int copy_stored_once(nub_cap_dir *d, const uint8_t *wire, size_t len, uin
     }
   }
   v->data.runs = run;
-  st(*rec + P_IMAGE, (uint64_t)(img - header(d)));
+  st(rec + P_IMAGE, (uint64_t)(img - header(d)));
   memset(mine, 0, sizeof *mine);
-  mine->wire = *rec + P_HEAD;
+  mine->wire = rec + P_HEAD;
   mine->len = len;
   mine->kind = CAP_DATA;
   mine->page_count = n;
   mine->indexes = idx;
   mine->pages = img;
   return CAP_OK;
+}
+
+/* The zero-page check of pages the caller vouches for, by the allocator's
+** hook when it has one (which reads them without mapping them). */
+static uint64_t first_zero_of(nub_cap_dir *d, const uint8_t *img, uint32_t n) {
+  size_t z = d->alloc.first_zero_page ? d->alloc.first_zero_page(d->alloc.ud, img, n) : SIZE_MAX;
+  return z == SIZE_MAX ? CAP_ZERO_READ : (uint64_t)z;
+}
+
+/* Copy and decode a Data cap of n pages stored once: a record with the
+** wire's head, the image's offset and the page indexes, and the page
+** image (the pages page aligned, then the runs), the only copy of the
+** page bytes, so an invocation maps them copy-on-write and a put copies
+** each byte once.  A hashed put (the caller vouches for the hash) never
+** reads the pages through the region when the allocator has the hooks
+** to store and check them otherwise. */
+static int copy_stored_once(nub_cap_dir *d, const uint8_t *wire, size_t len, uint32_t n,
+                            bool hashed, uint8_t **rec, uint8_t **block,
+                            nub_cap_dir_entry *mine, nub_cap_view *v, nub_cap_error *err) {
+  const uint8_t *pages = wire + CAP_DIR_DATA_HEAD + 4;
+  uint32_t runs;
+  int rc;
+  if ((rc = stored_once_record(d, wire, wire + CAP_DIR_DATA_HEAD, W_PAGE, n, rec, &runs, err)))
+    return rc;
+  /* page aligned, for copy-on-write mappings of the memfd */
+  if ((rc = region_alloc(d, (size_t)n * CAP_PAGE_SIZE + (size_t)runs * 8, CAP_PAGE_SIZE,
+                         "a page image", block, err)))
+    return rc;
+  if (hashed && d->alloc.store_pages) d->alloc.store_pages(d->alloc.ud, *block, pages, n, W_PAGE);
+  else region_copy(d, *block, pages, CAP_PAGE_SIZE, n, W_PAGE);
+  uint64_t first_zero = hashed ? first_zero_of(d, *block, n) : CAP_ZERO_READ;
+  return finish_stored_once(d, *rec, *block, len, n, first_zero, mine, v, err);
 }
 
 /* Copy and decode any other cap: a record holding its wire. */
@@ -583,16 +619,56 @@ static void view_of(const nub_cap_dir_entry *e, nub_cap_view *v) {
   v->data.runs = (const uint32_t *)(const void *)(e->pages + (size_t)e->page_count * CAP_PAGE_SIZE);
 }
 
-/* Copy, decode, hash (unless the caller vouches for the hash: trusted),
-** then insert or find the same bytes.  The copy comes first: the caller's
-** buffer may change while we validate.  After a grow the hash is probed
-** again, under the readers' budget, in the new table. */
+/* rec and image given back, the newer first (a bump allocator undoes
+** only its newest allocations): image is the newer unless it was placed. */
+static void give_back(nub_cap_dir *d, uint8_t *rec, uint8_t *image, bool placed) {
+  region_free(d, placed ? rec : image);
+  region_free(d, placed ? image : rec);
+}
+
+/* Hash (unless the caller vouches for the hash: trusted), then insert or
+** find the same bytes; rec and image (the copies, decoded into v) are
+** kept or given back.  After a grow the hash is probed again, under the
+** readers' budget, in the new table. */
+static int insert(nub_cap_dir *d, uint8_t *rec, uint8_t *image, bool placed,
+                  const nub_cap_dir_entry *mine,
+                  nub_cap_view *v, const uint8_t *trusted, uint8_t hash[CAP_HASH_SIZE],
+                  nub_cap_dir_entry *entry, nub_cap_view *view, bool *inserted,
+                  nub_cap_error *err) {
+  snapshot s;
+  int rc;
+  if (trusted) memcpy(hash, trusted, CAP_HASH_SIZE);
+  else if ((rc = nub_cap_hash_with(v, d->hash_helper, hash, err))) goto fail;
+  if ((rc = writer_snapshot(d, &s, err))) goto fail;
+  rc = writer_probe(d, &s, hash, entry, err);
+  if (rc == CAP_ERR_MISSING && (s.count + 1) * 4 > s.capacity * 3) {
+    if ((rc = grow(d, &s, err)) || (rc = writer_snapshot(d, &s, err))) goto fail;
+    rc = writer_probe(d, &s, hash, entry, err);
+  }
+  if (rc == CAP_OK) {
+    if ((rc = reuse(entry, mine, hash, err))) goto fail;
+    give_back(d, rec, image, placed);
+  } else if (rc == CAP_ERR_MISSING) {
+    publish(d, &s, rec, mine, hash, entry);
+    *inserted = true;
+  } else {
+    goto fail;
+  }
+  view_of(entry, v);
+  if (view) *view = *v;
+  return CAP_OK;
+fail:
+  give_back(d, rec, image, placed);
+  return rc;
+}
+
+/* Copy and decode first (the caller's buffer may change while we
+** validate), then insert. */
 static int put(nub_cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *trusted,
                uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry, nub_cap_view *view,
                bool *inserted, nub_cap_error *err) {
   nub_cap_dir_entry mine;
   nub_cap_view v;
-  snapshot s;
   uint8_t *rec = NULL, *image = NULL;
   uint32_t pages;
   int rc;
@@ -601,35 +677,15 @@ static int put(nub_cap_dir *d, const uint8_t *wire, size_t len, const uint8_t *t
   if (len > d->size) return cap_fail(err, CAP_ERR_FULL, 0, "dir: %zu bytes exceed the region", len);
   if (!len) return cap_fail(err, CAP_ERR_TRUNCATED, 0, "cap: empty input, no union selector");
   if (d->page_images && data_with_pages(wire, len, &pages))
-    rc = copy_stored_once(d, wire, len, pages, &rec, &image, &mine, &v, err);
+    rc = copy_stored_once(d, wire, len, pages, trusted != NULL, &rec, &image, &mine, &v, err);
   else
     rc = copy_whole(d, wire, len, &rec, &mine, &v, err);
-  if (rc) goto fail;
-  if (trusted) memcpy(hash, trusted, CAP_HASH_SIZE);
-  else if ((rc = nub_cap_hash_with(&v, d->hash_helper, hash, err))) goto fail;
-  if ((rc = writer_snapshot(d, &s, err))) goto fail;
-  rc = writer_probe(d, &s, hash, entry, err);
-  if (rc == CAP_ERR_MISSING && (s.count + 1) * 4 > s.capacity * 3) {
-    if ((rc = grow(d, &s, err)) || (rc = writer_snapshot(d, &s, err))) goto fail;
-    rc = writer_probe(d, &s, hash, entry, err);
-  }
-  if (rc == CAP_OK) {
-    if ((rc = reuse(entry, &mine, hash, err))) goto fail;
+  if (rc) {
     region_free(d, image);
     region_free(d, rec);
-  } else if (rc == CAP_ERR_MISSING) {
-    publish(d, &s, rec, &mine, hash, entry);
-    *inserted = true;
-  } else {
-    goto fail;
+    return rc;
   }
-  view_of(entry, &v);
-  if (view) *view = v;
-  return CAP_OK;
-fail:
-  region_free(d, image);
-  region_free(d, rec);
-  return rc;
+  return insert(d, rec, image, false, &mine, &v, trusted, hash, entry, view, inserted, err);
 }
 
 int nub_cap_dir_put(nub_cap_dir *d, const uint8_t *wire, size_t len,
@@ -645,4 +701,43 @@ int nub_cap_dir_put_hashed(nub_cap_dir *d, const uint8_t *wire, size_t len,
                        nub_cap_view *view, bool *inserted, nub_cap_error *err) {
   uint8_t h[CAP_HASH_SIZE];
   return put(d, wire, len, hash, h, entry, view, inserted, err);
+}
+
+int nub_cap_dir_put_placed(nub_cap_dir *d, const uint8_t *head, size_t len,
+                           const uint8_t *indexes, uint8_t *image, size_t image_size,
+                           const uint8_t hash[CAP_HASH_SIZE], nub_cap_dir_entry *entry,
+                           nub_cap_view *view, bool *inserted, nub_cap_error *err) {
+  nub_cap_dir_entry mine;
+  nub_cap_view v;
+  uint8_t *rec = NULL, h[CAP_HASH_SIZE];
+  uint32_t n, runs;
+  int rc;
+  *inserted = false;
+  if (!d->alloc.alloc || !d->page_images || !image || (uintptr_t)image % CAP_PAGE_SIZE ||
+      image < d->base || image_size > d->size || (size_t)(image - d->base) > d->size - image_size) {
+    rc = cap_fail(err, CAP_ERR_ARG, 0, "dir: a placed image needs a writer that keeps page "
+                  "images, and an image in the region, page aligned");
+    goto fail;
+  }
+  if (len < CAP_DIR_DATA_HEAD + W_PAGE || (len - CAP_DIR_DATA_HEAD) % W_PAGE ||
+      (len - CAP_DIR_DATA_HEAD) / W_PAGE > CAP_MAX_DATA_PAGES) {
+    rc = cap_fail(err, CAP_ERR_ARG, 0, "dir: a placed Data cap needs a length of 13 + 4100 n, "
+                  "1 <= n <= 2^20 (got %zu)", len);
+    goto fail;
+  }
+  n = (uint32_t)((len - CAP_DIR_DATA_HEAD) / W_PAGE);
+  if ((rc = stored_once_record(d, head, indexes, 4, n, &rec, &runs, err))) goto fail;
+  if ((size_t)n * CAP_PAGE_SIZE + (size_t)runs * 8 > image_size) {
+    rc = cap_fail(err, CAP_ERR_ARG, 0, "dir: %u pages in %u runs need %zu bytes, the placed "
+                  "image has %zu", n, runs, (size_t)n * CAP_PAGE_SIZE + (size_t)runs * 8,
+                  image_size);
+    goto fail;
+  }
+  if ((rc = finish_stored_once(d, rec, image, len, n, first_zero_of(d, image, n), &mine, &v,
+                               err)))
+    goto fail;
+  return insert(d, rec, image, true, &mine, &v, hash, h, entry, view, inserted, err);
+fail:
+  give_back(d, rec, image, true);
+  return rc;
 }

@@ -3,6 +3,7 @@
 ** (docs/wire.md, "Hashes"), computed straight from a validated view.
 */
 #include <sodium.h>
+#include <stdlib.h>
 
 #include "cap_internal.h"
 
@@ -53,28 +54,46 @@ static void list_root(const void *list, uint32_t n, uint32_t limit,
 ** page's first level is one pairs call of 64; every further level of all
 ** the batch's pages is one call. */
 #define PAGE_BATCH 8
+_Static_assert(PAGE_BATCH == NUB_CAP_LOAD_PAGES, "a loader fills one batch");
 #define PAGE_LEVEL1 (CAP_PAGE_SIZE / 2)     /* 64 digests of one page */
 
+/* Where the hash reads page bytes: the view's own (NULL source), or
+** batches a loader copies into buf, checked for all-zero pages as they
+** come (the decode from parts did not read them). */
+typedef struct page_source {
+  nub_cap_page_loader load;
+  void *ud;
+  uint8_t *buf;                   /* PAGE_BATCH pages */
+  uint32_t zero;                  /* the first all-zero page's position, or UINT32_MAX */
+} page_source;
+
 /* Roots of pages first .. first+n-1 (n <= PAGE_BATCH) to buf[0 .. 32n). */
-static void page_roots(const nub_cap_data_view *d, uint32_t first, uint32_t n, uint8_t *buf) {
-  for (uint32_t j = 0; j < n; j++)
-    cap_sha256_pairs(nub_cap_data_page(d, first + j).bytes, buf + (size_t)PAGE_LEVEL1 * j,
-                     CAP_PAGE_SIZE / 64);
+static void page_roots(const nub_cap_data_view *d, page_source *src, uint32_t first, uint32_t n,
+                       uint8_t *buf) {
+  if (src) src->load(src->ud, first, n, src->buf);
+  for (uint32_t j = 0; j < n; j++) {
+    const uint8_t *bytes = src ? src->buf + (size_t)j * CAP_PAGE_SIZE
+                               : nub_cap_data_page(d, first + j).bytes;
+    if (src && src->zero == UINT32_MAX && cap_all_zero(bytes, CAP_PAGE_SIZE)) src->zero = first + j;
+    cap_sha256_pairs(bytes, buf + (size_t)PAGE_LEVEL1 * j, CAP_PAGE_SIZE / 64);
+  }
   /* each page's digests stay a power-of-two run, so levels never mix pages */
   for (size_t nodes = (size_t)n * (PAGE_LEVEL1 / 64); nodes >= n; nodes /= 2)
     cap_sha256_pairs(buf, buf, nodes);
 }
 
 /* The root of depth `depth` over the pages at view positions [first,
-** end), whose indexes are base .. base + 2^depth - 1, into out. */
-static void pages_root(const nub_cap_data_view *d, uint32_t first, uint32_t end, uint64_t base,
-                       unsigned depth, uint8_t out[32]) {
+** end), whose indexes are base .. base + 2^depth - 1, into out.  Stops at
+** a source's first all-zero page (the cap is refused, the root unused). */
+static void pages_root(const nub_cap_data_view *d, page_source *src, uint32_t first,
+                       uint32_t end, uint64_t base, unsigned depth, uint8_t out[32]) {
   uint8_t buf[PAGE_BATCH * PAGE_LEVEL1];
   ssz_merkle m;
   ssz_merkle_init(&m);
   for (uint32_t i = first; i < end; i += PAGE_BATCH) {
     uint32_t n = end - i < PAGE_BATCH ? end - i : PAGE_BATCH;
-    page_roots(d, i, n, buf);
+    page_roots(d, src, i, n, buf);
+    if (src && src->zero != UINT32_MAX) return;
     /* runs of consecutive page indices go in as runs of chunks */
     for (uint32_t j = 0; j < n;) {
       uint32_t index = nub_cap_data_page(d, i + j).index, run = 1;
@@ -90,6 +109,7 @@ static void pages_root(const nub_cap_data_view *d, uint32_t first, uint32_t end,
 /* The right half of a split Data root, run by the helper. */
 typedef struct half_job {
   const nub_cap_data_view *d;
+  page_source *src;
   uint32_t first, end;
   uint64_t base;
   unsigned depth;
@@ -98,13 +118,16 @@ typedef struct half_job {
 
 static void run_half(void *arg) {
   half_job *j = arg;
-  pages_root(j->d, j->first, j->end, j->base, j->depth, j->root);
+  pages_root(j->d, j->src, j->first, j->end, j->base, j->depth, j->root);
 }
 
 /* A Data cap of at least helper->min_pages pages is hashed in two halves
 ** of its index space, the right one by the helper (the tree's two
-** subtrees, joined by one pair), when a helper is given and takes it. */
-static void data_root(const nub_cap_data_view *d, const nub_cap_helper *helper, uint8_t out[32]) {
+** subtrees, joined by one pair), when a helper is given and takes it.
+** src: NULL (the view's bytes), or one source per half (the first for the
+** whole when the helper does not take the right half). */
+static void data_root(const nub_cap_data_view *d, const nub_cap_helper *helper,
+                      page_source src[2], uint8_t out[32]) {
   uint64_t npages = d->size / CAP_PAGE_SIZE;
   unsigned depth = ssz_depth(npages);
   uint8_t leaves[2][32];
@@ -116,16 +139,16 @@ static void data_root(const nub_cap_data_view *d, const nub_cap_helper *helper, 
       if (nub_cap_data_page(d, m).index < mid) lo = m + 1;
       else hi = m;
     }
-    half_job right = {d, lo, d->page_count, mid, depth - 1, {0}};
+    half_job right = {d, src ? &src[1] : NULL, lo, d->page_count, mid, depth - 1, {0}};
     if (lo < d->page_count && !helper->start(helper->ud, run_half, &right)) {
       uint8_t left[32];
-      pages_root(d, 0, lo, 0, depth - 1, left);
+      pages_root(d, src, 0, lo, 0, depth - 1, left);
       helper->wait(helper->ud);
       ssz_pair(left, right.root, leaves[1]);
       goto done;
     }
   }
-  pages_root(d, 0, d->page_count, 0, depth, leaves[1]);
+  pages_root(d, src, 0, d->page_count, 0, depth, leaves[1]);
 done:
   ssz_chunk_u64(d->size, leaves[0]);
   ssz_leaves_root((const uint8_t(*)[32])leaves, 2, out);
@@ -217,7 +240,7 @@ int nub_cap_hash_with(const nub_cap_view *v, const nub_cap_helper *helper,
   if (nub_cap_init())
     return cap_fail(err, CAP_ERR_NOMEM, 0, "cap: libsodium failed to initialise");
   switch (v->kind) {
-  case CAP_DATA: data_root(&v->data, helper, root); break;
+  case CAP_DATA: data_root(&v->data, helper, NULL, root); break;
   case CAP_IMAGE: image_root(&v->image, root); break;
   case CAP_INSTANCE: instance_root(&v->instance, root); break;
   case CAP_CNODE:   /* a one-field container's root is the field's root */
@@ -228,6 +251,28 @@ int nub_cap_hash_with(const nub_cap_view *v, const nub_cap_helper *helper,
   }
   ssz_mix_in(root, (uint64_t)v->kind, out);
   return cap_refuse_sentinel(out, v->kind, err);
+}
+
+int nub_cap_hash_data_loaded(const nub_cap_view *v, const nub_cap_helper *helper,
+                             nub_cap_page_loader load, void *ud, uint8_t out[CAP_HASH_SIZE],
+                             nub_cap_error *err) {
+  uint8_t root[32];
+  if (v->kind != CAP_DATA || !load)
+    return cap_fail(err, CAP_ERR_ARG, 0, "cap: a loaded hash needs a Data view and a loader");
+  if (nub_cap_init())
+    return cap_fail(err, CAP_ERR_NOMEM, 0, "cap: libsodium failed to initialise");
+  uint8_t *bufs = malloc(2 * (size_t)PAGE_BATCH * CAP_PAGE_SIZE);
+  if (!bufs) return cap_fail(err, CAP_ERR_NOMEM, 0, "cap: no memory for the loaded pages");
+  page_source src[2] = {{load, ud, bufs, UINT32_MAX},
+                        {load, ud, bufs + (size_t)PAGE_BATCH * CAP_PAGE_SIZE, UINT32_MAX}};
+  data_root(&v->data, helper, src, root);
+  free(bufs);
+  uint32_t zero = src[0].zero < src[1].zero ? src[0].zero : src[1].zero;
+  if (zero != UINT32_MAX)
+    return cap_fail_zero_page(err, CAP_DIR_DATA_HEAD + (uint64_t)zero * W_PAGE + 4, zero,
+                              nub_cap_data_page(&v->data, zero).index);
+  ssz_mix_in(root, CAP_DATA, out);
+  return cap_refuse_sentinel(out, CAP_DATA, err);
 }
 
 int nub_cap_hash_wire(const uint8_t *wire, const uint8_t *end,

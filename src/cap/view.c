@@ -7,7 +7,8 @@
 
 nub_cap_page nub_cap_data_page(const nub_cap_data_view *d, uint32_t i) {
   if (!d->pages) {                 /* stored once: indexes, then the page image */
-    nub_cap_page pg = {cap_le32(d->indexes + 4 * (size_t)i), d->image + (size_t)i * CAP_PAGE_SIZE};
+    nub_cap_page pg = {cap_le32(d->indexes + 4 * (size_t)i),
+                       d->image ? d->image + (size_t)i * CAP_PAGE_SIZE : NULL};
     return pg;
   }
   const uint8_t *rec = d->pages + (size_t)i * W_PAGE;

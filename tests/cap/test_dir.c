@@ -817,6 +817,139 @@ static void test_copy_hook_stores_records_and_images(void **state) {
   free(f.region);
 }
 
+/* store_pages stands in for the copy of a page image when the caller
+** vouches for the hash (nub_cap_dir_put_hashed) and only then, and
+** first_zero_page's answer is the zero check: the directory reads none of
+** the pages.  These hooks copy by memcpy and name page `claimed_zero` all
+** zero (the bytes are not), so a refusal can only come from what they
+** said; SIZE_MAX: the hook cannot tell, and the directory reads them. */
+static size_t claimed_zero = SIZE_MAX;
+static unsigned store_calls, zero_calls;
+
+static void counting_store(void *ud, uint8_t *dst, const uint8_t *src, size_t count,
+                           size_t stride) {
+  (void)ud;
+  store_calls++;
+  for (size_t i = 0; i < count; i++) memcpy(dst + i * 4096, src + i * stride, 4096);
+}
+
+static size_t claiming_zero(void *ud, const uint8_t *pages, size_t count) {
+  (void)ud;
+  (void)pages;
+  zero_calls++;
+  return claimed_zero == SIZE_MAX ? SIZE_MAX : claimed_zero < count ? claimed_zero : count;
+}
+
+static void test_store_pages_hook_checks_the_pages_of_hashed_puts(void **state) {
+  fixture f;
+  nub_cap_dir_entry e;
+  nub_cap_view v;
+  nub_cap_error err;
+  bool inserted;
+  uint8_t h[CAP_HASH_SIZE], h2[CAP_HASH_SIZE], *wire, bytes[3 * 4096];
+  size_t len;
+  (void)state;
+  setup_dir(&f, 1u << 20, 16);
+  f.dir.alloc.store_pages = counting_store;
+  f.dir.alloc.first_zero_page = claiming_zero;
+  f.dir.page_images = true;
+  memset(bytes, 0xB2, sizeof bytes);
+  assert_int_equal(nub_cap_encode_data_alloc(sizeof bytes, bytes, sizeof bytes, &wire, &len, NULL), CAP_OK);
+  assert_int_equal(nub_cap_hash_wire(wire, wire + len, h, NULL), CAP_OK);
+  /* a put the directory hashes itself reads the pages: no hook */
+  store_calls = zero_calls = 0;
+  claimed_zero = 1;
+  if (nub_cap_dir_put(&f.dir, wire, len, h2, &e, &v, &inserted, &err)) fail_msg("put: %s", err.msg);
+  assert_int_equal(store_calls + zero_calls, 0);
+  assert_memory_equal(h2, h, CAP_HASH_SIZE);
+  /* hashed: the hooks store the pages, and their word on page 1 is taken */
+  wire[len - 1] ^= 1;
+  assert_int_equal(nub_cap_hash_wire(wire, wire + len, h, NULL), CAP_OK);
+  assert_int_equal(nub_cap_dir_put_hashed(&f.dir, wire, len, h, &e, &v, &inserted, &err),
+                   CAP_ERR_CANONICAL);
+  assert_int_equal(store_calls, 1);
+  assert_int_equal(zero_calls, 1);
+  assert_int_equal(err.offset, 13 + 4100 + 4);
+  assert_non_null(strstr(err.msg, "data.pages[1] (page 1) is all zero"));
+  /* the hook cannot tell: the directory reads the pages, none is zero */
+  claimed_zero = SIZE_MAX;
+  if (nub_cap_dir_put_hashed(&f.dir, wire, len, h, &e, &v, &inserted, &err))
+    fail_msg("put_hashed: %s", err.msg);
+  assert_true(inserted);
+  assert_int_equal(store_calls, 2);
+  assert_int_equal(v.data.page_count, 3);
+  uint8_t *back = malloc(len);
+  assert_non_null(back);
+  nub_cap_dir_entry_copy(&e, back);
+  assert_memory_equal(back, wire, len);
+  free(back);
+  free(wire);
+  free(f.region);
+}
+
+/* nub_cap_dir_put_placed: the pages are already in an allocation of the
+** directory's allocator; the directory takes it (keeps it, or gives it
+** back on a duplicate or any error), checks the pages through
+** first_zero_page, and stores what nub_cap_dir_put_hashed of the same
+** wire would. */
+static void test_put_placed_takes_an_image_already_in_the_region(void **state) {
+  fixture f;
+  nub_cap_dir_entry e;
+  nub_cap_view v;
+  nub_cap_error err;
+  bool inserted;
+  uint8_t h[CAP_HASH_SIZE], *wire, bytes[4 * 4096], idx[16];
+  size_t len;
+  (void)state;
+  setup_dir(&f, 1u << 20, 16);
+  f.dir.alloc.first_zero_page = claiming_zero;
+  f.dir.page_images = true;
+  memset(bytes, 0, sizeof bytes);
+  memset(bytes, 0x11, 4096);                 /* pages 0, 2, 3: two runs */
+  memset(bytes + 2 * 4096, 0x22, 2 * 4096);
+  assert_int_equal(nub_cap_encode_data_alloc(sizeof bytes, bytes, sizeof bytes, &wire, &len, NULL), CAP_OK);
+  assert_int_equal(len, 13 + 3 * 4100);
+  assert_int_equal(nub_cap_hash_wire(wire, wire + len, h, NULL), CAP_OK);
+  for (int i = 0; i < 3; i++) memcpy(idx + 4 * i, wire + 13 + i * 4100, 4);
+  struct { const char *what; size_t size; size_t claim; size_t head_at; int want; } cases[] = {
+    {"an image one run short", 3 * 4096 + 8, SIZE_MAX, 0, CAP_ERR_ARG},
+    {"page 2 claimed zero", 3 * 4096 + 16, 2, 0, CAP_ERR_CANONICAL},
+    {"a head that is no Data (selector 3)", 3 * 4096 + 16, SIZE_MAX, 1, CAP_ERR_ARG},
+    {"stored", 3 * 4096 + 16, 3, 0, CAP_OK},
+    {"again: found, the image given back", 3 * 4096 + 16, 3, 0, CAP_OK},
+  };
+  uint8_t head[13];
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    size_t used = f.bump.used;
+    uint8_t *img = f.dir.alloc.alloc(f.dir.alloc.ud, cases[c].size, 4096);
+    assert_non_null(img);
+    for (int i = 0; i < 3; i++) memcpy(img + (size_t)i * 4096, wire + 13 + i * 4100 + 4, 4096);
+    memcpy(head, wire, 13);
+    if (cases[c].head_at) head[0] = 3;
+    claimed_zero = cases[c].claim;
+    int rc = nub_cap_dir_put_placed(&f.dir, head, len, idx, img, cases[c].size, h, &e, &v,
+                                    &inserted, &err);
+    print_message("    %-40s %s\n", cases[c].what, rc ? err.msg : inserted ? "inserted" : "found");
+    assert_int_equal(rc, cases[c].want);
+    if (rc || c == 4) assert_int_equal(f.bump.used, used);   /* given back */
+    if (!rc) {
+      assert_int_equal(inserted, c == 3);
+      uint8_t *back = malloc(len);
+      assert_non_null(back);
+      nub_cap_dir_entry_copy(&e, back);
+      assert_memory_equal(back, wire, len);
+      free(back);
+      assert_int_equal(v.data.run_count, 2);
+      assert_int_equal(v.data.runs[0], 0);
+      assert_int_equal(v.data.runs[2], 2);
+      assert_int_equal(v.data.runs[3], 2);
+    }
+  }
+  claimed_zero = SIZE_MAX;
+  free(wire);
+  free(f.region);
+}
+
 /* ---- hashing large Data caps on two threads (nub_cap_helper) ---- */
 
 typedef struct thread_helper {
@@ -904,6 +1037,143 @@ static void test_hash_helper_gives_the_same_hash(void **state) {
   }
 }
 
+/* ---- a Data cap decoded from its parts, hashed from a loader ---- */
+
+typedef struct loader_log {
+  const uint8_t *wire;
+  uint8_t *loads;              /* per view position: times loaded (atomic) */
+  uint32_t calls, too_many;    /* atomic */
+} loader_log;
+
+static void log_loader(void *ud, uint32_t first, uint32_t n, uint8_t *buf) {
+  loader_log *l = ud;
+  __atomic_add_fetch(&l->calls, 1, __ATOMIC_RELAXED);
+  if (n > NUB_CAP_LOAD_PAGES) __atomic_add_fetch(&l->too_many, 1, __ATOMIC_RELAXED);
+  for (uint32_t j = 0; j < n; j++) {
+    __atomic_add_fetch(&l->loads[first + j], 1, __ATOMIC_RELAXED);
+    memcpy(buf + (size_t)j * 4096, l->wire + 13 + (size_t)(first + j) * 4100 + 4, 4096);
+  }
+}
+
+/* The head and indexes of a wire, copied out as a host would. */
+static uint8_t *parts_of(const uint8_t *wire, size_t len, uint32_t *n) {
+  *n = (uint32_t)((len - 13) / 4100);
+  uint8_t *idx = malloc(4 * (size_t)*n + 1);
+  assert_non_null(idx);
+  for (uint32_t i = 0; i < *n; i++) memcpy(idx + 4 * (size_t)i, wire + 13 + (size_t)i * 4100, 4);
+  return idx;
+}
+
+/* nub_cap_decode_data_parts + nub_cap_hash_data_loaded give nub_cap_hash's
+** hash on one thread or two, loading every page once, at most
+** NUB_CAP_LOAD_PAGES at a time; a cap nub_cap_decode refuses is refused
+** with its code, offset and words (by the parts' decode, or by the
+** loaded hash when a page is all zero: the first by position, on either
+** thread). */
+static void test_loaded_hash_is_the_view_hash_and_refuses_as_decode(void **state) {
+  static const struct { const char *what; uint32_t npages, first, count, step; } shapes[] = {
+    {"one page", 1, 0, 1, 1},
+    {"8 pages: one load", 8, 0, 8, 1},
+    {"9 pages: a load of one after eight", 9, 0, 9, 1},
+    {"dense, 37 pages (halves of 32 and 5)", 37, 0, 37, 1},
+    {"right half only", 64, 32, 32, 1},
+    {"the pages either side of the middle", 64, 31, 2, 1},
+    {"sparse, every 5th of 300", 300, 0, 60, 5},
+    {"dense, 1000 pages", 1000, 0, 1000, 1},
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    size_t size = (size_t)shapes[i].npages * 4096, len;
+    uint8_t *bytes = calloc(1, size), *wire, want[32], got[32];
+    assert_non_null(bytes);
+    for (uint32_t k = 0; k < shapes[i].count; k++) {
+      uint32_t p = shapes[i].first + k * shapes[i].step;
+      memset(bytes + (size_t)p * 4096, (int)(p * 7 + 1), 4096);
+      bytes[(size_t)p * 4096 + 4095] = (uint8_t)i;
+    }
+    assert_int_equal(nub_cap_encode_data_alloc(size, bytes, size, &wire, &len, NULL), CAP_OK);
+    assert_int_equal(nub_cap_hash_wire(wire, wire + len, want, NULL), CAP_OK);
+    uint32_t n;
+    uint8_t *idx = parts_of(wire, len, &n), *loads = calloc(n, 1);
+    assert_non_null(loads);
+    nub_cap_view v;
+    nub_cap_error err;
+    if (nub_cap_decode_data_parts(wire, len, idx, &v, &err)) fail_msg("%s: %s", shapes[i].what, err.msg);
+    assert_null(v.data.pages);
+    assert_null(v.data.image);
+    assert_int_equal(v.data.page_count, n);
+    for (int helped = 0; helped < 2; helped++) {
+      thread_helper th = {0};
+      nub_cap_helper helper = {helper_start, helper_wait, &th, 1};
+      loader_log l = {wire, loads, 0, 0};
+      memset(loads, 0, n);
+      if (nub_cap_hash_data_loaded(&v, helped ? &helper : NULL, log_loader, &l, got, &err))
+        fail_msg("%s: %s", shapes[i].what, err.msg);
+      assert_memory_equal(got, want, 32);
+      assert_int_equal(l.too_many, 0);
+      /* whole batches of 8, but for the last of each half */
+      assert_in_range(l.calls, (n + 7) / 8, (n + 7) / 8 + (th.started ? 1 : 0));
+      for (uint32_t k = 0; k < n; k++) assert_int_equal(loads[k], 1);
+      if (helped) print_message("    %-40s %4u pages, %3u loads, helper ran %u time(s)\n",
+                                shapes[i].what, n, l.calls, th.started);
+    }
+    /* an all-zero page at the start, the middle, either side of the split, the end */
+    uint32_t zeros[] = {0, n / 2, n > 1 ? n / 2 - 1 : 0, n - 1};
+    for (size_t z = 0; z < sizeof zeros / sizeof zeros[0]; z++) {
+      uint8_t *bad = malloc(len);
+      assert_non_null(bad);
+      memcpy(bad, wire, len);
+      memset(bad + 13 + (size_t)zeros[z] * 4100 + 4, 0, 4096);
+      nub_cap_view dv;
+      nub_cap_error de, le;
+      assert_int_equal(nub_cap_decode(bad, bad + len, &dv, &de), CAP_ERR_CANONICAL);
+      for (int helped = 0; helped < 2; helped++) {
+        thread_helper th = {0};
+        nub_cap_helper helper = {helper_start, helper_wait, &th, 1};
+        loader_log l = {bad, loads, 0, 0};
+        assert_int_equal(nub_cap_hash_data_loaded(&v, helped ? &helper : NULL, log_loader, &l,
+                                                  got, &le), CAP_ERR_CANONICAL);
+        assert_int_equal(le.offset, de.offset);
+        assert_string_equal(le.msg, de.msg);
+      }
+      free(bad);
+    }
+    /* indexes out of order or past the end: the parts' decode, as decode */
+    if (n >= 2) {
+      uint8_t *bad = malloc(len), *bidx;
+      uint32_t bn;
+      assert_non_null(bad);
+      memcpy(bad, wire, len);
+      memcpy(bad + 13 + 4100, bad + 13, 4);            /* page 1's index repeats page 0's */
+      bidx = parts_of(bad, len, &bn);
+      nub_cap_view dv, pv;
+      nub_cap_error de, pe;
+      int rc = nub_cap_decode(bad, bad + len, &dv, &de);
+      assert_int_equal(rc, CAP_ERR_ORDER);
+      assert_int_equal(nub_cap_decode_data_parts(bad, len, bidx, &pv, &pe), rc);
+      assert_int_equal(pe.offset, de.offset);
+      assert_string_equal(pe.msg, de.msg);
+      free(bidx);
+      free(bad);
+    }
+    free(loads);
+    free(idx);
+    free(wire);
+    free(bytes);
+  }
+  /* parts that are no Data with pages, and a loaded hash of no Data */
+  uint8_t head[13] = {2}, idx[4] = {0};
+  nub_cap_view v;
+  nub_cap_error err;
+  uint8_t out[32];
+  assert_int_equal(nub_cap_decode_data_parts(head, 13, idx, &v, &err), CAP_ERR_ARG);
+  assert_int_equal(nub_cap_decode_data_parts(head, 13 + 4100 + 1, idx, &v, &err), CAP_ERR_ARG);
+  assert_int_equal(nub_cap_decode_data_parts(NULL, 13 + 4100, idx, &v, &err), CAP_ERR_ARG);
+  memset(&v, 0, sizeof v);
+  v.kind = CAP_CNODE;
+  assert_int_equal(nub_cap_hash_data_loaded(&v, NULL, log_loader, NULL, out, &err), CAP_ERR_ARG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_copy_hook_stores_records_and_images),
@@ -917,8 +1187,11 @@ int main(void) {
     cmocka_unit_test(test_stored_once_records_are_checked),
     cmocka_unit_test(test_stored_once_decodes_like_the_wire),
     cmocka_unit_test(test_hash_helper_gives_the_same_hash),
+    cmocka_unit_test(test_loaded_hash_is_the_view_hash_and_refuses_as_decode),
     cmocka_unit_test(test_writer_races_readers),
     cmocka_unit_test(test_put_hashed),
+    cmocka_unit_test(test_store_pages_hook_checks_the_pages_of_hashed_puts),
+    cmocka_unit_test(test_put_placed_takes_an_image_already_in_the_region),
     cmocka_unit_test(test_reads_are_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
