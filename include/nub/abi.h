@@ -32,6 +32,8 @@ extern "C" {
 /* ids >= 8 are nub extensions beyond the seed's table of 8 */
 #define NUB_FN_REPUBLISH      8u   /* republish records -> nub_republish_reply */
 #define NUB_FN_KERNEL_LAST_ERROR 9u /* nub extension: empty -> text of the last kernel error */
+#define NUB_FN_PAGES_RESERVE  10u  /* nub_pages_reserve -> nub_pages_reserved */
+#define NUB_FN_PAGES_COMMIT   11u  /* nub_pages_commit + indexes -> nub_republish_reply */
 #define NUB_FN_TEST           15u  /* test guests only: fault injection */
 #define NUB_GUEST_FN_TABLE_SIZE 16u
 
@@ -232,6 +234,38 @@ NUB_STATIC_ASSERT(sizeof(nub_republish_header) == 8, "republish header is 8 byte
 NUB_STATIC_ASSERT(sizeof(nub_republish_record) == 40, "republish record header is 40 bytes");
 NUB_STATIC_ASSERT(offsetof(nub_republish_record, len) == 32, "republish record len");
 NUB_STATIC_ASSERT(sizeof(nub_republish_reply) == 8, "republish reply is 8 bytes");
+
+/* PAGES_RESERVE and PAGES_COMMIT (nub extension): a Data cap with pages
+** whose page bytes the host writes straight into the guest's heap file
+** (docs/abi.md): the guest holds a page-aligned block for the page image
+** (one at a time; a new reservation gives the last one back), the host
+** writes page i at heap offset heap_offset + 4096 i, then commits the
+** wire's head and page indexes with its hash.  The guest checks and
+** decodes what it holds (nub_cap_dir_put_placed), as for REPUBLISH.
+**
+**   reserve:  nub_pages_reserve                 -> nub_pages_reserved
+**   commit:   nub_pages_commit | index u32 x n  -> nub_republish_reply */
+typedef struct nub_pages_reserve {
+  uint32_t pages;               /* 1 .. 2^20: the wire's page count n */
+  uint32_t runs;                /* 1 .. pages: runs of consecutive page indexes */
+} nub_pages_reserve;
+
+typedef struct nub_pages_reserved {
+  uint64_t heap_offset;         /* page 0, from the heap's start; page aligned */
+  uint64_t size;                /* bytes held: 4096 pages + 8 runs */
+} nub_pages_reserved;
+
+typedef struct nub_pages_commit {
+  uint8_t hash[NUB_HASH_SIZE];
+  uint64_t len;                 /* the wire's length: 13 + 4100 n */
+  uint8_t head[13];             /* the wire's first 13 bytes */
+  uint8_t reserved[3];          /* zero */
+} nub_pages_commit;
+
+NUB_STATIC_ASSERT(sizeof(nub_pages_reserve) == 8, "pages reserve is 8 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_pages_reserved) == 16, "pages reserved is 16 bytes");
+NUB_STATIC_ASSERT(sizeof(nub_pages_commit) == 56, "pages commit is 56 bytes");
+NUB_STATIC_ASSERT(offsetof(nub_pages_commit, head) == 40, "pages commit head");
 
 /* ---- lanes (the original nub's "parallel invoke"; docs/abi.md, "Lanes") ----
 ** Lane n serves the 512-byte slot n of a slot area both sides map: the

@@ -31,7 +31,8 @@ enum {
   NK_TEST_SEQ_BUMP  = 14, /* keep the directory's seqlock odd and changing for NK_TEST_BUMP_MS */
   NK_TEST_FULL_TABLE = 15, /* swap in a 2^19-slot directory table whose every slot is a stranger's */
   NK_TEST_LYING_HASH = 16, /* the next PUT_CAP reply carries a hash with one bit flipped,
-                              or the next REPUBLISH reply one record more stored */
+                              or the next REPUBLISH or PAGES_COMMIT reply one record
+                              more stored */
   NK_TEST_LIBC_PATHS = 17, /* the C library's rare paths: all inside the allow-list? */
 };
 

@@ -207,7 +207,8 @@ static void forge_reply(uint8_t kind) {
 }
 
 /* A PUT_CAP answer (status OK, 32 bytes) with the first hash bit flipped;
-** a REPUBLISH answer (status OK, 8 bytes) claiming one more record stored. */
+** a REPUBLISH or PAGES_COMMIT answer (status OK, 8 bytes) claiming one
+** more record stored. */
 static void lie_about_put(void) {
   nub_request_header q;
   nub_response_header h;
@@ -217,7 +218,8 @@ static void lie_about_put(void) {
   if (h.status != NUB_RPC_OK) return;
   if (q.fn_id == NUB_FN_PUT_CAP && h.len == NUB_HASH_SIZE) {
     test_ch.out[sizeof h] ^= 1;
-  } else if (q.fn_id == NUB_FN_REPUBLISH && h.len == sizeof r) {
+  } else if ((q.fn_id == NUB_FN_REPUBLISH || q.fn_id == NUB_FN_PAGES_COMMIT) &&
+             h.len == sizeof r) {
     memcpy(&r, test_ch.out + sizeof h, sizeof r);
     r.stored++;
     memcpy(test_ch.out + sizeof h, &r, sizeof r);

@@ -136,6 +136,8 @@ int nk_create(const nk_config *cfg, nk_kernel **out, char *err, size_t errlen) {
   k->table[NUB_FN_EVICT_JIT_ALL] = fn_evict_jit;
   k->table[NUB_FN_LANE_START] = nk_fn_lane_start;
   k->table[NUB_FN_REPUBLISH] = nk_fn_republish;
+  k->table[NUB_FN_PAGES_RESERVE] = nk_fn_pages_reserve;
+  k->table[NUB_FN_PAGES_COMMIT] = nk_fn_pages_commit;
   k->table[NUB_FN_KERNEL_LAST_ERROR] = nk_fn_last_error;
   *out = k;
   return 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "nk_internal.h"
 
@@ -34,40 +35,109 @@ static void dir_free(void *ud, void *p) { nk_heap_free(((nk_kernel *)ud)->heap, 
 ** then read once, alternating: 1 MiB and 16 MiB images 1.9-3.3 by pwritev
 ** against 1.5-3.4 populated, equal; 64-128 MiB 2.7-3.2 against 2.2-2.4;
 ** 512 MiB 3.1-5.4 against 1.6-2.7).  Where the kernel refuses it
-** (Linux < 5.14), pwritev as before. */
+** (Linux < 5.14), pwritev as before.  That is for bytes the kernel reads
+** after storing them (PUT_CAP hashes a Data cap's pages; every record is
+** decoded); the page image of a cap the host hashed is never read here
+** (dir_store_pages, below). */
 #define NK_PWRITE_MIN 4096u
 #define NK_PWRITE_BLOCKS 64u       /* iovecs per call: 256 KiB of pages */
+
+/* count blocks of len bytes, a source stride apart, stored back to back
+** at dst through the heap file: the number of whole blocks stored (the
+** caller copies the rest). */
+static size_t write_blocks(nk_kernel *k, uint8_t *dst, const uint8_t *src, size_t len,
+                           size_t count, size_t stride) {
+  struct iovec iov[NK_PWRITE_BLOCKS];
+  size_t done = 0;
+  while (done < count) {
+    size_t n = count - done < NK_PWRITE_BLOCKS ? count - done : NK_PWRITE_BLOCKS;
+    for (size_t i = 0; i < n; i++)
+      iov[i] = (struct iovec){(void *)(src + (done + i) * stride), len};
+    off_t at = (off_t)(k->heap_fd_offset + (uint64_t)(dst + done * len - (uint8_t *)k->cfg.heap_base));
+    ssize_t w = pwritev(k->heap_fd, iov, (int)n, at);
+    if (w <= 0) break;
+    k->bytes_through_fd += (size_t)w;
+    size_t whole = (size_t)w / len, part = (size_t)w % len;
+    if (part) {                  /* a short write inside a block: finish it by hand */
+      memcpy(dst + (done + whole) * len + part, src + (done + whole) * stride + part, len - part);
+      whole++;
+    }
+    done += whole;
+  }
+  return done;
+}
 
 static void dir_copy(void *ud, uint8_t *dst, const uint8_t *src, size_t len, size_t count,
                      size_t stride) {
   nk_kernel *k = ud;
-  struct iovec iov[NK_PWRITE_BLOCKS];
   size_t done = 0;                 /* blocks stored */
-  if (len * count >= NK_POPULATE_MIN && !k->populate_off && !nk_populate_write(dst, len * count)) {
+  if (len * count >= NK_POPULATE_MIN && !k->populate_off && !nk_populate_write(dst, len * count))
     k->bytes_populated += len * count;               /* all by the memcpy below */
-  } else if (k->heap_fd >= 0 && len * count >= NK_PWRITE_MIN) {
-    while (done < count) {
-      size_t n = count - done < NK_PWRITE_BLOCKS ? count - done : NK_PWRITE_BLOCKS;
-      for (size_t i = 0; i < n; i++)
-        iov[i] = (struct iovec){(void *)(src + (done + i) * stride), len};
-      off_t at = (off_t)(k->heap_fd_offset + (uint64_t)(dst + done * len - (uint8_t *)k->cfg.heap_base));
-      ssize_t w = pwritev(k->heap_fd, iov, (int)n, at);
-      if (w <= 0) break;           /* the rest by memcpy */
-      k->bytes_through_fd += (size_t)w;
-      size_t whole = (size_t)w / len, part = (size_t)w % len;
-      if (part) {                  /* a short write inside a block: finish it by hand */
-        memcpy(dst + (done + whole) * len + part, src + (done + whole) * stride + part, len - part);
-        whole++;
-      }
-      done += whole;
-    }
-  }
+  else if (k->heap_fd >= 0 && len * count >= NK_PWRITE_MIN)
+    done = write_blocks(k, dst, src, len, count, stride);
   for (; done < count; done++) memcpy(dst + done * len, src + done * stride, len);
+}
+
+static bool page_is_zero(const uint8_t *p) {
+  uint64_t any = 0, w;
+  for (size_t i = 0; i < 4096; i += 8) {
+    memcpy(&w, p + i, 8);
+    if ((any |= w)) return false;
+  }
+  return true;
+}
+
+/* The page image of a cap the host hashed (REPUBLISH) goes into the heap
+** file by pwritev, never populated, and is read back for the zero-page
+** check by pread into a buffer of NK_CHECK_PAGES pages (as is one the host
+** wrote into the file itself: PAGES_COMMIT), so neither touches the image
+** through the heap mapping: each fresh page the guest maps costs a fault
+** of ~5-8 us on this VM, more than the copy (1 MiB, thread CPU: populate +
+** memcpy + the decode's read of each page 1.8 ms; pwritev and pread
+** 0.4-0.6).  An invocation maps the pages later, copy-on-write.  What the
+** file does not take is copied in memory, and read there. */
+#define NK_CHECK_PAGES 16u
+
+static void dir_store_pages(void *ud, uint8_t *dst, const uint8_t *src, size_t count,
+                            size_t stride) {
+  nk_kernel *k = ud;
+  size_t stored = k->heap_fd >= 0 ? write_blocks(k, dst, src, 4096, count, stride) : 0;
+  for (size_t j = stored; j < count; j++) memcpy(dst + j * 4096, src + j * stride, 4096);
+}
+
+static size_t dir_first_zero_page(void *ud, const uint8_t *pages, size_t count) {
+  nk_kernel *k = ud;
+  size_t i = 0;
+  if (k->heap_fd < 0 || (!k->check_buf && !(k->check_buf = malloc(NK_CHECK_PAGES * 4096))))
+    return SIZE_MAX;                 /* the directory reads them */
+  while (i < count) {
+    size_t n = count - i < NK_CHECK_PAGES ? count - i : NK_CHECK_PAGES;
+    off_t at = (off_t)(k->heap_fd_offset + (uint64_t)(pages + i * 4096 - (uint8_t *)k->cfg.heap_base));
+    ssize_t r = pread(k->heap_fd, k->check_buf, n * 4096, at);
+    if (r < 4096) break;             /* the rest in memory */
+    n = (size_t)r / 4096;
+    for (size_t j = 0; j < n; j++)
+      if (page_is_zero(k->check_buf + j * 4096)) return i + j;
+    i += n;
+  }
+  for (; i < count; i++)
+    if (page_is_zero(pages + i * 4096)) return i;
+  return count;
+}
+
+/* The block PAGES_RESERVE holds, given back (a new reservation, a
+** commit, the end). */
+static void drop_reservation(nk_kernel *k) {
+  if (k->reserved_image) nk_heap_free(k->heap, k->reserved_image);
+  k->reserved_image = NULL;
+  k->reserved_size = 0;
+  k->reserved_pages = 0;
 }
 
 int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
   nub_cap_error cerr;
-  nub_cap_alloc alloc = {dir_alloc, dir_free, k, dir_copy};
+  nub_cap_alloc alloc = {dir_alloc, dir_free, k, dir_copy, dir_store_pages,
+                         dir_first_zero_page};
   if (nub_cap_init()) { snprintf(err, errlen, "kernel: libsodium failed to start"); return -1; }
   k->heap = nk_heap_init(k->cfg.heap_base, k->cfg.heap_size);
   if (!k->heap) {
@@ -94,6 +164,8 @@ int nk_caps_init(nk_kernel *k, char *err, size_t errlen) {
 }
 
 void nk_caps_fini(nk_kernel *k) {
+  free(k->check_buf);
+  if (k->heap) drop_reservation(k);
   for (size_t i = 0; i < k->nretired; i++) free(k->retired[i]);
   free(k->retired);
   free(k->views);
@@ -306,10 +378,107 @@ static uint32_t republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_
   return nk_reply(out, out_cap, out_len, &r, sizeof r);
 }
 
+/* PAGES_RESERVE: a page-aligned block for a page image the host writes
+** into the heap file itself (docs/abi.md); one at a time. */
+static uint32_t pages_reserve(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                              size_t out_cap, size_t *out_len) {
+  nub_pages_reserve q;
+  drop_reservation(k);
+  if (in_len != sizeof q)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "pages_reserve: %zu-byte payload, expected %zu", in_len, sizeof q);
+  memcpy(&q, in, sizeof q);
+  if (!q.pages || q.pages > CAP_MAX_DATA_PAGES || !q.runs || q.runs > q.pages)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "pages_reserve: %u pages in %u runs; 1 <= runs <= pages <= %u",
+                          q.pages, q.runs, CAP_MAX_DATA_PAGES);
+  size_t size = (size_t)q.pages * 4096 + (size_t)q.runs * 8;
+  uint8_t *p = nk_heap_alloc_aligned(k->heap, size, 4096);
+  if (!p)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_NO_MEMORY,
+                          "pages_reserve: the heap has no %zu bytes for a %u-page image", size,
+                          q.pages);
+  k->reserved_image = p;
+  k->reserved_size = size;
+  k->reserved_pages = q.pages;
+  nub_pages_reserved r = {(uint64_t)(p - (uint8_t *)k->cfg.heap_base), size};
+  return nk_reply(out, out_cap, out_len, &r, sizeof r);
+}
+
+/* PAGES_COMMIT: the reservation is used up whatever happens; the cap is
+** stored as REPUBLISH stores one (the host's hash, the kernel's checks). */
+static uint32_t pages_commit(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                             size_t out_cap, size_t *out_len) {
+  nub_pages_commit c;
+  nub_republish_reply r = {0, 0};
+  nub_cap_dir_entry entry;
+  nub_cap_view view;
+  nub_cap_error cerr;
+  bool inserted = false;
+  uint8_t *image = k->reserved_image;
+  size_t size = k->reserved_size, n = k->reserved_pages;
+  k->reserved_image = NULL;
+  drop_reservation(k);
+  if (!image)
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_BAD_PAYLOAD,
+                          "pages_commit: no pages reserved");
+  uint32_t rc = NUB_RPC_BAD_PAYLOAD;
+  if (in_len < sizeof c) {
+    nk_reply_error(out, out_cap, out_len, rc, "pages_commit: %zu-byte payload has no %zu-byte "
+                   "header", in_len, sizeof c);
+    goto fail;
+  }
+  memcpy(&c, in, sizeof c);
+  if (c.reserved[0] | c.reserved[1] | c.reserved[2]) {
+    nk_reply_error(out, out_cap, out_len, rc, "pages_commit: reserved bytes are not zero");
+    goto fail;
+  }
+  if (c.len != 13 + 4100 * (uint64_t)n || in_len != sizeof c + 4 * n) {
+    nk_reply_error(out, out_cap, out_len, rc, "pages_commit: wire length %llu and %zu bytes of "
+                   "indexes for %zu reserved pages (want %llu and %zu)",
+                   (unsigned long long)c.len, in_len - sizeof c, n,
+                   (unsigned long long)(13 + 4100 * (uint64_t)n), 4 * n);
+    goto fail;
+  }
+  if (reserve_views(k, 1)) {
+    nk_reply_error(out, out_cap, out_len, NUB_RPC_NO_MEMORY,
+                   "pages_commit: out of memory for one more view");
+    goto fail;
+  }
+  /* the directory takes the image from here on */
+  if (nub_cap_dir_put_placed(&k->dir, c.head, (size_t)c.len, in + sizeof c, image, size, c.hash,
+                             &entry, &view, &inserted, &cerr)) {
+    k->stats.put_cap_failures++;
+    return nk_reply_error(out, out_cap, out_len,
+                          reason_class(cerr.code) == NUB_PUT_CAP_NO_MEMORY ? NUB_RPC_NO_MEMORY
+                                                                           : NUB_RPC_INTERNAL,
+                          "pages_commit: %s (%s)", cerr.msg, nub_cap_errcode_name(cerr.code));
+  }
+  if (inserted && keep_view(k, entry.ordinal, &view)) {
+    k->stats.put_cap_failures++;
+    return nk_reply_error(out, out_cap, out_len, NUB_RPC_INTERNAL,
+                          "pages_commit: directory ordinal %u, but %zu views", entry.ordinal,
+                          k->nviews);
+  }
+  r.stored = 1;
+  if (inserted) {
+    r.inserted = 1;
+    k->stats.caps_published++;
+  }
+  return nk_reply(out, out_cap, out_len, &r, sizeof r);
+fail:
+  nk_heap_free(k->heap, image);
+  return rc;
+}
+
 /* Both write the directory: lanes' lookups wait for them (briefly). */
+/* Any publication gives a PAGES_RESERVE block back (the host reserves
+** right before it commits, and falls back to PUT_CAP when it refuses a
+** cap after reserving). */
 uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                        size_t out_cap, size_t *out_len) {
   pthread_rwlock_wrlock(&k->dir_lock);
+  drop_reservation(k);
   uint32_t rc = put_cap(k, in, in_len, out, out_cap, out_len);
   pthread_rwlock_unlock(&k->dir_lock);
   return rc;
@@ -318,7 +487,24 @@ uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *
 uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                          size_t out_cap, size_t *out_len) {
   pthread_rwlock_wrlock(&k->dir_lock);
+  drop_reservation(k);
   uint32_t rc = republish(k, in, in_len, out, out_cap, out_len);
+  pthread_rwlock_unlock(&k->dir_lock);
+  return rc;
+}
+
+uint32_t nk_fn_pages_reserve(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                             size_t out_cap, size_t *out_len) {
+  pthread_rwlock_wrlock(&k->dir_lock);
+  uint32_t rc = pages_reserve(k, in, in_len, out, out_cap, out_len);
+  pthread_rwlock_unlock(&k->dir_lock);
+  return rc;
+}
+
+uint32_t nk_fn_pages_commit(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                            size_t out_cap, size_t *out_len) {
+  pthread_rwlock_wrlock(&k->dir_lock);
+  uint32_t rc = pages_commit(k, in, in_len, out, out_cap, out_len);
   pthread_rwlock_unlock(&k->dir_lock);
   return rc;
 }

@@ -116,6 +116,10 @@ struct nk_kernel {
   nk_lane primary;         /* the RPC path's invocations */
   struct nk_lanes *lanes;  /* NULL until slots are attached */
   uint64_t bytes_through_fd; /* cap bytes stored by pwritev (nk_caps.c) */
+  uint8_t *check_buf;      /* pages read back for the zero check (nk_caps.c) */
+  uint8_t *reserved_image;  /* PAGES_RESERVE's block, until PAGES_COMMIT (nk_caps.c) */
+  size_t reserved_size;
+  uint32_t reserved_pages;
   uint64_t bytes_populated;  /* cap bytes copied into pages populated first */
   bool populate_off;       /* test hook: never madvise (nk_populate_off) */
   const uint8_t *in_seen;  /* the request buffer nk_serve last read, */
@@ -167,6 +171,10 @@ uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *
                        size_t out_cap, size_t *out_len);
 uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                          size_t out_cap, size_t *out_len);
+uint32_t nk_fn_pages_reserve(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                             size_t out_cap, size_t *out_len);
+uint32_t nk_fn_pages_commit(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                            size_t out_cap, size_t *out_len);
 
 /* nk_invoke.c: the JIT cache and invocation */
 int nk_invoke_init(nk_kernel *k, char *err, size_t errlen);

@@ -124,6 +124,36 @@ static void kern_put(kern *t, const uint8_t *wire, size_t len, uint8_t hash[32])
   memcpy(hash, t->out + sizeof r, 32);
 }
 
+/* REPUBLISH of one record through nk_serve, the host's hash with it: the
+** reply's status, and its text (a NUL-terminated copy) when not OK. */
+static uint32_t kern_republish(kern *t, const uint8_t *wire, size_t len, const uint8_t hash[32],
+                               char *text, size_t text_cap) {
+  nub_republish_header hd = {1, 0};
+  nub_republish_record rec;
+  nub_request_header q = {NUB_REQUEST_MAGIC, NUB_FN_REPUBLISH, sizeof hd + sizeof rec + len};
+  nub_response_header r;
+  memcpy(rec.hash, hash, 32);
+  rec.len = len;
+  memcpy(t->in, &q, sizeof q);
+  memcpy(t->in + sizeof q, &hd, sizeof hd);
+  memcpy(t->in + sizeof q + sizeof hd, &rec, sizeof rec);
+  memcpy(t->in + sizeof q + sizeof hd + sizeof rec, wire, len);
+  size_t n = nk_serve(t->k, t->in, IO, t->out, IO);
+  memcpy(&r, t->out, sizeof r);
+  assert_int_equal(n, sizeof r + r.len);
+  if (r.status == NUB_RPC_OK) {
+    nub_republish_reply rr;
+    assert_int_equal(r.len, sizeof rr);
+    memcpy(&rr, t->out + sizeof r, sizeof rr);
+    assert_int_equal(rr.stored, 1);
+  } else {
+    size_t m = r.len < text_cap - 1 ? r.len : text_cap - 1;
+    memcpy(text, t->out + sizeof r, m);
+    text[m] = 0;
+  }
+  return r.status;
+}
+
 /* What the kernel holds for a published Data cap: the exact wire under
 ** its hash, and a page image with the pages in wire order and their runs. */
 static void check_stored(const kern *t, const uint8_t *wire, size_t len, const uint8_t hash[32]) {
@@ -201,8 +231,257 @@ static void each_shape_stores_the_same_through_the_heap_file(void **state) {
         assert_int_equal(through, want);
         assert_int_equal(pop, populated ? copied : 0);
       }
+      /* the same cap once more, as the host publishes it (REPUBLISH, its
+      ** hash): a page image goes through the file whenever it takes it,
+      ** never populated, and reads back the same (an empty Data: found) */
+      if (present) wire[len - 1] ^= 0x5A;
+      uint64_t before = nk_caps_bytes_through_fd(t.k), pop = nk_caps_bytes_populated(t.k);
+      char text[400];
+      assert_int_equal(nub_cap_hash_wire(wire, wire + len, h, NULL), CAP_OK);
+      if (kern_republish(&t, wire, len, h, text, sizeof text) != NUB_RPC_OK)
+        fail_msg("%s: republish: %s", shapes[i].name, text);
+      check_stored(&t, wire, len, h);
+      uint64_t through = nk_caps_bytes_through_fd(t.k) - before;
+      uint64_t copied = present ? (uint64_t)present * 4096 : len;
+      bool by_file = (mode == 1 || mode == 3) && present;   /* an empty Data: 13 bytes */
+      assert_int_equal(through, by_file ? copied : 0);
+      if (present) assert_int_equal(nk_caps_bytes_populated(t.k) - pop, 0);
       free(wire);
     }
+    kern_close(&t);
+  }
+}
+
+/* A Data cap with an all-zero page (or a page out of order) in a
+** REPUBLISH record: the kernel checks the pages it stored through its
+** file by reading them back (pread), or in memory where the file took
+** none, and refuses the record with nub_cap_decode's own error for the
+** wire (the first bad page by position, whichever check it fails), and
+** gives back the heap it took; in every mode alike. */
+static void a_republished_zero_page_is_refused_as_decode_refuses_it(void **state) {
+  (void)state;
+  static const shape dense = {"300 pages", 300, 0, true};
+  static const struct { const char *name; uint32_t zero, swap; } cases[] = {
+    {"page 0 all zero", 0, UINT32_MAX},
+    {"page 17 all zero", 17, UINT32_MAX},
+    {"page 299 (the last) all zero", 299, UINT32_MAX},
+    {"page 64 zero (the second pwritev's first), pages 100 and 101 swapped", 64, 100},
+    {"pages 3 and 4 swapped, page 200 zero", 200, 3},
+  };
+  for (int mode = 0; mode < 4; mode++) {
+    kern t;
+    kern_open(&t, mode);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+      size_t len;
+      uint32_t present;
+      uint8_t *wire = make_data(&dense, (uint32_t)(c + 40 * mode), &len, &present), h[32] = {1};
+      memset(wire + 13 + (size_t)cases[c].zero * 4100 + 4, 0, 4096);
+      if (cases[c].swap != UINT32_MAX) {     /* two indexes out of order */
+        uint8_t *a = wire + 13 + (size_t)cases[c].swap * 4100, tmp[4];
+        memcpy(tmp, a, 4);
+        memcpy(a, a + 4100, 4);
+        memcpy(a + 4100, tmp, 4);
+      }
+      nub_cap_view v;
+      nub_cap_error want;
+      assert_int_not_equal(nub_cap_decode(wire, wire + len, &v, &want), CAP_OK);
+      struct nub_heap_stats before, after;
+      char text[400];
+      nk_heap_stats(t.k->heap, &before);
+      assert_int_equal(kern_republish(&t, wire, len, h, text, sizeof text), NUB_RPC_INTERNAL);
+      nk_heap_stats(t.k->heap, &after);
+      if (!strstr(text, want.msg)) fail_msg("mode %d, %s: \"%s\" lacks \"%s\"", mode, cases[c].name, text, want.msg);
+      if (!mode) print_message("    %-66s %s\n", cases[c].name, want.msg);
+      assert_int_equal(after.allocated_bytes, before.allocated_bytes);
+      assert_int_equal(after.allocation_count, before.allocation_count);
+      free(wire);
+    }
+    kern_close(&t);
+  }
+}
+
+/* One frame through nk_serve: the status; the reply (or error text,
+** NUL-terminated) into reply. */
+static uint32_t kern_rpc(kern *t, uint32_t fn, const void *payload, size_t len, void *reply,
+                         size_t reply_cap, size_t *got) {
+  nub_request_header q = {NUB_REQUEST_MAGIC, fn, len};
+  nub_response_header r;
+  memcpy(t->in, &q, sizeof q);
+  memcpy(t->in + sizeof q, payload, len);
+  size_t n = nk_serve(t->k, t->in, IO, t->out, IO);
+  memcpy(&r, t->out, sizeof r);
+  assert_int_equal(n, sizeof r + r.len);
+  size_t m = r.len < reply_cap - 1 ? r.len : reply_cap - 1;
+  memcpy(reply, t->out + sizeof r, m);
+  if (r.status != NUB_RPC_OK) ((char *)reply)[m] = 0;
+  *got = r.len;
+  return r.status;
+}
+
+/* PAGES_COMMIT's payload for wire (hash h), with its indexes. */
+static uint8_t *commit_frame(const uint8_t *wire, size_t len, const uint8_t h[32], size_t *flen) {
+  size_t n = (len - 13) / 4100;
+  nub_pages_commit c;
+  uint8_t *f = malloc(sizeof c + 4 * n);
+  assert_non_null(f);
+  memset(&c, 0, sizeof c);
+  memcpy(c.hash, h, 32);
+  c.len = len;
+  memcpy(c.head, wire, 13);
+  memcpy(f, &c, sizeof c);
+  for (size_t i = 0; i < n; i++) memcpy(f + sizeof c + 4 * i, wire + 13 + i * 4100, 4);
+  *flen = sizeof c + 4 * n;
+  return f;
+}
+
+/* The host's side of PAGES_RESERVE: the block, then the pages written
+** into it (through the file when the kernel has one, else into memory). */
+static uint32_t reserve_and_write(kern *t, int mode, const uint8_t *wire, size_t len,
+                                  uint32_t runs, char *text, size_t text_cap) {
+  uint32_t n = (uint32_t)((len - 13) / 4100);
+  nub_pages_reserve q = {n, runs};
+  nub_pages_reserved r;
+  size_t got;
+  uint8_t reply[400];
+  uint32_t st = kern_rpc(t, NUB_FN_PAGES_RESERVE, &q, sizeof q, reply, sizeof reply, &got);
+  if (st != NUB_RPC_OK) {
+    snprintf(text, text_cap, "%s", (char *)reply);
+    return st;
+  }
+  assert_int_equal(got, sizeof r);
+  memcpy(&r, reply, sizeof r);
+  assert_int_equal(r.heap_offset % 4096, 0);
+  assert_int_equal(r.size, (uint64_t)n * 4096 + (uint64_t)runs * 8);
+  assert_true(r.heap_offset + r.size <= HEAP);
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *page = wire + 13 + (size_t)i * 4100 + 4;
+    if (mode == 1 || mode == 3)
+      assert_int_equal(pwrite(t->fd, page, 4096, (off_t)(r.heap_offset + (uint64_t)i * 4096)), 4096);
+    else
+      memcpy((uint8_t *)t->heap + r.heap_offset + (size_t)i * 4096, page, 4096);
+  }
+  return NUB_RPC_OK;
+}
+
+/* PAGES_RESERVE + PAGES_COMMIT (docs/abi.md): the host writes a Data
+** cap's pages into the block the kernel reserved, then commits the head,
+** indexes and hash; the kernel checks the pages it holds (by pread when
+** it has a file) and stores the cap as REPUBLISH would.  Every way it can
+** go wrong leaves the heap as it was: a zero page, an index out of order,
+** fewer runs reserved than the indexes make, a length or frame of the
+** wrong size, reserved bytes set, a commit without a reservation, a
+** duplicate; a new reservation, or a PUT_CAP, gives the last one back. */
+static void reserved_pages_are_committed_and_checked(void **state) {
+  (void)state;
+  static const shape sparse = {"sparse: pages 0, 2, 5 of 8 (three runs)", 8, 0x25, false};
+  static const shape dense = {"300 pages", 300, 0, true};
+  for (int mode = 0; mode < 4; mode++) {
+    kern t;
+    kern_open(&t, mode);
+    char text[400];
+    uint8_t reply[400], h[32];
+    size_t got, len, flen;
+    uint32_t present;
+    struct nub_heap_stats before, after;
+    /* the good ones, then each again (found: the image given back) */
+    const shape *good[] = {&sparse, &dense};
+    for (size_t g = 0; g < 2; g++) {
+      uint8_t *wire = make_data(good[g], (uint32_t)(200 + mode * 8 + g), &len, &present);
+      uint32_t runs = g == 0 ? 3 : 1;
+      assert_int_equal(nub_cap_hash_wire(wire, wire + len, h, NULL), CAP_OK);
+      uint8_t *f = commit_frame(wire, len, h, &flen);
+      for (int again = 0; again < 2; again++) {
+        nk_heap_stats(t.k->heap, &before);
+        assert_int_equal(reserve_and_write(&t, mode, wire, len, runs, text, sizeof text), NUB_RPC_OK);
+        assert_int_equal(kern_rpc(&t, NUB_FN_PAGES_COMMIT, f, flen, reply, sizeof reply, &got), NUB_RPC_OK);
+        nub_republish_reply rr;
+        memcpy(&rr, reply, sizeof rr);
+        assert_int_equal(rr.stored, 1);
+        assert_int_equal(rr.inserted, again ? 0 : 1);
+        check_stored(&t, wire, len, h);
+        nk_heap_stats(t.k->heap, &after);
+        if (again) assert_int_equal(after.allocated_bytes, before.allocated_bytes);
+      }
+      /* nothing reserved now */
+      assert_int_equal(kern_rpc(&t, NUB_FN_PAGES_COMMIT, f, flen, reply, sizeof reply, &got),
+                       NUB_RPC_BAD_PAYLOAD);
+      assert_non_null(strstr((char *)reply, "no pages reserved"));
+      free(f);
+      free(wire);
+    }
+    /* what goes wrong */
+    uint8_t *wire = make_data(&dense, (uint32_t)(300 + mode), &len, &present);
+    assert_int_equal(nub_cap_hash_wire(wire, wire + len, h, NULL), CAP_OK);
+    struct { const char *what; uint32_t zero, swap, runs; int frame; uint32_t status; const char *msg; } bad[] = {
+      {"page 150 written all zero", 150, UINT32_MAX, 1, 0, NUB_RPC_INTERNAL, "data.pages[150] (page 150) is all zero"},
+      {"pages 7 and 8 swapped", UINT32_MAX, 7, 4, 0, NUB_RPC_INTERNAL, "data.pages[8].index 7 is below page 8"},
+      {"one run reserved, four made", UINT32_MAX, 7, 1, 0, NUB_RPC_INTERNAL, "300 pages in 4 runs need"},
+      {"a length one page short", UINT32_MAX, UINT32_MAX, 1, 1, NUB_RPC_BAD_PAYLOAD, "for 300 reserved pages"},
+      {"an index short", UINT32_MAX, UINT32_MAX, 1, 2, NUB_RPC_BAD_PAYLOAD, "for 300 reserved pages"},
+      {"reserved bytes set", UINT32_MAX, UINT32_MAX, 1, 3, NUB_RPC_BAD_PAYLOAD, "reserved bytes are not zero"},
+      {"a frame shorter than its header", UINT32_MAX, UINT32_MAX, 1, 4, NUB_RPC_BAD_PAYLOAD, "has no 56-byte header"},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+      uint8_t *w = malloc(len);
+      memcpy(w, wire, len);
+      if (bad[b].zero != UINT32_MAX) memset(w + 13 + (size_t)bad[b].zero * 4100 + 4, 0, 4096);
+      if (bad[b].swap != UINT32_MAX) {
+        uint8_t *a = w + 13 + (size_t)bad[b].swap * 4100, tmp[4];
+        memcpy(tmp, a, 4);
+        memcpy(a, a + 4100, 4);
+        memcpy(a + 4100, tmp, 4);
+      }
+      uint8_t *f = commit_frame(w, len, h, &flen);
+      if (bad[b].frame == 1) {
+        uint64_t shorter = len - 4100;
+        memcpy(f + 32, &shorter, 8);
+      }
+      if (bad[b].frame == 2) flen -= 4;
+      if (bad[b].frame == 3) f[55] = 1;
+      if (bad[b].frame == 4) flen = 40;
+      nk_heap_stats(t.k->heap, &before);
+      assert_int_equal(reserve_and_write(&t, mode, w, len, bad[b].runs, text, sizeof text), NUB_RPC_OK);
+      uint32_t st = kern_rpc(&t, NUB_FN_PAGES_COMMIT, f, flen, reply, sizeof reply, &got);
+      nk_heap_stats(t.k->heap, &after);
+      if (!mode) print_message("    %-32s %s\n", bad[b].what, (char *)reply);
+      assert_int_equal(st, bad[b].status);
+      if (!strstr((char *)reply, bad[b].msg)) fail_msg("%s: '%s' lacks '%s'", bad[b].what, (char *)reply, bad[b].msg);
+      assert_int_equal(after.allocated_bytes, before.allocated_bytes);
+      assert_int_equal(after.allocation_count, before.allocation_count);
+      assert_true(nk_heap_check(t.k->heap));
+      free(f);
+      free(w);
+    }
+    /* reservations that cannot be, and ones given back */
+    struct { const char *what; uint32_t words[2]; size_t len; uint32_t status; const char *msg; } res[] = {
+      {"4-byte payload", {1, 1}, 4, NUB_RPC_BAD_PAYLOAD, "4-byte payload, expected 8"},
+      {"no pages", {0, 0}, 8, NUB_RPC_BAD_PAYLOAD, "0 pages in 0 runs"},
+      {"more runs than pages", {2, 3}, 8, NUB_RPC_BAD_PAYLOAD, "2 pages in 3 runs"},
+      {"2^20 + 1 pages", {(1u << 20) + 1, 1}, 8, NUB_RPC_BAD_PAYLOAD, "1048577 pages"},
+      {"4 GiB in a 64 MiB heap", {1u << 20, 1}, 8, NUB_RPC_NO_MEMORY, "the heap has no 4294967304 bytes"},
+    };
+    for (size_t r = 0; r < sizeof res / sizeof res[0]; r++) {
+      nk_heap_stats(t.k->heap, &before);
+      uint32_t st = kern_rpc(&t, NUB_FN_PAGES_RESERVE, res[r].words, res[r].len, reply, sizeof reply, &got);
+      nk_heap_stats(t.k->heap, &after);
+      if (!mode) print_message("    reserve, %-22s %s\n", res[r].what, (char *)reply);
+      assert_int_equal(st, res[r].status);
+      if (!strstr((char *)reply, res[r].msg)) fail_msg("%s: '%s' lacks '%s'", res[r].what, (char *)reply, res[r].msg);
+      assert_int_equal(after.allocated_bytes, before.allocated_bytes);
+    }
+    nk_heap_stats(t.k->heap, &before);
+    assert_int_equal(reserve_and_write(&t, mode, wire, len, 1, text, sizeof text), NUB_RPC_OK);
+    assert_int_equal(reserve_and_write(&t, mode, wire, len, 1, text, sizeof text), NUB_RPC_OK);
+    nk_heap_stats(t.k->heap, &after);
+    assert_int_equal(after.allocation_count, before.allocation_count + 1);   /* the first given back */
+    uint8_t small[32];
+    size_t slen;
+    uint8_t *sw = make_data(&(shape){"one page", 1, 1, false}, 77, &slen, &present);
+    assert_int_equal(kern_rpc(&t, NUB_FN_PUT_CAP, sw, slen, small, sizeof small, &got), NUB_RPC_OK);
+    nk_heap_stats(t.k->heap, &after);                                        /* PUT_CAP: given back */
+    assert_true(after.allocated_bytes < before.allocated_bytes + 300 * 4096);
+    free(sw);
+    free(wire);
     kern_close(&t);
   }
 }
@@ -365,6 +644,8 @@ static void the_guest_hashes_large_caps_on_two_threads_to_the_same_hash(void **s
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(each_shape_stores_the_same_through_the_heap_file),
+    cmocka_unit_test(a_republished_zero_page_is_refused_as_decode_refuses_it),
+    cmocka_unit_test(reserved_pages_are_committed_and_checked),
     cmocka_unit_test(a_data_cap_is_held_once_and_a_full_heap_refuses_it),
     cmocka_unit_test(the_sandboxed_guest_stores_through_its_memfd),
     cmocka_unit_test(the_guest_hashes_large_caps_on_two_threads_to_the_same_hash),
