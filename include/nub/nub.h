@@ -142,9 +142,10 @@ NUB_API int nub_evict_jit(nub *n, nub_error *err);
 ** permanent: the host keeps a copy of every published cap with its own
 ** hash of that copy (a cap of a page or more goes to the guest with that
 ** hash; a smaller one the guest hashes too, and must agree) and
-** re-publishes them if the guest has to be restarted.  Large caps use a
-** helper thread of the handle, started at the first and ended by
-** nub_close.  A call that finds the guest dead or hung fails
+** re-publishes them if the guest has to be restarted (Data caps of 256
+** KiB or more are kept in a memfd of the handle, "nub-records", closed on
+** exec).  Large caps use a helper thread of the handle, started at the
+** first and ended by nub_close.  A call that finds the guest dead or hung fails
 ** with NUB_ERR_GUEST_DIED / NUB_ERR_TIMEOUT after a new guest holds every
 ** cap again (REPUBLISH frames, no re-hashing: docs/sandbox.md,
 ** "Recovery"); if that replacement fails, the next call retries it first.

@@ -50,6 +50,8 @@ struct host_backend {
   size_t in_cap, out_cap;
   const uint8_t *heap_view;        /* guest heap, read-only, at its guest VA */
   size_t heap_size;
+  int heap_fd;                     /* the file the heap is mapped from, writable, or -1 */
+  uint64_t heap_fd_off;            /* where in it the heap starts */
   const char *engine;              /* engine the guest runs */
   const char *exe_path;            /* executable carrying the kernel (.boot_info) */
   bool guest_gone;                 /* the guest was killed: restart before calling */

@@ -107,6 +107,7 @@ static int inproc_open(const nub_options *opt, host_backend **out, nub_error *er
   if (!p) return host_fail(err, NUB_ERR_NOMEM, "inproc: out of memory");
   p->b.ops = &host_inproc_ops;
   p->heap_fd = -1;
+  p->b.heap_fd = -1;
   p->opt = *opt;
   p->heap_size = opt->heap_size;
   p->b.in_cap = p->b.out_cap = opt->io_size;
@@ -129,6 +130,8 @@ static int inproc_open(const nub_options *opt, host_backend **out, nub_error *er
   if ((rc = start_kernel(p, err))) goto fail;
   p->b.heap_view = p->heap;
   p->b.heap_size = p->heap_size;
+  p->b.heap_fd = p->heap_fd;       /* closed by inproc_close */
+  p->b.heap_fd_off = 0;
   if (!(p->b.exe_path = p->kernel_file = kernel_file())) {
     rc = host_fail(err, NUB_ERR_NOMEM, "inproc: out of memory");
     goto fail;

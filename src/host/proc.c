@@ -330,6 +330,8 @@ static int start_guest(proc *p, nub_error *err) {
   uint64_t t0 = nk_now_ns();
   /* one descriptor for both: the host needs two free (this and the
   ** pidfd), the guest one, under any RLIMIT_NOFILE */
+  if (p->b.heap_fd >= 0) close(p->b.heap_fd);   /* the dead guest's: its fd is free again */
+  p->b.heap_fd = -1;
   if ((rc = make_memfd("nub-guest", p->chan_size + p->heap_size, &fd, err)) ||
       (rc = map_regions(p, fd, err)))
     goto out;
@@ -338,7 +340,11 @@ static int start_guest(proc *p, nub_error *err) {
   p->tid = 0;
   if ((rc = spawn_by_keeper(p, fd, err)))
     goto out;
-  close(fd);                  /* mapped, and the guest has its own: one fd free again */
+  /* kept: the host writes large Data caps' pages into the heap through it
+  ** (PAGES_RESERVE, nub.c); closed before the next guest's is made, so a
+  ** restart still needs only two free descriptors */
+  p->b.heap_fd = fd;
+  p->b.heap_fd_off = p->chan_size;
   fd = -1;
   p->alive = true;
   p->b.guest_gone = false;
@@ -418,6 +424,7 @@ static void proc_close(host_backend *b) {
   pthread_mutex_destroy(&p->keeper_mx);
   if (p->chan) munmap(p->chan, p->chan_size);
   if (p->heap) munmap(p->heap, p->heap_size);
+  if (p->b.heap_fd >= 0) close(p->b.heap_fd);
   if (p->b.out) munmap(p->b.out, p->b.out_cap);
   free(p->guest_path);
   pthread_mutex_destroy(&p->life);
@@ -431,6 +438,7 @@ static int proc_open(const nub_options *opt, host_backend **out, nub_error *err)
   if (!p) return host_fail(err, NUB_ERR_NOMEM, "proc: out of memory");
   p->b.ops = &host_proc_ops;
   p->child.pidfd = -1;
+  p->b.heap_fd = -1;
   pthread_mutex_init(&p->life, NULL);
   pthread_mutex_init(&p->keeper_mx, NULL);
   pthread_cond_init(&p->keeper_cv, NULL);

@@ -319,8 +319,10 @@ static void a_lying_put_cap_reply_is_not_recorded(void **state) {
 static void the_record_is_the_hosts_own_copy_at_every_size(void **state) {
   static const struct { size_t size; const char *lie; } sizes[] = {
     {4096, "the guest answered 8 bytes, 2 stored, 1 new, for one 4113-byte record"},
-    {1u << 20, "the guest answered 8 bytes, 2 stored, 1 new, for one 1049613-byte record"},
-    {3u << 20, "the guest answered 8 bytes, 2 stored, 1 new, for one 3148813-byte record"},
+    {1u << 20, "the guest answered 8 bytes, 2 stored, 1 new, for the 256 committed pages of one "
+              "1049613-byte cap"},
+    {3u << 20, "the guest answered 8 bytes, 2 stored, 1 new, for the 768 committed pages of one "
+              "3148813-byte cap"},
   };
   (void)state;
   for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
