@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
   OP_RAW, OP_PUT_PROGRAM, OP_PUT_DATA, OP_MUTATE, OP_INSTANCE, OP_INVOKE, OP_EVICT, OP_FRAME,
-  OP_COUNT
+  OP_PAGES, OP_COUNT
 };
 
 typedef struct reader { const uint8_t *p, *end; } reader;
@@ -192,6 +192,59 @@ static void op_raw(reader *r) {
       fprintf(stderr, "  fn %u, %zu-byte payload: status %u, %.*s\n", fn, len, status,
               status == NUB_RPC_OK ? 0 : (int)n, (const char *)reply);
   }
+}
+
+/* PAGES_RESERVE, the pages written into the block as a host does, then
+** PAGES_COMMIT: n = 1..8 pages; how: bit 0 a gap before every other index,
+** bit 1 page 0 left zero, bit 2 one run fewer reserved than used, bit 3 a
+** length one page off, bit 4 nothing written; fill u8, hash u8.  The
+** reserved block must lie in the heap, page aligned, of the size asked
+** for; a committed cap is found again (checked at the end). */
+static void op_pages(reader *r) {
+  unsigned n = (unsigned)take(r, 1) % 8 + 1, how = (unsigned)take(r, 1);
+  uint8_t fill = (uint8_t)take(r, 1), hash = (uint8_t)take(r, 1), frame[sizeof(nub_pages_commit) + 32];
+  uint32_t indexes[8], runs = 0;
+  for (unsigned i = 0; i < n; i++) {
+    indexes[i] = how & 1 ? 2 * i : i;
+    runs += i == 0 || indexes[i] != indexes[i - 1] + 1;
+  }
+  nub_pages_reserve q = {n, how & 4 && runs > 1 ? runs - 1 : runs};
+  nub_pages_reserved got;
+  const uint8_t *reply;
+  size_t len;
+  if (serve(NUB_FN_PAGES_RESERVE, (const uint8_t *)&q, sizeof q, &reply, &len) != NUB_RPC_OK)
+    return;
+  memcpy(&got, reply, sizeof got);
+  if (len != sizeof got || got.heap_offset % 4096 || got.size != 4096ull * n + 8ull * q.runs ||
+      got.heap_offset > HEAP || got.size > HEAP - got.heap_offset)
+    __builtin_trap();
+  uint8_t *block = (uint8_t *)heap + got.heap_offset;
+  for (unsigned i = 0; i < n && !(how & 16); i++)
+    memset(block + 4096 * (size_t)i, i == 0 && how & 2 ? 0 : fill | 1, 4096);
+  uint8_t *wire = malloc(CAP_DIR_DATA_HEAD + (4 + 4096) * (size_t)n);
+  uint64_t size = 4096ull * (indexes[n - 1] + 1);
+  uint32_t at = 12;
+  if (!wire) abort();
+  wire[0] = 2;
+  memcpy(wire + 1, &size, 8);
+  memcpy(wire + 9, &at, 4);
+  for (unsigned i = 0; i < n; i++) {
+    memcpy(wire + CAP_DIR_DATA_HEAD + (4 + 4096) * (size_t)i, &indexes[i], 4);
+    memcpy(wire + CAP_DIR_DATA_HEAD + (4 + 4096) * (size_t)i + 4, block + 4096 * (size_t)i, 4096);
+  }
+  nub_pages_commit c;
+  memset(&c, 0, sizeof c);
+  memset(c.hash, hash, sizeof c.hash);
+  c.len = CAP_DIR_DATA_HEAD + (4 + 4096) * (uint64_t)n + (how & 8 ? 4100 : 0);
+  memcpy(c.head, wire, sizeof c.head);
+  memcpy(frame, &c, sizeof c);
+  memcpy(frame + sizeof c, indexes, 4 * (size_t)n);
+  uint32_t status = serve(NUB_FN_PAGES_COMMIT, frame, sizeof c + 4 * (size_t)n, &reply, &len);
+  if (trace)
+    fprintf(stderr, "  pages %u (how 0x%x): status %u, %.*s\n", n, how, status,
+            status == NUB_RPC_OK ? 0 : (int)len, (const char *)reply);
+  if (status == NUB_RPC_OK) remember(wire, CAP_DIR_DATA_HEAD + (4 + 4096) * (size_t)n, c.hash);
+  free(wire);
 }
 
 /* A whole request frame, header included, into a normal or a 20-byte
@@ -407,6 +460,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case OP_INVOKE: op_invoke(&r); break;
     case OP_EVICT: serve(NUB_FN_EVICT_JIT_ALL, NULL, 0, &reply, &n); break;
     case OP_FRAME: op_frame(&r); break;
+    case OP_PAGES: op_pages(&r); break;
     }
   }
   if (!nk_heap_check(kernel->heap)) __builtin_trap();

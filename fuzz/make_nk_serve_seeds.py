@@ -11,7 +11,7 @@ import os
 import struct
 
 OUT = "fuzz/corpus/fuzz_nk_serve"
-RAW, PUT_PROGRAM, PUT_DATA, MUTATE, INSTANCE, INVOKE, EVICT, FRAME = range(8)
+RAW, PUT_PROGRAM, PUT_DATA, MUTATE, INSTANCE, INVOKE, EVICT, FRAME, PAGES = range(9)
 JIT = 1
 
 # GP 0.7 opcode bytes
@@ -158,6 +158,19 @@ def hashed(wire, tail=b"", count=1, h=0):
 SEEDS["hashed_puts"] = bytes([0]) + raw(8, hashed(data_wire(2, 0x41))) + \
     raw(8, hashed(data_wire(2, 0x41))) + raw(8, hashed(data_wire(1, 0x61), b"\x00" * 3, h=1)) + \
     raw(8, hashed(data_wire(1, 0x71), count=2, h=2)) + raw(8, hashed(data_wire(1, 0x72), h=3)[:-1])
+
+
+def pages(n, how, fill, h):
+    """PAGES_RESERVE of n pages, the pages written, PAGES_COMMIT (fuzz_nk_serve.c, op_pages)."""
+    return bytes([PAGES, n - 1, how, fill, h])
+
+
+# nub_put_cap's path for Data caps from 256 KiB (fn 10 and 11): committed
+# dense and with gaps, found again, then a zero page, too few runs, a
+# length a page off, a block left as it was; a commit with no block.
+SEEDS["reserved_pages"] = bytes([0]) + pages(3, 0, 0x41, 1) + pages(4, 1, 0x51, 2) + \
+    pages(3, 0, 0x41, 1) + pages(2, 2, 0x61, 3) + pages(5, 5, 0x71, 4) + pages(2, 8, 0x11, 5) + \
+    pages(1, 16, 0x21, 6) + raw(11, bytes(56) + bytes(4))
 
 
 def wire_vector(name):
