@@ -1001,6 +1001,7 @@ typedef struct stream_put {
   int heap_fd;               /* the guest's heap file, */
   uint64_t heap_at;          /*   page 0 at this offset in it (PAGES_RESERVE) */
   int failed;                /* errno of a failed write (atomic), or 0 */
+  pthread_t caller;          /* writes the record file first, the helper the heap file */
 } stream_put;
 
 static int pwritev_all(int fd, struct iovec *iov, int count, uint64_t off) {
@@ -1030,10 +1031,17 @@ static void stream_pages(void *ud, uint32_t first, uint32_t count, uint8_t *buf)
     iov[2 * j] = (struct iovec){(void *)index, 4};
     iov[2 * j + 1] = (struct iovec){page, 4096};
   }
+  /* Each write holds its file's inode lock, and the two threads run in
+  ** step: they write the files in opposite orders.  perf of 256 proc puts
+  ** of 1 MiB: the spin on the lock (rwsem_spin_on_owner) fell from 13 %
+  ** of the hash's samples to 6 % (no change in wall time beyond noise). */
   struct iovec pages = {buf, (size_t)count * 4096};
-  if (pwritev_all(s->fd, iov, (int)(2 * count),
-                  s->off + CAP_DIR_DATA_HEAD + (uint64_t)first * (4 + 4096)) ||
-      pwritev_all(s->heap_fd, &pages, 1, s->heap_at + (uint64_t)first * 4096))
+  uint64_t rec_at = s->off + CAP_DIR_DATA_HEAD + (uint64_t)first * (4 + 4096),
+           heap_at = s->heap_at + (uint64_t)first * 4096;
+  bool rec_first = pthread_equal(pthread_self(), s->caller);
+  if ((rec_first && pwritev_all(s->fd, iov, (int)(2 * count), rec_at)) ||
+      pwritev_all(s->heap_fd, &pages, 1, heap_at) ||
+      (!rec_first && pwritev_all(s->fd, iov, (int)(2 * count), rec_at)))
     __atomic_store_n(&s->failed, errno ? errno : EIO, __ATOMIC_RELAXED);
 }
 
@@ -1150,7 +1158,7 @@ static int put_streamed(nub *n, const uint8_t *wire, size_t len, nub_hash out, b
   }
   bool helped = host_helper_claim(hh);
   nub_cap_helper ch = host_helper_for_hash(hh);
-  stream_put sp = {wire, indexes, n->rec_fd, off, n->b->heap_fd, 0, 0};
+  stream_put sp = {wire, indexes, n->rec_fd, off, n->b->heap_fd, 0, 0, pthread_self()};
   pthread_mutex_lock(&n->call_lock);
   if (!(rc = ready(n, err)))
     rc = reserve_pages(n, len, pages, count_runs(indexes, pages), &sp.heap_at, err);
