@@ -30,8 +30,9 @@ typedef struct published {
 /* A lane, as the handle sees it. */
 enum { LANE_UNSTARTED, LANE_STARTING, LANE_IDLE, LANE_BUSY };
 
-/* Threads (nub.h): calls over the request buffer, lane starts and the
-** replacement of a dead guest hold call_lock.  An invocation leases an
+/* Threads (nub.h): calls over the request buffer, lane starts, the
+** replacement of a dead guest and a put's record (record_put) hold
+** call_lock.  An invocation leases an
 ** idle lane and gives it back without a lock (lease_idle, give_back:
 ** atomics on lane_state and draining); starting a lane, waiting for one,
 ** draining and a changed error text take lane_mx.  Lookups read
@@ -491,6 +492,23 @@ static int record(nub *n, const nub_hash h, uint8_t *wire, uint64_t off, size_t 
   return 0;
 }
 
+/* A put's record, made under call_lock (then the write lock).  A
+** replacement, also under call_lock, so re-publishes every cap a put
+** stored in the guest and the host recorded, never a cap the old guest
+** stored but the record lacks yet, and never walks n->caps while a put
+** moves it (realloc).  On failure an extent of the record file is given
+** back; a copy stays the caller's. */
+static int record_put(nub *n, const nub_hash h, uint8_t *wire, uint64_t off, size_t len,
+                      nub_hash out, nub_error *err) {
+  pthread_rwlock_wrlock(&n->lock);
+  int rc = record(n, h, wire, off, len);
+  if (rc && !wire) rec_release(n, off, len);
+  pthread_rwlock_unlock(&n->lock);
+  if (rc) return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
+  memcpy(out, h, NUB_HASH_SIZE);
+  return NUB_OK;
+}
+
 static bool is_failure_sentinel(const uint8_t *h) {
   for (size_t i = 0; i < NUB_HASH_SIZE; i++) if (h[i] != 0xFF) return false;
   return true;
@@ -779,7 +797,6 @@ static int put_by_guest(nub *n, const uint8_t *wire, size_t len, nub_hash out, n
   if (!(rc = ready(n, err))) rc = put_once(n, wire, len, out, err);
   n->b->overlap = NULL;          /* never during a recovery's REPUBLISH */
   rc = recover(n, rc, err);
-  pthread_mutex_unlock(&n->call_lock);
   if (rc) goto fail;
   if (!job.done) run_record_job(&job);
   if (!job.copy) {
@@ -796,15 +813,11 @@ static int put_by_guest(nub *n, const uint8_t *wire, size_t len, nub_hash out, n
                    "put_cap: the guest's hash of the %zu-byte cap differs from the host's", len);
     goto fail;
   }
-  pthread_rwlock_wrlock(&n->lock);
-  rc = record(n, job.hash, job.copy, 0, len);
-  pthread_rwlock_unlock(&n->lock);
-  if (rc) {
-    rc = host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
-    goto fail;
-  }
+  if ((rc = record_put(n, job.hash, job.copy, 0, len, out, err))) goto fail;
+  pthread_mutex_unlock(&n->call_lock);
   return NUB_OK;
 fail:
+  pthread_mutex_unlock(&n->call_lock);
   copy_free(job.copy, len);
   return rc;
 }
@@ -961,21 +974,10 @@ static int put_hashed(nub *n, const uint8_t *wire, size_t len, nub_hash out, boo
     rc = send_hashed(n, h, len, err);
   }
   if (helped) host_helper_release(hh);
-  rc = recover(n, rc, err);
+  if (!(rc = recover(n, rc, err))) rc = record_put(n, h, copy, 0, len, out, err);
   pthread_mutex_unlock(&n->call_lock);
-  if (rc) {
-    copy_free(copy, len);
-    return rc;
-  }
-  memcpy(out, h, NUB_HASH_SIZE);
-  pthread_rwlock_wrlock(&n->lock);
-  rc = record(n, h, copy, 0, len);
-  pthread_rwlock_unlock(&n->lock);
-  if (rc) {
-    copy_free(copy, len);
-    return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
-  }
-  return NUB_OK;
+  if (rc) copy_free(copy, len);
+  return rc;
 }
 
 /* From STREAMED_PUT_BYTES a Data cap with pages is streamed, when the
@@ -1156,39 +1158,39 @@ static int put_streamed(nub *n, const uint8_t *wire, size_t len, nub_hash out, b
     *refused = true;
     return NUB_OK;
   }
-  bool helped = host_helper_claim(hh);
+  bool helped = host_helper_claim(hh), streamed = true;
   nub_cap_helper ch = host_helper_for_hash(hh);
-  stream_put sp = {wire, indexes, n->rec_fd, off, n->b->heap_fd, 0, 0, pthread_self()};
+  stream_put sp = {wire, indexes, n->rec_fd, off, -1, 0, 0, pthread_self()};
   pthread_mutex_lock(&n->call_lock);
-  if (!(rc = ready(n, err)))
+  /* the heap file under call_lock: a replacement closes it and makes another */
+  if (!(rc = ready(n, err)) && (sp.heap_fd = n->b->heap_fd) < 0)
+    streamed = false;
+  else if (!rc)
     rc = reserve_pages(n, len, pages, count_runs(indexes, pages), &sp.heap_at, err);
-  if (!rc) {
+  if (!rc && streamed) {
     int hrc = nub_cap_hash_data_loaded(&v, helped ? &ch : NULL, stream_pages, &sp, h, &ce);
     if (helped) host_helper_release(hh);
     helped = false;
-    if (hrc || sp.failed) {          /* the guest's reservation goes with its next put */
-      pthread_mutex_unlock(&n->call_lock);
-      release_record(n, off, len);
-      free(indexes);
-      *refused = true;               /* the guest's words, or the guest's own path */
-      return NUB_OK;
-    }
-    rc = commit_pages(n, h, head, len, indexes, pages, err);
+    if (hrc || sp.failed)            /* the guest's reservation goes with its next put */
+      streamed = false;              /* the guest's words, or the guest's own path */
+    else
+      rc = commit_pages(n, h, head, len, indexes, pages, err);
   }
   if (helped) host_helper_release(hh);
-  rc = recover(n, rc, err);
+  if (!streamed) {
+    pthread_mutex_unlock(&n->call_lock);
+    release_record(n, off, len);
+    free(indexes);
+    *refused = true;
+    return NUB_OK;
+  }
+  if (!(rc = recover(n, rc, err)))
+    rc = record_put(n, h, NULL, off, len, out, err);
+  else
+    release_record(n, off, len);
   pthread_mutex_unlock(&n->call_lock);
   free(indexes);
-  if (rc) {
-    release_record(n, off, len);
-    return rc;
-  }
-  memcpy(out, h, NUB_HASH_SIZE);
-  pthread_rwlock_wrlock(&n->lock);
-  if ((rc = record(n, h, NULL, off, len))) rec_release(n, off, len);
-  pthread_rwlock_unlock(&n->lock);
-  if (rc) return host_fail(err, NUB_ERR_NOMEM, "put_cap: out of memory recording the cap");
-  return NUB_OK;
+  return rc;
 }
 
 int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error *err) {
@@ -1200,7 +1202,7 @@ int nub_put_cap(nub *n, const uint8_t *wire, size_t len, nub_hash out, nub_error
                      len, room);
   if (len >= HASHED_PUT_BYTES && len <= room - frame) {
     bool refused = false;
-    int rc = len >= STREAMED_PUT_BYTES && n->b->heap_fd >= 0 && data_with_pages(wire, len)
+    int rc = len >= STREAMED_PUT_BYTES && data_with_pages(wire, len)
                  ? put_streamed(n, wire, len, out, &refused, err)
                  : put_hashed(n, wire, len, out, &refused, err);
     if (!refused) return rc;
