@@ -441,8 +441,8 @@ static uint32_t pages_commit(nk_kernel *k, const uint8_t *in, size_t in_len, uin
     goto fail;
   }
   if (reserve_views(k, 1)) {
-    nk_reply_error(out, out_cap, out_len, NUB_RPC_NO_MEMORY,
-                   "pages_commit: out of memory for one more view");
+    rc = NUB_RPC_NO_MEMORY;
+    nk_reply_error(out, out_cap, out_len, rc, "pages_commit: out of memory for one more view");
     goto fail;
   }
   /* the directory takes the image from here on */

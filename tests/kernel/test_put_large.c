@@ -481,6 +481,25 @@ static void reserved_pages_are_committed_and_checked(void **state) {
     nk_heap_stats(t.k->heap, &after);                                        /* PUT_CAP: given back */
     assert_true(after.allocated_bytes < before.allocated_bytes + 300 * 4096);
     free(sw);
+    kern_close(&t);
+    /* a fresh kernel has no view table: when it cannot be made, the commit
+    ** is NO_MEMORY (not a failed kernel) and gives the block back */
+    kern_open(&t, mode);
+    uint8_t *f = commit_frame(wire, len, h, &flen);
+    nk_heap_stats(t.k->heap, &before);
+    assert_int_equal(reserve_and_write(&t, mode, wire, len, 1, text, sizeof text), NUB_RPC_OK);
+    nk_fail_allocation(1);
+    uint32_t st = kern_rpc(&t, NUB_FN_PAGES_COMMIT, f, flen, reply, sizeof reply, &got);
+    nk_fail_allocation(0);
+    nk_heap_stats(t.k->heap, &after);
+    if (!mode) print_message("    commit, no view table          %s\n", (char *)reply);
+    assert_int_equal(st, NUB_RPC_NO_MEMORY);
+    assert_non_null(strstr((char *)reply, "out of memory for one more view"));
+    assert_int_equal(after.allocated_bytes, before.allocated_bytes);
+    assert_int_equal(reserve_and_write(&t, mode, wire, len, 1, text, sizeof text), NUB_RPC_OK);
+    assert_int_equal(kern_rpc(&t, NUB_FN_PAGES_COMMIT, f, flen, reply, sizeof reply, &got), NUB_RPC_OK);
+    check_stored(&t, wire, len, h);
+    free(f);
     free(wire);
     kern_close(&t);
   }
