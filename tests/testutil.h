@@ -102,6 +102,19 @@ static inline void tu_add_bundle(nub_cap_bundle *out, uint32_t adds, uint64_t im
   free(blob);
 }
 
+/* A dense Data cap's wire (13-byte head, then a u32 index and 4096 bytes
+** per page) spoiled at page k, as the put paths must refuse it: the
+** page's bytes all zero, or its index swapped with page k + 1's. */
+static inline void tu_data_zero_page(uint8_t *wire, uint32_t k) {
+  memset(wire + 13 + (size_t)k * 4100 + 4, 0, 4096);
+}
+static inline void tu_data_swap_indexes(uint8_t *wire, uint32_t k) {
+  uint8_t *a = wire + 13 + (size_t)k * 4100, t[4];
+  memcpy(t, a, 4);
+  memcpy(a, a + 4100, 4);
+  memcpy(a + 4100, t, 4);
+}
+
 /* Wait for sem, at most 5 s rather than hanging: false if it timed out
 ** (the main thread fails the test; another thread goes on, and the
 ** test's checks fail). */

@@ -471,40 +471,38 @@ fail:
   return rc;
 }
 
-/* Both write the directory: lanes' lookups wait for them (briefly). */
-/* Any publication gives a PAGES_RESERVE block back (the host reserves
-** right before it commits, and falls back to PUT_CAP when it refuses a
-** cap after reserving). */
-uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
-                       size_t out_cap, size_t *out_len) {
+/* The RPCs that write the directory, under its write lock (lanes'
+** lookups wait, briefly).  A publication (PUT_CAP, REPUBLISH) first gives
+** a PAGES_RESERVE block back: the host reserves right before it commits,
+** and falls back to PUT_CAP when it refuses a cap after reserving. */
+typedef uint32_t dir_rpc(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t out_cap, size_t *out_len);
+
+static uint32_t dir_locked(dir_rpc *fn, bool publishes, nk_kernel *k, const uint8_t *in,
+                           size_t in_len, uint8_t *out, size_t out_cap, size_t *out_len) {
   pthread_rwlock_wrlock(&k->dir_lock);
-  drop_reservation(k);
-  uint32_t rc = put_cap(k, in, in_len, out, out_cap, out_len);
+  if (publishes) drop_reservation(k);
+  uint32_t rc = fn(k, in, in_len, out, out_cap, out_len);
   pthread_rwlock_unlock(&k->dir_lock);
   return rc;
+}
+
+uint32_t nk_fn_put_cap(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
+                       size_t out_cap, size_t *out_len) {
+  return dir_locked(put_cap, true, k, in, in_len, out, out_cap, out_len);
 }
 
 uint32_t nk_fn_republish(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                          size_t out_cap, size_t *out_len) {
-  pthread_rwlock_wrlock(&k->dir_lock);
-  drop_reservation(k);
-  uint32_t rc = republish(k, in, in_len, out, out_cap, out_len);
-  pthread_rwlock_unlock(&k->dir_lock);
-  return rc;
+  return dir_locked(republish, true, k, in, in_len, out, out_cap, out_len);
 }
 
 uint32_t nk_fn_pages_reserve(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                              size_t out_cap, size_t *out_len) {
-  pthread_rwlock_wrlock(&k->dir_lock);
-  uint32_t rc = pages_reserve(k, in, in_len, out, out_cap, out_len);
-  pthread_rwlock_unlock(&k->dir_lock);
-  return rc;
+  return dir_locked(pages_reserve, false, k, in, in_len, out, out_cap, out_len);
 }
 
 uint32_t nk_fn_pages_commit(nk_kernel *k, const uint8_t *in, size_t in_len, uint8_t *out,
                             size_t out_cap, size_t *out_len) {
-  pthread_rwlock_wrlock(&k->dir_lock);
-  uint32_t rc = pages_commit(k, in, in_len, out, out_cap, out_len);
-  pthread_rwlock_unlock(&k->dir_lock);
-  return rc;
+  return dir_locked(pages_commit, false, k, in, in_len, out, out_cap, out_len);
 }

@@ -887,6 +887,29 @@ static void copy_halves(host_helper *hh, bool helped, uint8_t *dst, const uint8_
   if (helped) host_helper_wait(hh);
 }
 
+/* The answer to a one-cap store (a one-record REPUBLISH, or PAGES_COMMIT
+** of `pages` pages): the guest's error in the put's words, or exactly one
+** cap stored, new or found. */
+static int stored_one(int rc, const nub_error *e, const nub_republish_reply *r, size_t got,
+                      size_t len, uint32_t pages, nub_error *err) {
+  char what[80];
+  if (rc == NUB_ERR_NOMEM)
+    return host_fail(err, rc, "put_cap: the guest has no memory for the %zu-byte cap: %s", len,
+                     e->msg);
+  if (rc == NUB_ERR_GUEST)
+    return host_fail(err, rc, "put_cap: the guest kernel failed on the %zu-byte cap: %s", len,
+                     e->msg);
+  if (rc) return host_fail(err, rc, "%s", e->msg);
+  if (got == sizeof *r && r->stored == 1 && r->inserted <= 1) return NUB_OK;
+  if (pages)
+    snprintf(what, sizeof what, "the %u committed pages of one %zu-byte cap", pages, len);
+  else
+    snprintf(what, sizeof what, "one %zu-byte record", len);
+  return host_fail(err, NUB_ERR_PROTOCOL, "put_cap: the guest answered %zu bytes, %u stored, "
+                   "%u new, for %s", got, got == sizeof *r ? r->stored : 0,
+                   got == sizeof *r ? r->inserted : 0, what);
+}
+
 /* The one-record frame whose wire is already in place: the guest must
 ** say it stored it (new, or already there: inserted 1 or 0). */
 static int send_hashed(nub *n, const nub_hash h, size_t len, nub_error *err) {
@@ -901,19 +924,7 @@ static int send_hashed(nub *n, const nub_hash h, size_t len, nub_error *err) {
   memcpy(frame, &hd, sizeof hd);
   memcpy(frame + sizeof hd, &rec, sizeof rec);
   int rc = send_frame(n, NUB_FN_REPUBLISH, sizeof hd + sizeof rec + len, &r, sizeof r, &got, &e);
-  if (rc == NUB_ERR_NOMEM)
-    return host_fail(err, rc, "put_cap: the guest has no memory for the %zu-byte cap: %s", len,
-                     e.msg);
-  if (rc == NUB_ERR_GUEST)
-    return host_fail(err, rc, "put_cap: the guest kernel failed on the %zu-byte cap: %s", len,
-                     e.msg);
-  if (rc) return host_fail(err, rc, "%s", e.msg);
-  if (got != sizeof r || r.stored != 1 || r.inserted > 1)
-    return host_fail(err, NUB_ERR_PROTOCOL,
-                     "put_cap: the guest answered %zu bytes, %u stored, %u new, for one "
-                     "%zu-byte record", got, got == sizeof r ? r.stored : 0,
-                     got == sizeof r ? r.inserted : 0, len);
-  return NUB_OK;
+  return stored_one(rc, &e, &r, got, len, 0, err);
 }
 
 /* A cap sent with the host's hash.  The record is the host's copy of the
@@ -1100,19 +1111,7 @@ static int commit_pages(nub *n, const nub_hash h, const uint8_t *head, size_t le
   memcpy(frame, &c, sizeof c);
   memcpy(frame + sizeof c, indexes, 4 * (size_t)pages);
   int rc = send_frame(n, NUB_FN_PAGES_COMMIT, sizeof c + 4 * (size_t)pages, &r, sizeof r, &got, &e);
-  if (rc == NUB_ERR_NOMEM)
-    return host_fail(err, rc, "put_cap: the guest has no memory for the %zu-byte cap: %s", len,
-                     e.msg);
-  if (rc == NUB_ERR_GUEST)
-    return host_fail(err, rc, "put_cap: the guest kernel failed on the %zu-byte cap: %s", len,
-                     e.msg);
-  if (rc) return host_fail(err, rc, "%s", e.msg);
-  if (got != sizeof r || r.stored != 1 || r.inserted > 1)
-    return host_fail(err, NUB_ERR_PROTOCOL,
-                     "put_cap: the guest answered %zu bytes, %u stored, %u new, for the %u "
-                     "committed pages of one %zu-byte cap", got, got == sizeof r ? r.stored : 0,
-                     got == sizeof r ? r.inserted : 0, pages, len);
-  return NUB_OK;
+  return stored_one(rc, &e, &r, got, len, pages, err);
 }
 
 /* The shape of a Data cap with pages (read once from the caller's bytes,

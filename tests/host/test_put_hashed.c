@@ -237,13 +237,8 @@ static void a_large_cap_the_host_refuses_gets_the_decoders_words(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     uint8_t *w = malloc(len);
     memcpy(w, wire, len);
-    if (bad[i].zero != UINT32_MAX) memset(w + 13 + (size_t)bad[i].zero * 4100 + 4, 0, 4096);
-    if (bad[i].swap != UINT32_MAX) {
-      uint8_t *a = w + 13 + (size_t)bad[i].swap * 4100, t[4];
-      memcpy(t, a, 4);
-      memcpy(a, a + 4100, 4);
-      memcpy(a + 4100, t, 4);
-    }
+    if (bad[i].zero != UINT32_MAX) tu_data_zero_page(w, bad[i].zero);
+    if (bad[i].swap != UINT32_MAX) tu_data_swap_indexes(w, bad[i].swap);
     int rc = nub_put_cap(n, w, len, h, &err);
     print_message("    %s: %s\n", bad[i].what, rc ? err.msg : "accepted");
     if (rc != NUB_ERR_REJECTED || !strstr(err.msg, bad[i].msg))

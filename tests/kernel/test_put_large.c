@@ -26,6 +26,7 @@
 
 #include "guest/nk_internal.h"
 #include "nub/nub.h"
+#include "testutil.h"
 
 #define HEAP (64u << 20)
 #define IO (8u << 20)
@@ -275,13 +276,8 @@ static void a_republished_zero_page_is_refused_as_decode_refuses_it(void **state
       size_t len;
       uint32_t present;
       uint8_t *wire = make_data(&dense, (uint32_t)(c + 40 * mode), &len, &present), h[32] = {1};
-      memset(wire + 13 + (size_t)cases[c].zero * 4100 + 4, 0, 4096);
-      if (cases[c].swap != UINT32_MAX) {     /* two indexes out of order */
-        uint8_t *a = wire + 13 + (size_t)cases[c].swap * 4100, tmp[4];
-        memcpy(tmp, a, 4);
-        memcpy(a, a + 4100, 4);
-        memcpy(a + 4100, tmp, 4);
-      }
+      tu_data_zero_page(wire, cases[c].zero);
+      if (cases[c].swap != UINT32_MAX) tu_data_swap_indexes(wire, cases[c].swap);
       nub_cap_view v;
       nub_cap_error want;
       assert_int_not_equal(nub_cap_decode(wire, wire + len, &v, &want), CAP_OK);
@@ -424,13 +420,8 @@ static void reserved_pages_are_committed_and_checked(void **state) {
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
       uint8_t *w = malloc(len);
       memcpy(w, wire, len);
-      if (bad[b].zero != UINT32_MAX) memset(w + 13 + (size_t)bad[b].zero * 4100 + 4, 0, 4096);
-      if (bad[b].swap != UINT32_MAX) {
-        uint8_t *a = w + 13 + (size_t)bad[b].swap * 4100, tmp[4];
-        memcpy(tmp, a, 4);
-        memcpy(a, a + 4100, 4);
-        memcpy(a + 4100, tmp, 4);
-      }
+      if (bad[b].zero != UINT32_MAX) tu_data_zero_page(w, bad[b].zero);
+      if (bad[b].swap != UINT32_MAX) tu_data_swap_indexes(w, bad[b].swap);
       uint8_t *f = commit_frame(w, len, h, &flen);
       if (bad[b].frame == 1) {
         uint64_t shorter = len - 4100;
