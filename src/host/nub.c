@@ -149,7 +149,7 @@ static void run_span(void *arg) {
     uintptr_t at = (uintptr_t)j->dst & ~(uintptr_t)4095;
     (void)madvise((void *)at, (uintptr_t)j->dst + j->len - at, MADV_POPULATE_WRITE);
   }
-  if (j->src) memcpy(j->dst, j->src, j->len);     /* no source: populated only */
+  memcpy(j->dst, j->src, j->len);
 }
 
 /* The request buffer is shared memory the host maps once per guest: its
@@ -1058,18 +1058,6 @@ static void stream_pages(void *ud, uint32_t first, uint32_t count, uint8_t *buf)
     __atomic_store_n(&s->failed, errno ? errno : EIO, __ATOMIC_RELAXED);
 }
 
-/* The runs of consecutive page indexes. */
-static uint32_t count_runs(const uint8_t *indexes, uint32_t pages) {
-  uint32_t runs = 0, prev = 0;
-  for (uint32_t i = 0; i < pages; i++) {
-    uint32_t index;
-    memcpy(&index, indexes + 4 * (size_t)i, 4);
-    runs += i == 0 || index != prev + 1;
-    prev = index;
-  }
-  return runs;
-}
-
 /* PAGES_RESERVE: where in the guest's heap file the pages go.  The
 ** guest's answer is checked: the block must lie in the heap, page
 ** aligned, of the size asked for. */
@@ -1165,7 +1153,7 @@ static int put_streamed(nub *n, const uint8_t *wire, size_t len, nub_hash out, b
   if (!(rc = ready(n, err)) && (sp.heap_fd = n->b->heap_fd) < 0)
     streamed = false;
   else if (!rc)
-    rc = reserve_pages(n, len, pages, count_runs(indexes, pages), &sp.heap_at, err);
+    rc = reserve_pages(n, len, pages, v.data.run_count, &sp.heap_at, err);
   if (!rc && streamed) {
     int hrc = nub_cap_hash_data_loaded(&v, helped ? &ch : NULL, stream_pages, &sp, h, &ce);
     if (helped) host_helper_release(hh);
