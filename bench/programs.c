@@ -57,7 +57,7 @@ static uint64_t lcg(uint64_t *s) {
   return *s >> 33;
 }
 
-uint8_t *bench_mixed_blob(uint32_t n, size_t *len) {
+uint8_t *bench_mixed_blob(uint32_t n, uint64_t seed, size_t *len) {
   static const nub_pvm_op alu[] = {
     PVM_OP_ADD_64, PVM_OP_SUB_64, PVM_OP_XOR, PVM_OP_AND, PVM_OP_OR, PVM_OP_MUL_64,
     PVM_OP_ADD_32, PVM_OP_SHLO_L_64, PVM_OP_SHAR_R_64, PVM_OP_SET_LT_U, PVM_OP_CMOV_IZ, PVM_OP_MAX,
@@ -68,7 +68,7 @@ uint8_t *bench_mixed_blob(uint32_t n, size_t *len) {
   };
   nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
   uint32_t nlabels = (n + 7) / 8;           /* one per block of 8, all bound */
-  uint64_t s = 12345;
+  uint64_t s = 12345 + seed * 0x9E3779B97F4A7C15ull;
   uint8_t *blob = NULL;
   if (!b) return NULL;
   for (uint32_t l = 0; l < nlabels; l++) nub_pvm_builder_label(b);

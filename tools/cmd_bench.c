@@ -19,6 +19,7 @@
 **   bench subvm    sub-VMs: fib via spawns, CALL/HALT ping-pong (bench_subvm.c)
 **   bench lanes    invocations/s over lanes and over handles (bench_lanes.c)
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,27 +288,34 @@ static uint64_t cpu_now_ns(void) {
 
 /* Load (nub_pvm_program_load) and compile (nub_jit_compile) of the synthetic
 ** program at several sizes, in thread CPU time, as two series of RUNS,
-** each figure the fastest.  Cold: the code pool emptied before each load
-** and compile, so the compile maps fresh pages (what a first compile in a
-** process costs).  Warm: load, compile and free in a loop with nothing
-** between, the compile into the pages the last one freed (the pool, on by
-** default: every later compile in a running engine).  The warm series is
-** not interleaved with cold compiles: on the dev VM a compile into fresh
-** pages left the next load and compile a third slower (docs/jit.md).
-** load/KB and +warm/KB are the warm series'; +cold/KB is the cold
-** series' load + compile.  The same blob under gp07 (1 gas per
-** instruction) and jamv1 (the A.9 pipeline simulation at load): its
-** opcodes are numbered alike in both. */
+** each figure the fastest per byte of code.  Every run takes a program of
+** its own (the same mix, another seed): run on one program again and
+** again, the branch predictors learn the walk's way through it: 16
+** programs of 16k instructions taken in turn loaded and compiled 21-29 %
+** slower than one of them again and again (64k instructions: 2-10 %;
+** docs/jit.md).  Cold:
+** the code pool emptied before each load and compile, so the compile maps
+** fresh pages (what a first compile in a process costs).  Warm: load,
+** compile and free in a loop with nothing between, the compile into the
+** pages the last one freed (the pool, on by default: every later compile
+** in a running engine).  The warm series is not interleaved with cold
+** compiles: on the dev VM a compile into fresh pages left the next load
+** and compile a third slower (docs/jit.md).  load/KB and +warm/KB are
+** the warm series'; +cold/KB is the cold series' load + compile.  The
+** same blobs under gp07 (1 gas per instruction) and jamv1 (the A.9
+** pipeline simulation at load): their opcodes are numbered alike in both. */
 typedef struct compile_times {
-  uint64_t load, compile;
+  double load, compile;      /* fastest ns per byte of code */
   uint32_t native, pvm_bytes;
   uint64_t peak, kept;
 } compile_times;
 
-static int compile_series(nub_pvm_profile profile, const uint8_t *blob, size_t len, bool cold,
-                          compile_times *t) {
+enum { SERIES_BLOBS = RUNS + 1 };   /* the warm series' first run is not measured */
+
+static int compile_series(nub_pvm_profile profile, uint8_t *const blobs[SERIES_BLOBS],
+                          const size_t lens[SERIES_BLOBS], bool cold, compile_times *t) {
   nub_pvm_error err;
-  t->load = t->compile = UINT64_MAX;
+  t->load = t->compile = INFINITY;
   for (int run = 0; run < RUNS + !cold; run++) {   /* warm: one more, unmeasured, first */
     nub_pvm_program *prog = NULL;
     nub_jit_code *code = NULL;
@@ -316,8 +324,8 @@ static int compile_series(nub_pvm_profile profile, const uint8_t *blob, size_t l
       nub_jit_set_code_pool(NUB_JIT_POOL_MAPS, NUB_JIT_POOL_BYTES);
     }
     uint64_t t0 = cpu_now_ns();
-    if (nub_pvm_program_load(profile, blob, len, &prog, &err)) {
-      fprintf(stderr, "bench: load of the %zu-byte blob: %s\n", len, err.msg);
+    if (nub_pvm_program_load(profile, blobs[run], lens[run], &prog, &err)) {
+      fprintf(stderr, "bench: load of the %zu-byte blob: %s\n", lens[run], err.msg);
       return 1;
     }
     uint64_t t1 = cpu_now_ns();
@@ -327,14 +335,18 @@ static int compile_series(nub_pvm_profile profile, const uint8_t *blob, size_t l
       return 1;
     }
     uint64_t t2 = cpu_now_ns();
+    const nub_jit_stats *st = nub_jit_code_stats(code);
     if (cold || run) {
-      if (t1 - t0 < t->load) t->load = t1 - t0;
-      if (t2 - t1 < t->compile) t->compile = t2 - t1;
+      double bytes = st->pvm_bytes ? st->pvm_bytes : 1;
+      if ((double)(t1 - t0) / bytes < t->load) t->load = (double)(t1 - t0) / bytes;
+      if ((double)(t2 - t1) / bytes < t->compile) t->compile = (double)(t2 - t1) / bytes;
     }
-    t->native = nub_jit_code_stats(code)->code_bytes;
-    t->pvm_bytes = nub_jit_code_stats(code)->pvm_bytes;
-    t->peak = nub_pvm_program_bytes(prog) + nub_jit_code_stats(code)->peak_bytes;
-    t->kept = nub_pvm_program_bytes(prog) + nub_jit_code_stats(code)->kept_bytes;
+    if (run == 0) {                                /* sizes: seed 0's program */
+      t->native = st->code_bytes;
+      t->pvm_bytes = st->pvm_bytes;
+      t->peak = nub_pvm_program_bytes(prog) + st->peak_bytes;
+      t->kept = nub_pvm_program_bytes(prog) + st->kept_bytes;
+    }
     nub_jit_code_free(code);                       /* into the pool */
     nub_pvm_program_free(prog);
   }
@@ -344,37 +356,42 @@ static int compile_series(nub_pvm_profile profile, const uint8_t *blob, size_t l
 static int bench_compile_scaling(void) {
   static const uint32_t sizes[] = {4096, 16384, 65536, 262144, 1048576};
   static const nub_pvm_profile profiles[] = {PVM_PROFILE_GP07, PVM_PROFILE_JAMV1};
-  printf("\nload + compile, synthetic program (same instruction mix at every size), thread CPU\n"
-         "time, fastest of %d; compile cold (pool emptied: fresh pages) and warm (load,\n"
-         "compile, free in a loop: pooled pages); load is the warm series'; +cold is the cold\n"
-         "series' load + compile; us/KB per KB of PVM code:\n", RUNS);
+  printf("\nload + compile, synthetic programs (the same instruction mix, another program\n"
+         "each run), thread CPU time, fastest of %d per KB of PVM code; compile cold (pool\n"
+         "emptied: fresh pages) and warm (load, compile, free in a loop: pooled pages); load\n"
+         "is the warm series'; +cold is the cold series' load + compile; ms at the fastest\n"
+         "per KB, sizes of the first program:\n", RUNS);
   printf("  %-7s %8s %10s %10s %9s %9s %9s %8s %8s %8s %9s %9s %7s %7s\n", "profile",
          "insns", "PVM bytes", "native B", "load", "cold", "warm", "load/KB", "cold/KB",
          "warm/KB", "+cold/KB", "+warm/KB", "peak/B", "kept/B");
-  for (size_t pi = 0; pi < sizeof profiles / sizeof profiles[0]; pi++) {
-    nub_pvm_profile profile = profiles[pi];
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-      size_t len;
-      uint8_t *blob = bench_mixed_blob(sizes[i], &len);
-      compile_times c, w;
-      if (!blob) {
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    uint8_t *blobs[SERIES_BLOBS] = {0};
+    size_t lens[SERIES_BLOBS];
+    int rc = 0;
+    for (int k = 0; k < SERIES_BLOBS && !rc; k++)
+      if (!(blobs[k] = bench_mixed_blob(sizes[i], (uint64_t)k, &lens[k]))) {
         fprintf(stderr, "bench: synthetic program of %u instructions: builder failed\n", sizes[i]);
-        return 1;
+        rc = 1;
       }
-      if (compile_series(profile, blob, len, true, &c) ||
-          compile_series(profile, blob, len, false, &w)) {
-        free(blob);
-        return 1;
+    for (size_t pi = 0; pi < sizeof profiles / sizeof profiles[0] && !rc; pi++) {
+      nub_pvm_profile profile = profiles[pi];
+      compile_times c, w;
+      if (compile_series(profile, blobs, lens, true, &c) ||
+          compile_series(profile, blobs, lens, false, &w)) {
+        rc = 1;
+        break;
       }
-      double kb = w.pvm_bytes / 1024.0;
+      double kb = w.pvm_bytes / 1024.0, per_kb = 1024.0 / 1e3;   /* ns per byte -> us per KB */
       printf("  %-7s %8u %10u %10u %6.2f ms %6.2f ms %6.2f ms %5.1f us %5.1f us %5.1f us %6.1f us "
              "%6.1f us %6.1fx %6.1fx\n",
-             nub_pvm_profile_name(profile), sizes[i], w.pvm_bytes, w.native, w.load / 1e6,
-             c.compile / 1e6, w.compile / 1e6, w.load / 1e3 / kb, c.compile / 1e3 / kb,
-             w.compile / 1e3 / kb, (c.load + c.compile) / 1e3 / kb, (w.load + w.compile) / 1e3 / kb,
-             (double)c.peak / (double)len, (double)c.kept / (double)len);
-      free(blob);
+             nub_pvm_profile_name(profile), sizes[i], w.pvm_bytes, w.native,
+             w.load * kb * per_kb / 1e3, c.compile * kb * per_kb / 1e3,
+             w.compile * kb * per_kb / 1e3, w.load * per_kb, c.compile * per_kb,
+             w.compile * per_kb, (c.load + c.compile) * per_kb, (w.load + w.compile) * per_kb,
+             (double)c.peak / (double)lens[0], (double)c.kept / (double)lens[0]);
     }
+    for (int k = 0; k < SERIES_BLOBS; k++) free(blobs[k]);
+    if (rc) return 1;
   }
   return 0;
 }
@@ -549,7 +566,7 @@ static int bench_gas(int argc, char **argv) {
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     size_t len;
     char name[32];
-    uint8_t *blob = bench_mixed_blob(sizes[i], &len);
+    uint8_t *blob = bench_mixed_blob(sizes[i], 0, &len);
     snprintf(name, sizeof name, "mixed %uk", sizes[i] / 1024);
     if (!blob) { fprintf(stderr, "bench: synthetic program: builder failed\n"); return 1; }
     int rc = gas_row(name, blob, len, PVM_PROFILE_GP08_DRAFT);
