@@ -76,7 +76,8 @@ NUB_API void nub_jit_set_code_pool(unsigned maps, size_t bytes);
 /* A compile's arrays besides the code (a few bytes per PVM byte) come
 ** from malloc.  glibc's moving mmap threshold gives the heap's top back
 ** after a large compile, so the next one faults those pages in again
-** (about 10% of a 3.6 MB program's load + compile here).  nub-guest and
+** (where a fault is dear, as in a paravirtualized VM, that doubled a
+** 1-4 MB program's load + compile; docs/embedding.md).  nub-guest and
 ** the nub tool set these (mallopt M_MMAP_THRESHOLD, M_TRIM_THRESHOLD);
 ** a process that compiles large programs itself may do the same (or set
 ** GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:glibc.malloc.trim_threshold=...).
