@@ -293,9 +293,9 @@ static uint64_t cpu_now_ns(void) {
 ** again, the branch predictors learn the walk's way through it: 16
 ** programs of 16k instructions taken in turn loaded and compiled 21-29 %
 ** slower than one of them again and again (64k instructions: 2-10 %;
-** docs/jit.md).  Cold:
-** the code pool emptied before each load and compile, so the compile maps
-** fresh pages (what a first compile in a process costs).  Warm: load,
+** docs/jit.md).  Cold: the code pool emptied before each load and
+** compile, so the compile maps fresh pages (what a first compile in a
+** process costs).  Warm: load,
 ** compile and free in a loop with nothing between, the compile into the
 ** pages the last one freed (the pool, on by default: every later compile
 ** in a running engine).  The warm series is not interleaved with cold
