@@ -46,12 +46,14 @@ static int run_filtered(child_fn fn) {
   return status;
 }
 
-static void expect_allowed(child_fn fn) {
-  int st = run_filtered(fn);
+/* A child that ran `what` exited 0 (else the line of its failed CHECK). */
+static void expect_exit0(int st, const char *what) {
   if (!WIFEXITED(st) || WEXITSTATUS(st))
-    fail_msg("child status 0x%x (a check at line %d mod 256 failed), want exit 0", st,
+    fail_msg("%s: child status 0x%x (a check at line %d mod 256 failed), want exit 0", what, st,
              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
+
+static void expect_allowed(child_fn fn) { expect_exit0(run_filtered(fn), "allowed calls"); }
 
 static void expect_killed(child_fn fn) {
   int st = run_filtered(fn);
@@ -205,18 +207,11 @@ static void pread_fd0(const uint8_t *view) {
 
 static void heap_writes_only_through_fd0(void **state) {
   (void)state;
-  int st = with_memfd_at_fd0(false, pwritev_fd0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st)) fail_msg("pwritev on fd 0: child status 0x%x", st);
-  st = with_memfd_at_fd0(true, pwritev_within_fd0_size);
-  if (!WIFEXITED(st) || WEXITSTATUS(st))
-    fail_msg("pwritev after the lockdown: child status 0x%x (line %d mod 256)", st,
-             WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+  expect_exit0(with_memfd_at_fd0(false, pwritev_fd0), "pwritev on fd 0");
+  expect_exit0(with_memfd_at_fd0(true, pwritev_within_fd0_size), "pwritev after the lockdown");
   expect_killed(pwritev_fd1);
   expect_killed(pwritev_fd_high);
-  st = with_memfd_at_fd0(true, pread_fd0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st))
-    fail_msg("pread64 on fd 0 after the lockdown: child status 0x%x (line %d mod 256)", st,
-             WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+  expect_exit0(with_memfd_at_fd0(true, pread_fd0), "pread64 on fd 0 after the lockdown");
   expect_killed(pread_fd1);
   expect_killed(pread_fd_high);
 }
