@@ -351,8 +351,10 @@ void jit_asm_add_fixup(jit_asm *a, uint32_t at, jit_label l, uint8_t size) {
   a->fixups[a->nfixups++] = (jit_fixup){at, l, size};
 }
 
-/* Write the displacement of one fixup; NULL or what is wrong. */
-#define RR(i) ((((i) >> 4 & 8u) >> 1 | ((i) & 8u) >> 3) | (0xC0u | ((i) >> 4 & 7u) << 3 | ((i) & 7u)) << 16)
+/* jit_rr_bits (x86.h): for reg << 4 | rm, REX.R and REX.B, and the
+** ModRM byte of the pair in byte 2. */
+#define RR(i) \
+  ((((i) >> 4 & 8u) >> 1 | ((i) & 8u) >> 3) | (0xC0u | ((i) >> 4 & 7u) << 3 | ((i) & 7u)) << 16)
 #define RR4(i) RR(i), RR((i) + 1), RR((i) + 2), RR((i) + 3)
 #define RR16(i) RR4(i), RR4((i) + 4), RR4((i) + 8), RR4((i) + 12)
 #define RR64(i) RR16(i), RR16((i) + 16), RR16((i) + 32), RR16((i) + 48)
@@ -362,6 +364,7 @@ const uint32_t jit_rr_bits[256] = {RR64(0), RR64(64), RR64(128), RR64(192)};
 #undef RR4
 #undef RR
 
+/* Write the displacement of one fixup; NULL or what is wrong. */
 static const char *patch(jit_asm *a, const jit_fixup *f) {
   if (f->label >= a->nlabels || a->labels[f->label] == JIT_UNBOUND)
     return "jump to an unbound label";
