@@ -275,9 +275,12 @@ void jit_asm_free(jit_asm *a) {
   jit_asm_init(a);
 }
 
-/* An encoder may write up to JIT_INS_MAX bytes past the cursor (x86.h). */
+/* An encoder may write up to JIT_INS_MAX bytes past the cursor (x86.h),
+** jit_x86_nop_align up to NOP_SPAN from where it starts. */
+#define NOP_SPAN 64u
+#define WRITE_SLACK (NOP_SPAN > JIT_INS_MAX ? NOP_SPAN : JIT_INS_MAX)
 static void note_dirty(jit_asm *a) {
-  size_t end = (jit_asm_pos(a) + JIT_INS_MAX + PAGE - 1) / PAGE * PAGE;
+  size_t end = (jit_asm_pos(a) + WRITE_SLACK + PAGE - 1) / PAGE * PAGE;
   if (end > a->map_size) end = a->map_size;
   if (end > a->dirty) a->dirty = end;
 }
@@ -434,20 +437,21 @@ static const uint8_t nops[9][9] = {
 static const uint8_t nop9s[8 * 9] = {NOP9, NOP9, NOP9, NOP9, NOP9, NOP9, NOP9, NOP9};
 #undef NOP9
 
-/* Nops of 9 bytes, then one of the rest (1 to 9): 64 bytes of 9-byte nops
-** copied at once (n <= 64, x86.h), the last nop over them.  A loop of
+/* Nops of 9 bytes, then one of the rest (1 to 9): NOP_SPAN bytes of 9-byte
+** nops copied at once (n <= 64, x86.h), the last nop over them (what lands
+** past the padding, note_dirty counts).  A loop of
 ** 9-byte copies ended after 0 to 6 of them, a mispredicted exit about
 ** once per loop entry (docs/jit.md). */
 void jit_x86_nop_align(jit_asm *a, unsigned n) {
   unsigned pad = (unsigned)(-jit_asm_pos(a) & (n - 1));
   if (!pad || a->oom) return;
-  if (jit_asm_pos(a) + 64 > a->cap && !grow(a, 64)) {
+  if (jit_asm_pos(a) + NOP_SPAN > a->cap && !grow(a, NOP_SPAN)) {
     use_spare(a);
     return;
   }
   uint8_t *p = a->at;
   unsigned whole = (pad - 1) / 9 * 9;            /* bytes of 9-byte nops */
-  memcpy(p, nop9s, 64);
+  memcpy(p, nop9s, NOP_SPAN);
   memcpy(p + whole, nops[pad - whole - 1], 9);
   a->at = p + pad;
 }
