@@ -147,6 +147,31 @@ static uint64_t deps_of(const pvm_gas_sim *s, uint32_t i) {
 
 /* ---- exact: start phases ---- */
 
+/* The first cycle slot j may start once its dependencies have started:
+** WAIT, and each of them done. */
+static uint32_t met_at(const pvm_gas_sim *s, unsigned j) {
+  uint32_t t = s->ready[j];
+  for (uint64_t d = s->deps[j]; d; d &= d - 1) t = max32(t, s->done[__builtin_ctzll(d)]);
+  return t;
+}
+
+/* Slot j (its deps and ready set, every older entry waiting or not as it
+** will be) is WAIT: blocked, and listed with each dependency that waits,
+** or from `at` on free to start.  The start phases then visit only the
+** entries not blocked: in doom's simulated blocks 86 % of the visits were
+** to entries whose dependency had not started. */
+static void enter_waiting(pvm_gas_sim *s, unsigned j) {
+  uint64_t b = s->deps[j] & s->waiting;
+  s->dependents[j] = 0;
+  s->waiting |= BIT(j);
+  if (!b) {
+    s->at[j] = met_at(s, j);
+    return;
+  }
+  s->blocked |= BIT(j);
+  for (; b; b &= b - 1) s->dependents[__builtin_ctzll(b)] |= BIT(j);
+}
+
 /* The start phase of cycle t (A.9's S and Xi'' until nothing more can
 ** start); returns the next cycle in which one can start something. */
 static uint32_t start_phase(pvm_gas_sim *s, uint32_t t) {
@@ -163,13 +188,10 @@ static uint32_t start_phase(pvm_gas_sim *s, uint32_t t) {
   }
   unsigned budget = START_PER_CYCLE;
   unsigned oldest = SLOT(s->n);      /* slot of entry n - 64: age order from there */
-  for (uint64_t w = rotr(s->waiting, oldest); w; w &= w - 1) {
+  /* a blocked entry starts after its dependencies, which are older */
+  for (uint64_t w = rotr(s->waiting & ~s->blocked, oldest); w; w &= w - 1) {
     int j = SLOT(__builtin_ctzll(w) + oldest);
-    if (s->ready[j] > t) { next = min32(next, s->ready[j]); continue; }
-    if (s->deps[j] & s->waiting) continue;         /* met only after those start */
-    uint32_t met = 0;
-    for (uint64_t d = s->deps[j]; d; d &= d - 1) met = max32(met, s->done[__builtin_ctzll(d)]);
-    if (met > t) { next = min32(next, met); continue; }
+    if (s->at[j] > t) { next = min32(next, s->at[j]); continue; }
     if (use_short(busy + s->units[j])) continue;   /* until a running entry frees them */
     busy += s->units[j];
     s->start[j] = t;
@@ -177,6 +199,14 @@ static uint32_t start_phase(pvm_gas_sim *s, uint32_t t) {
     s->waiting &= ~BIT(j);
     s->running |= BIT(j);
     next = min32(next, s->done[j]);
+    /* those it held up: free from their dependencies' done on, later
+    ** than this phase (done > t), so not visited in it */
+    for (uint64_t d = s->dependents[j]; d; d &= d - 1) {
+      int k = __builtin_ctzll(d);
+      if (s->deps[k] & s->waiting) continue;
+      s->blocked &= ~BIT(k);
+      s->at[k] = met_at(s, k);
+    }
     if (--budget == 0) { next = t + 1; break; }
   }
   for (; s->started < s->n && !(s->waiting & BIT(SLOT(s->started))); s->started++) {
@@ -206,13 +236,13 @@ static void go_exact(pvm_gas_sim *s) {
   if (s->resumed && s->n - s->resumed_at < PVM_GAS_ROB)
     s->exact_wait = min32(2 * s->exact_wait, MAX_EXACT_WAIT);
   s->sched = t;
-  s->waiting = s->running = 0;
+  s->waiting = s->running = s->blocked = 0;
   s->started = s->n;
-  for (uint32_t i = first; i < s->n; i++) {
+  for (uint32_t i = first; i < s->n; i++) {   /* oldest first: dependencies first */
     int k = SLOT(i);
     if (s->start[k] >= t) {
-      s->waiting |= BIT(k);
       s->deps[k] = deps_of(s, i);
+      enter_waiting(s, (unsigned)k);
       if (s->started == s->n) s->started = i;
     } else if (s->done[k] > t) {
       s->running |= BIT(k);
@@ -254,7 +284,7 @@ static void feed_exact(pvm_gas_sim *s, pvm_gas_insn x) {
   s->cycles[j] = (uint8_t)PVM_GI(x, CYCLES);
   s->units[j] = (uint8_t)PVM_GI(x, USE);
   s->deps[j] = deps_of(s, i);
-  s->waiting |= BIT(j);
+  enter_waiting(s, (unsigned)j);
   s->n = i + 1;
 }
 
@@ -330,7 +360,7 @@ static __attribute__((noinline)) void conflict(pvm_gas_sim *s, uint32_t i) {
   s->n = i;
   go_exact(s);
   s->deps[j] = deps_of(s, i);
-  s->waiting |= BIT(j);
+  enter_waiting(s, j);
   s->n = i + 1;
 }
 

@@ -471,6 +471,10 @@ typedef struct pvm_gas_sim {
   uint8_t cycles[PVM_GAS_SLOTS];
   uint8_t units[PVM_GAS_SLOTS];      /* pvm_gas_use_of */
   uint64_t deps[PVM_GAS_SLOTS];      /* exact: live entries it depends on */
+  uint64_t blocked;        /* exact: waiting entries with a dependency waiting too */
+  uint64_t dependents[PVM_GAS_SLOTS]; /* exact, of a waiting entry: the blocked ones it holds up */
+  uint32_t at[PVM_GAS_SLOTS];        /* exact, of a waiting entry not blocked: ready and its
+                                        dependencies done, the first cycle it may start */
   _Alignas(8) uint8_t use[PVM_GAS_CELLS + 8];    /* schedule: units in use in cycle t at t % CELLS */
   _Alignas(8) uint8_t starts[PVM_GAS_CELLS + 8]; /* schedule: entries starting in it */
 } pvm_gas_sim;
