@@ -206,28 +206,36 @@ static inline __attribute__((always_inline)) void pvm_decode(const nub_pvm_opinf
 ** formats with an offset read as pvm_decode reads them, 0 for any other
 ** (test_gas_model compares the two on random bytes).  Program analysis
 ** needs only a branch's target; the whole decode cost it about 135 host
-** instructions a branch, this about 30. */
+** instructions a branch.  One rule for the three formats, from tables
+** (the offset starts 1, 2 or 2 + lx bytes in and takes what the skip
+** leaves, at most 4): as a switch, the format's compares were taken at
+** random in real code (doom: jump, branch_eq_imm, branch_lt_u, ...). */
 static inline int64_t pvm_decode_target(const nub_pvm_opinfo *info, const nub_pvm_blob *b,
                                         uint32_t pc, uint32_t l) {
-  uint8_t zbuf[16];                     /* opcode, 2 + 4 bytes, 8 read as a word */
+  static const uint8_t at[PVM_FMT_COUNT] = {
+    [PVM_FMT_OFFSET] = 1, [PVM_FMT_REG_IMM_OFFSET] = 2, [PVM_FMT_REG_REG_OFFSET] = 2};
+  static const uint8_t lx_mask[PVM_FMT_COUNT] = {[PVM_FMT_REG_IMM_OFFSET] = 7};
+  static const uint8_t min4[8] = {0, 1, 2, 3, 4, 4, 4, 4};
+  /* by the offset's length n + 8, n = l + 1 - start from -5 to 25: 0..4 bytes */
+  _Static_assert(PVM_MAX_SKIP == 24, "pvm_decode_target's tables: n up to 25");
+#define PVM_T4(v) v, v, v, v
+#define PVM_T21(v) PVM_T4(v), PVM_T4(v), PVM_T4(v), PVM_T4(v), PVM_T4(v), v
+  static const uint32_t mask[8 + 1 + PVM_MAX_SKIP + 1] = {
+    PVM_T4(0), PVM_T4(0), 0, 0xFF, 0xFFFF, 0xFFFFFF, PVM_T21(0xFFFFFFFF), 0xFFFFFFFF};
+  static const uint32_t sign[8 + 1 + PVM_MAX_SKIP + 1] = {
+    PVM_T4(0), PVM_T4(0), 0, 0x80, 0x8000, 0x800000, PVM_T21(0x80000000), 0x80000000};
+#undef PVM_T4
+#undef PVM_T21
+  uint8_t zbuf[16];                     /* opcode, 2 + 4 bytes, 4 read as a word */
   const uint8_t *z = zbuf;
   if ((uint64_t)pc + sizeof zbuf <= b->code_len) z = b->code + pc;
   else pvm_zeta(b, pc, zbuf, sizeof zbuf);
-  unsigned lx, ly;
-  switch ((nub_pvm_format)info->format) {
-  case PVM_FMT_OFFSET:
-    lx = pvm_min4(l);
-    return (int64_t)pc + (int64_t)pvm_sext(pvm_imm_read(z + 1, lx), lx);
-  case PVM_FMT_REG_IMM_OFFSET:
-    lx = pvm_min4((z[1] >> 4) % 8);
-    ly = pvm_min4((int64_t)l - lx - 1);
-    return (int64_t)pc + (int64_t)pvm_sext(pvm_imm_read(z + 2 + lx, ly), ly);
-  case PVM_FMT_REG_REG_OFFSET:
-    lx = pvm_min4((int64_t)l - 1);
-    return (int64_t)pc + (int64_t)pvm_sext(pvm_imm_read(z + 2, lx), lx);
-  default:
-    return 0;
-  }
+  unsigned f = info->format, start = at[f] + min4[(z[1] >> 4) & lx_mask[f]];
+  int n = (int)l + 1 - (int)start;
+  uint32_t v;
+  memcpy(&v, z + start, 4);
+  int32_t off = (int32_t)(((v & mask[n + 8]) ^ sign[n + 8]) - sign[n + 8]);
+  return at[f] ? (int64_t)pc + off : 0;
 }
 
 /* ---- instruction formats ---- */
