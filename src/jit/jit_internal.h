@@ -229,23 +229,6 @@ static inline uint32_t jit_imm32(const uint8_t *p, unsigned n) {
   return ((v & mask[n]) ^ sign[n]) - sign[n];
 }
 
-/* jit_imm32 of min(4, max(0, n)) bytes, n from -8 to PVM_MAX_SKIP (a
-** skip less the bytes before the immediate): the clamp folded into the
-** tables (pvm_min4's two compares were 2 % of a compile). */
-NUB_STATIC_ASSERT(PVM_MAX_SKIP == 24, "jit_imm32_clamp's tables: n = 4..24 is 21 entries");
-#define JIT_IMM_X9(v) v, v, v, v, v, v, v, v, v
-#define JIT_IMM_X21(v) JIT_IMM_X9(v), JIT_IMM_X9(v), v, v, v
-static inline uint32_t jit_imm32_clamp(const uint8_t *p, int n) {
-  static const uint32_t mask[8 + 1 + PVM_MAX_SKIP] = {
-    JIT_IMM_X9(0), 0xFF, 0xFFFF, 0xFFFFFF, JIT_IMM_X21(0xFFFFFFFF)};
-  static const uint32_t sign[8 + 1 + PVM_MAX_SKIP] = {
-    JIT_IMM_X9(0), 0x80, 0x8000, 0x800000, JIT_IMM_X21(0x80000000)};
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return ((v & mask[n + 8]) ^ sign[n + 8]) - sign[n + 8];
-}
-#undef JIT_IMM_X9
-#undef JIT_IMM_X21
 
 static inline int64_t jit_offset_target(uint32_t pc, uint32_t imm) {
   return (int64_t)pc + (int32_t)imm;
@@ -256,7 +239,7 @@ static inline int64_t jit_offset_target(uint32_t pc, uint32_t imm) {
 JIT_DEC(NONE) { (void)z; (void)l; (void)pc; *x = (jit_insn){0}; }
 JIT_DEC(IMM) {
   (void)pc;
-  *x = (jit_insn){.imm1 = jit_imm32_clamp(z + 1, (int)l)};
+  *x = (jit_insn){.imm1 = pvm_imm32_clamp(z + 1, (int)l)};
 }
 JIT_DEC(REG_IMM64) {
   uint64_t v;
@@ -268,22 +251,22 @@ JIT_DEC(IMM_IMM) {
   unsigned lx = pvm_min4(z[1] % 8);
   int ly = (int)l - (int)lx - 1;
   (void)pc;
-  *x = (jit_insn){.imm1 = jit_imm32(z + 2, lx), .imm2 = jit_imm32_clamp(z + 2 + lx, ly)};
+  *x = (jit_insn){.imm1 = jit_imm32(z + 2, lx), .imm2 = pvm_imm32_clamp(z + 2 + lx, ly)};
 }
 JIT_DEC(OFFSET) {
-  uint32_t i = jit_imm32_clamp(z + 1, (int)l);
+  uint32_t i = pvm_imm32_clamp(z + 1, (int)l);
   *x = (jit_insn){.imm1 = i, .target = jit_offset_target(pc, i)};
 }
 JIT_DEC(REG_IMM) {
   (void)pc;
-  *x = (jit_insn){.a = z[1] & 15, .imm1 = jit_imm32_clamp(z + 2, (int)l - 1)};
+  *x = (jit_insn){.a = z[1] & 15, .imm1 = pvm_imm32_clamp(z + 2, (int)l - 1)};
 }
 JIT_DEC(REG_IMM_IMM) {
   unsigned lx = pvm_min4((z[1] >> 4) % 8);
   int ly = (int)l - (int)lx - 1;
   (void)pc;
   *x = (jit_insn){.a = z[1] & 15, .imm1 = jit_imm32(z + 2, lx),
-                  .imm2 = jit_imm32_clamp(z + 2 + lx, ly)};
+                  .imm2 = pvm_imm32_clamp(z + 2 + lx, ly)};
 }
 JIT_DEC(REG_IMM_OFFSET) {
   jit_dec_REG_IMM_IMM(z, l, pc, x);
@@ -296,7 +279,7 @@ JIT_DEC(REG_REG) {                          /* D = low nibble, A = high nibble *
 JIT_DEC(REG_REG_IMM) {                      /* A = low nibble, B = high nibble */
   (void)pc;
   *x = (jit_insn){.a = z[1] & 15, .b = z[1] >> 4,
-                  .imm1 = jit_imm32_clamp(z + 2, (int)l - 1)};
+                  .imm1 = pvm_imm32_clamp(z + 2, (int)l - 1)};
 }
 JIT_DEC(REG_REG_OFFSET) {
   jit_dec_REG_REG_IMM(z, l, pc, x);
@@ -307,7 +290,7 @@ JIT_DEC(REG_REG_IMM_IMM) {
   int ly = (int)l - (int)lx - 2;
   (void)pc;
   *x = (jit_insn){.a = z[1] & 15, .b = z[1] >> 4,
-                  .imm1 = jit_imm32(z + 3, lx), .imm2 = jit_imm32_clamp(z + 3 + lx, ly)};
+                  .imm1 = jit_imm32(z + 3, lx), .imm2 = pvm_imm32_clamp(z + 3 + lx, ly)};
 }
 JIT_DEC(REG_REG_REG) {                      /* D = whole third byte */
   (void)l; (void)pc;

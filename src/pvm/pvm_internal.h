@@ -201,6 +201,26 @@ static inline __attribute__((always_inline)) void pvm_decode(const nub_pvm_opinf
   }
 }
 
+/* n bytes at p, n clamped to 0..4, sign-extended to 32 bits; 4 bytes must
+** be readable.  n from -8 to PVM_MAX_SKIP + 1 (a skip less the bytes
+** before the immediate): the clamp is folded into the tables (pvm_min4's
+** two compares were 2 % of a compile).  The JIT's decoders and
+** pvm_decode_target read immediates and offsets with it. */
+static inline uint32_t pvm_imm32_clamp(const uint8_t *p, int n) {
+  _Static_assert(PVM_MAX_SKIP == 24, "pvm_imm32_clamp's tables: n = 4..25 is 22 entries");
+#define PVM_IMM_X11(v) v, v, v, v, v, v, v, v, v, v, v
+  static const uint32_t mask[8 + 1 + PVM_MAX_SKIP + 1] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFFFF, 0xFFFFFF, PVM_IMM_X11(0xFFFFFFFF),
+    PVM_IMM_X11(0xFFFFFFFF)};
+  static const uint32_t sign[8 + 1 + PVM_MAX_SKIP + 1] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x8000, 0x800000, PVM_IMM_X11(0x80000000),
+    PVM_IMM_X11(0x80000000)};
+#undef PVM_IMM_X11
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return ((v & mask[n + 8]) ^ sign[n + 8]) - sign[n + 8];
+}
+
 /* The target pvm_decode gives the instruction at pc (a start, of a valid
 ** opcode whose table entry is info, skip l), and nothing else: the three
 ** formats with an offset read as pvm_decode reads them, 0 for any other
@@ -216,25 +236,12 @@ static inline int64_t pvm_decode_target(const nub_pvm_opinfo *info, const nub_pv
     [PVM_FMT_OFFSET] = 1, [PVM_FMT_REG_IMM_OFFSET] = 2, [PVM_FMT_REG_REG_OFFSET] = 2};
   static const uint8_t lx_mask[PVM_FMT_COUNT] = {[PVM_FMT_REG_IMM_OFFSET] = 7};
   static const uint8_t min4[8] = {0, 1, 2, 3, 4, 4, 4, 4};
-  /* by the offset's length n + 8, n = l + 1 - start from -5 to 25: 0..4 bytes */
-  _Static_assert(PVM_MAX_SKIP == 24, "pvm_decode_target's tables: n up to 25");
-#define PVM_T4(v) v, v, v, v
-#define PVM_T21(v) PVM_T4(v), PVM_T4(v), PVM_T4(v), PVM_T4(v), PVM_T4(v), v
-  static const uint32_t mask[8 + 1 + PVM_MAX_SKIP + 1] = {
-    PVM_T4(0), PVM_T4(0), 0, 0xFF, 0xFFFF, 0xFFFFFF, PVM_T21(0xFFFFFFFF), 0xFFFFFFFF};
-  static const uint32_t sign[8 + 1 + PVM_MAX_SKIP + 1] = {
-    PVM_T4(0), PVM_T4(0), 0, 0x80, 0x8000, 0x800000, PVM_T21(0x80000000), 0x80000000};
-#undef PVM_T4
-#undef PVM_T21
   uint8_t zbuf[16];                     /* opcode, 2 + 4 bytes, 4 read as a word */
   const uint8_t *z = zbuf;
   if ((uint64_t)pc + sizeof zbuf <= b->code_len) z = b->code + pc;
   else pvm_zeta(b, pc, zbuf, sizeof zbuf);
   unsigned f = info->format, start = at[f] + min4[(z[1] >> 4) & lx_mask[f]];
-  int n = (int)l + 1 - (int)start;
-  uint32_t v;
-  memcpy(&v, z + start, 4);
-  int32_t off = (int32_t)(((v & mask[n + 8]) ^ sign[n + 8]) - sign[n + 8]);
+  int32_t off = (int32_t)pvm_imm32_clamp(z + start, (int)l + 1 - (int)start);
   return at[f] ? (int64_t)pc + off : 0;
 }
 
