@@ -143,8 +143,8 @@ static const kernel kernels[] = {
 };
 
 typedef struct timing {
-  uint64_t jit, interp, native, compile;   /* median ns */
-  uint64_t jit_best, native_best;          /* fastest run, ns */
+  uint64_t jit, jam, interp, native, compile;   /* median ns */
+  uint64_t jit_best, jam_best, native_best;     /* fastest run, ns */
   uint64_t result;
   uint32_t code_bytes, pvm_bytes;
 } timing;
@@ -225,21 +225,34 @@ static int time_native(const kernel *k, const uint8_t *input, uint64_t *median, 
   return 0;
 }
 
-static int bench_kernel(const kernel *k, nub_pvm_mem *mem, timing *t) {
+/* The kernel's text assembled, loaded and compiled under profile. */
+static int kernel_code(const kernel *k, nub_pvm_profile profile, nub_pvm_program **prog,
+                       nub_jit_code **code) {
   const char *text = bench_source_text(k->name);
-  uint8_t *blob = NULL, *input = NULL;
+  uint8_t *blob = NULL;
   size_t len;
-  nub_pvm_program *prog = NULL;
-  nub_jit_code *code = NULL;
   nub_pvm_error err;
-  uint64_t jit_r = 0, interp_r = 0, native_r = 0;
+  *prog = NULL;
+  *code = NULL;
+  int rc = !text || nub_pvm_asm(profile, text, strlen(text), &blob, &len, NULL, &err) ||
+           nub_pvm_program_load(profile, blob, len, prog, &err) ||
+           nub_jit_compile(*prog, NULL, code, &err);
+  if (rc) fprintf(stderr, "bench %s (%s): %s\n", k->name, nub_pvm_profile_name(profile),
+                  text ? err.msg : "no source");
+  free(blob);
+  return rc ? -1 : 0;
+}
+
+static int bench_kernel(const kernel *k, nub_pvm_mem *mem, timing *t) {
+  uint8_t *input = NULL;
+  nub_pvm_program *prog = NULL, *jam_prog = NULL;
+  nub_jit_code *code = NULL, *jam_code = NULL;
+  nub_pvm_error err;
+  uint64_t jit_r = 0, jam_r = 0, interp_r = 0, native_r = 0;
   int rc = -1;
-  if (!text || nub_pvm_asm(PVM_PROFILE_GP07, text, strlen(text), &blob, &len, NULL, &err) ||
-      nub_pvm_program_load(PVM_PROFILE_GP07, blob, len, &prog, &err) ||
-      nub_jit_compile(prog, NULL, &code, &err)) {
-    fprintf(stderr, "bench %s: %s\n", k->name, text ? err.msg : "no source");
+  if (kernel_code(k, PVM_PROFILE_GP07, &prog, &code) ||
+      kernel_code(k, PVM_PROFILE_JAMV1, &jam_prog, &jam_code))
     goto out;
-  }
   if (k->fill) {
     if (!(input = malloc(k->mem_len))) goto out;
     k->fill(input, k->mem_len);
@@ -256,22 +269,28 @@ static int bench_kernel(const kernel *k, nub_pvm_mem *mem, timing *t) {
     free(copy);
     if (!same) { fprintf(stderr, "bench %s: the JIT run left wrong memory\n", k->name); goto out; }
   }
+  /* jamv1: A.9 costs, placed as blocks are first entered (lazy costs) */
+  if (time_engine(k, &nub_jit_engine, jam_prog, jam_code, mem, input, RUNS, &t->jam, &t->jam_best,
+                  &jam_r))
+    goto out;
   uint64_t interp_best;
   if (time_engine(k, &nub_pvm_engine_interp, prog, NULL, mem, input, INTERP_RUNS, &t->interp,
                   &interp_best, &interp_r) ||
       time_native(k, input, &t->native, &t->native_best, &native_r))
     goto out;
-  if (jit_r != interp_r || jit_r != native_r) {
-    fprintf(stderr, "bench %s: results differ: jit %llu, interp %llu, native %llu\n", k->name,
-            (unsigned long long)jit_r, (unsigned long long)interp_r, (unsigned long long)native_r);
+  if (jit_r != interp_r || jit_r != native_r || jam_r != jit_r) {
+    fprintf(stderr, "bench %s: results differ: jit %llu, jamv1 %llu, interp %llu, native %llu\n",
+            k->name, (unsigned long long)jit_r, (unsigned long long)jam_r,
+            (unsigned long long)interp_r, (unsigned long long)native_r);
     goto out;
   }
   t->result = jit_r;
   rc = 0;
 out:
   nub_jit_code_free(code);
+  nub_jit_code_free(jam_code);
   nub_pvm_program_free(prog);
-  free(blob);
+  nub_pvm_program_free(jam_prog);
   free(input);
   return rc;
 }
@@ -467,27 +486,28 @@ static int bench_jit(void) {
   nub_pvm_error err;
   if (getloadavg(load, 3) < 0) load[0] = -1;
   printf("nub bench jit: times are medians of %d runs (interpreter %d); jit/nat compares\n"
-         "medians, (best) the fastest runs; load average %.2f at start\n", RUNS, INTERP_RUNS,
-         load[0]);
+         "medians, (best) the fastest runs; jit and interp run the gp07 encoding, jamv1 the\n"
+         "JIT on the jamv1 one (A.9 gas, costs placed as blocks are first entered); load\n"
+         "average %.2f at start\n", RUNS, INTERP_RUNS, load[0]);
   if (time_loop(&nub_jit_engine, &jit_med, &jit_best, &nub_jit_compile) ||
       time_loop(&nub_pvm_engine_interp, &int_med, &int_best, &int_compile))
     return 1;
-  printf("\n%-8s %20s %10s %10s %10s %8s %8s %10s %8s\n", "kernel", "result (r7)", "jit",
-         "interp", "native", "jit/nat", "(best)", "compile", "code");
-  printf("%-8s %20u %7.2f ms %7.2f ms %10s %8s %8s %7.1f us %8s   (30 M instructions; best jit %.2f ms)\n",
-         "loop", 3 * LOOP_ITERATIONS, jit_med / 1e6, int_med / 1e6, "-", "-", "-",
+  printf("\n%-8s %20s %10s %10s %10s %10s %8s %8s %10s %8s\n", "kernel", "result (r7)", "jit",
+         "jamv1", "interp", "native", "jit/nat", "(best)", "compile", "code");
+  printf("%-8s %20u %7.2f ms %10s %7.2f ms %10s %8s %8s %7.1f us %8s   (30 M instructions; best jit %.2f ms)\n",
+         "loop", 3 * LOOP_ITERATIONS, jit_med / 1e6, "-", int_med / 1e6, "-", "-", "-",
          nub_jit_compile / 1e3, "-", jit_best / 1e6);
   if (nub_pvm_mem_new(&mem, &err)) { fprintf(stderr, "bench: %s\n", err.msg); return 1; }
   for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
     timing t;
     if (bench_kernel(&kernels[i], mem, &t)) { nub_pvm_mem_free(mem); return 1; }
-    printf("%-8s %20llu %7.2f ms %7.2f ms %7.2f ms %7.2fx %7.2fx %7.1f us %6u B\n",
-           kernels[i].name, (unsigned long long)t.result, t.jit / 1e6, t.interp / 1e6,
+    printf("%-8s %20llu %7.2f ms %7.2f ms %7.2f ms %7.2f ms %7.2fx %7.2fx %7.1f us %6u B\n",
+           kernels[i].name, (unsigned long long)t.result, t.jit / 1e6, t.jam / 1e6, t.interp / 1e6,
            t.native / 1e6, (double)t.jit / (double)t.native,
            (double)t.jit_best / (double)t.native_best, t.compile / 1e3, t.code_bytes);
   }
   nub_pvm_mem_free(mem);
-  printf("results agree: jit = interpreter = native for every kernel\n");
+  printf("results agree: jit = jamv1 = interpreter = native for every kernel\n");
   return bench_compile_scaling() || bench_compile_memory();
 }
 

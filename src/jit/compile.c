@@ -144,6 +144,8 @@ typedef struct compiler {
   uint32_t features;
   bool merge;              /* JIT_GAS_MERGE */
   bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[base32 + disp] */
+  bool lazy;               /* costs from the cost table (docs/jit.md "Lazy costs") */
+  uint32_t pair_slots;     /* the table's slots for merged pairs (lazy) */
   uint32_t n;              /* bitmask starts: the instructions with a body */
   uint32_t *body;          /* [start index]: native offset after the gas check */
   uint8_t *check;          /* [start index]: length of its gas check, 0 if none */
@@ -165,7 +167,8 @@ typedef struct compiler {
   gas_pair *pairs;         /* merged checks, in walk order */
   uint32_t npairs, pair_cap;
   uint32_t refund;         /* while a merged A is emitted: B's cost, which
-                              every exit of A but the fall-through gives back */
+                              every exit of A but the fall-through gives back
+                              (lazy: B's block index, its slot; never 0) */
   uint32_t merged_b_pc;    /* the head of the last merged B, UINT32_MAX
                               before any: one compare per block head */
   uint32_t addr_next;      /* without FSGSBASE: the pc of the instruction
@@ -183,9 +186,10 @@ typedef struct compiler {
   bool oom;
   size_t walk_end;         /* the blocks' code ends here; out-of-line code follows */
   size_t code_size;        /* instructions end here; the table follows */
+  size_t table_bytes;      /* the cost table's pages before the code (lazy), or 0 */
   size_t oog_stubs;        /* offset of the out-of-gas stubs (emit_oog_stubs) */
-  jit_label exits[PVM_HOST + 1];
-  jit_label enter, sbrk_thunk, djump_out, djump_bad, table;
+  jit_label exits[JIT_EXIT_PLACE + 1];
+  jit_label origin, enter, sbrk_thunk, djump_out, djump_bad, table;
 } compiler;
 
 /* Room for element n of one of the compiler's arrays: the check inline,
@@ -212,10 +216,35 @@ EMIT_INLINE void note_fault_site(compiler *c, uint32_t idx) {
     c->refunds[c->nrefunds++] = (jit_gas_refund){(uint32_t)jit_asm_pos(&c->a), c->refund};
 }
 
-/* gas += v (v <= INT32_MAX): a refund of a merged check's charge. */
+/* gas += rcx */
+static void gas_add_scratch(compiler *c) {
+  if (c->gas_reg) jit_x86_alu_rr(&c->a, JIT_ADD, true, JIT_GAS_REG, JIT_SCRATCH);
+  else jit_x86_alu_mr(&c->a, JIT_ADD, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_SCRATCH);
+}
+
+/* rcx = the cost table's slot (a rip-relative load: the table is the
+** mapping's first pages, compile_body) */
+static void load_slot(compiler *c, uint32_t slot) {
+  jit_asm *a = &c->a;
+  uint8_t *p = jit_ins_begin(a);
+  *p++ = (uint8_t)(0x40 | JIT_REX_W | ((JIT_SCRATCH & 8) ? JIT_REX_R : 0));
+  *p++ = 0x8B;                             /* mov r64, [rip + disp32] */
+  *p++ = (uint8_t)((JIT_SCRATCH & 7) << 3 | 5);
+  int64_t disp = (int64_t)slot * 8 - (int64_t)(jit_asm_pos(a) + JIT_LOAD_SLOT_LEN);
+  jit_ins_end(a, jit_put32(p, (uint32_t)(int32_t)disp));
+}
+
+/* gas += v: a refund of a merged check's charge (v: a cost <= INT32_MAX,
+** or under lazy costs the block whose slot holds it). */
 static void gas_add(compiler *c, uint32_t v) {
-  if (c->gas_reg) jit_x86_alu_ri(&c->a, JIT_ADD, true, JIT_GAS_REG, (int32_t)v);
-  else jit_x86_alu_mi(&c->a, JIT_ADD, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), (int32_t)v);
+  if (c->lazy) {
+    load_slot(c, v);
+    gas_add_scratch(c);
+  } else if (c->gas_reg) {
+    jit_x86_alu_ri(&c->a, JIT_ADD, true, JIT_GAS_REG, (int32_t)v);
+  } else {
+    jit_x86_alu_mi(&c->a, JIT_ADD, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), (int32_t)v);
+  }
 }
 
 /* Inline exit: rcx = the instruction's pc, then the shared exit of kind.
@@ -227,6 +256,25 @@ static void exit_now(compiler *c, uint32_t idx, nub_pvm_status kind) {
 }
 
 /* ---- shared code at the start of every program ---- */
+
+/* Lazy costs: the cost table, the mapping's first pages (kept read-write
+** when the code after them turns read+execute, map_code): a slot per gas
+** block, then one per merged pair (A's and B's costs summed), each the
+** cost or JIT_COST_UNPLACED until nub_jit_run places it. */
+static void emit_cost_table(compiler *c) {
+  jit_asm *a = &c->a;
+  const nub_pvm_program *p = c->prog;
+  for (uint32_t k = 0; k < p->block_count; k++) {
+    uint32_t cost = pvm_block_cost_known(p, k);
+    uint64_t v = cost ? cost : JIT_COST_UNPLACED;
+    jit_asm_u32(a, (uint32_t)v);
+    jit_asm_u32(a, (uint32_t)(v >> 32));
+  }
+  for (uint32_t i = 0; i < 2 * c->pair_slots; i++)
+    jit_asm_u32(a, i & 1 ? (uint32_t)(JIT_COST_UNPLACED >> 32) : 0);
+  jit_asm_align(a, PVM_PAGE_SIZE);         /* (int3s: data, never executable) */
+  c->table_bytes = jit_asm_pos(a);
+}
 
 /* uint32_t enter(jit_vmstate *st (rdi), target (rsi), int64 gas (rdx),
 **                 addr (rcx: left alone for the body, guest_mem)) */
@@ -277,10 +325,11 @@ static void emit_exits(compiler *c) {
                                                  JIT_R12, JIT_RBP, JIT_RBX};
   jit_asm *a = &c->a;
   jit_label common = jit_label_new(a);
-  for (int k = 0; k <= PVM_HOST; k++) {
+  int last = c->lazy ? JIT_EXIT_PLACE : PVM_HOST;
+  for (int k = 0; k <= last; k++) {
     jit_label_bind(a, c->exits[k]);
     jit_x86_store_imm(a, 4, jit_mem_bd(JIT_RSP, JIT_FRAME_KIND), k);
-    if (k < PVM_HOST) jit_x86_jmp(a, common);
+    if (k < last) jit_x86_jmp(a, common);
   }
   jit_label_bind(a, common);
   if (c->gas_reg) jit_x86_store(a, 8, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_GAS_REG);
@@ -319,13 +368,25 @@ static void emit_exits(compiler *c) {
 static void emit_oog_stubs(compiler *c) {
   jit_asm *a = &c->a;
   const nub_pvm_program *p = c->prog;
-  jit_label common = jit_label_new(a);
+  jit_label common = jit_label_new(a), unplaced = jit_label_new(a);
   jit_label_bind(a, common);
-  NUB_ASSERT(a->oom || a->labels[c->enter] == 0);
-  jit_x86_lea_label(a, JIT_SCRATCH, c->enter);           /* the code's start */
-  jit_x86_alu_mr(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, 0), JIT_SCRATCH);
-  jit_x86_pop(a, JIT_SCRATCH);
-  jit_x86_jmp(a, c->exits[PVM_OOG]);
+  if (c->lazy) {
+    /* the check's charge (rcx) given back here, so that the exit's gas
+    ** is what it was whatever the slot holds by then; an unplaced
+    ** block's (JIT_COST_UNPLACED, negative) exits to be placed */
+    if (c->gas_reg) jit_x86_alu_rr(a, JIT_ADD, true, JIT_GAS_REG, JIT_SCRATCH);
+    else jit_x86_alu_mr(a, JIT_ADD, true, jit_mem_bd(JIT_RSP, 8 + JIT_FRAME_GAS), JIT_SCRATCH);
+    jit_x86_test_rr(a, true, JIT_SCRATCH, JIT_SCRATCH);
+    jit_x86_jcc8(a, JIT_CC_S, unplaced);
+  }
+  for (int k = PVM_OOG; ; k = JIT_EXIT_PLACE) {
+    jit_x86_lea_label(a, JIT_SCRATCH, c->origin);        /* the mapping's start */
+    jit_x86_alu_mr(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, 0), JIT_SCRATCH);
+    jit_x86_pop(a, JIT_SCRATCH);
+    jit_x86_jmp(a, c->exits[k]);
+    if (k == JIT_EXIT_PLACE || !c->lazy) break;
+    jit_label_bind(a, unplaced);
+  }
   c->oog_stubs = jit_asm_pos(a);
   if (p->unrunnable || a->oom) return;
   size_t to = a->labels[common];
@@ -684,6 +745,9 @@ EMIT_INLINE void store_imm(compiler *c, uint32_t idx, uint32_t next, unsigned si
 ** is a function of the cost alone (see emit_gas_check), so block entries
 ** need no table of their own. */
 static size_t gas_check_len(const compiler *c, uint32_t cost) {
+  if (c->lazy)                             /* mov rcx, [slot]; sub r15 | [rsp], rcx */
+    return JIT_LOAD_SLOT_LEN + (c->gas_reg ? 3 : 4) + 6;   /* (gas at [rsp + 0]) */
+  NUB_STATIC_ASSERT(JIT_FRAME_GAS == 0, "gas at [rsp]: no displacement");
   if (c->gas_reg)                          /* sub r15, imm8 | imm32 | rcx */
     return cost <= 127 ? 4 + 6 : cost <= INT32_MAX ? 7 + 6 : 5 + 3 + 6;
   return cost <= 127 ? 5 + 6 : cost <= INT32_MAX ? 8 + 6 : 5 + 4 + 6;   /* sub [rsp], ... */
@@ -1054,11 +1118,18 @@ void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, j
 /* ---- the whole program ---- */
 
 /* Gas check at the head of block k: the counter is signed, so jl after
-** the subtraction is exactly "gas < cost" even when it wraps.  Its length
-** is gas_check_len(c, cost). */
-EMIT_INLINE void emit_gas_sub(compiler *c, uint32_t cost) {
+** the subtraction is exactly "gas < cost" even when it wraps.  Under lazy
+** costs the charge is slot's (rcx), and js takes JIT_COST_UNPLACED
+** (2^63) as more than any gas (nub_jit_run keeps the gas it enters with
+** above -2^62, so nothing else wraps).  Its length is gas_check_len(c,
+** cost). */
+EMIT_INLINE void emit_gas_sub(compiler *c, uint32_t slot, uint32_t cost) {
   jit_asm *a = &c->a;
-  if (c->gas_reg && cost <= INT32_MAX) {
+  if (c->lazy) {
+    load_slot(c, slot);
+    if (c->gas_reg) jit_x86_alu_rr(a, JIT_SUB, true, JIT_GAS_REG, JIT_SCRATCH);
+    else jit_x86_alu_mr(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_SCRATCH);
+  } else if (c->gas_reg && cost <= INT32_MAX) {
     jit_x86_alu_ri(a, JIT_SUB, true, JIT_GAS_REG, (int32_t)cost);
   } else if (c->gas_reg) {
     jit_x86_mov_ri(a, JIT_SCRATCH, cost);
@@ -1076,8 +1147,8 @@ EMIT_INLINE void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
   jit_asm *a = &c->a;
   size_t start = jit_asm_pos(a);
   (void)start;
-  emit_gas_sub(c, cost);
-  jit_x86_jcc_rel32(a, JIT_CC_L, c->oog_stubs + (size_t)k * JIT_OOG_STUB);
+  emit_gas_sub(c, k, cost);
+  jit_x86_jcc_rel32(a, c->lazy ? JIT_CC_S : JIT_CC_L, c->oog_stubs + (size_t)k * JIT_OOG_STUB);
   /* block_entry() finds the check by this length */
   NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
 }
@@ -1200,7 +1271,8 @@ static bool merge_with_next(compiler *c, const pvm_gas_block *k, uint32_t pc, ga
   if (k + 1 >= prog->blocks + prog->block_count || !nub_pvm_blob_is_start(b, pc)) return false;
   uint32_t bpc = k[1].pc;
   if (bpc - pc > GAS_MERGE_MAX_BYTES || bpc >= b->code_len || !nub_pvm_blob_is_start(b, bpc) ||
-      pvm_bit_get(prog->loop_target, bpc) || (uint64_t)k->cost + k[1].cost > INT32_MAX)
+      pvm_bit_get(prog->loop_target, bpc) ||
+      (!c->lazy && (uint64_t)k->cost + k[1].cost > INT32_MAX))
     return false;
   uint32_t bk = jit_start_index(c->rank, b, bpc);
   if (c->fwd_target[bk >> 3] & (1u << (bk & 7))) return false;
@@ -1242,20 +1314,22 @@ EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc)
   bool loop = pvm_bit_get(c->prog->loop_target, pc);
   if (loop) jit_x86_nop_align(a, JIT_LOOP_ALIGN);
   gas_pair p;
-  if (loop && c->merge && merge_with_next(c, k, pc, &p) &&
+  uint32_t kk = (uint32_t)(k - c->prog->blocks);
+  if (loop && c->merge && (!c->lazy || c->npairs < c->pair_slots) &&
+      merge_with_next(c, k, pc, &p) &&
       room_for(c, (void **)&c->pairs, &c->pair_cap, c->npairs, sizeof *c->pairs)) {
-    uint32_t cost = k[0].cost + k[1].cost;
+    uint32_t cost = c->lazy ? 0 : k[0].cost + k[1].cost;
     size_t start = jit_asm_pos(a);
     (void)start;
-    emit_gas_sub(c, cost);
-    p.slow_field = (uint32_t)jit_x86_jcc_forward(a, JIT_CC_L);
+    emit_gas_sub(c, c->prog->block_count + c->npairs, cost);
+    p.slow_field = (uint32_t)jit_x86_jcc_forward(a, c->lazy ? JIT_CC_S : JIT_CC_L);
     NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
     c->pairs[c->npairs++] = p;
     c->merged_b_pc = p.b_pc;
-    c->refund = k[1].cost;
+    c->refund = c->lazy ? kk + 1 : k[1].cost;
     return (uint8_t)gas_check_len(c, cost);
   }
-  emit_gas_check(c, (uint32_t)(k - c->prog->blocks), k->cost);
+  emit_gas_check(c, kk, k->cost);
   return (uint8_t)gas_check_len(c, k->cost);
 }
 
@@ -1275,7 +1349,8 @@ static void emit_gas_copies(compiler *c) {
     uint32_t ca = prog->blocks[p->a_block].cost, cb = prog->blocks[p->b_block].cost;
     jit_asm_patch_rel32(a, p->slow_field, jit_asm_pos(a));
     c->addr_next = UINT32_MAX;             /* A's copy: the walk's rule from A's head */
-    gas_add(c, ca + cb);
+    if (c->lazy) gas_add_scratch(c);       /* rcx: the merged check's charge */
+    else gas_add(c, ca + cb);
     emit_gas_check(c, p->a_block, ca);
     for (uint32_t pc = p->a_pc; pc < p->b_pc;) {
       const uint8_t *z = decode_window(b, pc, buf);
@@ -1290,7 +1365,7 @@ static void emit_gas_copies(compiler *c) {
     jit_x86_jcc_at(a, JIT_ALWAYS, c->body[p->b_start]);
     if (p->taken_field) {
       jit_asm_patch_rel32(a, p->taken_field, jit_asm_pos(a));
-      gas_add(c, cb);
+      gas_add(c, c->lazy ? p->b_block : cb);
       jump_block(c, JIT_ALWAYS, p->taken_target, p->b_pc - 1);
     }
   }
@@ -1382,18 +1457,50 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
   NUB_ASSERT(a->oom || c->oom || (n == c->n && k == kend));
 }
 
+/* The slots of merged pairs whose blocks' slots the table was written
+** with placed (nub_jit_run fills the others as it places their blocks:
+** left unplaced, they would send every run through the slow copy). */
+static void fill_pair_slots(compiler *c) {
+  jit_asm *a = &c->a;
+  uint32_t n = c->prog->block_count;
+  if (a->oom) return;
+  for (uint32_t i = 0; i < c->npairs; i++) {
+    uint64_t ca, cb, sum;
+    memcpy(&ca, a->code + 8 * (size_t)c->pairs[i].a_block, 8);
+    memcpy(&cb, a->code + 8 * (size_t)c->pairs[i].b_block, 8);
+    if ((ca | cb) & JIT_COST_UNPLACED) continue;
+    sum = ca + cb;
+    memcpy(a->code + 8 * ((size_t)n + i), &sum, 8);
+  }
+}
+
+/* Loop targets: the most merged pairs there can be (one at each). */
+static uint32_t loop_targets(const nub_pvm_program *p) {
+  uint64_t n = 0, bytes = ((uint64_t)p->blob.code_len + 8) / 8, i = 0;
+  for (; i + 8 <= bytes; i += 8) {
+    uint64_t w;
+    memcpy(&w, p->loop_target + i, 8);
+    n += (uint64_t)pvm_popcount64(w);
+  }
+  for (; i < bytes; i++) n += (uint64_t)pvm_popcount64(p->loop_target[i]);
+  return n < p->block_count ? (uint32_t)n : p->block_count;
+}
+
 static int compile_body(compiler *c, nub_pvm_error *err) {
   jit_asm *a = &c->a;
   const nub_pvm_program *p = c->prog;
   /* about 12 bytes per instruction and 10 per cold stub */
   jit_asm_reserve(a, (size_t)p->insn_count * 24 + 4096, 64, 64);
-  for (int k = 0; k <= PVM_HOST; k++) c->exits[k] = jit_label_new(a);
+  for (int k = 0; k <= JIT_EXIT_PLACE; k++) c->exits[k] = jit_label_new(a);
+  c->origin = jit_label_new(a);
   c->enter = jit_label_new(a);
   c->sbrk_thunk = jit_label_new(a);
   c->djump_out = jit_label_new(a);
   c->djump_bad = jit_label_new(a);
   c->table = jit_label_new(a);
 
+  jit_label_bind(a, c->origin);
+  if (c->lazy) emit_cost_table(c);
   emit_enter(c);
   emit_exits(c);
   emit_djump_stubs(c);
@@ -1404,6 +1511,7 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   if (!p->unrunnable) emit_walk(c);
   c->walk_end = jit_asm_pos(a);
   emit_gas_copies(c);
+  if (c->lazy) fill_pair_slots(c);
   patch_block_jumps(c);
   emit_cold(c);
   c->code_size = jit_asm_pos(a);
@@ -1428,7 +1536,7 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
 ** of the last page with int3 and unmapped any page after it that could
 ** still hold a previous program's code, so nothing but this code is
 ** executable or resident beyond the pages the stats count. */
-static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
+static int map_code(nub_jit_code *code, jit_asm *a, size_t table_bytes, nub_pvm_error *err) {
   size_t len = jit_asm_pos(a), mapped,
          size = (len + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   uint8_t *p = jit_asm_take(a, &mapped);
@@ -1437,7 +1545,7 @@ static int map_code(nub_jit_code *code, jit_asm *a, nub_pvm_error *err) {
   code->map_size = mapped;
   code->native_size = len;
   code->code_pages = size;
-  if (mprotect(p, size, PROT_READ | PROT_EXEC))
+  if (mprotect(p + table_bytes, size - table_bytes, PROT_READ | PROT_EXEC))
     return pvm_fail(err, PVM_ERR_SYS, 0, "jit: mprotect to read+execute: %s", strerror(errno));
   return PVM_OK;
 }
@@ -1459,7 +1567,7 @@ static void write_perf_map(const compiler *c, const uint8_t *exec) {
   FILE *f = fopen(path, "a");
   if (f) {
     const nub_pvm_program *p = c->prog;
-    size_t start = 0;
+    size_t start = c->table_bytes;         /* the cost table is no code */
     uint32_t head = UINT32_MAX;
     for (uint32_t j = 0; j <= p->block_count; j++) {
       size_t end = c->walk_end;
@@ -1532,6 +1640,8 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   c.features = features;
   c.gas_reg = features & JIT_CPU_FSGSBASE;
   c.merge = features & JIT_GAS_MERGE;
+  c.lazy = pvm_gas_rules_of(prog->profile)->pipeline && !prog->unrunnable;
+  if (c.lazy) c.pair_slots = c.merge ? loop_targets(prog) : 0;
   c.merged_b_pc = UINT32_MAX;
   c.addr_next = UINT32_MAX;
   c.n = starts;
@@ -1558,9 +1668,21 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   for (unsigned o = 0; o < sizeof c.op_of; o++)
     c.op_of[o] = isa[o].op < PVM_OP_COUNT ? isa[o].op : PVM_OP_TRAP;
   if ((rc = compile_body(&c, err))) goto fail;
+  if (c.lazy && c.npairs) {                /* nub_jit_run fills the pairs' slots */
+    if (!jit_asm_charge(&c.a, (size_t)c.npairs * sizeof *code->pair_a)) {
+      rc = pvm_fail(err, PVM_ERR_LIMIT, 0, "jit: compiling %u instructions needs more than the %zu-byte limit",
+                    prog->insn_count, max_bytes);
+      goto fail;
+    }
+    if (!(code->pair_a = malloc((size_t)c.npairs * sizeof *code->pair_a))) {
+      rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory");
+      goto fail;
+    }
+    for (uint32_t i = 0; i < c.npairs; i++) code->pair_a[i] = c.pairs[i].a_block;
+  }
   size_t native = jit_asm_pos(&c.a),
          pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
-  if ((rc = map_code(code, &c.a, err))) goto fail;
+  if ((rc = map_code(code, &c.a, c.table_bytes, err))) goto fail;
   write_perf_map(&c, code->exec);
   move_copied_bodies(&c);
   code->prog = prog;
@@ -1574,6 +1696,7 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   code->nrefunds = c.nrefunds;
   code->gas_reg = c.gas_reg;
   code->gas_pairs = c.npairs;
+  if (c.lazy) code->costs = (uint64_t *)(void *)code->exec;
   code->addr_reused = c.addr_reused;
   code->off_exit_fault = c.a.labels[c.exits[PVM_FAULT]];
   code->off_exit_panic = c.a.labels[c.exits[PVM_PANIC]];
@@ -1582,13 +1705,15 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   code->enter = (jit_enter_fn)(void *)(code->exec + c.a.labels[c.enter]);
   code->stats = (nub_jit_stats){
     .pvm_bytes = prog->blob.code_len, .insns = prog->insn_count,
-    .blocks = prog->block_count, .code_bytes = (uint32_t)c.code_size,
-    .table_bytes = (uint32_t)(native - c.code_size + body_bytes + rank_bytes +
+    .blocks = prog->block_count, .code_bytes = (uint32_t)(c.code_size - c.table_bytes),
+    .table_bytes = (uint32_t)(native - c.code_size + c.table_bytes + body_bytes + rank_bytes +
+                              (size_t)code->gas_pairs * sizeof *code->pair_a * (code->pair_a != NULL) +
                               (size_t)c.nfaults * sizeof *c.faults +
                               (size_t)c.nrefunds * sizeof *c.refunds),
     .features = c.features & ~JIT_GAS_MERGE,
     .peak_bytes = c.a.peak,
     .kept_bytes = sizeof *code + pages + body_bytes + rank_bytes +
+                  (code->pair_a ? (size_t)c.npairs * sizeof *code->pair_a : 0) +
                   (size_t)c.fault_cap * sizeof *c.faults +
                   (size_t)c.refund_cap * sizeof *c.refunds,
   };
@@ -1615,6 +1740,7 @@ fail:
   free(c.copy_body);
   jit_asm_free(&c.a);
   if (code && code->exec) munmap(code->exec, code->map_size);
+  if (code) free(code->pair_a);
   free(code);
   return rc;
 }
@@ -1626,6 +1752,7 @@ void nub_jit_code_free(nub_jit_code *code) {
   free(code->rank);
   free(code->faults);
   free(code->refunds);
+  free(code->pair_a);
   free(code);
 }
 

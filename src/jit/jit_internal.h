@@ -129,6 +129,15 @@ static inline uint32_t jit_start_index(const uint32_t *rank, const nub_pvm_blob 
 /* Bytes of one out-of-gas stub (a call rel32). */
 #define JIT_OOG_STUB 5u
 
+/* Lazy costs (docs/jit.md "Lazy costs"): a cost table slot not yet
+** placed holds 2^63, which every gas check takes as out of gas; the stub
+** then exits with JIT_EXIT_PLACE (an exit kind after the statuses), and
+** nub_jit_run places the block and enters it again.  A slot is read by
+** a rip-relative `mov rcx, [rip + disp32]` of JIT_LOAD_SLOT_LEN bytes. */
+#define JIT_COST_UNPLACED (1ull << 63)
+#define JIT_EXIT_PLACE (PVM_HOST + 1)
+#define JIT_LOAD_SLOT_LEN 7u
+
 /* The entry trampoline: returns the exit kind (a nub_pvm_status).  addr
 ** arrives in rcx, which the trampoline leaves alone: the low half of the
 ** base register of an access at target that reads its address from the
@@ -159,6 +168,12 @@ struct nub_jit_code {
   uint32_t nrefunds;
   bool gas_reg;            /* gas in r15 (FSGSBASE), else at [rsp] */
   uint32_t gas_pairs;      /* merged gas checks (tests check they exist) */
+  /* lazy costs (the pipeline profiles): the cost table at exec, a slot
+  ** per gas block then one per merged pair, JIT_COST_UNPLACED until
+  ** nub_jit_run places it (atomic stores: VMs on many threads share it);
+  ** NULL for costs known at compile (gp07) */
+  uint64_t *costs;
+  uint32_t *pair_a;        /* [gas_pairs]: each merged pair's A block, rising */
   uint32_t addr_reused;    /* accesses that read ecx as the one before left it */
   uint32_t off_exit_fault, off_exit_panic;
   uint32_t off_oog_stubs;  /* the out-of-gas stub of block k ends at

@@ -45,11 +45,14 @@ static const jit_fault_entry *find_fault_site(const nub_jit_code *code, uint32_t
 }
 
 /* The charge a fault at off gives back: a merged check's second block
-** (compile.c, gas_pair), or 0. */
-static uint32_t fault_refund(const nub_jit_code *code, uint32_t off) {
+** (compile.c, gas_pair; under lazy costs its slot, placed since the
+** merged check passed), or 0. */
+static uint64_t fault_refund(const nub_jit_code *code, uint32_t off) {
   uint32_t lo = jit_lower_bound(code->refunds, code->nrefunds, sizeof *code->refunds,
                                 offsetof(jit_gas_refund, off), off);
-  return lo < code->nrefunds && code->refunds[lo].off == off ? code->refunds[lo].gas : 0;
+  if (lo >= code->nrefunds || code->refunds[lo].off != off) return 0;
+  uint32_t v = code->refunds[lo].gas;
+  return code->costs ? __atomic_load_n(&code->costs[v], __ATOMIC_RELAXED) : v;
 }
 
 /* Anything that is not a guest access of the running code goes to the
@@ -103,7 +106,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv) {
       if (rc != PVM_OK) {
         /* gas in r15, or at [rsp] (the frame: no guest access runs with
         ** anything pushed) */
-        uint32_t back = fault_refund(code, (uint32_t)off);
+        uint64_t back = fault_refund(code, (uint32_t)off);
         if (back && code->gas_reg) gr[REG_R15] += back;
         else if (back) *(int64_t *)(uintptr_t)gr[REG_RSP] += back;
         tls_run.st->fault_page = page;
@@ -196,6 +199,35 @@ static nub_pvm_status stop(nub_pvm_vm *vm, nub_pvm_status status, nub_pvm_resume
   return status;
 }
 
+/* The block whose out-of-gas stub exited (compile.c: the stubs are in
+** block order and report where they end). */
+static uint32_t oog_block(const nub_jit_code *code, const jit_vmstate *st) {
+  uint32_t k = (st->exit_pc - code->off_oog_stubs) / JIT_OOG_STUB - 1;
+  NUB_ASSERT(k < code->prog->block_count);
+  return k;
+}
+
+/* Lazy costs: place the blocks from k on (pvm_block_cost places a
+** stretch) and fill in their slots, and those of merged pairs whose two
+** blocks are both placed now.  Slots only ever go from JIT_COST_UNPLACED
+** to the cost, the pairs' last: code that finds a pair's slot placed
+** finds its B's placed too (x86 keeps stores in order). */
+static void place_slots(const nub_jit_code *code, uint32_t k) {
+  const nub_pvm_program *prog = code->prog;
+  uint32_t end = k, n = prog->block_count;
+  (void)pvm_block_cost(prog, k);
+  for (uint32_t cost; end < n && (cost = pvm_block_cost_known(prog, end)); end++)
+    __atomic_store_n(&code->costs[end], (uint64_t)cost, __ATOMIC_RELAXED);
+  uint32_t i = jit_lower_bound(code->pair_a, code->gas_pairs, sizeof *code->pair_a, 0,
+                               k ? k - 1 : 0);
+  for (; i < code->gas_pairs && code->pair_a[i] < end; i++) {
+    uint32_t a = code->pair_a[i], ca = pvm_block_cost_known(prog, a),
+             cb = pvm_block_cost_known(prog, a + 1);
+    if (ca && cb)
+      __atomic_store_n(&code->costs[n + i], (uint64_t)ca + cb, __ATOMIC_RELEASE);
+  }
+}
+
 /* Turn the exit of compiled code into the interpreter's exit state; the
 ** code reports the pc, the rest comes from the program. */
 static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kind) {
@@ -204,11 +236,11 @@ static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kin
   vm->pc = st->exit_pc;
   switch ((nub_pvm_status)kind) {
   case PVM_OOG: {                         /* a block head: refund its charge */
-    const nub_jit_code *code = vm->code;  /* the stub names the block (compile.c) */
-    uint32_t k = (st->exit_pc - code->off_oog_stubs) / JIT_OOG_STUB - 1;
-    NUB_ASSERT(k < prog->block_count);
+    const nub_jit_code *code = vm->code;
+    uint32_t k = oog_block(code, st);
     vm->pc = prog->blocks[k].pc;
-    vm->gas = (int64_t)((uint64_t)st->gas + prog->blocks[k].cost);
+    if (!code->costs)                      /* (lazy: the stub gave it back) */
+      vm->gas = (int64_t)((uint64_t)st->gas + prog->blocks[k].cost);
     return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
   }
   case PVM_HOST: {                        /* ecalli: its immediate, and where the walk goes on */
@@ -257,36 +289,58 @@ static uint64_t entry_addr(const nub_jit_code *code, const nub_pvm_vm *vm, uint3
 nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
   nub_jit_code *code = vm->code;
   jit_vmstate state, *st = &state;   /* lives for one run: finish() copies it out */
-  uint32_t pc, off;
-  uint64_t addr, m = __atomic_load_n(&code->entry_memo, __ATOMIC_RELAXED);
-  if (vm->resume == PVM_RESUME_ENTER && m && (uint32_t)(m >> 32) == vm->pc) {
-    /* The pc of the last entry again (a warm invoke's endpoint): the memo
-    ** holds only a pc pvm_vm_resume_pc let run (a start of a runnable
-    ** program), so what is left of it is the ENTER charge.  ~30 of a warm
-    ** invoke's instructions (callgrind). */
-    int64_t cost = nub_pvm_program_entry_cost(vm->prog, vm->pc);
+  for (;;) {
+    uint32_t pc, off;
+    uint64_t addr, m = __atomic_load_n(&code->entry_memo, __ATOMIC_RELAXED);
+    if (vm->resume == PVM_RESUME_ENTER && m && (uint32_t)(m >> 32) == vm->pc) {
+      /* The pc of the last entry again (a warm invoke's endpoint): the memo
+      ** holds only a pc pvm_vm_resume_pc let run (a start of a runnable
+      ** program), so what is left of it is the ENTER charge.  ~30 of a warm
+      ** invoke's instructions (callgrind). */
+      int64_t cost = nub_pvm_program_entry_cost(vm->prog, vm->pc);
+      if (vm->gas < cost) return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
+      vm->gas -= cost;
+      off = (uint32_t)m - 1;
+      addr = entry_addr(code, vm, vm->pc);
+    } else {
+      if (!pvm_vm_resume_pc(vm, &pc)) return (nub_pvm_status)vm->status;
+      off = body_offset(code, &vm->prog->blob, pc);
+      addr = entry_addr(code, vm, pc);
+    }
+    /* vm_init installed the handler; a thread without its own signal stack
+    ** still handles faults, on its normal stack */
+    if (!tls_prepared) (void)nub_jit_thread_prepare(NULL);
+    st->regs = vm->regs;
+    st->mem = vm->mem;
+    st->mem_base = vm->mem->base;
+    st->keep_gs = tls_keep_gs;
+    /* under lazy costs the checks test the sign of gas - cost (compile.c,
+    ** emit_gas_sub): gas far below zero (only an embedder sets it so) runs
+    ** as -2^62, which nothing can charge (every check fails) */
+    int64_t gas = vm->gas, below = 0;
+    if (code->costs && gas < INT64_MIN / 2) below = gas - INT64_MIN / 2, gas = INT64_MIN / 2;
+    jit_thread saved = tls_run;
+    tls_run.st = st;
+    tls_run.code = code;
+    uint32_t kind = code->enter(st, code->exec + off, gas, addr);
+    tls_run = saved;
+    st->gas += below;
+    if (kind != JIT_EXIT_PLACE) return finish(vm, st, kind);
+    /* a block not placed (its stub gave the charge back): place it, then
+    ** what its check and head do: charge it or stop out of gas there; a
+    ** synthetic trap's head panics, a start's body runs (a resumption at
+    ** the head would not do: jamv1 charges nothing at a pc that is no
+    ** instruction) */
+    uint32_t k = oog_block(code, st);
+    place_slots(code, k);
+    int64_t cost = (int64_t)__atomic_load_n(&code->costs[k], __ATOMIC_RELAXED);
+    vm->gas = st->gas;
+    vm->pc = vm->prog->blocks[k].pc;
     if (vm->gas < cost) return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
     vm->gas -= cost;
-    off = (uint32_t)m - 1;
-    addr = entry_addr(code, vm, vm->pc);
-  } else {
-    if (!pvm_vm_resume_pc(vm, &pc)) return (nub_pvm_status)vm->status;
-    off = body_offset(code, &vm->prog->blob, pc);
-    addr = entry_addr(code, vm, pc);
+    if (!nub_pvm_blob_is_start(&vm->prog->blob, vm->pc)) return stop(vm, PVM_PANIC, PVM_RESUME_DONE);
+    vm->resume = PVM_RESUME_RETRY;
   }
-  /* vm_init installed the handler; a thread without its own signal stack
-  ** still handles faults, on its normal stack */
-  if (!tls_prepared) (void)nub_jit_thread_prepare(NULL);
-  st->regs = vm->regs;
-  st->mem = vm->mem;
-  st->mem_base = vm->mem->base;
-  st->keep_gs = tls_keep_gs;
-  jit_thread saved = tls_run;
-  tls_run.st = st;
-  tls_run.code = code;
-  uint32_t kind = code->enter(st, code->exec + off, vm->gas, addr);
-  tls_run = saved;
-  return finish(vm, st, kind);
 }
 
 /* ---- the engine ---- */

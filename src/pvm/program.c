@@ -25,18 +25,20 @@ bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc) {
 
 /* Gas blocks run from a head to the next block-ending instruction (a
 ** terminator, an invalid opcode or a synthetic trap); the head carries
-** the whole cost (>= 1).  gp07 charges 1 per instruction; the pipeline
-** profiles place each block (A.9: the fast placer, pvm_gas_fast_try, or
-** the simulation, gas.c, for a block it gives up on).
+** the whole cost (>= 1).  gp07 charges 1 per instruction, counted by the
+** load's walk.  The pipeline profiles place each block (A.9: the fast
+** placer, pvm_gas_fast_try, or the simulation, gas.c, for a block it
+** gives up on) when its cost is first asked (pvm_block_cost): the load
+** finds the blocks only.  A JIT-compiled program is mostly entered in a
+** few of its blocks, and placing was ~30% of a jamv1 load + compile
+** (docs/gas.md, "Lazy costs").
 **
-** One pass, one row per instruction: the profile's pvm_gas_op row says
-** what the opcode byte is (valid, terminator, branch), so only branches
-** are decoded in full, for their targets.  Under a pipeline profile the
-** walk notes each instruction (its row and where it is) and each block's
-** head; every GAS_PENDING instructions or so, and at the end, a loop of
-** the placer alone runs over them and fills in the blocks' costs, with
-** only its own state live (inside the walk, the compiler kept 13 to 15
-** of the walk's values on the stack: docs/gas.md "Fifth round"). */
+** Placing notes each instruction of a stretch of blocks (its row and
+** where it is); every GAS_PENDING instructions or so, and at the end, a
+** loop of the placer alone runs over them and fills in the blocks'
+** costs, with only its own state live (inside the walk, the compiler
+** kept 13 to 15 of the walk's values on the stack: docs/gas.md "Fifth
+** round"). */
 #define GAS_PENDING 512
 
 /* zeta (A.4): the code, then zeros. */
@@ -59,7 +61,7 @@ static pvm_gas_insn gas_insn_of(const pvm_gas_op *g, const uint8_t *at) {
 /* The pipeline profiles' state: the instructions the walk noted, the
 ** fast placer and, for a block it gives up on, the simulation, fed the
 ** block from its head again, then the rest. */
-typedef struct gas_state {
+typedef struct pvm_gas_state {
   pvm_gas_fast fast;
   pvm_gas_clock clock;
   bool slow;                               /* the open block is simulated */
@@ -81,12 +83,11 @@ typedef struct gas_state {
   pvm_gas_sim sim;
 } gas_state;
 
-/* Room the walk keeps in note when it reads a bitmask word: what it
-** notes before it reads the next is at most the word's 64 starts, a
-** synthetic trap after each gap of more than 25 bytes (two inside the
-** word, one after its last start) and the final trap: 68 (NUB_ASSERT
-** in NOTE). */
-#define GAS_PENDING_WORD 72
+/* A cost placed: atomic, as engines on other threads may be reading
+** the costs placed before (pvm_block_cost). */
+static inline void set_cost(pvm_gas_block *k, uint32_t cost) {
+  __atomic_store_n(&k->cost, cost, __ATOMIC_RELAXED);
+}
 
 /* Begin simulating the open block: its first `entries` instructions, again
 ** (none of them a branch or a synthetic trap: those end a block). */
@@ -155,7 +156,7 @@ static __attribute__((noinline)) uint32_t place_run(gas_state *gs, uint32_t from
       gs->stop = GAS_STOP_MOVE;
       break;
     }
-    (blk++)->cost = cost;
+    set_cost(blk++, cost);
     continue;
   search:
     gs->ready_dst = dst;
@@ -168,7 +169,7 @@ static __attribute__((noinline)) uint32_t place_run(gas_state *gs, uint32_t from
 }
 
 /* The open block's cost. */
-static void block_cost(gas_state *gs, uint32_t cost) { gs->blocks[gs->block_done++].cost = cost; }
+static void block_cost(gas_state *gs, uint32_t cost) { set_cost(&gs->blocks[gs->block_done++], cost); }
 
 /* The index in note of the first entry of the block open at entry i: the
 ** one after the last block's last entry before i, looked for where it is
@@ -264,99 +265,58 @@ static __attribute__((noinline)) void gas_place(gas_state *gs, const nub_pvm_blo
 }
 
 /* A branch at pc, len bytes: its backward target marked as a loop
-** target when it starts a block; with `cycles_b`, which rows its b
-** (A.10) takes: PVM_GAS_OPS_COLD for b = 1, when the target or the
-** fall-through starts with the opcode byte of trap or unlikely (bytes
-** past the code read as 0), else PVM_GAS_OPS_HOT.  Out of line and
-** decoding only the target: inlined with the whole decode, it cost about
-** 135 host instructions a branch and took registers the walk's loop then
-** kept on the stack (docs/gas.md "Sixth round"). */
-static __attribute__((noinline)) unsigned branch_seen(nub_pvm_program *p,
-                                                      const nub_pvm_opinfo *isa, uint32_t pc,
-                                                      uint32_t len, bool cycles_b,
-                                                      int unlikely_byte) {
+** target when it starts a block.  Out of line and decoding only the
+** target: inlined with the whole decode, it cost about 135 host
+** instructions a branch and took registers the walk's loop then kept on
+** the stack (docs/gas.md "Sixth round"). */
+static __attribute__((noinline)) void branch_seen(nub_pvm_program *p, const nub_pvm_opinfo *isa,
+                                                  uint32_t pc, uint32_t len) {
   const nub_pvm_blob *b = &p->blob;
-  const uint8_t *code = b->code;
-  int64_t target = pvm_decode_target(&isa[code[pc]], b, pc, len - 1);
+  int64_t target = pvm_decode_target(&isa[b->code[pc]], b, pc, len - 1);
   /* a backward target is a block start or not by now */
   if (target >= 0 && target <= pc && pvm_bit_get(p->block_start, (uint64_t)target))
     pvm_bit_set(p->loop_target, (uint64_t)target);
-  if (!cycles_b) return 0;
-  uint8_t t = zeta_at(code, b->code_len, target), f = zeta_at(code, b->code_len, (int64_t)pc + len);
-  return t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? PVM_GAS_OPS_COLD
-                                                                      : PVM_GAS_OPS_HOT;
 }
 
 /* One pass over the code: decode, mark varpi (A.5: pc 0 and each
 ** successor of a valid terminator, when it is a valid instruction), note
-** the block starts later branches jump back to, and cost each gas block.
-** Branch targets need no resolving: an engine checks varpi at the target.
-** Inlined once per kind of gas rule, so the gp07 walk carries nothing of
-** the pipeline.  What the loop updates is in locals: the bitsets take
+** the block starts later branches jump back to, and list the gas blocks
+** (gp07 with their costs, the pipeline profiles' 0: not yet placed).
+** Only branches are decoded in full, for their targets; the profile's
+** pvm_gas_op row says what the opcode byte is (valid, terminator,
+** branch).  Branch targets need no resolving: an engine checks varpi at
+** the target.  What the loop updates is in locals: the bitsets take
 ** byte stores, which may alias any field read through p. */
-static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_state *gs,
-                                                       bool pipeline) {
+static void walk(nub_pvm_program *p) {
   const nub_pvm_blob *b = &p->blob;
   const nub_pvm_opinfo *isa = nub_pvm_isa(p->profile);
   const pvm_gas_op *ops = pvm_gas_ops(p->profile);
+  const pvm_gas_rules *rules = pvm_gas_rules_of(p->profile);
   const uint8_t *code = b->code;
   uint8_t *block_start = p->block_start;
   pvm_gas_block *blocks = p->blocks;
-  bool first_run_check = pvm_gas_rules_of(p->profile)->first_run_check;
-  int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
+  bool first_run_check = rules->first_run_check, per_insn = !rules->pipeline;
   /* n: the instructions besides the bitmask's starts (synthetic traps, the
-  ** final one); count: the open block's (gp07); visited: all of them so
-  ** far (END_BLOCK) */
+  ** final one); count: the open block's; visited: all of them so far */
   uint32_t code_len = b->code_len, n = 0, count = 0, nblocks = 0, visited = 0;
-  struct gas_note *note = pipeline ? gs->note : NULL;   /* the next to note */
   /* GP 0.8.0 deblob (v_blob): from pc 0, each instruction valid and the
   ** next starting where the skip lands, ending exactly at the code end;
   ** a program that fails it keeps no analysis (make_unrunnable) */
   if (first_run_check && !(code_len > 0 && nub_pvm_blob_is_start(b, 0))) goto unrunnable;
-  if (pipeline) {
-    pvm_gas_fast_init(&gs->fast);
-    gs->blocks = blocks;
-    for (int i = 0; i < 8; i++) gs->tail[i] = zeta_at(code, code_len, (int64_t)code_len - 3 + i);
-    gs->stop_row = ops[0];                 /* trap's, which ends a block: read like one */
-    gs->stop_row.flags |= PVM_GOP_STOP;
-  }
-  /* the open block's cost (pipeline: filled in by gas_place) */
-#define BLOCK_COST() (pipeline ? 0 : count)
-  /* the open block ends; the next one's head.  The instructions visited
-  ** (so the bitmask's starts, without a pass of their own) are summed
-  ** here for gp07, per batch of notes for the pipeline */
+  /* the open block ends; the next one's head */
 #define END_BLOCK(next_head_)                                                              \
   do {                                                                                     \
-    blocks[nblocks++] = (pvm_gas_block){head, BLOCK_COST()};                               \
-    if (!pipeline) visited += count;                                                       \
+    blocks[nblocks++] = (pvm_gas_block){head, per_insn ? count : 0};                       \
+    visited += count;                                                                      \
     head = (next_head_);                                                                   \
     count = 0;                                                                             \
   } while (0)
-  /* note an instruction for the placer at *note; note moves on at the
-  ** end of the loop's step (moved on where it is written, it was kept in
-  ** a second register and the walk's code, ops and code_len on the
-  ** stack: 0.6 M host instructions of the mixed 256k program) */
-#define NOTE(row_, at_)                                                                     \
-  do {                                                                                      \
-    NUB_ASSERT(note < gs->note + GAS_PENDING);                                              \
-    *note = (struct gas_note){(row_), (at_)};                                               \
-  } while (0)
   /* starts in order from the bitmask's bits (pc + skip would chain each
-  ** step on the loads of the last); padding bits are zero (blob.c).  Where
-  ** a word is read, the instructions noted go to the placer if a word's
-  ** more might not fit (so the loop tests nothing for it per instruction) */
+  ** step on the loads of the last); padding bits are zero (blob.c) */
   uint64_t word = 0, words = ((uint64_t)code_len + 63) / 64, bits = pvm_mask_word(b, 0);
 #define NEXT_START(out)                                                            \
   do {                                                                             \
-    if (!bits) {                                                                   \
-      if (pipeline && note > gs->note + (GAS_PENDING - GAS_PENDING_WORD)) {        \
-        blocks[nblocks].pc = head;           /* the open block's, if given up on */ \
-        visited += (uint32_t)(note - gs->note);                                    \
-        gas_place(gs, b, ops, (uint32_t)(note - gs->note));                        \
-        note = gs->note;                                                           \
-      }                                                                            \
-      while (!bits && ++word < words) bits = pvm_mask_word(b, word);               \
-    }                                                                              \
+    while (!bits && ++word < words) bits = pvm_mask_word(b, word);                 \
     (out) = bits ? (uint32_t)(word * 64 + (uint64_t)__builtin_ctzll(bits)) : code_len; \
     bits &= bits - 1;                                                              \
   } while (0)
@@ -373,28 +333,11 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
     ** out where it is used (kept in a local, it was kept on the stack) */
 #define DIST (next - pc)
 #define LEN (DIST > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : DIST)
-    const pvm_gas_op *row = &ops[code[pc]];
-    unsigned flags = row->flags;
-    if (pipeline) NOTE(row, code + pc);    /* before a branch's decode (its row after) */
-    if (!pipeline) count++;
-    /* a branch (it ends a block) is handled with the rest below, except
-    ** in the pipeline walk, where testing it first keeps the branch
-    ** predictor's history (callgrind's branch simulation, the mixed 256k
-    ** program: 169 k mispredicts in the load, 190 k with the branch
-    ** inside the rest); gp07's walk is shorter with it inside (12.8 M
-    ** host instructions, first 13.4 M) */
-#define BRANCH_SEEN()                                                                      \
-  do {                                                                                     \
-    bool cycles_b = pipeline && (flags & PVM_GOP_BRANCH_CYCLES);                           \
-    unsigned alt = branch_seen(p, isa, pc, LEN, cycles_b, unlikely_byte);                  \
-    if (pipeline) note->row += alt;        /* the row for its b */                         \
-  } while (0)
-    if (pipeline && (flags & PVM_GOP_BRANCH)) BRANCH_SEEN();
+    unsigned flags = ops[code[pc]].flags;
+    count++;
     /* the rest is rare: one test for all of it */
-    if (PVM_UNLIKELY((flags & (PVM_GOP_ENDS | (pipeline ? 0 : PVM_GOP_BRANCH))) ||
-                     DIST > PVM_MAX_SKIP + 1)) {
-      if (!pipeline && (flags & PVM_GOP_BRANCH)) BRANCH_SEEN();
-#undef BRANCH_SEEN
+    if (PVM_UNLIKELY((flags & (PVM_GOP_ENDS | PVM_GOP_BRANCH)) || DIST > PVM_MAX_SKIP + 1)) {
+      if (flags & PVM_GOP_BRANCH) branch_seen(p, isa, pc, LEN);
       if (first_run_check && !(flags & PVM_GOP_VALID)) goto unrunnable;   /* invalid: ENDS */
       if (flags & PVM_GOP_ENDS) {
         /* a terminator's successor (where the skip lands) starts a basic block */
@@ -408,16 +351,10 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
         ** ends the block (or is one) */
         if (first_run_check) goto unrunnable;
         n++;
-        if (pipeline) {
-          note++;
-          NOTE(&ops[0], code + pc + LEN);  /* row 0: trap */
-        } else {
-          count++;
-        }
+        count++;
         END_BLOCK(next);
       }
     }
-    if (pipeline) note++;
     pc = next;
 #undef LEN
 #undef DIST
@@ -426,20 +363,9 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, gas_s
   /* the final trap at code_len: the open block's last instruction, or a
   ** block of its own (head = code_len) */
   n++;
-  if (pipeline) {
-    NOTE(&ops[0], code + code_len);
-    note++;
-  } else {
-    count++;
-  }
+  count++;
   END_BLOCK(code_len);
-  if (pipeline) {
-    visited += (uint32_t)(note - gs->note);
-    gas_place(gs, b, ops, (uint32_t)(note - gs->note));
-  }
 #undef END_BLOCK
-#undef BLOCK_COST
-#undef NOTE
   p->block_count = nblocks;
   p->insn_count = visited;
   p->start_count = visited - n;         /* every start is visited once */
@@ -452,19 +378,123 @@ unrunnable:
   p->unrunnable = true;
 }
 
+/* ---- placing: the pipeline profiles' costs ---- */
+
+/* A branch's row for its b (A.10): PVM_GAS_OPS_COLD for b = 1, when the
+** target or the fall-through starts with the opcode byte of trap or
+** unlikely (bytes past the code read as 0), else PVM_GAS_OPS_HOT. */
+static __attribute__((noinline)) unsigned branch_rows(const nub_pvm_program *p, uint32_t pc,
+                                                      uint32_t len) {
+  const nub_pvm_blob *b = &p->blob;
+  const uint8_t *code = b->code;
+  int unlikely_byte = nub_pvm_opcode_of(p->profile, PVM_OP_UNLIKELY);
+  int64_t target = pvm_decode_target(&nub_pvm_isa(p->profile)[code[pc]], b, pc, len - 1);
+  uint8_t t = zeta_at(code, b->code_len, target), f = zeta_at(code, b->code_len, (int64_t)pc + len);
+  return t == 0 || f == 0 || t == unlikely_byte || f == unlikely_byte ? PVM_GAS_OPS_COLD
+                                                                      : PVM_GAS_OPS_HOT;
+}
+
+/* Place blocks from k on: block k whole, then the next blocks not yet
+** placed while fewer than `budget` instructions were noted.  Returns the
+** number of blocks it placed that had no cost before.  Under gas_lock. */
+static uint32_t place_blocks(const nub_pvm_program *p, gas_state *gs, uint32_t k,
+                             uint64_t budget) {
+  const nub_pvm_blob *b = &p->blob;
+  const pvm_gas_op *ops = pvm_gas_ops(p->profile);
+  const uint8_t *code = b->code;
+  uint32_t code_len = b->code_len, noted = 0, fresh = 0;
+  uint64_t total = 0;
+  memset(&gs->sim, 0, sizeof gs->sim);     /* the simulation starts from zero cells */
+  pvm_gas_fast_init(&gs->fast);
+  gs->clock = (pvm_gas_clock){.left = 4};
+  gs->slow = false;
+  gs->blocks = p->blocks;
+  gs->block_done = k;
+  gs->first = 0;
+  for (int i = 0; i < 8; i++) gs->tail[i] = zeta_at(code, code_len, (int64_t)code_len - 3 + i);
+  gs->stop_row = ops[0];                   /* trap's, which ends a block: read like one */
+  gs->stop_row.flags |= PVM_GOP_STOP;
+#define NOTE(row_, at_) (gs->note[noted++] = (struct gas_note){(row_), (at_)})
+  for (uint32_t j = k; j < p->block_count; j++) {
+    if (j > k && (total + noted >= budget || pvm_block_cost_known(p, j))) break;
+    fresh += !pvm_block_cost_known(p, j);
+    /* the block's instructions as the load's walk found them: bitmask
+    ** starts up to one that ends it, a synthetic trap where a skip lands
+    ** on no start, the final trap at code_len; a head at no start is a
+    ** synthetic trap alone (or the final one) */
+    uint32_t pc = p->blocks[j].pc;
+    for (;;) {
+      if (noted > GAS_PENDING - 2) {       /* room for this one and a trap */
+        total += noted;
+        gas_place(gs, b, ops, noted);
+        noted = 0;
+      }
+      if (pc >= code_len || !nub_pvm_blob_is_start(b, pc)) {
+        NOTE(&ops[0], code + pc);
+        break;
+      }
+      const pvm_gas_op *row = &ops[code[pc]];
+      unsigned flags = row->flags;
+      uint32_t next = pvm_next_start(b, (uint64_t)pc + 1), dist = next - pc,
+               len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;
+      if ((flags & PVM_GOP_BRANCH) && (flags & PVM_GOP_BRANCH_CYCLES))
+        row += branch_rows(p, pc, len);
+      NOTE(row, code + pc);
+      if (flags & PVM_GOP_ENDS) break;
+      if (dist > PVM_MAX_SKIP + 1) {       /* the skip lands where nothing starts */
+        NOTE(&ops[0], code + pc + len);
+        break;
+      }
+      if ((pc = next) >= code_len) {       /* the final trap, in this block */
+        NOTE(&ops[0], code + code_len);
+        break;
+      }
+    }
+  }
+#undef NOTE
+  gas_place(gs, b, ops, noted);
+  NUB_ASSERT(!gs->slow);
+  return fresh;
+}
+
+/* Instructions a lazy placing notes at least (then the block it is in
+** ends): ~7 us of placing, against the ~0.2 us a JIT exit and re-entry
+** for it costs (nub_jit_run). */
+#define GAS_LAZY_INSNS 256
+
+uint32_t pvm_block_cost_slow(const nub_pvm_program *prog, uint32_t k) {
+  nub_pvm_program *p = (nub_pvm_program *)prog;   /* costs are a cache of the analysis */
+  pthread_mutex_lock(&p->gas_lock);
+  if (!pvm_block_cost_known(p, k)) {
+    NUB_ASSERT(p->gas);
+    p->costs_left -= place_blocks(p, p->gas, k, GAS_LAZY_INSNS);
+    if (!p->costs_left) {                  /* every block placed: the state goes */
+      free(p->gas);
+      p->gas = NULL;
+    }
+  }
+  pthread_mutex_unlock(&p->gas_lock);
+  return pvm_block_cost_known(p, k);
+}
+
+void pvm_program_place_all(const nub_pvm_program *prog) {
+  nub_pvm_program *p = (nub_pvm_program *)prog;
+  pthread_mutex_lock(&p->gas_lock);
+  for (uint32_t k = 0; k < p->block_count && p->costs_left; k++)
+    if (!pvm_block_cost_known(p, k)) p->costs_left -= place_blocks(p, p->gas, k, UINT64_MAX);
+  free(p->gas);
+  p->gas = NULL;
+  pthread_mutex_unlock(&p->gas_lock);
+}
+
 static int analyse(nub_pvm_program *p, nub_pvm_error *err) {
-  if (pvm_gas_rules_of(p->profile)->pipeline) {
-    /* about 26 KB; stop_row is a 64-byte aligned row */
-    gas_state *gs = aligned_alloc(_Alignof(gas_state), sizeof *gs);
-    if (!gs) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for the gas model");
-    memset(&gs->sim, 0, sizeof gs->sim);   /* the simulation starts from zero cells */
-    gs->clock = (pvm_gas_clock){.left = 4};
-    gs->slow = false;
-    gs->block_done = gs->first = 0;
-    walk(p, gs, true);
-    free(gs);
-  } else {
-    walk(p, NULL, false);
+  walk(p);
+  if (pvm_gas_rules_of(p->profile)->pipeline && p->block_count) {
+    /* about 26 KB, kept until every block is placed; stop_row is a
+    ** 64-byte aligned row */
+    p->gas = aligned_alloc(_Alignof(gas_state), sizeof(gas_state));
+    if (!p->gas) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for the gas model");
+    p->costs_left = p->block_count;
   }
   return PVM_OK;
 }
@@ -490,6 +520,7 @@ int nub_pvm_program_load(nub_pvm_profile profile, const uint8_t *blob, size_t le
   p = calloc(1, sizeof *p);
   if (!p) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory");
   pthread_mutex_init(&p->interp_lock, NULL);
+  pthread_mutex_init(&p->gas_lock, NULL);
   p->profile = profile;
   p->bytes = malloc(len ? len : 1);
   p->len = len;
@@ -530,7 +561,9 @@ void nub_pvm_program_free(nub_pvm_program *p) {
   free(p->block_start);
   free(p->loop_target);
   free(p->bytes);
+  free(p->gas);
   pthread_mutex_destroy(&p->interp_lock);
+  pthread_mutex_destroy(&p->gas_lock);
   free(p);
 }
 
@@ -580,10 +613,11 @@ static pvm_xinsn *append(walk_state *ws, uint32_t pc) {
   return &ws->insns[ws->n++];
 }
 
+/* (every block placed: pvm_program_place_all) */
 static void place_gas(const nub_pvm_program *p, walk_state *ws, pvm_xinsn *x) {
   x->gas = 0;
   if (ws->block < p->block_count && p->blocks[ws->block].pc == x->pc)
-    x->gas = p->blocks[ws->block++].cost;
+    x->gas = pvm_block_cost_known(p, ws->block++);
 }
 
 /* The walk of analyse() again, pre-decoding for the interpreter; static
@@ -656,6 +690,7 @@ static int build_interp(nub_pvm_program *p, nub_pvm_error *err) {
     return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for %u pre-decoded instructions",
                     p->insn_count);
   }
+  pvm_program_place_all(p);
   if (p->unrunnable) predecode_unrunnable(p, &ws);
   else predecode(p, &ws);
   NUB_ASSERT(ws.n == p->insn_count);
@@ -693,8 +728,8 @@ size_t pvm_program_interp_bytes(const nub_pvm_program *p) {
 /* Every instruction the walk produces covers a byte of its own (a
 ** synthetic trap follows an instruction of two or more bytes), so there
 ** are at most code_len + 1 of them, and as many gas blocks.  The bound
-** includes the interpreter's form and the gas model's state (freed at
-** the end of the load). */
+** includes the interpreter's form and the gas model's state (kept until
+** every block is placed). */
 uint64_t nub_pvm_program_load_bytes(const nub_pvm_blob *b, size_t len) {
   uint64_t insns = (uint64_t)b->code_len + 1;
   return sizeof(nub_pvm_program) + len + insns * sizeof(pvm_gas_block) +
@@ -705,6 +740,9 @@ size_t nub_pvm_program_bytes(const nub_pvm_program *p) {
   const nub_pvm_blob *b = &p->blob;
   size_t n = sizeof *p + p->len + ((size_t)p->block_count + 1) * sizeof *p->blocks +
              2 * (((size_t)b->code_len + 8) / 8);
+  /* the placer's state, counted while it may be held (it goes once every
+  ** block is placed, under the lock this does not take) */
+  if (pvm_gas_rules_of(p->profile)->pipeline && p->block_count) n += sizeof(gas_state);
   if (__atomic_load_n(&p->interp_ready, __ATOMIC_ACQUIRE)) n += interp_bytes(b, p->insn_count);
   return n;
 }
@@ -759,9 +797,9 @@ bool nub_pvm_program_next_block(const nub_pvm_program *p, uint32_t *cursor, uint
     *cursor = p->block_count;
     return false;
   }
-  const pvm_gas_block *k = &p->blocks[(*cursor)++];
+  const pvm_gas_block *k = &p->blocks[*cursor];
   *pc = k->pc;
-  *cost = k->cost;
+  *cost = pvm_block_cost(p, (*cursor)++);
   *basic = nub_pvm_program_is_block_start(p, k->pc) ||
            (k->pc == p->blob.code_len && k->pc > 0 && falls_through_to_end(p));
   return true;
@@ -784,8 +822,9 @@ __attribute__((noinline)) static int64_t entry_cost(const nub_pvm_program *p, ui
   ** only bitmask starts need telling apart */
   bool start = nub_pvm_blob_is_start(b, pc);
   if (!start && !rules->pipeline) return nub_pvm_isa(p->profile)[0].gas;   /* runs as a trap */
-  const pvm_gas_block *k = &p->blocks[block_at(p, pc > b->code_len ? b->code_len : pc)];
-  if (k->pc == pc || rules->pipeline) return k->cost;
+  uint32_t ki = block_at(p, pc > b->code_len ? b->code_len : pc);
+  const pvm_gas_block *k = &p->blocks[ki];
+  if (k->pc == pc || rules->pipeline) return pvm_block_cost(p, ki);
   /* gp07 mid-block (every instruction before pc in it is a start): one
   ** per instruction left */
   uint64_t before = 0;

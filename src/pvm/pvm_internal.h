@@ -803,6 +803,13 @@ struct nub_pvm_program {
   ** share a program): pc << 32 | (cost + 1), 0 = none.  A warm invoke
   ** enters at the same pc every time; the lookup was ~100 instructions. */
   uint64_t entry_memo;
+  /* the pipeline profiles' costs, placed when first asked (blocks[].cost
+  ** 0 until then, read and written atomically): the placer's state and
+  ** the blocks it has still to place, under gas_lock; the state is freed
+  ** once none are left */
+  pthread_mutex_t gas_lock;
+  struct pvm_gas_state *gas;
+  uint32_t costs_left;
   /* the interpreter's pre-decoded form, built on its first use
   ** (pvm_program_prepare_interp), never by a JIT-only load */
   pthread_mutex_t interp_lock;
@@ -811,6 +818,20 @@ struct nub_pvm_program {
   uint32_t *window_first;  /* [w]: index of the first insn with pc >= 64 w */
   pvm_xinsn *insns;        /* sorted by pc; last is a synthetic trap */
 };
+
+/* The cost of gas block k: the pipeline profiles place a stretch of
+** blocks from k on when k has none yet (thread-safe; the program's
+** memory for it was taken at load, so it cannot fail). */
+static inline uint32_t pvm_block_cost_known(const nub_pvm_program *p, uint32_t k) {
+  return __atomic_load_n(&p->blocks[k].cost, __ATOMIC_RELAXED);
+}
+uint32_t pvm_block_cost_slow(const nub_pvm_program *p, uint32_t k);
+static inline uint32_t pvm_block_cost(const nub_pvm_program *p, uint32_t k) {
+  uint32_t cost = pvm_block_cost_known(p, k);
+  return PVM_LIKELY(cost) ? cost : pvm_block_cost_slow(p, k);
+}
+/* Every block's cost placed (the interpreter's form, tools). */
+void pvm_program_place_all(const nub_pvm_program *p);
 
 /* Builds the interpreter's form once (thread-safe); PVM_OK or NOMEM. */
 int pvm_program_prepare_interp(const nub_pvm_program *prog, nub_pvm_error *err);

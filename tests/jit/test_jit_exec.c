@@ -400,8 +400,8 @@ typedef struct merge_shape {
   unsigned pairs;          /* merged checks the compile must make */
 } merge_shape;
 
-static nub_pvm_program *merge_program(const merge_shape *m) {
-  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_GP07);
+static nub_pvm_program *merge_program(const merge_shape *m, nub_pvm_profile prof) {
+  nub_pvm_builder *b = nub_pvm_builder_new(prof);
   uint32_t la = nub_pvm_builder_label(b), lb = nub_pvm_builder_label(b),
            lt = nub_pvm_builder_label(b), ld = nub_pvm_builder_label(b),
            ll = nub_pvm_builder_label(b);
@@ -432,7 +432,7 @@ static nub_pvm_program *merge_program(const merge_shape *m) {
   nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 10, 0, 0, 0, 0);
   nub_pvm_builder_jump_entry(b, lb);
   nub_pvm_builder_jump_entry(b, la);
-  return jt_finish_gp07(b);
+  return jt_finish(b, prof);
 }
 
 /* The exits of one run until it ends (at most MERGE_STEPS), and the
@@ -613,8 +613,14 @@ static void merged_gas_checks_stop_where_the_interpreter_stops(void **state) {
   nub_pvm_error err;
   (void)state;
   assert_int_equal(nub_jit_thread_prepare(&err), PVM_OK);
-  for (size_t s = 0; s < ARRAY_LEN(shapes); s++) {
-    nub_pvm_program *prog = merge_program(&shapes[s]);
+  /* gp07: the checks' immediates; jamv1: the cost table's slots (lazy
+  ** costs), its A.9 costs larger */
+  static const struct { nub_pvm_profile prof; int64_t max_gas; } profs[] = {
+    {PVM_PROFILE_GP07, 28}, {PVM_PROFILE_JAMV1, 60},
+  };
+  for (size_t ps = 0; ps < 2 * ARRAY_LEN(shapes); ps++) {
+    size_t s = ps % ARRAY_LEN(shapes), pi = ps / ARRAY_LEN(shapes);
+    nub_pvm_program *prog = merge_program(&shapes[s], profs[pi].prof);
     nub_jit_code *code[2];
     for (unsigned f = 0; f < nforms; f++) {
       assert_int_equal(jit_compile_features(prog, forms[f] | JIT_GAS_MERGE, &code[f], &err), PVM_OK);
@@ -627,12 +633,12 @@ static void merged_gas_checks_stop_where_the_interpreter_stops(void **state) {
       regs[10] = rows[r].r10;
       for (uint32_t entry = 0; entry < prog->blob.code_len; entry++) {
         if (!nub_pvm_blob_is_start(&prog->blob, entry)) continue;
-        for (int64_t gas = 0; gas <= 28; gas++) {
+        for (int64_t gas = 0; gas <= profs[pi].max_gas; gas++) {
           run_steps(&nub_pvm_engine_interp, prog, NULL, regs, gas, entry, &want);
           for (unsigned f = 0; f < nforms; f++) {
             char what[200];
-            snprintf(what, sizeof what, "%s, %s, entry %u, gas %lld (%s)", shapes[s].name,
-                     rows[r].name, entry, (long long)gas,
+            snprintf(what, sizeof what, "%s, %s, %s, entry %u, gas %lld (%s)", shapes[s].name,
+                     nub_pvm_profile_name(profs[pi].prof), rows[r].name, entry, (long long)gas,
                      forms[f] & JIT_CPU_FSGSBASE ? "gas in r15" : "gas in the frame");
             run_steps(&nub_jit_engine, prog, code[f], regs, gas, entry, &got);
             same_steps(&want, &got, what);
@@ -650,6 +656,60 @@ static void merged_gas_checks_stop_where_the_interpreter_stops(void **state) {
   print_message("%u runs: %u halt, %u panic, %u out-of-gas, %u page-fault, %u host exits\n", runs,
                 exits[PVM_HALT], exits[PVM_PANIC], exits[PVM_OOG], exits[PVM_FAULT],
                 exits[PVM_HOST]);
+}
+
+/* Lazy costs (jamv1, compile.c "cost table"): the table starts
+** unplaced; a run places the blocks it enters and the merged pair's slot
+** (their sum), and agrees with the interpreter on a program of its own
+** (whose costs the interpreter places all at once); a compile once every
+** block is placed starts with every slot placed, the pair's too (left
+** unplaced, every run would take the slow copy). */
+static void lazy_costs_are_placed_as_blocks_are_entered(void **state) {
+  static const merge_shape shape = {"A branches out", false, false, false, false, 1};
+  static steps want, got;
+  uint32_t forms[2];
+  unsigned nforms = jit_forms(forms);
+  nub_pvm_error err;
+  (void)state;
+  assert_int_equal(nub_jit_thread_prepare(&err), PVM_OK);
+  uint64_t regs[PVM_REGS] = {0};
+  regs[0] = PVM_HALT_ADDRESS;
+  regs[3] = 0x10000, regs[6] = 0x10100, regs[4] = 100, regs[8] = 3;
+  for (unsigned f = 0; f < nforms; f++) {
+    nub_pvm_program *jp = merge_program(&shape, PVM_PROFILE_JAMV1),
+                    *ip = merge_program(&shape, PVM_PROFILE_JAMV1);
+    nub_jit_code *code, *again;
+    assert_int_equal(jit_compile_features(jp, forms[f] | JIT_GAS_MERGE, &code, &err), PVM_OK);
+    uint32_t n = jp->block_count, placed = 0;
+    assert_int_equal(code->gas_pairs, 1);
+    for (uint32_t k = 0; k <= n; k++) assert_true(code->costs[k] == JIT_COST_UNPLACED);
+    run_steps(&nub_jit_engine, jp, code, regs, 1000, 0, &got);
+    run_steps(&nub_pvm_engine_interp, ip, NULL, regs, 1000, 0, &want);
+    same_steps(&want, &got, "the first runs");
+    for (uint32_t k = 0; k < n; k++) {
+      if (code->costs[k] == JIT_COST_UNPLACED) continue;
+      assert_int_equal(code->costs[k], pvm_block_cost_known(jp, k));
+      placed++;
+    }
+    uint32_t a = code->pair_a[0];
+    assert_true(placed >= 2);
+    assert_int_equal(code->costs[n], pvm_block_cost(jp, a) + pvm_block_cost(jp, a + 1));
+    pvm_program_place_all(jp);
+    assert_int_equal(jit_compile_features(jp, forms[f] | JIT_GAS_MERGE, &again, &err), PVM_OK);
+    for (uint32_t k = 0; k <= n; k++) assert_true(again->costs[k] != JIT_COST_UNPLACED);
+    assert_int_equal(again->costs[n], code->costs[n]);
+    for (int64_t gas = 0; gas <= 60; gas += 7) {
+      char what[64];
+      snprintf(what, sizeof what, "placed at compile, gas %lld", (long long)gas);
+      run_steps(&nub_pvm_engine_interp, ip, NULL, regs, gas, 0, &want);
+      run_steps(&nub_jit_engine, jp, again, regs, gas, 0, &got);
+      same_steps(&want, &got, what);
+    }
+    nub_jit_code_free(code);
+    nub_jit_code_free(again);
+    nub_pvm_program_free(jp);
+    nub_pvm_program_free(ip);
+  }
 }
 
 /* Random loops whose entries get merged checks (A: loads, stores, host
@@ -792,6 +852,7 @@ int main(void) {
     cmocka_unit_test(register_immediate_rewrites_under_aliasing),
     cmocka_unit_test(dynamic_jumps_through_every_slot),
     cmocka_unit_test(merged_gas_checks_stop_where_the_interpreter_stops),
+    cmocka_unit_test(lazy_costs_are_placed_as_blocks_are_entered),
     cmocka_unit_test(accesses_through_one_base_reuse_its_address),
     cmocka_unit_test(random_loops_with_merged_checks_agree_with_the_interpreter),
   };
