@@ -145,7 +145,6 @@ typedef struct compiler {
   bool merge;              /* JIT_GAS_MERGE */
   bool gas_reg;            /* FSGSBASE: gas in r15, guest memory at gs:[base32 + disp] */
   bool lazy;               /* costs from the cost table (docs/jit.md "Lazy costs") */
-  uint32_t pair_slots;     /* the table's slots for merged pairs (lazy) */
   uint32_t n;              /* bitmask starts: the instructions with a body */
   uint32_t *body;          /* [start index]: native offset after the gas check */
   uint8_t *check;          /* [start index]: length of its gas check, 0 if none */
@@ -167,8 +166,7 @@ typedef struct compiler {
   gas_pair *pairs;         /* merged checks, in walk order */
   uint32_t npairs, pair_cap;
   uint32_t refund;         /* while a merged A is emitted: B's cost, which
-                              every exit of A but the fall-through gives back
-                              (lazy: B's block index, its slot; never 0) */
+                              every exit of A but the fall-through gives back */
   uint32_t merged_b_pc;    /* the head of the last merged B, UINT32_MAX
                               before any: one compare per block head */
   uint32_t addr_next;      /* without FSGSBASE: the pc of the instruction
@@ -216,12 +214,6 @@ EMIT_INLINE void note_fault_site(compiler *c, uint32_t idx) {
     c->refunds[c->nrefunds++] = (jit_gas_refund){(uint32_t)jit_asm_pos(&c->a), c->refund};
 }
 
-/* gas += rcx */
-static void gas_add_scratch(compiler *c) {
-  if (c->gas_reg) jit_x86_alu_rr(&c->a, JIT_ADD, true, JIT_GAS_REG, JIT_SCRATCH);
-  else jit_x86_alu_mr(&c->a, JIT_ADD, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_SCRATCH);
-}
-
 /* rcx = the cost table's slot (a rip-relative load: the table is the
 ** mapping's first pages, compile_body) */
 static void load_slot(compiler *c, uint32_t slot) {
@@ -234,17 +226,10 @@ static void load_slot(compiler *c, uint32_t slot) {
   jit_ins_end(a, jit_put32(p, (uint32_t)(int32_t)disp));
 }
 
-/* gas += v: a refund of a merged check's charge (v: a cost <= INT32_MAX,
-** or under lazy costs the block whose slot holds it). */
+/* gas += v (v <= INT32_MAX): a refund of a merged check's charge. */
 static void gas_add(compiler *c, uint32_t v) {
-  if (c->lazy) {
-    load_slot(c, v);
-    gas_add_scratch(c);
-  } else if (c->gas_reg) {
-    jit_x86_alu_ri(&c->a, JIT_ADD, true, JIT_GAS_REG, (int32_t)v);
-  } else {
-    jit_x86_alu_mi(&c->a, JIT_ADD, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), (int32_t)v);
-  }
+  if (c->gas_reg) jit_x86_alu_ri(&c->a, JIT_ADD, true, JIT_GAS_REG, (int32_t)v);
+  else jit_x86_alu_mi(&c->a, JIT_ADD, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), (int32_t)v);
 }
 
 /* Inline exit: rcx = the instruction's pc, then the shared exit of kind.
@@ -259,8 +244,7 @@ static void exit_now(compiler *c, uint32_t idx, nub_pvm_status kind) {
 
 /* Lazy costs: the cost table, the mapping's first pages (kept read-write
 ** when the code after them turns read+execute, map_code): a slot per gas
-** block, then one per merged pair (A's and B's costs summed), each the
-** cost or JIT_COST_UNPLACED until nub_jit_run places it. */
+** block, the cost or JIT_COST_UNPLACED until nub_jit_run places it. */
 static void emit_cost_table(compiler *c) {
   jit_asm *a = &c->a;
   const nub_pvm_program *p = c->prog;
@@ -270,11 +254,23 @@ static void emit_cost_table(compiler *c) {
     jit_asm_u32(a, (uint32_t)v);
     jit_asm_u32(a, (uint32_t)(v >> 32));
   }
-  for (uint32_t i = 0; i < 2 * c->pair_slots; i++)
-    jit_asm_u32(a, i & 1 ? (uint32_t)(JIT_COST_UNPLACED >> 32) : 0);
   jit_asm_align(a, PVM_PAGE_SIZE);         /* (int3s: data, never executable) */
   c->table_bytes = jit_asm_pos(a);
 }
+
+/* Block k's cost if its check takes it as an immediate, else 0 (the cost
+** table's slot): every block under gp07; under lazy costs the blocks the
+** table was written with placed (a snapshot: placing goes on on other
+** threads while this compiles, and a block's stub, check and refunds
+** must all take the same form). */
+static uint32_t imm_cost(const compiler *c, uint32_t k) {
+  if (!c->lazy) return c->prog->blocks[k].cost;
+  uint64_t v;
+  if (c->a.oom) return 0;                  /* (the code is dropped) */
+  memcpy(&v, c->a.code + 8 * (size_t)k, 8);
+  return v <= INT32_MAX ? (uint32_t)v : 0;
+}
+
 
 /* uint32_t enter(jit_vmstate *st (rdi), target (rsi), int64 gas (rdx),
 **                 addr (rcx: left alone for the body, guest_mem)) */
@@ -368,17 +364,21 @@ static void emit_exits(compiler *c) {
 static void emit_oog_stubs(compiler *c) {
   jit_asm *a = &c->a;
   const nub_pvm_program *p = c->prog;
-  jit_label common = jit_label_new(a), unplaced = jit_label_new(a);
-  jit_label_bind(a, common);
+  jit_label common = jit_label_new(a), slot_common = jit_label_new(a), unplaced = jit_label_new(a);
   if (c->lazy) {
-    /* the check's charge (rcx) given back here, so that the exit's gas
-    ** is what it was whatever the slot holds by then; an unplaced
-    ** block's (JIT_COST_UNPLACED, negative) exits to be placed */
+    /* a check from the cost table: rcx is its charge; an unplaced
+    ** block's (JIT_COST_UNPLACED, negative) is given back here, so that
+    ** the exit's gas is what it was whatever the slot holds by then, and
+    ** exits to be placed (a placed one never changes: nub_jit_run gives
+    ** it back from the slot, as an immediate's) */
+    jit_label_bind(a, slot_common);
+    jit_x86_test_rr(a, true, JIT_SCRATCH, JIT_SCRATCH);
+    jit_x86_jcc8(a, JIT_CC_NS, common);
     if (c->gas_reg) jit_x86_alu_rr(a, JIT_ADD, true, JIT_GAS_REG, JIT_SCRATCH);
     else jit_x86_alu_mr(a, JIT_ADD, true, jit_mem_bd(JIT_RSP, 8 + JIT_FRAME_GAS), JIT_SCRATCH);
-    jit_x86_test_rr(a, true, JIT_SCRATCH, JIT_SCRATCH);
-    jit_x86_jcc8(a, JIT_CC_S, unplaced);
+    jit_x86_jmp(a, unplaced);
   }
+  jit_label_bind(a, common);
   for (int k = PVM_OOG; ; k = JIT_EXIT_PLACE) {
     jit_x86_lea_label(a, JIT_SCRATCH, c->origin);        /* the mapping's start */
     jit_x86_alu_mr(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, 0), JIT_SCRATCH);
@@ -389,11 +389,12 @@ static void emit_oog_stubs(compiler *c) {
   }
   c->oog_stubs = jit_asm_pos(a);
   if (p->unrunnable || a->oom) return;
-  size_t to = a->labels[common];
+  size_t to = a->labels[common], to_slot = c->lazy ? a->labels[slot_common] : to;
   for (uint32_t k = 0; k < p->block_count && !a->oom; k++) {   /* call common */
+    size_t t = imm_cost(c, k) ? to : to_slot;
     uint8_t *at = jit_ins_begin(a);
     at[0] = 0xE8;
-    jit_put32(at + 1, (uint32_t)(int32_t)((int64_t)to - (int64_t)(jit_asm_pos(a) + JIT_OOG_STUB)));
+    jit_put32(at + 1, (uint32_t)(int32_t)((int64_t)t - (int64_t)(jit_asm_pos(a) + JIT_OOG_STUB)));
     jit_ins_end(a, at + JIT_OOG_STUB);
   }
 }
@@ -745,7 +746,7 @@ EMIT_INLINE void store_imm(compiler *c, uint32_t idx, uint32_t next, unsigned si
 ** is a function of the cost alone (see emit_gas_check), so block entries
 ** need no table of their own. */
 static size_t gas_check_len(const compiler *c, uint32_t cost) {
-  if (c->lazy)                             /* mov rcx, [slot]; sub r15 | [rsp], rcx */
+  if (!cost)                               /* mov rcx, [slot]; sub r15 | [rsp], rcx */
     return JIT_LOAD_SLOT_LEN + (c->gas_reg ? 3 : 4) + 6;   /* (gas at [rsp + 0]) */
   NUB_STATIC_ASSERT(JIT_FRAME_GAS == 0, "gas at [rsp]: no displacement");
   if (c->gas_reg)                          /* sub r15, imm8 | imm32 | rcx */
@@ -1125,7 +1126,7 @@ void jit_decode(const nub_pvm_opinfo *isa, const nub_pvm_blob *b, uint32_t pc, j
 ** cost). */
 EMIT_INLINE void emit_gas_sub(compiler *c, uint32_t slot, uint32_t cost) {
   jit_asm *a = &c->a;
-  if (c->lazy) {
+  if (!cost) {
     load_slot(c, slot);
     if (c->gas_reg) jit_x86_alu_rr(a, JIT_SUB, true, JIT_GAS_REG, JIT_SCRATCH);
     else jit_x86_alu_mr(a, JIT_SUB, true, jit_mem_bd(JIT_RSP, JIT_FRAME_GAS), JIT_SCRATCH);
@@ -1148,7 +1149,7 @@ EMIT_INLINE void emit_gas_check(compiler *c, uint32_t k, uint32_t cost) {
   size_t start = jit_asm_pos(a);
   (void)start;
   emit_gas_sub(c, k, cost);
-  jit_x86_jcc_rel32(a, c->lazy ? JIT_CC_S : JIT_CC_L, c->oog_stubs + (size_t)k * JIT_OOG_STUB);
+  jit_x86_jcc_rel32(a, cost ? JIT_CC_L : JIT_CC_S, c->oog_stubs + (size_t)k * JIT_OOG_STUB);
   /* block_entry() finds the check by this length */
   NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
 }
@@ -1271,9 +1272,10 @@ static bool merge_with_next(compiler *c, const pvm_gas_block *k, uint32_t pc, ga
   if (k + 1 >= prog->blocks + prog->block_count || !nub_pvm_blob_is_start(b, pc)) return false;
   uint32_t bpc = k[1].pc;
   if (bpc - pc > GAS_MERGE_MAX_BYTES || bpc >= b->code_len || !nub_pvm_blob_is_start(b, bpc) ||
-      pvm_bit_get(prog->loop_target, bpc) ||
-      (!c->lazy && (uint64_t)k->cost + k[1].cost > INT32_MAX))
+      pvm_bit_get(prog->loop_target, bpc))
     return false;
+  uint64_t ca = imm_cost(c, (uint32_t)(k - prog->blocks)), cb = imm_cost(c, (uint32_t)(k + 1 - prog->blocks));
+  if (!ca || !cb || ca + cb > INT32_MAX) return false;   /* two immediates (lazy: placed) */
   uint32_t bk = jit_start_index(c->rank, b, bpc);
   if (c->fwd_target[bk >> 3] & (1u << (bk & 7))) return false;
   uint32_t last = bpc - 1;
@@ -1315,22 +1317,22 @@ EMIT_INLINE uint8_t block_head(compiler *c, const pvm_gas_block *k, uint32_t pc)
   if (loop) jit_x86_nop_align(a, JIT_LOOP_ALIGN);
   gas_pair p;
   uint32_t kk = (uint32_t)(k - c->prog->blocks);
-  if (loop && c->merge && (!c->lazy || c->npairs < c->pair_slots) &&
-      merge_with_next(c, k, pc, &p) &&
+  if (loop && c->merge && merge_with_next(c, k, pc, &p) &&
       room_for(c, (void **)&c->pairs, &c->pair_cap, c->npairs, sizeof *c->pairs)) {
-    uint32_t cost = c->lazy ? 0 : k[0].cost + k[1].cost;
+    uint32_t cb = imm_cost(c, kk + 1), cost = imm_cost(c, kk) + cb;
     size_t start = jit_asm_pos(a);
     (void)start;
-    emit_gas_sub(c, c->prog->block_count + c->npairs, cost);
-    p.slow_field = (uint32_t)jit_x86_jcc_forward(a, c->lazy ? JIT_CC_S : JIT_CC_L);
+    emit_gas_sub(c, kk, cost);
+    p.slow_field = (uint32_t)jit_x86_jcc_forward(a, JIT_CC_L);
     NUB_ASSERT(a->oom || jit_asm_pos(a) - start == gas_check_len(c, cost));
     c->pairs[c->npairs++] = p;
     c->merged_b_pc = p.b_pc;
-    c->refund = c->lazy ? kk + 1 : k[1].cost;
+    c->refund = cb;
     return (uint8_t)gas_check_len(c, cost);
   }
-  emit_gas_check(c, kk, k->cost);
-  return (uint8_t)gas_check_len(c, k->cost);
+  uint32_t cost = imm_cost(c, kk);
+  emit_gas_check(c, kk, cost);
+  return (uint8_t)gas_check_len(c, cost);
 }
 
 /* After the walk, per merged pair: the slow path of its check (undo the
@@ -1346,11 +1348,10 @@ static void emit_gas_copies(compiler *c) {
   c->refund = 0;
   for (uint32_t i = 0; i < c->npairs && !a->oom; i++) {
     gas_pair *p = &c->pairs[i];
-    uint32_t ca = prog->blocks[p->a_block].cost, cb = prog->blocks[p->b_block].cost;
+    uint32_t ca = imm_cost(c, p->a_block), cb = imm_cost(c, p->b_block);
     jit_asm_patch_rel32(a, p->slow_field, jit_asm_pos(a));
     c->addr_next = UINT32_MAX;             /* A's copy: the walk's rule from A's head */
-    if (c->lazy) gas_add_scratch(c);       /* rcx: the merged check's charge */
-    else gas_add(c, ca + cb);
+    gas_add(c, ca + cb);
     emit_gas_check(c, p->a_block, ca);
     for (uint32_t pc = p->a_pc; pc < p->b_pc;) {
       const uint8_t *z = decode_window(b, pc, buf);
@@ -1365,7 +1366,7 @@ static void emit_gas_copies(compiler *c) {
     jit_x86_jcc_at(a, JIT_ALWAYS, c->body[p->b_start]);
     if (p->taken_field) {
       jit_asm_patch_rel32(a, p->taken_field, jit_asm_pos(a));
-      gas_add(c, c->lazy ? p->b_block : cb);
+      gas_add(c, cb);
       jump_block(c, JIT_ALWAYS, p->taken_target, p->b_pc - 1);
     }
   }
@@ -1457,33 +1458,44 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
   NUB_ASSERT(a->oom || c->oom || (n == c->n && k == kend));
 }
 
-/* The slots of merged pairs whose blocks' slots the table was written
-** with placed (nub_jit_run fills the others as it places their blocks:
-** left unplaced, they would send every run through the slow copy). */
-static void fill_pair_slots(compiler *c) {
-  jit_asm *a = &c->a;
-  uint32_t n = c->prog->block_count;
-  if (a->oom) return;
-  for (uint32_t i = 0; i < c->npairs; i++) {
-    uint64_t ca, cb, sum;
-    memcpy(&ca, a->code + 8 * (size_t)c->pairs[i].a_block, 8);
-    memcpy(&cb, a->code + 8 * (size_t)c->pairs[i].b_block, 8);
-    if ((ca | cb) & JIT_COST_UNPLACED) continue;
-    sum = ca + cb;
-    memcpy(a->code + 8 * ((size_t)n + i), &sum, 8);
-  }
+/* Whether block j, of at most 64 bytes, ends in a branch to pc t. */
+static bool short_block_branches_to(const compiler *c, uint32_t j, uint32_t t) {
+  const nub_pvm_program *p = c->prog;
+  const nub_pvm_blob *b = &p->blob;
+  uint32_t head = p->blocks[j].pc, stop = j + 1 < p->block_count ? p->blocks[j + 1].pc : b->code_len;
+  if (head >= b->code_len || stop > b->code_len || stop - head > 64 ||
+      !nub_pvm_blob_is_start(b, head))
+    return false;
+  uint32_t last = stop - 1;
+  while (last > head && !nub_pvm_blob_is_start(b, last)) last--;
+  int64_t target;
+  return branch_target_at(&nub_pvm_isa(p->profile)[b->code[last]], b, last, pvm_skip(b, last),
+                          &target) && target == (int64_t)t;
 }
 
-/* Loop targets: the most merged pairs there can be (one at each). */
-static uint32_t loop_targets(const nub_pvm_program *p) {
-  uint64_t n = 0, bytes = ((uint64_t)p->blob.code_len + 8) / 8, i = 0;
-  for (; i + 8 <= bytes; i += 8) {
-    uint64_t w;
-    memcpy(&w, p->loop_target + i, 8);
-    n += (uint64_t)pvm_popcount64(w);
+/* Lazy costs: the blocks of tight loops (one or two blocks of at most
+** 64 bytes each, the second ending in the back edge) placed before the
+** cost table is written, so that their checks take immediates and a
+** two-block one can get a merged check as under gp07.  A check from the
+** table made bench jit's sieve and sort 5-12% slower under jamv1 than
+** under gp07; placing every loop head and the block after it cost 1.8
+** us/KB of the 229 KB program's compile (6.2 -> 8.0), these 0.x. */
+static void place_tight_loops(compiler *c) {
+  const nub_pvm_program *p = c->prog;
+  uint32_t list[256], n = 0;
+  for (uint32_t k = 0; k < p->block_count; k++) {
+    uint32_t pc = p->blocks[k].pc;
+    if (pc >= p->blob.code_len || !pvm_bit_get(p->loop_target, pc)) continue;
+    if (short_block_branches_to(c, k, pc)) {
+      list[n++] = k;
+    } else if (k + 1 < p->block_count && short_block_branches_to(c, k + 1, pc) &&
+               p->blocks[k + 1].pc - pc <= 64) {
+      list[n++] = k;
+      list[n++] = k + 1;
+    }
+    if (n >= 254) pvm_program_place_list(p, list, n), n = 0;
   }
-  for (; i < bytes; i++) n += (uint64_t)pvm_popcount64(p->loop_target[i]);
-  return n < p->block_count ? (uint32_t)n : p->block_count;
+  pvm_program_place_list(p, list, n);
 }
 
 static int compile_body(compiler *c, nub_pvm_error *err) {
@@ -1500,7 +1512,10 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   c->table = jit_label_new(a);
 
   jit_label_bind(a, c->origin);
-  if (c->lazy) emit_cost_table(c);
+  if (c->lazy) {
+    place_tight_loops(c);
+    emit_cost_table(c);
+  }
   emit_enter(c);
   emit_exits(c);
   emit_djump_stubs(c);
@@ -1511,7 +1526,6 @@ static int compile_body(compiler *c, nub_pvm_error *err) {
   if (!p->unrunnable) emit_walk(c);
   c->walk_end = jit_asm_pos(a);
   emit_gas_copies(c);
-  if (c->lazy) fill_pair_slots(c);
   patch_block_jumps(c);
   emit_cold(c);
   c->code_size = jit_asm_pos(a);
@@ -1641,7 +1655,6 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   c.gas_reg = features & JIT_CPU_FSGSBASE;
   c.merge = features & JIT_GAS_MERGE;
   c.lazy = pvm_gas_rules_of(prog->profile)->pipeline && !prog->unrunnable;
-  if (c.lazy) c.pair_slots = c.merge ? loop_targets(prog) : 0;
   c.merged_b_pc = UINT32_MAX;
   c.addr_next = UINT32_MAX;
   c.n = starts;
@@ -1668,18 +1681,6 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
   for (unsigned o = 0; o < sizeof c.op_of; o++)
     c.op_of[o] = isa[o].op < PVM_OP_COUNT ? isa[o].op : PVM_OP_TRAP;
   if ((rc = compile_body(&c, err))) goto fail;
-  if (c.lazy && c.npairs) {                /* nub_jit_run fills the pairs' slots */
-    if (!jit_asm_charge(&c.a, (size_t)c.npairs * sizeof *code->pair_a)) {
-      rc = pvm_fail(err, PVM_ERR_LIMIT, 0, "jit: compiling %u instructions needs more than the %zu-byte limit",
-                    prog->insn_count, max_bytes);
-      goto fail;
-    }
-    if (!(code->pair_a = malloc((size_t)c.npairs * sizeof *code->pair_a))) {
-      rc = pvm_fail(err, PVM_ERR_NOMEM, 0, "jit: out of memory");
-      goto fail;
-    }
-    for (uint32_t i = 0; i < c.npairs; i++) code->pair_a[i] = c.pairs[i].a_block;
-  }
   size_t native = jit_asm_pos(&c.a),
          pages = (native + PVM_PAGE_SIZE - 1) / PVM_PAGE_SIZE * PVM_PAGE_SIZE;
   if ((rc = map_code(code, &c.a, c.table_bytes, err))) goto fail;
@@ -1707,13 +1708,11 @@ int jit_compile_bounded(const nub_pvm_program *prog, uint32_t features, size_t m
     .pvm_bytes = prog->blob.code_len, .insns = prog->insn_count,
     .blocks = prog->block_count, .code_bytes = (uint32_t)(c.code_size - c.table_bytes),
     .table_bytes = (uint32_t)(native - c.code_size + c.table_bytes + body_bytes + rank_bytes +
-                              (size_t)code->gas_pairs * sizeof *code->pair_a * (code->pair_a != NULL) +
                               (size_t)c.nfaults * sizeof *c.faults +
                               (size_t)c.nrefunds * sizeof *c.refunds),
     .features = c.features & ~JIT_GAS_MERGE,
     .peak_bytes = c.a.peak,
     .kept_bytes = sizeof *code + pages + body_bytes + rank_bytes +
-                  (code->pair_a ? (size_t)c.npairs * sizeof *code->pair_a : 0) +
                   (size_t)c.fault_cap * sizeof *c.faults +
                   (size_t)c.refund_cap * sizeof *c.refunds,
   };
@@ -1740,7 +1739,6 @@ fail:
   free(c.copy_body);
   jit_asm_free(&c.a);
   if (code && code->exec) munmap(code->exec, code->map_size);
-  if (code) free(code->pair_a);
   free(code);
   return rc;
 }
@@ -1752,7 +1750,6 @@ void nub_jit_code_free(nub_jit_code *code) {
   free(code->rank);
   free(code->faults);
   free(code->refunds);
-  free(code->pair_a);
   free(code);
 }
 

@@ -169,11 +169,10 @@ struct nub_jit_code {
   bool gas_reg;            /* gas in r15 (FSGSBASE), else at [rsp] */
   uint32_t gas_pairs;      /* merged gas checks (tests check they exist) */
   /* lazy costs (the pipeline profiles): the cost table at exec, a slot
-  ** per gas block then one per merged pair, JIT_COST_UNPLACED until
-  ** nub_jit_run places it (atomic stores: VMs on many threads share it);
-  ** NULL for costs known at compile (gp07) */
+  ** per gas block, JIT_COST_UNPLACED until nub_jit_run places it (atomic
+  ** stores: VMs on many threads share it); NULL for costs known at
+  ** compile (gp07) */
   uint64_t *costs;
-  uint32_t *pair_a;        /* [gas_pairs]: each merged pair's A block, rising */
   uint32_t addr_reused;    /* accesses that read ecx as the one before left it */
   uint32_t off_exit_fault, off_exit_panic;
   uint32_t off_oog_stubs;  /* the out-of-gas stub of block k ends at

@@ -45,14 +45,11 @@ static const jit_fault_entry *find_fault_site(const nub_jit_code *code, uint32_t
 }
 
 /* The charge a fault at off gives back: a merged check's second block
-** (compile.c, gas_pair; under lazy costs its slot, placed since the
-** merged check passed), or 0. */
-static uint64_t fault_refund(const nub_jit_code *code, uint32_t off) {
+** (compile.c, gas_pair), or 0. */
+static uint32_t fault_refund(const nub_jit_code *code, uint32_t off) {
   uint32_t lo = jit_lower_bound(code->refunds, code->nrefunds, sizeof *code->refunds,
                                 offsetof(jit_gas_refund, off), off);
-  if (lo >= code->nrefunds || code->refunds[lo].off != off) return 0;
-  uint32_t v = code->refunds[lo].gas;
-  return code->costs ? __atomic_load_n(&code->costs[v], __ATOMIC_RELAXED) : v;
+  return lo < code->nrefunds && code->refunds[lo].off == off ? code->refunds[lo].gas : 0;
 }
 
 /* Anything that is not a guest access of the running code goes to the
@@ -106,7 +103,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv) {
       if (rc != PVM_OK) {
         /* gas in r15, or at [rsp] (the frame: no guest access runs with
         ** anything pushed) */
-        uint64_t back = fault_refund(code, (uint32_t)off);
+        uint32_t back = fault_refund(code, (uint32_t)off);
         if (back && code->gas_reg) gr[REG_R15] += back;
         else if (back) *(int64_t *)(uintptr_t)gr[REG_RSP] += back;
         tls_run.st->fault_page = page;
@@ -208,24 +205,13 @@ static uint32_t oog_block(const nub_jit_code *code, const jit_vmstate *st) {
 }
 
 /* Lazy costs: place the blocks from k on (pvm_block_cost places a
-** stretch) and fill in their slots, and those of merged pairs whose two
-** blocks are both placed now.  Slots only ever go from JIT_COST_UNPLACED
-** to the cost, the pairs' last: code that finds a pair's slot placed
-** finds its B's placed too (x86 keeps stores in order). */
+** stretch) and fill in their slots.  A slot only ever goes from
+** JIT_COST_UNPLACED to the cost. */
 static void place_slots(const nub_jit_code *code, uint32_t k) {
   const nub_pvm_program *prog = code->prog;
-  uint32_t end = k, n = prog->block_count;
   (void)pvm_block_cost(prog, k);
-  for (uint32_t cost; end < n && (cost = pvm_block_cost_known(prog, end)); end++)
-    __atomic_store_n(&code->costs[end], (uint64_t)cost, __ATOMIC_RELAXED);
-  uint32_t i = jit_lower_bound(code->pair_a, code->gas_pairs, sizeof *code->pair_a, 0,
-                               k ? k - 1 : 0);
-  for (; i < code->gas_pairs && code->pair_a[i] < end; i++) {
-    uint32_t a = code->pair_a[i], ca = pvm_block_cost_known(prog, a),
-             cb = pvm_block_cost_known(prog, a + 1);
-    if (ca && cb)
-      __atomic_store_n(&code->costs[n + i], (uint64_t)ca + cb, __ATOMIC_RELEASE);
-  }
+  for (uint32_t cost; k < prog->block_count && (cost = pvm_block_cost_known(prog, k)); k++)
+    __atomic_store_n(&code->costs[k], (uint64_t)cost, __ATOMIC_RELAXED);
 }
 
 /* Turn the exit of compiled code into the interpreter's exit state; the
@@ -238,9 +224,10 @@ static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kin
   case PVM_OOG: {                         /* a block head: refund its charge */
     const nub_jit_code *code = vm->code;
     uint32_t k = oog_block(code, st);
-    vm->pc = prog->blocks[k].pc;
-    if (!code->costs)                      /* (lazy: the stub gave it back) */
-      vm->gas = (int64_t)((uint64_t)st->gas + prog->blocks[k].cost);
+    vm->pc = prog->blocks[k].pc;           /* (lazy: the slot, placed, never changes) */
+    uint64_t cost = code->costs ? __atomic_load_n(&code->costs[k], __ATOMIC_RELAXED)
+                                : prog->blocks[k].cost;
+    vm->gas = (int64_t)((uint64_t)st->gas + cost);
     return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
   }
   case PVM_HOST: {                        /* ecalli: its immediate, and where the walk goes on */

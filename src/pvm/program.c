@@ -394,9 +394,27 @@ static __attribute__((noinline)) unsigned branch_rows(const nub_pvm_program *p, 
                                                                       : PVM_GAS_OPS_HOT;
 }
 
+/* The placer's state at its start (placing goes on from any block after
+** one it finished: a block's cost depends on its own instructions only,
+** and the placer moves its clock on at each block's end). */
+static void place_begin(const nub_pvm_program *p, gas_state *gs) {
+  const nub_pvm_blob *b = &p->blob;
+  const pvm_gas_op *ops = pvm_gas_ops(p->profile);
+  memset(&gs->sim, 0, sizeof gs->sim);     /* the simulation starts from zero cells */
+  pvm_gas_fast_init(&gs->fast);
+  gs->clock = (pvm_gas_clock){.left = 4};
+  gs->slow = false;
+  gs->blocks = p->blocks;
+  for (int i = 0; i < 8; i++)
+    gs->tail[i] = zeta_at(b->code, b->code_len, (int64_t)b->code_len - 3 + i);
+  gs->stop_row = ops[0];                   /* trap's, which ends a block: read like one */
+  gs->stop_row.flags |= PVM_GOP_STOP;
+}
+
 /* Place blocks from k on: block k whole, then the next blocks not yet
 ** placed while fewer than `budget` instructions were noted.  Returns the
-** number of blocks it placed that had no cost before.  Under gas_lock. */
+** number of blocks it placed that had no cost before.  Under gas_lock,
+** after place_begin. */
 static uint32_t place_blocks(const nub_pvm_program *p, gas_state *gs, uint32_t k,
                              uint64_t budget) {
   const nub_pvm_blob *b = &p->blob;
@@ -404,16 +422,8 @@ static uint32_t place_blocks(const nub_pvm_program *p, gas_state *gs, uint32_t k
   const uint8_t *code = b->code;
   uint32_t code_len = b->code_len, noted = 0, fresh = 0;
   uint64_t total = 0;
-  memset(&gs->sim, 0, sizeof gs->sim);     /* the simulation starts from zero cells */
-  pvm_gas_fast_init(&gs->fast);
-  gs->clock = (pvm_gas_clock){.left = 4};
-  gs->slow = false;
-  gs->blocks = p->blocks;
   gs->block_done = k;
   gs->first = 0;
-  for (int i = 0; i < 8; i++) gs->tail[i] = zeta_at(code, code_len, (int64_t)code_len - 3 + i);
-  gs->stop_row = ops[0];                   /* trap's, which ends a block: read like one */
-  gs->stop_row.flags |= PVM_GOP_STOP;
 #define NOTE(row_, at_) (gs->note[noted++] = (struct gas_note){(row_), (at_)})
   for (uint32_t j = k; j < p->block_count; j++) {
     if (j > k && (total + noted >= budget || pvm_block_cost_known(p, j))) break;
@@ -467,6 +477,7 @@ uint32_t pvm_block_cost_slow(const nub_pvm_program *prog, uint32_t k) {
   pthread_mutex_lock(&p->gas_lock);
   if (!pvm_block_cost_known(p, k)) {
     NUB_ASSERT(p->gas);
+    place_begin(p, p->gas);
     p->costs_left -= place_blocks(p, p->gas, k, GAS_LAZY_INSNS);
     if (!p->costs_left) {                  /* every block placed: the state goes */
       free(p->gas);
@@ -480,10 +491,27 @@ uint32_t pvm_block_cost_slow(const nub_pvm_program *prog, uint32_t k) {
 void pvm_program_place_all(const nub_pvm_program *prog) {
   nub_pvm_program *p = (nub_pvm_program *)prog;
   pthread_mutex_lock(&p->gas_lock);
+  if (p->costs_left) place_begin(p, p->gas);
   for (uint32_t k = 0; k < p->block_count && p->costs_left; k++)
     if (!pvm_block_cost_known(p, k)) p->costs_left -= place_blocks(p, p->gas, k, UINT64_MAX);
   free(p->gas);
   p->gas = NULL;
+  pthread_mutex_unlock(&p->gas_lock);
+}
+
+void pvm_program_place_list(const nub_pvm_program *prog, const uint32_t *ks, uint32_t n) {
+  nub_pvm_program *p = (nub_pvm_program *)prog;
+  bool begun = false;
+  pthread_mutex_lock(&p->gas_lock);
+  for (uint32_t i = 0; i < n && p->costs_left; i++) {
+    if (pvm_block_cost_known(p, ks[i])) continue;
+    if (!begun) place_begin(p, p->gas), begun = true;
+    p->costs_left -= place_blocks(p, p->gas, ks[i], 0);
+  }
+  if (!p->costs_left) {
+    free(p->gas);
+    p->gas = NULL;
+  }
   pthread_mutex_unlock(&p->gas_lock);
 }
 

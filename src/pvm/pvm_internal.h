@@ -832,6 +832,9 @@ static inline uint32_t pvm_block_cost(const nub_pvm_program *p, uint32_t k) {
 }
 /* Every block's cost placed (the interpreter's form, tools). */
 void pvm_program_place_all(const nub_pvm_program *p);
+/* The costs of blocks ks[0..n) placed, each alone (the JIT's loop
+** heads, whose checks it then compiles with the cost as an immediate). */
+void pvm_program_place_list(const nub_pvm_program *p, const uint32_t *ks, uint32_t n);
 
 /* Builds the interpreter's form once (thread-safe); PVM_OK or NOMEM. */
 int pvm_program_prepare_interp(const nub_pvm_program *prog, nub_pvm_error *err);
