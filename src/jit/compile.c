@@ -251,8 +251,9 @@ static void emit_cost_table(compiler *c) {
   for (uint32_t k = 0; k < p->block_count; k++) {
     uint32_t cost = pvm_block_cost_known(p, k);
     uint64_t v = cost ? cost : JIT_COST_UNPLACED;
-    jit_asm_u32(a, (uint32_t)v);
-    jit_asm_u32(a, (uint32_t)(v >> 32));
+    uint8_t *at = jit_ins_begin(a);          /* (JIT_INS_MAX >= 8 bytes of room) */
+    memcpy(at, &v, 8);
+    jit_ins_end(a, at + 8);
   }
   jit_asm_align(a, PVM_PAGE_SIZE);         /* (int3s: data, never executable) */
   c->table_bytes = jit_asm_pos(a);

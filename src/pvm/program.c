@@ -394,9 +394,11 @@ static __attribute__((noinline)) unsigned branch_rows(const nub_pvm_program *p, 
                                                                       : PVM_GAS_OPS_HOT;
 }
 
-/* The placer's state at its start (placing goes on from any block after
-** one it finished: a block's cost depends on its own instructions only,
-** and the placer moves its clock on at each block's end). */
+/* The placer's state at its start, once per program: placing goes on
+** from any block after one it finished (a block's cost depends on its
+** own instructions only, and the placer moves its clock on at each
+** block's end), so a stretch costs no set-up (the ~10 KB of it were a
+** fifth of placing 65536 one-instruction blocks a stretch at a time). */
 static void place_begin(const nub_pvm_program *p, gas_state *gs) {
   const nub_pvm_blob *b = &p->blob;
   const pvm_gas_op *ops = pvm_gas_ops(p->profile);
@@ -422,16 +424,33 @@ static uint32_t place_blocks(const nub_pvm_program *p, gas_state *gs, uint32_t k
   const uint8_t *code = b->code;
   uint32_t code_len = b->code_len, noted = 0, fresh = 0;
   uint64_t total = 0;
+  if (!p->gas_begun) {
+    place_begin(p, gs);
+    ((nub_pvm_program *)p)->gas_begun = true;
+  }
   gs->block_done = k;
   gs->first = 0;
 #define NOTE(row_, at_) (gs->note[noted++] = (struct gas_note){(row_), (at_)})
+  /* the bitmask's starts from block k's head on, in order from the
+  ** words' bits (cur: the next one; pvm_next_start per instruction was a
+  ** third of placing 65536 two-instruction blocks) */
+  uint32_t head = p->blocks[k].pc, cur;
+  uint64_t word = head >> 6, words = ((uint64_t)code_len + 63) / 64,
+           bits = head < code_len ? pvm_mask_word(b, word) & (~0ull << (head & 63)) : 0;
+#define NEXT_START(out)                                                            \
+  do {                                                                             \
+    while (!bits && ++word < words) bits = pvm_mask_word(b, word);                 \
+    (out) = bits ? (uint32_t)(word * 64 + (uint64_t)__builtin_ctzll(bits)) : code_len; \
+    bits &= bits - 1;                                                              \
+  } while (0)
+  NEXT_START(cur);
   for (uint32_t j = k; j < p->block_count; j++) {
     if (j > k && (total + noted >= budget || pvm_block_cost_known(p, j))) break;
     fresh += !pvm_block_cost_known(p, j);
     /* the block's instructions as the load's walk found them: bitmask
     ** starts up to one that ends it, a synthetic trap where a skip lands
-    ** on no start, the final trap at code_len; a head at no start is a
-    ** synthetic trap alone (or the final one) */
+    ** on no start, the final trap at code_len; a head at no start (cur is
+    ** past it) is a synthetic trap alone, or the final one */
     uint32_t pc = p->blocks[j].pc;
     for (;;) {
       if (noted > GAS_PENDING - 2) {       /* room for this one and a trap */
@@ -439,14 +458,14 @@ static uint32_t place_blocks(const nub_pvm_program *p, gas_state *gs, uint32_t k
         gas_place(gs, b, ops, noted);
         noted = 0;
       }
-      if (pc >= code_len || !nub_pvm_blob_is_start(b, pc)) {
+      if (pc != cur || pc >= code_len) {
         NOTE(&ops[0], code + pc);
         break;
       }
       const pvm_gas_op *row = &ops[code[pc]];
       unsigned flags = row->flags;
-      uint32_t next = pvm_next_start(b, (uint64_t)pc + 1), dist = next - pc,
-               len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;
+      NEXT_START(cur);
+      uint32_t dist = cur - pc, len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;
       if ((flags & PVM_GOP_BRANCH) && (flags & PVM_GOP_BRANCH_CYCLES))
         row += branch_rows(p, pc, len);
       NOTE(row, code + pc);
@@ -455,12 +474,13 @@ static uint32_t place_blocks(const nub_pvm_program *p, gas_state *gs, uint32_t k
         NOTE(&ops[0], code + pc + len);
         break;
       }
-      if ((pc = next) >= code_len) {       /* the final trap, in this block */
+      if ((pc = cur) >= code_len) {        /* the final trap, in this block */
         NOTE(&ops[0], code + code_len);
         break;
       }
     }
   }
+#undef NEXT_START
 #undef NOTE
   gas_place(gs, b, ops, noted);
   NUB_ASSERT(!gs->slow);
@@ -477,7 +497,6 @@ uint32_t pvm_block_cost_slow(const nub_pvm_program *prog, uint32_t k) {
   pthread_mutex_lock(&p->gas_lock);
   if (!pvm_block_cost_known(p, k)) {
     NUB_ASSERT(p->gas);
-    place_begin(p, p->gas);
     p->costs_left -= place_blocks(p, p->gas, k, GAS_LAZY_INSNS);
     if (!p->costs_left) {                  /* every block placed: the state goes */
       free(p->gas);
@@ -491,7 +510,6 @@ uint32_t pvm_block_cost_slow(const nub_pvm_program *prog, uint32_t k) {
 void pvm_program_place_all(const nub_pvm_program *prog) {
   nub_pvm_program *p = (nub_pvm_program *)prog;
   pthread_mutex_lock(&p->gas_lock);
-  if (p->costs_left) place_begin(p, p->gas);
   for (uint32_t k = 0; k < p->block_count && p->costs_left; k++)
     if (!pvm_block_cost_known(p, k)) p->costs_left -= place_blocks(p, p->gas, k, UINT64_MAX);
   free(p->gas);
@@ -501,11 +519,9 @@ void pvm_program_place_all(const nub_pvm_program *prog) {
 
 void pvm_program_place_list(const nub_pvm_program *prog, const uint32_t *ks, uint32_t n) {
   nub_pvm_program *p = (nub_pvm_program *)prog;
-  bool begun = false;
   pthread_mutex_lock(&p->gas_lock);
   for (uint32_t i = 0; i < n && p->costs_left; i++) {
     if (pvm_block_cost_known(p, ks[i])) continue;
-    if (!begun) place_begin(p, p->gas), begun = true;
     p->costs_left -= place_blocks(p, p->gas, ks[i], 0);
   }
   if (!p->costs_left) {
@@ -523,6 +539,7 @@ static int analyse(nub_pvm_program *p, nub_pvm_error *err) {
     p->gas = aligned_alloc(_Alignof(gas_state), sizeof(gas_state));
     if (!p->gas) return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for the gas model");
     p->costs_left = p->block_count;
+    p->gas_begun = false;
   }
   return PVM_OK;
 }

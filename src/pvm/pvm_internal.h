@@ -810,6 +810,7 @@ struct nub_pvm_program {
   pthread_mutex_t gas_lock;
   struct pvm_gas_state *gas;
   uint32_t costs_left;
+  bool gas_begun;          /* gas holds the placer's state (place_begin) */
   /* the interpreter's pre-decoded form, built on its first use
   ** (pvm_program_prepare_interp), never by a JIT-only load */
   pthread_mutex_t interp_lock;
