@@ -791,6 +791,95 @@ static void faults_on_many_threads(void **state) {
   nub_pvm_program_free(prog);
 }
 
+/* Lazy costs (jamv1): threads that start together on one compiled
+** program place its blocks (and the code's cost table slots) at once;
+** each run, out of gas at one of the blocks or halting, ends as the
+** interpreter's does on a program of its own.  A chain of 600 blocks of
+** one instruction and a fallthrough: stretches of about 128 blocks, so
+** the threads race for several. */
+enum { LAZY_THREADS = 4, LAZY_BLOCKS = 600 };
+
+typedef struct lazy_job {
+  const nub_pvm_program *prog;
+  void *code;
+  pthread_barrier_t *start;
+  int64_t gas;
+  result got;
+  int rc;
+} lazy_job;
+
+static void *lazy_run(void *arg) {
+  lazy_job *j = arg;
+  nub_pvm_mem *mem;
+  nub_pvm_vm vm;
+  nub_pvm_error err;
+  j->rc = -1;
+  if (nub_pvm_mem_new(&mem, &err)) return NULL;
+  if (!nub_pvm_vm_init(&vm, j->prog, mem, &nub_jit_engine, j->code, &err)) {
+    vm.regs[0] = PVM_HALT_ADDRESS;
+    vm.gas = j->gas;
+    pthread_barrier_wait(j->start);
+    j->got.status = nub_pvm_vm_run(&vm);
+    j->got.pc = vm.pc;
+    j->got.gas = vm.gas;
+    memcpy(j->got.regs, vm.regs, sizeof vm.regs);
+    nub_pvm_vm_fini(&vm);
+    j->rc = 0;
+  }
+  nub_pvm_mem_free(mem);
+  return NULL;
+}
+
+static nub_pvm_program *lazy_chain(void) {
+  nub_pvm_builder *b = nub_pvm_builder_new(PVM_PROFILE_JAMV1);
+  for (int i = 0; i < LAZY_BLOCKS; i++) {
+    nub_pvm_builder_insn(b, PVM_OP_ADD_IMM_64, 7, 7, 0, 1, 0);
+    nub_pvm_builder_insn(b, PVM_OP_FALLTHROUGH, 0, 0, 0, 0, 0);
+  }
+  nub_pvm_builder_insn(b, PVM_OP_JUMP_IND, 0, 0, 0, 0, 0);
+  return jt_finish(b, PVM_PROFILE_JAMV1);
+}
+
+static void lazy_costs_are_placed_by_many_threads_at_once(void **state) {
+  (void)state;
+  nub_pvm_error err;
+  nub_pvm_program *ref = lazy_chain();
+  int64_t full = 1000000, left;
+  uint64_t zero[PVM_REGS] = {0};
+  zero[0] = PVM_HALT_ADDRESS;
+  result whole = run_on(&nub_pvm_engine_interp, ref, NULL, 0, zero, full);
+  assert_int_equal(whole.status, PVM_HALT);
+  assert_int_equal(whole.regs[7], LAZY_BLOCKS);
+  left = full - whole.gas;                  /* what the whole chain costs */
+  for (int round = 0; round < 12; round++) {
+    nub_pvm_program *prog = lazy_chain();
+    void *code;
+    assert_int_equal(nub_jit_engine.compile(prog, &code, &err), PVM_OK);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, LAZY_THREADS);
+    pthread_t th[LAZY_THREADS];
+    lazy_job jobs[LAZY_THREADS];
+    for (int i = 0; i < LAZY_THREADS; i++) {
+      /* out of gas early, midway, near the end, or halting */
+      int64_t gas = i == LAZY_THREADS - 1 ? full : left * (round * LAZY_THREADS + i + 1) / 50;
+      jobs[i] = (lazy_job){prog, code, &start, gas, {0}, -1};
+      assert_int_equal(pthread_create(&th[i], NULL, lazy_run, &jobs[i]), 0);
+    }
+    for (int i = 0; i < LAZY_THREADS; i++) {
+      pthread_join(th[i], NULL);
+      assert_int_equal(jobs[i].rc, 0);
+      char what[64];
+      snprintf(what, sizeof what, "round %d, thread %d, gas %lld", round, i, (long long)jobs[i].gas);
+      result want = run_on(&nub_pvm_engine_interp, ref, NULL, 0, zero, jobs[i].gas);
+      same(&want, &jobs[i].got, what);
+    }
+    pthread_barrier_destroy(&start);
+    nub_jit_engine.release(code);
+    nub_pvm_program_free(prog);
+  }
+  nub_pvm_program_free(ref);
+}
+
 /* The fault handler takes the read-only store rule from the code that
 ** faulted: the same bytes compiled for gp07 (panic) and jamv1 (fault),
 ** run turn about on one thread and one memory, each exit equal to the
@@ -929,6 +1018,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(foreign_faults_are_chained),
     cmocka_unit_test(foreign_faults_still_crash),
     cmocka_unit_test(faults_on_many_threads),
+    cmocka_unit_test(lazy_costs_are_placed_by_many_threads_at_once),
     cmocka_unit_test(read_only_store_rule_is_per_code),
     cmocka_unit_test(runs_without_system_calls),
     cmocka_unit_test(compile_memory_is_bounded),
