@@ -454,31 +454,44 @@ static uint32_t place_blocks(const nub_pvm_program *p, gas_state *gs, uint32_t k
     ** on no start, the final trap at code_len; a head at no start (cur is
     ** past it) is a synthetic trap alone, or the final one */
     uint32_t pc = p->blocks[j].pc;
+    if (noted > GAS_PENDING - 2) {         /* room for an instruction and a trap */
+      total += noted;
+      gas_place(gs, b, ops, noted);
+      noted = 0;
+    }
+    if (pc != cur || pc >= code_len) {
+      NOTE(&ops[0], code + pc);
+      continue;
+    }
     for (;;) {
-      if (noted > GAS_PENDING - 2) {       /* room for this one and a trap */
-        total += noted;
-        gas_place(gs, b, ops, noted);
-        noted = 0;
-      }
-      if (pc != cur || pc >= code_len) {
-        NOTE(&ops[0], code + pc);
-        break;
-      }
       const pvm_gas_op *row = &ops[code[pc]];
       unsigned flags = row->flags;
       NEXT_START(cur);
-      uint32_t dist = cur - pc, len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;
-      if ((flags & PVM_GOP_BRANCH) && (flags & PVM_GOP_BRANCH_CYCLES))
-        row += branch_rows(p, pc, len);
-      NOTE(row, code + pc);
-      if (flags & PVM_GOP_ENDS) break;
-      if (dist > PVM_MAX_SKIP + 1) {       /* the skip lands where nothing starts */
-        NOTE(&ops[0], code + pc + len);
-        break;
+      /* the rest is rare: one test for all of it (the common step was
+      ** 55 host instructions with each test on its own) */
+      if (PVM_UNLIKELY((flags & (PVM_GOP_ENDS | PVM_GOP_BRANCH)) ||
+                       cur - pc > PVM_MAX_SKIP + 1 || cur >= code_len)) {
+        uint32_t dist = cur - pc, len = dist > PVM_MAX_SKIP + 1 ? PVM_MAX_SKIP + 1 : dist;
+        if ((flags & PVM_GOP_BRANCH) && (flags & PVM_GOP_BRANCH_CYCLES))
+          row += branch_rows(p, pc, len);
+        NOTE(row, code + pc);
+        if (flags & PVM_GOP_ENDS) break;
+        if (dist > PVM_MAX_SKIP + 1) {     /* the skip lands where nothing starts */
+          NOTE(&ops[0], code + pc + len);
+          break;
+        }
+        if (cur >= code_len) {             /* the final trap, in this block */
+          NOTE(&ops[0], code + code_len);
+          break;
+        }
+      } else {
+        NOTE(row, code + pc);
       }
-      if ((pc = cur) >= code_len) {        /* the final trap, in this block */
-        NOTE(&ops[0], code + code_len);
-        break;
+      pc = cur;
+      if (PVM_UNLIKELY(noted > GAS_PENDING - 2)) {
+        total += noted;
+        gas_place(gs, b, ops, noted);
+        noted = 0;
       }
     }
   }
