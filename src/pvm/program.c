@@ -23,6 +23,17 @@ bool nub_pvm_program_is_block_start(const nub_pvm_program *prog, uint64_t pc) {
 
 /* ---- analysis: blocks and gas ---- */
 
+/* The next bitmask start from a cursor over the mask's words (bits: the
+** word's starts not taken yet), or end: in order from the words' bits
+** (pc + skip would chain each step on the loads of the last); padding
+** bits are zero (blob.c). */
+#define NEXT_START_BITS(b_, word_, words_, bits_, end_, out_)                        \
+  do {                                                                             \
+    while (!(bits_) && ++(word_) < (words_)) (bits_) = pvm_mask_word((b_), (word_)); \
+    (out_) = (bits_) ? (uint32_t)((word_) * 64 + (uint64_t)__builtin_ctzll(bits_)) : (end_); \
+    (bits_) &= (bits_) - 1;                                                        \
+  } while (0)
+
 /* Gas blocks run from a head to the next block-ending instruction (a
 ** terminator, an invalid opcode or a synthetic trap); the head carries
 ** the whole cost (>= 1).  gp07 charges 1 per instruction, counted by the
@@ -316,12 +327,7 @@ static inline __attribute__((always_inline)) void walk(nub_pvm_program *p, bool 
   /* starts in order from the bitmask's bits (pc + skip would chain each
   ** step on the loads of the last); padding bits are zero (blob.c) */
   uint64_t word = 0, words = ((uint64_t)code_len + 63) / 64, bits = pvm_mask_word(b, 0);
-#define NEXT_START(out)                                                            \
-  do {                                                                             \
-    while (!bits && ++word < words) bits = pvm_mask_word(b, word);                 \
-    (out) = bits ? (uint32_t)(word * 64 + (uint64_t)__builtin_ctzll(bits)) : code_len; \
-    bits &= bits - 1;                                                              \
-  } while (0)
+#define NEXT_START(out) NEXT_START_BITS(b, word, words, bits, code_len, out)
   uint32_t pc, head = 0;                   /* head: the open block's first pc */
   NEXT_START(pc);
   head = pc;
@@ -439,12 +445,7 @@ static uint32_t place_blocks(const nub_pvm_program *p, gas_state *gs, uint32_t k
   uint32_t head = p->blocks[k].pc, cur;
   uint64_t word = head >> 6, words = ((uint64_t)code_len + 63) / 64,
            bits = head < code_len ? pvm_mask_word(b, word) & (~0ull << (head & 63)) : 0;
-#define NEXT_START(out)                                                            \
-  do {                                                                             \
-    while (!bits && ++word < words) bits = pvm_mask_word(b, word);                 \
-    (out) = bits ? (uint32_t)(word * 64 + (uint64_t)__builtin_ctzll(bits)) : code_len; \
-    bits &= bits - 1;                                                              \
-  } while (0)
+#define NEXT_START(out) NEXT_START_BITS(b, word, words, bits, code_len, out)
   NEXT_START(cur);
   for (uint32_t j = k; j < p->block_count; j++) {
     if (j > k && (total + noted >= budget || pvm_block_cost_known(p, j))) break;
