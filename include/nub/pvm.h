@@ -480,8 +480,11 @@ NUB_API int nub_pvm_spi_load_memory(struct nub_pvm_mem *mem, const nub_pvm_spi *
 /* ------------------------------------------------------------------ */
 
 /* A validated, owned program with its basic-block analysis and the
-** interpreter's pre-decoded form.  Immutable after load; may be shared by
-** any number of VMs and threads. */
+** interpreter's pre-decoded form.  Immutable after load but for caches
+** filled on first use (under the gp08-draft and jamv1 profiles a gas
+** block's cost is computed when first asked or entered; the
+** interpreter's form when it first runs), each thread-safe: it may be
+** shared by any number of VMs and threads. */
 typedef struct nub_pvm_program nub_pvm_program;
 
 NUB_API int nub_pvm_program_load(nub_pvm_profile profile, const uint8_t *blob, size_t len,
