@@ -523,16 +523,6 @@ uint32_t pvm_block_cost_slow(const nub_pvm_program *prog, uint32_t k) {
   return pvm_block_cost_known(p, k);
 }
 
-void pvm_program_place_all(const nub_pvm_program *prog) {
-  nub_pvm_program *p = (nub_pvm_program *)prog;
-  pthread_mutex_lock(&p->gas_lock);
-  for (uint32_t k = 0; k < p->block_count && p->costs_left; k++)
-    if (!pvm_block_cost_known(p, k)) p->costs_left -= place_blocks(p, p->gas, k, UINT64_MAX);
-  free(p->gas);
-  p->gas = NULL;
-  pthread_mutex_unlock(&p->gas_lock);
-}
-
 void pvm_program_place_list(const nub_pvm_program *prog, const uint32_t *ks, uint32_t n) {
   nub_pvm_program *p = (nub_pvm_program *)prog;
   pthread_mutex_lock(&p->gas_lock);
@@ -669,18 +659,48 @@ typedef struct walk_state {
   uint64_t next_window;
   uint32_t n;              /* instructions so far */
   uint32_t block;
+  gas_state *gs;           /* placing as it decodes (pipeline blocks not all placed), or NULL */
+  const pvm_gas_op *ops;   /* the profile's rows (with gs) */
+  uint32_t noted;          /* gs->note's entries not yet placed */
 } walk_state;
+
+/* The instruction at pc (opcode row `row`, len bytes; a trap: row 0) noted
+** for the placer, which runs when the notes fill (pre-decoding places
+** every block in the same pass: a walk of its own was 40 host
+** instructions an instruction, a third of a jamv1 interpreter's first
+** use). */
+static inline void predecode_note(const nub_pvm_program *p, walk_state *ws, uint32_t pc,
+                                  uint32_t len, bool trap) {
+  const uint8_t *code = p->blob.code;
+  const pvm_gas_op *row = trap ? &ws->ops[0] : &ws->ops[code[pc]];
+  if (PVM_UNLIKELY((row->flags & PVM_GOP_BRANCH) && (row->flags & PVM_GOP_BRANCH_CYCLES)))
+    row += branch_rows(p, pc, len);
+  ws->gs->note[ws->noted] = (struct gas_note){row, code + pc};
+  if (PVM_UNLIKELY(++ws->noted == GAS_PENDING)) {
+    gas_place(ws->gs, &p->blob, ws->ops, ws->noted);
+    ws->noted = 0;
+  }
+}
 
 static pvm_xinsn *append(walk_state *ws, uint32_t pc) {
   while (ws->next_window << PVM_WINDOW_SHIFT <= pc) ws->window_first[ws->next_window++] = ws->n;
   return &ws->insns[ws->n++];
 }
 
-/* (every block placed: pvm_program_place_all) */
+/* The cost of the block x heads on x, 0 elsewhere (every block placed). */
 static void place_gas(const nub_pvm_program *p, walk_state *ws, pvm_xinsn *x) {
   x->gas = 0;
   if (ws->block < p->block_count && p->blocks[ws->block].pc == x->pc)
     x->gas = pvm_block_cost_known(p, ws->block++);
+}
+
+/* The same afterwards, when pre-decoding placed the blocks. */
+static void put_costs(const nub_pvm_program *p, pvm_xinsn *insns, uint32_t n) {
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    insns[i].gas = 0;
+    if (k < p->block_count && p->blocks[k].pc == insns[i].pc) insns[i].gas = pvm_block_cost_known(p, k++);
+  }
 }
 
 /* The walk of analyse() again, pre-decoding for the interpreter; static
@@ -694,7 +714,8 @@ static void predecode(const nub_pvm_program *p, walk_state *ws) {
     pvm_xinsn *x = append(ws, pc);
     pvm_xinsn_fill(x, &in);
     x->target = PVM_NO_TARGET;
-    place_gas(p, ws, x);
+    if (ws->gs) predecode_note(p, ws, pc, in.len, false);
+    else place_gas(p, ws, x);
     uint8_t flags = in.op != PVM_OP_INVALID ? isa[in.opcode].flags : 0;
     if ((flags & PVM_OPF_BRANCH) && in.target >= 0 && in.target < (int64_t)b->code_len)
       x->target = (uint32_t)in.target;     /* a pc until resolved */
@@ -703,14 +724,20 @@ static void predecode(const nub_pvm_program *p, walk_state *ws) {
     if (in.len == PVM_MAX_SKIP + 1 && next < b->code_len && !nub_pvm_blob_is_start(b, next)) {
       pvm_xinsn *t = append(ws, (uint32_t)next);
       synthetic_trap(t, (uint32_t)next);
-      place_gas(p, ws, t);
+      if (ws->gs) predecode_note(p, ws, (uint32_t)next, 1, true);
+      else place_gas(p, ws, t);
       next = pvm_next_start(b, next);
     }
     pc = (uint32_t)next;
   }
   pvm_xinsn *end = append(ws, b->code_len);
   synthetic_trap(end, b->code_len);
-  place_gas(p, ws, end);
+  if (!ws->gs) place_gas(p, ws, end);
+  if (ws->gs) {
+    predecode_note(p, ws, b->code_len, 1, true);
+    gas_place(ws->gs, b, ws->ops, ws->noted);
+    NUB_ASSERT(!ws->gs->slow && ws->gs->block_done == p->block_count);
+  }
   for (uint64_t w = ws->next_window; w < window_count(b->code_len); w++) ws->window_first[w] = ws->n;
 }
 
@@ -753,10 +780,26 @@ static int build_interp(nub_pvm_program *p, nub_pvm_error *err) {
     return pvm_fail(err, PVM_ERR_NOMEM, 0, "program: no memory for %u pre-decoded instructions",
                     p->insn_count);
   }
-  pvm_program_place_all(p);
+  /* blocks not all placed: placed as the walk decodes them, under the
+  ** lock (costs asked meanwhile wait, then find them placed) */
+  pthread_mutex_lock(&p->gas_lock);
+  if (p->costs_left && !p->unrunnable) {
+    ws.gs = p->gas;
+    ws.ops = pvm_gas_ops(p->profile);
+    if (!p->gas_begun) place_begin(p, ws.gs), p->gas_begun = true;
+    ws.gs->block_done = 0;
+    ws.gs->first = 0;
+  }
   if (p->unrunnable) predecode_unrunnable(p, &ws);
   else predecode(p, &ws);
+  if (ws.gs) {
+    p->costs_left = 0;
+    free(p->gas);
+    p->gas = NULL;
+  }
+  pthread_mutex_unlock(&p->gas_lock);
   NUB_ASSERT(ws.n == p->insn_count);
+  if (ws.gs) put_costs(p, ws.insns, ws.n);
   p->insns = ws.insns;
   p->window_first = ws.window_first;
   p->jump_targets = jt;

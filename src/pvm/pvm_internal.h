@@ -831,8 +831,6 @@ static inline uint32_t pvm_block_cost(const nub_pvm_program *p, uint32_t k) {
   uint32_t cost = pvm_block_cost_known(p, k);
   return PVM_LIKELY(cost) ? cost : pvm_block_cost_slow(p, k);
 }
-/* Every block's cost placed (the interpreter's form, tools). */
-void pvm_program_place_all(const nub_pvm_program *p);
 /* The costs of blocks ks[0..n) placed, each alone (the JIT's loop
 ** heads, whose checks it then compiles with the cost as an immediate). */
 void pvm_program_place_list(const nub_pvm_program *p, const uint32_t *ks, uint32_t n);

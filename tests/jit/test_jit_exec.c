@@ -705,7 +705,7 @@ static void lazy_costs_are_placed_as_blocks_are_entered(void **state) {
       after_run++;
     }
     assert_true(after_run > at_compile);
-    pvm_program_place_all(jp);
+    assert_int_equal(pvm_program_prepare_interp(jp, &err), PVM_OK);   /* places every block */
     assert_int_equal(jit_compile_features(jp, forms[f] | JIT_GAS_MERGE, &again, &err), PVM_OK);
     for (uint32_t k = 0; k < n; k++) assert_true(again->costs[k] == pvm_block_cost_known(jp, k));
     for (int64_t gas = 0; gas <= 60; gas += 7) {
