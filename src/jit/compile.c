@@ -1228,6 +1228,21 @@ static bool branch_target_at(const nub_pvm_opinfo *row, const nub_pvm_blob *b, u
   return true;
 }
 
+/* Whether block j, of at most 64 bytes, ends in a branch to pc t. */
+static bool short_block_branches_to(const compiler *c, uint32_t j, uint32_t t) {
+  const nub_pvm_program *p = c->prog;
+  const nub_pvm_blob *b = &p->blob;
+  uint32_t head = p->blocks[j].pc, stop = j + 1 < p->block_count ? p->blocks[j + 1].pc : b->code_len;
+  if (head >= b->code_len || stop > b->code_len || stop - head > 64 ||
+      !nub_pvm_blob_is_start(b, head))
+    return false;
+  uint32_t last = stop - 1;
+  while (last > head && !nub_pvm_blob_is_start(b, last)) last--;
+  int64_t target;
+  return branch_target_at(&nub_pvm_isa(p->profile)[b->code[last]], b, last, pvm_skip(b, last),
+                          &target) && target == (int64_t)t;
+}
+
 /* Whether the gas block headed at pc t (a block start) ends in a branch
 ** to pc to: a loop's latch, which A's taken exit reaching it makes the
 ** loop's "continue", a path as hot as the fall-through (bench sieve's
@@ -1235,7 +1250,6 @@ static bool branch_target_at(const nub_pvm_opinfo *row, const nub_pvm_blob *b, u
 static bool ends_in_branch_to(const compiler *c, const pvm_gas_block *from, uint32_t t,
                               uint32_t to) {
   const nub_pvm_program *prog = c->prog;
-  const nub_pvm_blob *b = &prog->blob;
   const pvm_gas_block *end = prog->blocks + prog->block_count, *lo = from, *hi = end;
   /* the last block with pc <= t (from->pc <= t): galloping from A's
   ** fall-through, as a forward branch in a loop is short (a binary search
@@ -1250,12 +1264,8 @@ static bool ends_in_branch_to(const compiler *c, const pvm_gas_block *from, uint
     else hi = mid;
   }
   if (lo->pc != t || lo + 1 >= end) return false;
-  uint32_t stop = lo[1].pc, last = stop - 1;
-  if (stop - t > 64) return false;         /* long: the refund is small beside it (and the scan bounded) */
-  while (last > t && !nub_pvm_blob_is_start(b, last)) last--;
-  int64_t target;
-  return branch_target_at(&nub_pvm_isa(prog->profile)[b->code[last]], b, last, pvm_skip(b, last),
-                          &target) && target == (int64_t)to;
+  /* long: the refund is small beside it (and the scan bounded) */
+  return short_block_branches_to(c, (uint32_t)(lo - prog->blocks), to);
 }
 
 /* Whether block k (a loop's entry at pc) and the next block B get one
@@ -1459,28 +1469,14 @@ static __attribute__((noinline)) void emit_walk(compiler *c) {
   NUB_ASSERT(a->oom || c->oom || (n == c->n && k == kend));
 }
 
-/* Whether block j, of at most 64 bytes, ends in a branch to pc t. */
-static bool short_block_branches_to(const compiler *c, uint32_t j, uint32_t t) {
-  const nub_pvm_program *p = c->prog;
-  const nub_pvm_blob *b = &p->blob;
-  uint32_t head = p->blocks[j].pc, stop = j + 1 < p->block_count ? p->blocks[j + 1].pc : b->code_len;
-  if (head >= b->code_len || stop > b->code_len || stop - head > 64 ||
-      !nub_pvm_blob_is_start(b, head))
-    return false;
-  uint32_t last = stop - 1;
-  while (last > head && !nub_pvm_blob_is_start(b, last)) last--;
-  int64_t target;
-  return branch_target_at(&nub_pvm_isa(p->profile)[b->code[last]], b, last, pvm_skip(b, last),
-                          &target) && target == (int64_t)t;
-}
-
 /* Lazy costs: the blocks of tight loops (one or two blocks of at most
 ** 64 bytes each, the second ending in the back edge) placed before the
 ** cost table is written, so that their checks take immediates and a
 ** two-block one can get a merged check as under gp07.  A check from the
 ** table made bench jit's sieve and sort 5-12% slower under jamv1 than
-** under gp07; placing every loop head and the block after it cost 1.8
-** us/KB of the 229 KB program's compile (6.2 -> 8.0), these 0.x. */
+** under gp07.  Placing every loop head and the block after it cost 1.8
+** us/KB of the 229 KB program's warm compile (6.2 -> 8.0); the tight
+** loops' blocks cost 0.3-0.5. */
 static void place_tight_loops(compiler *c) {
   const nub_pvm_program *p = c->prog;
   uint32_t list[256], n = 0;

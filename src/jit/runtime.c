@@ -224,10 +224,8 @@ static nub_pvm_status finish(nub_pvm_vm *vm, const jit_vmstate *st, uint32_t kin
   case PVM_OOG: {                         /* a block head: refund its charge */
     const nub_jit_code *code = vm->code;
     uint32_t k = oog_block(code, st);
-    vm->pc = prog->blocks[k].pc;           /* (lazy: the slot, placed, never changes) */
-    uint64_t cost = code->costs ? __atomic_load_n(&code->costs[k], __ATOMIC_RELAXED)
-                                : prog->blocks[k].cost;
-    vm->gas = (int64_t)((uint64_t)st->gas + cost);
+    vm->pc = prog->blocks[k].pc;           /* (lazy: its slot held the program's cost) */
+    vm->gas = (int64_t)((uint64_t)st->gas + pvm_block_cost_known(prog, k));
     return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
   }
   case PVM_HOST: {                        /* ecalli: its immediate, and where the walk goes on */
@@ -320,7 +318,7 @@ nub_pvm_status nub_jit_run(nub_pvm_vm *vm) {
     ** instruction) */
     uint32_t k = oog_block(code, st);
     place_slots(code, k);
-    int64_t cost = (int64_t)__atomic_load_n(&code->costs[k], __ATOMIC_RELAXED);
+    int64_t cost = pvm_block_cost_known(vm->prog, k);
     vm->gas = st->gas;
     vm->pc = vm->prog->blocks[k].pc;
     if (vm->gas < cost) return stop(vm, PVM_OOG, PVM_RESUME_ENTER);
