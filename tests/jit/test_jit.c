@@ -169,8 +169,10 @@ static void leading_zeros_both_paths(void **state) {
 }
 
 /* The entry of a block a later branch jumps back to (its gas check) sits on
-** a JIT_LOOP_ALIGN boundary, whatever precedes it, in both gas forms. */
-static void loop_entries_are_aligned(void **state) {
+** a JIT_LOOP_ALIGN boundary, whatever precedes it, in both gas forms, and
+** its check leaves by a 2-byte jl to a jmp before the entry, which goes
+** to the block's out-of-gas stub (compile.c, loop_exit_jump). */
+static void loop_entries_are_aligned_and_leave_by_a_short_jump(void **state) {
   (void)state;
   const uint32_t forms[] = {nub_jit_cpu_features() & ~JIT_CPU_FSGSBASE,
                             nub_jit_cpu_features() | JIT_CPU_FSGSBASE};
@@ -190,9 +192,20 @@ static void loop_entries_are_aligned(void **state) {
       for (uint32_t i = 0; i < prog->insn_count; i++) {
         uint32_t t = prog->insns[i].target;
         if (t > i) continue;                    /* NO_TARGET or forward */
-        uint32_t check = (gas_reg ? 10 : 11) + (prog->insns[t].gas > 127 ? 3 : 0);
+        uint32_t check = (gas_reg ? 6 : 7) + (prog->insns[t].gas > 127 ? 3 : 0);
         uint32_t k = jit_start_index(code->rank, &prog->blob, prog->insns[t].pc);
-        assert_int_equal((uintptr_t)(code->exec + code->body[k] - check) % JIT_LOOP_ALIGN, 0);
+        const uint8_t *native = code->exec + code->body[k];
+        assert_int_equal((uintptr_t)(native - check) % JIT_LOOP_ALIGN, 0);
+        assert_int_equal(native[-2], 0x7C);      /* jl rel8, back over the alignment */
+        const uint8_t *exit = native + (int8_t)native[-1];
+        assert_true(exit < native - check);
+        assert_int_equal(exit[0], 0xE9);        /* jmp rel32 to a stub */
+        int32_t rel;
+        memcpy(&rel, exit + 1, 4);
+        size_t stub = (size_t)(exit + 5 + rel - code->exec);
+        uint32_t block = 0;                      /* the loop head's gas block */
+        while (prog->blocks[block].pc != prog->insns[t].pc) block++;
+        assert_int_equal(stub, code->off_oog_stubs + (size_t)JIT_OOG_STUB * block);
         loops++;
       }
       nub_jit_code_free(code);
@@ -1006,7 +1019,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(leading_zeros_both_paths),
     cmocka_unit_test(required_features_are_checked),
-    cmocka_unit_test(loop_entries_are_aligned),
+    cmocka_unit_test(loop_entries_are_aligned_and_leave_by_a_short_jump),
     cmocka_unit_test(stats_and_w_xor_x),
     cmocka_unit_test(perf_map_names_every_block),
     cmocka_unit_test(huge_block_cost),
