@@ -745,9 +745,10 @@ EMIT_INLINE void store_imm(compiler *c, uint32_t idx, uint32_t next, unsigned si
 
 /* A block's gas check sits right before its head's body; its length is
 ** a function of the cost and of whether it leaves by a loop entry's exit
-** jump (emit_gas_check), and check[] keeps it for block_entry().  Used
-** by the asserts: the walk takes the length from the emitted bytes. */
-static inline size_t gas_check_len(const compiler *c, uint32_t cost, bool near) {
+** jump (emit_gas_check), and check[] keeps it for block_entry().  Only
+** the asserts use it: the walk takes the length from the emitted bytes. */
+#ifdef NUB_ASSERTS
+static size_t gas_check_len(const compiler *c, uint32_t cost, bool near) {
   size_t jcc = near ? 2 : 6;               /* jl | js: rel8 to a loop's exit jump, or rel32 */
   if (!cost)                               /* mov rcx, [slot]; sub r15 | [rsp], rcx */
     return JIT_LOAD_SLOT_LEN + (c->gas_reg ? 3 : 4) + jcc;   /* (gas at [rsp + 0]) */
@@ -756,6 +757,7 @@ static inline size_t gas_check_len(const compiler *c, uint32_t cost, bool near) 
     return (cost <= 127 ? 4 : cost <= INT32_MAX ? 7 : 5 + 3) + jcc;
   return (cost <= 127 ? 5 : cost <= INT32_MAX ? 8 : 5 + 4) + jcc;   /* sub [rsp], ... */
 }
+#endif
 
 /* B's own check of the merged pair whose B heads start k. */
 static size_t merged_entry(const compiler *c, uint32_t k) {
